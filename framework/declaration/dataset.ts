@@ -1,0 +1,255 @@
+import { Effect, ParseResult, Schema } from "effect"
+import { SarUnit } from "../sar/units.ts"
+
+/*
+ * What a user declares about training data: a folder of SAR images with captions, or synthetic
+ * scenes from the built-in generator. A declaration is plain data (canonical JSON, hashable);
+ * the Datasets service turns it into normalised training samples.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Field rules whose messages name the rule and the offending value ("must be an integer ≥ 1 (got 0)").
+
+const shown = (value: unknown): string =>
+  typeof value === "string" ? JSON.stringify(value) : Array.isArray(value) ? JSON.stringify(value) : String(value)
+
+const intAtLeast = (min: number) =>
+  Schema.Number.pipe(
+    Schema.filter((n) => (Number.isInteger(n) && n >= min) || `must be an integer ≥ ${min} (got ${shown(n)})`)
+  )
+
+const intBetween = (min: number, max: number) =>
+  Schema.Number.pipe(
+    Schema.filter(
+      (n) => (Number.isInteger(n) && n >= min && n <= max) || `must be an integer from ${min} to ${max} (got ${shown(n)})`
+    )
+  )
+
+const numberBetween = (min: number, max: number) =>
+  Schema.Number.pipe(
+    Schema.filter((n) => (Number.isFinite(n) && n >= min && n <= max) || `must be a number from ${min} to ${max} (got ${shown(n)})`)
+  )
+
+const positive = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isFinite(n) && n > 0) || `must be a finite number > 0 (got ${shown(n)})`)
+)
+
+const nonNegative = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isFinite(n) && n >= 0) || `must be a finite number ≥ 0 (got ${shown(n)})`)
+)
+
+const finite = Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) || `must be a finite number (got ${shown(n)})`))
+
+const oneOf = <const L extends ReadonlyArray<string>>(...literals: L) =>
+  Schema.Literal(...literals).annotations({
+    message: (issue) => ({
+      message: `must be one of ${literals.map((l) => JSON.stringify(l)).join(", ")} (got ${shown(issue.actual)})`,
+      override: true
+    })
+  })
+
+const nonEmpty = (what: string) =>
+  Schema.String.pipe(Schema.filter((s) => s.trim().length > 0 || `must be a non-empty ${what}`))
+
+/** Placeholders a caption template may use. */
+export const captionPlaceholders = ["token", "caption"] as const
+
+/** `{token}` is the learned token (e.g. `<SAR>`) from the experiment; `{caption}` the file's own caption. */
+export const CaptionTemplate = Schema.String.pipe(
+  Schema.filter((template) => {
+    const unknown = [...template.matchAll(/\{([^}]*)\}/g)]
+      .map((m) => m[1])
+      .filter((name) => !(captionPlaceholders as ReadonlyArray<string>).includes(name))
+    return unknown.length === 0 ||
+      `uses unknown placeholder {${unknown[0]}}; allowed: ${captionPlaceholders.map((p) => `{${p}}`).join(", ")}`
+  })
+)
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation of linear amplitude to [0, 1] (training tensors are then mapped to [-1, 1]).
+
+/** Statistics a mean/std normalisation divides by. */
+export const MeanStdStatistics = Schema.Union(
+  /** Mean and std of each image on its own (the seed study). */
+  oneOf("per-image", "dataset"),
+  /** Given dataset-wide statistics of linear amplitude. */
+  Schema.Struct({ mean: positive, std: nonNegative })
+)
+export type MeanStdStatistics = typeof MeanStdStatistics.Type
+
+/** A / (mean + k·std), clipped to [0, 1]; population std; no-data pixels excluded from the statistics. */
+export const MeanStdNormalisation = Schema.TaggedStruct("mean-std", {
+  k: Schema.optionalWith(nonNegative, { exact: true, default: () => 3 }),
+  /** "dataset" computes mean and std over all files of the dataset in a first pass. */
+  statistics: Schema.optionalWith(MeanStdStatistics, { exact: true, default: () => "per-image" as const })
+})
+export type MeanStdNormalisation = typeof MeanStdNormalisation.Type
+
+/** 20·log10(A) mapped linearly from [min, max] dB to [0, 1], clipped. */
+export const DbWindowNormalisation = Schema.TaggedStruct("db-window", {
+  min: finite,
+  max: finite
+}).pipe(Schema.filter((w) => w.max > w.min || { path: ["max"], message: `must be greater than min (${w.min}) (got ${w.max})` }))
+export type DbWindowNormalisation = typeof DbWindowNormalisation.Type
+
+/** Amplitude mapped linearly from its [low, high] percentiles (per image) to [0, 1], clipped. */
+export const PercentileNormalisation = Schema.TaggedStruct("percentile", {
+  low: Schema.optionalWith(numberBetween(0, 100), { exact: true, default: () => 1 }),
+  high: Schema.optionalWith(numberBetween(0, 100), { exact: true, default: () => 99 })
+}).pipe(Schema.filter((p) => p.high > p.low || { path: ["high"], message: `must be greater than low (${p.low}) (got ${p.high})` }))
+export type PercentileNormalisation = typeof PercentileNormalisation.Type
+
+export const Normalisation = Schema.Union(MeanStdNormalisation, DbWindowNormalisation, PercentileNormalisation)
+export type Normalisation = typeof Normalisation.Type
+
+// ---------------------------------------------------------------------------------------------
+// Bringing images to the training resolution.
+
+export const CropMode = oneOf("center-crop", "random-crop", "tile")
+export type CropMode = typeof CropMode.Type
+
+/** Flips drawn per sample from the dataset seed. Flipping a SAR image mirrors its look direction. */
+export const FlipMode = oneOf("none", "horizontal", "vertical", "both")
+export type FlipMode = typeof FlipMode.Type
+
+export const Resolution = Schema.Struct({
+  /** Side of the square training sample, in pixels. */
+  size: intBetween(8, 8192),
+  /** center-crop and random-crop give one sample per file; tile gives every full tile of the file. */
+  mode: Schema.optionalWith(CropMode, { exact: true, default: () => "center-crop" as const }),
+  /** Step between tiles in tile mode; defaults to the size (no overlap). */
+  stride: Schema.optionalWith(intAtLeast(1), { exact: true }),
+  flip: Schema.optionalWith(FlipMode, { exact: true, default: () => "none" as const })
+})
+export type Resolution = typeof Resolution.Type
+
+// ---------------------------------------------------------------------------------------------
+// The datasets.
+
+export const OnError = oneOf("fail", "skip")
+export type OnError = typeof OnError.Type
+
+const defaultNormalisation = (): Normalisation => ({ _tag: "mean-std", k: 3, statistics: "per-image" })
+
+/**
+ * A Hugging Face "imagefolder": images plus `metadata.jsonl` lines `{"file_name", "text"}`
+ * (optional `conditioning_file_name`).
+ */
+export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
+  path: nonEmpty("folder path"),
+  /** What the pixel values mean. */
+  unit: SarUnit.annotations({
+    message: (issue) => ({
+      message: `must be one of "amplitude", "intensity", "db" (got ${shown(issue.actual)})`,
+      override: true
+    })
+  }),
+  /** Zero-based band of multi-band files; required when a file has more than one band. */
+  band: Schema.optionalWith(intAtLeast(0), { exact: true }),
+  /** Pixel value meaning "no data" (in the file's own unit); such pixels are masked. Overrides the file's GDAL_NODATA. */
+  noData: Schema.optionalWith(Schema.Number, { exact: true }),
+  normalisation: Schema.optionalWith(Normalisation, { exact: true, default: defaultNormalisation }),
+  resolution: Schema.optionalWith(Resolution, {
+    exact: true,
+    default: () => ({ size: 512, mode: "center-crop" as const, flip: "none" as const })
+  }),
+  captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "{caption}" }),
+  onError: Schema.optionalWith(OnError, { exact: true, default: () => "fail" as const }),
+  /** Seed of the random crops and flips. */
+  seed: Schema.optionalWith(intAtLeast(0), { exact: true, default: () => 0 })
+})
+export type ImageFolderDataset = typeof ImageFolderDataset.Type
+
+/** Classes of the synthetic scene generator's label map (label value = index + 1; 0 = none). */
+export const sceneClasses = ["water", "bare-field", "crops", "forest", "urban", "roads", "bridges", "ships"] as const
+export const SceneClass = oneOf(...sceneClasses)
+export type SceneClass = typeof SceneClass.Type
+
+/** Direction the radar beam travels across the image; the sensor sits on the opposite side. */
+export const LookDirection = oneOf("right", "left", "down", "up")
+export type LookDirection = typeof LookDirection.Type
+
+/** Which rendering of the synthetic layout becomes the training image. */
+export const SyntheticModality = oneOf("sar", "optical")
+export type SyntheticModality = typeof SyntheticModality.Type
+
+export const SyntheticDataset = Schema.TaggedStruct("synthetic", {
+  /** Number of scenes. */
+  n: intAtLeast(1),
+  /** Side of the square scene in pixels. */
+  size: intBetween(16, 8192),
+  seed: Schema.optionalWith(intAtLeast(0), { exact: true, default: () => 0 }),
+  /** Number of looks L of the multiplicative speckle (1 = single look). */
+  looks: Schema.optionalWith(intAtLeast(1), { exact: true, default: () => 1 }),
+  /** Classes withheld from every scene (bridges and ships need water, so excluding water excludes them too). */
+  exclude: Schema.optionalWith(Schema.Array(SceneClass), { exact: true, default: () => [] }),
+  lookDirection: Schema.optionalWith(LookDirection, { exact: true, default: () => "right" as const }),
+  /** Incidence angle θ in degrees: layover shifts a height h by h·cot θ, shadows are h·tan θ long. */
+  incidenceAngle: Schema.optionalWith(numberBetween(15, 65), { exact: true, default: () => 35 }),
+  modality: Schema.optionalWith(SyntheticModality, { exact: true, default: () => "sar" as const }),
+  normalisation: Schema.optionalWith(Normalisation, { exact: true, default: defaultNormalisation }),
+  /** `{caption}` is the scene description ("a harbour with three ships near a bridge"). */
+  captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "SAR image of {caption}" })
+})
+export type SyntheticDataset = typeof SyntheticDataset.Type
+
+export const Dataset = Schema.Union(ImageFolderDataset, SyntheticDataset)
+export type Dataset = typeof Dataset.Type
+/** What a user may write (defaults not yet applied). */
+export type DatasetInput = typeof Dataset.Encoded
+
+// ---------------------------------------------------------------------------------------------
+// Decoding with messages of the form "<field path>: <rule>".
+
+export class DatasetDeclarationError extends Schema.TaggedError<DatasetDeclarationError>()("DatasetDeclarationError", {
+  issues: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `invalid dataset declaration:\n  ${this.issues.join("\n  ")}`
+  }
+}
+
+/** Flattens a parse error into one line per problem: `path.to.field: message`. */
+export const formatIssues = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey> = []): Array<string> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+    const path = [...prefix, ...issue.path].map(String).join(".")
+    return path.length > 0 ? `${path}: ${issue.message}` : issue.message
+  })
+
+export const decodeDataset = (input: unknown): Effect.Effect<Dataset, DatasetDeclarationError> =>
+  Schema.decodeUnknown(Dataset)(input, { errors: "all", onExcessProperty: "error" }).pipe(
+    Effect.mapError((error) => new DatasetDeclarationError({ issues: formatIssues(error) }))
+  )
+
+/** Optional fields are exact (absent, never undefined); builders drop keys a caller left undefined. */
+const definedOnly = (input: object): object =>
+  Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
+
+const decodeSync = <A, I>(schema: Schema.Schema<A, I>, input: object): A => {
+  const result = Schema.decodeUnknownEither(schema)(definedOnly(input), { errors: "all", onExcessProperty: "error" })
+  if (result._tag === "Left") throw new DatasetDeclarationError({ issues: formatIssues(result.left) })
+  return result.right
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builders: validate eagerly (a bad declaration fails where it is written) and fill the defaults.
+
+type Options<S extends { readonly _tag: string }> = Omit<S, "_tag">
+
+export const imageFolder = (
+  path: string,
+  options: Omit<Options<typeof ImageFolderDataset.Encoded>, "path">
+): ImageFolderDataset => decodeSync(ImageFolderDataset, { ...options, _tag: "image-folder", path })
+
+export const synthetic = (options: Options<typeof SyntheticDataset.Encoded>): SyntheticDataset =>
+  decodeSync(SyntheticDataset, { ...options, _tag: "synthetic" })
+
+export const meanStd = (
+  options: { readonly k?: number; readonly statistics?: MeanStdStatistics } = {}
+): MeanStdNormalisation => decodeSync(MeanStdNormalisation, { ...options, _tag: "mean-std" })
+
+export const dbWindow = (min: number, max: number): DbWindowNormalisation =>
+  decodeSync(DbWindowNormalisation, { _tag: "db-window", min, max })
+
+export const percentiles = (low = 1, high = 99): PercentileNormalisation =>
+  decodeSync(PercentileNormalisation, { _tag: "percentile", low, high })
