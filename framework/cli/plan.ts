@@ -1,0 +1,39 @@
+import { Command, Options } from "@effect/cli"
+import { Console, Effect } from "effect"
+import { loadDeclaration } from "../declaration/load.ts"
+import { compilePlan } from "../plan/compile.ts"
+import type { Plan } from "../plan/step.ts"
+import { cachedSteps } from "../runner/runner.ts"
+import { declarationFile } from "./declaration-file.ts"
+import { cacheDirOption } from "./cache-dir.ts"
+
+const json = Options.boolean("json").pipe(Options.withDescription("Print the plan as JSON"))
+
+const table = (plan: Plan, cached: ReadonlySet<string>): string => {
+  const rows = plan.steps.map((s) => [
+    cached.has(s.id) ? "cached" : "pending",
+    s.kind,
+    s.id,
+    s.key,
+    s.inputs.map((i) => `${i.role}=${i.step}`).join(", "),
+    s.experiments.length > 1 ? `shared by ${s.experiments.join(", ")}` : ""
+  ])
+  const header = ["status", "kind", "step", "key", "inputs", ""]
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)))
+  const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
+  const pending = plan.steps.length - cached.size
+  return [line(header), ...rows.map(line), "", `${plan.steps.length} steps, ${cached.size} cached, ${pending} to run`].join("\n")
+}
+
+export const planCommand = Command.make("plan", { file: declarationFile, json, cacheDir: cacheDirOption }, ({ cacheDir, file, json }) =>
+  Effect.gen(function*() {
+    const { declaration } = yield* loadDeclaration(file)
+    const plan = compilePlan(declaration)
+    const cached = yield* cachedSteps(plan, cacheDir)
+    if (json) {
+      const steps = plan.steps.map((s) => ({ ...s, cached: cached.has(s.id) }))
+      yield* Console.log(JSON.stringify({ name: plan.name, cacheDir, steps }, null, 2))
+    } else {
+      yield* Console.log(table(plan, cached))
+    }
+  })).pipe(Command.withDescription("Show the steps of a declaration, their dependencies, content keys and whether each is cached."))

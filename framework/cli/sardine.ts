@@ -1,0 +1,16 @@
+import { Command } from "@effect/cli"
+import { planCommand } from "./plan.ts"
+import { runCommand } from "./run.ts"
+import { showCommand } from "./show.ts"
+import { validateCommand } from "./validate.ts"
+
+/** Every `sardine` command; each lives in its own file next to this one. */
+export const sardine = Command.make("sardine").pipe(
+  Command.withDescription("Declare, run and compare ways to fine-tune latent diffusion models into SAR generators."),
+  Command.withSubcommands([
+    validateCommand,
+    showCommand,
+    planCommand,
+    runCommand
+  ])
+)

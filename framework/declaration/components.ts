@@ -1,0 +1,55 @@
+import { Schema } from "effect"
+import { IntegerAtLeast, NonEmptyString, PositiveNumber, Bool } from "./rules.ts"
+import { Treatment, type TreatmentInput } from "./treatment.ts"
+import type { TextEncoderName } from "./base-model.ts"
+
+/** One treatment per text encoder; `textEncoder2` exists only on SDXL bases. */
+export const PerEncoder = Schema.Struct({
+  textEncoder: Treatment,
+  textEncoder2: Schema.optional(Treatment)
+})
+
+/**
+ * A new token (e.g. `<SAR>`) added to every listed tokenizer. Its embedding rows start from the
+ * embedding of `init` and are the only rows of the table that train.
+ */
+export const LearnedToken = Schema.Struct({
+  token: NonEmptyString.pipe(
+    Schema.filter((s) => /^<[^<>\s]+>$/.test(s), {
+      message: (issue) => `must look like <NAME> without spaces (got ${JSON.stringify(issue.actual)})`
+    })
+  ),
+  init: NonEmptyString,
+  vectors: Schema.optionalWith(IntegerAtLeast(1), { default: () => 1 }),
+  lr: PositiveNumber,
+  /** Which encoders learn the token; all encoders of the base when absent. */
+  encoders: Schema.optional(Schema.Array(Schema.Literal("textEncoder", "textEncoder2"))),
+  /** Pivotal-tuning style: after each step, rescale the new rows to the mean norm of the table. */
+  normReprojection: Schema.optionalWith(Bool, { default: () => false })
+})
+export type LearnedToken = typeof LearnedToken.Type
+
+export const Components = Schema.Struct({
+  unet: Treatment,
+  vae: Schema.optionalWith(Treatment, { default: () => ({ _tag: "frozen" as const }) }),
+  /** One treatment for every encoder, or one per encoder. */
+  textEncoders: Schema.optionalWith(Schema.Union(Treatment, PerEncoder), {
+    default: () => ({ _tag: "frozen" as const })
+  }),
+  token: Schema.optional(LearnedToken)
+})
+export type Components = typeof Components.Type
+export type ComponentsInput = typeof Components.Encoded
+
+export type LearnedTokenInput = typeof LearnedToken.Encoded
+
+export const learnedToken = (options: {
+  readonly token: string
+  readonly init: string
+  readonly vectors?: number
+  readonly lr: number
+  readonly encoders?: ReadonlyArray<TextEncoderName>
+  readonly normReprojection?: boolean
+}): LearnedTokenInput => options
+
+export type { TreatmentInput }

@@ -1,0 +1,121 @@
+import { textEncodersOf } from "./base-model.ts"
+import type { Dataset } from "./dataset.ts"
+import type { Declaration, Experiment } from "./experiment.ts"
+import { promptsOf } from "./generation.ts"
+import { textEncoderTreatments } from "./normalise.ts"
+import { describeTreatment, trains } from "./treatment.ts"
+
+/** A rule broken by a declaration: where (JSON path) and what. */
+export interface DeclarationIssue {
+  readonly path: ReadonlyArray<string | number>
+  readonly message: string
+}
+
+const tokenPlaceholder = /\{token\}/
+const angleTokens = (text: string): ReadonlyArray<string> => [...text.matchAll(/<[^<>\s]+>/g)].map((m) => m[0])
+
+/** Texts that may name the learned token, with where they sit in the declaration. */
+const tokenBearingTexts = (experiment: Experiment) => {
+  const datasets: ReadonlyArray<readonly [ReadonlyArray<string>, Dataset]> = [
+    [["data"], experiment.data],
+    [["evaluate", "reference"], experiment.evaluate.reference]
+  ]
+  return [
+    ...promptsOf(experiment.generate).map((p, i) => [["generate", "prompts", i], p.text] as const),
+    ...(experiment.train?.validationPrompts ?? []).map((p, i) => [["train", "validationPrompts", i], p] as const),
+    ...datasets.map(([path, d]) => [[...path, "captionTemplate"], d.captionTemplate] as const)
+  ]
+}
+
+const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssue> => {
+  const issues: Array<DeclarationIssue> = []
+  const { base, components } = experiment
+  const family = base.family
+  const encoders = textEncodersOf(family)
+
+  const declaredEncoders = components.textEncoders
+  if (!("_tag" in declaredEncoders) && declaredEncoders.textEncoder2 !== undefined && family !== "sdxl") {
+    issues.push({
+      path: ["components", "textEncoders", "textEncoder2"],
+      message: `exists only on SDXL bases (base.family is "${family}")`
+    })
+  }
+
+  const token = components.token
+  if (token?.encoders !== undefined) {
+    if (token.encoders.length === 0) {
+      issues.push({ path: ["components", "token", "encoders"], message: "must name at least one text encoder" })
+    }
+    token.encoders.forEach((name, i) => {
+      if (!encoders.includes(name)) {
+        issues.push({
+          path: ["components", "token", "encoders", i],
+          message: `${name} exists only on SDXL bases (base.family is "${family}")`
+        })
+      }
+    })
+  }
+
+  const treatments = [
+    ["unet", components.unet],
+    ["vae", components.vae],
+    ...textEncoderTreatments(components, family).map(([name, t]) => [`textEncoders.${name}`, t] as const)
+  ] as const
+  const trained = treatments.filter(([, t]) => trains(t)).map(([name, t]) => `${name} is ${describeTreatment(t)}`)
+  if (token !== undefined) trained.push(`token ${token.token} is learned`)
+
+  if (experiment.baseline && trained.length > 0) {
+    issues.push({ path: ["baseline"], message: `a baseline trains nothing, but ${trained.join(", ")}` })
+  }
+  if (!experiment.baseline && trained.length === 0) {
+    issues.push({
+      path: ["components"],
+      message: "trains nothing (every component frozen, no learned token); mark the experiment `baseline: true` to sample the base model as it is"
+    })
+  }
+  if (!experiment.baseline && experiment.train === undefined) {
+    issues.push({ path: ["train"], message: "is missing (only a baseline may omit it)" })
+  }
+  if (trains(components.vae) && trained.length > 1) {
+    issues.push({
+      path: ["components", "vae"],
+      message: "a trained VAE must be the only trained component (its latents would move under the UNet); declare VAE training as its own experiment"
+    })
+  }
+
+  for (const [path, text] of tokenBearingTexts(experiment)) {
+    if (tokenPlaceholder.test(text) && token === undefined) {
+      issues.push({ path, message: `uses {token} but no learned token is declared (components.token)` })
+    }
+    for (const mentioned of angleTokens(text)) {
+      if (mentioned !== token?.token) {
+        issues.push({
+          path,
+          message: token === undefined
+            ? `mentions ${mentioned}, but no learned token is declared (components.token)`
+            : `mentions ${mentioned}, which is not the declared token ${token.token}`
+        })
+      }
+    }
+  }
+  return issues
+}
+
+/** Rules that span several fields, checked after every field is individually valid. */
+export const crossFieldIssues = (declaration: Declaration): ReadonlyArray<DeclarationIssue> => {
+  if (declaration.kind === "experiment") return experimentIssues(declaration)
+  const issues: Array<DeclarationIssue> = []
+  const firstIndex = new Map<string, number>()
+  declaration.experiments.forEach((experiment, i) => {
+    const seen = firstIndex.get(experiment.name)
+    if (seen === undefined) firstIndex.set(experiment.name, i)
+    else {
+      issues.push({
+        path: ["experiments", i, "name"],
+        message: `"${experiment.name}" is already the name of experiments.${seen}`
+      })
+    }
+    for (const issue of experimentIssues(experiment)) issues.push({ ...issue, path: ["experiments", i, ...issue.path] })
+  })
+  return issues
+}

@@ -1,0 +1,55 @@
+import { Schema } from "effect"
+import { BaseModel } from "./base-model.ts"
+import { Components } from "./components.ts"
+import { Dataset } from "./dataset.ts"
+import { Evaluation } from "./evaluation.ts"
+import { Generation } from "./generation.ts"
+import { Bool, IntegerAtLeast, Name } from "./rules.ts"
+import { Training } from "./training.ts"
+
+/** One fine-tuning strategy: what trains, on what data, and how its samples are judged. */
+export const Experiment = Schema.Struct({
+  kind: Schema.Literal("experiment"),
+  name: Name,
+  description: Schema.optional(Schema.String),
+  /** A baseline trains nothing: its samples come from the base model as it is. */
+  baseline: Schema.optionalWith(Bool, { default: () => false }),
+  base: BaseModel,
+  components: Components,
+  /** The SAR training set (also fixes the training resolution). */
+  data: Dataset,
+  /** Required unless `baseline`. */
+  train: Schema.optional(Training),
+  generate: Generation,
+  evaluate: Evaluation
+})
+export type Experiment = typeof Experiment.Type
+export type ExperimentInput = Omit<typeof Experiment.Encoded, "kind">
+
+/** Strategies compared against each other; identical steps are shared, not repeated. */
+export const Study = Schema.Struct({
+  kind: Schema.Literal("study"),
+  name: Name,
+  description: Schema.optional(Schema.String),
+  experiments: Schema.Array(Experiment).pipe(
+    Schema.filter((experiments) => experiments.length > 0 || "must list at least one experiment")
+  ),
+  /** Steps the local runner executes at once. */
+  concurrency: Schema.optionalWith(IntegerAtLeast(1), { default: () => 1 })
+})
+export type Study = typeof Study.Type
+export type StudyInput = Omit<typeof Study.Encoded, "kind" | "experiments"> & {
+  readonly experiments: ReadonlyArray<typeof Experiment.Encoded>
+}
+
+export const Declaration = Schema.Union(Experiment, Study)
+export type Declaration = typeof Declaration.Type
+export type DeclarationInput = typeof Declaration.Encoded
+
+export const experiment = (input: ExperimentInput): typeof Experiment.Encoded => ({ kind: "experiment", ...input })
+
+export const study = (input: StudyInput): typeof Study.Encoded => ({ kind: "study", ...input })
+
+/** The experiments of a declaration, a single experiment being a study of one. */
+export const experimentsOf = (declaration: Declaration): ReadonlyArray<Experiment> =>
+  declaration.kind === "study" ? declaration.experiments : [declaration]

@@ -1,0 +1,41 @@
+import { Schema } from "effect"
+import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, OneOf, Seed, ClosedFraction } from "./rules.ts"
+
+/**
+ * A prompt to sample. `split` says whether its concept appeared in the SAR training captions
+ * ("seen") or was withheld ("unseen"); reports compare the two. `{token}` stands for the
+ * experiment's learned token.
+ */
+export const Prompt = Schema.Struct({
+  text: NonEmptyString,
+  split: Schema.optionalWith(OneOf("seen", "unseen"), { default: () => "seen" as const })
+})
+export type Prompt = typeof Prompt.Type
+
+export const Sampler = OneOf("ddpm", "ddim", "euler")
+export type Sampler = typeof Sampler.Type
+
+export const Generation = Schema.Struct({
+  /** Plain strings are "seen" prompts. */
+  prompts: Schema.Array(Schema.Union(Prompt, NonEmptyString)).pipe(
+    Schema.filter((prompts) => prompts.length > 0 || "must list at least one prompt")
+  ),
+  /** Noise seeds; each prompt is sampled `samplesPerPrompt` times per seed. */
+  seeds: Schema.optionalWith(Schema.Array(Seed), { default: () => [0] }),
+  samplesPerPrompt: Schema.optionalWith(IntegerAtLeast(1), { default: () => 1 }),
+  sampler: Schema.optionalWith(Sampler, { default: () => "euler" as const }),
+  steps: Schema.optionalWith(IntegerAtLeast(1), { default: () => 30 }),
+  guidanceScale: Schema.optionalWith(NonNegativeNumber, { default: () => 7.5 }),
+  /** DDIM η (0 = deterministic DDIM). */
+  eta: Schema.optionalWith(ClosedFraction, { default: () => 0 }),
+  /** Image side in pixels; the training data's resolution when absent. */
+  resolution: Schema.optional(IntegerAtLeast(8)),
+  /** Sample with the EMA weights when training kept them. */
+  useEma: Schema.optionalWith(Schema.Boolean, { default: () => true })
+})
+export type Generation = typeof Generation.Type
+export type GenerationInput = typeof Generation.Encoded
+
+/** Every prompt as an object. */
+export const promptsOf = (generation: Generation): ReadonlyArray<Prompt> =>
+  generation.prompts.map((p) => (typeof p === "string" ? { text: p, split: "seen" as const } : p))

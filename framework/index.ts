@@ -1,0 +1,13 @@
+/**
+ * The public declaration API: what experiment files import as `from "sardine"`.
+ * Declarations are data; `sardine validate` checks them and `sardine run` runs them.
+ */
+export { diffusers, type ModelFamily } from "./declaration/base-model.ts"
+export { learnedToken } from "./declaration/components.ts"
+export { dbWindow, imageFolder, meanStd, percentiles, synthetic, type DatasetInput } from "./declaration/dataset.ts"
+export { experiment, study, type ExperimentInput, type StudyInput } from "./declaration/experiment.ts"
+export type { EvaluationInput } from "./declaration/evaluation.ts"
+export type { GenerationInput } from "./declaration/generation.ts"
+export { grid, type GridOptions } from "./declaration/grid.ts"
+export type { TrainingInput } from "./declaration/training.ts"
+export { frozen, full, lora, type TreatmentInput } from "./declaration/treatment.ts"

@@ -1,0 +1,95 @@
+import { canonicalJson, contentHash } from "../declaration/canonical-json.ts"
+import type { Declaration, Experiment } from "../declaration/experiment.ts"
+import { textEncoderTreatments } from "../declaration/normalise.ts"
+import { trains } from "../declaration/treatment.ts"
+import { codeVersion, type Plan, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
+
+/** Content key = hash(kind, canonical JSON of the fields it reads, input keys, code version). */
+const keyOf = (kind: StepKind, config: unknown, inputKeys: ReadonlyArray<string>): string =>
+  contentHash({ kind, config, inputs: inputKeys, code: `sardine/${kind}@${codeVersion[kind]}` }).slice(0, 20)
+
+/** Decoded configs hold only JSON data; this strips `undefined` members so keys are stable. */
+const plain = <A>(value: A): A => JSON.parse(canonicalJson(value)) as A
+
+class PlanBuilder {
+  private readonly byKey = new Map<string, { step: Step; experiments: Array<string> }>()
+
+  add<K extends StepKind>(
+    users: string | ReadonlyArray<string>,
+    role: string,
+    kind: K,
+    config: StepConfigs[K],
+    inputs: ReadonlyArray<StepInput>
+  ): string {
+    const inputKeys = inputs.map((input) => `${input.role}=${this.keyOfId(input.step)}`)
+    const key = keyOf(kind, config, inputKeys)
+    const names = typeof users === "string" ? [users] : users
+    const existing = this.byKey.get(key)
+    if (existing !== undefined) {
+      for (const name of names) if (!existing.experiments.includes(name)) existing.experiments.push(name)
+      return existing.step.id
+    }
+    const id = kind === "report" ? "report" : `${names[0]}/${role}`
+    const experiments = [...names]
+    this.byKey.set(key, { step: { id, kind, key, config: plain(config), inputs, experiments } as Step, experiments })
+    return id
+  }
+
+  private keyOfId(id: string): string {
+    for (const { step } of this.byKey.values()) if (step.id === id) return step.key
+    throw new Error(`plan input ${id} is not in the plan yet`)
+  }
+
+  steps(): ReadonlyArray<Step> {
+    return [...this.byKey.values()].map(({ step, experiments }) => ({ ...step, experiments: [...experiments] }))
+  }
+}
+
+const addExperiment = (builder: PlanBuilder, experiment: Experiment): string => {
+  const { base, components, name } = experiment
+  const token = components.token?.token
+  const reference = builder.add(name, "reference", "prepare-data", { dataset: experiment.evaluate.reference, token }, [])
+
+  let model: ReadonlyArray<StepInput> = []
+  if (!experiment.baseline && experiment.train !== undefined) {
+    const data = builder.add(name, "data", "prepare-data", { dataset: experiment.data, token }, [])
+    const trainInputs: Array<StepInput> = [{ role: "data", step: data }]
+    if (!trains(components.vae)) {
+      trainInputs.push({ role: "latents", step: builder.add(name, "latents", "encode-latents", { base }, [{ role: "data", step: data }]) })
+    }
+    const everyEncoderFrozen = textEncoderTreatments(components, base.family).every(([, t]) => !trains(t))
+    if (everyEncoderFrozen && components.token === undefined) {
+      trainInputs.push({ role: "text", step: builder.add(name, "text", "encode-text", { base }, [{ role: "data", step: data }]) })
+    }
+    const train = builder.add(name, "train", "train", { base, components, train: experiment.train }, trainInputs)
+    model = [{ role: "model", step: train }]
+  }
+  // A baseline samples the base as it is: its generate step has no model input and no training.
+  const samples = builder.add(name, "generate", "generate", { base, components, generate: experiment.generate }, model)
+  const { reference: _reference, ...evaluate } = experiment.evaluate
+  return builder.add(name, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
+    { role: "samples", step: samples },
+    { role: "reference", step: reference }
+  ])
+}
+
+/**
+ * Compiles a validated declaration into its plan (DESIGN §3). Steps that read the same fields
+ * of the same inputs get the same key and appear once, shared by every experiment that needs them.
+ */
+export const compilePlan = (declaration: Declaration): Plan => {
+  const builder = new PlanBuilder()
+  if (declaration.kind === "experiment") {
+    addExperiment(builder, declaration)
+    return { name: declaration.name, steps: builder.steps() }
+  }
+  const evaluations = declaration.experiments.map((experiment) => ({
+    role: "evaluation",
+    step: addExperiment(builder, experiment)
+  }))
+  builder.add(declaration.experiments.map((e) => e.name), "report", "report", {
+    study: declaration.name,
+    experiments: declaration.experiments
+  }, evaluations)
+  return { name: declaration.name, steps: builder.steps() }
+}

@@ -1,0 +1,64 @@
+import type { BaseModel } from "../declaration/base-model.ts"
+import type { Components } from "../declaration/components.ts"
+import type { Dataset } from "../declaration/dataset.ts"
+import type { Experiment } from "../declaration/experiment.ts"
+import type { Evaluation } from "../declaration/evaluation.ts"
+import type { Generation } from "../declaration/generation.ts"
+import type { Training } from "../declaration/training.ts"
+
+export const stepKinds = ["prepare-data", "encode-latents", "encode-text", "train", "generate", "evaluate", "report"] as const
+export type StepKind = (typeof stepKinds)[number]
+
+/**
+ * Bumped when a step kind's code changes what it writes, so old cache entries stop matching
+ * (the code-version salt of DESIGN §3).
+ */
+export const codeVersion: Record<StepKind, number> = {
+  "prepare-data": 1,
+  "encode-latents": 1,
+  "encode-text": 1,
+  train: 1,
+  generate: 1,
+  evaluate: 1,
+  report: 1
+}
+
+/** The declaration fields each step kind reads: exactly what its content key hashes. */
+export interface StepConfigs {
+  "prepare-data": { readonly dataset: Dataset; readonly token?: string }
+  "encode-latents": { readonly base: BaseModel }
+  "encode-text": { readonly base: BaseModel }
+  train: { readonly base: BaseModel; readonly components: Components; readonly train: Training }
+  generate: { readonly base: BaseModel; readonly components: Components; readonly generate: Generation }
+  evaluate: { readonly evaluate: Omit<Evaluation, "reference">; readonly prompts: Generation["prompts"] }
+  /** The whole declarations: the report's strategy table reads every component of each. */
+  report: { readonly study: string; readonly experiments: ReadonlyArray<Experiment> }
+}
+
+/** A named input: `data`, `latents`, `text`, `model`, `samples`, `reference`, `evaluation`. */
+export interface StepInput {
+  readonly role: string
+  readonly step: string
+}
+
+export type Step = {
+  [K in StepKind]: {
+    /** Unique in the plan and readable: `<first experiment using it>/<role>`, or `report`. */
+    readonly id: string
+    readonly kind: K
+    /** Content key: the cache folder name. */
+    readonly key: string
+    readonly config: StepConfigs[K]
+    readonly inputs: ReadonlyArray<StepInput>
+    /** Experiments whose results depend on this step (several when shared). */
+    readonly experiments: ReadonlyArray<string>
+  }
+}[StepKind]
+
+export type StepOf<K extends StepKind> = Extract<Step, { kind: K }>
+
+/** Steps in dependency order (every input before its users). */
+export interface Plan {
+  readonly name: string
+  readonly steps: ReadonlyArray<Step>
+}

@@ -1,0 +1,8 @@
+import { Context } from "effect"
+import type { StepHandlers } from "./step-handler.ts"
+
+/** The step implementations `sardine run` uses; the composition root provides the production set. */
+export class StepImplementations extends Context.Tag("sardine/StepImplementations")<
+  StepImplementations,
+  StepHandlers<never>
+>() {}
