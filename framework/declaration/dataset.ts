@@ -25,6 +25,11 @@ const intBetween = (min: number, max: number) =>
     )
   )
 
+/** Seeds feed 32-bit generators. */
+const seed = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isInteger(n) && n >= 0 && n < 2 ** 32) || `must be an integer in [0, 2^32) (got ${shown(n)})`)
+)
+
 const numberBetween = (min: number, max: number) =>
   Schema.Number.pipe(
     Schema.filter((n) => (Number.isFinite(n) && n >= min && n <= max) || `must be a number from ${min} to ${max} (got ${shown(n)})`)
@@ -156,7 +161,7 @@ export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
   captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "{caption}" }),
   onError: Schema.optionalWith(OnError, { exact: true, default: () => "fail" as const }),
   /** Seed of the random crops and flips. */
-  seed: Schema.optionalWith(intAtLeast(0), { exact: true, default: () => 0 })
+  seed: Schema.optionalWith(seed, { exact: true, default: () => 0 })
 })
 export type ImageFolderDataset = typeof ImageFolderDataset.Type
 
@@ -178,7 +183,7 @@ export const SyntheticDataset = Schema.TaggedStruct("synthetic", {
   n: intAtLeast(1),
   /** Side of the square scene in pixels. */
   size: intBetween(16, 8192),
-  seed: Schema.optionalWith(intAtLeast(0), { exact: true, default: () => 0 }),
+  seed: Schema.optionalWith(seed, { exact: true, default: () => 0 }),
   /** Number of looks L of the multiplicative speckle (1 = single look). */
   looks: Schema.optionalWith(intAtLeast(1), { exact: true, default: () => 1 }),
   /** Classes withheld from every scene (bridges and ships need water, so excluding water excludes them too). */

@@ -26,14 +26,27 @@ export interface RasterInfo {
   readonly noData?: number
 }
 
+export interface FloatTiffOptions {
+  /** Written as the GDAL_NODATA tag. */
+  readonly noData?: number
+}
+
 export interface ReadOptions {
   /** Zero-based band to keep from a multi-band file; all bands when absent. */
   readonly band?: number
 }
 
+/**
+ * Why a file could not be decoded: it cannot be opened, has no bytes, ends before its data does,
+ * holds inconsistent data, is of a kind sardine does not read, or lacks the requested band.
+ */
+export const DecodeProblem = Schema.Literal("unreadable", "empty", "truncated", "corrupt", "unsupported", "band-out-of-range")
+export type DecodeProblem = typeof DecodeProblem.Type
+
 export class ImageDecodeError extends Schema.TaggedError<ImageDecodeError>()("ImageDecodeError", {
   file: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  kind: Schema.optional(DecodeProblem)
 }) {
   override get message() {
     return `${this.file}: ${this.reason}`
@@ -54,7 +67,11 @@ export class ImageIO extends Context.Tag("sardine/ImageIO")<ImageIO, {
   readonly info: (file: string) => Effect.Effect<RasterInfo, ImageDecodeError>
   readonly read: (file: string, options?: ReadOptions) => Effect.Effect<Raster, ImageDecodeError>
   /** Single- or multi-channel float32 TIFF, values as given. */
-  readonly writeFloatTiff: (file: string, raster: Raster) => Effect.Effect<void, ImageWriteError>
+  readonly writeFloatTiff: (
+    file: string,
+    raster: Raster,
+    options?: FloatTiffOptions
+  ) => Effect.Effect<void, ImageWriteError>
   /** 8-bit PNG; values are clamped to [0, 255] and rounded. 1 channel = grey, 3 = RGB. */
   readonly writePng8: (file: string, raster: Raster) => Effect.Effect<void, ImageWriteError>
   /** 16-bit PNG; values are clamped to [0, 65535] and rounded. */
