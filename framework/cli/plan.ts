@@ -9,14 +9,23 @@ import { cacheDirOption } from "./cache-dir.ts"
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print the plan as JSON"))
 
+/** `data=x, latents=y`; many inputs of one role (the report's) are counted, not listed. */
+const inputsText = (inputs: Plan["steps"][number]["inputs"]): string => {
+  const roles = [...new Set(inputs.map((i) => i.role))]
+  return roles.map((role) => {
+    const steps = inputs.filter((i) => i.role === role)
+    return steps.length > 3 ? `${role}×${steps.length}` : steps.map((i) => `${role}=${i.step}`).join(", ")
+  }).join(", ")
+}
+
 const table = (plan: Plan, cached: ReadonlySet<string>): string => {
   const rows = plan.steps.map((s) => [
     cached.has(s.id) ? "cached" : "pending",
     s.kind,
     s.id,
     s.key,
-    s.inputs.map((i) => `${i.role}=${i.step}`).join(", "),
-    s.experiments.length > 1 ? `shared by ${s.experiments.join(", ")}` : ""
+    inputsText(s.inputs),
+    s.experiments.length > 1 ? `shared by ${s.experiments.length} experiments` : ""
   ])
   const header = ["status", "kind", "step", "key", "inputs", ""]
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)))

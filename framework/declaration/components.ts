@@ -6,7 +6,7 @@ import type { TextEncoderName } from "./base-model.ts"
 /** One treatment per text encoder; `textEncoder2` exists only on SDXL bases. */
 export const PerEncoder = Schema.Struct({
   textEncoder: Treatment,
-  textEncoder2: Schema.optional(Treatment)
+  textEncoder2: Schema.optionalWith(Treatment, { exact: true })
 })
 
 /**
@@ -20,23 +20,23 @@ export const LearnedToken = Schema.Struct({
     })
   ),
   init: NonEmptyString,
-  vectors: Schema.optionalWith(IntegerAtLeast(1), { default: () => 1 }),
+  vectors: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 }),
   lr: PositiveNumber,
   /** Which encoders learn the token; all encoders of the base when absent. */
-  encoders: Schema.optional(Schema.Array(Schema.Literal("textEncoder", "textEncoder2"))),
+  encoders: Schema.optionalWith(Schema.Array(Schema.Literal("textEncoder", "textEncoder2")), { exact: true }),
   /** Pivotal-tuning style: after each step, rescale the new rows to the mean norm of the table. */
-  normReprojection: Schema.optionalWith(Bool, { default: () => false })
+  normReprojection: Schema.optionalWith(Bool, { exact: true, default: () => false })
 })
 export type LearnedToken = typeof LearnedToken.Type
 
 export const Components = Schema.Struct({
   unet: Treatment,
-  vae: Schema.optionalWith(Treatment, { default: () => ({ _tag: "frozen" as const }) }),
+  vae: Schema.optionalWith(Treatment, { exact: true, default: () => ({ _tag: "frozen" as const }) }),
   /** One treatment for every encoder, or one per encoder. */
   textEncoders: Schema.optionalWith(Schema.Union(Treatment, PerEncoder), {
     default: () => ({ _tag: "frozen" as const })
   }),
-  token: Schema.optional(LearnedToken)
+  token: Schema.optionalWith(LearnedToken, { exact: true })
 })
 export type Components = typeof Components.Type
 export type ComponentsInput = typeof Components.Encoded

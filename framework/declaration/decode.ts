@@ -37,12 +37,24 @@ const schemaFor = (input: unknown): Either.Either<Schema.Schema<Declaration, unk
   })
 }
 
+/** `undefined` members mean "absent", as in JSON; TS declarations produce them with spreads. */
+const withoutUndefined = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(withoutUndefined)
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, withoutUndefined(v)])
+    )
+  }
+  return value
+}
+
 /**
  * Validates a declaration (every field, then the cross-field rules) and makes its defaults
  * explicit. Fails with every problem found, each with its JSON path.
  */
-export const decodeDeclaration = (input: unknown, source?: string): Effect.Effect<Declaration, DeclarationError> =>
+export const decodeDeclaration = (raw: unknown, source?: string): Effect.Effect<Declaration, DeclarationError> =>
   Effect.suspend(() => {
+    const input = withoutUndefined(raw)
     const schema = schemaFor(input)
     if (Either.isLeft(schema)) return Effect.fail(new DeclarationError({ source, issues: [schema.left] }))
     const decoded = Schema.decodeUnknownEither(schema.right)(input, {

@@ -5,21 +5,21 @@ import { IntegerAtLeast, NonEmptyString, OneOf, PositiveNumber, numberWhere } fr
 /** Distances between amplitude distributions (DESIGN §6). */
 export const AmplitudeMetrics = Schema.Struct({
   /** Normalised linear amplitude in [0, 1], or dB of the normalised amplitude. */
-  domain: Schema.optionalWith(OneOf("linear", "db"), { default: () => "linear" as const }),
+  domain: Schema.optionalWith(OneOf("linear", "db"), { exact: true, default: () => "linear" as const }),
   /** Histogram bins of KL / JS / Hellinger / Bhattacharyya; Wasserstein-1 and KS use exact samples. */
-  bins: Schema.optionalWith(IntegerAtLeast(2), { default: () => 256 }),
+  bins: Schema.optionalWith(IntegerAtLeast(2), { exact: true, default: () => 256 }),
   /** Added to every bin probability before KL, so empty bins stay finite. */
-  klSmoothing: Schema.optionalWith(PositiveNumber, { default: () => 1e-10 })
+  klSmoothing: Schema.optionalWith(PositiveNumber, { exact: true, default: () => 1e-10 })
 })
 
 /** GLCM descriptors as scikit-image computes them (DESIGN §7). */
 export const TextureMetrics = Schema.Struct({
-  levels: Schema.optionalWith(IntegerAtLeast(2), { default: () => 32 }),
-  distances: Schema.optionalWith(Schema.NonEmptyArray(IntegerAtLeast(1)), { default: () => [1] as const }),
+  levels: Schema.optionalWith(IntegerAtLeast(2), { exact: true, default: () => 32 }),
+  distances: Schema.optionalWith(Schema.NonEmptyArray(IntegerAtLeast(1)), { exact: true, default: () => [1] as const }),
   /** Degrees. */
   angles: Schema.optionalWith(
     Schema.NonEmptyArray(numberWhere("an angle in [0, 360) degrees", (n) => n >= 0 && n < 360)),
-    { default: () => [0, 45, 90, 135] as const }
+    { exact: true, default: () => [0, 45, 90, 135] as const }
   )
 })
 
@@ -28,15 +28,15 @@ export const AlignmentMetrics = Schema.Struct({
   /** Folder with image.onnx, text.onnx, vocab.json, merges.txt; relative to the declaration file. */
   clip: NonEmptyString,
   /** Also FID / KID / CMMD over the CLIP image embeddings. */
-  embeddingDistances: Schema.optionalWith(Schema.Boolean, { default: () => true })
+  embeddingDistances: Schema.optionalWith(Schema.Boolean, { exact: true, default: () => true })
 })
 
 export const Evaluation = Schema.Struct({
   /** The real images generated samples are compared with. */
   reference: Dataset,
-  amplitude: Schema.optionalWith(AmplitudeMetrics, { default: () => ({ domain: "linear" as const, bins: 256, klSmoothing: 1e-10 }) }),
-  texture: Schema.optionalWith(TextureMetrics, { default: () => ({ levels: 32, distances: [1] as const, angles: [0, 45, 90, 135] as const }) }),
-  alignment: Schema.optional(AlignmentMetrics)
+  amplitude: Schema.optionalWith(AmplitudeMetrics, { exact: true, default: () => ({ domain: "linear" as const, bins: 256, klSmoothing: 1e-10 }) }),
+  texture: Schema.optionalWith(TextureMetrics, { exact: true, default: () => ({ levels: 32, distances: [1] as const, angles: [0, 45, 90, 135] as const }) }),
+  alignment: Schema.optionalWith(AlignmentMetrics, { exact: true })
 })
 export type Evaluation = typeof Evaluation.Type
 export type EvaluationInput = typeof Evaluation.Encoded

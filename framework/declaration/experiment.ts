@@ -11,15 +11,15 @@ import { Training } from "./training.ts"
 export const Experiment = Schema.Struct({
   kind: Schema.Literal("experiment"),
   name: Name,
-  description: Schema.optional(Schema.String),
+  description: Schema.optionalWith(Schema.String, { exact: true }),
   /** A baseline trains nothing: its samples come from the base model as it is. */
-  baseline: Schema.optionalWith(Bool, { default: () => false }),
+  baseline: Schema.optionalWith(Bool, { exact: true, default: () => false }),
   base: BaseModel,
   components: Components,
   /** The SAR training set (also fixes the training resolution). */
   data: Dataset,
   /** Required unless `baseline`. */
-  train: Schema.optional(Training),
+  train: Schema.optionalWith(Training, { exact: true }),
   generate: Generation,
   evaluate: Evaluation
 })
@@ -30,12 +30,12 @@ export type ExperimentInput = Omit<typeof Experiment.Encoded, "kind">
 export const Study = Schema.Struct({
   kind: Schema.Literal("study"),
   name: Name,
-  description: Schema.optional(Schema.String),
+  description: Schema.optionalWith(Schema.String, { exact: true }),
   experiments: Schema.Array(Experiment).pipe(
     Schema.filter((experiments) => experiments.length > 0 || "must list at least one experiment")
   ),
   /** Steps the local runner executes at once. */
-  concurrency: Schema.optionalWith(IntegerAtLeast(1), { default: () => 1 })
+  concurrency: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 })
 })
 export type Study = typeof Study.Type
 export type StudyInput = Omit<typeof Study.Encoded, "kind" | "experiments"> & {

@@ -8,7 +8,7 @@ import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, OneOf, Seed, ClosedF
  */
 export const Prompt = Schema.Struct({
   text: NonEmptyString,
-  split: Schema.optionalWith(OneOf("seen", "unseen"), { default: () => "seen" as const })
+  split: Schema.optionalWith(OneOf("seen", "unseen"), { exact: true, default: () => "seen" as const })
 })
 export type Prompt = typeof Prompt.Type
 
@@ -21,17 +21,17 @@ export const Generation = Schema.Struct({
     Schema.filter((prompts) => prompts.length > 0 || "must list at least one prompt")
   ),
   /** Noise seeds; each prompt is sampled `samplesPerPrompt` times per seed. */
-  seeds: Schema.optionalWith(Schema.Array(Seed), { default: () => [0] }),
-  samplesPerPrompt: Schema.optionalWith(IntegerAtLeast(1), { default: () => 1 }),
-  sampler: Schema.optionalWith(Sampler, { default: () => "euler" as const }),
-  steps: Schema.optionalWith(IntegerAtLeast(1), { default: () => 30 }),
-  guidanceScale: Schema.optionalWith(NonNegativeNumber, { default: () => 7.5 }),
+  seeds: Schema.optionalWith(Schema.Array(Seed), { exact: true, default: () => [0] }),
+  samplesPerPrompt: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 }),
+  sampler: Schema.optionalWith(Sampler, { exact: true, default: () => "euler" as const }),
+  steps: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 30 }),
+  guidanceScale: Schema.optionalWith(NonNegativeNumber, { exact: true, default: () => 7.5 }),
   /** DDIM η (0 = deterministic DDIM). */
-  eta: Schema.optionalWith(ClosedFraction, { default: () => 0 }),
+  eta: Schema.optionalWith(ClosedFraction, { exact: true, default: () => 0 }),
   /** Image side in pixels; the training data's resolution when absent. */
-  resolution: Schema.optional(IntegerAtLeast(8)),
+  resolution: Schema.optionalWith(IntegerAtLeast(8), { exact: true }),
   /** Sample with the EMA weights when training kept them. */
-  useEma: Schema.optionalWith(Schema.Boolean, { default: () => true })
+  useEma: Schema.optionalWith(Schema.Boolean, { exact: true, default: () => true })
 })
 export type Generation = typeof Generation.Type
 export type GenerationInput = typeof Generation.Encoded

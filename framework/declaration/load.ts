@@ -57,6 +57,7 @@ const readSource = (file: string): Effect.Effect<unknown, DeclarationLoadError> 
 export const loadDeclaration = (path: string): Effect.Effect<LoadedDeclaration, DeclarationLoadError | DeclarationError> => {
   const file = resolve(path)
   return readSource(file).pipe(
+    Effect.mapError((error) => new DeclarationLoadError({ file: path, reason: error.reason })),
     Effect.flatMap((input) => decodeDeclaration(input, path)),
     Effect.map((declaration) => ({ file, directory: dirname(file), declaration }))
   )

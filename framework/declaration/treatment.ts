@@ -7,7 +7,7 @@ export const Frozen = Schema.TaggedStruct("frozen", {})
 /** Every parameter of the component trains. */
 export const Full = Schema.TaggedStruct("full", {
   lr: PositiveNumber,
-  weightDecay: Schema.optionalWith(NonNegativeNumber, { default: () => 0 })
+  weightDecay: Schema.optionalWith(NonNegativeNumber, { exact: true, default: () => 0 })
 })
 
 /**
@@ -16,13 +16,18 @@ export const Full = Schema.TaggedStruct("full", {
  */
 export const Lora = Schema.TaggedStruct("lora", {
   rank: IntegerAtLeast(1),
-  alpha: Schema.optional(PositiveNumber),
-  dropout: Schema.optionalWith(Fraction, { default: () => 0 }),
-  targets: Schema.optional(Schema.Array(NonEmptyString)),
+  alpha: Schema.optionalWith(PositiveNumber, { exact: true }),
+  dropout: Schema.optionalWith(Fraction, { exact: true, default: () => 0 }),
+  targets: Schema.optionalWith(Schema.Array(NonEmptyString), { exact: true }),
   lr: PositiveNumber
 })
 
-export const Treatment = Schema.Union(Frozen, Full, Lora)
+export const Treatment = Schema.Union(Frozen, Full, Lora).annotations({
+  message: (issue) => ({
+    message: `must be frozen(), full({ lr }) or lora({ rank, lr }) (got ${JSON.stringify(issue.actual)})`,
+    override: false
+  })
+})
 export type Treatment = typeof Treatment.Type
 export type TreatmentInput = typeof Treatment.Encoded
 

@@ -1,4 +1,5 @@
 import { canonicalJson, contentHash } from "../declaration/canonical-json.ts"
+import type { Dataset } from "../declaration/dataset.ts"
 import type { Declaration, Experiment } from "../declaration/experiment.ts"
 import { textEncoderTreatments } from "../declaration/normalise.ts"
 import { trains } from "../declaration/treatment.ts"
@@ -47,18 +48,22 @@ class PlanBuilder {
 
 const addExperiment = (builder: PlanBuilder, experiment: Experiment): string => {
   const { base, components, name } = experiment
-  const token = components.token?.token
-  const reference = builder.add(name, "reference", "prepare-data", { dataset: experiment.evaluate.reference, token }, [])
+  // Only a caption template that inserts the token makes the prepared captions depend on it.
+  const prepare = (dataset: Dataset) =>
+    dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
+  const reference = builder.add(name, "reference", "prepare-data", prepare(experiment.evaluate.reference), [])
 
   let model: ReadonlyArray<StepInput> = []
   if (!experiment.baseline && experiment.train !== undefined) {
-    const data = builder.add(name, "data", "prepare-data", { dataset: experiment.data, token }, [])
+    const data = builder.add(name, "data", "prepare-data", prepare(experiment.data), [])
     const trainInputs: Array<StepInput> = [{ role: "data", step: data }]
-    if (!trains(components.vae)) {
+    const vaeTrains = trains(components.vae)
+    if (!vaeTrains) {
       trainInputs.push({ role: "latents", step: builder.add(name, "latents", "encode-latents", { base }, [{ role: "data", step: data }]) })
     }
+    // VAE training reconstructs images and never reads text.
     const everyEncoderFrozen = textEncoderTreatments(components, base.family).every(([, t]) => !trains(t))
-    if (everyEncoderFrozen && components.token === undefined) {
+    if (!vaeTrains && everyEncoderFrozen && components.token === undefined) {
       trainInputs.push({ role: "text", step: builder.add(name, "text", "encode-text", { base }, [{ role: "data", step: data }]) })
     }
     const train = builder.add(name, "train", "train", { base, components, train: experiment.train }, trainInputs)

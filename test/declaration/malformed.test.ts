@@ -1,0 +1,172 @@
+import { Effect, Either } from "effect"
+import { mkdtemp, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { decodeDeclaration } from "../../framework/declaration/decode.ts"
+import { frozen, full, learnedToken, lora, study } from "../../framework/index.ts"
+import { validExperiment } from "../support/declarations.ts"
+import { sardine } from "../support/run-process.ts"
+
+const sdxl = { _tag: "diffusers", path: "models/tiny-xl", family: "sdxl" } as const
+
+/** Each case: a malformed declaration and the exact lines `sardine validate` must print for it. */
+const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; readonly lines: ReadonlyArray<string> }> = [
+  {
+    name: "LoRA rank 0",
+    input: validExperiment({ components: { unet: lora({ rank: 0, lr: 1e-4 }) } }),
+    lines: ["components.unet.rank: must be an integer ≥ 1 (got 0)"]
+  },
+  {
+    name: "zero learning rate",
+    input: validExperiment({ components: { unet: full({ lr: 0 }) } }),
+    lines: ["components.unet.lr: must be a number > 0 (got 0)"]
+  },
+  {
+    name: "negative token learning rate",
+    input: validExperiment({
+      components: { unet: full({ lr: 1e-4 }), token: learnedToken({ token: "<SAR>", init: "radar", lr: -1 }) }
+    }),
+    lines: ["components.token.lr: must be a number > 0 (got -1)"]
+  },
+  {
+    name: "zero training steps",
+    input: validExperiment({ train: { steps: 0 } }),
+    lines: ["train.steps: must be an integer ≥ 1 (got 0)"]
+  },
+  {
+    name: "textEncoder2 on an SD 1.5 base",
+    input: validExperiment({ components: { unet: full({ lr: 1e-4 }), textEncoders: { textEncoder: frozen(), textEncoder2: lora({ rank: 4, lr: 1e-4 }) } } }),
+    lines: ['components.textEncoders.textEncoder2: exists only on SDXL bases (base.family is "sd15")']
+  },
+  {
+    name: "a token learned by an encoder the base lacks",
+    input: validExperiment({
+      components: { unet: full({ lr: 1e-4 }), token: learnedToken({ token: "<SAR>", init: "radar", lr: 1e-3, encoders: ["textEncoder2"] }) }
+    }),
+    lines: ['components.token.encoders.0: textEncoder2 exists only on SDXL bases (base.family is "sd15")']
+  },
+  {
+    name: "a token learned by no encoder",
+    input: validExperiment({
+      base: sdxl,
+      components: { unet: full({ lr: 1e-4 }), token: learnedToken({ token: "<SAR>", init: "radar", lr: 1e-3, encoders: [] }) }
+    }),
+    lines: ["components.token.encoders: must name at least one text encoder"]
+  },
+  {
+    name: "a strategy that trains nothing",
+    input: validExperiment({ components: { unet: frozen(), vae: frozen(), textEncoders: frozen() } }),
+    lines: [
+      "components: trains nothing (every component frozen, no learned token); mark the experiment `baseline: true` to sample the base model as it is"
+    ]
+  },
+  {
+    name: "a baseline that trains",
+    input: validExperiment({ baseline: true }),
+    lines: ["baseline: a baseline trains nothing, but unet is full"]
+  },
+  {
+    name: "{token} without a declared token",
+    input: validExperiment({ generate: { prompts: ["{token} image of a harbour"] } }),
+    lines: ["generate.prompts.0: uses {token} but no learned token is declared (components.token)"]
+  },
+  {
+    name: "a prompt naming another token",
+    input: validExperiment({
+      components: { unet: full({ lr: 1e-4 }), token: learnedToken({ token: "<SAR>", init: "radar", lr: 1e-3 }) },
+      generate: { prompts: ["<SAR> image", { text: "<RADAR> image of a port", split: "unseen" }] }
+    }),
+    lines: ["generate.prompts.1: mentions <RADAR>, which is not the declared token <SAR>"]
+  },
+  {
+    name: "duplicate experiment names in a study",
+    input: study({ name: "dup", experiments: [validExperiment({ name: "a" }), validExperiment({ name: "b" }), validExperiment({ name: "a" })] }),
+    lines: ['experiments.2.name: "a" is already the name of experiments.0']
+  },
+  {
+    name: "no kind",
+    input: { name: "x" },
+    lines: ['kind: must be "experiment" or "study" (got nothing); build declarations with experiment(…) or study(…)']
+  },
+  {
+    name: "a misspelt field",
+    input: validExperiment({ components: { unet: { _tag: "lora", rnak: 4, rank: 4, lr: 1e-4 } as never } }),
+    lines: ['components.unet.rnak: is unexpected, expected: "_tag" | "rank" | "alpha" | "dropout" | "targets" | "lr"']
+  },
+  {
+    name: "a treatment that is not one",
+    input: validExperiment({ components: { unet: "full" as never } }),
+    lines: ['components.unet: must be frozen(), full({ lr }) or lora({ rank, lr }) (got "full")']
+  },
+  {
+    name: "a trained strategy without train settings",
+    input: validExperiment({ train: undefined }),
+    lines: ["train: is missing (only a baseline may omit it)"]
+  },
+  {
+    name: "a VAE trained together with the UNet",
+    input: validExperiment({ components: { unet: full({ lr: 1e-4 }), vae: lora({ rank: 4, lr: 1e-4 }) } }),
+    lines: [
+      "components.vae: a trained VAE must be the only trained component (its latents would move under the UNet); declare VAE training as its own experiment"
+    ]
+  },
+  {
+    name: "LoRA dropout of 1 and a bad name at once",
+    input: validExperiment({ name: "Bad Name", components: { unet: lora({ rank: 4, lr: 1e-4, dropout: 1 }) } }),
+    lines: [
+      `name: must be 1–64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit (got "Bad Name")`,
+      "components.unet.dropout: must be a number in [0, 1) (got 1)"
+    ]
+  },
+  {
+    name: "a token that does not look like one",
+    input: validExperiment({
+      components: { unet: full({ lr: 1e-4 }), token: learnedToken({ token: "SAR", init: "radar", lr: 1e-3 }) }
+    }),
+    lines: ['components.token.token: must look like <NAME> without spaces (got "SAR")']
+  }
+]
+
+describe("malformed declarations name the field and the rule", () => {
+  for (const { input, lines, name } of cases) {
+    it(name, async () => {
+      const result = await Effect.runPromise(Effect.either(decodeDeclaration(input)))
+      if (Either.isRight(result)) throw new Error("expected the declaration to be rejected")
+      expect(result.left.lines).toEqual(lines)
+    })
+  }
+
+  it("`sardine validate` prints every problem on stderr and exits 1", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sardine-malformed-"))
+    const file = join(dir, "bad.json")
+    await writeFile(file, JSON.stringify(cases.find((c) => c.name.startsWith("LoRA dropout"))!.input))
+    const result = await sardine(["validate", file])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe("")
+    for (const line of cases.find((c) => c.name.startsWith("LoRA dropout"))!.lines) expect(result.stderr).toContain(line)
+  })
+
+  it("`sardine validate` names a file that is not JSON", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sardine-malformed-"))
+    const file = join(dir, "broken.json")
+    await writeFile(file, "{ \"kind\": ")
+    const result = await sardine(["validate", file])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`${file}: not valid JSON`)
+  })
+
+  it("usage errors exit 2", async () => {
+    expect((await sardine(["validate"])).code).toBe(2)
+    expect((await sardine(["no-such-command"])).code).toBe(2)
+    expect((await sardine(["validate", "/no/such/file.ts"])).code).toBe(2)
+  })
+
+  it("every command has --help", async () => {
+    for (const command of ["validate", "show", "plan", "run"]) {
+      const result = await sardine([command, "--help"])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain("USAGE")
+    }
+  })
+})

@@ -1,0 +1,105 @@
+import { Effect } from "effect"
+import { describe, expect, it } from "vitest"
+import { decodeDeclaration } from "../../framework/declaration/decode.ts"
+import { loadDeclaration } from "../../framework/declaration/load.ts"
+import { compilePlan } from "../../framework/plan/compile.ts"
+import type { Plan } from "../../framework/plan/step.ts"
+import { frozen, full, learnedToken, lora, study } from "../../framework/index.ts"
+import { validExperiment } from "../support/declarations.ts"
+import { repoRoot } from "../support/run-process.ts"
+
+const planOf = async (input: unknown): Promise<Plan> => compilePlan(await Effect.runPromise(decodeDeclaration(input)))
+const kinds = (plan: Plan, experiment: string) =>
+  plan.steps.filter((s) => s.experiments.includes(experiment)).map((s) => s.kind)
+const step = (plan: Plan, id: string) => {
+  const found = plan.steps.find((s) => s.id === id)
+  if (found === undefined) throw new Error(`no step ${id} in ${plan.steps.map((s) => s.id).join(", ")}`)
+  return found
+}
+
+describe("plan shapes", () => {
+  it("a frozen VAE makes the training read cached latents", async () => {
+    const plan = await planOf(validExperiment())
+    expect(kinds(plan, "tiny")).toEqual(["prepare-data", "prepare-data", "encode-latents", "encode-text", "train", "generate", "evaluate"])
+    expect(step(plan, "tiny/train").inputs).toEqual([
+      { role: "data", step: "tiny/data" },
+      { role: "latents", step: "tiny/latents" },
+      { role: "text", step: "tiny/text" }
+    ])
+  })
+
+  it("LoRA on the text encoders means no encode-text step", async () => {
+    const plan = await planOf(validExperiment({ components: { unet: frozen(), textEncoders: lora({ rank: 4, lr: 1e-4 }) } }))
+    expect(kinds(plan, "tiny")).not.toContain("encode-text")
+    expect(kinds(plan, "tiny")).toContain("encode-latents")
+  })
+
+  it("a learned token means no encode-text step even with frozen encoders", async () => {
+    const plan = await planOf(validExperiment({
+      components: { unet: frozen(), textEncoders: frozen(), token: learnedToken({ token: "<SAR>", init: "radar", lr: 1e-3 }) }
+    }))
+    expect(kinds(plan, "tiny")).not.toContain("encode-text")
+  })
+
+  it("a trained VAE means neither encode step", async () => {
+    const plan = await planOf(validExperiment({ components: { unet: frozen(), vae: full({ lr: 1e-5 }) } }))
+    expect(kinds(plan, "tiny")).toEqual(["prepare-data", "prepare-data", "train", "generate", "evaluate"])
+  })
+
+  it("a baseline samples the base: no data preparation for training, no training", async () => {
+    const plan = await planOf(validExperiment({ baseline: true, components: { unet: frozen() }, train: undefined }))
+    expect(kinds(plan, "tiny")).toEqual(["prepare-data", "generate", "evaluate"])
+    expect(step(plan, "tiny/generate").inputs).toEqual([])
+  })
+
+  it("the paper study shares its data preparation and frozen-encoder caches", async () => {
+    const { declaration } = await Effect.runPromise(loadDeclaration(`${repoRoot}/experiments/paper/study.ts`))
+    const plan = compilePlan(declaration)
+    const byKind = (kind: string) => plan.steps.filter((s) => s.kind === kind)
+    // 7 strategies: the hybrid's captions insert <SAR>, so its training data is prepared apart.
+    expect(byKind("prepare-data").map((s) => [s.id, s.experiments.length])).toEqual([
+      ["full-unet/reference", 7],
+      ["full-unet/data", 6],
+      ["hybrid/data", 1]
+    ])
+    // Latents once for the 4 frozen-VAE strategies on the plain captions, once for the hybrid's data.
+    expect(byKind("encode-latents").map((s) => s.experiments)).toEqual([
+      ["full-unet", "lora-unet", "text-encoders-lora", "text-encoders-full"],
+      ["hybrid"]
+    ])
+    // Text embeddings only where every encoder is frozen, no token is learned and the VAE is frozen.
+    expect(byKind("encode-text").map((s) => s.experiments)).toEqual([["full-unet", "lora-unet"]])
+    expect(byKind("train")).toHaveLength(7)
+    expect(byKind("report")).toHaveLength(1)
+    expect(step(plan, "report").inputs.map((i) => i.step)).toEqual(
+      ["full-unet", "lora-unet", "text-encoders-lora", "text-encoders-full", "vae-full", "vae-lora", "hybrid"].map((e) => `${e}/evaluate`)
+    )
+    expect(new Set(plan.steps.map((s) => s.key)).size).toBe(plan.steps.length)
+  })
+
+  it("content keys follow exactly the fields a step reads", async () => {
+    const a = await planOf(validExperiment())
+    // Generation settings do not touch training or data preparation…
+    const b = await planOf(validExperiment({ generate: { prompts: ["SAR image of a field"], seeds: [0], steps: 8 } }))
+    for (const id of ["tiny/data", "tiny/reference", "tiny/latents", "tiny/text", "tiny/train"]) {
+      expect(step(b, id).key).toBe(step(a, id).key)
+    }
+    expect(step(b, "tiny/generate").key).not.toBe(step(a, "tiny/generate").key)
+    expect(step(b, "tiny/evaluate").key).not.toBe(step(a, "tiny/evaluate").key)
+    // …a training change moves training and everything after it, not the data.
+    const c = await planOf(validExperiment({ train: { steps: 13, checkpointEvery: 3, seed: 7 } }))
+    expect(step(c, "tiny/data").key).toBe(step(a, "tiny/data").key)
+    expect(step(c, "tiny/train").key).not.toBe(step(a, "tiny/train").key)
+    expect(step(c, "tiny/generate").key).not.toBe(step(a, "tiny/generate").key)
+    // Writing a default explicitly changes nothing.
+    const d = await planOf(validExperiment({ components: { unet: full({ lr: 1e-4, weightDecay: 0 }), vae: frozen(), textEncoders: frozen() } }))
+    expect(d.steps.map((s) => s.key)).toEqual(a.steps.map((s) => s.key))
+  })
+
+  it("identical experiments in a study share every step but the report", async () => {
+    const plan = await planOf(study({ name: "twins", experiments: [validExperiment({ name: "a" }), validExperiment({ name: "b" })] }))
+    expect(plan.steps.filter((s) => s.kind === "train")).toHaveLength(1)
+    expect(step(plan, "a/train").experiments).toEqual(["a", "b"])
+    expect(step(plan, "report").inputs).toEqual([{ role: "evaluation", step: "a/evaluate" }, { role: "evaluation", step: "a/evaluate" }])
+  })
+})

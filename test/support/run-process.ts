@@ -1,0 +1,44 @@
+import { spawn, type ChildProcess } from "node:child_process"
+import { fileURLToPath } from "node:url"
+
+export const repoRoot = fileURLToPath(new URL("../..", import.meta.url))
+/** tsx's loader by absolute path, so scripts also run from another working directory. */
+const tsxLoader = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href
+
+export interface ProcessResult {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+export interface Running {
+  readonly child: ChildProcess
+  readonly done: Promise<ProcessResult>
+  /** Everything the process printed so far. */
+  readonly output: () => string
+}
+
+/** Starts a Node program (TypeScript through tsx) as a real process. */
+export const start = (script: string, args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}): Running => {
+  const child = spawn(process.execPath, ["--import", tsxLoader, script, ...args], {
+    cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, CI: "true", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout!.on("data", (d) => (stdout += String(d)))
+  child.stderr!.on("data", (d) => (stderr += String(d)))
+  const done = new Promise<ProcessResult>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
+  )
+  return { child, done, output: () => stdout + stderr }
+}
+
+export const run = (script: string, args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) =>
+  start(script, args, options).done
+
+/** The real `sardine` command. */
+export const sardine = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) =>
+  run(`${repoRoot}/bin/sardine.ts`, args, options)
