@@ -4,11 +4,14 @@ import { diffusers, imageFolder, meanStd, type ExperimentInput } from "sardine"
  * What every strategy of the seed study shares (DESIGN §1): an SDXL base, ~100k airborne SAR
  * amplitude tiles of 1024 × 1024 normalised as A / (mean + 3·std) per image, the same training
  * budget, prompts and evaluation. Paths come from the environment so the same files run on any
- * machine; the learning rates and budget are sardine's choices where the study gives none.
+ * machine: SARDINE_SDXL (diffusers folder of SDXL base 1.0), SARDINE_SAR_TRAIN and
+ * SARDINE_SAR_REFERENCE (image folders with metadata.jsonl), SARDINE_SAR_CLIP (ONNX SAR CLIP,
+ * docs/sar-clip.md). Learning rates and budget are sardine's choices where the study gives none.
  */
-const env = (name: string, fallback: string) => process.env[name] ?? fallback
+/** An unset variable stays visible in the path, so `sardine run` names it in its missing-folder error. */
+const env = (name: string) => process.env[name] ?? `$${name}`
 
-export const base = diffusers(env("SARDINE_SDXL", "models/stable-diffusion-xl-base-1.0"), { family: "sdxl" })
+export const base = diffusers(env("SARDINE_SDXL"), { family: "sdxl" })
 
 const sarTiles = (path: string) =>
   imageFolder(path, {
@@ -21,7 +24,7 @@ const sarTiles = (path: string) =>
 
 export const shared = {
   base,
-  data: sarTiles(env("SARDINE_SAR_TRAIN", "data/sar/train")),
+  data: sarTiles(env("SARDINE_SAR_TRAIN")),
   train: {
     steps: 20_000,
     batchSize: 4,
@@ -49,9 +52,9 @@ export const shared = {
     guidanceScale: 7
   },
   evaluate: {
-    reference: sarTiles(env("SARDINE_SAR_REFERENCE", "data/sar/reference")),
+    reference: sarTiles(env("SARDINE_SAR_REFERENCE")),
     amplitude: { domain: "linear", bins: 256 },
     texture: { levels: 32, distances: [1, 2], angles: [0, 45, 90, 135] },
-    alignment: { clip: env("SARDINE_SAR_CLIP", "models/sar-clip-onnx") }
+    alignment: { clip: env("SARDINE_SAR_CLIP") }
   }
 } satisfies Omit<ExperimentInput, "name" | "components">

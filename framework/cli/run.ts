@@ -1,9 +1,11 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Schema } from "effect"
+import { resolve } from "node:path"
 import { loadDeclaration } from "../declaration/load.ts"
 import { compilePlan } from "../plan/compile.ts"
 import { cachedSteps, runPlan, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
+import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 
@@ -43,10 +45,11 @@ export const runCommand = Command.make(
       if (unknown.length > 0) {
         return yield* Effect.fail(new RunFailed({ failed: unknown.map((o) => `--only ${o}: no step has this id or kind`) }))
       }
+      const selected = selectSteps(plan, onlySteps)
+      const cached = yield* cachedSteps(plan, cacheDir)
+      const toRun = plan.steps.filter((s) => selected.has(s.id) && !cached.has(s.id))
+      yield* checkDeclaredFolders(toRun, (path) => resolve(loaded.directory, path))
       if (dryRun) {
-        const selected = selectSteps(plan, onlySteps)
-        const cached = yield* cachedSteps(plan, cacheDir)
-        const toRun = plan.steps.filter((s) => selected.has(s.id) && !cached.has(s.id))
         yield* Console.log(toRun.length === 0 ? "nothing to run: every selected step is cached" : "would run:")
         for (const s of toRun) yield* Console.log(`  ${s.kind.padEnd(14)} ${s.id}  ${s.key}`)
         return

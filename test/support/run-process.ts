@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
-export const repoRoot = fileURLToPath(new URL("../..", import.meta.url))
+export const repoRoot = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "")
 /** tsx's loader by absolute path, so scripts also run from another working directory. */
 const tsxLoader = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href
 

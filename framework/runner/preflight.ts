@@ -1,0 +1,50 @@
+import { Effect, Schema } from "effect"
+import { stat } from "node:fs/promises"
+import type { Step } from "../plan/step.ts"
+
+export class MissingInputs extends Schema.TaggedError<MissingInputs>()("MissingInputs", {
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `declared inputs are missing, nothing was run:\n  ${this.problems.join("\n  ")}`
+  }
+}
+
+/** The folders a step reads straight from the declaration (not from other steps). */
+const declaredFolders = (step: Step): ReadonlyArray<readonly [field: string, path: string]> => {
+  switch (step.kind) {
+    case "prepare-data":
+      return step.config.dataset._tag === "image-folder" ? [["dataset.path", step.config.dataset.path]] : []
+    case "encode-latents":
+    case "encode-text":
+    case "train":
+    case "generate":
+      return [["base.path", step.config.base.path]]
+    case "evaluate":
+      return step.config.evaluate.alignment === undefined ? [] : [["evaluate.alignment.clip", step.config.evaluate.alignment.clip]]
+    case "report":
+      return []
+  }
+}
+
+/**
+ * Checks, before anything runs, that every folder the steps to run will read exists, so a
+ * missing model or dataset is reported at once with its path rather than hours into a study.
+ */
+export const checkDeclaredFolders = (steps: ReadonlyArray<Step>, resolvePath: (path: string) => string) =>
+  Effect.gen(function*() {
+    const seen = new Map<string, string>()
+    for (const step of steps) {
+      for (const [field, path] of declaredFolders(step)) {
+        if (!seen.has(path)) seen.set(path, `${step.id}: ${field}`)
+      }
+    }
+    const problems: Array<string> = []
+    for (const [path, where] of seen) {
+      const absolute = resolvePath(path)
+      const isFolder = yield* Effect.promise(() => stat(absolute).then((s) => s.isDirectory(), () => undefined))
+      if (isFolder === undefined) problems.push(`${where} "${path}": folder ${absolute} does not exist`)
+      else if (!isFolder) problems.push(`${where} "${path}": ${absolute} is not a folder`)
+    }
+    if (problems.length > 0) return yield* Effect.fail(new MissingInputs({ problems }))
+  })
