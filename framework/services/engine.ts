@@ -1,0 +1,103 @@
+import { Context, Schema } from "effect"
+import type { Effect } from "effect"
+import type { BaseModel } from "../declaration/base-model.ts"
+import type { Components } from "../declaration/components.ts"
+import type { Generation } from "../declaration/generation.ts"
+import type { Training } from "../declaration/training.ts"
+
+/** Reports `done` of `total` units ("steps", "images", …) of a long operation. */
+export type ProgressSink = (done: number, total: number, unit: string) => Effect.Effect<void>
+
+/** Receives one training step's metrics (loss, lr/<group>, grad_norm, images_per_s, …). */
+export type MetricSink = (step: number, values: Readonly<Record<string, number>>) => Effect.Effect<void>
+
+/** The base model with its folder resolved to an absolute path. */
+export interface ResolvedBase {
+  readonly base: BaseModel
+  readonly path: string
+}
+
+export interface EncodeRequest {
+  readonly base: ResolvedBase
+  /** Output folder of the prepare-data step. */
+  readonly dataDir: string
+  readonly outDir: string
+  readonly progress: ProgressSink
+}
+
+export interface TrainRequest {
+  readonly base: ResolvedBase
+  readonly components: Components
+  readonly train: Training
+  readonly dataDir: string
+  /** Cached latents of the training images, when the VAE is frozen. */
+  readonly latentsDir?: string
+  /** Cached text embeddings of the captions, when every text encoder is frozen and no token is learned. */
+  readonly textDir?: string
+  /**
+   * Checkpoints and the final trainable weights go here; when it holds a checkpoint from an interrupted
+   * run, training continues from it as if never stopped.
+   */
+  readonly workDir: string
+  readonly progress: ProgressSink
+  readonly metrics: MetricSink
+  readonly log: (message: string) => Effect.Effect<void>
+}
+
+export interface GenerateRequest {
+  readonly base: ResolvedBase
+  readonly components: Components
+  readonly generate: Generation
+  /** Output folder of the train step; absent for a baseline (the base as it is). */
+  readonly modelDir?: string
+  /** Default image side when the generation declares none (the training data's). */
+  readonly resolution: number
+  readonly outDir: string
+  readonly progress: ProgressSink
+}
+
+/** One generated sample, as listed in `samples.json` of a generate step's output. */
+export interface GeneratedSample {
+  readonly prompt: string
+  /** The prompt as declared, `{token}` not yet replaced. */
+  readonly declaredPrompt: string
+  readonly promptIndex: number
+  readonly split: "seen" | "unseen"
+  readonly seed: number
+  /** Float32 TIFF of the normalised amplitude in [0, 1], relative to the output folder. */
+  readonly tiff: string
+  /** 8-bit PNG preview, relative to the output folder. */
+  readonly png: string
+}
+
+export const samplesIndexFile = "samples.json"
+
+export type ExportFormat = "diffusers" | "kohya" | "peft" | "embedding"
+
+export interface ExportRequest {
+  readonly base: ResolvedBase
+  readonly components: Components
+  readonly modelDir: string
+  readonly format: ExportFormat
+  readonly out: string
+}
+
+export class EngineError extends Schema.TaggedError<EngineError>()("EngineError", {
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `${this.operation}: ${this.reason}`
+  }
+}
+
+/** What trains and samples the diffusion models (the tfjs engine in production). */
+export class Engine extends Context.Tag("sardine/Engine")<Engine, {
+  /** The tensor backend in use ("wasm", "cpu", "tensorflow"), for logs and run tags. */
+  readonly backend: string
+  readonly encodeLatents: (request: EncodeRequest) => Effect.Effect<void, EngineError>
+  readonly encodeText: (request: EncodeRequest) => Effect.Effect<void, EngineError>
+  readonly train: (request: TrainRequest) => Effect.Effect<void, EngineError>
+  readonly generate: (request: GenerateRequest) => Effect.Effect<void, EngineError>
+  readonly export: (request: ExportRequest) => Effect.Effect<void, EngineError>
+}>() {}
