@@ -2,6 +2,7 @@ import { Command, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { createRequire } from "node:module"
+import { ImageIOLive } from "../adapters/images/image-io-live.ts"
 import { sardine } from "../framework/cli/sardine.ts"
 import { progressFor } from "../framework/runner/progress.ts"
 import type { StepImplementations } from "../framework/runner/step-implementations.ts"
@@ -29,7 +30,7 @@ export const runCli = (services: Layer.Layer<CliServices>) => {
           return 1
         })
     ),
-    Effect.provide(Layer.mergeAll(NodeContext.layer, progressFor(process.stderr), services))
+    Effect.provide(Layer.mergeAll(NodeContext.layer, progressFor(process.stderr), ImageIOLive, services))
   )
   NodeRuntime.runMain(main, {
     disableErrorReporting: true,

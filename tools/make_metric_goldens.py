@@ -484,14 +484,26 @@ def cli_cases():
     png = np.clip(np.sqrt(rng.gamma(3.0, 1 / 3.0, size=(36, 44))) * 90, 0, 255).astype(np.uint8)
     Image.fromarray(png, mode="L").save(images_dir / "amplitude.png")
 
+    # No-data pixels (GDAL_NODATA = -99) are left out of every statistic and every GLCM pair.
+    nodata = (10 * np.log10(rng.gamma(4.0, 0.25, size=(24, 30)) * 0.05)).astype(np.float32)
+    nodata_mask = rng.random(nodata.shape) > 0.15
+    nodata[~nodata_mask] = -99
+    tifffile.imwrite(images_dir / "nodata.tif", nodata, extratags=[(42113, "s", 0, "-99", False)])
+    # Bad input: a NaN pixel; colour bands that differ.
+    nan_tif = np.ones((6, 5), dtype=np.float32)
+    nan_tif[2, 3] = np.nan
+    tifffile.imwrite(images_dir / "nan.tif", nan_tif)
+    colour = rng.integers(0, 256, size=(8, 8, 3)).astype(np.uint8)
+    Image.fromarray(colour, mode="RGB").save(images_dir / "colour.png")
+
     levels, distances, angles = 64, [1, 2], [0, 45, 90, 135]
     scene = tifffile.imread(SCENE).astype(np.float32)
 
-    def stats(values, unit):
+    def stats(values, unit, mask=None):
         amp = to_amplitude(values, unit)
         return {
-            "amplitude": amplitude_statistics_golden(amp.ravel()),
-            "glcm": {p: [nums(r) for r in t] for p, t in texture(amp, levels, distances, angles).items()},
+            "amplitude": amplitude_statistics_golden(amp.ravel() if mask is None else amp[mask]),
+            "glcm": {p: [nums(r) for r in t] for p, t in texture(amp, levels, distances, angles, mask).items()},
         }
 
     set_amps = [to_amplitude(v, "db") for v in (tif_a, tif_b)]
@@ -507,6 +519,7 @@ def cli_cases():
             "options": {"levels": levels, "distances": distances, "angles": angles},
             "scene": {"file": "../shared/data/s1-grd-vv-db-20m.tif", "unit": "db", **stats(scene, "db")},
             "png": {"file": "test/fixtures/metrics/images/amplitude.png", "unit": "amplitude", **stats(png.astype(np.float32), "amplitude")},
+            "nodata": {"file": "test/fixtures/metrics/images/nodata.tif", "unit": "db", **stats(nodata, "db", nodata_mask)},
         },
         "compare": {
             "a": "../shared/data/s1-grd-vv-db-20m.tif",

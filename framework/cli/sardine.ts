@@ -1,7 +1,9 @@
 import { Command } from "@effect/cli"
+import { compareCommand } from "./compare.ts"
 import { planCommand } from "./plan.ts"
 import { runCommand } from "./run.ts"
 import { showCommand } from "./show.ts"
+import { statsCommand } from "./stats.ts"
 import { validateCommand } from "./validate.ts"
 
 /** Every `sardine` command; each lives in its own file next to this one. */
@@ -11,6 +13,8 @@ export const sardine = Command.make("sardine").pipe(
     validateCommand,
     showCommand,
     planCommand,
-    runCommand
+    runCommand,
+    statsCommand,
+    compareCommand
   ])
 )
