@@ -22,7 +22,8 @@ export interface ComponentListing {
 
 export interface WeightsListing {
   readonly path: string
-  readonly kind: "file" | "pipeline"
+  /** A safetensors file, a model folder (e.g. `unet/`), or a pipeline folder with `model_index.json`. */
+  readonly kind: "file" | "component" | "pipeline"
   readonly components: ReadonlyArray<ComponentListing>
   readonly parameters: number
 }

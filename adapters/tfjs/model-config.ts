@@ -1,0 +1,38 @@
+import { Effect, ParseResult, Schema } from "effect"
+import { readFile } from "node:fs/promises"
+
+/** A model config.json sardine cannot build: names the file, the field and the rule. */
+export class ModelConfigError extends Schema.TaggedError<ModelConfigError>()("ModelConfigError", {
+  file: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `${this.file}: ${this.reason}`
+  }
+}
+
+const describe = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "config"}: ${issue.message}`)
+    .join("; ")
+
+/** Decodes a parsed config with `schema` (unknown keys are ignored, as diffusers ignores private ones). */
+export const decodeConfig = <A, I>(schema: Schema.Schema<A, I>, json: unknown, file: string): Effect.Effect<A, ModelConfigError> =>
+  Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((error) => new ModelConfigError({ file, reason: describe(error) })))
+
+export const readJsonFile = (file: string): Effect.Effect<unknown, ModelConfigError> =>
+  Effect.tryPromise({
+    try: async () => JSON.parse(await readFile(file, "utf8")) as unknown,
+    catch: (error) => new ModelConfigError({ file, reason: `not readable JSON (${(error as Error).message})` })
+  })
+
+/** A check diffusers makes while building the model, reported on the config file. */
+export const requireThat = (condition: boolean, file: string, reason: string): Effect.Effect<void, ModelConfigError> =>
+  condition ? Effect.void : Effect.fail(new ModelConfigError({ file, reason }))
+
+/** A field sardine does not implement must keep its supported value(s); the error says which. */
+export const only = <A, I>(schema: Schema.Schema<A, I>, rule: string): Schema.Schema<A, I> =>
+  schema.annotations({ message: () => ({ message: `sardine supports only ${rule}`, override: true }) })
+
+export const PositiveInt = Schema.Int.pipe(Schema.positive())
+export const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
