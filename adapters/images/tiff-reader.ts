@@ -179,14 +179,16 @@ export const readTiff = async (bytes: Uint8Array, band?: number): Promise<Raster
   checkBand(band, opened.bands)
   await checkCompression(opened)
   try {
-    if (opened.kind.complex) return await readComplexMagnitude(opened, layout, bytes, band)
+    const noData = opened.noData !== undefined ? { noData: opened.noData } : {}
+    if (opened.kind.complex) return { ...(await readComplexMagnitude(opened, layout, bytes, band)), ...noData }
     const samples = band === undefined ? undefined : [band]
     const values = await opened.image.readRasters({ interleave: true, ...(samples ? { samples } : {}) })
     return {
       width: opened.width,
       height: opened.height,
       channels: band === undefined ? opened.bands : 1,
-      data: values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>)
+      data: values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>),
+      ...noData
     }
   } catch (error) {
     if (error instanceof DecodeFailure) throw error

@@ -168,6 +168,8 @@ export type ImageFolderDataset = typeof ImageFolderDataset.Type
 /** Classes of the synthetic scene generator's label map (label value = index + 1; 0 = none). */
 export const sceneClasses = ["water", "bare-field", "crops", "forest", "urban", "roads", "bridges", "ships"] as const
 export const SceneClass = oneOf(...sceneClasses)
+/** Classes that can cover a whole scene; the others are objects placed on them. */
+const fillClasses: ReadonlyArray<SceneClass> = ["water", "bare-field", "crops", "forest", "urban"]
 export type SceneClass = typeof SceneClass.Type
 
 /** Direction the radar beam travels across the image; the sensor sits on the opposite side. */
@@ -178,7 +180,7 @@ export type LookDirection = typeof LookDirection.Type
 export const SyntheticModality = oneOf("sar", "optical")
 export type SyntheticModality = typeof SyntheticModality.Type
 
-export const SyntheticDataset = Schema.TaggedStruct("synthetic", {
+const syntheticFields = {
   /** Number of scenes. */
   n: intAtLeast(1),
   /** Side of the square scene in pixels. */
@@ -193,9 +195,32 @@ export const SyntheticDataset = Schema.TaggedStruct("synthetic", {
   incidenceAngle: Schema.optionalWith(numberBetween(15, 65), { exact: true, default: () => 35 }),
   modality: Schema.optionalWith(SyntheticModality, { exact: true, default: () => "sar" as const }),
   normalisation: Schema.optionalWith(Normalisation, { exact: true, default: defaultNormalisation }),
-  /** `{caption}` is the scene description ("a harbour with three ships near a bridge"). */
-  captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "SAR image of {caption}" })
-})
+  /**
+   * `{caption}` is the scene description ("a harbour with three ships near a bridge"). Absent:
+   * "SAR image of {caption}" or "optical image of {caption}", after the modality.
+   */
+  captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true })
+}
+
+const SyntheticDeclared = Schema.TaggedStruct("synthetic", syntheticFields).pipe(
+  Schema.filter((d) =>
+    fillClasses.some((c) => !d.exclude.includes(c)) || {
+      path: ["exclude"],
+      message: `must leave at least one of ${fillClasses.join(", ")} (the classes that cover a scene)`
+    }
+  )
+)
+
+/** The caption template's default follows the modality, so it is filled in after the other fields. */
+export const SyntheticDataset = Schema.transform(
+  SyntheticDeclared,
+  Schema.typeSchema(Schema.TaggedStruct("synthetic", { ...syntheticFields, captionTemplate: Schema.String })),
+  {
+    strict: true,
+    decode: (d) => ({ ...d, captionTemplate: d.captionTemplate ?? `${d.modality === "sar" ? "SAR" : "optical"} image of {caption}` }),
+    encode: (d) => d
+  }
+)
 export type SyntheticDataset = typeof SyntheticDataset.Type
 
 export const Dataset = Schema.Union(ImageFolderDataset, SyntheticDataset)

@@ -11,6 +11,8 @@ export interface Raster {
   readonly height: number
   readonly channels: number
   readonly data: Float32Array
+  /** The file's declared no-data value (GDAL_NODATA), when it has one; NaN means NaN pixels. */
+  readonly noData?: number
 }
 
 /** What a file holds, read from its header without decoding the pixels. */

@@ -31,6 +31,9 @@ describe("dataset declaration", () => {
   it("fills the defaults of a synthetic dataset", () => {
     const d = synthetic({ n: 10, size: 64 })
     expect(d).toMatchObject({ _tag: "synthetic", seed: 0, looks: 1, exclude: [], lookDirection: "right", modality: "sar" })
+    expect(d.captionTemplate).toBe("SAR image of {caption}")
+    expect(synthetic({ n: 1, size: 16, modality: "optical" }).captionTemplate).toBe("optical image of {caption}")
+    expect(synthetic({ n: 1, size: 16, captionTemplate: "{token} of {caption}" }).captionTemplate).toBe("{token} of {caption}")
   })
 
   it("a built declaration decodes again to itself (it is plain data)", () => {
@@ -71,6 +74,12 @@ describe("dataset declaration", () => {
     expect(issues).toContain("n: must be an integer ≥ 1 (got 0)")
     expect(issues).toContain('lookDirection: must be one of "right", "left", "down", "up" (got "north")')
     expect(issues.some((i) => i.startsWith("colour: is unexpected"))).toBe(true)
+  })
+
+  it("a synthetic dataset must keep a class that covers a scene", () => {
+    expect(issuesOf({ _tag: "synthetic", n: 1, size: 32, exclude: ["water", "bare-field", "crops", "forest", "urban"] })).toEqual([
+      "exclude: must leave at least one of water, bare-field, crops, forest, urban (the classes that cover a scene)"
+    ])
   })
 
   it("checks normalisation windows", () => {

@@ -1,0 +1,33 @@
+import { Chunk, Effect, Layer, Stream } from "effect"
+import type { Dataset } from "../../framework/declaration/dataset.ts"
+import { Datasets, type DatasetItem, type LoadedDataset, type PrepareOptions } from "../../framework/services/datasets.ts"
+import { ImageIO } from "../../framework/services/image-io.ts"
+import { inspectFolder } from "./folder-inspection.ts"
+import { imageFolderSamples } from "./image-folder-samples.ts"
+import { syntheticSamples } from "./synthetic/synthetic-samples.ts"
+import { writeSyntheticDataset } from "./synthetic/synthetic-writer.ts"
+
+/** The real Datasets service: imagefolders through ImageIO, synthetic scenes from the generator. */
+export const DatasetsLive = Layer.effect(
+  Datasets,
+  Effect.gen(function* () {
+    const io = yield* ImageIO
+    const samples = (dataset: Dataset, options: PrepareOptions = {}) =>
+      dataset._tag === "image-folder" ? imageFolderSamples(io, dataset, options) : syntheticSamples(dataset, options)
+    return {
+      samples,
+      load: (dataset, options) =>
+        Stream.runCollect(samples(dataset, options)).pipe(
+          Effect.map((items): LoadedDataset => {
+            const all: Array<DatasetItem> = Chunk.toArray(items)
+            return {
+              samples: all.flatMap((item) => (item._tag === "Sample" ? [item.sample] : [])),
+              skipped: all.flatMap((item) => (item._tag === "Skipped" ? [item.skipped] : []))
+            }
+          })
+        ),
+      inspect: (folder) => inspectFolder(io, folder),
+      writeSynthetic: (dataset, folder) => writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io))
+    }
+  })
+)

@@ -1,0 +1,121 @@
+import { readdir, readFile } from "node:fs/promises"
+import { isAbsolute, join, normalize, relative, sep } from "node:path"
+
+/*
+ * The Hugging Face "imagefolder" convention: images plus metadata.jsonl, one JSON object per line
+ * with `file_name` and `text`; further `*_file_name` columns (conditioning_file_name, …) name
+ * paired files. Paths are relative to the folder.
+ */
+
+export const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg", ".tif", ".tiff"]
+
+export interface MetadataEntry {
+  readonly line: number
+  readonly fileName: string
+  readonly text: string
+  readonly conditioningFileName?: string
+  /** Every `*_file_name` value of the line, file_name included. */
+  readonly referencedFiles: ReadonlyArray<string>
+}
+
+export interface MetadataProblem {
+  readonly line: number
+  readonly reason: string
+}
+
+export interface Metadata {
+  readonly present: boolean
+  readonly lines: number
+  readonly entries: ReadonlyArray<MetadataEntry>
+  readonly problems: ReadonlyArray<MetadataProblem>
+  readonly columns: ReadonlyArray<string>
+}
+
+const inside = (name: string) => {
+  const normalised = normalize(name)
+  return !isAbsolute(name) && normalised !== ".." && !normalised.startsWith(`..${sep}`)
+}
+
+export const METADATA_FILE = "metadata.jsonl"
+
+export const readMetadata = async (folder: string): Promise<Metadata> => {
+  let text: string
+  try {
+    text = await readFile(join(folder, METADATA_FILE), "utf8")
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { present: false, lines: 0, entries: [], problems: [], columns: [] }
+    throw error
+  }
+  const entries: Array<MetadataEntry> = []
+  const problems: Array<MetadataProblem> = []
+  const columns = new Set<string>()
+  const seen = new Map<string, number>()
+  const rows = text.split(/\r?\n/)
+  let lines = 0
+  rows.forEach((row, k) => {
+    const line = k + 1
+    if (row.trim().length === 0) return
+    lines++
+    let value: unknown
+    try {
+      value = JSON.parse(row)
+    } catch (error) {
+      problems.push({ line, reason: `not valid JSON (${(error as Error).message})` })
+      return
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      problems.push({ line, reason: "must be a JSON object" })
+      return
+    }
+    const record = value as Record<string, unknown>
+    for (const key of Object.keys(record)) if (key !== "file_name" && key !== "text") columns.add(key)
+    const fileName = record.file_name
+    if (typeof fileName !== "string" || fileName.trim().length === 0) {
+      problems.push({ line, reason: "file_name must be a non-empty string" })
+      return
+    }
+    const referenced = Object.entries(record)
+      .filter(([key, v]) => key.endsWith("file_name") && typeof v === "string" && v.length > 0)
+      .map(([, v]) => v as string)
+    const outside = referenced.find((name) => !inside(name))
+    if (outside !== undefined) {
+      problems.push({ line, reason: `"${outside}" must be a path inside the folder` })
+      return
+    }
+    if (record.text !== undefined && typeof record.text !== "string") {
+      problems.push({ line, reason: "text must be a string" })
+      return
+    }
+    const earlier = seen.get(normalize(fileName))
+    if (earlier !== undefined) {
+      problems.push({ line, reason: `file_name "${fileName}" is already listed on line ${earlier}` })
+      return
+    }
+    seen.set(normalize(fileName), line)
+    const conditioning = record.conditioning_file_name
+    entries.push({
+      line,
+      fileName,
+      text: typeof record.text === "string" ? record.text : "",
+      ...(typeof conditioning === "string" && conditioning.length > 0 ? { conditioningFileName: conditioning } : {}),
+      referencedFiles: referenced
+    })
+  })
+  return { present: true, lines, entries, problems, columns: [...columns].sort() }
+}
+
+/** Image files under `folder` (recursively, hidden entries skipped), relative, sorted. */
+export const listImageFiles = async (folder: string): Promise<Array<string>> => {
+  const out: Array<string> = []
+  const walk = async (dir: string) => {
+    const entries = await readdir(dir, { withFileTypes: true })
+    for (const entry of entries) {
+      if (entry.name.startsWith(".")) continue
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) await walk(path)
+      else if (IMAGE_EXTENSIONS.some((ext) => entry.name.toLowerCase().endsWith(ext))) out.push(relative(folder, path))
+    }
+  }
+  await walk(folder)
+  return out.sort()
+}

@@ -1,0 +1,67 @@
+import { Effect, Stream } from "effect"
+import type { SyntheticDataset } from "../../../framework/declaration/dataset.ts"
+import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, toTrainingRange } from "../../../framework/sar/normalisation.ts"
+import { DatasetError, type DatasetItem, type PrepareOptions, type TrainingSample } from "../../../framework/services/datasets.ts"
+import { applyCaptionTemplate, checkTemplate } from "../caption-template.ts"
+import { generateScene } from "./scene-generator.ts"
+
+/*
+ * Training samples straight from the generator, scene by scene (nothing is written to disk):
+ * SAR amplitude through the declared normalisation, or the optical rendering scaled from 0–255.
+ */
+
+const unitRange = (rgb: Float32Array) => {
+  const out = new Float32Array(rgb.length)
+  for (let i = 0; i < rgb.length; i++) out[i] = Math.min(1, Math.max(0, rgb[i] / 255))
+  return out
+}
+
+export const syntheticSamples = (
+  dataset: SyntheticDataset,
+  options: PrepareOptions = {}
+): Stream.Stream<DatasetItem, DatasetError> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const template = dataset.captionTemplate
+      const templateProblem = checkTemplate(template, options.token)
+      if (templateProblem !== undefined) {
+        return yield* new DatasetError({ path: `synthetic:${dataset.seed}`, reason: templateProblem })
+      }
+      const sar = dataset.modality === "sar"
+      const wantsDatasetStatistics = sar && dataset.normalisation._tag === "mean-std" && dataset.normalisation.statistics === "dataset"
+      // A first pass over the scenes, only when the declaration asks for dataset-wide statistics.
+      const statistics = wantsDatasetStatistics
+        ? yield* Effect.sync(() => {
+          let moments = emptyMoments
+          for (let index = 0; index < dataset.n; index++) {
+            moments = combineMoments(moments, momentsOf(generateScene(dataset, index, { sar: true, optical: false }).sar!.amplitude))
+          }
+          return meanStdOf(moments)
+        })
+        : undefined
+      const indices = Array.from({ length: dataset.n }, (_, index) => index)
+      return Stream.fromIterable(indices).pipe(
+        Stream.map((index): DatasetItem => {
+          const scene = generateScene(dataset, index, { sar, optical: !sar })
+          const { size } = dataset
+          const pixels = sar
+            ? normalise(scene.sar!.amplitude, dataset.normalisation, statistics ? { datasetStatistics: statistics } : {})
+            : unitRange(scene.optical!)
+          const sample: TrainingSample = {
+            id: scene.name,
+            source: `synthetic:${dataset.seed}/${index}`,
+            caption: applyCaptionTemplate(template, scene.description, options.token),
+            width: size,
+            height: size,
+            channels: sar ? 1 : 3,
+            pixels: toTrainingRange(pixels),
+            window: { x: 0, y: 0, size, flipHorizontal: false, flipVertical: false },
+            ...(options.conditioning
+              ? { conditioning: { width: size, height: size, channels: 1, data: Float32Array.from(scene.layout.labels) } }
+              : {})
+          }
+          return { _tag: "Sample", sample }
+        })
+      )
+    })
+  )
