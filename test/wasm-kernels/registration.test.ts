@@ -1,0 +1,14 @@
+import { getKernel } from "@tensorflow/tfjs-core"
+import { describe, expect, it } from "vitest"
+import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from "../../adapters/tfjs/wasm-kernels/index.ts"
+
+describe("registerWasmTrainingKernels", () => {
+  it("puts every training kernel on wasm, replacing wasm's own, and is idempotent", () => {
+    const before = WASM_TRAINING_KERNELS.map((k) => getKernel(k.kernelName, "wasm")?.kernelFunc)
+    // wasm ships a (slow) Conv2DBackpropInput but no Conv2DBackpropFilter or UnsortedSegmentSum.
+    expect(before.map((f) => f !== undefined)).toEqual(WASM_TRAINING_KERNELS.map((k) => k.kernelName === "Conv2DBackpropInput"))
+    registerWasmTrainingKernels()
+    registerWasmTrainingKernels()
+    for (const config of WASM_TRAINING_KERNELS) expect(getKernel(config.kernelName, "wasm").kernelFunc).toBe(config.kernelFunc)
+  })
+})
