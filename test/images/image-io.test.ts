@@ -76,7 +76,7 @@ describe("ImageIO (sharp + geotiff)", () => {
       const info = yield* io.info(scene)
       expect(info).toEqual({ format: "tiff", width: 268, height: 217, bands: 1, sampleType: "float32", noData: -99 })
       const db = yield* io.read(scene)
-      expect([db.width, db.height, db.channels]).toEqual([268, 217, 1])
+      expect([db.width, db.height, db.channels, db.noData]).toEqual([268, 217, 1, -99])
       let min = Infinity, max = -Infinity, sum = 0
       for (const v of db.data) {
         min = Math.min(min, v)

@@ -39,8 +39,8 @@ export const syntheticSamples = (
           return meanStdOf(moments)
         })
         : undefined
-      const indices = Array.from({ length: dataset.n }, (_, index) => index)
-      return Stream.fromIterable(indices).pipe(
+      // Chunks of one: a consumer that stops early never pays for scenes it does not take.
+      return Stream.range(0, dataset.n - 1, 1).pipe(
         Stream.map((index): DatasetItem => {
           const scene = generateScene(dataset, index, { sar, optical: !sar })
           const { size } = dataset
