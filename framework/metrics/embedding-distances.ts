@@ -175,3 +175,29 @@ export const cmmd = (x: Embeddings, y: Embeddings): Effect.Effect<number, Metric
     }
     return CMMD_SCALE * (meanKernel(x, x) + meanKernel(y, y) - 2 * meanKernel(x, y))
   })
+
+/**
+ * CLIP prompt alignment of paired embeddings: 100 · cos(image_k, text_k) for each k, the score
+ * of a generated image against the prompt it was generated from.
+ */
+export const clipAlignment = (images: Embeddings, texts: Embeddings): Effect.Effect<Float64Array, MetricInputError> =>
+  Effect.gen(function*() {
+    yield* checkPair(images, texts, 1)
+    if (images.count !== texts.count) {
+      return yield* new MetricInputError({
+        input: `${images.name} / ${texts.name}`,
+        reason: `${images.count} images and ${texts.count} texts cannot be paired`
+      })
+    }
+    const dim = images.dim
+    const scores = new Float64Array(images.count)
+    for (let k = 0; k < images.count; k++) {
+      const ii = dot(images.data, k, images.data, k, dim)
+      const tt = dot(texts.data, k, texts.data, k, dim)
+      if (ii === 0 || tt === 0) {
+        return yield* new MetricInputError({ input: ii === 0 ? images.name : texts.name, reason: `embedding ${k} has length 0` })
+      }
+      scores[k] = (100 * dot(images.data, k, texts.data, k, dim)) / Math.sqrt(ii * tt)
+    }
+    return scores
+  })

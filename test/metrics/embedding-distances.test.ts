@@ -1,6 +1,6 @@
 import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { cmmd, type Embeddings, frechetDistance, kernelInceptionDistance } from "../../framework/metrics/embedding-distances.ts"
+import { clipAlignment, cmmd, type Embeddings, frechetDistance, kernelInceptionDistance } from "../../framework/metrics/embedding-distances.ts"
 import { symmetricEigen, symmetricEigenvalues } from "../../framework/metrics/symmetric-eigen.ts"
 import { expectGolden, float32s, goldenNumber, readGolden } from "./golden.ts"
 
@@ -80,5 +80,23 @@ describe("embedding distances refuse bad input, naming it", () => {
     const bad = { ...y, data: y.data.slice() }
     bad.data[7] = NaN
     expect(reason(frechetDistance(x, bad))).toBe("generated: value NaN of embedding 1 is not a finite number")
+  })
+})
+
+describe("clipAlignment", () => {
+  const pair = (a: number[], b: number[]) =>
+    clipAlignment({ name: "images", count: a.length / 2, dim: 2, data: Float32Array.from(a) }, { name: "texts", count: b.length / 2, dim: 2, data: Float32Array.from(b) })
+  it("is 100 · cosine of each image with the text of the same index, whatever the lengths", () => {
+    const scores = Effect.runSync(pair([1, 0, 3, 4, 0, 2], [2, 0, 4, -3, 0, -1]))
+    expect(Array.from(scores)).toEqual([100, 0, -100])
+  })
+  it("refuses unpaired sets and zero-length embeddings", () => {
+    const reason = (effect: Effect.Effect<Float64Array, any>) => {
+      const result = Effect.runSync(Effect.either(effect))
+      if (Either.isRight(result)) throw new Error("expected a failure")
+      return result.left.message
+    }
+    expect(reason(pair([1, 0, 0, 1], [1, 0]))).toBe("images / texts: 2 images and 1 texts cannot be paired")
+    expect(reason(pair([1, 0, 0, 0], [1, 0, 1, 1]))).toBe("images: embedding 1 has length 0")
   })
 })

@@ -1,0 +1,182 @@
+import { Effect, Layer } from "effect"
+import { readFile } from "node:fs/promises"
+import { join } from "node:path"
+import * as ort from "onnxruntime-node"
+import type { Embeddings } from "../../framework/metrics/embedding-distances.ts"
+import type { Raster } from "../../framework/services/image-io.ts"
+import { type ClipScorer, ClipScorers, ScorerError } from "../../framework/services/scorer.ts"
+import { loadClipTokenizer } from "../tokenizer/tokenizer-files.ts"
+import { type ClipImageConfig, clipPixelValues } from "./clip-image-preprocess.ts"
+
+/**
+ * The CLIP scorer on onnxruntime-node. A model folder holds (docs/sar-clip.md):
+ *   image_encoder.onnx        float32 [batch, 3, H, W] → [batch, dim]
+ *   text_encoder.onnx         int64 (or int32) [batch, context] → [batch, dim]
+ *   vocab.json, merges.txt    the CLIP tokenizer (plus tokenizer_config.json for model_max_length)
+ *   preprocessor_config.json  transformers' CLIPImageProcessor fields: size.shortest_edge,
+ *                             crop_size.{height,width}, image_mean, image_std
+ * Embeddings come back unit-normalised.
+ */
+
+const IMAGE_BATCH = 16
+const TEXT_BATCH = 64
+
+const problem = (file: string, reason: string) => new ScorerError({ file, reason })
+
+const readPreprocessor = (file: string) =>
+  Effect.tryPromise({
+    try: () => readFile(file, "utf8"),
+    catch: (e) => problem(file, `cannot read: ${(e as Error).message}`)
+  }).pipe(
+    Effect.flatMap((text) =>
+      Effect.try({ try: () => JSON.parse(text) as Record<string, any>, catch: (e) => problem(file, `not valid JSON (${(e as Error).message})`) })
+    ),
+    Effect.flatMap((json) => {
+      const size = typeof json.size === "number" ? json.size : json.size?.shortest_edge
+      const crop = typeof json.crop_size === "number" ? { height: json.crop_size, width: json.crop_size } : json.crop_size
+      const triple = (value: unknown) => Array.isArray(value) && value.length === 3 && value.every((v) => typeof v === "number" && Number.isFinite(v))
+      if (!(Number.isInteger(size) && size > 0)) return Effect.fail(problem(file, "size.shortest_edge must be a positive integer"))
+      if (!(Number.isInteger(crop?.height) && Number.isInteger(crop?.width) && crop.height > 0 && crop.width > 0)) {
+        return Effect.fail(problem(file, "crop_size must have positive integer height and width"))
+      }
+      if (crop.height > size || crop.width > size) return Effect.fail(problem(file, `crop_size ${crop.height} × ${crop.width} exceeds the resized shortest edge ${size}`))
+      if (!triple(json.image_mean)) return Effect.fail(problem(file, "image_mean must be three numbers"))
+      if (!triple(json.image_std) || json.image_std.some((v: number) => !(v > 0))) return Effect.fail(problem(file, "image_std must be three positive numbers"))
+      const config: ClipImageConfig = { size, cropHeight: crop.height, cropWidth: crop.width, mean: json.image_mean, std: json.image_std }
+      return Effect.succeed(config)
+    })
+  )
+
+/** An InferenceSession released with the scope. */
+const session = (file: string) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => ort.InferenceSession.create(file),
+      catch: (e) => problem(file, `cannot load the ONNX model: ${(e as Error).message}`)
+    }),
+    (s) => Effect.promise(() => s.release())
+  )
+
+type Metadata = { readonly name: string; readonly isTensor: boolean; readonly type?: string; readonly shape?: ReadonlyArray<number | string> }
+
+const onlyInput = (file: string, s: ort.InferenceSession) => {
+  const inputs = (s as unknown as { inputMetadata: ReadonlyArray<Metadata> }).inputMetadata
+  return inputs.length === 1 && inputs[0].isTensor
+    ? Effect.succeed(inputs[0])
+    : Effect.fail(problem(file, `must take exactly one tensor input, takes ${inputs.map((i) => i.name).join(", ")}`))
+}
+
+/** A fixed dimension of the model's input that disagrees with what sardine will feed it. */
+const checkShape = (file: string, input: Metadata, expected: ReadonlyArray<number | undefined>) => {
+  const shape = input.shape ?? []
+  if (shape.length !== expected.length) {
+    return Effect.fail(problem(file, `input ${input.name} has ${shape.length} dimensions, ${expected.length} are needed`))
+  }
+  for (let k = 0; k < shape.length; k++) {
+    const e = expected[k]
+    if (typeof shape[k] === "number" && e !== undefined && shape[k] !== e) {
+      return Effect.fail(problem(file, `input ${input.name} has size ${shape[k]} in dimension ${k}, sardine feeds ${e}`))
+    }
+  }
+  return Effect.void
+}
+
+/** The output rows scaled to unit length; `dim`, when known, is the size both encoders must share. */
+const unitRows = (file: string, output: ort.Tensor, count: number, dim?: number): Effect.Effect<Float32Array, ScorerError> => {
+  if (output.type !== "float32" || output.dims.length !== 2 || output.dims[0] !== count || (dim !== undefined && output.dims[1] !== dim)) {
+    return Effect.fail(problem(file, `output must be float32 [${count}, ${dim ?? "dim"}], got ${output.type} [${output.dims.join(", ")}]`))
+  }
+  dim = output.dims[1]
+  const data = Float32Array.from(output.data as Float32Array)
+  for (let r = 0; r < count; r++) {
+    let norm = 0
+    for (let k = 0; k < dim; k++) norm += data[r * dim + k] ** 2
+    norm = Math.sqrt(norm)
+    if (!(norm > 0 && Number.isFinite(norm))) return Effect.fail(problem(file, `embedding ${r} has length ${norm}`))
+    for (let k = 0; k < dim; k++) data[r * dim + k] /= norm
+  }
+  return Effect.succeed(data)
+}
+
+const checkImage = (image: Raster, index: number) => {
+  const fail = (reason: string) => Effect.fail(problem(`image ${index}`, reason))
+  if (image.channels !== 1 && image.channels !== 3) return fail(`has ${image.channels} bands; the scorer takes grey (1) or RGB (3)`)
+  for (let i = 0; i < image.data.length; i++) {
+    const v = image.data[i]
+    if (!(v >= 0 && v <= 1)) return fail(`value ${v} at pixel ${Math.floor(i / image.channels)} is outside [0, 1] (divide 8-bit pixels by 255)`)
+  }
+  return Effect.void
+}
+
+/** Runs `items` in batches of `batch` and concatenates the unit embeddings. */
+const batched = <T>(items: ReadonlyArray<T>, batch: number, dim: number, run: (part: ReadonlyArray<T>) => Effect.Effect<Float32Array, ScorerError>) =>
+  Effect.gen(function*() {
+    const data = new Float32Array(items.length * dim)
+    for (let start = 0; start < items.length; start += batch) {
+      const part = items.slice(start, start + batch)
+      data.set(yield* run(part), start * dim)
+    }
+    return data
+  })
+
+const load = (folder: string) =>
+  Effect.gen(function*() {
+    const imageFile = join(folder, "image_encoder.onnx")
+    const textFile = join(folder, "text_encoder.onnx")
+    const config = yield* readPreprocessor(join(folder, "preprocessor_config.json"))
+    const tokenizer = yield* Effect.mapError(loadClipTokenizer(folder), (e) => problem(e.file, e.reason))
+    const imageSession = yield* session(imageFile)
+    const textSession = yield* session(textFile)
+    const imageInput = yield* onlyInput(imageFile, imageSession)
+    const textInput = yield* onlyInput(textFile, textSession)
+    yield* checkShape(imageFile, imageInput, [undefined, 3, config.cropHeight, config.cropWidth])
+    yield* checkShape(textFile, textInput, [undefined, tokenizer.maxLength])
+    if (textInput.type !== "int64" && textInput.type !== "int32") {
+      return yield* problem(textFile, `input ${textInput.name} must be int64 or int32 token ids, is ${textInput.type}`)
+    }
+    const imageOutput = imageSession.outputNames[0]
+    const textOutput = textSession.outputNames[0]
+    const run = (file: string, s: ort.InferenceSession, input: string, output: string, tensor: ort.Tensor, count: number, dim?: number) =>
+      Effect.tryPromise({
+        try: () => s.run({ [input]: tensor }),
+        catch: (e) => problem(file, `inference failed: ${(e as Error).message}`)
+      }).pipe(Effect.flatMap((outputs) => unitRows(file, outputs[output], count, dim)))
+
+    // The embedding size, from one blank image: the models declare it only as a symbolic shape at times.
+    const probe = yield* run(
+      imageFile,
+      imageSession,
+      imageInput.name,
+      imageOutput,
+      new ort.Tensor("float32", new Float32Array(3 * config.cropHeight * config.cropWidth).fill(1), [1, 3, config.cropHeight, config.cropWidth]),
+      1
+    )
+    const dim = probe.length
+
+    const embedImages = (images: ReadonlyArray<Raster>): Effect.Effect<Embeddings, ScorerError> =>
+      Effect.gen(function*() {
+        yield* Effect.forEach(images, checkImage, { discard: true })
+        const data = yield* batched(images, IMAGE_BATCH, dim, (part) =>
+          run(imageFile, imageSession, imageInput.name, imageOutput, new ort.Tensor("float32", clipPixelValues(part, config), [part.length, 3, config.cropHeight, config.cropWidth]), part.length, dim)
+        )
+        return { name: `${folder} image embeddings`, count: images.length, dim, data }
+      })
+
+    const embedTexts = (texts: ReadonlyArray<string>): Effect.Effect<Embeddings, ScorerError> =>
+      Effect.gen(function*() {
+        const data = yield* batched(texts, TEXT_BATCH, dim, (part) => {
+          const ids = tokenizer.encodeBatch(part)
+          const tensor = textInput.type === "int64"
+            ? new ort.Tensor("int64", BigInt64Array.from(ids, (v) => BigInt(v)), [part.length, tokenizer.maxLength])
+            : new ort.Tensor("int32", ids, [part.length, tokenizer.maxLength])
+          return run(textFile, textSession, textInput.name, textOutput, tensor, part.length, dim)
+        })
+        return { name: `${folder} text embeddings`, count: texts.length, dim, data }
+      })
+
+    const scorer: ClipScorer = { dim, embedImages, embedTexts }
+    return scorer
+  })
+
+/** The real ClipScorers: ONNX models through onnxruntime-node (CPU). */
+export const OnnxClipScorersLive = Layer.succeed(ClipScorers, { load })
