@@ -2,7 +2,9 @@ import { Command, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { createRequire } from "node:module"
+import { DatasetsLive } from "../adapters/data/datasets-live.ts"
 import { ImageIOLive } from "../adapters/images/image-io-live.ts"
+import { WeightsLive } from "../adapters/safetensors/weights-listing.ts"
 import { sardine } from "../framework/cli/sardine.ts"
 import { progressFor } from "../framework/runner/progress.ts"
 import type { StepImplementations } from "../framework/runner/step-implementations.ts"
@@ -30,7 +32,7 @@ export const runCli = (services: Layer.Layer<CliServices>) => {
           return 1
         })
     ),
-    Effect.provide(Layer.mergeAll(NodeContext.layer, progressFor(process.stderr), ImageIOLive, services))
+    Effect.provide(Layer.mergeAll(NodeContext.layer, progressFor(process.stderr), ImageIOLive, DatasetsLive.pipe(Layer.provide(ImageIOLive)), WeightsLive, services))
   )
   NodeRuntime.runMain(main, {
     disableErrorReporting: true,

@@ -7,10 +7,13 @@ Writes, under test/fixtures/pipelines/:
   sd1-tiny.reference.safetensors, sdxl-tiny.reference.safetensors
                      fixed inputs and the outputs diffusers / transformers compute from them
   tokens.json        captions and the token ids the reference tokenizers give them
-and, under test/fixtures/tokenizer/, the tiny tokenizer with the added token `<SAR>` saved the two ways
-it is found in the wild: the classic files (vocab.json, merges.txt, added_tokens.json, tokenizer_config.json)
-and the single tokenizer.json that transformers 5 writes.
+  parameter-counts.json  parameters per component, as torch counts them
+  tokenizer-with-sar-classic/, tokenizer-with-sar-json/
+                     the tiny tokenizer with the added token `<SAR>` saved the two ways it is found in the
+                     wild: the classic files (vocab.json, merges.txt, added_tokens.json, tokenizer_config.json)
+                     and the single tokenizer.json that transformers 5 writes.
 
+The SDXL-like UNet is also the base of the tiny training experiments (latents 8 × 8 from 32 × 32 images).
 The tokenizer is a real CLIP byte-level BPE (same byte alphabet, `</w>` word ends, special tokens last) whose
 merges are learned here from a small caption corpus, so that vocab.json stays ~1000 entries like the tiny
 tokenizer diffusers' own tests use. Every parameter is randomised (norm weights too) so a mis-wired parameter
@@ -40,9 +43,7 @@ from diffusers import (
 from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-ROOT = Path("test/fixtures")
-PIPELINES = ROOT / "pipelines"
-TOKENIZERS = PIPELINES
+PIPELINES = Path("test/fixtures/pipelines")
 ADDED_TOKEN = "<SAR>"
 NUM_MERGES = 420
 
@@ -382,6 +383,9 @@ def sdxl(merges: list[tuple[str, str]]) -> None:
     save_file({k: v.contiguous() for k, v in out.items()}, PIPELINES / "sdxl-tiny.reference.safetensors")
 
 
+PARAMETER_COUNTS: dict[str, dict[str, int]] = {}
+
+
 def save_pipeline(pipe, directory: Path, dtypes: dict[str, torch.dtype]) -> None:
     """save_pretrained with some components stored in half precision (as published checkpoints are)."""
     for name, dtype in dtypes.items():
@@ -389,6 +393,11 @@ def save_pipeline(pipe, directory: Path, dtypes: dict[str, torch.dtype]) -> None
     pipe.save_pretrained(directory, safe_serialization=True)
     for name in dtypes:
         getattr(pipe, name).to(torch.float32)
+    PARAMETER_COUNTS[directory.name] = {
+        name: sum(p.numel() for p in getattr(pipe, name).parameters())
+        for name in ["unet", "vae", "text_encoder", "text_encoder_2"]
+        if getattr(pipe, name, None) is not None
+    }
 
 
 CAPTIONS = [
@@ -454,7 +463,7 @@ def tokens_reference(merges: list[tuple[str, str]]) -> None:
     bang_pad.add_tokens([ADDED_TOKEN])
 
     # The same tokenizer with <SAR>, as files: classic layout (older transformers, diffusers textual inversion)...
-    classic = TOKENIZERS / "tokenizer-with-sar-classic"
+    classic = PIPELINES / "tokenizer-with-sar-classic"
     tokenizer_files(classic, merges, pad_token="<|endoftext|>")
     added_id = len(base)
     (classic / "added_tokens.json").write_text(json.dumps({ADDED_TOKEN: added_id}))
@@ -464,7 +473,7 @@ def tokens_reference(merges: list[tuple[str, str]]) -> None:
     }
     (classic / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     # ... and what transformers 5 writes (tokenizer.json + tokenizer_config.json).
-    modern = TOKENIZERS / "tokenizer-with-sar-json"
+    modern = PIPELINES / "tokenizer-with-sar-json"
     with_sar.save_pretrained(modern)
 
     def ids(tok: CLIPTokenizer) -> list[list[int]]:
@@ -490,6 +499,7 @@ def main() -> None:
     sd1(merges)
     sdxl(merges)
     tokens_reference(merges)
+    (PIPELINES / "parameter-counts.json").write_text(json.dumps(PARAMETER_COUNTS, indent=2, sort_keys=True))
     total = sum(f.stat().st_size for f in PIPELINES.rglob("*") if f.is_file())
     print(f"fixtures written: {total / 1024:.0f} KiB")
 

@@ -38,7 +38,7 @@ export interface CheckpointNaming {
 
 /**
  * Reads the parameters `specs` describes from safetensors `files` (one component, possibly sharded),
- * converting each to tfjs layout as it streams in (one tensor in memory at a time besides the result).
+ * converting each to tfjs layout as it streams in (at most two tensors in flight besides the result).
  * Names and shapes are checked against the specs before any tensor data is read.
  */
 export const loadParameters = (
@@ -71,14 +71,17 @@ export const loadParameters = (
       if (missing.length + unexpected.length + misshaped.length > 0) {
         return yield* new CheckpointMismatchError({ component, missing, unexpected: unexpected.sort(), misshaped })
       }
-      const parameters: ParameterMap = new Map()
-      yield* Effect.forEach(specs, (spec) =>
+      const tensors: Array<tf.Tensor | undefined> = specs.map(() => undefined)
+      // Two at a time: the next tensor is read (on libuv's threads) while this one is converted.
+      yield* Effect.forEach(specs, (spec, i) =>
         Effect.gen(function*() {
           const source = found.get(spec.name)!
           const torch = yield* source.reader.readFloat32(source.stored)
-          parameters.set(spec.name, tf.tensor(toTfjsLayout(spec, torch), tfjsShape(spec), "float32"))
-        })).pipe(Effect.onError(() => Effect.sync(() => disposeParameters(parameters))))
-      return parameters
+          tensors[i] = tf.tensor(toTfjsLayout(spec, torch), tfjsShape(spec), "float32")
+        }), { concurrency: 2, discard: true }).pipe(
+          Effect.onError(() => Effect.sync(() => tensors.forEach((t) => t?.dispose())))
+        )
+      return new Map(specs.map((spec, i) => [spec.name, tensors[i]!]))
     })
   )
 

@@ -34,6 +34,6 @@ export const resnetBlock = (layers: Layers, module: string, block: ResnetBlock, 
   }
   h = layers.conv2d(`${module}.conv2`, silu(groupNorm(layers, `${module}.norm2`, h, block.groupsOut, block.eps)), { padding: 1 })
   const shortcut = block.inChannels === block.outChannels ? x : layers.conv2d(`${module}.conv_shortcut`, x, { padding: 0 })
-  const out = tf.add(shortcut, h)
+  const out: tf.Tensor4D = tf.add(shortcut, h)
   return block.outputScaleFactor === 1 ? out : tf.div(out, block.outputScaleFactor)
 }

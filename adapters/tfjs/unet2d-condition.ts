@@ -269,7 +269,7 @@ export const unet2dCondition = (plan: Unet2DConditionPlan, layers: Layers, input
     const upFactor = 2 ** plan.up.filter((b) => b.resample).length
     // Sizes that do not halve evenly: the up blocks then follow the sizes of the skip connections.
     const followSkipSizes = height % upFactor !== 0 || width % upFactor !== 0
-    const sample = c.center_input_sample ? tf.sub(tf.mul(inputs.sample, 2), 1) : inputs.sample
+    const sample: tf.Tensor4D = c.center_input_sample ? tf.sub(tf.mul(inputs.sample, 2), 1) : inputs.sample
     let h = layers.conv2d("conv_in", sample, { padding: (c.conv_in_kernel - 1) / 2 })
     const skips: Array<tf.Tensor4D> = [h]
     for (const block of plan.down) {

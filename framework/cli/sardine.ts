@@ -1,10 +1,13 @@
 import { Command } from "@effect/cli"
 import { compareCommand } from "./compare.ts"
+import { dataCommand } from "./data-inspect.ts"
 import { planCommand } from "./plan.ts"
 import { runCommand } from "./run.ts"
 import { showCommand } from "./show.ts"
 import { statsCommand } from "./stats.ts"
+import { synthCommand } from "./synth.ts"
 import { validateCommand } from "./validate.ts"
+import { weightsCommand } from "./weights.ts"
 
 /** Every `sardine` command; each lives in its own file next to this one. */
 export const sardine = Command.make("sardine").pipe(
@@ -15,6 +18,9 @@ export const sardine = Command.make("sardine").pipe(
     planCommand,
     runCommand,
     statsCommand,
-    compareCommand
+    compareCommand,
+    dataCommand,
+    synthCommand,
+    weightsCommand
   ])
 )

@@ -20,7 +20,7 @@ const withSarToken = (encoder: LoadedTextEncoder, row: ReferenceTensor): TextEnc
 }
 
 /** Runs `body` and checks that it leaves exactly `kept` more tensors than before (its results). */
-const countingTensors = <T extends tf.TensorContainer>(kept: number, body: () => T): T => {
+const countingTensors = <T>(kept: number, body: () => T): T => {
   const before = tf.memory().numTensors
   const result = body()
   expect(tf.memory().numTensors - before, "tensors left behind").toBe(kept)
@@ -106,7 +106,7 @@ describe.each(["cpu", "wasm"])("parity with diffusers / transformers on the %s b
     expectClose(out.penultimateHiddenState, get(reference, `${encoderName}.penultimate_hidden_state`), "hidden_states[-2]")
     if (encoder.plan.withProjection) expectClose(out.textEmbeds!, get(reference, `${encoderName}.text_embeds`), "text_embeds")
     else expectClose(out.pooledOutput, get(reference, `${encoderName}.pooler_output`), "pooler_output")
-    tf.dispose(out as unknown as tf.TensorContainer)
+    tf.dispose([out.lastHiddenState, out.penultimateHiddenState, out.pooledOutput, ...(out.textEmbeds ? [out.textEmbeds] : [])])
     loaded.parameters.get(ADDED_TOKEN_EMBEDDING)!.dispose()
     loaded.parameters.delete(ADDED_TOKEN_EMBEDDING)
   })

@@ -1,0 +1,33 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Effect } from "effect"
+import { Weights, type WeightsListing } from "../services/weights.ts"
+
+const checkpoint = Args.path({ name: "checkpoint", exists: "yes" }).pipe(
+  Args.withDescription("A .safetensors file, a model folder (e.g. unet/) or a diffusers pipeline folder")
+)
+
+const json = Options.boolean("json").pipe(Options.withDescription("Print the listing as JSON"))
+
+const count = (n: number) => n.toLocaleString("en-US")
+
+/** One block per component: its class, files and parameter count, then every tensor. */
+export const formatListing = (listing: WeightsListing): string => {
+  const lines: Array<string> = []
+  for (const c of listing.components) {
+    lines.push(`${c.name}${c.className === undefined ? "" : ` (${c.className})`}: ${count(c.parameters)} parameters in ${c.files.join(", ")}`)
+    const width = Math.max(...c.tensors.map((t) => t.name.length))
+    for (const t of c.tensors) lines.push(`  ${t.name.padEnd(width)}  ${t.dtype.padEnd(4)}  [${t.shape.join(", ")}]`)
+  }
+  lines.push(`total: ${count(listing.parameters)} parameters`)
+  return `${lines.join("\n")}\n`
+}
+
+export const weightsCommand = Command.make("weights", { checkpoint, json }, ({ checkpoint, json }) =>
+  Effect.gen(function*() {
+    const listing = yield* (yield* Weights).list(checkpoint)
+    yield* Effect.sync(() => process.stdout.write(json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing)))
+  })).pipe(
+    Command.withDescription(
+      "List every tensor of a checkpoint (name, dtype, shape) and the parameter count of each component; reads headers only."
+    )
+  )
