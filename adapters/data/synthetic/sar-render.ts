@@ -90,7 +90,7 @@ const textureDraw = (rng: SeededRandom, texture: Texture): number => {
 const reflectivity = (layout: SceneLayout, rng: SeededRandom): Float32Array => {
   const { size, labels, heights, regions, regionInfo } = layout
   const regionLevel = regionInfo.map((region) => {
-    const params = region.label === URBAN ? backscatter[URBAN] : backscatter[region.label]
+    const params = backscatter[region.label]
     return dbToLinear(params.sigma0Db + (region.tone - 0.5) * params.spreadDb)
   })
   const forestCells = Math.ceil(size / 3)
