@@ -89,25 +89,73 @@ const checkLevelImage = (image: LevelImage, options: GlcmOptions): Effect.Effect
   return Effect.void
 }
 
-/** Adds the pair counts of one offset into `counts` (levels² entries, i-major). */
-const countPairs = (image: LevelImage, levels: number, row: number, col: number, counts: Uint32Array) => {
-  const { width, height, data, mask } = image
-  const r0 = Math.max(0, -row)
-  const r1 = Math.min(height, height - row)
-  const c0 = Math.max(0, -col)
-  const c1 = Math.min(width, width - col)
-  const shift = row * width + col
-  for (let r = r0; r < r1; r++) {
-    const start = r * width + c0
-    const end = r * width + c1
-    if (mask === undefined) {
-      for (let p = start; p < end; p++) counts[data[p] * levels + data[p + shift]]++
-    } else {
-      for (let p = start; p < end; p++) {
-        if (mask[p] !== 0 && mask[p + shift] !== 0) counts[data[p] * levels + data[p + shift]]++
+/**
+ * Adds the pairs of pixels start … end − 1 and their neighbours `shift` further on into `counts`
+ * (2 · levels² entries, i-major). Even and odd pixels count into separate halves: neighbouring
+ * pixels often form the same pair, and two increments of one cell in a row wait on each other.
+ */
+const countRun = (image: LevelImage, levels: number, start: number, end: number, shift: number, counts: Int32Array) => {
+  const { data, mask } = image
+  const half = levels * levels
+  let p = start
+  if (mask === undefined) {
+    for (; p + 1 < end; p += 2) {
+      counts[data[p] * levels + data[p + shift]]++
+      counts[half + data[p + 1] * levels + data[p + 1 + shift]]++
+    }
+    if (p < end) counts[data[p] * levels + data[p + shift]]++
+  } else {
+    for (; p < end; p++) {
+      if (mask[p] !== 0 && mask[p + shift] !== 0) counts[data[p] * levels + data[p + shift]]++
+    }
+  }
+}
+
+/**
+ * `graycomatrix` for level images sardine built itself (values known to lie in [0, levels),
+ * mask of 0/1 selecting at least one pixel): no validation pass. Rows are visited once, each
+ * row counting for every (distance, angle), so the image is read from cache rather than once per
+ * offset.
+ */
+export const graycomatrixOfTrustedLevels = (image: LevelImage, options: GlcmOptions): Glcm => {
+  const { levels, distances, angles, symmetric, normed } = options
+  const { width, height } = image
+  const size = levels * levels
+  const offsets = distances.flatMap((distance) =>
+    angles.map((angle) => {
+      const { row, col } = glcmOffset(distance, angle)
+      return {
+        firstRow: Math.max(0, -row),
+        endRow: Math.min(height, height - row),
+        firstCol: Math.max(0, -col),
+        endCol: Math.min(width, width - col),
+        shift: row * width + col,
+        counts: new Int32Array(2 * size)
+      }
+    })
+  )
+  for (let r = 0; r < height; r++) {
+    for (const o of offsets) {
+      if (r >= o.firstRow && r < o.endRow && o.firstCol < o.endCol) {
+        countRun(image, levels, r * width + o.firstCol, r * width + o.endCol, o.shift, o.counts)
       }
     }
   }
+  const data = new Float64Array(offsets.length * size)
+  offsets.forEach(({ counts }, k) => {
+    for (let c = 0; c < size; c++) counts[c] += counts[size + c]
+    const base = k * size
+    let total = 0
+    for (let i = 0; i < levels; i++) {
+      for (let j = 0; j < levels; j++) {
+        const value = symmetric ? counts[i * levels + j] + counts[j * levels + i] : counts[i * levels + j]
+        data[base + i * levels + j] = value
+        total += value
+      }
+    }
+    if (normed && total > 0) for (let c = base; c < base + size; c++) data[c] /= total
+  })
+  return { levels, distanceCount: distances.length, angleCount: angles.length, data }
 }
 
 /**
@@ -116,31 +164,7 @@ const countPairs = (image: LevelImage, levels: number, row: number, col: number,
  * to an extra level that is dropped afterwards).
  */
 export const graycomatrix = (image: LevelImage, options: GlcmOptions): Effect.Effect<Glcm, MetricInputError> =>
-  Effect.gen(function*() {
-    yield* checkLevelImage(image, options)
-    const { levels, distances, angles, symmetric, normed } = options
-    const size = levels * levels
-    const data = new Float64Array(distances.length * angles.length * size)
-    const counts = new Uint32Array(size)
-    for (let d = 0; d < distances.length; d++) {
-      for (let a = 0; a < angles.length; a++) {
-        counts.fill(0)
-        const offset = glcmOffset(distances[d], angles[a])
-        countPairs(image, levels, offset.row, offset.col, counts)
-        const base = (d * angles.length + a) * size
-        let total = 0
-        for (let i = 0; i < levels; i++) {
-          for (let j = 0; j < levels; j++) {
-            const value = symmetric ? counts[i * levels + j] + counts[j * levels + i] : counts[i * levels + j]
-            data[base + i * levels + j] = value
-            total += value
-          }
-        }
-        if (normed && total > 0) for (let k = base; k < base + size; k++) data[k] /= total
-      }
-    }
-    return { levels, distanceCount: distances.length, angleCount: angles.length, data }
-  })
+  Effect.map(checkLevelImage(image, options), () => graycomatrixOfTrustedLevels(image, options))
 
 /** All `graycoprops` properties of one matrix (normalised here, as graycoprops does). */
 const matrixProperties = (glcm: Glcm, base: number): Record<GlcmProperty, number> => {
@@ -215,6 +239,3 @@ export const graycoprops = (glcm: Glcm): GlcmProperties => {
   }
   return out
 }
-
-/** Grey level of a value in [0, 1]: min(levels − 1, floor(v · levels)). */
-export const quantiseUnit = (v: number, levels: number) => Math.min(levels - 1, Math.floor(v * levels))

@@ -1,7 +1,6 @@
 import { Effect } from "effect"
-import { amplitudeStatistics as meanStdOfAmplitude } from "../sar/normalisation.ts"
-import { GLCM_PROPERTIES, type GlcmProperties, graycomatrix, graycoprops, quantiseUnit } from "./glcm.ts"
-import { checkSampleImage, type MetricInputError, type SampleImage } from "./metric-input.ts"
+import { GLCM_PROPERTIES, type GlcmProperties, graycomatrixOfTrustedLevels, graycoprops } from "./glcm.ts"
+import { checkedMoments, MetricInputError, type SampleImage } from "./metric-input.ts"
 
 /**
  * GLCM texture of SAR amplitude images, one image at a time and per set (issue 4's chain):
@@ -18,21 +17,20 @@ export interface TextureSettings {
 /** numpy.deg2rad: x · (π / 180), whose rounding decides the neighbour offset at 30°, 150°, … */
 const radians = (degrees: number) => degrees * (Math.PI / 180)
 
-/** The per-image normalisation divisor mean + 3·std (0 or less for an all-zero image). */
-export const normalisationScale = (amplitude: SampleImage): number => {
-  const { mean, std } = meanStdOfAmplitude(amplitude.data, amplitude.mask)
-  return mean + 3 * std
-}
-
-/** Grey levels of the chain. Division and clipping in float64, so a level matches numpy's. */
+/**
+ * Grey levels q = min(L − 1, floor(clip(A / scale, 0, 1)·L)), divided and clipped in float64 as
+ * numpy evaluates the formula, so that a level matches its golden at every boundary. Masked-out
+ * pixels keep level 0 (they enter no pair).
+ */
 const quantise = (amplitude: SampleImage, scale: number, levels: number): Uint8Array | Uint16Array => {
   const { data, mask } = amplitude
   const q = levels <= 256 ? new Uint8Array(data.length) : new Uint16Array(data.length)
   if (!(scale > 0)) return q
+  const top = levels - 1
   for (let i = 0; i < data.length; i++) {
     if (mask !== undefined && mask[i] === 0) continue
     const v = data[i] / scale
-    q[i] = quantiseUnit(v < 0 ? 0 : v > 1 ? 1 : v, levels)
+    q[i] = v >= 1 ? top : v > 0 ? Math.min(top, Math.floor(v * levels)) : 0
   }
   return q
 }
@@ -43,17 +41,22 @@ export const imageTexture = (
   settings: TextureSettings
 ): Effect.Effect<GlcmProperties, MetricInputError> =>
   Effect.gen(function*() {
-    yield* checkSampleImage(amplitude)
-    const q = quantise(amplitude, normalisationScale(amplitude), settings.levels)
-    const glcm = yield* graycomatrix(
+    const { levels, distances, anglesDegrees } = settings
+    if (!(Number.isInteger(levels) && levels >= 1 && levels <= 65536)) {
+      return yield* new MetricInputError({ input: amplitude.name, reason: `levels must be an integer in [1, 65536], got ${levels}` })
+    }
+    if (distances.length === 0 || anglesDegrees.length === 0) {
+      return yield* new MetricInputError({ input: amplitude.name, reason: "at least one distance and one angle are needed" })
+    }
+    const notFinite = [...distances, ...anglesDegrees].find((x) => !Number.isFinite(x))
+    if (notFinite !== undefined) {
+      return yield* new MetricInputError({ input: amplitude.name, reason: `distance or angle ${notFinite} is not a finite number` })
+    }
+    const { mean, std } = yield* checkedMoments(amplitude)
+    const q = quantise(amplitude, mean + 3 * std, levels)
+    const glcm = graycomatrixOfTrustedLevels(
       { name: amplitude.name, width: amplitude.width, height: amplitude.height, data: q, ...(amplitude.mask ? { mask: amplitude.mask } : {}) },
-      {
-        distances: settings.distances,
-        angles: settings.anglesDegrees.map(radians),
-        levels: settings.levels,
-        symmetric: true,
-        normed: true
-      }
+      { distances, angles: anglesDegrees.map(radians), levels, symmetric: true, normed: true }
     )
     return graycoprops(glcm)
   })
