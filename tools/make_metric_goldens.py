@@ -493,6 +493,7 @@ def cli_cases():
     nan_tif = np.ones((6, 5), dtype=np.float32)
     nan_tif[2, 3] = np.nan
     tifffile.imwrite(images_dir / "nan.tif", nan_tif)
+    tifffile.imwrite(images_dir / "constant.tif", np.full((8, 8), 0.5, dtype=np.float32))
     colour = rng.integers(0, 256, size=(8, 8, 3)).astype(np.uint8)
     Image.fromarray(colour, mode="RGB").save(images_dir / "colour.png")
 
@@ -520,6 +521,7 @@ def cli_cases():
             "scene": {"file": "../shared/data/s1-grd-vv-db-20m.tif", "unit": "db", **stats(scene, "db")},
             "png": {"file": "test/fixtures/metrics/images/amplitude.png", "unit": "amplitude", **stats(png.astype(np.float32), "amplitude")},
             "nodata": {"file": "test/fixtures/metrics/images/nodata.tif", "unit": "db", **stats(nodata, "db", nodata_mask)},
+            "constant": {"file": "test/fixtures/metrics/images/constant.tif", "unit": "amplitude", **stats(np.full((8, 8), 0.5, dtype=np.float32), "amplitude")},
         },
         "compare": {
             "a": "../shared/data/s1-grd-vv-db-20m.tif",

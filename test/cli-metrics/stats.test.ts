@@ -48,10 +48,14 @@ describe("sardine stats", () => {
     expectImage(out[1], golden.scene)
   })
 
-  it("an 8-bit PNG in linear amplitude", async () => {
-    const result = await sardine(["stats", golden.png.file, ...textureArgs, "--json"])
+  it("an 8-bit PNG, and a constant image whose undefined statistics print as null", async () => {
+    const result = await sardine(["stats", golden.png.file, golden.constant.file, ...textureArgs, "--json"])
     expect(result.code).toBe(0)
-    expectImage(JSON.parse(result.stdout), golden.png)
+    const [png, constant] = JSON.parse(result.stdout)
+    expectImage(png, golden.png)
+    expectImage(constant, golden.constant)
+    expect(constant.amplitude.enl).toBeNull()
+    expect(constant.glcm.correlation).toEqual([[1, 1, 1, 1], [1, 1, 1, 1]])
   })
 
   it("prints readable text without --json", async () => {
