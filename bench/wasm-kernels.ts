@@ -1,0 +1,142 @@
+/**
+ * The wasm training kernels (adapters/tfjs/wasm-kernels) against wasm's own kernels, the pure-JS
+ * cpu backend and PyTorch on the same inputs, in one run.
+ *
+ *   npx tsx bench/wasm-kernels.ts [--cpu-reps N]
+ *
+ * Shapes are DESIGN §4's (activations 8 × 32 × 32 × 64, 3 × 3 convolution 64 → 64), the stride-2
+ * downsampler on them, a Linear layer's two gradient products on the same activations, the
+ * attention products of the tiny UNet's 16 × 16 level (8 images × 8 heads, head width 8) and the
+ * gradient of a CLIP token-embedding table (49 408 × 768, 8 prompts of 77 tokens).
+ * Inputs are drawn from a seeded generator and written to a temporary folder that the peer
+ * (bench/wasm_kernels_peer.py, torch on 1 and on 2 threads) reads; both sides print the sum of
+ * each result's squares, so they really computed the same thing. Times are medians in ms (the machine is
+ * shared: run it when it is quiet); ratio = sardine wasm / torch on 2 threads.
+ */
+import * as tf from "@tensorflow/tfjs-core"
+import "@tensorflow/tfjs-backend-cpu"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { registerWasmTrainingKernels } from "../adapters/tfjs/wasm-kernels/index.ts"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+const REPS = 7
+const cpuRepsAt = process.argv.indexOf("--cpu-reps")
+const CPU_REPS = cpuRepsAt >= 0 ? Number(process.argv[cpuRepsAt + 1]) : 1
+
+/** Seeded normal values (LCG + Box–Muller). */
+const normals = (count: number, seed: number): Float32Array => {
+  let s = seed >>> 0
+  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32
+  return Float32Array.from({ length: count }, () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()))
+}
+
+const B = 8, H = 32, W = 32, C = 64, HEADS_BATCH = 64, TOKENS = 256, HEAD_DIM = 8
+const VOCAB = 49408, WIDTH = 768, IDS = 8 * 77
+
+const inputs: Record<string, { shape: Array<number>; values: Float32Array | Int32Array }> = {
+  x: { shape: [B, H, W, C], values: normals(B * H * W * C, 1) },
+  w: { shape: [3, 3, C, C], values: normals(9 * C * C, 2).map((v) => v / 24) },
+  dy: { shape: [B, H, W, C], values: normals(B * H * W * C, 3) },
+  dy2: { shape: [B, H / 2, W / 2, C], values: normals((B * H * W * C) / 4, 4) },
+  linear: { shape: [C, C], values: normals(C * C, 5) },
+  q: { shape: [HEADS_BATCH, TOKENS, HEAD_DIM], values: normals(HEADS_BATCH * TOKENS * HEAD_DIM, 6) },
+  k: { shape: [HEADS_BATCH, TOKENS, HEAD_DIM], values: normals(HEADS_BATCH * TOKENS * HEAD_DIM, 7) },
+  p: { shape: [HEADS_BATCH, TOKENS, TOKENS], values: normals(HEADS_BATCH * TOKENS * TOKENS, 8) },
+  rows: { shape: [IDS, WIDTH], values: normals(IDS * WIDTH, 9) },
+  ids: { shape: [IDS], values: Int32Array.from(normals(IDS, 10), (v) => Math.floor(Math.abs(v) * 20000) % VOCAB) }
+}
+
+type Tensors = Record<string, tf.Tensor>
+const PAD_1 = [[0, 0], [1, 1], [1, 1], [0, 0]]
+const conv = (stride: number) => ({ strides: stride, pad: PAD_1, dataFormat: "NHWC" })
+
+interface Op {
+  readonly name: string
+  readonly run: (t: Tensors) => tf.Tensor
+  /** Whether wasm ships a kernel of its own for it. */
+  readonly wasmOwn: boolean
+  readonly onCpu: boolean
+}
+
+const OPS: ReadonlyArray<Op> = [
+  { name: "conv2d 3×3 s1 (forward, reference)", wasmOwn: true, onCpu: true,
+    run: (t) => tf.conv2d(t.x as tf.Tensor4D, t.w as tf.Tensor4D, 1, PAD_1 as never) },
+  { name: "Conv2DBackpropInput 3×3 s1", wasmOwn: true, onCpu: true,
+    run: (t) => tf.engine().runKernel("Conv2DBackpropInput", { dy: t.dy, filter: t.w }, { ...conv(1), inputShape: [B, H, W, C] } as never) as tf.Tensor },
+  // cpu's filter gradients take minutes here (218 s and 45 s measured): not run.
+  { name: "Conv2DBackpropFilter 3×3 s1", wasmOwn: false, onCpu: false,
+    run: (t) => tf.engine().runKernel("Conv2DBackpropFilter", { x: t.x, dy: t.dy }, { ...conv(1), filterShape: [3, 3, C, C] } as never) as tf.Tensor },
+  { name: "Conv2DBackpropInput 3×3 s2", wasmOwn: true, onCpu: true,
+    run: (t) => tf.engine().runKernel("Conv2DBackpropInput", { dy: t.dy2, filter: t.w }, { ...conv(2), inputShape: [B, H, W, C] } as never) as tf.Tensor },
+  { name: "Conv2DBackpropFilter 3×3 s2", wasmOwn: false, onCpu: false,
+    run: (t) => tf.engine().runKernel("Conv2DBackpropFilter", { x: t.x, dy: t.dy2 }, { ...conv(2), filterShape: [3, 3, C, C] } as never) as tf.Tensor },
+  { name: "BatchMatMul dy·Wᵀ (Linear dx)", wasmOwn: true, onCpu: true,
+    run: (t) => tf.matMul(tf.reshape(t.dy, [-1, C]) as tf.Tensor2D, t.linear as tf.Tensor2D, false, true) },
+  { name: "BatchMatMul xᵀ·dy (Linear dW)", wasmOwn: true, onCpu: true,
+    run: (t) => tf.matMul(tf.reshape(t.x, [-1, C]) as tf.Tensor2D, tf.reshape(t.dy, [-1, C]) as tf.Tensor2D, true, false) },
+  { name: "BatchMatMul q·kᵀ (64 × 256 × 8)", wasmOwn: true, onCpu: true,
+    run: (t) => tf.matMul(t.q, t.k, false, true) },
+  { name: "BatchMatMul pᵀ·q (attention dV)", wasmOwn: true, onCpu: true,
+    run: (t) => tf.matMul(t.p, t.q, true, false) },
+  // cpu's is a masked sum per segment, O(segments · rows · width): hours here.
+  { name: "UnsortedSegmentSum 49408 × 768", wasmOwn: false, onCpu: false,
+    run: (t) => tf.unsortedSegmentSum(t.rows, t.ids as tf.Tensor1D, VOCAB) }
+]
+
+/** Median ms of `reps` runs after one warm-up, and the sum of the result's squares (to compare with the peer's). */
+const measure = (f: () => tf.Tensor, reps: number): { ms: number; sum: number } => {
+  const warm = f()
+  // In float64: a float32 sum of 4 M squares is off by a few 1e-3.
+  const sum = (warm.dataSync() as Float32Array).reduce((acc, v) => acc + v * v, 0)
+  warm.dispose()
+  const times: Array<number> = []
+  for (let i = 0; i < reps; i++) {
+    const start = performance.now()
+    const out = f()
+    out.dataSync()
+    times.push(performance.now() - start)
+    out.dispose()
+  }
+  times.sort((a, b) => a - b)
+  return { ms: times[Math.floor(times.length / 2)], sum }
+}
+
+const onBackend = async (backend: "cpu" | "wasm", ops: ReadonlyArray<Op>, reps: number) => {
+  await tf.setBackend(backend)
+  await tf.ready()
+  const tensors: Tensors = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape, v.values instanceof Int32Array ? "int32" : "float32")]))
+  const results = new Map(ops.map((op) => [op.name, measure(() => op.run(tensors), reps)]))
+  tf.dispose(Object.values(tensors))
+  return results
+}
+
+const folder = mkdtempSync(join(tmpdir(), "sardine-bench-wasm-kernels-"))
+try {
+  for (const [name, { values }] of Object.entries(inputs)) writeFileSync(join(folder, `${name}.bin`), values)
+  writeFileSync(join(folder, "shapes.json"), JSON.stringify(Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]))))
+  const peer = JSON.parse(execFileSync(join(root, ".venv/bin/python"), [join(root, "bench/wasm_kernels_peer.py"), folder, String(REPS)], { encoding: "utf8" })) as
+    Record<string, { ms1: number; ms2: number; sum: number }>
+
+  const wasmOwn = await onBackend("wasm", OPS.filter((op) => op.wasmOwn), Math.min(REPS, 3))
+  registerWasmTrainingKernels()
+  const ours = await onBackend("wasm", OPS, REPS)
+  const cpu = await onBackend("cpu", OPS.filter((op) => op.onCpu), CPU_REPS)
+
+  const cell = (v: number | undefined, width = 11) => (v === undefined ? "—" : v.toFixed(1)).padStart(width)
+  console.log(`median ms; ratio = sardine wasm / torch 2 threads; load average ${(await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(" ")}`)
+  console.log(`${"".padEnd(38)}${"sardine".padStart(11)}${"wasm own".padStart(11)}${"cpu".padStart(11)}${"torch 1t".padStart(11)}${"torch 2t".padStart(11)}${"ratio".padStart(8)}  Σ out² (sardine | torch)`)
+  for (const op of OPS) {
+    const mine = ours.get(op.name)!
+    const reference = peer[op.name]
+    console.log(
+      `${op.name.padEnd(38)}${cell(mine.ms)}${cell(wasmOwn.get(op.name)?.ms)}${cell(cpu.get(op.name)?.ms)}${cell(reference.ms1)}${cell(reference.ms2)}` +
+        `${(mine.ms / reference.ms2).toFixed(2).padStart(8)}  ${mine.sum.toPrecision(6)} | ${reference.sum.toPrecision(6)}`
+    )
+  }
+} finally {
+  rmSync(folder, { recursive: true, force: true })
+}
