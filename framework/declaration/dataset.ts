@@ -1,5 +1,6 @@
 import { Effect, ParseResult, Schema } from "effect"
 import { SarUnit } from "../sar/units.ts"
+import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, PositiveNumber, Seed } from "./rules.ts"
 
 /*
  * What a user declares about training data: a folder of SAR images with captions, or synthetic
@@ -8,53 +9,24 @@ import { SarUnit } from "../sar/units.ts"
  */
 
 // ---------------------------------------------------------------------------------------------
-// Field rules whose messages name the rule and the offending value ("must be an integer ≥ 1 (got 0)").
-
-const shown = (value: unknown): string =>
-  typeof value === "string" ? JSON.stringify(value) : Array.isArray(value) ? JSON.stringify(value) : String(value)
-
-const intAtLeast = (min: number) =>
-  Schema.Number.pipe(
-    Schema.filter((n) => (Number.isInteger(n) && n >= min) || `must be an integer ≥ ${min} (got ${shown(n)})`)
-  )
+// Field rules (shared with the other declarations): messages read "must be an integer ≥ 1 (got 0)".
 
 const intBetween = (min: number, max: number) =>
-  Schema.Number.pipe(
-    Schema.filter(
-      (n) => (Number.isInteger(n) && n >= min && n <= max) || `must be an integer from ${min} to ${max} (got ${shown(n)})`
-    )
-  )
-
-/** Seeds feed 32-bit generators. */
-const seed = Schema.Number.pipe(
-  Schema.filter((n) => (Number.isInteger(n) && n >= 0 && n < 2 ** 32) || `must be an integer in [0, 2^32) (got ${shown(n)})`)
-)
+  numberWhere(`an integer from ${min} to ${max}`, (n) => Number.isInteger(n) && n >= min && n <= max)
 
 const numberBetween = (min: number, max: number) =>
-  Schema.Number.pipe(
-    Schema.filter((n) => (Number.isFinite(n) && n >= min && n <= max) || `must be a number from ${min} to ${max} (got ${shown(n)})`)
-  )
+  numberWhere(`a number from ${min} to ${max}`, (n) => Number.isFinite(n) && n >= min && n <= max)
 
-const positive = Schema.Number.pipe(
-  Schema.filter((n) => (Number.isFinite(n) && n > 0) || `must be a finite number > 0 (got ${shown(n)})`)
-)
+const finite = numberWhere("a finite number", Number.isFinite)
 
-const nonNegative = Schema.Number.pipe(
-  Schema.filter((n) => (Number.isFinite(n) && n >= 0) || `must be a finite number ≥ 0 (got ${shown(n)})`)
-)
-
-const finite = Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) || `must be a finite number (got ${shown(n)})`))
-
-const oneOf = <const L extends ReadonlyArray<string>>(...literals: L) =>
+/** A literal union reported as one issue (not one per literal) when all errors are collected. */
+const OneOf = <const L extends ReadonlyArray<string>>(...literals: L) =>
   Schema.Literal(...literals).annotations({
     message: (issue) => ({
-      message: `must be one of ${literals.map((l) => JSON.stringify(l)).join(", ")} (got ${shown(issue.actual)})`,
+      message: `must be one of ${literals.map((l) => JSON.stringify(l)).join(", ")} (got ${JSON.stringify(issue.actual) ?? String(issue.actual)})`,
       override: true
     })
   })
-
-const nonEmpty = (what: string) =>
-  Schema.String.pipe(Schema.filter((s) => s.trim().length > 0 || `must be a non-empty ${what}`))
 
 /** Placeholders a caption template may use. */
 export const captionPlaceholders = ["token", "caption"] as const
@@ -76,15 +48,15 @@ export const CaptionTemplate = Schema.String.pipe(
 /** Statistics a mean/std normalisation divides by. */
 export const MeanStdStatistics = Schema.Union(
   /** Mean and std of each image on its own (the seed study). */
-  oneOf("per-image", "dataset"),
+  OneOf("per-image", "dataset"),
   /** Given dataset-wide statistics of linear amplitude. */
-  Schema.Struct({ mean: positive, std: nonNegative })
+  Schema.Struct({ mean: PositiveNumber, std: NonNegativeNumber })
 )
 export type MeanStdStatistics = typeof MeanStdStatistics.Type
 
 /** A / (mean + k·std), clipped to [0, 1]; population std; no-data pixels excluded from the statistics. */
 export const MeanStdNormalisation = Schema.TaggedStruct("mean-std", {
-  k: Schema.optionalWith(nonNegative, { exact: true, default: () => 3 }),
+  k: Schema.optionalWith(NonNegativeNumber, { exact: true, default: () => 3 }),
   /** "dataset" computes mean and std over all files of the dataset in a first pass. */
   statistics: Schema.optionalWith(MeanStdStatistics, { exact: true, default: () => "per-image" as const })
 })
@@ -110,11 +82,11 @@ export type Normalisation = typeof Normalisation.Type
 // ---------------------------------------------------------------------------------------------
 // Bringing images to the training resolution.
 
-export const CropMode = oneOf("center-crop", "random-crop", "tile")
+export const CropMode = OneOf("center-crop", "random-crop", "tile")
 export type CropMode = typeof CropMode.Type
 
 /** Flips drawn per sample from the dataset seed. Flipping a SAR image mirrors its look direction. */
-export const FlipMode = oneOf("none", "horizontal", "vertical", "both")
+export const FlipMode = OneOf("none", "horizontal", "vertical", "both")
 export type FlipMode = typeof FlipMode.Type
 
 export const Resolution = Schema.Struct({
@@ -123,7 +95,7 @@ export const Resolution = Schema.Struct({
   /** center-crop and random-crop give one sample per file; tile gives every full tile of the file. */
   mode: Schema.optionalWith(CropMode, { exact: true, default: () => "center-crop" as const }),
   /** Step between tiles in tile mode; defaults to the size (no overlap). */
-  stride: Schema.optionalWith(intAtLeast(1), { exact: true }),
+  stride: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
   flip: Schema.optionalWith(FlipMode, { exact: true, default: () => "none" as const })
 })
 export type Resolution = typeof Resolution.Type
@@ -131,7 +103,7 @@ export type Resolution = typeof Resolution.Type
 // ---------------------------------------------------------------------------------------------
 // The datasets.
 
-export const OnError = oneOf("fail", "skip")
+export const OnError = OneOf("fail", "skip")
 export type OnError = typeof OnError.Type
 
 const defaultNormalisation = (): Normalisation => ({ _tag: "mean-std", k: 3, statistics: "per-image" })
@@ -141,16 +113,11 @@ const defaultNormalisation = (): Normalisation => ({ _tag: "mean-std", k: 3, sta
  * (optional `conditioning_file_name`).
  */
 export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
-  path: nonEmpty("folder path"),
+  path: NonEmptyString,
   /** What the pixel values mean. */
-  unit: SarUnit.annotations({
-    message: (issue) => ({
-      message: `must be one of "amplitude", "intensity", "db" (got ${shown(issue.actual)})`,
-      override: true
-    })
-  }),
-  /** Zero-based band of multi-band files; required when a file has more than one band. */
-  band: Schema.optionalWith(intAtLeast(0), { exact: true }),
+  unit: OneOf(...SarUnit.literals),
+  /** Zero-based band of multi-band files; needed when a file's bands differ (grey stored as RGB is read as grey). */
+  band: Schema.optionalWith(IntegerAtLeast(0), { exact: true }),
   /** Pixel value meaning "no data" (in the file's own unit); such pixels are masked. Overrides the file's GDAL_NODATA. */
   noData: Schema.optionalWith(Schema.Number, { exact: true }),
   normalisation: Schema.optionalWith(Normalisation, { exact: true, default: defaultNormalisation }),
@@ -161,33 +128,33 @@ export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
   captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "{caption}" }),
   onError: Schema.optionalWith(OnError, { exact: true, default: () => "fail" as const }),
   /** Seed of the random crops and flips. */
-  seed: Schema.optionalWith(seed, { exact: true, default: () => 0 })
+  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 })
 })
 export type ImageFolderDataset = typeof ImageFolderDataset.Type
 
 /** Classes of the synthetic scene generator's label map (label value = index + 1; 0 = none). */
 export const sceneClasses = ["water", "bare-field", "crops", "forest", "urban", "roads", "bridges", "ships"] as const
-export const SceneClass = oneOf(...sceneClasses)
+export const SceneClass = OneOf(...sceneClasses)
 /** Classes that can cover a whole scene; the others are objects placed on them. */
 const fillClasses: ReadonlyArray<SceneClass> = ["water", "bare-field", "crops", "forest", "urban"]
 export type SceneClass = typeof SceneClass.Type
 
 /** Direction the radar beam travels across the image; the sensor sits on the opposite side. */
-export const LookDirection = oneOf("right", "left", "down", "up")
+export const LookDirection = OneOf("right", "left", "down", "up")
 export type LookDirection = typeof LookDirection.Type
 
 /** Which rendering of the synthetic layout becomes the training image. */
-export const SyntheticModality = oneOf("sar", "optical")
+export const SyntheticModality = OneOf("sar", "optical")
 export type SyntheticModality = typeof SyntheticModality.Type
 
 const syntheticFields = {
   /** Number of scenes. */
-  n: intAtLeast(1),
+  n: IntegerAtLeast(1),
   /** Side of the square scene in pixels. */
   size: intBetween(16, 8192),
-  seed: Schema.optionalWith(seed, { exact: true, default: () => 0 }),
+  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 }),
   /** Number of looks L of the multiplicative speckle (1 = single look). */
-  looks: Schema.optionalWith(intAtLeast(1), { exact: true, default: () => 1 }),
+  looks: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 }),
   /** Classes withheld from every scene (bridges and ships need water, so excluding water excludes them too). */
   exclude: Schema.optionalWith(Schema.Array(SceneClass), { exact: true, default: () => [] }),
   lookDirection: Schema.optionalWith(LookDirection, { exact: true, default: () => "right" as const }),

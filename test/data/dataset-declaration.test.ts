@@ -66,7 +66,8 @@ describe("dataset declaration", () => {
     expect(issuesOf({ _tag: "image-folder", path: "x", unit: "db", onError: "ignore" })).toEqual([
       'onError: must be one of "fail", "skip" (got "ignore")'
     ])
-    expect(issuesOf({ _tag: "image-folder", path: " ", unit: "db" })).toEqual(["path: must be a non-empty folder path"])
+    expect(issuesOf({ _tag: "image-folder", path: " ", unit: "db" })).toEqual(["path: must not be empty"])
+    expect(issuesOf({ _tag: "synthetic", n: "many", size: 64 })).toEqual(['n: must be a number (got "many")'])
   })
 
   it("reports every problem at once, and unknown fields", () => {
