@@ -54,5 +54,9 @@ export const Bool = typed(Schema.Boolean, "true or false")
 /** A literal union whose error lists the choices. */
 export const OneOf = <const L extends ReadonlyArray<string>>(...choices: L) =>
   Schema.Literal(...choices).annotations({
-    message: (issue) => `must be one of ${choices.map((c) => JSON.stringify(c)).join(", ")} (got ${shown(issue.actual)})`
+    // override: a literal union would otherwise report one "Expected …" line per choice.
+    message: (issue) => ({
+      message: `must be one of ${choices.map((c) => JSON.stringify(c)).join(", ")} (got ${shown(issue.actual)})`,
+      override: true
+    })
   })

@@ -120,6 +120,17 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     ]
   },
   {
+    name: "an unknown family and sampler",
+    input: validExperiment({
+      base: { _tag: "diffusers", path: "x", family: "sd9" as never },
+      generate: { prompts: ["x"], sampler: "heun" as never }
+    }),
+    lines: [
+      'base.family: must be one of "sd15", "sd2", "sdxl", "tiny" (got "sd9")',
+      'generate.sampler: must be one of "ddpm", "ddim", "euler" (got "heun")'
+    ]
+  },
+  {
     name: "a token that does not look like one",
     input: validExperiment({
       components: { unet: full({ lr: 1e-4 }), token: learnedToken({ token: "SAR", init: "radar", lr: 1e-3 }) }
