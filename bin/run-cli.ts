@@ -4,6 +4,8 @@ import { Cause, Effect, Exit, Layer } from "effect"
 import { createRequire } from "node:module"
 import { DatasetsLive } from "../adapters/data/datasets-live.ts"
 import { ImageIOLive } from "../adapters/images/image-io-live.ts"
+import { runPushLayer } from "../adapters/mlflow/push.ts"
+import { trackerFactoryLayer } from "../adapters/mlflow/tracker-factory.ts"
 import { WeightsLive } from "../adapters/safetensors/weights-listing.ts"
 import { sardine } from "../framework/cli/sardine.ts"
 import { progressFor } from "../framework/runner/progress.ts"
@@ -32,7 +34,7 @@ export const runCli = (services: Layer.Layer<CliServices>) => {
           return 1
         })
     ),
-    Effect.provide(Layer.mergeAll(NodeContext.layer, progressFor(process.stderr), ImageIOLive, DatasetsLive.pipe(Layer.provide(ImageIOLive)), WeightsLive, services))
+    Effect.provide(Layer.mergeAll(NodeContext.layer, progressFor(process.stderr), ImageIOLive, DatasetsLive.pipe(Layer.provide(ImageIOLive)), WeightsLive, runPushLayer(), trackerFactoryLayer(), services))
   )
   NodeRuntime.runMain(main, {
     disableErrorReporting: true,

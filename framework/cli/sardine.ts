@@ -1,6 +1,7 @@
 import { Command } from "@effect/cli"
 import { compareCommand } from "./compare.ts"
 import { dataCommand } from "./data-inspect.ts"
+import { mlflowCommand } from "./mlflow-push.ts"
 import { planCommand } from "./plan.ts"
 import { runCommand } from "./run.ts"
 import { showCommand } from "./show.ts"
@@ -21,6 +22,7 @@ export const sardine = Command.make("sardine").pipe(
     compareCommand,
     dataCommand,
     synthCommand,
-    weightsCommand
+    weightsCommand,
+    mlflowCommand
   ])
 )

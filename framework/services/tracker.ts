@@ -172,6 +172,8 @@ export class TrackerFactory extends Context.Tag("sardine/TrackerFactory")<Tracke
 }>() {}
 
 export interface PushSummary {
+  /** The server pushed to, without credentials. */
+  readonly target: string
   readonly experiments: number
   /** Runs created on the server by this push. */
   readonly created: number

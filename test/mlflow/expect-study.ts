@@ -24,10 +24,12 @@ export const expectRunOnServer = async (
     const history = await readHistory(uri, runId, key, options.auth)
     expect(history, key).toEqual(points.map((p) => ({ step: p.step, value: asSqlStoreKeepsIt(p.value), timestamp: p.timestamp })))
   }
+  const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name)
   expect(
     run.datasets.map((d) => ({ name: d.name, digest: d.digest, source_type: d.source_type, source: JSON.parse(d.source), context: d.context }))
+      .sort(byName)
   ).toEqual(
-    logged.datasets.map((d) => ({
+    [...logged.datasets].sort(byName).map((d) => ({
       name: d.name,
       digest: d.digest,
       source_type: d.source.startsWith("http") ? "http" : "local",
