@@ -33,7 +33,7 @@ const fitValue = (value: string): string => {
 }
 
 const fitKey = (key: string): string =>
-  key.length <= MAX_KEY_LENGTH ? key : `${key.slice(0, MAX_KEY_LENGTH - 9)}~${shortHash(key)}`
+  key.length <= MAX_KEY_LENGTH ? key : `${key.slice(0, MAX_KEY_LENGTH - 9)}-${shortHash(key)}`
 
 /**
  * Flattens a declaration into MLflow params: nested objects become dot paths; arrays of scalars become one
@@ -48,7 +48,7 @@ export const flattenParams = (declaration: Json, prefix = ""): Record<string, st
     const raw = path.join(".")
     let key = fitKey(raw.length === 0 ? "value" : raw)
     // Two different paths may sanitise to the same key ("a/b" and "a_b"): the second gets a hash suffix.
-    if (key in out) key = fitKey(`${raw.slice(0, MAX_KEY_LENGTH - 9)}~${shortHash(raw + "\u0000" + value)}`)
+    if (key in out) key = fitKey(`${raw.slice(0, MAX_KEY_LENGTH - 9)}-${shortHash(raw + "\u0000" + value)}`)
     out[key] = fitValue(value)
   }
   const walk = (path: ReadonlyArray<string>, value: Json) => {
