@@ -4,7 +4,7 @@ import type { SafetensorsError } from "../safetensors/safetensors-error.ts"
 import { openSafetensors, type SafetensorsReader } from "../safetensors/safetensors-reader.ts"
 import { writeSafetensors, type WritableDtype } from "../safetensors/safetensors-writer.ts"
 import type { ParameterMap, ParameterSpec } from "./layers.ts"
-import { tfjsShape, toTfjsLayout, toTorchLayout } from "./layout.ts"
+import { tfjsTensor, toTorchLayout } from "./layout.ts"
 
 /** Listed names beyond this are counted, not printed. */
 const SHOWN = 12
@@ -77,7 +77,7 @@ export const loadParameters = (
         Effect.gen(function*() {
           const source = found.get(spec.name)!
           const torch = yield* source.reader.readFloat32(source.stored)
-          tensors[i] = tf.tensor(toTfjsLayout(spec, torch), tfjsShape(spec), "float32")
+          tensors[i] = tfjsTensor(spec, torch)
         }), { concurrency: 2, discard: true }).pipe(
           Effect.onError(() => Effect.sync(() => tensors.forEach((t) => t?.dispose())))
         )

@@ -1,3 +1,4 @@
+import * as tf from "@tensorflow/tfjs-core"
 import type { ParameterSpec } from "./layers.ts"
 
 /**
@@ -76,4 +77,19 @@ export const toTorchLayout = (spec: ParameterSpec, tfjs: Float32Array): Float32A
       return transpose2d(k === 1 ? tfjs : swapRowGroups(tfjs, k, i, o), i * k, o)
     }
   }
+}
+
+/** Axis order taking a torch-layout tensor to tfjs layout. */
+const TO_TFJS: Record<"linear" | "conv", Array<number>> = { linear: [1, 0], conv: [2, 3, 1, 0] }
+
+/**
+ * A tfjs tensor from torch-layout values. The wasm and native backends transpose faster than JS
+ * does, so they rearrange on the backend; the cpu backend's generic transpose is slower than
+ * `toTfjsLayout`, so there the values are rearranged before the tensor is made.
+ */
+export const tfjsTensor = (spec: ParameterSpec, torch: Float32Array): tf.Tensor => {
+  if (spec.layout === "as-is") return tf.tensor(torch, spec.shape.slice(), "float32")
+  if (tf.getBackend() === "cpu") return tf.tensor(toTfjsLayout(spec, torch), tfjsShape(spec), "float32")
+  const layout = spec.layout
+  return tf.tidy(() => tf.transpose(tf.tensor(torch, spec.shape.slice(), "float32"), TO_TFJS[layout]))
 }
