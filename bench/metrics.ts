@@ -11,8 +11,8 @@
  *    computing the same (both include interpreter start-up and imports).
  *
  * Inputs are drawn from a seeded generator and written to a temporary folder that the peer
- * (bench/metrics_peer.py) reads. Times are the minimum over repetitions (the machine is shared);
- * ratio = sardine / reference, so ≤ 1 means sardine is no slower. The values of both sides are
+ * (bench/metrics_peer.py) reads. Times are the minimum over repetitions, in wall-clock and in CPU
+ * time (the machine may be shared); ratio = sardine / reference, so ≤ 1 means sardine is no slower. The values of both sides are
  * compared too, so the two really computed the same thing.
  */
 import { Effect } from "effect"
@@ -33,7 +33,7 @@ const GLCM_SIDE = 1024
 const SET_IMAGES = 100
 const SET_SIDE = 512
 const GLCM_REPS = 30
-const DISTANCE_REPS = 3
+const DISTANCE_REPS = 2
 const PROCESS_REPS = 3
 
 /** Seeded uniform stream (LCG), open interval (0, 1). */
@@ -67,15 +67,21 @@ const makeSet = (looks: number, seed: number) => {
   return all
 }
 
+/** Wall and CPU milliseconds of each repetition (each list sorted), and the last result. */
 const timed = <A>(reps: number, run: () => A) => {
-  const ms: Array<number> = []
+  const wall: Array<number> = []
+  const cpu: Array<number> = []
   let result!: A
   for (let k = 0; k < reps; k++) {
     const start = performance.now()
+    const startCpu = process.cpuUsage()
     result = run()
-    ms.push(performance.now() - start)
+    const used = process.cpuUsage(startCpu)
+    wall.push(performance.now() - start)
+    cpu.push((used.user + used.system) / 1000)
   }
-  return { ms: ms.sort((a, b) => a - b), result }
+  const ascending = (a: number, b: number) => a - b
+  return { ms: { wall: wall.sort(ascending), cpu: cpu.sort(ascending) }, result }
 }
 
 const sardineDistances = (setA: Float32Array, setB: Float32Array) => {
@@ -102,8 +108,13 @@ const glcmPairs = (ours: GlcmProperties, theirs: Record<string, number[][]>) =>
 const processMs = (command: string, args: ReadonlyArray<string>) =>
   timed(PROCESS_REPS, () => execFileSync(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 }).toString())
 
-const row = (task: string, ours: number, theirs: number) =>
-  `${task.padEnd(58)} ${ours.toFixed(1).padStart(10)} ${theirs.toFixed(1).padStart(12)} ${(ours / theirs).toFixed(2).padStart(7)}`
+type Times = { readonly wall: ReadonlyArray<number>; readonly cpu: ReadonlyArray<number> }
+
+const row = (task: string, clock: "wall" | "cpu", ours: Times, theirs: Times) => {
+  const a = ours[clock][0]
+  const b = theirs[clock][0]
+  return `${task.padEnd(52)} ${clock.padStart(5)} ${a.toFixed(1).padStart(10)} ${b.toFixed(1).padStart(12)} ${(a / b).toFixed(2).padStart(7)}`
+}
 
 const run = async () => {
   const folder = mkdtempSync(join(tmpdir(), "sardine-bench-metrics-"))
@@ -150,12 +161,18 @@ const run = async () => {
     const processGlcm = JSON.parse(sardineProcess.result).glcm as GlcmProperties
     const processAgreement = maxRelativeDifference(glcmPairs(processGlcm, JSON.parse(peerProcess.result).glcm))
 
-    console.log(`\n${"task".padEnd(58)} ${"sardine ms".padStart(10)} ${"reference ms".padStart(12)} ${"ratio".padStart(7)}`)
-    console.log(row(`GLCM chain 1024², 64 levels, d 1, 4 angles (min of ${GLCM_REPS})`, glcm.ms[0], peer.glcm.ms[0]))
-    console.log(row(`amplitude distances 2 × 100 × 512² (min of ${DISTANCE_REPS})`, dist.ms[0], peer.distances.ms[0]))
-    console.log(row(`whole process: stats of a 1024² TIFF (min of ${PROCESS_REPS})`, sardineProcess.ms[0], peerProcess.ms[0]))
-    console.log(`\nmedians: GLCM ${glcm.ms[GLCM_REPS >> 1].toFixed(1)} vs ${peer.glcm.ms[GLCM_REPS >> 1].toFixed(1)} ms; distances ${dist.ms[DISTANCE_REPS >> 1].toFixed(0)} vs ${peer.distances.ms[DISTANCE_REPS >> 1].toFixed(0)} ms`)
+    console.log(`\n${"task (minimum over repetitions)".padEnd(52)} ${"clock".padStart(5)} ${"sardine ms".padStart(10)} ${"reference ms".padStart(12)} ${"ratio".padStart(7)}`)
+    const glcmTask = `GLCM chain 1024², 64 levels, d 1, 4 angles (${GLCM_REPS}×)`
+    const distanceTask = `amplitude distances 2 × 100 × 512² (${DISTANCE_REPS}×)`
+    console.log(row(glcmTask, "wall", glcm.ms, peer.glcm.ms))
+    console.log(row(glcmTask, "cpu", glcm.ms, peer.glcm.ms))
+    console.log(row(distanceTask, "wall", dist.ms, peer.distances.ms))
+    console.log(row(distanceTask, "cpu", dist.ms, peer.distances.ms))
+    console.log(row(`whole process: stats of a 1024² TIFF (${PROCESS_REPS}×)`, "wall", sardineProcess.ms, peerProcess.ms))
+    const median = (t: Times) => t.wall[t.wall.length >> 1].toFixed(1)
+    console.log(`\nwall-clock medians: GLCM ${median(glcm.ms)} vs ${median(peer.glcm.ms)} ms; distances ${median(dist.ms)} vs ${median(peer.distances.ms)} ms`)
     console.log(`largest relative difference between the two sides: GLCM ${glcmAgreement.toExponential(1)}, distances ${distanceAgreement.toExponential(1)}, processes ${processAgreement.toExponential(1)}`)
+    console.log("cpu = the process's CPU time (all threads); on a shared machine it is steadier than wall time")
     console.log("reference: scikit-image graycomatrix + graycoprops; scipy.stats wasserstein_distance, ks_2samp, entropy, jensenshannon; numpy")
   } finally {
     rmSync(folder, { recursive: true, force: true })

@@ -137,6 +137,7 @@ def glcm_cases():
             glcm_case("constant image", np.full((6, 7), 5), [1], four, 8, True, True),
             glcm_case("single grey level", np.zeros((5, 5)), [1, 2], four, 1, True, True),
             glcm_case("one row, no vertical pairs", rng.integers(0, 4, size=(1, 9)), [1], [0, np.pi / 2], 4, True, True),
+            glcm_case("300 levels", rng.integers(0, 300, size=(10, 12)), [1, 2], four, 300, True, True),
         ],
     }
 

@@ -154,8 +154,12 @@ const histogramDistances = (countsA: Float64Array, countsB: Float64Array, totalA
 const checkSet = (set: SampleSet, binning: Binning): Effect.Effect<void, MetricInputError> => {
   const fail = (reason: string) => Effect.fail(new MetricInputError({ input: set.name, reason }))
   if (set.samples.length === 0) return fail("has no samples")
-  for (let i = 0; i < set.samples.length; i++) {
-    if (!Number.isFinite(set.samples[i])) return fail(`sample ${i} is ${set.samples[i]}, not a finite number`)
+  // A NaN or infinity makes the float64 sum of float32 samples non-finite; only then search.
+  let sum = 0
+  for (let i = 0; i < set.samples.length; i++) sum += set.samples[i]
+  if (!Number.isFinite(sum)) {
+    const i = set.samples.findIndex((v) => !Number.isFinite(v))
+    return fail(`sample ${i} is ${set.samples[i]}, not a finite number`)
   }
   if (!(Number.isInteger(binning.bins) && binning.bins > 0)) return fail(`bins must be a positive integer, got ${binning.bins}`)
   if (!(Number.isFinite(binning.lo) && Number.isFinite(binning.hi) && binning.lo < binning.hi)) {
