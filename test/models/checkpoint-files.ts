@@ -1,16 +1,20 @@
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { cp, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { openSafetensors } from "../../adapters/safetensors/safetensors-reader.ts"
 import { writeSafetensors, type TensorToWrite, type WritableDtype } from "../../adapters/safetensors/safetensors-writer.ts"
 
-/** A copy of a fixture folder in a fresh temporary folder, to damage or rearrange. */
-export const copyOf = (folder: string): Promise<string> =>
-  mkdtemp(join(tmpdir(), "sardine-models-")).then(async (dir) => {
-    await cp(folder, dir, { recursive: true })
-    return dir
-  })
+/** A copy of a fixture folder in a fresh temporary folder, to damage or rearrange; removed with the scope. */
+export const copyOf = (folder: string): Effect.Effect<string, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const dir = await mkdtemp(join(tmpdir(), "sardine-models-"))
+      await cp(folder, dir, { recursive: true })
+      return dir
+    }),
+    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+  )
 
 export interface StoredTensor {
   readonly name: string

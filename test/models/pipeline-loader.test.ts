@@ -30,9 +30,9 @@ const editJson = async (file: string, edit: (json: Record<string, unknown>) => v
 beforeAll(() => Effect.runPromise(selectBackend("cpu")))
 
 describe("checkpoint names and shapes", () => {
-  it.effect("a missing, unexpected or mis-shaped tensor is an error listing the names", () =>
+  it.scoped("a missing, unexpected or mis-shaped tensor is an error listing the names", () =>
     Effect.gen(function*() {
-      const folder = yield* Effect.promise(() => copyOf(`${FIXTURES}/sd1-tiny/unet`))
+      const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/unet`)
       const file = join(folder, UNET_FILE)
       yield* Effect.promise(() => rewrite(file, file, (tensors) => [
         ...tensors
@@ -50,10 +50,10 @@ describe("checkpoint names and shapes", () => {
       expect(mismatch.message).toContain("1 missing: conv_in.bias")
     }))
 
-  it.effect("reads sharded checkpoints through their index, and weight variants", () =>
+  it.scoped("reads sharded checkpoints through their index, and weight variants", () =>
     Effect.gen(function*() {
       const reference = yield* loadUnet2DCondition(`${FIXTURES}/sd1-tiny/unet`)
-      const folder = yield* Effect.promise(() => copyOf(`${FIXTURES}/sd1-tiny/unet`))
+      const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/unet`)
       const tensors = yield* Effect.promise(() => readAll(join(folder, UNET_FILE)))
       const half = Math.floor(tensors.length / 2)
       const shards = [tensors.slice(0, half), tensors.slice(half)]
@@ -69,7 +69,7 @@ describe("checkpoint names and shapes", () => {
       expectSameParameters(sharded.parameters, reference.parameters)
       disposeParameters(sharded.parameters)
 
-      const variant = yield* Effect.promise(() => copyOf(`${FIXTURES}/sd1-tiny/unet`))
+      const variant = yield* copyOf(`${FIXTURES}/sd1-tiny/unet`)
       yield* Effect.promise(() => rename(join(variant, UNET_FILE), join(variant, "diffusion_pytorch_model.fp16.safetensors")))
       const fp16 = yield* loadUnet2DCondition(variant, { variant: "fp16" })
       expectSameParameters(fp16.parameters, reference.parameters)
@@ -79,10 +79,10 @@ describe("checkpoint names and shapes", () => {
       disposeParameters(reference.parameters)
     }))
 
-  it.effect("loads a VAE saved with the pre-0.14 attention names (query, key, value, proj_attn) like diffusers", () =>
+  it.scoped("loads a VAE saved with the pre-0.14 attention names (query, key, value, proj_attn) like diffusers", () =>
     Effect.gen(function*() {
       const reference = yield* loadAutoencoderKl(`${FIXTURES}/sd1-tiny/vae`)
-      const folder = yield* Effect.promise(() => copyOf(`${FIXTURES}/sd1-tiny/vae`))
+      const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/vae`)
       const file = join(folder, UNET_FILE)
       const legacy = { "to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn" }
       yield* Effect.promise(() => rewrite(file, file, (tensors) =>
@@ -97,10 +97,10 @@ describe("checkpoint names and shapes", () => {
       disposeParameters(reference.parameters)
     }))
 
-  it.effect("loads a text encoder with or without the text_model. prefix, ignoring a position_ids buffer", () =>
+  it.scoped("loads a text encoder with or without the text_model. prefix, ignoring a position_ids buffer", () =>
     Effect.gen(function*() {
       const reference = yield* loadClipTextModel(`${FIXTURES}/sd1-tiny/text_encoder`, false)
-      const folder = yield* Effect.promise(() => copyOf(`${FIXTURES}/sd1-tiny/text_encoder`))
+      const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/text_encoder`)
       const file = join(folder, "model.safetensors")
       // As the published SD-1.5 checkpoint stores it: prefixed names and an int64 position_ids buffer.
       yield* Effect.promise(() => rewrite(file, file, (tensors) => [
@@ -114,10 +114,10 @@ describe("checkpoint names and shapes", () => {
       disposeParameters(reference.parameters)
     }))
 
-  it.effect("writes parameters back in torch layout under their state-dict names (round trip)", () =>
+  it.scoped("writes parameters back in torch layout under their state-dict names (round trip)", () =>
     Effect.gen(function*() {
       const unet = yield* loadUnet2DCondition(`${FIXTURES}/sd1-tiny/unet`)
-      const folder = yield* Effect.promise(() => copyOf(`${FIXTURES}/sd1-tiny/unet`))
+      const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/unet`)
       yield* saveParameters(join(folder, UNET_FILE), unet.specs, unet.parameters)
       const [original, saved] = yield* Effect.promise(() =>
         Promise.all([readAll(`${FIXTURES}/sd1-tiny/unet/${UNET_FILE}`), readAll(join(folder, UNET_FILE))])
@@ -135,33 +135,33 @@ describe("checkpoint names and shapes", () => {
 describe("configs sardine cannot build name the field and the rule", () => {
   const withUnetConfig = (edit: (json: Record<string, unknown>) => void) =>
     Effect.gen(function*() {
-      const folder = yield* Effect.promise(() => copyOf(`${FIXTURES}/sd1-tiny/unet`))
+      const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/unet`)
       yield* Effect.promise(() => editJson(join(folder, "config.json"), edit))
       return yield* Effect.flip(loadUnet2DCondition(folder))
     })
 
-  it.effect("an unsupported class embedding", () =>
+  it.scoped("an unsupported class embedding", () =>
     Effect.gen(function*() {
       const error = yield* withUnetConfig((c) => (c.class_embed_type = "timestep"))
       expect(error).toBeInstanceOf(ModelConfigError)
       expect(error.message).toContain("config.json: class_embed_type: sardine supports only null")
     }))
 
-  it.effect("an unknown block type", () =>
+  it.scoped("an unknown block type", () =>
     Effect.gen(function*() {
       const error = yield* withUnetConfig((c) => (c.down_block_types = ["CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D", "DownBlock2D"]))
       expect(error.message).toContain("down_block_types.1: sardine supports only CrossAttnDownBlock2D and DownBlock2D")
     }))
 
-  it.effect("per-block lists of the wrong length, and group counts that do not divide the channels", () =>
+  it.scoped("per-block lists of the wrong length, and group counts that do not divide the channels", () =>
     Effect.gen(function*() {
       expect((yield* withUnetConfig((c) => (c.block_out_channels = [4, 8]))).message).toContain("block_out_channels must have one entry per down block (3)")
       expect((yield* withUnetConfig((c) => (c.norm_num_groups = 3))).message).toContain("norm_num_groups 3 must divide")
     }))
 
-  it.effect("a pipeline whose model_index.json names a component sardine does not build", () =>
+  it.scoped("a pipeline whose model_index.json names a component sardine does not build", () =>
     Effect.gen(function*() {
-      const folder = yield* Effect.promise(() => copyOf(`${FIXTURES}/sd1-tiny`))
+      const folder = yield* copyOf(`${FIXTURES}/sd1-tiny`)
       yield* Effect.promise(() => editJson(join(folder, "model_index.json"), (j) => (j.unet = ["diffusers", "UNet2DModel"])))
       const error = yield* Effect.flip(loadPipeline(folder))
       expect(error).toBeInstanceOf(PipelineError)
@@ -170,7 +170,7 @@ describe("configs sardine cannot build name the field and the rule", () => {
 })
 
 describe("latent sampling", () => {
-  it.effect("draws mean + std · N(0, 1) from the seed: same seed, same latents", () =>
+  it.scoped("draws mean + std · N(0, 1) from the seed: same seed, same latents", () =>
     Effect.gen(function*() {
       const vae = yield* loadAutoencoderKl(`${FIXTURES}/sdxl-tiny/vae`)
       const reference = yield* Effect.promise(() => readReference(`${FIXTURES}/sdxl-tiny.reference.safetensors`))

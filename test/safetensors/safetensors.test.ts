@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdtemp, open, readdir, readFile, stat, writeFile } from "node:fs/promises"
+import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { SafetensorsError } from "../../adapters/safetensors/safetensors-error.ts"
@@ -9,7 +9,12 @@ import { writeSafetensors } from "../../adapters/safetensors/safetensors-writer.
 
 const FIXTURE = "test/fixtures/safetensors/dtypes.safetensors"
 
-const temporaryFolder = () => Effect.promise(() => mkdtemp(join(tmpdir(), "sardine-safetensors-")))
+/** A fresh folder, removed when the test's scope closes. */
+const temporaryFolder = () =>
+  Effect.acquireRelease(
+    Effect.promise(() => mkdtemp(join(tmpdir(), "sardine-safetensors-"))),
+    (folder) => Effect.promise(() => rm(folder, { recursive: true, force: true }))
+  )
 
 /** Bit patterns, so NaN, -0 and infinities compare exactly. */
 const bits = (values: Float32Array) => Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length))
@@ -55,7 +60,7 @@ describe("safetensors reader on a file written by the reference library", () => 
       expect(Array.from(yield* reader.readInt32("bool"))).toEqual([1, 0, 1])
     }))
 
-  it.effect("exposes shapes, dtypes and __metadata__ from the header alone", () =>
+  it.scoped("exposes shapes, dtypes and __metadata__ from the header alone", () =>
     Effect.gen(function*() {
       const header = yield* readSafetensorsHeader(FIXTURE)
       expect(header.metadata).toEqual({ format: "pt", purpose: "sardine dtype fixture" })
@@ -76,7 +81,7 @@ describe("safetensors reader on a file written by the reference library", () => 
 })
 
 describe("safetensors writer", () => {
-  it.effect("writes F16 / BF16 with the reference's rounding (ties to even, overflow, NaN) and F32 as is", () =>
+  it.scoped("writes F16 / BF16 with the reference's rounding (ties to even, overflow, NaN) and F32 as is", () =>
     Effect.gen(function*() {
       const values = yield* Effect.scoped(Effect.flatMap(openSafetensors(FIXTURE), (r) => r.readFloat32("f32")))
       const folder = yield* temporaryFolder()
@@ -102,7 +107,7 @@ describe("safetensors writer", () => {
       expect(header.tensors[0].begin % 8).toBe(0)
     }))
 
-  it.effect("leaves no file behind when a tensor's data does not fit its shape", () =>
+  it.scoped("leaves no file behind when a tensor's data does not fit its shape", () =>
     Effect.gen(function*() {
       const folder = yield* temporaryFolder()
       const error = yield* Effect.flip(writeSafetensors(join(folder, "bad.safetensors"), [
@@ -117,7 +122,7 @@ describe("safetensors writer", () => {
 describe("corrupt safetensors files name the file and the fault", () => {
   const f32 = (shape: Array<number>, begin: number) => ({ dtype: "F32", shape, data_offsets: [begin, begin + 4 * shape.reduce((a, b) => a * b, 1)] })
 
-  it.effect.each([
+  it.scoped.each([
     ["truncated data", { a: f32([4], 0), b: f32([4], 16) }, 24, "b", "truncated"],
     ["overlapping offsets", { a: f32([4], 0), b: { dtype: "F32", shape: [4], data_offsets: [8, 24] } }, 24, "b", "overlaps tensor \"a\""],
     ["a gap between tensors", { a: f32([2], 0), b: f32([2], 12) }, 20, "b", "belong to no tensor"],
@@ -136,14 +141,14 @@ describe("corrupt safetensors files name the file and the fault", () => {
       expect(error.reason).toContain(reason)
     }))
 
-  it.effect("a header length past the end of the file", () =>
+  it.scoped("a header length past the end of the file", () =>
     Effect.gen(function*() {
       const folder = yield* temporaryFolder()
       const file = yield* Effect.promise(() => rawFile(folder, "bad.safetensors", { a: f32([1], 0) }, new Uint8Array(4), 5000))
       expect((yield* Effect.flip(readSafetensorsHeader(file))).reason).toContain("runs past the end")
     }))
 
-  it.effect("a header that is not JSON, and a file shorter than 8 bytes", () =>
+  it.scoped("a header that is not JSON, and a file shorter than 8 bytes", () =>
     Effect.gen(function*() {
       const folder = yield* temporaryFolder()
       const notJson = join(folder, "text.safetensors")

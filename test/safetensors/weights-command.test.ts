@@ -1,3 +1,4 @@
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -34,13 +35,15 @@ describe("sardine weights", () => {
   })
 
   it("exits 1 with the file and the reason on a corrupt file", async () => {
-    const folder = await copyOf(`${FIXTURES}/sd1-tiny/unet`)
-    const file = join(folder, "diffusion_pytorch_model.safetensors")
-    const bytes = await readFile(file)
-    await writeFile(file, bytes.subarray(0, bytes.length - 100))
-    const result = await sardine(["weights", file])
-    expect(result.code).toBe(1)
-    expect(result.stderr).toMatch(new RegExp(`^error: ${file}: tensor ".+": data ends at byte \\d+ but the file has \\d+ bytes \\(truncated\\?\\)\\n$`))
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/unet`)
+      const file = join(folder, "diffusion_pytorch_model.safetensors")
+      const bytes = yield* Effect.promise(() => readFile(file))
+      yield* Effect.promise(() => writeFile(file, bytes.subarray(0, bytes.length - 100)))
+      const result = yield* Effect.promise(() => sardine(["weights", file]))
+      expect(result.code).toBe(1)
+      expect(result.stderr).toMatch(new RegExp(`^error: ${file}: tensor ".+": data ends at byte \\d+ but the file has \\d+ bytes \\(truncated\\?\\)\\n$`))
+    })))
   })
 
   it("exits 2 when the path does not exist (usage error)", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import { mkdtemp, readFile, writeFile, cp } from "node:fs/promises"
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { loadClipTokenizer } from "../../adapters/tokenizer/tokenizer-files.ts"
@@ -69,16 +69,21 @@ describe("CLIP tokenizer against transformers' CLIPTokenizer", () => {
 })
 
 describe("tokenizer folder errors", () => {
-  const brokenCopy = async (file: string, content: string) => {
-    const folder = await mkdtemp(join(tmpdir(), "sardine-tokenizer-"))
-    await cp(join(FIXTURES, "sd1-tiny/tokenizer"), folder, { recursive: true })
-    await writeFile(join(folder, file), content)
-    return folder
-  }
+  /** The SD-1 tokenizer folder copied with one file replaced; removed when the test's scope closes. */
+  const brokenCopy = (file: string, content: string) =>
+    Effect.acquireRelease(
+      Effect.promise(async () => {
+        const folder = await mkdtemp(join(tmpdir(), "sardine-tokenizer-"))
+        await cp(join(FIXTURES, "sd1-tiny/tokenizer"), folder, { recursive: true })
+        await writeFile(join(folder, file), content)
+        return folder
+      }),
+      (folder) => Effect.promise(() => rm(folder, { recursive: true, force: true }))
+    )
 
-  it.effect("names merges.txt and the line of a malformed merge", () =>
+  it.scoped("names merges.txt and the line of a malformed merge", () =>
     Effect.gen(function*() {
-      const folder = yield* Effect.promise(() => brokenCopy("merges.txt", "#version: 0.2\na b\nonly-one-symbol\n"))
+      const folder = yield* brokenCopy("merges.txt", "#version: 0.2\na b\nonly-one-symbol\n")
       const result = yield* Effect.either(loadClipTokenizer(folder))
       expect(Either.isLeft(result)).toBe(true)
       if (Either.isLeft(result)) {
@@ -87,26 +92,26 @@ describe("tokenizer folder errors", () => {
       }
     }))
 
-  it.effect("names vocab.json when it is not JSON", () =>
+  it.scoped("names vocab.json when it is not JSON", () =>
     Effect.gen(function*() {
-      const folder = yield* Effect.promise(() => brokenCopy("vocab.json", "{not json"))
+      const folder = yield* brokenCopy("vocab.json", "{not json")
       const result = yield* Effect.flip(loadClipTokenizer(folder))
       expect(result.file).toBe(join(folder, "vocab.json"))
       expect(result.reason).toContain("not valid JSON")
     }))
 
-  it.effect("refuses an added token with options it would match differently", () =>
+  it.scoped("refuses an added token with options it would match differently", () =>
     Effect.gen(function*() {
       const config = { model_max_length: 77, added_tokens_decoder: { "934": { content: "<X>", lstrip: true, normalized: true, special: false } } }
-      const folder = yield* Effect.promise(() => brokenCopy("tokenizer_config.json", JSON.stringify(config)))
+      const folder = yield* brokenCopy("tokenizer_config.json", JSON.stringify(config))
       const result = yield* Effect.flip(loadClipTokenizer(folder))
       expect(result.file).toBe(join(folder, "tokenizer_config.json"))
       expect(result.reason).toContain("lstrip")
     }))
 
-  it.effect("says which special token is missing from the vocabulary", () =>
+  it.scoped("says which special token is missing from the vocabulary", () =>
     Effect.gen(function*() {
-      const folder = yield* Effect.promise(() => brokenCopy("special_tokens_map.json", JSON.stringify({ pad_token: "<pad>" })))
+      const folder = yield* brokenCopy("special_tokens_map.json", JSON.stringify({ pad_token: "<pad>" }))
       const result = yield* Effect.flip(loadClipTokenizer(folder))
       expect(result.reason).toContain("padding token \"<pad>\"")
     }))
