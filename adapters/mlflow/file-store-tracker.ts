@@ -1,4 +1,4 @@
-import { Clock, Effect, Option } from "effect"
+import { Clock, Effect, Option, Ref } from "effect"
 import { randomUUID } from "node:crypto"
 import { mkdir } from "node:fs/promises"
 import { join } from "node:path"
@@ -138,15 +138,25 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
         return found
       })
 
+    // Where each run lives: found once, then read directly (metrics are logged every step).
+    const runDirs = yield* Ref.make(new Map<string, string>())
+
+    const readRunAt = (dir: string) =>
+      readYaml(join(dir, "meta.yaml")).pipe(
+        Effect.map(parseRunMeta),
+        Effect.mapError((e) => new TrackerError({ operation: "read run", target: root, reason: e.message }))
+      )
+
     const findRun = (runId: string): Effect.Effect<StoredRun, TrackerError> =>
       Effect.gen(function*() {
-        for (const experiment of yield* listExperiments(root)) {
-          const dir = join(experiment.dir, runId)
+        const known = (yield* Ref.get(runDirs)).get(runId)
+        const candidates = known !== undefined ? [known] : (yield* listExperiments(root)).map((e) => join(e.dir, runId))
+        for (const dir of candidates) {
           if (!(yield* exists(join(dir, "meta.yaml")))) continue
-          const meta = parseRunMeta(yield* readYaml(join(dir, "meta.yaml")).pipe(Effect.mapError((e) =>
-            new TrackerError({ operation: "read run", target: root, reason: e.message })
-          )))
-          if (meta !== undefined) return { dir, meta }
+          const meta = yield* readRunAt(dir)
+          if (meta === undefined) continue
+          yield* Ref.update(runDirs, (m) => new Map(m).set(runId, dir))
+          return { dir, meta }
         }
         return yield* Effect.fail(new TrackerError({ operation: "find run", target: root, reason: `no run ${runId}`, error_code: "RESOURCE_DOES_NOT_EXIST" }))
       })

@@ -19,6 +19,8 @@ export interface MetricBuffer {
 export interface MetricBufferOptions {
   readonly intervalMs: number
   readonly maxPending: number
+  /** How long closing the scope may spend sending what is still pending. */
+  readonly closeTimeoutMs: number
 }
 
 export const makeMetricBuffer = (
@@ -99,16 +101,18 @@ export const makeMetricBuffer = (
         )
       )
     )
-    // Closing the scope (the program ends) sends what is left, so a forgotten flush loses nothing either.
+    // Closing the scope (the program ends) sends what is left, so a forgotten flush loses nothing either;
+    // bounded, so an unreachable server cannot hold the exit (or a Ctrl-C) for the whole retry budget.
+    const lost = (reason: string) =>
+      Effect.flatMap(Ref.get(pending), (map) => {
+        let left = 0
+        for (const list of map.values()) left += list.length
+        return left === 0 ? Effect.void : Effect.logError(`${left} metric point(s) could not be sent to MLflow: ${reason}`)
+      })
     yield* Effect.addFinalizer(() =>
       flush().pipe(
-        Effect.catchAll((error) =>
-          Effect.flatMap(Ref.get(pending), (map) => {
-            let left = 0
-            for (const list of map.values()) left += list.length
-            return Effect.logError(`${left} metric point(s) could not be sent to MLflow: ${error.message}`)
-          })
-        )
+        Effect.timeoutFail({ duration: options.closeTimeoutMs, onTimeout: () => `no answer within ${options.closeTimeoutMs} ms` }),
+        Effect.catchAll((error) => lost(typeof error === "string" ? error : error.message))
       )
     )
     return { add, flush }

@@ -1,7 +1,7 @@
 import { Effect, Layer, Option } from "effect"
 import { createHash } from "node:crypto"
 import { readFile, stat } from "node:fs/promises"
-import { join } from "node:path"
+import { join, posix } from "node:path"
 import { fileURLToPath } from "node:url"
 import {
   type DatasetInput,
@@ -12,6 +12,7 @@ import {
   TrackerFileError
 } from "../../framework/services/tracker.ts"
 import { MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME } from "../../framework/tracking/system-tags.ts"
+import { artifactFiles } from "./artifact-files.ts"
 import { DATASET_CONTEXT_TAG } from "./dataset-source.ts"
 import { datasetId } from "./file-store-format.ts"
 import {
@@ -26,7 +27,7 @@ import {
   type StoredRun
 } from "./file-store.ts"
 import { type Env, makeRestClient, restConfig, type RetryPolicy } from "./rest-client.ts"
-import { SearchRunsResponse } from "./rest-messages.ts"
+import { ListArtifactsResponse, SearchRunsResponse } from "./rest-messages.ts"
 import { makeRestTracker } from "./rest-tracker.ts"
 
 /** On the server's copy: which local run it replays, and the state of the local run it last received. */
@@ -120,12 +121,20 @@ export interface RunPushOptions {
   readonly timeoutMs?: number
 }
 
-const pushRuns = (
-  tracker: Tracker["Type"],
-  findRemote: (
+/** What push asks the server beyond the Tracker interface. */
+interface RemoteLookups {
+  /** The server's copy of a local run, found by LOCAL_RUN_ID_TAG. */
+  readonly find: (
     experimentId: string,
     localRunId: string
-  ) => Effect.Effect<Option.Option<{ readonly runId: string; readonly tags: Record<string, string> }>, TrackerError>,
+  ) => Effect.Effect<Option.Option<{ readonly runId: string; readonly tags: Record<string, string> }>, TrackerError>
+  /** Artifact path → size of every artifact the server holds for a run. */
+  readonly artifactSizes: (runId: string) => Effect.Effect<ReadonlyMap<string, number>, TrackerError>
+}
+
+const pushRuns = (
+  tracker: Tracker["Type"],
+  remote: RemoteLookups,
   sourceDir: string,
   onRun: (line: string) => Effect.Effect<void>
 ) =>
@@ -154,7 +163,7 @@ const pushRuns = (
         remoteExperiments.set(experiment.meta.experiment_id, experimentId)
       }
       const digest = yield* runDigest(run.dir, artifactsDirOf(run))
-      const existing = yield* findRemote(experimentId, localId)
+      const existing = yield* remote.find(experimentId, localId)
       const name = run.meta.run_name || tags[MLFLOW_RUN_NAME] || localId
       if (Option.isSome(existing) && existing.value.tags[PUSH_DIGEST_TAG] === digest) {
         remoteRuns.set(localId, existing.value.runId)
@@ -186,7 +195,14 @@ const pushRuns = (
       const inputs = yield* localInputs(experiment.dir, run.dir)
       if (inputs.length > 0) yield* tracker.logInputs(remoteId, inputs)
       const artifacts = artifactsDirOf(run)
-      if (yield* exists(artifacts)) yield* tracker.logArtifact(remoteId, artifacts, "")
+      if (yield* exists(artifacts)) {
+        // An update re-sends only artifacts the server lacks or holds at another size (checkpoints are large).
+        const held = Option.isSome(existing) ? yield* remote.artifactSizes(remoteId) : new Map<string, number>()
+        for (const file of yield* artifactFiles(artifacts, "")) {
+          if (held.get(file.artifactPath) === file.size) continue
+          yield* tracker.logArtifact(remoteId, file.file, posix.dirname(file.artifactPath).replace(/^\.$/, ""))
+        }
+      }
       if (run.meta.status === "RUNNING" || run.meta.status === "SCHEDULED") yield* tracker.flush(remoteId)
       else yield* tracker.endRun(remoteId, run.meta.status, run.meta.end_time ?? run.meta.start_time)
       // Last: a push cut short leaves no digest, so the next push finishes the run.
@@ -209,7 +225,16 @@ export const runPushLayer = (options: RunPushOptions = {}): Layer.Layer<RunPush>
         })
         const client = makeRestClient(config)
         const tracker = yield* makeRestTracker(client)
-        const findRemote = (experimentId: string, localRunId: string) =>
+        const listArtifacts = (runId: string, path: string): Effect.Effect<ReadonlyArray<[string, number]>, TrackerError> =>
+          Effect.flatMap(
+            client.call("artifacts/list", "GET", { run_id: runId, ...(path === "" ? {} : { path }) }, ListArtifactsResponse),
+            (r) =>
+              Effect.map(
+                Effect.forEach(r.files, (f) => (f.is_dir ? listArtifacts(runId, f.path) : Effect.succeed([[f.path, f.file_size] as [string, number]]))),
+                (lists) => lists.flat()
+              )
+          )
+        const find = (experimentId: string, localRunId: string) =>
           client.call("runs/search", "POST", {
             experiment_ids: [experimentId],
             filter: `tags.\`${LOCAL_RUN_ID_TAG}\` = '${localRunId}'`,
@@ -223,6 +248,7 @@ export const runPushLayer = (options: RunPushOptions = {}): Layer.Layer<RunPush>
               }))
             )
           )
-        return yield* pushRuns(tracker, findRemote, sourceDir, onRun)
+        const artifactSizes = (runId: string) => Effect.map(listArtifacts(runId, ""), (entries) => new Map(entries))
+        return yield* pushRuns(tracker, { find, artifactSizes }, sourceDir, onRun)
       }))
   })

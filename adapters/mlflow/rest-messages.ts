@@ -89,6 +89,16 @@ export const MetricHistoryResponse = Schema.Struct({
   metrics: Schema.optionalWith(Schema.Array(MetricMessage), { default: () => [] }),
   next_page_token: Schema.optional(Schema.String)
 })
+export const ListArtifactsResponse = Schema.Struct({
+  files: Schema.optionalWith(
+    Schema.Array(Schema.Struct({
+      path: Schema.String,
+      is_dir: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+      file_size: Schema.optionalWith(Int64, { default: () => 0 })
+    })),
+    { default: () => [] }
+  )
+})
 export const ErrorResponse = Schema.Struct({ error_code: Schema.optional(Schema.String), message: Schema.optional(Schema.String) })
 
 export const tagMap = (entries: ReadonlyArray<{ readonly key: string; readonly value: string }>): Record<string, string> =>

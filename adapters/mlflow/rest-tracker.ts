@@ -45,6 +45,8 @@ export interface RestTrackerOptions {
   readonly metricFlushIntervalMs?: number
   /** More pending points than this makes logMetrics wait for the server. */
   readonly maxPendingMetrics?: number
+  /** How long closing the tracker may spend sending buffered metrics. */
+  readonly closeTimeoutMs?: number
 }
 
 const Empty = Schema.Struct({})
@@ -74,7 +76,8 @@ export const makeRestTracker = (
 
     const buffer = yield* makeMetricBuffer((runId, points) => logBatch(runId, { metrics: points }), {
       intervalMs: options.metricFlushIntervalMs ?? 1000,
-      maxPending: options.maxPendingMetrics ?? 100_000
+      maxPending: options.maxPendingMetrics ?? 100_000,
+      closeTimeoutMs: options.closeTimeoutMs ?? 30_000
     })
 
     const getRun = (runId: string) => Effect.map(client.call("runs/get", "GET", { run_id: runId }, GetRunResponse), (r) => r.run)

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { execFile } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import { mkdtemp } from "node:fs/promises"
+import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -11,7 +11,8 @@ import { LOCAL_RUN_ID_TAG, runPushLayer } from "../../adapters/mlflow/push.ts"
 import { RunPush, Tracker } from "../../framework/services/tracker.ts"
 import { expectStudyOnServer } from "./expect-study.ts"
 import { repo, sharedServerUri } from "./mlflow-server.ts"
-import { getJson, readHistory, searchRuns } from "./read-back.ts"
+import { startFakeOverloadedProxy } from "./fake-overloaded-proxy.ts"
+import { downloadArtifact, getJson, readHistory, readRun, searchRuns } from "./read-back.ts"
 import { logStudy } from "./study-scenario.ts"
 
 const uri = await sharedServerUri()
@@ -60,8 +61,18 @@ describe.skipIf(uri === undefined)("sardine mlflow push against a real MLflow se
         Effect.flatMap(Tracker, (t) => t.logMetrics(child.runId, [{ key: "train/loss", step: 300, value: 0.001, timestamp: 1_790_000_003_000 }])),
         storeLayer(root)
       )
-      const third = yield* push(root, server)
-      expect(third).toMatchObject({ created: 0, updated: 1, unchanged: 2 })
+      // Pushed through an observing proxy: only the new artifact is uploaded, not the unchanged ones.
+      yield* Effect.promise(() => writeFile(join(dir, "files", "report.md"), "# late report\n"))
+      yield* Effect.provide(
+        Effect.flatMap(Tracker, (t) => t.logArtifact(child.runId, join(dir, "files", "report.md"), "reports")),
+        storeLayer(root)
+      )
+      const observer = yield* Effect.promise(() => startFakeOverloadedProxy(server, []))
+      const third = yield* Effect.ensuring(push(root, observer.uri), Effect.promise(() => observer.close()))
+      expect(third).toMatchObject({ created: 0, updated: 1, unchanged: 2, target: observer.uri })
+      expect(observer.seen.filter((s) => s.method === "PUT").map((s) => s.path.split("/").slice(-2).join("/"))).toEqual(["reports/report.md"])
+      const artifactUri = (yield* Effect.promise(() => readRun(server, ids.get(child.runId)!))).info.artifact_uri
+      expect((yield* Effect.promise(() => downloadArtifact(server, artifactUri, "reports/report.md"))).toString()).toBe("# late report\n")
       const history = yield* Effect.promise(() => readHistory(server, ids.get(child.runId)!, "train/loss"))
       expect(history.length).toBe(301)
       expect(history.at(-1)).toEqual({ step: 300, value: 0.001, timestamp: 1_790_000_003_000 })
