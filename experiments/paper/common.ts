@@ -53,7 +53,7 @@ export const shared = {
   },
   evaluate: {
     reference: sarTiles(env("SARDINE_SAR_REFERENCE")),
-    amplitude: { domain: "linear", bins: 256 },
+    amplitude: { domain: "amplitude", bins: 256 },
     texture: { levels: 32, distances: [1, 2], angles: [0, 45, 90, 135] },
     alignment: { clip: env("SARDINE_SAR_CLIP") }
   }

@@ -1,15 +1,19 @@
 import { Schema } from "effect"
 import { Dataset } from "./dataset.ts"
-import { IntegerAtLeast, NonEmptyString, OneOf, PositiveNumber, numberWhere } from "./rules.ts"
+import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, OneOf, numberWhere } from "./rules.ts"
 
-/** Distances between amplitude distributions (DESIGN §6). */
+/** Distances between amplitude distributions (DESIGN §6), as `sardine compare` computes them. */
 export const AmplitudeMetrics = Schema.Struct({
-  /** Normalised linear amplitude in [0, 1], or dB of the normalised amplitude. */
-  domain: Schema.optionalWith(OneOf("linear", "db"), { exact: true, default: () => "linear" as const }),
+  /** Normalised amplitude v = clip(A / (mean + 3·std), 0, 1), or 20·log10(v) floored at `floorDb`. */
+  domain: Schema.optionalWith(OneOf("amplitude", "db"), { exact: true, default: () => "amplitude" as const }),
+  floorDb: Schema.optionalWith(numberWhere("a number of dB < 0", (n) => Number.isFinite(n) && n < 0), {
+    exact: true,
+    default: () => -60
+  }),
   /** Histogram bins of KL / JS / Hellinger / Bhattacharyya; Wasserstein-1 and KS use exact samples. */
   bins: Schema.optionalWith(IntegerAtLeast(2), { exact: true, default: () => 256 }),
-  /** Added to every bin probability before KL, so empty bins stay finite. */
-  klSmoothing: Schema.optionalWith(PositiveNumber, { exact: true, default: () => 1e-10 })
+  /** Added to every bin count of both histograms before KL (Laplace smoothing), so empty bins stay finite. */
+  klPseudoCount: Schema.optionalWith(NonNegativeNumber, { exact: true, default: () => 1 })
 })
 
 /** GLCM descriptors as scikit-image computes them (DESIGN §7). */
@@ -34,7 +38,10 @@ export const AlignmentMetrics = Schema.Struct({
 export const Evaluation = Schema.Struct({
   /** The real images generated samples are compared with. */
   reference: Dataset,
-  amplitude: Schema.optionalWith(AmplitudeMetrics, { exact: true, default: () => ({ domain: "linear" as const, bins: 256, klSmoothing: 1e-10 }) }),
+  amplitude: Schema.optionalWith(AmplitudeMetrics, {
+    exact: true,
+    default: () => ({ domain: "amplitude" as const, floorDb: -60, bins: 256, klPseudoCount: 1 })
+  }),
   texture: Schema.optionalWith(TextureMetrics, { exact: true, default: () => ({ levels: 32, distances: [1] as const, angles: [0, 45, 90, 135] as const }) }),
   alignment: Schema.optionalWith(AlignmentMetrics, { exact: true })
 })
