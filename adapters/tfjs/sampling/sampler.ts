@@ -1,0 +1,62 @@
+import * as tf from "@tensorflow/tfjs-core"
+import { Effect } from "effect"
+import type { Sampler as SamplerName } from "../../../framework/declaration/generation.ts"
+import { ModelConfigError } from "../model-config.ts"
+import { ddimScheduler, decodeDdimConfig } from "../schedulers/ddim.ts"
+import { ddpmScheduler, decodeDdpmConfig } from "../schedulers/ddpm.ts"
+import type { DiffusionScheduler, NoiseDraw } from "../schedulers/diffusion-scheduler.ts"
+import { decodeEulerConfig, eulerScheduler } from "../schedulers/euler.ts"
+
+/**
+ * The model as a sampler sees it: the (guided) prediction, in the model's prediction type, for the
+ * scaled latents at a timestep. It must not dispose its input.
+ */
+export type Denoiser = (modelInput: tf.Tensor4D, timestep: number) => tf.Tensor4D
+
+/**
+ * One signature for every sampler (as in k-diffusion), so the sampler is a parameter, not a code path:
+ * from the initial unit Gaussian noise to the final latents. `noise` feeds the stochastic steps;
+ * `onStep(done, total)` is called after each step. The result is the only tensor left behind.
+ */
+export type Sampler = (
+  denoise: Denoiser,
+  initialNoise: tf.Tensor4D,
+  noise: NoiseDraw,
+  onStep?: (done: number, total: number) => void
+) => tf.Tensor4D
+
+/** The loop of diffusers' pipelines: scale the input, predict, step. */
+export const samplerOf = (scheduler: DiffusionScheduler): Sampler => (denoise, initialNoise, noise, onStep) => {
+  let latents = tf.tidy(() => tf.mul(initialNoise, scheduler.initNoiseSigma)) as tf.Tensor4D
+  const total = scheduler.timesteps.length
+  scheduler.timesteps.forEach((t, i) => {
+    const next = tf.tidy(() => scheduler.step(denoise(scheduler.scaleModelInput(latents, i), t), i, latents, noise))
+    latents.dispose()
+    latents = next
+    onStep?.(i + 1, total)
+  })
+  return latents
+}
+
+export interface SamplerSettings {
+  readonly sampler: SamplerName
+  readonly steps: number
+  /** DDIM's η; ignored by the other samplers. */
+  readonly eta: number
+}
+
+/**
+ * The declared sampler on a pipeline's `scheduler_config.json` (parsed; `file` names it in errors),
+ * read as diffusers' `<Scheduler>.from_config(pipeline.scheduler.config)` reads it.
+ */
+export const makeSampler = (settings: SamplerSettings, config: unknown, file: string): Effect.Effect<Sampler, ModelConfigError> => {
+  // The scheduler refuses more steps than the model was trained with; that is reported on the config.
+  const build = <C>(decoded: Effect.Effect<C, ModelConfigError>, make: (config: C) => DiffusionScheduler) =>
+    Effect.flatMap(decoded, (c) => Effect.try({ try: () => make(c), catch: (error) => new ModelConfigError({ file, reason: (error as Error).message }) }))
+  const schedulers: Record<SamplerName, () => Effect.Effect<DiffusionScheduler, ModelConfigError>> = {
+    ddpm: () => build(decodeDdpmConfig(config, file), (c) => ddpmScheduler(c, settings.steps)),
+    ddim: () => build(decodeDdimConfig(config, file), (c) => ddimScheduler(c, settings.steps, settings.eta)),
+    euler: () => build(decodeEulerConfig(config, file), (c) => eulerScheduler(c, settings.steps))
+  }
+  return Effect.map(schedulers[settings.sampler](), samplerOf)
+}

@@ -1,0 +1,272 @@
+"""Sampler goldens: diffusers' DDPMScheduler, DDIMScheduler (eta) and EulerDiscreteScheduler on the tiny fixture
+pipelines, started from sardine's own noise so that the comparison is of the samplers, not of random generators.
+
+Writes, under test/fixtures/sampling/:
+  goldens.json         the cases: scheduler configs, steps, eta, seeds, prompts, micro-conditioning; the inference
+                       timesteps (and Euler sigmas) of set_timesteps for every spacing; noise-stream checks
+  goldens.safetensors  per case the final latents (NCHW) and, for pipeline cases, the image as sardine stores it
+                       (diffusers' postprocessed [0, 1] image, mean over its channels); the fixed prompt
+                       embeddings of the scheduler cases; the first values of a few noise streams
+
+Two kinds of case:
+  scheduler cases   the SD-1-like UNet on fixed prompt embeddings, no guidance, output_type="latent", for each
+                    scheduler class under several configs (beta schedules, epsilon / v_prediction, the three
+                    timestep spacings, zero terminal SNR, clipping, DDPM variance types, DDIM eta)
+  pipeline cases    StableDiffusionPipeline / StableDiffusionXLPipeline end to end from a prompt: tokenisation,
+                    classifier-free guidance with the default negative prompt, SDXL micro-conditioning, a learned
+                    token, VAE decoding at 1 / scaling_factor
+
+The initial latents and every stochastic step's noise come from sardine's Gaussian stream, reproduced below
+(`SardineNoise`, specified in adapters/tfjs/sampling/gaussian-noise.ts): the latents are passed to the pipeline
+and the schedulers' randn_tensor is replaced by the stream for the run.
+
+Run from the repository root: .venv/bin/python tools/make_sampler_goldens.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers.schedulers import scheduling_ddim, scheduling_ddpm
+from safetensors.torch import load_file, save_file
+
+PIPELINES = Path("test/fixtures/pipelines")
+OUT = Path("test/fixtures/sampling")
+SCHEDULERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "euler": EulerDiscreteScheduler}
+MASK32 = 0xFFFFFFFF
+MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+class SardineNoise:
+    """sardine's Gaussian stream: xoshiro128** seeded by SplitMix64(seed · 2^32 + stream), Box–Muller pairs."""
+
+    def __init__(self, seed: int, stream: int) -> None:
+        x = (seed << 32) | stream
+        words = []
+        for _ in range(2):
+            x = (x + 0x9E3779B97F4A7C15) & MASK64
+            z = x
+            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+            z ^= z >> 31
+            words += [z >> 32, z & MASK32]
+        self.s = words
+        self.spare: float | None = None
+
+    def _next_uint32(self) -> int:
+        s0, s1, s2, s3 = self.s
+        rotl = lambda x, k: ((x << k) | (x >> (32 - k))) & MASK32  # noqa: E731
+        result = (rotl((s1 * 5) & MASK32, 7) * 9) & MASK32
+        t = (s1 << 9) & MASK32
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = rotl(s3, 11)
+        self.s = [s0, s1, s2, s3]
+        return result
+
+    def _uniform(self) -> float:
+        a = self._next_uint32() >> 5
+        b = self._next_uint32() >> 6
+        return (a * 67108864 + b) / 9007199254740992
+
+    def values(self, count: int) -> np.ndarray:
+        out = np.empty(count, dtype=np.float32)
+        for i in range(count):
+            if self.spare is not None:
+                out[i], self.spare = self.spare, None
+                continue
+            radius = math.sqrt(-2 * math.log(1 - self._uniform()))
+            angle = 2 * math.pi * self._uniform()
+            out[i] = radius * math.cos(angle)
+            self.spare = np.float32(radius * math.sin(angle))
+        return out
+
+    def normal(self, shape) -> torch.Tensor:
+        shape = tuple(int(d) for d in shape)
+        return torch.from_numpy(self.values(int(np.prod(shape))).reshape(shape))
+
+
+@contextmanager
+def step_noise_from(stream: SardineNoise):
+    """The schedulers' stochastic steps draw from `stream` instead of torch's generator."""
+    originals = (scheduling_ddpm.randn_tensor, scheduling_ddim.randn_tensor)
+    draw = lambda shape, **_: stream.normal(shape)  # noqa: E731
+    scheduling_ddpm.randn_tensor = scheduling_ddim.randn_tensor = draw
+    try:
+        yield
+    finally:
+        scheduling_ddpm.randn_tensor, scheduling_ddim.randn_tensor = originals
+
+
+class FinalLatents:
+    """callback_on_step_end that keeps the latents after the last step."""
+
+    def __init__(self) -> None:
+        self.latents: torch.Tensor | None = None
+
+    def __call__(self, pipe, step, timestep, kwargs):
+        self.latents = kwargs["latents"].clone()
+        return kwargs
+
+
+SD_CONFIG = json.loads((PIPELINES / "sd1-tiny/scheduler/scheduler_config.json").read_text())
+
+# (name, sampler, config overrides on the SD-1-like pipeline's PNDM config, steps, eta, seed)
+SCHEDULER_CASES = [
+    ("ddpm-sd", "ddpm", {}, 5, 0.0, 21),
+    ("ddpm-linear-v-trailing-large", "ddpm", {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02,
+                                              "prediction_type": "v_prediction", "timestep_spacing": "trailing",
+                                              "variance_type": "fixed_large", "clip_sample": False}, 4, 0.0, 22),
+    ("ddpm-cosine-linspace", "ddpm", {"beta_schedule": "squaredcos_cap_v2", "timestep_spacing": "linspace",
+                                      "clip_sample_range": 2.0}, 7, 0.0, 23),
+    ("ddim-sd", "ddim", {}, 5, 0.0, 31),
+    ("ddim-linear-v-trailing-eta1", "ddim", {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02,
+                                             "prediction_type": "v_prediction", "timestep_spacing": "trailing",
+                                             "clip_sample": False}, 4, 1.0, 32),
+    ("ddim-cosine-linspace-eta03", "ddim", {"beta_schedule": "squaredcos_cap_v2", "timestep_spacing": "linspace",
+                                            "set_alpha_to_one": True}, 7, 0.3, 33),
+    ("ddim-zero-snr-v-eta05", "ddim", {"prediction_type": "v_prediction", "timestep_spacing": "trailing",
+                                       "rescale_betas_zero_snr": True, "clip_sample": False}, 3, 0.5, 34),
+    ("euler-sd", "euler", {}, 5, 0.0, 41),
+    ("euler-linear-v-trailing", "euler", {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02,
+                                          "prediction_type": "v_prediction", "timestep_spacing": "trailing"}, 4, 0.0, 42),
+    ("euler-cosine-linspace-sigma-min", "euler", {"beta_schedule": "squaredcos_cap_v2", "timestep_spacing": "linspace",
+                                                  "final_sigmas_type": "sigma_min"}, 7, 0.0, 43),
+    # Leading spacing: from t = 999 (σ = 4096 with zero terminal SNR) the reference's own float32 steps cancel
+    # numbers of size 4096 down to size 1, so results are only defined to ~2.4e-4 and not comparable at 1e-4.
+    ("euler-zero-snr-v", "euler", {"prediction_type": "v_prediction", "timestep_spacing": "leading",
+                                   "rescale_betas_zero_snr": True}, 3, 0.0, 44),
+]
+
+# Pipeline cases: prompts are as declared ({token} replaced by <SAR> where a token is given).
+PIPELINE_CASES = [
+    {"name": "sd1-ddpm", "pipeline": "sd1-tiny", "sampler": "ddpm", "steps": 4, "eta": 0.0, "guidance": 7.5,
+     "prompt": "a sar image of a harbour, 3 ships & a breakwater!", "seed": 3, "replicate": 0, "resolution": 16},
+    {"name": "sd1-ddim", "pipeline": "sd1-tiny", "sampler": "ddim", "steps": 5, "eta": 0.0, "guidance": 4.0,
+     "prompt": "an airport runway with parked aircraft", "seed": 5, "replicate": 0, "resolution": 16},
+    {"name": "sd1-ddim-eta", "pipeline": "sd1-tiny", "sampler": "ddim", "steps": 4, "eta": 0.8, "guidance": 3.0,
+     "prompt": "a river crossing a forest", "seed": 6, "replicate": 1, "resolution": 16},
+    {"name": "sd1-euler-token", "pipeline": "sd1-tiny", "sampler": "euler", "steps": 6, "eta": 0.0, "guidance": 7.5,
+     "prompt": "{token} flooded fields near the river", "token": "<SAR>", "seed": 7, "replicate": 0, "resolution": 16},
+    {"name": "sdxl-euler-micro", "pipeline": "sdxl-tiny", "sampler": "euler", "steps": 5, "eta": 0.0, "guidance": 5.0,
+     "prompt": "a bridge over a canal, double bounce lines", "seed": 11, "replicate": 0, "resolution": 32,
+     "original_size": [64, 48], "crops_coords_top_left": [4, 8], "target_size": [32, 32]},
+    {"name": "sdxl-ddpm-unguided", "pipeline": "sdxl-tiny", "sampler": "ddpm", "steps": 3, "eta": 0.0, "guidance": 1.0,
+     "prompt": "snow covered mountains", "seed": 12, "replicate": 0, "resolution": 32},
+]
+
+
+def load(name: str, pipeline_class):
+    return pipeline_class.from_pretrained(PIPELINES / name, torch_dtype=torch.float32)
+
+
+def add_token(pipe, reference: dict[str, torch.Tensor], token: str) -> None:
+    """Adds the token to every tokenizer with the embedding row tools/make_tiny_pipelines.py gave it."""
+    pairs = [("text_encoder", pipe.tokenizer, pipe.text_encoder)]
+    if getattr(pipe, "text_encoder_2", None) is not None:
+        pairs.append(("text_encoder_2", pipe.tokenizer_2, pipe.text_encoder_2))
+    for prefix, tokenizer, encoder in pairs:
+        tokenizer.add_tokens([token])
+        encoder.resize_token_embeddings(len(tokenizer))
+        with torch.no_grad():
+            encoder.get_input_embeddings().weight[-1:] = reference[f"{prefix}.added_token_embedding"]
+
+
+def scheduler_cases(out: dict[str, torch.Tensor]) -> list[dict]:
+    pipe = load("sd1-tiny", StableDiffusionPipeline)
+    embeds = load_file(PIPELINES / "sd1-tiny.reference.safetensors")["prompt.prompt_embeds"][:1].contiguous()
+    out["scheduler.prompt_embeds"] = embeds
+    cases = []
+    for name, sampler, overrides, steps, eta, seed in SCHEDULER_CASES:
+        config = {**SD_CONFIG, **overrides}
+        pipe.scheduler = SCHEDULERS[sampler].from_config(config)
+        stream = SardineNoise(seed, 0)
+        latents = stream.normal((1, 4, 8, 8))
+        with step_noise_from(stream), torch.no_grad():
+            result = pipe(prompt_embeds=embeds, latents=latents, num_inference_steps=steps, guidance_scale=1.0,
+                          eta=eta, height=16, width=16, output_type="latent").images
+        out[f"{name}.latents"] = result.contiguous()
+        cases.append({"name": name, "sampler": sampler, "config": config, "steps": steps, "eta": eta, "seed": seed})
+    return cases
+
+
+def pipeline_cases(out: dict[str, torch.Tensor]) -> list[dict]:
+    cases = []
+    for case in PIPELINE_CASES:
+        name = case["pipeline"]
+        sdxl = name == "sdxl-tiny"
+        pipe = load(name, StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline)
+        pipe.scheduler = SCHEDULERS[case["sampler"]].from_config(pipe.scheduler.config)
+        prompt = case["prompt"]
+        if "token" in case:
+            add_token(pipe, load_file(PIPELINES / f"{name}.reference.safetensors"), case["token"])
+            prompt = prompt.replace("{token}", case["token"])
+        stream = SardineNoise(case["seed"], case["replicate"])
+        side = case["resolution"]
+        latent_side = side // pipe.vae_scale_factor
+        latents = stream.normal((1, pipe.unet.config.in_channels, latent_side, latent_side))
+        extra = {k: tuple(case[k]) for k in ("original_size", "crops_coords_top_left", "target_size") if k in case}
+        final = FinalLatents()
+        with step_noise_from(stream), torch.no_grad():
+            image = pipe(prompt=prompt, latents=latents, num_inference_steps=case["steps"], guidance_scale=case["guidance"],
+                         eta=case["eta"], height=side, width=side, output_type="np", callback_on_step_end=final,
+                         **extra).images
+        out[f"{case['name']}.latents"] = final.latents.contiguous()
+        out[f"{case['name']}.image"] = torch.from_numpy(image[0].astype(np.float64).mean(-1).astype(np.float32)).contiguous()
+        cases.append(case)
+    return cases
+
+
+def spacing_goldens() -> list[dict]:
+    """set_timesteps of each class for each spacing and a few step counts (Euler: sigmas and init_noise_sigma too),
+    on the SD-1-like pipeline's config (`baseConfig`) with timestep_spacing and rescale_betas_zero_snr changed."""
+    rows = []
+    for sampler, cls in SCHEDULERS.items():
+        for spacing in ["linspace", "leading", "trailing"]:
+            for zero_snr in [False, True] if sampler == "euler" else [False]:
+                config = {**SD_CONFIG, "timestep_spacing": spacing, "rescale_betas_zero_snr": zero_snr}
+                for steps in [1, 2, 3, 7, 10, 30, 50]:
+                    scheduler = cls.from_config(config)
+                    scheduler.set_timesteps(steps)
+                    row = {"sampler": sampler, "spacing": spacing, "zeroSnr": zero_snr, "steps": steps,
+                           "timesteps": scheduler.timesteps.tolist()}
+                    if sampler == "euler":
+                        row["sigmas"] = scheduler.sigmas.tolist()
+                        row["initNoiseSigma"] = float(scheduler.init_noise_sigma)
+                    rows.append(row)
+    return rows
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    out: dict[str, torch.Tensor] = {}
+    streams = [(0, 0), (1, 0), (0, 1), (4294967295, 4294967295)]
+    for seed, stream in streams:
+        out[f"noise.{seed}.{stream}"] = torch.from_numpy(SardineNoise(seed, stream).values(1001))
+    goldens = {
+        "baseConfig": SD_CONFIG,
+        "noiseStreams": [{"seed": s, "stream": t, "tensor": f"noise.{s}.{t}"} for s, t in streams],
+        "spacing": spacing_goldens(),
+        "schedulerCases": scheduler_cases(out),
+        "pipelineCases": pipeline_cases(out),
+    }
+    # One record per line keeps the file short and its diffs readable.
+    lines = ",\n".join(f" {json.dumps(key)}: [\n  " + ",\n  ".join(json.dumps(row) for row in rows) + "\n ]"
+                       for key, rows in goldens.items() if isinstance(rows, list))
+    base = json.dumps(goldens["baseConfig"])
+    (OUT / "goldens.json").write_text(f'{{\n "baseConfig": {base},\n{lines}\n}}\n')
+    save_file(out, OUT / "goldens.safetensors")
+
+
+if __name__ == "__main__":
+    main()
