@@ -422,6 +422,7 @@ def chain_cases():
     for name, (unit, values) in images.items():
         values = values.astype(np.float32)
         amp = to_amplitude(values, unit)
+        _, mean, std = normalise(amp)
         cases.append({
             "name": name,
             "unit": unit,
@@ -429,13 +430,17 @@ def chain_cases():
             "height": int(values.shape[0]),
             "data": b64(values, np.float32),
             "amplitude": b64(amp, np.float32),
+            # numpy's mean and std of A as float64; sardine must reproduce them bit for bit.
+            "moments": {"mean": mean, "std": std},
             "glcm": {p: [nums(r) for r in t] for p, t in texture(amp, levels, distances, angles).items()},
         })
     first = images["db speckle 41x37"]
     masked_amp = to_amplitude(first[1].astype(np.float32), "db")
+    _, masked_mean, masked_std = normalise(masked_amp, mask)
     masked = {
         "name": "db speckle 41x37 with a mask",
         "mask": b64(mask.astype(np.uint8), np.uint8),
+        "moments": {"mean": masked_mean, "std": masked_std},
         "glcm": {p: [nums(r) for r in t] for p, t in texture(masked_amp, levels, distances, angles, mask).items()},
     }
     # Sets: a = first two images, b = the third; distances on pooled normalised samples.

@@ -1,4 +1,5 @@
 import { Effect, Schema } from "effect"
+import { pairwiseSquaredDeviations, pairwiseSum } from "./pairwise-sum.ts"
 
 /** A metric refused its input; `input` names the file or data set so the user can find it. */
 export class MetricInputError extends Schema.TaggedError<MetricInputError>()("MetricInputError", {
@@ -25,14 +26,20 @@ export interface SampleImage {
 const position = (image: SampleImage, index: number) =>
   `row ${Math.floor(index / image.width)}, column ${index % image.width}`
 
+interface Scanned {
+  /** The selected values in row-major order (the data itself without a mask). */
+  readonly values: Float32Array
+  /** Their sum in numpy's pairwise order. */
+  readonly sum: number
+}
+
 /**
  * Checks the shape, that the mask holds only 0 and 1 and selects at least one pixel, and that
- * every selected value is finite; sums the selected values on the way (float64, pixel order).
- * The loops only sum: a NaN or infinity makes the sum non-finite (float32 values cannot overflow
- * a float64 sum), and only then is the offending pixel searched for. A test per pixel would make
- * this pass several times slower.
+ * every selected value is finite. The finiteness test is the sum itself: a NaN or infinity makes
+ * it non-finite (float32 values cannot overflow a float64 sum), and only then is the offending
+ * pixel searched for; a test per pixel would make this pass several times slower.
  */
-const scan = (image: SampleImage): Effect.Effect<{ readonly count: number; readonly sum: number }, MetricInputError> => {
+const scan = (image: SampleImage): Effect.Effect<Scanned, MetricInputError> => {
   const fail = (reason: string) => Effect.fail(new MetricInputError({ input: image.name, reason }))
   const { width, height, data, mask } = image
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
@@ -44,37 +51,32 @@ const scan = (image: SampleImage): Effect.Effect<{ readonly count: number; reado
   if (mask !== undefined && mask.length !== data.length) {
     return fail(`mask has ${mask.length} entries, but the image has ${data.length} pixels`)
   }
-  let count = 0
-  let sum = 0
-  if (mask === undefined) {
-    for (let i = 0; i < data.length; i++) sum += data[i]
-    count = data.length
-  } else {
+  let values = data
+  if (mask !== undefined) {
     let bits = 0
-    for (let i = 0; i < data.length; i++) {
-      const m = mask[i]
-      bits |= m
-      if (m === 1) {
-        sum += data[i]
-        count++
-      }
+    let count = 0
+    for (let i = 0; i < mask.length; i++) {
+      bits |= mask[i]
+      count += mask[i]
     }
     if (bits > 1) {
       const i = mask.findIndex((m) => m > 1)
       return fail(`mask value ${mask[i]} at ${position(image, i)} is neither 0 nor 1`)
     }
+    if (count === 0) return fail("the mask selects no pixel")
+    values = selectedValues(image, count)
   }
+  const sum = pairwiseSum(values, 0, values.length)
   if (!Number.isFinite(sum)) {
     const i = data.findIndex((v, k) => (mask === undefined || mask[k] === 1) && !Number.isFinite(v))
     return fail(`value ${data[i]} at ${position(image, i)} is not a finite number`)
   }
-  if (count === 0) return fail("the mask selects no pixel")
-  return Effect.succeed({ count, sum })
+  return Effect.succeed({ values, sum })
 }
 
 /** Checks the image (see `scan`); returns the number of selected pixels. */
 export const checkSampleImage = (image: SampleImage): Effect.Effect<number, MetricInputError> =>
-  Effect.map(scan(image), ({ count }) => count)
+  Effect.map(scan(image), ({ values }) => values.length)
 
 /** The selected values, in row-major order (the data itself when there is no mask). */
 export const selectedValues = (image: SampleImage, count: number): Float32Array => {
@@ -94,28 +96,12 @@ export interface CheckedMoments {
 }
 
 /**
- * `checkSampleImage` plus the mean and population std of the selected values, in two passes.
- * The arithmetic (float64 running sum, then squared deviations from the mean) is that of
- * framework/sar/normalisation.ts's `amplitudeStatistics`, bit for bit (a test holds the two
- * together); fused with the check here because the texture chain's speed goal counts passes.
+ * `checkSampleImage` plus the mean and population std of the selected values, summed in numpy's
+ * pairwise order: equal to `a.mean()` and `a.std()` of the selected values as float64, bit for bit.
  */
 export const checkedMoments = (image: SampleImage): Effect.Effect<CheckedMoments, MetricInputError> =>
-  Effect.map(scan(image), ({ count, sum }) => {
-    const { data, mask } = image
+  Effect.map(scan(image), ({ sum, values }) => {
+    const count = values.length
     const mean = sum / count
-    let m2 = 0
-    if (mask === undefined) {
-      for (let i = 0; i < data.length; i++) {
-        const d = data[i] - mean
-        m2 += d * d
-      }
-    } else {
-      for (let i = 0; i < data.length; i++) {
-        if (mask[i] === 1) {
-          const d = data[i] - mean
-          m2 += d * d
-        }
-      }
-    }
-    return { count, mean, std: Math.sqrt(m2 / count) }
+    return { count, mean, std: Math.sqrt(pairwiseSquaredDeviations(values, 0, count, mean) / count) }
   })

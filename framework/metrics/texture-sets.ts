@@ -5,7 +5,8 @@ import { checkedMoments, MetricInputError, type SampleImage } from "./metric-inp
 /**
  * GLCM texture of SAR amplitude images, one image at a time and per set (issue 4's chain):
  * linear amplitude A → v = clip(A / (mean(A) + 3·std(A)), 0, 1) with the image's own population
- * statistics over the selected pixels → q = min(L − 1, floor(v·L)) → symmetric, normed GLCM.
+ * statistics over the selected pixels (summed as numpy sums, so equal to numpy's to the bit) →
+ * q = min(L − 1, floor(v·L)) → symmetric, normed GLCM.
  */
 export interface TextureSettings {
   readonly levels: number
