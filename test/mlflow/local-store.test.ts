@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import { appendFile, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -64,6 +64,44 @@ describe("local store (MLflow file-store layout)", () => {
         expect(runs).toEqual([first.runId])
         expect(yield* Effect.promise(() => readFile(join(root, experimentId, first.runId, "meta.yaml"), "utf8"))).toMatch(/^status: 1$/m)
       }), storeLayer(root))
+    }))
+
+  it.live("several writers racing to create an experiment make one", () =>
+    Effect.gen(function*() {
+      const root = join(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "sardine-store-"))), "mlruns")
+      const ids = yield* Effect.all(
+        Array.from({ length: 5 }, () => Effect.provide(Effect.flatMap(Tracker, (t) => t.getOrCreateExperiment("raced")), storeLayer(root))),
+        { concurrency: "unbounded" }
+      )
+      expect(new Set(ids).size).toBe(1)
+      const folders = (yield* Effect.promise(() => readdir(root))).filter((f) => f !== ".trash").sort()
+      expect(folders).toEqual(["0", ids[0]].sort())
+    }))
+
+  it.live("a run whose program gets Ctrl-C (SIGINT) ends KILLED, with its metrics kept", () =>
+    Effect.gen(function*() {
+      const root = join(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "sardine-store-"))), "mlruns")
+      const child = spawn(process.execPath, ["--import", "tsx", join(repo, "test/mlflow/ctrl-c-run.script.ts"), root], { cwd: repo })
+      const runId = yield* Effect.promise(() =>
+        new Promise<string>((resolve, reject) => {
+          let out = ""
+          child.stdout.on("data", (chunk: Buffer) => {
+            out += chunk.toString()
+            const match = /started ([0-9a-f]{32})/.exec(out)
+            if (match !== null) resolve(match[1])
+          })
+          child.on("exit", (code) => reject(new Error(`exited ${code} before starting`)))
+        })
+      )
+      child.kill("SIGINT")
+      // (runMain's default teardown exits 0 on an interruption; bin/ maps it to 130.)
+      yield* Effect.promise(() => new Promise<void>((resolve) => child.on("exit", () => resolve())))
+      const experiment = (yield* Effect.promise(() => readdir(root))).find((f) => f !== "0" && f !== ".trash")!
+      const meta = yield* Effect.promise(() => readFile(join(root, experiment, runId, "meta.yaml"), "utf8"))
+      expect(meta).toMatch(/^status: 5$/m)
+      expect(meta).toMatch(/^end_time: \d+$/m)
+      const lines = (yield* Effect.promise(() => readFile(join(root, experiment, runId, "metrics", "loss"), "utf8"))).trim().split("\n")
+      expect(lines.length).toBeGreaterThanOrEqual(4)
     }))
 
   it.live("drops a metrics line cut short by a crash before appending", () =>
