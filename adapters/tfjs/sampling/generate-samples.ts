@@ -1,0 +1,138 @@
+import * as tf from "@tensorflow/tfjs-core"
+import { Effect, Schema } from "effect"
+import { join } from "node:path"
+import { type Generation, promptsOf } from "../../../framework/declaration/generation.ts"
+import { type GeneratedSample, type ProgressSink, samplesIndexFile } from "../../../framework/services/engine.ts"
+import { ImageIO, ImageWriteError } from "../../../framework/services/image-io.ts"
+import { writeFileAtomically } from "../../images/atomic-write.ts"
+import type { ModelConfigError } from "../model-config.ts"
+import type { ImageSizeConditioning } from "../prompt-encoding.ts"
+import { type Conditioning, disposeConditioning, promptConditioning, usesGuidance } from "./conditioning.ts"
+import type { DiffusionModels } from "./diffusion-models.ts"
+import { decodeAmplitude, sampleLatents, vaeScaleFactor } from "./sample-image.ts"
+import { makeSampler } from "./sampler.ts"
+
+/** A generation the models cannot run as declared; `field` is the declaration field at fault. */
+export class GenerationError extends Schema.TaggedError<GenerationError>()("GenerationError", {
+  field: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `generate.${this.field}: ${this.reason}`
+  }
+}
+
+export interface GenerateSamplesRequest {
+  readonly models: DiffusionModels
+  readonly generate: Generation
+  /** Replaces `{token}` in the prompts: the experiment's learned token (e.g. `<SAR>`), already in the tokenizers. */
+  readonly token?: string
+  /** Image side in pixels when the generation declares none. */
+  readonly resolution: number
+  /** Receives `images/` and `samples.json`. */
+  readonly outDir: string
+  readonly progress: ProgressSink
+  /**
+   * SDXL micro-conditioning; each part defaults as in StableDiffusionXLPipeline: original and target size
+   * the image size, crop corner (0, 0). Ignored by SD 1.x / 2.x.
+   */
+  readonly sizeConditioning?: Partial<ImageSizeConditioning>
+}
+
+export const IMAGES_FOLDER = "images"
+
+/** `images/p<prompt>-s<seed>-r<replicate>`: the three numbers that make a sample. */
+const sampleStem = (promptIndex: number, seed: number, replicate: number) =>
+  `${IMAGES_FOLDER}/p${String(promptIndex).padStart(3, "0")}-s${seed}-r${replicate}`
+
+const substituteToken = (text: string, index: number, token: string | undefined): Effect.Effect<string, GenerationError> =>
+  !text.includes("{token}")
+    ? Effect.succeed(text)
+    : token === undefined
+    ? Effect.fail(new GenerationError({ field: `prompts[${index}]`, reason: `uses {token} but no learned token was given` }))
+    : Effect.succeed(text.replaceAll("{token}", token))
+
+/**
+ * Samples every declared prompt × seed × replicate (`samplesPerPrompt`) and writes, per sample, a float32
+ * TIFF of the normalised amplitude in [0, 1] and an 8-bit PNG preview under `outDir/images/`, then
+ * `outDir/samples.json` (the GeneratedSample records, in generation order) last. A sample's noise
+ * depends on its seed and replicate only, so the same seed gives the same starting noise for every
+ * prompt and the same files on every run. Prompts are encoded once; the guided pass uses the empty
+ * negative prompt (zeros for SDXL pipelines that force them), as diffusers does by default.
+ */
+export const generateSamples = (
+  request: GenerateSamplesRequest
+): Effect.Effect<ReadonlyArray<GeneratedSample>, GenerationError | ModelConfigError | ImageWriteError, ImageIO> =>
+  Effect.gen(function*() {
+    const io = yield* ImageIO
+    const { models, generate } = request
+    const side = generate.resolution ?? request.resolution
+    const factor = vaeScaleFactor(models.vae)
+    if (!Number.isInteger(side) || side % factor !== 0) {
+      return yield* new GenerationError({
+        field: "resolution",
+        reason: `${side} pixels is not a multiple of the VAE's scale factor ${factor}`
+      })
+    }
+    const latentSize = [side / factor, side / factor] as const
+    const sampler = yield* makeSampler(generate, models.scheduler.config, models.scheduler.file)
+    const guided = usesGuidance(generate.guidanceScale)
+    const size: ImageSizeConditioning = {
+      originalSize: request.sizeConditioning?.originalSize ?? [side, side],
+      cropTopLeft: request.sizeConditioning?.cropTopLeft ?? [0, 0],
+      targetSize: request.sizeConditioning?.targetSize ?? [side, side]
+    }
+    const prompts = promptsOf(generate)
+    const texts = yield* Effect.forEach(prompts, (p, i) => substituteToken(p.text, i, request.token))
+    const replicates = Array.from({ length: generate.samplesPerPrompt }, (_, r) => r)
+    const total = prompts.length * generate.seeds.length * replicates.length
+    const samples: Array<GeneratedSample> = []
+
+    const writeSample = (amplitude: Float32Array, stem: string) => {
+      const raster = { width: side, height: side, channels: 1, data: amplitude }
+      return Effect.zipRight(
+        io.writeFloatTiff(join(request.outDir, `${stem}.tif`), raster),
+        io.writePng8(join(request.outDir, `${stem}.png`), { ...raster, data: amplitude.map((v) => v * 255) })
+      )
+    }
+
+    yield* Effect.forEach(prompts, (prompt, promptIndex) =>
+      Effect.acquireUseRelease(
+        Effect.sync((): Conditioning => promptConditioning(models, texts[promptIndex], guided, size)),
+        (conditioning) =>
+          Effect.forEach(generate.seeds, (seed) =>
+            Effect.forEach(replicates, (replicate) =>
+              Effect.gen(function*() {
+                const amplitude = yield* Effect.sync(() => {
+                  const image = tf.tidy(() => {
+                    const latents = sampleLatents({ models, sampler, conditioning, guidanceScale: generate.guidanceScale, size: latentSize, seed, replicate })
+                    return decodeAmplitude(models.vae, latents)
+                  })
+                  // Read outside tidy: tidy would walk the returned typed array element by element.
+                  const data = image.dataSync() as Float32Array
+                  image.dispose()
+                  return data
+                })
+                const stem = sampleStem(promptIndex, seed, replicate)
+                yield* writeSample(amplitude, stem)
+                samples.push({
+                  prompt: texts[promptIndex],
+                  declaredPrompt: prompt.text,
+                  promptIndex,
+                  split: prompt.split,
+                  seed,
+                  tiff: `${stem}.tif`,
+                  png: `${stem}.png`
+                })
+                yield* request.progress(samples.length, total, "images")
+              })), { discard: true }),
+        (conditioning) => Effect.sync(() => disposeConditioning(conditioning))
+      ), { discard: true })
+
+    const index = join(request.outDir, samplesIndexFile)
+    yield* Effect.tryPromise({
+      try: () => writeFileAtomically(index, new TextEncoder().encode(`${JSON.stringify(samples, null, 2)}\n`)),
+      catch: (error) => new ImageWriteError({ file: index, reason: (error as Error).message })
+    })
+    return samples
+  })
