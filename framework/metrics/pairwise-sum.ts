@@ -58,33 +58,49 @@ export const pairwiseSquaredDeviations = (values: Float32Array | Float64Array, s
     return sum
   }
   if (n <= BLOCK) {
-    const sq = (p: number) => {
-      const d = values[p] - centre
-      return d * d
-    }
-    let r0 = sq(start)
-    let r1 = sq(start + 1)
-    let r2 = sq(start + 2)
-    let r3 = sq(start + 3)
-    let r4 = sq(start + 4)
-    let r5 = sq(start + 5)
-    let r6 = sq(start + 6)
-    let r7 = sq(start + 7)
+    // Written out (no helper per value): this loop is the texture chain's second pass.
+    let d = values[start] - centre
+    let r0 = d * d
+    d = values[start + 1] - centre
+    let r1 = d * d
+    d = values[start + 2] - centre
+    let r2 = d * d
+    d = values[start + 3] - centre
+    let r3 = d * d
+    d = values[start + 4] - centre
+    let r4 = d * d
+    d = values[start + 5] - centre
+    let r5 = d * d
+    d = values[start + 6] - centre
+    let r6 = d * d
+    d = values[start + 7] - centre
+    let r7 = d * d
     const whole = n - (n % 8)
     let i = 8
     for (; i < whole; i += 8) {
       const p = start + i
-      r0 += sq(p)
-      r1 += sq(p + 1)
-      r2 += sq(p + 2)
-      r3 += sq(p + 3)
-      r4 += sq(p + 4)
-      r5 += sq(p + 5)
-      r6 += sq(p + 6)
-      r7 += sq(p + 7)
+      const d0 = values[p] - centre
+      const d1 = values[p + 1] - centre
+      const d2 = values[p + 2] - centre
+      const d3 = values[p + 3] - centre
+      const d4 = values[p + 4] - centre
+      const d5 = values[p + 5] - centre
+      const d6 = values[p + 6] - centre
+      const d7 = values[p + 7] - centre
+      r0 += d0 * d0
+      r1 += d1 * d1
+      r2 += d2 * d2
+      r3 += d3 * d3
+      r4 += d4 * d4
+      r5 += d5 * d5
+      r6 += d6 * d6
+      r7 += d7 * d7
     }
     let sum = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    for (; i < n; i++) sum += sq(start + i)
+    for (; i < n; i++) {
+      d = values[start + i] - centre
+      sum += d * d
+    }
     return sum
   }
   const half = Math.floor(n / 2)

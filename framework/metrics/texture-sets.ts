@@ -30,8 +30,11 @@ const quantise = (amplitude: SampleImage, scale: number, levels: number): Uint8A
   const top = levels - 1
   for (let i = 0; i < data.length; i++) {
     if (mask !== undefined && mask[i] === 0) continue
-    const v = data[i] / scale
-    q[i] = v >= 1 ? top : v > 0 ? Math.min(top, Math.floor(v * levels)) : 0
+    let v = data[i] / scale
+    v = v < 0 ? 0 : v > 1 ? 1 : v
+    // v·levels ≤ 65536, so truncation to int32 is floor.
+    const level = (v * levels) | 0
+    q[i] = level > top ? top : level
   }
   return q
 }
