@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { normaliseMeanStd } from "../sar/normalisation.ts"
 import { sortFloat32 } from "./float32-sort.ts"
-import { checkSampleImage, MetricInputError, type SampleImage, selectedValues } from "./metric-input.ts"
+import { checkedMoments, MetricInputError, type SampleImage, selectedValues } from "./metric-input.ts"
 
 /**
  * Where two amplitude distributions are compared (DESIGN §6): normalised linear amplitude
@@ -15,10 +15,11 @@ export type DistanceDomain =
 /**
  * The selected pixels of one linear-amplitude image after the per-image normalisation
  * v = clip(A / (mean + 3·std), 0, 1) (float32, as the seed study stores them): what a set pools.
+ * mean and std are numpy's, as in the texture chain (`checkedMoments`).
  */
 export const normalisedSamples = (amplitude: SampleImage): Effect.Effect<Float32Array, MetricInputError> =>
-  Effect.map(checkSampleImage(amplitude), (count) => {
-    const v = normaliseMeanStd(amplitude.data, amplitude.mask ? { valid: amplitude.mask } : {})
+  Effect.map(checkedMoments(amplitude), ({ count, mean, std }) => {
+    const v = normaliseMeanStd(amplitude.data, { statistics: { mean, std }, ...(amplitude.mask ? { valid: amplitude.mask } : {}) })
     return selectedValues({ ...amplitude, data: v }, count)
   })
 
