@@ -3,6 +3,12 @@
  * cpu backend and PyTorch on the same inputs, in one run.
  *
  *   npx tsx bench/wasm-kernels.ts [--cpu-reps N]
+ *   npx tsx bench/wasm-kernels.ts --unet-step [batch]
+ *
+ * The second form profiles one training step (forward, tf.variableGrads, Adam) of the tiny
+ * UNet2DConditionModel of issue 7 (block_out_channels (32, 64), 2 layers per block, cross-attention
+ * dim 32, 77 context tokens, 32 × 32 latents; batch 1 by default) on wasm with the training kernels,
+ * and prints the step time and the time spent in each kernel (tf.profile), largest first.
  *
  * Shapes are DESIGN §4's (activations 8 × 32 × 32 × 64, 3 × 3 convolution 64 → 64), the stride-2
  * downsampler on them, a Linear layer's two gradient products on the same activations, the
@@ -21,6 +27,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { registerWasmTrainingKernels } from "../adapters/tfjs/wasm-kernels/index.ts"
+import { Effect } from "effect"
+import { createRequire } from "node:module"
+import { layersOf } from "../adapters/tfjs/layers.ts"
+import { tfjsShape } from "../adapters/tfjs/layout.ts"
+import { decodeUnet2DConditionConfig, unet2dCondition, unet2dConditionSpecs } from "../adapters/tfjs/unet2d-condition.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const REPS = 7
@@ -114,29 +125,89 @@ const onBackend = async (backend: "cpu" | "wasm", ops: ReadonlyArray<Op>, reps: 
   return results
 }
 
-const folder = mkdtempSync(join(tmpdir(), "sardine-bench-wasm-kernels-"))
-try {
-  for (const [name, { values }] of Object.entries(inputs)) writeFileSync(join(folder, `${name}.bin`), values)
-  writeFileSync(join(folder, "shapes.json"), JSON.stringify(Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]))))
-  const peer = JSON.parse(execFileSync(join(root, ".venv/bin/python"), [join(root, "bench/wasm_kernels_peer.py"), folder, String(REPS)], { encoding: "utf8" })) as
-    Record<string, { ms1: number; ms2: number; sum: number }>
+const TINY_UNET = {
+  block_out_channels: [32, 64], layers_per_block: 2, sample_size: 32, in_channels: 4, out_channels: 4, norm_num_groups: 32,
+  down_block_types: ["CrossAttnDownBlock2D", "DownBlock2D"], up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D"], cross_attention_dim: 32
+}
 
-  const wasmOwn = await onBackend("wasm", OPS.filter((op) => op.wasmOwn), Math.min(REPS, 3))
+/** Per-kernel profile of one tiny-UNet training step on wasm. */
+const profileUnetStep = async (batch: number) => {
+  // tfjs-core's bundle registers no gradients; under tsx its ESM gradient files load through require.
+  createRequire(import.meta.url)("@tensorflow/tfjs-core/dist/register_all_gradients.js")
   registerWasmTrainingKernels()
-  const ours = await onBackend("wasm", OPS, REPS)
-  const cpu = await onBackend("cpu", OPS.filter((op) => op.onCpu), CPU_REPS)
-
-  const cell = (v: number | undefined, width = 11) => (v === undefined ? "—" : v.toFixed(1)).padStart(width)
-  console.log(`median ms; ratio = sardine wasm / torch 2 threads; load average ${(await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(" ")}`)
-  console.log(`${"".padEnd(38)}${"sardine".padStart(11)}${"wasm own".padStart(11)}${"cpu".padStart(11)}${"torch 1t".padStart(11)}${"torch 2t".padStart(11)}${"ratio".padStart(8)}  Σ out² (sardine | torch)`)
-  for (const op of OPS) {
-    const mine = ours.get(op.name)!
-    const reference = peer[op.name]
-    console.log(
-      `${op.name.padEnd(38)}${cell(mine.ms)}${cell(wasmOwn.get(op.name)?.ms)}${cell(cpu.get(op.name)?.ms)}${cell(reference.ms1)}${cell(reference.ms2)}` +
-        `${(mine.ms / reference.ms2).toFixed(2).padStart(8)}  ${mine.sum.toPrecision(6)} | ${reference.sum.toPrecision(6)}`
-    )
+  await tf.setBackend("wasm")
+  await tf.ready()
+  const plan = await Effect.runPromise(decodeUnet2DConditionConfig(TINY_UNET, "tiny UNet"))
+  const parameters = new Map(unet2dConditionSpecs(plan).map((spec, i) => {
+    const shape = tfjsShape(spec)
+    return [spec.name, tf.variable(tf.tensor(normals(tf.util.sizeFromShape(shape), 100 + i).map((v) => v * 0.05), shape), true, spec.name)] as const
+  }))
+  const layers = layersOf(parameters)
+  const sample = tf.tensor4d(normals(batch * 32 * 32 * 4, 11), [batch, 32, 32, 4])
+  const target = tf.tensor4d(normals(batch * 32 * 32 * 4, 12), [batch, 32, 32, 4])
+  const encoderHiddenStates = tf.tensor3d(normals(batch * 77 * 32, 13), [batch, 77, 32])
+  const timesteps = Array.from({ length: batch }, (_, i) => (i * 997) % 1000)
+  const optimizer = tf.train.adam(1e-4)
+  const step = () => {
+    const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(unet2dCondition(plan, layers, { sample, timesteps, encoderHiddenStates }), target)) as tf.Scalar)
+    optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })))
+    tf.dispose(grads)
+    return value
   }
-} finally {
-  rmSync(folder, { recursive: true, force: true })
+  const times: Array<number> = []
+  for (let i = 0; i < 4; i++) {
+    const start = performance.now()
+    step().dispose()
+    times.push(performance.now() - start)
+  }
+  const profile = await tf.profile(step)
+  const byKernel = new Map<string, { ms: number; calls: number }>()
+  const byShape = new Map<string, number>()
+  // "…__op" entries are custom-gradient ops wrapping kernels listed on their own: not counted twice.
+  for (const k of profile.kernels.filter((k) => !k.name.endsWith("__op"))) {
+    const key = `${k.name} ${k.inputShapes.map((s) => `[${s}]`).join(" ")}`
+    byShape.set(key, (byShape.get(key) ?? 0) + (k.kernelTimeMs as number))
+    const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 }
+    byKernel.set(k.name, { ms: entry.ms + (k.kernelTimeMs as number), calls: entry.calls + 1 })
+  }
+  const loads = (await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(" ")
+  console.log(`tiny UNet training step, batch ${batch}, wasm: ${times.slice(1).map((t) => t.toFixed(0)).join(", ")} ms (load average ${loads})`)
+  console.log(`${"kernel".padEnd(26)}${"ms".padStart(9)}${"calls".padStart(7)}`)
+  for (const [name, { ms, calls }] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) {
+    console.log(`${name.padEnd(26)}${ms.toFixed(1).padStart(9)}${String(calls).padStart(7)}`)
+  }
+  console.log("largest by input shapes:")
+  for (const [key, ms] of [...byShape].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`${ms.toFixed(1).padStart(9)}  ${key}`)
+}
+
+const unetAt = process.argv.indexOf("--unet-step")
+if (unetAt >= 0) {
+  await profileUnetStep(Number(process.argv[unetAt + 1] ?? 1) || 1)
+} else {
+  const folder = mkdtempSync(join(tmpdir(), "sardine-bench-wasm-kernels-"))
+  try {
+    for (const [name, { values }] of Object.entries(inputs)) writeFileSync(join(folder, `${name}.bin`), values)
+    writeFileSync(join(folder, "shapes.json"), JSON.stringify(Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]))))
+    const peer = JSON.parse(execFileSync(join(root, ".venv/bin/python"), [join(root, "bench/wasm_kernels_peer.py"), folder, String(REPS)], { encoding: "utf8" })) as
+      Record<string, { ms1: number; ms2: number; sum: number }>
+
+    const wasmOwn = await onBackend("wasm", OPS.filter((op) => op.wasmOwn), Math.min(REPS, 3))
+    registerWasmTrainingKernels()
+    const ours = await onBackend("wasm", OPS, REPS)
+    const cpu = await onBackend("cpu", OPS.filter((op) => op.onCpu), CPU_REPS)
+
+    const cell = (v: number | undefined, width = 11) => (v === undefined ? "—" : v.toFixed(1)).padStart(width)
+    console.log(`median ms; ratio = sardine wasm / torch 2 threads; load average ${(await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(" ")}`)
+    console.log(`${"".padEnd(38)}${"sardine".padStart(11)}${"wasm own".padStart(11)}${"cpu".padStart(11)}${"torch 1t".padStart(11)}${"torch 2t".padStart(11)}${"ratio".padStart(8)}  Σ out² (sardine | torch)`)
+    for (const op of OPS) {
+      const mine = ours.get(op.name)!
+      const reference = peer[op.name]
+      console.log(
+        `${op.name.padEnd(38)}${cell(mine.ms)}${cell(wasmOwn.get(op.name)?.ms)}${cell(cpu.get(op.name)?.ms)}${cell(reference.ms1)}${cell(reference.ms2)}` +
+          `${(mine.ms / reference.ms2).toFixed(2).padStart(8)}  ${mine.sum.toPrecision(6)} | ${reference.sum.toPrecision(6)}`
+      )
+    }
+  } finally {
+    rmSync(folder, { recursive: true, force: true })
+  }
 }
