@@ -1,0 +1,109 @@
+import { Effect, Layer } from "effect"
+import { join } from "node:path"
+import { Engine, EngineError, type ExportRequest, type GenerateRequest } from "../../framework/services/engine.ts"
+import { ImageIO } from "../../framework/services/image-io.ts"
+import { selectBackend } from "./backend.ts"
+import { encodeLatents } from "./encoding/latent-cache.ts"
+import { encodeText } from "./encoding/text-cache.ts"
+import { exportModel } from "./export/export-model.ts"
+import type { Layers } from "./layers.ts"
+import { disposePipeline, loadPipeline } from "./pipeline-loader.ts"
+import { type Component, type DiffusionModels, diffusionModelsOf } from "./sampling/diffusion-models.ts"
+import { generateSamples } from "./sampling/generate-samples.ts"
+import { adaptedPipeline, type AdaptedPipeline, noAdaptation } from "./training/adapted-pipeline.ts"
+import { disposeAdaptation } from "./training/trainable-model.ts"
+import { applyTrainedModel } from "./training/trained-model-files.ts"
+import { prepareBackendForTraining, trainModel } from "./training/trainer.ts"
+
+/**
+ * The tfjs engine as the Engine service: picks the backend once (SARDINE_BACKEND or the fastest that
+ * works), then runs the encode, train, generate and export steps on it. Every failure becomes an
+ * EngineError naming the operation and the reason (file, field, kernel…) the part reported.
+ */
+
+const failed = (operation: string) => (error: { readonly message: string }) => new EngineError({ operation, reason: error.message })
+
+/** The models generation runs on: the adapted layers of every component and the extended tokenizers. */
+const modelsOf = (view: AdaptedPipeline) =>
+  Effect.gen(function*() {
+    const byComponent: Record<Component, Layers> = {
+      unet: view.unet,
+      vae: view.vae,
+      text_encoder: view.textEncoders[0]?.layers,
+      text_encoder_2: view.textEncoders[1]?.layers
+    }
+    const models = yield* diffusionModelsOf(view.base, (component) => byComponent[component])
+    return { ...models, textEncoders: view.textEncoders } satisfies DiffusionModels
+  })
+
+const generate = (request: GenerateRequest) =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const pipeline = yield* Effect.acquireRelease(loadPipeline(request.base.path), (p) => Effect.sync(() => disposePipeline(p)))
+      const applied = request.modelDir === undefined
+        ? undefined
+        : yield* Effect.acquireRelease(
+          applyTrainedModel(pipeline, request.modelDir, { useEma: request.generate.useEma }),
+          (a) => Effect.sync(() => disposeAdaptation(a.adaptation))
+        )
+      const view = adaptedPipeline(pipeline, applied?.adaptation ?? noAdaptation)
+      const learned = applied?.adaptation.token
+      // A multi-vector token is written out as all its tokens, as diffusers' maybe_convert_prompt does.
+      const token = learned !== undefined ? learned.spellings.join(" ") : request.components.token?.token
+      yield* generateSamples({
+        models: yield* modelsOf(view),
+        generate: request.generate,
+        ...(token === undefined ? {} : { token }),
+        resolution: request.resolution,
+        outDir: request.outDir,
+        progress: request.progress
+      })
+    })
+  )
+
+export interface EngineOptions {
+  /** Overrides SARDINE_BACKEND ("wasm", "cpu", "tensorflow"). */
+  readonly backend?: string
+}
+
+export const engineLayer = (options: EngineOptions = {}): Layer.Layer<Engine, EngineError, ImageIO> =>
+  Layer.effect(
+    Engine,
+    Effect.gen(function*() {
+      const io = yield* ImageIO
+      const backend = yield* selectBackend(options.backend ?? process.env.SARDINE_BACKEND).pipe(Effect.mapError(failed("backend")))
+      yield* prepareBackendForTraining
+      return {
+        backend,
+        encodeLatents: (request) =>
+          encodeLatents(join(request.base.path, "vae"), request.dataDir, request.outDir, (done, total) => request.progress(done, total, "images")).pipe(
+            Effect.mapError(failed("encode-latents"))
+          ),
+        encodeText: (request) =>
+          encodeText(request.base.path, request.dataDir, request.outDir, (done, total) => request.progress(done, total, "captions")).pipe(
+            Effect.mapError(failed("encode-text"))
+          ),
+        train: (request) =>
+          trainModel({
+            base: request.base.path,
+            components: request.components,
+            train: request.train,
+            dataDir: request.dataDir,
+            ...(request.latentsDir === undefined ? {} : { latentsDir: request.latentsDir }),
+            ...(request.textDir === undefined ? {} : { textDir: request.textDir }),
+            workDir: request.workDir,
+            progress: request.progress,
+            metrics: request.metrics,
+            log: request.log
+          }).pipe(Effect.mapError(failed("train"))),
+        generate: (request) => generate(request).pipe(Effect.provideService(ImageIO, io), Effect.mapError(failed("generate"))),
+        export: (request: ExportRequest) =>
+          exportModel({ base: request.base.path, modelDir: request.modelDir, format: request.format, out: request.out, useEma: true }).pipe(
+            Effect.mapError(failed("export"))
+          )
+      }
+    })
+  )
+
+/** The engine on the backend SARDINE_BACKEND names, or the fastest available. */
+export const EngineLive = engineLayer()

@@ -1,0 +1,138 @@
+import * as tf from "@tensorflow/tfjs-core"
+import { Effect } from "effect"
+import { cp, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
+import { randomUUID } from "node:crypto"
+import { basename, dirname, join, resolve } from "node:path"
+import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
+import { saveParameters } from "../checkpoint.ts"
+import { TOKEN_EMBEDDING } from "../clip-text-model.ts"
+import type { ParameterSpec } from "../layers.ts"
+import type { LoadedModel, StableDiffusionPipeline } from "../pipeline-loader.ts"
+import type { Adaptation, ComponentName } from "../training/adapted-pipeline.ts"
+import { mergedWeight } from "../training/lora.ts"
+import { ExportError } from "./export-error.ts"
+
+/**
+ * A trained model as a complete diffusers pipeline folder: LoRA merged into the base weights
+ * (W + alpha/r · A·B), fully trained components as trained, a learned token appended to each text
+ * encoder's embedding table (vocab_size grows) and added to each tokenizer, every untouched
+ * component copied as it is. Written under a temporary name and renamed when complete.
+ */
+
+const WEIGHT_FILE = /\.(safetensors|bin|ckpt|pt)$|\.safetensors\.index\.json$|\.bin\.index\.json$/
+
+const fsError = (what: string) => (e: unknown) => new ExportError({ format: "diffusers", reason: `${what}: ${(e as Error).message}` })
+
+const modelOf = (pipeline: StableDiffusionPipeline, name: ComponentName): LoadedModel<unknown> =>
+  name === "unet" ? pipeline.unet : name === "vae" ? pipeline.vae : pipeline.textEncoders.find((e) => e.name === name)!
+
+/** The component's parameters as the exported model has them (new tensors where they differ from the map's). */
+const finalParameters = (
+  model: LoadedModel<unknown>,
+  name: ComponentName,
+  adaptation: Adaptation
+): { readonly specs: Array<ParameterSpec>; readonly parameters: Map<string, tf.Tensor>; readonly created: Array<tf.Tensor> } => {
+  const parameters = new Map(model.parameters)
+  const specs = model.specs.slice()
+  const created: Array<tf.Tensor> = []
+  const part = adaptation.components[name]
+  if (part?.kind === "lora") {
+    for (const [module, weights] of part.weights) {
+      const merged = mergedWeight(parameters.get(`${module}.weight`)!, weights, part.alpha / part.rank)
+      created.push(merged)
+      parameters.set(`${module}.weight`, merged)
+    }
+  }
+  const rows = adaptation.token?.rows.get(name)
+  if (rows !== undefined) {
+    const table = tf.concat([parameters.get(TOKEN_EMBEDDING)!, rows], 0)
+    created.push(table)
+    parameters.set(TOKEN_EMBEDDING, table)
+    const at = specs.findIndex((s) => s.name === TOKEN_EMBEDDING)
+    specs[at] = { ...specs[at], shape: table.shape }
+  }
+  return { specs, parameters, created }
+}
+
+const readJson = async (file: string): Promise<Record<string, unknown> | undefined> => {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+}
+
+const writeJson = (file: string, value: unknown) => writeFile(file, `${JSON.stringify(value, null, 2)}\n`)
+
+/** Adds the token's spellings to a tokenizer folder in every form transformers reads (classic files and tokenizer.json). */
+const addTokensToTokenizer = async (folder: string, spellings: ReadonlyArray<string>, firstId: number): Promise<void> => {
+  const added = spellings.map((content, i) => ({ id: firstId + i, content }))
+  const entry = (content: string) => ({ content, lstrip: false, normalized: true, rstrip: false, single_word: false, special: false })
+  const addedFile = join(folder, "added_tokens.json")
+  const legacy = (await readJson(addedFile)) ?? {}
+  await writeJson(addedFile, { ...legacy, ...Object.fromEntries(added.map((t) => [t.content, t.id])) })
+  const configFile = join(folder, "tokenizer_config.json")
+  const config = (await readJson(configFile)) ?? {}
+  const decoder = (config.added_tokens_decoder ?? {}) as Record<string, unknown>
+  for (const t of added) decoder[String(t.id)] = entry(t.content)
+  await writeJson(configFile, { ...config, added_tokens_decoder: decoder })
+  const fastFile = join(folder, "tokenizer.json")
+  const fast = await readJson(fastFile)
+  if (fast !== undefined) {
+    const list = Array.isArray(fast.added_tokens) ? fast.added_tokens : []
+    await writeJson(fastFile, { ...fast, added_tokens: [...list, ...added.map((t) => ({ id: t.id, ...entry(t.content) }))] })
+  }
+}
+
+/** Writes the merged pipeline of `pipeline` + `adaptation` (already applied to the maps) to the folder `out`. */
+export const writeMergedPipeline = (
+  pipeline: StableDiffusionPipeline,
+  adaptation: Adaptation,
+  out: string
+): Effect.Effect<void, ExportError | SafetensorsError> =>
+  Effect.gen(function*() {
+    const exists = yield* Effect.promise(() => stat(out).then(() => true, () => false))
+    if (exists) return yield* new ExportError({ format: "diffusers", reason: `${out} already exists; choose a new --out folder` })
+    const changed = new Set<ComponentName>(Object.keys(adaptation.components) as Array<ComponentName>)
+    for (const name of adaptation.token?.rows.keys() ?? []) changed.add(name)
+    const temporary = join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
+    yield* Effect.tryPromise({
+      try: async () => {
+        await mkdir(dirname(out), { recursive: true })
+        // Unchanged components are copied whole; a changed one keeps its config and other files, not its weights.
+        const base = resolve(pipeline.folder)
+        await cp(base, temporary, {
+          recursive: true,
+          filter: (source) => {
+            const component = resolve(source).slice(base.length + 1).split(/[\\/]/)[0] as ComponentName
+            return !(changed.has(component) && WEIGHT_FILE.test(source))
+          }
+        })
+      },
+      catch: fsError(`cannot copy ${pipeline.folder}`)
+    })
+    yield* Effect.gen(function*() {
+      for (const name of changed) {
+        const model = modelOf(pipeline, name)
+        const { specs, parameters, created } = finalParameters(model, name, adaptation)
+        const weights = name.startsWith("text_encoder") ? "model.safetensors" : "diffusion_pytorch_model.safetensors"
+        yield* saveParameters(join(temporary, name, weights), specs, parameters).pipe(Effect.ensuring(Effect.sync(() => tf.dispose(created))))
+      }
+      const token = adaptation.token
+      if (token !== undefined) {
+        for (const encoder of pipeline.textEncoders) {
+          const vocab = encoder.plan.config.vocab_size
+          yield* Effect.tryPromise({
+            try: async () => {
+              const configFile = join(temporary, encoder.name, "config.json")
+              const config = (await readJson(configFile)) ?? {}
+              await writeJson(configFile, { ...config, vocab_size: vocab + token.spellings.length })
+              await addTokensToTokenizer(join(temporary, encoder.name.replace("text_encoder", "tokenizer")), token.spellings, vocab)
+            },
+            catch: fsError(`cannot add ${token.token} to ${encoder.name}`)
+          })
+        }
+      }
+      yield* Effect.tryPromise({ try: () => rename(temporary, out), catch: fsError(`cannot move the pipeline to ${out}`) })
+    }).pipe(Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))))
+  })

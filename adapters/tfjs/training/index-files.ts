@@ -1,0 +1,34 @@
+import { Effect, ParseResult, Schema } from "effect"
+import { readFile } from "node:fs/promises"
+import { writeFileAtomically } from "../../images/atomic-write.ts"
+
+/** The JSON index files of the engine's folders (caches, checkpoints, trained models): read checked, written atomically. */
+
+export class DataFolderError extends Schema.TaggedError<DataFolderError>()("DataFolderError", {
+  file: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `${this.file}: ${this.reason}`
+  }
+}
+
+/** Reads and checks a JSON index file with `schema`; every problem names the file. */
+export const readIndexFile = <A, I>(file: string, schema: Schema.Schema<A, I>): Effect.Effect<A, DataFolderError> =>
+  Effect.tryPromise({
+    try: async () => JSON.parse(await readFile(file, "utf8")) as unknown,
+    catch: (e) => new DataFolderError({ file, reason: `not readable JSON (${(e as Error).message})` })
+  }).pipe(
+    Effect.flatMap((json) =>
+      Schema.decodeUnknown(schema)(json).pipe(
+        Effect.mapError((e) => new DataFolderError({ file, reason: ParseResult.TreeFormatter.formatErrorSync(e) }))
+      )
+    )
+  )
+
+/** Writes `value` as JSON under a temporary name, then renames it into place. */
+export const writeIndexFile = (file: string, value: unknown): Effect.Effect<void, DataFolderError> =>
+  Effect.tryPromise({
+    try: () => writeFileAtomically(file, new TextEncoder().encode(`${JSON.stringify(value, null, 1)}\n`)),
+    catch: (e) => new DataFolderError({ file, reason: `cannot write (${(e as Error).message})` })
+  })

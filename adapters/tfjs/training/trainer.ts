@@ -1,0 +1,184 @@
+import * as tf from "@tensorflow/tfjs-core"
+import { Effect, Option, Schema } from "effect"
+import { join } from "node:path"
+import type { Components } from "../../../framework/declaration/components.ts"
+import type { Training } from "../../../framework/declaration/training.ts"
+import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
+import { openLatentCache } from "../encoding/latent-cache.ts"
+import { openTextCache } from "../encoding/text-cache.ts"
+import type { ModelConfigError } from "../model-config.ts"
+import { disposePipeline, loadPipeline, type LoadError } from "../pipeline-loader.ts"
+import { decodeNoiseSchedule } from "../schedulers/noise-schedule.ts"
+import { adaptedPipeline } from "./adapted-pipeline.ts"
+import { registerWasmTrainingKernels } from "../wasm-kernels/index.ts"
+import { registerCpuKernelFixes } from "./cpu-kernel-fixes.ts"
+import { disposeAdamW, type AdamWState } from "./adamw.ts"
+import { disposeEma, startEma } from "./exponential-moving-average.ts"
+import { disposeMicroBatch, loadMicroBatch, type BatchSources, type EpochOrders } from "./micro-batch.ts"
+import { type PreparedDataError, readPreparedIndex } from "../../../framework/steps/prepared-dataset.ts"
+import { DataFolderError } from "./index-files.ts"
+import {
+  buildTrainingModel,
+  disposeAdaptation,
+  textEncodersTrain,
+  TreatmentError,
+  trainsDiffusion,
+  trainsVae,
+  type TrainingModel
+} from "./trainable-model.ts"
+import { writeTrainedModel } from "./trained-model-files.ts"
+import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "./training-checkpoint.ts"
+import { accumulate, microBatchGradients, optimizerStep, type OptimizerState } from "./training-step.ts"
+
+export interface TrainRun {
+  /** The base pipeline folder. */
+  readonly base: string
+  readonly components: Components
+  readonly train: Training
+  /** A prepare-data output folder. */
+  readonly dataDir: string
+  /** An encode-latents output (the VAE is frozen). */
+  readonly latentsDir?: string
+  /** An encode-text output (every encoder frozen, no token). */
+  readonly textDir?: string
+  readonly workDir: string
+  readonly progress: (done: number, total: number, unit: string) => Effect.Effect<void>
+  readonly metrics: (step: number, values: Readonly<Record<string, number>>) => Effect.Effect<void>
+  readonly log: (message: string) => Effect.Effect<void>
+}
+
+export type TrainError =
+  | LoadError
+  | ModelConfigError
+  | SafetensorsError
+  | DataFolderError
+  | PreparedDataError
+  | TreatmentError
+  | TrainingComputationError
+
+/** tfjs refused a computation (shapes, a kernel this backend lacks, memory). */
+export class TrainingComputationError extends Schema.TaggedError<TrainingComputationError>()("TrainingComputationError", {
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `${this.operation}: ${this.reason}`
+  }
+}
+
+const compute = <A>(operation: string, f: () => A) =>
+  Effect.try({ try: f, catch: (e) => new TrainingComputationError({ operation, reason: e instanceof Error ? e.message : String(e) }) })
+
+/** The kernels training needs on the active backend: cpu's gradient fix, wasm's missing and faster kernels. */
+export const prepareBackendForTraining = Effect.sync(() => {
+  const backend = tf.getBackend()
+  if (backend === "cpu") registerCpuKernelFixes()
+  if (backend === "wasm") registerWasmTrainingKernels()
+})
+
+/** The cached outputs must describe the same samples as the prepared data. */
+const checkSameSamples = (file: string, ids: ReadonlyArray<string>, expected: ReadonlyArray<string>) =>
+  ids.length === expected.length && ids.every((id, i) => id === expected[i])
+    ? Effect.void
+    : Effect.fail(new DataFolderError({ file, reason: "does not list the samples of the prepared data in order (stale cache?)" }))
+
+/**
+ * Trains `run.components` of the base as `run.train` declares, checkpointing into the work folder and
+ * resuming from its last checkpoint; ends by writing the trained model there (trained-model-files.ts).
+ */
+export const trainModel = (run: TrainRun): Effect.Effect<void, TrainError> =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const train = run.train
+      yield* prepareBackendForTraining
+      const pipeline = yield* Effect.acquireRelease(loadPipeline(run.base), (p) => Effect.sync(() => disposePipeline(p)))
+      const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, join(run.base, "scheduler", "scheduler_config.json"))
+      const model: TrainingModel = yield* Effect.acquireRelease(
+        Effect.try({
+          try: () => buildTrainingModel(pipeline, run.components, train.seed),
+          catch: (e) => (e instanceof TreatmentError ? e : new TreatmentError({ reason: (e as Error).message }))
+        }),
+        (m) => Effect.sync(() => disposeAdaptation(m.adaptation))
+      )
+      if (model.trainables.length === 0) return yield* new TreatmentError({ reason: "components: every component is frozen and no token is learned; nothing to train" })
+      const diffusion = trainsDiffusion(model)
+      const reconstruction = trainsVae(model)
+
+      const prepared = yield* readPreparedIndex(run.dataDir)
+      if (prepared.samples.length === 0) return yield* new DataFolderError({ file: join(run.dataDir, "index.json"), reason: "holds no training sample" })
+      const ids = prepared.samples.map((s) => s.id)
+      const latents = run.latentsDir !== undefined && !reconstruction ? yield* openLatentCache(run.latentsDir) : undefined
+      if (latents !== undefined) yield* checkSameSamples(join(run.latentsDir!, "latents.json"), latents.index.samples.map((s) => s.id), ids)
+      const text = run.textDir !== undefined && !textEncodersTrain(model) ? yield* openTextCache(run.textDir) : undefined
+      if (text !== undefined && text.index.conditioning !== pipeline.family) {
+        return yield* new DataFolderError({ file: join(run.textDir!, "text.json"), reason: `holds ${text.index.conditioning} conditioning for an ${pipeline.family} base` })
+      }
+      const sources: BatchSources = {
+        dataDir: run.dataDir,
+        prepared,
+        ...(latents === undefined ? {} : { latents }),
+        ...(text === undefined ? {} : { text }),
+        // Latents encoded on the fly come from the VAE as it is (trained or not), outside the gradient.
+        vae: { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.adaptation).vae },
+        schedule,
+        sdxl: pipeline.family === "sdxl"
+      }
+      const needs = { diffusion, reconstruction, captionDropout: train.captionDropout, noiseOffset: train.noiseOffset }
+
+      const restored = yield* restoreCheckpoint(run.workDir, model.trainables, train.seed)
+      const optimizer: OptimizerState = yield* Effect.acquireRelease(
+        Effect.sync((): OptimizerState => {
+          if (Option.isSome(restored)) return { adam: restored.value.adam, ema: restored.value.ema }
+          return { adam: new Map() as AdamWState, ema: train.ema === undefined ? undefined : startEma(model.trainables) }
+        }),
+        (s) => Effect.sync(() => {
+          disposeAdamW(s.adam)
+          if (s.ema !== undefined) disposeEma(s.ema)
+        })
+      )
+      const history: Array<StepRecord> = Option.isSome(restored) ? [...restored.value.history] : []
+      const first = Option.isSome(restored) ? restored.value.step : 0
+      if (first > 0) yield* run.log(`resuming from the checkpoint at step ${first} of ${train.steps}`)
+      const orders: EpochOrders = new Map()
+
+      for (let step = first; step < train.steps; step++) {
+        const started = performance.now()
+        const sum = new Map<string, tf.Tensor>()
+        let loss = 0
+        yield* Effect.gen(function*() {
+          for (let micro = 0; micro < train.gradientAccumulation; micro++) {
+            const at = { seed: train.seed, step, micro, microBatches: train.gradientAccumulation, batchSize: train.batchSize }
+            const batch = yield* loadMicroBatch(at, sources, needs, orders)
+            const result = yield* compute(`training step ${step + 1}`, () => microBatchGradients(model, schedule, train, batch, at)).pipe(
+              Effect.ensuring(Effect.sync(() => disposeMicroBatch(batch)))
+            )
+            accumulate(sum, result.gradients)
+            loss += result.loss / train.gradientAccumulation
+          }
+        }).pipe(Effect.onError(() => Effect.sync(() => tf.dispose([...sum.values()]))))
+        const outcome = yield* compute(`optimiser step ${step + 1}`, () => optimizerStep(model, train, optimizer, sum, step))
+        const seconds = (performance.now() - started) / 1000
+        const record: StepRecord = {
+          step: step + 1,
+          loss,
+          gradNorm: outcome.gradNorm,
+          lr: outcome.lr,
+          imagesPerSecond: (train.batchSize * train.gradientAccumulation) / seconds
+        }
+        history.push(record)
+        yield* run.metrics(record.step, {
+          loss: record.loss,
+          grad_norm: record.gradNorm,
+          images_per_s: record.imagesPerSecond,
+          ...Object.fromEntries(Object.entries(record.lr).map(([group, lr]) => [`lr/${group}`, lr]))
+        })
+        yield* run.progress(step + 1, train.steps, "steps")
+        if ((step + 1) % train.checkpointEvery === 0 || step + 1 === train.steps) {
+          yield* saveCheckpoint(run.workDir, {
+            step: step + 1, seed: train.seed, trainables: model.trainables, adam: optimizer.adam, ema: optimizer.ema, history
+          })
+        }
+      }
+      yield* writeTrainedModel(run.workDir, model, train.steps, optimizer.ema, history)
+    })
+  )

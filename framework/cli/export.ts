@@ -1,0 +1,84 @@
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Option, Schema } from "effect"
+import { resolve } from "node:path"
+import { experimentsOf } from "../declaration/experiment.ts"
+import { loadDeclaration } from "../declaration/load.ts"
+import { compilePlan } from "../plan/compile.ts"
+import type { StepOf } from "../plan/step.ts"
+import { cacheLayout, isDone } from "../runner/cache.ts"
+import { Engine, type ExportFormat } from "../services/engine.ts"
+import { cacheDirOption } from "./cache-dir.ts"
+import { declarationFile } from "./declaration-file.ts"
+
+export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFailed", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return this.reason
+  }
+}
+
+const formats: ReadonlyArray<ExportFormat> = ["diffusers", "kohya", "peft", "embedding"]
+
+const format = Options.choice("format", formats).pipe(
+  Options.withDescription(
+    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file)"
+  )
+)
+const out = Options.text("out").pipe(
+  Options.map((path) => resolve(path)),
+  Options.withDescription("The .safetensors file to write (kohya, peft, embedding) or the new folder (diffusers)")
+)
+const experimentName = Options.text("experiment").pipe(
+  Options.optional,
+  Options.withDescription("Which experiment of a study to export (required when the study trains several)")
+)
+
+/** The experiment's train step in the declaration's plan: the one whose output is the trained model. */
+export const trainStepOf = (
+  steps: ReadonlyArray<StepOf<"train"> | { readonly kind: string }>,
+  experiment: string
+): StepOf<"train"> | undefined =>
+  steps.find((s): s is StepOf<"train"> => s.kind === "train" && (s as StepOf<"train">).experiments.includes(experiment))
+
+export const exportCommand = Command.make(
+  "export",
+  { file: declarationFile, format, out, cacheDir: cacheDirOption, experiment: experimentName },
+  ({ cacheDir, experiment, file, format, out }) =>
+    Effect.gen(function*() {
+      const loaded = yield* loadDeclaration(file)
+      const trained = experimentsOf(loaded.declaration).filter((e) => !e.baseline && e.train !== undefined)
+      const wanted = Option.getOrUndefined(experiment)
+      const chosen = wanted === undefined ? trained : trained.filter((e) => e.name === wanted)
+      if (chosen.length !== 1) {
+        const names = trained.map((e) => e.name).join(", ") || "none"
+        return yield* new ExportFailed({
+          reason: wanted === undefined
+            ? `${file} trains ${trained.length} experiments (${names}); name one with --experiment`
+            : `--experiment ${wanted}: no trained experiment of that name in ${file} (trained: ${names})`
+        })
+      }
+      const target = chosen[0]
+      const step = trainStepOf(compilePlan(loaded.declaration).steps, target.name)
+      if (step === undefined) return yield* new ExportFailed({ reason: `${target.name} has no train step` })
+      const cache = cacheLayout(cacheDir)
+      if (!(yield* isDone(cache, step.key))) {
+        return yield* new ExportFailed({
+          reason: `${step.id} has not finished (no ${cache.done(step.key)}); run \`sardine run ${file}\` first`
+        })
+      }
+      const engine = yield* Engine
+      yield* engine.export({
+        base: { base: target.base, path: resolve(loaded.directory, target.base.path) },
+        components: target.components,
+        modelDir: cache.done(step.key),
+        format,
+        out
+      })
+      yield* Console.log(`${target.name}: wrote ${format} to ${out}`)
+    })
+).pipe(
+  Command.withDescription(
+    "Export an experiment's trained model (found in the cache through its plan) for other tools: merged diffusers pipeline, kohya or PEFT LoRA, or the learned token's embedding."
+  )
+)
