@@ -143,39 +143,42 @@ describe("generation outputs and guidance (cpu)", () => {
   it.each([["sd1-tiny"], ["sdxl-tiny"]])("%s: guidance 1 is the conditional prediction, guidance 0 the unconditional one", async (name) => {
     const models = await Effect.runPromise(diffusionModelsOf(name === "sd1-tiny" ? sd1 : sdxl))
     const size = { originalSize: [16, 16], cropTopLeft: [0, 0], targetSize: [16, 16] } as const
-    const latents = tf.randomNormal([1, 8, 8, 4], 0, 1, "float32", 5) as tf.Tensor4D
-    const unet = (conditioning: ReturnType<typeof promptConditioning>) =>
-      unet2dCondition(models.unet.plan, models.unet.layers, {
-        sample: latents,
-        timesteps: [500],
-        encoderHiddenStates: conditioning.context,
-        ...(conditioning.textTime ? { textTime: conditioning.textTime } : {})
-      })
-    const conditional = promptConditioning(models, "a harbour", false, size)
-    const unconditional = promptConditioning(models, "", false, size)
-    const guided = promptConditioning(models, "a harbour", true, size)
-    expect(usesGuidance(1)).toBe(false)
-    const c = unet(conditional)
-    // Diffusers' SDXL negative is zeros (force_zeros_for_empty_prompt), SD's the encoding of "".
-    const u = name === "sdxl-tiny"
-      ? unet2dCondition(models.unet.plan, models.unet.layers, {
-        sample: latents,
-        timesteps: [500],
-        encoderHiddenStates: tf.zerosLike(conditional.context),
-        textTime: { textEmbeds: tf.zerosLike(conditional.textTime!.textEmbeds), timeIds: conditional.textTime!.timeIds }
-      })
-      : unet(unconditional)
-    const read = (t: tf.Tensor4D): ReferenceTensor => ({ shape: [t.shape[0], t.shape[3], t.shape[1], t.shape[2]], data: tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array })
-    // Exactly the conditional prediction when unguided; through the guided batch at scales 1 and 0, to rounding.
-    expect(Array.from(guidedDenoiser(models.unet, conditional, 1)(latents, 500).dataSync())).toEqual(Array.from(c.dataSync()))
-    expectClose(guidedDenoiser(models.unet, guided, 1)(latents, 500), read(c), "guided, scale 1", "nhwc")
-    expectClose(guidedDenoiser(models.unet, guided, 0)(latents, 500), read(u), "guided, scale 0", "nhwc")
-    expect(models.forceZerosForEmptyPrompt).toBe(name === "sdxl-tiny")
-    ;[conditional, unconditional, guided].forEach(disposeConditioning)
+    const before = tf.memory().numTensors
+    tf.tidy(() => {
+      const latents = tf.randomNormal([1, 8, 8, 4], 0, 1, "float32", 5) as tf.Tensor4D
+      const unet = (conditioning: ReturnType<typeof promptConditioning>) =>
+        unet2dCondition(models.unet.plan, models.unet.layers, {
+          sample: latents,
+          timesteps: [500],
+          encoderHiddenStates: conditioning.context,
+          ...(conditioning.textTime ? { textTime: conditioning.textTime } : {})
+        })
+      const conditional = promptConditioning(models, "a harbour", false, size)
+      const unconditional = promptConditioning(models, "", false, size)
+      const guided = promptConditioning(models, "a harbour", true, size)
+      expect(usesGuidance(1)).toBe(false)
+      const c = unet(conditional)
+      // Diffusers' SDXL negative is zeros (force_zeros_for_empty_prompt), SD's the encoding of "".
+      const u = name === "sdxl-tiny"
+        ? unet2dCondition(models.unet.plan, models.unet.layers, {
+          sample: latents,
+          timesteps: [500],
+          encoderHiddenStates: tf.zerosLike(conditional.context),
+          textTime: { textEmbeds: tf.zerosLike(conditional.textTime!.textEmbeds), timeIds: conditional.textTime!.timeIds }
+        })
+        : unet(unconditional)
+      const read = (t: tf.Tensor4D): ReferenceTensor => ({ shape: [t.shape[0], t.shape[3], t.shape[1], t.shape[2]], data: tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array })
+      // Exactly the conditional prediction when unguided; through the guided batch at scales 1 and 0, to rounding.
+      expect(Array.from(guidedDenoiser(models.unet, conditional, 1)(latents, 500).dataSync())).toEqual(Array.from(c.dataSync()))
+      expectClose(guidedDenoiser(models.unet, guided, 1)(latents, 500), read(c), "guided, scale 1", "nhwc")
+      expectClose(guidedDenoiser(models.unet, guided, 0)(latents, 500), read(u), "guided, scale 0", "nhwc")
+      expect(models.forceZerosForEmptyPrompt).toBe(name === "sdxl-tiny")
+    })
+    expect(tf.memory().numTensors).toBe(before)
   })
 
-  const request = (outDir: string): GenerateSamplesRequest => ({
-    models: undefined as never,
+  const request = (outDir: string, models: DiffusionModels): GenerateSamplesRequest => ({
+    models,
     generate: generation({
       prompts: ["a harbour with ships", { text: "{token} over a glacier", split: "unseen" }],
       seeds: [7, 8],
@@ -195,8 +198,7 @@ describe("generation outputs and guidance (cpu)", () => {
     const progress: Array<string> = []
     const first = join(out, "first")
     const samples = await run(generateSamples({
-      ...request(first),
-      models,
+      ...request(first, models),
       progress: (done, total, unit) => Effect.sync(() => progress.push(`${done}/${total} ${unit}`))
     }))
     expect(progress).toEqual(Array.from({ length: 8 }, (_, i) => `${i + 1}/8 images`))
@@ -216,7 +218,7 @@ describe("generation outputs and guidance (cpu)", () => {
     expect(index[0]).toMatchObject({ prompt: "a harbour with ships", declaredPrompt: "a harbour with ships", split: "seen" })
 
     const second = join(out, "second")
-    await run(generateSamples({ ...request(second), models }))
+    await run(generateSamples(request(second, models)))
     const bytes = (dir: string, file: string) => readFile(join(dir, file))
     for (const s of index) {
       expect((await bytes(first, s.tiff)).equals(await bytes(second, s.tiff)), s.tiff).toBe(true)
@@ -231,12 +233,12 @@ describe("generation outputs and guidance (cpu)", () => {
   it("refuses {token} without a token and a resolution the VAE cannot decode, before writing anything", async () => {
     const models = await Effect.runPromise(diffusionModelsOf(sdxl))
     const dir = join(out, "refused")
-    const { token: _, ...withoutToken } = request(dir)
-    const missing = await run(Effect.flip(generateSamples({ ...withoutToken, models })))
+    const { token: _, ...withoutToken } = request(dir, models)
+    const missing = await run(Effect.flip(generateSamples(withoutToken)))
     expect(missing.message).toBe("generate.prompts[1]: uses {token} but no learned token was given")
-    const odd = await run(Effect.flip(generateSamples({ ...request(dir), models, generate: generation({ prompts: ["x"], resolution: 18 }) })))
+    const odd = await run(Effect.flip(generateSamples({ ...request(dir, models), generate: generation({ prompts: ["x"], resolution: 18 }) })))
     expect(odd.message).toBe("generate.resolution: 18 pixels is not a multiple of the VAE's scale factor 4")
-    const steps = await run(Effect.flip(generateSamples({ ...request(dir), models, generate: generation({ prompts: ["x"], steps: 1001 }) })))
+    const steps = await run(Effect.flip(generateSamples({ ...request(dir, models), generate: generation({ prompts: ["x"], steps: 1001 }) })))
     expect(steps.message).toMatch(/scheduler_config\.json: 1001 inference steps/)
     expect(existsSync(dir)).toBe(false)
   })
