@@ -40,6 +40,14 @@ describe("BatchMatMul on wasm (XNNPACK for every product)", () => {
     }
   }
 
+  it("gives zeros for an empty inner dimension, like cpu", async () => {
+    const product = () => tf.matMul(tf.zeros([2, 3, 0]), tf.zeros([2, 0, 4]))
+    const [expected] = await valuesOn("cpu", product)
+    const [actual] = await valuesOn("wasm", product)
+    expect(Array.from(actual)).toEqual(Array.from(expected))
+    expect(actual.length).toBe(24)
+  })
+
   it("matches cpu for a fused Linear with bias and its gradients", async () => {
     const x = randomValues(9 * 6, 43)
     const w = randomValues(6 * 5, 44)

@@ -55,6 +55,11 @@ const batchMatMul: KernelFunc = ({ inputs, backend, attrs }) => {
   const aStep = util.sizeFromShape(aOuter) === 1 ? 0 : m * k
   const bStep = util.sizeFromShape(bOuter) === 1 ? 0 : k * n
   if (batches * m * n === 0) return out
+  if (k === 0) {
+    // An empty sum: XNNPACK is not asked, the (uninitialised) output is zeroed.
+    wasm.typedArrayFromHeap(out).fill(0)
+    return out
+  }
   const left = lastTwoSwapped(wasm, a, transposeA)
   const right = lastTwoSwapped(wasm, b, transposeB)
   const module = wasm.wasm as unknown as { cwrap: (name: string, returns: null, args: Array<string>) => XnnBatchMatMul }
