@@ -6,11 +6,13 @@ const pending = (kind: string) => (context: { step: { id: string } }) =>
   Effect.fail(new StepFailed({ step: context.step.id, reason: `the ${kind} step is not wired yet` }))
 
 export const productionSteps = Layer.succeed(StepImplementations, {
-  "prepare-data": pending("prepare-data"),
-  "encode-latents": pending("encode-latents"),
-  "encode-text": pending("encode-text"),
-  train: pending("train"),
-  generate: pending("generate"),
-  evaluate: pending("evaluate"),
-  report: pending("report")
+  handlers: {
+    "prepare-data": pending("prepare-data"),
+    "encode-latents": pending("encode-latents"),
+    "encode-text": pending("encode-text"),
+    train: pending("train"),
+    generate: pending("generate"),
+    evaluate: pending("evaluate"),
+    report: pending("report")
+  }
 })

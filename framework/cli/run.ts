@@ -1,10 +1,12 @@
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Schema } from "effect"
+import { Console, Effect, Exit, FiberId, Option, Schema } from "effect"
 import { resolve } from "node:path"
 import { loadDeclaration } from "../declaration/load.ts"
 import { compilePlan } from "../plan/compile.ts"
 import { cachedSteps, runPlan, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
+import { openRuns, stepTracking } from "../runner/tracking.ts"
+import { Tracker, TrackerFactory } from "../services/tracker.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
@@ -22,6 +24,10 @@ const only = Options.text("only").pipe(
   Options.withDescription("Run only these steps (ids or kinds, repeatable or comma-separated) and the inputs they need")
 )
 const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Print what would run, run nothing"))
+const trackingUri = Options.text("tracking-uri").pipe(
+  Options.optional,
+  Options.withDescription("MLflow server (http[s]://…) or local folder for the runs (default: MLFLOW_TRACKING_URI, else ./mlruns)")
+)
 const concurrency = Options.integer("concurrency").pipe(
   Options.optional,
   Options.withDescription("Steps run at once (default: the study's `concurrency`, else 1)")
@@ -35,8 +41,8 @@ const summary = (outcomes: ReadonlyArray<StepOutcome>): string => {
 
 export const runCommand = Command.make(
   "run",
-  { file: declarationFile, cacheDir: cacheDirOption, only, dryRun, concurrency },
-  ({ cacheDir, concurrency, dryRun, file, only }) =>
+  { file: declarationFile, cacheDir: cacheDirOption, only, dryRun, concurrency, trackingUri },
+  ({ cacheDir, concurrency, dryRun, file, only, trackingUri }) =>
     Effect.gen(function*() {
       const loaded = yield* loadDeclaration(file)
       const plan = compilePlan(loaded.declaration)
@@ -54,19 +60,27 @@ export const runCommand = Command.make(
         for (const s of toRun) yield* Console.log(`  ${s.kind.padEnd(14)} ${s.id}  ${s.key}`)
         return
       }
-      const handlers = yield* StepImplementations
-      const outcomes = yield* runPlan(plan, handlers, {
+      const implementations = yield* StepImplementations
+      const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
+      let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
+      const runs = yield* openRuns(loaded, plan, () => outcome, implementations.backend).pipe(
+        Effect.provideService(Tracker, tracker)
+      )
+      const outcomes = yield* runPlan(plan, implementations.handlers, {
         cacheDir,
         declarationDir: loaded.directory,
         only: onlySteps,
-        concurrency: concurrency._tag === "Some"
-          ? concurrency.value
-          : loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1
-      })
+        concurrency: Option.getOrElse(concurrency, () => loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1),
+        tracking: (step) => stepTracking(tracker, runs, step)
+      }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
       yield* Console.log(`${plan.name}: ${summary(outcomes)} (cache: ${cacheDir})`)
       const bad = outcomes.filter((o) => o.status === "failed" || o.status === "blocked")
       if (bad.length > 0) {
         return yield* Effect.fail(new RunFailed({ failed: bad.map((o) => `${o.step.id}: ${o.status} — ${o.detail ?? ""}`) }))
       }
-    })
-).pipe(Command.withDescription("Run every step of a declaration that is not cached yet; interrupted steps resume."))
+    }).pipe(Effect.scoped)
+).pipe(
+  Command.withDescription(
+    "Run every step of a declaration that is not cached yet; interrupted steps resume. Runs are tracked in MLflow: a parent run per study, a child run per experiment."
+  )
+)

@@ -1,5 +1,6 @@
 import { textEncodersOf, type ModelFamily, type TextEncoderName } from "./base-model.ts"
 import type { Components } from "./components.ts"
+import type { Dataset } from "./dataset.ts"
 import type { Declaration, Experiment } from "./experiment.ts"
 import { promptsOf } from "./generation.ts"
 import { defaultLoraTargets, type ComponentKind, type Treatment } from "./treatment.ts"
@@ -46,10 +47,18 @@ const explicitComponents = (components: Components, family: ModelFamily): Compon
   }
 }
 
+/** Side of the square samples a dataset yields. */
+export const resolutionOf = (dataset: Dataset): number => dataset._tag === "synthetic" ? dataset.size : dataset.resolution.size
+
 export const normaliseExperiment = (experiment: Experiment): Experiment => ({
   ...experiment,
   components: explicitComponents(experiment.components, experiment.base.family),
-  generate: { ...experiment.generate, prompts: promptsOf(experiment.generate) }
+  generate: {
+    ...experiment.generate,
+    prompts: promptsOf(experiment.generate),
+    // Samples are compared with the training data, so they default to its resolution.
+    resolution: experiment.generate.resolution ?? resolutionOf(experiment.data)
+  }
 })
 
 export const normaliseDeclaration = (declaration: Declaration): Declaration =>

@@ -48,8 +48,9 @@ export type CacheLayout = ReturnType<typeof cacheLayout>
 export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean> =>
   Effect.promise(() => stat(join(cache.done(key), manifestName)).then(() => true, () => false))
 
-export const readManifest = (cache: CacheLayout, key: string): Effect.Effect<StepManifest, CacheError> => {
-  const path = join(cache.done(key), manifestName)
+/** The manifest of a finished step, from its output folder. */
+export const readManifestIn = (dir: string): Effect.Effect<StepManifest, CacheError> => {
+  const path = join(dir, manifestName)
   return attempt(path, "cannot read the step manifest", () => readFile(path, "utf8")).pipe(
     Effect.map((text) => JSON.parse(text) as StepManifest)
   )

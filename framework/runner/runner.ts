@@ -5,6 +5,7 @@ import { cacheLayout, commit, isDone, openWorkDir, type CacheLayout } from "./ca
 import { holdLock } from "./lock.ts"
 import { Progress } from "./progress.ts"
 import type { StepContext, StepHandlers } from "./step-handler.ts"
+import type { StepTracking } from "./tracking.ts"
 
 export type StepStatus = "cached" | "ran" | "failed" | "blocked" | "not selected"
 
@@ -23,6 +24,8 @@ export interface RunOptions {
   /** Step ids or kinds to run (with the inputs they need); everything when absent. */
   readonly only?: ReadonlyArray<string>
   readonly concurrency: number
+  /** Where each step logs (its experiments' MLflow runs). */
+  readonly tracking: (step: Step) => StepTracking
 }
 
 /** The steps to run: those matching `only`, and every step they depend on. */
@@ -57,7 +60,8 @@ const contextFor = (
   workDir: string,
   resumed: boolean,
   declarationDir: string,
-  meter: { update: StepContext["progress"]; log: StepContext["log"] }
+  meter: { update: StepContext["progress"]; log: StepContext["log"] },
+  tracking: StepTracking
 ): StepContext => {
   const byId = new Map(plan.steps.map((s) => [s.id, s]))
   const inputs = (role: string) =>
@@ -78,7 +82,8 @@ const contextFor = (
       return found[0]
     },
     progress: meter.update,
-    log: meter.log
+    log: meter.log,
+    tracking
   } as StepContext
 }
 
@@ -112,7 +117,7 @@ export const runPlan = <R>(plan: Plan, handlers: StepHandlers<R>, options: RunOp
         const meter = yield* progress.begin(step.id, labelOf(step))
         if (resumed) yield* meter.log("resuming from the work folder of an interrupted run")
         const startedAt = new Date()
-        const context = contextFor(plan, step, cache, dir, resumed, options.declarationDir, meter)
+        const context = contextFor(plan, step, cache, dir, resumed, options.declarationDir, meter, options.tracking(step))
         const handler = handlers[step.kind] as (c: StepContext) => Effect.Effect<void, unknown, R>
         yield* Effect.suspend(() => handler(context)).pipe(
           Effect.onExit((exit) =>

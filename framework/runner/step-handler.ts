@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
 import type { Plan, Step, StepKind, StepOf } from "../plan/step.ts"
+import type { StepTracking } from "./tracking.ts"
 
 /** What a step implementation gets: its step, where to write, where its inputs are. */
 export interface StepContext<K extends StepKind = StepKind> {
@@ -20,6 +21,8 @@ export interface StepContext<K extends StepKind = StepKind> {
   readonly input: (role: string) => { readonly step: Step; readonly dir: string }
   readonly progress: (done: number, total: number, unit: string) => Effect.Effect<void>
   readonly log: (message: string) => Effect.Effect<void>
+  /** Logging to the MLflow runs of the experiments this step serves. */
+  readonly tracking: StepTracking
 }
 
 /** A step failed for a reason its implementation could name. */

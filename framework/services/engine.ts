@@ -50,7 +50,7 @@ export interface GenerateRequest {
   readonly generate: Generation
   /** Output folder of the train step; absent for a baseline (the base as it is). */
   readonly modelDir?: string
-  /** Default image side when the generation declares none (the training data's). */
+  /** Image side in pixels (the declaration's, made explicit by normalisation). */
   readonly resolution: number
   readonly outDir: string
   readonly progress: ProgressSink

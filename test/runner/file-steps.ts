@@ -102,4 +102,4 @@ export const fileSteps: StepHandlers<never> = {
     })
 }
 
-export const fileStepsLayer = Layer.succeed(StepImplementations, fileSteps)
+export const fileStepsLayer = Layer.succeed(StepImplementations, { handlers: fileSteps })

@@ -9,15 +9,24 @@ import { decodeDeclaration, encodeDeclaration } from "../../framework/declaratio
 import { compilePlan } from "../../framework/plan/compile.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { fileStudy } from "../support/declarations.ts"
-import { repoRoot, run, start, type Running } from "../support/run-process.ts"
+import { localRuns } from "../support/local-mlruns.ts"
+import { repoRoot, run as runProcess, start as startProcess, type Running } from "../support/run-process.ts"
 
-const cli = `${repoRoot}/test/runner/sardine-with-file-steps.ts`
+const script = `${repoRoot}/test/runner/sardine-with-file-steps.ts`
+/** Every run of these tests tracks into the test's own folder (the same as `--tracking-uri`). */
+let trackingDir = ""
+const cli = script
+const withTracking = (args: ReadonlyArray<string>) => args[0] === "run" ? [...args, "--tracking-uri", trackingDir] : args
+const run = (s: string, args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) => runProcess(s, withTracking(args), options)
+const start = (s: string, args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) =>
+  startProcess(s, withTracking(args), options)
 
 const setUp = async (trainSteps = 40) => {
   const dir = await mkdtemp(join(tmpdir(), "sardine-runner-"))
   const declaration = await Effect.runPromise(decodeDeclaration(fileStudy(trainSteps)))
   const file = join(dir, "study.json")
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
+  trackingDir = join(dir, "mlruns")
   return { dir, file, plan: compilePlan(declaration) }
 }
 
@@ -57,6 +66,19 @@ describe("the runner", () => {
     const planned = await run(cli, ["plan", file, "--cache-dir", cache, "--json"])
     expect((JSON.parse(planned.stdout) as { steps: Array<{ cached: boolean }> }).steps.every((s) => s.cached)).toBe(true)
     expect((await readFile(join(cache, "steps", keyOf(plan, "report"), "report.txt"), "utf8")).split("\n")).toHaveLength(4)
+
+    // One parent run for the study, one child per experiment; the rerun reused them.
+    const runs = await localRuns(join(dir, "mlruns"))
+    expect(runs.map((r) => [r.name, r.status])).toEqual([
+      ["baseline", "FINISHED"], ["file-study", "FINISHED"], ["full-unet", "FINISHED"], ["lora-unet", "FINISHED"]
+    ])
+    const parent = runs.find((r) => r.name === "file-study")!
+    for (const child of runs.filter((r) => r !== parent)) expect(child.tags["mlflow.parentRunId"]).toBe(parent.id)
+    const lora = runs.find((r) => r.name === "lora-unet")!
+    expect(lora.params["components.unet._tag"]).toBe("lora")
+    expect(lora.params["components.unet.rank"]).toBe("2")
+    expect(lora.params["steps.train.key"]).toBe(keyOf(plan, "lora-unet/train"))
+    expect(parent.params["study.experiments"]).toBe('["full-unet","lora-unet","baseline"]')
   })
 
   it("a run killed mid-training resumes and ends with the same outputs as an uninterrupted run", async () => {
@@ -95,6 +117,7 @@ describe("the runner", () => {
     expect(result.stderr).toContain("interrupted")
     expect(existsSync(join(cache, "steps", trainKey))).toBe(false)
     expect(existsSync(join(cache, "locks", trainKey))).toBe(false)
+    expect((await localRuns(join(dir, "mlruns"))).map((r) => r.status)).toEqual(["KILLED", "KILLED", "KILLED", "KILLED"])
     // Data preparation had finished before the interruption and stays.
     expect(existsSync(join(cache, "steps", keyOf(plan, "full-unet/data"), "sardine-step.json"))).toBe(true)
 
@@ -115,6 +138,9 @@ describe("the runner", () => {
     for (const id of ["lora-unet/evaluate", "baseline/evaluate"]) {
       expect(existsSync(join(cache, "steps", keyOf(plan, id), "metrics.json"))).toBe(true)
     }
+    expect((await localRuns(join(dir, "mlruns"))).map((r) => [r.name, r.status])).toEqual([
+      ["baseline", "FINISHED"], ["file-study", "FAILED"], ["full-unet", "FAILED"], ["lora-unet", "FINISHED"]
+    ])
     const rerun = await run(cli, ["run", file, "--cache-dir", cache])
     expect(rerun.code).toBe(0)
     // Only the failed experiment's steps and the report run again.

@@ -1,10 +1,14 @@
 import { diffusers, experiment, frozen, full, lora, study, synthetic, type ExperimentInput } from "../../framework/index.ts"
+import { repoRoot } from "./run-process.ts"
+
+/** The tiny SD-1-like pipeline of the model tests (absolute, so declarations written anywhere find it). */
+export const tinySd1 = `${repoRoot}/test/fixtures/pipelines/sd1-tiny`
 
 /** A small valid SD-1.x-like experiment; tests derive malformed or alternative ones from it. */
 export const validExperiment = (overrides: Partial<ExperimentInput> = {}) =>
   experiment({
     name: "tiny",
-    base: diffusers("models/tiny", { family: "sd15" }),
+    base: diffusers(tinySd1, { family: "sd15" }),
     components: { unet: full({ lr: 1e-4 }), vae: frozen(), textEncoders: frozen() },
     data: synthetic({ n: 4, size: 32, seed: 1 }),
     train: { steps: 12, checkpointEvery: 3, seed: 7 },

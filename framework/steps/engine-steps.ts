@@ -1,0 +1,69 @@
+import { Effect } from "effect"
+import { join } from "node:path"
+import type { BaseModel } from "../declaration/base-model.ts"
+import type { StepContext } from "../runner/step-handler.ts"
+import { Engine, samplesIndexFile, type GeneratedSample } from "../services/engine.ts"
+import { readJson } from "./json-files.ts"
+import { appendTrainingLog, finishTrainingLog } from "./training-log.ts"
+
+/** The steps the engine does: encoding with frozen encoders, training, sampling. */
+
+const resolvedBase = (context: { step: { config: { base: BaseModel } }; resolvePath: (path: string) => string }) => ({
+  base: context.step.config.base,
+  path: context.resolvePath(context.step.config.base.path)
+})
+
+export const encodeLatents = (context: StepContext<"encode-latents">) =>
+  Effect.flatMap(Engine, (engine) =>
+    engine.encodeLatents({ base: resolvedBase(context), dataDir: context.input("data").dir, outDir: context.workDir, progress: context.progress }))
+
+export const encodeText = (context: StepContext<"encode-text">) =>
+  Effect.flatMap(Engine, (engine) =>
+    engine.encodeText({ base: resolvedBase(context), dataDir: context.input("data").dir, outDir: context.workDir, progress: context.progress }))
+
+export const train = (context: StepContext<"train">) =>
+  Effect.gen(function*() {
+    const engine = yield* Engine
+    const { components, train } = context.step.config
+    const latents = context.inputs("latents")
+    const text = context.inputs("text")
+    yield* engine.train({
+      base: resolvedBase(context),
+      components,
+      train,
+      dataDir: context.input("data").dir,
+      ...(latents.length === 1 ? { latentsDir: latents[0].dir } : {}),
+      ...(text.length === 1 ? { textDir: text[0].dir } : {}),
+      workDir: context.workDir,
+      progress: context.progress,
+      metrics: (step, values) =>
+        Effect.zipRight(appendTrainingLog(context.workDir, step, values), context.tracking.metrics(step, values)),
+      log: context.log
+    })
+    yield* finishTrainingLog(context.workDir)
+  })
+
+/** A slug of a prompt for MLflow's image series: letters, digits and dashes. */
+const seriesKey = (index: number, prompt: string) =>
+  `samples/${String(index).padStart(2, "0")}-${prompt.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 60)}`
+
+export const generate = (context: StepContext<"generate">) =>
+  Effect.gen(function*() {
+    const engine = yield* Engine
+    const model = context.inputs("model")
+    yield* engine.generate({
+      base: resolvedBase(context),
+      components: context.step.config.components,
+      generate: context.step.config.generate,
+      ...(model.length === 1 ? { modelDir: model[0].dir } : {}),
+      // Normalisation made the resolution explicit (the training data's, unless declared).
+      resolution: context.step.config.generate.resolution ?? 0,
+      outDir: context.workDir,
+      progress: context.progress
+    })
+    const samples = yield* readJson<ReadonlyArray<GeneratedSample>>(join(context.workDir, samplesIndexFile))
+    let n = 0
+    for (const sample of samples) {
+      yield* context.tracking.image(seriesKey(sample.promptIndex, sample.declaredPrompt), n++, join(context.workDir, sample.png))
+    }
+  })

@@ -1,0 +1,36 @@
+import { Context, Effect, Layer } from "effect"
+import type { StepContext, StepHandler, StepHandlers } from "../runner/step-handler.ts"
+import { StepImplementations } from "../runner/step-implementations.ts"
+import { Datasets } from "../services/datasets.ts"
+import { Engine } from "../services/engine.ts"
+import { ImageIO } from "../services/image-io.ts"
+import { ReportRenderer } from "../services/report-renderer.ts"
+import { ClipScorers } from "../services/scorer.ts"
+import { encodeLatents, encodeText, generate, train } from "./engine-steps.ts"
+import { evaluate } from "./evaluate.ts"
+import { prepareData } from "./prepare-data.ts"
+import { report } from "./report.ts"
+import type { StepKind } from "../plan/step.ts"
+
+type Services = Datasets | Engine | ImageIO | ClipScorers | ReportRenderer
+
+/** The real step implementations, each calling the services the composition root provides. */
+export const productionSteps = Layer.effect(
+  StepImplementations,
+  Effect.gen(function*() {
+    const services = yield* Effect.context<Services>()
+    const engine = Context.get(services, Engine)
+    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> =>
+      (context) => Effect.provide(handler(context), services)
+    const handlers: StepHandlers<never> = {
+      "prepare-data": bind(prepareData),
+      "encode-latents": bind(encodeLatents),
+      "encode-text": bind(encodeText),
+      train: bind(train),
+      generate: bind(generate),
+      evaluate: bind(evaluate),
+      report: bind(report)
+    }
+    return { handlers, backend: engine.backend }
+  })
+)
