@@ -119,13 +119,14 @@ const row = (task: string, clock: "wall" | "cpu", ours: Times, theirs: Times) =>
 const run = async () => {
   const folder = mkdtempSync(join(tmpdir(), "sardine-bench-metrics-"))
   try {
-    console.log(`writing the inputs to ${folder} …`)
+    const python = join(root, ".venv/bin/python")
+    const peer = (mode: string, reps: number) =>
+      JSON.parse(execFileSync(python, ["bench/metrics_peer.py", mode, folder, String(reps)], { cwd: root, maxBuffer: 1 << 26 }).toString())
+
+    // The GLCM runs first, while this process holds no more than a `sardine stats` process would.
+    console.log(`GLCM input in ${folder} …`)
     const image = speckle(GLCM_SIDE, 4, 1)
-    const setA = makeSet(4, 1000)
-    const setB = makeSet(3, 5000)
     writeFileSync(join(folder, "glcm.f32"), image)
-    writeFileSync(join(folder, "set-a.f32"), setA)
-    writeFileSync(join(folder, "set-b.f32"), setB)
     const tif = join(folder, "glcm.tif")
     await Effect.runPromise(
       Effect.provide(
@@ -133,30 +134,29 @@ const run = async () => {
         ImageIOLive
       )
     )
-
-    console.log("sardine …")
     const glcmImage: SampleImage = { name: "glcm", width: GLCM_SIDE, height: GLCM_SIDE, data: image }
     const settings = { levels: 64, distances: [1], anglesDegrees: [0, 45, 90, 135] }
+    console.log("GLCM: sardine, scikit-image …")
     const glcm = timed(GLCM_REPS, () => Effect.runSync(imageTexture(glcmImage, settings)))
-    const dist = timed(DISTANCE_REPS, () => sardineDistances(setA, setB))
+    const peerGlcm = peer("glcm", GLCM_REPS)
 
-    console.log("scikit-image / scipy …")
-    const python = join(root, ".venv/bin/python")
-    const peer = JSON.parse(
-      execFileSync(python, ["bench/metrics_peer.py", "chain", folder, String(GLCM_REPS), String(DISTANCE_REPS)], {
-        cwd: root,
-        maxBuffer: 1 << 26
-      }).toString()
-    )
+    console.log("set inputs …")
+    const setA = makeSet(4, 1000)
+    const setB = makeSet(3, 5000)
+    writeFileSync(join(folder, "set-a.f32"), setA)
+    writeFileSync(join(folder, "set-b.f32"), setB)
+    console.log("amplitude distances: sardine, scipy …")
+    const dist = timed(DISTANCE_REPS, () => sardineDistances(setA, setB))
+    const peerDistances = peer("distances", DISTANCE_REPS)
 
     console.log("whole processes …")
     const sardineProcess = processMs(process.execPath, ["bin/sardine.js", "stats", tif, "--levels", "64", "--json"])
     const peerProcess = processMs(python, ["bench/metrics_peer.py", "stats", tif])
 
-    const glcmAgreement = maxRelativeDifference(glcmPairs(glcm.result, peer.glcm.props))
+    const glcmAgreement = maxRelativeDifference(glcmPairs(glcm.result, peerGlcm.props))
     const ours = dist.result
     const distanceAgreement = maxRelativeDifference(
-      (["wasserstein", "ks", "kl", "js", "hellinger", "bhattacharyya"] as const).map((k): [number, number] => [ours[k], peer.distances.values[k]])
+      (["wasserstein", "ks", "kl", "js", "hellinger", "bhattacharyya"] as const).map((k): [number, number] => [ours[k], peerDistances.values[k]])
     )
     const processGlcm = JSON.parse(sardineProcess.result).glcm as GlcmProperties
     const processAgreement = maxRelativeDifference(glcmPairs(processGlcm, JSON.parse(peerProcess.result).glcm))
@@ -164,13 +164,13 @@ const run = async () => {
     console.log(`\n${"task (minimum over repetitions)".padEnd(52)} ${"clock".padStart(5)} ${"sardine ms".padStart(10)} ${"reference ms".padStart(12)} ${"ratio".padStart(7)}`)
     const glcmTask = `GLCM chain 1024², 64 levels, d 1, 4 angles (${GLCM_REPS}×)`
     const distanceTask = `amplitude distances 2 × 100 × 512² (${DISTANCE_REPS}×)`
-    console.log(row(glcmTask, "wall", glcm.ms, peer.glcm.ms))
-    console.log(row(glcmTask, "cpu", glcm.ms, peer.glcm.ms))
-    console.log(row(distanceTask, "wall", dist.ms, peer.distances.ms))
-    console.log(row(distanceTask, "cpu", dist.ms, peer.distances.ms))
+    console.log(row(glcmTask, "wall", glcm.ms, peerGlcm.ms))
+    console.log(row(glcmTask, "cpu", glcm.ms, peerGlcm.ms))
+    console.log(row(distanceTask, "wall", dist.ms, peerDistances.ms))
+    console.log(row(distanceTask, "cpu", dist.ms, peerDistances.ms))
     console.log(row(`whole process: stats of a 1024² TIFF (${PROCESS_REPS}×)`, "wall", sardineProcess.ms, peerProcess.ms))
     const median = (t: Times) => t.wall[t.wall.length >> 1].toFixed(1)
-    console.log(`\nwall-clock medians: GLCM ${median(glcm.ms)} vs ${median(peer.glcm.ms)} ms; distances ${median(dist.ms)} vs ${median(peer.distances.ms)} ms`)
+    console.log(`\nwall-clock medians: GLCM ${median(glcm.ms)} vs ${median(peerGlcm.ms)} ms; distances ${median(dist.ms)} vs ${median(peerDistances.ms)} ms`)
     console.log(`largest relative difference between the two sides: GLCM ${glcmAgreement.toExponential(1)}, distances ${distanceAgreement.toExponential(1)}, processes ${processAgreement.toExponential(1)}`)
     console.log("cpu = the process's CPU time (all threads); on a shared machine it is steadier than wall time")
     console.log("reference: scikit-image graycomatrix + graycoprops; scipy.stats wasserstein_distance, ks_2samp, entropy, jensenshannon; numpy")

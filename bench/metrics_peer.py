@@ -1,9 +1,11 @@
 """The reference side of bench/metrics.ts: scikit-image and scipy on the same inputs.
 
-  .venv/bin/python bench/metrics_peer.py chain <dir> <glcm reps> <distance reps>
-      Times, in this process, the GLCM chain on <dir>/glcm.f32 (1024 x 1024 float32 amplitude)
-      and the amplitude distances between the two sets <dir>/set-a.f32 and <dir>/set-b.f32
-      (100 images of 512 x 512 each); prints JSON with the times (ms) and the values.
+  .venv/bin/python bench/metrics_peer.py glcm <dir> <reps>
+      Times, in this process, the GLCM chain on <dir>/glcm.f32 (1024 x 1024 float32 amplitude).
+  .venv/bin/python bench/metrics_peer.py distances <dir> <reps>
+      Times the amplitude distances between the two sets <dir>/set-a.f32 and <dir>/set-b.f32
+      (100 images of 512 x 512 each).
+  Both print JSON with the wall and CPU times (ms) and the values.
   .venv/bin/python bench/metrics_peer.py stats <file.tif>
       What `sardine stats <file.tif> --json` computes, as a whole process (for the end-to-end row).
 
@@ -68,17 +70,18 @@ def timed(run, reps):
     return {"wall": sorted(wall), "cpu": sorted(cpu)}, result
 
 
-def chain(folder, glcm_reps, distance_reps):
+def glcm(folder, reps):
     image = np.fromfile(f"{folder}/glcm.f32", dtype="<f4").reshape(1024, 1024)
+    times, props = timed(lambda: glcm_chain(image), reps)
+    print(json.dumps({"ms": times, "props": {p: v.tolist() for p, v in props.items()}}))
+
+
+def set_distances(folder, reps):
     shape = (SET_IMAGES, SET_SIDE, SET_SIDE)
     set_a = np.fromfile(f"{folder}/set-a.f32", dtype="<f4").reshape(shape)
     set_b = np.fromfile(f"{folder}/set-b.f32", dtype="<f4").reshape(shape)
-    glcm_times, props = timed(lambda: glcm_chain(image), glcm_reps)
-    distance_times, values = timed(lambda: distances(set_a, set_b), distance_reps)
-    print(json.dumps({
-        "glcm": {"ms": glcm_times, "props": {p: v.tolist() for p, v in props.items()}},
-        "distances": {"ms": distance_times, "values": values},
-    }))
+    times, values = timed(lambda: distances(set_a, set_b), reps)
+    print(json.dumps({"ms": times, "values": values}))
 
 
 def inverse_trigamma(y):
@@ -124,7 +127,10 @@ def stats(file):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "chain":
-        chain(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    mode = sys.argv[1]
+    if mode == "glcm":
+        glcm(sys.argv[2], int(sys.argv[3]))
+    elif mode == "distances":
+        set_distances(sys.argv[2], int(sys.argv[3]))
     else:
         stats(sys.argv[2])
