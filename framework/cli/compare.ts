@@ -1,17 +1,10 @@
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
-import { Console, Effect, Option } from "effect"
-import {
-  amplitudeDistances,
-  type AmplitudeDistances,
-  type DistanceDomain,
-  domainBinning,
-  normalisedSamples,
-  toDomain
-} from "../metrics/amplitude-distances.ts"
+import { Console, Effect } from "effect"
+import { type AmplitudeDistances, type DistanceDomain, domainBinning } from "../metrics/amplitude-distances.ts"
 import { GLCM_PROPERTIES, type GlcmProperties } from "../metrics/glcm.ts"
 import { MetricInputError } from "../metrics/metric-input.ts"
-import { imageTexture, setTexture, type TextureSettings, textureSetDistance } from "../metrics/texture-sets.ts"
+import { compareSets, summariseSet } from "../metrics/set-comparison.ts"
 import type { SarUnit } from "../sar/units.ts"
 import { readAmplitudeImage } from "./amplitude-image.ts"
 import { anglesOption, bandOption, distancesOption, jsonOption, levelsOption, requiring, unitOption } from "./metric-options.ts"
@@ -40,32 +33,6 @@ const imageFiles = (side: string) =>
       return yield* new MetricInputError({ input: side, reason: "the folder holds no PNG, JPEG or TIFF image" })
     }
     return names.map((name) => path.join(side, name))
-  })
-
-interface Side {
-  readonly path: string
-  readonly images: ReadonlyArray<string>
-  readonly samples: Float32Array
-  readonly texture: GlcmProperties
-}
-
-const readSide = (side: string, files: ReadonlyArray<string>, unit: SarUnit, band: Option.Option<number>, texture: TextureSettings) =>
-  Effect.gen(function*() {
-    const parts: Array<Float32Array> = []
-    const textures: Array<GlcmProperties> = []
-    for (const file of files) {
-      const image = yield* readAmplitudeImage(file, unit, band)
-      parts.push(yield* normalisedSamples(image))
-      textures.push(yield* imageTexture(image, texture))
-    }
-    const samples = new Float32Array(parts.reduce((n, p) => n + p.length, 0))
-    let offset = 0
-    for (const p of parts) {
-      samples.set(p, offset)
-      offset += p.length
-    }
-    const result: Side = { path: side, images: files, samples, texture: setTexture(textures) }
-    return result
   })
 
 export interface Comparison {
@@ -152,17 +119,19 @@ export const compareCommand = Command.make(
       // List both sides before reading either, so an empty folder fails at once.
       const filesA = yield* imageFiles(o.a)
       const filesB = yield* imageFiles(o.b)
-      const a = yield* readSide(o.a, filesA, o.unit, o.band, texture)
-      const b = yield* readSide(o.b, filesB, o.unit, o.band, texture)
-      const amplitude = yield* amplitudeDistances(
-        { name: o.a, samples: toDomain(a.samples, domain) },
-        { name: o.b, samples: toDomain(b.samples, domain) },
-        binning,
-        o.klPseudoCount
-      )
+      const summarise = (files: ReadonlyArray<string>) =>
+        summariseSet(files.length, (i) => readAmplitudeImage(files[i], o.unit, o.band), texture)
+      const a = yield* summarise(filesA)
+      const b = yield* summarise(filesB)
+      const { amplitude, glcm } = yield* compareSets({ ...a, name: o.a }, { ...b, name: o.b }, {
+        domain,
+        bins: o.bins,
+        klPseudoCount: o.klPseudoCount,
+        texture
+      })
       const comparison: Comparison = {
-        a: { path: a.path, images: a.images, samples: a.samples.length },
-        b: { path: b.path, images: b.images, samples: b.samples.length },
+        a: { path: o.a, images: filesA, samples: a.samples.length },
+        b: { path: o.b, images: filesB, samples: b.samples.length },
         settings: {
           unit: o.unit,
           domain,
@@ -175,7 +144,7 @@ export const compareCommand = Command.make(
           textureDistance: "canberra"
         },
         amplitude,
-        glcm: { canberra: textureSetDistance(a.texture, b.texture), a: a.texture, b: b.texture }
+        glcm
       }
       yield* Console.log(o.json ? JSON.stringify(comparison, null, 2) : comparisonText(comparison))
     })
