@@ -31,6 +31,9 @@ export const exportModel = (run: ExportRun): Effect.Effect<void, ExportFailure> 
     Effect.gen(function*() {
       const manifest = yield* readModelManifest(run.modelDir)
       if (run.format === "diffusers") {
+        // Checked before loading anything: the base may be gigabytes.
+        const exists = yield* Effect.promise(() => stat(run.out).then(() => true, () => false))
+        if (exists) return yield* new ExportError({ format: "diffusers", reason: `${run.out} already exists; choose a new --out folder` })
         const pipeline = yield* Effect.acquireRelease(loadPipeline(run.base), (p) => Effect.sync(() => disposePipeline(p)))
         const { adaptation } = yield* Effect.acquireRelease(
           applyTrainedModel(pipeline, run.modelDir, { useEma: run.useEma }),

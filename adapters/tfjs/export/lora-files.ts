@@ -103,7 +103,9 @@ export const writePeftLora = (manifest: ModelManifest, read: ReadTensor, file: s
       // LoraConfig arguments per component, keyed "<component>.<field>" as diffusers packs them.
       metadata[`${c.name}.r`] = c.rank
       metadata[`${c.name}.lora_alpha`] = c.alpha
-      metadata[`${c.name}.target_modules`] = c.modules.map((m) => m.module)
+      // The declared targets, which PEFT matches as name suffixes like sardine: full names would carry the
+      // `text_model.` prefix that transformers 5's CLIPTextModel no longer has in its module names.
+      metadata[`${c.name}.target_modules`] = c.targets
       metadata[`${c.name}.init_lora_weights`] = "gaussian"
     }
     yield* writeSafetensors(file, tensors, { format: "pt", lora_adapter_metadata: JSON.stringify(metadata) })

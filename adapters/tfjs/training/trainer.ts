@@ -7,7 +7,7 @@ import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { openLatentCache } from "../encoding/latent-cache.ts"
 import { openTextCache } from "../encoding/text-cache.ts"
 import type { ModelConfigError } from "../model-config.ts"
-import { disposePipeline, loadPipeline, type LoadError } from "../pipeline-loader.ts"
+import { disposePipeline, loadPipeline, type LoadError, type StableDiffusionPipeline } from "../pipeline-loader.ts"
 import { decodeNoiseSchedule } from "../schedulers/noise-schedule.ts"
 import { adaptedPipeline } from "./adapted-pipeline.ts"
 import { registerWasmTrainingKernels } from "../wasm-kernels/index.ts"
@@ -89,10 +89,21 @@ const checkSameSamples = (file: string, ids: ReadonlyArray<string>, expected: Re
 export const trainModel = (run: TrainRun): Effect.Effect<void, TrainError> =>
   Effect.scoped(
     Effect.gen(function*() {
+      const pipeline = yield* Effect.acquireRelease(loadPipeline(run.base), (p) => Effect.sync(() => disposePipeline(p)))
+      yield* trainPipeline(pipeline, run)
+    })
+  )
+
+/**
+ * `trainModel` on an already loaded pipeline (which it changes: fully trained weights stay in its maps,
+ * adapters and token rows are released at the end; the trained model is in the work folder).
+ */
+export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun): Effect.Effect<void, TrainError> =>
+  Effect.scoped(
+    Effect.gen(function*() {
       const train = run.train
       yield* prepareBackendForTraining
-      const pipeline = yield* Effect.acquireRelease(loadPipeline(run.base), (p) => Effect.sync(() => disposePipeline(p)))
-      const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, join(run.base, "scheduler", "scheduler_config.json"))
+      const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, join(pipeline.folder, "scheduler", "scheduler_config.json"))
       const model: TrainingModel = yield* Effect.acquireRelease(
         Effect.try({
           try: () => buildTrainingModel(pipeline, run.components, train.seed),
