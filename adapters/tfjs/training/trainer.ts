@@ -103,6 +103,10 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
     Effect.gen(function*() {
       const train = run.train
       yield* prepareBackendForTraining
+      if (train.gradientCheckpointing) yield* run.log("gradientCheckpointing: not implemented by the tfjs engine; every activation is kept")
+      if (train.validationPrompts.length > 0) {
+        yield* run.log("validationPrompts: the tfjs engine does not sample during training; the generate step samples the declared prompts")
+      }
       const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, join(pipeline.folder, "scheduler", "scheduler_config.json"))
       const model: TrainingModel = yield* Effect.acquireRelease(
         Effect.try({
