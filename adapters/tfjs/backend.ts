@@ -68,7 +68,9 @@ export const selectBackend = (requested: string | undefined = process.env.SARDIN
     for (const name of BACKENDS) {
       const result = yield* Effect.either(activate(name))
       if (result._tag === "Right") {
-        yield* Effect.logInfo(`tfjs backend: ${name}${skipped.length > 0 ? ` (unavailable: ${skipped.join("; ")})` : ""}`)
+        // Why the faster backends did not load is detail; the choice itself is worth a line.
+        if (skipped.length > 0) yield* Effect.logDebug(`tfjs backends unavailable: ${skipped.join("; ")}`)
+        yield* Effect.logInfo(`tfjs backend: ${name}${name === "tensorflow" ? "" : " (install @tensorflow/tfjs-node or -gpu for the native one)"}`)
         return name
       }
       skipped.push(result.left.message)

@@ -74,7 +74,7 @@ export const engineLayer = (options: EngineOptions = {}): Layer.Layer<Engine, En
       const backend = yield* selectBackend(options.backend ?? process.env.SARDINE_BACKEND).pipe(Effect.mapError(failed("backend")))
       yield* prepareBackendForTraining
       return {
-        backend,
+        backend: Effect.succeed(backend),
         encodeLatents: (request) =>
           encodeLatents(join(request.base.path, "vae"), request.dataDir, request.outDir, (done, total) => request.progress(done, total, "images")).pipe(
             Effect.mapError(failed("encode-latents"))

@@ -63,7 +63,7 @@ export const runCommand = Command.make(
       const implementations = yield* StepImplementations
       const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-      const runs = yield* openRuns(loaded, plan, () => outcome, implementations.backend).pipe(
+      const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
         Effect.provideService(Tracker, tracker)
       )
       const outcomes = yield* runPlan(plan, implementations.handlers, {

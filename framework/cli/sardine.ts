@@ -1,8 +1,10 @@
 import { Command } from "@effect/cli"
 import { compareCommand } from "./compare.ts"
 import { dataCommand } from "./data-inspect.ts"
+import { exportCommand } from "./export.ts"
 import { mlflowCommand } from "./mlflow-push.ts"
 import { planCommand } from "./plan.ts"
+import { reportCommand } from "./report.ts"
 import { runCommand } from "./run.ts"
 import { showCommand } from "./show.ts"
 import { statsCommand } from "./stats.ts"
@@ -18,11 +20,13 @@ export const sardine = Command.make("sardine").pipe(
     showCommand,
     planCommand,
     runCommand,
+    reportCommand,
     statsCommand,
     compareCommand,
     dataCommand,
     synthCommand,
     weightsCommand,
+    exportCommand,
     mlflowCommand
   ])
 )

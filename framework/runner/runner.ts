@@ -94,6 +94,47 @@ const failureText = (cause: Cause.Cause<unknown>): string => {
   return typeof error === "string" ? error : JSON.stringify(error)
 }
 
+/** Where one step runs and logs: the parts of `RunOptions` a single step needs. */
+export type StepRunOptions = Pick<RunOptions, "cacheDir" | "declarationDir" | "tracking">
+
+/**
+ * Runs one step in this process unless its output is cached: takes the step's lock, runs the
+ * handler in the step's work folder (resuming what an interrupted run left there) and commits the
+ * output with its manifest. Its inputs must already be in the cache.
+ */
+export const executeStep = <R>(plan: Plan, step: Step, handlers: StepHandlers<R>, options: StepRunOptions) =>
+  Effect.scoped(Effect.gen(function*() {
+    const progress = yield* Progress
+    const cache = cacheLayout(options.cacheDir)
+    yield* holdLock(cache.lock(step.key), (owner) => progress.note(`waiting for ${step.id}: locked by ${owner}`))
+    if (yield* isDone(cache, step.key)) return "cached" as const
+    const { dir, resumed } = yield* openWorkDir(cache, step.key)
+    const meter = yield* progress.begin(step.id, labelOf(step))
+    if (resumed) yield* meter.log("resuming from the work folder of an interrupted run")
+    const startedAt = new Date()
+    const context = contextFor(plan, step, cache, dir, resumed, options.declarationDir, meter, options.tracking(step))
+    const handler = handlers[step.kind] as (c: StepContext) => Effect.Effect<void, unknown, R>
+    yield* Effect.suspend(() => handler(context)).pipe(
+      Effect.onExit((exit) =>
+        Exit.isSuccess(exit) ? Effect.void : progress.end(step.id, Cause.isInterruptedOnly(exit.cause) ? "killed" : "failed")
+      )
+    )
+    const finishedAt = new Date()
+    yield* commit(cache, {
+      id: step.id,
+      kind: step.kind,
+      key: step.key,
+      experiments: step.experiments,
+      inputs: step.inputs.map((i) => ({ role: i.role, key: plan.steps.find((s) => s.id === i.step)!.key })),
+      config: step.config,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime()
+    })
+    yield* progress.end(step.id, "done")
+    return "ran" as const
+  }))
+
 /**
  * Runs a plan: every selected step whose output is not cached, each once its inputs are done,
  * at most `concurrency` at a time. A failed step blocks only the steps that need it; the others
@@ -102,43 +143,11 @@ const failureText = (cause: Cause.Cause<unknown>): string => {
  */
 export const runPlan = <R>(plan: Plan, handlers: StepHandlers<R>, options: RunOptions) =>
   Effect.gen(function*() {
-    const progress = yield* Progress
     const cache = cacheLayout(options.cacheDir)
     const selected = selectSteps(plan, options.only)
     const semaphore = yield* Effect.makeSemaphore(options.concurrency)
     const finished = new Map<string, Deferred.Deferred<StepOutcome>>()
     for (const step of plan.steps) finished.set(step.id, yield* Deferred.make<StepOutcome>())
-
-    const execute = (step: Step) =>
-      Effect.scoped(Effect.gen(function*() {
-        yield* holdLock(cache.lock(step.key), (owner) => progress.note(`waiting for ${step.id}: locked by ${owner}`))
-        if (yield* isDone(cache, step.key)) return "cached" as const
-        const { dir, resumed } = yield* openWorkDir(cache, step.key)
-        const meter = yield* progress.begin(step.id, labelOf(step))
-        if (resumed) yield* meter.log("resuming from the work folder of an interrupted run")
-        const startedAt = new Date()
-        const context = contextFor(plan, step, cache, dir, resumed, options.declarationDir, meter, options.tracking(step))
-        const handler = handlers[step.kind] as (c: StepContext) => Effect.Effect<void, unknown, R>
-        yield* Effect.suspend(() => handler(context)).pipe(
-          Effect.onExit((exit) =>
-            Exit.isSuccess(exit) ? Effect.void : progress.end(step.id, Cause.isInterruptedOnly(exit.cause) ? "killed" : "failed")
-          )
-        )
-        const finishedAt = new Date()
-        yield* commit(cache, {
-          id: step.id,
-          kind: step.kind,
-          key: step.key,
-          experiments: step.experiments,
-          inputs: step.inputs.map((i) => ({ role: i.role, key: plan.steps.find((s) => s.id === i.step)!.key })),
-          config: step.config,
-          startedAt: startedAt.toISOString(),
-          finishedAt: finishedAt.toISOString(),
-          durationMs: finishedAt.getTime() - startedAt.getTime()
-        })
-        yield* progress.end(step.id, "done")
-        return "ran" as const
-      }))
 
     const runOne = (step: Step) =>
       Effect.gen(function*() {
@@ -150,7 +159,7 @@ export const runPlan = <R>(plan: Plan, handlers: StepHandlers<R>, options: RunOp
         const blocker = inputs.find((o) => o.status === "failed" || o.status === "blocked" || o.status === "not selected")
         if (blocker !== undefined) return yield* settle("blocked", `needs ${blocker.step.id} (${blocker.status})`)
         if (yield* isDone(cache, step.key)) return yield* settle("cached")
-        const exit = yield* Effect.exit(semaphore.withPermits(1)(execute(step)))
+        const exit = yield* Effect.exit(semaphore.withPermits(1)(executeStep(plan, step, handlers, options)))
         if (Exit.isSuccess(exit)) return yield* settle(exit.value)
         if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.failCause(exit.cause)
         return yield* settle("failed", failureText(exit.cause))

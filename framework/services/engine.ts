@@ -94,7 +94,7 @@ export class EngineError extends Schema.TaggedError<EngineError>()("EngineError"
 /** What trains and samples the diffusion models (the tfjs engine in production). */
 export class Engine extends Context.Tag("sardine/Engine")<Engine, {
   /** The tensor backend in use ("wasm", "cpu", "tensorflow"), for logs and run tags. */
-  readonly backend: string
+  readonly backend: Effect.Effect<string, EngineError>
   readonly encodeLatents: (request: EncodeRequest) => Effect.Effect<void, EngineError>
   readonly encodeText: (request: EncodeRequest) => Effect.Effect<void, EngineError>
   readonly train: (request: TrainRequest) => Effect.Effect<void, EngineError>

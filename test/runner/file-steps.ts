@@ -102,4 +102,4 @@ export const fileSteps: StepHandlers<never> = {
     })
 }
 
-export const fileStepsLayer = Layer.succeed(StepImplementations, { handlers: fileSteps })
+export const fileStepsLayer = Layer.succeed(StepImplementations, { handlers: fileSteps, backend: Effect.succeed(undefined) })

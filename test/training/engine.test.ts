@@ -54,7 +54,7 @@ describe("the tfjs Engine service", () => {
       const engine = yield* Engine
       yield* engine.encodeLatents({ base, dataDir: join(folder.dir, "data"), outDir: latentsDir, ...quiet })
       yield* engine.encodeText({ base, dataDir: join(folder.dir, "data"), outDir: textDir, ...quiet })
-      return engine.backend
+      return yield* engine.backend
     }))
     expect(backend).toBe("wasm")
     const latentIndex = JSON.parse(await readFile(join(latentsDir, LATENT_INDEX), "utf8"))
