@@ -2,7 +2,8 @@
  * The public declaration API: what experiment files import as `from "sardine"`.
  * Declarations are data; `sardine validate` checks them and `sardine run` runs them.
  */
-export { diffusers, type ModelFamily } from "./declaration/base-model.ts"
+export { diffusers, scratch, trained, type ModelFamily } from "./declaration/base-model.ts"
+export { clipModel, type ClipModelInput } from "./declaration/clip-model.ts"
 export { learnedToken } from "./declaration/components.ts"
 export { dbWindow, imageFolder, meanStd, percentiles, synthetic, type DatasetInput } from "./declaration/dataset.ts"
 export { experiment, study, type ExperimentInput, type StudyInput } from "./declaration/experiment.ts"

@@ -1,12 +1,13 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Schema } from "effect"
-import { resolve } from "node:path"
+import { join, resolve } from "node:path"
 import { experimentsOf } from "../declaration/experiment.ts"
 import { loadDeclaration } from "../declaration/load.ts"
 import { compilePlan } from "../plan/compile.ts"
 import type { StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
 import { Engine, type ExportFormat } from "../services/engine.ts"
+import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 
@@ -59,9 +60,15 @@ export const exportCommand = Command.make(
         })
       }
       const target = chosen[0]
-      const step = trainStepOf(compilePlan(loaded.declaration).steps, target.name)
+      const plan = compilePlan(loaded.declaration)
+      const step = trainStepOf(plan.steps, target.name)
       if (step === undefined) return yield* new ExportFailed({ reason: `${target.name} has no train step` })
       const cache = cacheLayout(cacheDir)
+      // A base made by an init-model or merge-model step is in that step's output.
+      const madeBase = step.inputs.find((i) => i.role === "base")
+      const basePath = madeBase !== undefined
+        ? join(cache.done(plan.steps.find((s) => s.id === madeBase.step)!.key), pipelineFolder)
+        : resolve(loaded.directory, target.base._tag === "diffusers" ? target.base.path : ".")
       if (!(yield* isDone(cache, step.key))) {
         return yield* new ExportFailed({
           reason: `${step.id} has not finished (no ${cache.done(step.key)}); run \`sardine run ${file}\` first`
@@ -69,7 +76,7 @@ export const exportCommand = Command.make(
       }
       const engine = yield* Engine
       yield* engine.export({
-        base: { base: target.base, path: resolve(loaded.directory, target.base.path) },
+        base: { base: target.base, path: basePath },
         components: target.components,
         modelDir: cache.done(step.key),
         format,

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { NonEmptyString, OneOf } from "./rules.ts"
+import { Name, NonEmptyString, OneOf, Seed } from "./rules.ts"
 
 /**
  * Which architecture a diffusers folder holds. It fixes what can be declared before the folder is
@@ -15,12 +15,45 @@ export const DiffusersBase = Schema.TaggedStruct("diffusers", {
 })
 export type DiffusersBase = typeof DiffusersBase.Type
 
-export const BaseModel = DiffusersBase
+/**
+ * A pipeline with random weights, built from an architecture folder: `model_index.json`, each
+ * component's `config.json`, the scheduler config and the tokenizer files, but no weights. For
+ * pretraining a base from nothing (the demo's tiny base).
+ */
+export const ScratchBase = Schema.TaggedStruct("scratch", {
+  architecture: NonEmptyString,
+  family: ModelFamily,
+  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 })
+})
+export type ScratchBase = typeof ScratchBase.Type
+
+/**
+ * The merged result of another experiment of the same study (declared before this one): stages
+ * such as "train the VAE, then the UNet on its latents" chain this way.
+ */
+export const TrainedBase = Schema.TaggedStruct("trained", {
+  experiment: Name,
+  family: ModelFamily
+})
+export type TrainedBase = typeof TrainedBase.Type
+
+export const BaseModel = Schema.Union(DiffusersBase, ScratchBase, TrainedBase)
 export type BaseModel = typeof BaseModel.Type
 
 export const diffusers = (path: string, options: { readonly family: ModelFamily }): typeof BaseModel.Encoded => ({
   _tag: "diffusers",
   path,
+  family: options.family
+})
+
+export const scratch = (
+  architecture: string,
+  options: { readonly family: ModelFamily; readonly seed?: number }
+): typeof BaseModel.Encoded => ({ _tag: "scratch", architecture, ...options })
+
+export const trained = (experiment: string, options: { readonly family: ModelFamily }): typeof BaseModel.Encoded => ({
+  _tag: "trained",
+  experiment,
   family: options.family
 })
 

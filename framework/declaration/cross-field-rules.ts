@@ -101,9 +101,31 @@ const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssu
   return issues
 }
 
+/** A trained base names an earlier, trained experiment of the same family. */
+const trainedBaseIssues = (experiment: Experiment, earlier: ReadonlyArray<Experiment>): ReadonlyArray<DeclarationIssue> => {
+  const base = experiment.base
+  if (base._tag !== "trained") return []
+  const path = ["base", "experiment"]
+  const source = earlier.find((e) => e.name === base.experiment)
+  if (source === undefined) {
+    return [{
+      path,
+      message: `"${base.experiment}" is not an experiment declared before this one in the study (stages run in declaration order)`
+    }]
+  }
+  if (source.baseline) return [{ path, message: `"${base.experiment}" is a baseline: it trains nothing to build on` }]
+  if (source.base.family !== base.family) {
+    return [{ path: ["base", "family"], message: `must match "${base.experiment}"'s family "${source.base.family}" (got "${base.family}")` }]
+  }
+  return []
+}
+
 /** Rules that span several fields, checked after every field is individually valid. */
 export const crossFieldIssues = (declaration: Declaration): ReadonlyArray<DeclarationIssue> => {
-  if (declaration.kind === "experiment") return experimentIssues(declaration)
+  if (declaration.kind === "experiment") {
+    return [...experimentIssues(declaration), ...trainedBaseIssues(declaration, [])]
+  }
+  if (declaration.kind === "clip") return []
   const issues: Array<DeclarationIssue> = []
   const firstIndex = new Map<string, number>()
   declaration.experiments.forEach((experiment, i) => {
@@ -115,7 +137,8 @@ export const crossFieldIssues = (declaration: Declaration): ReadonlyArray<Declar
         message: `"${experiment.name}" is already the name of experiments.${seen}`
       })
     }
-    for (const issue of experimentIssues(experiment)) issues.push({ ...issue, path: ["experiments", i, ...issue.path] })
+    const own = [...experimentIssues(experiment), ...trainedBaseIssues(experiment, declaration.experiments.slice(0, i))]
+    for (const issue of own) issues.push({ ...issue, path: ["experiments", i, ...issue.path] })
   })
   return issues
 }

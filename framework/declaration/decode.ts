@@ -1,5 +1,6 @@
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { crossFieldIssues, type DeclarationIssue } from "./cross-field-rules.ts"
+import { ClipModel } from "./clip-model.ts"
 import { Experiment, Study, type Declaration } from "./experiment.ts"
 import { normaliseDeclaration } from "./normalise.ts"
 
@@ -31,9 +32,10 @@ const schemaFor = (input: unknown): Either.Either<Schema.Schema<Declaration, unk
   const kind = typeof input === "object" && input !== null ? (input as { kind?: unknown }).kind : undefined
   if (kind === "experiment") return Either.right(Experiment as Schema.Schema<Declaration, unknown>)
   if (kind === "study") return Either.right(Study as Schema.Schema<Declaration, unknown>)
+  if (kind === "clip") return Either.right(ClipModel as Schema.Schema<Declaration, unknown>)
   return Either.left({
     path: ["kind"],
-    message: `must be "experiment" or "study" (got ${JSON.stringify(kind) ?? "nothing"}); build declarations with experiment(…) or study(…)`
+    message: `must be "experiment", "study" or "clip" (got ${JSON.stringify(kind) ?? "nothing"}); build declarations with experiment(…), study(…) or clipModel(…)`
   })
 }
 
@@ -68,5 +70,13 @@ export const decodeDeclaration = (raw: unknown, source?: string): Effect.Effect<
   })
 
 /** The JSON form of a decoded declaration (what `sardine show` prints, canonicalised). */
-export const encodeDeclaration = (declaration: Declaration): unknown =>
-  declaration.kind === "study" ? Schema.encodeSync(Study)(declaration) : Schema.encodeSync(Experiment)(declaration)
+export const encodeDeclaration = (declaration: Declaration): unknown => {
+  switch (declaration.kind) {
+    case "study":
+      return Schema.encodeSync(Study)(declaration)
+    case "experiment":
+      return Schema.encodeSync(Experiment)(declaration)
+    case "clip":
+      return Schema.encodeSync(ClipModel)(declaration)
+  }
+}

@@ -1,9 +1,11 @@
 import { Schema } from "effect"
 import { BaseModel } from "./base-model.ts"
+import { ClipModel } from "./clip-model.ts"
 import { Components } from "./components.ts"
 import { Dataset } from "./dataset.ts"
 import { Evaluation } from "./evaluation.ts"
 import { Generation } from "./generation.ts"
+import { Resources } from "./resources.ts"
 import { Bool, IntegerAtLeast, Name } from "./rules.ts"
 import { Training } from "./training.ts"
 
@@ -35,14 +37,16 @@ export const Study = Schema.Struct({
     Schema.filter((experiments) => experiments.length > 0 || "must list at least one experiment")
   ),
   /** Steps the local runner executes at once. */
-  concurrency: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 })
+  concurrency: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 }),
+  /** What each step kind asks of a cluster when steps run as SLURM jobs (`sardine run --executor slurm`). */
+  resources: Schema.optionalWith(Resources, { exact: true })
 })
 export type Study = typeof Study.Type
 export type StudyInput = Omit<typeof Study.Encoded, "kind" | "experiments"> & {
   readonly experiments: ReadonlyArray<typeof Experiment.Encoded>
 }
 
-export const Declaration = Schema.Union(Experiment, Study)
+export const Declaration = Schema.Union(Experiment, Study, ClipModel)
 export type Declaration = typeof Declaration.Type
 export type DeclarationInput = typeof Declaration.Encoded
 
@@ -50,6 +54,6 @@ export const experiment = (input: ExperimentInput): typeof Experiment.Encoded =>
 
 export const study = (input: StudyInput): typeof Study.Encoded => ({ kind: "study", ...input })
 
-/** The experiments of a declaration, a single experiment being a study of one. */
+/** The experiments of a declaration, a single experiment being a study of one (a CLIP model has none). */
 export const experimentsOf = (declaration: Declaration): ReadonlyArray<Experiment> =>
-  declaration.kind === "study" ? declaration.experiments : [declaration]
+  declaration.kind === "study" ? declaration.experiments : declaration.kind === "experiment" ? [declaration] : []

@@ -61,7 +61,13 @@ export const normaliseExperiment = (experiment: Experiment): Experiment => ({
   }
 })
 
-export const normaliseDeclaration = (declaration: Declaration): Declaration =>
-  declaration.kind === "study"
-    ? { ...declaration, experiments: declaration.experiments.map(normaliseExperiment) }
-    : normaliseExperiment(declaration)
+export const normaliseDeclaration = (declaration: Declaration): Declaration => {
+  switch (declaration.kind) {
+    case "study":
+      return { ...declaration, experiments: declaration.experiments.map(normaliseExperiment) }
+    case "experiment":
+      return normaliseExperiment(declaration)
+    case "clip":
+      return declaration
+  }
+}

@@ -46,8 +46,36 @@ class PlanBuilder {
   }
 }
 
-const addExperiment = (builder: PlanBuilder, experiment: Experiment): string => {
+/** What later stages need of a compiled experiment: its train step and the base inputs it read. */
+interface Compiled {
+  readonly experiment: Experiment
+  readonly train?: string
+  readonly base: ReadonlyArray<StepInput>
+}
+
+/** The steps that make an experiment's base pipeline, as the `base` input of the steps reading it. */
+const baseInputs = (builder: PlanBuilder, experiment: Experiment, compiled: ReadonlyMap<string, Compiled>): ReadonlyArray<StepInput> => {
+  const { base, name } = experiment
+  switch (base._tag) {
+    case "diffusers":
+      return []
+    case "scratch":
+      return [{ role: "base", step: builder.add(name, "base", "init-model", { base }, []) }]
+    case "trained": {
+      // Validation guarantees an earlier, trained experiment.
+      const source = compiled.get(base.experiment)!
+      const merged = builder.add(source.experiment.name, "merged", "merge-model", {
+        base: source.experiment.base,
+        components: source.experiment.components
+      }, [{ role: "model", step: source.train! }, ...source.base])
+      return [{ role: "base", step: merged }]
+    }
+  }
+}
+
+const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: Map<string, Compiled>): string => {
   const { base, components, name } = experiment
+  const baseInput = baseInputs(builder, experiment, compiled)
   // Only a caption template that inserts the token makes the prepared captions depend on it.
   const prepare = (dataset: Dataset) =>
     dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
@@ -59,18 +87,25 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment): string => 
     const trainInputs: Array<StepInput> = [{ role: "data", step: data }]
     const vaeTrains = trains(components.vae)
     if (!vaeTrains) {
-      trainInputs.push({ role: "latents", step: builder.add(name, "latents", "encode-latents", { base }, [{ role: "data", step: data }]) })
+      trainInputs.push({
+        role: "latents",
+        step: builder.add(name, "latents", "encode-latents", { base }, [{ role: "data", step: data }, ...baseInput])
+      })
     }
     // VAE training reconstructs images and never reads text.
     const everyEncoderFrozen = textEncoderTreatments(components, base.family).every(([, t]) => !trains(t))
     if (!vaeTrains && everyEncoderFrozen && components.token === undefined) {
-      trainInputs.push({ role: "text", step: builder.add(name, "text", "encode-text", { base }, [{ role: "data", step: data }]) })
+      trainInputs.push({
+        role: "text",
+        step: builder.add(name, "text", "encode-text", { base }, [{ role: "data", step: data }, ...baseInput])
+      })
     }
-    const train = builder.add(name, "train", "train", { base, components, train: experiment.train }, trainInputs)
+    const train = builder.add(name, "train", "train", { base, components, train: experiment.train }, [...trainInputs, ...baseInput])
     model = [{ role: "model", step: train }]
   }
+  compiled.set(name, { experiment, base: baseInput, ...(model.length === 1 ? { train: model[0].step } : {}) })
   // A baseline samples the base as it is: its generate step has no model input and no training.
-  const samples = builder.add(name, "generate", "generate", { base, components, generate: experiment.generate }, model)
+  const samples = builder.add(name, "generate", "generate", { base, components, generate: experiment.generate }, [...model, ...baseInput])
   const { reference: _reference, ...evaluate } = experiment.evaluate
   return builder.add(name, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
     { role: "samples", step: samples },
@@ -84,13 +119,20 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment): string => 
  */
 export const compilePlan = (declaration: Declaration): Plan => {
   const builder = new PlanBuilder()
+  const compiled = new Map<string, Compiled>()
+  if (declaration.kind === "clip") {
+    const { architecture, data, name, seed, train } = declaration
+    const prepared = builder.add(name, "data", "prepare-data", { dataset: data }, [])
+    builder.add(name, "train", "train-clip", { architecture, seed, train }, [{ role: "data", step: prepared }])
+    return { name, steps: builder.steps() }
+  }
   if (declaration.kind === "experiment") {
-    addExperiment(builder, declaration)
+    addExperiment(builder, declaration, compiled)
     return { name: declaration.name, steps: builder.steps() }
   }
   const evaluations = declaration.experiments.map((experiment) => ({
     role: "evaluation",
-    step: addExperiment(builder, experiment)
+    step: addExperiment(builder, experiment, compiled)
   }))
   builder.add(declaration.experiments.map((e) => e.name), "report", "report", {
     study: declaration.name,

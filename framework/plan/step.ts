@@ -1,4 +1,5 @@
-import type { BaseModel } from "../declaration/base-model.ts"
+import type { BaseModel, ScratchBase } from "../declaration/base-model.ts"
+import type { ClipTraining } from "../declaration/clip-model.ts"
 import type { Components } from "../declaration/components.ts"
 import type { Dataset } from "../declaration/dataset.ts"
 import type { Experiment } from "../declaration/experiment.ts"
@@ -6,7 +7,18 @@ import type { Evaluation } from "../declaration/evaluation.ts"
 import type { Generation } from "../declaration/generation.ts"
 import type { Training } from "../declaration/training.ts"
 
-export const stepKinds = ["prepare-data", "encode-latents", "encode-text", "train", "generate", "evaluate", "report"] as const
+export const stepKinds = [
+  "init-model",
+  "merge-model",
+  "prepare-data",
+  "encode-latents",
+  "encode-text",
+  "train",
+  "train-clip",
+  "generate",
+  "evaluate",
+  "report"
+] as const
 export type StepKind = (typeof stepKinds)[number]
 
 /**
@@ -14,10 +26,13 @@ export type StepKind = (typeof stepKinds)[number]
  * (the code-version salt of DESIGN §3).
  */
 export const codeVersion: Record<StepKind, number> = {
+  "init-model": 1,
+  "merge-model": 1,
   "prepare-data": 1,
   "encode-latents": 1,
   "encode-text": 1,
   train: 1,
+  "train-clip": 1,
   generate: 1,
   evaluate: 1,
   report: 1
@@ -25,17 +40,23 @@ export const codeVersion: Record<StepKind, number> = {
 
 /** The declaration fields each step kind reads: exactly what its content key hashes. */
 export interface StepConfigs {
+  /** A random-weight pipeline from an architecture folder. */
+  "init-model": { readonly base: ScratchBase }
+  /** An experiment's base with its trained weights merged in: the base of a later stage. */
+  "merge-model": { readonly base: BaseModel; readonly components: Components }
   "prepare-data": { readonly dataset: Dataset; readonly token?: string }
   "encode-latents": { readonly base: BaseModel }
   "encode-text": { readonly base: BaseModel }
   train: { readonly base: BaseModel; readonly components: Components; readonly train: Training }
+  /** A CLIP model from nothing, on the prepared image–caption pairs. */
+  "train-clip": { readonly architecture: string; readonly seed: number; readonly train: ClipTraining }
   generate: { readonly base: BaseModel; readonly components: Components; readonly generate: Generation }
   evaluate: { readonly evaluate: Omit<Evaluation, "reference">; readonly prompts: Generation["prompts"] }
   /** The whole declarations: the report's strategy table reads every component of each. */
   report: { readonly study: string; readonly experiments: ReadonlyArray<Experiment> }
 }
 
-/** A named input: `data`, `latents`, `text`, `model`, `samples`, `reference`, `evaluation`. */
+/** A named input: `base`, `data`, `latents`, `text`, `model`, `samples`, `reference`, `evaluation`. */
 export interface StepInput {
   readonly role: string
   readonly step: string

@@ -15,11 +15,17 @@ const declaredFolders = (step: Step): ReadonlyArray<readonly [field: string, pat
   switch (step.kind) {
     case "prepare-data":
       return step.config.dataset._tag === "image-folder" ? [["dataset.path", step.config.dataset.path]] : []
+    case "init-model":
+      return [["base.architecture", step.config.base.architecture]]
+    case "train-clip":
+      return [["architecture", step.config.architecture]]
+    case "merge-model":
     case "encode-latents":
     case "encode-text":
     case "train":
     case "generate":
-      return [["base.path", step.config.base.path]]
+      // Other bases are made by init-model / merge-model steps.
+      return step.config.base._tag === "diffusers" ? [["base.path", step.config.base.path]] : []
     case "evaluate":
       return step.config.evaluate.alignment === undefined ? [] : [["evaluate.alignment.clip", step.config.evaluate.alignment.clip]]
     case "report":

@@ -104,6 +104,7 @@ export const openRuns = (
         experimentRuns.set(experiment.name, run)
       }
     } else {
+      // A lone experiment or CLIP model is one run.
       top = yield* start(plan.name, keyOfSteps(plan.steps), undefined, () => statusOf(outcome()))
       yield* tracker.logParams(top.runId, { ...flattenParams(encodeDeclaration(declaration) as Json), ...stepParams(plan.steps) })
       experimentRuns.set(declaration.name, top)

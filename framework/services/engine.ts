@@ -1,6 +1,7 @@
 import { Context, Schema } from "effect"
 import type { Effect } from "effect"
 import type { BaseModel } from "../declaration/base-model.ts"
+import type { ClipTraining } from "../declaration/clip-model.ts"
 import type { Components } from "../declaration/components.ts"
 import type { Generation } from "../declaration/generation.ts"
 import type { Training } from "../declaration/training.ts"
@@ -11,10 +12,19 @@ export type ProgressSink = (done: number, total: number, unit: string) => Effect
 /** Receives one training step's metrics (loss, lr/<group>, grad_norm, images_per_s, …). */
 export type MetricSink = (step: number, values: Readonly<Record<string, number>>) => Effect.Effect<void>
 
-/** The base model with its folder resolved to an absolute path. */
+/** The base model and the absolute path of its diffusers pipeline folder. */
 export interface ResolvedBase {
   readonly base: BaseModel
   readonly path: string
+}
+
+export interface InitModelRequest {
+  /** Folder with model_index.json, each component's config.json, the scheduler config and tokenizer files. */
+  readonly architecture: string
+  readonly family: BaseModel["family"]
+  readonly seed: number
+  /** The new diffusers pipeline folder (must not exist). */
+  readonly out: string
 }
 
 export interface EncodeRequest {
@@ -43,6 +53,23 @@ export interface TrainRequest {
   readonly metrics: MetricSink
   readonly log: (message: string) => Effect.Effect<void>
 }
+
+export interface TrainClipRequest {
+  /** Folder with the CLIPConfig config.json and tokenizer files. */
+  readonly architecture: string
+  readonly seed: number
+  readonly train: ClipTraining
+  /** Prepared image–caption pairs. */
+  readonly dataDir: string
+  /** Checkpoints, and the trained model as a transformers CLIPModel folder under `model/`. */
+  readonly workDir: string
+  readonly progress: ProgressSink
+  readonly metrics: MetricSink
+  readonly log: (message: string) => Effect.Effect<void>
+}
+
+/** Where a train-clip step puts the trained CLIP model inside its output. */
+export const clipModelFolder = "model"
 
 export interface GenerateRequest {
   readonly base: ResolvedBase
@@ -95,9 +122,13 @@ export class EngineError extends Schema.TaggedError<EngineError>()("EngineError"
 export class Engine extends Context.Tag("sardine/Engine")<Engine, {
   /** The tensor backend in use ("wasm", "cpu", "tensorflow"), for logs and run tags. */
   readonly backend: Effect.Effect<string, EngineError>
+  /** Writes a pipeline with freshly initialised weights (seeded), as diffusers' from_config would build it. */
+  readonly initModel: (request: InitModelRequest) => Effect.Effect<void, EngineError>
   readonly encodeLatents: (request: EncodeRequest) => Effect.Effect<void, EngineError>
   readonly encodeText: (request: EncodeRequest) => Effect.Effect<void, EngineError>
   readonly train: (request: TrainRequest) => Effect.Effect<void, EngineError>
+  /** Trains a CLIP model contrastively from nothing (the small SAR CLIP of the alignment metric). */
+  readonly trainClip: (request: TrainClipRequest) => Effect.Effect<void, EngineError>
   readonly generate: (request: GenerateRequest) => Effect.Effect<void, EngineError>
   readonly export: (request: ExportRequest) => Effect.Effect<void, EngineError>
 }>() {}

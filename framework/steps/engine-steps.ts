@@ -8,10 +8,43 @@ import { appendTrainingLog, finishTrainingLog } from "./training-log.ts"
 
 /** The steps the engine does: encoding with frozen encoders, training, sampling. */
 
-const resolvedBase = (context: { step: { config: { base: BaseModel } }; resolvePath: (path: string) => string }) => ({
-  base: context.step.config.base,
-  path: context.resolvePath(context.step.config.base.path)
-})
+/** Where init-model and merge-model put the pipeline inside their output folder. */
+export const pipelineFolder = "pipeline"
+
+/** The base pipeline a step reads: the declared folder, or the one an init-model / merge-model step made. */
+const resolvedBase = (context: {
+  readonly step: { readonly config: { readonly base: BaseModel } }
+  readonly resolvePath: (path: string) => string
+  readonly inputs: StepContext["inputs"]
+}) => {
+  const { base } = context.step.config
+  const made = context.inputs("base")
+  return {
+    base,
+    path: made.length === 1 ? join(made[0].dir, pipelineFolder) : context.resolvePath(base._tag === "diffusers" ? base.path : ".")
+  }
+}
+
+export const initModel = (context: StepContext<"init-model">) =>
+  Effect.flatMap(Engine, (engine) => {
+    const { base } = context.step.config
+    return engine.initModel({
+      architecture: context.resolvePath(base.architecture),
+      family: base.family,
+      seed: base.seed,
+      out: join(context.workDir, pipelineFolder)
+    })
+  })
+
+export const mergeModel = (context: StepContext<"merge-model">) =>
+  Effect.flatMap(Engine, (engine) =>
+    engine.export({
+      base: resolvedBase(context),
+      components: context.step.config.components,
+      modelDir: context.input("model").dir,
+      format: "diffusers",
+      out: join(context.workDir, pipelineFolder)
+    }))
 
 export const encodeLatents = (context: StepContext<"encode-latents">) =>
   Effect.flatMap(Engine, (engine) =>
@@ -34,6 +67,24 @@ export const train = (context: StepContext<"train">) =>
       dataDir: context.input("data").dir,
       ...(latents.length === 1 ? { latentsDir: latents[0].dir } : {}),
       ...(text.length === 1 ? { textDir: text[0].dir } : {}),
+      workDir: context.workDir,
+      progress: context.progress,
+      metrics: (step, values) =>
+        Effect.zipRight(appendTrainingLog(context.workDir, step, values), context.tracking.metrics(step, values)),
+      log: context.log
+    })
+    yield* finishTrainingLog(context.workDir)
+  })
+
+export const trainClip = (context: StepContext<"train-clip">) =>
+  Effect.gen(function*() {
+    const engine = yield* Engine
+    const { architecture, seed, train } = context.step.config
+    yield* engine.trainClip({
+      architecture: context.resolvePath(architecture),
+      seed,
+      train,
+      dataDir: context.input("data").dir,
       workDir: context.workDir,
       progress: context.progress,
       metrics: (step, values) =>

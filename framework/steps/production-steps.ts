@@ -6,7 +6,7 @@ import { Engine } from "../services/engine.ts"
 import { ImageIO } from "../services/image-io.ts"
 import { ReportRenderer } from "../services/report-renderer.ts"
 import { ClipScorers } from "../services/scorer.ts"
-import { encodeLatents, encodeText, generate, train } from "./engine-steps.ts"
+import { encodeLatents, encodeText, generate, initModel, mergeModel, train, trainClip } from "./engine-steps.ts"
 import { evaluate } from "./evaluate.ts"
 import { prepareData } from "./prepare-data.ts"
 import { report } from "./report.ts"
@@ -23,10 +23,13 @@ export const productionSteps = Layer.effect(
     const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> =>
       (context) => Effect.provide(handler(context), services)
     const handlers: StepHandlers<never> = {
+      "init-model": bind(initModel),
+      "merge-model": bind(mergeModel),
       "prepare-data": bind(prepareData),
       "encode-latents": bind(encodeLatents),
       "encode-text": bind(encodeText),
       train: bind(train),
+      "train-clip": bind(trainClip),
       generate: bind(generate),
       evaluate: bind(evaluate),
       report: bind(report)

@@ -87,7 +87,9 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
   {
     name: "no kind",
     input: { name: "x" },
-    lines: ['kind: must be "experiment" or "study" (got nothing); build declarations with experiment(…) or study(…)']
+    lines: [
+      'kind: must be "experiment", "study" or "clip" (got nothing); build declarations with experiment(…), study(…) or clipModel(…)'
+    ]
   },
   {
     name: "a misspelt field",
@@ -128,6 +130,33 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     lines: [
       'base.family: must be one of "sd15", "sd2", "sdxl", "tiny" (got "sd9")',
       'generate.sampler: must be one of "ddpm", "ddim", "euler" (got "heun")'
+    ]
+  },
+  {
+    name: "a stage built on an experiment declared after it",
+    input: study({
+      name: "stages",
+      experiments: [
+        validExperiment({ name: "unet", base: { _tag: "trained", experiment: "vae", family: "sd15" } }),
+        validExperiment({ name: "vae", components: { unet: frozen(), vae: full({ lr: 1e-4 }) } })
+      ]
+    }),
+    lines: ['experiments.0.base.experiment: "vae" is not an experiment declared before this one in the study (stages run in declaration order)']
+  },
+  {
+    name: "a stage built on a baseline, and a family that differs",
+    input: study({
+      name: "stages",
+      experiments: [
+        validExperiment({ name: "plain", baseline: true, components: { unet: frozen() }, train: undefined }),
+        validExperiment({ name: "vae", components: { unet: frozen(), vae: full({ lr: 1e-4 }) } }),
+        validExperiment({ name: "a", base: { _tag: "trained", experiment: "plain", family: "sd15" } }),
+        validExperiment({ name: "b", base: { _tag: "trained", experiment: "vae", family: "sdxl" } })
+      ]
+    }),
+    lines: [
+      'experiments.2.base.experiment: "plain" is a baseline: it trains nothing to build on',
+      'experiments.3.base.family: must match "vae"\'s family "sd15" (got "sdxl")'
     ]
   },
   {

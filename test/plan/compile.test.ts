@@ -4,7 +4,7 @@ import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
 import type { Plan } from "../../framework/plan/step.ts"
-import { frozen, full, learnedToken, lora, study } from "../../framework/index.ts"
+import { frozen, full, learnedToken, lora, study, synthetic } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
 import { repoRoot } from "../support/run-process.ts"
 
@@ -94,6 +94,43 @@ describe("plan shapes", () => {
     // Writing a default explicitly changes nothing.
     const d = await planOf(validExperiment({ components: { unet: full({ lr: 1e-4, weightDecay: 0 }), vae: frozen(), textEncoders: frozen() } }))
     expect(d.steps.map((s) => s.key)).toEqual(a.steps.map((s) => s.key))
+  })
+
+  it("stages: a scratch base is initialised once, a trained base is the merged earlier stage", async () => {
+    const plan = await planOf(study({
+      name: "pretrain",
+      experiments: [
+        validExperiment({
+          name: "vae",
+          base: { _tag: "scratch", architecture: "architecture", family: "sd15", seed: 3 },
+          components: { unet: frozen(), vae: full({ lr: 1e-4 }) }
+        }),
+        validExperiment({ name: "unet", base: { _tag: "trained", experiment: "vae", family: "sd15" } })
+      ]
+    }))
+    expect(step(plan, "vae/base").kind).toBe("init-model")
+    expect(step(plan, "vae/train").inputs).toEqual([{ role: "data", step: "vae/data" }, { role: "base", step: "vae/base" }])
+    const merged = step(plan, "vae/merged")
+    expect(merged.kind).toBe("merge-model")
+    expect(merged.inputs).toEqual([{ role: "model", step: "vae/train" }, { role: "base", step: "vae/base" }])
+    // Every step of the second stage that reads the base reads the merged pipeline.
+    for (const id of ["unet/latents", "unet/text", "unet/train", "unet/generate"]) {
+      expect(step(plan, id).inputs).toContainEqual({ role: "base", step: "vae/merged" })
+    }
+    // The stages share their (identical) training data.
+    expect(step(plan, "vae/data").experiments).toEqual(["vae", "unet"])
+  })
+
+  it("a CLIP model plans as data preparation then contrastive training", async () => {
+    const plan = await planOf({
+      kind: "clip",
+      name: "sar-clip",
+      architecture: "clip-architecture",
+      data: synthetic({ n: 16, size: 32, seed: 5 }),
+      train: { steps: 10 }
+    })
+    expect(plan.steps.map((s) => [s.id, s.kind])).toEqual([["sar-clip/data", "prepare-data"], ["sar-clip/train", "train-clip"]])
+    expect(step(plan, "sar-clip/train").config).toMatchObject({ architecture: "clip-architecture", seed: 0, train: { steps: 10, batchSize: 32 } })
   })
 
   it("identical experiments in a study share every step but the report", async () => {

@@ -41,6 +41,13 @@ interface TrainState {
 const iterationDelayMs = Number(process.env.FILE_STEPS_DELAY_MS ?? "0")
 
 export const fileSteps: StepHandlers<never> = {
+  "train-clip": (ctx) => writeAtomic(join(ctx.workDir, "clip.txt"), digest(`clip/${JSON.stringify(ctx.step.config)}`)),
+  "init-model": (ctx) => writeAtomic(join(ctx.workDir, "weights.txt"), digest(`init/${JSON.stringify(ctx.step.config.base)}`)),
+  "merge-model": (ctx) =>
+    Effect.gen(function*() {
+      const model = yield* read(join(ctx.input("model").dir, "model.json"))
+      yield* writeAtomic(join(ctx.workDir, "weights.txt"), digest(`merged/${model}`))
+    }),
   "prepare-data": (ctx) =>
     Effect.gen(function*() {
       const text = JSON.stringify(ctx.step.config.dataset)

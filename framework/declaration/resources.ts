@@ -1,0 +1,67 @@
+import { Schema } from "effect"
+import { stepKinds, type StepKind } from "../plan/step.ts"
+import { IntegerAtLeast } from "./rules.ts"
+
+/**
+ * What a step asks of a cluster when it runs as a batch job (the slurm executor). Declared per
+ * step kind, with `default` for every kind; the local runner ignores them. They are not part of
+ * any content key: where a step runs does not change what it writes.
+ */
+
+const shown = (value: unknown): string => JSON.stringify(value) ?? String(value)
+
+const pattern = (regex: RegExp, rule: string) =>
+  Schema.String.annotations({ message: (issue) => `must be ${rule} (got ${shown(issue.actual)})` }).pipe(
+    Schema.filter((s) => regex.test(s), { message: (issue) => `must be ${rule} (got ${shown(issue.actual)})` })
+  )
+
+/** SLURM's `--mem`: an integer with an optional K, M, G or T suffix (megabytes without one). */
+export const MemorySize = pattern(/^[1-9]\d*[KMGT]?$/, `a memory size such as "512M", "16G" or "1T"`)
+
+/** SLURM's `--time` formats: minutes, minutes:seconds, hours:minutes:seconds, days-hours[:minutes[:seconds]]. */
+export const TimeLimit = pattern(
+  /^(\d+-\d+(:\d+){0,2}|\d+(:\d+){0,2})$/,
+  `a SLURM time limit such as "90" (minutes), "4:00:00" (hours:minutes:seconds) or "2-00:00:00" (days-hours:minutes:seconds)`
+)
+
+const slurmName = /^[A-Za-z0-9_.-]+$/
+
+export const Partition = pattern(
+  /^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$/,
+  "a SLURM partition name, or several separated by commas"
+)
+
+export const Account = pattern(slurmName, "a SLURM account name (letters, digits, '_', '.', '-')")
+
+export const StepResources = Schema.Struct({
+  /** GPUs per job (`--gres=gpu:N`); 0 asks for none. */
+  gpus: Schema.optionalWith(IntegerAtLeast(0), { exact: true }),
+  /** CPUs per job (`--cpus-per-task`). */
+  cpus: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
+  memory: Schema.optionalWith(MemorySize, { exact: true }),
+  time: Schema.optionalWith(TimeLimit, { exact: true }),
+  partition: Schema.optionalWith(Partition, { exact: true }),
+  account: Schema.optionalWith(Account, { exact: true })
+})
+export type StepResources = typeof StepResources.Type
+
+const perKind = Object.fromEntries(
+  stepKinds.map((kind) => [kind, Schema.optionalWith(StepResources, { exact: true })])
+) as { readonly [K in StepKind]: Schema.optionalWith<typeof StepResources, { exact: true }> }
+
+/** `default` applies to every step kind; a kind's own entry overrides it field by field. */
+export const Resources = Schema.Struct({
+  default: Schema.optionalWith(StepResources, { exact: true }),
+  ...perKind
+})
+export type Resources = typeof Resources.Type
+
+/** What a step asks for when nothing is declared: one CPU, no GPU, the cluster's defaults for the rest. */
+export const defaultStepResources: StepResources = { cpus: 1, gpus: 0 }
+
+/** The resources of one step kind: built-in defaults, then `default`, then the kind's own entry. */
+export const resourcesFor = (resources: Resources | undefined, kind: StepKind): StepResources => ({
+  ...defaultStepResources,
+  ...resources?.default,
+  ...resources?.[kind]
+})
