@@ -1,0 +1,135 @@
+import type { SvgChart } from "./charts/svg.ts"
+import { escapeXml } from "./charts/svg.ts"
+import type { ImageGrid } from "./image-grid.ts"
+import type { ReportContent } from "./report-content.ts"
+import { thumbnailSide } from "./thumbnails.ts"
+import type { ReportTable, TableCell } from "./tables/report-table.ts"
+
+/**
+ * report.html: one self-contained page. Charts are inline SVG and grid images are data URIs, so
+ * the single file opens offline, survives being mailed or logged as one MLflow artifact, and
+ * never shows a broken image because a folder was left behind.
+ */
+
+const style = `
+body { font-family: 'DejaVu Sans', 'Liberation Sans', Arial, Helvetica, sans-serif; color: #222; margin: 0; background: #fafafa; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; background: #fff; }
+h1 { font-size: 26px; margin: 0 0 8px; } h2 { font-size: 20px; margin: 36px 0 10px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+p.lead { font-size: 15px; margin: 4px 0; } p.note { font-size: 12px; color: #555; margin: 4px 0; }
+nav a { margin-right: 14px; font-size: 13px; }
+.table-scroll { overflow-x: auto; }
+table.data { border-collapse: collapse; font-size: 13px; margin: 6px 0; }
+table.data caption { text-align: left; font-weight: bold; padding: 4px 0; }
+table.data th, table.data td { border-bottom: 1px solid #e4e4e4; padding: 4px 9px; text-align: left; white-space: nowrap; vertical-align: top; }
+table.data th { background: #f3f3f3; }
+table.data thead th { white-space: normal; overflow-wrap: anywhere; max-width: 160px; vertical-align: bottom; }
+table.data tbody th { white-space: normal; overflow-wrap: anywhere; min-width: 170px; max-width: 380px; }
+td.best { font-weight: bold; background: #eaf5e4; }
+.change { font-size: 11px; } .change.better { color: #2d7a2d; } .change.worse { color: #b03a2e; } .change.same { color: #777; }
+.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
+code { font-family: 'DejaVu Sans Mono', 'Liberation Mono', monospace; font-size: 12px; }
+figure { margin: 12px 0; } figcaption { font-size: 12px; color: #555; max-width: 720px; }
+.small-multiples { display: flex; flex-wrap: wrap; gap: 8px 18px; }
+table.image-grid { border-collapse: collapse; font-size: 12px; }
+table.image-grid th, table.image-grid td { padding: 4px; vertical-align: top; text-align: center; overflow-wrap: anywhere; }
+table.image-grid th.prompt { text-align: left; font-weight: normal; min-width: 150px; max-width: 220px; overflow-wrap: normal; }
+table.image-grid img { width: 112px; height: auto; image-rendering: pixelated; display: block; margin: 0 auto 2px; }
+.cell-images { display: flex; gap: 3px; justify-content: center; }
+.caption { font-size: 10px; color: #666; max-width: 112px; display: block; margin: 0 auto; }
+.split { font-size: 10px; text-transform: uppercase; padding: 1px 5px; border-radius: 3px; background: #e8eef7; }
+.split.unseen { background: #fbeee0; }
+`
+
+/** Notes may quote commands in backticks; they become <code>. */
+const noteHtml = (note: string) => `<p class="note">${escapeXml(note).replace(/`([^`]+)`/g, "<code>$1</code>")}</p>`
+
+const cellHtml = (cell: TableCell, tag: "td" | "th"): string => {
+  let inner = escapeXml(cell.text)
+  if (cell.code) inner = `<code>${inner}</code>`
+  if (cell.link !== undefined) inner = `<a href="${escapeXml(cell.link)}">${inner}</a>`
+  if (cell.colour !== undefined) inner = `<span class="swatch" style="background:${cell.colour}"></span>${inner}`
+  if (cell.change !== undefined) inner += ` <span class="change ${cell.change.tone}">(${escapeXml(cell.change.text)})</span>`
+  return `<${tag}${cell.best ? ` class="best"` : ""}>${inner}</${tag}>`
+}
+
+export const tableHtml = (table: ReportTable): string =>
+  `<div class="table-scroll"><table class="data" data-table="${table.id}"><caption>${escapeXml(table.caption)}</caption>` +
+  `<thead><tr>${table.header.map((h) => `<th>${escapeXml(h)}</th>`).join("")}</tr></thead>` +
+  `<tbody>${table.rows.map((row) => `<tr>${row.map((c, i) => cellHtml(c, i === 0 ? "th" : "td")).join("")}</tr>`).join("")}</tbody></table></div>` +
+  table.notes.map(noteHtml).join("")
+
+const figure = (chart: SvgChart, caption: string) => `<figure>${chart.svg}<figcaption>${escapeXml(caption)}</figcaption></figure>`
+
+const gridHtml = (grid: ImageGrid, images: ReadonlyMap<string, string>): string => {
+  const head = `<tr><th class="prompt">prompt</th>${grid.columns.map((c) => `<th><span class="swatch" style="background:${c.colour}"></span>${escapeXml(c.label)}</th>`).join("")}</tr>`
+  const body = grid.rows.map(({ cells, prompt }) => {
+    const label = `<span class="split ${prompt.split}">${prompt.split}</span> ${escapeXml(prompt.text)}` +
+      prompt.variants.map((v) => `<br><span class="caption">also: ${escapeXml(v)}</span>`).join("")
+    const tds = cells.map((cell, c) => {
+      if (cell.length === 0) return `<td>–</td>`
+      const imgs = cell.map((image) => `<img src="${images.get(image.target)}" alt="${escapeXml(image.caption)}" title="${escapeXml(image.caption)}">`).join("")
+      // Real images have no prompt: their own caption says what they show.
+      const caption = c === 0 ? `<span class="caption">${escapeXml(cell[0].caption)}</span>` : ""
+      return `<td><div class="cell-images">${imgs}</div>${caption}</td>`
+    })
+    return `<tr><th class="prompt">${label}</th>${tds.join("")}</tr>`
+  })
+  return `<div class="table-scroll"><table class="image-grid">${head}${body.join("")}</table></div>`
+}
+
+const sections = [
+  ["strategies", "Strategies"],
+  ["metrics", "Metrics"],
+  ["amplitude", "Amplitude distributions"],
+  ["texture", "Texture (GLCM)"],
+  ["alignment", "Prompt alignment"],
+  ["samples", "Samples"],
+  ["training", "Training curves"],
+  ["run-facts", "Run facts"]
+] as const
+
+/** The page; `images` maps each grid image's target path to its data URI. */
+export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, string>): string => {
+  const heading = (id: (typeof sections)[number][0]) => {
+    const n = sections.findIndex(([s]) => s === id)
+    return `<h2 id="${id}">${n + 1}. ${sections[n][1]}</h2>`
+  }
+  const { tables } = content
+  const parts = [
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">`,
+    `<title>${escapeXml(`${content.study}: sardine comparison report`)}</title><style>${style}</style></head><body><main>`,
+    `<h1>${escapeXml(content.study)}: comparison report</h1>`,
+    ...content.summary.map((line) => `<p class="lead">${escapeXml(line)}</p>`),
+    `<nav>${sections.map(([id, title]) => `<a href="#${id}">${escapeXml(title)}</a>`).join("")}</nav>`,
+    heading("strategies"), tableHtml(tables.strategies),
+    heading("metrics"), tableHtml(tables.metrics),
+    heading("amplitude"),
+    ...content.distributions.flatMap((d) => [
+      `<p>${escapeXml(d.sentence)}</p>`,
+      figure(d.histogram, "Histogram of the pooled pixel values of each set (fraction of pixels per bin, log scale); the real set in black."),
+      figure(d.cdf, "Empirical cumulative distribution of the same values; a gap between curves is what Kolmogorov–Smirnov (largest) and Wasserstein-1 (area) measure.")
+    ]),
+    heading("texture"),
+    `<div class="small-multiples">${content.glcmPanels.map((p) => p.svg).join("")}</div>`,
+    `<p class="note">Each panel: one GLCM property; the dashed line marks the real set's value.</p>`,
+    tableHtml(tables.texture),
+    heading("alignment"),
+    ...(content.alignment === undefined || tables.alignment === undefined
+      ? [`<p>Prompt alignment was not evaluated (no CLIP model declared under evaluate.alignment).</p>`]
+      : [figure(content.alignment, "Mean CLIP score of each strategy's samples over the prompts of each split."), tableHtml(tables.alignment)]),
+    heading("samples"),
+    `<p class="note">Rows: prompts, seen then unseen; columns: the real reference set and each strategy (${content.grid.samplesPerCell} sample${content.grid.samplesPerCell === 1 ? "" : "s"} per cell). ` +
+      `Images larger than ${thumbnailSide} px are block-averaged to fit, which also averages speckle; the metrics use the full images.</p>`,
+    gridHtml(content.grid, images),
+    heading("training"),
+    ...(content.trainingCurves.length === 0
+      ? [`<p>No strategy of this study trains (or no training log is left in the cache).</p>`]
+      : [
+        `<p class="note">Per training step. Loss, gradient norm and throughput with more than 20 steps: the faint line is the raw value, the solid one its exponential moving average (α = 0.1). Learning rates are drawn as scheduled.</p>`,
+        ...content.trainingCurves.map((c) => figure(c, `${c.label}.`))
+      ]),
+    heading("run-facts"), tableHtml(tables.runFacts),
+    `</main></body></html>`
+  ]
+  return `${parts.join("\n")}\n`
+}

@@ -1,0 +1,80 @@
+import type { SvgChart } from "./charts/svg.ts"
+import type { ImageGrid } from "./image-grid.ts"
+import type { ReportContent } from "./report-content.ts"
+import type { ReportTable, TableCell } from "./tables/report-table.ts"
+
+/**
+ * report.md: the same tables as the HTML page (same cell text, best values in bold), for pasting
+ * into papers and notes. Charts and grid images are files under images/ next to it: Markdown
+ * viewers (GitHub among them) drop data: URIs.
+ */
+
+/**
+ * Backslash escapes (CommonMark) for characters that would change how a cell reads: a pipe ends
+ * the cell, `<SAR>` would be taken for an HTML tag, brackets for a link, `*` and `_` for emphasis.
+ */
+const escapeCell = (text: string) => text.replace(/[\\|<>[\]*_`]/g, (c) => `\\${c}`).replace(/\s*\n\s*/g, " ")
+
+/** Prose (notes, summary): the same escapes, except inside `code spans`, which stay as written. */
+const escapeProse = (text: string) =>
+  text.split(/(`[^`]*`)/).map((part, i) => (i % 2 === 1 ? part : part.replace(/[\\<>[\]*_]/g, (c) => `\\${c}`))).join("")
+
+const cellMarkdown = (cell: TableCell): string => {
+  let text = cell.code ? `\`${cell.text}\`` : escapeCell(cell.text)
+  if (cell.link !== undefined) text = `[${text}](${cell.link})`
+  if (cell.change !== undefined) text += ` (${escapeCell(cell.change.text)})`
+  return cell.best ? `**${text}**` : text
+}
+
+export const tableMarkdown = (table: ReportTable): string =>
+  [
+    `**${escapeCell(table.caption)}**`,
+    "",
+    `| ${table.header.map(escapeCell).join(" | ")} |`,
+    `|${table.header.map(() => " --- ").join("|")}|`,
+    ...table.rows.map((row) => `| ${row.map(cellMarkdown).join(" | ")} |`),
+    "",
+    ...table.notes.flatMap((n) => [escapeProse(n), ""])
+  ].join("\n")
+
+export const chartFile = (chart: SvgChart) => `images/charts/${chart.id}.svg`
+
+const chartMarkdown = (chart: SvgChart) => `![${chart.label}](${chartFile(chart)})\n`
+
+const gridMarkdown = (grid: ImageGrid): string => {
+  const header = `| prompt | ${grid.columns.map((c) => escapeCell(c.label)).join(" | ")} |`
+  const rule = `|${[" --- ", ...grid.columns.map(() => " --- ")].join("|")}|`
+  const rows = grid.rows.map(({ cells, prompt }) => {
+    const images = cells.map((cell) => (cell.length === 0 ? "–" : cell.map((i) => `![${escapeCell(i.caption)}](${i.target})`).join(" ")))
+    return `| ${prompt.split}: ${escapeCell(prompt.text)} | ${images.join(" | ")} |`
+  })
+  return [header, rule, ...rows, ""].join("\n")
+}
+
+export const markdownReport = (content: ReportContent): string => {
+  const { tables } = content
+  const parts = [
+    `# ${content.study}: comparison report`,
+    "",
+    ...content.summary.flatMap((line) => [escapeProse(line), ""]),
+    "## 1. Strategies", "", tableMarkdown(tables.strategies),
+    "## 2. Metrics", "", tableMarkdown(tables.metrics),
+    "## 3. Amplitude distributions", "",
+    ...content.distributions.flatMap((d) => [escapeProse(d.sentence), "", chartMarkdown(d.histogram), chartMarkdown(d.cdf)]),
+    "## 4. Texture (GLCM)", "",
+    ...content.glcmPanels.map(chartMarkdown),
+    tableMarkdown(tables.texture),
+    "## 5. Prompt alignment", "",
+    ...(content.alignment === undefined || tables.alignment === undefined
+      ? ["Prompt alignment was not evaluated (no CLIP model declared under evaluate.alignment).", ""]
+      : [chartMarkdown(content.alignment), tableMarkdown(tables.alignment)]),
+    "## 6. Samples", "",
+    gridMarkdown(content.grid),
+    "## 7. Training curves", "",
+    ...(content.trainingCurves.length === 0
+      ? ["No strategy of this study trains (or no training log is left in the cache).", ""]
+      : content.trainingCurves.map(chartMarkdown)),
+    "## 8. Run facts", "", tableMarkdown(tables.runFacts)
+  ]
+  return `${parts.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd()}\n`
+}

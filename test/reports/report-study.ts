@@ -1,0 +1,133 @@
+/**
+ * A small real study for the report: declared like a user would (framework builders), compiled by
+ * the real plan compiler, run by the real runner with the production prepare-data / evaluate /
+ * report steps and the engine stand-ins of stand-in-steps.ts, tracked into a local MLflow folder by
+ * the real file-store tracker. The bench uses the same code with more strategies and images.
+ */
+import { Effect, Exit, FiberId } from "effect"
+import { writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import { trackerFactoryLayer } from "../../adapters/mlflow/tracker-factory.ts"
+import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
+import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
+import type { Declaration } from "../../framework/declaration/experiment.ts"
+import { diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic, type ExperimentInput } from "../../framework/index.ts"
+import { compilePlan } from "../../framework/plan/compile.ts"
+import type { Plan } from "../../framework/plan/step.ts"
+import { plainProgress } from "../../framework/runner/progress.ts"
+import { runPlan, type StepOutcome } from "../../framework/runner/runner.ts"
+import { StepImplementations } from "../../framework/runner/step-implementations.ts"
+import { openRuns, stepTracking, type RunsOfDeclaration } from "../../framework/runner/tracking.ts"
+import { Tracker, TrackerFactory } from "../../framework/services/tracker.ts"
+import { repoRoot } from "../support/run-process.ts"
+import { standInStudySteps } from "./stand-in-steps.ts"
+
+export interface ReportStudyOptions {
+  readonly name: string
+  /** How many strategies: the first four are baseline, full UNet, LoRA UNet, hybrid; more add LoRA ranks and text-encoder variants. */
+  readonly strategies: number
+  readonly seenPrompts: number
+  readonly unseenPrompts: number
+  readonly seeds: number
+  readonly trainSteps: number
+  readonly size: number
+  readonly referenceImages: number
+}
+
+const concepts = [
+  "a harbour with ships near a bridge", "agricultural fields crossed by a road", "a dense urban area", "a forest with a river",
+  "a lake surrounded by fields", "a coastline with a town", "farmland with scattered houses", "a river delta"
+]
+const unseenConcepts = ["an airport with parked aircraft", "a wind farm at sea", "an oil platform", "a container terminal"]
+
+/** Strategies in the seed study's order, then variations, as many as asked. */
+const strategies = (shared: Omit<ExperimentInput, "name" | "components">, count: number): ReadonlyArray<ExperimentInput> => {
+  const tokenised = {
+    data: { ...shared.data, captionTemplate: "{token} image of {caption}" },
+    generate: {
+      ...shared.generate,
+      prompts: (shared.generate.prompts as ReadonlyArray<{ text: string; split: "seen" | "unseen" }>).map((p) => ({ ...p, text: p.text.replace(/^SAR image/, "{token} image") }))
+    }
+  }
+  const all: Array<ExperimentInput> = [
+    { ...shared, name: "baseline", baseline: true, components: { unet: frozen() }, train: undefined, description: "The base model as it is." },
+    { ...shared, name: "full-unet", components: { unet: full({ lr: 1e-4 }) } },
+    { ...shared, name: "lora-unet", components: { unet: lora({ rank: 4, lr: 1e-3 }) } },
+    {
+      ...shared,
+      ...tokenised,
+      name: "hybrid",
+      description: "Full UNet + LoRA text encoder + a learned <SAR> token.",
+      components: { unet: full({ lr: 1e-4 }), textEncoders: lora({ rank: 4, lr: 5e-4 }), token: learnedToken({ token: "<SAR>", init: "radar", lr: 5e-3 }) }
+    },
+    { ...shared, name: "text-encoder-full", components: { unet: frozen(), textEncoders: full({ lr: 1e-5 }) } },
+    { ...shared, name: "text-encoder-lora", components: { unet: frozen(), textEncoders: lora({ rank: 8, lr: 1e-4 }) } },
+    { ...shared, name: "vae-full", components: { unet: frozen(), vae: full({ lr: 1e-5 }) } },
+    { ...shared, name: "vae-lora", components: { unet: frozen(), vae: lora({ rank: 4, lr: 1e-4 }) } }
+  ]
+  for (let rank = 1; all.length < count; rank *= 2) {
+    all.push({ ...shared, name: `lora-unet-r${rank}-with-a-long-descriptive-name`, components: { unet: lora({ rank, lr: 1e-3 }) } })
+  }
+  return all.slice(0, count)
+}
+
+export const reportStudy = (options: ReportStudyOptions) => {
+  const prompts = [
+    ...concepts.slice(0, options.seenPrompts).map((c) => ({ text: `SAR image of ${c}`, split: "seen" as const })),
+    ...unseenConcepts.slice(0, options.unseenPrompts).map((c) => ({ text: `SAR image of ${c}`, split: "unseen" as const }))
+  ]
+  const shared = {
+    base: diffusers(`${repoRoot}/test/fixtures/pipelines/sd1-tiny`, { family: "sd15" }),
+    data: synthetic({ n: 6, size: options.size, seed: 1, looks: 4 }),
+    train: { steps: options.trainSteps, seed: 3, checkpointEvery: options.trainSteps, lrSchedule: { warmupSteps: Math.ceil(options.trainSteps / 10), decay: "cosine" } },
+    generate: { prompts, seeds: Array.from({ length: options.seeds }, (_, i) => i), steps: 4 },
+    evaluate: {
+      reference: synthetic({ n: options.referenceImages, size: options.size, seed: 99, looks: 4 }),
+      amplitude: { domain: "amplitude", bins: 64 },
+      texture: { levels: 16, distances: [1], angles: [0, 90] },
+      alignment: { clip: `${repoRoot}/test/fixtures/clip` }
+    }
+  } satisfies Omit<ExperimentInput, "name" | "components">
+  return study({ name: options.name, experiments: strategies(shared, options.strategies).map(experiment) })
+}
+
+export interface RanStudy {
+  readonly file: string
+  readonly cacheDir: string
+  readonly trackingDir: string
+  readonly plan: Plan
+  readonly declaration: Declaration
+  readonly outcomes: ReadonlyArray<StepOutcome>
+  readonly runs: RunsOfDeclaration
+}
+
+/** Runs the study in `dir` (study.json, cache/, mlruns/) as `sardine run` would, without the CLI. */
+export const runReportStudy = (dir: string, options: ReportStudyOptions): Promise<RanStudy> =>
+  Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      const declaration = yield* decodeDeclaration(reportStudy(options))
+      const file = join(dir, "study.json")
+      yield* Effect.promise(() => writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration))))
+      const plan = compilePlan(declaration)
+      const cacheDir = join(dir, "cache")
+      const trackingDir = join(dir, "mlruns")
+      const implementations = yield* StepImplementations
+      const tracker = yield* (yield* TrackerFactory).open(trackingDir)
+      let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
+      const runs = yield* openRuns({ file, directory: dir, declaration }, plan, () => outcome, yield* implementations.backend).pipe(
+        Effect.provideService(Tracker, tracker)
+      )
+      const outcomes = yield* runPlan(plan, implementations.handlers, {
+        cacheDir,
+        declarationDir: dir,
+        concurrency: 1,
+        tracking: (step) => stepTracking(tracker, runs, step)
+      }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
+      return { file, cacheDir, trackingDir, plan, declaration, outcomes, runs }
+    })).pipe(
+      Effect.provide(standInStudySteps),
+      Effect.provide(trackerFactoryLayer()),
+      Effect.provide(plainProgress(() => {}))
+    )
+  )
+
