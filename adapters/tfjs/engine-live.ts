@@ -9,6 +9,7 @@ import { exportModel } from "./export/export-model.ts"
 import type { Layers } from "./layers.ts"
 import { disposePipeline, loadPipeline } from "./pipeline-loader.ts"
 import { type Component, type DiffusionModels, diffusionModelsOf } from "./sampling/diffusion-models.ts"
+import { initModel } from "./init/init-model.ts"
 import { generateSamples } from "./sampling/generate-samples.ts"
 import { adaptedPipeline, type AdaptedPipeline, noAdaptation } from "./training/adapted-pipeline.ts"
 import { disposeAdaptation } from "./training/trainable-model.ts"
@@ -75,6 +76,7 @@ export const engineLayer = (options: EngineOptions = {}): Layer.Layer<Engine, En
       yield* prepareBackendForTraining
       return {
         backend: Effect.succeed(backend),
+        initModel: (request) => initModel(request).pipe(Effect.mapError(failed("init-model"))),
         encodeLatents: (request) =>
           encodeLatents(join(request.base.path, "vae"), request.dataDir, request.outDir, (done, total) => request.progress(done, total, "images")).pipe(
             Effect.mapError(failed("encode-latents"))
