@@ -24,6 +24,8 @@ export interface RunsOfDeclaration {
   readonly top: TrackedRun
   /** Run of each experiment by name. */
   readonly experiments: ReadonlyMap<string, TrackedRun>
+  /** The tensor backend the steps compute on, when known. */
+  readonly backend?: string
 }
 
 /** What a step may log; every call goes to the runs of the experiments the step serves. */
@@ -36,6 +38,7 @@ export interface StepTracking {
   readonly target: string
   readonly experimentId: string
   readonly runIds: Readonly<Record<string, string>>
+  readonly backend?: string
 }
 
 const version = "0.1.0"
@@ -109,7 +112,7 @@ export const openRuns = (
       yield* tracker.logParams(top.runId, { ...flattenParams(encodeDeclaration(declaration) as Json), ...stepParams(plan.steps) })
       experimentRuns.set(declaration.name, top)
     }
-    return { experimentId, top, experiments: experimentRuns }
+    return { experimentId, top, experiments: experimentRuns, ...(backend === undefined ? {} : { backend }) }
   })
 
 /** Tracking failures during a step are reported, never fatal: results matter more than their log. */
@@ -135,6 +138,7 @@ export const stepTracking = (tracker: Tracker["Type"], runs: RunsOfDeclaration, 
     datasetInput: (input) => each(`dataset ${input.name}`, (run) => tracker.logInputs(run.runId, [input])),
     target: tracker.target,
     experimentId: runs.experimentId,
-    runIds: Object.fromEntries([...runs.experiments].map(([name, run]) => [name, run.runId]))
+    runIds: Object.fromEntries([...runs.experiments].map(([name, run]) => [name, run.runId])),
+    ...(runs.backend === undefined ? {} : { backend: runs.backend })
   }
 }

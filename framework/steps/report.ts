@@ -16,8 +16,11 @@ export const report = (context: StepContext<"report">) =>
       experiments: experiments.map((experiment, i) => ({ experiment, evaluationDir: evaluations[i].dir })),
       cacheDir: dirname(stepsDir),
       outDir: context.workDir,
-      tracking: { target: context.tracking.target, experimentId: context.tracking.experimentId, runIds: context.tracking.runIds }
+      tracking: { target: context.tracking.target, experimentId: context.tracking.experimentId, runIds: context.tracking.runIds },
+      ...(context.tracking.backend === undefined ? {} : { backend: context.tracking.backend })
     })
+    // report.md shows its charts and grid from images/, so they travel with it.
     yield* context.tracking.artifact(join(context.workDir, "report.html"), "report")
     yield* context.tracking.artifact(join(context.workDir, "report.md"), "report")
+    yield* context.tracking.artifact(join(context.workDir, "images"), "report/images")
   })
