@@ -5,6 +5,7 @@ import { ImageIOLive } from "../adapters/images/image-io-live.ts"
 import { runPushLayer } from "../adapters/mlflow/push.ts"
 import { trackerFactoryLayer } from "../adapters/mlflow/tracker-factory.ts"
 import { WeightsLive } from "../adapters/safetensors/weights-listing.ts"
+import { TokenizerTrainerLive } from "../adapters/tokenizer/tokenizer-trainer-live.ts"
 import { progressFor } from "../framework/runner/progress.ts"
 import { Engine } from "../framework/services/engine.ts"
 import { ReportRenderer } from "../framework/services/report-renderer.ts"
@@ -18,6 +19,7 @@ const light = Layer.mergeAll(
   ImageIOLive,
   DatasetsLive.pipe(Layer.provide(ImageIOLive)),
   WeightsLive,
+  TokenizerTrainerLive,
   runPushLayer(),
   trackerFactoryLayer()
 )

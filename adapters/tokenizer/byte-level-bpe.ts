@@ -21,7 +21,8 @@ const byteTable = (): ReadonlyArray<string> => {
   return table
 }
 
-const BYTE_CHARS = byteTable()
+/** The symbol of each byte (index = byte value). */
+export const BYTE_CHARS = byteTable()
 const UTF8 = new TextEncoder()
 
 /** The word's UTF-8 bytes as byte-level symbols, with `</w>` appended to the last one. */

@@ -64,7 +64,8 @@ const GPT2_WORDS = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space
 export const normalizeText = (text: string): string =>
   Array.from(text.normalize("NFC").replace(WHITESPACE_RUN, " "), (c) => c.toLowerCase()).join("")
 
-const words = (text: string): Array<string> =>
+/** The words BPE runs on, from normalised text (CLIP's pattern, then GPT-2's). */
+export const words = (text: string): Array<string> =>
   (text.match(CLIP_WORDS) ?? []).flatMap((word) => word.match(GPT2_WORDS) ?? [])
 
 type Piece = { readonly text: string } | { readonly id: number }

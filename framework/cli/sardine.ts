@@ -9,6 +9,7 @@ import { runCommand } from "./run.ts"
 import { showCommand } from "./show.ts"
 import { statsCommand } from "./stats.ts"
 import { synthCommand } from "./synth.ts"
+import { tokenizerCommand } from "./tokenizer.ts"
 import { validateCommand } from "./validate.ts"
 import { weightsCommand } from "./weights.ts"
 
@@ -27,6 +28,7 @@ export const sardine = Command.make("sardine").pipe(
     synthCommand,
     weightsCommand,
     exportCommand,
-    mlflowCommand
+    mlflowCommand,
+    tokenizerCommand
   ])
 )

@@ -1,0 +1,67 @@
+import { Effect, Layer } from "effect"
+import { randomUUID } from "node:crypto"
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises"
+import { basename, dirname, join } from "node:path"
+import {
+  TokenizerTrainer,
+  TokenizerTrainingError,
+  type TokenizerTrainingRequest,
+  type TrainedTokenizer
+} from "../../framework/services/tokenizer-trainer.ts"
+import { END_OF_TEXT, mergesText, START_OF_TEXT, trainBpe, VocabularyTooSmall } from "./bpe-trainer.ts"
+import { loadClipTokenizer } from "./tokenizer-files.ts"
+
+/**
+ * The TokenizerTrainer service: learns the merges (bpe-trainer.ts), writes the folder a diffusers
+ * pipeline's `tokenizer/` holds (vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json)
+ * under a temporary name, loads it back with sardine's CLIP tokenizer, and only then renames it.
+ */
+
+const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`
+
+const specials = { bos_token: START_OF_TEXT, eos_token: END_OF_TEXT, unk_token: END_OF_TEXT, pad_token: END_OF_TEXT }
+
+const train = (request: TokenizerTrainingRequest): Effect.Effect<TrainedTokenizer, TokenizerTrainingError> =>
+  Effect.gen(function*() {
+    const { out } = request
+    const failure = (reason: string) => new TokenizerTrainingError({ path: out, reason })
+    if (yield* Effect.promise(() => stat(out).then(() => true, () => false))) return yield* failure("already exists; choose a new --out folder")
+    if (request.captions.length === 0) return yield* failure("no captions to learn from")
+    if (!(request.modelMaxLength > 2)) return yield* failure(`the sequence length ${request.modelMaxLength} leaves no room between the start and end tokens`)
+    const trained = yield* Effect.try({
+      try: () => trainBpe(request.captions, { vocabSize: request.vocabSize, requiredWords: request.requiredWords }),
+      catch: (e) => failure(e instanceof VocabularyTooSmall ? e.message : `training failed: ${(e as Error).message}`)
+    })
+    const temporary = join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
+    return yield* Effect.gen(function*() {
+      yield* Effect.tryPromise({
+        try: async () => {
+          await mkdir(temporary, { recursive: true })
+          await writeFile(join(temporary, "vocab.json"), `${JSON.stringify(Object.fromEntries(trained.vocab))}\n`)
+          await writeFile(join(temporary, "merges.txt"), mergesText(trained.merges))
+          await writeFile(join(temporary, "special_tokens_map.json"), json(specials))
+          await writeFile(join(temporary, "tokenizer_config.json"), json({
+            ...specials,
+            model_max_length: request.modelMaxLength,
+            do_lower_case: true,
+            tokenizer_class: "CLIPTokenizer"
+          }))
+        },
+        catch: (e) => failure(`cannot write the tokenizer files: ${(e as Error).message}`)
+      })
+      const tokenizer = yield* loadClipTokenizer(temporary).pipe(Effect.mapError((e) => failure(`the written tokenizer does not load: ${e.message}`)))
+      const lengths = request.captions.map((c) => tokenizer.tokenIds(c).length + 2)
+      yield* Effect.tryPromise({ try: () => rename(temporary, out), catch: (e) => failure(`cannot move the tokenizer into place: ${(e as Error).message}`) })
+      return {
+        folder: out,
+        vocabSize: trained.vocab.size,
+        merges: trained.merges.length,
+        words: trained.words,
+        captions: request.captions.length,
+        longestCaption: Math.max(...lengths),
+        truncated: lengths.filter((n) => n > request.modelMaxLength).length
+      }
+    }).pipe(Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))))
+  })
+
+export const TokenizerTrainerLive = Layer.succeed(TokenizerTrainer, { train })
