@@ -6,6 +6,7 @@ import { runPushLayer } from "../adapters/mlflow/push.ts"
 import { trackerFactoryLayer } from "../adapters/mlflow/tracker-factory.ts"
 import { WeightsLive } from "../adapters/safetensors/weights-listing.ts"
 import { TokenizerTrainerLive } from "../adapters/tokenizer/tokenizer-trainer-live.ts"
+import { executorFactoryLayer } from "../adapters/slurm/executor-factory.ts"
 import { progressFor } from "../framework/runner/progress.ts"
 import { Engine } from "../framework/services/engine.ts"
 import { ReportRenderer } from "../framework/services/report-renderer.ts"
@@ -21,7 +22,8 @@ const light = Layer.mergeAll(
   WeightsLive,
   TokenizerTrainerLive,
   runPushLayer(),
-  trackerFactoryLayer()
+  trackerFactoryLayer(),
+  executorFactoryLayer()
 )
 
 /** The heavy ones, imported and started on first use (see lazy-layer.ts). */

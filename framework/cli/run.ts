@@ -1,11 +1,12 @@
-import { Command, Options } from "@effect/cli"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Exit, FiberId, Option, Schema } from "effect"
 import { resolve } from "node:path"
 import { loadDeclaration } from "../declaration/load.ts"
 import { compilePlan } from "../plan/compile.ts"
-import { cachedSteps, runPlan, selectSteps, type StepOutcome } from "../runner/runner.ts"
+import { cachedSteps, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
 import { openRuns, stepTracking } from "../runner/tracking.ts"
+import { ExecutorFactory, type ExecutorChoice } from "../services/executor.ts"
 import { Tracker, TrackerFactory } from "../services/tracker.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
@@ -33,6 +34,41 @@ const concurrency = Options.integer("concurrency").pipe(
   Options.withDescription("Steps run at once (default: the study's `concurrency`, else 1)")
 )
 
+const executor = Options.choice("executor", ["local", "slurm"]).pipe(
+  Options.withDefault("local" as const),
+  Options.withDescription("Where steps run: in this process (local), or as SLURM batch jobs (slurm) with the study's `resources`")
+)
+const partition = Options.text("partition").pipe(
+  Options.optional,
+  Options.withDescription("With --executor slurm: the partition of every job (over the study's resources)")
+)
+const account = Options.text("account").pipe(
+  Options.optional,
+  Options.withDescription("With --executor slurm: the account every job is charged to (over the study's resources)")
+)
+const ssh = Options.text("ssh").pipe(
+  Options.optional,
+  Options.withDescription("With --executor slurm: run sbatch, squeue, sacct and scancel on this login node through ssh")
+)
+
+/** The executor and its options, checked together: the slurm options make no sense for the local runner. */
+const executorChoice = Options.all({ executor, partition, account, ssh }).pipe(
+  Options.mapEffect(({ executor, ...slurm }): Effect.Effect<ExecutorChoice, ValidationError.ValidationError> => {
+    const given = Object.entries(slurm).filter(([, v]) => Option.isSome(v)).map(([k]) => `--${k}`)
+    if (executor === "local") {
+      return given.length === 0
+        ? Effect.succeed({ _tag: "local" })
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${given.join(", ")} ${given.length === 1 ? "applies" : "apply"} only with --executor slurm`)))
+    }
+    return Effect.succeed({
+      _tag: "slurm",
+      ...Option.match(slurm.partition, { onNone: () => ({}), onSome: (partition) => ({ partition }) }),
+      ...Option.match(slurm.account, { onNone: () => ({}), onSome: (account) => ({ account }) }),
+      ...Option.match(slurm.ssh, { onNone: () => ({}), onSome: (ssh) => ({ ssh }) })
+    })
+  })
+)
+
 const summary = (outcomes: ReadonlyArray<StepOutcome>): string => {
   const count = (status: StepOutcome["status"]) => outcomes.filter((o) => o.status === status).length
   return `${count("ran")} ran, ${count("cached")} cached, ${count("failed")} failed, ${count("blocked")} blocked` +
@@ -41,8 +77,8 @@ const summary = (outcomes: ReadonlyArray<StepOutcome>): string => {
 
 export const runCommand = Command.make(
   "run",
-  { file: declarationFile, cacheDir: cacheDirOption, only, dryRun, concurrency, trackingUri },
-  ({ cacheDir, concurrency, dryRun, file, only, trackingUri }) =>
+  { file: declarationFile, cacheDir: cacheDirOption, only, dryRun, concurrency, trackingUri, executor: executorChoice },
+  ({ cacheDir, concurrency, dryRun, executor, file, only, trackingUri }) =>
     Effect.gen(function*() {
       const loaded = yield* loadDeclaration(file)
       const plan = compilePlan(loaded.declaration)
@@ -61,16 +97,19 @@ export const runCommand = Command.make(
         return
       }
       const implementations = yield* StepImplementations
+      const steps = yield* (yield* ExecutorFactory).open(executor)
       const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
       const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
         Effect.provideService(Tracker, tracker)
       )
-      const outcomes = yield* runPlan(plan, implementations.handlers, {
+      const outcomes = yield* steps.execute({
+        loaded,
+        plan,
         cacheDir,
-        declarationDir: loaded.directory,
         only: onlySteps,
         concurrency: Option.getOrElse(concurrency, () => loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1),
+        trackingUri: tracker.target,
         tracking: (step) => stepTracking(tracker, runs, step)
       }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
       yield* Console.log(`${plan.name}: ${summary(outcomes)} (cache: ${cacheDir})`)

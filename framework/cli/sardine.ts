@@ -8,6 +8,8 @@ import { reportCommand } from "./report.ts"
 import { runCommand } from "./run.ts"
 import { showCommand } from "./show.ts"
 import { statsCommand } from "./stats.ts"
+import { statusCommand } from "./status.ts"
+import { stepCommand } from "./step.ts"
 import { synthCommand } from "./synth.ts"
 import { tokenizerCommand } from "./tokenizer.ts"
 import { validateCommand } from "./validate.ts"
@@ -21,6 +23,8 @@ export const sardine = Command.make("sardine").pipe(
     showCommand,
     planCommand,
     runCommand,
+    stepCommand,
+    statusCommand,
     reportCommand,
     statsCommand,
     compareCommand,

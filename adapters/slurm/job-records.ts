@@ -1,0 +1,57 @@
+import { Effect, Schema } from "effect"
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import { ExecutorError } from "../../framework/services/executor.ts"
+
+/**
+ * `<cache>/jobs/<step key>.json`: the job a step was last submitted as, so `sardine status` and a
+ * rerun find it (a rerun does not submit a step again while its job is queued or running).
+ * Job output files go to `<cache>/jobs/logs/`.
+ */
+export const JobRecord = Schema.Struct({
+  stepId: Schema.String,
+  key: Schema.String,
+  jobId: Schema.String,
+  submittedAt: Schema.String,
+  log: Schema.String,
+  /** The ssh host the job was submitted through; absent when submitted on this machine. */
+  ssh: Schema.optionalWith(Schema.String, { exact: true })
+})
+export type JobRecord = typeof JobRecord.Type
+
+export const jobsDir = (cacheDir: string) => join(cacheDir, "jobs")
+export const logsDir = (cacheDir: string) => join(cacheDir, "jobs", "logs")
+const recordFile = (cacheDir: string, key: string) => join(jobsDir(cacheDir), `${key}.json`)
+
+const fail = (reason: string) => new ExecutorError({ executor: "slurm", reason })
+
+/** The record of a step, if it was ever submitted; a record that does not parse names its file. */
+export const readJobRecord = (cacheDir: string, key: string): Effect.Effect<JobRecord | undefined, ExecutorError> => {
+  const file = recordFile(cacheDir, key)
+  return Effect.tryPromise({
+    try: () => readFile(file, "utf8"),
+    catch: (e) => e as NodeJS.ErrnoException
+  }).pipe(
+    Effect.matchEffect({
+      onFailure: (e) => e.code === "ENOENT" ? Effect.succeed(undefined) : Effect.fail(fail(`${file}: cannot read: ${e.message}`)),
+      onSuccess: (text) =>
+        Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => fail(`${file}: not valid JSON: ${(e as Error).message}`) }).pipe(
+          Effect.flatMap((json) => Schema.decodeUnknown(JobRecord)(json)),
+          Effect.mapError((e) => e instanceof ExecutorError ? e : fail(`${file}: not a job record: ${e.message}`))
+        )
+    })
+  )
+}
+
+/** Written to a temporary name and renamed, so a record is never seen half-written. */
+export const writeJobRecord = (cacheDir: string, record: JobRecord): Effect.Effect<void, ExecutorError> => {
+  const file = recordFile(cacheDir, record.key)
+  return Effect.tryPromise({
+    try: async () => {
+      await mkdir(jobsDir(cacheDir), { recursive: true })
+      await writeFile(`${file}.${process.pid}.tmp`, `${JSON.stringify(record, null, 2)}\n`)
+      await rename(`${file}.${process.pid}.tmp`, file)
+    },
+    catch: (e) => fail(`${file}: cannot write the job record: ${(e as Error).message}`)
+  })
+}

@@ -1,0 +1,93 @@
+import { Effect } from "effect"
+import { randomUUID } from "node:crypto"
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import type { StepResources } from "../../framework/declaration/resources.ts"
+import { ExecutorError } from "../../framework/services/executor.ts"
+import { jobsDir } from "./job-records.ts"
+import { batchScript, sbatchArguments } from "./job-script.ts"
+import { logTail } from "./log-tail.ts"
+import { cancel, isFinal, jobStates, submit, type JobState } from "./queue.ts"
+import type { Shell } from "./shell.ts"
+
+/** Where a successful check is remembered: a cache found shared stays shared. */
+const memoFile = (cacheDir: string) => join(jobsDir(cacheDir), "shared-cache.json")
+
+const readText = (file: string) => Effect.promise(() => readFile(file, "utf8").catch(() => undefined))
+
+const fail = (reason: string) => new ExecutorError({ executor: "slurm", reason })
+
+/**
+ * Checks that the compute nodes see the cache folder as this machine does: a tiny job writes a
+ * marker file with a fresh token into the cache, and this side reads it back. Steps write their
+ * outputs there, so without this check a study would run to the end and leave nothing here.
+ * Done once per cache folder and submitting host; `note` tells the user what is being waited for.
+ */
+export const checkSharedCache = (
+  shell: Shell,
+  cacheDir: string,
+  resources: Pick<StepResources, "partition" | "account">,
+  pollMs: number,
+  note: (message: string) => Effect.Effect<void>
+): Effect.Effect<void, ExecutorError> =>
+  Effect.gen(function*() {
+    const memo = yield* readText(memoFile(cacheDir))
+    if (memo !== undefined && (JSON.parse(memo) as { where?: string }).where === shell.where) return
+
+    const dir = join(jobsDir(cacheDir), "probes")
+    yield* Effect.tryPromise({
+      try: () => mkdir(dir, { recursive: true }),
+      catch: (e) => fail(`cannot create ${dir}: ${(e as Error).message}`)
+    })
+    const token = randomUUID()
+    const marker = join(dir, token)
+    const log = join(dir, `${token}.out`)
+    const script = batchScript(
+      ["sh", "-c", `printf '%s\\n' "$1" > "$2.tmp" && mv "$2.tmp" "$2"`, "sardine-probe", token, marker],
+      "sardine: is the cache folder shared with the compute nodes?"
+    )
+    const args = sbatchArguments({
+      name: "sardine-probe",
+      output: log,
+      chdir: cacheDir,
+      resources: { cpus: 1, time: "5", ...resources },
+      after: []
+    })
+    const jobId = yield* Effect.uninterruptible(submit(shell, args, script)).pipe(Effect.mapError((e) => fail(e.message)))
+    yield* note(`checking that the compute nodes see the cache folder: probe job ${jobId}`)
+
+    const waitForEnd: Effect.Effect<JobState | undefined, ExecutorError> = Effect.gen(function*() {
+      let told = ""
+      for (;;) {
+        const state = (yield* jobStates(shell, [jobId]).pipe(Effect.mapError((e) => fail(e.message)))).get(jobId)
+        if (state === undefined || isFinal(state.state)) return state
+        const now = `${state.state}${state.reason === undefined ? "" : ` (${state.reason})`}`
+        if (now !== told) yield* note(`probe job ${jobId}: ${now}`)
+        told = now
+        yield* Effect.sleep(pollMs)
+      }
+    })
+    const ended = yield* waitForEnd.pipe(
+      Effect.onInterrupt(() => cancel(shell, [jobId]).pipe(Effect.ignore))
+    )
+    const seen = yield* readText(marker)
+    if (seen?.trim() !== token) {
+      const tail = yield* logTail(log, 10)
+      return yield* Effect.fail(fail(
+        `the cache folder ${cacheDir} is not shared with the compute nodes: probe job ${jobId} ` +
+          `(${ended?.state ?? "no longer known to SLURM"}) was to write ${marker}, and this machine does not see it. ` +
+          `Put the cache on a filesystem the nodes mount too (a shared home, project or scratch folder) with --cache-dir.` +
+          (tail === undefined ? "" : `\nlast lines of ${log}:\n${tail}`)
+      ))
+    }
+    yield* Effect.promise(() => Promise.all([rm(marker, { force: true }), rm(log, { force: true })]))
+    const file = memoFile(cacheDir)
+    yield* Effect.tryPromise({
+      try: async () => {
+        await writeFile(`${file}.tmp`, `${JSON.stringify({ where: shell.where, probeJob: jobId, checkedAt: new Date().toISOString() })}\n`)
+        await rename(`${file}.tmp`, file)
+      },
+      catch: (e) => fail(`cannot write ${file}: ${(e as Error).message}`)
+    })
+    yield* note(`the compute nodes see the cache folder (probe job ${jobId})`)
+  })

@@ -1,0 +1,88 @@
+import { Context, Effect, Schema } from "effect"
+import type { LoadedDeclaration } from "../declaration/load.ts"
+import type { Plan, Step } from "../plan/step.ts"
+import type { Progress } from "../runner/progress.ts"
+import { runPlan, type StepOutcome } from "../runner/runner.ts"
+import { StepImplementations } from "../runner/step-implementations.ts"
+import type { StepTracking } from "../runner/tracking.ts"
+
+/** Everything an executor needs to run the selected steps of a plan. */
+export interface ExecutionRequest {
+  readonly loaded: LoadedDeclaration
+  readonly plan: Plan
+  readonly cacheDir: string
+  /** Step ids or kinds to run (with the inputs they need); everything when empty. */
+  readonly only: ReadonlyArray<string>
+  /** Steps run at once in this process (the local executor; a cluster's scheduler decides for itself). */
+  readonly concurrency: number
+  /** Where the steps log, as a tracking URI another process (a batch job) can open. */
+  readonly trackingUri: string
+  /** Where each step logs when it runs in this process. */
+  readonly tracking: (step: Step) => StepTracking
+}
+
+/** The executor could not do its job: a scheduler refused or is unreachable, the cache is not shared, … */
+export class ExecutorError extends Schema.TaggedError<ExecutorError>()("ExecutorError", {
+  executor: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `${this.executor} executor: ${this.reason}`
+  }
+}
+
+/** The batch job a step last ran as, and its state when asked. */
+export interface StepJob {
+  readonly jobId: string
+  /** The scheduler's word: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, … */
+  readonly state: string
+  readonly submittedAt: string
+  /** The job's output file. */
+  readonly log: string
+}
+
+/** Where the steps of a plan run. The outcomes are the local runner's, whichever executor ran them. */
+export interface Executor {
+  readonly name: "local" | "slurm"
+  /**
+   * Runs every selected step that is not cached, each after its inputs; a failed step blocks only
+   * the steps that need it. Interruption stops (or cancels) whatever is still running.
+   */
+  readonly execute: (request: ExecutionRequest) => Effect.Effect<ReadonlyArray<StepOutcome>, ExecutorError, Progress | StepImplementations>
+  /** The job each step of the plan last ran as, by step id, with its current state; none for in-process steps. */
+  readonly jobs: (plan: Plan, cacheDir: string) => Effect.Effect<ReadonlyMap<string, StepJob>, ExecutorError>
+}
+
+/** The default executor: the local runner, every step in this process. */
+export const localExecutor: Executor = {
+  name: "local",
+  execute: (request) =>
+    Effect.gen(function*() {
+      const { handlers } = yield* StepImplementations
+      // The runner turns every step failure into an outcome; only interruption leaves it early.
+      return yield* runPlan(request.plan, handlers, {
+        cacheDir: request.cacheDir,
+        declarationDir: request.loaded.directory,
+        only: request.only,
+        concurrency: request.concurrency,
+        tracking: request.tracking
+      }).pipe(Effect.orDie)
+    }),
+  jobs: () => Effect.succeed(new Map())
+}
+
+export interface SlurmChoice {
+  readonly _tag: "slurm"
+  /** Partition and account for every job, over what the declaration says. */
+  readonly partition?: string
+  readonly account?: string
+  /** Run the SLURM commands on this host through `ssh` (a login node); locally when absent. */
+  readonly ssh?: string
+}
+
+export type ExecutorChoice = { readonly _tag: "local" } | SlurmChoice
+
+/** Opens the executor the user chose; the composition root provides it (the slurm one lives in adapters/). */
+export class ExecutorFactory extends Context.Tag("sardine/ExecutorFactory")<ExecutorFactory, {
+  readonly open: (choice: ExecutorChoice) => Effect.Effect<Executor, ExecutorError>
+}>() {}
