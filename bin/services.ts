@@ -35,7 +35,7 @@ const heavy = Layer.mergeAll(
   ),
   lazyLayer(
     ClipScorers,
-    Effect.map(Effect.promise(() => import("../adapters/onnx/onnx-clip-scorer.ts")), (m) => Effect.provide(ClipScorers, m.OnnxClipScorersLive))
+    Effect.map(Effect.promise(() => import("../adapters/clip-scorer/clip-scorers-live.ts")), (m) => Effect.provide(ClipScorers, m.ClipScorersLive))
       .pipe(Effect.flatten)
   ),
   lazyLayer(

@@ -1,4 +1,7 @@
+import { Effect } from "effect"
+import { readFile } from "node:fs/promises"
 import type { Raster } from "../../framework/services/image-io.ts"
+import { ScorerError } from "../../framework/services/scorer.ts"
 
 /**
  * CLIP's image preprocessing on float images in [0, 1]: resize so the shortest edge is `size`
@@ -139,4 +142,42 @@ export const clipPixelValues = (images: ReadonlyArray<Raster>, config: ClipImage
     }
   })
   return out
+}
+
+const problem = (file: string, reason: string) => new ScorerError({ file, reason })
+
+/** The preprocessing of a CLIP model folder: transformers' CLIPImageProcessor fields of `file` (preprocessor_config.json). */
+export const readClipImageConfig = (file: string): Effect.Effect<ClipImageConfig, ScorerError> =>
+  Effect.tryPromise({
+    try: () => readFile(file, "utf8"),
+    catch: (e) => problem(file, `cannot read: ${(e as Error).message}`)
+  }).pipe(
+    Effect.flatMap((text) =>
+      Effect.try({ try: () => JSON.parse(text) as Record<string, any>, catch: (e) => problem(file, `not valid JSON (${(e as Error).message})`) })
+    ),
+    Effect.flatMap((json) => {
+      const size = typeof json.size === "number" ? json.size : json.size?.shortest_edge
+      const crop = typeof json.crop_size === "number" ? { height: json.crop_size, width: json.crop_size } : json.crop_size
+      const triple = (value: unknown) => Array.isArray(value) && value.length === 3 && value.every((v) => typeof v === "number" && Number.isFinite(v))
+      if (!(Number.isInteger(size) && size > 0)) return Effect.fail(problem(file, "size.shortest_edge must be a positive integer"))
+      if (!(Number.isInteger(crop?.height) && Number.isInteger(crop?.width) && crop.height > 0 && crop.width > 0)) {
+        return Effect.fail(problem(file, "crop_size must have positive integer height and width"))
+      }
+      if (crop.height > size || crop.width > size) return Effect.fail(problem(file, `crop_size ${crop.height} × ${crop.width} exceeds the resized shortest edge ${size}`))
+      if (!triple(json.image_mean)) return Effect.fail(problem(file, "image_mean must be three numbers"))
+      if (!triple(json.image_std) || json.image_std.some((v: number) => !(v > 0))) return Effect.fail(problem(file, "image_std must be three positive numbers"))
+      const config: ClipImageConfig = { size, cropHeight: crop.height, cropWidth: crop.width, mean: json.image_mean, std: json.image_std }
+      return Effect.succeed(config)
+    })
+  )
+
+/** An image the scorers take: one (grey) or three (RGB) bands, values in [0, 1]; `index` names it in the error. */
+export const checkClipImage = (image: Raster, index: number): Effect.Effect<void, ScorerError> => {
+  const fail = (reason: string) => Effect.fail(problem(`image ${index}`, reason))
+  if (image.channels !== 1 && image.channels !== 3) return fail(`has ${image.channels} bands; the scorer takes grey (1) or RGB (3)`)
+  for (let i = 0; i < image.data.length; i++) {
+    const v = image.data[i]
+    if (!(v >= 0 && v <= 1)) return fail(`value ${v} at pixel ${Math.floor(i / image.channels)} is outside [0, 1] (divide 8-bit pixels by 255)`)
+  }
+  return Effect.void
 }

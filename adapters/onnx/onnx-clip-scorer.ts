@@ -1,12 +1,11 @@
 import { Effect, Layer } from "effect"
-import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import * as ort from "onnxruntime-node"
 import type { Embeddings } from "../../framework/metrics/embedding-distances.ts"
 import type { Raster } from "../../framework/services/image-io.ts"
 import { type ClipScorer, ClipScorers, ScorerError } from "../../framework/services/scorer.ts"
 import { loadClipTokenizer } from "../tokenizer/tokenizer-files.ts"
-import { type ClipImageConfig, clipPixelValues } from "./clip-image-preprocess.ts"
+import { checkClipImage, clipPixelValues, readClipImageConfig } from "./clip-image-preprocess.ts"
 
 /**
  * The CLIP scorer on onnxruntime-node. A model folder holds (docs/sar-clip.md):
@@ -22,30 +21,6 @@ const IMAGE_BATCH = 16
 const TEXT_BATCH = 64
 
 const problem = (file: string, reason: string) => new ScorerError({ file, reason })
-
-const readPreprocessor = (file: string) =>
-  Effect.tryPromise({
-    try: () => readFile(file, "utf8"),
-    catch: (e) => problem(file, `cannot read: ${(e as Error).message}`)
-  }).pipe(
-    Effect.flatMap((text) =>
-      Effect.try({ try: () => JSON.parse(text) as Record<string, any>, catch: (e) => problem(file, `not valid JSON (${(e as Error).message})`) })
-    ),
-    Effect.flatMap((json) => {
-      const size = typeof json.size === "number" ? json.size : json.size?.shortest_edge
-      const crop = typeof json.crop_size === "number" ? { height: json.crop_size, width: json.crop_size } : json.crop_size
-      const triple = (value: unknown) => Array.isArray(value) && value.length === 3 && value.every((v) => typeof v === "number" && Number.isFinite(v))
-      if (!(Number.isInteger(size) && size > 0)) return Effect.fail(problem(file, "size.shortest_edge must be a positive integer"))
-      if (!(Number.isInteger(crop?.height) && Number.isInteger(crop?.width) && crop.height > 0 && crop.width > 0)) {
-        return Effect.fail(problem(file, "crop_size must have positive integer height and width"))
-      }
-      if (crop.height > size || crop.width > size) return Effect.fail(problem(file, `crop_size ${crop.height} × ${crop.width} exceeds the resized shortest edge ${size}`))
-      if (!triple(json.image_mean)) return Effect.fail(problem(file, "image_mean must be three numbers"))
-      if (!triple(json.image_std) || json.image_std.some((v: number) => !(v > 0))) return Effect.fail(problem(file, "image_std must be three positive numbers"))
-      const config: ClipImageConfig = { size, cropHeight: crop.height, cropWidth: crop.width, mean: json.image_mean, std: json.image_std }
-      return Effect.succeed(config)
-    })
-  )
 
 /** An InferenceSession released with the scope. */
 const session = (file: string) =>
@@ -98,16 +73,6 @@ const unitRows = (file: string, output: ort.Tensor, count: number, dim?: number)
   return Effect.succeed(data)
 }
 
-const checkImage = (image: Raster, index: number) => {
-  const fail = (reason: string) => Effect.fail(problem(`image ${index}`, reason))
-  if (image.channels !== 1 && image.channels !== 3) return fail(`has ${image.channels} bands; the scorer takes grey (1) or RGB (3)`)
-  for (let i = 0; i < image.data.length; i++) {
-    const v = image.data[i]
-    if (!(v >= 0 && v <= 1)) return fail(`value ${v} at pixel ${Math.floor(i / image.channels)} is outside [0, 1] (divide 8-bit pixels by 255)`)
-  }
-  return Effect.void
-}
-
 /** Runs `items` in batches of `batch` and concatenates the unit embeddings. */
 const batched = <T>(items: ReadonlyArray<T>, batch: number, dim: number, run: (part: ReadonlyArray<T>) => Effect.Effect<Float32Array, ScorerError>) =>
   Effect.gen(function*() {
@@ -123,7 +88,7 @@ const load = (folder: string) =>
   Effect.gen(function*() {
     const imageFile = join(folder, "image_encoder.onnx")
     const textFile = join(folder, "text_encoder.onnx")
-    const config = yield* readPreprocessor(join(folder, "preprocessor_config.json"))
+    const config = yield* readClipImageConfig(join(folder, "preprocessor_config.json"))
     const tokenizer = yield* Effect.mapError(loadClipTokenizer(folder), (e) => problem(e.file, e.reason))
     const imageSession = yield* session(imageFile)
     const textSession = yield* session(textFile)
@@ -155,7 +120,7 @@ const load = (folder: string) =>
 
     const embedImages = (images: ReadonlyArray<Raster>): Effect.Effect<Embeddings, ScorerError> =>
       Effect.gen(function*() {
-        yield* Effect.forEach(images, checkImage, { discard: true })
+        yield* Effect.forEach(images, checkClipImage, { discard: true })
         const data = yield* batched(images, IMAGE_BATCH, dim, (part) =>
           run(imageFile, imageSession, imageInput.name, imageOutput, new ort.Tensor("float32", clipPixelValues(part, config), [part.length, 3, config.cropHeight, config.cropWidth]), part.length, dim)
         )

@@ -1,8 +1,9 @@
 import { Effect, Layer } from "effect"
 import { join } from "node:path"
-import { Engine, EngineError, type ExportRequest, type GenerateRequest } from "../../framework/services/engine.ts"
+import { clipModelFolder, Engine, EngineError, type ExportRequest, type GenerateRequest } from "../../framework/services/engine.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
 import { selectBackend } from "./backend.ts"
+import { trainClipModel } from "./clip-training/clip-trainer.ts"
 import { encodeLatents } from "./encoding/latent-cache.ts"
 import { encodeText } from "./encoding/text-cache.ts"
 import { exportModel } from "./export/export-model.ts"
@@ -98,6 +99,8 @@ export const engineLayer = (options: EngineOptions = {}): Layer.Layer<Engine, En
             metrics: request.metrics,
             log: request.log
           }).pipe(Effect.mapError(failed("train"))),
+        trainClip: (request) =>
+          trainClipModel({ ...request, out: join(request.workDir, clipModelFolder) }).pipe(Effect.mapError(failed("train-clip"))),
         generate: (request) => generate(request).pipe(Effect.provideService(ImageIO, io), Effect.mapError(failed("generate"))),
         export: (request: ExportRequest) =>
           exportModel({ base: request.base.path, modelDir: request.modelDir, format: request.format, out: request.out, useEma: true }).pipe(

@@ -1,12 +1,14 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Schema } from "effect"
-import { join, resolve } from "node:path"
-import { experimentsOf } from "../declaration/experiment.ts"
+import { randomUUID } from "node:crypto"
+import { cp, mkdir, rename, rm } from "node:fs/promises"
+import { basename, dirname, join, resolve } from "node:path"
+import { type Declaration, experimentsOf } from "../declaration/experiment.ts"
 import { loadDeclaration } from "../declaration/load.ts"
 import { compilePlan } from "../plan/compile.ts"
 import type { StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
-import { Engine, type ExportFormat } from "../services/engine.ts"
+import { clipModelFolder, Engine, type ExportFormat } from "../services/engine.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
@@ -19,16 +21,16 @@ export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFail
   }
 }
 
-const formats: ReadonlyArray<ExportFormat> = ["diffusers", "kohya", "peft", "embedding"]
+const formats: ReadonlyArray<ExportFormat | "clip"> = ["diffusers", "kohya", "peft", "embedding", "clip"]
 
 const format = Options.choice("format", formats).pipe(
   Options.withDescription(
-    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file)"
+    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file); clip: a clipModel's trained CLIP (transformers CLIPModel folder)"
   )
 )
 const out = Options.text("out").pipe(
   Options.map((path) => resolve(path)),
-  Options.withDescription("The .safetensors file to write (kohya, peft, embedding) or the new folder (diffusers)")
+  Options.withDescription("The .safetensors file to write (kohya, peft, embedding) or the new folder (diffusers, clip)")
 )
 const experimentName = Options.text("experiment").pipe(
   Options.optional,
@@ -42,12 +44,41 @@ export const trainStepOf = (
 ): StepOf<"train"> | undefined =>
   steps.find((s): s is StepOf<"train"> => s.kind === "train" && (s as StepOf<"train">).experiments.includes(experiment))
 
+/** A clipModel's trained CLIP: the train-clip step's model folder, copied whole (temporary name, then renamed). */
+const exportClip = (file: string, declaration: Declaration, format: ExportFormat | "clip", out: string, cacheDir: string) =>
+  Effect.gen(function*() {
+    if (declaration.kind !== "clip" || format !== "clip") {
+      return yield* new ExportFailed({
+        reason: declaration.kind === "clip"
+          ? `${file} declares a CLIP model; export it with --format clip`
+          : `--format clip exports a clipModel declaration's CLIP; ${file} declares ${declaration.kind === "study" ? "a study" : "an experiment"}`
+      })
+    }
+    const step = compilePlan(declaration).steps.find((s) => s.kind === "train-clip")!
+    const cache = cacheLayout(cacheDir)
+    if (!(yield* isDone(cache, step.key))) {
+      return yield* new ExportFailed({ reason: `${step.id} has not finished (no ${cache.done(step.key)}); run \`sardine run ${file}\` first` })
+    }
+    const temporary = join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
+    yield* Effect.tryPromise({
+      try: async () => {
+        await mkdir(dirname(out), { recursive: true })
+        await cp(join(cache.done(step.key), clipModelFolder), temporary, { recursive: true })
+        await rm(out, { recursive: true, force: true })
+        await rename(temporary, out)
+      },
+      catch: (e) => new ExportFailed({ reason: `cannot write ${out}: ${(e as Error).message}` })
+    }).pipe(Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))))
+    yield* Console.log(`${declaration.name}: wrote clip to ${out}`)
+  })
+
 export const exportCommand = Command.make(
   "export",
   { file: declarationFile, format, out, cacheDir: cacheDirOption, experiment: experimentName },
   ({ cacheDir, experiment, file, format, out }) =>
     Effect.gen(function*() {
       const loaded = yield* loadDeclaration(file)
+      if (format === "clip" || loaded.declaration.kind === "clip") return yield* exportClip(file, loaded.declaration, format, out, cacheDir)
       const trained = experimentsOf(loaded.declaration).filter((e) => !e.baseline && e.train !== undefined)
       const wanted = Option.getOrUndefined(experiment)
       const chosen = wanted === undefined ? trained : trained.filter((e) => e.name === wanted)

@@ -1,0 +1,49 @@
+import type * as tf from "@tensorflow/tfjs-core"
+import { Effect } from "effect"
+import { type PreparedDataError, type PreparedIndex, readPreparedPixels } from "../../../framework/steps/prepared-dataset.ts"
+import type { Raster } from "../../../framework/services/image-io.ts"
+import type { ClipImageConfig } from "../../onnx/clip-image-preprocess.ts"
+import type { ClipTokenizer } from "../../tokenizer/clip-tokenizer.ts"
+import { clipPixelTensor } from "../clip-pixel-values.ts"
+import { type EpochOrders, sampleIndices } from "../training/micro-batch.ts"
+
+/**
+ * The image–caption pairs of a training step, drawn from (seed, step) alone: epoch after epoch of
+ * seeded shuffles of the prepared data, as the diffusion trainer draws its samples, so a resumed run
+ * sees exactly the batches an uninterrupted one would.
+ */
+
+export interface ClipPairs {
+  readonly captions: ReadonlyArray<string>
+  readonly inputIds: ReadonlyArray<Int32Array>
+  /** Preprocessed pixels, NHWC [B, size, size, 3]. */
+  readonly pixels: tf.Tensor4D
+}
+
+export interface ClipPairSource {
+  readonly dataDir: string
+  readonly prepared: PreparedIndex
+  readonly image: ClipImageConfig
+  readonly tokenizer: ClipTokenizer
+}
+
+/** A prepared sample (HWC in [−1, 1]) as the image in [0, 1] a CLIP scorer would be given. */
+export const rasterOfPrepared = (prepared: PreparedIndex, pixels: Float32Array): Raster => {
+  const data = new Float32Array(pixels.length)
+  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, (pixels[i] + 1) / 2))
+  return { width: prepared.width, height: prepared.height, channels: prepared.channels, data }
+}
+
+export const loadClipPairs = (
+  at: { readonly seed: number; readonly step: number; readonly batchSize: number },
+  source: ClipPairSource,
+  orders: EpochOrders
+): Effect.Effect<ClipPairs, PreparedDataError> =>
+  Effect.gen(function*() {
+    const { prepared } = source
+    const indices = sampleIndices({ ...at, micro: 0, microBatches: 1 }, prepared.samples.length, orders)
+    const samples = indices.map((i) => prepared.samples[i])
+    const images = yield* Effect.forEach(samples, (s) => Effect.map(readPreparedPixels(source.dataDir, s), (pixels) => rasterOfPrepared(prepared, pixels)))
+    const captions = samples.map((s) => s.caption)
+    return { captions, inputIds: captions.map((c) => source.tokenizer.encode(c)), pixels: clipPixelTensor(images, source.image) }
+  })
