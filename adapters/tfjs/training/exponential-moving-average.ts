@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core"
+import { registerArrayKernel } from "../fused-kernels/array-kernel.ts"
 
 /**
  * EMA of the trainable weights as diffusers' EMAModel (no warm-up variant): at optimisation step n
@@ -18,6 +19,23 @@ export type EmaState = Map<string, tf.Tensor>
 export const startEma = (weights: ReadonlyArray<{ readonly name: string; readonly variable: tf.Tensor }>): EmaState =>
   new Map(weights.map((w) => [w.name, tf.clone(w.variable)]))
 
+const UPDATE = "SardineEmaUpdate"
+const f32 = Math.fround
+
+/**
+ * ema − (ema − weight)·(1 − decay) in one pass, rounded to float32 where the three tfjs operations it
+ * replaces rounded (the same values bit for bit).
+ */
+registerArrayKernel({
+  name: UPDATE,
+  inputs: ["average", "weight"],
+  outputShapes: ([average]) => [average.shape],
+  compute: ([average, weight], [out], attrs) => {
+    const rate = f32(1 - (attrs.decay as number))
+    for (let i = 0; i < out.length; i++) out[i] = average[i] - f32(f32(average[i] - weight[i]) * rate)
+  }
+})
+
 export const updateEma = (
   state: EmaState,
   weights: ReadonlyArray<{ readonly name: string; readonly variable: tf.Tensor }>,
@@ -25,7 +43,7 @@ export const updateEma = (
 ): void => {
   for (const w of weights) {
     const previous = state.get(w.name)!
-    const next = tf.tidy(() => tf.sub(previous, tf.mul(tf.sub(previous, w.variable), 1 - decay)))
+    const next = tf.engine().runKernel(UPDATE, { average: previous, weight: w.variable }, { decay }) as tf.Tensor
     previous.dispose()
     state.set(w.name, next)
   }

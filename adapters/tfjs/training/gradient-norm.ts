@@ -1,12 +1,16 @@
-import * as tf from "@tensorflow/tfjs-core"
+import type * as tf from "@tensorflow/tfjs-core"
 
-/** ‖g‖₂ over all gradients together (torch's `clip_grad_norm_` total norm). */
+/**
+ * ‖g‖₂ over all gradients together (torch's `clip_grad_norm_` total norm), accumulated in float64
+ * over the values read once: a square and a sum kernel per gradient cost more than the reading.
+ */
 export const globalNorm = (gradients: ReadonlyArray<tf.Tensor>): number => {
-  if (gradients.length === 0) return 0
-  const total = tf.tidy(() => tf.sqrt(tf.addN(gradients.map((g) => tf.sum(tf.square(g))))))
-  const value = total.dataSync()[0]
-  total.dispose()
-  return value
+  let total = 0
+  for (const g of gradients) {
+    const values = g.dataSync()
+    for (let i = 0; i < values.length; i++) total += values[i] * values[i]
+  }
+  return Math.sqrt(total)
 }
 
 /** torch's clip factor: max / (norm + 1e-6), at most 1. */
