@@ -80,7 +80,9 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
       const toRun = plan.steps.filter((s) => !outcomes.has(s.id))
       if (toRun.length === 0) return plan.steps.map((s) => outcomes.get(s.id)!)
 
-      yield* checkSharedCache(shell, cacheDir, { ...resourcesFor(declared, "prepare-data"), ...overrides }, pollMs, progress.note)
+      // The probe goes where the first job will go.
+      const { account, partition } = resourcesOf(toRun[0])
+      yield* checkSharedCache(shell, cacheDir, { ...(partition === undefined ? {} : { partition }), ...(account === undefined ? {} : { account }) }, pollMs, progress.note)
       const logs = logsDir(cacheDir)
       yield* Effect.tryPromise({ try: () => mkdir(logs, { recursive: true }), catch: (e) => fail(`cannot create ${logs}: ${(e as Error).message}`) })
 

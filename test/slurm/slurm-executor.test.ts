@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { existsSync } from "node:fs"
-import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -19,6 +19,8 @@ const cli = `${repoRoot}/test/runner/sardine-with-file-steps.ts`
 const minutes = (n: number) => n * 60_000
 
 let cluster: Cluster
+/** Folders the tests made, removed at the end. */
+const made: Array<string> = []
 
 const env = (extra: Record<string, string> = {}) => ({
   ...cluster.env,
@@ -31,6 +33,7 @@ const env = (extra: Record<string, string> = {}) => ({
 /** A study of tiny file-working steps, with resources for some step kinds. */
 const setUp = async (trainSteps = 6) => {
   const dir = await mkdtemp(join(tmpdir(), "sardine-slurm-test-"))
+  made.push(dir)
   const declaration = await Effect.runPromise(decodeDeclaration({
     ...fileStudy(trainSteps),
     resources: { train: { memory: "300M", time: "10" }, report: { cpus: 2 } }
@@ -122,6 +125,7 @@ describe.skipIf(!clusterAvailable)("the slurm executor on a real one-node cluste
   }, minutes(15))
   afterAll(async () => {
     await cluster?.stop()
+    await Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true })))
   }, minutes(2))
 
   it("submits each step as a job after its inputs' jobs; outputs land in the cache; a second submission runs nothing", async () => {
@@ -251,6 +255,7 @@ describe.skipIf(!clusterAvailable)("the slurm executor on a real one-node cluste
   it("a cache folder the compute nodes do not see is refused before any step is submitted", async () => {
     const { slurm } = await setUp()
     const cache = join(cluster.nodeLocal, `cache-${Date.now()}`)
+    made.push(cache)
     const result = await run(cli, slurm(cache), { env: env() })
     expect(result.code).toBe(1)
     expect(result.stderr).toContain(`the cache folder ${cache} is not shared with the compute nodes: probe job`)

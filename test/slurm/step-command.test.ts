@@ -1,9 +1,9 @@
 import { Effect } from "effect"
 import { existsSync } from "node:fs"
-import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
@@ -14,8 +14,13 @@ import { repoRoot, run, start } from "../support/run-process.ts"
 /** `sardine step` is what each SLURM job runs; here it runs directly, as a job would. */
 const cli = `${repoRoot}/test/runner/sardine-with-file-steps.ts`
 
+/** Folders the tests made, removed at the end. */
+const made: Array<string> = []
+afterAll(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))))
+
 const setUp = async (trainSteps = 6) => {
   const dir = await mkdtemp(join(tmpdir(), "sardine-step-"))
+  made.push(dir)
   const declaration = await Effect.runPromise(decodeDeclaration(fileStudy(trainSteps)))
   const file = join(dir, "study.json")
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
