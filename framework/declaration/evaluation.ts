@@ -17,13 +17,18 @@ export const AmplitudeMetrics = Schema.Struct({
 })
 
 /** GLCM descriptors as scikit-image computes them (DESIGN §7). */
+/** A list that must hold at least one element (plain arrays in the declaration's TS type). */
+const AtLeastOne = <S extends Schema.Schema.Any>(item: S) =>
+  Schema.Array(item).pipe(Schema.filter((items) => items.length > 0 || "must list at least one value"))
+
+/** GLCM descriptors as scikit-image computes them (DESIGN §7). */
 export const TextureMetrics = Schema.Struct({
   levels: Schema.optionalWith(IntegerAtLeast(2), { exact: true, default: () => 32 }),
-  distances: Schema.optionalWith(Schema.NonEmptyArray(IntegerAtLeast(1)), { exact: true, default: () => [1] as const }),
+  distances: Schema.optionalWith(AtLeastOne(IntegerAtLeast(1)), { exact: true, default: () => [1] }),
   /** Degrees. */
   angles: Schema.optionalWith(
-    Schema.NonEmptyArray(numberWhere("an angle in [0, 360) degrees", (n) => n >= 0 && n < 360)),
-    { exact: true, default: () => [0, 45, 90, 135] as const }
+    AtLeastOne(numberWhere("an angle in [0, 360) degrees", (n) => n >= 0 && n < 360)),
+    { exact: true, default: () => [0, 45, 90, 135] }
   )
 })
 
@@ -42,7 +47,7 @@ export const Evaluation = Schema.Struct({
     exact: true,
     default: () => ({ domain: "amplitude" as const, floorDb: -60, bins: 256, klPseudoCount: 1 })
   }),
-  texture: Schema.optionalWith(TextureMetrics, { exact: true, default: () => ({ levels: 32, distances: [1] as const, angles: [0, 45, 90, 135] as const }) }),
+  texture: Schema.optionalWith(TextureMetrics, { exact: true, default: () => ({ levels: 32, distances: [1], angles: [0, 45, 90, 135] }) }),
   alignment: Schema.optionalWith(AlignmentMetrics, { exact: true })
 })
 export type Evaluation = typeof Evaluation.Type
