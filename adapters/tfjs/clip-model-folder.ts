@@ -21,6 +21,7 @@ import { readJsonFile } from "./model-config.ts"
  *   preprocessor_config.json  CLIPImageProcessor: shortest edge, centre crop, mean, std
  * An architecture folder (what a `clipModel` declaration names) is the same without the weights;
  * its preprocessor_config.json may be left out (CLIP's defaults at the model's image size apply).
+ * The trained model's config.json is the architecture's, byte for byte.
  */
 
 export const CLIP_CONFIG = "config.json"
@@ -44,8 +45,6 @@ export class ClipFolderError extends Schema.TaggedError<ClipFolderError>()("Clip
 
 export interface ClipModelDescription {
   readonly plan: ClipModelPlan
-  /** config.json as written, kept whole when the folder is copied into a trained model. */
-  readonly configJson: Record<string, unknown>
   readonly tokenizer: ClipTokenizer
   readonly image: ClipImageConfig
 }
@@ -64,6 +63,10 @@ export const readClipModelDescription = (folder: string, options: { readonly pre
     const configFile = join(folder, CLIP_CONFIG)
     const json = yield* readJsonFile(configFile)
     if (typeof json !== "object" || json === null || Array.isArray(json)) return yield* new ClipFolderError({ file: configFile, reason: "is not a JSON object" })
+    const modelType = (json as { model_type?: unknown }).model_type
+    if (modelType !== "clip") {
+      return yield* new ClipFolderError({ file: configFile, reason: `model_type must be "clip" (a transformers CLIPConfig), got ${JSON.stringify(modelType) ?? "nothing"}` })
+    }
     const plan = yield* decodeClipModelConfig(json, configFile)
     const tokenizer = yield* loadClipTokenizer(folder)
     const text = plan.text.config
@@ -86,7 +89,7 @@ export const readClipModelDescription = (folder: string, options: { readonly pre
     if (image.cropHeight !== size || image.cropWidth !== size) {
       yield* problem(`crop_size ${image.cropHeight} × ${image.cropWidth} differs from vision_config.image_size ${size}`, preprocessorFile)
     }
-    const description: ClipModelDescription = { plan, configJson: json as Record<string, unknown>, tokenizer, image }
+    const description: ClipModelDescription = { plan, tokenizer, image }
     return description
   }).pipe(Effect.catchTags({ ModelConfigError: asFolderError, TokenizerError: asFolderError, ScorerError: asFolderError }))
 
@@ -98,7 +101,7 @@ export const loadClipModelWeights = (folder: string, plan: ClipModelPlan): Effec
   )
 }
 
-/** CLIPImageProcessor's saved form, so transformers (and both sardine scorers) preprocess as sardine trained. */
+/** CLIPImageProcessor's saved form of the defaults (OpenAI's mean and std at the model's size), for architectures without one. */
 const preprocessorJson = (image: ClipImageConfig) => ({
   crop_size: { height: image.cropHeight, width: image.cropWidth },
   do_center_crop: true,
@@ -129,15 +132,19 @@ export const writeClipModelFolder = (
     const fsFailure = (file: string) => (e: unknown) => new ClipFolderError({ file, reason: (e as Error).message })
     yield* Effect.gen(function*() {
       yield* Effect.tryPromise({ try: () => mkdir(temporary, { recursive: true }), catch: fsFailure(temporary) })
-      const config = { ...description.configJson, architectures: ["CLIPModel"], model_type: "clip" }
       yield* Effect.tryPromise({
         try: async () => {
-          await writeFile(join(temporary, CLIP_CONFIG), `${JSON.stringify(config, null, 2)}\n`)
-          await writeFile(join(temporary, CLIP_PREPROCESSOR), `${JSON.stringify(preprocessorJson(description.image), null, 2)}\n`)
-          for (const name of TOKENIZER_FILES) {
-            await copyFile(join(architecture, name), join(temporary, name)).catch((e: NodeJS.ErrnoException) => {
-              if (e.code !== "ENOENT") throw e
+          // The architecture's files are copied as written: JSON.parse + stringify would turn 1.0 into 1,
+          // which transformers' typed configs refuse.
+          const copied = async (name: string) =>
+            copyFile(join(architecture, name), join(temporary, name)).then(() => true, (e: NodeJS.ErrnoException) => {
+              if (e.code === "ENOENT") return false
+              throw e
             })
+          await copyFile(join(architecture, CLIP_CONFIG), join(temporary, CLIP_CONFIG))
+          for (const name of TOKENIZER_FILES) await copied(name)
+          if (!(await copied(CLIP_PREPROCESSOR))) {
+            await writeFile(join(temporary, CLIP_PREPROCESSOR), `${JSON.stringify(preprocessorJson(description.image), null, 2)}\n`)
           }
         },
         catch: fsFailure(temporary)

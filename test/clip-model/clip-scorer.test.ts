@@ -133,6 +133,9 @@ describe("the tfjs CLIP scorer", () => {
     const config = JSON.parse(readFileSync(join(TRANSFORMERS, "config.json"), "utf8"))
     const eos = variant("eos", "config.json", JSON.stringify({ ...config, text_config: { ...config.text_config, eos_token_id: 49407 } }))
     expect(await failure(eos)).toBe(`${join(eos, "config.json")}: text_config.eos_token_id 49407 is not the tokenizer's end-of-text id 573`)
+    const { model_type: _type, ...untyped } = config
+    const notClip = variant("not-clip", "config.json", JSON.stringify(untyped))
+    expect(await failure(notClip)).toBe(`${join(notClip, "config.json")}: model_type must be "clip" (a transformers CLIPConfig), got nothing`)
     const narrow = variant("narrow", "config.json", JSON.stringify({ ...config, projection_dim: 8 }))
     expect(await failure(narrow)).toMatch(new RegExp(`^${join(narrow, "model.safetensors")}: CLIPModel: the weights do not match the config — 2 mis-shaped: text_projection.weight`))
     const corrupt = variant("corrupt", "model.safetensors", "not safetensors")

@@ -15,7 +15,10 @@ import { type EpochOrders, sampleIndices } from "../training/micro-batch.ts"
 
 export interface ClipPairs {
   readonly captions: ReadonlyArray<string>
+  /** Token ids of each distinct caption once (synthetic captions repeat; their text features are equal). */
   readonly inputIds: ReadonlyArray<Int32Array>
+  /** Which row of `inputIds` each pair's caption is. */
+  readonly captionRows: Int32Array
   /** Preprocessed pixels, NHWC [B, size, size, 3]. */
   readonly pixels: tf.Tensor4D
 }
@@ -45,5 +48,11 @@ export const loadClipPairs = (
     const samples = indices.map((i) => prepared.samples[i])
     const images = yield* Effect.forEach(samples, (s) => Effect.map(readPreparedPixels(source.dataDir, s), (pixels) => rasterOfPrepared(prepared, pixels)))
     const captions = samples.map((s) => s.caption)
-    return { captions, inputIds: captions.map((c) => source.tokenizer.encode(c)), pixels: clipPixelTensor(images, source.image) }
+    const distinct = [...new Set(captions)]
+    return {
+      captions,
+      inputIds: distinct.map((c) => source.tokenizer.encode(c)),
+      captionRows: Int32Array.from(captions, (c) => distinct.indexOf(c)),
+      pixels: clipPixelTensor(images, source.image)
+    }
   })

@@ -5,7 +5,7 @@ import { join } from "node:path"
 import type { ClipTraining } from "../../../framework/declaration/clip-model.ts"
 import { type PreparedDataError, readPreparedIndex } from "../../../framework/steps/prepared-dataset.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
-import { clipModel, clipModelSpecs, LOGIT_SCALE } from "../clip-model.ts"
+import { clipImageFeatures, clipModelSpecs, type ClipModelPlan, clipTextFeatures, LOGIT_SCALE, unitRows } from "../clip-model.ts"
 import { CLIP_WEIGHTS, ClipFolderError, readClipModelDescription, writeClipModelFolder } from "../clip-model-folder.ts"
 import type { ParameterSpec } from "../layers.ts"
 import { layersOf } from "../layers.ts"
@@ -68,19 +68,24 @@ interface StepResult {
   readonly gradients: Map<string, tf.Tensor>
 }
 
-const lossAndGradients = (plan: Parameters<typeof clipModel>[0], trainables: ReadonlyArray<Trainable>, pairs: ClipPairs): StepResult => {
+/** The loss of a batch (CLIPModel's logits, each distinct caption encoded once) and its gradients. */
+const lossAndGradients = (plan: ClipModelPlan, trainables: ReadonlyArray<Trainable>, pairs: ClipPairs): StepResult => {
   const variables = new Map(trainables.map((t) => [t.name, t.variable as tf.Tensor]))
   const byVariable = new Map(trainables.map((t) => [t.variable.name, t.name]))
   const targets = tf.tensor2d(captionTargets(pairs.captions), [pairs.captions.length, pairs.captions.length])
+  const rows = tf.tensor1d(pairs.captionRows, "int32")
   let logits: tf.Tensor2D | undefined
   const { grads, value } = tf.variableGrads(() => {
-    const out = clipModel(plan, layersOf(variables), pairs.pixels, pairs.inputIds)
-    logits = tf.keep(out.logitsPerImage)
-    return contrastiveLoss(out.logitsPerImage, targets)
+    const layers = layersOf(variables)
+    const images = unitRows(clipImageFeatures(plan, layers, pairs.pixels))
+    const texts = tf.gather(unitRows(clipTextFeatures(plan, layers, pairs.inputIds)), rows)
+    const logitsPerImage = tf.mul(tf.matMul(images, texts, false, true), tf.exp(layers.parameter(LOGIT_SCALE))) as tf.Tensor2D
+    logits = tf.keep(logitsPerImage)
+    return contrastiveLoss(logitsPerImage, targets)
   }, trainables.map((t) => t.variable))
   const loss = value.dataSync()[0]
   const values = logits!.dataSync() as Float32Array
-  tf.dispose([value, targets, logits!])
+  tf.dispose([value, targets, rows, logits!])
   return { loss, logits: values, gradients: new Map(Object.entries(grads).map(([variable, g]) => [byVariable.get(variable)!, g])) }
 }
 
