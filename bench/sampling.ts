@@ -25,6 +25,7 @@ import { selectBackend } from "../adapters/tfjs/backend.ts"
 import { loadPipeline } from "../adapters/tfjs/pipeline-loader.ts"
 import { diffusionModelsOf } from "../adapters/tfjs/sampling/diffusion-models.ts"
 import { generateSamples } from "../adapters/tfjs/sampling/generate-samples.ts"
+import { prepareBackendForTraining } from "../adapters/tfjs/training/trainer.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const samplesAt = process.argv.indexOf("--samples")
@@ -44,6 +45,8 @@ try {
 
   const ours = await Effect.runPromise(Effect.gen(function*() {
     yield* selectBackend("wasm")
+    // The kernels the Engine registers on wasm before it generates (engine-live.ts).
+    yield* prepareBackendForTraining
     const pipeline = yield* loadPipeline(pipelineDir)
     const models = yield* diffusionModelsOf(pipeline)
     const run = (seeds: ReadonlyArray<number>, outDir: string) =>

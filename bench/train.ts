@@ -2,8 +2,8 @@
  * Training speed on CPU (issue 7): the tiny UNet2DConditionModel of bench/sampling.ts (block_out_channels
  * (32, 64), two layers per block, cross-attention dim 32, 32 × 32 latents) fully trained on batches of 8
  * by sardine's trainer on the wasm backend, against diffusers + PyTorch (2 threads) training the same
- * random-weight UNet on the same machine in the same run; then bench/sampling.ts (30 guided Euler steps
- * against the diffusers pipeline).
+ * random-weight UNet on the same machine in the same run (and, for reference, on 1 thread, as sardine's wasm
+ * backend runs); then bench/sampling.ts (30 guided Euler steps against the diffusers pipeline).
  *
  *   npm run bench:train [-- --steps N] [-- --no-sampling]
  *
@@ -54,7 +54,7 @@ try {
     encoding: "utf8",
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"]
-  })) as { msPerStep: Array<number> }
+  })) as { msPerStep: { "1": Array<number>; "2": Array<number> } }
 
   const ours = await Effect.runPromise(Effect.gen(function*() {
     yield* selectBackend("wasm")
@@ -83,11 +83,15 @@ try {
     : ""
 
   const mine = median(ours)
-  const theirs = median(peer.msPerStep)
+  const theirs = median(peer.msPerStep["2"])
+  const row = (name: string, xs: ReadonlyArray<number>) =>
+    `  ${name.padEnd(21)}${median(xs).toFixed(0).padStart(6)} ms per step (best ${Math.min(...xs).toFixed(0)}; ${xs.map((t) => t.toFixed(0)).join(", ")})`
   if (SAMPLING) console.log(`sampling (bench/sampling.ts):\n${sampling.trim().split("\n").map((l) => `  ${l}`).join("\n")}`)
   console.log(`training: tiny UNet2DConditionModel, batch ${BATCH}, 32 × 32 latents, ${STEPS} steps after ${WARM_UP} warm-up (median); load average ${loadBefore} before, ${loadAfter} after`)
-  console.log(`  sardine wasm:        ${mine.toFixed(0)} ms per step (${ours.map((t) => t.toFixed(0)).join(", ")})`)
-  console.log(`  PyTorch 2 threads:   ${theirs.toFixed(0)} ms per step (${peer.msPerStep.map((t) => t.toFixed(0)).join(", ")})`)
+  console.log(row("sardine wasm:", ours))
+  console.log(row("PyTorch 2 threads:", peer.msPerStep["2"]))
+  console.log(row("PyTorch 1 thread:", peer.msPerStep["1"]))
+  console.log(`  sardine / PyTorch 1 thread: ${(mine / median(peer.msPerStep["1"])).toFixed(2)}`)
   console.log(`ratio=${(mine / theirs).toFixed(2)}`)
 } finally {
   rmSync(folder, { recursive: true, force: true })
