@@ -54,6 +54,15 @@ export const encodeText = (context: StepContext<"encode-text">) =>
   Effect.flatMap(Engine, (engine) =>
     engine.encodeText({ base: resolvedBase(context), dataDir: context.input("data").dir, outDir: context.workDir, progress: context.progress }))
 
+/** Where a training writes: its work folder, progress, and metrics to both the training log and MLflow. */
+const trainingSinks = (context: Pick<StepContext, "workDir" | "progress" | "tracking" | "log">) => ({
+  workDir: context.workDir,
+  progress: context.progress,
+  metrics: (step: number, values: Readonly<Record<string, number>>) =>
+    Effect.zipRight(appendTrainingLog(context.workDir, step, values), context.tracking.metrics(step, values)),
+  log: context.log
+})
+
 export const train = (context: StepContext<"train">) =>
   Effect.gen(function*() {
     const engine = yield* Engine
@@ -67,11 +76,7 @@ export const train = (context: StepContext<"train">) =>
       dataDir: context.input("data").dir,
       ...(latents.length === 1 ? { latentsDir: latents[0].dir } : {}),
       ...(text.length === 1 ? { textDir: text[0].dir } : {}),
-      workDir: context.workDir,
-      progress: context.progress,
-      metrics: (step, values) =>
-        Effect.zipRight(appendTrainingLog(context.workDir, step, values), context.tracking.metrics(step, values)),
-      log: context.log
+      ...trainingSinks(context)
     })
     yield* finishTrainingLog(context.workDir)
   })
@@ -85,11 +90,7 @@ export const trainClip = (context: StepContext<"train-clip">) =>
       seed,
       train,
       dataDir: context.input("data").dir,
-      workDir: context.workDir,
-      progress: context.progress,
-      metrics: (step, values) =>
-        Effect.zipRight(appendTrainingLog(context.workDir, step, values), context.tracking.metrics(step, values)),
-      log: context.log
+      ...trainingSinks(context)
     })
     yield* finishTrainingLog(context.workDir)
   })
