@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Logger } from "effect"
+import { Effect, Either, Logger, LogLevel } from "effect"
 import { BackendError, selectBackend } from "../../adapters/tfjs/backend.ts"
 
 /** Runs `effect` with a logger that collects the messages. */
@@ -8,7 +8,9 @@ const withLogs = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.gen(function*() {
     const messages: Array<string> = []
     const logger = Logger.make(({ message }) => messages.push((Array.isArray(message) ? message : [message]).join(" ")))
-    const result = yield* Effect.either(effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
+    const result = yield* Effect.either(
+      effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Logger.withMinimumLogLevel(LogLevel.Debug))
+    )
     return { result, messages }
   })
 
@@ -39,8 +41,10 @@ describe("backend selection", () => {
       } else {
         expect(native.left.message).toContain("neither native binding loads")
         expect(result).toEqual(Either.right("wasm"))
-        expect(messages).toHaveLength(1)
-        expect(messages[0]).toMatch(/^tfjs backend: wasm \(unavailable: tfjs backend "tensorflow": neither native binding loads/)
+        // Why the native backend did not load is debug detail; the choice is the info line.
+        expect(messages).toHaveLength(2)
+        expect(messages[0]).toMatch(/^tfjs backends unavailable: tfjs backend "tensorflow": neither native binding loads/)
+        expect(messages[1]).toBe("tfjs backend: wasm (install @tensorflow/tfjs-node or -gpu for the native one)")
       }
       expect(tf.getBackend()).toBe(Either.isRight(native) ? "tensorflow" : "wasm")
     }))
