@@ -1,8 +1,9 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Exit, FiberId, Option, Schema } from "effect"
-import { resolve } from "node:path"
+import { join, relative, resolve } from "node:path"
 import { loadDeclaration } from "../declaration/load.ts"
 import { compilePlan } from "../plan/compile.ts"
+import { cacheLayout } from "../runner/cache.ts"
 import { cachedSteps, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
 import { openRuns, stepTracking } from "../runner/tracking.ts"
@@ -117,6 +118,14 @@ export const runCommand = Command.make(
       if (bad.length > 0) {
         return yield* Effect.fail(new RunFailed({ failed: bad.map((o) => `${o.step.id}: ${o.status} — ${o.detail ?? ""}`) }))
       }
+      // Where to look next: the report (when this run reached it) and the runs.
+      const reportStep = plan.steps.find((s) => s.kind === "report" && selected.has(s.id))
+      if (reportStep !== undefined) {
+        const file = join(cacheLayout(cacheDir).done(reportStep.key), "report.html")
+        const shown = relative(process.cwd(), file)
+        yield* Console.log(`report: ${shown.startsWith("..") ? file : shown}`)
+      }
+      yield* Console.log(`runs: ${tracker.target}`)
     }).pipe(Effect.scoped)
 ).pipe(
   Command.withDescription(

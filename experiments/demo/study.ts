@@ -1,0 +1,128 @@
+import { diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic } from "sardine"
+
+/**
+ * The seed study in miniature, on a laptop CPU: which components of a pretrained text-to-image model
+ * to fine-tune, and how, so that it generates realistic SAR — including scenes it never saw in SAR.
+ *
+ * Base: the demo's tiny SD-like model (experiments/demo/base), pretrained by sardine on synthetic
+ * optical scenes of every class (experiments/demo/pretrain.ts). Fine-tuning data: synthetic
+ * single-look SAR scenes with their captions, ships withheld. Every strategy samples the same prompts —
+ * scenes seen in the SAR training set, and scenes with ships (unseen in SAR, seen in optical
+ * pretraining) — and is judged against a held-out synthetic SAR reference of every class: amplitude
+ * distances, GLCM texture, and prompt alignment by the demo's SAR CLIP (experiments/demo/sar-clip).
+ *
+ *   npx sardine run experiments/demo/study.ts
+ */
+
+const family = "tiny" as const
+const base = diffusers("./base", { family })
+
+/** Strategies with a learned token caption and prompt with it; the others say "SAR image of …". */
+const captioned = (withToken: boolean) => (withToken ? "{token} image of {caption}" : "SAR image of {caption}")
+
+const data = (withToken: boolean) =>
+  synthetic({ n: 1200, size: 32, looks: 1, seed: 11, exclude: ["ships"], captionTemplate: captioned(withToken) })
+
+const scenes = [
+  { text: "farmland with crop fields crossed by a road", split: "seen" },
+  { text: "a town with urban blocks and streets near forest", split: "seen" },
+  { text: "a river crossed by a bridge between crop fields and forest", split: "seen" },
+  { text: "a harbour with a ship near a bridge", split: "unseen" },
+  { text: "a lake with a ship surrounded by crop fields and forest", split: "unseen" }
+] as const
+
+const generate = (withToken: boolean) => ({
+  prompts: scenes.map((s) => ({ text: captioned(withToken).replace("{caption}", s.text), split: s.split })),
+  seeds: [0, 1, 2, 3, 4, 5, 6, 7],
+  steps: 20,
+  guidanceScale: 4
+})
+
+const evaluate = {
+  reference: synthetic({ n: 160, size: 32, looks: 1, seed: 99 }),
+  texture: { levels: 16, distances: [1], angles: [0, 45, 90, 135] },
+  alignment: { clip: "./sar-clip" }
+}
+
+const train = (steps: number, batchSize: number) => ({
+  steps,
+  batchSize,
+  seed: 1,
+  lrSchedule: { warmupSteps: 20, decay: "cosine" as const },
+  maxGradNorm: 1,
+  checkpointEvery: 100
+})
+
+const strategy = (
+  name: string,
+  description: string,
+  components: Parameters<typeof experiment>[0]["components"],
+  options: { readonly withToken?: boolean; readonly steps?: number; readonly batchSize?: number } = {}
+) => {
+  const withToken = options.withToken ?? false
+  return experiment({
+    name,
+    description,
+    base,
+    components,
+    data: data(withToken),
+    train: train(options.steps ?? 200, options.batchSize ?? 16),
+    generate: generate(withToken),
+    evaluate
+  })
+}
+
+export default study({
+  name: "demo",
+  description: "The seed study in miniature: fine-tuning strategies of a tiny optical text-to-image model for SAR, ships withheld.",
+  concurrency: 1,
+  experiments: [
+    experiment({
+      name: "baseline",
+      description: "The optical base as it is, prompted for SAR.",
+      baseline: true,
+      base,
+      components: { unet: frozen(), vae: frozen(), textEncoders: frozen() },
+      data: data(false),
+      generate: generate(false),
+      evaluate
+    }),
+    strategy("full-unet", "The whole UNet trains; VAE and text encoder frozen.", {
+      unet: full({ lr: 5e-4 }),
+      vae: frozen(),
+      textEncoders: frozen()
+    }),
+    strategy("lora-unet", "LoRA (rank 8) on the UNet's attention projections.", {
+      unet: lora({ rank: 8, alpha: 8, lr: 2e-3 }),
+      vae: frozen(),
+      textEncoders: frozen()
+    }),
+    strategy("lora-text-encoders", "LoRA (rank 8) on the text encoder's attention; the UNet frozen.", {
+      unet: frozen(),
+      vae: frozen(),
+      textEncoders: lora({ rank: 8, alpha: 8, lr: 2e-3 })
+    }),
+    strategy(
+      "full-vae",
+      "The VAE alone learns SAR reconstruction; UNet and text encoder frozen.",
+      { unet: frozen(), vae: full({ lr: 5e-4 }), textEncoders: frozen() },
+      { batchSize: 8 }
+    ),
+    strategy(
+      "hybrid",
+      "Full UNet, LoRA text encoder and a learned <SAR> token (the seed study's best).",
+      {
+        unet: full({ lr: 5e-4 }),
+        vae: frozen(),
+        textEncoders: lora({ rank: 8, alpha: 8, lr: 2e-3 }),
+        token: learnedToken({ token: "<SAR>", init: "radar", lr: 5e-3 })
+      },
+      { withToken: true }
+    ),
+    strategy("hybrid-no-token", "The hybrid without the learned token: captions say \"SAR image of\".", {
+      unet: full({ lr: 5e-4 }),
+      vae: frozen(),
+      textEncoders: lora({ rank: 8, alpha: 8, lr: 2e-3 })
+    })
+  ]
+})
