@@ -23,6 +23,20 @@ export interface LoadedDeclaration {
 
 const moduleExtensions = new Set([".ts", ".mts", ".js", ".mjs"])
 
+/**
+ * Why importing a declaration failed. A dataset builder that refused its arguments (`synthetic({ n: 0 })`)
+ * gets its rule and the line of the declaration that called it; anything else keeps its whole stack.
+ */
+const loadFailure = (file: string, e: unknown): string => {
+  if (!(e instanceof Error)) return `failed to load the module: ${String(e)}`
+  const caller = e.stack?.split("\n").find((line) => line.includes(resolve(file)))
+  if ((e as { _tag?: unknown })._tag === "DatasetDeclarationError" && caller !== undefined) {
+    const at = /([^\s(]+:\d+:\d+)\)?\s*$/.exec(caller)?.[1] ?? caller.trim()
+    return `${e.message}\n  (called at ${at})`
+  }
+  return `failed to load the module: ${e.stack ?? e.message}`
+}
+
 const readSource = (file: string): Effect.Effect<unknown, DeclarationLoadError> => {
   const extension = extname(file)
   if (extension === ".json") {
@@ -41,7 +55,7 @@ const readSource = (file: string): Effect.Effect<unknown, DeclarationLoadError> 
   if (moduleExtensions.has(extension)) {
     return Effect.tryPromise({
       try: () => import(pathToFileURL(file).href) as Promise<{ default?: unknown }>,
-      catch: (e) => new DeclarationLoadError({ file, reason: `failed to load the module: ${(e as Error).stack ?? String(e)}` })
+      catch: (e) => new DeclarationLoadError({ file, reason: loadFailure(file, e) })
     }).pipe(
       Effect.flatMap((module) =>
         module.default === undefined

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { frozen, full, learnedToken, lora, study } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
-import { sardine } from "../support/run-process.ts"
+import { repoRoot, sardine } from "../support/run-process.ts"
 
 const sdxl = { _tag: "diffusers", path: "models/tiny-xl", family: "sdxl" } as const
 
@@ -194,6 +194,22 @@ describe("malformed declarations name the field and the rule", () => {
     const result = await sardine(["validate", file])
     expect(result.code).toBe(1)
     expect(result.stderr).toContain(`${file}: not valid JSON`)
+  })
+
+  it("`sardine validate` on a builder that refuses its arguments: the rule and the declaration's line, no stack", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sardine-malformed-"))
+    const file = join(dir, "bad-dataset.ts")
+    await writeFile(file, [
+      `import { synthetic } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
+      "",
+      "export default synthetic({ n: 0, size: 32 })",
+      ""
+    ].join("\n"))
+    const result = await sardine(["validate", file])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("n: must be an integer ≥ 1 (got 0)")
+    expect(result.stderr).toContain(`(called at ${file}:3:`)
+    expect(result.stderr).not.toContain("node:internal")
   })
 
   it("usage errors exit 2", async () => {
