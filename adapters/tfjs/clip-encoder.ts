@@ -34,19 +34,20 @@ export const clipEncoderSpecs = (prefix: string, c: ClipEncoderSizes): Array<Par
   }).flat()
 }
 
+/** Layer `m` (`<prefix>.layers.{n}`) applied to the hidden state `h` [B, T, hidden]. */
+export const clipEncoderLayer = (layers: Layers, m: string, c: ClipEncoderSizes, h: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D => {
+  const normed = layerNorm(layers, `${m}.layer_norm1`, h, c.layer_norm_eps)
+  const q = layers.linear(`${m}.self_attn.q_proj`, normed) as tf.Tensor3D
+  const k = layers.linear(`${m}.self_attn.k_proj`, normed) as tf.Tensor3D
+  const v = layers.linear(`${m}.self_attn.v_proj`, normed) as tf.Tensor3D
+  const attended = tf.add(h, layers.linear(`${m}.self_attn.out_proj`, scaledDotProductAttention(q, k, v, c.num_attention_heads, mask))) as tf.Tensor3D
+  const hidden = activation(c.hidden_act)(layers.linear(`${m}.mlp.fc1`, layerNorm(layers, `${m}.layer_norm2`, attended, c.layer_norm_eps)))
+  return tf.add(attended, layers.linear(`${m}.mlp.fc2`, hidden))
+}
+
 /** The encoder's last hidden state for `x` [B, T, hidden]; `mask` [T, T] is added to the attention scores. */
 export const clipEncoder = (layers: Layers, prefix: string, c: ClipEncoderSizes, x: tf.Tensor3D, mask?: tf.Tensor2D): tf.Tensor3D => {
-  const act = activation(c.hidden_act)
   let h = x
-  for (let i = 0; i < c.num_hidden_layers; i++) {
-    const m = `${prefix}.layers.${i}`
-    const normed = layerNorm(layers, `${m}.layer_norm1`, h, c.layer_norm_eps)
-    const q = layers.linear(`${m}.self_attn.q_proj`, normed) as tf.Tensor3D
-    const k = layers.linear(`${m}.self_attn.k_proj`, normed) as tf.Tensor3D
-    const v = layers.linear(`${m}.self_attn.v_proj`, normed) as tf.Tensor3D
-    h = tf.add(h, layers.linear(`${m}.self_attn.out_proj`, scaledDotProductAttention(q, k, v, c.num_attention_heads, mask)))
-    const hidden = act(layers.linear(`${m}.mlp.fc1`, layerNorm(layers, `${m}.layer_norm2`, h, c.layer_norm_eps)))
-    h = tf.add(h, layers.linear(`${m}.mlp.fc2`, hidden))
-  }
+  for (let i = 0; i < c.num_hidden_layers; i++) h = clipEncoderLayer(layers, `${prefix}.layers.${i}`, c, h, mask)
   return h
 }

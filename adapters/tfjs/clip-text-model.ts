@@ -1,7 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
-import { activation } from "./activations.ts"
-import { scaledDotProductAttention } from "./attention.ts"
+import { clipEncoderLayer, clipEncoderSpecs } from "./clip-encoder.ts"
 import { linearSpecs, normSpecs, tensorSpec, type Layers, type ParameterSpec } from "./layers.ts"
 import { decodeConfig, type ModelConfigError, only, PositiveInt, requireThat } from "./model-config.ts"
 import { layerNorm } from "./normalization.ts"
@@ -54,20 +53,10 @@ export const ADDED_TOKEN_EMBEDDING = "text_model.embeddings.added_token_embeddin
 export const clipTextSpecs = (plan: ClipTextPlan): Array<ParameterSpec> => {
   const c = plan.config
   const h = c.hidden_size
-  const layer = (i: number) => {
-    const m = `text_model.encoder.layers.${i}`
-    return [
-      ...["q_proj", "k_proj", "v_proj", "out_proj"].flatMap((p) => linearSpecs(`${m}.self_attn.${p}`, h, h)),
-      ...normSpecs(`${m}.layer_norm1`, h),
-      ...linearSpecs(`${m}.mlp.fc1`, h, c.intermediate_size),
-      ...linearSpecs(`${m}.mlp.fc2`, c.intermediate_size, h),
-      ...normSpecs(`${m}.layer_norm2`, h)
-    ]
-  }
   return [
     tensorSpec(TOKEN_EMBEDDING, [c.vocab_size, h]),
     tensorSpec("text_model.embeddings.position_embedding.weight", [c.max_position_embeddings, h]),
-    ...Array.from({ length: c.num_hidden_layers }, (_, i) => layer(i)).flat(),
+    ...clipEncoderSpecs("text_model.encoder", c),
     ...normSpecs("text_model.final_layer_norm", h),
     ...(plan.withProjection ? linearSpecs("text_projection", h, c.projection_dim, false) : [])
   ]
@@ -151,18 +140,11 @@ export const clipTextModel = (plan: ClipTextPlan, layers: Layers, inputIds: Read
     const positions = tf.slice(layers.parameter("text_model.embeddings.position_embedding.weight"), [0, 0], [length, h])
     let x = tf.add(tokenEmbeddings(layers, ids, c.vocab_size), positions) as tf.Tensor3D
     const mask = causalMask(length)
-    const act = activation(c.hidden_act)
+    // SDXL conditions on the state before the last layer, so the loop keeps it.
     let penultimate = x
     for (let i = 0; i < c.num_hidden_layers; i++) {
       penultimate = x
-      const m = `text_model.encoder.layers.${i}`
-      const normed = layerNorm(layers, `${m}.layer_norm1`, x, c.layer_norm_eps)
-      const q = layers.linear(`${m}.self_attn.q_proj`, normed) as tf.Tensor3D
-      const k = layers.linear(`${m}.self_attn.k_proj`, normed) as tf.Tensor3D
-      const v = layers.linear(`${m}.self_attn.v_proj`, normed) as tf.Tensor3D
-      x = tf.add(x, layers.linear(`${m}.self_attn.out_proj`, scaledDotProductAttention(q, k, v, c.num_attention_heads, mask)))
-      const hidden = act(layers.linear(`${m}.mlp.fc1`, layerNorm(layers, `${m}.layer_norm2`, x, c.layer_norm_eps)))
-      x = tf.add(x, layers.linear(`${m}.mlp.fc2`, hidden))
+      x = clipEncoderLayer(layers, `text_model.encoder.layers.${i}`, c, x, mask)
     }
     const last = layerNorm(layers, "text_model.final_layer_norm", x, c.layer_norm_eps)
     const rows = tf.tensor1d(pooling.map((p, b) => b * length + p), "int32")
