@@ -87,18 +87,7 @@ export const engineLayer = (options: EngineOptions = {}): Layer.Layer<Engine, En
             Effect.mapError(failed("encode-text"))
           ),
         train: (request) =>
-          trainModel({
-            base: request.base.path,
-            components: request.components,
-            train: request.train,
-            dataDir: request.dataDir,
-            ...(request.latentsDir === undefined ? {} : { latentsDir: request.latentsDir }),
-            ...(request.textDir === undefined ? {} : { textDir: request.textDir }),
-            workDir: request.workDir,
-            progress: request.progress,
-            metrics: request.metrics,
-            log: request.log
-          }).pipe(Effect.mapError(failed("train"))),
+          trainModel({ ...request, base: request.base.path }).pipe(Effect.mapError(failed("train"))),
         trainClip: (request) =>
           trainClipModel({ ...request, out: join(request.workDir, clipModelFolder) }).pipe(Effect.mapError(failed("train-clip"))),
         generate: (request) => generate(request).pipe(Effect.provideService(ImageIO, io), Effect.mapError(failed("generate"))),

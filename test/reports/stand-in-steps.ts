@@ -13,13 +13,14 @@
  *     really differ between strategies.
  */
 import { Effect, Layer } from "effect"
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
+import { mkdir, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { DatasetsLive } from "../../adapters/data/datasets-live.ts"
 import { hashString, mixSeed, SeededRandom } from "../../adapters/data/seeded-random.ts"
 import { generateScene } from "../../adapters/data/synthetic/scene-generator.ts"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { OnnxClipScorersLive } from "../../adapters/onnx/onnx-clip-scorer.ts"
+import { sampleStem } from "../../adapters/tfjs/sampling/generate-samples.ts"
 import { canonicalJson } from "../../framework/declaration/canonical-json.ts"
 import type { Components } from "../../framework/declaration/components.ts"
 import { promptsOf } from "../../framework/declaration/generation.ts"
@@ -182,7 +183,7 @@ const standInGenerate = (ctx: StepContext<"generate">) =>
           )
           // The generate format holds normalised amplitude clipped to [0, 1], as the engine writes it.
           const data = normaliseMeanStd(scene.sar!.amplitude, { k: 3 }).map((v) => Math.min(1, Math.max(0, v)))
-          const stem = `images/p${String(promptIndex).padStart(3, "0")}-s${seed}-r${replicate}`
+          const stem = sampleStem(promptIndex, seed, replicate)
           const raster = { width: side, height: side, channels: 1, data }
           yield* io.writeFloatTiff(join(ctx.workDir, `${stem}.tif`), raster)
           yield* io.writePng8(join(ctx.workDir, `${stem}.png`), { ...raster, data: data.map((v) => v * 255) })

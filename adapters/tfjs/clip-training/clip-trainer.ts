@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Option } from "effect"
 import { stat } from "node:fs/promises"
 import { join } from "node:path"
-import type { ClipTraining } from "../../../framework/declaration/clip-model.ts"
+import type { TrainClipRequest } from "../../../framework/services/engine.ts"
 import { type PreparedDataError, readPreparedIndex } from "../../../framework/steps/prepared-dataset.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { clipImageFeatures, clipModelSpecs, type ClipModelPlan, clipTextFeatures, LOGIT_SCALE, unitRows } from "../clip-model.ts"
@@ -31,21 +31,8 @@ import { captionTargets, contrastiveLoss, retrievalAccuracy } from "./contrastiv
  * a transformers CLIPModel folder at `<workDir>/model/`.
  */
 
-export interface ClipTrainRun {
-  /** Folder with the CLIPConfig config.json and the tokenizer files (and optionally preprocessor_config.json). */
-  readonly architecture: string
-  /** Seed of the initial weights. */
-  readonly seed: number
-  readonly train: ClipTraining
-  /** A prepare-data output folder. */
-  readonly dataDir: string
-  readonly workDir: string
-  /** Where the trained model goes (inside the work folder). */
-  readonly out: string
-  readonly progress: (done: number, total: number, unit: string) => Effect.Effect<void>
-  readonly metrics: (step: number, values: Readonly<Record<string, number>>) => Effect.Effect<void>
-  readonly log: (message: string) => Effect.Effect<void>
-}
+/** The engine's train-clip request, with where the trained model goes (inside the work folder). */
+export type ClipTrainRun = TrainClipRequest & { readonly out: string }
 
 export type ClipTrainError = ClipFolderError | PreparedDataError | DataFolderError | SafetensorsError | TrainingComputationError
 

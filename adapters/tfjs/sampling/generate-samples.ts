@@ -42,7 +42,7 @@ export interface GenerateSamplesRequest {
 export const IMAGES_FOLDER = "images"
 
 /** `images/p<prompt>-s<seed>-r<replicate>`: the three numbers that make a sample. */
-const sampleStem = (promptIndex: number, seed: number, replicate: number) =>
+export const sampleStem = (promptIndex: number, seed: number, replicate: number) =>
   `${IMAGES_FOLDER}/p${String(promptIndex).padStart(3, "0")}-s${seed}-r${replicate}`
 
 const substituteToken = (text: string, index: number, token: string | undefined): Effect.Effect<string, GenerationError> =>

@@ -1,8 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Option, Schema } from "effect"
 import { join } from "node:path"
-import type { Components } from "../../../framework/declaration/components.ts"
-import type { Training } from "../../../framework/declaration/training.ts"
+import type { TrainRequest } from "../../../framework/services/engine.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { openLatentCache } from "../encoding/latent-cache.ts"
 import { openTextCache } from "../encoding/text-cache.ts"
@@ -30,22 +29,8 @@ import { writeTrainedModel } from "./trained-model-files.ts"
 import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "./training-checkpoint.ts"
 import { accumulate, microBatchGradients, optimizerStep, type OptimizerState } from "./training-step.ts"
 
-export interface TrainRun {
-  /** The base pipeline folder. */
-  readonly base: string
-  readonly components: Components
-  readonly train: Training
-  /** A prepare-data output folder. */
-  readonly dataDir: string
-  /** An encode-latents output (the VAE is frozen). */
-  readonly latentsDir?: string
-  /** An encode-text output (every encoder frozen, no token). */
-  readonly textDir?: string
-  readonly workDir: string
-  readonly progress: (done: number, total: number, unit: string) => Effect.Effect<void>
-  readonly metrics: (step: number, values: Readonly<Record<string, number>>) => Effect.Effect<void>
-  readonly log: (message: string) => Effect.Effect<void>
-}
+/** The engine's train request, with the base as its pipeline folder. */
+export type TrainRun = Omit<TrainRequest, "base"> & { readonly base: string }
 
 export type TrainError =
   | LoadError
