@@ -31,7 +31,7 @@ export const codeVersion: Record<StepKind, number> = {
   "prepare-data": 1,
   "encode-latents": 1,
   "encode-text": 1,
-  train: 1,
+  train: 2,
   "train-clip": 1,
   generate: 1,
   evaluate: 1,
