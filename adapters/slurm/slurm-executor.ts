@@ -109,7 +109,10 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
             resources: resourcesOf(step),
             after
           })
-          const command = [...entry, "step", loaded.file, step.id, "--cache-dir", cacheDir, "--tracking-uri", request.trackingUri]
+          const command = [
+            ...entry, "step", loaded.file, step.id, "--cache-dir", cacheDir, "--tracking-uri", request.trackingUri,
+            ...(request.engine === undefined ? [] : ["--engine", request.engine])
+          ]
           const script = batchScript(command, `sardine step ${step.id} of ${plan.name} (key ${step.key})`)
           const submittedAt = Date.now()
           // Once sbatch accepted a job, it is tracked (and so cancelled on Ctrl-C) whatever happens next.

@@ -12,6 +12,7 @@ import { clipModelFolder, Engine, type ExportFormat } from "../services/engine.t
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
+import { engineOption, enginePlan } from "./engine-option.ts"
 
 export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFailed", {
   reason: Schema.String
@@ -74,8 +75,8 @@ const exportClip = (file: string, declaration: Declaration, format: ExportFormat
 
 export const exportCommand = Command.make(
   "export",
-  { file: declarationFile, format, out, cacheDir: cacheDirOption, experiment: experimentName },
-  ({ cacheDir, experiment, file, format, out }) =>
+  { file: declarationFile, format, out, cacheDir: cacheDirOption, experiment: experimentName, engine: engineOption },
+  ({ cacheDir, engine: engineChoice, experiment, file, format, out }) =>
     Effect.gen(function*() {
       const loaded = yield* loadDeclaration(file)
       if (format === "clip" || loaded.declaration.kind === "clip") return yield* exportClip(file, loaded.declaration, format, out, cacheDir)
@@ -91,7 +92,7 @@ export const exportCommand = Command.make(
         })
       }
       const target = chosen[0]
-      const plan = compilePlan(loaded.declaration)
+      const { engine: computedBy, plan } = yield* enginePlan(loaded, engineChoice, { check: false })
       const step = trainStepOf(plan.steps, target.name)
       if (step === undefined) return yield* new ExportFailed({ reason: `${target.name} has no train step` })
       const cache = cacheLayout(cacheDir)
@@ -111,7 +112,8 @@ export const exportCommand = Command.make(
         components: target.components,
         modelDir: cache.done(step.key),
         format,
-        out
+        out,
+        engine: computedBy
       })
       yield* Console.log(`${target.name}: wrote ${format} to ${out}`)
     })

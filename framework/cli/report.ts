@@ -4,7 +4,6 @@ import { readdir, readFile, stat } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
 import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
 import { cacheLayout, isDone, readManifestIn, type StepManifest } from "../runner/cache.ts"
 import {
   ReportError,
@@ -15,6 +14,7 @@ import {
   type SavedReportRequest
 } from "../services/report-renderer.ts"
 import { cacheDirOption } from "./cache-dir.ts"
+import { engineOption, enginePlan } from "./engine-option.ts"
 
 /**
  * `sardine report <study-file | cache-dir>`: renders a study's comparison report from what the
@@ -47,10 +47,10 @@ const readSaved = (reportDir: string) =>
   )
 
 /** The finished evaluate steps of a declaration's plan, one per experiment, in declaration order. */
-const fromDeclaration = (file: string, cacheDir: string) =>
+const fromDeclaration = (file: string, cacheDir: string, engine: Option.Option<"tfjs" | "torch" | "auto">) =>
   Effect.gen(function*() {
     const loaded = yield* loadDeclaration(file)
-    const plan = compilePlan(loaded.declaration)
+    const { plan } = yield* enginePlan(loaded, engine, { check: false })
     const cache = cacheLayout(cacheDir)
     const experiments = experimentsOf(loaded.declaration)
     if (experiments.length === 0) {
@@ -171,12 +171,12 @@ const fromCache = (cacheDir: string) =>
 
 export const reportCommand = Command.make(
   "report",
-  { source, out, cacheDir: cacheDirOption },
-  ({ cacheDir, out, source }) =>
+  { source, out, cacheDir: cacheDirOption, engine: engineOption },
+  ({ cacheDir, engine, out, source }) =>
     Effect.gen(function*() {
       const path = resolve(source)
       const isFolder = yield* Effect.promise(() => stat(path).then((s) => s.isDirectory()))
-      const found: Found = isFolder ? yield* fromCache(path) : yield* fromDeclaration(path, cacheDir)
+      const found: Found = isFolder ? yield* fromCache(path) : yield* fromDeclaration(path, cacheDir, engine)
       const outDir = Option.getOrElse(out.pipe(Option.map((o) => resolve(o))), () => resolve(`${found.study.replace(/[^a-zA-Z0-9._-]+/g, "-")}-report`))
       const renderer = yield* ReportRenderer
       const rendered = yield* renderer.render({

@@ -2,7 +2,6 @@ import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Exit, FiberId, Option, Schema } from "effect"
 import { join, relative, resolve } from "node:path"
 import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
 import { cacheLayout } from "../runner/cache.ts"
 import { cachedSteps, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
@@ -12,6 +11,8 @@ import { Tracker, TrackerFactory } from "../services/tracker.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
+import { engineOption, enginePlan } from "./engine-option.ts"
+import { enginesOf } from "../plan/step.ts"
 
 export class RunFailed extends Schema.TaggedError<RunFailed>()("RunFailed", {
   failed: Schema.Array(Schema.String)
@@ -78,11 +79,12 @@ const summary = (outcomes: ReadonlyArray<StepOutcome>): string => {
 
 export const runCommand = Command.make(
   "run",
-  { file: declarationFile, cacheDir: cacheDirOption, only, dryRun, concurrency, trackingUri, executor: executorChoice },
-  ({ cacheDir, concurrency, dryRun, executor, file, only, trackingUri }) =>
+  { file: declarationFile, cacheDir: cacheDirOption, only, dryRun, concurrency, trackingUri, executor: executorChoice, engine: engineOption },
+  ({ cacheDir, concurrency, dryRun, engine, executor, file, only, trackingUri }) =>
     Effect.gen(function*() {
       const loaded = yield* loadDeclaration(file)
-      const plan = compilePlan(loaded.declaration)
+      const { engine: chosen, notes, plan } = yield* enginePlan(loaded, engine, { check: true })
+      for (const note of notes) yield* Console.log(`note: ${note}`)
       const onlySteps = only.flatMap((o) => o.split(",")).map((o) => o.trim()).filter((o) => o.length > 0)
       const unknown = onlySteps.filter((o) => !plan.steps.some((s) => s.id === o || s.kind === o))
       if (unknown.length > 0) {
@@ -101,7 +103,7 @@ export const runCommand = Command.make(
       const steps = yield* (yield* ExecutorFactory).open(executor)
       const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-      const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
+      const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend(enginesOf(plan))).pipe(
         Effect.provideService(Tracker, tracker)
       )
       const outcomes = yield* steps.execute({
@@ -111,6 +113,7 @@ export const runCommand = Command.make(
         only: onlySteps,
         concurrency: Option.getOrElse(concurrency, () => loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1),
         trackingUri: tracker.target,
+        engine: chosen,
         tracking: (step) => stepTracking(tracker, runs, step)
       }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
       yield* Console.log(`${plan.name}: ${summary(outcomes)} (cache: ${cacheDir})`)

@@ -1,6 +1,7 @@
 import { Command } from "@effect/cli"
 import { compareCommand } from "./compare.ts"
 import { dataCommand } from "./data-inspect.ts"
+import { engineCommand } from "./engine.ts"
 import { exportCommand } from "./export.ts"
 import { mlflowCommand } from "./mlflow-push.ts"
 import { planCommand } from "./plan.ts"
@@ -33,6 +34,7 @@ export const sardine = Command.make("sardine").pipe(
     weightsCommand,
     exportCommand,
     mlflowCommand,
-    tokenizerCommand
+    tokenizerCommand,
+    engineCommand
   ])
 )

@@ -1,11 +1,11 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
 import { cachedSteps } from "../runner/runner.ts"
 import { ExecutorFactory, type StepJob } from "../services/executor.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
+import { engineOption, enginePlan } from "./engine-option.ts"
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print the status as JSON"))
 
@@ -13,10 +13,9 @@ const json = Options.boolean("json").pipe(Options.withDescription("Print the sta
  * `sardine status`: for each step, whether its output is cached and, when it was submitted as a
  * SLURM job, the job's id and state now (PENDING, RUNNING, COMPLETED, FAILED, …).
  */
-export const statusCommand = Command.make("status", { file: declarationFile, cacheDir: cacheDirOption, json }, ({ cacheDir, file, json }) =>
+export const statusCommand = Command.make("status", { file: declarationFile, cacheDir: cacheDirOption, json, engine: engineOption }, ({ cacheDir, engine, file, json }) =>
   Effect.gen(function*() {
-    const { declaration } = yield* loadDeclaration(file)
-    const plan = compilePlan(declaration)
+    const { plan } = yield* enginePlan(yield* loadDeclaration(file), engine, { check: false })
     const cached = yield* cachedSteps(plan, cacheDir)
     const slurm = yield* (yield* ExecutorFactory).open({ _tag: "slurm" })
     const jobs: ReadonlyMap<string, StepJob> = yield* slurm.jobs(plan, cacheDir)

@@ -2,7 +2,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Exit, FiberId, Option, Schema } from "effect"
 import { resolve } from "node:path"
 import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
+import { enginesOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { executeStep, type StepOutcome } from "../runner/runner.ts"
@@ -11,6 +11,7 @@ import { openRuns, stepTracking } from "../runner/tracking.ts"
 import { Tracker, TrackerFactory } from "../services/tracker.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
+import { engineOption, enginePlan } from "./engine-option.ts"
 
 export class StepNotRunnable extends Schema.TaggedError<StepNotRunnable>()("StepNotRunnable", {
   step: Schema.String,
@@ -34,11 +35,11 @@ const trackingUri = Options.text("tracking-uri").pipe(
  */
 export const stepCommand = Command.make(
   "step",
-  { file: declarationFile, stepId, cacheDir: cacheDirOption, trackingUri },
-  ({ cacheDir, file, stepId, trackingUri }) =>
+  { file: declarationFile, stepId, cacheDir: cacheDirOption, trackingUri, engine: engineOption },
+  ({ cacheDir, engine, file, stepId, trackingUri }) =>
     Effect.gen(function*() {
       const loaded = yield* loadDeclaration(file)
-      const plan = compilePlan(loaded.declaration)
+      const { plan } = yield* enginePlan(loaded, engine, { check: true })
       const step = plan.steps.find((s) => s.id === stepId)
       if (step === undefined) {
         return yield* Effect.fail(new StepNotRunnable({
@@ -62,7 +63,7 @@ export const stepCommand = Command.make(
       const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
       // The runs are found again by their content keys: the ones `sardine run` opened for the whole plan.
-      const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
+      const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend(enginesOf(plan))).pipe(
         Effect.provideService(Tracker, tracker)
       )
       const started = Date.now()

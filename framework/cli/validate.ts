@@ -3,13 +3,17 @@ import { Console, Effect } from "effect"
 import { loadDeclaration } from "../declaration/load.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { experimentsOf } from "../declaration/experiment.ts"
+import { engineOption, enginePlan } from "./engine-option.ts"
 
-export const validateCommand = Command.make("validate", { file: declarationFile }, ({ file }) =>
-  loadDeclaration(file).pipe(
-    Effect.flatMap(({ declaration }) => {
-      const count = experimentsOf(declaration).length
-      return Console.log(
-        `${file}: valid ${declaration.kind} "${declaration.name}"${declaration.kind === "study" ? ` (${count} experiments)` : ""}`
-      )
-    })
-  )).pipe(Command.withDescription("Check a declaration; every problem is printed with its path (exit 1 if any)."))
+export const validateCommand = Command.make("validate", { file: declarationFile, engine: engineOption }, ({ engine, file }) =>
+  Effect.gen(function*() {
+    const loaded = yield* loadDeclaration(file)
+    const { declaration } = loaded
+    const { engine: chosen } = yield* enginePlan(loaded, engine, { check: true })
+    const count = experimentsOf(declaration).length
+    yield* Console.log(
+      `${file}: valid ${declaration.kind} "${declaration.name}"${declaration.kind === "study" ? ` (${count} experiments)` : ""} on the ${chosen} engine`
+    )
+  })).pipe(
+  Command.withDescription("Check a declaration, and that its engine can do everything it declares; every problem is printed with its path (exit 1 if any).")
+)

@@ -3,7 +3,8 @@ import type { Dataset } from "../declaration/dataset.ts"
 import type { Declaration, Experiment } from "../declaration/experiment.ts"
 import { textEncoderTreatments } from "../declaration/components.ts"
 import { trains } from "../declaration/treatment.ts"
-import { codeVersion, type Plan, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
+import type { EngineName } from "../services/engine.ts"
+import { codeVersion, type ComputedBy, type Plan, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
 
 /** Content key = hash(kind, canonical JSON of the fields it reads, input keys, code version). */
 const keyOf = (kind: StepKind, config: unknown, inputKeys: ReadonlyArray<string>): string =>
@@ -46,6 +47,9 @@ class PlanBuilder {
   }
 }
 
+/** The `engine` member of the configs of steps an engine computes (none for tfjs: its keys predate the choice). */
+const computedBy = (engine: EngineName): ComputedBy => (engine === "tfjs" ? {} : { engine })
+
 /** What later stages need of a compiled experiment: its train step and the base inputs it read. */
 interface Compiled {
   readonly experiment: Experiment
@@ -54,28 +58,35 @@ interface Compiled {
 }
 
 /** The steps that make an experiment's base pipeline, as the `base` input of the steps reading it. */
-const baseInputs = (builder: PlanBuilder, experiment: Experiment, compiled: ReadonlyMap<string, Compiled>): ReadonlyArray<StepInput> => {
+const baseInputs = (
+  builder: PlanBuilder,
+  experiment: Experiment,
+  compiled: ReadonlyMap<string, Compiled>,
+  by: ComputedBy
+): ReadonlyArray<StepInput> => {
   const { base, name } = experiment
   switch (base._tag) {
     case "diffusers":
       return []
     case "scratch":
-      return [{ role: "base", step: builder.add(name, "base", "init-model", { base }, []) }]
+      return [{ role: "base", step: builder.add(name, "base", "init-model", { base, ...by }, []) }]
     case "trained": {
       // Validation guarantees an earlier, trained experiment.
       const source = compiled.get(base.experiment)!
       const merged = builder.add(source.experiment.name, "merged", "merge-model", {
         base: source.experiment.base,
-        components: source.experiment.components
+        components: source.experiment.components,
+        ...by
       }, [{ role: "model", step: source.train! }, ...source.base])
       return [{ role: "base", step: merged }]
     }
   }
 }
 
-const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: Map<string, Compiled>): string => {
+const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: Map<string, Compiled>, engine: EngineName): string => {
   const { base, components, name } = experiment
-  const baseInput = baseInputs(builder, experiment, compiled)
+  const by = computedBy(engine)
+  const baseInput = baseInputs(builder, experiment, compiled, by)
   // Only a caption template that inserts the token makes the prepared captions depend on it.
   const prepare = (dataset: Dataset) =>
     dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
@@ -89,7 +100,7 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: M
     if (!vaeTrains) {
       trainInputs.push({
         role: "latents",
-        step: builder.add(name, "latents", "encode-latents", { base }, [{ role: "data", step: data }, ...baseInput])
+        step: builder.add(name, "latents", "encode-latents", { base, ...by }, [{ role: "data", step: data }, ...baseInput])
       })
     }
     // VAE training reconstructs images and never reads text.
@@ -97,15 +108,15 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: M
     if (!vaeTrains && everyEncoderFrozen && components.token === undefined) {
       trainInputs.push({
         role: "text",
-        step: builder.add(name, "text", "encode-text", { base }, [{ role: "data", step: data }, ...baseInput])
+        step: builder.add(name, "text", "encode-text", { base, ...by }, [{ role: "data", step: data }, ...baseInput])
       })
     }
-    const train = builder.add(name, "train", "train", { base, components, train: experiment.train }, [...trainInputs, ...baseInput])
+    const train = builder.add(name, "train", "train", { base, components, train: experiment.train, ...by }, [...trainInputs, ...baseInput])
     model = [{ role: "model", step: train }]
   }
   compiled.set(name, { experiment, base: baseInput, ...(model.length === 1 ? { train: model[0].step } : {}) })
   // A baseline samples the base as it is: its generate step has no model input and no training.
-  const samples = builder.add(name, "generate", "generate", { base, components, generate: experiment.generate }, [...model, ...baseInput])
+  const samples = builder.add(name, "generate", "generate", { base, components, generate: experiment.generate, ...by }, [...model, ...baseInput])
   const { reference: _reference, ...evaluate } = experiment.evaluate
   return builder.add(name, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
     { role: "samples", step: samples },
@@ -114,10 +125,11 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: M
 }
 
 /**
- * Compiles a validated declaration into its plan (DESIGN §3). Steps that read the same fields
- * of the same inputs get the same key and appear once, shared by every experiment that needs them.
+ * Compiles a validated declaration into its plan (DESIGN §3), its engine steps computed by `engine`.
+ * Steps that read the same fields of the same inputs get the same key and appear once, shared by
+ * every experiment that needs them.
  */
-export const compilePlan = (declaration: Declaration): Plan => {
+export const compilePlan = (declaration: Declaration, engine: EngineName = "tfjs"): Plan => {
   const builder = new PlanBuilder()
   const compiled = new Map<string, Compiled>()
   if (declaration.kind === "clip") {
@@ -127,12 +139,12 @@ export const compilePlan = (declaration: Declaration): Plan => {
     return { name, steps: builder.steps() }
   }
   if (declaration.kind === "experiment") {
-    addExperiment(builder, declaration, compiled)
+    addExperiment(builder, declaration, compiled, engine)
     return { name: declaration.name, steps: builder.steps() }
   }
   const evaluations = declaration.experiments.map((experiment) => ({
     role: "evaluation",
-    step: addExperiment(builder, experiment, compiled)
+    step: addExperiment(builder, experiment, compiled, engine)
   }))
   builder.add(declaration.experiments.map((e) => e.name), "report", "report", {
     study: declaration.name,

@@ -12,13 +12,24 @@ export type ProgressSink = (done: number, total: number, unit: string) => Effect
 /** Receives one training step's metrics (loss, lr/<group>, grad_norm, images_per_s, …). */
 export type MetricSink = (step: number, values: Readonly<Record<string, number>>) => Effect.Effect<void>
 
+/**
+ * The engines: the embedded tfjs engine, and the torch engine (a Python worker on PyTorch, diffusers, PEFT,
+ * accelerate). The plan records which one computes each step (it is part of the step's content key).
+ */
+export type EngineName = "tfjs" | "torch"
+
+/** Which engine should serve a request; the tfjs engine when absent (an engine serving one kind ignores it). */
+export interface EngineSelection {
+  readonly engine?: EngineName
+}
+
 /** The base model and the absolute path of its diffusers pipeline folder. */
 export interface ResolvedBase {
   readonly base: BaseModel
   readonly path: string
 }
 
-export interface InitModelRequest {
+export interface InitModelRequest extends EngineSelection {
   /** Folder with model_index.json, each component's config.json, the scheduler config and tokenizer files. */
   readonly architecture: string
   readonly family: BaseModel["family"]
@@ -27,7 +38,7 @@ export interface InitModelRequest {
   readonly out: string
 }
 
-export interface EncodeRequest {
+export interface EncodeRequest extends EngineSelection {
   readonly base: ResolvedBase
   /** Output folder of the prepare-data step. */
   readonly dataDir: string
@@ -35,7 +46,7 @@ export interface EncodeRequest {
   readonly progress: ProgressSink
 }
 
-export interface TrainRequest {
+export interface TrainRequest extends EngineSelection {
   readonly base: ResolvedBase
   readonly components: Components
   readonly train: Training
@@ -52,7 +63,12 @@ export interface TrainRequest {
   readonly progress: ProgressSink
   readonly metrics: MetricSink
   readonly log: (message: string) => Effect.Effect<void>
+  /** Receives each validation image (`train.validationPrompts`): an MLflow image series key, the step, the PNG. */
+  readonly image?: (key: string, step: number, file: string) => Effect.Effect<void>
 }
+
+/** Where a train step keeps its validation images: `validation/step-<n>/p<prompt>.png`. */
+export const validationFolder = "validation"
 
 export interface TrainClipRequest {
   /** Folder with the CLIPConfig config.json and tokenizer files. */
@@ -71,7 +87,7 @@ export interface TrainClipRequest {
 /** Where a train-clip step puts the trained CLIP model inside its output. */
 export const clipModelFolder = "model"
 
-export interface GenerateRequest {
+export interface GenerateRequest extends EngineSelection {
   readonly base: ResolvedBase
   readonly components: Components
   readonly generate: Generation
@@ -101,7 +117,7 @@ export const samplesIndexFile = "samples.json"
 
 export type ExportFormat = "diffusers" | "kohya" | "peft" | "embedding"
 
-export interface ExportRequest {
+export interface ExportRequest extends EngineSelection {
   readonly base: ResolvedBase
   readonly components: Components
   readonly modelDir: string
@@ -111,17 +127,27 @@ export interface ExportRequest {
 
 export class EngineError extends Schema.TaggedError<EngineError>()("EngineError", {
   operation: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** The exception an engine's worker raised (torch engine): its qualified type, e.g. `safetensors_rust.SafetensorError`. */
+  exception: Schema.optional(Schema.String),
+  /** The innermost frames of that exception, `file:line in function: code`. */
+  frames: Schema.optional(Schema.Array(Schema.String))
 }) {
   override get message() {
-    return `${this.operation}: ${this.reason}`
+    const where = this.frames === undefined || this.frames.length === 0 ? "" : `\n${this.frames.map((f) => `    at ${f}`).join("\n")}`
+    return `${this.operation}: ${this.exception === undefined ? "" : `${this.exception}: `}${this.reason}${where}`
   }
 }
 
-/** What trains and samples the diffusion models (the tfjs engine in production). */
+/**
+ * What trains and samples the diffusion models. In production, both engines behind one service: each
+ * request goes to the engine it names (`EngineSelection`).
+ */
 export class Engine extends Context.Tag("sardine/Engine")<Engine, {
-  /** The tensor backend in use ("wasm", "cpu", "tensorflow"), for logs and run tags. */
+  /** The tensor backend in use ("wasm", "cpu", "tensorflow", "torch 2.15.0 on cuda:0 …"), for logs and run tags. */
   readonly backend: Effect.Effect<string, EngineError>
+  /** The backend of one engine, where the service holds several. */
+  readonly backendOf?: (engine: EngineName) => Effect.Effect<string, EngineError>
   /** Writes a pipeline with freshly initialised weights (seeded), as diffusers' from_config would build it. */
   readonly initModel: (request: InitModelRequest) => Effect.Effect<void, EngineError>
   readonly encodeLatents: (request: EncodeRequest) => Effect.Effect<void, EngineError>
@@ -131,4 +157,32 @@ export class Engine extends Context.Tag("sardine/Engine")<Engine, {
   readonly trainClip: (request: TrainClipRequest) => Effect.Effect<void, EngineError>
   readonly generate: (request: GenerateRequest) => Effect.Effect<void, EngineError>
   readonly export: (request: ExportRequest) => Effect.Effect<void, EngineError>
+}>() {}
+
+/** The torch engine's Python environment as its worker describes it. */
+export interface TorchEnvironment {
+  readonly python: string
+  /** How the Python was found: "SARDINE_PYTHON" or the venv `sardine engine setup torch` made. */
+  readonly source: string
+  readonly pythonVersion: string
+  /** Installed versions of the pinned packages (null: missing). */
+  readonly versions: Readonly<Record<string, string | null>>
+  /** The pins the engine was tested with (adapters/torch/requirements.txt). */
+  readonly pins: Readonly<Record<string, string>>
+  readonly bitsandbytes: string | null
+  readonly cuda: string | null
+  readonly devices: ReadonlyArray<{ readonly name: string; readonly memoryBytes: number; readonly bf16: boolean | null }>
+  /** Where the worker computes ("cpu", "cuda"). */
+  readonly device: string
+  readonly threads: number
+}
+
+/** The engines' environments: what `--engine auto`, plan-time checks and `sardine engine` ask. */
+export class EngineEnvironments extends Context.Tag("sardine/EngineEnvironments")<EngineEnvironments, {
+  /** Whether the torch engine has a Python to run (SARDINE_PYTHON, or the venv `sardine engine setup torch` made). */
+  readonly torchConfigured: Effect.Effect<boolean>
+  /** Starts the torch worker and describes its environment; fails naming what is missing or not of the pinned version. */
+  readonly torch: Effect.Effect<TorchEnvironment, EngineError>
+  /** Creates (or completes) a venv with the torch engine's pinned packages, pip's progress on stderr; returns its Python. */
+  readonly setupTorch: (venv: string | undefined) => Effect.Effect<string, EngineError>
 }>() {}

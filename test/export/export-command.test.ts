@@ -15,6 +15,8 @@ import { compilePlan } from "../../framework/plan/compile.ts"
 import { cacheLayout, manifestName } from "../../framework/runner/cache.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { FIXTURES, readWeights, temporaryFolder } from "../training/training-run.ts"
+import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
+import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
 
 /**
  * `sardine export`: finds the experiment's finished train step in the cache through the plan of its
@@ -38,7 +40,7 @@ const experiment = (base: string) => ({
 const runExport = (args: ReadonlyArray<string>) =>
   Effect.runPromiseExit(
     Command.run(exportCommand, { name: "sardine", version: "test" })(["node", "sardine", ...args]).pipe(
-      Effect.provide(Layer.mergeAll(NodeContext.layer, engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive))))
+      Effect.provide(Layer.mergeAll(NodeContext.layer, engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive)), EngineEnvironmentsLive, WeightsLive))
     )
   )
 

@@ -13,7 +13,7 @@ import { decodeDeclaration, encodeDeclaration } from "../../framework/declaratio
 import type { Declaration } from "../../framework/declaration/experiment.ts"
 import { diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic, type ExperimentInput } from "../../framework/index.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
-import type { Plan } from "../../framework/plan/step.ts"
+import { enginesOf, type Plan } from "../../framework/plan/step.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import { runPlan, type StepOutcome } from "../../framework/runner/runner.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
@@ -114,7 +114,7 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
       const implementations = yield* StepImplementations
       const tracker = yield* (yield* TrackerFactory).open(trackingDir)
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-      const runs = yield* openRuns({ file, directory: dir, declaration }, plan, () => outcome, yield* implementations.backend).pipe(
+      const runs = yield* openRuns({ file, directory: dir, declaration }, plan, () => outcome, yield* implementations.backend(enginesOf(plan))).pipe(
         Effect.provideService(Tracker, tracker)
       )
       const outcomes = yield* runPlan(plan, implementations.handlers, {

@@ -109,4 +109,4 @@ export const fileSteps: StepHandlers<never> = {
     })
 }
 
-export const fileStepsLayer = Layer.succeed(StepImplementations, { handlers: fileSteps, backend: Effect.succeed(undefined) })
+export const fileStepsLayer = Layer.succeed(StepImplementations, { handlers: fileSteps, backend: () => Effect.succeed(undefined) })

@@ -1,0 +1,26 @@
+import { Options } from "@effect/cli"
+import { Effect, Option } from "effect"
+import { resolve } from "node:path"
+import type { LoadedDeclaration } from "../declaration/load.ts"
+import { compilePlan } from "../plan/compile.ts"
+import { checkEngineSupport, chosenEngine, engineNotes } from "../plan/engine-support.ts"
+
+/** `--engine`, on every command that compiles a declaration's plan (the engine is part of the steps' keys). */
+export const engineOption = Options.choice("engine", ["tfjs", "torch", "auto"]).pipe(
+  Options.optional,
+  Options.withDescription(
+    "The engine that computes the steps: tfjs (embedded, CPU / tfjs-node), torch (PyTorch + diffusers worker: `sardine engine --help`), or auto " +
+      "(torch when its Python is configured). Default: the declaration's `engine`, else tfjs"
+  )
+)
+
+/**
+ * The plan of a loaded declaration on its engine. With `check`, every field the engine cannot honour is
+ * refused first (validate, plan, run, step); commands that only find steps in the cache skip that.
+ */
+export const enginePlan = (loaded: LoadedDeclaration, option: Option.Option<"tfjs" | "torch" | "auto">, options: { readonly check: boolean }) =>
+  Effect.gen(function*() {
+    const engine = yield* chosenEngine(loaded.declaration, Option.getOrUndefined(option))
+    if (options.check) yield* checkEngineSupport(loaded.declaration, engine, (path) => resolve(loaded.directory, path))
+    return { engine, plan: compilePlan(loaded.declaration, engine), notes: engineNotes(loaded.declaration, engine) }
+  })

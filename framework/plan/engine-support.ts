@@ -1,0 +1,117 @@
+import { Effect, Schema } from "effect"
+import { stat } from "node:fs/promises"
+import { join } from "node:path"
+import { type Declaration, type EngineChoice, type Experiment, experimentsOf } from "../declaration/experiment.ts"
+import { type EngineName, EngineEnvironments, type TorchEnvironment } from "../services/engine.ts"
+import { Weights } from "../services/weights.ts"
+
+/**
+ * Which engine a declaration runs on, and whether that engine can do everything it declares: a field an
+ * engine cannot honour is refused before anything runs, naming the field and the engine, never accepted
+ * and ignored. The torch engine does everything the tfjs engine does (the CLIP trainer aside: train-clip
+ * steps run on tfjs whatever the choice, and the plan says so) and more.
+ */
+
+export class EngineUnsupported extends Schema.TaggedError<EngineUnsupported>()("EngineUnsupported", {
+  engine: Schema.String,
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `the ${this.engine} engine cannot run this declaration:\n  ${this.problems.join("\n  ")}`
+  }
+}
+
+/** A UNet this large is SDXL's size (2.57 G parameters); the tfjs engine cannot hold it (DESIGN §4b). */
+export const TFJS_UNET_LIMIT = 2e9
+
+/** The engine named by `--engine` (when given), else the declaration's, else tfjs; `auto` resolved here. */
+export const chosenEngine = (declaration: Declaration, option: EngineChoice | undefined): Effect.Effect<EngineName, never, EngineEnvironments> =>
+  Effect.gen(function*() {
+    const declared = declaration.kind === "clip" ? undefined : declaration.engine
+    const choice = option ?? declared ?? "tfjs"
+    if (choice !== "auto") return choice
+    return (yield* (yield* EngineEnvironments).torchConfigured) ? "torch" : "tfjs"
+  })
+
+const where = (declaration: Declaration, experiment: Experiment) => (declaration.kind === "study" ? `${experiment.name}: ` : "")
+
+/** What the tfjs engine cannot do, field by field (the base's size is checked on its files, below). */
+const tfjsProblems = (experiment: Experiment): Array<string> => {
+  const train = experiment.train
+  if (train === undefined || experiment.baseline) return []
+  const torch = "run it with --engine torch"
+  return [
+    ...(train.gradientCheckpointing ? [`train.gradientCheckpointing: the tfjs engine has no gradient checkpointing (it keeps every activation); ${torch}, or remove it`] : []),
+    ...(train.validationPrompts.length > 0
+      ? [`train.validationPrompts: the tfjs engine does not sample during training (the generate step samples the declared prompts); ${torch}, or remove them`]
+      : []),
+    ...(train.precision !== "fp32" ? [`train.precision: the tfjs engine computes in fp32 only (got "${train.precision}"); ${torch}, or declare "fp32"`] : []),
+    ...(train.optimizer._tag === "adamw8bit" ? [`train.optimizer: 8-bit AdamW (bitsandbytes) needs the torch engine; ${torch}, or declare adamw`] : [])
+  ]
+}
+
+const torchProblems = (experiment: Experiment, environment: Effect.Effect<TorchEnvironment, EngineUnsupported>) =>
+  Effect.gen(function*() {
+    const train = experiment.train
+    if (train === undefined || experiment.baseline) return []
+    const problems: Array<string> = []
+    if (train.optimizer._tag === "adamw8bit" || train.precision === "fp16") {
+      const env = yield* environment
+      if (train.optimizer._tag === "adamw8bit" && env.bitsandbytes === null) {
+        problems.push(`train.optimizer: adamw8bit needs bitsandbytes, which the torch engine's Python (${env.python}) cannot import; install it there, or declare adamw`)
+      }
+      if (train.precision === "fp16" && !env.device.startsWith("cuda")) {
+        problems.push(`train.precision: fp16 mixed precision needs a CUDA device; the torch engine computes on ${env.device} here: declare "bf16" or "fp32"`)
+      }
+    }
+    return problems
+  })
+
+/** The UNet parameter count of a diffusers base folder that exists (undefined otherwise: preflight reports it). */
+const unetParameters = (folder: string) =>
+  Effect.gen(function*() {
+    const present = yield* Effect.promise(() => stat(join(folder, "unet")).then((s) => s.isDirectory(), () => false))
+    if (!present) return undefined
+    const listing = yield* (yield* Weights).list(join(folder, "unet")).pipe(Effect.option)
+    return listing._tag === "Some" ? listing.value.parameters : undefined
+  })
+
+/**
+ * Every field of `declaration` that `engine` cannot honour, by experiment; the torch engine's environment is
+ * asked (once) only when a field needs it, the base folders' sizes only for tfjs.
+ */
+export const checkEngineSupport = (
+  declaration: Declaration,
+  engine: EngineName,
+  resolvePath: (path: string) => string
+): Effect.Effect<void, EngineUnsupported, EngineEnvironments | Weights> =>
+  Effect.gen(function*() {
+    const environments = yield* EngineEnvironments
+    const problems: Array<string> = []
+    const torchEnvironment = yield* Effect.cached(environments.torch.pipe(
+      Effect.catchAll((error) => Effect.fail(new EngineUnsupported({ engine, problems: [error.message] })))
+    ))
+    for (const experiment of experimentsOf(declaration)) {
+      const own = engine === "tfjs"
+        ? tfjsProblems(experiment)
+        : yield* torchProblems(experiment, torchEnvironment)
+      if (engine === "tfjs" && experiment.base._tag === "diffusers") {
+        const count = yield* unetParameters(resolvePath(experiment.base.path))
+        if (count !== undefined && count >= TFJS_UNET_LIMIT) {
+          own.push(
+            `base: the UNet of ${experiment.base.path} has ${(count / 1e9).toFixed(2)} G parameters (SDXL size); the tfjs engine holds every ` +
+              `tensor in float32 (≈ ${Math.round((count * 4) / 1e9)} GB to load, ≈ ${Math.round((count * 16) / 1e9)} GB to train fully) with no mixed ` +
+              `precision or gradient checkpointing: run it with --engine torch`
+          )
+        }
+      }
+      problems.push(...own.map((p) => `${where(declaration, experiment)}${p}`))
+    }
+    if (problems.length > 0) return yield* new EngineUnsupported({ engine, problems })
+  })
+
+/** What a plan should say about its engines beyond the steps' keys. */
+export const engineNotes = (declaration: Declaration, engine: EngineName): ReadonlyArray<string> =>
+  engine === "torch" && declaration.kind === "clip"
+    ? ["train-clip runs on the tfjs engine: the torch engine has no CLIP trainer"]
+    : []
