@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,10 +23,10 @@ import numpy as np
 import torch
 
 from . import batches, checkpoint, draws, losses, prompts
-from .adaptation import adapt
+from .adaptation import Adapted, adapt
 from .environment import device_name
 from .files import PreparedData, read_json
-from .pipeline import encoder_names, frozen, load_text_encoders, load_unet, load_vae, noise_scheduler
+from .pipeline import TextEncoder, encoder_names, frozen, load_text_encoders, load_unet, load_vae, noise_scheduler
 from .protocol import Channel, Stopped
 from .trained_model import write_model
 from .validation import ValidationSampler
@@ -75,13 +76,32 @@ class Prefetcher:
             self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
+@dataclass
+class Session:
+    """A train request set up: the models loaded and adapted, the data sources, the objective."""
+
+    request: dict[str, Any]
+    accelerator: Any
+    device: torch.device
+    models: dict[str, torch.nn.Module]
+    encoders: list[TextEncoder]
+    adapted: Adapted
+    sdxl: bool
+    spellings: list[str]
+    data: PreparedData
+    load: Callable[[batches.Position], batches.MicroBatch]
+    loss_of: Callable[[batches.MicroBatch], torch.Tensor]
+    # The next micro-batch may be assembled on a thread while the current one computes: nothing in it
+    # depends on the models (cached latents, or no diffusion objective).
+    prefetchable: bool
+
+
+def open_session(request: dict[str, Any]) -> Session:
     from accelerate import Accelerator
 
     base: str = request["base"]
     adaptation: dict[str, Any] = request["adaptation"]
     train: dict[str, Any] = request["train"]
-    work_dir = Path(request["workDir"])
     seed: int = train["seed"]
     precision: str = train["precision"]
     device_choice = device_name()
@@ -130,7 +150,7 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     vae_config = read_json(Path(base) / "vae" / "config.json")
     if reconstruction or (diffusion and latent_cache is None):
         models["vae"] = frozen(load_vae(base, dtype_of("vae")))
-    encoders = []
+    encoders: list[TextEncoder] = []
     if diffusion and text_cache is None:
         encoders = load_text_encoders(base)
         for encoder in encoders:
@@ -176,7 +196,9 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
         return posterior.mean.float().cpu().numpy(), posterior.logvar.float().cpu().numpy()
 
     orders = batches.EpochOrders()
-    prefetcher = Prefetcher(lambda at: batches.load_micro_batch(at, sources, needs, orders, encode_live), enabled=latent_cache is not None or not diffusion)
+
+    def load(at: batches.Position) -> batches.MicroBatch:
+        return batches.load_micro_batch(at, sources, needs, orders, encode_live)
 
     def loss_of(batch: batches.MicroBatch) -> torch.Tensor:
         parts = []
@@ -195,6 +217,16 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
             dtype = next(vae.parameters()).dtype
             parts.append(losses.vae_loss(vae, batch.images.to(device, dtype), batch.vae_draws.to(device), train["vae"]))
         return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+    return Session(request, accelerator, device, models, encoders, adapted, sdxl, spellings, data, load, loss_of,
+                   prefetchable=latent_cache is not None or not diffusion)
+
+
+def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
+    session = open_session(request)
+    accelerator, adapted, train = session.accelerator, session.adapted, request["train"]
+    work_dir = Path(request["workDir"])
+    seed: int = train["seed"]
 
     groups = []
     for group in adapted.groups:
@@ -229,7 +261,10 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
         state = {"optimizer": optimizer.state_dict(), "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None}
         checkpoint.save(work_dir, step, seed, adapted.trainables, ema, state, history)
 
-    validation = ValidationSampler.of(request, models, encoders, spellings, sdxl, data, device) if train["validationPrompts"] else None
+    validation = (
+        ValidationSampler.of(request, session.models, session.encoders, session.spellings, session.sdxl, session.data, session.device)
+        if train["validationPrompts"] else None
+    )
     parameters = [t.parameter for t in adapted.trainables]
     steps, accumulation, batch_size = train["steps"], train["gradientAccumulation"], train["batchSize"]
     positions = [(step, micro) for step in range(first, steps) for micro in range(accumulation)]
@@ -237,6 +272,7 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     def position(i: int) -> batches.Position | None:
         return batches.Position(seed, positions[i][0], positions[i][1], accumulation, batch_size) if i < len(positions) else None
 
+    prefetcher = Prefetcher(session.load, enabled=session.prefetchable)
     try:
         for step in range(first, steps):
             if channel.stop_requested is not None:
@@ -251,7 +287,7 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
                 batch = prefetcher.get(position(index), position(index + 1))
                 torch.manual_seed(draws.mix_seed(seed, draws.LORA_DROPOUT, step, micro))
                 with accelerator.autocast():
-                    loss = loss_of(batch)
+                    loss = session.loss_of(batch)
                 accelerator.backward(loss / accumulation)
                 loss_sum += float(loss.detach()) / accumulation
             if accelerator.scaler is not None:
