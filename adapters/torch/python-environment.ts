@@ -1,4 +1,4 @@
-import { Effect, Layer } from "effect"
+import { Console, Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -73,16 +73,19 @@ const environmentOf = (location: PythonLocation, hello: Hello): TorchEnvironment
  */
 export const probeEnvironment = (location: PythonLocation): Effect.Effect<TorchEnvironment, EngineError> =>
   Effect.gen(function*() {
-    const { hello } = yield* runWorker({ ...location, operation: "hello", request: {}, onMessage: () => Effect.void })
+    const { hello } = yield* runWorker({ ...location, operation: "hello", request: {}, onMessage: () => Effect.void }).pipe(
+      Effect.mapError((e) => new EngineError({ ...e, operation: "torch engine" }))
+    )
     const [major, minor] = hello.python.split(".").map(Number)
     if (major < 3 || (major === 3 && minor < 11)) {
-      return yield* new EngineError({ operation: "hello", reason: `${location.python} (${location.source}) is Python ${hello.python}; the torch engine needs Python 3.11 or newer` })
+      return yield* new EngineError({ operation: "torch engine", reason: `${location.python} (${location.source}) is Python ${hello.python}; the torch engine needs Python 3.11 or newer` })
     }
     const environment = environmentOf(location, hello)
     const problems = versionProblems(hello.versions, environment.pins)
+    if (problems.length > 0 && allowsUntested()) yield* Console.error(`warning: ${problems.join("; ")}; running anyway (SARDINE_TORCH_UNTESTED)`)
     if (problems.length > 0 && !allowsUntested()) {
       return yield* new EngineError({
-        operation: "hello",
+        operation: "torch engine",
         reason: `the torch engine's Python ${location.python} (${location.source}) is not the tested environment: ${problems.join("; ")}. ` +
           `Run \`sardine engine setup torch\` (or install adapters/torch/requirements.txt there); SARDINE_TORCH_UNTESTED=1 runs it anyway`
       })
@@ -146,7 +149,7 @@ export const EngineEnvironmentsLive = Layer.succeed(EngineEnvironments, {
   torchConfigured: Effect.sync(() => configuredPython() !== undefined),
   torch: Effect.suspend(() => {
     const location = configuredPython()
-    return location === undefined ? Effect.fail(noPython("hello")) : probeEnvironment(location)
+    return location === undefined ? Effect.fail(noPython("torch engine")) : probeEnvironment(location)
   }),
   setupTorch: setupVenv
 })

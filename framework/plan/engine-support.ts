@@ -2,7 +2,7 @@ import { Effect, Schema } from "effect"
 import { stat } from "node:fs/promises"
 import { join } from "node:path"
 import { type Declaration, type EngineChoice, type Experiment, experimentsOf } from "../declaration/experiment.ts"
-import { type EngineName, EngineEnvironments, type TorchEnvironment } from "../services/engine.ts"
+import { type EngineError, type EngineName, EngineEnvironments, type TorchEnvironment } from "../services/engine.ts"
 import { Weights } from "../services/weights.ts"
 
 /**
@@ -33,8 +33,6 @@ export const chosenEngine = (declaration: Declaration, option: EngineChoice | un
     return (yield* (yield* EngineEnvironments).torchConfigured) ? "torch" : "tfjs"
   })
 
-const where = (declaration: Declaration, experiment: Experiment) => (declaration.kind === "study" ? `${experiment.name}: ` : "")
-
 /** What the tfjs engine cannot do, field by field (the base's size is checked on its files, below). */
 const tfjsProblems = (experiment: Experiment): Array<string> => {
   const train = experiment.train
@@ -50,22 +48,18 @@ const tfjsProblems = (experiment: Experiment): Array<string> => {
   ]
 }
 
-const torchProblems = (experiment: Experiment, environment: Effect.Effect<TorchEnvironment, EngineUnsupported>) =>
-  Effect.gen(function*() {
-    const train = experiment.train
-    if (train === undefined || experiment.baseline) return []
-    const problems: Array<string> = []
-    if (train.optimizer._tag === "adamw8bit" || train.precision === "fp16") {
-      const env = yield* environment
-      if (train.optimizer._tag === "adamw8bit" && env.bitsandbytes === null) {
-        problems.push(`train.optimizer: adamw8bit needs bitsandbytes, which the torch engine's Python (${env.python}) cannot import; install it there, or declare adamw`)
-      }
-      if (train.precision === "fp16" && !env.device.startsWith("cuda")) {
-        problems.push(`train.precision: fp16 mixed precision needs a CUDA device; the torch engine computes on ${env.device} here: declare "bf16" or "fp32"`)
-      }
-    }
-    return problems
-  })
+const torchProblems = (experiment: Experiment, env: TorchEnvironment): Array<string> => {
+  const train = experiment.train
+  if (train === undefined || experiment.baseline) return []
+  return [
+    ...(train.optimizer._tag === "adamw8bit" && env.bitsandbytes === null
+      ? [`train.optimizer: adamw8bit needs bitsandbytes, which the torch engine's Python (${env.python}) cannot import; install it there, or declare adamw`]
+      : []),
+    ...(train.precision === "fp16" && !env.device.startsWith("cuda")
+      ? [`train.precision: fp16 mixed precision needs a CUDA device; the torch engine computes on ${env.device} here: declare "bf16" or "fp32"`]
+      : [])
+  ]
+}
 
 /** The UNet parameter count of a diffusers base folder that exists (undefined otherwise: preflight reports it). */
 const unetParameters = (folder: string) =>
@@ -77,24 +71,21 @@ const unetParameters = (folder: string) =>
   })
 
 /**
- * Every field of `declaration` that `engine` cannot honour, by experiment; the torch engine's environment is
- * asked (once) only when a field needs it, the base folders' sizes only for tfjs.
+ * Every field of `declaration` that `engine` cannot honour, by experiment: for torch, after checking its
+ * environment (one worker start); for tfjs, with the base folders' sizes.
  */
 export const checkEngineSupport = (
   declaration: Declaration,
   engine: EngineName,
   resolvePath: (path: string) => string
-): Effect.Effect<void, EngineUnsupported, EngineEnvironments | Weights> =>
+): Effect.Effect<void, EngineUnsupported | EngineError, EngineEnvironments | Weights> =>
   Effect.gen(function*() {
-    const environments = yield* EngineEnvironments
-    const problems: Array<string> = []
-    const torchEnvironment = yield* Effect.cached(environments.torch.pipe(
-      Effect.catchAll((error) => Effect.fail(new EngineUnsupported({ engine, problems: [error.message] })))
-    ))
+    // The torch engine's Python must be there and of the tested versions before anything runs.
+    const torch = engine === "torch" ? yield* (yield* EngineEnvironments).torch : undefined
+    // One line per problem, naming every experiment that has it (a study's strategies share most fields).
+    const problems = new Map<string, Array<string>>()
     for (const experiment of experimentsOf(declaration)) {
-      const own = engine === "tfjs"
-        ? tfjsProblems(experiment)
-        : yield* torchProblems(experiment, torchEnvironment)
+      const own = torch === undefined ? tfjsProblems(experiment) : torchProblems(experiment, torch)
       if (engine === "tfjs" && experiment.base._tag === "diffusers") {
         const count = yield* unetParameters(resolvePath(experiment.base.path))
         if (count !== undefined && count >= TFJS_UNET_LIMIT) {
@@ -105,9 +96,12 @@ export const checkEngineSupport = (
           )
         }
       }
-      problems.push(...own.map((p) => `${where(declaration, experiment)}${p}`))
+      for (const problem of own) problems.set(problem, [...(problems.get(problem) ?? []), experiment.name])
     }
-    if (problems.length > 0) return yield* new EngineUnsupported({ engine, problems })
+    if (problems.size > 0) {
+      const named = [...problems].map(([problem, names]) => (declaration.kind === "study" ? `${names.join(", ")}: ${problem}` : problem))
+      return yield* new EngineUnsupported({ engine, problems: named })
+    }
   })
 
 /** What a plan should say about its engines beyond the steps' keys. */
