@@ -74,6 +74,12 @@ export const markdownReport = (content: ReportContent): string => {
     ...(content.trainingCurves.length === 0
       ? ["No strategy of this study trains (or no training log is left in the cache).", ""]
       : content.trainingCurves.map(chartMarkdown)),
+    ...(content.validationImages.length === 0 ? [] : [
+      "Validation images sampled during training (train.validationPrompts), in each train step's output:",
+      "",
+      ...content.validationImages.map((v) => `- ${v.strategy}, step ${v.step}, “${v.prompt}”: \`${v.file}\``),
+      ""
+    ]),
     "## 8. Run facts", "", tableMarkdown(tables.runFacts)
   ]
   return `${parts.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd()}\n`

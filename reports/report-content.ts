@@ -10,7 +10,7 @@ import { realSets, summariseGlcm } from "./glcm-summary.ts"
 import { imageGrid, type ImageGrid } from "./image-grid.ts"
 import { numeric } from "./metric-columns.ts"
 import { realColour, realLabel } from "./strategy-colours.ts"
-import type { StrategyResult, StudyResults } from "./study-results.ts"
+import type { StrategyResult, StudyResults, ValidationImage } from "./study-results.ts"
 import { alignmentTable } from "./tables/alignment-table.ts"
 import { metricTable } from "./tables/metric-table.ts"
 import type { ReportTable } from "./tables/report-table.ts"
@@ -33,6 +33,8 @@ export interface ReportContent {
   readonly glcmPanels: ReadonlyArray<SvgChart>
   readonly alignment?: SvgChart
   readonly trainingCurves: ReadonlyArray<SvgChart>
+  /** Each strategy's validation images (train.validationPrompts), listed, not compared. */
+  readonly validationImages: ReadonlyArray<{ readonly strategy: string } & ValidationImage>
   readonly grid: ImageGrid
 }
 
@@ -185,6 +187,7 @@ export const reportContent = (results: StudyResults): ReportContent => {
     glcmPanels: glcmPanels(results),
     ...(chart === undefined ? {} : { alignment: chart }),
     trainingCurves: trainingCurves(results),
+    validationImages: results.strategies.flatMap((s) => s.validationImages.map((image) => ({ strategy: s.name, ...image }))),
     grid: imageGrid(results)
   }
 }

@@ -1,7 +1,8 @@
 import { Effect } from "effect"
-import { readFile } from "node:fs/promises"
+import { readdir, readFile } from "node:fs/promises"
 import { basename, join } from "node:path"
 import { cacheLayout, readManifestIn, type StepManifest } from "../framework/runner/cache.ts"
+import { validationFolder } from "../framework/services/engine.ts"
 import { ReportError, type ReportedStrategy, type ReportRequest, type ReportTracking } from "../framework/services/report-renderer.ts"
 import { evaluationFile, type EvaluationResult } from "../framework/steps/evaluation-result.ts"
 import { readTrainingLog, type TrainingLogLine } from "../framework/steps/training-log.ts"
@@ -19,6 +20,8 @@ export interface StrategyResult {
   /** Manifests of the steps behind the evaluation; absent when the cache no longer holds them. */
   readonly steps: { readonly evaluate?: StepManifest; readonly generate?: StepManifest; readonly train?: StepManifest }
   readonly trainingLog: ReadonlyArray<TrainingLogLine>
+  /** The images of `train.validationPrompts` its train step kept (torch engine), by step then prompt. */
+  readonly validationImages: ReadonlyArray<ValidationImage>
   readonly backend?: string
   readonly runId?: string
 }
@@ -65,6 +68,27 @@ const readEvaluation = (dir: string): Effect.Effect<EvaluationResult, ReportErro
   )
 }
 
+export interface ValidationImage {
+  readonly step: number
+  readonly prompt: string
+  /** The PNG, absolute. */
+  readonly file: string
+}
+
+/** The validation images in a train step's output: `validation/step-<n>/p<prompt index>.png`. */
+export const validationImagesIn = (trainDir: string, prompts: ReadonlyArray<string>) =>
+  Effect.promise(async () => {
+    const folder = join(trainDir, validationFolder)
+    const steps = await readdir(folder).catch(() => [] as Array<string>)
+    const images: Array<ValidationImage> = []
+    for (const stepFolder of steps.filter((s) => /^step-\d+$/.test(s)).sort()) {
+      for (const file of (await readdir(join(folder, stepFolder))).filter((f) => /^p\d+\.png$/.test(f)).sort()) {
+        images.push({ step: Number(stepFolder.slice(5)), prompt: prompts[Number(file.slice(1, -4))] ?? file, file: join(folder, stepFolder, file) })
+      }
+    }
+    return images
+  })
+
 /** A manifest of the cache, or nothing when the step is not (any more) there. */
 const manifestOf = (cacheDir: string, key: string | undefined) =>
   key === undefined ? Effect.succeed(undefined) : readManifestIn(cacheLayout(cacheDir).done(key)).pipe(Effect.orElseSucceed(() => undefined))
@@ -90,9 +114,9 @@ export const loadStudyResults = (request: ReportRequest): Effect.Effect<StudyRes
         const evaluate = yield* readManifestIn(evaluationDir).pipe(Effect.orElseSucceed(() => undefined))
         const generate = yield* manifestOf(request.cacheDir, evaluation.lineage.generate)
         const train = yield* manifestOf(request.cacheDir, evaluation.lineage.train)
-        const trainingLog = evaluation.lineage.train === undefined
-          ? []
-          : yield* readTrainingLog(cacheLayout(request.cacheDir).done(evaluation.lineage.train))
+        const trainDir = evaluation.lineage.train === undefined ? undefined : cacheLayout(request.cacheDir).done(evaluation.lineage.train)
+        const trainingLog = trainDir === undefined ? [] : yield* readTrainingLog(trainDir)
+        const validationImages = trainDir === undefined ? [] : yield* validationImagesIn(trainDir, experiment.train?.validationPrompts ?? [])
         const runId = tracking?.runIds[experiment.name]
         const backend = request.backend ??
           (tracking !== undefined && runId !== undefined && !isServer(tracking.target) ? yield* backendTag(tracking, runId) : undefined)
@@ -105,6 +129,7 @@ export const loadStudyResults = (request: ReportRequest): Effect.Effect<StudyRes
           evaluationKey: basename(evaluationDir),
           steps: { evaluate, generate, train },
           trainingLog,
+          validationImages,
           ...(backend === undefined ? {} : { backend }),
           ...(runId === undefined ? {} : { runId })
         }

@@ -155,7 +155,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
                 const png = join(validation, `step-${String(m.step).padStart(8, "0")}`, `p${String(m.promptIndex).padStart(2, "0")}.png`)
                 const amplitude = yield* readRaw(m.file, "train")
                 yield* io.writePng8(png, { width: m.width, height: m.height, channels: 1, data: amplitude.map((v) => v * 255) }).pipe(Effect.mapError(failed("train")))
-                yield* removing(dirname(m.file))
+                yield* removing(m.file)
                 if (request.image !== undefined) yield* request.image(`validation/${String(m.promptIndex).padStart(2, "0")}-${slug(m.prompt)}`, m.step, png)
               })
             default:
@@ -171,6 +171,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           ...(request.latentsDir === undefined ? {} : { latentsDir: request.latentsDir }),
           ...(request.textDir === undefined ? {} : { textDir: request.textDir })
         }, onMessage)
+        yield* removing(join(validation, ".raw"))
         const result = yield* decode(TrainResult, "train", value)
         yield* writeIndexFile(join(request.workDir, TRAINING_HISTORY), { steps: result.history }).pipe(Effect.mapError(failed("train")))
         const manifest = yield* decode(ModelManifest, "train", manifestOf(adaptation, result))

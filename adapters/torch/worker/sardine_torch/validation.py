@@ -18,6 +18,8 @@ from .protocol import Channel
 from .sampling import decode_amplitude, make_scheduler, prompt_conditioning, sample_latents, vae_scale_factor
 
 SAMPLER = "euler"
+# Where the raw images wait for the engine, which writes the PNGs and removes them.
+RAW = ".raw"
 STEPS = 20
 GUIDANCE = 7.5
 
@@ -68,7 +70,7 @@ class ValidationSampler:
             config = read_json(Path(self.base) / "scheduler" / "scheduler_config.json")
             factor = vae_scale_factor(self.vae.config)
             zeros = force_zeros_for_empty_prompt(self.base, self.sdxl)
-            folder = self.work_dir / "validation" / f".raw-{step:08d}"
+            folder = self.work_dir / "validation" / RAW
             folder.mkdir(parents=True, exist_ok=True)
             for index, prompt in enumerate(self.prompts):
                 conditioning = prompt_conditioning(self.encoders, prompt, True, self.side, zeros, self.device)
@@ -76,7 +78,7 @@ class ValidationSampler:
                 latents = sample_latents(self.models["unet"], scheduler, options, conditioning, GUIDANCE,
                                          (self.side // factor, self.side // factor), self.seed, 0, self.device)
                 amplitude = decode_amplitude(self.vae, latents)
-                file = folder / f"p{index:02d}.f32"
+                file = folder / f"step-{step:08d}-p{index:02d}.f32"
                 replace_atomically(lambda t: amplitude.astype("<f4").tofile(t), file)
                 channel.send("image", step=step, promptIndex=index, prompt=prompt, file=str(file), width=self.side, height=self.side)
         finally:
