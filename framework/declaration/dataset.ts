@@ -1,6 +1,7 @@
 import { Effect, ParseResult, Schema } from "effect"
 import { SarUnit } from "../sar/units.ts"
-import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, PositiveNumber, Seed } from "./rules.ts"
+import { defaultMaxPixels } from "../services/image-io.ts"
+import { Bool, IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, PositiveNumber, Seed } from "./rules.ts"
 
 /*
  * What a user declares about training data: a folder of SAR images with captions, or synthetic
@@ -126,9 +127,14 @@ export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
     default: () => ({ size: 512, mode: "center-crop" as const, flip: "none" as const })
   }),
   captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "{caption}" }),
+  /** "fail": check every file, then fail listing every problem; "skip": leave bad files out, each listed in the prepared index. */
   onError: Schema.optionalWith(OnError, { exact: true, default: () => "fail" as const }),
   /** Seed of the random crops and flips. */
-  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 })
+  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 }),
+  /** Images of more pixels (width × height) are refused from their header, before decoding: a small file can declare a huge image. */
+  maxPixels: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => defaultMaxPixels }),
+  /** Read files whose real path (symbolic links resolved) lies outside the folder; refused by default. */
+  followSymlinks: Schema.optionalWith(Bool, { exact: true, default: () => false })
 })
 export type ImageFolderDataset = typeof ImageFolderDataset.Type
 
