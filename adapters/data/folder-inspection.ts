@@ -122,7 +122,7 @@ export const inspectFolder = (io: Io, path: string, options: InspectOptions = {}
     const folder = yield* resolveFolder(path)
     const fail = (error: unknown) => new DatasetError({ path: folder, reason: (error as Error).message })
     const files = yield* Effect.tryPromise({ try: () => datasetFolder(folder, options.followSymlinks ?? false), catch: fail })
-    const metadata = yield* Effect.tryPromise({ try: () => readMetadata(folder), catch: fail })
+    const metadata = yield* Effect.tryPromise({ try: () => readMetadata(files), catch: fail })
     const onDisk = yield* Effect.tryPromise({ try: () => listImageFiles(folder), catch: fail })
     const problems: Array<FileProblem> = []
     if (!metadata.present) {

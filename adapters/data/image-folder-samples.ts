@@ -168,7 +168,7 @@ export const imageFolderSamples = (
       const templateProblem = checkTemplate(dataset.captionTemplate, options.token)
       if (templateProblem !== undefined) return yield* new DatasetError({ path, reason: templateProblem })
       const metadata = yield* Effect.tryPromise({
-        try: () => readMetadata(path),
+        try: () => readMetadata(folder),
         catch: (error) => new DatasetError({ path: join(path, METADATA_FILE), reason: (error as Error).message })
       })
       const entries: ReadonlyArray<MetadataEntry> = metadata.present

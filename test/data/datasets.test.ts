@@ -192,6 +192,13 @@ describe("image-folder datasets", () => {
       const found = yield* datasets.load(imageFolder(listed, declared))
       expect(found.samples.map((s) => s.id)).toEqual(["own.png"])
       expect(found.skipped.map((s) => [s.file.slice(listed.length + 1), s.kind])).toEqual([["borrowed.png", "outside-folder"]])
+      // metadata.jsonl itself: its lines would be echoed in errors, so a link out is refused too.
+      const borrowedMetadata = folderWith([])
+      symlinkSync(join(folder, "metadata.jsonl"), join(borrowedMetadata, "metadata.jsonl"))
+      const error = yield* Effect.flip(datasets.load(imageFolder(borrowedMetadata, declared)))
+      expect(error.message).toBe(
+        `${join(borrowedMetadata, "metadata.jsonl")}: metadata.jsonl is a symbolic link to ${join(folder, "metadata.jsonl")}, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`
+      )
     }).pipe(Effect.provide(layer)))
 
   it.effect("random crops and flips follow the seed; pixels come from the declared window", () =>
