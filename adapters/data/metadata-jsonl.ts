@@ -1,4 +1,4 @@
-import { readdir, readFile } from "node:fs/promises"
+import { readdir, readFile, stat } from "node:fs/promises"
 import { isAbsolute, join, normalize, relative, sep } from "node:path"
 import { type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 
@@ -45,6 +45,8 @@ export const readMetadata = async (folder: DatasetFolder): Promise<Metadata> => 
   if ("outside" in file) throw new Error(`${METADATA_FILE} is ${outsideReason(file.outside)}`)
   let text: string
   try {
+    // Reading a FIFO would wait forever.
+    if (!(await stat(file.path)).isFile()) throw new Error(`${METADATA_FILE} is not a regular file`)
     text = await readFile(file.path, "utf8")
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { present: false, lines: 0, entries: [], problems: [], columns: [] }

@@ -1,4 +1,4 @@
-import { open } from "node:fs/promises"
+import { open, stat } from "node:fs/promises"
 import { DecodeFailure } from "./decode-failure.ts"
 import type { ContainerFormat } from "./file-signature.ts"
 
@@ -36,12 +36,17 @@ const cannotRead = (error: unknown) => {
   return new DecodeFailure("unreadable", `cannot read: ${why}`)
 }
 
-/** Runs `use` on the open file, closing it afterwards; open and read errors become "unreadable". */
+/**
+ * Runs `use` on the open file, closing it afterwards; open and read errors become "unreadable".
+ * Only regular files are opened: opening a FIFO named like an image would wait forever.
+ */
 export const withFileSource = async <A>(file: string, use: (source: ByteSource) => Promise<A>): Promise<A> => {
+  const kind = await stat(file).catch((error) => Promise.reject(cannotRead(error)))
+  if (kind.isDirectory()) throw new DecodeFailure("unreadable", "cannot read: is a directory")
+  if (!kind.isFile()) throw new DecodeFailure("unreadable", "cannot read: not a regular file (a pipe, socket or device)")
   const handle = await open(file, "r").catch((error) => Promise.reject(cannotRead(error)))
   try {
     const stats = await handle.stat()
-    if (stats.isDirectory()) throw new DecodeFailure("unreadable", "cannot read: is a directory")
     const guarded = <B>(read: () => Promise<B>) => read().catch((error) => Promise.reject(error instanceof DecodeFailure ? error : cannotRead(error)))
     const source: ByteSource = {
       size: stats.size,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Stream } from "effect"
+import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -199,6 +200,19 @@ describe("image-folder datasets", () => {
       expect(error.message).toBe(
         `${join(borrowedMetadata, "metadata.jsonl")}: metadata.jsonl is a symbolic link to ${join(folder, "metadata.jsonl")}, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`
       )
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("a FIFO named metadata.jsonl or like an image is named, never waited on", () =>
+    Effect.gen(function* () {
+      const datasets = yield* Datasets
+      const folder = folderWith([])
+      execFileSync("mkfifo", [join(folder, "metadata.jsonl")])
+      const error = yield* Effect.flip(datasets.load(imageFolder(folder, { unit: "db" })))
+      expect(error.message).toBe(`${join(folder, "metadata.jsonl")}: metadata.jsonl is not a regular file`)
+      const images = folderWith([])
+      execFileSync("mkfifo", [join(images, "pipe.png")])
+      const { skipped } = yield* datasets.load(imageFolder(images, { unit: "db", onError: "skip" }))
+      expect(skipped).toEqual([{ file: join(images, "pipe.png"), kind: "unreadable", reason: "cannot read: not a regular file (a pipe, socket or device)" }])
     }).pipe(Effect.provide(layer)))
 
   it.effect("random crops and flips follow the seed; pixels come from the declared window", () =>
