@@ -70,6 +70,8 @@ export interface ImageHeader {
   readonly height: number
   /** Samples per pixel the file stores. */
   readonly bands: number
+  /** A tiled TIFF's tile size: each tile is decoded whole, however small the image. */
+  readonly tile?: { readonly width: number; readonly height: number }
 }
 
 /** `length` bytes at `offset`, or the file's truncation, named. */
@@ -159,7 +161,7 @@ const tiffHeader = async (source: ByteSource): Promise<ImageHeader> => {
   for (let i = 0; i < count; i++) {
     const at = i * entryLength
     const tag = entries.getUint16(at, little)
-    if (tag !== 256 && tag !== 257 && tag !== 277) continue
+    if (tag !== 256 && tag !== 257 && tag !== 277 && tag !== 322 && tag !== 323) continue
     const type = entries.getUint16(at + 2, little)
     const value = at + (big ? 12 : 8)
     if (type === SHORT) tags.set(tag, entries.getUint16(value, little))
@@ -172,7 +174,10 @@ const tiffHeader = async (source: ByteSource): Promise<ImageHeader> => {
   if (width === undefined || height === undefined) {
     throw new DecodeFailure("corrupt", "corrupt TIFF: the first image directory has no ImageWidth or ImageLength")
   }
-  return { width, height, bands: tags.get(277) ?? 1 }
+  const tileWidth = tags.get(322)
+  const tileHeight = tags.get(323)
+  const tile = tileWidth !== undefined && tileHeight !== undefined ? { tile: { width: tileWidth, height: tileHeight } } : {}
+  return { width, height, bands: tags.get(277) ?? 1, ...tile }
 }
 
 /** One header reader per container format; a new format does not compile without one. */

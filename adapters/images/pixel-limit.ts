@@ -16,15 +16,20 @@ const side = (limit: number) => {
 }
 
 /**
- * Refuses an image of more than `maxPixels` pixels, or of more than 4 × `maxPixels` values over
- * the `bandsRead` bands that will be decoded, naming its size and the file's.
+ * Refuses an image of more than `maxPixels` pixels (or tiles of more), or of more than
+ * 4 × `maxPixels` values over the `bandsRead` bands that will be decoded, naming its size and
+ * the file's.
  */
 export const checkPixelLimit = (header: ImageHeader, bandsRead: number, maxPixels: number, fileBytes: number): void => {
-  const pixels = header.width * header.height
+  const tile = header.tile ?? { width: 0, height: 0 }
+  const pixels = Math.max(header.width * header.height, tile.width * tile.height)
   const values = pixels * bandsRead
   if (pixels <= maxPixels && values <= 4 * maxPixels) return
-  const size = `${header.width} × ${header.height} pixels${bandsRead > 4 ? ` × ${bandsRead} bands` : ""}`
-  const over = pixels > maxPixels ? `the pixel limit of ${maxPixels}${side(maxPixels)}` : `4 × the pixel limit of ${maxPixels} values`
+  const tiles = tile.width * tile.height > header.width * header.height ? ` in tiles of ${tile.width} × ${tile.height}` : ""
+  const size = `${header.width} × ${header.height} pixels${tiles}${bandsRead > 4 ? ` × ${bandsRead} bands` : ""}`
+  const over = pixels > maxPixels
+    ? `the pixel limit of ${maxPixels}${side(maxPixels)}`
+    : `the limit of ${4 * maxPixels} values (four bands at the pixel limit of ${maxPixels})`
   throw new DecodeFailure(
     "too-large",
     `too large: ${size} in a file of ${fileSize(fileBytes)} is over ${over}; decoding it would take about ${

@@ -46,8 +46,10 @@ describe("pixel limit", () => {
   it("each format's header gives the size the reference libraries read (PNG, JPEG, TIFF, BigTIFF, both byte orders)", async () => {
     for (const [name, want] of Object.entries(expected)) {
       const bytes = readFileSync(join(fixtures, name))
-      const header = await readImageHeader(sniffFormat(bytes)!, bytesSource(bytes))
-      expect(header, name).toEqual({ width: want.width, height: want.height, bands: want.bands })
+      const { width, height, bands, tile } = await readImageHeader(sniffFormat(bytes)!, bytesSource(bytes))
+      expect({ width, height, bands }, name).toEqual({ width: want.width, height: want.height, bands: want.bands })
+      // tifffile wrote the tiled fixture in 16 × 16 tiles.
+      expect(tile, name).toEqual(name === "float32-tiled.tif" ? { width: 16, height: 16 } : undefined)
     }
   })
 
@@ -94,12 +96,24 @@ describe("pixel limit", () => {
   it.effect("a TIFF's bands count: 100 × 100 × 300 bands is over 4 × a limit of 10000, one band of it is not", () =>
     Effect.gen(function*() {
       const io = yield* ImageIO
-      const file = write("many-bands.tif", tiffOfZeros(100, 100, 300))
+      const file = write("many-bands.tif", tiffOfZeros(100, 100, { bands: 300 }))
       const error = yield* readFailure(file, { maxPixels: 100 * 100 })
       expect(error.kind).toBe("too-large")
       expect(error.reason).toContain("100 × 100 pixels × 300 bands")
       const band = yield* io.read(file, { maxPixels: 100 * 100, band: 299 })
       expect([band.width, band.height, band.channels]).toEqual([100, 100, 1])
+    }).pipe(Effect.provide(ImageIOLive)))
+
+  it.effect("a TIFF's tiles count: a 16 × 16 image in one tile of 40000 × 40000 is refused, as every tile is decoded whole", () =>
+    Effect.gen(function*() {
+      const file = write("huge-tile.tif", tiffOfZeros(16, 16, { tile: 40000 }))
+      const error = yield* readFailure(file)
+      expect(error.kind).toBe("too-large")
+      expect(error.reason).toMatch(/^too large: 16 × 16 pixels in tiles of 40000 × 40000 in a file of 1\.6 MB is over the pixel limit of 268435456/)
+      // The same builder's small tiles read: the file is a valid tiled TIFF.
+      const io = yield* ImageIO
+      const small = yield* io.read(write("small-tile.tif", tiffOfZeros(16, 16, { tile: 32 })))
+      expect([small.width, small.height, Math.max(...small.data)]).toEqual([16, 16, 0])
     }).pipe(Effect.provide(ImageIOLive)))
 
   it.effect("info reads the header of a file over the limit without decoding it", () =>

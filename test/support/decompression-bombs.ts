@@ -45,21 +45,27 @@ export const pngOfZeros = (width: number, height: number): Buffer => {
   ])
 }
 
-/** A little-endian 8-bit TIFF of zeros, `bands` samples per pixel, in one deflate-compressed strip. */
-export const tiffOfZeros = (width: number, height: number, bands = 1): Buffer => {
-  const data = zerosZlib(width * height * bands)
+/**
+ * A little-endian 8-bit TIFF of zeros, `bands` samples per pixel, deflate-compressed: one strip,
+ * or with `tile`, one tile of that side (at least the image's).
+ */
+export const tiffOfZeros = (width: number, height: number, options: { bands?: number; tile?: number } = {}): Buffer => {
+  const { bands = 1, tile } = options
+  const data = zerosZlib((tile === undefined ? width * height : tile * tile) * bands)
+  const OFFSET = -1 // the pixel data's offset, filled in below
+  const layout: Array<[tag: number, type: number, value: number]> = tile === undefined
+    ? [[273, 4, OFFSET], [278, 4, height], [279, 4, data.length]]
+    : [[322, 4, tile], [323, 4, tile], [324, 4, OFFSET], [325, 4, data.length]]
   // BitsPerSample has one value per band; more than two do not fit in the entry and follow the directory.
-  const entries: Array<[tag: number, type: number, count: number, value: number]> = [
-    [256, 4, 1, width],
-    [257, 4, 1, height],
-    [258, 3, bands, 8],
-    [259, 3, 1, 8], // Adobe deflate
-    [262, 3, 1, 1], // min-is-black
-    [273, 4, 1, 0], // the strip's offset, filled in below
-    [277, 3, 1, bands],
-    [278, 4, 1, height],
-    [279, 4, 1, data.length]
-  ]
+  const entries: Array<[tag: number, type: number, value: number]> = [
+    [256, 4, width],
+    [257, 4, height],
+    [258, 3, 8],
+    [259, 3, 8], // Adobe deflate
+    [262, 3, 1], // min-is-black
+    [277, 3, bands],
+    ...layout
+  ].sort((a, b) => a[0] - b[0]) as Array<[number, number, number]>
   const ifdLength = 2 + entries.length * 12 + 4
   const bitsOffset = 8 + ifdLength
   const dataOffset = bitsOffset + (bands > 2 ? 2 * bands : 0)
@@ -68,17 +74,17 @@ export const tiffOfZeros = (width: number, height: number, bands = 1): Buffer =>
   out.writeUInt16LE(42, 2)
   out.writeUInt32LE(8, 4)
   out.writeUInt16LE(entries.length, 8)
-  entries.forEach(([tag, type, count, value], i) => {
+  entries.forEach(([tag, type, value], i) => {
     const at = 10 + 12 * i
     out.writeUInt16LE(tag, at)
     out.writeUInt16LE(type, at + 2)
-    out.writeUInt32LE(count, at + 4)
+    out.writeUInt32LE(tag === 258 ? bands : 1, at + 4)
     if (tag === 258 && bands > 2) {
       out.writeUInt32LE(bitsOffset, at + 8)
       for (let b = 0; b < bands; b++) out.writeUInt16LE(8, bitsOffset + 2 * b)
     } else if (tag === 258) for (let b = 0; b < bands; b++) out.writeUInt16LE(8, at + 8 + 2 * b)
     else if (type === 3) out.writeUInt16LE(value, at + 8)
-    else out.writeUInt32LE(tag === 273 ? dataOffset : value, at + 8)
+    else out.writeUInt32LE(value === OFFSET ? dataOffset : value, at + 8)
   })
   data.copy(out, dataOffset)
   return out
