@@ -205,8 +205,8 @@ export class DatasetDeclarationError extends Schema.TaggedError<DatasetDeclarati
 }
 
 /** Flattens a parse error into one line per problem: `path.to.field: message`. */
-export const formatIssues = (error: ParseResult.ParseError, prefix: ReadonlyArray<string | number> = []): Array<string> =>
-  declarationIssues(error, prefix).map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+export const formatIssues = (error: ParseResult.ParseError): Array<string> =>
+  declarationIssues(error).map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
 
 export const decodeDataset = (input: unknown): Effect.Effect<Dataset, DatasetDeclarationError> =>
   Schema.decodeUnknown(Dataset)(input, { errors: "all", onExcessProperty: "error" }).pipe(

@@ -75,9 +75,9 @@ const narrowUnions = (issue: Issue): Issue => {
   }
 }
 
-/** One issue per problem, with its path below `prefix`. */
-export const declarationIssues = (error: ParseResult.ParseError, prefix: ReadonlyArray<string | number> = []): Array<DeclarationIssue> =>
+/** One issue per problem, with its path. */
+export const declarationIssues = (error: ParseResult.ParseError): Array<DeclarationIssue> =>
   ParseResult.ArrayFormatter.formatIssueSync(narrowUnions(error.issue)).map((issue) => ({
-    path: [...prefix, ...issue.path.map((p) => (typeof p === "number" ? p : String(p)))],
+    path: issue.path.map((p) => (typeof p === "number" ? p : String(p))),
     message: issue.message
   }))

@@ -54,15 +54,17 @@ const missingModule = (file: string, e: Error): string | undefined => {
   if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") return undefined
   const specifier = /Cannot find (?:module|package) '([^']+)'/.exec(e.message)?.[1]
   if (specifier === undefined) return e.message.split("\n")[0]
+  // ESM says "imported from <file>", CommonJS lists a "Require stack" whose first entry imported it.
+  const importer = /imported from (\S+)/.exec(e.message)?.[1] ?? /Require stack:\n- (.+)/.exec(e.message)?.[1] ?? file
   if (specifier === "sardine" || specifier.startsWith("sardine/")) {
-    const folder = dirname(file)
+    const folder = dirname(importer)
     return [
-      `imports "sardine", which is not installed in ${folder} or a folder above it.`,
+      `${importer === file ? "imports" : `${importer} imports`} "sardine", which is not installed in ${folder} or a folder above it.`,
       `  Install this sardine next to the declaration:  cd ${folder} && npm install ${sardineRoot}`,
       `  or keep the declaration inside the sardine clone (e.g. ${sardineRoot}${sep}experiments${sep}), where "sardine" is always found.`
     ].join("\n")
   }
-  return `imports "${specifier}", which cannot be found from ${dirname(file)} (a missing file, or a package to \`npm install\` there)`
+  return `cannot import "${specifier}" (imported by ${importer}): no such file, or a package not installed there`
 }
 
 /** Stack frames in the user's own files: not Node's, not a package's, not sardine's framework. */
