@@ -25,6 +25,8 @@ export const workerRoot = fileURLToPath(new URL("./worker", import.meta.url))
 const STOP_GRACE_MS = 600_000
 /** After the process exits, how long its last output may take to arrive. */
 const DRAIN_MS = 5_000
+/** After its result, how long the worker may take to exit. */
+const EXIT_MS = 60_000
 const STDERR_LINES = 30
 
 type WorkerEvent =
@@ -121,9 +123,14 @@ export const runWorker = (run: WorkerRun): Effect.Effect<WorkerOutcome, EngineEr
       let eof = false
       let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
       while (!(eof && exit !== undefined)) {
-        // Once the process is gone, its remaining output gets a moment to arrive, no more.
-        const next = yield* (exit === undefined ? Effect.map(Queue.take(events), Option.some) : Effect.option(Effect.timeout(Queue.take(events), DRAIN_MS)))
-        if (Option.isNone(next)) break
+        // Once the process is gone, its remaining output gets a moment to arrive; once it answered, it gets a
+        // moment to exit (a thread that never ends must not hold the step): no more.
+        const wait = exit !== undefined ? DRAIN_MS : outcome !== undefined ? EXIT_MS : undefined
+        const next = yield* (wait === undefined ? Effect.map(Queue.take(events), Option.some) : Effect.option(Effect.timeout(Queue.take(events), wait)))
+        if (Option.isNone(next)) {
+          if (exit === undefined) child.kill("SIGKILL")
+          break
+        }
         const event = next.value
         switch (event._tag) {
           case "spawn-error":

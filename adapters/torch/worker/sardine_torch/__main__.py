@@ -35,9 +35,9 @@ def main() -> int:
     try:
         request = read_request()
         watch_for_stop(channel)
-        from .environment import configure_threads, describe
+        from .environment import configure, describe
 
-        configure_threads()
+        configure()
         channel.send("hello", protocol=PROTOCOL, **describe())
         operation = request["operation"]
         if operation == "hello":

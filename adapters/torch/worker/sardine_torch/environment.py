@@ -21,13 +21,19 @@ def _version(package: str) -> str | None:
         return None
 
 
-def configure_threads() -> None:
-    """SARDINE_TORCH_THREADS sets torch's intra-op threads (default: torch's own choice)."""
+def configure() -> None:
+    """SARDINE_TORCH_THREADS sets torch's intra-op threads (default: torch's own choice). The same declaration
+    gives the same numbers on the same machine: on CUDA, deterministic algorithms where torch has them
+    (cuBLAS's workspace fixed before CUDA starts, cuDNN without autotuning); a warning names any op without one."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     import torch
 
     threads = os.environ.get("SARDINE_TORCH_THREADS")
     if threads:
         torch.set_num_threads(int(threads))
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def device_name() -> str:
