@@ -4,8 +4,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // Coordinates the real MLflow server of test/mlflow; starts nothing unless an MLflow test asks.
-    // The second only warns when the real scene the data tests read is not next to the clone.
-    globalSetup: ["test/mlflow/server.global-setup.ts", "test/support/real-scene.global-setup.ts"],
+    globalSetup: ["test/mlflow/server.global-setup.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Tests start real processes and servers; two cores do not profit from more parallel files.
