@@ -23,14 +23,18 @@ export interface LoadedDeclaration {
 
 const moduleExtensions = new Set([".ts", ".mts", ".js", ".mjs"])
 
+/** The errors of builders that check their arguments where the declaration calls them. */
+const builderErrors = new Set(["DatasetDeclarationError", "GridDeclarationError"])
+
 /**
- * Why importing a declaration failed. A dataset builder that refused its arguments (`synthetic({ n: 0 })`)
- * gets its rule and the line of the declaration that called it; anything else keeps its whole stack.
+ * Why importing a declaration failed. A builder that refused its arguments (`synthetic({ n: 0 })`, a grid
+ * axis without values) gets its rule and the line of the declaration that called it; anything else keeps
+ * its whole stack.
  */
 const loadFailure = (file: string, e: unknown): string => {
   if (!(e instanceof Error)) return `failed to load the module: ${String(e)}`
   const caller = e.stack?.split("\n").find((line) => line.includes(resolve(file)))
-  if ((e as { _tag?: unknown })._tag === "DatasetDeclarationError" && caller !== undefined) {
+  if (builderErrors.has(String((e as { _tag?: unknown })._tag)) && caller !== undefined) {
     const at = /([^\s(]+:\d+:\d+)\)?\s*$/.exec(caller)?.[1] ?? caller.trim()
     return `${e.message}\n  (called at ${at})`
   }
