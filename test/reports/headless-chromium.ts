@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from "playwright-core"
+import { requirePrerequisite } from "../support/prerequisites.ts"
 
 export const chromiumPath = "/usr/bin/chromium"
 
@@ -11,7 +12,9 @@ export interface OpenBrowser {
   readonly close: () => Promise<void>
 }
 
+/** A fresh headless chromium; a machine without it fails the calling test with the prerequisite's line. */
 export const launchChromium = async (): Promise<OpenBrowser> => {
+  requirePrerequisite("chromium")
   const profile = await mkdtemp(join(tmpdir(), "sardine-chromium-"))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
