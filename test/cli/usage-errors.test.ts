@@ -1,13 +1,9 @@
 import { CliConfig, CommandDescriptor } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Either } from "effect"
-import { existsSync, mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { sardine as sardineCommand } from "../../framework/cli/sardine.ts"
 import { type CommandShape, commandShape, usageErrorLines } from "../../framework/cli/usage-errors.ts"
-import { sardine } from "../support/run-process.ts"
 
 const root = commandShape(sardineCommand.descriptor)
 
@@ -89,28 +85,5 @@ describe("usage errors: what is wrong, the nearest valid name, where the help is
       "sardine export: missing option '--out'",
       "Run 'sardine export --help' for its options."
     ])
-  })
-})
-
-describe("usage errors from the real command line", () => {
-  it("`sardine synth --out d --n 6`: two lines on stderr naming --n and -n / --count, exit 2, nothing written", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "sardine-usage-"))
-    const result = await sardine(["synth", "--out", join(dir, "d"), "--n", "6"])
-    expect(result.code).toBe(2)
-    expect(result.stdout).toBe("")
-    expect(result.stderr).toBe("sardine synth: unknown option '--n' (did you mean '-n' / '--count'?)\nRun 'sardine synth --help' for its options.\n")
-    expect(existsSync(join(dir, "d"))).toBe(false)
-  })
-
-  it("a value refused while the command runs is printed the same way", async () => {
-    const result = await sardine(["synth", "--out", join(tmpdir(), "sardine-usage-never"), "-n", "2", "--looks", "0"])
-    expect(result.code).toBe(2)
-    expect(result.stderr).toBe("sardine synth: --looks: must be an integer ≥ 1 (got 0)\nRun 'sardine synth --help' for its options.\n")
-  })
-
-  it("--help still prints the command's help, exit 0", async () => {
-    const result = await sardine(["synth", "--help"])
-    expect(result.code).toBe(0)
-    expect(result.stdout).toContain("--look-direction")
   })
 })

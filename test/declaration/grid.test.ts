@@ -1,13 +1,9 @@
 import { Effect } from "effect"
-import { mkdtemp, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { GridDeclarationError } from "../../framework/declaration/grid.ts"
 import { frozen, full, grid, lora, study } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
-import { repoRoot, sardine } from "../support/run-process.ts"
 
 const base = validExperiment()
 
@@ -89,22 +85,5 @@ describe("grid: a study's experiments as every combination of some declaration f
     expect(issuesOf(() => grid(base, { "components.unet": [lora({ rank: 4, lr: 1e-3 }), lora({ rank: 4, lr: 1e-4 })] }))).toEqual([
       "two combinations are both named \"tiny-unet-lora-r4\": pass options.name to name each combination"
     ])
-  })
-
-  it("a declaration file whose grid is refused names the rule and the line that called it", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "sardine-grid-"))
-    const file = join(dir, "bad-grid.ts")
-    await writeFile(file, [
-      `import { grid, study } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
-      `import { validExperiment } from ${JSON.stringify(join(repoRoot, "test/support/declarations.ts"))}`,
-      "",
-      "export default study({ name: \"sweep\", experiments: grid(validExperiment(), { \"train.steps\": [] }) })",
-      ""
-    ].join("\n"))
-    const result = await sardine(["validate", file])
-    expect(result.code).toBe(1)
-    expect(result.stderr).toContain("invalid grid:\n  axis \"train.steps\": has no values")
-    expect(result.stderr).toContain(`(called at ${file}:4:`)
-    expect(result.stderr).not.toContain("node:internal")
   })
 })
