@@ -30,9 +30,13 @@ done
 install="${SARDINE_TEST_INSTALL:-1}"
 missing=0
 
-# Records a prerequisite that is not there: one line for the user, one export for the tests.
+# Records a prerequisite that is not there: one line for the user, one export for the tests (the first
+# reason found for each prerequisite).
+declare -A told=()
 lacks() {
   local name="$1" line="$2"
+  [[ -z "${told[$name]:-}" ]] || return 0
+  told[$name]=1
   echo "prerequisite missing: $line" >&2
   printf 'export SARDINE_MISSING_%s=%q\n' "$name" "$line" >> "$missing_file"
   missing=1
@@ -86,6 +90,11 @@ for group in PYTHON CHROMIUM SLURM; do
     fi
   done
 done
+
+# The one-node test cluster gives its node a private tmpfs (unshare --mount), which only root may do.
+if [[ "$(id -u)" -ne 0 ]]; then
+  lacks SLURM "the SLURM tests' one-node cluster mounts a private tmpfs for its node, which needs root: run npm test as root (CI does)"
+fi
 
 # --- Python venvs -------------------------------------------------------------------------------
 if [[ "$install" == 0 ]]; then

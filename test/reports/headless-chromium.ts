@@ -5,6 +5,9 @@ import { join } from "node:path"
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from "playwright-core"
 import { requirePrerequisite } from "../support/prerequisites.ts"
 
+// Here, not per test: a machine without chromium fails the test file once, with the line that says why.
+requirePrerequisite("chromium")
+
 export const chromiumPath = "/usr/bin/chromium"
 
 export interface OpenBrowser {
@@ -12,9 +15,7 @@ export interface OpenBrowser {
   readonly close: () => Promise<void>
 }
 
-/** A fresh headless chromium; a machine without it fails the calling test with the prerequisite's line. */
 export const launchChromium = async (): Promise<OpenBrowser> => {
-  requirePrerequisite("chromium")
   const profile = await mkdtemp(join(tmpdir(), "sardine-chromium-"))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,

@@ -14,6 +14,9 @@ import { repoRoot } from "../support/run-process.ts"
  * SLURM's programs fails these tests with the line that says how to install them, never a skip.
  */
 
+// Here, not per test: a machine without SLURM fails the test file once, with the line that says why.
+requirePrerequisite("slurm")
+
 const exec = promisify(execFile)
 const script = join(repoRoot, ".ci/slurm.sh")
 
@@ -76,7 +79,6 @@ const fromScontrol = (text: string): RecordedJob => {
 
 /** Starts a cluster for this test file. */
 export const startCluster = async (options: ClusterOptions): Promise<Cluster> => {
-  requirePrerequisite("slurm")
   const dir = await mkdtemp(join(tmpdir(), "sardine-slurm-"))
   const args = [
     script,
