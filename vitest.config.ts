@@ -13,6 +13,7 @@ const unit = [
   "test/repo/**/*.test.ts",
   "test/cli/usage-errors.test.ts",
   "test/declaration/grid.test.ts",
+  "test/declaration/adaptation.test.ts",
   "test/plan/**/*.test.ts",
   "test/slurm/resources.test.ts",
   "test/safetensors/safetensors.test.ts",
