@@ -9,8 +9,7 @@ import { productionServices } from "./services.ts"
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string }
 
-const messageOf = (error: unknown): string =>
-  error instanceof Error ? error.message : typeof error === "string" ? error : JSON.stringify(error)
+const messageOf = (error: unknown): string => error instanceof Error ? error.message : typeof error === "string" ? error : JSON.stringify(error)
 
 type Services = Layer.Layer.Success<typeof productionServices>
 

@@ -138,6 +138,7 @@ export const jobStates = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effe
       Effect.catchAll((e) => Effect.succeed({ states, sacctUnavailable: e.message }))
     )
   })
+
 /** Cancels jobs; ones that already ended are no error. */
 export const cancel = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effect<void, SlurmCommandError> =>
   ids.length === 0

@@ -44,7 +44,9 @@ const axisProblem = (base: Record<string, unknown>, path: string, values: Readon
   for (const [i, segment] of segments.slice(0, -1).entries()) {
     here = isRecord(here) ? here[segment] : undefined
     if (here !== undefined && !isRecord(here)) {
-      return `axis "${path}": ${segments.slice(0, i + 1).join(".")} is ${JSON.stringify(here)} in the base, not an object to set ${segments.slice(i + 1).join(".")} in`
+      return `axis "${path}": ${segments.slice(0, i + 1).join(".")} is ${JSON.stringify(here)} in the base, not an object to set ${
+        segments.slice(i + 1).join(".")
+      } in`
     }
   }
   return undefined

@@ -55,7 +55,9 @@ describe("usage errors: what is wrong, the nearest valid name, where the help is
       const option = command.options.flatMap((o) => o.names).find((n) => n.startsWith("--") && n.length >= 6)
       if (option === undefined) continue
       const lines = await messageFor([...command.path.slice(1), typo(option)])
-      expect(lines[0], command.path.join(" ")).toMatch(new RegExp(`^${command.path.join(" ")}: unknown option '${typo(option)}' \\(did you mean .*'${option}'.*\\?\\)$`))
+      expect(lines[0], command.path.join(" ")).toMatch(
+        new RegExp(`^${command.path.join(" ")}: unknown option '${typo(option)}' \\(did you mean .*'${option}'.*\\?\\)$`)
+      )
       expect(lines).toHaveLength(2)
     }
   })

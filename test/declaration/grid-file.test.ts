@@ -8,13 +8,16 @@ describe("grid in a declaration file", () => {
   it("a declaration file whose grid is refused names the rule and the line that called it", async () => {
     const dir = await mkdtemp(join(tmpdir(), "sardine-grid-"))
     const file = join(dir, "bad-grid.ts")
-    await writeFile(file, [
-      `import { grid, study } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
-      `import { validExperiment } from ${JSON.stringify(join(repoRoot, "test/support/declarations.ts"))}`,
-      "",
-      "export default study({ name: \"sweep\", experiments: grid(validExperiment(), { \"train.steps\": [] }) })",
-      ""
-    ].join("\n"))
+    await writeFile(
+      file,
+      [
+        `import { grid, study } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
+        `import { validExperiment } from ${JSON.stringify(join(repoRoot, "test/support/declarations.ts"))}`,
+        "",
+        "export default study({ name: \"sweep\", experiments: grid(validExperiment(), { \"train.steps\": [] }) })",
+        ""
+      ].join("\n")
+    )
     const result = await sardine(["validate", file])
     expect(result.code).toBe(1)
     expect(result.stderr).toContain("invalid grid:\n  axis \"train.steps\": has no values")

@@ -26,7 +26,12 @@ describe("grid: a study's experiments as every combination of some declaration f
     })
     expect(experiments).toHaveLength(6)
     expect(experiments.map((e) => [e.components.unet!._tag, e.train!.steps])).toEqual([
-      ["full", 10], ["full", 20], ["full", 30], ["lora", 10], ["lora", 20], ["lora", 30]
+      ["full", 10],
+      ["full", 20],
+      ["full", 30],
+      ["lora", 10],
+      ["lora", 20],
+      ["lora", 30]
     ])
     // Fields the axes do not touch are the base's, nested siblings included.
     for (const e of experiments) {

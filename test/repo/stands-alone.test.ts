@@ -11,7 +11,7 @@ const files = async (dir: string): Promise<ReadonlyArray<string>> => {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     if (notSource.has(entry.name)) continue
     const path = join(dir, entry.name)
-    if (entry.isDirectory()) for (const inner of await files(path)) found.push(inner)
+    if (entry.isDirectory()) { for (const inner of await files(path)) found.push(inner) }
     else if (entry.isFile()) found.push(path)
   }
   return found

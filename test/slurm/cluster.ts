@@ -109,13 +109,15 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     command,
     jobs: async (ids) => {
       if (options.accounting) {
-        return fromSacct(await command("sacct", [
-          "--noheader",
-          "--parsable2",
-          "--allocations",
-          `--jobs=${ids.join(",")}`,
-          "--format=JobID,JobName,State,Start,End,ReqCPUS,ReqMem,Timelimit"
-        ]))
+        return fromSacct(
+          await command("sacct", [
+            "--noheader",
+            "--parsable2",
+            "--allocations",
+            `--jobs=${ids.join(",")}`,
+            "--format=JobID,JobName,State,Start,End,ReqCPUS,ReqMem,Timelimit"
+          ])
+        )
       }
       const jobs: Record<string, RecordedJob> = {}
       for (const id of ids) jobs[id] = fromScontrol(await command("scontrol", ["--oneliner", "show", "job", id]))

@@ -42,15 +42,16 @@ const setUp = async (trainSteps = 6) => {
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
   const plan = compilePlan(declaration)
   const tracking = join(dir, "mlruns")
-  const slurm = (cache: string, extra: ReadonlyArray<string> = []) =>
-    ["run", file, "--cache-dir", cache, "--tracking-uri", tracking, "--executor", "slurm", ...extra]
+  const slurm = (
+    cache: string,
+    extra: ReadonlyArray<string> = []
+  ) => ["run", file, "--cache-dir", cache, "--tracking-uri", tracking, "--executor", "slurm", ...extra]
   return { dir, file, plan, tracking, slurm }
 }
 
 const stepOf = (plan: Plan, id: string) => plan.steps.find((s) => s.id === id)!
 
-const manifest = async (cache: string, key: string) =>
-  JSON.parse(await readFile(join(cache, "steps", key, "sardine-step.json"), "utf8")) as StepManifest
+const manifest = async (cache: string, key: string) => JSON.parse(await readFile(join(cache, "steps", key, "sardine-step.json"), "utf8")) as StepManifest
 
 /** The job record of each submitted step, by step id. */
 const jobRecords = async (cache: string): Promise<Record<string, { jobId: string; ssh?: string }>> => {
@@ -148,7 +149,10 @@ const mainScenario = async () => {
 
   // Jobs logged to the runs the submitting process opened: one per experiment and the study, all finished.
   expect((await localRuns(tracking)).map((r) => [r.name, r.status])).toEqual([
-    ["baseline", "FINISHED"], ["file-study", "FINISHED"], ["full-unet", "FINISHED"], ["lora-unet", "FINISHED"]
+    ["baseline", "FINISHED"],
+    ["file-study", "FINISHED"],
+    ["full-unet", "FINISHED"],
+    ["lora-unet", "FINISHED"]
   ])
 
   const second = await run(cli, slurm(cache), { env: env() })
@@ -183,7 +187,10 @@ const failedJobScenario = async () => {
   await waitFor(async () => (await inQueue(Object.values(records).map((r) => r.jobId))).length === 0, "an empty queue")
   expect((await cluster.jobs([records["full-unet/generate"].jobId]))[records["full-unet/generate"].jobId].state).toBe("CANCELLED")
   expect((await localRuns(tracking)).map((r) => [r.name, r.status])).toEqual([
-    ["baseline", "FINISHED"], ["file-study", "FAILED"], ["full-unet", "FAILED"], ["lora-unet", "FINISHED"]
+    ["baseline", "FINISHED"],
+    ["file-study", "FAILED"],
+    ["full-unet", "FAILED"],
+    ["lora-unet", "FINISHED"]
   ])
 }
 
@@ -309,7 +316,12 @@ describe("the slurm executor on a real one-node cluster with accounting (slurmdb
     const { dir, file, plan, slurm } = await setUp()
     const cache = join(dir, "cache")
     // SLURM commands run here would find no configuration: only the login node can reach the cluster.
-    const viaSsh = { SLURM_CONF: join(dir, "no-such-slurm.conf"), SARDINE_SLURM_ENTRY: cli, SARDINE_SLURM_POLL_MS: "250", SARDINE_SSH_COMMAND: cluster.sshCommand }
+    const viaSsh = {
+      SLURM_CONF: join(dir, "no-such-slurm.conf"),
+      SARDINE_SLURM_ENTRY: cli,
+      SARDINE_SLURM_POLL_MS: "250",
+      SARDINE_SSH_COMMAND: cluster.sshCommand
+    }
     const result = await run(cli, slurm(cache, ["--ssh", cluster.loginHost, "--only", "full-unet/data"]), { env: viaSsh })
     expect(result.stderr).toContain("the compute nodes see the cache folder")
     expect(result.code).toBe(0)

@@ -30,19 +30,25 @@ const missing = (name: Prerequisite, path: string | undefined): string | undefin
   if (told !== undefined && told !== "") return told
   switch (name) {
     case "chromium":
-      return existsSync("/usr/bin/chromium") ? undefined : `chromium is not installed (/usr/bin/chromium), which the report tests drive: ${howToInstall} (apt package chromium)`
+      return existsSync("/usr/bin/chromium")
+        ? undefined
+        : `chromium is not installed (/usr/bin/chromium), which the report tests drive: ${howToInstall} (apt package chromium)`
     case "slurm": {
       const absent = slurmPrograms.filter((p) => !installedAny(["/usr/sbin", "/usr/bin"], p))
       return absent.length === 0
         ? undefined
-        : `SLURM is not installed (${absent.join(", ")} missing), which the cluster tests run: ${howToInstall} (apt packages slurm-wlm slurmdbd munge mariadb-server openssh-server openssh-client)`
+        : `SLURM is not installed (${
+          absent.join(", ")
+        } missing), which the cluster tests run: ${howToInstall} (apt packages slurm-wlm slurmdbd munge mariadb-server openssh-server openssh-client)`
     }
     case "mlflow":
     case "reference-python":
       return path === undefined || existsSync(path)
         ? undefined
         : `no ${name === "mlflow" ? "MLflow venv" : "Python with the reference libraries (tools/requirements.txt)"} at ${path}: ${
-          name === "mlflow" ? "`npm test` creates it (.ci/mlflow-server.sh install)" : "`npm test` creates it (tools/setup-reference-env.sh), or set SARDINE_PYTHON"
+          name === "mlflow"
+            ? "`npm test` creates it (.ci/mlflow-server.sh install)"
+            : "`npm test` creates it (tools/setup-reference-env.sh), or set SARDINE_PYTHON"
         }`
   }
 }
