@@ -65,10 +65,11 @@ try {
   const latentsDir = join(folder, "latents")
   const textDir = join(folder, "text")
   await Effect.runPromise(prepareSyntheticData(dataDir, { n: 128, size: 32, seed: 11 }))
-  await engines.tfjs(Effect.flatMap(Engine, (e) => Effect.zipRight(
-    e.encodeLatents({ base: resolvedBase, dataDir, outDir: latentsDir, progress: () => Effect.void }),
-    e.encodeText({ base: resolvedBase, dataDir, outDir: textDir, progress: () => Effect.void })
-  )))
+  await engines.tfjs(Effect.flatMap(Engine, (e) =>
+    Effect.zipRight(
+      e.encodeLatents({ base: resolvedBase, dataDir, outDir: latentsDir, progress: () => Effect.void }),
+      e.encodeText({ base: resolvedBase, dataDir, outDir: textDir, progress: () => Effect.void })
+    )))
   const training = Schema.decodeUnknownSync(Training)({ steps: WARM_UP + STEPS, batchSize: BATCH, seed: 1, maxGradNorm: 1, checkpointEvery: 1_000_000 })
   const msPerStep = async (engine: keyof typeof engines, strategy: keyof typeof STRATEGIES) => {
     const workDir = join(folder, `${engine}-${strategy}`)
@@ -89,34 +90,60 @@ try {
     return median(history.slice(WARM_UP).map((r) => (1000 * BATCH) / r.imagesPerSecond))
   }
   const peer = (strategy: keyof typeof STRATEGIES) =>
-    median((JSON.parse(execFileSync(location.python, [join(root, "bench/torch_engine_peer.py"), base, strategy, String(STEPS), String(BATCH), "8", "fp32"], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-      env: { ...process.env, HF_HUB_OFFLINE: "1" }
-    })) as { msPerStep: Array<number> }).msPerStep)
+    median(
+      (JSON.parse(execFileSync(location.python, [join(root, "bench/torch_engine_peer.py"), base, strategy, String(STEPS), String(BATCH), "8", "fp32"], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+        env: { ...process.env, HF_HUB_OFFLINE: "1" }
+      })) as { msPerStep: Array<number> }).msPerStep
+    )
 
   const rows: Array<string> = []
   for (const strategy of ["full", "lora"] as const) {
     const [tfjs, torch, bare] = [await msPerStep("tfjs", strategy), await msPerStep("torch", strategy), peer(strategy)]
-    rows.push(`  ${`${strategy} UNet`.padEnd(10)}  tfjs ${tfjs.toFixed(0).padStart(5)} ms  torch ${torch.toFixed(0).padStart(5)} ms  peer ${bare.toFixed(0).padStart(5)} ms` +
-      `  speed-up ${(tfjs / torch).toFixed(2)}  overhead ${(torch / bare).toFixed(2)}`)
+    rows.push(
+      `  ${`${strategy} UNet`.padEnd(10)}  tfjs ${tfjs.toFixed(0).padStart(5)} ms  torch ${torch.toFixed(0).padStart(5)} ms  peer ${
+        bare.toFixed(0).padStart(5)
+      } ms` +
+        `  speed-up ${(tfjs / torch).toFixed(2)}  overhead ${(torch / bare).toFixed(2)}`
+    )
   }
   const generation = Schema.decodeUnknownSync(Generation)({
-    prompts: ["SAR image of farmland with crop fields", "SAR image of a harbour with a ship"], seeds: [0, 1, 2, 3], steps: 20, guidanceScale: 4
+    prompts: ["SAR image of farmland with crop fields", "SAR image of a harbour with a ship"],
+    seeds: [0, 1, 2, 3],
+    steps: 20,
+    guidanceScale: 4
   })
   const generate = (engine: keyof typeof engines) =>
-    seconds(() => engines[engine](Effect.flatMap(Engine, (e) =>
-      e.generate({ base: resolvedBase, components: Schema.decodeUnknownSync(Components)({ unet: { _tag: "frozen" } }), generate: generation, resolution: 32, outDir: join(folder, `samples-${engine}`), progress: () => Effect.void }))))
+    seconds(() =>
+      engines[engine](
+        Effect.flatMap(Engine, (e) =>
+          e.generate({
+            base: resolvedBase,
+            components: Schema.decodeUnknownSync(Components)({ unet: { _tag: "frozen" } }),
+            generate: generation,
+            resolution: 32,
+            outDir: join(folder, `samples-${engine}`),
+            progress: () => Effect.void
+          }))
+      )
+    )
   const [tfjsGenerate, torchGenerate] = [await generate("tfjs"), await generate("torch")]
   const start = await seconds(() => Effect.runPromise(probeEnvironment(location)))
   const loadAfter = loads()
 
-  console.log(`the demo on both engines: batch ${BATCH}, 32 × 32 images (8 × 8 latents), fp32, ${STEPS} steps after ${WARM_UP} warm-up (median); ` +
-    `torch on ${process.env.SARDINE_TORCH_THREADS} threads; load average ${loadBefore} before, ${loadAfter} after`)
+  console.log(
+    `the demo on both engines: batch ${BATCH}, 32 × 32 images (8 × 8 latents), fp32, ${STEPS} steps after ${WARM_UP} warm-up (median); ` +
+      `torch on ${process.env.SARDINE_TORCH_THREADS} threads; load average ${loadBefore} before, ${loadAfter} after`
+  )
   console.log("training (ms per step):")
   for (const row of rows) console.log(row)
-  console.log(`generation, 8 images of 20 guided Euler steps: tfjs ${tfjsGenerate.toFixed(1)} s, torch ${torchGenerate.toFixed(1)} s (its worker's start alone: ${start.toFixed(1)} s); ` +
-    `speed-up ${(tfjsGenerate / torchGenerate).toFixed(2)}`)
+  console.log(
+    `generation, 8 images of 20 guided Euler steps: tfjs ${tfjsGenerate.toFixed(1)} s, torch ${torchGenerate.toFixed(1)} s (its worker's start alone: ${
+      start.toFixed(1)
+    } s); ` +
+      `speed-up ${(tfjsGenerate / torchGenerate).toFixed(2)}`
+  )
 } finally {
   rmSync(folder, { recursive: true, force: true })
 }

@@ -8,8 +8,7 @@ type EngineService = Engine["Type"]
  * none), each engine started on its first request. train-clip always runs on tfjs (the plan says so).
  */
 export const engineRouter = (engines: Readonly<Record<EngineName, Effect.Effect<EngineService, EngineError>>>): EngineService => {
-  const on = <A>(name: EngineName | undefined, use: (engine: EngineService) => Effect.Effect<A, EngineError>) =>
-    Effect.flatMap(engines[name ?? "tfjs"], use)
+  const on = <A>(name: EngineName | undefined, use: (engine: EngineService) => Effect.Effect<A, EngineError>) => Effect.flatMap(engines[name ?? "tfjs"], use)
   return {
     backend: on("tfjs", (e) => e.backend),
     backendOf: (name) => on(name, (e) => e.backend),

@@ -30,7 +30,10 @@ export const configuredPython = (): PythonLocation | undefined => {
 }
 
 export const noPython = (operation: string) =>
-  new EngineError({ operation, reason: `no Python is configured for the torch engine (SARDINE_PYTHON is unset and ${defaultVenv} does not exist); ${environmentHint}` })
+  new EngineError({
+    operation,
+    reason: `no Python is configured for the torch engine (SARDINE_PYTHON is unset and ${defaultVenv} does not exist); ${environmentHint}`
+  })
 
 /** The pinned versions, by package name. */
 export const pins = (): Record<string, string> =>
@@ -78,7 +81,10 @@ export const probeEnvironment = (location: PythonLocation): Effect.Effect<TorchE
     )
     const [major, minor] = hello.python.split(".").map(Number)
     if (major < 3 || (major === 3 && minor < 11)) {
-      return yield* new EngineError({ operation: "torch engine", reason: `${location.python} (${location.source}) is Python ${hello.python}; the torch engine needs Python 3.11 or newer` })
+      return yield* new EngineError({
+        operation: "torch engine",
+        reason: `${location.python} (${location.source}) is Python ${hello.python}; the torch engine needs Python 3.11 or newer`
+      })
     }
     const environment = environmentOf(location, hello)
     const problems = versionProblems(hello.versions, environment.pins)
@@ -99,7 +105,13 @@ const run = (command: string, args: ReadonlyArray<string>, operation: string) =>
     const child = spawn(command, args, { stdio: ["ignore", 2, 2] })
     child.on("error", (e) => resume(Effect.fail(new EngineError({ operation, reason: `cannot run ${command}: ${e.message}` }))))
     child.on("exit", (code, signal) =>
-      resume(code === 0 ? Effect.void : Effect.fail(new EngineError({ operation, reason: `${command} ${args.join(" ")} ${signal === null ? `exited with status ${code}` : `was killed by ${signal}`}` }))))
+      resume(
+        code === 0
+          ? Effect.void
+          : Effect.fail(
+            new EngineError({ operation, reason: `${command} ${args.join(" ")} ${signal === null ? `exited with status ${code}` : `was killed by ${signal}`}` })
+          )
+      ))
     return Effect.sync(() => child.kill("SIGTERM"))
   })
 
@@ -122,7 +134,10 @@ const basePython = Effect.gen(function*() {
     const version = yield* pythonVersion(command)
     if (version !== undefined && (version[0] > 3 || (version[0] === 3 && version[1] >= 11))) return command
   }
-  return yield* new EngineError({ operation: "setup", reason: "no Python 3.11 or newer on PATH (python3.13, python3.12, python3.11, python3) to make the venv with" })
+  return yield* new EngineError({
+    operation: "setup",
+    reason: "no Python 3.11 or newer on PATH (python3.13, python3.12, python3.11, python3) to make the venv with"
+  })
 })
 
 /**

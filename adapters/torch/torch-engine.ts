@@ -39,7 +39,9 @@ import type { WorkerMessage } from "./worker-protocol.ts"
 const failed = (operation: string) => (error: { readonly message: string }) => new EngineError({ operation, reason: error.message })
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, operation: string, value: unknown) =>
-  Schema.decodeUnknown(schema)(value).pipe(Effect.mapError((e) => new EngineError({ operation, reason: `the torch worker's result is not as expected: ${e.message}` })))
+  Schema.decodeUnknown(schema)(value).pipe(
+    Effect.mapError((e) => new EngineError({ operation, reason: `the torch worker's result is not as expected: ${e.message}` }))
+  )
 
 const TrainResult = Schema.Struct({
   steps: Schema.Int,
@@ -128,7 +130,11 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
     const io = yield* ImageIO
     const location = options.python ?? configuredPython()
     const environment = yield* Effect.cached(location === undefined ? Effect.fail(noPython("torch")) : probeEnvironment(location))
-    const worker = (operation: string, request: Record<string, unknown>, onMessage: (m: WorkerMessage) => Effect.Effect<void, EngineError> = () => Effect.void) =>
+    const worker = (
+      operation: string,
+      request: Record<string, unknown>,
+      onMessage: (m: WorkerMessage) => Effect.Effect<void, EngineError> = () => Effect.void
+    ) =>
       Effect.gen(function*() {
         yield* environment
         return (yield* runWorker({ ...location!, operation, request, onMessage })).value
@@ -154,7 +160,9 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
               return Effect.gen(function*() {
                 const png = join(validation, `step-${String(m.step).padStart(8, "0")}`, `p${String(m.promptIndex).padStart(2, "0")}.png`)
                 const amplitude = yield* readRaw(m.file, "train")
-                yield* io.writePng8(png, { width: m.width, height: m.height, channels: 1, data: amplitude.map((v) => v * 255) }).pipe(Effect.mapError(failed("train")))
+                yield* io.writePng8(png, { width: m.width, height: m.height, channels: 1, data: amplitude.map((v) => v * 255) }).pipe(
+                  Effect.mapError(failed("train"))
+                )
                 yield* removing(m.file)
                 if (request.image !== undefined) yield* request.image(`validation/${String(m.promptIndex).padStart(2, "0")}-${slug(m.prompt)}`, m.step, png)
               })
@@ -250,24 +258,41 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
 
     return {
       backend: Effect.map(environment, (env) =>
-        `torch ${env.versions.torch ?? "?"} on ${env.device === "cpu" ? `cpu (${env.threads} threads)` : env.devices.map((d) => d.name).join(", ") || env.device}`),
+        `torch ${env.versions.torch ?? "?"} on ${
+          env.device === "cpu" ? `cpu (${env.threads} threads)` : env.devices.map((d) =>
+            d.name
+          ).join(", ") || env.device
+        }`),
       initModel: (request) =>
         Effect.asVoid(worker("init-model", { architecture: request.architecture, family: request.family, seed: request.seed, out: request.out })),
       encodeLatents: (request) =>
         Effect.gen(function*() {
-          const value = yield* worker("encode-latents", { base: request.base.path, dataDir: request.dataDir, outDir: request.outDir }, progressOf(request.progress))
+          const value = yield* worker(
+            "encode-latents",
+            { base: request.base.path, dataDir: request.dataDir, outDir: request.outDir },
+            progressOf(request.progress)
+          )
           const index = yield* decode(LatentIndex, "encode-latents", value)
           yield* writeIndexFile(join(request.outDir, LATENT_INDEX), index).pipe(Effect.mapError(failed("encode-latents")))
         }),
       encodeText: (request) =>
         Effect.gen(function*() {
-          const value = yield* worker("encode-text", { base: request.base.path, dataDir: request.dataDir, outDir: request.outDir }, progressOf(request.progress))
+          const value = yield* worker(
+            "encode-text",
+            { base: request.base.path, dataDir: request.dataDir, outDir: request.outDir },
+            progressOf(request.progress)
+          )
           const index = yield* decode(TextIndex, "encode-text", value)
           yield* writeIndexFile(join(request.outDir, TEXT_INDEX), index).pipe(Effect.mapError(failed("encode-text")))
         }),
       train,
       trainClip: (request) =>
-        Effect.fail(new EngineError({ operation: "train-clip", reason: `the torch engine has no CLIP trainer (train-clip runs on the tfjs engine); asked for ${join(request.workDir, clipModelFolder)}` })),
+        Effect.fail(
+          new EngineError({
+            operation: "train-clip",
+            reason: `the torch engine has no CLIP trainer (train-clip runs on the tfjs engine); asked for ${join(request.workDir, clipModelFolder)}`
+          })
+        ),
       generate,
       export: exportTrained
     } satisfies Engine["Type"]

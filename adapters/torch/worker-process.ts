@@ -56,8 +56,7 @@ const frameText = (f: Failure["frames"][number]) => `${f.file}:${f.line} in ${f.
 export const environmentHint =
   "the torch engine needs the packages of adapters/torch/requirements.txt: run `sardine engine setup torch`, or set SARDINE_PYTHON to a Python that has them"
 
-const exitText = (code: number | null, signal: NodeJS.Signals | null) =>
-  signal !== null ? `was killed by ${signal}` : `exited with status ${code}`
+const exitText = (code: number | null, signal: NodeJS.Signals | null) => signal !== null ? `was killed by ${signal}` : `exited with status ${code}`
 
 /** Ends the worker: SIGTERM (it checkpoints and exits), then SIGKILL after the grace period. */
 const stopWorker = (child: ChildProcess, exited: () => boolean) =>

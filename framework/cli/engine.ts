@@ -48,7 +48,9 @@ const check = Command.make("check", { json }, ({ json }) =>
 const engineName = Args.choice([["torch", "torch"]], { name: "engine" }).pipe(Args.withDescription("The engine to set up (only torch has an environment)"))
 const venv = Options.directory("venv").pipe(
   Options.optional,
-  Options.withDescription("Where to make the venv (default: .venv/ in sardine's folder, found without SARDINE_PYTHON; elsewhere, set SARDINE_PYTHON=<venv>/bin/python)")
+  Options.withDescription(
+    "Where to make the venv (default: .venv/ in sardine's folder, found without SARDINE_PYTHON; elsewhere, set SARDINE_PYTHON=<venv>/bin/python)"
+  )
 )
 
 const setup = Command.make("setup", { engine: engineName, venv }, ({ venv }) =>

@@ -39,7 +39,9 @@ const tfjsProblems = (experiment: Experiment): Array<string> => {
   if (train === undefined || experiment.baseline) return []
   const torch = "run it with --engine torch"
   return [
-    ...(train.gradientCheckpointing ? [`train.gradientCheckpointing: the tfjs engine has no gradient checkpointing (it keeps every activation); ${torch}, or remove it`] : []),
+    ...(train.gradientCheckpointing
+      ? [`train.gradientCheckpointing: the tfjs engine has no gradient checkpointing (it keeps every activation); ${torch}, or remove it`]
+      : []),
     ...(train.validationPrompts.length > 0
       ? [`train.validationPrompts: the tfjs engine does not sample during training (the generate step samples the declared prompts); ${torch}, or remove them`]
       : []),

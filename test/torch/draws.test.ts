@@ -52,20 +52,33 @@ describe("sardine's random streams in the torch worker", () => {
       cases[name] = input
       expected[name] = value
     }
-    for (const [purpose, count] of [[DrawPurpose.noise, 4 * 4 * 128 * 128 + 1], [DrawPurpose.latentSample, 1001], [DrawPurpose.vaeSample, 3], [DrawPurpose.loraInit, 64]] as const) {
+    for (
+      const [purpose, count] of [[DrawPurpose.noise, 4 * 4 * 128 * 128 + 1], [DrawPurpose.latentSample, 1001], [DrawPurpose.vaeSample, 3], [
+        DrawPurpose.loraInit,
+        64
+      ]] as const
+    ) {
       add(`normals-${purpose}`, { kind: "normals", key: key(purpose, 12, 1), count }, bits(normals(drawsFor(7, purpose, 12, 1), count)))
     }
     const uniforms = drawsFor(7, DrawPurpose.captionDropout, 3, 0)
     add("uniforms", { kind: "uniforms", key: key(DrawPurpose.captionDropout, 3, 0), count: 20 }, Array.from({ length: 20 }, () => uniforms.uniform()))
     const timesteps = drawsFor(7, DrawPurpose.timesteps, 5, 2)
-    add("timesteps", { kind: "integers", key: key(DrawPurpose.timesteps, 5, 2), high: 999, count: 16 }, Array.from({ length: 16 }, () => timesteps.integer(0, 999)))
+    add(
+      "timesteps",
+      { kind: "integers", key: key(DrawPurpose.timesteps, 5, 2), high: 999, count: 16 },
+      Array.from({ length: 16 }, () => timesteps.integer(0, 999))
+    )
     add("order", { kind: "permutation", key: key(DrawPurpose.dataOrder, 4), count: 1000 }, Array.from(permutation(drawsFor(7, DrawPurpose.dataOrder, 4), 1000)))
     add("gaussian", { kind: "gaussian", key: [3, 1], count: 4097 }, bits(gaussianStream(3, 1).next(4097)))
     const block = new Uint32Array(2)
     philox2x32(0x243f6a88, 0x85a308d3, 0x13198a2e, block)
     add("philox", { kind: "philox", key: [0x243f6a88, 0x85a308d3, 0x13198a2e] }, Array.from(block))
     add("mix", { kind: "mix", key: [1, 2, 4294967295, 123456789] }, mixSeed(1, 2, 4294967295, 123456789))
-    add("hash", { kind: "hash", text: "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q" }, hashString("down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q"))
+    add(
+      "hash",
+      { kind: "hash", text: "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q" },
+      hashString("down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q")
+    )
 
     const folder = await temporaryFolder("torch-draws")
     try {

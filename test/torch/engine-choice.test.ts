@@ -66,7 +66,8 @@ describe("choosing the engine", () => {
   it("--engine wins over the declaration's engine, which wins over tfjs; auto is torch when its Python is configured", async () => {
     const declared = await decode({ ...study({ name: "s", engine: "torch", experiments: [validExperiment()] }) })
     const plain = await decode(validExperiment())
-    const choose = (declaration: typeof plain, option?: "tfjs" | "torch" | "auto") => Effect.runPromise(Effect.provide(chosenEngine(declaration, option), services))
+    const choose = (declaration: typeof plain, option?: "tfjs" | "torch" | "auto") =>
+      Effect.runPromise(Effect.provide(chosenEngine(declaration, option), services))
     expect(await choose(plain)).toBe("tfjs")
     expect(await choose(declared)).toBe("torch")
     expect(await choose(declared, "tfjs")).toBe("tfjs")
@@ -119,7 +120,9 @@ describe("choosing the engine", () => {
     await writeFile(file, JSON.stringify(validExperiment({ train: { steps: 4, seed: 1, gradientCheckpointing: true } })))
     const refused = await sardine(["validate", file])
     expect(refused.code).toBe(1)
-    expect(refused.stderr).toContain("error: the tfjs engine cannot run this declaration:\n  train.gradientCheckpointing: the tfjs engine has no gradient checkpointing")
+    expect(refused.stderr).toContain(
+      "error: the tfjs engine cannot run this declaration:\n  train.gradientCheckpointing: the tfjs engine has no gradient checkpointing"
+    )
     const accepted = await sardine(["validate", file, "--engine", "torch"])
     expect(accepted.stdout).toContain(`valid experiment "tiny" on the torch engine`)
     const clip = await sardine(["plan", join(repoRoot, "experiments/demo/sar-clip.ts"), "--engine", "torch", "--cache-dir", join(folder.dir, "cache")])

@@ -18,8 +18,9 @@ import { torchEngineLayer } from "./torch-worker.ts"
 /**
  * The torch engine computes what the tfjs engine computes, on experiments/demo/base (both engines draw the
  * batch, the caption dropout, the noise with its offset and the timesteps from sardine's streams):
- *   - step 0 of full UNet, LoRA (UNet and text encoder), learned-token and full-VAE training: the same
- *     starting trainables (LoRA A and token rows), loss and every gradient agree to 1e-4 relative;
+ *   - step 0 of full UNet, LoRA (UNet and text encoder), learned-token and full-VAE training, and of an SDXL
+ *     hybrid (tiny SDXL-like pipeline: both text encoders with LoRA and the token): the same starting
+ *     trainables (LoRA A and token rows), loss and every gradient agree to 1e-4 relative;
  *   - ten steps of the hybrid (full UNet, LoRA text encoder, learned token): the loss curves and the trained
  *     weights agree within the tolerance argued below;
  *   - generation from the same noise agrees to 1e-3, for the base and for each engine's trained model read
@@ -29,6 +30,10 @@ import { torchEngineLayer } from "./torch-worker.ts"
 
 const base = resolve(repoRoot, "experiments/demo/base")
 const resolvedBase = { base: Schema.decodeUnknownSync(BaseModel)(diffusers(base, { family: "tiny" })), path: base }
+/** Two text encoders (the second with projection), SDXL's added conditioning: the SDXL paths on a tiny pipeline. */
+const sdxl = resolve(repoRoot, "test/fixtures/pipelines/sdxl-tiny")
+const sdxlBase = { base: Schema.decodeUnknownSync(BaseModel)(diffusers(sdxl, { family: "sdxl" })), path: sdxl }
+const BASES = { demo: resolvedBase, sdxl: sdxlBase }
 const TRAIN = { steps: 10, batchSize: 4, seed: 3, captionDropout: 0.25, noiseOffset: 0.05, minSnrGamma: 5, checkpointEvery: 5 }
 const quiet = { progress: () => Effect.void, log: () => Effect.void, metrics: () => Effect.void }
 
@@ -47,11 +52,16 @@ const worstOf = (names: Iterable<string>, error: (name: string) => number) =>
     return e > worst.error ? { name, error: e } : worst
   }, { name: "", error: 0 })
 
-const STEP_ZERO: ReadonlyArray<readonly [string, Parameters<typeof components>[0]]> = [
-  ["full UNet", { unet: { _tag: "full", lr: 1e-3 } }],
-  ["LoRA UNet and text encoder", { unet: { _tag: "lora", rank: 4, alpha: 8, lr: 1e-3 }, textEncoders: { _tag: "lora", rank: 2, lr: 1e-3 } }],
-  ["learned token", { unet: { _tag: "frozen" }, token: { token: "<SAR>", init: "radar", vectors: 2, lr: 1e-2 } }],
-  ["full VAE", { unet: { _tag: "frozen" }, vae: { _tag: "full", lr: 1e-4 } }]
+const STEP_ZERO: ReadonlyArray<readonly [string, Parameters<typeof components>[0], keyof typeof BASES]> = [
+  ["full UNet", { unet: { _tag: "full", lr: 1e-3 } }, "demo"],
+  ["LoRA UNet and text encoder", { unet: { _tag: "lora", rank: 4, alpha: 8, lr: 1e-3 }, textEncoders: { _tag: "lora", rank: 2, lr: 1e-3 } }, "demo"],
+  ["learned token", { unet: { _tag: "frozen" }, token: { token: "<SAR>", init: "radar", vectors: 2, lr: 1e-2 } }, "demo"],
+  ["full VAE", { unet: { _tag: "frozen" }, vae: { _tag: "full", lr: 1e-4 } }, "demo"],
+  ["SDXL: full UNet, LoRA on both text encoders, the token in both", {
+    unet: { _tag: "full", lr: 1e-3 },
+    textEncoders: { textEncoder: { _tag: "lora", rank: 2, lr: 1e-3 }, textEncoder2: { _tag: "lora", rank: 3, alpha: 6, lr: 1e-3 } },
+    token: { token: "<SAR>", init: "radar", vectors: 2, lr: 1e-2 }
+  }, "sdxl"]
 ]
 
 const HYBRID = components({
@@ -72,8 +82,13 @@ describe("the torch engine against the tfjs engine", () => {
   let dataDir: string
   let latentsDir: string
   let torchZero: Array<StepZero>
-  const stepZeroCase = (declared: Parameters<typeof components>[0]): StepZeroCase => ({
-    base, components: components(declared), train: training(TRAIN), dataDir, latentsDir
+  const stepZeroCase = (declared: Parameters<typeof components>[0], on: keyof typeof BASES): StepZeroCase => ({
+    base: BASES[on].path,
+    family: BASES[on].base.family,
+    components: components(declared),
+    train: training(TRAIN),
+    dataDir,
+    latentsDir: `${latentsDir}-${on}`
   })
   beforeAll(async () => {
     folder = await temporaryFolder("torch-equivalence")
@@ -81,13 +96,15 @@ describe("the torch engine against the tfjs engine", () => {
     latentsDir = join(folder.dir, "latents")
     await Effect.runPromise(prepareSyntheticData(dataDir, { n: 8, size: 32, seed: 21 }))
     // Both engines train from one latent cache, so that the comparison is of training alone.
-    await onTfjs(Effect.flatMap(Engine, (engine) => engine.encodeLatents({ base: resolvedBase, dataDir, outDir: latentsDir, progress: () => Effect.void })))
-    torchZero = await torchStepZero(STEP_ZERO.map(([, declared]) => stepZeroCase(declared)), folder.dir)
+    for (const [on, b] of Object.entries(BASES)) {
+      await onTfjs(Effect.flatMap(Engine, (engine) => engine.encodeLatents({ base: b, dataDir, outDir: `${latentsDir}-${on}`, progress: () => Effect.void })))
+    }
+    torchZero = await torchStepZero(STEP_ZERO.map(([, declared, on]) => stepZeroCase(declared, on)), folder.dir)
   }, 600_000)
   afterAll(() => folder.remove())
 
   it.each(STEP_ZERO.map(([name], i) => [name, i] as const))("%s: the same start, step-0 loss and gradients to 1e-4 relative", async (name, i) => {
-    const tfjs = await tfjsStepZero(stepZeroCase(STEP_ZERO[i][1]))
+    const tfjs = await tfjsStepZero(stepZeroCase(STEP_ZERO[i][1], STEP_ZERO[i][2]))
     const torch = torchZero[i]
     expect([...torch.initial.keys()].sort()).toEqual([...tfjs.initial.keys()].sort())
     const start = worstOf(tfjs.initial.keys(), (n) => relative(torch.initial.get(n)!, tfjs.initial.get(n)!))
@@ -98,16 +115,26 @@ describe("the torch engine against the tfjs engine", () => {
     // a row) is float noise in both engines: each tensor is measured against at least 1e-4 of the whole
     // gradient's norm, below which float32 sums of that gradient's size cannot tell values apart anyway.
     const whole = Math.sqrt([...tfjs.gradients.values()].reduce((s, g) => s + norm(g) ** 2, 0))
-    const gradient = worstOf(tfjs.gradients.keys(), (n) =>
-      distance(torch.gradients.get(n)!, tfjs.gradients.get(n)!) / Math.max(norm(tfjs.gradients.get(n)!), 1e-4 * whole))
+    const gradient = worstOf(
+      tfjs.gradients.keys(),
+      (n) => distance(torch.gradients.get(n)!, tfjs.gradients.get(n)!) / Math.max(norm(tfjs.gradients.get(n)!), 1e-4 * whole)
+    )
     expect(gradient.error, `gradient of ${gradient.name}`).toBeLessThan(1e-4)
-    console.log(`${name}: loss ${tfjs.loss} (tfjs), ${torch.loss} (torch); worst start ${start.error.toExponential(1)} (${start.name}), ` +
-      `worst gradient ${gradient.error.toExponential(1)} (${gradient.name})`)
+    console.log(
+      `${name}: loss ${tfjs.loss} (tfjs), ${torch.loss} (torch); worst start ${start.error.toExponential(1)} (${start.name}), ` +
+        `worst gradient ${gradient.error.toExponential(1)} (${gradient.name})`
+    )
   }, 600_000)
 
   describe("ten steps of the hybrid, and generation", () => {
     const train = (workDir: string): TrainRequest => ({
-      base: resolvedBase, components: HYBRID, train: training(TRAIN), dataDir, latentsDir, workDir, ...quiet
+      base: resolvedBase,
+      components: HYBRID,
+      train: training(TRAIN),
+      dataDir,
+      latentsDir: `${latentsDir}-demo`,
+      workDir,
+      ...quiet
     })
     const history = async (dir: string) => (JSON.parse(await readFile(join(dir, "training.json"), "utf8")) as { steps: Array<StepRecord> }).steps
     let tfjsModel: string
@@ -130,15 +157,16 @@ describe("the torch engine against the tfjs engine", () => {
       // (weights minus their starting values, both engines' starts being equal), they stay within 2 %.
       const [tfjsWeights, torchWeights] = [await readWeights(join(tfjsModel, "model.safetensors")), await readWeights(join(torchModel, "model.safetensors"))]
       expect([...torchWeights.keys()].sort()).toEqual([...tfjsWeights.keys()].sort())
-      const start = (await tfjsStepZero({ base, components: HYBRID, train: training(TRAIN), dataDir, latentsDir })).initial
+      const start =
+        (await tfjsStepZero({ base, family: "tiny", components: HYBRID, train: training(TRAIN), dataDir, latentsDir: `${latentsDir}-demo` })).initial
       const update = (w: Float32Array, name: string) => w.map((v, i) => v - start.get(name)![i])
       const worst = worstOf(tfjsWeights.keys(), (n) => relative(update(torchWeights.get(n)!.data, n), update(tfjsWeights.get(n)!.data, n)))
       console.log(`hybrid, 10 steps: worst loss difference ${losses.toExponential(1)}, worst update difference ${worst.error.toExponential(1)} (${worst.name})`)
       expect(worst.error, worst.name).toBeLessThan(0.02)
     }, 600_000)
 
-    const generate = (outDir: string, modelDir: string | undefined, sampler: "euler" | "ddpm"): GenerateRequest => ({
-      base: resolvedBase,
+    const generate = (outDir: string, modelDir: string | undefined, sampler: "euler" | "ddpm", on: keyof typeof BASES): GenerateRequest => ({
+      base: BASES[on],
       components: HYBRID,
       generate: Schema.decodeUnknownSync(Generation)({ ...GENERATE, sampler }),
       ...(modelDir === undefined ? {} : { modelDir }),
@@ -147,22 +175,27 @@ describe("the torch engine against the tfjs engine", () => {
       progress: () => Effect.void
     })
     const images = (dir: string) =>
-      Effect.runPromise(Effect.gen(function*() {
-        const io = yield* ImageIO
-        const samples = JSON.parse(yield* Effect.promise(() => readFile(join(dir, "samples.json"), "utf8"))) as Array<GeneratedSample>
-        return yield* Effect.forEach(samples, (s) => Effect.map(io.read(join(dir, s.tiff)), (raster) => ({ sample: s, data: raster.data })))
-      }).pipe(Effect.provide(ImageIOLive)))
+      Effect.runPromise(
+        Effect.gen(function*() {
+          const io = yield* ImageIO
+          const samples = JSON.parse(yield* Effect.promise(() => readFile(join(dir, "samples.json"), "utf8"))) as Array<GeneratedSample>
+          return yield* Effect.forEach(samples, (s) => Effect.map(io.read(join(dir, s.tiff)), (raster) => ({ sample: s, data: raster.data })))
+        }).pipe(Effect.provide(ImageIOLive))
+      )
 
-    it.each([
-      ["the base, Euler", undefined, "euler"],
-      ["the base, DDPM (noise at every step)", undefined, "ddpm"],
-      ["the tfjs-trained hybrid", "tfjs", "euler"],
-      ["the torch-trained hybrid", "torch", "euler"]
-    ] as const)("generate alike from the same noise: %s, to 1e-3", async (name, trainedBy, sampler) => {
+    it.each(
+      [
+        ["the base, Euler", undefined, "euler", "demo"],
+        ["the base, DDPM (noise at every step)", undefined, "ddpm", "demo"],
+        ["the tfjs-trained hybrid", "tfjs", "euler", "demo"],
+        ["the torch-trained hybrid", "torch", "euler", "demo"],
+        ["an SDXL base (two encoders, zeros for the empty prompt, size ids), Euler", undefined, "euler", "sdxl"]
+      ] as const
+    )("generate alike from the same noise: %s, to 1e-3", async (name, trainedBy, sampler, on) => {
       const modelDir = trainedBy === undefined ? undefined : trainedBy === "tfjs" ? tfjsModel : torchModel
       const slug = name.replace(/\W+/g, "-")
-      await onTfjs(Effect.flatMap(Engine, (engine) => engine.generate(generate(join(folder.dir, `tfjs-${slug}`), modelDir, sampler))))
-      await onTorch(Effect.flatMap(Engine, (engine) => engine.generate(generate(join(folder.dir, `torch-${slug}`), modelDir, sampler))))
+      await onTfjs(Effect.flatMap(Engine, (engine) => engine.generate(generate(join(folder.dir, `tfjs-${slug}`), modelDir, sampler, on))))
+      await onTorch(Effect.flatMap(Engine, (engine) => engine.generate(generate(join(folder.dir, `torch-${slug}`), modelDir, sampler, on))))
       const [a, b] = [await images(join(folder.dir, `tfjs-${slug}`)), await images(join(folder.dir, `torch-${slug}`))]
       expect(b.map((s) => s.sample)).toEqual(a.map((s) => s.sample))
       const worst = Math.max(...a.map((s, i) => s.data.reduce((m, v, j) => Math.max(m, Math.abs(v - b[i].data[j])), 0)))

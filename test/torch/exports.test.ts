@@ -39,8 +39,14 @@ describe("a torch-trained model's exports in diffusers", () => {
     await Effect.runPromise(prepareSyntheticData(dataDir, { n: 4, size: 32, seed: 8 }))
     await runTorch(Effect.flatMap(Engine, (engine) =>
       engine.train({
-        base: resolvedBase, components: MODEL, train: training({ steps: 2, batchSize: 2, seed: 2 }), dataDir, workDir: modelDir,
-        progress: () => Effect.void, metrics: () => Effect.void, log: () => Effect.void
+        base: resolvedBase,
+        components: MODEL,
+        train: training({ steps: 2, batchSize: 2, seed: 2 }),
+        dataDir,
+        workDir: modelDir,
+        progress: () => Effect.void,
+        metrics: () => Effect.void,
+        log: () => Effect.void
       })))
   }, 600_000)
   afterAll(() => folder.remove())
@@ -53,7 +59,12 @@ describe("a torch-trained model's exports in diffusers", () => {
     const samplesDir = join(folder.dir, "samples")
     await runTorch(Effect.flatMap(Engine, (engine) =>
       engine.generate({
-        base: resolvedBase, components: MODEL, generate: Schema.decodeUnknownSync(Generation)(GENERATE), modelDir, resolution: 32, outDir: samplesDir,
+        base: resolvedBase,
+        components: MODEL,
+        generate: Schema.decodeUnknownSync(Generation)(GENERATE),
+        modelDir,
+        resolution: 32,
+        outDir: samplesDir,
         progress: () => Effect.void
       })))
     const samples = JSON.parse(await readFile(join(samplesDir, "samples.json"), "utf8")) as Array<GeneratedSample>

@@ -61,7 +61,11 @@ describe("the torch engine's faults", () => {
     await runTorch(train(join(folder.dir, "whole")))
     const killed = join(folder.dir, "killed")
     const killAtStep5 = (done: number) =>
-      done === 5 ? Effect.promise(async () => { for (const pid of await workerPids()) process.kill(pid, "SIGKILL") }) : Effect.void
+      done === 5
+        ? Effect.promise(async () => {
+          for (const pid of await workerPids()) process.kill(pid, "SIGKILL")
+        })
+        : Effect.void
     const exit = await Effect.runPromiseExit(Effect.provide(train(killed, killAtStep5), torchEngineLayer))
     expect(Exit.isFailure(exit)).toBe(true)
     expect(String(Exit.isFailure(exit) ? exit.cause : "")).toMatch(/EngineError.*the torch worker .* was killed by SIGKILL before finishing/s)
@@ -77,15 +81,18 @@ describe("the torch engine's faults", () => {
     const broken = join(folder.dir, "broken-base")
     await cp(base, broken, { recursive: true })
     await truncate(join(broken, "unet", "diffusion_pytorch_model.safetensors"), 1000)
-    const exit = await Effect.runPromiseExit(Effect.provide(Effect.flatMap(Engine, (engine) =>
-      engine.generate({
-        base: { ...resolvedBase, path: broken },
-        components: components({ unet: { _tag: "frozen" } }),
-        generate: Schema.decodeUnknownSync(Generation)({ prompts: ["SAR image of a town"], steps: 2 }),
-        resolution: 32,
-        outDir: join(folder.dir, "never"),
-        progress: () => Effect.void
-      })), torchEngineLayer))
+    const exit = await Effect.runPromiseExit(Effect.provide(
+      Effect.flatMap(Engine, (engine) =>
+        engine.generate({
+          base: { ...resolvedBase, path: broken },
+          components: components({ unet: { _tag: "frozen" } }),
+          generate: Schema.decodeUnknownSync(Generation)({ prompts: ["SAR image of a town"], steps: 2 }),
+          resolution: 32,
+          outDir: join(folder.dir, "never"),
+          progress: () => Effect.void
+        })),
+      torchEngineLayer
+    ))
     expect(Exit.isFailure(exit)).toBe(true)
     const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
     expect(error).toBeInstanceOf(EngineError)
@@ -147,7 +154,11 @@ describe("the torch engine's faults", () => {
       data: { ...e.data, n: 16 },
       train: { ...e.train, steps: 60, batchSize: 2, checkpointEvery: 1000 },
       generate: { ...e.generate, prompts: [e.generate.prompts[0]], seeds: [0], steps: 2 },
-      evaluate: { ...e.evaluate, reference: { ...e.evaluate.reference, n: 8 }, alignment: { ...e.evaluate.alignment, clip: resolve(directory, e.evaluate.alignment.clip) } }
+      evaluate: {
+        ...e.evaluate,
+        reference: { ...e.evaluate.reference, n: 8 },
+        alignment: { ...e.evaluate.alignment, clip: resolve(directory, e.evaluate.alignment.clip) }
+      }
     }
     expect((declaration as Study).kind).toBe("study")
     const file = join(folder.dir, "interrupted.json")

@@ -10,6 +10,7 @@ import { disposeMicroBatch, loadMicroBatch, type EpochOrders } from "../../adapt
 import { buildTrainingModel, disposeAdaptation, trainsDiffusion, trainsVae } from "../../adapters/tfjs/training/trainable-model.ts"
 import { microBatchGradients } from "../../adapters/tfjs/training/training-step.ts"
 import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
+import type { ModelFamily } from "../../framework/declaration/base-model.ts"
 import type { Components } from "../../framework/declaration/components.ts"
 import type { Training } from "../../framework/declaration/training.ts"
 import { readPreparedIndex } from "../../framework/steps/prepared-dataset.ts"
@@ -25,6 +26,7 @@ export interface StepZero {
 
 export interface StepZeroCase {
   readonly base: string
+  readonly family: ModelFamily
   readonly components: Components
   readonly train: Training
   readonly dataDir: string
@@ -49,7 +51,12 @@ export const tfjsStepZero = (c: StepZeroCase): Promise<StepZero> =>
       schedule,
       sdxl: pipeline.family === "sdxl"
     }
-    const needs = { diffusion: trainsDiffusion(model), reconstruction: trainsVae(model), captionDropout: c.train.captionDropout, noiseOffset: c.train.noiseOffset }
+    const needs = {
+      diffusion: trainsDiffusion(model),
+      reconstruction: trainsVae(model),
+      captionDropout: c.train.captionDropout,
+      noiseOffset: c.train.noiseOffset
+    }
     const at = { seed: c.train.seed, step: 0, micro: 0, microBatches: c.train.gradientAccumulation, batchSize: c.train.batchSize }
     const orders: EpochOrders = new Map()
     const batch = yield* loadMicroBatch(at, sources, needs, orders)
@@ -65,7 +72,7 @@ export const torchStepZero = async (cases: ReadonlyArray<StepZeroCase>, dir: str
   const runs = cases.map((c, i) => ({
     request: {
       base: c.base,
-      adaptation: resolveAdaptation(c.components, "tiny"),
+      adaptation: resolveAdaptation(c.components, c.family),
       train: { ...c.train, validationEvery: c.train.checkpointEvery },
       dataDir: c.dataDir,
       latentsDir: c.latentsDir,

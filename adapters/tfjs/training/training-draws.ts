@@ -167,8 +167,7 @@ export class TrainingDraws {
   }
 }
 
-export const drawsFor = (seed: number, purpose: DrawPurpose, ...key: ReadonlyArray<number>): TrainingDraws =>
-  new TrainingDraws(seed, purpose, key)
+export const drawsFor = (seed: number, purpose: DrawPurpose, ...key: ReadonlyArray<number>): TrainingDraws => new TrainingDraws(seed, purpose, key)
 
 /** `count` standard normal values. */
 export const normals = (random: TrainingDraws, count: number): Float32Array => random.normals(count)
