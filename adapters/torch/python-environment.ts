@@ -1,6 +1,7 @@
 import { Console, Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
+import { dirname } from "node:path"
 import { fileURLToPath } from "node:url"
 import { EngineEnvironments, EngineError, type TorchEnvironment } from "../../framework/services/engine.ts"
 import { environmentHint, runWorker } from "./worker-process.ts"
@@ -166,5 +167,5 @@ export const EngineEnvironmentsLive = Layer.succeed(EngineEnvironments, {
     const location = configuredPython()
     return location === undefined ? Effect.fail(noPython("torch engine")) : probeEnvironment(location)
   }),
-  setupTorch: setupVenv
+  setupTorch: (venv) => Effect.flatMap(setupVenv(venv), (python) => probeEnvironment({ python, source: `the venv ${dirname(dirname(python))}` }))
 })

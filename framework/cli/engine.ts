@@ -55,15 +55,11 @@ const venv = Options.directory("venv").pipe(
 
 const setup = Command.make("setup", { engine: engineName, venv }, ({ venv }) =>
   Effect.gen(function*() {
-    const environments = yield* EngineEnvironments
     const folder = Option.getOrUndefined(Option.map(venv, (v) => resolve(v)))
-    const python = yield* environments.setupTorch(folder)
-    const found = process.env.SARDINE_PYTHON
-    if (folder !== undefined && found !== python) {
-      yield* Console.log(`set SARDINE_PYTHON=${python} for sardine to use it`)
-      return
-    }
-    yield* Console.log(describe(yield* environments.torch))
+    const env = yield* (yield* EngineEnvironments).setupTorch(folder)
+    yield* Console.log(describe(env))
+    // A venv elsewhere than the default is found through SARDINE_PYTHON only.
+    if (folder !== undefined && process.env.SARDINE_PYTHON !== env.python) yield* Console.log(`set SARDINE_PYTHON=${env.python} for sardine to use it`)
   })).pipe(
     Command.withDescription(
       "Create a venv with the torch engine's pinned packages (adapters/torch/requirements.txt) and check it; pip's progress is shown. " +

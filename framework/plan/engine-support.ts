@@ -1,7 +1,8 @@
 import { Effect, Schema } from "effect"
 import { stat } from "node:fs/promises"
 import { join } from "node:path"
-import { type Declaration, type EngineChoice, type Experiment, experimentsOf } from "../declaration/experiment.ts"
+import { type Declaration, type EngineChoice, experimentsOf } from "../declaration/experiment.ts"
+import type { Training } from "../declaration/training.ts"
 import { type EngineError, type EngineName, EngineEnvironments, type TorchEnvironment } from "../services/engine.ts"
 import { Weights } from "../services/weights.ts"
 
@@ -33,10 +34,11 @@ export const chosenEngine = (declaration: Declaration, option: EngineChoice | un
     return (yield* (yield* EngineEnvironments).torchConfigured) ? "torch" : "tfjs"
   })
 
-/** What the tfjs engine cannot do, field by field (the base's size is checked on its files, below). */
-const tfjsProblems = (experiment: Experiment): Array<string> => {
-  const train = experiment.train
-  if (train === undefined || experiment.baseline) return []
+/**
+ * What the tfjs engine cannot do of a training, field by field (the base's size is checked on its files, below);
+ * its trainer refuses the same, for a caller that did not plan.
+ */
+export const tfjsTrainingProblems = (train: Training): Array<string> => {
   const torch = "run it with --engine torch"
   return [
     ...(train.gradientCheckpointing
@@ -50,9 +52,7 @@ const tfjsProblems = (experiment: Experiment): Array<string> => {
   ]
 }
 
-const torchProblems = (experiment: Experiment, env: TorchEnvironment): Array<string> => {
-  const train = experiment.train
-  if (train === undefined || experiment.baseline) return []
+const torchProblems = (train: Training, env: TorchEnvironment): Array<string> => {
   return [
     ...(train.optimizer._tag === "adamw8bit" && env.bitsandbytes === null
       ? [`train.optimizer: adamw8bit needs bitsandbytes, which the torch engine's Python (${env.python}) cannot import; install it there, or declare adamw`]
@@ -87,7 +87,8 @@ export const checkEngineSupport = (
     // One line per problem, naming every experiment that has it (a study's strategies share most fields).
     const problems = new Map<string, Array<string>>()
     for (const experiment of experimentsOf(declaration)) {
-      const own = torch === undefined ? tfjsProblems(experiment) : torchProblems(experiment, torch)
+      const trained = experiment.train !== undefined && !experiment.baseline ? experiment.train : undefined
+      const own = trained === undefined ? [] : torch === undefined ? tfjsTrainingProblems(trained) : torchProblems(trained, torch)
       if (engine === "tfjs" && experiment.base._tag === "diffusers") {
         const count = yield* unetParameters(resolvePath(experiment.base.path))
         if (count !== undefined && count >= TFJS_UNET_LIMIT) {

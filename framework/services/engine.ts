@@ -183,6 +183,6 @@ export class EngineEnvironments extends Context.Tag("sardine/EngineEnvironments"
   readonly torchConfigured: Effect.Effect<boolean>
   /** Starts the torch worker and describes its environment; fails naming what is missing or not of the pinned version. */
   readonly torch: Effect.Effect<TorchEnvironment, EngineError>
-  /** Creates (or completes) a venv with the torch engine's pinned packages, pip's progress on stderr; returns its Python. */
-  readonly setupTorch: (venv: string | undefined) => Effect.Effect<string, EngineError>
+  /** Creates (or completes) a venv with the torch engine's pinned packages, pip's progress on stderr, and checks it. */
+  readonly setupTorch: (venv: string | undefined) => Effect.Effect<TorchEnvironment, EngineError>
 }>() {}

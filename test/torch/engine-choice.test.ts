@@ -1,4 +1,4 @@
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Layer, Schema } from "effect"
 import { mkdir, open, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -8,11 +8,14 @@ import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { diffusers, frozen, study } from "../../framework/index.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
 import { checkEngineSupport, chosenEngine, EngineUnsupported } from "../../framework/plan/engine-support.ts"
-import { EngineEnvironments } from "../../framework/services/engine.ts"
+import { Engine, EngineEnvironments } from "../../framework/services/engine.ts"
+import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
+import { engineLayer } from "../../adapters/tfjs/engine-live.ts"
+import { BaseModel } from "../../framework/declaration/base-model.ts"
+import { components, temporaryFolder, training } from "../training/training-run.ts"
 import { validExperiment } from "../support/declarations.ts"
 import { referencePython } from "../support/reference-python.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
-import { temporaryFolder } from "../training/training-run.ts"
 
 /**
  * Choosing the engine: it is part of the keys of the steps it computes (only those), `--engine` wins over
@@ -22,6 +25,7 @@ import { temporaryFolder } from "../training/training-run.ts"
  */
 
 const decode = (input: unknown) => Effect.runPromise(decodeDeclaration(input))
+const demoBase = join(repoRoot, "experiments/demo/base")
 const services = Layer.mergeAll(EngineEnvironmentsLive, WeightsLive)
 /** A stand-in for a machine where the torch engine has no Python (this checkout has .venv, so it cannot be made here). */
 const torchNotConfiguredStandIn = Layer.succeed(EngineEnvironments, {
@@ -94,6 +98,26 @@ describe("choosing the engine", () => {
       "train.precision: fp16 mixed precision needs a CUDA device; the torch engine computes on cpu here: declare \"bf16\" or \"fp32\""
     ])
     expect(await problemsOf(validExperiment({ train: { steps: 4, seed: 1, gradientCheckpointing: true, precision: "bf16" } }), "torch")).toEqual([])
+  }, 120_000)
+
+  it("the tfjs engine's trainer refuses the same when called without a plan, never ignoring a field", async () => {
+    const exit = await Effect.runPromiseExit(Effect.provide(
+      Effect.flatMap(Engine, (engine) =>
+        engine.train({
+          base: { base: Schema.decodeUnknownSync(BaseModel)(diffusers(demoBase, { family: "tiny" })), path: demoBase },
+          components: components({ unet: { _tag: "full", lr: 1e-3 } }),
+          train: training({ steps: 1, gradientCheckpointing: true, precision: "bf16" }),
+          dataDir: join(folder.dir, "no-data"),
+          workDir: join(folder.dir, "no-work"),
+          progress: () => Effect.void,
+          metrics: () => Effect.void,
+          log: () => Effect.void
+        })),
+      engineLayer({ backend: "cpu" }).pipe(Layer.provide(ImageIOLive))
+    ))
+    expect(String(Exit.isFailure(exit) ? exit.cause : "")).toMatch(
+      /train\.gradientCheckpointing: the tfjs engine has no gradient checkpointing.*; train\.precision: the tfjs engine computes in fp32 only \(got "bf16"\)/
+    )
   }, 120_000)
 
   it("refuses an SDXL-size base on tfjs, saying to use --engine torch", async () => {

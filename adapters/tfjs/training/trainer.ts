@@ -25,6 +25,7 @@ import {
   trainsVae,
   type TrainingModel
 } from "./trainable-model.ts"
+import { tfjsTrainingProblems } from "../../../framework/plan/engine-support.ts"
 import { writeTrainedModel } from "./trained-model-files.ts"
 import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "./training-checkpoint.ts"
 import { accumulate, microBatchGradients, optimizerStep, type OptimizerState } from "./training-step.ts"
@@ -88,10 +89,9 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
     Effect.gen(function*() {
       const train = run.train
       yield* prepareBackendForTraining
-      if (train.gradientCheckpointing) yield* run.log("gradientCheckpointing: not implemented by the tfjs engine; every activation is kept")
-      if (train.validationPrompts.length > 0) {
-        yield* run.log("validationPrompts: the tfjs engine does not sample during training; the generate step samples the declared prompts")
-      }
+      // Planning refuses these already; a caller that did not plan is refused the same, never ignored.
+      const unsupported = tfjsTrainingProblems(train)
+      if (unsupported.length > 0) return yield* new TreatmentError({ reason: unsupported.join("; ") })
       const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, join(pipeline.folder, "scheduler", "scheduler_config.json"))
       const model: TrainingModel = yield* Effect.acquireRelease(
         Effect.try({
