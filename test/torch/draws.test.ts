@@ -70,6 +70,8 @@ describe("sardine's random streams in the torch worker", () => {
     )
     add("order", { kind: "permutation", key: key(DrawPurpose.dataOrder, 4), count: 1000 }, Array.from(permutation(drawsFor(7, DrawPurpose.dataOrder, 4), 1000)))
     add("gaussian", { kind: "gaussian", key: [3, 1], count: 4097 }, bits(gaussianStream(3, 1).next(4097)))
+    // An SDXL latent's worth and more: the worker's lanes and jump matrices, not its word-by-word loop.
+    add("gaussian-long", { kind: "gaussian", key: [5, 2], count: 4 * 128 * 128 + 3 }, bits(gaussianStream(5, 2).next(4 * 128 * 128 + 3)))
     const block = new Uint32Array(2)
     philox2x32(0x243f6a88, 0x85a308d3, 0x13198a2e, block)
     add("philox", { kind: "philox", key: [0x243f6a88, 0x85a308d3, 0x13198a2e] }, Array.from(block))

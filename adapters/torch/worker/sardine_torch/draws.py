@@ -168,9 +168,67 @@ def permutation(draws: TrainingDraws, n: int) -> np.ndarray:
     return out
 
 
+def _xoshiro_step(s: list) -> tuple:
+    """One xoshiro128** step on a state of four uint32 words (ints or numpy arrays): the output, the next state."""
+    s0, s1, s2, s3 = s
+    five = (s1 * 5) & MASK32
+    result = ((((five << 7) | (five >> 25)) & MASK32) * 9) & MASK32
+    t = (s1 << 9) & MASK32
+    s2 = s2 ^ s0
+    s3 = s3 ^ s1
+    s1 = s1 ^ s2
+    s0 = s0 ^ s3
+    s2 = s2 ^ t
+    s3 = ((s3 << 11) | (s3 >> 21)) & MASK32
+    return result, [s0, s1, s2, s3]
+
+
+def _bits(state: list) -> np.ndarray:
+    """A state's 128 bits (word w's bit j at 32·w + j), as a uint8 column per state (states may be arrays)."""
+    return np.stack([(np.asarray(w, dtype=np.uint64) >> np.uint64(j)) & np.uint64(1) for w in state for j in range(32)]).astype(np.uint8)
+
+
+def _words_of(bits: np.ndarray) -> list:
+    weights = (np.uint64(1) << np.arange(32, dtype=np.uint64)).reshape(32, *([1] * (bits.ndim - 1)))
+    return [(bits[32 * w : 32 * w + 32].astype(np.uint64) * weights).sum(axis=0) for w in range(4)]
+
+
+class _Jumps:
+    """xoshiro128**'s state update is linear over GF(2): T^(2^k) as 128 × 128 bit matrices, made on first use,
+    so a state 2^k steps ahead is one matrix–vector product."""
+
+    def __init__(self) -> None:
+        # Column i: the state after one step from the state with only bit i set.
+        units = [np.where(np.arange(128) // 32 == w, np.uint64(1) << (np.arange(128) % 32).astype(np.uint64), np.uint64(0)) for w in range(4)]
+        self.powers = [_bits(_xoshiro_step(units)[1]).astype(np.int64)]
+
+    def power(self, k: int) -> np.ndarray:
+        while len(self.powers) <= k:
+            self.powers.append((self.powers[-1] @ self.powers[-1]) % 2)
+        return self.powers[k]
+
+    def ahead(self, state: list, steps: int) -> list:
+        bits = _bits(state).astype(np.int64)
+        k = 0
+        while steps:
+            if steps & 1:
+                bits = (self.power(k) @ bits) % 2
+            steps >>= 1
+            k += 1
+        return [int(w) for w in _words_of(bits)]
+
+
+_JUMPS = _Jumps()
+# Below this many words a plain loop is faster than the lanes.
+_LANE_THRESHOLD = 4096
+_LANE_LOG2 = 8
+
+
 class GaussianStream:
     """sardine's generation noise (gaussian-noise.ts): xoshiro128** seeded by SplitMix64(seed · 2^32 + stream),
-    uniforms of 53 bits from two outputs, Box–Muller pairs rounded to float32."""
+    uniforms of 53 bits from two outputs, Box–Muller pairs (libm's log, cos and sin, as the tfjs engine's Math)
+    rounded to float32. Long draws (an SDXL latent is 65,536 values) run the generator as parallel lanes, each
+    started 2^8 steps after the previous one by a jump matrix, instead of one word at a time in Python."""
 
     def __init__(self, seed: int, stream: int) -> None:
         x = (seed << 32) | stream
@@ -185,37 +243,45 @@ class GaussianStream:
         self.state = words
         self.spare: float | None = None
 
+    def _words(self, count: int) -> np.ndarray:
+        """The next `count` outputs, uint64."""
+        if count <= _LANE_THRESHOLD:
+            out = np.empty(count, dtype=np.uint64)
+            state = self.state
+            for i in range(count):
+                out[i], state = _xoshiro_step(state)
+            self.state = [int(w) for w in state]
+            return out
+        length = 1 << _LANE_LOG2
+        lanes = -(-count // length)
+        jump = _JUMPS.power(_LANE_LOG2)
+        starts = np.empty((128, lanes), dtype=np.int64)
+        bits = _bits(self.state).astype(np.int64)
+        for lane in range(lanes):
+            starts[:, lane] = bits
+            bits = (jump @ bits) % 2
+        state = _words_of(starts)
+        out = np.empty((lanes, length), dtype=np.uint64)
+        for j in range(length):
+            out[:, j], state = _xoshiro_step(state)
+        self.state = _JUMPS.ahead(self.state, count)
+        return out.reshape(-1)[:count]
+
     def values(self, count: int) -> np.ndarray:
-        out = np.empty(count, dtype=np.float32)
-        s0, s1, s2, s3 = self.state
-        spare = self.spare
+        out: list[float] = []
+        if count > 0 and self.spare is not None:
+            out.append(self.spare)
+            self.spare = None
+        pairs = (count - len(out) + 1) // 2
+        words = self._words(4 * pairs)
+        first = ((words[0::4] >> np.uint64(5)) * np.uint64(67108864) + (words[1::4] >> np.uint64(6))).astype(np.float64) / 9007199254740992
+        second = ((words[2::4] >> np.uint64(5)) * np.uint64(67108864) + (words[3::4] >> np.uint64(6))).astype(np.float64) / 9007199254740992
         log, sqrt, cos, sin, two_pi = math.log, math.sqrt, math.cos, math.sin, 2 * math.pi
-        i = 0
-        while i < count:
-            if spare is not None:
-                out[i] = spare
-                spare = None
-                i += 1
-                continue
-            uniform = []
-            for _ in range(2):
-                halves = []
-                for _ in range(2):
-                    r = (((((s1 * 5) & MASK32) << 7) | (((s1 * 5) & MASK32) >> 25)) & MASK32) * 9 & MASK32
-                    t = (s1 << 9) & MASK32
-                    s2 ^= s0
-                    s3 ^= s1
-                    s1 ^= s2
-                    s0 ^= s3
-                    s2 ^= t
-                    s3 = ((s3 << 11) | (s3 >> 21)) & MASK32
-                    halves.append(r)
-                uniform.append(((halves[0] >> 5) * 67108864 + (halves[1] >> 6)) / 9007199254740992)
-            radius = sqrt(-2 * log(1 - uniform[0]))
-            angle = two_pi * uniform[1]
-            out[i] = radius * cos(angle)
-            spare = float(np.float32(radius * sin(angle)))
-            i += 1
-        self.state = [s0, s1, s2, s3]
-        self.spare = spare
-        return out
+        for a, b in zip(first.tolist(), second.tolist()):
+            radius = sqrt(-2 * log(1 - a))
+            angle = two_pi * b
+            out.append(radius * cos(angle))
+            out.append(radius * sin(angle))
+        if len(out) > count:
+            self.spare = float(np.float32(out.pop()))
+        return np.array(out, dtype=np.float32)
