@@ -3,8 +3,6 @@ import { Console, Effect, Option, Schema } from "effect"
 import { readdir, readFile, stat } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
-import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
 import { cacheLayout, isDone, readManifestIn, type StepManifest } from "../runner/cache.ts"
 import {
   ReportError,
@@ -15,6 +13,7 @@ import {
   type SavedReportRequest
 } from "../services/report-renderer.ts"
 import { cacheDirOption } from "./cache-dir.ts"
+import { loadPlan } from "./declaration-plan.ts"
 
 /**
  * `sardine report <study-file | cache-dir>`: renders a study's comparison report from what the
@@ -49,8 +48,7 @@ const readSaved = (reportDir: string) =>
 /** The finished evaluate steps of a declaration's plan, one per experiment, in declaration order. */
 const fromDeclaration = (file: string, cacheDir: string) =>
   Effect.gen(function*() {
-    const loaded = yield* loadDeclaration(file)
-    const plan = compilePlan(loaded.declaration)
+    const { loaded, plan } = yield* loadPlan(file, { cacheDir })
     const cache = cacheLayout(cacheDir)
     const experiments = experimentsOf(loaded.declaration)
     if (experiments.length === 0) {

@@ -1,5 +1,6 @@
 import { Effect, ParseResult, Schema } from "effect"
 import { SarUnit } from "../sar/units.ts"
+import { FolderFingerprint } from "./folder-fingerprint.ts"
 import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, PositiveNumber, Seed } from "./rules.ts"
 
 /*
@@ -128,7 +129,9 @@ export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
   captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "{caption}" }),
   onError: Schema.optionalWith(OnError, { exact: true, default: () => "fail" as const }),
   /** Seed of the random crops and flips. */
-  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 })
+  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 }),
+  /** How edits to the folder are noticed (folder-fingerprint.ts); "metadata" when absent. */
+  fingerprint: Schema.optionalWith(FolderFingerprint, { exact: true })
 })
 export type ImageFolderDataset = typeof ImageFolderDataset.Type
 

@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
-import { compilePlan } from "../../framework/plan/compile.ts"
+import { planOf } from "../support/plan-of.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { fileStudy } from "../support/declarations.ts"
 import { localRuns } from "../support/local-mlruns.ts"
@@ -27,7 +27,7 @@ const setUp = async (trainSteps = 40) => {
   const file = join(dir, "study.json")
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
   trackingDir = join(dir, "mlruns")
-  return { dir, file, plan: compilePlan(declaration) }
+  return { dir, file, plan: await planOf(file, declaration) }
 }
 
 const keyOf = (plan: Plan, id: string) => plan.steps.find((s) => s.id === id)!.key
@@ -37,8 +37,9 @@ const outputs = async (cacheDir: string, plan: Plan): Promise<Record<string, str
   const files: Record<string, string> = {}
   for (const step of plan.steps) {
     const dir = join(cacheDir, "steps", step.key)
-    for (const name of (await readdir(dir)).sort()) {
-      if (name !== "sardine-step.json") files[`${step.id}/${name}`] = await readFile(join(dir, name), "utf8")
+    for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+      const name = join(entry.parentPath, entry.name).slice(dir.length + 1)
+      if (entry.isFile() && name !== "sardine-step.json") files[`${step.id}/${name}`] = await readFile(join(dir, name), "utf8")
     }
   }
   return files
@@ -88,13 +89,13 @@ describe("the runner", () => {
 
     const cache = join(dir, "killed")
     const trainKey = keyOf(plan, "full-unet/train")
-    const checkpoint = join(cache, "partial", trainKey, "checkpoint.json")
+    const checkpoint = join(cache, "partial", trainKey, "checkpoints", "latest.json")
     const victim = start(cli, ["run", file, "--cache-dir", cache], { env: { FILE_STEPS_DELAY_MS: "40" } })
     await waitFor(() => existsSync(checkpoint), victim, "the first checkpoint")
     victim.child.kill("SIGKILL")
     await victim.done
     expect(existsSync(join(cache, "steps", trainKey))).toBe(false)
-    const interruptedAt = (JSON.parse(await readFile(checkpoint, "utf8")) as { iteration: number }).iteration
+    const interruptedAt = (JSON.parse(await readFile(checkpoint, "utf8")) as { step: number }).step
     expect(interruptedAt).toBeLessThan(40)
 
     const rerun = await run(cli, ["run", file, "--cache-dir", cache])
@@ -107,7 +108,7 @@ describe("the runner", () => {
     const { dir, file, plan } = await setUp(40)
     const cache = join(dir, "cache")
     const trainKey = keyOf(plan, "full-unet/train")
-    const checkpoint = join(cache, "partial", trainKey, "checkpoint.json")
+    const checkpoint = join(cache, "partial", trainKey, "checkpoints", "latest.json")
     const victim = start(cli, ["run", file, "--cache-dir", cache], { env: { FILE_STEPS_DELAY_MS: "40" } })
     await waitFor(() => existsSync(checkpoint), victim, "the first checkpoint")
     victim.child.kill("SIGINT")
