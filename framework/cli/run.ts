@@ -1,6 +1,8 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Console, Effect, Exit, FiberId, Option, Schema } from "effect"
+import { Console, type Duration, Effect, Exit, FiberId, Option, Schema } from "effect"
 import { join, relative, resolve } from "node:path"
+import type { LoadedDeclaration } from "../declaration/load.ts"
+import type { Plan } from "../plan/step.ts"
 import { cacheLayout, type OutputState } from "../runner/cache.ts"
 import { outputStates, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
@@ -33,7 +35,7 @@ const force = Options.text("force").pipe(
   )
 )
 const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Print what would run, run nothing"))
-const trackingUri = Options.text("tracking-uri").pipe(
+export const trackingUriOption = Options.text("tracking-uri").pipe(
   Options.optional,
   Options.withDescription("MLflow server (http[s]://…) or local folder for the runs (default: MLFLOW_TRACKING_URI, else ./mlruns)")
 )
@@ -83,13 +85,70 @@ const summary = (outcomes: ReadonlyArray<StepOutcome>): string => {
     (count("not selected") > 0 ? `, ${count("not selected")} not selected` : "")
 }
 
+/** What `executePlan` runs, and where. */
+export interface PlanExecution {
+  readonly loaded: LoadedDeclaration
+  readonly plan: Plan
+  readonly cacheDir: string
+  /** Step ids or kinds to run with their inputs; every step when empty. */
+  readonly only: ReadonlyArray<string>
+  readonly force: ReadonlySet<string>
+  readonly concurrency: Option.Option<number>
+  readonly trackingUri: Option.Option<string>
+  readonly executor: ExecutorChoice
+  readonly lockLease: Duration.Duration
+}
+
+/**
+ * Runs the selected steps of a plan with its MLflow runs, prints the summary, and fails naming
+ * every step that failed or was blocked: `sardine run` after its checks, and `verify --repair`.
+ */
+export const executePlan = ({ cacheDir, concurrency, executor, force, lockLease, loaded, only, plan, trackingUri }: PlanExecution) =>
+  Effect.gen(function*() {
+    const selected = selectSteps(plan, only)
+    const implementations = yield* StepImplementations
+    const steps = yield* (yield* ExecutorFactory).open(executor)
+    const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
+    let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
+    const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
+      Effect.provideService(Tracker, tracker)
+    )
+    const outcomes = yield* steps.execute({
+      loaded,
+      plan,
+      cacheDir,
+      only,
+      concurrency: Option.getOrElse(concurrency, () => loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1),
+      trackingUri: tracker.target,
+      tracking: (step) => stepTracking(tracker, runs, step),
+      force,
+      lockLease
+    }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
+    yield* Console.log(`${plan.name}: ${summary(outcomes)} (cache: ${cacheDir})`)
+    const bad = outcomes.filter((o) => o.status === "failed" || o.status === "blocked")
+    if (bad.length > 0) {
+      return yield* Effect.fail(new RunFailed({ failed: bad.map((o) => `${o.step.id}: ${o.status} — ${o.detail ?? ""}`) }))
+    }
+    // Where to look next: the report (when this run reached it) and the runs.
+    const reportStep = plan.steps.find((s) => s.kind === "report" && selected.has(s.id))
+    if (reportStep !== undefined) {
+      const file = join(cacheLayout(cacheDir).done(reportStep.key), "report.html")
+      const shown = relative(process.cwd(), file)
+      yield* Console.log(`report: ${shown.startsWith("..") ? file : shown}`)
+    }
+    yield* Console.log(`runs: ${tracker.target}`)
+  }).pipe(Effect.scoped)
+
 /** Why a step will run: never run, damaged, or forced. */
 const reasonOf = (state: OutputState | undefined, forced: boolean) =>
   forced ? "forced" : state?._tag === "damaged" ? `damaged: ${state.problems.join("; ")}` : ""
 
 export const runCommand = Command.make(
   "run",
-  { file: declarationFile, cacheDir: cacheDirOption, only, force, dryRun, concurrency, trackingUri, executor: executorChoice, lockLease: lockLeaseOption },
+  {
+    file: declarationFile, cacheDir: cacheDirOption, only, force, dryRun, concurrency,
+    trackingUri: trackingUriOption, executor: executorChoice, lockLease: lockLeaseOption
+  },
   ({ cacheDir, concurrency, dryRun, executor, file, force, lockLease, only, trackingUri }) =>
     Effect.gen(function*() {
       const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: !dryRun })
@@ -113,38 +172,8 @@ export const runCommand = Command.make(
         }
         return
       }
-      const implementations = yield* StepImplementations
-      const steps = yield* (yield* ExecutorFactory).open(executor)
-      const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
-      let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-      const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
-        Effect.provideService(Tracker, tracker)
-      )
-      const outcomes = yield* steps.execute({
-        loaded,
-        plan,
-        cacheDir,
-        only: onlySteps,
-        concurrency: Option.getOrElse(concurrency, () => loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1),
-        trackingUri: tracker.target,
-        tracking: (step) => stepTracking(tracker, runs, step),
-        force: forced,
-        lockLease
-      }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
-      yield* Console.log(`${plan.name}: ${summary(outcomes)} (cache: ${cacheDir})`)
-      const bad = outcomes.filter((o) => o.status === "failed" || o.status === "blocked")
-      if (bad.length > 0) {
-        return yield* Effect.fail(new RunFailed({ failed: bad.map((o) => `${o.step.id}: ${o.status} — ${o.detail ?? ""}`) }))
-      }
-      // Where to look next: the report (when this run reached it) and the runs.
-      const reportStep = plan.steps.find((s) => s.kind === "report" && selected.has(s.id))
-      if (reportStep !== undefined) {
-        const file = join(cacheLayout(cacheDir).done(reportStep.key), "report.html")
-        const shown = relative(process.cwd(), file)
-        yield* Console.log(`report: ${shown.startsWith("..") ? file : shown}`)
-      }
-      yield* Console.log(`runs: ${tracker.target}`)
-    }).pipe(Effect.scoped)
+      yield* executePlan({ loaded, plan, cacheDir, only: onlySteps, force: forced, concurrency, trackingUri, executor, lockLease })
+    })
 ).pipe(
   Command.withDescription(
     "Run every step of a declaration that is not cached yet; interrupted trainings resume from their last checkpoint. " +

@@ -182,9 +182,38 @@ export interface LockEvents {
 }
 
 /**
+ * Takes the lock at `path` for the scope if it is free or its owner is dead (taken over, with
+ * `onTakeOver` told); returns the live owner holding it otherwise. While held, a heartbeat touches
+ * the owner file every quarter of `lease`.
+ */
+export const tryHoldLock = (
+  path: string,
+  lease: Duration.Duration,
+  onTakeOver: LockEvents["onTakeOver"]
+): Effect.Effect<LockOwner | undefined, CacheError | LockUnreadable, Scope.Scope | FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const leaseMs = Duration.toMillis(lease)
+    for (;;) {
+      const owner = yield* tryTake(path, leaseMs)
+      if (owner !== undefined) {
+        const ownerFile = join(path, ownerFileName)
+        const beat = Effect.suspend(() => fs.utimes(ownerFile, new Date(), new Date())).pipe(Effect.ignore)
+        yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(leaseMs / 4)), beat)))
+        return undefined
+      }
+      const found = yield* readLock(path)
+      if (found._tag === "gone") continue
+      const dead = staleness(found.owner, found.heartbeatAgeMs)
+      if (dead === undefined) return found.owner
+      yield* onTakeOver(`taking over the lock ${path} of ${describeOwner(found.owner)}: ${dead}`)
+      yield* removeStale(path, found.owner)
+    }
+  })
+
+/**
  * Holds `path` as a lock for the scope. A live owner is waited for; the wait is interruptible
  * (Ctrl-C stops it at once). A dead owner's lock is taken over, an unreadable one fails with its path.
- * While held, a heartbeat touches the owner file every quarter of `lease`.
  */
 export const holdLock = (
   path: string,
@@ -192,27 +221,12 @@ export const holdLock = (
   events: LockEvents
 ): Effect.Effect<void, CacheError | LockUnreadable, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const leaseMs = Duration.toMillis(lease)
     let told = false
     for (;;) {
-      const owner = yield* tryTake(path, leaseMs)
-      if (owner !== undefined) {
-        const ownerFile = join(path, ownerFileName)
-        const beat = Effect.suspend(() => fs.utimes(ownerFile, new Date(), new Date())).pipe(Effect.ignore)
-        yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(leaseMs / 4)), beat)))
-        return
-      }
-      const found = yield* readLock(path)
-      if (found._tag === "gone") continue
-      const dead = staleness(found.owner, found.heartbeatAgeMs)
-      if (dead !== undefined) {
-        yield* events.onTakeOver(`taking over the lock ${path} of ${describeOwner(found.owner)}: ${dead}`)
-        yield* removeStale(path, found.owner)
-        continue
-      }
+      const holder = yield* tryHoldLock(path, lease, events.onTakeOver)
+      if (holder === undefined) return
       if (!told) {
-        yield* events.onWait(describeOwner(found.owner))
+        yield* events.onWait(describeOwner(holder))
         told = true
       }
       yield* Effect.sleep("500 millis")

@@ -83,7 +83,7 @@ describe("sardine step", () => {
     }
     job.child.kill("SIGTERM")
     const stopped = await job.done
-    expect(stopped.code).toBe(130)
+    expect(stopped.code).toBe(143)
     expect(stopped.stderr).toContain("killed")
     expect(existsSync(join(cache, "steps", keyOf("full-unet/train")))).toBe(false)
     expect(existsSync(join(cache, "locks", keyOf("full-unet/train")))).toBe(false)
