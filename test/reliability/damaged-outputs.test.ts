@@ -1,13 +1,14 @@
 /**
  * A damaged finished step is not trusted (issue 17, item 5), with real processes and files: sizes are
  * checked by `run`, `status` and before a step reads an input; contents by `verify`, which repairs
- * with --repair; `run --force` and `clean` exist. About a minute and a half on 2 cores.
+ * with --repair; `run --force` and `clean` exist.
+ * Cost: 18 sardine processes, a few seconds each on a quiet 2-core machine.
  */
 import { existsSync } from "node:fs"
 import { mkdir, readFile, readdir, rm, truncate, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { fileStudyIn } from "./file-study.ts"
+import { fileStudyIn, minutes } from "./file-study.ts"
 
 const read = (file: string) => readFile(file, "utf8")
 
@@ -41,7 +42,7 @@ describe("damaged outputs", () => {
     expect(rerun.stdout).toContain(`file-study: 3 ran, ${s.plan.steps.length - 3} cached`)
     expect(await read(model)).toBe(modelBefore)
     expect(await read(metrics)).toBe(metricsBefore)
-  })
+  }, minutes(5))
 
   it("a changed byte keeps the size: verify finds it by its SHA-256 and exits 1; verify --repair runs the step again", async () => {
     const s = await fileStudyIn("damaged-bytes")
@@ -65,7 +66,7 @@ describe("damaged outputs", () => {
     const again = await s.sardine(["verify", s.file])
     expect(again.code).toBe(0)
     expect(again.stdout).toContain(", 0 damaged, 0 not in the cache")
-  })
+  }, minutes(5))
 
   it("run --force runs named steps again from scratch, and only them; --force all runs every selected step", async () => {
     const s = await fileStudyIn("force")
@@ -82,7 +83,7 @@ describe("damaged outputs", () => {
     const unknown = await s.sardine(["run", s.file, "--force", "nope"])
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toContain("--force nope: no step has this id or kind (or use --force all)")
-  })
+  }, minutes(5))
 
   it("clean removes what the declaration does not use and says how much; --dry-run only lists", async () => {
     const s = await fileStudyIn("clean")
@@ -112,5 +113,5 @@ describe("damaged outputs", () => {
     expect(existsSync(resumable)).toBe(true)
     expect((await readdir(join(s.cache, "steps"))).sort()).toEqual(s.plan.steps.map((step) => step.key).sort())
     expect((await s.sardine(["run", s.file])).stdout).toContain(`0 ran, ${s.plan.steps.length} cached`)
-  })
+  }, minutes(5))
 })

@@ -15,6 +15,9 @@ import { fileStudy } from "../support/declarations.ts"
 import { planOf } from "../support/plan-of.ts"
 import { repoRoot, run, start, type ProcessResult, type Running } from "../support/run-process.ts"
 
+/** A test's time limit: these start many processes, a few seconds each on a quiet machine, far more on a busy one. */
+export const minutes = (n: number) => n * 60_000
+
 /** `sardine` with the file-working steps in place of the engine. */
 export const cli = `${repoRoot}/test/runner/sardine-with-file-steps.ts`
 
@@ -62,9 +65,9 @@ export const fileStudyIn = async (name: string, trainSteps = 6): Promise<FileStu
   }
 }
 
-/** Waits (up to a minute) until the process printed something that matches. */
+/** Waits (up to three minutes: process starts are slow on a busy machine) until the process printed something that matches. */
 export const waitForOutput = async (process: Running, pattern: RegExp | string, what: string) => {
-  const deadline = Date.now() + 60_000
+  const deadline = Date.now() + minutes(3)
   const seen = () => (typeof pattern === "string" ? process.output().includes(pattern) : pattern.test(process.output()))
   while (!seen()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; output:\n${process.output()}`)
@@ -73,9 +76,9 @@ export const waitForOutput = async (process: Running, pattern: RegExp | string, 
   }
 }
 
-/** Waits (up to a minute) for a condition on files. */
+/** Waits (up to three minutes) for a condition on files. */
 export const waitUntil = async (condition: () => boolean, what: string) => {
-  const deadline = Date.now() + 60_000
+  const deadline = Date.now() + minutes(3)
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 20))

@@ -2,7 +2,8 @@
  * Step locks (issue 17, items 2 and 3), with real processes: a run waiting for a lock stops at once on
  * Ctrl-C or SIGTERM; a lock whose owner died (kill -9 on this host; another host's lock past its
  * lease) is taken over; a full disk (a real tmpfs) leaves no lock behind; an unreadable lock names
- * its path and how to clear it. About 2 minutes on 2 cores, mostly process starts.
+ * its path and how to clear it.
+ * Cost: 15 sardine processes, a few seconds each on a quiet 2-core machine, plus a 10 s lease.
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
@@ -11,7 +12,7 @@ import { hostname } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { nodeCommand } from "../support/run-process.ts"
-import { cli, fileStudyIn, waitForOutput, waitUntil } from "./file-study.ts"
+import { cli, fileStudyIn, minutes, waitForOutput, waitUntil } from "./file-study.ts"
 
 const inputsOfTrain = ["--only", "full-unet/latents,full-unet/text"]
 const ownerOf = (lock: string) => JSON.parse(readFileSync(join(lock, "owner.json"), "utf8")) as { pid: number; host: string }
@@ -42,7 +43,7 @@ describe("step locks", () => {
     holder.child.kill("SIGTERM")
     expect((await holder.done).code).toBe(143)
     expect(existsSync(lock)).toBe(false)
-  })
+  }, minutes(5))
 
   it("the lock of a killed process is taken over with a log line; status shows the training resumable from its checkpoint", async () => {
     const s = await fileStudyIn("dead-owner", 5000)
@@ -69,7 +70,7 @@ describe("step locks", () => {
     expect(rerun.stderr).toContain(`: pid ${victim.child.pid} is gone`)
     expect(rerun.stderr).toContain(`resuming at iteration ${at}`)
     expect(existsSync(lock)).toBe(false)
-  })
+  }, minutes(5))
 
   it("another host's lock is waited for while its heartbeat goes on, and taken over once silent for longer than its lease", async () => {
     const s = await fileStudyIn("lease", 5000)
@@ -92,7 +93,7 @@ describe("step locks", () => {
     ))
     expect(result.stderr).toMatch(/resuming at iteration \d+/)
     expect(result.stdout).toContain("full-unet/train: ran")
-  })
+  }, minutes(5))
 
   it("a full disk (a real 2 MiB tmpfs) leaves no lock behind; once space is freed the next run goes through", async () => {
     const s = await fileStudyIn("full-disk")
@@ -120,7 +121,7 @@ describe("step locks", () => {
     expect(result.stdout).toContain("locks: 0, outputs: 0")
     expect(result.stdout).toContain("second exit 0")
     expect(result.stdout).toContain(`locks: 0, outputs: ${s.plan.steps.length}`)
-  })
+  }, minutes(5))
 
   it("an unreadable lock (what a full disk left before) is reported with its path and the command that clears it", async () => {
     const s = await fileStudyIn("unreadable-lock")
@@ -137,5 +138,5 @@ describe("step locks", () => {
     await rm(lock, { recursive: true })
     const cleared = await s.sardine(["run", s.file])
     expect(cleared.code).toBe(0)
-  })
+  }, minutes(5))
 })
