@@ -1,7 +1,8 @@
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Effect, Option, Stream } from "effect"
+import { Effect, Option } from "effect"
 import { createHash } from "node:crypto"
+import { createReadStream } from "node:fs"
 import { join } from "node:path"
 
 /** A regular file under a folder: its path relative to the folder ('/'-separated), size and modification time. */
@@ -45,17 +46,19 @@ export const filesUnder = (
 
 /**
  * SHA-256 of a file's bytes, read as a stream in 4 MiB chunks (memory stays flat on a file of many
- * gigabytes), with the number of bytes read.
+ * gigabytes), with the number of bytes read. Node's own stream: Effect's file stream cost twice the
+ * CPU time on a 2 GB file.
  */
-export const sha256File = (path: string): Effect.Effect<{ readonly size: number; readonly sha256: string }, PlatformError, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const hash = createHash("sha256")
-    const size = yield* fs.stream(path, { chunkSize: FileSystem.MiB(4) }).pipe(
-      Stream.runFold(0, (n, chunk) => {
+export const sha256File = (path: string): Effect.Effect<{ readonly size: number; readonly sha256: string }, Error> =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      const hash = createHash("sha256")
+      let size = 0
+      for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024, signal }) as AsyncIterable<Buffer>) {
         hash.update(chunk)
-        return n + chunk.length
-      })
-    )
-    return { size, sha256: hash.digest("hex") }
+        size += chunk.length
+      }
+      return { size, sha256: hash.digest("hex") }
+    },
+    catch: (e) => e as Error
   })

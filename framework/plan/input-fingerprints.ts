@@ -33,7 +33,7 @@ export class FolderFingerprintError extends Schema.TaggedError<FolderFingerprint
 const hidden = (name: string) => name.startsWith(".")
 
 /** The fingerprint of one folder: a hash of its files' paths and sizes with their modification times or contents. */
-export const fingerprintFolder = (dir: string, mode: FolderFingerprint): Effect.Effect<string, PlatformError, FileSystem.FileSystem> =>
+export const fingerprintFolder = (dir: string, mode: FolderFingerprint): Effect.Effect<string, PlatformError | Error, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const files = yield* filesUnder(dir, hidden)
     const entries = mode === "metadata"

@@ -51,7 +51,7 @@ export interface StepManifest {
 const attempt = <A>(path: string, what: string, run: () => Promise<A>) =>
   Effect.tryPromise({ try: run, catch: (e) => new CacheError({ path, reason: `${what}: ${(e as Error).message}` }) })
 
-const failed = (path: string, what: string) => (e: PlatformError) => new CacheError({ path, reason: `${what}: ${e.message}` })
+const failed = (path: string, what: string) => (e: PlatformError | Error) => new CacheError({ path, reason: `${what}: ${e.message}` })
 
 export const cacheLayout = (root: string) => ({
   root,
