@@ -3,7 +3,7 @@ import { Console, Effect, Option, Schema } from "effect"
 import { readdir, readFile, stat } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
-import { cacheLayout, isDone, readManifestIn, type StepManifest } from "../runner/cache.ts"
+import { cacheLayout, isDone, outputState, readManifestIn, type StepManifest } from "../runner/cache.ts"
 import {
   ReportError,
   ReportRenderer,
@@ -45,6 +45,19 @@ const readSaved = (reportDir: string) =>
     readFile(join(reportDir, reportRequestFile), "utf8").then((t) => JSON.parse(t) as SavedReportRequest, () => undefined)
   )
 
+/**
+ * Whether an evaluate step's output can be reported: finished and sound; a damaged one fails the
+ * report, naming its file, rather than being left out unnoticed.
+ */
+const evaluationFound = (cacheDir: string, key: string) =>
+  Effect.flatMap(outputState(cacheLayout(cacheDir), key), (state) =>
+    state._tag !== "damaged"
+      ? Effect.succeed(state._tag === "done")
+      : Effect.fail(new ReportError({
+        path: join(cacheLayout(cacheDir).done(key), state.files[0]),
+        reason: `damaged since its step committed (${state.problems.join("; ")}); \`sardine run\` runs the step again`
+      })))
+
 /** The finished evaluate steps of a declaration's plan, one per experiment, in declaration order. */
 const fromDeclaration = (file: string, cacheDir: string) =>
   Effect.gen(function*() {
@@ -58,7 +71,7 @@ const fromDeclaration = (file: string, cacheDir: string) =>
     const missing: Array<string> = []
     for (const experiment of experiments) {
       const step = plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes(experiment.name))!
-      if (yield* isDone(cache, step.key)) found.push({ experiment, evaluationDir: cache.done(step.key) })
+      if (yield* evaluationFound(cacheDir, step.key)) found.push({ experiment, evaluationDir: cache.done(step.key) })
       else missing.push(experiment.name)
     }
     if (found.length === 0) {
@@ -103,7 +116,7 @@ const fromReportManifest = (cacheDir: string, manifest: StepManifest) =>
     const missing: Array<string> = []
     for (const [i, experiment] of experiments.entries()) {
       const key = evaluations[i]?.key
-      if (key !== undefined && (yield* isDone(cache, key))) found.push({ experiment, evaluationDir: cache.done(key) })
+      if (key !== undefined && (yield* evaluationFound(cacheDir, key))) found.push({ experiment, evaluationDir: cache.done(key) })
       else missing.push(experiment.name)
     }
     const saved = yield* readSaved(dir)
@@ -146,6 +159,7 @@ const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepMa
         components: generateConfig.components,
         ...(train === undefined ? {} : { train: (train.config as Pick<ReportedStrategy, "train">).train })
       }
+      yield* evaluationFound(cacheDir, evaluate.key)
       experiments.push({ experiment: strategy, evaluationDir: cacheLayout(cacheDir).done(evaluate.key) })
     }
     // The baseline first, then by name: there is no declaration to give an order.

@@ -68,7 +68,7 @@ export type CacheLayout = ReturnType<typeof cacheLayout>
 export type OutputState =
   | { readonly _tag: "missing" }
   | { readonly _tag: "done"; readonly manifest: StepManifest }
-  | { readonly _tag: "damaged"; readonly problems: ReadonlyArray<string> }
+  | { readonly _tag: "damaged"; readonly problems: ReadonlyArray<string>; readonly files: ReadonlyArray<string> }
 
 const sizeProblem = async (dir: string, file: OutputFile): Promise<string | undefined> => {
   const found = await stat(join(dir, file.path)).catch(() => undefined)
@@ -82,7 +82,7 @@ export const outputState = (cache: CacheLayout, key: string): Effect.Effect<Outp
     const dir = cache.done(key)
     const text = await readFile(join(dir, manifestName), "utf8").catch((e: NodeJS.ErrnoException) => e)
     if (text instanceof Error) {
-      if (text.code !== "ENOENT") return { _tag: "damaged", problems: [`${manifestName} cannot be read: ${text.message}`] }
+      if (text.code !== "ENOENT") return { _tag: "damaged", problems: [`${manifestName} cannot be read: ${text.message}`], files: [manifestName] }
       // An output folder without a manifest is the leftover of a crash during an older commit: not output.
       return { _tag: "missing" }
     }
@@ -90,10 +90,13 @@ export const outputState = (cache: CacheLayout, key: string): Effect.Effect<Outp
     try {
       manifest = JSON.parse(text) as StepManifest
     } catch (e) {
-      return { _tag: "damaged", problems: [`${manifestName} is not valid JSON: ${(e as Error).message}`] }
+      return { _tag: "damaged", problems: [`${manifestName} is not valid JSON: ${(e as Error).message}`], files: [manifestName] }
     }
-    const problems = (await Promise.all((manifest.files ?? []).map((f) => sizeProblem(dir, f)))).filter((p) => p !== undefined)
-    return problems.length === 0 ? { _tag: "done", manifest } : { _tag: "damaged", problems }
+    const files = manifest.files ?? []
+    const checked = await Promise.all(files.map((f) => sizeProblem(dir, f)))
+    const damaged = files.filter((_, i) => checked[i] !== undefined)
+    if (damaged.length === 0) return { _tag: "done", manifest }
+    return { _tag: "damaged", problems: checked.filter((p) => p !== undefined), files: damaged.map((f) => f.path) }
   })
 
 export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean> =>

@@ -3,7 +3,7 @@
  * Ctrl-C or SIGTERM; a lock whose owner died (kill -9 on this host; another host's lock past its
  * lease) is taken over; a full disk (a real tmpfs) leaves no lock behind; an unreadable lock names
  * its path and how to clear it.
- * Cost: 15 sardine processes, a few seconds each on a quiet 2-core machine, plus a 10 s lease.
+ * Cost: 18 sardine processes, a few seconds each on a quiet 2-core machine, plus a 10 s lease.
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
@@ -70,6 +70,27 @@ describe("step locks", () => {
     expect(rerun.stderr).toContain(`: pid ${victim.child.pid} is gone`)
     expect(rerun.stderr).toContain(`resuming at iteration ${at}`)
     expect(existsSync(lock)).toBe(false)
+  }, minutes(5))
+
+  it("a second signal during a slow cleanup quits at once with a message; the next run takes the lock it left over", async () => {
+    const s = await fileStudyIn("second-signal", 5000)
+    expect((await s.sardine(["run", s.file, ...inputsOfTrain])).code).toBe(0)
+    const lock = join(s.cache, "locks", s.keyOf("full-unet/train"))
+    // Once interrupted, this training takes ten minutes to stop.
+    const victim = s.startSardine(["step", s.file, "full-unet/train"], { env: { FILE_STEPS_DELAY_MS: "20", FILE_STEPS_SLOW_STOP_MS: "600000" } })
+    await waitForOutput(victim, "start  train", "the training")
+    victim.child.kill("SIGINT")
+    await waitForOutput(victim, "SIGINT: stopping (send it again to quit at once)", "the first signal's message")
+    victim.child.kill("SIGTERM")
+    const quit = await victim.done
+    expect(quit.code).toBe(130)
+    expect(quit.stderr).toContain("SIGTERM again: quitting without cleaning up; locks this process held are taken over by the next run")
+    expect(ownerOf(lock).pid).toBe(victim.child.pid)
+    expect(existsSync(join(s.cache, "steps", s.keyOf("full-unet/train")))).toBe(false)
+
+    const rerun = await s.sardine(["step", s.file, "full-unet/train"])
+    expect(rerun.code).toBe(0)
+    expect(rerun.stderr).toContain(`: pid ${victim.child.pid} is gone`)
   }, minutes(5))
 
   it("another host's lock is waited for while its heartbeat goes on, and taken over once silent for longer than its lease", async () => {

@@ -41,6 +41,8 @@ interface TrainState {
 
 /** Milliseconds each train iteration sleeps, so a test can interrupt mid-step. */
 const iterationDelayMs = Number(process.env.FILE_STEPS_DELAY_MS ?? "0")
+/** Milliseconds an interrupted train takes to stop, as a step with much to flush would: a test can signal during the cleanup. */
+const stopDelayMs = Number(process.env.FILE_STEPS_SLOW_STOP_MS ?? "0")
 
 export const fileSteps: StepHandlers<never> = {
   "train-clip": (ctx) => writeAtomic(join(ctx.workDir, "clip.txt"), digest(`clip/${JSON.stringify(ctx.step.config)}`)),
@@ -91,7 +93,7 @@ export const fileSteps: StepHandlers<never> = {
         if (iterationDelayMs > 0) yield* Effect.sleep(iterationDelayMs)
       }
       yield* writeAtomic(join(ctx.workDir, "model.json"), JSON.stringify(state.weights))
-    }),
+    }).pipe(Effect.onInterrupt(() => Effect.sleep(stopDelayMs))),
   generate: (ctx) =>
     Effect.gen(function*() {
       const model = ctx.inputs("model")
