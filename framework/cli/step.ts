@@ -10,6 +10,7 @@ import { Tracker, TrackerFactory } from "../services/tracker.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
+import { trackingUriOption } from "./run.ts"
 import { lockLeaseOption } from "./step-options.ts"
 
 export class StepNotRunnable extends Schema.TaggedError<StepNotRunnable>()("StepNotRunnable", {
@@ -22,21 +23,17 @@ export class StepNotRunnable extends Schema.TaggedError<StepNotRunnable>()("Step
 }
 
 const stepId = Args.text({ name: "step-id" }).pipe(Args.withDescription("The step to run, by its id in `sardine plan`"))
-const trackingUri = Options.text("tracking-uri").pipe(
-  Options.optional,
-  Options.withDescription("MLflow server (http[s]://…) or local folder for the runs (default: MLFLOW_TRACKING_URI, else ./mlruns)")
-)
+
+const force = Options.boolean("force").pipe(Options.withDescription("Run the step again from scratch even when it is cached"))
 
 /**
  * `sardine step`: one step of a plan, in this process, exactly as `sardine run` runs it (lock,
  * work folder, commit, MLflow runs of its experiments). Its inputs must be in the cache. This is
  * what a SLURM job of `sardine run --executor slurm` executes.
  */
-const force = Options.boolean("force").pipe(Options.withDescription("Run the step again from scratch even when it is cached"))
-
 export const stepCommand = Command.make(
   "step",
-  { file: declarationFile, stepId, cacheDir: cacheDirOption, trackingUri, force, lockLease: lockLeaseOption },
+  { file: declarationFile, stepId, cacheDir: cacheDirOption, trackingUri: trackingUriOption, force, lockLease: lockLeaseOption },
   ({ cacheDir, file, force, lockLease, stepId, trackingUri }) =>
     Effect.gen(function*() {
       const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: true })
