@@ -69,8 +69,9 @@ const outputs = async (cache: string, plan: Plan): Promise<Record<string, string
   const files: Record<string, string> = {}
   for (const step of plan.steps) {
     const dir = join(cache, "steps", step.key)
-    for (const name of (await readdir(dir)).sort()) {
-      if (name !== "sardine-step.json") files[`${step.id}/${name}`] = await readFile(join(dir, name), "utf8")
+    for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+      const name = join(entry.parentPath, entry.name).slice(dir.length + 1)
+      if (entry.isFile() && name !== "sardine-step.json") files[`${step.id}/${name}`] = await readFile(join(dir, name), "utf8")
     }
   }
   return files
