@@ -72,7 +72,7 @@ export const cleanCommand = Command.make("clean", { files, cacheDir: cacheDirOpt
     let total = 0
     let removed = 0
     for (const removal of removals) {
-      const bytes = (yield* filesUnder(removal.path).pipe(Effect.orElseSucceed(() => []))).reduce((sum, f) => sum + f.size, 0)
+      const bytes = (yield* filesUnder(removal.path).pipe(Effect.orElseSucceed(() => []))).reduce((sum, f) => sum + Math.max(0, f.size), 0)
       const info = yield* fs.stat(removal.path).pipe(Effect.option)
       const size = info._tag === "Some" && info.value.type === "File" ? Number(info.value.size) : bytes
       if (dryRun) {

@@ -5,7 +5,11 @@ import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { join } from "node:path"
 
-/** A regular file under a folder: its path relative to the folder ('/'-separated), size and modification time. */
+/**
+ * A regular file under a folder: its path relative to the folder ('/'-separated), size and
+ * modification time; size -1 for an entry that cannot be inspected (a dangling symbolic link, no
+ * permission), which is listed rather than failing the whole listing.
+ */
 export interface FolderFile {
   readonly path: string
   readonly size: number
@@ -14,7 +18,8 @@ export interface FolderFile {
 
 /**
  * Every regular file under `dir`, sorted by path. Symbolic links are followed (a Hugging Face
- * snapshot is a folder of links to blobs), each real folder once. `skip` leaves out entries by name.
+ * snapshot is a folder of links to blobs), each real folder once; pipes, sockets and devices are
+ * left out (reading one could wait forever). `skip` leaves out entries by name.
  */
 export const filesUnder = (
   dir: string,
@@ -33,7 +38,12 @@ export const filesUnder = (
         for (const name of names) {
           const path = join(absolute, name)
           const rel = relative === "" ? name : `${relative}/${name}`
-          const info = yield* fs.stat(path)
+          const found = yield* fs.stat(path).pipe(Effect.option)
+          if (Option.isNone(found)) {
+            files.push({ path: rel, size: -1, mtimeMs: 0 })
+            continue
+          }
+          const info = found.value
           if (info.type === "Directory") yield* walk(path, rel)
           else if (info.type === "File") {
             files.push({ path: rel, size: Number(info.size), mtimeMs: Option.match(info.mtime, { onNone: () => 0, onSome: (d) => d.getTime() }) })
