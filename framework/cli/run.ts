@@ -146,8 +146,15 @@ const reasonOf = (state: OutputState | undefined, forced: boolean) =>
 export const runCommand = Command.make(
   "run",
   {
-    file: declarationFile, cacheDir: cacheDirOption, only, force, dryRun, concurrency,
-    trackingUri: trackingUriOption, executor: executorChoice, lockLease: lockLeaseOption
+    file: declarationFile,
+    cacheDir: cacheDirOption,
+    only,
+    force,
+    dryRun,
+    concurrency,
+    trackingUri: trackingUriOption,
+    executor: executorChoice,
+    lockLease: lockLeaseOption
   },
   ({ cacheDir, concurrency, dryRun, executor, file, force, lockLease, only, trackingUri }) =>
     Effect.gen(function*() {

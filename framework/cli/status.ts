@@ -53,47 +53,51 @@ const stateOf = (cacheDir: string, step: Step, output: OutputState): Effect.Effe
  * damaged, running, a training resumable from a checkpoint, or pending; and, when it was submitted
  * as a SLURM job, the job's id and state now (PENDING, RUNNING, COMPLETED, FAILED, …).
  */
-export const statusCommand = Command.make("status", { file: declarationFile, cacheDir: cacheDirOption, json }, ({ cacheDir, file, json }) =>
-  Effect.gen(function*() {
-    const { plan } = yield* loadPlan(file, { cacheDir })
-    const outputs = yield* outputStates(plan, cacheDir)
-    const states = yield* Effect.forEach(plan.steps, (s) => stateOf(cacheDir, s, outputs.get(s.id)!))
-    const slurm = yield* (yield* ExecutorFactory).open({ _tag: "slurm" })
-    const jobs: ReadonlyMap<string, StepJob> = yield* slurm.jobs(plan, cacheDir)
-    if (json) {
-      const steps = plan.steps.map((s, i) => ({
-        id: s.id,
-        kind: s.kind,
-        key: s.key,
-        cached: states[i].state === "cached",
-        ...states[i],
-        ...(jobs.has(s.id) ? { job: jobs.get(s.id) } : {})
-      }))
-      return yield* Console.log(JSON.stringify({ name: plan.name, cacheDir, steps }, null, 2))
-    }
-    const rows = plan.steps.map((s, i) => {
-      const job = jobs.get(s.id)
-      return [s.kind, s.id, stateText(states[i]), job === undefined ? "" : `job ${job.jobId} ${job.state}`]
+export const statusCommand = Command.make(
+  "status",
+  { file: declarationFile, cacheDir: cacheDirOption, json },
+  ({ cacheDir, file, json }) =>
+    Effect.gen(function*() {
+      const { plan } = yield* loadPlan(file, { cacheDir })
+      const outputs = yield* outputStates(plan, cacheDir)
+      const states = yield* Effect.forEach(plan.steps, (s) => stateOf(cacheDir, s, outputs.get(s.id)!))
+      const slurm = yield* (yield* ExecutorFactory).open({ _tag: "slurm" })
+      const jobs: ReadonlyMap<string, StepJob> = yield* slurm.jobs(plan, cacheDir)
+      if (json) {
+        const steps = plan.steps.map((s, i) => ({
+          id: s.id,
+          kind: s.kind,
+          key: s.key,
+          cached: states[i].state === "cached",
+          ...states[i],
+          ...(jobs.has(s.id) ? { job: jobs.get(s.id) } : {})
+        }))
+        return yield* Console.log(JSON.stringify({ name: plan.name, cacheDir, steps }, null, 2))
+      }
+      const rows = plan.steps.map((s, i) => {
+        const job = jobs.get(s.id)
+        return [s.kind, s.id, stateText(states[i]), job === undefined ? "" : `job ${job.jobId} ${job.state}`]
+      })
+      const header = ["kind", "step", "status", "job"]
+      const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)))
+      const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
+      const count = (state: StepState["state"]) => states.filter((s) => s.state === state).length
+      const others = (["damaged", "running", "resumable"] as const).filter((s) => count(s) > 0).map((s) => `, ${count(s)} ${s}`).join("")
+      const problems = plan.steps.flatMap((s, i) => {
+        const state = states[i]
+        return state.state === "damaged" ? [`${s.id}: ${state.problems.join("; ")}`] : []
+      })
+      yield* Console.log([
+        line(header),
+        ...rows.map(line),
+        "",
+        ...(problems.length === 0 ? [] : ["damaged outputs:", ...problems.map((p) => `  ${p}`), ""]),
+        `${plan.name}: ${plan.steps.length} steps, ${count("cached")} cached${others}, ${count("pending")} pending (cache: ${cacheDir})`
+      ].join("\n"))
     })
-    const header = ["kind", "step", "status", "job"]
-    const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)))
-    const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
-    const count = (state: StepState["state"]) => states.filter((s) => s.state === state).length
-    const others = (["damaged", "running", "resumable"] as const).filter((s) => count(s) > 0).map((s) => `, ${count(s)} ${s}`).join("")
-    const problems = plan.steps.flatMap((s, i) => {
-      const state = states[i]
-      return state.state === "damaged" ? [`${s.id}: ${state.problems.join("; ")}`] : []
-    })
-    yield* Console.log([
-      line(header),
-      ...rows.map(line),
-      "",
-      ...(problems.length === 0 ? [] : ["damaged outputs:", ...problems.map((p) => `  ${p}`), ""]),
-      `${plan.name}: ${plan.steps.length} steps, ${count("cached")} cached${others}, ${count("pending")} pending (cache: ${cacheDir})`
-    ].join("\n"))
-  })).pipe(
-    Command.withDescription(
-      "Show each step of a declaration: cached, damaged (an output file changed size since it was committed), running, " +
-        "resumable from step N (an interrupted training), or pending; and its SLURM job's id and state."
-    )
+).pipe(
+  Command.withDescription(
+    "Show each step of a declaration: cached, damaged (an output file changed size since it was committed), running, " +
+      "resumable from step N (an interrupted training), or pending; and its SLURM job's id and state."
   )
+)

@@ -39,10 +39,12 @@ export const stepCommand = Command.make(
       const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: true })
       const step = plan.steps.find((s) => s.id === stepId)
       if (step === undefined) {
-        return yield* Effect.fail(new StepNotRunnable({
-          step: stepId,
-          reason: `no such step in ${plan.name}; its steps are ${plan.steps.map((s) => s.id).join(", ")}`
-        }))
+        return yield* Effect.fail(
+          new StepNotRunnable({
+            step: stepId,
+            reason: `no such step in ${plan.name}; its steps are ${plan.steps.map((s) => s.id).join(", ")}`
+          })
+        )
       }
       yield* checkInputs(plan, step, cacheLayout(cacheDir))
       yield* checkDeclaredFolders([step], (path) => resolve(loaded.directory, path))

@@ -86,8 +86,7 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: M
   const { base, components, name } = experiment
   const baseInput = baseInputs(builder, experiment, compiled)
   // Only a caption template that inserts the token makes the prepared captions depend on it.
-  const prepare = (dataset: Dataset) =>
-    dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
+  const prepare = (dataset: Dataset) => dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
   const reference = builder.add(name, "reference", "prepare-data", prepare(experiment.evaluate.reference), [])
 
   let model: ReadonlyArray<StepInput> = []

@@ -38,8 +38,10 @@ export const fingerprintFolder = (dir: string, mode: FolderFingerprint): Effect.
     const files = yield* filesUnder(dir, hidden)
     const entries = mode === "metadata"
       ? files.map((f) => [f.path, f.size, f.mtimeMs])
-      : yield* Effect.forEach(files, (f) =>
-        f.size < 0 ? Effect.succeed([f.path, f.size]) : Effect.map(sha256File(join(dir, f.path)), (d) => [f.path, d.size, d.sha256]))
+      : yield* Effect.forEach(
+        files,
+        (f) => f.size < 0 ? Effect.succeed([f.path, f.size]) : Effect.map(sha256File(join(dir, f.path)), (d) => [f.path, d.size, d.sha256])
+      )
     return `${mode}:${contentHash(entries).slice(0, 20)}`
   })
 

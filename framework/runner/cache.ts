@@ -99,8 +99,7 @@ export const outputState = (cache: CacheLayout, key: string): Effect.Effect<Outp
     return { _tag: "damaged", problems: checked.filter((p) => p !== undefined), files: damaged.map((f) => f.path) }
   })
 
-export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean> =>
-  Effect.map(outputState(cache, key), (s) => s._tag === "done")
+export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean> => Effect.map(outputState(cache, key), (s) => s._tag === "done")
 
 /**
  * Reads every recorded file back and compares its SHA-256 (and size) with the manifest: what

@@ -117,8 +117,7 @@ export const readLock = (path: string): Effect.Effect<Found, LockUnreadable, Fil
     return { _tag: "owned", owner, heartbeatAgeMs: Date.now() - touched.getTime() } as const
   })
 
-const cannot = (path: string, what: string) => (e: PlatformError) =>
-  new CacheError({ path, reason: `cannot ${what}: ${e.message}` })
+const cannot = (path: string, what: string) => (e: PlatformError) => new CacheError({ path, reason: `cannot ${what}: ${e.message}` })
 
 /**
  * Takes the lock if nobody holds it; its release (only if still ours) is registered in the scope in

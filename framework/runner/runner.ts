@@ -62,8 +62,7 @@ export const cachedSteps = (plan: Plan, cacheDir: string): Effect.Effect<Readonl
 /** One line naming what is wrong with a damaged output. */
 export const damageText = (state: Extract<OutputState, { _tag: "damaged" }>) => state.problems.join("; ")
 
-const labelOf = (step: Step) =>
-  `${step.kind.padEnd(14)} ${step.id}${step.experiments.length > 1 ? `  (shared by ${step.experiments.length})` : ""}`
+const labelOf = (step: Step) => `${step.kind.padEnd(14)} ${step.id}${step.experiments.length > 1 ? `  (shared by ${step.experiments.length})` : ""}`
 
 const contextFor = (
   plan: Plan,

@@ -97,7 +97,7 @@ describe("step locks", () => {
     const s = await fileStudyIn("lease", 5000)
     expect((await s.sardine(["run", s.file, ...inputsOfTrain])).code).toBe(0)
     // A real second host name: the holder runs in its own UTS namespace, named node-b.
-    const onNodeB = ["unshare", "--user", "--map-root-user", "--uts", "sh", "-c", 'hostname node-b && exec "$@"', "sh"]
+    const onNodeB = ["unshare", "--user", "--map-root-user", "--uts", "sh", "-c", "hostname node-b && exec \"$@\"", "sh"]
     const holder = s.startSardine(["step", s.file, "full-unet/train", "--lock-lease", "10"], {
       env: { FILE_STEPS_DELAY_MS: "20" },
       wrapper: onNodeB
@@ -109,9 +109,11 @@ describe("step locks", () => {
     await holder.done
     const result = await waiter.done
     expect(result.code).toBe(0)
-    expect(result.stderr).toMatch(new RegExp(
-      `taking over the lock .* of pid ${holder.child.pid} on node-b since \\S+: no heartbeat for \\d+ s, longer than its lease of 10 s`
-    ))
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `taking over the lock .* of pid ${holder.child.pid} on node-b since \\S+: no heartbeat for \\d+ s, longer than its lease of 10 s`
+      )
+    )
     expect(result.stderr).toMatch(/resuming at iteration \d+/)
     expect(result.stdout).toContain("full-unet/train: ran")
   }, minutes(5))
@@ -121,14 +123,14 @@ describe("step locks", () => {
     await mkdir(s.cache)
     // Inside a mount namespace: a tmpfs on the cache folder, filled up, then the run; then space freed and the run again.
     const script = [
-      'cache=$1; shift',
-      'mount -t tmpfs -o size=2m tmpfs "$cache" || exit 90',
-      'dd if=/dev/zero of="$cache/filler" bs=64k 2>/dev/null',
-      '"$@"; echo "first exit $?"',
-      'echo "locks: $(find "$cache/locks" -mindepth 1 2>/dev/null | wc -l), outputs: $(find "$cache/steps" -name sardine-step.json 2>/dev/null | wc -l)"',
-      'rm "$cache/filler"',
-      '"$@"; echo "second exit $?"',
-      'echo "locks: $(find "$cache/locks" -mindepth 1 | wc -l), outputs: $(find "$cache/steps" -name sardine-step.json | wc -l)"'
+      "cache=$1; shift",
+      "mount -t tmpfs -o size=2m tmpfs \"$cache\" || exit 90",
+      "dd if=/dev/zero of=\"$cache/filler\" bs=64k 2>/dev/null",
+      "\"$@\"; echo \"first exit $?\"",
+      "echo \"locks: $(find \"$cache/locks\" -mindepth 1 2>/dev/null | wc -l), outputs: $(find \"$cache/steps\" -name sardine-step.json 2>/dev/null | wc -l)\"",
+      "rm \"$cache/filler\"",
+      "\"$@\"; echo \"second exit $?\"",
+      "echo \"locks: $(find \"$cache/locks\" -mindepth 1 | wc -l), outputs: $(find \"$cache/steps\" -name sardine-step.json | wc -l)\""
     ].join("\n")
     const command = nodeCommand(cli, ["run", s.file, "--cache-dir", s.cache, "--tracking-uri", join(s.dir, "mlruns")])
     const result = spawnSync("unshare", ["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", s.cache, ...command], {

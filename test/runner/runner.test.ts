@@ -18,8 +18,7 @@ let trackingDir = ""
 const cli = script
 const withTracking = (args: ReadonlyArray<string>) => args[0] === "run" ? [...args, "--tracking-uri", trackingDir] : args
 const run = (s: string, args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) => runProcess(s, withTracking(args), options)
-const start = (s: string, args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) =>
-  startProcess(s, withTracking(args), options)
+const start = (s: string, args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) => startProcess(s, withTracking(args), options)
 
 const setUp = async (trainSteps = 40) => {
   const dir = await mkdtemp(join(tmpdir(), "sardine-runner-"))
@@ -71,7 +70,10 @@ describe("the runner", () => {
     // One parent run for the study, one child per experiment; the rerun reused them.
     const runs = await localRuns(join(dir, "mlruns"))
     expect(runs.map((r) => [r.name, r.status])).toEqual([
-      ["baseline", "FINISHED"], ["file-study", "FINISHED"], ["full-unet", "FINISHED"], ["lora-unet", "FINISHED"]
+      ["baseline", "FINISHED"],
+      ["file-study", "FINISHED"],
+      ["full-unet", "FINISHED"],
+      ["lora-unet", "FINISHED"]
     ])
     const parent = runs.find((r) => r.name === "file-study")!
     for (const child of runs.filter((r) => r !== parent)) expect(child.tags["mlflow.parentRunId"]).toBe(parent.id)
@@ -79,7 +81,7 @@ describe("the runner", () => {
     expect(lora.params["components.unet._tag"]).toBe("lora")
     expect(lora.params["components.unet.rank"]).toBe("2")
     expect(lora.params["steps.train.key"]).toBe(keyOf(plan, "lora-unet/train"))
-    expect(parent.params["study.experiments"]).toBe('["full-unet","lora-unet","baseline"]')
+    expect(parent.params["study.experiments"]).toBe("[\"full-unet\",\"lora-unet\",\"baseline\"]")
   })
 
   it("a run killed mid-training resumes and ends with the same outputs as an uninterrupted run", async () => {
@@ -140,7 +142,10 @@ describe("the runner", () => {
       expect(existsSync(join(cache, "steps", keyOf(plan, id), "metrics.json"))).toBe(true)
     }
     expect((await localRuns(join(dir, "mlruns"))).map((r) => [r.name, r.status])).toEqual([
-      ["baseline", "FINISHED"], ["file-study", "FAILED"], ["full-unet", "FAILED"], ["lora-unet", "FINISHED"]
+      ["baseline", "FINISHED"],
+      ["file-study", "FAILED"],
+      ["full-unet", "FAILED"],
+      ["lora-unet", "FINISHED"]
     ])
     const rerun = await run(cli, ["run", file, "--cache-dir", cache])
     expect(rerun.code).toBe(0)
@@ -167,7 +172,10 @@ describe("the runner", () => {
     const dry = await run(cli, ["run", file, "--cache-dir", cache, "--only", "lora-unet/train", "--dry-run"])
     expect(dry.code).toBe(0)
     expect(dry.stdout.trim().split("\n").slice(1).map((l) => l.trim().split(/\s+/)[1])).toEqual([
-      "full-unet/data", "full-unet/latents", "full-unet/text", "lora-unet/train"
+      "full-unet/data",
+      "full-unet/latents",
+      "full-unet/text",
+      "lora-unet/train"
     ])
     expect(existsSync(join(cache, "steps"))).toBe(false)
     const only = await run(cli, ["run", file, "--cache-dir", cache, "--only", "lora-unet/train"])
