@@ -1,4 +1,4 @@
-import { Effect, Exit, Schedule } from "effect"
+import { Duration, Effect, Exit, Schedule } from "effect"
 import { mkdir } from "node:fs/promises"
 import { join } from "node:path"
 import { resourcesFor, type StepResources } from "../../framework/declaration/resources.ts"
@@ -75,14 +75,20 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
       const begun = Date.now()
       for (const step of plan.steps) {
         if (!selected.has(step.id)) settle(step, "not selected", begun)
-        else if (cached.has(step.id)) settle(step, "cached", begun)
+        else if (cached.has(step.id) && !request.force.has(step.id)) settle(step, "cached", begun)
       }
       const toRun = plan.steps.filter((s) => !outcomes.has(s.id))
       if (toRun.length === 0) return plan.steps.map((s) => outcomes.get(s.id)!)
 
       // The probe goes where the first job will go.
       const { account, partition } = resourcesOf(toRun[0])
-      yield* checkSharedCache(shell, cacheDir, { ...(partition === undefined ? {} : { partition }), ...(account === undefined ? {} : { account }) }, pollMs, progress.note)
+      yield* checkSharedCache(
+        shell,
+        cacheDir,
+        { ...(partition === undefined ? {} : { partition }), ...(account === undefined ? {} : { account }) },
+        pollMs,
+        progress.note
+      )
       const logs = logsDir(cacheDir)
       yield* Effect.tryPromise({ try: () => mkdir(logs, { recursive: true }), catch: (e) => fail(`cannot create ${logs}: ${(e as Error).message}`) })
 
@@ -110,7 +116,17 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
             after
           })
           const command = [
-            ...entry, "step", loaded.file, step.id, "--cache-dir", cacheDir, "--tracking-uri", request.trackingUri,
+            ...entry,
+            "step",
+            loaded.file,
+            step.id,
+            "--cache-dir",
+            cacheDir,
+            "--tracking-uri",
+            request.trackingUri,
+            "--lock-lease",
+            String(Duration.toSeconds(request.lockLease)),
+            ...(request.force.has(step.id) ? ["--force"] : []),
             ...(request.engine === undefined ? [] : ["--engine", request.engine])
           ]
           const script = batchScript(command, `sardine step ${step.id} of ${plan.name} (key ${step.key})`)
@@ -118,7 +134,9 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
           // Once sbatch accepted a job, it is tracked (and so cancelled on Ctrl-C) whatever happens next.
           const jobId = yield* Effect.uninterruptible(
             submit(shell, args, script).pipe(
-              Effect.tap((id) => Effect.sync(() => tracked.set(step.id, { jobId: id, submittedAt, log: join(logs, `${step.key}.${id}.out`), started: false, unknown: 0 })))
+              Effect.tap((id) =>
+                Effect.sync(() => tracked.set(step.id, { jobId: id, submittedAt, log: join(logs, `${step.key}.${id}.out`), started: false, unknown: 0 }))
+              )
             )
           ).pipe(Effect.mapError((e) => fail(`cannot submit ${step.id}: ${e.message}`)))
           yield* writeJobRecord(cacheDir, {

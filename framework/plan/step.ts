@@ -6,7 +6,7 @@ import type { Experiment } from "../declaration/experiment.ts"
 import type { Evaluation } from "../declaration/evaluation.ts"
 import type { Generation } from "../declaration/generation.ts"
 import type { Training } from "../declaration/training.ts"
-import type { EngineName } from "../services/engine.ts"
+import { type EngineName, engineNames } from "../services/engine.ts"
 
 export const stepKinds = [
   "init-model",
@@ -100,5 +100,5 @@ export const engineOf = (step: Step): EngineName => ("engine" in step.config && 
 export const enginesOf = (plan: Plan): ReadonlyArray<EngineName> => {
   const computing = new Set<StepKind>(["init-model", "merge-model", "encode-latents", "encode-text", "train", "train-clip", "generate"])
   const used = new Set(plan.steps.filter((s) => computing.has(s.kind)).map(engineOf))
-  return (["tfjs", "torch"] as const).filter((e) => used.has(e))
+  return engineNames.filter((e) => used.has(e))
 }

@@ -16,7 +16,8 @@ export type MetricSink = (step: number, values: Readonly<Record<string, number>>
  * The engines: the embedded tfjs engine, and the torch engine (a Python worker on PyTorch, diffusers, PEFT,
  * accelerate). The plan records which one computes each step (it is part of the step's content key).
  */
-export type EngineName = "tfjs" | "torch"
+export const engineNames = ["tfjs", "torch"] as const
+export type EngineName = typeof engineNames[number]
 
 /** Which engine should serve a request; the tfjs engine when absent (an engine serving one kind ignores it). */
 export interface EngineSelection {

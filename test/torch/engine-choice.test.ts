@@ -57,7 +57,7 @@ describe("choosing the engine", () => {
 
   it("is part of the keys of the steps it computes, and only of those", async () => {
     const declaration = await decode(validExperiment())
-    const [tfjs, torch] = [compilePlan(declaration, "tfjs"), compilePlan(declaration, "torch")]
+    const [tfjs, torch] = [compilePlan(declaration, new Map(), "tfjs"), compilePlan(declaration, new Map(), "torch")]
     const key = (plan: typeof tfjs, id: string) => plan.steps.find((s) => s.id === id)!.key
     for (const id of ["tiny/reference", "tiny/data"]) expect(key(torch, id), id).toBe(key(tfjs, id))
     for (const id of ["tiny/latents", "tiny/text", "tiny/train", "tiny/generate", "tiny/evaluate"]) expect(key(torch, id), id).not.toBe(key(tfjs, id))
