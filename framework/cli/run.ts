@@ -6,9 +6,8 @@ import { compilePlan } from "../plan/compile.ts"
 import { cacheLayout } from "../runner/cache.ts"
 import { cachedSteps, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
-import { openRuns, stepTracking } from "../runner/tracking.ts"
+import { openTracking } from "../runner/tracking.ts"
 import { ExecutorFactory, type ExecutorChoice } from "../services/executor.ts"
-import { Tracker, TrackerFactory } from "../services/tracker.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
@@ -29,6 +28,12 @@ const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Print wh
 const trackingUri = Options.text("tracking-uri").pipe(
   Options.optional,
   Options.withDescription("MLflow server (http[s]://…) or local folder for the runs (default: MLFLOW_TRACKING_URI, else ./mlruns)")
+)
+const trackingOptional = Options.boolean("tracking-optional").pipe(
+  Options.withDescription(
+    "Run even when the tracking server cannot be reached at start: what the run logs waits in <cache>/tracking/spool " +
+      "and is sent once the server answers (by this run, the next one, or `sardine mlflow push <cache>`)"
+  )
 )
 const concurrency = Options.integer("concurrency").pipe(
   Options.optional,
@@ -78,8 +83,8 @@ const summary = (outcomes: ReadonlyArray<StepOutcome>): string => {
 
 export const runCommand = Command.make(
   "run",
-  { file: declarationFile, cacheDir: cacheDirOption, only, dryRun, concurrency, trackingUri, executor: executorChoice },
-  ({ cacheDir, concurrency, dryRun, executor, file, only, trackingUri }) =>
+  { file: declarationFile, cacheDir: cacheDirOption, only, dryRun, concurrency, trackingUri, trackingOptional, executor: executorChoice },
+  ({ cacheDir, concurrency, dryRun, executor, file, only, trackingOptional, trackingUri }) =>
     Effect.gen(function*() {
       const loaded = yield* loadDeclaration(file)
       const plan = compilePlan(loaded.declaration)
@@ -99,19 +104,24 @@ export const runCommand = Command.make(
       }
       const implementations = yield* StepImplementations
       const steps = yield* (yield* ExecutorFactory).open(executor)
-      const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-      const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
-        Effect.provideService(Tracker, tracker)
-      )
+      const tracking = yield* openTracking({
+        loaded,
+        plan,
+        cacheDir,
+        uri: Option.getOrUndefined(trackingUri),
+        backend: yield* implementations.backend,
+        outcome: () => outcome,
+        optional: trackingOptional
+      })
       const outcomes = yield* steps.execute({
         loaded,
         plan,
         cacheDir,
         only: onlySteps,
         concurrency: Option.getOrElse(concurrency, () => loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1),
-        trackingUri: tracker.target,
-        tracking: (step) => stepTracking(tracker, runs, step)
+        trackingUri: tracking.target,
+        tracking: tracking.forStep
       }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
       yield* Console.log(`${plan.name}: ${summary(outcomes)} (cache: ${cacheDir})`)
       const bad = outcomes.filter((o) => o.status === "failed" || o.status === "blocked")
@@ -125,7 +135,7 @@ export const runCommand = Command.make(
         const shown = relative(process.cwd(), file)
         yield* Console.log(`report: ${shown.startsWith("..") ? file : shown}`)
       }
-      yield* Console.log(`runs: ${tracker.target}`)
+      yield* Console.log(`runs: ${tracking.target}`)
     }).pipe(Effect.scoped)
 ).pipe(
   Command.withDescription(

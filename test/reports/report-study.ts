@@ -4,7 +4,7 @@
  * report steps and the engine stand-ins of stand-in-steps.ts, tracked into a local MLflow folder by
  * the real file-store tracker. The bench uses the same code with more strategies and images.
  */
-import { Effect, Exit, FiberId } from "effect"
+import { Effect, Exit, FiberId, Option } from "effect"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { trackerFactoryLayer } from "../../adapters/mlflow/tracker-factory.ts"
@@ -17,8 +17,7 @@ import type { Plan } from "../../framework/plan/step.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import { runPlan, type StepOutcome } from "../../framework/runner/runner.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
-import { openRuns, stepTracking, type RunsOfDeclaration } from "../../framework/runner/tracking.ts"
-import { Tracker, TrackerFactory } from "../../framework/services/tracker.ts"
+import { openTracking } from "../../framework/runner/tracking.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { standInStudySteps } from "./stand-in-steps.ts"
 
@@ -98,7 +97,12 @@ export interface RanStudy {
   readonly plan: Plan
   readonly declaration: Declaration
   readonly outcomes: ReadonlyArray<StepOutcome>
-  readonly runs: RunsOfDeclaration
+  /** The MLflow experiment and runs the study logged to. */
+  readonly runs: {
+    readonly experimentId: string
+    readonly top: { readonly runId: string }
+    readonly experiments: ReadonlyMap<string, { readonly runId: string }>
+  }
 }
 
 /** Runs the study in `dir` (study.json, cache/, mlruns/) as `sardine run` would, without the CLI. */
@@ -112,17 +116,29 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
       const cacheDir = join(dir, "cache")
       const trackingDir = join(dir, "mlruns")
       const implementations = yield* StepImplementations
-      const tracker = yield* (yield* TrackerFactory).open(trackingDir)
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-      const runs = yield* openRuns({ file, directory: dir, declaration }, plan, () => outcome, yield* implementations.backend).pipe(
-        Effect.provideService(Tracker, tracker)
-      )
+      const tracking = yield* openTracking({
+        loaded: { file, directory: dir, declaration },
+        plan,
+        cacheDir,
+        uri: trackingDir,
+        backend: yield* implementations.backend,
+        outcome: () => outcome,
+        optional: false
+      })
       const outcomes = yield* runPlan(plan, implementations.handlers, {
         cacheDir,
         declarationDir: dir,
         concurrency: 1,
-        tracking: (step) => stepTracking(tracker, runs, step)
+        tracking: tracking.forStep
       }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
+      // Opened before the first step (optional: false), so every run has its id.
+      const opened = (ref: string) => Option.getOrThrow(tracking.queue.runOf(ref))
+      const runs = {
+        experimentId: opened(tracking.runs.top).experimentId,
+        top: opened(tracking.runs.top),
+        experiments: new Map([...tracking.runs.experiments].map(([name, ref]) => [name, opened(ref)]))
+      }
       return { file, cacheDir, trackingDir, plan, declaration, outcomes, runs }
     })).pipe(
       Effect.provide(standInStudySteps),
