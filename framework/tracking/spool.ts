@@ -1,6 +1,6 @@
 import { Duration, Effect, Either, Option, Schema, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
-import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises"
+import { copyFile, link, mkdir, open, readdir, readFile, realpath, rename, rm, stat, utimes, writeFile } from "node:fs/promises"
 import type { FileHandle } from "node:fs/promises"
 import { hostname } from "node:os"
 import { basename, join } from "node:path"
@@ -62,7 +62,8 @@ const linkOrCopy = async (from: string, to: string): Promise<void> => {
     return
   }
   try {
-    await link(from, to)
+    // The file itself: a link to a symbolic link would point elsewhere once in the spool.
+    await link(await realpath(from), to)
   } catch {
     await copyFile(from, to)
   }

@@ -64,7 +64,8 @@ export interface TrackingQueue {
   readonly runOf: (ref: string) => Option.Option<OpenedRun>
   /**
    * Waits until these runs are open, showing each retry. Fails when the store stays unreachable for
-   * `withinMs`, or refuses to open one of them; this process's spool is then discarded (the run did not start).
+   * `withinMs`, or refuses to open one of them; this process's spool is then discarded (the run did not
+   * start), as it is when the wait is interrupted.
    */
   readonly awaitRuns: (refs: ReadonlyArray<string>, withinMs: number) => Effect.Effect<void, TrackingUnavailable>
   /** Sends everything, showing each retry, until done or the store is unreachable for `withinMs`; the items left. */
@@ -312,13 +313,16 @@ export const makeTrackingQueue = (options: TrackingQueueOptions): Effect.Effect<
     })
 
     const drain = Effect.gen(function*() {
+      let unreadable = false
       while (true) {
         const batch = yield* Effect.either(nextBatch)
         if (Either.isLeft(batch)) {
-          yield* notify(`tracking: ${batch.left.message}; retrying in 5 s`)
+          if (!unreadable) yield* notify(`tracking: ${batch.left.message}; trying again every 5 s`)
+          unreadable = true
           yield* Effect.sleep(Duration.seconds(5))
           continue
         }
+        unreadable = false
         if (batch.right === undefined || batch.right.entries.length === 0) {
           yield* Queue.take(wake)
           continue
@@ -378,16 +382,16 @@ export const makeTrackingQueue = (options: TrackingQueueOptions): Effect.Effect<
         )
       )
 
-    const unavailable = (reason: string) =>
-      Effect.gen(function*() {
-        state.announce = false
-        if (options.own !== undefined) {
-          const own = options.own
-          sessions = sessions.filter((s) => s !== own)
-          yield* own.discard
-        }
-        return yield* Effect.fail(new TrackingUnavailable({ target, reason }))
-      })
+    /** The run did not start: nothing it queued is to be sent, now or later. */
+    const discardOwn = Effect.suspend(() => {
+      state.announce = false
+      const own = options.own
+      if (own === undefined) return Effect.void
+      sessions = sessions.filter((s) => s !== own)
+      return own.discard
+    })
+
+    const unavailable = (reason: string) => Effect.zipRight(discardOwn, Effect.fail(new TrackingUnavailable({ target, reason })))
 
     const awaitRuns: TrackingQueue["awaitRuns"] = (refs, withinMs) =>
       Effect.gen(function*() {
@@ -405,7 +409,7 @@ export const makeTrackingQueue = (options: TrackingQueueOptions): Effect.Effect<
           }
           yield* Effect.sleep(Duration.millis(50))
         }
-      })
+      }).pipe(Effect.onInterrupt(() => discardOwn))
 
     const sendAll: TrackingQueue["sendAll"] = (withinMs) =>
       Effect.gen(function*() {
