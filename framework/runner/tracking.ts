@@ -77,18 +77,17 @@ export const openRuns = (
     const { declaration, file } = loaded
     const { backend, cacheId } = options
     const commit = yield* gitCommitOf(file)
-    const tags = (runName: string) => ({
-      ...systemTags({
+    const tags = (runName: string) =>
+      systemTags({
         runName,
         sardineVersion: version,
         user: userInfo().username,
         host: hostname(),
         sourceName: file,
         gitCommit: commit._tag === "Some" ? commit.value : undefined,
-        backend
-      }),
-      [SARDINE_CACHE_TAG]: resolve(options.cacheDir)
-    })
+        backend,
+        cacheDir: resolve(options.cacheDir)
+      })
     const open = (name: string, steps: ReadonlyArray<Step>, params: Record<string, string>, status: () => RunEndStatus, parent?: string) =>
       Effect.gen(function*() {
         const ref = `${keyOfSteps(steps)}.${cacheId}`
@@ -165,9 +164,6 @@ export const stepTracking = (queue: TrackingQueue, runs: RunsOfDeclaration, step
     ...(runs.backend === undefined ? {} : { backend: runs.backend })
   }
 }
-
-/** The cache folder a run's MLflow runs belong to (informational; the runs are found by the cache's id). */
-export const SARDINE_CACHE_TAG = "sardine.cache"
 
 export interface OpenTrackingOptions {
   readonly loaded: LoadedDeclaration
