@@ -3,8 +3,8 @@ import { existsSync } from "node:fs"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { type DedicatedServer, freePort, inCi, killServer, startServer, stopServer, venvAvailable } from "../mlflow/server-process.ts"
-import { run, start } from "../support/run-process.ts"
-import { range, serverRunsOf, setUpScenario, spoolSessions, trackedCli, until } from "./tracking-scenario.ts"
+import { run, type Running } from "../support/run-process.ts"
+import { range, serverRunsOf, setUpScenario, spoolSessions, startTracked, stopAll, trackedCli, until } from "./tracking-scenario.ts"
 
 /*
  * Issue 17, item 4: a dying tracking server must not stall a run. Real `sardine run` processes, a real MLflow
@@ -24,14 +24,16 @@ describe.skipIf(!venvAvailable() && !inCi)("a run whose MLflow server dies", { t
     servers.push(server)
     return server
   }
+  const started: Array<Running> = []
   afterEach(async () => {
+    await stopAll(started)
     for (const server of servers.splice(0)) await stopServer(server)
   })
 
   it("goes on when the server is killed before its images are logged, and the rerun sends what it missed", async () => {
     const { cache, dir, file, gate, name } = await setUpScenario("dying")
     const server = await serve(dir)
-    const first = start(trackedCli, ["run", file, "--cache-dir", cache, "--tracking-uri", server.uri], { env: { TRACKED_STEPS_GATE: gate } })
+    const first = startTracked(started, ["run", file, "--cache-dir", cache, "--tracking-uri", server.uri], { TRACKED_STEPS_GATE: gate })
     await until(() => existsSync(`${gate}.waiting`), "generate to reach its images", first)
     await killServer(server)
     await writeFile(gate, "")
@@ -60,7 +62,7 @@ describe.skipIf(!venvAvailable() && !inCi)("a run whose MLflow server dies", { t
   it("stops at once on Ctrl-C with a dead server; the spool keeps the rest and `sardine mlflow push` sends it", async () => {
     const { cache, dir, file, name } = await setUpScenario("sigint")
     const server = await serve(dir)
-    const victim = start(trackedCli, ["run", file, "--cache-dir", cache, "--tracking-uri", server.uri], { env: { TRACKED_STEPS_HOLD_AT: "12" } })
+    const victim = startTracked(started, ["run", file, "--cache-dir", cache, "--tracking-uri", server.uri], { TRACKED_STEPS_HOLD_AT: "12" })
     await until(() => victim.output().includes("holding at iteration 12"), "training to reach iteration 12", victim)
     await killServer(server)
     victim.child.kill("SIGINT")

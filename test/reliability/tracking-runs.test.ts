@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { sharedServerUri } from "../mlflow/mlflow-server.ts"
-import { run, start } from "../support/run-process.ts"
-import { range, serverRunsOf, setUpScenario, trackedCli, until } from "./tracking-scenario.ts"
+import { run, type Running } from "../support/run-process.ts"
+import { range, serverRunsOf, setUpScenario, startTracked, stopAll, trackedCli, until } from "./tracking-scenario.ts"
 
 /*
  * Issue 17, item 8: which MLflow run a run logs to, and what it logs there. Real `sardine run` processes
@@ -14,11 +14,13 @@ const uri = await sharedServerUri()
 
 describe.skipIf(uri === undefined)("the MLflow runs of a run", { timeout: 300_000 }, () => {
   const server = uri as string
+  const started: Array<Running> = []
+  afterEach(() => stopAll(started))
 
   it("a training killed after iteration 12 and resumed from its checkpoint at 10 logs each iteration once", async () => {
     const { cache, file, name } = await setUpScenario("resume")
     const args = ["run", file, "--cache-dir", cache, "--tracking-uri", server]
-    const victim = start(trackedCli, args, { env: { TRACKED_STEPS_HOLD_AT: "12" } })
+    const victim = startTracked(started, args, { TRACKED_STEPS_HOLD_AT: "12" })
     await until(async () => (await serverRunsOf(server, name))[0]?.lossSteps.includes(12) === true, "iteration 12 on the server", victim)
     victim.child.kill("SIGKILL")
     await victim.done

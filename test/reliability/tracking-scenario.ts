@@ -8,7 +8,7 @@ import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import { getJson, listArtifacts, postJson, readHistory } from "../mlflow/read-back.ts"
 import { validExperiment } from "../support/declarations.ts"
-import { repoRoot, type Running } from "../support/run-process.ts"
+import { repoRoot, type Running, start } from "../support/run-process.ts"
 
 /*
  * The tracking scenarios of issue 17 (items 4 and 8): `sardine run` as a real process, with the tracking test
@@ -43,6 +43,21 @@ export const setUpScenario = async (label: string): Promise<Scenario> => {
   const file = join(dir, "experiment.json")
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(await Effect.runPromise(decodeDeclaration(trackedExperiment(name))))))
   return { name, dir, file, cache: join(dir, "cache"), gate: join(dir, "gate") }
+}
+
+/** Starts `sardine` with the tracking steps, and remembers the process so `stopAll` ends it if a test fails first. */
+export const startTracked = (started: Array<Running>, args: ReadonlyArray<string>, env: Record<string, string> = {}): Running => {
+  const running = start(trackedCli, args, { env })
+  started.push(running)
+  return running
+}
+
+/** SIGKILL to every process a test started that is still there (a held training waits forever). */
+export const stopAll = async (started: Array<Running>) => {
+  for (const running of started.splice(0)) {
+    if (running.child.exitCode === null && running.child.signalCode === null) running.child.kill("SIGKILL")
+    await running.done
+  }
 }
 
 export const until = async (condition: () => boolean | Promise<boolean>, what: string, running?: Running, limitMs = 600_000) => {
