@@ -2,16 +2,20 @@ import { existsSync } from "node:fs"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { inject } from "vitest"
-import { freePort, healthy, inCi, mlflowVenv, startServer, venvAvailable } from "./server-process.ts"
+import { requirePrerequisite } from "../support/prerequisites.ts"
+import { freePort, healthy, mlflowVenv, startServer } from "./server-process.ts"
 
 export * from "./server-process.ts"
 
 /*
- * Real MLflow servers for the tests. The shared one: MLFLOW_TEST_URI when set (CI starts it), otherwise
- * started here on first use when the MLflow venv exists. With CI=true a missing server is an error, never
- * a skip. Dedicated servers (for the restart and auth tests) are started and stopped by the test itself,
- * with server-process.ts.
+ * Real MLflow servers for the tests. The shared one: MLFLOW_TEST_URI when set (`npm test` starts it),
+ * otherwise started here on first use from the MLflow venv. A missing venv fails the tests that need a
+ * server with the line that says how to make it, never a skip. Dedicated servers (for the restart and
+ * auth tests) are started and stopped by the test itself, with server-process.ts.
  */
+
+/** Fails the calling test with the prerequisite's line when the MLflow venv is missing. */
+export const requireMlflowVenv = (): void => requirePrerequisite("mlflow", join(mlflowVenv, "bin/mlflow"))
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -45,16 +49,13 @@ const startShared = async (): Promise<string> => {
   throw new Error("the shared MLflow server did not start within 4 minutes")
 }
 
-/**
- * The shared server's URI, or undefined when no server can be had here (outside CI only: tests then skip).
- */
-export const sharedServerUri = async (): Promise<string | undefined> => {
+/** The shared server's URI; a missing MLflow venv fails with the prerequisite's line. */
+export const sharedServerUri = async (): Promise<string> => {
   const given = process.env.MLFLOW_TEST_URI
   if (given !== undefined && given !== "") {
     if (await healthy(given)) return given.replace(/\/+$/, "")
     throw new Error(`MLFLOW_TEST_URI=${given} does not answer OK on /health`)
   }
-  if (venvAvailable()) return startShared()
-  if (inCi) throw new Error(`CI=true but no MLflow server: set MLFLOW_TEST_URI or create ${mlflowVenv} (.ci/mlflow-server.sh install)`)
-  return undefined
+  requireMlflowVenv()
+  return startShared()
 }

@@ -1,5 +1,4 @@
 import { execFile } from "node:child_process"
-import { existsSync } from "node:fs"
 import { mkdir, readFile } from "node:fs/promises"
 import { createServer } from "node:net"
 import { join, resolve } from "node:path"
@@ -10,13 +9,12 @@ import { promisify } from "node:util"
  * scripts outside the test runner (bench/tracking-outage.ts) use it too.
  */
 
-const run = promisify(execFile)
-
 export const repo = resolve(import.meta.dirname, "../..")
 export const serverScript = join(repo, ".ci/mlflow-server.sh")
 export const mlflowVenv = process.env.MLFLOW_VENV ?? join(repo, ".venv-mlflow")
 export const mlflowPython = join(mlflowVenv, "bin/python")
-export const inCi = process.env.CI === "true"
+
+const run = promisify(execFile)
 
 export const healthy = async (uri: string): Promise<boolean> => {
   try {
@@ -71,6 +69,3 @@ export const killServer = async (server: DedicatedServer): Promise<void> => {
   process.kill(-pid, "SIGKILL")
   for (let i = 0; i < 100 && await healthy(server.uri); i++) await new Promise((r) => setTimeout(r, 100))
 }
-
-export const venvAvailable = (): boolean => existsSync(join(mlflowVenv, "bin/mlflow"))
-

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { existsSync } from "node:fs"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { type DedicatedServer, freePort, inCi, killServer, startServer, stopServer, venvAvailable } from "../mlflow/server-process.ts"
+import { type DedicatedServer, freePort, killServer, requireMlflowVenv, startServer, stopServer } from "../mlflow/mlflow-server.ts"
 import { run, type Running } from "../support/run-process.ts"
 import { range, serverRunsOf, setUpScenario, spoolSessions, startTracked, stopAll, trackedCli, until } from "./tracking-scenario.ts"
 
@@ -17,9 +17,10 @@ import { range, serverRunsOf, setUpScenario, spoolSessions, startTracked, stopAl
 const sardine = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => run(trackedCli, args, { env })
 const lines = (text: string, pattern: RegExp) => text.split("\n").filter((l) => pattern.test(l))
 
-describe.skipIf(!venvAvailable() && !inCi)("a run whose MLflow server dies", { timeout: 600_000 }, () => {
+describe("a run whose MLflow server dies", { timeout: 600_000 }, () => {
   const servers: Array<DedicatedServer> = []
   const serve = async (dir: string, port?: number) => {
+    requireMlflowVenv()
     const server = await startServer(join(dir, "server"), port ?? await freePort())
     servers.push(server)
     return server

@@ -12,8 +12,8 @@ import { range, serverRunsOf, setUpScenario, startTracked, stopAll, trackedCli, 
 
 const uri = await sharedServerUri()
 
-describe.skipIf(uri === undefined)("the MLflow runs of a run", { timeout: 300_000 }, () => {
-  const server = uri as string
+describe("the MLflow runs of a run", { timeout: 300_000 }, () => {
+  const server = uri
   const started: Array<Running> = []
   afterEach(() => stopAll(started))
 
