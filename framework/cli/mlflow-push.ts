@@ -30,9 +30,11 @@ const folder = Args.directory({ name: "folder", exists: "yes" }).pipe(
 
 const to = Options.text("to").pipe(
   Options.optional,
-  Options.withDescription("The tracking server (http:// or https://). For an MLflow folder it defaults to MLFLOW_TRACKING_URI; " +
-    "for a cache, to the server each spooled run was logged to. " +
-    "Credentials come from MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN.")
+  Options.withDescription(
+    "The tracking server (http:// or https://). For an MLflow folder it defaults to MLFLOW_TRACKING_URI; " +
+      "for a cache, to the server each spooled run was logged to. " +
+      "Credentials come from MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN."
+  )
 )
 
 const quiet = Options.boolean("quiet").pipe(Options.withDescription("Print only the summary"))
@@ -71,10 +73,12 @@ const pushCache = (cacheDir: string, to: Option.Option<string>, quiet: boolean):
     for (const r of results) yield* Console.log(`pushed the tracking spool of ${cacheDir} to ${r.target}: ${r.sent} item(s) sent, ${r.left} left`)
     const left = results.filter((r) => r.left > 0)
     if (left.length > 0) {
-      return yield* Effect.fail(new NothingPushed({
-        folder: spoolFolderOf(cacheDir),
-        reason: `${left.map((r) => `${r.left} item(s) for ${r.target}`).join(", ")} could not be sent and stay here; push again once the server answers`
-      }))
+      return yield* Effect.fail(
+        new NothingPushed({
+          folder: spoolFolderOf(cacheDir),
+          reason: `${left.map((r) => `${r.left} item(s) for ${r.target}`).join(", ")} could not be sent and stay here; push again once the server answers`
+        })
+      )
     }
   })
 
@@ -83,8 +87,7 @@ export const mlflowPushCommand = Command.make("push", { folder, to, quiet }, ({ 
     void,
     Effect.Effect.Error<ReturnType<typeof pushCache>> | Effect.Effect.Error<ReturnType<typeof pushFolder>>,
     RunPush | TrackerFactory
-  > =>
-    isCache(folder) ? pushCache(folder, to, quiet) : pushFolder(folder, to, quiet))).pipe(
+  > => isCache(folder) ? pushCache(folder, to, quiet) : pushFolder(folder, to, quiet))).pipe(
     Command.withDescription(
       "Send local tracking to a server: the runs of a local MLflow folder (replayed without duplicates), " +
         "or the tracking spool of a sardine cache (what runs logged while their server was unreachable)."

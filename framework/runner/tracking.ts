@@ -106,8 +106,7 @@ export const openRuns = (
         )
         return ref
       })
-    const stepParams = (steps: ReadonlyArray<Step>) =>
-      Object.fromEntries(steps.map((s) => [`steps.${s.id.split("/").at(-1)}.key`, s.key]))
+    const stepParams = (steps: ReadonlyArray<Step>) => Object.fromEntries(steps.map((s) => [`steps.${s.id.split("/").at(-1)}.key`, s.key]))
 
     const experimentRuns = new Map<string, string>()
     let top: string
@@ -146,10 +145,11 @@ export const stepTracking = (queue: TrackingQueue, runs: RunsOfDeclaration, step
   const experimentId = Option.getOrUndefined(Option.map(queue.runOf(runs.top), (r) => r.experimentId))
   return {
     metrics: (at, values) =>
-      Effect.flatMap(now, (timestamp) =>
-        each((run) =>
-          queue.enqueue({ op: "metrics", run, points: Object.entries(values).map(([key, value]) => ({ key, value, step: at, timestamp })) })
-        )),
+      Effect.flatMap(
+        now,
+        (timestamp) =>
+          each((run) => queue.enqueue({ op: "metrics", run, points: Object.entries(values).map(([key, value]) => ({ key, value, step: at, timestamp })) }))
+      ),
     // A fixed id per image: sending it again (after a lost answer) replaces it rather than adding a copy.
     image: (key, at, file) =>
       Effect.flatMap(now, (timestamp) => {

@@ -27,7 +27,9 @@ export const cacheIdentity = (cacheDir: string): Effect.Effect<string, SpoolErro
         await rm(candidate, { force: true })
       }
       const id = (await readFile(file, "utf8")).trim()
-      if (!/^[0-9a-f]{12}$/.test(id)) throw new Error(`it holds ${JSON.stringify(id.slice(0, 40))}, not an id: delete the file (the cache then gets new MLflow runs)`)
+      if (!/^[0-9a-f]{12}$/.test(id)) {
+        throw new Error(`it holds ${JSON.stringify(id.slice(0, 40))}, not an id: delete the file (the cache then gets new MLflow runs)`)
+      }
       return id
     },
     catch: (e) => new SpoolError({ path: file, reason: `cannot read or create the cache's id: ${e instanceof Error ? e.message : String(e)}` })

@@ -182,7 +182,9 @@ const makeSession = (
         state.sentBytes = last.end
         for (const entry of entries) {
           const file = Either.isRight(entry.item) ? attachedFile(entry.item.right) : undefined
-          if (file !== undefined) yield* attempt(dir, "cannot remove a sent file", () => rm(join(dir, "files", String(entry.n)), { recursive: true, force: true }))
+          if (file !== undefined) {
+            yield* attempt(dir, "cannot remove a sent file", () => rm(join(dir, "files", String(entry.n)), { recursive: true, force: true }))
+          }
         }
       }),
     openedRuns: () => runs,
@@ -303,8 +305,7 @@ export const claimSessions = (
   target?: string
 ): Effect.Effect<ReadonlyArray<SpoolSession>, SpoolError, Scope.Scope> =>
   Effect.gen(function*() {
-    const names = yield* attempt(spoolDir, "cannot list", () =>
-      readdir(spoolDir).catch((e: unknown) => (codeOf(e) === "ENOENT" ? [] : Promise.reject(e))))
+    const names = yield* attempt(spoolDir, "cannot list", () => readdir(spoolDir).catch((e: unknown) => (codeOf(e) === "ENOENT" ? [] : Promise.reject(e))))
     const claimed: Array<SpoolSession> = []
     for (const name of names) {
       const [host, pid, id] = name.split("~")

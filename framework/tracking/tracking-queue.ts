@@ -77,8 +77,7 @@ export interface TrackingQueue {
 type DeliveryError = TrackerError | TrackingInputError | TrackerFileError | ParamConflictError
 
 /** Worth another try later: the store did not answer, was overloaded, or did not accept the credentials (which a push may fix). */
-const isTransient = (error: DeliveryError) =>
-  error._tag === "TrackerError" && (error.retryable === true || error.status === 401 || error.status === 403)
+const isTransient = (error: DeliveryError) => error._tag === "TrackerError" && (error.retryable === true || error.status === 401 || error.status === 403)
 
 interface Group {
   readonly entries: ReadonlyArray<JournalEntry>

@@ -76,7 +76,9 @@ describe("the tracking queue", () => {
       const own = yield* Effect.scoped(Effect.gen(function*() {
         const { own, queue } = yield* queueFor(target, spoolDir, lines)
         yield* queue.enqueue({ op: "open", run: "r", experiment: "e", name: "n", reuseKey: "k", tags: {}, params: {} })
-        for (let step = 1; step <= 100; step++) yield* queue.enqueue({ op: "metrics", run: "r", points: [{ key: "loss", value: 1 / step, step, timestamp: step }] })
+        for (let step = 1; step <= 100; step++) {
+          yield* queue.enqueue({ op: "metrics", run: "r", points: [{ key: "loss", value: 1 / step, step, timestamp: step }] })
+        }
         // The retry budget (0.6 s) runs out: the queue gives up for this process.
         while (!lines.some((l) => l.includes("tracking stopped for this process"))) yield* Effect.sleep("50 millis")
         expect(queue.pending()).toBe(101)

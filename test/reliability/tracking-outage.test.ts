@@ -44,7 +44,9 @@ describe("a run whose MLflow server dies", { timeout: 600_000 }, () => {
     // One line when the server stops answering, one at the end saying where the rest waits and what sends it.
     const spool = join(cache, "tracking", "spool")
     expect(lines(ran.stderr, /tracking paused, \d+ item\(s\) queued/)).toHaveLength(1)
-    expect(ran.stderr).toMatch(new RegExp(`\\d+ tracking item\\(s\\) not sent to ${server.uri}: they wait in ${spool}; the next run sends them, or \`sardine mlflow push ${cache}\``))
+    expect(ran.stderr).toMatch(
+      new RegExp(`\\d+ tracking item\\(s\\) not sent to ${server.uri}: they wait in ${spool}; the next run sends them, or \`sardine mlflow push ${cache}\``)
+    )
     expect(await spoolSessions(cache)).toHaveLength(1)
 
     await startServer(server.dir, server.port)
