@@ -4,6 +4,7 @@
  * report steps and the engine stand-ins of stand-in-steps.ts, tracked into a local MLflow folder by
  * the real file-store tracker. The bench uses the same code with more strategies and images.
  */
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Exit, FiberId, Option } from "effect"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -12,7 +13,7 @@ import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { Declaration } from "../../framework/declaration/experiment.ts"
 import { diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic, type ExperimentInput } from "../../framework/index.ts"
-import { compilePlan } from "../../framework/plan/compile.ts"
+import { planWithFingerprints } from "../../framework/plan/input-fingerprints.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import { runPlan, type StepOutcome } from "../../framework/runner/runner.ts"
@@ -34,8 +35,14 @@ export interface ReportStudyOptions {
 }
 
 const concepts = [
-  "a harbour with ships near a bridge", "agricultural fields crossed by a road", "a dense urban area", "a forest with a river",
-  "a lake surrounded by fields", "a coastline with a town", "farmland with scattered houses", "a river delta"
+  "a harbour with ships near a bridge",
+  "agricultural fields crossed by a road",
+  "a dense urban area",
+  "a forest with a river",
+  "a lake surrounded by fields",
+  "a coastline with a town",
+  "farmland with scattered houses",
+  "a river delta"
 ]
 const unseenConcepts = ["an airport with parked aircraft", "a wind farm at sea", "an oil platform", "a container terminal"]
 
@@ -45,7 +52,10 @@ const strategies = (shared: Omit<ExperimentInput, "name" | "components">, count:
     data: { ...shared.data, captionTemplate: "{token} image of {caption}" },
     generate: {
       ...shared.generate,
-      prompts: (shared.generate.prompts as ReadonlyArray<{ text: string; split: "seen" | "unseen" }>).map((p) => ({ ...p, text: p.text.replace(/^SAR image/, "{token} image") }))
+      prompts: (shared.generate.prompts as ReadonlyArray<{ text: string; split: "seen" | "unseen" }>).map((p) => ({
+        ...p,
+        text: p.text.replace(/^SAR image/, "{token} image")
+      }))
     }
   }
   const all: Array<ExperimentInput> = [
@@ -78,7 +88,12 @@ export const reportStudy = (options: ReportStudyOptions) => {
   const shared = {
     base: diffusers(`${repoRoot}/test/fixtures/pipelines/sd1-tiny`, { family: "sd15" }),
     data: synthetic({ n: 6, size: options.size, seed: 1, looks: 4 }),
-    train: { steps: options.trainSteps, seed: 3, checkpointEvery: options.trainSteps, lrSchedule: { warmupSteps: Math.ceil(options.trainSteps / 10), decay: "cosine" } },
+    train: {
+      steps: options.trainSteps,
+      seed: 3,
+      checkpointEvery: options.trainSteps,
+      lrSchedule: { warmupSteps: Math.ceil(options.trainSteps / 10), decay: "cosine" }
+    },
     generate: { prompts, seeds: Array.from({ length: options.seeds }, (_, i) => i), steps: 4 },
     evaluate: {
       reference: synthetic({ n: options.referenceImages, size: options.size, seed: 99, looks: 4 }),
@@ -112,8 +127,8 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
       const declaration = yield* decodeDeclaration(reportStudy(options))
       const file = join(dir, "study.json")
       yield* Effect.promise(() => writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration))))
-      const plan = compilePlan(declaration)
       const cacheDir = join(dir, "cache")
+      const { plan } = yield* planWithFingerprints({ file, directory: dir, declaration }, { cacheDir })
       const trackingDir = join(dir, "mlruns")
       const implementations = yield* StepImplementations
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
@@ -143,7 +158,7 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
     })).pipe(
       Effect.provide(standInStudySteps),
       Effect.provide(trackerFactoryLayer()),
-      Effect.provide(plainProgress(() => {}))
+      Effect.provide(plainProgress(() => {})),
+      Effect.provide(NodeContext.layer)
     )
   )
-
