@@ -11,7 +11,8 @@ import { range, serverRunsOf, setUpScenario, spoolSessions, startTracked, stopAl
  * server killed with SIGKILL (and restarted on its port, its database kept), a real closed port. Before the
  * tracking queue, the first scenario took 15 minutes (each image upload retried for 3 minutes), the second
  * kept retrying for minutes after Ctrl-C, the third gave up only after 3 minutes, silently, and nothing that
- * was lost was ever sent again. Each test costs one or two server starts (~5 s each on a quiet machine).
+ * was lost was ever sent again. Each test costs one or two server starts (~5 s each on a quiet machine); the
+ * signal test runs twice (SIGINT, SIGTERM).
  */
 
 const sardine = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => run(trackedCli, args, { env })
@@ -62,29 +63,34 @@ describe("a run whose MLflow server dies", { timeout: 600_000 }, () => {
     expect(await spoolSessions(cache)).toHaveLength(0)
   })
 
-  it("stops at once on Ctrl-C with a dead server; the spool keeps the rest and `sardine mlflow push` sends it", async () => {
-    const { cache, dir, file, name } = await setUpScenario("sigint")
-    const server = await serve(dir)
-    const victim = startTracked(started, ["run", file, "--cache-dir", cache, "--tracking-uri", server.uri], { TRACKED_STEPS_HOLD_AT: "12" })
-    await until(() => victim.output().includes("holding at iteration 12"), "training to reach iteration 12", victim)
-    await killServer(server)
-    victim.child.kill("SIGINT")
-    const stopped = await victim.done
-    expect(stopped.code, stopped.stderr).toBe(130)
-    expect(stopped.stderr).toMatch(/tracking item\(s\) not sent to .*: they wait in/)
-    expect(await spoolSessions(cache)).toHaveLength(1)
+  // SIGTERM (timeout, kill, scancel) stops the way Ctrl-C does: the runner's signal handling interrupts the run,
+  // and the tracking queue's closing leaves what the dead server did not get in the spool.
+  it.each([["SIGINT", 130], ["SIGTERM", 143]] as const)(
+    "stops at once on %s with a dead server; the spool keeps the rest and `sardine mlflow push` sends it",
+    async (signal, code) => {
+      const { cache, dir, file, name } = await setUpScenario(signal.toLowerCase())
+      const server = await serve(dir)
+      const victim = startTracked(started, ["run", file, "--cache-dir", cache, "--tracking-uri", server.uri], { TRACKED_STEPS_HOLD_AT: "12" })
+      await until(() => victim.output().includes("holding at iteration 12"), "training to reach iteration 12", victim)
+      await killServer(server)
+      victim.child.kill(signal)
+      const stopped = await victim.done
+      expect(stopped.code, stopped.stderr).toBe(code)
+      expect(stopped.stderr).toMatch(/tracking item\(s\) not sent to .*: they wait in/)
+      expect(await spoolSessions(cache)).toHaveLength(1)
 
-    await startServer(server.dir, server.port)
-    const pushed = await sardine(["mlflow", "push", cache])
-    expect(pushed.code, pushed.stderr).toBe(0)
-    expect(pushed.stdout).toMatch(new RegExp(`pushed the tracking spool of ${cache} to ${server.uri}: [1-9]\\d* item\\(s\\) sent, 0 left`))
-    const [stored] = await serverRunsOf(server.uri, name)
-    expect(stored.lossSteps).toEqual(range(1, 12))
-    expect(stored.status).toBe("KILLED")
-    expect(await spoolSessions(cache)).toHaveLength(0)
-    const again = await sardine(["mlflow", "push", cache])
-    expect(again.stdout).toContain("nothing to send")
-  })
+      await startServer(server.dir, server.port)
+      const pushed = await sardine(["mlflow", "push", cache])
+      expect(pushed.code, pushed.stderr).toBe(0)
+      expect(pushed.stdout).toMatch(new RegExp(`pushed the tracking spool of ${cache} to ${server.uri}: [1-9]\\d* item\\(s\\) sent, 0 left`))
+      const [stored] = await serverRunsOf(server.uri, name)
+      expect(stored.lossSteps).toEqual(range(1, 12))
+      expect(stored.status).toBe("KILLED")
+      expect(await spoolSessions(cache)).toHaveLength(0)
+      const again = await sardine(["mlflow", "push", cache])
+      expect(again.stdout).toContain("nothing to send")
+    }
+  )
 
   it("fails within its start budget on a closed port, showing each retry; --tracking-optional runs with tracking spooled", async () => {
     const { cache, dir, file, name } = await setUpScenario("closed")
