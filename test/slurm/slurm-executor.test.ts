@@ -209,7 +209,8 @@ const statusOfForgottenJob = (expected: "COMPLETED" | "ENDED") => async () => {
   await waitFor(async () => (await heldByController([jobId])).length === 0, `the controller to forget job ${jobId}`)
   const status = await run(cli, ["status", file, "--cache-dir", cache], { env: env() })
   expect(status.code).toBe(0)
-  expect(status.stdout).toMatch(new RegExp(`full-unet/data\\s+cached\\s+job ${jobId} ${expected}\\n`))
+  // The allocation column: what the job asked for (a data step: the defaults).
+  expect(status.stdout).toMatch(new RegExp(`full-unet/data\\s+cached\\s+job ${jobId} ${expected}\\s+no GPU, 1 CPU\\n`))
 }
 
 const clusterFor = (options: ClusterOptions) => {
