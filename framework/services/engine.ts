@@ -88,6 +88,8 @@ export interface GeneratedSample {
   readonly prompt: string
   /** The prompt as declared, `{token}` not yet replaced. */
   readonly declaredPrompt: string
+  /** The negative prompt guidance used (`{token}` replaced); absent: diffusers' default (None). */
+  readonly negativePrompt?: string
   readonly promptIndex: number
   readonly split: "seen" | "unseen"
   readonly seed: number
