@@ -1,7 +1,7 @@
 import { canonicalJson, contentHash } from "../declaration/canonical-json.ts"
 import type { Dataset } from "../declaration/dataset.ts"
 import type { Declaration, Experiment } from "../declaration/experiment.ts"
-import { textEncoderTreatments } from "../declaration/normalise.ts"
+import { textEncoderTreatments } from "../declaration/components.ts"
 import { trains } from "../declaration/treatment.ts"
 import { codeVersion, type Plan, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
 
