@@ -4,6 +4,7 @@ import { Datasets, type DatasetItem, type LoadedDataset, type PrepareOptions } f
 import { ImageIO } from "../../framework/services/image-io.ts"
 import { inspectFolder } from "./folder-inspection.ts"
 import { imageFolderSamples } from "./image-folder-samples.ts"
+import { webDatasetSamples } from "./webdataset-samples.ts"
 import { syntheticSamples } from "./synthetic/synthetic-samples.ts"
 import { writeSyntheticDataset } from "./synthetic/synthetic-writer.ts"
 
@@ -13,7 +14,11 @@ export const DatasetsLive = Layer.effect(
   Effect.gen(function* () {
     const io = yield* ImageIO
     const samples = (dataset: Dataset, options: PrepareOptions = {}) =>
-      dataset._tag === "image-folder" ? imageFolderSamples(io, dataset, options) : syntheticSamples(dataset, options)
+      dataset._tag === "image-folder"
+        ? imageFolderSamples(io, dataset, options)
+        : dataset._tag === "webdataset"
+        ? webDatasetSamples(dataset, options)
+        : syntheticSamples(dataset, options)
     return {
       samples,
       load: (dataset, options) =>

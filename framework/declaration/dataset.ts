@@ -190,7 +190,63 @@ export const SyntheticDataset = Schema.transform(
 )
 export type SyntheticDataset = typeof SyntheticDataset.Type
 
-export const Dataset = Schema.Union(ImageFolderDataset, SyntheticDataset)
+/** A member of a WebDataset sample, by its extension (the member name after the sample key): "sar.png", "sar.npy", "tif". */
+const ImageMember = NonEmptyString.pipe(
+  Schema.filter((ext) =>
+    /^[^/#]*\.?(png|jpe?g|tiff?|npy)$/i.test(ext) ||
+    `must name an image member by its extension, ending in png, jpg, jpeg, tif, tiff or npy (got ${JSON.stringify(ext)})`
+  )
+)
+
+/** "<ext>" of a text member ("txt"), or "<ext>#<dotted path>" of a field in a JSON member ("meta.json#caption.MID"). */
+const CaptionSource = NonEmptyString.pipe(
+  Schema.filter((source) => {
+    const [ext, path, more] = source.split("#")
+    if (more !== undefined) return `must have at most one # (got ${JSON.stringify(source)})`
+    const json = /(^|\.)json$/i.test(ext)
+    if (json && (path === undefined || path === "")) return `names a JSON member: add #<field path>, e.g. "${ext}#caption" (got ${JSON.stringify(source)})`
+    if (!json && path !== undefined) return `#<field path> reads JSON members only; ${JSON.stringify(ext)} is not one (got ${JSON.stringify(source)})`
+    return true
+  })
+)
+
+/** One pattern or a list of them; always a list once decoded. */
+const ShardPatterns = Schema.transform(
+  Schema.Union(NonEmptyString, Schema.NonEmptyArray(NonEmptyString)),
+  Schema.typeSchema(Schema.NonEmptyArray(NonEmptyString)),
+  { strict: true, decode: (p) => (typeof p === "string" ? [p] as const : p), encode: (p) => p }
+)
+
+/**
+ * WebDataset shards: `.tar` files whose members are grouped into samples by key (the member name up
+ * to the first dot of its file name), streamed one sample at a time. `image` and `caption` name the
+ * members by extension; the image is read as `imageFolder` reads files (PNG, JPEG, TIFF) or as a
+ * NumPy array (complex values become amplitude |z|).
+ */
+export const WebDatasetDataset = Schema.TaggedStruct("webdataset", {
+  /** Shard files: brace ranges (`shard-{00000..00099}.tar`) and globs (`train/**\/*.tar`), relative to the declaration. */
+  shards: ShardPatterns,
+  image: ImageMember,
+  /** Where each sample's caption is; absent: none (the template's `{caption}` is then empty). */
+  caption: Schema.optionalWith(CaptionSource, { exact: true }),
+  /** A paired conditioning image (e.g. "optic.png"), read when a step asks for conditioning. */
+  conditioning: Schema.optionalWith(ImageMember, { exact: true }),
+  /** What the pixel values mean; complex arrays give amplitude, so they must say "amplitude". */
+  unit: OneOf(...SarUnit.literals),
+  band: Schema.optionalWith(IntegerAtLeast(0), { exact: true }),
+  noData: Schema.optionalWith(Schema.Number, { exact: true }),
+  normalisation: Schema.optionalWith(Normalisation, { exact: true, default: defaultNormalisation }),
+  resolution: Schema.optionalWith(Resolution, {
+    exact: true,
+    default: () => ({ size: 512, mode: "center-crop" as const, flip: "none" as const })
+  }),
+  captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "{caption}" }),
+  onError: Schema.optionalWith(OnError, { exact: true, default: () => "fail" as const }),
+  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 })
+})
+export type WebDatasetDataset = typeof WebDatasetDataset.Type
+
+export const Dataset = Schema.Union(ImageFolderDataset, SyntheticDataset, WebDatasetDataset)
 export type Dataset = typeof Dataset.Type
 /** What a user may write (defaults not yet applied). */
 export type DatasetInput = typeof Dataset.Encoded
@@ -240,6 +296,32 @@ export const imageFolder = (
 
 export const synthetic = (options: Options<typeof SyntheticDataset.Encoded>): SyntheticDataset =>
   decodeSync(SyntheticDataset, { ...options, _tag: "synthetic" })
+
+export const webDataset = (
+  shards: string | ReadonlyArray<string>,
+  options: Omit<Options<typeof WebDatasetDataset.Encoded>, "shards">
+): WebDatasetDataset => decodeSync(WebDatasetDataset, { ...options, _tag: "webdataset", shards })
+
+/** The caption lengths of SARLO-80's `meta.json` (`caption.SHORT`, `caption.MID`, `caption.LONG`). */
+export type Sarlo80Caption = "SHORT" | "MID" | "LONG"
+
+/**
+ * SARLO-80 (ONERA; Umbra spotlight SAR, 1024² slant-range patches at 80 cm) as published: WebDataset
+ * shards `<split>/chunk_*\/shard-*.tar` with `.sar.npy` (complex64 SLC), `.sar.png` (8-bit amplitude)
+ * and `.meta.json` (captions SHORT / MID / LONG). `dir` is one split's folder (every `.tar` below it
+ * is read); the complex array is read as amplitude unless `image: "sar.png"`.
+ */
+export const sarlo80 = (
+  dir: string,
+  options: { readonly caption: Sarlo80Caption; readonly image?: "sar.npy" | "sar.png" } &
+    Omit<Options<typeof WebDatasetDataset.Encoded>, "shards" | "image" | "caption" | "unit">
+): WebDatasetDataset => {
+  const { caption, image, ...rest } = options
+  if (!["SHORT", "MID", "LONG"].includes(caption)) {
+    throw new DatasetDeclarationError({ issues: [`caption: must be one of "SHORT", "MID", "LONG" (got ${JSON.stringify(caption)})`] })
+  }
+  return webDataset(`${dir.replace(/\/+$/, "")}/**/*.tar`, { ...rest, image: image ?? "sar.npy", caption: `meta.json#caption.${caption}`, unit: "amplitude" })
+}
 
 export const meanStd = (
   options: { readonly k?: number; readonly statistics?: MeanStdStatistics } = {}
