@@ -2,6 +2,7 @@ import { Command } from "@effect/cli"
 import { compareCommand } from "./compare.ts"
 import { dataCommand } from "./data-inspect.ts"
 import { exportCommand } from "./export.ts"
+import { generateCommand } from "./generate.ts"
 import { mlflowCommand } from "./mlflow-push.ts"
 import { planCommand } from "./plan.ts"
 import { reportCommand } from "./report.ts"
@@ -25,6 +26,7 @@ export const sardine = Command.make("sardine").pipe(
     runCommand,
     stepCommand,
     statusCommand,
+    generateCommand,
     reportCommand,
     statsCommand,
     compareCommand,

@@ -27,6 +27,11 @@ export interface GenerateSamplesRequest {
   readonly generate: Generation
   /** Replaces `{token}` in the prompts: the experiment's learned token (e.g. `<SAR>`), already in the tokenizers. */
   readonly token?: string
+  /**
+   * Rewrites a declared prompt before `{token}` is replaced: a multi-vector token written literally
+   * becomes all its spellings, as diffusers' `maybe_convert_prompt` does.
+   */
+  readonly convertPrompt?: (text: string) => string
   /** Image side in pixels when the generation declares none. */
   readonly resolution: number
   /** Receives `images/` and `samples.json`. */
@@ -83,11 +88,12 @@ export const generateSamples = (
       targetSize: request.sizeConditioning?.targetSize ?? [side, side]
     }
     const prompts = promptsOf(generate)
-    const texts = yield* Effect.forEach(prompts, (p, i) => substituteToken(p.text, `prompts[${i}]`, request.token))
+    const convert = request.convertPrompt ?? ((text: string) => text)
+    const texts = yield* Effect.forEach(prompts, (p, i) => substituteToken(convert(p.text), `prompts[${i}]`, request.token))
     const negatives = yield* Effect.forEach(prompts, (p, i) => {
       const negative = negativePromptOf(generate, p)
       const field = p.negativePrompt !== undefined ? `prompts[${i}].negativePrompt` : "negativePrompt"
-      return negative === undefined ? Effect.succeed(undefined) : substituteToken(negative, field, request.token)
+      return negative === undefined ? Effect.succeed(undefined) : substituteToken(convert(negative), field, request.token)
     })
     const replicates = Array.from({ length: generate.samplesPerPrompt }, (_, r) => r)
     const total = prompts.length * generate.seeds.length * replicates.length

@@ -26,7 +26,13 @@ export const DpmSolverMultistepConfig = Schema.Struct({
   euler_at_final: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** Clips λ = log(α/σ) from below for the cosine schedule; −∞ (diffusers writes -Infinity) clips nothing. */
   lambda_min_clipped: Schema.optionalWith(Schema.Number, { default: () => -Infinity }),
-  variance_type: Schema.optionalWith(only(Schema.Null, "null (learned variances need a UNet that predicts them)"), { default: () => null }),
+  // Only the learned variances change the step (they need a UNet that predicts them); a DDPM config's "fixed_small" does not.
+  variance_type: Schema.optionalWith(
+    Schema.NullOr(Schema.String).pipe(Schema.filter((v) => v !== "learned" && v !== "learned_range", {
+      message: () => "sardine supports only fixed variances (learned ones need a UNet that predicts them)"
+    })),
+    { default: () => null }
+  ),
   use_lu_lambdas: onlyFalse("the uniform-logSNR spacing is not implemented")
 })
 export type DpmSolverMultistepConfig = typeof DpmSolverMultistepConfig.Type
