@@ -93,6 +93,35 @@ export const npyValueType = (descr: string): { readonly kind: string; readonly c
   return { kind: descr.slice(1), complex: type.complex }
 }
 
+type Typed = Float32Array | Float64Array | Uint8Array | Uint16Array | Int16Array
+
+/** The stored values as a typed array over the bytes, when they are little-endian and aligned (no copy). */
+const typedView = (kind: string, bytes: Uint8Array, offset: number, count: number): Typed | undefined => {
+  const at = bytes.byteOffset + offset
+  const make: Record<string, (() => Typed) | undefined> = {
+    f4: () => new Float32Array(bytes.buffer, at, count),
+    c8: () => new Float32Array(bytes.buffer, at, 2 * count),
+    f8: () => new Float64Array(bytes.buffer, at, count),
+    c16: () => new Float64Array(bytes.buffer, at, 2 * count),
+    u1: () => new Uint8Array(bytes.buffer, at, count),
+    u2: () => new Uint16Array(bytes.buffer, at, count),
+    i2: () => new Int16Array(bytes.buffer, at, count)
+  }
+  const size = valueTypes[kind].size / (valueTypes[kind].complex ? 2 : 1)
+  return at % size === 0 ? make[kind]?.() : undefined
+}
+
+/** |z| of interleaved (re, im) pairs, rounded to float32. */
+const modulus = (pairs: Typed, count: number): Float32Array => {
+  const out = new Float32Array(count)
+  for (let i = 0; i < count; i++) {
+    const re = pairs[2 * i]
+    const im = pairs[2 * i + 1]
+    out[i] = Math.sqrt(re * re + im * im)
+  }
+  return out
+}
+
 /**
  * The array as a raster (HWC, float32): values as stored, complex values as |z|. `checkSize` sees the
  * header's size before any value is decoded (the pixel limit).
@@ -105,8 +134,10 @@ export const decodeNpy = (bytes: Uint8Array, checkSize: (width: number, height: 
   const count = height * width * bands
   const needed = header.dataOffset + count * type.size
   if (bytes.length < needed) throw new NpyError("truncated", `truncated: ${header.shape.join(" × ")} ${header.descr} values need ${needed} bytes, the member has ${bytes.length}`)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const little = header.descr[0] !== ">"
+  const fast = !header.fortranOrder && !bandsFirst && little ? typedView(header.descr.slice(1), bytes, header.dataOffset, count) : undefined
+  if (fast !== undefined) return { width, height, channels: bands, data: type.complex ? modulus(fast, count) : Float32Array.from(fast) }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const data = new Float32Array(count)
   // Stored index of logical (y, x, c) for C or Fortran order over the stored axes.
   const dims = bandsFirst ? [bands, height, width] : [height, width, bands]
