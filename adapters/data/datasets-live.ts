@@ -4,6 +4,7 @@ import { Datasets, type DatasetItem, type LoadedDataset, type PrepareOptions } f
 import { ImageIO } from "../../framework/services/image-io.ts"
 import { inspectFolder } from "./folder-inspection.ts"
 import { imageFolderSamples } from "./image-folder-samples.ts"
+import { inspectShards } from "./webdataset-inspection.ts"
 import { webDatasetSamples } from "./webdataset-samples.ts"
 import { syntheticSamples } from "./synthetic/synthetic-samples.ts"
 import { writeSyntheticDataset } from "./synthetic/synthetic-writer.ts"
@@ -32,6 +33,7 @@ export const DatasetsLive = Layer.effect(
           })
         ),
       inspect: (folder) => inspectFolder(io, folder),
+      inspectShards: (patterns, options) => inspectShards(patterns, options),
       writeSynthetic: (dataset, folder) => writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io))
     }
   })

@@ -12,6 +12,7 @@ import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { DatasetDeclarationError, meanStd, sarlo80, webDataset } from "../../framework/declaration/dataset.ts"
 import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, toTrainingRange } from "../../framework/sar/normalisation.ts"
 import { Datasets } from "../../framework/services/datasets.ts"
+import { sardine } from "../support/run-process.ts"
 import { npyBytes, writeShard } from "./shard-builder.ts"
 
 const layer = DatasetsLive.pipe(Layer.provideMerge(ImageIOLive))
@@ -238,6 +239,41 @@ describe("bad shards and members are named", () => {
       const nowhere = (i: number) => join(dir, `nowhere/shard-${i}.tar`)
       expect(none.message).toBe(`${nowhere(0)}: the shard pattern matches no file (nor do ${nowhere(1)}, ${nowhere(2)}, ${nowhere(3)})`)
     }).pipe(Effect.provide(layer)))
+
+  it.effect("data inspect on shards: members, image types and values, JSON text fields, every problem", () =>
+    Effect.gen(function*() {
+      const datasets = yield* Datasets
+      const report = yield* datasets.inspectShards([`${SPLIT}/**/*.tar`], { caption: "meta.json#caption.MID" })
+      expect(report.samples).toBe(expected.samples.length)
+      expect(report.members).toEqual({ "sar.npy": 7, "sar.png": 7, "meta.json": 7, "sicd.xml": 7 })
+      expect(report.images["sar.npy"]).toMatchObject({ count: 7, types: { "npy <c8": 6, "npy <c16": 1 }, sizes: { [`${side}×${side}`]: 7 } })
+      const amplitudes = expected.samples.flatMap((s) => s.amplitude)
+      expect(report.images["sar.npy"].values!.max).toBeCloseTo(Math.max(...amplitudes), 5)
+      expect(report.images["sar.png"].types).toEqual({ png: 7 })
+      expect(report.jsonFields).toEqual({ "meta.json#city": 7, "meta.json#caption.SHORT": 7, "meta.json#caption.MID": 7, "meta.json#caption.LONG": 7 })
+      expect(report.caption).toEqual({ source: "meta.json#caption.MID", coverage: 1 })
+      expect(report.problems).toEqual([])
+      const bad = yield* datasets.inspectShards([shard, truncated, garbage], { caption: "meta.json#caption.MID" })
+      expect(bad.problems.map((p) => [p.file.replace(dir, ""), p.kind])).toEqual([
+        ["/bad/shard-00000.tar:00000001.sar.npy", "truncated"],
+        ["/bad/shard-00000.tar:00000002.meta.json", "corrupt"],
+        ["/bad/shard-00000.tar:00000002.meta.json", "missing-caption"],
+        ["/bad/shard-00000.tar:00000003.meta.json", "missing-caption"],
+        ["/cut/shard-00000.tar", "truncated"],
+        ["/garbage/shard-00000.tar", "corrupt"]
+      ])
+    }).pipe(Effect.provide(layer)))
+
+  it("`sardine data inspect` on a folder of shards, --strict", async () => {
+    const ok = await sardine(["data", "inspect", SPLIT, "--caption", "meta.json#caption.LONG"])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(ok.stdout).toMatch(/^samples\s+7$/m)
+    expect(ok.stdout).toMatch(/^captions\s+100% in meta\.json#caption\.LONG$/m)
+    const strict = await sardine(["data", "inspect", join(dir, "bad/*.tar"), "--strict", "--json"])
+    expect(strict.code).toBe(1)
+    // Without a caption source, the damaged members: the cut array and the broken JSON.
+    expect(JSON.parse(strict.stdout).problems.map((p: { kind: string }) => p.kind)).toEqual(["truncated", "corrupt"])
+  })
 
   it("declarations name the field and the rule", () => {
     const issues = (f: () => unknown) => {
