@@ -32,7 +32,7 @@ export const DatasetsLive = Layer.effect(
             }
           })
         ),
-      inspect: (folder) => inspectFolder(io, folder),
+      inspect: (folder, options) => inspectFolder(io, folder, options),
       inspectShards: (patterns, options) => inspectShards(patterns, options),
       writeSynthetic: (dataset, folder) => writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io))
     }

@@ -2,6 +2,7 @@ import { statSync } from "node:fs"
 import { resolve } from "node:path"
 import { Effect, Stream } from "effect"
 import { DatasetError, type FileProblem, type ShardReport } from "../../framework/services/datasets.ts"
+import { defaultMaxPixels } from "../../framework/services/image-io.ts"
 import { decodeMember, jsonField, MemberProblem, memberText } from "./webdataset-members.ts"
 import { sniffFormat } from "../images/file-signature.ts"
 import { readNpyHeader } from "./webdataset-npy.ts"
@@ -38,7 +39,10 @@ interface ImageTally {
   nonFinite: number
 }
 
-export const inspectShards = (patterns: ReadonlyArray<string>, options: { readonly root?: string; readonly caption?: string } = {}) =>
+export const inspectShards = (
+  patterns: ReadonlyArray<string>,
+  options: { readonly root?: string; readonly caption?: string; readonly maxPixels?: number } = {}
+) =>
   Effect.gen(function*() {
     const root = resolve(options.root ?? process.cwd())
     const { files, unmatched } = yield* Effect.tryPromise({
@@ -81,7 +85,7 @@ export const inspectShards = (patterns: ReadonlyArray<string>, options: { readon
             }
             if (!imageExtension.test(extension)) continue
             const decoded = yield* Effect.either(Effect.tryPromise({
-              try: () => decodeMember(member.name, member.bytes!),
+              try: () => decodeMember(member.name, member.bytes!, options.maxPixels ?? defaultMaxPixels),
               catch: (error) => error as MemberProblem
             }))
             if (decoded._tag === "Left") {

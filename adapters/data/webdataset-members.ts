@@ -1,13 +1,13 @@
 import type { Raster } from "../../framework/services/image-io.ts"
-import { DecodeFailure } from "../images/decode-failure.ts"
-import { describeUnsupported, hasEndMarker, sniffFormat } from "../images/file-signature.ts"
-import { readWithSharp } from "../images/sharp-codec.ts"
-import { readTiff } from "../images/tiff-reader.ts"
+import { decodeImage } from "../images/decode-image.ts"
+import { bytesSource } from "../images/image-header.ts"
+import { checkPixelLimit } from "../images/pixel-limit.ts"
 import { decodeNpy, npyValueType, readNpyHeader } from "./webdataset-npy.ts"
 
 /*
- * Reading the members of a WebDataset sample from the bytes the tar reader holds: images (PNG,
- * JPEG, TIFF by their signature, as ImageIO reads files), NumPy arrays, text, and JSON fields.
+ * Reading the members of a WebDataset sample from the bytes the tar reader holds: images through
+ * the image decoders (PNG, JPEG, TIFF by their signature; the pixel limit from the header first),
+ * NumPy arrays (the same limit on their shape), text, and JSON fields.
  */
 
 /** A member that cannot be read, with the image decoders' problem kinds. */
@@ -17,21 +17,18 @@ export class MemberProblem extends Error {
   }
 }
 
-/** An image member decoded: `.npy` by extension, the rest by signature; `complex` when the values were |z|. */
-export const decodeMember = async (name: string, bytes: Uint8Array): Promise<Raster & { readonly complex: boolean }> => {
+/**
+ * An image member decoded: `.npy` by extension, the rest by signature; `complex` when the values were
+ * |z|. Images of more than `maxPixels` pixels are refused before their values are decoded.
+ */
+export const decodeMember = async (name: string, bytes: Uint8Array, maxPixels: number): Promise<Raster & { readonly complex: boolean }> => {
   try {
     if (name.toLowerCase().endsWith(".npy")) {
       const complex = npyValueType(readNpyHeader(bytes).descr).complex
-      return { ...decodeNpy(bytes), complex }
+      const raster = decodeNpy(bytes, (width, height, bands) => checkPixelLimit({ width, height, bands }, bands, maxPixels, bytes.length))
+      return { ...raster, complex }
     }
-    if (bytes.length === 0) throw new DecodeFailure("empty", "empty member (0 bytes)")
-    const format = sniffFormat(bytes)
-    if (format === undefined) throw new DecodeFailure("unsupported", `unsupported format: ${describeUnsupported(bytes)}; sardine reads PNG, JPEG, TIFF and .npy`)
-    if (format === "tiff") return { ...(await readTiff(bytes, undefined)), complex: false }
-    if (!hasEndMarker(format, bytes)) {
-      throw new DecodeFailure("truncated", `truncated: the ${format.toUpperCase()} member has no ${format === "png" ? "IEND chunk" : "end-of-image marker"} (${bytes.length} bytes)`)
-    }
-    return { ...(await readWithSharp(format, bytes)), complex: false }
+    return { ...(await decodeImage(bytesSource(bytes), { maxPixels })), complex: false }
   } catch (error) {
     const kind = (error as { kind?: string }).kind ?? "corrupt"
     throw new MemberProblem(kind, (error as Error).message)

@@ -1,11 +1,11 @@
-import { relative, resolve } from "node:path"
+import { dirname, relative, resolve } from "node:path"
 import { Effect, Stream } from "effect"
 import type { WebDatasetDataset } from "../../framework/declaration/dataset.ts"
 import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, validityMask } from "../../framework/sar/normalisation.ts"
 import { toAmplitude } from "../../framework/sar/units.ts"
 import {
   DatasetError,
-  DatasetFileError,
+  DatasetFileProblems,
   type DatasetItem,
   type PrepareOptions,
   type SkippedFile
@@ -130,12 +130,12 @@ const captionOf = (dataset: WebDatasetDataset, sample: ShardSample): Effect.Effe
   )
 }
 
-const imageOf = (sample: ShardSample, extension: string): Effect.Effect<Raster & { readonly complex: boolean }, Problem> =>
+const imageOf = (sample: ShardSample, extension: string, maxPixels: number): Effect.Effect<Raster & { readonly complex: boolean }, Problem> =>
   memberOf(sample, extension).pipe(
     Effect.flatMap((member) => {
       const name = memberName(sample.shard, member.name)
       return Effect.tryPromise({
-        try: () => decodeMember(member.name, member.bytes!),
+        try: () => decodeMember(member.name, member.bytes!, maxPixels),
         catch: (error) => problem(name, error instanceof MemberProblem ? error.kind : "corrupt", (error as Error).message)
       })
     })
@@ -143,7 +143,7 @@ const imageOf = (sample: ShardSample, extension: string): Effect.Effect<Raster &
 
 /** Linear amplitude of a sample's image band, with its validity mask. */
 const amplitudeOf = (dataset: WebDatasetDataset, sample: ShardSample) =>
-  imageOf(sample, dataset.image).pipe(
+  imageOf(sample, dataset.image, dataset.maxPixels).pipe(
     Effect.flatMap((raster) => {
       const name = memberName(sample.shard, `${sample.key}.${dataset.image}`)
       if (raster.complex && dataset.unit !== "amplitude") {
@@ -173,7 +173,7 @@ const samplesOf = (
         `image ${raster.width} × ${raster.height} is smaller than the training size ${dataset.resolution.size}`))
     }
     const conditioning = options.conditioning && dataset.conditioning !== undefined
-      ? yield* imageOf(sample, dataset.conditioning).pipe(
+      ? yield* imageOf(sample, dataset.conditioning, dataset.maxPixels).pipe(
         Effect.flatMap((c) =>
           c.width === raster.width && c.height === raster.height
             ? Effect.succeed(c)
@@ -208,6 +208,14 @@ const wantedExtensions = (dataset: WebDatasetDataset, options: PrepareOptions) =
 const shardItems = (files: ReadonlyArray<string>, wanted: (extension: string) => boolean): Stream.Stream<ShardItem> =>
   Stream.fromIterable(files).pipe(Stream.flatMap((shard) => Stream.orDie(Stream.fromAsyncIterable(shardSamples(shard, wanted), (e) => e))))
 
+/** The folder every shard lies in (what `sardine data inspect` takes to show them all). */
+const commonFolder = (files: ReadonlyArray<string>): string => {
+  const split = files.map((f) => dirname(f).split("/"))
+  const shared: Array<string> = []
+  for (let i = 0; split.every((p) => i < p.length && p[i] === split[0][i]); i++) shared.push(split[0][i])
+  return shared.join("/") || "/"
+}
+
 /** The shard files of a declaration, or why there are none. */
 export const resolveShards = (dataset: WebDatasetDataset, root: string) =>
   Effect.tryPromise({
@@ -238,7 +246,7 @@ const datasetStatistics = (dataset: WebDatasetDataset, files: ReadonlyArray<stri
 export const webDatasetSamples = (
   dataset: WebDatasetDataset,
   options: PrepareOptions = {}
-): Stream.Stream<DatasetItem, DatasetError | DatasetFileError> =>
+): Stream.Stream<DatasetItem, DatasetError | DatasetFileProblems> =>
   Stream.unwrap(
     Effect.gen(function*() {
       const root = resolve(options.root ?? process.cwd())
@@ -248,15 +256,25 @@ export const webDatasetSamples = (
       const statistics = dataset.normalisation._tag === "mean-std" && dataset.normalisation.statistics === "dataset"
         ? yield* datasetStatistics(dataset, files)
         : undefined
-      const onProblem = (skipped: SkippedFile): Effect.Effect<Array<DatasetItem>, DatasetFileError> =>
-        dataset.onError === "skip" ? Effect.succeed([{ _tag: "Skipped", skipped }]) : Effect.fail(new DatasetFileError(skipped))
-      return shardItems(files, wantedExtensions(dataset, options)).pipe(
+      // As for image folders: "skip" makes each problem an item; "fail" reads every shard (no samples
+      // after the first problem), then fails listing them all.
+      const problems: Array<SkippedFile> = []
+      const onProblem = (skipped: SkippedFile): Effect.Effect<Array<DatasetItem>> =>
+        dataset.onError === "skip" ? Effect.succeed([{ _tag: "Skipped", skipped }]) : Effect.sync(() => (problems.push(skipped), []))
+      const items = shardItems(files, wantedExtensions(dataset, options)).pipe(
         Stream.mapEffect((item) =>
           item._tag === "Problem"
             ? onProblem(item.problem)
-            : samplesOf(dataset, root, item.sample, options, statistics).pipe(Effect.catchAll(onProblem))
+            : samplesOf(dataset, root, item.sample, options, statistics).pipe(
+              Effect.map((samples) => (problems.length > 0 ? [] : samples)),
+              Effect.catchAll(onProblem)
+            )
         ),
         Stream.flattenIterables
       )
+      const verdict = Stream.suspend(() =>
+        problems.length > 0 ? Stream.fail(new DatasetFileProblems({ folder: commonFolder(files), problems })) : Stream.empty
+      )
+      return Stream.concat(items, verdict)
     })
   )

@@ -3,10 +3,12 @@ import { Console, Effect, Option, Schema } from "effect"
 import { readdir, stat } from "node:fs/promises"
 import { join } from "node:path"
 import { Datasets, type FolderReport, type ShardReport } from "../services/datasets.ts"
+import { defaultMaxPixels } from "../services/image-io.ts"
 
 /**
- * `sardine data inspect <folder | shards> [--json] [--strict] [--caption SOURCE]`: what an imagefolder,
- * or a set of WebDataset shards, holds and what is wrong with it.
+ * `sardine data inspect <folder | shards> [--json] [--strict] [--max-pixels N] [--follow-symlinks]
+ * [--caption SOURCE]`: what an imagefolder, or a set of WebDataset shards, holds and what is wrong with
+ * it, under the rules a dataset declaration applies.
  */
 
 export class DataProblems extends Schema.TaggedError<DataProblems>()("DataProblems", {
@@ -94,23 +96,39 @@ const shardPatterns = (argument: string) =>
     return entries.some((name) => name.endsWith(".tar")) ? [join(argument, "**/*.tar")] : undefined
   })
 
+const maxPixels = Options.integer("max-pixels").pipe(
+  Options.withDefault(defaultMaxPixels),
+  Options.mapEffect((n) =>
+    n >= 1 ? Effect.succeed(n) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--max-pixels: must be an integer ≥ 1 (got ${n})`)))
+  ),
+  Options.withDescription(
+    `Images of more pixels (width × height) are reported as too large from their header, not decoded (the dataset's maxPixels; default ${defaultMaxPixels} = 16384 × 16384)`
+  )
+)
+
+const followSymlinks = Options.boolean("follow-symlinks").pipe(
+  Options.withDescription("Read files whose symbolic links lead outside the folder (the dataset's followSymlinks); otherwise they are a problem")
+)
+
 const inspectCommand = Command.make(
   "inspect",
   {
     source,
     json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text")),
     strict: Options.boolean("strict").pipe(Options.withDescription("Exit 1 if any file has a problem")),
+    maxPixels,
+    followSymlinks,
     caption: Options.text("caption").pipe(
       Options.optional,
       Options.withDescription("Shards: the caption source to check in every sample, as a webDataset declares it (\"txt\", \"meta.json#caption.MID\")")
     )
   },
-  ({ caption, json, source, strict }) =>
+  ({ caption, followSymlinks, json, maxPixels, source, strict }) =>
     Effect.gen(function* () {
       const datasets = yield* Datasets
       const patterns = yield* shardPatterns(source)
       if (patterns !== undefined) {
-        const shards = yield* datasets.inspectShards(patterns, Option.match(caption, { onNone: () => ({}), onSome: (c) => ({ caption: c }) }))
+        const shards = yield* datasets.inspectShards(patterns, { maxPixels, ...Option.match(caption, { onNone: () => ({}), onSome: (c) => ({ caption: c }) }) })
         yield* Console.log(json ? JSON.stringify(shards, null, 2) : shardInspectionText(shards))
         if (strict && shards.problems.length > 0) return yield* new DataProblems({ folder: source, count: shards.problems.length })
         return
@@ -118,8 +136,7 @@ const inspectCommand = Command.make(
       if (Option.isSome(caption)) return yield* Effect.fail(ValidationError.invalidValue(HelpDoc.p("--caption applies to WebDataset shards")))
       const folderInfo = yield* Effect.promise(() => stat(source).catch(() => undefined))
       if (!folderInfo?.isDirectory()) return yield* Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${source}: no such folder, .tar file or shard pattern`)))
-      const folder = source
-      const report = yield* datasets.inspect(folder)
+      const report = yield* datasets.inspect(source, { maxPixels, followSymlinks })
       yield* Console.log(json ? JSON.stringify(report, null, 2) : inspectionText(report))
       if (strict && report.problems.length > 0) {
         return yield* new DataProblems({ folder: report.folder, count: report.problems.length })
@@ -127,7 +144,7 @@ const inspectCommand = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Counts, formats, sizes, bands, caption coverage, value ranges, a unit hint and per-file problems (corrupt, empty, truncated or unsupported files, missing captions, bad metadata lines, NaN/infinite pixels); for WebDataset shards, members per sample, image types and values, JSON text fields and every damaged member or archive."
+    "Counts, formats, sizes, bands, caption coverage, value ranges, a unit hint and per-file problems (corrupt, empty, truncated or unsupported files, images over the pixel limit, symbolic links leading outside the folder, missing captions, bad metadata lines, NaN/infinite pixels); for WebDataset shards, members per sample, image types and values, JSON text fields and every damaged member or archive."
   )
 )
 

@@ -1,6 +1,8 @@
-import { Effect, ParseResult, Schema } from "effect"
+import { Effect, type ParseResult, Schema } from "effect"
 import { SarUnit } from "../sar/units.ts"
-import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, PositiveNumber, Seed } from "./rules.ts"
+import { defaultMaxPixels } from "../services/image-io.ts"
+import { declarationIssues } from "./issues.ts"
+import { Bool, IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, OneOf, PositiveNumber, Seed } from "./rules.ts"
 
 /*
  * What a user declares about training data: a folder of SAR images with captions, or synthetic
@@ -18,15 +20,6 @@ const numberBetween = (min: number, max: number) =>
   numberWhere(`a number from ${min} to ${max}`, (n) => Number.isFinite(n) && n >= min && n <= max)
 
 const finite = numberWhere("a finite number", Number.isFinite)
-
-/** A literal union reported as one issue (not one per literal) when all errors are collected. */
-const OneOf = <const L extends ReadonlyArray<string>>(...literals: L) =>
-  Schema.Literal(...literals).annotations({
-    message: (issue) => ({
-      message: `must be one of ${literals.map((l) => JSON.stringify(l)).join(", ")} (got ${JSON.stringify(issue.actual) ?? String(issue.actual)})`,
-      override: true
-    })
-  })
 
 /** Placeholders a caption template may use. */
 export const captionPlaceholders = ["token", "caption"] as const
@@ -112,8 +105,8 @@ const defaultNormalisation = (): Normalisation => ({ _tag: "mean-std", k: 3, sta
  * A Hugging Face "imagefolder": images plus `metadata.jsonl` lines `{"file_name", "text"}`
  * (optional `conditioning_file_name`).
  */
-export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
-  path: NonEmptyString,
+/** What every dataset of image files declares: how values, sizes, captions and bad files are read. */
+const imageSampleFields = {
   /** What the pixel values mean. */
   unit: OneOf(...SarUnit.literals),
   /** Zero-based band of multi-band files; needed when a file's bands differ (grey stored as RGB is read as grey). */
@@ -126,9 +119,19 @@ export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
     default: () => ({ size: 512, mode: "center-crop" as const, flip: "none" as const })
   }),
   captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "{caption}" }),
+  /** "fail": check every file, then fail listing every problem; "skip": leave bad files out, each listed in the prepared index. */
   onError: Schema.optionalWith(OnError, { exact: true, default: () => "fail" as const }),
   /** Seed of the random crops and flips. */
-  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 })
+  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 }),
+  /** Images of more pixels (width × height) are refused from their header, before decoding: a small file can declare a huge image. */
+  maxPixels: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => defaultMaxPixels })
+}
+
+export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
+  path: NonEmptyString,
+  ...imageSampleFields,
+  /** Read files whose real path (symbolic links resolved) lies outside the folder; refused by default. */
+  followSymlinks: Schema.optionalWith(Bool, { exact: true, default: () => false })
 })
 export type ImageFolderDataset = typeof ImageFolderDataset.Type
 
@@ -231,18 +234,8 @@ export const WebDatasetDataset = Schema.TaggedStruct("webdataset", {
   caption: Schema.optionalWith(CaptionSource, { exact: true }),
   /** A paired conditioning image (e.g. "optic.png"), read when a step asks for conditioning. */
   conditioning: Schema.optionalWith(ImageMember, { exact: true }),
-  /** What the pixel values mean; complex arrays give amplitude, so they must say "amplitude". */
-  unit: OneOf(...SarUnit.literals),
-  band: Schema.optionalWith(IntegerAtLeast(0), { exact: true }),
-  noData: Schema.optionalWith(Schema.Number, { exact: true }),
-  normalisation: Schema.optionalWith(Normalisation, { exact: true, default: defaultNormalisation }),
-  resolution: Schema.optionalWith(Resolution, {
-    exact: true,
-    default: () => ({ size: 512, mode: "center-crop" as const, flip: "none" as const })
-  }),
-  captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "{caption}" }),
-  onError: Schema.optionalWith(OnError, { exact: true, default: () => "fail" as const }),
-  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 })
+  /** Complex arrays are read as amplitude |z|: their dataset must say unit "amplitude". */
+  ...imageSampleFields
 })
 export type WebDatasetDataset = typeof WebDatasetDataset.Type
 
@@ -263,11 +256,8 @@ export class DatasetDeclarationError extends Schema.TaggedError<DatasetDeclarati
 }
 
 /** Flattens a parse error into one line per problem: `path.to.field: message`. */
-export const formatIssues = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey> = []): Array<string> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
-    const path = [...prefix, ...issue.path].map(String).join(".")
-    return path.length > 0 ? `${path}: ${issue.message}` : issue.message
-  })
+export const formatIssues = (error: ParseResult.ParseError): Array<string> =>
+  declarationIssues(error).map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
 
 export const decodeDataset = (input: unknown): Effect.Effect<Dataset, DatasetDeclarationError> =>
   Schema.decodeUnknown(Dataset)(input, { errors: "all", onExcessProperty: "error" }).pipe(

@@ -12,6 +12,7 @@ import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { DatasetDeclarationError, meanStd, sarlo80, webDataset } from "../../framework/declaration/dataset.ts"
 import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, toTrainingRange } from "../../framework/sar/normalisation.ts"
 import { Datasets } from "../../framework/services/datasets.ts"
+import { defaultMaxPixels } from "../../framework/services/image-io.ts"
 import { sardine } from "../support/run-process.ts"
 import { npyBytes, writeShard } from "./shard-builder.ts"
 
@@ -58,11 +59,11 @@ describe("WebDataset members read as numpy and Pillow wrote them", () => {
       if (found?._tag !== "Sample") throw new Error(`no sample ${sample.key}`)
       // Members the reader holds, in their archive order; the SICD XML is a member like the others.
       expect([...found.sample.members.keys()]).toEqual(["sar.npy", "sar.png", "meta.json", "sicd.xml"])
-      const array = await decodeMember("x.sar.npy", found.sample.members.get("sar.npy")!.bytes!)
+      const array = await decodeMember("x.sar.npy", found.sample.members.get("sar.npy")!.bytes!, defaultMaxPixels)
       expect([array.width, array.height, array.channels, array.complex]).toEqual([side, side, 1, true])
       // |z| of float32 parts: numpy's float32 hypot and sardine's rounded float64 one agree to an ulp.
       expect(maxRelativeError(array.data, sample.amplitude), sample.key).toBeLessThanOrEqual(2e-7)
-      const png = await decodeMember("x.sar.png", found.sample.members.get("sar.png")!.bytes!)
+      const png = await decodeMember("x.sar.png", found.sample.members.get("sar.png")!.bytes!, defaultMaxPixels)
       expect(Array.from(png.data)).toEqual(sample.png)
     }
   })
@@ -224,10 +225,39 @@ describe("bad shards and members are named", () => {
       expect(skipped).toEqual([{ file: garbage, kind: "corrupt", reason: "corrupt: the member header at byte 0 has a bad checksum (not a tar archive, or damaged)" }])
     }).pipe(Effect.provide(layer)))
 
-  it.effect("onError fail stops at the first problem, naming it", () =>
+  it.effect("onError fail reads every shard, then fails listing every problem", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip((yield* Datasets).load({ ...declared(shard), onError: "fail" }))
-      expect(error.message).toMatch(/bad\/shard-00000\.tar:00000001\.sar\.npy: truncated/)
+      const error = yield* Effect.flip((yield* Datasets).load({ ...declared(join(dir, "{bad,cut}/shard-00000.tar")), onError: "fail" }))
+      expect(error._tag).toBe("DatasetFileProblems")
+      if (error._tag !== "DatasetFileProblems") return
+      expect(error.folder).toBe(dir)
+      expect(error.problems.map((p) => [p.file.replace(dir, ""), p.kind])).toEqual([
+        ["/bad/shard-00000.tar:00000001.sar.npy", "truncated"],
+        ["/bad/shard-00000.tar:00000002.meta.json", "corrupt"],
+        ["/bad/shard-00000.tar:00000003.meta.json", "missing-caption"],
+        ["/bad/shard-00000.tar:00000004.sar.npy", "missing-member"],
+        ["/bad/shard-00000.tar:00000006.sar.npy", "too-small"],
+        ["/cut/shard-00000.tar", "truncated"]
+      ])
+      expect(error.message).toMatch(/6 file problems \(the dataset declares onError: "fail"\)/)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("members over the pixel limit are refused from their header, arrays and images alike", () =>
+    Effect.gen(function*() {
+      const datasets = yield* Datasets
+      const { samples, skipped } = yield* datasets.load({ ...declared(shard), maxPixels: 100 })
+      expect(samples).toEqual([])
+      // The 16 × 16 arrays are over 100 pixels; the cut one is refused before its values are missed.
+      expect(skipped.filter((s) => s.kind === "too-large").map((s) => s.file.replace(dir, ""))).toEqual([
+        "/bad/shard-00000.tar:00000000.sar.npy",
+        "/bad/shard-00000.tar:00000001.sar.npy",
+        "/bad/shard-00000.tar:00000002.sar.npy",
+        "/bad/shard-00000.tar:00000003.sar.npy",
+        "/bad/shard-00000.tar:00000005.sar.npy"
+      ])
+      expect(skipped[0].reason).toMatch(/^too large: 16 × 16 pixels in a file of .* is over the pixel limit of 100 \(10 × 10\)/)
+      const { skipped: pngs } = yield* datasets.load({ ...webDataset(`${FIXTURES}/long-names-pax.tar`, { image: "sar.png", unit: "amplitude", resolution: { size: 8 } }), onError: "skip", maxPixels: 63 })
+      expect(pngs.map((s) => s.kind)).toEqual(["too-large"])
     }).pipe(Effect.provide(layer)))
 
   it.effect("a complex array declared as intensity, and a pattern that matches nothing", () =>

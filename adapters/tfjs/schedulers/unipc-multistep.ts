@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
-import { decodeConfig, type ModelConfigError, only, onlyFalse } from "../model-config.ts"
+import { decodeConfig, type ModelConfigError, only } from "../model-config.ts"
 import type { SchedulerRun } from "./diffusion-scheduler.ts"
 import type { MultistepScheduler } from "./dpm-solver-multistep.ts"
 import { eulerAlphasCumprod } from "./euler.ts"
