@@ -35,7 +35,9 @@ const GUIDANCE = 7.5
 const PROMPT = "SAR image of a harbour with ships near a bridge"
 const BASE = join(root, "experiments/demo/base")
 
-const cases: ReadonlyArray<{ readonly name: string; readonly sampler: GenerationInput["sampler"] & string; readonly schedulerConfig: Record<string, unknown> }> = [
+const cases: ReadonlyArray<
+  { readonly name: string; readonly sampler: GenerationInput["sampler"] & string; readonly schedulerConfig: Record<string, unknown> }
+> = [
   { name: "ddim", sampler: "ddim", schedulerConfig: {} },
   { name: "euler", sampler: "euler", schedulerConfig: {} },
   { name: "euler_ancestral", sampler: "euler_ancestral", schedulerConfig: {} },
@@ -53,44 +55,59 @@ try {
     { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }
   )) as Record<string, { msPerSample: Array<number>; firstMean: number }>
 
-  const ours = await Effect.runPromise(Effect.gen(function*() {
-    yield* selectBackend("wasm")
-    yield* prepareBackendForTraining
-    const models = yield* diffusionModelsOf(yield* loadPipeline(BASE))
-    const results: Record<string, { times: Array<number>; firstMean: number }> = {}
-    for (const c of cases) {
-      const run = (seeds: ReadonlyArray<number>, outDir: string) =>
-        generateSamples({
-          models,
-          generate: Schema.decodeUnknownSync(Generation)({ prompts: [PROMPT], seeds, sampler: c.sampler, schedulerConfig: c.schedulerConfig, steps: STEPS, guidanceScale: GUIDANCE }),
-          resolution: 32,
-          outDir,
-          progress: () => Effect.void
-        })
-      yield* run([1000], join(folder, c.name, "warm-up"))
-      const times: Array<number> = []
-      let firstMean = 0
-      for (let seed = 0; seed < SAMPLES; seed++) {
-        const start = performance.now()
-        const [sample] = yield* run([seed], join(folder, c.name, `seed-${seed}`))
-        times.push(performance.now() - start)
-        if (seed === 0) {
-          const image = yield* Effect.flatMap(ImageIO, (io) => io.read(join(folder, c.name, `seed-${seed}`, sample.tiff)))
-          firstMean = image.data.reduce((a, v) => a + v, 0) / image.data.length
+  const ours = await Effect.runPromise(
+    Effect.gen(function*() {
+      yield* selectBackend("wasm")
+      yield* prepareBackendForTraining
+      const models = yield* diffusionModelsOf(yield* loadPipeline(BASE))
+      const results: Record<string, { times: Array<number>; firstMean: number }> = {}
+      for (const c of cases) {
+        const run = (seeds: ReadonlyArray<number>, outDir: string) =>
+          generateSamples({
+            models,
+            generate: Schema.decodeUnknownSync(Generation)({
+              prompts: [PROMPT],
+              seeds,
+              sampler: c.sampler,
+              schedulerConfig: c.schedulerConfig,
+              steps: STEPS,
+              guidanceScale: GUIDANCE
+            }),
+            resolution: 32,
+            outDir,
+            progress: () => Effect.void
+          })
+        yield* run([1000], join(folder, c.name, "warm-up"))
+        const times: Array<number> = []
+        let firstMean = 0
+        for (let seed = 0; seed < SAMPLES; seed++) {
+          const start = performance.now()
+          const [sample] = yield* run([seed], join(folder, c.name, `seed-${seed}`))
+          times.push(performance.now() - start)
+          if (seed === 0) {
+            const image = yield* Effect.flatMap(ImageIO, (io) => io.read(join(folder, c.name, `seed-${seed}`, sample.tiff)))
+            firstMean = image.data.reduce((a, v) => a + v, 0) / image.data.length
+          }
         }
+        results[c.name] = { times, firstMean }
       }
-      results[c.name] = { times, firstMean }
-    }
-    return results
-  }).pipe(Effect.provide(ImageIOLive)))
+      return results
+    }).pipe(Effect.provide(ImageIOLive))
+  )
 
   const median = (xs: ReadonlyArray<number>) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-  console.log(`demo base, ${STEPS} steps, guidance ${GUIDANCE}, ${SAMPLES} samples per sampler (median); load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`)
+  console.log(
+    `demo base, ${STEPS} steps, guidance ${GUIDANCE}, ${SAMPLES} samples per sampler (median); load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`
+  )
   console.log("sampler            sardine wasm (images/s)   diffusers 2 threads (images/s)   first image mean (sardine / diffusers)")
   for (const c of cases) {
     const mine = 1000 / median(ours[c.name].times)
     const theirs = 1000 / median(peer[c.name].msPerSample)
-    console.log(`${c.name.padEnd(18)} ${mine.toFixed(2).padStart(10)}                ${theirs.toFixed(2).padStart(10)}                     ${ours[c.name].firstMean.toFixed(5)} / ${peer[c.name].firstMean.toFixed(5)}`)
+    console.log(
+      `${c.name.padEnd(18)} ${mine.toFixed(2).padStart(10)}                ${theirs.toFixed(2).padStart(10)}                     ${
+        ours[c.name].firstMean.toFixed(5)
+      } / ${peer[c.name].firstMean.toFixed(5)}`
+    )
   }
 } finally {
   rmSync(folder, { recursive: true, force: true })

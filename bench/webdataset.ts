@@ -40,14 +40,17 @@ try {
   const shards: Array<string> = []
   for (let first = 0; first < SAMPLES; first += PER_SHARD) {
     const shard = join(dir, "train", `chunk_000`, `shard-${String(first / PER_SHARD).padStart(5, "0")}.tar`)
-    writeShard(shard, Array.from({ length: Math.min(PER_SHARD, SAMPLES - first) }, (_, i) => {
-      const key = String(first + i).padStart(8, "0")
-      return [
-        [`${key}.sar.npy`, array],
-        [`${key}.sar.png`, png],
-        [`${key}.meta.json`, JSON.stringify({ caption: { SHORT: "a port", MID: `scene ${key}, a port`, LONG: `scene ${key}, a port with cranes` } })]
-      ] as const
-    }).flat())
+    writeShard(
+      shard,
+      Array.from({ length: Math.min(PER_SHARD, SAMPLES - first) }, (_, i) => {
+        const key = String(first + i).padStart(8, "0")
+        return [
+          [`${key}.sar.npy`, array],
+          [`${key}.sar.png`, png],
+          [`${key}.meta.json`, JSON.stringify({ caption: { SHORT: "a port", MID: `scene ${key}, a port`, LONG: `scene ${key}, a port with cranes` } })]
+        ] as const
+      }).flat()
+    )
     shards.push(shard)
   }
   const megabytes = shards.reduce((total, s) => total + statSync(s).size, 0) / 1e6
@@ -77,8 +80,14 @@ try {
   const rate = (seconds: number) => `${(megabytes / seconds).toFixed(0)} MB/s`
   console.log(`${SAMPLES} samples in ${shards.length} shards, ${megabytes.toFixed(0)} MB; load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`)
   console.log(`tar reader, every member:              ${rate(raw.seconds)} (${raw.result} members, ${raw.seconds.toFixed(1)} s)`)
-  console.log(`prepare, .sar.npy complex → amplitude: ${rate(complex.seconds)} (${complex.result} tiles of 512², ${(SAMPLES / complex.seconds).toFixed(1)} samples/s)`)
-  console.log(`prepare, .sar.png 8-bit amplitude:     ${rate(amplitudePng.seconds)} (${amplitudePng.result} tiles of 512², ${(SAMPLES / amplitudePng.seconds).toFixed(1)} samples/s)`)
+  console.log(
+    `prepare, .sar.npy complex → amplitude: ${rate(complex.seconds)} (${complex.result} tiles of 512², ${(SAMPLES / complex.seconds).toFixed(1)} samples/s)`
+  )
+  console.log(
+    `prepare, .sar.png 8-bit amplitude:     ${rate(amplitudePng.seconds)} (${amplitudePng.result} tiles of 512², ${
+      (SAMPLES / amplitudePng.seconds).toFixed(1)
+    } samples/s)`
+  )
   console.log(`peak resident memory: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`)
 } finally {
   rmSync(dir, { recursive: true, force: true })

@@ -12,7 +12,7 @@ import { writeSyntheticDataset } from "./synthetic/synthetic-writer.ts"
 /** The real Datasets service: imagefolders through ImageIO, synthetic scenes from the generator. */
 export const DatasetsLive = Layer.effect(
   Datasets,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const io = yield* ImageIO
     const samples = (dataset: Dataset, options: PrepareOptions = {}) =>
       dataset._tag === "image-folder"

@@ -2,22 +2,9 @@ import { stat } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { Effect, Stream } from "effect"
 import type { ImageFolderDataset } from "../../framework/declaration/dataset.ts"
-import {
-  combineMoments,
-  emptyMoments,
-  meanStdOf,
-  momentsOf,
-  normalise,
-  validityMask
-} from "../../framework/sar/normalisation.ts"
+import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, validityMask } from "../../framework/sar/normalisation.ts"
 import { toAmplitude } from "../../framework/sar/units.ts"
-import {
-  DatasetError,
-  DatasetFileProblems,
-  type DatasetItem,
-  type PrepareOptions,
-  type SkippedFile
-} from "../../framework/services/datasets.ts"
+import { DatasetError, DatasetFileProblems, type DatasetItem, type PrepareOptions, type SkippedFile } from "../../framework/services/datasets.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
 import { applyCaptionTemplate, checkTemplate } from "./caption-template.ts"
 import { datasetFolder, type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
@@ -35,7 +22,7 @@ import { singleBand } from "./single-band.ts"
 type Io = typeof ImageIO.Service
 
 export const resolveFolder = (path: string, root?: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const folder = resolve(root ?? process.cwd(), path)
     const info = yield* Effect.tryPromise({
       try: () => stat(folder),
@@ -107,7 +94,7 @@ const samplesOfEntry = (
   options: PrepareOptions,
   statistics: { readonly mean: number; readonly std: number } | undefined
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const file = join(folder.path, entry.fileName)
     const { raster, amplitude, valid } = yield* amplitudeOf(io, dataset, folder, entry.fileName)
     const windows = planWindows(raster.width, raster.height, dataset.resolution, dataset.seed, hashString(entry.fileName))
@@ -143,7 +130,7 @@ export const imageFolderSamples = (
   options: PrepareOptions = {}
 ): Stream.Stream<DatasetItem, DatasetError | DatasetFileProblems> =>
   Stream.unwrap(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const path = yield* resolveFolder(dataset.path, options.root)
       const folder = yield* Effect.tryPromise({
         try: () => datasetFolder(path, dataset.followSymlinks),
@@ -182,9 +169,7 @@ export const imageFolderSamples = (
         ),
         Stream.flattenIterables
       )
-      const verdict = Stream.suspend(() =>
-        problems.length > 0 ? Stream.fail(new DatasetFileProblems({ folder: path, problems })) : Stream.empty
-      )
+      const verdict = Stream.suspend(() => problems.length > 0 ? Stream.fail(new DatasetFileProblems({ folder: path, problems })) : Stream.empty)
       return metadataItems.pipe(Stream.concat(sampleItems), Stream.concat(verdict))
     })
   )

@@ -112,9 +112,17 @@ export const inspectShards = (
           if (options.caption !== undefined) {
             const [extension, path] = options.caption.split("#")
             const member = item.sample.members.get(extension.toLowerCase())
-            const text = member?.bytes === undefined ? undefined : path === undefined ? memberText(member.bytes).trim() : jsonField(memberText(member.bytes), path)
+            const text = member?.bytes === undefined
+              ? undefined
+              : path === undefined
+              ? memberText(member.bytes).trim()
+              : jsonField(memberText(member.bytes), path)
             if (typeof text === "string" && text.trim() !== "") captioned++
-            else problems.push({ file: `${file}:${item.sample.key}.${extension}`, kind: "missing-caption", reason: typeof text === "object" ? text.reason : `sample ${item.sample.key} has no caption in ${options.caption}` })
+            else {problems.push({
+                file: `${file}:${item.sample.key}.${extension}`,
+                kind: "missing-caption",
+                reason: typeof text === "object" ? text.reason : `sample ${item.sample.key} has no caption in ${options.caption}`
+              })}
           }
         }))
     }
@@ -122,14 +130,16 @@ export const inspectShards = (
       shards,
       samples,
       members,
-      images: Object.fromEntries(Object.entries(images).map(([extension, t]) => [extension, {
-        count: t.count,
-        types: t.types,
-        sizes: t.sizes,
-        bands: t.bands,
-        ...(t.values > 0 ? { values: { min: t.min, max: t.max, mean: t.sum / t.values } } : {}),
-        nonFinitePixels: t.nonFinite
-      }])),
+      images: Object.fromEntries(
+        Object.entries(images).map(([extension, t]) => [extension, {
+          count: t.count,
+          types: t.types,
+          sizes: t.sizes,
+          bands: t.bands,
+          ...(t.values > 0 ? { values: { min: t.min, max: t.max, mean: t.sum / t.values } } : {}),
+          nonFinitePixels: t.nonFinite
+        }])
+      ),
       jsonFields,
       ...(options.caption === undefined ? {} : { caption: { source: options.caption, coverage: samples === 0 ? 0 : captioned / samples } }),
       problems

@@ -133,7 +133,9 @@ export const decodeNpy = (bytes: Uint8Array, checkSize: (width: number, height: 
   checkSize(width, height, bands)
   const count = height * width * bands
   const needed = header.dataOffset + count * type.size
-  if (bytes.length < needed) throw new NpyError("truncated", `truncated: ${header.shape.join(" × ")} ${header.descr} values need ${needed} bytes, the member has ${bytes.length}`)
+  if (bytes.length < needed) {
+    throw new NpyError("truncated", `truncated: ${header.shape.join(" × ")} ${header.descr} values need ${needed} bytes, the member has ${bytes.length}`)
+  }
   const little = header.descr[0] !== ">"
   const fast = !header.fortranOrder && !bandsFirst && little ? typedView(header.descr.slice(1), bytes, header.dataOffset, count) : undefined
   if (fast !== undefined) return { width, height, channels: bands, data: type.complex ? modulus(fast, count) : Float32Array.from(fast) }

@@ -3,13 +3,7 @@ import { Effect, Stream } from "effect"
 import type { WebDatasetDataset } from "../../framework/declaration/dataset.ts"
 import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, validityMask } from "../../framework/sar/normalisation.ts"
 import { toAmplitude } from "../../framework/sar/units.ts"
-import {
-  DatasetError,
-  DatasetFileProblems,
-  type DatasetItem,
-  type PrepareOptions,
-  type SkippedFile
-} from "../../framework/services/datasets.ts"
+import { DatasetError, DatasetFileProblems, type DatasetItem, type PrepareOptions, type SkippedFile } from "../../framework/services/datasets.ts"
 import type { Raster } from "../../framework/services/image-io.ts"
 import { applyCaptionTemplate, checkTemplate } from "./caption-template.ts"
 import { planWindows, windowSamples } from "./sample-windows.ts"
@@ -106,7 +100,9 @@ const memberOf = (sample: ShardSample, extension: string): Effect.Effect<TarMemb
   const member = sample.members.get(extension.toLowerCase())
   if (member === undefined) {
     const present = [...sample.members.keys()].join(", ") || "none"
-    return Effect.fail(problem(memberName(sample.shard, `${sample.key}.${extension}`), "missing-member", `sample ${sample.key} has no "${extension}" member (it has ${present})`))
+    return Effect.fail(
+      problem(memberName(sample.shard, `${sample.key}.${extension}`), "missing-member", `sample ${sample.key} has no "${extension}" member (it has ${present})`)
+    )
   }
   const name = memberName(sample.shard, member.name)
   if ((member as { tooLarge?: boolean }).tooLarge === true || member.bytes === undefined) {
@@ -169,16 +165,26 @@ const samplesOf = (
     const caption = yield* captionOf(dataset, sample)
     const windows = planWindows(raster.width, raster.height, dataset.resolution, dataset.seed, hashString(id))
     if (windows.length === 0) {
-      return yield* Effect.fail(problem(memberName(sample.shard, `${sample.key}.${dataset.image}`), "too-small",
-        `image ${raster.width} × ${raster.height} is smaller than the training size ${dataset.resolution.size}`))
+      return yield* Effect.fail(
+        problem(
+          memberName(sample.shard, `${sample.key}.${dataset.image}`),
+          "too-small",
+          `image ${raster.width} × ${raster.height} is smaller than the training size ${dataset.resolution.size}`
+        )
+      )
     }
     const conditioning = options.conditioning && dataset.conditioning !== undefined
       ? yield* imageOf(sample, dataset.conditioning, dataset.maxPixels).pipe(
         Effect.flatMap((c) =>
           c.width === raster.width && c.height === raster.height
             ? Effect.succeed(c)
-            : Effect.fail(problem(memberName(sample.shard, `${sample.key}.${dataset.conditioning}`), "conditioning",
-              `conditioning image is ${c.width} × ${c.height}, the image is ${raster.width} × ${raster.height}`))
+            : Effect.fail(
+              problem(
+                memberName(sample.shard, `${sample.key}.${dataset.conditioning}`),
+                "conditioning",
+                `conditioning image is ${c.width} × ${c.height}, the image is ${raster.width} × ${raster.height}`
+              )
+            )
         )
       )
       : undefined
@@ -224,7 +230,12 @@ export const resolveShards = (dataset: WebDatasetDataset, root: string) =>
   }).pipe(
     Effect.flatMap(({ files, unmatched }) =>
       unmatched.length > 0
-        ? Effect.fail(new DatasetError({ path: resolve(root, unmatched[0]), reason: `the shard pattern matches no file${unmatched.length > 1 ? ` (nor do ${unmatched.slice(1).join(", ")})` : ""}` }))
+        ? Effect.fail(
+          new DatasetError({
+            path: resolve(root, unmatched[0]),
+            reason: `the shard pattern matches no file${unmatched.length > 1 ? ` (nor do ${unmatched.slice(1).join(", ")})` : ""}`
+          })
+        )
         : Effect.succeed(files)
     )
   )
@@ -272,9 +283,7 @@ export const webDatasetSamples = (
         ),
         Stream.flattenIterables
       )
-      const verdict = Stream.suspend(() =>
-        problems.length > 0 ? Stream.fail(new DatasetFileProblems({ folder: commonFolder(files), problems })) : Stream.empty
-      )
+      const verdict = Stream.suspend(() => problems.length > 0 ? Stream.fail(new DatasetFileProblems({ folder: commonFolder(files), problems })) : Stream.empty)
       return Stream.concat(items, verdict)
     })
   )

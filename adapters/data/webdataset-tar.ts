@@ -154,7 +154,11 @@ export async function* tarMembers(
       const data = await reader.take(size, keep)
       const skippedShort = !keep && reader.position - offset < size
       if ((keep && data.length < size) || skippedShort) {
-        throw new TarError("truncated", `truncated: member "${name}" needs ${size} bytes from byte ${offset}, the archive ends at byte ${reader.position}`, name)
+        throw new TarError(
+          "truncated",
+          `truncated: member "${name}" needs ${size} bytes from byte ${offset}, the archive ends at byte ${reader.position}`,
+          name
+        )
       }
       await reader.take(padded - size, false)
       if (extension) {

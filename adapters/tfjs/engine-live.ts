@@ -93,10 +93,8 @@ export const engineLayer = (options: EngineOptions = {}): Layer.Layer<Engine, En
           encodeText(request.base.path, request.dataDir, request.outDir, (done, total) => request.progress(done, total, "captions")).pipe(
             Effect.mapError(failed("encode-text"))
           ),
-        train: (request) =>
-          trainModel({ ...request, base: request.base.path }).pipe(Effect.mapError(failed("train"))),
-        trainClip: (request) =>
-          trainClipModel({ ...request, out: join(request.workDir, clipModelFolder) }).pipe(Effect.mapError(failed("train-clip"))),
+        train: (request) => trainModel({ ...request, base: request.base.path }).pipe(Effect.mapError(failed("train"))),
+        trainClip: (request) => trainClipModel({ ...request, out: join(request.workDir, clipModelFolder) }).pipe(Effect.mapError(failed("train-clip"))),
         generate: (request) => generate(request).pipe(Effect.provideService(ImageIO, io), Effect.mapError(failed("generate"))),
         export: (request: ExportRequest) =>
           exportModel({ base: request.base.path, modelDir: request.modelDir, format: request.format, out: request.out, useEma: true }).pipe(

@@ -21,7 +21,7 @@ export const decodeConfig = <A, I>(schema: Schema.Schema<A, I>, json: unknown, f
   Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((error) => new ModelConfigError({ file, reason: describe(error) })))
 
 /** Python's json writes float("inf") and nan as these bare words (diffusers' DPM-Solver config has `-Infinity`). */
-const pythonNonFinite: Record<string, number> = { "NaN": NaN, "Infinity": Infinity, "-Infinity": -Infinity }
+const pythonNonFinite: Record<string, number> = { NaN, Infinity, "-Infinity": -Infinity }
 const nonFiniteMarker = "\u0000python-float:"
 
 /** JSON.parse that also reads the NaN / Infinity / -Infinity Python's json module writes. */

@@ -39,7 +39,11 @@ export const inspectionText = (report: FolderReport): string => {
     `sample types  ${counts(report.sampleTypes)}`,
     `sizes         ${counts(report.sizes)}`,
     `bands         ${counts(report.bands)}`,
-    `metadata      ${report.metadata.present ? `metadata.jsonl, ${report.metadata.lines} lines${report.metadata.columns.length > 0 ? `; columns ${report.metadata.columns.join(", ")}` : ""}` : "none"}`,
+    `metadata      ${
+      report.metadata.present
+        ? `metadata.jsonl, ${report.metadata.lines} lines${report.metadata.columns.length > 0 ? `; columns ${report.metadata.columns.join(", ")}` : ""}`
+        : "none"
+    }`,
     `captions      ${fmt(100 * report.captionCoverage)}% (${captioned} of ${report.images})`,
     `values        ${report.values ? `min ${fmt(report.values.min)}, max ${fmt(report.values.max)}, mean ${fmt(report.values.mean)}` : "none readable"}`,
     `unit hint     ${report.unitHint.unit} (${report.unitHint.why})`,
@@ -63,7 +67,9 @@ export const shardInspectionText = (report: ShardReport): string => {
   for (const [extension, image] of Object.entries(report.images)) {
     lines.push(
       `${extension.padEnd(13)} ${image.count} images; ${counts(image.types)}; sizes ${counts(image.sizes)}; bands ${counts(image.bands)}`,
-      `${"".padEnd(13)} values ${image.values ? `min ${fmt(image.values.min)}, max ${fmt(image.values.max)}, mean ${fmt(image.values.mean)}` : "none readable"}; non-finite ${image.nonFinitePixels} pixels`
+      `${"".padEnd(13)} values ${
+        image.values ? `min ${fmt(image.values.min)}, max ${fmt(image.values.max)}, mean ${fmt(image.values.mean)}` : "none readable"
+      }; non-finite ${image.nonFinitePixels} pixels`
     )
   }
   lines.push(`text fields   ${Object.keys(report.jsonFields).length === 0 ? "none" : counts(report.jsonFields)}`)
@@ -124,7 +130,7 @@ const inspectCommand = Command.make(
     )
   },
   ({ caption, followSymlinks, json, maxPixels, source, strict }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const patterns = yield* shardPatterns(source)
       if (patterns !== undefined) {
@@ -135,7 +141,9 @@ const inspectCommand = Command.make(
       }
       if (Option.isSome(caption)) return yield* Effect.fail(ValidationError.invalidValue(HelpDoc.p("--caption applies to WebDataset shards")))
       const folderInfo = yield* Effect.promise(() => stat(source).catch(() => undefined))
-      if (!folderInfo?.isDirectory()) return yield* Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${source}: no such folder, .tar file or shard pattern`)))
+      if (!folderInfo?.isDirectory()) {
+        return yield* Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${source}: no such folder, .tar file or shard pattern`)))
+      }
       const report = yield* datasets.inspect(source, { maxPixels, followSymlinks })
       yield* Console.log(json ? JSON.stringify(report, null, 2) : inspectionText(report))
       if (strict && report.problems.length > 0) {

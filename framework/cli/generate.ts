@@ -37,8 +37,7 @@ export class GenerateFailed extends Schema.TaggedError<GenerateFailed>()("Genera
 }
 
 /** A usage error: printed (as @effect/cli prints parse errors) and exit code 2. */
-const usage = (message: string) =>
-  Effect.zipRight(Console.error(message), Effect.fail(ValidationError.invalidValue(HelpDoc.p(message))))
+const usage = (message: string) => Effect.zipRight(Console.error(message), Effect.fail(ValidationError.invalidValue(HelpDoc.p(message))))
 
 /** Generation field → the option that sets it, for error messages. */
 const optionOf: Record<string, string> = {
@@ -251,7 +250,13 @@ const declarationSource = (file: string, wanted: string | undefined, cacheDir: s
       ...(train === undefined ? {} : { modelDir: cache.done(train.key) }),
       generate: step.config.generate,
       normalisation: target.data.normalisation,
-      description: { kind: "experiment", file: resolve(file), experiment: target.name, generateStep: step.key, ...(train === undefined ? {} : { trainStep: train.key }) }
+      description: {
+        kind: "experiment",
+        file: resolve(file),
+        experiment: target.name,
+        generateStep: step.key,
+        ...(train === undefined ? {} : { trainStep: train.key })
+      }
     }
     return source
   })
@@ -270,11 +275,11 @@ const settingsOf = (source: Source, parsed: Parsed) =>
     const schedulerConfig = keepConfig || cliConfig !== undefined ? { ...(keepConfig ? declaredConfig : {}), ...cliConfig } : undefined
     const prompts = [...parsed.prompt, ...(Option.isSome(parsed.prompts) ? yield* readPrompts(parsed.prompts.value) : [])]
     if (prompts.length === 0 && source.description.kind !== "experiment") return yield* usage("give the prompts: --prompt TEXT (repeatable) or --prompts FILE")
-    const seeds: Array<number> = []
+    let seeds: Array<number> = []
     for (const [option, text] of [...parsed.seed.map((s) => ["--seed", s] as const), ...Option.toArray(parsed.seeds).map((s) => ["--seeds", s] as const)]) {
       const list = parseSeeds(option, text)
       if (typeof list === "string") return yield* usage(list)
-      seeds.push(...list)
+      seeds = seeds.concat(list)
     }
     const input: GenerationInput = {
       ...declared,
@@ -293,7 +298,11 @@ const settingsOf = (source: Source, parsed: Parsed) =>
       Effect.catchAll((error) =>
         usage(
           ParseResult.ArrayFormatter.formatErrorSync(error)
-            .map((issue) => `${optionOf[String(issue.path[0])] ?? String(issue.path[0])}${issue.path.length > 1 ? ` (${issue.path.slice(1).join(".")})` : ""}: ${issue.message}`)
+            .map((issue) =>
+              `${optionOf[String(issue.path[0])] ?? String(issue.path[0])}${
+                issue.path.length > 1 ? ` (${issue.path.slice(1).join(".")})` : ""
+              }: ${issue.message}`
+            )
             .join("\n")
         )
       )
@@ -305,7 +314,9 @@ const normalisationOf = (source: Source, parsed: Parsed) =>
   Effect.gen(function*() {
     const numbers = (option: string, text: string, count: ReadonlyArray<number>) => {
       const values = text.split(",").map((v) => Number(v.trim()))
-      return values.every(Number.isFinite) && count.includes(values.length) ? values : `${option} ${text}: expected ${count.join(" or ")} comma-separated numbers`
+      return values.every(Number.isFinite) && count.includes(values.length)
+        ? values
+        : `${option} ${text}: expected ${count.join(" or ")} comma-separated numbers`
     }
     if (Option.isSome(parsed.dbWindow) && Option.isSome(parsed.meanStd)) return yield* usage("give one of --db-window and --mean-std")
     if (Option.isSome(parsed.dbWindow)) {
@@ -362,7 +373,9 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
     const units = [...new Set(parsed.denormalise)] as ReadonlyArray<DenormalisedUnit>
     const normalisation = yield* normalisationOf(source, parsed)
     if (units.length > 0) {
-      const problem = normalisation === undefined ? "a pipeline folder has no declared normalisation: give --db-window MIN,MAX or --mean-std MEAN,STD[,K]" : invertibleNormalisation(normalisation)
+      const problem = normalisation === undefined
+        ? "a pipeline folder has no declared normalisation: give --db-window MIN,MAX or --mean-std MEAN,STD[,K]"
+        : invertibleNormalisation(normalisation)
       if (problem !== undefined) return yield* usage(`--denormalise: ${problem}`)
     }
 

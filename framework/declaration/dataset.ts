@@ -13,11 +13,9 @@ import { Bool, IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, O
 // ---------------------------------------------------------------------------------------------
 // Field rules (shared with the other declarations): messages read "must be an integer ≥ 1 (got 0)".
 
-const intBetween = (min: number, max: number) =>
-  numberWhere(`an integer from ${min} to ${max}`, (n) => Number.isInteger(n) && n >= min && n <= max)
+const intBetween = (min: number, max: number) => numberWhere(`an integer from ${min} to ${max}`, (n) => Number.isInteger(n) && n >= min && n <= max)
 
-const numberBetween = (min: number, max: number) =>
-  numberWhere(`a number from ${min} to ${max}`, (n) => Number.isFinite(n) && n >= min && n <= max)
+const numberBetween = (min: number, max: number) => numberWhere(`a number from ${min} to ${max}`, (n) => Number.isFinite(n) && n >= min && n <= max)
 
 const finite = numberWhere("a finite number", Number.isFinite)
 
@@ -265,8 +263,7 @@ export const decodeDataset = (input: unknown): Effect.Effect<Dataset, DatasetDec
   )
 
 /** Optional fields are exact (absent, never undefined); builders drop keys a caller left undefined. */
-const definedOnly = (input: object): object =>
-  Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
+const definedOnly = (input: object): object => Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
 
 const decodeSync = <A, I>(schema: Schema.Schema<A, I>, input: object): A => {
   const result = Schema.decodeUnknownEither(schema)(definedOnly(input), { errors: "all", onExcessProperty: "error" })
@@ -303,8 +300,9 @@ export type Sarlo80Caption = "SHORT" | "MID" | "LONG"
  */
 export const sarlo80 = (
   dir: string,
-  options: { readonly caption: Sarlo80Caption; readonly image?: "sar.npy" | "sar.png" } &
-    Omit<Options<typeof WebDatasetDataset.Encoded>, "shards" | "image" | "caption" | "unit">
+  options:
+    & { readonly caption: Sarlo80Caption; readonly image?: "sar.npy" | "sar.png" }
+    & Omit<Options<typeof WebDatasetDataset.Encoded>, "shards" | "image" | "caption" | "unit">
 ): WebDatasetDataset => {
   const { caption, image, ...rest } = options
   if (!["SHORT", "MID", "LONG"].includes(caption)) {
@@ -317,8 +315,6 @@ export const meanStd = (
   options: { readonly k?: number; readonly statistics?: MeanStdStatistics } = {}
 ): MeanStdNormalisation => decodeSync(MeanStdNormalisation, { ...options, _tag: "mean-std" })
 
-export const dbWindow = (min: number, max: number): DbWindowNormalisation =>
-  decodeSync(DbWindowNormalisation, { _tag: "db-window", min, max })
+export const dbWindow = (min: number, max: number): DbWindowNormalisation => decodeSync(DbWindowNormalisation, { _tag: "db-window", min, max })
 
-export const percentiles = (low = 1, high = 99): PercentileNormalisation =>
-  decodeSync(PercentileNormalisation, { _tag: "percentile", low, high })
+export const percentiles = (low = 1, high = 99): PercentileNormalisation => decodeSync(PercentileNormalisation, { _tag: "percentile", low, high })

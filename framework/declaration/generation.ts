@@ -84,7 +84,10 @@ const schedulerConfigIssue = (sampler: Sampler, config: SchedulerConfig | undefi
     if (key === "solver_type") {
       const allowed = sampler === "dpmsolver_multistep" ? ["midpoint", "heun"] : ["bh1", "bh2"]
       if (!allowed.includes(value as string)) {
-        return { path: ["schedulerConfig", key], message: `must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")} for ${sampler} (got ${JSON.stringify(value)})` }
+        return {
+          path: ["schedulerConfig", key],
+          message: `must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")} for ${sampler} (got ${JSON.stringify(value)})`
+        }
       }
     }
   }

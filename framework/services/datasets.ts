@@ -118,14 +118,16 @@ export interface ShardReport {
   /** Member extension ("sar.png", "meta.json") → samples that have it. */
   readonly members: Readonly<Record<string, number>>
   /** Per image member extension: value types (numpy dtypes for .npy), "width×height" sizes, bands, values. */
-  readonly images: Readonly<Record<string, {
-    readonly count: number
-    readonly types: Readonly<Record<string, number>>
-    readonly sizes: Readonly<Record<string, number>>
-    readonly bands: Readonly<Record<string, number>>
-    readonly values?: { readonly min: number; readonly max: number; readonly mean: number }
-    readonly nonFinitePixels: number
-  }>>
+  readonly images: Readonly<
+    Record<string, {
+      readonly count: number
+      readonly types: Readonly<Record<string, number>>
+      readonly sizes: Readonly<Record<string, number>>
+      readonly bands: Readonly<Record<string, number>>
+      readonly values?: { readonly min: number; readonly max: number; readonly mean: number }
+      readonly nonFinitePixels: number
+    }>
+  >
   /** "meta.json#caption.MID" → samples whose JSON member has that text field: the caption sources there are. */
   readonly jsonFields: Readonly<Record<string, number>>
   /** With a caption source: the fraction of samples that have a non-empty caption there. */

@@ -48,7 +48,22 @@ const experiment = {
   evaluate: { reference: { _tag: "synthetic", n: 2, size: 32, seed: 9 } }
 }
 /** The same settings as options, for sources that do not carry them. */
-const sameSettings = ["--negative-prompt", "blurry", "--seed", "3", "-n", "2", "--sampler", "dpmsolver_multistep", "--steps", "3", "--guidance", "3", "--size", "32"]
+const sameSettings = [
+  "--negative-prompt",
+  "blurry",
+  "--seed",
+  "3",
+  "-n",
+  "2",
+  "--sampler",
+  "dpmsolver_multistep",
+  "--steps",
+  "3",
+  "--guidance",
+  "3",
+  "--size",
+  "32"
+]
 
 const layer = Layer.mergeAll(
   NodeContext.layer,
@@ -124,8 +139,18 @@ describe("sardine generate", () => {
     if (!existsSync(embedding)) expect((await cli("export", [file, "--format", "embedding", "--out", embedding, "--cache-dir", cacheDir]))._tag).toBe("Success")
     const out = join(folder.dir, `from-${format}`)
     const exit = await cli("generate", [
-      base, "--lora", lora, "--embedding", embedding,
-      "--prompt", "{token} image of a harbour", "--prompt", "{token} image of a field", ...sameSettings, "--out", out
+      base,
+      "--lora",
+      lora,
+      "--embedding",
+      embedding,
+      "--prompt",
+      "{token} image of a harbour",
+      "--prompt",
+      "{token} image of a field",
+      ...sameSettings,
+      "--out",
+      out
     ])
     expect(exit._tag, failure(exit)).toBe("Success")
     await sameFiles(stepOutput, out)
@@ -149,7 +174,22 @@ describe("sardine generate", () => {
 
   it("--denormalise writes amplitude and dB TIFFs from the given normalisation", async () => {
     const out = join(folder.dir, "denormalised")
-    const exit = await cli("generate", [base, "--prompt", "a harbour", "--steps", "2", "--size", "32", "--db-window=-25,5", "--denormalise", "amplitude", "--denormalise", "db", "--out", out])
+    const exit = await cli("generate", [
+      base,
+      "--prompt",
+      "a harbour",
+      "--steps",
+      "2",
+      "--size",
+      "32",
+      "--db-window=-25,5",
+      "--denormalise",
+      "amplitude",
+      "--denormalise",
+      "db",
+      "--out",
+      out
+    ])
     expect(exit._tag, failure(exit)).toBe("Success")
     const [sample] = await samplesOf(out)
     const unit = await readRaster(join(out, sample.tiff))
@@ -181,16 +221,27 @@ describe("sardine generate", () => {
       [[base, "--prompt", "x", "-n", "0", "--out", join(folder.dir, "a")], /-n: must be an integer ≥ 1 \(got 0\)/],
       [[base, "--prompt", "x", "--size", "18", "--out", join(folder.dir, "a")], /--size 18: must be a multiple of the VAE's scale factor 4/],
       [[base, "--prompt", "x", "--guidance", "-1", "--out", join(folder.dir, "a")], /--guidance: must be a number ≥ 0/],
-      [[base, "--prompt", "x", "--sampler", "euler_ancestral", "--scheduler-config", "use_karras_sigmas=true", "--out", join(folder.dir, "a")],
-        /--scheduler-config \(use_karras_sigmas\): is read only by euler/],
+      [
+        [base, "--prompt", "x", "--sampler", "euler_ancestral", "--scheduler-config", "use_karras_sigmas=true", "--out", join(folder.dir, "a")],
+        /--scheduler-config \(use_karras_sigmas\): is read only by euler/
+      ],
       [[base, "--prompt", "x", "--scheduler-config", "karras=true", "--out", join(folder.dir, "a")], /--scheduler-config \(karras\): is unexpected/],
       [[base, "--prompt", "x", "--out", notEmpty], /exists and is not empty/],
       [[base, "--prompt", "x", "--denormalise", "db", "--out", join(folder.dir, "a")], /--denormalise: a pipeline folder has no declared normalisation/],
-      [[file, "--denormalise", "db", "--cache-dir", cacheDir, "--out", join(folder.dir, "a")], /--denormalise: mean-std normalisation with per-image statistics/],
+      [
+        [file, "--denormalise", "db", "--cache-dir", cacheDir, "--out", join(folder.dir, "a")],
+        /--denormalise: mean-std normalisation with per-image statistics/
+      ],
       [[base, "--prompt", "x", "--lora", join(folder.dir, "nope.safetensors"), "--out", join(folder.dir, "a")], /--lora .*nope\.safetensors: no such file/],
-      [[file, "--lora", join(folder.dir, "kohya.safetensors"), "--cache-dir", cacheDir, "--out", join(folder.dir, "a")], /--lora and --embedding apply to a pipeline folder/],
+      [
+        [file, "--lora", join(folder.dir, "kohya.safetensors"), "--cache-dir", cacheDir, "--out", join(folder.dir, "a")],
+        /--lora and --embedding apply to a pipeline folder/
+      ],
       [[base, "--prompt", "x", "--experiment", "tiny", "--out", join(folder.dir, "a")], /--experiment applies to a declaration file/],
-      [[file, "--experiment", "other", "--cache-dir", cacheDir, "--out", join(folder.dir, "a")], /--experiment other: no experiment of that name .*\(it declares tiny\)/],
+      [
+        [file, "--experiment", "other", "--cache-dir", cacheDir, "--out", join(folder.dir, "a")],
+        /--experiment other: no experiment of that name .*\(it declares tiny\)/
+      ],
       [[join(folder.dir, "missing.json"), "--out", join(folder.dir, "a")], /missing\.json: no such file or folder/],
       [[folder.dir, "--prompt", "x", "--out", join(folder.dir, "a")], /a folder without model_index\.json is not a diffusers pipeline/],
       [[base, "--prompt", "x", "--engine", "torch", "--out", join(folder.dir, "a")], /--engine torch: this build samples with the tfjs engine only/]

@@ -37,14 +37,14 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
   {
     name: "textEncoder2 on an SD 1.5 base",
     input: validExperiment({ components: { unet: full({ lr: 1e-4 }), textEncoders: { textEncoder: frozen(), textEncoder2: lora({ rank: 4, lr: 1e-4 }) } } }),
-    lines: ['components.textEncoders.textEncoder2: exists only on SDXL bases (base.family is "sd15")']
+    lines: ["components.textEncoders.textEncoder2: exists only on SDXL bases (base.family is \"sd15\")"]
   },
   {
     name: "a token learned by an encoder the base lacks",
     input: validExperiment({
       components: { unet: full({ lr: 1e-4 }), token: learnedToken({ token: "<SAR>", init: "radar", lr: 1e-3, encoders: ["textEncoder2"] }) }
     }),
-    lines: ['components.token.encoders.0: textEncoder2 exists only on SDXL bases (base.family is "sd15")']
+    lines: ["components.token.encoders.0: textEncoder2 exists only on SDXL bases (base.family is \"sd15\")"]
   },
   {
     name: "a token learned by no encoder",
@@ -82,24 +82,24 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
   {
     name: "duplicate experiment names in a study",
     input: study({ name: "dup", experiments: [validExperiment({ name: "a" }), validExperiment({ name: "b" }), validExperiment({ name: "a" })] }),
-    lines: ['experiments.2.name: "a" is already the name of experiments.0']
+    lines: ["experiments.2.name: \"a\" is already the name of experiments.0"]
   },
   {
     name: "no kind",
     input: { name: "x" },
     lines: [
-      'kind: must be "experiment", "study" or "clip" (got nothing); build declarations with experiment(…), study(…) or clipModel(…)'
+      "kind: must be \"experiment\", \"study\" or \"clip\" (got nothing); build declarations with experiment(…), study(…) or clipModel(…)"
     ]
   },
   {
     name: "a misspelt field",
     input: validExperiment({ components: { unet: { _tag: "lora", rnak: 4, rank: 4, lr: 1e-4 } as never } }),
-    lines: ['components.unet.rnak: is unexpected, expected: "_tag" | "rank" | "alpha" | "dropout" | "targets" | "lr"']
+    lines: ["components.unet.rnak: is unexpected, expected: \"_tag\" | \"rank\" | \"alpha\" | \"dropout\" | \"targets\" | \"lr\""]
   },
   {
     name: "a treatment that is not one",
     input: validExperiment({ components: { unet: "full" as never } }),
-    lines: ['components.unet: must be frozen(), full({ lr }) or lora({ rank, lr }) (got "full")']
+    lines: ["components.unet: must be frozen(), full({ lr }) or lora({ rank, lr }) (got \"full\")"]
   },
   {
     name: "a trained strategy without train settings",
@@ -128,8 +128,8 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
       generate: { prompts: ["x"], sampler: "lms" as never }
     }),
     lines: [
-      'base.family: must be one of "sd15", "sd2", "sdxl", "tiny" (got "sd9")',
-      'generate.sampler: must be one of "ddpm", "ddim", "euler", "euler_ancestral", "heun", "dpmsolver_multistep", "unipc_multistep" (got "lms")'
+      "base.family: must be one of \"sd15\", \"sd2\", \"sdxl\", \"tiny\" (got \"sd9\")",
+      "generate.sampler: must be one of \"ddpm\", \"ddim\", \"euler\", \"euler_ancestral\", \"heun\", \"dpmsolver_multistep\", \"unipc_multistep\" (got \"lms\")"
     ]
   },
   {
@@ -152,7 +152,7 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
   {
     name: "another solver's solver_type",
     input: validExperiment({ generate: { prompts: ["x"], sampler: "unipc_multistep", schedulerConfig: { solver_type: "midpoint" } } }),
-    lines: ['generate.schedulerConfig.solver_type: must be one of "bh1", "bh2" for unipc_multistep (got "midpoint")']
+    lines: ["generate.schedulerConfig.solver_type: must be one of \"bh1\", \"bh2\" for unipc_multistep (got \"midpoint\")"]
   },
   {
     name: "Karras with exponential σ",
@@ -173,7 +173,7 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
         validExperiment({ name: "vae", components: { unet: frozen(), vae: full({ lr: 1e-4 }) } })
       ]
     }),
-    lines: ['experiments.0.base.experiment: "vae" is not an experiment declared before this one in the study (stages run in declaration order)']
+    lines: ["experiments.0.base.experiment: \"vae\" is not an experiment declared before this one in the study (stages run in declaration order)"]
   },
   {
     name: "a stage built on a baseline, and a family that differs",
@@ -187,8 +187,8 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
       ]
     }),
     lines: [
-      'experiments.2.base.experiment: "plain" is a baseline: it trains nothing to build on',
-      'experiments.3.base.family: must match "vae"\'s family "sd15" (got "sdxl")'
+      "experiments.2.base.experiment: \"plain\" is a baseline: it trains nothing to build on",
+      "experiments.3.base.family: must match \"vae\"'s family \"sd15\" (got \"sdxl\")"
     ]
   },
   {
@@ -205,14 +205,14 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     name: "a misspelt text encoder name",
     input: validExperiment({ components: { unet: full({ lr: 1e-4 }), textEncoders: { textEncoder1: frozen() } as never } }),
     lines: [
-      'components.textEncoders.textEncoder1: is unexpected, expected: "textEncoder" | "textEncoder2"',
+      "components.textEncoders.textEncoder1: is unexpected, expected: \"textEncoder\" | \"textEncoder2\"",
       "components.textEncoders.textEncoder: is missing"
     ]
   },
   {
     name: "a text encoder treatment given as a string",
     input: validExperiment({ components: { unet: full({ lr: 1e-4 }), textEncoders: "frozen" as never } }),
-    lines: ['components.textEncoders: must be frozen(), full({ lr }) or lora({ rank, lr }) (got "frozen")']
+    lines: ["components.textEncoders: must be frozen(), full({ lr }) or lora({ rank, lr }) (got \"frozen\")"]
   },
   {
     name: "NaN and Infinity print as themselves",
@@ -224,14 +224,14 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     input: validExperiment({
       data: { _tag: "image-folder", path: "x", unit: "db", normalisation: { _tag: "mean-std", statistics: "global" } } as never
     }),
-    lines: ['data.normalisation.statistics: must be one of "per-image", "dataset" (got "global")']
+    lines: ["data.normalisation.statistics: must be one of \"per-image\", \"dataset\" (got \"global\")"]
   },
   {
     name: "a token that does not look like one",
     input: validExperiment({
       components: { unet: full({ lr: 1e-4 }), token: learnedToken({ token: "SAR", init: "radar", lr: 1e-3 }) }
     }),
-    lines: ['components.token.token: must look like <NAME> without spaces (got "SAR")']
+    lines: ["components.token.token: must look like <NAME> without spaces (got \"SAR\")"]
   }
 ]
 
@@ -266,12 +266,15 @@ describe("malformed declarations name the field and the rule", () => {
   it("`sardine validate` on a builder that refuses its arguments: the rule and the declaration's line, no stack", async () => {
     const dir = await mkdtemp(join(tmpdir(), "sardine-malformed-"))
     const file = join(dir, "bad-dataset.ts")
-    await writeFile(file, [
-      `import { synthetic } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
-      "",
-      "export default synthetic({ n: 0, size: 32 })",
-      ""
-    ].join("\n"))
+    await writeFile(
+      file,
+      [
+        `import { synthetic } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
+        "",
+        "export default synthetic({ n: 0, size: 32 })",
+        ""
+      ].join("\n")
+    )
     const result = await sardine(["validate", file])
     expect(result.code).toBe(1)
     expect(result.stderr).toContain("n: must be an integer ≥ 1 (got 0)")
@@ -282,12 +285,15 @@ describe("malformed declarations name the field and the rule", () => {
   it("`sardine validate` on a TypeScript syntax error: the error at its line and column, the line, no compiler stack", async () => {
     const dir = await mkdtemp(join(tmpdir(), "sardine-malformed-"))
     const file = join(dir, "typo.ts")
-    await writeFile(file, [
-      `import { synthetic } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
-      "",
-      "export default synthetic({ n: 2,, size: 32 })",
-      ""
-    ].join("\n"))
+    await writeFile(
+      file,
+      [
+        `import { synthetic } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
+        "",
+        "export default synthetic({ n: 2,, size: 32 })",
+        ""
+      ].join("\n")
+    )
     const result = await sardine(["validate", file])
     expect(result.code).toBe(1)
     expect(result.stderr).toBe(
@@ -300,7 +306,7 @@ describe("malformed declarations name the field and the rule", () => {
   it("`sardine validate` on a declaration outside a project: how to install sardine next to it, no module-loader stack", async () => {
     const dir = await mkdtemp(join(tmpdir(), "sardine-outside-"))
     const file = join(dir, "study.ts")
-    await writeFile(file, 'import { synthetic } from "sardine"\n\nexport default synthetic({ n: 2, size: 32 })\n')
+    await writeFile(file, "import { synthetic } from \"sardine\"\n\nexport default synthetic({ n: 2, size: 32 })\n")
     const result = await sardine(["validate", file], { cwd: dir })
     expect(result.code).toBe(1)
     expect(result.stderr).toBe([

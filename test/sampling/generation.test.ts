@@ -104,7 +104,13 @@ describe.each(["cpu", "wasm"])("generation reproduces diffusers' pipelines on th
     const conditioning = promptConditioning(models, c.prompt.replace("{token}", c.token ?? ""), usesGuidance(c.guidance), size, c.negative_prompt)
     const latentSide = c.resolution / (c.pipeline === "sdxl-tiny" ? 4 : 2)
     const latents = sampleLatents({
-      models, sampler, conditioning, guidanceScale: c.guidance, size: [latentSide, latentSide], seed: c.seed, replicate: c.replicate
+      models,
+      sampler,
+      conditioning,
+      guidanceScale: c.guidance,
+      size: [latentSide, latentSide],
+      seed: c.seed,
+      replicate: c.replicate
     })
     expectClose(latents, get(reference, `${c.name}.latents`), "final latents", "nhwc")
     tf.dispose(latents)
@@ -113,7 +119,17 @@ describe.each(["cpu", "wasm"])("generation reproduces diffusers' pipelines on th
     // The files: the TIFF is diffusers' postprocessed image averaged over its channels; the PNG its 8-bit rounding.
     const dir = join(out, c.name)
     const before = tf.memory().numTensors
-    const samples = await run(generateSamples({ models, generate, ...(c.token ? { token: c.token } : {}), resolution: 8, outDir: dir, progress: noProgress, ...(sizeConditioning ? { sizeConditioning } : {}) }))
+    const samples = await run(
+      generateSamples({
+        models,
+        generate,
+        ...(c.token ? { token: c.token } : {}),
+        resolution: 8,
+        outDir: dir,
+        progress: noProgress,
+        ...(sizeConditioning ? { sizeConditioning } : {})
+      })
+    )
     expect(tf.memory().numTensors, "tensors left behind by generateSamples").toBe(before)
     const sample = samples[c.replicate]
     expect(sample.prompt).toBe(c.token ? c.prompt.replace("{token}", c.token) : c.prompt)
@@ -172,7 +188,10 @@ describe("generation outputs and guidance (cpu)", () => {
           textTime: { textEmbeds: tf.zerosLike(conditional.textTime!.textEmbeds), timeIds: conditional.textTime!.timeIds }
         })
         : unet(unconditional)
-      const read = (t: tf.Tensor4D): ReferenceTensor => ({ shape: [t.shape[0], t.shape[3], t.shape[1], t.shape[2]], data: tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array })
+      const read = (t: tf.Tensor4D): ReferenceTensor => ({
+        shape: [t.shape[0], t.shape[3], t.shape[1], t.shape[2]],
+        data: tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array
+      })
       // Exactly the conditional prediction when unguided; through the guided batch at scales 1 and 0, to rounding.
       expect(Array.from(guidedDenoiser(models.unet, conditional, 1)(latents, 500).dataSync())).toEqual(Array.from(c.dataSync()))
       expectClose(guidedDenoiser(models.unet, guided, 1)(latents, 500), read(c), "guided, scale 1", "nhwc")
@@ -241,7 +260,13 @@ describe("generation outputs and guidance (cpu)", () => {
     const { token: _, ...withoutToken } = request(dir, models)
     const missing = await run(Effect.flip(generateSamples(withoutToken)))
     expect(missing.message).toBe("generate.prompts[1]: uses {token} but no learned token was given")
-    const negative = await run(Effect.flip(generateSamples({ ...request(dir, models), token: undefined, generate: generation({ prompts: ["x"], negativePrompt: "not {token}" }) } as GenerateSamplesRequest)))
+    const negative = await run(
+      Effect.flip(
+        generateSamples(
+          { ...request(dir, models), token: undefined, generate: generation({ prompts: ["x"], negativePrompt: "not {token}" }) } as GenerateSamplesRequest
+        )
+      )
+    )
     expect(negative.message).toBe("generate.negativePrompt: uses {token} but no learned token was given")
     const odd = await run(Effect.flip(generateSamples({ ...request(dir, models), generate: generation({ prompts: ["x"], resolution: 18 }) })))
     expect(odd.message).toBe("generate.resolution: 18 pixels is not a multiple of the VAE's scale factor 4")

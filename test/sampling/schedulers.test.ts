@@ -87,22 +87,24 @@ describe("scheduler configs sardine cannot run are refused by field", () => {
   const failure = (sampler: SamplerName, overrides: Record<string, unknown>, steps = 10) =>
     Effect.runSync(Effect.flip(makeSampler({ sampler, steps, eta: 0 }, { ...goldens.baseConfig, ...overrides }, "unet-base/scheduler/scheduler_config.json")))
 
-  it.each([
-    ["euler", { use_beta_sigmas: true }, /use_beta_sigmas: sardine supports only false \(the beta sigma schedule needs scipy's beta quantiles\)/],
-    ["heun", { use_karras_sigmas: true, use_exponential_sigmas: true }, /use_karras_sigmas and use_exponential_sigmas: only one of them can be true/],
-    ["euler", { interpolation_type: "log_linear" }, /interpolation_type: sardine supports only "linear"/],
-    ["dpmsolver_multistep", { algorithm_type: "dpmsolver" }, /algorithm_type: sardine supports only "dpmsolver\+\+" and "sde-dpmsolver\+\+"/],
-    ["dpmsolver_multistep", { use_flow_sigmas: true }, /use_flow_sigmas: sardine supports only false \(flow-matching models\)/],
-    ["dpmsolver_multistep", { solver_order: 4 }, /solver_order: sardine supports only 1, 2 and 3/],
-    ["unipc_multistep", { solver_type: "bh1" }, /final_sigmas_type "zero" needs solver_type "bh2" and lower_order_final true/],
-    ["unipc_multistep", { lower_order_final: false }, /set final_sigmas_type to "sigma_min"/],
-    ["euler", { timestep_type: "continuous" }, /timestep_type: sardine supports only "discrete"/],
-    ["ddpm", { variance_type: "learned_range" }, /variance_type: sardine supports only "fixed_small" and "fixed_large"/],
-    ["ddim", { thresholding: true }, /thresholding: sardine supports only false/],
-    ["ddim", { prediction_type: "sample" }, /prediction_type: sardine supports only "epsilon" and "v_prediction"/],
-    ["ddpm", { beta_schedule: "sigmoid" }, /beta_schedule: sardine supports only/],
-    ["euler", { timestep_spacing: "uniform" }, /timestep_spacing: sardine supports only "linspace", "leading" and "trailing"/]
-  ] as const)("%s with %j", (sampler, overrides, message) => {
+  it.each(
+    [
+      ["euler", { use_beta_sigmas: true }, /use_beta_sigmas: sardine supports only false \(the beta sigma schedule needs scipy's beta quantiles\)/],
+      ["heun", { use_karras_sigmas: true, use_exponential_sigmas: true }, /use_karras_sigmas and use_exponential_sigmas: only one of them can be true/],
+      ["euler", { interpolation_type: "log_linear" }, /interpolation_type: sardine supports only "linear"/],
+      ["dpmsolver_multistep", { algorithm_type: "dpmsolver" }, /algorithm_type: sardine supports only "dpmsolver\+\+" and "sde-dpmsolver\+\+"/],
+      ["dpmsolver_multistep", { use_flow_sigmas: true }, /use_flow_sigmas: sardine supports only false \(flow-matching models\)/],
+      ["dpmsolver_multistep", { solver_order: 4 }, /solver_order: sardine supports only 1, 2 and 3/],
+      ["unipc_multistep", { solver_type: "bh1" }, /final_sigmas_type "zero" needs solver_type "bh2" and lower_order_final true/],
+      ["unipc_multistep", { lower_order_final: false }, /set final_sigmas_type to "sigma_min"/],
+      ["euler", { timestep_type: "continuous" }, /timestep_type: sardine supports only "discrete"/],
+      ["ddpm", { variance_type: "learned_range" }, /variance_type: sardine supports only "fixed_small" and "fixed_large"/],
+      ["ddim", { thresholding: true }, /thresholding: sardine supports only false/],
+      ["ddim", { prediction_type: "sample" }, /prediction_type: sardine supports only "epsilon" and "v_prediction"/],
+      ["ddpm", { beta_schedule: "sigmoid" }, /beta_schedule: sardine supports only/],
+      ["euler", { timestep_spacing: "uniform" }, /timestep_spacing: sardine supports only "linspace", "leading" and "trailing"/]
+    ] as const
+  )("%s with %j", (sampler, overrides, message) => {
     const error = failure(sampler, overrides)
     expect(error._tag).toBe("ModelConfigError")
     expect(error.message).toMatch(/^unet-base\/scheduler\/scheduler_config.json: /)

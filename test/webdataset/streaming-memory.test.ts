@@ -20,13 +20,16 @@ const array = npyBytes("<c8", [side, side], Float32Array.from({ length: 2 * side
 
 const writeShards = (name: string, shards: number) => {
   for (let s = 0; s < shards; s++) {
-    writeShard(join(dir, name, `shard-${String(s).padStart(5, "0")}.tar`), Array.from({ length: perShard }, (_, i) => {
-      const key = String(s * perShard + i).padStart(8, "0")
-      return [
-        [`${key}.sar.npy`, array],
-        [`${key}.meta.json`, JSON.stringify({ caption: { MID: `scene ${key}` } })]
-      ] as const
-    }).flat())
+    writeShard(
+      join(dir, name, `shard-${String(s).padStart(5, "0")}.tar`),
+      Array.from({ length: perShard }, (_, i) => {
+        const key = String(s * perShard + i).padStart(8, "0")
+        return [
+          [`${key}.sar.npy`, array],
+          [`${key}.meta.json`, JSON.stringify({ caption: { MID: `scene ${key}` } })]
+        ] as const
+      }).flat()
+    )
   }
 }
 
@@ -48,7 +51,11 @@ describe("WebDataset streaming", () => {
     const large = await stream("large")
     expect([small.samples, large.samples]).toEqual([perShard, 7 * perShard])
     const extraMiB = (bytes("large", 7) - bytes("small", 1)) / 2 ** 20
-    console.log(`peak RSS ${small.peakRssMiB.toFixed(0)} MiB for ${perShard} samples, ${large.peakRssMiB.toFixed(0)} MiB for ${7 * perShard} (${extraMiB.toFixed(0)} MiB more data)`)
+    console.log(
+      `peak RSS ${small.peakRssMiB.toFixed(0)} MiB for ${perShard} samples, ${large.peakRssMiB.toFixed(0)} MiB for ${7 * perShard} (${
+        extraMiB.toFixed(0)
+      } MiB more data)`
+    )
     // 192 MiB more data; the peak may move by a few samples' buffers and GC timing, not by the data.
     expect(large.peakRssMiB - small.peakRssMiB).toBeLessThan(extraMiB / 4)
   }, 300_000)

@@ -80,7 +80,14 @@ describe("WebDataset members read as numpy and Pillow wrote them", () => {
 
   it("brace ranges and alternatives expand as WebDataset's braceexpand does", () => {
     expect(expandBraces("shard-{000..002}.tar")).toEqual(["shard-000.tar", "shard-001.tar", "shard-002.tar"])
-    expect(expandBraces("{train,val}/s-{8..10}.tar")).toEqual(["train/s-8.tar", "train/s-9.tar", "train/s-10.tar", "val/s-8.tar", "val/s-9.tar", "val/s-10.tar"])
+    expect(expandBraces("{train,val}/s-{8..10}.tar")).toEqual([
+      "train/s-8.tar",
+      "train/s-9.tar",
+      "train/s-10.tar",
+      "val/s-8.tar",
+      "val/s-9.tar",
+      "val/s-10.tar"
+    ])
     expect(expandBraces("plain.tar")).toEqual(["plain.tar"])
   })
 })
@@ -121,7 +128,9 @@ describe("webDataset / sarlo80 datasets", () => {
   it.effect("dataset-wide mean and std are taken over every sample of every shard", () =>
     Effect.gen(function*() {
       const datasets = yield* Datasets
-      const { samples } = yield* datasets.load(sarlo80(SPLIT, { caption: "SHORT", resolution: { size: side }, normalisation: meanStd({ statistics: "dataset" }) }))
+      const { samples } = yield* datasets.load(
+        sarlo80(SPLIT, { caption: "SHORT", resolution: { size: side }, normalisation: meanStd({ statistics: "dataset" }) })
+      )
       const moments = expected.samples.reduce((m, s) => combineMoments(m, momentsOf(Float32Array.from(s.amplitude))), emptyMoments)
       const { mean, std } = meanStdOf(moments)
       const first = expected.samples[0].amplitude
@@ -193,7 +202,7 @@ describe("bad shards and members are named", () => {
       expect(skipped[0].reason).toMatch(/truncated: 16 × 16 <c8 values need \d+ bytes, the member has 300/)
       expect(skipped[1].reason).toMatch(/^not valid JSON/)
       expect(skipped[2].reason).toBe("has no caption.MID (caption has SHORT)")
-      expect(skipped[3].reason).toBe('sample 00000004 has no "sar.npy" member (it has meta.json)')
+      expect(skipped[3].reason).toBe("sample 00000004 has no \"sar.npy\" member (it has meta.json)")
       expect(skipped[4].reason).toBe("image 4 × 4 is smaller than the training size 8")
     }).pipe(Effect.provide(layer)))
 
@@ -216,13 +225,21 @@ describe("bad shards and members are named", () => {
       expect(skipped).toHaveLength(1)
       expect(skipped[0].file).toBe(truncated)
       expect(skipped[0].kind).toBe("truncated")
-      expect(skipped[0].reason).toMatch(new RegExp(`^truncated: member "00000001\\.sar\\.npy" needs \\d+ bytes from byte \\d+, the archive ends at byte ${at} \\(sample 00000001 and any after it are lost\\)$`))
+      expect(skipped[0].reason).toMatch(
+        new RegExp(
+          `^truncated: member "00000001\\.sar\\.npy" needs \\d+ bytes from byte \\d+, the archive ends at byte ${at} \\(sample 00000001 and any after it are lost\\)$`
+        )
+      )
     }).pipe(Effect.provide(layer)))
 
   it.effect("a file that is not a tar archive", () =>
     Effect.gen(function*() {
       const { skipped } = yield* (yield* Datasets).load(declared(join(dir, "garbage/shard-00000.tar")))
-      expect(skipped).toEqual([{ file: garbage, kind: "corrupt", reason: "corrupt: the member header at byte 0 has a bad checksum (not a tar archive, or damaged)" }])
+      expect(skipped).toEqual([{
+        file: garbage,
+        kind: "corrupt",
+        reason: "corrupt: the member header at byte 0 has a bad checksum (not a tar archive, or damaged)"
+      }])
     }).pipe(Effect.provide(layer)))
 
   it.effect("onError fail reads every shard, then fails listing every problem", () =>
@@ -256,7 +273,11 @@ describe("bad shards and members are named", () => {
         "/bad/shard-00000.tar:00000005.sar.npy"
       ])
       expect(skipped[0].reason).toMatch(/^too large: 16 × 16 pixels in a file of .* is over the pixel limit of 100 \(10 × 10\)/)
-      const { skipped: pngs } = yield* datasets.load({ ...webDataset(`${FIXTURES}/long-names-pax.tar`, { image: "sar.png", unit: "amplitude", resolution: { size: 8 } }), onError: "skip", maxPixels: 63 })
+      const { skipped: pngs } = yield* datasets.load({
+        ...webDataset(`${FIXTURES}/long-names-pax.tar`, { image: "sar.png", unit: "amplitude", resolution: { size: 8 } }),
+        onError: "skip",
+        maxPixels: 63
+      })
       expect(pngs.map((s) => s.kind)).toEqual(["too-large"])
     }).pipe(Effect.provide(layer)))
 
@@ -264,7 +285,7 @@ describe("bad shards and members are named", () => {
     Effect.gen(function*() {
       const datasets = yield* Datasets
       const { skipped } = yield* datasets.load({ ...declared(shard), unit: "intensity" })
-      expect(skipped[0]).toMatchObject({ kind: "unit", reason: 'holds complex values, read as amplitude |z|, but the dataset declares unit "intensity"' })
+      expect(skipped[0]).toMatchObject({ kind: "unit", reason: "holds complex values, read as amplitude |z|, but the dataset declares unit \"intensity\"" })
       const none = yield* Effect.flip(datasets.load(declared(join(dir, "nowhere/shard-{0..3}.tar"))))
       const nowhere = (i: number) => join(dir, `nowhere/shard-${i}.tar`)
       expect(none.message).toBe(`${nowhere(0)}: the shard pattern matches no file (nor do ${nowhere(1)}, ${nowhere(2)}, ${nowhere(3)})`)
@@ -315,14 +336,14 @@ describe("bad shards and members are named", () => {
       throw new Error("expected a refusal")
     }
     expect(issues(() => webDataset("x.tar", { image: "sicd.xml", unit: "amplitude" }))).toEqual([
-      'image: must name an image member by its extension, ending in png, jpg, jpeg, tif, tiff or npy (got "sicd.xml")'
+      "image: must name an image member by its extension, ending in png, jpg, jpeg, tif, tiff or npy (got \"sicd.xml\")"
     ])
     expect(issues(() => webDataset("x.tar", { image: "png", caption: "meta.json", unit: "amplitude" }))).toEqual([
-      'caption: names a JSON member: add #<field path>, e.g. "meta.json#caption" (got "meta.json")'
+      "caption: names a JSON member: add #<field path>, e.g. \"meta.json#caption\" (got \"meta.json\")"
     ])
     expect(issues(() => webDataset([], { image: "png", caption: "txt#a", unit: "amplitude" }))).toEqual(expect.arrayContaining([
-      'caption: #<field path> reads JSON members only; "txt" is not one (got "txt#a")'
+      "caption: #<field path> reads JSON members only; \"txt\" is not one (got \"txt#a\")"
     ]))
-    expect(issues(() => sarlo80("x", { caption: "TINY" as never }))).toEqual(['caption: must be one of "SHORT", "MID", "LONG" (got "TINY")'])
+    expect(issues(() => sarlo80("x", { caption: "TINY" as never }))).toEqual(["caption: must be one of \"SHORT\", \"MID\", \"LONG\" (got \"TINY\")"])
   })
 })

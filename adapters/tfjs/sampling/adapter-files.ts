@@ -40,8 +40,10 @@ const kohyaPrefixes = (family: StableDiffusionPipeline["family"]): Record<string
     : { lora_unet_: "unet", lora_te_: "text_encoder" }
 
 const specsOf = (pipeline: StableDiffusionPipeline, component: Component): ReadonlyArray<ParameterSpec> | undefined =>
-  component === "unet" ? pipeline.unet.specs
-    : component === "vae" ? pipeline.vae.specs
+  component === "unet" ?
+    pipeline.unet.specs
+    : component === "vae" ?
+    pipeline.vae.specs
     : pipeline.textEncoders.find((e) => e.name === component)?.specs
 
 /** One module's adapter as stored: torch-layout down / up and its alpha (undefined: the file gives none). */
@@ -92,7 +94,12 @@ const kohyaAdapters = (file: string, reader: Reader, pipeline: StableDiffusionPi
     const prefixes = kohyaPrefixes(pipeline.family)
     const table = moduleTable(pipeline, (component, module) =>
       Object.entries(prefixes).filter(([, c]) => c === component).map(([prefix]) => `${prefix}${module.replaceAll(".", "_")}`))
-    const { groups, unknown } = groupByStem(reader.header.tensors.map((t) => t.name), { ".lora_down.weight": "down", ".lora_up.weight": "up", ".alpha": "alpha" })
+    const { groups, unknown } = groupByStem(
+      reader.header.tensors.map((t) =>
+        t.name
+      ),
+      { ".lora_down.weight": "down", ".lora_up.weight": "up", ".alpha": "alpha" }
+    )
     if (unknown.length > 0) {
       return yield* new AdapterFileError({
         file,
@@ -124,7 +131,10 @@ const peftMetadata = (file: string, reader: Reader) =>
   Effect.gen(function*() {
     const raw = reader.header.metadata.lora_adapter_metadata
     if (raw === undefined) return {} as Record<string, unknown>
-    const parsed = yield* Effect.try({ try: () => JSON.parse(raw) as Record<string, unknown>, catch: () => new AdapterFileError({ file, reason: "lora_adapter_metadata is not JSON" }) })
+    const parsed = yield* Effect.try({
+      try: () => JSON.parse(raw) as Record<string, unknown>,
+      catch: () => new AdapterFileError({ file, reason: "lora_adapter_metadata is not JSON" })
+    })
     for (const key of Object.keys(parsed).filter((k) => /\.(rank_pattern|alpha_pattern)$/.test(k))) {
       const value = parsed[key]
       if (value !== null && typeof value === "object" && Object.keys(value).length > 0) {
@@ -143,11 +153,17 @@ const peftAdapters = (file: string, reader: Reader, pipeline: StableDiffusionPip
         : [`${component}.${module}`])
     const { groups, unknown } = groupByStem(reader.header.tensors.map((t) => t.name), { ".lora_A.weight": "down", ".lora_B.weight": "up", ".alpha": "alpha" })
     if (unknown.length > 0) {
-      return yield* new AdapterFileError({ file, reason: `has tensors that are not LoRA A / B weights (${sample(unknown)}); LyCORIS and DoRA files are not read` })
+      return yield* new AdapterFileError({
+        file,
+        reason: `has tensors that are not LoRA A / B weights (${sample(unknown)}); LyCORIS and DoRA files are not read`
+      })
     }
     const unmatched = [...groups.keys()].filter((stem) => !table.has(stem))
     if (unmatched.length > 0) {
-      return yield* new AdapterFileError({ file, reason: `names modules this ${pipeline.family === "sdxl" ? "SDXL" : "SD"} pipeline has not (${sample(unmatched)})` })
+      return yield* new AdapterFileError({
+        file,
+        reason: `names modules this ${pipeline.family === "sdxl" ? "SDXL" : "SD"} pipeline has not (${sample(unmatched)})`
+      })
     }
     const metadata = yield* peftMetadata(file, reader)
     const adapters: Array<StoredAdapter> = []
@@ -179,7 +195,8 @@ const adapterWeights = (file: string, reader: Reader, stored: StoredAdapter, sca
     if (!fits(downInfo.shape, downShape) || !fits(upInfo.shape, upShape)) {
       return yield* new AdapterFileError({
         file,
-        reason: `${stored.component}.${module.module}: down [${downInfo.shape}] and up [${upInfo.shape}] do not fit the module (down [${downShape}], up [${upShape}])`
+        reason:
+          `${stored.component}.${module.module}: down [${downInfo.shape}] and up [${upInfo.shape}] do not fit the module (down [${downShape}], up [${upShape}])`
       })
     }
     const factor = scale * (stored.alpha ?? rank) / rank
@@ -286,7 +303,7 @@ export const applyAdapterFiles = (pipeline: StableDiffusionPipeline, models: Dif
       for (const adapter of files) {
         if (adapter.kind === "lora") {
           const read = yield* readLoraFile(pipeline, adapter.file, adapter.scale)
-          tensors.push(...read.tensors)
+          for (const t of read.tensors) tensors.push(t)
           const wrapped = { ...layers }
           for (const [component, byModule] of read.adapters) wrapped[component] = loraLayers(layers[component]!, byModule, 1)
           layers = wrapped
@@ -299,11 +316,15 @@ export const applyAdapterFiles = (pipeline: StableDiffusionPipeline, models: Dif
           return yield* new AdapterFileError({ file: adapter.file, reason: "the model already has a learned token; sardine applies one token at a time" })
         }
         const read = yield* readEmbeddingFile(pipeline, adapter.file, adapter.token)
-        tensors.push(...read.rows.values())
+        for (const rows of read.rows.values()) tensors.push(rows)
         tokenizers = yield* Effect.forEach(models.textEncoders, (encoder, i) =>
           Effect.try({
             try: () => tokenizerWithToken(tokenizers[i], read.spellings, encoder.plan.config.vocab_size),
-            catch: (e) => new AdapterFileError({ file: adapter.file, reason: `its token cannot be added to ${pipeline.textEncoders[i].name}'s tokenizer: ${(e as Error).message}` })
+            catch: (e) =>
+              new AdapterFileError({
+                file: adapter.file,
+                reason: `its token cannot be added to ${pipeline.textEncoders[i].name}'s tokenizer: ${(e as Error).message}`
+              })
           }))
         const withRows = { ...layers }
         for (const [component, rows] of read.rows) withRows[component] = withExtraParameter(layers[component]!, ADDED_TOKEN_EMBEDDING, rows)

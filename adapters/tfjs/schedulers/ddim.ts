@@ -58,6 +58,7 @@ export const ddimScheduler = (config: DdimConfig, steps: number, eta: number): D
         const direction = tf.mul(epsilon, sqrtF32(f32(f32(1 - alphaProdPrevious) - f32(std * std))))
         const previousSample: tf.Tensor4D = tf.add(tf.mul(original, sqrtF32(alphaProdPrevious)), direction)
         return eta > 0 ? tf.add(previousSample, tf.mul(noise(modelOutput.shape), std)) : previousSample
-      }))
+      })
+    )
   }
 }

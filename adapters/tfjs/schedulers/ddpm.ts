@@ -57,6 +57,7 @@ export const ddpmScheduler = (config: DdpmConfig, steps: number): DiffusionSched
           ? Math.max(f32(f32(betaProdPrevious / betaProd) * currentBeta), 1e-20)
           : currentBeta
         return tf.add(mean, tf.mul(noise(modelOutput.shape), sqrtF32(variance)))
-      }))
+      })
+    )
   }
 }

@@ -31,7 +31,7 @@ export interface DiffusionScheduler {
 }
 
 /** A run with nothing to remember: every step depends on its own inputs only. */
-export const statelessRun = (step: SchedulerRun["step"]): (() => SchedulerRun) => () => ({ step, dispose: () => {} })
+export const statelessRun = (step: SchedulerRun["step"]): () => SchedulerRun => () => ({ step, dispose: () => {} })
 
 /** √x rounded to float32, as torch's `x ** 0.5` on a float32 scalar tensor. */
 export const sqrtF32 = (x: number): number => Math.fround(Math.sqrt(x))
@@ -39,4 +39,3 @@ export const sqrtF32 = (x: number): number => Math.fround(Math.sqrt(x))
 /** Σ cᵢ·xᵢ, left to right, each product and partial sum rounded to float32 as torch evaluates `a * x + b * y …`. */
 export const linearCombination = (terms: ReadonlyArray<readonly [number, tf.Tensor4D]>): tf.Tensor4D =>
   tf.tidy(() => terms.slice(1).reduce<tf.Tensor4D>((sum, [c, x]) => tf.add(sum, tf.mul(x, c)), tf.mul(terms[0][1], terms[0][0])))
-

@@ -19,7 +19,10 @@ const f32 = Math.fround
 export const DpmSolverMultistepConfig = Schema.Struct({
   ...multistepConfigFields,
   algorithm_type: Schema.optionalWith(
-    only(Schema.Literal("dpmsolver++", "sde-dpmsolver++"), "\"dpmsolver++\" and \"sde-dpmsolver++\" (diffusers deprecates \"dpmsolver\" and \"sde-dpmsolver\")"),
+    only(
+      Schema.Literal("dpmsolver++", "sde-dpmsolver++"),
+      "\"dpmsolver++\" and \"sde-dpmsolver++\" (diffusers deprecates \"dpmsolver\" and \"sde-dpmsolver\")"
+    ),
     { default: () => "dpmsolver++" as const }
   ),
   solver_type: Schema.optionalWith(only(Schema.Literal("midpoint", "heun"), "\"midpoint\" and \"heun\""), { default: () => "midpoint" as const }),

@@ -47,6 +47,7 @@ export const eulerAncestralScheduler = (config: EulerAncestralConfig, steps: num
         const down = tf.add(sample, tf.mul(derivative, f32(sigmaDown - sigma)))
         // diffusers draws the noise on every step, the last (σ_up = 0) included: the stream stays aligned.
         return tf.add(down, tf.mul(noise(modelOutput.shape), sigmaUp))
-      }))
+      })
+    )
   }
 }

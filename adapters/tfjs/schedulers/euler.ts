@@ -62,6 +62,7 @@ export const eulerScheduler = (config: EulerConfig, steps: number): SigmaSchedul
         const sigma = sigmas[index]
         const derivative = tf.div(tf.sub(sample, denoisedAt(config.prediction_type, modelOutput, sample, sigma)), sigma)
         return tf.add(sample, tf.mul(derivative, f32(sigmas[index + 1] - sigma)))
-      }))
+      })
+    )
   }
 }

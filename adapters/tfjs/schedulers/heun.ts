@@ -55,7 +55,9 @@ export const heunScheduler = (config: HeunConfig, steps: number): SigmaScheduler
         if (first === undefined) {
           const sigma = sigmas[index]
           const dt = f32(sigmas[index + 1] - sigma)
-          const derivative = tf.keep(tf.tidy((): tf.Tensor4D => tf.div(tf.sub(sample, clip(denoisedAt(config.prediction_type, modelOutput, sample, sigma))), sigma)))
+          const derivative = tf.keep(
+            tf.tidy((): tf.Tensor4D => tf.div(tf.sub(sample, clip(denoisedAt(config.prediction_type, modelOutput, sample, sigma))), sigma))
+          )
           first = { derivative, dt, sample: tf.keep(tf.clone(sample)) }
           return tf.tidy((): tf.Tensor4D => tf.add(sample, tf.mul(derivative, dt)))
         }

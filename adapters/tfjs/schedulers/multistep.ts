@@ -88,4 +88,3 @@ export const multistepState = (order: number): MultistepState => {
     }
   }
 }
-

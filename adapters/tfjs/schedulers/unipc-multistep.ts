@@ -23,7 +23,7 @@ export const UniPcMultistepConfig = Schema.Struct({
   solver_type: Schema.optionalWith(only(Schema.Literal("bh1", "bh2"), "\"bh1\" and \"bh2\""), { default: () => "bh2" as const }),
   /** Steps (0-based) whose corrector is skipped. */
   disable_corrector: Schema.optionalWith(Schema.Array(Schema.Int), { default: () => [] }),
-  solver_p: Schema.optionalWith(only(Schema.Null, "null (no external predictor scheduler)"), { default: () => null }),
+  solver_p: Schema.optionalWith(only(Schema.Null, "null (no external predictor scheduler)"), { default: () => null })
 })
 export type UniPcMultistepConfig = typeof UniPcMultistepConfig.Type
 
@@ -92,7 +92,15 @@ export const uniPcMultistepScheduler = (config: UniPcMultistepConfig, steps: num
    * correction terms, the correction's scale −α_t·B(h) (σ_t·B(h) for noise prediction), the ratios r_k
    * with the differences D1_k, and the right-hand sides R, b of the order conditions.
    */
-  const terms = (from: number, to: number, earlier: ReadonlyArray<number>, x: tf.Tensor4D, m0: tf.Tensor4D, previous: ReadonlyArray<tf.Tensor4D>, order: number) => {
+  const terms = (
+    from: number,
+    to: number,
+    earlier: ReadonlyArray<number>,
+    x: tf.Tensor4D,
+    m0: tf.Tensor4D,
+    previous: ReadonlyArray<tf.Tensor4D>,
+    order: number
+  ) => {
     const t = at(to)
     const s0 = at(from)
     const h = f32(t.lambda - s0.lambda)
@@ -141,7 +149,9 @@ export const uniPcMultistepScheduler = (config: UniPcMultistepConfig, steps: num
             const { base, scale, d1s, r, b } = terms(index - 1, index, earlier, lastSample!, m0, previous, lastOrder)
             const rhos = lastOrder === 1 ? [0.5] : solve(r, b)
             const slope: tf.Tensor4D = tf.sub(converted, m0)
-            const correction: tf.Tensor4D = d1s.length > 0 ? tf.add(weighted(rhos.slice(0, -1), d1s), tf.mul(slope, rhos[rhos.length - 1])) : tf.mul(slope, rhos[rhos.length - 1])
+            const correction: tf.Tensor4D = d1s.length > 0
+              ? tf.add(weighted(rhos.slice(0, -1), d1s), tf.mul(slope, rhos[rhos.length - 1]))
+              : tf.mul(slope, rhos[rhos.length - 1])
             return tf.sub(base, tf.mul(correction, scale))
           })
           : sample
