@@ -9,8 +9,6 @@ import { Components } from "../declaration/components.ts"
 import type { Normalisation } from "../declaration/dataset.ts"
 import { experimentsOf } from "../declaration/experiment.ts"
 import { Generation, type GenerationInput, samplerNames } from "../declaration/generation.ts"
-import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
 import type { StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
 import { Progress } from "../runner/progress.ts"
@@ -19,6 +17,7 @@ import { type AdapterFile, Engine, type GeneratedSample, samplesIndexFile } from
 import { ImageIO } from "../services/image-io.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
+import { loadPlan } from "./declaration-plan.ts"
 import { trainStepOf } from "./export.ts"
 
 /**
@@ -216,7 +215,8 @@ const folderSource = (folder: string) =>
 /** An experiment of a declaration: its generate step's settings, its trained model from the cache. */
 const declarationSource = (file: string, wanted: string | undefined, cacheDir: string) =>
   Effect.gen(function*() {
-    const loaded = yield* loadDeclaration(file)
+    // The plan with the declared folders' fingerprints in its keys, as `sardine run` wrote them to the cache.
+    const { loaded, plan } = yield* loadPlan(file, { cacheDir })
     const experiments = experimentsOf(loaded.declaration)
     const chosen = wanted === undefined ? experiments : experiments.filter((e) => e.name === wanted)
     const names = experiments.map((e) => e.name).join(", ") || "none"
@@ -228,7 +228,6 @@ const declarationSource = (file: string, wanted: string | undefined, cacheDir: s
       )
     }
     const target = chosen[0]
-    const plan = compilePlan(loaded.declaration)
     const step = plan.steps.find((s): s is StepOf<"generate"> => s.kind === "generate" && s.experiments.includes(target.name))
     if (step === undefined) return yield* new GenerateFailed({ reason: `${target.name} has no generate step` })
     const cache = cacheLayout(cacheDir)

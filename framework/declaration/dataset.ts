@@ -1,6 +1,7 @@
 import { Effect, type ParseResult, Schema } from "effect"
 import { SarUnit } from "../sar/units.ts"
 import { defaultMaxPixels } from "../services/image-io.ts"
+import { FolderFingerprint } from "./folder-fingerprint.ts"
 import { declarationIssues } from "./issues.ts"
 import { Bool, IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, OneOf, PositiveNumber, Seed } from "./rules.ts"
 
@@ -129,7 +130,9 @@ export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
   path: NonEmptyString,
   ...imageSampleFields,
   /** Read files whose real path (symbolic links resolved) lies outside the folder; refused by default. */
-  followSymlinks: Schema.optionalWith(Bool, { exact: true, default: () => false })
+  followSymlinks: Schema.optionalWith(Bool, { exact: true, default: () => false }),
+  /** How edits to the folder are noticed (folder-fingerprint.ts); "metadata" when absent. */
+  fingerprint: Schema.optionalWith(FolderFingerprint, { exact: true })
 })
 export type ImageFolderDataset = typeof ImageFolderDataset.Type
 

@@ -11,12 +11,12 @@ import { engineLayer } from "../../adapters/tfjs/engine-live.ts"
 import { exportCommand } from "../../framework/cli/export.ts"
 import { generateCommand } from "../../framework/cli/generate.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
-import { compilePlan } from "../../framework/plan/compile.ts"
 import { cacheLayout } from "../../framework/runner/cache.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import { denormalise } from "../../framework/sar/denormalisation.ts"
 import type { GeneratedSample } from "../../framework/services/engine.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
+import { planOf } from "../support/plan-of.ts"
 import { sardine } from "../support/run-process.ts"
 import { FIXTURES, temporaryFolder } from "../training/training-run.ts"
 
@@ -111,7 +111,7 @@ describe("sardine generate", () => {
     })
     expect(run.code, run.stderr).toBe(0)
     const loaded = await Effect.runPromise(loadDeclaration(file))
-    const step = compilePlan(loaded.declaration).steps.find((s) => s.kind === "generate")!
+    const step = (await planOf(file, loaded.declaration)).steps.find((s) => s.kind === "generate")!
     stepOutput = cacheLayout(cacheDir).done(step.key)
   }, 600_000)
   afterAll(() => folder.remove())
