@@ -3,7 +3,7 @@ import { copyFile, mkdir } from "node:fs/promises"
 import { join } from "node:path"
 import type { AmplitudeStatistics } from "../metrics/amplitude-statistics.ts"
 import { amplitudeStatistics } from "../metrics/amplitude-statistics.ts"
-import { cmmd, frechetDistance, kernelInceptionDistance, clipAlignment, type Embeddings } from "../metrics/embedding-distances.ts"
+import { cmmd, frechetDistance, kernelDistance, clipAlignment, type Embeddings } from "../metrics/embedding-distances.ts"
 import type { SampleImage } from "../metrics/metric-input.ts"
 import { compareSets, distributionOf, summariseSet, type SetComparisonSettings } from "../metrics/set-comparison.ts"
 import type { DistanceDomain } from "../metrics/amplitude-distances.ts"
@@ -147,7 +147,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
               Effect.catchAll((error) => Effect.sync(() => void notes.push(`${name}: ${error.message}`)))
             )
           yield* attempt("fid", frechetDistance(images, referenceEmbeddings))
-          yield* attempt("kid", kernelInceptionDistance(images, referenceEmbeddings))
+          yield* attempt("kid", kernelDistance(images, referenceEmbeddings))
           yield* attempt("cmmd", cmmd(images, referenceEmbeddings))
         }
         return { clip: options.alignment!.clip, seen: splitMean("seen"), unseen: splitMean("unseen"), prompts, ...distances, notes }
