@@ -5,7 +5,7 @@ import { sortFloat32 } from "./float32-sort.ts"
 import { GLCM_PROPERTIES, type GlcmProperties } from "./glcm.ts"
 import { STATISTIC_NAMES, type StatisticName } from "./metric-catalog.ts"
 import type { MetricInputError, SampleImage } from "./metric-input.ts"
-import { compareSets, type SetComparison, type SetSummary } from "./set-comparison.ts"
+import { compareSets, poolSamples, type SetComparison, type SetSummary } from "./set-comparison.ts"
 import { imageTexture, setTexture, type TextureSettings } from "./texture-sets.ts"
 
 /**
@@ -115,16 +115,6 @@ export const meanStatistics = (all: ReadonlyArray<Pick<AmplitudeStatistics, Stat
     return [name, finite.length === 0 ? Number.NaN : finite.reduce((a, b) => a + b, 0) / finite.length]
   })) as Record<StatisticName, number>
 
-const pooled = (parts: ReadonlyArray<Float32Array>): Float32Array => {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0))
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.length
-  }
-  return out
-}
-
 export interface GeneratedImage extends Pick<ImageEvidence, "promptIndex" | "prompt" | "split" | "seed" | "sample" | "clip" | "embedding"> {
   readonly measured: MeasuredImage
 }
@@ -157,12 +147,12 @@ export const measureEvaluation = (request: EvidenceRequest): Effect.Effect<Measu
     const binning = domainBinning(domain, request.bins)
     const generated: SetSummary = {
       images: request.generated.length,
-      samples: pooled(request.generated.map((g) => g.measured.normalised)),
+      samples: poolSamples(request.generated.map((g) => g.measured.normalised)),
       texture: setTexture(request.generated.map((g) => g.measured.texture))
     }
     const real: SetSummary = {
       images: request.reference.length,
-      samples: pooled(request.reference.map((r) => r.normalised)),
+      samples: poolSamples(request.reference.map((r) => r.normalised)),
       texture: setTexture(request.reference.map((r) => r.texture))
     }
     const comparison = yield* compareSets({ ...generated, name: "generated" }, { ...real, name: "reference" }, {

@@ -1,3 +1,4 @@
+import { Effect } from "effect"
 import { bcaInterval, bootstrapStandardError, percentileInterval } from "./bootstrap-interval.ts"
 import { type EvaluationEvidence, type ImageEvidence, noiseDrawOf } from "./evaluation-evidence.ts"
 import { type EstimateDefinition, EstimateSpace } from "./resampled-estimates.ts"
@@ -81,6 +82,14 @@ const pointwise = (rows: ReadonlyArray<Float64Array>, level: number) => {
   return { low, high }
 }
 
+/** Reports resamples done; the resampling loops hand control back through it, so they stay interruptible. */
+export type ResamplingProgress = (done: number, total: number) => Effect.Effect<void>
+
+const quietProgress: ResamplingProgress = () => Effect.yieldNow()
+
+/** Every this many resamples the loops report progress and yield. */
+export const progressEvery = 25
+
 /**
  * Intervals of every estimate. `exact` holds the evaluation's own values where they were computed
  * exactly (from every pixel, by the metric functions); an interval computed on atoms is moved by
@@ -90,8 +99,9 @@ export const evaluationIntervals = (
   evidence: EvaluationEvidence,
   settings: UncertaintySettings,
   probabilities: ReadonlyArray<number>,
-  exact: Readonly<Record<string, number | undefined>> = {}
-): EvaluationIntervals => {
+  exact: Readonly<Record<string, number | undefined>> = {},
+  progress: ResamplingProgress = quietProgress
+): Effect.Effect<EvaluationIntervals> => Effect.gen(function*() {
   const space = new EstimateSpace(evidence, evidence.images)
   const draws = noiseDraws(evidence.images)
   const observed = space.estimates(space.unitWeights())
@@ -112,6 +122,7 @@ export const evaluationIntervals = (
     const distribution = space.distribution(weights, probabilities)
     densities.push(distribution.density)
     quantiles.push(distribution.quantiles)
+    if ((r + 1) % progressEvery === 0) yield* progress(r + 1, settings.resamples)
   }
   const jackknife = definitions.map(() => new Float64Array(draws.length))
   for (let left = 0; left < draws.length; left++) {
@@ -144,4 +155,4 @@ export const evaluationIntervals = (
     draws: draws.length,
     band: { densityLow: density.low, densityHigh: density.high, quantileLow: quantile.low, quantileHigh: quantile.high }
   }
-}
+})

@@ -1,6 +1,14 @@
+import { Effect } from "effect"
 import { bcaInterval } from "./bootstrap-interval.ts"
 import type { EvaluationEvidence, ImageEvidence } from "./evaluation-evidence.ts"
-import { comparedValue, type EstimateInterval, noiseDraws, type UncertaintySettings } from "./evaluation-intervals.ts"
+import {
+  comparedValue,
+  type EstimateInterval,
+  noiseDraws,
+  progressEvery,
+  type ResamplingProgress,
+  type UncertaintySettings
+} from "./evaluation-intervals.ts"
 import { permutationPValue, smallestPValue } from "./permutation-p-value.ts"
 import { type EstimateDefinition, estimateDefinitions, EstimateSpace, incomparableEvidence } from "./resampled-estimates.ts"
 import { type Arrangements, bootstrapCounts, jackknifeCounts, pairedSwaps, pooledSplits } from "./resampling-plans.ts"
@@ -165,7 +173,14 @@ const unpairedDesign = (a: ReadonlyArray<ImageEvidence>, b: ReadonlyArray<ImageE
 }
 
 /** Both sides ran once: tests over the images, by permutation; intervals by bootstrap when asked. */
-const compareRuns = (a: ReplicateEvidence, b: ReplicateEvidence, settings: UncertaintySettings, stream: string, intervals: boolean): PairComparison | Incomparable => {
+const compareRuns = (
+  a: ReplicateEvidence,
+  b: ReplicateEvidence,
+  settings: UncertaintySettings,
+  stream: string,
+  intervals: boolean,
+  progress: ResamplingProgress
+): Effect.Effect<PairComparison | Incomparable> => Effect.gen(function*() {
   const reason = incomparableEvidence(a.evidence, b.evidence)
   if (reason !== undefined) return new Incomparable(reason)
   const imagesA = a.evidence.images
@@ -179,14 +194,17 @@ const compareRuns = (a: ReplicateEvidence, b: ReplicateEvidence, settings: Uncer
   const observed = differencesOf(space, definitions, space.unitWeights(0, imagesA.length), space.unitWeights(imagesA.length))
   const { arrangements } = design
   const nulls = definitions.map(() => new Float64Array(arrangements.count))
+  const resampled = definitions.map(() => new Float64Array(intervals ? settings.resamples : 0))
+  const total = arrangements.count + resampled[0].length
   for (let k = 0; k < arrangements.count; k++) {
     design.arrangement(arrangements.at(k), weights)
     differencesOf(space, definitions, ...weights).forEach((v, d) => (nulls[d][k] = v))
+    if ((k + 1) % progressEvery === 0) yield* progress(k + 1, total)
   }
-  const resampled = definitions.map(() => new Float64Array(intervals ? settings.resamples : 0))
   for (let r = 0; intervals && r < settings.resamples; r++) {
     design.resample(random, weights)
     differencesOf(space, definitions, ...weights).forEach((v, d) => (resampled[d][r] = v))
+    if ((r + 1) % progressEvery === 0) yield* progress(arrangements.count + r + 1, total)
   }
   const jackknife = design.jackknife.map((sample) =>
     sample.map((leave) => {
@@ -214,8 +232,8 @@ const compareRuns = (a: ReplicateEvidence, b: ReplicateEvidence, settings: Uncer
     permutations: { count: arrangements.count, exact: arrangements.exact, smallestP: smallestPValue(arrangements.count, arrangements.exact) },
     definitions,
     differences
-  }
-}
+  } satisfies PairComparison
+})
 
 /** What one side contributes to a replicate-level test of an estimate. */
 const sideEvidence = (strategy: StrategyEvidence, definition: EstimateDefinition): MeanEvidence => {
@@ -245,11 +263,12 @@ export const compareStrategies = (
   a: StrategyEvidence,
   b: StrategyEvidence,
   settings: UncertaintySettings,
-  intervals = true
-): PairComparison | Incomparable => {
-  if (a.replicates.length === 0 || b.replicates.length === 0) return new Incomparable("a side has no finished evaluation")
+  intervals = true,
+  progress: ResamplingProgress = () => Effect.yieldNow()
+): Effect.Effect<PairComparison | Incomparable> => {
+  if (a.replicates.length === 0 || b.replicates.length === 0) return Effect.succeed(new Incomparable("a side has no finished evaluation"))
   if (a.replicates.length === 1 && b.replicates.length === 1) {
-    return compareRuns(a.replicates[0], b.replicates[0], settings, `compare/${a.name}/${b.name}`, intervals)
+    return compareRuns(a.replicates[0], b.replicates[0], settings, `compare/${a.name}/${b.name}`, intervals, progress)
   }
-  return compareReplicates(a, b, settings.level)
+  return Effect.succeed(compareReplicates(a, b, settings.level))
 }

@@ -1,4 +1,5 @@
-import { comparedValue, type UncertaintySettings } from "./evaluation-intervals.ts"
+import { Effect } from "effect"
+import { comparedValue, type ResamplingProgress, type UncertaintySettings } from "./evaluation-intervals.ts"
 import { EVALUATION_METRICS, type MetricDirection } from "./metric-catalog.ts"
 import { holmAdjusted } from "./multiple-testing.ts"
 import type { EstimateDefinition } from "./resampled-estimates.ts"
@@ -157,22 +158,26 @@ export interface StudyStatisticsRequest {
   /** Declared pairs, each compared a against b. */
   readonly compare: ReadonlyArray<readonly [string, string]>
   readonly settings: UncertaintySettings
+  /** Called as each comparison resamples: which pair, and how far. */
+  readonly progress?: (pair: string, done: number, total: number) => Effect.Effect<void>
 }
 
-export const studyStatistics = (request: StudyStatisticsRequest): StudyStatistics => {
+export const studyStatistics = (request: StudyStatisticsRequest): Effect.Effect<StudyStatistics> => Effect.gen(function*() {
   const { settings, strategies } = request
   const byName = new Map(strategies.map((s, i) => [s.name, i]))
   const computed = new Map<string, PairComparison | Incomparable>()
   /** a against b, computed once per unordered pair in study order (so both directions agree). */
-  const pair = (a: number, b: number, intervals: boolean): PairComparison | Incomparable => {
+  const pair = (a: number, b: number, intervals: boolean): Effect.Effect<PairComparison | Incomparable> => Effect.gen(function*() {
     const [first, second] = a < b ? [a, b] : [b, a]
     const key = `${first}/${second}`
     const held = computed.get(key)
     const usable = held !== undefined && (held instanceof Incomparable || !intervals || Object.values(held.differences).some((d) => !Number.isNaN(d.low)))
-    const result = usable ? held! : compareStrategies(strategies[first], strategies[second], settings, intervals)
+    const label = `${strategies[first].name} vs ${strategies[second].name}`
+    const progress: ResamplingProgress = (done, total) => request.progress?.(label, done, total) ?? Effect.yieldNow()
+    const result = usable ? held! : yield* compareStrategies(strategies[first], strategies[second], settings, intervals, progress)
     computed.set(key, result)
     return result instanceof Incomparable || a === first ? result : reversed(result)
-  }
+  })
 
   const questions: Array<{ a: string; b: string; why: "baseline" | "declared" }> = []
   if (request.baseline !== undefined) {
@@ -181,13 +186,13 @@ export const studyStatistics = (request: StudyStatisticsRequest): StudyStatistic
   for (const [a, b] of request.compare) {
     if (!questions.some((q) => q.a === a && q.b === b)) questions.push({ a, b, why: "declared" })
   }
-  const comparisons = questions.map(({ a, b, why }): StrategyComparisonReport => {
+  const comparisons = yield* Effect.forEach(questions, ({ a, b, why }) => Effect.gen(function*(): Effect.fn.Return<StrategyComparisonReport> {
     const ia = byName.get(a)
     const ib = byName.get(b)
     if (ia === undefined || ib === undefined) {
       return { a, b, why, incomparable: `${ia === undefined ? a : b} has no finished evaluation`, lines: [], notes: [] }
     }
-    const result = pair(ia, ib, true)
+    const result = yield* pair(ia, ib, true)
     if (result instanceof Incomparable) return { a, b, why, incomparable: result.reason, lines: [], notes: [] }
     const lines = verdictLines(result, settings.level)
     const tested = lines.filter((l) => !Number.isNaN(l.pAdjusted)).length
@@ -217,7 +222,7 @@ export const studyStatistics = (request: StudyStatisticsRequest): StudyStatistic
       ...(strictestThreshold === undefined ? {} : { strictestThreshold }),
       notes
     }
-  })
+  }))
 
   const stats = strategies.map((s, i) => strategyStatistics(s, request.definitions[i], settings.level))
   const best: Record<string, BestMark> = {}
@@ -234,13 +239,11 @@ export const studyStatistics = (request: StudyStatisticsRequest): StudyStatistic
     const sorted = [...holders].sort((x, y) => badness(x) - badness(y))
     if (badness(sorted[0]) === badness(sorted[1])) continue
     const winner = sorted[0]
-    const tests = sorted.slice(1).map((other) => {
-      const result = pair(winner.i, other.i, false)
-      return result instanceof Incomparable ? undefined : result.differences[id]
-    })
+    const tests = yield* Effect.forEach(sorted.slice(1), (other) =>
+      Effect.map(pair(winner.i, other.i, false), (result) => (result instanceof Incomparable ? undefined : result.differences[id])))
     const adjusted = holmAdjusted(tests.map((t) => t?.p ?? NaN))
     const significant = tests.every((t, k) => t !== undefined && adjusted[k] <= alphaOf(settings.level) && favours(winner.definition.direction, t.difference))
     best[id] = { strategy: strategies[winner.i].name, significant }
   }
-  return { level: settings.level, resamples: settings.resamples, seed: settings.seed, strategies: stats, comparisons, best }
-}
+  return { level: settings.level, resamples: settings.resamples, seed: settings.seed, strategies: stats, comparisons, best } satisfies StudyStatistics
+})

@@ -1,5 +1,6 @@
 import { bottomAxis, bottomAxisHeight, fittedTicks, horizontalExtent, type PlotArea } from "./axis.ts"
 import { linearScale, niceDomain } from "./scale.ts"
+import { errorBar } from "./error-bar.ts"
 import { axisColour, escapeXml, fontSize, px, svgDocument, svgText, type SvgChart } from "./svg.ts"
 import { fitName } from "./text-width.ts"
 
@@ -9,6 +10,9 @@ export interface GlcmBar {
   readonly colour: string
   readonly value: number | undefined
   readonly real: boolean
+  /** The value's confidence interval, drawn as an error bar. */
+  readonly low?: number
+  readonly high?: number
 }
 
 export interface GlcmPanelSpec {
@@ -31,7 +35,7 @@ const labelColumn = 118
  * to the label column), so the panel reads without the legend.
  */
 export const glcmPanel = (spec: GlcmPanelSpec): SvgChart => {
-  const values = spec.bars.map((b) => b.value).filter((v): v is number => v !== undefined && Number.isFinite(v))
+  const values = spec.bars.flatMap((b) => [b.value, b.low, b.high]).filter((v): v is number => v !== undefined && Number.isFinite(v))
   const plotHeight = spec.bars.length * (rowHeight + rowGap) + rowGap
   const area: PlotArea = { left: labelColumn, top: titleHeight, right: spec.width - 14, bottom: titleHeight + plotHeight }
   // Domain and ticks from the same count, so the axis ends on a labelled tick.
@@ -54,6 +58,9 @@ export const glcmPanel = (spec: GlcmPanelSpec): SvgChart => {
       `<rect class="mark" data-series="${escapeXml(bar.label)}" x="${px(Math.min(zero, end))}" y="${px(top)}" ` +
         `width="${px(Math.max(1, Math.abs(end - zero)))}" height="${rowHeight}" fill="${bar.colour}"><title>${escapeXml(`${bar.label}: ${bar.value}`)}</title></rect>`
     )
+    if (bar.low !== undefined && bar.high !== undefined && Number.isFinite(bar.low) && Number.isFinite(bar.high)) {
+      parts.push(errorBar(top + rowHeight / 2, x.map(bar.low), x.map(bar.high), 6, "horizontal", bar.label))
+    }
   })
   const real = spec.bars.find((b) => b.real && b.value !== undefined && Number.isFinite(b.value))
   if (real !== undefined) {

@@ -48,8 +48,8 @@ const trial = (t: number, meanA: number, meanB: number) => {
 const breathe = () => new Promise((resolve) => setImmediate(resolve))
 
 const differenceOf = (a: EvaluationEvidence, b: EvaluationEvidence, seed: number) => {
-  const replicate = (evidence: EvaluationEvidence) => ({ evidence, estimates: evaluationIntervals(evidence, { ...settings, resamples: 2 }, []).estimates })
-  const result = compareStrategies({ name: "a", replicates: [replicate(a)] }, { name: "b", replicates: [replicate(b)] }, { ...settings, seed })
+  const replicate = (evidence: EvaluationEvidence) => ({ evidence, estimates: Effect.runSync(evaluationIntervals(evidence, { ...settings, resamples: 2 }, [])).estimates })
+  const result = Effect.runSync(compareStrategies({ name: "a", replicates: [replicate(a)] }, { name: "b", replicates: [replicate(b)] }, { ...settings, seed }))
   if (result instanceof Incomparable) throw new Error(result.reason)
   expect(result.test).toBe("paired permutation")
   return result.differences["alignment.seen"]
@@ -61,7 +61,7 @@ describe("coverage of the intervals on synthetic data with a known truth", () =>
     for (let t = 0; t < trials; t++) {
       await breathe()
       const { a } = trial(t, truth.a, truth.b)
-      const interval = evaluationIntervals(a, { ...settings, seed: t }, []).estimates["alignment.seen"]
+      const interval = Effect.runSync(evaluationIntervals(a, { ...settings, seed: t }, [])).estimates["alignment.seen"]
       if (interval.low <= truth.a && truth.a <= interval.high) covered++
     }
     // 95 % ± about 3 binomial standard deviations of 120 trials (2 %), the bootstrap's known shortfall with 20 draws below.

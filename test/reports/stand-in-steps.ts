@@ -10,10 +10,11 @@
  *   - generate: synthetic SAR scenes from the project's generator, written in the generate output
  *     format (images/*.tif float32 in [0, 1], *.png, samples.json last). The number of looks follows
  *     the strategy (baseline 1, LoRA UNet 2, full UNet 3, +1 with a learned token), so the metrics
- *     really differ between strategies.
+ *     really differ between strategies; the scenes depend on the trained model too, so training
+ *     replicates (other seeds) give other samples.
  */
 import { Effect, Layer } from "effect"
-import { mkdir, rename, writeFile } from "node:fs/promises"
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { DatasetsLive } from "../../adapters/data/datasets-live.ts"
 import { hashString, mixSeed, SeededRandom } from "../../adapters/data/seeded-random.ts"
@@ -165,10 +166,12 @@ const standInGenerate = (ctx: StepContext<"generate">) =>
   Effect.gen(function*() {
     const io = yield* ImageIO
     const { components, generate } = ctx.step.config
-    const trained = ctx.inputs("model").length === 1
+    const model = ctx.inputs("model")[0]
+    const trained = model !== undefined
     const looks = standInLooks(components, trained)
     const side = generate.resolution ?? 64
-    const strategySeed = hashString(canonicalJson(components))
+    const weights = model === undefined ? "" : yield* Effect.promise(() => readFile(join(model.dir, "model.json"), "utf8"))
+    const strategySeed = hashString(`${canonicalJson(components)}/${weights}`)
     const prompts = promptsOf(generate)
     yield* Effect.promise(() => mkdir(join(ctx.workDir, "images"), { recursive: true }))
     const samples: Array<GeneratedSample> = []
