@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import { IntegerAtLeast, NonEmptyString, PositiveNumber, Bool } from "./rules.ts"
 import { Treatment, type TreatmentInput } from "./treatment.ts"
-import type { TextEncoderName } from "./base-model.ts"
+import { textEncodersOf, type ModelFamily, type TextEncoderName } from "./base-model.ts"
 
 /** One treatment per text encoder; `textEncoder2` exists only on SDXL bases. */
 export const PerEncoder = Schema.Struct({
@@ -40,6 +40,20 @@ export const Components = Schema.Struct({
 })
 export type Components = typeof Components.Type
 export type ComponentsInput = typeof Components.Encoded
+
+/** The treatment of each text encoder of the base, whichever form was declared. */
+export const textEncoderTreatments = (
+  components: Components,
+  family: ModelFamily
+): ReadonlyArray<readonly [TextEncoderName, Treatment]> => {
+  const declared = components.textEncoders
+  return textEncodersOf(family).map((name) => {
+    if ("_tag" in declared) return [name, declared] as const
+    const own = name === "textEncoder" ? declared.textEncoder : declared.textEncoder2
+    // An SDXL declaration that names only the first encoder leaves the second frozen.
+    return [name, own ?? { _tag: "frozen" as const }] as const
+  })
+}
 
 export type LearnedTokenInput = typeof LearnedToken.Encoded
 

@@ -3,7 +3,7 @@ import { canonicalJson } from "./canonical-json.ts"
 import type { Dataset } from "./dataset.ts"
 import type { Declaration, Experiment } from "./experiment.ts"
 import { promptsOf } from "./generation.ts"
-import { textEncoderTreatments } from "./normalise.ts"
+import { textEncoderTreatments } from "./components.ts"
 import { describeTreatment, trains } from "./treatment.ts"
 
 /** A rule broken by a declaration: where (JSON path) and what. */

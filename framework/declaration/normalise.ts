@@ -1,46 +1,36 @@
-import { textEncodersOf, type ModelFamily, type TextEncoderName } from "./base-model.ts"
+import { textEncodersOf, type ModelFamily } from "./base-model.ts"
+import { resolveTreatment, type ComponentName } from "./adaptation.ts"
 import type { Components } from "./components.ts"
 import type { Dataset } from "./dataset.ts"
 import type { Declaration, Experiment } from "./experiment.ts"
 import { promptsOf } from "./generation.ts"
-import { defaultLoraTargets, type ComponentKind, type Treatment } from "./treatment.ts"
+import type { Treatment } from "./treatment.ts"
 
 /**
- * Makes every default explicit, so that two declarations meaning the same thing have the same
- * canonical JSON (and the same content keys): one treatment per text encoder of the base, LoRA
- * alpha and targets, the token's encoders, prompts as objects.
+ * Makes every default of a declaration explicit, in the form it was declared (what `sardine show`
+ * prints and MLflow records): LoRA alpha and targets (resolveTreatment, the one place they are
+ * decided), the token's encoders, prompts as objects, the sample resolution.
  */
 
-const explicitTreatment = (treatment: Treatment, component: ComponentKind): Treatment =>
-  treatment._tag === "lora"
-    ? {
-      ...treatment,
-      alpha: treatment.alpha ?? treatment.rank,
-      targets: treatment.targets ?? defaultLoraTargets[component]
-    }
-    : treatment
-
-/** The treatment of each text encoder of the base, whichever form was declared. */
-export const textEncoderTreatments = (
-  components: Components,
-  family: ModelFamily
-): ReadonlyArray<readonly [TextEncoderName, Treatment]> => {
-  const declared = components.textEncoders
-  return textEncodersOf(family).map((name) => {
-    if ("_tag" in declared) return [name, declared] as const
-    const own = name === "textEncoder" ? declared.textEncoder : declared.textEncoder2
-    // An SDXL declaration that names only the first encoder leaves the second frozen.
-    return [name, own ?? { _tag: "frozen" as const }] as const
-  })
+const explicitTreatment = (treatment: Treatment, component: ComponentName): Treatment => {
+  const resolved = resolveTreatment(treatment, component)
+  if (resolved._tag !== "lora") return resolved
+  const { scale: _scale, ...declared } = resolved
+  return declared
 }
 
 const explicitComponents = (components: Components, family: ModelFamily): Components => {
-  const encoders = textEncoderTreatments(components, family)
-  const perEncoder = Object.fromEntries(encoders.map(([name, t]) => [name, explicitTreatment(t, "textEncoder")]))
+  const declared = components.textEncoders
   return {
     unet: explicitTreatment(components.unet, "unet"),
     vae: explicitTreatment(components.vae, "vae"),
-    textEncoders: perEncoder as Components["textEncoders"],
+    // Both encoders share the text encoders' LoRA targets, so one treatment for both stays one.
+    textEncoders: "_tag" in declared
+      ? explicitTreatment(declared, "text_encoder")
+      : {
+        textEncoder: explicitTreatment(declared.textEncoder, "text_encoder"),
+        ...(declared.textEncoder2 === undefined ? {} : { textEncoder2: explicitTreatment(declared.textEncoder2, "text_encoder_2") })
+      },
     ...(components.token === undefined ? {} : {
       token: { ...components.token, encoders: components.token.encoders ?? textEncodersOf(family) }
     })

@@ -1,24 +1,33 @@
 import { Schema } from "effect"
-import { Fraction, IntegerAtLeast, NonEmptyString, NonNegativeNumber, PositiveNumber } from "./rules.ts"
+import { ModulePattern } from "./module-patterns.ts"
+import { Fraction, IntegerAtLeast, NonNegativeNumber, PositiveNumber } from "./rules.ts"
 
 /** The component is loaded as is and never receives gradients. */
 export const Frozen = Schema.TaggedStruct("frozen", {})
 
-/** Every parameter of the component trains. */
+const Patterns = (what: string) =>
+  Schema.Array(ModulePattern).pipe(Schema.filter((patterns) => patterns.length > 0 || `must list at least one ${what}`))
+
+/**
+ * The parameters of the component that `only` selects train (module-patterns.ts: a block such as
+ * `attn1` or `down_blocks.0`, a module-name pattern, or a parameter suffix such as `bias`); by default
+ * every one of them (`["*"]`).
+ */
 export const Full = Schema.TaggedStruct("full", {
   lr: PositiveNumber,
-  weightDecay: Schema.optionalWith(NonNegativeNumber, { exact: true, default: () => 0 })
+  weightDecay: Schema.optionalWith(NonNegativeNumber, { exact: true, default: () => 0 }),
+  only: Schema.optionalWith(Patterns("pattern"), { exact: true, default: () => ["*"] })
 })
 
 /**
- * Low-rank adapters on the named projections; base weights stay untouched.
- * `alpha` defaults to `rank` (scale 1); `targets` default per component (see `defaultLoraTargets`).
+ * Low-rank adapters on the Linear / Conv2d modules `targets` name (module-patterns.ts); base weights
+ * stay untouched. `alpha` defaults to `rank` (scale 1); `targets` default per component (adaptation.ts).
  */
 export const Lora = Schema.TaggedStruct("lora", {
   rank: IntegerAtLeast(1),
   alpha: Schema.optionalWith(PositiveNumber, { exact: true }),
   dropout: Schema.optionalWith(Fraction, { exact: true, default: () => 0 }),
-  targets: Schema.optionalWith(Schema.Array(NonEmptyString), { exact: true }),
+  targets: Schema.optionalWith(Patterns("target"), { exact: true }),
   lr: PositiveNumber
 })
 
@@ -31,22 +40,13 @@ export const Treatment = Schema.Union(Frozen, Full, Lora).annotations({
 export type Treatment = typeof Treatment.Type
 export type TreatmentInput = typeof Treatment.Encoded
 
-export type ComponentKind = "unet" | "vae" | "textEncoder"
-
-/** Defaults as the reference trainers use them (diffusers / PEFT examples). */
-export const defaultLoraTargets: Record<ComponentKind, ReadonlyArray<string>> = {
-  unet: ["to_q", "to_k", "to_v", "to_out.0"],
-  textEncoder: ["q_proj", "k_proj", "v_proj", "out_proj"],
-  // The VAE has attention only in its mid-blocks; its resnet convolutions carry the capacity.
-  vae: ["to_q", "to_k", "to_v", "to_out.0", "conv1", "conv2"]
-}
-
 export const frozen = (): TreatmentInput => ({ _tag: "frozen" })
 
-export const full = (options: { readonly lr: number; readonly weightDecay?: number }): TreatmentInput => ({
-  _tag: "full",
-  ...options
-})
+export const full = (options: {
+  readonly lr: number
+  readonly weightDecay?: number
+  readonly only?: ReadonlyArray<string>
+}): TreatmentInput => ({ _tag: "full", ...options })
 
 export const lora = (options: {
   readonly rank: number
@@ -58,13 +58,13 @@ export const lora = (options: {
 
 export const trains = (treatment: Treatment): boolean => treatment._tag !== "frozen"
 
-/** Short human label: `frozen`, `full`, `LoRA r=4`. */
+/** Short human label: `frozen`, `full`, `full (attn1, attn2)`, `LoRA r=4`. */
 export const describeTreatment = (treatment: Treatment): string => {
   switch (treatment._tag) {
     case "frozen":
       return "frozen"
     case "full":
-      return "full"
+      return treatment.only.length === 1 && treatment.only[0] === "*" ? "full" : `full (${treatment.only.join(", ")})`
     case "lora":
       return `LoRA r=${treatment.rank}`
   }

@@ -1,7 +1,7 @@
 import { canonicalJson, contentHash } from "../declaration/canonical-json.ts"
 import type { Dataset } from "../declaration/dataset.ts"
+import { textEncoderTreatments } from "../declaration/components.ts"
 import { type Declaration, type Experiment, experimentsOf } from "../declaration/experiment.ts"
-import { textEncoderTreatments } from "../declaration/normalise.ts"
 import { replicatesOfExperiment } from "../declaration/replicates.ts"
 import { trains } from "../declaration/treatment.ts"
 import { codeVersion, type Plan, reportRole, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"

@@ -1,4 +1,4 @@
-import { textEncoderTreatments } from "../../framework/declaration/normalise.ts"
+import { textEncoderTreatments } from "../../framework/declaration/components.ts"
 import { describeTreatment } from "../../framework/declaration/treatment.ts"
 import type { StudyResults } from "../study-results.ts"
 import type { ReportTable, TableCell } from "./report-table.ts"

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { canonicalJson, canonicalJsonPretty, contentHash } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
@@ -35,10 +36,11 @@ describe("paper strategies round-trip through their canonical JSON", () => {
     if (declaration.kind !== "experiment") throw new Error("expected an experiment")
     expect(declaration.components.unet._tag).toBe("full")
     expect(declaration.components.vae._tag).toBe("frozen")
-    expect(declaration.components.textEncoders).toMatchObject({
-      textEncoder: { _tag: "lora", rank: 16, alpha: 16, targets: ["q_proj", "k_proj", "v_proj", "out_proj"] },
-      textEncoder2: { _tag: "lora", rank: 16 }
-    })
+    // One LoRA declared for both text encoders stays one in the explicit form; the adaptation gives it to each.
+    expect(declaration.components.textEncoders).toMatchObject({ _tag: "lora", rank: 16, alpha: 16, targets: ["q_proj", "k_proj", "v_proj", "out_proj"] })
+    const adaptation = resolveAdaptation(declaration.components, declaration.base.family)
+    expect(adaptation.components.text_encoder).toEqual(adaptation.components.text_encoder_2)
+    expect(adaptation.components.text_encoder_2).toMatchObject({ _tag: "lora", rank: 16, alpha: 16, scale: 1 })
     expect(declaration.components.token).toMatchObject({ token: "<SAR>", init: "radar", encoders: ["textEncoder", "textEncoder2"] })
   })
 

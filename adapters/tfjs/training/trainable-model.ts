@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Schema } from "effect"
 import type { Components, LearnedToken } from "../../../framework/declaration/components.ts"
-import { defaultLoraTargets, type ComponentKind, type Treatment } from "../../../framework/declaration/treatment.ts"
+import { defaultLoraTargets } from "../../../framework/declaration/adaptation.ts"
+import type { Treatment } from "../../../framework/declaration/treatment.ts"
 import { ADDED_TOKEN_EMBEDDING } from "../clip-text-model.ts"
 import type { ParameterSpec } from "../layers.ts"
 import type { LoadedModel, StableDiffusionPipeline } from "../pipeline-loader.ts"
@@ -84,8 +85,6 @@ const modelOf = (pipeline: StableDiffusionPipeline, name: ComponentName): Loaded
   return encoder
 }
 
-const kindOf = (name: ComponentName): ComponentKind => (name === "unet" || name === "vae" ? name : "textEncoder")
-
 const fieldOf = (name: ComponentName): string =>
   name === "unet" ? "components.unet" : name === "vae" ? "components.vae" : `components.textEncoders${name === "text_encoder_2" ? ".textEncoder2" : ""}`
 
@@ -135,7 +134,7 @@ const buildInto = (pipeline: StableDiffusionPipeline, components: Components, se
       continue
     }
     const rank = treatment.rank
-    const targets = treatment.targets ?? defaultLoraTargets[kindOf(name)]
+    const targets = treatment.targets ?? defaultLoraTargets(name)
     const { modules, unmatched } = targetedModules(model.specs, targets)
     if (unmatched.length > 0) {
       throw new TreatmentError({ reason: `${fieldOf(name)}.targets: ${unmatched.map((t) => JSON.stringify(t)).join(", ")} match no Linear or Conv2d module of the ${name}` })

@@ -1,0 +1,122 @@
+import { Schema } from "effect"
+import { textEncodersOf, type ModelFamily, type TextEncoderName } from "./base-model.ts"
+import { LearnedToken, textEncoderTreatments, type Components } from "./components.ts"
+import { PositiveNumber } from "./rules.ts"
+import { Frozen, Full, Lora, type Treatment } from "./treatment.ts"
+
+/**
+ * The resolved adaptation: what each component of the base does in training, every default filled,
+ * produced from a decoded declaration by `resolveAdaptation` — the one thing the engines, the trained
+ * model's manifest and the exporters read. Its JSON (what the torch engine's worker receives):
+ *
+ *   {
+ *     "components": {                      every component of the base, pipeline folder names
+ *       "unet": { "_tag": "full", "lr": 1e-5, "weightDecay": 0, "only": ["*"] },
+ *       "vae": { "_tag": "frozen" },
+ *       "text_encoder": { "_tag": "lora", "rank": 16, "alpha": 16, "dropout": 0,
+ *                         "targets": ["q_proj", "k_proj", "v_proj", "out_proj"], "lr": 5e-5, "scale": 1 },
+ *       "text_encoder_2": { … }             SDXL bases only
+ *     },
+ *     "token": null, or {
+ *       "token": "<SAR>", "init": "radar", "vectors": 2, "lr": 5e-4, "normReprojection": false,
+ *       "spellings": ["<SAR>", "<SAR>_1"],  the added tokenizer entries, one embedding row each
+ *       "encoders": ["text_encoder", "text_encoder_2"],   every encoder of the base gets them
+ *       "trained": ["text_encoder_2"]       the encoders whose rows train (the others keep the init word's)
+ *     }
+ *   }
+ *
+ * `only` and `targets` are module-name patterns (module-patterns.ts); `scale` is alpha / rank.
+ */
+
+/** A component of a diffusers pipeline, named as its folder: the one component-name union of sardine. */
+export const ComponentName = Schema.Literal("unet", "vae", "text_encoder", "text_encoder_2")
+export type ComponentName = typeof ComponentName.Type
+
+/** The pipeline component of each declared text encoder. */
+export const encoderComponent: Record<TextEncoderName, ComponentName> = { textEncoder: "text_encoder", textEncoder2: "text_encoder_2" }
+
+/** Defaults as the reference trainers use them (diffusers / PEFT examples). */
+export const defaultLoraTargets = (component: ComponentName): ReadonlyArray<string> => {
+  switch (component) {
+    case "unet":
+      return ["to_q", "to_k", "to_v", "to_out.0"]
+    case "vae":
+      // The VAE has attention only in its mid-blocks; its resnet convolutions carry the capacity.
+      return ["to_q", "to_k", "to_v", "to_out.0", "conv1", "conv2"]
+    case "text_encoder":
+    case "text_encoder_2":
+      return ["q_proj", "k_proj", "v_proj", "out_proj"]
+  }
+}
+
+// The declaration's treatment schemas on their decoded side, with the optional fields made required.
+export const ResolvedLora = Schema.extend(Schema.required(Schema.typeSchema(Lora)), Schema.Struct({ scale: PositiveNumber }))
+export type ResolvedLora = typeof ResolvedLora.Type
+export const ResolvedTreatment = Schema.Union(Schema.typeSchema(Frozen), Schema.typeSchema(Full), ResolvedLora)
+export type ResolvedTreatment = typeof ResolvedTreatment.Type
+
+export const ResolvedToken = Schema.extend(
+  Schema.typeSchema(LearnedToken).pipe(Schema.omit("encoders")),
+  Schema.Struct({
+    spellings: Schema.Array(Schema.String),
+    encoders: Schema.Array(ComponentName),
+    trained: Schema.Array(ComponentName)
+  })
+)
+export type ResolvedToken = typeof ResolvedToken.Type
+
+export const ResolvedAdaptation = Schema.Struct({
+  components: Schema.Struct({
+    unet: ResolvedTreatment,
+    vae: ResolvedTreatment,
+    text_encoder: ResolvedTreatment,
+    text_encoder_2: Schema.optionalWith(ResolvedTreatment, { exact: true })
+  }),
+  token: Schema.NullOr(ResolvedToken)
+})
+export type ResolvedAdaptation = typeof ResolvedAdaptation.Type
+
+/** A declared treatment with its defaults: LoRA alpha (= rank), targets (per component) and scale. */
+export const resolveTreatment = (treatment: Treatment, component: ComponentName): ResolvedTreatment => {
+  if (treatment._tag !== "lora") return treatment
+  const alpha = treatment.alpha ?? treatment.rank
+  return { ...treatment, alpha, targets: treatment.targets ?? defaultLoraTargets(component), scale: alpha / treatment.rank }
+}
+
+/** The added tokens of a learned token: `<SAR>`, then `<SAR>_1`, … (diffusers' multi-vector naming). */
+export const tokenSpellings = (token: string, vectors: number): Array<string> =>
+  Array.from({ length: vectors }, (_, i) => (i === 0 ? token : `${token}_${i}`))
+
+const resolveToken = (token: LearnedToken, family: ModelFamily): ResolvedToken => {
+  const { encoders: declared, ...rest } = token
+  const encoders = textEncodersOf(family)
+  return {
+    ...rest,
+    spellings: tokenSpellings(token.token, token.vectors),
+    encoders: encoders.map((e) => encoderComponent[e]),
+    trained: encoders.filter((e) => declared === undefined || declared.includes(e)).map((e) => encoderComponent[e])
+  }
+}
+
+/** The resolved adaptation of a decoded declaration's components on a base of `family`. */
+export const resolveAdaptation = (components: Components, family: ModelFamily): ResolvedAdaptation => {
+  const encoders = textEncoderTreatments(components, family).map(([name, t]) => {
+    const component = encoderComponent[name]
+    return [component, resolveTreatment(t, component)] as const
+  })
+  return {
+    components: {
+      unet: resolveTreatment(components.unet, "unet"),
+      vae: resolveTreatment(components.vae, "vae"),
+      ...Object.fromEntries(encoders) as { text_encoder: ResolvedTreatment; text_encoder_2?: ResolvedTreatment }
+    },
+    token: components.token === undefined ? null : resolveToken(components.token, family)
+  }
+}
+
+/** The components of an adaptation with their treatments, in pipeline order (unet, vae, text encoders). */
+export const treatmentsOf = (adaptation: ResolvedAdaptation): Array<readonly [ComponentName, ResolvedTreatment]> =>
+  ComponentName.literals.flatMap((name) => {
+    const treatment = adaptation.components[name]
+    return treatment === undefined ? [] : [[name, treatment] as const]
+  })
