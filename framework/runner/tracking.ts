@@ -16,9 +16,9 @@ import type { StepOutcome } from "./runner.ts"
 /**
  * What a run of a declaration records in MLflow (DESIGN §8): a parent run per study with a child
  * run per experiment (a lone experiment is one run); an experiment trained with several seeds has
- * a child run per replicate under its own, which carries the mean over them. Params are the flattened declaration and the
- * content keys of its steps. Runs are found again by their content key, so rerunning a cached
- * study reuses its runs instead of adding new ones.
+ * a child run per replicate under its own, which carries the mean over them. Params are the
+ * flattened declaration and the content keys of its steps. Runs are found again by their content
+ * key, so rerunning a cached study reuses its runs instead of adding new ones.
  */
 export interface RunsOfDeclaration {
   /** MLflow experiment id (one per study). */

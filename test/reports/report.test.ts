@@ -27,7 +27,7 @@ import { reportStudyServices } from "./stand-in-steps.ts"
 
 const screenshots = join(repoRoot, "test-output", "reports")
 /**
- * Four strategies, the hybrid trained with two seeds, compared with the full UNet besides the
+ * Four strategies, the hybrid trained with three seeds, compared with the full UNet besides the
  * baseline; eight sampling seeds, so a paired test over noise draws can reach p = 2/2⁸.
  */
 const study = {
@@ -39,7 +39,7 @@ const study = {
   trainSteps: 30,
   size: 32,
   referenceImages: 8,
-  replicates: { hybrid: 2 },
+  replicates: { hybrid: 3 },
   compare: [["hybrid", "full-unet"]] as const,
   resamples: 300
 }
@@ -148,18 +148,26 @@ describe("the comparison report of a study", () => {
     const table = facts.tables.find((t) => t.id === "metrics")!
     const present = EVALUATION_METRICS.filter((m) => statistics.strategies.some((s) => typeof s.estimates[m.id]?.value === "number"))
     expect(table.header.slice(1).map((h) => h.split(" ")[0])).toEqual(present.map((c) => c.label.split(" ")[0]))
-    expect(table.rows.map((r) => r[0])).toEqual(["baseline (baseline)", "full-unet", "lora-unet", "hybrid (2 seeds)"])
+    expect(table.rows.map((r) => r[0])).toEqual(["baseline (baseline)", "full-unet", "lora-unet", "hybrid (3 seeds)"])
     for (const row of table.rows) for (const cell of row.slice(1)) expect(cell).toMatch(/^\S+ \[\S+, \S+\]/)
-    const significant: Array<string> = []
     const notSignificant: Array<string> = []
     present.forEach((column, k) => {
       const best = statistics.best[column.id]
       const expected = best?.significant ? [[names.indexOf(best.strategy), k + 1]] : []
       expect(facts.bestCells.filter(([, c]) => c === k + 1), column.id).toEqual(expected)
-      if (best !== undefined) (best.significant ? significant : notSignificant).push(column.label)
+      if (best !== undefined && !best.significant) notSignificant.push(column.label)
     })
-    // This study has bests within the noise (the replicated hybrid's two seeds leave Welch's test one degree of freedom).
+    // In this study no metric's best beats every other strategy significantly (the hybrid's three
+    // seeds leave Welch's test two degrees of freedom): no bold. The texture table has real bests.
     expect(notSignificant.length).toBeGreaterThan(0)
+    const texture = facts.tables.find((t) => t.id === "texture")!
+    const realRows = texture.rows.length - names.length
+    const expectedBold = GLCM_PROPERTIES.flatMap((p, k) => {
+      const best = statistics.best[`texture.${p}`]
+      return best?.significant ? [[realRows + names.indexOf(best.strategy), k + 1]] : []
+    })
+    expect(expectedBold.length).toBeGreaterThan(0)
+    expect(facts.boldCells.texture).toEqual(expectedBold.sort((a, b) => a[0] - b[0] || a[1] - b[1]))
     expect(table.rows.length).toBe(4)
     // The value shown is the best's: lowest distance, highest CLIP score.
     const wasserstein = statistics.best[evaluationMetrics.wasserstein.id]
@@ -234,10 +242,15 @@ describe("the comparison report of a study", () => {
       const k = columnOf(column.label)
       expect(flippedFacts.bestCells.filter(([, c]) => c === k), column.id).toEqual(best.significant ? [[names.indexOf(best.strategy), k]] : [])
     }
-    // The note names the columns left without bold: the best there is not significantly better.
-    const unmarked = columns.filter((c) => !flipped.best[c.id].significant).map((c) => c.label)
-    const note = (await readFile(join(outDir, "report.md"), "utf8")).split("\n").find((l) => l.includes("No bold in"))
-    expect(note).toContain(`No bold in ${unmarked.join(", ")}:`)
+    // The metric table's note names the columns left without bold: the best there is not significantly better.
+    const noteOf = async (folder: string) =>
+      (await readFile(join(folder, "report.md"), "utf8")).split("\n").find((l) => l.includes("No bold in"))?.replace(/\\(.)/g, "$1")
+    const unmarked = (best: StudyStatistics["best"]) => columns.filter((c) => !best[c.id].significant).map((c) => c.label)
+    expect(unmarked(recomputed.best).length).toBeGreaterThan(0)
+    expect(await noteOf(reportDir)).toContain(`No bold in ${unmarked(recomputed.best).join(", ")}:`)
+    const flippedUnmarked = unmarked(flipped.best)
+    if (flippedUnmarked.length === 0) expect(await noteOf(outDir)).toBeUndefined()
+    else expect(await noteOf(outDir)).toContain(`No bold in ${flippedUnmarked.join(", ")}:`)
   })
 
   it("logs each replicate as a child run of its experiment, tagged with its index, and the intervals' bounds as metrics (read by MLflow's own client)", async () => {
@@ -245,10 +258,10 @@ describe("the comparison report of a study", () => {
     const runs = (JSON.parse(stdout) as { experiments: Array<{ runs: Array<Record<string, any>> }> }).experiments.flatMap((e) => e.runs)
     const byName = (name: string) => runs.find((r) => r.name === name)!
     const hybrid = byName("hybrid")
-    for (const r of [1, 2]) {
+    for (const r of [1, 2, 3]) {
       const replicate = byName(`hybrid#${r}`)
       expect(replicate.parent_run_id).toBe(hybrid.run_id)
-      expect(replicate.tags).toMatchObject({ "sardine.replicate": String(r), "sardine.replicates": "2" })
+      expect(replicate.tags).toMatchObject({ "sardine.replicate": String(r), "sardine.replicates": "3" })
       // Each replicate's own evaluation: the metric and its interval.
       for (const key of ["amplitude.wasserstein", "amplitude.wasserstein.low", "amplitude.wasserstein.high"]) expect(Object.keys(replicate.metrics)).toContain(key)
     }
@@ -259,7 +272,7 @@ describe("the comparison report of a study", () => {
     expect(hybrid.metrics["amplitude.wasserstein.low"][0][2]).toBeCloseTo(mean.low, 12)
     expect(hybrid.metrics["amplitude.wasserstein.high"][0][2]).toBeCloseTo(mean.high, 12)
     expect(hybrid.metrics["amplitude.wasserstein.seed_sd"][0][2]).toBeCloseTo(mean.seedSpread!, 12)
-    expect(hybrid.metrics.replicates[0][2]).toBe(2)
+    expect(hybrid.metrics.replicates[0][2]).toBe(3)
     // A run trained once carries its evaluation's bounds; the study's run each comparison's verdict numbers.
     expect(Object.keys(byName("full-unet").metrics)).toEqual(expect.arrayContaining(["amplitude.wasserstein.low", "amplitude.wasserstein.high"]))
     expect(Object.keys(byName("report-test").metrics)).toEqual(expect.arrayContaining([
@@ -270,20 +283,20 @@ describe("the comparison report of a study", () => {
 
   it("reports the spread between training seeds and each seed's value for the replicated strategy", () => {
     const table = facts.tables.find((t) => t.id === "replicates")!
-    expect(table.rows.map((r) => r[0])).toEqual(["hybrid (2 seeds)"])
+    expect(table.rows.map((r) => r[0])).toEqual(["hybrid (3 seeds)"])
     const hybrid = statistics.strategies.find((s) => s.name === "hybrid")!
-    expect(hybrid.replicates).toBe(2)
+    expect(hybrid.replicates).toBe(3)
     const w = hybrid.estimates[evaluationMetrics.wasserstein.id]
     expect(w.method).toBe("t")
-    expect(w.replicateValues).toHaveLength(2)
-    expect(w.value).toBeCloseTo((w.replicateValues![0] + w.replicateValues![1]) / 2, 12)
-    expect(table.rows[0][1]).toMatch(/^sd \S+ \(\S+, \S+\)$/)
+    expect(w.replicateValues).toHaveLength(3)
+    expect(w.value).toBeCloseTo(w.replicateValues!.reduce((a, b) => a + b, 0) / 3, 12)
+    expect(table.rows[0][1]).toMatch(/^sd \S+ \(\S+, \S+, \S+\)$/)
   })
 
   it("states run facts per replicate from the manifests and the MLflow runs: backend tag, cache keys, run ids, the mlflow ui command", async () => {
     const table = facts.tables.find((t) => t.id === "run-facts")!
     const column = (name: string) => table.header.indexOf(name)
-    for (const [i, name] of ["baseline", "full-unet", "lora-unet", "hybrid#1", "hybrid#2"].entries()) {
+    for (const [i, name] of ["baseline", "full-unet", "lora-unet", "hybrid#1", "hybrid#2", "hybrid#3"].entries()) {
       const row = table.rows[i]
       expect(row[column("run")]).toBe(name)
       expect(row[column("backend")]).toBe("none (test stand-ins)")
@@ -323,8 +336,9 @@ describe("the comparison report of a study", () => {
   it("keeps labels apart and colours distinct in a study of ten strategies with long names", async () => {
     // The same evaluations under ten long names: the layout, not the numbers, is under test here.
     const dirs = experimentDirsOf(ran)
+    // No baseline among the copies: the layout needs no comparisons, so none are computed.
     const loaded = await Effect.runPromise(loadStudy(Array.from({ length: 10 }, (_, i) => ({
-      experiment: { ...dirs[i % 4].experiment, name: `strategy-${i}-lora-unet-rank-16-alpha-32-cosine-schedule-noise-offset`.slice(0, 64) },
+      experiment: { ...dirs[i % 4].experiment, baseline: false, name: `strategy-${i}-lora-unet-rank-16-alpha-32-cosine-schedule-noise-offset`.slice(0, 64) },
       replicates: dirs[i % 4].replicates
     }))))
     const outDir = join(dir, "wide-report")

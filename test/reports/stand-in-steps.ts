@@ -27,6 +27,7 @@ import type { Components } from "../../framework/declaration/components.ts"
 import { promptsOf } from "../../framework/declaration/generation.ts"
 import { textEncoderTreatments } from "../../framework/declaration/components.ts"
 import type { Training } from "../../framework/declaration/training.ts"
+import { learningRateMetric, trainingMetrics } from "../../framework/metrics/metric-catalog.ts"
 import { trains } from "../../framework/declaration/treatment.ts"
 import type { StepKind } from "../../framework/plan/step.ts"
 import { StepFailed, type StepContext, type StepHandler, type StepHandlers } from "../../framework/runner/step-handler.ts"
@@ -76,7 +77,7 @@ const standInEncodeText = (ctx: StepContext<"encode-text">) =>
     yield* writeAtomic(join(ctx.workDir, "text.json"), JSON.stringify(index.samples.map((s) => s.caption.split(/\s+/).length)))
   })
 
-/** The optimiser groups a declaration trains, named as the engine names its lr/<group> metrics. */
+/** The optimiser groups a declaration trains, named as the engine names its lr/<group> metrics (learningRateMetric). */
 const trainedGroups = (components: Components, family: "sd15" | "sd2" | "sdxl" | "tiny") => {
   const groups: Array<{ name: string; lr: number }> = []
   const lrOf = (t: Components["unet"]) => (t._tag === "frozen" ? 0 : t.lr)
@@ -136,10 +137,10 @@ const standInTrain = (ctx: StepContext<"train">) =>
           gradient[9] += (2 * error) / n
         }
       }
-      const rates = Object.fromEntries(groups.map((g) => [`lr/${g.name}`, scheduled(train, g.lr, step)]))
+      const rates = Object.fromEntries(groups.map((g) => [learningRateMetric(g.name), scheduled(train, g.lr, step)]))
       const [first, ...rest] = groups
       const rateOf = (k: number) =>
-        gain * (k < 9 || rest.length === 0 ? rates[`lr/${first.name}`] : rest.reduce((a, g) => a + rates[`lr/${g.name}`], 0))
+        gain * (k < 9 || rest.length === 0 ? rates[learningRateMetric(first.name)] : rest.reduce((a, g) => a + rates[learningRateMetric(g.name)], 0))
       const { beta1, beta2, epsilon } = train.optimizer
       for (let k = 0; k < 10; k++) {
         moment1[k] = beta1 * moment1[k] + (1 - beta1) * gradient[k]
@@ -149,7 +150,12 @@ const standInTrain = (ctx: StepContext<"train">) =>
         parameters[k] -= (rateOf(k) * m) / (Math.sqrt(v) + epsilon)
       }
       const norm = Math.sqrt(gradient.reduce((a, g) => a + g * g, 0))
-      const values = { loss, grad_norm: norm, images_per_s: 1000 / Math.max(1e-3, performance.now() - started), ...rates }
+      const values = {
+        [trainingMetrics.loss]: loss,
+        [trainingMetrics.gradNorm]: norm,
+        [trainingMetrics.imagesPerSecond]: 1000 / Math.max(1e-3, performance.now() - started),
+        ...rates
+      }
       yield* appendTrainingLog(ctx.workDir, step + 1, values)
       yield* ctx.tracking.metrics(step + 1, values)
       yield* ctx.progress(step + 1, train.steps, "steps")
