@@ -36,79 +36,122 @@ const mean = (values: ArrayLike<number>) => {
   return s / values.length
 }
 
-/** Merged sorted atoms of every image and the reference, grouped by value, for one weighted pass per resample. */
-interface MergedAtoms {
+/**
+ * The pooled generated CDF F against the reference CDF G, laid out once per space so that a
+ * resample costs a pass over the generated values only. Between two consecutive generated values
+ * F is constant while G steps through the reference values there ("pieces": from one breakpoint
+ * of either set to the next, with G's value on it). For a constant F, a segment's share of
+ * Wasserstein-1, Σ |F − γⱼ| ℓⱼ, follows from prefix sums of ℓ and γℓ and a binary search for F
+ * among its γ (non-decreasing), and its largest gap |F − γ| is at one of its ends.
+ */
+interface CdfLayout {
+  /** Distinct generated values, ascending; value k's contributions are owners/masses[start[k] .. start[k + 1]). */
   readonly values: Float64Array
-  readonly referenceMass: Float64Array
-  /** Contributions of value k: owners[start[k] .. start[k + 1]) with their masses. */
   readonly start: Int32Array
   readonly owners: Int32Array
   readonly masses: Float64Array
+  /** Segment 0 lies before the first generated value, segment k + 1 from generated value k on: pieces[pieceStart[s] .. pieceStart[s + 1]). */
+  readonly pieceStart: Int32Array
+  /** G on each piece (already divided by the reference's total), and prefix sums of the pieces' lengths ℓ and of γℓ. */
+  readonly gamma: Float64Array
+  readonly prefixLength: Float64Array
+  readonly prefixGammaLength: Float64Array
 }
 
-const mergeAtoms = (images: ReadonlyArray<ImageEvidence>, evidence: EvaluationEvidence): MergedAtoms => {
+const cdfLayout = (images: ReadonlyArray<ImageEvidence>, evidence: EvaluationEvidence): CdfLayout => {
   const reference = evidence.reference
-  const total = images.reduce((n, i) => n + i.atoms.length, 0) + reference.atoms.length
-  const values = new Float64Array(total)
-  const owners = new Int32Array(total)
-  const masses = new Float64Array(total)
+  const generatedCount = images.reduce((n, i) => n + i.atoms.length, 0)
+  const values = new Float64Array(generatedCount)
+  const owners = new Int32Array(generatedCount)
   let at = 0
   images.forEach((image, owner) => {
-    const mass = image.pixels / image.atoms.length
     for (const v of image.atoms) {
       values[at] = v
-      owners[at] = owner
-      masses[at++] = mass
+      owners[at++] = owner
     }
   })
-  const referenceMass = reference.pixels / reference.atoms.length
-  for (const v of reference.atoms) {
-    values[at] = v
-    owners[at] = -1
-    masses[at++] = referenceMass
-  }
-  const order = Uint32Array.from({ length: total }, (_, i) => i).sort((a, b) => values[a] - values[b])
-  const unique: Array<number> = []
-  const refMass: Array<number> = []
+  const order = Uint32Array.from({ length: generatedCount }, (_, i) => i).sort((a, b) => values[a] - values[b])
+  const distinct: Array<number> = []
   const start: Array<number> = []
-  const sortedOwners: Array<number> = []
-  const sortedMasses: Array<number> = []
-  for (const i of order) {
-    if (unique.length === 0 || values[i] !== unique[unique.length - 1]) {
-      unique.push(values[i])
-      refMass.push(0)
-      start.push(sortedOwners.length)
+  const sortedOwners = new Int32Array(generatedCount)
+  const masses = new Float64Array(generatedCount)
+  order.forEach((i, k) => {
+    if (distinct.length === 0 || values[i] !== distinct[distinct.length - 1]) {
+      distinct.push(values[i])
+      start.push(k)
     }
-    if (owners[i] < 0) refMass[refMass.length - 1] += masses[i]
-    else {
-      sortedOwners.push(owners[i])
-      sortedMasses.push(masses[i])
+    sortedOwners[k] = owners[i]
+    masses[k] = images[owners[i]].pixels / images[owners[i]].atoms.length
+  })
+  start.push(generatedCount)
+  // Breakpoints: every distinct value of either set; G after each, then pieces grouped by segment.
+  const referenceMass = reference.pixels / reference.atoms.length
+  const breakpoints: Array<number> = []
+  const gammas: Array<number> = []
+  let g = 0
+  let r = 0
+  let cumulative = 0
+  const atoms = reference.atoms
+  while (g < distinct.length || r < atoms.length) {
+    const x = r === atoms.length || (g < distinct.length && distinct[g] <= atoms[r]) ? distinct[g] : atoms[r]
+    while (g < distinct.length && distinct[g] === x) g++
+    while (r < atoms.length && atoms[r] === x) {
+      cumulative += referenceMass
+      r++
     }
+    breakpoints.push(x)
+    gammas.push(cumulative / reference.pixels)
   }
-  start.push(sortedOwners.length)
+  const pieces = breakpoints.length
+  const prefixLength = new Float64Array(pieces + 1)
+  const prefixGammaLength = new Float64Array(pieces + 1)
+  for (let j = 0; j < pieces; j++) {
+    const length = j + 1 < pieces ? breakpoints[j + 1] - breakpoints[j] : 0
+    prefixLength[j + 1] = prefixLength[j] + length
+    prefixGammaLength[j + 1] = prefixGammaLength[j] + gammas[j] * length
+  }
+  const pieceStart = new Int32Array(distinct.length + 2)
+  let j = 0
+  for (let k = 0; k < distinct.length; k++) {
+    while (breakpoints[j] < distinct[k]) j++
+    pieceStart[k + 1] = j
+  }
+  pieceStart[distinct.length + 1] = pieces
   return {
-    values: Float64Array.from(unique),
-    referenceMass: Float64Array.from(refMass),
+    values: Float64Array.from(distinct),
     start: Int32Array.from(start),
-    owners: Int32Array.from(sortedOwners),
-    masses: Float64Array.from(sortedMasses)
+    owners: sortedOwners,
+    masses,
+    pieceStart,
+    gamma: Float64Array.from(gammas),
+    prefixLength,
+    prefixGammaLength
   }
 }
 
 /** Wasserstein-1 (area between the CDFs) and KS (largest gap) of the weighted images' pooled values against the reference. */
-const cdfDistances = (merged: MergedAtoms, weights: Float64Array, generatedTotal: number, referenceTotal: number) => {
-  const { masses, owners, referenceMass, start, values } = merged
-  let generated = 0
-  let real = 0
+const cdfDistances = (layout: CdfLayout, weights: Float64Array, generatedTotal: number) => {
+  const { gamma, masses, owners, pieceStart, prefixGammaLength, prefixLength, start, values } = layout
   let area = 0
   let ks = 0
-  const last = values.length - 1
-  for (let k = 0; k <= last; k++) {
-    for (let c = start[k]; c < start[k + 1]; c++) generated += weights[owners[c]] * masses[c]
-    real += referenceMass[k]
-    const gap = Math.abs(generated / generatedTotal - real / referenceTotal)
+  let generated = 0
+  for (let s = 0; s <= values.length; s++) {
+    if (s > 0) for (let c = start[s - 1]; c < start[s]; c++) generated += weights[owners[c]] * masses[c]
+    const first = pieceStart[s]
+    const end = pieceStart[s + 1]
+    if (first === end) continue
+    const f = generated / generatedTotal
+    let lo = first
+    let hi = end
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (gamma[mid] < f) lo = mid + 1
+      else hi = mid
+    }
+    area += f * (prefixLength[lo] - prefixLength[first]) - (prefixGammaLength[lo] - prefixGammaLength[first]) +
+      (prefixGammaLength[end] - prefixGammaLength[lo]) - f * (prefixLength[end] - prefixLength[lo])
+    const gap = Math.max(Math.abs(f - gamma[first]), Math.abs(f - gamma[end - 1]))
     if (gap > ks) ks = gap
-    if (k < last) area += gap * (values[k + 1] - values[k])
   }
   return { wasserstein: area, ks }
 }
@@ -323,7 +366,7 @@ export const estimateDefinitions = (evidence: EvaluationEvidence, images: Readon
 /** The estimates of images weighted by `weights` (one per image of the space), in `definitions` order. */
 export class EstimateSpace {
   readonly definitions: ReadonlyArray<EstimateDefinition>
-  private readonly merged: MergedAtoms
+  private readonly cdf: CdfLayout
   private readonly embeddings: EmbeddingTerms | undefined
   private readonly promptIndices: ReadonlyArray<number>
   private readonly glcmLength: number
@@ -331,7 +374,7 @@ export class EstimateSpace {
   /** All evidences must be judged against the same reference with the same settings (see `incomparableEvidence`). */
   constructor(readonly evidence: EvaluationEvidence, readonly images: ReadonlyArray<ImageEvidence>) {
     const reference = evidence.reference
-    this.merged = mergeAtoms(images, evidence)
+    this.cdf = cdfLayout(images, evidence)
     this.glcmLength = reference.glcm.length
     this.promptIndices = isScored(images) ? promptIndicesOf(images) : []
     this.embeddings = isEmbedded(evidence, images) ? embeddingTerms(images, reference.embeddings!) : undefined
@@ -362,7 +405,7 @@ export class EstimateSpace {
       for (let k = 0; k < glcm.length; k++) glcm[k] += w * image.glcm[k]
     })
     if (total === 0) return new Float64Array(this.definitions.length).fill(NaN)
-    const { ks, wasserstein } = cdfDistances(this.merged, weights, pixels, reference.pixels)
+    const { ks, wasserstein } = cdfDistances(this.cdf, weights, pixels)
     let generatedCounts = 0
     let referenceCounts = 0
     for (let k = 0; k < histogram.length; k++) {
@@ -431,7 +474,7 @@ export class EstimateSpace {
     })
     for (let k = 0; k < density.length; k++) density[k] /= pixels
     const quantiles = new Float64Array(probabilities.length)
-    const { masses, owners, start, values } = this.merged
+    const { masses, owners, start, values } = this.cdf
     let cumulative = 0
     let q = 0
     for (let k = 0; k < values.length && q < probabilities.length; k++) {
