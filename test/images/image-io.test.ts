@@ -1,11 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
 import { toAmplitude } from "../../framework/sar/units.ts"
+import { realScene } from "../support/real-scene.ts"
 
 /** Written by tools/make_image_fixtures.py: files from Pillow/tifffile and what those libraries read back. */
 const fixtures = "test/fixtures/images"
@@ -21,7 +23,7 @@ const expected: Record<string, {
 }> = JSON.parse(readFileSync(join(fixtures, "expected.json"), "utf8"))
 
 /** Written by tools/make_sar_golden.py from tifffile + numpy. */
-const scene = "../shared/data/s1-grd-vv-db-20m.tif"
+const scene = realScene
 const golden = JSON.parse(readFileSync("test/fixtures/data/s1-grd-golden.json", "utf8"))
 
 const scratch = () => mkdtempSync(join(tmpdir(), "sardine-images-"))
@@ -194,6 +196,12 @@ describe("ImageIO (sharp + geotiff)", () => {
     const cases: Array<[string, () => string, string, RegExp]> = [
       ["missing", () => join(dir, "nowhere.png"), "unreadable", /: cannot read: no such file$/],
       ["empty", () => make("empty.tif", new Uint8Array(0)), "empty", /: empty file \(0 bytes\)$/],
+      ["a folder", () => dir, "unreadable", /: cannot read: is a directory$/],
+      ["a FIFO named like an image (opening it would wait forever)", () => {
+        const fifo = join(dir, "pipe.png")
+        execFileSync("mkfifo", [fifo])
+        return fifo
+      }, "unreadable", /: cannot read: not a regular file \(a pipe, socket or device\)$/],
       ["text", () => make("notes.png", new TextEncoder().encode("these are not pixels")), "unsupported",
         /: unsupported format: unknown \(first bytes 74 68 65 73 65 20 61 72\); sardine reads PNG, JPEG and TIFF$/],
       ["GIF", () => make("anim.gif", new TextEncoder().encode("GIF89a\u0001\u0000\u0001\u0000")), "unsupported", /: unsupported format: GIF;/],
