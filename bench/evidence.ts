@@ -53,11 +53,18 @@ const timed = async (label: string, run: () => Promise<unknown>) => {
 }
 
 console.log(`demo-shaped evaluation: ${a.images.length} images of 32 × 32 against ${reference.images.length}, ${resamples} resamples`)
-await timed("evaluate step's intervals (bootstrap of every estimate and the distribution bands)", () =>
-  Effect.runPromise(evaluationIntervals(a, settings, probabilities)))
-const replicate = async (evidence: typeof a) => ({ evidence, estimates: (await Effect.runPromise(evaluationIntervals(evidence, { ...settings, resamples: 100 }, []))).estimates })
+await timed(
+  "evaluate step's intervals (bootstrap of every estimate and the distribution bands)",
+  () => Effect.runPromise(evaluationIntervals(a, settings, probabilities))
+)
+const replicate = async (evidence: typeof a) => ({
+  evidence,
+  estimates: (await Effect.runPromise(evaluationIntervals(evidence, { ...settings, resamples: 100 }, []))).estimates
+})
 const ra = await replicate(a)
 const rb = await replicate(b)
-await timed("one comparison (exact paired permutation test over 256 swaps + paired bootstrap)", () =>
-  Effect.runPromise(compareStrategies({ name: "a", replicates: [ra] }, { name: "b", replicates: [rb] }, settings)))
+await timed(
+  "one comparison (exact paired permutation test over 256 swaps + paired bootstrap)",
+  () => Effect.runPromise(compareStrategies({ name: "a", replicates: [ra] }, { name: "b", replicates: [rb] }, settings))
+)
 console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} (2 cores, shared)`)

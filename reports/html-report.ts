@@ -65,7 +65,9 @@ export const tableHtml = (table: ReportTable): string =>
 const figure = (chart: SvgChart, caption: string) => `<figure>${chart.svg}<figcaption>${escapeXml(caption)}</figcaption></figure>`
 
 const gridHtml = (grid: ImageGrid, images: ReadonlyMap<string, string>): string => {
-  const head = `<tr><th class="prompt">prompt</th>${grid.columns.map((c) => `<th><span class="swatch" style="background:${c.colour}"></span>${escapeXml(c.label)}</th>`).join("")}</tr>`
+  const head = `<tr><th class="prompt">prompt</th>${
+    grid.columns.map((c) => `<th><span class="swatch" style="background:${c.colour}"></span>${escapeXml(c.label)}</th>`).join("")
+  }</tr>`
   const body = grid.rows.map(({ cells, prompt }) => {
     const label = `<span class="split ${prompt.split}">${prompt.split}</span> ${escapeXml(prompt.text)}` +
       prompt.variants.map((v) => `<br><span class="caption">also: ${escapeXml(v)}</span>`).join("")
@@ -106,8 +108,10 @@ export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, s
     `<h1>${escapeXml(content.study)}: comparison report</h1>`,
     ...content.summary.map((line) => `<p class="lead">${escapeXml(line)}</p>`),
     `<nav>${sections.map(([id, title]) => `<a href="#${id}">${escapeXml(title)}</a>`).join("")}</nav>`,
-    heading("strategies"), tableHtml(tables.strategies),
-    heading("metrics"), tableHtml(tables.metrics),
+    heading("strategies"),
+    tableHtml(tables.strategies),
+    heading("metrics"),
+    tableHtml(tables.metrics),
     ...(tables.replicates === undefined ? [] : [tableHtml(tables.replicates)]),
     heading("differences"),
     `<p>${escapeXml(differencesIntroduction)}</p>`,
@@ -118,7 +122,10 @@ export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, s
     ...content.distributions.flatMap((d) => [
       `<p>${escapeXml(d.sentence)}</p>`,
       figure(d.histogram, `Histogram of the pooled pixel values of each set (fraction of pixels per bin, log scale); the real set in black. ${bandCaption}`),
-      figure(d.cdf, `Empirical cumulative distribution of the same values; a gap between curves is what Kolmogorov–Smirnov (largest) and Wasserstein-1 (area) measure. ${bandCaption}`)
+      figure(
+        d.cdf,
+        `Empirical cumulative distribution of the same values; a gap between curves is what Kolmogorov–Smirnov (largest) and Wasserstein-1 (area) measure. ${bandCaption}`
+      )
     ]),
     heading("texture"),
     `<div class="small-multiples">${content.glcmPanels.map((p) => p.svg).join("")}</div>`,
@@ -127,10 +134,15 @@ export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, s
     heading("alignment"),
     ...(content.alignment === undefined || tables.alignment === undefined
       ? [`<p>Prompt alignment was not evaluated (no CLIP model declared under evaluate.alignment).</p>`]
-      : [figure(content.alignment, "Mean CLIP score of each strategy's samples over the prompts of each split; error bars: its confidence interval."), tableHtml(tables.alignment)]),
+      : [
+        figure(content.alignment, "Mean CLIP score of each strategy's samples over the prompts of each split; error bars: its confidence interval."),
+        tableHtml(tables.alignment)
+      ]),
     heading("samples"),
-    `<p class="note">Rows: prompts, seen then unseen; columns: the real reference set and each strategy (${content.grid.samplesPerCell} sample${content.grid.samplesPerCell === 1 ? "" : "s"} per cell). ` +
-      `Images larger than ${thumbnailSide} px are block-averaged to fit, which also averages speckle; the metrics use the full images.</p>`,
+    `<p class="note">Rows: prompts, seen then unseen; columns: the real reference set and each strategy (${content.grid.samplesPerCell} sample${
+      content.grid.samplesPerCell === 1 ? "" : "s"
+    } per cell). ` +
+    `Images larger than ${thumbnailSide} px are block-averaged to fit, which also averages speckle; the metrics use the full images.</p>`,
     gridHtml(content.grid, images),
     heading("training"),
     ...(content.trainingCurves.length === 0
@@ -139,7 +151,8 @@ export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, s
         `<p class="note">${escapeXml(trainingNote)}</p>`,
         ...content.trainingCurves.map((c) => figure(c, `${c.label}.`))
       ]),
-    heading("run-facts"), tableHtml(tables.runFacts),
+    heading("run-facts"),
+    tableHtml(tables.runFacts),
     `</main></body></html>`
   ]
   return `${parts.join("\n")}\n`

@@ -16,8 +16,7 @@ import { changeText, type ReportTable, type TableCell } from "./tables/report-ta
 const escapeCell = (text: string) => text.replace(/[\\|<>[\]*_`]/g, (c) => `\\${c}`).replace(/\s*\n\s*/g, " ")
 
 /** Prose (notes, summary): the same escapes, except inside `code spans`, which stay as written. */
-const escapeProse = (text: string) =>
-  text.split(/(`[^`]*`)/).map((part, i) => (i % 2 === 1 ? part : part.replace(/[\\<>[\]*_]/g, (c) => `\\${c}`))).join("")
+const escapeProse = (text: string) => text.split(/(`[^`]*`)/).map((part, i) => (i % 2 === 1 ? part : part.replace(/[\\<>[\]*_]/g, (c) => `\\${c}`))).join("")
 
 const cellMarkdown = (cell: TableCell): string => {
   let text = cell.code ? `\`${cell.text}\`` : escapeCell(cell.text)
@@ -59,31 +58,45 @@ export const markdownReport = (content: ReportContent): string => {
     `# ${content.study}: comparison report`,
     "",
     ...content.summary.flatMap((line) => [escapeProse(line), ""]),
-    "## 1. Strategies", "", tableMarkdown(tables.strategies),
-    "## 2. Metrics", "", tableMarkdown(tables.metrics),
+    "## 1. Strategies",
+    "",
+    tableMarkdown(tables.strategies),
+    "## 2. Metrics",
+    "",
+    tableMarkdown(tables.metrics),
     ...(tables.replicates === undefined ? [] : [tableMarkdown(tables.replicates)]),
-    "## 3. Which differences are real", "",
-    escapeProse(differencesIntroduction), "",
+    "## 3. Which differences are real",
+    "",
+    escapeProse(differencesIntroduction),
+    "",
     ...(content.verdicts.tables.length === 0 && content.verdicts.notCompared.length === 0
       ? [escapeProse(noComparisons), ""]
       : [...content.verdicts.tables.map(tableMarkdown), ...content.verdicts.notCompared.flatMap((n) => [escapeProse(n), ""])]),
-    "## 4. Amplitude distributions", "",
+    "## 4. Amplitude distributions",
+    "",
     ...content.distributions.flatMap((d) => [escapeProse(d.sentence), "", chartMarkdown(d.histogram), chartMarkdown(d.cdf)]),
-    escapeProse(bandCaption), "",
-    "## 5. Texture (GLCM)", "",
+    escapeProse(bandCaption),
+    "",
+    "## 5. Texture (GLCM)",
+    "",
     ...content.glcmPanels.map(chartMarkdown),
     tableMarkdown(tables.texture),
-    "## 6. Prompt alignment", "",
+    "## 6. Prompt alignment",
+    "",
     ...(content.alignment === undefined || tables.alignment === undefined
       ? ["Prompt alignment was not evaluated (no CLIP model declared under evaluate.alignment).", ""]
       : [chartMarkdown(content.alignment), tableMarkdown(tables.alignment)]),
-    "## 7. Samples", "",
+    "## 7. Samples",
+    "",
     gridMarkdown(content.grid),
-    "## 8. Training curves", "",
+    "## 8. Training curves",
+    "",
     ...(content.trainingCurves.length === 0
       ? ["No strategy of this study trains (or no training log is left in the cache).", ""]
       : [escapeProse(trainingNote), "", ...content.trainingCurves.map(chartMarkdown)]),
-    "## 9. Run facts", "", tableMarkdown(tables.runFacts)
+    "## 9. Run facts",
+    "",
+    tableMarkdown(tables.runFacts)
   ]
   return `${parts.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd()}\n`
 }

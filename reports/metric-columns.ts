@@ -19,8 +19,7 @@ export const directionText: Record<Direction, string> = {
 }
 
 /** A finite number, or undefined (absent, null, NaN). Infinity counts as a value: it is the worst distance. */
-export const numeric = (value: number | null | undefined): number | undefined =>
-  typeof value === "number" && !Number.isNaN(value) ? value : undefined
+export const numeric = (value: number | null | undefined): number | undefined => typeof value === "number" && !Number.isNaN(value) ? value : undefined
 
 /** The real set's value a "closer" estimate should approach, as the strategy's evaluation measured it. */
 export const realValueOf = (strategy: StrategyResult, id: string): number | undefined =>

@@ -136,10 +136,17 @@ const glcmPanels = (results: StudyResults): ReadonlyArray<SvgChart> => {
         ...reals.map((r) => ({ label: r.label, colour: realColour, value: r.glcm[property], real: true })),
         ...results.strategies.map((s) => {
           const estimate = estimateOf(s, glcmEstimate(property).id)
-          return { label: s.name, colour: s.colour, value: estimate?.value, real: false, ...(estimate === undefined ? {} : { low: estimate.low, high: estimate.high }) }
+          return {
+            label: s.name,
+            colour: s.colour,
+            value: estimate?.value,
+            real: false,
+            ...(estimate === undefined ? {} : { low: estimate.low, high: estimate.high })
+          }
         })
       ]
-    }))
+    })
+  )
 }
 
 const alignmentBars = (results: StudyResults): SvgChart | undefined => {
@@ -156,7 +163,12 @@ const alignmentBars = (results: StudyResults): SvgChart | undefined => {
       label: `${split} prompts`,
       bars: scored.map((s) => {
         const estimate = estimateOf(s, ids[split])
-        return { label: s.name, colour: s.colour, value: numeric(estimate?.value), ...(estimate === undefined ? {} : { low: estimate.low, high: estimate.high }) }
+        return {
+          label: s.name,
+          colour: s.colour,
+          value: numeric(estimate?.value),
+          ...(estimate === undefined ? {} : { low: estimate.low, high: estimate.high })
+        }
       })
     }))
   })
@@ -194,7 +206,9 @@ const trainingCurves = (results: StudyResults): ReadonlyArray<SvgChart> => {
   const trained = results.strategies.filter((s) => s.replicates.some((r) => r.trainingLog.length > 0))
   const metrics = new Set<string>()
   for (const s of trained) {
-    for (const r of s.replicates) for (const line of r.trainingLog) for (const [k, v] of Object.entries(line)) if (k !== "step" && typeof v === "number") metrics.add(k)
+    for (const r of s.replicates) {
+      for (const line of r.trainingLog) for (const [k, v] of Object.entries(line)) if (k !== "step" && typeof v === "number") metrics.add(k)
+    }
   }
   return [...metrics]
     .sort((a, b) => metricOrder(a) - metricOrder(b) || a.localeCompare(b))
@@ -209,13 +223,16 @@ const trainingCurves = (results: StudyResults): ReadonlyArray<SvgChart> => {
         series: trained
           .map((s) => ({ label: s.name, colour: s.colour, ...curveOf(s, metric) }))
           .filter((s) => s.points.length > 0)
-      }))
+      })
+    )
 }
 
 /** The lead of the report: which strategy is significantly best where, and what the comparisons found. */
 const summaryOf = (results: StudyResults, metrics: ReportTable): ReadonlyArray<string> => {
   const columns = presentColumns(results)
-  const wins = results.strategies.map((s) => columns.filter((c) => results.statistics.best[c.id]?.significant && results.statistics.best[c.id].strategy === s.name).length)
+  const wins = results.strategies.map((s) =>
+    columns.filter((c) => results.statistics.best[c.id]?.significant && results.statistics.best[c.id].strategy === s.name).length
+  )
   const top = Math.max(...wins)
   const leaders = results.strategies.filter((_, r) => wins[r] === top).map((s) => strategyLabel(s))
   const bestIn = (id: string, label: string) => {
@@ -227,12 +244,14 @@ const summaryOf = (results: StudyResults, metrics: ReportTable): ReadonlyArray<s
   const tested = results.statistics.comparisons.flatMap((c) => c.lines.filter((l) => l.verdict !== "not tested")).length
   const level = Math.round(results.statistics.level * 100)
   return [
-    `${results.strategies.length} ${results.strategies.length === 1 ? "strategy" : "strategies"} compared on ${metrics.header.length - 1} metrics, each with its ${level} % confidence interval. ` +
-      (results.strategies.length < 2
-        ? ""
-        : top === 0
-        ? "No strategy is significantly better than every other on any metric."
-        : `Significantly best on the most metrics: ${leaders.join(", ")} (${top} of ${columns.length}).`),
+    `${results.strategies.length} ${results.strategies.length === 1 ? "strategy" : "strategies"} compared on ${
+      metrics.header.length - 1
+    } metrics, each with its ${level} % confidence interval. ` +
+    (results.strategies.length < 2
+      ? ""
+      : top === 0
+      ? "No strategy is significantly better than every other on any metric."
+      : `Significantly best on the most metrics: ${leaders.join(", ")} (${top} of ${columns.length}).`),
     [
       bestIn(evaluationMetrics.wasserstein.id, evaluationMetrics.wasserstein.label),
       bestIn(evaluationMetrics.glcmCanberra.id, evaluationMetrics.glcmCanberra.label),

@@ -40,9 +40,7 @@ interface Found {
 }
 
 const readSaved = (reportDir: string) =>
-  Effect.promise(() =>
-    readFile(join(reportDir, reportRequestFile), "utf8").then((t) => JSON.parse(t) as SavedReportRequest, () => undefined)
-  )
+  Effect.promise(() => readFile(join(reportDir, reportRequestFile), "utf8").then((t) => JSON.parse(t) as SavedReportRequest, () => undefined))
 
 /** The finished steps of each replicate of a declaration's experiments, in declaration order. */
 const fromDeclaration = (file: string, cacheDir: string) =>
@@ -112,7 +110,9 @@ const fromReportManifest = (cacheDir: string, manifest: StepManifest) =>
     const config = manifest.config as StepConfigs["report"]
     const experiments = yield* Effect.forEach(config.experiments as ReadonlyArray<unknown>, (raw, i) =>
       decodeExperiment(raw).pipe(
-        Effect.mapError((e) => new ReportError({ path: join(dir, "sardine-step.json"), reason: `config.experiments[${i}] is not a valid experiment: ${e.message}` }))
+        Effect.mapError((e) =>
+          new ReportError({ path: join(dir, "sardine-step.json"), reason: `config.experiments[${i}] is not a valid experiment: ${e.message}` })
+        )
       ))
     const keyOf = (role: string) => manifest.inputs.find((i) => i.role === role)?.key
     const found: Array<ExperimentDirs> = []
@@ -139,7 +139,14 @@ const fromReportManifest = (cacheDir: string, manifest: StepManifest) =>
     }
     const saved = yield* readSaved(dir)
     const notes = missing.length === 0 ? [] : [`evaluations no longer in the cache, left out: ${missing.join(", ")}`]
-    return { study: config.study, cacheDir, experiments: found, compare: config.compare ?? [], notes, ...(saved === undefined ? {} : { saved }) } satisfies Found
+    return {
+      study: config.study,
+      cacheDir,
+      experiments: found,
+      compare: config.compare ?? [],
+      notes,
+      ...(saved === undefined ? {} : { saved })
+    } satisfies Found
   })
 
 /**

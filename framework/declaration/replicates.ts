@@ -24,8 +24,7 @@ export const replicateSeed = (seed: number, replicate: number): number =>
  * The name a replicate's steps and MLflow run go by: the experiment's own when it has one
  * replicate, `<name>#<r>` otherwise (`#` is not allowed in declared names, so it never collides).
  */
-export const replicateName = (name: string, replicate: number, replicates: number): string =>
-  replicates === 1 ? name : `${name}#${replicate}`
+export const replicateName = (name: string, replicate: number, replicates: number): string => replicates === 1 ? name : `${name}#${replicate}`
 
 export interface Replicate {
   /** 1-based. */

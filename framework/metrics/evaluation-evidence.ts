@@ -85,8 +85,7 @@ export const distributionEvidence = (values: Float32Array, binning: Binning, max
   return { pixels: sorted.length, atoms: atomsOf(sorted, maxAtoms), histogram: histogramOfSorted(sorted, binning) }
 }
 
-export const flattenGlcm = (properties: GlcmProperties): Float64Array =>
-  Float64Array.from(GLCM_PROPERTIES.flatMap((name) => properties[name].flat()))
+export const flattenGlcm = (properties: GlcmProperties): Float64Array => Float64Array.from(GLCM_PROPERTIES.flatMap((name) => properties[name].flat()))
 
 /** The noise draws of a set of images: images sharing a seed and sample index share their starting noise. */
 export const noiseDrawOf = (image: Pick<ImageEvidence, "seed" | "sample">) => `${image.seed}/${image.sample}`

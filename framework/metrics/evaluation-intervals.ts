@@ -101,58 +101,59 @@ export const evaluationIntervals = (
   probabilities: ReadonlyArray<number>,
   exact: Readonly<Record<string, number | undefined>> = {},
   progress: ResamplingProgress = quietProgress
-): Effect.Effect<EvaluationIntervals> => Effect.gen(function*() {
-  const space = new EstimateSpace(evidence, evidence.images)
-  const draws = noiseDraws(evidence.images)
-  const observed = space.estimates(space.unitWeights())
-  const random = new ResamplingRandom(settings.seed, wordOf("evaluation"))
-  const { definitions } = space
-  const resampled = definitions.map(() => new Float64Array(settings.resamples))
-  const gaps = definitions.map(() => new Float64Array(settings.resamples))
-  const densities: Array<Float64Array> = []
-  const quantiles: Array<Float64Array> = []
-  const weights = new Float64Array(evidence.images.length)
-  for (let r = 0; r < settings.resamples; r++) {
-    weightsOfDraws(draws, bootstrapCounts(draws.length, random), weights)
-    const values = space.estimates(weights)
-    definitions.forEach((definition, d) => {
-      resampled[d][r] = values[d]
-      gaps[d][r] = comparedValue(definition, values[d])
-    })
-    const distribution = space.distribution(weights, probabilities)
-    densities.push(distribution.density)
-    quantiles.push(distribution.quantiles)
-    if ((r + 1) % progressEvery === 0) yield* progress(r + 1, settings.resamples)
-  }
-  const jackknife = definitions.map(() => new Float64Array(draws.length))
-  for (let left = 0; left < draws.length; left++) {
-    const values = space.estimates(weightsOfDraws(draws, jackknifeCounts(draws.length, left), weights))
-    definitions.forEach((_, d) => (jackknife[d][left] = values[d]))
-  }
-  const estimates: Record<string, EstimateInterval> = {}
-  definitions.forEach((definition, d) => {
-    const value = exact[definition.id] ?? observed[d]
-    if (!Number.isFinite(observed[d]) || !Number.isFinite(value) || draws.length < 2) {
-      estimates[definition.id] = { value, low: NaN, high: NaN, standardError: NaN, method: "none" }
-      return
+): Effect.Effect<EvaluationIntervals> =>
+  Effect.gen(function*() {
+    const space = new EstimateSpace(evidence, evidence.images)
+    const draws = noiseDraws(evidence.images)
+    const observed = space.estimates(space.unitWeights())
+    const random = new ResamplingRandom(settings.seed, wordOf("evaluation"))
+    const { definitions } = space
+    const resampled = definitions.map(() => new Float64Array(settings.resamples))
+    const gaps = definitions.map(() => new Float64Array(settings.resamples))
+    const densities: Array<Float64Array> = []
+    const quantiles: Array<Float64Array> = []
+    const weights = new Float64Array(evidence.images.length)
+    for (let r = 0; r < settings.resamples; r++) {
+      weightsOfDraws(draws, bootstrapCounts(draws.length, random), weights)
+      const values = space.estimates(weights)
+      definitions.forEach((definition, d) => {
+        resampled[d][r] = values[d]
+        gaps[d][r] = comparedValue(definition, values[d])
+      })
+      const distribution = space.distribution(weights, probabilities)
+      densities.push(distribution.density)
+      quantiles.push(distribution.quantiles)
+      if ((r + 1) % progressEvery === 0) yield* progress(r + 1, settings.resamples)
     }
-    const interval = bcaInterval(observed[d], resampled[d], [jackknife[d]], settings.level)
-    const shift = value - observed[d]
-    estimates[definition.id] = {
-      value,
-      low: interval.low + shift,
-      high: interval.high + shift,
-      standardError: bootstrapStandardError(resampled[d]),
-      ...(definition.direction === "closer" ? { gapStandardError: bootstrapStandardError(gaps[d]) } : {}),
-      method: interval.method
+    const jackknife = definitions.map(() => new Float64Array(draws.length))
+    for (let left = 0; left < draws.length; left++) {
+      const values = space.estimates(weightsOfDraws(draws, jackknifeCounts(draws.length, left), weights))
+      definitions.forEach((_, d) => (jackknife[d][left] = values[d]))
+    }
+    const estimates: Record<string, EstimateInterval> = {}
+    definitions.forEach((definition, d) => {
+      const value = exact[definition.id] ?? observed[d]
+      if (!Number.isFinite(observed[d]) || !Number.isFinite(value) || draws.length < 2) {
+        estimates[definition.id] = { value, low: NaN, high: NaN, standardError: NaN, method: "none" }
+        return
+      }
+      const interval = bcaInterval(observed[d], resampled[d], [jackknife[d]], settings.level)
+      const shift = value - observed[d]
+      estimates[definition.id] = {
+        value,
+        low: interval.low + shift,
+        high: interval.high + shift,
+        standardError: bootstrapStandardError(resampled[d]),
+        ...(definition.direction === "closer" ? { gapStandardError: bootstrapStandardError(gaps[d]) } : {}),
+        method: interval.method
+      }
+    })
+    const density = pointwise(densities, settings.level)
+    const quantile = pointwise(quantiles, settings.level)
+    return {
+      definitions,
+      estimates,
+      draws: draws.length,
+      band: { densityLow: density.low, densityHigh: density.high, quantileLow: quantile.low, quantileHigh: quantile.high }
     }
   })
-  const density = pointwise(densities, settings.level)
-  const quantile = pointwise(quantiles, settings.level)
-  return {
-    definitions,
-    estimates,
-    draws: draws.length,
-    band: { densityLow: density.low, densityHigh: density.high, quantileLow: quantile.low, quantileHigh: quantile.high }
-  }
-})

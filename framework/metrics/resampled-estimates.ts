@@ -1,14 +1,7 @@
 import { histogramDistances } from "./amplitude-distances.ts"
 import type { EvaluationEvidence, ImageEvidence } from "./evaluation-evidence.ts"
 import { GLCM_PROPERTIES } from "./glcm.ts"
-import {
-  evaluationMetrics,
-  GLCM_ESTIMATES,
-  type MetricDefinition,
-  promptAlignmentEstimate,
-  STATISTIC_NAMES,
-  statisticEstimate
-} from "./metric-catalog.ts"
+import { evaluationMetrics, GLCM_ESTIMATES, type MetricDefinition, promptAlignmentEstimate, STATISTIC_NAMES, statisticEstimate } from "./metric-catalog.ts"
 import { type CdfLayout, cdfDistances, cdfLayout } from "./weighted-cdf-distances.ts"
 import { type EmbeddingTerms, embeddingDistances, embeddingTerms } from "./weighted-embedding-distances.ts"
 
@@ -44,11 +37,21 @@ const isEmbedded = (evidence: EvaluationEvidence, images: ReadonlyArray<ImageEvi
   images.length >= 2 && images.every((i) => i.embedding !== undefined) && (evidence.reference.embeddings?.count ?? 0) >= 2
 
 /** What an evaluation estimates, in the order EstimateSpace.estimates returns it. */
-export const estimateDefinitions = (evidence: EvaluationEvidence, images: ReadonlyArray<ImageEvidence> = evidence.images): ReadonlyArray<EstimateDefinition> => {
+export const estimateDefinitions = (
+  evidence: EvaluationEvidence,
+  images: ReadonlyArray<ImageEvidence> = evidence.images
+): ReadonlyArray<EstimateDefinition> => {
   const reference = evidence.reference
   const perProperty = reference.glcm.length / GLCM_PROPERTIES.length
   const definitions: Array<EstimateDefinition> = [
-    ...[evaluationMetrics.wasserstein, evaluationMetrics.ks, evaluationMetrics.kl, evaluationMetrics.js, evaluationMetrics.hellinger, evaluationMetrics.bhattacharyya],
+    ...[
+      evaluationMetrics.wasserstein,
+      evaluationMetrics.ks,
+      evaluationMetrics.kl,
+      evaluationMetrics.js,
+      evaluationMetrics.hellinger,
+      evaluationMetrics.bhattacharyya
+    ],
     evaluationMetrics.glcmCanberra,
     ...STATISTIC_NAMES.map((name) => ({ ...statisticEstimate(name), reference: reference.statistics[name] })),
     ...GLCM_ESTIMATES.map((definition, p) => ({ ...definition, reference: mean(reference.glcm.subarray(p * perProperty, (p + 1) * perProperty)) }))
@@ -57,7 +60,7 @@ export const estimateDefinitions = (evidence: EvaluationEvidence, images: Readon
     for (const split of ["seen", "unseen"] as const) {
       if (images.some((i) => i.split === split)) definitions.push(split === "seen" ? evaluationMetrics.clipSeen : evaluationMetrics.clipUnseen)
     }
-    definitions.push(...promptIndicesOf(images).map(promptAlignmentEstimate))
+    for (const index of promptIndicesOf(images)) definitions.push(promptAlignmentEstimate(index))
   }
   if (isEmbedded(evidence, images)) definitions.push(evaluationMetrics.fidClip, evaluationMetrics.kidClip, evaluationMetrics.cmmd)
   return definitions

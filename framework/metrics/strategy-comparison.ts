@@ -1,14 +1,7 @@
 import { Effect } from "effect"
 import { bcaInterval } from "./bootstrap-interval.ts"
 import type { EvaluationEvidence, ImageEvidence } from "./evaluation-evidence.ts"
-import {
-  comparedValue,
-  type EstimateInterval,
-  noiseDraws,
-  progressEvery,
-  type ResamplingProgress,
-  type UncertaintySettings
-} from "./evaluation-intervals.ts"
+import { comparedValue, type EstimateInterval, noiseDraws, progressEvery, type ResamplingProgress, type UncertaintySettings } from "./evaluation-intervals.ts"
 import { permutationPValue, smallestPValue } from "./permutation-p-value.ts"
 import { type EstimateDefinition, estimateDefinitions, EstimateSpace, incomparableEvidence } from "./resampled-estimates.ts"
 import { type Arrangements, bootstrapCounts, jackknifeCounts, pairedSwaps, pooledSplits } from "./resampling-plans.ts"
@@ -84,8 +77,7 @@ const pairing = (a: ReadonlyArray<ImageEvidence>, b: ReadonlyArray<ImageEvidence
   return partner.every((j) => j !== undefined) && new Set(partner).size === a.length ? (partner as Array<number>) : undefined
 }
 
-const commonDefinitions = (a: ReadonlyArray<EstimateDefinition>, b: ReadonlyArray<EstimateDefinition>) =>
-  a.filter((d) => b.some((e) => e.id === d.id))
+const commonDefinitions = (a: ReadonlyArray<EstimateDefinition>, b: ReadonlyArray<EstimateDefinition>) => a.filter((d) => b.some((e) => e.id === d.id))
 
 /** Each estimate's a − b on the compared scale, for weights of the two sides over one space. */
 const differencesOf = (space: EstimateSpace, definitions: ReadonlyArray<EstimateDefinition>, weightsA: Float64Array, weightsB: Float64Array) => {
@@ -166,8 +158,12 @@ const unpairedDesign = (a: ReadonlyArray<ImageEvidence>, b: ReadonlyArray<ImageE
     },
     resample: (r, into) => both(bootstrapCounts(drawsA.length, r), bootstrapCounts(drawsB.length, r), into),
     jackknife: [
-      drawsA.map((_, left) => (into: readonly [Float64Array, Float64Array]) => both(jackknifeCounts(drawsA.length, left), new Float64Array(drawsB.length).fill(1), into)),
-      drawsB.map((_, left) => (into: readonly [Float64Array, Float64Array]) => both(new Float64Array(drawsA.length).fill(1), jackknifeCounts(drawsB.length, left), into))
+      drawsA.map((_, left) => (into: readonly [Float64Array, Float64Array]) =>
+        both(jackknifeCounts(drawsA.length, left), new Float64Array(drawsB.length).fill(1), into)
+      ),
+      drawsB.map((_, left) => (into: readonly [Float64Array, Float64Array]) =>
+        both(new Float64Array(drawsA.length).fill(1), jackknifeCounts(drawsB.length, left), into)
+      )
     ]
   }
 }
@@ -180,60 +176,62 @@ const compareRuns = (
   stream: string,
   intervals: boolean,
   progress: ResamplingProgress
-): Effect.Effect<PairComparison | Incomparable> => Effect.gen(function*() {
-  const reason = incomparableEvidence(a.evidence, b.evidence)
-  if (reason !== undefined) return new Incomparable(reason)
-  const imagesA = a.evidence.images
-  const imagesB = b.evidence.images
-  const space = new EstimateSpace(a.evidence, [...imagesA, ...imagesB])
-  const definitions = commonDefinitions(estimateDefinitions(a.evidence), estimateDefinitions(b.evidence))
-  const random = new ResamplingRandom(settings.seed, wordOf(stream))
-  const partner = pairing(imagesA, imagesB)
-  const design = partner === undefined ? unpairedDesign(imagesA, imagesB, settings, random) : pairedDesign(imagesA, partner, settings, random)
-  const weights = [new Float64Array(space.images.length), new Float64Array(space.images.length)] as const
-  const observed = differencesOf(space, definitions, space.unitWeights(0, imagesA.length), space.unitWeights(imagesA.length))
-  const { arrangements } = design
-  const nulls = definitions.map(() => new Float64Array(arrangements.count))
-  const resampled = definitions.map(() => new Float64Array(intervals ? settings.resamples : 0))
-  const total = arrangements.count + resampled[0].length
-  for (let k = 0; k < arrangements.count; k++) {
-    design.arrangement(arrangements.at(k), weights)
-    differencesOf(space, definitions, ...weights).forEach((v, d) => (nulls[d][k] = v))
-    if ((k + 1) % progressEvery === 0) yield* progress(k + 1, total)
-  }
-  for (let r = 0; intervals && r < settings.resamples; r++) {
-    design.resample(random, weights)
-    differencesOf(space, definitions, ...weights).forEach((v, d) => (resampled[d][r] = v))
-    if ((r + 1) % progressEvery === 0) yield* progress(arrangements.count + r + 1, total)
-  }
-  const jackknife = design.jackknife.map((sample) =>
-    sample.map((leave) => {
-      leave(weights)
-      return differencesOf(space, definitions, ...weights)
-    }))
-  const differences: Record<string, EstimateDifference> = {}
-  definitions.forEach((definition, d) => {
-    const exactA = a.estimates[definition.id]?.value
-    const exactB = b.estimates[definition.id]?.value
-    const exact = exactA === undefined || exactB === undefined ? observed[d] : comparedValue(definition, exactA) - comparedValue(definition, exactB)
-    const p = Number.isFinite(observed[d]) ? permutationPValue(observed[d], nulls[d], arrangements.exact) : NaN
-    let low = NaN
-    let high = NaN
-    if (intervals && Number.isFinite(observed[d])) {
-      const interval = bcaInterval(observed[d], resampled[d], jackknife.map((sample) => Float64Array.from(sample, (values) => values[d])), settings.level)
-      low = interval.low + exact - observed[d]
-      high = interval.high + exact - observed[d]
+): Effect.Effect<PairComparison | Incomparable> =>
+  Effect.gen(function*() {
+    const reason = incomparableEvidence(a.evidence, b.evidence)
+    if (reason !== undefined) return new Incomparable(reason)
+    const imagesA = a.evidence.images
+    const imagesB = b.evidence.images
+    const space = new EstimateSpace(a.evidence, [...imagesA, ...imagesB])
+    const definitions = commonDefinitions(estimateDefinitions(a.evidence), estimateDefinitions(b.evidence))
+    const random = new ResamplingRandom(settings.seed, wordOf(stream))
+    const partner = pairing(imagesA, imagesB)
+    const design = partner === undefined ? unpairedDesign(imagesA, imagesB, settings, random) : pairedDesign(imagesA, partner, settings, random)
+    const weights = [new Float64Array(space.images.length), new Float64Array(space.images.length)] as const
+    const observed = differencesOf(space, definitions, space.unitWeights(0, imagesA.length), space.unitWeights(imagesA.length))
+    const { arrangements } = design
+    const nulls = definitions.map(() => new Float64Array(arrangements.count))
+    const resampled = definitions.map(() => new Float64Array(intervals ? settings.resamples : 0))
+    const total = arrangements.count + resampled[0].length
+    for (let k = 0; k < arrangements.count; k++) {
+      design.arrangement(arrangements.at(k), weights)
+      differencesOf(space, definitions, ...weights).forEach((v, d) => (nulls[d][k] = v))
+      if ((k + 1) % progressEvery === 0) yield* progress(k + 1, total)
     }
-    differences[definition.id] = { difference: exact, low, high, p }
+    for (let r = 0; intervals && r < settings.resamples; r++) {
+      design.resample(random, weights)
+      differencesOf(space, definitions, ...weights).forEach((v, d) => (resampled[d][r] = v))
+      if ((r + 1) % progressEvery === 0) yield* progress(arrangements.count + r + 1, total)
+    }
+    const jackknife = design.jackknife.map((sample) =>
+      sample.map((leave) => {
+        leave(weights)
+        return differencesOf(space, definitions, ...weights)
+      })
+    )
+    const differences: Record<string, EstimateDifference> = {}
+    definitions.forEach((definition, d) => {
+      const exactA = a.estimates[definition.id]?.value
+      const exactB = b.estimates[definition.id]?.value
+      const exact = exactA === undefined || exactB === undefined ? observed[d] : comparedValue(definition, exactA) - comparedValue(definition, exactB)
+      const p = Number.isFinite(observed[d]) ? permutationPValue(observed[d], nulls[d], arrangements.exact) : NaN
+      let low = NaN
+      let high = NaN
+      if (intervals && Number.isFinite(observed[d])) {
+        const interval = bcaInterval(observed[d], resampled[d], jackknife.map((sample) => Float64Array.from(sample, (values) => values[d])), settings.level)
+        low = interval.low + exact - observed[d]
+        high = interval.high + exact - observed[d]
+      }
+      differences[definition.id] = { difference: exact, low, high, p }
+    })
+    return {
+      test: design.test,
+      units: design.units,
+      permutations: { count: arrangements.count, exact: arrangements.exact, smallestP: smallestPValue(arrangements.count, arrangements.exact) },
+      definitions,
+      differences
+    } satisfies PairComparison
   })
-  return {
-    test: design.test,
-    units: design.units,
-    permutations: { count: arrangements.count, exact: arrangements.exact, smallestP: smallestPValue(arrangements.count, arrangements.exact) },
-    definitions,
-    differences
-  } satisfies PairComparison
-})
 
 /** What one side contributes to a replicate-level test of an estimate. */
 const sideEvidence = (strategy: StrategyEvidence, definition: EstimateDefinition): MeanEvidence => {

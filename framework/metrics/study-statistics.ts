@@ -162,88 +162,96 @@ export interface StudyStatisticsRequest {
   readonly progress?: (pair: string, done: number, total: number) => Effect.Effect<void>
 }
 
-export const studyStatistics = (request: StudyStatisticsRequest): Effect.Effect<StudyStatistics> => Effect.gen(function*() {
-  const { settings, strategies } = request
-  const byName = new Map(strategies.map((s, i) => [s.name, i]))
-  const computed = new Map<string, PairComparison | Incomparable>()
-  /** a against b, computed once per unordered pair in study order (so both directions agree). */
-  const pair = (a: number, b: number, intervals: boolean): Effect.Effect<PairComparison | Incomparable> => Effect.gen(function*() {
-    const [first, second] = a < b ? [a, b] : [b, a]
-    const key = `${first}/${second}`
-    const held = computed.get(key)
-    const usable = held !== undefined && (held instanceof Incomparable || !intervals || Object.values(held.differences).some((d) => !Number.isNaN(d.low)))
-    const label = `${strategies[first].name} vs ${strategies[second].name}`
-    const progress: ResamplingProgress = (done, total) => request.progress?.(label, done, total) ?? Effect.yieldNow()
-    const result = usable ? held! : yield* compareStrategies(strategies[first], strategies[second], settings, intervals, progress)
-    computed.set(key, result)
-    return result instanceof Incomparable || a === first ? result : reversed(result)
-  })
+export const studyStatistics = (request: StudyStatisticsRequest): Effect.Effect<StudyStatistics> =>
+  Effect.gen(function*() {
+    const { settings, strategies } = request
+    const byName = new Map(strategies.map((s, i) => [s.name, i]))
+    const computed = new Map<string, PairComparison | Incomparable>()
+    /** a against b, computed once per unordered pair in study order (so both directions agree). */
+    const pair = (a: number, b: number, intervals: boolean): Effect.Effect<PairComparison | Incomparable> =>
+      Effect.gen(function*() {
+        const [first, second] = a < b ? [a, b] : [b, a]
+        const key = `${first}/${second}`
+        const held = computed.get(key)
+        const usable = held !== undefined && (held instanceof Incomparable || !intervals || Object.values(held.differences).some((d) => !Number.isNaN(d.low)))
+        const label = `${strategies[first].name} vs ${strategies[second].name}`
+        const progress: ResamplingProgress = (done, total) => request.progress?.(label, done, total) ?? Effect.yieldNow()
+        const result = usable ? held! : yield* compareStrategies(strategies[first], strategies[second], settings, intervals, progress)
+        computed.set(key, result)
+        return result instanceof Incomparable || a === first ? result : reversed(result)
+      })
 
-  const questions: Array<{ a: string; b: string; why: "baseline" | "declared" }> = []
-  if (request.baseline !== undefined) {
-    for (const s of strategies) if (s.name !== request.baseline) questions.push({ a: s.name, b: request.baseline, why: "baseline" })
-  }
-  for (const [a, b] of request.compare) {
-    if (!questions.some((q) => q.a === a && q.b === b)) questions.push({ a, b, why: "declared" })
-  }
-  const comparisons = yield* Effect.forEach(questions, ({ a, b, why }) => Effect.gen(function*(): Effect.fn.Return<StrategyComparisonReport> {
-    const ia = byName.get(a)
-    const ib = byName.get(b)
-    if (ia === undefined || ib === undefined) {
-      return { a, b, why, incomparable: `${ia === undefined ? a : b} has no finished evaluation`, lines: [], notes: [] }
+    const questions: Array<{ a: string; b: string; why: "baseline" | "declared" }> = []
+    if (request.baseline !== undefined) {
+      for (const s of strategies) if (s.name !== request.baseline) questions.push({ a: s.name, b: request.baseline, why: "baseline" })
     }
-    const result = yield* pair(ia, ib, true)
-    if (result instanceof Incomparable) return { a, b, why, incomparable: result.reason, lines: [], notes: [] }
-    const lines = verdictLines(result, settings.level)
-    const tested = lines.filter((l) => !Number.isNaN(l.pAdjusted)).length
-    const strictestThreshold = tested === 0 ? undefined : alphaOf(settings.level) / tested
-    const notes: Array<string> = []
-    if (result.permutations !== undefined && strictestThreshold !== undefined && result.permutations.smallestP > strictestThreshold) {
-      notes.push(
-        `With ${result.units[0]} noise draws a permutation test cannot give a p-value below ${result.permutations.smallestP.toPrecision(2)}, ` +
-          `and Holm's correction over ${tested} metrics needs ${strictestThreshold.toPrecision(2)} for the strongest difference: no difference can be detected. Declare more sampling seeds (generate.seeds).`
-      )
+    for (const [a, b] of request.compare) {
+      if (!questions.some((q) => q.a === a && q.b === b)) questions.push({ a, b, why: "declared" })
     }
-    if (result.test === "welch") {
-      for (const side of [strategies[ia], strategies[ib]]) {
-        if (side.replicates.length === 1) {
-          notes.push(`${side.name} ran once: only its sampling uncertainty enters the test (its spread between training seeds is unknown, or zero if it trains nothing).`)
+    const comparisons = yield* Effect.forEach(questions, ({ a, b, why }) =>
+      Effect.gen(function*(): Effect.fn.Return<StrategyComparisonReport> {
+        const ia = byName.get(a)
+        const ib = byName.get(b)
+        if (ia === undefined || ib === undefined) {
+          return { a, b, why, incomparable: `${ia === undefined ? a : b} has no finished evaluation`, lines: [], notes: [] }
         }
-      }
-    }
-    return {
-      a,
-      b,
-      why,
-      test: result.test,
-      units: result.units,
-      ...(result.permutations === undefined ? {} : { permutations: result.permutations }),
-      lines,
-      ...(strictestThreshold === undefined ? {} : { strictestThreshold }),
-      notes
-    }
-  }))
+        const result = yield* pair(ia, ib, true)
+        if (result instanceof Incomparable) return { a, b, why, incomparable: result.reason, lines: [], notes: [] }
+        const lines = verdictLines(result, settings.level)
+        const tested = lines.filter((l) => !Number.isNaN(l.pAdjusted)).length
+        const strictestThreshold = tested === 0 ? undefined : alphaOf(settings.level) / tested
+        const notes: Array<string> = []
+        if (result.permutations !== undefined && strictestThreshold !== undefined && result.permutations.smallestP > strictestThreshold) {
+          notes.push(
+            `With ${result.units[0]} noise draws a permutation test cannot give a p-value below ${result.permutations.smallestP.toPrecision(2)}, ` +
+              `and Holm's correction over ${tested} metrics needs ${
+                strictestThreshold.toPrecision(2)
+              } for the strongest difference: no difference can be detected. Declare more sampling seeds (generate.seeds).`
+          )
+        }
+        if (result.test === "welch") {
+          for (const side of [strategies[ia], strategies[ib]]) {
+            if (side.replicates.length === 1) {
+              notes.push(
+                `${side.name} ran once: only its sampling uncertainty enters the test (its spread between training seeds is unknown, or zero if it trains nothing).`
+              )
+            }
+          }
+        }
+        return {
+          a,
+          b,
+          why,
+          test: result.test,
+          units: result.units,
+          ...(result.permutations === undefined ? {} : { permutations: result.permutations }),
+          lines,
+          ...(strictestThreshold === undefined ? {} : { strictestThreshold }),
+          notes
+        }
+      }))
 
-  const stats = strategies.map((s, i) => strategyStatistics(s, request.definitions[i], settings.level))
-  const best: Record<string, BestMark> = {}
-  const ids = [...new Set(request.definitions.flat().map((d) => d.id))]
-  for (const id of ids) {
-    const holders = stats.flatMap((s, i) => {
-      const definition = s.definitions.find((d) => d.id === id)
-      const value = s.estimates[id]?.value
-      return definition === undefined || value === undefined || !Number.isFinite(value) ? [] : [{ i, definition, value }]
-    })
-    if (holders.length < 2) continue
-    const badness = (h: (typeof holders)[number]) =>
-      h.definition.direction === "higher" ? -h.value : comparedValue(h.definition, h.value)
-    const sorted = [...holders].sort((x, y) => badness(x) - badness(y))
-    if (badness(sorted[0]) === badness(sorted[1])) continue
-    const winner = sorted[0]
-    const tests = yield* Effect.forEach(sorted.slice(1), (other) =>
-      Effect.map(pair(winner.i, other.i, false), (result) => (result instanceof Incomparable ? undefined : result.differences[id])))
-    const adjusted = holmAdjusted(tests.map((t) => t?.p ?? NaN))
-    const significant = tests.every((t, k) => t !== undefined && adjusted[k] <= alphaOf(settings.level) && favours(winner.definition.direction, t.difference))
-    best[id] = { strategy: strategies[winner.i].name, significant }
-  }
-  return { level: settings.level, resamples: settings.resamples, seed: settings.seed, strategies: stats, comparisons, best } satisfies StudyStatistics
-})
+    const stats = strategies.map((s, i) => strategyStatistics(s, request.definitions[i], settings.level))
+    const best: Record<string, BestMark> = {}
+    const ids = [...new Set(request.definitions.flat().map((d) => d.id))]
+    for (const id of ids) {
+      const holders = stats.flatMap((s, i) => {
+        const definition = s.definitions.find((d) => d.id === id)
+        const value = s.estimates[id]?.value
+        return definition === undefined || value === undefined || !Number.isFinite(value) ? [] : [{ i, definition, value }]
+      })
+      if (holders.length < 2) continue
+      const badness = (h: (typeof holders)[number]) => h.definition.direction === "higher" ? -h.value : comparedValue(h.definition, h.value)
+      const sorted = [...holders].sort((x, y) => badness(x) - badness(y))
+      if (badness(sorted[0]) === badness(sorted[1])) continue
+      const winner = sorted[0]
+      const tests = yield* Effect.forEach(sorted.slice(1), (other) =>
+        Effect.map(pair(winner.i, other.i, false), (result) => (result instanceof Incomparable ? undefined : result.differences[id])))
+      const adjusted = holmAdjusted(tests.map((t) =>
+        t?.p ?? NaN
+      ))
+      const significant = tests.every((t, k) => t !== undefined && adjusted[k] <= alphaOf(settings.level) && favours(winner.definition.direction, t.difference))
+      best[id] = { strategy: strategies[winner.i].name, significant }
+    }
+    return { level: settings.level, resamples: settings.resamples, seed: settings.seed, strategies: stats, comparisons, best } satisfies StudyStatistics
+  })

@@ -39,8 +39,7 @@ const intervalOf = (estimate: number, variance: number, df: number, level: numbe
 }
 
 /** The `level` interval of a mean: estimate ± t(df)·√variance. */
-export const meanInterval = (evidence: MeanEvidence, level: number): TInterval =>
-  intervalOf(evidence.mean, evidence.variance, evidence.df, level)
+export const meanInterval = (evidence: MeanEvidence, level: number): TInterval => intervalOf(evidence.mean, evidence.variance, evidence.df, level)
 
 export interface DifferenceTest extends TInterval {
   readonly t: number

@@ -100,7 +100,7 @@ export const cdfDistances = (layout: CdfLayout, weights: Float64Array, generated
   let ks = 0
   let generated = 0
   for (let s = 0; s <= values.length; s++) {
-    if (s > 0) for (let c = start[s - 1]; c < start[s]; c++) generated += weights[owners[c]] * masses[c]
+    if (s > 0) { for (let c = start[s - 1]; c < start[s]; c++) generated += weights[owners[c]] * masses[c] }
     const first = pieceStart[s]
     const end = pieceStart[s + 1]
     if (first === end) continue

@@ -164,7 +164,9 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       reference: referenceMeasured,
       ...(alignment?.referenceEmbeddings === undefined
         ? {}
-        : { referenceEmbeddings: { count: alignment.referenceEmbeddings.count, dim: alignment.referenceEmbeddings.dim, data: alignment.referenceEmbeddings.data } }),
+        : {
+          referenceEmbeddings: { count: alignment.referenceEmbeddings.count, dim: alignment.referenceEmbeddings.dim, data: alignment.referenceEmbeddings.data }
+        }),
       referenceKey: referenceManifest.key,
       domain,
       bins: options.amplitude.bins,
@@ -188,13 +190,15 @@ export const evaluate = (context: StepContext<"evaluate">) =>
     const { estimates } = intervals
     const valueOf = (id: string) => estimates[id]?.value
 
-    const promptScores: ReadonlyArray<PromptScore> = alignment === undefined ? [] : [...new Map(samples.map((s) => [s.promptIndex, s]))].map(([promptIndex, s]) => ({
-      prompt: s.declaredPrompt,
-      promptIndex,
-      split: s.split,
-      score: valueOf(`alignment.prompt.${promptIndex}`) ?? NaN,
-      samples: samples.filter((x) => x.promptIndex === promptIndex).length
-    }))
+    const promptScores: ReadonlyArray<PromptScore> = alignment === undefined ?
+      [] :
+      [...new Map(samples.map((s) => [s.promptIndex, s]))].map(([promptIndex, s]) => ({
+        prompt: s.declaredPrompt,
+        promptIndex,
+        split: s.split,
+        score: valueOf(`alignment.prompt.${promptIndex}`) ?? NaN,
+        samples: samples.filter((x) => x.promptIndex === promptIndex).length
+      }))
     const generateManifest = yield* readManifestIn(samplesDir)
     const train = Option.fromNullable(generateManifest.inputs.find((i) => i.role === "model")?.key)
     const result: EvaluationResult = {

@@ -90,18 +90,20 @@ export interface EvaluationResult {
 
 /** JSON has no NaN: writers store null, and a reader takes null back as NaN. */
 export const estimatesFromJson = (estimates: Readonly<Record<string, unknown>>): Record<string, EstimateInterval> =>
-  Object.fromEntries(Object.entries(estimates).map(([id, raw]) => {
-    const e = raw as Record<string, number | null | string>
-    const n = (v: unknown) => (typeof v === "number" ? v : NaN)
-    return [id, {
-      value: n(e.value),
-      low: n(e.low),
-      high: n(e.high),
-      standardError: n(e.standardError),
-      ...(e.gapStandardError === undefined ? {} : { gapStandardError: n(e.gapStandardError) }),
-      method: (e.method as EstimateInterval["method"]) ?? "none"
-    }]
-  }))
+  Object.fromEntries(
+    Object.entries(estimates).map(([id, raw]) => {
+      const e = raw as Record<string, number | null | string>
+      const n = (v: unknown) => (typeof v === "number" ? v : NaN)
+      return [id, {
+        value: n(e.value),
+        low: n(e.low),
+        high: n(e.high),
+        standardError: n(e.standardError),
+        ...(e.gapStandardError === undefined ? {} : { gapStandardError: n(e.gapStandardError) }),
+        method: (e.method as EstimateInterval["method"]) ?? "none"
+      }]
+    })
+  )
 
 const base64Of = (array: Float32Array | Float64Array) => Buffer.from(array.buffer, array.byteOffset, array.byteLength).toString("base64")
 
@@ -139,19 +141,43 @@ export const encodeEvidence = (evidence: EvaluationEvidence): unknown => ({
   }
 })
 
-type Encoded = Record<string, any>
+/** evidence.json as written: arrays as base64 strings, NaN as null. */
+interface EncodedImage extends Pick<ImageEvidence, "promptIndex" | "prompt" | "split" | "seed" | "sample" | "pixels"> {
+  readonly atoms: string
+  readonly histogram: string
+  readonly glcm: string
+  readonly statistics: Readonly<Record<string, number | null>>
+  readonly clip?: number | null
+  readonly embedding?: string
+}
+interface EncodedEvidence {
+  readonly version: number
+  readonly settings: EvaluationEvidence["settings"]
+  readonly referenceKey: string
+  readonly images: ReadonlyArray<EncodedImage>
+  readonly reference: Pick<ReferenceEvidence, "images" | "pixels"> & {
+    readonly atoms: string
+    readonly histogram: string
+    readonly glcm: string
+    readonly statistics: Readonly<Record<string, number | null>>
+    readonly embeddings?: { readonly count: number; readonly dim: number; readonly data: string }
+  }
+}
 
-const statisticsOf = (raw: Encoded) => Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, numberOrNaN(v)])) as Record<StatisticName, number>
+const statisticsOf = (raw: Readonly<Record<string, number | null>>) =>
+  Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, numberOrNaN(v)])) as Record<StatisticName, number>
 
 /** Reads evidence.json's content back; throws on a file that is not one (the caller names the file). */
 export const decodeEvidence = (json: unknown): EvaluationEvidence => {
-  const raw = json as Encoded
-  if (raw?.version !== 1 || !Array.isArray(raw.images) || typeof raw.reference !== "object") throw new Error("is not an evidence file (version 1)")
-  const reference = raw.reference as Encoded
+  const raw = json as Partial<EncodedEvidence> | null
+  if (raw?.version !== 1 || !Array.isArray(raw.images) || typeof raw.reference !== "object" || raw.settings === undefined) {
+    throw new Error("is not an evidence file (version 1)")
+  }
+  const { reference } = raw
   return {
     settings: raw.settings,
-    referenceKey: raw.referenceKey,
-    images: (raw.images as Array<Encoded>).map((image): ImageEvidence => ({
+    referenceKey: raw.referenceKey ?? "",
+    images: raw.images.map((image): ImageEvidence => ({
       promptIndex: image.promptIndex,
       prompt: image.prompt,
       split: image.split,
@@ -175,6 +201,6 @@ export const decodeEvidence = (json: unknown): EvaluationEvidence => {
       ...(reference.embeddings === undefined
         ? {}
         : { embeddings: { count: reference.embeddings.count, dim: reference.embeddings.dim, data: float32Of(reference.embeddings.data) } })
-    } satisfies ReferenceEvidence
+    }
   }
 }

@@ -40,10 +40,24 @@ export interface ExperimentDirs {
 
 /** Fields the renderers rely on; a file without them is named rather than crashing a chart. */
 const requiredPaths = [
-  "estimates", "uncertainty.level", "generated.statistics", "reference.statistics", "amplitude.domain", "amplitude.bins", "amplitude.range",
-  "amplitude.distances", "amplitude.generatedDistribution.density", "amplitude.referenceDistribution.density",
-  "amplitude.generatedDistribution.quantiles", "amplitude.referenceDistribution.quantiles", "texture.generated", "texture.reference",
-  "previews.generated", "previews.reference", "lineage.generate", "lineage.reference"
+  "estimates",
+  "uncertainty.level",
+  "generated.statistics",
+  "reference.statistics",
+  "amplitude.domain",
+  "amplitude.bins",
+  "amplitude.range",
+  "amplitude.distances",
+  "amplitude.generatedDistribution.density",
+  "amplitude.referenceDistribution.density",
+  "amplitude.generatedDistribution.quantiles",
+  "amplitude.referenceDistribution.quantiles",
+  "texture.generated",
+  "texture.reference",
+  "previews.generated",
+  "previews.reference",
+  "lineage.generate",
+  "lineage.reference"
 ]
 
 const missingField = (value: unknown): string | undefined =>
@@ -76,12 +90,13 @@ const readEvaluation = (dir: string): Effect.Effect<EvaluationResult, ReportErro
 
 const readEvidence = (dir: string): Effect.Effect<EvaluationEvidence, ReportError> => {
   const file = join(dir, evidenceFile)
-  return Effect.flatMap(readJsonOf(file, "evaluation's evidence"), (json) =>
-    Effect.try({ try: () => decodeEvidence(json), catch: (e) => new ReportError({ path: file, reason: (e as Error).message }) }))
+  return Effect.flatMap(
+    readJsonOf(file, "evaluation's evidence"),
+    (json) => Effect.try({ try: () => decodeEvidence(json), catch: (e) => new ReportError({ path: file, reason: (e as Error).message }) })
+  )
 }
 
-const manifestOf = (dir: string | undefined) =>
-  dir === undefined ? Effect.succeed(undefined) : readManifestIn(dir).pipe(Effect.orElseSucceed(() => undefined))
+const manifestOf = (dir: string | undefined) => dir === undefined ? Effect.succeed(undefined) : readManifestIn(dir).pipe(Effect.orElseSucceed(() => undefined))
 
 export interface LoadedStudy {
   readonly experiments: ReadonlyArray<ReportedExperiment>
@@ -182,7 +197,9 @@ export interface StudyReportRequest {
 }
 
 /** Reads a study's results, computes its statistics and renders the report. */
-export const renderStudyReport = (request: StudyReportRequest): Effect.Effect<{ statistics: StudyStatistics; rendered: RenderedReport }, ReportError, ReportRenderer> =>
+export const renderStudyReport = (
+  request: StudyReportRequest
+): Effect.Effect<{ statistics: StudyStatistics; rendered: RenderedReport }, ReportError, ReportRenderer> =>
   Effect.gen(function*() {
     if (request.experiments.length === 0) {
       return yield* new ReportError({ path: request.outDir, reason: "the study has no finished evaluation to report" })

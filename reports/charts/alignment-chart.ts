@@ -57,7 +57,12 @@ export const alignmentChart = (spec: AlignmentChartSpec): SvgChart => {
         parts.push(errorBar(left + i * barWidth + barWidth / 2, y.map(bar.low), y.map(bar.high), Math.min(8, barWidth / 3), "vertical", bar.label))
       }
     })
-    parts.push(svgText(left + groupWidth / 2, area.bottom + 6 + fontSize, fitText(group.label, fontSize, groupWidth + groupGap - 4), { anchor: "middle", className: "tick-label" }))
+    parts.push(
+      svgText(left + groupWidth / 2, area.bottom + 6 + fontSize, fitText(group.label, fontSize, groupWidth + groupGap - 4), {
+        anchor: "middle",
+        className: "tick-label"
+      })
+    )
   })
   parts.push(`<line class="axis" x1="${px(area.left)}" y1="${px(zero)}" x2="${px(area.right)}" y2="${px(zero)}" stroke="${axisColour}"/>`)
   const title = fitText("prompt split (seen: concept in the training captions; unseen: withheld)", fontSize, area.right - area.left)

@@ -25,6 +25,7 @@ export const cdfChart = (spec: DistributionChartSpec): SvgChart =>
           colour: s.colour,
           from: s.band.quantileLow.map((q, i) => [q, s.distribution.probabilities[i]] as const),
           to: s.band.quantileHigh.map((q, i) => [q, s.distribution.probabilities[i]] as const)
-        }]),
+        }]
+    ),
     legend: legendOf(spec.series)
   })

@@ -48,7 +48,9 @@ export const glcmPanel = (spec: GlcmPanelSpec): SvgChart => {
   const zero = x.map(0)
   spec.bars.forEach((bar, i) => {
     const top = area.top + rowGap + i * (rowHeight + rowGap)
-    parts.push(svgText(area.left - 6, top + rowHeight / 2 + fontSize * 0.35, fitName(bar.label, fontSize, labelColumn - 10), { anchor: "end", className: "tick-label" }))
+    parts.push(
+      svgText(area.left - 6, top + rowHeight / 2 + fontSize * 0.35, fitName(bar.label, fontSize, labelColumn - 10), { anchor: "end", className: "tick-label" })
+    )
     if (bar.value === undefined || !Number.isFinite(bar.value)) {
       parts.push(svgText(zero + 4, top + rowHeight / 2 + fontSize * 0.35, "n/a", { className: "note" }))
       return
@@ -56,7 +58,9 @@ export const glcmPanel = (spec: GlcmPanelSpec): SvgChart => {
     const end = x.map(bar.value)
     parts.push(
       `<rect class="mark" data-series="${escapeXml(bar.label)}" x="${px(Math.min(zero, end))}" y="${px(top)}" ` +
-        `width="${px(Math.max(1, Math.abs(end - zero)))}" height="${rowHeight}" fill="${bar.colour}"><title>${escapeXml(`${bar.label}: ${bar.value}`)}</title></rect>`
+        `width="${px(Math.max(1, Math.abs(end - zero)))}" height="${rowHeight}" fill="${bar.colour}"><title>${
+          escapeXml(`${bar.label}: ${bar.value}`)
+        }</title></rect>`
     )
     if (bar.low !== undefined && bar.high !== undefined && Number.isFinite(bar.low) && Number.isFinite(bar.high)) {
       parts.push(errorBar(top + rowHeight / 2, x.map(bar.low), x.map(bar.high), 6, "horizontal", bar.label))
@@ -65,7 +69,9 @@ export const glcmPanel = (spec: GlcmPanelSpec): SvgChart => {
   const real = spec.bars.find((b) => b.real && b.value !== undefined && Number.isFinite(b.value))
   if (real !== undefined) {
     const rx = x.map(real.value!)
-    parts.push(`<line class="reference-line" x1="${px(rx)}" y1="${px(area.top)}" x2="${px(rx)}" y2="${px(area.bottom)}" stroke="${real.colour}" stroke-dasharray="4 3"/>`)
+    parts.push(
+      `<line class="reference-line" x1="${px(rx)}" y1="${px(area.top)}" x2="${px(rx)}" y2="${px(area.bottom)}" stroke="${real.colour}" stroke-dasharray="4 3"/>`
+    )
   }
   parts.push(`<line class="axis" x1="${px(zero)}" y1="${px(area.top)}" x2="${px(zero)}" y2="${px(area.bottom)}" stroke="${axisColour}"/>`)
   parts.push(bottomAxis(x, ticks, area, `${spec.property} (${spec.unit})`, spec.width))

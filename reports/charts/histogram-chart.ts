@@ -39,12 +39,12 @@ export const histogramChart = (spec: DistributionChartSpec): SvgChart => {
     })
     return { label: s.label, colour: s.colour, points, ...lineStyle(s) }
   })
-  const steps = (edges: ReadonlyArray<number>, values: ReadonlyArray<number>) =>
-    values.flatMap((d, k) => [[edges[k], d] as const, [edges[k + 1], d] as const])
+  const steps = (edges: ReadonlyArray<number>, values: ReadonlyArray<number>) => values.flatMap((d, k) => [[edges[k], d] as const, [edges[k + 1], d] as const])
   const bands: Array<XyBand> = spec.series.flatMap((s) =>
     s.band === undefined
       ? []
-      : [{ label: s.label, colour: s.colour, from: steps(s.distribution.edges, s.band.densityLow), to: steps(s.distribution.edges, s.band.densityHigh) }])
+      : [{ label: s.label, colour: s.colour, from: steps(s.distribution.edges, s.band.densityLow), to: steps(s.distribution.edges, s.band.densityHigh) }]
+  )
   const domain = logDomain(spec.series.flatMap((s) => s.distribution.density))
   return xyChart({
     id: spec.id,

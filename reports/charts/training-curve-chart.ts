@@ -54,7 +54,8 @@ export const trainingCurveChart = (spec: TrainingCurveSpec): SvgChart => {
     ]
   })
   const bands = spec.series.flatMap((s) =>
-    s.range === undefined ? [] : [{ label: s.label, colour: s.colour, from: decimate(s.range.low, buckets), to: decimate(s.range.high, buckets) }])
+    s.range === undefined ? [] : [{ label: s.label, colour: s.colour, from: decimate(s.range.low, buckets), to: decimate(s.range.high, buckets) }]
+  )
   const [x0, x1] = extent(spec.series.flatMap((s) => s.points.map(([x]) => x))) ?? [0, 1]
   const ys = extent(spec.series.flatMap((s) => [...s.points, ...(s.range?.low ?? []), ...(s.range?.high ?? [])].map(([, y]) => y))) ?? [0, 1]
   // A noisy positive series spanning more than two decades (a falling loss) reads better on a log axis.

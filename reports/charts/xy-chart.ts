@@ -48,12 +48,10 @@ export interface XyChartSpec {
 
 const margin = { top: 8, right: 14 }
 
-const scaleOf = (axis: XyAxis, range: readonly [number, number]): Scale =>
-  axis.kind === "log" ? logScale(axis.domain, range) : linearScale(axis.domain, range)
+const scaleOf = (axis: XyAxis, range: readonly [number, number]): Scale => axis.kind === "log" ? logScale(axis.domain, range) : linearScale(axis.domain, range)
 
 /** Points outside a log axis (zero, negative) are drawn on its floor rather than dropped. */
-const clampTo = (scale: Scale, value: number) =>
-  scale.kind === "log" ? Math.max(value, scale.domain[0]) : value
+const clampTo = (scale: Scale, value: number) => scale.kind === "log" ? Math.max(value, scale.domain[0]) : value
 
 const pathOf = (series: XySeries, x: Scale, y: Scale): string => {
   let d = ""
@@ -107,7 +105,9 @@ export const xyChart = (spec: XyChartSpec): SvgChart => {
       : `<path class="band" data-band="${escapeXml(band.label)}" d="${d}" fill="${band.colour}" fill-opacity="0.16" stroke="none" clip-path="url(#${clip})"/>`
   })
   const body = [
-    `<defs><clipPath id="${clip}"><rect x="${px(area.left)}" y="${px(area.top - 1)}" width="${px(area.right - area.left)}" height="${px(area.bottom - area.top + 2)}"/></clipPath></defs>`,
+    `<defs><clipPath id="${clip}"><rect x="${px(area.left)}" y="${px(area.top - 1)}" width="${px(area.right - area.left)}" height="${
+      px(area.bottom - area.top + 2)
+    }"/></clipPath></defs>`,
     top.svg,
     leftAxis(y, yTicks, area, spec.y.title),
     bottomAxis(x, xTicks, area, spec.x.title, spec.width),

@@ -37,7 +37,7 @@ export const alignmentTable = (results: StudyResults): ReportTable | undefined =
     ]),
     notes: [
       `Scored by ${clips.join(", ")}; the learned token reads as "SAR" to the scorer. Seen: concepts in the training captions; unseen: withheld concepts. ` +
-        `In brackets: ${Math.round(results.statistics.level * 100)} % confidence intervals. Bold: significantly better than every other strategy on that prompt.`
+      `In brackets: ${Math.round(results.statistics.level * 100)} % confidence intervals. Bold: significantly better than every other strategy on that prompt.`
     ]
   }
 }

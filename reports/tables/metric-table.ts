@@ -65,14 +65,16 @@ export const metricTable = (results: StudyResults): ReportTable => {
     rows,
     notes: [
       `${directionMark.lower} ${directionText.lower}; ${directionMark.higher} ${directionText.higher}; ${directionMark.closer} ${directionText.closer}. ` +
-        `In brackets: the ${level} % confidence interval — over the noise draws of the samples (bootstrap, BCa)` +
-        `${replicated ? "; for a strategy trained with several seeds, the interval of the mean over its seeds (Student t)" : ""}.`,
+      `In brackets: the ${level} % confidence interval — over the noise draws of the samples (bootstrap, BCa)` +
+      `${replicated ? "; for a strategy trained with several seeds, the interval of the mean over its seeds (Student t)" : ""}.`,
       `Bold: the best value of its column, and only when it is significantly better than every other strategy's (tests of "Which differences are real", Holm-corrected across the column). ` +
-        (unmarked.length === 0 ? "" : `No bold in ${unmarked.join(", ")}: the best there is not significantly better than every other.`),
+      (unmarked.length === 0 ? "" : `No bold in ${unmarked.join(", ")}: the best there is not significantly better than every other.`),
       baseline === undefined
         ? "No experiment is marked `baseline: true`, so no value is shown relative to a baseline."
         : `In parentheses: change against ${baseline.name}, the baseline (for ${directionMark.closer} columns, change of the distance to the real value); negative is better for ${directionMark.lower} and ${directionMark.closer}, positive for ${directionMark.higher}. n.s.: the comparison with the baseline finds no detectable difference.`,
-      `Amplitude distances in the declared domain (${domains.join("; ")}); KL and JS in nats. FID_CLIP, KID_CLIP and CMMD are computed on the declared CLIP model's image embeddings, not on Inception features. n/a: not computable for this set.`
+      `Amplitude distances in the declared domain (${
+        domains.join("; ")
+      }); KL and JS in nats. FID_CLIP, KID_CLIP and CMMD are computed on the declared CLIP model's image embeddings, not on Inception features. n/a: not computable for this set.`
     ]
   }
 }

@@ -34,8 +34,7 @@ export interface ReportTable {
 }
 
 /** The change's text as printed, "n.s." marking a change the comparison does not find real. */
-export const changeText = (change: NonNullable<TableCell["change"]>): string =>
-  change.tone === "unclear" ? `${change.text}, n.s.` : change.text
+export const changeText = (change: NonNullable<TableCell["change"]>): string => change.tone === "unclear" ? `${change.text}, n.s.` : change.text
 
 /** The text a cell shows, marks included: what both formats agree on. */
 export const cellText = (cell: TableCell): string =>

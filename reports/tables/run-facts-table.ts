@@ -27,7 +27,19 @@ const runCell = (results: StudyResults, runId: string | undefined): TableCell =>
 export const runFactsTable = (results: StudyResults): ReportTable => ({
   id: "run-facts",
   caption: "Run facts",
-  header: ["run", "backend", "train steps", "train time", "generate time", "evaluate time", "images", "train key", "generate key", "evaluate key", "MLflow run"],
+  header: [
+    "run",
+    "backend",
+    "train steps",
+    "train time",
+    "generate time",
+    "evaluate time",
+    "images",
+    "train key",
+    "generate key",
+    "evaluate key",
+    "MLflow run"
+  ],
   rows: results.strategies.flatMap((s) =>
     s.replicates.map((r): ReadonlyArray<TableCell> => [
       { text: r.name, colour: s.colour },
@@ -41,11 +53,14 @@ export const runFactsTable = (results: StudyResults): ReportTable => ({
       key(r.evaluation.lineage.generate),
       key(basename(r.evaluationDir)),
       runCell(results, r.runId ?? (s.replicates.length === 1 ? s.runId : undefined))
-    ])),
+    ])
+  ),
   notes: [
     `Wall times from the step manifests in the cache ${results.cacheDir}; a step shared by several strategies ran once. n/a: the step is no longer in the cache.`,
     ...(results.strategies.some((s) => s.replicates.length > 1)
-      ? ["`<experiment>#<r>`: training replicate r (replicate 1 trains with the declared seed); each has its own MLflow run under the experiment's, which carries the mean over them."]
+      ? [
+        "`<experiment>#<r>`: training replicate r (replicate 1 trains with the declared seed); each has its own MLflow run under the experiment's, which carries the mean over them."
+      ]
       : []),
     trackingNote(results)
   ]

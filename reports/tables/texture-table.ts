@@ -31,8 +31,12 @@ export const textureTable = (results: StudyResults): ReportTable => {
       ])
     ],
     notes: [
-      `scikit-image graycomatrix/graycoprops conventions (symmetric, normed), ${levels} grey levels, distances ${distances.join(", ")} px, angles ${angles.join(", ")}°. ` +
-        `In brackets: ${Math.round(results.statistics.level * 100)} % confidence intervals (the real set is fixed). Bold: closest to the real set and significantly closer than every other strategy.`
+      `scikit-image graycomatrix/graycoprops conventions (symmetric, normed), ${levels} grey levels, distances ${distances.join(", ")} px, angles ${
+        angles.join(", ")
+      }°. ` +
+      `In brackets: ${
+        Math.round(results.statistics.level * 100)
+      } % confidence intervals (the real set is fixed). Bold: closest to the real set and significantly closer than every other strategy.`
     ]
   }
 }

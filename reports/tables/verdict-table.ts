@@ -11,8 +11,12 @@ const testText = (c: StrategyComparisonReport): string => {
   const permutations = c.permutations!
   const arrangements = permutations.exact ? `all ${permutations.count} arrangements (exact)` : `${permutations.count} random arrangements`
   return c.test === "paired permutation"
-    ? `paired permutation test over ${c.units![0]} noise draws (same prompts and sampling seeds; each draw's two images swapped as a pair), ${arrangements}; interval: paired bootstrap (BCa)`
-    : `unpaired permutation test over ${c.units![0]} + ${c.units![1]} noise draws (the samples do not pair up), ${arrangements}; interval: independent bootstraps (BCa)`
+    ? `paired permutation test over ${
+      c.units![0]
+    } noise draws (same prompts and sampling seeds; each draw's two images swapped as a pair), ${arrangements}; interval: paired bootstrap (BCa)`
+    : `unpaired permutation test over ${c.units![0]} + ${
+      c.units![1]
+    } noise draws (the samples do not pair up), ${arrangements}; interval: independent bootstraps (BCa)`
 }
 
 const verdictText = (c: StrategyComparisonReport, line: VerdictLine): TableCell => {
@@ -54,9 +58,11 @@ export const verdictTable = (results: StudyResults, c: StrategyComparisonReport)
     ]),
     notes: [
       `Test: ${testText(c)}. Holm's correction across the ${c.lines.filter((l) => l.verdict !== "not tested").length} metrics of this comparison; ` +
-        `a difference is real when its adjusted p is at most ${formatP(1 - results.statistics.level)}` +
-        (c.strictestThreshold === undefined ? "." : ` (the smallest p must reach ${formatP(c.strictestThreshold)}).`),
-      ...(c.lines.some((l) => l.direction === "closer") ? [`For ${directionMark.closer} metrics the difference is that of the distances to the real value (negative: ${c.a} closer).`] : []),
+      `a difference is real when its adjusted p is at most ${formatP(1 - results.statistics.level)}` +
+      (c.strictestThreshold === undefined ? "." : ` (the smallest p must reach ${formatP(c.strictestThreshold)}).`),
+      ...(c.lines.some((l) => l.direction === "closer")
+        ? [`For ${directionMark.closer} metrics the difference is that of the distances to the real value (negative: ${c.a} closer).`]
+        : []),
       ...c.notes
     ]
   }

@@ -48,7 +48,10 @@ const trial = (t: number, meanA: number, meanB: number) => {
 const breathe = () => new Promise((resolve) => setImmediate(resolve))
 
 const differenceOf = (a: EvaluationEvidence, b: EvaluationEvidence, seed: number) => {
-  const replicate = (evidence: EvaluationEvidence) => ({ evidence, estimates: Effect.runSync(evaluationIntervals(evidence, { ...settings, resamples: 2 }, [])).estimates })
+  const replicate = (evidence: EvaluationEvidence) => ({
+    evidence,
+    estimates: Effect.runSync(evaluationIntervals(evidence, { ...settings, resamples: 2 }, [])).estimates
+  })
   const result = Effect.runSync(compareStrategies({ name: "a", replicates: [replicate(a)] }, { name: "b", replicates: [replicate(b)] }, { ...settings, seed }))
   if (result instanceof Incomparable) throw new Error(result.reason)
   expect(result.test).toBe("paired permutation")

@@ -85,7 +85,12 @@ describe("embedding distances refuse bad input, naming it", () => {
 
 describe("clipAlignment", () => {
   const pair = (a: number[], b: number[]) =>
-    clipAlignment({ name: "images", count: a.length / 2, dim: 2, data: Float32Array.from(a) }, { name: "texts", count: b.length / 2, dim: 2, data: Float32Array.from(b) })
+    clipAlignment({ name: "images", count: a.length / 2, dim: 2, data: Float32Array.from(a) }, {
+      name: "texts",
+      count: b.length / 2,
+      dim: 2,
+      data: Float32Array.from(b)
+    })
   it("is 100 · cosine of each image with the text of the same index, whatever the lengths", () => {
     const scores = Effect.runSync(pair([1, 0, 3, 4, 0, 2], [2, 0, 4, -3, 0, -1]))
     expect(Array.from(scores)).toEqual([100, 0, -100])

@@ -16,7 +16,6 @@ const shape: StrategyShape = {
   seeds: [0, 1, 2, 3],
   side: 24
 }
-const reference = referenceSet(9, 24, 4)
 /** More embedding dimensions than images: FID's trace term is taken in the images' space. */
 const wide = { shape: { ...shape, dim: 32 }, reference: referenceSet(9, 24, 4, 32) }
 

@@ -10,8 +10,7 @@ import { validExperiment } from "../support/declarations.ts"
 import { repoRoot } from "../support/run-process.ts"
 
 const planOf = async (input: unknown): Promise<Plan> => compilePlan(await Effect.runPromise(decodeDeclaration(input)))
-const kinds = (plan: Plan, experiment: string) =>
-  plan.steps.filter((s) => s.experiments.includes(experiment)).map((s) => s.kind)
+const kinds = (plan: Plan, experiment: string) => plan.steps.filter((s) => s.experiments.includes(experiment)).map((s) => s.kind)
 const step = (plan: Plan, id: string) => {
   const found = plan.steps.find((s) => s.id === id)
   if (found === undefined) throw new Error(`no step ${id} in ${plan.steps.map((s) => s.id).join(", ")}`)
@@ -196,7 +195,10 @@ describe("training replicates", () => {
     expect(new Set(seeds).size).toBe(3)
     for (const seed of seeds) expect(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32).toBe(true)
     // Everything but the seed is the replicate's own declaration.
-    const configs = [1, 2, 3].map((r) => ({ ...(step(plan, `tiny#${r}/train`).config as { train: object }), train: { ...(step(plan, `tiny#${r}/train`).config as { train: object }).train, seed: 0 } }))
+    const configs = [1, 2, 3].map((r) => ({
+      ...(step(plan, `tiny#${r}/train`).config as { train: object }),
+      train: { ...(step(plan, `tiny#${r}/train`).config as { train: object }).train, seed: 0 }
+    }))
     expect(configs[1]).toEqual(configs[0])
     expect(configs[2]).toEqual(configs[0])
     expect(step(plan, "tiny#2/generate").config).toEqual(step(plan, "tiny#1/generate").config)
@@ -218,8 +220,17 @@ describe("training replicates", () => {
   it("a lone experiment with replicates ends in a report that sums them up; without, it has none", async () => {
     const plan = await planOf(validExperiment({ replicates: 2 }))
     expect(plan.steps.map((s) => s.id)).toEqual([
-      "tiny/reference", "tiny/data", "tiny/latents", "tiny/text",
-      "tiny#1/train", "tiny#1/generate", "tiny#1/evaluate", "tiny#2/train", "tiny#2/generate", "tiny#2/evaluate", "report"
+      "tiny/reference",
+      "tiny/data",
+      "tiny/latents",
+      "tiny/text",
+      "tiny#1/train",
+      "tiny#1/generate",
+      "tiny#1/evaluate",
+      "tiny#2/train",
+      "tiny#2/generate",
+      "tiny#2/evaluate",
+      "report"
     ])
     expect((await planOf(validExperiment())).steps.some((s) => s.kind === "report")).toBe(false)
   })
@@ -233,7 +244,10 @@ describe("training replicates", () => {
     expect(unknown).toContain(`compare.1: compares "lora" with itself`)
     const differing = await issues(study({
       name: "s",
-      experiments: [validExperiment(), validExperiment({ name: "other", evaluate: { reference: synthetic({ n: 4, size: 32, seed: 99 }), uncertainty: { resamples: 500 } } })]
+      experiments: [
+        validExperiment(),
+        validExperiment({ name: "other", evaluate: { reference: synthetic({ n: 4, size: 32, seed: 99 }), uncertainty: { resamples: 500 } } })
+      ]
     }))
     expect(differing).toContain("experiments.1.evaluate.uncertainty: must equal experiments.0's")
   })

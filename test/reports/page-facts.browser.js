@@ -1,5 +1,5 @@
 /* In-page half of page-facts.ts: what the tests read off a rendered report (runs in Chromium). */
-(() => {
+;(() => {
   const boxOf = (r) => ({ left: r.left, top: r.top, right: r.right, bottom: r.bottom })
   const clean = (text) => (text ?? "").replace(/\s+/g, " ").trim()
   const charts = [...document.querySelectorAll("svg.chart")].map((svg) => ({
@@ -41,7 +41,9 @@
     colour: getComputedStyle(r.cells[0].querySelector(".swatch")).backgroundColor
   }))
   const metricRows = [...document.querySelector("table[data-table=metrics]").tBodies[0].rows]
-  const bestCells = metricRows.flatMap((r, i) => [...r.cells].flatMap((c, k) => (c.classList.contains("best") && Number(getComputedStyle(c).fontWeight) >= 600 ? [[i, k]] : [])))
+  const bestCells = metricRows.flatMap((r, i) =>
+    [...r.cells].flatMap((c, k) => (c.classList.contains("best") && Number(getComputedStyle(c).fontWeight) >= 600 ? [[i, k]] : []))
+  )
   const boldCells = Object.fromEntries([...document.querySelectorAll("table[data-table]")].map((table) => [
     table.dataset.table,
     [...table.tBodies[0].rows].flatMap((r, i) => [...r.cells].flatMap((c, k) => (k > 0 && Number(getComputedStyle(c).fontWeight) >= 600 ? [[i, k]] : [])))
@@ -50,7 +52,8 @@
     [...r.cells].flatMap((c, k) => {
       const change = c.querySelector(".change")
       return change === null ? [] : [{ row: i, column: k, tone: [...change.classList].find((x) => x !== "change") ?? "", text: clean(change.textContent) }]
-    }))
+    })
+  )
   const images = [...document.images].map((img) => ({
     complete: img.complete,
     naturalWidth: img.naturalWidth,

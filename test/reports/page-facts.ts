@@ -26,7 +26,9 @@ export interface ChartFacts {
 export interface PageFacts {
   readonly images: ReadonlyArray<{ readonly complete: boolean; readonly naturalWidth: number; readonly alt: string; readonly dataUri: boolean }>
   readonly charts: ReadonlyArray<ChartFacts>
-  readonly tables: ReadonlyArray<{ readonly id: string; readonly caption: string; readonly header: ReadonlyArray<string>; readonly rows: ReadonlyArray<ReadonlyArray<string>> }>
+  readonly tables: ReadonlyArray<
+    { readonly id: string; readonly caption: string; readonly header: ReadonlyArray<string>; readonly rows: ReadonlyArray<ReadonlyArray<string>> }
+  >
   /** Strategy name → colour of its swatch in the strategy table. */
   readonly swatches: ReadonlyArray<{ readonly name: string; readonly colour: string }>
   /** Best-marked cells of the metric table: [row, column] in body coordinates (column 0 = strategy). */

@@ -43,8 +43,14 @@ export interface ReportStudyOptions {
 }
 
 const concepts = [
-  "a harbour with ships near a bridge", "agricultural fields crossed by a road", "a dense urban area", "a forest with a river",
-  "a lake surrounded by fields", "a coastline with a town", "farmland with scattered houses", "a river delta"
+  "a harbour with ships near a bridge",
+  "agricultural fields crossed by a road",
+  "a dense urban area",
+  "a forest with a river",
+  "a lake surrounded by fields",
+  "a coastline with a town",
+  "farmland with scattered houses",
+  "a river delta"
 ]
 const unseenConcepts = ["an airport with parked aircraft", "a wind farm at sea", "an oil platform", "a container terminal"]
 
@@ -54,7 +60,10 @@ const strategies = (shared: Omit<ExperimentInput, "name" | "components">, count:
     data: { ...shared.data, captionTemplate: "{token} image of {caption}" },
     generate: {
       ...shared.generate,
-      prompts: (shared.generate.prompts as ReadonlyArray<{ text: string; split: "seen" | "unseen" }>).map((p) => ({ ...p, text: p.text.replace(/^SAR image/, "{token} image") }))
+      prompts: (shared.generate.prompts as ReadonlyArray<{ text: string; split: "seen" | "unseen" }>).map((p) => ({
+        ...p,
+        text: p.text.replace(/^SAR image/, "{token} image")
+      }))
     }
   }
   const all: Array<ExperimentInput> = [
@@ -87,7 +96,12 @@ export const reportStudy = (options: ReportStudyOptions) => {
   const shared = {
     base: diffusers(`${repoRoot}/test/fixtures/pipelines/sd1-tiny`, { family: "sd15" }),
     data: synthetic({ n: 6, size: options.size, seed: 1, looks: 4 }),
-    train: { steps: options.trainSteps, seed: 3, checkpointEvery: options.trainSteps, lrSchedule: { warmupSteps: Math.ceil(options.trainSteps / 10), decay: "cosine" } },
+    train: {
+      steps: options.trainSteps,
+      seed: 3,
+      checkpointEvery: options.trainSteps,
+      lrSchedule: { warmupSteps: Math.ceil(options.trainSteps / 10), decay: "cosine" }
+    },
     generate: { prompts, seeds: Array.from({ length: options.seeds }, (_, i) => i), steps: 4 },
     evaluate: {
       reference: synthetic({ n: options.referenceImages, size: options.size, seed: 99, looks: 4 }),
@@ -99,7 +113,9 @@ export const reportStudy = (options: ReportStudyOptions) => {
   } satisfies Omit<ExperimentInput, "name" | "components">
   return study({
     name: options.name,
-    experiments: strategies(shared, options.strategies).map((e) => experiment({ ...e, ...(options.replicates?.[e.name] === undefined ? {} : { replicates: options.replicates[e.name] }) })),
+    experiments: strategies(shared, options.strategies).map((e) =>
+      experiment({ ...e, ...(options.replicates?.[e.name] === undefined ? {} : { replicates: options.replicates[e.name] }) })
+    ),
     ...(options.compare === undefined ? {} : { compare: options.compare.map(([a, b]) => [a, b] as [string, string]) })
   })
 }
@@ -159,4 +175,3 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
       Effect.provide(plainProgress(() => {}))
     )
   )
-

@@ -93,9 +93,16 @@ describe("the comparison report of a study", () => {
     // Charts: histogram, CDF, one GLCM panel per property, CLIP alignment, one per training metric.
     const ids = facts.charts.map((c) => c.id)
     expect(ids).toEqual(expect.arrayContaining([
-      "amplitude-histogram", "amplitude-cdf", "clip-alignment",
+      "amplitude-histogram",
+      "amplitude-cdf",
+      "clip-alignment",
       ...GLCM_PROPERTIES.map((p) => `glcm-${p.toLowerCase()}`),
-      "training-loss", "training-lr-unet", "training-lr-textEncoder", "training-lr-token", "training-grad_norm", "training-images_per_s"
+      "training-loss",
+      "training-lr-unet",
+      "training-lr-textEncoder",
+      "training-lr-token",
+      "training-grad_norm",
+      "training-images_per_s"
     ]))
     expect(facts.charts).toHaveLength(2 + GLCM_PROPERTIES.length + 1 + 6)
     expect(facts.charts.filter((c) => c.visibleMarks === 0).map((c) => c.id)).toEqual([])
@@ -181,7 +188,9 @@ describe("the comparison report of a study", () => {
       const change = facts.changeTones.find((c) => c.row === row && c.column === 1)!
       const percent = Number(change.text.replace(/[()% ]|n\.s\.|,/g, "").replace("−", "-").replace("+", ""))
       expect(percent).toBeCloseTo(((w[row] - w[0]) / w[0]) * 100, 0)
-      const verdict = statistics.comparisons.find((c) => c.a === names[row] && c.b === "baseline")!.lines.find((l) => l.id === evaluationMetrics.wasserstein.id)!.verdict
+      const verdict = statistics.comparisons.find((c) =>
+        c.a === names[row] && c.b === "baseline"
+      )!.lines.find((l) => l.id === evaluationMetrics.wasserstein.id)!.verdict
       expect(change.tone, names[row]).toBe(verdict === "better" ? "better" : verdict === "worse" ? "worse" : "unclear")
       expect(change.text.includes("n.s."), names[row]).toBe(change.tone === "unclear")
     }
@@ -198,12 +207,23 @@ describe("the comparison report of a study", () => {
     ])
     for (const [i, comparison] of statistics.comparisons.entries()) {
       const table = verdictTables[i]
-      expect(table.header).toEqual(["metric", comparison.a, comparison.b, `difference (${comparison.a} − ${comparison.b})`, "95 % interval", "p", "p (Holm)", "verdict"])
+      expect(table.header).toEqual([
+        "metric",
+        comparison.a,
+        comparison.b,
+        `difference (${comparison.a} − ${comparison.b})`,
+        "95 % interval",
+        "p",
+        "p (Holm)",
+        "verdict"
+      ])
       comparison.lines.forEach((line, r) => {
         const verdict = table.rows[r].at(-1)
         const real = line.pAdjusted <= 0.05
         expect(verdict, `${table.caption}: ${line.label}`).toBe(
-          !real ? "no detectable difference" : `${comparison.a} ${(line.direction === "higher" ? line.difference > 0 : line.difference < 0) ? "better" : "worse"}`
+          !real
+            ? "no detectable difference"
+            : `${comparison.a} ${(line.direction === "higher" ? line.difference > 0 : line.difference < 0) ? "better" : "worse"}`
         )
       })
       // Holm: adjusted p-values are at least the raw ones and never above 1.
@@ -227,7 +247,10 @@ describe("the comparison report of a study", () => {
     }
     const outDir = join(dir, "flipped-report")
     await Effect.runPromise(
-      Effect.flatMap(ReportRenderer, (r) => r.render({ study: "flipped", experiments: loaded.experiments, statistics: flipped, cacheDir: ran.cacheDir, outDir }))
+      Effect.flatMap(
+        ReportRenderer,
+        (r) => r.render({ study: "flipped", experiments: loaded.experiments, statistics: flipped, cacheDir: ran.cacheDir, outDir })
+      )
         .pipe(Effect.provide(reportStudyServices))
     )
     const { page, problems } = await openPage(browser, pathToFileURL(join(outDir, "report.html")).href)
@@ -263,7 +286,9 @@ describe("the comparison report of a study", () => {
       expect(replicate.parent_run_id).toBe(hybrid.run_id)
       expect(replicate.tags).toMatchObject({ "sardine.replicate": String(r), "sardine.replicates": "3" })
       // Each replicate's own evaluation: the metric and its interval.
-      for (const key of ["amplitude.wasserstein", "amplitude.wasserstein.low", "amplitude.wasserstein.high"]) expect(Object.keys(replicate.metrics)).toContain(key)
+      for (const key of ["amplitude.wasserstein", "amplitude.wasserstein.low", "amplitude.wasserstein.high"]) {
+        expect(Object.keys(replicate.metrics)).toContain(key)
+      }
     }
     expect(byName("hybrid#2").params["train.seed"]).not.toBe(byName("hybrid#1").params["train.seed"])
     // The experiment's summary run: the mean over its seeds, the interval's bounds, the spread between seeds.
@@ -318,9 +343,16 @@ describe("the comparison report of a study", () => {
     expect(problems).toEqual([])
     const htmlTables = facts.tables
     expect(htmlTables.map((t) => t.id)).toEqual([
-      "strategies", "metrics", "replicates",
-      "verdicts-full-unet-vs-baseline", "verdicts-lora-unet-vs-baseline", "verdicts-hybrid-vs-baseline", "verdicts-hybrid-vs-full-unet",
-      "texture", "alignment", "run-facts"
+      "strategies",
+      "metrics",
+      "replicates",
+      "verdicts-full-unet-vs-baseline",
+      "verdicts-lora-unet-vs-baseline",
+      "verdicts-hybrid-vs-baseline",
+      "verdicts-hybrid-vs-full-unet",
+      "texture",
+      "alignment",
+      "run-facts"
     ])
     expect(markdown.tables.map((t) => t.caption)).toEqual(htmlTables.map((t) => t.caption))
     markdown.tables.forEach((table, i) => {
@@ -344,7 +376,10 @@ describe("the comparison report of a study", () => {
     const outDir = join(dir, "wide-report")
     const wideStatistics = await Effect.runPromise(statisticsOf(loaded, []))
     await Effect.runPromise(
-      Effect.flatMap(ReportRenderer, (r) => r.render({ study: "wide", experiments: loaded.experiments, statistics: wideStatistics, cacheDir: ran.cacheDir, outDir }))
+      Effect.flatMap(
+        ReportRenderer,
+        (r) => r.render({ study: "wide", experiments: loaded.experiments, statistics: wideStatistics, cacheDir: ran.cacheDir, outDir })
+      )
         .pipe(Effect.provide(reportStudyServices))
     )
     const { page, problems } = await openPage(browser, pathToFileURL(join(outDir, "report.html")).href)

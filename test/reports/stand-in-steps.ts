@@ -232,8 +232,8 @@ export const standInStudySteps = Layer.effect(
   StepImplementations,
   Effect.gen(function*() {
     const services = yield* Effect.context<Services>()
-    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> =>
-      (context) => Effect.provide(handler(context), services)
+    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> => (context) =>
+      Effect.provide(handler(context), services)
     const handlers: StepHandlers<never> = {
       "init-model": notInThisStudy,
       "merge-model": notInThisStudy,
