@@ -3,14 +3,13 @@ import { Console, Effect, Option, Schema } from "effect"
 import { readdir, readFile, stat } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
-import { loadDeclaration } from "../declaration/load.ts"
 import { replicateName, replicatesOfExperiment } from "../declaration/replicates.ts"
-import { compilePlan } from "../plan/compile.ts"
 import { reportRole, type StepConfigs } from "../plan/step.ts"
-import { cacheLayout, isDone, readManifestIn, type StepManifest } from "../runner/cache.ts"
+import { cacheLayout, isDone, outputState, readManifestIn, type StepManifest } from "../runner/cache.ts"
 import { ReportError, reportRequestFile, type ReportedStrategy, type SavedReportRequest } from "../services/report-renderer.ts"
 import { type ExperimentDirs, renderStudyReport, type ReplicateDirs } from "../steps/reported-study.ts"
 import { cacheDirOption } from "./cache-dir.ts"
+import { loadPlan } from "./declaration-plan.ts"
 
 /**
  * `sardine report <study-file | cache-dir>`: renders a study's comparison report from what the
@@ -42,12 +41,26 @@ interface Found {
 const readSaved = (reportDir: string) =>
   Effect.promise(() => readFile(join(reportDir, reportRequestFile), "utf8").then((t) => JSON.parse(t) as SavedReportRequest, () => undefined))
 
+/**
+ * Whether an evaluate step's output can be reported: finished and sound; a damaged one fails the
+ * report, naming its file, rather than being left out unnoticed.
+ */
+const evaluationFound = (cacheDir: string, key: string) =>
+  Effect.flatMap(outputState(cacheLayout(cacheDir), key), (state) =>
+    state._tag !== "damaged"
+      ? Effect.succeed(state._tag === "done")
+      : Effect.fail(
+        new ReportError({
+          path: join(cacheLayout(cacheDir).done(key), state.files[0]),
+          reason: `damaged since its step committed (${state.problems.join("; ")}); \`sardine run\` runs the step again`
+        })
+      ))
+
 /** The finished steps of each replicate of a declaration's experiments, in declaration order. */
 const fromDeclaration = (file: string, cacheDir: string) =>
   Effect.gen(function*() {
-    const loaded = yield* loadDeclaration(file)
+    const { loaded, plan } = yield* loadPlan(file, { cacheDir })
     const { declaration } = loaded
-    const plan = compilePlan(declaration)
     const cache = cacheLayout(cacheDir)
     const experiments = experimentsOf(declaration)
     if (experiments.length === 0) {
@@ -56,7 +69,9 @@ const fromDeclaration = (file: string, cacheDir: string) =>
     const done = (kind: string, name: string) =>
       Effect.gen(function*() {
         const step = plan.steps.find((s) => s.kind === kind && s.experiments.includes(name))
-        return step !== undefined && (yield* isDone(cache, step.key)) ? cache.done(step.key) : undefined
+        if (step === undefined) return undefined
+        const finished = kind === "evaluate" ? yield* evaluationFound(cacheDir, step.key) : yield* isDone(cache, step.key)
+        return finished ? cache.done(step.key) : undefined
       })
     const found: Array<ExperimentDirs> = []
     const missing: Array<string> = []
@@ -124,7 +139,9 @@ const fromReportManifest = (cacheDir: string, manifest: StepManifest) =>
         const name = replicateName(experiment.name, r, count)
         const at = (kind: "evaluation" | "samples" | "training") => {
           const key = keyOf(reportRole(kind, name))
-          return key === undefined ? Effect.succeed(undefined) : Effect.map(isDone(cache, key), (d) => (d ? cache.done(key) : undefined))
+          if (key === undefined) return Effect.succeed(undefined)
+          const finished = kind === "evaluation" ? evaluationFound(cacheDir, key) : isDone(cache, key)
+          return Effect.map(finished, (d) => (d ? cache.done(key) : undefined))
         }
         const evaluation = yield* at("evaluation")
         if (evaluation === undefined) {
@@ -190,6 +207,7 @@ const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepMa
         },
         replicates: []
       }
+      yield* evaluationFound(cacheDir, evaluate.key)
       held.replicates.push({
         name,
         replicate: replicate === undefined ? 1 : Number(replicate),

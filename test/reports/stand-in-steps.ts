@@ -13,6 +13,8 @@
  *     really differ between strategies; the scenes depend on the trained model too, so training
  *     replicates (other seeds) give other samples.
  */
+import type { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -217,10 +219,11 @@ const standInGenerate = (ctx: StepContext<"generate">) =>
 const notInThisStudy = <K extends StepKind>(context: StepContext<K>) =>
   Effect.fail(new StepFailed({ step: context.step.id, reason: `the report study's stand-ins do not implement ${context.step.kind}` }))
 
-type Services = Datasets | ImageIO | ClipScorers | ReportRenderer
+type Services = Datasets | ImageIO | ClipScorers | ReportRenderer | FileSystem.FileSystem
 
 /** The services the production steps use, with their real implementations. */
 export const reportStudyServices = Layer.mergeAll(
+  NodeFileSystem.layer,
   ImageIOLive,
   DatasetsLive.pipe(Layer.provide(ImageIOLive)),
   OnnxClipScorersLive,
