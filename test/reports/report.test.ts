@@ -60,7 +60,8 @@ beforeAll(async () => {
   reportDir = join(ran.cacheDir, "steps", reportStep.key)
   statistics = JSON.parse(await readFile(join(reportDir, "statistics.json"), "utf8")) as StudyStatistics
   browser = await launchChromium()
-})
+  // The study runs ten trainings and evaluations and the report step's statistics: on a busy machine that takes minutes.
+}, 600_000)
 
 afterAll(async () => {
   await browser?.close()
@@ -395,6 +396,9 @@ describe("the comparison report of a study", () => {
   })
 })
 
+/** Each `sardine report` recomputes the study's statistics in a new process: minutes on a busy machine. */
+const cliTimeout = 300_000
+
 describe("sardine report", () => {
   const cli = join(repoRoot, "bin", "sardine.ts")
 
@@ -415,7 +419,7 @@ describe("sardine report", () => {
     // The statistics are recomputed from the cache, seeded as declared: the same numbers as the report step's.
     expect(await readFile(join(fromStudy, "report.md"), "utf8")).toBe(await readFile(join(reportDir, "report.md"), "utf8"))
     expect(await readFile(join(fromCache, "report.md"), "utf8")).toBe(await readFile(join(reportDir, "report.md"), "utf8"))
-  })
+  }, cliTimeout)
 
   it("rebuilds the strategies from the generate and train steps when the cache has no report step", async () => {
     const copy = join(dir, "cache-without-report")
@@ -435,7 +439,7 @@ describe("sardine report", () => {
       ["hybrid", "full", "frozen", "LoRA r=4", "<SAR> (from “radar”, 1 vector)"],
       ["lora-unet", "LoRA r=4", "frozen", "frozen", "–"]
     ])
-  })
+  }, cliTimeout)
 
   it("names what is wrong: a folder that is not a cache, a study never run, a corrupt evaluation", async () => {
     const empty = join(dir, "not-a-cache")
@@ -457,7 +461,7 @@ describe("sardine report", () => {
     expect(corrupt.code).toBe(1)
     expect(corrupt.stderr).toContain(broken)
     expect(existsSync(join(dir, "z", "report.html"))).toBe(false)
-  })
+  }, cliTimeout)
 
   it("fails as a usage error without a source", async () => {
     const result = await run(cli, ["report"])
