@@ -29,7 +29,9 @@ export const Experiment = Schema.Struct({
    * and evaluated on its own; the report gives the mean over them with its interval. Absent: the
    * study's `replicates`. A baseline trains nothing and has one.
    */
-  replicates: Schema.optionalWith(IntegerAtLeast(1), { exact: true })
+  replicates: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
+  /** What this experiment's steps ask of the machines, over the study's `resources` (e.g. more GPUs and time for a full fine-tune). */
+  resources: Schema.optionalWith(Resources, { exact: true })
 })
 export type Experiment = typeof Experiment.Type
 export type ExperimentInput = Omit<typeof Experiment.Encoded, "kind">
