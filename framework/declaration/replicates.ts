@@ -26,6 +26,9 @@ export const replicateSeed = (seed: number, replicate: number): number =>
  */
 export const replicateName = (name: string, replicate: number, replicates: number): string => replicates === 1 ? name : `${name}#${replicate}`
 
+/** The experiment a step's or run's name belongs to: `<name>#<r>` is a replicate of `<name>`. */
+export const experimentOfReplicate = (name: string): string => name.split("#")[0]
+
 export interface Replicate {
   /** 1-based. */
   readonly replicate: number

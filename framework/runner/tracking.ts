@@ -95,8 +95,7 @@ export const openRuns = (
             Effect.catchAll((error) => Effect.logWarning(`could not end MLflow run ${run.runId}: ${error.message}`))
           )
       )
-    const stepParams = (steps: ReadonlyArray<Step>) =>
-      Object.fromEntries(steps.map((s) => [`steps.${s.id.split("/").at(-1)}.key`, s.key]))
+    const stepParams = (steps: ReadonlyArray<Step>) => Object.fromEntries(steps.map((s) => [`steps.${s.id.split("/").at(-1)}.key`, s.key]))
 
     const experimentRuns = new Map<string, TrackedRun>()
     /** Child runs of an experiment trained with several seeds, one per replicate, under its (summary) run. */
@@ -112,9 +111,10 @@ export const openRuns = (
               parentRunId: parent.runId,
               tags: { ...tags(replicate.name, parent.runId), ...replicateTags(replicate.replicate, replicate.replicates) }
             }),
-            (run) => tracker.endRun(run.runId, statusOf(outcome(), [replicate.name])).pipe(
-              Effect.catchAll((error) => Effect.logWarning(`could not end MLflow run ${run.runId}: ${error.message}`))
-            )
+            (run) =>
+              tracker.endRun(run.runId, statusOf(outcome(), [replicate.name])).pipe(
+                Effect.catchAll((error) => Effect.logWarning(`could not end MLflow run ${run.runId}: ${error.message}`))
+              )
           )
           yield* tracker.logParams(run.runId, { ...flattenParams(encodeDeclaration(replicate.experiment) as Json), ...stepParams(steps) })
           experimentRuns.set(replicate.name, run)

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
+import { stepResources } from "../../framework/plan/step-resources.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { replicateSeed } from "../../framework/declaration/replicates.ts"
 import { frozen, full, imageFolder, learnedToken, lora, study, synthetic } from "../../framework/index.ts"
@@ -203,6 +204,19 @@ describe("training replicates", () => {
     expect(configs[2]).toEqual(configs[0])
     expect(step(plan, "tiny#2/generate").config).toEqual(step(plan, "tiny#1/generate").config)
     expect(step(plan, "tiny#2/evaluate").config).toEqual(step(plan, "tiny#1/evaluate").config)
+  })
+
+  it("ask for their experiment's declared resources", async () => {
+    const declaration = await Effect.runPromise(decodeDeclaration(replicated({
+      resources: { train: { gpus: 1 } },
+      experiments: [
+        validExperiment({ resources: { train: { gpus: 4, qos: "long" } } }),
+        validExperiment({ name: "lora", components: { unet: lora({ rank: 2, lr: 1e-3 }), vae: frozen(), textEncoders: frozen() }, replicates: 2 })
+      ]
+    })))
+    const plan = compilePlan(declaration)
+    for (const r of [1, 2, 3]) expect(stepResources(declaration, step(plan, `tiny#${r}/train`))).toMatchObject({ gpus: 4, qos: "long" })
+    expect(stepResources(declaration, step(plan, "lora#2/train"))).toEqual({ cpus: 1, gpus: 1 })
   })
 
   it("hand the report every replicate's evaluation, samples and training, with the counts and the declared pairs", async () => {
