@@ -29,6 +29,12 @@ export const replicateName = (name: string, replicate: number, replicates: numbe
 /** The experiment a step's or run's name belongs to: `<name>#<r>` is a replicate of `<name>`. */
 export const experimentOfReplicate = (name: string): string => name.split("#")[0]
 
+/**
+ * Whether a step serving `names` (plan steps list experiments and replicates) is one of
+ * `experiment`'s; in plan order its replicate 1 (the declared seed) comes first.
+ */
+export const servesExperiment = (names: ReadonlyArray<string>, experiment: string): boolean => names.some((name) => experimentOfReplicate(name) === experiment)
+
 export interface Replicate {
   /** 1-based. */
   readonly replicate: number

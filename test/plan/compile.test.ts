@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
+import { trainStepOf } from "../../framework/cli/export.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
 import { stepResources } from "../../framework/plan/step-resources.ts"
 import type { Plan } from "../../framework/plan/step.ts"
@@ -217,6 +218,13 @@ describe("training replicates", () => {
     const plan = compilePlan(declaration)
     for (const r of [1, 2, 3]) expect(stepResources(declaration, step(plan, `tiny#${r}/train`))).toMatchObject({ gpus: 4, qos: "long" })
     expect(stepResources(declaration, step(plan, "lora#2/train"))).toEqual({ cpus: 1, gpus: 1 })
+  })
+
+  it("are found by their experiment's name, replicate 1 (the declared seed) first: what sardine export and generate take", async () => {
+    const plan = await planOf(replicated())
+    expect(trainStepOf(plan.steps, "tiny")?.id).toBe("tiny#1/train")
+    expect(trainStepOf(plan.steps, "lora")?.id).toBe("lora#1/train")
+    expect(trainStepOf(plan.steps, "baseline")).toBeUndefined()
   })
 
   it("hand the report every replicate's evaluation, samples and training, with the counts and the declared pairs", async () => {
