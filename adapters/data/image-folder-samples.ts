@@ -2,29 +2,14 @@ import { stat } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { Effect, Stream } from "effect"
 import type { ImageFolderDataset } from "../../framework/declaration/dataset.ts"
-import {
-  combineMoments,
-  emptyMoments,
-  meanStdOf,
-  momentsOf,
-  normalise,
-  toTrainingRange,
-  validityMask
-} from "../../framework/sar/normalisation.ts"
+import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, validityMask } from "../../framework/sar/normalisation.ts"
 import { toAmplitude } from "../../framework/sar/units.ts"
-import {
-  DatasetError,
-  DatasetFileProblems,
-  type DatasetItem,
-  type PrepareOptions,
-  type SkippedFile,
-  type TrainingSample
-} from "../../framework/services/datasets.ts"
+import { DatasetError, DatasetFileProblems, type DatasetItem, type PrepareOptions, type SkippedFile } from "../../framework/services/datasets.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
 import { applyCaptionTemplate, checkTemplate } from "./caption-template.ts"
 import { datasetFolder, type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 import { listImageFiles, METADATA_FILE, type MetadataEntry, readMetadata } from "./metadata-jsonl.ts"
-import { cutWindow, planWindows } from "./sample-windows.ts"
+import { planWindows, windowSamples } from "./sample-windows.ts"
 import { hashString } from "./seeded-random.ts"
 import { singleBand } from "./single-band.ts"
 
@@ -37,7 +22,7 @@ import { singleBand } from "./single-band.ts"
 type Io = typeof ImageIO.Service
 
 export const resolveFolder = (path: string, root?: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const folder = resolve(root ?? process.cwd(), path)
     const info = yield* Effect.tryPromise({
       try: () => stat(folder),
@@ -109,7 +94,7 @@ const samplesOfEntry = (
   options: PrepareOptions,
   statistics: { readonly mean: number; readonly std: number } | undefined
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const file = join(folder.path, entry.fileName)
     const { raster, amplitude, valid } = yield* amplitudeOf(io, dataset, folder, entry.fileName)
     const windows = planWindows(raster.width, raster.height, dataset.resolution, dataset.seed, hashString(entry.fileName))
@@ -123,29 +108,15 @@ const samplesOfEntry = (
       ? yield* conditioningWindows(io, dataset, folder, entry.conditioningFileName, raster)
       : undefined
     const caption = applyCaptionTemplate(dataset.captionTemplate, entry.text, options.token)
-    const tiled = dataset.resolution.mode === "tile"
-    return windows.map((window): DatasetItem => {
-      const sample: TrainingSample = {
-        id: tiled ? `${entry.fileName}@${window.x},${window.y}` : entry.fileName,
-        source: file,
-        caption,
-        width: window.size,
-        height: window.size,
-        channels: 1,
-        pixels: toTrainingRange(cutWindow(unit, raster.width, 1, window)),
-        window,
-        ...(conditioning
-          ? {
-            conditioning: {
-              width: window.size,
-              height: window.size,
-              channels: conditioning.channels,
-              data: cutWindow(conditioning.data, conditioning.width, conditioning.channels, window)
-            }
-          }
-          : {})
-      }
-      return { _tag: "Sample", sample }
+    return windowSamples({
+      id: entry.fileName,
+      source: file,
+      caption,
+      unit,
+      width: raster.width,
+      windows,
+      tiled: dataset.resolution.mode === "tile",
+      conditioning
     })
   })
 
@@ -159,7 +130,7 @@ export const imageFolderSamples = (
   options: PrepareOptions = {}
 ): Stream.Stream<DatasetItem, DatasetError | DatasetFileProblems> =>
   Stream.unwrap(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const path = yield* resolveFolder(dataset.path, options.root)
       const folder = yield* Effect.tryPromise({
         try: () => datasetFolder(path, dataset.followSymlinks),
@@ -198,9 +169,7 @@ export const imageFolderSamples = (
         ),
         Stream.flattenIterables
       )
-      const verdict = Stream.suspend(() =>
-        problems.length > 0 ? Stream.fail(new DatasetFileProblems({ folder: path, problems })) : Stream.empty
-      )
+      const verdict = Stream.suspend(() => problems.length > 0 ? Stream.fail(new DatasetFileProblems({ folder: path, problems })) : Stream.empty)
       return metadataItems.pipe(Stream.concat(sampleItems), Stream.concat(verdict))
     })
   )

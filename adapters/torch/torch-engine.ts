@@ -3,7 +3,7 @@ import { mkdir, readFile, rm } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { resolveAdaptation, type ResolvedAdaptation } from "../../framework/declaration/adaptation.ts"
 import type { Components } from "../../framework/declaration/components.ts"
-import { promptsOf } from "../../framework/declaration/generation.ts"
+import { negativePromptOf, promptsOf } from "../../framework/declaration/generation.ts"
 import {
   clipModelFolder,
   Engine,
@@ -191,13 +191,25 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
         const trained = request.modelDir === undefined ? undefined : yield* trainedModel(request.modelDir, request.generate.useEma, "generate")
         // A learned token is written out as all its spellings, as diffusers' maybe_convert_prompt does.
         const token = trained?.spellings?.join(" ") ?? request.components.token?.token
+        if (request.adapterFiles !== undefined && request.adapterFiles.length > 0) {
+          return yield* new EngineError({
+            operation: "generate",
+            reason: `adapterFiles (--lora / --embedding): the torch engine does not apply LoRA or textual-inversion files at generation; use --engine tfjs`
+          })
+        }
         const prompts = promptsOf(request.generate)
-        const texts = yield* Effect.forEach(prompts, (p, i) =>
-          !p.text.includes("{token}")
-            ? Effect.succeed(p.text)
+        const substitute = (text: string, field: string) =>
+          !text.includes("{token}")
+            ? Effect.succeed(text)
             : token === undefined
-            ? Effect.fail(new EngineError({ operation: "generate", reason: `generate.prompts[${i}]: uses {token} but no learned token was given` }))
-            : Effect.succeed(p.text.replaceAll("{token}", token)))
+            ? Effect.fail(new EngineError({ operation: "generate", reason: `generate.${field}: uses {token} but no learned token was given` }))
+            : Effect.succeed(text.replaceAll("{token}", token))
+        const texts = yield* Effect.forEach(prompts, (p, i) => substitute(p.text, `prompts[${i}]`))
+        const negatives = yield* Effect.forEach(prompts, (p, i) => {
+          const negative = negativePromptOf(request.generate, p)
+          const field = p.negativePrompt !== undefined ? `prompts[${i}].negativePrompt` : "negativePrompt"
+          return negative === undefined ? Effect.succeed(undefined) : substitute(negative, field)
+        })
         const { generate: g } = request
         const side = g.resolution ?? request.resolution
         const total = prompts.length * g.seeds.length * g.samplesPerPrompt
@@ -212,9 +224,11 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
             )
             yield* removing(m.file)
             const prompt = prompts[m.promptIndex]
+            const negativePrompt = negatives[m.promptIndex]
             samples.push({
               prompt: texts[m.promptIndex],
               declaredPrompt: prompt.text,
+              ...(negativePrompt === undefined ? {} : { negativePrompt }),
               promptIndex: m.promptIndex,
               split: prompt.split,
               seed: m.seed,
@@ -227,9 +241,12 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           base: request.base.path,
           trained: trained === undefined ? null : { dir: trained.dir, useEma: trained.useEma, loraScales: trained.loraScales, spellings: trained.spellings },
           prompts: texts,
+          // null: diffusers' negative_prompt=None.
+          negativePrompts: negatives.map((n) => n ?? null),
           seeds: g.seeds,
           samplesPerPrompt: g.samplesPerPrompt,
           sampler: g.sampler,
+          schedulerConfig: g.schedulerConfig ?? {},
           steps: g.steps,
           guidanceScale: g.guidanceScale,
           eta: g.eta,

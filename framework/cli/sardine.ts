@@ -4,6 +4,7 @@ import { compareCommand } from "./compare.ts"
 import { dataCommand } from "./data-inspect.ts"
 import { engineCommand } from "./engine.ts"
 import { exportCommand } from "./export.ts"
+import { generateCommand } from "./generate.ts"
 import { mlflowCommand } from "./mlflow-push.ts"
 import { planCommand } from "./plan.ts"
 import { reportCommand } from "./report.ts"
@@ -28,6 +29,7 @@ export const sardine = Command.make("sardine").pipe(
     runCommand,
     stepCommand,
     statusCommand,
+    generateCommand,
     verifyCommand,
     cleanCommand,
     reportCommand,

@@ -6,7 +6,7 @@ import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
 import { engineOption } from "./engine-option.ts"
-import { executePlan, trackingUriOption } from "./run.ts"
+import { executePlan, trackingOptionalOption, trackingUriOption } from "./run.ts"
 import { lockLeaseOption } from "./step-options.ts"
 
 export class DamagedOutputs extends Schema.TaggedError<DamagedOutputs>()("DamagedOutputs", {
@@ -29,8 +29,16 @@ const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
  */
 export const verifyCommand = Command.make(
   "verify",
-  { file: declarationFile, cacheDir: cacheDirOption, repair, trackingUri: trackingUriOption, lockLease: lockLeaseOption, engine: engineOption },
-  ({ cacheDir, engine, file, lockLease, repair, trackingUri }) =>
+  {
+    file: declarationFile,
+    cacheDir: cacheDirOption,
+    repair,
+    trackingUri: trackingUriOption,
+    trackingOptional: trackingOptionalOption,
+    lockLease: lockLeaseOption,
+    engine: engineOption
+  },
+  ({ cacheDir, engine, file, lockLease, repair, trackingOptional, trackingUri }) =>
     Effect.gen(function*() {
       const { engine: chosen, loaded, plan } = yield* loadPlan(file, { engine, check: repair, cacheDir, remember: repair })
       const cache = cacheLayout(cacheDir)
@@ -81,6 +89,7 @@ export const verifyCommand = Command.make(
         force: again,
         concurrency: Option.none(),
         trackingUri,
+        trackingOptional,
         executor: { _tag: "local" },
         lockLease,
         engine: chosen

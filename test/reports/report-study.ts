@@ -5,21 +5,22 @@
  * the real file-store tracker. The bench uses the same code with more strategies and images.
  */
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Exit, FiberId } from "effect"
+import { Effect, Exit, FiberId, Option } from "effect"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { trackerFactoryLayer } from "../../adapters/mlflow/tracker-factory.ts"
 import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { Declaration } from "../../framework/declaration/experiment.ts"
+import { replicatesOfExperiment } from "../../framework/declaration/replicates.ts"
 import { diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic, type ExperimentInput } from "../../framework/index.ts"
 import { planWithFingerprints } from "../../framework/plan/input-fingerprints.ts"
 import { enginesOf, type Plan } from "../../framework/plan/step.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import { runPlan, type StepOutcome } from "../../framework/runner/runner.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
-import { openRuns, stepTracking, type RunsOfDeclaration } from "../../framework/runner/tracking.ts"
-import { Tracker, TrackerFactory } from "../../framework/services/tracker.ts"
+import { openTracking } from "../../framework/runner/tracking.ts"
+import type { ExperimentDirs } from "../../framework/steps/reported-study.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { standInStudySteps } from "./stand-in-steps.ts"
 
@@ -33,6 +34,12 @@ export interface ReportStudyOptions {
   readonly trainSteps: number
   readonly size: number
   readonly referenceImages: number
+  /** Training replicates of named strategies (the others train once). */
+  readonly replicates?: Readonly<Record<string, number>>
+  /** Declared comparisons besides those with the baseline. */
+  readonly compare?: ReadonlyArray<readonly [string, string]>
+  /** Bootstrap resamples and most permutations per test (the declaration's default is 2000). */
+  readonly resamples?: number
 }
 
 const concepts = [
@@ -100,10 +107,17 @@ export const reportStudy = (options: ReportStudyOptions) => {
       reference: synthetic({ n: options.referenceImages, size: options.size, seed: 99, looks: 4 }),
       amplitude: { domain: "amplitude", bins: 64 },
       texture: { levels: 16, distances: [1], angles: [0, 90] },
-      alignment: { clip: `${repoRoot}/test/fixtures/clip` }
+      alignment: { clip: `${repoRoot}/test/fixtures/clip` },
+      ...(options.resamples === undefined ? {} : { uncertainty: { resamples: options.resamples } })
     }
   } satisfies Omit<ExperimentInput, "name" | "components">
-  return study({ name: options.name, experiments: strategies(shared, options.strategies).map(experiment) })
+  return study({
+    name: options.name,
+    experiments: strategies(shared, options.strategies).map((e) =>
+      experiment({ ...e, ...(options.replicates?.[e.name] === undefined ? {} : { replicates: options.replicates[e.name] }) })
+    ),
+    ...(options.compare === undefined ? {} : { compare: options.compare.map(([a, b]) => [a, b] as [string, string]) })
+  })
 }
 
 export interface RanStudy {
@@ -113,7 +127,28 @@ export interface RanStudy {
   readonly plan: Plan
   readonly declaration: Declaration
   readonly outcomes: ReadonlyArray<StepOutcome>
-  readonly runs: RunsOfDeclaration
+  /** The MLflow experiment and runs the study logged to. */
+  readonly runs: {
+    readonly experimentId: string
+    readonly top: { readonly runId: string }
+    readonly experiments: ReadonlyMap<string, { readonly runId: string }>
+  }
+}
+
+/** The finished steps of each replicate of the study's experiments, as the report takes them. */
+export const experimentDirsOf = (ran: RanStudy): ReadonlyArray<ExperimentDirs> => {
+  const declared = ran.declaration.kind === "study" ? ran.declaration.experiments : []
+  const dir = (kind: string, name: string) => {
+    const step = ran.plan.steps.find((s) => s.kind === kind && s.experiments.includes(name))
+    return step === undefined ? undefined : join(ran.cacheDir, "steps", step.key)
+  }
+  return declared.map((experiment) => ({
+    experiment,
+    replicates: replicatesOfExperiment(experiment, ran.declaration).map(({ name, replicate }) => {
+      const training = dir("train", name)
+      return { name, replicate, evaluation: dir("evaluate", name)!, samples: dir("generate", name)!, ...(training === undefined ? {} : { training }) }
+    })
+  }))
 }
 
 /** Runs the study in `dir` (study.json, cache/, mlruns/) as `sardine run` would, without the CLI. */
@@ -127,17 +162,29 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
       const { plan } = yield* planWithFingerprints({ file, directory: dir, declaration }, { cacheDir })
       const trackingDir = join(dir, "mlruns")
       const implementations = yield* StepImplementations
-      const tracker = yield* (yield* TrackerFactory).open(trackingDir)
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-      const runs = yield* openRuns({ file, directory: dir, declaration }, plan, () => outcome, yield* implementations.backend(enginesOf(plan))).pipe(
-        Effect.provideService(Tracker, tracker)
-      )
+      const tracking = yield* openTracking({
+        loaded: { file, directory: dir, declaration },
+        plan,
+        cacheDir,
+        uri: trackingDir,
+        backend: yield* implementations.backend(enginesOf(plan)),
+        outcome: () => outcome,
+        optional: false
+      })
       const outcomes = yield* runPlan(plan, implementations.handlers, {
         cacheDir,
         declarationDir: dir,
         concurrency: 1,
-        tracking: (step) => stepTracking(tracker, runs, step)
+        tracking: tracking.forStep
       }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
+      // Opened before the first step (optional: false), so every run has its id.
+      const opened = (ref: string) => Option.getOrThrow(tracking.queue.runOf(ref))
+      const runs = {
+        experimentId: opened(tracking.runs.top).experimentId,
+        top: opened(tracking.runs.top),
+        experiments: new Map([...tracking.runs.experiments].map(([name, ref]) => [name, opened(ref)]))
+      }
       return { file, cacheDir, trackingDir, plan, declaration, outcomes, runs }
     })).pipe(
       Effect.provide(standInStudySteps),

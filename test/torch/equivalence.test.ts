@@ -165,10 +165,10 @@ describe("the torch engine against the tfjs engine", () => {
       expect(worst.error, worst.name).toBeLessThan(0.02)
     }, 600_000)
 
-    const generate = (outDir: string, modelDir: string | undefined, sampler: "euler" | "ddpm", on: keyof typeof BASES): GenerateRequest => ({
+    const generate = (outDir: string, modelDir: string | undefined, settings: Partial<GenerationInput>, on: keyof typeof BASES): GenerateRequest => ({
       base: BASES[on],
       components: HYBRID,
-      generate: Schema.decodeUnknownSync(Generation)({ ...GENERATE, sampler }),
+      generate: Schema.decodeUnknownSync(Generation)({ ...GENERATE, ...settings }),
       ...(modelDir === undefined ? {} : { modelDir }),
       resolution: 32,
       outDir,
@@ -185,17 +185,34 @@ describe("the torch engine against the tfjs engine", () => {
 
     it.each(
       [
-        ["the base, Euler", undefined, "euler", "demo"],
-        ["the base, DDPM (noise at every step)", undefined, "ddpm", "demo"],
-        ["the tfjs-trained hybrid", "tfjs", "euler", "demo"],
-        ["the torch-trained hybrid", "torch", "euler", "demo"],
-        ["an SDXL base (two encoders, zeros for the empty prompt, size ids), Euler", undefined, "euler", "sdxl"]
+        ["the base, Euler", undefined, { sampler: "euler" }, "demo"],
+        ["the base, DDPM (noise at every step)", undefined, { sampler: "ddpm" }, "demo"],
+        ["the tfjs-trained hybrid", "tfjs", { sampler: "euler" }, "demo"],
+        ["the torch-trained hybrid", "torch", { sampler: "euler" }, "demo"],
+        ["an SDXL base (two encoders, zeros for the empty prompt, size ids), Euler", undefined, { sampler: "euler" }, "sdxl"],
+        // The samplers' other diffusers classes, their config keys, and negative prompts (the generation's, a prompt's own).
+        ["the base, Euler ancestral (noise at every step), a negative prompt", undefined, {
+          sampler: "euler_ancestral",
+          negativePrompt: "blurry optical photo"
+        }, "demo"],
+        ["the torch-trained hybrid, DPM++ 2M SDE with Karras σ, a prompt's own negative prompt", "torch", {
+          sampler: "dpmsolver_multistep",
+          schedulerConfig: { algorithm_type: "sde-dpmsolver++", use_karras_sigmas: true },
+          prompts: [{ text: "SAR image of farmland", negativePrompt: "{token} harbour" }, "{token} image of a harbour with a ship"]
+        }, "demo"],
+        [
+          "the base, UniPC order 3 trailing",
+          undefined,
+          { sampler: "unipc_multistep", schedulerConfig: { solver_order: 3, timestep_spacing: "trailing" } },
+          "demo"
+        ],
+        ["an SDXL base, Heun, the empty negative prompt encoded", undefined, { sampler: "heun", negativePrompt: "" }, "sdxl"]
       ] as const
-    )("generate alike from the same noise: %s, to 1e-3", async (name, trainedBy, sampler, on) => {
+    )("generate alike from the same noise: %s, to 1e-3", async (name, trainedBy, settings, on) => {
       const modelDir = trainedBy === undefined ? undefined : trainedBy === "tfjs" ? tfjsModel : torchModel
       const slug = name.replace(/\W+/g, "-")
-      await onTfjs(Effect.flatMap(Engine, (engine) => engine.generate(generate(join(folder.dir, `tfjs-${slug}`), modelDir, sampler, on))))
-      await onTorch(Effect.flatMap(Engine, (engine) => engine.generate(generate(join(folder.dir, `torch-${slug}`), modelDir, sampler, on))))
+      await onTfjs(Effect.flatMap(Engine, (engine) => engine.generate(generate(join(folder.dir, `tfjs-${slug}`), modelDir, settings, on))))
+      await onTorch(Effect.flatMap(Engine, (engine) => engine.generate(generate(join(folder.dir, `torch-${slug}`), modelDir, settings, on))))
       const [a, b] = [await images(join(folder.dir, `tfjs-${slug}`)), await images(join(folder.dir, `torch-${slug}`))]
       expect(b.map((s) => s.sample)).toEqual(a.map((s) => s.sample))
       const worst = Math.max(...a.map((s, i) => s.data.reduce((m, v, j) => Math.max(m, Math.abs(v - b[i].data[j])), 0)))

@@ -43,12 +43,14 @@ def generate(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     zeros = force_zeros_for_empty_prompt(base, sdxl)
     raw = Path(request["rawDir"])
     raw.mkdir(parents=True, exist_ok=True)
+    negatives: list[str | None] = request["negativePrompts"]
     for prompt_index, prompt in enumerate(request["prompts"]):
-        conditioning = prompt_conditioning(encoders, prompt, guided, side, zeros, device)
+        conditioning = prompt_conditioning(encoders, prompt, guided, side, zeros, device, negatives[prompt_index])
         for seed in request["seeds"]:
             for replicate in range(request["samplesPerPrompt"]):
                 channel.check_stop()
-                scheduler, options = make_scheduler(request["sampler"], scheduler_config, request["steps"], request["eta"], device)
+                scheduler, options = make_scheduler(request["sampler"], scheduler_config, request["steps"], request["eta"], device,
+                                                    request["schedulerConfig"])
                 latents = sample_latents(unet, scheduler, options, conditioning, request["guidanceScale"], (side // factor, side // factor), seed, replicate, device)
                 amplitude = decode_amplitude(vae, latents)
                 file = raw / f"p{prompt_index:03d}-s{seed}-r{replicate}.f32"

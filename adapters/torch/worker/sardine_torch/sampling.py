@@ -19,15 +19,20 @@ from .draws import GaussianStream
 from .pipeline import TextEncoder
 
 
-def make_scheduler(sampler: str, config: dict[str, Any], steps: int, eta: float, device: torch.device) -> tuple[Any, dict[str, Any]]:
-    """The declared sampler on the pipeline's scheduler config (`<Scheduler>.from_config`), its timesteps set,
-    and the options its step() takes."""
-    from diffusers.schedulers import DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler
+def make_scheduler(sampler: str, config: dict[str, Any], steps: int, eta: float, device: torch.device,
+                   scheduler_config: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """The declared sampler on the pipeline's scheduler config with the declared keys on top
+    (`<Scheduler>.from_config(config, **scheduler_config)`), its timesteps set, and the options its step() takes.
+    The names are sardine's (framework/declaration/generation.ts, schedulerClasses), each one diffusers class."""
+    from diffusers.schedulers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                                      EulerDiscreteScheduler, HeunDiscreteScheduler, UniPCMultistepScheduler)
 
-    classes = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "euler": EulerDiscreteScheduler}
+    classes = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "euler": EulerDiscreteScheduler,
+               "euler_ancestral": EulerAncestralDiscreteScheduler, "heun": HeunDiscreteScheduler,
+               "dpmsolver_multistep": DPMSolverMultistepScheduler, "unipc_multistep": UniPCMultistepScheduler}
     if sampler not in classes:
         raise ValueError(f"generate.sampler: {sampler!r} is not one of {', '.join(classes)}")
-    scheduler = classes[sampler].from_config(config)
+    scheduler = classes[sampler].from_config(config, **(scheduler_config or {}))
     scheduler.set_timesteps(steps, device=device)
     return scheduler, ({"eta": eta} if sampler == "ddim" else {})
 
@@ -37,6 +42,10 @@ def step_noise_from(scheduler: Any, stream: GaussianStream) -> Iterator[None]:
     """diffusers' schedulers draw their stochastic steps' noise inside `step()` with the module's `randn_tensor`
     (DDPM takes no noise argument); for the sampling loop it is sardine's stream, in torch's NCHW order."""
     module = sys.modules[type(scheduler).__module__]
+    # Heun and UniPC are deterministic: their modules draw nothing.
+    if not hasattr(module, "randn_tensor"):
+        yield
+        return
     original = module.randn_tensor
 
     def draw(shape: Sequence[int], generator: Any = None, device: Any = None, dtype: Any = None, **_: Any) -> torch.Tensor:
@@ -65,19 +74,22 @@ def uses_guidance(scale: float) -> bool:
 
 @torch.no_grad()
 def prompt_conditioning(encoders: Sequence[TextEncoder], prompt: str, guided: bool, side: int,
-                        force_zeros_for_empty_prompt: bool, device: torch.device) -> Conditioning:
-    """encode_prompt of StableDiffusionPipeline / StableDiffusionXLPipeline for one prompt and the empty negative
-    prompt (zeros for SDXL pipelines that force them), with SDXL's size and crop ids."""
+                        force_zeros_for_empty_prompt: bool, device: torch.device,
+                        negative_prompt: str | None = None) -> Conditioning:
+    """encode_prompt of StableDiffusionPipeline / StableDiffusionXLPipeline for one prompt and its negative prompt:
+    None is diffusers' default (the empty prompt, zeros for SDXL pipelines that force them), an explicit "" is
+    encoded; with SDXL's size and crop ids."""
     context, pooled = prompts.encode(encoders, [prompt], device)
+    negative_text = "" if negative_prompt is None else negative_prompt
     if not prompts.is_sdxl(encoders):
         if guided:
-            context = torch.cat([prompts.encode(encoders, [""], device)[0], context])
+            context = torch.cat([prompts.encode(encoders, [negative_text], device)[0], context])
         return Conditioning(context, None, guided)
     if guided:
-        if force_zeros_for_empty_prompt:
+        if negative_prompt is None and force_zeros_for_empty_prompt:
             negative, negative_pooled = torch.zeros_like(context), torch.zeros_like(pooled)
         else:
-            negative, negative_pooled = prompts.encode(encoders, [""], device)
+            negative, negative_pooled = prompts.encode(encoders, [negative_text], device)
         context = torch.cat([negative, context])
         pooled = torch.cat([negative_pooled, pooled])
     time_ids = prompts.sdxl_time_ids(side, side, context.shape[0], device)
