@@ -8,7 +8,7 @@ import { loadDeclaration } from "../declaration/load.ts"
 import { compilePlan } from "../plan/compile.ts"
 import type { StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
-import { clipModelFolder, Engine, type ExportFormat } from "../services/engine.ts"
+import { clipModelFolder, Engine, type ExportFormat, type ExportSummary } from "../services/engine.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
@@ -36,6 +36,12 @@ const experimentName = Options.text("experiment").pipe(
   Options.optional,
   Options.withDescription("Which experiment of a study to export (required when the study trains several)")
 )
+
+/** Which weights an export wrote, and why when the declaration asked for others. */
+const weightsText = (summary: ExportSummary, useEma: boolean): string =>
+  summary.weights === "ema"
+    ? `EMA weights after step ${summary.step}, as generate.useEma asks`
+    : `final weights of step ${summary.step}${useEma ? "; generate.useEma asks for the EMA but the training kept none (train.ema)" : ", as generate.useEma: false asks"}`
 
 /** The experiment's train step in the declaration's plan: the one whose output is the trained model. */
 export const trainStepOf = (
@@ -106,14 +112,15 @@ export const exportCommand = Command.make(
         })
       }
       const engine = yield* Engine
-      yield* engine.export({
+      const summary = yield* engine.export({
         base: { base: target.base, path: basePath },
-        components: target.components,
         modelDir: cache.done(step.key),
         format,
-        out
+        out,
+        useEma: target.generate.useEma
       })
-      yield* Console.log(`${target.name}: wrote ${format} to ${out}`)
+      yield* Console.log(`${target.name}: wrote ${format} to ${out} (${weightsText(summary, target.generate.useEma)})`)
+      for (const note of summary.notes) yield* Console.log(`  note: ${note}`)
     })
 ).pipe(
   Command.withDescription(

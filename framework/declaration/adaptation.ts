@@ -120,3 +120,16 @@ export const treatmentsOf = (adaptation: ResolvedAdaptation): Array<readonly [Co
     const treatment = adaptation.components[name]
     return treatment === undefined ? [] : [[name, treatment] as const]
   })
+
+const isTextEncoder = (name: ComponentName) => name === "text_encoder" || name === "text_encoder_2"
+
+/** Does the VAE train (on reconstruction; then nothing else does)? */
+export const trainsVae = (adaptation: ResolvedAdaptation): boolean => adaptation.components.vae._tag !== "frozen"
+
+/** Do the text encoders take part in the gradient (so their outputs cannot come from a cache)? */
+export const textEncodersTrain = (adaptation: ResolvedAdaptation): boolean =>
+  adaptation.token !== null || treatmentsOf(adaptation).some(([name, t]) => isTextEncoder(name) && t._tag !== "frozen")
+
+/** Does anything train on the diffusion objective (the UNet, a text encoder or the token)? */
+export const trainsDiffusion = (adaptation: ResolvedAdaptation): boolean =>
+  textEncodersTrain(adaptation) || adaptation.components.unet._tag !== "frozen"

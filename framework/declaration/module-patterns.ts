@@ -63,17 +63,22 @@ const editDistance = (a: string, b: string): number => {
   return previous[b.length]
 }
 
-/**
- * The nearest name a mistyped pattern may have meant: among the runs of as many consecutive segments
- * of `names` as the pattern has, the closest by edit distance, if within a third of its length.
- */
-export const nearestPattern = (pattern: string, names: ReadonlyArray<string>): string | undefined => {
-  const length = pattern.split(".").length
-  const candidates = new Set<string>()
+/** The runs of `length` consecutive segments of `names`, anywhere (what an `only` pattern can match). */
+export const segmentRuns = (names: ReadonlyArray<string>, length: number): Set<string> => {
+  const runs = new Set<string>()
   for (const name of names) {
     const parts = name.split(".")
-    for (let i = 0; i + length <= parts.length; i++) candidates.add(parts.slice(i, i + length).join("."))
+    for (let i = 0; i + length <= parts.length; i++) runs.add(parts.slice(i, i + length).join("."))
   }
+  return runs
+}
+
+/** The last `length` segments of `names` (what a LoRA target can match). */
+export const segmentSuffixes = (names: ReadonlyArray<string>, length: number): Set<string> =>
+  new Set(names.map((name) => name.split(".").slice(-length).join(".")))
+
+/** The candidate a mistyped pattern may have meant: the closest by edit distance, if within a third of its length. */
+export const nearestPattern = (pattern: string, candidates: Iterable<string>): string | undefined => {
   let best: string | undefined
   let bestDistance = Math.max(1, Math.floor(pattern.length / 3)) + 1
   for (const candidate of [...candidates].sort()) {

@@ -1,8 +1,7 @@
 import { canonicalJson, contentHash } from "../declaration/canonical-json.ts"
 import type { Dataset } from "../declaration/dataset.ts"
 import type { Declaration, Experiment } from "../declaration/experiment.ts"
-import { textEncoderTreatments } from "../declaration/components.ts"
-import { trains } from "../declaration/treatment.ts"
+import { resolveAdaptation, textEncodersTrain, trainsVae, type ResolvedAdaptation } from "../declaration/adaptation.ts"
 import { codeVersion, type Plan, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
 
 /** Content key = hash(kind, canonical JSON of the fields it reads, input keys, code version). */
@@ -49,6 +48,7 @@ class PlanBuilder {
 /** What later stages need of a compiled experiment: its train step and the base inputs it read. */
 interface Compiled {
   readonly experiment: Experiment
+  readonly adaptation: ResolvedAdaptation
   readonly train?: string
   readonly base: ReadonlyArray<StepInput>
 }
@@ -66,7 +66,8 @@ const baseInputs = (builder: PlanBuilder, experiment: Experiment, compiled: Read
       const source = compiled.get(base.experiment)!
       const merged = builder.add(source.experiment.name, "merged", "merge-model", {
         base: source.experiment.base,
-        components: source.experiment.components
+        adaptation: source.adaptation,
+        useEma: source.experiment.generate.useEma
       }, [{ role: "model", step: source.train! }, ...source.base])
       return [{ role: "base", step: merged }]
     }
@@ -76,6 +77,8 @@ const baseInputs = (builder: PlanBuilder, experiment: Experiment, compiled: Read
 const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: Map<string, Compiled>): string => {
   const { base, components, name } = experiment
   const baseInput = baseInputs(builder, experiment, compiled)
+  // The one place a declaration's adaptation is resolved: every step that trains or samples reads it.
+  const adaptation = resolveAdaptation(components, base.family)
   // Only a caption template that inserts the token makes the prepared captions depend on it.
   const prepare = (dataset: Dataset) =>
     dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
@@ -85,7 +88,7 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: M
   if (!experiment.baseline && experiment.train !== undefined) {
     const data = builder.add(name, "data", "prepare-data", prepare(experiment.data), [])
     const trainInputs: Array<StepInput> = [{ role: "data", step: data }]
-    const vaeTrains = trains(components.vae)
+    const vaeTrains = trainsVae(adaptation)
     if (!vaeTrains) {
       trainInputs.push({
         role: "latents",
@@ -93,19 +96,18 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: M
       })
     }
     // VAE training reconstructs images and never reads text.
-    const everyEncoderFrozen = textEncoderTreatments(components, base.family).every(([, t]) => !trains(t))
-    if (!vaeTrains && everyEncoderFrozen && components.token === undefined) {
+    if (!vaeTrains && !textEncodersTrain(adaptation)) {
       trainInputs.push({
         role: "text",
         step: builder.add(name, "text", "encode-text", { base }, [{ role: "data", step: data }, ...baseInput])
       })
     }
-    const train = builder.add(name, "train", "train", { base, components, train: experiment.train }, [...trainInputs, ...baseInput])
+    const train = builder.add(name, "train", "train", { base, adaptation, train: experiment.train }, [...trainInputs, ...baseInput])
     model = [{ role: "model", step: train }]
   }
-  compiled.set(name, { experiment, base: baseInput, ...(model.length === 1 ? { train: model[0].step } : {}) })
+  compiled.set(name, { experiment, adaptation, base: baseInput, ...(model.length === 1 ? { train: model[0].step } : {}) })
   // A baseline samples the base as it is: its generate step has no model input and no training.
-  const samples = builder.add(name, "generate", "generate", { base, components, generate: experiment.generate }, [...model, ...baseInput])
+  const samples = builder.add(name, "generate", "generate", { base, adaptation, generate: experiment.generate }, [...model, ...baseInput])
   const { reference: _reference, ...evaluate } = experiment.evaluate
   return builder.add(name, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
     { role: "samples", step: samples },

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import { resolveAdaptation, ResolvedAdaptation, treatmentsOf } from "../../framework/declaration/adaptation.ts"
 import { Components } from "../../framework/declaration/components.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
-import { nearestPattern, patternMatcher, selectedParameters } from "../../framework/declaration/module-patterns.ts"
+import { nearestPattern, patternMatcher, segmentRuns, selectedParameters } from "../../framework/declaration/module-patterns.ts"
 import { frozen, full, learnedToken, lora } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
 
@@ -117,8 +117,8 @@ describe("module-name patterns", () => {
   })
 
   it("suggest the nearest name for a mistyped one", () => {
-    expect(nearestPattern("atn1", names)).toBe("attn1")
-    expect(nearestPattern("to_ot.0", names)).toBe("to_out.0")
-    expect(nearestPattern("something_else", names)).toBeUndefined()
+    expect(nearestPattern("atn1", segmentRuns(names, 1))).toBe("attn1")
+    expect(nearestPattern("to_ot.0", segmentRuns(names, 2))).toBe("to_out.0")
+    expect(nearestPattern("something_else", segmentRuns(names, 1))).toBeUndefined()
   })
 })
