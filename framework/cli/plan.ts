@@ -4,6 +4,7 @@ import { loadDeclaration } from "../declaration/load.ts"
 import { compilePlan } from "../plan/compile.ts"
 import type { Plan } from "../plan/step.ts"
 import { cachedSteps } from "../runner/runner.ts"
+import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 
@@ -36,8 +37,9 @@ const table = (plan: Plan, cached: ReadonlySet<string>): string => {
 
 export const planCommand = Command.make("plan", { file: declarationFile, json, cacheDir: cacheDirOption }, ({ cacheDir, file, json }) =>
   Effect.gen(function*() {
-    const { declaration } = yield* loadDeclaration(file)
-    const plan = compilePlan(declaration)
+    const loaded = yield* loadDeclaration(file)
+    yield* checkAgainstArchitecture(loaded, file)
+    const plan = compilePlan(loaded.declaration)
     const cached = yield* cachedSteps(plan, cacheDir)
     if (json) {
       const steps = plan.steps.map((s) => ({ ...s, cached: cached.has(s.id) }))

@@ -11,6 +11,7 @@ import { ExecutorFactory, type ExecutorChoice } from "../services/executor.ts"
 import { Tracker, TrackerFactory } from "../services/tracker.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
+import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
 
 export class RunFailed extends Schema.TaggedError<RunFailed>()("RunFailed", {
@@ -82,6 +83,7 @@ export const runCommand = Command.make(
   ({ cacheDir, concurrency, dryRun, executor, file, only, trackingUri }) =>
     Effect.gen(function*() {
       const loaded = yield* loadDeclaration(file)
+      yield* checkAgainstArchitecture(loaded, file)
       const plan = compilePlan(loaded.declaration)
       const onlySteps = only.flatMap((o) => o.split(",")).map((o) => o.trim()).filter((o) => o.length > 0)
       const unknown = onlySteps.filter((o) => !plan.steps.some((s) => s.id === o || s.kind === o))
