@@ -124,6 +124,6 @@ export const exportCommand = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Export an experiment's trained model (found in the cache through its plan) for other tools: merged diffusers pipeline, kohya or PEFT LoRA, or the learned token's embedding."
+    "Export an experiment's trained model (found in the cache through its plan) for other tools: merged diffusers pipeline, kohya or PEFT LoRA (adapters only: a fully trained component needs --format diffusers), or the learned token's embedding. The weights are those generate.useEma names (the EMA when training kept one, else the final weights); the output says which."
   )
 )

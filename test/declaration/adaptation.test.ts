@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import { resolveAdaptation, ResolvedAdaptation, treatmentsOf } from "../../framework/declaration/adaptation.ts"
 import { Components } from "../../framework/declaration/components.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
-import { nearestPattern, patternMatcher, segmentRuns, selectedParameters } from "../../framework/declaration/module-patterns.ts"
+import { nearestPattern, patternMatcher, patternsAsRegex, segmentRuns, selectedParameters } from "../../framework/declaration/module-patterns.ts"
 import { frozen, full, learnedToken, lora } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
 
@@ -114,6 +114,19 @@ describe("module-name patterns", () => {
     expect([...selectedParameters(names, ["norm*.weight", "mid_block"])]).toEqual([names[5], names[6]])
     expect([...selectedParameters(names, ["*"])]).toEqual(names)
     expect([...selectedParameters(names, ["atn1"])]).toEqual([])
+  })
+
+  it("with globs, become the regular expression PEFT full-matches against module names, selecting the same modules", () => {
+    const modules = [...new Set(names.map((n) => n.split(".").slice(0, -1).join(".")))]
+    const targets = ["attn*.to_q", "to_out.0", "conv*"]
+    const regex = new RegExp(`^(?:${patternsAsRegex(targets)})$`)
+    expect(modules.filter((m) => regex.test(m))).toEqual(modules.filter((m) => targets.some((t) => patternMatcher(t)(m))))
+    expect(modules.filter((m) => regex.test(m))).toEqual([
+      "conv_in",
+      "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q",
+      "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0",
+      "mid_block.resnets.0.conv1"
+    ])
   })
 
   it("suggest the nearest name for a mistyped one", () => {
