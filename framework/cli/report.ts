@@ -2,9 +2,11 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Schema } from "effect"
 import { readdir, readFile, stat } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
+import { declaredComponents } from "../declaration/adaptation.ts"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
 import { loadDeclaration } from "../declaration/load.ts"
 import { compilePlan } from "../plan/compile.ts"
+import type { StepConfigs } from "../plan/step.ts"
 import { cacheLayout, isDone, readManifestIn, type StepManifest } from "../runner/cache.ts"
 import {
   ReportError,
@@ -115,7 +117,7 @@ const fromReportManifest = (cacheDir: string, manifest: StepManifest) =>
 
 /**
  * Without a report step, each experiment's newest evaluate step, its strategy rebuilt from the
- * generate step's config (base, components) and the train step's (budget).
+ * generate step's config (base, adaptation) and the train step's (budget).
  */
 const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepManifest>) =>
   Effect.gen(function*() {
@@ -140,12 +142,12 @@ const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepMa
       }
       const model = generate.inputs.find((i) => i.role === "model")?.key
       const train = model === undefined ? undefined : byKey.get(model)
-      const generateConfig = generate.config as Pick<ReportedStrategy, "base" | "components">
+      const generateConfig = generate.config as StepConfigs["generate"]
       const strategy: ReportedStrategy = {
         name,
         baseline: model === undefined,
         base: generateConfig.base,
-        components: generateConfig.components,
+        components: declaredComponents(generateConfig.adaptation),
         ...(train === undefined ? {} : { train: (train.config as Pick<ReportedStrategy, "train">).train })
       }
       experiments.push({ experiment: strategy, evaluationDir: cacheLayout(cacheDir).done(evaluate.key) })

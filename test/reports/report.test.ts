@@ -77,7 +77,7 @@ describe("the comparison report of a study", () => {
     expect(ids).toEqual(expect.arrayContaining([
       "amplitude-histogram", "amplitude-cdf", "clip-alignment",
       ...GLCM_PROPERTIES.map((p) => `glcm-${p.toLowerCase()}`),
-      "training-loss", "training-lr-unet", "training-lr-textEncoder", "training-lr-token", "training-grad_norm", "training-images_per_s"
+      "training-loss", "training-lr-unet", "training-lr-text_encoder", "training-lr-token", "training-grad_norm", "training-images_per_s"
     ]))
     expect(facts.charts).toHaveLength(2 + GLCM_PROPERTIES.length + 1 + 6)
     expect(facts.charts.filter((c) => c.visibleMarks === 0).map((c) => c.id)).toEqual([])
