@@ -79,6 +79,8 @@ def tiffs(expected: dict) -> None:
         "uint16-deflate-predictor.tif": (ramp(1, 1871, np.uint16)[:, :, 0], {"compression": "zlib", "predictor": 2}),
         "float32-tiled.tif": (np.tile(f32, (4, 3)), {"tile": (16, 16)}),
         "float32-bigendian.tif": (f32, {"byteorder": ">"}),
+        "float32-bigtiff.tif": (f32, {"bigtiff": True}),
+        "uint16-bigtiff-bigendian.tif": (ramp(1, 1871, np.uint16)[:, :, 0], {"bigtiff": True, "byteorder": ">"}),
         "float32-3band.tif": (ramp(3, 0.25, np.float32), {"photometric": "minisblack", "planarconfig": "contig"}),
         "float32-3band-planar.tif": (np.moveaxis(ramp(3, 0.25, np.float32), 2, 0), {"photometric": "minisblack", "planarconfig": "separate"}),
     }

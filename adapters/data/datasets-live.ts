@@ -26,7 +26,7 @@ export const DatasetsLive = Layer.effect(
             }
           })
         ),
-      inspect: (folder) => inspectFolder(io, folder),
+      inspect: (folder, options) => inspectFolder(io, folder, options),
       writeSynthetic: (dataset, folder) => writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io))
     }
   })

@@ -1,15 +1,16 @@
 import { readFile } from "node:fs/promises"
 import { join, normalize } from "node:path"
 import { Effect } from "effect"
-import type { FileProblem, FolderReport, InspectedFile } from "../../framework/services/datasets.ts"
+import type { FileProblem, FolderReport, InspectedFile, InspectOptions } from "../../framework/services/datasets.ts"
 import { DatasetError } from "../../framework/services/datasets.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
+import { datasetFolder, type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 import { resolveFolder } from "./image-folder-samples.ts"
 import { listImageFiles, METADATA_FILE, readMetadata } from "./metadata-jsonl.ts"
 
 /*
  * `sardine data inspect`: what a folder holds and what is wrong with it, decoding every image
- * once (one at a time) for value ranges and non-finite pixels.
+ * once (one at a time, under the pixel limit) for value ranges and non-finite pixels.
  */
 
 type Io = typeof ImageIO.Service
@@ -49,26 +50,32 @@ const summarise = (data: Float32Array, noData: number | undefined): ValueSummary
   return { min, max, sum, count, nonFinite }
 }
 
-const inspectImage = (io: Io, folder: string, name: string, caption: string | undefined) =>
+const inspectImage = (io: Io, folder: DatasetFolder, options: InspectOptions, name: string, caption: string | undefined) =>
   Effect.gen(function* () {
-    const file = join(folder, name)
     const captioned = caption !== undefined && caption.trim().length > 0
-    const decoded = yield* Effect.either(Effect.all([io.info(file), io.read(file)]))
-    if (decoded._tag === "Left") {
-      const error = decoded.left
-      const entry: InspectedFile = { file: name, captioned, problem: { file: name, kind: error.kind ?? "corrupt", reason: error.reason } }
+    const failed = (kind: string, reason: string, info: object = {}) => {
+      const entry: InspectedFile = { file: name, ...info, captioned, problem: { file: name, kind, reason } }
       return { entry, values: undefined }
     }
-    const [info, raster] = decoded.right
-    const values = summarise(raster.data, info.noData)
-    const entry: InspectedFile = {
-      file: name,
+    const located = yield* Effect.promise(() => folderFile(folder, name))
+    if ("outside" in located) return failed("outside-folder", outsideReason(located.outside))
+    const header = yield* Effect.either(io.info(located.path))
+    if (header._tag === "Left") return failed(header.left.kind ?? "corrupt", header.left.reason)
+    const info = header.right
+    const described = {
       format: info.format,
       width: info.width,
       height: info.height,
       bands: info.bands,
       sampleType: info.sampleType,
-      ...(info.noData !== undefined ? { noData: info.noData } : {}),
+      ...(info.noData !== undefined ? { noData: info.noData } : {})
+    }
+    const decoded = yield* Effect.either(io.read(located.path, { maxPixels: options.maxPixels }))
+    if (decoded._tag === "Left") return failed(decoded.left.kind ?? "corrupt", decoded.left.reason, described)
+    const values = summarise(decoded.right.data, info.noData)
+    const entry: InspectedFile = {
+      file: name,
+      ...described,
       captioned,
       ...(values.count > 0 ? { min: values.min, max: values.max, mean: values.sum / values.count } : {}),
       nonFinite: values.nonFinite,
@@ -110,11 +117,12 @@ const declaredUnit = (folder: string) =>
     }
   })
 
-export const inspectFolder = (io: Io, path: string) =>
+export const inspectFolder = (io: Io, path: string, options: InspectOptions = {}) =>
   Effect.gen(function* () {
     const folder = yield* resolveFolder(path)
     const fail = (error: unknown) => new DatasetError({ path: folder, reason: (error as Error).message })
-    const metadata = yield* Effect.tryPromise({ try: () => readMetadata(folder), catch: fail })
+    const files = yield* Effect.tryPromise({ try: () => datasetFolder(folder, options.followSymlinks ?? false), catch: fail })
+    const metadata = yield* Effect.tryPromise({ try: () => readMetadata(files), catch: fail })
     const onDisk = yield* Effect.tryPromise({ try: () => listImageFiles(folder), catch: fail })
     const problems: Array<FileProblem> = []
     if (!metadata.present) {
@@ -130,7 +138,7 @@ export const inspectFolder = (io: Io, path: string) =>
     const sampleTypes: Record<string, number> = {}
     const sizes: Record<string, number> = {}
     const bands: Record<string, number> = {}
-    const files: Array<InspectedFile> = []
+    const inspected: Array<InspectedFile> = []
     let readable = 0
     let captioned = 0
     let nonFinitePixels = 0
@@ -139,8 +147,8 @@ export const inspectFolder = (io: Io, path: string) =>
     let sum = 0
     let count = 0
     for (const image of images) {
-      const { entry, values } = yield* inspectImage(io, folder, image.name, image.caption)
-      files.push(entry)
+      const { entry, values } = yield* inspectImage(io, files, options, image.name, image.caption)
+      inspected.push(entry)
       if (entry.captioned) captioned++
       else if (metadata.present) problems.push({ file: image.name, kind: "missing-caption", reason: "empty caption (text)" })
       if (entry.problem) problems.push(entry.problem)
@@ -165,7 +173,12 @@ export const inspectFolder = (io: Io, path: string) =>
       for (const name of entry.referencedFiles) {
         referenced.add(normalize(name))
         if (name === entry.fileName) continue
-        const result = yield* Effect.either(io.info(join(folder, name)))
+        const located = yield* Effect.promise(() => folderFile(files, name))
+        if ("outside" in located) {
+          problems.push({ file: name, kind: "outside-folder", reason: `referenced on line ${entry.line}: ${outsideReason(located.outside)}` })
+          continue
+        }
+        const result = yield* Effect.either(io.info(located.path))
         if (result._tag === "Left") {
           problems.push({ file: name, kind: result.left.kind ?? "corrupt", reason: `referenced on line ${entry.line}: ${result.left.reason}` })
         }
@@ -193,7 +206,7 @@ export const inspectFolder = (io: Io, path: string) =>
       ...(values ? { values } : {}),
       unitHint: unitHint(sampleTypes, values, yield* declaredUnit(folder)),
       nonFinitePixels,
-      files,
+      files: inspected,
       problems
     }
     return report

@@ -14,7 +14,7 @@ import {
 import { toAmplitude } from "../../framework/sar/units.ts"
 import {
   DatasetError,
-  DatasetFileError,
+  DatasetFileProblems,
   type DatasetItem,
   type PrepareOptions,
   type SkippedFile,
@@ -22,14 +22,16 @@ import {
 } from "../../framework/services/datasets.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
 import { applyCaptionTemplate, checkTemplate } from "./caption-template.ts"
+import { datasetFolder, type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 import { listImageFiles, METADATA_FILE, type MetadataEntry, readMetadata } from "./metadata-jsonl.ts"
 import { cutWindow, planWindows } from "./sample-windows.ts"
 import { hashString } from "./seeded-random.ts"
 import { singleBand } from "./single-band.ts"
 
 /*
- * Training samples from an imagefolder, one file at a time: decode → one band → linear amplitude
- * → no-data mask → declared normalisation (per file) → crops/tiles and flips → [-1, 1].
+ * Training samples from an imagefolder, one file at a time: check the path → decode (pixel limit
+ * first) → one band → linear amplitude → no-data mask → declared normalisation (per file) →
+ * crops/tiles and flips → [-1, 1].
  */
 
 type Io = typeof ImageIO.Service
@@ -47,13 +49,26 @@ export const resolveFolder = (path: string, root?: string) =>
 
 const problem = (file: string, kind: string, reason: string): SkippedFile => ({ file, kind, reason })
 
+/** The path of a file of the folder, unless it leads outside it. */
+const readablePath = (folder: DatasetFolder, name: string): Effect.Effect<string, SkippedFile> =>
+  Effect.promise(() => folderFile(folder, name)).pipe(
+    Effect.flatMap((file) =>
+      "path" in file
+        ? Effect.succeed(file.path)
+        : Effect.fail(problem(join(folder.path, name), "outside-folder", outsideReason(file.outside)))
+    )
+  )
+
+const decodeFile = (io: Io, dataset: ImageFolderDataset, file: string) =>
+  io.read(file, { maxPixels: dataset.maxPixels }).pipe(Effect.mapError((error) => problem(file, error.kind ?? "corrupt", error.reason)))
+
 /** Linear amplitude of one file's chosen band, with its validity mask, or the file's problem. */
-const amplitudeOf = (io: Io, dataset: ImageFolderDataset, file: string) =>
-  io.read(file).pipe(
-    Effect.mapError((error) => problem(file, error.kind ?? "corrupt", error.reason)),
+const amplitudeOf = (io: Io, dataset: ImageFolderDataset, folder: DatasetFolder, name: string) =>
+  readablePath(folder, name).pipe(
+    Effect.flatMap((file) => decodeFile(io, dataset, file)),
     Effect.flatMap((raster) => {
       const band = singleBand(raster, dataset.band)
-      if (typeof band === "string") return Effect.fail(problem(file, "bands", band))
+      if (typeof band === "string") return Effect.fail(problem(join(folder.path, name), "bands", band))
       const noData = dataset.noData ?? raster.noData
       const valid = validityMask(band, noData)
       return Effect.succeed({ raster, amplitude: toAmplitude(band, dataset.unit), valid })
@@ -61,23 +76,24 @@ const amplitudeOf = (io: Io, dataset: ImageFolderDataset, file: string) =>
   )
 
 /** Mean and population std of the amplitude over every readable file (first pass for "dataset" statistics). */
-const datasetStatistics = (io: Io, dataset: ImageFolderDataset, files: ReadonlyArray<string>) =>
-  Effect.reduce(files, emptyMoments, (moments, file) =>
-    amplitudeOf(io, dataset, file).pipe(
+const datasetStatistics = (io: Io, dataset: ImageFolderDataset, folder: DatasetFolder, names: ReadonlyArray<string>) =>
+  Effect.reduce(names, emptyMoments, (moments, name) =>
+    amplitudeOf(io, dataset, folder, name).pipe(
       Effect.map(({ amplitude, valid }) => combineMoments(moments, momentsOf(amplitude, valid))),
       // Bad files are reported by the second pass, where onError decides.
       Effect.orElseSucceed(() => moments)
     )).pipe(Effect.map(meanStdOf))
 
-const conditioningWindows = (io: Io, file: string, image: Raster) =>
-  io.read(file).pipe(
-    Effect.mapError((error) => problem(file, "conditioning", `conditioning image: ${error.reason}`)),
+const conditioningWindows = (io: Io, dataset: ImageFolderDataset, folder: DatasetFolder, name: string, image: Raster) =>
+  readablePath(folder, name).pipe(
+    Effect.flatMap((file) => decodeFile(io, dataset, file)),
+    Effect.mapError((skipped) => problem(skipped.file, "conditioning", `conditioning image: ${skipped.reason}`)),
     Effect.flatMap((raster) =>
       raster.width === image.width && raster.height === image.height
         ? Effect.succeed(raster)
         : Effect.fail(
           problem(
-            file,
+            join(folder.path, name),
             "conditioning",
             `conditioning image is ${raster.width} × ${raster.height}, the image is ${image.width} × ${image.height}`
           )
@@ -88,14 +104,14 @@ const conditioningWindows = (io: Io, file: string, image: Raster) =>
 const samplesOfEntry = (
   io: Io,
   dataset: ImageFolderDataset,
-  folder: string,
+  folder: DatasetFolder,
   entry: MetadataEntry,
   options: PrepareOptions,
   statistics: { readonly mean: number; readonly std: number } | undefined
 ) =>
   Effect.gen(function* () {
-    const file = join(folder, entry.fileName)
-    const { raster, amplitude, valid } = yield* amplitudeOf(io, dataset, file)
+    const file = join(folder.path, entry.fileName)
+    const { raster, amplitude, valid } = yield* amplitudeOf(io, dataset, folder, entry.fileName)
     const windows = planWindows(raster.width, raster.height, dataset.resolution, dataset.seed, hashString(entry.fileName))
     if (windows.length === 0) {
       return yield* Effect.fail(
@@ -104,7 +120,7 @@ const samplesOfEntry = (
     }
     const unit = normalise(amplitude, dataset.normalisation, { valid, ...(statistics ? { datasetStatistics: statistics } : {}) })
     const conditioning = options.conditioning && entry.conditioningFileName !== undefined
-      ? yield* conditioningWindows(io, join(folder, entry.conditioningFileName), raster)
+      ? yield* conditioningWindows(io, dataset, folder, entry.conditioningFileName, raster)
       : undefined
     const caption = applyCaptionTemplate(dataset.captionTemplate, entry.text, options.token)
     const tiled = dataset.resolution.mode === "tile"
@@ -133,43 +149,58 @@ const samplesOfEntry = (
     })
   })
 
+/**
+ * With `onError: "skip"` each problem is an item; with "fail" every file is still checked (and
+ * gives no more samples after the first problem), then the stream fails with all the problems.
+ */
 export const imageFolderSamples = (
   io: Io,
   dataset: ImageFolderDataset,
   options: PrepareOptions = {}
-): Stream.Stream<DatasetItem, DatasetError | DatasetFileError> =>
+): Stream.Stream<DatasetItem, DatasetError | DatasetFileProblems> =>
   Stream.unwrap(
     Effect.gen(function* () {
-      const folder = yield* resolveFolder(dataset.path, options.root)
+      const path = yield* resolveFolder(dataset.path, options.root)
+      const folder = yield* Effect.tryPromise({
+        try: () => datasetFolder(path, dataset.followSymlinks),
+        catch: (error) => new DatasetError({ path, reason: (error as Error).message })
+      })
       const templateProblem = checkTemplate(dataset.captionTemplate, options.token)
-      if (templateProblem !== undefined) return yield* new DatasetError({ path: folder, reason: templateProblem })
+      if (templateProblem !== undefined) return yield* new DatasetError({ path, reason: templateProblem })
       const metadata = yield* Effect.tryPromise({
         try: () => readMetadata(folder),
-        catch: (error) => new DatasetError({ path: join(folder, METADATA_FILE), reason: (error as Error).message })
+        catch: (error) => new DatasetError({ path: join(path, METADATA_FILE), reason: (error as Error).message })
       })
       const entries: ReadonlyArray<MetadataEntry> = metadata.present
         ? metadata.entries
         : (yield* Effect.tryPromise({
-          try: () => listImageFiles(folder),
-          catch: (error) => new DatasetError({ path: folder, reason: (error as Error).message })
+          try: () => listImageFiles(path),
+          catch: (error) => new DatasetError({ path, reason: (error as Error).message })
         })).map((fileName, k) => ({ line: k + 1, fileName, text: "", referencedFiles: [fileName] }))
       const statistics = dataset.normalisation._tag === "mean-std" && dataset.normalisation.statistics === "dataset"
-        ? yield* datasetStatistics(io, dataset, entries.map((e) => join(folder, e.fileName)))
+        ? yield* datasetStatistics(io, dataset, folder, entries.map((e) => e.fileName))
         : undefined
-      const onProblem = (skipped: SkippedFile): Effect.Effect<Array<DatasetItem>, DatasetFileError> =>
+      const problems: Array<SkippedFile> = []
+      const onProblem = (skipped: SkippedFile): Effect.Effect<Array<DatasetItem>> =>
         dataset.onError === "skip"
           ? Effect.succeed([{ _tag: "Skipped", skipped }])
-          : Effect.fail(new DatasetFileError(skipped))
+          : Effect.sync(() => (problems.push(skipped), []))
       const metadataItems = Stream.fromIterable(metadata.problems).pipe(
-        Stream.mapEffect((p) => onProblem(problem(`${join(folder, METADATA_FILE)} line ${p.line}`, "metadata", p.reason))),
+        Stream.mapEffect((p) => onProblem(problem(`${join(path, METADATA_FILE)} line ${p.line}`, "metadata", p.reason))),
         Stream.flattenIterables
       )
       const sampleItems = Stream.fromIterable(entries).pipe(
         Stream.mapEffect((entry) =>
-          samplesOfEntry(io, dataset, folder, entry, options, statistics).pipe(Effect.catchAll(onProblem))
+          samplesOfEntry(io, dataset, folder, entry, options, statistics).pipe(
+            Effect.map((items) => (problems.length > 0 ? [] : items)),
+            Effect.catchAll(onProblem)
+          )
         ),
         Stream.flattenIterables
       )
-      return Stream.concat(metadataItems, sampleItems)
+      const verdict = Stream.suspend(() =>
+        problems.length > 0 ? Stream.fail(new DatasetFileProblems({ folder: path, problems })) : Stream.empty
+      )
+      return metadataItems.pipe(Stream.concat(sampleItems), Stream.concat(verdict))
     })
   )

@@ -1,5 +1,6 @@
-import { readdir, readFile } from "node:fs/promises"
+import { readdir, readFile, stat } from "node:fs/promises"
 import { isAbsolute, join, normalize, relative, sep } from "node:path"
+import { type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 
 /*
  * The Hugging Face "imagefolder" convention: images plus metadata.jsonl, one JSON object per line
@@ -38,10 +39,15 @@ const inside = (name: string) => {
 
 export const METADATA_FILE = "metadata.jsonl"
 
-export const readMetadata = async (folder: string): Promise<Metadata> => {
+/** The folder's metadata.jsonl; one behind a link out of the folder is refused like an image (its lines would be echoed in errors). */
+export const readMetadata = async (folder: DatasetFolder): Promise<Metadata> => {
+  const file = await folderFile(folder, METADATA_FILE)
+  if ("outside" in file) throw new Error(`${METADATA_FILE} is ${outsideReason(file.outside)}`)
   let text: string
   try {
-    text = await readFile(join(folder, METADATA_FILE), "utf8")
+    // Reading a FIFO would wait forever.
+    if (!(await stat(file.path)).isFile()) throw new Error(`${METADATA_FILE} is not a regular file`)
+    text = await readFile(file.path, "utf8")
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { present: false, lines: 0, entries: [], problems: [], columns: [] }
     throw error

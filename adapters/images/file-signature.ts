@@ -28,18 +28,20 @@ export const describeUnsupported = (bytes: Uint8Array): string => {
 const PNG_IEND = [0x49, 0x45, 0x4e, 0x44]
 
 /**
- * Whether a PNG/JPEG ends with its end marker. Decoders may accept a cut file with a warning and
- * return grey rows; a missing IEND chunk / EOI marker is the reliable sign of truncation.
+ * Whether a PNG/JPEG ends with its end marker, given the file's last bytes (up to 64) and its
+ * length. Decoders may accept a cut file with a warning and return grey rows; a missing IEND
+ * chunk / EOI marker is the reliable sign of truncation.
  */
-export const hasEndMarker = (format: "png" | "jpeg", bytes: Uint8Array): boolean => {
+export const hasEndMarker = (format: "png" | "jpeg", tail: Uint8Array, fileLength: number): boolean => {
+  const start = fileLength - tail.length
   if (format === "png") {
-    // The IEND chunk: length 0, type "IEND", CRC — the last 12 bytes of a complete file.
-    const at = bytes.length - 8
-    return at >= 8 && PNG_IEND.every((b, i) => bytes[at + i] === b)
+    // The IEND chunk: length 0, type "IEND", CRC — the last 12 bytes of a complete file, after the signature.
+    const at = tail.length - 8
+    return at >= 0 && start + at >= 8 && PNG_IEND.every((b, i) => tail[at + i] === b)
   }
-  // JPEG: EOI (FF D9), allowing trailing padding some writers append.
-  for (let i = bytes.length - 2; i >= Math.max(2, bytes.length - 64); i--) {
-    if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) return true
+  // JPEG: EOI (FF D9) after the SOI marker, allowing trailing padding some writers append.
+  for (let i = tail.length - 2; i >= 0 && start + i >= 2; i--) {
+    if (tail[i] === 0xff && tail[i + 1] === 0xd9) return true
   }
   return false
 }

@@ -1,24 +1,22 @@
 import sharp from "sharp"
 import type { Raster, RasterInfo } from "../../framework/services/image-io.ts"
 import { DecodeFailure } from "./decode-failure.ts"
-import { hasEndMarker } from "./file-signature.ts"
 
 /*
- * PNG and JPEG through sharp (libvips). sharp converts to sRGB on output unless told otherwise,
- * so the colourspace is set explicitly to keep grey images one channel and 16-bit values intact.
+ * PNG and JPEG through sharp (libvips), after decode-image.ts checked the end marker and the pixel
+ * limit. sharp converts to sRGB on output unless told otherwise, so the colourspace is set
+ * explicitly to keep grey images one channel and 16-bit values intact.
  */
 
 type Format = "png" | "jpeg"
 
-const open = (bytes: Uint8Array) => sharp(bytes, { failOn: "warning", limitInputPixels: false })
+/** `maxPixels` again as libvips' own limit, in case its reading of a header ever differs from sardine's. */
+const open = (bytes: Uint8Array, maxPixels: number | false) => sharp(bytes, { failOn: "warning", limitInputPixels: maxPixels })
 
 const describe = async (format: Format, bytes: Uint8Array) => {
-  if (!hasEndMarker(format, bytes)) {
-    const marker = format === "png" ? "IEND chunk" : "end-of-image marker"
-    throw new DecodeFailure("truncated", `truncated: the ${format.toUpperCase()} file has no ${marker} (${bytes.length} bytes)`)
-  }
   try {
-    const meta = await open(bytes).metadata()
+    // Metadata reads the header only: no limit needed.
+    const meta = await open(bytes, false).metadata()
     if (!(meta.width > 0 && meta.height > 0) || meta.channels === undefined) {
       throw new Error(`image size ${meta.width} × ${meta.height}`)
     }
@@ -40,13 +38,13 @@ export const sharpInfo = async (format: Format, bytes: Uint8Array): Promise<Rast
 }
 
 /** Reads all channels (grey, grey+alpha, RGB, RGBA) as stored: 0–255 or 0–65535. */
-export const readWithSharp = async (format: Format, bytes: Uint8Array): Promise<Raster> => {
+export const readWithSharp = async (format: Format, bytes: Uint8Array, maxPixels: number): Promise<Raster> => {
   const meta = await describe(format, bytes)
   const sixteen = meta.depth === "ushort"
   // libvips' grey colourspaces drop alpha, so grey+alpha is read as RGBA and reduced to (R, A).
   const grey = meta.channels === 1
   try {
-    const { data, info } = await open(bytes)
+    const { data, info } = await open(bytes, maxPixels)
       .toColourspace(grey ? (sixteen ? "grey16" : "b-w") : sixteen ? "rgb16" : "srgb")
       .raw({ depth: sixteen ? "ushort" : "uchar" })
       .toBuffer({ resolveWithObject: true })

@@ -36,24 +36,6 @@ const toArrayBuffer = (bytes: Uint8Array): ArrayBuffer =>
     ? bytes.buffer
     : new Uint8Array(bytes).buffer
 
-/** The first image directory's offset must lie inside the file; otherwise the file was cut. */
-const checkHeader = (bytes: Uint8Array) => {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const little = bytes[0] === 0x49
-  const big = view.getUint16(2, little) === 43
-  const headerLength = big ? 16 : 8
-  if (bytes.length < headerLength) {
-    throw new DecodeFailure("truncated", `truncated: the file ends inside the ${headerLength}-byte TIFF header (${bytes.length} bytes)`)
-  }
-  const ifd = big ? Number(view.getBigUint64(8, little)) : view.getUint32(4, little)
-  if (ifd + 2 > bytes.length) {
-    throw new DecodeFailure(
-      "truncated",
-      `truncated: the image directory starts at byte ${ifd} but the file has only ${bytes.length} bytes`
-    )
-  }
-}
-
 interface OpenedTiff {
   readonly image: GeoTIFFImage
   readonly width: number
@@ -64,8 +46,8 @@ interface OpenedTiff {
   readonly noData?: number
 }
 
+/** After decode-image.ts read the header (it lies inside the file) and checked the pixel limit. */
 const open = async (bytes: Uint8Array): Promise<OpenedTiff> => {
-  checkHeader(bytes)
   let image: GeoTIFFImage
   try {
     const tiff = await fromArrayBuffer(toArrayBuffer(bytes))

@@ -1,8 +1,12 @@
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Schema } from "effect"
 import { Datasets, type FolderReport } from "../services/datasets.ts"
+import { defaultMaxPixels } from "../services/image-io.ts"
 
-/** `sardine data inspect <folder> [--json] [--strict]`: what an imagefolder holds and what is wrong with it. */
+/**
+ * `sardine data inspect <folder> [--json] [--strict] [--max-pixels N] [--follow-symlinks]`: what an
+ * imagefolder holds and what is wrong with it, under the rules a dataset declaration applies.
+ */
 
 export class DataProblems extends Schema.TaggedError<DataProblems>()("DataProblems", {
   folder: Schema.String,
@@ -50,17 +54,33 @@ const folder = Args.directory({ name: "folder", exists: "yes" }).pipe(
   Args.withDescription("An imagefolder: images plus metadata.jsonl with file_name and text")
 )
 
+const maxPixels = Options.integer("max-pixels").pipe(
+  Options.withDefault(defaultMaxPixels),
+  Options.mapEffect((n) =>
+    n >= 1 ? Effect.succeed(n) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--max-pixels: must be an integer ≥ 1 (got ${n})`)))
+  ),
+  Options.withDescription(
+    `Images of more pixels (width × height) are reported as too large from their header, not decoded (the dataset's maxPixels; default ${defaultMaxPixels} = 16384 × 16384)`
+  )
+)
+
+const followSymlinks = Options.boolean("follow-symlinks").pipe(
+  Options.withDescription("Read files whose symbolic links lead outside the folder (the dataset's followSymlinks); otherwise they are a problem")
+)
+
 const inspectCommand = Command.make(
   "inspect",
   {
     folder,
     json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text")),
-    strict: Options.boolean("strict").pipe(Options.withDescription("Exit 1 if any file has a problem"))
+    strict: Options.boolean("strict").pipe(Options.withDescription("Exit 1 if any file has a problem")),
+    maxPixels,
+    followSymlinks
   },
-  ({ folder, json, strict }) =>
+  ({ folder, followSymlinks, json, maxPixels, strict }) =>
     Effect.gen(function* () {
       const datasets = yield* Datasets
-      const report = yield* datasets.inspect(folder)
+      const report = yield* datasets.inspect(folder, { maxPixels, followSymlinks })
       yield* Console.log(json ? JSON.stringify(report, null, 2) : inspectionText(report))
       if (strict && report.problems.length > 0) {
         return yield* new DataProblems({ folder: report.folder, count: report.problems.length })
@@ -68,7 +88,7 @@ const inspectCommand = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Counts, formats, sizes, bands, caption coverage, value ranges, a unit hint and per-file problems (corrupt, empty, truncated or unsupported files, missing captions, bad metadata lines, NaN/infinite pixels)."
+    "Counts, formats, sizes, bands, caption coverage, value ranges, a unit hint and per-file problems (corrupt, empty, truncated or unsupported files, images over the pixel limit, symbolic links leading outside the folder, missing captions, bad metadata lines, NaN/infinite pixels)."
   )
 )
 

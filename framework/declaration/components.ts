@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { IntegerAtLeast, NonEmptyString, PositiveNumber, Bool } from "./rules.ts"
+import { IntegerAtLeast, NonEmptyString, PositiveNumber, Bool, shown } from "./rules.ts"
 import { Treatment, type TreatmentInput } from "./treatment.ts"
 import { textEncodersOf, type ModelFamily, type TextEncoderName } from "./base-model.ts"
 
@@ -16,7 +16,7 @@ export const PerEncoder = Schema.Struct({
 export const LearnedToken = Schema.Struct({
   token: NonEmptyString.pipe(
     Schema.filter((s) => /^<[^<>\s]+>$/.test(s), {
-      message: (issue) => `must look like <NAME> without spaces (got ${JSON.stringify(issue.actual)})`
+      message: (issue) => `must look like <NAME> without spaces (got ${shown(issue.actual)})`
     })
   ),
   init: NonEmptyString,

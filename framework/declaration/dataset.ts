@@ -1,6 +1,8 @@
-import { Effect, ParseResult, Schema } from "effect"
+import { Effect, type ParseResult, Schema } from "effect"
 import { SarUnit } from "../sar/units.ts"
-import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, PositiveNumber, Seed } from "./rules.ts"
+import { defaultMaxPixels } from "../services/image-io.ts"
+import { declarationIssues } from "./issues.ts"
+import { Bool, IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, OneOf, PositiveNumber, Seed } from "./rules.ts"
 
 /*
  * What a user declares about training data: a folder of SAR images with captions, or synthetic
@@ -18,15 +20,6 @@ const numberBetween = (min: number, max: number) =>
   numberWhere(`a number from ${min} to ${max}`, (n) => Number.isFinite(n) && n >= min && n <= max)
 
 const finite = numberWhere("a finite number", Number.isFinite)
-
-/** A literal union reported as one issue (not one per literal) when all errors are collected. */
-const OneOf = <const L extends ReadonlyArray<string>>(...literals: L) =>
-  Schema.Literal(...literals).annotations({
-    message: (issue) => ({
-      message: `must be one of ${literals.map((l) => JSON.stringify(l)).join(", ")} (got ${JSON.stringify(issue.actual) ?? String(issue.actual)})`,
-      override: true
-    })
-  })
 
 /** Placeholders a caption template may use. */
 export const captionPlaceholders = ["token", "caption"] as const
@@ -126,9 +119,14 @@ export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
     default: () => ({ size: 512, mode: "center-crop" as const, flip: "none" as const })
   }),
   captionTemplate: Schema.optionalWith(CaptionTemplate, { exact: true, default: () => "{caption}" }),
+  /** "fail": check every file, then fail listing every problem; "skip": leave bad files out, each listed in the prepared index. */
   onError: Schema.optionalWith(OnError, { exact: true, default: () => "fail" as const }),
   /** Seed of the random crops and flips. */
-  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 })
+  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 }),
+  /** Images of more pixels (width × height) are refused from their header, before decoding: a small file can declare a huge image. */
+  maxPixels: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => defaultMaxPixels }),
+  /** Read files whose real path (symbolic links resolved) lies outside the folder; refused by default. */
+  followSymlinks: Schema.optionalWith(Bool, { exact: true, default: () => false })
 })
 export type ImageFolderDataset = typeof ImageFolderDataset.Type
 
@@ -207,11 +205,8 @@ export class DatasetDeclarationError extends Schema.TaggedError<DatasetDeclarati
 }
 
 /** Flattens a parse error into one line per problem: `path.to.field: message`. */
-export const formatIssues = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey> = []): Array<string> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
-    const path = [...prefix, ...issue.path].map(String).join(".")
-    return path.length > 0 ? `${path}: ${issue.message}` : issue.message
-  })
+export const formatIssues = (error: ParseResult.ParseError): Array<string> =>
+  declarationIssues(error).map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
 
 export const decodeDataset = (input: unknown): Effect.Effect<Dataset, DatasetDeclarationError> =>
   Schema.decodeUnknown(Dataset)(input, { errors: "all", onExcessProperty: "error" }).pipe(

@@ -1,7 +1,9 @@
-import { Effect, Either, ParseResult, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import { crossFieldIssues, type DeclarationIssue } from "./cross-field-rules.ts"
 import { ClipModel } from "./clip-model.ts"
 import { Experiment, Study, type Declaration } from "./experiment.ts"
+import { declarationIssues } from "./issues.ts"
+import { shown } from "./rules.ts"
 import { normaliseDeclaration } from "./normalise.ts"
 
 export class DeclarationError extends Schema.TaggedError<DeclarationError>()("DeclarationError", {
@@ -22,12 +24,6 @@ export class DeclarationError extends Schema.TaggedError<DeclarationError>()("De
 export const formatIssue = (issue: DeclarationIssue): string =>
   issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`
 
-const fieldIssues = (error: ParseResult.ParseError): ReadonlyArray<DeclarationIssue> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-    path: issue.path.map((p) => (typeof p === "number" ? p : String(p))),
-    message: issue.message
-  }))
-
 const schemaFor = (input: unknown): Either.Either<Schema.Schema<Declaration, unknown>, DeclarationIssue> => {
   const kind = typeof input === "object" && input !== null ? (input as { kind?: unknown }).kind : undefined
   if (kind === "experiment") return Either.right(Experiment as Schema.Schema<Declaration, unknown>)
@@ -35,7 +31,7 @@ const schemaFor = (input: unknown): Either.Either<Schema.Schema<Declaration, unk
   if (kind === "clip") return Either.right(ClipModel as Schema.Schema<Declaration, unknown>)
   return Either.left({
     path: ["kind"],
-    message: `must be "experiment", "study" or "clip" (got ${JSON.stringify(kind) ?? "nothing"}); build declarations with experiment(…), study(…) or clipModel(…)`
+    message: `must be "experiment", "study" or "clip" (got ${shown(kind)}); build declarations with experiment(…), study(…) or clipModel(…)`
   })
 }
 
@@ -63,7 +59,7 @@ export const decodeDeclaration = (raw: unknown, source?: string): Effect.Effect<
       errors: "all",
       onExcessProperty: "error"
     })
-    if (Either.isLeft(decoded)) return Effect.fail(new DeclarationError({ source, issues: fieldIssues(decoded.left) }))
+    if (Either.isLeft(decoded)) return Effect.fail(new DeclarationError({ source, issues: declarationIssues(decoded.left) }))
     const rules = crossFieldIssues(decoded.right)
     if (rules.length > 0) return Effect.fail(new DeclarationError({ source, issues: rules }))
     return Effect.succeed(normaliseDeclaration(decoded.right))

@@ -1,7 +1,8 @@
 import { Effect, Schema } from "effect"
+import { readFileSync } from "node:fs"
 import { readFile } from "node:fs/promises"
-import { dirname, extname, resolve } from "node:path"
-import { pathToFileURL } from "node:url"
+import { dirname, extname, resolve, sep } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { decodeDeclaration, type DeclarationError } from "./decode.ts"
 import type { Declaration } from "./experiment.ts"
 
@@ -23,18 +24,72 @@ export interface LoadedDeclaration {
 
 const moduleExtensions = new Set([".ts", ".mts", ".js", ".mjs"])
 
+/** The sardine this process runs: what a declaration outside a project is told to install. */
+const sardineRoot = fileURLToPath(new URL("../..", import.meta.url)).replace(/[\\/]$/, "")
+
+/** `file:line:col`, the source line and a caret under the column, for a compile error. */
+const compileErrorAt = (file: string, line: number, column: number, text: string): string => {
+  const source = (() => {
+    try {
+      return readFileSync(file, "utf8").split(/\r?\n/)[line - 1]
+    } catch {
+      return undefined
+    }
+  })()
+  const at = `${file}:${line}:${column + 1}: ${text}`
+  return source === undefined ? at : `${at}\n    ${source}\n    ${" ".repeat(column)}^`
+}
+
+/** esbuild's "Transform failed with N errors:" lines, `file:line:col: ERROR: text`, without its own stack. */
+const syntaxErrors = (e: Error): string | undefined => {
+  if (e.name !== "TransformError" && !e.message.startsWith("Transform failed")) return undefined
+  const errors = [...e.message.matchAll(/^(.+):(\d+):(\d+): ERROR: (.*)$/gm)]
+  if (errors.length === 0) return undefined
+  return `cannot be compiled:\n  ${errors.map(([, file, line, column, text]) => compileErrorAt(file, Number(line), Number(column), text)).join("\n  ")}`
+}
+
+/** Node's "Cannot find module/package 'x'": which import, and for sardine itself how to make it found. */
+const missingModule = (file: string, e: Error): string | undefined => {
+  const code = (e as { code?: unknown }).code
+  if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") return undefined
+  const specifier = /Cannot find (?:module|package) '([^']+)'/.exec(e.message)?.[1]
+  if (specifier === undefined) return e.message.split("\n")[0]
+  // ESM says "imported from <file>", CommonJS lists a "Require stack" whose first entry imported it.
+  const importer = /imported from (\S+)/.exec(e.message)?.[1] ?? /Require stack:\n- (.+)/.exec(e.message)?.[1] ?? file
+  if (specifier === "sardine" || specifier.startsWith("sardine/")) {
+    const folder = dirname(importer)
+    return [
+      `${importer === file ? "imports" : `${importer} imports`} "sardine", which is not installed in ${folder} or a folder above it.`,
+      `  Install this sardine next to the declaration:  cd ${folder} && npm install ${sardineRoot}`,
+      `  or keep the declaration inside the sardine clone (e.g. ${sardineRoot}${sep}experiments${sep}), where "sardine" is always found.`
+    ].join("\n")
+  }
+  return `cannot import "${specifier}" (imported by ${importer}): no such file, or a package not installed there`
+}
+
+/** Stack frames in the user's own files: not Node's, not a package's, not sardine's framework. */
+const userFrames = (e: Error): ReadonlyArray<string> =>
+  (e.stack ?? "").split("\n").filter((line) =>
+    /^\s+at /.test(line) && !line.includes("node:") && !line.includes(`${sep}node_modules${sep}`) &&
+    !line.includes(`${sardineRoot}${sep}framework${sep}`)
+  )
+
 /**
- * Why importing a declaration failed. A dataset builder that refused its arguments (`synthetic({ n: 0 })`)
- * gets its rule and the line of the declaration that called it; anything else keeps its whole stack.
+ * Why importing a declaration failed, without the module loader's stack: a compile error with
+ * its line, a missing import with what to install, a dataset builder that refused its arguments
+ * (`synthetic({ n: 0 })`) with its rule and the declaration's line that called it, anything else
+ * with its message and the frames in the user's files.
  */
 const loadFailure = (file: string, e: unknown): string => {
   if (!(e instanceof Error)) return `failed to load the module: ${String(e)}`
+  const known = syntaxErrors(e) ?? missingModule(file, e)
+  if (known !== undefined) return known
   const caller = e.stack?.split("\n").find((line) => line.includes(resolve(file)))
   if ((e as { _tag?: unknown })._tag === "DatasetDeclarationError" && caller !== undefined) {
     const at = /([^\s(]+:\d+:\d+)\)?\s*$/.exec(caller)?.[1] ?? caller.trim()
     return `${e.message}\n  (called at ${at})`
   }
-  return `failed to load the module: ${e.stack ?? e.message}`
+  return [`failed to load the module: ${e.name}: ${e.message}`, ...userFrames(e)].join("\n")
 }
 
 const readSource = (file: string): Effect.Effect<unknown, DeclarationLoadError> => {

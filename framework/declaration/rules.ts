@@ -5,14 +5,16 @@ import { Schema } from "effect"
  * Validation errors print as `<json path>: <rule>`, so a message never repeats the path.
  */
 
-const shown = (value: unknown): string => {
-  if (typeof value === "string") return JSON.stringify(value)
+/** A value as the user wrote it: JSON, except that NaN and ±Infinity print as themselves (JSON has null). */
+export const shown = (value: unknown, seen: ReadonlySet<object> = new Set()): string => {
   if (value === undefined) return "nothing"
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
+  if (typeof value === "number" || typeof value === "bigint") return String(value)
+  if (typeof value !== "object" || value === null) return JSON.stringify(value) ?? String(value)
+  if (seen.has(value)) return "(cycle)"
+  const inner = new Set([...seen, value])
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : shown(v, inner))).join(",")}]`
+  const fields = Object.entries(value).filter(([, v]) => v !== undefined)
+  return `{${fields.map(([k, v]) => `${JSON.stringify(k)}:${shown(v, inner)}`).join(",")}}`
 }
 
 const typed = <S extends Schema.Schema.Any>(schema: S, what: string): S =>

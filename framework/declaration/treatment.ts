@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { ModulePattern } from "./module-patterns.ts"
-import { Fraction, IntegerAtLeast, NonNegativeNumber, PositiveNumber } from "./rules.ts"
+import { Fraction, IntegerAtLeast, NonNegativeNumber, PositiveNumber, shown } from "./rules.ts"
 
 /** The component is loaded as is and never receives gradients. */
 export const Frozen = Schema.TaggedStruct("frozen", {})
@@ -33,7 +33,7 @@ export const Lora = Schema.TaggedStruct("lora", {
 
 export const Treatment = Schema.Union(Frozen, Full, Lora).annotations({
   message: (issue) => ({
-    message: `must be frozen(), full({ lr }) or lora({ rank, lr }) (got ${JSON.stringify(issue.actual)})`,
+    message: `must be frozen(), full({ lr }) or lora({ rank, lr }) (got ${shown(issue.actual)})`,
     override: false
   })
 })

@@ -37,7 +37,7 @@ export interface TrainingSample {
 
 export interface SkippedFile {
   readonly file: string
-  /** The decoder's problem kind ("truncated", "corrupt", …) or "too-small", "bands", "missing-caption". */
+  /** The decoder's problem kind ("truncated", "too-large", …) or "too-small", "bands", "outside-folder", "metadata". */
   readonly kind: string
   readonly reason: string
 }
@@ -129,27 +129,45 @@ export class DatasetError extends Schema.TaggedError<DatasetError>()("DatasetErr
   }
 }
 
-/** A file of a dataset declared `onError: "fail"` has a problem. */
-export class DatasetFileError extends Schema.TaggedError<DatasetFileError>()("DatasetFileError", {
-  file: Schema.String,
-  kind: Schema.String,
-  reason: Schema.String
+const SkippedFileSchema = Schema.Struct({ file: Schema.String, kind: Schema.String, reason: Schema.String })
+
+/** Files of a dataset declared `onError: "fail"` have problems: every file was checked, all of them are listed. */
+export class DatasetFileProblems extends Schema.TaggedError<DatasetFileProblems>()("DatasetFileProblems", {
+  folder: Schema.String,
+  problems: Schema.Array(SkippedFileSchema)
 }) {
   override get message() {
-    return `${this.file}: ${this.reason}`
+    const count = this.problems.length
+    const within = (file: string) => (file.startsWith(`${this.folder}/`) ? file.slice(this.folder.length + 1) : file)
+    return [
+      `${this.folder}: ${count} file problem${count === 1 ? "" : "s"} (the dataset declares onError: "fail"):`,
+      ...this.problems.map((p) => `  ${within(p.file)}  [${p.kind}]  ${p.reason}`),
+      `declare onError: "skip" to leave ${count === 1 ? "this file" : "these files"} out (each is listed in the prepared index), or fix ${
+        count === 1 ? "it" : "them"
+      }; \`sardine data inspect ${this.folder}\` shows the whole folder`
+    ].join("\n")
   }
 }
 
+/** What `inspect` applies as the dataset would (an imagefolder declaration's `maxPixels` and `followSymlinks`). */
+export interface InspectOptions {
+  readonly maxPixels?: number
+  readonly followSymlinks?: boolean
+}
+
 export class Datasets extends Context.Tag("sardine/Datasets")<Datasets, {
-  /** Samples one by one; with `onError: "skip"`, each skipped file is an item too, never dropped silently. */
+  /**
+   * Samples one by one; with `onError: "skip"`, each skipped file is an item too, never dropped
+   * silently; with "fail", the stream checks every file and then fails with all problems.
+   */
   readonly samples: (
     dataset: Dataset,
     options?: PrepareOptions
-  ) => Stream.Stream<DatasetItem, DatasetError | DatasetFileError>
+  ) => Stream.Stream<DatasetItem, DatasetError | DatasetFileProblems>
   /** All samples in memory (small datasets, tests). */
-  readonly load: (dataset: Dataset, options?: PrepareOptions) => Effect.Effect<LoadedDataset, DatasetError | DatasetFileError>
+  readonly load: (dataset: Dataset, options?: PrepareOptions) => Effect.Effect<LoadedDataset, DatasetError | DatasetFileProblems>
   /** Everything `sardine data inspect` prints about a folder. */
-  readonly inspect: (folder: string) => Effect.Effect<FolderReport, DatasetError>
+  readonly inspect: (folder: string, options?: InspectOptions) => Effect.Effect<FolderReport, DatasetError>
   /** Writes a synthetic dataset as an imagefolder; the folder appears only when complete. */
   readonly writeSynthetic: (dataset: SyntheticDataset, folder: string) => Effect.Effect<SyntheticSummary, DatasetError>
 }>() {}

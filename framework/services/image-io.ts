@@ -33,16 +33,26 @@ export interface FloatTiffOptions {
   readonly noData?: number
 }
 
+/**
+ * The largest image decoded unless a reader says otherwise: 16384 × 16384 pixels (1 GiB as one
+ * float32 band), above any SAR tile; a bigger header is refused before decoding (as Pillow's
+ * MAX_IMAGE_PIXELS and sharp's limitInputPixels do).
+ */
+export const defaultMaxPixels = 16384 * 16384
+
 export interface ReadOptions {
   /** Zero-based band to keep from a multi-band file; all bands when absent. */
   readonly band?: number
+  /** Images of more pixels are refused from their header, before decoding ("too-large"). Default: `defaultMaxPixels`. */
+  readonly maxPixels?: number
 }
 
 /**
  * Why a file could not be decoded: it cannot be opened, has no bytes, ends before its data does,
- * holds inconsistent data, is of a kind sardine does not read, or lacks the requested band.
+ * holds inconsistent data, is of a kind sardine does not read, lacks the requested band, or
+ * declares more pixels than the reader's limit.
  */
-export const DecodeProblem = Schema.Literal("unreadable", "empty", "truncated", "corrupt", "unsupported", "band-out-of-range")
+export const DecodeProblem = Schema.Literal("unreadable", "empty", "truncated", "corrupt", "unsupported", "band-out-of-range", "too-large")
 export type DecodeProblem = typeof DecodeProblem.Type
 
 export class ImageDecodeError extends Schema.TaggedError<ImageDecodeError>()("ImageDecodeError", {

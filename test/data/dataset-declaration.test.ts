@@ -24,7 +24,9 @@ describe("dataset declaration", () => {
       resolution: { size: 512, mode: "center-crop", flip: "none" },
       captionTemplate: "{caption}",
       onError: "fail",
-      seed: 0
+      seed: 0,
+      maxPixels: 16384 * 16384,
+      followSymlinks: false
     })
   })
 
@@ -44,7 +46,9 @@ describe("dataset declaration", () => {
       normalisation: meanStd({ statistics: { mean: 0.2, std: 0.1 } }),
       resolution: { size: 64, mode: "tile", stride: 32, flip: "both" },
       captionTemplate: "{token} image of {caption}",
-      onError: "skip"
+      onError: "skip",
+      maxPixels: 4096 * 4096,
+      followSymlinks: true
     })
     expect(Schema.decodeUnknownSync(Dataset)(JSON.parse(JSON.stringify(d)))).toEqual(d)
   })
@@ -67,6 +71,10 @@ describe("dataset declaration", () => {
       'onError: must be one of "fail", "skip" (got "ignore")'
     ])
     expect(issuesOf({ _tag: "image-folder", path: " ", unit: "db" })).toEqual(["path: must not be empty"])
+    expect(issuesOf({ _tag: "image-folder", path: "x", unit: "db", maxPixels: 0, followSymlinks: "yes" })).toEqual([
+      "maxPixels: must be an integer ≥ 1 (got 0)",
+      'followSymlinks: must be true or false (got "yes")'
+    ])
     expect(issuesOf({ _tag: "synthetic", n: "many", size: 64 })).toEqual(['n: must be a number (got "many")'])
   })
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Stream } from "effect"
+import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -10,6 +11,7 @@ import { amplitudeStatistics, normaliseMeanStd, validityMask } from "../../frame
 import { toAmplitude } from "../../framework/sar/units.ts"
 import { Datasets, type TrainingSample } from "../../framework/services/datasets.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
+import { pngOfZeros } from "../support/decompression-bombs.ts"
 
 const layer = DatasetsLive.pipe(Layer.provideMerge(ImageIOLive))
 const scene = resolve("../shared/data/s1-grd-vv-db-20m.tif")
@@ -43,10 +45,12 @@ describe("image-folder datasets", () => {
       const datasets = yield* Datasets
       const folder = folderWith([{ file_name: "s1.tif", text: "a wetland with ponds, roads and fields" }])
       symlinkSync(scene, join(folder, "s1.tif"))
+      // The scene lives outside the folder: reading it through the link is declared.
       const dataset = imageFolder(folder, {
         unit: "db",
         resolution: { size: 64, mode: "tile" },
-        captionTemplate: "{token} image of {caption}"
+        captionTemplate: "{token} image of {caption}",
+        followSymlinks: true
       })
       const { samples, skipped } = yield* datasets.load(dataset, { token: "<SAR>" })
       expect(skipped).toEqual([])
@@ -71,7 +75,7 @@ describe("image-folder datasets", () => {
       expect(error.message).toBe(`${folder}: captionTemplate "{token} image of {caption}" inserts {token}, but no learned token was given`)
     }).pipe(Effect.provide(layer)))
 
-  it.effect("bad files: skipped, counted and listed with onError skip; the first one fails the load with onError fail", () =>
+  it.effect("bad files: skipped, counted and listed with onError skip; with onError fail, every one of them is listed, then the load fails", () =>
     Effect.gen(function* () {
       const datasets = yield* Datasets
       const io = yield* ImageIO
@@ -117,8 +121,98 @@ describe("image-folder datasets", () => {
       })
 
       const failure = yield* Effect.flip(datasets.load(imageFolder(folder, declared)))
-      expect(failure._tag).toBe("DatasetFileError")
-      expect(failure.message).toMatch(new RegExp(`^${join(folder, "metadata.jsonl")} line 8: not valid JSON`))
+      if (failure._tag !== "DatasetFileProblems") throw new Error(`expected the file problems, got ${failure._tag}`)
+      expect(failure.problems).toEqual(skipped)
+      const lines = failure.message.split("\n")
+      expect(lines[0]).toBe(`${folder}: 7 file problems (the dataset declares onError: "fail"):`)
+      expect(lines.slice(1, 8).map((l) => l.split("  ").slice(1, 3))).toEqual(
+        skipped.map((p) => [p.file.slice(folder.length + 1), `[${p.kind}]`])
+      )
+      expect(lines[8]).toContain(`declare onError: "skip" to leave these files out`)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("an image over the pixel limit is refused from its header: skipped, or listed by onError fail; the declared limit decides", () =>
+    Effect.gen(function* () {
+      const datasets = yield* Datasets
+      const io = yield* ImageIO
+      const folder = folderWith([{ file_name: "good.png", text: "good" }, { file_name: "zeros.png", text: "877 KB, 30000 × 30000" }])
+      yield* io.writePng8(join(folder, "good.png"), grey(40, 40, (x, y) => 10 + x + y))
+      writeFileSync(join(folder, "zeros.png"), pngOfZeros(30000, 30000))
+      const declared = { unit: "amplitude" as const, resolution: { size: 32 } }
+      const skipping = yield* datasets.load(imageFolder(folder, { ...declared, onError: "skip" }))
+      expect(skipping.samples.map((s) => s.id)).toEqual(["good.png"])
+      expect(skipping.skipped).toEqual([{
+        file: join(folder, "zeros.png"),
+        kind: "too-large",
+        reason: expect.stringMatching(/^too large: 30000 × 30000 pixels in a file of 877 KB is over the pixel limit of 268435456 \(16384 × 16384\)/)
+      }])
+      const failing = yield* Effect.flip(datasets.load(imageFolder(folder, declared)))
+      expect(failing.message).toContain("  zeros.png  [too-large]  too large: 30000 × 30000 pixels")
+      // A declared limit below 40 × 40 refuses the good file too.
+      const strict = yield* datasets.load(imageFolder(folder, { ...declared, onError: "skip", maxPixels: 1599 }))
+      expect(strict.skipped.map((s) => [s.file.slice(folder.length + 1), s.kind])).toEqual([["good.png", "too-large"], ["zeros.png", "too-large"]])
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("a symbolic link leading outside the folder is refused unless the dataset declares followSymlinks", () =>
+    Effect.gen(function* () {
+      const datasets = yield* Datasets
+      const io = yield* ImageIO
+      const outside = mkdtempSync(join(tmpdir(), "sardine-outside-"))
+      yield* io.writePng8(join(outside, "secret.png"), grey(16, 16, (x) => 100 + x))
+      const folder = folderWith([
+        { file_name: "real.png", text: "a file of the folder" },
+        { file_name: "alias.png", text: "a link to a file of the folder" },
+        { file_name: "escape.png", text: "a link to a file outside" },
+        { file_name: "linked/secret.png", text: "through a linked folder" },
+        { file_name: "paired.png", text: "conditioning outside", conditioning_file_name: "escape.png" }
+      ])
+      yield* io.writePng8(join(folder, "real.png"), grey(16, 16, (x, y) => 10 + x * y))
+      yield* io.writePng8(join(folder, "paired.png"), grey(16, 16, (x, y) => 20 + x + y))
+      symlinkSync(join(folder, "real.png"), join(folder, "alias.png"))
+      symlinkSync(join(outside, "secret.png"), join(folder, "escape.png"))
+      symlinkSync(outside, join(folder, "linked"))
+      const declared = { unit: "amplitude" as const, resolution: { size: 16 }, onError: "skip" as const }
+      const refused = yield* datasets.load(imageFolder(folder, declared), { conditioning: true })
+      expect(refused.samples.map((s) => s.id)).toEqual(["real.png", "alias.png"])
+      expect(refused.skipped.map((s) => [s.file.slice(folder.length + 1), s.kind])).toEqual([
+        ["escape.png", "outside-folder"],
+        ["linked/secret.png", "outside-folder"],
+        ["escape.png", "conditioning"]
+      ])
+      expect(refused.skipped[0].reason).toBe(
+        `a symbolic link to ${join(outside, "secret.png")}, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`
+      )
+      expect(refused.skipped[2].reason).toContain(`conditioning image: a symbolic link to ${join(outside, "secret.png")}`)
+      const followed = yield* datasets.load(imageFolder(folder, { ...declared, followSymlinks: true }), { conditioning: true })
+      expect(followed.skipped).toEqual([])
+      expect(followed.samples.map((s) => s.id)).toEqual(["real.png", "alias.png", "escape.png", "linked/secret.png", "paired.png"])
+      // Without metadata.jsonl, the images found in the folder are checked the same way.
+      const listed = folderWith([])
+      yield* io.writePng8(join(listed, "own.png"), grey(16, 16, (x) => 30 + x))
+      symlinkSync(join(outside, "secret.png"), join(listed, "borrowed.png"))
+      const found = yield* datasets.load(imageFolder(listed, declared))
+      expect(found.samples.map((s) => s.id)).toEqual(["own.png"])
+      expect(found.skipped.map((s) => [s.file.slice(listed.length + 1), s.kind])).toEqual([["borrowed.png", "outside-folder"]])
+      // metadata.jsonl itself: its lines would be echoed in errors, so a link out is refused too.
+      const borrowedMetadata = folderWith([])
+      symlinkSync(join(folder, "metadata.jsonl"), join(borrowedMetadata, "metadata.jsonl"))
+      const error = yield* Effect.flip(datasets.load(imageFolder(borrowedMetadata, declared)))
+      expect(error.message).toBe(
+        `${join(borrowedMetadata, "metadata.jsonl")}: metadata.jsonl is a symbolic link to ${join(folder, "metadata.jsonl")}, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`
+      )
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("a FIFO named metadata.jsonl or like an image is named, never waited on", () =>
+    Effect.gen(function* () {
+      const datasets = yield* Datasets
+      const folder = folderWith([])
+      execFileSync("mkfifo", [join(folder, "metadata.jsonl")])
+      const error = yield* Effect.flip(datasets.load(imageFolder(folder, { unit: "db" })))
+      expect(error.message).toBe(`${join(folder, "metadata.jsonl")}: metadata.jsonl is not a regular file`)
+      const images = folderWith([])
+      execFileSync("mkfifo", [join(images, "pipe.png")])
+      const { skipped } = yield* datasets.load(imageFolder(images, { unit: "db", onError: "skip" }))
+      expect(skipped).toEqual([{ file: join(images, "pipe.png"), kind: "unreadable", reason: "cannot read: not a regular file (a pipe, socket or device)" }])
     }).pipe(Effect.provide(layer)))
 
   it.effect("random crops and flips follow the seed; pixels come from the declared window", () =>

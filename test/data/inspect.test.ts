@@ -9,6 +9,7 @@ import { inspectionText } from "../../framework/cli/data-inspect.ts"
 import { synthetic } from "../../framework/declaration/dataset.ts"
 import { Datasets } from "../../framework/services/datasets.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
+import { pngOfZeros } from "../support/decompression-bombs.ts"
 
 const layer = DatasetsLive.pipe(Layer.provideMerge(ImageIOLive))
 const scene = resolve("../shared/data/s1-grd-vv-db-20m.tif")
@@ -47,7 +48,7 @@ describe("inspecting a folder", () => {
       const folder = scratch()
       symlinkSync(scene, join(folder, "s1.tif"))
       writeFileSync(join(folder, "metadata.jsonl"), `${JSON.stringify({ file_name: "s1.tif", text: "wetland" })}\n`)
-      const report = yield* datasets.inspect(folder)
+      const report = yield* datasets.inspect(folder, { followSymlinks: true })
       expect(report.problems).toEqual([])
       expect(report.files).toEqual([expect.objectContaining({ file: "s1.tif", width: 268, height: 217, sampleType: "float32", noData: -99, nonFinite: 0 })])
       expect(report.values!.min).toBe(Math.fround(golden.db.min))
@@ -95,6 +96,34 @@ describe("inspecting a folder", () => {
       const text = inspectionText(report)
       expect(text).toContain("problems      7")
       expect(text).toContain("  empty.tif  [empty]  empty file (0 bytes)")
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("an image over the pixel limit and a link leading outside the folder are problems; the options change both", () =>
+    Effect.gen(function* () {
+      const datasets = yield* Datasets
+      const io = yield* ImageIO
+      const folder = scratch()
+      const outside = scratch()
+      const ramp = { width: 8, height: 8, channels: 1, data: Float32Array.from({ length: 64 }, (_, i) => i) }
+      yield* io.writePng8(join(folder, "ok.png"), ramp)
+      yield* io.writePng8(join(outside, "elsewhere.png"), ramp)
+      writeFileSync(join(folder, "zeros.png"), pngOfZeros(30000, 30000))
+      symlinkSync(join(outside, "elsewhere.png"), join(folder, "link.png"))
+      writeFileSync(join(folder, "metadata.jsonl"), ["ok.png", "zeros.png", "link.png"].map((f) => JSON.stringify({ file_name: f, text: f })).join("\n"))
+      const report = yield* datasets.inspect(folder)
+      expect(report.problems.map((p) => [p.file, p.kind])).toEqual([["zeros.png", "too-large"], ["link.png", "outside-folder"]])
+      // The header still tells what the refused file is.
+      expect(report.files[1]).toMatchObject({ file: "zeros.png", format: "png", width: 30000, height: 30000, bands: 1, sampleType: "uint8" })
+      expect(report).toMatchObject({ images: 3, readable: 1, sizes: { "8×8": 1 } })
+      expect(inspectionText(report)).toContain(
+        "  zeros.png  [too-large]  too large: 30000 × 30000 pixels in a file of 877 KB is over the pixel limit of 268435456 (16384 × 16384)"
+      )
+      expect(inspectionText(report)).toContain(`  link.png  [outside-folder]  a symbolic link to ${join(outside, "elsewhere.png")}, outside the dataset folder`)
+      const lenient = yield* datasets.inspect(folder, { maxPixels: 64, followSymlinks: true })
+      expect(lenient.problems.map((p) => [p.file, p.kind])).toEqual([["zeros.png", "too-large"]])
+      expect(lenient.readable).toBe(2)
+      const stricter = yield* datasets.inspect(folder, { maxPixels: 63 })
+      expect(stricter.problems.map((p) => [p.file, p.kind])).toEqual([["ok.png", "too-large"], ["zeros.png", "too-large"], ["link.png", "outside-folder"]])
     }).pipe(Effect.provide(layer)))
 
   it.effect("a folder without metadata.jsonl: its images, and the missing captions as a problem", () =>

@@ -160,6 +160,41 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     ]
   },
   {
+    name: "an error inside textEncoders, one treatment per encoder: only that form's line",
+    input: validExperiment({ components: { unet: full({ lr: 1e-4 }), textEncoders: { textEncoder: lora({ rank: 0, lr: 1e-4 }) } } }),
+    lines: ["components.textEncoders.textEncoder.rank: must be an integer ≥ 1 (got 0)"]
+  },
+  {
+    name: "an error inside textEncoders, one treatment for all: only that form's line",
+    input: validExperiment({ components: { unet: full({ lr: 1e-4 }), textEncoders: lora({ rank: 0, lr: 1e-4 }) } }),
+    lines: ["components.textEncoders.rank: must be an integer ≥ 1 (got 0)"]
+  },
+  {
+    name: "a misspelt text encoder name",
+    input: validExperiment({ components: { unet: full({ lr: 1e-4 }), textEncoders: { textEncoder1: frozen() } as never } }),
+    lines: [
+      'components.textEncoders.textEncoder1: is unexpected, expected: "textEncoder" | "textEncoder2"',
+      "components.textEncoders.textEncoder: is missing"
+    ]
+  },
+  {
+    name: "a text encoder treatment given as a string",
+    input: validExperiment({ components: { unet: full({ lr: 1e-4 }), textEncoders: "frozen" as never } }),
+    lines: ['components.textEncoders: must be frozen(), full({ lr }) or lora({ rank, lr }) (got "frozen")']
+  },
+  {
+    name: "NaN and Infinity print as themselves",
+    input: validExperiment({ components: { unet: full({ lr: Number.NaN }) }, train: { steps: Number.POSITIVE_INFINITY } }),
+    lines: ["components.unet.lr: must be a number > 0 (got NaN)", "train.steps: must be an integer ≥ 1 (got Infinity)"]
+  },
+  {
+    name: "dataset statistics of neither accepted form",
+    input: validExperiment({
+      data: { _tag: "image-folder", path: "x", unit: "db", normalisation: { _tag: "mean-std", statistics: "global" } } as never
+    }),
+    lines: ['data.normalisation.statistics: must be one of "per-image", "dataset" (got "global")']
+  },
+  {
     name: "a token that does not look like one",
     input: validExperiment({
       components: { unet: full({ lr: 1e-4 }), token: learnedToken({ token: "SAR", init: "radar", lr: 1e-3 }) }
@@ -210,6 +245,38 @@ describe("malformed declarations name the field and the rule", () => {
     expect(result.stderr).toContain("n: must be an integer ≥ 1 (got 0)")
     expect(result.stderr).toContain(`(called at ${file}:3:`)
     expect(result.stderr).not.toContain("node:internal")
+  })
+
+  it("`sardine validate` on a TypeScript syntax error: the error at its line and column, the line, no compiler stack", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sardine-malformed-"))
+    const file = join(dir, "typo.ts")
+    await writeFile(file, [
+      `import { synthetic } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
+      "",
+      "export default synthetic({ n: 2,, size: 32 })",
+      ""
+    ].join("\n"))
+    const result = await sardine(["validate", file])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toBe(
+      `error: ${file}: cannot be compiled:\n  ${file}:3:33: Expected identifier but found ","\n` +
+        "    export default synthetic({ n: 2,, size: 32 })\n" +
+        `    ${" ".repeat(32)}^\n`
+    )
+  })
+
+  it("`sardine validate` on a declaration outside a project: how to install sardine next to it, no module-loader stack", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sardine-outside-"))
+    const file = join(dir, "study.ts")
+    await writeFile(file, 'import { synthetic } from "sardine"\n\nexport default synthetic({ n: 2, size: 32 })\n')
+    const result = await sardine(["validate", file], { cwd: dir })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toBe([
+      `error: ${file}: imports "sardine", which is not installed in ${dir} or a folder above it.`,
+      `  Install this sardine next to the declaration:  cd ${dir} && npm install ${repoRoot}`,
+      `  or keep the declaration inside the sardine clone (e.g. ${repoRoot}/experiments/), where "sardine" is always found.`,
+      ""
+    ].join("\n"))
   })
 
   it("usage errors exit 2", async () => {

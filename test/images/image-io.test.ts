@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -194,6 +195,12 @@ describe("ImageIO (sharp + geotiff)", () => {
     const cases: Array<[string, () => string, string, RegExp]> = [
       ["missing", () => join(dir, "nowhere.png"), "unreadable", /: cannot read: no such file$/],
       ["empty", () => make("empty.tif", new Uint8Array(0)), "empty", /: empty file \(0 bytes\)$/],
+      ["a folder", () => dir, "unreadable", /: cannot read: is a directory$/],
+      ["a FIFO named like an image (opening it would wait forever)", () => {
+        const fifo = join(dir, "pipe.png")
+        execFileSync("mkfifo", [fifo])
+        return fifo
+      }, "unreadable", /: cannot read: not a regular file \(a pipe, socket or device\)$/],
       ["text", () => make("notes.png", new TextEncoder().encode("these are not pixels")), "unsupported",
         /: unsupported format: unknown \(first bytes 74 68 65 73 65 20 61 72\); sardine reads PNG, JPEG and TIFF$/],
       ["GIF", () => make("anim.gif", new TextEncoder().encode("GIF89a\u0001\u0000\u0001\u0000")), "unsupported", /: unsupported format: GIF;/],
