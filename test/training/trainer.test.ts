@@ -16,7 +16,7 @@ import { readPreparedIndex } from "../../framework/steps/prepared-dataset.ts"
 import type { ComponentsInput } from "../../framework/declaration/components.ts"
 import type { TrainingInput } from "../../framework/declaration/training.ts"
 import { prepareSyntheticData } from "./prepared-data.ts"
-import { adaptation, components, FIXTURES, temporaryFolder, trainFixture, training } from "./training-run.ts"
+import { adaptation, FIXTURES, temporaryFolder, trainFixture, training } from "./training-run.ts"
 
 /** Everything a run draws at random or schedules, so resuming must restore all of it. */
 const HYBRID: ComponentsInput = {

@@ -106,7 +106,7 @@ export const writeKohyaLora = (
     const tensors: Array<TensorToWrite> = []
     for (const part of parts) {
       const key = (m: AdaptableModule) => `${kohyaPrefix(part.component, manifest.family)}${m.module.replaceAll(".", "_")}`
-      tensors.push(...yield* adapterTensors(part, read, (m, which) => `${key(m)}.lora_${which}.weight`))
+      for (const t of yield* adapterTensors(part, read, (m, which) => `${key(m)}.lora_${which}.weight`)) tensors.push(t)
       for (const m of part.modules) tensors.push({ name: `${key(m)}.alpha`, dtype: "F32", shape: [], data: Float32Array.of(part.treatment.alpha) })
     }
     yield* writeSafetensors(file, tensors, {
@@ -127,7 +127,7 @@ export const writePeftLora = (
     const metadata: Record<string, unknown> = {}
     for (const part of parts) {
       const { component, treatment } = part
-      tensors.push(...yield* adapterTensors(part, read, (m, which) => `${component}.${m.module}.lora_${which === "down" ? "A" : "B"}.weight`))
+      for (const t of yield* adapterTensors(part, read, (m, which) => `${component}.${m.module}.lora_${which === "down" ? "A" : "B"}.weight`)) tensors.push(t)
       // LoraConfig arguments per component, keyed "<component>.<field>" as diffusers packs them.
       metadata[`${component}.r`] = treatment.rank
       metadata[`${component}.lora_alpha`] = treatment.alpha
