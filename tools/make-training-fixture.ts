@@ -28,11 +28,14 @@ import { prepareSyntheticData } from "../test/training/prepared-data.ts"
 const BASE = "test/fixtures/pipelines/sdxl-tiny"
 const OUT = "test/fixtures/training"
 
-export const FIXTURE_ADAPTATION = resolveAdaptation(Schema.decodeUnknownSync(Components)({
-  unet: { _tag: "lora", rank: 2, alpha: 4, lr: 0.2, targets: ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"] },
-  textEncoders: { _tag: "lora", rank: 2, lr: 0.2 },
-  token: { token: "<SAR>", init: "radar", vectors: 2, lr: 0.5 }
-}), "sdxl")
+export const FIXTURE_ADAPTATION = resolveAdaptation(
+  Schema.decodeUnknownSync(Components)({
+    unet: { _tag: "lora", rank: 2, alpha: 4, lr: 0.2, targets: ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"] },
+    textEncoders: { _tag: "lora", rank: 2, lr: 0.2 },
+    token: { token: "<SAR>", init: "radar", vectors: 2, lr: 0.5 }
+  }),
+  "sdxl"
+)
 
 const main = Effect.gen(function*() {
   yield* selectBackend("cpu")

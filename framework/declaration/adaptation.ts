@@ -84,8 +84,7 @@ export const resolveTreatment = (treatment: Treatment, component: ComponentName)
 }
 
 /** The added tokens of a learned token: `<SAR>`, then `<SAR>_1`, … (diffusers' multi-vector naming). */
-export const tokenSpellings = (token: string, vectors: number): Array<string> =>
-  Array.from({ length: vectors }, (_, i) => (i === 0 ? token : `${token}_${i}`))
+export const tokenSpellings = (token: string, vectors: number): Array<string> => Array.from({ length: vectors }, (_, i) => (i === 0 ? token : `${token}_${i}`))
 
 const resolveToken = (token: LearnedToken, family: ModelFamily): ResolvedToken => {
   const { encoders: declared, ...rest } = token
@@ -131,8 +130,7 @@ export const textEncodersTrain = (adaptation: ResolvedAdaptation): boolean =>
   adaptation.token !== null || treatmentsOf(adaptation).some(([name, t]) => isTextEncoder(name) && t._tag !== "frozen")
 
 /** Does anything train on the diffusion objective (the UNet, a text encoder or the token)? */
-export const trainsDiffusion = (adaptation: ResolvedAdaptation): boolean =>
-  textEncodersTrain(adaptation) || adaptation.components.unet._tag !== "frozen"
+export const trainsDiffusion = (adaptation: ResolvedAdaptation): boolean => textEncodersTrain(adaptation) || adaptation.components.unet._tag !== "frozen"
 
 /**
  * The declaration's form of a resolved adaptation (one treatment per text encoder): for what shows a

@@ -67,7 +67,9 @@ export const architectureIssues = (loaded: LoadedDeclaration): Effect.Effect<Arc
       if (extra.length > 0) {
         issues.push({
           path: [...prefix, "base", "family"],
-          message: `"${experiment.base.family}" bases have ${declared.filter((n) => n.startsWith("text_encoder")).join(" and ")}, but ${folder} also has ${extra.join(", ")} (is it an SDXL base?)`
+          message: `"${experiment.base.family}" bases have ${declared.filter((n) => n.startsWith("text_encoder")).join(" and ")}, but ${folder} also has ${
+            extra.join(", ")
+          } (is it an SDXL base?)`
         })
       }
       for (const [component, treatment] of treatmentsOf(adaptation)) {

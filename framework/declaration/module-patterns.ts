@@ -19,14 +19,16 @@ import { Schema } from "effect"
 export const ModulePattern = Schema.String.pipe(
   Schema.filter((s) => /^[A-Za-z0-9_*]+(\.[A-Za-z0-9_*]+)*$/.test(s), {
     message: (issue) =>
-      `must be a dotted module name of letters, digits, '_' and '*', such as "attn1", "to_out.0" or "down_blocks.*.attentions" (got ${JSON.stringify(issue.actual)})`
+      `must be a dotted module name of letters, digits, '_' and '*', such as "attn1", "to_out.0" or "down_blocks.*.attentions" (got ${
+        JSON.stringify(issue.actual)
+      })`
   })
 )
 
 const escaped = (text: string) => text.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
 
 /** Whether `pattern` matches the dotted `name` (its segments against the name's last segments). */
-export const patternMatcher = (pattern: string): ((name: string) => boolean) => {
+export const patternMatcher = (pattern: string): (name: string) => boolean => {
   const segments = pattern.split(".").map((s) => new RegExp(`^${s.split("*").map(escaped).join(".*")}$`))
   return (name) => {
     const parts = name.split(".")

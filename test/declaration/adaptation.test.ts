@@ -53,7 +53,10 @@ describe("the resolved adaptation", () => {
     const adaptation = resolveAdaptation(hybrid, "sdxl")
     const decode = Schema.decodeUnknownEither(ResolvedAdaptation)
     expect(decode(JSON.parse(JSON.stringify(adaptation)))).toEqual(Either.right(adaptation))
-    const withoutAlpha = { ...adaptation, components: { ...adaptation.components, text_encoder_2: { _tag: "lora", rank: 4, dropout: 0, targets: [], lr: 1, scale: 1 } } }
+    const withoutAlpha = {
+      ...adaptation,
+      components: { ...adaptation.components, text_encoder_2: { _tag: "lora", rank: 4, dropout: 0, targets: [], lr: 1, scale: 1 } }
+    }
     expect(Either.isLeft(decode(withoutAlpha))).toBe(true)
     const rankZero = { ...adaptation, components: { ...adaptation.components, text_encoder_2: { ...adaptation.components.text_encoder_2, rank: 0 } } }
     expect(String(Either.flip(decode(rankZero)).pipe(Either.getOrThrow))).toContain("must be an integer ≥ 1 (got 0)")
@@ -104,7 +107,9 @@ describe("module-name patterns", () => {
     expect(patternMatcher("to_out.0")("a.attn1.to_out.1")).toBe(false)
     expect(patternMatcher("to_q")("a.to_qk")).toBe(false)
     expect(patternMatcher("attn*.to_q")("a.attn2.to_q")).toBe(true)
-    expect(patternMatcher("down_blocks.*.attentions.0.transformer_blocks.0.attn1.to_q")("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q")).toBe(true)
+    expect(patternMatcher("down_blocks.*.attentions.0.transformer_blocks.0.attn1.to_q")("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q")).toBe(
+      true
+    )
     expect(patternMatcher("a.b.c")("b.c")).toBe(false)
   })
 

@@ -65,8 +65,14 @@ const trainInto = async (file: string, cacheDir: string, dataDir: string) => {
   const done = cacheLayout(cacheDir).done(step.key)
   await mkdir(done, { recursive: true })
   await Effect.runPromise(trainModel({
-    base: resolve(FIXTURES, "sdxl-tiny"), adaptation: resolveAdaptation(declared.components, declared.base.family), train: declared.train!, dataDir, workDir: done,
-    progress: () => Effect.void, metrics: () => Effect.void, log: () => Effect.void
+    base: resolve(FIXTURES, "sdxl-tiny"),
+    adaptation: resolveAdaptation(declared.components, declared.base.family),
+    train: declared.train!,
+    dataDir,
+    workDir: done,
+    progress: () => Effect.void,
+    metrics: () => Effect.void,
+    log: () => Effect.void
   }))
   await writeFile(join(done, manifestName), JSON.stringify({ id: step.id, kind: "train", key: step.key }))
   return done
@@ -136,16 +142,18 @@ describe("sardine export", () => {
         final: (await readWeights(join(modelDir, "model.safetensors"))).get(rows)!.data
       }
       expect(stored.ema).not.toEqual(stored.final)
-      for (const [file, weights, line] of [
-        [ema, "ema", "hybrid-ema: wrote embedding to OUT (EMA weights after step 2, as generate.useEma asks)"],
-        [final, "final", "hybrid-final: wrote embedding to OUT (final weights of step 2, as generate.useEma: false asks)"]
-      ] as const) {
+      for (
+        const [file, weights, line] of [
+          [ema, "ema", "hybrid-ema: wrote embedding to OUT (EMA weights after step 2, as generate.useEma asks)"],
+          [final, "final", "hybrid-final: wrote embedding to OUT (final weights of step 2, as generate.useEma: false asks)"]
+        ] as const
+      ) {
         const out = join(folder.dir, "out", `${weights}.safetensors`)
         const { exit, lines } = await printed([file, "--format", "embedding", "--out", out, "--cache-dir", cacheDir])
         expect(exit._tag).toBe("Success")
         expect(Array.from((await readWeights(out)).get("clip_l")!.data)).toEqual(Array.from(stored[weights]))
         expect(lines[0]).toBe(line.replace("OUT", out))
-        expect(lines[1]).toContain('write all of them in prompts: "<SAR> <SAR>_1 image of …"')
+        expect(lines[1]).toContain("write all of them in prompts: \"<SAR> <SAR>_1 image of …\"")
       }
     })
   })

@@ -95,13 +95,16 @@ describe("exports loaded by diffusers and transformers themselves", () => {
     }
     await Effect.runPromise(exportModel({ base: BASE, modelDir: MODEL, format: "diffusers", out: join(folder.dir, "merged"), useEma: true }))
     const inputs = join(folder.dir, "inputs.safetensors")
-    await Effect.runPromise(writeSafetensors(inputs, Object.entries({
-      "unet.sample": INPUTS.sample,
-      "unet.timesteps": INPUTS.timesteps,
-      "unet.encoder_hidden_states": INPUTS.encoderHiddenStates,
-      "unet.text_embeds": INPUTS.textEmbeds,
-      "unet.time_ids": INPUTS.timeIds
-    }).map(([name, t]) => ({ name, dtype: "F32" as const, shape: t.shape, data: t.data }))))
+    await Effect.runPromise(writeSafetensors(
+      inputs,
+      Object.entries({
+        "unet.sample": INPUTS.sample,
+        "unet.timesteps": INPUTS.timesteps,
+        "unet.encoder_hidden_states": INPUTS.encoderHiddenStates,
+        "unet.text_embeds": INPUTS.textEmbeds,
+        "unet.time_ids": INPUTS.timeIds
+      }).map(([name, t]) => ({ name, dtype: "F32" as const, shape: t.shape, data: t.data }))
+    ))
     const out = join(folder.dir, "live.safetensors")
     await promisify(execFile)(referencePython(), [join(repoRoot, "test/export/load_exports.py"), BASE, folder.dir, inputs, out], {
       cwd: repoRoot,

@@ -42,10 +42,12 @@ export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, Export
         )
         yield* writeMergedPipeline(pipeline, tensors, run.out)
         const token = manifest.adaptation.token
-        return summary(token === null || token.vectors === 1 ? [] : [
-          `${token.token} has ${token.vectors} vectors (${token.spellings.join(", ")}); the exported tokenizers match it exactly as written, ` +
-          `so diffusers expands "${token.token}" in prompts to all of them`
-        ])
+        return summary(
+          token === null || token.vectors === 1 ? [] : [
+            `${token.token} has ${token.vectors} vectors (${token.spellings.join(", ")}); the exported tokenizers match it exactly as written, ` +
+            `so diffusers expands "${token.token}" in prompts to all of them`
+          ]
+        )
       }
       const isFolder = yield* Effect.promise(() => stat(run.out).then((s) => s.isDirectory(), () => false))
       if (isFolder) return yield* new ExportError({ format: run.format, reason: `${run.out} is a folder; --out names the .safetensors file to write` })

@@ -71,7 +71,9 @@ export const withMember = (text: string, key: string, value: unknown): string =>
  */
 export const withEntriesAdded = (text: string, key: string, entries: ReadonlyArray<unknown>, kind: "object" | "array"): string => {
   const span = memberSpans(text).get(key)
-  const items = entries.map((e) => (kind === "object" ? `${JSON.stringify((e as [string, unknown])[0])}: ${JSON.stringify((e as [string, unknown])[1])}` : JSON.stringify(e)))
+  const items = entries.map((
+    e
+  ) => (kind === "object" ? `${JSON.stringify((e as [string, unknown])[0])}: ${JSON.stringify((e as [string, unknown])[1])}` : JSON.stringify(e)))
   if (span === undefined) return withMember(text, key, kind === "object" ? Object.fromEntries(entries as Array<[string, unknown]>) : entries)
   const member = text.slice(span.start, span.end)
   const inner = member.slice(1, -1)

@@ -45,19 +45,24 @@ export const loraParts = (
   const treatments = treatmentsOf(manifest.adaptation)
   const fully = treatments.filter(([, t]) => t._tag === "full").map(([name]) => name)
   if (fully.length > 0) {
-    return Effect.fail(new ExportError({
-      format,
-      reason: `a LoRA file carries adapters only, not the fully trained ${fully.join(" and ")}; ` +
-        "export the whole trained model with --format diffusers"
-    }))
+    return Effect.fail(
+      new ExportError({
+        format,
+        reason: `a LoRA file carries adapters only, not the fully trained ${fully.join(" and ")}; ` +
+          "export the whole trained model with --format diffusers"
+      })
+    )
   }
   const parts = treatments.flatMap(([component, treatment]) =>
-    treatment._tag === "lora" ? [{ component, treatment, modules: partition(architecture.get(component) ?? [], treatment).adapted }] : [])
+    treatment._tag === "lora" ? [{ component, treatment, modules: partition(architecture.get(component) ?? [], treatment).adapted }] : []
+  )
   if (parts.length === 0) {
-    return Effect.fail(new ExportError({
-      format,
-      reason: `the model has no LoRA (${treatments.map(([n, t]) => `${n} ${t._tag}`).join(", ")}); export the learned token with --format embedding`
-    }))
+    return Effect.fail(
+      new ExportError({
+        format,
+        reason: `the model has no LoRA (${treatments.map(([n, t]) => `${n} ${t._tag}`).join(", ")}); export the learned token with --format embedding`
+      })
+    )
   }
   const token = manifest.adaptation.token
   const notes = token === null ? [] : [`the learned token ${token.token} is not in a LoRA file: export it with --format embedding and load both`]
@@ -101,7 +106,10 @@ export const writeKohyaLora = (
 ): Effect.Effect<void, ExportError | SafetensorsError> =>
   Effect.gen(function*() {
     if (parts.some((p) => p.component === "vae")) {
-      return yield* new ExportError({ format: "kohya", reason: "kohya LoRA files have no VAE part; export the VAE LoRA with --format peft or merged with --format diffusers" })
+      return yield* new ExportError({
+        format: "kohya",
+        reason: "kohya LoRA files have no VAE part; export the VAE LoRA with --format peft or merged with --format diffusers"
+      })
     }
     const tensors: Array<TensorToWrite> = []
     for (const part of parts) {

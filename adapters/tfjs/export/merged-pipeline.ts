@@ -57,7 +57,8 @@ const finalParameters = (
 }
 
 /** A JSON file's text, or `{}` when it does not exist. */
-const jsonText = (file: string): Promise<string> => readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? "{}\n" : Promise.reject(e)))
+const jsonText = (file: string): Promise<string> =>
+  readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? "{}\n" : Promise.reject(e)))
 
 /**
  * Adds the token's spellings to a tokenizer folder in every form transformers reads (classic files and
@@ -74,10 +75,15 @@ const addTokensToTokenizer = async (folder: string, spellings: ReadonlyArray<str
     await writeFile(file, change(await jsonText(file)))
   }
   await edit(join(folder, "added_tokens.json"), (text) => added.reduce((t, a) => withMember(t, a.content, a.id), text))
-  await edit(join(folder, "tokenizer_config.json"), (text) =>
-    withEntriesAdded(text, "added_tokens_decoder", added.map((t) => [String(t.id), entry(t.content)]), "object"))
-  await edit(join(folder, "tokenizer.json"), (text) =>
-    withEntriesAdded(text, "added_tokens", added.map((t) => ({ id: t.id, ...entry(t.content) })), "array"), true)
+  await edit(
+    join(folder, "tokenizer_config.json"),
+    (text) => withEntriesAdded(text, "added_tokens_decoder", added.map((t) => [String(t.id), entry(t.content)]), "object")
+  )
+  await edit(
+    join(folder, "tokenizer.json"),
+    (text) => withEntriesAdded(text, "added_tokens", added.map((t) => ({ id: t.id, ...entry(t.content) })), "array"),
+    true
+  )
 }
 
 /** Writes the merged pipeline of `pipeline` + `tensors` (already applied to the maps) to the folder `out`. */

@@ -92,7 +92,9 @@ export const loraLayers = (
       const [top, bottom, left, right] = typeof options.padding === "number"
         ? [options.padding, options.padding, options.padding, options.padding]
         : options.padding
-      const pad = top + bottom + left + right === 0 ? "valid" as const : [[0, 0], [top, bottom], [left, right], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]
+      const pad = top + bottom + left + right === 0
+        ? "valid" as const
+        : [[0, 0], [top, bottom], [left, right], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]
       const stride = options.stride ?? 1
       const low = tf.conv2d(input(module, x) as tf.Tensor4D, adapter.down as tf.Tensor4D, stride, pad)
       return tf.add(y, tf.conv2d(low, tf.mul(adapter.up, scale) as tf.Tensor4D, 1, "valid"))

@@ -57,7 +57,11 @@ export const adaptedModels = (
   pipeline: StableDiffusionPipeline,
   adaptation: ResolvedAdaptation
 ): Array<readonly [ComponentName, LoadedModel<unknown>, ResolvedTreatment]> => {
-  const models = new Map<ComponentName, LoadedModel<unknown>>([["unet", pipeline.unet], ["vae", pipeline.vae], ...pipeline.textEncoders.map((e) => [e.name, e] as const)])
+  const models = new Map<ComponentName, LoadedModel<unknown>>([
+    ["unet", pipeline.unet],
+    ["vae", pipeline.vae],
+    ...pipeline.textEncoders.map((e) => [e.name, e] as const)
+  ])
   const declared = treatmentsOf(adaptation)
   const missing = declared.filter(([name]) => !models.has(name)).map(([name]) => name)
   const undeclared = [...models.keys()].filter((name) => adaptation.components[name] === undefined)

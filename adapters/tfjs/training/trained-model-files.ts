@@ -85,8 +85,7 @@ export const writeTrainedModel = (
     yield* writeIndexFile(join(dir, MODEL_MANIFEST), manifest)
   })
 
-export const readModelManifest = (dir: string): Effect.Effect<ModelManifest, DataFolderError> =>
-  readIndexFile(join(dir, MODEL_MANIFEST), ModelManifest)
+export const readModelManifest = (dir: string): Effect.Effect<ModelManifest, DataFolderError> => readIndexFile(join(dir, MODEL_MANIFEST), ModelManifest)
 
 /** Which weights a trained model folder gives: the EMA's when asked for and kept, else the final ones. */
 export const weightsUsed = (manifest: ModelManifest, useEma: boolean): "ema" | "final" => (manifest.ema && useEma ? "ema" : "final")
@@ -107,7 +106,10 @@ export const applyTrainedModel = (
       const manifest = yield* readModelManifest(dir)
       const manifestFile = join(dir, MODEL_MANIFEST)
       if (manifest.family !== pipeline.family) {
-        return yield* new DataFolderError({ file: manifestFile, reason: `was trained on an ${manifest.family} base, not this ${pipeline.family} one (${pipeline.folder})` })
+        return yield* new DataFolderError({
+          file: manifestFile,
+          reason: `was trained on an ${manifest.family} base, not this ${pipeline.family} one (${pipeline.folder})`
+        })
       }
       const adaptation = manifest.adaptation
       const models = yield* Effect.try({
@@ -120,7 +122,11 @@ export const applyTrainedModel = (
         Effect.gen(function*() {
           const stored = yield* readStored(name)
           if (stored.shape.length !== shape.length || stored.shape.some((d, i) => d !== shape[i])) {
-            return yield* new SafetensorsError({ file: join(dir, MODEL_WEIGHTS), tensor: name, reason: `has shape [${stored.shape}], the model needs [${shape}]` })
+            return yield* new SafetensorsError({
+              file: join(dir, MODEL_WEIGHTS),
+              tensor: name,
+              reason: `has shape [${stored.shape}], the model needs [${shape}]`
+            })
           }
           const tensor = tf.tensor(stored.data, stored.shape.slice(), "float32")
           created.push(tensor)
@@ -154,7 +160,8 @@ export const applyTrainedModel = (
             const rows = yield* read(`${encoder.name}.${ADDED_TOKEN_EMBEDDING}`, [spellings.length, encoder.plan.config.hidden_size])
             const tokenizer = yield* Effect.try({
               try: () => tokenizerWithToken(encoder.tokenizer, spellings, encoder.plan.config.vocab_size),
-              catch: (e) => new DataFolderError({ file: manifestFile, reason: `its token cannot be added to ${encoder.name}'s tokenizer: ${(e as Error).message}` })
+              catch: (e) =>
+                new DataFolderError({ file: manifestFile, reason: `its token cannot be added to ${encoder.name}'s tokenizer: ${(e as Error).message}` })
             })
             token.set(encoder.name, { rows, tokenizer })
           }
