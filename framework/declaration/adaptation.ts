@@ -132,23 +132,28 @@ export const textEncodersTrain = (adaptation: ResolvedAdaptation): boolean =>
 /** Does anything train on the diffusion objective (the UNet, a text encoder or the token)? */
 export const trainsDiffusion = (adaptation: ResolvedAdaptation): boolean => textEncodersTrain(adaptation) || adaptation.components.unet._tag !== "frozen"
 
+/** A resolved treatment in the declaration's form (every default explicit, without the derived scale). */
+export const declaredTreatment = (treatment: ResolvedTreatment): Treatment => {
+  if (treatment._tag !== "lora") return treatment
+  const { scale: _scale, ...declared } = treatment
+  return declared
+}
+
 /**
  * The declaration's form of a resolved adaptation (one treatment per text encoder): for what shows a
  * strategy when only a step's adaptation is at hand (`sardine report` on a cache without its report step).
  */
 export const declaredComponents = (adaptation: ResolvedAdaptation): Components => {
-  const declared = (treatment: ResolvedTreatment): Treatment => {
-    if (treatment._tag !== "lora") return treatment
-    const { scale: _scale, ...rest } = treatment
-    return rest
-  }
   const { text_encoder, text_encoder_2, unet, vae } = adaptation.components
   const token = adaptation.token
   const names = Object.entries(encoderComponent) as Array<[TextEncoderName, ComponentName]>
   return {
-    unet: declared(unet),
-    vae: declared(vae),
-    textEncoders: { textEncoder: declared(text_encoder), ...(text_encoder_2 === undefined ? {} : { textEncoder2: declared(text_encoder_2) }) },
+    unet: declaredTreatment(unet),
+    vae: declaredTreatment(vae),
+    textEncoders: {
+      textEncoder: declaredTreatment(text_encoder),
+      ...(text_encoder_2 === undefined ? {} : { textEncoder2: declaredTreatment(text_encoder_2) })
+    },
     ...(token === null ? {} : {
       token: {
         token: token.token,
