@@ -4,10 +4,8 @@ import { readdir, readFile, stat } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
 import { declaredComponents } from "../declaration/adaptation.ts"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
-import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
 import type { StepConfigs } from "../plan/step.ts"
-import { cacheLayout, isDone, readManifestIn, type StepManifest } from "../runner/cache.ts"
+import { cacheLayout, isDone, outputState, readManifestIn, type StepManifest } from "../runner/cache.ts"
 import {
   ReportError,
   ReportRenderer,
@@ -17,6 +15,7 @@ import {
   type SavedReportRequest
 } from "../services/report-renderer.ts"
 import { cacheDirOption } from "./cache-dir.ts"
+import { loadPlan } from "./declaration-plan.ts"
 
 /**
  * `sardine report <study-file | cache-dir>`: renders a study's comparison report from what the
@@ -48,11 +47,23 @@ const readSaved = (reportDir: string) =>
     readFile(join(reportDir, reportRequestFile), "utf8").then((t) => JSON.parse(t) as SavedReportRequest, () => undefined)
   )
 
+/**
+ * Whether an evaluate step's output can be reported: finished and sound; a damaged one fails the
+ * report, naming its file, rather than being left out unnoticed.
+ */
+const evaluationFound = (cacheDir: string, key: string) =>
+  Effect.flatMap(outputState(cacheLayout(cacheDir), key), (state) =>
+    state._tag !== "damaged"
+      ? Effect.succeed(state._tag === "done")
+      : Effect.fail(new ReportError({
+        path: join(cacheLayout(cacheDir).done(key), state.files[0]),
+        reason: `damaged since its step committed (${state.problems.join("; ")}); \`sardine run\` runs the step again`
+      })))
+
 /** The finished evaluate steps of a declaration's plan, one per experiment, in declaration order. */
 const fromDeclaration = (file: string, cacheDir: string) =>
   Effect.gen(function*() {
-    const loaded = yield* loadDeclaration(file)
-    const plan = compilePlan(loaded.declaration)
+    const { loaded, plan } = yield* loadPlan(file, { cacheDir })
     const cache = cacheLayout(cacheDir)
     const experiments = experimentsOf(loaded.declaration)
     if (experiments.length === 0) {
@@ -62,7 +73,7 @@ const fromDeclaration = (file: string, cacheDir: string) =>
     const missing: Array<string> = []
     for (const experiment of experiments) {
       const step = plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes(experiment.name))!
-      if (yield* isDone(cache, step.key)) found.push({ experiment, evaluationDir: cache.done(step.key) })
+      if (yield* evaluationFound(cacheDir, step.key)) found.push({ experiment, evaluationDir: cache.done(step.key) })
       else missing.push(experiment.name)
     }
     if (found.length === 0) {
@@ -107,7 +118,7 @@ const fromReportManifest = (cacheDir: string, manifest: StepManifest) =>
     const missing: Array<string> = []
     for (const [i, experiment] of experiments.entries()) {
       const key = evaluations[i]?.key
-      if (key !== undefined && (yield* isDone(cache, key))) found.push({ experiment, evaluationDir: cache.done(key) })
+      if (key !== undefined && (yield* evaluationFound(cacheDir, key))) found.push({ experiment, evaluationDir: cache.done(key) })
       else missing.push(experiment.name)
     }
     const saved = yield* readSaved(dir)
@@ -150,6 +161,7 @@ const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepMa
         components: declaredComponents(generateConfig.adaptation),
         ...(train === undefined ? {} : { train: (train.config as Pick<ReportedStrategy, "train">).train })
       }
+      yield* evaluationFound(cacheDir, evaluate.key)
       experiments.push({ experiment: strategy, evaluationDir: cacheLayout(cacheDir).done(evaluate.key) })
     }
     // The baseline first, then by name: there is no declaration to give an order.

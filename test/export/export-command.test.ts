@@ -11,8 +11,8 @@ import { trainModel } from "../../adapters/tfjs/training/trainer.ts"
 import { exportCommand, trainStepOf } from "../../framework/cli/export.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { experimentsOf } from "../../framework/declaration/experiment.ts"
-import { compilePlan } from "../../framework/plan/compile.ts"
 import { cacheLayout, manifestName } from "../../framework/runner/cache.ts"
+import { planOf } from "../support/plan-of.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { FIXTURES, readWeights, temporaryFolder } from "../training/training-run.ts"
@@ -61,7 +61,7 @@ const printed = async (args: ReadonlyArray<string>) => {
 const trainInto = async (file: string, cacheDir: string, dataDir: string) => {
   const loaded = await Effect.runPromise(loadDeclaration(file))
   const declared = experimentsOf(loaded.declaration)[0]
-  const step = trainStepOf(compilePlan(loaded.declaration).steps, declared.name)!
+  const step = trainStepOf((await planOf(file, loaded.declaration)).steps, declared.name)!
   const done = cacheLayout(cacheDir).done(step.key)
   await mkdir(done, { recursive: true })
   await Effect.runPromise(trainModel({
