@@ -3,22 +3,27 @@ import type { StepConfigs, StepKind } from "./step.ts"
 
 /** A folder a step reads straight from the declaration (not from another step's output). */
 export interface DeclaredFolder {
-  /** The declaration field, for messages: `dataset.path`, `base.path`, … */
+  /** The declaration field, for messages: `data.path`, `evaluate.reference.path`, `base.path`, … */
   readonly field: string
   /** As written in the declaration (relative to the declaration file, or absolute). */
   readonly path: string
   readonly fingerprint: FolderFingerprint
 }
 
-/** What a step reads of the declaration: its kind and the fields it hashes (a plan step, or one being compiled). */
-type StepFields = { [K in StepKind]: { readonly kind: K; readonly config: StepConfigs[K] } }[StepKind]
+/**
+ * What a step reads of the declaration: its kind and the fields it hashes (a plan step, or one being
+ * compiled, which has no id yet: only messages need the id).
+ */
+type StepFields = { [K in StepKind]: { readonly kind: K; readonly config: StepConfigs[K]; readonly id?: string } }[StepKind]
 
 /** The declared folders a step reads; their fingerprints are part of its content key. */
 export const declaredFolders = (step: StepFields): ReadonlyArray<DeclaredFolder> => {
   switch (step.kind) {
     case "prepare-data": {
       const { dataset } = step.config
-      return dataset._tag === "image-folder" ? [{ field: "dataset.path", path: dataset.path, fingerprint: dataset.fingerprint ?? "metadata" }] : []
+      // The step's role (the end of its id) says which declared dataset it prepares.
+      const field = step.id?.endsWith("/reference") === true ? "evaluate.reference.path" : "data.path"
+      return dataset._tag === "image-folder" ? [{ field, path: dataset.path, fingerprint: dataset.fingerprint ?? "metadata" }] : []
     }
     case "init-model":
       return [{ field: "base.architecture", path: step.config.base.architecture, fingerprint: "metadata" }]

@@ -88,7 +88,7 @@ describe("declared input folders in the step keys", () => {
       // Data moved away after the run: its steps keep the keys it last had in this cache.
       await rename(data, `${data}-elsewhere`)
       const status = await sardineWith(["status", file])
-      expect(status.stderr).toContain(`note: dataset.path "${data}": ${data} is not there; its steps keep the keys of its contents on `)
+      expect(status.stderr).toContain(`note: data.path "${data}": ${data} is not there; its steps keep the keys of its contents on `)
       expect(status.stdout).toContain("7 steps, 7 cached, 0 pending")
     },
     minutes(8)
