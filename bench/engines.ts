@@ -24,6 +24,7 @@ import type { StepRecord } from "../adapters/tfjs/training/training-checkpoint.t
 import { configuredPython, probeEnvironment } from "../adapters/torch/python-environment.ts"
 import { makeTorchEngine } from "../adapters/torch/torch-engine.ts"
 import { BaseModel, diffusers } from "../framework/declaration/base-model.ts"
+import { resolveAdaptation } from "../framework/declaration/adaptation.ts"
 import { Components } from "../framework/declaration/components.ts"
 import { Generation } from "../framework/declaration/generation.ts"
 import { Training } from "../framework/declaration/training.ts"
@@ -76,7 +77,7 @@ try {
     await engines[engine](Effect.flatMap(Engine, (e) =>
       e.train({
         base: resolvedBase,
-        components: Schema.decodeUnknownSync(Components)(STRATEGIES[strategy]),
+        adaptation: resolveAdaptation(Schema.decodeUnknownSync(Components)(STRATEGIES[strategy]), resolvedBase.base.family),
         train: training,
         dataDir,
         latentsDir,
@@ -120,7 +121,7 @@ try {
         Effect.flatMap(Engine, (e) =>
           e.generate({
             base: resolvedBase,
-            components: Schema.decodeUnknownSync(Components)({ unet: { _tag: "frozen" } }),
+            adaptation: resolveAdaptation(Schema.decodeUnknownSync(Components)({ unet: { _tag: "frozen" } }), resolvedBase.base.family),
             generate: generation,
             resolution: 32,
             outDir: join(folder, `samples-${engine}`),

@@ -1,17 +1,16 @@
 import { Effect, Schema } from "effect"
 import { mkdir, readFile, rm } from "node:fs/promises"
 import { dirname, join } from "node:path"
-import { resolveAdaptation, type ResolvedAdaptation } from "../../framework/declaration/adaptation.ts"
-import type { Components } from "../../framework/declaration/components.ts"
+import type { ResolvedAdaptation } from "../../framework/declaration/adaptation.ts"
 import { negativePromptOf, promptsOf } from "../../framework/declaration/generation.ts"
 import {
   clipModelFolder,
   Engine,
   EngineError,
   type ExportRequest,
+  type ExportSummary,
   type GeneratedSample,
   type GenerateRequest,
-  type ResolvedBase,
   type TrainRequest,
   validationFolder
 } from "../../framework/services/engine.ts"
@@ -21,7 +20,7 @@ import { LATENT_INDEX, LatentIndex } from "../tfjs/encoding/latent-cache.ts"
 import { TEXT_INDEX, TextIndex } from "../tfjs/encoding/text-cache.ts"
 import { exportModel } from "../tfjs/export/export-model.ts"
 import { writeIndexFile } from "../tfjs/training/index-files.ts"
-import { MODEL_MANIFEST, ModelManifest, readModelManifest, TRAINING_HISTORY } from "../tfjs/training/trained-model-files.ts"
+import { MODEL_MANIFEST, ModelManifest, readModelManifest, TRAINING_HISTORY, weightsUsed } from "../tfjs/training/trained-model-files.ts"
 import { StepRecord } from "../tfjs/training/training-checkpoint.ts"
 import { configuredPython, noPython, type PythonLocation, probeEnvironment } from "./python-environment.ts"
 import { runWorker } from "./worker-process.ts"
@@ -60,37 +59,16 @@ const TrainResult = Schema.Struct({
 })
 type TrainResult = typeof TrainResult.Type
 
-/** The declaration's adaptation as the worker receives it (adaptation.ts's JSON). */
-const adaptationOf = (base: ResolvedBase, components: Components): ResolvedAdaptation => resolveAdaptation(components, base.base.family)
-
-/** The trained model's manifest, as trained-model-files.ts defines it. */
-const manifestOf = (adaptation: ResolvedAdaptation, result: TrainResult): ModelManifest => {
-  const components: Record<string, ModelManifest["components"][keyof ModelManifest["components"]]> = {}
-  for (const [name, treatment] of Object.entries(adaptation.components)) {
-    if (treatment === undefined || treatment._tag === "frozen") continue
-    components[name] = treatment._tag === "full"
-      ? { kind: "full" }
-      : { kind: "lora", rank: treatment.rank, alpha: treatment.alpha, dropout: treatment.dropout, targets: treatment.targets, modules: result.lora[name] ?? [] }
-  }
-  const token = adaptation.token
-  return {
-    format: "sardine-trained-model",
-    version: 1,
-    layout: "tfjs",
-    family: adaptation.components.text_encoder_2 === undefined ? "sd" : "sdxl",
-    steps: result.steps,
-    components,
-    token: token === null ? null : {
-      token: token.token,
-      init: token.init,
-      spellings: token.spellings,
-      encoders: token.encoders,
-      trained: token.trained,
-      normReprojection: token.normReprojection
-    },
-    ema: result.ema
-  }
-}
+/** The trained model's manifest, as trained-model-files.ts defines it (version 2: the adaptation as the train step received it). */
+const manifestOf = (adaptation: ResolvedAdaptation, result: TrainResult): ModelManifest => ({
+  format: "sardine-trained-model",
+  version: 2,
+  layout: "tfjs",
+  family: adaptation.components.text_encoder_2 === undefined ? "sd" : "sdxl",
+  steps: result.steps,
+  adaptation,
+  ema: result.ema
+})
 
 /** A raw float32 amplitude file the worker wrote. */
 const readRaw = (file: string, operation: string) =>
@@ -114,9 +92,9 @@ const trainedModel = (modelDir: string, useEma: boolean, operation: string) =>
   Effect.gen(function*() {
     const manifest = yield* readModelManifest(modelDir).pipe(Effect.mapError(failed(operation)))
     const loraScales = Object.fromEntries(
-      Object.entries(manifest.components).flatMap(([name, part]) => (part?.kind === "lora" ? [[name, part.alpha / part.rank]] : []))
+      Object.entries(manifest.adaptation.components).flatMap(([name, treatment]) => (treatment?._tag === "lora" ? [[name, treatment.scale]] : []))
     )
-    return { dir: modelDir, useEma: useEma && manifest.ema, loraScales, spellings: manifest.token?.spellings ?? null, manifest }
+    return { dir: modelDir, useEma: useEma && manifest.ema, loraScales, spellings: manifest.adaptation.token?.spellings ?? null, manifest }
   })
 
 export interface TorchEngineOptions {
@@ -144,7 +122,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
 
     const train = (request: TrainRequest) =>
       Effect.gen(function*() {
-        const adaptation = adaptationOf(request.base, request.components)
+        const { adaptation } = request
         const validation = join(request.workDir, validationFolder)
         const onMessage = (m: WorkerMessage): Effect.Effect<void, EngineError> => {
           switch (m.type) {
@@ -190,7 +168,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
       Effect.gen(function*() {
         const trained = request.modelDir === undefined ? undefined : yield* trainedModel(request.modelDir, request.generate.useEma, "generate")
         // A learned token is written out as all its spellings, as diffusers' maybe_convert_prompt does.
-        const token = trained?.spellings?.join(" ") ?? request.components.token?.token
+        const token = trained?.spellings?.join(" ") ?? request.adaptation.token?.token
         if (request.adapterFiles !== undefined && request.adapterFiles.length > 0) {
           return yield* new EngineError({
             operation: "generate",
@@ -260,16 +238,25 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
     const exportTrained = (request: ExportRequest) =>
       request.format === "diffusers"
         ? Effect.gen(function*() {
-          const trained = yield* trainedModel(request.modelDir, true, "export")
+          const trained = yield* trainedModel(request.modelDir, request.useEma, "export")
           yield* Effect.promise(() => mkdir(dirname(request.out), { recursive: true }))
           yield* worker("export", {
             base: request.base.path,
             out: request.out,
             trained: { dir: trained.dir, useEma: trained.useEma, loraScales: trained.loraScales, spellings: trained.spellings }
           })
+          const token = trained.manifest.adaptation.token
+          const summary: ExportSummary = {
+            weights: weightsUsed(trained.manifest, request.useEma),
+            step: trained.manifest.steps,
+            notes: token === null || token.vectors === 1 ? [] : [
+              `${token.token} has ${token.vectors} vectors (${token.spellings.join(", ")}); diffusers expands "${token.token}" in prompts to all of them`
+            ]
+          }
+          return summary
         })
         // The LoRA and embedding formats are the trained model's tensors renamed: no tensor work, one writer.
-        : exportModel({ base: request.base.path, modelDir: request.modelDir, format: request.format, out: request.out, useEma: true }).pipe(
+        : exportModel({ base: request.base.path, modelDir: request.modelDir, format: request.format, out: request.out, useEma: request.useEma }).pipe(
           Effect.mapError(failed("export"))
         )
 

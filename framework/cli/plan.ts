@@ -2,6 +2,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { engineOf, type Plan } from "../plan/step.ts"
 import { cachedSteps } from "../runner/runner.ts"
+import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
@@ -39,7 +40,8 @@ export const planCommand = Command.make(
   { file: declarationFile, json, cacheDir: cacheDirOption, engine: engineOption },
   ({ cacheDir, engine, file, json }) =>
     Effect.gen(function*() {
-      const { engine: chosen, notes, plan } = yield* loadPlan(file, { engine, check: true, cacheDir })
+      const { engine: chosen, loaded, notes, plan } = yield* loadPlan(file, { engine, check: true, cacheDir })
+      yield* checkAgainstArchitecture(loaded, file)
       const cached = yield* cachedSteps(plan, cacheDir)
       if (json) {
         const steps = plan.steps.map((s) => ({ ...s, engine: engineOf(s), cached: cached.has(s.id) }))

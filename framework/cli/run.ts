@@ -11,6 +11,7 @@ import type { EngineName } from "../services/engine.ts"
 import { ExecutorFactory, type ExecutorChoice } from "../services/executor.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
+import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
 import { engineOption } from "./engine-option.ts"
@@ -180,6 +181,7 @@ export const runCommand = Command.make(
   ({ cacheDir, concurrency, dryRun, engine, executor, file, force, lockLease, only, trackingOptional, trackingUri }) =>
     Effect.gen(function*() {
       const { engine: chosen, loaded, notes, plan } = yield* loadPlan(file, { engine, check: true, cacheDir, remember: !dryRun })
+      yield* checkAgainstArchitecture(loaded, file)
       for (const note of notes) yield* Console.log(`note: ${note}`)
       const onlySteps = stepList(only)
       const forceSteps = stepList(force)

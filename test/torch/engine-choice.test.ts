@@ -4,6 +4,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
 import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { diffusers, frozen, study } from "../../framework/index.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
@@ -105,7 +106,7 @@ describe("choosing the engine", () => {
       Effect.flatMap(Engine, (engine) =>
         engine.train({
           base: { base: Schema.decodeUnknownSync(BaseModel)(diffusers(demoBase, { family: "tiny" })), path: demoBase },
-          components: components({ unet: { _tag: "full", lr: 1e-3 } }),
+          adaptation: resolveAdaptation(components({ unet: { _tag: "full", lr: 1e-3 } }), "tiny"),
           train: training({ steps: 1, gradientCheckpointing: true, precision: "bf16" }),
           dataDir: join(folder.dir, "no-data"),
           workDir: join(folder.dir, "no-work"),

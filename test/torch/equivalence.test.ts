@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { engineLayer } from "../../adapters/tfjs/engine-live.ts"
 import type { StepRecord } from "../../adapters/tfjs/training/training-checkpoint.ts"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { BaseModel, diffusers } from "../../framework/declaration/base-model.ts"
 import { Generation, type GenerationInput } from "../../framework/declaration/generation.ts"
 import { Engine, type GeneratedSample, type GenerateRequest, type TrainRequest } from "../../framework/services/engine.ts"
@@ -129,7 +130,7 @@ describe("the torch engine against the tfjs engine", () => {
   describe("ten steps of the hybrid, and generation", () => {
     const train = (workDir: string): TrainRequest => ({
       base: resolvedBase,
-      components: HYBRID,
+      adaptation: resolveAdaptation(HYBRID, resolvedBase.base.family),
       train: training(TRAIN),
       dataDir,
       latentsDir: `${latentsDir}-demo`,
@@ -167,7 +168,7 @@ describe("the torch engine against the tfjs engine", () => {
 
     const generate = (outDir: string, modelDir: string | undefined, settings: Partial<GenerationInput>, on: keyof typeof BASES): GenerateRequest => ({
       base: BASES[on],
-      components: HYBRID,
+      adaptation: resolveAdaptation(HYBRID, BASES[on].base.family),
       generate: Schema.decodeUnknownSync(Generation)({ ...GENERATE, ...settings }),
       ...(modelDir === undefined ? {} : { modelDir }),
       resolution: 32,

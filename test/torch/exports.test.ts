@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { BaseModel, diffusers } from "../../framework/declaration/base-model.ts"
 import { Generation } from "../../framework/declaration/generation.ts"
 import { Engine, type ExportFormat, type GeneratedSample } from "../../framework/services/engine.ts"
@@ -40,7 +41,7 @@ describe("a torch-trained model's exports in diffusers", () => {
     await runTorch(Effect.flatMap(Engine, (engine) =>
       engine.train({
         base: resolvedBase,
-        components: MODEL,
+        adaptation: resolveAdaptation(MODEL, resolvedBase.base.family),
         train: training({ steps: 2, batchSize: 2, seed: 2 }),
         dataDir,
         workDir: modelDir,
@@ -54,13 +55,13 @@ describe("a torch-trained model's exports in diffusers", () => {
   it("load in diffusers (merged folder; kohya and PEFT LoRA with the embedding) and sample what the torch engine samples", async () => {
     const exported = (format: ExportFormat) => join(folder.dir, format === "diffusers" ? "merged" : `${format}.safetensors`)
     for (const format of ["diffusers", "kohya", "peft", "embedding"] as const) {
-      await runTorch(Effect.flatMap(Engine, (engine) => engine.export({ base: resolvedBase, components: MODEL, modelDir, format, out: exported(format) })))
+      await runTorch(Effect.flatMap(Engine, (engine) => engine.export({ base: resolvedBase, modelDir, format, out: exported(format), useEma: true })))
     }
     const samplesDir = join(folder.dir, "samples")
     await runTorch(Effect.flatMap(Engine, (engine) =>
       engine.generate({
         base: resolvedBase,
-        components: MODEL,
+        adaptation: resolveAdaptation(MODEL, resolvedBase.base.family),
         generate: Schema.decodeUnknownSync(Generation)(GENERATE),
         modelDir,
         resolution: 32,

@@ -2,6 +2,7 @@ import { Effect, Exit, Schema } from "effect"
 import { cp, readdir, readFile, truncate, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { BaseModel, diffusers } from "../../framework/declaration/base-model.ts"
 import { encodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { Study } from "../../framework/declaration/experiment.ts"
@@ -50,7 +51,7 @@ describe("the torch engine's faults", () => {
       Effect.flatMap(Engine, (engine) =>
         engine.train({
           base: resolvedBase,
-          components: components({ unet: { _tag: "full", lr: 1e-3 }, textEncoders: { _tag: "lora", rank: 2, lr: 1e-3 } }),
+          adaptation: resolveAdaptation(components({ unet: { _tag: "full", lr: 1e-3 }, textEncoders: { _tag: "lora", rank: 2, lr: 1e-3 } }), "tiny"),
           train: training({ steps: 8, batchSize: 2, seed: 9, checkpointEvery: 2 }),
           dataDir,
           workDir,
@@ -85,7 +86,7 @@ describe("the torch engine's faults", () => {
       Effect.flatMap(Engine, (engine) =>
         engine.generate({
           base: { ...resolvedBase, path: broken },
-          components: components({ unet: { _tag: "frozen" } }),
+          adaptation: resolveAdaptation(components({ unet: { _tag: "frozen" } }), "tiny"),
           generate: Schema.decodeUnknownSync(Generation)({ prompts: ["SAR image of a town"], steps: 2 }),
           resolution: 32,
           outDir: join(folder.dir, "never"),

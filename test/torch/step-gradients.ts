@@ -7,9 +7,9 @@ import { disposePipeline, loadPipeline } from "../../adapters/tfjs/pipeline-load
 import { decodeNoiseSchedule } from "../../adapters/tfjs/schedulers/noise-schedule.ts"
 import { adaptedPipeline } from "../../adapters/tfjs/training/adapted-pipeline.ts"
 import { disposeMicroBatch, loadMicroBatch, type EpochOrders } from "../../adapters/tfjs/training/micro-batch.ts"
-import { buildTrainingModel, disposeAdaptation, trainsDiffusion, trainsVae } from "../../adapters/tfjs/training/trainable-model.ts"
+import { buildTrainingModel, disposeAdaptation } from "../../adapters/tfjs/training/trainable-model.ts"
 import { microBatchGradients } from "../../adapters/tfjs/training/training-step.ts"
-import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
+import { resolveAdaptation, trainsDiffusion, trainsVae } from "../../framework/declaration/adaptation.ts"
 import type { ModelFamily } from "../../framework/declaration/base-model.ts"
 import type { Components } from "../../framework/declaration/components.ts"
 import type { Training } from "../../framework/declaration/training.ts"
@@ -37,23 +37,24 @@ export interface StepZeroCase {
 export const tfjsStepZero = (c: StepZeroCase): Promise<StepZero> =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const pipeline = yield* Effect.acquireRelease(loadPipeline(c.base), (p) => Effect.sync(() => disposePipeline(p)))
-    const model = yield* Effect.acquireRelease(Effect.sync(() => buildTrainingModel(pipeline, c.components, c.train.seed)), (m) =>
-      Effect.sync(() => disposeAdaptation(m.adaptation)))
+    const adaptation = resolveAdaptation(c.components, c.family)
+    const model = yield* Effect.acquireRelease(Effect.sync(() => buildTrainingModel(pipeline, adaptation, c.train.seed)), (m) =>
+      Effect.sync(() => disposeAdaptation(m.tensors)))
     const initial = new Map(model.trainables.map((t) => [t.name, t.variable.dataSync() as Float32Array]))
     const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, "scheduler_config.json")
     const prepared = yield* readPreparedIndex(c.dataDir)
-    const latents = trainsVae(model) ? undefined : yield* openLatentCache(c.latentsDir)
+    const latents = trainsVae(adaptation) ? undefined : yield* openLatentCache(c.latentsDir)
     const sources = {
       dataDir: c.dataDir,
       prepared,
       ...(latents === undefined ? {} : { latents }),
-      vae: { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.adaptation).vae },
+      vae: { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.tensors).vae },
       schedule,
       sdxl: pipeline.family === "sdxl"
     }
     const needs = {
-      diffusion: trainsDiffusion(model),
-      reconstruction: trainsVae(model),
+      diffusion: trainsDiffusion(adaptation),
+      reconstruction: trainsVae(adaptation),
       captionDropout: c.train.captionDropout,
       noiseOffset: c.train.noiseOffset
     }

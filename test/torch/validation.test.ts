@@ -2,6 +2,7 @@ import { Effect, Schema } from "effect"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { BaseModel, diffusers } from "../../framework/declaration/base-model.ts"
 import { Engine } from "../../framework/services/engine.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
@@ -35,7 +36,10 @@ describe("validation images during a torch training", () => {
     await runTorch(Effect.flatMap(Engine, (engine) =>
       engine.train({
         base: { base: Schema.decodeUnknownSync(BaseModel)(diffusers(base, { family: "tiny" })), path: base },
-        components: components({ unet: { _tag: "lora", rank: 2, lr: 1e-3 }, token: { token: "<SAR>", init: "radar", vectors: 2, lr: 1e-2 } }),
+        adaptation: resolveAdaptation(
+          components({ unet: { _tag: "lora", rank: 2, lr: 1e-3 }, token: { token: "<SAR>", init: "radar", vectors: 2, lr: 1e-2 } }),
+          "tiny"
+        ),
         train: training({ steps: 5, batchSize: 2, seed: 1, validationPrompts: prompts, validationEvery: 2 }),
         dataDir,
         workDir,
