@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { Dataset } from "./dataset.ts"
 import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, OneOf, Seed, ClosedFraction } from "./rules.ts"
 
 /**
@@ -16,10 +17,16 @@ export const Sampler = OneOf("ddpm", "ddim", "euler")
 export type Sampler = typeof Sampler.Type
 
 export const Generation = Schema.Struct({
-  /** Plain strings are "seen" prompts. */
-  prompts: Schema.Array(Schema.Union(Prompt, NonEmptyString)).pipe(
-    Schema.filter((prompts) => prompts.length > 0 || "must list at least one prompt")
+  /** Plain strings are "seen" prompts. Required unless `conditions` gives the scenes (and their captions). */
+  prompts: Schema.optionalWith(
+    Schema.Array(Schema.Union(Prompt, NonEmptyString)).pipe(Schema.filter((prompts) => prompts.length > 0 || "must list at least one prompt")),
+    { exact: true }
   ),
+  /**
+   * The conditioning scenes of a conditioned experiment (its `conditioning` reads their conditioning images):
+   * each scene is sampled with its own caption, and each sample is compared with the scene's true image.
+   */
+  conditions: Schema.optionalWith(Dataset, { exact: true }),
   /** Noise seeds; each prompt is sampled `samplesPerPrompt` times per seed. */
   seeds: Schema.optionalWith(Schema.Array(Seed), { exact: true, default: () => [0] }),
   samplesPerPrompt: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 }),
@@ -36,6 +43,6 @@ export const Generation = Schema.Struct({
 export type Generation = typeof Generation.Type
 export type GenerationInput = typeof Generation.Encoded
 
-/** Every prompt as an object. */
+/** Every declared prompt as an object (none when the scenes of `conditions` bring their captions). */
 export const promptsOf = (generation: Generation): ReadonlyArray<Prompt> =>
-  generation.prompts.map((p) => (typeof p === "string" ? { text: p, split: "seen" as const } : p))
+  (generation.prompts ?? []).map((p) => (typeof p === "string" ? { text: p, split: "seen" as const } : p))
