@@ -1,15 +1,62 @@
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
+
+/**
+ * The fast tests that need no service — no MLflow server, no chromium, no SLURM, no Python, no `sardine`
+ * process, no training run — which `npm run test:unit` runs (CONTRIBUTING.md). A test file not listed
+ * here belongs to the "service" project: `npm test` runs both.
+ */
+const unit = [
+  "test/metrics/**/*.test.ts",
+  "test/wasm-kernels/**/*.test.ts",
+  "test/fused-kernels/**/*.test.ts",
+  "test/tokenizer/**/*.test.ts",
+  "test/repo/**/*.test.ts",
+  "test/cli/usage-errors.test.ts",
+  "test/declaration/grid.test.ts",
+  "test/declaration/adaptation.test.ts",
+  "test/plan/**/*.test.ts",
+  "test/slurm/resources.test.ts",
+  "test/safetensors/safetensors.test.ts",
+  "test/data/dataset-declaration.test.ts",
+  "test/data/datasets.test.ts",
+  "test/data/inspect.test.ts",
+  "test/data/normalisation.test.ts",
+  "test/images/image-io.test.ts",
+  "test/sampling/gaussian-noise.test.ts",
+  "test/sampling/schedulers.test.ts",
+  "test/models/backend.test.ts",
+  "test/models/pipeline-loader.test.ts",
+  "test/clip/onnx-clip-scorer.test.ts",
+  "test/clip-model/clip-model.test.ts",
+  "test/clip-model/clip-scorer.test.ts",
+  "test/clip-model/shipped-sar-clip.test.ts",
+  "test/training/reference-math.test.ts",
+  "test/training/cpu-kernel-fixes.test.ts",
+  "test/training/lora.test.ts",
+  "test/demo-base/bpe-trainer.test.ts",
+  "test/export/export-command.test.ts",
+  "test/reports/chart-primitives.test.ts"
+]
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    // Coordinates the real MLflow server of test/mlflow; starts nothing unless an MLflow test asks.
-    // The second only warns when the real scene the data tests read is not next to the clone.
-    globalSetup: ["test/mlflow/server.global-setup.ts", "test/support/real-scene.global-setup.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Tests start real processes and servers; two cores do not profit from more parallel files.
     maxWorkers: 2,
-    minWorkers: 1
+    minWorkers: 1,
+    projects: [
+      { extends: true, test: { name: "unit", include: unit } },
+      {
+        extends: true,
+        test: {
+          name: "service",
+          include: ["test/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, ...unit],
+          // Coordinates the real MLflow server of test/mlflow; starts nothing unless an MLflow test asks.
+          globalSetup: ["test/mlflow/server.global-setup.ts"]
+        }
+      }
+    ]
   }
 })

@@ -20,6 +20,11 @@ install_venv() {
   if [[ -x "$venv/bin/mlflow" && -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
     return 0
   fi
+  if [[ -L "$venv" ]]; then
+    # A link to a venv kept elsewhere (shared by several checkouts) is not this checkout's to change.
+    echo "$venv links to $(readlink -f "$venv"), whose install does not match $requirements; update it there" >&2
+    return 1
+  fi
   local python="${MLFLOW_PYTHON:-python3}"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
@@ -30,7 +35,8 @@ wait_healthy() {
   local port="$1" pid="$2" log="$3"
   # A fresh SQLite database runs all migrations first: allow a couple of minutes on a loaded machine.
   for _ in $(seq 1 600); do
-    if [[ "$(curl -fsS "http://127.0.0.1:$port/health" 2>/dev/null || true)" == "OK" ]]; then
+    if "$venv/bin/python" -c 'import sys, urllib.request; sys.exit(urllib.request.urlopen(sys.argv[1], timeout=5).read().strip() != b"OK")' \
+      "http://127.0.0.1:$port/health" 2>/dev/null; then
       return 0
     fi
     if ! kill -0 "$pid" 2>/dev/null; then

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # A real one-node SLURM cluster on this machine, for the tests of the slurm executor.
 #
-#   .ci/slurm.sh start <dir>   installs Debian's slurm-wlm, slurmdbd, munge and mariadb-server with apt-get
+#   .ci/slurm.sh start <dir> [--no-accounting] [--min-job-age S]
+#                              installs Debian's slurm-wlm, slurmdbd, munge and mariadb-server with apt-get
 #                              when missing, writes a generated config under <dir>, starts munged, mariadbd
-#                              (accounting database, so sacct works as on real clusters), slurmdbd, slurmctld
+#                              (accounting database, so sacct works as on large clusters), slurmdbd, slurmctld
 #                              and slurmd, and waits until `sinfo` shows the node idle. Everything the cluster
 #                              writes (state, spool, logs, sockets, pid files, database) stays under <dir>.
 #                              <dir>/cluster.env exports SLURM_CONF for clients (sbatch, squeue, sacct, …).
+#                              --no-accounting: no database and no slurmdbd, as many small clusters run;
+#                              sacct then answers "Slurm accounting storage is disabled".
+#                              --min-job-age S: the controller forgets an ended job after S seconds
+#                              (SLURM's MinJobAge, default 300; it purges about once a minute).
 #   .ci/slurm.sh stop <dir>    cancels the cluster's jobs and stops its daemons.
 #
 # slurmd runs in a private mount namespace with a tmpfs over <dir>/node-local: that folder is
@@ -24,9 +29,11 @@ install_missing() {
   done
   if [[ $missing -eq 1 ]]; then
     echo "installing ${packages[*]} with apt-get" >&2
+    local sudo=()
+    [[ "$(id -u)" -eq 0 ]] || sudo=(sudo -n)
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2
-    apt-get install -y -q --no-install-recommends "${packages[@]}" >&2
+    "${sudo[@]}" apt-get update -q >&2
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${packages[@]}" >&2
   fi
 }
 
@@ -48,7 +55,16 @@ wait_for() {
 }
 
 start() {
-  local dir="$1"
+  local dir="$1" accounting=yes min_job_age=300
+  shift
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --no-accounting) accounting=no ;;
+      --min-job-age) min_job_age="${2:?--min-job-age needs seconds}"; shift ;;
+      *) echo "unknown option: $1 (expected --no-accounting or --min-job-age S)" >&2; return 2 ;;
+    esac
+    shift
+  done
   install_missing
   export PATH="$PATH:/usr/sbin"
   mkdir -p "$dir"
@@ -57,14 +73,12 @@ start() {
     echo "a cluster was already started in $dir (run stop first)" >&2
     return 1
   fi
-  mkdir -p "$dir"/{etc,munge,mysql,state,spool,log,run,node-local}
+  mkdir -p "$dir"/{etc,munge,state,spool,log,run,node-local}
   chmod 700 "$dir/munge"
-  local host mem mysql_port dbd_port ctld_port slurmd_port
+  local host mem ctld_port slurmd_port
   host="$(hostname -s)"
   # Leave a quarter of the memory to the rest of the machine.
   mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 3 / 4 ))
-  mysql_port="$(free_port)"
-  dbd_port="$(free_port)"
   ctld_port="$(free_port)"
   slurmd_port="$(free_port)"
 
@@ -75,18 +89,8 @@ start() {
     --pid-file="$dir/munge/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge/munged.seed"
   wait_for munged "$dir/log/munged.log" 20 munge --socket="$dir/munge/munge.socket" -n
 
-  # mariadb: the accounting database slurmdbd keeps (sacct reads it).
-  mariadb-install-db --no-defaults --datadir="$dir/mysql/data" --user="$(id -un)" \
-    --auth-root-authentication-method=normal --skip-test-db >"$dir/log/mariadb-install.log" 2>&1
-  setsid mariadbd --no-defaults --datadir="$dir/mysql/data" --socket="$dir/mysql/mysqld.sock" \
-    --port="$mysql_port" --bind-address=127.0.0.1 --user="$(id -un)" --pid-file="$dir/run/mariadbd.pid" \
-    --log-error="$dir/log/mariadbd.log" --innodb-buffer-pool-size=16M --innodb-lock-wait-timeout=900 --skip-log-bin \
-    </dev/null >/dev/null 2>&1 &
-  wait_for mariadbd "$dir/log/mariadbd.log" 120 mariadb --no-defaults --socket="$dir/mysql/mysqld.sock" -uroot -e "select 1"
-  local db_password
-  db_password="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  mariadb --no-defaults --socket="$dir/mysql/mysqld.sock" -uroot -e \
-    "CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$db_password'; GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
+  local accounting_conf="AccountingStorageType=accounting_storage/none"
+  if [[ $accounting == yes ]]; then accounting_conf="$(start_database "$dir" "$host")"; fi
 
   cat > "$dir/etc/slurm.conf" <<EOF
 ClusterName=$cluster
@@ -114,16 +118,51 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=256
 ReturnToService=2
 SlurmdParameters=config_overrides
-AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=127.0.0.1
-AccountingStoragePort=$dbd_port
-# The munge socket for talking to slurmdbd (clients such as sacct read it too).
-AccountingStoragePass=$dir/munge/munge.socket
+$accounting_conf
 JobCompType=jobcomp/none
-MinJobAge=300
+# How long the controller keeps an ended job, visible to squeue and scontrol (SLURM's default: 300).
+MinJobAge=$min_job_age
 NodeName=$host NodeAddr=127.0.0.1 CPUs=2 RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+  export SLURM_CONF="$dir/etc/slurm.conf"
+  printf 'export SLURM_CONF=%q\n' "$SLURM_CONF" > "$dir/cluster.env.tmp"
+
+  if [[ $accounting == yes ]]; then
+    setsid slurmdbd -D </dev/null >>"$dir/log/slurmdbd.log" 2>&1 &
+    wait_for slurmdbd "$dir/log/slurmdbd.log" 120 sacctmgr -n list cluster
+    sacctmgr -i add cluster "$cluster" >/dev/null
+  fi
+
+  setsid slurmctld -D -i </dev/null >>"$dir/log/slurmctld.log" 2>&1 &
+  wait_for slurmctld "$dir/log/slurmctld.log" 120 scontrol ping
+  # The node's own mount namespace: <dir>/node-local is a tmpfs only slurmd and its jobs see.
+  setsid unshare --mount --propagation private sh -c \
+    'mount -t tmpfs -o size=16m sardine-node-local "$1" && exec slurmd -D' sh "$dir/node-local" \
+    </dev/null >>"$dir/log/slurmd.log" 2>&1 &
+  wait_for "the node" "$dir/log/slurmd.log" 120 sh -c '[ "$(sinfo -h -o %t)" = idle ]'
+  start_login_node "$dir"
+  mv "$dir/cluster.env.tmp" "$dir/cluster.env"
+  echo "slurm cluster $cluster up, $([[ $accounting == yes ]] && echo with || echo without) accounting, MinJobAge=$min_job_age: SLURM_CONF=$SLURM_CONF" >&2
+}
+
+# mariadb, the accounting database slurmdbd keeps (sacct reads it), and slurmdbd's configuration.
+# Prints slurm.conf's accounting lines.
+start_database() {
+  local dir="$1" host="$2" mysql_port dbd_port db_password
+  mkdir -p "$dir/mysql"
+  mysql_port="$(free_port)"
+  dbd_port="$(free_port)"
+  mariadb-install-db --no-defaults --datadir="$dir/mysql/data" --user="$(id -un)" \
+    --auth-root-authentication-method=normal --skip-test-db >"$dir/log/mariadb-install.log" 2>&1
+  setsid mariadbd --no-defaults --datadir="$dir/mysql/data" --socket="$dir/mysql/mysqld.sock" \
+    --port="$mysql_port" --bind-address=127.0.0.1 --user="$(id -un)" --pid-file="$dir/run/mariadbd.pid" \
+    --log-error="$dir/log/mariadbd.log" --innodb-buffer-pool-size=16M --innodb-lock-wait-timeout=900 --skip-log-bin \
+    </dev/null >/dev/null 2>&1 &
+  wait_for mariadbd "$dir/log/mariadbd.log" 120 mariadb --no-defaults --socket="$dir/mysql/mysqld.sock" -uroot -e "select 1"
+  db_password="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  mariadb --no-defaults --socket="$dir/mysql/mysqld.sock" -uroot -e \
+    "CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$db_password'; GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
   cat > "$dir/etc/slurmdbd.conf" <<EOF
 AuthType=auth/munge
 AuthInfo=socket=$dir/munge/munge.socket
@@ -141,23 +180,9 @@ StoragePass=$db_password
 StorageLoc=slurm_acct_db
 EOF
   chmod 600 "$dir/etc/slurmdbd.conf"
-  export SLURM_CONF="$dir/etc/slurm.conf"
-  printf 'export SLURM_CONF=%q\n' "$SLURM_CONF" > "$dir/cluster.env.tmp"
-
-  setsid slurmdbd -D </dev/null >>"$dir/log/slurmdbd.log" 2>&1 &
-  wait_for slurmdbd "$dir/log/slurmdbd.log" 120 sacctmgr -n list cluster
-  sacctmgr -i add cluster "$cluster" >/dev/null
-
-  setsid slurmctld -D -i </dev/null >>"$dir/log/slurmctld.log" 2>&1 &
-  wait_for slurmctld "$dir/log/slurmctld.log" 120 scontrol ping
-  # The node's own mount namespace: <dir>/node-local is a tmpfs only slurmd and its jobs see.
-  setsid unshare --mount --propagation private sh -c \
-    'mount -t tmpfs -o size=16m sardine-node-local "$1" && exec slurmd -D' sh "$dir/node-local" \
-    </dev/null >>"$dir/log/slurmd.log" 2>&1 &
-  wait_for "the node" "$dir/log/slurmd.log" 120 sh -c '[ "$(sinfo -h -o %t)" = idle ]'
-  start_login_node "$dir"
-  mv "$dir/cluster.env.tmp" "$dir/cluster.env"
-  echo "slurm cluster $cluster up: SLURM_CONF=$SLURM_CONF" >&2
+  # AccountingStoragePass: the munge socket for talking to slurmdbd (clients such as sacct read it too).
+  printf '%s\n' "AccountingStorageType=accounting_storage/slurmdbd" "AccountingStorageHost=127.0.0.1" \
+    "AccountingStoragePort=$dbd_port" "AccountingStoragePass=$dir/munge/munge.socket"
 }
 
 # sshd as the cluster's login node, the way users reach real clusters.
@@ -231,7 +256,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start "${2:?usage: $0 start <dir>}" ;;
+  start) shift; start "${1:?usage: $0 start <dir> [--no-accounting] [--min-job-age S]}" "${@:2}" ;;
   stop) stop "${2:?usage: $0 stop <dir>}" ;;
-  *) echo "usage: $0 start <dir> | stop <dir>" >&2; exit 2 ;;
+  *) echo "usage: $0 start <dir> [--no-accounting] [--min-job-age S] | stop <dir>" >&2; exit 2 ;;
 esac

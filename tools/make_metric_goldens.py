@@ -4,8 +4,8 @@ Run from the repository root:  .venv/bin/python tools/make_metric_goldens.py
 
 Writes test/fixtures/metrics/*.json (inputs as base64 little-endian arrays, outputs as numbers)
 and test/fixtures/metrics/images/ (small image files for the CLI tests). Every random input comes
-from a seeded numpy Generator, so a rerun rewrites the same bytes. The real Sentinel-1 scene is read
-from ../shared/data (never copied into the repository).
+from a seeded numpy Generator, so a rerun rewrites the same bytes. The real Sentinel-1 scene is
+test/fixtures/data/s1-grd-vv-db-20m.tif (its origin and licence: test/fixtures/data/README.md).
 
 Conventions mirrored from the sardine CLI contract (issue 4):
   linear amplitude A (float32) -> v = clip(A / (mean(A) + 3 std(A)), 0, 1) in float64, population std
@@ -33,7 +33,8 @@ from skimage.feature import graycomatrix, graycoprops
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test" / "fixtures" / "metrics"
-SCENE = ROOT.parent / "shared" / "data" / "s1-grd-vv-db-20m.tif"
+SCENE_FILE = "test/fixtures/data/s1-grd-vv-db-20m.tif"
+SCENE = ROOT / SCENE_FILE
 
 PROPS = ["contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correlation", "mean", "variance", "std", "entropy"]
 QUANTILES = [("q01", 0.01), ("q05", 0.05), ("q25", 0.25), ("q50", 0.5), ("q75", 0.75), ("q95", 0.95), ("q99", 0.99)]
@@ -524,13 +525,13 @@ def cli_cases():
         "versions": versions(),
         "stats": {
             "options": {"levels": levels, "distances": distances, "angles": angles},
-            "scene": {"file": "../shared/data/s1-grd-vv-db-20m.tif", "unit": "db", **stats(scene, "db")},
+            "scene": {"file": SCENE_FILE, "unit": "db", **stats(scene, "db")},
             "png": {"file": "test/fixtures/metrics/images/amplitude.png", "unit": "amplitude", **stats(png.astype(np.float32), "amplitude")},
             "nodata": {"file": "test/fixtures/metrics/images/nodata.tif", "unit": "db", **stats(nodata, "db", nodata_mask)},
             "constant": {"file": "test/fixtures/metrics/images/constant.tif", "unit": "amplitude", **stats(np.full((8, 8), 0.5, dtype=np.float32), "amplitude")},
         },
         "compare": {
-            "a": "../shared/data/s1-grd-vv-db-20m.tif",
+            "a": SCENE_FILE,
             "b": "test/fixtures/metrics/images/set",
             "unit": "db",
             "defaults": {"levels": 64, "distances": [1], "angles": [0, 45, 90, 135], "bins": 256, "klPseudoCount": 1.0},

@@ -1,4 +1,4 @@
-"""Golden values for the real Sentinel-1 scene (../shared/data/s1-grd-vv-db-20m.tif).
+"""Golden values for the real Sentinel-1 scene (test/fixtures/data/s1-grd-vv-db-20m.tif).
 
 tifffile decodes the scene; numpy computes the unit conversion and the normalisations sardine
 declares (A / (mean + 3·std) clipped to [0, 1] with population std, a dB window, percentiles with
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-SCENE = Path("../shared/data/s1-grd-vv-db-20m.tif")
+SCENE = Path("test/fixtures/data/s1-grd-vv-db-20m.tif")
 OUT = Path("test/fixtures/data/s1-grd-golden.json")
 PIXELS = [(0, 0), (10, 20), (100, 150), (216, 267), (57, 201)]  # (row, column)
 

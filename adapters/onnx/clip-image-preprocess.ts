@@ -153,6 +153,7 @@ export const readClipImageConfig = (file: string): Effect.Effect<ClipImageConfig
     catch: (e) => problem(file, `cannot read: ${(e as Error).message}`)
   }).pipe(
     Effect.flatMap((text) =>
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- transformers' file, checked field by field below
       Effect.try({ try: () => JSON.parse(text) as Record<string, any>, catch: (e) => problem(file, `not valid JSON (${(e as Error).message})`) })
     ),
     Effect.flatMap((json) => {

@@ -8,10 +8,21 @@ export interface JobState {
   readonly state: string
   /** squeue's reason for a pending job (Dependency, Resources, …). */
   readonly reason?: string
-  /** sacct's exit code, `<code>:<signal>`. */
+  /** The exit code of an ended job, `<code>:<signal>` as sacct and scontrol print it. */
   readonly exitCode?: string
   /** Where the state came from. */
   readonly source: "squeue" | "sacct"
+}
+
+/** What SLURM says of some jobs. */
+export interface JobStates {
+  /** The jobs SLURM knows; a job neither squeue nor sacct knows is missing. */
+  readonly states: ReadonlyMap<string, JobState>
+  /**
+   * Why sacct could not tell about the jobs the controller no longer holds (a cluster without
+   * accounting: "Slurm accounting storage is disabled"); absent when it answered or was not needed.
+   */
+  readonly sacctUnavailable?: string
 }
 
 /** States after which a job never runs again (SLURM's job state codes). */
@@ -52,25 +63,44 @@ export const submit = (shell: Shell, args: ReadonlyArray<string>, script: string
 
 const parseLines = (text: string) => text.split("\n").map((l) => l.trim()).filter((l) => l.length > 0).map((l) => l.split("|"))
 
-/** squeue knows jobs still in the controller's memory (queued, running, or ended less than MinJobAge ago). */
+/**
+ * squeue's `exit_code` as `<code>:<signal>`: SLURM 22.05 prints the raw wait status (768 for exit 3,
+ * 9 for SIGKILL); a form already split is kept.
+ */
+const exitCodeOf = (text: string | undefined): string | undefined => {
+  if (text === undefined || text === "") return undefined
+  if (!/^\d+$/.test(text)) return text
+  const status = Number(text)
+  const signal = status & 0x7f
+  return signal === 0 ? `${(status >> 8) & 0xff}:0` : `0:${signal}`
+}
+
+/**
+ * squeue knows the jobs still in the controller's memory (queued, running, or ended less than
+ * MinJobAge ago — 300 s by default), with their exit codes: enough on a cluster without accounting.
+ */
 const fromSqueue = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<JobState>, SlurmCommandError> =>
-  shell.run(["squeue", "--noheader", "--states=all", `--jobs=${ids.join(",")}`, "--format=%i|%T|%r"]).pipe(
+  shell.run(["squeue", "--noheader", "--states=all", `--jobs=${ids.join(",")}`, "--Format=JobID:|,State:|,exit_code:|,Reason:"]).pipe(
     Effect.flatMap((result) => {
       // squeue refuses a list made only of jobs it forgot; that means "none of them", not an error.
       if (result.code !== 0 && /Invalid job id/i.test(result.stderr)) return Effect.succeed([])
       if (result.code !== 0) return Effect.fail(failed(shell, "squeue", result))
       return Effect.succeed(
-        parseLines(result.stdout).map(([jobId, state, reason]): JobState => ({
-          jobId,
-          state,
-          ...(reason === undefined || reason === "None" ? {} : { reason }),
-          source: "squeue"
-        }))
+        parseLines(result.stdout).map(([jobId, state, exitCode, reason]): JobState => {
+          const ended = isFinal(state) ? exitCodeOf(exitCode) : undefined
+          return {
+            jobId,
+            state,
+            ...(reason === undefined || reason === "" || reason === "None" ? {} : { reason }),
+            ...(ended === undefined ? {} : { exitCode: ended }),
+            source: "squeue"
+          }
+        })
       )
     })
   )
 
-/** sacct reads the accounting database: every job, with its final state and exit code. */
+/** sacct reads the accounting database: every job, long after the controller forgot it. */
 const fromSacct = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<JobState>, SlurmCommandError> =>
   shell.run(["sacct", "--noheader", "--parsable2", "--allocations", `--jobs=${ids.join(",")}`, "--format=JobID,State,ExitCode"]).pipe(
     Effect.flatMap((result) =>
@@ -88,22 +118,25 @@ const fromSacct = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effect<Read
   )
 
 /**
- * The state of each job: squeue for the jobs it still holds, sacct for final states and exit
- * codes. A job neither knows is missing from the result.
+ * The state of each job: squeue for the jobs the controller still holds (state and exit code),
+ * sacct only for the ones it forgot, and only if it answers — small clusters run without
+ * accounting, and a job the controller holds needs no database.
  */
-export const jobStates = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effect<ReadonlyMap<string, JobState>, SlurmCommandError> =>
+export const jobStates = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effect<JobStates, SlurmCommandError> =>
   Effect.gen(function*() {
     const states = new Map<string, JobState>()
-    if (ids.length === 0) return states
+    if (ids.length === 0) return { states }
     for (const job of yield* fromSqueue(shell, ids)) if (ids.includes(job.jobId)) states.set(job.jobId, job)
-    const settled = ids.filter((id) => states.get(id) === undefined || isFinal(states.get(id)!.state))
-    if (settled.length > 0) {
-      // A job squeue still shows as ended may not have reached the accounting database yet: keep squeue's word then.
-      for (const job of yield* fromSacct(shell, settled)) {
-        if (settled.includes(job.jobId) && (isFinal(job.state) || !states.has(job.jobId))) states.set(job.jobId, job)
-      }
-    }
-    return states
+    const forgotten = ids.filter((id) => !states.has(id))
+    if (forgotten.length === 0) return { states }
+    return yield* fromSacct(shell, forgotten).pipe(
+      Effect.map((jobs): JobStates => {
+        for (const job of jobs) if (forgotten.includes(job.jobId)) states.set(job.jobId, job)
+        return { states }
+      }),
+      // No accounting, the database unreachable, no sacct at all: squeue's word is all there is.
+      Effect.catchAll((e) => Effect.succeed({ states, sacctUnavailable: e.message }))
+    )
   })
 
 /** Cancels jobs; ones that already ended are no error. */

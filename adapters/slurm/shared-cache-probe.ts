@@ -59,7 +59,7 @@ export const checkSharedCache = (
     const waitForEnd: Effect.Effect<JobState | undefined, ExecutorError> = Effect.gen(function*() {
       let told = ""
       for (;;) {
-        const state = (yield* jobStates(shell, [jobId]).pipe(Effect.mapError((e) => fail(e.message)))).get(jobId)
+        const state = (yield* jobStates(shell, [jobId]).pipe(Effect.mapError((e) => fail(e.message)))).states.get(jobId)
         if (state === undefined || isFinal(state.state)) return state
         const now = `${state.state}${state.reason === undefined ? "" : ` (${state.reason})`}`
         if (now !== told) yield* note(`probe job ${jobId}: ${now}`)

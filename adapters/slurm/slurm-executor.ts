@@ -92,7 +92,7 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
       const submitAll = Effect.gen(function*() {
         const records = yield* Effect.forEach(toRun, (s) => readJobRecord(cacheDir, s.key))
         const ours = records.filter((r): r is JobRecord => r !== undefined && r.ssh === shell.host)
-        const known = yield* jobStates(shell, ours.map((r) => r.jobId)).pipe(Effect.mapError(fromCommand))
+        const { states: known } = yield* jobStates(shell, ours.map((r) => r.jobId)).pipe(Effect.mapError(fromCommand))
         for (const [i, step] of toRun.entries()) {
           const record = records[i]
           const state = record === undefined || record.ssh !== shell.host ? undefined : known.get(record.jobId)
@@ -131,12 +131,14 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
       })
 
       /** A job that ended: done when its output is in the cache, failed (with its log) otherwise. */
-      const finish = (step: Step, job: Tracked, state: JobState | undefined) =>
+      const finish = (step: Step, job: Tracked, state: JobState | undefined, sacctUnavailable?: string) =>
         Effect.gen(function*() {
           const cache = cacheLayout(cacheDir)
           const done = state === undefined || state.state === "COMPLETED" ? yield* isDone(cache, step.key) : false
           if (!done) {
-            const what = state === undefined ? "is no longer known to SLURM" : `ended ${state.state}${state.exitCode === undefined ? "" : ` (exit code ${state.exitCode})`}`
+            const what = state !== undefined
+              ? `ended ${state.state}${state.exitCode === undefined ? "" : ` (exit code ${state.exitCode})`}`
+              : `is no longer known to SLURM${sacctUnavailable === undefined ? "" : ` (the controller forgot it; ${sacctUnavailable})`}`
             const because = state?.state === "COMPLETED" ? ` but ${cache.done(step.key)} holds no finished output` : ""
             const tail = yield* logTail(job.log, tailLines)
             const detail = `job ${job.jobId} ${what}${because}; ` +
@@ -154,7 +156,7 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
 
       const look = Effect.gen(function*() {
         const active = unsettled().map((s) => tracked.get(s.id)!.jobId)
-        const states = yield* jobStates(shell, active).pipe(
+        const { sacctUnavailable, states } = yield* jobStates(shell, active).pipe(
           Effect.mapError(fromCommand),
           Effect.tapError((e) => progress.note(`cannot read the queue (will retry): ${e.reason}`)),
           Effect.retry({ times: queueRetries, schedule: Schedule.spaced(pollMs) })
@@ -174,7 +176,7 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
           const state = states.get(job.jobId)
           if (state === undefined) {
             job.unknown += 1
-            if (job.unknown >= unknownLimit) yield* finish(step, job, undefined)
+            if (job.unknown >= unknownLimit) yield* finish(step, job, undefined, sacctUnavailable)
             continue
           }
           job.unknown = 0
@@ -215,11 +217,13 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
       const states = new Map<string, JobState>()
       for (const host of hosts) {
         const ids = records.filter((r) => r.ssh === host).map((r) => r.jobId)
-        for (const [id, state] of yield* jobStates(options.shellFor(host), ids).pipe(Effect.mapError(fromCommand))) states.set(id, state)
+        const known = yield* jobStates(options.shellFor(host), ids).pipe(Effect.mapError(fromCommand))
+        for (const [id, state] of known.states) states.set(id, state)
       }
       return new Map(records.map((r): [string, StepJob] => [r.stepId, {
         jobId: r.jobId,
-        state: states.get(r.jobId)?.state ?? "UNKNOWN",
+        // The controller forgets only ended jobs; without accounting nothing says how they ended.
+        state: states.get(r.jobId)?.state ?? "ENDED",
         submittedAt: r.submittedAt,
         log: r.log
       }]))

@@ -74,18 +74,21 @@ const userFrames = (e: Error): ReadonlyArray<string> =>
     !line.includes(`${sardineRoot}${sep}framework${sep}`)
   )
 
+/** The errors of builders that check their arguments where the declaration calls them. */
+const builderErrors = new Set(["DatasetDeclarationError", "GridDeclarationError"])
+
 /**
  * Why importing a declaration failed, without the module loader's stack: a compile error with
- * its line, a missing import with what to install, a dataset builder that refused its arguments
- * (`synthetic({ n: 0 })`) with its rule and the declaration's line that called it, anything else
- * with its message and the frames in the user's files.
+ * its line, a missing import with what to install, a builder that refused its arguments
+ * (`synthetic({ n: 0 })`, a grid axis without values) with its rule and the declaration's line that
+ * called it, anything else with its message and the frames in the user's files.
  */
 const loadFailure = (file: string, e: unknown): string => {
   if (!(e instanceof Error)) return `failed to load the module: ${String(e)}`
   const known = syntaxErrors(e) ?? missingModule(file, e)
   if (known !== undefined) return known
   const caller = e.stack?.split("\n").find((line) => line.includes(resolve(file)))
-  if ((e as { _tag?: unknown })._tag === "DatasetDeclarationError" && caller !== undefined) {
+  if (builderErrors.has(String((e as { _tag?: unknown })._tag)) && caller !== undefined) {
     const at = /([^\s(]+:\d+:\d+)\)?\s*$/.exec(caller)?.[1] ?? caller.trim()
     return `${e.message}\n  (called at ${at})`
   }

@@ -34,7 +34,7 @@ export class ExecutorError extends Schema.TaggedError<ExecutorError>()("Executor
 /** The batch job a step last ran as, and its state when asked. */
 export interface StepJob {
   readonly jobId: string
-  /** The scheduler's word: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, … */
+  /** The scheduler's word: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, …; ENDED for a job it no longer holds and has no record of (no accounting). */
   readonly state: string
   readonly submittedAt: string
   /** The job's output file. */

@@ -21,7 +21,7 @@ const namedElements = (items: ReadonlyArray<Json>): ReadonlyArray<string> | unde
       ? (item as Record<string, Json>).name as string
       : undefined
   )
-  if (names.some((n) => n === undefined || !/^[A-Za-z0-9_\-]+$/.test(n))) return undefined
+  if (names.some((n) => n === undefined || !/^[A-Za-z0-9_-]+$/.test(n))) return undefined
   return new Set(names).size === names.length ? names as ReadonlyArray<string> : undefined
 }
 

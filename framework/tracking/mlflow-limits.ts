@@ -105,12 +105,13 @@ export const checkImageKey = (key: string): Effect.Effect<void, TrackingInputErr
 
 /** Reuse keys go into a search filter between single quotes. */
 export const checkReuseKey = (key: string): Effect.Effect<void, TrackingInputError> =>
-  /^[A-Za-z0-9_.:\-]{1,250}$/.test(key)
+  /^[A-Za-z0-9_.:-]{1,250}$/.test(key)
     ? Effect.void
     : Effect.fail(new TrackingInputError({ field: "reuse key", value: key, rule: "must be 1–250 characters from letters, digits, \"_\", \".\", \":\" and \"-\"" }))
 
 /** A folder inside a run's artifacts: relative, "/"-separated, never leaving the artifacts folder. */
 export const checkArtifactPath = (path: string): Effect.Effect<void, TrackingInputError> =>
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   path === "" || (normalisesToItself(path) && !path.includes("\\") && !/[\u0000-\u001f]/.test(path))
     ? Effect.void
     : Effect.fail(new TrackingInputError({ field: "artifact path", value: path, rule: "must be a relative \"/\"-separated path without \".\" or \"..\" segments" }))

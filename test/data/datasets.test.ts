@@ -3,7 +3,7 @@ import { Effect, Layer, Stream } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
 import { DatasetsLive } from "../../adapters/data/datasets-live.ts"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { imageFolder, meanStd, synthetic } from "../../framework/declaration/dataset.ts"
@@ -12,9 +12,10 @@ import { toAmplitude } from "../../framework/sar/units.ts"
 import { Datasets, type TrainingSample } from "../../framework/services/datasets.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
 import { pngOfZeros } from "../support/decompression-bombs.ts"
+import { realScene } from "../support/real-scene.ts"
 
 const layer = DatasetsLive.pipe(Layer.provideMerge(ImageIOLive))
-const scene = resolve("../shared/data/s1-grd-vv-db-20m.tif")
+const scene = realScene
 /** numpy on the real scene (tools/make_sar_golden.py). */
 const golden = JSON.parse(readFileSync("test/fixtures/data/s1-grd-golden.json", "utf8"))
 

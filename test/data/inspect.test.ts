@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
 import { DatasetsLive } from "../../adapters/data/datasets-live.ts"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { inspectionText } from "../../framework/cli/data-inspect.ts"
@@ -10,9 +10,10 @@ import { synthetic } from "../../framework/declaration/dataset.ts"
 import { Datasets } from "../../framework/services/datasets.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
 import { pngOfZeros } from "../support/decompression-bombs.ts"
+import { realScene } from "../support/real-scene.ts"
 
 const layer = DatasetsLive.pipe(Layer.provideMerge(ImageIOLive))
-const scene = resolve("../shared/data/s1-grd-vv-db-20m.tif")
+const scene = realScene
 const golden = JSON.parse(readFileSync("test/fixtures/data/s1-grd-golden.json", "utf8"))
 const scratch = () => mkdtempSync(join(tmpdir(), "sardine-inspect-"))
 

@@ -18,13 +18,14 @@ import {
   validityMask
 } from "../../framework/sar/normalisation.ts"
 import { toAmplitude } from "../../framework/sar/units.ts"
+import { realScene } from "../support/real-scene.ts"
 
 /** numpy on the real scene (tools/make_sar_golden.py). */
 const golden = JSON.parse(readFileSync("test/fixtures/data/s1-grd-golden.json", "utf8"))
 
 const loadScene = Effect.gen(function* () {
   const io = yield* ImageIO
-  const db = yield* io.read("../shared/data/s1-grd-vv-db-20m.tif")
+  const db = yield* io.read(realScene)
   return { db: db.data, amplitude: toAmplitude(db.data, "db"), width: db.width }
 }).pipe(Effect.provide(ImageIOLive))
 

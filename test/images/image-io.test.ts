@@ -7,6 +7,7 @@ import { join } from "node:path"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
 import { toAmplitude } from "../../framework/sar/units.ts"
+import { realScene } from "../support/real-scene.ts"
 
 /** Written by tools/make_image_fixtures.py: files from Pillow/tifffile and what those libraries read back. */
 const fixtures = "test/fixtures/images"
@@ -22,7 +23,7 @@ const expected: Record<string, {
 }> = JSON.parse(readFileSync(join(fixtures, "expected.json"), "utf8"))
 
 /** Written by tools/make_sar_golden.py from tifffile + numpy. */
-const scene = "../shared/data/s1-grd-vv-db-20m.tif"
+const scene = realScene
 const golden = JSON.parse(readFileSync("test/fixtures/data/s1-grd-golden.json", "utf8"))
 
 const scratch = () => mkdtempSync(join(tmpdir(), "sardine-images-"))

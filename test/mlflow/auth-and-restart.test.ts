@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { makeRestClient, restConfig, type Env } from "../../adapters/mlflow/rest-client.ts"
 import { makeRestTracker } from "../../adapters/mlflow/rest-tracker.ts"
 import { Tracker } from "../../framework/services/tracker.ts"
-import { type DedicatedServer, freePort, inCi, killServer, startServer, stopServer, venvAvailable } from "./mlflow-server.ts"
+import { type DedicatedServer, freePort, killServer, requireMlflowVenv, startServer, stopServer } from "./mlflow-server.ts"
 import { downloadArtifact, readHistory, readRun } from "./read-back.ts"
 
 /*
@@ -28,10 +28,10 @@ const trackerLayer = (uri: string, env: Env) =>
     )
   )
 
-describe.skipIf(!venvAvailable() && !inCi)("a dedicated MLflow server with basic auth", () => {
+describe("a dedicated MLflow server with basic auth", () => {
   let server: DedicatedServer
   beforeAll(async () => {
-    if (!venvAvailable()) throw new Error("CI=true but the MLflow venv is missing: run .ci/mlflow-server.sh install")
+    requireMlflowVenv()
     const dir = await mkdtemp(join(tmpdir(), "sardine-mlflow-auth-"))
     server = await startServer(dir, await freePort(), { basicAuthPassword: password })
   }, 240_000)

@@ -5,18 +5,19 @@ import { createServer } from "node:net"
 import { join, resolve } from "node:path"
 import { promisify } from "node:util"
 import { inject } from "vitest"
+import { requirePrerequisite } from "../support/prerequisites.ts"
 
 /*
- * Real MLflow servers for the tests. The shared one: MLFLOW_TEST_URI when set (CI starts it), otherwise
- * started here on first use when the MLflow venv exists. With CI=true a missing server is an error, never
- * a skip. Dedicated servers (for the restart and auth tests) are started and stopped by the test itself.
+ * Real MLflow servers for the tests. The shared one: MLFLOW_TEST_URI when set (`npm test` starts it),
+ * otherwise started here on first use from the MLflow venv. A missing venv fails the tests that need a
+ * server with the line that says how to make it, never a skip. Dedicated servers (for the restart and
+ * auth tests) are started and stopped by the test itself.
  */
 
 export const repo = resolve(import.meta.dirname, "../..")
 export const serverScript = join(repo, ".ci/mlflow-server.sh")
 export const mlflowVenv = process.env.MLFLOW_VENV ?? join(repo, ".venv-mlflow")
 export const mlflowPython = join(mlflowVenv, "bin/python")
-export const inCi = process.env.CI === "true"
 
 const run = promisify(execFile)
 
@@ -74,7 +75,8 @@ export const killServer = async (server: DedicatedServer): Promise<void> => {
   for (let i = 0; i < 100 && await healthy(server.uri); i++) await new Promise((r) => setTimeout(r, 100))
 }
 
-export const venvAvailable = (): boolean => existsSync(join(mlflowVenv, "bin/mlflow"))
+/** Fails the calling test with the prerequisite's line when the MLflow venv is missing. */
+export const requireMlflowVenv = (): void => requirePrerequisite("mlflow", join(mlflowVenv, "bin/mlflow"))
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -108,16 +110,13 @@ const startShared = async (): Promise<string> => {
   throw new Error("the shared MLflow server did not start within 4 minutes")
 }
 
-/**
- * The shared server's URI, or undefined when no server can be had here (outside CI only: tests then skip).
- */
-export const sharedServerUri = async (): Promise<string | undefined> => {
+/** The shared server's URI; a missing MLflow venv fails with the prerequisite's line. */
+export const sharedServerUri = async (): Promise<string> => {
   const given = process.env.MLFLOW_TEST_URI
   if (given !== undefined && given !== "") {
     if (await healthy(given)) return given.replace(/\/+$/, "")
     throw new Error(`MLFLOW_TEST_URI=${given} does not answer OK on /health`)
   }
-  if (venvAvailable()) return startShared()
-  if (inCi) throw new Error(`CI=true but no MLflow server: set MLFLOW_TEST_URI or create ${mlflowVenv} (.ci/mlflow-server.sh install)`)
-  return undefined
+  requireMlflowVenv()
+  return startShared()
 }

@@ -108,7 +108,7 @@ export const listArtifacts = async (uri: string, runId: string, path = "", auth?
   const body = await getJson(uri, "artifacts/list", { run_id: runId, ...(path === "" ? {} : { path }) }, auth)
   const out: Array<{ path: string; size: number }> = []
   for (const f of body.files ?? []) {
-    if (f.is_dir) out.push(...await listArtifacts(uri, runId, f.path, auth))
+    if (f.is_dir) for (const inner of await listArtifacts(uri, runId, f.path, auth)) out.push(inner)
     else out.push({ path: f.path, size: Number(f.file_size ?? 0) })
   }
   return out.sort((a, b) => a.path.localeCompare(b.path))

@@ -23,7 +23,7 @@ const trackerLayer = (server: string) =>
 
 const unique = (label: string) => `sardine-test-${label}-${randomUUID().slice(0, 8)}`
 
-describe.skipIf(uri === undefined)("REST tracker against a real MLflow server", () => {
+describe("REST tracker against a real MLflow server", () => {
   const server = uri as string
   const withTracker = <A, E>(effect: Effect.Effect<A, E, Tracker>) => Effect.provide(effect, trackerLayer(server))
 

@@ -3,6 +3,10 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from "playwright-core"
+import { requirePrerequisite } from "../support/prerequisites.ts"
+
+// Here, not per test: a machine without chromium fails the test file once, with the line that says why.
+requirePrerequisite("chromium")
 
 export const chromiumPath = "/usr/bin/chromium"
 

@@ -4,22 +4,42 @@ import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
+import { requirePrerequisite } from "../support/prerequisites.ts"
 import { repoRoot } from "../support/run-process.ts"
 
 /*
- * The real one-node SLURM cluster of .ci/slurm.sh. SARDINE_SLURM_CI_DIR names a cluster already
- * started (`.ci/slurm.sh start <dir>`); otherwise the tests start their own in a temporary folder
- * (installing the packages if missing) and stop it afterwards. Outside CI, a machine without
- * SLURM's programs skips these tests; with CI=true a missing cluster is an error, never a skip.
+ * A real one-node SLURM cluster of .ci/slurm.sh, started in a temporary folder for a test file and
+ * stopped afterwards: with accounting (slurmdbd + MariaDB, so sacct answers) or without (sacct
+ * answers "Slurm accounting storage is disabled", as on many small clusters). A machine without
+ * SLURM's programs fails these tests with the line that says how to install them, never a skip.
  */
+
+// Here, not per test: a machine without SLURM fails the test file once, with the line that says why.
+requirePrerequisite("slurm")
 
 const exec = promisify(execFile)
 const script = join(repoRoot, ".ci/slurm.sh")
-export const inCi = process.env.CI === "true"
+
+export interface ClusterOptions {
+  readonly accounting: boolean
+  /** Seconds the controller keeps an ended job (SLURM's MinJobAge; default 300). */
+  readonly minJobAge?: number
+}
+
+/** A job as SLURM's records show it: sacct with accounting, scontrol (the controller's memory) without. */
+export interface RecordedJob {
+  readonly name: string
+  readonly state: string
+  /** ISO-like local times, comparable as text. */
+  readonly start: string
+  readonly end: string
+  readonly cpus: string
+  readonly memory: string
+  readonly timeLimit: string
+}
 
 export interface Cluster {
-  /** The folder .ci/slurm.sh keeps the cluster in. */
-  readonly dir: string
+  readonly accounting: boolean
   /** What SLURM's commands need (SLURM_CONF). */
   readonly env: Readonly<Record<string, string>>
   /** Node-local storage: the compute node sees its own empty folder here, not this machine's. */
@@ -29,49 +49,83 @@ export interface Cluster {
   readonly loginHost: string
   /** Runs a SLURM command (squeue, sacct, …) against the cluster. */
   readonly command: (program: string, args: ReadonlyArray<string>) => Promise<string>
+  /** What SLURM recorded of these jobs (each must be known to it). */
+  readonly jobs: (ids: ReadonlyArray<string>) => Promise<Record<string, RecordedJob>>
   readonly stop: () => Promise<void>
 }
 
-const installed = () =>
-  ["slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd", "sshd"].every((p) =>
-    ["/usr/sbin", "/usr/bin"].some((dir) => existsSync(join(dir, p))))
+const fromSacct = (text: string): Record<string, RecordedJob> => {
+  const jobs: Record<string, RecordedJob> = {}
+  for (const line of text.trim().split("\n")) {
+    const [id, name, state, start, end, cpus, memory, timeLimit] = line.split("|")
+    jobs[id] = { name, state: state.split(" ")[0], start, end, cpus, memory, timeLimit }
+  }
+  return jobs
+}
 
-const attach = async (dir: string, owned: boolean): Promise<Cluster> => {
+/** `scontrol --oneliner show job <id>`: `Key=value` fields separated by spaces. */
+const fromScontrol = (text: string): RecordedJob => {
+  const field = (key: string) => new RegExp(`(?:^| )${key}=(\\S*)`).exec(text)?.[1] ?? ""
+  return {
+    name: field("JobName"),
+    state: field("JobState"),
+    start: field("StartTime"),
+    end: field("EndTime"),
+    cpus: field("NumCPUs"),
+    memory: field("MinMemoryNode"),
+    timeLimit: field("TimeLimit")
+  }
+}
+
+/** Starts a cluster for this test file. */
+export const startCluster = async (options: ClusterOptions): Promise<Cluster> => {
+  const dir = await mkdtemp(join(tmpdir(), "sardine-slurm-"))
+  const args = [
+    script,
+    "start",
+    dir,
+    ...(options.accounting ? [] : ["--no-accounting"]),
+    ...(options.minJobAge === undefined ? [] : ["--min-job-age", String(options.minJobAge)])
+  ]
+  try {
+    await exec("bash", args, { timeout: 900_000 })
+  } catch (error) {
+    await exec("bash", [script, "stop", dir]).catch(() => undefined)
+    await rm(dir, { recursive: true, force: true })
+    throw error
+  }
   const envFile = join(dir, "cluster.env")
-  if (!existsSync(envFile)) throw new Error(`${dir} holds no running cluster (no cluster.env): run .ci/slurm.sh start ${dir}`)
+  if (!existsSync(envFile)) throw new Error(`.ci/slurm.sh start ${dir} left no cluster.env`)
   const conf = /SLURM_CONF=(\S+)/.exec(await readFile(envFile, "utf8"))![1].replace(/^'|'$/g, "")
   const env = { SLURM_CONF: conf }
-  const command = async (program: string, args: ReadonlyArray<string>) =>
-    (await exec(program, [...args], { env: { ...process.env, ...env } })).stdout
-  await command("sinfo", ["--noheader"])
+  const command = async (program: string, commandArgs: ReadonlyArray<string>) =>
+    (await exec(program, [...commandArgs], { env: { ...process.env, ...env } })).stdout
   return {
-    dir,
+    accounting: options.accounting,
     env,
     nodeLocal: join(dir, "node-local"),
     sshCommand: `ssh -F ${join(dir, "ssh/config")}`,
     loginHost: "sardine-login",
     command,
+    jobs: async (ids) => {
+      if (options.accounting) {
+        return fromSacct(
+          await command("sacct", [
+            "--noheader",
+            "--parsable2",
+            "--allocations",
+            `--jobs=${ids.join(",")}`,
+            "--format=JobID,JobName,State,Start,End,ReqCPUS,ReqMem,Timelimit"
+          ])
+        )
+      }
+      const jobs: Record<string, RecordedJob> = {}
+      for (const id of ids) jobs[id] = fromScontrol(await command("scontrol", ["--oneliner", "show", "job", id]))
+      return jobs
+    },
     stop: async () => {
-      if (!owned) return
       await exec("bash", [script, "stop", dir])
       await rm(dir, { recursive: true, force: true })
     }
   }
 }
-
-/** The cluster for this test file, or undefined where none can be had (outside CI only). */
-export const startCluster = async (): Promise<Cluster | undefined> => {
-  const given = process.env.SARDINE_SLURM_CI_DIR
-  if (given !== undefined && given !== "") return attach(given, false)
-  if (!installed() && !inCi) return undefined
-  const dir = await mkdtemp(join(tmpdir(), "sardine-slurm-"))
-  try {
-    await exec("bash", [script, "start", dir], { timeout: 900_000 })
-  } catch (error) {
-    await exec("bash", [script, "stop", dir]).catch(() => undefined)
-    throw error
-  }
-  return attach(dir, true)
-}
-
-export const clusterAvailable = installed() || inCi || (process.env.SARDINE_SLURM_CI_DIR ?? "") !== ""

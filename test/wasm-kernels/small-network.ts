@@ -129,7 +129,7 @@ const attention = (x: tf.Tensor3D, source: tf.Tensor3D, wq: tf.Tensor, wk: tf.Te
 
 /** The network's prediction for a batch. */
 export const forward = (c: SmallNetworkConfig, p: Parameters, batch: Batch): tf.Tensor4D => {
-  const [c0, c1] = c.channels
+  const [, c1] = c.channels
   const context = layerNorm(p, "context_norm", tf.gather(p.token_embedding, batch.tokens))
   const temb = silu(linear(tf.gather(p.time_table, batch.timesteps), p["time_proj.weight"], p["time_proj.bias"]))
 
