@@ -158,8 +158,11 @@ export const controlNetConfigFromUnet = (
   Effect.gen(function*() {
     const because = "ControlNetModel.from_unet copies conv_in and time_embedding"
     yield* requireThat(unet.conv_in_kernel === 3, unetFile, `conv_in_kernel must be 3 for a ControlNet (${because}; its conv_in is 3×3)`)
-    yield* requireThat(unet.time_embedding_dim === null || unet.time_embedding_dim === unet.block_out_channels[0] * 4, unetFile,
-      `time_embedding_dim must be 4 × block_out_channels[0] for a ControlNet (${because})`)
+    yield* requireThat(
+      unet.time_embedding_dim === null || unet.time_embedding_dim === unet.block_out_channels[0] * 4,
+      unetFile,
+      `time_embedding_dim must be 4 × block_out_channels[0] for a ControlNet (${because})`
+    )
     const fromUnet = {
       _class_name: "ControlNetModel",
       encoder_hid_dim: unet.encoder_hid_dim,
@@ -210,13 +213,15 @@ export const controlNetConfigJson = (config: ControlNetConfig): string => {
  */
 export const controlNetFromUnet = (plan: ControlNetPlan, unet: ReadonlyMap<string, tf.Tensor>, seed: number): ParameterMap => {
   const rules = torchDefaultInitialisation(controlNetSpecs(plan))
-  return new Map(controlNetSpecs(plan).map((spec) => {
-    if (isZeroInitialised(spec.name)) return [spec.name, tfjsTensor(spec, new Float32Array(spec.shape.reduce((a, b) => a * b, 1)))]
-    if (isDrawn(spec.name)) return [spec.name, tfjsTensor(spec, initialValues(seed, "controlnet", spec, rules.get(spec.name)!))]
-    const copied = unet.get(spec.name)
-    if (copied === undefined) throw new Error(`the UNet has no parameter "${spec.name}" for the ControlNet`)
-    return [spec.name, tf.clone(copied)]
-  }))
+  return new Map(
+    controlNetSpecs(plan).map((spec) => {
+      if (isZeroInitialised(spec.name)) return [spec.name, tfjsTensor(spec, new Float32Array(spec.shape.reduce((a, b) => a * b, 1)))]
+      if (isDrawn(spec.name)) return [spec.name, tfjsTensor(spec, initialValues(seed, "controlnet", spec, rules.get(spec.name)!))]
+      const copied = unet.get(spec.name)
+      if (copied === undefined) throw new Error(`the UNet has no parameter "${spec.name}" for the ControlNet`)
+      return [spec.name, tf.clone(copied)]
+    })
+  )
 }
 
 export interface ControlNetInputs {

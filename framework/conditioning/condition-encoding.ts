@@ -42,7 +42,9 @@ export const opticalCondition = (raster: Raster, sampleType: string): Raster | s
     for (let c = 0; c < channels; c++) {
       const v = data[p * stored + c] / scale
       if (!(v >= 0 && v <= 1)) {
-        return `value ${data[p * stored + c]} at row ${Math.floor(p / width)}, column ${p % width} is outside [0, 1] after scaling a ${sampleType} image by 1/${scale}`
+        return `value ${data[p * stored + c]} at row ${Math.floor(p / width)}, column ${
+          p % width
+        } is outside [0, 1] after scaling a ${sampleType} image by 1/${scale}`
       }
       out[p * channels + c] = v
     }

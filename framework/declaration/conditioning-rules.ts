@@ -11,8 +11,7 @@ import type { Experiment } from "./experiment.ts"
  * is checked when the data is prepared and the model loaded, naming the file.
  */
 
-const describeClasses = (classes: Readonly<Record<string, string>>) =>
-  classValues(classes).map((v) => `${v} ${classes[String(v)]}`).join(", ")
+const describeClasses = (classes: Readonly<Record<string, string>>) => classValues(classes).map((v) => `${v} ${classes[String(v)]}`).join(", ")
 
 /** The datasets a conditioning reads its images from, with their declaration paths. */
 const conditionedDatasets = (experiment: Experiment): ReadonlyArray<readonly [ReadonlyArray<string>, Dataset]> => [
@@ -37,7 +36,10 @@ const datasetIssues = (conditioning: Conditioning, path: ReadonlyArray<string>, 
       return [{ path: ["conditioning", "from"], message: `synthetic scenes (${where}) have no column "${conditioning.from}"; they have ${columns}` }]
     }
     if (holds !== conditioning.input) {
-      return [{ path: ["conditioning", "input"], message: `is "${conditioning.input}", but ${conditioning.from} of synthetic scenes (${where}) holds ${holds} images` }]
+      return [{
+        path: ["conditioning", "input"],
+        message: `is "${conditioning.input}", but ${conditioning.from} of synthetic scenes (${where}) holds ${holds} images`
+      }]
     }
     const declared = conditioning.classes
     if (declared !== undefined) {
@@ -83,11 +85,15 @@ export const conditioningIssues = (experiment: Experiment): ReadonlyArray<Declar
   if (generate.conditions === undefined) {
     issues.push({
       path: ["generate", "conditions"],
-      message: `is missing: a conditioned experiment samples the scenes of a dataset with conditioning images (its ${conditioning.from} column) and compares each sample with its scene's true image`
+      message:
+        `is missing: a conditioned experiment samples the scenes of a dataset with conditioning images (its ${conditioning.from} column) and compares each sample with its scene's true image`
     })
   }
   if (generate.prompts !== undefined && generate.conditions !== undefined) {
-    issues.push({ path: ["generate", "prompts"], message: "is not used by a conditioned experiment: each scene of generate.conditions is prompted with its own caption; remove it" })
+    issues.push({
+      path: ["generate", "prompts"],
+      message: "is not used by a conditioned experiment: each scene of generate.conditions is prompted with its own caption; remove it"
+    })
   }
   if (conditioning.input !== "label-map" && conditioning.classes !== undefined) {
     issues.push({ path: ["conditioning", "classes"], message: `only label maps have classes (input is "${conditioning.input}")` })
@@ -99,7 +105,10 @@ export const conditioningIssues = (experiment: Experiment): ReadonlyArray<Declar
     })
   }
   if (conditioning.init !== "unet" && conditioning.embedding !== undefined) {
-    issues.push({ path: ["conditioning", "embedding"], message: `shapes a new ControlNet (init "unet"); the ControlNet folder "${conditioning.init}" brings its own` })
+    issues.push({
+      path: ["conditioning", "embedding"],
+      message: `shapes a new ControlNet (init "unet"); the ControlNet folder "${conditioning.init}" brings its own`
+    })
   }
   const byRule = new Map<string, { issue: DeclarationIssue; datasets: Array<string> }>()
   for (const [path, dataset] of conditionedDatasets(experiment)) {

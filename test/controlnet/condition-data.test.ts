@@ -107,13 +107,19 @@ describe("conditioning images of an image folder", () => {
       const { samples, skipped } = yield* datasets.load(tiles, { condition })
       expect(samples.map((s) => s.caption)).toEqual(["good"])
       expect(skipped.map((s) => [s.file.slice(folder.length + 1), s.kind, s.reason])).toEqual([
-        ["labels/stray.png", "conditioning", "conditioning image: label value 40 at row 4, column 3 is not one of the declared classes (10, 20, 50) (in the window at 0, 0)"],
+        [
+          "labels/stray.png",
+          "conditioning",
+          "conditioning image: label value 40 at row 4, column 3 is not one of the declared classes (10, 20, 50) (in the window at 0, 0)"
+        ],
         ["copy-2.png", "conditioning", "metadata line 3 names no conditioning_file_name"],
         ["labels/small.png", "conditioning", "conditioning image: 12 × 10, the image is 24 × 20"]
       ])
       const missing = yield* Effect.flip(datasets.load(tiles, { condition: { input: "optical", column: "optical_file_name" } }))
       expect(missing.message).toBe(
-        `${join(folder, "metadata.jsonl")}: has no column optical_file_name naming conditioning images (conditioning.from); its columns: file_name, text, conditioning_file_name`
+        `${
+          join(folder, "metadata.jsonl")
+        }: has no column optical_file_name naming conditioning images (conditioning.from); its columns: file_name, text, conditioning_file_name`
       )
     }).pipe(Effect.provide(layer)))
 })

@@ -18,24 +18,26 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
   {
     name: "an unknown input",
     input: conditioned({}, { input: "depth" as never }),
-    lines: ['conditioning.input: must be one of "label-map", "optical", "sar" (got "depth")']
+    lines: ["conditioning.input: must be one of \"label-map\", \"optical\", \"sar\" (got \"depth\")"]
   },
   {
     name: "a column the synthetic scenes do not have",
     input: conditioned({}, { from: "labels_file_name" }),
     lines: [
-      'conditioning.from: synthetic scenes (data, generate.conditions) have no column "labels_file_name"; they have conditioning_file_name (label-map), optical_file_name (optical)'
+      "conditioning.from: synthetic scenes (data, generate.conditions) have no column \"labels_file_name\"; they have conditioning_file_name (label-map), optical_file_name (optical)"
     ]
   },
   {
     name: "optical conditioning read from the label-map column",
     input: conditioned({}, { input: "optical" }),
-    lines: ['conditioning.input: is "optical", but conditioning_file_name of synthetic scenes (data, generate.conditions) holds label-map images']
+    lines: ["conditioning.input: is \"optical\", but conditioning_file_name of synthetic scenes (data, generate.conditions) holds label-map images"]
   },
   {
     name: "another SAR sensor on synthetic scenes, which have none",
     input: conditioned({}, { input: "sar", from: "sar_file_name" }),
-    lines: ['conditioning.input: "sar" needs a second SAR image per scene, which synthetic scenes (data, generate.conditions) do not have; use an image folder whose metadata names one']
+    lines: [
+      "conditioning.input: \"sar\" needs a second SAR image per scene, which synthetic scenes (data, generate.conditions) do not have; use an image folder whose metadata names one"
+    ]
   },
   {
     name: "a class count that does not match the synthetic label maps",
@@ -54,7 +56,7 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     input: conditioned({ data: folder("data/sar"), generate: { conditions: folder("data/scenes"), seeds: [0] } }, {
       classes: { 10: "water", 20: "water", x: "urban" }
     }),
-    lines: ['conditioning.classes: keys must be pixel values, integers from 0 to 65535 (got "x")']
+    lines: ["conditioning.classes: keys must be pixel values, integers from 0 to 65535 (got \"x\")"]
   },
   {
     name: "classes on an optical input",
@@ -63,7 +65,7 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
       from: "optical_file_name",
       classes: { 1: "water", 2: "urban" }
     }),
-    lines: ['conditioning.classes: only label maps have classes (input is "optical")']
+    lines: ["conditioning.classes: only label maps have classes (input is \"optical\")"]
   },
   {
     name: "a frozen ControlNet made from the UNet",
@@ -75,7 +77,7 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
   {
     name: "an embedding for a ControlNet loaded from a folder",
     input: conditioned({}, { init: "models/controlnet-seg", embedding: [16, 32] }),
-    lines: ['conditioning.embedding: shapes a new ControlNet (init "unet"); the ControlNet folder "models/controlnet-seg" brings its own']
+    lines: ["conditioning.embedding: shapes a new ControlNet (init \"unet\"); the ControlNet folder \"models/controlnet-seg\" brings its own"]
   },
   {
     name: "a conditioned experiment without conditioning scenes",
@@ -106,7 +108,7 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
       generate: { conditions: folder("data/scenes"), seeds: [0] }
     }, { input: "sar", from: "tsx_file_name" }),
     lines: [
-      'data.normalisation.statistics: "dataset" statistics are not computed for conditioning SAR images (conditioning.input "sar"); declare "per-image" or given { mean, std }'
+      "data.normalisation.statistics: \"dataset\" statistics are not computed for conditioning SAR images (conditioning.input \"sar\"); declare \"per-image\" or given { mean, std }"
     ]
   },
   {

@@ -134,8 +134,10 @@ describe.each(["cpu", "wasm"])("ControlNet parity with diffusers on the %s backe
     const otherSeed = controlNetFromUnet(plan, unet.parameters, 6)
     const specs = controlNetSpecs(plan)
     expect(new Set(specs.map((s) => s.name))).toEqual(
-      new Set([...[...reference.keys()].filter((k) => k.startsWith("from_unet.")).map((k) => k.slice("from_unet.".length)),
-        ...specs.map((s) => s.name).filter((n) => /^controlnet_cond_embedding\.(conv_in|blocks)\./.test(n))])
+      new Set([
+        ...[...reference.keys()].filter((k) => k.startsWith("from_unet.")).map((k) => k.slice("from_unet.".length)),
+        ...specs.map((s) => s.name).filter((n) => /^controlnet_cond_embedding\.(conv_in|blocks)\./.test(n))
+      ])
     )
     for (const spec of specs) {
       const values = toTorchLayout(spec, parameters.get(spec.name)!.dataSync() as Float32Array)
@@ -145,7 +147,9 @@ describe.each(["cpu", "wasm"])("ControlNet parity with diffusers on the %s backe
         continue
       }
       // torch draws these: kaiming_uniform_(a=√5) weights and their biases, U(±1/√fan_in); sardine draws from its seeded stream.
-      const fanIn = spec.name.endsWith(".weight") ? spec.shape.slice(1).reduce((a, b) => a * b, 1) : specs.find((s) => s.name === spec.name.replace(/bias$/, "weight"))!.shape.slice(1).reduce((a, b) => a * b, 1)
+      const fanIn = spec.name.endsWith(".weight")
+        ? spec.shape.slice(1).reduce((a, b) => a * b, 1)
+        : specs.find((s) => s.name === spec.name.replace(/bias$/, "weight"))!.shape.slice(1).reduce((a, b) => a * b, 1)
       const bound = 1 / Math.sqrt(fanIn)
       expect(Math.max(...values.map(Math.abs)), spec.name).toBeLessThanOrEqual(bound)
       expect(Math.max(...values.map(Math.abs)), spec.name).toBeGreaterThan(bound / 2)
@@ -160,7 +164,9 @@ describe.each(["cpu", "wasm"])("ControlNet parity with diffusers on the %s backe
     const refused = await Effect.runPromise(Effect.flip(
       controlNetConfigFromUnet(unet.plan.config, "sdxl-tiny/unet/config.json", { conditioningChannels: 3, conditioningEmbeddingOutChannels: [4, 8] })
     ))
-    expect(refused.message).toMatch(/sdxl-tiny\/unet\/config\.json \(as a ControlNet\): layers_per_block: diffusers' ControlNetModel takes one count for every block/)
+    expect(refused.message).toMatch(
+      /sdxl-tiny\/unet\/config\.json \(as a ControlNet\): layers_per_block: diffusers' ControlNetModel takes one count for every block/
+    )
     disposeParameters(unet.parameters)
   })
 
