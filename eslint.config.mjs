@@ -8,6 +8,7 @@ export default tseslint.config(
   {
     ignores: [
       "node_modules/**",
+      ".venv*/**",
       "test/fixtures/**",
       "experiments/demo/base/**",
       "experiments/demo/sar-clip/**",

@@ -1,5 +1,4 @@
 import { CliConfig, Command, CommandDescriptor, ValidationError } from "@effect/cli"
-import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Either, Exit, Layer } from "effect"
 import { createRequire } from "node:module"
 import { sardine } from "../framework/cli/sardine.ts"
@@ -13,6 +12,10 @@ const messageOf = (error: unknown): string => error instanceof Error ? error.mes
 
 type Services = Layer.Layer.Success<typeof productionServices>
 
+/** Exit codes of a run stopped by a signal: 128 + the signal's number, as a shell reports it. */
+const signalExitCode = { SIGINT: 130, SIGTERM: 143 } as const
+type StopSignal = keyof typeof signalExitCode
+
 /** Prints a usage error in a few lines (see usage-errors.ts); the exit code is 2. */
 const usageError = (args: ReadonlyArray<string>, problem: UsageProblem) =>
   Effect.sync(() => {
@@ -22,7 +25,9 @@ const usageError = (args: ReadonlyArray<string>, problem: UsageProblem) =>
 
 /**
  * Runs the `sardine` command line with the given service layers and maps outcomes to exit codes:
- * 0 ok, 1 failed, 2 usage error, 130 interrupted (Ctrl-C).
+ * 0 ok, 1 failed, 2 usage error, 130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM. Both
+ * signals stop the same way: the running steps are interrupted, their locks released, nothing
+ * half-written is committed. A second signal during that cleanup exits at once.
  */
 export const runCli = <E>(steps: Layer.Layer<StepImplementations, E, Services>) => {
   const args = process.argv.slice(2)
@@ -48,16 +53,37 @@ export const runCli = <E>(steps: Layer.Layer<StepImplementations, E, Services>) 
     }),
     Effect.provide(Layer.provideMerge(steps, productionServices))
   )
-  NodeRuntime.runMain(main, {
-    disableErrorReporting: true,
-    teardown: (exit, onExit) => {
-      if (Exit.isSuccess(exit)) return onExit(exit.value as number)
-      if (Cause.isInterruptedOnly(exit.cause)) {
-        process.stderr.write("interrupted: finished steps are kept; unfinished ones resume on the next run\n")
-        return onExit(130)
-      }
-      process.stderr.write(`sardine crashed:\n${Cause.pretty(exit.cause)}\n`)
-      return onExit(1)
+  const fiber = Effect.runFork(main)
+  // The fiber alone does not keep Node's event loop alive.
+  const keepAlive = setInterval(() => undefined, 2 ** 31 - 1)
+  let stoppedBy: StopSignal | undefined
+  const onSignal = (signal: StopSignal) => {
+    if (stoppedBy === undefined) {
+      stoppedBy = signal
+      process.stderr.write(`\n${signal}: stopping (send it again to quit at once)\n`)
+      fiber.unsafeInterruptAsFork(fiber.id())
+      return
     }
+    process.stderr.write(
+      `${signal} again: quitting without cleaning up; locks this process held are taken over by the next run, unfinished steps resume\n`
+    )
+    process.exit(signalExitCode[stoppedBy])
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+  fiber.addObserver((exit) => {
+    clearInterval(keepAlive)
+    if (Exit.isSuccess(exit)) {
+      // Exit once the output is flushed; a signal that came too late to interrupt still sets the code.
+      process.exitCode = stoppedBy === undefined ? exit.value : signalExitCode[stoppedBy]
+      if (stoppedBy !== undefined || exit.value !== 0) process.exit(process.exitCode)
+      return
+    }
+    if (Cause.isInterrupted(exit.cause)) {
+      process.stderr.write("interrupted: finished steps are kept; unfinished ones resume on the next run\n")
+      return process.exit(signalExitCode[stoppedBy ?? "SIGINT"])
+    }
+    process.stderr.write(`sardine crashed:\n${Cause.pretty(exit.cause)}\n`)
+    process.exit(1)
   })
 }

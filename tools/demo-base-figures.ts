@@ -10,6 +10,7 @@
  *
  *   npx tsx tools/demo-base-figures.ts [--cache-dir .sardine] [--base experiments/demo/base] [--out docs]
  */
+import { NodeContext } from "@effect/platform-node"
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
@@ -27,7 +28,7 @@ import { makeSampler } from "../adapters/tfjs/sampling/sampler.ts"
 import { type Experiment, type Study } from "../framework/declaration/experiment.ts"
 import { promptsOf } from "../framework/declaration/generation.ts"
 import { loadDeclaration } from "../framework/declaration/load.ts"
-import { compilePlan } from "../framework/plan/compile.ts"
+import { planWithFingerprints } from "../framework/plan/input-fingerprints.ts"
 import { cacheLayout } from "../framework/runner/cache.ts"
 import { readPreparedIndex, readPreparedPixels } from "../framework/steps/prepared-dataset.ts"
 import { trainingCurveChart } from "../reports/charts/training-curve-chart.ts"
@@ -43,9 +44,11 @@ const SEEDS = 8
 /** Preview pixels per image pixel. */
 const ZOOM = 4
 
-const { declaration } = await Effect.runPromise(loadDeclaration("experiments/demo/pretrain.ts"))
+const loaded = await Effect.runPromise(loadDeclaration("experiments/demo/pretrain.ts"))
+const { declaration } = loaded
 const stages = (declaration as Study).experiments
-const plan = compilePlan(declaration)
+// The keys `sardine run` used: with the fingerprints of the declared folders (the architecture).
+const { plan } = await Effect.runPromise(planWithFingerprints(loaded, { cacheDir }).pipe(Effect.provide(NodeContext.layer)))
 const cache = cacheLayout(cacheDir)
 const outputOf = (id: string) => cache.done(plan.steps.find((s) => s.id === id)!.key)
 

@@ -1,4 +1,4 @@
-import { Effect, Exit, Schedule } from "effect"
+import { Duration, Effect, Exit, Schedule } from "effect"
 import { mkdir } from "node:fs/promises"
 import { join } from "node:path"
 import { resourcesFor, type StepResources } from "../../framework/declaration/resources.ts"
@@ -75,7 +75,7 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
       const begun = Date.now()
       for (const step of plan.steps) {
         if (!selected.has(step.id)) settle(step, "not selected", begun)
-        else if (cached.has(step.id)) settle(step, "cached", begun)
+        else if (cached.has(step.id) && !request.force.has(step.id)) settle(step, "cached", begun)
       }
       const toRun = plan.steps.filter((s) => !outcomes.has(s.id))
       if (toRun.length === 0) return plan.steps.map((s) => outcomes.get(s.id)!)
@@ -109,7 +109,11 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
             resources: resourcesOf(step),
             after
           })
-          const command = [...entry, "step", loaded.file, step.id, "--cache-dir", cacheDir, "--tracking-uri", request.trackingUri]
+          const command = [
+            ...entry, "step", loaded.file, step.id, "--cache-dir", cacheDir, "--tracking-uri", request.trackingUri,
+            "--lock-lease", String(Duration.toSeconds(request.lockLease)),
+            ...(request.force.has(step.id) ? ["--force"] : [])
+          ]
           const script = batchScript(command, `sardine step ${step.id} of ${plan.name} (key ${step.key})`)
           const submittedAt = Date.now()
           // Once sbatch accepted a job, it is tracked (and so cancelled on Ctrl-C) whatever happens next.

@@ -1,17 +1,16 @@
 import { Command, Options } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, Schema } from "effect"
-import { randomUUID } from "node:crypto"
-import { cp, mkdir, rename, rm } from "node:fs/promises"
-import { basename, dirname, join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { type Declaration, experimentsOf } from "../declaration/experiment.ts"
-import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
-import type { StepOf } from "../plan/step.ts"
+import { writeFolderAtomic } from "../files/atomic-write.ts"
+import type { Plan, StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
 import { clipModelFolder, Engine, type ExportFormat } from "../services/engine.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
+import { loadPlan } from "./declaration-plan.ts"
 
 export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFailed", {
   reason: Schema.String
@@ -45,7 +44,7 @@ export const trainStepOf = (
   steps.find((s): s is StepOf<"train"> => s.kind === "train" && (s as StepOf<"train">).experiments.includes(experiment))
 
 /** A clipModel's trained CLIP: the train-clip step's model folder, copied whole (temporary name, then renamed). */
-const exportClip = (file: string, declaration: Declaration, format: ExportFormat | "clip", out: string, cacheDir: string) =>
+const exportClip = (file: string, declaration: Declaration, plan: Plan, format: ExportFormat | "clip", out: string, cacheDir: string) =>
   Effect.gen(function*() {
     if (declaration.kind !== "clip" || format !== "clip") {
       return yield* new ExportFailed({
@@ -54,21 +53,16 @@ const exportClip = (file: string, declaration: Declaration, format: ExportFormat
           : `--format clip exports a clipModel declaration's CLIP; ${file} declares ${declaration.kind === "study" ? "a study" : "an experiment"}`
       })
     }
-    const step = compilePlan(declaration).steps.find((s) => s.kind === "train-clip")!
+    const step = plan.steps.find((s) => s.kind === "train-clip")!
     const cache = cacheLayout(cacheDir)
     if (!(yield* isDone(cache, step.key))) {
       return yield* new ExportFailed({ reason: `${step.id} has not finished (no ${cache.done(step.key)}); run \`sardine run ${file}\` first` })
     }
-    const temporary = join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
-    yield* Effect.tryPromise({
-      try: async () => {
-        await mkdir(dirname(out), { recursive: true })
-        await cp(join(cache.done(step.key), clipModelFolder), temporary, { recursive: true })
-        await rm(out, { recursive: true, force: true })
-        await rename(temporary, out)
-      },
-      catch: (e) => new ExportFailed({ reason: `cannot write ${out}: ${(e as Error).message}` })
-    }).pipe(Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))))
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.makeDirectory(dirname(out), { recursive: true }).pipe(
+      Effect.zipRight(writeFolderAtomic(out, (temporary) => fs.copy(join(cache.done(step.key), clipModelFolder), temporary), { replace: true })),
+      Effect.mapError((e) => new ExportFailed({ reason: `cannot write ${out}: ${e.message}` }))
+    )
     yield* Console.log(`${declaration.name}: wrote clip to ${out}`)
   })
 
@@ -77,8 +71,8 @@ export const exportCommand = Command.make(
   { file: declarationFile, format, out, cacheDir: cacheDirOption, experiment: experimentName },
   ({ cacheDir, experiment, file, format, out }) =>
     Effect.gen(function*() {
-      const loaded = yield* loadDeclaration(file)
-      if (format === "clip" || loaded.declaration.kind === "clip") return yield* exportClip(file, loaded.declaration, format, out, cacheDir)
+      const { loaded, plan } = yield* loadPlan(file, { cacheDir })
+      if (format === "clip" || loaded.declaration.kind === "clip") return yield* exportClip(file, loaded.declaration, plan, format, out, cacheDir)
       const trained = experimentsOf(loaded.declaration).filter((e) => !e.baseline && e.train !== undefined)
       const wanted = Option.getOrUndefined(experiment)
       const chosen = wanted === undefined ? trained : trained.filter((e) => e.name === wanted)
@@ -91,7 +85,6 @@ export const exportCommand = Command.make(
         })
       }
       const target = chosen[0]
-      const plan = compilePlan(loaded.declaration)
       const step = trainStepOf(plan.steps, target.name)
       if (step === undefined) return yield* new ExportFailed({ reason: `${target.name} has no train step` })
       const cache = cacheLayout(cacheDir)

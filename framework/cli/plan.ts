@@ -1,10 +1,9 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
-import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
 import type { Plan } from "../plan/step.ts"
 import { cachedSteps } from "../runner/runner.ts"
 import { declarationFile } from "./declaration-file.ts"
+import { loadPlan } from "./declaration-plan.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print the plan as JSON"))
@@ -36,8 +35,7 @@ const table = (plan: Plan, cached: ReadonlySet<string>): string => {
 
 export const planCommand = Command.make("plan", { file: declarationFile, json, cacheDir: cacheDirOption }, ({ cacheDir, file, json }) =>
   Effect.gen(function*() {
-    const { declaration } = yield* loadDeclaration(file)
-    const plan = compilePlan(declaration)
+    const { plan } = yield* loadPlan(file, { cacheDir })
     const cached = yield* cachedSteps(plan, cacheDir)
     if (json) {
       const steps = plan.steps.map((s) => ({ ...s, cached: cached.has(s.id) }))

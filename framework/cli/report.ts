@@ -3,9 +3,7 @@ import { Console, Effect, Option, Schema } from "effect"
 import { readdir, readFile, stat } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
-import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
-import { cacheLayout, isDone, readManifestIn, type StepManifest } from "../runner/cache.ts"
+import { cacheLayout, isDone, outputState, readManifestIn, type StepManifest } from "../runner/cache.ts"
 import {
   ReportError,
   ReportRenderer,
@@ -15,6 +13,7 @@ import {
   type SavedReportRequest
 } from "../services/report-renderer.ts"
 import { cacheDirOption } from "./cache-dir.ts"
+import { loadPlan } from "./declaration-plan.ts"
 
 /**
  * `sardine report <study-file | cache-dir>`: renders a study's comparison report from what the
@@ -46,11 +45,23 @@ const readSaved = (reportDir: string) =>
     readFile(join(reportDir, reportRequestFile), "utf8").then((t) => JSON.parse(t) as SavedReportRequest, () => undefined)
   )
 
+/**
+ * Whether an evaluate step's output can be reported: finished and sound; a damaged one fails the
+ * report, naming its file, rather than being left out unnoticed.
+ */
+const evaluationFound = (cacheDir: string, key: string) =>
+  Effect.flatMap(outputState(cacheLayout(cacheDir), key), (state) =>
+    state._tag !== "damaged"
+      ? Effect.succeed(state._tag === "done")
+      : Effect.fail(new ReportError({
+        path: join(cacheLayout(cacheDir).done(key), state.files[0]),
+        reason: `damaged since its step committed (${state.problems.join("; ")}); \`sardine run\` runs the step again`
+      })))
+
 /** The finished evaluate steps of a declaration's plan, one per experiment, in declaration order. */
 const fromDeclaration = (file: string, cacheDir: string) =>
   Effect.gen(function*() {
-    const loaded = yield* loadDeclaration(file)
-    const plan = compilePlan(loaded.declaration)
+    const { loaded, plan } = yield* loadPlan(file, { cacheDir })
     const cache = cacheLayout(cacheDir)
     const experiments = experimentsOf(loaded.declaration)
     if (experiments.length === 0) {
@@ -60,7 +71,7 @@ const fromDeclaration = (file: string, cacheDir: string) =>
     const missing: Array<string> = []
     for (const experiment of experiments) {
       const step = plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes(experiment.name))!
-      if (yield* isDone(cache, step.key)) found.push({ experiment, evaluationDir: cache.done(step.key) })
+      if (yield* evaluationFound(cacheDir, step.key)) found.push({ experiment, evaluationDir: cache.done(step.key) })
       else missing.push(experiment.name)
     }
     if (found.length === 0) {
@@ -105,7 +116,7 @@ const fromReportManifest = (cacheDir: string, manifest: StepManifest) =>
     const missing: Array<string> = []
     for (const [i, experiment] of experiments.entries()) {
       const key = evaluations[i]?.key
-      if (key !== undefined && (yield* isDone(cache, key))) found.push({ experiment, evaluationDir: cache.done(key) })
+      if (key !== undefined && (yield* evaluationFound(cacheDir, key))) found.push({ experiment, evaluationDir: cache.done(key) })
       else missing.push(experiment.name)
     }
     const saved = yield* readSaved(dir)
@@ -148,6 +159,7 @@ const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepMa
         components: generateConfig.components,
         ...(train === undefined ? {} : { train: (train.config as Pick<ReportedStrategy, "train">).train })
       }
+      yield* evaluationFound(cacheDir, evaluate.key)
       experiments.push({ experiment: strategy, evaluationDir: cacheLayout(cacheDir).done(evaluate.key) })
     }
     // The baseline first, then by name: there is no declaration to give an order.

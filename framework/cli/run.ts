@@ -1,10 +1,10 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Console, Effect, Exit, FiberId, Option, Schema } from "effect"
+import { Console, type Duration, Effect, Exit, FiberId, Option, Schema } from "effect"
 import { join, relative, resolve } from "node:path"
-import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
-import { cacheLayout } from "../runner/cache.ts"
-import { cachedSteps, selectSteps, type StepOutcome } from "../runner/runner.ts"
+import type { LoadedDeclaration } from "../declaration/load.ts"
+import type { Plan } from "../plan/step.ts"
+import { cacheLayout, type OutputState } from "../runner/cache.ts"
+import { outputStates, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
 import { openRuns, stepTracking } from "../runner/tracking.ts"
 import { ExecutorFactory, type ExecutorChoice } from "../services/executor.ts"
@@ -12,6 +12,8 @@ import { Tracker, TrackerFactory } from "../services/tracker.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
+import { loadPlan } from "./declaration-plan.ts"
+import { designatedSteps, lockLeaseOption, stepList, unknownSteps } from "./step-options.ts"
 
 export class RunFailed extends Schema.TaggedError<RunFailed>()("RunFailed", {
   failed: Schema.Array(Schema.String)
@@ -25,8 +27,15 @@ const only = Options.text("only").pipe(
   Options.repeated,
   Options.withDescription("Run only these steps (ids or kinds, repeatable or comma-separated) and the inputs they need")
 )
+const force = Options.text("force").pipe(
+  Options.repeated,
+  Options.withDescription(
+    "Run these steps again from scratch even when cached (ids or kinds, repeatable or comma-separated; `all` for every selected step). " +
+      "The steps that read them keep their cached outputs"
+  )
+)
 const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Print what would run, run nothing"))
-const trackingUri = Options.text("tracking-uri").pipe(
+export const trackingUriOption = Options.text("tracking-uri").pipe(
   Options.optional,
   Options.withDescription("MLflow server (http[s]://…) or local folder for the runs (default: MLFLOW_TRACKING_URI, else ./mlruns)")
 )
@@ -76,59 +85,108 @@ const summary = (outcomes: ReadonlyArray<StepOutcome>): string => {
     (count("not selected") > 0 ? `, ${count("not selected")} not selected` : "")
 }
 
+/** What `executePlan` runs, and where. */
+export interface PlanExecution {
+  readonly loaded: LoadedDeclaration
+  readonly plan: Plan
+  readonly cacheDir: string
+  /** Step ids or kinds to run with their inputs; every step when empty. */
+  readonly only: ReadonlyArray<string>
+  readonly force: ReadonlySet<string>
+  readonly concurrency: Option.Option<number>
+  readonly trackingUri: Option.Option<string>
+  readonly executor: ExecutorChoice
+  readonly lockLease: Duration.Duration
+}
+
+/**
+ * Runs the selected steps of a plan with its MLflow runs, prints the summary, and fails naming
+ * every step that failed or was blocked: `sardine run` after its checks, and `verify --repair`.
+ */
+export const executePlan = ({ cacheDir, concurrency, executor, force, lockLease, loaded, only, plan, trackingUri }: PlanExecution) =>
+  Effect.gen(function*() {
+    const selected = selectSteps(plan, only)
+    const implementations = yield* StepImplementations
+    const steps = yield* (yield* ExecutorFactory).open(executor)
+    const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
+    let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
+    const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
+      Effect.provideService(Tracker, tracker)
+    )
+    const outcomes = yield* steps.execute({
+      loaded,
+      plan,
+      cacheDir,
+      only,
+      concurrency: Option.getOrElse(concurrency, () => loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1),
+      trackingUri: tracker.target,
+      tracking: (step) => stepTracking(tracker, runs, step),
+      force,
+      lockLease
+    }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
+    yield* Console.log(`${plan.name}: ${summary(outcomes)} (cache: ${cacheDir})`)
+    const bad = outcomes.filter((o) => o.status === "failed" || o.status === "blocked")
+    if (bad.length > 0) {
+      return yield* Effect.fail(new RunFailed({ failed: bad.map((o) => `${o.step.id}: ${o.status} — ${o.detail ?? ""}`) }))
+    }
+    // Where to look next: the report (when this run reached it) and the runs.
+    const reportStep = plan.steps.find((s) => s.kind === "report" && selected.has(s.id))
+    if (reportStep !== undefined) {
+      const file = join(cacheLayout(cacheDir).done(reportStep.key), "report.html")
+      const shown = relative(process.cwd(), file)
+      yield* Console.log(`report: ${shown.startsWith("..") ? file : shown}`)
+    }
+    yield* Console.log(`runs: ${tracker.target}`)
+  }).pipe(Effect.scoped)
+
+/** Why a step will run: never run, damaged, or forced. */
+const reasonOf = (state: OutputState | undefined, forced: boolean) =>
+  forced ? "forced" : state?._tag === "damaged" ? `damaged: ${state.problems.join("; ")}` : ""
+
 export const runCommand = Command.make(
   "run",
-  { file: declarationFile, cacheDir: cacheDirOption, only, dryRun, concurrency, trackingUri, executor: executorChoice },
-  ({ cacheDir, concurrency, dryRun, executor, file, only, trackingUri }) =>
+  {
+    file: declarationFile,
+    cacheDir: cacheDirOption,
+    only,
+    force,
+    dryRun,
+    concurrency,
+    trackingUri: trackingUriOption,
+    executor: executorChoice,
+    lockLease: lockLeaseOption
+  },
+  ({ cacheDir, concurrency, dryRun, executor, file, force, lockLease, only, trackingUri }) =>
     Effect.gen(function*() {
-      const loaded = yield* loadDeclaration(file)
-      const plan = compilePlan(loaded.declaration)
-      const onlySteps = only.flatMap((o) => o.split(",")).map((o) => o.trim()).filter((o) => o.length > 0)
-      const unknown = onlySteps.filter((o) => !plan.steps.some((s) => s.id === o || s.kind === o))
-      if (unknown.length > 0) {
-        return yield* Effect.fail(new RunFailed({ failed: unknown.map((o) => `--only ${o}: no step has this id or kind`) }))
-      }
+      const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: !dryRun })
+      const onlySteps = stepList(only)
+      const forceSteps = stepList(force)
+      const unknown = [
+        ...unknownSteps(plan, onlySteps).map((o) => `--only ${o}: no step has this id or kind`),
+        ...unknownSteps(plan, forceSteps, true).map((o) => `--force ${o}: no step has this id or kind (or use --force all)`)
+      ]
+      if (unknown.length > 0) return yield* Effect.fail(new RunFailed({ failed: unknown }))
       const selected = selectSteps(plan, onlySteps)
-      const cached = yield* cachedSteps(plan, cacheDir)
-      const toRun = plan.steps.filter((s) => selected.has(s.id) && !cached.has(s.id))
+      const forced = new Set([...designatedSteps(plan, forceSteps)].filter((id) => selected.has(id)))
+      const states = yield* outputStates(plan, cacheDir)
+      const toRun = plan.steps.filter((s) => selected.has(s.id) && (states.get(s.id)?._tag !== "done" || forced.has(s.id)))
       yield* checkDeclaredFolders(toRun, (path) => resolve(loaded.directory, path))
       if (dryRun) {
         yield* Console.log(toRun.length === 0 ? "nothing to run: every selected step is cached" : "would run:")
-        for (const s of toRun) yield* Console.log(`  ${s.kind.padEnd(14)} ${s.id}  ${s.key}`)
+        for (const s of toRun) {
+          const reason = reasonOf(states.get(s.id), forced.has(s.id))
+          yield* Console.log(`  ${s.kind.padEnd(14)} ${s.id}  ${s.key}${reason === "" ? "" : `  (${reason})`}`)
+        }
         return
       }
-      const implementations = yield* StepImplementations
-      const steps = yield* (yield* ExecutorFactory).open(executor)
-      const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
-      let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-      const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
-        Effect.provideService(Tracker, tracker)
-      )
-      const outcomes = yield* steps.execute({
-        loaded,
-        plan,
-        cacheDir,
-        only: onlySteps,
-        concurrency: Option.getOrElse(concurrency, () => loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1),
-        trackingUri: tracker.target,
-        tracking: (step) => stepTracking(tracker, runs, step)
-      }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
-      yield* Console.log(`${plan.name}: ${summary(outcomes)} (cache: ${cacheDir})`)
-      const bad = outcomes.filter((o) => o.status === "failed" || o.status === "blocked")
-      if (bad.length > 0) {
-        return yield* Effect.fail(new RunFailed({ failed: bad.map((o) => `${o.step.id}: ${o.status} — ${o.detail ?? ""}`) }))
-      }
-      // Where to look next: the report (when this run reached it) and the runs.
-      const reportStep = plan.steps.find((s) => s.kind === "report" && selected.has(s.id))
-      if (reportStep !== undefined) {
-        const file = join(cacheLayout(cacheDir).done(reportStep.key), "report.html")
-        const shown = relative(process.cwd(), file)
-        yield* Console.log(`report: ${shown.startsWith("..") ? file : shown}`)
-      }
-      yield* Console.log(`runs: ${tracker.target}`)
-    }).pipe(Effect.scoped)
+      yield* executePlan({ loaded, plan, cacheDir, only: onlySteps, force: forced, concurrency, trackingUri, executor, lockLease })
+    })
 ).pipe(
   Command.withDescription(
-    "Run every step of a declaration that is not cached yet; interrupted steps resume. Runs are tracked in MLflow: a parent run per study, a child run per experiment."
+    "Run every step of a declaration that is not cached yet; interrupted trainings resume from their last checkpoint. " +
+      "A step's key covers the declared folders it reads (data, base model, CLIP: file names, sizes and modification times, " +
+      "or contents with `fingerprint: \"content\"`), so editing one in place runs its steps again. " +
+      "A cached output whose files changed size is run again. Ctrl-C or SIGTERM stops cleanly (exit 130 / 143). " +
+      "Runs are tracked in MLflow: a parent run per study, a child run per experiment."
   )
 )

@@ -1,4 +1,5 @@
 import { Command } from "@effect/cli"
+import { cleanCommand } from "./clean.ts"
 import { compareCommand } from "./compare.ts"
 import { dataCommand } from "./data-inspect.ts"
 import { exportCommand } from "./export.ts"
@@ -13,6 +14,7 @@ import { stepCommand } from "./step.ts"
 import { synthCommand } from "./synth.ts"
 import { tokenizerCommand } from "./tokenizer.ts"
 import { validateCommand } from "./validate.ts"
+import { verifyCommand } from "./verify.ts"
 import { weightsCommand } from "./weights.ts"
 
 /** Every `sardine` command; each lives in its own file next to this one. */
@@ -25,6 +27,8 @@ export const sardine = Command.make("sardine").pipe(
     runCommand,
     stepCommand,
     statusCommand,
+    verifyCommand,
+    cleanCommand,
     reportCommand,
     statsCommand,
     compareCommand,

@@ -1,16 +1,17 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Exit, FiberId, Option, Schema } from "effect"
 import { resolve } from "node:path"
-import { loadDeclaration } from "../declaration/load.ts"
-import { compilePlan } from "../plan/compile.ts"
-import { cacheLayout, isDone } from "../runner/cache.ts"
+import { cacheLayout } from "../runner/cache.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
-import { executeStep, type StepOutcome } from "../runner/runner.ts"
+import { checkInputs, executeStep, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
 import { openRuns, stepTracking } from "../runner/tracking.ts"
 import { Tracker, TrackerFactory } from "../services/tracker.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
+import { loadPlan } from "./declaration-plan.ts"
+import { trackingUriOption } from "./run.ts"
+import { lockLeaseOption } from "./step-options.ts"
 
 export class StepNotRunnable extends Schema.TaggedError<StepNotRunnable>()("StepNotRunnable", {
   step: Schema.String,
@@ -22,10 +23,8 @@ export class StepNotRunnable extends Schema.TaggedError<StepNotRunnable>()("Step
 }
 
 const stepId = Args.text({ name: "step-id" }).pipe(Args.withDescription("The step to run, by its id in `sardine plan`"))
-const trackingUri = Options.text("tracking-uri").pipe(
-  Options.optional,
-  Options.withDescription("MLflow server (http[s]://…) or local folder for the runs (default: MLFLOW_TRACKING_URI, else ./mlruns)")
-)
+
+const force = Options.boolean("force").pipe(Options.withDescription("Run the step again from scratch even when it is cached"))
 
 /**
  * `sardine step`: one step of a plan, in this process, exactly as `sardine run` runs it (lock,
@@ -34,28 +33,20 @@ const trackingUri = Options.text("tracking-uri").pipe(
  */
 export const stepCommand = Command.make(
   "step",
-  { file: declarationFile, stepId, cacheDir: cacheDirOption, trackingUri },
-  ({ cacheDir, file, stepId, trackingUri }) =>
+  { file: declarationFile, stepId, cacheDir: cacheDirOption, trackingUri: trackingUriOption, force, lockLease: lockLeaseOption },
+  ({ cacheDir, file, force, lockLease, stepId, trackingUri }) =>
     Effect.gen(function*() {
-      const loaded = yield* loadDeclaration(file)
-      const plan = compilePlan(loaded.declaration)
+      const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: true })
       const step = plan.steps.find((s) => s.id === stepId)
       if (step === undefined) {
-        return yield* Effect.fail(new StepNotRunnable({
-          step: stepId,
-          reason: `no such step in ${plan.name}; its steps are ${plan.steps.map((s) => s.id).join(", ")}`
-        }))
+        return yield* Effect.fail(
+          new StepNotRunnable({
+            step: stepId,
+            reason: `no such step in ${plan.name}; its steps are ${plan.steps.map((s) => s.id).join(", ")}`
+          })
+        )
       }
-      const cache = cacheLayout(cacheDir)
-      for (const input of step.inputs) {
-        const needed = plan.steps.find((s) => s.id === input.step)!
-        if (!(yield* isDone(cache, needed.key))) {
-          return yield* Effect.fail(new StepNotRunnable({
-            step: step.id,
-            reason: `its input ${needed.id} (${input.role}) is not in the cache (${cache.done(needed.key)}); run it first`
-          }))
-        }
-      }
+      yield* checkInputs(plan, step, cacheLayout(cacheDir))
       yield* checkDeclaredFolders([step], (path) => resolve(loaded.directory, path))
 
       const implementations = yield* StepImplementations
@@ -69,7 +60,9 @@ export const stepCommand = Command.make(
       const status = yield* executeStep(plan, step, implementations.handlers, {
         cacheDir,
         declarationDir: loaded.directory,
-        tracking: (s) => stepTracking(tracker, runs, s)
+        tracking: (s) => stepTracking(tracker, runs, s),
+        force: new Set(force ? [step.id] : []),
+        lockLease
       }).pipe(
         Effect.onExit((exit) =>
           Effect.sync(() => (outcome = Exit.map(exit, (status): ReadonlyArray<StepOutcome> => [{ step, status, durationMs: Date.now() - started }])))

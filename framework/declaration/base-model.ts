@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { FolderFingerprint } from "./folder-fingerprint.ts"
 import { Name, NonEmptyString, OneOf, Seed } from "./rules.ts"
 
 /**
@@ -11,7 +12,9 @@ export type ModelFamily = typeof ModelFamily.Type
 /** A diffusers pipeline folder; relative paths are relative to the declaration file. */
 export const DiffusersBase = Schema.TaggedStruct("diffusers", {
   path: NonEmptyString,
-  family: ModelFamily
+  family: ModelFamily,
+  /** How edits to the folder are noticed (folder-fingerprint.ts); "metadata" when absent. */
+  fingerprint: Schema.optionalWith(FolderFingerprint, { exact: true })
 })
 export type DiffusersBase = typeof DiffusersBase.Type
 
@@ -40,10 +43,14 @@ export type TrainedBase = typeof TrainedBase.Type
 export const BaseModel = Schema.Union(DiffusersBase, ScratchBase, TrainedBase)
 export type BaseModel = typeof BaseModel.Type
 
-export const diffusers = (path: string, options: { readonly family: ModelFamily }): typeof BaseModel.Encoded => ({
+export const diffusers = (
+  path: string,
+  options: { readonly family: ModelFamily; readonly fingerprint?: FolderFingerprint }
+): typeof BaseModel.Encoded => ({
   _tag: "diffusers",
   path,
-  family: options.family
+  family: options.family,
+  ...(options.fingerprint === undefined ? {} : { fingerprint: options.fingerprint })
 })
 
 export const scratch = (

@@ -1,6 +1,7 @@
 import { Effect, type ParseResult, Schema } from "effect"
 import { SarUnit } from "../sar/units.ts"
 import { defaultMaxPixels } from "../services/image-io.ts"
+import { FolderFingerprint } from "./folder-fingerprint.ts"
 import { declarationIssues } from "./issues.ts"
 import { Bool, IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, OneOf, PositiveNumber, Seed } from "./rules.ts"
 
@@ -126,7 +127,9 @@ export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
   /** Images of more pixels (width × height) are refused from their header, before decoding: a small file can declare a huge image. */
   maxPixels: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => defaultMaxPixels }),
   /** Read files whose real path (symbolic links resolved) lies outside the folder; refused by default. */
-  followSymlinks: Schema.optionalWith(Bool, { exact: true, default: () => false })
+  followSymlinks: Schema.optionalWith(Bool, { exact: true, default: () => false }),
+  /** How edits to the folder are noticed (folder-fingerprint.ts); "metadata" when absent. */
+  fingerprint: Schema.optionalWith(FolderFingerprint, { exact: true })
 })
 export type ImageFolderDataset = typeof ImageFolderDataset.Type
 

@@ -3,17 +3,24 @@ import type { Dataset } from "../declaration/dataset.ts"
 import type { Declaration, Experiment } from "../declaration/experiment.ts"
 import { textEncoderTreatments } from "../declaration/components.ts"
 import { trains } from "../declaration/treatment.ts"
+import { declaredFolders, fingerprintKey, type FolderFingerprints } from "./declared-folders.ts"
 import { codeVersion, type Plan, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
 
-/** Content key = hash(kind, canonical JSON of the fields it reads, input keys, code version). */
-const keyOf = (kind: StepKind, config: unknown, inputKeys: ReadonlyArray<string>): string =>
-  contentHash({ kind, config, inputs: inputKeys, code: `sardine/${kind}@${codeVersion[kind]}` }).slice(0, 20)
+/**
+ * Content key = hash(kind, canonical JSON of the fields it reads, input keys, code version, and the
+ * fingerprints of the declared folders it reads, when it reads any).
+ */
+const keyOf = (kind: StepKind, config: unknown, inputKeys: ReadonlyArray<string>, folders: ReadonlyArray<string>): string =>
+  contentHash({ kind, config, inputs: inputKeys, code: `sardine/${kind}@${codeVersion[kind]}`, ...(folders.length === 0 ? {} : { folders }) })
+    .slice(0, 20)
 
 /** Decoded configs hold only JSON data; this strips `undefined` members so keys are stable. */
 const plain = <A>(value: A): A => JSON.parse(canonicalJson(value)) as A
 
 class PlanBuilder {
   private readonly byKey = new Map<string, { step: Step; experiments: Array<string> }>()
+
+  constructor(private readonly fingerprints: FolderFingerprints) {}
 
   add<K extends StepKind>(
     users: string | ReadonlyArray<string>,
@@ -23,7 +30,9 @@ class PlanBuilder {
     inputs: ReadonlyArray<StepInput>
   ): string {
     const inputKeys = inputs.map((input) => `${input.role}=${this.keyOfId(input.step)}`)
-    const key = keyOf(kind, config, inputKeys)
+    const folders = declaredFolders({ kind, config } as Parameters<typeof declaredFolders>[0])
+      .flatMap((folder) => this.fingerprints.get(fingerprintKey(folder)) ?? [])
+    const key = keyOf(kind, config, inputKeys, folders)
     const names = typeof users === "string" ? [users] : users
     const existing = this.byKey.get(key)
     if (existing !== undefined) {
@@ -77,8 +86,7 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: M
   const { base, components, name } = experiment
   const baseInput = baseInputs(builder, experiment, compiled)
   // Only a caption template that inserts the token makes the prepared captions depend on it.
-  const prepare = (dataset: Dataset) =>
-    dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
+  const prepare = (dataset: Dataset) => dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
   const reference = builder.add(name, "reference", "prepare-data", prepare(experiment.evaluate.reference), [])
 
   let model: ReadonlyArray<StepInput> = []
@@ -116,9 +124,11 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: M
 /**
  * Compiles a validated declaration into its plan (DESIGN §3). Steps that read the same fields
  * of the same inputs get the same key and appear once, shared by every experiment that needs them.
+ * `fingerprints` are those of the declared folders (input-fingerprints.ts computes them); without
+ * them, keys do not notice edits to those folders.
  */
-export const compilePlan = (declaration: Declaration): Plan => {
-  const builder = new PlanBuilder()
+export const compilePlan = (declaration: Declaration, fingerprints: FolderFingerprints = new Map()): Plan => {
+  const builder = new PlanBuilder(fingerprints)
   const compiled = new Map<string, Compiled>()
   if (declaration.kind === "clip") {
     const { architecture, data, name, seed, train } = declaration

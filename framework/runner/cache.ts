@@ -1,6 +1,10 @@
+import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Schema } from "effect"
-import { mkdir, readFile, rename, rm, writeFile, stat } from "node:fs/promises"
+import { readFile, stat } from "node:fs/promises"
 import { join } from "node:path"
+import { moveIntoPlace, writeFileAtomic } from "../files/atomic-write.ts"
+import { filesUnder, sha256File } from "../files/folder-files.ts"
 import type { Step } from "../plan/step.ts"
 
 /**
@@ -9,7 +13,8 @@ import type { Step } from "../plan/step.ts"
  *   <cache>/partial/<key>/   an unfinished step's work folder, kept across interruptions so it can resume
  *   <cache>/locks/<key>/     held while a process runs the step
  * A step commits by renaming its partial folder into steps/, so a crash never leaves a
- * half-written output under steps/.
+ * half-written output under steps/. Its manifest records every output file's size and SHA-256:
+ * sizes are checked whenever the output is used, hashes by `sardine verify`.
  */
 export const manifestName = "sardine-step.json"
 
@@ -22,6 +27,13 @@ export class CacheError extends Schema.TaggedError<CacheError>()("CacheError", {
   }
 }
 
+/** One output file as committed: path relative to the step's folder ('/'-separated). */
+export interface OutputFile {
+  readonly path: string
+  readonly size: number
+  readonly sha256: string
+}
+
 export interface StepManifest {
   readonly id: string
   readonly kind: Step["kind"]
@@ -32,10 +44,14 @@ export interface StepManifest {
   readonly startedAt: string
   readonly finishedAt: string
   readonly durationMs: number
+  /** Absent in outputs committed before sardine recorded them; such outputs cannot be checked. */
+  readonly files?: ReadonlyArray<OutputFile>
 }
 
 const attempt = <A>(path: string, what: string, run: () => Promise<A>) =>
   Effect.tryPromise({ try: run, catch: (e) => new CacheError({ path, reason: `${what}: ${(e as Error).message}` }) })
+
+const failed = (path: string, what: string) => (e: PlatformError | Error) => new CacheError({ path, reason: `${what}: ${e.message}` })
 
 export const cacheLayout = (root: string) => ({
   root,
@@ -45,8 +61,62 @@ export const cacheLayout = (root: string) => ({
 })
 export type CacheLayout = ReturnType<typeof cacheLayout>
 
-export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean> =>
-  Effect.promise(() => stat(join(cache.done(key), manifestName)).then(() => true, () => false))
+/**
+ * A step's output as found in the cache: absent, finished (sizes as recorded), or damaged (a file
+ * missing, of another size, or an unreadable manifest) — a damaged output is not used.
+ */
+export type OutputState =
+  | { readonly _tag: "missing" }
+  | { readonly _tag: "done"; readonly manifest: StepManifest }
+  | { readonly _tag: "damaged"; readonly problems: ReadonlyArray<string>; readonly files: ReadonlyArray<string> }
+
+const sizeProblem = async (dir: string, file: OutputFile): Promise<string | undefined> => {
+  const found = await stat(join(dir, file.path)).catch(() => undefined)
+  if (found === undefined) return `${file.path} is missing`
+  return found.size === file.size ? undefined : `${file.path} has ${found.size} bytes, ${file.size} when committed`
+}
+
+/** Checks the output's manifest and every recorded file's size (cheap: no file is read). */
+export const outputState = (cache: CacheLayout, key: string): Effect.Effect<OutputState> =>
+  Effect.promise(async (): Promise<OutputState> => {
+    const dir = cache.done(key)
+    const text = await readFile(join(dir, manifestName), "utf8").catch((e: NodeJS.ErrnoException) => e)
+    if (text instanceof Error) {
+      if (text.code !== "ENOENT") return { _tag: "damaged", problems: [`${manifestName} cannot be read: ${text.message}`], files: [manifestName] }
+      // An output folder without a manifest is the leftover of a crash during an older commit: not output.
+      return { _tag: "missing" }
+    }
+    let manifest: StepManifest
+    try {
+      manifest = JSON.parse(text) as StepManifest
+    } catch (e) {
+      return { _tag: "damaged", problems: [`${manifestName} is not valid JSON: ${(e as Error).message}`], files: [manifestName] }
+    }
+    const files = manifest.files ?? []
+    const checked = await Promise.all(files.map((f) => sizeProblem(dir, f)))
+    const damaged = files.filter((_, i) => checked[i] !== undefined)
+    if (damaged.length === 0) return { _tag: "done", manifest }
+    return { _tag: "damaged", problems: checked.filter((p) => p !== undefined), files: damaged.map((f) => f.path) }
+  })
+
+export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean> => Effect.map(outputState(cache, key), (s) => s._tag === "done")
+
+/**
+ * Reads every recorded file back and compares its SHA-256 (and size) with the manifest: what
+ * `sardine verify` does. Returns the problems found; none for a sound output.
+ */
+export const verifyOutput = (cache: CacheLayout, manifest: StepManifest): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.forEach(manifest.files ?? [], (file) =>
+    sha256File(join(cache.done(manifest.key), file.path)).pipe(
+      Effect.map(({ sha256, size }) =>
+        size !== file.size
+          ? `${file.path} has ${size} bytes, ${file.size} when committed`
+          : sha256 !== file.sha256
+          ? `${file.path} has changed (SHA-256 ${sha256.slice(0, 12)}…, ${file.sha256.slice(0, 12)}… when committed)`
+          : undefined
+      ),
+      Effect.orElseSucceed(() => `${file.path} cannot be read`)
+    )).pipe(Effect.map((problems) => problems.filter((p): p is string => p !== undefined)))
 
 /** The manifest of a finished step, from its output folder. */
 export const readManifestIn = (dir: string): Effect.Effect<StepManifest, CacheError> => {
@@ -56,26 +126,53 @@ export const readManifestIn = (dir: string): Effect.Effect<StepManifest, CacheEr
   )
 }
 
-/** The step's work folder, created if absent; what an interrupted run left there stays for resuming. */
-export const openWorkDir = (cache: CacheLayout, key: string): Effect.Effect<{ dir: string; resumed: boolean }, CacheError> => {
+/**
+ * The step's work folder, created if absent. When `resumable`, what an interrupted run left there
+ * stays for the step to resume from; otherwise the folder starts empty (a step that cannot resume
+ * must not mix an earlier attempt's files into its output).
+ */
+export const openWorkDir = (
+  cache: CacheLayout,
+  key: string,
+  resumable: boolean
+): Effect.Effect<{ dir: string; resumed: boolean }, CacheError, FileSystem.FileSystem> => {
   const dir = cache.partial(key)
   return Effect.gen(function*() {
-    const resumed = yield* Effect.promise(() => stat(dir).then(() => true, () => false))
-    yield* attempt(dir, "cannot create the work folder", () => mkdir(dir, { recursive: true }))
-    return { dir, resumed }
+    const fs = yield* FileSystem.FileSystem
+    const leftover = yield* fs.exists(dir).pipe(Effect.orElseSucceed(() => false))
+    if (leftover && !resumable) yield* fs.remove(dir, { recursive: true }).pipe(Effect.mapError(failed(dir, "cannot clear the work folder")))
+    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(failed(dir, "cannot create the work folder")))
+    return { dir, resumed: leftover && resumable }
   })
 }
 
-/** Writes the manifest into the work folder, then renames the folder into place in one step. */
-export const commit = (cache: CacheLayout, manifest: StepManifest): Effect.Effect<void, CacheError> => {
+/** Removes a step's work folder (a step that cannot resume leaves nothing worth keeping when it fails). */
+export const removeWorkDir = (cache: CacheLayout, key: string): Effect.Effect<void, never, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.remove(cache.partial(key), { recursive: true, force: true }).pipe(Effect.ignore))
+
+/**
+ * Records every output file's size and SHA-256 in the manifest, writes it into the work folder,
+ * then renames the folder into place in one step (replacing a damaged or forced-over output).
+ */
+export const commit = (
+  cache: CacheLayout,
+  manifest: Omit<StepManifest, "files">
+): Effect.Effect<void, CacheError, FileSystem.FileSystem> => {
   const from = cache.partial(manifest.key)
   const to = cache.done(manifest.key)
   return Effect.gen(function*() {
-    yield* attempt(from, "cannot write the step manifest", () =>
-      writeFile(join(from, manifestName), `${JSON.stringify(manifest, null, 2)}\n`))
-    yield* attempt(to, "cannot create the steps folder", () => mkdir(join(cache.root, "steps"), { recursive: true }))
-    // A leftover folder without a manifest (from a crash during an older commit) is not output.
-    yield* attempt(to, "cannot clear a stale output folder", () => rm(to, { recursive: true, force: true }))
-    yield* attempt(to, "cannot commit the step output", () => rename(from, to))
+    const fs = yield* FileSystem.FileSystem
+    const listed = yield* filesUnder(from, (name) => name === manifestName).pipe(Effect.mapError(failed(from, "cannot list the step output")))
+    const files = yield* Effect.forEach(listed, (file) =>
+      sha256File(join(from, file.path)).pipe(
+        Effect.map(({ sha256, size }): OutputFile => ({ path: file.path, size, sha256 })),
+        Effect.mapError(failed(join(from, file.path), "cannot hash the output file"))
+      ))
+    yield* writeFileAtomic(join(from, manifestName), `${JSON.stringify({ ...manifest, files }, null, 2)}\n`).pipe(
+      Effect.mapError(failed(from, "cannot write the step manifest"))
+    )
+    yield* fs.makeDirectory(join(cache.root, "steps"), { recursive: true }).pipe(Effect.mapError(failed(to, "cannot create the steps folder")))
+    // An output already there (damaged, forced over, or a leftover without manifest) is replaced.
+    yield* moveIntoPlace(from, to, { replace: true }).pipe(Effect.mapError(failed(to, "cannot commit the step output")))
   })
 }

@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
 import { stat } from "node:fs/promises"
+import { declaredFolders } from "../plan/declared-folders.ts"
 import type { Step } from "../plan/step.ts"
 
 export class MissingInputs extends Schema.TaggedError<MissingInputs>()("MissingInputs", {
@@ -7,29 +8,6 @@ export class MissingInputs extends Schema.TaggedError<MissingInputs>()("MissingI
 }) {
   override get message() {
     return `declared inputs are missing, nothing was run:\n  ${this.problems.join("\n  ")}`
-  }
-}
-
-/** The folders a step reads straight from the declaration (not from other steps). */
-const declaredFolders = (step: Step): ReadonlyArray<readonly [field: string, path: string]> => {
-  switch (step.kind) {
-    case "prepare-data":
-      return step.config.dataset._tag === "image-folder" ? [["dataset.path", step.config.dataset.path]] : []
-    case "init-model":
-      return [["base.architecture", step.config.base.architecture]]
-    case "train-clip":
-      return [["architecture", step.config.architecture]]
-    case "merge-model":
-    case "encode-latents":
-    case "encode-text":
-    case "train":
-    case "generate":
-      // Other bases are made by init-model / merge-model steps.
-      return step.config.base._tag === "diffusers" ? [["base.path", step.config.base.path]] : []
-    case "evaluate":
-      return step.config.evaluate.alignment === undefined ? [] : [["evaluate.alignment.clip", step.config.evaluate.alignment.clip]]
-    case "report":
-      return []
   }
 }
 
@@ -41,7 +19,7 @@ export const checkDeclaredFolders = (steps: ReadonlyArray<Step>, resolvePath: (p
   Effect.gen(function*() {
     const seen = new Map<string, string>()
     for (const step of steps) {
-      for (const [field, path] of declaredFolders(step)) {
+      for (const { field, path } of declaredFolders(step)) {
         if (!seen.has(path)) seen.set(path, `${step.id}: ${field}`)
       }
     }

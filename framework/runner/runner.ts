@@ -1,10 +1,11 @@
-import { Cause, Deferred, Effect, Exit, Option } from "effect"
+import { Cause, Deferred, type Duration, Effect, Exit, Option } from "effect"
 import { isAbsolute, resolve } from "node:path"
 import type { Plan, Step } from "../plan/step.ts"
-import { cacheLayout, commit, isDone, openWorkDir, type CacheLayout } from "./cache.ts"
-import { holdLock } from "./lock.ts"
+import { cacheLayout, commit, openWorkDir, outputState, removeWorkDir, type CacheLayout, type OutputState } from "./cache.ts"
+import { defaultLockLease, holdLock } from "./lock.ts"
 import { Progress } from "./progress.ts"
-import type { StepContext, StepHandlers } from "./step-handler.ts"
+import { resumableKinds } from "./resume-point.ts"
+import { StepFailed, type StepContext, type StepHandlers } from "./step-handler.ts"
 import type { StepTracking } from "./tracking.ts"
 
 export type StepStatus = "cached" | "ran" | "failed" | "blocked" | "not selected"
@@ -26,6 +27,10 @@ export interface RunOptions {
   readonly concurrency: number
   /** Where each step logs (its experiments' MLflow runs). */
   readonly tracking: (step: Step) => StepTracking
+  /** Steps run again from scratch even when their output is cached (`--force`). */
+  readonly force?: ReadonlySet<string>
+  /** How long another host waits for a silent lock of this process before taking it over (default: lock.ts). */
+  readonly lockLease?: Duration.Duration
 }
 
 /** The steps to run: those matching `only`, and every step they depend on. */
@@ -42,16 +47,22 @@ export const selectSteps = (plan: Plan, only: ReadonlyArray<string> | undefined)
   return selected
 }
 
-/** Which steps already have a finished output in the cache. */
-export const cachedSteps = (plan: Plan, cacheDir: string): Effect.Effect<ReadonlySet<string>> =>
+/** What the cache holds of each step's output, by step id (file sizes checked against the manifests). */
+export const outputStates = (plan: Plan, cacheDir: string): Effect.Effect<ReadonlyMap<string, OutputState>> =>
   Effect.gen(function*() {
     const cache = cacheLayout(cacheDir)
-    const done = yield* Effect.forEach(plan.steps, (s) => isDone(cache, s.key), { concurrency: 16 })
-    return new Set(plan.steps.filter((_, i) => done[i]).map((s) => s.id))
+    const states = yield* Effect.forEach(plan.steps, (s) => outputState(cache, s.key), { concurrency: 16 })
+    return new Map(plan.steps.map((s, i) => [s.id, states[i]]))
   })
 
-const labelOf = (step: Step) =>
-  `${step.kind.padEnd(14)} ${step.id}${step.experiments.length > 1 ? `  (shared by ${step.experiments.length})` : ""}`
+/** Which steps already have a finished, undamaged output in the cache. */
+export const cachedSteps = (plan: Plan, cacheDir: string): Effect.Effect<ReadonlySet<string>> =>
+  Effect.map(outputStates(plan, cacheDir), (states) => new Set([...states].filter(([, s]) => s._tag === "done").map(([id]) => id)))
+
+/** One line naming what is wrong with a damaged output. */
+export const damageText = (state: Extract<OutputState, { _tag: "damaged" }>) => state.problems.join("; ")
+
+const labelOf = (step: Step) => `${step.kind.padEnd(14)} ${step.id}${step.experiments.length > 1 ? `  (shared by ${step.experiments.length})` : ""}`
 
 const contextFor = (
   plan: Plan,
@@ -95,20 +106,42 @@ const failureText = (cause: Cause.Cause<unknown>): string => {
 }
 
 /** Where one step runs and logs: the parts of `RunOptions` a single step needs. */
-export type StepRunOptions = Pick<RunOptions, "cacheDir" | "declarationDir" | "tracking">
+export type StepRunOptions = Pick<RunOptions, "cacheDir" | "declarationDir" | "tracking" | "force" | "lockLease">
+
+/** An input of the step is not usable: absent from the cache, or damaged since it was committed. */
+export const checkInputs = (plan: Plan, step: Step, cache: CacheLayout) =>
+  Effect.forEach(step.inputs, (input) =>
+    Effect.gen(function*() {
+      const needed = plan.steps.find((s) => s.id === input.step)!
+      const state = yield* outputState(cache, needed.key)
+      if (state._tag === "done") return
+      return yield* new StepFailed({
+        step: step.id,
+        reason: state._tag === "missing"
+          ? `its input ${needed.id} (${input.role}) is not in the cache (${cache.done(needed.key)}); run it first`
+          : `its input ${needed.id} (${input.role}) is damaged: ${damageText(state)}; \`sardine run\` runs it again`
+      })
+    }), { discard: true })
 
 /**
- * Runs one step in this process unless its output is cached: takes the step's lock, runs the
- * handler in the step's work folder (resuming what an interrupted run left there) and commits the
- * output with its manifest. Its inputs must already be in the cache.
+ * Runs one step in this process unless its output is cached: takes the step's lock, checks its
+ * inputs' outputs, runs the handler in the step's work folder (a training resumes what an
+ * interrupted run left there) and commits the output with its manifest. A forced step runs from
+ * scratch even when cached.
  */
 export const executeStep = <R>(plan: Plan, step: Step, handlers: StepHandlers<R>, options: StepRunOptions) =>
   Effect.scoped(Effect.gen(function*() {
     const progress = yield* Progress
     const cache = cacheLayout(options.cacheDir)
-    yield* holdLock(cache.lock(step.key), (owner) => progress.note(`waiting for ${step.id}: locked by ${owner}`))
-    if (yield* isDone(cache, step.key)) return "cached" as const
-    const { dir, resumed } = yield* openWorkDir(cache, step.key)
+    const forced = options.force?.has(step.id) === true
+    yield* holdLock(cache.lock(step.key), options.lockLease ?? defaultLockLease, {
+      onWait: (owner) => progress.note(`waiting for ${step.id}: locked by ${owner}`),
+      onTakeOver: progress.note
+    })
+    if (!forced && (yield* outputState(cache, step.key))._tag === "done") return "cached" as const
+    yield* checkInputs(plan, step, cache)
+    const resumable = resumableKinds.has(step.kind) && !forced
+    const { dir, resumed } = yield* openWorkDir(cache, step.key, resumable)
     const meter = yield* progress.begin(step.id, labelOf(step))
     if (resumed) yield* meter.log("resuming from the work folder of an interrupted run")
     const startedAt = new Date()
@@ -116,7 +149,12 @@ export const executeStep = <R>(plan: Plan, step: Step, handlers: StepHandlers<R>
     const handler = handlers[step.kind] as (c: StepContext) => Effect.Effect<void, unknown, R>
     yield* Effect.suspend(() => handler(context)).pipe(
       Effect.onExit((exit) =>
-        Exit.isSuccess(exit) ? Effect.void : progress.end(step.id, Cause.isInterruptedOnly(exit.cause) ? "killed" : "failed")
+        Exit.isSuccess(exit)
+          ? Effect.void
+          : Effect.zipRight(
+            progress.end(step.id, Cause.isInterruptedOnly(exit.cause) ? "killed" : "failed"),
+            resumableKinds.has(step.kind) ? Effect.void : removeWorkDir(cache, step.key)
+          )
       )
     )
     const finishedAt = new Date()
@@ -158,7 +196,9 @@ export const runPlan = <R>(plan: Plan, handlers: StepHandlers<R>, options: RunOp
         const inputs = yield* Effect.forEach(step.inputs, (i) => Deferred.await(finished.get(i.step)!))
         const blocker = inputs.find((o) => o.status === "failed" || o.status === "blocked" || o.status === "not selected")
         if (blocker !== undefined) return yield* settle("blocked", `needs ${blocker.step.id} (${blocker.status})`)
-        if (yield* isDone(cache, step.key)) return yield* settle("cached")
+        const state = yield* outputState(cache, step.key)
+        if (state._tag === "done" && options.force?.has(step.id) !== true) return yield* settle("cached")
+        if (state._tag === "damaged") yield* (yield* Progress).note(`${step.id}: its output is damaged (${damageText(state)}); running it again`)
         const exit = yield* Effect.exit(semaphore.withPermits(1)(executeStep(plan, step, handlers, options)))
         if (Exit.isSuccess(exit)) return yield* settle(exit.value)
         if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.failCause(exit.cause)

@@ -1,4 +1,5 @@
-import { Context, Effect, Schema } from "effect"
+import type { FileSystem } from "@effect/platform"
+import { Context, type Duration, Effect, Schema } from "effect"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import type { Plan, Step } from "../plan/step.ts"
 import type { Progress } from "../runner/progress.ts"
@@ -19,6 +20,10 @@ export interface ExecutionRequest {
   readonly trackingUri: string
   /** Where each step logs when it runs in this process. */
   readonly tracking: (step: Step) => StepTracking
+  /** Step ids run again from scratch even when cached (`--force`). */
+  readonly force: ReadonlySet<string>
+  /** The lease of the step locks this run takes (see runner/lock.ts). */
+  readonly lockLease: Duration.Duration
 }
 
 /** The executor could not do its job: a scheduler refused or is unreachable, the cache is not shared, … */
@@ -48,7 +53,9 @@ export interface Executor {
    * Runs every selected step that is not cached, each after its inputs; a failed step blocks only
    * the steps that need it. Interruption stops (or cancels) whatever is still running.
    */
-  readonly execute: (request: ExecutionRequest) => Effect.Effect<ReadonlyArray<StepOutcome>, ExecutorError, Progress | StepImplementations>
+  readonly execute: (
+    request: ExecutionRequest
+  ) => Effect.Effect<ReadonlyArray<StepOutcome>, ExecutorError, Progress | StepImplementations | FileSystem.FileSystem>
   /** The job each step of the plan last ran as, by step id, with its current state; none for in-process steps. */
   readonly jobs: (plan: Plan, cacheDir: string) => Effect.Effect<ReadonlyMap<string, StepJob>, ExecutorError>
 }
@@ -65,7 +72,9 @@ export const localExecutor: Executor = {
         declarationDir: request.loaded.directory,
         only: request.only,
         concurrency: request.concurrency,
-        tracking: request.tracking
+        tracking: request.tracking,
+        force: request.force,
+        lockLease: request.lockLease
       }).pipe(Effect.orDie)
     }),
   jobs: () => Effect.succeed(new Map())

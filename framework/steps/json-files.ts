@@ -1,5 +1,7 @@
+import type { FileSystem } from "@effect/platform"
 import { Effect, Schema } from "effect"
-import { readFile, rename, writeFile } from "node:fs/promises"
+import { readFile } from "node:fs/promises"
+import { writeFileAtomic } from "../files/atomic-write.ts"
 
 export class JsonFileError extends Schema.TaggedError<JsonFileError>()("JsonFileError", {
   file: Schema.String,
@@ -16,12 +18,8 @@ export const readJson = <A>(file: string): Effect.Effect<A, JsonFileError> =>
     catch: (e) => new JsonFileError({ file, reason: (e as Error).message })
   })
 
-/** Non-finite numbers become null, as JSON has no NaN. Written to a temp name, then renamed. */
-export const writeJsonAtomic = (file: string, value: unknown): Effect.Effect<void, JsonFileError> =>
-  Effect.tryPromise({
-    try: async () => {
-      await writeFile(`${file}.tmp`, `${JSON.stringify(value, null, 1)}\n`)
-      await rename(`${file}.tmp`, file)
-    },
-    catch: (e) => new JsonFileError({ file, reason: (e as Error).message })
-  })
+/** Non-finite numbers become null, as JSON has no NaN. Written atomically (atomic-write.ts). */
+export const writeJsonAtomic = (file: string, value: unknown): Effect.Effect<void, JsonFileError, FileSystem.FileSystem> =>
+  writeFileAtomic(file, `${JSON.stringify(value, null, 1)}\n`).pipe(
+    Effect.mapError((e) => new JsonFileError({ file, reason: e.message }))
+  )

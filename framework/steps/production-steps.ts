@@ -1,3 +1,4 @@
+import type { FileSystem } from "@effect/platform"
 import { Context, Effect, Layer } from "effect"
 import type { StepContext, StepHandler, StepHandlers } from "../runner/step-handler.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
@@ -12,7 +13,7 @@ import { prepareData } from "./prepare-data.ts"
 import { report } from "./report.ts"
 import type { StepKind } from "../plan/step.ts"
 
-type Services = Datasets | Engine | ImageIO | ClipScorers | ReportRenderer
+type Services = Datasets | Engine | ImageIO | ClipScorers | ReportRenderer | FileSystem.FileSystem
 
 /** The real step implementations, each calling the services the composition root provides. */
 export const productionSteps = Layer.effect(

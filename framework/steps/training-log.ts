@@ -1,5 +1,6 @@
 import { Effect } from "effect"
-import { appendFile, readFile, rename, writeFile } from "node:fs/promises"
+import { appendFile, readFile } from "node:fs/promises"
+import { writeFileAtomic } from "../files/atomic-write.ts"
 import { join } from "node:path"
 
 /**
@@ -40,8 +41,5 @@ export const finishTrainingLog = (dir: string) =>
     for (const line of lines) byStep.set(line.step, line)
     const text = [...byStep.values()].sort((a, b) => a.step - b.step).map((l) => JSON.stringify(l)).join("\n")
     const file = join(dir, trainingLogFile)
-    yield* Effect.promise(async () => {
-      await writeFile(`${file}.tmp`, text.length > 0 ? `${text}\n` : "")
-      await rename(`${file}.tmp`, file)
-    })
+    yield* writeFileAtomic(file, text.length > 0 ? `${text}\n` : "").pipe(Effect.orDie)
   })

@@ -11,8 +11,8 @@ import { trainModel } from "../../adapters/tfjs/training/trainer.ts"
 import { exportCommand, trainStepOf } from "../../framework/cli/export.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { experimentsOf } from "../../framework/declaration/experiment.ts"
-import { compilePlan } from "../../framework/plan/compile.ts"
 import { cacheLayout, manifestName } from "../../framework/runner/cache.ts"
+import { planOf } from "../support/plan-of.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { FIXTURES, readWeights, temporaryFolder } from "../training/training-run.ts"
 
@@ -54,7 +54,7 @@ describe("sardine export", () => {
     cacheDir = join(folder.dir, "cache")
     // The train step's output where `sardine run` commits it: <cache>/steps/<key>/ with its manifest.
     const loaded = await Effect.runPromise(loadDeclaration(file))
-    const step = trainStepOf(compilePlan(loaded.declaration).steps, "tiny-lora-token")!
+    const step = trainStepOf((await planOf(file, loaded.declaration)).steps, "tiny-lora-token")!
     const done = cacheLayout(cacheDir).done(step.key)
     await mkdir(done, { recursive: true })
     await Effect.runPromise(prepareSyntheticData(join(folder.dir, "data"), { n: 3, size: 32, seed: 1 }))

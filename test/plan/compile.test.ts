@@ -4,8 +4,8 @@ import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
 import type { Plan } from "../../framework/plan/step.ts"
-import { frozen, full, learnedToken, lora, study, synthetic } from "../../framework/index.ts"
-import { validExperiment } from "../support/declarations.ts"
+import { frozen, full, imageFolder, learnedToken, lora, study, synthetic } from "../../framework/index.ts"
+import { tinySd1, validExperiment } from "../support/declarations.ts"
 import { repoRoot } from "../support/run-process.ts"
 
 const planOf = async (input: unknown): Promise<Plan> => compilePlan(await Effect.runPromise(decodeDeclaration(input)))
@@ -138,5 +138,23 @@ describe("plan shapes", () => {
     expect(plan.steps.filter((s) => s.kind === "train")).toHaveLength(1)
     expect(step(plan, "a/train").experiments).toEqual(["a", "b"])
     expect(step(plan, "report").inputs).toEqual([{ role: "evaluation", step: "a/evaluate" }, { role: "evaluation", step: "a/evaluate" }])
+  })
+})
+
+describe("declared folders in the keys", () => {
+  it("a folder's fingerprint changes the keys of the steps that read it and of their dependents, and no other", async () => {
+    const declaration = await Effect.runPromise(decodeDeclaration(validExperiment({
+      data: imageFolder("data", { unit: "amplitude", resolution: { size: 32 } })
+    })))
+    const keys = (fingerprints: ReadonlyMap<string, string>) => new Map(compilePlan(declaration, fingerprints).steps.map((s) => [s.id, s.key]))
+    const base = tinySd1
+    const before = keys(new Map([["metadata:data", "metadata:a"], [`metadata:${base}`, "metadata:b"]]))
+    const dataEdited = keys(new Map([["metadata:data", "metadata:c"], [`metadata:${base}`, "metadata:b"]]))
+    const baseEdited = keys(new Map([["metadata:data", "metadata:a"], [`metadata:${base}`, "metadata:d"]]))
+    const changed = (after: ReadonlyMap<string, string>) => [...before].filter(([id, key]) => after.get(id) !== key).map(([id]) => id)
+    expect(changed(dataEdited)).toEqual(["tiny/data", "tiny/latents", "tiny/text", "tiny/train", "tiny/generate", "tiny/evaluate"])
+    expect(changed(baseEdited)).toEqual(["tiny/latents", "tiny/text", "tiny/train", "tiny/generate", "tiny/evaluate"])
+    // Steps that read no declared folder keep the keys they had before fingerprints existed.
+    expect(before.get("tiny/reference")).toBe(compilePlan(declaration).steps.find((s) => s.id === "tiny/reference")!.key)
   })
 })

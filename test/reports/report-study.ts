@@ -4,6 +4,7 @@
  * report steps and the engine stand-ins of stand-in-steps.ts, tracked into a local MLflow folder by
  * the real file-store tracker. The bench uses the same code with more strategies and images.
  */
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Exit, FiberId } from "effect"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -12,7 +13,7 @@ import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { Declaration } from "../../framework/declaration/experiment.ts"
 import { diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic, type ExperimentInput } from "../../framework/index.ts"
-import { compilePlan } from "../../framework/plan/compile.ts"
+import { planWithFingerprints } from "../../framework/plan/input-fingerprints.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import { runPlan, type StepOutcome } from "../../framework/runner/runner.ts"
@@ -108,8 +109,8 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
       const declaration = yield* decodeDeclaration(reportStudy(options))
       const file = join(dir, "study.json")
       yield* Effect.promise(() => writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration))))
-      const plan = compilePlan(declaration)
       const cacheDir = join(dir, "cache")
+      const { plan } = yield* planWithFingerprints({ file, directory: dir, declaration }, { cacheDir })
       const trackingDir = join(dir, "mlruns")
       const implementations = yield* StepImplementations
       const tracker = yield* (yield* TrackerFactory).open(trackingDir)
@@ -127,7 +128,8 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
     })).pipe(
       Effect.provide(standInStudySteps),
       Effect.provide(trackerFactoryLayer()),
-      Effect.provide(plainProgress(() => {}))
+      Effect.provide(plainProgress(() => {})),
+      Effect.provide(NodeContext.layer)
     )
   )
 

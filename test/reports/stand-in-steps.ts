@@ -12,6 +12,8 @@
  *     the strategy (baseline 1, LoRA UNet 2, full UNet 3, +1 with a learned token), so the metrics
  *     really differ between strategies.
  */
+import type { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { mkdir, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -208,10 +210,11 @@ const standInGenerate = (ctx: StepContext<"generate">) =>
 const notInThisStudy = <K extends StepKind>(context: StepContext<K>) =>
   Effect.fail(new StepFailed({ step: context.step.id, reason: `the report study's stand-ins do not implement ${context.step.kind}` }))
 
-type Services = Datasets | ImageIO | ClipScorers | ReportRenderer
+type Services = Datasets | ImageIO | ClipScorers | ReportRenderer | FileSystem.FileSystem
 
 /** The services the production steps use, with their real implementations. */
 export const reportStudyServices = Layer.mergeAll(
+  NodeFileSystem.layer,
   ImageIOLive,
   DatasetsLive.pipe(Layer.provide(ImageIOLive)),
   OnnxClipScorersLive,

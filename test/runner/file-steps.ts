@@ -1,13 +1,14 @@
 /**
  * Step implementations that do small but real work on files, for testing the runner without
- * the engine. `train` follows the engine's resume protocol: it checkpoints its state (including
- * its random-number state) into the work folder every `checkpointEvery` iterations, atomically,
- * and continues from the last checkpoint when the folder holds one.
+ * the engine. `train` follows the engines' resume protocol: it checkpoints its state (including
+ * its random-number state) into the work folder's `checkpoints/latest.json` every `checkpointEvery`
+ * iterations, atomically, and continues from the last checkpoint when the folder holds one.
  */
 import { Effect, Layer } from "effect"
 import { createHash } from "node:crypto"
-import { readFile, readdir, rename, writeFile } from "node:fs/promises"
-import { join } from "node:path"
+import { mkdir, readFile, readdir, rename, writeFile } from "node:fs/promises"
+import { dirname, join } from "node:path"
+import { latestCheckpointFile } from "../../framework/runner/resume-point.ts"
 import type { StepHandlers } from "../../framework/runner/step-handler.ts"
 import { StepFailed } from "../../framework/runner/step-handler.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
@@ -32,13 +33,16 @@ const nextRandom = (state: number): number => {
 }
 
 interface TrainState {
-  readonly iteration: number
+  /** Iterations done: the `step` of the resume protocol. */
+  readonly step: number
   readonly rng: number
   readonly weights: ReadonlyArray<number>
 }
 
 /** Milliseconds each train iteration sleeps, so a test can interrupt mid-step. */
 const iterationDelayMs = Number(process.env.FILE_STEPS_DELAY_MS ?? "0")
+/** Milliseconds an interrupted train takes to stop, as a step with much to flush would: a test can signal during the cleanup. */
+const stopDelayMs = Number(process.env.FILE_STEPS_SLOW_STOP_MS ?? "0")
 
 export const fileSteps: StepHandlers<never> = {
   "train-clip": (ctx) => writeAtomic(join(ctx.workDir, "clip.txt"), digest(`clip/${JSON.stringify(ctx.step.config)}`)),
@@ -70,25 +74,26 @@ export const fileSteps: StepHandlers<never> = {
       if (process.env.FILE_STEPS_FAIL_TRAIN === ctx.step.id) {
         return yield* Effect.fail(new StepFailed({ step: ctx.step.id, reason: "failing on purpose (FILE_STEPS_FAIL_TRAIN)" }))
       }
-      const checkpoint = join(ctx.workDir, "checkpoint.json")
+      const checkpoint = join(ctx.workDir, latestCheckpointFile)
+      yield* Effect.promise(() => mkdir(dirname(checkpoint), { recursive: true }))
       // No checkpoint yet (fresh start, or killed before the first one): start from the seed.
       let state = yield* read(checkpoint).pipe(
         Effect.map((t) => JSON.parse(t) as TrainState),
-        Effect.orElseSucceed((): TrainState => ({ iteration: 0, rng: seed + 1, weights: [0, 0, 0, 0] }))
+        Effect.orElseSucceed((): TrainState => ({ step: 0, rng: seed + 1, weights: [0, 0, 0, 0] }))
       )
-      if (state.iteration > 0) yield* ctx.log(`resuming at iteration ${state.iteration}`)
-      while (state.iteration < steps) {
+      if (state.step > 0) yield* ctx.log(`resuming at iteration ${state.step}`)
+      while (state.step < steps) {
         const rng = nextRandom(state.rng)
         const weights = state.weights.map((w, i) => w * 0.9 + ((rng >>> (i * 8)) & 0xff) / 255)
-        state = { iteration: state.iteration + 1, rng, weights }
-        if (state.iteration % checkpointEvery === 0 || state.iteration === steps) {
+        state = { step: state.step + 1, rng, weights }
+        if (state.step % checkpointEvery === 0 || state.step === steps) {
           yield* writeAtomic(checkpoint, JSON.stringify(state))
         }
-        yield* ctx.progress(state.iteration, steps, "steps")
+        yield* ctx.progress(state.step, steps, "steps")
         if (iterationDelayMs > 0) yield* Effect.sleep(iterationDelayMs)
       }
       yield* writeAtomic(join(ctx.workDir, "model.json"), JSON.stringify(state.weights))
-    }),
+    }).pipe(Effect.onInterrupt(() => Effect.sleep(stopDelayMs))),
   generate: (ctx) =>
     Effect.gen(function*() {
       const model = ctx.inputs("model")

@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
-import { compilePlan } from "../../framework/plan/compile.ts"
+import { planOf } from "../support/plan-of.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { fileStudy } from "../support/declarations.ts"
 import { localRuns } from "../support/local-mlruns.ts"
@@ -18,8 +18,7 @@ let trackingDir = ""
 const cli = script
 const withTracking = (args: ReadonlyArray<string>) => args[0] === "run" ? [...args, "--tracking-uri", trackingDir] : args
 const run = (s: string, args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) => runProcess(s, withTracking(args), options)
-const start = (s: string, args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) =>
-  startProcess(s, withTracking(args), options)
+const start = (s: string, args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) => startProcess(s, withTracking(args), options)
 
 const setUp = async (trainSteps = 40) => {
   const dir = await mkdtemp(join(tmpdir(), "sardine-runner-"))
@@ -27,7 +26,7 @@ const setUp = async (trainSteps = 40) => {
   const file = join(dir, "study.json")
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
   trackingDir = join(dir, "mlruns")
-  return { dir, file, plan: compilePlan(declaration) }
+  return { dir, file, plan: await planOf(file, declaration) }
 }
 
 const keyOf = (plan: Plan, id: string) => plan.steps.find((s) => s.id === id)!.key
@@ -37,8 +36,9 @@ const outputs = async (cacheDir: string, plan: Plan): Promise<Record<string, str
   const files: Record<string, string> = {}
   for (const step of plan.steps) {
     const dir = join(cacheDir, "steps", step.key)
-    for (const name of (await readdir(dir)).sort()) {
-      if (name !== "sardine-step.json") files[`${step.id}/${name}`] = await readFile(join(dir, name), "utf8")
+    for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+      const name = join(entry.parentPath, entry.name).slice(dir.length + 1)
+      if (entry.isFile() && name !== "sardine-step.json") files[`${step.id}/${name}`] = await readFile(join(dir, name), "utf8")
     }
   }
   return files
@@ -70,7 +70,10 @@ describe("the runner", () => {
     // One parent run for the study, one child per experiment; the rerun reused them.
     const runs = await localRuns(join(dir, "mlruns"))
     expect(runs.map((r) => [r.name, r.status])).toEqual([
-      ["baseline", "FINISHED"], ["file-study", "FINISHED"], ["full-unet", "FINISHED"], ["lora-unet", "FINISHED"]
+      ["baseline", "FINISHED"],
+      ["file-study", "FINISHED"],
+      ["full-unet", "FINISHED"],
+      ["lora-unet", "FINISHED"]
     ])
     const parent = runs.find((r) => r.name === "file-study")!
     for (const child of runs.filter((r) => r !== parent)) expect(child.tags["mlflow.parentRunId"]).toBe(parent.id)
@@ -78,7 +81,7 @@ describe("the runner", () => {
     expect(lora.params["components.unet._tag"]).toBe("lora")
     expect(lora.params["components.unet.rank"]).toBe("2")
     expect(lora.params["steps.train.key"]).toBe(keyOf(plan, "lora-unet/train"))
-    expect(parent.params["study.experiments"]).toBe('["full-unet","lora-unet","baseline"]')
+    expect(parent.params["study.experiments"]).toBe("[\"full-unet\",\"lora-unet\",\"baseline\"]")
   })
 
   it("a run killed mid-training resumes and ends with the same outputs as an uninterrupted run", async () => {
@@ -88,13 +91,13 @@ describe("the runner", () => {
 
     const cache = join(dir, "killed")
     const trainKey = keyOf(plan, "full-unet/train")
-    const checkpoint = join(cache, "partial", trainKey, "checkpoint.json")
+    const checkpoint = join(cache, "partial", trainKey, "checkpoints", "latest.json")
     const victim = start(cli, ["run", file, "--cache-dir", cache], { env: { FILE_STEPS_DELAY_MS: "40" } })
     await waitFor(() => existsSync(checkpoint), victim, "the first checkpoint")
     victim.child.kill("SIGKILL")
     await victim.done
     expect(existsSync(join(cache, "steps", trainKey))).toBe(false)
-    const interruptedAt = (JSON.parse(await readFile(checkpoint, "utf8")) as { iteration: number }).iteration
+    const interruptedAt = (JSON.parse(await readFile(checkpoint, "utf8")) as { step: number }).step
     expect(interruptedAt).toBeLessThan(40)
 
     const rerun = await run(cli, ["run", file, "--cache-dir", cache])
@@ -107,7 +110,7 @@ describe("the runner", () => {
     const { dir, file, plan } = await setUp(40)
     const cache = join(dir, "cache")
     const trainKey = keyOf(plan, "full-unet/train")
-    const checkpoint = join(cache, "partial", trainKey, "checkpoint.json")
+    const checkpoint = join(cache, "partial", trainKey, "checkpoints", "latest.json")
     const victim = start(cli, ["run", file, "--cache-dir", cache], { env: { FILE_STEPS_DELAY_MS: "40" } })
     await waitFor(() => existsSync(checkpoint), victim, "the first checkpoint")
     victim.child.kill("SIGINT")
@@ -139,7 +142,10 @@ describe("the runner", () => {
       expect(existsSync(join(cache, "steps", keyOf(plan, id), "metrics.json"))).toBe(true)
     }
     expect((await localRuns(join(dir, "mlruns"))).map((r) => [r.name, r.status])).toEqual([
-      ["baseline", "FINISHED"], ["file-study", "FAILED"], ["full-unet", "FAILED"], ["lora-unet", "FINISHED"]
+      ["baseline", "FINISHED"],
+      ["file-study", "FAILED"],
+      ["full-unet", "FAILED"],
+      ["lora-unet", "FINISHED"]
     ])
     const rerun = await run(cli, ["run", file, "--cache-dir", cache])
     expect(rerun.code).toBe(0)
@@ -166,7 +172,10 @@ describe("the runner", () => {
     const dry = await run(cli, ["run", file, "--cache-dir", cache, "--only", "lora-unet/train", "--dry-run"])
     expect(dry.code).toBe(0)
     expect(dry.stdout.trim().split("\n").slice(1).map((l) => l.trim().split(/\s+/)[1])).toEqual([
-      "full-unet/data", "full-unet/latents", "full-unet/text", "lora-unet/train"
+      "full-unet/data",
+      "full-unet/latents",
+      "full-unet/text",
+      "lora-unet/train"
     ])
     expect(existsSync(join(cache, "steps"))).toBe(false)
     const only = await run(cli, ["run", file, "--cache-dir", cache, "--only", "lora-unet/train"])

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { StepManifest } from "../../framework/runner/cache.ts"
-import { compilePlan } from "../../framework/plan/compile.ts"
+import { planOf } from "../support/plan-of.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { fileStudy } from "../support/declarations.ts"
 import { localRuns } from "../support/local-mlruns.ts"
@@ -40,7 +40,7 @@ const setUp = async (trainSteps = 6) => {
   }))
   const file = join(dir, "study.json")
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
-  const plan = compilePlan(declaration)
+  const plan = await planOf(file, declaration)
   const tracking = join(dir, "mlruns")
   const slurm = (
     cache: string,
@@ -70,8 +70,9 @@ const outputs = async (cache: string, plan: Plan): Promise<Record<string, string
   const files: Record<string, string> = {}
   for (const step of plan.steps) {
     const dir = join(cache, "steps", step.key)
-    for (const name of (await readdir(dir)).sort()) {
-      if (name !== "sardine-step.json") files[`${step.id}/${name}`] = await readFile(join(dir, name), "utf8")
+    for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+      const name = join(entry.parentPath, entry.name).slice(dir.length + 1)
+      if (entry.isFile() && name !== "sardine-step.json") files[`${step.id}/${name}`] = await readFile(join(dir, name), "utf8")
     }
   }
   return files

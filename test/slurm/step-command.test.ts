@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
-import { compilePlan } from "../../framework/plan/compile.ts"
+import { planOf } from "../support/plan-of.ts"
 import { fileStudy } from "../support/declarations.ts"
 import { localRuns } from "../support/local-mlruns.ts"
 import { repoRoot, run, start } from "../support/run-process.ts"
@@ -24,7 +24,7 @@ const setUp = async (trainSteps = 6) => {
   const declaration = await Effect.runPromise(decodeDeclaration(fileStudy(trainSteps)))
   const file = join(dir, "study.json")
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
-  const plan = compilePlan(declaration)
+  const plan = await planOf(file, declaration)
   const tracking = join(dir, "mlruns")
   const cache = join(dir, "cache")
   const step = (id: string, env: Record<string, string> = {}) =>
@@ -74,7 +74,7 @@ describe("sardine step", () => {
   it("SIGTERM (what scancel and a time limit send) stops it with nothing committed; the next call resumes", async () => {
     const { cache, file, keyOf, step, tracking } = await setUp(40)
     expect((await run(cli, ["run", file, "--cache-dir", cache, "--tracking-uri", tracking, "--only", "full-unet/latents,full-unet/text"])).code).toBe(0)
-    const checkpoint = join(cache, "partial", keyOf("full-unet/train"), "checkpoint.json")
+    const checkpoint = join(cache, "partial", keyOf("full-unet/train"), "checkpoints", "latest.json")
     const job = start(cli, ["step", file, "full-unet/train", "--cache-dir", cache, "--tracking-uri", tracking], { env: { FILE_STEPS_DELAY_MS: "40" } })
     const deadline = Date.now() + 60_000
     while (!existsSync(checkpoint)) {
@@ -83,7 +83,7 @@ describe("sardine step", () => {
     }
     job.child.kill("SIGTERM")
     const stopped = await job.done
-    expect(stopped.code).toBe(130)
+    expect(stopped.code).toBe(143)
     expect(stopped.stderr).toContain("killed")
     expect(existsSync(join(cache, "steps", keyOf("full-unet/train")))).toBe(false)
     expect(existsSync(join(cache, "locks", keyOf("full-unet/train")))).toBe(false)

@@ -19,9 +19,21 @@ export interface Running {
   readonly output: () => string
 }
 
-/** Starts a Node program (TypeScript through tsx) as a real process. */
-export const start = (script: string, args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}): Running => {
-  const child = spawn(process.execPath, ["--import", tsxLoader, script, ...args], {
+/** The command line that runs a Node program (TypeScript through tsx), for wrapping in another command. */
+export const nodeCommand = (script: string, args: ReadonlyArray<string>): ReadonlyArray<string> =>
+  [process.execPath, "--import", tsxLoader, script, ...args]
+
+/**
+ * Starts a Node program (TypeScript through tsx) as a real process; with `wrapper`, inside that
+ * command (`unshare …`), which is given the program's command line as its last arguments.
+ */
+export const start = (
+  script: string,
+  args: ReadonlyArray<string>,
+  options: { cwd?: string; env?: Record<string, string>; wrapper?: ReadonlyArray<string> } = {}
+): Running => {
+  const [file, ...argv] = [...(options.wrapper ?? []), ...nodeCommand(script, args)]
+  const child = spawn(file, argv, {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, CI: "true", ...options.env },
     stdio: ["ignore", "pipe", "pipe"]
@@ -36,7 +48,11 @@ export const start = (script: string, args: ReadonlyArray<string>, options: { cw
   return { child, done, output: () => stdout + stderr }
 }
 
-export const run = (script: string, args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) =>
+export const run = (
+  script: string,
+  args: ReadonlyArray<string>,
+  options: { cwd?: string; env?: Record<string, string>; wrapper?: ReadonlyArray<string> } = {}
+) =>
   start(script, args, options).done
 
 /** The real `sardine` command. */
