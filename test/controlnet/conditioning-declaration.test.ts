@@ -1,6 +1,10 @@
 import { Effect, Either } from "effect"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { decodeDeclaration } from "../../framework/declaration/decode.ts"
+import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
+import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { controlNet, frozen, full, imageFolder, lora, synthetic } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
 
@@ -163,5 +167,21 @@ describe("conditioning declarations", () => {
     }, { input: "optical", from: "optical_file_name", treatment: frozen(), init: "models/controlnet-optical" })
     const declaration = await Effect.runPromise(decodeDeclaration(input))
     expect(declaration.kind === "experiment" && declaration.conditioning?.init).toBe("models/controlnet-optical")
+  })
+
+  it("refused when loaded to run: no engine trains or samples with a ControlNet yet, and it is not run without one", async () => {
+    const declaration = await Effect.runPromise(decodeDeclaration(conditioned()))
+    const dir = await mkdtemp(join(tmpdir(), "sardine-conditioned-"))
+    try {
+      const file = join(dir, "conditioned.json")
+      await writeFile(file, JSON.stringify(encodeDeclaration(declaration)))
+      const result = await Effect.runPromise(Effect.either(loadDeclaration(file)))
+      if (Either.isRight(result) || result.left._tag !== "DeclarationError") throw new Error("expected the declaration to be refused")
+      expect(result.left.lines).toEqual([
+        "conditioning: the tfjs engine cannot run a conditioned experiment yet: it has the ControlNet model and samples with one, but its trainer and generate step do not take a ControlNet (issue 19); remove conditioning and generate.conditions"
+      ])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
