@@ -31,6 +31,7 @@ from collections import Counter
 from pathlib import Path
 
 import regex
+from byte_level import bytes_to_unicode
 import torch
 from diffusers import (
     AutoencoderKL,
@@ -76,19 +77,6 @@ the ship leaves the harbour towards the open sea
 a small village with houses, gardens and a church tower
 this is a test of the tokenizer with numbers and punctuation
 """.split("\n")
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """The byte-to-printable-character table of GPT-2 / CLIP byte-level BPE (its order fixes the first ids)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def train_bpe(lines: list[str], num_merges: int) -> list[tuple[str, str]]:

@@ -1,34 +1,76 @@
 import { Effect, Layer } from "effect"
 import { readFile, stat } from "node:fs/promises"
 import { basename, join } from "node:path"
-import { Weights, WeightsReadError, type ComponentListing, type WeightsListing } from "../../framework/services/weights.ts"
+import { Weights, WeightsReadError, type ComponentListing, type TensorListing, type WeightsListing } from "../../framework/services/weights.ts"
+import { configParameters } from "../tfjs/config-parameters.ts"
+import type { ModelConfigError } from "../tfjs/model-config.ts"
 import { componentWeightFiles } from "./component-files.ts"
 import { SafetensorsError } from "./safetensors-error.ts"
 import { elementCount } from "./safetensors-header.ts"
 import { readSafetensorsHeader } from "./safetensors-reader.ts"
 
-const readError = (error: SafetensorsError | WeightsReadError): WeightsReadError =>
+const readError = (error: SafetensorsError | WeightsReadError | ModelConfigError): WeightsReadError =>
   error instanceof WeightsReadError
     ? error
-    : new WeightsReadError({ file: error.file, reason: error.tensor === undefined ? error.reason : `tensor "${error.tensor}": ${error.reason}` })
+    : error instanceof SafetensorsError
+    ? new WeightsReadError({ file: error.file, reason: error.tensor === undefined ? error.reason : `tensor "${error.tensor}": ${error.reason}` })
+    : new WeightsReadError({ file: error.file, reason: error.reason })
+
+const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+
+const componentListing = (
+  name: string,
+  source: ComponentListing["source"],
+  files: ReadonlyArray<string>,
+  tensors: Array<TensorListing>,
+  className?: string
+) => {
+  const sorted = tensors.sort(byName)
+  return {
+    name,
+    ...(className === undefined ? {} : { className }),
+    source,
+    files,
+    tensors: sorted,
+    parameters: sorted.reduce((sum, t) => sum + t.parameters, 0)
+  }
+}
 
 const listFiles = (name: string, files: ReadonlyArray<string>, className?: string): Effect.Effect<ComponentListing, SafetensorsError> =>
   Effect.gen(function*() {
     const headers = yield* Effect.forEach(files, readSafetensorsHeader)
-    const tensors = headers.flatMap((h) =>
-      h.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, parameters: elementCount(t.shape) }))
-    ).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    return {
-      name,
-      ...(className === undefined ? {} : { className }),
-      files,
-      tensors,
-      parameters: tensors.reduce((sum, t) => sum + t.parameters, 0)
-    }
+    const tensors = headers.flatMap((h) => h.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, parameters: elementCount(t.shape) })))
+    return componentListing(name, "weights", files, tensors, className)
   })
 
-/** Components of a pipeline folder: entries of model_index.json that are `[library, class]` and hold weights. */
-const pipelineComponents = (folder: string): Effect.Effect<Array<ComponentListing>, SafetensorsError | WeightsReadError> =>
+/** A model folder without weights, from its config.json: the tensors `from_config` would create (F32, as sardine writes them). */
+const listConfig = (name: string, folder: string, className?: string): Effect.Effect<ComponentListing | undefined, ModelConfigError> =>
+  Effect.map(configParameters(folder, className), (found) =>
+    found === undefined ? undefined : componentListing(
+      name,
+      "config",
+      [found.file],
+      found.specs.map((spec) => ({ name: spec.name, dtype: "F32", shape: spec.shape, parameters: elementCount(spec.shape) })),
+      found.className
+    ))
+
+const noWeights = (e: SafetensorsError) => e.reason.startsWith("no safetensors weights")
+
+/** A model folder: its weights when it has some, else its config; a folder with neither is an error. */
+const listComponent = (name: string, folder: string, className?: string): Effect.Effect<ComponentListing, SafetensorsError | ModelConfigError> =>
+  componentWeightFiles(folder).pipe(
+    Effect.flatMap((files) => listFiles(name, files, className)),
+    Effect.catchIf(
+      noWeights,
+      (e) => Effect.flatMap(listConfig(name, folder, className), (listed) => (listed === undefined ? Effect.fail(e) : Effect.succeed(listed)))
+    )
+  )
+
+/**
+ * Components of a pipeline folder: entries of model_index.json that are `[library, class]` and hold weights
+ * or, without weights, a config sardine can count (an architecture folder).
+ */
+const pipelineComponents = (folder: string): Effect.Effect<Array<ComponentListing>, SafetensorsError | WeightsReadError | ModelConfigError> =>
   Effect.gen(function*() {
     const indexFile = join(folder, "model_index.json")
     const index = yield* Effect.tryPromise({
@@ -40,10 +82,11 @@ const pipelineComponents = (folder: string): Effect.Effect<Array<ComponentListin
       if (name.startsWith("_") || !Array.isArray(entry) || typeof entry[1] !== "string") continue
       const isFolder = yield* Effect.promise(() => stat(join(folder, name)).then((s) => s.isDirectory(), () => false))
       if (!isFolder) continue
-      const files = yield* componentWeightFiles(join(folder, name)).pipe(
-        Effect.catchIf((e) => e.reason.startsWith("no safetensors weights"), () => Effect.succeed([] as Array<string>))
+      const listed = yield* listComponent(name, join(folder, name), entry[1]).pipe(
+        Effect.catchIf((e) => e instanceof SafetensorsError && noWeights(e), () => Effect.succeed(undefined))
       )
-      if (files.length > 0) components.push(yield* listFiles(name, files, entry[1]))
+      // A component with neither weights nor a config sardine can count (e.g. the scheduler) lists nothing.
+      if (listed !== undefined) components.push(listed)
     }
     return components
   })
@@ -60,7 +103,7 @@ const list = (path: string): Effect.Effect<WeightsListing, WeightsReadError> =>
       ? [yield* listFiles(basename(path), [path])]
       : hasIndex
       ? yield* pipelineComponents(path)
-      : [yield* listFiles(basename(path), yield* componentWeightFiles(path))]
+      : [yield* listComponent(basename(path), path)]
     return {
       path,
       kind: !info.isDirectory() ? "file" as const : hasIndex ? "pipeline" as const : "component" as const,
@@ -69,5 +112,5 @@ const list = (path: string): Effect.Effect<WeightsListing, WeightsReadError> =>
     }
   }).pipe(Effect.mapError(readError))
 
-/** The Weights service reading safetensors headers (tensor data is never read). */
+/** The Weights service reading safetensors headers (tensor data is never read), or model configs where there are no weights. */
 export const WeightsLive = Layer.succeed(Weights, { list })

@@ -1,7 +1,7 @@
 import { Effect, Schema } from "effect"
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { ExecutorError } from "../../framework/services/executor.ts"
+import { ExecutorError, JobAllocation } from "../../framework/services/executor.ts"
 
 /**
  * `<cache>/jobs/<step key>.json`: the job a step was last submitted as, so `sardine status` and a
@@ -15,7 +15,9 @@ export const JobRecord = Schema.Struct({
   submittedAt: Schema.String,
   log: Schema.String,
   /** The ssh host the job was submitted through; absent when submitted on this machine. */
-  ssh: Schema.optionalWith(Schema.String, { exact: true })
+  ssh: Schema.optionalWith(Schema.String, { exact: true }),
+  /** What the job asked for: GPUs, CPUs, memory (absent in records written before it was kept). */
+  allocation: Schema.optionalWith(JobAllocation, { exact: true })
 })
 export type JobRecord = typeof JobRecord.Type
 

@@ -20,11 +20,13 @@ export const sbatchArguments = (options: JobOptions): ReadonlyArray<string> => {
     `--output=${options.output}`,
     `--chdir=${options.chdir}`,
     ...(r.cpus === undefined ? [] : [`--cpus-per-task=${r.cpus}`]),
-    ...(r.gpus === undefined || r.gpus === 0 ? [] : [`--gres=gpu:${r.gpus}`]),
+    ...(r.gpus === undefined || r.gpus === 0 ? [] : [`--gpus-per-node=${r.gpus}`]),
     ...(r.memory === undefined ? [] : [`--mem=${r.memory}`]),
     ...(r.time === undefined ? [] : [`--time=${r.time}`]),
     ...(r.partition === undefined ? [] : [`--partition=${r.partition}`]),
     ...(r.account === undefined ? [] : [`--account=${r.account}`]),
+    ...(r.qos === undefined ? [] : [`--qos=${r.qos}`]),
+    ...(r.constraint === undefined ? [] : [`--constraint=${r.constraint}`]),
     // A failed input makes SLURM drop the waiting job instead of keeping it queued forever.
     ...(options.after.length === 0 ? [] : [`--dependency=afterok:${options.after.join(":")}`, "--kill-on-invalid-dep=yes"])
   ]

@@ -1,12 +1,13 @@
 import { Duration, Effect, Exit, Schedule } from "effect"
 import { mkdir } from "node:fs/promises"
 import { join } from "node:path"
-import { resourcesFor, type StepResources } from "../../framework/declaration/resources.ts"
+import type { StepResources } from "../../framework/declaration/resources.ts"
+import { stepResources } from "../../framework/plan/step-resources.ts"
 import type { Plan, Step } from "../../framework/plan/step.ts"
 import { cacheLayout, isDone, readManifestIn } from "../../framework/runner/cache.ts"
 import { Progress } from "../../framework/runner/progress.ts"
 import { cachedSteps, selectSteps, type StepOutcome, type StepStatus } from "../../framework/runner/runner.ts"
-import { ExecutorError, type ExecutionRequest, type Executor, type SlurmChoice, type StepJob } from "../../framework/services/executor.ts"
+import { ExecutorError, type ExecutionRequest, type Executor, type JobAllocation, type SlurmChoice, type StepJob } from "../../framework/services/executor.ts"
 import { logsDir, readJobRecord, writeJobRecord, type JobRecord } from "./job-records.ts"
 import { batchScript, sbatchArguments } from "./job-script.ts"
 import { logTail } from "./log-tail.ts"
@@ -46,6 +47,12 @@ interface Tracked {
   unknown: number
 }
 
+const allocationOf = (r: StepResources): JobAllocation => ({
+  gpus: r.gpus ?? 0,
+  cpus: r.cpus ?? 1,
+  ...(r.memory === undefined ? {} : { memory: r.memory })
+})
+
 const labelOf = (step: Step, jobId: string) => `${step.kind.padEnd(14)} ${step.id}  (job ${jobId})`
 
 /**
@@ -65,8 +72,7 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
     Effect.gen(function*() {
       const progress = yield* Progress
       const { cacheDir, loaded, plan } = request
-      const declared = loaded.declaration.kind === "study" ? loaded.declaration.resources : undefined
-      const resourcesOf = (step: Step): StepResources => ({ ...resourcesFor(declared, step.kind), ...overrides })
+      const resourcesOf = (step: Step): StepResources => ({ ...stepResources(loaded.declaration, step), ...overrides })
       const selected = selectSteps(plan, request.only)
       const cached = yield* cachedSteps(plan, cacheDir)
       const outcomes = new Map<string, StepOutcome>()
@@ -82,7 +88,13 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
 
       // The probe goes where the first job will go.
       const { account, partition } = resourcesOf(toRun[0])
-      yield* checkSharedCache(shell, cacheDir, { ...(partition === undefined ? {} : { partition }), ...(account === undefined ? {} : { account }) }, pollMs, progress.note)
+      yield* checkSharedCache(
+        shell,
+        cacheDir,
+        { ...(partition === undefined ? {} : { partition }), ...(account === undefined ? {} : { account }) },
+        pollMs,
+        progress.note
+      )
       const logs = logsDir(cacheDir)
       yield* Effect.tryPromise({ try: () => mkdir(logs, { recursive: true }), catch: (e) => fail(`cannot create ${logs}: ${(e as Error).message}`) })
 
@@ -102,11 +114,12 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
             continue
           }
           const after = step.inputs.map((input) => tracked.get(input.step)?.jobId).filter((id): id is string => id !== undefined)
+          const resources = resourcesOf(step)
           const args = sbatchArguments({
             name: `sardine:${step.id}`,
             output: join(logs, `${step.key}.%j.out`),
             chdir: options.workingDir,
-            resources: resourcesOf(step),
+            resources,
             after
           })
           const command = [
@@ -119,7 +132,9 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
           // Once sbatch accepted a job, it is tracked (and so cancelled on Ctrl-C) whatever happens next.
           const jobId = yield* Effect.uninterruptible(
             submit(shell, args, script).pipe(
-              Effect.tap((id) => Effect.sync(() => tracked.set(step.id, { jobId: id, submittedAt, log: join(logs, `${step.key}.${id}.out`), started: false, unknown: 0 })))
+              Effect.tap((id) =>
+                Effect.sync(() => tracked.set(step.id, { jobId: id, submittedAt, log: join(logs, `${step.key}.${id}.out`), started: false, unknown: 0 }))
+              )
             )
           ).pipe(Effect.mapError((e) => fail(`cannot submit ${step.id}: ${e.message}`)))
           yield* writeJobRecord(cacheDir, {
@@ -128,7 +143,8 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
             jobId,
             submittedAt: new Date(submittedAt).toISOString(),
             log: tracked.get(step.id)!.log,
-            ...(shell.host === undefined ? {} : { ssh: shell.host })
+            ...(shell.host === undefined ? {} : { ssh: shell.host }),
+            allocation: allocationOf(resources)
           })
           yield* progress.note(`submitted ${step.id} as job ${jobId}${after.length === 0 ? "" : ` (after ${after.join(", ")})`}`)
         }
@@ -140,7 +156,10 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
           const cache = cacheLayout(cacheDir)
           const done = state === undefined || state.state === "COMPLETED" ? yield* isDone(cache, step.key) : false
           if (!done) {
-            const what = state !== undefined
+            const what = state?.state === "TIMEOUT"
+              ? `reached its time limit (resources.${step.kind}.time ${JSON.stringify(resourcesOf(step).time ?? "the partition's")}) and was stopped; ` +
+                `what it saved is kept: \`sardine run\` again resumes it${step.kind === "train" ? " from its last checkpoint" : ""}`
+              : state !== undefined
               ? `ended ${state.state}${state.exitCode === undefined ? "" : ` (exit code ${state.exitCode})`}`
               : `is no longer known to SLURM${sacctUnavailable === undefined ? "" : ` (the controller forgot it; ${sacctUnavailable})`}`
             const because = state?.state === "COMPLETED" ? ` but ${cache.done(step.key)} holds no finished output` : ""
@@ -229,7 +248,8 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
         // The controller forgets only ended jobs; without accounting nothing says how they ended.
         state: states.get(r.jobId)?.state ?? "ENDED",
         submittedAt: r.submittedAt,
-        log: r.log
+        log: r.log,
+        ...(r.allocation === undefined ? {} : { allocation: r.allocation })
       }]))
     })
 

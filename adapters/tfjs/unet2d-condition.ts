@@ -61,8 +61,8 @@ export const Unet2DConditionConfig = Schema.Struct({
   num_class_embeds: unsupported("num_class_embeds"),
   addition_embed_type: defaultNull(only(Schema.Literal("text_time"), "null and \"text_time\"")),
   addition_time_embed_dim: defaultNull(PositiveInt),
-  // Attention runs in float32 anyway, so upcasting it changes nothing.
-  upcast_attention: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  // Attention runs in float32 anyway, so upcasting it changes nothing (SDXL's published config has null).
+  upcast_attention: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { default: () => false }),
   resnet_time_scale_shift: Schema.optionalWith(only(Schema.Literal("default"), "\"default\""), { default: () => "default" as const }),
   resnet_skip_time_act: Schema.optionalWith(only(Schema.Literal(false), "false"), { default: () => false as const }),
   time_embedding_type: Schema.optionalWith(only(Schema.Literal("positional"), "\"positional\""), { default: () => "positional" as const }),

@@ -6,7 +6,7 @@ import { cacheLayout, type OutputState } from "../runner/cache.ts"
 import { describeOwner, readLock, staleness } from "../runner/lock.ts"
 import { resumableKinds, resumePoint } from "../runner/resume-point.ts"
 import { outputStates } from "../runner/runner.ts"
-import { ExecutorFactory, type StepJob } from "../services/executor.ts"
+import { describeAllocation, ExecutorFactory, type StepJob } from "../services/executor.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
@@ -51,7 +51,8 @@ const stateOf = (cacheDir: string, step: Step, output: OutputState): Effect.Effe
 /**
  * `sardine status`: for each step, whether its output is cached (its files' sizes as committed),
  * damaged, running, a training resumable from a checkpoint, or pending; and, when it was submitted
- * as a SLURM job, the job's id and state now (PENDING, RUNNING, COMPLETED, FAILED, …).
+ * as a SLURM job, the job's id and state now (PENDING, RUNNING, COMPLETED, FAILED, …) and what it asked
+ * for (GPUs, CPUs, memory).
  */
 export const statusCommand = Command.make(
   "status",
@@ -76,9 +77,15 @@ export const statusCommand = Command.make(
       }
       const rows = plan.steps.map((s, i) => {
         const job = jobs.get(s.id)
-        return [s.kind, s.id, stateText(states[i]), job === undefined ? "" : `job ${job.jobId} ${job.state}`]
+        return [
+          s.kind,
+          s.id,
+          stateText(states[i]),
+          job === undefined ? "" : `job ${job.jobId} ${job.state}`,
+          job?.allocation === undefined ? "" : describeAllocation(job.allocation)
+        ]
       })
-      const header = ["kind", "step", "status", "job"]
+      const header = ["kind", "step", "status", "job", "allocation"]
       const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)))
       const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
       const count = (state: StepState["state"]) => states.filter((s) => s.state === state).length
@@ -98,6 +105,6 @@ export const statusCommand = Command.make(
 ).pipe(
   Command.withDescription(
     "Show each step of a declaration: cached, damaged (an output file changed size since it was committed), running, " +
-      "resumable from step N (an interrupted training), or pending; and its SLURM job's id and state."
+      "resumable from step N (an interrupted training), or pending; and its SLURM job's id, state and allocation (GPUs, CPUs, memory)."
   )
 )

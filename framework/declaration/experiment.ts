@@ -26,7 +26,9 @@ export const Experiment = Schema.Struct({
   /** Required unless `baseline`. */
   train: Schema.optionalWith(Training, { exact: true }),
   generate: Generation,
-  evaluate: Evaluation
+  evaluate: Evaluation,
+  /** What this experiment's steps ask of the machines, over the study's `resources` (e.g. more GPUs and time for a full fine-tune). */
+  resources: Schema.optionalWith(Resources, { exact: true })
 })
 export type Experiment = typeof Experiment.Type
 export type ExperimentInput = Omit<typeof Experiment.Encoded, "kind">

@@ -3,9 +3,10 @@ import { stepKinds, type StepKind } from "../plan/step.ts"
 import { IntegerAtLeast } from "./rules.ts"
 
 /**
- * What a step asks of a cluster when it runs as a batch job (the slurm executor). Declared per
- * step kind, with `default` for every kind; the local runner ignores them. They are not part of
- * any content key: where a step runs does not change what it writes.
+ * What a step asks of a cluster when it runs as a batch job (the slurm executor). Declared per step kind,
+ * with `default` for every kind, on a study and on an experiment (whose entries win for its own steps);
+ * the local runner ignores them. They are not part of any content key: where a step runs does not change
+ * what it writes.
  */
 
 const shown = (value: unknown): string => JSON.stringify(value) ?? String(value)
@@ -33,15 +34,23 @@ export const Partition = pattern(
 
 export const Account = pattern(slurmName, "a SLURM account name (letters, digits, '_', '.', '-')")
 
+export const Qos = pattern(slurmName, "a SLURM QOS name (letters, digits, '_', '.', '-')")
+
+/** SLURM's `--constraint`: node features joined by `&`, `|` or `,`, optionally in brackets or with counts (`a100*2`). */
+export const Constraint = pattern(/^[A-Za-z0-9_.\-[\]()&|,*:]+$/, `a SLURM constraint such as "a100" or "h100|h200"`)
+
 export const StepResources = Schema.Struct({
-  /** GPUs per job (`--gres=gpu:N`); 0 asks for none. */
+  /** GPUs of the job, on its one node (`--gpus-per-node`); 0 asks for none. */
   gpus: Schema.optionalWith(IntegerAtLeast(0), { exact: true }),
-  /** CPUs per job (`--cpus-per-task`). */
+  /** CPUs of the job (`--cpus-per-task`). */
   cpus: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
+  /** Memory of the job (`--mem`). */
   memory: Schema.optionalWith(MemorySize, { exact: true }),
   time: Schema.optionalWith(TimeLimit, { exact: true }),
   partition: Schema.optionalWith(Partition, { exact: true }),
-  account: Schema.optionalWith(Account, { exact: true })
+  account: Schema.optionalWith(Account, { exact: true }),
+  qos: Schema.optionalWith(Qos, { exact: true }),
+  constraint: Schema.optionalWith(Constraint, { exact: true })
 })
 export type StepResources = typeof StepResources.Type
 
@@ -59,9 +68,11 @@ export type Resources = typeof Resources.Type
 /** What a step asks for when nothing is declared: one CPU, no GPU, the cluster's defaults for the rest. */
 export const defaultStepResources: StepResources = { cpus: 1, gpus: 0 }
 
-/** The resources of one step kind: built-in defaults, then `default`, then the kind's own entry. */
-export const resourcesFor = (resources: Resources | undefined, kind: StepKind): StepResources => ({
-  ...defaultStepResources,
-  ...resources?.default,
-  ...resources?.[kind]
-})
+/**
+ * The resources of one step kind: built-in defaults, then each of `layers` in turn (a study's, then the
+ * experiment's), `default` before the kind's own entry.
+ */
+export const resourcesFor = (layers: Resources | undefined | ReadonlyArray<Resources | undefined>, kind: StepKind): StepResources => {
+  const all: ReadonlyArray<Resources | undefined> = Array.isArray(layers) ? layers : [layers as Resources | undefined]
+  return Object.assign({}, defaultStepResources, ...all.flatMap((r) => [r?.default, r?.[kind]]))
+}

@@ -44,7 +44,23 @@ export interface StepJob {
   readonly submittedAt: string
   /** The job's output file. */
   readonly log: string
+  /** What the job was submitted with, when its record says. */
+  readonly allocation?: JobAllocation
 }
+
+/** What a job asked for: GPUs, CPUs and memory (the cluster's default when absent). */
+export const JobAllocation = Schema.Struct({
+  gpus: Schema.Number,
+  cpus: Schema.Number,
+  memory: Schema.optionalWith(Schema.String, { exact: true })
+})
+export type JobAllocation = typeof JobAllocation.Type
+
+const counted = (n: number, unit: string) => `${n} ${unit}${n === 1 ? "" : "s"}`
+
+/** "2 GPUs, 8 CPUs, 64G", "no GPU, 1 CPU". */
+export const describeAllocation = (a: JobAllocation): string =>
+  [a.gpus === 0 ? "no GPU" : counted(a.gpus, "GPU"), counted(a.cpus, "CPU"), ...(a.memory === undefined ? [] : [a.memory])].join(", ")
 
 /** Where the steps of a plan run. The outcomes are the local runner's, whichever executor ran them. */
 export interface Executor {

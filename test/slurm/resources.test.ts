@@ -2,6 +2,8 @@ import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { resourcesFor } from "../../framework/declaration/resources.ts"
+import { compilePlan } from "../../framework/plan/compile.ts"
+import { stepResources } from "../../framework/plan/step-resources.ts"
 import type { Study } from "../../framework/declaration/experiment.ts"
 import { stepKinds } from "../../framework/plan/step.ts"
 import { batchScript, sbatchArguments } from "../../adapters/slurm/job-script.ts"
@@ -29,6 +31,29 @@ describe("resources per step kind in a study", () => {
     ])
   })
 
+  it("refuses a QOS or constraint SLURM would not parse, naming the field", () => {
+    const result = decode({ default: { qos: "high q" }, train: { constraint: "a100 h100" } })
+    expect(Either.isLeft(result) ? result.left.lines : []).toEqual([
+      `resources.default.qos: must be a SLURM QOS name (letters, digits, '_', '.', '-') (got "high q")`,
+      `resources.train.constraint: must be a SLURM constraint such as "a100" or "h100|h200" (got "a100 h100")`
+    ])
+  })
+
+  it("an experiment's resources win over the study's for its own steps", () => {
+    const study = fileStudy()
+    const result = Effect.runSync(Effect.either(decodeDeclaration({
+      ...study,
+      resources: { default: { time: "1:00:00" }, train: { gpus: 1, memory: "64G" } },
+      experiments: [{ ...study.experiments[0], resources: { train: { gpus: 4, qos: "long" } } }]
+    })))
+    const declaration = Either.isRight(result) ? (result.right as Study) : undefined
+    expect(declaration).toBeDefined()
+    const train = compilePlan(declaration!).steps.find((s) => s.kind === "train")!
+    expect(stepResources(declaration!, train)).toEqual({ cpus: 1, gpus: 4, time: "1:00:00", memory: "64G", qos: "long" })
+    const generate = compilePlan(declaration!).steps.find((s) => s.kind === "generate")!
+    expect(stepResources(declaration!, generate)).toEqual({ cpus: 1, gpus: 0, time: "1:00:00" })
+  })
+
   it("a kind's entry overrides `default` field by field, over one CPU and no GPU", () => {
     const result = decode({ default: { time: "1:00:00", partition: "cpu" }, train: { gpus: 2, partition: "gpu", memory: "32G" } })
     const resources = Either.isRight(result) ? (result.right as Study).resources : undefined
@@ -49,7 +74,7 @@ describe("resources per step kind in a study", () => {
       "--output=/c/jobs/logs/k.%j.out",
       "--chdir=/work",
       "--cpus-per-task=4",
-      "--gres=gpu:1",
+      "--gpus-per-node=1",
       "--mem=32G",
       "--time=2-00:00:00",
       "--partition=gpu",
@@ -59,6 +84,25 @@ describe("resources per step kind in a study", () => {
     ])
     expect(sbatchArguments({ name: "n", output: "o", chdir: "d", resources: { cpus: 1, gpus: 0 }, after: [] }))
       .toEqual(["--job-name=n", "--output=o", "--chdir=d", "--cpus-per-task=1"])
+  })
+
+  it("the QOS and constraint declared go to sbatch as given", () => {
+    expect(sbatchArguments({
+      name: "t",
+      output: "o",
+      chdir: "d",
+      resources: { gpus: 8, cpus: 12, memory: "900G", qos: "long", constraint: "h100|h200" },
+      after: []
+    })).toEqual([
+      "--job-name=t",
+      "--output=o",
+      "--chdir=d",
+      "--cpus-per-task=12",
+      "--gpus-per-node=8",
+      "--mem=900G",
+      "--qos=long",
+      "--constraint=h100|h200"
+    ])
   })
 
   it("the job script execs the command with every word quoted for the shell", () => {

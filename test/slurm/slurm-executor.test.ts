@@ -31,12 +31,12 @@ const env = (extra: Record<string, string> = {}) => ({
 })
 
 /** A study of tiny file-working steps, with resources for some step kinds. */
-const setUp = async (trainSteps = 6) => {
+const setUp = async (trainSteps = 6, trainTime = "10") => {
   const dir = await mkdtemp(join(tmpdir(), "sardine-slurm-test-"))
   made.push(dir)
   const declaration = await Effect.runPromise(decodeDeclaration({
     ...fileStudy(trainSteps),
-    resources: { train: { memory: "300M", time: "10" }, report: { cpus: 2 } }
+    resources: { train: { memory: "300M", time: trainTime }, report: { cpus: 2 } }
   }))
   const file = join(dir, "study.json")
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
@@ -209,7 +209,8 @@ const statusOfForgottenJob = (expected: "COMPLETED" | "ENDED") => async () => {
   await waitFor(async () => (await heldByController([jobId])).length === 0, `the controller to forget job ${jobId}`)
   const status = await run(cli, ["status", file, "--cache-dir", cache], { env: env() })
   expect(status.code).toBe(0)
-  expect(status.stdout).toMatch(new RegExp(`full-unet/data\\s+cached\\s+job ${jobId} ${expected}\\n`))
+  // The allocation column: what the job asked for (a data step: the defaults).
+  expect(status.stdout).toMatch(new RegExp(`full-unet/data\\s+cached\\s+job ${jobId} ${expected}\\s+no GPU, 1 CPU\\n`))
 }
 
 const clusterFor = (options: ClusterOptions) => {
@@ -291,6 +292,27 @@ describe("the slurm executor on a real one-node cluster with accounting (slurmdb
     expect(existsSync(join(cache, "steps", stepOf(plan, "full-unet/train").key))).toBe(false)
     expect(existsSync(join(cache, "steps", stepOf(plan, "report").key))).toBe(false)
     expect((await localRuns(tracking)).find((r) => r.name === "file-study")!.status).toBe("KILLED")
+  }, minutes(10))
+
+  it("a training that SLURM stops at its 1-minute limit is reported as such; the next run resumes it from its checkpoint and finishes", async () => {
+    // 400 iterations of 0.5 s cannot end within the limit (SLURM enforces it within about 30 s); the rerun has no delay.
+    const { dir, plan, slurm } = await setUp(400, "1")
+    const cache = join(dir, "cache")
+    const train = stepOf(plan, "full-unet/train")
+    const first = await run(cli, slurm(cache), { env: env({ FILE_STEPS_DELAY_MS: "500" }) })
+    expect(first.code).toBe(1)
+    expect(first.stderr).toContain("reached its time limit (resources.train.time \"1\") and was stopped; what it saved is kept")
+    const stopped = (await jobRecords(cache))["full-unet/train"].jobId
+    expect((await cluster.jobs([stopped]))[stopped].state).toBe("TIMEOUT")
+    expect(existsSync(join(cache, "partial", train.key, "checkpoints", "latest.json"))).toBe(true)
+    expect(existsSync(join(cache, "steps", train.key))).toBe(false)
+
+    const second = await run(cli, slurm(cache), { env: env() })
+    expect(second.code).toBe(0)
+    const resumed = (await jobRecords(cache))["full-unet/train"] as { jobId: string; log: string }
+    expect(resumed.jobId).not.toBe(stopped)
+    expect(await readFile(resumed.log, "utf8")).toMatch(/resuming at iteration [1-9]\d*/)
+    for (const step of plan.steps) expect(existsSync(join(cache, "steps", step.key, "sardine-step.json"))).toBe(true)
   }, minutes(10))
 
   it("a cache folder the compute nodes do not see is refused before any step is submitted", async () => {
