@@ -1,9 +1,11 @@
-"""Sampler goldens: diffusers' DDPMScheduler, DDIMScheduler (eta) and EulerDiscreteScheduler on the tiny fixture
-pipelines, started from sardine's own noise so that the comparison is of the samplers, not of random generators.
+"""Sampler goldens: diffusers' DDPMScheduler, DDIMScheduler (eta), EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
+HeunDiscreteScheduler, DPMSolverMultistepScheduler and UniPCMultistepScheduler on the tiny fixture pipelines, started
+from sardine's own noise so that the comparison is of the samplers, not of random generators.
 
 Writes, under test/fixtures/sampling/:
   goldens.json         the cases: scheduler configs, steps, eta, seeds, prompts, micro-conditioning; the inference
-                       timesteps (and Euler sigmas) of set_timesteps for every spacing; noise-stream checks
+                       timesteps (and sigmas of the sigma-space schedulers) of set_timesteps for every spacing and
+                       sigma respacing (Karras, exponential); noise-stream checks
   goldens.safetensors  per case the final latents (NCHW) and, for pipeline cases, the image as sardine stores it
                        (diffusers' postprocessed [0, 1] image, mean over its channels); the fixed prompt
                        embeddings of the scheduler cases; the first values of a few noise streams
@@ -11,10 +13,12 @@ Writes, under test/fixtures/sampling/:
 Two kinds of case:
   scheduler cases   the SD-1-like UNet on fixed prompt embeddings, no guidance, output_type="latent", for each
                     scheduler class under several configs (beta schedules, epsilon / v_prediction, the three
-                    timestep spacings, zero terminal SNR, clipping, DDPM variance types, DDIM eta)
+                    timestep spacings, Karras and exponential sigmas, zero terminal SNR, clipping, DDPM variance
+                    types, DDIM eta, DPM-Solver++ orders / SDE / solver types, UniPC orders / bh1 / noise prediction)
   pipeline cases    StableDiffusionPipeline / StableDiffusionXLPipeline end to end from a prompt: tokenisation,
-                    classifier-free guidance with the default negative prompt, SDXL micro-conditioning, a learned
-                    token, VAE decoding at 1 / scaling_factor
+                    classifier-free guidance with the default or a given negative prompt (SDXL's
+                    force_zeros_for_empty_prompt), SDXL micro-conditioning, a learned token, VAE decoding at
+                    1 / scaling_factor
 
 The initial latents and every stochastic step's noise come from sardine's Gaussian stream, reproduced below
 (`SardineNoise`, specified in adapters/tfjs/sampling/gaussian-noise.ts): the latents are passed to the pipeline
@@ -32,13 +36,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
-from diffusers.schedulers import scheduling_ddim, scheduling_ddpm
+from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                       EulerDiscreteScheduler, HeunDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline,
+                       UniPCMultistepScheduler)
+from diffusers.schedulers import scheduling_ddim, scheduling_ddpm, scheduling_dpmsolver_multistep, scheduling_euler_ancestral_discrete
 from safetensors.torch import load_file, save_file
 
 PIPELINES = Path("test/fixtures/pipelines")
 OUT = Path("test/fixtures/sampling")
-SCHEDULERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "euler": EulerDiscreteScheduler}
+# sardine's sampler names (framework/declaration/generation.ts, schedulerClasses) and the classes they are.
+SCHEDULERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "euler": EulerDiscreteScheduler,
+              "euler_ancestral": EulerAncestralDiscreteScheduler, "heun": HeunDiscreteScheduler,
+              "dpmsolver_multistep": DPMSolverMultistepScheduler, "unipc_multistep": UniPCMultistepScheduler}
+# The modules whose step() draws noise with randn_tensor.
+NOISY_MODULES = [scheduling_ddpm, scheduling_ddim, scheduling_euler_ancestral_discrete, scheduling_dpmsolver_multistep]
 MASK32 = 0xFFFFFFFF
 MASK64 = 0xFFFFFFFFFFFFFFFF
 
@@ -98,13 +109,15 @@ class SardineNoise:
 @contextmanager
 def step_noise_from(stream: SardineNoise):
     """The schedulers' stochastic steps draw from `stream` instead of torch's generator."""
-    originals = (scheduling_ddpm.randn_tensor, scheduling_ddim.randn_tensor)
+    originals = [module.randn_tensor for module in NOISY_MODULES]
     draw = lambda shape, **_: stream.normal(shape)  # noqa: E731
-    scheduling_ddpm.randn_tensor = scheduling_ddim.randn_tensor = draw
+    for module in NOISY_MODULES:
+        module.randn_tensor = draw
     try:
         yield
     finally:
-        scheduling_ddpm.randn_tensor, scheduling_ddim.randn_tensor = originals
+        for module, original in zip(NOISY_MODULES, originals):
+            module.randn_tensor = original
 
 
 class FinalLatents:
@@ -145,6 +158,47 @@ SCHEDULER_CASES = [
     # numbers of size 4096 down to size 1, so results are only defined to ~2.4e-4 and not comparable at 1e-4.
     ("euler-zero-snr-v", "euler", {"prediction_type": "v_prediction", "timestep_spacing": "leading",
                                    "rescale_betas_zero_snr": True}, 3, 0.0, 44),
+    ("euler-karras", "euler", {"use_karras_sigmas": True}, 5, 0.0, 45),
+    ("euler-exponential-v-trailing", "euler", {"use_exponential_sigmas": True, "prediction_type": "v_prediction",
+                                               "timestep_spacing": "trailing"}, 4, 0.0, 46),
+    ("euler_ancestral-sd", "euler_ancestral", {}, 5, 0.0, 51),
+    ("euler_ancestral-linear-v-trailing", "euler_ancestral", {"beta_schedule": "linear", "beta_start": 0.0001,
+                                                              "beta_end": 0.02, "prediction_type": "v_prediction",
+                                                              "timestep_spacing": "trailing"}, 4, 0.0, 52),
+    ("heun-sd", "heun", {}, 3, 0.0, 61),
+    ("heun-karras-v-clip", "heun", {"use_karras_sigmas": True, "prediction_type": "v_prediction",
+                                    "clip_sample": True, "clip_sample_range": 2.0}, 3, 0.0, 62),
+    ("heun-exponential-leading", "heun", {"use_exponential_sigmas": True, "timestep_spacing": "leading"}, 3, 0.0, 63),
+    ("dpmsolver-2m-sd", "dpmsolver_multistep", {}, 5, 0.0, 71),
+    ("dpmsolver-2m-karras", "dpmsolver_multistep", {"use_karras_sigmas": True}, 6, 0.0, 72),
+    ("dpmsolver-2m-sde", "dpmsolver_multistep", {"algorithm_type": "sde-dpmsolver++"}, 5, 0.0, 73),
+    ("dpmsolver-3m-heun-v-trailing", "dpmsolver_multistep", {"solver_order": 3, "solver_type": "heun",
+                                                             "prediction_type": "v_prediction",
+                                                             "timestep_spacing": "trailing"}, 6, 0.0, 74),
+    ("dpmsolver-3m-sde-heun-exponential", "dpmsolver_multistep", {"solver_order": 3, "solver_type": "heun",
+                                                                  "algorithm_type": "sde-dpmsolver++",
+                                                                  "use_exponential_sigmas": True}, 6, 0.0, 75),
+    ("dpmsolver-2m-sde-midpoint-3", "dpmsolver_multistep", {"solver_order": 3, "algorithm_type": "sde-dpmsolver++",
+                                                            "lower_order_final": False}, 16, 0.0, 79),
+    ("dpmsolver-leading-sigma-min", "dpmsolver_multistep", {"timestep_spacing": "leading", "final_sigmas_type": "sigma_min",
+                                                            "euler_at_final": True}, 5, 0.0, 76),
+    ("dpmsolver-cosine-clipped", "dpmsolver_multistep", {"beta_schedule": "squaredcos_cap_v2", "lambda_min_clipped": -5.1},
+     5, 0.0, 77),
+    ("dpmsolver-1-zero-snr-v", "dpmsolver_multistep", {"solver_order": 1, "prediction_type": "v_prediction",
+                                                       "timestep_spacing": "trailing", "rescale_betas_zero_snr": True,
+                                                       "final_sigmas_type": "zero"}, 3, 0.0, 78),
+    ("unipc-sd", "unipc_multistep", {}, 5, 0.0, 81),
+    ("unipc-karras", "unipc_multistep", {"use_karras_sigmas": True}, 6, 0.0, 82),
+    # bh1 ends in NaN at σ = 0 (B(h) = h = -inf times a zero correction), so sardine refuses it with "zero".
+    ("unipc-bh1-sigma-min", "unipc_multistep", {"solver_type": "bh1", "final_sigmas_type": "sigma_min"}, 5, 0.0, 86),
+    ("unipc-3-v-trailing", "unipc_multistep", {"solver_order": 3, "prediction_type": "v_prediction",
+                                               "timestep_spacing": "trailing"}, 6, 0.0, 83),
+    ("unipc-noise-prediction-exponential", "unipc_multistep", {"predict_x0": False, "disable_corrector": [1],
+                                                               "use_exponential_sigmas": True,
+                                                               "final_sigmas_type": "sigma_min"}, 5, 0.0, 84),
+    ("unipc-3-leading-no-lower-final", "unipc_multistep", {"solver_order": 3, "timestep_spacing": "leading",
+                                                           "lower_order_final": False,
+                                                           "final_sigmas_type": "sigma_min"}, 5, 0.0, 85),
 ]
 
 # Pipeline cases: prompts are as declared ({token} replaced by <SAR> where a token is given).
@@ -162,6 +216,23 @@ PIPELINE_CASES = [
      "original_size": [64, 48], "crops_coords_top_left": [4, 8], "target_size": [32, 32]},
     {"name": "sdxl-ddpm-unguided", "pipeline": "sdxl-tiny", "sampler": "ddpm", "steps": 3, "eta": 0.0, "guidance": 1.0,
      "prompt": "snow covered mountains", "seed": 12, "replicate": 0, "resolution": 32},
+    {"name": "sd1-dpmsolver-karras-negative", "pipeline": "sd1-tiny", "sampler": "dpmsolver_multistep", "steps": 5,
+     "eta": 0.0, "guidance": 3.0, "scheduler_config": {"use_karras_sigmas": True},
+     "prompt": "a container port with cranes", "negative_prompt": "blurry, optical colours", "seed": 14,
+     "replicate": 0, "resolution": 16},
+    {"name": "sd1-unipc-negative-empty", "pipeline": "sd1-tiny", "sampler": "unipc_multistep", "steps": 4, "eta": 0.0,
+     "guidance": 2.5, "prompt": "a dam across a valley", "negative_prompt": "", "seed": 15, "replicate": 1,
+     "resolution": 16},
+    {"name": "sdxl-euler-ancestral-negative", "pipeline": "sdxl-tiny", "sampler": "euler_ancestral", "steps": 4,
+     "eta": 0.0, "guidance": 4.0, "prompt": "an oil rig at sea", "negative_prompt": "speckle-free, smooth",
+     "seed": 16, "replicate": 0, "resolution": 32},
+    # An explicit "" is encoded, not zeroed: force_zeros_for_empty_prompt applies only to negative_prompt=None.
+    {"name": "sdxl-heun-negative-empty", "pipeline": "sdxl-tiny", "sampler": "heun", "steps": 3, "eta": 0.0,
+     "guidance": 3.0, "prompt": "terraced fields on a hillside", "negative_prompt": "", "seed": 17, "replicate": 0,
+     "resolution": 32},
+    {"name": "sdxl-dpmsolver-sde-default-negative", "pipeline": "sdxl-tiny", "sampler": "dpmsolver_multistep",
+     "steps": 4, "eta": 0.0, "guidance": 3.0, "scheduler_config": {"algorithm_type": "sde-dpmsolver++"},
+     "prompt": "a suspension bridge at night", "seed": 18, "replicate": 0, "resolution": 32},
 ]
 
 
@@ -192,6 +263,8 @@ PERTURBATION = 1e-6
 def stable_run(name: str, run, initial: torch.Tensor):
     """run(initial latents) -> (final latents, image or None), checked for conditioning as described above."""
     result = run(initial)
+    if not torch.isfinite(result[0]).all():
+        raise SystemExit(f"{name}: diffusers' result is not finite")
     nudge = torch.randn(initial.shape, generator=torch.Generator().manual_seed(0)) * PERTURBATION
     moved = (run(initial + nudge)[0] - result[0]).abs().max().item() / result[0].abs().max().item()
     if moved > CONDITIONING:
@@ -239,15 +312,17 @@ def pipeline_cases(out: dict[str, torch.Tensor]) -> list[dict]:
         shape = (1, pipe.unet.config.in_channels, latent_side, latent_side)
         extra = {k: tuple(case[k]) for k in ("original_size", "crops_coords_top_left", "target_size") if k in case}
 
+        negative = {"negative_prompt": case["negative_prompt"]} if "negative_prompt" in case else {}
+
         def run(initial: torch.Tensor):
-            pipe.scheduler = SCHEDULERS[case["sampler"]].from_config(pipe.scheduler.config)
+            pipe.scheduler = SCHEDULERS[case["sampler"]].from_config(pipe.scheduler.config, **case.get("scheduler_config", {}))
             stream = SardineNoise(case["seed"], case["replicate"])
             stream.normal(shape)  # the stream's first draw is the initial noise
             final = FinalLatents()
             with step_noise_from(stream), torch.no_grad():
                 image = pipe(prompt=prompt, latents=initial, num_inference_steps=case["steps"], guidance_scale=case["guidance"],
                              eta=case["eta"], height=side, width=side, output_type="np", callback_on_step_end=final,
-                             **extra).images
+                             **negative, **extra).images
             return final.latents, image
 
         latents, image = stable_run(case["name"], run, SardineNoise(case["seed"], case["replicate"]).normal(shape))
@@ -257,23 +332,32 @@ def pipeline_cases(out: dict[str, torch.Tensor]) -> list[dict]:
     return cases
 
 
+# The sigma respacings each class reads (EulerAncestralDiscreteScheduler has none).
+RESPACINGS = {"euler": ["karras", "exponential"], "heun": ["karras", "exponential"],
+              "dpmsolver_multistep": ["karras", "exponential"], "unipc_multistep": ["karras", "exponential"]}
+
+
 def spacing_goldens() -> list[dict]:
-    """set_timesteps of each class for each spacing and a few step counts (Euler: sigmas and init_noise_sigma too),
-    on the SD-1-like pipeline's config (`baseConfig`) with timestep_spacing and rescale_betas_zero_snr changed."""
+    """set_timesteps of each class for each spacing, sigma respacing and a few step counts (the sigma-space classes:
+    sigmas and init_noise_sigma too), on the SD-1-like pipeline's config (`baseConfig`) with timestep_spacing,
+    use_karras_sigmas / use_exponential_sigmas and rescale_betas_zero_snr changed."""
     rows = []
     for sampler, cls in SCHEDULERS.items():
         for spacing in ["linspace", "leading", "trailing"]:
-            for zero_snr in [False, True] if sampler == "euler" else [False]:
-                config = {**SD_CONFIG, "timestep_spacing": spacing, "rescale_betas_zero_snr": zero_snr}
-                for steps in [1, 2, 3, 7, 10, 30, 50]:
-                    scheduler = cls.from_config(config)
-                    scheduler.set_timesteps(steps)
-                    row = {"sampler": sampler, "spacing": spacing, "zeroSnr": zero_snr, "steps": steps,
-                           "timesteps": scheduler.timesteps.tolist()}
-                    if sampler == "euler":
-                        row["sigmas"] = scheduler.sigmas.tolist()
-                        row["initNoiseSigma"] = float(scheduler.init_noise_sigma)
-                    rows.append(row)
+            for respacing in [None, *RESPACINGS.get(sampler, [])]:
+                for zero_snr in [False, True] if sampler == "euler" and respacing is None else [False]:
+                    config = {**SD_CONFIG, "timestep_spacing": spacing, "rescale_betas_zero_snr": zero_snr}
+                    if respacing is not None:
+                        config[f"use_{respacing}_sigmas"] = True
+                    for steps in [1, 2, 3, 7, 10, 30, 50]:
+                        scheduler = cls.from_config(config)
+                        scheduler.set_timesteps(steps)
+                        row = {"sampler": sampler, "spacing": spacing, "sigmaSpacing": respacing or "timesteps",
+                               "zeroSnr": zero_snr, "steps": steps, "timesteps": scheduler.timesteps.tolist()}
+                        if sampler not in ("ddpm", "ddim"):
+                            row["sigmas"] = scheduler.sigmas.tolist()
+                            row["initNoiseSigma"] = float(scheduler.init_noise_sigma)
+                        rows.append(row)
     return rows
 
 

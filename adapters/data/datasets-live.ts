@@ -4,16 +4,22 @@ import { Datasets, type DatasetItem, type LoadedDataset, type PrepareOptions } f
 import { ImageIO } from "../../framework/services/image-io.ts"
 import { inspectFolder } from "./folder-inspection.ts"
 import { imageFolderSamples } from "./image-folder-samples.ts"
+import { inspectShards } from "./webdataset-inspection.ts"
+import { webDatasetSamples } from "./webdataset-samples.ts"
 import { syntheticSamples } from "./synthetic/synthetic-samples.ts"
 import { writeSyntheticDataset } from "./synthetic/synthetic-writer.ts"
 
 /** The real Datasets service: imagefolders through ImageIO, synthetic scenes from the generator. */
 export const DatasetsLive = Layer.effect(
   Datasets,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const io = yield* ImageIO
     const samples = (dataset: Dataset, options: PrepareOptions = {}) =>
-      dataset._tag === "image-folder" ? imageFolderSamples(io, dataset, options) : syntheticSamples(dataset, options)
+      dataset._tag === "image-folder"
+        ? imageFolderSamples(io, dataset, options)
+        : dataset._tag === "webdataset"
+        ? webDatasetSamples(dataset, options)
+        : syntheticSamples(dataset, options)
     return {
       samples,
       load: (dataset, options) =>
@@ -27,6 +33,7 @@ export const DatasetsLive = Layer.effect(
           })
         ),
       inspect: (folder, options) => inspectFolder(io, folder, options),
+      inspectShards: (patterns, options) => inspectShards(patterns, options),
       writeSynthetic: (dataset, folder) => writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io))
     }
   })

@@ -2,15 +2,7 @@ import { stat } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { Effect, Stream } from "effect"
 import type { ImageFolderDataset } from "../../framework/declaration/dataset.ts"
-import {
-  combineMoments,
-  emptyMoments,
-  meanStdOf,
-  momentsOf,
-  normalise,
-  toTrainingRange,
-  validityMask
-} from "../../framework/sar/normalisation.ts"
+import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, validityMask } from "../../framework/sar/normalisation.ts"
 import { toAmplitude } from "../../framework/sar/units.ts"
 import { oneHot, opticalCondition } from "../../framework/conditioning/condition-encoding.ts"
 import {
@@ -20,14 +12,13 @@ import {
   type DatasetItem,
   type PrepareOptions,
   type SampleWindow,
-  type SkippedFile,
-  type TrainingSample
+  type SkippedFile
 } from "../../framework/services/datasets.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
 import { applyCaptionTemplate, checkTemplate } from "./caption-template.ts"
 import { datasetFolder, type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 import { listImageFiles, METADATA_FILE, type MetadataEntry, readMetadata } from "./metadata-jsonl.ts"
-import { cutWindow, planWindows } from "./sample-windows.ts"
+import { cutWindow, planWindows, windowSamples } from "./sample-windows.ts"
 import { hashString } from "./seeded-random.ts"
 import { singleBand } from "./single-band.ts"
 
@@ -40,7 +31,7 @@ import { singleBand } from "./single-band.ts"
 type Io = typeof ImageIO.Service
 
 export const resolveFolder = (path: string, root?: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const folder = resolve(root ?? process.cwd(), path)
     const info = yield* Effect.tryPromise({
       try: () => stat(folder),
@@ -92,14 +83,14 @@ const datasetStatistics = (io: Io, dataset: ImageFolderDataset, folder: DatasetF
  * per window), optical images scaled to [0, 1], SAR through the dataset's unit and normalisation.
  */
 const conditionSource = (io: Io, dataset: ImageFolderDataset, folder: DatasetFolder, entry: MetadataEntry, request: ConditionRequest, image: Raster) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const name = entry.pairedFiles[request.column]
     if (name === undefined) {
       return yield* Effect.fail(problem(join(folder.path, entry.fileName), "conditioning", `metadata line ${entry.line} names no ${request.column}`))
     }
     const file = join(folder.path, name)
     const fail = (reason: string) => Effect.fail(problem(file, "conditioning", `conditioning image: ${reason}`))
-    const source: Raster | string = yield* Effect.gen(function* () {
+    const source: Raster | string = yield* Effect.gen(function*() {
       if (request.input === "sar") {
         const { raster, amplitude, valid } = yield* amplitudeOf(io, dataset, folder, name)
         return { ...raster, channels: 1, data: normalise(amplitude, dataset.normalisation, { valid }) }
@@ -136,7 +127,7 @@ const samplesOfEntry = (
   options: PrepareOptions,
   statistics: { readonly mean: number; readonly std: number } | undefined
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const file = join(folder.path, entry.fileName)
     const { raster, amplitude, valid } = yield* amplitudeOf(io, dataset, folder, entry.fileName)
     const windows = planWindows(raster.width, raster.height, dataset.resolution, dataset.seed, hashString(entry.fileName))
@@ -149,25 +140,19 @@ const samplesOfEntry = (
     const request = options.condition
     const condition = request === undefined ? undefined : yield* conditionSource(io, dataset, folder, entry, request, raster)
     const conditionFile = request === undefined ? "" : join(folder.path, entry.pairedFiles[request.column])
-    const conditions = windows.map((window) => (condition === undefined ? undefined : conditionWindow(condition, request!, window, conditionFile)))
-    const bad = conditions.find((c): c is SkippedFile => c !== undefined && "reason" in c)
+    const encoded = condition === undefined ? undefined : windows.map((window) => conditionWindow(condition, request!, window, conditionFile))
+    const bad = encoded?.find((c): c is SkippedFile => "reason" in c)
     if (bad !== undefined) return yield* Effect.fail(bad)
     const caption = applyCaptionTemplate(dataset.captionTemplate, entry.text, options.token)
-    const tiled = dataset.resolution.mode === "tile"
-    return windows.map((window, w): DatasetItem => {
-      const conditioning = conditions[w] as Raster | undefined
-      const sample: TrainingSample = {
-        id: tiled ? `${entry.fileName}@${window.x},${window.y}` : entry.fileName,
-        source: file,
-        caption,
-        width: window.size,
-        height: window.size,
-        channels: 1,
-        pixels: toTrainingRange(cutWindow(unit, raster.width, 1, window)),
-        window,
-        ...(conditioning === undefined ? {} : { conditioning })
-      }
-      return { _tag: "Sample", sample }
+    return windowSamples({
+      id: entry.fileName,
+      source: file,
+      caption,
+      unit,
+      width: raster.width,
+      windows,
+      tiled: dataset.resolution.mode === "tile",
+      conditions: encoded as ReadonlyArray<Raster> | undefined
     })
   })
 
@@ -181,7 +166,7 @@ export const imageFolderSamples = (
   options: PrepareOptions = {}
 ): Stream.Stream<DatasetItem, DatasetError | DatasetFileProblems> =>
   Stream.unwrap(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const path = yield* resolveFolder(dataset.path, options.root)
       const folder = yield* Effect.tryPromise({
         try: () => datasetFolder(path, dataset.followSymlinks),
@@ -199,7 +184,9 @@ export const imageFolderSamples = (
           metadata.present
             ? {
               path: join(path, METADATA_FILE),
-              reason: `has no column ${column} naming conditioning images (conditioning.from); its columns: ${["file_name", "text", ...metadata.columns].join(", ")}`
+              reason: `has no column ${column} naming conditioning images (conditioning.from); its columns: ${
+                ["file_name", "text", ...metadata.columns].join(", ")
+              }`
             }
             : { path, reason: `has no ${METADATA_FILE}, so no column ${column} names conditioning images (conditioning.from)` }
         )
@@ -231,9 +218,7 @@ export const imageFolderSamples = (
         ),
         Stream.flattenIterables
       )
-      const verdict = Stream.suspend(() =>
-        problems.length > 0 ? Stream.fail(new DatasetFileProblems({ folder: path, problems })) : Stream.empty
-      )
+      const verdict = Stream.suspend(() => problems.length > 0 ? Stream.fail(new DatasetFileProblems({ folder: path, problems })) : Stream.empty)
       return metadataItems.pipe(Stream.concat(sampleItems), Stream.concat(verdict))
     })
   )

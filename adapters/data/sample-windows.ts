@@ -1,5 +1,7 @@
 import type { Resolution } from "../../framework/declaration/dataset.ts"
-import type { SampleWindow } from "../../framework/services/datasets.ts"
+import { toTrainingRange } from "../../framework/sar/normalisation.ts"
+import type { DatasetItem, SampleWindow, TrainingSample } from "../../framework/services/datasets.ts"
+import type { Raster } from "../../framework/services/image-io.ts"
 import { SeededRandom } from "./seeded-random.ts"
 
 /*
@@ -53,3 +55,34 @@ export const cutWindow = (data: Float32Array, width: number, channels: number, w
   }
   return out
 }
+
+/**
+ * The training samples of one normalised image (`unit`, one band, in [0, 1]): each window cut, flipped
+ * and mapped to [-1, 1], with its conditioning image (`conditions[w]` for window w, already cut and
+ * encoded by the caller: label maps are one-hot per window). Tiles get `@x,y` after the id.
+ */
+export const windowSamples = (request: {
+  readonly id: string
+  readonly source: string
+  readonly caption: string
+  readonly unit: Float32Array
+  readonly width: number
+  readonly windows: ReadonlyArray<SampleWindow>
+  readonly tiled: boolean
+  readonly conditions?: ReadonlyArray<Raster> | undefined
+}): Array<DatasetItem> =>
+  request.windows.map((window, w): DatasetItem => {
+    const conditioning = request.conditions?.[w]
+    const sample: TrainingSample = {
+      id: request.tiled ? `${request.id}@${window.x},${window.y}` : request.id,
+      source: request.source,
+      caption: request.caption,
+      width: window.size,
+      height: window.size,
+      channels: 1,
+      pixels: toTrainingRange(cutWindow(request.unit, request.width, 1, window)),
+      window,
+      ...(conditioning === undefined ? {} : { conditioning })
+    }
+    return { _tag: "Sample", sample }
+  })

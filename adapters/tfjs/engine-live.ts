@@ -11,7 +11,9 @@ import type { Layers } from "./layers.ts"
 import { disposePipeline, loadPipeline } from "./pipeline-loader.ts"
 import { type Component, type DiffusionModels, diffusionModelsOf } from "./sampling/diffusion-models.ts"
 import { initModel } from "./init/init-model.ts"
+import { applyAdapterFiles } from "./sampling/adapter-files.ts"
 import { generateSamples } from "./sampling/generate-samples.ts"
+import { spellOutToken } from "./training/learned-token.ts"
 import { adaptedPipeline, type AdaptedPipeline, noAdaptation } from "./training/adapted-pipeline.ts"
 import { disposeAdaptation } from "./training/trainable-model.ts"
 import { applyTrainedModel } from "./training/trained-model-files.ts"
@@ -49,13 +51,18 @@ const generate = (request: GenerateRequest) =>
           (a) => Effect.sync(() => disposeAdaptation(a.adaptation))
         )
       const view = adaptedPipeline(pipeline, applied?.adaptation ?? noAdaptation)
-      const learned = applied?.adaptation.token
+      const files = request.adapterFiles ?? []
+      const withFiles = files.length === 0
+        ? undefined
+        : yield* Effect.acquireRelease(applyAdapterFiles(pipeline, yield* modelsOf(view), files), (a) => Effect.sync(() => a.dispose()))
+      const spellings = applied?.adaptation.token?.spellings ?? withFiles?.token?.spellings
       // A multi-vector token is written out as all its tokens, as diffusers' maybe_convert_prompt does.
-      const token = learned !== undefined ? learned.spellings.join(" ") : request.components.token?.token
+      const token = spellings !== undefined ? spellings.join(" ") : request.components.token?.token
       yield* generateSamples({
-        models: yield* modelsOf(view),
+        models: withFiles?.models ?? (yield* modelsOf(view)),
         generate: request.generate,
         ...(token === undefined ? {} : { token }),
+        ...(spellings === undefined ? {} : { convertPrompt: (text: string) => spellOutToken(text, spellings) }),
         resolution: request.resolution,
         outDir: request.outDir,
         progress: request.progress
@@ -86,10 +93,8 @@ export const engineLayer = (options: EngineOptions = {}): Layer.Layer<Engine, En
           encodeText(request.base.path, request.dataDir, request.outDir, (done, total) => request.progress(done, total, "captions")).pipe(
             Effect.mapError(failed("encode-text"))
           ),
-        train: (request) =>
-          trainModel({ ...request, base: request.base.path }).pipe(Effect.mapError(failed("train"))),
-        trainClip: (request) =>
-          trainClipModel({ ...request, out: join(request.workDir, clipModelFolder) }).pipe(Effect.mapError(failed("train-clip"))),
+        train: (request) => trainModel({ ...request, base: request.base.path }).pipe(Effect.mapError(failed("train"))),
+        trainClip: (request) => trainClipModel({ ...request, out: join(request.workDir, clipModelFolder) }).pipe(Effect.mapError(failed("train-clip"))),
         generate: (request) => generate(request).pipe(Effect.provideService(ImageIO, io), Effect.mapError(failed("generate"))),
         export: (request: ExportRequest) =>
           exportModel({ base: request.base.path, modelDir: request.modelDir, format: request.format, out: request.out, useEma: true }).pipe(

@@ -20,9 +20,25 @@ const describe = (error: ParseResult.ParseError): string =>
 export const decodeConfig = <A, I>(schema: Schema.Schema<A, I>, json: unknown, file: string): Effect.Effect<A, ModelConfigError> =>
   Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((error) => new ModelConfigError({ file, reason: describe(error) })))
 
+/** Python's json writes float("inf") and nan as these bare words (diffusers' DPM-Solver config has `-Infinity`). */
+const pythonNonFinite: Record<string, number> = { NaN, Infinity, "-Infinity": -Infinity }
+const nonFiniteMarker = "\u0000python-float:"
+
+/** JSON.parse that also reads the NaN / Infinity / -Infinity Python's json module writes. */
+export const parsePythonJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    // Quote the bare words outside strings, then turn them back into numbers.
+    const quoted = text.replace(/"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g, (m) => (m.startsWith("\"") ? m : JSON.stringify(nonFiniteMarker + m)))
+    if (quoted === text) throw error
+    return JSON.parse(quoted, (_, v) => (typeof v === "string" && v.startsWith(nonFiniteMarker) ? pythonNonFinite[v.slice(nonFiniteMarker.length)] : v))
+  }
+}
+
 export const readJsonFile = (file: string): Effect.Effect<unknown, ModelConfigError> =>
   Effect.tryPromise({
-    try: async () => JSON.parse(await readFile(file, "utf8")) as unknown,
+    try: async () => parsePythonJson(await readFile(file, "utf8")),
     catch: (error) => new ModelConfigError({ file, reason: `not readable JSON (${(error as Error).message})` })
   })
 
@@ -33,6 +49,9 @@ export const requireThat = (condition: boolean, file: string, reason: string): E
 /** A field sardine does not implement must keep its supported value(s); the error says which. */
 export const only = <A, I>(schema: Schema.Schema<A, I>, rule: string): Schema.Schema<A, I> =>
   schema.annotations({ message: () => ({ message: `sardine supports only ${rule}`, override: true }) })
+
+/** A config flag sardine cannot honour when true; `why` says so in the error. */
+export const onlyFalse = (why: string) => Schema.optionalWith(only(Schema.Literal(false), `false (${why})`), { default: () => false as const })
 
 export const PositiveInt = Schema.Int.pipe(Schema.positive())
 export const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())

@@ -1,11 +1,14 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Console, Effect, Schema } from "effect"
-import { Datasets, type FolderReport } from "../services/datasets.ts"
+import { Console, Effect, Option, Schema } from "effect"
+import { readdir, stat } from "node:fs/promises"
+import { join } from "node:path"
+import { Datasets, type FolderReport, type ShardReport } from "../services/datasets.ts"
 import { defaultMaxPixels } from "../services/image-io.ts"
 
 /**
- * `sardine data inspect <folder> [--json] [--strict] [--max-pixels N] [--follow-symlinks]`: what an
- * imagefolder holds and what is wrong with it, under the rules a dataset declaration applies.
+ * `sardine data inspect <folder | shards> [--json] [--strict] [--max-pixels N] [--follow-symlinks]
+ * [--caption SOURCE]`: what an imagefolder, or a set of WebDataset shards, holds and what is wrong with
+ * it, under the rules a dataset declaration applies.
  */
 
 export class DataProblems extends Schema.TaggedError<DataProblems>()("DataProblems", {
@@ -36,7 +39,11 @@ export const inspectionText = (report: FolderReport): string => {
     `sample types  ${counts(report.sampleTypes)}`,
     `sizes         ${counts(report.sizes)}`,
     `bands         ${counts(report.bands)}`,
-    `metadata      ${report.metadata.present ? `metadata.jsonl, ${report.metadata.lines} lines${report.metadata.columns.length > 0 ? `; columns ${report.metadata.columns.join(", ")}` : ""}` : "none"}`,
+    `metadata      ${
+      report.metadata.present
+        ? `metadata.jsonl, ${report.metadata.lines} lines${report.metadata.columns.length > 0 ? `; columns ${report.metadata.columns.join(", ")}` : ""}`
+        : "none"
+    }`,
     `captions      ${fmt(100 * report.captionCoverage)}% (${captioned} of ${report.images})`,
     `values        ${report.values ? `min ${fmt(report.values.min)}, max ${fmt(report.values.max)}, mean ${fmt(report.values.mean)}` : "none readable"}`,
     `unit hint     ${report.unitHint.unit} (${report.unitHint.why})`,
@@ -50,9 +57,50 @@ export const inspectionText = (report: FolderReport): string => {
   return lines.join("\n")
 }
 
-const folder = Args.directory({ name: "folder", exists: "yes" }).pipe(
-  Args.withDescription("An imagefolder: images plus metadata.jsonl with file_name and text")
+export const shardInspectionText = (report: ShardReport): string => {
+  const bytes = report.shards.reduce((total, s) => total + s.bytes, 0)
+  const lines = [
+    `shards        ${report.shards.length} (${fmt(bytes / 1e6)} MB)${report.shards.length <= 3 ? `: ${report.shards.map((s) => s.file).join(", ")}` : ""}`,
+    `samples       ${report.samples}`,
+    `members       ${counts(report.members)}`
+  ]
+  for (const [extension, image] of Object.entries(report.images)) {
+    lines.push(
+      `${extension.padEnd(13)} ${image.count} images; ${counts(image.types)}; sizes ${counts(image.sizes)}; bands ${counts(image.bands)}`,
+      `${"".padEnd(13)} values ${
+        image.values ? `min ${fmt(image.values.min)}, max ${fmt(image.values.max)}, mean ${fmt(image.values.mean)}` : "none readable"
+      }; non-finite ${image.nonFinitePixels} pixels`
+    )
+  }
+  lines.push(`text fields   ${Object.keys(report.jsonFields).length === 0 ? "none" : counts(report.jsonFields)}`)
+  if (report.caption !== undefined) lines.push(`captions      ${fmt(100 * report.caption.coverage)}% in ${report.caption.source}`)
+  if (report.problems.length === 0) lines.push("problems      none")
+  else {
+    lines.push(`problems      ${report.problems.length}`)
+    for (const p of report.problems) lines.push(`  ${p.file}  [${p.kind}]  ${p.reason}`)
+  }
+  return lines.join("\n")
+}
+
+const source = Args.text({ name: "folder | shards" }).pipe(
+  Args.withDescription(
+    "An imagefolder (images plus metadata.jsonl with file_name and text), or WebDataset shards: a .tar file, a pattern (shard-{000..009}.tar, train/**/*.tar) or a folder of .tar files"
+  )
 )
+
+const imageFile = /\.(png|jpe?g|tiff?)$/i
+
+/** The shard patterns an argument names, or undefined for an imagefolder. */
+const shardPatterns = (argument: string) =>
+  Effect.promise(async (): Promise<ReadonlyArray<string> | undefined> => {
+    if (/[*?[{]/.test(argument) || argument.endsWith(".tar")) return [argument]
+    const info = await stat(argument).catch(() => undefined)
+    if (!info?.isDirectory()) return undefined
+    const top = await readdir(argument)
+    if (top.includes("metadata.jsonl") || top.some((name) => imageFile.test(name))) return undefined
+    const entries = await readdir(argument, { recursive: true })
+    return entries.some((name) => name.endsWith(".tar")) ? [join(argument, "**/*.tar")] : undefined
+  })
 
 const maxPixels = Options.integer("max-pixels").pipe(
   Options.withDefault(defaultMaxPixels),
@@ -71,16 +119,32 @@ const followSymlinks = Options.boolean("follow-symlinks").pipe(
 const inspectCommand = Command.make(
   "inspect",
   {
-    folder,
+    source,
     json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text")),
     strict: Options.boolean("strict").pipe(Options.withDescription("Exit 1 if any file has a problem")),
     maxPixels,
-    followSymlinks
+    followSymlinks,
+    caption: Options.text("caption").pipe(
+      Options.optional,
+      Options.withDescription("Shards: the caption source to check in every sample, as a webDataset declares it (\"txt\", \"meta.json#caption.MID\")")
+    )
   },
-  ({ folder, followSymlinks, json, maxPixels, strict }) =>
-    Effect.gen(function* () {
+  ({ caption, followSymlinks, json, maxPixels, source, strict }) =>
+    Effect.gen(function*() {
       const datasets = yield* Datasets
-      const report = yield* datasets.inspect(folder, { maxPixels, followSymlinks })
+      const patterns = yield* shardPatterns(source)
+      if (patterns !== undefined) {
+        const shards = yield* datasets.inspectShards(patterns, { maxPixels, ...Option.match(caption, { onNone: () => ({}), onSome: (c) => ({ caption: c }) }) })
+        yield* Console.log(json ? JSON.stringify(shards, null, 2) : shardInspectionText(shards))
+        if (strict && shards.problems.length > 0) return yield* new DataProblems({ folder: source, count: shards.problems.length })
+        return
+      }
+      if (Option.isSome(caption)) return yield* Effect.fail(ValidationError.invalidValue(HelpDoc.p("--caption applies to WebDataset shards")))
+      const folderInfo = yield* Effect.promise(() => stat(source).catch(() => undefined))
+      if (!folderInfo?.isDirectory()) {
+        return yield* Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${source}: no such folder, .tar file or shard pattern`)))
+      }
+      const report = yield* datasets.inspect(source, { maxPixels, followSymlinks })
       yield* Console.log(json ? JSON.stringify(report, null, 2) : inspectionText(report))
       if (strict && report.problems.length > 0) {
         return yield* new DataProblems({ folder: report.folder, count: report.problems.length })
@@ -88,7 +152,7 @@ const inspectCommand = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Counts, formats, sizes, bands, caption coverage, value ranges, a unit hint and per-file problems (corrupt, empty, truncated or unsupported files, images over the pixel limit, symbolic links leading outside the folder, missing captions, bad metadata lines, NaN/infinite pixels)."
+    "Counts, formats, sizes, bands, caption coverage, value ranges, a unit hint and per-file problems (corrupt, empty, truncated or unsupported files, images over the pixel limit, symbolic links leading outside the folder, missing captions, bad metadata lines, NaN/infinite pixels); for WebDataset shards, members per sample, image types and values, JSON text fields and every damaged member or archive."
   )
 )
 

@@ -3,6 +3,7 @@ import { cleanCommand } from "./clean.ts"
 import { compareCommand } from "./compare.ts"
 import { dataCommand } from "./data-inspect.ts"
 import { exportCommand } from "./export.ts"
+import { generateCommand } from "./generate.ts"
 import { mlflowCommand } from "./mlflow-push.ts"
 import { planCommand } from "./plan.ts"
 import { reportCommand } from "./report.ts"
@@ -27,6 +28,7 @@ export const sardine = Command.make("sardine").pipe(
     runCommand,
     stepCommand,
     statusCommand,
+    generateCommand,
     verifyCommand,
     cleanCommand,
     reportCommand,

@@ -57,6 +57,13 @@ const datasetIssues = (conditioning: Conditioning, path: ReadonlyArray<string>, 
     }
     return []
   }
+  if (dataset._tag === "webdataset") {
+    return [{
+      path: ["conditioning", "from"],
+      message:
+        `names the metadata column "${conditioning.from}", but WebDataset shards (${where}) have no metadata columns and sardine does not read a ControlNet's conditioning images from shards; use an image folder or synthetic scenes`
+    }]
+  }
   const issues: Array<DeclarationIssue> = []
   if (conditioning.input === "label-map" && conditioning.classes === undefined) {
     issues.push({ path: ["conditioning", "classes"], message: `is missing: label maps of an image folder (${where}) need { <pixel value>: <class name> }` })

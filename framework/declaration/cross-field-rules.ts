@@ -24,6 +24,10 @@ const tokenBearingTexts = (experiment: Experiment) => {
   ]
   return [
     ...promptsOf(experiment.generate).map((p, i) => [["generate", "prompts", i], p.text] as const),
+    ...promptsOf(experiment.generate).flatMap((p, i) =>
+      p.negativePrompt === undefined ? [] : [[["generate", "prompts", i, "negativePrompt"], p.negativePrompt] as const]
+    ),
+    ...(experiment.generate.negativePrompt === undefined ? [] : [[["generate", "negativePrompt"], experiment.generate.negativePrompt] as const]),
     ...(experiment.train?.validationPrompts ?? []).map((p, i) => [["train", "validationPrompts", i], p] as const),
     ...datasets.map(([path, d]) => [[...path, "captionTemplate"], d.captionTemplate] as const)
   ]

@@ -14,11 +14,9 @@ import { Bool, IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, O
 // ---------------------------------------------------------------------------------------------
 // Field rules (shared with the other declarations): messages read "must be an integer ≥ 1 (got 0)".
 
-const intBetween = (min: number, max: number) =>
-  numberWhere(`an integer from ${min} to ${max}`, (n) => Number.isInteger(n) && n >= min && n <= max)
+const intBetween = (min: number, max: number) => numberWhere(`an integer from ${min} to ${max}`, (n) => Number.isInteger(n) && n >= min && n <= max)
 
-const numberBetween = (min: number, max: number) =>
-  numberWhere(`a number from ${min} to ${max}`, (n) => Number.isFinite(n) && n >= min && n <= max)
+const numberBetween = (min: number, max: number) => numberWhere(`a number from ${min} to ${max}`, (n) => Number.isFinite(n) && n >= min && n <= max)
 
 const finite = numberWhere("a finite number", Number.isFinite)
 
@@ -106,8 +104,8 @@ const defaultNormalisation = (): Normalisation => ({ _tag: "mean-std", k: 3, sta
  * A Hugging Face "imagefolder": images plus `metadata.jsonl` lines `{"file_name", "text"}`
  * (optional `conditioning_file_name`).
  */
-export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
-  path: NonEmptyString,
+/** What every dataset of image files declares: how values, sizes, captions and bad files are read. */
+const imageSampleFields = {
   /** What the pixel values mean. */
   unit: OneOf(...SarUnit.literals),
   /** Zero-based band of multi-band files; needed when a file's bands differ (grey stored as RGB is read as grey). */
@@ -125,7 +123,12 @@ export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
   /** Seed of the random crops and flips. */
   seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 }),
   /** Images of more pixels (width × height) are refused from their header, before decoding: a small file can declare a huge image. */
-  maxPixels: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => defaultMaxPixels }),
+  maxPixels: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => defaultMaxPixels })
+}
+
+export const ImageFolderDataset = Schema.TaggedStruct("image-folder", {
+  path: NonEmptyString,
+  ...imageSampleFields,
   /** Read files whose real path (symbolic links resolved) lies outside the folder; refused by default. */
   followSymlinks: Schema.optionalWith(Bool, { exact: true, default: () => false }),
   /** How edits to the folder are noticed (folder-fingerprint.ts); "metadata" when absent. */
@@ -191,7 +194,53 @@ export const SyntheticDataset = Schema.transform(
 )
 export type SyntheticDataset = typeof SyntheticDataset.Type
 
-export const Dataset = Schema.Union(ImageFolderDataset, SyntheticDataset)
+/** A member of a WebDataset sample, by its extension (the member name after the sample key): "sar.png", "sar.npy", "tif". */
+const ImageMember = NonEmptyString.pipe(
+  Schema.filter((ext) =>
+    /^[^/#]*\.?(png|jpe?g|tiff?|npy)$/i.test(ext) ||
+    `must name an image member by its extension, ending in png, jpg, jpeg, tif, tiff or npy (got ${JSON.stringify(ext)})`
+  )
+)
+
+/** "<ext>" of a text member ("txt"), or "<ext>#<dotted path>" of a field in a JSON member ("meta.json#caption.MID"). */
+const CaptionSource = NonEmptyString.pipe(
+  Schema.filter((source) => {
+    const [ext, path, more] = source.split("#")
+    if (more !== undefined) return `must have at most one # (got ${JSON.stringify(source)})`
+    const json = /(^|\.)json$/i.test(ext)
+    if (json && (path === undefined || path === "")) return `names a JSON member: add #<field path>, e.g. "${ext}#caption" (got ${JSON.stringify(source)})`
+    if (!json && path !== undefined) return `#<field path> reads JSON members only; ${JSON.stringify(ext)} is not one (got ${JSON.stringify(source)})`
+    return true
+  })
+)
+
+/** One pattern or a list of them; always a list once decoded. */
+const ShardPatterns = Schema.transform(
+  Schema.Union(NonEmptyString, Schema.NonEmptyArray(NonEmptyString)),
+  Schema.typeSchema(Schema.NonEmptyArray(NonEmptyString)),
+  { strict: true, decode: (p) => (typeof p === "string" ? [p] as const : p), encode: (p) => p }
+)
+
+/**
+ * WebDataset shards: `.tar` files whose members are grouped into samples by key (the member name up
+ * to the first dot of its file name), streamed one sample at a time. `image` and `caption` name the
+ * members by extension; the image is read as `imageFolder` reads files (PNG, JPEG, TIFF) or as a
+ * NumPy array (complex values become amplitude |z|).
+ */
+export const WebDatasetDataset = Schema.TaggedStruct("webdataset", {
+  /** Shard files: brace ranges (`shard-{00000..00099}.tar`) and globs (`train/**\/*.tar`), relative to the declaration. */
+  shards: ShardPatterns,
+  image: ImageMember,
+  /** Where each sample's caption is; absent: none (the template's `{caption}` is then empty). */
+  caption: Schema.optionalWith(CaptionSource, { exact: true }),
+  /** A paired conditioning image (e.g. "optic.png"), read when a step asks for conditioning. */
+  conditioning: Schema.optionalWith(ImageMember, { exact: true }),
+  /** Complex arrays are read as amplitude |z|: their dataset must say unit "amplitude". */
+  ...imageSampleFields
+})
+export type WebDatasetDataset = typeof WebDatasetDataset.Type
+
+export const Dataset = Schema.Union(ImageFolderDataset, SyntheticDataset, WebDatasetDataset)
 export type Dataset = typeof Dataset.Type
 /** What a user may write (defaults not yet applied). */
 export type DatasetInput = typeof Dataset.Encoded
@@ -217,8 +266,7 @@ export const decodeDataset = (input: unknown): Effect.Effect<Dataset, DatasetDec
   )
 
 /** Optional fields are exact (absent, never undefined); builders drop keys a caller left undefined. */
-const definedOnly = (input: object): object =>
-  Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
+const definedOnly = (input: object): object => Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
 
 const decodeSync = <A, I>(schema: Schema.Schema<A, I>, input: object): A => {
   const result = Schema.decodeUnknownEither(schema)(definedOnly(input), { errors: "all", onExcessProperty: "error" })
@@ -239,12 +287,37 @@ export const imageFolder = (
 export const synthetic = (options: Options<typeof SyntheticDataset.Encoded>): SyntheticDataset =>
   decodeSync(SyntheticDataset, { ...options, _tag: "synthetic" })
 
+export const webDataset = (
+  shards: string | ReadonlyArray<string>,
+  options: Omit<Options<typeof WebDatasetDataset.Encoded>, "shards">
+): WebDatasetDataset => decodeSync(WebDatasetDataset, { ...options, _tag: "webdataset", shards })
+
+/** The caption lengths of SARLO-80's `meta.json` (`caption.SHORT`, `caption.MID`, `caption.LONG`). */
+export type Sarlo80Caption = "SHORT" | "MID" | "LONG"
+
+/**
+ * SARLO-80 (ONERA; Umbra spotlight SAR, 1024² slant-range patches at 80 cm) as published: WebDataset
+ * shards `<split>/chunk_*\/shard-*.tar` with `.sar.npy` (complex64 SLC), `.sar.png` (8-bit amplitude)
+ * and `.meta.json` (captions SHORT / MID / LONG). `dir` is one split's folder (every `.tar` below it
+ * is read); the complex array is read as amplitude unless `image: "sar.png"`.
+ */
+export const sarlo80 = (
+  dir: string,
+  options:
+    & { readonly caption: Sarlo80Caption; readonly image?: "sar.npy" | "sar.png" }
+    & Omit<Options<typeof WebDatasetDataset.Encoded>, "shards" | "image" | "caption" | "unit">
+): WebDatasetDataset => {
+  const { caption, image, ...rest } = options
+  if (!["SHORT", "MID", "LONG"].includes(caption)) {
+    throw new DatasetDeclarationError({ issues: [`caption: must be one of "SHORT", "MID", "LONG" (got ${JSON.stringify(caption)})`] })
+  }
+  return webDataset(`${dir.replace(/\/+$/, "")}/**/*.tar`, { ...rest, image: image ?? "sar.npy", caption: `meta.json#caption.${caption}`, unit: "amplitude" })
+}
+
 export const meanStd = (
   options: { readonly k?: number; readonly statistics?: MeanStdStatistics } = {}
 ): MeanStdNormalisation => decodeSync(MeanStdNormalisation, { ...options, _tag: "mean-std" })
 
-export const dbWindow = (min: number, max: number): DbWindowNormalisation =>
-  decodeSync(DbWindowNormalisation, { _tag: "db-window", min, max })
+export const dbWindow = (min: number, max: number): DbWindowNormalisation => decodeSync(DbWindowNormalisation, { _tag: "db-window", min, max })
 
-export const percentiles = (low = 1, high = 99): PercentileNormalisation =>
-  decodeSync(PercentileNormalisation, { _tag: "percentile", low, high })
+export const percentiles = (low = 1, high = 99): PercentileNormalisation => decodeSync(PercentileNormalisation, { _tag: "percentile", low, high })

@@ -124,6 +124,30 @@ export interface FolderReport {
   readonly problems: ReadonlyArray<FileProblem>
 }
 
+/** What `sardine data inspect` prints about WebDataset shards. */
+export interface ShardReport {
+  readonly shards: ReadonlyArray<{ readonly file: string; readonly bytes: number; readonly samples: number }>
+  readonly samples: number
+  /** Member extension ("sar.png", "meta.json") → samples that have it. */
+  readonly members: Readonly<Record<string, number>>
+  /** Per image member extension: value types (numpy dtypes for .npy), "width×height" sizes, bands, values. */
+  readonly images: Readonly<
+    Record<string, {
+      readonly count: number
+      readonly types: Readonly<Record<string, number>>
+      readonly sizes: Readonly<Record<string, number>>
+      readonly bands: Readonly<Record<string, number>>
+      readonly values?: { readonly min: number; readonly max: number; readonly mean: number }
+      readonly nonFinitePixels: number
+    }>
+  >
+  /** "meta.json#caption.MID" → samples whose JSON member has that text field: the caption sources there are. */
+  readonly jsonFields: Readonly<Record<string, number>>
+  /** With a caption source: the fraction of samples that have a non-empty caption there. */
+  readonly caption?: { readonly source: string; readonly coverage: number }
+  readonly problems: ReadonlyArray<FileProblem>
+}
+
 export interface SyntheticSummary {
   readonly folder: string
   readonly scenes: number
@@ -181,6 +205,11 @@ export class Datasets extends Context.Tag("sardine/Datasets")<Datasets, {
   readonly load: (dataset: Dataset, options?: PrepareOptions) => Effect.Effect<LoadedDataset, DatasetError | DatasetFileProblems>
   /** Everything `sardine data inspect` prints about a folder. */
   readonly inspect: (folder: string, options?: InspectOptions) => Effect.Effect<FolderReport, DatasetError>
+  /** The same about WebDataset shards (patterns as a webDataset declaration takes them), read once each. */
+  readonly inspectShards: (
+    patterns: ReadonlyArray<string>,
+    options?: { readonly root?: string; readonly caption?: string; readonly maxPixels?: number }
+  ) => Effect.Effect<ShardReport, DatasetError>
   /** Writes a synthetic dataset as an imagefolder; the folder appears only when complete. */
   readonly writeSynthetic: (dataset: SyntheticDataset, folder: string) => Effect.Effect<SyntheticSummary, DatasetError>
 }>() {}

@@ -71,10 +71,20 @@ export interface TrainClipRequest {
 /** Where a train-clip step puts the trained CLIP model inside its output. */
 export const clipModelFolder = "model"
 
+/**
+ * A LoRA or textual-inversion file applied on top of the model at generation (kohya or diffusers/PEFT
+ * LoRA; diffusers' embedding layout), as diffusers' `load_lora_weights` / `load_textual_inversion`.
+ */
+export type AdapterFile =
+  | { readonly kind: "lora"; readonly file: string; readonly scale: number }
+  | { readonly kind: "embedding"; readonly file: string; readonly token?: string }
+
 export interface GenerateRequest {
   readonly base: ResolvedBase
   readonly components: Components
   readonly generate: Generation
+  /** Applied in order after the trained model (`sardine generate --lora / --embedding`). */
+  readonly adapterFiles?: ReadonlyArray<AdapterFile>
   /** Output folder of the train step; absent for a baseline (the base as it is). */
   readonly modelDir?: string
   /** Image side in pixels (the declaration's, made explicit by normalisation). */
@@ -88,6 +98,8 @@ export interface GeneratedSample {
   readonly prompt: string
   /** The prompt as declared, `{token}` not yet replaced. */
   readonly declaredPrompt: string
+  /** The negative prompt guidance used (`{token}` replaced); absent: diffusers' default (None). */
+  readonly negativePrompt?: string
   readonly promptIndex: number
   readonly split: "seen" | "unseen"
   readonly seed: number

@@ -5,7 +5,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
-import { controlNet, frozen, full, imageFolder, lora, synthetic } from "../../framework/index.ts"
+import { controlNet, frozen, full, imageFolder, lora, synthetic, webDataset } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
 
 /** A ControlNet on the synthetic label maps, with the scenes it samples: the valid declaration the cases break. */
@@ -82,6 +82,16 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     name: "an embedding for a ControlNet loaded from a folder",
     input: conditioned({}, { init: "models/controlnet-seg", embedding: [16, 32] }),
     lines: ["conditioning.embedding: shapes a new ControlNet (init \"unet\"); the ControlNet folder \"models/controlnet-seg\" brings its own"]
+  },
+  {
+    name: "conditioning images from WebDataset shards",
+    input: conditioned({
+      data: webDataset("shards/train-{0..3}.tar", { image: "sar.png", caption: "txt", unit: "amplitude", resolution: { size: 32 } }),
+      generate: { conditions: folder("data/scenes"), seeds: [0] }
+    }, { classes: { 1: "water", 2: "urban" } }),
+    lines: [
+      "conditioning.from: names the metadata column \"conditioning_file_name\", but WebDataset shards (data) have no metadata columns and sardine does not read a ControlNet's conditioning images from shards; use an image folder or synthetic scenes"
+    ]
   },
   {
     name: "a conditioned experiment without conditioning scenes",

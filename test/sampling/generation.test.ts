@@ -33,6 +33,8 @@ interface PipelineCase {
   readonly eta: number
   readonly guidance: number
   readonly prompt: string
+  readonly negative_prompt?: string
+  readonly scheduler_config?: Record<string, unknown>
   readonly token?: string
   readonly seed: number
   readonly replicate: number
@@ -85,6 +87,8 @@ describe.each(["cpu", "wasm"])("generation reproduces diffusers' pipelines on th
       seeds: [c.seed],
       samplesPerPrompt: c.replicate + 1,
       sampler: c.sampler,
+      ...(c.scheduler_config ? { schedulerConfig: c.scheduler_config } : {}),
+      ...(c.negative_prompt !== undefined ? { negativePrompt: c.negative_prompt } : {}),
       steps: c.steps,
       guidanceScale: c.guidance,
       eta: c.eta,
@@ -97,10 +101,16 @@ describe.each(["cpu", "wasm"])("generation reproduces diffusers' pipelines on th
 
     // The final latents, from the building blocks generateSamples uses.
     const sampler = await Effect.runPromise(makeSampler(generate, models.scheduler.config, models.scheduler.file))
-    const conditioning = promptConditioning(models, c.prompt.replace("{token}", c.token ?? ""), usesGuidance(c.guidance), size)
+    const conditioning = promptConditioning(models, c.prompt.replace("{token}", c.token ?? ""), usesGuidance(c.guidance), size, c.negative_prompt)
     const latentSide = c.resolution / (c.pipeline === "sdxl-tiny" ? 4 : 2)
     const latents = sampleLatents({
-      models, sampler, conditioning, guidanceScale: c.guidance, size: [latentSide, latentSide], seed: c.seed, replicate: c.replicate
+      models,
+      sampler,
+      conditioning,
+      guidanceScale: c.guidance,
+      size: [latentSide, latentSide],
+      seed: c.seed,
+      replicate: c.replicate
     })
     expectClose(latents, get(reference, `${c.name}.latents`), "final latents", "nhwc")
     tf.dispose(latents)
@@ -109,10 +119,21 @@ describe.each(["cpu", "wasm"])("generation reproduces diffusers' pipelines on th
     // The files: the TIFF is diffusers' postprocessed image averaged over its channels; the PNG its 8-bit rounding.
     const dir = join(out, c.name)
     const before = tf.memory().numTensors
-    const samples = await run(generateSamples({ models, generate, ...(c.token ? { token: c.token } : {}), resolution: 8, outDir: dir, progress: noProgress, ...(sizeConditioning ? { sizeConditioning } : {}) }))
+    const samples = await run(
+      generateSamples({
+        models,
+        generate,
+        ...(c.token ? { token: c.token } : {}),
+        resolution: 8,
+        outDir: dir,
+        progress: noProgress,
+        ...(sizeConditioning ? { sizeConditioning } : {})
+      })
+    )
     expect(tf.memory().numTensors, "tensors left behind by generateSamples").toBe(before)
     const sample = samples[c.replicate]
     expect(sample.prompt).toBe(c.token ? c.prompt.replace("{token}", c.token) : c.prompt)
+    expect(sample.negativePrompt).toBe(c.negative_prompt)
     const tiff = await readRaster(join(dir, sample.tiff))
     expect([tiff.width, tiff.height, tiff.channels]).toEqual([c.resolution, c.resolution, 1])
     const image = tf.tensor2d(tiff.data, [c.resolution, c.resolution])
@@ -167,7 +188,10 @@ describe("generation outputs and guidance (cpu)", () => {
           textTime: { textEmbeds: tf.zerosLike(conditional.textTime!.textEmbeds), timeIds: conditional.textTime!.timeIds }
         })
         : unet(unconditional)
-      const read = (t: tf.Tensor4D): ReferenceTensor => ({ shape: [t.shape[0], t.shape[3], t.shape[1], t.shape[2]], data: tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array })
+      const read = (t: tf.Tensor4D): ReferenceTensor => ({
+        shape: [t.shape[0], t.shape[3], t.shape[1], t.shape[2]],
+        data: tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array
+      })
       // Exactly the conditional prediction when unguided; through the guided batch at scales 1 and 0, to rounding.
       expect(Array.from(guidedDenoiser(models.unet, conditional, 1)(latents, 500).dataSync())).toEqual(Array.from(c.dataSync()))
       expectClose(guidedDenoiser(models.unet, guided, 1)(latents, 500), read(c), "guided, scale 1", "nhwc")
@@ -236,6 +260,14 @@ describe("generation outputs and guidance (cpu)", () => {
     const { token: _, ...withoutToken } = request(dir, models)
     const missing = await run(Effect.flip(generateSamples(withoutToken)))
     expect(missing.message).toBe("generate.prompts[1]: uses {token} but no learned token was given")
+    const negative = await run(
+      Effect.flip(
+        generateSamples(
+          { ...request(dir, models), token: undefined, generate: generation({ prompts: ["x"], negativePrompt: "not {token}" }) } as GenerateSamplesRequest
+        )
+      )
+    )
+    expect(negative.message).toBe("generate.negativePrompt: uses {token} but no learned token was given")
     const odd = await run(Effect.flip(generateSamples({ ...request(dir, models), generate: generation({ prompts: ["x"], resolution: 18 }) })))
     expect(odd.message).toBe("generate.resolution: 18 pixels is not a multiple of the VAE's scale factor 4")
     const steps = await run(Effect.flip(generateSamples({ ...request(dir, models), generate: generation({ prompts: ["x"], steps: 1001 }) })))

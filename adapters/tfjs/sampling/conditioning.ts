@@ -18,21 +18,30 @@ export interface Conditioning {
 export const usesGuidance = (guidanceScale: number): boolean => guidanceScale > 1
 
 /**
- * Encodes `prompt` (and, when guided, the empty negative prompt) as StableDiffusionPipeline /
- * StableDiffusionXLPipeline.encode_prompt do. SDXL also gets its micro-conditioning time ids
- * (original size, crop corner, target size), the same for both rows.
+ * Encodes `prompt` and, when guided, the negative prompt as StableDiffusionPipeline /
+ * StableDiffusionXLPipeline.encode_prompt do. `negativePrompt` undefined is diffusers' None: the empty
+ * prompt, or zero embeddings on SDXL pipelines with `force_zeros_for_empty_prompt` (an explicit "" is
+ * encoded). SDXL also gets its micro-conditioning time ids (original size, crop corner, target size),
+ * the same for both rows.
  */
-export const promptConditioning = (models: DiffusionModels, prompt: string, guided: boolean, size: ImageSizeConditioning): Conditioning =>
+export const promptConditioning = (
+  models: DiffusionModels,
+  prompt: string,
+  guided: boolean,
+  size: ImageSizeConditioning,
+  negativePrompt?: string
+): Conditioning =>
   tf.tidy(() => {
+    const negative = negativePrompt ?? ""
     if (models.family === "sd") {
       const cond = encodePromptSd(models.textEncoders[0], [prompt])
-      return { context: guided ? tf.concat([encodePromptSd(models.textEncoders[0], [""]), cond]) : cond, guided }
+      return { context: guided ? tf.concat([encodePromptSd(models.textEncoders[0], [negative]), cond]) : cond, guided }
     }
     const cond = encodePromptSdxl(models.textEncoders, [prompt])
     const uncond = guided
-      ? models.forceZerosForEmptyPrompt
+      ? negativePrompt === undefined && models.forceZerosForEmptyPrompt
         ? { promptEmbeds: tf.zerosLike(cond.promptEmbeds), pooledPromptEmbeds: tf.zerosLike(cond.pooledPromptEmbeds) }
-        : encodePromptSdxl(models.textEncoders, [""])
+        : encodePromptSdxl(models.textEncoders, [negative])
       : undefined
     const timeIds = sdxlTimeIds(models.unet.plan, models.textEncoders[models.textEncoders.length - 1].plan, size)
     return {

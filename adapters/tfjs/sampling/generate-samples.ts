@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
 import { join } from "node:path"
-import { type Generation, promptsOf } from "../../../framework/declaration/generation.ts"
+import { type Generation, negativePromptOf, promptsOf } from "../../../framework/declaration/generation.ts"
 import { type GeneratedSample, type ProgressSink, samplesIndexFile } from "../../../framework/services/engine.ts"
 import { ImageIO, ImageWriteError } from "../../../framework/services/image-io.ts"
 import { writeFileAtomically } from "../../images/atomic-write.ts"
@@ -27,6 +27,11 @@ export interface GenerateSamplesRequest {
   readonly generate: Generation
   /** Replaces `{token}` in the prompts: the experiment's learned token (e.g. `<SAR>`), already in the tokenizers. */
   readonly token?: string
+  /**
+   * Rewrites a declared prompt before `{token}` is replaced: a multi-vector token written literally
+   * becomes all its spellings, as diffusers' `maybe_convert_prompt` does.
+   */
+  readonly convertPrompt?: (text: string) => string
   /** Image side in pixels when the generation declares none. */
   readonly resolution: number
   /** Receives `images/` and `samples.json`. */
@@ -45,11 +50,11 @@ export const IMAGES_FOLDER = "images"
 export const sampleStem = (promptIndex: number, seed: number, replicate: number) =>
   `${IMAGES_FOLDER}/p${String(promptIndex).padStart(3, "0")}-s${seed}-r${replicate}`
 
-const substituteToken = (text: string, index: number, token: string | undefined): Effect.Effect<string, GenerationError> =>
+const substituteToken = (text: string, field: string, token: string | undefined): Effect.Effect<string, GenerationError> =>
   !text.includes("{token}")
     ? Effect.succeed(text)
     : token === undefined
-    ? Effect.fail(new GenerationError({ field: `prompts[${index}]`, reason: `uses {token} but no learned token was given` }))
+    ? Effect.fail(new GenerationError({ field, reason: `uses {token} but no learned token was given` }))
     : Effect.succeed(text.replaceAll("{token}", token))
 
 /**
@@ -57,8 +62,8 @@ const substituteToken = (text: string, index: number, token: string | undefined)
  * TIFF of the normalised amplitude in [0, 1] and an 8-bit PNG preview under `outDir/images/`, then
  * `outDir/samples.json` (the GeneratedSample records, in generation order) last. A sample's noise
  * depends on its seed and replicate only, so the same seed gives the same starting noise for every
- * prompt and the same files on every run. Prompts are encoded once; the guided pass uses the empty
- * negative prompt (zeros for SDXL pipelines that force them), as diffusers does by default.
+ * prompt and the same files on every run. Prompts are encoded once; the guided pass uses the prompt's
+ * negative prompt, or diffusers' default without one (the empty prompt, zeros for SDXL pipelines that force them).
  */
 export const generateSamples = (
   request: GenerateSamplesRequest
@@ -83,7 +88,13 @@ export const generateSamples = (
       targetSize: request.sizeConditioning?.targetSize ?? [side, side]
     }
     const prompts = promptsOf(generate)
-    const texts = yield* Effect.forEach(prompts, (p, i) => substituteToken(p.text, i, request.token))
+    const convert = request.convertPrompt ?? ((text: string) => text)
+    const texts = yield* Effect.forEach(prompts, (p, i) => substituteToken(convert(p.text), `prompts[${i}]`, request.token))
+    const negatives = yield* Effect.forEach(prompts, (p, i) => {
+      const negative = negativePromptOf(generate, p)
+      const field = p.negativePrompt !== undefined ? `prompts[${i}].negativePrompt` : "negativePrompt"
+      return negative === undefined ? Effect.succeed(undefined) : substituteToken(convert(negative), field, request.token)
+    })
     const replicates = Array.from({ length: generate.samplesPerPrompt }, (_, r) => r)
     const total = prompts.length * generate.seeds.length * replicates.length
     const samples: Array<GeneratedSample> = []
@@ -98,7 +109,7 @@ export const generateSamples = (
 
     yield* Effect.forEach(prompts, (prompt, promptIndex) =>
       Effect.acquireUseRelease(
-        Effect.sync((): Conditioning => promptConditioning(models, texts[promptIndex], guided, size)),
+        Effect.sync((): Conditioning => promptConditioning(models, texts[promptIndex], guided, size, negatives[promptIndex])),
         (conditioning) =>
           Effect.forEach(generate.seeds, (seed) =>
             Effect.forEach(replicates, (replicate) =>
@@ -115,9 +126,11 @@ export const generateSamples = (
                 })
                 const stem = sampleStem(promptIndex, seed, replicate)
                 yield* writeSample(amplitude, stem)
+                const negativePrompt = negatives[promptIndex]
                 samples.push({
                   prompt: texts[promptIndex],
                   declaredPrompt: prompt.text,
+                  ...(negativePrompt === undefined ? {} : { negativePrompt }),
                   promptIndex,
                   split: prompt.split,
                   seed,

@@ -1,11 +1,15 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
-import type { Sampler as SamplerName } from "../../../framework/declaration/generation.ts"
+import type { Sampler as SamplerName, SchedulerConfig } from "../../../framework/declaration/generation.ts"
 import { ModelConfigError } from "../model-config.ts"
 import { ddimScheduler, decodeDdimConfig } from "../schedulers/ddim.ts"
 import { ddpmScheduler, decodeDdpmConfig } from "../schedulers/ddpm.ts"
 import type { DiffusionScheduler, NoiseDraw } from "../schedulers/diffusion-scheduler.ts"
+import { decodeDpmSolverMultistepConfig, dpmSolverMultistepScheduler } from "../schedulers/dpm-solver-multistep.ts"
+import { decodeEulerAncestralConfig, eulerAncestralScheduler } from "../schedulers/euler-ancestral.ts"
 import { decodeEulerConfig, eulerScheduler } from "../schedulers/euler.ts"
+import { decodeHeunConfig, heunScheduler } from "../schedulers/heun.ts"
+import { decodeUniPcMultistepConfig, uniPcMultistepScheduler } from "../schedulers/unipc-multistep.ts"
 
 /**
  * The model as a sampler sees it: the (guided) prediction, in the model's prediction type, for the
@@ -25,16 +29,21 @@ export type Sampler = (
   onStep?: (done: number, total: number) => void
 ) => tf.Tensor4D
 
-/** The loop of diffusers' pipelines: scale the input, predict, step. */
+/** The loop of diffusers' pipelines: scale the input, predict, step; a fresh scheduler run per sample. */
 export const samplerOf = (scheduler: DiffusionScheduler): Sampler => (denoise, initialNoise, noise, onStep) => {
   let latents = tf.tidy(() => tf.mul(initialNoise, scheduler.initNoiseSigma)) as tf.Tensor4D
   const total = scheduler.timesteps.length
-  scheduler.timesteps.forEach((t, i) => {
-    const next = tf.tidy(() => scheduler.step(denoise(scheduler.scaleModelInput(latents, i), t), i, latents, noise))
-    latents.dispose()
-    latents = next
-    onStep?.(i + 1, total)
-  })
+  const run = scheduler.start()
+  try {
+    scheduler.timesteps.forEach((t, i) => {
+      const next = tf.tidy(() => run.step(denoise(scheduler.scaleModelInput(latents, i), t), i, latents, noise))
+      latents.dispose()
+      latents = next
+      onStep?.(i + 1, total)
+    })
+  } finally {
+    run.dispose()
+  }
   return latents
 }
 
@@ -43,20 +52,31 @@ export interface SamplerSettings {
   readonly steps: number
   /** DDIM's η; ignored by the other samplers. */
   readonly eta: number
+  /** Declared scheduler config keys, set on top of the pipeline's. */
+  readonly schedulerConfig?: SchedulerConfig | undefined
 }
 
 /**
- * The declared sampler on a pipeline's `scheduler_config.json` (parsed; `file` names it in errors),
- * read as diffusers' `<Scheduler>.from_config(pipeline.scheduler.config)` reads it.
+ * The declared sampler's scheduler on a pipeline's `scheduler_config.json` (parsed; `file` names it in
+ * errors), read as diffusers' `<Scheduler>.from_config(pipeline config, **schedulerConfig)` reads it.
  */
-export const makeSampler = (settings: SamplerSettings, config: unknown, file: string): Effect.Effect<Sampler, ModelConfigError> => {
+export const makeScheduler = (settings: SamplerSettings, pipelineConfig: unknown, file: string): Effect.Effect<DiffusionScheduler, ModelConfigError> => {
+  const config = { ...(pipelineConfig as Record<string, unknown>), ...settings.schedulerConfig }
   // The scheduler refuses more steps than the model was trained with; that is reported on the config.
   const build = <C>(decoded: Effect.Effect<C, ModelConfigError>, make: (config: C) => DiffusionScheduler) =>
     Effect.flatMap(decoded, (c) => Effect.try({ try: () => make(c), catch: (error) => new ModelConfigError({ file, reason: (error as Error).message }) }))
   const schedulers: Record<SamplerName, () => Effect.Effect<DiffusionScheduler, ModelConfigError>> = {
     ddpm: () => build(decodeDdpmConfig(config, file), (c) => ddpmScheduler(c, settings.steps)),
     ddim: () => build(decodeDdimConfig(config, file), (c) => ddimScheduler(c, settings.steps, settings.eta)),
-    euler: () => build(decodeEulerConfig(config, file), (c) => eulerScheduler(c, settings.steps))
+    euler: () => build(decodeEulerConfig(config, file), (c) => eulerScheduler(c, settings.steps)),
+    euler_ancestral: () => build(decodeEulerAncestralConfig(config, file), (c) => eulerAncestralScheduler(c, settings.steps)),
+    heun: () => build(decodeHeunConfig(config, file), (c) => heunScheduler(c, settings.steps)),
+    dpmsolver_multistep: () => build(decodeDpmSolverMultistepConfig(config, file), (c) => dpmSolverMultistepScheduler(c, settings.steps)),
+    unipc_multistep: () => build(decodeUniPcMultistepConfig(config, file), (c) => uniPcMultistepScheduler(c, settings.steps))
   }
-  return Effect.map(schedulers[settings.sampler](), samplerOf)
+  return schedulers[settings.sampler]()
 }
+
+/** The declared sampler (see `makeScheduler`) as the sampling loop. */
+export const makeSampler = (settings: SamplerSettings, pipelineConfig: unknown, file: string): Effect.Effect<Sampler, ModelConfigError> =>
+  Effect.map(makeScheduler(settings, pipelineConfig, file), samplerOf)

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
 import { decodeConfig, type ModelConfigError, only } from "../model-config.ts"
-import { type DiffusionScheduler, sqrtF32 } from "./diffusion-scheduler.ts"
+import { type DiffusionScheduler, sqrtF32, statelessRun } from "./diffusion-scheduler.ts"
 import { NoiseScheduleConfig, noiseSchedule } from "./noise-schedule.ts"
 import { spacedTimesteps, timestepSpacingFields } from "./timestep-spacing.ts"
 
@@ -37,7 +37,7 @@ export const ddimScheduler = (config: DdimConfig, steps: number, eta: number): D
     timesteps,
     initNoiseSigma: 1,
     scaleModelInput: (sample) => sample,
-    step: (modelOutput, index, sample, noise) =>
+    start: statelessRun((modelOutput, index, sample, noise) =>
       tf.tidy((): tf.Tensor4D => {
         const t = timesteps[index]
         const previous = t - stride
@@ -59,5 +59,6 @@ export const ddimScheduler = (config: DdimConfig, steps: number, eta: number): D
         const previousSample: tf.Tensor4D = tf.add(tf.mul(original, sqrtF32(alphaProdPrevious)), direction)
         return eta > 0 ? tf.add(previousSample, tf.mul(noise(modelOutput.shape), std)) : previousSample
       })
+    )
   }
 }

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
 import { decodeConfig, type ModelConfigError, only } from "../model-config.ts"
-import { type DiffusionScheduler, sqrtF32 } from "./diffusion-scheduler.ts"
+import { type DiffusionScheduler, sqrtF32, statelessRun } from "./diffusion-scheduler.ts"
 import { NoiseScheduleConfig, noiseSchedule } from "./noise-schedule.ts"
 import { spacedTimesteps, timestepSpacingFields } from "./timestep-spacing.ts"
 
@@ -33,7 +33,7 @@ export const ddpmScheduler = (config: DdpmConfig, steps: number): DiffusionSched
     timesteps,
     initNoiseSigma: 1,
     scaleModelInput: (sample) => sample,
-    step: (modelOutput, index, sample, noise) =>
+    start: statelessRun((modelOutput, index, sample, noise) =>
       tf.tidy((): tf.Tensor4D => {
         const t = timesteps[index]
         const previous = index + 1 < timesteps.length ? timesteps[index + 1] : -1
@@ -58,5 +58,6 @@ export const ddpmScheduler = (config: DdpmConfig, steps: number): DiffusionSched
           : currentBeta
         return tf.add(mean, tf.mul(noise(modelOutput.shape), sqrtF32(variance)))
       })
+    )
   }
 }

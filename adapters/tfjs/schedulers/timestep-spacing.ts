@@ -23,9 +23,21 @@ export interface SpacingConfig {
 }
 
 /** numpy's round: halves go to the even neighbour. */
-const roundHalfEven = (x: number): number => {
+export const roundHalfEven = (x: number): number => {
   const r = Math.round(x)
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r
+}
+
+const checkSteps = (steps: number, n: number) => {
+  if (!Number.isInteger(steps) || steps < 1 || steps > n) {
+    throw new Error(`${steps} inference steps: must be an integer from 1 to num_train_timesteps (${n})`)
+  }
+}
+
+/** np.arange(start, stop, step) in float64: ⌈(stop − start)/step⌉ values start + i·((start + step) − start). */
+const arange = (start: number, stop: number, step: number): Array<number> => {
+  const delta = (start + step) - start
+  return Array.from({ length: Math.max(Math.ceil((stop - start) / step), 0) }, (_, i) => start + i * delta)
 }
 
 /**
@@ -34,9 +46,7 @@ const roundHalfEven = (x: number): number => {
  */
 export const spacedTimesteps = (config: SpacingConfig, steps: number, rounding: "integer" | "float32"): Array<number> => {
   const n = config.num_train_timesteps
-  if (!Number.isInteger(steps) || steps < 1 || steps > n) {
-    throw new Error(`${steps} inference steps: must be an integer from 1 to num_train_timesteps (${n})`)
-  }
+  checkSteps(steps, n)
   switch (config.timestep_spacing) {
     case "linspace": {
       // np.linspace(0, n − 1, steps) computes i·step and sets the last value to exactly n − 1.
@@ -48,12 +58,30 @@ export const spacedTimesteps = (config: SpacingConfig, steps: number, rounding: 
       const ratio = Math.floor(n / steps)
       return Array.from({ length: steps }, (_, i) => (steps - 1 - i) * ratio + config.steps_offset)
     }
-    case "trailing": {
-      // np.round(np.arange(n, 0, −n/steps)) − 1; numpy's arange fills start + i·((start + step) − start).
-      const step = -n / steps
-      const length = Math.ceil(-n / step)
-      const delta = (n + step) - n
-      return Array.from({ length }, (_, i) => roundHalfEven(n + i * delta) - 1)
+    case "trailing":
+      // np.round(np.arange(n, 0, −n/steps)) − 1.
+      return arange(n, 0, -n / steps).map((t) => roundHalfEven(t) - 1)
+  }
+}
+
+/**
+ * The integer timesteps of the multistep solvers' `set_timesteps` (DPMSolverMultistepScheduler,
+ * UniPCMultistepScheduler): "linspace" and "leading" space `steps + 1` points and drop the last (t = 0);
+ * `last` is the first timestep past the schedule (num_train_timesteps unless λ is clipped).
+ */
+export const multistepTimesteps = (config: SpacingConfig, steps: number, last: number): Array<number> => {
+  const n = config.num_train_timesteps
+  checkSteps(steps, n)
+  switch (config.timestep_spacing) {
+    case "linspace": {
+      const step = (last - 1) / steps
+      return Array.from({ length: steps }, (_, i) => (i === 0 ? last - 1 : roundHalfEven((steps - i) * step)))
     }
+    case "leading": {
+      const ratio = Math.floor(last / (steps + 1))
+      return Array.from({ length: steps }, (_, i) => (steps - i) * ratio + config.steps_offset)
+    }
+    case "trailing":
+      return arange(last, 0, -n / steps).map((t) => roundHalfEven(t) - 1)
   }
 }
