@@ -49,6 +49,7 @@ import {
   ioError,
   listExperiments,
   listRuns,
+  readMetrics,
   readText,
   readYaml,
   type StoredRun,
@@ -200,7 +201,12 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
           if (latest !== undefined) {
             yield* updateRunMeta(latest.meta.run_id, (m) => ({ ...m, status: "RUNNING", run_name: opts.name }))
             yield* writeTags(latest, tags)
-            return { runId: latest.meta.run_id, experimentId: opts.experimentId, name: opts.name, reused: true }
+            const latestSteps: Record<string, number> = {}
+            const points = yield* readMetrics(latest.dir).pipe(
+              Effect.mapError((e) => new TrackerError({ operation: "read metrics", target: root, reason: e.message }))
+            )
+            for (const p of points) latestSteps[p.key] = Math.max(p.step, latestSteps[p.key] ?? -Infinity)
+            return { runId: latest.meta.run_id, experimentId: opts.experimentId, name: opts.name, reused: true, latestSteps }
           }
         }
         const runId = randomUUID().replace(/-/g, "")
@@ -312,7 +318,7 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
           return yield* Effect.fail(new TrackingInputError({ field: `image "${image.key}" step`, value: String(image.step), rule: "must be an integer" }))
         }
         const run = yield* findRun(runId)
-        const files = yield* imageArtifacts(image.file, image.key, image.step, image.timestamp ?? (yield* Clock.currentTimeMillis))
+        const files = yield* imageArtifacts(image.file, image.key, image.step, image.timestamp ?? (yield* Clock.currentTimeMillis), image.id)
         const target = artifactsDirOf(run)
         yield* writeAtomically(root, keyPath(target, files.png.artifactPath), files.png.bytes, run.dir)
         yield* writeAtomically(root, keyPath(target, files.thumbnail.artifactPath), files.thumbnail.bytes, run.dir)

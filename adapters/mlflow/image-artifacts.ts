@@ -29,12 +29,13 @@ export const thumbnailSize = (width: number, height: number): { width: number; h
     ? { width: COMPRESSED_IMAGE_SIZE, height: Math.max(1, Math.trunc(height * (COMPRESSED_IMAGE_SIZE / width))) }
     : { width: Math.max(1, Math.trunc(width * (COMPRESSED_IMAGE_SIZE / height))), height: COMPRESSED_IMAGE_SIZE }
 
-/** The two files for one image at one step; a PNG is kept byte for byte, another format is converted. */
+/** The two files for one image at one step (named with `id`); a PNG is kept byte for byte, another format is converted. */
 export const imageArtifacts = (
   file: string,
   key: string,
   step: number,
-  timestamp: number
+  timestamp: number,
+  id: string = randomUUID()
 ): Effect.Effect<ImageArtifacts, TrackerFileError> =>
   Effect.tryPromise({
     try: async () => {
@@ -44,7 +45,7 @@ export const imageArtifacts = (
       if (!(meta.width > 0 && meta.height > 0)) throw new Error(`image size ${meta.width} × ${meta.height}`)
       const size = thumbnailSize(meta.width, meta.height)
       const thumbnail = await sharp(png).resize(size.width, size.height, { fit: "fill" }).webp().toBuffer()
-      const stem = imageArtifactStem(key, step, timestamp, randomUUID())
+      const stem = imageArtifactStem(key, step, timestamp, id)
       return {
         png: { artifactPath: `${stem}.png`, bytes: png },
         thumbnail: { artifactPath: `${stem}+compressed.webp`, bytes: thumbnail }

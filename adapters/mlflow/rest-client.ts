@@ -15,6 +15,9 @@ export interface RetryPolicy {
 /** About as patient as MLflow's Python client (7 retries, factor 2): a server restart fits comfortably. */
 export const defaultRetryPolicy: RetryPolicy = { initialDelayMs: 250, maxDelayMs: 10_000, budgetMs: 180_000 }
 
+/** For a caller that queues and retries itself (a run's tracking queue): rides out a blip, not an outage. */
+export const briefRetryPolicy: RetryPolicy = { initialDelayMs: 100, maxDelayMs: 400, budgetMs: 1000 }
+
 export interface RestConfig {
   /** Server root (may include a path prefix), without credentials. */
   readonly baseUrl: URL
@@ -213,7 +216,9 @@ export const makeRestClient = (config: RestConfig): RestClient => {
             new TrackerError({
               operation,
               target: config.target,
-              reason: `${failure.error.reason} (gave up after ${failures} attempts in ${Math.round((now - started) / 1000)} s)`,
+              reason: failure.error.reason,
+              tried: `${failures} attempt${failures === 1 ? "" : "s"} in ${Math.round((now - started) / 1000)} s`,
+              retryable: true,
               ...(failure.error.status === undefined ? {} : { status: failure.error.status }),
               ...(failure.error.error_code === undefined ? {} : { error_code: failure.error.error_code })
             })

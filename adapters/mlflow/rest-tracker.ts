@@ -47,6 +47,8 @@ export interface RestTrackerOptions {
   readonly maxPendingMetrics?: number
   /** How long closing the tracker may spend sending buffered metrics. */
   readonly closeTimeoutMs?: number
+  /** False: logMetrics sends at once and fails when the server does (for a caller that queues itself). */
+  readonly bufferMetrics?: boolean
 }
 
 const Empty = Schema.Struct({})
@@ -140,7 +142,9 @@ export const makeRestTracker = (
       runId: run.info.run_id,
       experimentId: run.info.experiment_id,
       name: run.info.run_name ?? name,
-      reused
+      reused,
+      // A run's "latest" metric is the one at its highest step (MLflow's latest_metrics).
+      ...(reused ? { latestSteps: Object.fromEntries(run.data.metrics.map((m) => [m.key, m.step])) } : {})
     })
 
     const startRun: TrackerService["startRun"] = (opts: StartRunOptions) =>
@@ -225,7 +229,7 @@ export const makeRestTracker = (
         // The timestamp is fixed now, so a resend after a lost answer is the same point, not a new one.
         const stamped: Array<StampedMetric> = points.map((p) => ({ key: p.key, value: p.value, step: p.step, timestamp: p.timestamp ?? now }))
         yield* Effect.forEach(stamped, checkMetric, { discard: true })
-        yield* buffer.add(runId, stamped)
+        yield* options.bufferMetrics === false ? logBatch(runId, { metrics: stamped }) : buffer.add(runId, stamped)
       })
 
     const setTags: TrackerService["setTags"] = (runId, tags) =>
@@ -282,7 +286,7 @@ export const makeRestTracker = (
           return yield* Effect.fail(new TrackingInputError({ field: `image "${image.key}" step`, value: String(image.step), rule: "must be an integer" }))
         }
         const root = yield* artifactRootOf(runId)
-        const files = yield* imageArtifacts(image.file, image.key, image.step, image.timestamp ?? (yield* Clock.currentTimeMillis))
+        const files = yield* imageArtifacts(image.file, image.key, image.step, image.timestamp ?? (yield* Clock.currentTimeMillis), image.id)
         yield* client.upload(`${root}/${files.png.artifactPath}`, { kind: "bytes", bytes: files.png.bytes })
         yield* client.upload(`${root}/${files.thumbnail.artifactPath}`, { kind: "bytes", bytes: files.thumbnail.bytes })
         yield* setTags(runId, { [MLFLOW_LOGGED_IMAGES]: "True" })

@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { TrackerFactory, TrackingInputError } from "../../framework/services/tracker.ts"
 import { makeFileStoreTracker } from "./file-store-tracker.ts"
-import { type Env, makeRestClient, redactUri, restConfig, type RetryPolicy } from "./rest-client.ts"
+import { briefRetryPolicy, type Env, makeRestClient, redactUri, restConfig, type RetryPolicy } from "./rest-client.ts"
 import { makeRestTracker, type RestTrackerOptions } from "./rest-tracker.ts"
 
 export type TrackingTarget =
@@ -42,18 +42,24 @@ export interface TrackerFactoryOptions extends RestTrackerOptions {
   readonly timeoutMs?: number
 }
 
+/** How long a queued request may go without an answer. */
+const queuedTimeoutMs = 20_000
+
 /** The production TrackerFactory: REST tracker for servers, file-store tracker for folders. */
 export const trackerFactoryLayer = (options: TrackerFactoryOptions = {}): Layer.Layer<TrackerFactory> =>
   Layer.succeed(TrackerFactory, {
-    open: (uri) =>
+    open: (uri, { queued = false } = {}) =>
       Effect.gen(function*() {
         const env = options.env ?? process.env
         const target = yield* trackingTarget(uri, env, options.cwd ?? process.cwd())
         if (target.kind === "folder") return yield* makeFileStoreTracker(target.path)
+        const retry = queued ? briefRetryPolicy : options.retry
+        // Queued, a hung server must not hold the queue (or the end of a run) for the default minute.
+        const timeoutMs = queued ? Math.min(options.timeoutMs ?? queuedTimeoutMs, queuedTimeoutMs) : options.timeoutMs
         const config = yield* restConfig(target.uri, env, {
-          ...(options.retry === undefined ? {} : { retry: options.retry }),
-          ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs })
+          ...(retry === undefined ? {} : { retry }),
+          ...(timeoutMs === undefined ? {} : { timeoutMs })
         })
-        return yield* makeRestTracker(makeRestClient(config), options)
+        return yield* makeRestTracker(makeRestClient(config), { ...options, ...(queued ? { bufferMetrics: false } : {}) })
       })
   })

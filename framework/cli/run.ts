@@ -6,9 +6,8 @@ import type { Plan } from "../plan/step.ts"
 import { cacheLayout, type OutputState } from "../runner/cache.ts"
 import { outputStates, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
-import { openRuns, stepTracking } from "../runner/tracking.ts"
+import { openTracking } from "../runner/tracking.ts"
 import { ExecutorFactory, type ExecutorChoice } from "../services/executor.ts"
-import { Tracker, TrackerFactory } from "../services/tracker.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
@@ -38,6 +37,12 @@ const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Print wh
 export const trackingUriOption = Options.text("tracking-uri").pipe(
   Options.optional,
   Options.withDescription("MLflow server (http[s]://…) or local folder for the runs (default: MLFLOW_TRACKING_URI, else ./mlruns)")
+)
+export const trackingOptionalOption = Options.boolean("tracking-optional").pipe(
+  Options.withDescription(
+    "Run even when the tracking server cannot be reached at start: what the run logs waits in <cache>/tracking/spool " +
+      "and is sent once the server answers (by this run, the next one, or `sardine mlflow push <cache>`)"
+  )
 )
 const concurrency = Options.integer("concurrency").pipe(
   Options.optional,
@@ -95,6 +100,8 @@ export interface PlanExecution {
   readonly force: ReadonlySet<string>
   readonly concurrency: Option.Option<number>
   readonly trackingUri: Option.Option<string>
+  /** Go on when the tracking server cannot be reached at start, with tracking spooled. */
+  readonly trackingOptional: boolean
   readonly executor: ExecutorChoice
   readonly lockLease: Duration.Duration
 }
@@ -103,24 +110,31 @@ export interface PlanExecution {
  * Runs the selected steps of a plan with its MLflow runs, prints the summary, and fails naming
  * every step that failed or was blocked: `sardine run` after its checks, and `verify --repair`.
  */
-export const executePlan = ({ cacheDir, concurrency, executor, force, lockLease, loaded, only, plan, trackingUri }: PlanExecution) =>
+export const executePlan = (
+  { cacheDir, concurrency, executor, force, lockLease, loaded, only, plan, trackingOptional, trackingUri }: PlanExecution
+) =>
   Effect.gen(function*() {
     const selected = selectSteps(plan, only)
     const implementations = yield* StepImplementations
     const steps = yield* (yield* ExecutorFactory).open(executor)
-    const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
     let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-    const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
-      Effect.provideService(Tracker, tracker)
-    )
+    const tracking = yield* openTracking({
+      loaded,
+      plan,
+      cacheDir,
+      uri: Option.getOrUndefined(trackingUri),
+      backend: yield* implementations.backend,
+      outcome: () => outcome,
+      optional: trackingOptional
+    })
     const outcomes = yield* steps.execute({
       loaded,
       plan,
       cacheDir,
       only,
       concurrency: Option.getOrElse(concurrency, () => loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1),
-      trackingUri: tracker.target,
-      tracking: (step) => stepTracking(tracker, runs, step),
+      trackingUri: tracking.target,
+      tracking: tracking.forStep,
       force,
       lockLease
     }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
@@ -136,7 +150,7 @@ export const executePlan = ({ cacheDir, concurrency, executor, force, lockLease,
       const shown = relative(process.cwd(), file)
       yield* Console.log(`report: ${shown.startsWith("..") ? file : shown}`)
     }
-    yield* Console.log(`runs: ${tracker.target}`)
+    yield* Console.log(`runs: ${tracking.target}`)
   }).pipe(Effect.scoped)
 
 /** Why a step will run: never run, damaged, or forced. */
@@ -153,10 +167,11 @@ export const runCommand = Command.make(
     dryRun,
     concurrency,
     trackingUri: trackingUriOption,
+    trackingOptional: trackingOptionalOption,
     executor: executorChoice,
     lockLease: lockLeaseOption
   },
-  ({ cacheDir, concurrency, dryRun, executor, file, force, lockLease, only, trackingUri }) =>
+  ({ cacheDir, concurrency, dryRun, executor, file, force, lockLease, only, trackingOptional, trackingUri }) =>
     Effect.gen(function*() {
       const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: !dryRun })
       const onlySteps = stepList(only)
@@ -179,7 +194,7 @@ export const runCommand = Command.make(
         }
         return
       }
-      yield* executePlan({ loaded, plan, cacheDir, only: onlySteps, force: forced, concurrency, trackingUri, executor, lockLease })
+      yield* executePlan({ loaded, plan, cacheDir, only: onlySteps, force: forced, concurrency, trackingUri, trackingOptional, executor, lockLease })
     })
 ).pipe(
   Command.withDescription(

@@ -5,8 +5,7 @@ import { cacheLayout } from "../runner/cache.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { checkInputs, executeStep, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
-import { openRuns, stepTracking } from "../runner/tracking.ts"
-import { Tracker, TrackerFactory } from "../services/tracker.ts"
+import { openTracking } from "../runner/tracking.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
@@ -50,17 +49,23 @@ export const stepCommand = Command.make(
       yield* checkDeclaredFolders([step], (path) => resolve(loaded.directory, path))
 
       const implementations = yield* StepImplementations
-      const tracker = yield* (yield* TrackerFactory).open(Option.getOrUndefined(trackingUri))
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-      // The runs are found again by their content keys: the ones `sardine run` opened for the whole plan.
-      const runs = yield* openRuns(loaded, plan, () => outcome, yield* implementations.backend).pipe(
-        Effect.provideService(Tracker, tracker)
-      )
+      // The runs are found again by their content keys and the cache: the ones `sardine run` opened for the
+      // whole plan. A job does not wait for the server (`sardine run` did at start): its tracking is spooled.
+      const tracking = yield* openTracking({
+        loaded,
+        plan,
+        cacheDir,
+        uri: Option.getOrUndefined(trackingUri),
+        backend: yield* implementations.backend,
+        outcome: () => outcome,
+        optional: true
+      })
       const started = Date.now()
       const status = yield* executeStep(plan, step, implementations.handlers, {
         cacheDir,
         declarationDir: loaded.directory,
-        tracking: (s) => stepTracking(tracker, runs, s),
+        tracking: tracking.forStep,
         force: new Set(force ? [step.id] : []),
         lockLease
       }).pipe(

@@ -5,7 +5,7 @@ import { outputStates } from "../runner/runner.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
-import { executePlan, trackingUriOption } from "./run.ts"
+import { executePlan, trackingOptionalOption, trackingUriOption } from "./run.ts"
 import { lockLeaseOption } from "./step-options.ts"
 
 export class DamagedOutputs extends Schema.TaggedError<DamagedOutputs>()("DamagedOutputs", {
@@ -28,8 +28,15 @@ const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
  */
 export const verifyCommand = Command.make(
   "verify",
-  { file: declarationFile, cacheDir: cacheDirOption, repair, trackingUri: trackingUriOption, lockLease: lockLeaseOption },
-  ({ cacheDir, file, lockLease, repair, trackingUri }) =>
+  {
+    file: declarationFile,
+    cacheDir: cacheDirOption,
+    repair,
+    trackingUri: trackingUriOption,
+    trackingOptional: trackingOptionalOption,
+    lockLease: lockLeaseOption
+  },
+  ({ cacheDir, file, lockLease, repair, trackingOptional, trackingUri }) =>
     Effect.gen(function*() {
       const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: repair })
       const cache = cacheLayout(cacheDir)
@@ -80,6 +87,7 @@ export const verifyCommand = Command.make(
         force: again,
         concurrency: Option.none(),
         trackingUri,
+        trackingOptional,
         executor: { _tag: "local" },
         lockLease
       })

@@ -1,29 +1,35 @@
-import { Cause, Effect, Exit, Scope } from "effect"
+import { Cause, Clock, Effect, Exit, Option, type Scope } from "effect"
+import { randomUUID } from "node:crypto"
 import { hostname, userInfo } from "node:os"
+import { resolve } from "node:path"
 import { contentHash } from "../declaration/canonical-json.ts"
 import { encodeDeclaration } from "../declaration/decode.ts"
 import { experimentsOf } from "../declaration/experiment.ts"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import type { Plan, Step } from "../plan/step.ts"
-import { Tracker, type MetricPoint, type RunEndStatus, type TrackedRun } from "../services/tracker.ts"
+import { type RunEndStatus, TrackerFactory, type TrackingInputError } from "../services/tracker.ts"
+import { cacheIdentity } from "../tracking/cache-identity.ts"
 import { flattenParams, type Json } from "../tracking/flatten-params.ts"
 import { gitCommitOf } from "../tracking/git-commit.ts"
+import { claimSessions, openOwnSession, otherTargets, type SpoolError, spoolFolderOf } from "../tracking/spool.ts"
 import { systemTags } from "../tracking/system-tags.ts"
+import { makeTrackingQueue, type QueueRetryPolicy, type TrackingQueue, TrackingUnavailable } from "../tracking/tracking-queue.ts"
+import { Progress } from "./progress.ts"
 import type { StepOutcome } from "./runner.ts"
 
 /**
  * What a run of a declaration records in MLflow (DESIGN §8): a parent run per study with a child
  * run per experiment (a lone experiment is one run). Params are the flattened declaration and the
- * content keys of its steps. Runs are found again by their content key, so rerunning a cached
- * study reuses its runs instead of adding new ones.
+ * content keys of its steps. A run is found again by its content key and its cache's identity, so
+ * rerunning a cached study reuses its runs, and a second cache folder gets runs of its own.
+ * Runs are named by references (their reuse keys) because they may open after the steps start
+ * logging: everything goes through the tracking queue (framework/tracking/tracking-queue.ts).
  */
 export interface RunsOfDeclaration {
-  /** MLflow experiment id (one per study). */
-  readonly experimentId: string
   /** The study's parent run; for a lone experiment, that experiment's run. */
-  readonly top: TrackedRun
-  /** Run of each experiment by name. */
-  readonly experiments: ReadonlyMap<string, TrackedRun>
+  readonly top: string
+  /** The run of each experiment by name. */
+  readonly experiments: ReadonlyMap<string, string>
   /** The tensor backend the steps compute on, when known. */
   readonly backend?: string
 }
@@ -34,9 +40,10 @@ export interface StepTracking {
   readonly image: (key: string, step: number, file: string) => Effect.Effect<void>
   readonly artifact: (localPath: string, artifactPath?: string) => Effect.Effect<void>
   readonly datasetInput: (input: { name: string; digest: string; source: string; context: string }) => Effect.Effect<void>
-  /** Where the runs live and their ids, for links in reports. */
+  /** Where the runs live, for links in reports. */
   readonly target: string
-  readonly experimentId: string
+  /** The MLflow experiment and the run ids of the experiments, once the store has answered. */
+  readonly experimentId?: string
   readonly runIds: Readonly<Record<string, string>>
   readonly backend?: string
 }
@@ -55,21 +62,22 @@ const statusOf = (exit: Exit.Exit<ReadonlyArray<StepOutcome>, unknown>, experime
 }
 
 /**
- * Opens (or reuses) the runs of a declaration for the scope; closing the scope ends each with the
- * status its steps earned — FINISHED, FAILED (a step failed or was blocked), KILLED (interrupted).
- * `outcome` is read when the scope closes.
+ * Queues the opening of a declaration's runs; closing the scope queues the end of each, with the status
+ * its steps earned — FINISHED, FAILED (a step failed or was blocked), KILLED (interrupted). `outcome` is
+ * read when the scope closes.
  */
 export const openRuns = (
+  queue: TrackingQueue,
   loaded: LoadedDeclaration,
   plan: Plan,
   outcome: () => Exit.Exit<ReadonlyArray<StepOutcome>, unknown>,
-  backend: string | undefined
-): Effect.Effect<RunsOfDeclaration, unknown, Tracker | Scope.Scope> =>
+  options: { readonly backend: string | undefined; readonly cacheDir: string; readonly cacheId: string }
+): Effect.Effect<RunsOfDeclaration, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const tracker = yield* Tracker
     const { declaration, file } = loaded
+    const { backend, cacheId } = options
     const commit = yield* gitCommitOf(file)
-    const tags = (runName: string, parentRunId?: string) =>
+    const tags = (runName: string) =>
       systemTags({
         runName,
         sardineVersion: version,
@@ -78,67 +86,151 @@ export const openRuns = (
         sourceName: file,
         gitCommit: commit._tag === "Some" ? commit.value : undefined,
         backend,
-        parentRunId
+        cacheDir: resolve(options.cacheDir)
       })
-    const experimentId = yield* tracker.getOrCreateExperiment(plan.name)
-    const start = (name: string, reuseKey: string, parentRunId: string | undefined, status: () => RunEndStatus) =>
-      Effect.acquireRelease(
-        tracker.startRun({ experimentId, name, reuseKey, parentRunId, tags: tags(name, parentRunId) }),
-        (run) =>
-          tracker.endRun(run.runId, status()).pipe(
-            Effect.catchAll((error) => Effect.logWarning(`could not end MLflow run ${run.runId}: ${error.message}`))
-          )
-      )
-    const stepParams = (steps: ReadonlyArray<Step>) =>
-      Object.fromEntries(steps.map((s) => [`steps.${s.id.split("/").at(-1)}.key`, s.key]))
+    const open = (name: string, steps: ReadonlyArray<Step>, params: Record<string, string>, status: () => RunEndStatus, parent?: string) =>
+      Effect.gen(function*() {
+        const ref = `${keyOfSteps(steps)}.${cacheId}`
+        yield* queue.enqueue({
+          op: "open",
+          run: ref,
+          experiment: plan.name,
+          name,
+          reuseKey: ref,
+          ...(parent === undefined ? {} : { parent }),
+          tags: tags(name),
+          params
+        })
+        yield* Effect.addFinalizer(() =>
+          Effect.flatMap(Clock.currentTimeMillis, (endTime) => queue.enqueue({ op: "end", run: ref, status: status(), endTime }))
+        )
+        return ref
+      })
+    const stepParams = (steps: ReadonlyArray<Step>) => Object.fromEntries(steps.map((s) => [`steps.${s.id.split("/").at(-1)}.key`, s.key]))
 
-    const experimentRuns = new Map<string, TrackedRun>()
-    let top: TrackedRun
+    const experimentRuns = new Map<string, string>()
+    let top: string
     if (declaration.kind === "study") {
-      top = yield* start(plan.name, keyOfSteps(plan.steps), undefined, () => statusOf(outcome()))
-      yield* tracker.logParams(top.runId, {
+      const report = plan.steps.find((s) => s.kind === "report")
+      top = yield* open(plan.name, plan.steps, {
         "study.experiments": JSON.stringify(declaration.experiments.map((e) => e.name)),
-        ...(plan.steps.some((s) => s.kind === "report") ? { "steps.report.key": plan.steps.find((s) => s.kind === "report")!.key } : {})
-      })
+        ...(report === undefined ? {} : { "steps.report.key": report.key })
+      }, () => statusOf(outcome()))
       for (const experiment of experimentsOf(declaration)) {
         const steps = plan.steps.filter((s) => s.kind !== "report" && s.experiments.includes(experiment.name))
-        const run = yield* start(experiment.name, keyOfSteps(steps), top.runId, () => statusOf(outcome(), experiment.name))
-        yield* tracker.logParams(run.runId, { ...flattenParams(encodeDeclaration(experiment) as Json), ...stepParams(steps) })
-        experimentRuns.set(experiment.name, run)
+        const params = { ...flattenParams(encodeDeclaration(experiment) as Json), ...stepParams(steps) }
+        experimentRuns.set(experiment.name, yield* open(experiment.name, steps, params, () => statusOf(outcome(), experiment.name), top))
       }
     } else {
       // A lone experiment or CLIP model is one run.
-      top = yield* start(plan.name, keyOfSteps(plan.steps), undefined, () => statusOf(outcome()))
-      yield* tracker.logParams(top.runId, { ...flattenParams(encodeDeclaration(declaration) as Json), ...stepParams(plan.steps) })
+      const params = { ...flattenParams(encodeDeclaration(declaration) as Json), ...stepParams(plan.steps) }
+      top = yield* open(plan.name, plan.steps, params, () => statusOf(outcome()))
       experimentRuns.set(declaration.name, top)
     }
-    return { experimentId, top, experiments: experimentRuns, ...(backend === undefined ? {} : { backend }) }
+    return { top, experiments: experimentRuns, ...(backend === undefined ? {} : { backend }) }
   })
 
-/** Tracking failures during a step are reported, never fatal: results matter more than their log. */
-const quietly = (what: string) => <E extends { message: string }>(effect: Effect.Effect<void, E>) =>
-  effect.pipe(Effect.catchAll((error) => Effect.logWarning(`MLflow: could not log ${what}: ${error.message}`)))
-
 /** The logging handle of one step: a report logs to the study's run, other steps to their experiments' runs. */
-export const stepTracking = (tracker: Tracker["Type"], runs: RunsOfDeclaration, step: Step): StepTracking => {
+export const stepTracking = (queue: TrackingQueue, runs: RunsOfDeclaration, step: Step): StepTracking => {
   const targets = step.kind === "report"
     ? [runs.top]
-    : step.experiments.map((name) => runs.experiments.get(name)).filter((r): r is TrackedRun => r !== undefined)
-  const each = (what: string, log: (run: TrackedRun) => Effect.Effect<void, { message: string }>) =>
-    quietly(what)(Effect.forEach(targets, log, { discard: true }))
+    : step.experiments.map((name) => runs.experiments.get(name)).filter((r): r is string => r !== undefined)
+  const each = (log: (run: string) => Effect.Effect<void>) => Effect.forEach(targets, log, { discard: true })
+  const now = Clock.currentTimeMillis
+  const runIds: Record<string, string> = {}
+  for (const [name, ref] of runs.experiments) {
+    const opened = queue.runOf(ref)
+    if (Option.isSome(opened)) runIds[name] = opened.value.runId
+  }
+  const experimentId = Option.getOrUndefined(Option.map(queue.runOf(runs.top), (r) => r.experimentId))
   return {
     metrics: (at, values) =>
-      each("metrics", (run) => {
-        const timestamp = Date.now()
-        const points: Array<MetricPoint> = Object.entries(values).map(([key, value]) => ({ key, value, step: at, timestamp }))
-        return tracker.logMetrics(run.runId, points)
+      Effect.flatMap(
+        now,
+        (timestamp) =>
+          each((run) => queue.enqueue({ op: "metrics", run, points: Object.entries(values).map(([key, value]) => ({ key, value, step: at, timestamp })) }))
+      ),
+    // A fixed id per image: sending it again (after a lost answer) replaces it rather than adding a copy.
+    image: (key, at, file) =>
+      Effect.flatMap(now, (timestamp) => {
+        const id = randomUUID()
+        return each((run) => queue.enqueue({ op: "image", run, key, step: at, timestamp, id, file: "" }, file))
       }),
-    image: (key, at, file) => each(`image ${file}`, (run) => tracker.logImage(run.runId, { key, step: at, file })),
-    artifact: (localPath, artifactPath) => each(`artifact ${localPath}`, (run) => tracker.logArtifact(run.runId, localPath, artifactPath)),
-    datasetInput: (input) => each(`dataset ${input.name}`, (run) => tracker.logInputs(run.runId, [input])),
-    target: tracker.target,
-    experimentId: runs.experimentId,
-    runIds: Object.fromEntries([...runs.experiments].map(([name, run]) => [name, run.runId])),
+    artifact: (localPath, artifactPath = "") => each((run) => queue.enqueue({ op: "artifact", run, path: "", artifactPath }, localPath)),
+    datasetInput: (input) => each((run) => queue.enqueue({ op: "inputs", run, inputs: [input] })),
+    target: queue.target,
+    ...(experimentId === undefined ? {} : { experimentId }),
+    runIds,
     ...(runs.backend === undefined ? {} : { backend: runs.backend })
   }
 }
+
+export interface OpenTrackingOptions {
+  readonly loaded: LoadedDeclaration
+  readonly plan: Plan
+  readonly cacheDir: string
+  /** The tracking URI (http[s]://, file:, a folder; absent: MLFLOW_TRACKING_URI, else ./mlruns). */
+  readonly uri: string | undefined
+  readonly backend: string | undefined
+  /** How the steps ended, read when the runs end. */
+  readonly outcome: () => Exit.Exit<ReadonlyArray<StepOutcome>, unknown>
+  /**
+   * False: the run starts only once its runs are open, and fails when the store cannot be reached within
+   * `startWithinMs`. True: it starts at once, its tracking spooled until the store answers.
+   */
+  readonly optional: boolean
+  readonly startWithinMs?: number
+  readonly retry?: QueueRetryPolicy
+}
+
+export interface RunTracking {
+  readonly target: string
+  readonly queue: TrackingQueue
+  readonly runs: RunsOfDeclaration
+  readonly forStep: (step: Step) => StepTracking
+}
+
+/** How long a run waits for its tracking store at start before it fails (without --tracking-optional). */
+export const defaultStartWithinMs = 10_000
+
+/**
+ * The tracking of a run of a declaration: the store the URI names, behind a queue spooled in the cache
+ * (`<cache>/tracking/spool`), what earlier runs left there for the same store sent first, and the runs of
+ * the declaration opened. Closing the scope ends the runs and sends what it can (see TrackingQueue).
+ */
+export const openTracking = (
+  options: OpenTrackingOptions
+): Effect.Effect<RunTracking, TrackingUnavailable | TrackingInputError | SpoolError, TrackerFactory | Progress | Scope.Scope> =>
+  Effect.gen(function*() {
+    const progress = yield* Progress
+    const tracker = yield* (yield* TrackerFactory).open(options.uri, { queued: true })
+    const cacheId = yield* cacheIdentity(options.cacheDir)
+    const spoolDir = spoolFolderOf(options.cacheDir)
+    const later = `the next run sends them, or \`sardine mlflow push ${options.cacheDir}\``
+    const earlier = yield* claimSessions(spoolDir, tracker.target)
+    const own = yield* openOwnSession(spoolDir, tracker.target)
+    for (const other of yield* otherTargets(spoolDir, tracker.target)) {
+      yield* progress.note(`tracking items for ${other} wait in ${spoolDir}: \`sardine mlflow push ${options.cacheDir}\` sends them there`)
+    }
+    const queue = yield* makeTrackingQueue({
+      tracker,
+      own,
+      earlier,
+      notify: progress.note,
+      spoolDir,
+      later,
+      ...(options.retry === undefined ? {} : { retry: options.retry })
+    })
+    const runs = yield* openRuns(queue, options.loaded, options.plan, options.outcome, { backend: options.backend, cacheDir: options.cacheDir, cacheId })
+    if (!options.optional) {
+      yield* queue.awaitRuns([runs.top, ...runs.experiments.values()], options.startWithinMs ?? defaultStartWithinMs).pipe(
+        Effect.mapError((e) =>
+          new TrackingUnavailable({
+            target: e.target,
+            reason: `${e.reason}. Start it, or add --tracking-optional to run with tracking spooled in ${spoolDir} until it answers`
+          })
+        )
+      )
+    }
+    return { target: tracker.target, queue, runs, forStep: (step) => stepTracking(queue, runs, step) }
+  })

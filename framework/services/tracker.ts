@@ -49,6 +49,8 @@ export interface TrackedRun {
   readonly name: string
   /** True when an existing run was found through `reuseKey`; it is set back to RUNNING. */
   readonly reused: boolean
+  /** Of a reused run: the last step logged of each metric, so a resumed step does not log its steps again. */
+  readonly latestSteps?: Readonly<Record<string, number>>
 }
 
 export interface ImageAtStep {
@@ -58,6 +60,11 @@ export interface ImageAtStep {
   /** A PNG file. */
   readonly file: string
   readonly timestamp?: number
+  /**
+   * Part of the artifacts' names (a random one when absent). A fixed id makes sending the image again
+   * replace it instead of adding a copy.
+   */
+  readonly id?: string
 }
 
 /** A request the store answered with an error, or that could not reach it within the retry budget. */
@@ -70,11 +77,16 @@ export class TrackerError extends Schema.TaggedError<TrackerError>()("TrackerErr
   /** MLflow's error code (RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE, …) when the server gave one. */
   error_code: Schema.optional(Schema.String),
   /** HTTP status, for the REST store. */
-  status: Schema.optional(Schema.Number)
+  status: Schema.optional(Schema.Number),
+  /** The store could not be reached or was overloaded (network error, 429, 5xx): a later attempt may succeed. */
+  retryable: Schema.optional(Schema.Boolean),
+  /** How long the request was retried before this: "4 attempts in 1 s". */
+  tried: Schema.optional(Schema.String)
 }) {
   override get message() {
     const code = this.error_code === undefined ? "" : ` [${this.error_code}]`
-    return `${this.operation} on ${this.target} failed${code}: ${this.reason}`
+    const tried = this.tried === undefined ? "" : ` (gave up after ${this.tried})`
+    return `${this.operation} on ${this.target} failed${code}: ${this.reason}${tried}`
   }
 }
 
@@ -163,12 +175,20 @@ export class Tracker extends Context.Tag("sardine/Tracker")<Tracker, {
   readonly endRun: (runId: string, status: RunEndStatus, endTime?: number) => Effect.Effect<void, TrackerError>
 }>() {}
 
+export interface TrackerOpenOptions {
+  /**
+   * The caller queues, batches and retries (framework/tracking/tracking-queue.ts): each request is retried
+   * only briefly, metrics are sent at once rather than buffered, and closing waits for nothing.
+   */
+  readonly queued?: boolean
+}
+
 /**
  * Opens the tracker a tracking URI names: http(s):// → an MLflow server; a file: URI or a path → an MLflow
  * folder; absent → `MLFLOW_TRACKING_URI`, else `./mlruns`. Closing the scope sends any buffered metric.
  */
 export class TrackerFactory extends Context.Tag("sardine/TrackerFactory")<TrackerFactory, {
-  readonly open: (uri: string | undefined) => Effect.Effect<Tracker["Type"], TrackingInputError, Scope.Scope>
+  readonly open: (uri: string | undefined, options?: TrackerOpenOptions) => Effect.Effect<Tracker["Type"], TrackingInputError, Scope.Scope>
 }>() {}
 
 export interface PushSummary {

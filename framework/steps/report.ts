@@ -16,7 +16,10 @@ export const report = (context: StepContext<"report">) =>
       experiments: experiments.map((experiment, i) => ({ experiment, evaluationDir: evaluations[i].dir })),
       cacheDir: dirname(stepsDir),
       outDir: context.workDir,
-      tracking: { target: context.tracking.target, experimentId: context.tracking.experimentId, runIds: context.tracking.runIds },
+      // Without an experiment id (the store has not answered yet), the report has no links to give.
+      ...(context.tracking.experimentId === undefined
+        ? {}
+        : { tracking: { target: context.tracking.target, experimentId: context.tracking.experimentId, runIds: context.tracking.runIds } }),
       ...(context.tracking.backend === undefined ? {} : { backend: context.tracking.backend })
     })
     // report.md shows its charts and grid from images/, so they travel with it.

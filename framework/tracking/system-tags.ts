@@ -9,6 +9,8 @@ export const MLFLOW_LOGGED_IMAGES = "mlflow.loggedImages"
 export const SARDINE_VERSION = "sardine.version"
 export const SARDINE_BACKEND = "sardine.backend"
 export const SARDINE_HOST = "sardine.host"
+/** The cache folder a run's outputs are in (for people: runs are found by the cache's id, see cache-identity.ts). */
+export const SARDINE_CACHE = "sardine.cache"
 
 export interface SystemTagsInput {
   readonly runName: string
@@ -22,6 +24,8 @@ export interface SystemTagsInput {
   /** The engine backend ("wasm", "cpu", "tensorflow"), for runs that use one. */
   readonly backend?: string
   readonly parentRunId?: string
+  /** The cache folder, absolute. */
+  readonly cacheDir?: string
 }
 
 /** The tags that say where a run comes from. `mlflow.source.type` is LOCAL: sardine runs a local file. */
@@ -34,5 +38,6 @@ export const systemTags = (input: SystemTagsInput): Record<string, string> => ({
   [SARDINE_HOST]: input.host,
   ...(input.gitCommit === undefined ? {} : { [MLFLOW_GIT_COMMIT]: input.gitCommit }),
   ...(input.backend === undefined ? {} : { [SARDINE_BACKEND]: input.backend }),
-  ...(input.parentRunId === undefined ? {} : { [MLFLOW_PARENT_RUN_ID]: input.parentRunId })
+  ...(input.parentRunId === undefined ? {} : { [MLFLOW_PARENT_RUN_ID]: input.parentRunId }),
+  ...(input.cacheDir === undefined ? {} : { [SARDINE_CACHE]: input.cacheDir })
 })

@@ -5,7 +5,7 @@
  * the real file-store tracker. The bench uses the same code with more strategies and images.
  */
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Exit, FiberId } from "effect"
+import { Effect, Exit, FiberId, Option } from "effect"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { trackerFactoryLayer } from "../../adapters/mlflow/tracker-factory.ts"
@@ -18,8 +18,7 @@ import type { Plan } from "../../framework/plan/step.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import { runPlan, type StepOutcome } from "../../framework/runner/runner.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
-import { openRuns, stepTracking, type RunsOfDeclaration } from "../../framework/runner/tracking.ts"
-import { Tracker, TrackerFactory } from "../../framework/services/tracker.ts"
+import { openTracking } from "../../framework/runner/tracking.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { standInStudySteps } from "./stand-in-steps.ts"
 
@@ -36,8 +35,14 @@ export interface ReportStudyOptions {
 }
 
 const concepts = [
-  "a harbour with ships near a bridge", "agricultural fields crossed by a road", "a dense urban area", "a forest with a river",
-  "a lake surrounded by fields", "a coastline with a town", "farmland with scattered houses", "a river delta"
+  "a harbour with ships near a bridge",
+  "agricultural fields crossed by a road",
+  "a dense urban area",
+  "a forest with a river",
+  "a lake surrounded by fields",
+  "a coastline with a town",
+  "farmland with scattered houses",
+  "a river delta"
 ]
 const unseenConcepts = ["an airport with parked aircraft", "a wind farm at sea", "an oil platform", "a container terminal"]
 
@@ -47,7 +52,10 @@ const strategies = (shared: Omit<ExperimentInput, "name" | "components">, count:
     data: { ...shared.data, captionTemplate: "{token} image of {caption}" },
     generate: {
       ...shared.generate,
-      prompts: (shared.generate.prompts as ReadonlyArray<{ text: string; split: "seen" | "unseen" }>).map((p) => ({ ...p, text: p.text.replace(/^SAR image/, "{token} image") }))
+      prompts: (shared.generate.prompts as ReadonlyArray<{ text: string; split: "seen" | "unseen" }>).map((p) => ({
+        ...p,
+        text: p.text.replace(/^SAR image/, "{token} image")
+      }))
     }
   }
   const all: Array<ExperimentInput> = [
@@ -80,7 +88,12 @@ export const reportStudy = (options: ReportStudyOptions) => {
   const shared = {
     base: diffusers(`${repoRoot}/test/fixtures/pipelines/sd1-tiny`, { family: "sd15" }),
     data: synthetic({ n: 6, size: options.size, seed: 1, looks: 4 }),
-    train: { steps: options.trainSteps, seed: 3, checkpointEvery: options.trainSteps, lrSchedule: { warmupSteps: Math.ceil(options.trainSteps / 10), decay: "cosine" } },
+    train: {
+      steps: options.trainSteps,
+      seed: 3,
+      checkpointEvery: options.trainSteps,
+      lrSchedule: { warmupSteps: Math.ceil(options.trainSteps / 10), decay: "cosine" }
+    },
     generate: { prompts, seeds: Array.from({ length: options.seeds }, (_, i) => i), steps: 4 },
     evaluate: {
       reference: synthetic({ n: options.referenceImages, size: options.size, seed: 99, looks: 4 }),
@@ -99,7 +112,12 @@ export interface RanStudy {
   readonly plan: Plan
   readonly declaration: Declaration
   readonly outcomes: ReadonlyArray<StepOutcome>
-  readonly runs: RunsOfDeclaration
+  /** The MLflow experiment and runs the study logged to. */
+  readonly runs: {
+    readonly experimentId: string
+    readonly top: { readonly runId: string }
+    readonly experiments: ReadonlyMap<string, { readonly runId: string }>
+  }
 }
 
 /** Runs the study in `dir` (study.json, cache/, mlruns/) as `sardine run` would, without the CLI. */
@@ -113,17 +131,29 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
       const { plan } = yield* planWithFingerprints({ file, directory: dir, declaration }, { cacheDir })
       const trackingDir = join(dir, "mlruns")
       const implementations = yield* StepImplementations
-      const tracker = yield* (yield* TrackerFactory).open(trackingDir)
       let outcome: Exit.Exit<ReadonlyArray<StepOutcome>, unknown> = Exit.interrupt(FiberId.none)
-      const runs = yield* openRuns({ file, directory: dir, declaration }, plan, () => outcome, yield* implementations.backend).pipe(
-        Effect.provideService(Tracker, tracker)
-      )
+      const tracking = yield* openTracking({
+        loaded: { file, directory: dir, declaration },
+        plan,
+        cacheDir,
+        uri: trackingDir,
+        backend: yield* implementations.backend,
+        outcome: () => outcome,
+        optional: false
+      })
       const outcomes = yield* runPlan(plan, implementations.handlers, {
         cacheDir,
         declarationDir: dir,
         concurrency: 1,
-        tracking: (step) => stepTracking(tracker, runs, step)
+        tracking: tracking.forStep
       }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
+      // Opened before the first step (optional: false), so every run has its id.
+      const opened = (ref: string) => Option.getOrThrow(tracking.queue.runOf(ref))
+      const runs = {
+        experimentId: opened(tracking.runs.top).experimentId,
+        top: opened(tracking.runs.top),
+        experiments: new Map([...tracking.runs.experiments].map(([name, ref]) => [name, opened(ref)]))
+      }
       return { file, cacheDir, trackingDir, plan, declaration, outcomes, runs }
     })).pipe(
       Effect.provide(standInStudySteps),
@@ -132,4 +162,3 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
       Effect.provide(NodeContext.layer)
     )
   )
-
