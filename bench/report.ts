@@ -4,8 +4,9 @@
  * prompts × eight seeds (64 images of 64 × 64 per strategy), 500 training steps each: run once
  * through the real runner (production prepare-data, evaluate and report steps; engine stand-ins),
  * then the report is rendered again from the cache several times and timed: reading every
- * evaluation, manifest and training log, laying out tables and SVG charts, shrinking and embedding
- * the grid images, writing report.html, report.md and images/.
+ * evaluation, its evidence, manifest and training log, computing the study's statistics
+ * (comparisons with the baseline, best-value tests), laying out tables and SVG charts, shrinking
+ * and embedding the grid images, writing report.html, report.md and images/.
  *
  *   npx tsx bench/report.ts [--repeats N]
  *
@@ -16,8 +17,8 @@ import { Effect } from "effect"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
-import { ReportRenderer } from "../framework/services/report-renderer.ts"
-import { runReportStudy } from "../test/reports/report-study.ts"
+import { renderStudyReport } from "../framework/steps/reported-study.ts"
+import { experimentDirsOf, runReportStudy } from "../test/reports/report-study.ts"
 import { reportStudyServices } from "../test/reports/stand-in-steps.ts"
 
 const repeatsAt = process.argv.indexOf("--repeats")
@@ -42,12 +43,10 @@ try {
   const manifest = JSON.parse(readFileSync(join(ran.cacheDir, "steps", reportKey, "sardine-step.json"), "utf8")) as { durationMs: number }
   console.log(`study: 10 strategies × 64 images, run in ${((performance.now() - setUp) / 1000).toFixed(1)} s; its report step took ${(manifest.durationMs / 1000).toFixed(2)} s`)
 
-  const declared = ran.declaration.kind === "study" ? ran.declaration.experiments : []
-  const evaluationDir = (name: string) =>
-    join(ran.cacheDir, "steps", ran.plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes(name))!.key)
   const request = (outDir: string) => ({
     study: "bench-report",
-    experiments: declared.map((experiment) => ({ experiment, evaluationDir: evaluationDir(experiment.name) })),
+    experiments: experimentDirsOf(ran),
+    compare: [],
     cacheDir: ran.cacheDir,
     outDir,
     tracking: { target: ran.trackingDir, experimentId: ran.runs.experimentId, runIds: Object.fromEntries([...ran.runs.experiments].map(([n, r]) => [n, r.runId])) }
@@ -56,9 +55,7 @@ try {
   for (let i = 0; i < REPEATS; i++) {
     const outDir = join(folder, `report-${i}`)
     const started = performance.now()
-    const rendered = await Effect.runPromise(
-      Effect.flatMap(ReportRenderer, (r) => r.render(request(outDir))).pipe(Effect.provide(reportStudyServices))
-    )
+    const { rendered } = await Effect.runPromise(renderStudyReport(request(outDir)).pipe(Effect.provide(reportStudyServices)))
     times.push(performance.now() - started)
     if (i === 0) console.log(`report.html ${(statSync(rendered.html).size / 1e6).toFixed(2)} MB, report.md ${(statSync(rendered.markdown).size / 1e3).toFixed(1)} kB`)
   }

@@ -1,9 +1,9 @@
 import type { SvgChart } from "./charts/svg.ts"
 import { escapeXml } from "./charts/svg.ts"
 import type { ImageGrid } from "./image-grid.ts"
-import type { ReportContent } from "./report-content.ts"
+import { bandCaption, differencesIntroduction, noComparisons, type ReportContent, trainingNote } from "./report-content.ts"
 import { thumbnailSide } from "./thumbnails.ts"
-import type { ReportTable, TableCell } from "./tables/report-table.ts"
+import { changeText, type ReportTable, type TableCell } from "./tables/report-table.ts"
 
 /**
  * report.html: one self-contained page. Charts are inline SVG and grid images are data URIs, so
@@ -25,7 +25,9 @@ table.data th { background: #f3f3f3; }
 table.data thead th { white-space: normal; overflow-wrap: anywhere; max-width: 160px; vertical-align: bottom; }
 table.data tbody th { white-space: normal; overflow-wrap: anywhere; min-width: 170px; max-width: 380px; }
 td.best { font-weight: bold; background: #eaf5e4; }
-.change { font-size: 11px; } .change.better { color: #2d7a2d; } .change.worse { color: #b03a2e; } .change.same { color: #777; }
+.interval { font-size: 11px; color: #666; }
+.change { font-size: 11px; } .change.better { color: #2d7a2d; } .change.worse { color: #b03a2e; } .change.same, .change.unclear { color: #777; }
+td.verdict-better { color: #2d7a2d; font-weight: bold; } td.verdict-worse { color: #b03a2e; font-weight: bold; } td.verdict-unclear { color: #777; }
 .swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
 code { font-family: 'DejaVu Sans Mono', 'Liberation Mono', monospace; font-size: 12px; }
 figure { margin: 12px 0; } figcaption { font-size: 12px; color: #555; max-width: 720px; }
@@ -48,8 +50,10 @@ const cellHtml = (cell: TableCell, tag: "td" | "th"): string => {
   if (cell.code) inner = `<code>${inner}</code>`
   if (cell.link !== undefined) inner = `<a href="${escapeXml(cell.link)}">${inner}</a>`
   if (cell.colour !== undefined) inner = `<span class="swatch" style="background:${cell.colour}"></span>${inner}`
-  if (cell.change !== undefined) inner += ` <span class="change ${cell.change.tone}">(${escapeXml(cell.change.text)})</span>`
-  return `<${tag}${cell.best ? ` class="best"` : ""}>${inner}</${tag}>`
+  if (cell.interval !== undefined) inner += ` <span class="interval">${escapeXml(cell.interval)}</span>`
+  if (cell.change !== undefined) inner += ` <span class="change ${cell.change.tone}">(${escapeXml(changeText(cell.change))})</span>`
+  const classes = [...(cell.best ? ["best"] : []), ...(cell.verdict === undefined ? [] : [`verdict-${cell.verdict}`])]
+  return `<${tag}${classes.length === 0 ? "" : ` class="${classes.join(" ")}"`}>${inner}</${tag}>`
 }
 
 export const tableHtml = (table: ReportTable): string =>
@@ -61,7 +65,9 @@ export const tableHtml = (table: ReportTable): string =>
 const figure = (chart: SvgChart, caption: string) => `<figure>${chart.svg}<figcaption>${escapeXml(caption)}</figcaption></figure>`
 
 const gridHtml = (grid: ImageGrid, images: ReadonlyMap<string, string>): string => {
-  const head = `<tr><th class="prompt">prompt</th>${grid.columns.map((c) => `<th><span class="swatch" style="background:${c.colour}"></span>${escapeXml(c.label)}</th>`).join("")}</tr>`
+  const head = `<tr><th class="prompt">prompt</th>${
+    grid.columns.map((c) => `<th><span class="swatch" style="background:${c.colour}"></span>${escapeXml(c.label)}</th>`).join("")
+  }</tr>`
   const body = grid.rows.map(({ cells, prompt }) => {
     const label = `<span class="split ${prompt.split}">${prompt.split}</span> ${escapeXml(prompt.text)}` +
       prompt.variants.map((v) => `<br><span class="caption">also: ${escapeXml(v)}</span>`).join("")
@@ -80,6 +86,7 @@ const gridHtml = (grid: ImageGrid, images: ReadonlyMap<string, string>): string 
 const sections = [
   ["strategies", "Strategies"],
   ["metrics", "Metrics"],
+  ["differences", "Which differences are real"],
   ["amplitude", "Amplitude distributions"],
   ["texture", "Texture (GLCM)"],
   ["alignment", "Prompt alignment"],
@@ -101,34 +108,51 @@ export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, s
     `<h1>${escapeXml(content.study)}: comparison report</h1>`,
     ...content.summary.map((line) => `<p class="lead">${escapeXml(line)}</p>`),
     `<nav>${sections.map(([id, title]) => `<a href="#${id}">${escapeXml(title)}</a>`).join("")}</nav>`,
-    heading("strategies"), tableHtml(tables.strategies),
-    heading("metrics"), tableHtml(tables.metrics),
+    heading("strategies"),
+    tableHtml(tables.strategies),
+    heading("metrics"),
+    tableHtml(tables.metrics),
+    ...(tables.replicates === undefined ? [] : [tableHtml(tables.replicates)]),
+    heading("differences"),
+    `<p>${escapeXml(differencesIntroduction)}</p>`,
+    ...(content.verdicts.tables.length === 0 && content.verdicts.notCompared.length === 0
+      ? [`<p>${escapeXml(noComparisons)}</p>`]
+      : [...content.verdicts.tables.map(tableHtml), ...content.verdicts.notCompared.map(noteHtml)]),
     heading("amplitude"),
     ...content.distributions.flatMap((d) => [
       `<p>${escapeXml(d.sentence)}</p>`,
-      figure(d.histogram, "Histogram of the pooled pixel values of each set (fraction of pixels per bin, log scale); the real set in black."),
-      figure(d.cdf, "Empirical cumulative distribution of the same values; a gap between curves is what Kolmogorov–Smirnov (largest) and Wasserstein-1 (area) measure.")
+      figure(d.histogram, `Histogram of the pooled pixel values of each set (fraction of pixels per bin, log scale); the real set in black. ${bandCaption}`),
+      figure(
+        d.cdf,
+        `Empirical cumulative distribution of the same values; a gap between curves is what Kolmogorov–Smirnov (largest) and Wasserstein-1 (area) measure. ${bandCaption}`
+      )
     ]),
     heading("texture"),
     `<div class="small-multiples">${content.glcmPanels.map((p) => p.svg).join("")}</div>`,
-    `<p class="note">Each panel: one GLCM property; the dashed line marks the real set's value.</p>`,
+    `<p class="note">Each panel: one GLCM property; the dashed line marks the real set's value; error bars: each strategy's confidence interval.</p>`,
     tableHtml(tables.texture),
     heading("alignment"),
     ...(content.alignment === undefined || tables.alignment === undefined
       ? [`<p>Prompt alignment was not evaluated (no CLIP model declared under evaluate.alignment).</p>`]
-      : [figure(content.alignment, "Mean CLIP score of each strategy's samples over the prompts of each split."), tableHtml(tables.alignment)]),
+      : [
+        figure(content.alignment, "Mean CLIP score of each strategy's samples over the prompts of each split; error bars: its confidence interval."),
+        tableHtml(tables.alignment)
+      ]),
     heading("samples"),
-    `<p class="note">Rows: prompts, seen then unseen; columns: the real reference set and each strategy (${content.grid.samplesPerCell} sample${content.grid.samplesPerCell === 1 ? "" : "s"} per cell). ` +
-      `Images larger than ${thumbnailSide} px are block-averaged to fit, which also averages speckle; the metrics use the full images.</p>`,
+    `<p class="note">Rows: prompts, seen then unseen; columns: the real reference set and each strategy (${content.grid.samplesPerCell} sample${
+      content.grid.samplesPerCell === 1 ? "" : "s"
+    } per cell). ` +
+    `Images larger than ${thumbnailSide} px are block-averaged to fit, which also averages speckle; the metrics use the full images.</p>`,
     gridHtml(content.grid, images),
     heading("training"),
     ...(content.trainingCurves.length === 0
       ? [`<p>No strategy of this study trains (or no training log is left in the cache).</p>`]
       : [
-        `<p class="note">Per training step. Loss, gradient norm and throughput with more than 20 steps: the faint line is the raw value, the solid one its exponential moving average (α = 0.1). Learning rates are drawn as scheduled.</p>`,
+        `<p class="note">${escapeXml(trainingNote)}</p>`,
         ...content.trainingCurves.map((c) => figure(c, `${c.label}.`))
       ]),
-    heading("run-facts"), tableHtml(tables.runFacts),
+    heading("run-facts"),
+    tableHtml(tables.runFacts),
     `</main></body></html>`
   ]
   return `${parts.join("\n")}\n`

@@ -1,10 +1,10 @@
 import type { SvgChart } from "./charts/svg.ts"
 import type { ImageGrid } from "./image-grid.ts"
-import type { ReportContent } from "./report-content.ts"
-import type { ReportTable, TableCell } from "./tables/report-table.ts"
+import { bandCaption, differencesIntroduction, noComparisons, type ReportContent, trainingNote } from "./report-content.ts"
+import { changeText, type ReportTable, type TableCell } from "./tables/report-table.ts"
 
 /**
- * report.md: the same tables as the HTML page (same cell text, best values in bold), for pasting
+ * report.md: the same tables as the HTML page (same cell text, significant bests in bold), for pasting
  * into papers and notes. Charts and grid images are files under images/ next to it: Markdown
  * viewers (GitHub among them) drop data: URIs.
  */
@@ -16,14 +16,15 @@ import type { ReportTable, TableCell } from "./tables/report-table.ts"
 const escapeCell = (text: string) => text.replace(/[\\|<>[\]*_`]/g, (c) => `\\${c}`).replace(/\s*\n\s*/g, " ")
 
 /** Prose (notes, summary): the same escapes, except inside `code spans`, which stay as written. */
-const escapeProse = (text: string) =>
-  text.split(/(`[^`]*`)/).map((part, i) => (i % 2 === 1 ? part : part.replace(/[\\<>[\]*_]/g, (c) => `\\${c}`))).join("")
+const escapeProse = (text: string) => text.split(/(`[^`]*`)/).map((part, i) => (i % 2 === 1 ? part : part.replace(/[\\<>[\]*_]/g, (c) => `\\${c}`))).join("")
 
 const cellMarkdown = (cell: TableCell): string => {
   let text = cell.code ? `\`${cell.text}\`` : escapeCell(cell.text)
   if (cell.link !== undefined) text = `[${text}](${cell.link})`
-  if (cell.change !== undefined) text += ` (${escapeCell(cell.change.text)})`
-  return cell.best ? `**${text}**` : text
+  if (cell.best) text = `**${text}**`
+  if (cell.interval !== undefined) text += ` ${escapeCell(cell.interval)}`
+  if (cell.change !== undefined) text += ` (${escapeCell(changeText(cell.change))})`
+  return text
 }
 
 export const tableMarkdown = (table: ReportTable): string =>
@@ -57,24 +58,45 @@ export const markdownReport = (content: ReportContent): string => {
     `# ${content.study}: comparison report`,
     "",
     ...content.summary.flatMap((line) => [escapeProse(line), ""]),
-    "## 1. Strategies", "", tableMarkdown(tables.strategies),
-    "## 2. Metrics", "", tableMarkdown(tables.metrics),
-    "## 3. Amplitude distributions", "",
+    "## 1. Strategies",
+    "",
+    tableMarkdown(tables.strategies),
+    "## 2. Metrics",
+    "",
+    tableMarkdown(tables.metrics),
+    ...(tables.replicates === undefined ? [] : [tableMarkdown(tables.replicates)]),
+    "## 3. Which differences are real",
+    "",
+    escapeProse(differencesIntroduction),
+    "",
+    ...(content.verdicts.tables.length === 0 && content.verdicts.notCompared.length === 0
+      ? [escapeProse(noComparisons), ""]
+      : [...content.verdicts.tables.map(tableMarkdown), ...content.verdicts.notCompared.flatMap((n) => [escapeProse(n), ""])]),
+    "## 4. Amplitude distributions",
+    "",
     ...content.distributions.flatMap((d) => [escapeProse(d.sentence), "", chartMarkdown(d.histogram), chartMarkdown(d.cdf)]),
-    "## 4. Texture (GLCM)", "",
+    escapeProse(bandCaption),
+    "",
+    "## 5. Texture (GLCM)",
+    "",
     ...content.glcmPanels.map(chartMarkdown),
     tableMarkdown(tables.texture),
-    "## 5. Prompt alignment", "",
+    "## 6. Prompt alignment",
+    "",
     ...(content.alignment === undefined || tables.alignment === undefined
       ? ["Prompt alignment was not evaluated (no CLIP model declared under evaluate.alignment).", ""]
       : [chartMarkdown(content.alignment), tableMarkdown(tables.alignment)]),
-    "## 6. Samples", "",
+    "## 7. Samples",
+    "",
     gridMarkdown(content.grid),
-    "## 7. Training curves", "",
+    "## 8. Training curves",
+    "",
     ...(content.trainingCurves.length === 0
       ? ["No strategy of this study trains (or no training log is left in the cache).", ""]
-      : content.trainingCurves.map(chartMarkdown)),
-    "## 8. Run facts", "", tableMarkdown(tables.runFacts)
+      : [escapeProse(trainingNote), "", ...content.trainingCurves.map(chartMarkdown)]),
+    "## 9. Run facts",
+    "",
+    tableMarkdown(tables.runFacts)
   ]
   return `${parts.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd()}\n`
 }

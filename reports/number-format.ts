@@ -14,6 +14,17 @@ export const formatValue = (value: number | null | undefined): string => {
   return minus(String(Number(value.toPrecision(4))))
 }
 
+/** A confidence interval as tables print it: "[0.168, 0.181]"; empty when not computed. */
+export const formatInterval = (low: number | null | undefined, high: number | null | undefined): string =>
+  typeof low === "number" && typeof high === "number" && !Number.isNaN(low) && !Number.isNaN(high) ? `[${formatValue(low)}, ${formatValue(high)}]` : ""
+
+/** A p-value: "0.012", "< 0.001" below a thousandth, "n/a" when no test was made. */
+export const formatP = (p: number | null | undefined): string => {
+  if (typeof p !== "number" || Number.isNaN(p)) return "n/a"
+  if (p < 0.001) return "< 0.001"
+  return p >= 0.1 ? p.toFixed(2) : p.toFixed(3)
+}
+
 /** A relative change as a signed percentage: "−45 %", "+3.2 %". */
 export const formatChange = (fraction: number): string => {
   if (!Number.isFinite(fraction)) return "n/a"

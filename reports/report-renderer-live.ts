@@ -3,18 +3,14 @@ import { ImageIO } from "../framework/services/image-io.ts"
 import { ReportRenderer, type ReportRequest } from "../framework/services/report-renderer.ts"
 import { reportContent } from "./report-content.ts"
 import { writeReport } from "./report-files.ts"
-import { loadStudyResults } from "./study-results.ts"
+import { studyResults } from "./study-results.ts"
 
-/** Reads the evaluations, lays out tables and charts once, writes report.html and report.md. */
+/** Lays out tables and charts once from the request, writes report.html and report.md. */
 export const renderReport = (request: ReportRequest) =>
-  Effect.gen(function*() {
-    const results = yield* loadStudyResults(request)
-    const content = reportContent(results)
-    return yield* writeReport(content, request.outDir, {
-      study: request.study,
-      ...(request.tracking === undefined ? {} : { tracking: request.tracking }),
-      ...(request.backend === undefined ? {} : { backend: request.backend })
-    })
+  writeReport(reportContent(studyResults(request)), request.outDir, {
+    study: request.study,
+    ...(request.tracking === undefined ? {} : { tracking: request.tracking }),
+    ...(request.backend === undefined ? {} : { backend: request.backend })
   })
 
 /** The production ReportRenderer; it decodes and writes grid images through ImageIO. */

@@ -1,25 +1,22 @@
-import { Effect } from "effect"
-import { readFile } from "node:fs/promises"
-import { basename, join } from "node:path"
-import { cacheLayout, readManifestIn, type StepManifest } from "../framework/runner/cache.ts"
-import { ReportError, type ReportedStrategy, type ReportRequest, type ReportTracking } from "../framework/services/report-renderer.ts"
-import { evaluationFile, type EvaluationResult } from "../framework/steps/evaluation-result.ts"
-import { readTrainingLog, type TrainingLogLine } from "../framework/steps/training-log.ts"
-import { SARDINE_BACKEND } from "../framework/tracking/system-tags.ts"
+import type { StrategyEstimate, StrategyStatistics, StudyStatistics } from "../framework/metrics/study-statistics.ts"
+import type { ReportedReplicate, ReportedStrategy, ReportRequest, ReportTracking } from "../framework/services/report-renderer.ts"
+import type { EvaluationResult } from "../framework/steps/evaluation-result.ts"
 import { strategyColour } from "./strategy-colours.ts"
 
-/** Everything the report shows about one strategy, read once from the cache. */
+/** Everything the report shows about one strategy, from the request. */
 export interface StrategyResult {
   readonly name: string
   readonly strategy: ReportedStrategy
   readonly colour: string
+  /** Its training replicates (one without replicates), with their MLflow runs. */
+  readonly replicates: ReadonlyArray<ReportedReplicate & { readonly runId?: string }>
+  /** The first replicate's evaluation: previews, distributions and settings come from it. */
   readonly evaluation: EvaluationResult
   readonly evaluationDir: string
-  readonly evaluationKey: string
-  /** Manifests of the steps behind the evaluation; absent when the cache no longer holds them. */
-  readonly steps: { readonly evaluate?: StepManifest; readonly generate?: StepManifest; readonly train?: StepManifest }
-  readonly trainingLog: ReadonlyArray<TrainingLogLine>
+  /** Its estimates with intervals (over training seeds when replicated). */
+  readonly statistics?: StrategyStatistics
   readonly backend?: string
+  /** The experiment's run (the summary run of a replicated experiment). */
   readonly runId?: string
 }
 
@@ -29,92 +26,54 @@ export interface StudyResults {
   readonly strategies: ReadonlyArray<StrategyResult>
   /** The experiment marked `baseline: true` (the first, when several are). */
   readonly baseline?: StrategyResult
+  readonly statistics: StudyStatistics
   readonly tracking?: ReportTracking & { readonly kind: "server" | "folder" }
 }
 
-/** Fields the renderers rely on; a file without them is named rather than crashing a chart. */
-const requiredPaths = [
-  "generated.statistics", "reference.statistics", "amplitude.domain", "amplitude.bins", "amplitude.range", "amplitude.distances",
-  "amplitude.generatedDistribution.density", "amplitude.referenceDistribution.density", "amplitude.generatedDistribution.quantiles",
-  "amplitude.referenceDistribution.quantiles", "texture.generated", "texture.reference", "previews.generated", "previews.reference",
-  "lineage.generate", "lineage.reference"
-]
-
-const missingField = (value: unknown): string | undefined =>
-  requiredPaths.find((path) => {
-    let node: unknown = value
-    for (const part of path.split(".")) {
-      if (node === null || typeof node !== "object") return true
-      node = (node as Record<string, unknown>)[part]
-    }
-    return node === undefined || node === null
-  })
-
-const readEvaluation = (dir: string): Effect.Effect<EvaluationResult, ReportError> => {
-  const file = join(dir, evaluationFile)
-  return Effect.tryPromise({
-    try: async () => JSON.parse(await readFile(file, "utf8")) as unknown,
-    catch: (e) => new ReportError({ path: file, reason: `cannot read the evaluation: ${(e as Error).message}` })
-  }).pipe(
-    Effect.flatMap((json) => {
-      const missing = missingField(json)
-      return missing === undefined
-        ? Effect.succeed(json as EvaluationResult)
-        : Effect.fail(new ReportError({ path: file, reason: `is not an evaluation result: ${missing} is missing` }))
-    })
-  )
-}
-
-/** A manifest of the cache, or nothing when the step is not (any more) there. */
-const manifestOf = (cacheDir: string, key: string | undefined) =>
-  key === undefined ? Effect.succeed(undefined) : readManifestIn(cacheLayout(cacheDir).done(key)).pipe(Effect.orElseSucceed(() => undefined))
-
 const isServer = (target: string) => /^https?:\/\//i.test(target)
 
-/** The backend tag of a run in a local MLflow folder (DESIGN §8 layout: <root>/<exp>/<run>/tags/<key>). */
-const backendTag = (tracking: ReportTracking, runId: string) =>
-  Effect.promise(() =>
-    readFile(join(tracking.target, tracking.experimentId, runId, "tags", SARDINE_BACKEND), "utf8").then((t) => t.trim(), () => undefined)
-  )
-
-/** Reads every evaluation of the request and what lies behind it in the cache (manifests, training logs). */
-export const loadStudyResults = (request: ReportRequest): Effect.Effect<StudyResults, ReportError> =>
-  Effect.gen(function*() {
-    if (request.experiments.length === 0) {
-      return yield* new ReportError({ path: request.outDir, reason: "the study has no finished evaluation to report" })
-    }
-    const tracking = request.tracking
-    const strategies = yield* Effect.forEach(request.experiments, ({ evaluationDir, experiment }, index) =>
-      Effect.gen(function*() {
-        const evaluation = yield* readEvaluation(evaluationDir)
-        const evaluate = yield* readManifestIn(evaluationDir).pipe(Effect.orElseSucceed(() => undefined))
-        const generate = yield* manifestOf(request.cacheDir, evaluation.lineage.generate)
-        const train = yield* manifestOf(request.cacheDir, evaluation.lineage.train)
-        const trainingLog = evaluation.lineage.train === undefined
-          ? []
-          : yield* readTrainingLog(cacheLayout(request.cacheDir).done(evaluation.lineage.train))
-        const runId = tracking?.runIds[experiment.name]
-        const backend = request.backend ??
-          (tracking !== undefined && runId !== undefined && !isServer(tracking.target) ? yield* backendTag(tracking, runId) : undefined)
-        const result: StrategyResult = {
-          name: experiment.name,
-          strategy: experiment,
-          colour: strategyColour(index),
-          evaluation,
-          evaluationDir,
-          evaluationKey: basename(evaluationDir),
-          steps: { evaluate, generate, train },
-          trainingLog,
-          ...(backend === undefined ? {} : { backend }),
-          ...(runId === undefined ? {} : { runId })
-        }
-        return result
-      }))
+export const studyResults = (request: ReportRequest): StudyResults => {
+  const tracking = request.tracking
+  const strategies = request.experiments.map(({ experiment, replicates }, index): StrategyResult => {
+    const runId = tracking?.runIds[experiment.name]
+    const statistics = request.statistics.strategies.find((s) => s.name === experiment.name)
     return {
-      study: request.study,
-      cacheDir: request.cacheDir,
-      strategies,
-      baseline: strategies.find((s) => s.strategy.baseline),
-      ...(tracking === undefined ? {} : { tracking: { ...tracking, kind: isServer(tracking.target) ? "server" as const : "folder" as const } })
+      name: experiment.name,
+      strategy: experiment,
+      colour: strategyColour(index),
+      replicates: replicates.map((r) => {
+        const replicateRun = tracking?.runIds[r.name]
+        return replicateRun === undefined ? r : { ...r, runId: replicateRun }
+      }),
+      evaluation: replicates[0].evaluation,
+      evaluationDir: replicates[0].evaluationDir,
+      ...(statistics === undefined ? {} : { statistics }),
+      ...(request.backend === undefined ? {} : { backend: request.backend }),
+      ...(runId === undefined ? {} : { runId })
     }
   })
+  return {
+    study: request.study,
+    cacheDir: request.cacheDir,
+    strategies,
+    baseline: strategies.find((s) => s.strategy.baseline),
+    statistics: request.statistics,
+    ...(tracking === undefined ? {} : { tracking: { ...tracking, kind: isServer(tracking.target) ? "server" as const : "folder" as const } })
+  }
+}
+
+/** A strategy's estimate of `id`, when it has a number. */
+export const estimateOf = (strategy: StrategyResult, id: string): StrategyEstimate | undefined => {
+  const estimate = strategy.statistics?.estimates[id]
+  return estimate !== undefined && !Number.isNaN(estimate.value) ? estimate : undefined
+}
+
+/** Whether `strategy` holds the best value of `id` and is significantly better than every other strategy there. */
+export const isSignificantBest = (results: StudyResults, strategy: StrategyResult, id: string): boolean => {
+  const best = results.statistics.best[id]
+  return best !== undefined && best.significant && best.strategy === strategy.name
+}
+
+/** "hybrid" or, with training replicates, "hybrid (3 seeds)". */
+export const strategyLabel = (strategy: StrategyResult): string =>
+  strategy.replicates.length > 1 ? `${strategy.name} (${strategy.replicates.length} seeds)` : strategy.name

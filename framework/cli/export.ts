@@ -3,6 +3,7 @@ import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, Schema } from "effect"
 import { dirname, join, resolve } from "node:path"
 import { type Declaration, experimentsOf } from "../declaration/experiment.ts"
+import { servesExperiment } from "../declaration/replicates.ts"
 import { writeFolderAtomic } from "../files/atomic-write.ts"
 import type { Plan, StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
@@ -41,7 +42,7 @@ export const trainStepOf = (
   steps: ReadonlyArray<StepOf<"train"> | { readonly kind: string }>,
   experiment: string
 ): StepOf<"train"> | undefined =>
-  steps.find((s): s is StepOf<"train"> => s.kind === "train" && (s as StepOf<"train">).experiments.includes(experiment))
+  steps.find((s): s is StepOf<"train"> => s.kind === "train" && servesExperiment((s as StepOf<"train">).experiments, experiment))
 
 /** A clipModel's trained CLIP: the train-clip step's model folder, copied whole (temporary name, then renamed). */
 const exportClip = (file: string, declaration: Declaration, plan: Plan, format: ExportFormat | "clip", out: string, cacheDir: string) =>

@@ -9,6 +9,7 @@ import { Components } from "../declaration/components.ts"
 import type { Normalisation } from "../declaration/dataset.ts"
 import { experimentsOf } from "../declaration/experiment.ts"
 import { Generation, type GenerationInput, samplerNames } from "../declaration/generation.ts"
+import { servesExperiment } from "../declaration/replicates.ts"
 import type { StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
 import { Progress } from "../runner/progress.ts"
@@ -228,7 +229,7 @@ const declarationSource = (file: string, wanted: string | undefined, cacheDir: s
       )
     }
     const target = chosen[0]
-    const step = plan.steps.find((s): s is StepOf<"generate"> => s.kind === "generate" && s.experiments.includes(target.name))
+    const step = plan.steps.find((s): s is StepOf<"generate"> => s.kind === "generate" && servesExperiment(s.experiments, target.name))
     if (step === undefined) return yield* new GenerateFailed({ reason: `${target.name} has no generate step` })
     const cache = cacheLayout(cacheDir)
     const notDone = (id: string, key: string) =>

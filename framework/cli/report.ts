@@ -3,21 +3,18 @@ import { Console, Effect, Option, Schema } from "effect"
 import { readdir, readFile, stat } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
+import { replicateName, replicatesOfExperiment } from "../declaration/replicates.ts"
+import { reportRole, type StepConfigs } from "../plan/step.ts"
 import { cacheLayout, isDone, outputState, readManifestIn, type StepManifest } from "../runner/cache.ts"
-import {
-  ReportError,
-  ReportRenderer,
-  reportRequestFile,
-  type ReportedExperiment,
-  type ReportedStrategy,
-  type SavedReportRequest
-} from "../services/report-renderer.ts"
+import { ReportError, reportRequestFile, type ReportedStrategy, type SavedReportRequest } from "../services/report-renderer.ts"
+import { type ExperimentDirs, renderStudyReport, type ReplicateDirs } from "../steps/reported-study.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
 
 /**
  * `sardine report <study-file | cache-dir>`: renders a study's comparison report from what the
- * cache already holds, never running a step. From a study file, its evaluate steps are found
+ * cache already holds, never running a step (its statistics are recomputed, seeded as declared,
+ * so they are the report step's). From a study file, its evaluate steps are found
  * through the plan; from a cache folder, through the report step's manifest there, or, when no
  * report step finished, through the evaluate steps' own manifests.
  */
@@ -30,20 +27,19 @@ const out = Options.directory("out").pipe(
   Options.withDescription("Where report.html, report.md and images/ go (default: ./<study>-report)")
 )
 
-/** What the renderer needs, found in the cache. */
+/** What the report needs, found in the cache. */
 interface Found {
   readonly study: string
   readonly cacheDir: string
-  readonly experiments: ReadonlyArray<ReportedExperiment>
+  readonly experiments: ReadonlyArray<ExperimentDirs>
+  readonly compare: ReadonlyArray<readonly [string, string]>
   /** Tracking and backend of the report step's own rendering, when there was one. */
   readonly saved?: SavedReportRequest
   readonly notes: ReadonlyArray<string>
 }
 
 const readSaved = (reportDir: string) =>
-  Effect.promise(() =>
-    readFile(join(reportDir, reportRequestFile), "utf8").then((t) => JSON.parse(t) as SavedReportRequest, () => undefined)
-  )
+  Effect.promise(() => readFile(join(reportDir, reportRequestFile), "utf8").then((t) => JSON.parse(t) as SavedReportRequest, () => undefined))
 
 /**
  * Whether an evaluate step's output can be reported: finished and sound; a damaged one fails the
@@ -53,26 +49,45 @@ const evaluationFound = (cacheDir: string, key: string) =>
   Effect.flatMap(outputState(cacheLayout(cacheDir), key), (state) =>
     state._tag !== "damaged"
       ? Effect.succeed(state._tag === "done")
-      : Effect.fail(new ReportError({
-        path: join(cacheLayout(cacheDir).done(key), state.files[0]),
-        reason: `damaged since its step committed (${state.problems.join("; ")}); \`sardine run\` runs the step again`
-      })))
+      : Effect.fail(
+        new ReportError({
+          path: join(cacheLayout(cacheDir).done(key), state.files[0]),
+          reason: `damaged since its step committed (${state.problems.join("; ")}); \`sardine run\` runs the step again`
+        })
+      ))
 
-/** The finished evaluate steps of a declaration's plan, one per experiment, in declaration order. */
+/** The finished steps of each replicate of a declaration's experiments, in declaration order. */
 const fromDeclaration = (file: string, cacheDir: string) =>
   Effect.gen(function*() {
     const { loaded, plan } = yield* loadPlan(file, { cacheDir })
+    const { declaration } = loaded
     const cache = cacheLayout(cacheDir)
-    const experiments = experimentsOf(loaded.declaration)
+    const experiments = experimentsOf(declaration)
     if (experiments.length === 0) {
-      return yield* new ReportError({ path: file, reason: `declares a ${loaded.declaration.kind}, which has no experiments to compare` })
+      return yield* new ReportError({ path: file, reason: `declares a ${declaration.kind}, which has no experiments to compare` })
     }
-    const found: Array<ReportedExperiment> = []
+    const done = (kind: string, name: string) =>
+      Effect.gen(function*() {
+        const step = plan.steps.find((s) => s.kind === kind && s.experiments.includes(name))
+        if (step === undefined) return undefined
+        const finished = kind === "evaluate" ? yield* evaluationFound(cacheDir, step.key) : yield* isDone(cache, step.key)
+        return finished ? cache.done(step.key) : undefined
+      })
+    const found: Array<ExperimentDirs> = []
     const missing: Array<string> = []
     for (const experiment of experiments) {
-      const step = plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes(experiment.name))!
-      if (yield* evaluationFound(cacheDir, step.key)) found.push({ experiment, evaluationDir: cache.done(step.key) })
-      else missing.push(experiment.name)
+      const replicates: Array<ReplicateDirs> = []
+      for (const { name, replicate } of replicatesOfExperiment(experiment, declaration)) {
+        const evaluation = yield* done("evaluate", name)
+        if (evaluation === undefined) {
+          missing.push(name)
+          continue
+        }
+        const samples = yield* done("generate", name)
+        const training = yield* done("train", name)
+        replicates.push({ name, replicate, evaluation, ...(samples === undefined ? {} : { samples }), ...(training === undefined ? {} : { training }) })
+      }
+      if (replicates.length > 0) found.push({ experiment, replicates })
     }
     if (found.length === 0) {
       return yield* new ReportError({
@@ -83,7 +98,8 @@ const fromDeclaration = (file: string, cacheDir: string) =>
     const reportStep = plan.steps.find((s) => s.kind === "report")
     const saved = reportStep !== undefined && (yield* isDone(cache, reportStep.key)) ? yield* readSaved(cache.done(reportStep.key)) : undefined
     const notes = missing.length === 0 ? [] : [`not evaluated yet, left out: ${missing.join(", ")}`]
-    return { study: plan.name, cacheDir, experiments: found, notes, ...(saved === undefined ? {} : { saved }) } satisfies Found
+    const compare = declaration.kind === "study" ? declaration.compare : []
+    return { study: plan.name, cacheDir, experiments: found, compare, notes, ...(saved === undefined ? {} : { saved }) } satisfies Found
   })
 
 /** Every finished step's manifest in a cache folder. */
@@ -101,32 +117,58 @@ const manifestsIn = (cacheDir: string) =>
 
 const decodeExperiment = Schema.decodeUnknown(Experiment)
 
-/** The report step's declarations: the study as it was run. */
+/** The report step's declarations and inputs: the study as it was run. */
 const fromReportManifest = (cacheDir: string, manifest: StepManifest) =>
   Effect.gen(function*() {
-    const dir = cacheLayout(cacheDir).done(manifest.key)
-    const config = manifest.config as { readonly study: string; readonly experiments: ReadonlyArray<unknown> }
-    const experiments = yield* Effect.forEach(config.experiments, (raw, i) =>
-      decodeExperiment(raw).pipe(
-        Effect.mapError((e) => new ReportError({ path: join(dir, "sardine-step.json"), reason: `config.experiments[${i}] is not a valid experiment: ${e.message}` }))
-      ))
     const cache = cacheLayout(cacheDir)
-    const evaluations = manifest.inputs.filter((i) => i.role === "evaluation")
-    const found: Array<ReportedExperiment> = []
+    const dir = cache.done(manifest.key)
+    const config = manifest.config as StepConfigs["report"]
+    const experiments = yield* Effect.forEach(config.experiments as ReadonlyArray<unknown>, (raw, i) =>
+      decodeExperiment(raw).pipe(
+        Effect.mapError((e) =>
+          new ReportError({ path: join(dir, "sardine-step.json"), reason: `config.experiments[${i}] is not a valid experiment: ${e.message}` })
+        )
+      ))
+    const keyOf = (role: string) => manifest.inputs.find((i) => i.role === role)?.key
+    const found: Array<ExperimentDirs> = []
     const missing: Array<string> = []
     for (const [i, experiment] of experiments.entries()) {
-      const key = evaluations[i]?.key
-      if (key !== undefined && (yield* evaluationFound(cacheDir, key))) found.push({ experiment, evaluationDir: cache.done(key) })
-      else missing.push(experiment.name)
+      const count = config.replicates?.[i] ?? 1
+      const replicates: Array<ReplicateDirs> = []
+      for (let r = 1; r <= count; r++) {
+        const name = replicateName(experiment.name, r, count)
+        const at = (kind: "evaluation" | "samples" | "training") => {
+          const key = keyOf(reportRole(kind, name))
+          if (key === undefined) return Effect.succeed(undefined)
+          const finished = kind === "evaluation" ? evaluationFound(cacheDir, key) : isDone(cache, key)
+          return Effect.map(finished, (d) => (d ? cache.done(key) : undefined))
+        }
+        const evaluation = yield* at("evaluation")
+        if (evaluation === undefined) {
+          missing.push(name)
+          continue
+        }
+        const samples = yield* at("samples")
+        const training = yield* at("training")
+        replicates.push({ name, replicate: r, evaluation, ...(samples === undefined ? {} : { samples }), ...(training === undefined ? {} : { training }) })
+      }
+      if (replicates.length > 0) found.push({ experiment, replicates })
     }
     const saved = yield* readSaved(dir)
     const notes = missing.length === 0 ? [] : [`evaluations no longer in the cache, left out: ${missing.join(", ")}`]
-    return { study: config.study, cacheDir, experiments: found, notes, ...(saved === undefined ? {} : { saved }) } satisfies Found
+    return {
+      study: config.study,
+      cacheDir,
+      experiments: found,
+      compare: config.compare ?? [],
+      notes,
+      ...(saved === undefined ? {} : { saved })
+    } satisfies Found
   })
 
 /**
- * Without a report step, each experiment's newest evaluate step, its strategy rebuilt from the
- * generate step's config (base, components) and the train step's (budget).
+ * Without a report step, each experiment's newest evaluate step per replicate, its strategy
+ * rebuilt from the generate step's config (base, components) and the train step's (budget).
  */
 const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepManifest>) =>
   Effect.gen(function*() {
@@ -141,7 +183,8 @@ const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepMa
     if (newest.size === 0) {
       return yield* new ReportError({ path: cacheDir, reason: "holds no finished evaluate or report step: nothing to report" })
     }
-    const experiments: Array<ReportedExperiment> = []
+    const cache = cacheLayout(cacheDir)
+    const byExperiment = new Map<string, { strategy: ReportedStrategy; replicates: Array<ReplicateDirs> }>()
     const notes: Array<string> = []
     for (const [name, evaluate] of newest) {
       const generate = byKey.get(evaluate.inputs.find((i) => i.role === "samples")?.key ?? "")
@@ -152,20 +195,36 @@ const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepMa
       const model = generate.inputs.find((i) => i.role === "model")?.key
       const train = model === undefined ? undefined : byKey.get(model)
       const generateConfig = generate.config as Pick<ReportedStrategy, "base" | "components">
-      const strategy: ReportedStrategy = {
-        name,
-        baseline: model === undefined,
-        base: generateConfig.base,
-        components: generateConfig.components,
-        ...(train === undefined ? {} : { train: (train.config as Pick<ReportedStrategy, "train">).train })
+      // Replicates run as <experiment>#<r>.
+      const [experiment, replicate] = name.split("#")
+      const held = byExperiment.get(experiment) ?? {
+        strategy: {
+          name: experiment,
+          baseline: model === undefined,
+          base: generateConfig.base,
+          components: generateConfig.components,
+          ...(train === undefined ? {} : { train: (train.config as Pick<ReportedStrategy, "train">).train })
+        },
+        replicates: []
       }
       yield* evaluationFound(cacheDir, evaluate.key)
-      experiments.push({ experiment: strategy, evaluationDir: cacheLayout(cacheDir).done(evaluate.key) })
+      held.replicates.push({
+        name,
+        replicate: replicate === undefined ? 1 : Number(replicate),
+        evaluation: cache.done(evaluate.key),
+        samples: cache.done(generate.key),
+        ...(train === undefined ? {} : { training: cache.done(train.key) })
+      })
+      byExperiment.set(experiment, held)
     }
+    const experiments = [...byExperiment.values()].map(({ replicates, strategy }) => ({
+      experiment: strategy,
+      replicates: replicates.sort((a, b) => a.replicate - b.replicate)
+    }))
     // The baseline first, then by name: there is no declaration to give an order.
     experiments.sort((a, b) => Number(b.experiment.baseline) - Number(a.experiment.baseline) || a.experiment.name.localeCompare(b.experiment.name))
     notes.push("no report step in this cache: strategies rebuilt from the generate and train steps")
-    return { study: `cache ${basename(resolve(cacheDir))}`, cacheDir, experiments, notes } satisfies Found
+    return { study: `cache ${basename(resolve(cacheDir))}`, cacheDir, experiments, compare: [], notes } satisfies Found
   })
 
 /** From a cache folder: the newest report step, else the evaluate steps. */
@@ -190,10 +249,10 @@ export const reportCommand = Command.make(
       const isFolder = yield* Effect.promise(() => stat(path).then((s) => s.isDirectory()))
       const found: Found = isFolder ? yield* fromCache(path) : yield* fromDeclaration(path, cacheDir)
       const outDir = Option.getOrElse(out.pipe(Option.map((o) => resolve(o))), () => resolve(`${found.study.replace(/[^a-zA-Z0-9._-]+/g, "-")}-report`))
-      const renderer = yield* ReportRenderer
-      const rendered = yield* renderer.render({
+      const { rendered } = yield* renderStudyReport({
         study: found.study,
         experiments: found.experiments,
+        compare: found.compare,
         cacheDir: found.cacheDir,
         outDir,
         ...(found.saved?.tracking === undefined ? {} : { tracking: found.saved.tracking }),

@@ -1,4 +1,5 @@
 import { textEncodersOf } from "./base-model.ts"
+import { canonicalJson } from "./canonical-json.ts"
 import { conditioningIssues } from "./conditioning-rules.ts"
 import type { Dataset } from "./dataset.ts"
 import type { Declaration, Experiment } from "./experiment.ts"
@@ -81,6 +82,9 @@ const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssu
       message: "trains nothing (every component frozen, no learned token); mark the experiment `baseline: true` to sample the base model as it is"
     })
   }
+  if (experiment.baseline && (experiment.replicates ?? 1) > 1) {
+    issues.push({ path: ["replicates"], message: "a baseline trains nothing: its replicates would all be the same model" })
+  }
   if (!experiment.baseline && experiment.train === undefined) {
     issues.push({ path: ["train"], message: "is missing (only a baseline may omit it)" })
   }
@@ -106,7 +110,7 @@ const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssu
       }
     }
   }
-  issues.push(...conditioningIssues(experiment))
+  for (const issue of conditioningIssues(experiment)) issues.push(issue)
   return issues
 }
 
@@ -148,6 +152,19 @@ export const crossFieldIssues = (declaration: Declaration): ReadonlyArray<Declar
     }
     const own = [...experimentIssues(experiment), ...trainedBaseIssues(experiment, declaration.experiments.slice(0, i))]
     for (const issue of own) issues.push({ ...issue, path: ["experiments", i, ...issue.path] })
+    const first = declaration.experiments[0].evaluate.uncertainty
+    if (i > 0 && canonicalJson(experiment.evaluate.uncertainty) !== canonicalJson(first)) {
+      issues.push({
+        path: ["experiments", i, "evaluate", "uncertainty"],
+        message: `must equal experiments.0's (${canonicalJson(first)}): the study's comparisons use one level, resample count and seed`
+      })
+    }
+  })
+  declaration.compare.forEach(([a, b], k) => {
+    for (const [side, name] of [[0, a], [1, b]] as const) {
+      if (!firstIndex.has(name)) issues.push({ path: ["compare", k, side], message: `"${name}" is not an experiment of this study` })
+    }
+    if (a === b) issues.push({ path: ["compare", k], message: `compares "${a}" with itself` })
   })
   return issues
 }

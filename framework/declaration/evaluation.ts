@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { Dataset } from "./dataset.ts"
-import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, OneOf, numberWhere } from "./rules.ts"
+import { IntegerAtLeast, NonEmptyString, NonNegativeNumber, OneOf, Seed, numberWhere } from "./rules.ts"
 
 /** Distances between amplitude distributions (DESIGN §6), as `sardine compare` computes them. */
 export const AmplitudeMetrics = Schema.Struct({
@@ -16,7 +16,6 @@ export const AmplitudeMetrics = Schema.Struct({
   klPseudoCount: Schema.optionalWith(NonNegativeNumber, { exact: true, default: () => 1 })
 })
 
-/** GLCM descriptors as scikit-image computes them (DESIGN §7). */
 /** A list that must hold at least one element (plain arrays in the declaration's TS type). */
 const AtLeastOne = <S extends Schema.Schema.Any>(item: S) =>
   Schema.Array(item).pipe(Schema.filter((items) => items.length > 0 || "must list at least one value"))
@@ -36,9 +35,26 @@ export const TextureMetrics = Schema.Struct({
 export const AlignmentMetrics = Schema.Struct({
   /** Folder with image.onnx, text.onnx, vocab.json, merges.txt; relative to the declaration file. */
   clip: NonEmptyString,
-  /** Also FID / KID / CMMD over the CLIP image embeddings. */
+  /** Also FID_CLIP / KID_CLIP / CMMD over the CLIP image embeddings (FID and KID's formulas on CLIP features, never Inception's). */
   embeddingDistances: Schema.optionalWith(Schema.Boolean, { exact: true, default: () => true })
 })
+
+/**
+ * Confidence intervals of every metric, and the comparisons between strategies: a bootstrap over
+ * the noise draws of the generated images (sampling seed × sample index; every prompt kept in
+ * every resample) and permutation tests, drawn from `seed`; over training seeds when a strategy
+ * has replicates. Every experiment of a study declares the same (its comparisons use it).
+ */
+export const Uncertainty = Schema.Struct({
+  /** Confidence level of the intervals; comparisons test at 1 − level after Holm's correction. */
+  level: Schema.optionalWith(numberWhere("a number in (0.5, 1)", (n) => n > 0.5 && n < 1), { exact: true, default: () => 0.95 }),
+  /** Bootstrap resamples per interval, and the most permutations a test draws (fewer are enumerated exactly). */
+  resamples: Schema.optionalWith(IntegerAtLeast(100), { exact: true, default: () => 2000 }),
+  seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 })
+})
+export type Uncertainty = typeof Uncertainty.Type
+
+export const defaultUncertainty: Uncertainty = { level: 0.95, resamples: 2000, seed: 0 }
 
 export const Evaluation = Schema.Struct({
   /** The real images generated samples are compared with. */
@@ -48,7 +64,8 @@ export const Evaluation = Schema.Struct({
     default: () => ({ domain: "amplitude" as const, floorDb: -60, bins: 256, klPseudoCount: 1 })
   }),
   texture: Schema.optionalWith(TextureMetrics, { exact: true, default: () => ({ levels: 32, distances: [1], angles: [0, 45, 90, 135] }) }),
-  alignment: Schema.optionalWith(AlignmentMetrics, { exact: true })
+  alignment: Schema.optionalWith(AlignmentMetrics, { exact: true }),
+  uncertainty: Schema.optionalWith(Uncertainty, { exact: true, default: () => defaultUncertainty })
 })
 export type Evaluation = typeof Evaluation.Type
 export type EvaluationInput = typeof Evaluation.Encoded

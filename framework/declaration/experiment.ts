@@ -27,6 +27,12 @@ export const Experiment = Schema.Struct({
   train: Schema.optionalWith(Training, { exact: true }),
   generate: Generation,
   evaluate: Evaluation,
+  /**
+   * Trainings with different seeds (see replicates.ts for how they are derived), each generating
+   * and evaluated on its own; the report gives the mean over them with its interval. Absent: the
+   * study's `replicates`. A baseline trains nothing and has one.
+   */
+  replicates: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
   /** What this experiment's steps ask of the machines, over the study's `resources` (e.g. more GPUs and time for a full fine-tune). */
   resources: Schema.optionalWith(Resources, { exact: true })
 })
@@ -41,6 +47,13 @@ export const Study = Schema.Struct({
   experiments: Schema.Array(Experiment).pipe(
     Schema.filter((experiments) => experiments.length > 0 || "must list at least one experiment")
   ),
+  /** Training replicates of every experiment that trains and does not declare its own. */
+  replicates: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 }),
+  /**
+   * Pairs the report compares, each `[a, b]` read as "a against b", besides every strategy
+   * against the baseline: `compare: [["hybrid", "hybrid-no-token"]]`.
+   */
+  compare: Schema.optionalWith(Schema.Array(Schema.Tuple(Name, Name)), { exact: true, default: () => [] }),
   /** Steps the local runner executes at once. */
   concurrency: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 }),
   /** What each step kind asks of a cluster when steps run as SLURM jobs (`sardine run --executor slurm`). */

@@ -125,7 +125,8 @@ const sum = (values: Float64Array) => {
 /** x·ln(x/y) with scipy.special.rel_entr's conventions at zero. */
 const relativeEntropy = (x: number, y: number) => (x > 0 && y > 0 ? x * Math.log(x / y) : x === 0 && y >= 0 ? 0 : Infinity)
 
-const histogramDistances = (countsA: Float64Array, countsB: Float64Array, totalA: number, totalB: number, pseudoCount: number) => {
+/** KL, JS, Hellinger and Bhattacharyya of two histograms on the same bins (see AmplitudeDistances). */
+export const histogramDistances = (countsA: Float64Array, countsB: Float64Array, totalA: number, totalB: number, pseudoCount: number) => {
   const bins = countsA.length
   const smoothedA = totalA + pseudoCount * bins
   const smoothedB = totalB + pseudoCount * bins

@@ -32,7 +32,7 @@ const checkPair = (x: Embeddings, y: Embeddings, minCount: number): Effect.Effec
 }
 
 /** Mean and unbiased covariance (divide by n − 1, as numpy.cov). */
-const meanAndCovariance = ({ count, dim, data }: Embeddings) => {
+export const meanAndCovariance = ({ count, dim, data }: Embeddings) => {
   const mean = new Float64Array(dim)
   for (let s = 0; s < count; s++) for (let k = 0; k < dim; k++) mean[k] += data[s * dim + k]
   for (let k = 0; k < dim; k++) mean[k] /= count
@@ -74,7 +74,8 @@ const multiply = (a: Float64Array, b: Float64Array, n: number) => {
 }
 
 /**
- * Fréchet distance between Gaussians fitted to two embedding sets:
+ * Fréchet distance between Gaussians fitted to two embedding sets (FID's formula; on the CLIP
+ * model's image embeddings here, FID_CLIP):
  * ‖μx − μy‖² + tr Σx + tr Σy − 2 tr (Σx^½ Σy Σx^½)^½. The square root is taken of a symmetric
  * positive semi-definite matrix through its eigendecomposition (negative rounding residue is
  * clipped to 0), which equals tr √(Σx Σy) of pytorch-fid without its complex detour.
@@ -127,50 +128,53 @@ const dot = (a: Float32Array, i: number, b: Float32Array, j: number, dim: number
   return s
 }
 
+/** KID's polynomial kernel k(a, b) = (aᵀb / dim + 1)³ between row i of `a` and row j of `b`. */
+export const polynomialKernel = (a: Float32Array, i: number, b: Float32Array, j: number, dim: number) => (dot(a, i, b, j, dim) / dim + 1) ** 3
+
+export const CMMD_SIGMA = 10
+export const CMMD_SCALE = 1000
+
+/** CMMD's Gaussian RBF kernel exp(−‖a − b‖² / (2σ²)), σ = 10, between row i of `a` and row j of `b`. */
+export const gaussianKernel = (a: Float32Array, i: number, b: Float32Array, j: number, dim: number) => {
+  let d2 = 0
+  for (let k = 0; k < dim; k++) {
+    const d = a[i * dim + k] - b[j * dim + k]
+    d2 += d * d
+  }
+  return Math.exp(-d2 / (2 * CMMD_SIGMA * CMMD_SIGMA))
+}
+
 /**
- * Kernel Inception Distance: the unbiased estimate of MMD² with the polynomial kernel
- * k(a, b) = (aᵀb / dim + 1)³, over the whole sets (no random subsets, so no seed is involved).
+ * The kernel distance of Bińkowski et al. (2018) — "KID" when the embeddings are Inception's; here
+ * they are the declared CLIP model's (KID_CLIP): the unbiased estimate of MMD² with the polynomial
+ * kernel, over the whole sets (no random subsets, so no seed is involved).
  */
-export const kernelInceptionDistance = (x: Embeddings, y: Embeddings): Effect.Effect<number, MetricInputError> =>
+export const kernelDistance = (x: Embeddings, y: Embeddings): Effect.Effect<number, MetricInputError> =>
   Effect.gen(function*() {
     yield* checkPair(x, y, 2)
     const dim = x.dim
-    const kernel = (a: Float32Array, i: number, b: Float32Array, j: number) => (dot(a, i, b, j, dim) / dim + 1) ** 3
     const within = (set: Embeddings) => {
       let s = 0
-      for (let i = 0; i < set.count; i++) for (let j = i + 1; j < set.count; j++) s += kernel(set.data, i, set.data, j)
+      for (let i = 0; i < set.count; i++) for (let j = i + 1; j < set.count; j++) s += polynomialKernel(set.data, i, set.data, j, dim)
       return (2 * s) / (set.count * (set.count - 1))
     }
     let cross = 0
-    for (let i = 0; i < x.count; i++) for (let j = 0; j < y.count; j++) cross += kernel(x.data, i, y.data, j)
+    for (let i = 0; i < x.count; i++) for (let j = 0; j < y.count; j++) cross += polynomialKernel(x.data, i, y.data, j, dim)
     return within(x) + within(y) - (2 * cross) / (x.count * y.count)
   })
 
-const CMMD_SIGMA = 10
-const CMMD_SCALE = 1000
-
 /**
- * CMMD (Jayasumana et al., 2024): MMD with the Gaussian RBF kernel exp(−‖a − b‖² / (2σ²)),
- * σ = 10, in the paper's (biased, diagonal included) form, times 1000. Its embeddings are
- * unit-normalised CLIP image embeddings.
+ * CMMD (Jayasumana et al., 2024): MMD with the Gaussian RBF kernel, σ = 10, in the paper's
+ * (biased, diagonal included) form, times 1000. Its embeddings are unit-normalised CLIP image
+ * embeddings.
  */
 export const cmmd = (x: Embeddings, y: Embeddings): Effect.Effect<number, MetricInputError> =>
   Effect.gen(function*() {
     yield* checkPair(x, y, 1)
     const dim = x.dim
-    const gamma = 1 / (2 * CMMD_SIGMA * CMMD_SIGMA)
     const meanKernel = (a: Embeddings, b: Embeddings) => {
       let s = 0
-      for (let i = 0; i < a.count; i++) {
-        for (let j = 0; j < b.count; j++) {
-          let d2 = 0
-          for (let k = 0; k < dim; k++) {
-            const d = a.data[i * dim + k] - b.data[j * dim + k]
-            d2 += d * d
-          }
-          s += Math.exp(-gamma * d2)
-        }
-      }
+      for (let i = 0; i < a.count; i++) for (let j = 0; j < b.count; j++) s += gaussianKernel(a.data, i, b.data, j, dim)
       return s / (a.count * b.count)
     }
     return CMMD_SCALE * (meanKernel(x, x) + meanKernel(y, y) - 2 * meanKernel(x, y))

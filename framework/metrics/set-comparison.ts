@@ -38,6 +38,17 @@ export interface SetComparison {
   readonly glcm: { readonly canberra: number; readonly a: GlcmProperties; readonly b: GlcmProperties }
 }
 
+/** The values of several images one after the other. */
+export const poolSamples = (parts: ReadonlyArray<Float32Array>): Float32Array => {
+  const samples = new Float32Array(parts.reduce((n, p) => n + p.length, 0))
+  let offset = 0
+  for (const p of parts) {
+    samples.set(p, offset)
+    offset += p.length
+  }
+  return samples
+}
+
 /** Summarises images one at a time, so only the pooled samples stay in memory. */
 export const summariseSet = <E, R>(
   count: number,
@@ -52,13 +63,7 @@ export const summariseSet = <E, R>(
       parts.push(yield* normalisedSamples(amplitude))
       textures.push(yield* imageTexture(amplitude, texture))
     }
-    const samples = new Float32Array(parts.reduce((n, p) => n + p.length, 0))
-    let offset = 0
-    for (const p of parts) {
-      samples.set(p, offset)
-      offset += p.length
-    }
-    return { images: count, samples, texture: setTexture(textures) }
+    return { images: count, samples: poolSamples(parts), texture: setTexture(textures) }
   })
 
 export const compareSets = (

@@ -1,10 +1,11 @@
 import { canonicalJson, contentHash } from "../declaration/canonical-json.ts"
 import type { Dataset } from "../declaration/dataset.ts"
-import type { Declaration, Experiment } from "../declaration/experiment.ts"
 import { textEncoderTreatments } from "../declaration/components.ts"
+import { type Declaration, type Experiment, experimentsOf } from "../declaration/experiment.ts"
+import { replicatesOfExperiment } from "../declaration/replicates.ts"
 import { trains } from "../declaration/treatment.ts"
 import { declaredFolders, fingerprintKey, type FolderFingerprints } from "./declared-folders.ts"
-import { codeVersion, type Plan, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
+import { codeVersion, type Plan, reportRole, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
 
 /**
  * Content key = hash(kind, canonical JSON of the fields it reads, input keys, code version, and the
@@ -82,17 +83,34 @@ const baseInputs = (builder: PlanBuilder, experiment: Experiment, compiled: Read
   }
 }
 
-const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: Map<string, Compiled>): string => {
+/** The steps behind one replicate's evaluation, as the report takes them. */
+interface ReplicateSteps {
+  readonly name: string
+  readonly evaluate: string
+  readonly generate: string
+  readonly train?: string
+}
+
+/**
+ * Adds an experiment's steps: the shared ones (data, reference, frozen-encoder caches) once, and
+ * train → generate → evaluate once per training replicate (replicates.ts).
+ */
+const addExperiment = (
+  builder: PlanBuilder,
+  experiment: Experiment,
+  compiled: Map<string, Compiled>,
+  declaration: Declaration
+): ReadonlyArray<ReplicateSteps> => {
   const { base, components, name } = experiment
   const baseInput = baseInputs(builder, experiment, compiled)
   // Only a caption template that inserts the token makes the prepared captions depend on it.
   const prepare = (dataset: Dataset) => dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
   const reference = builder.add(name, "reference", "prepare-data", prepare(experiment.evaluate.reference), [])
 
-  let model: ReadonlyArray<StepInput> = []
+  const trainInputs: Array<StepInput> = []
   if (!experiment.baseline && experiment.train !== undefined) {
     const data = builder.add(name, "data", "prepare-data", prepare(experiment.data), [])
-    const trainInputs: Array<StepInput> = [{ role: "data", step: data }]
+    trainInputs.push({ role: "data", step: data })
     const vaeTrains = trains(components.vae)
     if (!vaeTrains) {
       trainInputs.push({
@@ -108,18 +126,33 @@ const addExperiment = (builder: PlanBuilder, experiment: Experiment, compiled: M
         step: builder.add(name, "text", "encode-text", { base }, [{ role: "data", step: data }, ...baseInput])
       })
     }
-    const train = builder.add(name, "train", "train", { base, components, train: experiment.train }, [...trainInputs, ...baseInput])
-    model = [{ role: "model", step: train }]
   }
-  compiled.set(name, { experiment, base: baseInput, ...(model.length === 1 ? { train: model[0].step } : {}) })
-  // A baseline samples the base as it is: its generate step has no model input and no training.
-  const samples = builder.add(name, "generate", "generate", { base, components, generate: experiment.generate }, [...model, ...baseInput])
   const { reference: _reference, ...evaluate } = experiment.evaluate
-  return builder.add(name, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
-    { role: "samples", step: samples },
-    { role: "reference", step: reference }
-  ])
+  const replicates = replicatesOfExperiment(experiment, declaration).map(({ experiment: trained, name: unit }): ReplicateSteps => {
+    const train = trained.train === undefined || experiment.baseline
+      ? undefined
+      : builder.add(unit, "train", "train", { base, components, train: trained.train }, [...trainInputs, ...baseInput])
+    const model: ReadonlyArray<StepInput> = train === undefined ? [] : [{ role: "model", step: train }]
+    // A baseline samples the base as it is: its generate step has no model input and no training.
+    const generate = builder.add(unit, "generate", "generate", { base, components, generate: experiment.generate }, [...model, ...baseInput])
+    const evaluateStep = builder.add(unit, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
+      { role: "samples", step: generate },
+      { role: "reference", step: reference }
+    ])
+    return { name: unit, evaluate: evaluateStep, generate, ...(train === undefined ? {} : { train }) }
+  })
+  // A later stage builds on the first replicate's training (the declared seed).
+  compiled.set(name, { experiment, base: baseInput, ...(replicates[0].train === undefined ? {} : { train: replicates[0].train }) })
+  return replicates
 }
+
+/** The report's inputs: each replicate's evaluation, samples and training, by role and replicate name. */
+const reportInputs = (replicates: ReadonlyArray<ReplicateSteps>): ReadonlyArray<StepInput> =>
+  replicates.flatMap((r) => [
+    { role: reportRole("evaluation", r.name), step: r.evaluate },
+    { role: reportRole("samples", r.name), step: r.generate },
+    ...(r.train === undefined ? [] : [{ role: reportRole("training", r.name), step: r.train }])
+  ])
 
 /**
  * Compiles a validated declaration into its plan (DESIGN §3). Steps that read the same fields
@@ -136,17 +169,16 @@ export const compilePlan = (declaration: Declaration, fingerprints: FolderFinger
     builder.add(name, "train", "train-clip", { architecture, seed, train }, [{ role: "data", step: prepared }])
     return { name, steps: builder.steps() }
   }
-  if (declaration.kind === "experiment") {
-    addExperiment(builder, declaration, compiled)
-    return { name: declaration.name, steps: builder.steps() }
+  const experiments = experimentsOf(declaration)
+  const replicates = experiments.map((experiment) => addExperiment(builder, experiment, compiled, declaration))
+  // A study always ends in its report; a lone experiment only when its replicates need summing up.
+  if (declaration.kind === "study" || replicates[0].length > 1) {
+    builder.add(experiments.map((e) => e.name), "report", "report", {
+      study: declaration.name,
+      experiments,
+      replicates: replicates.map((r) => r.length),
+      compare: declaration.kind === "study" ? declaration.compare : []
+    }, reportInputs(replicates.flat()))
   }
-  const evaluations = declaration.experiments.map((experiment) => ({
-    role: "evaluation",
-    step: addExperiment(builder, experiment, compiled)
-  }))
-  builder.add(declaration.experiments.map((e) => e.name), "report", "report", {
-    study: declaration.name,
-    experiments: declaration.experiments
-  }, evaluations)
   return { name: declaration.name, steps: builder.steps() }
 }

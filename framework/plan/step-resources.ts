@@ -1,4 +1,5 @@
 import { type Declaration, experimentsOf } from "../declaration/experiment.ts"
+import { experimentOfReplicate } from "../declaration/replicates.ts"
 import { resourcesFor, type StepResources } from "../declaration/resources.ts"
 import type { Step } from "./step.ts"
 
@@ -8,6 +9,8 @@ import type { Step } from "./step.ts"
  */
 export const stepResources = (declaration: Declaration, step: Step): StepResources => {
   const study = declaration.kind === "study" ? declaration.resources : undefined
-  const own = experimentsOf(declaration).find((e) => e.name === step.experiments[0])?.resources
+  // A replicate's steps (`<name>#<r>`) ask what their experiment declares.
+  const experiment = experimentOfReplicate(step.experiments[0] ?? "")
+  const own = experimentsOf(declaration).find((e) => e.name === experiment)?.resources
   return resourcesFor([study, own], step.kind)
 }

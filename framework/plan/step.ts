@@ -35,8 +35,10 @@ export const codeVersion: Record<StepKind, number> = {
   train: 1,
   "train-clip": 1,
   generate: 1,
-  evaluate: 1,
-  report: 1
+  // 2: intervals, evidence.json, metric-catalog names (issue 20).
+  evaluate: 2,
+  // 2: replicates, comparisons, the study's statistics (issue 20).
+  report: 2
 }
 
 /** The declaration fields each step kind reads: exactly what its content key hashes. */
@@ -54,11 +56,23 @@ export interface StepConfigs {
   "train-clip": { readonly architecture: string; readonly seed: number; readonly train: ClipTraining }
   generate: { readonly base: BaseModel; readonly components: Components; readonly generate: Generation }
   evaluate: { readonly evaluate: Omit<Evaluation, "reference">; readonly prompts: Generation["prompts"] }
-  /** The whole declarations: the report's strategy table reads every component of each. */
-  report: { readonly study: string; readonly experiments: ReadonlyArray<Experiment> }
+  /**
+   * The whole declarations (the report's strategy table reads every component of each), how many
+   * training replicates each has (inputs `evaluation:<name>` etc. per replicate, replicates.ts
+   * names them), and the declared comparisons.
+   */
+  report: {
+    readonly study: string
+    readonly experiments: ReadonlyArray<Experiment>
+    readonly replicates: ReadonlyArray<number>
+    readonly compare: ReadonlyArray<readonly [string, string]>
+  }
 }
 
-/** A named input: `base`, `data`, `latents`, `text`, `model`, `samples`, `reference`, `evaluation`. */
+/** The report's input roles: `evaluation:<replicate name>`, `samples:…`, `training:…`. */
+export const reportRole = (kind: "evaluation" | "samples" | "training", replicate: string) => `${kind}:${replicate}`
+
+/** A named input: `base`, `data`, `latents`, `text`, `model`, `samples`, `reference`; the report's per replicate (reportRole). */
 export interface StepInput {
   readonly role: string
   readonly step: string

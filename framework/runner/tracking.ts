@@ -4,7 +4,8 @@ import { hostname, userInfo } from "node:os"
 import { resolve } from "node:path"
 import { contentHash } from "../declaration/canonical-json.ts"
 import { encodeDeclaration } from "../declaration/decode.ts"
-import { experimentsOf } from "../declaration/experiment.ts"
+import { type Experiment, experimentsOf } from "../declaration/experiment.ts"
+import { replicatesOf, replicatesOfExperiment } from "../declaration/replicates.ts"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import type { Plan, Step } from "../plan/step.ts"
 import { type RunEndStatus, TrackerFactory, type TrackingInputError } from "../services/tracker.ts"
@@ -15,20 +16,23 @@ import { claimSessions, openOwnSession, otherTargets, type SpoolError, spoolFold
 import { systemTags } from "../tracking/system-tags.ts"
 import { makeTrackingQueue, type QueueRetryPolicy, type TrackingQueue, TrackingUnavailable } from "../tracking/tracking-queue.ts"
 import { Progress } from "./progress.ts"
+import { replicateTags } from "../tracking/tracked-run.ts"
 import type { StepOutcome } from "./runner.ts"
 
 /**
  * What a run of a declaration records in MLflow (DESIGN §8): a parent run per study with a child
- * run per experiment (a lone experiment is one run). Params are the flattened declaration and the
- * content keys of its steps. A run is found again by its content key and its cache's identity, so
- * rerunning a cached study reuses its runs, and a second cache folder gets runs of its own.
- * Runs are named by references (their reuse keys) because they may open after the steps start
- * logging: everything goes through the tracking queue (framework/tracking/tracking-queue.ts).
+ * run per experiment (a lone experiment is one run); an experiment trained with several seeds has
+ * a child run per replicate under its own, which carries the mean over them. Params are the
+ * flattened declaration and the content keys of its steps. A run is found again by its content key
+ * and its cache's identity, so rerunning a cached study reuses its runs, and a second cache folder
+ * gets runs of its own. Runs are named by references (their reuse keys) because they may open after
+ * the steps start logging: everything goes through the tracking queue
+ * (framework/tracking/tracking-queue.ts).
  */
 export interface RunsOfDeclaration {
   /** The study's parent run; for a lone experiment, that experiment's run. */
   readonly top: string
-  /** The run of each experiment by name. */
+  /** The run of each experiment by name, and of each replicate by its name (`<experiment>#<r>`). */
   readonly experiments: ReadonlyMap<string, string>
   /** The tensor backend the steps compute on, when known. */
   readonly backend?: string
@@ -37,6 +41,8 @@ export interface RunsOfDeclaration {
 /** What a step may log; every call goes to the runs of the experiments the step serves. */
 export interface StepTracking {
   readonly metrics: (step: number, values: Readonly<Record<string, number>>) => Effect.Effect<void>
+  /** Metrics of one experiment's run (for the report: each replicated experiment's summary run carries the mean over its replicates). */
+  readonly metricsOf: (experiment: string, step: number, values: Readonly<Record<string, number>>) => Effect.Effect<void>
   readonly image: (key: string, step: number, file: string) => Effect.Effect<void>
   readonly artifact: (localPath: string, artifactPath?: string) => Effect.Effect<void>
   readonly datasetInput: (input: { name: string; digest: string; source: string; context: string }) => Effect.Effect<void>
@@ -52,12 +58,13 @@ const version = "0.1.0"
 
 const keyOfSteps = (steps: ReadonlyArray<Step>) => contentHash(steps.map((s) => s.key)).slice(0, 20)
 
-const statusOf = (exit: Exit.Exit<ReadonlyArray<StepOutcome>, unknown>, experiment?: string): RunEndStatus => {
+/** `names`: the experiment (and its replicates) a run stands for; none for the study's run. */
+const statusOf = (exit: Exit.Exit<ReadonlyArray<StepOutcome>, unknown>, names?: ReadonlyArray<string>): RunEndStatus => {
   if (Exit.isFailure(exit)) return Cause.isInterruptedOnly(exit.cause) ? "KILLED" : "FAILED"
   // The report serves every experiment but belongs to the study: it does not fail an experiment.
-  const mine = experiment === undefined
+  const mine = names === undefined
     ? exit.value
-    : exit.value.filter((o) => o.step.kind !== "report" && o.step.experiments.includes(experiment))
+    : exit.value.filter((o) => o.step.kind !== "report" && o.step.experiments.some((e) => names.includes(e)))
   return mine.some((o) => o.status === "failed" || o.status === "blocked") ? "FAILED" : "FINISHED"
 }
 
@@ -88,7 +95,14 @@ export const openRuns = (
         backend,
         cacheDir: resolve(options.cacheDir)
       })
-    const open = (name: string, steps: ReadonlyArray<Step>, params: Record<string, string>, status: () => RunEndStatus, parent?: string) =>
+    const open = (
+      name: string,
+      steps: ReadonlyArray<Step>,
+      params: Record<string, string>,
+      status: () => RunEndStatus,
+      parent?: string,
+      extraTags: Record<string, string> = {}
+    ) =>
       Effect.gen(function*() {
         const ref = `${keyOfSteps(steps)}.${cacheId}`
         yield* queue.enqueue({
@@ -98,7 +112,7 @@ export const openRuns = (
           name,
           reuseKey: ref,
           ...(parent === undefined ? {} : { parent }),
-          tags: tags(name),
+          tags: { ...tags(name), ...extraTags },
           params
         })
         yield* Effect.addFinalizer(() =>
@@ -109,6 +123,23 @@ export const openRuns = (
     const stepParams = (steps: ReadonlyArray<Step>) => Object.fromEntries(steps.map((s) => [`steps.${s.id.split("/").at(-1)}.key`, s.key]))
 
     const experimentRuns = new Map<string, string>()
+    /** Child runs of an experiment trained with several seeds, one per replicate, under its (summary) run. */
+    const replicateRuns = (experiment: Experiment, parent: string) =>
+      Effect.forEach(replicatesOfExperiment(experiment, declaration), (replicate) =>
+        Effect.gen(function*() {
+          const steps = plan.steps.filter((s) => s.kind !== "report" && s.experiments.includes(replicate.name))
+          const params = { ...flattenParams(encodeDeclaration(replicate.experiment) as Json), ...stepParams(steps) }
+          const run = yield* open(
+            replicate.name,
+            steps,
+            params,
+            () => statusOf(outcome(), [replicate.name]),
+            parent,
+            replicateTags(replicate.replicate, replicate.replicates)
+          )
+          experimentRuns.set(replicate.name, run)
+        }), { discard: true })
+    const namesOf = (experiment: Experiment) => [experiment.name, ...replicatesOfExperiment(experiment, declaration).map((r) => r.name)]
     let top: string
     if (declaration.kind === "study") {
       const report = plan.steps.find((s) => s.kind === "report")
@@ -119,13 +150,17 @@ export const openRuns = (
       for (const experiment of experimentsOf(declaration)) {
         const steps = plan.steps.filter((s) => s.kind !== "report" && s.experiments.includes(experiment.name))
         const params = { ...flattenParams(encodeDeclaration(experiment) as Json), ...stepParams(steps) }
-        experimentRuns.set(experiment.name, yield* open(experiment.name, steps, params, () => statusOf(outcome(), experiment.name), top))
+        const run = yield* open(experiment.name, steps, params, () => statusOf(outcome(), namesOf(experiment)), top)
+        experimentRuns.set(experiment.name, run)
+        if (replicatesOf(experiment, declaration) > 1) yield* replicateRuns(experiment, run)
       }
     } else {
-      // A lone experiment or CLIP model is one run.
-      const params = { ...flattenParams(encodeDeclaration(declaration) as Json), ...stepParams(plan.steps) }
+      // A lone experiment or CLIP model is one run (with its replicates' runs under it).
+      const own = plan.steps.filter((s) => s.kind !== "report" && s.experiments.includes(declaration.name))
+      const params = { ...flattenParams(encodeDeclaration(declaration) as Json), ...stepParams(own) }
       top = yield* open(plan.name, plan.steps, params, () => statusOf(outcome()))
       experimentRuns.set(declaration.name, top)
+      if (declaration.kind === "experiment" && replicatesOf(declaration) > 1) yield* replicateRuns(declaration, top)
     }
     return { top, experiments: experimentRuns, ...(backend === undefined ? {} : { backend }) }
   })
@@ -135,7 +170,7 @@ export const stepTracking = (queue: TrackingQueue, runs: RunsOfDeclaration, step
   const targets = step.kind === "report"
     ? [runs.top]
     : step.experiments.map((name) => runs.experiments.get(name)).filter((r): r is string => r !== undefined)
-  const each = (log: (run: string) => Effect.Effect<void>) => Effect.forEach(targets, log, { discard: true })
+  const each = (log: (run: string) => Effect.Effect<void>, runs = targets) => Effect.forEach(runs, log, { discard: true })
   const now = Clock.currentTimeMillis
   const runIds: Record<string, string> = {}
   for (const [name, ref] of runs.experiments) {
@@ -143,13 +178,18 @@ export const stepTracking = (queue: TrackingQueue, runs: RunsOfDeclaration, step
     if (Option.isSome(opened)) runIds[name] = opened.value.runId
   }
   const experimentId = Option.getOrUndefined(Option.map(queue.runOf(runs.top), (r) => r.experimentId))
+  const logValues = (at: number, values: Readonly<Record<string, number>>, runs = targets) =>
+    Effect.flatMap(
+      now,
+      (timestamp) =>
+        each((run) => queue.enqueue({ op: "metrics", run, points: Object.entries(values).map(([key, value]) => ({ key, value, step: at, timestamp })) }), runs)
+    )
   return {
-    metrics: (at, values) =>
-      Effect.flatMap(
-        now,
-        (timestamp) =>
-          each((run) => queue.enqueue({ op: "metrics", run, points: Object.entries(values).map(([key, value]) => ({ key, value, step: at, timestamp })) }))
-      ),
+    metrics: (at, values) => logValues(at, values),
+    metricsOf: (experiment, at, values) => {
+      const run = runs.experiments.get(experiment)
+      return run === undefined ? Effect.void : logValues(at, values, [run])
+    },
     // A fixed id per image: sending it again (after a lost answer) replaces it rather than adding a copy.
     image: (key, at, file) =>
       Effect.flatMap(now, (timestamp) => {

@@ -1,6 +1,10 @@
 import { Context, Schema } from "effect"
 import type { Effect } from "effect"
 import type { Experiment } from "../declaration/experiment.ts"
+import type { StudyStatistics } from "../metrics/study-statistics.ts"
+import type { StepManifest } from "../runner/cache.ts"
+import type { EvaluationResult } from "../steps/evaluation-result.ts"
+import type { TrainingLogLine } from "../steps/training-log.ts"
 
 /**
  * What the report reads of an experiment's declaration: the strategy table needs the components,
@@ -9,30 +13,48 @@ import type { Experiment } from "../declaration/experiment.ts"
  */
 export type ReportedStrategy = Pick<Experiment, "name" | "description" | "baseline" | "base" | "components" | "train">
 
-/** One experiment's evaluate output, as the report reads it. */
+/** One training replicate's results (an experiment without replicates has one). */
+export interface ReportedReplicate {
+  /** The name its steps and MLflow run go by: the experiment's, or `<experiment>#<r>`. */
+  readonly name: string
+  /** 1-based. */
+  readonly replicate: number
+  readonly evaluation: EvaluationResult
+  /** Folder of its finished evaluate step: the previews evaluation.json names are in it. */
+  readonly evaluationDir: string
+  /** Manifests of the steps behind the evaluation, when they were found. */
+  readonly steps: { readonly evaluate?: StepManifest; readonly generate?: StepManifest; readonly train?: StepManifest }
+  readonly trainingLog: ReadonlyArray<TrainingLogLine>
+}
+
 export interface ReportedExperiment {
   readonly experiment: ReportedStrategy
-  /** Folder of its finished evaluate step (evaluation.json + previews/). */
-  readonly evaluationDir: string
+  readonly replicates: ReadonlyArray<ReportedReplicate>
 }
 
 /** Where the runs were tracked, for links: a server URI or a local MLflow folder. */
 export interface ReportTracking {
   readonly target: string
   readonly experimentId: string
-  /** Run id of each experiment by name. */
+  /** Run id of each experiment (and replicate) by name. */
   readonly runIds: Readonly<Record<string, string>>
 }
 
+/**
+ * Everything a report shows, handed over by the report step (or `sardine report`): the renderer
+ * reads no cache and recomputes nothing.
+ */
 export interface ReportRequest {
   readonly study: string
   readonly experiments: ReadonlyArray<ReportedExperiment>
-  /** The cache the evaluations came from: training logs and manifests are found through it. */
+  /** Intervals over replicates, comparisons and verdicts (framework/metrics/study-statistics.ts). */
+  readonly statistics: StudyStatistics
+  /** Where the steps' outputs are, for the run facts' note. */
   readonly cacheDir: string
   /** report.html, report.md and their images go here. */
   readonly outDir: string
   readonly tracking?: ReportTracking
-  /** The tensor backend the steps ran on, when the caller knows it (else read from the runs' tags). */
+  /** The tensor backend the steps ran on, when known. */
   readonly backend?: string
 }
 
@@ -62,7 +84,7 @@ export class ReportError extends Schema.TaggedError<ReportError>()("ReportError"
   }
 }
 
-/** Renders a study's comparison report from finished evaluations; never reruns anything. */
+/** Renders a study's comparison report from what the request holds; never reruns anything. */
 export class ReportRenderer extends Context.Tag("sardine/ReportRenderer")<ReportRenderer, {
   readonly render: (request: ReportRequest) => Effect.Effect<RenderedReport, ReportError>
 }>() {}

@@ -4,7 +4,7 @@ import type { Embeddings } from "../metrics/embedding-distances.ts"
 import type { Raster } from "./image-io.ts"
 
 /**
- * Embedding models for evaluation: anything that embeds images serves FID / KID / CMMD
+ * Embedding models for evaluation: anything that embeds images serves FID_CLIP / KID_CLIP / CMMD
  * (framework/metrics/embedding-distances.ts); a CLIP model also embeds texts, and its prompt
  * alignment score is 100 · cosine(image, text) (`clipAlignment`).
  */

@@ -1,23 +1,27 @@
 import { Effect, Option } from "effect"
 import { copyFile, mkdir } from "node:fs/promises"
 import { join } from "node:path"
-import type { AmplitudeStatistics } from "../metrics/amplitude-statistics.ts"
-import { amplitudeStatistics } from "../metrics/amplitude-statistics.ts"
-import { cmmd, frechetDistance, kernelInceptionDistance, clipAlignment, type Embeddings } from "../metrics/embedding-distances.ts"
-import type { SampleImage } from "../metrics/metric-input.ts"
-import { compareSets, distributionOf, summariseSet, type SetComparisonSettings } from "../metrics/set-comparison.ts"
 import type { DistanceDomain } from "../metrics/amplitude-distances.ts"
+import { clipAlignment, cmmd, type Embeddings, frechetDistance, kernelDistance } from "../metrics/embedding-distances.ts"
+import { type GeneratedImage, type MeasuredImage, measureEvaluation, measureImage } from "../metrics/evaluation-evidence.ts"
+import { evaluationIntervals } from "../metrics/evaluation-intervals.ts"
+import { EVALUATION_METRICS, evaluationMetrics, intervalKeys } from "../metrics/metric-catalog.ts"
+import type { SampleImage } from "../metrics/metric-input.ts"
+import { distributionOf } from "../metrics/set-comparison.ts"
 import { readManifestIn } from "../runner/cache.ts"
 import type { StepContext } from "../runner/step-handler.ts"
-import { samplesIndexFile, type GeneratedSample } from "../services/engine.ts"
+import { type GeneratedSample, samplesIndexFile } from "../services/engine.ts"
 import { ImageIO, type Raster } from "../services/image-io.ts"
 import { ClipScorers } from "../services/scorer.ts"
-import { evaluationFile, type EvaluationResult, type MeanStatistics, type PromptScore } from "./evaluation-result.ts"
-import { readPreparedIndex, readPreparedPixels, type PreparedIndex } from "./prepared-dataset.ts"
+import { encodeEvidence, evaluationFile, type EvaluationResult, evidenceFile, type PromptScore } from "./evaluation-result.ts"
 import { readJson, writeJsonAtomic } from "./json-files.ts"
+import { type PreparedIndex, readPreparedIndex, readPreparedPixels } from "./prepared-dataset.ts"
 
 /** Reference images shown in the report's grid. */
 const referencePreviews = 8
+
+/** Points of the quantile function the report's CDF chart draws. */
+const quantilePoints = 101
 
 /** Prepared pixels are HWC in [-1, 1]; metrics take one band of amplitude: the channel mean, back in [0, 1]. */
 const amplitudeOfPrepared = (index: PreparedIndex, pixels: Float32Array, name: string): SampleImage => {
@@ -42,18 +46,26 @@ const greyOf = (raster: Raster): Float32Array => {
   return out
 }
 
-const meanStatistics = (all: ReadonlyArray<AmplitudeStatistics>): MeanStatistics => {
-  const mean = (pick: (s: AmplitudeStatistics) => number) => {
-    const finite = all.map(pick).filter(Number.isFinite)
-    return finite.length === 0 ? Number.NaN : finite.reduce((a, b) => a + b, 0) / finite.length
-  }
-  return { mean: mean((s) => s.mean), std: mean((s) => s.std), cv: mean((s) => s.cv), enl: mean((s) => s.enl), gammaLooks: mean((s) => s.gammaLooks) }
-}
-
 /** CLIP prompts: the learned token means nothing to the scorer, so `{token}` and `<…>` read as "SAR". */
 const scorerPrompt = (prompt: string) => prompt.replace(/\{token\}|<[^<>\s]+>/g, "SAR").replace(/\s+/g, " ").trim()
 
-/** Judges an experiment's samples against the real reference set (DESIGN §6–7, issue 4's metrics). */
+/** Which sample of its prompt and seed each generated image is (samplesPerPrompt), in generation order. */
+const sampleIndices = (samples: ReadonlyArray<GeneratedSample>): ReadonlyArray<number> => {
+  const seen = new Map<string, number>()
+  return samples.map((s) => {
+    const key = `${s.promptIndex}/${s.seed}`
+    const index = seen.get(key) ?? 0
+    seen.set(key, index + 1)
+    return index
+  })
+}
+
+const rowsOf = (embeddings: Embeddings, i: number) => embeddings.data.slice(i * embeddings.dim, (i + 1) * embeddings.dim)
+
+/**
+ * Judges an experiment's samples against the real reference set (DESIGN §6–7, issue 4's metrics),
+ * with a confidence interval for every number (issue 20), and keeps the evidence comparisons need.
+ */
 export const evaluate = (context: StepContext<"evaluate">) =>
   Effect.gen(function*() {
     const io = yield* ImageIO
@@ -66,37 +78,30 @@ export const evaluate = (context: StepContext<"evaluate">) =>
     const domain: DistanceDomain = options.amplitude.domain === "amplitude"
       ? { kind: "amplitude" }
       : { kind: "db", floorDb: options.amplitude.floorDb }
-    const settings: SetComparisonSettings = { domain, bins: options.amplitude.bins, klPseudoCount: options.amplitude.klPseudoCount, texture }
     const total = samples.length + reference.samples.length
     let done = 0
     const tick = Effect.suspend(() => context.progress(++done, total, "images"))
 
-    const generatedStats: Array<AmplitudeStatistics> = []
-    const generatedImages: Array<Raster> = []
-    const generated = yield* summariseSet(samples.length, (i) =>
+    const generatedRasters: Array<Raster> = []
+    const generatedMeasured = yield* Effect.forEach(samples, (sample) =>
       Effect.gen(function*() {
-        const file = join(samplesDir, samples[i].tiff)
+        const file = join(samplesDir, sample.tiff)
         const raster = yield* io.read(file)
-        generatedImages.push(raster)
-        const image: SampleImage = { name: file, width: raster.width, height: raster.height, data: greyOf(raster) }
-        generatedStats.push(yield* amplitudeStatistics(image))
+        generatedRasters.push(raster)
+        const measured = yield* measureImage({ name: file, width: raster.width, height: raster.height, data: greyOf(raster) }, texture)
         yield* tick
-        return image
-      }), texture)
+        return measured
+      }))
 
-    const referenceStats: Array<AmplitudeStatistics> = []
-    const referenceImages: Array<Raster> = []
-    const real = yield* summariseSet(reference.samples.length, (i) =>
+    const referenceRasters: Array<Raster> = []
+    const referenceMeasured: Array<MeasuredImage> = yield* Effect.forEach(reference.samples, (sample) =>
       Effect.gen(function*() {
-        const sample = reference.samples[i]
         const image = amplitudeOfPrepared(reference, yield* readPreparedPixels(referenceDir, sample), sample.source)
-        referenceImages.push({ width: image.width, height: image.height, channels: 1, data: image.data })
-        referenceStats.push(yield* amplitudeStatistics(image))
+        referenceRasters.push({ width: image.width, height: image.height, channels: 1, data: image.data })
+        const measured = yield* measureImage(image, texture)
         yield* tick
-        return image
-      }), texture)
-
-    const comparison = yield* compareSets({ ...generated, name: "generated" }, { ...real, name: "reference" }, settings)
+        return measured
+      }))
 
     // Previews for the report's image grid, next to the numbers.
     yield* Effect.promise(() => mkdir(join(context.workDir, "previews"), { recursive: true }))
@@ -111,7 +116,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       (sample, i) =>
         Effect.gen(function*() {
           const file = `previews/reference-${String(i).padStart(4, "0")}.png`
-          const image = referenceImages[i]
+          const image = referenceRasters[i]
           yield* io.writePng8(join(context.workDir, file), { ...image, data: image.data.map((v) => v * 255) })
           return { file, caption: sample.caption }
         })
@@ -120,54 +125,96 @@ export const evaluate = (context: StepContext<"evaluate">) =>
     const alignment = options.alignment === undefined
       ? undefined
       : yield* Effect.scoped(Effect.gen(function*() {
-        const clip = context.resolvePath(options.alignment!.clip)
-        const scorer = yield* (yield* ClipScorers).load(clip)
-        const images = yield* scorer.embedImages(generatedImages)
+        const declared = options.alignment!
+        const scorer = yield* (yield* ClipScorers).load(context.resolvePath(declared.clip))
+        const images = yield* scorer.embedImages(generatedRasters)
         const texts = yield* scorer.embedTexts(samples.map((s) => scorerPrompt(s.prompt)))
         const scores = yield* clipAlignment(images, texts)
-        const byPrompt = new Map<string, { split: "seen" | "unseen"; sum: number; n: number }>()
-        samples.forEach((s, i) => {
-          const entry = byPrompt.get(s.declaredPrompt) ?? { split: s.split, sum: 0, n: 0 }
-          entry.sum += scores[i]
-          entry.n += 1
-          byPrompt.set(s.declaredPrompt, entry)
-        })
-        const prompts: Array<PromptScore> = [...byPrompt].map(([prompt, e]) => ({ prompt, split: e.split, score: e.sum / e.n, samples: e.n }))
-        const splitMean = (split: "seen" | "unseen") => {
-          const mine = samples.map((s, i) => [s.split, scores[i]] as const).filter(([s]) => s === split)
-          return mine.length === 0 ? undefined : mine.reduce((a, [, v]) => a + v, 0) / mine.length
-        }
         const notes: Array<string> = []
-        const distances: { fid?: number; kid?: number; cmmd?: number } = {}
-        if (options.alignment!.embeddingDistances) {
-          const referenceEmbeddings: Embeddings = yield* scorer.embedImages(referenceImages)
-          const attempt = (name: "fid" | "kid" | "cmmd", metric: Effect.Effect<number, { message: string }>) =>
+        const distances: { fidClip?: number; kidClip?: number; cmmd?: number } = {}
+        let referenceEmbeddings: Embeddings | undefined
+        if (declared.embeddingDistances) {
+          referenceEmbeddings = yield* scorer.embedImages(referenceRasters)
+          const attempt = (name: keyof typeof distances, label: string, metric: Effect.Effect<number, { message: string }>) =>
             metric.pipe(
               Effect.tap((value) => Effect.sync(() => (distances[name] = value))),
-              Effect.catchAll((error) => Effect.sync(() => void notes.push(`${name}: ${error.message}`)))
+              Effect.catchAll((error) => Effect.sync(() => void notes.push(`${label}: ${error.message}`)))
             )
-          yield* attempt("fid", frechetDistance(images, referenceEmbeddings))
-          yield* attempt("kid", kernelInceptionDistance(images, referenceEmbeddings))
-          yield* attempt("cmmd", cmmd(images, referenceEmbeddings))
+          yield* attempt("fidClip", evaluationMetrics.fidClip.label, frechetDistance(images, referenceEmbeddings))
+          yield* attempt("kidClip", evaluationMetrics.kidClip.label, kernelDistance(images, referenceEmbeddings))
+          yield* attempt("cmmd", evaluationMetrics.cmmd.label, cmmd(images, referenceEmbeddings))
         }
-        return { clip: options.alignment!.clip, seen: splitMean("seen"), unseen: splitMean("unseen"), prompts, ...distances, notes }
+        return { clip: declared.clip, images, scores, referenceEmbeddings, distances, notes }
       }))
 
-    const generateManifest = yield* readManifestIn(samplesDir)
     const referenceManifest = yield* readManifestIn(referenceDir)
+    const indices = sampleIndices(samples)
+    const generatedImages = samples.map((sample, i): GeneratedImage => ({
+      promptIndex: sample.promptIndex,
+      prompt: sample.declaredPrompt,
+      split: sample.split,
+      seed: sample.seed,
+      sample: indices[i],
+      measured: generatedMeasured[i],
+      ...(alignment === undefined ? {} : { clip: alignment.scores[i] }),
+      ...(alignment?.referenceEmbeddings === undefined ? {} : { embedding: rowsOf(alignment.images, i) })
+    }))
+    const measured = yield* measureEvaluation({
+      generated: generatedImages,
+      reference: referenceMeasured,
+      ...(alignment?.referenceEmbeddings === undefined
+        ? {}
+        : {
+          referenceEmbeddings: { count: alignment.referenceEmbeddings.count, dim: alignment.referenceEmbeddings.dim, data: alignment.referenceEmbeddings.data }
+        }),
+      referenceKey: referenceManifest.key,
+      domain,
+      bins: options.amplitude.bins,
+      klPseudoCount: options.amplitude.klPseudoCount,
+      texture
+    })
+    const { comparison } = measured
+
+    // The exactly computed values; intervals computed on atoms are centred on them.
+    const exact: Record<string, number | undefined> = {
+      ...Object.fromEntries(Object.entries(comparison.amplitude).map(([k, v]) => [`amplitude.${k}`, v])),
+      [evaluationMetrics.glcmCanberra.id]: comparison.glcm.canberra,
+      [evaluationMetrics.fidClip.id]: alignment?.distances.fidClip,
+      [evaluationMetrics.kidClip.id]: alignment?.distances.kidClip,
+      [evaluationMetrics.cmmd.id]: alignment?.distances.cmmd
+    }
+    const { uncertainty } = options
+    const probabilities = Array.from({ length: quantilePoints }, (_, i) => i / (quantilePoints - 1))
+    yield* context.log(`intervals: ${uncertainty.resamples} bootstrap resamples of the noise draws`)
+    const intervals = yield* evaluationIntervals(measured.evidence, uncertainty, probabilities, exact, (n, of) => context.progress(n, of, "resamples"))
+    const { estimates } = intervals
+    const valueOf = (id: string) => estimates[id]?.value
+
+    const promptScores: ReadonlyArray<PromptScore> = alignment === undefined ?
+      [] :
+      [...new Map(samples.map((s) => [s.promptIndex, s]))].map(([promptIndex, s]) => ({
+        prompt: s.declaredPrompt,
+        promptIndex,
+        split: s.split,
+        score: valueOf(`alignment.prompt.${promptIndex}`) ?? NaN,
+        samples: samples.filter((x) => x.promptIndex === promptIndex).length
+      }))
+    const generateManifest = yield* readManifestIn(samplesDir)
     const train = Option.fromNullable(generateManifest.inputs.find((i) => i.role === "model")?.key)
     const result: EvaluationResult = {
       experiments: context.step.experiments,
-      generated: { images: samples.length, statistics: meanStatistics(generatedStats) },
-      reference: { images: reference.samples.length, statistics: meanStatistics(referenceStats) },
+      estimates,
+      uncertainty: { level: uncertainty.level, resamples: uncertainty.resamples, seed: uncertainty.seed, draws: intervals.draws },
+      generated: { images: samples.length, statistics: measured.generatedStatistics },
+      reference: { images: reference.samples.length, statistics: measured.referenceStatistics },
       amplitude: {
         domain: options.amplitude.domain,
         bins: options.amplitude.bins,
         range: domain.kind === "amplitude" ? [0, 1] : [domain.floorDb, 0],
         klPseudoCount: options.amplitude.klPseudoCount,
         distances: comparison.amplitude,
-        generatedDistribution: distributionOf(generated, domain, options.amplitude.bins),
-        referenceDistribution: distributionOf(real, domain, options.amplitude.bins)
+        generatedDistribution: { ...distributionOf(measured.generated, domain, options.amplitude.bins, quantilePoints), band: intervals.band },
+        referenceDistribution: distributionOf(measured.real, domain, options.amplitude.bins, quantilePoints)
       },
       texture: {
         levels: texture.levels,
@@ -177,21 +224,36 @@ export const evaluate = (context: StepContext<"evaluate">) =>
         generated: comparison.glcm.a,
         reference: comparison.glcm.b
       },
-      ...(alignment === undefined ? {} : { alignment }),
+      ...(alignment === undefined ? {} : {
+        alignment: {
+          clip: alignment.clip,
+          ...(valueOf(evaluationMetrics.clipSeen.id) === undefined ? {} : { seen: valueOf(evaluationMetrics.clipSeen.id)! }),
+          ...(valueOf(evaluationMetrics.clipUnseen.id) === undefined ? {} : { unseen: valueOf(evaluationMetrics.clipUnseen.id)! }),
+          prompts: promptScores,
+          ...alignment.distances,
+          notes: alignment.notes
+        }
+      }),
       previews: { generated: generatedPreviews, reference: referencePreviewFiles },
-      lineage: { generate: generateManifest.key, reference: referenceManifest.key, ...Option.match(train, { onNone: () => ({}), onSome: (key) => ({ train: key }) }) }
+      lineage: {
+        generate: generateManifest.key,
+        reference: referenceManifest.key,
+        ...Option.match(train, { onNone: () => ({}), onSome: (key) => ({ train: key }) })
+      }
     }
+    yield* writeJsonAtomic(join(context.workDir, evidenceFile), encodeEvidence(measured.evidence))
     yield* writeJsonAtomic(join(context.workDir, evaluationFile), result)
 
-    const metrics: Record<string, number> = {
-      ...Object.fromEntries(Object.entries(comparison.amplitude).map(([k, v]) => [`amplitude.${k}`, v])),
-      "texture.canberra": comparison.glcm.canberra,
-      "generated.enl": result.generated.statistics.enl,
-      "generated.cv": result.generated.statistics.cv
+    // Each metric and its interval's bounds (MLflow keys from the metric catalog).
+    const metrics: Record<string, number> = {}
+    for (const { id } of EVALUATION_METRICS) {
+      const estimate = estimates[id]
+      if (estimate === undefined || !Number.isFinite(estimate.value)) continue
+      const keys = intervalKeys(id)
+      metrics[id] = estimate.value
+      if (Number.isFinite(estimate.low)) metrics[keys.low] = estimate.low
+      if (Number.isFinite(estimate.high)) metrics[keys.high] = estimate.high
     }
-    if (alignment?.seen !== undefined) metrics["alignment.seen"] = alignment.seen
-    if (alignment?.unseen !== undefined) metrics["alignment.unseen"] = alignment.unseen
-    for (const name of ["fid", "kid", "cmmd"] as const) if (alignment?.[name] !== undefined) metrics[`embedding.${name}`] = alignment[name]!
     yield* context.tracking.metrics(0, metrics)
     yield* context.tracking.artifact(join(context.workDir, evaluationFile), "evaluation")
   })

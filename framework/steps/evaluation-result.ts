@@ -1,27 +1,52 @@
 import type { AmplitudeDistances } from "../metrics/amplitude-distances.ts"
-import type { AmplitudeStatistics } from "../metrics/amplitude-statistics.ts"
+import type { EvaluationEvidence, ImageEvidence, ReferenceEvidence } from "../metrics/evaluation-evidence.ts"
+import type { DistributionBand, EstimateInterval } from "../metrics/evaluation-intervals.ts"
 import type { GlcmProperties } from "../metrics/glcm.ts"
+import type { StatisticName } from "../metrics/metric-catalog.ts"
 import type { Distribution } from "../metrics/set-comparison.ts"
 
 /**
  * What an evaluate step writes as `evaluation.json`: everything the report needs about one
  * experiment's samples against the real reference set, so reports never recompute anything.
+ * Every number about the generated images is in `estimates` with its interval (keys from
+ * framework/metrics/metric-catalog.ts); the blocks below keep what charts and tables draw.
  */
 export const evaluationFile = "evaluation.json"
 
+/**
+ * `evidence.json` next to it: what comparisons between strategies resample (per-image atoms,
+ * histograms, GLCM, statistics, CLIP scores and embeddings; the reference set's), as base64
+ * little-endian arrays.
+ */
+export const evidenceFile = "evidence.json"
+
 /** Per-image statistics averaged over a set (ENL and CV are meaningful per image, not pooled). */
-export type MeanStatistics = Pick<AmplitudeStatistics, "mean" | "std" | "cv" | "enl" | "gammaLooks">
+export type MeanStatistics = Readonly<Record<StatisticName, number>>
 
 export interface PromptScore {
   readonly prompt: string
+  /** Its position in the declaration's prompts. */
+  readonly promptIndex: number
   readonly split: "seen" | "unseen"
   /** Mean of 100 · cos(image, text) over the prompt's samples. */
   readonly score: number
   readonly samples: number
 }
 
+/** How the intervals were made. */
+export interface UncertaintyRecord {
+  readonly level: number
+  readonly resamples: number
+  readonly seed: number
+  /** Noise draws (sampling seed × sample index) resampled; every prompt stays in every resample. */
+  readonly draws: number
+}
+
 export interface EvaluationResult {
   readonly experiments: ReadonlyArray<string>
+  /** Every estimate with its interval, by metric-catalog id; null in JSON where not a number. */
+  readonly estimates: Readonly<Record<string, EstimateInterval>>
+  readonly uncertainty: UncertaintyRecord
   readonly generated: { readonly images: number; readonly statistics: MeanStatistics }
   readonly reference: { readonly images: number; readonly statistics: MeanStatistics }
   readonly amplitude: {
@@ -31,7 +56,7 @@ export interface EvaluationResult {
     readonly range: readonly [number, number]
     readonly klPseudoCount: number
     readonly distances: AmplitudeDistances
-    readonly generatedDistribution: Distribution
+    readonly generatedDistribution: Distribution & { readonly band?: DistributionBand }
     readonly referenceDistribution: Distribution
   }
   readonly texture: {
@@ -49,8 +74,8 @@ export interface EvaluationResult {
     readonly unseen?: number
     readonly prompts: ReadonlyArray<PromptScore>
     /** Over the CLIP image embeddings of generated vs reference images; absent when not computable. */
-    readonly fid?: number
-    readonly kid?: number
+    readonly fidClip?: number
+    readonly kidClip?: number
     readonly cmmd?: number
     readonly notes: ReadonlyArray<string>
   }
@@ -59,6 +84,123 @@ export interface EvaluationResult {
     readonly generated: ReadonlyArray<{ readonly file: string; readonly prompt: string; readonly split: "seen" | "unseen"; readonly seed: number }>
     readonly reference: ReadonlyArray<{ readonly file: string; readonly caption: string }>
   }
-  /** Content keys of the steps this evaluation descends from, to find training curves in the cache. */
+  /** Content keys of the steps this evaluation descends from. */
   readonly lineage: { readonly generate: string; readonly train?: string; readonly reference: string }
+}
+
+/** JSON has no NaN: writers store null, and a reader takes null back as NaN. */
+export const estimatesFromJson = (estimates: Readonly<Record<string, unknown>>): Record<string, EstimateInterval> =>
+  Object.fromEntries(
+    Object.entries(estimates).map(([id, raw]) => {
+      const e = raw as Record<string, number | null | string>
+      const n = (v: unknown) => (typeof v === "number" ? v : NaN)
+      return [id, {
+        value: n(e.value),
+        low: n(e.low),
+        high: n(e.high),
+        standardError: n(e.standardError),
+        ...(e.gapStandardError === undefined ? {} : { gapStandardError: n(e.gapStandardError) }),
+        method: (e.method as EstimateInterval["method"]) ?? "none"
+      }]
+    })
+  )
+
+const base64Of = (array: Float32Array | Float64Array) => Buffer.from(array.buffer, array.byteOffset, array.byteLength).toString("base64")
+
+const float32Of = (text: string) => {
+  const bytes = Buffer.from(text, "base64")
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
+}
+const float64Of = (text: string) => {
+  const bytes = Buffer.from(text, "base64")
+  return new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
+}
+
+const numberOrNaN = (v: unknown) => (typeof v === "number" ? v : NaN)
+
+/** evidence.json's content: arrays as base64, non-finite numbers as null. */
+export const encodeEvidence = (evidence: EvaluationEvidence): unknown => ({
+  version: 1,
+  settings: evidence.settings,
+  referenceKey: evidence.referenceKey,
+  images: evidence.images.map((image) => ({
+    ...image,
+    atoms: base64Of(image.atoms),
+    histogram: base64Of(image.histogram),
+    glcm: base64Of(image.glcm),
+    ...(image.embedding === undefined ? {} : { embedding: base64Of(image.embedding) })
+  })),
+  reference: {
+    ...evidence.reference,
+    atoms: base64Of(evidence.reference.atoms),
+    histogram: base64Of(evidence.reference.histogram),
+    glcm: base64Of(evidence.reference.glcm),
+    ...(evidence.reference.embeddings === undefined
+      ? {}
+      : { embeddings: { ...evidence.reference.embeddings, data: base64Of(evidence.reference.embeddings.data) } })
+  }
+})
+
+/** evidence.json as written: arrays as base64 strings, NaN as null. */
+interface EncodedImage extends Pick<ImageEvidence, "promptIndex" | "prompt" | "split" | "seed" | "sample" | "pixels"> {
+  readonly atoms: string
+  readonly histogram: string
+  readonly glcm: string
+  readonly statistics: Readonly<Record<string, number | null>>
+  readonly clip?: number | null
+  readonly embedding?: string
+}
+interface EncodedEvidence {
+  readonly version: number
+  readonly settings: EvaluationEvidence["settings"]
+  readonly referenceKey: string
+  readonly images: ReadonlyArray<EncodedImage>
+  readonly reference: Pick<ReferenceEvidence, "images" | "pixels"> & {
+    readonly atoms: string
+    readonly histogram: string
+    readonly glcm: string
+    readonly statistics: Readonly<Record<string, number | null>>
+    readonly embeddings?: { readonly count: number; readonly dim: number; readonly data: string }
+  }
+}
+
+const statisticsOf = (raw: Readonly<Record<string, number | null>>) =>
+  Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, numberOrNaN(v)])) as Record<StatisticName, number>
+
+/** Reads evidence.json's content back; throws on a file that is not one (the caller names the file). */
+export const decodeEvidence = (json: unknown): EvaluationEvidence => {
+  const raw = json as Partial<EncodedEvidence> | null
+  if (raw?.version !== 1 || !Array.isArray(raw.images) || typeof raw.reference !== "object" || raw.settings === undefined) {
+    throw new Error("is not an evidence file (version 1)")
+  }
+  const { reference } = raw
+  return {
+    settings: raw.settings,
+    referenceKey: raw.referenceKey ?? "",
+    images: raw.images.map((image): ImageEvidence => ({
+      promptIndex: image.promptIndex,
+      prompt: image.prompt,
+      split: image.split,
+      seed: image.seed,
+      sample: image.sample,
+      pixels: image.pixels,
+      atoms: float32Of(image.atoms),
+      histogram: float64Of(image.histogram),
+      glcm: float64Of(image.glcm),
+      statistics: statisticsOf(image.statistics),
+      ...(typeof image.clip === "number" ? { clip: image.clip } : {}),
+      ...(typeof image.embedding === "string" ? { embedding: float32Of(image.embedding) } : {})
+    })),
+    reference: {
+      images: reference.images,
+      pixels: reference.pixels,
+      atoms: float32Of(reference.atoms),
+      histogram: float64Of(reference.histogram),
+      glcm: float64Of(reference.glcm),
+      statistics: statisticsOf(reference.statistics),
+      ...(reference.embeddings === undefined
+        ? {}
+        : { embeddings: { count: reference.embeddings.count, dim: reference.embeddings.dim, data: float32Of(reference.embeddings.data) } })
+    }
+  }
 }

@@ -22,3 +22,11 @@ export const withTrackedRun = <A, E, R>(
           Effect.catchAll((error) => Effect.logWarning(`could not end MLflow run ${run.runId}: ${error.message}`))
         )
     ))
+
+/** Tags of a replicate's run: which training seed of how many (1-based; replicates.ts derives the seeds). */
+export const SARDINE_REPLICATE = "sardine.replicate"
+export const SARDINE_REPLICATES = "sardine.replicates"
+export const replicateTags = (replicate: number, replicates: number): Record<string, string> => ({
+  [SARDINE_REPLICATE]: String(replicate),
+  [SARDINE_REPLICATES]: String(replicates)
+})

@@ -17,5 +17,15 @@ export const cdfChart = (spec: DistributionChartSpec): SvgChart =>
       points: s.distribution.quantiles.map((q, i) => [q, s.distribution.probabilities[i]] as const),
       ...lineStyle(s)
     })),
+    bands: spec.series.flatMap((s) =>
+      s.band === undefined
+        ? []
+        : [{
+          label: s.label,
+          colour: s.colour,
+          from: s.band.quantileLow.map((q, i) => [q, s.distribution.probabilities[i]] as const),
+          to: s.band.quantileHigh.map((q, i) => [q, s.distribution.probabilities[i]] as const)
+        }]
+    ),
     legend: legendOf(spec.series)
   })

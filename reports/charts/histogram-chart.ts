@@ -1,8 +1,9 @@
+import type { DistributionBand } from "../../framework/metrics/evaluation-intervals.ts"
 import type { Distribution } from "../../framework/metrics/set-comparison.ts"
 import type { LegendItem } from "./legend.ts"
 import { logDomain } from "./scale.ts"
 import type { SvgChart } from "./svg.ts"
-import { xyChart, type XySeries } from "./xy-chart.ts"
+import { type XyBand, xyChart, type XySeries } from "./xy-chart.ts"
 
 /** A set's distribution and how to draw it. */
 export interface DistributionSeries {
@@ -10,6 +11,8 @@ export interface DistributionSeries {
   readonly colour: string
   readonly real: boolean
   readonly distribution: Distribution
+  /** Pointwise interval of the generated distribution, drawn as a band. */
+  readonly band?: DistributionBand
 }
 
 export interface DistributionChartSpec {
@@ -36,6 +39,12 @@ export const histogramChart = (spec: DistributionChartSpec): SvgChart => {
     })
     return { label: s.label, colour: s.colour, points, ...lineStyle(s) }
   })
+  const steps = (edges: ReadonlyArray<number>, values: ReadonlyArray<number>) => values.flatMap((d, k) => [[edges[k], d] as const, [edges[k + 1], d] as const])
+  const bands: Array<XyBand> = spec.series.flatMap((s) =>
+    s.band === undefined
+      ? []
+      : [{ label: s.label, colour: s.colour, from: steps(s.distribution.edges, s.band.densityLow), to: steps(s.distribution.edges, s.band.densityHigh) }]
+  )
   const domain = logDomain(spec.series.flatMap((s) => s.distribution.density))
   return xyChart({
     id: spec.id,
@@ -45,6 +54,7 @@ export const histogramChart = (spec: DistributionChartSpec): SvgChart => {
     x: { title: spec.xTitle, domain: spec.range, kind: "linear" },
     y: { title: "fraction of pixels per bin (log scale)", domain, kind: "log" },
     series,
+    bands,
     legend: legendOf(spec.series)
   })
 }

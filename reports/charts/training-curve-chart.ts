@@ -3,11 +3,13 @@ import { extent, niceDomain } from "./scale.ts"
 import type { SvgChart } from "./svg.ts"
 import { xyChart, type XySeries } from "./xy-chart.ts"
 
-/** One strategy's values of one training metric, by step. */
+/** One strategy's values of one training metric, by step; with replicates, the mean and their range. */
 export interface CurveSeries {
   readonly label: string
   readonly colour: string
   readonly points: ReadonlyArray<readonly [number, number]>
+  /** Lowest and highest replicate at each step. */
+  readonly range?: { readonly low: ReadonlyArray<readonly [number, number]>; readonly high: ReadonlyArray<readonly [number, number]> }
 }
 
 export interface TrainingCurveSpec {
@@ -51,8 +53,11 @@ export const trainingCurveChart = (spec: TrainingCurveSpec): SvgChart => {
       { label: s.label, colour: s.colour, points: decimate(smoothed(s.points), buckets), width: 1.8 }
     ]
   })
+  const bands = spec.series.flatMap((s) =>
+    s.range === undefined ? [] : [{ label: s.label, colour: s.colour, from: decimate(s.range.low, buckets), to: decimate(s.range.high, buckets) }]
+  )
   const [x0, x1] = extent(spec.series.flatMap((s) => s.points.map(([x]) => x))) ?? [0, 1]
-  const ys = extent(spec.series.flatMap((s) => s.points.map(([, y]) => y))) ?? [0, 1]
+  const ys = extent(spec.series.flatMap((s) => [...s.points, ...(s.range?.low ?? []), ...(s.range?.high ?? [])].map(([, y]) => y))) ?? [0, 1]
   // A noisy positive series spanning more than two decades (a falling loss) reads better on a log axis.
   const log = spec.noisy && ys[0] > 0 && ys[1] / ys[0] > 100
   const yDomain = log ? ys : niceDomain(Math.min(0, ys[0]), ys[1])
@@ -64,6 +69,7 @@ export const trainingCurveChart = (spec: TrainingCurveSpec): SvgChart => {
     x: { title: "training step", domain: [x0, Math.max(x0 + 1, x1)], kind: "linear" },
     y: { title: log ? `${spec.yTitle} (log scale)` : spec.yTitle, domain: yDomain, kind: log ? "log" : "linear" },
     series: lines,
+    bands,
     legend: spec.series.map((s) => ({ label: s.label, colour: s.colour, shape: "line" as const }))
   })
 }

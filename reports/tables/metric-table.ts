@@ -1,15 +1,15 @@
-import { formatChange, formatValue } from "../number-format.ts"
-import { badness, directionMark, directionText, metricColumns, numeric, type MetricColumn } from "../metric-columns.ts"
-import type { StrategyResult, StudyResults } from "../study-results.ts"
+import { formatChange, formatInterval, formatValue } from "../number-format.ts"
+import { badness, directionMark, directionText, metricColumns, numeric, realValueOf, type MetricColumn } from "../metric-columns.ts"
+import { estimateOf, isSignificantBest, type StrategyResult, strategyLabel, type StudyResults } from "../study-results.ts"
 import type { ReportTable, TableCell } from "./report-table.ts"
 
-/** Columns at least one strategy has a value for (alignment and FID need a CLIP model). */
+/** Columns at least one strategy has a value for (alignment and FID_CLIP need a CLIP model). */
 export const presentColumns = (results: StudyResults): ReadonlyArray<MetricColumn> =>
-  metricColumns.filter((c) => results.strategies.some((s) => c.value(s.evaluation) !== undefined))
+  metricColumns.filter((c) => results.strategies.some((s) => estimateOf(s, c.id) !== undefined))
 
 /** The real set's value of a "closer" column, when every strategy was judged against the same one. */
 const sharedReference = (column: MetricColumn, results: StudyResults): number | undefined => {
-  const values = results.strategies.map((s) => numeric(column.reference?.(s.evaluation)))
+  const values = results.strategies.map((s) => realValueOf(s, column.id))
   return values.every((v) => v !== undefined && v === values[0]) ? values[0] : undefined
 }
 
@@ -21,53 +21,60 @@ const headerOf = (column: MetricColumn, results: StudyResults): string => {
 
 /**
  * Relative to the baseline, on the scale the direction judges: the value itself for ↓ and ↑,
- * the gap to the real set's value for ≈.
+ * the gap to the real set's value for ≈. Its tone is the verdict of the comparison with the
+ * baseline: a change that comparison does not find real is "unclear", whatever its size.
  */
-const changeAgainst = (column: MetricColumn, strategy: StrategyResult, baseline: StrategyResult): TableCell["change"] => {
-  const mine = badness(column, strategy.evaluation)
-  const theirs = badness(column, baseline.evaluation)
+const changeAgainst = (column: MetricColumn, strategy: StrategyResult, baseline: StrategyResult, results: StudyResults): TableCell["change"] => {
+  const mine = badness(column, strategy)
+  const theirs = badness(column, baseline)
   if (mine === undefined || theirs === undefined || theirs === 0 || !Number.isFinite(mine) || !Number.isFinite(theirs)) return undefined
   const change = column.direction === "higher" ? (-mine + theirs) / Math.abs(theirs) : (mine - theirs) / Math.abs(theirs)
   const text = formatChange(change)
-  const improved = column.direction === "higher" ? change > 0 : change < 0
-  return { text, tone: text === "±0 %" ? "same" : improved ? "better" : "worse" }
-}
-
-/** The best score in a column (lowest badness), to mark its row. */
-const bestBadness = (column: MetricColumn, results: StudyResults): number | undefined => {
-  const all = results.strategies.map((s) => badness(column, s.evaluation)).filter((b): b is number => b !== undefined)
-  return all.length === 0 ? undefined : Math.min(...all)
+  const verdict = results.statistics.comparisons
+    .find((c) => c.why === "baseline" && c.a === strategy.name && c.b === baseline.name)
+    ?.lines.find((l) => l.id === column.id)?.verdict
+  if (text === "±0 %") return { text, tone: "same" }
+  return { text, tone: verdict === "better" ? "better" : verdict === "worse" ? "worse" : "unclear" }
 }
 
 export const metricTable = (results: StudyResults): ReportTable => {
   const columns = presentColumns(results)
-  const best = columns.map((c) => bestBadness(c, results))
   const baseline = results.baseline
+  const replicated = results.strategies.some((s) => s.replicates.length > 1)
   const rows = results.strategies.map((s): ReadonlyArray<TableCell> => [
-    { text: s === baseline ? `${s.name} (baseline)` : s.name, colour: s.colour },
-    ...columns.map((column, k): TableCell => {
-      const value = column.value(s.evaluation)
-      const score = badness(column, s.evaluation)
-      const change = baseline === undefined || s === baseline ? undefined : changeAgainst(column, s, baseline)
+    { text: s === baseline ? `${strategyLabel(s)} (baseline)` : strategyLabel(s), colour: s.colour },
+    ...columns.map((column): TableCell => {
+      const estimate = estimateOf(s, column.id)
+      const change = baseline === undefined || s === baseline ? undefined : changeAgainst(column, s, baseline, results)
+      const interval = formatInterval(estimate?.low, estimate?.high)
       return {
-        text: formatValue(value),
-        ...(score !== undefined && score === best[k] && results.strategies.length > 1 ? { best: true } : {}),
+        text: formatValue(numeric(estimate?.value)),
+        ...(interval === "" ? {} : { interval }),
+        ...(isSignificantBest(results, s, column.id) ? { best: true } : {}),
         ...(change === undefined ? {} : { change })
       }
     })
   ])
   const domains = [...new Set(results.strategies.map((s) => `${s.evaluation.amplitude.domain}, ${s.evaluation.amplitude.bins} bins`))]
+  const level = Math.round(results.statistics.level * 100)
+  const unmarked = columns.filter((c) => results.statistics.best[c.id] !== undefined && !results.statistics.best[c.id].significant).map((c) => c.label)
   return {
     id: "metrics",
     caption: "Metrics of the generated images against the real reference set",
     header: ["strategy", ...columns.map((c) => headerOf(c, results))],
     rows,
     notes: [
-      `${directionMark.lower} ${directionText.lower}; ${directionMark.higher} ${directionText.higher}; ${directionMark.closer} ${directionText.closer}. Bold: best in its column.`,
+      `${directionMark.lower} ${directionText.lower}; ${directionMark.higher} ${directionText.higher}; ${directionMark.closer} ${directionText.closer}. ` +
+      `In brackets: the ${level} % confidence interval — over the noise draws of the samples (bootstrap, BCa)` +
+      `${replicated ? "; for a strategy trained with several seeds, the interval of the mean over its seeds (Student t)" : ""}.`,
+      `Bold: the best value of its column, and only when it is significantly better than every other strategy's (tests of "Which differences are real", Holm-corrected across the column). ` +
+      (unmarked.length === 0 ? "" : `No bold in ${unmarked.join(", ")}: the best there is not significantly better than every other.`),
       baseline === undefined
         ? "No experiment is marked `baseline: true`, so no value is shown relative to a baseline."
-        : `In parentheses: change against ${baseline.name}, the baseline (for ${directionMark.closer} columns, change of the distance to the real value); negative is better for ${directionMark.lower} and ${directionMark.closer}, positive for ${directionMark.higher}.`,
-      `Amplitude distances in the declared domain (${domains.join("; ")}); KL and JS in nats. n/a: not computable for this set.`
+        : `In parentheses: change against ${baseline.name}, the baseline (for ${directionMark.closer} columns, change of the distance to the real value); negative is better for ${directionMark.lower} and ${directionMark.closer}, positive for ${directionMark.higher}. n.s.: the comparison with the baseline finds no detectable difference.`,
+      `Amplitude distances in the declared domain (${
+        domains.join("; ")
+      }); KL and JS in nats. FID_CLIP, KID_CLIP and CMMD are computed on the declared CLIP model's image embeddings, not on Inception features. n/a: not computable for this set.`
     ]
   }
 }

@@ -1,3 +1,4 @@
+import { basename } from "node:path"
 import { runUrl, trackingNote } from "../mlflow-links.ts"
 import { formatDuration } from "../number-format.ts"
 import type { StrategyResult, StudyResults } from "../study-results.ts"
@@ -5,41 +6,62 @@ import type { ReportTable, TableCell } from "./report-table.ts"
 
 const key = (value: string | undefined): TableCell => (value === undefined ? { text: "–" } : { text: value, code: true })
 
-const trainSteps = (s: StrategyResult): string => {
+type Replicate = StrategyResult["replicates"][number]
+
+const trainSteps = (s: StrategyResult, r: Replicate): string => {
   const declared = s.strategy.train?.steps
   if (s.strategy.baseline || declared === undefined) return "–"
-  const logged = s.trainingLog.length
+  const logged = r.trainingLog.length
   return logged === declared ? String(declared) : `${declared} (${logged} logged)`
 }
 
-const runCell = (results: StudyResults, s: StrategyResult): TableCell => {
+const runCell = (results: StudyResults, runId: string | undefined): TableCell => {
   const tracking = results.tracking
-  if (s.runId === undefined || tracking === undefined) return { text: "–" }
+  if (runId === undefined || tracking === undefined) return { text: "–" }
   return tracking.kind === "server"
-    ? { text: s.runId, code: true, link: runUrl(tracking.target, tracking.experimentId, s.runId) }
-    : { text: s.runId, code: true }
+    ? { text: runId, code: true, link: runUrl(tracking.target, tracking.experimentId, runId) }
+    : { text: runId, code: true }
 }
 
-/** Where each result came from and what it cost: backend, budget, wall time from the step manifests, cache keys, runs. */
+/** Where each result came from and what it cost, one row per training replicate: backend, budget, wall times, cache keys, runs. */
 export const runFactsTable = (results: StudyResults): ReportTable => ({
   id: "run-facts",
   caption: "Run facts",
-  header: ["strategy", "backend", "train steps", "train time", "generate time", "evaluate time", "images", "train key", "generate key", "evaluate key", "MLflow run"],
-  rows: results.strategies.map((s): ReadonlyArray<TableCell> => [
-    { text: s.name, colour: s.colour },
-    { text: s.backend ?? "not recorded" },
-    { text: trainSteps(s) },
-    { text: s.evaluation.lineage.train === undefined ? "–" : formatDuration(s.steps.train?.durationMs) },
-    { text: formatDuration(s.steps.generate?.durationMs) },
-    { text: formatDuration(s.steps.evaluate?.durationMs) },
-    { text: `${s.evaluation.generated.images} vs ${s.evaluation.reference.images} real` },
-    key(s.evaluation.lineage.train),
-    key(s.evaluation.lineage.generate),
-    key(s.evaluationKey),
-    runCell(results, s)
-  ]),
+  header: [
+    "run",
+    "backend",
+    "train steps",
+    "train time",
+    "generate time",
+    "evaluate time",
+    "images",
+    "train key",
+    "generate key",
+    "evaluate key",
+    "MLflow run"
+  ],
+  rows: results.strategies.flatMap((s) =>
+    s.replicates.map((r): ReadonlyArray<TableCell> => [
+      { text: r.name, colour: s.colour },
+      { text: s.backend ?? "not recorded" },
+      { text: trainSteps(s, r) },
+      { text: r.evaluation.lineage.train === undefined ? "–" : formatDuration(r.steps.train?.durationMs) },
+      { text: formatDuration(r.steps.generate?.durationMs) },
+      { text: formatDuration(r.steps.evaluate?.durationMs) },
+      { text: `${r.evaluation.generated.images} vs ${r.evaluation.reference.images} real` },
+      key(r.evaluation.lineage.train),
+      key(r.evaluation.lineage.generate),
+      key(basename(r.evaluationDir)),
+      runCell(results, r.runId ?? (s.replicates.length === 1 ? s.runId : undefined))
+    ])
+  ),
   notes: [
     `Wall times from the step manifests in the cache ${results.cacheDir}; a step shared by several strategies ran once. n/a: the step is no longer in the cache.`,
+    ...(results.strategies.some((s) => s.replicates.length > 1)
+      ? [
+        "`<experiment>#<r>`: training replicate r (replicate 1 trains with the declared seed); each has its own MLflow run under the experiment's, which carries the mean over them."
+      ]
+      : []),
     trackingNote(results)
   ]
 })

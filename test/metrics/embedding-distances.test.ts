@@ -1,6 +1,6 @@
 import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { clipAlignment, cmmd, type Embeddings, frechetDistance, kernelInceptionDistance } from "../../framework/metrics/embedding-distances.ts"
+import { clipAlignment, cmmd, type Embeddings, frechetDistance, kernelDistance } from "../../framework/metrics/embedding-distances.ts"
 import { symmetricEigen, symmetricEigenvalues } from "../../framework/metrics/symmetric-eigen.ts"
 import { expectGolden, float32s, goldenNumber, readGolden } from "./golden.ts"
 
@@ -18,7 +18,7 @@ describe("embedding distances match their references", () => {
     expect(Math.abs(goldenNumber(golden.fidSelf))).toBeLessThan(1e-6)
   })
   it("KID is the unbiased polynomial-kernel MMD²", () => {
-    expectGolden(Effect.runSync(kernelInceptionDistance(x, y)), golden.kid, "kid")
+    expectGolden(Effect.runSync(kernelDistance(x, y)), golden.kid, "kid")
   })
   it("CMMD is the RBF MMD (σ = 10) × 1000 of the CMMD paper's code", () => {
     expectGolden(Effect.runSync(cmmd(set("real", golden.unitX), set("generated", golden.unitY))), golden.cmmd, "cmmd")
@@ -74,7 +74,7 @@ describe("embedding distances refuse bad input, naming it", () => {
   })
   it("a single embedding where a covariance is needed", () => {
     const one = { ...x, count: 1, data: x.data.slice(0, x.dim) }
-    expect(reason(kernelInceptionDistance(one, y))).toBe("real: has 1 embeddings; at least 2 are needed")
+    expect(reason(kernelDistance(one, y))).toBe("real: has 1 embeddings; at least 2 are needed")
   })
   it("NaN in an embedding", () => {
     const bad = { ...y, data: y.data.slice() }
@@ -85,7 +85,12 @@ describe("embedding distances refuse bad input, naming it", () => {
 
 describe("clipAlignment", () => {
   const pair = (a: number[], b: number[]) =>
-    clipAlignment({ name: "images", count: a.length / 2, dim: 2, data: Float32Array.from(a) }, { name: "texts", count: b.length / 2, dim: 2, data: Float32Array.from(b) })
+    clipAlignment({ name: "images", count: a.length / 2, dim: 2, data: Float32Array.from(a) }, {
+      name: "texts",
+      count: b.length / 2,
+      dim: 2,
+      data: Float32Array.from(b)
+    })
   it("is 100 · cosine of each image with the text of the same index, whatever the lengths", () => {
     const scores = Effect.runSync(pair([1, 0, 3, 4, 0, 2], [2, 0, 4, -3, 0, -1]))
     expect(Array.from(scores)).toEqual([100, 0, -100])

@@ -2,15 +2,17 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
+import { trainStepOf } from "../../framework/cli/export.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
+import { stepResources } from "../../framework/plan/step-resources.ts"
 import type { Plan } from "../../framework/plan/step.ts"
+import { replicateSeed } from "../../framework/declaration/replicates.ts"
 import { frozen, full, imageFolder, learnedToken, lora, study, synthetic } from "../../framework/index.ts"
 import { tinySd1, validExperiment } from "../support/declarations.ts"
 import { repoRoot } from "../support/run-process.ts"
 
 const planOf = async (input: unknown): Promise<Plan> => compilePlan(await Effect.runPromise(decodeDeclaration(input)))
-const kinds = (plan: Plan, experiment: string) =>
-  plan.steps.filter((s) => s.experiments.includes(experiment)).map((s) => s.kind)
+const kinds = (plan: Plan, experiment: string) => plan.steps.filter((s) => s.experiments.includes(experiment)).map((s) => s.kind)
 const step = (plan: Plan, id: string) => {
   const found = plan.steps.find((s) => s.id === id)
   if (found === undefined) throw new Error(`no step ${id} in ${plan.steps.map((s) => s.id).join(", ")}`)
@@ -71,7 +73,7 @@ describe("plan shapes", () => {
     expect(byKind("encode-text").map((s) => s.experiments)).toEqual([["full-unet", "lora-unet"]])
     expect(byKind("train")).toHaveLength(7)
     expect(byKind("report")).toHaveLength(1)
-    expect(step(plan, "report").inputs.map((i) => i.step)).toEqual(
+    expect(step(plan, "report").inputs.filter((i) => i.role.startsWith("evaluation:")).map((i) => i.step)).toEqual(
       ["full-unet", "lora-unet", "text-encoders-lora", "text-encoders-full", "vae-full", "vae-lora", "hybrid"].map((e) => `${e}/evaluate`)
     )
     expect(new Set(plan.steps.map((s) => s.key)).size).toBe(plan.steps.length)
@@ -137,7 +139,139 @@ describe("plan shapes", () => {
     const plan = await planOf(study({ name: "twins", experiments: [validExperiment({ name: "a" }), validExperiment({ name: "b" })] }))
     expect(plan.steps.filter((s) => s.kind === "train")).toHaveLength(1)
     expect(step(plan, "a/train").experiments).toEqual(["a", "b"])
-    expect(step(plan, "report").inputs).toEqual([{ role: "evaluation", step: "a/evaluate" }, { role: "evaluation", step: "a/evaluate" }])
+    expect(step(plan, "report").inputs).toEqual([
+      { role: "evaluation:a", step: "a/evaluate" },
+      { role: "samples:a", step: "a/generate" },
+      { role: "training:a", step: "a/train" },
+      { role: "evaluation:b", step: "a/evaluate" },
+      { role: "samples:b", step: "a/generate" },
+      { role: "training:b", step: "a/train" }
+    ])
+  })
+})
+
+describe("training replicates", () => {
+  const replicated = (overrides: Record<string, unknown> = {}) =>
+    study({
+      name: "replicated",
+      replicates: 3,
+      compare: [["tiny", "lora"]],
+      experiments: [
+        validExperiment(),
+        validExperiment({ name: "lora", components: { unet: lora({ rank: 2, lr: 1e-3 }), vae: frozen(), textEncoders: frozen() }, replicates: 2 }),
+        validExperiment({ name: "baseline", baseline: true, components: { unet: frozen() }, train: undefined })
+      ],
+      ...overrides
+    })
+
+  it("share exactly the steps that do not read the training seed; train, generate and evaluate run once per replicate", async () => {
+    const plan = await planOf(replicated())
+    const single = await planOf(study({ name: "replicated", experiments: [validExperiment()] }))
+    // Per replicate: its training, its samples, their evaluation — and nothing else.
+    for (const r of [1, 2, 3]) expect(kinds(plan, `tiny#${r}`), `tiny#${r}`).toEqual(["train", "generate", "evaluate"])
+    for (const r of [1, 2]) expect(kinds(plan, `lora#${r}`), `lora#${r}`).toEqual(["train", "generate", "evaluate"])
+    expect(plan.steps.some((s) => s.experiments.includes("lora#3"))).toBe(false)
+    // Shared by the replicates: data and reference preparation, the frozen encoders' caches.
+    expect(kinds(plan, "tiny")).toEqual(["prepare-data", "prepare-data", "encode-latents", "encode-text", "report"])
+    expect(step(plan, "tiny/data").experiments).toEqual(["tiny", "lora"])
+    for (const r of [1, 2, 3]) {
+      expect(step(plan, `tiny#${r}/train`).inputs).toEqual([
+        { role: "data", step: "tiny/data" },
+        { role: "latents", step: "tiny/latents" },
+        { role: "text", step: "tiny/text" }
+      ])
+      expect(step(plan, `tiny#${r}/evaluate`).inputs).toContainEqual({ role: "reference", step: "tiny/reference" })
+    }
+    // A baseline trains nothing: one generate, one evaluate, whatever the study's replicates.
+    expect(kinds(plan, "baseline")).toEqual(["prepare-data", "generate", "evaluate", "report"])
+    expect(step(plan, "baseline/generate").inputs).toEqual([])
+    expect(plan.steps.filter((s) => s.kind === "train")).toHaveLength(5)
+    expect(plan.steps.filter((s) => s.kind === "generate")).toHaveLength(6)
+    expect(plan.steps.filter((s) => s.kind === "evaluate")).toHaveLength(6)
+    expect(new Set(plan.steps.map((s) => s.key)).size).toBe(plan.steps.length)
+    // Replicate 1 trains with the declared seed: the same step, the same cache entry as without replicates.
+    expect(step(plan, "tiny#1/train").key).toBe(step(single, "tiny/train").key)
+    expect(step(plan, "tiny#1/evaluate").key).toBe(step(single, "tiny/evaluate").key)
+    const seeds = [1, 2, 3].map((r) => (step(plan, `tiny#${r}/train`).config as { train: { seed: number } }).train.seed)
+    expect(seeds).toEqual([7, replicateSeed(7, 2), replicateSeed(7, 3)])
+    expect(new Set(seeds).size).toBe(3)
+    for (const seed of seeds) expect(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32).toBe(true)
+    // Everything but the seed is the replicate's own declaration.
+    const configs = [1, 2, 3].map((r) => ({
+      ...(step(plan, `tiny#${r}/train`).config as { train: object }),
+      train: { ...(step(plan, `tiny#${r}/train`).config as { train: object }).train, seed: 0 }
+    }))
+    expect(configs[1]).toEqual(configs[0])
+    expect(configs[2]).toEqual(configs[0])
+    expect(step(plan, "tiny#2/generate").config).toEqual(step(plan, "tiny#1/generate").config)
+    expect(step(plan, "tiny#2/evaluate").config).toEqual(step(plan, "tiny#1/evaluate").config)
+  })
+
+  it("ask for their experiment's declared resources", async () => {
+    const declaration = await Effect.runPromise(decodeDeclaration(replicated({
+      resources: { train: { gpus: 1 } },
+      experiments: [
+        validExperiment({ resources: { train: { gpus: 4, qos: "long" } } }),
+        validExperiment({ name: "lora", components: { unet: lora({ rank: 2, lr: 1e-3 }), vae: frozen(), textEncoders: frozen() }, replicates: 2 })
+      ]
+    })))
+    const plan = compilePlan(declaration)
+    for (const r of [1, 2, 3]) expect(stepResources(declaration, step(plan, `tiny#${r}/train`))).toMatchObject({ gpus: 4, qos: "long" })
+    expect(stepResources(declaration, step(plan, "lora#2/train"))).toEqual({ cpus: 1, gpus: 1 })
+  })
+
+  it("are found by their experiment's name, replicate 1 (the declared seed) first: what sardine export and generate take", async () => {
+    const plan = await planOf(replicated())
+    expect(trainStepOf(plan.steps, "tiny")?.id).toBe("tiny#1/train")
+    expect(trainStepOf(plan.steps, "lora")?.id).toBe("lora#1/train")
+    expect(trainStepOf(plan.steps, "baseline")).toBeUndefined()
+  })
+
+  it("hand the report every replicate's evaluation, samples and training, with the counts and the declared pairs", async () => {
+    const plan = await planOf(replicated())
+    const report = step(plan, "report")
+    expect(report.config).toMatchObject({ study: "replicated", replicates: [3, 2, 1], compare: [["tiny", "lora"]] })
+    expect(report.inputs.map((i) => i.role)).toEqual([
+      ...[1, 2, 3].flatMap((r) => [`evaluation:tiny#${r}`, `samples:tiny#${r}`, `training:tiny#${r}`]),
+      ...[1, 2].flatMap((r) => [`evaluation:lora#${r}`, `samples:lora#${r}`, `training:lora#${r}`]),
+      "evaluation:baseline",
+      "samples:baseline"
+    ])
+  })
+
+  it("a lone experiment with replicates ends in a report that sums them up; without, it has none", async () => {
+    const plan = await planOf(validExperiment({ replicates: 2 }))
+    expect(plan.steps.map((s) => s.id)).toEqual([
+      "tiny/reference",
+      "tiny/data",
+      "tiny/latents",
+      "tiny/text",
+      "tiny#1/train",
+      "tiny#1/generate",
+      "tiny#1/evaluate",
+      "tiny#2/train",
+      "tiny#2/generate",
+      "tiny#2/evaluate",
+      "report"
+    ])
+    expect((await planOf(validExperiment())).steps.some((s) => s.kind === "report")).toBe(false)
+  })
+
+  it("refuses what cannot be meant: replicates of a baseline, comparisons of unknown or identical strategies, differing interval settings", async () => {
+    const issues = async (input: unknown) => (await Effect.runPromise(Effect.flip(decodeDeclaration(input)))).lines.join("\n")
+    expect(await issues(validExperiment({ name: "b", baseline: true, components: { unet: frozen() }, train: undefined, replicates: 3 })))
+      .toContain("replicates: a baseline trains nothing: its replicates would all be the same model")
+    const unknown = await issues(replicated({ compare: [["tiny", "nothing"], ["lora", "lora"]] }))
+    expect(unknown).toContain(`compare.0.1: "nothing" is not an experiment of this study`)
+    expect(unknown).toContain(`compare.1: compares "lora" with itself`)
+    const differing = await issues(study({
+      name: "s",
+      experiments: [
+        validExperiment(),
+        validExperiment({ name: "other", evaluate: { reference: synthetic({ n: 4, size: 32, seed: 99 }), uncertainty: { resamples: 500 } } })
+      ]
+    }))
+    expect(differing).toContain("experiments.1.evaluate.uncertainty: must equal experiments.0's")
   })
 })
 

@@ -1,5 +1,5 @@
 /* In-page half of page-facts.ts: what the tests read off a rendered report (runs in Chromium). */
-(() => {
+;(() => {
   const boxOf = (r) => ({ left: r.left, top: r.top, right: r.right, bottom: r.bottom })
   const clean = (text) => (text ?? "").replace(/\s+/g, " ").trim()
   const charts = [...document.querySelectorAll("svg.chart")].map((svg) => ({
@@ -19,7 +19,15 @@
     series: [...svg.querySelectorAll("[data-series]")].map((m) => ({
       name: m.getAttribute("data-series") ?? "",
       colour: m.tagName === "path" ? getComputedStyle(m).stroke : getComputedStyle(m).fill
-    }))
+    })),
+    bands: [...svg.querySelectorAll("[data-band]")].filter((m) => m.getBBox().height > 0).map((m) => ({
+      name: m.getAttribute("data-band") ?? "",
+      colour: getComputedStyle(m).fill
+    })),
+    errorBars: [...svg.querySelectorAll("[data-error-bar]")].filter((m) => {
+      const b = m.getBBox()
+      return b.width > 0 || b.height > 0
+    }).map((m) => m.getAttribute("data-error-bar") ?? "")
   }))
   const tables = [...document.querySelectorAll("table[data-table]")].map((table) => ({
     id: table.dataset.table ?? "",
@@ -33,17 +41,24 @@
     colour: getComputedStyle(r.cells[0].querySelector(".swatch")).backgroundColor
   }))
   const metricRows = [...document.querySelector("table[data-table=metrics]").tBodies[0].rows]
-  const bestCells = metricRows.flatMap((r, i) => [...r.cells].flatMap((c, k) => (c.classList.contains("best") ? [[i, k]] : [])))
+  const bestCells = metricRows.flatMap((r, i) =>
+    [...r.cells].flatMap((c, k) => (c.classList.contains("best") && Number(getComputedStyle(c).fontWeight) >= 600 ? [[i, k]] : []))
+  )
+  const boldCells = Object.fromEntries([...document.querySelectorAll("table[data-table]")].map((table) => [
+    table.dataset.table,
+    [...table.tBodies[0].rows].flatMap((r, i) => [...r.cells].flatMap((c, k) => (k > 0 && Number(getComputedStyle(c).fontWeight) >= 600 ? [[i, k]] : [])))
+  ]))
   const changeTones = metricRows.flatMap((r, i) =>
     [...r.cells].flatMap((c, k) => {
       const change = c.querySelector(".change")
       return change === null ? [] : [{ row: i, column: k, tone: [...change.classList].find((x) => x !== "change") ?? "", text: clean(change.textContent) }]
-    }))
+    })
+  )
   const images = [...document.images].map((img) => ({
     complete: img.complete,
     naturalWidth: img.naturalWidth,
     alt: img.alt,
     dataUri: img.src.startsWith("data:image/png;base64,")
   }))
-  return { images, charts, tables, swatches, bestCells, changeTones }
+  return { images, charts, tables, swatches, bestCells, boldCells, changeTones }
 })()

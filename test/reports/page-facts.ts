@@ -17,16 +17,24 @@ export interface ChartFacts {
   readonly texts: ReadonlyArray<{ readonly text: string; readonly fontSize: number; readonly bold: boolean; readonly width: number; readonly box: Box }>
   /** Colour of each data series, as the browser computes it. */
   readonly series: ReadonlyArray<{ readonly name: string; readonly colour: string }>
+  /** Shaded intervals drawn with a visible area, by series. */
+  readonly bands: ReadonlyArray<{ readonly name: string; readonly colour: string }>
+  /** Error bars drawn with a visible extent, by series. */
+  readonly errorBars: ReadonlyArray<string>
 }
 
 export interface PageFacts {
   readonly images: ReadonlyArray<{ readonly complete: boolean; readonly naturalWidth: number; readonly alt: string; readonly dataUri: boolean }>
   readonly charts: ReadonlyArray<ChartFacts>
-  readonly tables: ReadonlyArray<{ readonly id: string; readonly caption: string; readonly header: ReadonlyArray<string>; readonly rows: ReadonlyArray<ReadonlyArray<string>> }>
+  readonly tables: ReadonlyArray<
+    { readonly id: string; readonly caption: string; readonly header: ReadonlyArray<string>; readonly rows: ReadonlyArray<ReadonlyArray<string>> }
+  >
   /** Strategy name → colour of its swatch in the strategy table. */
   readonly swatches: ReadonlyArray<{ readonly name: string; readonly colour: string }>
   /** Best-marked cells of the metric table: [row, column] in body coordinates (column 0 = strategy). */
   readonly bestCells: ReadonlyArray<readonly [number, number]>
+  /** Per table id: the body cells (outside the first column) the browser draws bold. */
+  readonly boldCells: Readonly<Record<string, ReadonlyArray<readonly [number, number]>>>
   readonly changeTones: ReadonlyArray<{ readonly row: number; readonly column: number; readonly tone: string; readonly text: string }>
 }
 

@@ -12,6 +12,7 @@ import { trackerFactoryLayer } from "../../adapters/mlflow/tracker-factory.ts"
 import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { Declaration } from "../../framework/declaration/experiment.ts"
+import { replicatesOfExperiment } from "../../framework/declaration/replicates.ts"
 import { diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic, type ExperimentInput } from "../../framework/index.ts"
 import { planWithFingerprints } from "../../framework/plan/input-fingerprints.ts"
 import type { Plan } from "../../framework/plan/step.ts"
@@ -19,6 +20,7 @@ import { plainProgress } from "../../framework/runner/progress.ts"
 import { runPlan, type StepOutcome } from "../../framework/runner/runner.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
 import { openTracking } from "../../framework/runner/tracking.ts"
+import type { ExperimentDirs } from "../../framework/steps/reported-study.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { standInStudySteps } from "./stand-in-steps.ts"
 
@@ -32,6 +34,12 @@ export interface ReportStudyOptions {
   readonly trainSteps: number
   readonly size: number
   readonly referenceImages: number
+  /** Training replicates of named strategies (the others train once). */
+  readonly replicates?: Readonly<Record<string, number>>
+  /** Declared comparisons besides those with the baseline. */
+  readonly compare?: ReadonlyArray<readonly [string, string]>
+  /** Bootstrap resamples and most permutations per test (the declaration's default is 2000). */
+  readonly resamples?: number
 }
 
 const concepts = [
@@ -99,10 +107,17 @@ export const reportStudy = (options: ReportStudyOptions) => {
       reference: synthetic({ n: options.referenceImages, size: options.size, seed: 99, looks: 4 }),
       amplitude: { domain: "amplitude", bins: 64 },
       texture: { levels: 16, distances: [1], angles: [0, 90] },
-      alignment: { clip: `${repoRoot}/test/fixtures/clip` }
+      alignment: { clip: `${repoRoot}/test/fixtures/clip` },
+      ...(options.resamples === undefined ? {} : { uncertainty: { resamples: options.resamples } })
     }
   } satisfies Omit<ExperimentInput, "name" | "components">
-  return study({ name: options.name, experiments: strategies(shared, options.strategies).map(experiment) })
+  return study({
+    name: options.name,
+    experiments: strategies(shared, options.strategies).map((e) =>
+      experiment({ ...e, ...(options.replicates?.[e.name] === undefined ? {} : { replicates: options.replicates[e.name] }) })
+    ),
+    ...(options.compare === undefined ? {} : { compare: options.compare.map(([a, b]) => [a, b] as [string, string]) })
+  })
 }
 
 export interface RanStudy {
@@ -118,6 +133,22 @@ export interface RanStudy {
     readonly top: { readonly runId: string }
     readonly experiments: ReadonlyMap<string, { readonly runId: string }>
   }
+}
+
+/** The finished steps of each replicate of the study's experiments, as the report takes them. */
+export const experimentDirsOf = (ran: RanStudy): ReadonlyArray<ExperimentDirs> => {
+  const declared = ran.declaration.kind === "study" ? ran.declaration.experiments : []
+  const dir = (kind: string, name: string) => {
+    const step = ran.plan.steps.find((s) => s.kind === kind && s.experiments.includes(name))
+    return step === undefined ? undefined : join(ran.cacheDir, "steps", step.key)
+  }
+  return declared.map((experiment) => ({
+    experiment,
+    replicates: replicatesOfExperiment(experiment, ran.declaration).map(({ name, replicate }) => {
+      const training = dir("train", name)
+      return { name, replicate, evaluation: dir("evaluate", name)!, samples: dir("generate", name)!, ...(training === undefined ? {} : { training }) }
+    })
+  }))
 }
 
 /** Runs the study in `dir` (study.json, cache/, mlruns/) as `sardine run` would, without the CLI. */

@@ -3,37 +3,54 @@
  * prepare-data, evaluate and report steps; engine stand-ins), opened in a real headless Chromium.
  */
 import { Effect } from "effect"
+import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
+import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { GLCM_PROPERTIES } from "../../framework/metrics/glcm.ts"
+import { EVALUATION_METRICS, evaluationMetrics } from "../../framework/metrics/metric-catalog.ts"
+import type { StudyStatistics } from "../../framework/metrics/study-statistics.ts"
 import { ReportRenderer } from "../../framework/services/report-renderer.ts"
-import type { EvaluationResult } from "../../framework/steps/evaluation-result.ts"
+import { loadStudy, statisticsOf } from "../../framework/steps/reported-study.ts"
 import { textWidth } from "../../reports/charts/text-width.ts"
-import { metricColumns, badness } from "../../reports/metric-columns.ts"
+import { mlflowPython } from "../mlflow/mlflow-server.ts"
 import { repoRoot, run } from "../support/run-process.ts"
 import { launchChromium, openPage, type OpenBrowser } from "./headless-chromium.ts"
 import { markdownFacts, renderMarkdownPage } from "./markdown-page.ts"
 import { labelProblems, pageFacts, type PageFacts } from "./page-facts.ts"
-import { runReportStudy, type RanStudy } from "./report-study.ts"
+import { experimentDirsOf, runReportStudy, type RanStudy } from "./report-study.ts"
 import { reportStudyServices } from "./stand-in-steps.ts"
 
 const screenshots = join(repoRoot, "test-output", "reports")
-const study = { name: "report-test", strategies: 4, seenPrompts: 2, unseenPrompts: 2, seeds: 2, trainSteps: 30, size: 64, referenceImages: 8 }
+/**
+ * Four strategies, the hybrid trained with three seeds, compared with the full UNet besides the
+ * baseline; eight sampling seeds, so a paired test over noise draws can reach p = 2/2⁸.
+ */
+const study = {
+  name: "report-test",
+  strategies: 4,
+  seenPrompts: 2,
+  unseenPrompts: 2,
+  seeds: 8,
+  trainSteps: 30,
+  size: 32,
+  referenceImages: 8,
+  replicates: { hybrid: 3 },
+  compare: [["hybrid", "full-unet"]] as const,
+  resamples: 300
+}
+const names = ["baseline", "full-unet", "lora-unet", "hybrid"]
 
 let dir = ""
 let ran: RanStudy
 let browser: OpenBrowser
 let reportDir = ""
 let facts: PageFacts
-
-const evaluationOf = async (name: string): Promise<EvaluationResult> => {
-  const step = ran.plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes(name))!
-  return JSON.parse(await readFile(join(ran.cacheDir, "steps", step.key, "evaluation.json"), "utf8")) as EvaluationResult
-}
+let statistics: StudyStatistics
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "sardine-report-"))
@@ -41,8 +58,10 @@ beforeAll(async () => {
   ran = await runReportStudy(dir, study)
   const reportStep = ran.plan.steps.find((s) => s.kind === "report")!
   reportDir = join(ran.cacheDir, "steps", reportStep.key)
+  statistics = JSON.parse(await readFile(join(reportDir, "statistics.json"), "utf8")) as StudyStatistics
   browser = await launchChromium()
-})
+  // The study runs ten trainings and evaluations and the report step's statistics: on a busy machine that takes minutes.
+}, 600_000)
 
 afterAll(async () => {
   await browser?.close()
@@ -52,7 +71,7 @@ afterAll(async () => {
 describe("the comparison report of a study", () => {
   it("is the study's report step: every step ran and report.html, report.md and images/ are in its output", () => {
     expect(ran.outcomes.filter((o) => o.status !== "ran").map((o) => `${o.step.id}: ${o.status} ${o.detail ?? ""}`)).toEqual([])
-    for (const file of ["report.html", "report.md", "report-request.json", "images/charts/amplitude-histogram.svg"]) {
+    for (const file of ["report.html", "report.md", "report-request.json", "statistics.json", "images/charts/amplitude-histogram.svg"]) {
       expect(existsSync(join(reportDir, file)), file).toBe(true)
     }
   })
@@ -75,15 +94,29 @@ describe("the comparison report of a study", () => {
     // Charts: histogram, CDF, one GLCM panel per property, CLIP alignment, one per training metric.
     const ids = facts.charts.map((c) => c.id)
     expect(ids).toEqual(expect.arrayContaining([
-      "amplitude-histogram", "amplitude-cdf", "clip-alignment",
+      "amplitude-histogram",
+      "amplitude-cdf",
+      "clip-alignment",
       ...GLCM_PROPERTIES.map((p) => `glcm-${p.toLowerCase()}`),
-      "training-loss", "training-lr-unet", "training-lr-textEncoder", "training-lr-token", "training-grad_norm", "training-images_per_s"
+      "training-loss",
+      "training-lr-unet",
+      "training-lr-textEncoder",
+      "training-lr-token",
+      "training-grad_norm",
+      "training-images_per_s"
     ]))
     expect(facts.charts).toHaveLength(2 + GLCM_PROPERTIES.length + 1 + 6)
     expect(facts.charts.filter((c) => c.visibleMarks === 0).map((c) => c.id)).toEqual([])
     const histogram = facts.charts.find((c) => c.id === "amplitude-histogram")!
     expect(new Set(histogram.series.map((s) => s.name))).toEqual(new Set(["real (reference)", "baseline", "full-unet", "lora-unet", "hybrid"]))
     expect(facts.charts.flatMap(labelProblems)).toEqual([])
+    // Intervals: bands around every strategy's distribution curves and the replicated training curves, error bars on every bar.
+    for (const id of ["amplitude-histogram", "amplitude-cdf"]) {
+      expect(new Set(facts.charts.find((c) => c.id === id)!.bands.map((b) => b.name)), id).toEqual(new Set(names))
+    }
+    expect(facts.charts.find((c) => c.id === "training-loss")!.bands.map((b) => b.name)).toEqual(["hybrid"])
+    expect(facts.charts.find((c) => c.id === "clip-alignment")!.errorBars).toHaveLength(2 * names.length)
+    expect(facts.charts.find((c) => c.id === "glcm-contrast")!.errorBars).toEqual(names)
     // Axis titles name their unit or scale.
     expect(histogram.texts.map((t) => t.text)).toEqual(expect.arrayContaining([
       "normalised amplitude v = A / (mean + 3·std), clipped to [0, 1] (unitless)",
@@ -103,7 +136,7 @@ describe("the comparison report of a study", () => {
     const colours = new Map<string, Set<string>>()
     for (const s of facts.charts.flatMap((c) => c.series)) colours.set(s.name, new Set([...(colours.get(s.name) ?? []), s.colour]))
     for (const { colour, name } of facts.swatches) colours.set(name, new Set([...(colours.get(name) ?? []), colour]))
-    const names = ["baseline", "full-unet", "lora-unet", "hybrid"]
+    for (const b of facts.charts.flatMap((c) => c.bands)) colours.set(b.name, new Set([...(colours.get(b.name) ?? []), b.colour]))
     for (const name of names) expect([...colours.get(name)!], name).toHaveLength(1)
     expect(new Set(names.map((n) => [...colours.get(n)!][0])).size).toBe(names.length)
   })
@@ -119,35 +152,179 @@ describe("the comparison report of a study", () => {
     ])
   })
 
-  it("marks the best value of each metric column and the change against the baseline, from evaluation.json", async () => {
-    const names = ["baseline", "full-unet", "lora-unet", "hybrid"]
-    const evaluations = await Promise.all(names.map(evaluationOf))
+  it("shows every value with its interval, bolds a column's best only when it is significantly better than every other", () => {
     const table = facts.tables.find((t) => t.id === "metrics")!
-    const present = metricColumns.filter((c) => evaluations.some((e) => c.value(e) !== undefined))
+    const present = EVALUATION_METRICS.filter((m) => statistics.strategies.some((s) => typeof s.estimates[m.id]?.value === "number"))
     expect(table.header.slice(1).map((h) => h.split(" ")[0])).toEqual(present.map((c) => c.label.split(" ")[0]))
+    expect(table.rows.map((r) => r[0])).toEqual(["baseline (baseline)", "full-unet", "lora-unet", "hybrid (3 seeds)"])
+    for (const row of table.rows) for (const cell of row.slice(1)) expect(cell).toMatch(/^\S+ \[\S+, \S+\]/)
+    const notSignificant: Array<string> = []
     present.forEach((column, k) => {
-      const scores = evaluations.map((e) => badness(column, e))
-      const best = Math.min(...scores.filter((s): s is number => s !== undefined))
-      const expected = scores.flatMap((s, row) => (s === best ? [[row, k + 1]] : []))
-      const marked = facts.bestCells.filter(([, c]) => c === k + 1)
-      expect(marked, column.id).toEqual(expected)
+      const best = statistics.best[column.id]
+      const expected = best?.significant ? [[names.indexOf(best.strategy), k + 1]] : []
+      expect(facts.bestCells.filter(([, c]) => c === k + 1), column.id).toEqual(expected)
+      if (best !== undefined && !best.significant) notSignificant.push(column.label)
     })
-    // Wasserstein-1 against the baseline, recomputed: (v − b) / b, better when negative.
-    const w = evaluations.map((e) => e.amplitude.distances.wasserstein)
+    // In this study no metric's best beats every other strategy significantly (the hybrid's three
+    // seeds leave Welch's test two degrees of freedom): no bold. The texture table has real bests.
+    expect(notSignificant.length).toBeGreaterThan(0)
+    const texture = facts.tables.find((t) => t.id === "texture")!
+    const realRows = texture.rows.length - names.length
+    const expectedBold = GLCM_PROPERTIES.flatMap((p, k) => {
+      const best = statistics.best[`texture.${p}`]
+      return best?.significant ? [[realRows + names.indexOf(best.strategy), k + 1]] : []
+    })
+    expect(expectedBold.length).toBeGreaterThan(0)
+    expect(facts.boldCells.texture).toEqual(expectedBold.sort((a, b) => a[0] - b[0] || a[1] - b[1]))
+    expect(table.rows.length).toBe(4)
+    // The value shown is the best's: lowest distance, highest CLIP score.
+    const wasserstein = statistics.best[evaluationMetrics.wasserstein.id]
+    const values = statistics.strategies.map((s) => s.estimates[evaluationMetrics.wasserstein.id].value)
+    expect(wasserstein.strategy).toBe(names[values.indexOf(Math.min(...values))])
+  })
+
+  it("tones each change against the baseline by that comparison's verdict: n.s. where it finds no real difference", () => {
+    const w = statistics.strategies.map((s) => s.estimates[evaluationMetrics.wasserstein.id].value)
     for (const row of [1, 2, 3]) {
       const change = facts.changeTones.find((c) => c.row === row && c.column === 1)!
-      const percent = Number(change.text.replace(/[()% ]/g, "").replace("−", "-").replace("+", ""))
+      const percent = Number(change.text.replace(/[()% ]|n\.s\.|,/g, "").replace("−", "-").replace("+", ""))
       expect(percent).toBeCloseTo(((w[row] - w[0]) / w[0]) * 100, 0)
-      expect(change.tone).toBe(w[row] < w[0] ? "better" : "worse")
+      const verdict = statistics.comparisons.find((c) =>
+        c.a === names[row] && c.b === "baseline"
+      )!.lines.find((l) => l.id === evaluationMetrics.wasserstein.id)!.verdict
+      expect(change.tone, names[row]).toBe(verdict === "better" ? "better" : verdict === "worse" ? "worse" : "unclear")
+      expect(change.text.includes("n.s."), names[row]).toBe(change.tone === "unclear")
     }
     expect(facts.changeTones.some((c) => c.row === 0)).toBe(false)
   })
 
-  it("states run facts from the manifests and the MLflow runs: backend tag, cache keys, run ids, the mlflow ui command", async () => {
+  it("answers which differences are real: each strategy against the baseline and the declared pair, with intervals, Holm p-values and verdicts", () => {
+    const verdictTables = facts.tables.filter((t) => t.id.startsWith("verdicts-"))
+    expect(verdictTables.map((t) => t.caption)).toEqual([
+      "full-unet against baseline (the baseline)",
+      "lora-unet against baseline (the baseline)",
+      "hybrid against baseline (the baseline)",
+      "hybrid against full-unet (declared)"
+    ])
+    for (const [i, comparison] of statistics.comparisons.entries()) {
+      const table = verdictTables[i]
+      expect(table.header).toEqual([
+        "metric",
+        comparison.a,
+        comparison.b,
+        `difference (${comparison.a} − ${comparison.b})`,
+        "95 % interval",
+        "p",
+        "p (Holm)",
+        "verdict"
+      ])
+      comparison.lines.forEach((line, r) => {
+        const verdict = table.rows[r].at(-1)
+        const real = line.pAdjusted <= 0.05
+        expect(verdict, `${table.caption}: ${line.label}`).toBe(
+          !real
+            ? "no detectable difference"
+            : `${comparison.a} ${(line.direction === "higher" ? line.difference > 0 : line.difference < 0) ? "better" : "worse"}`
+        )
+      })
+      // Holm: adjusted p-values are at least the raw ones and never above 1.
+      for (const line of comparison.lines) expect(line.pAdjusted).toBeGreaterThanOrEqual(line.p)
+    }
+    // K = 1 against K = 1 pairs up by noise draw; the replicated hybrid is compared over its training seeds.
+    expect(statistics.comparisons.map((c) => c.test)).toEqual(["paired permutation", "paired permutation", "welch", "welch"])
+    expect(statistics.comparisons[0].permutations).toMatchObject({ count: 256, exact: true })
+    expect(verdictTables[2].rows.length).toBeGreaterThan(10)
+  })
+
+  it("does not bold a best that is not significant: the same values, re-rendered with the verdict flipped, move the bold", async () => {
+    const loaded = await Effect.runPromise(loadStudy(experimentDirsOf(ran)))
+    const recomputed = await Effect.runPromise(statisticsOf(loaded, study.compare))
+    const columns = EVALUATION_METRICS.filter((m) => recomputed.best[m.id] !== undefined)
+    expect(recomputed.best).toEqual(JSON.parse(JSON.stringify(statistics.best)))
+    // Every column's verdict flipped: the bold must follow it, not the values.
+    const flipped: StudyStatistics = {
+      ...recomputed,
+      best: Object.fromEntries(Object.entries(recomputed.best).map(([id, b]) => [id, { ...b, significant: !b.significant }]))
+    }
+    const outDir = join(dir, "flipped-report")
+    await Effect.runPromise(
+      Effect.flatMap(
+        ReportRenderer,
+        (r) => r.render({ study: "flipped", experiments: loaded.experiments, statistics: flipped, cacheDir: ran.cacheDir, outDir })
+      )
+        .pipe(Effect.provide(reportStudyServices))
+    )
+    const { page, problems } = await openPage(browser, pathToFileURL(join(outDir, "report.html")).href)
+    const flippedFacts = await pageFacts(page)
+    await page.close()
+    expect(problems).toEqual([])
+    const table = flippedFacts.tables.find((t) => t.id === "metrics")!
+    expect(table.rows).toEqual(facts.tables.find((t) => t.id === "metrics")!.rows)
+    const columnOf = (label: string) => table.header.findIndex((h) => h.startsWith(`${label} `))
+    for (const column of columns) {
+      const best = flipped.best[column.id]
+      const k = columnOf(column.label)
+      expect(flippedFacts.bestCells.filter(([, c]) => c === k), column.id).toEqual(best.significant ? [[names.indexOf(best.strategy), k]] : [])
+    }
+    // The metric table's note names the columns left without bold: the best there is not significantly better.
+    const noteOf = async (folder: string) =>
+      (await readFile(join(folder, "report.md"), "utf8")).split("\n").find((l) => l.includes("No bold in"))?.replace(/\\(.)/g, "$1")
+    const unmarked = (best: StudyStatistics["best"]) => columns.filter((c) => !best[c.id].significant).map((c) => c.label)
+    expect(unmarked(recomputed.best).length).toBeGreaterThan(0)
+    expect(await noteOf(reportDir)).toContain(`No bold in ${unmarked(recomputed.best).join(", ")}:`)
+    const flippedUnmarked = unmarked(flipped.best)
+    if (flippedUnmarked.length === 0) expect(await noteOf(outDir)).toBeUndefined()
+    else expect(await noteOf(outDir)).toContain(`No bold in ${flippedUnmarked.join(", ")}:`)
+  })
+
+  it("logs each replicate as a child run of its experiment, tagged with its index, and the intervals' bounds as metrics (read by MLflow's own client)", async () => {
+    const { stdout } = await promisify(execFile)(mlflowPython, [join(repoRoot, "tools/check_local_store.py"), ran.trackingDir], { maxBuffer: 64 * 1024 * 1024 })
+    const runs = (JSON.parse(stdout) as { experiments: Array<{ runs: Array<Record<string, any>> }> }).experiments.flatMap((e) => e.runs)
+    const byName = (name: string) => runs.find((r) => r.name === name)!
+    const hybrid = byName("hybrid")
+    for (const r of [1, 2, 3]) {
+      const replicate = byName(`hybrid#${r}`)
+      expect(replicate.parent_run_id).toBe(hybrid.run_id)
+      expect(replicate.tags).toMatchObject({ "sardine.replicate": String(r), "sardine.replicates": "3" })
+      // Each replicate's own evaluation: the metric and its interval.
+      for (const key of ["amplitude.wasserstein", "amplitude.wasserstein.low", "amplitude.wasserstein.high"]) {
+        expect(Object.keys(replicate.metrics)).toContain(key)
+      }
+    }
+    expect(byName("hybrid#2").params["train.seed"]).not.toBe(byName("hybrid#1").params["train.seed"])
+    // The experiment's summary run: the mean over its seeds, the interval's bounds, the spread between seeds.
+    const mean = statistics.strategies.find((s) => s.name === "hybrid")!.estimates[evaluationMetrics.wasserstein.id]
+    expect(hybrid.metrics["amplitude.wasserstein"][0][2]).toBeCloseTo(mean.value, 12)
+    expect(hybrid.metrics["amplitude.wasserstein.low"][0][2]).toBeCloseTo(mean.low, 12)
+    expect(hybrid.metrics["amplitude.wasserstein.high"][0][2]).toBeCloseTo(mean.high, 12)
+    expect(hybrid.metrics["amplitude.wasserstein.seed_sd"][0][2]).toBeCloseTo(mean.seedSpread!, 12)
+    expect(hybrid.metrics.replicates[0][2]).toBe(3)
+    // A run trained once carries its evaluation's bounds; the study's run each comparison's verdict numbers.
+    expect(Object.keys(byName("full-unet").metrics)).toEqual(expect.arrayContaining(["amplitude.wasserstein.low", "amplitude.wasserstein.high"]))
+    expect(Object.keys(byName("report-test").metrics)).toEqual(expect.arrayContaining([
+      "compare/hybrid/full-unet/amplitude.wasserstein.p_holm",
+      "compare/full-unet/baseline/amplitude.wasserstein.difference"
+    ]))
+  })
+
+  it("reports the spread between training seeds and each seed's value for the replicated strategy", () => {
+    const table = facts.tables.find((t) => t.id === "replicates")!
+    expect(table.rows.map((r) => r[0])).toEqual(["hybrid (3 seeds)"])
+    const hybrid = statistics.strategies.find((s) => s.name === "hybrid")!
+    expect(hybrid.replicates).toBe(3)
+    const w = hybrid.estimates[evaluationMetrics.wasserstein.id]
+    expect(w.method).toBe("t")
+    expect(w.replicateValues).toHaveLength(3)
+    expect(w.value).toBeCloseTo(w.replicateValues!.reduce((a, b) => a + b, 0) / 3, 12)
+    expect(table.rows[0][1]).toMatch(/^sd \S+ \(\S+, \S+, \S+\)$/)
+  })
+
+  it("states run facts per replicate from the manifests and the MLflow runs: backend tag, cache keys, run ids, the mlflow ui command", async () => {
     const table = facts.tables.find((t) => t.id === "run-facts")!
     const column = (name: string) => table.header.indexOf(name)
-    for (const [i, name] of ["baseline", "full-unet", "lora-unet", "hybrid"].entries()) {
+    for (const [i, name] of ["baseline", "full-unet", "lora-unet", "hybrid#1", "hybrid#2", "hybrid#3"].entries()) {
       const row = table.rows[i]
+      expect(row[column("run")]).toBe(name)
       expect(row[column("backend")]).toBe("none (test stand-ins)")
       expect(row[column("MLflow run")]).toBe(ran.runs.experiments.get(name)!.runId)
       const evaluate = ran.plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes(name))!
@@ -166,7 +343,18 @@ describe("the comparison report of a study", () => {
     await page.close()
     expect(problems).toEqual([])
     const htmlTables = facts.tables
-    expect(htmlTables.map((t) => t.id)).toEqual(["strategies", "metrics", "texture", "alignment", "run-facts"])
+    expect(htmlTables.map((t) => t.id)).toEqual([
+      "strategies",
+      "metrics",
+      "replicates",
+      "verdicts-full-unet-vs-baseline",
+      "verdicts-lora-unet-vs-baseline",
+      "verdicts-hybrid-vs-baseline",
+      "verdicts-hybrid-vs-full-unet",
+      "texture",
+      "alignment",
+      "run-facts"
+    ])
     expect(markdown.tables.map((t) => t.caption)).toEqual(htmlTables.map((t) => t.caption))
     markdown.tables.forEach((table, i) => {
       expect(table.header, htmlTables[i].id).toEqual(htmlTables[i].header)
@@ -180,16 +368,20 @@ describe("the comparison report of a study", () => {
 
   it("keeps labels apart and colours distinct in a study of ten strategies with long names", async () => {
     // The same evaluations under ten long names: the layout, not the numbers, is under test here.
-    const reportStep = ran.plan.steps.find((s) => s.kind === "report")!
-    const inputs = reportStep.inputs.map((input) => join(ran.cacheDir, "steps", ran.plan.steps.find((s) => s.id === input.step)!.key))
-    const declared = ran.declaration.kind === "study" ? ran.declaration.experiments : []
-    const experiments = Array.from({ length: 10 }, (_, i) => ({
-      experiment: { ...declared[i % 4], name: `strategy-${i}-lora-unet-rank-16-alpha-32-cosine-schedule-noise-offset`.slice(0, 64) },
-      evaluationDir: inputs[i % 4]
-    }))
+    const dirs = experimentDirsOf(ran)
+    // No baseline among the copies: the layout needs no comparisons, so none are computed.
+    const loaded = await Effect.runPromise(loadStudy(Array.from({ length: 10 }, (_, i) => ({
+      experiment: { ...dirs[i % 4].experiment, baseline: false, name: `strategy-${i}-lora-unet-rank-16-alpha-32-cosine-schedule-noise-offset`.slice(0, 64) },
+      replicates: dirs[i % 4].replicates
+    }))))
     const outDir = join(dir, "wide-report")
+    const wideStatistics = await Effect.runPromise(statisticsOf(loaded, []))
     await Effect.runPromise(
-      Effect.flatMap(ReportRenderer, (r) => r.render({ study: "wide", experiments, cacheDir: ran.cacheDir, outDir })).pipe(Effect.provide(reportStudyServices))
+      Effect.flatMap(
+        ReportRenderer,
+        (r) => r.render({ study: "wide", experiments: loaded.experiments, statistics: wideStatistics, cacheDir: ran.cacheDir, outDir })
+      )
+        .pipe(Effect.provide(reportStudyServices))
     )
     const { page, problems } = await openPage(browser, pathToFileURL(join(outDir, "report.html")).href)
     const wide = await pageFacts(page)
@@ -203,6 +395,9 @@ describe("the comparison report of a study", () => {
     expect(wide.images).toHaveLength(4 * (1 + 10))
   })
 })
+
+/** Each `sardine report` recomputes the study's statistics in a new process: minutes on a busy machine. */
+const cliTimeout = 300_000
 
 describe("sardine report", () => {
   const cli = join(repoRoot, "bin", "sardine.ts")
@@ -220,9 +415,11 @@ describe("sardine report", () => {
     const html = await readFile(join(fromStudy, "report.html"), "utf8")
     expect(await readFile(join(fromCache, "report.html"), "utf8")).toBe(html)
     // The MLflow links of the report step's own rendering are kept.
-    expect(html).toContain(ran.runs.experiments.get("hybrid")!.runId)
+    expect(html).toContain(ran.runs.experiments.get("hybrid#1")!.runId)
+    // The statistics are recomputed from the cache, seeded as declared: the same numbers as the report step's.
+    expect(await readFile(join(fromStudy, "report.md"), "utf8")).toBe(await readFile(join(reportDir, "report.md"), "utf8"))
     expect(await readFile(join(fromCache, "report.md"), "utf8")).toBe(await readFile(join(reportDir, "report.md"), "utf8"))
-  })
+  }, cliTimeout)
 
   it("rebuilds the strategies from the generate and train steps when the cache has no report step", async () => {
     const copy = join(dir, "cache-without-report")
@@ -242,7 +439,7 @@ describe("sardine report", () => {
       ["hybrid", "full", "frozen", "LoRA r=4", "<SAR> (from “radar”, 1 vector)"],
       ["lora-unet", "LoRA r=4", "frozen", "frozen", "–"]
     ])
-  })
+  }, cliTimeout)
 
   it("names what is wrong: a folder that is not a cache, a study never run, a corrupt evaluation", async () => {
     const empty = join(dir, "not-a-cache")
@@ -257,14 +454,14 @@ describe("sardine report", () => {
 
     const copy = join(dir, "cache-corrupt")
     await cp(ran.cacheDir, copy, { recursive: true })
-    const evaluate = ran.plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes("hybrid"))!
+    const evaluate = ran.plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes("hybrid#1"))!
     const broken = join(copy, "steps", evaluate.key, "evaluation.json")
     await writeFile(broken, (await readFile(broken, "utf8")).slice(0, 200))
     const corrupt = await run(cli, ["report", copy, "--out", join(dir, "z")])
     expect(corrupt.code).toBe(1)
     expect(corrupt.stderr).toContain(broken)
     expect(existsSync(join(dir, "z", "report.html"))).toBe(false)
-  })
+  }, cliTimeout)
 
   it("fails as a usage error without a source", async () => {
     const result = await run(cli, ["report"])

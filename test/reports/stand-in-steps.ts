@@ -10,12 +10,13 @@
  *   - generate: synthetic SAR scenes from the project's generator, written in the generate output
  *     format (images/*.tif float32 in [0, 1], *.png, samples.json last). The number of looks follows
  *     the strategy (baseline 1, LoRA UNet 2, full UNet 3, +1 with a learned token), so the metrics
- *     really differ between strategies.
+ *     really differ between strategies; the scenes depend on the trained model too, so training
+ *     replicates (other seeds) give other samples.
  */
 import type { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { mkdir, rename, writeFile } from "node:fs/promises"
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { DatasetsLive } from "../../adapters/data/datasets-live.ts"
 import { hashString, mixSeed, SeededRandom } from "../../adapters/data/seeded-random.ts"
@@ -28,6 +29,7 @@ import type { Components } from "../../framework/declaration/components.ts"
 import { promptsOf } from "../../framework/declaration/generation.ts"
 import { textEncoderTreatments } from "../../framework/declaration/components.ts"
 import type { Training } from "../../framework/declaration/training.ts"
+import { learningRateMetric, trainingMetrics } from "../../framework/metrics/metric-catalog.ts"
 import { trains } from "../../framework/declaration/treatment.ts"
 import type { StepKind } from "../../framework/plan/step.ts"
 import { StepFailed, type StepContext, type StepHandler, type StepHandlers } from "../../framework/runner/step-handler.ts"
@@ -77,7 +79,7 @@ const standInEncodeText = (ctx: StepContext<"encode-text">) =>
     yield* writeAtomic(join(ctx.workDir, "text.json"), JSON.stringify(index.samples.map((s) => s.caption.split(/\s+/).length)))
   })
 
-/** The optimiser groups a declaration trains, named as the engine names its lr/<group> metrics. */
+/** The optimiser groups a declaration trains, named as the engine names its lr/<group> metrics (learningRateMetric). */
 const trainedGroups = (components: Components, family: "sd15" | "sd2" | "sdxl" | "tiny") => {
   const groups: Array<{ name: string; lr: number }> = []
   const lrOf = (t: Components["unet"]) => (t._tag === "frozen" ? 0 : t.lr)
@@ -137,10 +139,10 @@ const standInTrain = (ctx: StepContext<"train">) =>
           gradient[9] += (2 * error) / n
         }
       }
-      const rates = Object.fromEntries(groups.map((g) => [`lr/${g.name}`, scheduled(train, g.lr, step)]))
+      const rates = Object.fromEntries(groups.map((g) => [learningRateMetric(g.name), scheduled(train, g.lr, step)]))
       const [first, ...rest] = groups
       const rateOf = (k: number) =>
-        gain * (k < 9 || rest.length === 0 ? rates[`lr/${first.name}`] : rest.reduce((a, g) => a + rates[`lr/${g.name}`], 0))
+        gain * (k < 9 || rest.length === 0 ? rates[learningRateMetric(first.name)] : rest.reduce((a, g) => a + rates[learningRateMetric(g.name)], 0))
       const { beta1, beta2, epsilon } = train.optimizer
       for (let k = 0; k < 10; k++) {
         moment1[k] = beta1 * moment1[k] + (1 - beta1) * gradient[k]
@@ -150,7 +152,12 @@ const standInTrain = (ctx: StepContext<"train">) =>
         parameters[k] -= (rateOf(k) * m) / (Math.sqrt(v) + epsilon)
       }
       const norm = Math.sqrt(gradient.reduce((a, g) => a + g * g, 0))
-      const values = { loss, grad_norm: norm, images_per_s: 1000 / Math.max(1e-3, performance.now() - started), ...rates }
+      const values = {
+        [trainingMetrics.loss]: loss,
+        [trainingMetrics.gradNorm]: norm,
+        [trainingMetrics.imagesPerSecond]: 1000 / Math.max(1e-3, performance.now() - started),
+        ...rates
+      }
       yield* appendTrainingLog(ctx.workDir, step + 1, values)
       yield* ctx.tracking.metrics(step + 1, values)
       yield* ctx.progress(step + 1, train.steps, "steps")
@@ -167,10 +174,12 @@ const standInGenerate = (ctx: StepContext<"generate">) =>
   Effect.gen(function*() {
     const io = yield* ImageIO
     const { components, generate } = ctx.step.config
-    const trained = ctx.inputs("model").length === 1
+    const model = ctx.inputs("model")[0]
+    const trained = model !== undefined
     const looks = standInLooks(components, trained)
     const side = generate.resolution ?? 64
-    const strategySeed = hashString(canonicalJson(components))
+    const weights = model === undefined ? "" : yield* Effect.promise(() => readFile(join(model.dir, "model.json"), "utf8"))
+    const strategySeed = hashString(`${canonicalJson(components)}/${weights}`)
     const prompts = promptsOf(generate)
     yield* Effect.promise(() => mkdir(join(ctx.workDir, "images"), { recursive: true }))
     const samples: Array<GeneratedSample> = []
@@ -226,8 +235,8 @@ export const standInStudySteps = Layer.effect(
   StepImplementations,
   Effect.gen(function*() {
     const services = yield* Effect.context<Services>()
-    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> =>
-      (context) => Effect.provide(handler(context), services)
+    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> => (context) =>
+      Effect.provide(handler(context), services)
     const handlers: StepHandlers<never> = {
       "init-model": notInThisStudy,
       "merge-model": notInThisStudy,

@@ -108,8 +108,9 @@ export const fileSteps: StepHandlers<never> = {
     }),
   report: (ctx) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.forEach(ctx.inputs("evaluation"), (e) =>
-        read(join(e.dir, "metrics.json")).pipe(Effect.map((m) => `${e.step.experiments.join(",")} ${m}`)))
+      // One `evaluation:<experiment or replicate>` input per evaluated run (reportRole).
+      const evaluations = ctx.step.inputs.filter((i) => i.role.startsWith("evaluation:")).map((i) => ctx.input(i.role))
+      const rows = yield* Effect.forEach(evaluations, (e) => read(join(e.dir, "metrics.json")).pipe(Effect.map((m) => `${e.step.experiments.join(",")} ${m}`)))
       yield* writeAtomic(join(ctx.workDir, "report.txt"), `${rows.join("\n")}\n`)
     })
 }

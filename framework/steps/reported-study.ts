@@ -1,0 +1,220 @@
+import { Effect } from "effect"
+import { readFile } from "node:fs/promises"
+import { join } from "node:path"
+import type { EvaluationEvidence } from "../metrics/evaluation-evidence.ts"
+import { EVALUATION_METRICS, intervalKeys } from "../metrics/metric-catalog.ts"
+import { estimateDefinitions } from "../metrics/resampled-estimates.ts"
+import { type StudyStatistics, studyStatistics } from "../metrics/study-statistics.ts"
+import { readManifestIn } from "../runner/cache.ts"
+import {
+  type RenderedReport,
+  ReportError,
+  type ReportedExperiment,
+  type ReportedReplicate,
+  type ReportedStrategy,
+  ReportRenderer,
+  type ReportTracking
+} from "../services/report-renderer.ts"
+import { decodeEvidence, estimatesFromJson, evaluationFile, type EvaluationResult, evidenceFile } from "./evaluation-result.ts"
+import { readTrainingLog } from "./training-log.ts"
+
+/**
+ * A study's results as the report takes them, read from the output folders of its steps (the
+ * report step gets them as its inputs; `sardine report` finds them in the cache): each replicate's
+ * evaluation and evidence, its steps' manifests, its training log; then the study's statistics.
+ */
+
+/** Output folders of one replicate's evaluate, generate and train steps. */
+export interface ReplicateDirs {
+  readonly name: string
+  readonly replicate: number
+  readonly evaluation: string
+  readonly samples?: string
+  readonly training?: string
+}
+
+export interface ExperimentDirs {
+  readonly experiment: ReportedStrategy
+  readonly replicates: ReadonlyArray<ReplicateDirs>
+}
+
+/** Fields the renderers rely on; a file without them is named rather than crashing a chart. */
+const requiredPaths = [
+  "estimates",
+  "uncertainty.level",
+  "generated.statistics",
+  "reference.statistics",
+  "amplitude.domain",
+  "amplitude.bins",
+  "amplitude.range",
+  "amplitude.distances",
+  "amplitude.generatedDistribution.density",
+  "amplitude.referenceDistribution.density",
+  "amplitude.generatedDistribution.quantiles",
+  "amplitude.referenceDistribution.quantiles",
+  "texture.generated",
+  "texture.reference",
+  "previews.generated",
+  "previews.reference",
+  "lineage.generate",
+  "lineage.reference"
+]
+
+const missingField = (value: unknown): string | undefined =>
+  requiredPaths.find((path) => {
+    let node: unknown = value
+    for (const part of path.split(".")) {
+      if (node === null || typeof node !== "object") return true
+      node = (node as Record<string, unknown>)[part]
+    }
+    return node === undefined || node === null
+  })
+
+const readJsonOf = (file: string, what: string) =>
+  Effect.tryPromise({
+    try: async () => JSON.parse(await readFile(file, "utf8")) as unknown,
+    catch: (e) => new ReportError({ path: file, reason: `cannot read the ${what}: ${(e as Error).message}` })
+  })
+
+const readEvaluation = (dir: string): Effect.Effect<EvaluationResult, ReportError> => {
+  const file = join(dir, evaluationFile)
+  return Effect.flatMap(readJsonOf(file, "evaluation"), (json) => {
+    const missing = missingField(json)
+    if (missing !== undefined) {
+      return Effect.fail(new ReportError({ path: file, reason: `is not an evaluation result of this sardine version: ${missing} is missing` }))
+    }
+    const evaluation = json as EvaluationResult
+    return Effect.succeed({ ...evaluation, estimates: estimatesFromJson(evaluation.estimates) })
+  })
+}
+
+const readEvidence = (dir: string): Effect.Effect<EvaluationEvidence, ReportError> => {
+  const file = join(dir, evidenceFile)
+  return Effect.flatMap(
+    readJsonOf(file, "evaluation's evidence"),
+    (json) => Effect.try({ try: () => decodeEvidence(json), catch: (e) => new ReportError({ path: file, reason: (e as Error).message }) })
+  )
+}
+
+const manifestOf = (dir: string | undefined) => dir === undefined ? Effect.succeed(undefined) : readManifestIn(dir).pipe(Effect.orElseSucceed(() => undefined))
+
+export interface LoadedStudy {
+  readonly experiments: ReadonlyArray<ReportedExperiment>
+  /** Per experiment, per replicate: what comparisons resample. */
+  readonly evidence: ReadonlyArray<ReadonlyArray<EvaluationEvidence>>
+}
+
+export const loadStudy = (experiments: ReadonlyArray<ExperimentDirs>): Effect.Effect<LoadedStudy, ReportError> =>
+  Effect.gen(function*() {
+    const loaded = yield* Effect.forEach(experiments, ({ experiment, replicates }) =>
+      Effect.forEach(replicates, (dirs) =>
+        Effect.gen(function*() {
+          const replicate: ReportedReplicate = {
+            name: dirs.name,
+            replicate: dirs.replicate,
+            evaluation: yield* readEvaluation(dirs.evaluation),
+            evaluationDir: dirs.evaluation,
+            steps: {
+              ...(yield* manifestOf(dirs.evaluation).pipe(Effect.map((m) => (m === undefined ? {} : { evaluate: m })))),
+              ...(yield* manifestOf(dirs.samples).pipe(Effect.map((m) => (m === undefined ? {} : { generate: m })))),
+              ...(yield* manifestOf(dirs.training).pipe(Effect.map((m) => (m === undefined ? {} : { train: m }))))
+            },
+            trainingLog: dirs.training === undefined ? [] : yield* readTrainingLog(dirs.training)
+          }
+          return { replicate, evidence: yield* readEvidence(dirs.evaluation) }
+        })).pipe(Effect.map((rs) => ({ experiment: { experiment, replicates: rs.map((r) => r.replicate) }, evidence: rs.map((r) => r.evidence) }))))
+    return { experiments: loaded.map((l) => l.experiment), evidence: loaded.map((l) => l.evidence) }
+  })
+
+/** Each strategy's intervals, the comparisons with the baseline and the declared pairs, the significant bests. */
+export const statisticsOf = (
+  loaded: LoadedStudy,
+  compare: ReadonlyArray<readonly [string, string]>,
+  progress?: (pair: string, done: number, total: number) => Effect.Effect<void>
+): Effect.Effect<StudyStatistics> => {
+  const first = loaded.experiments[0].replicates[0].evaluation.uncertainty
+  return studyStatistics({
+    strategies: loaded.experiments.map((e, i) => ({
+      name: e.experiment.name,
+      replicates: e.replicates.map((r, k) => ({ estimates: r.evaluation.estimates, evidence: loaded.evidence[i][k] }))
+    })),
+    definitions: loaded.evidence.map((replicates) => estimateDefinitions(replicates[0])),
+    ...(loaded.experiments.find((e) => e.experiment.baseline) === undefined
+      ? {}
+      : { baseline: loaded.experiments.find((e) => e.experiment.baseline)!.experiment.name }),
+    compare,
+    settings: { level: first.level, resamples: first.resamples, seed: first.seed },
+    ...(progress === undefined ? {} : { progress })
+  })
+}
+
+/**
+ * MLflow metrics of the statistics: per replicated experiment, its summary run's mean over the
+ * replicates, the interval's bounds and the spread between seeds; for the study's run, each
+ * comparison's difference, interval, p-value and Holm-adjusted p-value per metric.
+ */
+export const statisticsMetrics = (statistics: StudyStatistics) => {
+  const metricIds = new Set<string>(EVALUATION_METRICS.map((m) => m.id))
+  const experiments: Record<string, Record<string, number>> = {}
+  for (const strategy of statistics.strategies) {
+    if (strategy.replicates < 2) continue
+    const values: Record<string, number> = { replicates: strategy.replicates }
+    for (const [id, e] of Object.entries(strategy.estimates)) {
+      if (!metricIds.has(id)) continue
+      const keys = intervalKeys(id)
+      values[id] = e.value
+      values[keys.low] = e.low
+      values[keys.high] = e.high
+      if (e.seedSpread !== undefined) values[keys.seedSpread] = e.seedSpread
+    }
+    experiments[strategy.name] = values
+  }
+  const study: Record<string, number> = {}
+  for (const comparison of statistics.comparisons) {
+    for (const line of comparison.lines) {
+      const key = `compare/${comparison.a}/${comparison.b}/${line.id}`
+      Object.assign(study, {
+        [`${key}.difference`]: line.difference,
+        [`${key}.low`]: line.low,
+        [`${key}.high`]: line.high,
+        [`${key}.p`]: line.p,
+        [`${key}.p_holm`]: line.pAdjusted
+      })
+    }
+  }
+  return { experiments, study }
+}
+
+export interface StudyReportRequest {
+  readonly study: string
+  readonly experiments: ReadonlyArray<ExperimentDirs>
+  readonly compare: ReadonlyArray<readonly [string, string]>
+  readonly cacheDir: string
+  readonly outDir: string
+  readonly tracking?: ReportTracking
+  readonly backend?: string
+  readonly progress?: (pair: string, done: number, total: number) => Effect.Effect<void>
+}
+
+/** Reads a study's results, computes its statistics and renders the report. */
+export const renderStudyReport = (
+  request: StudyReportRequest
+): Effect.Effect<{ statistics: StudyStatistics; rendered: RenderedReport }, ReportError, ReportRenderer> =>
+  Effect.gen(function*() {
+    if (request.experiments.length === 0) {
+      return yield* new ReportError({ path: request.outDir, reason: "the study has no finished evaluation to report" })
+    }
+    const loaded = yield* loadStudy(request.experiments)
+    const statistics = yield* statisticsOf(loaded, request.compare, request.progress)
+    const renderer = yield* ReportRenderer
+    const rendered = yield* renderer.render({
+      study: request.study,
+      experiments: loaded.experiments,
+      statistics,
+      cacheDir: request.cacheDir,
+      outDir: request.outDir,
+      ...(request.tracking === undefined ? {} : { tracking: request.tracking }),
+      ...(request.backend === undefined ? {} : { backend: request.backend })
+    })
+    return { statistics, rendered }
+  })
