@@ -35,6 +35,7 @@ const unit = [
   "test/training/lora.test.ts",
   "test/demo-base/bpe-trainer.test.ts",
   "test/export/export-command.test.ts",
+  "test/export/json-text.test.ts",
   "test/reports/chart-primitives.test.ts",
   "test/controlnet/controlnet-parity.test.ts",
   "test/controlnet/conditioning-declaration.test.ts",

@@ -27,6 +27,7 @@ import { encodeLatents } from "../adapters/tfjs/encoding/latent-cache.ts"
 import { encodeText } from "../adapters/tfjs/encoding/text-cache.ts"
 import { trainModel } from "../adapters/tfjs/training/trainer.ts"
 import type { StepRecord } from "../adapters/tfjs/training/training-checkpoint.ts"
+import { resolveAdaptation } from "../framework/declaration/adaptation.ts"
 import { Components } from "../framework/declaration/components.ts"
 import { Training } from "../framework/declaration/training.ts"
 import { prepareSyntheticData } from "../test/training/prepared-data.ts"
@@ -65,7 +66,7 @@ try {
     const workDir = join(folder, "train")
     yield* trainModel({
       base: pipelineDir,
-      components: Schema.decodeUnknownSync(Components)({ unet: { _tag: "full", lr: 1e-4, weightDecay: 1e-2 } }),
+      adaptation: resolveAdaptation(Schema.decodeUnknownSync(Components)({ unet: { _tag: "full", lr: 1e-4, weightDecay: 1e-2 } }), "sd15"),
       train: Schema.decodeUnknownSync(Training)({ steps: WARM_UP + STEPS, batchSize: BATCH, seed: 1, checkpointEvery: 1_000_000 }),
       dataDir,
       latentsDir: join(folder, "latents"),

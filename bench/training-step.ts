@@ -19,6 +19,7 @@ import { encodeLatents } from "../adapters/tfjs/encoding/latent-cache.ts"
 import { encodeText } from "../adapters/tfjs/encoding/text-cache.ts"
 import { trainModel } from "../adapters/tfjs/training/trainer.ts"
 import type { StepRecord } from "../adapters/tfjs/training/training-checkpoint.ts"
+import { resolveAdaptation } from "../framework/declaration/adaptation.ts"
 import { Components, type ComponentsInput } from "../framework/declaration/components.ts"
 import { Training } from "../framework/declaration/training.ts"
 import { prepareSyntheticData } from "../test/training/prepared-data.ts"
@@ -40,7 +41,7 @@ const stepMs = (dir: string, name: string, components: ComponentsInput, caches: 
     const workDir = join(dir, name)
     yield* trainModel({
       base: BASE,
-      components: Schema.decodeUnknownSync(Components)(components),
+      adaptation: resolveAdaptation(Schema.decodeUnknownSync(Components)(components), "sdxl"),
       train: Schema.decodeUnknownSync(Training)({ steps: STEPS, batchSize: BATCH, seed: 1, checkpointEvery: 1000 }),
       dataDir: join(dir, "data"),
       ...(caches ? { latentsDir: join(dir, "latents"), textDir: join(dir, "text") } : {}),

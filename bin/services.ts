@@ -9,6 +9,7 @@ import { TokenizerTrainerLive } from "../adapters/tokenizer/tokenizer-trainer-li
 import { executorFactoryLayer } from "../adapters/slurm/executor-factory.ts"
 import { progressFor } from "../framework/runner/progress.ts"
 import { Engine } from "../framework/services/engine.ts"
+import { ModelArchitecture } from "../framework/services/model-architecture.ts"
 import { ReportRenderer } from "../framework/services/report-renderer.ts"
 import { ClipScorers } from "../framework/services/scorer.ts"
 import { lazyLayer } from "./lazy-layer.ts"
@@ -37,6 +38,10 @@ const heavy = Layer.mergeAll(
     ClipScorers,
     Effect.map(Effect.promise(() => import("../adapters/clip-scorer/clip-scorers-live.ts")), (m) => Effect.provide(ClipScorers, m.ClipScorersLive))
       .pipe(Effect.flatten)
+  ),
+  lazyLayer(
+    ModelArchitecture,
+    Effect.flatMap(Effect.promise(() => import("../adapters/tfjs/model-architecture-live.ts")), (m) => Effect.provide(ModelArchitecture, m.ModelArchitectureLive))
   ),
   lazyLayer(
     ReportRenderer,

@@ -20,6 +20,7 @@ import { selectBackend } from "../adapters/tfjs/backend.ts"
 import { exportModel } from "../adapters/tfjs/export/export-model.ts"
 import { MODEL_MANIFEST, MODEL_WEIGHTS } from "../adapters/tfjs/training/trained-model-files.ts"
 import { trainModel } from "../adapters/tfjs/training/trainer.ts"
+import { resolveAdaptation } from "../framework/declaration/adaptation.ts"
 import { Components } from "../framework/declaration/components.ts"
 import { Training } from "../framework/declaration/training.ts"
 import { prepareSyntheticData } from "../test/training/prepared-data.ts"
@@ -27,11 +28,14 @@ import { prepareSyntheticData } from "../test/training/prepared-data.ts"
 const BASE = "test/fixtures/pipelines/sdxl-tiny"
 const OUT = "test/fixtures/training"
 
-export const FIXTURE_COMPONENTS = Schema.decodeUnknownSync(Components)({
-  unet: { _tag: "lora", rank: 2, alpha: 4, lr: 0.2, targets: ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"] },
-  textEncoders: { _tag: "lora", rank: 2, lr: 0.2 },
-  token: { token: "<SAR>", init: "radar", vectors: 2, lr: 0.5 }
-})
+export const FIXTURE_ADAPTATION = resolveAdaptation(
+  Schema.decodeUnknownSync(Components)({
+    unet: { _tag: "lora", rank: 2, alpha: 4, lr: 0.2, targets: ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"] },
+    textEncoders: { _tag: "lora", rank: 2, lr: 0.2 },
+    token: { token: "<SAR>", init: "radar", vectors: 2, lr: 0.5 }
+  }),
+  "sdxl"
+)
 
 const main = Effect.gen(function*() {
   yield* selectBackend("cpu")
@@ -47,7 +51,7 @@ const main = Effect.gen(function*() {
   yield* prepareSyntheticData(join(work, "data"), { n: 4, size: 32, seed: 6 })
   yield* trainModel({
     base: BASE,
-    components: FIXTURE_COMPONENTS,
+    adaptation: FIXTURE_ADAPTATION,
     train: Schema.decodeUnknownSync(Training)({ steps: 4, batchSize: 2, seed: 17, captionDropout: 0, checkpointEvery: 100 }),
     dataDir: join(work, "data"),
     workDir: join(work, "train"),

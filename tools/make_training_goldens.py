@@ -12,14 +12,9 @@ Writes test/fixtures/training/reference.safetensors (names below; metadata holds
   adamw.*                              torch.optim.AdamW (two parameter groups, decoupled weight decay), with
                                        torch.nn.utils.clip_grad_norm_, transformers' get_cosine_schedule_with_warmup
                                        and diffusers' EMAModel, over fixed gradients: inputs and every step's results
-  unet.*                               the tiny SDXL-like UNet on fixed inputs: as loaded (base), and after diffusers'
-                                       load_lora_weights of sardine's kohya export and of its PEFT export
-  prompt.*                             StableDiffusionXLPipeline.encode_prompt of fixed prompts: base, with the kohya
-                                       and PEFT LoRAs, and after load_textual_inversion of sardine's embedding file
-                                       (clip_l into text_encoder, clip_g into text_encoder_2), alone and together
-                                       with the kohya LoRA
 
-The exports are sardine's own (test/fixtures/training/exported/, written by tools/make-training-fixture.ts).
+sardine's exports are checked live against diffusers / transformers by test/export/interop.test.ts
+(test/export/load_exports.py), not through goldens.
 
 Run from the repository root: .venv/bin/python tools/make_training_goldens.py
 """
@@ -30,20 +25,12 @@ import json
 from pathlib import Path
 
 import torch
-from diffusers import DDPMScheduler, StableDiffusionXLPipeline
+from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_snr
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from transformers import get_cosine_schedule_with_warmup
 
 OUT = Path("test/fixtures/training")
-PIPELINE = "test/fixtures/pipelines/sdxl-tiny"
-EXPORTED = OUT / "exported"
-PROMPT = "a sar image of a harbour with ships"
-TOKEN_PROMPT = "<SAR> image of a harbour with ships"
-# The 2-vector token spelled out. diffusers 0.42's maybe_convert_prompt would do it, but with transformers 5 it
-# looks the lower-cased "<sar>" up in the case-sensitive added-token table and leaves the prompt as it is, so
-# diffusers would silently use only the first vector; the golden passes the spelled-out prompt instead.
-SPELLED_PROMPT = "<SAR> <SAR>_1 image of a harbour with ships"
 GAMMA = 5.0
 
 SCHEDULES = {
@@ -105,72 +92,14 @@ def adamw_goldens(out: dict[str, torch.Tensor]) -> None:
     out["adamw.lrs"] = torch.tensor(lrs)
 
 
-def load_pipeline() -> StableDiffusionXLPipeline:
-    return StableDiffusionXLPipeline.from_pretrained(PIPELINE, torch_dtype=torch.float32)
-
-
-def unet_inputs(out: dict[str, torch.Tensor]) -> dict:
-    generator = torch.Generator().manual_seed(5)
-    inputs = dict(
-        sample=torch.randn(2, 4, 8, 8, generator=generator),
-        timestep=torch.tensor([10, 500]),
-        encoder_hidden_states=torch.randn(2, 77, 24, generator=generator),
-        added_cond_kwargs=dict(
-            text_embeds=torch.randn(2, 12, generator=generator),
-            time_ids=torch.tensor([[32.0, 32.0, 0.0, 0.0, 32.0, 32.0]] * 2),
-        ),
-    )
-    out["unet.sample"] = inputs["sample"]
-    out["unet.timesteps"] = inputs["timestep"].to(torch.int32)
-    out["unet.encoder_hidden_states"] = inputs["encoder_hidden_states"]
-    out["unet.text_embeds"] = inputs["added_cond_kwargs"]["text_embeds"]
-    out["unet.time_ids"] = inputs["added_cond_kwargs"]["time_ids"]
-    return inputs
-
-
-def outputs(pipe: StableDiffusionXLPipeline, inputs: dict, prefix: str, out: dict[str, torch.Tensor], prompt: str) -> None:
-    with torch.no_grad():
-        out[f"unet.{prefix}_output"] = pipe.unet(**inputs).sample
-        embeds, _, pooled, _ = pipe.encode_prompt(prompt, device="cpu", do_classifier_free_guidance=False)
-    out[f"prompt.{prefix}.prompt_embeds"] = embeds
-    out[f"prompt.{prefix}.pooled"] = pooled
-
-
-def interop_goldens(out: dict[str, torch.Tensor]) -> None:
-    inputs = unet_inputs(out)
-    outputs(load_pipeline(), inputs, "base", out, PROMPT)
-    for kind in ("kohya", "peft"):
-        pipe = load_pipeline()
-        pipe.load_lora_weights(str(EXPORTED / f"{kind}.safetensors"))
-        outputs(pipe, inputs, kind, out, PROMPT)
-    embedding = load_file(str(EXPORTED / "embedding.safetensors"))
-    for name, lora in (("embedding", False), ("kohya_embedding", True)):
-        pipe = load_pipeline()
-        if lora:
-            pipe.load_lora_weights(str(EXPORTED / "kohya.safetensors"))
-        pipe.load_textual_inversion(embedding["clip_l"], token="<SAR>", text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer)
-        pipe.load_textual_inversion(embedding["clip_g"], token="<SAR>", text_encoder=pipe.text_encoder_2, tokenizer=pipe.tokenizer_2)
-        with torch.no_grad():
-            embeds, _, pooled, _ = pipe.encode_prompt(SPELLED_PROMPT, device="cpu", do_classifier_free_guidance=False)
-        out[f"prompt.{name}.prompt_embeds"] = embeds
-        out[f"prompt.{name}.pooled"] = pooled
-    out["prompt.embedding.input_ids"] = pipe.tokenizer(
-        SPELLED_PROMPT, padding="max_length", max_length=77, return_tensors="pt"
-    ).input_ids.to(torch.int32)
-
-
 def main() -> None:
     torch.manual_seed(0)
     out: dict[str, torch.Tensor] = {}
     schedule_goldens(out)
     adamw_goldens(out)
-    interop_goldens(out)
     metadata = {
         "gamma": str(GAMMA),
         "adamw": json.dumps({**ADAMW, "groups": GROUPS}),
-        "prompt": PROMPT,
-        "token_prompt": TOKEN_PROMPT,
-        "spelled_prompt": SPELLED_PROMPT,
     }
     save_file({k: v.contiguous().float() if v.is_floating_point() else v.contiguous() for k, v in out.items()},
               str(OUT / "reference.safetensors"), metadata=metadata)

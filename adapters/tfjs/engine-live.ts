@@ -1,5 +1,6 @@
 import { Effect, Layer } from "effect"
 import { join } from "node:path"
+import type { ComponentName } from "../../framework/declaration/adaptation.ts"
 import { clipModelFolder, Engine, EngineError, type ExportRequest, type GenerateRequest } from "../../framework/services/engine.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
 import { selectBackend } from "./backend.ts"
@@ -9,12 +10,12 @@ import { encodeText } from "./encoding/text-cache.ts"
 import { exportModel } from "./export/export-model.ts"
 import type { Layers } from "./layers.ts"
 import { disposePipeline, loadPipeline } from "./pipeline-loader.ts"
-import { type Component, type DiffusionModels, diffusionModelsOf } from "./sampling/diffusion-models.ts"
+import { type DiffusionModels, diffusionModelsOf } from "./sampling/diffusion-models.ts"
 import { initModel } from "./init/init-model.ts"
 import { applyAdapterFiles } from "./sampling/adapter-files.ts"
 import { generateSamples } from "./sampling/generate-samples.ts"
 import { spellOutToken } from "./training/learned-token.ts"
-import { adaptedPipeline, type AdaptedPipeline, noAdaptation } from "./training/adapted-pipeline.ts"
+import { adaptedPipeline, type AdaptedPipeline } from "./training/adapted-pipeline.ts"
 import { disposeAdaptation } from "./training/trainable-model.ts"
 import { applyTrainedModel } from "./training/trained-model-files.ts"
 import { prepareBackendForTraining, trainModel } from "./training/trainer.ts"
@@ -30,7 +31,7 @@ const failed = (operation: string) => (error: { readonly message: string }) => n
 /** The models generation runs on: the adapted layers of every component and the extended tokenizers. */
 const modelsOf = (view: AdaptedPipeline) =>
   Effect.gen(function*() {
-    const byComponent: Record<Component, Layers> = {
+    const byComponent: Record<ComponentName, Layers> = {
       unet: view.unet,
       vae: view.vae,
       text_encoder: view.textEncoders[0]?.layers,
@@ -48,16 +49,16 @@ const generate = (request: GenerateRequest) =>
         ? undefined
         : yield* Effect.acquireRelease(
           applyTrainedModel(pipeline, request.modelDir, { useEma: request.generate.useEma }),
-          (a) => Effect.sync(() => disposeAdaptation(a.adaptation))
+          (a) => Effect.sync(() => disposeAdaptation(a.tensors))
         )
-      const view = adaptedPipeline(pipeline, applied?.adaptation ?? noAdaptation)
+      const view = adaptedPipeline(pipeline, applied?.tensors)
       const files = request.adapterFiles ?? []
       const withFiles = files.length === 0
         ? undefined
         : yield* Effect.acquireRelease(applyAdapterFiles(pipeline, yield* modelsOf(view), files), (a) => Effect.sync(() => a.dispose()))
-      const spellings = applied?.adaptation.token?.spellings ?? withFiles?.token?.spellings
+      const spellings = request.adaptation.token?.spellings ?? withFiles?.token?.spellings
       // A multi-vector token is written out as all its tokens, as diffusers' maybe_convert_prompt does.
-      const token = spellings !== undefined ? spellings.join(" ") : request.components.token?.token
+      const token = spellings?.join(" ")
       yield* generateSamples({
         models: withFiles?.models ?? (yield* modelsOf(view)),
         generate: request.generate,
@@ -97,7 +98,7 @@ export const engineLayer = (options: EngineOptions = {}): Layer.Layer<Engine, En
         trainClip: (request) => trainClipModel({ ...request, out: join(request.workDir, clipModelFolder) }).pipe(Effect.mapError(failed("train-clip"))),
         generate: (request) => generate(request).pipe(Effect.provideService(ImageIO, io), Effect.mapError(failed("generate"))),
         export: (request: ExportRequest) =>
-          exportModel({ base: request.base.path, modelDir: request.modelDir, format: request.format, out: request.out, useEma: true }).pipe(
+          exportModel({ base: request.base.path, modelDir: request.modelDir, format: request.format, out: request.out, useEma: request.useEma }).pipe(
             Effect.mapError(failed("export"))
           )
       }

@@ -1,4 +1,5 @@
 import { Effect, Schema } from "effect"
+import type { ComponentName } from "../../framework/declaration/adaptation.ts"
 import { join } from "node:path"
 import { componentWeightFiles } from "../safetensors/component-files.ts"
 import type { SafetensorsError } from "../safetensors/safetensors-error.ts"
@@ -32,9 +33,10 @@ export interface LoadedModel<Plan> {
   readonly parameters: ParameterMap
 }
 
+export type TextEncoderComponent = Extract<ComponentName, "text_encoder" | "text_encoder_2">
+
 export interface LoadedTextEncoder extends LoadedModel<ClipTextPlan> {
-  /** "text_encoder" or "text_encoder_2". */
-  readonly name: string
+  readonly name: TextEncoderComponent
   readonly tokenizer: ClipTokenizer
 }
 
@@ -107,12 +109,8 @@ export const disposePipeline = (pipeline: StableDiffusionPipeline): void => {
   for (const model of [pipeline.unet, pipeline.vae, ...pipeline.textEncoders]) disposeParameters(model.parameters)
 }
 
-/**
- * Loads a diffusers Stable Diffusion 1.x / 2.x or SDXL pipeline folder: model_index.json, each
- * component's config, its weights (checked by name and shape, converted to tfjs layout) and tokenizers.
- * Components sardine does not use (safety checker, feature extractor, image encoder) are skipped.
- */
-export const loadPipeline = (folder: string, options: LoadOptions = {}): Effect.Effect<StableDiffusionPipeline, LoadError> =>
+/** The components of a pipeline folder's model_index.json that sardine builds, checked against the classes it knows. */
+const pipelineIndex = (folder: string) =>
   Effect.gen(function*() {
     const indexFile = join(folder, "model_index.json")
     const json = yield* readJsonFile(indexFile)
@@ -133,12 +131,51 @@ export const loadPipeline = (folder: string, options: LoadOptions = {}): Effect.
       })
     yield* requireComponent("unet", ["UNet2DConditionModel"])
     yield* requireComponent("vae", ["AutoencoderKL"])
-    const encoderNames = ["text_encoder", "text_encoder_2"].filter((name) => componentClass(index, name) !== undefined)
-    if (encoderNames.length === 0) {
+    const names = (["text_encoder", "text_encoder_2"] as const).filter((name) => componentClass(index, name) !== undefined)
+    if (names.length === 0) {
       return yield* new PipelineError({ file: indexFile, reason: "names no text_encoder or text_encoder_2" })
+    }
+    const textEncoders: Array<{ readonly name: TextEncoderComponent; readonly withProjection: boolean }> = []
+    for (const name of names) {
+      const cls = yield* requireComponent(name, Object.keys(TEXT_ENCODER_CLASSES))
+      yield* requireComponent(name.replace("text_encoder", "tokenizer"), TOKENIZER_CLASSES)
+      textEncoders.push({ name, withProjection: TEXT_ENCODER_CLASSES[cls] })
     }
     const schedulerClass = componentClass(index, "scheduler")
     if (schedulerClass === undefined) return yield* new PipelineError({ file: indexFile, reason: "names no scheduler" })
+    return { textEncoders, schedulerClass }
+  })
+
+/**
+ * The parameters of every component of a pipeline folder (or an architecture folder of configs without
+ * weights), from the configs alone: what `full({ only })` and LoRA targets select from.
+ */
+export const readPipelineArchitecture = (folder: string): Effect.Effect<ReadonlyMap<ComponentName, ReadonlyArray<ParameterSpec>>, LoadError> =>
+  Effect.gen(function*() {
+    const { textEncoders } = yield* pipelineIndex(folder)
+    const specs = <Plan>(component: string, decode: (json: unknown, file: string) => Effect.Effect<Plan, ModelConfigError>, of: (plan: Plan) => Array<ParameterSpec>) =>
+      Effect.gen(function*() {
+        const file = join(folder, component, "config.json")
+        return of(yield* decode(yield* readJsonFile(file), file))
+      })
+    const out = new Map<ComponentName, ReadonlyArray<ParameterSpec>>([
+      ["unet", yield* specs("unet", decodeUnet2DConditionConfig, unet2dConditionSpecs)],
+      ["vae", yield* specs("vae", decodeAutoencoderKlConfig, autoencoderKlSpecs)]
+    ])
+    for (const { name, withProjection } of textEncoders) {
+      out.set(name, yield* specs(name, (json, file) => decodeClipTextConfig(json, file, withProjection), clipTextSpecs))
+    }
+    return out
+  })
+
+/**
+ * Loads a diffusers Stable Diffusion 1.x / 2.x or SDXL pipeline folder: model_index.json, each
+ * component's config, its weights (checked by name and shape, converted to tfjs layout) and tokenizers.
+ * Components sardine does not use (safety checker, feature extractor, image encoder) are skipped.
+ */
+export const loadPipeline = (folder: string, options: LoadOptions = {}): Effect.Effect<StableDiffusionPipeline, LoadError> =>
+  Effect.gen(function*() {
+    const { schedulerClass, textEncoders: encoders } = yield* pipelineIndex(folder)
     const scheduler = yield* readJsonFile(join(folder, "scheduler", "scheduler_config.json"))
 
     const textEncoders: Array<LoadedTextEncoder> = []
@@ -150,12 +187,9 @@ export const loadPipeline = (folder: string, options: LoadOptions = {}): Effect.
     return yield* Effect.gen(function*() {
       const unet = track(yield* loadUnet2DCondition(join(folder, "unet"), options))
       const vae = track(yield* loadAutoencoderKl(join(folder, "vae"), options))
-      for (const name of encoderNames) {
-        const cls = yield* requireComponent(name, Object.keys(TEXT_ENCODER_CLASSES))
-        const tokenizerName = name.replace("text_encoder", "tokenizer")
-        yield* requireComponent(tokenizerName, TOKENIZER_CLASSES)
-        const model = track(yield* loadClipTextModel(join(folder, name), TEXT_ENCODER_CLASSES[cls], options))
-        const tokenizer = yield* loadClipTokenizer(join(folder, tokenizerName))
+      for (const { name, withProjection } of encoders) {
+        const model = track(yield* loadClipTextModel(join(folder, name), withProjection, options))
+        const tokenizer = yield* loadClipTokenizer(join(folder, name.replace("text_encoder", "tokenizer")))
         textEncoders.push({ ...model, name, tokenizer })
       }
       return {

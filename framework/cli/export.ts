@@ -7,7 +7,7 @@ import { servesExperiment } from "../declaration/replicates.ts"
 import { writeFolderAtomic } from "../files/atomic-write.ts"
 import type { Plan, StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
-import { clipModelFolder, Engine, type ExportFormat } from "../services/engine.ts"
+import { clipModelFolder, Engine, type ExportFormat, type ExportSummary } from "../services/engine.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
@@ -36,6 +36,12 @@ const experimentName = Options.text("experiment").pipe(
   Options.optional,
   Options.withDescription("Which experiment of a study to export (required when the study trains several)")
 )
+
+/** Which weights an export wrote, and why when the declaration asked for others. */
+const weightsText = (summary: ExportSummary, useEma: boolean): string =>
+  summary.weights === "ema"
+    ? `EMA weights after step ${summary.step}, as generate.useEma asks`
+    : `final weights of step ${summary.step}${useEma ? "; generate.useEma asks for the EMA but the training kept none (train.ema)" : ", as generate.useEma: false asks"}`
 
 /** The experiment's train step in the declaration's plan: the one whose output is the trained model. */
 export const trainStepOf = (
@@ -100,17 +106,18 @@ export const exportCommand = Command.make(
         })
       }
       const engine = yield* Engine
-      yield* engine.export({
+      const summary = yield* engine.export({
         base: { base: target.base, path: basePath },
-        components: target.components,
         modelDir: cache.done(step.key),
         format,
-        out
+        out,
+        useEma: target.generate.useEma
       })
-      yield* Console.log(`${target.name}: wrote ${format} to ${out}`)
+      yield* Console.log(`${target.name}: wrote ${format} to ${out} (${weightsText(summary, target.generate.useEma)})`)
+      for (const note of summary.notes) yield* Console.log(`  note: ${note}`)
     })
 ).pipe(
   Command.withDescription(
-    "Export an experiment's trained model (found in the cache through its plan) for other tools: merged diffusers pipeline, kohya or PEFT LoRA, or the learned token's embedding."
+    "Export an experiment's trained model (found in the cache through its plan) for other tools: merged diffusers pipeline, kohya or PEFT LoRA (adapters only: a fully trained component needs --format diffusers), or the learned token's embedding. The weights are those generate.useEma names (the EMA when training kept one, else the final weights); the output says which."
   )
 )

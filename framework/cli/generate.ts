@@ -5,6 +5,7 @@ import { existsSync } from "node:fs"
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
 import { basename, dirname, join, resolve } from "node:path"
 import type { BaseModel } from "../declaration/base-model.ts"
+import { resolveAdaptation, type ResolvedAdaptation } from "../declaration/adaptation.ts"
 import { Components } from "../declaration/components.ts"
 import type { Normalisation } from "../declaration/dataset.ts"
 import { experimentsOf } from "../declaration/experiment.ts"
@@ -178,7 +179,7 @@ const sha256 = (file: string) => Effect.promise(async () => createHash("sha256")
 /** What to sample with: the engine request's model part, the declared settings, and a description for samples.json. */
 interface Source {
   readonly base: { readonly base: BaseModel; readonly path: string }
-  readonly components: Components
+  readonly adaptation: ResolvedAdaptation
   readonly modelDir?: string
   readonly generate: Generation
   readonly normalisation?: Normalisation
@@ -206,7 +207,7 @@ const folderSource = (folder: string) =>
     const side = Number(unet.sample_size) * (yield* vaeScaleFactor(folder))
     const source: Source = {
       base: { base: { _tag: "diffusers", path: folder, family }, path: folder },
-      components: frozen,
+      adaptation: resolveAdaptation(frozen, family),
       generate: Schema.decodeUnknownSync(Generation)({ prompts: ["x"], ...(Number.isInteger(side) && side >= 8 ? { resolution: side } : {}) }),
       description: { kind: "diffusers-folder", path: folder, pipeline: index._class_name }
     }
@@ -246,7 +247,7 @@ const declarationSource = (file: string, wanted: string | undefined, cacheDir: s
         base,
         path: madeBase !== undefined ? join(cache.done(madeBase.key), pipelineFolder) : resolve(loaded.directory, base._tag === "diffusers" ? base.path : ".")
       },
-      components: step.config.components,
+      adaptation: step.config.adaptation,
       ...(train === undefined ? {} : { modelDir: cache.done(train.key) }),
       generate: step.config.generate,
       normalisation: target.data.normalisation,
@@ -389,7 +390,7 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
       yield* Effect.promise(() => mkdir(temporary, { recursive: true }))
       yield* engine.generate({
         base: source.base,
-        components: source.components,
+        adaptation: source.adaptation,
         generate,
         ...(source.modelDir === undefined ? {} : { modelDir: source.modelDir }),
         ...(files.length === 0 ? {} : { adapterFiles: files }),

@@ -2,6 +2,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
 import type { Plan } from "../plan/step.ts"
 import { cachedSteps } from "../runner/runner.ts"
+import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
 import { cacheDirOption } from "./cache-dir.ts"
@@ -35,7 +36,8 @@ const table = (plan: Plan, cached: ReadonlySet<string>): string => {
 
 export const planCommand = Command.make("plan", { file: declarationFile, json, cacheDir: cacheDirOption }, ({ cacheDir, file, json }) =>
   Effect.gen(function*() {
-    const { plan } = yield* loadPlan(file, { cacheDir })
+    const { loaded, plan } = yield* loadPlan(file, { cacheDir })
+    yield* checkAgainstArchitecture(loaded, file)
     const cached = yield* cachedSteps(plan, cacheDir)
     if (json) {
       const steps = plan.steps.map((s) => ({ ...s, cached: cached.has(s.id) }))

@@ -2,6 +2,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Schema } from "effect"
 import { readdir, readFile, stat } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
+import { declaredComponents } from "../declaration/adaptation.ts"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
 import { replicateName, replicatesOfExperiment } from "../declaration/replicates.ts"
 import { reportRole, type StepConfigs } from "../plan/step.ts"
@@ -168,7 +169,7 @@ const fromReportManifest = (cacheDir: string, manifest: StepManifest) =>
 
 /**
  * Without a report step, each experiment's newest evaluate step per replicate, its strategy
- * rebuilt from the generate step's config (base, components) and the train step's (budget).
+ * rebuilt from the generate step's config (base, adaptation) and the train step's (budget).
  */
 const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepManifest>) =>
   Effect.gen(function*() {
@@ -194,7 +195,7 @@ const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepMa
       }
       const model = generate.inputs.find((i) => i.role === "model")?.key
       const train = model === undefined ? undefined : byKey.get(model)
-      const generateConfig = generate.config as Pick<ReportedStrategy, "base" | "components">
+      const generateConfig = generate.config as StepConfigs["generate"]
       // Replicates run as <experiment>#<r>.
       const [experiment, replicate] = name.split("#")
       const held = byExperiment.get(experiment) ?? {
@@ -202,7 +203,7 @@ const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepMa
           name: experiment,
           baseline: model === undefined,
           base: generateConfig.base,
-          components: generateConfig.components,
+          components: declaredComponents(generateConfig.adaptation),
           ...(train === undefined ? {} : { train: (train.config as Pick<ReportedStrategy, "train">).train })
         },
         replicates: []

@@ -10,6 +10,7 @@ import { openTracking } from "../runner/tracking.ts"
 import { ExecutorFactory, type ExecutorChoice } from "../services/executor.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
+import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
 import { designatedSteps, lockLeaseOption, stepList, unknownSteps } from "./step-options.ts"
@@ -174,6 +175,7 @@ export const runCommand = Command.make(
   ({ cacheDir, concurrency, dryRun, executor, file, force, lockLease, only, trackingOptional, trackingUri }) =>
     Effect.gen(function*() {
       const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: !dryRun })
+      yield* checkAgainstArchitecture(loaded, file)
       const onlySteps = stepList(only)
       const forceSteps = stepList(force)
       const unknown = [

@@ -1,15 +1,21 @@
 import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { loadDeclaration } from "../declaration/load.ts"
+import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { experimentsOf } from "../declaration/experiment.ts"
 
 export const validateCommand = Command.make("validate", { file: declarationFile }, ({ file }) =>
-  loadDeclaration(file).pipe(
-    Effect.flatMap(({ declaration }) => {
-      const count = experimentsOf(declaration).length
-      return Console.log(
-        `${file}: valid ${declaration.kind} "${declaration.name}"${declaration.kind === "study" ? ` (${count} experiments)` : ""}`
-      )
-    })
-  )).pipe(Command.withDescription("Check a declaration; every problem is printed with its path (exit 1 if any)."))
+  Effect.gen(function*() {
+    const loaded = yield* loadDeclaration(file)
+    yield* checkAgainstArchitecture(loaded, file)
+    const { declaration } = loaded
+    const count = experimentsOf(declaration).length
+    yield* Console.log(
+      `${file}: valid ${declaration.kind} "${declaration.name}"${declaration.kind === "study" ? ` (${count} experiments)` : ""}`
+    )
+  })).pipe(
+    Command.withDescription(
+      "Check a declaration, including its only patterns and LoRA targets against the base's architecture; every problem is printed with its path (exit 1 if any)."
+    )
+  )

@@ -84,8 +84,7 @@ export const resolveTreatment = (treatment: Treatment, component: ComponentName)
 }
 
 /** The added tokens of a learned token: `<SAR>`, then `<SAR>_1`, … (diffusers' multi-vector naming). */
-export const tokenSpellings = (token: string, vectors: number): Array<string> =>
-  Array.from({ length: vectors }, (_, i) => (i === 0 ? token : `${token}_${i}`))
+export const tokenSpellings = (token: string, vectors: number): Array<string> => Array.from({ length: vectors }, (_, i) => (i === 0 ? token : `${token}_${i}`))
 
 const resolveToken = (token: LearnedToken, family: ModelFamily): ResolvedToken => {
   const { encoders: declared, ...rest } = token
@@ -120,3 +119,50 @@ export const treatmentsOf = (adaptation: ResolvedAdaptation): Array<readonly [Co
     const treatment = adaptation.components[name]
     return treatment === undefined ? [] : [[name, treatment] as const]
   })
+
+const isTextEncoder = (name: ComponentName) => name === "text_encoder" || name === "text_encoder_2"
+
+/** Does the VAE train (on reconstruction; then nothing else does)? */
+export const trainsVae = (adaptation: ResolvedAdaptation): boolean => adaptation.components.vae._tag !== "frozen"
+
+/** Do the text encoders take part in the gradient (so their outputs cannot come from a cache)? */
+export const textEncodersTrain = (adaptation: ResolvedAdaptation): boolean =>
+  adaptation.token !== null || treatmentsOf(adaptation).some(([name, t]) => isTextEncoder(name) && t._tag !== "frozen")
+
+/** Does anything train on the diffusion objective (the UNet, a text encoder or the token)? */
+export const trainsDiffusion = (adaptation: ResolvedAdaptation): boolean => textEncodersTrain(adaptation) || adaptation.components.unet._tag !== "frozen"
+
+/** A resolved treatment in the declaration's form (every default explicit, without the derived scale). */
+export const declaredTreatment = (treatment: ResolvedTreatment): Treatment => {
+  if (treatment._tag !== "lora") return treatment
+  const { scale: _scale, ...declared } = treatment
+  return declared
+}
+
+/**
+ * The declaration's form of a resolved adaptation (one treatment per text encoder): for what shows a
+ * strategy when only a step's adaptation is at hand (`sardine report` on a cache without its report step).
+ */
+export const declaredComponents = (adaptation: ResolvedAdaptation): Components => {
+  const { text_encoder, text_encoder_2, unet, vae } = adaptation.components
+  const token = adaptation.token
+  const names = Object.entries(encoderComponent) as Array<[TextEncoderName, ComponentName]>
+  return {
+    unet: declaredTreatment(unet),
+    vae: declaredTreatment(vae),
+    textEncoders: {
+      textEncoder: declaredTreatment(text_encoder),
+      ...(text_encoder_2 === undefined ? {} : { textEncoder2: declaredTreatment(text_encoder_2) })
+    },
+    ...(token === null ? {} : {
+      token: {
+        token: token.token,
+        init: token.init,
+        vectors: token.vectors,
+        lr: token.lr,
+        normReprojection: token.normReprojection,
+        encoders: names.filter(([, c]) => token.trained.includes(c)).map(([e]) => e)
+      }
+    })
+  }
+}

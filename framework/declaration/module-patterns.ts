@@ -19,14 +19,16 @@ import { Schema } from "effect"
 export const ModulePattern = Schema.String.pipe(
   Schema.filter((s) => /^[A-Za-z0-9_*]+(\.[A-Za-z0-9_*]+)*$/.test(s), {
     message: (issue) =>
-      `must be a dotted module name of letters, digits, '_' and '*', such as "attn1", "to_out.0" or "down_blocks.*.attentions" (got ${JSON.stringify(issue.actual)})`
+      `must be a dotted module name of letters, digits, '_' and '*', such as "attn1", "to_out.0" or "down_blocks.*.attentions" (got ${
+        JSON.stringify(issue.actual)
+      })`
   })
 )
 
 const escaped = (text: string) => text.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
 
 /** Whether `pattern` matches the dotted `name` (its segments against the name's last segments). */
-export const patternMatcher = (pattern: string): ((name: string) => boolean) => {
+export const patternMatcher = (pattern: string): (name: string) => boolean => {
   const segments = pattern.split(".").map((s) => new RegExp(`^${s.split("*").map(escaped).join(".*")}$`))
   return (name) => {
     const parts = name.split(".")
@@ -63,17 +65,22 @@ const editDistance = (a: string, b: string): number => {
   return previous[b.length]
 }
 
-/**
- * The nearest name a mistyped pattern may have meant: among the runs of as many consecutive segments
- * of `names` as the pattern has, the closest by edit distance, if within a third of its length.
- */
-export const nearestPattern = (pattern: string, names: ReadonlyArray<string>): string | undefined => {
-  const length = pattern.split(".").length
-  const candidates = new Set<string>()
+/** The runs of `length` consecutive segments of `names`, anywhere (what an `only` pattern can match). */
+export const segmentRuns = (names: ReadonlyArray<string>, length: number): Set<string> => {
+  const runs = new Set<string>()
   for (const name of names) {
     const parts = name.split(".")
-    for (let i = 0; i + length <= parts.length; i++) candidates.add(parts.slice(i, i + length).join("."))
+    for (let i = 0; i + length <= parts.length; i++) runs.add(parts.slice(i, i + length).join("."))
   }
+  return runs
+}
+
+/** The last `length` segments of `names` (what a LoRA target can match). */
+export const segmentSuffixes = (names: ReadonlyArray<string>, length: number): Set<string> =>
+  new Set(names.map((name) => name.split(".").slice(-length).join(".")))
+
+/** The candidate a mistyped pattern may have meant: the closest by edit distance, if within a third of its length. */
+export const nearestPattern = (pattern: string, candidates: Iterable<string>): string | undefined => {
   let best: string | undefined
   let bestDistance = Math.max(1, Math.floor(pattern.length / 3)) + 1
   for (const candidate of [...candidates].sort()) {

@@ -1,5 +1,5 @@
 import { textEncodersOf, type ModelFamily } from "./base-model.ts"
-import { resolveTreatment, type ComponentName } from "./adaptation.ts"
+import { declaredTreatment, resolveTreatment, type ComponentName } from "./adaptation.ts"
 import type { Components } from "./components.ts"
 import type { Dataset } from "./dataset.ts"
 import type { Declaration, Experiment } from "./experiment.ts"
@@ -12,12 +12,7 @@ import type { Treatment } from "./treatment.ts"
  * decided), the token's encoders, prompts as objects, the sample resolution.
  */
 
-const explicitTreatment = (treatment: Treatment, component: ComponentName): Treatment => {
-  const resolved = resolveTreatment(treatment, component)
-  if (resolved._tag !== "lora") return resolved
-  const { scale: _scale, ...declared } = resolved
-  return declared
-}
+const explicitTreatment = (treatment: Treatment, component: ComponentName): Treatment => declaredTreatment(resolveTreatment(treatment, component))
 
 const explicitComponents = (components: Components, family: ModelFamily): Components => {
   const declared = components.textEncoders

@@ -5,8 +5,7 @@ import { Fraction, IntegerAtLeast, NonNegativeNumber, PositiveNumber, shown } fr
 /** The component is loaded as is and never receives gradients. */
 export const Frozen = Schema.TaggedStruct("frozen", {})
 
-const Patterns = (what: string) =>
-  Schema.Array(ModulePattern).pipe(Schema.filter((patterns) => patterns.length > 0 || `must list at least one ${what}`))
+const Patterns = (what: string) => Schema.Array(ModulePattern).pipe(Schema.filter((patterns) => patterns.length > 0 || `must list at least one ${what}`))
 
 /**
  * The parameters of the component that `only` selects train (module-patterns.ts: a block such as

@@ -1,9 +1,8 @@
 import { canonicalJson, contentHash } from "../declaration/canonical-json.ts"
 import type { Dataset } from "../declaration/dataset.ts"
-import { textEncoderTreatments } from "../declaration/components.ts"
 import { type Declaration, type Experiment, experimentsOf } from "../declaration/experiment.ts"
 import { replicatesOfExperiment } from "../declaration/replicates.ts"
-import { trains } from "../declaration/treatment.ts"
+import { resolveAdaptation, textEncodersTrain, trainsVae, type ResolvedAdaptation } from "../declaration/adaptation.ts"
 import { declaredFolders, fingerprintKey, type FolderFingerprints } from "./declared-folders.ts"
 import { codeVersion, type Plan, reportRole, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
 
@@ -59,6 +58,7 @@ class PlanBuilder {
 /** What later stages need of a compiled experiment: its train step and the base inputs it read. */
 interface Compiled {
   readonly experiment: Experiment
+  readonly adaptation: ResolvedAdaptation
   readonly train?: string
   readonly base: ReadonlyArray<StepInput>
 }
@@ -76,7 +76,8 @@ const baseInputs = (builder: PlanBuilder, experiment: Experiment, compiled: Read
       const source = compiled.get(base.experiment)!
       const merged = builder.add(source.experiment.name, "merged", "merge-model", {
         base: source.experiment.base,
-        components: source.experiment.components
+        adaptation: source.adaptation,
+        useEma: source.experiment.generate.useEma
       }, [{ role: "model", step: source.train! }, ...source.base])
       return [{ role: "base", step: merged }]
     }
@@ -103,6 +104,8 @@ const addExperiment = (
 ): ReadonlyArray<ReplicateSteps> => {
   const { base, components, name } = experiment
   const baseInput = baseInputs(builder, experiment, compiled)
+  // The one place a declaration's adaptation is resolved: every step that trains or samples reads it.
+  const adaptation = resolveAdaptation(components, base.family)
   // Only a caption template that inserts the token makes the prepared captions depend on it.
   const prepare = (dataset: Dataset) => dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
   const reference = builder.add(name, "reference", "prepare-data", prepare(experiment.evaluate.reference), [])
@@ -111,7 +114,7 @@ const addExperiment = (
   if (!experiment.baseline && experiment.train !== undefined) {
     const data = builder.add(name, "data", "prepare-data", prepare(experiment.data), [])
     trainInputs.push({ role: "data", step: data })
-    const vaeTrains = trains(components.vae)
+    const vaeTrains = trainsVae(adaptation)
     if (!vaeTrains) {
       trainInputs.push({
         role: "latents",
@@ -119,8 +122,7 @@ const addExperiment = (
       })
     }
     // VAE training reconstructs images and never reads text.
-    const everyEncoderFrozen = textEncoderTreatments(components, base.family).every(([, t]) => !trains(t))
-    if (!vaeTrains && everyEncoderFrozen && components.token === undefined) {
+    if (!vaeTrains && !textEncodersTrain(adaptation)) {
       trainInputs.push({
         role: "text",
         step: builder.add(name, "text", "encode-text", { base }, [{ role: "data", step: data }, ...baseInput])
@@ -131,10 +133,10 @@ const addExperiment = (
   const replicates = replicatesOfExperiment(experiment, declaration).map(({ experiment: trained, name: unit }): ReplicateSteps => {
     const train = trained.train === undefined || experiment.baseline
       ? undefined
-      : builder.add(unit, "train", "train", { base, components, train: trained.train }, [...trainInputs, ...baseInput])
+      : builder.add(unit, "train", "train", { base, adaptation, train: trained.train }, [...trainInputs, ...baseInput])
     const model: ReadonlyArray<StepInput> = train === undefined ? [] : [{ role: "model", step: train }]
     // A baseline samples the base as it is: its generate step has no model input and no training.
-    const generate = builder.add(unit, "generate", "generate", { base, components, generate: experiment.generate }, [...model, ...baseInput])
+    const generate = builder.add(unit, "generate", "generate", { base, adaptation, generate: experiment.generate }, [...model, ...baseInput])
     const evaluateStep = builder.add(unit, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
       { role: "samples", step: generate },
       { role: "reference", step: reference }
@@ -142,7 +144,7 @@ const addExperiment = (
     return { name: unit, evaluate: evaluateStep, generate, ...(train === undefined ? {} : { train }) }
   })
   // A later stage builds on the first replicate's training (the declared seed).
-  compiled.set(name, { experiment, base: baseInput, ...(replicates[0].train === undefined ? {} : { train: replicates[0].train }) })
+  compiled.set(name, { experiment, adaptation, base: baseInput, ...(replicates[0].train === undefined ? {} : { train: replicates[0].train }) })
   return replicates
 }
 

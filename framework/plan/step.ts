@@ -1,6 +1,6 @@
 import type { BaseModel, ScratchBase } from "../declaration/base-model.ts"
 import type { ClipTraining } from "../declaration/clip-model.ts"
-import type { Components } from "../declaration/components.ts"
+import type { ResolvedAdaptation } from "../declaration/adaptation.ts"
 import type { Dataset } from "../declaration/dataset.ts"
 import type { Experiment } from "../declaration/experiment.ts"
 import type { Evaluation } from "../declaration/evaluation.ts"
@@ -28,11 +28,13 @@ export type StepKind = (typeof stepKinds)[number]
  */
 export const codeVersion: Record<StepKind, number> = {
   "init-model": 1,
-  "merge-model": 1,
+  // 2: the resolved adaptation; configs keep their number literals; generate.useEma followed.
+  "merge-model": 2,
   "prepare-data": 1,
   "encode-latents": 1,
   "encode-text": 1,
-  train: 1,
+  // 2: the trained model's manifest carries the resolved adaptation (version 2).
+  train: 2,
   "train-clip": 1,
   generate: 1,
   // 2: intervals, evidence.json, metric-catalog names (issue 20).
@@ -46,15 +48,15 @@ export interface StepConfigs {
   /** A random-weight pipeline from an architecture folder. */
   "init-model": { readonly base: ScratchBase }
   /** An experiment's base with its trained weights merged in: the base of a later stage. */
-  "merge-model": { readonly base: BaseModel; readonly components: Components }
+  "merge-model": { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly useEma: boolean }
   /** With `conditioning`, each sample's conditioning image is prepared too (prepared-dataset.ts). */
   "prepare-data": { readonly dataset: Dataset; readonly token?: string; readonly conditioning?: Omit<PreparedConditioning, "channels"> }
   "encode-latents": { readonly base: BaseModel }
   "encode-text": { readonly base: BaseModel }
-  train: { readonly base: BaseModel; readonly components: Components; readonly train: Training }
+  train: { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly train: Training }
   /** A CLIP model from nothing, on the prepared image–caption pairs. */
   "train-clip": { readonly architecture: string; readonly seed: number; readonly train: ClipTraining }
-  generate: { readonly base: BaseModel; readonly components: Components; readonly generate: Generation }
+  generate: { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly generate: Generation }
   evaluate: { readonly evaluate: Omit<Evaluation, "reference">; readonly prompts: Generation["prompts"] }
   /**
    * The whole declarations (the report's strategy table reads every component of each), how many

@@ -2,7 +2,7 @@ import { Context, Schema } from "effect"
 import type { Effect } from "effect"
 import type { BaseModel } from "../declaration/base-model.ts"
 import type { ClipTraining } from "../declaration/clip-model.ts"
-import type { Components } from "../declaration/components.ts"
+import type { ResolvedAdaptation } from "../declaration/adaptation.ts"
 import type { Generation } from "../declaration/generation.ts"
 import type { Training } from "../declaration/training.ts"
 
@@ -37,7 +37,8 @@ export interface EncodeRequest {
 
 export interface TrainRequest {
   readonly base: ResolvedBase
-  readonly components: Components
+  /** What trains (adaptation.ts); the trained model's manifest carries it as it is. */
+  readonly adaptation: ResolvedAdaptation
   readonly train: Training
   readonly dataDir: string
   /** Cached latents of the training images, when the VAE is frozen. */
@@ -81,7 +82,8 @@ export type AdapterFile =
 
 export interface GenerateRequest {
   readonly base: ResolvedBase
-  readonly components: Components
+  /** The experiment's adaptation (its token replaces `{token}` in the prompts). */
+  readonly adaptation: ResolvedAdaptation
   readonly generate: Generation
   /** Applied in order after the trained model (`sardine generate --lora / --embedding`). */
   readonly adapterFiles?: ReadonlyArray<AdapterFile>
@@ -115,10 +117,20 @@ export type ExportFormat = "diffusers" | "kohya" | "peft" | "embedding"
 
 export interface ExportRequest {
   readonly base: ResolvedBase
-  readonly components: Components
   readonly modelDir: string
   readonly format: ExportFormat
   readonly out: string
+  /** Write the EMA weights when the model kept them (the declaration's `generate.useEma`), else the final ones. */
+  readonly useEma: boolean
+}
+
+/** What an export wrote, for its output: which weights, and what users of the files must know. */
+export interface ExportSummary {
+  readonly weights: "ema" | "final"
+  /** The training step the weights are from (the EMA: its average up to that step). */
+  readonly step: number
+  /** Lines for the user: what a format leaves out, how to prompt a multi-vector token, … */
+  readonly notes: ReadonlyArray<string>
 }
 
 export class EngineError extends Schema.TaggedError<EngineError>()("EngineError", {
@@ -142,5 +154,5 @@ export class Engine extends Context.Tag("sardine/Engine")<Engine, {
   /** Trains a CLIP model contrastively from nothing (the small SAR CLIP of the alignment metric). */
   readonly trainClip: (request: TrainClipRequest) => Effect.Effect<void, EngineError>
   readonly generate: (request: GenerateRequest) => Effect.Effect<void, EngineError>
-  readonly export: (request: ExportRequest) => Effect.Effect<void, EngineError>
+  readonly export: (request: ExportRequest) => Effect.Effect<ExportSummary, EngineError>
 }>() {}

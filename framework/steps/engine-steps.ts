@@ -40,10 +40,10 @@ export const mergeModel = (context: StepContext<"merge-model">) =>
   Effect.flatMap(Engine, (engine) =>
     engine.export({
       base: resolvedBase(context),
-      components: context.step.config.components,
       modelDir: context.input("model").dir,
       format: "diffusers",
-      out: join(context.workDir, pipelineFolder)
+      out: join(context.workDir, pipelineFolder),
+      useEma: context.step.config.useEma
     }))
 
 export const encodeLatents = (context: StepContext<"encode-latents">) =>
@@ -66,12 +66,12 @@ const trainingSinks = (context: Pick<StepContext, "workDir" | "progress" | "trac
 export const train = (context: StepContext<"train">) =>
   Effect.gen(function*() {
     const engine = yield* Engine
-    const { components, train } = context.step.config
+    const { adaptation, train } = context.step.config
     const latents = context.inputs("latents")
     const text = context.inputs("text")
     yield* engine.train({
       base: resolvedBase(context),
-      components,
+      adaptation,
       train,
       dataDir: context.input("data").dir,
       ...(latents.length === 1 ? { latentsDir: latents[0].dir } : {}),
@@ -105,7 +105,7 @@ export const generate = (context: StepContext<"generate">) =>
     const model = context.inputs("model")
     yield* engine.generate({
       base: resolvedBase(context),
-      components: context.step.config.components,
+      adaptation: context.step.config.adaptation,
       generate: context.step.config.generate,
       ...(model.length === 1 ? { modelDir: model[0].dir } : {}),
       // Normalisation made the resolution explicit (the training data's, unless declared).

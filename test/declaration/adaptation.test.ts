@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import { resolveAdaptation, ResolvedAdaptation, treatmentsOf } from "../../framework/declaration/adaptation.ts"
 import { Components } from "../../framework/declaration/components.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
-import { nearestPattern, patternMatcher, selectedParameters } from "../../framework/declaration/module-patterns.ts"
+import { nearestPattern, patternMatcher, patternsAsRegex, segmentRuns, selectedParameters } from "../../framework/declaration/module-patterns.ts"
 import { frozen, full, learnedToken, lora } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
 
@@ -53,7 +53,10 @@ describe("the resolved adaptation", () => {
     const adaptation = resolveAdaptation(hybrid, "sdxl")
     const decode = Schema.decodeUnknownEither(ResolvedAdaptation)
     expect(decode(JSON.parse(JSON.stringify(adaptation)))).toEqual(Either.right(adaptation))
-    const withoutAlpha = { ...adaptation, components: { ...adaptation.components, text_encoder_2: { _tag: "lora", rank: 4, dropout: 0, targets: [], lr: 1, scale: 1 } } }
+    const withoutAlpha = {
+      ...adaptation,
+      components: { ...adaptation.components, text_encoder_2: { _tag: "lora", rank: 4, dropout: 0, targets: [], lr: 1, scale: 1 } }
+    }
     expect(Either.isLeft(decode(withoutAlpha))).toBe(true)
     const rankZero = { ...adaptation, components: { ...adaptation.components, text_encoder_2: { ...adaptation.components.text_encoder_2, rank: 0 } } }
     expect(String(Either.flip(decode(rankZero)).pipe(Either.getOrThrow))).toContain("must be an integer ≥ 1 (got 0)")
@@ -104,7 +107,9 @@ describe("module-name patterns", () => {
     expect(patternMatcher("to_out.0")("a.attn1.to_out.1")).toBe(false)
     expect(patternMatcher("to_q")("a.to_qk")).toBe(false)
     expect(patternMatcher("attn*.to_q")("a.attn2.to_q")).toBe(true)
-    expect(patternMatcher("down_blocks.*.attentions.0.transformer_blocks.0.attn1.to_q")("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q")).toBe(true)
+    expect(patternMatcher("down_blocks.*.attentions.0.transformer_blocks.0.attn1.to_q")("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q")).toBe(
+      true
+    )
     expect(patternMatcher("a.b.c")("b.c")).toBe(false)
   })
 
@@ -116,9 +121,22 @@ describe("module-name patterns", () => {
     expect([...selectedParameters(names, ["atn1"])]).toEqual([])
   })
 
+  it("with globs, become the regular expression PEFT full-matches against module names, selecting the same modules", () => {
+    const modules = [...new Set(names.map((n) => n.split(".").slice(0, -1).join(".")))]
+    const targets = ["attn*.to_q", "to_out.0", "conv*"]
+    const regex = new RegExp(`^(?:${patternsAsRegex(targets)})$`)
+    expect(modules.filter((m) => regex.test(m))).toEqual(modules.filter((m) => targets.some((t) => patternMatcher(t)(m))))
+    expect(modules.filter((m) => regex.test(m))).toEqual([
+      "conv_in",
+      "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q",
+      "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0",
+      "mid_block.resnets.0.conv1"
+    ])
+  })
+
   it("suggest the nearest name for a mistyped one", () => {
-    expect(nearestPattern("atn1", names)).toBe("attn1")
-    expect(nearestPattern("to_ot.0", names)).toBe("to_out.0")
-    expect(nearestPattern("something_else", names)).toBeUndefined()
+    expect(nearestPattern("atn1", segmentRuns(names, 1))).toBe("attn1")
+    expect(nearestPattern("to_ot.0", segmentRuns(names, 2))).toBe("to_out.0")
+    expect(nearestPattern("something_else", segmentRuns(names, 1))).toBeUndefined()
   })
 })

@@ -16,6 +16,7 @@ import { encodePromptSd } from "../../adapters/tfjs/prompt-encoding.ts"
 import { addNoise, decodeNoiseSchedule } from "../../adapters/tfjs/schedulers/noise-schedule.ts"
 import { trainModel } from "../../adapters/tfjs/training/trainer.ts"
 import { unet2dCondition } from "../../adapters/tfjs/unet2d-condition.ts"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { Components } from "../../framework/declaration/components.ts"
 import { synthetic } from "../../framework/declaration/dataset.ts"
 import { Generation } from "../../framework/declaration/generation.ts"
@@ -105,12 +106,12 @@ describe("the shipped demo base", () => {
   it("generates an image through the engine", async () => {
     const outDir = join(folder.dir, "generated")
     const generate = Schema.decodeUnknownSync(Generation)({ prompts: ["optical image of a river crossed by a bridge"], seeds: [3], steps: 6, guidanceScale: 4 })
-    const components = Schema.decodeUnknownSync(Components)({ unet: { _tag: "frozen" } })
+    const adaptation = resolveAdaptation(Schema.decodeUnknownSync(Components)({ unet: { _tag: "frozen" } }), "tiny")
     await Effect.runPromise(
       Effect.flatMap(Engine, (engine) =>
         engine.generate({
           base: { base: { _tag: "diffusers", path: BASE, family: "tiny" }, path: BASE },
-          components,
+          adaptation,
           generate,
           resolution: 32,
           outDir,
@@ -153,11 +154,11 @@ describe("the shipped demo base", () => {
     const workDir = join(folder.dir, "sar-train")
     await Effect.runPromise(trainModel({
       base: BASE,
-      components: Schema.decodeUnknownSync(Components)({
+      adaptation: resolveAdaptation(Schema.decodeUnknownSync(Components)({
         unet: { _tag: "lora", rank: 2, lr: 1e-3 },
         vae: { _tag: "full", lr: 1e-4 },
         token: { token: "<SAR>", init: "radar", lr: 1e-3 }
-      }),
+      }), "tiny"),
       train: Schema.decodeUnknownSync(Training)({ steps: 2, batchSize: 2, seed: 1 }),
       dataDir: data,
       workDir,

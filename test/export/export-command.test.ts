@@ -3,7 +3,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { mkdir, stat, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { selectBackend } from "../../adapters/tfjs/backend.ts"
 import { engineLayer } from "../../adapters/tfjs/engine-live.ts"
@@ -14,6 +14,7 @@ import { experimentsOf } from "../../framework/declaration/experiment.ts"
 import { cacheLayout, manifestName } from "../../framework/runner/cache.ts"
 import { planOf } from "../support/plan-of.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { FIXTURES, readWeights, temporaryFolder } from "../training/training-run.ts"
 
 /**
@@ -35,6 +36,48 @@ const experiment = (base: string) => ({
   evaluate: { reference: { _tag: "synthetic", n: 2, size: 32, seed: 9 } }
 })
 
+/** A hybrid (full UNet, 2-vector token) with an EMA; the second declaration samples (and exports) its final weights. */
+const hybrid = (base: string, name: string, useEma: boolean) => ({
+  ...experiment(base),
+  name,
+  components: { unet: { _tag: "full", lr: 1e-2 }, token: { token: "<SAR>", init: "radar", vectors: 2, lr: 5e-2 } },
+  train: { steps: 2, batchSize: 1, seed: 3, captionDropout: 0, ema: { decay: 0.5 } },
+  generate: { prompts: ["{token} image of a harbour"], steps: 2, useEma }
+})
+
+/** What an export printed, and how it ended. */
+const printed = async (args: ReadonlyArray<string>) => {
+  const log = vi.spyOn(console, "log").mockImplementation(() => undefined)
+  try {
+    const exit = await runExport(args)
+    // The engine's own log lines (its backend) are not the command's output.
+    return { exit, lines: log.mock.calls.map((call) => call.join(" ")).filter((line) => !line.startsWith("timestamp=")) }
+  } finally {
+    log.mockRestore()
+  }
+}
+
+/** Trains the declaration's experiment into the cache where `sardine run` would commit its train step. */
+const trainInto = async (file: string, cacheDir: string, dataDir: string) => {
+  const loaded = await Effect.runPromise(loadDeclaration(file))
+  const declared = experimentsOf(loaded.declaration)[0]
+  const step = trainStepOf((await planOf(file, loaded.declaration)).steps, declared.name)!
+  const done = cacheLayout(cacheDir).done(step.key)
+  await mkdir(done, { recursive: true })
+  await Effect.runPromise(trainModel({
+    base: resolve(FIXTURES, "sdxl-tiny"),
+    adaptation: resolveAdaptation(declared.components, declared.base.family),
+    train: declared.train!,
+    dataDir,
+    workDir: done,
+    progress: () => Effect.void,
+    metrics: () => Effect.void,
+    log: () => Effect.void
+  }))
+  await writeFile(join(done, manifestName), JSON.stringify({ id: step.id, kind: "train", key: step.key }))
+  return done
+}
+
 const runExport = (args: ReadonlyArray<string>) =>
   Effect.runPromiseExit(
     Command.run(exportCommand, { name: "sardine", version: "test" })(["node", "sardine", ...args]).pipe(
@@ -52,18 +95,8 @@ describe("sardine export", () => {
     file = join(folder.dir, "experiment.json")
     await writeFile(file, JSON.stringify(experiment(resolve(FIXTURES, "sdxl-tiny"))))
     cacheDir = join(folder.dir, "cache")
-    // The train step's output where `sardine run` commits it: <cache>/steps/<key>/ with its manifest.
-    const loaded = await Effect.runPromise(loadDeclaration(file))
-    const step = trainStepOf((await planOf(file, loaded.declaration)).steps, "tiny-lora-token")!
-    const done = cacheLayout(cacheDir).done(step.key)
-    await mkdir(done, { recursive: true })
     await Effect.runPromise(prepareSyntheticData(join(folder.dir, "data"), { n: 3, size: 32, seed: 1 }))
-    const declared = experimentsOf(loaded.declaration)[0]
-    await Effect.runPromise(trainModel({
-      base: resolve(FIXTURES, "sdxl-tiny"), components: declared.components, train: declared.train!, dataDir: join(folder.dir, "data"), workDir: done,
-      progress: () => Effect.void, metrics: () => Effect.void, log: () => Effect.void
-    }))
-    await writeFile(join(done, manifestName), JSON.stringify({ id: step.id, kind: "train", key: step.key }))
+    await trainInto(file, cacheDir, join(folder.dir, "data"))
   })
   afterAll(() => folder.remove())
 
@@ -78,6 +111,51 @@ describe("sardine export", () => {
     const token = await readWeights(embedding)
     expect(new Map([...token].map(([k, v]) => [k, v.shape]))).toEqual(new Map([["clip_l", [1, 8]], ["clip_g", [1, 16]]]))
     expect((await stat(kohya)).isFile()).toBe(true)
+  })
+
+  describe("a hybrid with an EMA and a 2-vector token", () => {
+    let ema: string
+    let final: string
+    let modelDir: string
+    beforeAll(async () => {
+      ema = join(folder.dir, "hybrid-ema.json")
+      final = join(folder.dir, "hybrid-final.json")
+      await writeFile(ema, JSON.stringify(hybrid(resolve(FIXTURES, "sdxl-tiny"), "hybrid-ema", true)))
+      await writeFile(final, JSON.stringify(hybrid(resolve(FIXTURES, "sdxl-tiny"), "hybrid-final", false)))
+      // generate.useEma is not read by training: both declarations share this train step.
+      modelDir = await trainInto(ema, cacheDir, join(folder.dir, "data"))
+    })
+
+    it("--format kohya is refused, naming the fully trained UNet and pointing at --format diffusers; nothing is written", async () => {
+      const out = join(folder.dir, "out", "hybrid-kohya.safetensors")
+      const { exit } = await printed([ema, "--format", "kohya", "--out", out, "--cache-dir", cacheDir])
+      expect(String(exit._tag === "Failure" ? exit.cause : "")).toContain(
+        "--format kohya: a LoRA file carries adapters only, not the fully trained unet; export the whole trained model with --format diffusers"
+      )
+      await expect(stat(out)).rejects.toThrow(/ENOENT/)
+    })
+
+    it("exports the EMA when generate.useEma asks (the default), the final weights when it is false, and says which; it shows how to prompt the 2 vectors", async () => {
+      const rows = "text_encoder.text_model.embeddings.added_token_embedding.weight"
+      const stored = {
+        ema: (await readWeights(join(modelDir, "ema.safetensors"))).get(rows)!.data,
+        final: (await readWeights(join(modelDir, "model.safetensors"))).get(rows)!.data
+      }
+      expect(stored.ema).not.toEqual(stored.final)
+      for (
+        const [file, weights, line] of [
+          [ema, "ema", "hybrid-ema: wrote embedding to OUT (EMA weights after step 2, as generate.useEma asks)"],
+          [final, "final", "hybrid-final: wrote embedding to OUT (final weights of step 2, as generate.useEma: false asks)"]
+        ] as const
+      ) {
+        const out = join(folder.dir, "out", `${weights}.safetensors`)
+        const { exit, lines } = await printed([file, "--format", "embedding", "--out", out, "--cache-dir", cacheDir])
+        expect(exit._tag).toBe("Success")
+        expect(Array.from((await readWeights(out)).get("clip_l")!.data)).toEqual(Array.from(stored[weights]))
+        expect(lines[0]).toBe(line.replace("OUT", out))
+        expect(lines[1]).toContain("write all of them in prompts: \"<SAR> <SAR>_1 image of …\"")
+      }
+    })
   })
 
   it("refuses an experiment whose training is not in the cache, naming the step and the command to run", async () => {

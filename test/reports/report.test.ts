@@ -100,7 +100,7 @@ describe("the comparison report of a study", () => {
       ...GLCM_PROPERTIES.map((p) => `glcm-${p.toLowerCase()}`),
       "training-loss",
       "training-lr-unet",
-      "training-lr-textEncoder",
+      "training-lr-text_encoder",
       "training-lr-token",
       "training-grad_norm",
       "training-images_per_s"

@@ -25,12 +25,10 @@ import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { OnnxClipScorersLive } from "../../adapters/onnx/onnx-clip-scorer.ts"
 import { sampleStem } from "../../adapters/tfjs/sampling/generate-samples.ts"
 import { canonicalJson } from "../../framework/declaration/canonical-json.ts"
-import type { Components } from "../../framework/declaration/components.ts"
 import { promptsOf } from "../../framework/declaration/generation.ts"
-import { textEncoderTreatments } from "../../framework/declaration/components.ts"
+import { treatmentsOf, type ResolvedAdaptation } from "../../framework/declaration/adaptation.ts"
 import type { Training } from "../../framework/declaration/training.ts"
 import { learningRateMetric, trainingMetrics } from "../../framework/metrics/metric-catalog.ts"
-import { trains } from "../../framework/declaration/treatment.ts"
 import type { StepKind } from "../../framework/plan/step.ts"
 import { StepFailed, type StepContext, type StepHandler, type StepHandlers } from "../../framework/runner/step-handler.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
@@ -79,14 +77,11 @@ const standInEncodeText = (ctx: StepContext<"encode-text">) =>
     yield* writeAtomic(join(ctx.workDir, "text.json"), JSON.stringify(index.samples.map((s) => s.caption.split(/\s+/).length)))
   })
 
-/** The optimiser groups a declaration trains, named as the engine names its lr/<group> metrics (learningRateMetric). */
-const trainedGroups = (components: Components, family: "sd15" | "sd2" | "sdxl" | "tiny") => {
+/** The optimiser groups an adaptation trains, named as the engine names its lr/<group> metrics (learningRateMetric). */
+const trainedGroups = (adaptation: ResolvedAdaptation) => {
   const groups: Array<{ name: string; lr: number }> = []
-  const lrOf = (t: Components["unet"]) => (t._tag === "frozen" ? 0 : t.lr)
-  if (trains(components.unet)) groups.push({ name: "unet", lr: lrOf(components.unet) })
-  if (trains(components.vae)) groups.push({ name: "vae", lr: lrOf(components.vae) })
-  for (const [name, t] of textEncoderTreatments(components, family)) if (trains(t)) groups.push({ name, lr: lrOf(t) })
-  if (components.token !== undefined) groups.push({ name: "token", lr: components.token.lr })
+  for (const [name, t] of treatmentsOf(adaptation)) if (t._tag !== "frozen") groups.push({ name, lr: t.lr })
+  if (adaptation.token !== null) groups.push({ name: "token", lr: adaptation.token.lr })
   return groups
 }
 
@@ -101,11 +96,11 @@ const scheduled = (train: Training, base: number, step: number) => {
 
 const standInTrain = (ctx: StepContext<"train">) =>
   Effect.gen(function*() {
-    const { base, components, train } = ctx.step.config
+    const { adaptation, train } = ctx.step.config
     const dataDir = ctx.input("data").dir
     const index = yield* readPreparedIndex(dataDir)
     const images = yield* Effect.forEach(index.samples, (s) => readPreparedPixels(dataDir, s))
-    const groups = trainedGroups(components, base.family)
+    const groups = trainedGroups(adaptation)
     const rng = new SeededRandom(train.seed, 0x7a11)
     const { width, height, channels } = index
     // Parameters: a 3 × 3 filter (first group) and a bias (every further group adds its rate to it), trained by Adam.
@@ -167,19 +162,19 @@ const standInTrain = (ctx: StepContext<"train">) =>
   })
 
 /** Looks of the stand-in's samples: more for stronger strategies, so their speckle nears the reference's. */
-export const standInLooks = (components: Components, trained: boolean): number =>
-  !trained ? 1 : (components.unet._tag === "full" ? 3 : components.unet._tag === "lora" ? 2 : 1) + (components.token === undefined ? 0 : 1)
+export const standInLooks = (adaptation: ResolvedAdaptation, trained: boolean): number =>
+  !trained ? 1 : (adaptation.components.unet._tag === "full" ? 3 : adaptation.components.unet._tag === "lora" ? 2 : 1) + (adaptation.token === null ? 0 : 1)
 
 const standInGenerate = (ctx: StepContext<"generate">) =>
   Effect.gen(function*() {
     const io = yield* ImageIO
-    const { components, generate } = ctx.step.config
+    const { adaptation, generate } = ctx.step.config
     const model = ctx.inputs("model")[0]
     const trained = model !== undefined
-    const looks = standInLooks(components, trained)
+    const looks = standInLooks(adaptation, trained)
     const side = generate.resolution ?? 64
     const weights = model === undefined ? "" : yield* Effect.promise(() => readFile(join(model.dir, "model.json"), "utf8"))
-    const strategySeed = hashString(`${canonicalJson(components)}/${weights}`)
+    const strategySeed = hashString(`${canonicalJson(adaptation)}/${weights}`)
     const prompts = promptsOf(generate)
     yield* Effect.promise(() => mkdir(join(ctx.workDir, "images"), { recursive: true }))
     const samples: Array<GeneratedSample> = []
@@ -198,7 +193,7 @@ const standInGenerate = (ctx: StepContext<"generate">) =>
           const raster = { width: side, height: side, channels: 1, data }
           yield* io.writeFloatTiff(join(ctx.workDir, `${stem}.tif`), raster)
           yield* io.writePng8(join(ctx.workDir, `${stem}.png`), { ...raster, data: data.map((v) => v * 255) })
-          const token = components.token?.token
+          const token = adaptation.token?.token
           samples.push({
             prompt: token === undefined ? prompt.text : prompt.text.replaceAll("{token}", token),
             declaredPrompt: prompt.text,

@@ -12,7 +12,7 @@ import { BaseModel } from "../../framework/declaration/base-model.ts"
 import { Generation } from "../../framework/declaration/generation.ts"
 import { Engine, samplesIndexFile, type GeneratedSample, type TrainRequest } from "../../framework/services/engine.ts"
 import { prepareSyntheticData } from "./prepared-data.ts"
-import { components, FIXTURES, readWeights, temporaryFolder, training } from "./training-run.ts"
+import { adaptation, FIXTURES, readWeights, temporaryFolder, training } from "./training-run.ts"
 
 /**
  * The Engine service as the step handlers call it: encode-latents and encode-text caches, training from
@@ -38,7 +38,7 @@ describe("the tfjs Engine service", () => {
     Effect.flatMap(Engine, (engine) =>
       engine.train({
         base,
-        components: components({ unet: { _tag: "full", lr: 1e-3 } }),
+        adaptation: adaptation({ unet: { _tag: "full", lr: 1e-3 } }),
         train: training({ steps: 3, batchSize: 2, seed: 4, captionDropout: 0.3, checkpointEvery: 2 }),
         dataDir: join(folder.dir, "data"),
         workDir,
@@ -81,7 +81,7 @@ describe("the tfjs Engine service", () => {
     await run(Effect.flatMap(Engine, (engine) =>
       engine.generate({
         base,
-        components: components({ unet: { _tag: "full", lr: 1e-3 } }),
+        adaptation: adaptation({ unet: { _tag: "full", lr: 1e-3 } }),
         generate: Schema.decodeUnknownSync(Generation)({ prompts: ["SAR image of a harbour"], seeds: [1, 2], steps: 2, guidanceScale: 3 }),
         modelDir,
         resolution: 32,
@@ -93,12 +93,12 @@ describe("the tfjs Engine service", () => {
     for (const s of samples) expect((await stat(join(outDir, s.tiff))).size).toBeGreaterThan(32 * 32 * 4)
     const merged = join(folder.dir, "merged")
     await run(Effect.flatMap(Engine, (engine) =>
-      engine.export({ base, components: components({ unet: { _tag: "full", lr: 1e-3 } }), modelDir, format: "diffusers", out: merged })))
+      engine.export({ base, modelDir, format: "diffusers", out: merged, useEma: true })))
     expect((await stat(join(merged, "unet", "diffusion_pytorch_model.safetensors"))).isFile()).toBe(true)
     expect((await stat(join(merged, "text_encoder_2", "model.safetensors"))).isFile()).toBe(true)
     const kohya = await Effect.runPromiseExit(Effect.provide(Effect.flatMap(Engine, (engine) =>
-      engine.export({ base, components: components({ unet: { _tag: "full", lr: 1e-3 } }), modelDir, format: "kohya", out: join(folder.dir, "x.safetensors") })), layer))
+      engine.export({ base, modelDir, format: "kohya", out: join(folder.dir, "x.safetensors"), useEma: true })), layer))
     expect(kohya._tag).toBe("Failure")
-    expect(String(kohya._tag === "Failure" ? kohya.cause : "")).toMatch(/EngineError.*the model has no LoRA.*--format diffusers/s)
+    expect(String(kohya._tag === "Failure" ? kohya.cause : "")).toMatch(/EngineError.*a LoRA file carries adapters only, not the fully trained unet.*--format diffusers/s)
   })
 })

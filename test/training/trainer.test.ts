@@ -16,7 +16,7 @@ import { readPreparedIndex } from "../../framework/steps/prepared-dataset.ts"
 import type { ComponentsInput } from "../../framework/declaration/components.ts"
 import type { TrainingInput } from "../../framework/declaration/training.ts"
 import { prepareSyntheticData } from "./prepared-data.ts"
-import { components, FIXTURES, temporaryFolder, trainFixture, training } from "./training-run.ts"
+import { adaptation, FIXTURES, temporaryFolder, trainFixture, training } from "./training-run.ts"
 
 /** Everything a run draws at random or schedules, so resuming must restore all of it. */
 const HYBRID: ComponentsInput = {
@@ -34,7 +34,7 @@ const curve = (history: ReadonlyArray<StepRecord>) => history.map(({ step, loss,
 const trainIn = (dir: string, dataDir: string, metrics: (step: number) => Effect.Effect<void>) =>
   trainModel({
     base: `${FIXTURES}/sdxl-tiny`,
-    components: components(HYBRID),
+    adaptation: adaptation(HYBRID),
     train: training(EVERYTHING),
     dataDir,
     workDir: dir,
@@ -122,7 +122,7 @@ describe("training runs", () => {
       const before = await evaluate()
       await Effect.runPromise(trainPipeline(pipeline, {
         base: pipeline.folder,
-        components: components({ unet: { _tag: "full", lr: 1e-2 } }),
+        adaptation: adaptation({ unet: { _tag: "full", lr: 1e-2 } }),
         train: training({ steps: 20, batchSize: 2, seed: 3, captionDropout: 0, checkpointEvery: 100 }),
         dataDir,
         workDir: join(dir, "work"),

@@ -8,6 +8,8 @@ import { disposePipeline, loadPipeline, type StableDiffusionPipeline } from "../
 import { MODEL_WEIGHTS, readModelManifest, type ModelManifest } from "../../adapters/tfjs/training/trained-model-files.ts"
 import { trainPipeline, type TrainRun } from "../../adapters/tfjs/training/trainer.ts"
 import type { StepRecord } from "../../adapters/tfjs/training/training-checkpoint.ts"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
+import type { ModelFamily } from "../../framework/declaration/base-model.ts"
 import { Components, type ComponentsInput } from "../../framework/declaration/components.ts"
 import { Training, type TrainingInput } from "../../framework/declaration/training.ts"
 import { prepareSyntheticData } from "./prepared-data.ts"
@@ -15,6 +17,8 @@ import { prepareSyntheticData } from "./prepared-data.ts"
 export const FIXTURES = "test/fixtures/pipelines"
 
 export const components = (input: ComponentsInput) => Schema.decodeUnknownSync(Components)(input)
+/** The resolved adaptation of declared components (an SDXL base unless said otherwise), as the plan gives it to the engine. */
+export const adaptation = (input: ComponentsInput, family: ModelFamily = "sdxl") => resolveAdaptation(components(input), family)
 export const training = (input: TrainingInput) => Schema.decodeUnknownSync(Training)(input)
 
 /** Every tensor of every component, by `<component>/<name>`, as values (a snapshot to compare bit for bit). */
@@ -61,6 +65,8 @@ export const trainFixture = async (options: {
   readonly dir: string
   readonly pipeline?: string
   readonly components: ComponentsInput
+  /** The declared family of the fixture (sdxl-tiny: "sdxl"). */
+  readonly family?: ModelFamily
   readonly train: TrainingInput
   readonly data?: { readonly n: number; readonly size: number; readonly seed: number }
   readonly run?: Partial<TrainRun>
@@ -74,7 +80,7 @@ export const trainFixture = async (options: {
     const workDir = join(options.dir, "work")
     await Effect.runPromise(trainPipeline(pipeline, {
       base: pipeline.folder,
-      components: components(options.components),
+      adaptation: adaptation(options.components, options.family),
       train: training(options.train),
       dataDir,
       workDir,

@@ -3,7 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { selectBackend } from "../../adapters/tfjs/backend.ts"
 import { ADDED_TOKEN_EMBEDDING, TOKEN_EMBEDDING } from "../../adapters/tfjs/clip-text-model.ts"
 import { loadClipTokenizer } from "../../adapters/tokenizer/tokenizer-files.ts"
-import { FIXTURES, sameBits, temporaryFolder, trainFixture, type TrainingOutcome } from "./training-run.ts"
+import { disposePipeline, loadPipeline } from "../../adapters/tfjs/pipeline-loader.ts"
+import { disposeAdaptation } from "../../adapters/tfjs/training/trainable-model.ts"
+import { applyTrainedModel } from "../../adapters/tfjs/training/trained-model-files.ts"
+import { FIXTURES, sameBits, snapshot, temporaryFolder, trainFixture, type TrainingOutcome } from "./training-run.ts"
 
 /**
  * Each treatment changes exactly what it declares: the real trainer runs two steps on the tiny
@@ -55,7 +58,34 @@ describe("treatments on the cpu backend", () => {
     expect(unet.filter((n) => !changed(outcome, n))).toEqual([])
     expectUntouched(outcome, "vae", "text_encoder", "text_encoder_2")
     expect([...outcome.weights.keys()].sort()).toEqual(unet.map((n) => n.replace("/", ".")).sort())
-    expect(outcome.manifest.components).toEqual({ unet: { kind: "full" } })
+    expect(outcome.manifest.adaptation.components.unet).toEqual({ _tag: "full", lr: 1e-3, weightDecay: 0, only: ["*"] })
+  })
+
+  it("full UNet with only: [attn1, attn2]: exactly the attention parameters train, every other parameter stays bit-identical, and they are what the model holds", async () => {
+    const outcome = await run("only-attention", { unet: { _tag: "full", lr: 1e-3, only: ["attn1", "attn2"] } })
+    const inAttention = (n: string) => /\.attn[12]\./.test(n)
+    const unet = names(outcome, "unet")
+    const selected = unet.filter(inAttention)
+    expect(selected.length).toBeGreaterThan(0)
+    expect(selected.filter((n) => !changed(outcome, n))).toEqual([])
+    expect(unet.filter((n) => !inAttention(n) && changed(outcome, n))).toEqual([])
+    expectUntouched(outcome, "vae", "text_encoder", "text_encoder_2")
+    expect([...outcome.weights.keys()].sort()).toEqual(selected.map((n) => n.replace("/", ".")).sort())
+    expect(outcome.manifest.adaptation.components.unet).toMatchObject({ _tag: "full", only: ["attn1", "attn2"] })
+    // Applied to a fresh base (as generate and export do), the folder gives back the trained pipeline exactly.
+    const fresh = await Effect.runPromise(loadPipeline(`${FIXTURES}/sdxl-tiny`))
+    const { tensors } = await Effect.runPromise(applyTrainedModel(fresh, `${folder.dir}/only-attention/work`, { useEma: false }))
+    const applied = snapshot(fresh)
+    disposeAdaptation(tensors)
+    disposePipeline(fresh)
+    expect([...outcome.after].filter(([name, values]) => !sameBits(values, applied.get(name)!)).map(([name]) => name)).toEqual([])
+  })
+
+  it("full UNet with only: [bias] (BitFit): only the biases train", async () => {
+    const outcome = await run("only-bias", { unet: { _tag: "full", lr: 1e-3, only: ["bias"] } })
+    const unet = names(outcome, "unet")
+    expect(unet.filter((n) => n.endsWith(".bias") && !changed(outcome, n))).toEqual([])
+    expect(unet.filter((n) => !n.endsWith(".bias") && changed(outcome, n))).toEqual([])
   })
 
   it("LoRA on the UNet and both text encoders: no base weight moves, only the adapters of the targeted modules exist and train", async () => {
@@ -76,7 +106,7 @@ describe("treatments on the cpu backend", () => {
     for (const [k, w] of outcome.weights) {
       if (k.endsWith("lora_B.weight")) expect(nonZero(w.data), k).toBe(!k.startsWith(unread))
     }
-    expect(outcome.manifest.components.text_encoder).toMatchObject({ kind: "lora", rank: 2, alpha: 4 })
+    expect(outcome.manifest.adaptation.components.text_encoder).toMatchObject({ _tag: "lora", rank: 2, alpha: 4, scale: 2 })
   })
 
   it("learned token alone: only the token's rows move; every table and weight stays bit-identical", async () => {
@@ -91,7 +121,7 @@ describe("treatments on the cpu backend", () => {
       expect(rows.shape[0]).toBe(2)
       expect(maxDifference(rows.data, await initialRows(outcome, encoder, "radar", 2))).toBeGreaterThan(1e-4)
     }
-    expect(outcome.manifest.token).toMatchObject({ token: "<SAR>", spellings: ["<SAR>", "<SAR>_1"], trained: ["text_encoder", "text_encoder_2"] })
+    expect(outcome.manifest.adaptation.token).toMatchObject({ token: "<SAR>", spellings: ["<SAR>", "<SAR>_1"], trained: ["text_encoder", "text_encoder_2"] })
   })
 
   it("hybrid: full UNet, LoRA text encoders, token learned by the second encoder only — the first encoder's rows stay at the init word", async () => {
@@ -107,7 +137,7 @@ describe("treatments on the cpu backend", () => {
     const second = outcome.weights.get(`text_encoder_2.${ADDED_TOKEN_EMBEDDING}`)!
     expect(maxDifference(first.data, await initialRows(outcome, "text_encoder", "radar", 1))).toBeLessThan(1e-6)
     expect(maxDifference(second.data, await initialRows(outcome, "text_encoder_2", "radar", 1))).toBeGreaterThan(1e-4)
-    expect(outcome.manifest.token?.trained).toEqual(["text_encoder_2"])
+    expect(outcome.manifest.adaptation.token?.trained).toEqual(["text_encoder_2"])
   })
 
   it("VAE LoRA (resnet convolutions and attention): only adapters train, on reconstruction; every base weight stays", async () => {
@@ -126,7 +156,13 @@ describe("treatments on the cpu backend", () => {
 
   it("a LoRA target that matches no module is an error naming the field", async () => {
     await expect(run("bad-target", { unet: { _tag: "lora", rank: 2, lr: 1e-3, targets: ["to_q", "no_such_proj"] } })).rejects.toThrow(
-      /components\.unet\.targets: "no_such_proj" match no Linear or Conv2d module of the unet/
+      /unet: targets\.1: "no_such_proj" matches no Linear or Conv2d module of the unet/
+    )
+  })
+
+  it("an `only` pattern that matches no parameter is an error naming the field and the nearest name", async () => {
+    await expect(run("bad-only", { unet: { _tag: "full", lr: 1e-3, only: ["attn1", "atn2"] } })).rejects.toThrow(
+      /unet: only\.1: "atn2" matches no parameter of the unet \(did you mean "attn2"\?\)/
     )
   })
 

@@ -16,7 +16,7 @@ export const loadTextEncoders = (folder: string) =>
     const indexFile = join(folder, "model_index.json")
     const index = (yield* readJsonFile(indexFile)) as Record<string, unknown>
     const encoders: Array<LoadedTextEncoder> = []
-    for (const name of ["text_encoder", "text_encoder_2"]) {
+    for (const name of ["text_encoder", "text_encoder_2"] as const) {
       const entry = index[name]
       const cls = Array.isArray(entry) && typeof entry[1] === "string" ? entry[1] : undefined
       if (cls === undefined) continue

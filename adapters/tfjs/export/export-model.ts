@@ -1,13 +1,13 @@
 import { Effect } from "effect"
 import { stat } from "node:fs/promises"
-import type { ExportFormat } from "../../../framework/services/engine.ts"
+import type { ExportFormat, ExportSummary } from "../../../framework/services/engine.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
-import { disposePipeline, loadPipeline, type LoadError } from "../pipeline-loader.ts"
+import { disposePipeline, loadPipeline, readPipelineArchitecture, type LoadError } from "../pipeline-loader.ts"
 import { disposeAdaptation } from "../training/trainable-model.ts"
 import type { DataFolderError } from "../training/index-files.ts"
-import { applyTrainedModel, readModelManifest, trainedTensorReader } from "../training/trained-model-files.ts"
+import { applyTrainedModel, readModelManifest, trainedTensorReader, weightsUsed } from "../training/trained-model-files.ts"
 import { ExportError } from "./export-error.ts"
-import { writeKohyaLora, writePeftLora } from "./lora-files.ts"
+import { loraParts, writeKohyaLora, writePeftLora } from "./lora-files.ts"
 import { writeMergedPipeline } from "./merged-pipeline.ts"
 import { writeTextualInversion } from "./textual-inversion-file.ts"
 
@@ -19,38 +19,42 @@ export interface ExportRun {
   readonly format: ExportFormat
   /** A .safetensors file (kohya, peft, embedding) or a new folder (diffusers). */
   readonly out: string
-  /** Export the EMA weights when the model kept them (what generation uses by default). */
+  /** Export the EMA weights when the model kept them (the declaration's `generate.useEma`), else the final ones. */
   readonly useEma: boolean
 }
 
 export type ExportFailure = ExportError | DataFolderError | SafetensorsError | LoadError
 
-/** Writes a trained model in one of the formats other tools load. */
-export const exportModel = (run: ExportRun): Effect.Effect<void, ExportFailure> =>
+/** Writes a trained model in one of the formats other tools load; says which weights it wrote and what users must know. */
+export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, ExportFailure> =>
   Effect.scoped(
     Effect.gen(function*() {
       const manifest = yield* readModelManifest(run.modelDir)
+      const summary = (notes: ReadonlyArray<string>): ExportSummary => ({ weights: weightsUsed(manifest, run.useEma), step: manifest.steps, notes })
       if (run.format === "diffusers") {
         // Checked before loading anything: the base may be gigabytes.
         const exists = yield* Effect.promise(() => stat(run.out).then(() => true, () => false))
         if (exists) return yield* new ExportError({ format: "diffusers", reason: `${run.out} already exists; choose a new --out folder` })
         const pipeline = yield* Effect.acquireRelease(loadPipeline(run.base), (p) => Effect.sync(() => disposePipeline(p)))
-        const { adaptation } = yield* Effect.acquireRelease(
+        const { tensors } = yield* Effect.acquireRelease(
           applyTrainedModel(pipeline, run.modelDir, { useEma: run.useEma }),
-          (applied) => Effect.sync(() => disposeAdaptation(applied.adaptation))
+          (applied) => Effect.sync(() => disposeAdaptation(applied.tensors))
         )
-        return yield* writeMergedPipeline(pipeline, adaptation, run.out)
+        yield* writeMergedPipeline(pipeline, tensors, run.out)
+        const token = manifest.adaptation.token
+        return summary(
+          token === null || token.vectors === 1 ? [] : [
+            `${token.token} has ${token.vectors} vectors (${token.spellings.join(", ")}); the exported tokenizers match it exactly as written, ` +
+            `so diffusers expands "${token.token}" in prompts to all of them`
+          ]
+        )
       }
       const isFolder = yield* Effect.promise(() => stat(run.out).then((s) => s.isDirectory(), () => false))
       if (isFolder) return yield* new ExportError({ format: run.format, reason: `${run.out} is a folder; --out names the .safetensors file to write` })
       const read = yield* trainedTensorReader(run.modelDir, manifest, run.useEma)
-      switch (run.format) {
-        case "kohya":
-          return yield* writeKohyaLora(manifest, read, run.out)
-        case "peft":
-          return yield* writePeftLora(manifest, read, run.out)
-        case "embedding":
-          return yield* writeTextualInversion(manifest, read, run.out)
-      }
+      if (run.format === "embedding") return summary(yield* writeTextualInversion(manifest, read, run.out))
+      const { notes, parts } = yield* loraParts(run.format, manifest, yield* readPipelineArchitecture(run.base))
+      yield* run.format === "kohya" ? writeKohyaLora(manifest, parts, read, run.out) : writePeftLora(parts, read, run.out)
+      return summary(notes)
     })
   )

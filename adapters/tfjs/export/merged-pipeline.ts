@@ -8,9 +8,11 @@ import { saveParameters } from "../checkpoint.ts"
 import { TOKEN_EMBEDDING } from "../clip-text-model.ts"
 import type { ParameterSpec } from "../layers.ts"
 import type { LoadedModel, StableDiffusionPipeline } from "../pipeline-loader.ts"
-import type { Adaptation, ComponentName } from "../training/adapted-pipeline.ts"
+import { treatmentsOf, type ComponentName } from "../../../framework/declaration/adaptation.ts"
+import type { AdaptationTensors } from "../training/adapted-pipeline.ts"
 import { mergedWeight } from "../training/lora.ts"
 import { ExportError } from "./export-error.ts"
+import { withEntriesAdded, withMember } from "./json-text.ts"
 
 /**
  * A trained model as a complete diffusers pipeline folder: LoRA merged into the base weights
@@ -30,20 +32,20 @@ const modelOf = (pipeline: StableDiffusionPipeline, name: ComponentName): Loaded
 const finalParameters = (
   model: LoadedModel<unknown>,
   name: ComponentName,
-  adaptation: Adaptation
+  tensors: AdaptationTensors
 ): { readonly specs: Array<ParameterSpec>; readonly parameters: Map<string, tf.Tensor>; readonly created: Array<tf.Tensor> } => {
   const parameters = new Map(model.parameters)
   const specs = model.specs.slice()
   const created: Array<tf.Tensor> = []
-  const part = adaptation.components[name]
-  if (part?.kind === "lora") {
-    for (const [module, weights] of part.weights) {
-      const merged = mergedWeight(parameters.get(`${module}.weight`)!, weights, part.alpha / part.rank)
+  const treatment = tensors.adaptation.components[name]
+  if (treatment?._tag === "lora") {
+    for (const [module, weights] of tensors.lora.get(name) ?? []) {
+      const merged = mergedWeight(parameters.get(`${module}.weight`)!, weights, treatment.scale)
       created.push(merged)
       parameters.set(`${module}.weight`, merged)
     }
   }
-  const rows = adaptation.token?.rows.get(name)
+  const rows = tensors.token.get(name)?.rows
   if (rows !== undefined) {
     const table = tf.concat([parameters.get(TOKEN_EMBEDDING)!, rows], 0)
     created.push(table)
@@ -54,47 +56,49 @@ const finalParameters = (
   return { specs, parameters, created }
 }
 
-const readJson = async (file: string): Promise<Record<string, unknown> | undefined> => {
-  try {
-    return JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>
-  } catch {
-    return undefined
-  }
-}
+/** A JSON file's text, or `{}` when it does not exist. */
+const jsonText = (file: string): Promise<string> =>
+  readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? "{}\n" : Promise.reject(e)))
 
-const writeJson = (file: string, value: unknown) => writeFile(file, `${JSON.stringify(value, null, 2)}\n`)
-
-/** Adds the token's spellings to a tokenizer folder in every form transformers reads (classic files and tokenizer.json). */
+/**
+ * Adds the token's spellings to a tokenizer folder in every form transformers reads (classic files and
+ * tokenizer.json), editing only the added-token members. They are added unnormalised, so they match
+ * the prompt's exact spelling: transformers 5 then reports `<SAR>` (not the lower-cased `<sar>`) from
+ * `tokenize`, which diffusers' `maybe_convert_prompt` needs to expand `<SAR>` to `<SAR> <SAR>_1 …`.
+ */
 const addTokensToTokenizer = async (folder: string, spellings: ReadonlyArray<string>, firstId: number): Promise<void> => {
   const added = spellings.map((content, i) => ({ id: firstId + i, content }))
-  const entry = (content: string) => ({ content, lstrip: false, normalized: true, rstrip: false, single_word: false, special: false })
-  const addedFile = join(folder, "added_tokens.json")
-  const legacy = (await readJson(addedFile)) ?? {}
-  await writeJson(addedFile, { ...legacy, ...Object.fromEntries(added.map((t) => [t.content, t.id])) })
-  const configFile = join(folder, "tokenizer_config.json")
-  const config = (await readJson(configFile)) ?? {}
-  const decoder = (config.added_tokens_decoder ?? {}) as Record<string, unknown>
-  for (const t of added) decoder[String(t.id)] = entry(t.content)
-  await writeJson(configFile, { ...config, added_tokens_decoder: decoder })
-  const fastFile = join(folder, "tokenizer.json")
-  const fast = await readJson(fastFile)
-  if (fast !== undefined) {
-    const list = Array.isArray(fast.added_tokens) ? fast.added_tokens : []
-    await writeJson(fastFile, { ...fast, added_tokens: [...list, ...added.map((t) => ({ id: t.id, ...entry(t.content) }))] })
+  const entry = (content: string) => ({ content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: false })
+  const edit = async (file: string, change: (text: string) => string, onlyIfPresent = false) => {
+    const exists = await stat(file).then(() => true, () => false)
+    if (onlyIfPresent && !exists) return
+    await writeFile(file, change(await jsonText(file)))
   }
+  await edit(join(folder, "added_tokens.json"), (text) => added.reduce((t, a) => withMember(t, a.content, a.id), text))
+  await edit(
+    join(folder, "tokenizer_config.json"),
+    (text) => withEntriesAdded(text, "added_tokens_decoder", added.map((t) => [String(t.id), entry(t.content)]), "object")
+  )
+  await edit(
+    join(folder, "tokenizer.json"),
+    (text) => withEntriesAdded(text, "added_tokens", added.map((t) => ({ id: t.id, ...entry(t.content) })), "array"),
+    true
+  )
 }
 
-/** Writes the merged pipeline of `pipeline` + `adaptation` (already applied to the maps) to the folder `out`. */
+/** Writes the merged pipeline of `pipeline` + `tensors` (already applied to the maps) to the folder `out`. */
 export const writeMergedPipeline = (
   pipeline: StableDiffusionPipeline,
-  adaptation: Adaptation,
+  tensors: AdaptationTensors,
   out: string
 ): Effect.Effect<void, ExportError | SafetensorsError> =>
   Effect.gen(function*() {
     const exists = yield* Effect.promise(() => stat(out).then(() => true, () => false))
     if (exists) return yield* new ExportError({ format: "diffusers", reason: `${out} already exists; choose a new --out folder` })
-    const changed = new Set<ComponentName>(Object.keys(adaptation.components) as Array<ComponentName>)
-    for (const name of adaptation.token?.rows.keys() ?? []) changed.add(name)
+    const changed = new Set<ComponentName>([
+      ...treatmentsOf(tensors.adaptation).filter(([, t]) => t._tag !== "frozen").map(([name]) => name),
+      ...tensors.token.keys()
+    ])
     const temporary = join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
     yield* Effect.tryPromise({
       try: async () => {
@@ -114,19 +118,19 @@ export const writeMergedPipeline = (
     yield* Effect.gen(function*() {
       for (const name of changed) {
         const model = modelOf(pipeline, name)
-        const { specs, parameters, created } = finalParameters(model, name, adaptation)
+        const { specs, parameters, created } = finalParameters(model, name, tensors)
         const weights = name.startsWith("text_encoder") ? "model.safetensors" : "diffusion_pytorch_model.safetensors"
         yield* saveParameters(join(temporary, name, weights), specs, parameters).pipe(Effect.ensuring(Effect.sync(() => tf.dispose(created))))
       }
-      const token = adaptation.token
-      if (token !== undefined) {
+      const token = tensors.adaptation.token
+      if (token !== null) {
         for (const encoder of pipeline.textEncoders) {
           const vocab = encoder.plan.config.vocab_size
           yield* Effect.tryPromise({
             try: async () => {
+              // Only vocab_size changes: every other number keeps its literal (1.0 stays 1.0).
               const configFile = join(temporary, encoder.name, "config.json")
-              const config = (await readJson(configFile)) ?? {}
-              await writeJson(configFile, { ...config, vocab_size: vocab + token.spellings.length })
+              await writeFile(configFile, withMember(await readFile(configFile, "utf8"), "vocab_size", vocab + token.spellings.length))
               await addTokensToTokenizer(join(temporary, encoder.name.replace("text_encoder", "tokenizer")), token.spellings, vocab)
             },
             catch: fsError(`cannot add ${token.token} to ${encoder.name}`)

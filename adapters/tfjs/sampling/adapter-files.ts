@@ -8,8 +8,10 @@ import type { Layers, ParameterSpec } from "../layers.ts"
 import { tfjsTensor } from "../layout.ts"
 import type { StableDiffusionPipeline } from "../pipeline-loader.ts"
 import { tokenizerWithToken, tokenSpellings } from "../training/learned-token.ts"
-import { adaptableModules, type LoraModule, type LoraWeights, loraLayers } from "../training/lora.ts"
-import type { Component, DiffusionModels } from "./diffusion-models.ts"
+import type { ComponentName } from "../../../framework/declaration/adaptation.ts"
+import { type AdaptableModule, adaptableModules } from "../../../framework/declaration/partition.ts"
+import { type LoraWeights, loraLayers } from "../training/lora.ts"
+import type { DiffusionModels } from "./diffusion-models.ts"
 
 /*
  * LoRA and textual-inversion files made by other tools (or exported by sardine), applied at
@@ -34,12 +36,12 @@ export class AdapterFileError extends Schema.TaggedError<AdapterFileError>()("Ad
 
 type Reader = SafetensorsReader
 
-const kohyaPrefixes = (family: StableDiffusionPipeline["family"]): Record<string, Component> =>
+const kohyaPrefixes = (family: StableDiffusionPipeline["family"]): Record<string, ComponentName> =>
   family === "sdxl"
     ? { lora_unet_: "unet", lora_te1_: "text_encoder", lora_te2_: "text_encoder_2" }
     : { lora_unet_: "unet", lora_te_: "text_encoder" }
 
-const specsOf = (pipeline: StableDiffusionPipeline, component: Component): ReadonlyArray<ParameterSpec> | undefined =>
+const specsOf = (pipeline: StableDiffusionPipeline, component: ComponentName): ReadonlyArray<ParameterSpec> | undefined =>
   component === "unet" ?
     pipeline.unet.specs
     : component === "vae" ?
@@ -48,8 +50,8 @@ const specsOf = (pipeline: StableDiffusionPipeline, component: Component): Reado
 
 /** One module's adapter as stored: torch-layout down / up and its alpha (undefined: the file gives none). */
 interface StoredAdapter {
-  readonly component: Component
-  readonly module: LoraModule
+  readonly component: ComponentName
+  readonly module: AdaptableModule
   readonly down: string
   readonly up: string
   readonly alpha: number | undefined
@@ -74,9 +76,9 @@ const groupByStem = (names: ReadonlyArray<string>, suffixes: Record<string, "dow
 }
 
 /** The modules of every component, by the name a layout gives them. */
-const moduleTable = (pipeline: StableDiffusionPipeline, keyOf: (component: Component, module: string) => ReadonlyArray<string>) => {
-  const table = new Map<string, { readonly component: Component; readonly module: LoraModule }>()
-  const components: ReadonlyArray<Component> = ["unet", "vae", ...pipeline.textEncoders.map((e) => e.name as Component)]
+const moduleTable = (pipeline: StableDiffusionPipeline, keyOf: (component: ComponentName, module: string) => ReadonlyArray<string>) => {
+  const table = new Map<string, { readonly component: ComponentName; readonly module: AdaptableModule }>()
+  const components: ReadonlyArray<ComponentName> = ["unet", "vae", ...pipeline.textEncoders.map((e) => e.name as ComponentName)]
   for (const component of components) {
     for (const module of adaptableModules(specsOf(pipeline, component) ?? [])) {
       for (const key of keyOf(component, module.module)) table.set(key, { component, module })
@@ -225,7 +227,7 @@ export const readLoraFile = (pipeline: StableDiffusionPipeline, file: string, sc
       }
       const stored = yield* (kohya ? kohyaAdapters(file, reader, pipeline) : peftAdapters(file, reader, pipeline))
       const created: Array<tf.Tensor> = []
-      const adapters = new Map<Component, Map<string, LoraWeights>>()
+      const adapters = new Map<ComponentName, Map<string, LoraWeights>>()
       yield* Effect.forEach(stored, (s) =>
         adapterWeights(file, reader, s, scale).pipe(
           Effect.mapError((e) => (e instanceof AdapterFileError ? e : new AdapterFileError({ file, reason: e.message }))),
@@ -262,7 +264,7 @@ export const readEmbeddingFile = (pipeline: StableDiffusionPipeline, file: strin
       if (name === undefined) {
         return yield* new AdapterFileError({ file, reason: "does not say its token; name it as FILE:<token>" })
       }
-      const rows = new Map<Component, tf.Tensor2D>()
+      const rows = new Map<ComponentName, tf.Tensor2D>()
       for (const [i, encoder] of encoders.entries()) {
         const info = reader.header.byName.get(keys[i])!
         const hidden = encoder.plan.config.hidden_size
@@ -272,7 +274,7 @@ export const readEmbeddingFile = (pipeline: StableDiffusionPipeline, file: strin
           return yield* new AdapterFileError({ file, reason: `${keys[i]} has shape [${info.shape}], ${encoder.name} needs [vectors, ${hidden}]` })
         }
         const values = yield* reader.readFloat32(keys[i]).pipe(Effect.mapError((e) => new AdapterFileError({ file, reason: e.message })))
-        rows.set(encoder.name as Component, tf.tensor2d(values, [vectors, hidden]))
+        rows.set(encoder.name as ComponentName, tf.tensor2d(values, [vectors, hidden]))
       }
       const vectors = [...rows.values()][0].shape[0]
       return { token: name, spellings: tokenSpellings(name, vectors), rows }
@@ -292,7 +294,7 @@ export const applyAdapterFiles = (pipeline: StableDiffusionPipeline, models: Dif
     const tensors: Array<tf.Tensor> = []
     const release = () => tf.dispose(tensors)
     return yield* Effect.gen(function*() {
-      let layers: Record<Component, Layers | undefined> = {
+      let layers: Record<ComponentName, Layers | undefined> = {
         unet: models.unet.layers,
         vae: models.vae.layers,
         text_encoder: models.textEncoders[0]?.layers,

@@ -6,6 +6,7 @@ import { type ModelConfigError, readJsonFile } from "../model-config.ts"
 import type { StableDiffusionPipeline } from "../pipeline-loader.ts"
 import type { TextEncoder } from "../prompt-encoding.ts"
 import type { Unet2DConditionPlan } from "../unet2d-condition.ts"
+import type { ComponentName } from "../../../framework/declaration/adaptation.ts"
 
 /**
  * What generation runs on: each model's plan with the layers the caller chose (plain, LoRA-wrapped,
@@ -27,16 +28,13 @@ export interface DiffusionModels {
   readonly forceZerosForEmptyPrompt: boolean
 }
 
-/** Names a pipeline component so a caller can pick its layers (e.g. wrap "unet" with LoRA). */
-export type Component = "unet" | "vae" | "text_encoder" | "text_encoder_2"
-
 /**
  * The models of a loaded pipeline, each component's layers built by `layers` (plain layers by default).
  * Reads `force_zeros_for_empty_prompt` from the pipeline's model_index.json.
  */
 export const diffusionModelsOf = (
   pipeline: StableDiffusionPipeline,
-  layers: (component: Component, parameters: ParameterMap) => Layers = (_, parameters) => layersOf(parameters)
+  layers: (component: ComponentName, parameters: ParameterMap) => Layers = (_, parameters) => layersOf(parameters)
 ): Effect.Effect<DiffusionModels, ModelConfigError> =>
   Effect.gen(function*() {
     const index = (yield* readJsonFile(join(pipeline.folder, "model_index.json"))) as Record<string, unknown>
@@ -47,7 +45,7 @@ export const diffusionModelsOf = (
       vae: { plan: pipeline.vae.plan, layers: layers("vae", pipeline.vae.parameters) },
       textEncoders: pipeline.textEncoders.map((e) => ({
         plan: e.plan,
-        layers: layers(e.name as Component, e.parameters),
+        layers: layers(e.name, e.parameters),
         tokenizer: e.tokenizer
       })),
       scheduler: { config: pipeline.scheduler.config, file: join(pipeline.folder, "scheduler", "scheduler_config.json") },

@@ -1,10 +1,11 @@
 import type * as tf from "@tensorflow/tfjs-core"
+import type { ComponentName, ResolvedAdaptation } from "../../../framework/declaration/adaptation.ts"
 import { hashString, mixSeed } from "../../data/seeded-random.ts"
 import { ADDED_TOKEN_EMBEDDING } from "../clip-text-model.ts"
 import { layersOf, type Layers } from "../layers.ts"
 import type { StableDiffusionPipeline } from "../pipeline-loader.ts"
 import type { TextEncoder } from "../prompt-encoding.ts"
-import { loraLayers, type LoraModule, type LoraWeights } from "./lora.ts"
+import { loraLayers, type LoraWeights } from "./lora.ts"
 import type { ClipTokenizer } from "../../tokenizer/clip-tokenizer.ts"
 import { spellOutToken } from "./learned-token.ts"
 
@@ -24,41 +25,19 @@ export interface AdaptedPipeline {
   readonly convertPrompt: (prompt: string) => string
 }
 
-export type ComponentName = "unet" | "vae" | "text_encoder" | "text_encoder_2"
-
-export interface LoraPart {
-  readonly kind: "lora"
-  readonly rank: number
-  readonly alpha: number
-  readonly dropout: number
-  readonly targets: ReadonlyArray<string>
-  readonly modules: ReadonlyArray<LoraModule>
-  /** By module name. */
-  readonly weights: ReadonlyMap<string, LoraWeights>
+/** A resolved adaptation with the tensors it adds to a pipeline (fully trained weights live in the pipeline's maps). */
+export interface AdaptationTensors {
+  readonly adaptation: ResolvedAdaptation
+  /** LoRA A and B by component, then module name. */
+  readonly lora: ReadonlyMap<ComponentName, ReadonlyMap<string, LoraWeights>>
+  /** With a learned token, every text encoder's token rows [vectors, hidden] and its tokenizer with the spellings added. */
+  readonly token: ReadonlyMap<ComponentName, TokenRows>
 }
 
-export interface TokenPart {
-  readonly token: string
-  readonly init: string
-  /** `<SAR>`, `<SAR>_1`, … */
-  readonly spellings: ReadonlyArray<string>
-  /** [vectors, hidden] per text encoder: every encoder of the base has the token. */
-  readonly rows: ReadonlyMap<ComponentName, tf.Tensor>
-  /** Each encoder's tokenizer with the spellings added (see `tokenizerWithToken`). */
-  readonly tokenizers: ReadonlyMap<ComponentName, ClipTokenizer>
-  /** The encoders whose rows train (the others keep the init word's embedding). */
-  readonly trained: ReadonlyArray<ComponentName>
-  readonly normReprojection: boolean
+export interface TokenRows {
+  readonly rows: tf.Tensor
+  readonly tokenizer: ClipTokenizer
 }
-
-/** What training changes besides fully trained weights (which are in the parameter maps). */
-export interface Adaptation {
-  /** Components trained fully (their maps hold the trained weights) or with LoRA. */
-  readonly components: Partial<Record<ComponentName, { readonly kind: "full" } | LoraPart>>
-  readonly token?: TokenPart
-}
-
-export const noAdaptation: Adaptation = { components: {} }
 
 /** A Layers whose `parameter` also answers the names in `extra` (the token's added rows). */
 const withExtraParameters = (base: Layers, extra: ReadonlyMap<string, tf.Tensor>): Layers =>
@@ -76,31 +55,31 @@ export interface AdaptOptions {
 const componentLayers = (
   name: ComponentName,
   parameters: ReadonlyMap<string, tf.Tensor>,
-  part: Adaptation["components"][ComponentName],
+  tensors: AdaptationTensors | undefined,
   options: AdaptOptions
 ): Layers => {
   const plain = layersOf(parameters)
-  if (part === undefined || part.kind === "full") return plain
+  const treatment = tensors?.adaptation.components[name]
+  const adapters = tensors?.lora.get(name)
+  if (treatment?._tag !== "lora" || adapters === undefined) return plain
   // Both text encoders name their modules alike: the component keys their masks apart.
-  const dropout = options.dropoutSeed === undefined ? undefined : { rate: part.dropout, seed: mixSeed(options.dropoutSeed, hashString(name)) }
-  return loraLayers(plain, part.weights, part.alpha / part.rank, dropout)
+  const dropout = options.dropoutSeed === undefined ? undefined : { rate: treatment.dropout, seed: mixSeed(options.dropoutSeed, hashString(name)) }
+  return loraLayers(plain, adapters, treatment.scale, dropout)
 }
 
-/** The pipeline with `adaptation` applied (cheap: closures over the same tensors). */
-export const adaptedPipeline = (base: StableDiffusionPipeline, adaptation: Adaptation, options: AdaptOptions = {}): AdaptedPipeline => {
-  const token = adaptation.token
+/** The pipeline with `tensors` applied, or as it is (cheap: closures over the same tensors). */
+export const adaptedPipeline = (base: StableDiffusionPipeline, tensors?: AdaptationTensors, options: AdaptOptions = {}): AdaptedPipeline => {
+  const spellings = tensors?.adaptation.token?.spellings
   return {
     base,
-    unet: componentLayers("unet", base.unet.parameters, adaptation.components.unet, options),
-    vae: componentLayers("vae", base.vae.parameters, adaptation.components.vae, options),
+    unet: componentLayers("unet", base.unet.parameters, tensors, options),
+    vae: componentLayers("vae", base.vae.parameters, tensors, options),
     textEncoders: base.textEncoders.map((encoder) => {
-      const name = encoder.name as ComponentName
-      const layers = componentLayers(name, encoder.parameters, adaptation.components[name], options)
-      const rows = token?.rows.get(name)
-      const tokenizer = token?.tokenizers.get(name)
-      if (rows === undefined || tokenizer === undefined) return { plan: encoder.plan, layers, tokenizer: encoder.tokenizer }
-      return { plan: encoder.plan, layers: withExtraParameters(layers, new Map([[ADDED_TOKEN_EMBEDDING, rows]])), tokenizer }
+      const layers = componentLayers(encoder.name, encoder.parameters, tensors, options)
+      const token = tensors?.token.get(encoder.name)
+      if (token === undefined) return { plan: encoder.plan, layers, tokenizer: encoder.tokenizer }
+      return { plan: encoder.plan, layers: withExtraParameters(layers, new Map([[ADDED_TOKEN_EMBEDDING, token.rows]])), tokenizer: token.tokenizer }
     }),
-    convertPrompt: (prompt) => (token === undefined ? prompt : spellOutToken(prompt, token.spellings))
+    convertPrompt: (prompt) => (spellings === undefined ? prompt : spellOutToken(prompt, spellings))
   }
 }

@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { hashString, mixSeed } from "../../data/seeded-random.ts"
+import type { AdaptableModule } from "../../../framework/declaration/partition.ts"
 import type { Layers, ParameterSpec } from "../layers.ts"
+import { tfjsShape } from "../layout.ts"
 import { drawsFor, DrawPurpose, normals } from "./training-draws.ts"
 
 /**
@@ -10,59 +12,33 @@ import { drawsFor, DrawPurpose, normals } from "./training-draws.ts"
  * the start so the adapted model starts exactly as the base. Base weights are never touched.
  */
 
-/** A Linear or Conv2d module that can carry an adapter. */
-export interface LoraModule {
-  /** Module name (the weight's state-dict name without `.weight`). */
-  readonly module: string
-  readonly kind: "linear" | "conv"
-  readonly inFeatures: number
-  readonly outFeatures: number
-  /** Kernel height and width (1 × 1 for Linear). */
-  readonly kernel: readonly [number, number]
-}
-
 /** A's and B's tensors, tfjs layout: Linear A [in, r], B [r, out]; Conv A [kh, kw, in, r], B [1, 1, r, out]. */
 export interface LoraWeights {
   readonly down: tf.Tensor
   readonly up: tf.Tensor
 }
 
-/** PEFT's rule: a target names a module exactly or its last dotted parts ("to_q", "to_out.0"). */
-export const matchesTarget = (module: string, target: string): boolean => module === target || module.endsWith(`.${target}`)
+/** A's and B's specs in torch layout (as PEFT and kohya files hold them): A [r, in(, kh, kw)], B [out, r(, 1, 1)]. */
+export const loraSpecs = (m: AdaptableModule, rank: number): { readonly down: ParameterSpec; readonly up: ParameterSpec } =>
+  m.kind === "linear"
+    ? {
+      down: { name: `${m.module}.lora_A.weight`, shape: [rank, m.inFeatures], layout: "linear" },
+      up: { name: `${m.module}.lora_B.weight`, shape: [m.outFeatures, rank], layout: "linear" }
+    }
+    : {
+      down: { name: `${m.module}.lora_A.weight`, shape: [rank, m.inFeatures, m.kernel[0], m.kernel[1]], layout: "conv" },
+      up: { name: `${m.module}.lora_B.weight`, shape: [m.outFeatures, rank, 1, 1], layout: "conv" }
+    }
 
-/** The Linear / Conv2d modules of a model (from its parameter specs). */
-export const adaptableModules = (specs: ReadonlyArray<ParameterSpec>): Array<LoraModule> =>
-  specs.flatMap((spec): Array<LoraModule> => {
-    if (!spec.name.endsWith(".weight") || spec.layout === "as-is") return []
-    const module = spec.name.slice(0, -".weight".length)
-    return spec.layout === "linear"
-      ? [{ module, kind: "linear", inFeatures: spec.shape[1], outFeatures: spec.shape[0], kernel: [1, 1] }]
-      : [{ module, kind: "conv", inFeatures: spec.shape[1], outFeatures: spec.shape[0], kernel: [spec.shape[2], spec.shape[3]] }]
-  })
+export const downShape = (m: AdaptableModule, rank: number): Array<number> => tfjsShape(loraSpecs(m, rank).down)
 
-/** The modules `targets` select, in model order; also the targets that select nothing (a declaration error). */
-export const targetedModules = (
-  specs: ReadonlyArray<ParameterSpec>,
-  targets: ReadonlyArray<string>
-): { readonly modules: Array<LoraModule>; readonly unmatched: Array<string> } => {
-  const all = adaptableModules(specs)
-  return {
-    modules: all.filter((m) => targets.some((t) => matchesTarget(m.module, t))),
-    unmatched: targets.filter((t) => !all.some((m) => matchesTarget(m.module, t)))
-  }
-}
-
-export const downShape = (m: LoraModule, rank: number): Array<number> =>
-  m.kind === "linear" ? [m.inFeatures, rank] : [m.kernel[0], m.kernel[1], m.inFeatures, rank]
-
-export const upShape = (m: LoraModule, rank: number): Array<number> =>
-  m.kind === "linear" ? [rank, m.outFeatures] : [1, 1, rank, m.outFeatures]
+export const upShape = (m: AdaptableModule, rank: number): Array<number> => tfjsShape(loraSpecs(m, rank).up)
 
 /**
  * Fresh weights: A ~ N(0, 1/rank²) as PEFT's `init_lora_weights="gaussian"`, each module's draws keyed
  * by (seed, module name); B = 0.
  */
-export const initialLoraWeights = (m: LoraModule, rank: number, seed: number): { down: Float32Array; up: Float32Array } => {
+export const initialLoraWeights = (m: AdaptableModule, rank: number, seed: number): { down: Float32Array; up: Float32Array } => {
   const size = (shape: ReadonlyArray<number>) => shape.reduce((a, b) => a * b, 1)
   const down = normals(drawsFor(seed, DrawPurpose.loraInit, hashString(m.module)), size(downShape(m, rank))).map((v) => v / rank)
   return { down, up: new Float32Array(size(upShape(m, rank))) }
@@ -116,7 +92,9 @@ export const loraLayers = (
       const [top, bottom, left, right] = typeof options.padding === "number"
         ? [options.padding, options.padding, options.padding, options.padding]
         : options.padding
-      const pad = top + bottom + left + right === 0 ? "valid" as const : [[0, 0], [top, bottom], [left, right], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]
+      const pad = top + bottom + left + right === 0
+        ? "valid" as const
+        : [[0, 0], [top, bottom], [left, right], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]
       const stride = options.stride ?? 1
       const low = tf.conv2d(input(module, x) as tf.Tensor4D, adapter.down as tf.Tensor4D, stride, pad)
       return tf.add(y, tf.conv2d(low, tf.mul(adapter.up, scale) as tf.Tensor4D, 1, "valid"))

@@ -4,22 +4,24 @@ import { join } from "node:path"
 import { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { openSafetensors } from "../../safetensors/safetensors-reader.ts"
 import { writeSafetensors, type TensorToWrite } from "../../safetensors/safetensors-writer.ts"
-import type { ClipTokenizer } from "../../tokenizer/clip-tokenizer.ts"
+import { ResolvedAdaptation, type ComponentName } from "../../../framework/declaration/adaptation.ts"
+import { partition } from "../../../framework/declaration/partition.ts"
 import { ADDED_TOKEN_EMBEDDING } from "../clip-text-model.ts"
 import type { StableDiffusionPipeline } from "../pipeline-loader.ts"
-import type { Adaptation, ComponentName, LoraPart, TokenPart } from "./adapted-pipeline.ts"
+import type { AdaptationTensors, TokenRows } from "./adapted-pipeline.ts"
 import type { EmaState } from "./exponential-moving-average.ts"
 import { tokenizerWithToken } from "./learned-token.ts"
-import type { LoraWeights } from "./lora.ts"
+import { downShape, upShape, type LoraWeights } from "./lora.ts"
 import { DataFolderError, readIndexFile, writeIndexFile } from "./index-files.ts"
 import type { StepRecord } from "./training-checkpoint.ts"
-import type { TrainingModel } from "./trainable-model.ts"
+import { adaptedModels, type TrainingModel } from "./trainable-model.ts"
 
 /**
  * A finished train step's output, what `generate` and `export` read (next to the last checkpoint):
- *   model.json          the manifest below; written last, so its presence means the model is complete
+ *   model.json          the manifest below (with the resolved adaptation, adaptation.ts); written last, so its
+ *                       presence means the model is complete
  *   model.safetensors   trained tensors, float32, tfjs layout:
- *                         `<component>.<parameter>`               every parameter of a fully trained component
+ *                         `<component>.<parameter>`               every parameter a `full` treatment trains (its `only`)
  *                         `<component>.<module>.lora_A.weight`    LoRA A ([in, r]; conv [kh, kw, in, r])
  *                         `<component>.<module>.lora_B.weight`    LoRA B ([r, out]; conv [1, 1, r, out])
  *                         `<encoder>.text_model.embeddings.added_token_embedding.weight`  token rows [vectors, hidden]
@@ -33,81 +35,23 @@ export const MODEL_WEIGHTS = "model.safetensors"
 export const EMA_WEIGHTS = "ema.safetensors"
 export const TRAINING_HISTORY = "training.json"
 
-const ComponentNameSchema = Schema.Literal("unet", "vae", "text_encoder", "text_encoder_2")
-
-const LoraModuleSchema = Schema.Struct({
-  module: Schema.String,
-  kind: Schema.Literal("linear", "conv"),
-  inFeatures: Schema.Int,
-  outFeatures: Schema.Int,
-  kernel: Schema.Tuple(Schema.Int, Schema.Int)
-})
-
-const PartSchema = Schema.Union(
-  Schema.Struct({ kind: Schema.Literal("full") }),
-  Schema.Struct({
-    kind: Schema.Literal("lora"),
-    rank: Schema.Int,
-    alpha: Schema.Number,
-    dropout: Schema.Number,
-    targets: Schema.Array(Schema.String),
-    modules: Schema.Array(LoraModuleSchema)
-  })
-)
-
 export const ModelManifest = Schema.Struct({
   format: Schema.Literal("sardine-trained-model"),
-  version: Schema.Literal(1),
+  version: Schema.Literal(2),
   layout: Schema.Literal("tfjs"),
   family: Schema.Literal("sd", "sdxl"),
   steps: Schema.Int,
-  components: Schema.partial(Schema.Record({ key: ComponentNameSchema, value: PartSchema })),
-  token: Schema.NullOr(Schema.Struct({
-    token: Schema.String,
-    init: Schema.String,
-    spellings: Schema.Array(Schema.String),
-    encoders: Schema.Array(ComponentNameSchema),
-    trained: Schema.Array(ComponentNameSchema),
-    normReprojection: Schema.Boolean
-  })),
+  /** What was trained, exactly as the train step received it. */
+  adaptation: ResolvedAdaptation,
   ema: Schema.Boolean
 })
 export type ModelManifest = typeof ModelManifest.Type
-
-/** The manifest and every tensor of model.safetensors by name (tfjs layout), as a training run leaves them. */
-const manifestOf = (model: TrainingModel, steps: number, ema: boolean): ModelManifest => {
-  const components: { -readonly [K in keyof ModelManifest["components"]]: ModelManifest["components"][K] } = {}
-  for (const [name, part] of Object.entries(model.adaptation.components)) {
-    if (part === undefined) continue
-    components[name as ComponentName] = part.kind === "full"
-      ? { kind: "full" }
-      : { kind: "lora", rank: part.rank, alpha: part.alpha, dropout: part.dropout, targets: part.targets, modules: part.modules }
-  }
-  const token = model.adaptation.token
-  return {
-    format: "sardine-trained-model",
-    version: 1,
-    layout: "tfjs",
-    family: model.pipeline.family,
-    steps,
-    components,
-    token: token === undefined ? null : {
-      token: token.token,
-      init: token.init,
-      spellings: token.spellings,
-      encoders: [...token.rows.keys()],
-      trained: token.trained,
-      normReprojection: token.normReprojection
-    },
-    ema
-  }
-}
 
 /** Every tensor model.safetensors holds: the trainables plus untrained token rows. */
 export const modelTensors = (model: TrainingModel): Array<readonly [string, tf.Tensor]> => {
   const out: Array<readonly [string, tf.Tensor]> = model.trainables.map((t) => [t.name, t.variable] as const)
   const names = new Set(out.map(([n]) => n))
-  for (const [encoder, rows] of model.adaptation.token?.rows ?? []) {
+  for (const [encoder, { rows }] of model.tensors.token) {
     const name = `${encoder}.${ADDED_TOKEN_EMBEDDING}`
     if (!names.has(name)) out.push([name, rows])
   }
@@ -129,94 +73,100 @@ export const writeTrainedModel = (
     yield* writeSafetensors(join(dir, MODEL_WEIGHTS), toWrite(modelTensors(model)), { format: "sardine-model" })
     if (ema !== undefined) yield* writeSafetensors(join(dir, EMA_WEIGHTS), toWrite([...ema]), { format: "sardine-model" })
     yield* writeIndexFile(join(dir, TRAINING_HISTORY), { steps: history })
-    yield* writeIndexFile(join(dir, MODEL_MANIFEST), manifestOf(model, steps, ema !== undefined))
+    const manifest: ModelManifest = {
+      format: "sardine-trained-model",
+      version: 2,
+      layout: "tfjs",
+      family: model.pipeline.family,
+      steps,
+      adaptation: model.tensors.adaptation,
+      ema: ema !== undefined
+    }
+    yield* writeIndexFile(join(dir, MODEL_MANIFEST), manifest)
   })
 
-export const readModelManifest = (dir: string): Effect.Effect<ModelManifest, DataFolderError> =>
-  readIndexFile(join(dir, MODEL_MANIFEST), ModelManifest)
+export const readModelManifest = (dir: string): Effect.Effect<ModelManifest, DataFolderError> => readIndexFile(join(dir, MODEL_MANIFEST), ModelManifest)
 
-/** A component's parameter map (the pipeline's own). */
-const parametersOf = (pipeline: StableDiffusionPipeline, name: ComponentName): Map<string, tf.Tensor> | undefined =>
-  name === "unet" ? pipeline.unet.parameters
-    : name === "vae" ? pipeline.vae.parameters
-    : pipeline.textEncoders.find((e) => e.name === name)?.parameters
+/** Which weights a trained model folder gives: the EMA's when asked for and kept, else the final ones. */
+export const weightsUsed = (manifest: ModelManifest, useEma: boolean): "ema" | "final" => (manifest.ema && useEma ? "ema" : "final")
 
 /**
  * Applies a trained model folder to a freshly loaded base pipeline: fully trained weights replace the
- * pipeline's (in its maps), LoRA adapters and token rows are returned as the Adaptation to run with.
- * With `useEma` and an EMA in the folder, the averaged values are used. The caller owns the tensors
- * (`disposeAdaptation`, `disposePipeline`).
+ * pipeline's (in its maps), LoRA adapters and token rows are returned as the tensors to run with, for
+ * the same partition of the parameters as training made. With `useEma` and an EMA in the folder, the
+ * averaged values are used. The caller owns the tensors (`disposeAdaptation`, `disposePipeline`).
  */
 export const applyTrainedModel = (
   pipeline: StableDiffusionPipeline,
   dir: string,
   options: { readonly useEma: boolean }
-): Effect.Effect<{ readonly manifest: ModelManifest; readonly adaptation: Adaptation }, SafetensorsError | DataFolderError> =>
+): Effect.Effect<{ readonly manifest: ModelManifest; readonly tensors: AdaptationTensors }, SafetensorsError | DataFolderError> =>
   Effect.scoped(
     Effect.gen(function*() {
       const manifest = yield* readModelManifest(dir)
       const manifestFile = join(dir, MODEL_MANIFEST)
       if (manifest.family !== pipeline.family) {
-        return yield* new DataFolderError({ file: manifestFile, reason: `was trained on an ${manifest.family} base, not this ${pipeline.family} one (${pipeline.folder})` })
+        return yield* new DataFolderError({
+          file: manifestFile,
+          reason: `was trained on an ${manifest.family} base, not this ${pipeline.family} one (${pipeline.folder})`
+        })
       }
+      const adaptation = manifest.adaptation
+      const models = yield* Effect.try({
+        try: () => adaptedModels(pipeline, adaptation),
+        catch: (e) => new DataFolderError({ file: manifestFile, reason: (e as Error).message })
+      })
       const readStored = yield* trainedTensorReader(dir, manifest, options.useEma)
       const created: Array<tf.Tensor> = []
-      const read = (name: string, shape?: ReadonlyArray<number>) =>
+      const read = (name: string, shape: ReadonlyArray<number>) =>
         Effect.gen(function*() {
           const stored = yield* readStored(name)
-          if (shape !== undefined && (stored.shape.length !== shape.length || stored.shape.some((d, i) => d !== shape[i]))) {
-            return yield* new SafetensorsError({ file: join(dir, MODEL_WEIGHTS), tensor: name, reason: `has shape [${stored.shape}], the model needs [${shape}]` })
+          if (stored.shape.length !== shape.length || stored.shape.some((d, i) => d !== shape[i])) {
+            return yield* new SafetensorsError({
+              file: join(dir, MODEL_WEIGHTS),
+              tensor: name,
+              reason: `has shape [${stored.shape}], the model needs [${shape}]`
+            })
           }
           const tensor = tf.tensor(stored.data, stored.shape.slice(), "float32")
           created.push(tensor)
           return tensor
         })
       return yield* Effect.gen(function*() {
-        const components: Record<string, Adaptation["components"][ComponentName]> = {}
-        for (const [key, part] of Object.entries(manifest.components)) {
-          const name = key as ComponentName
-          if (part === undefined) continue
-          const parameters = parametersOf(pipeline, name)
-          if (parameters === undefined) return yield* new DataFolderError({ file: manifestFile, reason: `names ${name}, which the base has not` })
-          if (part.kind === "full") {
-            for (const [parameter, current] of parameters) {
-              if (parameter === ADDED_TOKEN_EMBEDDING) continue
-              const trained = yield* read(`${name}.${parameter}`, current.shape)
-              current.dispose()
-              parameters.set(parameter, trained)
-            }
-            components[name] = { kind: "full" }
-            continue
+        const lora = new Map<ComponentName, ReadonlyMap<string, LoraWeights>>()
+        for (const [name, model, treatment] of models) {
+          if (treatment._tag === "frozen") continue
+          const { adapted, trainable } = partition(model.specs, treatment)
+          for (const parameter of trainable) {
+            const current = model.parameters.get(parameter)!
+            const trained = yield* read(`${name}.${parameter}`, current.shape)
+            current.dispose()
+            model.parameters.set(parameter, trained)
           }
-          const loraWeights = new Map<string, LoraWeights>()
-          for (const m of part.modules) {
-            if (!parameters.has(`${m.module}.weight`)) {
-              return yield* new DataFolderError({ file: manifestFile, reason: `has a LoRA on ${name}.${m.module}, which the base has not` })
-            }
-            loraWeights.set(m.module, {
-              down: yield* read(`${name}.${m.module}.lora_A.weight`),
-              up: yield* read(`${name}.${m.module}.lora_B.weight`)
+          if (treatment._tag !== "lora") continue
+          const weights = new Map<string, LoraWeights>()
+          for (const m of adapted) {
+            weights.set(m.module, {
+              down: yield* read(`${name}.${m.module}.lora_A.weight`, downShape(m, treatment.rank)),
+              up: yield* read(`${name}.${m.module}.lora_B.weight`, upShape(m, treatment.rank))
             })
           }
-          const lora: LoraPart = { ...part, weights: loraWeights }
-          components[name] = lora
+          lora.set(name, weights)
         }
-        let token: TokenPart | undefined
-        if (manifest.token !== null) {
-          const rows = new Map<ComponentName, tf.Tensor>()
-          const tokenizers = new Map<ComponentName, ClipTokenizer>()
+        const token = new Map<ComponentName, TokenRows>()
+        if (adaptation.token !== null) {
+          const { spellings } = adaptation.token
           for (const encoder of pipeline.textEncoders) {
-            const name = encoder.name as ComponentName
-            rows.set(name, yield* read(`${name}.${ADDED_TOKEN_EMBEDDING}`, [manifest.token.spellings.length, encoder.plan.config.hidden_size]))
+            const rows = yield* read(`${encoder.name}.${ADDED_TOKEN_EMBEDDING}`, [spellings.length, encoder.plan.config.hidden_size])
             const tokenizer = yield* Effect.try({
-              try: () => tokenizerWithToken(encoder.tokenizer, manifest.token!.spellings, encoder.plan.config.vocab_size),
-              catch: (e) => new DataFolderError({ file: manifestFile, reason: `its token cannot be added to ${name}'s tokenizer: ${(e as Error).message}` })
+              try: () => tokenizerWithToken(encoder.tokenizer, spellings, encoder.plan.config.vocab_size),
+              catch: (e) =>
+                new DataFolderError({ file: manifestFile, reason: `its token cannot be added to ${encoder.name}'s tokenizer: ${(e as Error).message}` })
             })
-            tokenizers.set(name, tokenizer)
+            token.set(encoder.name, { rows, tokenizer })
           }
-          token = { ...manifest.token, rows, tokenizers }
         }
-        return { manifest, adaptation: { components, ...(token === undefined ? {} : { token }) } }
+        return { manifest, tensors: { adaptation, lora, token } }
       }).pipe(Effect.onError(() => Effect.sync(() => tf.dispose(created))))
     })
   )
@@ -235,7 +185,7 @@ export const trainedTensorReader = (dir: string, manifest: ModelManifest, useEma
   Effect.gen(function*() {
     const weightsFile = join(dir, MODEL_WEIGHTS)
     const weights = yield* openSafetensors(weightsFile)
-    const averaged = manifest.ema && useEma ? yield* openSafetensors(join(dir, EMA_WEIGHTS)) : undefined
+    const averaged = weightsUsed(manifest, useEma) === "ema" ? yield* openSafetensors(join(dir, EMA_WEIGHTS)) : undefined
     return (name: string): Effect.Effect<StoredTensor, SafetensorsError> =>
       Effect.gen(function*() {
         const source = averaged?.header.byName.has(name) ? averaged : weights

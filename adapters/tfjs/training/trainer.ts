@@ -16,15 +16,8 @@ import { disposeEma, startEma } from "./exponential-moving-average.ts"
 import { disposeMicroBatch, loadMicroBatch, type BatchSources, type EpochOrders } from "./micro-batch.ts"
 import { type PreparedDataError, readPreparedIndex } from "../../../framework/steps/prepared-dataset.ts"
 import { DataFolderError } from "./index-files.ts"
-import {
-  buildTrainingModel,
-  disposeAdaptation,
-  textEncodersTrain,
-  TreatmentError,
-  trainsDiffusion,
-  trainsVae,
-  type TrainingModel
-} from "./trainable-model.ts"
+import { buildTrainingModel, disposeAdaptation, TreatmentError, type TrainingModel } from "./trainable-model.ts"
+import { textEncodersTrain, trainsDiffusion, trainsVae } from "../../../framework/declaration/adaptation.ts"
 import { writeTrainedModel } from "./trained-model-files.ts"
 import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "./training-checkpoint.ts"
 import { accumulate, microBatchGradients, optimizerStep, type OptimizerState } from "./training-step.ts"
@@ -68,7 +61,7 @@ const checkSameSamples = (file: string, ids: ReadonlyArray<string>, expected: Re
     : Effect.fail(new DataFolderError({ file, reason: "does not list the samples of the prepared data in order (stale cache?)" }))
 
 /**
- * Trains `run.components` of the base as `run.train` declares, checkpointing into the work folder and
+ * Trains the base as `run.adaptation` and `run.train` declare, checkpointing into the work folder and
  * resuming from its last checkpoint; ends by writing the trained model there (trained-model-files.ts).
  */
 export const trainModel = (run: TrainRun): Effect.Effect<void, TrainError> =>
@@ -95,21 +88,21 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
       const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, join(pipeline.folder, "scheduler", "scheduler_config.json"))
       const model: TrainingModel = yield* Effect.acquireRelease(
         Effect.try({
-          try: () => buildTrainingModel(pipeline, run.components, train.seed),
+          try: () => buildTrainingModel(pipeline, run.adaptation, train.seed),
           catch: (e) => (e instanceof TreatmentError ? e : new TreatmentError({ reason: (e as Error).message }))
         }),
-        (m) => Effect.sync(() => disposeAdaptation(m.adaptation))
+        (m) => Effect.sync(() => disposeAdaptation(m.tensors))
       )
       if (model.trainables.length === 0) return yield* new TreatmentError({ reason: "components: every component is frozen and no token is learned; nothing to train" })
-      const diffusion = trainsDiffusion(model)
-      const reconstruction = trainsVae(model)
+      const diffusion = trainsDiffusion(run.adaptation)
+      const reconstruction = trainsVae(run.adaptation)
 
       const prepared = yield* readPreparedIndex(run.dataDir)
       if (prepared.samples.length === 0) return yield* new DataFolderError({ file: join(run.dataDir, "index.json"), reason: "holds no training sample" })
       const ids = prepared.samples.map((s) => s.id)
       const latents = run.latentsDir !== undefined && !reconstruction ? yield* openLatentCache(run.latentsDir) : undefined
       if (latents !== undefined) yield* checkSameSamples(join(run.latentsDir!, "latents.json"), latents.index.samples.map((s) => s.id), ids)
-      const text = run.textDir !== undefined && !textEncodersTrain(model) ? yield* openTextCache(run.textDir) : undefined
+      const text = run.textDir !== undefined && !textEncodersTrain(run.adaptation) ? yield* openTextCache(run.textDir) : undefined
       if (text !== undefined && text.index.conditioning !== pipeline.family) {
         return yield* new DataFolderError({ file: join(run.textDir!, "text.json"), reason: `holds ${text.index.conditioning} conditioning for an ${pipeline.family} base` })
       }
@@ -119,7 +112,7 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
         ...(latents === undefined ? {} : { latents }),
         ...(text === undefined ? {} : { text }),
         // Latents encoded on the fly come from the VAE as it is (trained or not), outside the gradient.
-        vae: { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.adaptation).vae },
+        vae: { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.tensors).vae },
         schedule,
         sdxl: pipeline.family === "sdxl"
       }

@@ -49,7 +49,7 @@ export const microBatchGradients = (
   batch: MicroBatch,
   at: { readonly step: number; readonly micro: number }
 ): Gradients => {
-  const view = adaptedPipeline(model.pipeline, model.adaptation, { dropoutSeed: mixSeed(train.seed, DrawPurpose.loraDropout, at.step, at.micro) })
+  const view = adaptedPipeline(model.pipeline, model.tensors, { dropoutSeed: mixSeed(train.seed, DrawPurpose.loraDropout, at.step, at.micro) })
   const pipeline = model.pipeline
   const lossOf = (): tf.Scalar => {
     const parts: Array<tf.Scalar> = []
@@ -118,7 +118,7 @@ export const optimizerStep = (
   adamwStep(updates, state.adam, train.optimizer)
   tf.dispose([...average.values(), ...updates.map((u) => u.gradient)])
   for (const [encoder, norm] of model.tokenNorms) {
-    const rows = model.adaptation.token!.rows.get(encoder) as tf.Variable
+    const rows = model.tensors.token.get(encoder)!.rows as tf.Variable
     const projected = reprojectedRows(rows as tf.Tensor2D, norm)
     rows.assign(projected)
     projected.dispose()

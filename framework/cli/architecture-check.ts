@@ -1,0 +1,16 @@
+import { Console, Effect } from "effect"
+import { architectureIssues } from "../declaration/architecture-rules.ts"
+import { DeclarationError } from "../declaration/decode.ts"
+import type { LoadedDeclaration } from "../declaration/load.ts"
+
+/**
+ * The plan-time architecture rules of a loaded declaration (`sardine validate`, `plan`, `run`): fails
+ * with every problem, each with its path, as other validation problems; says on stderr which bases it
+ * could not read (and so did not check).
+ */
+export const checkAgainstArchitecture = (loaded: LoadedDeclaration, file: string) =>
+  Effect.gen(function*() {
+    const { issues, unchecked } = yield* architectureIssues(loaded)
+    if (issues.length > 0) return yield* new DeclarationError({ source: file, issues })
+    for (const line of unchecked) yield* Console.error(`note: only and LoRA targets not checked against the architecture of ${line}`)
+  })
