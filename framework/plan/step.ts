@@ -6,6 +6,7 @@ import type { Experiment } from "../declaration/experiment.ts"
 import type { Evaluation } from "../declaration/evaluation.ts"
 import type { Generation } from "../declaration/generation.ts"
 import type { Training } from "../declaration/training.ts"
+import type { PreparedConditioning } from "../steps/prepared-dataset.ts"
 
 export const stepKinds = [
   "init-model",
@@ -48,7 +49,8 @@ export interface StepConfigs {
   "init-model": { readonly base: ScratchBase }
   /** An experiment's base with its trained weights merged in: the base of a later stage. */
   "merge-model": { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly useEma: boolean }
-  "prepare-data": { readonly dataset: Dataset; readonly token?: string }
+  /** With `conditioning`, each sample's conditioning image is prepared too (prepared-dataset.ts). */
+  "prepare-data": { readonly dataset: Dataset; readonly token?: string; readonly conditioning?: Omit<PreparedConditioning, "channels"> }
   "encode-latents": { readonly base: BaseModel }
   "encode-text": { readonly base: BaseModel }
   train: { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly train: Training }
