@@ -354,5 +354,10 @@ describe("bad shards and members are named", () => {
       "caption: #<field path> reads JSON members only; \"txt\" is not one (got \"txt#a\")"
     ]))
     expect(issues(() => sarlo80("x", { caption: "TINY" as never }))).toEqual(["caption: must be one of \"SHORT\", \"MID\", \"LONG\" (got \"TINY\")"])
+    // Nothing reads a paired member from shards (a ControlNet reads its conditions from image folders or
+    // synthetic scenes): a `conditioning` member is refused, not accepted and ignored.
+    expect(issues(() => webDataset("x.tar", { image: "png", unit: "amplitude", conditioning: "optic.png" } as never))).toEqual([
+      expect.stringMatching(/^conditioning: /)
+    ])
   })
 })
