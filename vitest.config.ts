@@ -36,7 +36,11 @@ const unit = [
   "test/demo-base/bpe-trainer.test.ts",
   "test/export/export-command.test.ts",
   "test/export/json-text.test.ts",
-  "test/reports/chart-primitives.test.ts"
+  "test/reports/chart-primitives.test.ts",
+  "test/controlnet/controlnet-parity.test.ts",
+  "test/controlnet/conditioning-declaration.test.ts",
+  "test/controlnet/condition-data.test.ts",
+  "test/controlnet/paired-metrics.test.ts"
 ]
 
 export default defineConfig({

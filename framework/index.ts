@@ -5,6 +5,7 @@
 export { diffusers, scratch, trained, type ModelFamily } from "./declaration/base-model.ts"
 export { clipModel, type ClipModelInput } from "./declaration/clip-model.ts"
 export { learnedToken } from "./declaration/components.ts"
+export { controlNet } from "./declaration/conditioning.ts"
 export { dbWindow, imageFolder, meanStd, percentiles, sarlo80, synthetic, webDataset, type DatasetInput } from "./declaration/dataset.ts"
 export { experiment, study, type ExperimentInput, type StudyInput } from "./declaration/experiment.ts"
 export type { EvaluationInput } from "./declaration/evaluation.ts"

@@ -4,12 +4,21 @@ import { Effect, Stream } from "effect"
 import type { ImageFolderDataset } from "../../framework/declaration/dataset.ts"
 import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, validityMask } from "../../framework/sar/normalisation.ts"
 import { toAmplitude } from "../../framework/sar/units.ts"
-import { DatasetError, DatasetFileProblems, type DatasetItem, type PrepareOptions, type SkippedFile } from "../../framework/services/datasets.ts"
+import { oneHot, opticalCondition } from "../../framework/conditioning/condition-encoding.ts"
+import {
+  type ConditionRequest,
+  DatasetError,
+  DatasetFileProblems,
+  type DatasetItem,
+  type PrepareOptions,
+  type SampleWindow,
+  type SkippedFile
+} from "../../framework/services/datasets.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
 import { applyCaptionTemplate, checkTemplate } from "./caption-template.ts"
 import { datasetFolder, type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 import { listImageFiles, METADATA_FILE, type MetadataEntry, readMetadata } from "./metadata-jsonl.ts"
-import { planWindows, windowSamples } from "./sample-windows.ts"
+import { cutWindow, planWindows, windowSamples } from "./sample-windows.ts"
 import { hashString } from "./seeded-random.ts"
 import { singleBand } from "./single-band.ts"
 
@@ -69,22 +78,46 @@ const datasetStatistics = (io: Io, dataset: ImageFolderDataset, folder: DatasetF
       Effect.orElseSucceed(() => moments)
     )).pipe(Effect.map(meanStdOf))
 
-const conditioningWindows = (io: Io, dataset: ImageFolderDataset, folder: DatasetFolder, name: string, image: Raster) =>
-  readablePath(folder, name).pipe(
-    Effect.flatMap((file) => decodeFile(io, dataset, file)),
-    Effect.mapError((skipped) => problem(skipped.file, "conditioning", `conditioning image: ${skipped.reason}`)),
-    Effect.flatMap((raster) =>
-      raster.width === image.width && raster.height === image.height
-        ? Effect.succeed(raster)
-        : Effect.fail(
-          problem(
-            join(folder.path, name),
-            "conditioning",
-            `conditioning image is ${raster.width} × ${raster.height}, the image is ${image.width} × ${image.height}`
-          )
-        )
-    )
-  )
+/**
+ * The entry's conditioning image, ready to be cut like the image: label maps as their one band (encoded
+ * per window), optical images scaled to [0, 1], SAR through the dataset's unit and normalisation.
+ */
+const conditionSource = (io: Io, dataset: ImageFolderDataset, folder: DatasetFolder, entry: MetadataEntry, request: ConditionRequest, image: Raster) =>
+  Effect.gen(function*() {
+    const name = entry.pairedFiles[request.column]
+    if (name === undefined) {
+      return yield* Effect.fail(problem(join(folder.path, entry.fileName), "conditioning", `metadata line ${entry.line} names no ${request.column}`))
+    }
+    const file = join(folder.path, name)
+    const fail = (reason: string) => Effect.fail(problem(file, "conditioning", `conditioning image: ${reason}`))
+    const source: Raster | string = yield* Effect.gen(function*() {
+      if (request.input === "sar") {
+        const { raster, amplitude, valid } = yield* amplitudeOf(io, dataset, folder, name)
+        return { ...raster, channels: 1, data: normalise(amplitude, dataset.normalisation, { valid }) }
+      }
+      const path = yield* readablePath(folder, name)
+      const raster = yield* decodeFile(io, dataset, path)
+      if (request.input === "optical") {
+        const info = yield* io.info(path).pipe(Effect.mapError((error) => problem(path, error.kind ?? "corrupt", error.reason)))
+        return opticalCondition(raster, info.sampleType)
+      }
+      const band = singleBand(raster, undefined)
+      return typeof band === "string" ? band : { ...raster, channels: 1, data: band }
+    }).pipe(Effect.catchAll((skipped) => fail(skipped.reason)))
+    if (typeof source === "string") return yield* fail(source)
+    if (source.width !== image.width || source.height !== image.height) {
+      return yield* fail(`${source.width} × ${source.height}, the image is ${image.width} × ${image.height}`)
+    }
+    return source
+  })
+
+/** One window of the conditioning image, encoded (label maps one-hot here, per window: a whole map one-hot could be large). */
+const conditionWindow = (source: Raster, request: ConditionRequest, window: SampleWindow, file: string): Raster | SkippedFile => {
+  const data = cutWindow(source.data, source.width, source.channels, window)
+  if (request.input !== "label-map") return { width: window.size, height: window.size, channels: source.channels, data }
+  const encoded = oneHot(data, window.size, request.classValues ?? [])
+  return typeof encoded === "string" ? problem(file, "conditioning", `conditioning image: ${encoded} (in the window at ${window.x}, ${window.y})`) : encoded
+}
 
 const samplesOfEntry = (
   io: Io,
@@ -104,9 +137,12 @@ const samplesOfEntry = (
       )
     }
     const unit = normalise(amplitude, dataset.normalisation, { valid, ...(statistics ? { datasetStatistics: statistics } : {}) })
-    const conditioning = options.conditioning && entry.conditioningFileName !== undefined
-      ? yield* conditioningWindows(io, dataset, folder, entry.conditioningFileName, raster)
-      : undefined
+    const request = options.condition
+    const condition = request === undefined ? undefined : yield* conditionSource(io, dataset, folder, entry, request, raster)
+    const conditionFile = request === undefined ? "" : join(folder.path, entry.pairedFiles[request.column])
+    const encoded = condition === undefined ? undefined : windows.map((window) => conditionWindow(condition, request!, window, conditionFile))
+    const bad = encoded?.find((c): c is SkippedFile => "reason" in c)
+    if (bad !== undefined) return yield* Effect.fail(bad)
     const caption = applyCaptionTemplate(dataset.captionTemplate, entry.text, options.token)
     return windowSamples({
       id: entry.fileName,
@@ -116,7 +152,7 @@ const samplesOfEntry = (
       width: raster.width,
       windows,
       tiled: dataset.resolution.mode === "tile",
-      conditioning
+      conditions: encoded as ReadonlyArray<Raster> | undefined
     })
   })
 
@@ -142,12 +178,25 @@ export const imageFolderSamples = (
         try: () => readMetadata(folder),
         catch: (error) => new DatasetError({ path: join(path, METADATA_FILE), reason: (error as Error).message })
       })
+      const column = options.condition?.column
+      if (column !== undefined && !metadata.columns.includes(column)) {
+        return yield* new DatasetError(
+          metadata.present
+            ? {
+              path: join(path, METADATA_FILE),
+              reason: `has no column ${column} naming conditioning images (conditioning.from); its columns: ${
+                ["file_name", "text", ...metadata.columns].join(", ")
+              }`
+            }
+            : { path, reason: `has no ${METADATA_FILE}, so no column ${column} names conditioning images (conditioning.from)` }
+        )
+      }
       const entries: ReadonlyArray<MetadataEntry> = metadata.present
         ? metadata.entries
         : (yield* Effect.tryPromise({
           try: () => listImageFiles(path),
           catch: (error) => new DatasetError({ path, reason: (error as Error).message })
-        })).map((fileName, k) => ({ line: k + 1, fileName, text: "", referencedFiles: [fileName] }))
+        })).map((fileName, k) => ({ line: k + 1, fileName, text: "", pairedFiles: {}, referencedFiles: [fileName] }))
       const statistics = dataset.normalisation._tag === "mean-std" && dataset.normalisation.statistics === "dataset"
         ? yield* datasetStatistics(io, dataset, folder, entries.map((e) => e.fileName))
         : undefined

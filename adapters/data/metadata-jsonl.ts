@@ -14,7 +14,8 @@ export interface MetadataEntry {
   readonly line: number
   readonly fileName: string
   readonly text: string
-  readonly conditioningFileName?: string
+  /** The paired files of the line: every other non-empty `*_file_name` column (conditioning_file_name, …) by column. */
+  readonly pairedFiles: Readonly<Record<string, string>>
   /** Every `*_file_name` value of the line, file_name included. */
   readonly referencedFiles: ReadonlyArray<string>
 }
@@ -80,9 +81,10 @@ export const readMetadata = async (folder: DatasetFolder): Promise<Metadata> => 
       problems.push({ line, reason: "file_name must be a non-empty string" })
       return
     }
-    const referenced = Object.entries(record)
-      .filter(([key, v]) => key.endsWith("file_name") && typeof v === "string" && v.length > 0)
-      .map(([, v]) => v as string)
+    const files = Object.entries(record).filter((entry): entry is [string, string] =>
+      entry[0].endsWith("file_name") && typeof entry[1] === "string" && entry[1].length > 0
+    )
+    const referenced = files.map(([, v]) => v)
     const outside = referenced.find((name) => !inside(name))
     if (outside !== undefined) {
       problems.push({ line, reason: `"${outside}" must be a path inside the folder` })
@@ -98,12 +100,11 @@ export const readMetadata = async (folder: DatasetFolder): Promise<Metadata> => 
       return
     }
     seen.set(normalize(fileName), line)
-    const conditioning = record.conditioning_file_name
     entries.push({
       line,
       fileName,
       text: typeof record.text === "string" ? record.text : "",
-      ...(typeof conditioning === "string" && conditioning.length > 0 ? { conditioningFileName: conditioning } : {}),
+      pairedFiles: Object.fromEntries(files.filter(([key]) => key !== "file_name")),
       referencedFiles: referenced
     })
   })

@@ -58,7 +58,8 @@ export const cutWindow = (data: Float32Array, width: number, channels: number, w
 
 /**
  * The training samples of one normalised image (`unit`, one band, in [0, 1]): each window cut, flipped
- * and mapped to [-1, 1], with the paired conditioning image cut alike. Tiles get `@x,y` after the id.
+ * and mapped to [-1, 1], with its conditioning image (`conditions[w]` for window w, already cut and
+ * encoded by the caller: label maps are one-hot per window). Tiles get `@x,y` after the id.
  */
 export const windowSamples = (request: {
   readonly id: string
@@ -68,10 +69,10 @@ export const windowSamples = (request: {
   readonly width: number
   readonly windows: ReadonlyArray<SampleWindow>
   readonly tiled: boolean
-  readonly conditioning?: Raster | undefined
+  readonly conditions?: ReadonlyArray<Raster> | undefined
 }): Array<DatasetItem> =>
-  request.windows.map((window): DatasetItem => {
-    const { conditioning } = request
+  request.windows.map((window, w): DatasetItem => {
+    const conditioning = request.conditions?.[w]
     const sample: TrainingSample = {
       id: request.tiled ? `${request.id}@${window.x},${window.y}` : request.id,
       source: request.source,
@@ -81,16 +82,7 @@ export const windowSamples = (request: {
       channels: 1,
       pixels: toTrainingRange(cutWindow(request.unit, request.width, 1, window)),
       window,
-      ...(conditioning
-        ? {
-          conditioning: {
-            width: window.size,
-            height: window.size,
-            channels: conditioning.channels,
-            data: cutWindow(conditioning.data, conditioning.width, conditioning.channels, window)
-          }
-        }
-        : {})
+      ...(conditioning === undefined ? {} : { conditioning })
     }
     return { _tag: "Sample", sample }
   })

@@ -173,21 +173,6 @@ const samplesOf = (
         )
       )
     }
-    const conditioning = options.conditioning && dataset.conditioning !== undefined
-      ? yield* imageOf(sample, dataset.conditioning, dataset.maxPixels).pipe(
-        Effect.flatMap((c) =>
-          c.width === raster.width && c.height === raster.height
-            ? Effect.succeed(c)
-            : Effect.fail(
-              problem(
-                memberName(sample.shard, `${sample.key}.${dataset.conditioning}`),
-                "conditioning",
-                `conditioning image is ${c.width} × ${c.height}, the image is ${raster.width} × ${raster.height}`
-              )
-            )
-        )
-      )
-      : undefined
     const unit = normalise(amplitude, dataset.normalisation, { valid, ...(statistics ? { datasetStatistics: statistics } : {}) })
     const text = applyCaptionTemplate(dataset.captionTemplate, caption, options.token)
     return windowSamples({
@@ -197,16 +182,14 @@ const samplesOf = (
       unit,
       width: raster.width,
       windows,
-      tiled: dataset.resolution.mode === "tile",
-      conditioning
+      tiled: dataset.resolution.mode === "tile"
     })
   })
 
-/** The extensions a dataset reads: its image, caption and (when asked) conditioning members. */
-const wantedExtensions = (dataset: WebDatasetDataset, options: PrepareOptions) => {
+/** The extensions a dataset reads: its image and caption members. */
+const wantedExtensions = (dataset: WebDatasetDataset) => {
   const wanted = new Set([dataset.image.toLowerCase()])
   if (dataset.caption !== undefined) wanted.add(captionExtension(dataset.caption))
-  if (options.conditioning && dataset.conditioning !== undefined) wanted.add(dataset.conditioning.toLowerCase())
   return (extension: string) => wanted.has(extension)
 }
 
@@ -263,6 +246,15 @@ export const webDatasetSamples = (
       const root = resolve(options.root ?? process.cwd())
       const templateProblem = checkTemplate(dataset.captionTemplate, options.token)
       if (templateProblem !== undefined) return yield* new DatasetError({ path: dataset.shards.join(", "), reason: templateProblem })
+      // Validation refuses a conditioned experiment on shards (conditioning-rules.ts); this keeps a
+      // direct caller from getting samples silently without their conditioning images.
+      if (options.condition !== undefined) {
+        return yield* new DatasetError({
+          path: dataset.shards.join(", "),
+          reason:
+            `conditioning.from names the metadata column "${options.condition.column}", but WebDataset shards have no metadata columns and their conditioning images are not read for a ControlNet; use an image folder or synthetic scenes`
+        })
+      }
       const files = yield* resolveShards(dataset, root)
       const statistics = dataset.normalisation._tag === "mean-std" && dataset.normalisation.statistics === "dataset"
         ? yield* datasetStatistics(dataset, files)
@@ -272,7 +264,7 @@ export const webDatasetSamples = (
       const problems: Array<SkippedFile> = []
       const onProblem = (skipped: SkippedFile): Effect.Effect<Array<DatasetItem>> =>
         dataset.onError === "skip" ? Effect.succeed([{ _tag: "Skipped", skipped }]) : Effect.sync(() => (problems.push(skipped), []))
-      const items = shardItems(files, wantedExtensions(dataset, options)).pipe(
+      const items = shardItems(files, wantedExtensions(dataset)).pipe(
         Stream.mapEffect((item) =>
           item._tag === "Problem"
             ? onProblem(item.problem)

@@ -7,6 +7,7 @@ import type { ClipTokenizer } from "../tokenizer/clip-tokenizer.ts"
 import { loadClipTokenizer, type TokenizerError } from "../tokenizer/tokenizer-files.ts"
 import { autoencoderKlSpecs, decodeAutoencoderKlConfig, renameLegacyVaeTensor, type AutoencoderKlPlan } from "./autoencoder-kl.ts"
 import { type CheckpointMismatchError, type CheckpointNaming, disposeParameters, loadParameters } from "./checkpoint.ts"
+import { controlNetSpecs, type ControlNetPlan, decodeControlNetConfig } from "./controlnet.ts"
 import { canonicalClipTensorName, clipTextSpecs, decodeClipTextConfig, isIgnoredClipTensor, type ClipTextPlan } from "./clip-text-model.ts"
 import type { ParameterMap, ParameterSpec } from "./layers.ts"
 import { type ModelConfigError, readJsonFile } from "./model-config.ts"
@@ -75,6 +76,10 @@ const loadModel = <Plan>(
 /** A diffusers `unet/` folder: config.json + diffusion_pytorch_model(.variant).safetensors (or shards). */
 export const loadUnet2DCondition = (folder: string, options: LoadOptions = {}) =>
   loadModel(folder, "config.json", decodeUnet2DConditionConfig, unet2dConditionSpecs, {}, options)
+
+/** A diffusers ControlNetModel folder: config.json + diffusion_pytorch_model(.variant).safetensors (or shards). */
+export const loadControlNet = (folder: string, options: LoadOptions = {}): Effect.Effect<LoadedModel<ControlNetPlan>, LoadError> =>
+  loadModel(folder, "config.json", decodeControlNetConfig, controlNetSpecs, {}, options)
 
 /** A diffusers `vae/` folder (AutoencoderKL). */
 export const loadAutoencoderKl = (folder: string, options: LoadOptions = {}) =>

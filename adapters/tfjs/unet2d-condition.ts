@@ -14,12 +14,14 @@ import { transformer2d, transformer2dSpecs, type Transformer2D } from "./transfo
  * Stable Diffusion 1.x / 2.x and SDXL families. Parameters keep diffusers' state-dict names.
  */
 
-const defaultNull = <S extends Schema.Schema.Any>(schema: S) => Schema.optionalWith(Schema.NullOr(schema), { default: () => null })
-const unsupported = (what: string) => Schema.optionalWith(only(Schema.Null, `null (${what} is not implemented)`), { default: () => null })
+// Field schemas the ControlNet's config (controlnet.ts) shares.
+export const defaultNull = <S extends Schema.Schema.Any>(schema: S) => Schema.optionalWith(Schema.NullOr(schema), { default: () => null })
+export const unsupported = (what: string) => Schema.optionalWith(only(Schema.Null, `null (${what} is not implemented)`), { default: () => null })
 
-const IntOrList = Schema.Union(PositiveInt, Schema.Array(PositiveInt))
-const LayerCounts = Schema.Array(Schema.Union(PositiveInt, Schema.Array(PositiveInt)))
-const DownBlockType = only(Schema.Literal("CrossAttnDownBlock2D", "DownBlock2D"), "CrossAttnDownBlock2D and DownBlock2D")
+export const IntOrList = Schema.Union(PositiveInt, Schema.Array(PositiveInt))
+export const LayerCounts = Schema.Array(Schema.Union(PositiveInt, Schema.Array(PositiveInt)))
+export const DownBlockType = only(Schema.Literal("CrossAttnDownBlock2D", "DownBlock2D"), "CrossAttnDownBlock2D and DownBlock2D")
+export const MidBlockType = only(Schema.Literal("UNetMidBlock2DCrossAttn"), "UNetMidBlock2DCrossAttn")
 const UpBlockType = only(Schema.Literal("CrossAttnUpBlock2D", "UpBlock2D"), "CrossAttnUpBlock2D and UpBlock2D")
 
 export const Unet2DConditionConfig = Schema.Struct({
@@ -32,9 +34,7 @@ export const Unet2DConditionConfig = Schema.Struct({
   down_block_types: Schema.optionalWith(Schema.Array(DownBlockType), {
     default: () => ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"] as const
   }),
-  mid_block_type: Schema.optionalWith(only(Schema.Literal("UNetMidBlock2DCrossAttn"), "UNetMidBlock2DCrossAttn"), {
-    default: () => "UNetMidBlock2DCrossAttn" as const
-  }),
+  mid_block_type: Schema.optionalWith(MidBlockType, { default: () => "UNetMidBlock2DCrossAttn" as const }),
   up_block_types: Schema.optionalWith(Schema.Array(UpBlockType), {
     default: () => ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"] as const
   }),
@@ -80,7 +80,7 @@ export const Unet2DConditionConfig = Schema.Struct({
 })
 export type Unet2DConditionConfig = typeof Unet2DConditionConfig.Type
 
-interface BlockPlan {
+export interface BlockPlan {
   readonly module: string
   readonly resnets: ReadonlyArray<ResnetBlock>
   /** One Transformer2D after each resnet (cross-attention blocks) or none. */
@@ -88,12 +88,41 @@ interface BlockPlan {
   readonly resample: boolean
 }
 
-/** The network a config describes: every block with its channel counts, computed once. */
-export interface Unet2DConditionPlan {
-  readonly config: Unet2DConditionConfig
+/**
+ * The config fields the time conditioning, the down blocks and the mid block read: the part of the
+ * UNet a ControlNet copies (controlnet.ts plans its own config through these).
+ */
+export type EncoderConfig = Pick<
+  Unet2DConditionConfig,
+  | "down_block_types"
+  | "block_out_channels"
+  | "layers_per_block"
+  | "attention_head_dim"
+  | "cross_attention_dim"
+  | "transformer_layers_per_block"
+  | "norm_num_groups"
+  | "norm_eps"
+  | "use_linear_projection"
+  | "mid_block_scale_factor"
+  | "downsample_padding"
+  | "flip_sin_to_cos"
+  | "freq_shift"
+  | "addition_embed_type"
+  | "addition_time_embed_dim"
+  | "projection_class_embeddings_input_dim"
+>
+
+/** Time conditioning, down blocks and mid block, with their channel counts. */
+export interface EncoderPlan {
+  readonly config: EncoderConfig
   readonly timeEmbedDim: number
   readonly down: ReadonlyArray<BlockPlan>
   readonly mid: BlockPlan
+}
+
+/** The network a config describes: every block with its channel counts, computed once. */
+export interface Unet2DConditionPlan extends EncoderPlan {
+  readonly config: Unet2DConditionConfig
   readonly up: ReadonlyArray<BlockPlan>
 }
 
@@ -103,22 +132,38 @@ const perBlock = <T>(value: T | ReadonlyArray<T>, count: number): ReadonlyArray<
 /** Transformer depth of layer `j` from a per-block entry that is one count or a count per layer. */
 const depthAt = (entry: number | ReadonlyArray<number>, j: number) => (typeof entry === "number" ? entry : entry[j])
 
-/** Builds the plan and makes the checks diffusers makes while constructing the model. */
-export const planUnet2DCondition = (config: Unet2DConditionConfig, file: string): Effect.Effect<Unet2DConditionPlan, ModelConfigError> =>
+const resnetOf = (c: EncoderConfig, timeEmbedDim: number) => (inChannels: number, outChannels: number, outputScaleFactor = 1): ResnetBlock => ({
+  inChannels, outChannels, tembChannels: timeEmbedDim, groups: c.norm_num_groups, groupsOut: c.norm_num_groups, eps: c.norm_eps, outputScaleFactor
+})
+
+const transformerOf = (c: EncoderConfig) => (ch: number, h: number, depth: number, contextDim: number): Transformer2D => ({
+  channels: ch, heads: h, headDim: ch / h, depth, contextDim, groups: c.norm_num_groups, linearProjection: c.use_linear_projection
+})
+
+const checkBlocks = (blocks: ReadonlyArray<BlockPlan>, groups: number, file: string): Effect.Effect<void, ModelConfigError> =>
+  Effect.forEach(blocks, (block) =>
+    Effect.gen(function*() {
+      for (const r of block.resnets) {
+        yield* requireThat(r.inChannels % groups === 0 && r.outChannels % groups === 0, file,
+          `norm_num_groups ${groups} must divide the ${r.inChannels} and ${r.outChannels} channels of ${block.module}`)
+      }
+      for (const t of block.attentions) {
+        yield* requireThat(Number.isInteger(t.headDim), file,
+          `attention_head_dim (the number of heads, ${t.heads}) must divide the ${t.channels} channels of ${block.module}`)
+      }
+    }), { discard: true })
+
+/** Plans the time conditioning, down and mid blocks, making the checks diffusers makes for them. */
+export const planEncoder = (c: EncoderConfig, timeEmbedDim: number, file: string): Effect.Effect<EncoderPlan, ModelConfigError> =>
   Effect.gen(function*() {
-    const c = config
     const n = c.down_block_types.length
     const lengthOf = (field: string, value: unknown) =>
       requireThat(!Array.isArray(value) || value.length === n, file, `${field} must have one entry per down block (${n})`)
-    yield* requireThat(c.up_block_types.length === n, file, `up_block_types must have as many entries as down_block_types (${n})`)
     yield* requireThat(c.block_out_channels.length === n, file, `block_out_channels must have one entry per down block (${n})`)
     yield* lengthOf("layers_per_block", c.layers_per_block)
     yield* lengthOf("attention_head_dim", c.attention_head_dim)
     yield* lengthOf("cross_attention_dim", c.cross_attention_dim)
     yield* lengthOf("transformer_layers_per_block", c.transformer_layers_per_block)
-    const nested = Array.isArray(c.transformer_layers_per_block) && c.transformer_layers_per_block.some(Array.isArray)
-    yield* requireThat(!nested || c.reverse_transformer_layers_per_block !== null, file,
-      "reverse_transformer_layers_per_block is required when transformer_layers_per_block lists counts per layer")
     if (c.addition_embed_type === "text_time") {
       yield* requireThat(c.addition_time_embed_dim !== null && c.projection_class_embeddings_input_dim !== null, file,
         "addition_embed_type \"text_time\" needs addition_time_embed_dim and projection_class_embeddings_input_dim")
@@ -128,15 +173,8 @@ export const planUnet2DCondition = (config: Unet2DConditionConfig, file: string)
     const heads = perBlock(c.attention_head_dim, n)
     const cross = perBlock(c.cross_attention_dim, n)
     const depths = perBlock<number | ReadonlyArray<number>>(c.transformer_layers_per_block, n)
-    const timeEmbedDim = c.time_embedding_dim ?? channels[0] * 4
-    const groups = c.norm_num_groups
-    const resnet = (inChannels: number, outChannels: number, outputScaleFactor = 1): ResnetBlock => ({
-      inChannels, outChannels, tembChannels: timeEmbedDim, groups, groupsOut: groups, eps: c.norm_eps, outputScaleFactor
-    })
-    const transformer = (ch: number, h: number, depth: number, contextDim: number): Transformer2D => ({
-      channels: ch, heads: h, headDim: ch / h, depth, contextDim, groups, linearProjection: c.use_linear_projection
-    })
-
+    const resnet = resnetOf(c, timeEmbedDim)
+    const transformer = transformerOf(c)
     const down: Array<BlockPlan> = c.down_block_types.map((type, i) => {
       const out = channels[i]
       const resnets = Array.from({ length: layers[i] }, (_, j) => resnet(j === 0 ? channels[Math.max(i - 1, 0)] : out, out))
@@ -152,12 +190,28 @@ export const planUnet2DCondition = (config: Unet2DConditionConfig, file: string)
       attentions: [transformer(last, heads[n - 1], depthAt(depths[n - 1], 0), cross[n - 1])],
       resample: false
     }
+    yield* checkBlocks([...down, mid], c.norm_num_groups, file)
+    return { config: c, timeEmbedDim, down, mid }
+  })
+
+/** Builds the plan and makes the checks diffusers makes while constructing the model. */
+export const planUnet2DCondition = (config: Unet2DConditionConfig, file: string): Effect.Effect<Unet2DConditionPlan, ModelConfigError> =>
+  Effect.gen(function*() {
+    const c = config
+    const n = c.down_block_types.length
+    yield* requireThat(c.up_block_types.length === n, file, `up_block_types must have as many entries as down_block_types (${n})`)
+    const nested = Array.isArray(c.transformer_layers_per_block) && c.transformer_layers_per_block.some(Array.isArray)
+    yield* requireThat(!nested || c.reverse_transformer_layers_per_block !== null, file,
+      "reverse_transformer_layers_per_block is required when transformer_layers_per_block lists counts per layer")
+    const encoder = yield* planEncoder(c, c.time_embedding_dim ?? c.block_out_channels[0] * 4, file)
+    const resnet = resnetOf(c, encoder.timeEmbedDim)
+    const transformer = transformerOf(c)
     const reversed = <T>(xs: ReadonlyArray<T>) => xs.slice().reverse()
-    const rChannels = reversed(channels)
-    const rLayers = reversed(layers)
-    const rHeads = reversed(heads)
-    const rCross = reversed(cross)
-    const rDepths = c.reverse_transformer_layers_per_block ?? reversed(depths)
+    const rChannels = reversed(c.block_out_channels)
+    const rLayers = reversed(perBlock(c.layers_per_block, n))
+    const rHeads = reversed(perBlock(c.attention_head_dim, n))
+    const rCross = reversed(perBlock(c.cross_attention_dim, n))
+    const rDepths = c.reverse_transformer_layers_per_block ?? reversed(perBlock<number | ReadonlyArray<number>>(c.transformer_layers_per_block, n))
     const up: Array<BlockPlan> = c.up_block_types.map((type, i) => {
       const out = rChannels[i]
       const previous = rChannels[Math.max(i - 1, 0)]
@@ -169,17 +223,8 @@ export const planUnet2DCondition = (config: Unet2DConditionConfig, file: string)
         : []
       return { module: `up_blocks.${i}`, resnets, attentions, resample: i < n - 1 }
     })
-    for (const block of [...down, mid, ...up]) {
-      for (const r of block.resnets) {
-        yield* requireThat(r.inChannels % groups === 0 && r.outChannels % groups === 0, file,
-          `norm_num_groups ${groups} must divide the ${r.inChannels} and ${r.outChannels} channels of ${block.module}`)
-      }
-      for (const t of block.attentions) {
-        yield* requireThat(Number.isInteger(t.headDim), file,
-          `attention_head_dim (the number of heads, ${t.heads}) must divide the ${t.channels} channels of ${block.module}`)
-      }
-    }
-    return { config, timeEmbedDim, down, mid, up }
+    yield* checkBlocks(up, c.norm_num_groups, file)
+    return { ...encoder, config, up }
   })
 
 export const decodeUnet2DConditionConfig = (json: unknown, file: string) =>
@@ -195,18 +240,27 @@ const blockSpecs = (block: BlockPlan, resampler: "downsamplers" | "upsamplers"):
     : [])
 ]
 
-/** Every parameter of the model with its torch shape, named as in diffusers' state dict. */
-export const unet2dConditionSpecs = (plan: Unet2DConditionPlan): Array<ParameterSpec> => {
+/** conv_in, the time embedding (and SDXL's added one), the down blocks and the mid block. */
+export const encoderSpecs = (plan: EncoderPlan, inChannels: number, convInKernel: number): Array<ParameterSpec> => {
   const c = plan.config
   const first = c.block_out_channels[0]
   return [
-    ...convSpecs("conv_in", c.in_channels, first, c.conv_in_kernel),
+    ...convSpecs("conv_in", inChannels, first, convInKernel),
     ...timestepEmbeddingSpecs("time_embedding", first, plan.timeEmbedDim),
     ...(c.addition_embed_type === "text_time"
       ? timestepEmbeddingSpecs("add_embedding", c.projection_class_embeddings_input_dim!, plan.timeEmbedDim)
       : []),
     ...plan.down.flatMap((b) => blockSpecs(b, "downsamplers")),
-    ...blockSpecs(plan.mid, "downsamplers"),
+    ...blockSpecs(plan.mid, "downsamplers")
+  ]
+}
+
+/** Every parameter of the model with its torch shape, named as in diffusers' state dict. */
+export const unet2dConditionSpecs = (plan: Unet2DConditionPlan): Array<ParameterSpec> => {
+  const c = plan.config
+  const first = c.block_out_channels[0]
+  return [
+    ...encoderSpecs(plan, c.in_channels, c.conv_in_kernel),
     ...plan.up.flatMap((b) => blockSpecs(b, "upsamplers")),
     ...normSpecs("conv_norm_out", first),
     ...convSpecs("conv_out", first, c.out_channels, c.conv_out_kernel)
@@ -221,6 +275,15 @@ export interface TextTimeConditioning {
   readonly timeIds: ReadonlyArray<ReadonlyArray<number>>
 }
 
+/**
+ * A ControlNet's output, added by the UNet (`down_block_additional_residuals`, `mid_block_additional_residual`):
+ * one residual per skip connection, in the order the down blocks make them, and one for the mid block.
+ */
+export interface ControlResiduals {
+  readonly down: ReadonlyArray<tf.Tensor4D>
+  readonly mid: tf.Tensor4D
+}
+
 export interface Unet2DConditionInputs {
   /** Noisy latents, NHWC [B, H, W, in_channels]. */
   readonly sample: tf.Tensor4D
@@ -230,20 +293,29 @@ export interface Unet2DConditionInputs {
   readonly encoderHiddenStates: tf.Tensor3D
   /** Required when the config's addition_embed_type is "text_time" (SDXL). */
   readonly textTime?: TextTimeConditioning
+  /** A ControlNet's residuals for this sample. */
+  readonly controlResiduals?: ControlResiduals
 }
 
-const timeConditioning = (plan: Unet2DConditionPlan, layers: Layers, inputs: Unet2DConditionInputs, batch: number): tf.Tensor2D => {
+/** The time embedding [B, timeEmbedDim] of `timesteps` (one per sample, or one for all), plus SDXL's added conditions. */
+export const timeConditioning = (
+  plan: EncoderPlan,
+  layers: Layers,
+  timestepList: ReadonlyArray<number>,
+  textTime: TextTimeConditioning | undefined,
+  batch: number
+): tf.Tensor2D => {
   const c = plan.config
   const first = c.block_out_channels[0]
-  if (inputs.timesteps.length !== 1 && inputs.timesteps.length !== batch) {
-    throw new Error(`${inputs.timesteps.length} timesteps for a batch of ${batch}`)
+  if (timestepList.length !== 1 && timestepList.length !== batch) {
+    throw new Error(`${timestepList.length} timesteps for a batch of ${batch}`)
   }
-  const timesteps = inputs.timesteps.length === 1 ? Array.from({ length: batch }, () => inputs.timesteps[0]) : inputs.timesteps
+  const timesteps = timestepList.length === 1 ? Array.from({ length: batch }, () => timestepList[0]) : timestepList
   const tEmb = tf.tensor2d(sinusoidalEmbedding(timesteps, first, c.flip_sin_to_cos, c.freq_shift), [batch, first])
   const emb = timestepEmbedding(layers, "time_embedding", tEmb)
   if (c.addition_embed_type !== "text_time") return emb
-  if (inputs.textTime === undefined) throw new Error("this UNet (addition_embed_type \"text_time\") needs textTime: text embeddings and time ids")
-  const { textEmbeds, timeIds } = inputs.textTime
+  if (textTime === undefined) throw new Error("this model (addition_embed_type \"text_time\") needs textTime: text embeddings and time ids")
+  const { textEmbeds, timeIds } = textTime
   const dim = c.addition_time_embed_dim!
   const width = textEmbeds.shape[1] + timeIds[0].length * dim
   if (timeIds.length !== batch || textEmbeds.shape[0] !== batch || width !== c.projection_class_embeddings_input_dim) {
@@ -256,6 +328,48 @@ const timeConditioning = (plan: Unet2DConditionPlan, layers: Layers, inputs: Une
   return tf.add(emb, timestepEmbedding(layers, "add_embedding", tf.concat([textEmbeds, timeEmbeds], -1)))
 }
 
+/** The down blocks on conv_in's features `input`: their output and every skip connection, `input` first. */
+export const downBlocks = (
+  plan: EncoderPlan,
+  layers: Layers,
+  input: tf.Tensor4D,
+  emb: tf.Tensor2D,
+  context: tf.Tensor3D
+): { readonly h: tf.Tensor4D; readonly skips: Array<tf.Tensor4D> } => {
+  let h = input
+  const skips: Array<tf.Tensor4D> = [h]
+  for (const block of plan.down) {
+    block.resnets.forEach((r, j) => {
+      h = resnetBlock(layers, `${block.module}.resnets.${j}`, r, h, emb)
+      if (block.attentions.length > 0) h = transformer2d(layers, `${block.module}.attentions.${j}`, block.attentions[j], h, context)
+      skips.push(h)
+    })
+    if (block.resample) {
+      h = downsample(layers, `${block.module}.downsamplers.0`, h, plan.config.downsample_padding)
+      skips.push(h)
+    }
+  }
+  return { h, skips }
+}
+
+/** UNetMidBlock2DCrossAttn: resnet, then (attention, resnet) pairs. */
+export const midBlock = (plan: EncoderPlan, layers: Layers, input: tf.Tensor4D, emb: tf.Tensor2D, context: tf.Tensor3D): tf.Tensor4D => {
+  let h = resnetBlock(layers, "mid_block.resnets.0", plan.mid.resnets[0], input, emb)
+  plan.mid.attentions.forEach((t, k) => {
+    h = transformer2d(layers, `mid_block.attentions.${k}`, t, h, context)
+    h = resnetBlock(layers, `mid_block.resnets.${k + 1}`, plan.mid.resnets[k + 1], h, emb)
+  })
+  return h
+}
+
+/** Adds a ControlNet's residuals to the skip connections, as UNet2DConditionModel.forward does. */
+const withResiduals = (skips: Array<tf.Tensor4D>, residuals: ControlResiduals): Array<tf.Tensor4D> => {
+  if (residuals.down.length !== skips.length) {
+    throw new Error(`${residuals.down.length} ControlNet down residuals for the UNet's ${skips.length} skip connections`)
+  }
+  return skips.map((skip, i) => tf.add(skip, residuals.down[i]))
+}
+
 /**
  * The noise prediction for `inputs`, NHWC [B, H, W, out_channels] — UNet2DConditionModel.forward(...).sample.
  * All intermediate tensors are released; only the result stays.
@@ -265,29 +379,17 @@ export const unet2dCondition = (plan: Unet2DConditionPlan, layers: Layers, input
     const c = plan.config
     const [batch, height, width] = inputs.sample.shape
     const context = inputs.encoderHiddenStates
-    const emb = timeConditioning(plan, layers, inputs, batch)
+    const emb = timeConditioning(plan, layers, inputs.timesteps, inputs.textTime, batch)
     const upFactor = 2 ** plan.up.filter((b) => b.resample).length
     // Sizes that do not halve evenly: the up blocks then follow the sizes of the skip connections.
     const followSkipSizes = height % upFactor !== 0 || width % upFactor !== 0
     const sample: tf.Tensor4D = c.center_input_sample ? tf.sub(tf.mul(inputs.sample, 2), 1) : inputs.sample
-    let h = layers.conv2d("conv_in", sample, { padding: (c.conv_in_kernel - 1) / 2 })
-    const skips: Array<tf.Tensor4D> = [h]
-    for (const block of plan.down) {
-      block.resnets.forEach((r, j) => {
-        h = resnetBlock(layers, `${block.module}.resnets.${j}`, r, h, emb)
-        if (block.attentions.length > 0) h = transformer2d(layers, `${block.module}.attentions.${j}`, block.attentions[j], h, context)
-        skips.push(h)
-      })
-      if (block.resample) {
-        h = downsample(layers, `${block.module}.downsamplers.0`, h, c.downsample_padding)
-        skips.push(h)
-      }
-    }
-    h = resnetBlock(layers, "mid_block.resnets.0", plan.mid.resnets[0], h, emb)
-    plan.mid.attentions.forEach((t, k) => {
-      h = transformer2d(layers, `mid_block.attentions.${k}`, t, h, context)
-      h = resnetBlock(layers, `mid_block.resnets.${k + 1}`, plan.mid.resnets[k + 1], h, emb)
-    })
+    const conditioned = layers.conv2d("conv_in", sample, { padding: (c.conv_in_kernel - 1) / 2 })
+    const down = downBlocks(plan, layers, conditioned, emb, context)
+    const control = inputs.controlResiduals
+    const skips = control === undefined ? down.skips : withResiduals(down.skips, control)
+    const mid = midBlock(plan, layers, down.h, emb, context)
+    let h: tf.Tensor4D = control === undefined ? mid : tf.add(mid, control.mid)
     for (const block of plan.up) {
       const taken = skips.splice(skips.length - block.resnets.length, block.resnets.length)
       block.resnets.forEach((r, j) => {

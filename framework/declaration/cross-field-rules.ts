@@ -1,5 +1,6 @@
 import { textEncodersOf } from "./base-model.ts"
 import { canonicalJson } from "./canonical-json.ts"
+import { conditioningIssues } from "./conditioning-rules.ts"
 import type { Dataset } from "./dataset.ts"
 import type { Declaration, Experiment } from "./experiment.ts"
 import { promptsOf } from "./generation.ts"
@@ -19,7 +20,8 @@ const angleTokens = (text: string): ReadonlyArray<string> => [...text.matchAll(/
 const tokenBearingTexts = (experiment: Experiment) => {
   const datasets: ReadonlyArray<readonly [ReadonlyArray<string>, Dataset]> = [
     [["data"], experiment.data],
-    [["evaluate", "reference"], experiment.evaluate.reference]
+    [["evaluate", "reference"], experiment.evaluate.reference],
+    ...(experiment.generate.conditions === undefined ? [] : [[["generate", "conditions"], experiment.generate.conditions] as const])
   ]
   return [
     ...promptsOf(experiment.generate).map((p, i) => [["generate", "prompts", i], p.text] as const),
@@ -71,6 +73,8 @@ const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssu
   ] as const
   const trained = treatments.filter(([, t]) => trains(t)).map(([name, t]) => `${name} is ${describeTreatment(t)}`)
   if (token !== undefined) trained.push(`token ${token.token} is learned`)
+  const conditioning = experiment.conditioning
+  if (conditioning !== undefined && trains(conditioning.treatment)) trained.push(`conditioning is ${describeTreatment(conditioning.treatment)}`)
 
   if (experiment.baseline && trained.length > 0) {
     issues.push({ path: ["baseline"], message: `a baseline trains nothing, but ${trained.join(", ")}` })
@@ -109,6 +113,7 @@ const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssu
       }
     }
   }
+  for (const issue of conditioningIssues(experiment)) issues.push(issue)
   return issues
 }
 

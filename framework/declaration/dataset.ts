@@ -233,8 +233,6 @@ export const WebDatasetDataset = Schema.TaggedStruct("webdataset", {
   image: ImageMember,
   /** Where each sample's caption is; absent: none (the template's `{caption}` is then empty). */
   caption: Schema.optionalWith(CaptionSource, { exact: true }),
-  /** A paired conditioning image (e.g. "optic.png"), read when a step asks for conditioning. */
-  conditioning: Schema.optionalWith(ImageMember, { exact: true }),
   /** Complex arrays are read as amplitude |z|: their dataset must say unit "amplitude". */
   ...imageSampleFields
 })

@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { BaseModel } from "./base-model.ts"
 import { ClipModel } from "./clip-model.ts"
 import { Components } from "./components.ts"
+import { Conditioning } from "./conditioning.ts"
 import { Dataset } from "./dataset.ts"
 import { Evaluation } from "./evaluation.ts"
 import { Generation } from "./generation.ts"
@@ -28,6 +29,8 @@ export const Experiment = Schema.Struct({
   baseline: Schema.optionalWith(Bool, { exact: true, default: () => false }),
   base: BaseModel,
   components: Components,
+  /** Image conditioning (a ControlNet on label maps, optical or another sensor's SAR), trained next to the components. */
+  conditioning: Schema.optionalWith(Conditioning, { exact: true }),
   /** The SAR training set (also fixes the training resolution). */
   data: Dataset,
   /** Required unless `baseline`. */

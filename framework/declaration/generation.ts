@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { Dataset } from "./dataset.ts"
 import { Bool, ClosedFraction, IntegerAtLeast, NonEmptyString, NonNegativeNumber, numberWhere, OneOf, Seed } from "./rules.ts"
 
 /**
@@ -98,10 +99,16 @@ const schedulerConfigIssue = (sampler: Sampler, config: SchedulerConfig | undefi
 }
 
 export const Generation = Schema.Struct({
-  /** Plain strings are "seen" prompts. */
-  prompts: Schema.Array(Schema.Union(Prompt, NonEmptyString)).pipe(
-    Schema.filter((prompts) => prompts.length > 0 || "must list at least one prompt")
+  /** Plain strings are "seen" prompts. Required unless `conditions` gives the scenes (and their captions). */
+  prompts: Schema.optionalWith(
+    Schema.Array(Schema.Union(Prompt, NonEmptyString)).pipe(Schema.filter((prompts) => prompts.length > 0 || "must list at least one prompt")),
+    { exact: true }
   ),
+  /**
+   * The conditioning scenes of a conditioned experiment (its `conditioning` reads their conditioning images):
+   * each scene is sampled with its own caption, and each sample is compared with the scene's true image.
+   */
+  conditions: Schema.optionalWith(Dataset, { exact: true }),
   /**
    * What classifier-free guidance steers away from, for every prompt without its own. Absent is
    * diffusers' `negative_prompt=None`: the empty prompt, or zero embeddings on SDXL pipelines with
@@ -126,9 +133,9 @@ export const Generation = Schema.Struct({
 export type Generation = typeof Generation.Type
 export type GenerationInput = typeof Generation.Encoded
 
-/** Every prompt as an object. */
+/** Every declared prompt as an object (none when the scenes of `conditions` bring their captions). */
 export const promptsOf = (generation: Generation): ReadonlyArray<Prompt> =>
-  generation.prompts.map((p) => (typeof p === "string" ? { text: p, split: "seen" as const } : p))
+  (generation.prompts ?? []).map((p) => (typeof p === "string" ? { text: p, split: "seen" as const } : p))
 
 /** The negative prompt of a prompt: its own, else the generation's; undefined is diffusers' None. */
 export const negativePromptOf = (generation: Generation, prompt: Prompt): string | undefined => prompt.negativePrompt ?? generation.negativePrompt

@@ -40,7 +40,7 @@ export const normaliseExperiment = (experiment: Experiment): Experiment => ({
   components: explicitComponents(experiment.components, experiment.base.family),
   generate: {
     ...experiment.generate,
-    prompts: promptsOf(experiment.generate),
+    ...(experiment.generate.prompts === undefined ? {} : { prompts: promptsOf(experiment.generate) }),
     // Samples are compared with the training data, so they default to its resolution.
     resolution: experiment.generate.resolution ?? resolutionOf(experiment.data)
   }

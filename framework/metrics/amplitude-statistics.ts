@@ -42,7 +42,7 @@ export type AmplitudeStatistics = {
 } & { readonly [K in QuantileKey]: number }
 
 /** numpy.quantile's default ("linear") on sorted values, including its lerp that is exact at t = 1. */
-export const quantileOfSorted = (sorted: Float32Array, p: number): number => {
+export const quantileOfSorted = (sorted: Float32Array | Float64Array, p: number): number => {
   const h = (sorted.length - 1) * p
   const lo = Math.floor(h)
   const a = sorted[lo]

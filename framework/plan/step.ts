@@ -7,6 +7,7 @@ import type { Evaluation } from "../declaration/evaluation.ts"
 import type { Generation } from "../declaration/generation.ts"
 import type { Training } from "../declaration/training.ts"
 import { type EngineName, engineNames } from "../services/engine.ts"
+import type { PreparedConditioning } from "../steps/prepared-dataset.ts"
 
 export const stepKinds = [
   "init-model",
@@ -57,7 +58,8 @@ export interface StepConfigs {
   "init-model": { readonly base: ScratchBase } & ComputedBy
   /** An experiment's base with its trained weights merged in: the base of a later stage. */
   "merge-model": { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly useEma: boolean } & ComputedBy
-  "prepare-data": { readonly dataset: Dataset; readonly token?: string }
+  /** With `conditioning`, each sample's conditioning image is prepared too (prepared-dataset.ts). */
+  "prepare-data": { readonly dataset: Dataset; readonly token?: string; readonly conditioning?: Omit<PreparedConditioning, "channels"> }
   "encode-latents": { readonly base: BaseModel } & ComputedBy
   "encode-text": { readonly base: BaseModel } & ComputedBy
   train: { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly train: Training } & ComputedBy

@@ -1,5 +1,6 @@
 import { Context, Schema } from "effect"
 import type { Effect, Stream } from "effect"
+import type { ConditioningInput } from "../declaration/conditioning.ts"
 import type { Dataset, SyntheticDataset } from "../declaration/dataset.ts"
 import type { Raster } from "./image-io.ts"
 
@@ -31,7 +32,10 @@ export interface TrainingSample {
   /** HWC, in [-1, 1]: the declared normalisation to [0, 1], then 2x − 1. No-data pixels are −1. */
   readonly pixels: Float32Array
   readonly window: SampleWindow
-  /** The paired conditioning image (label map / optical), cropped and flipped the same way, values as stored. */
+  /**
+   * The paired conditioning image (PrepareOptions.condition), cut and flipped the same way, encoded for a
+   * ControlNet (condition-encoding.ts): HWC in [0, 1], label maps one-hot.
+   */
   readonly conditioning?: Raster
 }
 
@@ -46,11 +50,20 @@ export type DatasetItem =
   | { readonly _tag: "Sample"; readonly sample: TrainingSample }
   | { readonly _tag: "Skipped"; readonly skipped: SkippedFile }
 
+/** Which conditioning image comes with each sample, and how it is encoded. */
+export interface ConditionRequest {
+  readonly input: ConditioningInput
+  /** The metadata column naming each image's conditioning file (synthetic scenes: conditioning_file_name, optical_file_name). */
+  readonly column: string
+  /** Label maps: the class values, in channel order. */
+  readonly classValues?: ReadonlyArray<number>
+}
+
 export interface PrepareOptions {
   /** Value of `{token}` in caption templates (the experiment's learned token, e.g. `<SAR>`). */
   readonly token?: string
-  /** Also decode the paired conditioning image of each sample (imagefolder `conditioning_file_name`; label map for synthetic). */
-  readonly conditioning?: boolean
+  /** Also read each sample's paired conditioning image. */
+  readonly condition?: ConditionRequest
   /** Folder that a relative image-folder path is resolved against (default: the working directory). */
   readonly root?: string
 }

@@ -1,5 +1,6 @@
 import { Effect, Stream } from "effect"
 import type { StepContext } from "../runner/step-handler.ts"
+import { classValues } from "../declaration/conditioning.ts"
 import { Datasets } from "../services/datasets.ts"
 import { preparedDatasetWriter } from "./prepared-dataset.ts"
 
@@ -7,11 +8,16 @@ import { preparedDatasetWriter } from "./prepared-dataset.ts"
 export const prepareData = (context: StepContext<"prepare-data">) =>
   Effect.gen(function*() {
     const datasets = yield* Datasets
-    const { dataset, token } = context.step.config
+    const { dataset, token, conditioning } = context.step.config
     const total = dataset._tag === "synthetic" ? dataset.n : 0
-    const writer = yield* preparedDatasetWriter(context.workDir)
+    const writer = yield* preparedDatasetWriter(context.workDir, conditioning)
+    const condition = conditioning === undefined ? undefined : {
+      input: conditioning.input,
+      column: conditioning.column,
+      ...(conditioning.classes === undefined ? {} : { classValues: classValues(conditioning.classes) })
+    }
     let done = 0
-    yield* datasets.samples(dataset, { token, root: context.resolvePath(".") }).pipe(
+    yield* datasets.samples(dataset, { token, root: context.resolvePath("."), ...(condition === undefined ? {} : { condition }) }).pipe(
       Stream.runForEach((item) =>
         Effect.gen(function*() {
           if (item._tag === "Skipped") {

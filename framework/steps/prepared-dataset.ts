@@ -1,12 +1,14 @@
 import { Effect, Schema } from "effect"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
+import type { ClassMap, ConditioningInput } from "../declaration/conditioning.ts"
 import type { SkippedFile, TrainingSample } from "../services/datasets.ts"
 
 /**
  * The output of a prepare-data step, read by encode-latents, train and evaluate:
  *   index.json          { width, height, channels, samples: [{ id, source, caption, file }], skipped: [...] }
  *   pixels/<n>.f32      one sample: raw little-endian float32, HWC, in [-1, 1] (normalised, then 2x − 1)
+ *   conditions/<n>.f32  its conditioning image when the data is prepared for a ControlNet: float32 HWC in [0, 1]
  * Raw float32 keeps reading cheap for the training loop (no decoding), and one file per sample
  * keeps a 100k-tile dataset out of memory.
  */
@@ -18,6 +20,17 @@ export interface PreparedSample {
   readonly caption: string
   /** Relative to the folder. */
   readonly file: string
+  /** The conditioning image (conditions/<n>.f32), relative to the folder. */
+  readonly condition?: string
+}
+
+/** What the conditioning images of a prepared dataset are: the ControlNet's input, from which column, with which classes. */
+export interface PreparedConditioning {
+  readonly input: ConditioningInput
+  readonly column: string
+  readonly channels: number
+  /** Label maps: pixel value → class, channel k being the k-th value in ascending order. */
+  readonly classes?: ClassMap
 }
 
 export interface PreparedIndex {
@@ -26,6 +39,7 @@ export interface PreparedIndex {
   readonly channels: number
   readonly samples: ReadonlyArray<PreparedSample>
   readonly skipped: ReadonlyArray<SkippedFile>
+  readonly conditioning?: PreparedConditioning
 }
 
 export class PreparedDataError extends Schema.TaggedError<PreparedDataError>()("PreparedDataError", {
@@ -41,11 +55,20 @@ const attempt = <A>(path: string, what: string, run: () => Promise<A>) =>
   Effect.tryPromise({ try: run, catch: (e) => new PreparedDataError({ path, reason: `${what}: ${(e as Error).message}` }) })
 
 const sampleFile = (n: number) => `pixels/${String(n).padStart(7, "0")}.f32`
+const conditionFile = (n: number) => `conditions/${String(n).padStart(7, "0")}.f32`
 
-/** Writes samples into `dir` as they come; `finish` writes the index. Call inside a step's work folder. */
-export const preparedDatasetWriter = (dir: string) =>
+const writeFloats = (dir: string, file: string, values: Float32Array, what: string) =>
+  attempt(join(dir, file), `cannot write the ${what}`, () => writeFile(join(dir, file), Buffer.from(values.buffer, values.byteOffset, values.byteLength)))
+
+/**
+ * Writes samples into `dir` as they come; `finish` writes the index. Call inside a step's work folder.
+ * With `conditioning` (its channels aside), every sample must bring its conditioning image.
+ */
+export const preparedDatasetWriter = (dir: string, conditioning?: Omit<PreparedConditioning, "channels">) =>
   Effect.gen(function*() {
     yield* attempt(dir, "cannot create the pixels folder", () => mkdir(join(dir, "pixels"), { recursive: true }))
+    if (conditioning !== undefined) yield* attempt(dir, "cannot create the conditions folder", () => mkdir(join(dir, "conditions"), { recursive: true }))
+    let conditionChannels: number | undefined
     const samples: Array<PreparedSample> = []
     const skipped: Array<SkippedFile> = []
     let shape: { width: number; height: number; channels: number } | undefined
@@ -59,9 +82,21 @@ export const preparedDatasetWriter = (dir: string) =>
           }))
         }
         const file = sampleFile(samples.length)
-        const bytes = Buffer.from(sample.pixels.buffer, sample.pixels.byteOffset, sample.pixels.byteLength)
-        yield* attempt(join(dir, file), "cannot write the sample", () => writeFile(join(dir, file), bytes))
-        samples.push({ id: sample.id, source: sample.source, caption: sample.caption, file })
+        yield* writeFloats(dir, file, sample.pixels, "sample")
+        if (conditioning === undefined) return void samples.push({ id: sample.id, source: sample.source, caption: sample.caption, file })
+        const condition = sample.conditioning
+        if (condition === undefined || condition.width !== sample.width || condition.height !== sample.height) {
+          return yield* Effect.fail(new PreparedDataError({ path: sample.source, reason: `has no conditioning image of its size (${conditioning.column})` }))
+        }
+        conditionChannels ??= condition.channels
+        if (condition.channels !== conditionChannels) {
+          return yield* Effect.fail(new PreparedDataError({
+            path: sample.source,
+            reason: `its conditioning image has ${condition.channels} channels, the others ${conditionChannels}`
+          }))
+        }
+        yield* writeFloats(dir, conditionFile(samples.length), condition.data, "conditioning image")
+        samples.push({ id: sample.id, source: sample.source, caption: sample.caption, file, condition: conditionFile(samples.length) })
       })
     const skip = (file: SkippedFile) => Effect.sync(() => void skipped.push(file))
     const finish = Effect.gen(function*() {
@@ -71,7 +106,12 @@ export const preparedDatasetWriter = (dir: string) =>
           reason: `the dataset gave no usable sample${skipped.length > 0 ? ` (${skipped.length} files skipped)` : ""}`
         }))
       }
-      const index: PreparedIndex = { ...shape, samples, skipped }
+      const index: PreparedIndex = {
+        ...shape,
+        samples,
+        skipped,
+        ...(conditioning === undefined ? {} : { conditioning: { ...conditioning, channels: conditionChannels! } })
+      }
       yield* attempt(dir, "cannot write the index", () => writeFile(join(dir, indexFile), JSON.stringify(index)))
       return index
     })
@@ -83,12 +123,21 @@ export const readPreparedIndex = (dir: string): Effect.Effect<PreparedIndex, Pre
     Effect.map((text) => JSON.parse(text) as PreparedIndex)
   )
 
-/** One sample's pixels (HWC, [-1, 1]). */
-export const readPreparedPixels = (dir: string, sample: PreparedSample): Effect.Effect<Float32Array, PreparedDataError> =>
-  attempt(join(dir, sample.file), "cannot read the sample", () => readFile(join(dir, sample.file))).pipe(
+const readFloats = (dir: string, file: string, what: string): Effect.Effect<Float32Array, PreparedDataError> =>
+  attempt(join(dir, file), `cannot read the ${what}`, () => readFile(join(dir, file))).pipe(
     Effect.map((buffer) => {
       const copy = new Float32Array(buffer.byteLength / 4)
       new Uint8Array(copy.buffer).set(buffer)
       return copy
     })
   )
+
+/** One sample's pixels (HWC, [-1, 1]). */
+export const readPreparedPixels = (dir: string, sample: PreparedSample): Effect.Effect<Float32Array, PreparedDataError> =>
+  readFloats(dir, sample.file, "sample")
+
+/** One sample's conditioning image (HWC, [0, 1], PreparedIndex.conditioning.channels). */
+export const readPreparedCondition = (dir: string, sample: PreparedSample): Effect.Effect<Float32Array, PreparedDataError> =>
+  sample.condition === undefined
+    ? Effect.fail(new PreparedDataError({ path: join(dir, sample.file), reason: "the prepared sample has no conditioning image" }))
+    : readFloats(dir, sample.condition, "conditioning image")

@@ -161,10 +161,10 @@ describe("image-folder datasets", () => {
       const outside = mkdtempSync(join(tmpdir(), "sardine-outside-"))
       yield* io.writePng8(join(outside, "secret.png"), grey(16, 16, (x) => 100 + x))
       const folder = folderWith([
-        { file_name: "real.png", text: "a file of the folder" },
-        { file_name: "alias.png", text: "a link to a file of the folder" },
-        { file_name: "escape.png", text: "a link to a file outside" },
-        { file_name: "linked/secret.png", text: "through a linked folder" },
+        { file_name: "real.png", text: "a file of the folder", conditioning_file_name: "real.png" },
+        { file_name: "alias.png", text: "a link to a file of the folder", conditioning_file_name: "real.png" },
+        { file_name: "escape.png", text: "a link to a file outside", conditioning_file_name: "real.png" },
+        { file_name: "linked/secret.png", text: "through a linked folder", conditioning_file_name: "real.png" },
         { file_name: "paired.png", text: "conditioning outside", conditioning_file_name: "escape.png" }
       ])
       yield* io.writePng8(join(folder, "real.png"), grey(16, 16, (x, y) => 10 + x * y))
@@ -173,7 +173,8 @@ describe("image-folder datasets", () => {
       symlinkSync(join(outside, "secret.png"), join(folder, "escape.png"))
       symlinkSync(outside, join(folder, "linked"))
       const declared = { unit: "amplitude" as const, resolution: { size: 16 }, onError: "skip" as const }
-      const refused = yield* datasets.load(imageFolder(folder, declared), { conditioning: true })
+      const condition = { input: "optical", column: "conditioning_file_name" } as const
+      const refused = yield* datasets.load(imageFolder(folder, declared), { condition })
       expect(refused.samples.map((s) => s.id)).toEqual(["real.png", "alias.png"])
       expect(refused.skipped.map((s) => [s.file.slice(folder.length + 1), s.kind])).toEqual([
         ["escape.png", "outside-folder"],
@@ -184,7 +185,7 @@ describe("image-folder datasets", () => {
         `a symbolic link to ${join(outside, "secret.png")}, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`
       )
       expect(refused.skipped[2].reason).toContain(`conditioning image: a symbolic link to ${join(outside, "secret.png")}`)
-      const followed = yield* datasets.load(imageFolder(folder, { ...declared, followSymlinks: true }), { conditioning: true })
+      const followed = yield* datasets.load(imageFolder(folder, { ...declared, followSymlinks: true }), { condition })
       expect(followed.skipped).toEqual([])
       expect(followed.samples.map((s) => s.id)).toEqual(["real.png", "alias.png", "escape.png", "linked/secret.png", "paired.png"])
       // Without metadata.jsonl, the images found in the folder are checked the same way.
@@ -302,7 +303,7 @@ describe("image-folder datasets", () => {
       expect(Math.abs(samples[0].pixels[0] - (2 * perImage[0] - 1))).toBeGreaterThan(1e-3)
     }).pipe(Effect.provide(layer)))
 
-  it.effect("conditioning images are cut and flipped with their sample; grey saved as RGB is read as grey", () =>
+  it.effect("conditioning images are cut and flipped with their sample, 8-bit values scaled to [0, 1]", () =>
     Effect.gen(function* () {
       const datasets = yield* Datasets
       const io = yield* ImageIO
@@ -317,7 +318,7 @@ describe("image-folder datasets", () => {
       for (const seed of [1, 2, 3, 4]) {
         const { samples } = yield* datasets.load(
           imageFolder(folder, { unit: "amplitude", seed, resolution: { size: 16, mode: "random-crop", flip: "both" } }),
-          { conditioning: true }
+          { condition: { input: "optical", column: "conditioning_file_name" } }
         )
         const [sample] = samples
         const { x, y, size, flipHorizontal, flipVertical } = sample.window
@@ -327,7 +328,7 @@ describe("image-folder datasets", () => {
           for (let col = 0; col < size; col++) {
             const sx = x + (flipHorizontal ? size - 1 - col : col)
             const sy = y + (flipVertical ? size - 1 - row : row)
-            expect(c.data[row * size + col]).toBe(labels.data[sy * 40 + sx])
+            expect(c.data[row * size + col]).toBe(Math.fround(labels.data[sy * 40 + sx] / 255))
           }
         }
       }
@@ -359,7 +360,8 @@ describe("synthetic datasets as training samples", () => {
     Effect.gen(function* () {
       const datasets = yield* Datasets
       const dataset = synthetic({ n: 3, size: 48, seed: 2, captionTemplate: "{token} image of {caption}" })
-      const { samples, skipped } = yield* datasets.load(dataset, { token: "<SAR>", conditioning: true })
+      const condition = { input: "label-map", column: "conditioning_file_name", classValues: [1, 2, 3, 4, 5, 6, 7, 8] } as const
+      const { samples, skipped } = yield* datasets.load(dataset, { token: "<SAR>", condition })
       expect(skipped).toEqual([])
       expect(samples.map((s) => s.id)).toEqual(["scene-000000", "scene-000001", "scene-000002"])
       for (const s of samples) {
@@ -367,7 +369,10 @@ describe("synthetic datasets as training samples", () => {
         expect([s.channels, s.pixels.length]).toEqual([1, 48 * 48])
         expect(Math.min(...s.pixels)).toBeGreaterThanOrEqual(-1)
         expect(Math.max(...s.pixels)).toBeLessThanOrEqual(1)
-        expect(Math.max(...s.conditioning!.data)).toBeLessThanOrEqual(8)
+        // One-hot: eight channels, exactly one 1 per pixel.
+        const c = s.conditioning!
+        expect([c.width, c.height, c.channels]).toEqual([48, 48, 8])
+        for (let p = 0; p < 48 * 48; p++) expect(c.data.slice(p * 8, p * 8 + 8).reduce((a, b) => a + b, 0)).toBe(1)
       }
       const optical = yield* datasets.load(synthetic({ n: 1, size: 48, seed: 2, modality: "optical" }))
       expect(optical.samples[0].channels).toBe(3)

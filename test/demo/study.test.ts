@@ -6,6 +6,7 @@ import { join, resolve } from "node:path"
 import { describe, expect, it } from "vitest"
 import { encodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { Study } from "../../framework/declaration/experiment.ts"
+import { promptsOf } from "../../framework/declaration/generation.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
 import type { EvaluationResult } from "../../framework/steps/evaluation-result.ts"
@@ -35,7 +36,7 @@ describe("experiments/demo/study.ts", () => {
     for (const e of experiments) {
       expect(e.base._tag === "diffusers" && resolve(directory, e.base.path)).toBe(join(repoRoot, "experiments/demo/base"))
       expect(e.data._tag === "synthetic" && e.data.modality === "sar" && e.data.exclude).toEqual(["ships"])
-      const unseen = e.generate.prompts.filter((p) => typeof p !== "string" && p.split === "unseen")
+      const unseen = promptsOf(e.generate).filter((p) => typeof p !== "string" && p.split === "unseen")
       expect(unseen.length).toBeGreaterThan(0)
       for (const p of unseen) expect(typeof p !== "string" && p.text).toMatch(/ship/)
       expect(e.evaluate.alignment?.clip && resolve(directory, e.evaluate.alignment.clip)).toBe(join(repoRoot, "experiments/demo/sar-clip"))

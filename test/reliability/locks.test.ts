@@ -120,15 +120,16 @@ describe("step locks", () => {
 
   it("a full disk (a real 2 MiB tmpfs) leaves no lock behind; once space is freed the next run goes through", async () => {
     const s = await fileStudyIn("full-disk")
-    await mkdir(s.cache)
-    // Inside a mount namespace: a tmpfs on the cache folder, filled up, then the run; then space freed and the run again.
+    await mkdir(join(s.cache, "locks"), { recursive: true })
+    // Inside a mount namespace: a tmpfs on the cache's lock folder, filled up, then the run; then space freed and
+    // the run again. Only the locks' disk is full: the tracking spool, written first, lives elsewhere in the cache.
     const script = [
       "cache=$1; shift",
-      "mount -t tmpfs -o size=2m tmpfs \"$cache\" || exit 90",
-      "dd if=/dev/zero of=\"$cache/filler\" bs=64k 2>/dev/null",
+      "mount -t tmpfs -o size=2m tmpfs \"$cache/locks\" || exit 90",
+      "dd if=/dev/zero of=\"$cache/locks/filler\" bs=64k 2>/dev/null",
       "\"$@\"; echo \"first exit $?\"",
-      "echo \"locks: $(find \"$cache/locks\" -mindepth 1 2>/dev/null | wc -l), outputs: $(find \"$cache/steps\" -name sardine-step.json 2>/dev/null | wc -l)\"",
-      "rm \"$cache/filler\"",
+      "echo \"locks: $(find \"$cache/locks\" -mindepth 1 ! -name filler | wc -l), outputs: $(find \"$cache/steps\" -name sardine-step.json 2>/dev/null | wc -l)\"",
+      "rm \"$cache/locks/filler\"",
       "\"$@\"; echo \"second exit $?\"",
       "echo \"locks: $(find \"$cache/locks\" -mindepth 1 | wc -l), outputs: $(find \"$cache/steps\" -name sardine-step.json | wc -l)\""
     ].join("\n")

@@ -291,6 +291,15 @@ describe("bad shards and members are named", () => {
       expect(none.message).toBe(`${nowhere(0)}: the shard pattern matches no file (nor do ${nowhere(1)}, ${nowhere(2)}, ${nowhere(3)})`)
     }).pipe(Effect.provide(layer)))
 
+  it.effect("a ControlNet condition request is refused, naming conditioning.from, not answered without conditioning images", () =>
+    Effect.gen(function*() {
+      const datasets = yield* Datasets
+      const refused = yield* Effect.flip(datasets.load(declared(shard), { condition: { input: "optical", column: "optical_file_name" } }))
+      expect(refused.message).toBe(
+        `${shard}: conditioning.from names the metadata column "optical_file_name", but WebDataset shards have no metadata columns and their conditioning images are not read for a ControlNet; use an image folder or synthetic scenes`
+      )
+    }).pipe(Effect.provide(layer)))
+
   it.effect("data inspect on shards: members, image types and values, JSON text fields, every problem", () =>
     Effect.gen(function*() {
       const datasets = yield* Datasets
@@ -345,5 +354,10 @@ describe("bad shards and members are named", () => {
       "caption: #<field path> reads JSON members only; \"txt\" is not one (got \"txt#a\")"
     ]))
     expect(issues(() => sarlo80("x", { caption: "TINY" as never }))).toEqual(["caption: must be one of \"SHORT\", \"MID\", \"LONG\" (got \"TINY\")"])
+    // Nothing reads a paired member from shards (a ControlNet reads its conditions from image folders or
+    // synthetic scenes): a `conditioning` member is refused, not accepted and ignored.
+    expect(issues(() => webDataset("x.tar", { image: "png", unit: "amplitude", conditioning: "optic.png" } as never))).toEqual([
+      expect.stringMatching(/^conditioning: /)
+    ])
   })
 })

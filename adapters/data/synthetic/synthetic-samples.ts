@@ -1,7 +1,9 @@
 import { Effect, Stream } from "effect"
 import type { SyntheticDataset } from "../../../framework/declaration/dataset.ts"
 import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, toTrainingRange } from "../../../framework/sar/normalisation.ts"
+import { oneHot, opticalCondition } from "../../../framework/conditioning/condition-encoding.ts"
 import { DatasetError, type DatasetItem, type PrepareOptions, type TrainingSample } from "../../../framework/services/datasets.ts"
+import type { Raster } from "../../../framework/services/image-io.ts"
 import { applyCaptionTemplate, checkTemplate } from "../caption-template.ts"
 import { generateScene } from "./scene-generator.ts"
 
@@ -28,6 +30,16 @@ export const syntheticSamples = (
         return yield* new DatasetError({ path: `synthetic:${dataset.seed}`, reason: templateProblem })
       }
       const sar = dataset.modality === "sar"
+      const condition = options.condition
+      // Validation allows only the generator's own columns and classes, so encoding cannot fail here.
+      const conditionOf = (labels: Uint8Array, optical: Float32Array | undefined): Raster | undefined => {
+        if (condition === undefined) return undefined
+        const encoded = condition.input === "label-map"
+          ? oneHot(Float32Array.from(labels), dataset.size, condition.classValues ?? [])
+          : opticalCondition({ width: dataset.size, height: dataset.size, channels: 3, data: optical! }, "uint8")
+        if (typeof encoded === "string") throw new Error(`synthetic conditioning (${condition.column}): ${encoded}`)
+        return encoded
+      }
       const wantsDatasetStatistics = sar && dataset.normalisation._tag === "mean-std" && dataset.normalisation.statistics === "dataset"
       // A first pass over the scenes, only when the declaration asks for dataset-wide statistics.
       const statistics = wantsDatasetStatistics
@@ -42,7 +54,8 @@ export const syntheticSamples = (
       // Chunks of one: a consumer that stops early never pays for scenes it does not take.
       return Stream.range(0, dataset.n - 1, 1).pipe(
         Stream.map((index): DatasetItem => {
-          const scene = generateScene(dataset, index, { sar, optical: !sar })
+          const scene = generateScene(dataset, index, { sar, optical: !sar || condition?.input === "optical" })
+          const conditioning = conditionOf(scene.layout.labels, scene.optical)
           const { size } = dataset
           const pixels = sar
             ? normalise(scene.sar!.amplitude, dataset.normalisation, statistics ? { datasetStatistics: statistics } : {})
@@ -56,9 +69,7 @@ export const syntheticSamples = (
             channels: sar ? 1 : 3,
             pixels: toTrainingRange(pixels),
             window: { x: 0, y: 0, size, flipHorizontal: false, flipVertical: false },
-            ...(options.conditioning
-              ? { conditioning: { width: size, height: size, channels: 1, data: Float32Array.from(scene.layout.labels) } }
-              : {})
+            ...(conditioning === undefined ? {} : { conditioning })
           }
           return { _tag: "Sample", sample }
         })

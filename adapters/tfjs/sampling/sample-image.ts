@@ -3,7 +3,7 @@ import { autoencoderKlDecode } from "../autoencoder-kl.ts"
 import type { Conditioning } from "./conditioning.ts"
 import type { DiffusionModels } from "./diffusion-models.ts"
 import { drawNoise, gaussianStream } from "./gaussian-noise.ts"
-import { guidedDenoiser } from "./guidance.ts"
+import { type Control, guidedDenoiser } from "./guidance.ts"
 import type { Sampler } from "./sampler.ts"
 
 /** How many pixels one latent covers per side: 2^(VAE blocks − 1), diffusers' `vae_scale_factor`. */
@@ -20,6 +20,8 @@ export interface LatentRequest {
   readonly seed: number
   readonly replicate: number
   readonly onStep?: (done: number, total: number) => void
+  /** A ControlNet with this sample's conditioning image. */
+  readonly control?: Control
 }
 
 /**
@@ -31,7 +33,7 @@ export const sampleLatents = (request: LatentRequest): tf.Tensor4D => {
   const stream = gaussianStream(request.seed, request.replicate)
   const initial = drawNoise(stream, [1, request.size[0], request.size[1], models.unet.plan.config.in_channels])
   try {
-    const denoise = guidedDenoiser(models.unet, conditioning, request.guidanceScale)
+    const denoise = guidedDenoiser(models.unet, conditioning, request.guidanceScale, request.control)
     return request.sampler(denoise, initial, (shape) => drawNoise(stream, shape), request.onStep)
   } finally {
     initial.dispose()

@@ -1,0 +1,197 @@
+import { Effect, Either } from "effect"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
+import { loadDeclaration } from "../../framework/declaration/load.ts"
+import { controlNet, frozen, full, imageFolder, lora, synthetic, webDataset } from "../../framework/index.ts"
+import { validExperiment } from "../support/declarations.ts"
+
+/** A ControlNet on the synthetic label maps, with the scenes it samples: the valid declaration the cases break. */
+const conditioned = (overrides: Parameters<typeof validExperiment>[0] = {}, conditioning: Partial<Parameters<typeof controlNet>[0]> = {}) =>
+  validExperiment({
+    conditioning: controlNet({ input: "label-map", from: "conditioning_file_name", treatment: full({ lr: 1e-4 }), ...conditioning }),
+    generate: { conditions: synthetic({ n: 2, size: 32, seed: 5 }), seeds: [0], steps: 4 },
+    ...overrides
+  })
+
+const folder = (path: string) => imageFolder(path, { unit: "amplitude", resolution: { size: 32 } })
+
+const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; readonly lines: ReadonlyArray<string> }> = [
+  {
+    name: "an unknown input",
+    input: conditioned({}, { input: "depth" as never }),
+    lines: ["conditioning.input: must be one of \"label-map\", \"optical\", \"sar\" (got \"depth\")"]
+  },
+  {
+    name: "a column the synthetic scenes do not have",
+    input: conditioned({}, { from: "labels_file_name" }),
+    lines: [
+      "conditioning.from: synthetic scenes (data, generate.conditions) have no column \"labels_file_name\"; they have conditioning_file_name (label-map), optical_file_name (optical)"
+    ]
+  },
+  {
+    name: "optical conditioning read from the label-map column",
+    input: conditioned({}, { input: "optical" }),
+    lines: ["conditioning.input: is \"optical\", but conditioning_file_name of synthetic scenes (data, generate.conditions) holds label-map images"]
+  },
+  {
+    name: "another SAR sensor on synthetic scenes, which have none",
+    input: conditioned({}, { input: "sar", from: "sar_file_name" }),
+    lines: [
+      "conditioning.input: \"sar\" needs a second SAR image per scene, which synthetic scenes (data, generate.conditions) do not have; use an image folder whose metadata names one"
+    ]
+  },
+  {
+    name: "a class count that does not match the synthetic label maps",
+    input: conditioned({}, { classes: { 1: "water", 2: "land", 3: "urban" } }),
+    lines: [
+      "conditioning.classes: the synthetic generator's label maps (data, generate.conditions) have 8 classes (1 water, 2 bare-field, 3 crops, 4 forest, 5 urban, 6 roads, 7 bridges, 8 ships); got 3 (1 water, 2 land, 3 urban) — leave classes out for synthetic scenes"
+    ]
+  },
+  {
+    name: "label maps of an image folder without their classes",
+    input: conditioned({ data: folder("data/sar"), generate: { conditions: folder("data/scenes"), seeds: [0] } }),
+    lines: ["conditioning.classes: is missing: label maps of an image folder (data, generate.conditions) need { <pixel value>: <class name> }"]
+  },
+  {
+    name: "classes that are not pixel values, or name a class twice",
+    input: conditioned({ data: folder("data/sar"), generate: { conditions: folder("data/scenes"), seeds: [0] } }, {
+      classes: { 10: "water", 20: "water", x: "urban" }
+    }),
+    lines: ["conditioning.classes: keys must be pixel values, integers from 0 to 65535 (got \"x\")"]
+  },
+  {
+    name: "classes on an optical input",
+    input: conditioned({ data: folder("data/sar"), generate: { conditions: folder("data/scenes"), seeds: [0] } }, {
+      input: "optical",
+      from: "optical_file_name",
+      classes: { 1: "water", 2: "urban" }
+    }),
+    lines: ["conditioning.classes: only label maps have classes (input is \"optical\")"]
+  },
+  {
+    name: "a frozen ControlNet made from the UNet",
+    input: conditioned({}, { treatment: frozen() }),
+    lines: [
+      "conditioning.treatment: a frozen ControlNet made from the UNet adds nothing (its zero convolutions stay zero); train it, or init it from a trained ControlNet folder"
+    ]
+  },
+  {
+    name: "an embedding for a ControlNet loaded from a folder",
+    input: conditioned({}, { init: "models/controlnet-seg", embedding: [16, 32] }),
+    lines: ["conditioning.embedding: shapes a new ControlNet (init \"unet\"); the ControlNet folder \"models/controlnet-seg\" brings its own"]
+  },
+  {
+    name: "conditioning images from WebDataset shards",
+    input: conditioned({
+      data: webDataset("shards/train-{0..3}.tar", { image: "sar.png", caption: "txt", unit: "amplitude", resolution: { size: 32 } }),
+      generate: { conditions: folder("data/scenes"), seeds: [0] }
+    }, { classes: { 1: "water", 2: "urban" } }),
+    lines: [
+      "conditioning.from: names the metadata column \"conditioning_file_name\", but WebDataset shards (data) have no metadata columns and sardine does not read a ControlNet's conditioning images from shards; use an image folder or synthetic scenes"
+    ]
+  },
+  {
+    name: "a conditioned experiment without conditioning scenes",
+    input: conditioned({ generate: { prompts: ["SAR image of a field"], seeds: [0] } }),
+    lines: [
+      "generate.conditions: is missing: a conditioned experiment samples the scenes of a dataset with conditioning images (its conditioning_file_name column) and compares each sample with its scene's true image"
+    ]
+  },
+  {
+    name: "prompts next to conditioning scenes",
+    input: conditioned({ generate: { prompts: ["SAR image of a field"], conditions: synthetic({ n: 2, size: 32 }), seeds: [0] } }),
+    lines: ["generate.prompts: is not used by a conditioned experiment: each scene of generate.conditions is prompted with its own caption; remove it"]
+  },
+  {
+    name: "conditioning scenes without conditioning",
+    input: validExperiment({ generate: { prompts: ["SAR image of a field"], conditions: synthetic({ n: 2, size: 32 }) } }),
+    lines: ["generate.conditions: is for conditioned experiments only (declare conditioning: controlNet({ … }))"]
+  },
+  {
+    name: "neither prompts nor conditions",
+    input: validExperiment({ generate: { seeds: [0] } }),
+    lines: ["generate.prompts: is missing (only an experiment that samples the scenes of generate.conditions may omit it)"]
+  },
+  {
+    name: "a SAR condition normalised by dataset statistics",
+    input: conditioned({
+      data: imageFolder("data/sar", { unit: "amplitude", resolution: { size: 32 }, normalisation: { _tag: "mean-std", statistics: "dataset" } }),
+      generate: { conditions: folder("data/scenes"), seeds: [0] }
+    }, { input: "sar", from: "tsx_file_name" }),
+    lines: [
+      "data.normalisation.statistics: \"dataset\" statistics are not computed for conditioning SAR images (conditioning.input \"sar\"); declare \"per-image\" or given { mean, std }"
+    ]
+  },
+  {
+    name: "a baseline with a trained ControlNet",
+    input: conditioned({ baseline: true, components: { unet: frozen() }, train: undefined }),
+    lines: ["baseline: a baseline trains nothing, but conditioning is full"]
+  },
+  {
+    name: "a trained ControlNet beside a trained VAE",
+    input: conditioned({ components: { unet: frozen(), vae: full({ lr: 1e-4 }) } }),
+    lines: [
+      "components.vae: a trained VAE must be the only trained component (its latents would move under the UNet); declare VAE training as its own experiment"
+    ]
+  },
+  {
+    name: "a negative conditioning scale",
+    input: conditioned({}, { scale: -1 }),
+    lines: ["conditioning.scale: must be a number ≥ 0 (got -1)"]
+  }
+]
+
+describe("conditioning declarations", () => {
+  for (const { input, lines, name } of cases) {
+    it(`refused: ${name}`, async () => {
+      const result = await Effect.runPromise(Effect.either(decodeDeclaration(input)))
+      if (Either.isRight(result)) throw new Error("expected the declaration to be rejected")
+      expect(result.left.lines).toEqual(lines)
+    })
+  }
+
+  it("accepted: LoRA UNet + full ControlNet on synthetic label maps, with defaults filled", async () => {
+    const declaration = await Effect.runPromise(decodeDeclaration(conditioned({ components: { unet: lora({ rank: 4, lr: 1e-3 }) } })))
+    if (declaration.kind !== "experiment") throw new Error("an experiment was declared")
+    expect(declaration.conditioning).toEqual({
+      _tag: "controlnet",
+      input: "label-map",
+      from: "conditioning_file_name",
+      treatment: { _tag: "full", lr: 1e-4, weightDecay: 0, only: ["*"] },
+      init: "unet",
+      scale: 1,
+      guessMode: false
+    })
+  })
+
+  it("accepted: a frozen ControlNet from a folder on an image folder's optical images, without training anything else is a baseline", async () => {
+    const input = conditioned({
+      baseline: true,
+      components: { unet: frozen() },
+      train: undefined,
+      data: folder("data/sar"),
+      generate: { conditions: folder("data/scenes"), seeds: [0] }
+    }, { input: "optical", from: "optical_file_name", treatment: frozen(), init: "models/controlnet-optical" })
+    const declaration = await Effect.runPromise(decodeDeclaration(input))
+    expect(declaration.kind === "experiment" && declaration.conditioning?.init).toBe("models/controlnet-optical")
+  })
+
+  it("refused when loaded to run: no engine trains or samples with a ControlNet yet, and it is not run without one", async () => {
+    const declaration = await Effect.runPromise(decodeDeclaration(conditioned()))
+    const dir = await mkdtemp(join(tmpdir(), "sardine-conditioned-"))
+    try {
+      const file = join(dir, "conditioned.json")
+      await writeFile(file, JSON.stringify(encodeDeclaration(declaration)))
+      const result = await Effect.runPromise(Effect.either(loadDeclaration(file)))
+      if (Either.isRight(result) || result.left._tag !== "DeclarationError") throw new Error("expected the declaration to be refused")
+      expect(result.left.lines).toEqual([
+        "conditioning: the tfjs engine cannot run a conditioned experiment yet: it has the ControlNet model and samples with one, but its trainer and generate step do not take a ControlNet (issue 19); remove conditioning and generate.conditions"
+      ])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
