@@ -9,9 +9,12 @@ import { TokenizerTrainerLive } from "../adapters/tokenizer/tokenizer-trainer-li
 import { executorFactoryLayer } from "../adapters/slurm/executor-factory.ts"
 import { progressFor } from "../framework/runner/progress.ts"
 import { Engine } from "../framework/services/engine.ts"
+import type { ImageIO } from "../framework/services/image-io.ts"
 import { ModelArchitecture } from "../framework/services/model-architecture.ts"
 import { ReportRenderer } from "../framework/services/report-renderer.ts"
 import { ClipScorers } from "../framework/services/scorer.ts"
+import { EngineEnvironmentsLive } from "../adapters/torch/python-environment.ts"
+import { engineRouter } from "./engine-router.ts"
 import { lazyLayer } from "./lazy-layer.ts"
 
 /** The light services every command may use, built at start. */
@@ -24,16 +27,27 @@ const light = Layer.mergeAll(
   TokenizerTrainerLive,
   runPushLayer(),
   trackerFactoryLayer(),
-  executorFactoryLayer()
+  executorFactoryLayer(),
+  EngineEnvironmentsLive
 )
+
+/** Both engines, each imported and started on its first request (the router picks per request). */
+const engines = Effect.gen(function*() {
+  const context = yield* Effect.context<ImageIO>()
+  const tfjs = yield* Effect.cached(
+    Effect.flatMap(Effect.promise(() => import("../adapters/tfjs/engine-live.ts")), (m) => Effect.provide(Engine, m.EngineLive)).pipe(
+      Effect.provide(context)
+    )
+  )
+  const torch = yield* Effect.cached(
+    Effect.flatMap(Effect.promise(() => import("../adapters/torch/torch-engine.ts")), (m) => m.makeTorchEngine()).pipe(Effect.provide(context))
+  )
+  return engineRouter({ tfjs, torch })
+})
 
 /** The heavy ones, imported and started on first use (see lazy-layer.ts). */
 const heavy = Layer.mergeAll(
-  lazyLayer(
-    Engine,
-    Effect.flatMap(Effect.promise(() => import("../adapters/tfjs/engine-live.ts")), (m) => Effect.provide(Engine, m.EngineLive)),
-    ["backend"]
-  ),
+  lazyLayer(Engine, engines, ["backend"]),
   lazyLayer(
     ClipScorers,
     Effect.map(Effect.promise(() => import("../adapters/clip-scorer/clip-scorers-live.ts")), (m) => Effect.provide(ClipScorers, m.ClipScorersLive))
@@ -41,7 +55,10 @@ const heavy = Layer.mergeAll(
   ),
   lazyLayer(
     ModelArchitecture,
-    Effect.flatMap(Effect.promise(() => import("../adapters/tfjs/model-architecture-live.ts")), (m) => Effect.provide(ModelArchitecture, m.ModelArchitectureLive))
+    Effect.flatMap(
+      Effect.promise(() => import("../adapters/tfjs/model-architecture-live.ts")),
+      (m) => Effect.provide(ModelArchitecture, m.ModelArchitectureLive)
+    )
   ),
   lazyLayer(
     ReportRenderer,

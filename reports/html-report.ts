@@ -151,6 +151,13 @@ export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, s
         `<p class="note">${escapeXml(trainingNote)}</p>`,
         ...content.trainingCurves.map((c) => figure(c, `${c.label}.`))
       ]),
+    ...(content.validationImages.length === 0 ? [] : [
+      `<p>Validation images sampled during training (train.validationPrompts), in each train step's output:</p>`,
+      `<ul>${
+        content.validationImages.map((v) => `<li>${escapeXml(v.strategy)}, step ${v.step}, “${escapeXml(v.prompt)}”: <code>${escapeXml(v.file)}</code></li>`)
+          .join("")
+      }</ul>`
+    ]),
     heading("run-facts"),
     tableHtml(tables.runFacts),
     `</main></body></html>`

@@ -94,6 +94,12 @@ export const markdownReport = (content: ReportContent): string => {
     ...(content.trainingCurves.length === 0
       ? ["No strategy of this study trains (or no training log is left in the cache).", ""]
       : [escapeProse(trainingNote), "", ...content.trainingCurves.map(chartMarkdown)]),
+    ...(content.validationImages.length === 0 ? [] : [
+      "Validation images sampled during training (train.validationPrompts), in each train step's output:",
+      "",
+      ...content.validationImages.map((v) => `- ${escapeProse(v.strategy)}, step ${v.step}, “${escapeProse(v.prompt)}”: \`${v.file}\``),
+      ""
+    ]),
     "## 9. Run facts",
     "",
     tableMarkdown(tables.runFacts)

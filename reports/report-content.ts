@@ -13,6 +13,7 @@ import { realSets } from "./glcm-summary.ts"
 import { imageGrid, type ImageGrid } from "./image-grid.ts"
 import { numeric } from "./metric-columns.ts"
 import { realColour, realLabel } from "./strategy-colours.ts"
+import type { ValidationImage } from "../framework/steps/validation-images.ts"
 import { estimateOf, type StrategyResult, strategyLabel, type StudyResults } from "./study-results.ts"
 import { alignmentTable } from "./tables/alignment-table.ts"
 import { metricTable, presentColumns } from "./tables/metric-table.ts"
@@ -40,6 +41,8 @@ export interface ReportContent {
   readonly glcmPanels: ReadonlyArray<SvgChart>
   readonly alignment?: SvgChart
   readonly trainingCurves: ReadonlyArray<SvgChart>
+  /** Each strategy's validation images (train.validationPrompts), listed, not compared. */
+  readonly validationImages: ReadonlyArray<{ readonly strategy: string } & ValidationImage>
   readonly grid: ImageGrid
 }
 
@@ -287,6 +290,7 @@ export const reportContent = (results: StudyResults): ReportContent => {
     glcmPanels: glcmPanels(results),
     ...(chart === undefined ? {} : { alignment: chart }),
     trainingCurves: trainingCurves(results),
+    validationImages: results.strategies.flatMap((s) => s.replicates.flatMap((r) => r.validationImages.map((image) => ({ strategy: r.name, ...image })))),
     grid: imageGrid(results)
   }
 }

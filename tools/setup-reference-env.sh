@@ -17,17 +17,22 @@ requirements=tools/requirements.txt
 venv="${SARDINE_REFERENCE_VENV:-.venv}"
 python="${SARDINE_PYTHON:-$venv/bin/python}"
 marker="$venv/.sardine-requirements"
-want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+# The requirements and the file they include (the torch engine's pins): a change to either means a new install.
+want="$(cat "$requirements" adapters/torch/requirements.txt | sha256sum | cut -d' ' -f1)"
 
 # Every pin installed at its version: the test for an environment made by hand or shared (no marker).
 pins_match() {
   "$python" - "$requirements" <<'PY'
-import importlib.metadata as metadata, re, sys
+import importlib.metadata as metadata, os, re, sys
 wrong = []
-for line in open(sys.argv[1]):
-    line = line.split("#")[0].strip()
-    if not line:
-        continue
+def pins(path):
+    for line in open(path):
+        line = line.split("#")[0].strip()
+        if line.startswith("-r "):
+            yield from pins(os.path.join(os.path.dirname(path), line[3:].strip()))
+        elif line:
+            yield line
+for line in pins(sys.argv[1]):
     name, _, version = line.partition("==")
     name = re.sub(r"\[.*\]", "", name).strip()
     try:

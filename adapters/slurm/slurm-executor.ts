@@ -123,9 +123,18 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
             after
           })
           const command = [
-            ...entry, "step", loaded.file, step.id, "--cache-dir", cacheDir, "--tracking-uri", request.trackingUri,
-            "--lock-lease", String(Duration.toSeconds(request.lockLease)),
-            ...(request.force.has(step.id) ? ["--force"] : [])
+            ...entry,
+            "step",
+            loaded.file,
+            step.id,
+            "--cache-dir",
+            cacheDir,
+            "--tracking-uri",
+            request.trackingUri,
+            "--lock-lease",
+            String(Duration.toSeconds(request.lockLease)),
+            ...(request.force.has(step.id) ? ["--force"] : []),
+            ...(request.engine === undefined ? [] : ["--engine", request.engine])
           ]
           const script = batchScript(command, `sardine step ${step.id} of ${plan.name} (key ${step.key})`)
           const submittedAt = Date.now()

@@ -35,6 +35,9 @@ export const shared = {
     noiseOffset: 0.05,
     maxGradNorm: 1,
     checkpointEvery: 1000,
+    // An H100/H200's bf16 (fp32 master weights), activations recomputed to fit 1024² at batch 4.
+    precision: "bf16",
+    gradientCheckpointing: true,
     validationPrompts: ["SAR image of a harbour with ships", "SAR image of a dense urban area"]
   },
   generate: {

@@ -11,5 +11,7 @@ import vaeLora from "./vae-lora.ts"
 export default study({
   name: "paper",
   description: "Which components of SDXL to fine-tune, and how, to generate realistic SAR.",
+  // SDXL needs the torch engine (bf16, gradient checkpointing, a GPU): README, "Run the paper's study on a GPU machine".
+  engine: "torch",
   experiments: [fullUnet, loraUnet, textEncodersLora, textEncodersFull, vaeFull, vaeLora, hybrid]
 })

@@ -1,6 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
 import { join } from "node:path"
 import { isTemporaryName } from "../files/atomic-write.ts"
 import { filesUnder } from "../files/folder-files.ts"
@@ -8,6 +8,7 @@ import type { Step } from "../plan/step.ts"
 import { cacheLayout } from "../runner/cache.ts"
 import { describeOwner, LockUnreadable, readLock, staleness, tryHoldLock } from "../runner/lock.ts"
 import { resumableKinds } from "../runner/resume-point.ts"
+import { engineNames } from "../services/engine.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
 import { lockLeaseOption } from "./step-options.ts"
@@ -43,8 +44,11 @@ export const cleanCommand = Command.make(
       const cache = cacheLayout(cacheDir)
       const kept = new Map<string, Step>()
       for (const file of files) {
-        const { plan } = yield* loadPlan(file, { cacheDir })
-        for (const step of plan.steps) kept.set(step.key, step)
+        // The steps of either engine are kept: a cache may hold a study computed by both.
+        for (const engine of engineNames) {
+          const { plan } = yield* loadPlan(file, { engine: Option.some(engine), cacheDir })
+          for (const step of plan.steps) kept.set(step.key, step)
+        }
       }
       const list = (folder: string) => fs.readDirectory(join(cacheDir, folder)).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
       const removals: Array<Removal> = []

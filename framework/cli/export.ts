@@ -12,6 +12,7 @@ import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
+import { engineOption } from "./engine-option.ts"
 
 export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFailed", {
   reason: Schema.String
@@ -41,7 +42,9 @@ const experimentName = Options.text("experiment").pipe(
 const weightsText = (summary: ExportSummary, useEma: boolean): string =>
   summary.weights === "ema"
     ? `EMA weights after step ${summary.step}, as generate.useEma asks`
-    : `final weights of step ${summary.step}${useEma ? "; generate.useEma asks for the EMA but the training kept none (train.ema)" : ", as generate.useEma: false asks"}`
+    : `final weights of step ${summary.step}${
+      useEma ? "; generate.useEma asks for the EMA but the training kept none (train.ema)" : ", as generate.useEma: false asks"
+    }`
 
 /** The experiment's train step in the declaration's plan: the one whose output is the trained model. */
 export const trainStepOf = (
@@ -75,10 +78,10 @@ const exportClip = (file: string, declaration: Declaration, plan: Plan, format: 
 
 export const exportCommand = Command.make(
   "export",
-  { file: declarationFile, format, out, cacheDir: cacheDirOption, experiment: experimentName },
-  ({ cacheDir, experiment, file, format, out }) =>
+  { file: declarationFile, format, out, cacheDir: cacheDirOption, experiment: experimentName, engine: engineOption },
+  ({ cacheDir, engine: engineChoice, experiment, file, format, out }) =>
     Effect.gen(function*() {
-      const { loaded, plan } = yield* loadPlan(file, { cacheDir })
+      const { engine: computedBy, loaded, plan } = yield* loadPlan(file, { engine: engineChoice, cacheDir })
       if (format === "clip" || loaded.declaration.kind === "clip") return yield* exportClip(file, loaded.declaration, plan, format, out, cacheDir)
       const trained = experimentsOf(loaded.declaration).filter((e) => !e.baseline && e.train !== undefined)
       const wanted = Option.getOrUndefined(experiment)
@@ -111,7 +114,8 @@ export const exportCommand = Command.make(
         modelDir: cache.done(step.key),
         format,
         out,
-        useEma: target.generate.useEma
+        useEma: target.generate.useEma,
+        engine: computedBy
       })
       yield* Console.log(`${target.name}: wrote ${format} to ${out} (${weightsText(summary, target.generate.useEma)})`)
       for (const note of summary.notes) yield* Console.log(`  note: ${note}`)

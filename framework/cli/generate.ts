@@ -15,11 +15,12 @@ import type { StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
 import { Progress } from "../runner/progress.ts"
 import { denormalise, type DenormalisedUnit, invertibleNormalisation } from "../sar/denormalisation.ts"
-import { type AdapterFile, Engine, type GeneratedSample, samplesIndexFile } from "../services/engine.ts"
+import { type AdapterFile, Engine, EngineEnvironments, type EngineName, type GeneratedSample, samplesIndexFile } from "../services/engine.ts"
 import { ImageIO } from "../services/image-io.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
+import { engineOption } from "./engine-option.ts"
 import { trainStepOf } from "./export.ts"
 
 /**
@@ -78,7 +79,7 @@ const options = {
   ),
   eta: Options.float("eta").pipe(Options.optional, Options.withDescription("DDIM's η")),
   size: Options.integer("size").pipe(Options.optional, Options.withDescription("Image side in pixels")),
-  engine: Options.choice("engine", ["tfjs", "torch", "auto"]).pipe(Options.optional, Options.withDescription("The engine that samples (default tfjs)")),
+  engine: engineOption,
   lora: Options.text("lora").pipe(
     Options.repeated,
     Options.withDescription("A LoRA file (kohya or diffusers/PEFT safetensors) on a pipeline folder, FILE or FILE:SCALE (repeatable)")
@@ -178,6 +179,8 @@ const sha256 = (file: string) => Effect.promise(async () => createHash("sha256")
 
 /** What to sample with: the engine request's model part, the declared settings, and a description for samples.json. */
 interface Source {
+  /** The engine that samples: the plan's for an experiment (its steps' keys name it), else --engine's. */
+  readonly engine: EngineName
   readonly base: { readonly base: BaseModel; readonly path: string }
   readonly adaptation: ResolvedAdaptation
   readonly modelDir?: string
@@ -199,13 +202,16 @@ const vaeScaleFactor = (pipeline: string) =>
   Effect.map(readConfig(pipeline, "vae/config.json"), (vae) => 2 ** ((Array.isArray(vae.block_out_channels) ? vae.block_out_channels.length : 1) - 1))
 
 /** A diffusers pipeline folder: diffusers' defaults, the size from the UNet's sample_size. */
-const folderSource = (folder: string) =>
+const folderSource = (folder: string, engineChoice: Parsed["engine"]) =>
   Effect.gen(function*() {
+    const choice = Option.getOrElse(engineChoice, () => "tfjs" as const)
+    const engine: EngineName = choice !== "auto" ? choice : (yield* (yield* EngineEnvironments).torchConfigured) ? "torch" : "tfjs"
     const index = yield* readConfig(folder, "model_index.json")
     const unet = yield* readConfig(folder, "unet/config.json")
     const family = String(index._class_name ?? "").includes("XL") ? "sdxl" as const : "sd15" as const
     const side = Number(unet.sample_size) * (yield* vaeScaleFactor(folder))
     const source: Source = {
+      engine,
       base: { base: { _tag: "diffusers", path: folder, family }, path: folder },
       adaptation: resolveAdaptation(frozen, family),
       generate: Schema.decodeUnknownSync(Generation)({ prompts: ["x"], ...(Number.isInteger(side) && side >= 8 ? { resolution: side } : {}) }),
@@ -215,10 +221,10 @@ const folderSource = (folder: string) =>
   })
 
 /** An experiment of a declaration: its generate step's settings, its trained model from the cache. */
-const declarationSource = (file: string, wanted: string | undefined, cacheDir: string) =>
+const declarationSource = (file: string, wanted: string | undefined, cacheDir: string, engineChoice: Parsed["engine"]) =>
   Effect.gen(function*() {
-    // The plan with the declared folders' fingerprints in its keys, as `sardine run` wrote them to the cache.
-    const { loaded, plan } = yield* loadPlan(file, { cacheDir })
+    // The plan with the declared folders' fingerprints and the engine in its keys, as `sardine run` wrote them to the cache.
+    const { engine, loaded, plan } = yield* loadPlan(file, { engine: engineChoice, cacheDir })
     const experiments = experimentsOf(loaded.declaration)
     const chosen = wanted === undefined ? experiments : experiments.filter((e) => e.name === wanted)
     const names = experiments.map((e) => e.name).join(", ") || "none"
@@ -243,6 +249,7 @@ const declarationSource = (file: string, wanted: string | undefined, cacheDir: s
     if (train !== undefined && !(yield* isDone(cache, train.key))) return yield* notDone(train.id, train.key)
     const { base } = step.config
     const source: Source = {
+      engine,
       base: {
         base,
         path: madeBase !== undefined ? join(cache.done(madeBase.key), pipelineFolder) : resolve(loaded.directory, base._tag === "diffusers" ? base.path : ".")
@@ -361,11 +368,13 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
       return yield* usage("--lora and --embedding apply to a pipeline folder; export the experiment (sardine export) or give its base folder")
     }
     if (folder && Option.isSome(parsed.experiment)) return yield* usage("--experiment applies to a declaration file, not to a pipeline folder")
-    const engineName = Option.getOrElse(parsed.engine, () => "tfjs" as const)
-    if (engineName !== "tfjs") return yield* usage(`--engine ${engineName}: this build samples with the tfjs engine only`)
     const source = folder
-      ? yield* folderSource(sourcePath)
-      : yield* declarationSource(sourcePath, Option.getOrUndefined(parsed.experiment), parsed.cacheDir)
+      ? yield* folderSource(sourcePath, parsed.engine)
+      : yield* declarationSource(sourcePath, Option.getOrUndefined(parsed.experiment), parsed.cacheDir, parsed.engine)
+    const engineName = source.engine
+    if (files.length > 0 && engineName !== "tfjs") {
+      return yield* usage(`--lora / --embedding: the ${engineName} engine does not apply LoRA or textual-inversion files; use --engine tfjs`)
+    }
     const generate = yield* settingsOf(source, parsed)
     const factor = yield* vaeScaleFactor(source.base.path)
     if (generate.resolution !== undefined && generate.resolution % factor !== 0) {
@@ -396,13 +405,14 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
         ...(files.length === 0 ? {} : { adapterFiles: files }),
         resolution: generate.resolution ?? 0,
         outDir: temporary,
-        progress: meter.update
+        progress: meter.update,
+        engine: engineName
       })
       const samples = JSON.parse(yield* Effect.promise(() => readFile(join(temporary, samplesIndexFile), "utf8"))) as Array<GeneratedSample>
       const settings = {
         source: source.description,
         engine: engineName,
-        backend: yield* engine.backend,
+        backend: yield* (engine.backendOf === undefined ? engine.backend : engine.backendOf(engineName)),
         adapterFiles: yield* Effect.forEach(files, (f) => Effect.map(sha256(f.file), (digest) => ({ ...f, sha256: digest }))),
         generate: Schema.encodeSync(Generation)(generate),
         ...(normalisation === undefined ? {} : { normalisation }),

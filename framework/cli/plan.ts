@@ -1,11 +1,12 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
-import type { Plan } from "../plan/step.ts"
+import { engineOf, type Plan } from "../plan/step.ts"
 import { cachedSteps } from "../runner/runner.ts"
 import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
-import { loadPlan } from "./declaration-plan.ts"
 import { cacheDirOption } from "./cache-dir.ts"
+import { loadPlan } from "./declaration-plan.ts"
+import { engineOption } from "./engine-option.ts"
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print the plan as JSON"))
 
@@ -34,15 +35,20 @@ const table = (plan: Plan, cached: ReadonlySet<string>): string => {
   return [line(header), ...rows.map(line), "", `${plan.steps.length} steps, ${cached.size} cached, ${pending} to run`].join("\n")
 }
 
-export const planCommand = Command.make("plan", { file: declarationFile, json, cacheDir: cacheDirOption }, ({ cacheDir, file, json }) =>
-  Effect.gen(function*() {
-    const { loaded, plan } = yield* loadPlan(file, { cacheDir })
-    yield* checkAgainstArchitecture(loaded, file)
-    const cached = yield* cachedSteps(plan, cacheDir)
-    if (json) {
-      const steps = plan.steps.map((s) => ({ ...s, cached: cached.has(s.id) }))
-      yield* Console.log(JSON.stringify({ name: plan.name, cacheDir, steps }, null, 2))
-    } else {
-      yield* Console.log(table(plan, cached))
-    }
-  })).pipe(Command.withDescription("Show the steps of a declaration, their dependencies, content keys and whether each is cached."))
+export const planCommand = Command.make(
+  "plan",
+  { file: declarationFile, json, cacheDir: cacheDirOption, engine: engineOption },
+  ({ cacheDir, engine, file, json }) =>
+    Effect.gen(function*() {
+      const { engine: chosen, loaded, notes, plan } = yield* loadPlan(file, { engine, check: true, cacheDir })
+      yield* checkAgainstArchitecture(loaded, file)
+      const cached = yield* cachedSteps(plan, cacheDir)
+      if (json) {
+        const steps = plan.steps.map((s) => ({ ...s, engine: engineOf(s), cached: cached.has(s.id) }))
+        yield* Console.log(JSON.stringify({ name: plan.name, cacheDir, engine: chosen, notes, steps }, null, 2))
+      } else {
+        yield* Console.log(table(plan, cached))
+        yield* Console.log(`engine: ${chosen}${notes.map((n) => `\nnote: ${n}`).join("")}`)
+      }
+    })
+).pipe(Command.withDescription("Show the steps of a declaration, their dependencies, content keys and whether each is cached."))

@@ -11,6 +11,7 @@ import { ReportError, reportRequestFile, type ReportedStrategy, type SavedReport
 import { type ExperimentDirs, renderStudyReport, type ReplicateDirs } from "../steps/reported-study.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
+import { engineOption } from "./engine-option.ts"
 
 /**
  * `sardine report <study-file | cache-dir>`: renders a study's comparison report from what the
@@ -58,9 +59,9 @@ const evaluationFound = (cacheDir: string, key: string) =>
       ))
 
 /** The finished steps of each replicate of a declaration's experiments, in declaration order. */
-const fromDeclaration = (file: string, cacheDir: string) =>
+const fromDeclaration = (file: string, cacheDir: string, engine: Option.Option<"tfjs" | "torch" | "auto">) =>
   Effect.gen(function*() {
-    const { loaded, plan } = yield* loadPlan(file, { cacheDir })
+    const { loaded, plan } = yield* loadPlan(file, { engine, cacheDir })
     const { declaration } = loaded
     const cache = cacheLayout(cacheDir)
     const experiments = experimentsOf(declaration)
@@ -243,12 +244,12 @@ const fromCache = (cacheDir: string) =>
 
 export const reportCommand = Command.make(
   "report",
-  { source, out, cacheDir: cacheDirOption },
-  ({ cacheDir, out, source }) =>
+  { source, out, cacheDir: cacheDirOption, engine: engineOption },
+  ({ cacheDir, engine, out, source }) =>
     Effect.gen(function*() {
       const path = resolve(source)
       const isFolder = yield* Effect.promise(() => stat(path).then((s) => s.isDirectory()))
-      const found: Found = isFolder ? yield* fromCache(path) : yield* fromDeclaration(path, cacheDir)
+      const found: Found = isFolder ? yield* fromCache(path) : yield* fromDeclaration(path, cacheDir, engine)
       const outDir = Option.getOrElse(out.pipe(Option.map((o) => resolve(o))), () => resolve(`${found.study.replace(/[^a-zA-Z0-9._-]+/g, "-")}-report`))
       const { rendered } = yield* renderStudyReport({
         study: found.study,

@@ -2,17 +2,19 @@ import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, type Duration, Effect, Exit, FiberId, Option, Schema } from "effect"
 import { join, relative, resolve } from "node:path"
 import type { LoadedDeclaration } from "../declaration/load.ts"
-import type { Plan } from "../plan/step.ts"
+import { enginesOf, type Plan } from "../plan/step.ts"
 import { cacheLayout, type OutputState } from "../runner/cache.ts"
 import { outputStates, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
 import { openTracking } from "../runner/tracking.ts"
+import type { EngineName } from "../services/engine.ts"
 import { ExecutorFactory, type ExecutorChoice } from "../services/executor.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
+import { engineOption } from "./engine-option.ts"
 import { designatedSteps, lockLeaseOption, stepList, unknownSteps } from "./step-options.ts"
 
 export class RunFailed extends Schema.TaggedError<RunFailed>()("RunFailed", {
@@ -105,6 +107,8 @@ export interface PlanExecution {
   readonly trackingOptional: boolean
   readonly executor: ExecutorChoice
   readonly lockLease: Duration.Duration
+  /** The engine the plan was compiled for. */
+  readonly engine: EngineName
 }
 
 /**
@@ -112,7 +116,7 @@ export interface PlanExecution {
  * every step that failed or was blocked: `sardine run` after its checks, and `verify --repair`.
  */
 export const executePlan = (
-  { cacheDir, concurrency, executor, force, lockLease, loaded, only, plan, trackingOptional, trackingUri }: PlanExecution
+  { cacheDir, concurrency, engine, executor, force, lockLease, loaded, only, plan, trackingOptional, trackingUri }: PlanExecution
 ) =>
   Effect.gen(function*() {
     const selected = selectSteps(plan, only)
@@ -124,7 +128,7 @@ export const executePlan = (
       plan,
       cacheDir,
       uri: Option.getOrUndefined(trackingUri),
-      backend: yield* implementations.backend,
+      backend: yield* implementations.backend(enginesOf(plan)),
       outcome: () => outcome,
       optional: trackingOptional
     })
@@ -137,7 +141,8 @@ export const executePlan = (
       trackingUri: tracking.target,
       tracking: tracking.forStep,
       force,
-      lockLease
+      lockLease,
+      engine
     }).pipe(Effect.onExit((exit) => Effect.sync(() => (outcome = exit))))
     yield* Console.log(`${plan.name}: ${summary(outcomes)} (cache: ${cacheDir})`)
     const bad = outcomes.filter((o) => o.status === "failed" || o.status === "blocked")
@@ -170,12 +175,14 @@ export const runCommand = Command.make(
     trackingUri: trackingUriOption,
     trackingOptional: trackingOptionalOption,
     executor: executorChoice,
-    lockLease: lockLeaseOption
+    lockLease: lockLeaseOption,
+    engine: engineOption
   },
-  ({ cacheDir, concurrency, dryRun, executor, file, force, lockLease, only, trackingOptional, trackingUri }) =>
+  ({ cacheDir, concurrency, dryRun, engine, executor, file, force, lockLease, only, trackingOptional, trackingUri }) =>
     Effect.gen(function*() {
-      const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: !dryRun })
+      const { engine: chosen, loaded, notes, plan } = yield* loadPlan(file, { engine, check: true, cacheDir, remember: !dryRun })
       yield* checkAgainstArchitecture(loaded, file)
+      for (const note of notes) yield* Console.log(`note: ${note}`)
       const onlySteps = stepList(only)
       const forceSteps = stepList(force)
       const unknown = [
@@ -196,7 +203,19 @@ export const runCommand = Command.make(
         }
         return
       }
-      yield* executePlan({ loaded, plan, cacheDir, only: onlySteps, force: forced, concurrency, trackingUri, trackingOptional, executor, lockLease })
+      yield* executePlan({
+        loaded,
+        plan,
+        cacheDir,
+        only: onlySteps,
+        force: forced,
+        concurrency,
+        trackingUri,
+        trackingOptional,
+        executor,
+        lockLease,
+        engine: chosen
+      })
     })
 ).pipe(
   Command.withDescription(

@@ -2,6 +2,7 @@ import { Command } from "@effect/cli"
 import { cleanCommand } from "./clean.ts"
 import { compareCommand } from "./compare.ts"
 import { dataCommand } from "./data-inspect.ts"
+import { engineCommand } from "./engine.ts"
 import { exportCommand } from "./export.ts"
 import { generateCommand } from "./generate.ts"
 import { mlflowCommand } from "./mlflow-push.ts"
@@ -39,6 +40,7 @@ export const sardine = Command.make("sardine").pipe(
     weightsCommand,
     exportCommand,
     mlflowCommand,
-    tokenizerCommand
+    tokenizerCommand,
+    engineCommand
   ])
 )

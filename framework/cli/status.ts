@@ -10,6 +10,7 @@ import { describeAllocation, ExecutorFactory, type StepJob } from "../services/e
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
+import { engineOption } from "./engine-option.ts"
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print the status as JSON"))
 
@@ -56,10 +57,10 @@ const stateOf = (cacheDir: string, step: Step, output: OutputState): Effect.Effe
  */
 export const statusCommand = Command.make(
   "status",
-  { file: declarationFile, cacheDir: cacheDirOption, json },
-  ({ cacheDir, file, json }) =>
+  { file: declarationFile, cacheDir: cacheDirOption, json, engine: engineOption },
+  ({ cacheDir, engine, file, json }) =>
     Effect.gen(function*() {
-      const { plan } = yield* loadPlan(file, { cacheDir })
+      const { plan } = yield* loadPlan(file, { engine, cacheDir })
       const outputs = yield* outputStates(plan, cacheDir)
       const states = yield* Effect.forEach(plan.steps, (s) => stateOf(cacheDir, s, outputs.get(s.id)!))
       const slurm = yield* (yield* ExecutorFactory).open({ _tag: "slurm" })

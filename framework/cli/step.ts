@@ -1,6 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Exit, FiberId, Option, Schema } from "effect"
 import { resolve } from "node:path"
+import { enginesOf } from "../plan/step.ts"
 import { cacheLayout } from "../runner/cache.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { checkInputs, executeStep, type StepOutcome } from "../runner/runner.ts"
@@ -9,6 +10,7 @@ import { openTracking } from "../runner/tracking.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
+import { engineOption } from "./engine-option.ts"
 import { trackingUriOption } from "./run.ts"
 import { lockLeaseOption } from "./step-options.ts"
 
@@ -32,10 +34,10 @@ const force = Options.boolean("force").pipe(Options.withDescription("Run the ste
  */
 export const stepCommand = Command.make(
   "step",
-  { file: declarationFile, stepId, cacheDir: cacheDirOption, trackingUri: trackingUriOption, force, lockLease: lockLeaseOption },
-  ({ cacheDir, file, force, lockLease, stepId, trackingUri }) =>
+  { file: declarationFile, stepId, cacheDir: cacheDirOption, trackingUri: trackingUriOption, force, lockLease: lockLeaseOption, engine: engineOption },
+  ({ cacheDir, engine, file, force, lockLease, stepId, trackingUri }) =>
     Effect.gen(function*() {
-      const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: true })
+      const { loaded, plan } = yield* loadPlan(file, { engine, check: true, cacheDir, remember: true })
       const step = plan.steps.find((s) => s.id === stepId)
       if (step === undefined) {
         return yield* Effect.fail(
@@ -57,7 +59,7 @@ export const stepCommand = Command.make(
         plan,
         cacheDir,
         uri: Option.getOrUndefined(trackingUri),
-        backend: yield* implementations.backend,
+        backend: yield* implementations.backend(enginesOf(plan)),
         outcome: () => outcome,
         optional: true
       })

@@ -4,18 +4,21 @@ import { loadDeclaration } from "../declaration/load.ts"
 import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { experimentsOf } from "../declaration/experiment.ts"
+import { engineOption, enginePlan } from "./engine-option.ts"
 
-export const validateCommand = Command.make("validate", { file: declarationFile }, ({ file }) =>
+export const validateCommand = Command.make("validate", { file: declarationFile, engine: engineOption }, ({ engine, file }) =>
   Effect.gen(function*() {
     const loaded = yield* loadDeclaration(file)
     yield* checkAgainstArchitecture(loaded, file)
     const { declaration } = loaded
+    const { engine: chosen } = yield* enginePlan(loaded, engine, { check: true })
     const count = experimentsOf(declaration).length
     yield* Console.log(
-      `${file}: valid ${declaration.kind} "${declaration.name}"${declaration.kind === "study" ? ` (${count} experiments)` : ""}`
+      `${file}: valid ${declaration.kind} "${declaration.name}"${declaration.kind === "study" ? ` (${count} experiments)` : ""} on the ${chosen} engine`
     )
   })).pipe(
     Command.withDescription(
-      "Check a declaration, including its only patterns and LoRA targets against the base's architecture; every problem is printed with its path (exit 1 if any)."
+      "Check a declaration, including its only patterns and LoRA targets against the base's architecture, and that its engine can do everything it " +
+        "declares; every problem is printed with its path (exit 1 if any)."
     )
   )

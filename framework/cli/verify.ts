@@ -5,6 +5,7 @@ import { outputStates } from "../runner/runner.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
+import { engineOption } from "./engine-option.ts"
 import { executePlan, trackingOptionalOption, trackingUriOption } from "./run.ts"
 import { lockLeaseOption } from "./step-options.ts"
 
@@ -34,11 +35,12 @@ export const verifyCommand = Command.make(
     repair,
     trackingUri: trackingUriOption,
     trackingOptional: trackingOptionalOption,
-    lockLease: lockLeaseOption
+    lockLease: lockLeaseOption,
+    engine: engineOption
   },
-  ({ cacheDir, file, lockLease, repair, trackingOptional, trackingUri }) =>
+  ({ cacheDir, engine, file, lockLease, repair, trackingOptional, trackingUri }) =>
     Effect.gen(function*() {
-      const { loaded, plan } = yield* loadPlan(file, { cacheDir, remember: repair })
+      const { engine: chosen, loaded, plan } = yield* loadPlan(file, { engine, check: repair, cacheDir, remember: repair })
       const cache = cacheLayout(cacheDir)
       const states = yield* outputStates(plan, cacheDir)
       const damaged: Array<string> = []
@@ -89,7 +91,8 @@ export const verifyCommand = Command.make(
         trackingUri,
         trackingOptional,
         executor: { _tag: "local" },
-        lockLease
+        lockLease,
+        engine: chosen
       })
     })
 ).pipe(

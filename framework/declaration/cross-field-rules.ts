@@ -36,6 +36,9 @@ const tokenBearingTexts = (experiment: Experiment) => {
 
 const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssue> => {
   const issues: Array<DeclarationIssue> = []
+  if (experiment.train?.validationEvery !== undefined && experiment.train.validationPrompts.length === 0) {
+    issues.push({ path: ["train", "validationEvery"], message: "samples nothing without train.validationPrompts" })
+  }
   const { base, components } = experiment
   const family = base.family
   const encoders = textEncodersOf(family)
@@ -149,6 +152,9 @@ export const crossFieldIssues = (declaration: Declaration): ReadonlyArray<Declar
         path: ["experiments", i, "name"],
         message: `"${experiment.name}" is already the name of experiments.${seen}`
       })
+    }
+    if (experiment.engine !== undefined) {
+      issues.push({ path: ["experiments", i, "engine"], message: "a study runs on one engine: set `engine` on the study (or run with --engine)" })
     }
     const own = [...experimentIssues(experiment), ...trainedBaseIssues(experiment, declaration.experiments.slice(0, i))]
     for (const issue of own) issues.push({ ...issue, path: ["experiments", i, ...issue.path] })

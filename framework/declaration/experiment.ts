@@ -7,14 +7,24 @@ import { Dataset } from "./dataset.ts"
 import { Evaluation } from "./evaluation.ts"
 import { Generation } from "./generation.ts"
 import { Resources } from "./resources.ts"
-import { Bool, IntegerAtLeast, Name } from "./rules.ts"
+import { Bool, IntegerAtLeast, Name, OneOf } from "./rules.ts"
 import { Training } from "./training.ts"
+
+/**
+ * Which engine computes the steps: the embedded tfjs engine, the torch engine (a Python worker on PyTorch,
+ * diffusers, PEFT), or `auto` (torch when its Python environment is configured, else tfjs). `--engine`
+ * overrides it; absent, tfjs.
+ */
+export const EngineChoice = OneOf("tfjs", "torch", "auto")
+export type EngineChoice = typeof EngineChoice.Type
 
 /** One fine-tuning strategy: what trains, on what data, and how its samples are judged. */
 export const Experiment = Schema.Struct({
   kind: Schema.Literal("experiment"),
   name: Name,
   description: Schema.optionalWith(Schema.String, { exact: true }),
+  /** Only on a lone experiment; a study's experiments run on the study's engine. */
+  engine: Schema.optionalWith(EngineChoice, { exact: true }),
   /** A baseline trains nothing: its samples come from the base model as it is. */
   baseline: Schema.optionalWith(Bool, { exact: true, default: () => false }),
   base: BaseModel,
@@ -47,6 +57,7 @@ export const Study = Schema.Struct({
   experiments: Schema.Array(Experiment).pipe(
     Schema.filter((experiments) => experiments.length > 0 || "must list at least one experiment")
   ),
+  engine: Schema.optionalWith(EngineChoice, { exact: true }),
   /** Training replicates of every experiment that trains and does not declare its own. */
   replicates: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 }),
   /**

@@ -1,12 +1,26 @@
 import { Schema } from "effect"
 import { Bool, ClosedFraction, IntegerAtLeast, NonEmptyString, NonNegativeNumber, OneOf, PositiveNumber, Seed, numberWhere } from "./rules.ts"
 
-/** AdamW with decoupled weight decay; the decay itself is declared per component (`full({ weightDecay })`). */
-export const AdamW = Schema.TaggedStruct("adamw", {
+const adamFields = {
   beta1: Schema.optionalWith(ClosedFraction, { exact: true, default: () => 0.9 }),
   beta2: Schema.optionalWith(ClosedFraction, { exact: true, default: () => 0.999 }),
   epsilon: Schema.optionalWith(PositiveNumber, { exact: true, default: () => 1e-8 })
-})
+}
+
+/** AdamW with decoupled weight decay; the decay itself is declared per component (`full({ weightDecay })`). */
+export const AdamW = Schema.TaggedStruct("adamw", adamFields)
+
+/** AdamW with 8-bit optimiser states (bitsandbytes' AdamW8bit): the torch engine, when bitsandbytes is installed. */
+export const AdamW8bit = Schema.TaggedStruct("adamw8bit", adamFields)
+
+export const Optimizer = Schema.Union(AdamW, AdamW8bit)
+
+/**
+ * The arithmetic of training: fp32 throughout, or mixed precision — bf16 or fp16 autocast over fp32 master
+ * weights (fp16 with loss scaling, on CUDA). The tfjs engine computes in fp32 only.
+ */
+export const Precision = OneOf("fp32", "bf16", "fp16")
+export type Precision = typeof Precision.Type
 
 export const LearningRateSchedule = Schema.Struct({
   warmupSteps: Schema.optionalWith(IntegerAtLeast(0), { exact: true, default: () => 0 }),
@@ -30,7 +44,7 @@ export const Training = Schema.Struct({
   batchSize: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 }),
   gradientAccumulation: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 1 }),
   seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 }),
-  optimizer: Schema.optionalWith(AdamW, { exact: true, default: () => ({ _tag: "adamw" as const, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }) }),
+  optimizer: Schema.optionalWith(Optimizer, { exact: true, default: () => ({ _tag: "adamw" as const, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }) }),
   lrSchedule: Schema.optionalWith(LearningRateSchedule, { exact: true, default: () => ({ warmupSteps: 0, decay: "constant" as const }) }),
   ema: Schema.optionalWith(Ema, { exact: true }),
   /** Min-SNR-γ loss weighting (Hang et al. 2023); 5 is the paper's value. Absent = unweighted. */
@@ -40,12 +54,16 @@ export const Training = Schema.Struct({
   maxGradNorm: Schema.optionalWith(PositiveNumber, { exact: true }),
   /** Save a resumable checkpoint every this many steps (and at the end). */
   checkpointEvery: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 100 }),
-  /** Prompts sampled at each checkpoint to watch training (logged, not evaluated). */
+  /** Prompts sampled during training to watch it (images logged to MLflow and kept in the train step's output; not evaluated). */
   validationPrompts: Schema.optionalWith(Schema.Array(NonEmptyString), { exact: true, default: () => [] }),
+  /** Sample the validation prompts every this many steps (and at the end); `checkpointEvery` when absent. */
+  validationEvery: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
   vae: Schema.optionalWith(VaeObjective, { exact: true, default: () => ({ loss: "l1" as const, klWeight: 0 }) }),
   /** Probability of replacing a caption by the empty prompt, so classifier-free guidance works. */
   captionDropout: Schema.optionalWith(ClosedFraction, { exact: true, default: () => 0.1 }),
-  gradientCheckpointing: Schema.optionalWith(Bool, { exact: true, default: () => false })
+  /** Recompute activations in the backward pass instead of keeping them: less memory, about a third more compute. */
+  gradientCheckpointing: Schema.optionalWith(Bool, { exact: true, default: () => false }),
+  precision: Schema.optionalWith(Precision, { exact: true, default: () => "fp32" as const })
 })
 export type Training = typeof Training.Type
 export type TrainingInput = typeof Training.Encoded

@@ -2,9 +2,10 @@ import { canonicalJson, contentHash } from "../declaration/canonical-json.ts"
 import type { Dataset } from "../declaration/dataset.ts"
 import { type Declaration, type Experiment, experimentsOf } from "../declaration/experiment.ts"
 import { replicatesOfExperiment } from "../declaration/replicates.ts"
+import type { EngineName } from "../services/engine.ts"
 import { resolveAdaptation, textEncodersTrain, trainsVae, type ResolvedAdaptation } from "../declaration/adaptation.ts"
 import { declaredFolders, fingerprintKey, type FolderFingerprints } from "./declared-folders.ts"
-import { codeVersion, type Plan, reportRole, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
+import { codeVersion, type ComputedBy, type Plan, reportRole, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
 
 /**
  * Content key = hash(kind, canonical JSON of the fields it reads, input keys, code version, and the
@@ -55,6 +56,9 @@ class PlanBuilder {
   }
 }
 
+/** The `engine` member of the configs of steps an engine computes (none for tfjs: its keys predate the choice). */
+const computedBy = (engine: EngineName): ComputedBy => (engine === "tfjs" ? {} : { engine })
+
 /** What later stages need of a compiled experiment: its train step and the base inputs it read. */
 interface Compiled {
   readonly experiment: Experiment
@@ -64,20 +68,26 @@ interface Compiled {
 }
 
 /** The steps that make an experiment's base pipeline, as the `base` input of the steps reading it. */
-const baseInputs = (builder: PlanBuilder, experiment: Experiment, compiled: ReadonlyMap<string, Compiled>): ReadonlyArray<StepInput> => {
+const baseInputs = (
+  builder: PlanBuilder,
+  experiment: Experiment,
+  compiled: ReadonlyMap<string, Compiled>,
+  by: ComputedBy
+): ReadonlyArray<StepInput> => {
   const { base, name } = experiment
   switch (base._tag) {
     case "diffusers":
       return []
     case "scratch":
-      return [{ role: "base", step: builder.add(name, "base", "init-model", { base }, []) }]
+      return [{ role: "base", step: builder.add(name, "base", "init-model", { base, ...by }, []) }]
     case "trained": {
       // Validation guarantees an earlier, trained experiment.
       const source = compiled.get(base.experiment)!
       const merged = builder.add(source.experiment.name, "merged", "merge-model", {
         base: source.experiment.base,
         adaptation: source.adaptation,
-        useEma: source.experiment.generate.useEma
+        useEma: source.experiment.generate.useEma,
+        ...by
       }, [{ role: "model", step: source.train! }, ...source.base])
       return [{ role: "base", step: merged }]
     }
@@ -100,10 +110,12 @@ const addExperiment = (
   builder: PlanBuilder,
   experiment: Experiment,
   compiled: Map<string, Compiled>,
-  declaration: Declaration
+  declaration: Declaration,
+  engine: EngineName
 ): ReadonlyArray<ReplicateSteps> => {
   const { base, components, name } = experiment
-  const baseInput = baseInputs(builder, experiment, compiled)
+  const by = computedBy(engine)
+  const baseInput = baseInputs(builder, experiment, compiled, by)
   // The one place a declaration's adaptation is resolved: every step that trains or samples reads it.
   const adaptation = resolveAdaptation(components, base.family)
   // Only a caption template that inserts the token makes the prepared captions depend on it.
@@ -118,14 +130,14 @@ const addExperiment = (
     if (!vaeTrains) {
       trainInputs.push({
         role: "latents",
-        step: builder.add(name, "latents", "encode-latents", { base }, [{ role: "data", step: data }, ...baseInput])
+        step: builder.add(name, "latents", "encode-latents", { base, ...by }, [{ role: "data", step: data }, ...baseInput])
       })
     }
     // VAE training reconstructs images and never reads text.
     if (!vaeTrains && !textEncodersTrain(adaptation)) {
       trainInputs.push({
         role: "text",
-        step: builder.add(name, "text", "encode-text", { base }, [{ role: "data", step: data }, ...baseInput])
+        step: builder.add(name, "text", "encode-text", { base, ...by }, [{ role: "data", step: data }, ...baseInput])
       })
     }
   }
@@ -133,10 +145,10 @@ const addExperiment = (
   const replicates = replicatesOfExperiment(experiment, declaration).map(({ experiment: trained, name: unit }): ReplicateSteps => {
     const train = trained.train === undefined || experiment.baseline
       ? undefined
-      : builder.add(unit, "train", "train", { base, adaptation, train: trained.train }, [...trainInputs, ...baseInput])
+      : builder.add(unit, "train", "train", { base, adaptation, train: trained.train, ...by }, [...trainInputs, ...baseInput])
     const model: ReadonlyArray<StepInput> = train === undefined ? [] : [{ role: "model", step: train }]
     // A baseline samples the base as it is: its generate step has no model input and no training.
-    const generate = builder.add(unit, "generate", "generate", { base, adaptation, generate: experiment.generate }, [...model, ...baseInput])
+    const generate = builder.add(unit, "generate", "generate", { base, adaptation, generate: experiment.generate, ...by }, [...model, ...baseInput])
     const evaluateStep = builder.add(unit, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
       { role: "samples", step: generate },
       { role: "reference", step: reference }
@@ -157,12 +169,12 @@ const reportInputs = (replicates: ReadonlyArray<ReplicateSteps>): ReadonlyArray<
   ])
 
 /**
- * Compiles a validated declaration into its plan (DESIGN §3). Steps that read the same fields
- * of the same inputs get the same key and appear once, shared by every experiment that needs them.
- * `fingerprints` are those of the declared folders (input-fingerprints.ts computes them); without
- * them, keys do not notice edits to those folders.
+ * Compiles a validated declaration into its plan (DESIGN §3), its engine steps computed by `engine`.
+ * Steps that read the same fields of the same inputs get the same key and appear once, shared by
+ * every experiment that needs them. `fingerprints` are those of the declared folders
+ * (input-fingerprints.ts computes them); without them, keys do not notice edits to those folders.
  */
-export const compilePlan = (declaration: Declaration, fingerprints: FolderFingerprints = new Map()): Plan => {
+export const compilePlan = (declaration: Declaration, fingerprints: FolderFingerprints = new Map(), engine: EngineName = "tfjs"): Plan => {
   const builder = new PlanBuilder(fingerprints)
   const compiled = new Map<string, Compiled>()
   if (declaration.kind === "clip") {
@@ -172,7 +184,7 @@ export const compilePlan = (declaration: Declaration, fingerprints: FolderFinger
     return { name, steps: builder.steps() }
   }
   const experiments = experimentsOf(declaration)
-  const replicates = experiments.map((experiment) => addExperiment(builder, experiment, compiled, declaration))
+  const replicates = experiments.map((experiment) => addExperiment(builder, experiment, compiled, declaration, engine))
   // A study always ends in its report; a lone experiment only when its replicates need summing up.
   if (declaration.kind === "study" || replicates[0].length > 1) {
     builder.add(experiments.map((e) => e.name), "report", "report", {

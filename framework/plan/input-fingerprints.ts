@@ -6,6 +6,7 @@ import { contentHash } from "../declaration/canonical-json.ts"
 import type { FolderFingerprint } from "../declaration/folder-fingerprint.ts"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import { writeFileAtomic } from "../files/atomic-write.ts"
+import type { EngineName } from "../services/engine.ts"
 import { filesUnder, sha256File } from "../files/folder-files.ts"
 import { compilePlan } from "./compile.ts"
 import { declaredFolders, fingerprintKey, type DeclaredFolder } from "./declared-folders.ts"
@@ -56,6 +57,8 @@ export interface PlanOptions {
   readonly cacheDir?: string
   /** Update that memory (commands that run steps do). */
   readonly remember?: boolean
+  /** The engine that computes the engine steps (default tfjs). */
+  readonly engine?: EngineName
 }
 
 export interface FingerprintedPlan {
@@ -109,5 +112,5 @@ export const planWithFingerprints = (
         fingerprints.set(key, "absent")
       }
     }
-    return { plan: compilePlan(loaded.declaration, fingerprints), notes }
+    return { plan: compilePlan(loaded.declaration, fingerprints, options.engine), notes }
   })

@@ -6,6 +6,7 @@ import type { Experiment } from "../declaration/experiment.ts"
 import type { Evaluation } from "../declaration/evaluation.ts"
 import type { Generation } from "../declaration/generation.ts"
 import type { Training } from "../declaration/training.ts"
+import { type EngineName, engineNames } from "../services/engine.ts"
 import type { PreparedConditioning } from "../steps/prepared-dataset.ts"
 
 export const stepKinds = [
@@ -43,20 +44,28 @@ export const codeVersion: Record<StepKind, number> = {
   report: 2
 }
 
+/**
+ * The engine of a step whose numbers depend on it; absent for the tfjs engine, so that adding the torch
+ * engine left every tfjs key as it was.
+ */
+export interface ComputedBy {
+  readonly engine?: EngineName
+}
+
 /** The declaration fields each step kind reads: exactly what its content key hashes. */
 export interface StepConfigs {
   /** A random-weight pipeline from an architecture folder. */
-  "init-model": { readonly base: ScratchBase }
+  "init-model": { readonly base: ScratchBase } & ComputedBy
   /** An experiment's base with its trained weights merged in: the base of a later stage. */
-  "merge-model": { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly useEma: boolean }
+  "merge-model": { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly useEma: boolean } & ComputedBy
   /** With `conditioning`, each sample's conditioning image is prepared too (prepared-dataset.ts). */
   "prepare-data": { readonly dataset: Dataset; readonly token?: string; readonly conditioning?: Omit<PreparedConditioning, "channels"> }
-  "encode-latents": { readonly base: BaseModel }
-  "encode-text": { readonly base: BaseModel }
-  train: { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly train: Training }
-  /** A CLIP model from nothing, on the prepared image–caption pairs. */
+  "encode-latents": { readonly base: BaseModel } & ComputedBy
+  "encode-text": { readonly base: BaseModel } & ComputedBy
+  train: { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly train: Training } & ComputedBy
+  /** A CLIP model from nothing, on the prepared image–caption pairs (the tfjs engine: the torch engine has no CLIP trainer). */
   "train-clip": { readonly architecture: string; readonly seed: number; readonly train: ClipTraining }
-  generate: { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly generate: Generation }
+  generate: { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly generate: Generation } & ComputedBy
   evaluate: { readonly evaluate: Omit<Evaluation, "reference">; readonly prompts: Generation["prompts"] }
   /**
    * The whole declarations (the report's strategy table reads every component of each), how many
@@ -100,4 +109,14 @@ export type StepOf<K extends StepKind> = Extract<Step, { kind: K }>
 export interface Plan {
   readonly name: string
   readonly steps: ReadonlyArray<Step>
+}
+
+/** The engine that computes a step: its config's, tfjs when it names none (and for steps no engine computes). */
+export const engineOf = (step: Step): EngineName => ("engine" in step.config && step.config.engine !== undefined ? step.config.engine : "tfjs")
+
+/** The engines a plan's steps run on (those that compute with one), in a stable order. */
+export const enginesOf = (plan: Plan): ReadonlyArray<EngineName> => {
+  const computing = new Set<StepKind>(["init-model", "merge-model", "encode-latents", "encode-text", "train", "train-clip", "generate"])
+  const used = new Set(plan.steps.filter((s) => computing.has(s.kind)).map(engineOf))
+  return engineNames.filter((e) => used.has(e))
 }

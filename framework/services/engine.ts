@@ -12,13 +12,25 @@ export type ProgressSink = (done: number, total: number, unit: string) => Effect
 /** Receives one training step's metrics (loss, lr/<group>, grad_norm, images_per_s, …). */
 export type MetricSink = (step: number, values: Readonly<Record<string, number>>) => Effect.Effect<void>
 
+/**
+ * The engines: the embedded tfjs engine, and the torch engine (a Python worker on PyTorch, diffusers, PEFT,
+ * accelerate). The plan records which one computes each step (it is part of the step's content key).
+ */
+export const engineNames = ["tfjs", "torch"] as const
+export type EngineName = typeof engineNames[number]
+
+/** Which engine should serve a request; the tfjs engine when absent (an engine serving one kind ignores it). */
+export interface EngineSelection {
+  readonly engine?: EngineName
+}
+
 /** The base model and the absolute path of its diffusers pipeline folder. */
 export interface ResolvedBase {
   readonly base: BaseModel
   readonly path: string
 }
 
-export interface InitModelRequest {
+export interface InitModelRequest extends EngineSelection {
   /** Folder with model_index.json, each component's config.json, the scheduler config and tokenizer files. */
   readonly architecture: string
   readonly family: BaseModel["family"]
@@ -27,7 +39,7 @@ export interface InitModelRequest {
   readonly out: string
 }
 
-export interface EncodeRequest {
+export interface EncodeRequest extends EngineSelection {
   readonly base: ResolvedBase
   /** Output folder of the prepare-data step. */
   readonly dataDir: string
@@ -35,7 +47,7 @@ export interface EncodeRequest {
   readonly progress: ProgressSink
 }
 
-export interface TrainRequest {
+export interface TrainRequest extends EngineSelection {
   readonly base: ResolvedBase
   /** What trains (adaptation.ts); the trained model's manifest carries it as it is. */
   readonly adaptation: ResolvedAdaptation
@@ -53,7 +65,12 @@ export interface TrainRequest {
   readonly progress: ProgressSink
   readonly metrics: MetricSink
   readonly log: (message: string) => Effect.Effect<void>
+  /** Receives each validation image (`train.validationPrompts`): an MLflow image series key, the step, the PNG. */
+  readonly image?: (key: string, step: number, file: string) => Effect.Effect<void>
 }
+
+/** Where a train step keeps its validation images: `validation/step-<n>/p<prompt>.png`. */
+export const validationFolder = "validation"
 
 export interface TrainClipRequest {
   /** Folder with the CLIPConfig config.json and tokenizer files. */
@@ -80,7 +97,7 @@ export type AdapterFile =
   | { readonly kind: "lora"; readonly file: string; readonly scale: number }
   | { readonly kind: "embedding"; readonly file: string; readonly token?: string }
 
-export interface GenerateRequest {
+export interface GenerateRequest extends EngineSelection {
   readonly base: ResolvedBase
   /** The experiment's adaptation (its token replaces `{token}` in the prompts). */
   readonly adaptation: ResolvedAdaptation
@@ -115,7 +132,7 @@ export const samplesIndexFile = "samples.json"
 
 export type ExportFormat = "diffusers" | "kohya" | "peft" | "embedding"
 
-export interface ExportRequest {
+export interface ExportRequest extends EngineSelection {
   readonly base: ResolvedBase
   readonly modelDir: string
   readonly format: ExportFormat
@@ -135,17 +152,27 @@ export interface ExportSummary {
 
 export class EngineError extends Schema.TaggedError<EngineError>()("EngineError", {
   operation: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** The exception an engine's worker raised (torch engine): its qualified type, e.g. `safetensors_rust.SafetensorError`. */
+  exception: Schema.optional(Schema.String),
+  /** The innermost frames of that exception, `file:line in function: code`. */
+  frames: Schema.optional(Schema.Array(Schema.String))
 }) {
   override get message() {
-    return `${this.operation}: ${this.reason}`
+    const where = this.frames === undefined || this.frames.length === 0 ? "" : `\n${this.frames.map((f) => `    at ${f}`).join("\n")}`
+    return `${this.operation}: ${this.exception === undefined ? "" : `${this.exception}: `}${this.reason}${where}`
   }
 }
 
-/** What trains and samples the diffusion models (the tfjs engine in production). */
+/**
+ * What trains and samples the diffusion models. In production, both engines behind one service: each
+ * request goes to the engine it names (`EngineSelection`).
+ */
 export class Engine extends Context.Tag("sardine/Engine")<Engine, {
-  /** The tensor backend in use ("wasm", "cpu", "tensorflow"), for logs and run tags. */
+  /** The tensor backend in use ("wasm", "cpu", "tensorflow", "torch 2.15.0 on cuda:0 …"), for logs and run tags. */
   readonly backend: Effect.Effect<string, EngineError>
+  /** The backend of one engine, where the service holds several. */
+  readonly backendOf?: (engine: EngineName) => Effect.Effect<string, EngineError>
   /** Writes a pipeline with freshly initialised weights (seeded), as diffusers' from_config would build it. */
   readonly initModel: (request: InitModelRequest) => Effect.Effect<void, EngineError>
   readonly encodeLatents: (request: EncodeRequest) => Effect.Effect<void, EngineError>
@@ -155,4 +182,32 @@ export class Engine extends Context.Tag("sardine/Engine")<Engine, {
   readonly trainClip: (request: TrainClipRequest) => Effect.Effect<void, EngineError>
   readonly generate: (request: GenerateRequest) => Effect.Effect<void, EngineError>
   readonly export: (request: ExportRequest) => Effect.Effect<ExportSummary, EngineError>
+}>() {}
+
+/** The torch engine's Python environment as its worker describes it. */
+export interface TorchEnvironment {
+  readonly python: string
+  /** How the Python was found: "SARDINE_PYTHON" or the venv `sardine engine setup torch` made. */
+  readonly source: string
+  readonly pythonVersion: string
+  /** Installed versions of the pinned packages (null: missing). */
+  readonly versions: Readonly<Record<string, string | null>>
+  /** The pins the engine was tested with (adapters/torch/requirements.txt). */
+  readonly pins: Readonly<Record<string, string>>
+  readonly bitsandbytes: string | null
+  readonly cuda: string | null
+  readonly devices: ReadonlyArray<{ readonly name: string; readonly memoryBytes: number; readonly bf16: boolean | null }>
+  /** Where the worker computes ("cpu", "cuda"). */
+  readonly device: string
+  readonly threads: number
+}
+
+/** The engines' environments: what `--engine auto`, plan-time checks and `sardine engine` ask. */
+export class EngineEnvironments extends Context.Tag("sardine/EngineEnvironments")<EngineEnvironments, {
+  /** Whether the torch engine has a Python to run (SARDINE_PYTHON, or the venv `sardine engine setup torch` made). */
+  readonly torchConfigured: Effect.Effect<boolean>
+  /** Starts the torch worker and describes its environment; fails naming what is missing or not of the pinned version. */
+  readonly torch: Effect.Effect<TorchEnvironment, EngineError>
+  /** Creates (or completes) a venv with the torch engine's pinned packages, pip's progress on stderr, and checks it. */
+  readonly setupTorch: (venv: string | undefined) => Effect.Effect<TorchEnvironment, EngineError>
 }>() {}

@@ -6,6 +6,7 @@ import type { Progress } from "../runner/progress.ts"
 import { runPlan, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
 import type { StepTracking } from "../runner/tracking.ts"
+import type { EngineName } from "./engine.ts"
 
 /** Everything an executor needs to run the selected steps of a plan. */
 export interface ExecutionRequest {
@@ -20,6 +21,8 @@ export interface ExecutionRequest {
   readonly trackingUri: string
   /** Where each step logs when it runs in this process. */
   readonly tracking: (step: Step) => StepTracking
+  /** The engine the plan was compiled for (a batch job compiles it again with the same one). */
+  readonly engine?: EngineName
   /** Step ids run again from scratch even when cached (`--force`). */
   readonly force: ReadonlySet<string>
   /** The lease of the step locks this run takes (see runner/lock.ts). */

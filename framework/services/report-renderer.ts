@@ -5,6 +5,7 @@ import type { StudyStatistics } from "../metrics/study-statistics.ts"
 import type { StepManifest } from "../runner/cache.ts"
 import type { EvaluationResult } from "../steps/evaluation-result.ts"
 import type { TrainingLogLine } from "../steps/training-log.ts"
+import type { ValidationImage } from "../steps/validation-images.ts"
 
 /**
  * What the report reads of an experiment's declaration: the strategy table needs the components,
@@ -25,6 +26,8 @@ export interface ReportedReplicate {
   /** Manifests of the steps behind the evaluation, when they were found. */
   readonly steps: { readonly evaluate?: StepManifest; readonly generate?: StepManifest; readonly train?: StepManifest }
   readonly trainingLog: ReadonlyArray<TrainingLogLine>
+  /** The images of `train.validationPrompts` its train step kept (torch engine), by step then prompt. */
+  readonly validationImages: ReadonlyArray<ValidationImage>
 }
 
 export interface ReportedExperiment {

@@ -2,11 +2,15 @@ import { Effect } from "effect"
 import { join } from "node:path"
 import type { BaseModel } from "../declaration/base-model.ts"
 import type { StepContext } from "../runner/step-handler.ts"
-import { Engine, samplesIndexFile, type GeneratedSample } from "../services/engine.ts"
+import type { ComputedBy } from "../plan/step.ts"
+import { Engine, type EngineSelection, samplesIndexFile, type GeneratedSample } from "../services/engine.ts"
 import { readJson } from "./json-files.ts"
 import { appendTrainingLog, finishTrainingLog } from "./training-log.ts"
 
 /** The steps the engine does: encoding with frozen encoders, training, sampling. */
+
+/** The engine a step's config names (the tfjs engine's configs name none). */
+const computedBy = (config: ComputedBy): EngineSelection => (config.engine === undefined ? {} : { engine: config.engine })
 
 /** Where init-model and merge-model put the pipeline inside their output folder. */
 export const pipelineFolder = "pipeline"
@@ -32,7 +36,8 @@ export const initModel = (context: StepContext<"init-model">) =>
       architecture: context.resolvePath(base.architecture),
       family: base.family,
       seed: base.seed,
-      out: join(context.workDir, pipelineFolder)
+      out: join(context.workDir, pipelineFolder),
+      ...computedBy(context.step.config)
     })
   })
 
@@ -43,16 +48,29 @@ export const mergeModel = (context: StepContext<"merge-model">) =>
       modelDir: context.input("model").dir,
       format: "diffusers",
       out: join(context.workDir, pipelineFolder),
-      useEma: context.step.config.useEma
+      useEma: context.step.config.useEma,
+      ...computedBy(context.step.config)
     }))
 
 export const encodeLatents = (context: StepContext<"encode-latents">) =>
   Effect.flatMap(Engine, (engine) =>
-    engine.encodeLatents({ base: resolvedBase(context), dataDir: context.input("data").dir, outDir: context.workDir, progress: context.progress }))
+    engine.encodeLatents({
+      base: resolvedBase(context),
+      dataDir: context.input("data").dir,
+      outDir: context.workDir,
+      progress: context.progress,
+      ...computedBy(context.step.config)
+    }))
 
 export const encodeText = (context: StepContext<"encode-text">) =>
   Effect.flatMap(Engine, (engine) =>
-    engine.encodeText({ base: resolvedBase(context), dataDir: context.input("data").dir, outDir: context.workDir, progress: context.progress }))
+    engine.encodeText({
+      base: resolvedBase(context),
+      dataDir: context.input("data").dir,
+      outDir: context.workDir,
+      progress: context.progress,
+      ...computedBy(context.step.config)
+    }))
 
 /** Where a training writes: its work folder, progress, and metrics to both the training log and MLflow. */
 const trainingSinks = (context: Pick<StepContext, "workDir" | "progress" | "tracking" | "log">) => ({
@@ -76,7 +94,9 @@ export const train = (context: StepContext<"train">) =>
       dataDir: context.input("data").dir,
       ...(latents.length === 1 ? { latentsDir: latents[0].dir } : {}),
       ...(text.length === 1 ? { textDir: text[0].dir } : {}),
-      ...trainingSinks(context)
+      ...trainingSinks(context),
+      image: (key, step, file) => context.tracking.image(key, step, file),
+      ...computedBy(context.step.config)
     })
     yield* finishTrainingLog(context.workDir)
   })
@@ -111,7 +131,8 @@ export const generate = (context: StepContext<"generate">) =>
       // Normalisation made the resolution explicit (the training data's, unless declared).
       resolution: context.step.config.generate.resolution ?? 0,
       outDir: context.workDir,
-      progress: context.progress
+      progress: context.progress,
+      ...computedBy(context.step.config)
     })
     const samples = yield* readJson<ReadonlyArray<GeneratedSample>>(join(context.workDir, samplesIndexFile))
     let n = 0

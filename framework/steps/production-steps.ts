@@ -3,7 +3,7 @@ import { Context, Effect, Layer } from "effect"
 import type { StepContext, StepHandler, StepHandlers } from "../runner/step-handler.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
 import { Datasets } from "../services/datasets.ts"
-import { Engine } from "../services/engine.ts"
+import { Engine, type EngineName } from "../services/engine.ts"
 import { ImageIO } from "../services/image-io.ts"
 import { ReportRenderer } from "../services/report-renderer.ts"
 import { ClipScorers } from "../services/scorer.ts"
@@ -35,6 +35,11 @@ export const productionSteps = Layer.effect(
       evaluate: bind(evaluate),
       report: bind(report)
     }
-    return { handlers, backend: engine.backend }
+    const backendOf = (name: EngineName) => (engine.backendOf === undefined ? engine.backend : engine.backendOf(name))
+    return {
+      handlers,
+      backend: (engines: ReadonlyArray<EngineName>) =>
+        engines.length === 0 ? Effect.succeed(undefined) : Effect.map(Effect.forEach(engines, backendOf), (backends) => backends.join(", "))
+    }
   })
 )

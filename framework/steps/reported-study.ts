@@ -17,6 +17,7 @@ import {
 } from "../services/report-renderer.ts"
 import { decodeEvidence, estimatesFromJson, evaluationFile, type EvaluationResult, evidenceFile } from "./evaluation-result.ts"
 import { readTrainingLog } from "./training-log.ts"
+import { validationImagesIn } from "./validation-images.ts"
 
 /**
  * A study's results as the report takes them, read from the output folders of its steps (the
@@ -119,7 +120,8 @@ export const loadStudy = (experiments: ReadonlyArray<ExperimentDirs>): Effect.Ef
               ...(yield* manifestOf(dirs.samples).pipe(Effect.map((m) => (m === undefined ? {} : { generate: m })))),
               ...(yield* manifestOf(dirs.training).pipe(Effect.map((m) => (m === undefined ? {} : { train: m }))))
             },
-            trainingLog: dirs.training === undefined ? [] : yield* readTrainingLog(dirs.training)
+            trainingLog: dirs.training === undefined ? [] : yield* readTrainingLog(dirs.training),
+            validationImages: dirs.training === undefined ? [] : yield* validationImagesIn(dirs.training, experiment.train?.validationPrompts ?? [])
           }
           return { replicate, evidence: yield* readEvidence(dirs.evaluation) }
         })).pipe(Effect.map((rs) => ({ experiment: { experiment, replicates: rs.map((r) => r.replicate) }, evidence: rs.map((r) => r.evidence) }))))

@@ -7,7 +7,9 @@ import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { selectBackend } from "../../adapters/tfjs/backend.ts"
+import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
 import { engineLayer } from "../../adapters/tfjs/engine-live.ts"
+import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
 import { exportCommand } from "../../framework/cli/export.ts"
 import { generateCommand } from "../../framework/cli/generate.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
@@ -69,7 +71,9 @@ const layer = Layer.mergeAll(
   NodeContext.layer,
   ImageIOLive,
   plainProgress(() => {}),
-  engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive))
+  engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive)),
+  EngineEnvironmentsLive,
+  WeightsLive
 )
 
 const cli = (command: "generate" | "export", args: ReadonlyArray<string>): Promise<Exit.Exit<void, unknown>> => {
@@ -244,7 +248,10 @@ describe("sardine generate", () => {
       ],
       [[join(folder.dir, "missing.json"), "--out", join(folder.dir, "a")], /missing\.json: no such file or folder/],
       [[folder.dir, "--prompt", "x", "--out", join(folder.dir, "a")], /a folder without model_index\.json is not a diffusers pipeline/],
-      [[base, "--prompt", "x", "--engine", "torch", "--out", join(folder.dir, "a")], /--engine torch: this build samples with the tfjs engine only/]
+      [
+        [base, "--prompt", "x", "--lora", join(folder.dir, "kohya.safetensors"), "--engine", "torch", "--out", join(folder.dir, "a")],
+        /--lora \/ --embedding: the torch engine does not apply LoRA or textual-inversion files; use --engine tfjs/
+      ]
     ]
     for (const [args, message] of cases) {
       const exit = await cli("generate", args)

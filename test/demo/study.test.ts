@@ -51,7 +51,8 @@ describe("experiments/demo/study.ts", () => {
     expect(kinds("report")).toBe(1)
   })
 
-  it("cut down, runs through sardine run: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances", async () => {
+  // The same cut-down study on each engine: the torch engine's results must show what the tfjs engine's show.
+  it.each(["tfjs", "torch"] as const)("cut down, runs through sardine run --engine %s: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances", async (engine) => {
     const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile))
     const encoded = encodeDeclaration(declaration) as { experiments: Array<Record<string, any>>; [key: string]: unknown }
     const dir = await mkdtemp(join(tmpdir(), "sardine-demo-study-"))
@@ -75,7 +76,7 @@ describe("experiments/demo/study.ts", () => {
       await writeFile(file, JSON.stringify(small))
       const cache = join(dir, "cache")
       const mlruns = join(dir, "mlruns")
-      const run = await sardine(["run", file, "--cache-dir", cache, "--tracking-uri", mlruns])
+      const run = await sardine(["run", file, "--engine", engine, "--cache-dir", cache, "--tracking-uri", mlruns], { env: { SARDINE_TORCH_THREADS: "1" } })
       expect(run.stderr + run.stdout).toMatch(/demo: \d+ ran, 0 cached, 0 failed, 0 blocked/)
       expect(run.code).toBe(0)
       const reportLine = run.stdout.split("\n").find((l) => l.startsWith("report: "))

@@ -61,4 +61,4 @@ const generate = (ctx: StepContext<"generate">) =>
 
 export const trackedSteps: StepHandlers<never> = { ...fileSteps, train, generate }
 
-export const trackedStepsLayer = Layer.succeed(StepImplementations, { handlers: trackedSteps, backend: Effect.succeed(undefined) })
+export const trackedStepsLayer = Layer.succeed(StepImplementations, { handlers: trackedSteps, backend: () => Effect.succeed(undefined) })

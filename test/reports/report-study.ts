@@ -15,7 +15,7 @@ import type { Declaration } from "../../framework/declaration/experiment.ts"
 import { replicatesOfExperiment } from "../../framework/declaration/replicates.ts"
 import { diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic, type ExperimentInput } from "../../framework/index.ts"
 import { planWithFingerprints } from "../../framework/plan/input-fingerprints.ts"
-import type { Plan } from "../../framework/plan/step.ts"
+import { enginesOf, type Plan } from "../../framework/plan/step.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import { runPlan, type StepOutcome } from "../../framework/runner/runner.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
@@ -168,7 +168,7 @@ export const runReportStudy = (dir: string, options: ReportStudyOptions): Promis
         plan,
         cacheDir,
         uri: trackingDir,
-        backend: yield* implementations.backend,
+        backend: yield* implementations.backend(enginesOf(plan)),
         outcome: () => outcome,
         optional: false
       })

@@ -23,7 +23,7 @@ import { hashString, mixSeed, SeededRandom } from "../../adapters/data/seeded-ra
 import { generateScene } from "../../adapters/data/synthetic/scene-generator.ts"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { OnnxClipScorersLive } from "../../adapters/onnx/onnx-clip-scorer.ts"
-import { sampleStem } from "../../adapters/tfjs/sampling/generate-samples.ts"
+import { sampleStem } from "../../adapters/images/sample-files.ts"
 import { canonicalJson } from "../../framework/declaration/canonical-json.ts"
 import { promptsOf } from "../../framework/declaration/generation.ts"
 import { treatmentsOf, type ResolvedAdaptation } from "../../framework/declaration/adaptation.ts"
@@ -244,7 +244,7 @@ export const standInStudySteps = Layer.effect(
       evaluate: bind(evaluate),
       report: bind(report)
     }
-    return { handlers, backend: Effect.succeed("none (test stand-ins)") }
+    return { handlers, backend: () => Effect.succeed("none (test stand-ins)") }
   })
 ).pipe(Layer.provide(reportStudyServices))
 

@@ -115,4 +115,4 @@ export const fileSteps: StepHandlers<never> = {
     })
 }
 
-export const fileStepsLayer = Layer.succeed(StepImplementations, { handlers: fileSteps, backend: Effect.succeed(undefined) })
+export const fileStepsLayer = Layer.succeed(StepImplementations, { handlers: fileSteps, backend: () => Effect.succeed(undefined) })

@@ -1,10 +1,9 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
-import { join } from "node:path"
 import { type Generation, negativePromptOf, promptsOf } from "../../../framework/declaration/generation.ts"
-import { type GeneratedSample, type ProgressSink, samplesIndexFile } from "../../../framework/services/engine.ts"
-import { ImageIO, ImageWriteError } from "../../../framework/services/image-io.ts"
-import { writeFileAtomically } from "../../images/atomic-write.ts"
+import type { GeneratedSample, ProgressSink } from "../../../framework/services/engine.ts"
+import type { ImageIO, ImageWriteError } from "../../../framework/services/image-io.ts"
+import { sampleStem, writeSampleImages, writeSamplesIndex } from "../../images/sample-files.ts"
 import type { ModelConfigError } from "../model-config.ts"
 import type { ImageSizeConditioning } from "../prompt-encoding.ts"
 import { type Conditioning, disposeConditioning, promptConditioning, usesGuidance } from "./conditioning.ts"
@@ -44,12 +43,6 @@ export interface GenerateSamplesRequest {
   readonly sizeConditioning?: Partial<ImageSizeConditioning>
 }
 
-export const IMAGES_FOLDER = "images"
-
-/** `images/p<prompt>-s<seed>-r<replicate>`: the three numbers that make a sample. */
-export const sampleStem = (promptIndex: number, seed: number, replicate: number) =>
-  `${IMAGES_FOLDER}/p${String(promptIndex).padStart(3, "0")}-s${seed}-r${replicate}`
-
 const substituteToken = (text: string, field: string, token: string | undefined): Effect.Effect<string, GenerationError> =>
   !text.includes("{token}")
     ? Effect.succeed(text)
@@ -69,7 +62,6 @@ export const generateSamples = (
   request: GenerateSamplesRequest
 ): Effect.Effect<ReadonlyArray<GeneratedSample>, GenerationError | ModelConfigError | ImageWriteError, ImageIO> =>
   Effect.gen(function*() {
-    const io = yield* ImageIO
     const { models, generate } = request
     const side = generate.resolution ?? request.resolution
     const factor = vaeScaleFactor(models.vae)
@@ -99,14 +91,6 @@ export const generateSamples = (
     const total = prompts.length * generate.seeds.length * replicates.length
     const samples: Array<GeneratedSample> = []
 
-    const writeSample = (amplitude: Float32Array, stem: string) => {
-      const raster = { width: side, height: side, channels: 1, data: amplitude }
-      return Effect.zipRight(
-        io.writeFloatTiff(join(request.outDir, `${stem}.tif`), raster),
-        io.writePng8(join(request.outDir, `${stem}.png`), { ...raster, data: amplitude.map((v) => v * 255) })
-      )
-    }
-
     yield* Effect.forEach(prompts, (prompt, promptIndex) =>
       Effect.acquireUseRelease(
         Effect.sync((): Conditioning => promptConditioning(models, texts[promptIndex], guided, size, negatives[promptIndex])),
@@ -125,7 +109,7 @@ export const generateSamples = (
                   return data
                 })
                 const stem = sampleStem(promptIndex, seed, replicate)
-                yield* writeSample(amplitude, stem)
+                yield* writeSampleImages(request.outDir, stem, amplitude, side)
                 const negativePrompt = negatives[promptIndex]
                 samples.push({
                   prompt: texts[promptIndex],
@@ -142,10 +126,6 @@ export const generateSamples = (
         (conditioning) => Effect.sync(() => disposeConditioning(conditioning))
       ), { discard: true })
 
-    const index = join(request.outDir, samplesIndexFile)
-    yield* Effect.tryPromise({
-      try: () => writeFileAtomically(index, new TextEncoder().encode(`${JSON.stringify(samples, null, 2)}\n`)),
-      catch: (error) => new ImageWriteError({ file: index, reason: (error as Error).message })
-    })
+    yield* writeSamplesIndex(request.outDir, samples)
     return samples
   })

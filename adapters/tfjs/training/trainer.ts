@@ -18,6 +18,7 @@ import { type PreparedDataError, readPreparedIndex } from "../../../framework/st
 import { DataFolderError } from "./index-files.ts"
 import { buildTrainingModel, disposeAdaptation, TreatmentError, type TrainingModel } from "./trainable-model.ts"
 import { textEncodersTrain, trainsDiffusion, trainsVae } from "../../../framework/declaration/adaptation.ts"
+import { tfjsTrainingProblems } from "../../../framework/plan/engine-support.ts"
 import { writeTrainedModel } from "./trained-model-files.ts"
 import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "./training-checkpoint.ts"
 import { accumulate, microBatchGradients, optimizerStep, type OptimizerState } from "./training-step.ts"
@@ -81,10 +82,9 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
     Effect.gen(function*() {
       const train = run.train
       yield* prepareBackendForTraining
-      if (train.gradientCheckpointing) yield* run.log("gradientCheckpointing: not implemented by the tfjs engine; every activation is kept")
-      if (train.validationPrompts.length > 0) {
-        yield* run.log("validationPrompts: the tfjs engine does not sample during training; the generate step samples the declared prompts")
-      }
+      // Planning refuses these already; a caller that did not plan is refused the same, never ignored.
+      const unsupported = tfjsTrainingProblems(train)
+      if (unsupported.length > 0) return yield* new TreatmentError({ reason: unsupported.join("; ") })
       const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, join(pipeline.folder, "scheduler", "scheduler_config.json"))
       const model: TrainingModel = yield* Effect.acquireRelease(
         Effect.try({
@@ -93,7 +93,9 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
         }),
         (m) => Effect.sync(() => disposeAdaptation(m.tensors))
       )
-      if (model.trainables.length === 0) return yield* new TreatmentError({ reason: "components: every component is frozen and no token is learned; nothing to train" })
+      if (model.trainables.length === 0) {
+        return yield* new TreatmentError({ reason: "components: every component is frozen and no token is learned; nothing to train" })
+      }
       const diffusion = trainsDiffusion(run.adaptation)
       const reconstruction = trainsVae(run.adaptation)
 
@@ -104,7 +106,10 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
       if (latents !== undefined) yield* checkSameSamples(join(run.latentsDir!, "latents.json"), latents.index.samples.map((s) => s.id), ids)
       const text = run.textDir !== undefined && !textEncodersTrain(run.adaptation) ? yield* openTextCache(run.textDir) : undefined
       if (text !== undefined && text.index.conditioning !== pipeline.family) {
-        return yield* new DataFolderError({ file: join(run.textDir!, "text.json"), reason: `holds ${text.index.conditioning} conditioning for an ${pipeline.family} base` })
+        return yield* new DataFolderError({
+          file: join(run.textDir!, "text.json"),
+          reason: `holds ${text.index.conditioning} conditioning for an ${pipeline.family} base`
+        })
       }
       const sources: BatchSources = {
         dataDir: run.dataDir,
@@ -124,10 +129,11 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
           if (Option.isSome(restored)) return { adam: restored.value.adam, ema: restored.value.ema }
           return { adam: new Map() as AdamWState, ema: train.ema === undefined ? undefined : startEma(model.trainables) }
         }),
-        (s) => Effect.sync(() => {
-          disposeAdamW(s.adam)
-          if (s.ema !== undefined) disposeEma(s.ema)
-        })
+        (s) =>
+          Effect.sync(() => {
+            disposeAdamW(s.adam)
+            if (s.ema !== undefined) disposeEma(s.ema)
+          })
       )
       const history: Array<StepRecord> = Option.isSome(restored) ? [...restored.value.history] : []
       const first = Option.isSome(restored) ? restored.value.step : 0
@@ -168,7 +174,12 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
         yield* run.progress(step + 1, train.steps, "steps")
         if ((step + 1) % train.checkpointEvery === 0 || step + 1 === train.steps) {
           yield* saveCheckpoint(run.workDir, {
-            step: step + 1, seed: train.seed, trainables: model.trainables, adam: optimizer.adam, ema: optimizer.ema, history
+            step: step + 1,
+            seed: train.seed,
+            trainables: model.trainables,
+            adam: optimizer.adam,
+            ema: optimizer.ema,
+            history
           })
         }
       }

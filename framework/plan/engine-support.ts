@@ -1,0 +1,114 @@
+import { Effect, Schema } from "effect"
+import { stat } from "node:fs/promises"
+import { join } from "node:path"
+import { type Declaration, type EngineChoice, experimentsOf } from "../declaration/experiment.ts"
+import type { Training } from "../declaration/training.ts"
+import { type EngineError, type EngineName, EngineEnvironments, type TorchEnvironment } from "../services/engine.ts"
+import { Weights } from "../services/weights.ts"
+
+/**
+ * Which engine a declaration runs on, and whether that engine can do everything it declares: a field an
+ * engine cannot honour is refused before anything runs, naming the field and the engine, never accepted
+ * and ignored. The torch engine does everything the tfjs engine does (the CLIP trainer aside: train-clip
+ * steps run on tfjs whatever the choice, and the plan says so) and more.
+ */
+
+export class EngineUnsupported extends Schema.TaggedError<EngineUnsupported>()("EngineUnsupported", {
+  engine: Schema.String,
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `the ${this.engine} engine cannot run this declaration:\n  ${this.problems.join("\n  ")}`
+  }
+}
+
+/** A UNet this large is SDXL's size (2.57 G parameters); the tfjs engine cannot hold it (DESIGN §4b). */
+export const TFJS_UNET_LIMIT = 2e9
+
+/** The engine named by `--engine` (when given), else the declaration's, else tfjs; `auto` resolved here. */
+export const chosenEngine = (declaration: Declaration, option: EngineChoice | undefined): Effect.Effect<EngineName, never, EngineEnvironments> =>
+  Effect.gen(function*() {
+    const declared = declaration.kind === "clip" ? undefined : declaration.engine
+    const choice = option ?? declared ?? "tfjs"
+    if (choice !== "auto") return choice
+    return (yield* (yield* EngineEnvironments).torchConfigured) ? "torch" : "tfjs"
+  })
+
+/**
+ * What the tfjs engine cannot do of a training, field by field (the base's size is checked on its files, below);
+ * its trainer refuses the same, for a caller that did not plan.
+ */
+export const tfjsTrainingProblems = (train: Training): Array<string> => {
+  const torch = "run it with --engine torch"
+  return [
+    ...(train.gradientCheckpointing
+      ? [`train.gradientCheckpointing: the tfjs engine has no gradient checkpointing (it keeps every activation); ${torch}, or remove it`]
+      : []),
+    ...(train.validationPrompts.length > 0
+      ? [`train.validationPrompts: the tfjs engine does not sample during training (the generate step samples the declared prompts); ${torch}, or remove them`]
+      : []),
+    ...(train.precision !== "fp32" ? [`train.precision: the tfjs engine computes in fp32 only (got "${train.precision}"); ${torch}, or declare "fp32"`] : []),
+    ...(train.optimizer._tag === "adamw8bit" ? [`train.optimizer: 8-bit AdamW (bitsandbytes) needs the torch engine; ${torch}, or declare adamw`] : [])
+  ]
+}
+
+const torchProblems = (train: Training, env: TorchEnvironment): Array<string> => {
+  return [
+    ...(train.optimizer._tag === "adamw8bit" && env.bitsandbytes === null
+      ? [`train.optimizer: adamw8bit needs bitsandbytes, which the torch engine's Python (${env.python}) cannot import; install it there, or declare adamw`]
+      : []),
+    ...(train.precision === "fp16" && !env.device.startsWith("cuda")
+      ? [`train.precision: fp16 mixed precision needs a CUDA device; the torch engine computes on ${env.device} here: declare "bf16" or "fp32"`]
+      : [])
+  ]
+}
+
+/** The UNet parameter count of a diffusers base folder that exists (undefined otherwise: preflight reports it). */
+const unetParameters = (folder: string) =>
+  Effect.gen(function*() {
+    const present = yield* Effect.promise(() => stat(join(folder, "unet")).then((s) => s.isDirectory(), () => false))
+    if (!present) return undefined
+    const listing = yield* (yield* Weights).list(join(folder, "unet")).pipe(Effect.option)
+    return listing._tag === "Some" ? listing.value.parameters : undefined
+  })
+
+/**
+ * Every field of `declaration` that `engine` cannot honour, by experiment: for torch, after checking its
+ * environment (one worker start); for tfjs, with the base folders' sizes.
+ */
+export const checkEngineSupport = (
+  declaration: Declaration,
+  engine: EngineName,
+  resolvePath: (path: string) => string
+): Effect.Effect<void, EngineUnsupported | EngineError, EngineEnvironments | Weights> =>
+  Effect.gen(function*() {
+    // The torch engine's Python must be there and of the tested versions before anything runs.
+    const torch = engine === "torch" ? yield* (yield* EngineEnvironments).torch : undefined
+    // One line per problem, naming every experiment that has it (a study's strategies share most fields).
+    const problems = new Map<string, Array<string>>()
+    for (const experiment of experimentsOf(declaration)) {
+      const trained = experiment.train !== undefined && !experiment.baseline ? experiment.train : undefined
+      const own = trained === undefined ? [] : torch === undefined ? tfjsTrainingProblems(trained) : torchProblems(trained, torch)
+      if (engine === "tfjs" && experiment.base._tag === "diffusers") {
+        const count = yield* unetParameters(resolvePath(experiment.base.path))
+        if (count !== undefined && count >= TFJS_UNET_LIMIT) {
+          own.push(
+            `base: the UNet of ${experiment.base.path} has ${(count / 1e9).toFixed(2)} G parameters (SDXL size); the tfjs engine holds every ` +
+              `tensor in float32 (≈ ${Math.round((count * 4) / 1e9)} GB to load, ≈ ${Math.round((count * 16) / 1e9)} GB to train fully) with no mixed ` +
+              `precision or gradient checkpointing: run it with --engine torch`
+          )
+        }
+      }
+      for (const problem of own) problems.set(problem, [...(problems.get(problem) ?? []), experiment.name])
+    }
+    if (problems.size > 0) {
+      const named = [...problems].map(([problem, names]) => (declaration.kind === "study" ? `${names.join(", ")}: ${problem}` : problem))
+      return yield* new EngineUnsupported({ engine, problems: named })
+    }
+  })
+
+/** What a plan should say about its engines beyond the steps' keys. */
+export const engineNotes = (declaration: Declaration, engine: EngineName): ReadonlyArray<string> =>
+  engine === "torch" && declaration.kind === "clip"
+    ? ["train-clip runs on the tfjs engine: the torch engine has no CLIP trainer"]
+    : []

@@ -1,0 +1,42 @@
+import { Effect, Layer } from "effect"
+import { spawn } from "node:child_process"
+import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
+import { makeTorchEngine } from "../../adapters/torch/torch-engine.ts"
+import { workerRoot } from "../../adapters/torch/worker-process.ts"
+import { Engine } from "../../framework/services/engine.ts"
+import { referencePython } from "../support/reference-python.ts"
+
+/**
+ * The torch engine as the tests run it: the reference Python (SARDINE_PYTHON or the repository's .venv, which
+ * has the engine's pins), one CPU thread (the machine is shared; a thread count also fixes torch's float order).
+ */
+process.env.SARDINE_TORCH_THREADS ??= "1"
+process.env.SARDINE_TORCH_DEVICE ??= "cpu"
+
+export const torchEngineLayer = Layer.effect(Engine, makeTorchEngine({ python: { python: referencePython(), source: "the tests' reference Python" } })).pipe(
+  Layer.provide(ImageIOLive)
+)
+
+export interface PythonResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs a Python script with the worker package importable, `input` on its stdin. */
+export const runPython = (script: string, args: ReadonlyArray<string>, input = ""): Promise<PythonResult> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(referencePython(), [script, ...args], {
+      env: { ...process.env, PYTHONPATH: workerRoot, HF_HUB_OFFLINE: "1" },
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += String(d)))
+    child.stderr.on("data", (d) => (stderr += String(d)))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+    child.stdin.end(input)
+  })
+
+export const runTorch = <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, torchEngineLayer))
