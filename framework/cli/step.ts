@@ -61,7 +61,8 @@ export const stepCommand = Command.make(
         uri: Option.getOrUndefined(trackingUri),
         backend: yield* implementations.backend(enginesOf(plan)),
         outcome: () => outcome,
-        optional: true
+        optional: true,
+        served: step
       })
       const started = Date.now()
       const status = yield* executeStep(plan, step, implementations.handlers, {

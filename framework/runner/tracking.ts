@@ -78,7 +78,7 @@ export const openRuns = (
   loaded: LoadedDeclaration,
   plan: Plan,
   outcome: () => Exit.Exit<ReadonlyArray<StepOutcome>, unknown>,
-  options: { readonly backend: string | undefined; readonly cacheDir: string; readonly cacheId: string }
+  options: { readonly backend: string | undefined; readonly cacheDir: string; readonly cacheId: string; readonly served?: Step }
 ): Effect.Effect<RunsOfDeclaration, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { declaration, file } = loaded
@@ -99,7 +99,7 @@ export const openRuns = (
       name: string,
       steps: ReadonlyArray<Step>,
       params: Record<string, string>,
-      status: () => RunEndStatus,
+      status: () => RunEndStatus | undefined,
       parent?: string,
       extraTags: Record<string, string> = {}
     ) =>
@@ -116,7 +116,10 @@ export const openRuns = (
           params
         })
         yield* Effect.addFinalizer(() =>
-          Effect.flatMap(Clock.currentTimeMillis, (endTime) => queue.enqueue({ op: "end", run: ref, status: status(), endTime }))
+          Effect.flatMap(Clock.currentTimeMillis, (endTime) => {
+            const ended = status()
+            return ended === undefined ? Effect.void : queue.enqueue({ op: "end", run: ref, status: ended, endTime })
+          })
         )
         return ref
       })
@@ -133,12 +136,25 @@ export const openRuns = (
             replicate.name,
             steps,
             params,
-            () => statusOf(outcome(), [replicate.name]),
+            () => endOf([replicate.name]),
             parent,
             replicateTags(replicate.replicate, replicate.replicates)
           )
           experimentRuns.set(replicate.name, run)
         }), { discard: true })
+    /**
+     * The status a run ends with. A process that runs one step of the plan (`served`: a SLURM job's
+     * `sardine step`) ends only the runs of that step's experiments (the study's run: the report's); the
+     * others belong to the process that runs the plan, which ends them when every step is done.
+     */
+    const endOf = (names: ReadonlyArray<string> | undefined, lone = false): RunEndStatus | undefined => {
+      const served = options.served
+      if (served !== undefined) {
+        const mine = lone || (names === undefined ? served.kind === "report" : served.kind !== "report" && served.experiments.some((e) => names.includes(e)))
+        if (!mine) return undefined
+      }
+      return statusOf(outcome(), names)
+    }
     const namesOf = (experiment: Experiment) => [experiment.name, ...replicatesOfExperiment(experiment, declaration).map((r) => r.name)]
     let top: string
     if (declaration.kind === "study") {
@@ -146,11 +162,11 @@ export const openRuns = (
       top = yield* open(plan.name, plan.steps, {
         "study.experiments": JSON.stringify(declaration.experiments.map((e) => e.name)),
         ...(report === undefined ? {} : { "steps.report.key": report.key })
-      }, () => statusOf(outcome()))
+      }, () => endOf(undefined))
       for (const experiment of experimentsOf(declaration)) {
         const steps = plan.steps.filter((s) => s.kind !== "report" && s.experiments.includes(experiment.name))
         const params = { ...flattenParams(encodeDeclaration(experiment) as Json), ...stepParams(steps) }
-        const run = yield* open(experiment.name, steps, params, () => statusOf(outcome(), namesOf(experiment)), top)
+        const run = yield* open(experiment.name, steps, params, () => endOf(namesOf(experiment)), top)
         experimentRuns.set(experiment.name, run)
         if (replicatesOf(experiment, declaration) > 1) yield* replicateRuns(experiment, run)
       }
@@ -158,7 +174,7 @@ export const openRuns = (
       // A lone experiment or CLIP model is one run (with its replicates' runs under it).
       const own = plan.steps.filter((s) => s.kind !== "report" && s.experiments.includes(declaration.name))
       const params = { ...flattenParams(encodeDeclaration(declaration) as Json), ...stepParams(own) }
-      top = yield* open(plan.name, plan.steps, params, () => statusOf(outcome()))
+      top = yield* open(plan.name, plan.steps, params, () => endOf(undefined, true))
       experimentRuns.set(declaration.name, top)
       if (declaration.kind === "experiment" && replicatesOf(declaration) > 1) yield* replicateRuns(declaration, top)
     }
@@ -219,6 +235,8 @@ export interface OpenTrackingOptions {
    * `startWithinMs`. True: it starts at once, its tracking spooled until the store answers.
    */
   readonly optional: boolean
+  /** The one step this process runs (`sardine step`): only its runs are ended here (see openRuns). */
+  readonly served?: Step
   readonly startWithinMs?: number
   readonly retry?: QueueRetryPolicy
 }
@@ -261,7 +279,12 @@ export const openTracking = (
       later,
       ...(options.retry === undefined ? {} : { retry: options.retry })
     })
-    const runs = yield* openRuns(queue, options.loaded, options.plan, options.outcome, { backend: options.backend, cacheDir: options.cacheDir, cacheId })
+    const runs = yield* openRuns(queue, options.loaded, options.plan, options.outcome, {
+      backend: options.backend,
+      cacheDir: options.cacheDir,
+      cacheId,
+      ...(options.served === undefined ? {} : { served: options.served })
+    })
     if (!options.optional) {
       yield* queue.awaitRuns([runs.top, ...runs.experiments.values()], options.startWithinMs ?? defaultStartWithinMs).pipe(
         Effect.mapError((e) =>
