@@ -106,7 +106,9 @@ if (process.argv[2] === "--child") {
     const start = performance.now()
     const expected = await writeCheckpoint(folder)
     const size = statSync(join(folder, "diffusion_pytorch_model.safetensors")).size
-    console.log(`wrote ${expected.toLocaleString("en-US")} parameters (${(size / 2 ** 30).toFixed(2)} GiB F32) in ${((performance.now() - start) / 1000).toFixed(1)} s`)
+    console.log(
+      `wrote ${expected.toLocaleString("en-US")} parameters (${(size / 2 ** 30).toFixed(2)} GiB F32) in ${((performance.now() - start) / 1000).toFixed(1)} s`
+    )
     const peer = runChild(join(repoRoot, ".venv/bin/python"), ["bench/load_unet_peer.py", folder])
     const rows: Array<[string, Measurement | string]> = typeof peer === "string"
       ? [["diffusers (peer)", peer]]
@@ -118,7 +120,9 @@ if (process.argv[2] === "--child") {
     // The ratios compare with the peer once it has read every weight, as sardine's load does.
     const base = typeof peer === "string" ? undefined : peer[peer.length - 1]
     console.log("\nload of diffusion_pytorch_model.safetensors into UNet2DConditionModel (a fresh process each)")
-    console.log(`${"".padEnd(36)}${"seconds".padStart(9)}${"peak RSS MB".padStart(13)}${"parameters".padStart(14)}${"time ×peer".padStart(12)}${"RSS ×peer".padStart(11)}`)
+    console.log(
+      `${"".padEnd(36)}${"seconds".padStart(9)}${"peak RSS MB".padStart(13)}${"parameters".padStart(14)}${"time ×peer".padStart(12)}${"RSS ×peer".padStart(11)}`
+    )
     for (const [label, m] of rows) {
       if (typeof m === "string") {
         console.log(`${label.padEnd(36)}${m}`)

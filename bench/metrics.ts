@@ -99,8 +99,7 @@ const sardineDistances = (setA: Float32Array, setB: Float32Array) => {
   )
 }
 
-const maxRelativeDifference = (pairs: Array<[number, number]>) =>
-  Math.max(...pairs.map(([x, y]) => Math.abs(x - y) / Math.max(Math.abs(y), 1e-12)))
+const maxRelativeDifference = (pairs: Array<[number, number]>) => Math.max(...pairs.map(([x, y]) => Math.abs(x - y) / Math.max(Math.abs(y), 1e-12)))
 
 const glcmPairs = (ours: GlcmProperties, theirs: Record<string, number[][]>) =>
   GLCM_PROPERTIES.flatMap((name) => ours[name].flatMap((row, d) => row.map((x, a): [number, number] => [x, theirs[name][d][a]])))
@@ -161,7 +160,11 @@ const run = async () => {
     const processGlcm = JSON.parse(sardineProcess.result).glcm as GlcmProperties
     const processAgreement = maxRelativeDifference(glcmPairs(processGlcm, JSON.parse(peerProcess.result).glcm))
 
-    console.log(`\n${"task (minimum over repetitions)".padEnd(52)} ${"clock".padStart(5)} ${"sardine ms".padStart(10)} ${"reference ms".padStart(12)} ${"ratio".padStart(7)}`)
+    console.log(
+      `\n${"task (minimum over repetitions)".padEnd(52)} ${"clock".padStart(5)} ${"sardine ms".padStart(10)} ${"reference ms".padStart(12)} ${
+        "ratio".padStart(7)
+      }`
+    )
     const glcmTask = `GLCM chain 1024², 64 levels, d 1, 4 angles (${GLCM_REPS}×)`
     const distanceTask = `amplitude distances 2 × 100 × 512² (${DISTANCE_REPS}×)`
     console.log(row(glcmTask, "wall", glcm.ms, peerGlcm.ms))
@@ -171,7 +174,11 @@ const run = async () => {
     console.log(row(`whole process: stats of a 1024² TIFF (${PROCESS_REPS}×)`, "wall", sardineProcess.ms, peerProcess.ms))
     const median = (t: Times) => t.wall[t.wall.length >> 1].toFixed(1)
     console.log(`\nwall-clock medians: GLCM ${median(glcm.ms)} vs ${median(peerGlcm.ms)} ms; distances ${median(dist.ms)} vs ${median(peerDistances.ms)} ms`)
-    console.log(`largest relative difference between the two sides: GLCM ${glcmAgreement.toExponential(1)}, distances ${distanceAgreement.toExponential(1)}, processes ${processAgreement.toExponential(1)}`)
+    console.log(
+      `largest relative difference between the two sides: GLCM ${glcmAgreement.toExponential(1)}, distances ${distanceAgreement.toExponential(1)}, processes ${
+        processAgreement.toExponential(1)
+      }`
+    )
     console.log("cpu = the process's CPU time (all threads); on a shared machine it is steadier than wall time")
     console.log("reference: scikit-image graycomatrix + graycoprops; scipy.stats wasserstein_distance, ks_2samp, entropy, jensenshannon; numpy")
   } finally {

@@ -41,7 +41,11 @@ try {
   if (failed.length > 0) throw new Error(`the study did not run: ${failed.map((o) => `${o.step.id} ${o.status} ${o.detail ?? ""}`).join("; ")}`)
   const reportKey = ran.plan.steps.find((s) => s.kind === "report")!.key
   const manifest = JSON.parse(readFileSync(join(ran.cacheDir, "steps", reportKey, "sardine-step.json"), "utf8")) as { durationMs: number }
-  console.log(`study: 10 strategies × 64 images, run in ${((performance.now() - setUp) / 1000).toFixed(1)} s; its report step took ${(manifest.durationMs / 1000).toFixed(2)} s`)
+  console.log(
+    `study: 10 strategies × 64 images, run in ${((performance.now() - setUp) / 1000).toFixed(1)} s; its report step took ${
+      (manifest.durationMs / 1000).toFixed(2)
+    } s`
+  )
 
   const request = (outDir: string) => ({
     study: "bench-report",
@@ -49,7 +53,11 @@ try {
     compare: [],
     cacheDir: ran.cacheDir,
     outDir,
-    tracking: { target: ran.trackingDir, experimentId: ran.runs.experimentId, runIds: Object.fromEntries([...ran.runs.experiments].map(([n, r]) => [n, r.runId])) }
+    tracking: {
+      target: ran.trackingDir,
+      experimentId: ran.runs.experimentId,
+      runIds: Object.fromEntries([...ran.runs.experiments].map(([n, r]) => [n, r.runId]))
+    }
   })
   const times: Array<number> = []
   for (let i = 0; i < REPEATS; i++) {
@@ -57,10 +65,16 @@ try {
     const started = performance.now()
     const { rendered } = await Effect.runPromise(renderStudyReport(request(outDir)).pipe(Effect.provide(reportStudyServices)))
     times.push(performance.now() - started)
-    if (i === 0) console.log(`report.html ${(statSync(rendered.html).size / 1e6).toFixed(2)} MB, report.md ${(statSync(rendered.markdown).size / 1e3).toFixed(1)} kB`)
+    if (i === 0) {
+      console.log(`report.html ${(statSync(rendered.html).size / 1e6).toFixed(2)} MB, report.md ${(statSync(rendered.markdown).size / 1e3).toFixed(1)} kB`)
+    }
   }
   const sorted = [...times].sort((a, b) => a - b)
-  console.log(`render (${REPEATS} runs): median ${(sorted[Math.floor(sorted.length / 2)] / 1000).toFixed(2)} s, min ${(sorted[0] / 1000).toFixed(2)} s, max ${(sorted.at(-1)! / 1000).toFixed(2)} s`)
+  console.log(
+    `render (${REPEATS} runs): median ${(sorted[Math.floor(sorted.length / 2)] / 1000).toFixed(2)} s, min ${(sorted[0] / 1000).toFixed(2)} s, max ${
+      (sorted.at(-1)! / 1000).toFixed(2)
+    } s`
+  )
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} (2 cores, shared)`)
 } finally {
   rmSync(folder, { recursive: true, force: true })

@@ -43,39 +43,45 @@ try {
     { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }
   )) as { msPerSample: Array<number>; firstMean: number }
 
-  const ours = await Effect.runPromise(Effect.gen(function*() {
-    yield* selectBackend("wasm")
-    // The kernels the Engine registers on wasm before it generates (engine-live.ts).
-    yield* prepareBackendForTraining
-    const pipeline = yield* loadPipeline(pipelineDir)
-    const models = yield* diffusionModelsOf(pipeline)
-    const run = (seeds: ReadonlyArray<number>, outDir: string) =>
-      generateSamples({
-        models,
-        generate: Schema.decodeUnknownSync(Generation)({ prompts: [PROMPT], seeds, sampler: "euler", steps: STEPS, guidanceScale: GUIDANCE, resolution: 64 }),
-        resolution: 64,
-        outDir,
-        progress: () => Effect.void
-      })
-    yield* run([1000], join(folder, "warm-up"))
-    const times: Array<number> = []
-    let firstMean = 0
-    for (let seed = 0; seed < SAMPLES; seed++) {
-      const start = performance.now()
-      const [sample] = yield* run([seed], join(folder, `seed-${seed}`))
-      times.push(performance.now() - start)
-      if (seed === 0) {
-        const image = yield* Effect.flatMap(ImageIO, (io) => io.read(join(folder, `seed-${seed}`, sample.tiff)))
-        firstMean = image.data.reduce((a, v) => a + v, 0) / image.data.length
+  const ours = await Effect.runPromise(
+    Effect.gen(function*() {
+      yield* selectBackend("wasm")
+      // The kernels the Engine registers on wasm before it generates (engine-live.ts).
+      yield* prepareBackendForTraining
+      const pipeline = yield* loadPipeline(pipelineDir)
+      const models = yield* diffusionModelsOf(pipeline)
+      const run = (seeds: ReadonlyArray<number>, outDir: string) =>
+        generateSamples({
+          models,
+          generate: Schema.decodeUnknownSync(Generation)({ prompts: [PROMPT], seeds, sampler: "euler", steps: STEPS, guidanceScale: GUIDANCE, resolution: 64 }),
+          resolution: 64,
+          outDir,
+          progress: () => Effect.void
+        })
+      yield* run([1000], join(folder, "warm-up"))
+      const times: Array<number> = []
+      let firstMean = 0
+      for (let seed = 0; seed < SAMPLES; seed++) {
+        const start = performance.now()
+        const [sample] = yield* run([seed], join(folder, `seed-${seed}`))
+        times.push(performance.now() - start)
+        if (seed === 0) {
+          const image = yield* Effect.flatMap(ImageIO, (io) => io.read(join(folder, `seed-${seed}`, sample.tiff)))
+          firstMean = image.data.reduce((a, v) => a + v, 0) / image.data.length
+        }
       }
-    }
-    return { times, firstMean }
-  }).pipe(Effect.provide(ImageIOLive)))
+      return { times, firstMean }
+    }).pipe(Effect.provide(ImageIOLive))
+  )
 
   const median = (xs: ReadonlyArray<number>) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   const mine = median(ours.times)
   const theirs = median(peer.msPerSample)
-  console.log(`${STEPS} Euler steps, guidance ${GUIDANCE}, 32 × 32 latents, ${SAMPLES} samples each (median); load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`)
+  console.log(
+    `${STEPS} Euler steps, guidance ${GUIDANCE}, 32 × 32 latents, ${SAMPLES} samples each (median); load average ${
+      loadavg().map((l) => l.toFixed(1)).join(" ")
+    }`
+  )
   console.log(`sardine wasm:        ${mine.toFixed(0)} ms per sample (first sample's mean amplitude ${ours.firstMean.toFixed(5)})`)
   console.log(`diffusers 2 threads: ${theirs.toFixed(0)} ms per sample (first sample's mean amplitude ${peer.firstMean.toFixed(5)})`)
   console.log(`ratio=${(mine / theirs).toFixed(2)}`)

@@ -80,7 +80,11 @@ try {
   const loadAfter = loads()
 
   const sampling = SAMPLING
-    ? execFileSync(process.execPath, ["--import", "tsx", join(root, "bench/sampling.ts")], { encoding: "utf8", cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+    ? execFileSync(process.execPath, ["--import", "tsx", join(root, "bench/sampling.ts")], {
+      encoding: "utf8",
+      cwd: root,
+      stdio: ["ignore", "pipe", "inherit"]
+    })
     : ""
 
   const mine = median(ours)
@@ -88,7 +92,9 @@ try {
   const row = (name: string, xs: ReadonlyArray<number>) =>
     `  ${name.padEnd(21)}${median(xs).toFixed(0).padStart(6)} ms per step (best ${Math.min(...xs).toFixed(0)}; ${xs.map((t) => t.toFixed(0)).join(", ")})`
   if (SAMPLING) console.log(`sampling (bench/sampling.ts):\n${sampling.trim().split("\n").map((l) => `  ${l}`).join("\n")}`)
-  console.log(`training: tiny UNet2DConditionModel, batch ${BATCH}, 32 × 32 latents, ${STEPS} steps after ${WARM_UP} warm-up (median); load average ${loadBefore} before, ${loadAfter} after`)
+  console.log(
+    `training: tiny UNet2DConditionModel, batch ${BATCH}, 32 × 32 latents, ${STEPS} steps after ${WARM_UP} warm-up (median); load average ${loadBefore} before, ${loadAfter} after`
+  )
   console.log(row("sardine wasm:", ours))
   console.log(row("PyTorch 2 threads:", peer.msPerStep["2"]))
   console.log(row("PyTorch 1 thread:", peer.msPerStep["1"]))

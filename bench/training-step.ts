@@ -63,11 +63,15 @@ const main = Effect.gen(function*() {
     for (const backend of ["cpu", "wasm"]) {
       yield* selectBackend(backend)
       rows.push([backend, "full UNet", yield* stepMs(dir, `${backend}-full`, { unet: { _tag: "full", lr: 1e-3 } }, true)])
-      rows.push([backend, "hybrid", yield* stepMs(dir, `${backend}-hybrid`, {
-        unet: { _tag: "full", lr: 1e-3 },
-        textEncoders: { _tag: "lora", rank: 4, lr: 1e-3 },
-        token: { token: "<SAR>", init: "radar", lr: 1e-2 }
-      }, false)])
+      rows.push([
+        backend,
+        "hybrid",
+        yield* stepMs(dir, `${backend}-hybrid`, {
+          unet: { _tag: "full", lr: 1e-3 },
+          textEncoders: { _tag: "lora", rank: 4, lr: 1e-3 },
+          token: { token: "<SAR>", init: "radar", lr: 1e-2 }
+        }, false)
+      ])
     }
     const peer = JSON.parse(execFileSync(".venv/bin/python", ["bench/training_step_peer.py", String(STEPS)], { encoding: "utf8" })) as Record<string, number>
     console.log(`tiny SDXL-like fixture, batch ${BATCH}, ${STEPS} steps, median ms per step`)

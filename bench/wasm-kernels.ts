@@ -74,28 +74,48 @@ interface Op {
 }
 
 const OPS: ReadonlyArray<Op> = [
-  { name: "conv2d 3×3 s1 (forward, reference)", wasmOwn: true, onCpu: true,
-    run: (t) => tf.conv2d(t.x as tf.Tensor4D, t.w as tf.Tensor4D, 1, PAD_1 as never) },
-  { name: "Conv2DBackpropInput 3×3 s1", wasmOwn: true, onCpu: true,
-    run: (t) => tf.engine().runKernel("Conv2DBackpropInput", { dy: t.dy, filter: t.w }, { ...conv(1), inputShape: [B, H, W, C] } as never) as tf.Tensor },
+  { name: "conv2d 3×3 s1 (forward, reference)", wasmOwn: true, onCpu: true, run: (t) => tf.conv2d(t.x as tf.Tensor4D, t.w as tf.Tensor4D, 1, PAD_1 as never) },
+  {
+    name: "Conv2DBackpropInput 3×3 s1",
+    wasmOwn: true,
+    onCpu: true,
+    run: (t) => tf.engine().runKernel("Conv2DBackpropInput", { dy: t.dy, filter: t.w }, { ...conv(1), inputShape: [B, H, W, C] } as never) as tf.Tensor
+  },
   // cpu's filter gradients take minutes here (218 s and 45 s measured): not run.
-  { name: "Conv2DBackpropFilter 3×3 s1", wasmOwn: false, onCpu: false,
-    run: (t) => tf.engine().runKernel("Conv2DBackpropFilter", { x: t.x, dy: t.dy }, { ...conv(1), filterShape: [3, 3, C, C] } as never) as tf.Tensor },
-  { name: "Conv2DBackpropInput 3×3 s2", wasmOwn: true, onCpu: true,
-    run: (t) => tf.engine().runKernel("Conv2DBackpropInput", { dy: t.dy2, filter: t.w }, { ...conv(2), inputShape: [B, H, W, C] } as never) as tf.Tensor },
-  { name: "Conv2DBackpropFilter 3×3 s2", wasmOwn: false, onCpu: false,
-    run: (t) => tf.engine().runKernel("Conv2DBackpropFilter", { x: t.x, dy: t.dy2 }, { ...conv(2), filterShape: [3, 3, C, C] } as never) as tf.Tensor },
-  { name: "BatchMatMul dy·Wᵀ (Linear dx)", wasmOwn: true, onCpu: true,
-    run: (t) => tf.matMul(tf.reshape(t.dy, [-1, C]) as tf.Tensor2D, t.linear as tf.Tensor2D, false, true) },
-  { name: "BatchMatMul xᵀ·dy (Linear dW)", wasmOwn: true, onCpu: true,
-    run: (t) => tf.matMul(tf.reshape(t.x, [-1, C]) as tf.Tensor2D, tf.reshape(t.dy, [-1, C]) as tf.Tensor2D, true, false) },
-  { name: "BatchMatMul q·kᵀ (64 × 256 × 8)", wasmOwn: true, onCpu: true,
-    run: (t) => tf.matMul(t.q, t.k, false, true) },
-  { name: "BatchMatMul pᵀ·q (attention dV)", wasmOwn: true, onCpu: true,
-    run: (t) => tf.matMul(t.p, t.q, true, false) },
+  {
+    name: "Conv2DBackpropFilter 3×3 s1",
+    wasmOwn: false,
+    onCpu: false,
+    run: (t) => tf.engine().runKernel("Conv2DBackpropFilter", { x: t.x, dy: t.dy }, { ...conv(1), filterShape: [3, 3, C, C] } as never) as tf.Tensor
+  },
+  {
+    name: "Conv2DBackpropInput 3×3 s2",
+    wasmOwn: true,
+    onCpu: true,
+    run: (t) => tf.engine().runKernel("Conv2DBackpropInput", { dy: t.dy2, filter: t.w }, { ...conv(2), inputShape: [B, H, W, C] } as never) as tf.Tensor
+  },
+  {
+    name: "Conv2DBackpropFilter 3×3 s2",
+    wasmOwn: false,
+    onCpu: false,
+    run: (t) => tf.engine().runKernel("Conv2DBackpropFilter", { x: t.x, dy: t.dy2 }, { ...conv(2), filterShape: [3, 3, C, C] } as never) as tf.Tensor
+  },
+  {
+    name: "BatchMatMul dy·Wᵀ (Linear dx)",
+    wasmOwn: true,
+    onCpu: true,
+    run: (t) => tf.matMul(tf.reshape(t.dy, [-1, C]) as tf.Tensor2D, t.linear as tf.Tensor2D, false, true)
+  },
+  {
+    name: "BatchMatMul xᵀ·dy (Linear dW)",
+    wasmOwn: true,
+    onCpu: true,
+    run: (t) => tf.matMul(tf.reshape(t.x, [-1, C]) as tf.Tensor2D, tf.reshape(t.dy, [-1, C]) as tf.Tensor2D, true, false)
+  },
+  { name: "BatchMatMul q·kᵀ (64 × 256 × 8)", wasmOwn: true, onCpu: true, run: (t) => tf.matMul(t.q, t.k, false, true) },
+  { name: "BatchMatMul pᵀ·q (attention dV)", wasmOwn: true, onCpu: true, run: (t) => tf.matMul(t.p, t.q, true, false) },
   // cpu's is a masked sum per segment, O(segments · rows · width): hours here.
-  { name: "UnsortedSegmentSum 49408 × 768", wasmOwn: false, onCpu: false,
-    run: (t) => tf.unsortedSegmentSum(t.rows, t.ids as tf.Tensor1D, VOCAB) }
+  { name: "UnsortedSegmentSum 49408 × 768", wasmOwn: false, onCpu: false, run: (t) => tf.unsortedSegmentSum(t.rows, t.ids as tf.Tensor1D, VOCAB) }
 ]
 
 /** Median ms of `reps` runs after one warm-up, and the sum of the result's squares (to compare with the peer's). */
@@ -119,15 +139,24 @@ const measure = (f: () => tf.Tensor, reps: number): { ms: number; sum: number } 
 const onBackend = async (backend: "cpu" | "wasm", ops: ReadonlyArray<Op>, reps: number) => {
   await tf.setBackend(backend)
   await tf.ready()
-  const tensors: Tensors = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape, v.values instanceof Int32Array ? "int32" : "float32")]))
+  const tensors: Tensors = Object.fromEntries(
+    Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape, v.values instanceof Int32Array ? "int32" : "float32")])
+  )
   const results = new Map(ops.map((op) => [op.name, measure(() => op.run(tensors), reps)]))
   tf.dispose(Object.values(tensors))
   return results
 }
 
 const TINY_UNET = {
-  block_out_channels: [32, 64], layers_per_block: 2, sample_size: 32, in_channels: 4, out_channels: 4, norm_num_groups: 32,
-  down_block_types: ["CrossAttnDownBlock2D", "DownBlock2D"], up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D"], cross_attention_dim: 32
+  block_out_channels: [32, 64],
+  layers_per_block: 2,
+  sample_size: 32,
+  in_channels: 4,
+  out_channels: 4,
+  norm_num_groups: 32,
+  down_block_types: ["CrossAttnDownBlock2D", "DownBlock2D"],
+  up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D"],
+  cross_attention_dim: 32
 }
 
 /** Per-kernel profile of one tiny-UNet training step on wasm. */
@@ -138,10 +167,12 @@ const profileUnetStep = async (batch: number) => {
   await tf.setBackend("wasm")
   await tf.ready()
   const plan = await Effect.runPromise(decodeUnet2DConditionConfig(TINY_UNET, "tiny UNet"))
-  const parameters = new Map(unet2dConditionSpecs(plan).map((spec, i) => {
-    const shape = tfjsShape(spec)
-    return [spec.name, tf.variable(tf.tensor(normals(tf.util.sizeFromShape(shape), 100 + i).map((v) => v * 0.05), shape), true, spec.name)] as const
-  }))
+  const parameters = new Map(
+    unet2dConditionSpecs(plan).map((spec, i) => {
+      const shape = tfjsShape(spec)
+      return [spec.name, tf.variable(tf.tensor(normals(tf.util.sizeFromShape(shape), 100 + i).map((v) => v * 0.05), shape), true, spec.name)] as const
+    })
+  )
   const layers = layersOf(parameters)
   const sample = tf.tensor4d(normals(batch * 32 * 32 * 4, 11), [batch, 32, 32, 4])
   const target = tf.tensor4d(normals(batch * 32 * 32 * 4, 12), [batch, 32, 32, 4])
@@ -149,7 +180,9 @@ const profileUnetStep = async (batch: number) => {
   const timesteps = Array.from({ length: batch }, (_, i) => (i * 997) % 1000)
   const optimizer = tf.train.adam(1e-4)
   const step = () => {
-    const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(unet2dCondition(plan, layers, { sample, timesteps, encoderHiddenStates }), target)) as tf.Scalar)
+    const { value, grads } = tf.variableGrads(() =>
+      tf.mean(tf.squaredDifference(unet2dCondition(plan, layers, { sample, timesteps, encoderHiddenStates }), target)) as tf.Scalar
+    )
     optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })))
     tf.dispose(grads)
     return value
@@ -188,8 +221,9 @@ if (unetAt >= 0) {
   try {
     for (const [name, { values }] of Object.entries(inputs)) writeFileSync(join(folder, `${name}.bin`), values)
     writeFileSync(join(folder, "shapes.json"), JSON.stringify(Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]))))
-    const peer = JSON.parse(execFileSync(join(root, ".venv/bin/python"), [join(root, "bench/wasm_kernels_peer.py"), folder, String(REPS)], { encoding: "utf8" })) as
-      Record<string, { ms1: number; ms2: number; sum: number }>
+    const peer = JSON.parse(
+      execFileSync(join(root, ".venv/bin/python"), [join(root, "bench/wasm_kernels_peer.py"), folder, String(REPS)], { encoding: "utf8" })
+    ) as Record<string, { ms1: number; ms2: number; sum: number }>
 
     const wasmOwn = await onBackend("wasm", OPS.filter((op) => op.wasmOwn), Math.min(REPS, 3))
     registerWasmTrainingKernels()
@@ -198,7 +232,11 @@ if (unetAt >= 0) {
 
     const cell = (v: number | undefined, width = 11) => (v === undefined ? "—" : v.toFixed(1)).padStart(width)
     console.log(`median ms; ratio = sardine wasm / torch 2 threads; load average ${(await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(" ")}`)
-    console.log(`${"".padEnd(38)}${"sardine".padStart(11)}${"wasm own".padStart(11)}${"cpu".padStart(11)}${"torch 1t".padStart(11)}${"torch 2t".padStart(11)}${"ratio".padStart(8)}  Σ out² (sardine | torch)`)
+    console.log(
+      `${"".padEnd(38)}${"sardine".padStart(11)}${"wasm own".padStart(11)}${"cpu".padStart(11)}${"torch 1t".padStart(11)}${"torch 2t".padStart(11)}${
+        "ratio".padStart(8)
+      }  Σ out² (sardine | torch)`
+    )
     for (const op of OPS) {
       const mine = ours.get(op.name)!
       const reference = peer[op.name]

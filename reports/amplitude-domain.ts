@@ -11,7 +11,9 @@ export const domainAxisTitle = (amplitude: Amplitude): string =>
 
 /** One sentence stating domain and binning, as DESIGN §6 asks every report to. */
 export const domainSentence = (amplitude: Amplitude): string =>
-  `${amplitude.domain === "amplitude" ? "Linear normalised amplitude" : "Decibels"} over [${formatValue(amplitude.range[0])}, ${formatValue(amplitude.range[1])}], ` +
+  `${amplitude.domain === "amplitude" ? "Linear normalised amplitude" : "Decibels"} over [${formatValue(amplitude.range[0])}, ${
+    formatValue(amplitude.range[1])
+  }], ` +
   `${amplitude.bins} equal bins for KL (pseudo-count ${formatValue(amplitude.klPseudoCount)}), JS, Hellinger and Bhattacharyya; ` +
   `Wasserstein-1 and KS on the exact pixel values.`
 

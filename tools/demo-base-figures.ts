@@ -60,8 +60,10 @@ const panels = stages.map((stage, i) => {
   const log = logOf(stage.name)
   const batch = stage.train!.batchSize * stage.train!.gradientAccumulation
   const seconds = log.map((r) => batch / r.images_per_s).sort((a, b) => a - b)
-  console.log(`${stage.name}: ${log.length} steps of ${batch} images, median ${(1000 * seconds[Math.floor(seconds.length / 2)]).toFixed(0)} ms/step, ` +
-    `training ${(seconds.reduce((a, b) => a + b, 0) / 60).toFixed(1)} min, loss ${log[0].loss.toFixed(4)} → ${log[log.length - 1].loss.toFixed(4)}`)
+  console.log(
+    `${stage.name}: ${log.length} steps of ${batch} images, median ${(1000 * seconds[Math.floor(seconds.length / 2)]).toFixed(0)} ms/step, ` +
+      `training ${(seconds.reduce((a, b) => a + b, 0) / 60).toFixed(1)} min, loss ${log[0].loss.toFixed(4)} → ${log[log.length - 1].loss.toFixed(4)}`
+  )
   return trainingCurveChart({
     id: `demo-base-${stage.name}`,
     metric: "loss",
@@ -80,8 +82,10 @@ const nested = panels.map((p) => {
   x += p.width
   return svg
 })
-writeFileSync(join(outDir, "demo-base-curves.svg"),
-  `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${nested.join("")}</svg>\n`)
+writeFileSync(
+  join(outDir, "demo-base-curves.svg"),
+  `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${nested.join("")}</svg>\n`
+)
 
 // The base: parameters and files.
 await Effect.runPromise(selectBackend("wasm"))
@@ -99,9 +103,11 @@ const writeGrid = async (rows: ReadonlyArray<ReadonlyArray<Uint8Array>>, side: n
   const columns = Math.max(...rows.map((r) => r.length))
   const w = columns * side
   const pixels = Buffer.alloc(w * rows.length * side * 3, 255)
-  rows.forEach((row, r) => row.forEach((image, c) => {
-    for (let y = 0; y < side; y++) pixels.set(image.subarray(y * side * 3, (y + 1) * side * 3), ((r * side + y) * w + c * side) * 3)
-  }))
+  rows.forEach((row, r) =>
+    row.forEach((image, c) => {
+      for (let y = 0; y < side; y++) pixels.set(image.subarray(y * side * 3, (y + 1) * side * 3), ((r * side + y) * w + c * side) * 3)
+    })
+  )
   await sharp(pixels, { raw: { width: w, height: rows.length * side, channels: 3 } })
     .resize(w * ZOOM, rows.length * side * ZOOM, { kernel: "nearest" }).png().toFile(file)
 }
@@ -117,8 +123,12 @@ const { logvar, mean } = autoencoderKlEncode(vae.plan, vae.layers, images)
 const scaled = tf.mul(mean, vae.plan.config.scaling_factor)
 const moments = tf.moments(scaled)
 const reconstruction = autoencoderKlDecode(vae.plan, vae.layers, mean)
-console.log(`scaled latents: mean ${moments.mean.dataSync()[0].toFixed(3)}, std ${Math.sqrt(moments.variance.dataSync()[0]).toFixed(3)}; ` +
-  `posterior std ${tf.mean(tf.exp(tf.mul(logvar, 0.5))).dataSync()[0].toFixed(3)}; reconstruction L1 ${tf.mean(tf.abs(tf.sub(reconstruction, images))).dataSync()[0].toFixed(4)} (in [-1, 1])`)
+console.log(
+  `scaled latents: mean ${moments.mean.dataSync()[0].toFixed(3)}, std ${Math.sqrt(moments.variance.dataSync()[0]).toFixed(3)}; ` +
+    `posterior std ${tf.mean(tf.exp(tf.mul(logvar, 0.5))).dataSync()[0].toFixed(3)}; reconstruction L1 ${
+      tf.mean(tf.abs(tf.sub(reconstruction, images))).dataSync()[0].toFixed(4)
+    } (in [-1, 1])`
+)
 const side = index.width
 const split = (t: tf.Tensor4D) => {
   const bytes = Uint8Array.from(toBytes(t).dataSync())
@@ -126,7 +136,11 @@ const split = (t: tf.Tensor4D) => {
 }
 const originals = split(images)
 const reconstructed = split(reconstruction)
-await writeGrid([0, 12].flatMap((from) => [originals.slice(from, from + 12), reconstructed.slice(from, from + 12)]), side, join(outDir, "demo-base-reconstructions.png"))
+await writeGrid(
+  [0, 12].flatMap((from) => [originals.slice(from, from + 12), reconstructed.slice(from, from + 12)]),
+  side,
+  join(outDir, "demo-base-reconstructions.png")
+)
 
 // Samples of the study's prompts, with the study's sampler settings.
 const generate = (stages[stages.length - 1] as Experiment).generate
@@ -136,12 +150,22 @@ const latentSide = side / vaeScaleFactor(models.vae)
 const rows: Array<Array<Uint8Array>> = []
 for (const prompt of promptsOf(generate)) {
   const conditioning = promptConditioning(models, prompt.text, usesGuidance(generate.guidanceScale), {
-    originalSize: [side, side], cropTopLeft: [0, 0], targetSize: [side, side]
+    originalSize: [side, side],
+    cropTopLeft: [0, 0],
+    targetSize: [side, side]
   })
   const row: Array<Uint8Array> = []
   for (let seed = 0; seed < SEEDS; seed++) {
     const image = tf.tidy(() => {
-      const latents = sampleLatents({ models, sampler, conditioning, guidanceScale: generate.guidanceScale, size: [latentSide, latentSide], seed, replicate: 0 })
+      const latents = sampleLatents({
+        models,
+        sampler,
+        conditioning,
+        guidanceScale: generate.guidanceScale,
+        size: [latentSide, latentSide],
+        seed,
+        replicate: 0
+      })
       return toBytes(autoencoderKlDecode(vae.plan, vae.layers, tf.div(latents, vae.plan.config.scaling_factor)))
     })
     row.push(Uint8Array.from(image.dataSync()))

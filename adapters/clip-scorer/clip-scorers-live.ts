@@ -21,7 +21,8 @@ export const clipFolderLayout = (folder: string): Effect.Effect<ClipFolderLayout
     if ((yield* present(folder, "config.json")) && (yield* present(folder, "model.safetensors"))) return "transformers" as const
     return yield* new ScorerError({
       file: folder,
-      reason: "is not a CLIP model folder: it holds neither image_encoder.onnx + text_encoder.onnx nor a transformers CLIPModel (config.json + model.safetensors); see docs/sar-clip.md"
+      reason:
+        "is not a CLIP model folder: it holds neither image_encoder.onnx + text_encoder.onnx nor a transformers CLIPModel (config.json + model.safetensors); see docs/sar-clip.md"
     })
   })
 

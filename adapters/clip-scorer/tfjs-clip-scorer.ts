@@ -77,7 +77,8 @@ const load = (folder: string) =>
     const embedTexts = (texts: ReadonlyArray<string>): Effect.Effect<Embeddings, ScorerError> =>
       Effect.gen(function*() {
         const data = yield* batched(texts, TEXT_BATCH, (part) =>
-          compute("text embeddings", () => clipTextFeatures(plan, layers, part.map((text) => tokenizer.encode(text)))))
+          compute("text embeddings", () =>
+            clipTextFeatures(plan, layers, part.map((text) => tokenizer.encode(text)))))
         return { name: `${folder} text embeddings`, count: texts.length, dim, data }
       })
 

@@ -36,5 +36,4 @@ export const folderFile = async (folder: DatasetFolder, name: string): Promise<F
   return within === ".." || within.startsWith(`..${sep}`) || isAbsolute(within) ? { outside: real } : { path }
 }
 
-export const outsideReason = (real: string) =>
-  `a symbolic link to ${real}, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`
+export const outsideReason = (real: string) => `a symbolic link to ${real}, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`

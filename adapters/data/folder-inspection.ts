@@ -51,7 +51,7 @@ const summarise = (data: Float32Array, noData: number | undefined): ValueSummary
 }
 
 const inspectImage = (io: Io, folder: DatasetFolder, options: InspectOptions, name: string, caption: string | undefined) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const captioned = caption !== undefined && caption.trim().length > 0
     const failed = (kind: string, reason: string, info: object = {}) => {
       const entry: InspectedFile = { file: name, ...info, captioned, problem: { file: name, kind, reason } }
@@ -80,7 +80,13 @@ const inspectImage = (io: Io, folder: DatasetFolder, options: InspectOptions, na
       ...(values.count > 0 ? { min: values.min, max: values.max, mean: values.sum / values.count } : {}),
       nonFinite: values.nonFinite,
       ...(values.nonFinite > 0
-        ? { problem: { file: name, kind: "non-finite", reason: `${values.nonFinite} NaN or infinite pixel${values.nonFinite === 1 ? "" : "s"} (not the file's no-data value)` } }
+        ? {
+          problem: {
+            file: name,
+            kind: "non-finite",
+            reason: `${values.nonFinite} NaN or infinite pixel${values.nonFinite === 1 ? "" : "s"} (not the file's no-data value)`
+          }
+        }
         : {})
     }
     return { entry, values }
@@ -118,7 +124,7 @@ const declaredUnit = (folder: string) =>
   })
 
 export const inspectFolder = (io: Io, path: string, options: InspectOptions = {}) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const folder = yield* resolveFolder(path)
     const fail = (error: unknown) => new DatasetError({ path: folder, reason: (error as Error).message })
     const files = yield* Effect.tryPromise({ try: () => datasetFolder(folder, options.followSymlinks ?? false), catch: fail })

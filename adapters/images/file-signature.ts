@@ -1,8 +1,7 @@
 /** Image container formats sardine reads, recognised by their first bytes (never by the file name). */
 export type ContainerFormat = "png" | "jpeg" | "tiff"
 
-const startsWith = (bytes: Uint8Array, signature: ReadonlyArray<number>) =>
-  bytes.length >= signature.length && signature.every((b, i) => bytes[i] === b)
+const startsWith = (bytes: Uint8Array, signature: ReadonlyArray<number>) => bytes.length >= signature.length && signature.every((b, i) => bytes[i] === b)
 
 export const sniffFormat = (bytes: Uint8Array): ContainerFormat | undefined => {
   if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return "png"

@@ -1,12 +1,5 @@
 import { Effect, Layer } from "effect"
-import {
-  ImageDecodeError,
-  ImageIO,
-  ImageWriteError,
-  type Raster,
-  type RasterInfo,
-  type ReadOptions
-} from "../../framework/services/image-io.ts"
+import { ImageDecodeError, ImageIO, ImageWriteError, type Raster, type RasterInfo, type ReadOptions } from "../../framework/services/image-io.ts"
 import { writeFileAtomically } from "./atomic-write.ts"
 import { DecodeFailure } from "./decode-failure.ts"
 import { decodeImage, imageInfo } from "./decode-image.ts"
@@ -29,8 +22,7 @@ const writing = (file: string, encode: () => Promise<Uint8Array> | Uint8Array) =
     catch: (error) => new ImageWriteError({ file, reason: (error as Error).message })
   })
 
-const info = (file: string): Effect.Effect<RasterInfo, ImageDecodeError> =>
-  decoding(file, () => withFileSource(file, imageInfo))
+const info = (file: string): Effect.Effect<RasterInfo, ImageDecodeError> => decoding(file, () => withFileSource(file, imageInfo))
 
 const read = (file: string, options: ReadOptions = {}): Effect.Effect<Raster, ImageDecodeError> =>
   decoding(file, () => withFileSource(file, (source) => decodeImage(source, options)))

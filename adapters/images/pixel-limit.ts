@@ -8,7 +8,13 @@ import type { ImageHeader } from "./image-header.ts"
  */
 
 const fileSize = (bytes: number) =>
-  bytes < 1e3 ? `${bytes} B` : bytes < 1e6 ? `${(bytes / 1e3).toFixed(0)} KB` : bytes < 1e9 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e9).toFixed(1)} GB`
+  bytes < 1e3
+    ? `${bytes} B`
+    : bytes < 1e6
+    ? `${(bytes / 1e3).toFixed(0)} KB`
+    : bytes < 1e9
+    ? `${(bytes / 1e6).toFixed(1)} MB`
+    : `${(bytes / 1e9).toFixed(1)} GB`
 
 const side = (limit: number) => {
   const root = Math.sqrt(limit)
@@ -32,8 +38,6 @@ export const checkPixelLimit = (header: ImageHeader, bandsRead: number, maxPixel
     : `the limit of ${4 * maxPixels} values (four bands at the pixel limit of ${maxPixels})`
   throw new DecodeFailure(
     "too-large",
-    `too large: ${size} in a file of ${fileSize(fileBytes)} is over ${over}; decoding it would take about ${
-      fileSize(4 * values)
-    } (raise maxPixels to read it)`
+    `too large: ${size} in a file of ${fileSize(fileBytes)} is over ${over}; decoding it would take about ${fileSize(4 * values)} (raise maxPixels to read it)`
   )
 }

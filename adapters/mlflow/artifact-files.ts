@@ -11,8 +11,7 @@ export interface ArtifactFile {
   readonly size: number
 }
 
-const fileError = (file: string) => (error: unknown) =>
-  new TrackerFileError({ file, reason: error instanceof Error ? error.message : String(error) })
+const fileError = (file: string) => (error: unknown) => new TrackerFileError({ file, reason: error instanceof Error ? error.message : String(error) })
 
 const joinArtifact = (folder: string, name: string) => (folder === "" ? name : `${folder}/${name}`)
 

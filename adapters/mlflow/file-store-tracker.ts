@@ -85,14 +85,19 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
         const dir = join(root, id)
         yield* Effect.tryPromise({ try: () => mkdir(dir, { recursive: true }), catch: ioError(root, `create experiment ${id}`) })
         const now = yield* Clock.currentTimeMillis
-        yield* writeAtomically(root, join(dir, "meta.yaml"), experimentMetaYaml({
-          experiment_id: id,
-          name,
-          artifact_location: fileUri(dir),
-          lifecycle_stage: "active",
-          creation_time: now,
-          last_update_time: now
-        }), dir)
+        yield* writeAtomically(
+          root,
+          join(dir, "meta.yaml"),
+          experimentMetaYaml({
+            experiment_id: id,
+            name,
+            artifact_location: fileUri(dir),
+            lifecycle_stage: "active",
+            creation_time: now,
+            last_update_time: now
+          }),
+          dir
+        )
       })
     }
 
@@ -105,12 +110,14 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
           const found = all.find((e) => e.meta.name === name)
           if (found !== undefined) {
             if (found.deleted) {
-              return yield* Effect.fail(new TrackerError({
-                operation: "get experiment",
-                target: root,
-                reason: `experiment "${name}" is in ${TRASH_FOLDER}: restore it or choose another name`,
-                error_code: "INVALID_STATE"
-              }))
+              return yield* Effect.fail(
+                new TrackerError({
+                  operation: "get experiment",
+                  target: root,
+                  reason: `experiment "${name}" is in ${TRASH_FOLDER}: restore it or choose another name`,
+                  error_code: "INVALID_STATE"
+                })
+              )
             }
             return found.meta.experiment_id
           }
@@ -129,12 +136,14 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
       Effect.gen(function*() {
         const found = (yield* listExperiments(root)).find((e) => e.meta.experiment_id === experimentId)
         if (found === undefined || found.deleted) {
-          return yield* Effect.fail(new TrackerError({
-            operation: "create run",
-            target: root,
-            reason: `no active experiment with id ${experimentId}`,
-            error_code: "RESOURCE_DOES_NOT_EXIST"
-          }))
+          return yield* Effect.fail(
+            new TrackerError({
+              operation: "create run",
+              target: root,
+              reason: `no active experiment with id ${experimentId}`,
+              error_code: "RESOURCE_DOES_NOT_EXIST"
+            })
+          )
         }
         return found
       })
@@ -172,8 +181,7 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
         discard: true
       })
 
-    const tagOf = (run: StoredRun, key: string) =>
-      Effect.option(readText(keyPath(join(run.dir, "tags"), key)))
+    const tagOf = (run: StoredRun, key: string) => Effect.option(readText(keyPath(join(run.dir, "tags"), key)))
 
     const startRun: TrackerService["startRun"] = (opts: StartRunOptions) =>
       Effect.gen(function*() {
@@ -280,27 +288,36 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
           const id = datasetId(input.name, input.digest)
           const datasetMeta = join(experiment.dir, "datasets", id, "meta.yaml")
           if (!(yield* exists(datasetMeta))) {
-            yield* writeAtomically(root, datasetMeta, dumpYaml({
-              digest: input.digest,
-              name: input.name,
-              profile: null,
-              schema: null,
-              ...datasetSource(input.source)
-            }), experiment.dir)
+            yield* writeAtomically(
+              root,
+              datasetMeta,
+              dumpYaml({
+                digest: input.digest,
+                name: input.name,
+                profile: null,
+                schema: null,
+                ...datasetSource(input.source)
+              }),
+              experiment.dir
+            )
           }
           const inputMeta = join(run.dir, "inputs", datasetInputId(id, runId), "meta.yaml")
-          yield* writeAtomically(root, inputMeta, dumpYaml({
-            destination_id: runId,
-            destination_type: "RUN",
-            source_id: id,
-            source_type: "DATASET",
-            tags: input.context === undefined ? {} : { [DATASET_CONTEXT_TAG]: input.context }
-          }), run.dir)
+          yield* writeAtomically(
+            root,
+            inputMeta,
+            dumpYaml({
+              destination_id: runId,
+              destination_type: "RUN",
+              source_id: id,
+              source_type: "DATASET",
+              tags: input.context === undefined ? {} : { [DATASET_CONTEXT_TAG]: input.context }
+            }),
+            run.dir
+          )
         }
       })
 
-    const artifactsDirOf = (run: StoredRun) =>
-      run.meta.artifact_uri.startsWith("file:") ? fileURLToPath(run.meta.artifact_uri) : join(run.dir, "artifacts")
+    const artifactsDirOf = (run: StoredRun) => run.meta.artifact_uri.startsWith("file:") ? fileURLToPath(run.meta.artifact_uri) : join(run.dir, "artifacts")
 
     const logArtifact: TrackerService["logArtifact"] = (runId, localPath, artifactPath = "") =>
       Effect.gen(function*() {

@@ -23,11 +23,9 @@ import {
 
 const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
-export const ioError = (root: string, operation: string) => (error: unknown) =>
-  new TrackerError({ operation, target: root, reason: reasonOf(error) })
+export const ioError = (root: string, operation: string) => (error: unknown) => new TrackerError({ operation, target: root, reason: reasonOf(error) })
 
-export const exists = (path: string): Effect.Effect<boolean> =>
-  Effect.tryPromise(() => stat(path)).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+export const exists = (path: string): Effect.Effect<boolean> => Effect.tryPromise(() => stat(path)).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
 
 /** Writes `content` to `file` through a temporary file in `tempDir` (same file system). */
 export const writeAtomically = (
@@ -191,7 +189,9 @@ export const readMetrics = (runDir: string): Effect.Effect<ReadonlyArray<StoredM
         if (lines[i].trim().length === 0) continue
         const point = parseMetricLine(lines[i])
         if (point === undefined) {
-          return yield* Effect.fail(new TrackerFileError({ file, reason: `line ${i + 1} is not "<timestamp> <value> <step>": ${JSON.stringify(lines[i].slice(0, 80))}` }))
+          return yield* Effect.fail(
+            new TrackerFileError({ file, reason: `line ${i + 1} is not "<timestamp> <value> <step>": ${JSON.stringify(lines[i].slice(0, 80))}` })
+          )
         }
         out.push({ key, ...point })
       }

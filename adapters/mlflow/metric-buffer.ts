@@ -96,8 +96,7 @@ export const makeMetricBuffer = (
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.sleep(options.intervalMs).pipe(
-          Effect.zipRight(Effect.flatMap(Ref.get(pending), (map) =>
-            Effect.forEach([...map.keys()], (id) => Effect.ignore(drain(id)), { discard: true })))
+          Effect.zipRight(Effect.flatMap(Ref.get(pending), (map) => Effect.forEach([...map.keys()], (id) => Effect.ignore(drain(id)), { discard: true })))
         )
       )
     )

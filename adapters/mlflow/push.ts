@@ -3,29 +3,12 @@ import { createHash } from "node:crypto"
 import { readFile, stat } from "node:fs/promises"
 import { join, posix } from "node:path"
 import { fileURLToPath } from "node:url"
-import {
-  type DatasetInput,
-  type PushSummary,
-  RunPush,
-  type Tracker,
-  type TrackerError,
-  TrackerFileError
-} from "../../framework/services/tracker.ts"
+import { type DatasetInput, type PushSummary, RunPush, type Tracker, type TrackerError, TrackerFileError } from "../../framework/services/tracker.ts"
 import { MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME } from "../../framework/tracking/system-tags.ts"
 import { artifactFiles } from "./artifact-files.ts"
 import { DATASET_CONTEXT_TAG } from "./dataset-source.ts"
 import { datasetId } from "./file-store-format.ts"
-import {
-  exists,
-  filesUnder,
-  listExperiments,
-  listRuns,
-  readKeyValues,
-  readMetrics,
-  readYaml,
-  type StoredExperiment,
-  type StoredRun
-} from "./file-store.ts"
+import { exists, filesUnder, listExperiments, listRuns, readKeyValues, readMetrics, readYaml, type StoredExperiment, type StoredRun } from "./file-store.ts"
 import { type Env, makeRestClient, restConfig, type RetryPolicy } from "./rest-client.ts"
 import { ListArtifactsResponse, SearchRunsResponse } from "./rest-messages.ts"
 import { makeRestTracker } from "./rest-tracker.ts"
@@ -112,8 +95,7 @@ const localInputs = (experimentDir: string, runDir: string): Effect.Effect<Reado
     return out.sort((a, b) => a.name.localeCompare(b.name))
   })
 
-const artifactsDirOf = (run: StoredRun) =>
-  run.meta.artifact_uri.startsWith("file:") ? fileURLToPath(run.meta.artifact_uri) : join(run.dir, "artifacts")
+const artifactsDirOf = (run: StoredRun) => run.meta.artifact_uri.startsWith("file:") ? fileURLToPath(run.meta.artifact_uri) : join(run.dir, "artifacts")
 
 export interface RunPushOptions {
   readonly env?: Env

@@ -62,11 +62,13 @@ export const restConfig = (
     const username = env.MLFLOW_TRACKING_USERNAME
     const password = env.MLFLOW_TRACKING_PASSWORD
     if ((username === undefined) !== (password === undefined) && token === undefined) {
-      return yield* Effect.fail(new TrackingInputError({
-        field: username === undefined ? "MLFLOW_TRACKING_PASSWORD" : "MLFLOW_TRACKING_USERNAME",
-        value: "(set)",
-        rule: "needs MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD together"
-      }))
+      return yield* Effect.fail(
+        new TrackingInputError({
+          field: username === undefined ? "MLFLOW_TRACKING_PASSWORD" : "MLFLOW_TRACKING_USERNAME",
+          value: "(set)",
+          rule: "needs MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD together"
+        })
+      )
     }
     const basic = (u: string, p: string) => Redacted.make(`Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`)
     const authorization = token !== undefined && token !== ""

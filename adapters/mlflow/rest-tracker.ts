@@ -53,8 +53,7 @@ export interface RestTrackerOptions {
 
 const Empty = Schema.Struct({})
 
-const entries = (record: Readonly<Record<string, string>>): ReadonlyArray<KeyValue> =>
-  Object.entries(record).map(([key, value]) => ({ key, value }))
+const entries = (record: Readonly<Record<string, string>>): ReadonlyArray<KeyValue> => Object.entries(record).map(([key, value]) => ({ key, value }))
 
 /** `mlflow-artifacts:/1/<run>/artifacts` or `mlflow-artifacts://host:port/1/<run>/artifacts` → `1/<run>/artifacts`. */
 export const proxiedArtifactRoot = (artifactUri: string): string | undefined => {
@@ -97,12 +96,14 @@ export const makeRestTracker = (
 
     const activeId = (experiment: { readonly experiment_id: string; readonly name: string; readonly lifecycle_stage?: string }) =>
       experiment.lifecycle_stage === "deleted"
-        ? Effect.fail(new TrackerError({
-          operation: "experiments/get-by-name",
-          target: client.target,
-          reason: `experiment "${experiment.name}" (id ${experiment.experiment_id}) is deleted: restore it or choose another name`,
-          error_code: "INVALID_STATE"
-        }))
+        ? Effect.fail(
+          new TrackerError({
+            operation: "experiments/get-by-name",
+            target: client.target,
+            reason: `experiment "${experiment.name}" (id ${experiment.experiment_id}) is deleted: restore it or choose another name`,
+            error_code: "INVALID_STATE"
+          })
+        )
         : Effect.succeed(experiment.experiment_id)
 
     const getOrCreateExperiment: TrackerService["getOrCreateExperiment"] = (name) =>
@@ -120,7 +121,9 @@ export const makeRestTracker = (
               Effect.flatMap(getByName(name), (again) =>
                 Option.isSome(again)
                   ? activeId(again.value)
-                  : Effect.fail(new TrackerError({ operation: "experiments/create", target: client.target, reason: `experiment "${name}" exists but cannot be read` }))))
+                  : Effect.fail(
+                    new TrackerError({ operation: "experiments/create", target: client.target, reason: `experiment "${name}" exists but cannot be read` })
+                  )))
           )
         yield* Ref.update(experiments, (m) => new Map(m).set(name, id))
         return id
@@ -169,20 +172,26 @@ export const makeRestTracker = (
           return trackedRun(run, opts.name, true)
         }
         const startTime = opts.startTime ?? (yield* Clock.currentTimeMillis)
-        const created = yield* client.call("runs/create", "POST", {
-          experiment_id: opts.experimentId,
-          run_name: opts.name,
-          user_id: tags[MLFLOW_USER] ?? "",
-          start_time: startTime,
-          tags: entries(tags)
-        }, CreateRunResponse, {
-          // runs/create is not idempotent: when an answer is lost, the run may exist already.
-          ...(opts.reuseKey === undefined ? {} : {
-            beforeRetry: findByKey(opts.experimentId, opts.reuseKey, opts.parentRunId).pipe(
-              Effect.map(Option.map((run) => ({ run })))
-            )
-          })
-        })
+        const created = yield* client.call(
+          "runs/create",
+          "POST",
+          {
+            experiment_id: opts.experimentId,
+            run_name: opts.name,
+            user_id: tags[MLFLOW_USER] ?? "",
+            start_time: startTime,
+            tags: entries(tags)
+          },
+          CreateRunResponse,
+          {
+            // runs/create is not idempotent: when an answer is lost, the run may exist already.
+            ...(opts.reuseKey === undefined ? {} : {
+              beforeRetry: findByKey(opts.experimentId, opts.reuseKey, opts.parentRunId).pipe(
+                Effect.map(Option.map((run) => ({ run })))
+              )
+            })
+          }
+        )
         yield* remember(created.run)
         return trackedRun(created.run, opts.name, false)
       })
@@ -194,13 +203,15 @@ export const makeRestTracker = (
         const key = Object.keys(params).find((k) => k in logged && logged[k] !== params[k])
         return key === undefined
           ? Option.none<ParamConflictError>()
-          : Option.some(new ParamConflictError({
-            runId,
-            key,
-            logged: logged[key],
-            attempted: params[key],
-            ...(errorCode === undefined ? {} : { error_code: errorCode })
-          }))
+          : Option.some(
+            new ParamConflictError({
+              runId,
+              key,
+              logged: logged[key],
+              attempted: params[key],
+              ...(errorCode === undefined ? {} : { error_code: errorCode })
+            })
+          )
       })
 
     const logParams: TrackerService["logParams"] = (runId, params) =>
@@ -218,8 +229,10 @@ export const makeRestTracker = (
         yield* logBatch(runId, { params: fresh }).pipe(
           // Another writer logged one of these keys since we looked.
           Effect.catchIf((e) => e.error_code === "INVALID_PARAMETER_VALUE", (e) =>
-            Effect.flatMap(conflictIn(runId, params, e.error_code), (conflict): Effect.Effect<never, TrackerError | ParamConflictError> =>
-              Option.isSome(conflict) ? Effect.fail(conflict.value) : Effect.fail(e)))
+            Effect.flatMap(
+              conflictIn(runId, params, e.error_code),
+              (conflict): Effect.Effect<never, TrackerError | ParamConflictError> => Option.isSome(conflict) ? Effect.fail(conflict.value) : Effect.fail(e)
+            ))
         )
       })
 
@@ -232,8 +245,7 @@ export const makeRestTracker = (
         yield* options.bufferMetrics === false ? logBatch(runId, { metrics: stamped }) : buffer.add(runId, stamped)
       })
 
-    const setTags: TrackerService["setTags"] = (runId, tags) =>
-      Effect.zipRight(checkTags(tags), logBatch(runId, { tags: entries(tags) }))
+    const setTags: TrackerService["setTags"] = (runId, tags) => Effect.zipRight(checkTags(tags), logBatch(runId, { tags: entries(tags) }))
 
     const logInputs: TrackerService["logInputs"] = (runId, inputs: ReadonlyArray<DatasetInput>) =>
       Effect.gen(function*() {
@@ -259,12 +271,14 @@ export const makeRestTracker = (
         }
         const root = proxiedArtifactRoot(uri)
         if (root === undefined) {
-          return yield* Effect.fail(new TrackerError({
-            operation: "artifact upload",
-            target: client.target,
-            reason: `run ${runId} stores artifacts at ${uri}, which only the server's artifact proxy can reach from here: ` +
-              "start mlflow server with artifact serving on (the default) and --artifacts-destination"
-          }))
+          return yield* Effect.fail(
+            new TrackerError({
+              operation: "artifact upload",
+              target: client.target,
+              reason: `run ${runId} stores artifacts at ${uri}, which only the server's artifact proxy can reach from here: ` +
+                "start mlflow server with artifact serving on (the default) and --artifacts-destination"
+            })
+          )
         }
         return root
       })

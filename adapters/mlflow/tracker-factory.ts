@@ -26,11 +26,13 @@ export const trackingTarget = (uri: string | undefined, env: Env, cwd: string): 
     }
   }
   if (/^[a-z][a-z0-9+.-]*:/i.test(chosen) && !/^[a-z]:[\\/]/i.test(chosen)) {
-    return Effect.fail(new TrackingInputError({
-      field: "tracking URI",
-      value: redactUri(chosen),
-      rule: "sardine writes to an MLflow server (http:// or https://) or an MLflow folder (a path or file: URI)"
-    }))
+    return Effect.fail(
+      new TrackingInputError({
+        field: "tracking URI",
+        value: redactUri(chosen),
+        rule: "sardine writes to an MLflow server (http:// or https://) or an MLflow folder (a path or file: URI)"
+      })
+    )
   }
   return Effect.succeed({ kind: "folder", path: isAbsolute(chosen) ? chosen : resolve(cwd, chosen) })
 }

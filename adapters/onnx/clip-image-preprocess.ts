@@ -56,7 +56,7 @@ const coefficients = (inSize: number, outSize: number): Coefficients => {
       weights[o * width + x] = w
       total += w
     }
-    if (total !== 0) for (let x = 0; x < hi - lo; x++) weights[o * width + x] /= total
+    if (total !== 0) { for (let x = 0; x < hi - lo; x++) weights[o * width + x] /= total }
     first[o] = lo
     count[o] = hi - lo
   }
@@ -164,7 +164,9 @@ export const readClipImageConfig = (file: string): Effect.Effect<ClipImageConfig
       if (!(Number.isInteger(crop?.height) && Number.isInteger(crop?.width) && crop.height > 0 && crop.width > 0)) {
         return Effect.fail(problem(file, "crop_size must have positive integer height and width"))
       }
-      if (crop.height > size || crop.width > size) return Effect.fail(problem(file, `crop_size ${crop.height} × ${crop.width} exceeds the resized shortest edge ${size}`))
+      if (crop.height > size || crop.width > size) {
+        return Effect.fail(problem(file, `crop_size ${crop.height} × ${crop.width} exceeds the resized shortest edge ${size}`))
+      }
       if (!triple(json.image_mean)) return Effect.fail(problem(file, "image_mean must be three numbers"))
       if (!triple(json.image_std) || json.image_std.some((v: number) => !(v > 0))) return Effect.fail(problem(file, "image_std must be three positive numbers"))
       const config: ClipImageConfig = { size, cropHeight: crop.height, cropWidth: crop.width, mean: json.image_mean, std: json.image_std }

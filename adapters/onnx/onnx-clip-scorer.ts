@@ -122,8 +122,15 @@ const load = (folder: string) =>
       Effect.gen(function*() {
         yield* Effect.forEach(images, checkClipImage, { discard: true })
         const data = yield* batched(images, IMAGE_BATCH, dim, (part) =>
-          run(imageFile, imageSession, imageInput.name, imageOutput, new ort.Tensor("float32", clipPixelValues(part, config), [part.length, 3, config.cropHeight, config.cropWidth]), part.length, dim)
-        )
+          run(
+            imageFile,
+            imageSession,
+            imageInput.name,
+            imageOutput,
+            new ort.Tensor("float32", clipPixelValues(part, config), [part.length, 3, config.cropHeight, config.cropWidth]),
+            part.length,
+            dim
+          ))
         return { name: `${folder} image embeddings`, count: images.length, dim, data }
       })
 

@@ -56,6 +56,5 @@ export const componentWeightFiles = (folder: string, variant?: string): Effect.E
           : `no safetensors weights${wanted}`
       })
     },
-    catch: (error) =>
-      error instanceof SafetensorsError ? error : new SafetensorsError({ file: folder, reason: String(error) })
+    catch: (error) => error instanceof SafetensorsError ? error : new SafetensorsError({ file: folder, reason: String(error) })
   })

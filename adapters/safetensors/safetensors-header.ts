@@ -62,8 +62,7 @@ export const headerLength = (file: string, prefix: Uint8Array, fileSize: number)
   return Number(length)
 }
 
-const isNonNegativeInteger = (value: unknown): value is number =>
-  typeof value === "number" && Number.isSafeInteger(value) && value >= 0
+const isNonNegativeInteger = (value: unknown): value is number => typeof value === "number" && Number.isSafeInteger(value) && value >= 0
 
 /**
  * Parses and validates the JSON header as the reference implementation does: known dtypes, integer

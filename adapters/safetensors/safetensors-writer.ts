@@ -95,6 +95,5 @@ export const writeSafetensors = (
         throw error
       }
     },
-    catch: (error) =>
-      error instanceof SafetensorsError ? error : new SafetensorsError({ file, reason: error instanceof Error ? error.message : String(error) })
+    catch: (error) => error instanceof SafetensorsError ? error : new SafetensorsError({ file, reason: error instanceof Error ? error.message : String(error) })
   })

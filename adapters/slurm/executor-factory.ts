@@ -40,7 +40,9 @@ export const executorFactoryLayer = (options: ExecutorFactoryOptions = {}): Laye
         const pollText = env.SARDINE_SLURM_POLL_MS ?? "5000"
         const pollMs = Number(pollText)
         if (!Number.isInteger(pollMs) || pollMs < 1) {
-          return yield* Effect.fail(new ExecutorError({ executor: "slurm", reason: `SARDINE_SLURM_POLL_MS must be an integer ≥ 1 (got ${JSON.stringify(pollText)})` }))
+          return yield* Effect.fail(
+            new ExecutorError({ executor: "slurm", reason: `SARDINE_SLURM_POLL_MS must be an integer ≥ 1 (got ${JSON.stringify(pollText)})` })
+          )
         }
         const sshCommand = (env.SARDINE_SSH_COMMAND ?? "ssh").trim().split(/\s+/)
         const shellFor = (host: string | undefined) => host === undefined ? localShell : sshShell(host, sshCommand)

@@ -29,8 +29,7 @@ export interface Shell {
 }
 
 /** Single-quotes a word for a POSIX shell (the remote side of ssh, a job script). */
-export const shellQuote = (word: string): string =>
-  /^[A-Za-z0-9_\-+=/.,:@%]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
+export const shellQuote = (word: string): string => /^[A-Za-z0-9_\-+=/.,:@%]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
 
 const spawnCommand = (
   file: string,
@@ -44,10 +43,8 @@ const spawnCommand = (
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += String(d)))
     child.stderr.on("data", (d) => (stderr += String(d)))
-    child.on("error", (e: NodeJS.ErrnoException) =>
-      resume(Effect.fail(error(e.code === "ENOENT" ? `${file} is not installed here (not on PATH)` : e.message))))
-    child.on("close", (code, signal) =>
-      resume(Effect.succeed({ code: code ?? (signal === null ? 1 : 128), stdout, stderr })))
+    child.on("error", (e: NodeJS.ErrnoException) => resume(Effect.fail(error(e.code === "ENOENT" ? `${file} is not installed here (not on PATH)` : e.message))))
+    child.on("close", (code, signal) => resume(Effect.succeed({ code: code ?? (signal === null ? 1 : 128), stdout, stderr })))
     // A command that reads no input (squeue, …) may close stdin first; that is not an error.
     child.stdin.on("error", () => undefined)
     child.stdin.end(stdin ?? "")
@@ -57,8 +54,7 @@ const spawnCommand = (
 /** Runs SLURM's commands on this machine. */
 export const localShell: Shell = {
   where: "locally",
-  run: (argv, stdin) =>
-    spawnCommand(argv[0], argv.slice(1), stdin, (reason) => new SlurmCommandError({ command: argv[0], where: "locally", reason }))
+  run: (argv, stdin) => spawnCommand(argv[0], argv.slice(1), stdin, (reason) => new SlurmCommandError({ command: argv[0], where: "locally", reason }))
 }
 
 /**

@@ -50,15 +50,24 @@ export interface AutoencoderKlPlan {
 }
 
 const resnet = (c: AutoencoderKlConfig, inChannels: number, outChannels: number): ResnetBlock => ({
-  inChannels, outChannels, tembChannels: undefined, groups: c.norm_num_groups, groupsOut: c.norm_num_groups, eps: EPS, outputScaleFactor: 1
+  inChannels,
+  outChannels,
+  tembChannels: undefined,
+  groups: c.norm_num_groups,
+  groupsOut: c.norm_num_groups,
+  eps: EPS,
+  outputScaleFactor: 1
 })
 
 export const planAutoencoderKl = (config: AutoencoderKlConfig, file: string): Effect.Effect<AutoencoderKlPlan, ModelConfigError> =>
   Effect.gen(function*() {
     const c = config
     const n = c.block_out_channels.length
-    yield* requireThat(c.down_block_types.length === n && c.up_block_types.length === n, file,
-      `down_block_types and up_block_types must have one entry per block_out_channels entry (${n})`)
+    yield* requireThat(
+      c.down_block_types.length === n && c.up_block_types.length === n,
+      file,
+      `down_block_types and up_block_types must have one entry per block_out_channels entry (${n})`
+    )
     for (const ch of c.block_out_channels) {
       yield* requireThat(ch % c.norm_num_groups === 0, file, `norm_num_groups ${c.norm_num_groups} must divide block_out_channels ${ch}`)
     }
@@ -124,8 +133,10 @@ export const autoencoderKlSpecs = (plan: AutoencoderKlPlan): Array<ParameterSpec
  * `proj_attn`; diffusers renames them on load, and so do we.
  */
 export const renameLegacyVaeTensor = (name: string): string =>
-  name.replace(/(mid_block\.attentions\.0)\.(query|key|value|proj_attn)\./, (_, path: string, old: string) =>
-    `${path}.${{ query: "to_q", key: "to_k", value: "to_v", proj_attn: "to_out.0" }[old as "query"]}.`)
+  name.replace(
+    /(mid_block\.attentions\.0)\.(query|key|value|proj_attn)\./,
+    (_, path: string, old: string) => `${path}.${{ query: "to_q", key: "to_k", value: "to_v", proj_attn: "to_out.0" }[old as "query"]}.`
+  )
 
 /** UNetMidBlock2D of the VAE: resnet, single-head self-attention over all positions (residual), resnet. */
 const midBlock = (layers: Layers, module: string, c: AutoencoderKlConfig, x: tf.Tensor4D): tf.Tensor4D => {

@@ -62,10 +62,15 @@ export const readClipModelDescription = (folder: string, options: { readonly pre
   Effect.gen(function*() {
     const configFile = join(folder, CLIP_CONFIG)
     const json = yield* readJsonFile(configFile)
-    if (typeof json !== "object" || json === null || Array.isArray(json)) return yield* new ClipFolderError({ file: configFile, reason: "is not a JSON object" })
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      return yield* new ClipFolderError({ file: configFile, reason: "is not a JSON object" })
+    }
     const modelType = (json as { model_type?: unknown }).model_type
     if (modelType !== "clip") {
-      return yield* new ClipFolderError({ file: configFile, reason: `model_type must be "clip" (a transformers CLIPConfig), got ${JSON.stringify(modelType) ?? "nothing"}` })
+      return yield* new ClipFolderError({
+        file: configFile,
+        reason: `model_type must be "clip" (a transformers CLIPConfig), got ${JSON.stringify(modelType) ?? "nothing"}`
+      })
     }
     const plan = yield* decodeClipModelConfig(json, configFile)
     const tokenizer = yield* loadClipTokenizer(folder)

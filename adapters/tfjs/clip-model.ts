@@ -34,12 +34,21 @@ export const decodeClipModelConfig = (json: unknown, file: string): Effect.Effec
   Effect.gen(function*() {
     const config = yield* decodeConfig(ClipModelConfig, json, file)
     const { text_config: text, vision_config: vision } = config
-    yield* requireThat(text.hidden_size % text.num_attention_heads === 0, file,
-      `text_config.num_attention_heads ${text.num_attention_heads} must divide text_config.hidden_size ${text.hidden_size}`)
-    yield* requireThat(vision.hidden_size % vision.num_attention_heads === 0, file,
-      `vision_config.num_attention_heads ${vision.num_attention_heads} must divide vision_config.hidden_size ${vision.hidden_size}`)
-    yield* requireThat(vision.patch_size <= vision.image_size, file,
-      `vision_config.patch_size ${vision.patch_size} exceeds vision_config.image_size ${vision.image_size}`)
+    yield* requireThat(
+      text.hidden_size % text.num_attention_heads === 0,
+      file,
+      `text_config.num_attention_heads ${text.num_attention_heads} must divide text_config.hidden_size ${text.hidden_size}`
+    )
+    yield* requireThat(
+      vision.hidden_size % vision.num_attention_heads === 0,
+      file,
+      `vision_config.num_attention_heads ${vision.num_attention_heads} must divide vision_config.hidden_size ${vision.hidden_size}`
+    )
+    yield* requireThat(
+      vision.patch_size <= vision.image_size,
+      file,
+      `vision_config.patch_size ${vision.patch_size} exceeds vision_config.image_size ${vision.image_size}`
+    )
     return { config, text: { config: { ...text, projection_dim: config.projection_dim }, withProjection: true }, vision }
   })
 

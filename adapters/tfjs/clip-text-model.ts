@@ -36,8 +36,7 @@ export interface ClipTextPlan {
 export const decodeClipTextConfig = (json: unknown, file: string, withProjection: boolean): Effect.Effect<ClipTextPlan, ModelConfigError> =>
   decodeConfig(ClipTextConfig, json, file).pipe(
     Effect.tap((c) =>
-      requireThat(c.hidden_size % c.num_attention_heads === 0, file,
-        `num_attention_heads ${c.num_attention_heads} must divide hidden_size ${c.hidden_size}`)
+      requireThat(c.hidden_size % c.num_attention_heads === 0, file, `num_attention_heads ${c.num_attention_heads} must divide hidden_size ${c.hidden_size}`)
     ),
     Effect.map((config) => ({ config, withProjection }))
   )

@@ -153,7 +153,11 @@ const pipelineIndex = (folder: string) =>
 export const readPipelineArchitecture = (folder: string): Effect.Effect<ReadonlyMap<ComponentName, ReadonlyArray<ParameterSpec>>, LoadError> =>
   Effect.gen(function*() {
     const { textEncoders } = yield* pipelineIndex(folder)
-    const specs = <Plan>(component: string, decode: (json: unknown, file: string) => Effect.Effect<Plan, ModelConfigError>, of: (plan: Plan) => Array<ParameterSpec>) =>
+    const specs = <Plan>(
+      component: string,
+      decode: (json: unknown, file: string) => Effect.Effect<Plan, ModelConfigError>,
+      of: (plan: Plan) => Array<ParameterSpec>
+    ) =>
       Effect.gen(function*() {
         const file = join(folder, component, "config.json")
         return of(yield* decode(yield* readJsonFile(file), file))

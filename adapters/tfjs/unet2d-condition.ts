@@ -133,23 +133,41 @@ const perBlock = <T>(value: T | ReadonlyArray<T>, count: number): ReadonlyArray<
 const depthAt = (entry: number | ReadonlyArray<number>, j: number) => (typeof entry === "number" ? entry : entry[j])
 
 const resnetOf = (c: EncoderConfig, timeEmbedDim: number) => (inChannels: number, outChannels: number, outputScaleFactor = 1): ResnetBlock => ({
-  inChannels, outChannels, tembChannels: timeEmbedDim, groups: c.norm_num_groups, groupsOut: c.norm_num_groups, eps: c.norm_eps, outputScaleFactor
+  inChannels,
+  outChannels,
+  tembChannels: timeEmbedDim,
+  groups: c.norm_num_groups,
+  groupsOut: c.norm_num_groups,
+  eps: c.norm_eps,
+  outputScaleFactor
 })
 
 const transformerOf = (c: EncoderConfig) => (ch: number, h: number, depth: number, contextDim: number): Transformer2D => ({
-  channels: ch, heads: h, headDim: ch / h, depth, contextDim, groups: c.norm_num_groups, linearProjection: c.use_linear_projection
+  channels: ch,
+  heads: h,
+  headDim: ch / h,
+  depth,
+  contextDim,
+  groups: c.norm_num_groups,
+  linearProjection: c.use_linear_projection
 })
 
 const checkBlocks = (blocks: ReadonlyArray<BlockPlan>, groups: number, file: string): Effect.Effect<void, ModelConfigError> =>
   Effect.forEach(blocks, (block) =>
     Effect.gen(function*() {
       for (const r of block.resnets) {
-        yield* requireThat(r.inChannels % groups === 0 && r.outChannels % groups === 0, file,
-          `norm_num_groups ${groups} must divide the ${r.inChannels} and ${r.outChannels} channels of ${block.module}`)
+        yield* requireThat(
+          r.inChannels % groups === 0 && r.outChannels % groups === 0,
+          file,
+          `norm_num_groups ${groups} must divide the ${r.inChannels} and ${r.outChannels} channels of ${block.module}`
+        )
       }
       for (const t of block.attentions) {
-        yield* requireThat(Number.isInteger(t.headDim), file,
-          `attention_head_dim (the number of heads, ${t.heads}) must divide the ${t.channels} channels of ${block.module}`)
+        yield* requireThat(
+          Number.isInteger(t.headDim),
+          file,
+          `attention_head_dim (the number of heads, ${t.heads}) must divide the ${t.channels} channels of ${block.module}`
+        )
       }
     }), { discard: true })
 
@@ -165,8 +183,11 @@ export const planEncoder = (c: EncoderConfig, timeEmbedDim: number, file: string
     yield* lengthOf("cross_attention_dim", c.cross_attention_dim)
     yield* lengthOf("transformer_layers_per_block", c.transformer_layers_per_block)
     if (c.addition_embed_type === "text_time") {
-      yield* requireThat(c.addition_time_embed_dim !== null && c.projection_class_embeddings_input_dim !== null, file,
-        "addition_embed_type \"text_time\" needs addition_time_embed_dim and projection_class_embeddings_input_dim")
+      yield* requireThat(
+        c.addition_time_embed_dim !== null && c.projection_class_embeddings_input_dim !== null,
+        file,
+        "addition_embed_type \"text_time\" needs addition_time_embed_dim and projection_class_embeddings_input_dim"
+      )
     }
     const channels = c.block_out_channels
     const layers = perBlock(c.layers_per_block, n)
@@ -201,8 +222,11 @@ export const planUnet2DCondition = (config: Unet2DConditionConfig, file: string)
     const n = c.down_block_types.length
     yield* requireThat(c.up_block_types.length === n, file, `up_block_types must have as many entries as down_block_types (${n})`)
     const nested = Array.isArray(c.transformer_layers_per_block) && c.transformer_layers_per_block.some(Array.isArray)
-    yield* requireThat(!nested || c.reverse_transformer_layers_per_block !== null, file,
-      "reverse_transformer_layers_per_block is required when transformer_layers_per_block lists counts per layer")
+    yield* requireThat(
+      !nested || c.reverse_transformer_layers_per_block !== null,
+      file,
+      "reverse_transformer_layers_per_block is required when transformer_layers_per_block lists counts per layer"
+    )
     const encoder = yield* planEncoder(c, c.time_embedding_dim ?? c.block_out_channels[0] * 4, file)
     const resnet = resnetOf(c, encoder.timeEmbedDim)
     const transformer = transformerOf(c)

@@ -60,7 +60,9 @@ const wordsOf = (text: string) => words(normalizeText(text))
 
 export const trainBpe = (captions: ReadonlyArray<string>, options: BpeTrainingOptions): TrainedBpe => {
   if (options.vocabSize < FIXED_VOCABULARY) {
-    throw new VocabularyTooSmall(`a CLIP vocabulary holds at least ${FIXED_VOCABULARY} ids (256 bytes, 256 word-final bytes, 2 special tokens); got ${options.vocabSize}`)
+    throw new VocabularyTooSmall(
+      `a CLIP vocabulary holds at least ${FIXED_VOCABULARY} ids (256 bytes, 256 word-final bytes, 2 special tokens); got ${options.vocabSize}`
+    )
   }
   const counts = new Map<string, number>()
   const add = (word: string, n: number) => counts.set(word, (counts.get(word) ?? 0) + n)
@@ -108,5 +110,4 @@ export const trainBpe = (captions: ReadonlyArray<string>, options: BpeTrainingOp
 }
 
 /** merges.txt as CLIP and transformers write it. */
-export const mergesText = (merges: ReadonlyArray<readonly [string, string]>): string =>
-  `#version: 0.2\n${merges.map(([a, b]) => `${a} ${b}\n`).join("")}`
+export const mergesText = (merges: ReadonlyArray<readonly [string, string]>): string => `#version: 0.2\n${merges.map(([a, b]) => `${a} ${b}\n`).join("")}`

@@ -35,8 +35,7 @@ export const byteSymbols = (word: string): Array<string> => {
 /** Merge ranks keyed by "left right" (byte-level symbols never contain a space). */
 export type MergeRanks = ReadonlyMap<string, number>
 
-export const mergeRanks = (merges: ReadonlyArray<readonly [string, string]>): MergeRanks =>
-  new Map(merges.map(([a, b], rank) => [`${a} ${b}`, rank]))
+export const mergeRanks = (merges: ReadonlyArray<readonly [string, string]>): MergeRanks => new Map(merges.map(([a, b], rank) => [`${a} ${b}`, rank]))
 
 /**
  * Applies the merges to one word's symbols. Taking the lowest rank first (leftmost on ties) gives the

@@ -61,12 +61,10 @@ const CLIP_WORDS = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p
 const GPT2_WORDS = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu
 
 /** NFC, whitespace runs to one space, then lower case code point by code point (no final-sigma rule, as the reference). */
-export const normalizeText = (text: string): string =>
-  Array.from(text.normalize("NFC").replace(WHITESPACE_RUN, " "), (c) => c.toLowerCase()).join("")
+export const normalizeText = (text: string): string => Array.from(text.normalize("NFC").replace(WHITESPACE_RUN, " "), (c) => c.toLowerCase()).join("")
 
 /** The words BPE runs on, from normalised text (CLIP's pattern, then GPT-2's). */
-export const words = (text: string): Array<string> =>
-  (text.match(CLIP_WORDS) ?? []).flatMap((word) => word.match(GPT2_WORDS) ?? [])
+export const words = (text: string): Array<string> => (text.match(CLIP_WORDS) ?? []).flatMap((word) => word.match(GPT2_WORDS) ?? [])
 
 type Piece = { readonly text: string } | { readonly id: number }
 

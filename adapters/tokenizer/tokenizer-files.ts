@@ -60,7 +60,9 @@ const vocabulary = (file: string, value: unknown): Map<string, number> => {
   if (typeof value !== "object" || value === null) throw new Problem(file, "the vocabulary is not an object of token -> id")
   const vocab = new Map<string, number>()
   for (const [token, id] of Object.entries(value)) {
-    if (!Number.isSafeInteger(id) || (id as number) < 0) throw new Problem(file, `token ${JSON.stringify(token)} has id ${JSON.stringify(id)}, not a non-negative integer`)
+    if (!Number.isSafeInteger(id) || (id as number) < 0) {
+      throw new Problem(file, `token ${JSON.stringify(token)} has id ${JSON.stringify(id)}, not a non-negative integer`)
+    }
     vocab.set(token, id as number)
   }
   return vocab
@@ -150,8 +152,7 @@ export const loadClipTokenizer = (folder: string): Effect.Effect<ClipTokenizer, 
       const parts = (await exists(tokenizerJson))
         ? fromTokenizerJson(tokenizerJson, (await readJson(tokenizerJson, true))!)
         : await fromClassicFiles(folder, config)
-      const special = (role: SpecialRole) =>
-        tokenContent(mapFile, role, map?.[role]) ?? tokenContent(configFile, role, config?.[role]) ?? DEFAULTS[role]
+      const special = (role: SpecialRole) => tokenContent(mapFile, role, map?.[role]) ?? tokenContent(configFile, role, config?.[role]) ?? DEFAULTS[role]
       const declared = config?.model_max_length
       if (declared !== undefined && (typeof declared !== "number" || !(declared > 2))) {
         throw new Problem(configFile, `model_max_length ${JSON.stringify(declared)} is not a length above 2`)

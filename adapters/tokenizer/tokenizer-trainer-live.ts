@@ -2,12 +2,7 @@ import { Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
-import {
-  TokenizerTrainer,
-  TokenizerTrainingError,
-  type TokenizerTrainingRequest,
-  type TrainedTokenizer
-} from "../../framework/services/tokenizer-trainer.ts"
+import { TokenizerTrainer, TokenizerTrainingError, type TokenizerTrainingRequest, type TrainedTokenizer } from "../../framework/services/tokenizer-trainer.ts"
 import { END_OF_TEXT, mergesText, START_OF_TEXT, trainBpe, VocabularyTooSmall } from "./bpe-trainer.ts"
 import { loadClipTokenizer } from "./tokenizer-files.ts"
 
@@ -40,12 +35,15 @@ const train = (request: TokenizerTrainingRequest): Effect.Effect<TrainedTokenize
           await writeFile(join(temporary, "vocab.json"), `${JSON.stringify(Object.fromEntries(trained.vocab))}\n`)
           await writeFile(join(temporary, "merges.txt"), mergesText(trained.merges))
           await writeFile(join(temporary, "special_tokens_map.json"), json(specials))
-          await writeFile(join(temporary, "tokenizer_config.json"), json({
-            ...specials,
-            model_max_length: request.modelMaxLength,
-            do_lower_case: true,
-            tokenizer_class: "CLIPTokenizer"
-          }))
+          await writeFile(
+            join(temporary, "tokenizer_config.json"),
+            json({
+              ...specials,
+              model_max_length: request.modelMaxLength,
+              do_lower_case: true,
+              tokenizer_class: "CLIPTokenizer"
+            })
+          )
         },
         catch: (e) => failure(`cannot write the tokenizer files: ${(e as Error).message}`)
       })

@@ -20,8 +20,7 @@ const base = diffusers("./base", { family })
 /** Strategies with a learned token caption and prompt with it; the others say "SAR image of …". */
 const captioned = (withToken: boolean) => (withToken ? "{token} image of {caption}" : "SAR image of {caption}")
 
-const data = (withToken: boolean) =>
-  synthetic({ n: 1200, size: 32, looks: 1, seed: 11, exclude: ["ships"], captionTemplate: captioned(withToken) })
+const data = (withToken: boolean) => synthetic({ n: 1200, size: 32, looks: 1, seed: 11, exclude: ["ships"], captionTemplate: captioned(withToken) })
 
 const scenes = [
   { text: "farmland with crop fields crossed by a road", split: "seen" },

@@ -62,7 +62,9 @@ export const comparisonText = (c: Comparison): string => {
     `a: ${c.a.path} (${c.a.images.length} images, ${c.a.samples} samples)`,
     `b: ${c.b.path} (${c.b.images.length} images, ${c.b.samples} samples)`,
     `amplitude (${domain}; ${s.bins} bins over [${s.range.join(", ")}], KL pseudo-count ${s.klPseudoCount})`,
-    `  wasserstein ${fmt(c.amplitude.wasserstein)}  ks ${fmt(c.amplitude.ks)}  kl ${fmt(c.amplitude.kl)}  js ${fmt(c.amplitude.js)}  hellinger ${fmt(c.amplitude.hellinger)}  bhattacharyya ${fmt(c.amplitude.bhattacharyya)}`,
+    `  wasserstein ${fmt(c.amplitude.wasserstein)}  ks ${fmt(c.amplitude.ks)}  kl ${fmt(c.amplitude.kl)}  js ${fmt(c.amplitude.js)}  hellinger ${
+      fmt(c.amplitude.hellinger)
+    }  bhattacharyya ${fmt(c.amplitude.bhattacharyya)}`,
     `GLCM (${s.levels} levels, distances ${s.distances.join(", ")}, angles ${s.angles.join(", ")}°): Canberra distance of the set means ${fmt(c.glcm.canberra)}`
   ]
   for (const name of GLCM_PROPERTIES) {
@@ -72,8 +74,7 @@ export const comparisonText = (c: Comparison): string => {
   return lines.join("\n")
 }
 
-const side = (name: string) =>
-  Args.path({ name, exists: "yes" }).pipe(Args.withDescription("An image file, or a folder of PNG / JPEG / TIFF images"))
+const side = (name: string) => Args.path({ name, exists: "yes" }).pipe(Args.withDescription("An image file, or a folder of PNG / JPEG / TIFF images"))
 
 const domainOption = Options.choice("domain", ["amplitude", "db"]).pipe(
   Options.withDefault("amplitude" as const),
@@ -119,8 +120,7 @@ export const compareCommand = Command.make(
       // List both sides before reading either, so an empty folder fails at once.
       const filesA = yield* imageFiles(o.a)
       const filesB = yield* imageFiles(o.b)
-      const summarise = (files: ReadonlyArray<string>) =>
-        summariseSet(files.length, (i) => readAmplitudeImage(files[i], o.unit, o.band), texture)
+      const summarise = (files: ReadonlyArray<string>) => summariseSet(files.length, (i) => readAmplitudeImage(files[i], o.unit, o.band), texture)
       const a = yield* summarise(filesA)
       const b = yield* summarise(filesB)
       const { amplitude, glcm } = yield* compareSets({ ...a, name: o.a }, { ...b, name: o.b }, {

@@ -84,7 +84,7 @@ export const synthCommand = Command.make(
     json: Options.boolean("json").pipe(Options.withDescription("Print the summary as JSON"))
   },
   ({ dataset, json, out }) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const summary = yield* datasets.writeSynthetic(dataset, out)
       yield* Console.log(json ? JSON.stringify(summary, null, 2) : summaryText(summary))

@@ -58,7 +58,9 @@ export const summaryText = (t: TrainedTokenizer) =>
   [
     `wrote ${t.folder}`,
     `  vocabulary ${t.vocabSize} ids (${t.merges} merges learned from ${t.words} distinct words of ${t.captions} captions)`,
-    `  longest caption ${t.longestCaption} tokens with start and end${t.truncated > 0 ? `; ${t.truncated} captions exceed --max-length and would be truncated` : ""}`
+    `  longest caption ${t.longestCaption} tokens with start and end${
+      t.truncated > 0 ? `; ${t.truncated} captions exceed --max-length and would be truncated` : ""
+    }`
   ].join("\n")
 
 const trainCommand = Command.make(
@@ -73,7 +75,10 @@ const trainCommand = Command.make(
       Options.withDescription("Also learn from the captions of this many synthetic scenes, in both modalities (SAR and optical templates)")
     ),
     seed: Options.integer("seed").pipe(Options.withDefault(0), Options.withDescription("Seed of the synthetic scenes")),
-    size: Options.integer("size").pipe(Options.withDefault(32), Options.withDescription("Side of the synthetic scenes in pixels (their captions count what fits)")),
+    size: Options.integer("size").pipe(
+      Options.withDefault(32),
+      Options.withDescription("Side of the synthetic scenes in pixels (their captions count what fits)")
+    ),
     vocabSize: Options.integer("vocab-size").pipe(
       Options.withDescription("Ids in the vocabulary: 512 byte symbols + merges + 2 special tokens; training stops early when every word is one token")
     ),
@@ -81,12 +86,17 @@ const trainCommand = Command.make(
       Options.optional,
       Options.withDescription("Comma-separated words that must each become one token (class names, prompt words)")
     ),
-    maxLength: Options.integer("max-length").pipe(Options.withDefault(77), Options.withDescription("model_max_length: tokens per prompt, start and end included")),
+    maxLength: Options.integer("max-length").pipe(
+      Options.withDefault(77),
+      Options.withDescription("model_max_length: tokens per prompt, start and end included")
+    ),
     out: Options.text("out").pipe(Options.map((p) => resolve(p)), Options.withDescription("The tokenizer folder to create (must not exist)"))
   },
   ({ captions, maxLength, out, seed, size, synthetic: scenes, vocabSize, words }) =>
     Effect.gen(function*() {
-      if (captions.length === 0 && Option.isNone(scenes)) return yield* Effect.fail(usage("give --captions FILE and/or --synthetic N: there is nothing to learn from"))
+      if (captions.length === 0 && Option.isNone(scenes)) {
+        return yield* Effect.fail(usage("give --captions FILE and/or --synthetic N: there is nothing to learn from"))
+      }
       const fromFiles = yield* Effect.forEach(captions, captionsOfFile)
       const fromScenes = Option.isSome(scenes) ? yield* syntheticCaptions(scenes.value, seed, size) : []
       const trainer = yield* TokenizerTrainer

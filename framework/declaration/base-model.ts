@@ -66,8 +66,7 @@ export const trained = (experiment: string, options: { readonly family: ModelFam
 
 export type TextEncoderName = "textEncoder" | "textEncoder2"
 
-export const textEncodersOf = (family: ModelFamily): ReadonlyArray<TextEncoderName> =>
-  family === "sdxl" ? ["textEncoder", "textEncoder2"] : ["textEncoder"]
+export const textEncodersOf = (family: ModelFamily): ReadonlyArray<TextEncoderName> => family === "sdxl" ? ["textEncoder", "textEncoder2"] : ["textEncoder"]
 
 /** Native training resolution of each family, used when a declaration gives none. */
 export const defaultResolution: Record<ModelFamily, number> = { sd15: 512, sd2: 768, sdxl: 1024, tiny: 32 }

@@ -21,8 +21,7 @@ export class DeclarationError extends Schema.TaggedError<DeclarationError>()("De
   }
 }
 
-export const formatIssue = (issue: DeclarationIssue): string =>
-  issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`
+export const formatIssue = (issue: DeclarationIssue): string => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`
 
 const schemaFor = (input: unknown): Either.Either<Schema.Schema<Declaration, unknown>, DeclarationIssue> => {
   const kind = typeof input === "object" && input !== null ? (input as { kind?: unknown }).kind : undefined

@@ -39,8 +39,7 @@ const onlyMissesTag = (issue: Issue) => {
 }
 
 /** The form has its own message ("must be one of …", "must be frozen(), …"). */
-const describesItself = (issue: Issue) =>
-  (issue._tag === "Type" || issue._tag === "Composite") && Option.isSome(SchemaAST.getMessageAnnotation(issue.ast))
+const describesItself = (issue: Issue) => (issue._tag === "Type" || issue._tag === "Composite") && Option.isSome(SchemaAST.getMessageAnnotation(issue.ast))
 
 /** `forms` filtered by `keep`, unless that would leave none. */
 const prefer = (forms: ReadonlyArray<Issue>, keep: (issue: Issue) => boolean) => {

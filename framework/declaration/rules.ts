@@ -26,8 +26,7 @@ export const numberWhere = (rule: string, predicate: (n: number) => boolean) =>
     Schema.filter(predicate, { message: (issue) => `must be ${rule} (got ${shown(issue.actual)})` })
   )
 
-export const IntegerAtLeast = (min: number) =>
-  numberWhere(`an integer ≥ ${min}`, (n) => Number.isInteger(n) && n >= min)
+export const IntegerAtLeast = (min: number) => numberWhere(`an integer ≥ ${min}`, (n) => Number.isInteger(n) && n >= min)
 
 export const PositiveNumber = numberWhere("a number > 0", (n) => Number.isFinite(n) && n > 0)
 
@@ -46,8 +45,7 @@ export const NonEmptyString = typed(Schema.String, "a string").pipe(
 /** Names become folder names, MLflow run names and report headings. */
 export const Name = typed(Schema.String, "a string").pipe(
   Schema.filter((s) => /^[a-z0-9][a-z0-9._-]{0,63}$/.test(s), {
-    message: (issue) =>
-      `must be 1–64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit (got ${shown(issue.actual)})`
+    message: (issue) => `must be 1–64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit (got ${shown(issue.actual)})`
   })
 )
 

@@ -166,7 +166,7 @@ export const graycomatrixOfTrustedLevels = (image: LevelImage, options: GlcmOpti
         total += value
       }
     }
-    if (normed && total > 0) for (let c = base; c < base + size; c++) out[c] /= total
+    if (normed && total > 0) { for (let c = base; c < base + size; c++) out[c] /= total }
   }
   return { levels, distanceCount: distances.length, angleCount: angles.length, data: out }
 }

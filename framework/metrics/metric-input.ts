@@ -23,8 +23,7 @@ export interface SampleImage {
   readonly mask?: Uint8Array
 }
 
-const position = (image: SampleImage, index: number) =>
-  `row ${Math.floor(index / image.width)}, column ${index % image.width}`
+const position = (image: SampleImage, index: number) => `row ${Math.floor(index / image.width)}, column ${index % image.width}`
 
 interface Scanned {
   /** The selected values in row-major order (the data itself without a mask). */
@@ -75,8 +74,7 @@ const scan = (image: SampleImage): Effect.Effect<Scanned, MetricInputError> => {
 }
 
 /** Checks the image (see `scan`); returns the number of selected pixels. */
-export const checkSampleImage = (image: SampleImage): Effect.Effect<number, MetricInputError> =>
-  Effect.map(scan(image), ({ values }) => values.length)
+export const checkSampleImage = (image: SampleImage): Effect.Effect<number, MetricInputError> => Effect.map(scan(image), ({ values }) => values.length)
 
 /** The selected values, in row-major order (the data itself when there is no mask). */
 export const selectedValues = (image: SampleImage, count: number): Float32Array => {

@@ -24,8 +24,7 @@ export const digamma = (x: number): number => {
     x += 1
   }
   const r = 1 / (x * x)
-  const series =
-    r * (1 / 12 - r * (1 / 120 - r * (1 / 252 - r * (1 / 240 - r * (1 / 132 - r * (691 / 32760 - r / 12))))))
+  const series = r * (1 / 12 - r * (1 / 120 - r * (1 / 252 - r * (1 / 240 - r * (1 / 132 - r * (691 / 32760 - r / 12))))))
   return Math.log(x) - 0.5 / x - series - shift
 }
 
@@ -43,8 +42,7 @@ export const trigamma = (x: number): number => {
     x += 1
   }
   const r = 1 / (x * x)
-  const series =
-    r * (1 / 6 - r * (1 / 30 - r * (1 / 42 - r * (1 / 30 - r * (5 / 66 - r * (691 / 2730 - r * (7 / 6)))))))
+  const series = r * (1 / 6 - r * (1 / 30 - r * (1 / 42 - r * (1 / 30 - r * (5 / 66 - r * (691 / 2730 - r * (7 / 6)))))))
   return shift + (1 + 0.5 / x + series) / x
 }
 
@@ -62,8 +60,7 @@ export const tetragamma = (x: number): number => {
     x += 1
   }
   const r = 1 / (x * x)
-  const series =
-    r * (0.5 - r * (1 / 6 - r * (1 / 6 - r * (3 / 10 - r * (5 / 6 - r * (691 / 210 - r * (35 / 2)))))))
+  const series = r * (0.5 - r * (1 / 6 - r * (1 / 6 - r * (3 / 10 - r * (5 / 6 - r * (691 / 210 - r * (35 / 2)))))))
   return -shift - (1 + 1 / x + series) / (x * x)
 }
 

@@ -93,7 +93,7 @@ const tridiagonalise = (a: Float64Array, n: number, withQ: boolean) => {
  */
 const tridiagonalQl = (d: Float64Array, e: Float64Array, n: number, zt: Float64Array | undefined) => {
   for (let l = 0; l < n; l++) {
-    for (let iteration = 0; ; iteration++) {
+    for (let iteration = 0;; iteration++) {
       let m = l
       for (; m < n - 1; m++) {
         const scale = Math.abs(d[m]) + Math.abs(d[m + 1])

@@ -18,8 +18,7 @@ export const validityMask = (values: Float32Array, noData?: number): Uint8Array 
   return mask
 }
 
-const isValid = (values: Float32Array, valid: Uint8Array | undefined, i: number) =>
-  (valid === undefined || valid[i] === 1) && Number.isFinite(values[i])
+const isValid = (values: Float32Array, valid: Uint8Array | undefined, i: number) => (valid === undefined || valid[i] === 1) && Number.isFinite(values[i])
 
 /** Count, mean and sum of squared deviations: combinable across images without losing precision. */
 export interface Moments {
@@ -79,8 +78,7 @@ export const meanStdOf = (moments: Moments): MeanStd => ({
 })
 
 /** Mean and population std of the valid pixels of one image. */
-export const amplitudeStatistics = (amplitude: Float32Array, valid?: Uint8Array): MeanStd =>
-  meanStdOf(momentsOf(amplitude, valid))
+export const amplitudeStatistics = (amplitude: Float32Array, valid?: Uint8Array): MeanStd => meanStdOf(momentsOf(amplitude, valid))
 
 const mapValid = (
   values: Float32Array,

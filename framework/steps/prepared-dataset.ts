@@ -76,10 +76,12 @@ export const preparedDatasetWriter = (dir: string, conditioning?: Omit<PreparedC
       Effect.gen(function*() {
         if (shape === undefined) shape = { width: sample.width, height: sample.height, channels: sample.channels }
         else if (shape.width !== sample.width || shape.height !== sample.height || shape.channels !== sample.channels) {
-          return yield* Effect.fail(new PreparedDataError({
-            path: sample.source,
-            reason: `sample is ${sample.width}×${sample.height}×${sample.channels}, the others ${shape.width}×${shape.height}×${shape.channels}`
-          }))
+          return yield* Effect.fail(
+            new PreparedDataError({
+              path: sample.source,
+              reason: `sample is ${sample.width}×${sample.height}×${sample.channels}, the others ${shape.width}×${shape.height}×${shape.channels}`
+            })
+          )
         }
         const file = sampleFile(samples.length)
         yield* writeFloats(dir, file, sample.pixels, "sample")
@@ -90,10 +92,12 @@ export const preparedDatasetWriter = (dir: string, conditioning?: Omit<PreparedC
         }
         conditionChannels ??= condition.channels
         if (condition.channels !== conditionChannels) {
-          return yield* Effect.fail(new PreparedDataError({
-            path: sample.source,
-            reason: `its conditioning image has ${condition.channels} channels, the others ${conditionChannels}`
-          }))
+          return yield* Effect.fail(
+            new PreparedDataError({
+              path: sample.source,
+              reason: `its conditioning image has ${condition.channels} channels, the others ${conditionChannels}`
+            })
+          )
         }
         yield* writeFloats(dir, conditionFile(samples.length), condition.data, "conditioning image")
         samples.push({ id: sample.id, source: sample.source, caption: sample.caption, file, condition: conditionFile(samples.length) })
@@ -101,10 +105,12 @@ export const preparedDatasetWriter = (dir: string, conditioning?: Omit<PreparedC
     const skip = (file: SkippedFile) => Effect.sync(() => void skipped.push(file))
     const finish = Effect.gen(function*() {
       if (shape === undefined) {
-        return yield* Effect.fail(new PreparedDataError({
-          path: dir,
-          reason: `the dataset gave no usable sample${skipped.length > 0 ? ` (${skipped.length} files skipped)` : ""}`
-        }))
+        return yield* Effect.fail(
+          new PreparedDataError({
+            path: dir,
+            reason: `the dataset gave no usable sample${skipped.length > 0 ? ` (${skipped.length} files skipped)` : ""}`
+          })
+        )
       }
       const index: PreparedIndex = {
         ...shape,

@@ -21,8 +21,8 @@ export const productionSteps = Layer.effect(
   Effect.gen(function*() {
     const services = yield* Effect.context<Services>()
     const engine = Context.get(services, Engine)
-    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> =>
-      (context) => Effect.provide(handler(context), services)
+    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> => (context) =>
+      Effect.provide(handler(context), services)
     const handlers: StepHandlers<never> = {
       "init-model": bind(initModel),
       "merge-model": bind(mergeModel),

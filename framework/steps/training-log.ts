@@ -22,14 +22,15 @@ export const appendTrainingLog = (dir: string, step: number, values: Readonly<Re
 export const readTrainingLog = (dir: string): Effect.Effect<ReadonlyArray<TrainingLogLine>> =>
   Effect.promise(() =>
     readFile(join(dir, trainingLogFile), "utf8").then(
-      (text) => text.split("\n").filter((l) => l.trim().length > 0).flatMap((l) => {
-        try {
-          return [JSON.parse(l) as TrainingLogLine]
-        } catch {
-          // A line cut short by a crash mid-write.
-          return []
-        }
-      }),
+      (text) =>
+        text.split("\n").filter((l) => l.trim().length > 0).flatMap((l) => {
+          try {
+            return [JSON.parse(l) as TrainingLogLine]
+          } catch {
+            // A line cut short by a crash mid-write.
+            return []
+          }
+        }),
       () => []
     )
   )

@@ -9,8 +9,7 @@ const shortHash = (text: string): string => createHash("sha256").update(text).di
 /** Object keys may hold any character; a param key may not. "/" is replaced too: dots are the separators. */
 const safeSegment = (segment: string): string => segment.length === 0 ? "_" : segment.replace(/[^A-Za-z0-9_.\- ]/g, "_")
 
-const scalarText = (value: null | boolean | number | string): string =>
-  value === null ? "null" : typeof value === "string" ? value : String(value)
+const scalarText = (value: null | boolean | number | string): string => value === null ? "null" : typeof value === "string" ? value : String(value)
 
 const isScalar = (value: Json): value is null | boolean | number | string => value === null || typeof value !== "object"
 
@@ -32,8 +31,7 @@ const fitValue = (value: string): string => {
   return Array.from(value).slice(0, MAX_PARAM_VALUE_LENGTH - suffix.length).join("") + suffix
 }
 
-const fitKey = (key: string): string =>
-  key.length <= MAX_KEY_LENGTH ? key : `${key.slice(0, MAX_KEY_LENGTH - 9)}-${shortHash(key)}`
+const fitKey = (key: string): string => key.length <= MAX_KEY_LENGTH ? key : `${key.slice(0, MAX_KEY_LENGTH - 9)}-${shortHash(key)}`
 
 /**
  * Flattens a declaration into MLflow params: nested objects become dot paths; arrays of scalars become one

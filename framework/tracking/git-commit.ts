@@ -8,11 +8,9 @@ import { dirname, isAbsolute, join, resolve } from "node:path"
  * refs, and detached HEADs.
  */
 
-const readText = (file: string) =>
-  Effect.tryPromise(() => readFile(file, "utf8")).pipe(Effect.option)
+const readText = (file: string) => Effect.tryPromise(() => readFile(file, "utf8")).pipe(Effect.option)
 
-const isDirectory = (path: string) =>
-  Effect.tryPromise(() => stat(path)).pipe(Effect.map((s) => s.isDirectory()), Effect.orElseSucceed(() => false))
+const isDirectory = (path: string) => Effect.tryPromise(() => stat(path)).pipe(Effect.map((s) => s.isDirectory()), Effect.orElseSucceed(() => false))
 
 const HEX_COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/
 

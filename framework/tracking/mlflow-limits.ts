@@ -52,16 +52,22 @@ const checkLength = (field: string, value: string, max: number): Effect.Effect<v
     : Effect.fail(new TrackingInputError({ field, value, rule: `must be at most ${max} characters` }))
 
 export const checkParams = (params: Readonly<Record<string, string>>): Effect.Effect<void, TrackingInputError> =>
-  Effect.forEach(Object.entries(params), ([key, value]) =>
-    Effect.zipRight(checkKey("param key", key), checkLength(`param "${key}" value`, value, MAX_PARAM_VALUE_LENGTH)), {
-    discard: true
-  })
+  Effect.forEach(
+    Object.entries(params),
+    ([key, value]) => Effect.zipRight(checkKey("param key", key), checkLength(`param "${key}" value`, value, MAX_PARAM_VALUE_LENGTH)),
+    {
+      discard: true
+    }
+  )
 
 export const checkTags = (tags: Readonly<Record<string, string>>): Effect.Effect<void, TrackingInputError> =>
-  Effect.forEach(Object.entries(tags), ([key, value]) =>
-    Effect.zipRight(checkKey("tag key", key), checkLength(`tag "${key}" value`, value, MAX_TAG_VALUE_LENGTH)), {
-    discard: true
-  })
+  Effect.forEach(
+    Object.entries(tags),
+    ([key, value]) => Effect.zipRight(checkKey("tag key", key), checkLength(`tag "${key}" value`, value, MAX_TAG_VALUE_LENGTH)),
+    {
+      discard: true
+    }
+  )
 
 export const checkMetric = (
   point: { readonly key: string; readonly value: number; readonly step: number; readonly timestamp: number }
@@ -71,7 +77,13 @@ export const checkMetric = (
     !Number.isSafeInteger(point.step)
       ? Effect.fail(new TrackingInputError({ field: `metric "${point.key}" step`, value: String(point.step), rule: "must be an integer" }))
       : !Number.isSafeInteger(point.timestamp) || point.timestamp < 0
-      ? Effect.fail(new TrackingInputError({ field: `metric "${point.key}" timestamp`, value: String(point.timestamp), rule: "must be a non-negative integer (ms since the epoch)" }))
+      ? Effect.fail(
+        new TrackingInputError({
+          field: `metric "${point.key}" timestamp`,
+          value: String(point.timestamp),
+          rule: "must be a non-negative integer (ms since the epoch)"
+        })
+      )
       : typeof point.value !== "number"
       ? Effect.fail(new TrackingInputError({ field: `metric "${point.key}" value`, value: String(point.value), rule: "must be a number" }))
       : Effect.void
@@ -107,11 +119,15 @@ export const checkImageKey = (key: string): Effect.Effect<void, TrackingInputErr
 export const checkReuseKey = (key: string): Effect.Effect<void, TrackingInputError> =>
   /^[A-Za-z0-9_.:-]{1,250}$/.test(key)
     ? Effect.void
-    : Effect.fail(new TrackingInputError({ field: "reuse key", value: key, rule: "must be 1–250 characters from letters, digits, \"_\", \".\", \":\" and \"-\"" }))
+    : Effect.fail(
+      new TrackingInputError({ field: "reuse key", value: key, rule: "must be 1–250 characters from letters, digits, \"_\", \".\", \":\" and \"-\"" })
+    )
 
 /** A folder inside a run's artifacts: relative, "/"-separated, never leaving the artifacts folder. */
 export const checkArtifactPath = (path: string): Effect.Effect<void, TrackingInputError> =>
   // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   path === "" || (normalisesToItself(path) && !path.includes("\\") && !/[\u0000-\u001f]/.test(path))
     ? Effect.void
-    : Effect.fail(new TrackingInputError({ field: "artifact path", value: path, rule: "must be a relative \"/\"-separated path without \".\" or \"..\" segments" }))
+    : Effect.fail(
+      new TrackingInputError({ field: "artifact path", value: path, rule: "must be a relative \"/\"-separated path without \".\" or \"..\" segments" })
+    )

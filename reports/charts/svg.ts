@@ -7,8 +7,7 @@ export const textColour = "#222"
 export const gridColour = "#e3e3e3"
 export const axisColour = "#666"
 
-export const escapeXml = (text: string): string =>
-  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
+export const escapeXml = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
 
 /** Coordinates rounded to 0.01 px: enough for any screen, and the files stay small. */
 export const px = (value: number): string => String(Math.round(value * 100) / 100)

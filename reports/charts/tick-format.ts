@@ -3,11 +3,20 @@
  * 10⁻³ rather than 0.001 once they get long.
  */
 const superscripts: Record<string, string> = {
-  "-": "⁻", "0": "⁰", "1": "¹", "2": "²", "3": "³", "4": "⁴", "5": "⁵", "6": "⁶", "7": "⁷", "8": "⁸", "9": "⁹"
+  "-": "⁻",
+  "0": "⁰",
+  "1": "¹",
+  "2": "²",
+  "3": "³",
+  "4": "⁴",
+  "5": "⁵",
+  "6": "⁶",
+  "7": "⁷",
+  "8": "⁸",
+  "9": "⁹"
 }
 
-export const powerOfTen = (exponent: number): string =>
-  `10${String(exponent).split("").map((c) => superscripts[c]).join("")}`
+export const powerOfTen = (exponent: number): string => `10${String(exponent).split("").map((c) => superscripts[c]).join("")}`
 
 /** Labels for a set of ticks on one axis, formatted alike. */
 export const tickLabels = (ticks: ReadonlyArray<number>, kind: "linear" | "log"): ReadonlyArray<string> => {
@@ -27,7 +36,10 @@ export const tickLabels = (ticks: ReadonlyArray<number>, kind: "linear" | "log")
   const exponential = largest !== 0 && (largest >= 1e5 || largest < 1e-3)
   for (let digits = 0; digits <= 8; digits++) {
     const labels = ticks.map((t) => minus(exponential ? (t === 0 ? "0" : t.toExponential(digits).replace("e+", "e")) : t.toFixed(digits)))
-    if (new Set(labels).size === labels.length && (exponential || labels.every((l, i) => Math.abs(Number(l.replace("−", "-")) - ticks[i]) <= Math.abs(ticks[i]) * 1e-9 + 1e-12))) return labels
+    if (
+      new Set(labels).size === labels.length &&
+      (exponential || labels.every((l, i) => Math.abs(Number(l.replace("−", "-")) - ticks[i]) <= Math.abs(ticks[i]) * 1e-9 + 1e-12))
+    ) return labels
   }
   return ticks.map((t) => minus(String(t)))
 }

@@ -19,14 +19,17 @@ let dir: string
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "sardine-clip-cli-"))
   cpSync("test/fixtures/clip-model/tiny-clip", join(dir, "architecture"), { recursive: true, filter: (source) => !source.endsWith("model.safetensors") })
-  writeFileSync(join(dir, "tiny-clip.json"), JSON.stringify({
-    kind: "clip",
-    name: "tiny-sar-clip",
-    architecture: "architecture",
-    seed: 1,
-    data: { _tag: "synthetic", n: 8, size: 16, seed: 2 },
-    train: { steps: 3, batchSize: 4, checkpointEvery: 2 }
-  }))
+  writeFileSync(
+    join(dir, "tiny-clip.json"),
+    JSON.stringify({
+      kind: "clip",
+      name: "tiny-sar-clip",
+      architecture: "architecture",
+      seed: 1,
+      data: { _tag: "synthetic", n: 8, size: 16, seed: 2 },
+      train: { steps: 3, batchSize: 4, checkpointEvery: 2 }
+    })
+  )
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -55,7 +58,9 @@ describe("sardine run / export on a clipModel declaration", () => {
     const model = (await readdir(join(cache, "steps"))).map((key) => join(cache, "steps", key, "model")).find(existsSync)!
     expect(readdirSync(out).sort()).toEqual(readdirSync(model).sort())
     for (const name of readdirSync(out)) expect(Buffer.compare(readFileSync(join(out, name)), readFileSync(join(model, name))), name).toBe(0)
-    const dim = await Effect.runPromise(Effect.scoped(Effect.map(Effect.flatMap(ClipScorers, (s) => s.load(out)), (s) => s.dim)).pipe(Effect.provide(ClipScorersLive)))
+    const dim = await Effect.runPromise(
+      Effect.scoped(Effect.map(Effect.flatMap(ClipScorers, (s) => s.load(out)), (s) => s.dim)).pipe(Effect.provide(ClipScorersLive))
+    )
     expect(dim).toBe(12)
 
     const wrong = await sardine(["export", file, "--format", "kohya", "--out", join(dir, "x.safetensors"), "--cache-dir", cache])
@@ -64,7 +69,16 @@ describe("sardine run / export on a clipModel declaration", () => {
   })
 
   it("export names the step to run when the CLIP has not been trained", async () => {
-    const result = await sardine(["export", join(dir, "tiny-clip.json"), "--format", "clip", "--out", join(dir, "none"), "--cache-dir", join(dir, "empty-cache")])
+    const result = await sardine([
+      "export",
+      join(dir, "tiny-clip.json"),
+      "--format",
+      "clip",
+      "--out",
+      join(dir, "none"),
+      "--cache-dir",
+      join(dir, "empty-cache")
+    ])
     expect(result.code).toBe(1)
     expect(result.stderr + result.stdout).toMatch(/train has not finished \(no .*\); run `sardine run .*tiny-clip.json` first/)
     expect(existsSync(join(dir, "none"))).toBe(false)

@@ -119,14 +119,19 @@ describe("the tfjs CLIP scorer", () => {
   })
 
   it("refuses images it cannot take, as the ONNX scorer does", async () => {
-    const message = await withScorer(TRANSFORMERS, (scorer) => Effect.flip(scorer.embedImages([images[0], { width: 2, height: 1, channels: 1, data: Float32Array.of(0.5, 255) }])))
+    const message = await withScorer(
+      TRANSFORMERS,
+      (scorer) => Effect.flip(scorer.embedImages([images[0], { width: 2, height: 1, channels: 1, data: Float32Array.of(0.5, 255) }]))
+    )
     expect(message.message).toBe("image 1: value 255 at pixel 1 is outside [0, 1] (divide 8-bit pixels by 255)")
   })
 
   it("a folder whose parts disagree fails to load, naming the file and the rule", async () => {
     const longer = variant("longer-context", "tokenizer_config.json", JSON.stringify({ model_max_length: 77 }))
     expect(await failure(longer)).toBe(
-      `${join(longer, "config.json")}: text_config.max_position_embeddings 16 is below the tokenizer's context 77 (set model_max_length in tokenizer_config.json)`
+      `${
+        join(longer, "config.json")
+      }: text_config.max_position_embeddings 16 is below the tokenizer's context 77 (set model_max_length in tokenizer_config.json)`
     )
     const crop = variant("crop", "preprocessor_config.json", JSON.stringify({ size: 24, crop_size: 24, image_mean: [0, 0, 0], image_std: [1, 1, 1] }))
     expect(await failure(crop)).toBe(`${join(crop, "preprocessor_config.json")}: crop_size 24 × 24 differs from vision_config.image_size 16`)
@@ -137,7 +142,9 @@ describe("the tfjs CLIP scorer", () => {
     const notClip = variant("not-clip", "config.json", JSON.stringify(untyped))
     expect(await failure(notClip)).toBe(`${join(notClip, "config.json")}: model_type must be "clip" (a transformers CLIPConfig), got nothing`)
     const narrow = variant("narrow", "config.json", JSON.stringify({ ...config, projection_dim: 8 }))
-    expect(await failure(narrow)).toMatch(new RegExp(`^${join(narrow, "model.safetensors")}: CLIPModel: the weights do not match the config — 2 mis-shaped: text_projection.weight`))
+    expect(await failure(narrow)).toMatch(
+      new RegExp(`^${join(narrow, "model.safetensors")}: CLIPModel: the weights do not match the config — 2 mis-shaped: text_projection.weight`)
+    )
     const corrupt = variant("corrupt", "model.safetensors", "not safetensors")
     expect(await failure(corrupt)).toMatch(new RegExp(`^${join(corrupt, "model.safetensors")}: `))
   })

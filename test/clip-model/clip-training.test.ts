@@ -107,8 +107,16 @@ describe("initial weights", () => {
     expect(decaying).toContain("vision_model.embeddings.patch_embedding.weight")
     expect(decaying).toContain("text_model.encoder.layers.0.self_attn.q_proj.weight")
     expect(decaying).toContain("visual_projection.weight")
-    for (const name of ["logit_scale", "vision_model.embeddings.class_embedding", "text_model.embeddings.token_embedding.weight",
-      "vision_model.embeddings.position_embedding.weight", "vision_model.pre_layrnorm.weight", "text_model.encoder.layers.0.mlp.fc1.bias"]) {
+    for (
+      const name of [
+        "logit_scale",
+        "vision_model.embeddings.class_embedding",
+        "text_model.embeddings.token_embedding.weight",
+        "vision_model.embeddings.position_embedding.weight",
+        "vision_model.pre_layrnorm.weight",
+        "text_model.encoder.layers.0.mlp.fc1.bias"
+      ]
+    ) {
       expect(decaying, name).not.toContain(name)
     }
   })
@@ -152,20 +160,35 @@ describe("contrastive training", () => {
 
   it("writes a transformers CLIPModel folder that sardine's scorer reads back with the trained weights", async () => {
     const model = join(scratch, "whole", "model")
-    expect(readdirSync(model).sort()).toEqual(["config.json", "merges.txt", "model.safetensors", "preprocessor_config.json", "tokenizer_config.json", "vocab.json"])
+    expect(readdirSync(model).sort()).toEqual([
+      "config.json",
+      "merges.txt",
+      "model.safetensors",
+      "preprocessor_config.json",
+      "tokenizer_config.json",
+      "vocab.json"
+    ])
     // The architecture's config and tokenizer files, byte for byte (transformers refuses 1 where its config types say 1.0).
     for (const name of ["config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "preprocessor_config.json"]) {
       expect(Buffer.compare(readFileSync(join(model, name)), readFileSync(join(architecture, name))), name).toBe(0)
     }
     const description = await Effect.runPromise(readClipModelDescription(model, { preprocessorRequired: true }))
-    expect(description.image).toEqual({ size: 16, cropHeight: 16, cropWidth: 16, mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] })
+    expect(description.image).toEqual({
+      size: 16,
+      cropHeight: 16,
+      cropWidth: 16,
+      mean: [0.48145466, 0.4578275, 0.40821073],
+      std: [0.26862954, 0.26130258, 0.27577711]
+    })
     const trained = await Effect.runPromise(loadClipModelWeights(model, description.plan))
     const initial = initialClipParameters(description.plan, 3)
     const changed = [...trained.keys()].filter((name) => !tf.tidy(() => tf.all(tf.equal(trained.get(name)!, initial.get(name)!)).dataSync()[0]))
     expect(changed.length).toBe(trained.size)
     disposeParameters(trained)
     disposeParameters(initial)
-    const dim = await Effect.runPromise(Effect.scoped(Effect.map(Effect.flatMap(ClipScorers, (s) => s.load(model)), (s) => s.dim)).pipe(Effect.provide(ClipScorersLive)))
+    const dim = await Effect.runPromise(
+      Effect.scoped(Effect.map(Effect.flatMap(ClipScorers, (s) => s.load(model)), (s) => s.dim)).pipe(Effect.provide(ClipScorersLive))
+    )
     expect(dim).toBe(12)
   })
 
@@ -175,8 +198,16 @@ describe("contrastive training", () => {
     await prepare(small, { n: 6, size: 16, seed: 9 })
     const counts: Array<number> = []
     const dir = join(scratch, "overfit")
-    await Effect.runPromise(trainClipModel(run(dir, small, training({ steps: 60, batchSize: 6, lr: 3e-3, weightDecay: 0, checkpointEvery: 100, seed: 2 }),
-      () => Effect.sync(() => void counts.push(tf.memory().numTensors)))))
+    await Effect.runPromise(
+      trainClipModel(
+        run(
+          dir,
+          small,
+          training({ steps: 60, batchSize: 6, lr: 3e-3, weightDecay: 0, checkpointEvery: 100, seed: 2 }),
+          () => Effect.sync(() => void counts.push(tf.memory().numTensors))
+        )
+      )
+    )
     const log = await Effect.runPromise(readTrainingLog(dir))
     expect(log.at(-1)!.loss).toBeLessThan(log[0].loss / 4)
     expect(log.at(-1)!["accuracy/image_to_text"]).toBe(1)

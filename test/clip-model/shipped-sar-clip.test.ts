@@ -23,8 +23,7 @@ const HELD_OUT = synthetic({ n: 512, size: 32, seed: 20_251_129 })
 const BATCH = 64
 
 /** The caption without its ships ("a lake with a ship surrounded by forest" → "a lake surrounded by forest"). */
-const withoutShips = (caption: string) =>
-  caption.replace(/ with (a ship|\w+ ships)/, caption.startsWith("SAR image of a harbour") ? " with urban blocks" : "")
+const withoutShips = (caption: string) => caption.replace(/ with (a ship|\w+ ships)/, caption.startsWith("SAR image of a harbour") ? " with urban blocks" : "")
 
 /** A ship-free harbour, lake or coastline caption with a ship put in; undefined for other scenes. */
 const withAShip = (caption: string) =>
@@ -83,7 +82,9 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
         if (pairs[bestImage].caption === pairs[i].caption) textToImage += 1 / pairs.length
       }
     }
-    console.log(`held-out retrieval in batches of ${BATCH}: image→text ${imageToText.toFixed(3)}, text→image ${textToImage.toFixed(3)}, chance ${chance.toFixed(3)}`)
+    console.log(
+      `held-out retrieval in batches of ${BATCH}: image→text ${imageToText.toFixed(3)}, text→image ${textToImage.toFixed(3)}, chance ${chance.toFixed(3)}`
+    )
     expect(imageToText).toBeGreaterThan(4 * chance)
     expect(textToImage).toBeGreaterThan(4 * chance)
   })
@@ -100,7 +101,11 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
       mismatched += rest / pairs.length
       if (own > rest) above++
     }
-    console.log(`held-out alignment (100·cos): matching ${matching.toFixed(2)}, mismatched ${mismatched.toFixed(2)}; own caption above the others' mean for ${above} of ${pairs.length} scenes`)
+    console.log(
+      `held-out alignment (100·cos): matching ${matching.toFixed(2)}, mismatched ${
+        mismatched.toFixed(2)
+      }; own caption above the others' mean for ${above} of ${pairs.length} scenes`
+    )
     expect(matching - mismatched).toBeGreaterThan(10)
     expect(above / pairs.length).toBeGreaterThan(0.9)
   })
@@ -123,7 +128,9 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
     const ships = await compare(pairs.flatMap((p, i) => (/\bships?\b/.test(p.caption) ? [i] : [])), withoutShips)
     const water = await compare(pairs.flatMap((p, i) => (!/ship/.test(p.caption) && withAShip(p.caption) !== undefined ? [i] : [])), (c) => withAShip(c)!)
     console.log(`ship scenes: own caption ${ships.own.toFixed(2)} vs without the ships ${ships.other.toFixed(2)}, own higher for ${ships.wins} of ${ships.n}`)
-    console.log(`ship-free water scenes: own caption ${water.own.toFixed(2)} vs with a ship ${water.other.toFixed(2)}, own higher for ${water.wins} of ${water.n}`)
+    console.log(
+      `ship-free water scenes: own caption ${water.own.toFixed(2)} vs with a ship ${water.other.toFixed(2)}, own higher for ${water.wins} of ${water.n}`
+    )
     expect(ships.n).toBeGreaterThan(15)
     expect(water.n).toBeGreaterThan(100)
     expect(ships.wins / ships.n).toBeGreaterThan(0.75)

@@ -73,9 +73,7 @@ describe("the shared CLIP tokenizer reads the scorer's files", () => {
 
 describe("ONNX CLIP scorer", () => {
   it("embeds images and texts like the torch reference; alignment is 100 · cosine", async () => {
-    const { img, txt } = await withScorer((scorer) =>
-      Effect.all({ img: scorer.embedImages(images), txt: scorer.embedTexts(reference.texts) })
-    )
+    const { img, txt } = await withScorer((scorer) => Effect.all({ img: scorer.embedImages(images), txt: scorer.embedTexts(reference.texts) }))
     expect(img.dim).toBe(12)
     expectRows(img, reference.imageEmbeds, "image")
     expectRows(txt, reference.textEmbeds, "text")
@@ -111,9 +109,17 @@ describe("ONNX CLIP scorer", () => {
     expect(await failure(corrupt)).toMatch(new RegExp(`^${join(corrupt, "text_encoder.onnx")}: cannot load the ONNX model`))
     const noConfig = variant("no-config", "preprocessor_config.json", undefined)
     expect(await failure(noConfig)).toMatch(new RegExp(`^${join(noConfig, "preprocessor_config.json")}: cannot read`))
-    const badMean = variant("bad-mean", "preprocessor_config.json", JSON.stringify({ size: { shortest_edge: 16 }, crop_size: { height: 16, width: 16 }, image_mean: [0.5], image_std: [1, 1, 1] }))
+    const badMean = variant(
+      "bad-mean",
+      "preprocessor_config.json",
+      JSON.stringify({ size: { shortest_edge: 16 }, crop_size: { height: 16, width: 16 }, image_mean: [0.5], image_std: [1, 1, 1] })
+    )
     expect(await failure(badMean)).toBe(`${join(badMean, "preprocessor_config.json")}: image_mean must be three numbers`)
-    const wrongCrop = variant("wrong-crop", "preprocessor_config.json", JSON.stringify({ size: 24, crop_size: 24, image_mean: [0, 0, 0], image_std: [1, 1, 1] }))
+    const wrongCrop = variant(
+      "wrong-crop",
+      "preprocessor_config.json",
+      JSON.stringify({ size: 24, crop_size: 24, image_mean: [0, 0, 0], image_std: [1, 1, 1] })
+    )
     expect(await failure(wrongCrop)).toBe(`${join(wrongCrop, "image_encoder.onnx")}: input pixel_values has size 16 in dimension 2, sardine feeds 24`)
     const longer = variant("longer-context", "tokenizer_config.json", JSON.stringify({ model_max_length: 77 }))
     expect(await failure(longer)).toBe(`${join(longer, "text_encoder.onnx")}: input input_ids has size 16 in dimension 1, sardine feeds 77`)

@@ -34,7 +34,7 @@ describe("sardine synth", () => {
     const exclude = await sardine(["synth", "--out", join(root, "x"), "-n", "2", "--exclude", "ships,cars"])
     expect(exclude.code).toBe(2)
     expect(exclude.stdout + exclude.stderr).toContain(
-      '--exclude: must be one of "water", "bare-field", "crops", "forest", "urban", "roads", "bridges", "ships" (got "cars")'
+      "--exclude: must be one of \"water\", \"bare-field\", \"crops\", \"forest\", \"urban\", \"roads\", \"bridges\", \"ships\" (got \"cars\")"
     )
     expect(readdirSync(root)).toEqual([])
   })

@@ -1,18 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import {
-  Dataset,
-  DatasetDeclarationError,
-  dbWindow,
-  decodeDataset,
-  imageFolder,
-  meanStd,
-  percentiles,
-  synthetic
-} from "../../framework/declaration/dataset.ts"
+import { Dataset, DatasetDeclarationError, dbWindow, decodeDataset, imageFolder, meanStd, percentiles, synthetic } from "../../framework/declaration/dataset.ts"
 
-const issuesOf = (input: unknown) =>
-  Effect.runSync(Effect.flip(decodeDataset(input))).issues
+const issuesOf = (input: unknown) => Effect.runSync(Effect.flip(decodeDataset(input))).issues
 
 describe("dataset declaration", () => {
   it("fills the defaults of an image folder", () => {
@@ -56,10 +46,10 @@ describe("dataset declaration", () => {
   it("names the field and the rule", () => {
     expect(issuesOf({ _tag: "synthetic", n: 3, size: 64, looks: 0 })).toEqual(["looks: must be an integer ≥ 1 (got 0)"])
     expect(issuesOf({ _tag: "synthetic", n: 3, size: 64, exclude: ["ships", "cars"] })).toEqual([
-      'exclude.1: must be one of "water", "bare-field", "crops", "forest", "urban", "roads", "bridges", "ships" (got "cars")'
+      "exclude.1: must be one of \"water\", \"bare-field\", \"crops\", \"forest\", \"urban\", \"roads\", \"bridges\", \"ships\" (got \"cars\")"
     ])
     expect(issuesOf({ _tag: "image-folder", path: "x", unit: "volts" })).toEqual([
-      'unit: must be one of "amplitude", "intensity", "db" (got "volts")'
+      "unit: must be one of \"amplitude\", \"intensity\", \"db\" (got \"volts\")"
     ])
     expect(issuesOf({ _tag: "image-folder", path: "x", unit: "db", captionTemplate: "{tok} of {caption}" })).toEqual([
       "captionTemplate: uses unknown placeholder {tok}; allowed: {token}, {caption}"
@@ -68,20 +58,20 @@ describe("dataset declaration", () => {
       "resolution.size: must be an integer from 8 to 8192 (got 4)"
     ])
     expect(issuesOf({ _tag: "image-folder", path: "x", unit: "db", onError: "ignore" })).toEqual([
-      'onError: must be one of "fail", "skip" (got "ignore")'
+      "onError: must be one of \"fail\", \"skip\" (got \"ignore\")"
     ])
     expect(issuesOf({ _tag: "image-folder", path: " ", unit: "db" })).toEqual(["path: must not be empty"])
     expect(issuesOf({ _tag: "image-folder", path: "x", unit: "db", maxPixels: 0, followSymlinks: "yes" })).toEqual([
       "maxPixels: must be an integer ≥ 1 (got 0)",
-      'followSymlinks: must be true or false (got "yes")'
+      "followSymlinks: must be true or false (got \"yes\")"
     ])
-    expect(issuesOf({ _tag: "synthetic", n: "many", size: 64 })).toEqual(['n: must be a number (got "many")'])
+    expect(issuesOf({ _tag: "synthetic", n: "many", size: 64 })).toEqual(["n: must be a number (got \"many\")"])
   })
 
   it("reports every problem at once, and unknown fields", () => {
     const issues = issuesOf({ _tag: "synthetic", n: 0, size: 64, lookDirection: "north", colour: "red" })
     expect(issues).toContain("n: must be an integer ≥ 1 (got 0)")
-    expect(issues).toContain('lookDirection: must be one of "right", "left", "down", "up" (got "north")')
+    expect(issues).toContain("lookDirection: must be one of \"right\", \"left\", \"down\", \"up\" (got \"north\")")
     expect(issues.some((i) => i.startsWith("colour: is unexpected"))).toBe(true)
   })
 

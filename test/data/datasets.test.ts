@@ -42,7 +42,7 @@ const at = (sample: TrainingSample, row: number, col: number) => sample.pixels[r
 
 describe("image-folder datasets", () => {
   it.effect("the real scene in dB, tiled: unit conversion, per-image A/(mean+3·std), [-1, 1], captions with the token", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const folder = folderWith([{ file_name: "s1.tif", text: "a wetland with ponds, roads and fields" }])
       symlinkSync(scene, join(folder, "s1.tif"))
@@ -77,7 +77,7 @@ describe("image-folder datasets", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("bad files: skipped, counted and listed with onError skip; with onError fail, every one of them is listed, then the load fails", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const folder = folderWith([
@@ -97,7 +97,10 @@ describe("image-folder datasets", () => {
       writeFileSync(join(folder, "notes.tif"), "these are not pixels")
       yield* io.writeFloatTiff(join(folder, "small.tif"), grey(16, 16, () => -10))
       yield* io.writePng8(join(folder, "colour.png"), {
-        width: 40, height: 40, channels: 3, data: Float32Array.from({ length: 40 * 40 * 3 }, (_, i) => i % 3 === 0 ? 10 : 200)
+        width: 40,
+        height: 40,
+        channels: 3,
+        data: Float32Array.from({ length: 40 * 40 * 3 }, (_, i) => i % 3 === 0 ? 10 : 200)
       })
       const declared = { unit: "db" as const, resolution: { size: 32 } }
       const { samples, skipped } = yield* datasets.load(imageFolder(folder, { ...declared, onError: "skip" }))
@@ -133,7 +136,7 @@ describe("image-folder datasets", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("an image over the pixel limit is refused from its header: skipped, or listed by onError fail; the declared limit decides", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const folder = folderWith([{ file_name: "good.png", text: "good" }, { file_name: "zeros.png", text: "877 KB, 30000 × 30000" }])
@@ -155,7 +158,7 @@ describe("image-folder datasets", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("a symbolic link leading outside the folder is refused unless the dataset declares followSymlinks", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const outside = mkdtempSync(join(tmpdir(), "sardine-outside-"))
@@ -200,12 +203,14 @@ describe("image-folder datasets", () => {
       symlinkSync(join(folder, "metadata.jsonl"), join(borrowedMetadata, "metadata.jsonl"))
       const error = yield* Effect.flip(datasets.load(imageFolder(borrowedMetadata, declared)))
       expect(error.message).toBe(
-        `${join(borrowedMetadata, "metadata.jsonl")}: metadata.jsonl is a symbolic link to ${join(folder, "metadata.jsonl")}, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`
+        `${join(borrowedMetadata, "metadata.jsonl")}: metadata.jsonl is a symbolic link to ${
+          join(folder, "metadata.jsonl")
+        }, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`
       )
     }).pipe(Effect.provide(layer)))
 
   it.effect("a FIFO named metadata.jsonl or like an image is named, never waited on", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const folder = folderWith([])
       execFileSync("mkfifo", [join(folder, "metadata.jsonl")])
@@ -218,7 +223,7 @@ describe("image-folder datasets", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("random crops and flips follow the seed; pixels come from the declared window", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const names = ["a", "b", "c", "d", "e", "f", "g", "h"].map((n) => `${n}.tif`)
@@ -229,8 +234,7 @@ describe("image-folder datasets", () => {
         originals.set(name, raster)
         yield* io.writeFloatTiff(join(folder, name), raster)
       }
-      const declaration = (seed: number) =>
-        imageFolder(folder, { unit: "db", seed, resolution: { size: 24, mode: "random-crop", flip: "both" } })
+      const declaration = (seed: number) => imageFolder(folder, { unit: "db", seed, resolution: { size: 24, mode: "random-crop", flip: "both" } })
       const first = yield* datasets.load(declaration(5))
       const again = yield* datasets.load(declaration(5))
       const other = yield* datasets.load(declaration(6))
@@ -254,7 +258,7 @@ describe("image-folder datasets", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("no-data pixels (file tag or declaration) are left out of the statistics and come out as −1", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const folder = folderWith([{ file_name: "holes.tif", text: "holes" }, { file_name: "zeros.png", text: "zeros" }])
@@ -283,7 +287,7 @@ describe("image-folder datasets", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("dataset-wide statistics: one mean and std over all files", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const folder = folderWith([{ file_name: "dark.tif", text: "dark" }, { file_name: "bright.tif", text: "bright" }])
@@ -304,13 +308,15 @@ describe("image-folder datasets", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("conditioning images are cut and flipped with their sample, 8-bit values scaled to [0, 1]", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const folder = folderWith([{ file_name: "image.png", text: "paired", conditioning_file_name: "labels/image.png" }])
       const image = grey(40, 36, (x, y) => 10 + ((x * 3 + y * 5) % 200))
       yield* io.writePng8(join(folder, "image.png"), {
-        ...image, channels: 3, data: Float32Array.from({ length: image.data.length * 3 }, (_, i) => image.data[Math.floor(i / 3)])
+        ...image,
+        channels: 3,
+        data: Float32Array.from({ length: image.data.length * 3 }, (_, i) => image.data[Math.floor(i / 3)])
       })
       const labels = grey(40, 36, (x, y) => (x * 7 + y * 11) % 256)
       mkdirSync(join(folder, "labels"))
@@ -335,7 +341,7 @@ describe("image-folder datasets", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("without metadata.jsonl every image is used, with an empty caption", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const folder = folderWith([])
@@ -347,7 +353,7 @@ describe("image-folder datasets", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("relative paths resolve against the given root; a missing folder is named", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const root = folderWith([])
       const error = yield* Effect.flip(datasets.load(imageFolder("data/sar", { unit: "db" }), { root }))
@@ -357,7 +363,7 @@ describe("image-folder datasets", () => {
 
 describe("synthetic datasets as training samples", () => {
   it.effect("SAR scenes, normalised, with captions from the layout and label maps as conditioning", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const dataset = synthetic({ n: 3, size: 48, seed: 2, captionTemplate: "{token} image of {caption}" })
       const condition = { input: "label-map", column: "conditioning_file_name", classValues: [1, 2, 3, 4, 5, 6, 7, 8] } as const
@@ -380,7 +386,7 @@ describe("synthetic datasets as training samples", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("samples stream: taking two of ten million scenes generates two", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const items = yield* Stream.runCollect(datasets.samples(synthetic({ n: 10_000_000, size: 32 })).pipe(Stream.take(2)))
       expect(items.length).toBe(2)

@@ -19,7 +19,7 @@ const scratch = () => mkdtempSync(join(tmpdir(), "sardine-inspect-"))
 
 describe("inspecting a folder", () => {
   it.effect("a synthetic dataset: every image captioned and readable, paired files found, no problems", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const folder = join(scratch(), "synth")
       yield* datasets.writeSynthetic(synthetic({ n: 3, size: 48, seed: 1 }), folder)
@@ -44,7 +44,7 @@ describe("inspecting a folder", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("the real scene: dB values from the file, its no-data tag, a dB hint", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const folder = scratch()
       symlinkSync(scene, join(folder, "s1.tif"))
@@ -59,7 +59,7 @@ describe("inspecting a folder", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("every kind of problem is listed with its file", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const folder = scratch()
@@ -100,7 +100,7 @@ describe("inspecting a folder", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("an image over the pixel limit and a link leading outside the folder are problems; the options change both", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const folder = scratch()
@@ -128,7 +128,7 @@ describe("inspecting a folder", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("a folder without metadata.jsonl: its images, and the missing captions as a problem", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const folder = scratch()

@@ -23,7 +23,7 @@ import { realScene } from "../support/real-scene.ts"
 /** numpy on the real scene (tools/make_sar_golden.py). */
 const golden = JSON.parse(readFileSync("test/fixtures/data/s1-grd-golden.json", "utf8"))
 
-const loadScene = Effect.gen(function* () {
+const loadScene = Effect.gen(function*() {
   const io = yield* ImageIO
   const db = yield* io.read(realScene)
   return { db: db.data, amplitude: toAmplitude(db.data, "db"), width: db.width }
@@ -34,7 +34,7 @@ const relative = (got: number, want: number) => Math.abs(got - want) / Math.abs(
 
 describe("SAR normalisation matches numpy on the real scene", () => {
   it.effect("A / (mean + 3·std), per image, population std", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { amplitude, width } = yield* loadScene
       const stats = amplitudeStatistics(amplitude)
       // amplitude is float32 here, float64 in numpy: agreement to float32 precision
@@ -52,7 +52,7 @@ describe("SAR normalisation matches numpy on the real scene", () => {
     }))
 
   it.effect("masked pixels are excluded from the statistics and come out as 0", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { db, amplitude, width } = yield* loadScene
       const valid = Uint8Array.from(db, (v) => (v >= -20 ? 1 : 0))
       const want = golden.meanStdMaskedDbBelowMinus20
@@ -70,7 +70,7 @@ describe("SAR normalisation matches numpy on the real scene", () => {
     }))
 
   it.effect("percentiles use numpy's linear interpolation", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { amplitude } = yield* loadScene
       const [p1, p50, p99] = percentiles(amplitude, [1, 50, 99])
       expect(p1).toBeCloseTo(golden.percentiles.p1, 6)
@@ -80,7 +80,7 @@ describe("SAR normalisation matches numpy on the real scene", () => {
     }))
 
   it.effect("dB window", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { amplitude, width } = yield* loadScene
       const out = normalise(amplitude, dbWindow(-25, 0))
       expect(relative(mean(out), golden.dbWindowMinus25To0.normalisedMean)).toBeLessThan(1e-6)
@@ -90,7 +90,7 @@ describe("SAR normalisation matches numpy on the real scene", () => {
     }))
 
   it.effect("dataset-wide statistics streamed in pieces equal the statistics of the whole", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { amplitude } = yield* loadScene
       const whole = amplitudeStatistics(amplitude)
       let moments = emptyMoments

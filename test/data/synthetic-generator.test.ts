@@ -52,7 +52,7 @@ const filesUnder = (folder: string): Array<string> =>
 
 describe("synthetic SAR statistics on generated homogeneous areas", () => {
   it.effect("intensity ENL is within 5 % of the declared looks; single-look amplitude CV within 3 % of 0.5227", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       for (const looks of [1, 4]) {
@@ -179,7 +179,7 @@ describe("side-looking geometry", () => {
 
 describe("the synthetic dataset on disk", () => {
   it.effect("same seed ⇒ identical files; different seed ⇒ different files", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const root = scratch()
       const declaration = synthetic({ n: 3, size: 64, seed: 7, looks: 2 })
@@ -188,11 +188,19 @@ describe("the synthetic dataset on disk", () => {
       yield* datasets.writeSynthetic({ ...declaration, seed: 8 }, join(root, "c"))
       const files = filesUnder(join(root, "a"))
       expect(files).toEqual([
-        "labels/scene-000000.png", "labels/scene-000001.png", "labels/scene-000002.png",
+        "labels/scene-000000.png",
+        "labels/scene-000001.png",
+        "labels/scene-000002.png",
         "metadata.jsonl",
-        "optical/scene-000000.png", "optical/scene-000001.png", "optical/scene-000002.png",
-        "previews/scene-000000.png", "previews/scene-000001.png", "previews/scene-000002.png",
-        "sar/scene-000000.tif", "sar/scene-000001.tif", "sar/scene-000002.tif",
+        "optical/scene-000000.png",
+        "optical/scene-000001.png",
+        "optical/scene-000002.png",
+        "previews/scene-000000.png",
+        "previews/scene-000001.png",
+        "previews/scene-000002.png",
+        "sar/scene-000000.tif",
+        "sar/scene-000001.tif",
+        "sar/scene-000002.tif",
         "synthetic.json"
       ])
       expect(filesUnder(join(root, "b"))).toEqual(files)
@@ -204,7 +212,7 @@ describe("the synthetic dataset on disk", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("metadata.jsonl: captions from the layout, paired files, legend; the preview is the normalised amplitude", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const io = yield* ImageIO
       const folder = join(scratch(), "set")
@@ -233,7 +241,7 @@ describe("the synthetic dataset on disk", () => {
     }).pipe(Effect.provide(layer)))
 
   it.effect("refuses a folder that is not empty and leaves it as it was", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const datasets = yield* Datasets
       const folder = join(scratch(), "busy")
       mkdirSync(folder)

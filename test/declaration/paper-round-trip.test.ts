@@ -10,7 +10,15 @@ import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
 
 const paperFiles = [
-  "full-unet", "lora-unet", "text-encoders-lora", "text-encoders-full", "vae-full", "vae-lora", "hybrid", "study", "lora-rank-sweep"
+  "full-unet",
+  "lora-unet",
+  "text-encoders-lora",
+  "text-encoders-full",
+  "vae-full",
+  "vae-lora",
+  "hybrid",
+  "study",
+  "lora-rank-sweep"
 ].map((name) => join(repoRoot, "experiments", "paper", `${name}.ts`))
 
 describe("paper strategies round-trip through their canonical JSON", () => {

@@ -76,7 +76,11 @@ const scores = (pipeline: StableDiffusionPipeline, images: tf.Tensor4D, captions
       for (const [k, t] of [250, 500, 750].entries()) {
         const noise = tf.randomNormal(latents.shape, 0, 1, "float32", 10 + k) as tf.Tensor4D
         const timesteps = captions.map(() => t)
-        const prediction = unet2dCondition(pipeline.unet.plan, unet, { sample: addNoise(schedule, latents, noise, timesteps), timesteps, encoderHiddenStates: context })
+        const prediction = unet2dCondition(pipeline.unet.plan, unet, {
+          sample: addNoise(schedule, latents, noise, timesteps),
+          timesteps,
+          encoderHiddenStates: context
+        })
         total += tf.mean(tf.squaredDifference(prediction, noise)).dataSync()[0] / 3
       }
       return total
@@ -154,11 +158,14 @@ describe("the shipped demo base", () => {
     const workDir = join(folder.dir, "sar-train")
     await Effect.runPromise(trainModel({
       base: BASE,
-      adaptation: resolveAdaptation(Schema.decodeUnknownSync(Components)({
-        unet: { _tag: "lora", rank: 2, lr: 1e-3 },
-        vae: { _tag: "full", lr: 1e-4 },
-        token: { token: "<SAR>", init: "radar", lr: 1e-3 }
-      }), "tiny"),
+      adaptation: resolveAdaptation(
+        Schema.decodeUnknownSync(Components)({
+          unet: { _tag: "lora", rank: 2, lr: 1e-3 },
+          vae: { _tag: "full", lr: 1e-4 },
+          token: { token: "<SAR>", init: "radar", lr: 1e-3 }
+        }),
+        "tiny"
+      ),
       train: Schema.decodeUnknownSync(Training)({ steps: 2, batchSize: 2, seed: 1 }),
       dataDir: data,
       workDir,

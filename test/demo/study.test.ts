@@ -52,61 +52,65 @@ describe("experiments/demo/study.ts", () => {
   })
 
   // The same cut-down study on each engine: the torch engine's results must show what the tfjs engine's show.
-  it.each(["tfjs", "torch"] as const)("cut down, runs through sardine run --engine %s: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances", async (engine) => {
-    const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile))
-    const encoded = encodeDeclaration(declaration) as { experiments: Array<Record<string, any>>; [key: string]: unknown }
-    const dir = await mkdtemp(join(tmpdir(), "sardine-demo-study-"))
-    try {
-      const small = {
-        ...encoded,
-        experiments: encoded.experiments.map((e) => ({
-          ...e,
-          base: { ...e.base, path: resolve(directory, e.base.path) },
-          data: { ...e.data, n: 240 },
-          ...(e.train === undefined ? {} : { train: { ...e.train, steps: 120, batchSize: 8, checkpointEvery: 60 } }),
-          generate: { ...e.generate, prompts: [e.generate.prompts[0], e.generate.prompts[3]], seeds: [0, 1, 2, 3], steps: 10 },
-          evaluate: {
-            ...e.evaluate,
-            reference: { ...e.evaluate.reference, n: 48 },
-            alignment: { ...e.evaluate.alignment, clip: resolve(directory, e.evaluate.alignment.clip) }
-          }
-        }))
-      }
-      const file = join(dir, "demo-small.json")
-      await writeFile(file, JSON.stringify(small))
-      const cache = join(dir, "cache")
-      const mlruns = join(dir, "mlruns")
-      const run = await sardine(["run", file, "--engine", engine, "--cache-dir", cache, "--tracking-uri", mlruns], { env: { SARDINE_TORCH_THREADS: "1" } })
-      expect(run.stderr + run.stdout).toMatch(/demo: \d+ ran, 0 cached, 0 failed, 0 blocked/)
-      expect(run.code).toBe(0)
-      const reportLine = run.stdout.split("\n").find((l) => l.startsWith("report: "))
-      expect(reportLine).toBeDefined()
-      expect(existsSync(reportLine!.slice("report: ".length))).toBe(true)
+  it.each(["tfjs", "torch"] as const)(
+    "cut down, runs through sardine run --engine %s: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances",
+    async (engine) => {
+      const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile))
+      const encoded = encodeDeclaration(declaration) as { experiments: Array<Record<string, any>>; [key: string]: unknown }
+      const dir = await mkdtemp(join(tmpdir(), "sardine-demo-study-"))
+      try {
+        const small = {
+          ...encoded,
+          experiments: encoded.experiments.map((e) => ({
+            ...e,
+            base: { ...e.base, path: resolve(directory, e.base.path) },
+            data: { ...e.data, n: 240 },
+            ...(e.train === undefined ? {} : { train: { ...e.train, steps: 120, batchSize: 8, checkpointEvery: 60 } }),
+            generate: { ...e.generate, prompts: [e.generate.prompts[0], e.generate.prompts[3]], seeds: [0, 1, 2, 3], steps: 10 },
+            evaluate: {
+              ...e.evaluate,
+              reference: { ...e.evaluate.reference, n: 48 },
+              alignment: { ...e.evaluate.alignment, clip: resolve(directory, e.evaluate.alignment.clip) }
+            }
+          }))
+        }
+        const file = join(dir, "demo-small.json")
+        await writeFile(file, JSON.stringify(small))
+        const cache = join(dir, "cache")
+        const mlruns = join(dir, "mlruns")
+        const run = await sardine(["run", file, "--engine", engine, "--cache-dir", cache, "--tracking-uri", mlruns], { env: { SARDINE_TORCH_THREADS: "1" } })
+        expect(run.stderr + run.stdout).toMatch(/demo: \d+ ran, 0 cached, 0 failed, 0 blocked/)
+        expect(run.code).toBe(0)
+        const reportLine = run.stdout.split("\n").find((l) => l.startsWith("report: "))
+        expect(reportLine).toBeDefined()
+        expect(existsSync(reportLine!.slice("report: ".length))).toBe(true)
 
-      const evaluations = new Map<string, EvaluationResult>()
-      for (const key of await readdir(join(cache, "steps"))) {
-        const path = join(cache, "steps", key, "evaluation.json")
-        if (!existsSync(path)) continue
-        const evaluation = JSON.parse(await readFile(path, "utf8")) as EvaluationResult
-        for (const name of evaluation.experiments) evaluations.set(name, evaluation)
-      }
-      expect([...evaluations.keys()].sort()).toEqual([...strategies].sort())
-      const distances = (name: string) => evaluations.get(name)!.amplitude.distances
-      const baseline = distances("baseline")
-      for (const name of pixelStrategies) {
-        const d = distances(name)
-        expect(d.wasserstein, `${name}: Wasserstein-1 against the baseline's`).toBeLessThan(baseline.wasserstein)
-        expect(d.js, `${name}: Jensen–Shannon against the baseline's`).toBeLessThan(baseline.js)
-      }
-      for (const evaluation of evaluations.values()) {
-        expect(evaluation.alignment?.prompts.map((p) => p.split)).toEqual(["seen", "unseen"])
-      }
+        const evaluations = new Map<string, EvaluationResult>()
+        for (const key of await readdir(join(cache, "steps"))) {
+          const path = join(cache, "steps", key, "evaluation.json")
+          if (!existsSync(path)) continue
+          const evaluation = JSON.parse(await readFile(path, "utf8")) as EvaluationResult
+          for (const name of evaluation.experiments) evaluations.set(name, evaluation)
+        }
+        expect([...evaluations.keys()].sort()).toEqual([...strategies].sort())
+        const distances = (name: string) => evaluations.get(name)!.amplitude.distances
+        const baseline = distances("baseline")
+        for (const name of pixelStrategies) {
+          const d = distances(name)
+          expect(d.wasserstein, `${name}: Wasserstein-1 against the baseline's`).toBeLessThan(baseline.wasserstein)
+          expect(d.js, `${name}: Jensen–Shannon against the baseline's`).toBeLessThan(baseline.js)
+        }
+        for (const evaluation of evaluations.values()) {
+          expect(evaluation.alignment?.prompts.map((p) => p.split)).toEqual(["seen", "unseen"])
+        }
 
-      const runs = await localRuns(mlruns)
-      expect(runs.map((r) => r.name).sort()).toEqual(expect.arrayContaining(strategies))
-      for (const r of runs) expect(r.status).toBe("FINISHED")
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
-  }, 900_000)
+        const runs = await localRuns(mlruns)
+        expect(runs.map((r) => r.name).sort()).toEqual(expect.arrayContaining(strategies))
+        for (const r of runs) expect(r.status).toBe("FINISHED")
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
+    },
+    900_000
+  )
 })

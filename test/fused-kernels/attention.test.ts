@@ -48,7 +48,8 @@ describe("attention with recomputed, query-chunked weights (custom gradient)", (
     const make = (seed: number) => tf.tensor3d(randomValues(batch * tokens * heads * dim, seed), [batch, tokens, heads * dim])
     const [ours] = await valuesOn("wasm", () => scaledDotProductAttention(make(1), make(2), make(3), heads))
     const [expected] = await valuesOn("cpu", () => {
-      const split = (t: tf.Tensor3D) => tf.reshape(tf.transpose(tf.reshape(t, [batch, tokens, heads, dim]), [0, 2, 1, 3]), [batch * heads, tokens, dim]) as tf.Tensor3D
+      const split = (t: tf.Tensor3D) =>
+        tf.reshape(tf.transpose(tf.reshape(t, [batch, tokens, heads, dim]), [0, 2, 1, 3]), [batch * heads, tokens, dim]) as tf.Tensor3D
       const out = plainAttention(split(tf.div(make(1), Math.sqrt(dim))), split(make(2)), split(make(3)))
       return tf.reshape(tf.transpose(tf.reshape(out, [batch, heads, tokens, dim]), [0, 2, 1, 3]), [batch, tokens, heads * dim])
     })

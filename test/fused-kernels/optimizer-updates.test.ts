@@ -31,7 +31,12 @@ describe("AdamW and EMA kernels", () => {
       const settings = [{ lr: 1e-3, weightDecay: 0 }, { lr: 3e-4, weightDecay: 1e-2 }, { lr: 0.1, weightDecay: 0.3 }]
       const variables = settings.map((_, i) => tf.variable(tf.tensor(randomValues(257 + 31 * i, i + 1))))
       const params = variables.map((variable, i) => ({ name: `p${i}`, variable }))
-      const reference = variables.map((v) => ({ p: tf.clone(v), m: undefined as tf.Tensor | undefined, v: undefined as tf.Tensor | undefined, ema: tf.clone(v) }))
+      const reference = variables.map((v) => ({
+        p: tf.clone(v),
+        m: undefined as tf.Tensor | undefined,
+        v: undefined as tf.Tensor | undefined,
+        ema: tf.clone(v)
+      }))
       const state: AdamWState = new Map()
       const ema = startEma(params)
       for (let step = 1; step <= 4; step++) {

@@ -42,7 +42,7 @@ const raster = (width: number, height: number, channels: number, f: (i: number) 
 })
 
 const readError = (file: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const io = yield* ImageIO
     return yield* Effect.flip(io.read(file))
   })
@@ -51,7 +51,7 @@ describe("ImageIO (sharp + geotiff)", () => {
   describe("decodes what the reference libraries wrote, to the values they read back", () => {
     for (const [name, want] of Object.entries(expected)) {
       it.effect(name, () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const io = yield* ImageIO
           const file = join(fixtures, name)
           const got = yield* io.read(file)
@@ -73,7 +73,7 @@ describe("ImageIO (sharp + geotiff)", () => {
   })
 
   it.effect("reads the real Sentinel-1 scene: 268 × 217 float32 dB, no-data tag, converts to amplitude", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const io = yield* ImageIO
       const info = yield* io.info(scene)
       expect(info).toEqual({ format: "tiff", width: 268, height: 217, bands: 1, sampleType: "float32", noData: -99 })
@@ -100,7 +100,7 @@ describe("ImageIO (sharp + geotiff)", () => {
     }).pipe(Effect.provide(ImageIOLive)))
 
   it.effect("chooses one band of a multi-band file, contiguous or planar", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const io = yield* ImageIO
       for (const name of ["float32-3band.tif", "float32-3band-planar.tif", "rgb8.png"]) {
         const want = expected[name]
@@ -115,7 +115,7 @@ describe("ImageIO (sharp + geotiff)", () => {
 
   describe("round trips", () => {
     it.effect("8-bit PNG, grey / grey+alpha / RGB / RGBA, clamped and rounded", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const io = yield* ImageIO
         const dir = scratch()
         for (const channels of [1, 2, 3, 4]) {
@@ -133,7 +133,7 @@ describe("ImageIO (sharp + geotiff)", () => {
       }).pipe(Effect.provide(ImageIOLive)))
 
     it.effect("16-bit PNG keeps all 16 bits", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const io = yield* ImageIO
         const dir = scratch()
         for (const channels of [1, 3]) {
@@ -148,7 +148,7 @@ describe("ImageIO (sharp + geotiff)", () => {
       }).pipe(Effect.provide(ImageIOLive)))
 
     it.effect("float32 TIFF keeps every value (negative, tiny, NaN) and the no-data tag", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const io = yield* ImageIO
         const dir = scratch()
         for (const channels of [1, 2, 3]) {
@@ -167,7 +167,7 @@ describe("ImageIO (sharp + geotiff)", () => {
       }).pipe(Effect.provide(ImageIOLive)))
 
     it.effect("writes are atomic: no temporary file is left, a failed write leaves nothing", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const io = yield* ImageIO
         const dir = scratch()
         yield* io.writePng8(join(dir, "nested", "a.png"), raster(3, 3, 1, (i) => i))
@@ -197,39 +197,68 @@ describe("ImageIO (sharp + geotiff)", () => {
       ["missing", () => join(dir, "nowhere.png"), "unreadable", /: cannot read: no such file$/],
       ["empty", () => make("empty.tif", new Uint8Array(0)), "empty", /: empty file \(0 bytes\)$/],
       ["a folder", () => dir, "unreadable", /: cannot read: is a directory$/],
-      ["a FIFO named like an image (opening it would wait forever)", () => {
-        const fifo = join(dir, "pipe.png")
-        execFileSync("mkfifo", [fifo])
-        return fifo
-      }, "unreadable", /: cannot read: not a regular file \(a pipe, socket or device\)$/],
-      ["text", () => make("notes.png", new TextEncoder().encode("these are not pixels")), "unsupported",
-        /: unsupported format: unknown \(first bytes 74 68 65 73 65 20 61 72\); sardine reads PNG, JPEG and TIFF$/],
+      [
+        "a FIFO named like an image (opening it would wait forever)",
+        () => {
+          const fifo = join(dir, "pipe.png")
+          execFileSync("mkfifo", [fifo])
+          return fifo
+        },
+        "unreadable",
+        /: cannot read: not a regular file \(a pipe, socket or device\)$/
+      ],
+      [
+        "text",
+        () => make("notes.png", new TextEncoder().encode("these are not pixels")),
+        "unsupported",
+        /: unsupported format: unknown \(first bytes 74 68 65 73 65 20 61 72\); sardine reads PNG, JPEG and TIFF$/
+      ],
       ["GIF", () => make("anim.gif", new TextEncoder().encode("GIF89a\u0001\u0000\u0001\u0000")), "unsupported", /: unsupported format: GIF;/],
       ["1-bit TIFF", () => join(fixtures, "bilevel.tif"), "unsupported", /: unsupported TIFF sample type: 1-bit unsigned integer$/],
-      ["unknown TIFF compression", () => join(fixtures, "unsupported-compression.tif"), "unsupported",
-        /: unsupported TIFF compression \(code 34712\)$/],
-      ["truncated PNG", () => make("cut.png", good("rgb8.png").subarray(0, 60)), "truncated",
-        /: truncated: the PNG file has no IEND chunk \(60 bytes\)$/],
-      ["truncated JPEG", () => make("cut.jpg", good("rgb.jpg").subarray(0, 400)), "truncated",
-        /: truncated: the JPEG file has no end-of-image marker \(400 bytes\)$/],
-      ["truncated TIFF pixels", () => make("cut.tif", good("float32.tif").subarray(0, 300)), "truncated",
-        /: truncated: pixel data runs to byte 396 but the file has only 300 bytes$/],
-      ["truncated TIFF header", () => make("stub.tif", good("float32.tif").subarray(0, 6)), "truncated",
-        /: truncated: the file ends inside the 8-byte TIFF header \(6 bytes\)$/],
-      ["corrupt PNG (bad checksum)", () => {
-        const bytes = new Uint8Array(good("rgb8.png"))
-        bytes[bytes.length - 20] ^= 0xff // inside the IDAT data: its CRC no longer matches
-        return make("flipped.png", bytes)
-      }, "corrupt", /: corrupt PNG: /],
-      ["corrupt TIFF (directory points nowhere sensible)", () => {
-        const bytes = new Uint8Array(good("float32.tif"))
-        new DataView(bytes.buffer).setUint32(4, 3, true) // first IFD at byte 3: inside the header
-        return make("garbled.tif", bytes)
-      }, "corrupt", /: corrupt TIFF/]
+      ["unknown TIFF compression", () => join(fixtures, "unsupported-compression.tif"), "unsupported", /: unsupported TIFF compression \(code 34712\)$/],
+      ["truncated PNG", () => make("cut.png", good("rgb8.png").subarray(0, 60)), "truncated", /: truncated: the PNG file has no IEND chunk \(60 bytes\)$/],
+      [
+        "truncated JPEG",
+        () => make("cut.jpg", good("rgb.jpg").subarray(0, 400)),
+        "truncated",
+        /: truncated: the JPEG file has no end-of-image marker \(400 bytes\)$/
+      ],
+      [
+        "truncated TIFF pixels",
+        () => make("cut.tif", good("float32.tif").subarray(0, 300)),
+        "truncated",
+        /: truncated: pixel data runs to byte 396 but the file has only 300 bytes$/
+      ],
+      [
+        "truncated TIFF header",
+        () => make("stub.tif", good("float32.tif").subarray(0, 6)),
+        "truncated",
+        /: truncated: the file ends inside the 8-byte TIFF header \(6 bytes\)$/
+      ],
+      [
+        "corrupt PNG (bad checksum)",
+        () => {
+          const bytes = new Uint8Array(good("rgb8.png"))
+          bytes[bytes.length - 20] ^= 0xff // inside the IDAT data: its CRC no longer matches
+          return make("flipped.png", bytes)
+        },
+        "corrupt",
+        /: corrupt PNG: /
+      ],
+      [
+        "corrupt TIFF (directory points nowhere sensible)",
+        () => {
+          const bytes = new Uint8Array(good("float32.tif"))
+          new DataView(bytes.buffer).setUint32(4, 3, true) // first IFD at byte 3: inside the header
+          return make("garbled.tif", bytes)
+        },
+        "corrupt",
+        /: corrupt TIFF/
+      ]
     ]
     for (const [label, file, kind, reason] of cases) {
       it.effect(label, () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const path = file()
           const error = yield* readError(path)
           expect(error._tag).toBe("ImageDecodeError")

@@ -1,12 +1,6 @@
 import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
-import {
-  amplitudeDistances,
-  type DistanceDomain,
-  domainBinning,
-  histogramOfSorted,
-  toDomain
-} from "../../framework/metrics/amplitude-distances.ts"
+import { amplitudeDistances, type DistanceDomain, domainBinning, histogramOfSorted, toDomain } from "../../framework/metrics/amplitude-distances.ts"
 import { expectGolden, float32s, readGolden } from "./golden.ts"
 
 const golden = readGolden("amplitude-distances.json")
@@ -59,7 +53,9 @@ describe("amplitude distances refuse bad input, naming the set", () => {
     )
   })
   it("sets of different sizes are compared, not refused", () => {
-    const result = Effect.runSync(amplitudeDistances({ name: "a", samples: Float32Array.of(0.1, 0.2, 0.3) }, { name: "b", samples: Float32Array.of(0.2) }, binning, 1))
+    const result = Effect.runSync(
+      amplitudeDistances({ name: "a", samples: Float32Array.of(0.1, 0.2, 0.3) }, { name: "b", samples: Float32Array.of(0.2) }, binning, 1)
+    )
     expectGolden(result.ks, 1 / 3, "ks")
     expectGolden(result.wasserstein, (Math.fround(0.3) - Math.fround(0.1)) / 3, "wasserstein")
   })

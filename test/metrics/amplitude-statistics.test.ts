@@ -7,8 +7,19 @@ import { expectGolden, float32s, readGolden, uint8s } from "./golden.ts"
 const golden = readGolden("amplitude-statistics.json")
 
 const KEYS = [
-  "count", "mean", "std", "cv", "enl", ...QUANTILES.map(([k]) => k),
-  "logCumulant1", "logCumulant2", "logCumulant3", "gammaLooks", "g0Alpha", "g0Gamma", "g0Looks"
+  "count",
+  "mean",
+  "std",
+  "cv",
+  "enl",
+  ...QUANTILES.map(([k]) => k),
+  "logCumulant1",
+  "logCumulant2",
+  "logCumulant3",
+  "gammaLooks",
+  "g0Alpha",
+  "g0Gamma",
+  "g0Looks"
 ] as const
 
 const image = (c: any): SampleImage => ({

@@ -60,7 +60,12 @@ describe("sets: texture aggregation, Canberra distance, pooled amplitude distanc
       return out
     }
     const result = Effect.runSync(
-      amplitudeDistances({ name: "a", samples: pool(sets.a) }, { name: "b", samples: pool(sets.b) }, domainBinning({ kind: "amplitude" }, golden.bins), golden.klPseudoCount)
+      amplitudeDistances(
+        { name: "a", samples: pool(sets.a) },
+        { name: "b", samples: pool(sets.b) },
+        domainBinning({ kind: "amplitude" }, golden.bins),
+        golden.klPseudoCount
+      )
     )
     for (const key of ["wasserstein", "ks", "kl", "js", "hellinger", "bhattacharyya"] as const) {
       expectGolden(result[key], sets.amplitude[key], key)
@@ -89,7 +94,9 @@ describe("texture edge cases", () => {
     expect(Either.isLeft(result) && result.left.message).toBe("flat.tif: value NaN at row 1, column 1 is not a finite number")
   })
   it("a mask value other than 0 or 1 is refused", () => {
-    const result = Effect.runSync(Effect.either(imageTexture({ ...flat(1), mask: new Uint8Array(12).fill(255) }, { levels: 8, distances: [1], anglesDegrees: [0] })))
+    const result = Effect.runSync(
+      Effect.either(imageTexture({ ...flat(1), mask: new Uint8Array(12).fill(255) }, { levels: 8, distances: [1], anglesDegrees: [0] }))
+    )
     expect(Either.isLeft(result) && result.left.reason).toBe("mask value 255 at row 0, column 0 is neither 0 nor 1")
   })
 })

@@ -103,10 +103,13 @@ describe("a dedicated MLflow server with basic auth", () => {
           const burst = yield* Effect.fork(Effect.gen(function*() {
             for (let round = 0; round < rounds; round++) {
               if (round === 10) yield* killed.open
-              yield* tracker.logMetrics(run.runId, Array.from({ length: perRound }, (_, i) => {
-                const step = round * perRound + i
-                return { key: "train/loss", step, value: 1 / (step + 1), timestamp: 1_700_000_000_000 + step }
-              }))
+              yield* tracker.logMetrics(
+                run.runId,
+                Array.from({ length: perRound }, (_, i) => {
+                  const step = round * perRound + i
+                  return { key: "train/loss", step, value: 1 / (step + 1), timestamp: 1_700_000_000_000 + step }
+                })
+              )
               yield* Effect.sleep("50 millis")
             }
           }))

@@ -4,8 +4,7 @@ import { downloadArtifact, listArtifacts, readHistory, readRun } from "./read-ba
 import type { LoggedRun, LoggedStudy } from "./study-scenario.ts"
 
 /** MLflow's SQL store keeps ±Infinity as ±max double (SqlAlchemyStore.sanitize_metric_value); NaN stays NaN. */
-const asSqlStoreKeepsIt = (value: number) =>
-  value === Infinity ? Number.MAX_VALUE : value === -Infinity ? -Number.MAX_VALUE : value
+const asSqlStoreKeepsIt = (value: number) => value === Infinity ? Number.MAX_VALUE : value === -Infinity ? -Number.MAX_VALUE : value
 
 const IMAGE_NAME = /^images\/samples~prompt 0\+step\+(\d+)\+timestamp\+(\d+)\+[0-9a-f-]{36}(\+compressed)?\.(png|webp)$/
 

@@ -46,24 +46,27 @@ describe("local store (MLflow file-store layout)", () => {
   it.live("refuses to change a param and reuses a run by key", () =>
     Effect.gen(function*() {
       const root = join(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "sardine-store-"))), "mlruns")
-      yield* Effect.provide(Effect.gen(function*() {
-        const tracker = yield* Tracker
-        const experimentId = yield* tracker.getOrCreateExperiment("local")
-        expect(yield* tracker.getOrCreateExperiment("local")).toBe(experimentId)
-        const first = yield* tracker.startRun({ experimentId, name: "study", reuseKey: "k1" })
-        yield* tracker.logParams(first.runId, { rank: "4" })
-        yield* tracker.logParams(first.runId, { rank: "4" })
-        const conflict = yield* Effect.flip(tracker.logParams(first.runId, { rank: "8" }))
-        expect(conflict).toBeInstanceOf(ParamConflictError)
-        expect(conflict).toMatchObject({ key: "rank", logged: "4", attempted: "8" })
-        yield* tracker.endRun(first.runId, "FINISHED")
-        const again = yield* tracker.startRun({ experimentId, name: "study", reuseKey: "k1" })
-        expect([again.runId, again.reused]).toEqual([first.runId, true])
-        const runs = (yield* Effect.promise(() => readdir(join(root, experimentId), { withFileTypes: true })))
-          .filter((e) => e.isDirectory()).map((e) => e.name)
-        expect(runs).toEqual([first.runId])
-        expect(yield* Effect.promise(() => readFile(join(root, experimentId, first.runId, "meta.yaml"), "utf8"))).toMatch(/^status: 1$/m)
-      }), storeLayer(root))
+      yield* Effect.provide(
+        Effect.gen(function*() {
+          const tracker = yield* Tracker
+          const experimentId = yield* tracker.getOrCreateExperiment("local")
+          expect(yield* tracker.getOrCreateExperiment("local")).toBe(experimentId)
+          const first = yield* tracker.startRun({ experimentId, name: "study", reuseKey: "k1" })
+          yield* tracker.logParams(first.runId, { rank: "4" })
+          yield* tracker.logParams(first.runId, { rank: "4" })
+          const conflict = yield* Effect.flip(tracker.logParams(first.runId, { rank: "8" }))
+          expect(conflict).toBeInstanceOf(ParamConflictError)
+          expect(conflict).toMatchObject({ key: "rank", logged: "4", attempted: "8" })
+          yield* tracker.endRun(first.runId, "FINISHED")
+          const again = yield* tracker.startRun({ experimentId, name: "study", reuseKey: "k1" })
+          expect([again.runId, again.reused]).toEqual([first.runId, true])
+          const runs = (yield* Effect.promise(() => readdir(join(root, experimentId), { withFileTypes: true })))
+            .filter((e) => e.isDirectory()).map((e) => e.name)
+          expect(runs).toEqual([first.runId])
+          expect(yield* Effect.promise(() => readFile(join(root, experimentId, first.runId, "meta.yaml"), "utf8"))).toMatch(/^status: 1$/m)
+        }),
+        storeLayer(root)
+      )
     }))
 
   it.live("several writers racing to create an experiment make one", () =>
@@ -107,16 +110,19 @@ describe("local store (MLflow file-store layout)", () => {
   it.live("drops a metrics line cut short by a crash before appending", () =>
     Effect.gen(function*() {
       const root = join(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "sardine-store-"))), "mlruns")
-      yield* Effect.provide(Effect.gen(function*() {
-        const tracker = yield* Tracker
-        const experimentId = yield* tracker.getOrCreateExperiment("torn")
-        const r = yield* tracker.startRun({ experimentId, name: "t" })
-        yield* tracker.logMetrics(r.runId, [{ key: "loss", value: 0.5, step: 0, timestamp: 10 }])
-        const file = join(root, experimentId, r.runId, "metrics", "loss")
-        yield* Effect.promise(() => appendFile(file, "11 0.2"))
-        yield* tracker.logMetrics(r.runId, [{ key: "loss", value: 0.25, step: 1, timestamp: 12 }, { key: "loss", value: NaN, step: 2, timestamp: 13 }])
-        expect(yield* Effect.promise(() => readFile(file, "utf8"))).toBe("10 0.5 0\n12 0.25 1\n13 nan 2\n")
-      }), storeLayer(root))
+      yield* Effect.provide(
+        Effect.gen(function*() {
+          const tracker = yield* Tracker
+          const experimentId = yield* tracker.getOrCreateExperiment("torn")
+          const r = yield* tracker.startRun({ experimentId, name: "t" })
+          yield* tracker.logMetrics(r.runId, [{ key: "loss", value: 0.5, step: 0, timestamp: 10 }])
+          const file = join(root, experimentId, r.runId, "metrics", "loss")
+          yield* Effect.promise(() => appendFile(file, "11 0.2"))
+          yield* tracker.logMetrics(r.runId, [{ key: "loss", value: 0.25, step: 1, timestamp: 12 }, { key: "loss", value: NaN, step: 2, timestamp: 13 }])
+          expect(yield* Effect.promise(() => readFile(file, "utf8"))).toBe("10 0.5 0\n12 0.25 1\n13 nan 2\n")
+        }),
+        storeLayer(root)
+      )
     }))
 
   describe("read back by MLflow's own Python client", () => {

@@ -20,8 +20,7 @@ const run = promisify(execFile)
 
 const storeLayer = (root: string) => Layer.effect(Tracker, makeFileStoreTracker(root))
 
-const push = (source: string, target: string) =>
-  Effect.provide(Effect.flatMap(RunPush, (p) => p.push(source, target)), runPushLayer({ env: {} }))
+const push = (source: string, target: string) => Effect.provide(Effect.flatMap(RunPush, (p) => p.push(source, target)), runPushLayer({ env: {} }))
 
 describe("sardine mlflow push against a real MLflow server", () => {
   const server = uri as string
@@ -47,9 +46,7 @@ describe("sardine mlflow push against a real MLflow server", () => {
       const experimentId = (yield* Effect.promise(() => getJson(server, "experiments/get-by-name", { experiment_name: name }))).experiment.experiment_id
       const ids = yield* remoteIds(experimentId)
       expect(ids.size).toBe(3)
-      yield* Effect.promise(() =>
-        expectStudyOnServer(server, study, (r) => ids.get(r.runId)!, { extraTags: (r) => ({ [LOCAL_RUN_ID_TAG]: r.runId }) })
-      )
+      yield* Effect.promise(() => expectStudyOnServer(server, study, (r) => ids.get(r.runId)!, { extraTags: (r) => ({ [LOCAL_RUN_ID_TAG]: r.runId }) }))
 
       const second = yield* push(root, server)
       expect(second).toMatchObject({ created: 0, updated: 0, unchanged: 3 })

@@ -51,8 +51,7 @@ export const postJson = async (uri: string, endpoint: string, body: unknown, aut
   return json
 }
 
-const kv = (list: ReadonlyArray<{ key: string; value?: string }> | undefined) =>
-  Object.fromEntries((list ?? []).map((e) => [e.key, e.value ?? ""]))
+const kv = (list: ReadonlyArray<{ key: string; value?: string }> | undefined) => Object.fromEntries((list ?? []).map((e) => [e.key, e.value ?? ""]))
 
 export const readRun = async (uri: string, runId: string, auth?: string): Promise<StoredRun> => {
   const { run } = await getJson(uri, "runs/get", { run_id: runId }, auth)
@@ -108,7 +107,7 @@ export const listArtifacts = async (uri: string, runId: string, path = "", auth?
   const body = await getJson(uri, "artifacts/list", { run_id: runId, ...(path === "" ? {} : { path }) }, auth)
   const out: Array<{ path: string; size: number }> = []
   for (const f of body.files ?? []) {
-    if (f.is_dir) for (const inner of await listArtifacts(uri, runId, f.path, auth)) out.push(inner)
+    if (f.is_dir) { for (const inner of await listArtifacts(uri, runId, f.path, auth)) out.push(inner) }
     else out.push({ path: f.path, size: Number(f.file_size ?? 0) })
   }
   return out.sort((a, b) => a.path.localeCompare(b.path))

@@ -45,9 +45,7 @@ describe("REST tracker against a real MLflow server", () => {
       const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "sardine-rest-")))
       const study = yield* withTracker(logStudy(unique("study"), dir, `study-${randomUUID().slice(0, 8)}`))
       yield* Effect.promise(() => expectStudyOnServer(server, study))
-      const children = yield* Effect.promise(() =>
-        searchRuns(server, study.experimentId, `tags.\`mlflow.parentRunId\` = '${study.parent.runId}'`)
-      )
+      const children = yield* Effect.promise(() => searchRuns(server, study.experimentId, `tags.\`mlflow.parentRunId\` = '${study.parent.runId}'`))
       expect(children.map((r) => r.info.run_name).sort()).toEqual(["exp-a", "exp-b"])
       const parent = yield* Effect.promise(() => readRun(server, study.parent.runId))
       expect(parent.info.end_time).toBe(1_790_000_010_000)
@@ -143,7 +141,11 @@ describe("REST tracker against a real MLflow server", () => {
       yield* started.await
       const exit = yield* Fiber.interrupt(fiber)
       expect(Exit.isInterrupted(exit)).toBe(true)
-      const statuses = yield* Effect.promise(() => Promise.all([ok, failed, killedId].map((id) => readRun(server, id as string))))
+      const statuses = yield* Effect.promise(() =>
+        Promise.all([ok, failed, killedId].map((id) =>
+          readRun(server, id as string)
+        ))
+      )
       expect(statuses.map((r) => r.info.status)).toEqual(["FINISHED", "FAILED", "KILLED"])
       // The failed run's metric was flushed before it ended.
       expect(yield* Effect.promise(() => readHistory(server, failed as string, "loss"))).toHaveLength(1)

@@ -75,7 +75,13 @@ export const logStudy = (
     const tracker = yield* Tracker
     const { files } = yield* Effect.promise(() => writeScenarioFiles(filesDir))
     const experimentId = yield* tracker.getOrCreateExperiment(experimentName)
-    const base = { sardineVersion: "0.1.0", user: "tester", host: "ci-host", sourceName: "experiments/demo.ts", gitCommit: "0123456789abcdef0123456789abcdef01234567" }
+    const base = {
+      sardineVersion: "0.1.0",
+      user: "tester",
+      host: "ci-host",
+      sourceName: "experiments/demo.ts",
+      gitCommit: "0123456789abcdef0123456789abcdef01234567"
+    }
 
     const parentTags = systemTags({ ...base, runName: "study-demo" })
     const parent = yield* tracker.startRun({ experimentId, name: "study-demo", tags: parentTags, reuseKey: studyKey, startTime: BASE_TIME })

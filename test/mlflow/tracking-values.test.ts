@@ -73,7 +73,16 @@ describe("flattening a declaration into MLflow params", () => {
 
 describe("system tags", () => {
   it("sets MLflow's source tags and sardine's, the parent only for child runs", () => {
-    const tags = systemTags({ runName: "exp-a", sardineVersion: "0.1.0", user: "me", host: "box", sourceName: "experiments/a.ts", gitCommit: "abc", backend: "wasm", parentRunId: "p1" })
+    const tags = systemTags({
+      runName: "exp-a",
+      sardineVersion: "0.1.0",
+      user: "me",
+      host: "box",
+      sourceName: "experiments/a.ts",
+      gitCommit: "abc",
+      backend: "wasm",
+      parentRunId: "p1"
+    })
     expect(tags).toEqual({
       "mlflow.runName": "exp-a",
       "mlflow.user": "me",

@@ -34,12 +34,14 @@ describe("checkpoint names and shapes", () => {
     Effect.gen(function*() {
       const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/unet`)
       const file = join(folder, UNET_FILE)
-      yield* Effect.promise(() => rewrite(file, file, (tensors) => [
-        ...tensors
-          .filter((t) => t.name !== "conv_in.bias")
-          .map((t) => (t.name === "conv_out.weight" ? { ...t, shape: [4, 8, 3, 3], data: new Float32Array(288) } : t)),
-        { name: "lora_unet_extra.alpha", dtype: "F32" as const, shape: [], data: Float32Array.of(1) }
-      ]))
+      yield* Effect.promise(() =>
+        rewrite(file, file, (tensors) => [
+          ...tensors
+            .filter((t) => t.name !== "conv_in.bias")
+            .map((t) => (t.name === "conv_out.weight" ? { ...t, shape: [4, 8, 3, 3], data: new Float32Array(288) } : t)),
+          { name: "lora_unet_extra.alpha", dtype: "F32" as const, shape: [], data: Float32Array.of(1) }
+        ])
+      )
       const error = yield* Effect.flip(loadUnet2DCondition(folder))
       expect(error).toBeInstanceOf(CheckpointMismatchError)
       const mismatch = error as CheckpointMismatchError
@@ -85,11 +87,13 @@ describe("checkpoint names and shapes", () => {
       const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/vae`)
       const file = join(folder, UNET_FILE)
       const legacy = { "to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn" }
-      yield* Effect.promise(() => rewrite(file, file, (tensors) =>
-        tensors.map((t) => ({
-          ...t,
-          name: t.name.replace(/(attentions\.0)\.(to_q|to_k|to_v|to_out\.0)\./, (_, p, m: keyof typeof legacy) => `${p}.${legacy[m]}.`)
-        }))))
+      yield* Effect.promise(() =>
+        rewrite(file, file, (tensors) =>
+          tensors.map((t) => ({
+            ...t,
+            name: t.name.replace(/(attentions\.0)\.(to_q|to_k|to_v|to_out\.0)\./, (_, p, m: keyof typeof legacy) => `${p}.${legacy[m]}.`)
+          })))
+      )
       expect((yield* Effect.promise(() => readAll(file))).some((t) => t.name === "encoder.mid_block.attentions.0.proj_attn.weight")).toBe(true)
       const loaded = yield* loadAutoencoderKl(folder)
       expectSameParameters(loaded.parameters, reference.parameters)
@@ -103,10 +107,12 @@ describe("checkpoint names and shapes", () => {
       const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/text_encoder`)
       const file = join(folder, "model.safetensors")
       // As the published SD-1.5 checkpoint stores it: prefixed names and an int64 position_ids buffer.
-      yield* Effect.promise(() => rewrite(file, file, (tensors) => [
-        ...tensors.map((t) => ({ ...t, name: `text_model.${t.name}` })),
-        { name: "text_model.embeddings.position_ids", dtype: "I32" as const, shape: [1, 77], data: Int32Array.from({ length: 77 }, (_, i) => i) }
-      ]))
+      yield* Effect.promise(() =>
+        rewrite(file, file, (tensors) => [
+          ...tensors.map((t) => ({ ...t, name: `text_model.${t.name}` })),
+          { name: "text_model.embeddings.position_ids", dtype: "I32" as const, shape: [1, 77], data: Int32Array.from({ length: 77 }, (_, i) => i) }
+        ])
+      )
       const prefixed = yield* loadClipTextModel(folder, false)
       expectSameParameters(prefixed.parameters, reference.parameters)
       expect([...reference.parameters.keys()].every((name) => name.startsWith("text_model."))).toBe(true)
@@ -119,9 +125,7 @@ describe("checkpoint names and shapes", () => {
       const unet = yield* loadUnet2DCondition(`${FIXTURES}/sd1-tiny/unet`)
       const folder = yield* copyOf(`${FIXTURES}/sd1-tiny/unet`)
       yield* saveParameters(join(folder, UNET_FILE), unet.specs, unet.parameters)
-      const [original, saved] = yield* Effect.promise(() =>
-        Promise.all([readAll(`${FIXTURES}/sd1-tiny/unet/${UNET_FILE}`), readAll(join(folder, UNET_FILE))])
-      )
+      const [original, saved] = yield* Effect.promise(() => Promise.all([readAll(`${FIXTURES}/sd1-tiny/unet/${UNET_FILE}`), readAll(join(folder, UNET_FILE))]))
       const byName = new Map(saved.map((t) => [t.name, t]))
       expect(saved.length).toBe(original.length)
       for (const t of original) {

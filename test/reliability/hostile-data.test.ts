@@ -30,13 +30,18 @@ const writeDataset = (root: string) => {
 
 const declarationFor = (root: string, folder: string, onError: "skip" | "fail") => {
   const file = join(root, `${onError}.ts`)
-  writeFileSync(file, [
-    `import { imageFolder } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
-    `import { validExperiment } from ${JSON.stringify(join(repoRoot, "test/support/declarations.ts"))}`,
-    "",
-    `export default validExperiment({ data: imageFolder(${JSON.stringify(folder)}, { unit: "amplitude", onError: ${JSON.stringify(onError)}, resolution: { size: 32 } }) })`,
-    ""
-  ].join("\n"))
+  writeFileSync(
+    file,
+    [
+      `import { imageFolder } from ${JSON.stringify(join(repoRoot, "framework/index.ts"))}`,
+      `import { validExperiment } from ${JSON.stringify(join(repoRoot, "test/support/declarations.ts"))}`,
+      "",
+      `export default validExperiment({ data: imageFolder(${JSON.stringify(folder)}, { unit: "amplitude", onError: ${
+        JSON.stringify(onError)
+      }, resolution: { size: 32 } }) })`,
+      ""
+    ].join("\n")
+  )
   return file
 }
 
@@ -62,7 +67,7 @@ describe("hostile data files, through the sardine command", () => {
     expect(bad.stdout + bad.stderr).toContain("--max-pixels: must be an integer ≥ 1 (got 0)")
   })
 
-  it('prepare-data with onError "skip" leaves the huge, cut and outside files out, each listed in the index', async () => {
+  it("prepare-data with onError \"skip\" leaves the huge, cut and outside files out, each listed in the index", async () => {
     const root = scratch()
     const { folder, outside } = writeDataset(root)
     const result = await prepare(root, declarationFor(root, folder, "skip"))
@@ -79,7 +84,7 @@ describe("hostile data files, through the sardine command", () => {
     expect(index.skipped[2].reason).toContain(join(outside, "private.png"))
   })
 
-  it('prepare-data with onError "fail" checks every file, lists every problem, then fails; nothing is committed', async () => {
+  it("prepare-data with onError \"fail\" checks every file, lists every problem, then fails; nothing is committed", async () => {
     const root = scratch()
     const { folder } = writeDataset(root)
     const result = await prepare(root, declarationFor(root, folder, "fail"))
@@ -89,7 +94,7 @@ describe("hostile data files, through the sardine command", () => {
     expect(output).toContain("  zeros.png  [too-large]  too large: 30000 × 30000 pixels")
     expect(output).toContain("  cut.png  [truncated]  truncated: the PNG file has no IEND chunk (60 bytes)")
     expect(output).toContain("  escape.png  [outside-folder]  a symbolic link to ")
-    expect(output).toContain('declare onError: "skip" to leave these files out')
+    expect(output).toContain("declare onError: \"skip\" to leave these files out")
     expect(existsSync(join(root, "cache", "steps")) ? readdirSync(join(root, "cache", "steps")) : []).toEqual([])
   })
 })

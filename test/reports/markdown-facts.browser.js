@@ -1,5 +1,5 @@
 /* In-page half of markdown-page.ts: the tables and images of the rendered report.md (runs in Chromium). */
-(() => {
+;(() => {
   const clean = (text) => (text ?? "").replace(/\s+/g, " ").trim()
   const tables = [...document.querySelectorAll("table")].flatMap((table) => {
     const before = table.previousElementSibling

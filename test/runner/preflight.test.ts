@@ -12,7 +12,7 @@ describe("missing declared folders", () => {
       env: { SARDINE_SDXL: "/nonexistent/sdxl-base" }
     })
     expect(result.code).toBe(1)
-    expect(result.stderr).toContain('full-unet/latents: base.path "/nonexistent/sdxl-base": folder /nonexistent/sdxl-base does not exist')
+    expect(result.stderr).toContain("full-unet/latents: base.path \"/nonexistent/sdxl-base\": folder /nonexistent/sdxl-base does not exist")
     expect(result.stderr).toContain(`data.path "$SARDINE_SAR_TRAIN": folder ${repoRoot}/experiments/paper/$SARDINE_SAR_TRAIN does not exist`)
     expect(result.stderr).toMatch(/\/reference: evaluate\.reference\.path "[^"]+": folder .* does not exist/)
     expect(result.stderr).not.toContain("dataset.path")

@@ -122,15 +122,17 @@ describe("safetensors writer", () => {
 describe("corrupt safetensors files name the file and the fault", () => {
   const f32 = (shape: Array<number>, begin: number) => ({ dtype: "F32", shape, data_offsets: [begin, begin + 4 * shape.reduce((a, b) => a * b, 1)] })
 
-  it.scoped.each([
-    ["truncated data", { a: f32([4], 0), b: f32([4], 16) }, 24, "b", "truncated"],
-    ["overlapping offsets", { a: f32([4], 0), b: { dtype: "F32", shape: [4], data_offsets: [8, 24] } }, 24, "b", "overlaps tensor \"a\""],
-    ["a gap between tensors", { a: f32([2], 0), b: f32([2], 12) }, 20, "b", "belong to no tensor"],
-    ["an unknown dtype", { a: { dtype: "F12", shape: [2], data_offsets: [0, 4] } }, 4, "a", "unknown dtype \"F12\""],
-    ["offsets that disagree with the shape", { a: { dtype: "F16", shape: [3], data_offsets: [0, 4] } }, 4, "a", "needs 6"],
-    ["a negative dimension", { a: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, 4, "a", "non-negative integers"],
-    ["bytes after the last tensor", { a: f32([1], 0) }, 8, undefined, "belong to no tensor"]
-  ] as const)("%s", ([, header, dataBytes, tensor, reason]) =>
+  it.scoped.each(
+    [
+      ["truncated data", { a: f32([4], 0), b: f32([4], 16) }, 24, "b", "truncated"],
+      ["overlapping offsets", { a: f32([4], 0), b: { dtype: "F32", shape: [4], data_offsets: [8, 24] } }, 24, "b", "overlaps tensor \"a\""],
+      ["a gap between tensors", { a: f32([2], 0), b: f32([2], 12) }, 20, "b", "belong to no tensor"],
+      ["an unknown dtype", { a: { dtype: "F12", shape: [2], data_offsets: [0, 4] } }, 4, "a", "unknown dtype \"F12\""],
+      ["offsets that disagree with the shape", { a: { dtype: "F16", shape: [3], data_offsets: [0, 4] } }, 4, "a", "needs 6"],
+      ["a negative dimension", { a: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, 4, "a", "non-negative integers"],
+      ["bytes after the last tensor", { a: f32([1], 0) }, 8, undefined, "belong to no tensor"]
+    ] as const
+  )("%s", ([, header, dataBytes, tensor, reason]) =>
     Effect.gen(function*() {
       const folder = yield* temporaryFolder()
       const file = yield* Effect.promise(() => rawFile(folder, "bad.safetensors", header, new Uint8Array(dataBytes)))

@@ -21,7 +21,10 @@ describe("sardine weights", () => {
     const encoder = listing.components.find((c) => c.name === "text_encoder_2")!
     expect(encoder.className).toBe("CLIPTextModelWithProjection")
     expect(encoder.tensors.find((t) => t.name === "text_projection.weight")).toEqual({
-      name: "text_projection.weight", dtype: "F16", shape: [12, 16], parameters: 192
+      name: "text_projection.weight",
+      dtype: "F16",
+      shape: [12, 16],
+      parameters: 192
     })
   })
 
@@ -29,7 +32,11 @@ describe("sardine weights", () => {
     const result = await sardine(["weights", `${FIXTURES}/sd1-tiny/vae/diffusion_pytorch_model.safetensors`])
     expect(result.code).toBe(0)
     const lines = result.stdout.trimEnd().split("\n")
-    expect(lines[0]).toBe(`diffusion_pytorch_model.safetensors: ${counts["sd1-tiny"].vae.toLocaleString("en-US")} parameters in ${FIXTURES}/sd1-tiny/vae/diffusion_pytorch_model.safetensors`)
+    expect(lines[0]).toBe(
+      `diffusion_pytorch_model.safetensors: ${
+        counts["sd1-tiny"].vae.toLocaleString("en-US")
+      } parameters in ${FIXTURES}/sd1-tiny/vae/diffusion_pytorch_model.safetensors`
+    )
     expect(lines.find((l) => l.trim().startsWith("decoder.conv_in.weight"))?.replace(/\s+/g, " ").trim()).toBe("decoder.conv_in.weight BF16 [8, 4, 3, 3]")
     expect(lines.at(-1)).toBe(`total: ${counts["sd1-tiny"].vae.toLocaleString("en-US")} parameters`)
   })

@@ -27,8 +27,7 @@ const setUp = async (trainSteps = 6) => {
   const plan = await planOf(file, declaration)
   const tracking = join(dir, "mlruns")
   const cache = join(dir, "cache")
-  const step = (id: string, env: Record<string, string> = {}) =>
-    run(cli, ["step", file, id, "--cache-dir", cache, "--tracking-uri", tracking], { env })
+  const step = (id: string, env: Record<string, string> = {}) => run(cli, ["step", file, id, "--cache-dir", cache, "--tracking-uri", tracking], { env })
   return { dir, file, plan, tracking, cache, step, keyOf: (id: string) => plan.steps.find((s) => s.id === id)!.key }
 }
 

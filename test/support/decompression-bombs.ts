@@ -82,7 +82,7 @@ export const tiffOfZeros = (width: number, height: number, options: { bands?: nu
     if (tag === 258 && bands > 2) {
       out.writeUInt32LE(bitsOffset, at + 8)
       for (let b = 0; b < bands; b++) out.writeUInt16LE(8, bitsOffset + 2 * b)
-    } else if (tag === 258) for (let b = 0; b < bands; b++) out.writeUInt16LE(8, at + 8 + 2 * b)
+    } else if (tag === 258) { for (let b = 0; b < bands; b++) out.writeUInt16LE(8, at + 8 + 2 * b) }
     else if (type === 3) out.writeUInt16LE(value, at + 8)
     else out.writeUInt32LE(value === OFFSET ? dataOffset : value, at + 8)
   })

@@ -20,8 +20,7 @@ export interface Running {
 }
 
 /** The command line that runs a Node program (TypeScript through tsx), for wrapping in another command. */
-export const nodeCommand = (script: string, args: ReadonlyArray<string>): ReadonlyArray<string> =>
-  [process.execPath, "--import", tsxLoader, script, ...args]
+export const nodeCommand = (script: string, args: ReadonlyArray<string>): ReadonlyArray<string> => [process.execPath, "--import", tsxLoader, script, ...args]
 
 /**
  * Starts a Node program (TypeScript through tsx) as a real process; with `wrapper`, inside that
@@ -42,9 +41,7 @@ export const start = (
   let stderr = ""
   child.stdout!.on("data", (d) => (stdout += String(d)))
   child.stderr!.on("data", (d) => (stderr += String(d)))
-  const done = new Promise<ProcessResult>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
-  )
+  const done = new Promise<ProcessResult>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })))
   return { child, done, output: () => stdout + stderr }
 }
 
@@ -52,8 +49,7 @@ export const run = (
   script: string,
   args: ReadonlyArray<string>,
   options: { cwd?: string; env?: Record<string, string>; wrapper?: ReadonlyArray<string> } = {}
-) =>
-  start(script, args, options).done
+) => start(script, args, options).done
 
 /** The real `sardine` command. */
 export const sardine = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) =>

@@ -25,7 +25,8 @@ describe("cpu ResizeNearestNeighborGrad", () => {
 
   it.each(CASES)("for %j → %j (alignCorners %s, halfPixelCenters %s) is the gradient of the forward resize", (shape, size, alignCorners, halfPixelCenters) => {
     const weights = tf.randomNormal([shape[0], size[0], size[1], shape[3]], 0, 1, "float32", 2)
-    const f = (input: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeNearestNeighbor(input as tf.Tensor4D, size, alignCorners, halfPixelCenters), weights)) as tf.Scalar
+    const f = (input: tf.Tensor) =>
+      tf.sum(tf.mul(tf.image.resizeNearestNeighbor(input as tf.Tensor4D, size, alignCorners, halfPixelCenters), weights)) as tf.Scalar
     const gradient = tf.tidy(() => tf.grad(f)(tf.randomNormal(shape, 0, 1, "float32", 1))).dataSync()
     const count = shape.reduce((a, b) => a * b, 1)
     for (let i = 0; i < count; i++) {

@@ -92,13 +92,18 @@ describe("the tfjs Engine service", () => {
     expect(samples.map((s) => s.seed)).toEqual([1, 2])
     for (const s of samples) expect((await stat(join(outDir, s.tiff))).size).toBeGreaterThan(32 * 32 * 4)
     const merged = join(folder.dir, "merged")
-    await run(Effect.flatMap(Engine, (engine) =>
-      engine.export({ base, modelDir, format: "diffusers", out: merged, useEma: true })))
+    await run(Effect.flatMap(Engine, (engine) => engine.export({ base, modelDir, format: "diffusers", out: merged, useEma: true })))
     expect((await stat(join(merged, "unet", "diffusion_pytorch_model.safetensors"))).isFile()).toBe(true)
     expect((await stat(join(merged, "text_encoder_2", "model.safetensors"))).isFile()).toBe(true)
-    const kohya = await Effect.runPromiseExit(Effect.provide(Effect.flatMap(Engine, (engine) =>
-      engine.export({ base, modelDir, format: "kohya", out: join(folder.dir, "x.safetensors"), useEma: true })), layer))
+    const kohya = await Effect.runPromiseExit(
+      Effect.provide(
+        Effect.flatMap(Engine, (engine) => engine.export({ base, modelDir, format: "kohya", out: join(folder.dir, "x.safetensors"), useEma: true })),
+        layer
+      )
+    )
     expect(kohya._tag).toBe("Failure")
-    expect(String(kohya._tag === "Failure" ? kohya.cause : "")).toMatch(/EngineError.*a LoRA file carries adapters only, not the fully trained unet.*--format diffusers/s)
+    expect(String(kohya._tag === "Failure" ? kohya.cause : "")).toMatch(
+      /EngineError.*a LoRA file carries adapters only, not the fully trained unet.*--format diffusers/s
+    )
   })
 })

@@ -36,10 +36,14 @@ describe.each(["cpu", "wasm"])("LoRA on the %s backend", (backend) => {
     await Effect.runPromise(selectBackend(backend))
     await Effect.runPromise(prepareBackendForTraining)
     pipeline = await Effect.runPromise(loadPipeline(`${FIXTURES}/sdxl-tiny`))
-    model = buildTrainingModel(pipeline, adaptation({
-      unet: { _tag: "lora", rank: 3, alpha: 6, dropout: 0.5, lr: 1e-3, targets: TARGETS },
-      textEncoders: { _tag: "lora", rank: 2, dropout: 0.25, lr: 1e-3 }
-    }), 9)
+    model = buildTrainingModel(
+      pipeline,
+      adaptation({
+        unet: { _tag: "lora", rank: 3, alpha: 6, dropout: 0.5, lr: 1e-3, targets: TARGETS },
+        textEncoders: { _tag: "lora", rank: 2, dropout: 0.25, lr: 1e-3 }
+      }),
+      9
+    )
   })
   const unetLora = () => {
     const treatment = model.tensors.adaptation.components.unet
@@ -48,8 +52,9 @@ describe.each(["cpu", "wasm"])("LoRA on the %s backend", (backend) => {
   }
   /** The UNet's adapters with B drawn at random (as after training), A as initialised. */
   const withTrainedUp = (seed: number) =>
-    new Map<string, LoraWeights>([...model.tensors.lora.get("unet")!].map(([m, w], i) =>
-      [m, { down: w.down, up: tf.randomNormal(w.up.shape, 0, 0.3, "float32", seed + i) }]))
+    new Map<string, LoraWeights>(
+      [...model.tensors.lora.get("unet")!].map(([m, w], i) => [m, { down: w.down, up: tf.randomNormal(w.up.shape, 0, 0.3, "float32", seed + i) }])
+    )
   const tensorsWith = (unet: ReadonlyMap<string, LoraWeights>) => ({ ...model.tensors, lora: new Map([["unet" as const, unet]]) })
   afterAll(() => {
     disposeAdaptation(model.tensors)
@@ -66,7 +71,16 @@ describe.each(["cpu", "wasm"])("LoRA on the %s backend", (backend) => {
     const base = clipTextModel(pipeline.textEncoders[1].plan, layersOf(pipeline.textEncoders[1].parameters), ids)
     const withLora = clipTextModel(view.textEncoders[1].plan, view.textEncoders[1].layers, ids)
     expect(sameBits(values(withLora.lastHiddenState), values(base.lastHiddenState))).toBe(true)
-    tf.dispose([inputs.sample, inputs.encoderHiddenStates, inputs.textTime.textEmbeds, base.penultimateHiddenState, base.pooledOutput, withLora.penultimateHiddenState, withLora.pooledOutput, ...[base.textEmbeds!, withLora.textEmbeds!]])
+    tf.dispose([
+      inputs.sample,
+      inputs.encoderHiddenStates,
+      inputs.textTime.textEmbeds,
+      base.penultimateHiddenState,
+      base.pooledOutput,
+      withLora.penultimateHiddenState,
+      withLora.pooledOutput,
+      ...[base.textEmbeds!, withLora.textEmbeds!]
+    ])
   })
 
   it("targets every Linear and Conv2d module the declaration names, with kernels and strides of the base module", () => {
@@ -100,7 +114,8 @@ describe.each(["cpu", "wasm"])("LoRA on the %s backend", (backend) => {
   it("dropout masks are fixed by the seed: same seed, same output; another seed, another output", () => {
     const trained = withTrainedUp(200)
     const inputs = unetInputs(pipeline)
-    const run = (seed: number) => values(unet2dCondition(pipeline.unet.plan, adaptedPipeline(pipeline, tensorsWith(trained), { dropoutSeed: seed }).unet, inputs))
+    const run = (seed: number) =>
+      values(unet2dCondition(pipeline.unet.plan, adaptedPipeline(pipeline, tensorsWith(trained), { dropoutSeed: seed }).unet, inputs))
     expect(sameBits(run(1), run(1))).toBe(true)
     expect(sameBits(run(1), run(2))).toBe(false)
     tf.dispose([...[...trained.values()].map((w) => w.up), inputs.sample, inputs.encoderHiddenStates, inputs.textTime.textEmbeds])

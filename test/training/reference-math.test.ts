@@ -29,7 +29,15 @@ const maxRelativeError = (actual: ArrayLike<number>, expected: ArrayLike<number>
 
 describe("training math against the reference libraries", () => {
   let reference: Map<string, ReferenceTensor>
-  let settings: { steps: number; warmup: number; betas: [number, number]; eps: number; max_norm: number; ema_decay: number; groups: Array<{ lr: number; weight_decay: number }> }
+  let settings: {
+    steps: number
+    warmup: number
+    betas: [number, number]
+    eps: number
+    max_norm: number
+    ema_decay: number
+    groups: Array<{ lr: number; weight_decay: number }>
+  }
   beforeAll(async () => {
     await Effect.runPromise(selectBackend("cpu"))
     reference = await readReference(REFERENCE)
@@ -94,14 +102,22 @@ describe("training math against the reference libraries", () => {
       const factor = learningRateFactor(schedule, step, settings.steps)
       settings.groups.forEach((g, i) => expect(Math.abs(g.lr * factor - lrs[step * 2 + i])).toBeLessThanOrEqual(1e-7 * g.lr))
       const clipped = grads.map((g) => tf.mul(g, clip))
-      adamwStep(params.map((p, i) => ({
-        ...p, gradient: clipped[i], lr: settings.groups[i].lr * factor, weightDecay: settings.groups[i].weight_decay
-      })), state, { beta1: settings.betas[0], beta2: settings.betas[1], epsilon: settings.eps })
+      adamwStep(
+        params.map((p, i) => ({
+          ...p,
+          gradient: clipped[i],
+          lr: settings.groups[i].lr * factor,
+          weightDecay: settings.groups[i].weight_decay
+        })),
+        state,
+        { beta1: settings.betas[0], beta2: settings.betas[1], epsilon: settings.eps }
+      )
       updateEma(ema, params, emaDecay(settings.ema_decay, step + 1))
       tf.dispose([...grads, ...clipped])
       for (const p of params) {
         expect(maxRelativeError(p.variable.dataSync(), get(reference, `adamw.after.${step}.${p.name}`).data), `${p.name} after step ${step}`).toBeLessThan(1e-5)
-        expect(maxRelativeError(ema.get(p.name)!.dataSync(), get(reference, `adamw.ema.${step}.${p.name}`).data), `EMA of ${p.name} after step ${step}`).toBeLessThan(1e-5)
+        expect(maxRelativeError(ema.get(p.name)!.dataSync(), get(reference, `adamw.ema.${step}.${p.name}`).data), `EMA of ${p.name} after step ${step}`)
+          .toBeLessThan(1e-5)
       }
     }
     // Clipping acted on some steps and not on others, so both paths were compared.

@@ -25,8 +25,17 @@ const HYBRID: ComponentsInput = {
   token: { token: "<SAR>", init: "radar", lr: 5e-2, vectors: 2, normReprojection: true }
 }
 const EVERYTHING: TrainingInput = {
-  steps: 4, batchSize: 1, gradientAccumulation: 2, seed: 21, checkpointEvery: 2, captionDropout: 0.5, noiseOffset: 0.1,
-  minSnrGamma: 5, maxGradNorm: 0.5, ema: { decay: 0.9 }, lrSchedule: { warmupSteps: 2, decay: "cosine" }
+  steps: 4,
+  batchSize: 1,
+  gradientAccumulation: 2,
+  seed: 21,
+  checkpointEvery: 2,
+  captionDropout: 0.5,
+  noiseOffset: 0.1,
+  minSnrGamma: 5,
+  maxGradNorm: 0.5,
+  ema: { decay: 0.9 },
+  lrSchedule: { warmupSteps: 2, decay: "cosine" }
 }
 
 const curve = (history: ReadonlyArray<StepRecord>) => history.map(({ step, loss, gradNorm, lr }) => ({ step, loss, gradNorm, lr }))
@@ -100,16 +109,28 @@ describe("training runs", () => {
           let total = 0
           for (let draw = 0; draw < 4; draw++) {
             const at = { seed: 1000, step: draw, micro: 0, microBatches: 1, batchSize: 2 }
-            const batch = yield* loadMicroBatch(at, {
-              dataDir, prepared, vae: { plan: pipeline.vae.plan, layers: layersOf(pipeline.vae.parameters) }, schedule, sdxl: true
-            }, { diffusion: true, reconstruction: false, captionDropout: 0, noiseOffset: 0 }, new Map())
+            const batch = yield* loadMicroBatch(
+              at,
+              {
+                dataDir,
+                prepared,
+                vae: { plan: pipeline.vae.plan, layers: layersOf(pipeline.vae.parameters) },
+                schedule,
+                sdxl: true
+              },
+              { diffusion: true, reconstruction: false, captionDropout: 0, noiseOffset: 0 },
+              new Map()
+            )
             const d = batch.diffusion!
             const { encodePromptSdxl } = yield* Effect.promise(() => import("../../adapters/tfjs/prompt-encoding.ts"))
             const encoders = pipeline.textEncoders.map((e) => ({ plan: e.plan, layers: layersOf(e.parameters), tokenizer: e.tokenizer }))
             const loss = tf.tidy(() => {
               const text = encodePromptSdxl(encoders, batch.captions)
               return diffusionLoss(schedule, pipeline.unet.plan, layersOf(pipeline.unet.parameters), {
-                latents: d.latents, noise: d.noise, timesteps: d.timesteps, encoderHiddenStates: text.promptEmbeds,
+                latents: d.latents,
+                noise: d.noise,
+                timesteps: d.timesteps,
+                encoderHiddenStates: text.promptEmbeds,
                 textTime: { textEmbeds: text.pooledPromptEmbeds, timeIds: d.timeIds }
               }, undefined)
             })

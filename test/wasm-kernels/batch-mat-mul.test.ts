@@ -20,8 +20,7 @@ const CASES: ReadonlyArray<Case> = [
   { name: "4-D batches", a: [2, 3, 5, 4], b: [2, 3, 4, 3] }
 ]
 
-const transposed = (shape: Array<number>, swap: boolean) =>
-  swap ? [...shape.slice(0, -2), shape[shape.length - 1], shape[shape.length - 2]] : shape
+const transposed = (shape: Array<number>, swap: boolean) => swap ? [...shape.slice(0, -2), shape[shape.length - 1], shape[shape.length - 2]] : shape
 
 describe("BatchMatMul on wasm (XNNPACK for every product)", () => {
   for (const c of CASES) {

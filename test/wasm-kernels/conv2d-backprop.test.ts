@@ -32,8 +32,8 @@ const CASES: ReadonlyArray<Case> = [
 ]
 
 const outputShape = (c: Case): Array<number> =>
-  tf.backend_util.computeConv2DInfo(c.input, c.filter, c.stride, 1, c.pad as never, undefined, false,
-    c.format === "NCHW" ? "channelsFirst" : "channelsLast").outShape
+  tf.backend_util.computeConv2DInfo(c.input, c.filter, c.stride, 1, c.pad as never, undefined, false, c.format === "NCHW" ? "channelsFirst" : "channelsLast")
+    .outShape
 
 afterAll(() => tf.setBackend("cpu"))
 
@@ -45,7 +45,10 @@ describe("Conv2DBackpropFilter on wasm (as a convolution over transposed tensors
       const dy = randomValues(tf.util.sizeFromShape(dyShape), 12)
       const gradient = () =>
         tf.engine().runKernel("Conv2DBackpropFilter", { x: tf.tensor(x, c.input), dy: tf.tensor(dy, dyShape) }, {
-          strides: c.stride, pad: c.pad, dataFormat: c.format ?? "NHWC", filterShape: c.filter
+          strides: c.stride,
+          pad: c.pad,
+          dataFormat: c.format ?? "NHWC",
+          filterShape: c.filter
         } as never) as tf.Tensor
       const [expected] = await valuesOn("cpu", gradient)
       const [actual] = await valuesOn("wasm", gradient)
@@ -63,7 +66,10 @@ describe("Conv2DBackpropInput on wasm (as a convolution with the flipped filter)
       const dy = randomValues(tf.util.sizeFromShape(dyShape), 22)
       const gradient = () =>
         tf.engine().runKernel("Conv2DBackpropInput", { dy: tf.tensor(dy, dyShape), filter: tf.tensor(filter, c.filter) }, {
-          strides: c.stride, pad: c.pad, dataFormat: c.format ?? "NHWC", inputShape: c.input
+          strides: c.stride,
+          pad: c.pad,
+          dataFormat: c.format ?? "NHWC",
+          inputShape: c.input
         } as never) as tf.Tensor
       const [expected] = await valuesOn("cpu", gradient)
       const [actual] = await valuesOn("wasm", gradient)

@@ -22,8 +22,16 @@ export interface SmallNetworkConfig {
 }
 
 export const tinyNetwork: SmallNetworkConfig = {
-  batch: 2, size: 8, inChannels: 4, channels: [8, 16], groups: 4, heads: 2,
-  contextLength: 5, contextDim: 8, vocabulary: 12, timesteps: 10
+  batch: 2,
+  size: 8,
+  inChannels: 4,
+  channels: [8, 16],
+  groups: 4,
+  heads: 2,
+  contextLength: 5,
+  contextDim: 8,
+  vocabulary: 12,
+  timesteps: 10
 }
 
 export type Parameters = Record<string, tf.Variable>
@@ -39,46 +47,75 @@ const PARAMETER_SHAPES = (c: SmallNetworkConfig): Record<string, Array<number>> 
   const [c0, c1] = c.channels
   return {
     "token_embedding": [c.vocabulary, c.contextDim],
-    "context_norm.weight": [c.contextDim], "context_norm.bias": [c.contextDim],
+    "context_norm.weight": [c.contextDim],
+    "context_norm.bias": [c.contextDim],
     "time_table": [c.timesteps, c0],
-    "time_proj.weight": [c0, c1], "time_proj.bias": [c1],
-    "conv_in.weight": [3, 3, c.inChannels, c0], "conv_in.bias": [c0],
-    "res.norm1.weight": [c0], "res.norm1.bias": [c0],
-    "res.conv1.weight": [3, 3, c0, c1], "res.conv1.bias": [c1],
-    "res.norm2.weight": [c1], "res.norm2.bias": [c1],
-    "res.conv2.weight": [3, 3, c1, c1], "res.conv2.bias": [c1],
-    "res.shortcut.weight": [1, 1, c0, c1], "res.shortcut.bias": [c1],
-    "down.weight": [3, 3, c1, c1], "down.bias": [c1],
+    "time_proj.weight": [c0, c1],
+    "time_proj.bias": [c1],
+    "conv_in.weight": [3, 3, c.inChannels, c0],
+    "conv_in.bias": [c0],
+    "res.norm1.weight": [c0],
+    "res.norm1.bias": [c0],
+    "res.conv1.weight": [3, 3, c0, c1],
+    "res.conv1.bias": [c1],
+    "res.norm2.weight": [c1],
+    "res.norm2.bias": [c1],
+    "res.conv2.weight": [3, 3, c1, c1],
+    "res.conv2.bias": [c1],
+    "res.shortcut.weight": [1, 1, c0, c1],
+    "res.shortcut.bias": [c1],
+    "down.weight": [3, 3, c1, c1],
+    "down.bias": [c1],
     "down_asym.weight": [3, 3, c1, c1],
-    "attn.norm.weight": [c1], "attn.norm.bias": [c1],
-    "attn.proj_in.weight": [1, 1, c1, c1], "attn.proj_in.bias": [c1],
-    "attn.ln1.weight": [c1], "attn.ln1.bias": [c1],
-    "attn.self.q": [c1, c1], "attn.self.k": [c1, c1], "attn.self.v": [c1, c1],
-    "attn.self.out.weight": [c1, c1], "attn.self.out.bias": [c1],
-    "attn.ln2.weight": [c1], "attn.ln2.bias": [c1],
-    "attn.cross.q": [c1, c1], "attn.cross.k": [c.contextDim, c1], "attn.cross.v": [c.contextDim, c1],
-    "attn.cross.out.weight": [c1, c1], "attn.cross.out.bias": [c1],
-    "attn.ln3.weight": [c1], "attn.ln3.bias": [c1],
-    "attn.ff.proj.weight": [c1, 8 * c1], "attn.ff.proj.bias": [8 * c1],
-    "attn.ff.out.weight": [4 * c1, c1], "attn.ff.out.bias": [c1],
-    "attn.proj_out.weight": [1, 1, c1, c1], "attn.proj_out.bias": [c1],
-    "up.weight": [3, 3, c1, c0], "up.bias": [c0],
-    "merge.weight": [3, 3, 2 * c0, c0], "merge.bias": [c0],
-    "out_norm.weight": [c0], "out_norm.bias": [c0],
-    "conv_out.weight": [3, 3, c0, c.inChannels], "conv_out.bias": [c.inChannels]
+    "attn.norm.weight": [c1],
+    "attn.norm.bias": [c1],
+    "attn.proj_in.weight": [1, 1, c1, c1],
+    "attn.proj_in.bias": [c1],
+    "attn.ln1.weight": [c1],
+    "attn.ln1.bias": [c1],
+    "attn.self.q": [c1, c1],
+    "attn.self.k": [c1, c1],
+    "attn.self.v": [c1, c1],
+    "attn.self.out.weight": [c1, c1],
+    "attn.self.out.bias": [c1],
+    "attn.ln2.weight": [c1],
+    "attn.ln2.bias": [c1],
+    "attn.cross.q": [c1, c1],
+    "attn.cross.k": [c.contextDim, c1],
+    "attn.cross.v": [c.contextDim, c1],
+    "attn.cross.out.weight": [c1, c1],
+    "attn.cross.out.bias": [c1],
+    "attn.ln3.weight": [c1],
+    "attn.ln3.bias": [c1],
+    "attn.ff.proj.weight": [c1, 8 * c1],
+    "attn.ff.proj.bias": [8 * c1],
+    "attn.ff.out.weight": [4 * c1, c1],
+    "attn.ff.out.bias": [c1],
+    "attn.proj_out.weight": [1, 1, c1, c1],
+    "attn.proj_out.bias": [c1],
+    "up.weight": [3, 3, c1, c0],
+    "up.bias": [c0],
+    "merge.weight": [3, 3, 2 * c0, c0],
+    "merge.bias": [c0],
+    "out_norm.weight": [c0],
+    "out_norm.bias": [c0],
+    "conv_out.weight": [3, 3, c0, c.inChannels],
+    "conv_out.bias": [c.inChannels]
   }
 }
 
 /** Parameters drawn from N(0, 1/fan_in) (norm scales around 1), each from its own seed derived from `seed`. */
 export const initParameters = (c: SmallNetworkConfig, seed: number): Parameters =>
-  Object.fromEntries(Object.entries(PARAMETER_SHAPES(c)).map(([name, shape], i) => {
-    const fanIn = shape.length === 1 ? 1 : shape.slice(0, -1).reduce((a, b) => a * b, 1)
-    const value = tf.tidy(() => {
-      const noise = tf.randomNormal(shape, 0, 1 / Math.sqrt(fanIn), "float32", seed * 1000 + i)
-      return name.endsWith("norm.weight") || /ln\d\.weight|norm\d\.weight/.test(name) ? tf.add(noise, 1) : noise
+  Object.fromEntries(
+    Object.entries(PARAMETER_SHAPES(c)).map(([name, shape], i) => {
+      const fanIn = shape.length === 1 ? 1 : shape.slice(0, -1).reduce((a, b) => a * b, 1)
+      const value = tf.tidy(() => {
+        const noise = tf.randomNormal(shape, 0, 1 / Math.sqrt(fanIn), "float32", seed * 1000 + i)
+        return name.endsWith("norm.weight") || /ln\d\.weight|norm\d\.weight/.test(name) ? tf.add(noise, 1) : noise
+      })
+      return [name, tf.variable(value, true, name)]
     })
-    return [name, tf.variable(value, true, name)]
-  }))
+  )
 
 export const makeBatch = (c: SmallNetworkConfig, seed: number): Batch => ({
   x: tf.randomNormal([c.batch, c.size, c.size, c.inChannels], 0, 1, "float32", seed),
@@ -149,8 +186,18 @@ export const forward = (c: SmallNetworkConfig, p: Parameters, batch: Batch): tf.
   const normed = groupNorm(p, "attn.norm", down, c.groups)
   let t = tf.reshape(conv(p, "attn.proj_in", normed, 1, "valid"), [c.batch, s * s, c1]) as tf.Tensor3D
   const selfIn = layerNorm(p, "attn.ln1", t)
-  t = tf.add(linear(attention(selfIn, selfIn, p["attn.self.q"], p["attn.self.k"], p["attn.self.v"], c.heads), p["attn.self.out.weight"], p["attn.self.out.bias"]), t)
-  t = tf.add(linear(attention(layerNorm(p, "attn.ln2", t), context as tf.Tensor3D, p["attn.cross.q"], p["attn.cross.k"], p["attn.cross.v"], c.heads), p["attn.cross.out.weight"], p["attn.cross.out.bias"]), t)
+  t = tf.add(
+    linear(attention(selfIn, selfIn, p["attn.self.q"], p["attn.self.k"], p["attn.self.v"], c.heads), p["attn.self.out.weight"], p["attn.self.out.bias"]),
+    t
+  )
+  t = tf.add(
+    linear(
+      attention(layerNorm(p, "attn.ln2", t), context as tf.Tensor3D, p["attn.cross.q"], p["attn.cross.k"], p["attn.cross.v"], c.heads),
+      p["attn.cross.out.weight"],
+      p["attn.cross.out.bias"]
+    ),
+    t
+  )
   const [value, gate] = tf.split(linear(layerNorm(p, "attn.ln3", t), p["attn.ff.proj.weight"], p["attn.ff.proj.bias"]), 2, -1)
   t = tf.add(linear(tf.mul(value, gelu(gate)), p["attn.ff.out.weight"], p["attn.ff.out.bias"]), t)
   const attended: tf.Tensor4D = tf.add(conv(p, "attn.proj_out", tf.reshape(t, [c.batch, s, s, c1]) as tf.Tensor4D, 1, "valid"), down)
@@ -161,5 +208,4 @@ export const forward = (c: SmallNetworkConfig, p: Parameters, batch: Batch): tf.
 }
 
 /** Mean squared error of the prediction, as the diffusion objective. */
-export const loss = (c: SmallNetworkConfig, p: Parameters, batch: Batch): tf.Scalar =>
-  tf.mean(tf.squaredDifference(forward(c, p, batch), batch.target))
+export const loss = (c: SmallNetworkConfig, p: Parameters, batch: Batch): tf.Scalar => tf.mean(tf.squaredDifference(forward(c, p, batch), batch.target))

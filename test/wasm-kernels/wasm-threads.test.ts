@@ -21,9 +21,13 @@ describe("withWasmThreads", () => {
     registerWasmTrainingKernels()
     const x = randomValues(2 * 8 * 8 * 16, 51)
     const dy = randomValues(2 * 8 * 8 * 8, 52)
-    const gradient = () => tf.engine().runKernel("Conv2DBackpropFilter", { x: tf.tensor(x, [2, 8, 8, 16]), dy: tf.tensor(dy, [2, 8, 8, 8]) }, {
-      strides: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]], dataFormat: "NHWC", filterShape: [3, 3, 16, 8]
-    } as never) as tf.Tensor
+    const gradient = () =>
+      tf.engine().runKernel("Conv2DBackpropFilter", { x: tf.tensor(x, [2, 8, 8, 16]), dy: tf.tensor(dy, [2, 8, 8, 8]) }, {
+        strides: 1,
+        pad: [[0, 0], [1, 1], [1, 1], [0, 0]],
+        dataFormat: "NHWC",
+        filterShape: [3, 3, 16, 8]
+      } as never) as tf.Tensor
     const [expected] = await valuesOn("cpu", gradient)
     const [actual] = await valuesOn("wasm", gradient)
     expect(relativeError(actual, expected)).toBeLessThan(1e-5)

@@ -9,11 +9,9 @@ import type { SceneLayout } from "./scene-layout.ts"
 
 const words = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 
-const counted = (n: number, singular: string, plural: string) =>
-  n === 1 ? `a ${singular}` : `${words[n] ?? String(n)} ${plural}`
+const counted = (n: number, singular: string, plural: string) => n === 1 ? `a ${singular}` : `${words[n] ?? String(n)} ${plural}`
 
-const listed = (items: ReadonlyArray<string>) =>
-  items.length <= 1 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`
+const listed = (items: ReadonlyArray<string>) => items.length <= 1 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`
 
 /** Classes covering at least `fraction` of the scene (small objects are counted separately). */
 const covering = (layout: SceneLayout, fraction: number): Set<number> => {
@@ -44,7 +42,9 @@ export const describeScene = (layout: SceneLayout): string => {
     case "harbour":
       return `a harbour${ships > 0 ? withShips : " with urban blocks"}${bridges > 0 ? ` near ${counted(bridges, "bridge", "bridges")}` : ""}`
     case "river":
-      return `a river${bridges > 0 ? ` crossed by ${counted(bridges, "bridge", "bridges")}` : ""}${withShips}${land.length > 0 ? ` between ${listed(land)}` : ""}${village}`
+      return `a river${bridges > 0 ? ` crossed by ${counted(bridges, "bridge", "bridges")}` : ""}${withShips}${
+        land.length > 0 ? ` between ${listed(land)}` : ""
+      }${village}`
     case "lake":
       return `a lake${withShips}${land.length > 0 ? ` surrounded by ${listed(land)}` : ""}${village}`
     case "coast":

@@ -15,5 +15,4 @@ export const BRIDGES = labelOf("bridges")
 export const SHIPS = labelOf("ships")
 
 /** Written next to a synthetic dataset so a label map can be read without sardine. */
-export const labelLegend = (): Record<string, SceneClass> =>
-  Object.fromEntries(sceneClasses.map((cls) => [String(labelOf(cls)), cls]))
+export const labelLegend = (): Record<string, SceneClass> => Object.fromEntries(sceneClasses.map((cls) => [String(labelOf(cls)), cls]))

@@ -189,8 +189,7 @@ const paintCoast = (canvas: LayoutCanvas, straight: boolean): Coast => {
     frequency: (k + 1) * rng.between(0.6, 1.6),
     phase: rng.between(0, 2 * Math.PI)
   }))
-  const shore = (t: number) =>
-    d0 + waves.reduce((s, w) => s + w.amplitude * Math.sin((2 * Math.PI * w.frequency * t) / size + w.phase), 0)
+  const shore = (t: number) => d0 + waves.reduce((s, w) => s + w.amplitude * Math.sin((2 * Math.PI * w.frequency * t) / size + w.phase), 0)
   const region = canvas.region(WATER)
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
@@ -278,7 +277,14 @@ const paintUrban = (canvas: LayoutCanvas, inZone: (x: number, y: number) => bool
   const offsetU = rng.between(0, pitch)
   const offsetV = rng.between(0, pitch)
   const streetRegion = canvas.region(allowed.roads ? ROADS : URBAN)
-  interface Building { region: number; u0: number; u1: number; v0: number; v1: number; height: number }
+  interface Building {
+    region: number
+    u0: number
+    u1: number
+    v0: number
+    v1: number
+    height: number
+  }
   const blocks = new Map<string, { yard: number; buildings: Array<Building> }>()
   const blockAt = (bu: number, bv: number) => {
     const key = `${bu},${bv}`
@@ -554,8 +560,7 @@ export const generateLayout = (rng: SeededRandom, size: number, exclude: Readonl
 
   let ships = 0
   if (allowed.ships && kind !== "farmland" && kind !== "town" && kind !== "woodland") {
-    const wanted =
-      kind === "harbour" ? rng.integer(1, 5) : kind === "open-water" ? rng.integer(1, 6) : kind === "coast" ? rng.integer(0, 3) : rng.integer(0, 2)
+    const wanted = kind === "harbour" ? rng.integer(1, 5) : kind === "open-water" ? rng.integer(1, 6) : kind === "coast" ? rng.integer(0, 3) : rng.integer(0, 2)
     ships = paintShips(canvas, wanted, heading)
   }
 

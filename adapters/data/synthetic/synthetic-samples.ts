@@ -23,7 +23,7 @@ export const syntheticSamples = (
   options: PrepareOptions = {}
 ): Stream.Stream<DatasetItem, DatasetError> =>
   Stream.unwrap(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const template = dataset.captionTemplate
       const templateProblem = checkTemplate(template, options.token)
       if (templateProblem !== undefined) {

@@ -22,8 +22,7 @@ import { generateScene } from "./scene-generator.ts"
 
 const GENERATOR = "sardine-synthetic/1"
 
-const fail = (path: string) => (error: unknown) =>
-  new DatasetError({ path, reason: error instanceof Error ? error.message : String(error) })
+const fail = (path: string) => (error: unknown) => new DatasetError({ path, reason: error instanceof Error ? error.message : String(error) })
 
 /** The target may not exist yet, or be an empty folder; anything else is refused. */
 const checkTarget = (folder: string) =>
@@ -43,7 +42,7 @@ const checkTarget = (folder: string) =>
   })
 
 export const writeSyntheticDataset = (dataset: SyntheticDataset, target: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const io = yield* ImageIO
     const folder = resolve(target)
     const existsEmpty = yield* checkTarget(folder)
@@ -52,7 +51,7 @@ export const writeSyntheticDataset = (dataset: SyntheticDataset, target: string)
     const lines: Array<string> = []
     const kinds: Record<string, number> = {}
     const classes: Record<string, number> = {}
-    const write = Effect.gen(function* () {
+    const write = Effect.gen(function*() {
       for (let index = 0; index < dataset.n; index++) {
         const scene = generateScene(dataset, index)
         const { size } = dataset

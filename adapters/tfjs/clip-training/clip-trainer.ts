@@ -82,16 +82,24 @@ export const trainClipModel = (run: ClipTrainRun): Effect.Effect<void, ClipTrain
       yield* prepareBackendForTraining
       const weights = join(run.architecture, CLIP_WEIGHTS)
       if (yield* Effect.promise(() => stat(weights).then(() => true, () => false))) {
-        return yield* new ClipFolderError({ file: weights, reason: "an architecture folder holds the config and tokenizer files, not weights: a clipModel trains from nothing" })
+        return yield* new ClipFolderError({
+          file: weights,
+          reason: "an architecture folder holds the config and tokenizer files, not weights: a clipModel trains from nothing"
+        })
       }
       const description = yield* readClipModelDescription(run.architecture, { preprocessorRequired: false })
       const { plan, tokenizer } = description
       const prepared = yield* readPreparedIndex(run.dataDir)
       if (prepared.samples.length < 2) {
-        return yield* new DataFolderError({ file: join(run.dataDir, "index.json"), reason: "holds fewer than 2 pairs; contrastive training needs other pairs as negatives" })
+        return yield* new DataFolderError({
+          file: join(run.dataDir, "index.json"),
+          reason: "holds fewer than 2 pairs; contrastive training needs other pairs as negatives"
+        })
       }
       const truncated = new Set(prepared.samples.map((s) => s.caption).filter((c) => tokenizer.tokenIds(c).length + 2 > tokenizer.maxLength))
-      if (truncated.size > 0) yield* run.log(`${truncated.size} distinct captions exceed the ${tokenizer.maxLength}-token context and are cut, e.g. "${[...truncated][0]}"`)
+      if (truncated.size > 0) {
+        yield* run.log(`${truncated.size} distinct captions exceed the ${tokenizer.maxLength}-token context and are cut, e.g. "${[...truncated][0]}"`)
+      }
 
       const specs = clipModelSpecs(plan)
       const trainables: ReadonlyArray<Trainable> = yield* Effect.acquireRelease(
@@ -132,7 +140,9 @@ export const trainClipModel = (run: ClipTrainRun): Effect.Effect<void, ClipTrain
           adamwStep(
             trainables.flatMap((t) => {
               const gradient = result.gradients.get(t.name)
-              return gradient === undefined ? [] : [{ name: t.name, variable: t.variable, gradient, lr, weightDecay: decaying.has(t.name) ? train.weightDecay : 0 }]
+              return gradient === undefined
+                ? []
+                : [{ name: t.name, variable: t.variable, gradient, lr, weightDecay: decaying.has(t.name) ? train.weightDecay : 0 }]
             }),
             adam,
             { beta1: train.beta1, beta2: train.beta2, epsilon: EPSILON }
@@ -164,4 +174,3 @@ export const trainClipModel = (run: ClipTrainRun): Effect.Effect<void, ClipTrain
       yield* writeClipModelFolder(run.out, run.architecture, description, parameters)
     })
   )
-

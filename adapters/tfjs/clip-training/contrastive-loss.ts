@@ -21,8 +21,7 @@ export const captionTargets = (captions: ReadonlyArray<string>): Float32Array =>
 }
 
 /** −Σⱼ targets·log softmax(logits) per row, averaged over rows. */
-const softCrossEntropy = (logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar =>
-  tf.mean(tf.neg(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1)))
+const softCrossEntropy = (logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar => tf.mean(tf.neg(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1)))
 
 /** The loss of unit image and text embeddings [B, D] whose logits are `logits` = exp(logit_scale) · image·textᵀ. */
 export const contrastiveLoss = (logitsPerImage: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar =>

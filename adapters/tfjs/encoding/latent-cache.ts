@@ -55,7 +55,9 @@ export const encodeLatents = (
       for (let start = 0; start < prepared.samples.length; start += BATCH) {
         const chunk = prepared.samples.slice(start, start + BATCH)
         const images = yield* Effect.forEach(chunk, (s) =>
-          readPreparedPixels(dataDir, s).pipe(Effect.map((data) => ({ pixels: data, height: prepared.height, width: prepared.width, channels: prepared.channels }))))
+          readPreparedPixels(dataDir, s).pipe(
+            Effect.map((data) => ({ pixels: data, height: prepared.height, width: prepared.width, channels: prepared.channels }))
+          ))
         const { mean, logvar } = yield* Effect.try({
           try: () => {
             const batch = imageBatch(images, vae.plan.config.in_channels)
@@ -99,7 +101,6 @@ export const openLatentCache = (dir: string): Effect.Effect<LatentCache, DataFol
     const reader = yield* shardedReader(dir)
     return {
       index,
-      read: (i) =>
-        Effect.all({ mean: reader.read(index.samples[i].mean), logvar: reader.read(index.samples[i].logvar) })
+      read: (i) => Effect.all({ mean: reader.read(index.samples[i].mean), logvar: reader.read(index.samples[i].logvar) })
     }
   })

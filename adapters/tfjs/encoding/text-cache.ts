@@ -72,13 +72,22 @@ export const encodeText = (
           entries.push({
             caption: chunk[i],
             prompt: yield* writer.add(promptShape, promptData.slice(i * promptSize, (i + 1) * promptSize)),
-            pooled: pooledData === undefined || pooledShape === null ? null : yield* writer.add(pooledShape, pooledData.slice(i * pooledSize, (i + 1) * pooledSize))
+            pooled: pooledData === undefined || pooledShape === null
+              ? null
+              : yield* writer.add(pooledShape, pooledData.slice(i * pooledSize, (i + 1) * pooledSize))
           })
         }
         yield* progress(entries.length, captions.length)
       }
       yield* writer.finish
-      const index: TextIndex = { format: "sardine-text-embeddings", version: 1, conditioning: sdxl ? "sdxl" : "sd", promptShape, pooledShape, captions: entries }
+      const index: TextIndex = {
+        format: "sardine-text-embeddings",
+        version: 1,
+        conditioning: sdxl ? "sdxl" : "sd",
+        promptShape,
+        pooledShape,
+        captions: entries
+      }
       yield* writeIndexFile(join(outDir, TEXT_INDEX), index)
     })
   )

@@ -21,7 +21,10 @@ export const loadTextEncoders = (folder: string) =>
       const cls = Array.isArray(entry) && typeof entry[1] === "string" ? entry[1] : undefined
       if (cls === undefined) continue
       if (!(cls in WITH_PROJECTION)) {
-        return yield* new PipelineError({ file: indexFile, reason: `component "${name}" is ${cls}; sardine needs CLIPTextModel or CLIPTextModelWithProjection` })
+        return yield* new PipelineError({
+          file: indexFile,
+          reason: `component "${name}" is ${cls}; sardine needs CLIPTextModel or CLIPTextModelWithProjection`
+        })
       }
       const model = yield* Effect.acquireRelease(
         loadClipTextModel(join(folder, name), WITH_PROJECTION[cls]),

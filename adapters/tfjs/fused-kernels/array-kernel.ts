@@ -1,12 +1,4 @@
-import {
-  getKernel,
-  registerKernel,
-  util,
-  type KernelBackend,
-  type KernelFunc,
-  type NamedAttrMap,
-  type TensorInfo
-} from "@tensorflow/tfjs-core"
+import { getKernel, registerKernel, util, type KernelBackend, type KernelFunc, type NamedAttrMap, type TensorInfo } from "@tensorflow/tfjs-core"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 
 /**

@@ -36,8 +36,15 @@ const perChannel = (perGroup: ArrayLike<number>, offset: number, groups: number,
 
 /** LayerNorm's case (one group, one position per sample): each row on its own, no per-channel sums. */
 const normalizeRows = (
-  x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array,
-  rows: number, width: number, eps: number
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  y: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  rows: number,
+  width: number,
+  eps: number
 ): void => {
   for (let r = 0, start = 0; r < rows; r++, start += width) {
     let sum = 0
@@ -54,8 +61,16 @@ const normalizeRows = (
 }
 
 const rowGradients = (
-  dy: Float32Array, x: Float32Array, gamma: Float32Array, mean: Float32Array, rstd: Float32Array,
-  dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, width: number
+  dy: Float32Array,
+  x: Float32Array,
+  gamma: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  dx: Float32Array,
+  dgamma: Float32Array,
+  dbeta: Float32Array,
+  rows: number,
+  width: number
 ): void => {
   const gammaSums = new Float64Array(width)
   const betaSums = new Float64Array(width)
@@ -100,12 +115,12 @@ registerArrayKernel({
       const start = b * s * c
       const end = start + s * c
       channelSums.fill(0)
-      for (let i = start; i < end; ) for (let ch = 0; ch < c; ch++, i++) channelSums[ch] += x[i]
+      for (let i = start; i < end;) for (let ch = 0; ch < c; ch++, i++) channelSums[ch] += x[i]
       groupSums(channelSums, groups, width, totals)
       for (let g = 0; g < groups; g++) totals[g] /= count
       perChannel(totals, 0, groups, width, centre)
       channelSums.fill(0)
-      for (let i = start; i < end; ) {
+      for (let i = start; i < end;) {
         for (let ch = 0; ch < c; ch++, i++) {
           const d = x[i] - centre[ch]
           channelSums[ch] += d * d
@@ -118,7 +133,7 @@ registerArrayKernel({
       perChannel(mean, b * groups, groups, width, centre)
       perChannel(rstd, b * groups, groups, width, scale)
       for (let ch = 0; ch < c; ch++) scale[ch] *= gamma[ch]
-      for (let i = start; i < end; ) for (let ch = 0; ch < c; ch++, i++) y[i] = (x[i] - centre[ch]) * scale[ch] + beta[ch]
+      for (let i = start; i < end;) for (let ch = 0; ch < c; ch++, i++) y[i] = (x[i] - centre[ch]) * scale[ch] + beta[ch]
     }
   }
 })
@@ -149,7 +164,7 @@ registerArrayKernel({
       perChannel(rstd, b * groups, groups, width, scale)
       dyHat.fill(0)
       dySum.fill(0)
-      for (let i = start; i < end; ) {
+      for (let i = start; i < end;) {
         for (let ch = 0; ch < c; ch++, i++) {
           const d = dy[i]
           dySum[ch] += d
@@ -171,7 +186,7 @@ registerArrayKernel({
       }
       perChannel(a, 0, groups, width, shiftC)
       perChannel(bsum, 0, groups, width, slopeC)
-      for (let i = start; i < end; ) {
+      for (let i = start; i < end;) {
         for (let ch = 0; ch < c; ch++, i++) {
           const r = scale[ch]
           dx[i] = r * (dy[i] * gamma[ch] - shiftC[ch] - (x[i] - centre[ch]) * r * slopeC[ch])

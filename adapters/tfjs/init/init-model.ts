@@ -91,10 +91,12 @@ const readComponents = (architecture: string, family: ModelFamily) =>
       const cls = componentClass(index, name)
       return cls !== undefined && classes.includes(cls)
         ? Effect.succeed(cls)
-        : Effect.fail(new InitModelError({
-          file: indexFile,
-          reason: `component "${name}" is ${JSON.stringify(index[name] ?? null)}; sardine builds ${classes.join(" or ")}`
-        }))
+        : Effect.fail(
+          new InitModelError({
+            file: indexFile,
+            reason: `component "${name}" is ${JSON.stringify(index[name] ?? null)}; sardine builds ${classes.join(" or ")}`
+          })
+        )
     }
     yield* expect("unet", ["UNet2DConditionModel"])
     yield* expect("vae", ["AutoencoderKL"])
@@ -124,10 +126,12 @@ const architectureFiles = (architecture: string) =>
       const weights = entries.filter((e) => e.isFile() && WEIGHT_FILE.test(e.name))
       return weights.length === 0
         ? Effect.void
-        : Effect.fail(new InitModelError({
-          file: join(weights[0].parentPath, weights[0].name),
-          reason: "an architecture folder holds configs and tokenizer files, not weights; declare a folder with weights as diffusers(path)"
-        }))
+        : Effect.fail(
+          new InitModelError({
+            file: join(weights[0].parentPath, weights[0].name),
+            reason: "an architecture folder holds configs and tokenizer files, not weights; declare a folder with weights as diffusers(path)"
+          })
+        )
     })
   )
 
@@ -171,7 +175,12 @@ const plannedWeights = (architecture: string, textEncoders: ReadonlyArray<{ name
       }
       const specs = clipTextSpecs(plan)
       const rules = yield* Effect.try({
-        try: () => clipTextInitialisation(specs, { hiddenSize: plan.config.hidden_size, numHiddenLayers: plan.config.num_hidden_layers, factor: (factor as number | undefined) ?? 1 }),
+        try: () =>
+          clipTextInitialisation(specs, {
+            hiddenSize: plan.config.hidden_size,
+            numHiddenLayers: plan.config.num_hidden_layers,
+            factor: (factor as number | undefined) ?? 1
+          }),
         catch: (e) => new InitModelError({ file, reason: (e as Error).message })
       })
       weights.push({ component: encoder.name, file: "model.safetensors", specs, rules })

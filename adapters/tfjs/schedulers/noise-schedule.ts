@@ -105,8 +105,11 @@ export const noiseSchedule = (config: NoiseScheduleConfig): NoiseSchedule => {
 export const decodeNoiseSchedule = (json: unknown, file: string): Effect.Effect<NoiseSchedule, ModelConfigError> =>
   decodeConfig(NoiseScheduleConfig, json, file).pipe(
     Effect.tap((c) =>
-      requireThat(c.trained_betas === null || c.trained_betas.length === c.num_train_timesteps, file,
-        `trained_betas has ${c.trained_betas?.length} values for num_train_timesteps ${c.num_train_timesteps}`)
+      requireThat(
+        c.trained_betas === null || c.trained_betas.length === c.num_train_timesteps,
+        file,
+        `trained_betas has ${c.trained_betas?.length} values for num_train_timesteps ${c.num_train_timesteps}`
+      )
     ),
     Effect.map(noiseSchedule)
   )

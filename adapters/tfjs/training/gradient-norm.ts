@@ -14,5 +14,4 @@ export const globalNorm = (gradients: ReadonlyArray<tf.Tensor>): number => {
 }
 
 /** torch's clip factor: max / (norm + 1e-6), at most 1. */
-export const clipFactor = (norm: number, maxNorm: number | undefined): number =>
-  maxNorm === undefined ? 1 : Math.min(1, maxNorm / (norm + 1e-6))
+export const clipFactor = (norm: number, maxNorm: number | undefined): number => maxNorm === undefined ? 1 : Math.min(1, maxNorm / (norm + 1e-6))

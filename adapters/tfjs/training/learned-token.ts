@@ -9,8 +9,7 @@ import type { ClipTokenizer } from "../../tokenizer/clip-tokenizer.ts"
  */
 
 /** The added tokens of a learned token: `<SAR>`, then `<SAR>_1`, … (diffusers' multi-vector naming). */
-export const tokenSpellings = (token: string, vectors: number): Array<string> =>
-  Array.from({ length: vectors }, (_, i) => (i === 0 ? token : `${token}_${i}`))
+export const tokenSpellings = (token: string, vectors: number): Array<string> => Array.from({ length: vectors }, (_, i) => (i === 0 ? token : `${token}_${i}`))
 
 /** diffusers' `maybe_convert_prompt`: every occurrence of the token becomes all its spellings. */
 export const spellOutToken = (prompt: string, spellings: ReadonlyArray<string>): string =>
@@ -67,5 +66,4 @@ export const meanRowNorm = (parameters: ReadonlyMap<string, tf.Tensor>): number 
 }
 
 /** Rows rescaled to length `norm` each (pivotal-tuning style norm re-projection). */
-export const reprojectedRows = (rows: tf.Tensor2D, norm: number): tf.Tensor2D =>
-  tf.tidy(() => tf.mul(tf.div(rows, tf.norm(rows, "euclidean", 1, true)), norm))
+export const reprojectedRows = (rows: tf.Tensor2D, norm: number): tf.Tensor2D => tf.tidy(() => tf.mul(tf.div(rows, tf.norm(rows, "euclidean", 1, true)), norm))

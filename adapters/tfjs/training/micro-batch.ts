@@ -70,7 +70,9 @@ export const disposeMicroBatch = (batch: MicroBatch): void => {
   const d = batch.diffusion
   const r = batch.reconstruction
   tf.dispose([
-    ...(d === undefined ? [] : [d.latents, d.noise, ...(d.cachedText === undefined ? [] : [d.cachedText.prompt, ...(d.cachedText.pooled ? [d.cachedText.pooled] : [])])]),
+    ...(d === undefined
+      ? []
+      : [d.latents, d.noise, ...(d.cachedText === undefined ? [] : [d.cachedText.prompt, ...(d.cachedText.pooled ? [d.cachedText.pooled] : [])])]),
     ...(r === undefined ? [] : [r.images, r.draws])
   ])
 }
@@ -129,7 +131,9 @@ export const loadMicroBatch = (
     const captions = droppedCaptions(at, samples.map((s) => s.caption), needs.captionDropout)
     const vaeConfig = sources.vae.plan.config
     const readImages = Effect.forEach(samples, (s) =>
-      readPreparedPixels(sources.dataDir, s).pipe(Effect.map((pixels) => ({ pixels, height: prepared.height, width: prepared.width, channels: prepared.channels }))))
+      readPreparedPixels(sources.dataDir, s).pipe(
+        Effect.map((pixels) => ({ pixels, height: prepared.height, width: prepared.width, channels: prepared.channels }))
+      ))
     const created: Array<tf.Tensor> = []
     const track = <T extends tf.Tensor>(t: T): T => {
       created.push(t)

@@ -85,16 +85,19 @@ export const saveCheckpoint = (workDir: string, state: TrainingState): Effect.Ef
       if (average !== undefined) tensors.push({ name: `ema.${t.name}`, dtype: "F32", shape: average.shape, data: values(average) })
     }
     yield* writeSafetensors(join(temporary, TENSORS), tensors, { format: "sardine-checkpoint" })
-    yield* writeIndexFile(join(temporary, STATE), {
-      format: "sardine-training-checkpoint",
-      version: 1,
-      step: state.step,
-      random: { kind: "counter", seed: state.seed, nextStep: state.step },
-      trainables: state.trainables.map((t) => t.name),
-      adamSteps: Object.fromEntries([...state.adam].map(([n, s]) => [n, s.step])),
-      ema: state.ema !== undefined,
-      history: state.history
-    } satisfies typeof CheckpointState.Type)
+    yield* writeIndexFile(
+      join(temporary, STATE),
+      {
+        format: "sardine-training-checkpoint",
+        version: 1,
+        step: state.step,
+        random: { kind: "counter", seed: state.seed, nextStep: state.step },
+        trainables: state.trainables.map((t) => t.name),
+        adamSteps: Object.fromEntries([...state.adam].map(([n, s]) => [n, s.step])),
+        ema: state.ema !== undefined,
+        history: state.history
+      } satisfies typeof CheckpointState.Type
+    )
     const final = join(root, name)
     yield* Effect.tryPromise({
       try: async () => {

@@ -56,7 +56,9 @@ export const microBatchGradients = (
     const d = batch.diffusion
     if (d !== undefined) {
       const c = conditioning(view, batch, d)
-      parts.push(diffusionLoss(schedule, pipeline.unet.plan, view.unet, { latents: d.latents, noise: d.noise, timesteps: d.timesteps, ...c }, train.minSnrGamma))
+      parts.push(
+        diffusionLoss(schedule, pipeline.unet.plan, view.unet, { latents: d.latents, noise: d.noise, timesteps: d.timesteps, ...c }, train.minSnrGamma)
+      )
     }
     const r = batch.reconstruction
     if (r !== undefined) parts.push(vaeLoss(pipeline.vae.plan, view.vae, r.images, r.draws, train.vae))

@@ -11,8 +11,15 @@ import { release, transpose } from "./kernel-calls.ts"
  */
 
 type XnnBatchMatMul = (
-  aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number,
-  transposeA: number, transposeB: number, outId: number
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  transposeA: number,
+  transposeB: number,
+  outId: number
 ) => void
 
 const shapeBytes = (shape: ReadonlyArray<number>) => new Uint8Array(new Int32Array(shape).buffer)

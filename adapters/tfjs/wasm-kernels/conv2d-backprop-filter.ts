@@ -36,7 +36,14 @@ const conv2dBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs
   const format = backend_util.convertConv2DDataFormat(dataFormat)
   const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, format
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    format
   )
   if (format === "channelsLast") return filterGradientNhwc(wasm, x, dy, info)
   const xNhwc = transpose(wasm, x, [0, 2, 3, 1])

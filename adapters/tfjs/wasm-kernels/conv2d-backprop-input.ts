@@ -60,7 +60,14 @@ const conv2dBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs
   const format = backend_util.convertConv2DDataFormat(dataFormat)
   const info = backend_util.computeConv2DInfo(
-    inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, format
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    format
   )
   if (format === "channelsLast") return inputGradientNhwc(wasm, dy, filter, info)
   const dyNhwc = transpose(wasm, dy, [0, 2, 3, 1])

@@ -18,11 +18,9 @@ export const release = (backend: BackendWasm, ...infos: ReadonlyArray<TensorInfo
   for (const info of infos) backend.disposeData(info.dataId)
 }
 
-export const transpose = (backend: BackendWasm, x: TensorInfo, perm: ReadonlyArray<number>): TensorInfo =>
-  runKernel(backend, "Transpose", { x }, { perm })
+export const transpose = (backend: BackendWasm, x: TensorInfo, perm: ReadonlyArray<number>): TensorInfo => runKernel(backend, "Transpose", { x }, { perm })
 
-export const reshape = (backend: BackendWasm, x: TensorInfo, shape: ReadonlyArray<number>): TensorInfo =>
-  runKernel(backend, "Reshape", { x }, { shape })
+export const reshape = (backend: BackendWasm, x: TensorInfo, shape: ReadonlyArray<number>): TensorInfo => runKernel(backend, "Reshape", { x }, { shape })
 
 export const slice = (backend: BackendWasm, x: TensorInfo, begin: ReadonlyArray<number>, size: ReadonlyArray<number>): TensorInfo =>
   runKernel(backend, "Slice", { x }, { begin, size })
