@@ -83,6 +83,8 @@ export const shardInspectionText = (report: ShardReport): string => {
 }
 
 const source = Args.text({ name: "folder | shards" }).pipe(
+  // A text argument takes any word: without this, a mistyped option would be inspected as a folder of that name.
+  Args.mapEffect((value) => value.startsWith("-") ? Effect.fail(HelpDoc.p(`unknown option '${value}'`)) : Effect.succeed(value)),
   Args.withDescription(
     "An imagefolder (images plus metadata.jsonl with file_name and text), or WebDataset shards: a .tar file, a pattern (shard-{000..009}.tar, train/**/*.tar) or a folder of .tar files"
   )
