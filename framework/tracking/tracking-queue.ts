@@ -354,7 +354,9 @@ export const makeTrackingQueue = (options: TrackingQueueOptions): Effect.Effect<
         let told = false
         while (pending() > 0 && state.phase === "sending") {
           const now = yield* Clock.currentTimeMillis
-          if (interrupted ? now - started >= grace : now - state.lastProgressAt >= stall) break
+          // A stall counts from the close at the earliest: a queue idle for long (a SLURM submitter, whose jobs
+          // log for themselves) still sends what it is given at the end.
+          if (interrupted ? now - started >= grace : now - Math.max(state.lastProgressAt, started) >= stall) break
           if (!told && now - started >= 2000) {
             told = true
             yield* notify(`sending ${pending()} queued tracking item(s) to ${target}…`)
