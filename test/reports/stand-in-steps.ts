@@ -30,7 +30,7 @@ import { treatmentsOf, type ResolvedAdaptation } from "../../framework/declarati
 import type { Training } from "../../framework/declaration/training.ts"
 import { learningRateMetric, trainingMetrics } from "../../framework/metrics/metric-catalog.ts"
 import type { StepKind } from "../../framework/plan/step.ts"
-import { StepFailed, type StepContext, type StepHandler, type StepHandlers } from "../../framework/runner/step-handler.ts"
+import { type StepContext, type StepError, StepFailed, type StepHandler, type StepHandlers } from "../../framework/runner/step-handler.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
 import { normaliseMeanStd } from "../../framework/sar/normalisation.ts"
 import { Datasets } from "../../framework/services/datasets.ts"
@@ -230,7 +230,7 @@ export const standInStudySteps = Layer.effect(
   StepImplementations,
   Effect.gen(function*() {
     const services = yield* Effect.context<Services>()
-    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> => (context) =>
+    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, StepError, Services>): StepHandler<K, never> => (context) =>
       Effect.provide(handler(context), services)
     const handlers: StepHandlers<never> = {
       "init-model": notInThisStudy,
