@@ -1,5 +1,5 @@
+import { FileSystem } from "@effect/platform"
 import { Effect, Option } from "effect"
-import { copyFile, mkdir } from "node:fs/promises"
 import { join } from "node:path"
 import type { DistanceDomain } from "../metrics/amplitude-distances.ts"
 import { clipAlignment, cmmd, type Embeddings, frechetDistance, kernelDistance } from "../metrics/embedding-distances.ts"
@@ -104,13 +104,14 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       }))
 
     // Previews for the report's image grid, next to the numbers.
-    yield* Effect.promise(() => mkdir(join(context.workDir, "previews"), { recursive: true }))
-    const generatedPreviews = yield* Effect.forEach(samples, (sample, i) =>
-      Effect.promise(async () => {
-        const file = `previews/generated-${String(i).padStart(4, "0")}.png`
-        await copyFile(join(samplesDir, sample.png), join(context.workDir, file))
-        return { file, prompt: sample.declaredPrompt, split: sample.split, seed: sample.seed }
-      }))
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.makeDirectory(join(context.workDir, "previews"), { recursive: true })
+    const generatedPreviews = yield* Effect.forEach(samples, (sample, i) => {
+      const file = `previews/generated-${String(i).padStart(4, "0")}.png`
+      return fs.copyFile(join(samplesDir, sample.png), join(context.workDir, file)).pipe(
+        Effect.as({ file, prompt: sample.declaredPrompt, split: sample.split, seed: sample.seed })
+      )
+    })
     const referencePreviewFiles = yield* Effect.forEach(
       reference.samples.slice(0, referencePreviews),
       (sample, i) =>
