@@ -1,6 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, Schema } from "effect"
-import { readdir, readFile, stat } from "node:fs/promises"
+import { readdir, readFile } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
 import { declaredComponents } from "../declaration/adaptation.ts"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
@@ -248,7 +249,8 @@ export const reportCommand = Command.make(
   ({ cacheDir, engine, out, source }) =>
     Effect.gen(function*() {
       const path = resolve(source)
-      const isFolder = yield* Effect.promise(() => stat(path).then((s) => s.isDirectory()))
+      const fs = yield* FileSystem.FileSystem
+      const isFolder = (yield* fs.stat(path)).type === "Directory"
       const found: Found = isFolder ? yield* fromCache(path) : yield* fromDeclaration(path, cacheDir, engine)
       const outDir = Option.getOrElse(out.pipe(Option.map((o) => resolve(o))), () => resolve(`${found.study.replace(/[^a-zA-Z0-9._-]+/g, "-")}-report`))
       const { rendered } = yield* renderStudyReport({
