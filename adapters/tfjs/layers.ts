@@ -9,15 +9,14 @@ import * as tf from "@tensorflow/tfjs-core"
  */
 export type ParameterMap = Map<string, tf.Tensor>
 
-/** How a tensor is stored by torch and converted on load: Linear and Conv2d weights change layout. */
-export type ParameterLayout = "linear" | "conv" | "as-is"
-
-export interface ParameterSpec {
-  readonly name: string
-  /** The shape in the checkpoint (torch layout). */
-  readonly shape: ReadonlyArray<number>
-  readonly layout: ParameterLayout
-}
+/**
+ * A parameter as torch stores it, and how it is converted on load: Linear and Conv2d weights change
+ * layout. The shape is the checkpoint's (torch layout): [out, in] for Linear, [out, in, kh, kw] for Conv2d.
+ */
+export type ParameterSpec =
+  | { readonly name: string; readonly layout: "linear"; readonly shape: readonly [number, number] }
+  | { readonly name: string; readonly layout: "conv"; readonly shape: readonly [number, number, number, number] }
+  | { readonly name: string; readonly layout: "as-is"; readonly shape: ReadonlyArray<number> }
 
 export interface Conv2dOptions {
   readonly stride?: number

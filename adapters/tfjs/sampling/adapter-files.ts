@@ -190,8 +190,14 @@ const adapterWeights = (file: string, reader: Reader, stored: StoredAdapter, sca
     const rank = downInfo.shape[0]
     const linear = module.kind === "linear"
     // A 1×1 convolution's adapter may be stored as a Linear one ([r, in]); it is the same map.
-    const downShape = linear ? [rank, module.inFeatures] : [rank, module.inFeatures, module.kernel[0], module.kernel[1]]
-    const upShape = linear ? [module.outFeatures, rank] : [module.outFeatures, rank, 1, 1]
+    const [downSpec, upSpec]: readonly [ParameterSpec, ParameterSpec] = linear
+      ? [{ name: stored.down, shape: [rank, module.inFeatures], layout: "linear" }, { name: stored.up, shape: [module.outFeatures, rank], layout: "linear" }]
+      : [
+        { name: stored.down, shape: [rank, module.inFeatures, module.kernel[0], module.kernel[1]], layout: "conv" },
+        { name: stored.up, shape: [module.outFeatures, rank, 1, 1], layout: "conv" }
+      ]
+    const downShape = downSpec.shape
+    const upShape = upSpec.shape
     const fits = (actual: ReadonlyArray<number>, wanted: ReadonlyArray<number>) =>
       actual.reduce((a, b) => a * b, 1) === wanted.reduce((a, b) => a * b, 1) && actual[0] === wanted[0] && actual[1] === wanted[1]
     if (!fits(downInfo.shape, downShape) || !fits(upInfo.shape, upShape)) {
@@ -204,8 +210,8 @@ const adapterWeights = (file: string, reader: Reader, stored: StoredAdapter, sca
     const factor = scale * (stored.alpha ?? rank) / rank
     const downValues = yield* reader.readFloat32(stored.down)
     const upValues = yield* reader.readFloat32(stored.up)
-    const down = tfjsTensor({ name: stored.down, shape: downShape, layout: linear ? "linear" : "conv" }, downValues)
-    const up = tf.tidy(() => tf.mul(tfjsTensor({ name: stored.up, shape: upShape, layout: linear ? "linear" : "conv" }, upValues), factor))
+    const down = tfjsTensor(downSpec, downValues)
+    const up = tf.tidy(() => tf.mul(tfjsTensor(upSpec, upValues), factor))
     return { down, up } satisfies LoraWeights
   })
 
