@@ -30,7 +30,7 @@ const transpose2d = (source: Float32Array, rows: number, cols: number): Float32A
       const c1 = Math.min(c0 + TILE, cols)
       for (let r = r0; r < r1; r++) {
         const from = r * cols
-        for (let c = c0; c < c1; c++) out[c * rows + r] = source[from + c]
+        for (let c = c0; c < c1; c++) out[c * rows + r] = source[from + c]!
       }
     }
   }
