@@ -217,7 +217,7 @@ export const resolveShards = (dataset: WebDatasetDataset, root: string) =>
       unmatched.length > 0
         ? Effect.fail(
           new DatasetError({
-            path: resolve(root, unmatched[0]),
+            path: resolve(root, unmatched[0]!),
             reason: `the shard pattern matches no file${unmatched.length > 1 ? ` (nor do ${unmatched.slice(1).join(", ")})` : ""}`
           })
         )

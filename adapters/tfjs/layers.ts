@@ -58,7 +58,7 @@ export const layersOf = (parameters: ReadonlyMap<string, tf.Tensor>): Layers => 
     linear: (module, x) => {
       const weight = parameter(`${module}.weight`) as tf.Tensor2D
       const bias = has(`${module}.bias`) ? parameter(`${module}.bias`) : undefined
-      const inner = x.shape[x.rank - 1]
+      const inner = x.shape[x.rank - 1]!
       const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inner]) as tf.Tensor2D
       const y = tf.fused.matMul({ a: flat, b: weight, bias })
       return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), weight.shape[1]])

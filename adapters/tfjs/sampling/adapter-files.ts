@@ -70,7 +70,7 @@ const groupByStem = (names: ReadonlyArray<string>, suffixes: Record<string, "dow
       continue
     }
     const stem = name.slice(0, -suffix.length)
-    groups.set(stem, { ...groups.get(stem), [suffixes[suffix]]: name })
+    groups.set(stem, { ...groups.get(stem), [suffixes[suffix]!]: name })
   }
   return { groups, unknown }
 }
@@ -188,6 +188,7 @@ const adapterWeights = (file: string, reader: Reader, stored: StoredAdapter, sca
     const upInfo = reader.header.byName.get(stored.up)!
     const { module } = stored
     const rank = downInfo.shape[0]
+    if (rank === undefined) return yield* new AdapterFileError({ file, reason: `${stored.component}.${module.module}: its down tensor has no dimensions` })
     const linear = module.kind === "linear"
     // A 1×1 convolution's adapter may be stored as a Linear one ([r, in]); it is the same map.
     const [downSpec, upSpec]: readonly [ParameterSpec, ParameterSpec] = linear
@@ -256,7 +257,7 @@ export const readEmbeddingFile = (pipeline: StableDiffusionPipeline, file: strin
       const names = reader.header.tensors.map((t) => t.name)
       const encoders = pipeline.textEncoders
       // SDXL files hold one embedding per encoder; single-encoder files one tensor named after the token.
-      const keys = encoders.length === 2 ? ["clip_l", "clip_g"] : names.length === 1 ? [names[0]] : ["emb_params"]
+      const keys = encoders.length === 2 ? ["clip_l", "clip_g"] : names.length === 1 ? [names[0]!] : ["emb_params"]
       const missing = keys.filter((k) => !names.includes(k))
       if (missing.length > 0) {
         return yield* new AdapterFileError({
@@ -272,17 +273,18 @@ export const readEmbeddingFile = (pipeline: StableDiffusionPipeline, file: strin
       }
       const rows = new Map<ComponentName, tf.Tensor2D>()
       for (const [i, encoder] of encoders.entries()) {
-        const info = reader.header.byName.get(keys[i])!
+        const info = reader.header.byName.get(keys[i]!)!
         const hidden = encoder.plan.config.hidden_size
-        const vectors = info.shape.length === 1 ? 1 : info.shape[0]
-        if (info.shape[info.shape.length - 1] !== hidden || info.shape.length > 2) {
+        const [first] = info.shape
+        if (first === undefined || info.shape[info.shape.length - 1] !== hidden || info.shape.length > 2) {
           tf.dispose([...rows.values()])
           return yield* new AdapterFileError({ file, reason: `${keys[i]} has shape [${info.shape}], ${encoder.name} needs [vectors, ${hidden}]` })
         }
-        const values = yield* reader.readFloat32(keys[i]).pipe(Effect.mapError((e) => new AdapterFileError({ file, reason: e.message })))
+        const vectors = info.shape.length === 1 ? 1 : first
+        const values = yield* reader.readFloat32(keys[i]!).pipe(Effect.mapError((e) => new AdapterFileError({ file, reason: e.message })))
         rows.set(encoder.name as ComponentName, tf.tensor2d(values, [vectors, hidden]))
       }
-      const vectors = [...rows.values()][0].shape[0]
+      const vectors = [...rows.values()][0]!.shape[0]
       return { token: name, spellings: tokenSpellings(name, vectors), rows }
     })
   )
@@ -327,11 +329,11 @@ export const applyAdapterFiles = (pipeline: StableDiffusionPipeline, models: Dif
         for (const rows of read.rows.values()) tensors.push(rows)
         tokenizers = yield* Effect.forEach(models.textEncoders, (encoder, i) =>
           Effect.try({
-            try: () => tokenizerWithToken(tokenizers[i], read.spellings, encoder.plan.config.vocab_size),
+            try: () => tokenizerWithToken(tokenizers[i]!, read.spellings, encoder.plan.config.vocab_size),
             catch: (e) =>
               new AdapterFileError({
                 file: adapter.file,
-                reason: `its token cannot be added to ${pipeline.textEncoders[i].name}'s tokenizer: ${(e as Error).message}`
+                reason: `its token cannot be added to ${pipeline.textEncoders[i]!.name}'s tokenizer: ${(e as Error).message}`
               })
           }))
         const withRows = { ...layers }
@@ -344,7 +346,7 @@ export const applyAdapterFiles = (pipeline: StableDiffusionPipeline, models: Dif
           ...models,
           unet: { ...models.unet, layers: layers.unet! },
           vae: { ...models.vae, layers: layers.vae! },
-          textEncoders: models.textEncoders.map((e, i) => ({ ...e, layers: layers[i === 0 ? "text_encoder" : "text_encoder_2"]!, tokenizer: tokenizers[i] }))
+          textEncoders: models.textEncoders.map((e, i) => ({ ...e, layers: layers[i === 0 ? "text_encoder" : "text_encoder_2"]!, tokenizer: tokenizers[i]! }))
         },
         ...(token === undefined ? {} : { token }),
         dispose: release
