@@ -359,10 +359,11 @@ export const timeConditioning = (
   const idsPerRow = timeIds[0]?.length ?? 0
   const width = textEmbeds.shape[1] + idsPerRow * dim
   const ragged = timeIds.some((row) => row.length !== idsPerRow)
+  const idsText = ragged ? "unequal numbers of" : String(idsPerRow)
   if (ragged || timeIds.length !== batch || textEmbeds.shape[0] !== batch || width !== c.projection_class_embeddings_input_dim) {
     throw new Error(
       `text_time conditioning of ${textEmbeds.shape[0]} text embeddings of width ${textEmbeds.shape[1]} and ${timeIds.length} rows of ` +
-        `${ragged ? "unequal numbers of" : idsPerRow} time ids does not give ${batch} rows of projection_class_embeddings_input_dim ${c.projection_class_embeddings_input_dim}`
+        `${idsText} time ids does not give ${batch} rows of projection_class_embeddings_input_dim ${c.projection_class_embeddings_input_dim}`
     )
   }
   const timeEmbeds = tf.tensor2d(sinusoidalEmbedding(timeIds.flat(), dim, c.flip_sin_to_cos, c.freq_shift), [batch, idsPerRow * dim])

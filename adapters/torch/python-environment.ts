@@ -126,7 +126,8 @@ const pythonVersion = (command: string) =>
     child.on("error", () => resume(Effect.succeed(undefined)))
     child.on("exit", (code) => {
       const [major, minor] = out.trim().split(" ").map(Number)
-      resume(Effect.succeed(code === 0 && major !== undefined && minor !== undefined && Number.isInteger(major) && Number.isInteger(minor) ? [major, minor] as const : undefined))
+      const parsed = major !== undefined && minor !== undefined && Number.isInteger(major) && Number.isInteger(minor)
+      resume(Effect.succeed(code === 0 && parsed ? [major, minor] as const : undefined))
     })
   })
 

@@ -23,7 +23,9 @@ export const fittedTicks = (scale: Scale, extentOf: (label: string) => number, s
     const values = scale.ticks(count)
     const labels = tickLabels(values, scale.kind)
     const positions = values.map(scale.map)
-    const fits = values.every((_, i) => i === 0 || Math.abs(positions[i]! - positions[i - 1]!) >= (extentOf(labels[i]!) + extentOf(labels[i - 1]!)) / 2 + labelGap)
+    const fits = values.every((_, i) =>
+      i === 0 || Math.abs(positions[i]! - positions[i - 1]!) >= (extentOf(labels[i]!) + extentOf(labels[i - 1]!)) / 2 + labelGap
+    )
     if (fits && values.length >= 2) return { values, labels }
   }
   // Even two ticks collide (a very short axis): keep the ends of the domain only when they fit, else one.

@@ -39,7 +39,8 @@ export const histogramChart = (spec: DistributionChartSpec): SvgChart => {
     })
     return { label: s.label, colour: s.colour, points, ...lineStyle(s) }
   })
-  const steps = (edges: ReadonlyArray<number>, values: ReadonlyArray<number>) => values.flatMap((d, k) => [[edges[k]!, d] as const, [edges[k + 1]!, d] as const])
+  const steps = (edges: ReadonlyArray<number>, values: ReadonlyArray<number>) =>
+    values.flatMap((d, k) => [[edges[k]!, d] as const, [edges[k + 1]!, d] as const])
   const bands: Array<XyBand> = spec.series.flatMap((s) =>
     s.band === undefined
       ? []

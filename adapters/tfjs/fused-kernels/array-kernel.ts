@@ -61,6 +61,10 @@ export const registerArrayKernel = <const Inputs extends ReadonlyArray<string>, 
 ): void => {
   for (const backendName of BACKENDS) {
     if (getKernel(kernel.name, backendName) !== undefined) continue
-    registerKernel({ kernelName: kernel.name, backendName, kernelFunc: backendName === "wasm" ? onWasm(kernel as unknown as AnyArrayKernel) : anywhere(kernel as unknown as AnyArrayKernel) })
+    registerKernel({
+      kernelName: kernel.name,
+      backendName,
+      kernelFunc: backendName === "wasm" ? onWasm(kernel as unknown as AnyArrayKernel) : anywhere(kernel as unknown as AnyArrayKernel)
+    })
   }
 }
