@@ -45,8 +45,8 @@ export const studyResults = (request: ReportRequest): StudyResults => {
         const replicateRun = tracking?.runIds[r.name]
         return replicateRun === undefined ? r : { ...r, runId: replicateRun }
       }),
-      evaluation: replicates[0].evaluation,
-      evaluationDir: replicates[0].evaluationDir,
+      evaluation: replicates[0]!.evaluation,
+      evaluationDir: replicates[0]!.evaluationDir,
       ...(statistics === undefined ? {} : { statistics }),
       ...(request.backend === undefined ? {} : { backend: request.backend }),
       ...(runId === undefined ? {} : { runId })

@@ -35,7 +35,7 @@ const summarise = (data: Float32Array, noData: number | undefined): ValueSummary
   let nonFinite = 0
   const noDataIsNaN = noData !== undefined && Number.isNaN(noData)
   for (let i = 0; i < data.length; i++) {
-    const v = data[i]
+    const v = data[i]!
     if (!Number.isFinite(v)) {
       // NaN declared as no-data is masking, not a problem.
       if (!(noDataIsNaN && Number.isNaN(v))) nonFinite++

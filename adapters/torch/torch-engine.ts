@@ -213,10 +213,10 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
               Effect.mapError(failed("generate"))
             )
             yield* removing(m.file)
-            const prompt = prompts[m.promptIndex]
+            const prompt = prompts[m.promptIndex]!
             const negativePrompt = negatives[m.promptIndex]
             samples.push({
-              prompt: texts[m.promptIndex],
+              prompt: texts[m.promptIndex]!,
               declaredPrompt: prompt.text,
               ...(negativePrompt === undefined ? {} : { negativePrompt }),
               promptIndex: m.promptIndex,
