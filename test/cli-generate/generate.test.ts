@@ -4,7 +4,7 @@ import { Cause, Effect, Exit, Layer } from "effect"
 import { existsSync, readdirSync } from "node:fs"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { assert, afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { selectBackend } from "../../adapters/tfjs/backend.ts"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
@@ -126,6 +126,7 @@ describe("sardine generate", () => {
     expect(exit._tag, failure(exit)).toBe("Success")
     await sameFiles(stepOutput, out)
     const [first] = await samplesOf(out)
+    assert.isDefined(first)
     expect(first).toMatchObject({ prompt: "<SAR> image of a harbour", negativePrompt: "blurry", seed: 3, replicate: 0 })
     expect(first.settings).toMatchObject({
       source: { kind: "experiment", experiment: "tiny" },
@@ -159,6 +160,7 @@ describe("sardine generate", () => {
     expect(exit._tag, failure(exit)).toBe("Success")
     await sameFiles(stepOutput, out)
     const [first] = await samplesOf(out)
+    assert.isDefined(first)
     expect((first.settings as { adapterFiles: ReadonlyArray<{ kind: string; sha256: string }> }).adapterFiles.map((f) => f.kind)).toEqual(["lora", "embedding"])
   }, 300_000)
 
@@ -170,7 +172,7 @@ describe("sardine generate", () => {
     expect(exit._tag, failure(exit)).toBe("Success")
     for (const sample of await samplesOf(stepOutput)) {
       const [a, b] = [await readRaster(join(stepOutput, sample.tiff)), await readRaster(join(out, sample.tiff))]
-      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i])), 0)
+      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i]!)), 0)
       // W + s·BA folded once vs the adapter added per call: ~1e-7 per weight, a few 1e-6 after sampling and decoding.
       expect(worst, sample.tiff).toBeLessThan(1e-3)
     }
@@ -196,6 +198,7 @@ describe("sardine generate", () => {
     ])
     expect(exit._tag, failure(exit)).toBe("Success")
     const [sample] = await samplesOf(out)
+    assert.isDefined(sample)
     const unit = await readRaster(join(out, sample.tiff))
     const window = { _tag: "db-window" as const, min: -25, max: 5 }
     expect(Array.from((await readRaster(join(out, sample.dbTiff as string))).data)).toEqual(Array.from(denormalise(unit.data, window, "db")))
