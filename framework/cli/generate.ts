@@ -292,8 +292,8 @@ const settingsOf = (source: Source, parsed: Parsed) =>
     const input: GenerationInput = {
       ...declared,
       ...(sampler === undefined ? {} : { sampler }),
-      ...(schedulerConfig === undefined ? {} : { schedulerConfig: schedulerConfig as GenerationInput["schedulerConfig"] }),
-      ...(prompts.length > 0 ? { prompts: prompts as GenerationInput["prompts"] } : {}),
+      ...(schedulerConfig === undefined ? {} : { schedulerConfig: schedulerConfig as NonNullable<GenerationInput["schedulerConfig"]> }),
+      ...(prompts.length > 0 ? { prompts: prompts as NonNullable<GenerationInput["prompts"]> } : {}),
       ...(seeds.length > 0 ? { seeds } : {}),
       ...Option.match(parsed.negativePrompt, { onNone: () => ({}), onSome: (negativePrompt) => ({ negativePrompt }) }),
       ...Option.match(parsed.count, { onNone: () => ({}), onSome: (samplesPerPrompt) => ({ samplesPerPrompt }) }),

@@ -191,7 +191,7 @@ export const runPlan = <R>(plan: Plan, handlers: StepHandlers<R>, options: RunOp
       Effect.gen(function*() {
         const started = Date.now()
         const settle = (status: StepStatus, detail?: string) =>
-          Deferred.succeed(finished.get(step.id)!, { step, status, durationMs: Date.now() - started, detail })
+          Deferred.succeed(finished.get(step.id)!, { step, status, durationMs: Date.now() - started, ...(detail === undefined ? {} : { detail }) })
         if (!selected.has(step.id)) return yield* settle("not selected")
         const inputs = yield* Effect.forEach(step.inputs, (i) => Deferred.await(finished.get(i.step)!))
         const blocker = inputs.find((o) => o.status === "failed" || o.status === "blocked" || o.status === "not selected")

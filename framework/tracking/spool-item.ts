@@ -53,7 +53,7 @@ export const SpoolItem = Schema.Union(
       name: Schema.String,
       digest: Schema.String,
       source: Schema.String,
-      context: Schema.optional(Schema.String)
+      context: Schema.optionalWith(Schema.String, { exact: true })
     }))
   }),
   Schema.Struct({ op: Schema.Literal("end"), run: Schema.String, status: Schema.Literal("FINISHED", "FAILED", "KILLED"), endTime: Schema.Number })

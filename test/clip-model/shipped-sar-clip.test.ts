@@ -94,7 +94,7 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
     let mismatched = 0
     let above = 0
     for (let i = 0; i < pairs.length; i++) {
-      const others = pairs.map((p, j) => j).filter((j) => pairs[j]!.caption !== pairs[i]!.caption)
+      const others = pairs.map((_, j) => j).filter((j) => pairs[j]!.caption !== pairs[i]!.caption)
       const own = 100 * cosine(images, i, texts, i)
       const rest = others.reduce((s, j) => s + 100 * cosine(images, i, texts, j), 0) / others.length
       matching += own / pairs.length

@@ -68,7 +68,8 @@ describe("grid: a study's experiments as every combination of some declaration f
   })
 
   it("creates the objects an axis path goes through when the base has none", () => {
-    const [experiment] = grid({ ...base, train: undefined }, { "train.steps": [5] })
+    const { train: _train, ...untrained } = base
+    const [experiment] = grid(untrained, { "train.steps": [5] })
     assert.isDefined(experiment)
     expect(experiment.train).toEqual({ steps: 5 })
   })

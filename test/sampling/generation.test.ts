@@ -264,7 +264,7 @@ describe("generation outputs and guidance (cpu)", () => {
     const negative = await run(
       Effect.flip(
         generateSamples(
-          { ...request(dir, models), token: undefined, generate: generation({ prompts: ["x"], negativePrompt: "not {token}" }) } as GenerateSamplesRequest
+          { ...withoutToken, generate: generation({ prompts: ["x"], negativePrompt: "not {token}" }) }
         )
       )
     )

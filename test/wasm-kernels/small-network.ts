@@ -127,12 +127,14 @@ export const makeBatch = (c: SmallNetworkConfig, seed: number): Batch => ({
 type Pad = "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]]
 const torchPad = (top: number, bottom: number, left: number, right: number): Pad => [[0, 0], [top, bottom], [left, right], [0, 0]]
 
-const conv = (p: Parameters, name: string, x: tf.Tensor4D, stride: number, pad: Pad) =>
-  tf.fused.conv2d({ x, filter: p[`${name}.weight`] as tf.Tensor4D, strides: stride, pad, bias: p[`${name}.bias`] })
+const conv = (p: Parameters, name: string, x: tf.Tensor4D, stride: number, pad: Pad) => {
+  const bias = p[`${name}.bias`]
+  return tf.fused.conv2d({ x, filter: p[`${name}.weight`] as tf.Tensor4D, strides: stride, pad, ...(bias === undefined ? {} : { bias }) })
+}
 
 const linear = (x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor => {
   const inner = x.shape[x.rank - 1]!
-  const y = tf.fused.matMul({ a: tf.reshape(x, [-1, inner]) as tf.Tensor2D, b: weight as tf.Tensor2D, bias })
+  const y = tf.fused.matMul({ a: tf.reshape(x, [-1, inner]) as tf.Tensor2D, b: weight as tf.Tensor2D, ...(bias === undefined ? {} : { bias }) })
   return tf.reshape(y, [...x.shape.slice(0, -1), weight.shape[1] as number])
 }
 
