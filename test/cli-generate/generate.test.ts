@@ -182,7 +182,7 @@ describe("sardine generate", () => {
     expect(samples.map((s) => s.prompt)).toEqual((await samplesOf(stepOutput)).map((s) => s.prompt))
     for (const sample of await samplesOf(stepOutput)) {
       const [a, b] = [await readRaster(join(stepOutput, sample.tiff)), await readRaster(join(out, sample.tiff))]
-      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i])), 0)
+      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i]!)), 0)
       // The engines agree to ~1e-5 per pixel from the same noise (test/torch/equivalence.test.ts); without the files, by far less.
       expect(worst, sample.tiff).toBeLessThan(1e-3)
     }
@@ -193,8 +193,10 @@ describe("sardine generate", () => {
     })
     expect(bare.code, bare.stderr).toBe(0)
     const [[withFiles], [without]] = [await samplesOf(out), await samplesOf(plain)]
+    assert.isDefined(withFiles)
+    assert.isDefined(without)
     const [x, y] = [await readRaster(join(out, withFiles.tiff)), await readRaster(join(plain, without.tiff))]
-    expect(x.data.reduce((m, v, i) => Math.max(m, Math.abs(v - y.data[i])), 0)).toBeGreaterThan(1e-2)
+    expect(x.data.reduce((m, v, i) => Math.max(m, Math.abs(v - y.data[i]!)), 0)).toBeGreaterThan(1e-2)
   }, 300_000)
 
   it("from the merged diffusers export: the same images to float rounding (LoRA folded into the weights)", async () => {
