@@ -24,8 +24,8 @@ export interface StudyResults {
   readonly study: string
   readonly cacheDir: string
   readonly strategies: ReadonlyArray<StrategyResult>
-  /** The experiment marked `baseline: true` (the first, when several are). */
-  readonly baseline?: StrategyResult
+  /** The experiment marked `baseline: true` (the first, when several are); undefined when none is. */
+  readonly baseline?: StrategyResult | undefined
   readonly statistics: StudyStatistics
   readonly tracking?: ReportTracking & { readonly kind: "server" | "folder" }
 }

@@ -70,7 +70,7 @@ const inspectImage = (io: Io, folder: DatasetFolder, options: InspectOptions, na
       sampleType: info.sampleType,
       ...(info.noData !== undefined ? { noData: info.noData } : {})
     }
-    const decoded = yield* Effect.either(io.read(located.path, { maxPixels: options.maxPixels }))
+    const decoded = yield* Effect.either(io.read(located.path, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels }))
     if (decoded._tag === "Left") return failed(decoded.left.kind ?? "corrupt", decoded.left.reason, described)
     const values = summarise(decoded.right.data, info.noData)
     const entry: InspectedFile = {

@@ -95,7 +95,7 @@ export const makeRestTracker = (
         Effect.catchIf((e) => e.error_code === "RESOURCE_DOES_NOT_EXIST", () => Effect.succeed(Option.none()))
       )
 
-    const activeId = (experiment: { readonly experiment_id: string; readonly name: string; readonly lifecycle_stage?: string }) =>
+    const activeId = (experiment: { readonly experiment_id: string; readonly name: string; readonly lifecycle_stage?: string | undefined }) =>
       experiment.lifecycle_stage === "deleted"
         ? Effect.fail(
           new TrackerError({

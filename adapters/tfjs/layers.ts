@@ -60,14 +60,14 @@ export const layersOf = (parameters: ReadonlyMap<string, tf.Tensor>): Layers => 
       const bias = has(`${module}.bias`) ? parameter(`${module}.bias`) : undefined
       const inner = x.shape[x.rank - 1]!
       const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inner]) as tf.Tensor2D
-      const y = tf.fused.matMul({ a: flat, b: weight, bias })
+      const y = tf.fused.matMul({ a: flat, b: weight, ...(bias === undefined ? {} : { bias }) })
       return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), weight.shape[1]])
     },
     conv2d: (module, x, options) => {
       const filter = parameter(`${module}.weight`) as tf.Tensor4D
       const bias = has(`${module}.bias`) ? parameter(`${module}.bias`) : undefined
       const stride = options.stride ?? 1
-      return tf.fused.conv2d({ x, filter, strides: [stride, stride], pad: explicitPadding(options.padding), bias })
+      return tf.fused.conv2d({ x, filter, strides: [stride, stride], pad: explicitPadding(options.padding), ...(bias === undefined ? {} : { bias }) })
     }
   }
 }
