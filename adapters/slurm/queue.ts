@@ -120,7 +120,7 @@ const fromSacct = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effect<Read
             jobId,
             // "CANCELLED by 1000": the state is the first word (split gives at least one).
             state: state.split(" ")[0]!,
-            exitCode,
+            ...(exitCode === undefined ? {} : { exitCode }),
             source: "sacct"
           }))
         ))

@@ -31,7 +31,7 @@ const failed = (operation: string) => (error: { readonly message: string }) => n
 /** The models generation runs on: the adapted layers of every component and the extended tokenizers. */
 const modelsOf = (view: AdaptedPipeline) =>
   Effect.gen(function*() {
-    const byComponent: Partial<Record<ComponentName, Layers>> = {
+    const byComponent: Partial<Record<ComponentName, Layers | undefined>> = {
       unet: view.unet,
       vae: view.vae,
       text_encoder: view.textEncoders[0]?.layers,
