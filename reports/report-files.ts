@@ -51,9 +51,9 @@ export const writeReport = (
           return fs.writeFileString(file, `<?xml version="1.0" encoding="UTF-8"?>\n${chart.svg}\n`).pipe(Effect.mapError(failed(file, "cannot write")))
         }, { discard: true })
       }), { replace: true }).pipe(
-      // The images folder is built aside and swapped in whole; a failed rendering leaves no staging folder behind.
-      Effect.mapError((e) => e._tag === "ReportError" ? e : failed(imagesDir, "cannot replace the images folder")(e))
-    )
+        // The images folder is built aside and swapped in whole; a failed rendering leaves no staging folder behind.
+        Effect.mapError((e) => e._tag === "ReportError" ? e : failed(imagesDir, "cannot replace the images folder")(e))
+      )
     const html = join(outDir, "report.html")
     const markdown = join(outDir, "report.md")
     yield* writeAtomically(join(outDir, reportRequestFile), `${JSON.stringify(request, null, 2)}\n`)

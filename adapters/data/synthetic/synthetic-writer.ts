@@ -48,58 +48,57 @@ export const writeSyntheticDataset = (dataset: SyntheticDataset, target: string)
     const lines: Array<string> = []
     const kinds: Record<string, number> = {}
     const classes: Record<string, number> = {}
-    const write = (partial: string) => Effect.gen(function*() {
-      for (let index = 0; index < dataset.n; index++) {
-        const scene = generateScene(dataset, index)
-        const { size } = dataset
-        const sar = scene.sar!
-        const files = {
-          sar: `sar/${scene.name}.tif`,
-          preview: `previews/${scene.name}.png`,
-          labels: `labels/${scene.name}.png`,
-          optical: `optical/${scene.name}.png`
+    const write = (partial: string) =>
+      Effect.gen(function*() {
+        for (let index = 0; index < dataset.n; index++) {
+          const scene = generateScene(dataset, index)
+          const { size } = dataset
+          const sar = scene.sar!
+          const files = {
+            sar: `sar/${scene.name}.tif`,
+            preview: `previews/${scene.name}.png`,
+            labels: `labels/${scene.name}.png`,
+            optical: `optical/${scene.name}.png`
+          }
+          yield* io.writeFloatTiff(join(partial, files.sar), { width: size, height: size, channels: 1, data: sar.amplitude })
+          const preview = normaliseMeanStd(sar.amplitude).map((v) => v * 255)
+          yield* io.writePng8(join(partial, files.preview), { width: size, height: size, channels: 1, data: preview })
+          yield* io.writePng8(join(partial, files.labels), { width: size, height: size, channels: 1, data: Float32Array.from(scene.layout.labels) })
+          yield* io.writePng8(join(partial, files.optical), { width: size, height: size, channels: 3, data: scene.optical! })
+          lines.push(JSON.stringify({
+            file_name: files.sar,
+            text: `SAR image of ${scene.description}`,
+            scene: scene.description,
+            conditioning_file_name: files.labels,
+            optical_file_name: files.optical,
+            preview_file_name: files.preview,
+            kind: scene.layout.kind,
+            classes: scene.classes
+          }))
+          kinds[scene.layout.kind] = (kinds[scene.layout.kind] ?? 0) + 1
+          for (const cls of scene.classes) classes[cls] = (classes[cls] ?? 0) + 1
         }
-        yield* io.writeFloatTiff(join(partial, files.sar), { width: size, height: size, channels: 1, data: sar.amplitude })
-        const preview = normaliseMeanStd(sar.amplitude).map((v) => v * 255)
-        yield* io.writePng8(join(partial, files.preview), { width: size, height: size, channels: 1, data: preview })
-        yield* io.writePng8(join(partial, files.labels), { width: size, height: size, channels: 1, data: Float32Array.from(scene.layout.labels) })
-        yield* io.writePng8(join(partial, files.optical), { width: size, height: size, channels: 3, data: scene.optical! })
-        lines.push(JSON.stringify({
-          file_name: files.sar,
-          text: `SAR image of ${scene.description}`,
-          scene: scene.description,
-          conditioning_file_name: files.labels,
-          optical_file_name: files.optical,
-          preview_file_name: files.preview,
-          kind: scene.layout.kind,
-          classes: scene.classes
-        }))
-        kinds[scene.layout.kind] = (kinds[scene.layout.kind] ?? 0) + 1
-        for (const cls of scene.classes) classes[cls] = (classes[cls] ?? 0) + 1
-      }
-      const description = {
-        generator: GENERATOR,
-        unit: "amplitude",
-        n: dataset.n,
-        size: dataset.size,
-        seed: dataset.seed,
-        looks: dataset.looks,
-        exclude: dataset.exclude,
-        lookDirection: dataset.lookDirection,
-        incidenceAngle: dataset.incidenceAngle,
-        pixelSpacingMetres: 1,
-        labels: labelLegend(),
-        kinds,
-        classes
-      }
-      yield* fs.writeFileString(join(partial, "synthetic.json"), `${JSON.stringify(description, null, 2)}\n`)
-      yield* fs.writeFileString(join(partial, "metadata.jsonl"), `${lines.join("\n")}\n`)
-    })
+        const description = {
+          generator: GENERATOR,
+          unit: "amplitude",
+          n: dataset.n,
+          size: dataset.size,
+          seed: dataset.seed,
+          looks: dataset.looks,
+          exclude: dataset.exclude,
+          lookDirection: dataset.lookDirection,
+          incidenceAngle: dataset.incidenceAngle,
+          pixelSpacingMetres: 1,
+          labels: labelLegend(),
+          kinds,
+          classes
+        }
+        yield* fs.writeFileString(join(partial, "synthetic.json"), `${JSON.stringify(description, null, 2)}\n`)
+        yield* fs.writeFileString(join(partial, "metadata.jsonl"), `${lines.join("\n")}\n`)
+      })
     // Interrupted or failed: the temporary folder goes, the target never appears half-written.
     yield* writeFolderAtomic(folder, write).pipe(
-      Effect.mapError((error) =>
-        error._tag === "ImageWriteError" ? new DatasetError({ path: error.file, reason: error.reason }) : fail(folder)(error)
-      )
+      Effect.mapError((error) => error._tag === "ImageWriteError" ? new DatasetError({ path: error.file, reason: error.reason }) : fail(folder)(error))
     )
     const summary: SyntheticSummary = { folder, scenes: dataset.n, kinds, classes }
     return summary
