@@ -73,6 +73,10 @@ const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssu
   ] as const
   const trained = treatments.filter(([, t]) => trains(t)).map(([name, t]) => `${name} is ${describeTreatment(t)}`)
   if (token !== undefined) trained.push(`token ${token.token} is learned`)
+  const diffusionTrains = token !== undefined || treatments.some(([name, t]) => name !== "vae" && trains(t))
+  if (experiment.train?.validationLoss !== undefined && !diffusionTrains) {
+    issues.push({ path: ["train", "validationLoss"], message: "measures the diffusion loss, which nothing declared trains (only the VAE, or nothing)" })
+  }
   const conditioning = experiment.conditioning
   if (conditioning !== undefined && trains(conditioning.treatment)) trained.push(`conditioning is ${describeTreatment(conditioning.treatment)}`)
 
