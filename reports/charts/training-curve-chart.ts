@@ -52,16 +52,15 @@ const smoothed = (points: ReadonlyArray<readonly [number, number]>): ReadonlyArr
 
 export const trainingCurveChart = (spec: TrainingCurveSpec): SvgChart => {
   const buckets = Math.round(spec.width)
-  const lines: Array<XySeries> = spec.series.flatMap((s) => {
+  const dashed = spec.dashed ?? []
+  const lines: Array<XySeries> = spec.series.flatMap((s): Array<XySeries> => {
     const raw = decimate(s.points, buckets)
     if (!spec.noisy || s.points.length < smoothFrom) return [{ label: s.label, colour: s.colour, points: raw }]
     return [
       { label: s.label, colour: s.colour, points: raw, width: 1, opacity: 0.3 },
       { label: s.label, colour: s.colour, points: decimate(smoothed(s.points), buckets), width: 1.8 }
     ]
-  })
-  const dashed = spec.dashed ?? []
-  lines.push(...dashed.map((s) => ({ label: s.label, colour: s.colour, points: decimate(s.points, buckets), width: 1.8, dash: validationDash })))
+  }).concat(dashed.map((s) => ({ label: s.label, colour: s.colour, points: decimate(s.points, buckets), width: 1.8, dash: validationDash })))
   const all = [...spec.series, ...dashed]
   const bands = all.flatMap((s) =>
     s.range === undefined ? [] : [{ label: s.label, colour: s.colour, from: decimate(s.range.low, buckets), to: decimate(s.range.high, buckets) }]
