@@ -102,7 +102,7 @@ describe("train.validationLoss on the tfjs engine", () => {
           members: split.training
         }
         const measured = await Effect.runPromise(
-          validationLossOf(model, schedule, sources, split.heldOut, { ...DECLARED, fraction: 0.25 }, seed, (f) => Effect.sync(f))
+          validationLossOf(model, schedule, sources, split.heldOut, validationTimesteps(3, 1000), seed, (f) => Effect.sync(f))
         )
 
         const timesteps = [166, 500, 833]

@@ -22,7 +22,7 @@ import { tfjsTrainingProblems } from "../../../framework/plan/engine-support.ts"
 import { writeTrainedModel } from "./trained-model-files.ts"
 import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "./training-checkpoint.ts"
 import { trainingMetrics } from "../../../framework/metrics/metric-catalog.ts"
-import { heldOutSplit, validationLossOf } from "./validation-loss.ts"
+import { heldOutSplit, scheduledValidationTimesteps, validationLossOf } from "./validation-loss.ts"
 import { accumulate, microBatchGradients, optimizerStep, type OptimizerState } from "./training-step.ts"
 
 /** The engine's train request, with the base as its pipeline folder. */
@@ -106,7 +106,10 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
       const validation = train.validationLoss
       const split = validation === undefined
         ? undefined
-        : yield* heldOutSplit(train.seed, prepared.samples.length, validation.fraction, join(run.dataDir, "index.json"))
+        : {
+          ...yield* heldOutSplit(train.seed, prepared.samples.length, validation.fraction, join(run.dataDir, "index.json")),
+          timesteps: yield* scheduledValidationTimesteps(validation, schedule, join(run.dataDir, "index.json"))
+        }
       const ids = prepared.samples.map((s) => s.id)
       const latents = run.latentsDir !== undefined && !reconstruction ? yield* openLatentCache(run.latentsDir) : undefined
       if (latents !== undefined) yield* checkSameSamples(join(run.latentsDir!, "latents.json"), latents.index.samples.map((s) => s.id), ids)
@@ -174,13 +177,13 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
         }
         history.push(record)
         // In the step's own line of the training log, which keeps one line per step (a resumed run's repeat replaces it).
-        const validationLoss = validation !== undefined && split !== undefined && (record.step % validationEvery === 0 || record.step === train.steps)
+        const validationLoss = split !== undefined && (record.step % validationEvery === 0 || record.step === train.steps)
           ? yield* validationLossOf(
             model,
             schedule,
             sources,
             split.heldOut,
-            validation,
+            split.timesteps,
             train.seed,
             (f) => compute(`validation loss at step ${record.step}`, f)
           )

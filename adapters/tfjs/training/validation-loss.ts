@@ -1,6 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
-import { join } from "node:path"
 import type { ValidationLoss } from "../../../framework/declaration/training.ts"
 import type { PreparedDataError } from "../../../framework/steps/prepared-dataset.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
@@ -67,6 +66,17 @@ export const heldOutSplit = (seed: number, count: number, fraction: number, inde
 export const validationTimesteps = (count: number, total: number): Array<number> =>
   Array.from({ length: count }, (_, k) => Math.floor(((2 * k + 1) * total) / (2 * count)))
 
+/** The declared number of timesteps on `schedule`, refused before training when the schedule has fewer. */
+export const scheduledValidationTimesteps = (declared: ValidationLoss, schedule: NoiseSchedule, indexFile: string) =>
+  declared.timesteps > schedule.numTrainTimesteps
+    ? Effect.fail(
+      new DataFolderError({
+        file: indexFile,
+        reason: `train.validationLoss.timesteps ${declared.timesteps}: the schedule has only ${schedule.numTrainTimesteps} training timesteps`
+      })
+    )
+    : Effect.succeed(validationTimesteps(declared.timesteps, schedule.numTrainTimesteps))
+
 /**
  * The held-out samples' diffusion loss with the model's current weights; `compute` runs each sample's
  * forward pass (the trainer's, which turns a tfjs failure into its typed error).
@@ -76,19 +86,11 @@ export const validationLossOf = <E>(
   schedule: NoiseSchedule,
   sources: BatchSources,
   heldOut: ReadonlyArray<number>,
-  declared: ValidationLoss,
+  timesteps: ReadonlyArray<number>,
   seed: number,
   compute: (f: () => number) => Effect.Effect<number, E>
 ): Effect.Effect<number, SafetensorsError | DataFolderError | PreparedDataError | E> =>
   Effect.gen(function*() {
-    const total = schedule.numTrainTimesteps
-    if (declared.timesteps > total) {
-      return yield* new DataFolderError({
-        file: join(sources.dataDir, "index.json"),
-        reason: `train.validationLoss.timesteps ${declared.timesteps}: the schedule has only ${total} training timesteps`
-      })
-    }
-    const timesteps = validationTimesteps(declared.timesteps, total)
     const view = adaptedPipeline(model.pipeline, model.tensors)
     const [h, w, c] = latentShape(sources)
     const { scale, shift } = latentScaling(sources)
