@@ -49,6 +49,11 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     lines: ["train.validationLoss.fraction: must be a number in (0, 0.5] (got 0)"]
   },
   {
+    name: "a validation loss holding out no image of a synthetic set of 4",
+    input: validExperiment({ train: { steps: 10, validationLoss: { fraction: 0.1 } } }),
+    lines: ["train.validationLoss.fraction: holds out none of the 4 images of data (round(0.1 · 4) = 0)"]
+  },
+  {
     name: "a validation loss when only the VAE trains",
     input: validExperiment({ components: { unet: frozen(), vae: full({ lr: 1e-4 }), textEncoders: frozen() }, train: { steps: 10, validationLoss: { fraction: 0.2 } } }),
     lines: ["train.validationLoss: measures the diffusion loss, which nothing declared trains (only the VAE, or nothing)"]
