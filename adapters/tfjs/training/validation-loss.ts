@@ -45,7 +45,7 @@ export interface HeldOutSplit {
   readonly training: ReadonlyArray<number>
 }
 
-/** The seeded split of `count` prepared samples; refused when it holds out none. */
+/** The seeded split of `count` prepared samples; refused when it holds out none or leaves none to train on. */
 export const heldOutSplit = (seed: number, count: number, fraction: number, indexFile: string): Effect.Effect<HeldOutSplit, DataFolderError> => {
   const held = Math.round(fraction * count)
   const refused = held < 1
