@@ -372,9 +372,6 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
       ? yield* folderSource(sourcePath, parsed.engine)
       : yield* declarationSource(sourcePath, Option.getOrUndefined(parsed.experiment), parsed.cacheDir, parsed.engine)
     const engineName = source.engine
-    if (files.length > 0 && engineName !== "tfjs") {
-      return yield* usage(`--lora / --embedding: the ${engineName} engine does not apply LoRA or textual-inversion files; use --engine tfjs`)
-    }
     const generate = yield* settingsOf(source, parsed)
     const factor = yield* vaeScaleFactor(source.base.path)
     if (generate.resolution !== undefined && generate.resolution % factor !== 0) {
