@@ -108,20 +108,22 @@ describe("train.validationLoss on the tfjs engine", () => {
         const timesteps = [166, 500, 833]
         const { scaling_factor: scale } = pipeline.vae.plan.config
         let sum = 0
-        for (const [j, index] of split.heldOut.entries()) {
-          const sample = prepared.samples[index]
+        const [encoder] = adaptedPipeline(pipeline).textEncoders
+        if (encoder === undefined) throw new Error("sd1-tiny has a text encoder")
+        for (const [j, sample] of split.heldOut.map((index) => prepared.samples.at(index)).entries()) {
+          if (sample === undefined) throw new Error("the split holds out prepared samples")
           const pixels = await Effect.runPromise(readPreparedPixels(dataDir, sample))
           const image = imageBatch([{ pixels, height: prepared.height, width: prepared.width, channels: prepared.channels }], pipeline.vae.plan.config.in_channels)
           const { mean, logvar } = autoencoderKlEncode(pipeline.vae.plan, layersOf(pipeline.vae.parameters), image)
           const latent = tf.mul(mean, scale) as tf.Tensor4D
           const noise = normals(drawsFor(seed, DrawPurpose.validationNoise, j), timesteps.length * latent.size)
-          const context = encodePromptSd(adaptedPipeline(pipeline).textEncoders[0], [sample.caption])
+          const context = encodePromptSd(encoder, [sample.caption])
           for (const [k, t] of timesteps.entries()) {
             const eps = tf.tensor4d(noise.subarray(k * latent.size, (k + 1) * latent.size), latent.shape)
             const noisy = addNoise(schedule, latent, eps, [t])
             const prediction = unet2dCondition(pipeline.unet.plan, layersOf(pipeline.unet.parameters), { sample: noisy, timesteps: [t], encoderHiddenStates: context })
             const error = tf.mean(tf.squaredDifference(prediction, eps))
-            sum += error.dataSync()[0]
+            sum += error.arraySync() as number
             tf.dispose([eps, noisy, prediction, error])
           }
           tf.dispose([image, mean, logvar, latent, context])
@@ -160,7 +162,7 @@ describe("train.validationLoss on the tfjs engine", () => {
       expect(whole.map((p) => p.step)).toEqual([2, 3])
       for (const p of whole) expect(Number.isFinite(p.value) && p.value > 0).toBe(true)
       // The weights change between the points, the held-out set and noise do not.
-      expect(whole[1].value).not.toBe(whole[0].value)
+      expect(new Set(whole.map((p) => p.value)).size).toBe(2)
 
       const resumed: Array<{ step: number; value: number }> = []
       const interrupted = await Effect.runPromiseExit(trainIn(join(folder.dir, "resumed"), resumed, 3))

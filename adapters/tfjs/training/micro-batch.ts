@@ -46,7 +46,8 @@ export const sampleIndices = (at: BatchPosition, count: number, orders: EpochOrd
 export const trainingSampleIndices = (at: BatchPosition, sources: Pick<BatchSources, "prepared" | "members">, orders: EpochOrders): Array<number> => {
   const members = sources.members
   if (members === undefined) return sampleIndices(at, sources.prepared.samples.length, orders)
-  return sampleIndices(at, members.length, orders).map((i) => members[i])
+  // sampleIndices draws below members.length.
+  return sampleIndices(at, members.length, orders).map((i) => members[i]!)
 }
 
 /** Captions with each replaced by "" with probability `dropout` (for classifier-free guidance). */

@@ -95,14 +95,16 @@ export const validationLossOf = <E>(
     const [h, w, c] = latentShape(sources)
     const { scale, shift } = latentScaling(sources)
     let sum = 0
-    for (let j = 0; j < heldOut.length; j++) {
-      const index = heldOut[j]
+    const samples = heldOut.flatMap((index) => {
       const sample = sources.prepared.samples[index]
+      return sample === undefined ? [] : [{ index, sample }]
+    })
+    for (const [j, { index, sample }] of samples.entries()) {
       const batch = yield* releasedOnError((track) =>
         Effect.gen(function*() {
           const images = sources.latents === undefined ? track(yield* preparedImages(sources, [sample])) : undefined
-          const [{ mean }] = yield* latentDistributions(sources, [index], images)
-          const latent = Float32Array.from(mean, (m) => (m - shift) * scale)
+          const distributions = yield* latentDistributions(sources, [index], images)
+          const latent = Float32Array.from(distributions.flatMap((d) => [...d.mean]), (m) => (m - shift) * scale)
           const rows = new Float32Array(latent.length * timesteps.length)
           for (let k = 0; k < timesteps.length; k++) rows.set(latent, k * latent.length)
           const shape = [timesteps.length, h, w, c] as [number, number, number, number]
@@ -127,10 +129,10 @@ export const validationLossOf = <E>(
         const loss = tf.tidy(() =>
           diffusionLoss(schedule, model.pipeline.unet.plan, view.unet, { latents: d.latents, noise: d.noise, timesteps, ...conditioning(view, batch, d) }, undefined)
         )
-        const value = loss.dataSync()[0]
+        const value = loss.arraySync()
         loss.dispose()
         return value
       }).pipe(Effect.ensuring(Effect.sync(() => disposeMicroBatch(batch))))
     }
-    return sum / heldOut.length
+    return sum / samples.length
   })
