@@ -55,7 +55,10 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
   },
   {
     name: "a validation loss when only the VAE trains",
-    input: validExperiment({ components: { unet: frozen(), vae: full({ lr: 1e-4 }), textEncoders: frozen() }, train: { steps: 10, validationLoss: { fraction: 0.2 } } }),
+    input: validExperiment({
+      components: { unet: frozen(), vae: full({ lr: 1e-4 }), textEncoders: frozen() },
+      train: { steps: 10, validationLoss: { fraction: 0.2 } }
+    }),
     lines: ["train.validationLoss: measures the diffusion loss, which nothing declared trains (only the VAE, or nothing)"]
   },
   {

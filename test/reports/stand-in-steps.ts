@@ -107,7 +107,9 @@ const standInTrain = (ctx: StepContext<"train">) =>
     const { width, height, channels } = index
     // train.validationLoss: the engines' seeded split, and a fixed noise per held-out image drawn once.
     const validation = train.validationLoss
-    const split = validation === undefined ? undefined : yield* Effect.orDie(heldOutSplit(train.seed, all.length, validation.fraction, join(dataDir, "index.json")))
+    const split = validation === undefined
+      ? undefined
+      : yield* Effect.orDie(heldOutSplit(train.seed, all.length, validation.fraction, join(dataDir, "index.json")))
     const images = split === undefined ? all : split.training.map((i) => all[i])
     const fixed = new SeededRandom(train.seed, 0x7a12)
     const heldOut = (split?.heldOut ?? []).map((i) => ({ image: all[i], noise: Float64Array.from({ length: width * height }, () => fixed.normal()) }))

@@ -178,7 +178,9 @@ describe("the torch engine against the tfjs engine", () => {
     it("measure the same held-out validation loss at the same steps, within the loss curves' 1e-3 relative", () => {
       expect([...validationLosses.torch.keys()]).toEqual([5, 10])
       expect([...validationLosses.tfjs.keys()]).toEqual([5, 10])
-      const worst = Math.max(...[5, 10].map((step) => Math.abs(validationLosses.torch.get(step)! - validationLosses.tfjs.get(step)!) / validationLosses.tfjs.get(step)!))
+      const worst = Math.max(
+        ...[5, 10].map((step) => Math.abs(validationLosses.torch.get(step)! - validationLosses.tfjs.get(step)!) / validationLosses.tfjs.get(step)!)
+      )
       console.log(`hybrid, validation loss at steps 5 and 10: tfjs ${[...validationLosses.tfjs.values()]}, torch ${[...validationLosses.torch.values()]}`)
       expect(worst).toBeLessThan(1e-3)
     })

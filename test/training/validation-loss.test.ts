@@ -61,7 +61,9 @@ describe("train.validationLoss on the tfjs engine", () => {
       "data/index.json: train.validationLoss.fraction 0.05 of its 8 samples holds out none; declare at least 0.063 or prepare more samples"
     )
     const all = Effect.runSync(Effect.either(heldOutSplit(7, 1, 0.5, "data/index.json")))
-    expect(Either.isLeft(all) && all.left.message).toBe("data/index.json: train.validationLoss.fraction 0.5 of its 1 samples leaves none to train on; prepare more samples")
+    expect(Either.isLeft(all) && all.left.message).toBe(
+      "data/index.json: train.validationLoss.fraction 0.5 of its 1 samples leaves none to train on; prepare more samples"
+    )
   })
 
   it("trains on the training part only: an epoch of micro-batches draws each training sample once and no held-out one", () => {
@@ -69,7 +71,8 @@ describe("train.validationLoss on the tfjs engine", () => {
     const sources = { prepared, members: split.training }
     const orders = new Map()
     const epoch = split.training.length
-    const drawn = Array.from({ length: epoch }, (_, step) => trainingSampleIndices({ seed: 3, step, micro: 0, microBatches: 1, batchSize: 1 }, sources, orders)).flat()
+    const drawn = Array.from({ length: epoch }, (_, step) => trainingSampleIndices({ seed: 3, step, micro: 0, microBatches: 1, batchSize: 1 }, sources, orders))
+      .flat()
     expect([...drawn].sort((a, b) => a - b)).toEqual(split.training)
   })
 
@@ -113,7 +116,10 @@ describe("train.validationLoss on the tfjs engine", () => {
         for (const [j, sample] of split.heldOut.map((index) => prepared.samples.at(index)).entries()) {
           if (sample === undefined) throw new Error("the split holds out prepared samples")
           const pixels = await Effect.runPromise(readPreparedPixels(dataDir, sample))
-          const image = imageBatch([{ pixels, height: prepared.height, width: prepared.width, channels: prepared.channels }], pipeline.vae.plan.config.in_channels)
+          const image = imageBatch(
+            [{ pixels, height: prepared.height, width: prepared.width, channels: prepared.channels }],
+            pipeline.vae.plan.config.in_channels
+          )
           const { mean, logvar } = autoencoderKlEncode(pipeline.vae.plan, layersOf(pipeline.vae.parameters), image)
           const latent = tf.mul(mean, scale) as tf.Tensor4D
           const noise = normals(drawsFor(seed, DrawPurpose.validationNoise, j), timesteps.length * latent.size)
@@ -121,7 +127,11 @@ describe("train.validationLoss on the tfjs engine", () => {
           for (const [k, t] of timesteps.entries()) {
             const eps = tf.tensor4d(noise.subarray(k * latent.size, (k + 1) * latent.size), latent.shape)
             const noisy = addNoise(schedule, latent, eps, [t])
-            const prediction = unet2dCondition(pipeline.unet.plan, layersOf(pipeline.unet.parameters), { sample: noisy, timesteps: [t], encoderHiddenStates: context })
+            const prediction = unet2dCondition(pipeline.unet.plan, layersOf(pipeline.unet.parameters), {
+              sample: noisy,
+              timesteps: [t],
+              encoderHiddenStates: context
+            })
             const error = tf.mean(tf.squaredDifference(prediction, eps))
             sum += error.arraySync() as number
             tf.dispose([eps, noisy, prediction, error])

@@ -127,7 +127,13 @@ export const validationLossOf = <E>(
       const d = batch.diffusion
       sum += yield* compute(() => {
         const loss = tf.tidy(() =>
-          diffusionLoss(schedule, model.pipeline.unet.plan, view.unet, { latents: d.latents, noise: d.noise, timesteps, ...conditioning(view, batch, d) }, undefined)
+          diffusionLoss(
+            schedule,
+            model.pipeline.unet.plan,
+            view.unet,
+            { latents: d.latents, noise: d.noise, timesteps, ...conditioning(view, batch, d) },
+            undefined
+          )
         )
         const value = loss.arraySync()
         loss.dispose()
