@@ -25,12 +25,15 @@ export const embeddingFileToken = (file: string, token: string | undefined): Eff
       const reader = yield* openSafetensors(file).pipe(Effect.mapError((e) => refused(file, e.reason)))
       const names = reader.header.tensors.map((t) => t.name)
       const keys = names.includes("clip_l") && names.includes("clip_g") ? ["clip_l", "clip_g"] : names.length === 1 ? names : undefined
-      if (keys === undefined) {
+      const first = keys?.[0]
+      if (keys === undefined || first === undefined) {
         return yield* refused(file, `an embedding file holds clip_l and clip_g, or one tensor named after its token (it has ${names.join(", ") || "none"})`)
       }
-      const name = token ?? reader.header.metadata.token ?? (keys.length === 1 && keys[0] !== "emb_params" ? keys[0] : undefined)
+      const name = token ?? reader.header.metadata.token ?? (keys.length === 1 && first !== "emb_params" ? first : undefined)
       if (name === undefined) return yield* refused(file, "does not say its token; name it as FILE:<token>")
-      const shape = reader.header.byName.get(keys[0])!.shape
-      return { file, keys, token: name, spellings: tokenSpellings(name, shape.length === 1 ? 1 : shape[0]) }
+      // [hidden] is one vector, [vectors, hidden] several.
+      const shape = reader.header.byName.get(first)!.shape
+      const vectors = shape.length === 1 ? 1 : shape[0] ?? 1
+      return { file, keys, token: name, spellings: tokenSpellings(name, vectors) }
     })
   )

@@ -170,17 +170,17 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
       Effect.gen(function*() {
         const trained = request.modelDir === undefined ? undefined : yield* trainedModel(request.modelDir, request.generate.useEma, "generate")
         const files = request.adapterFiles ?? []
-        const embeddings = files.flatMap((f) => (f.kind === "embedding" ? [f] : []))
-        if (embeddings.length > 1) {
-          return yield* new EngineError({ operation: "generate", reason: `${embeddings[1].file}: a second embedding file; sardine applies one` })
+        const [first, second] = files.flatMap((f) => (f.kind === "embedding" ? [f] : []))
+        if (second !== undefined) {
+          return yield* new EngineError({ operation: "generate", reason: `${second.file}: a second embedding file; sardine applies one` })
         }
-        if (embeddings.length === 1 && trained?.spellings != null) {
+        if (first !== undefined && trained?.spellings != null) {
           return yield* new EngineError({
             operation: "generate",
-            reason: `${embeddings[0].file}: the model already has a learned token; sardine applies one token at a time`
+            reason: `${first.file}: the model already has a learned token; sardine applies one token at a time`
           })
         }
-        const embedding = embeddings.length === 0 ? undefined : yield* embeddingFileToken(embeddings[0].file, embeddings[0].token)
+        const embedding = first === undefined ? undefined : yield* embeddingFileToken(first.file, first.token)
         // A learned token is written out as all its spellings, as diffusers' maybe_convert_prompt does, also where a prompt writes it literally.
         const spellings = trained?.spellings ?? embedding?.spellings
         const token = spellings?.join(" ") ?? request.adaptation.token?.token
@@ -213,10 +213,10 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
               Effect.mapError(failed("generate"))
             )
             yield* removing(m.file)
-            const prompt = prompts[m.promptIndex]
+            const prompt = prompts[m.promptIndex]!
             const negativePrompt = negatives[m.promptIndex]
             samples.push({
-              prompt: texts[m.promptIndex],
+              prompt: texts[m.promptIndex]!,
               declaredPrompt: prompt.text,
               ...(negativePrompt === undefined ? {} : { negativePrompt }),
               promptIndex: m.promptIndex,

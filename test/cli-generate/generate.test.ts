@@ -4,7 +4,7 @@ import { Cause, Effect, Exit, Layer } from "effect"
 import { existsSync, readdirSync } from "node:fs"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { assert, afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { selectBackend } from "../../adapters/tfjs/backend.ts"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
@@ -129,6 +129,7 @@ describe("sardine generate", () => {
     expect(exit._tag, failure(exit)).toBe("Success")
     await sameFiles(stepOutput, out)
     const [first] = await samplesOf(out)
+    assert.isDefined(first)
     expect(first).toMatchObject({ prompt: "<SAR> image of a harbour", negativePrompt: "blurry", seed: 3, replicate: 0 })
     expect(first.settings).toMatchObject({
       source: { kind: "experiment", experiment: "tiny" },
@@ -162,6 +163,7 @@ describe("sardine generate", () => {
     expect(exit._tag, failure(exit)).toBe("Success")
     await sameFiles(stepOutput, out)
     const [first] = await samplesOf(out)
+    assert.isDefined(first)
     expect((first.settings as { adapterFiles: ReadonlyArray<{ kind: string; sha256: string }> }).adapterFiles.map((f) => f.kind)).toEqual(["lora", "embedding"])
   }, 300_000)
 
@@ -180,7 +182,7 @@ describe("sardine generate", () => {
     expect(samples.map((s) => s.prompt)).toEqual((await samplesOf(stepOutput)).map((s) => s.prompt))
     for (const sample of await samplesOf(stepOutput)) {
       const [a, b] = [await readRaster(join(stepOutput, sample.tiff)), await readRaster(join(out, sample.tiff))]
-      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i])), 0)
+      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i]!)), 0)
       // The engines agree to ~1e-5 per pixel from the same noise (test/torch/equivalence.test.ts); without the files, by far less.
       expect(worst, sample.tiff).toBeLessThan(1e-3)
     }
@@ -191,8 +193,10 @@ describe("sardine generate", () => {
     })
     expect(bare.code, bare.stderr).toBe(0)
     const [[withFiles], [without]] = [await samplesOf(out), await samplesOf(plain)]
+    assert.isDefined(withFiles)
+    assert.isDefined(without)
     const [x, y] = [await readRaster(join(out, withFiles.tiff)), await readRaster(join(plain, without.tiff))]
-    expect(x.data.reduce((m, v, i) => Math.max(m, Math.abs(v - y.data[i])), 0)).toBeGreaterThan(1e-2)
+    expect(x.data.reduce((m, v, i) => Math.max(m, Math.abs(v - y.data[i]!)), 0)).toBeGreaterThan(1e-2)
   }, 300_000)
 
   it("from the merged diffusers export: the same images to float rounding (LoRA folded into the weights)", async () => {
@@ -203,7 +207,7 @@ describe("sardine generate", () => {
     expect(exit._tag, failure(exit)).toBe("Success")
     for (const sample of await samplesOf(stepOutput)) {
       const [a, b] = [await readRaster(join(stepOutput, sample.tiff)), await readRaster(join(out, sample.tiff))]
-      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i])), 0)
+      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i]!)), 0)
       // W + s·BA folded once vs the adapter added per call: ~1e-7 per weight, a few 1e-6 after sampling and decoding.
       expect(worst, sample.tiff).toBeLessThan(1e-3)
     }
@@ -229,6 +233,7 @@ describe("sardine generate", () => {
     ])
     expect(exit._tag, failure(exit)).toBe("Success")
     const [sample] = await samplesOf(out)
+    assert.isDefined(sample)
     const unit = await readRaster(join(out, sample.tiff))
     const window = { _tag: "db-window" as const, min: -25, max: 5 }
     expect(Array.from((await readRaster(join(out, sample.dbTiff as string))).data)).toEqual(Array.from(denormalise(unit.data, window, "db")))

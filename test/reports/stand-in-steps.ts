@@ -65,7 +65,7 @@ const standInEncodeLatents = (ctx: StepContext<"encode-latents">) =>
       for (let by = 0; by < side; by++) {
         for (let bx = 0; bx < side; bx++) {
           let sum = 0
-          for (let y = 0; y < block; y++) for (let x = 0; x < block; x++) sum += pixels[((by * block + y) * index.width + bx * block + x) * index.channels]
+          for (let y = 0; y < block; y++) for (let x = 0; x < block; x++) sum += pixels[((by * block + y) * index.width + bx * block + x) * index.channels]!
           out[(n * side + by) * side + bx] = sum / (block * block)
         }
       }
@@ -110,9 +110,9 @@ const standInTrain = (ctx: StepContext<"train">) =>
     const split = validation === undefined
       ? undefined
       : yield* Effect.orDie(heldOutSplit(train.seed, all.length, validation.fraction, join(dataDir, "index.json")))
-    const images = split === undefined ? all : split.training.map((i) => all[i])
+    const images = split === undefined ? all : split.training.map((i) => all[i]!)
     const fixed = new SeededRandom(train.seed, 0x7a12)
-    const heldOut = (split?.heldOut ?? []).map((i) => ({ image: all[i], noise: Float64Array.from({ length: width * height }, () => fixed.normal()) }))
+    const heldOut = (split?.heldOut ?? []).map((i) => ({ image: all[i]!, noise: Float64Array.from({ length: width * height }, () => fixed.normal()) }))
     // Parameters: a 3 × 3 filter (first group) and a bias (every further group adds its rate to it), trained by Adam.
     const parameters = new Float64Array(10)
     const moment1 = new Float64Array(10)
@@ -125,26 +125,26 @@ const standInTrain = (ctx: StepContext<"train">) =>
         const cx = Math.min(width - 1, Math.max(0, x))
         const cy = Math.min(height - 1, Math.max(0, y))
         const p = cy * width + cx
-        return image[p * channels] + sigma * noise[p]
+        return image[p * channels]! + sigma * noise[p]!
       }
       let loss = 0
       const n = width * height
       for (let y = 0; y < height; y++) {
         for (let x = 0; x < width; x++) {
-          let prediction = parameters[9]
-          for (let k = 0; k < 9; k++) prediction += parameters[k] * noisy(x + (k % 3) - 1, y + Math.floor(k / 3) - 1)
-          const error = prediction - noise[y * width + x]
+          let prediction = parameters[9]!
+          for (let k = 0; k < 9; k++) prediction += parameters[k]! * noisy(x + (k % 3) - 1, y + Math.floor(k / 3) - 1)
+          const error = prediction - noise[y * width + x]!
           loss += (error * error) / n
           if (gradient === undefined) continue
-          for (let k = 0; k < 9; k++) gradient[k] += (2 * error * noisy(x + (k % 3) - 1, y + Math.floor(k / 3) - 1)) / n
-          gradient[9] += (2 * error) / n
+          for (let k = 0; k < 9; k++) gradient[k]! += (2 * error * noisy(x + (k % 3) - 1, y + Math.floor(k / 3) - 1)) / n
+          gradient[9]! += (2 * error) / n
         }
       }
       return loss
     }
     for (let step = 0; step < train.steps; step++) {
       const started = performance.now()
-      const image = images[Math.floor(rng.uniform() * images.length)]
+      const image = images[Math.floor(rng.uniform() * images.length)]!
       const sigma = 0.1 + rng.uniform() * 0.9
       const noise = new Float64Array(width * height)
       for (let i = 0; i < noise.length; i++) noise[i] = rng.normal()
@@ -152,15 +152,16 @@ const standInTrain = (ctx: StepContext<"train">) =>
       const loss = denoisingError(image, sigma, noise, gradient)
       const rates = Object.fromEntries(groups.map((g) => [learningRateMetric(g.name), scheduled(train, g.lr, step)]))
       const [first, ...rest] = groups
+      if (first === undefined) throw new Error("a training has at least one parameter group")
       const rateOf = (k: number) =>
-        gain * (k < 9 || rest.length === 0 ? rates[learningRateMetric(first.name)] : rest.reduce((a, g) => a + rates[learningRateMetric(g.name)], 0))
+        gain * (k < 9 || rest.length === 0 ? rates[learningRateMetric(first.name)]! : rest.reduce((a, g) => a + rates[learningRateMetric(g.name)]!, 0))
       const { beta1, beta2, epsilon } = train.optimizer
       for (let k = 0; k < 10; k++) {
-        moment1[k] = beta1 * moment1[k] + (1 - beta1) * gradient[k]
-        moment2[k] = beta2 * moment2[k] + (1 - beta2) * gradient[k] ** 2
-        const m = moment1[k] / (1 - beta1 ** (step + 1))
-        const v = moment2[k] / (1 - beta2 ** (step + 1))
-        parameters[k] -= (rateOf(k) * m) / (Math.sqrt(v) + epsilon)
+        moment1[k] = beta1 * moment1[k]! + (1 - beta1) * gradient[k]!
+        moment2[k] = beta2 * moment2[k]! + (1 - beta2) * gradient[k]! ** 2
+        const m = moment1[k]! / (1 - beta1 ** (step + 1))
+        const v = moment2[k]! / (1 - beta2 ** (step + 1))
+        parameters[k]! -= (rateOf(k) * m) / (Math.sqrt(v) + epsilon)
       }
       const norm = Math.sqrt(gradient.reduce((a, g) => a + g * g, 0))
       const measured = validation !== undefined && ((step + 1) % (validation.every ?? train.checkpointEvery) === 0 || step + 1 === train.steps)

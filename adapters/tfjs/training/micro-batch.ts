@@ -39,7 +39,7 @@ export const sampleIndices = (at: BatchPosition, count: number, orders: EpochOrd
       orders.delete(epoch - 2)
       orders.set(epoch, order)
     }
-    return order[global % count]
+    return order[global % count]!
   })
 
 /** The prepared samples a micro-batch trains on: `sampleIndices` over the training members when some are held out. */
@@ -108,7 +108,7 @@ export interface BatchNeeds {
 /** z = mean + exp(logvar / 2)·ε, then (z − shift)·scale: `latent_dist.sample()` as the UNet sees it. */
 const sampleScaled = (mean: Float32Array, logvar: Float32Array, draws: Float32Array, offset: number, scale: number, shift: number): Float32Array => {
   const out = new Float32Array(mean.length)
-  for (let i = 0; i < mean.length; i++) out[i] = (mean[i] + Math.exp(0.5 * logvar[i]) * draws[offset + i] - shift) * scale
+  for (let i = 0; i < mean.length; i++) out[i] = (mean[i]! + Math.exp(0.5 * logvar[i]!) * draws[offset + i]! - shift) * scale
   return out
 }
 
@@ -118,7 +118,7 @@ const noiseWithOffset = (at: BatchPosition, shape: readonly [number, number, num
   const noise = normals(drawsFor(at.seed, DrawPurpose.noise, at.step, at.micro), b * h * w * c)
   if (offset === 0) return noise
   const shift = normals(drawsFor(at.seed, DrawPurpose.noiseOffset, at.step, at.micro), b * c)
-  for (let i = 0; i < noise.length; i++) noise[i] += offset * shift[Math.floor(i / (h * w * c)) * c + (i % c)]
+  for (let i = 0; i < noise.length; i++) noise[i]! += offset * shift[Math.floor(i / (h * w * c)) * c + (i % c)]!
   return noise
 }
 
@@ -154,7 +154,7 @@ export const latentDistributions = (sources: BatchSources, indices: ReadonlyArra
     })
 
 /** The (h, w, c) latent grid of the prepared samples. */
-export const latentShape = (sources: BatchSources): ReadonlyArray<number> =>
+export const latentShape = (sources: BatchSources): readonly [number, number, number] =>
   sources.latents?.index.shape ?? latentShapeOf(sources.vae.plan, sources.prepared.height, sources.prepared.width)
 
 /** The VAE's scaling and shift factors the latents are scaled with. */
@@ -173,7 +173,7 @@ export const cachedConditioning = (sources: BatchSources, captions: ReadonlyArra
     const pooledShape = sources.text.index.pooledShape
     return pooledShape === null
       ? { prompt }
-      : { prompt, pooled: track(tf.tensor2d(concat(rows.map((r) => r.pooled!)), [rows.length, pooledShape[0]])) }
+      : { prompt, pooled: track(tf.tensor2d(concat(rows.map((r) => r.pooled!)), [rows.length, pooledShape[0]!])) }
   })
 
 /** SDXL's size conditioning of a prepared sample. */
@@ -200,7 +200,7 @@ export const loadMicroBatch = (
     Effect.gen(function*() {
       const { prepared } = sources
       const indices = trainingSampleIndices(at, sources, orders)
-      const samples = indices.map((i) => prepared.samples[i])
+      const samples = indices.map((i) => prepared.samples[i]!)
       const captions = droppedCaptions(at, samples.map((s) => s.caption), needs.captionDropout)
       const images = needs.reconstruction || (needs.diffusion && sources.latents === undefined)
         ? track(yield* preparedImages(sources, samples))
