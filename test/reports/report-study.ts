@@ -69,7 +69,15 @@ const strategies = (shared: Omit<ExperimentInput, "name" | "components">, count:
   const { train: _train, ...untrained } = shared
   const all: Array<ExperimentInput> = [
     { ...untrained, name: "baseline", baseline: true, components: { unet: frozen() }, description: "The base model as it is." },
-    { ...shared, name: "full-unet", components: { unet: full({ lr: 1e-4 }) } },
+    {
+      ...shared,
+      name: "full-unet",
+      components: { unet: full({ lr: 1e-4 }) },
+      // The held-out validation loss, drawn dashed in the training loss's chart.
+      ...(shared.train === undefined
+        ? {}
+        : { train: { ...shared.train, validationLoss: { fraction: 0.2, every: Math.max(1, Math.floor(shared.train.steps / 4)) } } })
+    },
     { ...shared, name: "lora-unet", components: { unet: lora({ rank: 4, lr: 1e-3 }) } },
     {
       ...shared,
