@@ -3,6 +3,7 @@ import { Console, Effect, Option, ParseResult, Schema } from "effect"
 import { createHash, randomUUID } from "node:crypto"
 import { existsSync } from "node:fs"
 import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
 import { basename, dirname, join, resolve } from "node:path"
 import { Dataset } from "../declaration/dataset.ts"
 import { Evaluation } from "../declaration/evaluation.ts"
@@ -122,7 +123,7 @@ type Parsed = {
 const some = <K extends string, A>(key: K, option: Option.Option<A>) => Option.match(option, { onNone: () => ({}), onSome: (value) => ({ [key]: value }) })
 
 /** The folder's plain images read as an imagefolder dataset declares them. */
-const folderDataset = (path: string, parsed: Parsed, normalisation: Record<string, unknown> | undefined, size: number) => ({
+const folderDataset = (path: string, parsed: Parsed, normalisation: unknown, size: number) => ({
   _tag: "image-folder",
   path,
   unit: Option.getOrElse(parsed.unit, () => "amplitude"),
@@ -137,7 +138,7 @@ const declarationOf = (parsed: Parsed, size: number) =>
     const normalisation = Option.map(parsed.normalisation, parseNormalisation)
     if (Option.isSome(normalisation) && typeof normalisation.value === "string") return yield* invalid(normalisation.value)
     const input = {
-      reference: folderDataset(parsed.reference, parsed, Option.getOrUndefined(normalisation) as Record<string, unknown> | undefined, size),
+      reference: folderDataset(parsed.reference, parsed, Option.getOrUndefined(normalisation), size),
       amplitude: { ...some("domain", parsed.domain), ...some("floorDb", parsed.floorDb), ...some("bins", parsed.bins) },
       texture: {
         ...some("levels", parsed.levels),
@@ -205,10 +206,10 @@ const smallestSide = (folder: string) =>
   })
 
 /** Training samples of a folder (pixels in [-1, 1]), in the dataset's order; a bad file fails, named. */
-const folderSamples = (dataset: Record<string, unknown>) =>
+const folderSamples = (dataset: ReturnType<typeof folderDataset>) =>
   Effect.gen(function*() {
     const datasets = yield* Datasets
-    const declared = yield* Schema.decodeUnknown(Dataset)(dataset).pipe(Effect.orDie)
+    const declared = yield* Schema.decodeUnknown(Dataset)(dataset).pipe(Effect.catchAll((error) => invalid(error.message)))
     return (yield* datasets.load(declared)).samples
   })
 
@@ -222,7 +223,7 @@ const withPrompts = (names: ReadonlyArray<string>, prompts: ReadonlyMap<string, 
   })
 
 /** The generated images: a samples.json folder as the evaluate step reads it, otherwise as a dataset. */
-const generatedSources = (parsed: Parsed, dataset: Record<string, unknown>) =>
+const generatedSources = (parsed: Parsed, dataset: ReturnType<typeof folderDataset>) =>
   Effect.gen(function*() {
     const io = yield* ImageIO
     const dir = resolve(parsed.images)
@@ -281,15 +282,20 @@ export const evaluationText = (result: EvaluationResult, out: string | undefined
     `intervals  ${Math.round(result.uncertainty.level * 100)}%, ${result.uncertainty.resamples} bootstrap resamples of ${result.uncertainty.draws} noise draws`,
     ""
   ]
+  const better = (m: (typeof EVALUATION_METRICS)[number]) => {
+    if (m.direction !== "closer") return `${m.direction} is better`
+    const real = result.reference.statistics[m.id.replace(/^statistics\./, "") as keyof EvaluationResult["reference"]["statistics"]]
+    return `closer to the reference's ${fmt(real)} is better`
+  }
   const rows = EVALUATION_METRICS.flatMap((m) => {
     const e = result.estimates[m.id]
-    return e === undefined || !Number.isFinite(e.value) ? [] : [[m.label, fmt(e.value), `[${fmt(e.low)}, ${fmt(e.high)}]`, `${m.direction} is better`]]
+    return e === undefined || !Number.isFinite(e.value) ? [] : [[m.label, fmt(e.value), `[${fmt(e.low)}, ${fmt(e.high)}]`, better(m)]]
   })
   const widths = [0, 1, 2].map((k) => Math.max(...rows.map((r) => r[k].length)))
   for (const r of rows) lines.push(`${r[0].padEnd(widths[0])}  ${r[1].padStart(widths[1])}  ${r[2].padEnd(widths[2])}  ${r[3]}`)
   for (const note of result.alignment?.notes ?? []) lines.push(`note: ${note}`)
   if (out !== undefined) lines.push("", `wrote ${join(out, evaluationFile)}`)
-  return lines.join("\n").replace(/closer is better/g, "closer to the reference is better")
+  return lines.join("\n")
 }
 
 export const evaluateCommand = Command.make("evaluate", args, (parsed) =>
@@ -304,20 +310,20 @@ export const evaluateCommand = Command.make("evaluate", args, (parsed) =>
     const referenceSize = size ?? (yield* smallestSide(parsed.reference))
     const declaration = yield* declarationOf(parsed, referenceSize)
     const { reference: _, ...options } = declaration
+    // Both folders are read with the normalisation as decoded (defaults filled in).
     const normalisation = declaration.reference._tag === "image-folder" ? declaration.reference.normalisation : undefined
-    const dataset = {
-      ...folderDataset(resolve(parsed.images), parsed, normalisation as unknown as Record<string, unknown>, plainImages ? size ?? (yield* smallestSide(parsed.images)) : referenceSize)
-    }
+    const imagesSize = plainImages ? size ?? (yield* smallestSide(parsed.images)) : referenceSize
+    const dataset = folderDataset(resolve(parsed.images), parsed, normalisation, imagesSize)
     const progress = yield* Progress
     const meter = yield* progress.begin("evaluate", `evaluate ${basename(resolve(parsed.images))}`)
     const generated = yield* generatedSources(parsed, dataset)
-    const reference = yield* folderSamples(folderDataset(resolve(parsed.reference), parsed, normalisation as unknown as Record<string, unknown>, referenceSize))
+    const reference = yield* folderSamples(folderDataset(resolve(parsed.reference), parsed, normalisation, referenceSize))
     // Evaluations compare only against the same real images: the key is their content.
     const hash = createHash("sha256")
     for (const s of reference) hash.update(new Uint8Array(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength))
     const referenceKey = `images-${hash.digest("hex").slice(0, 32)}`
-    // Written next to --out under a temporary name (or in the temporary folder alone), renamed when complete.
-    const workDir = join(out === undefined ? resolve(".") : dirname(out), `.${basename(out ?? "evaluation")}.${randomUUID()}.partial`)
+    // Written next to --out under a temporary name, renamed when complete; without --out, in a temporary folder removed at the end.
+    const workDir = out === undefined ? join(tmpdir(), `sardine-evaluate-${randomUUID()}`) : join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
     const result = yield* Effect.gen(function*() {
       yield* Effect.promise(() => mkdir(workDir, { recursive: true }))
       const result = yield* evaluateImages({

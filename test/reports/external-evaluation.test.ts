@@ -13,7 +13,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { DatasetsLive } from "../../adapters/data/datasets-live.ts"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { OnnxClipScorersLive } from "../../adapters/onnx/onnx-clip-scorer.ts"
@@ -117,6 +117,28 @@ describe("sardine evaluate and sardine report --add", () => {
     expect(evidence).toEqual(stepEvidence)
     expect(referenceKey).toMatch(/^images-[0-9a-f]{32}$/)
     expect(referenceKey).not.toBe(stepKey)
+  }, 120_000)
+
+  it("prints a table of every metric with its interval, or with --json the evaluation; without --out it writes nothing", async () => {
+    const printed = async (args: ReadonlyArray<string>) => {
+      const log = vi.spyOn(console, "log").mockImplementation(() => {})
+      try {
+        expect(failure(await cli("evaluate", [stepDir("generate", "baseline"), "--reference", referenceDir, ...settings, ...args]))).toBe("succeeded")
+        return log.mock.calls.map((call) => call.join(" ")).join("\n")
+      } finally {
+        log.mockRestore()
+      }
+    }
+    const step = await json<EvaluationResult>(join(stepDir("evaluate", "baseline"), "evaluation.json"))
+    const printedJson = JSON.parse(await printed(["--json"])) as EvaluationResult
+    expect(printedJson.estimates).toEqual(step.estimates)
+    const text = await printed([])
+    const wasserstein = step.estimates["amplitude.wasserstein"]
+    const fmt = (x: number) => Number(x.toPrecision(4)).toString()
+    expect(text).toMatch(new RegExp(`^Wasserstein-1 +${fmt(wasserstein.value)} +\\[${fmt(wasserstein.low)}, ${fmt(wasserstein.high)}\\] +lower is better$`, "m"))
+    expect(text).toMatch(/^ENL +\S+ +\[\S+, \S+\] +closer to the reference's \S+ is better$/m)
+    expect(text).toMatch(/^CLIP seen /m)
+    expect((await readdir(tmpdir())).filter((name) => name.startsWith("sardine-evaluate-"))).toEqual([])
   }, 120_000)
 
   it("evaluates a plain folder with its metadata.jsonl captions as prompts; both sit in the study's report, marked external", async () => {
