@@ -71,18 +71,24 @@ export const parseNormalisation = (text: string): Record<string, unknown> | stri
 
 const args = {
   images: Args.directory({ name: "images", exists: "yes" }).pipe(
-    Args.withDescription("The images to judge: a folder `sardine generate` wrote (samples.json), or any folder of images (PNG, JPEG, TIFF; metadata.jsonl optional)")
+    Args.withDescription(
+      "The images to judge: a folder `sardine generate` wrote (samples.json), or any folder of images (PNG, JPEG, TIFF; metadata.jsonl optional)"
+    )
   ),
   reference: Options.directory("reference", { exists: "yes" }).pipe(
     Options.withDescription("The real images to compare with: a folder of images, read as an imagefolder dataset (metadata.jsonl optional)")
   ),
   clip: Options.directory("clip", { exists: "yes" }).pipe(
     Options.optional,
-    Options.withDescription("A CLIP exported to ONNX (image.onnx, text.onnx, vocab.json, merges.txt): FID/KID/CMMD on its features, and prompt alignment when prompts are known")
+    Options.withDescription(
+      "A CLIP exported to ONNX (image.onnx, text.onnx, vocab.json, merges.txt): FID/KID/CMMD on its features, and prompt alignment when prompts are known"
+    )
   ),
   prompts: Options.file("prompts", { exists: "yes" }).pipe(
     Options.optional,
-    Options.withDescription("Each image's prompt: a samples.json (sardine generate) or a metadata.jsonl (file_name, text). Default: the folder's own samples.json or metadata.jsonl")
+    Options.withDescription(
+      "Each image's prompt: a samples.json (sardine generate) or a metadata.jsonl (file_name, text). Default: the folder's own samples.json or metadata.jsonl"
+    )
   ),
   unit: Options.choice("unit", SarUnit.literals).pipe(
     Options.optional,
@@ -99,7 +105,10 @@ const args = {
     Options.optional,
     Options.withDescription("Side of the centre crop taken from each plain image, as a dataset's resolution (default: the smallest side in the folder)")
   ),
-  domain: Options.choice("domain", ["amplitude", "db"]).pipe(Options.optional, Options.withDescription("Amplitude distances on v or on 20·log10(v) (default amplitude)")),
+  domain: Options.choice("domain", ["amplitude", "db"]).pipe(
+    Options.optional,
+    Options.withDescription("Amplitude distances on v or on 20·log10(v) (default amplitude)")
+  ),
   floorDb: Options.float("floor-db").pipe(Options.optional, Options.withDescription("dB floor of the db domain (default -60)")),
   bins: Options.integer("bins").pipe(Options.optional, Options.withDescription("Histogram bins of KL / JS / Hellinger / Bhattacharyya (default 256)")),
   levels: Options.integer("levels").pipe(Options.optional, Options.withDescription("GLCM grey levels (default 32)")),
@@ -218,7 +227,11 @@ const withPrompts = (names: ReadonlyArray<string>, prompts: ReadonlyMap<string, 
   Effect.gen(function*() {
     if (prompts === undefined) return names.map(() => undefined)
     const missing = names.filter((n) => !prompts.has(n))
-    if (missing.length > 0) return yield* invalid(`--prompts: ${from} has no prompt for ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ` and ${missing.length - 3} more` : ""}`)
+    if (missing.length > 0) {
+      return yield* invalid(
+        `--prompts: ${from} has no prompt for ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ` and ${missing.length - 3} more` : ""}`
+      )
+    }
     return names.map((n) => prompts.get(n)!)
   })
 

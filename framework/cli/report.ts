@@ -255,7 +255,9 @@ const externalsOf = (adds: ReadonlyArray<string>) =>
   Effect.forEach(adds, (text) => {
     const at = text.indexOf("=")
     const [name, dir] = at < 0 ? [text, ""] : [text.slice(0, at).trim(), resolve(text.slice(at + 1))]
-    if (at < 0 || name === "" || at === text.length - 1) return invalid(`--add ${text}: expected NAME=DIR (an evaluation folder \`sardine evaluate --out DIR\` wrote)`)
+    if (at < 0 || name === "" || at === text.length - 1) {
+      return invalid(`--add ${text}: expected NAME=DIR (an evaluation folder \`sardine evaluate --out DIR\` wrote)`)
+    }
     if (name.includes("#")) return invalid(`--add ${text}: a name cannot hold '#' (replicates are named <experiment>#<r>)`)
     if (!existsSync(join(dir, evaluationFile))) {
       return invalid(`--add ${name}: ${dir} holds no ${evaluationFile} (write one with \`sardine evaluate IMAGES --reference REAL --out ${dir}\`)`)
@@ -309,7 +311,9 @@ export const reportCommand = Command.make(
         ...(found.saved?.backend === undefined ? {} : { backend: found.saved.backend })
       })
       for (const note of found.notes) yield* Console.error(`note: ${note}`)
-      const strategies = `${studyFound.experiments.length} strategies${externals.length === 0 ? "" : ` and ${externals.length} external evaluation${externals.length === 1 ? "" : "s"}`}`
+      const strategies = `${studyFound.experiments.length} strategies${
+        externals.length === 0 ? "" : ` and ${externals.length} external evaluation${externals.length === 1 ? "" : "s"}`
+      }`
       yield* Console.log(`${found.study}: ${strategies}\n  ${rendered.html}\n  ${rendered.markdown}`)
     })
 ).pipe(

@@ -152,7 +152,10 @@ export const withStudyReferences = (loaded: LoadedStudy): LoadedStudy => {
   )
   const experiments = loaded.experiments.map((e, i) => ({
     ...e,
-    replicates: e.replicates.map((r, k) => ({ ...r, evaluation: { ...r.evaluation, lineage: { ...r.evaluation.lineage, reference: evidence[i][k].referenceKey } } }))
+    replicates: e.replicates.map((r, k) => ({
+      ...r,
+      evaluation: { ...r.evaluation, lineage: { ...r.evaluation.lineage, reference: evidence[i][k].referenceKey } }
+    }))
   }))
   return { experiments, evidence }
 }

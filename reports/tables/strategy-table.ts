@@ -12,7 +12,9 @@ const externalNote =
 /** The seed study's strategy table, generated: what each experiment trains, component by component. */
 export const strategyTable = (results: StudyResults): ReportTable => {
   const trained = results.strategies.filter((s) => s.strategy.external === undefined)
-  const encoders = results.strategies.map((s) => (s.strategy.external === undefined ? textEncoderTreatments(s.strategy.components, s.strategy.base.family) : []))
+  const encoders = results.strategies.map((
+    s
+  ) => (s.strategy.external === undefined ? textEncoderTreatments(s.strategy.components, s.strategy.base.family) : []))
   const encoderColumns = Math.max(1, ...encoders.map((e) => e.length))
   const encoderHeaders = encoderColumns === 1 ? ["text encoder"] : Array.from({ length: encoderColumns }, (_, i) => `text encoder ${i + 1}`)
   const rows = results.strategies.map((s, i): ReadonlyArray<TableCell> => {

@@ -135,7 +135,9 @@ describe("sardine evaluate and sardine report --add", () => {
     const text = await printed([])
     const wasserstein = step.estimates["amplitude.wasserstein"]
     const fmt = (x: number) => Number(x.toPrecision(4)).toString()
-    expect(text).toMatch(new RegExp(`^Wasserstein-1 +${fmt(wasserstein.value)} +\\[${fmt(wasserstein.low)}, ${fmt(wasserstein.high)}\\] +lower is better$`, "m"))
+    expect(text).toMatch(
+      new RegExp(`^Wasserstein-1 +${fmt(wasserstein.value)} +\\[${fmt(wasserstein.low)}, ${fmt(wasserstein.high)}\\] +lower is better$`, "m")
+    )
     expect(text).toMatch(/^ENL +\S+ +\[\S+, \S+\] +closer to the reference's \S+ is better$/m)
     expect(text).toMatch(/^CLIP seen /m)
     expect((await readdir(tmpdir())).filter((name) => name.startsWith("sardine-evaluate-"))).toEqual([])
@@ -157,7 +159,17 @@ describe("sardine evaluate and sardine report --add", () => {
     expect((await readdir(dir)).filter((name) => name.endsWith(".partial"))).toEqual([])
 
     const reportDir = join(dir, "report")
-    const report = await cli("report", [ran.file, "--cache-dir", ran.cacheDir, "--add", `gan=${out}`, "--add", `baseline-again=${join(dir, "baseline-again")}`, "--out", reportDir])
+    const report = await cli("report", [
+      ran.file,
+      "--cache-dir",
+      ran.cacheDir,
+      "--add",
+      `gan=${out}`,
+      "--add",
+      `baseline-again=${join(dir, "baseline-again")}`,
+      "--out",
+      reportDir
+    ])
     expect(failure(report)).toBe("succeeded")
     const { page, problems } = await openPage(browser, pathToFileURL(join(reportDir, "report.html")).href)
     const facts = await pageFacts(page)
