@@ -18,6 +18,7 @@ import { DatasetsLive } from "../../adapters/data/datasets-live.ts"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { OnnxClipScorersLive } from "../../adapters/onnx/onnx-clip-scorer.ts"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
+import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
 import { evaluateCommand } from "../../framework/cli/evaluate.ts"
 import { reportCommand } from "../../framework/cli/report.ts"
@@ -39,9 +40,10 @@ const layer = Layer.mergeAll(
   DatasetsLive.pipe(Layer.provide(ImageIOLive)),
   OnnxClipScorersLive,
   ReportRendererLive.pipe(Layer.provide(ImageIOLive)),
-  // The report command plans the study file: its engines and weights are looked up, never run.
+  // The report command plans the study file: its engines, weights and architecture are looked up, never run.
   EngineEnvironmentsLive,
-  WeightsLive
+  WeightsLive,
+  ModelArchitectureLive
 )
 
 const cli = (command: "evaluate" | "report", args: ReadonlyArray<string>): Promise<Exit.Exit<void, unknown>> => {
