@@ -33,6 +33,7 @@ import { pageFacts } from "./page-facts.ts"
 import { runReportStudy, type RanStudy } from "./report-study.ts"
 
 const clip = `${repoRoot}/test/fixtures/clip`
+const screenshots = join(repoRoot, "test-output", "reports")
 const layer = Layer.mergeAll(
   NodeContext.layer,
   ImageIOLive,
@@ -175,6 +176,8 @@ describe("sardine evaluate and sardine report --add", () => {
     expect(failure(report)).toBe("succeeded")
     const { page, problems } = await openPage(browser, pathToFileURL(join(reportDir, "report.html")).href)
     const facts = await pageFacts(page)
+    await mkdir(screenshots, { recursive: true })
+    await page.screenshot({ path: join(screenshots, "report-external.png"), fullPage: true })
     await page.close()
     expect(problems).toEqual([])
     const strategies = facts.tables.find((t) => t.id === "strategies")!
