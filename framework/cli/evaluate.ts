@@ -222,7 +222,7 @@ const folderSamples = (dataset: ReturnType<typeof folderDataset>) =>
     return (yield* datasets.load(declared)).samples
   })
 
-/** Every image's prompt, in promptIndex order of first appearance. */
+/** Each image's prompt from a prompt file (none without one); images it does not name are a usage error. */
 const withPrompts = (names: ReadonlyArray<string>, prompts: ReadonlyMap<string, string> | undefined, from: string) =>
   Effect.gen(function*() {
     if (prompts === undefined) return names.map(() => undefined)
@@ -329,7 +329,9 @@ export const evaluateCommand = Command.make("evaluate", args, (parsed) =>
     const dataset = folderDataset(resolve(parsed.images), parsed, normalisation, imagesSize)
     const progress = yield* Progress
     const meter = yield* progress.begin("evaluate", `evaluate ${basename(resolve(parsed.images))}`)
+    yield* meter.log(`reading ${resolve(parsed.images)}`)
     const generated = yield* generatedSources(parsed, dataset)
+    yield* meter.log(`reading the reference ${resolve(parsed.reference)}`)
     const reference = yield* folderSamples(folderDataset(resolve(parsed.reference), parsed, normalisation, referenceSize))
     // Evaluations compare only against the same real images: the key is their content.
     const hash = createHash("sha256")

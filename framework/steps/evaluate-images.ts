@@ -63,7 +63,7 @@ export interface EvaluateImagesRequest<EG, ER, R> {
   readonly log: (line: string) => Effect.Effect<void>
 }
 
-export const greyOf = (raster: Raster): Float32Array => {
+const greyOf = (raster: Raster): Float32Array => {
   if (raster.channels === 1) return raster.data
   const out = new Float32Array(raster.width * raster.height)
   for (let p = 0; p < out.length; p++) {
