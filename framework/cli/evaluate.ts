@@ -59,7 +59,7 @@ export const parseNormalisation = (text: string): Record<string, unknown> | stri
   const out: Record<string, unknown> = { _tag: tag }
   const statistics: Record<string, number> = {}
   for (const field of fields.split(",").map((f) => f.trim()).filter((f) => f !== "")) {
-    const [key, value] = field.split("=", 2)
+    const [key = "", value] = field.split("=", 2)
     if (value === undefined) return `--normalisation: "${field}" is not KEY=VALUE (e.g. ${tag}:k=3)`
     if (key === "statistics") out.statistics = value
     else if (tag === "mean-std" && (key === "mean" || key === "std")) statistics[key] = Number(value)
@@ -209,7 +209,8 @@ const smallestSide = (folder: string) =>
     const report = yield* (yield* Datasets).inspect(folder)
     const sides = Object.keys(report.sizes).flatMap((size) => size.split("×").map(Number))
     if (sides.length === 0) {
-      return yield* invalid(`${folder}: no readable image${report.problems.length === 0 ? "" : ` (${report.problems[0].file}: ${report.problems[0].reason})`}`)
+      const first = report.problems[0]
+      return yield* invalid(`${folder}: no readable image${first === undefined ? "" : ` (${first.file}: ${first.reason})`}`)
     }
     return Math.min(...sides)
   })
@@ -302,10 +303,14 @@ export const evaluationText = (result: EvaluationResult, out: string | undefined
   }
   const rows = EVALUATION_METRICS.flatMap((m) => {
     const e = result.estimates[m.id]
-    return e === undefined || !Number.isFinite(e.value) ? [] : [[m.label, fmt(e.value), `[${fmt(e.low)}, ${fmt(e.high)}]`, better(m)]]
+    return e === undefined || !Number.isFinite(e.value)
+      ? []
+      : [{ label: m.label, value: fmt(e.value), interval: `[${fmt(e.low)}, ${fmt(e.high)}]`, better: better(m) }]
   })
-  const widths = [0, 1, 2].map((k) => Math.max(...rows.map((r) => r[k].length)))
-  for (const r of rows) lines.push(`${r[0].padEnd(widths[0])}  ${r[1].padStart(widths[1])}  ${r[2].padEnd(widths[2])}  ${r[3]}`)
+  const width = (column: "label" | "value" | "interval") => Math.max(...rows.map((r) => r[column].length))
+  for (const r of rows) {
+    lines.push(`${r.label.padEnd(width("label"))}  ${r.value.padStart(width("value"))}  ${r.interval.padEnd(width("interval"))}  ${r.better}`)
+  }
   for (const note of result.alignment?.notes ?? []) lines.push(`note: ${note}`)
   if (out !== undefined) lines.push("", `wrote ${join(out, evaluationFile)}`)
   return lines.join("\n")

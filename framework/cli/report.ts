@@ -277,12 +277,14 @@ const externalDirs = (found: Found, externals: ReadonlyArray<{ readonly name: st
       names.add(name)
     }
     const frozen = { _tag: "frozen" } as const
+    const base = found.experiments[0]?.experiment.base
+    if (base === undefined) return yield* invalid(`--add: ${found.study} has no strategy to report the external evaluations beside`)
     return externals.map(({ dir, name }): ExperimentDirs => ({
       experiment: {
         name,
         baseline: false,
         // Not used for an external one (the tables show it as external), but a strategy has a base.
-        base: found.experiments[0].experiment.base,
+        base,
         components: { unet: frozen, vae: frozen, textEncoders: frozen },
         external: dir
       },

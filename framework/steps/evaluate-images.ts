@@ -68,7 +68,7 @@ const greyOf = (raster: Raster): Float32Array => {
   const out = new Float32Array(raster.width * raster.height)
   for (let p = 0; p < out.length; p++) {
     let sum = 0
-    for (let c = 0; c < raster.channels; c++) sum += raster.data[p * raster.channels + c]
+    for (let c = 0; c < raster.channels; c++) sum += raster.data[p * raster.channels + c]!
     out[p] = sum / raster.channels
   }
   return out
@@ -77,15 +77,15 @@ const greyOf = (raster: Raster): Float32Array => {
 /** CLIP prompts: the learned token means nothing to the scorer, so `{token}` and `<…>` read as "SAR". */
 const scorerPrompt = (prompt: string) => prompt.replace(/\{token\}|<[^<>\s]+>/g, "SAR").replace(/\s+/g, " ").trim()
 
-/** Which sample of its prompt and seed each generated image is (samplesPerPrompt), in generation order. */
-const sampleIndices = (samples: ReadonlyArray<{ readonly promptIndex: number; readonly seed: number }>): ReadonlyArray<number> => {
+/** Counts which sample of its prompt and seed each generated image is (samplesPerPrompt), in generation order. */
+const sampleCounter = () => {
   const seen = new Map<string, number>()
-  return samples.map((s) => {
+  return (s: { readonly promptIndex: number; readonly seed: number }) => {
     const key = `${s.promptIndex}/${s.seed}`
     const index = seen.get(key) ?? 0
     seen.set(key, index + 1)
     return index
-  })
+  }
 }
 
 const rowsOf = (embeddings: Embeddings, i: number) => embeddings.data.slice(i * embeddings.dim, (i + 1) * embeddings.dim)
@@ -104,44 +104,41 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
     let done = 0
     const tick = Effect.suspend(() => request.progress(++done, total, "images"))
 
-    const generatedRasters: Array<Raster> = []
-    const generatedMeasured = yield* Effect.forEach(samples, (sample) =>
+    const generated = yield* Effect.forEach(samples, (sample) =>
       Effect.gen(function*() {
         const raster = yield* sample.read
-        generatedRasters.push(raster)
         const measured = yield* measureImage({ name: sample.name, width: raster.width, height: raster.height, data: greyOf(raster) }, texture)
         yield* tick
-        return measured
+        return { sample, raster, measured }
       }))
+    const generatedRasters = generated.map((g) => g.raster)
 
-    const referenceRasters: Array<Raster> = []
-    const referenceMeasured: Array<MeasuredImage> = yield* Effect.forEach(request.reference, (sample) =>
+    const reference = yield* Effect.forEach(request.reference, (sample) =>
       Effect.gen(function*() {
         const image = yield* sample.read
-        referenceRasters.push({ width: image.width, height: image.height, channels: 1, data: image.data })
-        const measured = yield* measureImage(image, texture)
+        const raster: Raster = { width: image.width, height: image.height, channels: 1, data: image.data }
+        const measured: MeasuredImage = yield* measureImage(image, texture)
         yield* tick
-        return measured
+        return { sample, raster, measured }
       }))
+    const referenceRasters = reference.map((r) => r.raster)
 
     // Previews for the report's image grid, next to the numbers.
     yield* Effect.promise(() => mkdir(join(request.workDir, "previews"), { recursive: true }))
-    const generatedPreviews = yield* Effect.forEach(samples, (sample, i) =>
+    const generatedPreviews = yield* Effect.forEach(generated, ({ raster, sample }, i) =>
       Effect.gen(function*() {
         const file = `previews/generated-${String(i).padStart(4, "0")}.png`
         const png = sample.png
         if (png === undefined) {
-          const raster = generatedRasters[i]
           yield* io.writePng8(join(request.workDir, file), { ...raster, channels: 1, data: greyOf(raster).map((v) => v * 255) })
         } else yield* Effect.promise(() => copyFile(png, join(request.workDir, file)))
         return { file, prompt: sample.declaredPrompt, split: sample.split, seed: sample.seed }
       }))
     const referencePreviewFiles = yield* Effect.forEach(
-      request.reference.slice(0, referencePreviews),
-      (sample, i) =>
+      reference.slice(0, referencePreviews),
+      ({ raster: image, sample }, i) =>
         Effect.gen(function*() {
           const file = `previews/reference-${String(i).padStart(4, "0")}.png`
-          const image = referenceRasters[i]
           yield* io.writePng8(join(request.workDir, file), { ...image, data: image.data.map((v) => v * 255) })
           return { file, caption: sample.caption }
         })
@@ -173,20 +170,21 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
         return { clip: declared.clip, images, scores, referenceEmbeddings, distances, notes }
       }))
 
-    const indices = sampleIndices(samples)
-    const generatedImages = samples.map((sample, i): GeneratedImage => ({
+    const sampleIndex = sampleCounter()
+    const generatedImages = generated.map(({ measured, sample }, i): GeneratedImage => ({
       promptIndex: sample.promptIndex,
       prompt: sample.declaredPrompt,
       split: sample.split,
       seed: sample.seed,
-      sample: indices[i],
-      measured: generatedMeasured[i],
-      ...(alignment?.scores === undefined ? {} : { clip: alignment.scores[i] }),
+      sample: sampleIndex(sample),
+      measured,
+      // One score per image: clipAlignment checked the counts.
+      ...(alignment?.scores === undefined ? {} : { clip: alignment.scores[i]! }),
       ...(alignment?.referenceEmbeddings === undefined ? {} : { embedding: rowsOf(alignment.images, i) })
     }))
     const measured = yield* measureEvaluation({
       generated: generatedImages,
-      reference: referenceMeasured,
+      reference: reference.map((r) => r.measured),
       ...(alignment?.referenceEmbeddings === undefined
         ? {}
         : {

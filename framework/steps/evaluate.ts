@@ -17,7 +17,7 @@ export const amplitudeOfPrepared = (index: Pick<PreparedIndex, "channels" | "wid
   const data = new Float32Array(width * height)
   for (let p = 0; p < data.length; p++) {
     let sum = 0
-    for (let c = 0; c < channels; c++) sum += pixels[p * channels + c]
+    for (let c = 0; c < channels; c++) sum += pixels[p * channels + c]!
     data[p] = (sum / channels + 1) / 2
   }
   return { name, width, height, data }

@@ -141,23 +141,23 @@ const sameReference = (a: EvaluationEvidence["reference"], b: EvaluationEvidence
  * that it is compared with the strategies; otherwise comparisons say they use different reference sets.
  */
 export const withStudyReferences = (loaded: LoadedStudy): LoadedStudy => {
-  const studyOwn = loaded.experiments.flatMap((e, i) => (e.experiment.external === undefined ? [loaded.evidence[i][0]] : []))
-  const evidence = loaded.evidence.map((replicates, i) =>
-    loaded.experiments[i].experiment.external === undefined
-      ? replicates
-      : replicates.map((own) => {
-        const match = studyOwn.find((s) => sameReference(s.reference, own.reference))
-        return match === undefined ? own : { ...own, referenceKey: match.referenceKey }
-      })
-  )
-  const experiments = loaded.experiments.map((e, i) => ({
-    ...e,
-    replicates: e.replicates.map((r, k) => ({
-      ...r,
-      evaluation: { ...r.evaluation, lineage: { ...r.evaluation.lineage, reference: evidence[i][k].referenceKey } }
-    }))
-  }))
-  return { experiments, evidence }
+  const studyOwn = loaded.experiments.flatMap((e, i) => (e.experiment.external === undefined ? loaded.evidence[i] ?? [] : []))
+  const aligned = loaded.experiments.map((experiment, i) => {
+    const evidence = loaded.evidence[i] ?? []
+    if (experiment.experiment.external === undefined) return { experiment, evidence }
+    const keys = evidence.map((own) => studyOwn.find((s) => sameReference(s.reference, own.reference))?.referenceKey ?? own.referenceKey)
+    return {
+      experiment: {
+        ...experiment,
+        replicates: experiment.replicates.map((r, k) => {
+          const reference = keys[k] ?? r.evaluation.lineage.reference
+          return { ...r, evaluation: { ...r.evaluation, lineage: { ...r.evaluation.lineage, reference } } }
+        })
+      },
+      evidence: evidence.map((own, k) => ({ ...own, referenceKey: keys[k] ?? own.referenceKey }))
+    }
+  })
+  return { experiments: aligned.map((a) => a.experiment), evidence: aligned.map((a) => a.evidence) }
 }
 
 /** Each strategy's intervals, the comparisons with the baseline and the declared pairs, the significant bests. */

@@ -136,7 +136,7 @@ describe("sardine evaluate and sardine report --add", () => {
     const printedJson = JSON.parse(await printed(["--json"])) as EvaluationResult
     expect(printedJson.estimates).toEqual(step.estimates)
     const text = await printed([])
-    const wasserstein = step.estimates["amplitude.wasserstein"]
+    const wasserstein = step.estimates["amplitude.wasserstein"]!
     const fmt = (x: number) => Number(x.toPrecision(4)).toString()
     expect(text).toMatch(
       new RegExp(`^Wasserstein-1 +${fmt(wasserstein.value)} +\\[${fmt(wasserstein.low)}, ${fmt(wasserstein.high)}\\] +lower is better$`, "m")
@@ -182,7 +182,7 @@ describe("sardine evaluate and sardine report --add", () => {
     expect(problems).toEqual([])
     const strategies = facts.tables.find((t) => t.id === "strategies")!
     expect(strategies.rows.map((r) => r[0])).toEqual(["baseline (baseline)", "full-unet", "gan (external)", "baseline-again (external)"])
-    expect(strategies.rows[2].slice(1).every((cell) => cell === "–")).toBe(true)
+    expect(strategies.rows[2]?.slice(1).every((cell) => cell === "–")).toBe(true)
     expect(facts.tables.find((t) => t.id === "metrics")!.rows.map((r) => r[0])).toEqual([
       "baseline (baseline)",
       "full-unet",
