@@ -11,6 +11,7 @@ import { join } from "node:path"
 import { trackerFactoryLayer } from "../../adapters/mlflow/tracker-factory.ts"
 import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
+import type { Dataset } from "../../framework/declaration/dataset.ts"
 import type { Declaration } from "../../framework/declaration/experiment.ts"
 import { replicatesOfExperiment } from "../../framework/declaration/replicates.ts"
 import { diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic, type ExperimentInput } from "../../framework/index.ts"
@@ -40,6 +41,8 @@ export interface ReportStudyOptions {
   readonly compare?: ReadonlyArray<readonly [string, string]>
   /** Bootstrap resamples and most permutations per test (the declaration's default is 2000). */
   readonly resamples?: number
+  /** The real images evaluations compare with (default: `referenceImages` synthetic scenes). */
+  readonly reference?: Dataset
 }
 
 const concepts = [
@@ -113,7 +116,7 @@ export const reportStudy = (options: ReportStudyOptions) => {
     },
     generate: { prompts, seeds: Array.from({ length: options.seeds }, (_, i) => i), steps: 4 },
     evaluate: {
-      reference: synthetic({ n: options.referenceImages, size: options.size, seed: 99, looks: 4 }),
+      reference: options.reference ?? synthetic({ n: options.referenceImages, size: options.size, seed: 99, looks: 4 }),
       amplitude: { domain: "amplitude", bins: 64 },
       texture: { levels: 16, distances: [1], angles: [0, 90] },
       alignment: { clip: `${repoRoot}/test/fixtures/clip` },
