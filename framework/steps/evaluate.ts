@@ -2,18 +2,26 @@ import { Effect, Option } from "effect"
 import { copyFile, mkdir } from "node:fs/promises"
 import { join } from "node:path"
 import type { DistanceDomain } from "../metrics/amplitude-distances.ts"
-import { clipAlignment, cmmd, type Embeddings, frechetDistance, kernelDistance } from "../metrics/embedding-distances.ts"
+import { cmmd, type Embeddings, frechetDistance, kernelDistance } from "../metrics/embedding-distances.ts"
 import { type GeneratedImage, type MeasuredImage, measureEvaluation, measureImage } from "../metrics/evaluation-evidence.ts"
 import { evaluationIntervals } from "../metrics/evaluation-intervals.ts"
-import { EVALUATION_METRICS, evaluationMetrics, intervalKeys } from "../metrics/metric-catalog.ts"
+import { EVALUATION_METRICS, evaluationMetrics, intervalKeys, promptFollowingTotals, retrievalSettingKeys } from "../metrics/metric-catalog.ts"
 import type { SampleImage } from "../metrics/metric-input.ts"
+import { chanceLevels, distinctPrompts, measurePromptFollowing, type PromptFollowing } from "../metrics/prompt-following.ts"
 import { distributionOf } from "../metrics/set-comparison.ts"
 import { readManifestIn } from "../runner/cache.ts"
 import type { StepContext } from "../runner/step-handler.ts"
 import { type GeneratedSample, samplesIndexFile } from "../services/engine.ts"
 import { ImageIO, type Raster } from "../services/image-io.ts"
 import { ClipScorers } from "../services/scorer.ts"
-import { encodeEvidence, evaluationFile, type EvaluationResult, evidenceFile, type PromptScore } from "./evaluation-result.ts"
+import {
+  encodeEvidence,
+  evaluationFile,
+  type EvaluationResult,
+  evidenceFile,
+  type PromptFollowingRecord,
+  type PromptScore
+} from "./evaluation-result.ts"
 import { readJson, writeJsonAtomic } from "./json-files.ts"
 import { type PreparedIndex, readPreparedIndex, readPreparedPixels } from "./prepared-dataset.ts"
 
@@ -59,6 +67,9 @@ const sampleIndices = (samples: ReadonlyArray<GeneratedSample>): ReadonlyArray<n
     return index
   })
 }
+
+const followingRecord = (following: PromptFollowing): PromptFollowingRecord =>
+  following._tag === "Absent" ? { absent: following.reason } : { ...following.setting, chance: chanceLevels(following.setting) }
 
 const rowsOf = (embeddings: Embeddings, i: number) => embeddings.data.slice(i * embeddings.dim, (i + 1) * embeddings.dim)
 
@@ -128,8 +139,12 @@ export const evaluate = (context: StepContext<"evaluate">) =>
         const declared = options.alignment!
         const scorer = yield* (yield* ClipScorers).load(context.resolvePath(declared.clip))
         const images = yield* scorer.embedImages(generatedRasters)
-        const texts = yield* scorer.embedTexts(samples.map((s) => scorerPrompt(s.prompt)))
-        const scores = yield* clipAlignment(images, texts)
+        // Each distinct prompt (as the scorer reads it) embedded once; every image scored against each.
+        const { own, prompts } = distinctPrompts(samples.map((s) => scorerPrompt(s.prompt)))
+        const texts = yield* scorer.embedTexts(prompts)
+        const { following, scores: matrix } = yield* measurePromptFollowing(images, texts, own, declared.retrievalK)
+        const scores = own.map((p, i) => matrix[i * prompts.length + p])
+        if (following._tag === "Absent") yield* context.log(`prompt following: not scored, ${following.reason}`)
         const notes: Array<string> = []
         const distances: { fidClip?: number; kidClip?: number; cmmd?: number } = {}
         let referenceEmbeddings: Embeddings | undefined
@@ -144,7 +159,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
           yield* attempt("kidClip", evaluationMetrics.kidClip.label, kernelDistance(images, referenceEmbeddings))
           yield* attempt("cmmd", evaluationMetrics.cmmd.label, cmmd(images, referenceEmbeddings))
         }
-        return { clip: declared.clip, images, scores, referenceEmbeddings, distances, notes }
+        return { clip: declared.clip, images, scores, following, referenceEmbeddings, distances, notes }
       }))
 
     const referenceManifest = yield* readManifestIn(referenceDir)
@@ -157,6 +172,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       sample: indices[i],
       measured: generatedMeasured[i],
       ...(alignment === undefined ? {} : { clip: alignment.scores[i] }),
+      ...(alignment?.following._tag === "Measured" ? { following: alignment.following.images[i] } : {}),
       ...(alignment?.referenceEmbeddings === undefined ? {} : { embedding: rowsOf(alignment.images, i) })
     }))
     const measured = yield* measureEvaluation({
@@ -168,6 +184,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
           referenceEmbeddings: { count: alignment.referenceEmbeddings.count, dim: alignment.referenceEmbeddings.dim, data: alignment.referenceEmbeddings.data }
         }),
       referenceKey: referenceManifest.key,
+      ...(alignment?.following._tag === "Measured" ? { retrieval: alignment.following.setting } : {}),
       domain,
       bins: options.amplitude.bins,
       klPseudoCount: options.amplitude.klPseudoCount,
@@ -230,6 +247,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
           ...(valueOf(evaluationMetrics.clipSeen.id) === undefined ? {} : { seen: valueOf(evaluationMetrics.clipSeen.id)! }),
           ...(valueOf(evaluationMetrics.clipUnseen.id) === undefined ? {} : { unseen: valueOf(evaluationMetrics.clipUnseen.id)! }),
           prompts: promptScores,
+          promptFollowing: followingRecord(alignment.following),
           ...alignment.distances,
           notes: alignment.notes
         }
@@ -246,13 +264,23 @@ export const evaluate = (context: StepContext<"evaluate">) =>
 
     // Each metric and its interval's bounds (MLflow keys from the metric catalog).
     const metrics: Record<string, number> = {}
-    for (const { id } of EVALUATION_METRICS) {
+    for (const { id } of [...EVALUATION_METRICS, ...Object.values(promptFollowingTotals)]) {
       const estimate = estimates[id]
       if (estimate === undefined || !Number.isFinite(estimate.value)) continue
       const keys = intervalKeys(id)
       metrics[id] = estimate.value
       if (Number.isFinite(estimate.low)) metrics[keys.low] = estimate.low
       if (Number.isFinite(estimate.high)) metrics[keys.high] = estimate.high
+    }
+    if (alignment?.following._tag === "Measured") {
+      const { setting } = alignment.following
+      const chance = chanceLevels(setting)
+      Object.assign(metrics, {
+        [retrievalSettingKeys.prompts]: setting.prompts,
+        [retrievalSettingKeys.k]: setting.k,
+        [retrievalSettingKeys.top1Chance]: chance.top1,
+        [retrievalSettingKeys.topkChance]: chance.topk
+      })
     }
     yield* context.tracking.metrics(0, metrics)
     yield* context.tracking.artifact(join(context.workDir, evaluationFile), "evaluation")
