@@ -22,14 +22,13 @@ export const sharedRetrieval = (results: StudyResults): RetrievalSetting | undef
   return first !== undefined && settings.every((s) => s.prompts === first.prompts && s.k === first.k) ? first : undefined
 }
 
-/** "top-3 unseen ↑ chance 0.375" for a retrieval column; undefined for other columns. */
+/** "top-k unseen ↑ k = 3, chance 0.375" for a retrieval column (label first, as every header); undefined for other columns. */
 export const retrievalHeader = (column: MetricColumn, mark: string, results: StudyResults): string | undefined => {
   const kind = retrievalKindOf(column.id)
   if (kind === undefined || kind === "gap") return undefined
   const setting = sharedRetrieval(results)
   if (setting === undefined) return undefined
-  const label = column.label.replace("top-k", `top-${setting.k}`)
-  return `${label} ${mark} chance ${formatValue(chanceLevels(setting)[kind])}`
+  return `${column.label} ${mark} ${kind === "topk" ? `k = ${setting.k}, ` : ""}chance ${formatValue(chanceLevels(setting)[kind])}`
 }
 
 /** The table's notes on prompt following, when it shows any of its columns or a strategy lacks it. */

@@ -62,6 +62,9 @@ export const promptFollowingTotals = {
   topk: metric("prompt_following.topk", "top-k", "higher")
 } as const
 
+/** What evaluate logs to MLflow with its interval (and a replicated experiment's summary run over its seeds). */
+export const TRACKED_METRICS: ReadonlyArray<MetricDefinition> = [...EVALUATION_METRICS, ...Object.values(promptFollowingTotals)]
+
 /** Prompt following per split, then over all prompts, by the per-image value it averages. */
 export const promptFollowingEstimates = [
   { split: "seen", value: "gap", metric: evaluationMetrics.gapSeen },

@@ -97,7 +97,9 @@ export const measurePromptFollowing = (
         scores,
         following: {
           _tag: "Absent",
-          reason: `the evaluation has ${prompts.count} distinct prompt${prompts.count === 1 ? "" : "s"}; prompt following compares an image's own prompt with others, so it needs at least 2`
+          reason: `the evaluation has ${prompts.count} distinct prompt${
+            prompts.count === 1 ? "" : "s"
+          }; prompt following compares an image's own prompt with others, so it needs at least 2`
         }
       } as const
     }

@@ -5,7 +5,7 @@ import type { DistanceDomain } from "../metrics/amplitude-distances.ts"
 import { cmmd, type Embeddings, frechetDistance, kernelDistance } from "../metrics/embedding-distances.ts"
 import { type GeneratedImage, type MeasuredImage, measureEvaluation, measureImage } from "../metrics/evaluation-evidence.ts"
 import { evaluationIntervals } from "../metrics/evaluation-intervals.ts"
-import { EVALUATION_METRICS, evaluationMetrics, intervalKeys, promptFollowingTotals, retrievalSettingKeys } from "../metrics/metric-catalog.ts"
+import { evaluationMetrics, intervalKeys, retrievalSettingKeys, TRACKED_METRICS } from "../metrics/metric-catalog.ts"
 import type { SampleImage } from "../metrics/metric-input.ts"
 import { chanceLevels, distinctPrompts, measurePromptFollowing, type PromptFollowing } from "../metrics/prompt-following.ts"
 import { distributionOf } from "../metrics/set-comparison.ts"
@@ -14,14 +14,7 @@ import type { StepContext } from "../runner/step-handler.ts"
 import { type GeneratedSample, samplesIndexFile } from "../services/engine.ts"
 import { ImageIO, type Raster } from "../services/image-io.ts"
 import { ClipScorers } from "../services/scorer.ts"
-import {
-  encodeEvidence,
-  evaluationFile,
-  type EvaluationResult,
-  evidenceFile,
-  type PromptFollowingRecord,
-  type PromptScore
-} from "./evaluation-result.ts"
+import { encodeEvidence, evaluationFile, type EvaluationResult, evidenceFile, type PromptFollowingRecord, type PromptScore } from "./evaluation-result.ts"
 import { readJson, writeJsonAtomic } from "./json-files.ts"
 import { type PreparedIndex, readPreparedIndex, readPreparedPixels } from "./prepared-dataset.ts"
 
@@ -264,7 +257,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
 
     // Each metric and its interval's bounds (MLflow keys from the metric catalog).
     const metrics: Record<string, number> = {}
-    for (const { id } of [...EVALUATION_METRICS, ...Object.values(promptFollowingTotals)]) {
+    for (const { id } of TRACKED_METRICS) {
       const estimate = estimates[id]
       if (estimate === undefined || !Number.isFinite(estimate.value)) continue
       const keys = intervalKeys(id)

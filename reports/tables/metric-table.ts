@@ -15,7 +15,9 @@ const sharedReference = (column: MetricColumn, results: StudyResults): number | 
 }
 
 const headerOf = (column: MetricColumn, results: StudyResults): string => {
-  if (column.direction !== "closer") return retrievalHeader(column, directionMark[column.direction], results) ?? `${column.label} ${directionMark[column.direction]}`
+  if (column.direction !== "closer") {
+    return retrievalHeader(column, directionMark[column.direction], results) ?? `${column.label} ${directionMark[column.direction]}`
+  }
   const reference = sharedReference(column, results)
   return `${column.label} ${directionMark.closer} ${reference === undefined ? "real" : `real ${formatValue(reference)}`}`
 }

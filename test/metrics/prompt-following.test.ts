@@ -9,6 +9,7 @@ import type { Embeddings } from "../../framework/metrics/embedding-distances.ts"
 import { promptFollowingTotals } from "../../framework/metrics/metric-catalog.ts"
 import { chanceLevels, distinctPrompts, measurePromptFollowing, retrievalOf } from "../../framework/metrics/prompt-following.ts"
 import { EstimateSpace } from "../../framework/metrics/resampled-estimates.ts"
+import { compareStrategies } from "../../framework/metrics/strategy-comparison.ts"
 import { decodeEvidence, encodeEvidence } from "../../framework/steps/evaluation-result.ts"
 import { generatedImages, measure, referenceSet } from "./evidence-fixture.ts"
 import { expectGolden, float32s, readGolden } from "./golden.ts"
@@ -45,15 +46,21 @@ describe("prompt following against numpy", () => {
     const one = distinctPrompts(["SAR image of a town", "SAR image of a town"])
     expect(one).toEqual({ prompts: ["SAR image of a town"], own: [0, 0] })
     const single = embeddings("prompts", float32s(golden.prompts).slice(0, golden.dim))
-    const { following } = await Effect.runPromise(measurePromptFollowing({ ...images, count: 2, data: images.data.slice(0, 2 * golden.dim) }, single, one.own, 3))
+    const { following } = await Effect.runPromise(
+      measurePromptFollowing({ ...images, count: 2, data: images.data.slice(0, 2 * golden.dim) }, single, one.own, 3)
+    )
     expect(following).toEqual({ _tag: "Absent", reason: expect.stringContaining("1 distinct prompt;") })
   })
 })
 
 describe("prompt following in the evaluation's estimates", () => {
-  it("averages the images' values per split and over all prompts, under any weights, and survives evidence.json", async () => {
+  it("averages the images' values per split and over all prompts, under any weights, survives evidence.json, and is compared only alike", async () => {
     const shape = {
-      prompts: [{ split: "seen" as const, looks: 1, clip: 30 }, { split: "unseen" as const, looks: 2, clip: 25 }, { split: "unseen" as const, looks: 3, clip: 20 }],
+      prompts: [{ split: "seen" as const, looks: 1, clip: 30 }, { split: "unseen" as const, looks: 2, clip: 25 }, {
+        split: "unseen" as const,
+        looks: 3,
+        clip: 20
+      }],
       seeds: [0, 1, 2],
       side: 16
     }
@@ -84,6 +91,19 @@ describe("prompt following in the evaluation's estimates", () => {
       expect(estimate(`prompt_following.${value}.unseen`), `${value} unseen`).toBeCloseTo(mean("unseen", value), 12)
       expect(estimate(promptFollowingTotals[value].id), `${value}`).toBeCloseTo(mean("all", value), 12)
     }
+    // Comparisons test prompt following only between evaluations that measured it alike (same P and k).
+    const side = (name: string, retrieval: { prompts: number; k: number }) => ({
+      name,
+      replicates: [{ estimates: {}, evidence: { ...evidence, retrieval } }]
+    })
+    const settings = { level: 0.95, resamples: 100, seed: 0 }
+    const comparedIds = async (k: number) => {
+      const comparison = await Effect.runPromise(compareStrategies(side("a", { prompts: 3, k: 2 }), side("b", { prompts: 3, k }), settings, false))
+      if (!("definitions" in comparison)) return expect.fail(comparison.reason)
+      return comparison.definitions.map((d) => d.id).filter((id) => id.startsWith("prompt_following."))
+    }
+    expect(await comparedIds(2)).toHaveLength(9)
+    expect(await comparedIds(3)).toEqual([])
     // Without per-image prompt following, the evaluation has no such estimate (absent, never 0).
     const plain = new EstimateSpace(measured.evidence, measured.evidence.images.map(({ following: _, ...image }) => image))
     expect(plain.definitions.some((d) => d.id.startsWith("prompt_following."))).toBe(false)
