@@ -21,6 +21,7 @@ import { ImageIO } from "../../framework/services/image-io.ts"
 import { planOf } from "../support/plan-of.ts"
 import { sardine } from "../support/run-process.ts"
 import { FIXTURES, temporaryFolder } from "../training/training-run.ts"
+import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 
 /**
  * `sardine generate` from each source reproduces the study's generate step: the tiny experiment is run
@@ -73,7 +74,8 @@ const layer = Layer.mergeAll(
   plainProgress(() => {}),
   engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive)),
   EngineEnvironmentsLive,
-  WeightsLive
+  WeightsLive,
+  ModelArchitectureLive
 )
 
 const cli = (command: "generate" | "export", args: ReadonlyArray<string>): Promise<Exit.Exit<void, unknown>> => {
