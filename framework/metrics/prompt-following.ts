@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { clipAlignment, type Embeddings } from "./embedding-distances.ts"
-import type { MetricInputError } from "./metric-input.ts"
+import { MetricInputError } from "./metric-input.ts"
 
 /**
  * Prompt following (issue 22): whether an image follows *its* prompt rather than merely looking
@@ -83,6 +83,15 @@ export const measurePromptFollowing = (
 ): Effect.Effect<{ readonly scores: Float64Array; readonly following: PromptFollowing }, MetricInputError> =>
   Effect.gen(function*() {
     const count = images.count
+    const wrong = own.findIndex((p) => !Number.isInteger(p) || p < 0 || p >= prompts.count)
+    if (own.length !== count || wrong >= 0) {
+      return yield* new MetricInputError({
+        input: `${images.name} / ${prompts.name}`,
+        reason: own.length !== count
+          ? `${count} images but ${own.length} own-prompt indices`
+          : `image ${wrong}'s own prompt ${own[wrong]} is not one of the ${prompts.count} prompts`
+      })
+    }
     const scores = new Float64Array(count * prompts.count)
     for (let p = 0; p < prompts.count; p++) {
       // Each prompt against every image, by the same formula as the absolute alignment.
@@ -90,7 +99,7 @@ export const measurePromptFollowing = (
       const tiled = new Float32Array(count * prompts.dim)
       for (let i = 0; i < count; i++) tiled.set(row, i * prompts.dim)
       const column = yield* clipAlignment(images, { name: `${prompts.name} [${p}]`, count, dim: prompts.dim, data: tiled })
-      for (let i = 0; i < count; i++) scores[i * prompts.count + p] = column[i]
+      for (let i = 0; i < count; i++) scores[i * prompts.count + p] = column[i]!
     }
     if (prompts.count < 2) {
       return {
@@ -104,10 +113,10 @@ export const measurePromptFollowing = (
       } as const
     }
     const setting = { prompts: prompts.count, k: Math.min(k, prompts.count) }
-    const measured = Array.from({ length: count }, (_, i): ImagePromptFollowing => {
-      const row = scores.subarray(i * prompts.count, (i + 1) * prompts.count)
-      const mine = row[own[i]]
-      const others = Array.from(row).filter((_, p) => p !== own[i])
+    const measured = own.map((mineAt, i): ImagePromptFollowing => {
+      const row = Array.from(scores.subarray(i * prompts.count, (i + 1) * prompts.count))
+      const mine = row[mineAt]!
+      const others = row.filter((_, p) => p !== mineAt)
       return { gap: mine - others.reduce((a, b) => a + b, 0) / others.length, ...retrievalOf(mine, others, setting.k) }
     })
     return { scores, following: { _tag: "Measured", setting, images: measured } } as const

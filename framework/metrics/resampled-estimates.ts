@@ -159,9 +159,10 @@ export class EstimateSpace {
       let sum = 0
       let weight = 0
       images.forEach((image, i) => {
-        if (weights[i] > 0 && include(image)) {
-          sum += weights[i] * value(image)
-          weight += weights[i]
+        const w = weights[i] ?? 0
+        if (w > 0 && include(image)) {
+          sum += w * value(image)
+          weight += w
         }
       })
       return weight === 0 ? NaN : sum / weight

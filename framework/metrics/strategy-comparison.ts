@@ -255,7 +255,8 @@ const sideEvidence = (strategy: StrategyEvidence, definition: EstimateDefinition
 }
 
 const compareReplicates = (a: StrategyEvidence, b: StrategyEvidence, level: number): PairComparison => {
-  const definitions = commonDefinitions(a.replicates[0].evidence, b.replicates[0].evidence)
+  // compareStrategies calls this only when both sides have replicates.
+  const definitions = commonDefinitions(a.replicates[0]!.evidence, b.replicates[0]!.evidence)
   const differences: Record<string, EstimateDifference> = {}
   for (const definition of definitions) {
     const test = differenceTest(sideEvidence(a, definition), sideEvidence(b, definition), level)

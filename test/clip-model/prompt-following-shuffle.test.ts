@@ -41,7 +41,7 @@ const permutation = (n: number, seed: number) => {
   const order = Array.from({ length: n }, (_, i) => i)
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random.uniform() * (i + 1))
-    ;[order[i], order[j]] = [order[j], order[i]]
+    ;[order[i], order[j]] = [order[j]!, order[i]!]
   }
   return order
 }
@@ -79,7 +79,7 @@ describe("prompt following on the shipped SAR CLIP", () => {
     const { own, prompts: distinct } = distinctPrompts(prompts)
     const { following, scores } = await Effect.runPromise(measurePromptFollowing(images, await embedTexts(distinct), own, K))
     if (following._tag !== "Measured") throw new Error(following.reason)
-    const absolute = own.map((p, i) => scores[i * distinct.length + p])
+    const absolute = own.map((p, i) => scores[i * distinct.length + p]!)
     const mean = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0) / values.length
     return {
       absolute: meanAndStandardError(absolute),
@@ -93,7 +93,7 @@ describe("prompt following on the shipped SAR CLIP", () => {
   it("the gap collapses to ≈ 0 when the prompts are shuffled across the images, while the absolute alignment stays", async () => {
     const own = await score(captions)
     const order = permutation(captions.length, 22)
-    const shuffled = await score(order.map((j) => captions[j]))
+    const shuffled = await score(order.map((j) => captions[j]!))
     const line = (name: string, s: typeof own) =>
       `${name}: absolute ${s.absolute.mean.toFixed(2)} ± ${s.absolute.standardError.toFixed(2)}, gap ${s.gap.mean.toFixed(2)} ± ${
         s.gap.standardError.toFixed(2)

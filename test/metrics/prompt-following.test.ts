@@ -23,14 +23,16 @@ describe("prompt following against numpy", () => {
   for (const { clippedK, images: expected, k } of golden.cases) {
     it(`gap, rank, top-1 and top-${k} (clipped to ${clippedK}) per image, ties broken in expectation`, async () => {
       const { following, scores } = await Effect.runPromise(measurePromptFollowing(images, prompts, golden.own, k))
-      golden.scores.forEach((row: Array<number>, i: number) => row.forEach((s, p) => expectGolden(scores[i * prompts.count + p], s, `score[${i}][${p}]`)))
+      golden.scores.forEach((row: Array<number>, i: number) => row.forEach((s, p) => expectGolden(scores[i * prompts.count + p]!, s, `score[${i}][${p}]`)))
       if (following._tag !== "Measured") return expect.fail(following.reason)
       expect(following.setting).toEqual({ prompts: 5, k: clippedK })
-      expected.forEach((e: { gap: number; rank: number; top1: number; topk: number }, i: number) => {
-        expectGolden(following.images[i].gap, e.gap, `gap[${i}]`)
-        expect(following.images[i].rank, `rank[${i}]`).toBe(e.rank)
-        expect(following.images[i].top1, `top1[${i}]`).toBe(e.top1)
-        expect(following.images[i].topk, `topk[${i}]`).toBe(e.topk)
+      expect(following.images).toHaveLength(expected.length)
+      following.images.forEach((actual, i) => {
+        const e = expected[i] as { gap: number; rank: number; top1: number; topk: number }
+        expectGolden(actual.gap, e.gap, `gap[${i}]`)
+        expect(actual.rank, `rank[${i}]`).toBe(e.rank)
+        expect(actual.top1, `top1[${i}]`).toBe(e.top1)
+        expect(actual.topk, `topk[${i}]`).toBe(e.topk)
       })
       // The fixture holds ties (prompt 4 repeats prompt 1): some images sit between hit and miss.
       expect(following.images.some((f) => f.top1 === 0.5)).toBe(true)
@@ -50,6 +52,11 @@ describe("prompt following against numpy", () => {
       measurePromptFollowing({ ...images, count: 2, data: images.data.slice(0, 2 * golden.dim) }, single, one.own, 3)
     )
     expect(following).toEqual({ _tag: "Absent", reason: expect.stringContaining("1 distinct prompt;") })
+    // An own prompt that is not among the prompts is refused, naming the image.
+    const refused = await Effect.runPromise(
+      Effect.flip(measurePromptFollowing(images, prompts, golden.own.map((p: number, i: number) => (i === 2 ? 5 : p)), 3))
+    )
+    expect(refused.message).toContain("image 2's own prompt 5 is not one of the 5 prompts")
   })
 })
 
@@ -79,9 +86,10 @@ describe("prompt following in the evaluation's estimates", () => {
       let sum = 0
       let weight = 0
       generated.forEach((g, i) => {
+        const w = weights[i]!
         if (split === "all" || g.split === split) {
-          sum += weights[i] * g.following[value]
-          weight += weights[i]
+          sum += w * g.following[value]
+          weight += w
         }
       })
       return sum / weight

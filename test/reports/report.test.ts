@@ -279,7 +279,7 @@ describe("the comparison report of a study", () => {
 
   it("shows prompt following per split next to the CLIP alignment, with k and the chance levels, and logs it to MLflow", async () => {
     const table = facts.tables.find((t) => t.id === "metrics")!
-    const evaluation = JSON.parse(await readFile(join(experimentDirsOf(ran)[0].replicates[0].evaluation, "evaluation.json"), "utf8"))
+    const evaluation = JSON.parse(await readFile(join(experimentDirsOf(ran)[0]!.replicates[0]!.evaluation, "evaluation.json"), "utf8"))
     const { chance, k, prompts } = evaluation.alignment.promptFollowing
     // Two seen and two unseen prompts; k = 3 by default.
     expect({ prompts, k, chance }).toEqual({ prompts: 4, k: 3, chance: { top1: 0.25, topk: 0.75 } })
