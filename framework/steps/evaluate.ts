@@ -132,11 +132,12 @@ export const evaluate = (context: StepContext<"evaluate">) =>
         const declared = options.alignment!
         const scorer = yield* (yield* ClipScorers).load(context.resolvePath(declared.clip))
         const images = yield* scorer.embedImages(generatedRasters)
-        // Each distinct prompt (as the scorer reads it) embedded once; every image scored against each.
+        // Each distinct prompt (as the scorer reads it) embedded once; every image scored against each
+        // (measurePromptFollowing checks that every own index is one of the prompts).
         const { own, prompts } = distinctPrompts(samples.map((s) => scorerPrompt(s.prompt)))
         const texts = yield* scorer.embedTexts(prompts)
         const { following, scores: matrix } = yield* measurePromptFollowing(images, texts, own, declared.retrievalK)
-        const scores = own.map((p, i) => matrix[i * prompts.length + p])
+        const scores = own.map((p, i) => matrix[i * prompts.length + p]!)
         if (following._tag === "Absent") yield* context.log(`prompt following: not scored, ${following.reason}`)
         const notes: Array<string> = []
         const distances: { fidClip?: number; kidClip?: number; cmmd?: number } = {}
