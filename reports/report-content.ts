@@ -270,7 +270,9 @@ const summaryOf = (results: StudyResults, metrics: ReportTable): ReadonlyArray<s
       bestIn(evaluationMetrics.wasserstein.id, evaluationMetrics.wasserstein.label),
       bestIn(evaluationMetrics.glcmCanberra.id, evaluationMetrics.glcmCanberra.label),
       bestIn(evaluationMetrics.clipSeen.id, evaluationMetrics.clipSeen.label),
-      bestIn(evaluationMetrics.clipUnseen.id, evaluationMetrics.clipUnseen.label)
+      bestIn(evaluationMetrics.clipUnseen.id, evaluationMetrics.clipUnseen.label),
+      bestIn(evaluationMetrics.gapSeen.id, `prompt-following ${evaluationMetrics.gapSeen.label}`),
+      bestIn(evaluationMetrics.gapUnseen.id, `prompt-following ${evaluationMetrics.gapUnseen.label}`)
     ].filter((t) => t !== undefined).join("; ") + ".",
     ...(tested === 0 ? [] : [`${real} of ${tested} tested differences in "Which differences are real" are real (Holm-corrected within each comparison).`])
   ].filter((t) => t.trim() !== "." && t.trim() !== "")

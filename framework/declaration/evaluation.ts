@@ -36,7 +36,9 @@ export const AlignmentMetrics = Schema.Struct({
   /** Folder with image.onnx, text.onnx, vocab.json, merges.txt; relative to the declaration file. */
   clip: NonEmptyString,
   /** Also FID_CLIP / KID_CLIP / CMMD over the CLIP image embeddings (FID and KID's formulas on CLIP features, never Inception's). */
-  embeddingDistances: Schema.optionalWith(Schema.Boolean, { exact: true, default: () => true })
+  embeddingDistances: Schema.optionalWith(Schema.Boolean, { exact: true, default: () => true }),
+  /** k of the top-k retrieval of each image's own prompt among the evaluation's prompts (prompt following); clipped to their number. */
+  retrievalK: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 3 })
 })
 
 /**

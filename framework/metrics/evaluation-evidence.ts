@@ -5,6 +5,7 @@ import { sortFloat32 } from "./float32-sort.ts"
 import { GLCM_PROPERTIES, type GlcmProperties } from "./glcm.ts"
 import { STATISTIC_NAMES, type StatisticName } from "./metric-catalog.ts"
 import type { MetricInputError, SampleImage } from "./metric-input.ts"
+import type { ImagePromptFollowing, RetrievalSetting } from "./prompt-following.ts"
 import { compareSets, poolSamples, type SetComparison, type SetSummary } from "./set-comparison.ts"
 import { imageTexture, setTexture, type TextureSettings } from "./texture-sets.ts"
 
@@ -42,6 +43,8 @@ export interface ImageEvidence {
   readonly statistics: Readonly<Record<StatisticName, number>>
   /** 100 · cos(image, prompt), when alignment is evaluated. */
   readonly clip?: number
+  /** Its prompt following among the evaluation's prompts (`EvaluationEvidence.retrieval`), when defined. */
+  readonly following?: ImagePromptFollowing
   readonly embedding?: Float32Array
 }
 
@@ -69,6 +72,8 @@ export interface EvaluationEvidence {
   readonly reference: ReferenceEvidence
   /** The reference step's content key: evidences compare only against the same real set. */
   readonly referenceKey: string
+  /** The prompts and k the images' prompt following was measured with. */
+  readonly retrieval?: RetrievalSetting
 }
 
 /** `count` midpoint quantiles of sorted values (all of them when there are at most `count`). */
@@ -114,7 +119,7 @@ export const meanStatistics = (all: ReadonlyArray<Pick<AmplitudeStatistics, Stat
     return [name, finite.length === 0 ? Number.NaN : finite.reduce((a, b) => a + b, 0) / finite.length]
   })) as Record<StatisticName, number>
 
-export interface GeneratedImage extends Pick<ImageEvidence, "promptIndex" | "prompt" | "split" | "seed" | "sample" | "clip" | "embedding"> {
+export interface GeneratedImage extends Pick<ImageEvidence, "promptIndex" | "prompt" | "split" | "seed" | "sample" | "clip" | "following" | "embedding"> {
   readonly measured: MeasuredImage
 }
 
@@ -123,6 +128,7 @@ export interface EvidenceRequest {
   readonly reference: ReadonlyArray<MeasuredImage>
   readonly referenceEmbeddings?: ReferenceEvidence["embeddings"]
   readonly referenceKey: string
+  readonly retrieval?: RetrievalSetting
   readonly domain: DistanceDomain
   readonly bins: number
   readonly klPseudoCount: number
@@ -172,6 +178,7 @@ export const measureEvaluation = (request: EvidenceRequest): Effect.Effect<Measu
       glcm: flattenGlcm(g.measured.texture),
       statistics: Object.fromEntries(STATISTIC_NAMES.map((name) => [name, g.measured.statistics[name]])) as Record<StatisticName, number>,
       ...(g.clip === undefined ? {} : { clip: g.clip }),
+      ...(g.following === undefined ? {} : { following: g.following }),
       ...(g.embedding === undefined ? {} : { embedding: g.embedding })
     }))
     const reference: ReferenceEvidence = {
@@ -182,7 +189,13 @@ export const measureEvaluation = (request: EvidenceRequest): Effect.Effect<Measu
       ...(request.referenceEmbeddings === undefined ? {} : { embeddings: request.referenceEmbeddings })
     }
     return {
-      evidence: { settings: { binning, klPseudoCount: request.klPseudoCount, texture }, images, reference, referenceKey: request.referenceKey },
+      evidence: {
+        settings: { binning, klPseudoCount: request.klPseudoCount, texture },
+        images,
+        reference,
+        referenceKey: request.referenceKey,
+        ...(request.retrieval === undefined ? {} : { retrieval: request.retrieval })
+      },
       comparison,
       generated,
       real,

@@ -36,6 +36,12 @@ export const evaluationMetrics = {
   cv: metric("statistics.cv", "CV", "closer"),
   clipSeen: metric("alignment.seen", "CLIP seen", "higher"),
   clipUnseen: metric("alignment.unseen", "CLIP unseen", "higher"),
+  gapSeen: metric("prompt_following.gap.seen", "gap seen", "higher"),
+  gapUnseen: metric("prompt_following.gap.unseen", "gap unseen", "higher"),
+  top1Seen: metric("prompt_following.top1.seen", "top-1 seen", "higher"),
+  top1Unseen: metric("prompt_following.top1.unseen", "top-1 unseen", "higher"),
+  topkSeen: metric("prompt_following.topk.seen", "top-k seen", "higher"),
+  topkUnseen: metric("prompt_following.topk.unseen", "top-k unseen", "higher"),
   fidClip: metric("embedding.fid_clip", "FID_CLIP", "lower"),
   kidClip: metric("embedding.kid_clip", "KID_CLIP", "lower"),
   cmmd: metric("embedding.cmmd", "CMMD", "lower")
@@ -45,6 +51,40 @@ export type EvaluationMetricId = (typeof evaluationMetrics)[keyof typeof evaluat
 
 /** In table order. */
 export const EVALUATION_METRICS: ReadonlyArray<MetricDefinition & { readonly id: EvaluationMetricId }> = Object.values(evaluationMetrics)
+
+/**
+ * Prompt following (framework/metrics/prompt-following.ts) over all prompts; the per-split ones
+ * above are the comparison metrics, these are reported beside them.
+ */
+export const promptFollowingTotals = {
+  gap: metric("prompt_following.gap", "gap", "higher"),
+  top1: metric("prompt_following.top1", "top-1", "higher"),
+  topk: metric("prompt_following.topk", "top-k", "higher")
+} as const
+
+/** What evaluate logs to MLflow with its interval (and a replicated experiment's summary run over its seeds). */
+export const TRACKED_METRICS: ReadonlyArray<MetricDefinition> = [...EVALUATION_METRICS, ...Object.values(promptFollowingTotals)]
+
+/** Prompt following per split, then over all prompts, by the per-image value it averages. */
+export const promptFollowingEstimates = [
+  { split: "seen", value: "gap", metric: evaluationMetrics.gapSeen },
+  { split: "unseen", value: "gap", metric: evaluationMetrics.gapUnseen },
+  { split: "all", value: "gap", metric: promptFollowingTotals.gap },
+  { split: "seen", value: "top1", metric: evaluationMetrics.top1Seen },
+  { split: "unseen", value: "top1", metric: evaluationMetrics.top1Unseen },
+  { split: "all", value: "top1", metric: promptFollowingTotals.top1 },
+  { split: "seen", value: "topk", metric: evaluationMetrics.topkSeen },
+  { split: "unseen", value: "topk", metric: evaluationMetrics.topkUnseen },
+  { split: "all", value: "topk", metric: promptFollowingTotals.topk }
+] as const
+
+/** MLflow keys of what prompt following was measured against: P prompts, k, and the chance levels 1/P and k/P. */
+export const retrievalSettingKeys = {
+  prompts: "prompt_following.prompts",
+  k: "prompt_following.k",
+  top1Chance: "prompt_following.top1.chance",
+  topkChance: "prompt_following.topk.chance"
+} as const
 
 /** The amplitude distances' ids by their field in AmplitudeDistances. */
 export const amplitudeMetricIds = {

@@ -1,7 +1,15 @@
 import { histogramDistances } from "./amplitude-distances.ts"
 import type { EvaluationEvidence, ImageEvidence } from "./evaluation-evidence.ts"
 import { GLCM_PROPERTIES } from "./glcm.ts"
-import { evaluationMetrics, GLCM_ESTIMATES, type MetricDefinition, promptAlignmentEstimate, STATISTIC_NAMES, statisticEstimate } from "./metric-catalog.ts"
+import {
+  evaluationMetrics,
+  GLCM_ESTIMATES,
+  type MetricDefinition,
+  promptAlignmentEstimate,
+  promptFollowingEstimates,
+  STATISTIC_NAMES,
+  statisticEstimate
+} from "./metric-catalog.ts"
 import { type CdfLayout, cdfDistances, cdfLayout } from "./weighted-cdf-distances.ts"
 import { type EmbeddingTerms, embeddingDistances, embeddingTerms } from "./weighted-embedding-distances.ts"
 
@@ -30,6 +38,12 @@ const mean = (values: ArrayLike<number>) => {
 }
 
 const isScored = (images: ReadonlyArray<ImageEvidence>) => images.length > 0 && images.every((i) => i.clip !== undefined)
+
+const followsPrompts = (images: ReadonlyArray<ImageEvidence>) => images.length > 0 && images.every((i) => i.following !== undefined)
+
+/** The prompt-following estimates the images have: per split present, and over all prompts. */
+const followingEstimatesOf = (images: ReadonlyArray<ImageEvidence>) =>
+  followsPrompts(images) ? promptFollowingEstimates.filter((e) => e.split === "all" || images.some((i) => i.split === e.split)) : []
 
 const promptIndicesOf = (images: ReadonlyArray<ImageEvidence>) => [...new Set(images.map((i) => i.promptIndex))].sort((a, b) => a - b)
 
@@ -62,6 +76,7 @@ export const estimateDefinitions = (
     }
     for (const index of promptIndicesOf(images)) definitions.push(promptAlignmentEstimate(index))
   }
+  for (const estimate of followingEstimatesOf(images)) definitions.push(estimate.metric)
   if (isEmbedded(evidence, images)) definitions.push(evaluationMetrics.fidClip, evaluationMetrics.kidClip, evaluationMetrics.cmmd)
   return definitions
 }
@@ -72,6 +87,7 @@ export class EstimateSpace {
   private readonly cdf: CdfLayout
   private readonly embeddings: EmbeddingTerms | undefined
   private readonly promptIndices: ReadonlyArray<number>
+  private readonly following: ReturnType<typeof followingEstimatesOf>
   private readonly glcmLength: number
 
   /** All evidences must be judged against the same reference with the same settings (see `incomparableEvidence`). */
@@ -80,6 +96,7 @@ export class EstimateSpace {
     this.cdf = cdfLayout(images, evidence)
     this.glcmLength = reference.glcm.length
     this.promptIndices = isScored(images) ? promptIndicesOf(images) : []
+    this.following = followingEstimatesOf(images)
     this.embeddings = isEmbedded(evidence, images) ? embeddingTerms(images, reference.embeddings!) : undefined
     this.definitions = estimateDefinitions(evidence, images)
   }
@@ -138,20 +155,25 @@ export class EstimateSpace {
     }
     const perProperty = this.glcmLength / GLCM_PROPERTIES.length
     for (let p = 0; p < GLCM_PROPERTIES.length; p++) out.push(mean(glcm.subarray(p * perProperty, (p + 1) * perProperty)))
+    const weightedMean = (include: (image: ImageEvidence) => boolean, value: (image: ImageEvidence) => number) => {
+      let sum = 0
+      let weight = 0
+      images.forEach((image, i) => {
+        const w = weights[i] ?? 0
+        if (w > 0 && include(image)) {
+          sum += w * value(image)
+          weight += w
+        }
+      })
+      return weight === 0 ? NaN : sum / weight
+    }
     if (this.promptIndices.length > 0) {
-      const weightedClip = (include: (image: ImageEvidence) => boolean) => {
-        let sum = 0
-        let weight = 0
-        images.forEach((image, i) => {
-          if (weights[i]! > 0 && include(image)) {
-            sum += weights[i]! * image.clip!
-            weight += weights[i]!
-          }
-        })
-        return weight === 0 ? NaN : sum / weight
-      }
-      for (const split of ["seen", "unseen"] as const) if (images.some((i) => i.split === split)) out.push(weightedClip((i) => i.split === split))
-      for (const index of this.promptIndices) out.push(weightedClip((i) => i.promptIndex === index))
+      const clip = (image: ImageEvidence) => image.clip!
+      for (const split of ["seen", "unseen"] as const) if (images.some((i) => i.split === split)) out.push(weightedMean((i) => i.split === split, clip))
+      for (const index of this.promptIndices) out.push(weightedMean((i) => i.promptIndex === index, clip))
+    }
+    for (const { split, value } of this.following) {
+      out.push(weightedMean((i) => split === "all" || i.split === split, (i) => i.following![value]))
     }
     if (this.embeddings !== undefined) {
       const { cmmd, fid, kid } = total >= 2 ? embeddingDistances(this.embeddings, weights, reference.embeddings!.count) : { fid: NaN, kid: NaN, cmmd: NaN }

@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { bcaInterval } from "./bootstrap-interval.ts"
 import type { EvaluationEvidence, ImageEvidence } from "./evaluation-evidence.ts"
 import { comparedValue, type EstimateInterval, noiseDraws, progressEvery, type ResamplingProgress, type UncertaintySettings } from "./evaluation-intervals.ts"
+import { promptFollowingEstimates } from "./metric-catalog.ts"
 import { permutationPValue, smallestPValue } from "./permutation-p-value.ts"
 import { type EstimateDefinition, estimateDefinitions, EstimateSpace, incomparableEvidence } from "./resampled-estimates.ts"
 import { type Arrangements, bootstrapCounts, jackknifeCounts, pairedSwaps, pooledSplits } from "./resampling-plans.ts"
@@ -77,7 +78,17 @@ const pairing = (a: ReadonlyArray<ImageEvidence>, b: ReadonlyArray<ImageEvidence
   return partner.every((j) => j !== undefined) && new Set(partner).size === a.length ? (partner as Array<number>) : undefined
 }
 
-const commonDefinitions = (a: ReadonlyArray<EstimateDefinition>, b: ReadonlyArray<EstimateDefinition>) => a.filter((d) => b.some((e) => e.id === d.id))
+const promptFollowingIds: ReadonlySet<string> = new Set(promptFollowingEstimates.map((e) => e.metric.id))
+
+/**
+ * The estimates both evaluations have; prompt following only where both measured it among the
+ * same number of prompts with the same k (a top-3 among 8 prompts is no top-3 among 4).
+ */
+const commonDefinitions = (a: EvaluationEvidence, b: EvaluationEvidence) => {
+  const theirs = estimateDefinitions(b)
+  const sameRetrieval = a.retrieval?.prompts === b.retrieval?.prompts && a.retrieval?.k === b.retrieval?.k
+  return estimateDefinitions(a).filter((d) => theirs.some((e) => e.id === d.id) && (sameRetrieval || !promptFollowingIds.has(d.id)))
+}
 
 /** Each estimate's a − b on the compared scale, for weights of the two sides over one space. */
 const differencesOf = (space: EstimateSpace, definitions: ReadonlyArray<EstimateDefinition>, weightsA: Float64Array, weightsB: Float64Array) => {
@@ -183,7 +194,7 @@ const compareRuns = (
     const imagesA = a.evidence.images
     const imagesB = b.evidence.images
     const space = new EstimateSpace(a.evidence, [...imagesA, ...imagesB])
-    const definitions = commonDefinitions(estimateDefinitions(a.evidence), estimateDefinitions(b.evidence))
+    const definitions = commonDefinitions(a.evidence, b.evidence)
     const random = new ResamplingRandom(settings.seed, wordOf(stream))
     const partner = pairing(imagesA, imagesB)
     const design = partner === undefined ? unpairedDesign(imagesA, imagesB, settings, random) : pairedDesign(imagesA, partner, settings, random)
@@ -244,7 +255,8 @@ const sideEvidence = (strategy: StrategyEvidence, definition: EstimateDefinition
 }
 
 const compareReplicates = (a: StrategyEvidence, b: StrategyEvidence, level: number): PairComparison => {
-  const definitions = commonDefinitions(estimateDefinitions(a.replicates[0]!.evidence), estimateDefinitions(b.replicates[0]!.evidence))
+  // compareStrategies calls this only when both sides have replicates.
+  const definitions = commonDefinitions(a.replicates[0]!.evidence, b.replicates[0]!.evidence)
   const differences: Record<string, EstimateDifference> = {}
   for (const definition of definitions) {
     const test = differenceTest(sideEvidence(a, definition), sideEvidence(b, definition), level)

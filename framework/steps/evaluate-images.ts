@@ -3,15 +3,16 @@ import { Effect } from "effect"
 import { join } from "node:path"
 import type { Evaluation } from "../declaration/evaluation.ts"
 import type { DistanceDomain } from "../metrics/amplitude-distances.ts"
-import { clipAlignment, cmmd, type Embeddings, frechetDistance, kernelDistance } from "../metrics/embedding-distances.ts"
+import { cmmd, type Embeddings, frechetDistance, kernelDistance } from "../metrics/embedding-distances.ts"
 import { type GeneratedImage, type MeasuredImage, measureEvaluation, measureImage } from "../metrics/evaluation-evidence.ts"
 import { evaluationIntervals } from "../metrics/evaluation-intervals.ts"
 import { evaluationMetrics } from "../metrics/metric-catalog.ts"
 import type { SampleImage } from "../metrics/metric-input.ts"
+import { chanceLevels, distinctPrompts, measurePromptFollowing, type PromptFollowing } from "../metrics/prompt-following.ts"
 import { distributionOf } from "../metrics/set-comparison.ts"
 import { ImageIO, type Raster } from "../services/image-io.ts"
 import { ClipScorers } from "../services/scorer.ts"
-import { encodeEvidence, evaluationFile, type EvaluationResult, evidenceFile, type PromptScore } from "./evaluation-result.ts"
+import { encodeEvidence, evaluationFile, type EvaluationResult, evidenceFile, type PromptFollowingRecord, type PromptScore } from "./evaluation-result.ts"
 import { writeJsonAtomic } from "./json-files.ts"
 
 /**
@@ -19,6 +20,9 @@ import { writeJsonAtomic } from "./json-files.ts"
  * the step feeds it an experiment's samples and prepared reference set, `sardine evaluate` any two
  * folders, so both write the same evaluation.json and evidence.json from the same code.
  */
+
+const followingRecord = (following: PromptFollowing): PromptFollowingRecord =>
+  following._tag === "Absent" ? { absent: following.reason } : { ...following.setting, chance: chanceLevels(following.setting) }
 
 /** Reference images shown in the report's grid. */
 const referencePreviews = 8
@@ -153,7 +157,17 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
         const declared = options.alignment!
         const scorer = yield* (yield* ClipScorers).load(request.resolveClip(declared.clip))
         const images = yield* scorer.embedImages(generatedRasters)
-        const scores = prompts === undefined ? undefined : yield* clipAlignment(images, yield* scorer.embedTexts(prompts.map(scorerPrompt)))
+        // Each distinct prompt (as the scorer reads it) embedded once; every image scored against each
+        // (measurePromptFollowing checks that every own index is one of the prompts).
+        const scored = prompts === undefined ? undefined : yield* Effect.gen(function*() {
+          const distinct = distinctPrompts(prompts.map(scorerPrompt))
+          const texts = yield* scorer.embedTexts(distinct.prompts)
+          const { following, scores: matrix } = yield* measurePromptFollowing(images, texts, distinct.own, declared.retrievalK)
+          if (following._tag === "Absent") yield* request.log(`prompt following: not scored, ${following.reason}`)
+          return { following, scores: distinct.own.map((p, i) => matrix[i * distinct.prompts.length + p]!) }
+        })
+        const scores = scored?.scores
+        const following = scored?.following
         const notes: Array<string> = prompts === undefined ? ["CLIP alignment: the images' prompts are not known"] : []
         const distances: { fidClip?: number; kidClip?: number; cmmd?: number } = {}
         let referenceEmbeddings: Embeddings | undefined
@@ -168,7 +182,7 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
           yield* attempt("kidClip", evaluationMetrics.kidClip.label, kernelDistance(images, referenceEmbeddings))
           yield* attempt("cmmd", evaluationMetrics.cmmd.label, cmmd(images, referenceEmbeddings))
         }
-        return { clip: declared.clip, images, scores, referenceEmbeddings, distances, notes }
+        return { clip: declared.clip, images, scores, following, referenceEmbeddings, distances, notes }
       }))
 
     const sampleIndex = sampleCounter()
@@ -181,6 +195,7 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
       measured,
       // One score per image: clipAlignment checked the counts.
       ...(alignment?.scores === undefined ? {} : { clip: alignment.scores[i]! }),
+      ...(alignment?.following?._tag === "Measured" ? { following: alignment.following.images[i]! } : {}),
       ...(alignment?.referenceEmbeddings === undefined ? {} : { embedding: rowsOf(alignment.images, i) })
     }))
     const measured = yield* measureEvaluation({
@@ -192,6 +207,7 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
           referenceEmbeddings: { count: alignment.referenceEmbeddings.count, dim: alignment.referenceEmbeddings.dim, data: alignment.referenceEmbeddings.data }
         }),
       referenceKey: request.referenceKey,
+      ...(alignment?.following?._tag === "Measured" ? { retrieval: alignment.following.setting } : {}),
       domain,
       bins: options.amplitude.bins,
       klPseudoCount: options.amplitude.klPseudoCount,
@@ -252,6 +268,7 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
           ...(valueOf(evaluationMetrics.clipSeen.id) === undefined ? {} : { seen: valueOf(evaluationMetrics.clipSeen.id)! }),
           ...(valueOf(evaluationMetrics.clipUnseen.id) === undefined ? {} : { unseen: valueOf(evaluationMetrics.clipUnseen.id)! }),
           prompts: promptScores,
+          ...(alignment.following === undefined ? {} : { promptFollowing: followingRecord(alignment.following) }),
           ...alignment.distances,
           notes: alignment.notes
         }

@@ -1,6 +1,6 @@
 import { Effect, Option } from "effect"
 import { join } from "node:path"
-import { EVALUATION_METRICS, intervalKeys } from "../metrics/metric-catalog.ts"
+import { intervalKeys, retrievalSettingKeys, TRACKED_METRICS } from "../metrics/metric-catalog.ts"
 import type { SampleImage } from "../metrics/metric-input.ts"
 import { readManifestIn } from "../runner/cache.ts"
 import type { StepContext } from "../runner/step-handler.ts"
@@ -37,7 +37,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
     const referenceManifest = yield* readManifestIn(referenceDir)
     const generateManifest = yield* readManifestIn(samplesDir)
     const train = Option.fromNullable(generateManifest.inputs.find((i) => i.role === "model")?.key)
-    const { estimates } = yield* evaluateImages({
+    const { alignment, estimates } = yield* evaluateImages({
       experiments: context.step.experiments,
       generated: samples.map((sample) => ({
         read: io.read(join(samplesDir, sample.tiff)),
@@ -68,13 +68,22 @@ export const evaluate = (context: StepContext<"evaluate">) =>
 
     // Each metric and its interval's bounds (MLflow keys from the metric catalog).
     const metrics: Record<string, number> = {}
-    for (const { id } of EVALUATION_METRICS) {
+    for (const { id } of TRACKED_METRICS) {
       const estimate = estimates[id]
       if (estimate === undefined || !Number.isFinite(estimate.value)) continue
       const keys = intervalKeys(id)
       metrics[id] = estimate.value
       if (Number.isFinite(estimate.low)) metrics[keys.low] = estimate.low
       if (Number.isFinite(estimate.high)) metrics[keys.high] = estimate.high
+    }
+    const following = alignment?.promptFollowing
+    if (following !== undefined && !("absent" in following)) {
+      Object.assign(metrics, {
+        [retrievalSettingKeys.prompts]: following.prompts,
+        [retrievalSettingKeys.k]: following.k,
+        [retrievalSettingKeys.top1Chance]: following.chance.top1,
+        [retrievalSettingKeys.topkChance]: following.chance.topk
+      })
     }
     yield* context.tracking.metrics(0, metrics)
     yield* context.tracking.artifact(join(context.workDir, evaluationFile), "evaluation")

@@ -33,6 +33,10 @@ export interface PromptScore {
   readonly samples: number
 }
 
+export type PromptFollowingRecord =
+  | { readonly prompts: number; readonly k: number; readonly chance: { readonly top1: number; readonly topk: number } }
+  | { readonly absent: string }
+
 /** How the intervals were made. */
 export interface UncertaintyRecord {
   readonly level: number
@@ -73,6 +77,11 @@ export interface EvaluationResult {
     readonly seen?: number
     readonly unseen?: number
     readonly prompts: ReadonlyArray<PromptScore>
+    /**
+     * Prompt following (estimates prompt_following.*): measured among `prompts` distinct prompts
+     * with top-`k` retrieval, beside the chance levels 1/P and k/P; or why it is undefined.
+     */
+    readonly promptFollowing?: PromptFollowingRecord
     /** Over the CLIP image embeddings of generated vs reference images; absent when not computable. */
     readonly fidClip?: number
     readonly kidClip?: number
@@ -123,6 +132,7 @@ export const encodeEvidence = (evidence: EvaluationEvidence): unknown => ({
   version: 1,
   settings: evidence.settings,
   referenceKey: evidence.referenceKey,
+  ...(evidence.retrieval === undefined ? {} : { retrieval: evidence.retrieval }),
   images: evidence.images.map((image) => ({
     ...image,
     atoms: base64Of(image.atoms),
@@ -148,12 +158,14 @@ interface EncodedImage extends Pick<ImageEvidence, "promptIndex" | "prompt" | "s
   readonly glcm: string
   readonly statistics: Readonly<Record<string, number | null>>
   readonly clip?: number | null
+  readonly following?: ImageEvidence["following"]
   readonly embedding?: string
 }
 interface EncodedEvidence {
   readonly version: number
   readonly settings: EvaluationEvidence["settings"]
   readonly referenceKey: string
+  readonly retrieval?: EvaluationEvidence["retrieval"]
   readonly images: ReadonlyArray<EncodedImage>
   readonly reference: Pick<ReferenceEvidence, "images" | "pixels"> & {
     readonly atoms: string
@@ -177,6 +189,7 @@ export const decodeEvidence = (json: unknown): EvaluationEvidence => {
   return {
     settings: raw.settings,
     referenceKey: raw.referenceKey ?? "",
+    ...(raw.retrieval === undefined ? {} : { retrieval: raw.retrieval }),
     images: raw.images.map((image): ImageEvidence => ({
       promptIndex: image.promptIndex,
       prompt: image.prompt,
@@ -189,6 +202,7 @@ export const decodeEvidence = (json: unknown): EvaluationEvidence => {
       glcm: float64Of(image.glcm),
       statistics: statisticsOf(image.statistics),
       ...(typeof image.clip === "number" ? { clip: image.clip } : {}),
+      ...(image.following === undefined ? {} : { following: image.following }),
       ...(typeof image.embedding === "string" ? { embedding: float32Of(image.embedding) } : {})
     })),
     reference: {

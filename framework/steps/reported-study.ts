@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { EvaluationEvidence } from "../metrics/evaluation-evidence.ts"
-import { EVALUATION_METRICS, intervalKeys } from "../metrics/metric-catalog.ts"
+import { intervalKeys, TRACKED_METRICS } from "../metrics/metric-catalog.ts"
 import { estimateDefinitions } from "../metrics/resampled-estimates.ts"
 import { type StudyStatistics, studyStatistics } from "../metrics/study-statistics.ts"
 import { readManifestIn } from "../runner/cache.ts"
@@ -188,7 +188,7 @@ export const statisticsOf = (
  * comparison's difference, interval, p-value and Holm-adjusted p-value per metric.
  */
 export const statisticsMetrics = (statistics: StudyStatistics) => {
-  const metricIds = new Set<string>(EVALUATION_METRICS.map((m) => m.id))
+  const metricIds = new Set<string>(TRACKED_METRICS.map((m) => m.id))
   const experiments: Record<string, Record<string, number>> = {}
   for (const strategy of statistics.strategies) {
     if (strategy.replicates < 2) continue

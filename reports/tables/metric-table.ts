@@ -1,5 +1,6 @@
 import { formatChange, formatInterval, formatValue } from "../number-format.ts"
 import { badness, directionMark, directionText, metricColumns, numeric, realValueOf, type MetricColumn } from "../metric-columns.ts"
+import { promptFollowingNotes, retrievalHeader } from "../prompt-following-columns.ts"
 import { estimateOf, isSignificantBest, type StrategyResult, strategyLabel, type StudyResults } from "../study-results.ts"
 import type { ReportTable, TableCell } from "./report-table.ts"
 
@@ -14,7 +15,9 @@ const sharedReference = (column: MetricColumn, results: StudyResults): number | 
 }
 
 const headerOf = (column: MetricColumn, results: StudyResults): string => {
-  if (column.direction !== "closer") return `${column.label} ${directionMark[column.direction]}`
+  if (column.direction !== "closer") {
+    return retrievalHeader(column, directionMark[column.direction], results) ?? `${column.label} ${directionMark[column.direction]}`
+  }
   const reference = sharedReference(column, results)
   return `${column.label} ${directionMark.closer} ${reference === undefined ? "real" : `real ${formatValue(reference)}`}`
 }
@@ -74,7 +77,8 @@ export const metricTable = (results: StudyResults): ReportTable => {
         : `In parentheses: change against ${baseline.name}, the baseline (for ${directionMark.closer} columns, change of the distance to the real value); negative is better for ${directionMark.lower} and ${directionMark.closer}, positive for ${directionMark.higher}. n.s.: the comparison with the baseline finds no detectable difference.`,
       `Amplitude distances in the declared domain (${
         domains.join("; ")
-      }); KL and JS in nats. FID_CLIP, KID_CLIP and CMMD are computed on the declared CLIP model's image embeddings, not on Inception features. n/a: not computable for this set.`
+      }); KL and JS in nats. FID_CLIP, KID_CLIP and CMMD are computed on the declared CLIP model's image embeddings, not on Inception features. n/a: not computable for this set.`,
+      ...promptFollowingNotes(results, columns)
     ]
   }
 }

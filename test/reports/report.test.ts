@@ -283,6 +283,43 @@ describe("the comparison report of a study", () => {
     else expect(await noteOf(outDir)).toContain(`No bold in ${flippedUnmarked.join(", ")}:`)
   })
 
+  it("shows prompt following per split next to the CLIP alignment, with k and the chance levels, and logs it to MLflow", async () => {
+    const table = facts.tables.find((t) => t.id === "metrics")!
+    const evaluation = JSON.parse(await readFile(join(experimentDirsOf(ran)[0]!.replicates[0]!.evaluation, "evaluation.json"), "utf8"))
+    const { chance, k, prompts } = evaluation.alignment.promptFollowing
+    // Two seen and two unseen prompts; k = 3 by default.
+    expect({ prompts, k, chance }).toEqual({ prompts: 4, k: 3, chance: { top1: 0.25, topk: 0.75 } })
+    const header = table.header.indexOf(`${evaluationMetrics.clipUnseen.label} ↑`)
+    expect(table.header.slice(header + 1, header + 7)).toEqual([
+      "gap seen ↑",
+      "gap unseen ↑",
+      "top-1 seen ↑ chance 0.25",
+      "top-1 unseen ↑ chance 0.25",
+      "top-k seen ↑ k = 3, chance 0.75",
+      "top-k unseen ↑ k = 3, chance 0.75"
+    ])
+    const markdown = await readFile(join(reportDir, "report.md"), "utf8")
+    expect(markdown).toContain("(P = 4, k = 3)")
+    // Over all prompts too, with intervals, in evaluation.json; every image's top-1 hit lies in [0, 1].
+    for (const id of ["prompt_following.gap", "prompt_following.top1", "prompt_following.topk"]) {
+      expect(Number.isFinite(evaluation.estimates[id].low), id).toBe(true)
+    }
+    expect(evaluation.estimates["prompt_following.top1"].value).toBeGreaterThanOrEqual(0)
+    expect(evaluation.estimates["prompt_following.top1"].value).toBeLessThanOrEqual(1)
+    const { stdout } = await promisify(execFile)(mlflowPython, [join(repoRoot, "tools/check_local_store.py"), ran.trackingDir], { maxBuffer: 64 * 1024 * 1024 })
+    const runs = (JSON.parse(stdout) as { experiments: Array<{ runs: Array<Record<string, any>> }> }).experiments.flatMap((e) => e.runs)
+    const baseline = runs.find((r) => r.name === "baseline")!
+    expect(Object.keys(baseline.metrics)).toEqual(expect.arrayContaining([
+      "prompt_following.gap.seen",
+      "prompt_following.top1.unseen.low",
+      "prompt_following.topk",
+      "prompt_following.top1.chance"
+    ]))
+    expect(baseline.metrics["prompt_following.gap"][0][2]).toBeCloseTo(evaluation.estimates["prompt_following.gap"].value, 12)
+    // The summary run of the replicated strategy carries the mean over its seeds.
+    expect(Object.keys(runs.find((r) => r.name === "hybrid")!.metrics)).toContain("prompt_following.gap.seed_sd")
+  })
+
   it("logs each replicate as a child run of its experiment, tagged with its index, and the intervals' bounds as metrics (read by MLflow's own client)", async () => {
     const { stdout } = await promisify(execFile)(mlflowPython, [join(repoRoot, "tools/check_local_store.py"), ran.trackingDir], { maxBuffer: 64 * 1024 * 1024 })
     const runs = (JSON.parse(stdout) as { experiments: Array<{ runs: Array<Record<string, any>> }> }).experiments.flatMap((e) => e.runs)
