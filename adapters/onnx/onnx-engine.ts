@@ -159,25 +159,44 @@ const decodeAmplitude = (graphs: Graphs, manifest: OnnxManifest, latents: tf.Ten
     })
   })
 
-/** Every prompt × seed × replicate of the generation, written as the generate step writes them. */
-const generate = (request: OnnxGenerateRequest, providers: ReadonlyArray<string>) =>
-  Effect.scoped(Effect.gen(function*() {
-    const { generate: g, manifest, model } = request
-    const side = g.resolution ?? request.resolution
-    if (!Number.isInteger(side) || side % manifest.vaeScaleFactor !== 0) {
-      return yield* failed(`generate.resolution: ${side} pixels is not a multiple of the VAE's scale factor ${manifest.vaeScaleFactor}`)
-    }
-    const latentSide = side / manifest.vaeScaleFactor
-    const schedulerFile = join(model, manifest.scheduler)
+/** An ONNX export opened: its graphs' sessions (released with the scope), tokenizer and scheduler config. */
+export interface OnnxPipeline {
+  readonly manifest: OnnxManifest
+  readonly graphs: Graphs
+  readonly tokenizer: ClipTokenizer
+  readonly schedulerConfig: unknown
+  readonly schedulerFile: string
+}
+
+export const openOnnxPipeline = (folder: string, manifest: OnnxManifest, providers: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const schedulerFile = join(folder, manifest.scheduler)
     const schedulerConfig = yield* Effect.tryPromise({
       try: async () => JSON.parse(await readFile(schedulerFile, "utf8")) as unknown,
       catch: (e) => failed(`${schedulerFile}: ${(e as Error).message}`)
     })
+    const tokenizer = yield* loadClipTokenizer(join(folder, manifest.tokenizer)).pipe(Effect.mapError((e) => failed(e.message)))
+    const graphs = yield* openGraphs(folder, manifest, providers)
+    const pipeline: OnnxPipeline = { manifest, graphs, tokenizer, schedulerConfig, schedulerFile }
+    return pipeline
+  })
+
+/** Every prompt × seed × replicate of the generation, written as the generate step writes them. */
+export const generateOnnxSamples = (pipeline: OnnxPipeline, request: Omit<OnnxGenerateRequest, "model" | "manifest">) =>
+  Effect.gen(function*() {
+    const { generate: g } = request
+    const { graphs, manifest, tokenizer } = pipeline
+    // The scheduler arithmetic runs on tfjs' best registered backend (its CPU one at least, imported above); wasm initialises asynchronously.
+    yield* Effect.promise(() => tf.ready())
+    const side = g.resolution ?? request.resolution
+    if (!Number.isInteger(side) || side % manifest.vaeScaleFactor !== 0) {
+      return yield* failed(`generate.resolution: ${side} pixels is not a multiple of the VAE's scale factor ${manifest.vaeScaleFactor}`)
+    }
+    if (g.conditions !== undefined) return yield* failed("generate.conditions: an ONNX export carries no ControlNet")
+    const latentSide = side / manifest.vaeScaleFactor
     // Built per sample: a scheduler run remembers a multistep solver's history.
-    const scheduler = () => makeScheduler(g, schedulerConfig, schedulerFile).pipe(Effect.mapError((e) => failed(e.message)))
+    const scheduler = () => makeScheduler(g, pipeline.schedulerConfig, pipeline.schedulerFile).pipe(Effect.mapError((e) => failed(e.message)))
     yield* scheduler()
-    const tokenizer = yield* loadClipTokenizer(join(model, manifest.tokenizer)).pipe(Effect.mapError((e) => failed(e.message)))
-    const graphs = yield* openGraphs(model, manifest, providers)
     const prompts = promptsOf(g)
     const guided = g.guidanceScale > 1
     const total = prompts.length * g.seeds.length * g.samplesPerPrompt
@@ -210,14 +229,19 @@ const generate = (request: OnnxGenerateRequest, providers: ReadonlyArray<string>
       }
     }
     yield* writeSamplesIndex(request.outDir, samples).pipe(Effect.mapError((e) => failed(e.message)))
-  }))
+  })
 
 export const makeOnnxEngine = Effect.gen(function*() {
   const io = yield* ImageIO
   const runtime = yield* Effect.cached(Effect.sync(onnxRuntimeInfo))
   return {
     runtime,
-    generate: (request) => Effect.flatMap(runtime, (info) => generate(request, info.providers)).pipe(Effect.provideService(ImageIO, io))
+    generate: (request) =>
+      Effect.scoped(
+        Effect.flatMap(runtime, (info) => openOnnxPipeline(request.model, request.manifest, info.providers)).pipe(
+          Effect.flatMap((pipeline) => generateOnnxSamples(pipeline, request))
+        )
+      ).pipe(Effect.provideService(ImageIO, io))
   } satisfies OnnxEngine["Type"]
 })
 

@@ -234,10 +234,8 @@ const onnxSource = (folder: string, engineChoice: Parsed["engine"]) =>
 /** A diffusers pipeline folder: diffusers' defaults, the size from the UNet's sample_size. */
 const folderSource = (folder: string, engineChoice: Parsed["engine"]) =>
   Effect.gen(function*() {
-    const choice = Option.getOrElse(engineChoice, () => "tfjs" as const)
-    if (choice === "onnx") {
-      return yield* usage(`--engine onnx: ${folder} is a diffusers pipeline, not an ONNX export (no ${onnxManifestFile}); make one with \`sardine export EXPERIMENT --format onnx --out DIR\``)
-    }
+    // --engine onnx on a folder without the ONNX manifest was refused by the command.
+    const choice = Option.getOrElse(Option.filter(engineChoice, (e) => e !== "onnx"), () => "tfjs" as const)
     const engine: EngineName = choice !== "auto" ? choice : (yield* (yield* EngineEnvironments).torchConfigured) ? "torch" : "tfjs"
     const index = yield* readConfig(folder, "model_index.json")
     const unet = yield* readConfig(folder, "unet/config.json")
