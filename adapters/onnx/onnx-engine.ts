@@ -1,5 +1,4 @@
 import * as tf from "@tensorflow/tfjs-core"
-import "@tensorflow/tfjs-backend-cpu"
 import { Effect, Layer } from "effect"
 import { existsSync, readdirSync } from "node:fs"
 import { readFile } from "node:fs/promises"
@@ -11,6 +10,7 @@ import { EngineError, type GeneratedSample } from "../../framework/services/engi
 import { ImageIO } from "../../framework/services/image-io.ts"
 import { OnnxEngine, type OnnxGenerateRequest, type OnnxManifest, type OnnxRuntimeInfo } from "../../framework/services/onnx-pipeline.ts"
 import { sampleStem, writeSampleImages, writeSamplesIndex } from "../images/sample-files.ts"
+import { selectBackend } from "../tfjs/backend.ts"
 import { drawNoise, gaussianStream } from "../tfjs/sampling/gaussian-noise.ts"
 import { makeScheduler } from "../tfjs/sampling/sampler.ts"
 import type { DiffusionScheduler, NoiseDraw } from "../tfjs/schedulers/diffusion-scheduler.ts"
@@ -20,7 +20,7 @@ import { loadClipTokenizer } from "../tokenizer/tokenizer-files.ts"
 /**
  * The ONNX engine: an ONNX export's graphs on onnxruntime-node, the denoising loop in TypeScript. The
  * scheduler arithmetic, the noise draws and the files are the tfjs engine's own code (makeScheduler on the
- * tfjs CPU backend, the (seed, replicate) Gaussian streams, sample-files.ts), so for the same noise its
+ * tfjs backend the tfjs engine would use, the (seed, replicate) Gaussian streams, sample-files.ts), so for the same noise its
  * samples are the tfjs engine's up to the graphs' float differences. Only the UNet, VAE decoder and text
  * encoder run on onnxruntime: CUDA's execution provider when its libraries are installed next to
  * onnxruntime-node's binding, else the CPU's.
@@ -50,7 +50,7 @@ export const onnxRuntimeInfo = (): OnnxRuntimeInfo => {
   return {
     version: ort.env.versions.node ?? ort.env.versions.common,
     providers: cuda ? ["cuda", "cpu"] : ["cpu"],
-    unavailable: known.filter((name) => name !== "cpu" && !(name === "cuda" && cuda))
+    unavailable: known.includes("cuda") && !cuda ? ["cuda"] : []
   }
 }
 
@@ -159,6 +159,13 @@ const decodeAmplitude = (graphs: Graphs, manifest: OnnxManifest, latents: tf.Ten
     })
   })
 
+/** The scheduler arithmetic runs on the tfjs backend in use, else on the one the tfjs engine would choose (selectBackend). */
+const schedulerBackend = Effect.suspend(() =>
+  tf.engine().backendName == null
+    ? Effect.asVoid(selectBackend()).pipe(Effect.mapError((e) => failed(e.message)))
+    : Effect.promise(() => tf.ready())
+)
+
 /** An ONNX export opened: its graphs' sessions (released with the scope), tokenizer and scheduler config. */
 export interface OnnxPipeline {
   readonly manifest: OnnxManifest
@@ -186,8 +193,7 @@ export const generateOnnxSamples = (pipeline: OnnxPipeline, request: Omit<OnnxGe
   Effect.gen(function*() {
     const { generate: g } = request
     const { graphs, manifest, tokenizer } = pipeline
-    // The scheduler arithmetic runs on tfjs' best registered backend (its CPU one at least, imported above); wasm initialises asynchronously.
-    yield* Effect.promise(() => tf.ready())
+    yield* schedulerBackend
     const side = g.resolution ?? request.resolution
     if (!Number.isInteger(side) || side % manifest.vaeScaleFactor !== 0) {
       return yield* failed(`generate.resolution: ${side} pixels is not a multiple of the VAE's scale factor ${manifest.vaeScaleFactor}`)

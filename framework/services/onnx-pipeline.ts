@@ -57,7 +57,7 @@ export interface OnnxRuntimeInfo {
   readonly version: string
   /** The execution providers sessions are created with, in order of preference ("cuda", "cpu"). */
   readonly providers: ReadonlyArray<string>
-  /** Providers this onnxruntime build knows but whose libraries are not installed. */
+  /** Providers sardine would use that this onnxruntime build knows but whose libraries are not installed (cuda). */
   readonly unavailable: ReadonlyArray<string>
 }
 
