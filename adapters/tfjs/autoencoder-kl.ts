@@ -28,6 +28,11 @@ export const AutoencoderKlConfig = Schema.Struct({
   /** Latents are multiplied by this before the UNet sees them (0.18215 for SD 1.x/2.x, 0.13025 for SDXL). */
   scaling_factor: Schema.optionalWith(Schema.Number, { default: () => 0.18215 }),
   shift_factor: Schema.optionalWith(Schema.NullOr(Schema.Number), { default: () => null }),
+  // SDXL pipelines standardise latents with these when set (Playground v2.5's VAE); sardine does not.
+  latents_mean: Schema.optionalWith(only(Schema.Null, "null (per-channel latent standardisation is not implemented)"), { default: () => null }),
+  latents_std: Schema.optionalWith(only(Schema.Null, "null (per-channel latent standardisation is not implemented)"), { default: () => null }),
+  // Read by pipelines only to decode an fp16 VAE in fp32; sardine's VAE computes in fp32 (or bf16 on torch) anyway.
+  force_upcast: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   use_quant_conv: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   use_post_quant_conv: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   mid_block_add_attention: Schema.optionalWith(Schema.Boolean, { default: () => true })

@@ -22,6 +22,14 @@ export const ClipTextConfig = Schema.Struct({
     default: () => "quick_gelu" as const
   }),
   layer_norm_eps: Schema.optionalWith(Schema.Number, { default: () => 1e-5 }),
+  // Dropout changes training (transformers applies it in train mode); the published encoders have none.
+  attention_dropout: Schema.optionalWith(only(Schema.Literal(0), "0 (attention dropout is not implemented)"), { default: () => 0 as const }),
+  // Used only to initialise a model from scratch, which sardine's init-model does with its own (documented) initialisers.
+  initializer_range: Schema.optionalWith(Schema.Number, { default: () => 0.02 }),
+  initializer_factor: Schema.optionalWith(Schema.Number, { default: () => 1 }),
+  // The tokenizer's ids; the model reads only eos_token_id (the pooled position).
+  pad_token_id: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => 1 }),
+  bos_token_id: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => 49406 }),
   /** 2 in configs written before transformers#24773: the pooled output is then taken at the largest id. */
   eos_token_id: Schema.optionalWith(Schema.Int, { default: () => 49407 })
 })

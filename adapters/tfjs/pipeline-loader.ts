@@ -110,7 +110,7 @@ export const disposePipeline = (pipeline: StableDiffusionPipeline): void => {
 }
 
 /** The components of a pipeline folder's model_index.json that sardine builds, checked against the classes it knows. */
-const pipelineIndex = (folder: string) =>
+export const pipelineIndex = (folder: string) =>
   Effect.gen(function*() {
     const indexFile = join(folder, "model_index.json")
     const json = yield* readJsonFile(indexFile)

@@ -29,6 +29,8 @@ export const Unet2DConditionConfig = Schema.Struct({
   out_channels: Schema.optionalWith(PositiveInt, { default: () => 4 }),
   sample_size: defaultNull(Schema.Union(PositiveInt, Schema.Array(PositiveInt))),
   center_input_sample: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  dropout: Schema.optionalWith(only(Schema.Literal(0), "0 (dropout in the ResNet blocks is not implemented)"), { default: () => 0 as const }),
+  resnet_out_scale_factor: Schema.optionalWith(only(Schema.Literal(1), "1 (scaled ResNet outputs are not implemented)"), { default: () => 1 as const }),
   flip_sin_to_cos: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   freq_shift: Schema.optionalWith(Schema.Number, { default: () => 0 }),
   down_block_types: Schema.optionalWith(Schema.Array(DownBlockType), {
@@ -61,6 +63,8 @@ export const Unet2DConditionConfig = Schema.Struct({
   num_class_embeds: unsupported("num_class_embeds"),
   addition_embed_type: defaultNull(only(Schema.Literal("text_time"), "null and \"text_time\"")),
   addition_time_embed_dim: defaultNull(PositiveInt),
+  // Read only by addition_embed_type "text", which is refused above.
+  addition_embed_type_num_heads: Schema.optionalWith(PositiveInt, { default: () => 64 }),
   // Attention runs in float32 anyway, so upcasting it changes nothing (SDXL's published config has null).
   upcast_attention: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { default: () => false }),
   resnet_time_scale_shift: Schema.optionalWith(only(Schema.Literal("default"), "\"default\""), { default: () => "default" as const }),

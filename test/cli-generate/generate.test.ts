@@ -22,6 +22,7 @@ import { ImageIO } from "../../framework/services/image-io.ts"
 import { planOf } from "../support/plan-of.ts"
 import { sardine } from "../support/run-process.ts"
 import { FIXTURES, temporaryFolder } from "../training/training-run.ts"
+import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 
 /**
  * `sardine generate` from each source reproduces the study's generate step: the tiny experiment is run
@@ -75,6 +76,7 @@ const layer = Layer.mergeAll(
   engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive)),
   EngineEnvironmentsLive,
   WeightsLive,
+  ModelArchitectureLive,
   OnnxEngineLive.pipe(Layer.provide(ImageIOLive))
 )
 

@@ -10,6 +10,7 @@ import { OnnxEngineLive } from "../../adapters/onnx/onnx-engine.ts"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
 import { selectBackend } from "../../adapters/tfjs/backend.ts"
 import { engineLayer } from "../../adapters/tfjs/engine-live.ts"
+import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
 import { exportCommand } from "../../framework/cli/export.ts"
 import { generateCommand } from "../../framework/cli/generate.ts"
@@ -36,6 +37,7 @@ const layer = Layer.mergeAll(
   plainProgress(() => {}),
   EngineEnvironmentsLive,
   WeightsLive,
+  ModelArchitectureLive,
   OnnxEngineLive.pipe(Layer.provide(ImageIOLive))
 )
 const tfjsLayer = Layer.merge(layer, engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive)))

@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
-import { decodeConfig, type ModelConfigError, only } from "../model-config.ts"
+import { decodeConfig, type ModelConfigError } from "../model-config.ts"
 import { type DiffusionScheduler, sqrtF32, statelessRun } from "./diffusion-scheduler.ts"
+import { thresholdingFields } from "./thresholding.ts"
 import { NoiseScheduleConfig, noiseSchedule } from "./noise-schedule.ts"
 import { spacedTimesteps, timestepSpacingFields } from "./timestep-spacing.ts"
 
@@ -19,9 +20,7 @@ export const DdimConfig = Schema.Struct({
   clip_sample_range: Schema.optionalWith(Schema.Number, { default: () => 1 }),
   /** The ᾱ after the last step: 1, or ᾱ₀ (SD's published configs say false). */
   set_alpha_to_one: Schema.optionalWith(Schema.Boolean, { default: () => true }),
-  thresholding: Schema.optionalWith(only(Schema.Literal(false), "false (dynamic thresholding is for pixel-space models)"), {
-    default: () => false as const
-  })
+  ...thresholdingFields
 })
 export type DdimConfig = typeof DdimConfig.Type
 

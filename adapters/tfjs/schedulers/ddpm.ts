@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
 import { decodeConfig, type ModelConfigError, only } from "../model-config.ts"
 import { type DiffusionScheduler, sqrtF32, statelessRun } from "./diffusion-scheduler.ts"
+import { thresholdingFields } from "./thresholding.ts"
 import { NoiseScheduleConfig, noiseSchedule } from "./noise-schedule.ts"
 import { spacedTimesteps, timestepSpacingFields } from "./timestep-spacing.ts"
 
@@ -18,9 +19,7 @@ export const DdpmConfig = Schema.Struct({
   }),
   clip_sample: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   clip_sample_range: Schema.optionalWith(Schema.Number, { default: () => 1 }),
-  thresholding: Schema.optionalWith(only(Schema.Literal(false), "false (dynamic thresholding is for pixel-space models)"), {
-    default: () => false as const
-  })
+  ...thresholdingFields
 })
 export type DdpmConfig = typeof DdpmConfig.Type
 

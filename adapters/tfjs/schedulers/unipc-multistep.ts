@@ -23,7 +23,9 @@ export const UniPcMultistepConfig = Schema.Struct({
   solver_type: Schema.optionalWith(only(Schema.Literal("bh1", "bh2"), "\"bh1\" and \"bh2\""), { default: () => "bh2" as const }),
   /** Steps (0-based) whose corrector is skipped. */
   disable_corrector: Schema.optionalWith(Schema.Array(Schema.Int), { default: () => [] }),
-  solver_p: Schema.optionalWith(only(Schema.Null, "null (no external predictor scheduler)"), { default: () => null })
+  solver_p: Schema.optionalWith(only(Schema.Null, "null (no external predictor scheduler)"), { default: () => null }),
+  // diffusers accepts it only with flow sigmas (refused).
+  shift_terminal: Schema.optionalWith(only(Schema.Null, "null (flow-matching models)"), { default: () => null })
 })
 export type UniPcMultistepConfig = typeof UniPcMultistepConfig.Type
 
