@@ -102,7 +102,8 @@ const exportOnnx = (file: string, declaration: Declaration, plan: Plan, director
       return yield* new ExportFailed({ reason: `--format onnx: ${target.name} is conditioned on a ControlNet, which the ONNX export does not carry` })
     }
     const cache = cacheLayout(cacheDir)
-    const notDone = (id: string, key: string) => new ExportFailed({ reason: `${id} has not finished (no ${cache.done(key)}); run \`sardine run ${file}\` first` })
+    const notDone = (id: string, key: string) =>
+      new ExportFailed({ reason: `${id} has not finished (no ${cache.done(key)}); run \`sardine run ${file}\` first` })
     const train = target.baseline ? undefined : trainStepOf(plan.steps, target.name)
     const generate = plan.steps.find((s): s is StepOf<"generate"> => s.kind === "generate" && servesExperiment(s.experiments, target.name))
     // A base made by an init-model or merge-model step is in that step's output.
@@ -114,7 +115,9 @@ const exportOnnx = (file: string, declaration: Declaration, plan: Plan, director
       ? join(cache.done(madeBase.key), pipelineFolder)
       : resolve(directory, target.base._tag === "diffusers" ? target.base.path : ".")
     const engine = yield* Engine
-    if (engine.exportOnnx === undefined) return yield* new ExportFailed({ reason: "--format onnx: no engine here has an ONNX exporter (the torch engine does)" })
+    if (engine.exportOnnx === undefined) {
+      return yield* new ExportFailed({ reason: "--format onnx: no engine here has an ONNX exporter (the torch engine does)" })
+    }
     const summary = yield* engine.exportOnnx({
       base: { base: target.base, path: basePath },
       ...(train === undefined ? {} : { modelDir: cache.done(train.key) }),
@@ -122,7 +125,9 @@ const exportOnnx = (file: string, declaration: Declaration, plan: Plan, director
       out
     })
     const weights = summary.trained === undefined ? "the base as it is: it trains nothing" : weightsText(summary.trained, target.generate.useEma)
-    yield* Console.log(`${target.name}: wrote onnx (opset ${summary.opset}, float32) to ${out} (${weights}); sample it with \`sardine generate ${out} --engine onnx\``)
+    yield* Console.log(
+      `${target.name}: wrote onnx (opset ${summary.opset}, float32) to ${out} (${weights}); sample it with \`sardine generate ${out} --engine onnx\``
+    )
     for (const note of summary.trained?.notes ?? []) yield* Console.log(`  note: ${note}`)
   })
 

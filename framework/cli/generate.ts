@@ -218,7 +218,9 @@ const onnxSource = (folder: string, engineChoice: Parsed["engine"]) =>
     const file = join(folder, onnxManifestFile)
     const manifest = yield* Effect.flatMap(
       readConfig(folder, onnxManifestFile),
-      (json) => Effect.mapError(Schema.decodeUnknown(OnnxManifest)(json), (e) => new GenerateFailed({ reason: `${file}: not a sardine ONNX export manifest: ${e.message}` }))
+      (json) =>
+        Effect.mapError(Schema.decodeUnknown(OnnxManifest)(json), (e) =>
+          new GenerateFailed({ reason: `${file}: not a sardine ONNX export manifest: ${e.message}` }))
     )
     const source: Source = {
       engine: "onnx",
@@ -255,7 +257,9 @@ const folderSource = (folder: string, engineChoice: Parsed["engine"]) =>
 const declarationSource = (file: string, wanted: string | undefined, cacheDir: string, engineChoice: Parsed["engine"]) =>
   Effect.gen(function*() {
     if (Option.contains(engineChoice, "onnx")) {
-      return yield* usage(`--engine onnx samples an ONNX export folder; make one with \`sardine export ${file} --format onnx --out DIR\`, then \`sardine generate DIR\``)
+      return yield* usage(
+        `--engine onnx samples an ONNX export folder; make one with \`sardine export ${file} --format onnx --out DIR\`, then \`sardine generate DIR\``
+      )
     }
     // The plan with the declared folders' fingerprints and the engine in its keys, as `sardine run` wrote them to the cache.
     const { engine, loaded, plan } = yield* loadPlan(file, { engine: Option.filter(engineChoice, (e) => e !== "onnx"), cacheDir })
@@ -396,7 +400,9 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
     const folder = sourceInfo.isDirectory()
     const onnxFolder = folder && existsSync(join(sourcePath, onnxManifestFile))
     if (folder && !onnxFolder && Option.contains(parsed.engine, "onnx")) {
-      return yield* usage(`--engine onnx: ${parsed.source} is not an ONNX export (no ${onnxManifestFile}); make one with \`sardine export EXPERIMENT --format onnx --out DIR\``)
+      return yield* usage(
+        `--engine onnx: ${parsed.source} is not an ONNX export (no ${onnxManifestFile}); make one with \`sardine export EXPERIMENT --format onnx --out DIR\``
+      )
     }
     if (folder && !onnxFolder && !existsSync(join(sourcePath, "model_index.json"))) {
       return yield* usage(`${parsed.source}: a folder without model_index.json is not a diffusers pipeline (nor, without ${onnxManifestFile}, an ONNX export)`)

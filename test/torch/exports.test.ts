@@ -123,7 +123,14 @@ describe("a torch-trained model's exports in diffusers", () => {
     const [theirs, ours] = await Effect.runPromise(
       Effect.gen(function*() {
         const onnx = yield* makeOnnxEngine
-        yield* onnx.generate({ model: onnxDir, manifest, generate: { ...generate, prompts: [reference!.prompt] }, resolution: 32, outDir: onnxOut, progress: () => Effect.void })
+        yield* onnx.generate({
+          model: onnxDir,
+          manifest,
+          generate: { ...generate, prompts: [reference!.prompt] },
+          resolution: 32,
+          outDir: onnxOut,
+          progress: () => Effect.void
+        })
         return [yield* read(join(torchDir, reference!.tiff)), yield* read(join(onnxOut, reference!.tiff))] as const
       }).pipe(Effect.provide(ImageIOLive))
     )
