@@ -54,10 +54,19 @@ class TextEncoderGraph(nn.Module):
         return out[0], out[1]
 
 
-def export_graph(module: nn.Module, args: tuple[torch.Tensor, ...], file: Path, inputs: list[str], outputs: list[str], dynamic: dict[str, dict[int, str]], opset: int) -> dict[str, Any]:
+def export_graph(
+    module: nn.Module,
+    args: tuple[torch.Tensor, ...],
+    file: Path,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic: dict[str, dict[int, str]],
+    opset: int,
+) -> dict[str, Any]:
     file.parent.mkdir(parents=True, exist_ok=True)
-    # The TorchScript exporter: it traces diffusers' and transformers' models as they run, where the dynamo
-    # exporter trips on their data-dependent branches; the traced branches hold for every batch below 64.
+    # The TorchScript exporter traces diffusers' and transformers' models as they run; the branches it fixes
+    # (on batch size ≥ 64 and on tensor sizes over 2³¹) hold for what sardine feeds. A graph over 2 GB is
+    # written with its weights as external data next to it, which onnxruntime reads from the folder.
     with torch.no_grad():
         torch.onnx.export(module.eval(), args, str(file), input_names=inputs, output_names=outputs, dynamic_axes=dynamic, opset_version=opset, dynamo=False)
     return {"inputs": inputs, "outputs": outputs}
