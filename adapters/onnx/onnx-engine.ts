@@ -204,6 +204,11 @@ export const generateOnnxSamples = (pipeline: OnnxPipeline, request: Omit<OnnxGe
     const scheduler = () => makeScheduler(g, pipeline.schedulerConfig, pipeline.schedulerFile).pipe(Effect.mapError((e) => failed(e.message)))
     yield* scheduler()
     const prompts = promptsOf(g)
+    // An export's tokenizer holds a learned token as written (`<SAR>`); there is no `{token}` to fill in.
+    const placeholder = prompts.flatMap((p) => [p.text, negativePromptOf(g, p) ?? ""]).find((text) => text.includes("{token}"))
+    if (placeholder !== undefined) {
+      return yield* failed(`"${placeholder}" uses {token}: an ONNX export has no learned token to put there; write the token itself`)
+    }
     const guided = g.guidanceScale > 1
     const total = prompts.length * g.seeds.length * g.samplesPerPrompt
     const samples: Array<GeneratedSample> = []

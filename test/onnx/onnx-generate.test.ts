@@ -133,13 +133,17 @@ describe("sardine export --format onnx / generate --engine onnx", () => {
     await refused([empty, ...out("b")], /not a diffusers pipeline \(nor, without sardine-onnx\.json, an ONNX export\)/)
     await refused([exported, "--engine", "tfjs", ...out("c")], /is an ONNX export \(sardine-onnx\.json\): sample it with --engine onnx, not tfjs/)
     await refused([exported, "--lora", join(FIXTURES, "sd1-tiny.reference.safetensors"), ...out("d")], /the onnx engine does not apply LoRA/)
+    await refused(
+      [exported, "--prompt", "{token} image", "--out", join(folder.dir, "g")],
+      /"\{token\} image" uses \{token\}: an ONNX export has no learned token/
+    )
     const broken = join(folder.dir, "broken")
     await mkdir(broken)
     await writeFile(join(broken, onnxManifestFile), JSON.stringify({ format: "sardine-onnx-pipeline", version: 2 }))
     await refused([broken, ...out("e")], /broken\/sardine-onnx\.json: not a sardine ONNX export manifest/)
     const file = join(folder.dir, "baseline.json")
     await refused([file, "--engine", "onnx", ...out("f")], /--engine onnx samples an ONNX export folder; make one with `sardine export/)
-    expect(readdirSync(folder.dir).filter((n) => /^[a-f]$/.test(n) || n.endsWith(".partial"))).toEqual([])
+    expect(readdirSync(folder.dir).filter((n) => /^[a-g]$/.test(n) || n.endsWith(".partial"))).toEqual([])
   }, 120_000)
 
   it("refuses an SDXL experiment at export, naming what the format does not carry", async () => {
