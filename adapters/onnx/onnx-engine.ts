@@ -60,17 +60,19 @@ interface Graphs {
   readonly textEncoder: ort.InferenceSession
 }
 
-const openGraphs = (folder: string, manifest: OnnxManifest, providers: ReadonlyArray<string>) =>
-  Effect.acquireRelease(
-    Effect.forEach(["unet", "vae_decoder", "text_encoder"] as const, (name) => {
-      const file = join(folder, manifest.graphs[name].file)
-      return Effect.tryPromise({
-        try: () => ort.InferenceSession.create(file, { executionProviders: [...providers] }),
-        catch: (e) => failed(`${file}: cannot load the ONNX graph: ${(e as Error).message}`)
-      })
-    }).pipe(Effect.map(([unet, vaeDecoder, textEncoder]): Graphs => ({ unet: unet!, vaeDecoder: vaeDecoder!, textEncoder: textEncoder! }))),
-    (graphs) => Effect.promise(() => Promise.all([graphs.unet.release(), graphs.vaeDecoder.release(), graphs.textEncoder.release()]))
+const openGraphs = (folder: string, manifest: OnnxManifest, providers: ReadonlyArray<string>) => {
+  const open = (name: keyof OnnxManifest["graphs"]) => {
+    const file = join(folder, manifest.graphs[name].file)
+    return Effect.tryPromise({
+      try: () => ort.InferenceSession.create(file, { executionProviders: [...providers] }),
+      catch: (e) => failed(`${file}: cannot load the ONNX graph: ${(e as Error).message}`)
+    })
+  }
+  return Effect.acquireRelease(
+    Effect.all({ unet: open("unet"), vaeDecoder: open("vae_decoder"), textEncoder: open("text_encoder") }),
+    (graphs: Graphs) => Effect.promise(() => Promise.all([graphs.unet.release(), graphs.vaeDecoder.release(), graphs.textEncoder.release()]))
   )
+}
 
 const run = (session: ort.InferenceSession, graph: string, feeds: Record<string, ort.Tensor>, output: string) =>
   Effect.tryPromise({
@@ -98,7 +100,7 @@ const fromNchw = (x: ort.Tensor): tf.Tensor4D =>
 const encodeTexts = (graphs: Graphs, manifest: OnnxManifest, tokenizer: ClipTokenizer, texts: ReadonlyArray<string>) => {
   const ids = BigInt64Array.from(tokenizer.encodeBatch(texts), BigInt)
   const { inputs, outputs } = manifest.graphs.text_encoder
-  return run(graphs.textEncoder, "text_encoder", { [inputs[0]!]: new ort.Tensor("int64", ids, [texts.length, tokenizer.maxLength]) }, outputs[0]!)
+  return run(graphs.textEncoder, "text_encoder", { [inputs[0]]: new ort.Tensor("int64", ids, [texts.length, tokenizer.maxLength]) }, outputs[0])
 }
 
 /**
@@ -119,29 +121,27 @@ const sampleLatents = (
     const [sample, timestep, hidden] = manifest.graphs.unet.inputs
     let latents = tf.tidy(() => tf.mul(initialNoise, scheduler.initNoiseSigma)) as tf.Tensor4D
     const state = scheduler.start()
-    try {
-      for (const [i, t] of scheduler.timesteps.entries()) {
-        const input = tf.tidy(() => {
-          const scaled = scheduler.scaleModelInput(latents, i)
-          return guided ? tf.concat([scaled, scaled]) : scaled
-        })
-        const output = yield* run(graphs.unet, "unet", {
-          [sample!]: toNchw(input),
-          [timestep!]: new ort.Tensor("float32", Float32Array.of(t), [1]),
-          [hidden!]: context
-        }, manifest.graphs.unet.outputs[0]!)
-        input.dispose()
-        const next = tf.tidy(() => {
-          const prediction = fromNchw(output)
-          const [unconditional, conditional] = guided ? tf.split(prediction, 2) as [tf.Tensor4D, tf.Tensor4D] : [prediction, prediction]
-          const guidedPrediction = guided ? tf.add(unconditional, tf.mul(tf.sub(conditional, unconditional), guidanceScale)) : prediction
-          return state.step(guidedPrediction as tf.Tensor4D, i, latents, noise)
-        })
-        latents.dispose()
-        latents = next
-      }
-    } finally {
-      state.dispose()
+    // Released however the loop ends (a failed graph run included).
+    yield* Effect.addFinalizer(() => Effect.sync(() => state.dispose()))
+    for (const [i, t] of scheduler.timesteps.entries()) {
+      const input = tf.tidy(() => {
+        const scaled = scheduler.scaleModelInput(latents, i)
+        return guided ? tf.concat([scaled, scaled]) : scaled
+      })
+      const feeds = { [sample]: toNchw(input), [timestep]: new ort.Tensor("float32", Float32Array.of(t), [1]), [hidden]: context }
+      // DDIM and DDPM scale nothing: unguided, the input is the latents themselves.
+      if (input !== latents) input.dispose()
+      const output = yield* run(graphs.unet, "unet", feeds, manifest.graphs.unet.outputs[0]).pipe(
+        Effect.tapError(() => Effect.sync(() => latents.dispose()))
+      )
+      const next = tf.tidy(() => {
+        const prediction = fromNchw(output)
+        const [unconditional, conditional] = guided ? tf.split(prediction, 2) as [tf.Tensor4D, tf.Tensor4D] : [prediction, prediction]
+        const guidedPrediction = guided ? tf.add(unconditional, tf.mul(tf.sub(conditional, unconditional), guidanceScale)) : prediction
+        return state.step(guidedPrediction as tf.Tensor4D, i, latents, noise)
+      })
+      latents.dispose()
+      latents = next
     }
     return latents
   })
@@ -151,8 +151,9 @@ const decodeAmplitude = (graphs: Graphs, manifest: OnnxManifest, latents: tf.Ten
   Effect.gen(function*() {
     const scaled = tf.div(latents, manifest.scalingFactor) as tf.Tensor4D
     const { inputs, outputs } = manifest.graphs.vae_decoder
-    const image = yield* run(graphs.vaeDecoder, "vae_decoder", { [inputs[0]!]: toNchw(scaled) }, outputs[0]!)
+    const feeds = { [inputs[0]]: toNchw(scaled) }
     scaled.dispose()
+    const image = yield* run(graphs.vaeDecoder, "vae_decoder", feeds, outputs[0])
     return tf.tidy(() => {
       const unit = tf.clipByValue(tf.add(tf.div(fromNchw(image), 2), 0.5), 0, 1)
       return tf.squeeze(tf.mean(unit, -1), [0]).dataSync() as Float32Array
@@ -220,7 +221,9 @@ export const generateOnnxSamples = (pipeline: OnnxPipeline, request: Omit<OnnxGe
         for (let replicate = 0; replicate < g.samplesPerPrompt; replicate++) {
           const stream = gaussianStream(seed, replicate)
           const initial = drawNoise(stream, [1, latentSide, latentSide, manifest.latentChannels])
-          const latents = yield* sampleLatents(graphs, manifest, yield* scheduler(), context, g.guidanceScale, initial, (shape) => drawNoise(stream, shape))
+          const latents = yield* Effect.scoped(
+            sampleLatents(graphs, manifest, yield* scheduler(), context, g.guidanceScale, initial, (shape) => drawNoise(stream, shape))
+          )
             .pipe(Effect.ensuring(Effect.sync(() => initial.dispose())))
           const amplitude = yield* decodeAmplitude(graphs, manifest, latents).pipe(Effect.ensuring(Effect.sync(() => latents.dispose())))
           const stem = sampleStem(promptIndex, seed, replicate)

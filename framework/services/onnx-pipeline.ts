@@ -11,12 +11,14 @@ import type { EngineError, ProgressSink } from "./engine.ts"
 /** The manifest at the root of an ONNX export folder. */
 export const onnxManifestFile = "sardine-onnx.json"
 
-const Graph = Schema.Struct({
-  /** Relative to the export folder. */
-  file: Schema.String,
-  inputs: Schema.Array(Schema.String),
-  outputs: Schema.Array(Schema.String)
-})
+/** A graph's file (relative to the export folder) and its input and output names, in the order sardine feeds and reads them. */
+const Graph = <I extends Schema.Schema.Any>(inputs: I) =>
+  Schema.Struct({
+    file: Schema.String,
+    inputs,
+    /** The first is the one sardine reads. */
+    outputs: Schema.Tuple([Schema.String], Schema.String)
+  })
 
 export const OnnxManifest = Schema.Struct({
   format: Schema.Literal("sardine-onnx-pipeline"),
@@ -26,7 +28,14 @@ export const OnnxManifest = Schema.Struct({
   pipeline: Schema.NullOr(Schema.String),
   opset: Schema.Int,
   precision: Schema.Literal("float32"),
-  graphs: Schema.Struct({ unet: Graph, vae_decoder: Graph, text_encoder: Graph }),
+  graphs: Schema.Struct({
+    /** sample, timestep, encoder_hidden_states. */
+    unet: Graph(Schema.Tuple(Schema.String, Schema.String, Schema.String)),
+    /** latent_sample. */
+    vae_decoder: Graph(Schema.Tuple(Schema.String)),
+    /** input_ids. */
+    text_encoder: Graph(Schema.Tuple(Schema.String))
+  }),
   /** The CLIP tokenizer folder, relative. */
   tokenizer: Schema.String,
   /** diffusers' scheduler_config.json, relative. */

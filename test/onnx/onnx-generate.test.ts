@@ -93,10 +93,10 @@ describe("sardine export --format onnx / generate --engine onnx", () => {
     for (const [graph, { worst }] of Object.entries(report)) expect(worst, graph).toBeLessThan(1e-4)
   }, 120_000)
 
-  it.each(["euler_ancestral", "dpmsolver_multistep"])(
-    "%s on onnxruntime-node equals the tfjs engine's samples for the same noise (1e-3), negative prompt and guidance included",
-    async (sampler) => {
-      const settings = ["--prompt", "radar image of a harbour", "--negative-prompt", "blurry", "--seeds", "3-4", "--steps", "3", "--guidance", "3"]
+  it.each([["euler_ancestral", "3"], ["dpmsolver_multistep", "3"], ["ddim", "1"]])(
+    "%s (guidance %s) on onnxruntime-node equals the tfjs engine's samples for the same noise (1e-3), negative prompt included",
+    async (sampler, guidance) => {
+      const settings = ["--prompt", "radar image of a harbour", "--negative-prompt", "blurry", "--seeds", "3-4", "--steps", "3", "--guidance", guidance]
       const onnxOut = join(folder.dir, `onnx-${sampler}`)
       const tfjsOut = join(folder.dir, `tfjs-${sampler}`)
       const onnx = await cli("generate", [exported, "--engine", "onnx", "--sampler", sampler, ...settings, "--size", "16", "--out", onnxOut])
