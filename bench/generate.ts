@@ -28,6 +28,7 @@ import { loadPipeline } from "../adapters/tfjs/pipeline-loader.ts"
 import { diffusionModelsOf } from "../adapters/tfjs/sampling/diffusion-models.ts"
 import { generateSamples } from "../adapters/tfjs/sampling/generate-samples.ts"
 import { prepareBackendForTraining } from "../adapters/tfjs/training/trainer.ts"
+import { median } from "./median.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const argument = (name: string, fallback: number) => {
@@ -113,7 +114,6 @@ try {
     }).pipe(Effect.scoped, Effect.provide(ImageIOLive))
   )
 
-  const median = (xs: ReadonlyArray<number>) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   console.log(
     `demo base, ${STEPS} steps, guidance ${GUIDANCE}, ${SAMPLES} samples per sampler (median); load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`
   )
@@ -122,8 +122,8 @@ try {
     "sampler            tfjs wasm   onnxruntime-node   diffusers 2 threads   (images/s)   onnx/tfjs   onnx/diffusers   first image mean (tfjs / onnx / diffusers)"
   )
   for (const c of cases) {
-    const [tfjs, onnx] = [1000 / median(ours.results[c.name]!.tfjs.times)!, 1000 / median(ours.results[c.name]!.onnx.times)!]
-    const diffusers = 1000 / median(peer[c.name]!.msPerSample)!
+    const [tfjs, onnx] = [1000 / median(ours.results[c.name]!.tfjs.times), 1000 / median(ours.results[c.name]!.onnx.times)]
+    const diffusers = 1000 / median(peer[c.name]!.msPerSample)
     const means = [ours.results[c.name]!.tfjs.firstMean, ours.results[c.name]!.onnx.firstMean, peer[c.name]!.firstMean].map((m) => m.toFixed(5)).join(" / ")
     console.log(
       `${c.name.padEnd(18)} ${tfjs.toFixed(2).padStart(9)} ${onnx.toFixed(2).padStart(18)} ${diffusers.toFixed(2).padStart(21)}                ${

@@ -19,7 +19,7 @@ export const AutoencoderKlConfig = Schema.Struct({
   up_block_types: Schema.optionalWith(Schema.Array(only(Schema.Literal("UpDecoderBlock2D"), "UpDecoderBlock2D")), {
     default: () => ["UpDecoderBlock2D"] as const
   }),
-  block_out_channels: Schema.optionalWith(Schema.Array(PositiveInt), { default: () => [64] }),
+  block_out_channels: Schema.optionalWith(Schema.NonEmptyArray(PositiveInt), { default: () => [64] as const }),
   layers_per_block: Schema.optionalWith(PositiveInt, { default: () => 1 }),
   act_fn: Schema.optionalWith(only(Schema.Literal("silu", "swish"), "silu"), { default: () => "silu" as const }),
   latent_channels: Schema.optionalWith(PositiveInt, { default: () => 4 }),
@@ -79,13 +79,13 @@ export const planAutoencoderKl = (config: AutoencoderKlConfig, file: string): Ef
     const channels = c.block_out_channels
     const encoderBlocks = channels.map((out, i) => ({
       module: `encoder.down_blocks.${i}`,
-      resnets: Array.from({ length: c.layers_per_block }, (_, j) => resnet(c, j === 0 ? channels[Math.max(i - 1, 0)] : out, out)),
+      resnets: Array.from({ length: c.layers_per_block }, (_, j) => resnet(c, j === 0 ? channels[Math.max(i - 1, 0)]! : out, out)),
       resample: i < n - 1
     }))
     const reversed = channels.slice().reverse()
     const decoderBlocks = reversed.map((out, i) => ({
       module: `decoder.up_blocks.${i}`,
-      resnets: Array.from({ length: c.layers_per_block + 1 }, (_, j) => resnet(c, j === 0 ? reversed[Math.max(i - 1, 0)] : out, out)),
+      resnets: Array.from({ length: c.layers_per_block + 1 }, (_, j) => resnet(c, j === 0 ? reversed[Math.max(i - 1, 0)]! : out, out)),
       resample: i < n - 1
     }))
     return { config, encoderBlocks, decoderBlocks }
@@ -108,13 +108,13 @@ const midSpecs = (module: string, c: AutoencoderKlConfig, channels: number): Arr
 export const autoencoderKlSpecs = (plan: AutoencoderKlPlan): Array<ParameterSpec> => {
   const c = plan.config
   const first = c.block_out_channels[0]
-  const last = c.block_out_channels[c.block_out_channels.length - 1]
+  const last = c.block_out_channels[c.block_out_channels.length - 1]!
   const blockSpecs = (b: CoderBlock, kind: "downsamplers" | "upsamplers") => [
     ...b.resnets.flatMap((r, j) => resnetSpecs(`${b.module}.resnets.${j}`, r)),
     ...(b.resample
       ? kind === "downsamplers"
-        ? downsampleSpecs(`${b.module}.downsamplers.0`, b.resnets[0].outChannels)
-        : upsampleSpecs(`${b.module}.upsamplers.0`, b.resnets[0].outChannels)
+        ? downsampleSpecs(`${b.module}.downsamplers.0`, b.resnets[0]!.outChannels)
+        : upsampleSpecs(`${b.module}.upsamplers.0`, b.resnets[0]!.outChannels)
       : [])
   ]
   return [

@@ -116,7 +116,7 @@ const poolingPositions = (rows: ReadonlyArray<Int32Array>, eos: number): Array<n
   rows.map((row) => {
     let best = 0
     for (let i = 0; i < row.length; i++) {
-      if (eos === 2 ? row[i] > row[best] : row[i] === eos) {
+      if (eos === 2 ? row[i]! > row[best]! : row[i] === eos) {
         best = i
         if (eos !== 2) break
       }
@@ -130,7 +130,9 @@ const poolingPositions = (rows: ReadonlyArray<Int32Array>, eos: number): Array<n
  */
 export const clipTextModel = (plan: ClipTextPlan, layers: Layers, inputIds: ReadonlyArray<Int32Array>): ClipTextOutput => {
   const c = plan.config
-  const length = inputIds[0].length
+  const [first] = inputIds
+  if (first === undefined) throw new Error("no token id rows")
+  const length = first.length
   if (inputIds.some((row) => row.length !== length)) throw new Error("all token id rows must have the same length")
   if (length > c.max_position_embeddings) throw new Error(`${length} tokens exceed max_position_embeddings ${c.max_position_embeddings}`)
   const available = c.vocab_size + (layers.has(ADDED_TOKEN_EMBEDDING) ? layers.parameter(ADDED_TOKEN_EMBEDDING).shape[0] : 0)

@@ -139,7 +139,7 @@ export const pipelineIndex = (folder: string) =>
     for (const name of names) {
       const cls = yield* requireComponent(name, Object.keys(TEXT_ENCODER_CLASSES))
       yield* requireComponent(name.replace("text_encoder", "tokenizer"), TOKENIZER_CLASSES)
-      textEncoders.push({ name, withProjection: TEXT_ENCODER_CLASSES[cls] })
+      textEncoders.push({ name, withProjection: TEXT_ENCODER_CLASSES[cls] === true })
     }
     const schedulerClass = componentClass(index, "scheduler")
     if (schedulerClass === undefined) return yield* new PipelineError({ file: indexFile, reason: "names no scheduler" })

@@ -16,6 +16,6 @@ export default study({
   experiments: grid(
     { ...loraUnet, description: "LoRA on the UNet attention projections at the rank its name says (alpha = rank); everything else frozen." },
     { "components.unet": ranks.map((rank) => lora({ rank, alpha: rank, lr: 1e-4 })) },
-    { name: ([unet]) => `lora-unet-r${(unet.value as { rank: number }).rank}` }
+    { name: ([unet]) => `lora-unet-r${(unet!.value as { rank: number }).rank}` }
   )
 })

@@ -164,7 +164,7 @@ export const crossFieldIssues = (declaration: Declaration): ReadonlyArray<Declar
     }
     const own = [...experimentIssues(experiment), ...trainedBaseIssues(experiment, declaration.experiments.slice(0, i))]
     for (const issue of own) issues.push({ ...issue, path: ["experiments", i, ...issue.path] })
-    const first = declaration.experiments[0].evaluate.uncertainty
+    const first = declaration.experiments[0]!.evaluate.uncertainty
     if (i > 0 && canonicalJson(experiment.evaluate.uncertainty) !== canonicalJson(first)) {
       issues.push({
         path: ["experiments", i, "evaluate", "uncertainty"],

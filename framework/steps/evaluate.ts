@@ -29,7 +29,7 @@ const amplitudeOfPrepared = (index: PreparedIndex, pixels: Float32Array, name: s
   const data = new Float32Array(width * height)
   for (let p = 0; p < data.length; p++) {
     let sum = 0
-    for (let c = 0; c < channels; c++) sum += pixels[p * channels + c]
+    for (let c = 0; c < channels; c++) sum += pixels[p * channels + c]!
     data[p] = (sum / channels + 1) / 2
   }
   return { name, width, height, data }
@@ -40,7 +40,7 @@ const greyOf = (raster: Raster): Float32Array => {
   const out = new Float32Array(raster.width * raster.height)
   for (let p = 0; p < out.length; p++) {
     let sum = 0
-    for (let c = 0; c < raster.channels; c++) sum += raster.data[p * raster.channels + c]
+    for (let c = 0; c < raster.channels; c++) sum += raster.data[p * raster.channels + c]!
     out[p] = sum / raster.channels
   }
   return out
@@ -116,7 +116,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       (sample, i) =>
         Effect.gen(function*() {
           const file = `previews/reference-${String(i).padStart(4, "0")}.png`
-          const image = referenceRasters[i]
+          const image = referenceRasters[i]!
           yield* io.writePng8(join(context.workDir, file), { ...image, data: image.data.map((v) => v * 255) })
           return { file, caption: sample.caption }
         })
@@ -154,8 +154,8 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       prompt: sample.declaredPrompt,
       split: sample.split,
       seed: sample.seed,
-      sample: indices[i],
-      measured: generatedMeasured[i],
+      sample: indices[i]!,
+      measured: generatedMeasured[i]!,
       ...(alignment === undefined ? {} : { clip: alignment.scores[i] }),
       ...(alignment?.referenceEmbeddings === undefined ? {} : { embedding: rowsOf(alignment.images, i) })
     }))

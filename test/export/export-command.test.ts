@@ -63,7 +63,7 @@ const printed = async (args: ReadonlyArray<string>) => {
 /** Trains the declaration's experiment into the cache where `sardine run` would commit its train step. */
 const trainInto = async (file: string, cacheDir: string, dataDir: string) => {
   const loaded = await Effect.runPromise(loadDeclaration(file))
-  const declared = experimentsOf(loaded.declaration)[0]
+  const declared = experimentsOf(loaded.declaration)[0]!
   const step = trainStepOf((await planOf(file, loaded.declaration)).steps, declared.name)!
   const done = cacheLayout(cacheDir).done(step.key)
   await mkdir(done, { recursive: true })

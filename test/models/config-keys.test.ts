@@ -1,7 +1,7 @@
 import { Effect, Exit } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { describe, expect, it } from "vitest"
+import { assert, describe, expect, it } from "vitest"
 import { AutoencoderKlConfig, decodeAutoencoderKlConfig } from "../../adapters/tfjs/autoencoder-kl.ts"
 import { ClipTextConfig } from "../../adapters/tfjs/clip-text-model.ts"
 import { ControlNetConfig } from "../../adapters/tfjs/controlnet.ts"
@@ -46,8 +46,12 @@ describe("config keys", () => {
   })
 
   it.each(Object.keys(schemas))("every key %s takes is one sardine's schema names", (name) => {
-    const fields = Object.keys(schemas[name].fields)
-    expect(goldens.classes[name].filter((key) => !fields.includes(key))).toEqual([])
+    const schema = schemas[name]
+    const keys = goldens.classes[name]
+    assert.isDefined(schema, name)
+    assert.isDefined(keys, `${name} in the goldens`)
+    const fields = Object.keys(schema.fields)
+    expect(keys.filter((key) => !fields.includes(key))).toEqual([])
   })
 
   it("a key that changes the computation is refused unless it has sardine's value, naming file and field", async () => {

@@ -93,7 +93,7 @@ export const generateSamples = (
 
     yield* Effect.forEach(prompts, (prompt, promptIndex) =>
       Effect.acquireUseRelease(
-        Effect.sync((): Conditioning => promptConditioning(models, texts[promptIndex], guided, size, negatives[promptIndex])),
+        Effect.sync((): Conditioning => promptConditioning(models, texts[promptIndex]!, guided, size, negatives[promptIndex])),
         (conditioning) =>
           Effect.forEach(generate.seeds, (seed) =>
             Effect.forEach(replicates, (replicate) =>
@@ -112,7 +112,7 @@ export const generateSamples = (
                 yield* writeSampleImages(request.outDir, stem, amplitude, side)
                 const negativePrompt = negatives[promptIndex]
                 samples.push({
-                  prompt: texts[promptIndex],
+                  prompt: texts[promptIndex]!,
                   declaredPrompt: prompt.text,
                   ...(negativePrompt === undefined ? {} : { negativePrompt }),
                   promptIndex,

@@ -28,7 +28,7 @@ export const decodeDdimConfig = (json: unknown, file: string): Effect.Effect<Ddi
 
 export const ddimScheduler = (config: DdimConfig, steps: number, eta: number): DiffusionScheduler => {
   const alphasCumprod = noiseSchedule(config).alphasCumprod
-  const finalAlphaCumprod = config.set_alpha_to_one ? 1 : alphasCumprod[0]
+  const finalAlphaCumprod = config.set_alpha_to_one ? 1 : alphasCumprod[0]!
   const timesteps = spacedTimesteps(config, steps, "integer")
   // diffusers steps back by a fixed stride whatever the spacing (so "trailing" ends between two picks).
   const stride = Math.floor(config.num_train_timesteps / steps)
@@ -38,10 +38,10 @@ export const ddimScheduler = (config: DdimConfig, steps: number, eta: number): D
     scaleModelInput: (sample) => sample,
     start: statelessRun((modelOutput, index, sample, noise) =>
       tf.tidy((): tf.Tensor4D => {
-        const t = timesteps[index]
+        const t = timesteps[index]!
         const previous = t - stride
-        const alphaProd = alphasCumprod[t]
-        const alphaProdPrevious = previous >= 0 ? alphasCumprod[previous] : finalAlphaCumprod
+        const alphaProd = alphasCumprod[t]!
+        const alphaProdPrevious = previous >= 0 ? alphasCumprod[previous]! : finalAlphaCumprod
         const betaProd = f32(1 - alphaProd)
         const betaProdPrevious = f32(1 - alphaProdPrevious)
         const [original0, epsilon] = config.prediction_type === "epsilon"

@@ -34,10 +34,10 @@ export const ddpmScheduler = (config: DdpmConfig, steps: number): DiffusionSched
     scaleModelInput: (sample) => sample,
     start: statelessRun((modelOutput, index, sample, noise) =>
       tf.tidy((): tf.Tensor4D => {
-        const t = timesteps[index]
-        const previous = index + 1 < timesteps.length ? timesteps[index + 1] : -1
-        const alphaProd = alphasCumprod[t]
-        const alphaProdPrevious = previous >= 0 ? alphasCumprod[previous] : 1
+        const t = timesteps[index]!
+        const previous = index + 1 < timesteps.length ? timesteps[index + 1]! : -1
+        const alphaProd = alphasCumprod[t]!
+        const alphaProdPrevious = previous >= 0 ? alphasCumprod[previous]! : 1
         const betaProd = f32(1 - alphaProd)
         const betaProdPrevious = f32(1 - alphaProdPrevious)
         const currentAlpha = f32(alphaProd / alphaProdPrevious)
