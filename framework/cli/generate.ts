@@ -420,6 +420,12 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
       ? yield* folderSource(sourcePath, parsed.engine)
       : yield* declarationSource(sourcePath, Option.getOrUndefined(parsed.experiment), parsed.cacheDir, parsed.engine)
     const engineName = source.engine
+    if (files.length > 0 && engineName === "onnx") {
+      return yield* usage(
+        "--lora / --embedding: the onnx engine does not apply LoRA or textual-inversion files (an export's graphs hold their weights); " +
+          "export the trained model with `sardine export … --format onnx`"
+      )
+    }
     const generate = yield* settingsOf(source, parsed)
     const factor = source.onnx?.vaeScaleFactor ?? (yield* vaeScaleFactor(source.base.path))
     if (generate.resolution !== undefined && generate.resolution % factor !== 0) {
