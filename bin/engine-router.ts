@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { Engine, EngineError, EngineName } from "../framework/services/engine.ts"
+import { type Engine, EngineError, type EngineName } from "../framework/services/engine.ts"
 
 type EngineService = Engine["Type"]
 
@@ -18,6 +18,12 @@ export const engineRouter = (engines: Readonly<Record<EngineName, Effect.Effect<
     train: (request) => on(request.engine, (e) => e.train(request)),
     trainClip: (request) => on("tfjs", (e) => e.trainClip(request)),
     generate: (request) => on(request.engine, (e) => e.generate(request)),
-    export: (request) => on(request.engine, (e) => e.export(request))
+    export: (request) => on(request.engine, (e) => e.export(request)),
+    // Only the torch engine has an ONNX exporter.
+    exportOnnx: (request) =>
+      on("torch", (e) =>
+        e.exportOnnx === undefined
+          ? Effect.fail(new EngineError({ operation: "export", reason: "the torch engine has no ONNX exporter" }))
+          : e.exportOnnx(request))
   }
 }

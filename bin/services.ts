@@ -11,6 +11,7 @@ import { progressFor } from "../framework/runner/progress.ts"
 import { Engine } from "../framework/services/engine.ts"
 import type { ImageIO } from "../framework/services/image-io.ts"
 import { ModelArchitecture } from "../framework/services/model-architecture.ts"
+import { OnnxEngine } from "../framework/services/onnx-pipeline.ts"
 import { ReportRenderer } from "../framework/services/report-renderer.ts"
 import { ClipScorers } from "../framework/services/scorer.ts"
 import { EngineEnvironmentsLive } from "../adapters/torch/python-environment.ts"
@@ -59,6 +60,11 @@ const heavy = Layer.mergeAll(
       Effect.promise(() => import("../adapters/tfjs/model-architecture-live.ts")),
       (m) => Effect.provide(ModelArchitecture, m.ModelArchitectureLive)
     )
+  ),
+  lazyLayer(
+    OnnxEngine,
+    Effect.flatMap(Effect.promise(() => import("../adapters/onnx/onnx-engine.ts")), (m) => m.makeOnnxEngine),
+    ["runtime"]
   ),
   lazyLayer(
     ReportRenderer,

@@ -11,6 +11,8 @@ import {
   type ExportSummary,
   type GeneratedSample,
   type GenerateRequest,
+  type OnnxExportRequest,
+  type OnnxExportSummary,
   type TrainRequest,
   validationFolder
 } from "../../framework/services/engine.ts"
@@ -98,6 +100,21 @@ const trainedModel = (modelDir: string, useEma: boolean, operation: string) =>
     )
     return { dir: modelDir, useEma: useEma && manifest.ema, loraScales, spellings: manifest.adaptation.token?.spellings ?? null, manifest }
   })
+
+/** The ONNX opset of `sardine export --format onnx` (onnxruntime ≥ 1.14 runs it; written into the export's manifest). */
+export const ONNX_OPSET = 17
+
+/** Which weights an export of a trained model carries, and what its users must know. */
+const summaryOf = (manifest: ModelManifest, useEma: boolean): ExportSummary => {
+  const token = manifest.adaptation.token
+  return {
+    weights: weightsUsed(manifest, useEma),
+    step: manifest.steps,
+    notes: token === null || token.vectors === 1 ? [] : [
+      `${token.token} has ${token.vectors} vectors (${token.spellings.join(", ")}); diffusers expands "${token.token}" in prompts to all of them`
+    ]
+  }
+}
 
 export interface TorchEngineOptions {
   /** The Python to run the worker with; SARDINE_PYTHON or the default venv when absent. */
@@ -248,6 +265,20 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
         yield* writeSamplesIndex(request.outDir, samples).pipe(Effect.mapError(failed("generate")))
       })
 
+    const exportOnnx = (request: OnnxExportRequest) =>
+      Effect.gen(function*() {
+        const trained = request.modelDir === undefined ? undefined : yield* trainedModel(request.modelDir, request.useEma, "export")
+        yield* Effect.promise(() => mkdir(dirname(request.out), { recursive: true }))
+        yield* worker("export-onnx", {
+          base: request.base.path,
+          out: request.out,
+          opset: ONNX_OPSET,
+          trained: trained === undefined ? null : { dir: trained.dir, useEma: trained.useEma, loraScales: trained.loraScales, spellings: trained.spellings }
+        })
+        const summary: OnnxExportSummary = { opset: ONNX_OPSET, ...(trained === undefined ? {} : { trained: summaryOf(trained.manifest, request.useEma) }) }
+        return summary
+      })
+
     const exportTrained = (request: ExportRequest) =>
       request.format === "diffusers"
         ? Effect.gen(function*() {
@@ -258,15 +289,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
             out: request.out,
             trained: { dir: trained.dir, useEma: trained.useEma, loraScales: trained.loraScales, spellings: trained.spellings }
           })
-          const token = trained.manifest.adaptation.token
-          const summary: ExportSummary = {
-            weights: weightsUsed(trained.manifest, request.useEma),
-            step: trained.manifest.steps,
-            notes: token === null || token.vectors === 1 ? [] : [
-              `${token.token} has ${token.vectors} vectors (${token.spellings.join(", ")}); diffusers expands "${token.token}" in prompts to all of them`
-            ]
-          }
-          return summary
+          return summaryOf(trained.manifest, request.useEma)
         })
         // The LoRA and embedding formats are the trained model's tensors renamed: no tensor work, one writer.
         : exportModel({ base: request.base.path, modelDir: request.modelDir, format: request.format, out: request.out, useEma: request.useEma }).pipe(
@@ -311,6 +334,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           })
         ),
       generate,
-      export: exportTrained
+      export: exportTrained,
+      exportOnnx
     } satisfies Engine["Type"]
   })

@@ -2,6 +2,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { resolve } from "node:path"
 import { EngineEnvironments, type TorchEnvironment } from "../services/engine.ts"
+import { OnnxEngine, type OnnxRuntimeInfo } from "../services/onnx-pipeline.ts"
 
 /**
  * `sardine engine`: the engines' environments. The tfjs engine is embedded (nothing to set up); the torch
@@ -34,14 +35,22 @@ const describe = (env: TorchEnvironment): string => {
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print the torch environment as JSON"))
 
+/** The ONNX engine's line: onnxruntime-node and the execution providers its sessions use. */
+const describeOnnx = (info: OnnxRuntimeInfo): string =>
+  `onnx engine: onnxruntime-node ${info.version}, execution providers ${info.providers.join(", ")}` +
+  (info.unavailable.length === 0 ? "" : ` (known but not installed: ${info.unavailable.join(", ")})`)
+
 const check = Command.make("check", { json }, ({ json }) =>
   Effect.gen(function*() {
-    const env = yield* (yield* EngineEnvironments).torch
-    yield* Console.log(json ? JSON.stringify(env, null, 2) : describe(env))
+    const onnx = yield* (yield* OnnxEngine).runtime
+    // The ONNX engine needs no Python: its line is printed even when the torch engine's check fails.
+    const env = yield* (yield* EngineEnvironments).torch.pipe(Effect.tapError(() => json ? Effect.void : Console.log(describeOnnx(onnx))))
+    yield* Console.log(json ? JSON.stringify({ ...env, onnx }, null, 2) : `${describe(env)}\n${describeOnnx(onnx)}`)
   })).pipe(
     Command.withDescription(
       "Start the torch engine's worker and print its Python, torch, diffusers, transformers, PEFT, accelerate versions and the CUDA devices " +
-        "(memory, bf16); exit 1, naming each pin, when a pinned package is missing or of another version."
+        "(memory, bf16), then onnxruntime-node's version and execution providers (CUDA where its libraries are installed, else the CPU); " +
+        "exit 1, naming each pin, when a pinned package is missing or of another version."
     )
   )
 

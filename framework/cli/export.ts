@@ -22,16 +22,16 @@ export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFail
   }
 }
 
-const formats: ReadonlyArray<ExportFormat | "clip"> = ["diffusers", "kohya", "peft", "embedding", "clip"]
+const formats: ReadonlyArray<ExportFormat | "clip" | "onnx"> = ["diffusers", "kohya", "peft", "embedding", "clip", "onnx"]
 
 const format = Options.choice("format", formats).pipe(
   Options.withDescription(
-    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file); clip: a clipModel's trained CLIP (transformers CLIPModel folder)"
+    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file); clip: a clipModel's trained CLIP (transformers CLIPModel folder); onnx: UNet, VAE decoder and text encoder as ONNX graphs with tokenizer, scheduler config and sardine-onnx.json, for `sardine generate --engine onnx` (written by the torch engine; SD 1.x / 2.x; the base for an untrained experiment)"
   )
 )
 const out = Options.text("out").pipe(
   Options.map((path) => resolve(path)),
-  Options.withDescription("The .safetensors file to write (kohya, peft, embedding) or the new folder (diffusers, clip)")
+  Options.withDescription("The .safetensors file to write (kohya, peft, embedding) or the new folder (diffusers, clip, onnx)")
 )
 const experimentName = Options.text("experiment").pipe(
   Options.optional,
@@ -54,7 +54,7 @@ export const trainStepOf = (
   steps.find((s): s is StepOf<"train"> => s.kind === "train" && servesExperiment((s as StepOf<"train">).experiments, experiment))
 
 /** A clipModel's trained CLIP: the train-clip step's model folder, copied whole (temporary name, then renamed). */
-const exportClip = (file: string, declaration: Declaration, plan: Plan, format: ExportFormat | "clip", out: string, cacheDir: string) =>
+const exportClip = (file: string, declaration: Declaration, plan: Plan, format: ExportFormat | "clip" | "onnx", out: string, cacheDir: string) =>
   Effect.gen(function*() {
     if (declaration.kind !== "clip" || format !== "clip") {
       return yield* new ExportFailed({
@@ -76,6 +76,61 @@ const exportClip = (file: string, declaration: Declaration, plan: Plan, format: 
     yield* Console.log(`${declaration.name}: wrote clip to ${out}`)
   })
 
+/**
+ * An experiment's pipeline as ONNX graphs (the torch engine's exporter): its trained model merged into the
+ * base, or the base as it is for an experiment that trains nothing (a baseline). SD 1.x / 2.x only.
+ */
+const exportOnnx = (file: string, declaration: Declaration, plan: Plan, directory: string, wanted: string | undefined, out: string, cacheDir: string) =>
+  Effect.gen(function*() {
+    const experiments = experimentsOf(declaration)
+    const chosen = wanted === undefined ? experiments : experiments.filter((e) => e.name === wanted)
+    const names = experiments.map((e) => e.name).join(", ") || "none"
+    if (chosen.length !== 1) {
+      return yield* new ExportFailed({
+        reason: wanted === undefined
+          ? `${file} declares ${experiments.length} experiments (${names}); name one with --experiment`
+          : `--experiment ${wanted}: no experiment of that name in ${file} (it declares ${names})`
+      })
+    }
+    const target = chosen[0]!
+    if (target.base.family === "sdxl") {
+      return yield* new ExportFailed({
+        reason: `--format onnx: ${target.name}'s base is SDXL; the ONNX export carries SD 1.x / 2.x pipelines (one text encoder, no micro-conditioning)`
+      })
+    }
+    if (target.conditioning !== undefined) {
+      return yield* new ExportFailed({ reason: `--format onnx: ${target.name} is conditioned on a ControlNet, which the ONNX export does not carry` })
+    }
+    const cache = cacheLayout(cacheDir)
+    const notDone = (id: string, key: string) =>
+      new ExportFailed({ reason: `${id} has not finished (no ${cache.done(key)}); run \`sardine run ${file}\` first` })
+    const train = target.baseline ? undefined : trainStepOf(plan.steps, target.name)
+    const generate = plan.steps.find((s): s is StepOf<"generate"> => s.kind === "generate" && servesExperiment(s.experiments, target.name))
+    // A base made by an init-model or merge-model step is in that step's output.
+    const madeBaseId = (train ?? generate)?.inputs.find((i) => i.role === "base")?.step
+    const madeBase = plan.steps.find((s) => s.id === madeBaseId)
+    if (madeBase !== undefined && !(yield* isDone(cache, madeBase.key))) return yield* notDone(madeBase.id, madeBase.key)
+    if (train !== undefined && !(yield* isDone(cache, train.key))) return yield* notDone(train.id, train.key)
+    const basePath = madeBase !== undefined
+      ? join(cache.done(madeBase.key), pipelineFolder)
+      : resolve(directory, target.base._tag === "diffusers" ? target.base.path : ".")
+    const engine = yield* Engine
+    if (engine.exportOnnx === undefined) {
+      return yield* new ExportFailed({ reason: "--format onnx: no engine here has an ONNX exporter (the torch engine does)" })
+    }
+    const summary = yield* engine.exportOnnx({
+      base: { base: target.base, path: basePath },
+      ...(train === undefined ? {} : { modelDir: cache.done(train.key) }),
+      useEma: target.generate.useEma,
+      out
+    })
+    const weights = summary.trained === undefined ? "the base as it is: it trains nothing" : weightsText(summary.trained, target.generate.useEma)
+    yield* Console.log(
+      `${target.name}: wrote onnx (opset ${summary.opset}, float32) to ${out} (${weights}); sample it with \`sardine generate ${out} --engine onnx\``
+    )
+    for (const note of summary.trained?.notes ?? []) yield* Console.log(`  note: ${note}`)
+  })
+
 export const exportCommand = Command.make(
   "export",
   { file: declarationFile, format, out, cacheDir: cacheDirOption, experiment: experimentName, engine: engineOption },
@@ -83,6 +138,7 @@ export const exportCommand = Command.make(
     Effect.gen(function*() {
       const { engine: computedBy, loaded, plan } = yield* loadPlan(file, { engine: engineChoice, cacheDir })
       if (format === "clip" || loaded.declaration.kind === "clip") return yield* exportClip(file, loaded.declaration, plan, format, out, cacheDir)
+      if (format === "onnx") return yield* exportOnnx(file, loaded.declaration, plan, loaded.directory, Option.getOrUndefined(experiment), out, cacheDir)
       const trained = experimentsOf(loaded.declaration).filter((e) => !e.baseline && e.train !== undefined)
       const wanted = Option.getOrUndefined(experiment)
       const chosen = wanted === undefined ? trained : trained.filter((e) => e.name === wanted)
@@ -122,6 +178,6 @@ export const exportCommand = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Export an experiment's trained model (found in the cache through its plan) for other tools: merged diffusers pipeline, kohya or PEFT LoRA (adapters only: a fully trained component needs --format diffusers), or the learned token's embedding. The weights are those generate.useEma names (the EMA when training kept one, else the final weights); the output says which."
+    "Export an experiment's trained model (found in the cache through its plan) for other tools: merged diffusers pipeline, kohya or PEFT LoRA (adapters only: a fully trained component needs --format diffusers), the learned token's embedding, or ONNX graphs for onnxruntime (also of an untrained experiment's base). The weights are those generate.useEma names (the EMA when training kept one, else the final weights); the output says which."
   )
 )

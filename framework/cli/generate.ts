@@ -18,17 +18,18 @@ import { Progress } from "../runner/progress.ts"
 import { denormalise, type DenormalisedUnit, invertibleNormalisation } from "../sar/denormalisation.ts"
 import { type AdapterFile, Engine, EngineEnvironments, type EngineName, type GeneratedSample, samplesIndexFile } from "../services/engine.ts"
 import { ImageIO } from "../services/image-io.ts"
+import { onnxBackendText, OnnxEngine, OnnxManifest, onnxManifestFile } from "../services/onnx-pipeline.ts"
 import { writeFolderAtomic } from "../files/atomic-write.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
-import { engineOption } from "./engine-option.ts"
 import { trainStepOf } from "./export.ts"
 
 /**
  * `sardine generate SOURCE --out DIR [--prompt …] …`: images from an experiment's trained model (found
  * in the cache through its plan; the base for a baseline), from a diffusers pipeline folder (an export,
- * a downloaded model), or from such a folder plus LoRA / textual-inversion files. Settings default to
+ * a downloaded model), from such a folder plus LoRA / textual-inversion files, or from an ONNX export
+ * folder on onnxruntime-node (`--engine onnx`). Settings default to
  * the experiment's `generate` (a folder: diffusers' defaults); the options override them. Writes what
  * the generate step writes (float32 TIFF + PNG per sample, samples.json), each record of samples.json
  * with every setting, into a temporary folder renamed to DIR when complete.
@@ -81,7 +82,13 @@ const options = {
   ),
   eta: Options.float("eta").pipe(Options.optional, Options.withDescription("DDIM's η")),
   size: Options.integer("size").pipe(Options.optional, Options.withDescription("Image side in pixels")),
-  engine: engineOption,
+  engine: Options.choice("engine", ["tfjs", "torch", "onnx", "auto"]).pipe(
+    Options.optional,
+    Options.withDescription(
+      "tfjs (embedded), torch (the PyTorch worker), onnx (an ONNX export folder on onnxruntime-node: `sardine export … --format onnx`), or auto " +
+        "(torch when its Python is configured). Default: an experiment's engine, onnx for an ONNX export folder, else tfjs"
+    )
+  ),
   lora: Options.text("lora").pipe(
     Options.repeated,
     Options.withDescription("A LoRA file (kohya or diffusers/PEFT safetensors) on a pipeline folder, FILE or FILE:SCALE (repeatable)")
@@ -182,7 +189,9 @@ const sha256 = (file: string) => Effect.promise(async () => createHash("sha256")
 /** What to sample with: the engine request's model part, the declared settings, and a description for samples.json. */
 interface Source {
   /** The engine that samples: the plan's for an experiment (its steps' keys name it), else --engine's. */
-  readonly engine: EngineName
+  readonly engine: EngineName | "onnx"
+  /** An ONNX export folder's manifest (then `base.path` is that folder). */
+  readonly onnx?: OnnxManifest
   readonly base: { readonly base: BaseModel; readonly path: string }
   readonly adaptation: ResolvedAdaptation
   readonly modelDir?: string
@@ -203,10 +212,34 @@ const readConfig = (folder: string, file: string) =>
 const vaeScaleFactor = (pipeline: string) =>
   Effect.map(readConfig(pipeline, "vae/config.json"), (vae) => 2 ** ((Array.isArray(vae.block_out_channels) ? vae.block_out_channels.length : 1) - 1))
 
+/** An ONNX export folder (sardine-onnx.json): diffusers' defaults, the size from the UNet's sample_size. */
+const onnxSource = (folder: string, engineChoice: Parsed["engine"]) =>
+  Effect.gen(function*() {
+    const choice = Option.getOrElse(engineChoice, () => "onnx" as const)
+    if (choice !== "onnx") return yield* usage(`${folder} is an ONNX export (${onnxManifestFile}): sample it with --engine onnx, not ${choice}`)
+    const file = join(folder, onnxManifestFile)
+    const manifest = yield* Effect.flatMap(
+      readConfig(folder, onnxManifestFile),
+      (json) =>
+        Effect.mapError(Schema.decodeUnknown(OnnxManifest)(json), (e) =>
+          new GenerateFailed({ reason: `${file}: not a sardine ONNX export manifest: ${e.message}` }))
+    )
+    const source: Source = {
+      engine: "onnx",
+      onnx: manifest,
+      base: { base: { _tag: "diffusers", path: folder, family: "sd15" }, path: folder },
+      adaptation: resolveAdaptation(frozen, "sd15"),
+      generate: Schema.decodeUnknownSync(Generation)({ prompts: ["x"], resolution: manifest.sampleSize * manifest.vaeScaleFactor }),
+      description: { kind: "onnx-folder", path: folder, pipeline: manifest.pipeline, opset: manifest.opset }
+    }
+    return source
+  })
+
 /** A diffusers pipeline folder: diffusers' defaults, the size from the UNet's sample_size. */
 const folderSource = (folder: string, engineChoice: Parsed["engine"]) =>
   Effect.gen(function*() {
-    const choice = Option.getOrElse(engineChoice, () => "tfjs" as const)
+    // --engine onnx on a folder without the ONNX manifest was refused by the command.
+    const choice = Option.getOrElse(Option.filter(engineChoice, (e) => e !== "onnx"), () => "tfjs" as const)
     const engine: EngineName = choice !== "auto" ? choice : (yield* (yield* EngineEnvironments).torchConfigured) ? "torch" : "tfjs"
     const index = yield* readConfig(folder, "model_index.json")
     const unet = yield* readConfig(folder, "unet/config.json")
@@ -225,8 +258,13 @@ const folderSource = (folder: string, engineChoice: Parsed["engine"]) =>
 /** An experiment of a declaration: its generate step's settings, its trained model from the cache. */
 const declarationSource = (file: string, wanted: string | undefined, cacheDir: string, engineChoice: Parsed["engine"]) =>
   Effect.gen(function*() {
+    if (Option.contains(engineChoice, "onnx")) {
+      return yield* usage(
+        `--engine onnx samples an ONNX export folder; make one with \`sardine export ${file} --format onnx --out DIR\`, then \`sardine generate DIR\``
+      )
+    }
     // The plan with the declared folders' fingerprints and the engine in its keys, as `sardine run` wrote them to the cache.
-    const { engine, loaded, plan } = yield* loadPlan(file, { engine: engineChoice, cacheDir })
+    const { engine, loaded, plan } = yield* loadPlan(file, { engine: Option.filter(engineChoice, (e) => e !== "onnx"), cacheDir })
     const experiments = experimentsOf(loaded.declaration)
     const chosen = wanted === undefined ? experiments : experiments.filter((e) => e.name === wanted)
     const names = experiments.map((e) => e.name).join(", ") || "none"
@@ -364,20 +402,34 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
     const sourceInfo = yield* Effect.promise(() => stat(sourcePath).catch(() => undefined))
     if (sourceInfo === undefined) return yield* usage(`${parsed.source}: no such file or folder`)
     const folder = sourceInfo.isDirectory()
-    if (folder && !existsSync(join(sourcePath, "model_index.json"))) {
-      return yield* usage(`${parsed.source}: a folder without model_index.json is not a diffusers pipeline`)
+    const onnxFolder = folder && existsSync(join(sourcePath, onnxManifestFile))
+    if (folder && !onnxFolder && Option.contains(parsed.engine, "onnx")) {
+      return yield* usage(
+        `--engine onnx: ${parsed.source} is not an ONNX export (no ${onnxManifestFile}); make one with \`sardine export EXPERIMENT --format onnx --out DIR\``
+      )
+    }
+    if (folder && !onnxFolder && !existsSync(join(sourcePath, "model_index.json"))) {
+      return yield* usage(`${parsed.source}: a folder without model_index.json is not a diffusers pipeline (nor, without ${onnxManifestFile}, an ONNX export)`)
     }
     const files = yield* adapterFiles(parsed)
     if (files.length > 0 && !folder) {
       return yield* usage("--lora and --embedding apply to a pipeline folder; export the experiment (sardine export) or give its base folder")
     }
     if (folder && Option.isSome(parsed.experiment)) return yield* usage("--experiment applies to a declaration file, not to a pipeline folder")
-    const source = folder
+    const source = onnxFolder
+      ? yield* onnxSource(sourcePath, parsed.engine)
+      : folder
       ? yield* folderSource(sourcePath, parsed.engine)
       : yield* declarationSource(sourcePath, Option.getOrUndefined(parsed.experiment), parsed.cacheDir, parsed.engine)
     const engineName = source.engine
+    if (files.length > 0 && engineName === "onnx") {
+      return yield* usage(
+        "--lora / --embedding: the onnx engine does not apply LoRA or textual-inversion files (an export's graphs hold their weights); " +
+          "export the trained model with `sardine export … --format onnx`"
+      )
+    }
     const generate = yield* settingsOf(source, parsed)
-    const factor = yield* vaeScaleFactor(source.base.path)
+    const factor = source.onnx?.vaeScaleFactor ?? (yield* vaeScaleFactor(source.base.path))
     if (generate.resolution !== undefined && generate.resolution % factor !== 0) {
       return yield* usage(`--size ${generate.resolution}: must be a multiple of the VAE's scale factor ${factor}`)
     }
@@ -391,6 +443,7 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
     }
 
     const engine = yield* Engine
+    const onnx = yield* OnnxEngine
     const io = yield* ImageIO
     const progress = yield* Progress
     const fs = yield* FileSystem.FileSystem
@@ -400,22 +453,31 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
     // Written next to --out under a temporary name, renamed when complete: an interrupted run leaves no output that looks finished.
     yield* writeFolderAtomic(out, (temporary) =>
       Effect.gen(function*() {
-        yield* engine.generate({
-          base: source.base,
-          adaptation: source.adaptation,
-          generate,
-          ...(source.modelDir === undefined ? {} : { modelDir: source.modelDir }),
-          ...(files.length === 0 ? {} : { adapterFiles: files }),
-          resolution: generate.resolution ?? 0,
-          outDir: temporary,
-          progress: meter.update,
-          engine: engineName
-        })
+        const resolution = generate.resolution ?? 0
+        if (engineName === "onnx") {
+          // onnxSource made it: the manifest is there.
+          const manifest = source.onnx ?? (yield* new GenerateFailed({ reason: `${source.base.path}: no ${onnxManifestFile}` }))
+          yield* onnx.generate({ model: source.base.path, manifest, generate, resolution, outDir: temporary, progress: meter.update })
+        } else {
+          yield* engine.generate({
+            base: source.base,
+            adaptation: source.adaptation,
+            generate,
+            ...(source.modelDir === undefined ? {} : { modelDir: source.modelDir }),
+            ...(files.length === 0 ? {} : { adapterFiles: files }),
+            resolution,
+            outDir: temporary,
+            progress: meter.update,
+            engine: engineName
+          })
+        }
         const samples = JSON.parse(yield* fs.readFileString(join(temporary, samplesIndexFile)).pipe(Effect.mapError(cannotWrite))) as Array<GeneratedSample>
         const settings = {
           source: source.description,
           engine: engineName,
-          backend: yield* (engine.backendOf === undefined ? engine.backend : engine.backendOf(engineName)),
+          backend: engineName === "onnx"
+            ? onnxBackendText(yield* onnx.runtime)
+            : yield* (engine.backendOf === undefined ? engine.backend : engine.backendOf(engineName)),
           adapterFiles: yield* Effect.forEach(files, (f) => Effect.map(sha256(f.file), (digest) => ({ ...f, sha256: digest }))),
           generate: Schema.encodeSync(Generation)(generate),
           ...(normalisation === undefined ? {} : { normalisation }),
@@ -446,7 +508,7 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
       )
   })).pipe(
     Command.withDescription(
-      "Generate images from an experiment's trained model (or its base, for a baseline), from a diffusers pipeline folder, or from a folder plus LoRA / " +
-        "textual-inversion files: float32 TIFF + PNG per sample and samples.json with every setting; the same command gives the same files."
+      "Generate images from an experiment's trained model (or its base, for a baseline), from a diffusers pipeline folder, from a folder plus LoRA / " +
+        "textual-inversion files, or from an ONNX export folder (sardine export --format onnx) on onnxruntime-node with --engine onnx: float32 TIFF + PNG per sample and samples.json with every setting; the same command gives the same files."
     )
   )

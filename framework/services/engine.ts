@@ -141,6 +141,23 @@ export interface ExportRequest extends EngineSelection {
   readonly useEma: boolean
 }
 
+/** `sardine export --format onnx`: the pipeline's graphs for onnxruntime (services/onnx-pipeline.ts describes the folder). */
+export interface OnnxExportRequest {
+  readonly base: ResolvedBase
+  /** Output folder of the train step; absent: the base as it is. */
+  readonly modelDir?: string
+  /** As ExportRequest's. */
+  readonly useEma: boolean
+  /** The new folder (must not exist). */
+  readonly out: string
+}
+
+export interface OnnxExportSummary {
+  /** Which trained weights were merged in; absent for a base. */
+  readonly trained?: ExportSummary
+  readonly opset: number
+}
+
 /** What an export wrote, for its output: which weights, and what users of the files must know. */
 export interface ExportSummary {
   readonly weights: "ema" | "final"
@@ -184,6 +201,8 @@ export class Engine extends Context.Tag("sardine/Engine")<Engine, {
   readonly trainClip: (request: TrainClipRequest) => Effect.Effect<void, EngineError>
   readonly generate: (request: GenerateRequest) => Effect.Effect<void, EngineError>
   readonly export: (request: ExportRequest) => Effect.Effect<ExportSummary, EngineError>
+  /** The ONNX export, where the engine has an exporter (the torch engine's torch.onnx). */
+  readonly exportOnnx?: (request: OnnxExportRequest) => Effect.Effect<OnnxExportSummary, EngineError>
 }>() {}
 
 /** The torch engine's Python environment as its worker describes it. */

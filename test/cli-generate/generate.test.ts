@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { assert, afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
+import { OnnxEngineLive } from "../../adapters/onnx/onnx-engine.ts"
 import { selectBackend } from "../../adapters/tfjs/backend.ts"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
 import { engineLayer } from "../../adapters/tfjs/engine-live.ts"
@@ -77,7 +78,8 @@ const layer = Layer.mergeAll(
   engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive)),
   EngineEnvironmentsLive,
   WeightsLive,
-  ModelArchitectureLive
+  ModelArchitectureLive,
+  OnnxEngineLive.pipe(Layer.provide(ImageIOLive))
 )
 
 const cli = (command: "generate" | "export", args: ReadonlyArray<string>): Promise<Exit.Exit<void, unknown>> => {

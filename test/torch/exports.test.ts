@@ -8,6 +8,8 @@ import { BaseModel, diffusers } from "../../framework/declaration/base-model.ts"
 import { Generation } from "../../framework/declaration/generation.ts"
 import { Engine, type ExportFormat, type GeneratedSample } from "../../framework/services/engine.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
+import { OnnxManifest, onnxManifestFile } from "../../framework/services/onnx-pipeline.ts"
+import { makeOnnxEngine } from "../../adapters/onnx/onnx-engine.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { components, readWeights, temporaryFolder, training } from "../training/training-run.ts"
@@ -18,7 +20,8 @@ import { runPython, runTorch } from "./torch-worker.ts"
  * DiffusionPipeline.from_pretrained of the merged folder, and the base with load_lora_weights (kohya and PEFT
  * files) plus load_textual_inversion, each sampling with sardine's noise, agree with the torch engine's
  * generate step to 1e-3. (The tfjs engine's generate reading a torch-trained model: equivalence.test.ts.)
- * Cost: ≈ 1 min (two training steps, four exports, one Python consumer run).
+ * The ONNX export of the same model samples on onnxruntime-node what the torch engine samples.
+ * Cost: ≈ 1 min (two training steps, four exports, one Python consumer run), ≈ 40 s more for the ONNX export and its samples.
  */
 
 const base = resolve(repoRoot, "experiments/demo/base")
@@ -95,4 +98,43 @@ describe("a torch-trained model's exports in diffusers", () => {
       }
     }
   }, 900_000)
+
+  it("--format onnx merges the trained model (LoRA, token) into graphs whose samples on onnxruntime-node are the torch engine's (1e-3)", async () => {
+    const onnxDir = join(folder.dir, "onnx")
+    const summary = await runTorch(Effect.flatMap(Engine, (engine) => engine.exportOnnx!({ base: resolvedBase, modelDir, out: onnxDir, useEma: true })))
+    expect(summary).toMatchObject({ opset: 17, trained: { step: 2 } })
+    const generate = Schema.decodeUnknownSync(Generation)({ ...GENERATE, seeds: [3] })
+    const torchDir = join(folder.dir, "onnx-reference")
+    await runTorch(Effect.flatMap(Engine, (engine) =>
+      engine.generate({
+        base: resolvedBase,
+        adaptation: resolveAdaptation(MODEL, resolvedBase.base.family),
+        generate,
+        modelDir,
+        resolution: 32,
+        outDir: torchDir,
+        progress: () => Effect.void
+      })))
+    const [reference] = JSON.parse(await readFile(join(torchDir, "samples.json"), "utf8")) as Array<GeneratedSample>
+    // The prompt with the token spelled out, as the torch engine wrote it: the export's tokenizer holds every spelling.
+    const manifest = Schema.decodeUnknownSync(OnnxManifest)(JSON.parse(await readFile(join(onnxDir, onnxManifestFile), "utf8")))
+    const onnxOut = join(folder.dir, "onnx-samples")
+    const read = (file: string) => Effect.flatMap(ImageIO, (io) => io.read(file))
+    const [theirs, ours] = await Effect.runPromise(
+      Effect.gen(function*() {
+        const onnx = yield* makeOnnxEngine
+        yield* onnx.generate({
+          model: onnxDir,
+          manifest,
+          generate: { ...generate, prompts: [reference!.prompt] },
+          resolution: 32,
+          outDir: onnxOut,
+          progress: () => Effect.void
+        })
+        return [yield* read(join(torchDir, reference!.tiff)), yield* read(join(onnxOut, reference!.tiff))] as const
+      }).pipe(Effect.provide(ImageIOLive))
+    )
+    const worst = ours.data.reduce((m, v, i) => Math.max(m, Math.abs(v - theirs.data[i]!)), 0)
+    expect(worst).toBeLessThan(1e-3)
+  }, 600_000)
 })

@@ -1,6 +1,6 @@
 """`python -m sardine_torch`: one request on stdin, the operation's messages on stdout (protocol.py).
 
-Operations: hello (the environment only), init-model, encode-latents, encode-text, train, generate, export.
+Operations: hello (the environment only), init-model, encode-latents, encode-text, train, generate, export, export-onnx.
 Exit status: 0 after `result` or `stopped`, 1 after `error`.
 """
 
@@ -16,6 +16,7 @@ def operations() -> dict[str, Callable[[dict[str, Any], Channel], dict[str, Any]
     # Imported on demand: torch and diffusers take seconds to import, and `hello` must report their absence.
     from .encode import encode_latents, encode_text
     from .export import export_diffusers
+    from .export_onnx import export_onnx
     from .generate import generate
     from .init_model import init_model
     from .training import train
@@ -27,6 +28,7 @@ def operations() -> dict[str, Callable[[dict[str, Any], Channel], dict[str, Any]
         "train": train,
         "generate": generate,
         "export": export_diffusers,
+        "export-onnx": export_onnx,
     }
 
 

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 # The packages whose versions the engine checks against adapters/torch/requirements.txt.
-PINNED = ("torch", "diffusers", "transformers", "peft", "accelerate", "safetensors", "numpy")
+PINNED = ("torch", "diffusers", "transformers", "peft", "accelerate", "safetensors", "numpy", "onnx")
 
 
 def _version(package: str) -> str | None:
