@@ -52,6 +52,8 @@ export interface TrainRequest extends EngineSelection {
   /** What trains (adaptation.ts); the trained model's manifest carries it as it is. */
   readonly adaptation: ResolvedAdaptation
   readonly train: Training
+  /** The diffusers ControlNet folder `adaptation.controlnet.init` names, resolved (absent for init "unet"). */
+  readonly controlNetFolder?: string
   readonly dataDir: string
   /** Cached latents of the training images, when the VAE is frozen. */
   readonly latentsDir?: string

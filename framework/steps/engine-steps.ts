@@ -87,10 +87,12 @@ export const train = (context: StepContext<"train">) =>
     const { adaptation, train } = context.step.config
     const latents = context.inputs("latents")
     const text = context.inputs("text")
+    const init = adaptation.controlnet?.init
     yield* engine.train({
       base: resolvedBase(context),
       adaptation,
       train,
+      ...(init === undefined || init === "unet" ? {} : { controlNetFolder: context.resolvePath(init) }),
       dataDir: context.input("data").dir,
       ...(latents.length === 1 ? { latentsDir: latents[0].dir } : {}),
       ...(text.length === 1 ? { textDir: text[0].dir } : {}),
