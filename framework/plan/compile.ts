@@ -146,6 +146,11 @@ const addExperiment = (
       })
     }
   }
+  // A conditioned experiment samples the scenes of generate.conditions, prepared with their conditioning images.
+  const scenes = experiment.generate.conditions
+  const conditions: ReadonlyArray<StepInput> = scenes === undefined || controlnet === undefined
+    ? []
+    : [{ role: "conditions", step: builder.add(name, "conditions", "prepare-data", { ...prepare(scenes), ...conditioned }, []) }]
   const { reference: _reference, ...evaluate } = experiment.evaluate
   const replicates = replicatesOfExperiment(experiment, declaration).map(({ experiment: trained, name: unit }): ReplicateSteps => {
     const train = trained.train === undefined || experiment.baseline
@@ -153,7 +158,11 @@ const addExperiment = (
       : builder.add(unit, "train", "train", { base, adaptation, train: trained.train, ...by }, [...trainInputs, ...baseInput])
     const model: ReadonlyArray<StepInput> = train === undefined ? [] : [{ role: "model", step: train }]
     // A baseline samples the base as it is: its generate step has no model input and no training.
-    const generate = builder.add(unit, "generate", "generate", { base, adaptation, generate: experiment.generate, ...by }, [...model, ...baseInput])
+    const generate = builder.add(unit, "generate", "generate", { base, adaptation, generate: experiment.generate, ...by }, [
+      ...model,
+      ...conditions,
+      ...baseInput
+    ])
     const evaluateStep = builder.add(unit, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
       { role: "samples", step: generate },
       { role: "reference", step: reference }
