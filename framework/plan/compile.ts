@@ -165,7 +165,8 @@ const addExperiment = (
     ])
     const evaluateStep = builder.add(unit, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
       { role: "samples", step: generate },
-      { role: "reference", step: reference }
+      { role: "reference", step: reference },
+      ...conditions
     ])
     return { name: unit, evaluate: evaluateStep, generate, ...(train === undefined ? {} : { train }) }
   })

@@ -15,25 +15,14 @@ import { ImageIO, type Raster } from "../services/image-io.ts"
 import { ClipScorers } from "../services/scorer.ts"
 import { encodeEvidence, evaluationFile, type EvaluationResult, evidenceFile, type PromptScore } from "./evaluation-result.ts"
 import { readJson, writeJsonAtomic } from "./json-files.ts"
-import { type PreparedIndex, readPreparedIndex, readPreparedPixels } from "./prepared-dataset.ts"
+import { amplitudeOfPrepared, pairedEvaluation } from "./paired-evaluation.ts"
+import { readPreparedIndex, readPreparedPixels } from "./prepared-dataset.ts"
 
 /** Reference images shown in the report's grid. */
 const referencePreviews = 8
 
 /** Points of the quantile function the report's CDF chart draws. */
 const quantilePoints = 101
-
-/** Prepared pixels are HWC in [-1, 1]; metrics take one band of amplitude: the channel mean, back in [0, 1]. */
-const amplitudeOfPrepared = (index: PreparedIndex, pixels: Float32Array, name: string): SampleImage => {
-  const { channels, width, height } = index
-  const data = new Float32Array(width * height)
-  for (let p = 0; p < data.length; p++) {
-    let sum = 0
-    for (let c = 0; c < channels; c++) sum += pixels[p * channels + c]
-    data[p] = (sum / channels + 1) / 2
-  }
-  return { name, width, height, data }
-}
 
 const greyOf = (raster: Raster): Float32Array => {
   if (raster.channels === 1) return raster.data
@@ -83,12 +72,15 @@ export const evaluate = (context: StepContext<"evaluate">) =>
     const tick = Effect.suspend(() => context.progress(++done, total, "images"))
 
     const generatedRasters: Array<Raster> = []
+    const generatedImages: Array<SampleImage> = []
     const generatedMeasured = yield* Effect.forEach(samples, (sample) =>
       Effect.gen(function*() {
         const file = join(samplesDir, sample.tiff)
         const raster = yield* io.read(file)
         generatedRasters.push(raster)
-        const measured = yield* measureImage({ name: file, width: raster.width, height: raster.height, data: greyOf(raster) }, texture)
+        const image = { name: file, width: raster.width, height: raster.height, data: greyOf(raster) }
+        generatedImages.push(image)
+        const measured = yield* measureImage(image, texture)
         yield* tick
         return measured
       }))
@@ -149,7 +141,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
 
     const referenceManifest = yield* readManifestIn(referenceDir)
     const indices = sampleIndices(samples)
-    const generatedImages = samples.map((sample, i): GeneratedImage => ({
+    const generatedMeasures = samples.map((sample, i): GeneratedImage => ({
       promptIndex: sample.promptIndex,
       prompt: sample.declaredPrompt,
       split: sample.split,
@@ -160,7 +152,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       ...(alignment?.referenceEmbeddings === undefined ? {} : { embedding: rowsOf(alignment.images, i) })
     }))
     const measured = yield* measureEvaluation({
-      generated: generatedImages,
+      generated: generatedMeasures,
       reference: referenceMeasured,
       ...(alignment?.referenceEmbeddings === undefined
         ? {}
@@ -199,6 +191,15 @@ export const evaluate = (context: StepContext<"evaluate">) =>
         score: valueOf(`alignment.prompt.${promptIndex}`) ?? NaN,
         samples: samples.filter((x) => x.promptIndex === promptIndex).length
       }))
+    // A conditioned experiment's samples, each against the true image of its scene.
+    const conditions = context.inputs("conditions")
+    const paired = conditions.length === 1
+      ? yield* pairedEvaluation(samples, generatedImages, conditions[0].dir, {
+        domain,
+        bins: options.amplitude.bins,
+        klPseudoCount: options.amplitude.klPseudoCount
+      })
+      : undefined
     const generateManifest = yield* readManifestIn(samplesDir)
     const train = Option.fromNullable(generateManifest.inputs.find((i) => i.role === "model")?.key)
     const result: EvaluationResult = {
@@ -234,6 +235,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
           notes: alignment.notes
         }
       }),
+      ...(paired === undefined ? {} : { paired }),
       previews: { generated: generatedPreviews, reference: referencePreviewFiles },
       lineage: {
         generate: generateManifest.key,
