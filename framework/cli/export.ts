@@ -22,16 +22,16 @@ export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFail
   }
 }
 
-const formats: ReadonlyArray<ExportFormat | "clip"> = ["diffusers", "kohya", "peft", "embedding", "clip"]
+const formats: ReadonlyArray<ExportFormat | "clip"> = ["diffusers", "kohya", "peft", "embedding", "controlnet", "clip"]
 
 const format = Options.choice("format", formats).pipe(
   Options.withDescription(
-    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file); clip: a clipModel's trained CLIP (transformers CLIPModel folder)"
+    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file); controlnet: a conditioned experiment's ControlNet (diffusers ControlNetModel folder); clip: a clipModel's trained CLIP (transformers CLIPModel folder)"
   )
 )
 const out = Options.text("out").pipe(
   Options.map((path) => resolve(path)),
-  Options.withDescription("The .safetensors file to write (kohya, peft, embedding) or the new folder (diffusers, clip)")
+  Options.withDescription("The .safetensors file to write (kohya, peft, embedding) or the new folder (diffusers, controlnet, clip)")
 )
 const experimentName = Options.text("experiment").pipe(
   Options.optional,

@@ -136,7 +136,7 @@ export interface GeneratedSample {
 
 export const samplesIndexFile = "samples.json"
 
-export type ExportFormat = "diffusers" | "kohya" | "peft" | "embedding"
+export type ExportFormat = "diffusers" | "kohya" | "peft" | "embedding" | "controlnet"
 
 export interface ExportRequest extends EngineSelection {
   readonly base: ResolvedBase

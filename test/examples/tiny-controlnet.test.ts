@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -5,6 +6,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import type { GeneratedSample } from "../../framework/services/engine.ts"
 import type { EvaluationResult } from "../../framework/steps/evaluation-result.ts"
+import { referencePython } from "../support/reference-python.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
 
 const declaration = `${repoRoot}/experiments/examples/tiny-controlnet.ts`
@@ -22,10 +24,11 @@ const stepFiles = async <A>(cache: string, name: string): Promise<Array<A>> => {
 /**
  * A conditioned experiment through `sardine run` on the tfjs engine: a ControlNet trained on the label maps
  * next to a LoRA UNet and a token, each scene of generate.conditions sampled with its map and recorded, and
- * each sample judged against its scene's true image. Cost: ≈ 40 s on 2 cores (one CLI run, 6 steps at 16 px).
+ * each sample judged against its scene's true image, the ControlNet exported and loaded by diffusers. Cost: ≈ 50 s on 2 cores
+ * (two CLI runs, 6 steps at 16 px, one Python start).
  */
 describe("experiments/examples/tiny-controlnet.ts end to end", () => {
-  it("trains the ControlNet, samples the scenes with their maps, and evaluates each sample against its scene's truth", async () => {
+  it("trains the ControlNet, samples the scenes with their maps, evaluates each sample against its scene's truth, and exports the ControlNet", async () => {
     const dir = await mkdtemp(join(tmpdir(), "sardine-tiny-controlnet-"))
     try {
       const cache = join(dir, "cache")
@@ -52,6 +55,20 @@ describe("experiments/examples/tiny-controlnet.ts end to end", () => {
       const present = paired.classes!.filter((c) => c.truth.pixels > 0)
       expect(present.length).toBeGreaterThan(0)
       for (const c of present) expect(c.generated.pixels).toBe(c.truth.pixels)
+
+      // Exported as a diffusers ControlNet folder, which diffusers loads.
+      const exported = join(dir, "controlnet")
+      const written = await sardine(["export", declaration, "--format", "controlnet", "--out", exported, "--cache-dir", cache])
+      expect(written.stderr + written.stdout).toContain(`tiny-controlnet: wrote controlnet to ${exported}`)
+      expect(written.code).toBe(0)
+      const loaded = execFileSync(referencePython(), [
+        "-c",
+        "import sys; from diffusers import ControlNetModel; m = ControlNetModel.from_pretrained(sys.argv[1]); print(m.config.conditioning_channels, sum(p.numel() for p in m.parameters()))",
+        exported
+      ], { encoding: "utf8" })
+      const [channels, parameters] = loaded.trim().split(" ").map(Number)
+      expect(channels).toBe(8)
+      expect(parameters).toBeGreaterThan(0)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
