@@ -1,13 +1,13 @@
-import { controlNet, diffusers, experiment, frozen, full, learnedToken, lora, synthetic } from "sardine"
+import { controlNet, diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic } from "sardine"
 
 /**
  * A ControlNet on the synthetic label maps trained next to a LoRA UNet and a learned <SAR> token, on
  * the tiny SD-1 pipeline of the test fixtures (16 px scenes). Its weights are random, so its images mean
  * nothing; it shows the conditioned path end to end — prepare the label maps, train, sample each scene of
- * generate.conditions with its map, judge each sample against its scene's true image — in about a minute.
+ * generate.conditions with its map, judge each sample against its scene's true image, report — in about a minute.
  */
-export default experiment({
-  name: "tiny-controlnet",
+const conditioned = experiment({
+  name: "label-map-controlnet",
   base: diffusers("../../test/fixtures/pipelines/sd1-tiny", { family: "sd15" }),
   components: {
     unet: lora({ rank: 2, lr: 1e-3 }),
@@ -29,3 +29,5 @@ export default experiment({
     texture: { levels: 8, distances: [1], angles: [0] }
   }
 })
+
+export default study({ name: "tiny-controlnet", experiments: [conditioned] })

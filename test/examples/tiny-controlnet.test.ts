@@ -33,7 +33,7 @@ describe("experiments/examples/tiny-controlnet.ts end to end", () => {
     try {
       const cache = join(dir, "cache")
       const result = await sardine(["run", declaration, "--cache-dir", cache, "--tracking-uri", join(dir, "mlruns")])
-      expect(result.stderr + result.stdout).toContain("tiny-controlnet: 7 ran, 0 cached, 0 failed, 0 blocked")
+      expect(result.stderr + result.stdout).toContain("tiny-controlnet: 8 ran, 0 cached, 0 failed, 0 blocked")
       expect(result.code).toBe(0)
 
       const [samples] = await stepFiles<ReadonlyArray<GeneratedSample>>(cache, "samples.json")
@@ -56,10 +56,19 @@ describe("experiments/examples/tiny-controlnet.ts end to end", () => {
       expect(present.length).toBeGreaterThan(0)
       for (const c of present) expect(c.generated.pixels).toBe(c.truth.pixels)
 
+      // The report's conditioned tables: the paired metrics and the classes of the scenes.
+      const report = await readFile(
+        join(cache, "steps", (await readdir(join(cache, "steps"))).find((key) => existsSync(join(cache, "steps", key, "report.md")))!, "report.md"),
+        "utf8"
+      )
+      expect(report).toContain("Conditioned strategies: each sample against the true image of its scene")
+      expect(report).toContain("label-map-controlnet: amplitude per class of the label maps, generated / true")
+      for (const c of present) expect(report).toContain(`| ${c.name} | ${c.truth.pixels} |`)
+
       // Exported as a diffusers ControlNet folder, which diffusers loads.
       const exported = join(dir, "controlnet")
       const written = await sardine(["export", declaration, "--format", "controlnet", "--out", exported, "--cache-dir", cache])
-      expect(written.stderr + written.stdout).toContain(`tiny-controlnet: wrote controlnet to ${exported}`)
+      expect(written.stderr + written.stdout).toContain(`label-map-controlnet: wrote controlnet to ${exported}`)
       expect(written.code).toBe(0)
       const loaded = execFileSync(referencePython(), [
         "-c",
