@@ -26,6 +26,7 @@ const unit = [
   "test/sampling/schedulers.test.ts",
   "test/models/backend.test.ts",
   "test/models/pipeline-loader.test.ts",
+  "test/models/config-keys.test.ts",
   "test/clip/onnx-clip-scorer.test.ts",
   "test/clip-model/clip-model.test.ts",
   "test/clip-model/clip-scorer.test.ts",

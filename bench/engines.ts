@@ -30,6 +30,7 @@ import { Generation } from "../framework/declaration/generation.ts"
 import { Training } from "../framework/declaration/training.ts"
 import { Engine } from "../framework/services/engine.ts"
 import { prepareSyntheticData } from "../test/training/prepared-data.ts"
+import { median } from "./median.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const stepsAt = process.argv.indexOf("--steps")
@@ -44,7 +45,6 @@ const STRATEGIES = {
   full: { unet: { _tag: "full", lr: 5e-4 } },
   lora: { unet: { _tag: "lora", rank: 8, alpha: 8, lr: 2e-3 } }
 } as const
-const median = (xs: ReadonlyArray<number>) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const loads = () => loadavg().map((l) => l.toFixed(1)).join(" ")
 const seconds = async <A>(run: () => Promise<A>) => {
   const start = performance.now()

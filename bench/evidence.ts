@@ -49,7 +49,7 @@ const timed = async (label: string, run: () => Promise<unknown>) => {
     times.push(performance.now() - started)
   }
   const sorted = [...times].sort((x, y) => x - y)
-  console.log(`${label}: median ${(sorted[Math.floor(sorted.length / 2)] / 1000).toFixed(2)} s, min ${(sorted[0] / 1000).toFixed(2)} s (${repeats} runs)`)
+  console.log(`${label}: median ${(sorted[Math.floor(sorted.length / 2)]! / 1000).toFixed(2)} s, min ${(sorted[0]! / 1000).toFixed(2)} s (${repeats} runs)`)
 }
 
 console.log(`demo-shaped evaluation: ${a.images.length} images of 32 × 32 against ${reference.images.length}, ${resamples} resamples`)

@@ -23,6 +23,7 @@ import { loadPipeline } from "../adapters/tfjs/pipeline-loader.ts"
 import { diffusionModelsOf } from "../adapters/tfjs/sampling/diffusion-models.ts"
 import { generateSamples } from "../adapters/tfjs/sampling/generate-samples.ts"
 import { prepareBackendForTraining } from "../adapters/tfjs/training/trainer.ts"
+import { median } from "./median.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const argument = (name: string, fallback: number) => {
@@ -83,6 +84,7 @@ try {
         for (let seed = 0; seed < SAMPLES; seed++) {
           const start = performance.now()
           const [sample] = yield* run([seed], join(folder, c.name, `seed-${seed}`))
+          if (sample === undefined) return yield* Effect.dieMessage(`${c.name}: seed ${seed} generated no sample`)
           times.push(performance.now() - start)
           if (seed === 0) {
             const image = yield* Effect.flatMap(ImageIO, (io) => io.read(join(folder, c.name, `seed-${seed}`, sample.tiff)))
@@ -95,18 +97,17 @@ try {
     }).pipe(Effect.provide(ImageIOLive))
   )
 
-  const median = (xs: ReadonlyArray<number>) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   console.log(
     `demo base, ${STEPS} steps, guidance ${GUIDANCE}, ${SAMPLES} samples per sampler (median); load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`
   )
   console.log("sampler            sardine wasm (images/s)   diffusers 2 threads (images/s)   first image mean (sardine / diffusers)")
   for (const c of cases) {
-    const mine = 1000 / median(ours[c.name].times)
-    const theirs = 1000 / median(peer[c.name].msPerSample)
+    const mine = 1000 / median(ours[c.name]!.times)
+    const theirs = 1000 / median(peer[c.name]!.msPerSample)
     console.log(
       `${c.name.padEnd(18)} ${mine.toFixed(2).padStart(10)}                ${theirs.toFixed(2).padStart(10)}                     ${
-        ours[c.name].firstMean.toFixed(5)
-      } / ${peer[c.name].firstMean.toFixed(5)}`
+        ours[c.name]!.firstMean.toFixed(5)
+      } / ${peer[c.name]!.firstMean.toFixed(5)}`
     )
   }
 } finally {

@@ -97,10 +97,10 @@ const runChild = (command: string, args: ReadonlyArray<string>): Array<Measureme
 }
 
 if (process.argv[2] === "--child") {
-  process.stdout.write(`${JSON.stringify(await measure(process.argv[3], process.argv[4]))}\n`)
+  process.stdout.write(`${JSON.stringify(await measure(process.argv[3]!, process.argv[4]!))}\n`)
 } else {
   const at = process.argv.indexOf("--backends")
-  const backends = at >= 0 ? process.argv[at + 1].split(",") : ["cpu", "wasm"]
+  const backends = at >= 0 ? process.argv[at + 1]!.split(",") : ["cpu", "wasm"]
   const folder = mkdtempSync(join(tmpdir(), "sardine-bench-unet-"))
   try {
     const start = performance.now()
@@ -115,7 +115,7 @@ if (process.argv[2] === "--child") {
       : peer.map((m) => [m.label ?? "diffusers", m] as [string, Measurement])
     for (const backend of backends) {
       const result = runChild(process.execPath, ["--import", tsxLoader, "bench/load-unet.ts", "--child", folder, backend])
-      rows.push([`sardine (${backend})`, typeof result === "string" ? result : result[0]])
+      rows.push([`sardine (${backend})`, typeof result === "string" ? result : result[0]!])
     }
     // The ratios compare with the peer once it has read every weight, as sardine's load does.
     const base = typeof peer === "string" ? undefined : peer[peer.length - 1]

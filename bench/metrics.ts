@@ -102,7 +102,7 @@ const sardineDistances = (setA: Float32Array, setB: Float32Array) => {
 const maxRelativeDifference = (pairs: Array<[number, number]>) => Math.max(...pairs.map(([x, y]) => Math.abs(x - y) / Math.max(Math.abs(y), 1e-12)))
 
 const glcmPairs = (ours: GlcmProperties, theirs: Record<string, number[][]>) =>
-  GLCM_PROPERTIES.flatMap((name) => ours[name].flatMap((row, d) => row.map((x, a): [number, number] => [x, theirs[name][d][a]])))
+  GLCM_PROPERTIES.flatMap((name) => ours[name].flatMap((row, d) => row.map((x, a): [number, number] => [x, theirs[name]![d]![a]!])))
 
 const processMs = (command: string, args: ReadonlyArray<string>) =>
   timed(PROCESS_REPS, () => execFileSync(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 }).toString())
@@ -110,8 +110,8 @@ const processMs = (command: string, args: ReadonlyArray<string>) =>
 type Times = { readonly wall: ReadonlyArray<number>; readonly cpu: ReadonlyArray<number> }
 
 const row = (task: string, clock: "wall" | "cpu", ours: Times, theirs: Times) => {
-  const a = ours[clock][0]
-  const b = theirs[clock][0]
+  const a = ours[clock][0]!
+  const b = theirs[clock][0]!
   return `${task.padEnd(52)} ${clock.padStart(5)} ${a.toFixed(1).padStart(10)} ${b.toFixed(1).padStart(12)} ${(a / b).toFixed(2).padStart(7)}`
 }
 
@@ -172,7 +172,7 @@ const run = async () => {
     console.log(row(distanceTask, "wall", dist.ms, peerDistances.ms))
     console.log(row(distanceTask, "cpu", dist.ms, peerDistances.ms))
     console.log(row(`whole process: stats of a 1024² TIFF (${PROCESS_REPS}×)`, "wall", sardineProcess.ms, peerProcess.ms))
-    const median = (t: Times) => t.wall[t.wall.length >> 1].toFixed(1)
+    const median = (t: Times) => t.wall[t.wall.length >> 1]!.toFixed(1)
     console.log(`\nwall-clock medians: GLCM ${median(glcm.ms)} vs ${median(peerGlcm.ms)} ms; distances ${median(dist.ms)} vs ${median(peerDistances.ms)} ms`)
     console.log(
       `largest relative difference between the two sides: GLCM ${glcmAgreement.toExponential(1)}, distances ${distanceAgreement.toExponential(1)}, processes ${

@@ -71,7 +71,7 @@ try {
   }
   const sorted = [...times].sort((a, b) => a - b)
   console.log(
-    `render (${REPEATS} runs): median ${(sorted[Math.floor(sorted.length / 2)] / 1000).toFixed(2)} s, min ${(sorted[0] / 1000).toFixed(2)} s, max ${
+    `render (${REPEATS} runs): median ${(sorted[Math.floor(sorted.length / 2)]! / 1000).toFixed(2)} s, min ${(sorted[0]! / 1000).toFixed(2)} s, max ${
       (sorted.at(-1)! / 1000).toFixed(2)
     } s`
   )

@@ -26,6 +26,7 @@ import { loadPipeline } from "../adapters/tfjs/pipeline-loader.ts"
 import { diffusionModelsOf } from "../adapters/tfjs/sampling/diffusion-models.ts"
 import { generateSamples } from "../adapters/tfjs/sampling/generate-samples.ts"
 import { prepareBackendForTraining } from "../adapters/tfjs/training/trainer.ts"
+import { median } from "./median.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const samplesAt = process.argv.indexOf("--samples")
@@ -64,6 +65,7 @@ try {
       for (let seed = 0; seed < SAMPLES; seed++) {
         const start = performance.now()
         const [sample] = yield* run([seed], join(folder, `seed-${seed}`))
+        if (sample === undefined) return yield* Effect.dieMessage(`seed ${seed} generated no sample`)
         times.push(performance.now() - start)
         if (seed === 0) {
           const image = yield* Effect.flatMap(ImageIO, (io) => io.read(join(folder, `seed-${seed}`, sample.tiff)))
@@ -74,7 +76,6 @@ try {
     }).pipe(Effect.provide(ImageIOLive))
   )
 
-  const median = (xs: ReadonlyArray<number>) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   const mine = median(ours.times)
   const theirs = median(peer.msPerSample)
   console.log(

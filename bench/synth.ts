@@ -91,6 +91,6 @@ const peer = JSON.parse(
 console.log(`\nsampling one ${SIZE} × ${SIZE} field, best of ${repeats} (numpy ${peer.numpy}, default_rng / PCG64)`)
 console.log(`  ${"draw".padEnd(42)}${"sardine ms".padStart(11)}${"numpy ms".padStart(10)}${"sardine/numpy".padStart(15)}`)
 for (const [name, ms] of Object.entries(ours)) {
-  const theirs = peer.ms[name]
+  const theirs = peer.ms[name]!
   console.log(`  ${name.padEnd(42)}${ms.toFixed(2).padStart(11)}${theirs.toFixed(2).padStart(10)}${(ms / theirs).toFixed(2).padStart(15)}`)
 }

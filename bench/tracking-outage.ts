@@ -62,5 +62,5 @@ const scenarios: Record<string, () => Promise<string>> = {
 
 for (const name of process.argv.length > 2 ? process.argv.slice(2) : Object.keys(scenarios)) {
   const load = (await readFile("/proc/loadavg", "utf8").catch(() => "?")).trim()
-  console.log(`${await scenarios[name]()}\n  (load average at the start: ${load})\n`)
+  console.log(`${await scenarios[name]!()}\n  (load average at the start: ${load})\n`)
 }

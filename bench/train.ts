@@ -31,6 +31,7 @@ import { resolveAdaptation } from "../framework/declaration/adaptation.ts"
 import { Components } from "../framework/declaration/components.ts"
 import { Training } from "../framework/declaration/training.ts"
 import { prepareSyntheticData } from "../test/training/prepared-data.ts"
+import { median } from "./median.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const stepsAt = process.argv.indexOf("--steps")
@@ -41,7 +42,6 @@ const WARM_UP = 2
 const IMAGE_SIZE = 64
 
 const python = join(root, ".venv/bin/python")
-const median = (xs: ReadonlyArray<number>) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const loads = () => loadavg().map((l) => l.toFixed(1)).join(" ")
 const quiet = { progress: () => Effect.void, metrics: () => Effect.void, log: () => Effect.void }
 

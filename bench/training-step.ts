@@ -23,16 +23,12 @@ import { resolveAdaptation } from "../framework/declaration/adaptation.ts"
 import { Components, type ComponentsInput } from "../framework/declaration/components.ts"
 import { Training } from "../framework/declaration/training.ts"
 import { prepareSyntheticData } from "../test/training/prepared-data.ts"
+import { median } from "./median.ts"
 
 const BASE = "test/fixtures/pipelines/sdxl-tiny"
 const stepsAt = process.argv.indexOf("--steps")
 const STEPS = stepsAt >= 0 ? Number(process.argv[stepsAt + 1]) : 12
 const BATCH = 2
-
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = values.slice().sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]
-}
 
 const quiet = { progress: () => Effect.void, metrics: () => Effect.void, log: () => Effect.void }
 
@@ -77,7 +73,7 @@ const main = Effect.gen(function*() {
     console.log(`tiny SDXL-like fixture, batch ${BATCH}, ${STEPS} steps, median ms per step`)
     for (const [name, ms] of Object.entries(peer)) console.log(`  peer ${name.padEnd(16)} full UNet  ${ms.toFixed(1)} ms`)
     for (const [backend, config, ms] of rows) {
-      const ratio = config === "full UNet" ? `  (${(ms / peer["torch-2-threads"]).toFixed(1)}× torch on 2 threads)` : ""
+      const ratio = config === "full UNet" ? `  (${(ms / peer["torch-2-threads"]!).toFixed(1)}× torch on 2 threads)` : ""
       console.log(`  sardine ${backend.padEnd(13)} ${config.padEnd(10)} ${ms.toFixed(1)} ms${ratio}`)
     }
   } finally {

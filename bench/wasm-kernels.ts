@@ -32,6 +32,7 @@ import { createRequire } from "node:module"
 import { layersOf } from "../adapters/tfjs/layers.ts"
 import { tfjsShape } from "../adapters/tfjs/layout.ts"
 import { decodeUnet2DConditionConfig, unet2dCondition, unet2dConditionSpecs } from "../adapters/tfjs/unet2d-condition.ts"
+import { median } from "./median.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const REPS = 7
@@ -48,7 +49,7 @@ const normals = (count: number, seed: number): Float32Array => {
 const B = 8, H = 32, W = 32, C = 64, HEADS_BATCH = 64, TOKENS = 256, HEAD_DIM = 8
 const VOCAB = 49408, WIDTH = 768, IDS = 8 * 77
 
-const inputs: Record<string, { shape: Array<number>; values: Float32Array | Int32Array }> = {
+const inputs = {
   x: { shape: [B, H, W, C], values: normals(B * H * W * C, 1) },
   w: { shape: [3, 3, C, C], values: normals(9 * C * C, 2).map((v) => v / 24) },
   dy: { shape: [B, H, W, C], values: normals(B * H * W * C, 3) },
@@ -59,9 +60,9 @@ const inputs: Record<string, { shape: Array<number>; values: Float32Array | Int3
   p: { shape: [HEADS_BATCH, TOKENS, TOKENS], values: normals(HEADS_BATCH * TOKENS * TOKENS, 8) },
   rows: { shape: [IDS, WIDTH], values: normals(IDS * WIDTH, 9) },
   ids: { shape: [IDS], values: Int32Array.from(normals(IDS, 10), (v) => Math.floor(Math.abs(v) * 20000) % VOCAB) }
-}
+} satisfies Record<string, { shape: Array<number>; values: Float32Array | Int32Array }>
 
-type Tensors = Record<string, tf.Tensor>
+type Tensors = Record<keyof typeof inputs, tf.Tensor>
 const PAD_1 = [[0, 0], [1, 1], [1, 1], [0, 0]]
 const conv = (stride: number) => ({ strides: stride, pad: PAD_1, dataFormat: "NHWC" })
 
@@ -132,16 +133,16 @@ const measure = (f: () => tf.Tensor, reps: number): { ms: number; sum: number } 
     times.push(performance.now() - start)
     out.dispose()
   }
-  times.sort((a, b) => a - b)
-  return { ms: times[Math.floor(times.length / 2)], sum }
+  return { ms: median(times), sum }
 }
 
 const onBackend = async (backend: "cpu" | "wasm", ops: ReadonlyArray<Op>, reps: number) => {
   await tf.setBackend(backend)
   await tf.ready()
-  const tensors: Tensors = Object.fromEntries(
+  // One tensor per input, under the input's name.
+  const tensors = Object.fromEntries(
     Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape, v.values instanceof Int32Array ? "int32" : "float32")])
-  )
+  ) as Tensors
   const results = new Map(ops.map((op) => [op.name, measure(() => op.run(tensors), reps)]))
   tf.dispose(Object.values(tensors))
   return results
@@ -239,7 +240,7 @@ if (unetAt >= 0) {
     )
     for (const op of OPS) {
       const mine = ours.get(op.name)!
-      const reference = peer[op.name]
+      const reference = peer[op.name]!
       console.log(
         `${op.name.padEnd(38)}${cell(mine.ms)}${cell(wasmOwn.get(op.name)?.ms)}${cell(cpu.get(op.name)?.ms)}${cell(reference.ms1)}${cell(reference.ms2)}` +
           `${(mine.ms / reference.ms2).toFixed(2).padStart(8)}  ${mine.sum.toPrecision(6)} | ${reference.sum.toPrecision(6)}`

@@ -34,7 +34,7 @@ try {
   let state = 1
   const slc = Float32Array.from({ length: 2 * SIDE * SIDE }, () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5)
   const amplitude = Buffer.alloc(SIDE * SIDE)
-  for (let i = 0; i < SIDE * SIDE; i++) amplitude[i] = Math.min(255, Math.round(Math.hypot(slc[2 * i], slc[2 * i + 1]) * 300))
+  for (let i = 0; i < SIDE * SIDE; i++) amplitude[i] = Math.min(255, Math.round(Math.hypot(slc[2 * i]!, slc[2 * i + 1]!) * 300))
   const png = await sharp(amplitude, { raw: { width: SIDE, height: SIDE, channels: 1 } }).png().toBuffer()
   const array = npyBytes("<c8", [SIDE, SIDE], slc)
   const shards: Array<string> = []

@@ -24,8 +24,8 @@ export const realSets = (strategies: ReadonlyArray<StrategyResult>, label: strin
   for (const s of strategies) byKey.set(s.evaluation.lineage.reference, [...(byKey.get(s.evaluation.lineage.reference) ?? []), s])
   return [...byKey].map(([key, users]) => ({
     key,
-    label: byKey.size === 1 ? label : `${label} of ${users[0].name}`,
-    glcm: summariseGlcm(users[0].evaluation.texture.reference),
+    label: byKey.size === 1 ? label : `${label} of ${users[0]!.name}`,
+    glcm: summariseGlcm(users[0]!.evaluation.texture.reference),
     strategies: users.map((u) => u.name)
   }))
 }

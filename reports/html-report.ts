@@ -75,7 +75,7 @@ const gridHtml = (grid: ImageGrid, images: ReadonlyMap<string, string>): string 
       if (cell.length === 0) return `<td>–</td>`
       const imgs = cell.map((image) => `<img src="${images.get(image.target)}" alt="${escapeXml(image.caption)}" title="${escapeXml(image.caption)}">`).join("")
       // Real images have no prompt: their own caption says what they show.
-      const caption = c === 0 ? `<span class="caption">${escapeXml(cell[0].caption)}</span>` : ""
+      const caption = c === 0 ? `<span class="caption">${escapeXml(cell[0]!.caption)}</span>` : ""
       return `<td><div class="cell-images">${imgs}</div>${caption}</td>`
     })
     return `<tr><th class="prompt">${label}</th>${tds.join("")}</tr>`
@@ -99,7 +99,7 @@ const sections = [
 export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, string>): string => {
   const heading = (id: (typeof sections)[number][0]) => {
     const n = sections.findIndex(([s]) => s === id)
-    return `<h2 id="${id}">${n + 1}. ${sections[n][1]}</h2>`
+    return `<h2 id="${id}">${n + 1}. ${sections[n]![1]}</h2>`
   }
   const { tables } = content
   const parts = [

@@ -28,8 +28,8 @@ const safe = (name: string) => name.replace(/[^a-zA-Z0-9._-]/g, "_")
 export const imageGrid = (results: StudyResults): ImageGrid => {
   const samplesPerCell = results.strategies.length <= 4 ? 2 : 1
   const rows = [...promptRows(results.strategies)].sort((a, b) => (a.split === b.split ? a.index - b.index : a.split === "seen" ? -1 : 1))
-  const reference = results.strategies[0].evaluation.previews.reference
-  const referenceDir = results.strategies[0].evaluationDir
+  const reference = results.strategies[0]!.evaluation.previews.reference
+  const referenceDir = results.strategies[0]!.evaluationDir
   return {
     samplesPerCell,
     columns: [{ label: realLabel, colour: realColour }, ...results.strategies.map((s) => ({ label: s.name, colour: s.colour }))],
@@ -37,9 +37,9 @@ export const imageGrid = (results: StudyResults): ImageGrid => {
       const real: ReadonlyArray<GridImage> = reference.length === 0
         ? []
         : [{
-          source: join(referenceDir, reference[r % reference.length].file),
+          source: join(referenceDir, reference[r % reference.length]!.file),
           target: `images/real/reference-${r % reference.length}.png`,
-          caption: reference[r % reference.length].caption
+          caption: reference[r % reference.length]!.caption
         }]
       const cells = results.strategies.map((s, i) => {
         const text = promptsOf(s)[prompt.index]?.text

@@ -28,6 +28,7 @@ export const promptRows = (strategies: ReadonlyArray<StrategyResult>): ReadonlyA
   return Array.from({ length: count }, (_, index) => {
     const texts = lists.map((l) => l[index]).filter((p) => p !== undefined)
     const distinct = [...new Set(texts.map((p) => p.text))]
-    return { index, text: distinct[0], variants: distinct.slice(1), split: texts[0].split }
+    // index is below the longest list's length, so some strategy has a prompt there.
+    return { index, text: distinct[0]!, variants: distinct.slice(1), split: texts[0]!.split }
   })
 }

@@ -73,10 +73,10 @@ const chartHeight = 380
  */
 const drawnDistribution = (s: StrategyResult): { readonly distribution: Distribution; readonly band?: DistributionBand } => {
   const runs = s.replicates.map((r) => r.evaluation.amplitude.generatedDistribution)
-  const first = runs[0]
+  const first = runs[0]!
   if (runs.length === 1) return { distribution: first, ...(first.band === undefined ? {} : { band: first.band }) }
   const pointwise = (pick: (d: Distribution) => ReadonlyArray<number>, combine: (values: ReadonlyArray<number>) => number) =>
-    pick(first).map((_, k) => combine(runs.map((d) => pick(d)[k])))
+    pick(first).map((_, k) => combine(runs.map((d) => pick(d)[k]!)))
   const mean = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0) / values.length
   return {
     distribution: { ...first, density: pointwise((d) => d.density, mean), quantiles: pointwise((d) => d.quantiles, mean) },
@@ -94,7 +94,7 @@ const distributionCharts = (results: StudyResults): ReportContent["distributions
   const groups = new Map<string, Array<StrategyResult>>()
   for (const s of results.strategies) groups.set(domainKey(s.evaluation.amplitude), [...(groups.get(domainKey(s.evaluation.amplitude)) ?? []), s])
   return [...groups.values()].map((members, g) => {
-    const amplitude = members[0].evaluation.amplitude
+    const amplitude = members[0]!.evaluation.amplitude
     const reals = new Map<string, StrategyResult>()
     for (const s of members) if (!reals.has(s.evaluation.lineage.reference)) reals.set(s.evaluation.lineage.reference, s)
     const series: Array<DistributionSeries> = [
@@ -196,10 +196,11 @@ const metricOrder = (metric: string) => (metric === trainingMetrics.loss ? 0 : i
 
 /** One strategy's curve of a metric: its run's, or with replicates the mean per step and their range. */
 const curveOf = (s: StrategyResult, metric: string) => {
+  // Lines without the metric are left out here, so each line read below has it.
   const logs = s.replicates.map((r) => r.trainingLog.filter((l) => typeof l[metric] === "number"))
-  if (logs.length === 1) return { points: logs[0].map((l) => [l.step, l[metric]] as const) }
+  if (logs.length === 1) return { points: logs[0]!.map((l) => [l.step, l[metric]!] as const) }
   const byStep = new Map<number, Array<number>>()
-  for (const log of logs) for (const line of log) byStep.set(line.step, [...(byStep.get(line.step) ?? []), line[metric]])
+  for (const log of logs) for (const line of log) byStep.set(line.step, [...(byStep.get(line.step) ?? []), line[metric]!])
   const steps = [...byStep.keys()].sort((a, b) => a - b)
   const at = (combine: (values: ReadonlyArray<number>) => number) => steps.map((step) => [step, combine(byStep.get(step)!)] as const)
   return {
@@ -237,7 +238,10 @@ const trainingCurves = (results: StudyResults): ReadonlyArray<SvgChart> => {
 const summaryOf = (results: StudyResults, metrics: ReportTable): ReadonlyArray<string> => {
   const columns = presentColumns(results)
   const wins = results.strategies.map((s) =>
-    columns.filter((c) => results.statistics.best[c.id]?.significant && results.statistics.best[c.id].strategy === s.name).length
+    columns.filter((c) => {
+      const best = results.statistics.best[c.id]
+      return best !== undefined && best.significant && best.strategy === s.name
+    }).length
   )
   const top = Math.max(...wins)
   const leaders = results.strategies.filter((_, r) => wins[r] === top).map((s) => strategyLabel(s))

@@ -10,6 +10,6 @@ export const realLabel = "real (reference)"
 
 export const strategyColour = (index: number): string =>
   index < tableau10.length
-    ? tableau10[index]
+    ? tableau10[index]!
     // Golden-angle steps keep later hues apart from each other.
     : `hsl(${Math.round((index * 137.508) % 360)}, 55%, 45%)`

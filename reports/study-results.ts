@@ -24,8 +24,8 @@ export interface StudyResults {
   readonly study: string
   readonly cacheDir: string
   readonly strategies: ReadonlyArray<StrategyResult>
-  /** The experiment marked `baseline: true` (the first, when several are). */
-  readonly baseline?: StrategyResult
+  /** The experiment marked `baseline: true` (the first, when several are); undefined when none is. */
+  readonly baseline?: StrategyResult | undefined
   readonly statistics: StudyStatistics
   readonly tracking?: ReportTracking & { readonly kind: "server" | "folder" }
 }
@@ -45,8 +45,8 @@ export const studyResults = (request: ReportRequest): StudyResults => {
         const replicateRun = tracking?.runIds[r.name]
         return replicateRun === undefined ? r : { ...r, runId: replicateRun }
       }),
-      evaluation: replicates[0].evaluation,
-      evaluationDir: replicates[0].evaluationDir,
+      evaluation: replicates[0]!.evaluation,
+      evaluationDir: replicates[0]!.evaluationDir,
       ...(statistics === undefined ? {} : { statistics }),
       ...(request.backend === undefined ? {} : { backend: request.backend }),
       ...(runId === undefined ? {} : { runId })

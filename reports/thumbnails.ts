@@ -20,7 +20,7 @@ const shrink = (raster: Raster, factor: number): Raster => {
         let sum = 0
         for (let dy = 0; dy < factor; dy++) {
           const row = ((y * factor + dy) * raster.width + x * factor) * channels + c
-          for (let dx = 0; dx < factor; dx++) sum += raster.data[row + dx * channels]
+          for (let dx = 0; dx < factor; dx++) sum += raster.data[row + dx * channels]!
         }
         data[(y * width + x) * channels + c] = sum / area
       }

@@ -35,7 +35,10 @@ import { trainingCurveChart } from "../reports/charts/training-curve-chart.ts"
 
 const option = (name: string, fallback: string) => {
   const at = process.argv.indexOf(`--${name}`)
-  return at >= 0 ? process.argv[at + 1] : fallback
+  if (at < 0) return fallback
+  const value = process.argv[at + 1]
+  if (value === undefined) throw new Error(`--${name} needs a value`)
+  return value
 }
 const cacheDir = option("cache-dir", ".sardine")
 const baseDir = option("base", "experiments/demo/base")
@@ -53,23 +56,29 @@ const cache = cacheLayout(cacheDir)
 const outputOf = (id: string) => cache.done(plan.steps.find((s) => s.id === id)!.key)
 
 // Training curves and step times.
+/** The fields of a training-log line this script reads. */
+interface TrainingLogLine {
+  readonly step: number
+  readonly loss: number
+  readonly images_per_s: number
+}
 const logOf = (stage: string) =>
-  readFileSync(join(outputOf(`${stage}/train`), "training-log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>)
+  readFileSync(join(outputOf(`${stage}/train`), "training-log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as TrainingLogLine)
 const colours = ["#1f77b4", "#d62728"]
 const panels = stages.map((stage, i) => {
   const log = logOf(stage.name)
   const batch = stage.train!.batchSize * stage.train!.gradientAccumulation
   const seconds = log.map((r) => batch / r.images_per_s).sort((a, b) => a - b)
   console.log(
-    `${stage.name}: ${log.length} steps of ${batch} images, median ${(1000 * seconds[Math.floor(seconds.length / 2)]).toFixed(0)} ms/step, ` +
-      `training ${(seconds.reduce((a, b) => a + b, 0) / 60).toFixed(1)} min, loss ${log[0].loss.toFixed(4)} → ${log[log.length - 1].loss.toFixed(4)}`
+    `${stage.name}: ${log.length} steps of ${batch} images, median ${(1000 * seconds[Math.floor(seconds.length / 2)]!).toFixed(0)} ms/step, ` +
+      `training ${(seconds.reduce((a, b) => a + b, 0) / 60).toFixed(1)} min, loss ${log[0]!.loss.toFixed(4)} → ${log[log.length - 1]!.loss.toFixed(4)}`
   )
   return trainingCurveChart({
     id: `demo-base-${stage.name}`,
     metric: "loss",
     yTitle: stage.name === "vae" ? "VAE loss (L1 + KL)" : "denoising loss (min-SNR weighted MSE)",
     noisy: true,
-    series: [{ label: stage.name, colour: colours[i], points: log.map((r) => [r.step, r.loss] as const) }],
+    series: [{ label: stage.name, colour: colours[i % colours.length]!, points: log.map((r) => [r.step, r.loss] as const) }],
     width: 460,
     height: 300
   })
@@ -91,7 +100,7 @@ writeFileSync(
 await Effect.runPromise(selectBackend("wasm"))
 const pipeline = await Effect.runPromise(loadPipeline(baseDir))
 const count = (m: { readonly parameters: ReadonlyMap<string, tf.Tensor> }) => [...m.parameters.values()].reduce((n, t) => n + t.size, 0)
-const counts = { unet: count(pipeline.unet), vae: count(pipeline.vae), text_encoder: count(pipeline.textEncoders[0]) }
+const counts = { unet: count(pipeline.unet), vae: count(pipeline.vae), text_encoder: count(pipeline.textEncoders[0]!) }
 console.log(`parameters ${JSON.stringify(counts)}, total ${Object.values(counts).reduce((a, b) => a + b, 0)}`)
 const sizeOf = (dir: string): number =>
   readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? sizeOf(join(dir, e.name)) : statSync(join(dir, e.name)).size), 0)
@@ -114,7 +123,7 @@ const writeGrid = async (rows: ReadonlyArray<ReadonlyArray<Uint8Array>>, side: n
 
 // Reconstructions of training scenes, and the statistics of their scaled latents.
 const vae = { plan: pipeline.vae.plan, layers: layersOf(pipeline.vae.parameters) }
-const dataDir = outputOf(`${stages[0].name}/data`)
+const dataDir = outputOf(`${stages[0]!.name}/data`)
 const index = await Effect.runPromise(readPreparedIndex(dataDir))
 const shown = index.samples.slice(0, 24)
 const pixels = await Effect.runPromise(Effect.forEach(shown, (s) => readPreparedPixels(dataDir, s)))
@@ -124,9 +133,9 @@ const scaled = tf.mul(mean, vae.plan.config.scaling_factor)
 const moments = tf.moments(scaled)
 const reconstruction = autoencoderKlDecode(vae.plan, vae.layers, mean)
 console.log(
-  `scaled latents: mean ${moments.mean.dataSync()[0].toFixed(3)}, std ${Math.sqrt(moments.variance.dataSync()[0]).toFixed(3)}; ` +
-    `posterior std ${tf.mean(tf.exp(tf.mul(logvar, 0.5))).dataSync()[0].toFixed(3)}; reconstruction L1 ${
-      tf.mean(tf.abs(tf.sub(reconstruction, images))).dataSync()[0].toFixed(4)
+  `scaled latents: mean ${moments.mean.dataSync()[0]!.toFixed(3)}, std ${Math.sqrt(moments.variance.dataSync()[0]!).toFixed(3)}; ` +
+    `posterior std ${tf.mean(tf.exp(tf.mul(logvar, 0.5))).dataSync()[0]!.toFixed(3)}; reconstruction L1 ${
+      tf.mean(tf.abs(tf.sub(reconstruction, images))).dataSync()[0]!.toFixed(4)
     } (in [-1, 1])`
 )
 const side = index.width

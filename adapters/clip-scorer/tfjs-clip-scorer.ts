@@ -34,10 +34,10 @@ const unitRows = (folder: string, features: tf.Tensor2D): Effect.Effect<Float32A
   features.dispose()
   for (let r = 0; r < count; r++) {
     let norm = 0
-    for (let k = 0; k < dim; k++) norm += data[r * dim + k] ** 2
+    for (let k = 0; k < dim; k++) norm += data[r * dim + k]! ** 2
     norm = Math.sqrt(norm)
     if (!(norm > 0 && Number.isFinite(norm))) return Effect.fail(new ScorerError({ file: folder, reason: `embedding ${r} has length ${norm}` }))
-    for (let k = 0; k < dim; k++) data[r * dim + k] /= norm
+    for (let k = 0; k < dim; k++) data[r * dim + k]! /= norm
   }
   return Effect.succeed(data)
 }

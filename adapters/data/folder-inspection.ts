@@ -35,7 +35,7 @@ const summarise = (data: Float32Array, noData: number | undefined): ValueSummary
   let nonFinite = 0
   const noDataIsNaN = noData !== undefined && Number.isNaN(noData)
   for (let i = 0; i < data.length; i++) {
-    const v = data[i]
+    const v = data[i]!
     if (!Number.isFinite(v)) {
       // NaN declared as no-data is masking, not a problem.
       if (!(noDataIsNaN && Number.isNaN(v))) nonFinite++
@@ -70,7 +70,7 @@ const inspectImage = (io: Io, folder: DatasetFolder, options: InspectOptions, na
       sampleType: info.sampleType,
       ...(info.noData !== undefined ? { noData: info.noData } : {})
     }
-    const decoded = yield* Effect.either(io.read(located.path, { maxPixels: options.maxPixels }))
+    const decoded = yield* Effect.either(io.read(located.path, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels }))
     if (decoded._tag === "Left") return failed(decoded.left.kind ?? "corrupt", decoded.left.reason, described)
     const values = summarise(decoded.right.data, info.noData)
     const entry: InspectedFile = {

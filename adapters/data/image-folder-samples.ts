@@ -139,7 +139,8 @@ const samplesOfEntry = (
     const unit = normalise(amplitude, dataset.normalisation, { valid, ...(statistics ? { datasetStatistics: statistics } : {}) })
     const request = options.condition
     const condition = request === undefined ? undefined : yield* conditionSource(io, dataset, folder, entry, request, raster)
-    const conditionFile = request === undefined ? "" : join(folder.path, entry.pairedFiles[request.column])
+    // conditionSource failed above unless the entry names the paired file.
+    const conditionFile = request === undefined ? "" : join(folder.path, entry.pairedFiles[request.column]!)
     const encoded = condition === undefined ? undefined : windows.map((window) => conditionWindow(condition, request!, window, conditionFile))
     const bad = encoded?.find((c): c is SkippedFile => "reason" in c)
     if (bad !== undefined) return yield* Effect.fail(bad)

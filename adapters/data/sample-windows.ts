@@ -50,7 +50,7 @@ export const cutWindow = (data: Float32Array, width: number, channels: number, w
       const sourceCol = window.x + (window.flipHorizontal ? size - 1 - col : col)
       const from = (sourceRow * width + sourceCol) * channels
       const to = (row * size + col) * channels
-      for (let c = 0; c < channels; c++) out[to + c] = data[from + c]
+      for (let c = 0; c < channels; c++) out[to + c] = data[from + c]!
     }
   }
   return out

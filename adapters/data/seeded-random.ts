@@ -40,13 +40,15 @@ export class SeededRandom {
 
   constructor(...seed: ReadonlyArray<number>) {
     let state = mixSeed(...seed)
-    const words: Array<number> = []
-    for (let i = 0; i < 4; i++) {
+    const nextWord = (): number => {
       let word: number
       ;[state, word] = splitmix32(state)
-      words.push(word)
+      return word
     }
-    ;[this.a, this.b, this.c, this.d] = words
+    this.a = nextWord()
+    this.b = nextWord()
+    this.c = nextWord()
+    this.d = nextWord()
     // Discard the first outputs: sfc32 mixes its state in during the first few rounds.
     for (let i = 0; i < 12; i++) this.nextUint32()
   }
@@ -85,7 +87,8 @@ export class SeededRandom {
   }
 
   pick<T>(items: ReadonlyArray<T>): T {
-    return items[Math.floor(this.uniform() * items.length)]
+    if (items.length === 0) throw new Error("pick from an empty list")
+    return items[Math.floor(this.uniform() * items.length)]!
   }
 
   /** Picks an index with probability proportional to its weight. */
@@ -93,7 +96,7 @@ export class SeededRandom {
     const total = weights.reduce((s, w) => s + w, 0)
     let r = this.uniform() * total
     for (let i = 0; i < weights.length; i++) {
-      r -= weights[i]
+      r -= weights[i]!
       if (r < 0) return i
     }
     return weights.length - 1

@@ -14,7 +14,7 @@ export const singleBand = (raster: Raster, band: number | undefined): Float32Arr
   const colours = band !== undefined ? 1 : channels === 2 ? 1 : Math.min(channels, 3)
   const out = new Float32Array(width * height)
   for (let p = 0; p < out.length; p++) {
-    const v = data[p * channels + pick]
+    const v = data[p * channels + pick]!
     for (let c = 1; c < colours; c++) {
       if (data[p * channels + c] !== v) {
         return `has ${channels} bands whose values differ (at row ${Math.floor(p / width)}, column ${p % width}); declare which band to use`

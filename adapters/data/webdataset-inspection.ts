@@ -49,7 +49,8 @@ export const inspectShards = (
       try: () => listShards(patterns, root),
       catch: (error) => new DatasetError({ path: root, reason: `cannot list the shards: ${(error as Error).message}` })
     })
-    if (unmatched.length > 0) return yield* new DatasetError({ path: resolve(root, unmatched[0]), reason: "the shard pattern matches no file" })
+    const [firstUnmatched] = unmatched
+    if (firstUnmatched !== undefined) return yield* new DatasetError({ path: resolve(root, firstUnmatched), reason: "the shard pattern matches no file" })
     const members: Record<string, number> = {}
     const images: Record<string, ImageTally> = {}
     const jsonFields: Record<string, number> = {}
@@ -111,7 +112,7 @@ export const inspectShards = (
           }
           if (options.caption !== undefined) {
             const [extension, path] = options.caption.split("#")
-            const member = item.sample.members.get(extension.toLowerCase())
+            const member = item.sample.members.get(extension!.toLowerCase())
             const text = member?.bytes === undefined
               ? undefined
               : path === undefined

@@ -27,8 +27,9 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]
 
 export const readNpyHeader = (bytes: Uint8Array): NpyHeader => {
   if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b)) throw new NpyError("corrupt", "corrupt: not a .npy array (no \\x93NUMPY magic)")
-  const major = bytes[6]
-  if (major < 1 || major > 3) throw new NpyError("unsupported", `unsupported .npy format version ${major}.${bytes[7]}`)
+  // The length check above keeps bytes 6 and 7 in range.
+  const major = bytes[6]!
+  if (major < 1 || major > 3) throw new NpyError("unsupported", `unsupported .npy format version ${major}.${bytes[7]!}`)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const lengthBytes = major === 1 ? 2 : 4
   if (bytes.length < 8 + lengthBytes) throw new NpyError("truncated", "truncated: the .npy header is cut")
@@ -79,24 +80,27 @@ const halfToFloat = (h: number): number => {
 /** Height, width and bands of a header's shape, and where each value of band `c` at (y, x) sits. */
 export const npyLayout = (header: NpyHeader) => {
   const { shape } = header
-  if (shape.length === 2) return { height: shape[0], width: shape[1], bands: 1, bandsFirst: false }
-  if (shape.length === 3 && shape[2] <= 4) return { height: shape[0], width: shape[1], bands: shape[2], bandsFirst: false }
-  if (shape.length === 3 && shape[0] <= 4) return { height: shape[1], width: shape[2], bands: shape[0], bandsFirst: true }
+  const [first, second, third] = shape
+  if (first !== undefined && second !== undefined && shape.length <= 3) {
+    if (third === undefined) return { height: first, width: second, bands: 1, bandsFirst: false }
+    if (third <= 4) return { height: first, width: second, bands: third, bandsFirst: false }
+    if (first <= 4) return { height: second, width: third, bands: first, bandsFirst: true }
+  }
   throw new NpyError("unsupported", `unsupported .npy shape (${shape.join(", ")}): sardine reads (H, W), (H, W, C) or (C, H, W) with at most 4 bands`)
 }
 
-export const npyValueType = (descr: string): { readonly kind: string; readonly complex: boolean } => {
+export const npyValueType = (descr: string): ValueType & { readonly kind: string } => {
   const type = valueTypes[descr.slice(1)]
-  if (type === undefined || !["<", ">", "|", "="].includes(descr[0])) {
+  if (type === undefined || !["<", ">", "|", "="].includes(descr.charAt(0))) {
     throw new NpyError("unsupported", `unsupported .npy dtype ${descr}: sardine reads float16/32/64, (u)int8/16/32 and complex64/128`)
   }
-  return { kind: descr.slice(1), complex: type.complex }
+  return { ...type, kind: descr.slice(1) }
 }
 
 type Typed = Float32Array | Float64Array | Uint8Array | Uint16Array | Int16Array
 
 /** The stored values as a typed array over the bytes, when they are little-endian and aligned (no copy). */
-const typedView = (kind: string, bytes: Uint8Array, offset: number, count: number): Typed | undefined => {
+const typedView = (type: ValueType & { readonly kind: string }, bytes: Uint8Array, offset: number, count: number): Typed | undefined => {
   const at = bytes.byteOffset + offset
   const make: Record<string, (() => Typed) | undefined> = {
     f4: () => new Float32Array(bytes.buffer, at, count),
@@ -107,16 +111,16 @@ const typedView = (kind: string, bytes: Uint8Array, offset: number, count: numbe
     u2: () => new Uint16Array(bytes.buffer, at, count),
     i2: () => new Int16Array(bytes.buffer, at, count)
   }
-  const size = valueTypes[kind].size / (valueTypes[kind].complex ? 2 : 1)
-  return at % size === 0 ? make[kind]?.() : undefined
+  const size = type.size / (type.complex ? 2 : 1)
+  return at % size === 0 ? make[type.kind]?.() : undefined
 }
 
 /** |z| of interleaved (re, im) pairs, rounded to float32. */
 const modulus = (pairs: Typed, count: number): Float32Array => {
   const out = new Float32Array(count)
   for (let i = 0; i < count; i++) {
-    const re = pairs[2 * i]
-    const im = pairs[2 * i + 1]
+    const re = pairs[2 * i]!
+    const im = pairs[2 * i + 1]!
     out[i] = Math.sqrt(re * re + im * im)
   }
   return out
@@ -129,7 +133,7 @@ const modulus = (pairs: Typed, count: number): Float32Array => {
 export const decodeNpy = (bytes: Uint8Array, checkSize: (width: number, height: number, bands: number) => void = () => {}): Raster => {
   const header = readNpyHeader(bytes)
   const { height, width, bands, bandsFirst } = npyLayout(header)
-  const type = valueTypes[npyValueType(header.descr).kind]
+  const type = npyValueType(header.descr)
   checkSize(width, height, bands)
   const count = height * width * bands
   const needed = header.dataOffset + count * type.size
@@ -137,13 +141,13 @@ export const decodeNpy = (bytes: Uint8Array, checkSize: (width: number, height: 
     throw new NpyError("truncated", `truncated: ${header.shape.join(" × ")} ${header.descr} values need ${needed} bytes, the member has ${bytes.length}`)
   }
   const little = header.descr[0] !== ">"
-  const fast = !header.fortranOrder && !bandsFirst && little ? typedView(header.descr.slice(1), bytes, header.dataOffset, count) : undefined
+  const fast = !header.fortranOrder && !bandsFirst && little ? typedView(type, bytes, header.dataOffset, count) : undefined
   if (fast !== undefined) return { width, height, channels: bands, data: type.complex ? modulus(fast, count) : Float32Array.from(fast) }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const data = new Float32Array(count)
   // Stored index of logical (y, x, c) for C or Fortran order over the stored axes.
-  const dims = bandsFirst ? [bands, height, width] : [height, width, bands]
-  const strides = header.fortranOrder ? [1, dims[0], dims[0] * dims[1]] : [dims[1] * dims[2], dims[2], 1]
+  const dims: readonly [number, number, number] = bandsFirst ? [bands, height, width] : [height, width, bands]
+  const strides: readonly [number, number, number] = header.fortranOrder ? [1, dims[0], dims[0] * dims[1]] : [dims[1] * dims[2], dims[2], 1]
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       for (let c = 0; c < bands; c++) {

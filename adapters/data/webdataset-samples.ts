@@ -37,7 +37,8 @@ export type ShardItem =
 /** WebDataset's `base_plus_ext`: the key is the path up to the first dot of the file name, the extension the rest (lower case). */
 export const keyAndExtension = (name: string): { readonly key: string; readonly extension: string } | undefined => {
   const match = /^((?:.*\/|)[^.]+)[.]([^/]*)$/.exec(name)
-  return match === null ? undefined : { key: match[1], extension: match[2].toLowerCase() }
+  // Both groups are mandatory: a match has them.
+  return match === null ? undefined : { key: match[1]!, extension: match[2]!.toLowerCase() }
 }
 
 const memberName = (shard: string, name: string) => `${shard}:${name}`
@@ -90,7 +91,7 @@ export async function* shardSamples(shard: string, wanted: (extension: string) =
 }
 
 /** The extension a `caption` source reads: "meta.json#caption.MID" → "meta.json". */
-const captionExtension = (source: string) => source.split("#")[0].toLowerCase()
+const captionExtension = (source: string) => source.split("#")[0]!.toLowerCase()
 
 type Problem = SkippedFile
 
@@ -115,7 +116,7 @@ const memberOf = (sample: ShardSample, extension: string): Effect.Effect<TarMemb
 const captionOf = (dataset: WebDatasetDataset, sample: ShardSample): Effect.Effect<string, Problem> => {
   if (dataset.caption === undefined) return Effect.succeed("")
   const [extension, path] = dataset.caption.split("#")
-  return memberOf(sample, extension).pipe(
+  return memberOf(sample, extension!).pipe(
     Effect.flatMap((member) => {
       const name = memberName(sample.shard, member.name)
       const text = memberText(member.bytes!)
@@ -199,9 +200,10 @@ const shardItems = (files: ReadonlyArray<string>, wanted: (extension: string) =>
 
 /** The folder every shard lies in (what `sardine data inspect` takes to show them all). */
 const commonFolder = (files: ReadonlyArray<string>): string => {
-  const split = files.map((f) => dirname(f).split("/"))
+  const [head, ...others] = files.map((f) => dirname(f).split("/"))
+  if (head === undefined) return "/"
   const shared: Array<string> = []
-  for (let i = 0; split.every((p) => i < p.length && p[i] === split[0][i]); i++) shared.push(split[0][i])
+  for (let i = 0; i < head.length && others.every((p) => p[i] === head[i]); i++) shared.push(head[i]!)
   return shared.join("/") || "/"
 }
 
@@ -215,7 +217,7 @@ export const resolveShards = (dataset: WebDatasetDataset, root: string) =>
       unmatched.length > 0
         ? Effect.fail(
           new DatasetError({
-            path: resolve(root, unmatched[0]),
+            path: resolve(root, unmatched[0]!),
             reason: `the shard pattern matches no file${unmatched.length > 1 ? ` (nor do ${unmatched.slice(1).join(", ")})` : ""}`
           })
         )

@@ -27,8 +27,10 @@ export const expandBraces = (pattern: string): Array<string> => {
   const range = /^(-?\d+)\.\.(-?\d+)$/.exec(body)
   let choices: Array<string>
   if (range !== null) {
-    const [from, to] = [Number(range[1]), Number(range[2])]
-    const width = range[1].length === range[2].length ? range[1].length : 0
+    // Both groups are mandatory: a match has them.
+    const [fromText, toText] = [range[1]!, range[2]!]
+    const [from, to] = [Number(fromText), Number(toText)]
+    const width = fromText.length === toText.length ? fromText.length : 0
     const step = from <= to ? 1 : -1
     choices = Array.from({ length: Math.abs(to - from) + 1 }, (_, i) => String(from + i * step).padStart(width, "0"))
   } else {
@@ -58,7 +60,7 @@ const hasGlob = (segment: string) => /[*?[]/.test(segment)
 const segmentPattern = (segment: string): RegExp => {
   let source = ""
   for (let i = 0; i < segment.length; i++) {
-    const c = segment[i]
+    const c = segment[i]!
     if (c === "*") source += "[^/]*"
     else if (c === "?") source += "[^/]"
     else if (c === "[") {
@@ -84,8 +86,8 @@ const entries = async (dir: string) => {
 
 /** The files under `dir` matching the remaining path segments (`**` matches any number of folders). */
 const walk = async (dir: string, segments: ReadonlyArray<string>): Promise<Array<string>> => {
-  if (segments.length === 0) return []
   const [segment, ...rest] = segments
+  if (segment === undefined) return []
   if (segment === "**") {
     const here = await walk(dir, rest)
     const deeper = await Promise.all(
@@ -125,7 +127,7 @@ export const listShards = async (patterns: ReadonlyArray<string>, root: string):
   for (const pattern of patterns.flatMap(expandBraces)) {
     const absolute = isAbsolute(pattern) ? pattern : resolve(root, pattern)
     const [first, ...segments] = absolute.split("/")
-    const found = (await walk(first === "" ? "/" : first, segments)).sort()
+    const found = (await walk(first || "/", segments)).sort()
     if (found.length === 0) unmatched.push(pattern)
     for (const file of found) {
       if (!seen.has(file)) {

@@ -33,9 +33,10 @@ const text = (block: Uint8Array, from: number, length: number): string => {
 
 /** A numeric header field: octal ASCII, or base-256 (high bit set) for values too large for octal. */
 const number = (block: Uint8Array, from: number, length: number): number => {
-  if (block[from] & 0x80) {
-    let value = block[from] & 0x7f
-    for (let i = from + 1; i < from + length; i++) value = value * 256 + block[i]
+  // Fields lie inside the 512-byte header block.
+  if (block[from]! & 0x80) {
+    let value = block[from]! & 0x7f
+    for (let i = from + 1; i < from + length; i++) value = value * 256 + block[i]!
     return value
   }
   const digits = text(block, from, length).trim()
@@ -47,7 +48,7 @@ const number = (block: Uint8Array, from: number, length: number): number => {
 /** The header checksum: the sum of its bytes with the checksum field read as spaces. */
 const checksumOf = (block: Uint8Array): number => {
   let sum = 0
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i]
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i]!
   return sum
 }
 
@@ -94,8 +95,8 @@ const byteReader = (chunks: AsyncIterator<Uint8Array>) => {
       let done = 0
       while (done < n) {
         await fill(Math.min(n - done, 1 << 20))
-        if (available === 0) break
         const head = buffered[0]
+        if (available === 0 || head === undefined) break
         const count = Math.min(head.length, n - done)
         out?.set(head.subarray(0, count), done)
         if (count === head.length) buffered.shift()

@@ -36,7 +36,7 @@ export const imageInfo = async (source: ByteSource): Promise<RasterInfo> => {
 
 const selectBand = (raster: Raster, band: number): Raster => {
   const data = new Float32Array(raster.width * raster.height)
-  for (let i = 0; i < data.length; i++) data[i] = raster.data[i * raster.channels + band]
+  for (let i = 0; i < data.length; i++) data[i] = raster.data[i * raster.channels + band]!
   return { width: raster.width, height: raster.height, channels: 1, data }
 }
 

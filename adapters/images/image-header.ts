@@ -94,7 +94,7 @@ const pngHeader = async (source: ByteSource): Promise<ImageHeader> => {
     throw new DecodeFailure("corrupt", "corrupt PNG: the first chunk is not IHDR")
   }
   const view = viewOf(chunk)
-  return { width: view.getUint32(8), height: view.getUint32(12), bands: pngBands[chunk[17]] ?? 4 }
+  return { width: view.getUint32(8), height: view.getUint32(12), bands: pngBands[chunk[17]!] ?? 4 }
 }
 
 /** Start-of-frame markers (SOF0–SOF15); C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames. */
@@ -105,7 +105,7 @@ const jpegHeader = async (source: ByteSource): Promise<ImageHeader> => {
   for (;;) {
     const marker = await need(source, at, 2, "JPEG markers before the frame header")
     if (marker[0] !== 0xff) throw new DecodeFailure("corrupt", `corrupt JPEG: no marker at byte ${at}`)
-    const code = marker[1]
+    const code = marker[1]!
     if (code === 0xff) {
       at += 1 // fill byte
       continue

@@ -62,8 +62,8 @@ const greyAlpha = (rgba: Raster): Raster => {
   const pixels = rgba.width * rgba.height
   const data = new Float32Array(pixels * 2)
   for (let i = 0; i < pixels; i++) {
-    data[2 * i] = rgba.data[i * rgba.channels]
-    data[2 * i + 1] = rgba.data[i * rgba.channels + rgba.channels - 1]
+    data[2 * i] = rgba.data[i * rgba.channels]!
+    data[2 * i + 1] = rgba.data[i * rgba.channels + rgba.channels - 1]!
   }
   return { width: rgba.width, height: rgba.height, channels: 2, data }
 }
@@ -72,7 +72,7 @@ const quantise = (raster: Raster, bits: 8 | 16): Uint8Array | Uint16Array => {
   const max = bits === 8 ? 255 : 65535
   const out = bits === 8 ? new Uint8Array(raster.data.length) : new Uint16Array(raster.data.length)
   for (let i = 0; i < raster.data.length; i++) {
-    const v = raster.data[i]
+    const v = raster.data[i]!
     // NaN (no data) becomes 0 rather than an arbitrary cast.
     out[i] = v > 0 ? (v < max ? Math.round(v) : max) : 0
   }

@@ -65,16 +65,18 @@ const open = async (bytes: Uint8Array): Promise<OpenedTiff> => {
   const formats: ArrayLike<number> = (await directory.loadValue("SampleFormat")) ?? [1]
   const bits: ArrayLike<number> = (await directory.loadValue("BitsPerSample")) ?? [1]
   const format = formats[0]
+  const bits0 = bits[0]
+  if (format === undefined || bits0 === undefined) throw new DecodeFailure("corrupt", "corrupt TIFF: an empty SampleFormat or BitsPerSample")
   for (let s = 1; s < bands; s++) {
-    if ((formats[s] ?? format) !== format || (bits[s] ?? bits[0]) !== bits[0]) {
+    if ((formats[s] ?? format) !== format || (bits[s] ?? bits0) !== bits0) {
       throw new DecodeFailure("unsupported", "unsupported TIFF: bands of different sample types")
     }
   }
-  const kind = sampleKind(format, bits[0])
+  const kind = sampleKind(format, bits0)
   if (kind === undefined) {
     throw new DecodeFailure(
       "unsupported",
-      `unsupported TIFF sample type: ${bits[0]}-bit ${sampleFormatNames[format] ?? `format ${format}`}`
+      `unsupported TIFF sample type: ${bits0}-bit ${sampleFormatNames[format] ?? `format ${format}`}`
     )
   }
   const compression: number = (await directory.loadValue("Compression")) ?? 1

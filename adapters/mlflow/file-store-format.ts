@@ -127,7 +127,8 @@ export const parseMetricLine = (line: string): { timestamp: number; value: numbe
   const parts = line.trim().split(" ")
   if (parts.length !== 2 && parts.length !== 3 && parts.length !== 5) return undefined
   const timestamp = Number(parts[0])
-  const v = parts[1].toLowerCase()
+  // The length check above keeps parts[1] in range.
+  const v = parts[1]!.toLowerCase()
   const value = v === "nan" ? NaN : v === "inf" || v === "infinity" ? Infinity : v === "-inf" || v === "-infinity" ? -Infinity : Number(parts[1])
   const step = parts.length >= 3 ? Number(parts[2]) : 0
   if (!Number.isInteger(timestamp) || !Number.isInteger(step) || (Number.isNaN(value) && v !== "nan")) return undefined

@@ -185,12 +185,12 @@ export const readMetrics = (runDir: string): Effect.Effect<ReadonlyArray<StoredM
     for (const key of yield* filesUnder(dir)) {
       const file = join(dir, ...key.split("/"))
       const lines = (yield* readText(file)).split("\n")
-      for (let i = 0; i < lines.length; i++) {
-        if (lines[i].trim().length === 0) continue
-        const point = parseMetricLine(lines[i])
+      for (const [i, line] of lines.entries()) {
+        if (line.trim().length === 0) continue
+        const point = parseMetricLine(line)
         if (point === undefined) {
           return yield* Effect.fail(
-            new TrackerFileError({ file, reason: `line ${i + 1} is not "<timestamp> <value> <step>": ${JSON.stringify(lines[i].slice(0, 80))}` })
+            new TrackerFileError({ file, reason: `line ${i + 1} is not "<timestamp> <value> <step>": ${JSON.stringify(line.slice(0, 80))}` })
           )
         }
         out.push({ key, ...point })

@@ -58,7 +58,8 @@ const entries = (record: Readonly<Record<string, string>>): ReadonlyArray<KeyVal
 /** `mlflow-artifacts:/1/<run>/artifacts` or `mlflow-artifacts://host:port/1/<run>/artifacts` → `1/<run>/artifacts`. */
 export const proxiedArtifactRoot = (artifactUri: string): string | undefined => {
   const match = /^mlflow-artifacts:(?:\/\/[^/]*)?\/*(.*)$/.exec(artifactUri)
-  return match === null ? undefined : match[1].replace(/\/+$/, "")
+  // The group is mandatory: a match has it.
+  return match === null ? undefined : match[1]!.replace(/\/+$/, "")
 }
 
 /** A Tracker that talks to an MLflow tracking server over its REST API. */
@@ -94,7 +95,7 @@ export const makeRestTracker = (
         Effect.catchIf((e) => e.error_code === "RESOURCE_DOES_NOT_EXIST", () => Effect.succeed(Option.none()))
       )
 
-    const activeId = (experiment: { readonly experiment_id: string; readonly name: string; readonly lifecycle_stage?: string }) =>
+    const activeId = (experiment: { readonly experiment_id: string; readonly name: string; readonly lifecycle_stage?: string | undefined }) =>
       experiment.lifecycle_stage === "deleted"
         ? Effect.fail(
           new TrackerError({
@@ -200,15 +201,15 @@ export const makeRestTracker = (
     const conflictIn = (runId: string, params: Readonly<Record<string, string>>, errorCode?: string) =>
       Effect.map(getRun(runId), (run) => {
         const logged = tagMap(run.data.params)
-        const key = Object.keys(params).find((k) => k in logged && logged[k] !== params[k])
-        return key === undefined
+        const conflict = Object.entries(params).find(([k, v]) => logged[k] !== undefined && logged[k] !== v)
+        return conflict === undefined
           ? Option.none<ParamConflictError>()
           : Option.some(
             new ParamConflictError({
               runId,
-              key,
-              logged: logged[key],
-              attempted: params[key],
+              key: conflict[0],
+              logged: logged[conflict[0]]!,
+              attempted: conflict[1],
               ...(errorCode === undefined ? {} : { error_code: errorCode })
             })
           )
@@ -221,9 +222,10 @@ export const makeRestTracker = (
         const logged = tagMap(run.data.params)
         const fresh: Array<KeyValue> = []
         for (const [key, value] of Object.entries(params)) {
-          if (!(key in logged)) fresh.push({ key, value })
-          else if (logged[key] !== value) {
-            return yield* Effect.fail(new ParamConflictError({ runId, key, logged: logged[key], attempted: value }))
+          const was = logged[key]
+          if (was === undefined) fresh.push({ key, value })
+          else if (was !== value) {
+            return yield* Effect.fail(new ParamConflictError({ runId, key, logged: was, attempted: value }))
           }
         }
         yield* logBatch(runId, { params: fresh }).pipe(

@@ -56,7 +56,7 @@ const coefficients = (inSize: number, outSize: number): Coefficients => {
       weights[o * width + x] = w
       total += w
     }
-    if (total !== 0) { for (let x = 0; x < hi - lo; x++) weights[o * width + x] /= total }
+    if (total !== 0) { for (let x = 0; x < hi - lo; x++) weights[o * width + x]! /= total }
     first[o] = lo
     count[o] = hi - lo
   }
@@ -70,15 +70,15 @@ export const resizeBicubic = (band: Float32Array, width: number, height: number,
   const vertical = coefficients(height, outHeight)
   if (outWidth !== width) {
     // Only the rows the vertical pass reads.
-    const firstRow = vertical.first[0]
-    const lastRow = vertical.first[outHeight - 1] + vertical.count[outHeight - 1]
+    const firstRow = vertical.first[0]!
+    const lastRow = vertical.first[outHeight - 1]! + vertical.count[outHeight - 1]!
     const h = coefficients(width, outWidth)
     const temp = new Float32Array(outWidth * (lastRow - firstRow))
     for (let y = firstRow; y < lastRow; y++) {
       for (let o = 0; o < outWidth; o++) {
         let s = 0
-        const lo = h.first[o]
-        for (let x = 0; x < h.count[o]; x++) s += band[y * width + lo + x] * h.weights[o * h.width + x]
+        const lo = h.first[o]!
+        for (let x = 0; x < h.count[o]!; x++) s += band[y * width + lo + x]! * h.weights[o * h.width + x]!
         temp[(y - firstRow) * outWidth + o] = s
       }
     }
@@ -88,10 +88,10 @@ export const resizeBicubic = (band: Float32Array, width: number, height: number,
   if (outHeight === height) return outWidth === width ? band.slice() : source
   const out = new Float32Array(outWidth * outHeight)
   for (let o = 0; o < outHeight; o++) {
-    const lo = vertical.first[o] - rowOffset
+    const lo = vertical.first[o]! - rowOffset
     for (let c = 0; c < outWidth; c++) {
       let s = 0
-      for (let y = 0; y < vertical.count[o]; y++) s += source[(lo + y) * outWidth + c] * vertical.weights[o * vertical.width + y]
+      for (let y = 0; y < vertical.count[o]!; y++) s += source[(lo + y) * outWidth + c]! * vertical.weights[o * vertical.width + y]!
       out[o * outWidth + c] = s
     }
   }
@@ -114,14 +114,14 @@ export const resizedSize = (width: number, height: number, size: number) =>
 const croppedBand = (image: Raster, band: number, config: ClipImageConfig): Float32Array => {
   const { cropHeight, cropWidth } = config
   const values = new Float32Array(image.width * image.height)
-  for (let i = 0; i < values.length; i++) values[i] = image.data[i * image.channels + band]
+  for (let i = 0; i < values.length; i++) values[i] = image.data[i * image.channels + band]!
   const target = resizedSize(image.width, image.height, config.size)
   const resized = resizeBicubic(values, image.width, image.height, target.width, target.height)
   const top = roundHalfEven((target.height - cropHeight) / 2)
   const left = roundHalfEven((target.width - cropWidth) / 2)
   const out = new Float32Array(cropHeight * cropWidth)
   for (let y = 0; y < cropHeight; y++) {
-    for (let x = 0; x < cropWidth; x++) out[y * cropWidth + x] = resized[(top + y) * target.width + left + x]
+    for (let x = 0; x < cropWidth; x++) out[y * cropWidth + x] = resized[(top + y) * target.width + left + x]!
   }
   return out
 }
@@ -135,10 +135,10 @@ export const clipPixelValues = (images: ReadonlyArray<Raster>, config: ClipImage
   images.forEach((image, n) => {
     const bands = image.channels === 1 ? [croppedBand(image, 0, config)] : [0, 1, 2].map((b) => croppedBand(image, b, config))
     for (let channel = 0; channel < 3; channel++) {
-      const band = bands[image.channels === 1 ? 0 : channel]
+      const band = bands[image.channels === 1 ? 0 : channel]!
       const base = (n * 3 + channel) * plane
       // (x − mean) / std on float32 arrays rounds after each step; so does this.
-      for (let i = 0; i < plane; i++) out[base + i] = Math.fround(Math.fround(band[i] - mean[channel]) / std[channel])
+      for (let i = 0; i < plane; i++) out[base + i] = Math.fround(Math.fround(band[i]! - mean[channel]!) / std[channel]!)
     }
   })
   return out
@@ -179,7 +179,7 @@ export const checkClipImage = (image: Raster, index: number): Effect.Effect<void
   const fail = (reason: string) => Effect.fail(problem(`image ${index}`, reason))
   if (image.channels !== 1 && image.channels !== 3) return fail(`has ${image.channels} bands; the scorer takes grey (1) or RGB (3)`)
   for (let i = 0; i < image.data.length; i++) {
-    const v = image.data[i]
+    const v = image.data[i]!
     if (!(v >= 0 && v <= 1)) return fail(`value ${v} at pixel ${Math.floor(i / image.channels)} is outside [0, 1] (divide 8-bit pixels by 255)`)
   }
   return Effect.void

@@ -34,10 +34,16 @@ const session = (file: string) =>
 
 type Metadata = { readonly name: string; readonly isTensor: boolean; readonly type?: string; readonly shape?: ReadonlyArray<number | string> }
 
+const firstOutput = (file: string, s: ort.InferenceSession) => {
+  const name = s.outputNames[0]
+  return name === undefined ? Effect.fail(problem(file, "has no output")) : Effect.succeed(name)
+}
+
 const onlyInput = (file: string, s: ort.InferenceSession) => {
   const inputs = (s as unknown as { inputMetadata: ReadonlyArray<Metadata> }).inputMetadata
-  return inputs.length === 1 && inputs[0].isTensor
-    ? Effect.succeed(inputs[0])
+  const [only] = inputs
+  return inputs.length === 1 && only !== undefined && only.isTensor
+    ? Effect.succeed(only)
     : Effect.fail(problem(file, `must take exactly one tensor input, takes ${inputs.map((i) => i.name).join(", ")}`))
 }
 
@@ -61,14 +67,14 @@ const unitRows = (file: string, output: ort.Tensor, count: number, dim?: number)
   if (output.type !== "float32" || output.dims.length !== 2 || output.dims[0] !== count || (dim !== undefined && output.dims[1] !== dim)) {
     return Effect.fail(problem(file, `output must be float32 [${count}, ${dim ?? "dim"}], got ${output.type} [${output.dims.join(", ")}]`))
   }
-  dim = output.dims[1]
+  dim = output.dims[1]!
   const data = Float32Array.from(output.data as Float32Array)
   for (let r = 0; r < count; r++) {
     let norm = 0
-    for (let k = 0; k < dim; k++) norm += data[r * dim + k] ** 2
+    for (let k = 0; k < dim; k++) norm += data[r * dim + k]! ** 2
     norm = Math.sqrt(norm)
     if (!(norm > 0 && Number.isFinite(norm))) return Effect.fail(problem(file, `embedding ${r} has length ${norm}`))
-    for (let k = 0; k < dim; k++) data[r * dim + k] /= norm
+    for (let k = 0; k < dim; k++) data[r * dim + k]! /= norm
   }
   return Effect.succeed(data)
 }
@@ -99,13 +105,16 @@ const load = (folder: string) =>
     if (textInput.type !== "int64" && textInput.type !== "int32") {
       return yield* problem(textFile, `input ${textInput.name} must be int64 or int32 token ids, is ${textInput.type}`)
     }
-    const imageOutput = imageSession.outputNames[0]
-    const textOutput = textSession.outputNames[0]
+    const imageOutput = yield* firstOutput(imageFile, imageSession)
+    const textOutput = yield* firstOutput(textFile, textSession)
     const run = (file: string, s: ort.InferenceSession, input: string, output: string, tensor: ort.Tensor, count: number, dim?: number) =>
       Effect.tryPromise({
         try: () => s.run({ [input]: tensor }),
         catch: (e) => problem(file, `inference failed: ${(e as Error).message}`)
-      }).pipe(Effect.flatMap((outputs) => unitRows(file, outputs[output], count, dim)))
+      }).pipe(Effect.flatMap((outputs) => {
+        const tensor = outputs[output]
+        return tensor === undefined ? Effect.fail(problem(file, `inference gave no output ${output}`)) : unitRows(file, tensor, count, dim)
+      }))
 
     // The embedding size, from one blank image: the models declare it only as a symbolic shape at times.
     const probe = yield* run(

@@ -44,7 +44,7 @@ export const componentWeightFiles = (folder: string, variant?: string): Effect.E
         if (has.has(single)) return [join(folder, single)]
       }
       const found = entries.filter((e) => e.endsWith(".safetensors"))
-      if (variant === undefined && found.length === 1) return [join(folder, found[0])]
+      if (variant === undefined && found.length === 1) return [join(folder, found[0]!)]
       const pickles = entries.filter((e) => e.endsWith(".bin") || e.endsWith(".ckpt") || e.endsWith(".pt"))
       const wanted = variant === undefined ? "" : ` for variant "${variant}"`
       throw new SafetensorsError({

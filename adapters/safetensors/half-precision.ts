@@ -24,13 +24,13 @@ const F16_TO_F32 = f16Table()
 
 export const f16ToF32 = (source: Uint16Array): Float32Array => {
   const out = new Float32Array(source.length)
-  for (let i = 0; i < source.length; i++) out[i] = F16_TO_F32[source[i]]
+  for (let i = 0; i < source.length; i++) out[i] = F16_TO_F32[source[i]!]!
   return out
 }
 
 export const bf16ToF32 = (source: Uint16Array): Float32Array => {
   const bits = new Uint32Array(source.length)
-  for (let i = 0; i < source.length; i++) bits[i] = source[i] << 16
+  for (let i = 0; i < source.length; i++) bits[i] = source[i]! << 16
   return new Float32Array(bits.buffer)
 }
 
@@ -39,7 +39,7 @@ export const f32ToF16 = (source: Float32Array): Uint16Array => {
   const bits = new Uint32Array(source.buffer, source.byteOffset, source.length)
   const out = new Uint16Array(source.length)
   for (let i = 0; i < source.length; i++) {
-    const x = bits[i]
+    const x = bits[i]!
     const sign = (x >>> 16) & 0x8000
     const exponent = (x >>> 23) & 0xff
     const mantissa = x & 0x7fffff
@@ -78,7 +78,7 @@ export const f32ToBf16 = (source: Float32Array): Uint16Array => {
   const bits = new Uint32Array(source.buffer, source.byteOffset, source.length)
   const out = new Uint16Array(source.length)
   for (let i = 0; i < source.length; i++) {
-    const x = bits[i]
+    const x = bits[i]!
     if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff) !== 0) {
       out[i] = (x >>> 16) | 0x40
     } else {

@@ -96,14 +96,15 @@ export const parseHeader = (file: string, json: Uint8Array, fileSize: number): S
     const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>
     if (!isDtype(dtype)) throw fail(`unknown dtype ${JSON.stringify(dtype)}`)
     if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) throw fail(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`)
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInteger) || offsets[0] > offsets[1]) {
+    const [begin, end] = Array.isArray(offsets) ? offsets : []
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !isNonNegativeInteger(begin) || !isNonNegativeInteger(end) || begin > end) {
       throw fail(`data_offsets ${JSON.stringify(offsets)} is not [begin, end] with begin <= end`)
     }
     const expected = elementCount(shape) * bytesPerElement(dtype)
-    if (offsets[1] - offsets[0] !== expected) {
-      throw fail(`data_offsets ${JSON.stringify(offsets)} span ${offsets[1] - offsets[0]} bytes, but ${dtype} ${JSON.stringify(shape)} needs ${expected}`)
+    if (end - begin !== expected) {
+      throw fail(`data_offsets ${JSON.stringify(offsets)} span ${end - begin} bytes, but ${dtype} ${JSON.stringify(shape)} needs ${expected}`)
     }
-    tensors.push({ name, dtype, shape, begin: dataStart + offsets[0], end: dataStart + offsets[1] })
+    tensors.push({ name, dtype, shape, begin: dataStart + begin, end: dataStart + end })
   }
   tensors.sort((a, b) => a.begin - b.begin || a.end - b.end)
   let covered = dataStart

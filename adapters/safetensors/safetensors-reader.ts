@@ -93,7 +93,7 @@ const readInt32From = async (handle: FileHandle, tensor: TensorInfo): Promise<In
       const raw = await bytes(new BigInt64Array(count))
       const out = new Int32Array(count)
       for (let i = 0; i < count; i++) {
-        if (raw[i] > 2147483647n || raw[i] < -2147483648n) throw new Error(`value ${raw[i]} at index ${i} does not fit in int32`)
+        if (raw[i]! > 2147483647n || raw[i]! < -2147483648n) throw new Error(`value ${raw[i]} at index ${i} does not fit in int32`)
         out[i] = Number(raw[i])
       }
       return out

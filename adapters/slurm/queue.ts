@@ -61,7 +61,16 @@ export const submit = (shell: Shell, args: ReadonlyArray<string>, script: string
     })
   )
 
-const parseLines = (text: string) => text.split("\n").map((l) => l.trim()).filter((l) => l.length > 0).map((l) => l.split("|"))
+type Row = readonly [jobId: string, state: string, ...fields: Array<string>]
+
+/** The output's lines as `|`-separated fields; a line without a job id and a state is refused, not guessed at. */
+const parseLines = (shell: Shell, command: string, text: string): Effect.Effect<Array<Row>, SlurmCommandError> =>
+  Effect.forEach(text.split("\n").map((l) => l.trim()).filter((l) => l.length > 0), (line) => {
+    const [jobId, state, ...fields] = line.split("|")
+    return jobId === undefined || state === undefined
+      ? Effect.fail(new SlurmCommandError({ command, where: shell.where, reason: `unexpected output line: ${line}` }))
+      : Effect.succeed<Row>([jobId, state, ...fields])
+  })
 
 /**
  * squeue's `exit_code` as `<code>:<signal>`: SLURM 22.05 prints the raw wait status (768 for exit 3,
@@ -85,8 +94,8 @@ const fromSqueue = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effect<Rea
       // squeue refuses a list made only of jobs it forgot; that means "none of them", not an error.
       if (result.code !== 0 && /Invalid job id/i.test(result.stderr)) return Effect.succeed([])
       if (result.code !== 0) return Effect.fail(failed(shell, "squeue", result))
-      return Effect.succeed(
-        parseLines(result.stdout).map(([jobId, state, exitCode, reason]): JobState => {
+      return parseLines(shell, "squeue", result.stdout).pipe(Effect.map((rows) =>
+        rows.map(([jobId, state, exitCode, reason]): JobState => {
           const ended = isFinal(state) ? exitCodeOf(exitCode) : undefined
           return {
             jobId,
@@ -96,7 +105,7 @@ const fromSqueue = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effect<Rea
             source: "squeue"
           }
         })
-      )
+      ))
     })
   )
 
@@ -106,14 +115,15 @@ const fromSacct = (shell: Shell, ids: ReadonlyArray<string>): Effect.Effect<Read
     Effect.flatMap((result) =>
       result.code !== 0
         ? Effect.fail(failed(shell, "sacct", result))
-        : Effect.succeed(
-          parseLines(result.stdout).map(([jobId, state, exitCode]): JobState => ({
+        : parseLines(shell, "sacct", result.stdout).pipe(Effect.map((rows) =>
+          rows.map(([jobId, state, exitCode]): JobState => ({
             jobId,
-            state: state.split(" ")[0],
-            exitCode,
+            // "CANCELLED by 1000": the state is the first word (split gives at least one).
+            state: state.split(" ")[0]!,
+            ...(exitCode === undefined ? {} : { exitCode }),
             source: "sacct"
           }))
-        )
+        ))
     )
   )
 

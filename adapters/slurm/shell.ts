@@ -54,7 +54,7 @@ const spawnCommand = (
 /** Runs SLURM's commands on this machine. */
 export const localShell: Shell = {
   where: "locally",
-  run: (argv, stdin) => spawnCommand(argv[0], argv.slice(1), stdin, (reason) => new SlurmCommandError({ command: argv[0], where: "locally", reason }))
+  run: ([command = "", ...args], stdin) => spawnCommand(command, args, stdin, (reason) => new SlurmCommandError({ command, where: "locally", reason }))
 }
 
 /**
@@ -63,20 +63,22 @@ export const localShell: Shell = {
  */
 export const sshShell = (host: string, sshCommand: ReadonlyArray<string> = ["ssh"]): Shell => {
   const where = `on ${host} (ssh)`
+  // An empty ssh command is the default one.
+  const [ssh = "ssh", ...sshOptions] = sshCommand
   return {
     where,
     host,
     run: (argv, stdin) =>
       spawnCommand(
-        sshCommand[0],
-        [...sshCommand.slice(1), "-o", "BatchMode=yes", host, "--", argv.map(shellQuote).join(" ")],
+        ssh,
+        [...sshOptions, "-o", "BatchMode=yes", host, "--", argv.map(shellQuote).join(" ")],
         stdin,
-        (reason) => new SlurmCommandError({ command: argv[0], where, reason })
+        (reason) => new SlurmCommandError({ command: argv[0] ?? "", where, reason })
       ).pipe(
         // ssh itself exits 255 when it cannot reach or log in to the host.
         Effect.flatMap((result) =>
           result.code === 255
-            ? Effect.fail(new SlurmCommandError({ command: argv[0], where, reason: `ssh failed: ${result.stderr.trim()}` }))
+            ? Effect.fail(new SlurmCommandError({ command: argv[0] ?? "", where, reason: `ssh failed: ${result.stderr.trim()}` }))
             : Effect.succeed(result)
         )
       )

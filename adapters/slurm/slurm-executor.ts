@@ -84,10 +84,11 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
         else if (cached.has(step.id) && !request.force.has(step.id)) settle(step, "cached", begun)
       }
       const toRun = plan.steps.filter((s) => !outcomes.has(s.id))
-      if (toRun.length === 0) return plan.steps.map((s) => outcomes.get(s.id)!)
+      const [firstToRun] = toRun
+      if (firstToRun === undefined) return plan.steps.map((s) => outcomes.get(s.id)!)
 
       // The probe goes where the first job will go.
-      const { account, partition } = resourcesOf(toRun[0])
+      const { account, partition } = resourcesOf(firstToRun)
       yield* checkSharedCache(
         shell,
         cacheDir,

@@ -24,6 +24,9 @@ const weightsOf = (q: tf.Tensor3D, k: tf.Tensor3D, mask: tf.Tensor2D | undefined
   return tf.softmax(tf.add(scores, maskRows)) as tf.Tensor3D
 }
 
+/** What the forward pass saves: q, k, v, the output, and the attention weights when they fit in one chunk. */
+type Saved = readonly [q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, y: tf.Tensor3D, weights?: tf.Tensor3D]
+
 /**
  * softmax(q·kᵀ + mask)·v over [G, T, d] heads (q already scaled), chunk of query rows by chunk.
  * When the attention weights take more than one chunk they are not kept for the backward pass,
@@ -45,27 +48,27 @@ export const headsAttention = (
   const [groups, queries] = q.shape
   const chunks = queryChunks(groups, queries, k.shape[1], weightsPerChunk)
   const attend = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [qh, kh, vh] = args as Array<tf.Tensor3D>
-    const save = args[3] as tf.GradSaveFunc
+    // customGrad passes the three tensors given to `attend` below, then its save function.
+    const [qh, kh, vh, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc]
     if (chunks.length === 1) {
-      const weights = weightsOf(qh, kh, mask, chunks[0])
+      const weights = weightsOf(qh, kh, mask, chunks[0]!)
       const value = tf.matMul(weights, vh)
       save([qh, kh, vh, value, weights])
-      return { value, gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => gradients(dy as tf.Tensor3D, saved as Array<tf.Tensor3D>) }
+      return { value, gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => gradients(dy as tf.Tensor3D, saved as unknown as Saved) }
     }
     const parts = chunks.map((chunk) => tf.tidy(() => tf.matMul(weightsOf(qh, kh, mask, chunk), vh)))
     const value = tf.concat(parts, 1)
     tf.dispose(parts)
     save([qh, kh, vh, value])
-    return { value, gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => gradients(dy as tf.Tensor3D, saved as Array<tf.Tensor3D>) }
+    return { value, gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => gradients(dy as tf.Tensor3D, saved as unknown as Saved) }
   })
-  const gradients = (dout: tf.Tensor3D, [sq, sk, sv, y, kept]: Array<tf.Tensor3D>): Array<tf.Tensor> => {
+  const gradients = (dout: tf.Tensor3D, [sq, sk, sv, y, kept]: Saved): Array<tf.Tensor> => {
     const rowSums = tf.sum(tf.mul(dout, y), -1, true) as tf.Tensor3D
     const dqs: Array<tf.Tensor> = []
     let dk: tf.Tensor | undefined
     let dv: tf.Tensor | undefined
     for (const chunk of chunks) {
-      const [dq, dkPart, dvPart] = tf.tidy(() => {
+      const [dq, dkPart, dvPart] = tf.tidy((): [tf.Tensor, tf.Tensor, tf.Tensor] => {
         const p = kept ?? weightsOf(sq, sk, mask, chunk)
         const dyRows = rowsOf(dout, chunk)
         // softmax's gradient: ds = p ⊙ (dp − Σ_keys dp ⊙ p)
@@ -80,7 +83,7 @@ export const headsAttention = (
       dv = nextV
     }
     rowSums.dispose()
-    const dq = dqs.length === 1 ? dqs[0] : tf.concat(dqs, 1)
+    const dq = dqs.length === 1 ? dqs[0]! : tf.concat(dqs, 1)
     if (dqs.length > 1) tf.dispose(dqs)
     return [dq, dk!, dv!]
   }

@@ -19,7 +19,7 @@ export const AutoencoderKlConfig = Schema.Struct({
   up_block_types: Schema.optionalWith(Schema.Array(only(Schema.Literal("UpDecoderBlock2D"), "UpDecoderBlock2D")), {
     default: () => ["UpDecoderBlock2D"] as const
   }),
-  block_out_channels: Schema.optionalWith(Schema.Array(PositiveInt), { default: () => [64] }),
+  block_out_channels: Schema.optionalWith(Schema.NonEmptyArray(PositiveInt), { default: () => [64] as const }),
   layers_per_block: Schema.optionalWith(PositiveInt, { default: () => 1 }),
   act_fn: Schema.optionalWith(only(Schema.Literal("silu", "swish"), "silu"), { default: () => "silu" as const }),
   latent_channels: Schema.optionalWith(PositiveInt, { default: () => 4 }),
@@ -28,6 +28,11 @@ export const AutoencoderKlConfig = Schema.Struct({
   /** Latents are multiplied by this before the UNet sees them (0.18215 for SD 1.x/2.x, 0.13025 for SDXL). */
   scaling_factor: Schema.optionalWith(Schema.Number, { default: () => 0.18215 }),
   shift_factor: Schema.optionalWith(Schema.NullOr(Schema.Number), { default: () => null }),
+  // SDXL pipelines standardise latents with these when set (Playground v2.5's VAE); sardine does not.
+  latents_mean: Schema.optionalWith(only(Schema.Null, "null (per-channel latent standardisation is not implemented)"), { default: () => null }),
+  latents_std: Schema.optionalWith(only(Schema.Null, "null (per-channel latent standardisation is not implemented)"), { default: () => null }),
+  // Read by pipelines only to decode an fp16 VAE in fp32; sardine's VAE computes in fp32 (or bf16 on torch) anyway.
+  force_upcast: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   use_quant_conv: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   use_post_quant_conv: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   mid_block_add_attention: Schema.optionalWith(Schema.Boolean, { default: () => true })
@@ -74,13 +79,13 @@ export const planAutoencoderKl = (config: AutoencoderKlConfig, file: string): Ef
     const channels = c.block_out_channels
     const encoderBlocks = channels.map((out, i) => ({
       module: `encoder.down_blocks.${i}`,
-      resnets: Array.from({ length: c.layers_per_block }, (_, j) => resnet(c, j === 0 ? channels[Math.max(i - 1, 0)] : out, out)),
+      resnets: Array.from({ length: c.layers_per_block }, (_, j) => resnet(c, j === 0 ? channels[Math.max(i - 1, 0)]! : out, out)),
       resample: i < n - 1
     }))
     const reversed = channels.slice().reverse()
     const decoderBlocks = reversed.map((out, i) => ({
       module: `decoder.up_blocks.${i}`,
-      resnets: Array.from({ length: c.layers_per_block + 1 }, (_, j) => resnet(c, j === 0 ? reversed[Math.max(i - 1, 0)] : out, out)),
+      resnets: Array.from({ length: c.layers_per_block + 1 }, (_, j) => resnet(c, j === 0 ? reversed[Math.max(i - 1, 0)]! : out, out)),
       resample: i < n - 1
     }))
     return { config, encoderBlocks, decoderBlocks }
@@ -103,13 +108,13 @@ const midSpecs = (module: string, c: AutoencoderKlConfig, channels: number): Arr
 export const autoencoderKlSpecs = (plan: AutoencoderKlPlan): Array<ParameterSpec> => {
   const c = plan.config
   const first = c.block_out_channels[0]
-  const last = c.block_out_channels[c.block_out_channels.length - 1]
+  const last = c.block_out_channels[c.block_out_channels.length - 1]!
   const blockSpecs = (b: CoderBlock, kind: "downsamplers" | "upsamplers") => [
     ...b.resnets.flatMap((r, j) => resnetSpecs(`${b.module}.resnets.${j}`, r)),
     ...(b.resample
       ? kind === "downsamplers"
-        ? downsampleSpecs(`${b.module}.downsamplers.0`, b.resnets[0].outChannels)
-        : upsampleSpecs(`${b.module}.upsamplers.0`, b.resnets[0].outChannels)
+        ? downsampleSpecs(`${b.module}.downsamplers.0`, b.resnets[0]!.outChannels)
+        : upsampleSpecs(`${b.module}.upsamplers.0`, b.resnets[0]!.outChannels)
       : [])
   ]
   return [

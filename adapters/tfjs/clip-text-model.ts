@@ -22,6 +22,14 @@ export const ClipTextConfig = Schema.Struct({
     default: () => "quick_gelu" as const
   }),
   layer_norm_eps: Schema.optionalWith(Schema.Number, { default: () => 1e-5 }),
+  // Dropout changes training (transformers applies it in train mode); the published encoders have none.
+  attention_dropout: Schema.optionalWith(only(Schema.Literal(0), "0 (attention dropout is not implemented)"), { default: () => 0 as const }),
+  // Used only to initialise a model from scratch, which sardine's init-model does with its own (documented) initialisers.
+  initializer_range: Schema.optionalWith(Schema.Number, { default: () => 0.02 }),
+  initializer_factor: Schema.optionalWith(Schema.Number, { default: () => 1 }),
+  // The tokenizer's ids; the model reads only eos_token_id (the pooled position).
+  pad_token_id: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => 1 }),
+  bos_token_id: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => 49406 }),
   /** 2 in configs written before transformers#24773: the pooled output is then taken at the largest id. */
   eos_token_id: Schema.optionalWith(Schema.Int, { default: () => 49407 })
 })
@@ -108,7 +116,7 @@ const poolingPositions = (rows: ReadonlyArray<Int32Array>, eos: number): Array<n
   rows.map((row) => {
     let best = 0
     for (let i = 0; i < row.length; i++) {
-      if (eos === 2 ? row[i] > row[best] : row[i] === eos) {
+      if (eos === 2 ? row[i]! > row[best]! : row[i] === eos) {
         best = i
         if (eos !== 2) break
       }
@@ -122,7 +130,9 @@ const poolingPositions = (rows: ReadonlyArray<Int32Array>, eos: number): Array<n
  */
 export const clipTextModel = (plan: ClipTextPlan, layers: Layers, inputIds: ReadonlyArray<Int32Array>): ClipTextOutput => {
   const c = plan.config
-  const length = inputIds[0].length
+  const [first] = inputIds
+  if (first === undefined) throw new Error("no token id rows")
+  const length = first.length
   if (inputIds.some((row) => row.length !== length)) throw new Error("all token id rows must have the same length")
   if (length > c.max_position_embeddings) throw new Error(`${length} tokens exceed max_position_embeddings ${c.max_position_embeddings}`)
   const available = c.vocab_size + (layers.has(ADDED_TOKEN_EMBEDDING) ? layers.parameter(ADDED_TOKEN_EMBEDDING).shape[0] : 0)

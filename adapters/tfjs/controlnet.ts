@@ -45,14 +45,14 @@ export const ControlNetConfig = Schema.Struct({
   conditioning_channels: Schema.optionalWith(PositiveInt, { default: () => 3 }),
   flip_sin_to_cos: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   freq_shift: Schema.optionalWith(Schema.Number, { default: () => 0 }),
-  down_block_types: Schema.optionalWith(Schema.Array(DownBlockType), {
+  down_block_types: Schema.optionalWith(Schema.NonEmptyArray(DownBlockType), {
     default: () => ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"] as const
   }),
   mid_block_type: Schema.optionalWith(MidBlockType, { default: () => "UNetMidBlock2DCrossAttn" as const }),
   only_cross_attention: Schema.optionalWith(only(Schema.Union(Schema.Literal(false), Schema.Array(Schema.Literal(false))), "false"), {
     default: () => false as const
   }),
-  block_out_channels: Schema.optionalWith(Schema.Array(PositiveInt), { default: () => [320, 640, 1280, 1280] }),
+  block_out_channels: Schema.optionalWith(Schema.NonEmptyArray(PositiveInt), { default: () => [320, 640, 1280, 1280] as const }),
   layers_per_block: Schema.optionalWith(OneCount, { default: () => 2 }),
   downsample_padding: Schema.optionalWith(NonNegativeInt, { default: () => 1 }),
   mid_block_scale_factor: Schema.optionalWith(Schema.Number, { default: () => 1 }),
@@ -97,7 +97,7 @@ export const planControlNet = (config: ControlNetConfig, file: string): Effect.E
     const encoder = yield* planEncoder(config, config.block_out_channels[0] * 4, file)
     const residualChannels = [
       config.block_out_channels[0],
-      ...encoder.down.flatMap((b) => [...b.resnets.map((r) => r.outChannels), ...(b.resample ? [b.resnets[0].outChannels] : [])])
+      ...encoder.down.flatMap((b) => [...b.resnets.map((r) => r.outChannels), ...(b.resample ? [b.resnets[0]!.outChannels] : [])])
     ]
     return { ...encoder, config, residualChannels, conditioningScaleFactor: 2 ** (config.conditioning_embedding_out_channels.length - 1) }
   })
@@ -112,17 +112,17 @@ const conditioningEmbeddingSpecs = (c: ControlNetConfig): Array<ParameterSpec> =
   return [
     ...convSpecs(`${module}.conv_in`, c.conditioning_channels, widths[0], 3),
     ...widths.slice(1).flatMap((out, i) => [
-      ...convSpecs(`${module}.blocks.${2 * i}`, widths[i], widths[i], 3),
-      ...convSpecs(`${module}.blocks.${2 * i + 1}`, widths[i], out, 3)
+      ...convSpecs(`${module}.blocks.${2 * i}`, widths[i]!, widths[i]!, 3),
+      ...convSpecs(`${module}.blocks.${2 * i + 1}`, widths[i]!, out, 3)
     ]),
-    ...convSpecs(`${module}.conv_out`, widths[widths.length - 1], c.block_out_channels[0], 3)
+    ...convSpecs(`${module}.conv_out`, widths[widths.length - 1]!, c.block_out_channels[0], 3)
   ]
 }
 
 /** Every parameter of the model with its torch shape, named as in diffusers' state dict. */
 export const controlNetSpecs = (plan: ControlNetPlan): Array<ParameterSpec> => {
   const c = plan.config
-  const last = c.block_out_channels[c.block_out_channels.length - 1]
+  const last = c.block_out_channels[c.block_out_channels.length - 1]!
   return [
     ...encoderSpecs(plan, c.in_channels, 3),
     ...conditioningEmbeddingSpecs(c),
@@ -284,8 +284,8 @@ export const controlNet = (plan: ControlNetPlan, layers: Layers, inputs: Control
       : Array.from({ length: residuals.length + 1 }, () => scale)
     const pool = (x: tf.Tensor4D) => (c.global_pool_conditions ? tf.mean(x, [1, 2], true) as tf.Tensor4D : x)
     const result = {
-      down: residuals.map((r, k) => pool(tf.mul(r, scales[k]))),
-      mid: pool(tf.mul(midResidual, scales[scales.length - 1]))
+      down: residuals.map((r, k) => pool(tf.mul(r, scales[k]!))),
+      mid: pool(tf.mul(midResidual, scales[scales.length - 1]!))
     }
     return result as unknown as tf.TensorContainer
   }) as unknown as ControlResiduals

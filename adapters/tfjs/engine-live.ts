@@ -32,13 +32,17 @@ const failed = (operation: string) => (error: { readonly message: string }) => n
 /** The models generation runs on: the adapted layers of every component and the extended tokenizers. */
 const modelsOf = (view: AdaptedPipeline) =>
   Effect.gen(function*() {
-    const byComponent: Record<ComponentName, Layers> = {
+    const byComponent: Partial<Record<ComponentName, Layers | undefined>> = {
       unet: view.unet,
       vae: view.vae,
       text_encoder: view.textEncoders[0]?.layers,
       text_encoder_2: view.textEncoders[1]?.layers
     }
-    const models = yield* diffusionModelsOf(view.base, (component) => byComponent[component])
+    const models = yield* diffusionModelsOf(view.base, (component) => {
+      const layers = byComponent[component]
+      if (layers === undefined) throw new Error(`the adapted pipeline has no ${component}`)
+      return layers
+    })
     return { ...models, textEncoders: view.textEncoders } satisfies DiffusionModels
   })
 

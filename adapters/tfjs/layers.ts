@@ -9,15 +9,14 @@ import * as tf from "@tensorflow/tfjs-core"
  */
 export type ParameterMap = Map<string, tf.Tensor>
 
-/** How a tensor is stored by torch and converted on load: Linear and Conv2d weights change layout. */
-export type ParameterLayout = "linear" | "conv" | "as-is"
-
-export interface ParameterSpec {
-  readonly name: string
-  /** The shape in the checkpoint (torch layout). */
-  readonly shape: ReadonlyArray<number>
-  readonly layout: ParameterLayout
-}
+/**
+ * A parameter as torch stores it, and how it is converted on load: Linear and Conv2d weights change
+ * layout. The shape is the checkpoint's (torch layout): [out, in] for Linear, [out, in, kh, kw] for Conv2d.
+ */
+export type ParameterSpec =
+  | { readonly name: string; readonly layout: "linear"; readonly shape: readonly [number, number] }
+  | { readonly name: string; readonly layout: "conv"; readonly shape: readonly [number, number, number, number] }
+  | { readonly name: string; readonly layout: "as-is"; readonly shape: ReadonlyArray<number> }
 
 export interface Conv2dOptions {
   readonly stride?: number
@@ -59,16 +58,16 @@ export const layersOf = (parameters: ReadonlyMap<string, tf.Tensor>): Layers => 
     linear: (module, x) => {
       const weight = parameter(`${module}.weight`) as tf.Tensor2D
       const bias = has(`${module}.bias`) ? parameter(`${module}.bias`) : undefined
-      const inner = x.shape[x.rank - 1]
+      const inner = x.shape[x.rank - 1]!
       const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inner]) as tf.Tensor2D
-      const y = tf.fused.matMul({ a: flat, b: weight, bias })
+      const y = tf.fused.matMul({ a: flat, b: weight, ...(bias === undefined ? {} : { bias }) })
       return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), weight.shape[1]])
     },
     conv2d: (module, x, options) => {
       const filter = parameter(`${module}.weight`) as tf.Tensor4D
       const bias = has(`${module}.bias`) ? parameter(`${module}.bias`) : undefined
       const stride = options.stride ?? 1
-      return tf.fused.conv2d({ x, filter, strides: [stride, stride], pad: explicitPadding(options.padding), bias })
+      return tf.fused.conv2d({ x, filter, strides: [stride, stride], pad: explicitPadding(options.padding), ...(bias === undefined ? {} : { bias }) })
     }
   }
 }

@@ -8,14 +8,13 @@ import type { ParameterSpec } from "./layers.ts"
  */
 
 export const tfjsShape = (spec: ParameterSpec): Array<number> => {
-  const s = spec.shape
   switch (spec.layout) {
     case "linear":
-      return [s[1], s[0]]
+      return [spec.shape[1], spec.shape[0]]
     case "conv":
-      return [s[2], s[3], s[1], s[0]]
+      return [spec.shape[2], spec.shape[3], spec.shape[1], spec.shape[0]]
     case "as-is":
-      return s.slice()
+      return spec.shape.slice()
   }
 }
 
@@ -31,7 +30,7 @@ const transpose2d = (source: Float32Array, rows: number, cols: number): Float32A
       const c1 = Math.min(c0 + TILE, cols)
       for (let r = r0; r < r1; r++) {
         const from = r * cols
-        for (let c = c0; c < c1; c++) out[c * rows + r] = source[from + c]
+        for (let c = c0; c < c1; c++) out[c * rows + r] = source[from + c]!
       }
     }
   }

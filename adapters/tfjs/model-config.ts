@@ -16,7 +16,11 @@ const describe = (error: ParseResult.ParseError): string =>
     .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "config"}: ${issue.message}`)
     .join("; ")
 
-/** Decodes a parsed config with `schema` (unknown keys are ignored, as diffusers ignores private ones). */
+/**
+ * Decodes a parsed config with `schema`. Keys the schema does not name are ignored, as diffusers ignores
+ * (with a warning) keys its class does not take; every key the pinned diffusers / transformers classes do
+ * take is named by sardine's schemas (test/models/config-keys.test.ts), implemented or refused.
+ */
 export const decodeConfig = <A, I>(schema: Schema.Schema<A, I>, json: unknown, file: string): Effect.Effect<A, ModelConfigError> =>
   Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((error) => new ModelConfigError({ file, reason: describe(error) })))
 

@@ -12,7 +12,7 @@ export const groupNorm = (layers: Layers, module: string, x: tf.Tensor4D, groups
 
 /** torch.nn.LayerNorm over the last axis: a group normalisation of each row alone. */
 export const layerNorm = <T extends tf.Tensor>(layers: Layers, module: string, x: T, eps: number): T => {
-  const width = x.shape[x.rank - 1]
+  const width = x.shape[x.rank - 1]!
   const rows = tf.reshape(x, [-1, 1, width]) as tf.Tensor3D
   return tf.reshape(groupNormalization(rows, layers.parameter(`${module}.weight`), layers.parameter(`${module}.bias`), 1, eps), x.shape) as T
 }

@@ -110,7 +110,7 @@ export const disposePipeline = (pipeline: StableDiffusionPipeline): void => {
 }
 
 /** The components of a pipeline folder's model_index.json that sardine builds, checked against the classes it knows. */
-const pipelineIndex = (folder: string) =>
+export const pipelineIndex = (folder: string) =>
   Effect.gen(function*() {
     const indexFile = join(folder, "model_index.json")
     const json = yield* readJsonFile(indexFile)
@@ -139,7 +139,7 @@ const pipelineIndex = (folder: string) =>
     for (const name of names) {
       const cls = yield* requireComponent(name, Object.keys(TEXT_ENCODER_CLASSES))
       yield* requireComponent(name.replace("text_encoder", "tokenizer"), TOKENIZER_CLASSES)
-      textEncoders.push({ name, withProjection: TEXT_ENCODER_CLASSES[cls] })
+      textEncoders.push({ name, withProjection: TEXT_ENCODER_CLASSES[cls] === true })
     }
     const schedulerClass = componentClass(index, "scheduler")
     if (schedulerClass === undefined) return yield* new PipelineError({ file: indexFile, reason: "names no scheduler" })

@@ -35,11 +35,11 @@ export interface SdxlPromptEmbeddings {
  * clip skip): each encoder's `hidden_states[-2]` concatenated, and the pooled projection of the last.
  */
 export const encodePromptSdxl = (encoders: ReadonlyArray<TextEncoder>, prompts: ReadonlyArray<string>): SdxlPromptEmbeddings => {
-  const last = encoders[encoders.length - 1]
+  const last = encoders[encoders.length - 1]!
   if (!last.plan.withProjection) throw new Error("SDXL's last text encoder must be a CLIPTextModelWithProjection")
   const outputs = encoders.map((e) => clipTextModel(e.plan, e.layers, tokenize(e, prompts)))
   const promptEmbeds = tf.concat(outputs.map((o) => o.penultimateHiddenState), -1)
-  const pooledPromptEmbeds = outputs[outputs.length - 1].textEmbeds!
+  const pooledPromptEmbeds = outputs[outputs.length - 1]!.textEmbeds!
   for (const o of outputs) {
     tf.dispose([o.lastHiddenState, o.penultimateHiddenState, o.pooledOutput, ...(o.textEmbeds && o.textEmbeds !== pooledPromptEmbeds ? [o.textEmbeds] : [])])
   }

@@ -52,7 +52,7 @@ export const transformer2dSpecs = (module: string, t: Transformer2D): Array<Para
 /** GEGLU feed-forward: proj to 2·inner, value · gelu(gate), back to dim. */
 const feedForward = (layers: Layers, module: string, x: tf.Tensor3D): tf.Tensor3D => {
   const projected = layers.linear(`${module}.net.0.proj`, x) as tf.Tensor3D
-  const [value, gate] = tf.split(projected, 2, -1)
+  const [value, gate] = tf.split(projected, 2, -1) as [tf.Tensor3D, tf.Tensor3D]
   return layers.linear(`${module}.net.2`, tf.mul(value, gelu(gate))) as tf.Tensor3D
 }
 

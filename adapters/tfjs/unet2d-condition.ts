@@ -29,19 +29,21 @@ export const Unet2DConditionConfig = Schema.Struct({
   out_channels: Schema.optionalWith(PositiveInt, { default: () => 4 }),
   sample_size: defaultNull(Schema.Union(PositiveInt, Schema.Array(PositiveInt))),
   center_input_sample: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  dropout: Schema.optionalWith(only(Schema.Literal(0), "0 (dropout in the ResNet blocks is not implemented)"), { default: () => 0 as const }),
+  resnet_out_scale_factor: Schema.optionalWith(only(Schema.Literal(1), "1 (scaled ResNet outputs are not implemented)"), { default: () => 1 as const }),
   flip_sin_to_cos: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   freq_shift: Schema.optionalWith(Schema.Number, { default: () => 0 }),
-  down_block_types: Schema.optionalWith(Schema.Array(DownBlockType), {
+  down_block_types: Schema.optionalWith(Schema.NonEmptyArray(DownBlockType), {
     default: () => ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"] as const
   }),
   mid_block_type: Schema.optionalWith(MidBlockType, { default: () => "UNetMidBlock2DCrossAttn" as const }),
-  up_block_types: Schema.optionalWith(Schema.Array(UpBlockType), {
+  up_block_types: Schema.optionalWith(Schema.NonEmptyArray(UpBlockType), {
     default: () => ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"] as const
   }),
   only_cross_attention: Schema.optionalWith(only(Schema.Union(Schema.Literal(false), Schema.Array(Schema.Literal(false))), "false"), {
     default: () => false as const
   }),
-  block_out_channels: Schema.optionalWith(Schema.Array(PositiveInt), { default: () => [320, 640, 1280, 1280] }),
+  block_out_channels: Schema.optionalWith(Schema.NonEmptyArray(PositiveInt), { default: () => [320, 640, 1280, 1280] as const }),
   layers_per_block: Schema.optionalWith(IntOrList, { default: () => 2 }),
   downsample_padding: Schema.optionalWith(NonNegativeInt, { default: () => 1 }),
   mid_block_scale_factor: Schema.optionalWith(Schema.Number, { default: () => 1 }),
@@ -61,6 +63,8 @@ export const Unet2DConditionConfig = Schema.Struct({
   num_class_embeds: unsupported("num_class_embeds"),
   addition_embed_type: defaultNull(only(Schema.Literal("text_time"), "null and \"text_time\"")),
   addition_time_embed_dim: defaultNull(PositiveInt),
+  // Read only by addition_embed_type "text", which is refused above.
+  addition_embed_type_num_heads: Schema.optionalWith(PositiveInt, { default: () => 64 }),
   // Attention runs in float32 anyway, so upcasting it changes nothing (SDXL's published config has null).
   upcast_attention: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { default: () => false }),
   resnet_time_scale_shift: Schema.optionalWith(only(Schema.Literal("default"), "\"default\""), { default: () => "default" as const }),
@@ -129,8 +133,15 @@ export interface Unet2DConditionPlan extends EncoderPlan {
 const perBlock = <T>(value: T | ReadonlyArray<T>, count: number): ReadonlyArray<T> =>
   Array.isArray(value) ? value : Array.from({ length: count }, () => value as T)
 
+/** A block's list of per-layer transformer depths must give one for each of its layers (diffusers reads them so). */
+const depthsCover = (field: string, depths: ReadonlyArray<number | ReadonlyArray<number>>, layers: ReadonlyArray<number>, file: string) =>
+  Effect.forEach(depths, (entry, i) => {
+    const count = layers[i] ?? 0
+    return requireThat(typeof entry === "number" || entry.length >= count, file, `${field}[${i}] must give a depth for each of the block's ${count} layers`)
+  }, { discard: true })
+
 /** Transformer depth of layer `j` from a per-block entry that is one count or a count per layer. */
-const depthAt = (entry: number | ReadonlyArray<number>, j: number) => (typeof entry === "number" ? entry : entry[j])
+const depthAt = (entry: number | ReadonlyArray<number>, j: number) => (typeof entry === "number" ? entry : entry[j]!)
 
 const resnetOf = (c: EncoderConfig, timeEmbedDim: number) => (inChannels: number, outChannels: number, outputScaleFactor = 1): ResnetBlock => ({
   inChannels,
@@ -194,21 +205,23 @@ export const planEncoder = (c: EncoderConfig, timeEmbedDim: number, file: string
     const heads = perBlock(c.attention_head_dim, n)
     const cross = perBlock(c.cross_attention_dim, n)
     const depths = perBlock<number | ReadonlyArray<number>>(c.transformer_layers_per_block, n)
+    yield* depthsCover("transformer_layers_per_block", depths, layers, file)
     const resnet = resnetOf(c, timeEmbedDim)
     const transformer = transformerOf(c)
+    // Every per-block list has n ≥ 1 entries (checked above), so indexing them by block is safe.
     const down: Array<BlockPlan> = c.down_block_types.map((type, i) => {
-      const out = channels[i]
-      const resnets = Array.from({ length: layers[i] }, (_, j) => resnet(j === 0 ? channels[Math.max(i - 1, 0)] : out, out))
+      const out = channels[i]!
+      const resnets = Array.from({ length: layers[i]! }, (_, j) => resnet(j === 0 ? channels[Math.max(i - 1, 0)]! : out, out))
       const attentions = type === "CrossAttnDownBlock2D"
-        ? resnets.map((_, j) => transformer(out, heads[i], depthAt(depths[i], j), cross[i]))
+        ? resnets.map((_, j) => transformer(out, heads[i]!, depthAt(depths[i]!, j), cross[i]!))
         : []
       return { module: `down_blocks.${i}`, resnets, attentions, resample: i < n - 1 }
     })
-    const last = channels[n - 1]
+    const last = channels[n - 1]!
     const mid: BlockPlan = {
       module: "mid_block",
       resnets: [resnet(last, last, c.mid_block_scale_factor), resnet(last, last, c.mid_block_scale_factor)],
-      attentions: [transformer(last, heads[n - 1], depthAt(depths[n - 1], 0), cross[n - 1])],
+      attentions: [transformer(last, heads[n - 1]!, depthAt(depths[n - 1]!, 0), cross[n - 1]!)],
       resample: false
     }
     yield* checkBlocks([...down, mid], c.norm_num_groups, file)
@@ -236,14 +249,16 @@ export const planUnet2DCondition = (config: Unet2DConditionConfig, file: string)
     const rHeads = reversed(perBlock(c.attention_head_dim, n))
     const rCross = reversed(perBlock(c.cross_attention_dim, n))
     const rDepths = c.reverse_transformer_layers_per_block ?? reversed(perBlock<number | ReadonlyArray<number>>(c.transformer_layers_per_block, n))
+    yield* requireThat(rDepths.length === n, file, `reverse_transformer_layers_per_block must have one entry per up block (${n})`)
+    yield* depthsCover("reverse_transformer_layers_per_block", rDepths, rLayers.map((count) => count + 1), file)
     const up: Array<BlockPlan> = c.up_block_types.map((type, i) => {
-      const out = rChannels[i]
-      const previous = rChannels[Math.max(i - 1, 0)]
-      const skipIn = rChannels[Math.min(i + 1, n - 1)]
-      const count = rLayers[i] + 1
+      const out = rChannels[i]!
+      const previous = rChannels[Math.max(i - 1, 0)]!
+      const skipIn = rChannels[Math.min(i + 1, n - 1)]!
+      const count = rLayers[i]! + 1
       const resnets = Array.from({ length: count }, (_, j) => resnet((j === 0 ? previous : out) + (j === count - 1 ? skipIn : out), out))
       const attentions = type === "CrossAttnUpBlock2D"
-        ? resnets.map((_, j) => transformer(out, rHeads[i], depthAt(rDepths[i], j), rCross[i]))
+        ? resnets.map((_, j) => transformer(out, rHeads[i]!, depthAt(rDepths[i]!, j), rCross[i]!))
         : []
       return { module: `up_blocks.${i}`, resnets, attentions, resample: i < n - 1 }
     })
@@ -259,8 +274,8 @@ const blockSpecs = (block: BlockPlan, resampler: "downsamplers" | "upsamplers"):
   ...block.attentions.flatMap((t, j) => transformer2dSpecs(`${block.module}.attentions.${j}`, t)),
   ...(block.resample
     ? resampler === "downsamplers"
-      ? downsampleSpecs(`${block.module}.downsamplers.0`, block.resnets[0].outChannels)
-      : upsampleSpecs(`${block.module}.upsamplers.0`, block.resnets[0].outChannels)
+      ? downsampleSpecs(`${block.module}.downsamplers.0`, block.resnets[0]!.outChannels)
+      : upsampleSpecs(`${block.module}.upsamplers.0`, block.resnets[0]!.outChannels)
     : [])
 ]
 
@@ -334,21 +349,24 @@ export const timeConditioning = (
   if (timestepList.length !== 1 && timestepList.length !== batch) {
     throw new Error(`${timestepList.length} timesteps for a batch of ${batch}`)
   }
-  const timesteps = timestepList.length === 1 ? Array.from({ length: batch }, () => timestepList[0]) : timestepList
+  const timesteps = timestepList.length === 1 ? Array.from({ length: batch }, () => timestepList[0]!) : timestepList
   const tEmb = tf.tensor2d(sinusoidalEmbedding(timesteps, first, c.flip_sin_to_cos, c.freq_shift), [batch, first])
   const emb = timestepEmbedding(layers, "time_embedding", tEmb)
   if (c.addition_embed_type !== "text_time") return emb
   if (textTime === undefined) throw new Error("this model (addition_embed_type \"text_time\") needs textTime: text embeddings and time ids")
   const { textEmbeds, timeIds } = textTime
   const dim = c.addition_time_embed_dim!
-  const width = textEmbeds.shape[1] + timeIds[0].length * dim
-  if (timeIds.length !== batch || textEmbeds.shape[0] !== batch || width !== c.projection_class_embeddings_input_dim) {
+  const idsPerRow = timeIds[0]?.length ?? 0
+  const width = textEmbeds.shape[1] + idsPerRow * dim
+  const ragged = timeIds.some((row) => row.length !== idsPerRow)
+  const idsText = ragged ? "unequal numbers of" : String(idsPerRow)
+  if (ragged || timeIds.length !== batch || textEmbeds.shape[0] !== batch || width !== c.projection_class_embeddings_input_dim) {
     throw new Error(
       `text_time conditioning of ${textEmbeds.shape[0]} text embeddings of width ${textEmbeds.shape[1]} and ${timeIds.length} rows of ` +
-        `${timeIds[0].length} time ids does not give ${batch} rows of projection_class_embeddings_input_dim ${c.projection_class_embeddings_input_dim}`
+        `${idsText} time ids does not give ${batch} rows of projection_class_embeddings_input_dim ${c.projection_class_embeddings_input_dim}`
     )
   }
-  const timeEmbeds = tf.tensor2d(sinusoidalEmbedding(timeIds.flat(), dim, c.flip_sin_to_cos, c.freq_shift), [batch, timeIds[0].length * dim])
+  const timeEmbeds = tf.tensor2d(sinusoidalEmbedding(timeIds.flat(), dim, c.flip_sin_to_cos, c.freq_shift), [batch, idsPerRow * dim])
   return tf.add(emb, timestepEmbedding(layers, "add_embedding", tf.concat([textEmbeds, timeEmbeds], -1)))
 }
 
@@ -365,7 +383,7 @@ export const downBlocks = (
   for (const block of plan.down) {
     block.resnets.forEach((r, j) => {
       h = resnetBlock(layers, `${block.module}.resnets.${j}`, r, h, emb)
-      if (block.attentions.length > 0) h = transformer2d(layers, `${block.module}.attentions.${j}`, block.attentions[j], h, context)
+      if (block.attentions.length > 0) h = transformer2d(layers, `${block.module}.attentions.${j}`, block.attentions[j]!, h, context)
       skips.push(h)
     })
     if (block.resample) {
@@ -378,10 +396,10 @@ export const downBlocks = (
 
 /** UNetMidBlock2DCrossAttn: resnet, then (attention, resnet) pairs. */
 export const midBlock = (plan: EncoderPlan, layers: Layers, input: tf.Tensor4D, emb: tf.Tensor2D, context: tf.Tensor3D): tf.Tensor4D => {
-  let h = resnetBlock(layers, "mid_block.resnets.0", plan.mid.resnets[0], input, emb)
+  let h = resnetBlock(layers, "mid_block.resnets.0", plan.mid.resnets[0]!, input, emb)
   plan.mid.attentions.forEach((t, k) => {
     h = transformer2d(layers, `mid_block.attentions.${k}`, t, h, context)
-    h = resnetBlock(layers, `mid_block.resnets.${k + 1}`, plan.mid.resnets[k + 1], h, emb)
+    h = resnetBlock(layers, `mid_block.resnets.${k + 1}`, plan.mid.resnets[k + 1]!, h, emb)
   })
   return h
 }
@@ -391,7 +409,7 @@ const withResiduals = (skips: Array<tf.Tensor4D>, residuals: ControlResiduals): 
   if (residuals.down.length !== skips.length) {
     throw new Error(`${residuals.down.length} ControlNet down residuals for the UNet's ${skips.length} skip connections`)
   }
-  return skips.map((skip, i) => tf.add(skip, residuals.down[i]))
+  return skips.map((skip, i) => tf.add(skip, residuals.down[i]!))
 }
 
 /**
@@ -417,11 +435,11 @@ export const unet2dCondition = (plan: Unet2DConditionPlan, layers: Layers, input
     for (const block of plan.up) {
       const taken = skips.splice(skips.length - block.resnets.length, block.resnets.length)
       block.resnets.forEach((r, j) => {
-        h = resnetBlock(layers, `${block.module}.resnets.${j}`, r, tf.concat([h, taken[taken.length - 1 - j]], -1), emb)
-        if (block.attentions.length > 0) h = transformer2d(layers, `${block.module}.attentions.${j}`, block.attentions[j], h, context)
+        h = resnetBlock(layers, `${block.module}.resnets.${j}`, r, tf.concat([h, taken[taken.length - 1 - j]!], -1), emb)
+        if (block.attentions.length > 0) h = transformer2d(layers, `${block.module}.attentions.${j}`, block.attentions[j]!, h, context)
       })
       if (block.resample) {
-        const next = skips[skips.length - 1]
+        const next = skips[skips.length - 1]!
         h = upsample(layers, `${block.module}.upsamplers.0`, h, followSkipSizes ? [next.shape[1], next.shape[2]] : undefined)
       }
     }

@@ -51,7 +51,7 @@ const mergeInWord = (symbols: ReadonlyArray<string>, left: string, right: string
     if (i + 1 < symbols.length && symbols[i] === left && symbols[i + 1] === right) {
       out.push(left + right)
       i++
-    } else out.push(symbols[i])
+    } else out.push(symbols[i]!)
   }
   return out
 }
@@ -80,9 +80,11 @@ export const trainBpe = (captions: ReadonlyArray<string>, options: BpeTrainingOp
     const pairs = new Map<string, { left: string; right: string; count: number }>()
     for (const word of corpus) {
       for (let i = 0; i + 1 < word.symbols.length; i++) {
-        const key = pairKey(word.symbols[i], word.symbols[i + 1])
+        const left = word.symbols[i]!
+        const right = word.symbols[i + 1]!
+        const key = pairKey(left, right)
         const pair = pairs.get(key)
-        if (pair === undefined) pairs.set(key, { left: word.symbols[i], right: word.symbols[i + 1], count: word.count })
+        if (pair === undefined) pairs.set(key, { left, right, count: word.count })
         else pair.count += word.count
       }
     }

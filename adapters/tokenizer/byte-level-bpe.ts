@@ -27,8 +27,10 @@ const UTF8 = new TextEncoder()
 
 /** The word's UTF-8 bytes as byte-level symbols, with `</w>` appended to the last one. */
 export const byteSymbols = (word: string): Array<string> => {
-  const symbols = Array.from(UTF8.encode(word), (b) => BYTE_CHARS[b])
-  symbols[symbols.length - 1] += END_OF_WORD
+  // The table has a symbol for each of the 256 byte values.
+  const symbols = Array.from(UTF8.encode(word), (b) => BYTE_CHARS[b]!)
+  const last = symbols.length - 1
+  if (last >= 0) symbols[last] += END_OF_WORD
   return symbols
 }
 
@@ -55,7 +57,7 @@ export const bpe = (symbols: Array<string>, ranks: MergeRanks): Array<string> =>
       }
     }
     if (best < 0) break
-    word.splice(best, 2, word[best] + word[best + 1])
+    word.splice(best, 2, word[best]! + word[best + 1]!)
   }
   return word
 }

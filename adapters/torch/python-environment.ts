@@ -41,7 +41,8 @@ export const pins = (): Record<string, string> =>
   Object.fromEntries(
     readFileSync(requirementsFile, "utf8").split("\n").flatMap((line) => {
       const match = /^\s*([A-Za-z0-9_.-]+)==([^\s#;]+)/.exec(line)
-      return match === null ? [] : [[match[1].toLowerCase(), match[2]]]
+      // Both groups are mandatory: a match has them.
+      return match === null ? [] : [[match[1]!.toLowerCase(), match[2]!]]
     })
   )
 
@@ -81,7 +82,7 @@ export const probeEnvironment = (location: PythonLocation): Effect.Effect<TorchE
       Effect.mapError((e) => new EngineError({ ...e, operation: "torch engine" }))
     )
     const [major, minor] = hello.python.split(".").map(Number)
-    if (major < 3 || (major === 3 && minor < 11)) {
+    if (major === undefined || minor === undefined || major < 3 || (major === 3 && minor < 11)) {
       return yield* new EngineError({
         operation: "torch engine",
         reason: `${location.python} (${location.source}) is Python ${hello.python}; the torch engine needs Python 3.11 or newer`
@@ -125,7 +126,8 @@ const pythonVersion = (command: string) =>
     child.on("error", () => resume(Effect.succeed(undefined)))
     child.on("exit", (code) => {
       const [major, minor] = out.trim().split(" ").map(Number)
-      resume(Effect.succeed(code === 0 && Number.isInteger(major) && Number.isInteger(minor) ? [major, minor] as const : undefined))
+      const parsed = major !== undefined && minor !== undefined && Number.isInteger(major) && Number.isInteger(minor)
+      resume(Effect.succeed(code === 0 && parsed ? [major, minor] as const : undefined))
     })
   })
 

@@ -20,9 +20,11 @@ import { LATENT_INDEX, LatentIndex } from "../tfjs/encoding/latent-cache.ts"
 import { TEXT_INDEX, TextIndex } from "../tfjs/encoding/text-cache.ts"
 import { exportModel } from "../tfjs/export/export-model.ts"
 import { writeIndexFile } from "../tfjs/training/index-files.ts"
+import { spellOutToken } from "../tfjs/training/learned-token.ts"
 import { MODEL_MANIFEST, ModelManifest, readModelManifest, TRAINING_HISTORY, weightsUsed } from "../tfjs/training/trained-model-files.ts"
 import { StepRecord } from "../tfjs/training/training-checkpoint.ts"
 import { configuredPython, noPython, type PythonLocation, probeEnvironment } from "./python-environment.ts"
+import { embeddingFileToken } from "./embedding-file.ts"
 import { runWorker } from "./worker-process.ts"
 import type { WorkerMessage } from "./worker-protocol.ts"
 
@@ -167,21 +169,31 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
     const generate = (request: GenerateRequest) =>
       Effect.gen(function*() {
         const trained = request.modelDir === undefined ? undefined : yield* trainedModel(request.modelDir, request.generate.useEma, "generate")
-        // A learned token is written out as all its spellings, as diffusers' maybe_convert_prompt does.
-        const token = trained?.spellings?.join(" ") ?? request.adaptation.token?.token
-        if (request.adapterFiles !== undefined && request.adapterFiles.length > 0) {
+        const files = request.adapterFiles ?? []
+        const [first, second] = files.flatMap((f) => (f.kind === "embedding" ? [f] : []))
+        if (second !== undefined) {
+          return yield* new EngineError({ operation: "generate", reason: `${second.file}: a second embedding file; sardine applies one` })
+        }
+        if (first !== undefined && trained?.spellings != null) {
           return yield* new EngineError({
             operation: "generate",
-            reason: `adapterFiles (--lora / --embedding): the torch engine does not apply LoRA or textual-inversion files at generation; use --engine tfjs`
+            reason: `${first.file}: the model already has a learned token; sardine applies one token at a time`
           })
         }
+        const embedding = first === undefined ? undefined : yield* embeddingFileToken(first.file, first.token)
+        // A learned token is written out as all its spellings, as diffusers' maybe_convert_prompt does, also where a prompt writes it literally.
+        const spellings = trained?.spellings ?? embedding?.spellings
+        const token = spellings?.join(" ") ?? request.adaptation.token?.token
+        const convert = (text: string) => (spellings == null ? text : spellOutToken(text, spellings))
         const prompts = promptsOf(request.generate)
-        const substitute = (text: string, field: string) =>
-          !text.includes("{token}")
+        const substitute = (declared: string, field: string) => {
+          const text = convert(declared)
+          return !text.includes("{token}")
             ? Effect.succeed(text)
             : token === undefined
             ? Effect.fail(new EngineError({ operation: "generate", reason: `generate.${field}: uses {token} but no learned token was given` }))
             : Effect.succeed(text.replaceAll("{token}", token))
+        }
         const texts = yield* Effect.forEach(prompts, (p, i) => substitute(p.text, `prompts[${i}]`))
         const negatives = yield* Effect.forEach(prompts, (p, i) => {
           const negative = negativePromptOf(request.generate, p)
@@ -201,10 +213,10 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
               Effect.mapError(failed("generate"))
             )
             yield* removing(m.file)
-            const prompt = prompts[m.promptIndex]
+            const prompt = prompts[m.promptIndex]!
             const negativePrompt = negatives[m.promptIndex]
             samples.push({
-              prompt: texts[m.promptIndex],
+              prompt: texts[m.promptIndex]!,
               declaredPrompt: prompt.text,
               ...(negativePrompt === undefined ? {} : { negativePrompt }),
               promptIndex: m.promptIndex,
@@ -218,6 +230,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
         yield* worker("generate", {
           base: request.base.path,
           trained: trained === undefined ? null : { dir: trained.dir, useEma: trained.useEma, loraScales: trained.loraScales, spellings: trained.spellings },
+          adapterFiles: files.map((f) => f.kind === "lora" ? f : { kind: "embedding", file: f.file, keys: embedding!.keys, spellings: embedding!.spellings }),
           prompts: texts,
           // null: diffusers' negative_prompt=None.
           negativePrompts: negatives.map((n) => n ?? null),

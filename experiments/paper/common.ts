@@ -23,6 +23,8 @@ const sarTiles = (path: string) =>
   })
 
 export const shared = {
+  // SDXL needs the torch engine (bf16, gradient checkpointing, a GPU), alone or in the study.
+  engine: "torch" as const,
   base,
   data: sarTiles(env("SARDINE_SAR_TRAIN")),
   train: {

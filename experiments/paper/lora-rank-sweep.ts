@@ -12,9 +12,10 @@ const ranks = [4, 8, 16, 32, 64]
 export default study({
   name: "lora-unet-rank",
   description: "The UNet LoRA strategy of the seed study at ranks 4, 8, 16, 32 and 64.",
+  engine: "torch",
   experiments: grid(
     { ...loraUnet, description: "LoRA on the UNet attention projections at the rank its name says (alpha = rank); everything else frozen." },
     { "components.unet": ranks.map((rank) => lora({ rank, alpha: rank, lr: 1e-4 })) },
-    { name: ([unet]) => `lora-unet-r${(unet.value as { rank: number }).rank}` }
+    { name: ([unet]) => `lora-unet-r${(unet!.value as { rank: number }).rank}` }
   )
 })

@@ -15,7 +15,7 @@ const greyBand = (file: string, raster: Raster): Effect.Effect<Float32Array, Met
   const colours = channels === 2 ? 1 : Math.min(channels, 3)
   const grey = new Float32Array(raster.width * raster.height)
   for (let p = 0; p < grey.length; p++) {
-    const v = data[p * channels]
+    const v = data[p * channels]!
     for (let c = 1; c < colours; c++) {
       if (data[p * channels + c] !== v) {
         return Effect.fail(
@@ -35,7 +35,7 @@ const greyBand = (file: string, raster: Raster): Effect.Effect<Float32Array, Met
 const noDataMask = (values: Float32Array, noData: number): Uint8Array => {
   const mask = new Uint8Array(values.length)
   const isNoData = Number.isNaN(noData) ? (v: number) => Number.isNaN(v) : (v: number) => v === noData
-  for (let i = 0; i < values.length; i++) mask[i] = isNoData(values[i]) ? 0 : 1
+  for (let i = 0; i < values.length; i++) mask[i] = isNoData(values[i]!) ? 0 : 1
   return mask
 }
 
@@ -43,7 +43,7 @@ const noDataMask = (values: Float32Array, noData: number): Uint8Array => {
 const checkValues = (file: string, values: Float32Array, width: number, unit: SarUnit, mask: Uint8Array | undefined) => {
   for (let i = 0; i < values.length; i++) {
     if (mask !== undefined && mask[i] === 0) continue
-    const v = values[i]
+    const v = values[i]!
     if (!Number.isFinite(v)) {
       return Effect.fail(new MetricInputError({ input: file, reason: `value ${v} at ${position(width, i)} is not a finite number` }))
     }

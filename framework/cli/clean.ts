@@ -45,8 +45,8 @@ export const cleanCommand = Command.make(
       const kept = new Map<string, Step>()
       for (const file of files) {
         // The steps of either engine are kept: a cache may hold a study computed by both.
-        for (const engine of engineNames) {
-          const { plan } = yield* loadPlan(file, { engine: Option.some(engine), cacheDir })
+        for (const [i, engine] of engineNames.entries()) {
+          const { plan } = yield* loadPlan(file, { engine: Option.some(engine), cacheDir, quiet: i > 0 })
           for (const step of plan.steps) kept.set(step.key, step)
         }
       }

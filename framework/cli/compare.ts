@@ -120,7 +120,7 @@ export const compareCommand = Command.make(
       // List both sides before reading either, so an empty folder fails at once.
       const filesA = yield* imageFiles(o.a)
       const filesB = yield* imageFiles(o.b)
-      const summarise = (files: ReadonlyArray<string>) => summariseSet(files.length, (i) => readAmplitudeImage(files[i], o.unit, o.band), texture)
+      const summarise = (files: ReadonlyArray<string>) => summariseSet(files.length, (i) => readAmplitudeImage(files[i]!, o.unit, o.band), texture)
       const a = yield* summarise(filesA)
       const b = yield* summarise(filesB)
       const { amplitude, glcm } = yield* compareSets({ ...a, name: o.a }, { ...b, name: o.b }, {

@@ -8,6 +8,8 @@ export interface LoadPlanOptions extends Omit<PlanOptions, "engine"> {
   readonly engine?: Option.Option<"tfjs" | "torch" | "auto">
   /** Refuse first every field the engine cannot honour (commands that plan or run steps do). */
   readonly check?: boolean
+  /** Leave the notes on gone folders unprinted (a command planning the same file again). */
+  readonly quiet?: boolean
 }
 
 /**

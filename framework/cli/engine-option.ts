@@ -23,12 +23,13 @@ export const engineOption = Options.choice("engine", ["tfjs", "torch", "auto"]).
 export const enginePlan = (
   loaded: LoadedDeclaration,
   option: Option.Option<"tfjs" | "torch" | "auto">,
-  options: Omit<PlanOptions, "engine"> & { readonly check: boolean }
+  options: Omit<PlanOptions, "engine"> & { readonly check: boolean; readonly quiet?: boolean }
 ) =>
   Effect.gen(function*() {
     const engine = yield* chosenEngine(loaded.declaration, Option.getOrUndefined(option))
     if (options.check) yield* checkEngineSupport(loaded.declaration, engine, (path) => resolve(loaded.directory, path))
-    const { notes, plan } = yield* planWithFingerprints(loaded, { ...options, engine })
-    for (const note of notes) yield* Console.error(`note: ${note}`)
+    const { check: _, quiet = false, ...planOptions } = options
+    const { notes, plan } = yield* planWithFingerprints(loaded, { ...planOptions, engine })
+    if (!quiet) { for (const note of notes) yield* Console.error(`note: ${note}`) }
     return { engine, plan, notes: engineNotes(loaded.declaration, engine) }
   })

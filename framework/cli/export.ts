@@ -86,7 +86,8 @@ export const exportCommand = Command.make(
       const trained = experimentsOf(loaded.declaration).filter((e) => !e.baseline && e.train !== undefined)
       const wanted = Option.getOrUndefined(experiment)
       const chosen = wanted === undefined ? trained : trained.filter((e) => e.name === wanted)
-      if (chosen.length !== 1) {
+      const target = chosen.length === 1 ? chosen[0] : undefined
+      if (target === undefined) {
         const names = trained.map((e) => e.name).join(", ") || "none"
         return yield* new ExportFailed({
           reason: wanted === undefined
@@ -94,7 +95,6 @@ export const exportCommand = Command.make(
             : `--experiment ${wanted}: no trained experiment of that name in ${file} (trained: ${names})`
         })
       }
-      const target = chosen[0]
       const step = trainStepOf(plan.steps, target.name)
       if (step === undefined) return yield* new ExportFailed({ reason: `${target.name} has no train step` })
       const cache = cacheLayout(cacheDir)

@@ -228,14 +228,14 @@ const declarationSource = (file: string, wanted: string | undefined, cacheDir: s
     const experiments = experimentsOf(loaded.declaration)
     const chosen = wanted === undefined ? experiments : experiments.filter((e) => e.name === wanted)
     const names = experiments.map((e) => e.name).join(", ") || "none"
-    if (chosen.length !== 1) {
+    const target = chosen.length === 1 ? chosen[0] : undefined
+    if (target === undefined) {
       return yield* usage(
         wanted === undefined
           ? `${file} declares ${experiments.length} experiments (${names}); name one with --experiment`
           : `--experiment ${wanted}: no experiment of that name in ${file} (it declares ${names})`
       )
     }
-    const target = chosen[0]
     const step = plan.steps.find((s): s is StepOf<"generate"> => s.kind === "generate" && servesExperiment(s.experiments, target.name))
     if (step === undefined) return yield* new GenerateFailed({ reason: `${target.name} has no generate step` })
     const cache = cacheLayout(cacheDir)
@@ -292,8 +292,8 @@ const settingsOf = (source: Source, parsed: Parsed) =>
     const input: GenerationInput = {
       ...declared,
       ...(sampler === undefined ? {} : { sampler }),
-      ...(schedulerConfig === undefined ? {} : { schedulerConfig: schedulerConfig as GenerationInput["schedulerConfig"] }),
-      ...(prompts.length > 0 ? { prompts: prompts as GenerationInput["prompts"] } : {}),
+      ...(schedulerConfig === undefined ? {} : { schedulerConfig: schedulerConfig as NonNullable<GenerationInput["schedulerConfig"]> }),
+      ...(prompts.length > 0 ? { prompts: prompts as NonNullable<GenerationInput["prompts"]> } : {}),
       ...(seeds.length > 0 ? { seeds } : {}),
       ...Option.match(parsed.negativePrompt, { onNone: () => ({}), onSome: (negativePrompt) => ({ negativePrompt }) }),
       ...Option.match(parsed.count, { onNone: () => ({}), onSome: (samplesPerPrompt) => ({ samplesPerPrompt }) }),
@@ -330,14 +330,16 @@ const normalisationOf = (source: Source, parsed: Parsed) =>
     if (Option.isSome(parsed.dbWindow)) {
       const v = numbers("--db-window", parsed.dbWindow.value, [2])
       if (typeof v === "string") return yield* usage(v)
-      if (!(v[1] > v[0])) return yield* usage(`--db-window ${parsed.dbWindow.value}: MAX must be greater than MIN`)
-      return { _tag: "db-window", min: v[0], max: v[1] } satisfies Normalisation
+      const [min, max] = v as [number, number] // `numbers` checked the count
+      if (!(max > min)) return yield* usage(`--db-window ${parsed.dbWindow.value}: MAX must be greater than MIN`)
+      return { _tag: "db-window", min, max } satisfies Normalisation
     }
     if (Option.isSome(parsed.meanStd)) {
       const v = numbers("--mean-std", parsed.meanStd.value, [2, 3])
       if (typeof v === "string") return yield* usage(v)
-      if (!(v[0] > 0 && v[1] >= 0 && (v[2] ?? 3) >= 0)) return yield* usage(`--mean-std ${parsed.meanStd.value}: MEAN must be > 0, STD and K ≥ 0`)
-      return { _tag: "mean-std", k: v[2] ?? 3, statistics: { mean: v[0], std: v[1] } } satisfies Normalisation
+      const [mean, std, k = 3] = v as [number, number, number?] // `numbers` checked the count
+      if (!(mean > 0 && std >= 0 && k >= 0)) return yield* usage(`--mean-std ${parsed.meanStd.value}: MEAN must be > 0, STD and K ≥ 0`)
+      return { _tag: "mean-std", k, statistics: { mean, std } } satisfies Normalisation
     }
     return source.normalisation
   })
@@ -372,9 +374,6 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
       ? yield* folderSource(sourcePath, parsed.engine)
       : yield* declarationSource(sourcePath, Option.getOrUndefined(parsed.experiment), parsed.cacheDir, parsed.engine)
     const engineName = source.engine
-    if (files.length > 0 && engineName !== "tfjs") {
-      return yield* usage(`--lora / --embedding: the ${engineName} engine does not apply LoRA or textual-inversion files; use --engine tfjs`)
-    }
     const generate = yield* settingsOf(source, parsed)
     const factor = yield* vaeScaleFactor(source.base.path)
     if (generate.resolution !== undefined && generate.resolution % factor !== 0) {

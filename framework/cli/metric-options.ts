@@ -37,7 +37,7 @@ const numberList = (name: string, fallback: string, rule: (x: number) => boolean
     Options.mapEffect((text) => {
       const items = text.split(",").map((s) => s.trim())
       const values = items.map(Number)
-      const bad = items.findIndex((s, k) => s === "" || !Number.isFinite(values[k]) || !rule(values[k]))
+      const bad = items.findIndex((s, k) => s === "" || !Number.isFinite(values[k]) || !rule(values[k]!))
       return bad === -1 ? Effect.succeed(values) : invalid(`--${name}: "${items[bad]}" is not ${ruleText} (in "${text}")`)
     }),
     Options.withDescription(description)

@@ -29,8 +29,8 @@ const table = (plan: Plan, cached: ReadonlySet<string>): string => {
     s.experiments.length > 1 ? `shared by ${s.experiments.length} experiments` : ""
   ])
   const header = ["status", "kind", "step", "key", "inputs", ""]
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)))
-  const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)))
+  const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()
   const pending = plan.steps.length - cached.size
   return [line(header), ...rows.map(line), "", `${plan.steps.length} steps, ${cached.size} cached, ${pending} to run`].join("\n")
 }

@@ -53,7 +53,7 @@ const evaluationFound = (cacheDir: string, key: string) =>
       ? Effect.succeed(state._tag === "done")
       : Effect.fail(
         new ReportError({
-          path: join(cacheLayout(cacheDir).done(key), state.files[0]),
+          path: join(cacheLayout(cacheDir).done(key), state.files[0] ?? ""),
           reason: `damaged since its step committed (${state.problems.join("; ")}); \`sardine run\` runs the step again`
         })
       ))
@@ -198,7 +198,7 @@ const fromEvaluateManifests = (cacheDir: string, manifests: ReadonlyArray<StepMa
       const train = model === undefined ? undefined : byKey.get(model)
       const generateConfig = generate.config as StepConfigs["generate"]
       // Replicates run as <experiment>#<r>.
-      const [experiment, replicate] = name.split("#")
+      const [experiment, replicate] = name.split("#") as [string, string?] // split gives at least one part
       const held = byExperiment.get(experiment) ?? {
         strategy: {
           name: experiment,
@@ -234,9 +234,10 @@ const fromCache = (cacheDir: string) =>
   Effect.gen(function*() {
     const manifests = yield* manifestsIn(cacheDir)
     const reports = manifests.filter((m) => m.kind === "report").sort((a, b) => b.finishedAt.localeCompare(a.finishedAt))
-    if (reports.length === 0) return yield* fromEvaluateManifests(cacheDir, manifests)
-    const found = yield* fromReportManifest(cacheDir, reports[0])
-    const others = reports.slice(1).map((m) => (m.config as { study: string }).study)
+    const [newest, ...older] = reports
+    if (newest === undefined) return yield* fromEvaluateManifests(cacheDir, manifests)
+    const found = yield* fromReportManifest(cacheDir, newest)
+    const others = older.map((m) => (m.config as { study: string }).study)
     return others.length === 0
       ? found
       : { ...found, notes: [...found.notes, `the cache also holds reports of ${others.join(", ")}; pass a study file to choose`] }

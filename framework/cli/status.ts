@@ -70,7 +70,7 @@ export const statusCommand = Command.make(
           id: s.id,
           kind: s.kind,
           key: s.key,
-          cached: states[i].state === "cached",
+          cached: states[i]!.state === "cached",
           ...states[i],
           ...(jobs.has(s.id) ? { job: jobs.get(s.id) } : {})
         }))
@@ -81,18 +81,18 @@ export const statusCommand = Command.make(
         return [
           s.kind,
           s.id,
-          stateText(states[i]),
+          stateText(states[i]!),
           job === undefined ? "" : `job ${job.jobId} ${job.state}`,
           job?.allocation === undefined ? "" : describeAllocation(job.allocation)
         ]
       })
       const header = ["kind", "step", "status", "job", "allocation"]
-      const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)))
-      const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
+      const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)))
+      const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()
       const count = (state: StepState["state"]) => states.filter((s) => s.state === state).length
       const others = (["damaged", "running", "resumable"] as const).filter((s) => count(s) > 0).map((s) => `, ${count(s)} ${s}`).join("")
       const problems = plan.steps.flatMap((s, i) => {
-        const state = states[i]
+        const state = states[i]!
         return state.state === "damaged" ? [`${s.id}: ${state.problems.join("; ")}`] : []
       })
       yield* Console.log([

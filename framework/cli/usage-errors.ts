@@ -80,11 +80,11 @@ const distance = (a: string, b: string): number => {
   const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
     }
   }
-  return d[a.length][b.length]
+  return d[a.length]![b.length]!
 }
 
 /** The candidates nearest to `typed` (a prefix counts as near), or none when nothing is close. */
@@ -119,11 +119,11 @@ const unknownOptions = (command: CommandShape, args: ReadonlyArray<string>): Rea
   const options = [...command.options, ...builtIn]
   const problems: Array<string> = []
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i]
+    const arg = args[i]!
     if (arg === "--") break
     // A negative number is a value, not an option.
     if (!arg.startsWith("-") || /^-\d/.test(arg)) continue
-    const name = arg.split("=")[0]
+    const name = arg.split("=")[0]!
     const known = options.find((o) => o.names.includes(name))
     if (known !== undefined) {
       if (known.takesValue && !arg.includes("=")) i += 1
@@ -138,7 +138,7 @@ const unknownOptions = (command: CommandShape, args: ReadonlyArray<string>): Rea
 /** A value outside an option's choices, with the nearest choice. */
 const badChoices = (command: CommandShape, args: ReadonlyArray<string>): ReadonlyArray<string> =>
   args.flatMap((arg, i) => {
-    const [name, inline] = arg.split("=", 2)
+    const [name, inline] = arg.split("=", 2) as [string, string?] // split gives at least one part
     const option = command.options.find((o) => o.names.includes(name) && o.choices !== undefined)
     const value = inline ?? args[i + 1]
     if (option === undefined || value === undefined || option.choices!.includes(value)) return []
@@ -166,7 +166,7 @@ const reworded = (line: string): string =>
 const withOption = (command: CommandShape, args: ReadonlyArray<string>) => (line: string): string => {
   const value = /^'(.*?)'/.exec(line)?.[1]
   const i = value === undefined ? -1 : args.indexOf(value)
-  const option = i < 1 ? undefined : command.options.find((o) => o.takesValue && o.names.includes(args[i - 1]))
+  const option = i < 1 ? undefined : command.options.find((o) => o.takesValue && o.names.includes(args[i - 1]!))
   return option === undefined ? line : `${args[i - 1]}: ${line}`
 }
 

@@ -13,7 +13,7 @@ export const oneHot = (labels: Float32Array, width: number, values: ReadonlyArra
   const classes = values.length
   const data = new Float32Array(labels.length * classes)
   for (let p = 0; p < labels.length; p++) {
-    const k = channel.get(labels[p])
+    const k = channel.get(labels[p]!)
     if (k === undefined) {
       return `label value ${labels[p]} at row ${Math.floor(p / width)}, column ${p % width} is not one of the declared classes (${values.join(", ")})`
     }
@@ -40,7 +40,7 @@ export const opticalCondition = (raster: Raster, sampleType: string): Raster | s
   const out = new Float32Array(width * height * channels)
   for (let p = 0; p < width * height; p++) {
     for (let c = 0; c < channels; c++) {
-      const v = data[p * stored + c] / scale
+      const v = data[p * stored + c]! / scale
       if (!(v >= 0 && v <= 1)) {
         return `value ${data[p * stored + c]} at row ${Math.floor(p / width)}, column ${
           p % width

@@ -40,8 +40,8 @@ const architectureFolder = (experiment: Experiment, earlier: ReadonlyArray<Exper
 
 export interface ArchitectureCheck {
   readonly issues: ReadonlyArray<DeclarationIssue>
-  /** `<folder>: <why>` for each base that could not be read. */
-  readonly unchecked: ReadonlyArray<string>
+  /** Each base that could not be read, and why. */
+  readonly unchecked: ReadonlyArray<{ readonly folder: string; readonly why: string }>
 }
 
 export const architectureIssues = (loaded: LoadedDeclaration): Effect.Effect<ArchitectureCheck, never, ModelArchitecture> =>
@@ -83,5 +83,5 @@ export const architectureIssues = (loaded: LoadedDeclaration): Effect.Effect<Arc
         }
       }
     }
-    return { issues, unchecked: [...unchecked].map(([folder, why]) => `${folder}: ${why}`) }
+    return { issues, unchecked: [...unchecked].map(([folder, why]) => ({ folder, why })) }
   })

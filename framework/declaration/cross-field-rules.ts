@@ -153,12 +153,18 @@ export const crossFieldIssues = (declaration: Declaration): ReadonlyArray<Declar
         message: `"${experiment.name}" is already the name of experiments.${seen}`
       })
     }
-    if (experiment.engine !== undefined) {
-      issues.push({ path: ["experiments", i, "engine"], message: "a study runs on one engine: set `engine` on the study (or run with --engine)" })
+    // An experiment file that also runs alone may name its engine; in a study it must be the study's.
+    if (experiment.engine !== undefined && experiment.engine !== declaration.engine) {
+      issues.push({
+        path: ["experiments", i, "engine"],
+        message: `a study runs on one engine: this experiment says "${experiment.engine}", the study ${
+          declaration.engine === undefined ? "none (tfjs)" : `"${declaration.engine}"`
+        }; set \`engine\` on the study (or run with --engine)`
+      })
     }
     const own = [...experimentIssues(experiment), ...trainedBaseIssues(experiment, declaration.experiments.slice(0, i))]
     for (const issue of own) issues.push({ ...issue, path: ["experiments", i, ...issue.path] })
-    const first = declaration.experiments[0].evaluate.uncertainty
+    const first = declaration.experiments[0]!.evaluate.uncertainty
     if (i > 0 && canonicalJson(experiment.evaluate.uncertainty) !== canonicalJson(first)) {
       issues.push({
         path: ["experiments", i, "evaluate", "uncertainty"],

@@ -27,7 +27,7 @@ export const captionPlaceholders = ["token", "caption"] as const
 export const CaptionTemplate = Schema.String.pipe(
   Schema.filter((template) => {
     const unknown = [...template.matchAll(/\{([^}]*)\}/g)]
-      .map((m) => m[1])
+      .map((m) => m[1] ?? "")
       .filter((name) => !(captionPlaceholders as ReadonlyArray<string>).includes(name))
     return unknown.length === 0 ||
       `uses unknown placeholder {${unknown[0]}}; allowed: ${captionPlaceholders.map((p) => `{${p}}`).join(", ")}`
@@ -205,7 +205,7 @@ const ImageMember = NonEmptyString.pipe(
 /** "<ext>" of a text member ("txt"), or "<ext>#<dotted path>" of a field in a JSON member ("meta.json#caption.MID"). */
 const CaptionSource = NonEmptyString.pipe(
   Schema.filter((source) => {
-    const [ext, path, more] = source.split("#")
+    const [ext, path, more] = source.split("#") as [string, string?, string?] // split gives at least one part
     if (more !== undefined) return `must have at most one # (got ${JSON.stringify(source)})`
     const json = /(^|\.)json$/i.test(ext)
     if (json && (path === undefined || path === "")) return `names a JSON member: add #<field path>, e.g. "${ext}#caption" (got ${JSON.stringify(source)})`

@@ -23,7 +23,7 @@ export const Experiment = Schema.Struct({
   kind: Schema.Literal("experiment"),
   name: Name,
   description: Schema.optionalWith(Schema.String, { exact: true }),
-  /** Only on a lone experiment; a study's experiments run on the study's engine. */
+  /** A lone experiment's engine; in a study it may only repeat the study's (a file that also runs alone). */
   engine: Schema.optionalWith(EngineChoice, { exact: true }),
   /** A baseline trains nothing: its samples come from the base model as it is. */
   baseline: Schema.optionalWith(Bool, { exact: true, default: () => false }),

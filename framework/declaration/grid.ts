@@ -29,6 +29,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> => value !==
 /** `target` with `value` at `path`; the folders on the way are created when absent. */
 const withPath = (target: Record<string, unknown>, path: ReadonlyArray<string>, value: unknown): Record<string, unknown> => {
   const [head, ...rest] = path
+  if (head === undefined) return target
   if (rest.length === 0) return { ...target, [head]: value }
   const inner = target[head]
   return { ...target, [head]: withPath(isRecord(inner) ? inner : {}, rest, value) }

@@ -45,7 +45,9 @@ const syntaxErrors = (e: Error): string | undefined => {
   if (e.name !== "TransformError" && !e.message.startsWith("Transform failed")) return undefined
   const errors = [...e.message.matchAll(/^(.+):(\d+):(\d+): ERROR: (.*)$/gm)]
   if (errors.length === 0) return undefined
-  return `cannot be compiled:\n  ${errors.map(([, file, line, column, text]) => compileErrorAt(file, Number(line), Number(column), text)).join("\n  ")}`
+  return `cannot be compiled:\n  ${
+    errors.map(([, file = "", line = "", column = "", text = ""]) => compileErrorAt(file, Number(line), Number(column), text)).join("\n  ")
+  }`
 }
 
 /** Node's "Cannot find module/package 'x'": which import, and for sardine itself how to make it found. */

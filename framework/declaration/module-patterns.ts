@@ -33,7 +33,7 @@ export const patternMatcher = (pattern: string): (name: string) => boolean => {
   return (name) => {
     const parts = name.split(".")
     const offset = parts.length - segments.length
-    return offset >= 0 && segments.every((segment, i) => segment.test(parts[offset + i]))
+    return offset >= 0 && segments.every((segment, i) => segment.test(parts[offset + i]!))
   }
 }
 
@@ -58,11 +58,11 @@ const editDistance = (a: string, b: string): number => {
   for (let i = 1; i <= a.length; i++) {
     const current = [i]
     for (let j = 1; j <= b.length; j++) {
-      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)))
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)))
     }
     previous = current
   }
-  return previous[b.length]
+  return previous[b.length]!
 }
 
 /** The runs of `length` consecutive segments of `names`, anywhere (what an `only` pattern can match). */

@@ -39,9 +39,12 @@ export const adaptableModules = (parameters: ReadonlyArray<ParameterInfo>): Arra
   parameters.flatMap((p): Array<AdaptableModule> => {
     if (!p.name.endsWith(".weight") || p.layout === "as-is") return []
     const module = p.name.slice(0, -".weight".length)
-    return p.layout === "linear"
-      ? [{ module, kind: "linear", inFeatures: p.shape[1], outFeatures: p.shape[0], kernel: [1, 1] }]
-      : [{ module, kind: "conv", inFeatures: p.shape[1], outFeatures: p.shape[0], kernel: [p.shape[2], p.shape[3]] }]
+    const [outFeatures, inFeatures, kernelHeight, kernelWidth] = p.shape
+    if (outFeatures === undefined || inFeatures === undefined) return []
+    if (p.layout === "linear") return [{ module, kind: "linear", inFeatures, outFeatures, kernel: [1, 1] }]
+    return kernelHeight === undefined || kernelWidth === undefined
+      ? []
+      : [{ module, kind: "conv", inFeatures, outFeatures, kernel: [kernelHeight, kernelWidth] }]
   })
 
 export const partition = (parameters: ReadonlyArray<ParameterInfo>, treatment: ResolvedTreatment): Partition => {

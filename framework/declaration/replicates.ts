@@ -27,7 +27,7 @@ export const replicateSeed = (seed: number, replicate: number): number =>
 export const replicateName = (name: string, replicate: number, replicates: number): string => replicates === 1 ? name : `${name}#${replicate}`
 
 /** The experiment a step's or run's name belongs to: `<name>#<r>` is a replicate of `<name>`. */
-export const experimentOfReplicate = (name: string): string => name.split("#")[0]
+export const experimentOfReplicate = (name: string): string => name.split("#")[0]!
 
 /**
  * Whether a step serving `names` (plan steps list experiments and replicates) is one of

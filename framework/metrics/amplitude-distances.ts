@@ -39,7 +39,7 @@ export const toDomain = (samples: Float32Array, domain: DistanceDomain): Float32
   if (domain.kind === "amplitude") return samples
   const floor = Math.pow(10, domain.floorDb / 20)
   const out = new Float32Array(samples.length)
-  for (let i = 0; i < samples.length; i++) out[i] = 20 * Math.log10(Math.max(samples[i], floor))
+  for (let i = 0; i < samples.length; i++) out[i] = 20 * Math.log10(Math.max(samples[i]!, floor))
   return out
 }
 
@@ -81,13 +81,13 @@ export const histogramOfSorted = (sorted: Float32Array, binning: Binning): Float
   const edges = binEdges(binning)
   const counts = new Float64Array(binning.bins)
   let i = 0
-  while (i < sorted.length && sorted[i] < edges[0]) i++
+  while (i < sorted.length && sorted[i]! < edges[0]!) i++
   for (let k = 0; k < binning.bins; k++) {
     const start = i
     if (k === binning.bins - 1) {
-      while (i < sorted.length && sorted[i] <= edges[k + 1]) i++
+      while (i < sorted.length && sorted[i]! <= edges[k + 1]!) i++
     } else {
-      while (i < sorted.length && sorted[i] < edges[k + 1]) i++
+      while (i < sorted.length && sorted[i]! < edges[k + 1]!) i++
     }
     counts[k] = i - start
   }
@@ -102,14 +102,14 @@ const cdfDistances = (a: Float32Array, b: Float32Array) => {
   let j = 0
   let area = 0
   let ks = 0
-  let x = Math.min(a[0], b[0])
+  let x = Math.min(a[0]!, b[0]!)
   while (i < na || j < nb) {
     while (i < na && a[i] === x) i++
     while (j < nb && b[j] === x) j++
     const gap = Math.abs(i / na - j / nb)
     if (gap > ks) ks = gap
     if (i === na && j === nb) break
-    const next = i === na ? b[j] : j === nb ? a[i] : Math.min(a[i], b[j])
+    const next = i === na ? b[j]! : j === nb ? a[i]! : Math.min(a[i]!, b[j]!)
     area += gap * (next - x)
     x = next
   }
@@ -118,7 +118,7 @@ const cdfDistances = (a: Float32Array, b: Float32Array) => {
 
 const sum = (values: Float64Array) => {
   let s = 0
-  for (let i = 0; i < values.length; i++) s += values[i]
+  for (let i = 0; i < values.length; i++) s += values[i]!
   return s
 }
 
@@ -135,9 +135,9 @@ export const histogramDistances = (countsA: Float64Array, countsB: Float64Array,
   let hellinger = 0
   let coefficient = 0
   for (let k = 0; k < bins; k++) {
-    const p = countsA[k] / totalA
-    const q = countsB[k] / totalB
-    kl += relativeEntropy((countsA[k] + pseudoCount) / smoothedA, (countsB[k] + pseudoCount) / smoothedB)
+    const p = countsA[k]! / totalA
+    const q = countsB[k]! / totalB
+    kl += relativeEntropy((countsA[k]! + pseudoCount) / smoothedA, (countsB[k]! + pseudoCount) / smoothedB)
     const m = 0.5 * (p + q)
     js += relativeEntropy(p, m) + relativeEntropy(q, m)
     const d = Math.sqrt(p) - Math.sqrt(q)
@@ -158,7 +158,7 @@ const checkSet = (set: SampleSet, binning: Binning): Effect.Effect<void, MetricI
   if (set.samples.length === 0) return fail("has no samples")
   // A NaN or infinity makes the float64 sum of float32 samples non-finite; only then search.
   let sum = 0
-  for (let i = 0; i < set.samples.length; i++) sum += set.samples[i]
+  for (let i = 0; i < set.samples.length; i++) sum += set.samples[i]!
   if (!Number.isFinite(sum)) {
     const i = set.samples.findIndex((v) => !Number.isFinite(v))
     return fail(`sample ${i} is ${set.samples[i]}, not a finite number`)

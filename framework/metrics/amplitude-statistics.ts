@@ -45,9 +45,9 @@ export type AmplitudeStatistics = {
 export const quantileOfSorted = (sorted: Float32Array | Float64Array, p: number): number => {
   const h = (sorted.length - 1) * p
   const lo = Math.floor(h)
-  const a = sorted[lo]
+  const a = sorted[lo]!
   if (lo + 1 >= sorted.length) return a
-  const b = sorted[lo + 1]
+  const b = sorted[lo + 1]!
   const t = h - lo
   const diff = b - a
   return t >= 0.5 ? b - diff * (1 - t) : a + diff * t
@@ -69,7 +69,7 @@ export const intensityLogCumulants = (amplitude: Float32Array): LogCumulants => 
   let shift = NaN
   let sum = 0
   for (let i = 0; i < amplitude.length; i++) {
-    const a = amplitude[i]
+    const a = amplitude[i]!
     if (a > 0) {
       const l = Math.log(a * a)
       if (n === 0) shift = l
@@ -82,7 +82,7 @@ export const intensityLogCumulants = (amplitude: Float32Array): LogCumulants => 
   let m2 = 0
   let m3 = 0
   for (let i = 0; i < amplitude.length; i++) {
-    const a = amplitude[i]
+    const a = amplitude[i]!
     if (a > 0) {
       const d = Math.log(a * a) - shift - meanShifted
       const d2 = d * d
@@ -134,7 +134,7 @@ export const g0FromLogCumulants = (k: LogCumulants): G0Parameters => {
 /** Fails with a MetricInputError when a selected amplitude is negative. */
 const checkNonNegative = (name: string, values: Float32Array): Effect.Effect<void, MetricInputError> => {
   for (let i = 0; i < values.length; i++) {
-    if (values[i] < 0) {
+    if (values[i]! < 0) {
       return Effect.fail(
         new MetricInputError({ input: name, reason: `amplitude ${values[i]} is negative (selected pixel ${i})` })
       )
@@ -149,12 +149,12 @@ export const amplitudeStatistics = (image: SampleImage): Effect.Effect<Amplitude
     const values = selectedValues(image, count)
     yield* checkNonNegative(image.name, values)
     // Sums about the first value keep a constant image's spread exactly zero.
-    const shift = values[0]
+    const shift = values[0]!
     const shiftI = shift * shift
     let sum = 0
     let sumI = 0
     for (let i = 0; i < count; i++) {
-      const a = values[i]
+      const a = values[i]!
       sum += a - shift
       sumI += a * a - shiftI
     }
@@ -163,7 +163,7 @@ export const amplitudeStatistics = (image: SampleImage): Effect.Effect<Amplitude
     let m2 = 0
     let m2I = 0
     for (let i = 0; i < count; i++) {
-      const a = values[i]
+      const a = values[i]!
       const d = a - mean
       const dI = a * a - meanI
       m2 += d * d

@@ -16,7 +16,7 @@ export const quantileOfSorted = (sorted: Float64Array, p: number): number => {
   const j = Math.min(n - 1, Math.max(0, Math.floor(jg) - 1))
   const jp1 = Math.min(n - 1, Math.max(0, Math.floor(jg)))
   // (1 − g)·a + g·b as scipy writes it; g = 0 returns a itself, so an infinite neighbour cannot give 0·∞.
-  return g === 0 ? sorted[j] : (1 - g) * sorted[j] + g * sorted[jp1]
+  return g === 0 ? sorted[j]! : (1 - g) * sorted[j]! + g * sorted[jp1]!
 }
 
 export interface Interval {

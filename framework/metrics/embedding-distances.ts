@@ -34,23 +34,23 @@ const checkPair = (x: Embeddings, y: Embeddings, minCount: number): Effect.Effec
 /** Mean and unbiased covariance (divide by n − 1, as numpy.cov). */
 export const meanAndCovariance = ({ count, dim, data }: Embeddings) => {
   const mean = new Float64Array(dim)
-  for (let s = 0; s < count; s++) for (let k = 0; k < dim; k++) mean[k] += data[s * dim + k]
-  for (let k = 0; k < dim; k++) mean[k] /= count
+  for (let s = 0; s < count; s++) for (let k = 0; k < dim; k++) mean[k]! += data[s * dim + k]!
+  for (let k = 0; k < dim; k++) mean[k]! /= count
   const centred = new Float64Array(count * dim)
-  for (let s = 0; s < count; s++) for (let k = 0; k < dim; k++) centred[s * dim + k] = data[s * dim + k] - mean[k]
+  for (let s = 0; s < count; s++) for (let k = 0; k < dim; k++) centred[s * dim + k] = data[s * dim + k]! - mean[k]!
   const cov = new Float64Array(dim * dim)
   for (let s = 0; s < count; s++) {
     const row = s * dim
     for (let i = 0; i < dim; i++) {
-      const ci = centred[row + i]
+      const ci = centred[row + i]!
       if (ci === 0) continue
       const out = i * dim
-      for (let j = i; j < dim; j++) cov[out + j] += ci * centred[row + j]
+      for (let j = i; j < dim; j++) cov[out + j]! += ci * centred[row + j]!
     }
   }
   for (let i = 0; i < dim; i++) {
     for (let j = i; j < dim; j++) {
-      const v = cov[i * dim + j] / (count - 1)
+      const v = cov[i * dim + j]! / (count - 1)
       cov[i * dim + j] = v
       cov[j * dim + i] = v
     }
@@ -63,11 +63,11 @@ const multiply = (a: Float64Array, b: Float64Array, n: number) => {
   const c = new Float64Array(n * n)
   for (let i = 0; i < n; i++) {
     for (let k = 0; k < n; k++) {
-      const aik = a[i * n + k]
+      const aik = a[i * n + k]!
       if (aik === 0) continue
       const bRow = k * n
       const cRow = i * n
-      for (let j = 0; j < n; j++) c[cRow + j] += aik * b[bRow + j]
+      for (let j = 0; j < n; j++) c[cRow + j]! += aik * b[bRow + j]!
     }
   }
   return c
@@ -89,21 +89,21 @@ export const frechetDistance = (x: Embeddings, y: Embeddings): Effect.Effect<num
     let meanTerm = 0
     let traces = 0
     for (let k = 0; k < n; k++) {
-      const d = fx.mean[k] - fy.mean[k]
+      const d = fx.mean[k]! - fy.mean[k]!
       meanTerm += d * d
-      traces += fx.cov[k * n + k] + fy.cov[k * n + k]
+      traces += fx.cov[k * n + k]! + fy.cov[k * n + k]!
     }
     const { values, vectors } = symmetricEigen(fx.cov, n)
     // Σx^½ = V diag(√λ) Vᵀ
     const scaled = new Float64Array(n * n)
     for (let i = 0; i < n; i++) {
-      for (let k = 0; k < n; k++) scaled[i * n + k] = vectors[i * n + k] * Math.sqrt(Math.max(values[k], 0))
+      for (let k = 0; k < n; k++) scaled[i * n + k] = vectors[i * n + k]! * Math.sqrt(Math.max(values[k]!, 0))
     }
     const root = new Float64Array(n * n)
     for (let i = 0; i < n; i++) {
       for (let j = i; j < n; j++) {
         let s = 0
-        for (let k = 0; k < n; k++) s += scaled[i * n + k] * vectors[j * n + k]
+        for (let k = 0; k < n; k++) s += scaled[i * n + k]! * vectors[j * n + k]!
         root[i * n + j] = s
         root[j * n + i] = s
       }
@@ -112,7 +112,7 @@ export const frechetDistance = (x: Embeddings, y: Embeddings): Effect.Effect<num
     // Symmetrise away the rounding asymmetry of the two products.
     for (let i = 0; i < n; i++) {
       for (let j = i + 1; j < n; j++) {
-        const s = 0.5 * (middle[i * n + j] + middle[j * n + i])
+        const s = 0.5 * (middle[i * n + j]! + middle[j * n + i]!)
         middle[i * n + j] = s
         middle[j * n + i] = s
       }
@@ -124,7 +124,7 @@ export const frechetDistance = (x: Embeddings, y: Embeddings): Effect.Effect<num
 
 const dot = (a: Float32Array, i: number, b: Float32Array, j: number, dim: number) => {
   let s = 0
-  for (let k = 0; k < dim; k++) s += a[i * dim + k] * b[j * dim + k]
+  for (let k = 0; k < dim; k++) s += a[i * dim + k]! * b[j * dim + k]!
   return s
 }
 
@@ -138,7 +138,7 @@ export const CMMD_SCALE = 1000
 export const gaussianKernel = (a: Float32Array, i: number, b: Float32Array, j: number, dim: number) => {
   let d2 = 0
   for (let k = 0; k < dim; k++) {
-    const d = a[i * dim + k] - b[j * dim + k]
+    const d = a[i * dim + k]! - b[j * dim + k]!
     d2 += d * d
   }
   return Math.exp(-d2 / (2 * CMMD_SIGMA * CMMD_SIGMA))

@@ -75,7 +75,7 @@ export interface EvaluationEvidence {
 const atomsOf = (sorted: Float32Array, count: number): Float32Array => {
   if (sorted.length <= count) return sorted
   const atoms = new Float32Array(count)
-  for (let k = 0; k < count; k++) atoms[k] = sorted[Math.floor(((k + 0.5) * sorted.length) / count)]
+  for (let k = 0; k < count; k++) atoms[k] = sorted[Math.floor(((k + 0.5) * sorted.length) / count)]!
   return atoms
 }
 

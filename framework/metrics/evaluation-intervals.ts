@@ -45,7 +45,7 @@ export const noiseDraws = (images: ReadonlyArray<Pick<ImageEvidence, "seed" | "s
 /** Image weights from per-draw counts. */
 export const weightsOfDraws = (draws: ReadonlyArray<ReadonlyArray<number>>, counts: Float64Array, into: Float64Array): Float64Array => {
   draws.forEach((images, d) => {
-    for (const i of images) into[i] = counts[d]
+    for (const i of images) into[i] = counts[d]!
   })
   return into
 }
@@ -75,7 +75,7 @@ const pointwise = (rows: ReadonlyArray<Float64Array>, level: number) => {
   const low: Array<number> = []
   const high: Array<number> = []
   for (let k = 0; k < width; k++) {
-    const interval = percentileInterval(Float64Array.from(rows, (r) => r[k]), level)
+    const interval = percentileInterval(Float64Array.from(rows, (r) => r[k]!), level)
     low.push(interval.low)
     high.push(interval.high)
   }
@@ -117,8 +117,8 @@ export const evaluationIntervals = (
       weightsOfDraws(draws, bootstrapCounts(draws.length, random), weights)
       const values = space.estimates(weights)
       definitions.forEach((definition, d) => {
-        resampled[d][r] = values[d]
-        gaps[d][r] = comparedValue(definition, values[d])
+        resampled[d]![r] = values[d]!
+        gaps[d]![r] = comparedValue(definition, values[d]!)
       })
       const distribution = space.distribution(weights, probabilities)
       densities.push(distribution.density)
@@ -128,23 +128,23 @@ export const evaluationIntervals = (
     const jackknife = definitions.map(() => new Float64Array(draws.length))
     for (let left = 0; left < draws.length; left++) {
       const values = space.estimates(weightsOfDraws(draws, jackknifeCounts(draws.length, left), weights))
-      definitions.forEach((_, d) => (jackknife[d][left] = values[d]))
+      definitions.forEach((_, d) => (jackknife[d]![left] = values[d]!))
     }
     const estimates: Record<string, EstimateInterval> = {}
     definitions.forEach((definition, d) => {
-      const value = exact[definition.id] ?? observed[d]
+      const value = exact[definition.id] ?? observed[d]!
       if (!Number.isFinite(observed[d]) || !Number.isFinite(value) || draws.length < 2) {
         estimates[definition.id] = { value, low: NaN, high: NaN, standardError: NaN, method: "none" }
         return
       }
-      const interval = bcaInterval(observed[d], resampled[d], [jackknife[d]], settings.level)
-      const shift = value - observed[d]
+      const interval = bcaInterval(observed[d]!, resampled[d]!, [jackknife[d]!], settings.level)
+      const shift = value - observed[d]!
       estimates[definition.id] = {
         value,
         low: interval.low + shift,
         high: interval.high + shift,
-        standardError: bootstrapStandardError(resampled[d]),
-        ...(definition.direction === "closer" ? { gapStandardError: bootstrapStandardError(gaps[d]) } : {}),
+        standardError: bootstrapStandardError(resampled[d]!),
+        ...(definition.direction === "closer" ? { gapStandardError: bootstrapStandardError(gaps[d]!) } : {}),
         method: interval.method
       }
     })

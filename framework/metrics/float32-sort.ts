@@ -16,12 +16,12 @@ export const sortFloat32 = (values: Float32Array): Float32Array => {
   const bits = new Uint32Array(values.buffer, values.byteOffset, n)
   const counts = new Uint32Array(BUCKETS * PASSES)
   for (let i = 0; i < n; i++) {
-    const u = bits[i]
+    const u = bits[i]!
     const key = (u & 0x80000000) !== 0 ? ~u >>> 0 : (u | 0x80000000) >>> 0
     keys[i] = key
-    counts[key & 0x7ff]++
-    counts[BUCKETS + ((key >>> 11) & 0x7ff)]++
-    counts[2 * BUCKETS + (key >>> 22)]++
+    counts[key & 0x7ff]!++
+    counts[BUCKETS + ((key >>> 11) & 0x7ff)]!++
+    counts[2 * BUCKETS + (key >>> 22)]!++
   }
   let spare = new Uint32Array(n)
   const offsets = new Uint32Array(BUCKETS)
@@ -32,15 +32,15 @@ export const sortFloat32 = (values: Float32Array): Float32Array => {
     let skip = false
     let total = 0
     for (let b = 0; b < BUCKETS; b++) {
-      const c = counts[base + b]
+      const c = counts[base + b]!
       if (c === n) skip = true
       offsets[b] = total
       total += c
     }
     if (skip) continue
     for (let i = 0; i < n; i++) {
-      const key = keys[i]
-      spare[offsets[(key >>> shift) & 0x7ff]++] = key
+      const key = keys[i]!
+      spare[offsets[(key >>> shift) & 0x7ff]!++] = key
     }
     const swap = keys
     keys = spare
@@ -49,7 +49,7 @@ export const sortFloat32 = (values: Float32Array): Float32Array => {
   const out = new Float32Array(n)
   const outBits = new Uint32Array(out.buffer)
   for (let i = 0; i < n; i++) {
-    const key = keys[i]
+    const key = keys[i]!
     outBits[i] = (key & 0x80000000) !== 0 ? (key & 0x7fffffff) >>> 0 : ~key >>> 0
   }
   return out

@@ -77,11 +77,11 @@ const checkLevelImage = (image: LevelImage, options: GlcmOptions): Effect.Effect
   let selected = 0
   for (let p = 0; p < data.length; p++) {
     if (mask !== undefined) {
-      if (mask[p] > 1) return fail(`mask value ${mask[p]} at row ${Math.floor(p / width)}, column ${p % width} is neither 0 nor 1`)
+      if (mask[p]! > 1) return fail(`mask value ${mask[p]} at row ${Math.floor(p / width)}, column ${p % width} is neither 0 nor 1`)
       if (mask[p] === 0) continue
     }
     selected++
-    if (data[p] < 0 || data[p] >= levels) {
+    if (data[p]! < 0 || data[p]! >= levels) {
       return fail(`grey level ${data[p]} at row ${Math.floor(p / width)}, column ${p % width} is outside [0, ${levels - 1}]`)
     }
   }
@@ -124,8 +124,8 @@ export const graycomatrixOfTrustedLevels = (image: LevelImage, options: GlcmOpti
   const tables = new Int32Array(offsetCount * lanes * size)
   for (let r = 0; r < height; r++) {
     for (let k = 0; k < offsetCount; k++) {
-      const row = rowOffset[k]
-      const col = colOffset[k]
+      const row = rowOffset[k]!
+      const col = colOffset[k]!
       if (r + row < 0 || r + row >= height) continue
       const shift = row * width + col
       const t0 = k * lanes * size
@@ -136,15 +136,15 @@ export const graycomatrixOfTrustedLevels = (image: LevelImage, options: GlcmOpti
       const end = r * width + Math.min(width, width - col)
       if (mask === undefined) {
         for (; p + 3 < end; p += 4) {
-          tables[t0 + data[p] * levels + data[p + shift]]++
-          tables[t1 + data[p + 1] * levels + data[p + 1 + shift]]++
-          tables[t2 + data[p + 2] * levels + data[p + 2 + shift]]++
-          tables[t3 + data[p + 3] * levels + data[p + 3 + shift]]++
+          tables[t0 + data[p]! * levels + data[p + shift]!]!++
+          tables[t1 + data[p + 1]! * levels + data[p + 1 + shift]!]!++
+          tables[t2 + data[p + 2]! * levels + data[p + 2 + shift]!]!++
+          tables[t3 + data[p + 3]! * levels + data[p + 3 + shift]!]!++
         }
-        for (; p < end; p++) tables[t0 + data[p] * levels + data[p + shift]]++
+        for (; p < end; p++) tables[t0 + data[p]! * levels + data[p + shift]!]!++
       } else {
         for (; p < end; p++) {
-          if (mask[p] !== 0 && mask[p + shift] !== 0) tables[t0 + data[p] * levels + data[p + shift]]++
+          if (mask[p] !== 0 && mask[p + shift] !== 0) tables[t0 + data[p]! * levels + data[p + shift]!]!++
         }
       }
     }
@@ -155,18 +155,18 @@ export const graycomatrixOfTrustedLevels = (image: LevelImage, options: GlcmOpti
     counts.fill(0)
     for (let lane = 0; lane < lanes; lane++) {
       const t = (k * lanes + lane) * size
-      for (let c = 0; c < size; c++) counts[c] += tables[t + c]
+      for (let c = 0; c < size; c++) counts[c]! += tables[t + c]!
     }
     const base = k * size
     let total = 0
     for (let i = 0; i < levels; i++) {
       for (let j = 0; j < levels; j++) {
-        const value = symmetric ? counts[i * levels + j] + counts[j * levels + i] : counts[i * levels + j]
+        const value = symmetric ? counts[i * levels + j]! + counts[j * levels + i]! : counts[i * levels + j]!
         out[base + i * levels + j] = value
         total += value
       }
     }
-    if (normed && total > 0) { for (let c = base; c < base + size; c++) out[c] /= total }
+    if (normed && total > 0) { for (let c = base; c < base + size; c++) out[c]! /= total }
   }
   return { levels, distanceCount: distances.length, angleCount: angles.length, data: out }
 }
@@ -184,7 +184,7 @@ const matrixProperties = (glcm: Glcm, base: number): Record<GlcmProperty, number
   const { levels, data } = glcm
   const size = levels * levels
   let total = 0
-  for (let k = base; k < base + size; k++) total += data[k]
+  for (let k = base; k < base + size; k++) total += data[k]!
   if (total === 0) total = 1
   let contrast = 0
   let dissimilarity = 0
@@ -195,7 +195,7 @@ const matrixProperties = (glcm: Glcm, base: number): Record<GlcmProperty, number
   let meanJ = 0
   for (let i = 0; i < levels; i++) {
     for (let j = 0; j < levels; j++) {
-      const p = data[base + i * levels + j] / total
+      const p = data[base + i * levels + j]! / total
       if (p === 0) continue
       const diff = i - j
       contrast += p * diff * diff
@@ -212,7 +212,7 @@ const matrixProperties = (glcm: Glcm, base: number): Record<GlcmProperty, number
   let cov = 0
   for (let i = 0; i < levels; i++) {
     for (let j = 0; j < levels; j++) {
-      const p = data[base + i * levels + j] / total
+      const p = data[base + i * levels + j]! / total
       if (p === 0) continue
       const di = i - meanI
       const dj = j - meanJ
@@ -247,7 +247,7 @@ export const graycoprops = (glcm: Glcm): GlcmProperties => {
   for (let d = 0; d < glcm.distanceCount; d++) {
     for (let a = 0; a < glcm.angleCount; a++) {
       const values = matrixProperties(glcm, (d * glcm.angleCount + a) * size)
-      for (const name of GLCM_PROPERTIES) out[name][d][a] = values[name]
+      for (const name of GLCM_PROPERTIES) out[name][d]![a] = values[name]
     }
   }
   return out

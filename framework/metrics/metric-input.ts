@@ -55,8 +55,8 @@ const scan = (image: SampleImage): Effect.Effect<Scanned, MetricInputError> => {
     let bits = 0
     let count = 0
     for (let i = 0; i < mask.length; i++) {
-      bits |= mask[i]
-      count += mask[i]
+      bits |= mask[i]!
+      count += mask[i]!
     }
     if (bits > 1) {
       const i = mask.findIndex((m) => m > 1)
@@ -82,7 +82,7 @@ export const selectedValues = (image: SampleImage, count: number): Float32Array 
   if (mask === undefined) return data
   const out = new Float32Array(count)
   let k = 0
-  for (let i = 0; i < data.length; i++) if (mask[i] !== 0) out[k++] = data[i]
+  for (let i = 0; i < data.length; i++) if (mask[i] !== 0) out[k++] = data[i]!
   return out
 }
 

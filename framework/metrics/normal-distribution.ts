@@ -52,24 +52,24 @@ const expMinusSquare = (y: number) => {
 const erfcTail = (y: number): number => {
   if (y <= 4) {
     const { c, d } = erfcMiddle
-    let numerator = c[8] * y
+    let numerator = c[8]! * y
     let denominator = y
     for (let i = 0; i < 7; i++) {
-      numerator = (numerator + c[i]) * y
-      denominator = (denominator + d[i]) * y
+      numerator = (numerator + c[i]!) * y
+      denominator = (denominator + d[i]!) * y
     }
-    return (expMinusSquare(y) * (numerator + c[7])) / (denominator + d[7])
+    return (expMinusSquare(y) * (numerator + c[7]!)) / (denominator + d[7]!)
   }
   if (y >= 26.543) return 0
   const { p, q } = erfcLarge
   const z = 1 / (y * y)
-  let numerator = p[5] * z
+  let numerator = p[5]! * z
   let denominator = z
   for (let i = 0; i < 4; i++) {
-    numerator = (numerator + p[i]) * z
-    denominator = (denominator + q[i]) * z
+    numerator = (numerator + p[i]!) * z
+    denominator = (denominator + q[i]!) * z
   }
-  const series = (z * (numerator + p[4])) / (denominator + q[4])
+  const series = (z * (numerator + p[4]!)) / (denominator + q[4]!)
   return (expMinusSquare(y) * (oneOverSqrtPi - series)) / y
 }
 
@@ -80,13 +80,13 @@ export const erfc = (x: number): number => {
   if (y <= 0.46875) {
     const { a, b } = erfSmall
     const z = y > 1.11e-16 ? y * y : 0
-    let numerator = a[4] * z
+    let numerator = a[4]! * z
     let denominator = z
     for (let i = 0; i < 3; i++) {
-      numerator = (numerator + a[i]) * z
-      denominator = (denominator + b[i]) * z
+      numerator = (numerator + a[i]!) * z
+      denominator = (denominator + b[i]!) * z
     }
-    return 1 - (x * (numerator + a[3])) / (denominator + b[3])
+    return 1 - (x * (numerator + a[3]!)) / (denominator + b[3]!)
   }
   const tail = erfcTail(y)
   return x < 0 ? 2 - tail : tail

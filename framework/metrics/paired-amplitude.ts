@@ -47,10 +47,10 @@ export const spreadOf = (values: ReadonlyArray<number>): Spread => {
   return {
     n,
     mean: values.reduce((a, b) => a + b, 0) / n,
-    min: sorted[0],
+    min: sorted[0]!,
     q25: quantileOfSorted(sorted, 0.25),
     median: quantileOfSorted(sorted, 0.5),
     q75: quantileOfSorted(sorted, 0.75),
-    max: sorted[n - 1]
+    max: sorted[n - 1]!
   }
 }

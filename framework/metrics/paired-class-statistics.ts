@@ -56,14 +56,14 @@ export const classAmplitudeStatistics = (
     classes.forEach((_, k) => {
       const mask = new Uint8Array(n)
       for (let i = 0; i < n; i++) mask[i] = pair.classes[i] === k ? 1 : 0
-      for (const [image, into] of [[pair.generated, generated[k]], [pair.truth, truth[k]]] as const) {
+      for (const [image, into] of [[pair.generated, generated[k]!], [pair.truth, truth[k]!]] as const) {
         const intensity = image.map((a) => a * a)
         into.amplitude = combineMoments(into.amplitude, momentsOf(image, mask))
         into.intensity = combineMoments(into.intensity, momentsOf(intensity, mask))
       }
     })
   }
-  return classes.map((c, k) => ({ ...c, generated: statisticsOf(generated[k]), truth: statisticsOf(truth[k]) }))
+  return classes.map((c, k) => ({ ...c, generated: statisticsOf(generated[k]!), truth: statisticsOf(truth[k]!) }))
 }
 
 /** Each pixel's class from a one-hot condition (HWC, `channels` classes): the channel holding 1, −1 where none does. */

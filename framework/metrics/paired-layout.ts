@@ -34,7 +34,7 @@ export const blockLogMeans = (image: SampleImage, w: number): Float64Array => {
     for (let bx = 0; bx < across; bx++) {
       let sum = 0
       for (let y = by * w; y < (by + 1) * w; y++) {
-        for (let x = bx * w; x < (bx + 1) * w; x++) sum += image.data[y * image.width + x]
+        for (let x = bx * w; x < (bx + 1) * w; x++) sum += image.data[y * image.width + x]!
       }
       out[by * across + bx] = Math.log(Math.max(sum / (w * w), FLOOR))
     }
@@ -48,8 +48,8 @@ export const pearson = (a: Float64Array, b: Float64Array): number => {
   let meanA = 0
   let meanB = 0
   for (let i = 0; i < n; i++) {
-    meanA += a[i]
-    meanB += b[i]
+    meanA += a[i]!
+    meanB += b[i]!
   }
   meanA /= n
   meanB /= n
@@ -57,8 +57,8 @@ export const pearson = (a: Float64Array, b: Float64Array): number => {
   let aa = 0
   let bb = 0
   for (let i = 0; i < n; i++) {
-    const da = a[i] - meanA
-    const db = b[i] - meanB
+    const da = a[i]! - meanA
+    const db = b[i]! - meanB
     ab += da * db
     aa += da * da
     bb += db * db

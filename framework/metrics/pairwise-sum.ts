@@ -13,33 +13,33 @@ export const pairwiseSum = (values: Float32Array | Float64Array, start: number, 
   if (n < 8) {
     // −0 as the start keeps a sum of −0 values −0, as numpy does.
     let sum = -0
-    for (let i = 0; i < n; i++) sum += values[start + i]
+    for (let i = 0; i < n; i++) sum += values[start + i]!
     return sum
   }
   if (n <= BLOCK) {
-    let r0 = values[start]
-    let r1 = values[start + 1]
-    let r2 = values[start + 2]
-    let r3 = values[start + 3]
-    let r4 = values[start + 4]
-    let r5 = values[start + 5]
-    let r6 = values[start + 6]
-    let r7 = values[start + 7]
+    let r0 = values[start]!
+    let r1 = values[start + 1]!
+    let r2 = values[start + 2]!
+    let r3 = values[start + 3]!
+    let r4 = values[start + 4]!
+    let r5 = values[start + 5]!
+    let r6 = values[start + 6]!
+    let r7 = values[start + 7]!
     const whole = n - (n % 8)
     let i = 8
     for (; i < whole; i += 8) {
       const p = start + i
-      r0 += values[p]
-      r1 += values[p + 1]
-      r2 += values[p + 2]
-      r3 += values[p + 3]
-      r4 += values[p + 4]
-      r5 += values[p + 5]
-      r6 += values[p + 6]
-      r7 += values[p + 7]
+      r0 += values[p]!
+      r1 += values[p + 1]!
+      r2 += values[p + 2]!
+      r3 += values[p + 3]!
+      r4 += values[p + 4]!
+      r5 += values[p + 5]!
+      r6 += values[p + 6]!
+      r7 += values[p + 7]!
     }
     let sum = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    for (; i < n; i++) sum += values[start + i]
+    for (; i < n; i++) sum += values[start + i]!
     return sum
   }
   const half = Math.floor(n / 2)
@@ -52,41 +52,41 @@ export const pairwiseSquaredDeviations = (values: Float32Array | Float64Array, s
   if (n < 8) {
     let sum = -0
     for (let i = 0; i < n; i++) {
-      const d = values[start + i] - centre
+      const d = values[start + i]! - centre
       sum += d * d
     }
     return sum
   }
   if (n <= BLOCK) {
     // Written out (no helper per value): this loop is the texture chain's second pass.
-    let d = values[start] - centre
+    let d = values[start]! - centre
     let r0 = d * d
-    d = values[start + 1] - centre
+    d = values[start + 1]! - centre
     let r1 = d * d
-    d = values[start + 2] - centre
+    d = values[start + 2]! - centre
     let r2 = d * d
-    d = values[start + 3] - centre
+    d = values[start + 3]! - centre
     let r3 = d * d
-    d = values[start + 4] - centre
+    d = values[start + 4]! - centre
     let r4 = d * d
-    d = values[start + 5] - centre
+    d = values[start + 5]! - centre
     let r5 = d * d
-    d = values[start + 6] - centre
+    d = values[start + 6]! - centre
     let r6 = d * d
-    d = values[start + 7] - centre
+    d = values[start + 7]! - centre
     let r7 = d * d
     const whole = n - (n % 8)
     let i = 8
     for (; i < whole; i += 8) {
       const p = start + i
-      const d0 = values[p] - centre
-      const d1 = values[p + 1] - centre
-      const d2 = values[p + 2] - centre
-      const d3 = values[p + 3] - centre
-      const d4 = values[p + 4] - centre
-      const d5 = values[p + 5] - centre
-      const d6 = values[p + 6] - centre
-      const d7 = values[p + 7] - centre
+      const d0 = values[p]! - centre
+      const d1 = values[p + 1]! - centre
+      const d2 = values[p + 2]! - centre
+      const d3 = values[p + 3]! - centre
+      const d4 = values[p + 4]! - centre
+      const d5 = values[p + 5]! - centre
+      const d6 = values[p + 6]! - centre
+      const d7 = values[p + 7]! - centre
       r0 += d0 * d0
       r1 += d1 * d1
       r2 += d2 * d2
@@ -98,7 +98,7 @@ export const pairwiseSquaredDeviations = (values: Float32Array | Float64Array, s
     }
     let sum = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     for (; i < n; i++) {
-      d = values[start + i] - centre
+      d = values[start + i]! - centre
       sum += d * d
     }
     return sum

@@ -25,7 +25,7 @@ export interface EstimateDefinition extends MetricDefinition {
 
 const mean = (values: ArrayLike<number>) => {
   let s = 0
-  for (let i = 0; i < values.length; i++) s += values[i]
+  for (let i = 0; i < values.length; i++) s += values[i]!
   return s / values.length
 }
 
@@ -100,28 +100,28 @@ export class EstimateSpace {
     const histogram = new Float64Array(reference.histogram.length)
     const glcm = new Float64Array(this.glcmLength)
     images.forEach((image, i) => {
-      const w = weights[i]
+      const w = weights[i]!
       if (w === 0) return
       pixels += w * image.pixels
       total += w
-      for (let k = 0; k < histogram.length; k++) histogram[k] += w * image.histogram[k]
-      for (let k = 0; k < glcm.length; k++) glcm[k] += w * image.glcm[k]
+      for (let k = 0; k < histogram.length; k++) histogram[k]! += w * image.histogram[k]!
+      for (let k = 0; k < glcm.length; k++) glcm[k]! += w * image.glcm[k]!
     })
     if (total === 0) return new Float64Array(this.definitions.length).fill(NaN)
     const { ks, wasserstein } = cdfDistances(this.cdf, weights, pixels)
     let generatedCounts = 0
     let referenceCounts = 0
     for (let k = 0; k < histogram.length; k++) {
-      generatedCounts += histogram[k]
-      referenceCounts += reference.histogram[k]
+      generatedCounts += histogram[k]!
+      referenceCounts += reference.histogram[k]!
     }
     const histogramPart = histogramDistances(histogram, reference.histogram, generatedCounts, referenceCounts, settings.klPseudoCount)
     out.push(wasserstein, ks, histogramPart.kl, histogramPart.js, histogramPart.hellinger, histogramPart.bhattacharyya)
-    for (let k = 0; k < glcm.length; k++) glcm[k] /= total
+    for (let k = 0; k < glcm.length; k++) glcm[k]! /= total
     let canberra = 0
     for (let k = 0; k < glcm.length; k++) {
-      const denominator = Math.abs(glcm[k]) + Math.abs(reference.glcm[k])
-      if (denominator > 0) canberra += Math.abs(glcm[k] - reference.glcm[k]) / denominator
+      const denominator = Math.abs(glcm[k]!) + Math.abs(reference.glcm[k]!)
+      if (denominator > 0) canberra += Math.abs(glcm[k]! - reference.glcm[k]!) / denominator
     }
     out.push(canberra)
     for (const name of STATISTIC_NAMES) {
@@ -129,9 +129,9 @@ export class EstimateSpace {
       let weight = 0
       images.forEach((image, i) => {
         const v = image.statistics[name]
-        if (weights[i] > 0 && Number.isFinite(v)) {
-          sum += weights[i] * v
-          weight += weights[i]
+        if (weights[i]! > 0 && Number.isFinite(v)) {
+          sum += weights[i]! * v
+          weight += weights[i]!
         }
       })
       out.push(weight === 0 ? NaN : sum / weight)
@@ -143,9 +143,9 @@ export class EstimateSpace {
         let sum = 0
         let weight = 0
         images.forEach((image, i) => {
-          if (weights[i] > 0 && include(image)) {
-            sum += weights[i] * image.clip!
-            weight += weights[i]
+          if (weights[i]! > 0 && include(image)) {
+            sum += weights[i]! * image.clip!
+            weight += weights[i]!
           }
         })
         return weight === 0 ? NaN : sum / weight
@@ -170,21 +170,21 @@ export class EstimateSpace {
     const density = new Float64Array(this.evidence.reference.histogram.length)
     let pixels = 0
     images.forEach((image, i) => {
-      const w = weights[i]
+      const w = weights[i]!
       if (w === 0) return
       pixels += w * image.pixels
-      for (let k = 0; k < density.length; k++) density[k] += w * image.histogram[k]
+      for (let k = 0; k < density.length; k++) density[k]! += w * image.histogram[k]!
     })
-    for (let k = 0; k < density.length; k++) density[k] /= pixels
+    for (let k = 0; k < density.length; k++) density[k]! /= pixels
     const quantiles = new Float64Array(probabilities.length)
     const { masses, owners, start, values } = this.cdf
     let cumulative = 0
     let q = 0
     for (let k = 0; k < values.length && q < probabilities.length; k++) {
-      for (let c = start[k]; c < start[k + 1]; c++) cumulative += weights[owners[c]] * masses[c]
-      while (q < probabilities.length && cumulative > Math.min(pixels - 1, Math.round(probabilities[q] * (pixels - 1)))) quantiles[q++] = values[k]
+      for (let c = start[k]!; c < start[k + 1]!; c++) cumulative += weights[owners[c]!]! * masses[c]!
+      while (q < probabilities.length && cumulative > Math.min(pixels - 1, Math.round(probabilities[q]! * (pixels - 1)))) quantiles[q++] = values[k]!
     }
-    for (; q < probabilities.length; q++) quantiles[q] = values[values.length - 1]
+    for (; q < probabilities.length; q++) quantiles[q] = values[values.length - 1]!
     return { density, quantiles }
   }
 }

@@ -10,7 +10,7 @@ import type { ResamplingRandom } from "./resampling-random.ts"
 /** How many times each of `n` units is drawn in one bootstrap resample of size n. */
 export const bootstrapCounts = (n: number, random: ResamplingRandom): Float64Array => {
   const counts = new Float64Array(n)
-  for (let i = 0; i < n; i++) counts[random.below(n)]++
+  for (let i = 0; i < n; i++) counts[random.below(n)]!++
   return counts
 }
 
@@ -42,7 +42,7 @@ export const pairedSwaps = (n: number, resamples: number, random: ResamplingRand
     }
   }
   const drawn = Array.from({ length: resamples }, () => Uint8Array.from({ length: n }, () => (random.coin() ? 1 : 0)))
-  return { exact: false, count: resamples, at: (k) => drawn[k] }
+  return { exact: false, count: resamples, at: (k) => drawn[k]! }
 }
 
 const binomial = (n: number, k: number) => {
@@ -79,17 +79,17 @@ const combinations = (n: number, k: number): ReadonlyArray<Uint8Array> => {
 export const pooledSplits = (n: number, first: number, resamples: number, random: ResamplingRandom): Arrangements => {
   if (binomial(n, first) <= resamples) {
     const all = combinations(n, first)
-    return { exact: true, count: all.length, at: (k) => all[k] }
+    return { exact: true, count: all.length, at: (k) => all[k]! }
   }
   const drawn = Array.from({ length: resamples }, () => {
     const order = Array.from({ length: n }, (_, i) => i)
     for (let i = n - 1; i > 0; i--) {
       const j = random.below(i + 1)
-      ;[order[i], order[j]] = [order[j], order[i]]
+      ;[order[i], order[j]] = [order[j]!, order[i]!]
     }
     const flags = new Uint8Array(n)
-    for (let i = 0; i < first; i++) flags[order[i]] = 1
+    for (let i = 0; i < first; i++) flags[order[i]!] = 1
     return flags
   })
-  return { exact: false, count: resamples, at: (k) => drawn[k] }
+  return { exact: false, count: resamples, at: (k) => drawn[k]! }
 }

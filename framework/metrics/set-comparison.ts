@@ -102,6 +102,6 @@ export const distributionOf = (summary: SetSummary, domain: DistanceDomain, bins
     edges: Array.from({ length: bins + 1 }, (_, k) => (k === bins ? binning.hi : binning.lo + k * step)),
     density: Array.from(counts, (c) => c / total),
     probabilities,
-    quantiles: probabilities.map((p) => sorted[Math.min(total - 1, Math.round(p * (total - 1)))])
+    quantiles: probabilities.map((p) => sorted[Math.min(total - 1, Math.round(p * (total - 1)))]!)
   }
 }

@@ -84,7 +84,7 @@ const differencesOf = (space: EstimateSpace, definitions: ReadonlyArray<Estimate
   const index = new Map(space.definitions.map((d, i) => [d.id, i]))
   const a = space.estimates(weightsA)
   const b = space.estimates(weightsB)
-  return definitions.map((d) => comparedValue(d, a[index.get(d.id)!]) - comparedValue(d, b[index.get(d.id)!]))
+  return definitions.map((d) => comparedValue(d, a[index.get(d.id)!]!) - comparedValue(d, b[index.get(d.id)!]!))
 }
 
 interface Design {
@@ -107,15 +107,15 @@ const setUnits = (into: Float64Array, images: ReadonlyArray<number>, weight: num
 const pairedDesign = (a: ReadonlyArray<ImageEvidence>, partner: ReadonlyArray<number>, settings: UncertaintySettings, random: ResamplingRandom): Design => {
   const offset = a.length
   const drawsA = noiseDraws(a)
-  const drawsB = drawsA.map((images) => images.map((i) => offset + partner[i]))
+  const drawsB = drawsA.map((images) => images.map((i) => offset + partner[i]!))
   const n = drawsA.length
   /** The same count on A's draw u and on its partner. */
   const matched = (counts: Float64Array, [wA, wB]: readonly [Float64Array, Float64Array]) => {
     wA.fill(0)
     wB.fill(0)
     for (let u = 0; u < n; u++) {
-      setUnits(wA, drawsA[u], counts[u])
-      setUnits(wB, drawsB[u], counts[u])
+      setUnits(wA, drawsA[u]!, counts[u]!)
+      setUnits(wB, drawsB[u]!, counts[u]!)
     }
   }
   return {
@@ -124,10 +124,10 @@ const pairedDesign = (a: ReadonlyArray<ImageEvidence>, partner: ReadonlyArray<nu
     arrangements: pairedSwaps(n, settings.resamples, random),
     arrangement: (flags, [wA, wB]) => {
       for (let u = 0; u < n; u++) {
-        setUnits(wA, flags[u] ? drawsB[u] : drawsA[u], 1)
-        setUnits(wA, flags[u] ? drawsA[u] : drawsB[u], 0)
-        setUnits(wB, flags[u] ? drawsA[u] : drawsB[u], 1)
-        setUnits(wB, flags[u] ? drawsB[u] : drawsA[u], 0)
+        setUnits(wA, flags[u] ? drawsB[u]! : drawsA[u]!, 1)
+        setUnits(wA, flags[u] ? drawsA[u]! : drawsB[u]!, 0)
+        setUnits(wB, flags[u] ? drawsA[u]! : drawsB[u]!, 1)
+        setUnits(wB, flags[u] ? drawsB[u]! : drawsA[u]!, 0)
       }
     },
     resample: (r, into) => matched(bootstrapCounts(n, r), into),
@@ -143,8 +143,8 @@ const unpairedDesign = (a: ReadonlyArray<ImageEvidence>, b: ReadonlyArray<ImageE
   const both = (countsA: Float64Array, countsB: Float64Array, [wA, wB]: readonly [Float64Array, Float64Array]) => {
     wA.fill(0)
     wB.fill(0)
-    drawsA.forEach((images, u) => setUnits(wA, images, countsA[u]))
-    drawsB.forEach((images, u) => setUnits(wB, images, countsB[u]))
+    drawsA.forEach((images, u) => setUnits(wA, images, countsA[u]!))
+    drawsB.forEach((images, u) => setUnits(wB, images, countsB[u]!))
   }
   return {
     test: "unpaired permutation",
@@ -152,8 +152,8 @@ const unpairedDesign = (a: ReadonlyArray<ImageEvidence>, b: ReadonlyArray<ImageE
     arrangements: pooledSplits(pooled.length, drawsA.length, settings.resamples, random),
     arrangement: (flags, [wA, wB]) => {
       pooled.forEach((images, u) => {
-        setUnits(wA, images, flags[u])
-        setUnits(wB, images, 1 - flags[u])
+        setUnits(wA, images, flags[u]!)
+        setUnits(wB, images, 1 - flags[u]!)
       })
     },
     resample: (r, into) => both(bootstrapCounts(drawsA.length, r), bootstrapCounts(drawsB.length, r), into),
@@ -192,15 +192,15 @@ const compareRuns = (
     const { arrangements } = design
     const nulls = definitions.map(() => new Float64Array(arrangements.count))
     const resampled = definitions.map(() => new Float64Array(intervals ? settings.resamples : 0))
-    const total = arrangements.count + resampled[0].length
+    const total = arrangements.count + resampled[0]!.length
     for (let k = 0; k < arrangements.count; k++) {
       design.arrangement(arrangements.at(k), weights)
-      differencesOf(space, definitions, ...weights).forEach((v, d) => (nulls[d][k] = v))
+      differencesOf(space, definitions, ...weights).forEach((v, d) => (nulls[d]![k] = v))
       if ((k + 1) % progressEvery === 0) yield* progress(k + 1, total)
     }
     for (let r = 0; intervals && r < settings.resamples; r++) {
       design.resample(random, weights)
-      differencesOf(space, definitions, ...weights).forEach((v, d) => (resampled[d][r] = v))
+      differencesOf(space, definitions, ...weights).forEach((v, d) => (resampled[d]![r] = v))
       if ((r + 1) % progressEvery === 0) yield* progress(arrangements.count + r + 1, total)
     }
     const jackknife = design.jackknife.map((sample) =>
@@ -213,14 +213,14 @@ const compareRuns = (
     definitions.forEach((definition, d) => {
       const exactA = a.estimates[definition.id]?.value
       const exactB = b.estimates[definition.id]?.value
-      const exact = exactA === undefined || exactB === undefined ? observed[d] : comparedValue(definition, exactA) - comparedValue(definition, exactB)
-      const p = Number.isFinite(observed[d]) ? permutationPValue(observed[d], nulls[d], arrangements.exact) : NaN
+      const exact = exactA === undefined || exactB === undefined ? observed[d]! : comparedValue(definition, exactA) - comparedValue(definition, exactB)
+      const p = Number.isFinite(observed[d]) ? permutationPValue(observed[d]!, nulls[d]!, arrangements.exact) : NaN
       let low = NaN
       let high = NaN
       if (intervals && Number.isFinite(observed[d])) {
-        const interval = bcaInterval(observed[d], resampled[d], jackknife.map((sample) => Float64Array.from(sample, (values) => values[d])), settings.level)
-        low = interval.low + exact - observed[d]
-        high = interval.high + exact - observed[d]
+        const interval = bcaInterval(observed[d]!, resampled[d]!, jackknife.map((sample) => Float64Array.from(sample, (values) => values[d]!)), settings.level)
+        low = interval.low + exact - observed[d]!
+        high = interval.high + exact - observed[d]!
       }
       differences[definition.id] = { difference: exact, low, high, p }
     })
@@ -235,7 +235,7 @@ const compareRuns = (
 
 /** What one side contributes to a replicate-level test of an estimate. */
 const sideEvidence = (strategy: StrategyEvidence, definition: EstimateDefinition): MeanEvidence => {
-  const values = strategy.replicates.map((r) => r.estimates[definition.id]).filter((e) => e !== undefined && Number.isFinite(e.value))
+  const values = strategy.replicates.map((r) => r.estimates[definition.id]).filter((e): e is EstimateInterval => e !== undefined && Number.isFinite(e.value))
   if (values.length >= 2) return sampleMean(values.map((e) => comparedValue(definition, e.value)))
   const only = values[0]
   if (only === undefined) return { mean: NaN, variance: NaN, df: Infinity }
@@ -244,7 +244,7 @@ const sideEvidence = (strategy: StrategyEvidence, definition: EstimateDefinition
 }
 
 const compareReplicates = (a: StrategyEvidence, b: StrategyEvidence, level: number): PairComparison => {
-  const definitions = commonDefinitions(estimateDefinitions(a.replicates[0].evidence), estimateDefinitions(b.replicates[0].evidence))
+  const definitions = commonDefinitions(estimateDefinitions(a.replicates[0]!.evidence), estimateDefinitions(b.replicates[0]!.evidence))
   const differences: Record<string, EstimateDifference> = {}
   for (const definition of definitions) {
     const test = differenceTest(sideEvidence(a, definition), sideEvidence(b, definition), level)
@@ -266,7 +266,7 @@ export const compareStrategies = (
 ): Effect.Effect<PairComparison | Incomparable> => {
   if (a.replicates.length === 0 || b.replicates.length === 0) return Effect.succeed(new Incomparable("a side has no finished evaluation"))
   if (a.replicates.length === 1 && b.replicates.length === 1) {
-    return compareRuns(a.replicates[0], b.replicates[0], settings, `compare/${a.name}/${b.name}`, intervals, progress)
+    return compareRuns(a.replicates[0]!, b.replicates[0]!, settings, `compare/${a.name}/${b.name}`, intervals, progress)
   }
   return Effect.succeed(compareReplicates(a, b, settings.level))
 }

@@ -128,16 +128,17 @@ const verdictLines = (comparison: PairComparison, level: number): ReadonlyArray<
   const metricIds = new Set(EVALUATION_METRICS.map((m) => m.id))
   const definitions = comparison.definitions.filter((d) => metricIds.has(d.id as never))
   const ordered = EVALUATION_METRICS.flatMap((m) => definitions.filter((d) => d.id === m.id))
-  const p = ordered.map((d) => comparison.differences[d.id].p)
+  // A comparison holds a difference for each of its definitions.
+  const p = ordered.map((d) => comparison.differences[d.id]!.p)
   const adjusted = holmAdjusted(p)
   return ordered.map((d, i): VerdictLine => {
-    const { difference, high, low } = comparison.differences[d.id]
-    const verdict: Verdict = Number.isNaN(adjusted[i])
+    const { difference, high, low } = comparison.differences[d.id]!
+    const verdict: Verdict = Number.isNaN(adjusted[i]!)
       ? "not tested"
-      : adjusted[i] <= alphaOf(level) && difference !== 0
+      : adjusted[i]! <= alphaOf(level) && difference !== 0
       ? favours(d.direction, difference) ? "better" : "worse"
       : "no detectable difference"
-    return { id: d.id, label: d.label, direction: d.direction, difference, low, high, p: p[i], pAdjusted: adjusted[i], verdict }
+    return { id: d.id, label: d.label, direction: d.direction, difference, low, high, p: p[i]!, pAdjusted: adjusted[i]!, verdict }
   })
 }
 
@@ -174,9 +175,9 @@ export const studyStatistics = (request: StudyStatisticsRequest): Effect.Effect<
         const key = `${first}/${second}`
         const held = computed.get(key)
         const usable = held !== undefined && (held instanceof Incomparable || !intervals || Object.values(held.differences).some((d) => !Number.isNaN(d.low)))
-        const label = `${strategies[first].name} vs ${strategies[second].name}`
+        const label = `${strategies[first]!.name} vs ${strategies[second]!.name}`
         const progress: ResamplingProgress = (done, total) => request.progress?.(label, done, total) ?? Effect.yieldNow()
-        const result = usable ? held! : yield* compareStrategies(strategies[first], strategies[second], settings, intervals, progress)
+        const result = usable ? held! : yield* compareStrategies(strategies[first]!, strategies[second]!, settings, intervals, progress)
         computed.set(key, result)
         return result instanceof Incomparable || a === first ? result : reversed(result)
       })
@@ -210,7 +211,7 @@ export const studyStatistics = (request: StudyStatisticsRequest): Effect.Effect<
           )
         }
         if (result.test === "welch") {
-          for (const side of [strategies[ia], strategies[ib]]) {
+          for (const side of [strategies[ia]!, strategies[ib]!]) {
             if (side.replicates.length === 1) {
               notes.push(
                 `${side.name} ran once: only its sampling uncertainty enters the test (its spread between training seeds is unknown, or zero if it trains nothing).`
@@ -231,7 +232,7 @@ export const studyStatistics = (request: StudyStatisticsRequest): Effect.Effect<
         }
       }))
 
-    const stats = strategies.map((s, i) => strategyStatistics(s, request.definitions[i], settings.level))
+    const stats = strategies.map((s, i) => strategyStatistics(s, request.definitions[i]!, settings.level))
     const best: Record<string, BestMark> = {}
     const ids = [...new Set(request.definitions.flat().map((d) => d.id))]
     for (const id of ids) {
@@ -243,15 +244,17 @@ export const studyStatistics = (request: StudyStatisticsRequest): Effect.Effect<
       if (holders.length < 2) continue
       const badness = (h: (typeof holders)[number]) => h.definition.direction === "higher" ? -h.value : comparedValue(h.definition, h.value)
       const sorted = [...holders].sort((x, y) => badness(x) - badness(y))
-      if (badness(sorted[0]) === badness(sorted[1])) continue
-      const winner = sorted[0]
+      if (badness(sorted[0]!) === badness(sorted[1]!)) continue
+      const winner = sorted[0]!
       const tests = yield* Effect.forEach(sorted.slice(1), (other) =>
         Effect.map(pair(winner.i, other.i, false), (result) => (result instanceof Incomparable ? undefined : result.differences[id])))
       const adjusted = holmAdjusted(tests.map((t) =>
         t?.p ?? NaN
       ))
-      const significant = tests.every((t, k) => t !== undefined && adjusted[k] <= alphaOf(settings.level) && favours(winner.definition.direction, t.difference))
-      best[id] = { strategy: strategies[winner.i].name, significant }
+      const significant = tests.every((t, k) =>
+        t !== undefined && adjusted[k]! <= alphaOf(settings.level) && favours(winner.definition.direction, t.difference)
+      )
+      best[id] = { strategy: strategies[winner.i]!.name, significant }
     }
     return { level: settings.level, resamples: settings.resamples, seed: settings.seed, strategies: stats, comparisons, best } satisfies StudyStatistics
   })

@@ -25,8 +25,8 @@ const tridiagonalise = (a: Float64Array, n: number, withQ: boolean) => {
   for (let k = 0; k < n - 2; k++) {
     // Reflect the column below the diagonal, x = a[k+1.., k], onto a multiple of e1.
     let norm2 = 0
-    for (let i = k + 1; i < n; i++) norm2 += a[i * n + k] * a[i * n + k]
-    const x0 = a[(k + 1) * n + k]
+    for (let i = k + 1; i < n; i++) norm2 += a[i * n + k]! * a[i * n + k]!
+    const x0 = a[(k + 1) * n + k]!
     if (norm2 === 0 || norm2 === x0 * x0) {
       sub[k] = x0
       reflectors.push(undefined)
@@ -35,32 +35,32 @@ const tridiagonalise = (a: Float64Array, n: number, withQ: boolean) => {
     const alpha = x0 > 0 ? -Math.sqrt(norm2) : Math.sqrt(norm2)
     let vnorm2 = 0
     for (let i = k + 1; i < n; i++) {
-      v[i] = a[i * n + k] - (i === k + 1 ? alpha : 0)
-      vnorm2 += v[i] * v[i]
+      v[i] = a[i * n + k]! - (i === k + 1 ? alpha : 0)
+      vnorm2 += v[i]! * v[i]!
     }
     const vnorm = Math.sqrt(vnorm2)
-    for (let i = k + 1; i < n; i++) v[i] /= vnorm
+    for (let i = k + 1; i < n; i++) v[i]! /= vnorm
     // A22 ← H A22 H with H = I − 2vvᵀ: p = A22 v, K = vᵀp, q = p − K v, A22 −= 2(v qᵀ + q vᵀ).
     let kappa = 0
     for (let i = k + 1; i < n; i++) {
       let s = 0
       const row = i * n
-      for (let j = k + 1; j < n; j++) s += a[row + j] * v[j]
+      for (let j = k + 1; j < n; j++) s += a[row + j]! * v[j]!
       p[i] = s
-      kappa += v[i] * s
+      kappa += v[i]! * s
     }
-    for (let i = k + 1; i < n; i++) p[i] -= kappa * v[i]
+    for (let i = k + 1; i < n; i++) p[i]! -= kappa * v[i]!
     for (let i = k + 1; i < n; i++) {
       const row = i * n
-      const vi = 2 * v[i]
-      const pi = 2 * p[i]
-      for (let j = k + 1; j < n; j++) a[row + j] -= vi * p[j] + pi * v[j]
+      const vi = 2 * v[i]!
+      const pi = 2 * p[i]!
+      for (let j = k + 1; j < n; j++) a[row + j]! -= vi * p[j]! + pi * v[j]!
     }
     sub[k] = alpha
     reflectors.push(withQ ? v.slice(k + 1) : undefined)
   }
-  for (let i = 0; i < n; i++) diagonal[i] = a[i * n + i]
-  if (n >= 2) sub[n - 2] = a[(n - 1) * n + (n - 2)]
+  for (let i = 0; i < n; i++) diagonal[i] = a[i * n + i]!
+  if (n >= 2) sub[n - 2] = a[(n - 1) * n + (n - 2)]!
   sub[n - 1] = 0
   if (!withQ) return { diagonal, sub, q: undefined }
   // Q = H0 H1 … : apply the reflectors to the identity from the last one backwards.
@@ -74,13 +74,13 @@ const tridiagonalise = (a: Float64Array, n: number, withQ: boolean) => {
     w.fill(0)
     for (let i = 0; i < r.length; i++) {
       const row = (o + i) * n
-      const ri = r[i]
-      for (let j = o; j < n; j++) w[j] += ri * q[row + j]
+      const ri = r[i]!
+      for (let j = o; j < n; j++) w[j]! += ri * q[row + j]!
     }
     for (let i = 0; i < r.length; i++) {
       const row = (o + i) * n
-      const ri = 2 * r[i]
-      for (let j = o; j < n; j++) q[row + j] -= ri * w[j]
+      const ri = 2 * r[i]!
+      for (let j = o; j < n; j++) q[row + j]! -= ri * w[j]!
     }
   }
   return { diagonal, sub, q }
@@ -96,32 +96,32 @@ const tridiagonalQl = (d: Float64Array, e: Float64Array, n: number, zt: Float64A
     for (let iteration = 0;; iteration++) {
       let m = l
       for (; m < n - 1; m++) {
-        const scale = Math.abs(d[m]) + Math.abs(d[m + 1])
-        if (Math.abs(e[m]) <= Number.EPSILON * scale) break
+        const scale = Math.abs(d[m]!) + Math.abs(d[m + 1]!)
+        if (Math.abs(e[m]!) <= Number.EPSILON * scale) break
       }
       if (m === l) break
       if (iteration === 60 * n) throw new Error("symmetric eigendecomposition did not converge")
-      let g = (d[l + 1] - d[l]) / (2 * e[l])
+      let g = (d[l + 1]! - d[l]!) / (2 * e[l]!)
       let r = Math.hypot(g, 1)
-      g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r))
+      g = d[m]! - d[l]! + e[l]! / (g + (g >= 0 ? r : -r))
       let s = 1
       let c = 1
       let p = 0
       let i = m - 1
       for (; i >= l; i--) {
-        const f = s * e[i]
-        const b = c * e[i]
+        const f = s * e[i]!
+        const b = c * e[i]!
         r = Math.hypot(f, g)
         e[i + 1] = r
         if (r === 0) {
-          d[i + 1] -= p
+          d[i + 1]! -= p
           e[m] = 0
           break
         }
         s = f / r
         c = g / r
-        g = d[i + 1] - p
-        r = (d[i] - g) * s + 2 * c * b
+        g = d[i + 1]! - p
+        r = (d[i]! - g) * s + 2 * c * b
         p = s * r
         d[i + 1] = g + p
         g = c * r - b
@@ -129,15 +129,15 @@ const tridiagonalQl = (d: Float64Array, e: Float64Array, n: number, zt: Float64A
           const rowI = i * n
           const rowNext = rowI + n
           for (let k = 0; k < n; k++) {
-            const zf = zt[rowNext + k]
-            const zi = zt[rowI + k]
+            const zf = zt[rowNext + k]!
+            const zi = zt[rowI + k]!
             zt[rowNext + k] = s * zi + c * zf
             zt[rowI + k] = c * zi - s * zf
           }
         }
       }
       if (r === 0 && i >= l) continue
-      d[l] -= p
+      d[l]! -= p
       e[l] = g
       e[m] = 0
     }
@@ -148,14 +148,14 @@ const tridiagonalQl = (d: Float64Array, e: Float64Array, n: number, zt: Float64A
 export const symmetricEigen = (matrix: Float64Array, n: number): SymmetricEigen => {
   const { diagonal, sub, q } = tridiagonalise(matrix.slice(), n, true)
   const qt = new Float64Array(n * n)
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) qt[j * n + i] = q![i * n + j]
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) qt[j * n + i] = q![i * n + j]!
   tridiagonalQl(diagonal, sub, n, qt)
-  const order = Array.from({ length: n }, (_, k) => k).sort((x, y) => diagonal[x] - diagonal[y])
+  const order = Array.from({ length: n }, (_, k) => k).sort((x, y) => diagonal[x]! - diagonal[y]!)
   const values = new Float64Array(n)
   const vectors = new Float64Array(n * n)
   order.forEach((from, to) => {
-    values[to] = diagonal[from]
-    for (let row = 0; row < n; row++) vectors[row * n + to] = qt[from * n + row]
+    values[to] = diagonal[from]!
+    for (let row = 0; row < n; row++) vectors[row * n + to] = qt[from * n + row]!
   })
   return { values, vectors }
 }

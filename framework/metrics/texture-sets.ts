@@ -30,7 +30,7 @@ const quantise = (amplitude: SampleImage, scale: number, levels: number): Uint8A
   const top = levels - 1
   for (let i = 0; i < data.length; i++) {
     if (mask !== undefined && mask[i] === 0) continue
-    let v = data[i] / scale
+    let v = data[i]! / scale
     v = v < 0 ? 0 : v > 1 ? 1 : v
     // v·levels ≤ 65536, so truncation to int32 is floor.
     const level = (v * levels) | 0
@@ -67,11 +67,11 @@ export const imageTexture = (
 
 /** A set's texture: each property's mean over the images, every image weighing the same. */
 export const setTexture = (textures: ReadonlyArray<GlcmProperties>): GlcmProperties => {
-  const first = textures[0]
+  const first = textures[0]!
   return Object.fromEntries(
     GLCM_PROPERTIES.map((name) => [
       name,
-      first[name].map((row, d) => row.map((_, a) => textures.reduce((s, t) => s + t[name][d][a], 0) / textures.length))
+      first[name].map((row, d) => row.map((_, a) => textures.reduce((s, t) => s + t[name][d]![a]!, 0) / textures.length))
     ])
   ) as GlcmProperties
 }
@@ -87,7 +87,7 @@ export const textureSetDistance = (a: GlcmProperties, b: GlcmProperties): number
   for (const name of GLCM_PROPERTIES) {
     a[name].forEach((row, d) =>
       row.forEach((x, k) => {
-        const y = b[name][d][k]
+        const y = b[name][d]![k]!
         const denominator = Math.abs(x) + Math.abs(y)
         if (denominator > 0) total += Math.abs(x - y) / denominator
       })

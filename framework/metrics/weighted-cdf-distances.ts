@@ -34,18 +34,18 @@ export const cdfLayout = (images: ReadonlyArray<ImageEvidence>, evidence: Evalua
       owners[at++] = owner
     }
   })
-  const order = Uint32Array.from({ length: generatedCount }, (_, i) => i).sort((a, b) => values[a] - values[b])
+  const order = Uint32Array.from({ length: generatedCount }, (_, i) => i).sort((a, b) => values[a]! - values[b]!)
   const distinct: Array<number> = []
   const start: Array<number> = []
   const sortedOwners = new Int32Array(generatedCount)
   const masses = new Float64Array(generatedCount)
   order.forEach((i, k) => {
     if (distinct.length === 0 || values[i] !== distinct[distinct.length - 1]) {
-      distinct.push(values[i])
+      distinct.push(values[i]!)
       start.push(k)
     }
-    sortedOwners[k] = owners[i]
-    masses[k] = images[owners[i]].pixels / images[owners[i]].atoms.length
+    sortedOwners[k] = owners[i]!
+    masses[k] = images[owners[i]!]!.pixels / images[owners[i]!]!.atoms.length
   })
   start.push(generatedCount)
   // Breakpoints: every distinct value of either set; G after each, then pieces grouped by segment.
@@ -57,7 +57,7 @@ export const cdfLayout = (images: ReadonlyArray<ImageEvidence>, evidence: Evalua
   let cumulative = 0
   const atoms = reference.atoms
   while (g < distinct.length || r < atoms.length) {
-    const x = r === atoms.length || (g < distinct.length && distinct[g] <= atoms[r]) ? distinct[g] : atoms[r]
+    const x = r === atoms.length || (g < distinct.length && distinct[g]! <= atoms[r]!) ? distinct[g]! : atoms[r]!
     while (g < distinct.length && distinct[g] === x) g++
     while (r < atoms.length && atoms[r] === x) {
       cumulative += referenceMass
@@ -70,14 +70,14 @@ export const cdfLayout = (images: ReadonlyArray<ImageEvidence>, evidence: Evalua
   const prefixLength = new Float64Array(pieces + 1)
   const prefixGammaLength = new Float64Array(pieces + 1)
   for (let j = 0; j < pieces; j++) {
-    const length = j + 1 < pieces ? breakpoints[j + 1] - breakpoints[j] : 0
-    prefixLength[j + 1] = prefixLength[j] + length
-    prefixGammaLength[j + 1] = prefixGammaLength[j] + gammas[j] * length
+    const length = j + 1 < pieces ? breakpoints[j + 1]! - breakpoints[j]! : 0
+    prefixLength[j + 1] = prefixLength[j]! + length
+    prefixGammaLength[j + 1] = prefixGammaLength[j]! + gammas[j]! * length
   }
   const pieceStart = new Int32Array(distinct.length + 2)
   let j = 0
   for (let k = 0; k < distinct.length; k++) {
-    while (breakpoints[j] < distinct[k]) j++
+    while (breakpoints[j]! < distinct[k]!) j++
     pieceStart[k + 1] = j
   }
   pieceStart[distinct.length + 1] = pieces
@@ -100,21 +100,21 @@ export const cdfDistances = (layout: CdfLayout, weights: Float64Array, generated
   let ks = 0
   let generated = 0
   for (let s = 0; s <= values.length; s++) {
-    if (s > 0) { for (let c = start[s - 1]; c < start[s]; c++) generated += weights[owners[c]] * masses[c] }
-    const first = pieceStart[s]
-    const end = pieceStart[s + 1]
+    if (s > 0) { for (let c = start[s - 1]!; c < start[s]!; c++) generated += weights[owners[c]!]! * masses[c]! }
+    const first = pieceStart[s]!
+    const end = pieceStart[s + 1]!
     if (first === end) continue
     const f = generated / generatedTotal
     let lo = first
     let hi = end
     while (lo < hi) {
       const mid = (lo + hi) >> 1
-      if (gamma[mid] < f) lo = mid + 1
+      if (gamma[mid]! < f) lo = mid + 1
       else hi = mid
     }
-    area += f * (prefixLength[lo] - prefixLength[first]) - (prefixGammaLength[lo] - prefixGammaLength[first]) +
-      (prefixGammaLength[end] - prefixGammaLength[lo]) - f * (prefixLength[end] - prefixLength[lo])
-    const gap = Math.max(Math.abs(f - gamma[first]), Math.abs(f - gamma[end - 1]))
+    area += f * (prefixLength[lo]! - prefixLength[first]!) - (prefixGammaLength[lo]! - prefixGammaLength[first]!) +
+      (prefixGammaLength[end]! - prefixGammaLength[lo]!) - f * (prefixLength[end]! - prefixLength[lo]!)
+    const gap = Math.max(Math.abs(f - gamma[first]!), Math.abs(f - gamma[end - 1]!))
     if (gap > ks) ks = gap
   }
   return { wasserstein: area, ks }

@@ -30,21 +30,21 @@ export const embeddingTerms = (images: ReadonlyArray<ImageEvidence>, reference: 
   const x = Float64Array.from(x32)
   const { cov, mean: referenceMean } = meanAndCovariance({ name: "reference", count: m, dim, data: y })
   let referenceTrace = 0
-  for (let k = 0; k < dim; k++) referenceTrace += cov[k * dim + k]
+  for (let k = 0; k < dim; k++) referenceTrace += cov[k * dim + k]!
   // x Σy xᵀ through xΣy (n × dim).
   const xs = new Float64Array(n * dim)
   for (let i = 0; i < n; i++) {
     for (let k = 0; k < dim; k++) {
-      const xik = x[i * dim + k]
+      const xik = x[i * dim + k]!
       if (xik === 0) continue
-      for (let j = 0; j < dim; j++) xs[i * dim + j] += xik * cov[k * dim + j]
+      for (let j = 0; j < dim; j++) xs[i * dim + j]! += xik * cov[k * dim + j]!
     }
   }
   const projected = new Float64Array(n * n)
   for (let a = 0; a < n; a++) {
     for (let b = a; b < n; b++) {
       let s = 0
-      for (let k = 0; k < dim; k++) s += xs[a * dim + k] * x[b * dim + k]
+      for (let k = 0; k < dim; k++) s += xs[a * dim + k]! * x[b * dim + k]!
       projected[a * n + b] = s
       projected[b * n + a] = s
     }
@@ -57,7 +57,7 @@ export const embeddingTerms = (images: ReadonlyArray<ImageEvidence>, reference: 
     for (let i = 0; i < dim; i++) {
       for (let j = 0; j < dim; j++) {
         let s = 0
-        for (let k = 0; k < dim; k++) s += vectors[i * dim + k] * Math.sqrt(Math.max(values[k], 0)) * vectors[j * dim + k]
+        for (let k = 0; k < dim; k++) s += vectors[i * dim + k]! * Math.sqrt(Math.max(values[k]!, 0)) * vectors[j * dim + k]!
         root[i * dim + j] = s
       }
     }
@@ -67,7 +67,7 @@ export const embeddingTerms = (images: ReadonlyArray<ImageEvidence>, reference: 
     const within = new Float64Array(n * n)
     for (let a = 0; a < n; a++) for (let b = a; b < n; b++) within[a * n + b] = within[b * n + a] = kernel(x32, a, x32, b, dim)
     const toReference = new Float64Array(n)
-    for (let a = 0; a < n; a++) for (let j = 0; j < m; j++) toReference[a] += kernel(x32, a, y, j, dim)
+    for (let a = 0; a < n; a++) for (let j = 0; j < m; j++) toReference[a]! += kernel(x32, a, y, j, dim)
     return { within, toReference }
   }
   const polynomial = pairwise(polynomialKernel)
@@ -103,18 +103,18 @@ export const embeddingDistances = (terms: EmbeddingTerms, weights: Float64Array,
   const active: Array<number> = []
   let total = 0
   for (let a = 0; a < weights.length; a++) {
-    if (weights[a] > 0) {
+    if (weights[a]! > 0) {
       active.push(a)
-      total += weights[a]
+      total += weights[a]!
     }
   }
   const n = weights.length
   const mu = new Float64Array(dim)
-  for (const a of active) for (let k = 0; k < dim; k++) mu[k] += (weights[a] / total) * x[a * dim + k]
+  for (const a of active) for (let k = 0; k < dim; k++) mu[k]! += (weights[a]! / total) * x[a * dim + k]!
   let meanTerm = 0
-  for (let k = 0; k < dim; k++) meanTerm += (mu[k] - terms.referenceMean[k]) ** 2
+  for (let k = 0; k < dim; k++) meanTerm += (mu[k]! - terms.referenceMean[k]!) ** 2
   let trace = 0
-  for (const a of active) for (let k = 0; k < dim; k++) trace += weights[a] * (x[a * dim + k] - mu[k]) ** 2
+  for (const a of active) for (let k = 0; k < dim; k++) trace += weights[a]! * (x[a * dim + k]! - mu[k]!) ** 2
   trace /= total - 1
   // tr √(Σx Σy): the eigenvalues of Σy^½ Σx Σy^½, or of the same product in the images' space.
   let eigenvalues: Float64Array
@@ -122,17 +122,17 @@ export const embeddingDistances = (terms: EmbeddingTerms, weights: Float64Array,
     const p = terms.projected
     const u = new Float64Array(active.length)
     active.forEach((a, i) => {
-      for (const b of active) u[i] += p[a * n + b] * (weights[b] / total)
+      for (const b of active) u[i]! += p[a * n + b]! * (weights[b]! / total)
     })
     let c = 0
-    active.forEach((a, i) => (c += (weights[a] / total) * u[i]))
+    active.forEach((a, i) => (c += (weights[a]! / total) * u[i]!))
     const k = active.length
     const gram = new Float64Array(k * k)
     for (let i = 0; i < k; i++) {
       for (let j = 0; j < k; j++) {
-        const a = active[i]
-        const b = active[j]
-        gram[i * k + j] = (Math.sqrt(weights[a] * weights[b]) * (p[a * n + b] - u[i] - u[j] + c)) / (total - 1)
+        const a = active[i]!
+        const b = active[j]!
+        gram[i * k + j] = (Math.sqrt(weights[a]! * weights[b]!) * (p[a * n + b]! - u[i]! - u[j]! + c)) / (total - 1)
       }
     }
     eigenvalues = symmetricEigenvalues(gram, k)
@@ -140,19 +140,21 @@ export const embeddingDistances = (terms: EmbeddingTerms, weights: Float64Array,
     const covariance = new Float64Array(dim * dim)
     for (const a of active) {
       for (let i = 0; i < dim; i++) {
-        const di = weights[a] * (x[a * dim + i] - mu[i])
-        for (let j = i; j < dim; j++) covariance[i * dim + j] += di * (x[a * dim + j] - mu[j])
+        const di = weights[a]! * (x[a * dim + i]! - mu[i]!)
+        for (let j = i; j < dim; j++) covariance[i * dim + j]! += di * (x[a * dim + j]! - mu[j]!)
       }
     }
-    for (let i = 0; i < dim; i++) for (let j = i; j < dim; j++) covariance[j * dim + i] = covariance[i * dim + j] /= total - 1
+    for (let i = 0; i < dim; i++) for (let j = i; j < dim; j++) covariance[j * dim + i] = covariance[i * dim + j]! /= total - 1
     const root = terms.referenceRoot()
     const left = new Float64Array(dim * dim)
-    for (let i = 0; i < dim; i++) for (let k = 0; k < dim; k++) for (let j = 0; j < dim; j++) left[i * dim + j] += root[i * dim + k] * covariance[k * dim + j]
+    for (let i = 0; i < dim; i++) {
+      for (let k = 0; k < dim; k++) for (let j = 0; j < dim; j++) left[i * dim + j]! += root[i * dim + k]! * covariance[k * dim + j]!
+    }
     const middle = new Float64Array(dim * dim)
     for (let i = 0; i < dim; i++) {
       for (let j = i; j < dim; j++) {
         let s = 0
-        for (let k = 0; k < dim; k++) s += left[i * dim + k] * root[k * dim + j]
+        for (let k = 0; k < dim; k++) s += left[i * dim + k]! * root[k * dim + j]!
         middle[i * dim + j] = middle[j * dim + i] = s
       }
     }
@@ -168,14 +170,14 @@ export const embeddingDistances = (terms: EmbeddingTerms, weights: Float64Array,
   let gaussianCross = 0
   for (const a of active) {
     for (const b of active) {
-      const w = weights[a] * weights[b]
-      polynomialWithin += w * terms.polynomial[a * n + b]
-      gaussianWithin += w * terms.gaussian[a * n + b]
+      const w = weights[a]! * weights[b]!
+      polynomialWithin += w * terms.polynomial[a * n + b]!
+      gaussianWithin += w * terms.gaussian[a * n + b]!
     }
     // The unbiased within-set sum leaves out each copy's kernel with itself.
-    polynomialWithin -= weights[a] * terms.polynomial[a * n + a]
-    polynomialCross += weights[a] * terms.polynomialToReference[a]
-    gaussianCross += weights[a] * terms.gaussianToReference[a]
+    polynomialWithin -= weights[a]! * terms.polynomial[a * n + a]!
+    polynomialCross += weights[a]! * terms.polynomialToReference[a]!
+    gaussianCross += weights[a]! * terms.gaussianToReference[a]!
   }
   const kid = polynomialWithin / (total * (total - 1)) + terms.polynomialReference - (2 * polynomialCross) / (total * referenceCount)
   const cmmd = CMMD_SCALE * (gaussianWithin / (total * total) + terms.gaussianReference - (2 * gaussianCross) / (total * referenceCount))

@@ -170,8 +170,9 @@ const addExperiment = (
     ])
     return { name: unit, evaluate: evaluateStep, generate, ...(train === undefined ? {} : { train }) }
   })
-  // A later stage builds on the first replicate's training (the declared seed).
-  compiled.set(name, { experiment, adaptation, base: baseInput, ...(replicates[0].train === undefined ? {} : { train: replicates[0].train }) })
+  // A later stage builds on the first replicate's training (the declared seed); the schema asks for at least one.
+  const { train } = replicates[0]!
+  compiled.set(name, { experiment, adaptation, base: baseInput, ...(train === undefined ? {} : { train }) })
   return replicates
 }
 
@@ -201,7 +202,7 @@ export const compilePlan = (declaration: Declaration, fingerprints: FolderFinger
   const experiments = experimentsOf(declaration)
   const replicates = experiments.map((experiment) => addExperiment(builder, experiment, compiled, declaration, engine))
   // A study always ends in its report; a lone experiment only when its replicates need summing up.
-  if (declaration.kind === "study" || replicates[0].length > 1) {
+  if (declaration.kind === "study" || replicates[0]!.length > 1) {
     builder.add(experiments.map((e) => e.name), "report", "report", {
       study: declaration.name,
       experiments,

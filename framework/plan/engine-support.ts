@@ -4,6 +4,7 @@ import { join } from "node:path"
 import { type Declaration, type EngineChoice, type Experiment, experimentsOf } from "../declaration/experiment.ts"
 import type { Training } from "../declaration/training.ts"
 import { type EngineError, type EngineName, EngineEnvironments, type TorchEnvironment } from "../services/engine.ts"
+import { ModelArchitecture } from "../services/model-architecture.ts"
 import { Weights } from "../services/weights.ts"
 
 /**
@@ -72,15 +73,20 @@ const unetParameters = (folder: string) =>
     return listing._tag === "Some" ? listing.value.parameters : undefined
   })
 
+/** The folder of configs a base is built from, for bases the plan reads (a trained base was checked as its source experiment). */
+const baseConfigFolder = (base: Experiment["base"], resolvePath: (path: string) => string): string | undefined =>
+  base._tag === "diffusers" ? resolvePath(base.path) : base._tag === "scratch" ? resolvePath(base.architecture) : undefined
+
 /**
  * Every field of `declaration` that `engine` cannot honour, by experiment: for torch, after checking its
- * environment (one worker start); for tfjs, with the base folders' sizes.
+ * environment (one worker start); for tfjs, with the base folders' sizes and every config value its
+ * model and scheduler definitions refuse (diffusers, and so the torch engine, reads them).
  */
 export const checkEngineSupport = (
   declaration: Declaration,
   engine: EngineName,
   resolvePath: (path: string) => string
-): Effect.Effect<void, EngineUnsupported | EngineError, EngineEnvironments | Weights> =>
+): Effect.Effect<void, EngineUnsupported | EngineError, EngineEnvironments | Weights | ModelArchitecture> =>
   Effect.gen(function*() {
     // One line per problem, naming every experiment that has it (a study's strategies share most fields).
     const problems = new Map<string, Array<string>>()
@@ -106,6 +112,12 @@ export const checkEngineSupport = (
               `tensor in float32 (≈ ${Math.round((count * 4) / 1e9)} GB to load, ≈ ${Math.round((count * 16) / 1e9)} GB to train fully) with no mixed ` +
               `precision or gradient checkpointing: run it with --engine torch`
           )
+        }
+      }
+      const folder = baseConfigFolder(experiment.base, resolvePath)
+      if (engine === "tfjs" && folder !== undefined) {
+        for (const refusal of yield* (yield* ModelArchitecture).tfjsRefusals(folder, experiment.generate)) {
+          own.push(`base: ${refusal}: the tfjs engine cannot build this; run it with --engine torch (diffusers reads it), or change the config`)
         }
       }
       for (const problem of own) problems.set(problem, [...(problems.get(problem) ?? []), experiment.name])

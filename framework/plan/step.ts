@@ -59,7 +59,7 @@ export interface StepConfigs {
   /** An experiment's base with its trained weights merged in: the base of a later stage. */
   "merge-model": { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly useEma: boolean } & ComputedBy
   /** With `conditioning`, each sample's conditioning image is prepared too (prepared-dataset.ts). */
-  "prepare-data": { readonly dataset: Dataset; readonly token?: string; readonly conditioning?: Omit<PreparedConditioning, "channels"> }
+  "prepare-data": { readonly dataset: Dataset; readonly token?: string | undefined; readonly conditioning?: Omit<PreparedConditioning, "channels"> }
   "encode-latents": { readonly base: BaseModel } & ComputedBy
   "encode-text": { readonly base: BaseModel } & ComputedBy
   train: { readonly base: BaseModel; readonly adaptation: ResolvedAdaptation; readonly train: Training } & ComputedBy

@@ -51,8 +51,8 @@ export const selectSteps = (plan: Plan, only: ReadonlyArray<string> | undefined)
 export const outputStates = (plan: Plan, cacheDir: string): Effect.Effect<ReadonlyMap<string, OutputState>> =>
   Effect.gen(function*() {
     const cache = cacheLayout(cacheDir)
-    const states = yield* Effect.forEach(plan.steps, (s) => outputState(cache, s.key), { concurrency: 16 })
-    return new Map(plan.steps.map((s, i) => [s.id, states[i]]))
+    const states = yield* Effect.forEach(plan.steps, (s) => Effect.map(outputState(cache, s.key), (state) => [s.id, state] as const), { concurrency: 16 })
+    return new Map(states)
   })
 
 /** Which steps already have a finished, undamaged output in the cache. */
@@ -191,7 +191,7 @@ export const runPlan = <R>(plan: Plan, handlers: StepHandlers<R>, options: RunOp
       Effect.gen(function*() {
         const started = Date.now()
         const settle = (status: StepStatus, detail?: string) =>
-          Deferred.succeed(finished.get(step.id)!, { step, status, durationMs: Date.now() - started, detail })
+          Deferred.succeed(finished.get(step.id)!, { step, status, durationMs: Date.now() - started, ...(detail === undefined ? {} : { detail }) })
         if (!selected.has(step.id)) return yield* settle("not selected")
         const inputs = yield* Effect.forEach(step.inputs, (i) => Deferred.await(finished.get(i.step)!))
         const blocker = inputs.find((o) => o.status === "failed" || o.status === "blocked" || o.status === "not selected")

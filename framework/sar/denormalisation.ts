@@ -29,7 +29,7 @@ export const denormalise = (unit: Float32Array, normalisation: Normalisation, to
   if (normalisation._tag === "db-window") {
     const { min, max } = normalisation
     for (let i = 0; i < unit.length; i++) {
-      const db = min + unit[i] * (max - min)
+      const db = min + unit[i]! * (max - min)
       out[i] = to === "db" ? db : 10 ** (db / 20)
     }
     return out
@@ -39,7 +39,7 @@ export const denormalise = (unit: Float32Array, normalisation: Normalisation, to
   }
   const scale = normalisation.statistics.mean + normalisation.k * normalisation.statistics.std
   for (let i = 0; i < unit.length; i++) {
-    const amplitude = unit[i] * scale
+    const amplitude = unit[i]! * scale
     out[i] = to === "db" ? 20 * Math.log10(amplitude) : amplitude
   }
   return out

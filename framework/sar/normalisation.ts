@@ -36,7 +36,7 @@ export const momentsOf = (values: Float32Array, valid?: Uint8Array): Moments => 
   for (let i = 0; i < values.length; i++) {
     if (isValid(values, valid, i)) {
       count++
-      sum += values[i]
+      sum += values[i]!
     }
   }
   if (count === 0) return emptyMoments
@@ -44,7 +44,7 @@ export const momentsOf = (values: Float32Array, valid?: Uint8Array): Moments => 
   let m2 = 0
   for (let i = 0; i < values.length; i++) {
     if (isValid(values, valid, i)) {
-      const d = values[i] - mean
+      const d = values[i]! - mean
       m2 += d * d
     }
   }
@@ -88,7 +88,7 @@ const mapValid = (
   const out = new Float32Array(values.length)
   for (let i = 0; i < values.length; i++) {
     if (isValid(values, valid, i)) {
-      const v = f(values[i])
+      const v = f(values[i]!)
       out[i] = v < 0 ? 0 : v > 1 ? 1 : v
     }
   }
@@ -120,7 +120,7 @@ const sortedValid = (values: Float32Array, valid?: Uint8Array): Float64Array => 
   for (let i = 0; i < values.length; i++) if (isValid(values, valid, i)) count++
   const sorted = new Float64Array(count)
   let j = 0
-  for (let i = 0; i < values.length; i++) if (isValid(values, valid, i)) sorted[j++] = values[i]
+  for (let i = 0; i < values.length; i++) if (isValid(values, valid, i)) sorted[j++] = values[i]!
   return sorted.sort()
 }
 
@@ -131,8 +131,8 @@ const percentileOfSorted = (sorted: Float64Array, p: number): number => {
   const lo = Math.floor(position)
   const hi = Math.min(lo + 1, sorted.length - 1)
   const t = position - lo
-  const a = sorted[lo]
-  const b = sorted[hi]
+  const a = sorted[lo]!
+  const b = sorted[hi]!
   // numpy's lerp form, exact at both ends.
   return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t
 }
@@ -145,7 +145,8 @@ export const percentiles = (values: Float32Array, ps: ReadonlyArray<number>, val
 
 /** Amplitude mapped from its [low, high] percentiles to [0, 1], clipped. */
 export const normalisePercentiles = (amplitude: Float32Array, low: number, high: number, valid?: Uint8Array): Float32Array => {
-  const [a, b] = percentiles(amplitude, [low, high], valid)
+  // One percentile per p asked for.
+  const [a, b] = percentiles(amplitude, [low, high], valid) as [number, number]
   if (!(b > a)) return new Float32Array(amplitude.length)
   return mapValid(amplitude, valid, (v) => (v - a) / (b - a))
 }
@@ -178,13 +179,13 @@ export const normalise = (
 /** [0, 1] → [-1, 1], the range the diffusion model trains on. */
 export const toTrainingRange = (unit: Float32Array): Float32Array => {
   const out = new Float32Array(unit.length)
-  for (let i = 0; i < unit.length; i++) out[i] = unit[i] * 2 - 1
+  for (let i = 0; i < unit.length; i++) out[i] = unit[i]! * 2 - 1
   return out
 }
 
 /** [-1, 1] → [0, 1], for writing generated samples. */
 export const fromTrainingRange = (symmetric: Float32Array): Float32Array => {
   const out = new Float32Array(symmetric.length)
-  for (let i = 0; i < symmetric.length; i++) out[i] = (symmetric[i] + 1) / 2
+  for (let i = 0; i < symmetric.length; i++) out[i] = (symmetric[i]! + 1) / 2
   return out
 }

@@ -15,10 +15,10 @@ export const toAmplitude = (values: Float32Array, unit: SarUnit): Float32Array =
       out.set(values)
       break
     case "intensity":
-      for (let i = 0; i < values.length; i++) out[i] = Math.sqrt(values[i])
+      for (let i = 0; i < values.length; i++) out[i] = Math.sqrt(values[i]!)
       break
     case "db":
-      for (let i = 0; i < values.length; i++) out[i] = Math.pow(10, values[i] / 20)
+      for (let i = 0; i < values.length; i++) out[i] = Math.pow(10, values[i]! / 20)
       break
   }
   return out
@@ -27,6 +27,6 @@ export const toAmplitude = (values: Float32Array, unit: SarUnit): Float32Array =
 /** Linear amplitude to decibels of intensity: 20·log10(A). */
 export const amplitudeToDb = (values: Float32Array): Float32Array => {
   const out = new Float32Array(values.length)
-  for (let i = 0; i < values.length; i++) out[i] = 20 * Math.log10(values[i])
+  for (let i = 0; i < values.length; i++) out[i] = 20 * Math.log10(values[i]!)
   return out
 }

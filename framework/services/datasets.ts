@@ -60,8 +60,8 @@ export interface ConditionRequest {
 }
 
 export interface PrepareOptions {
-  /** Value of `{token}` in caption templates (the experiment's learned token, e.g. `<SAR>`). */
-  readonly token?: string
+  /** Value of `{token}` in caption templates (the experiment's learned token, e.g. `<SAR>`); undefined when the experiment learns none. */
+  readonly token?: string | undefined
   /** Also read each sample's paired conditioning image. */
   readonly condition?: ConditionRequest
   /** Folder that a relative image-folder path is resolved against (default: the working directory). */

@@ -25,7 +25,7 @@ const resolvedBase = (context: {
   const made = context.inputs("base")
   return {
     base,
-    path: made.length === 1 ? join(made[0].dir, pipelineFolder) : context.resolvePath(base._tag === "diffusers" ? base.path : ".")
+    path: made.length === 1 ? join(made[0]!.dir, pipelineFolder) : context.resolvePath(base._tag === "diffusers" ? base.path : ".")
   }
 }
 
@@ -94,8 +94,8 @@ export const train = (context: StepContext<"train">) =>
       train,
       ...(init === undefined || init === "unet" ? {} : { controlNetFolder: context.resolvePath(init) }),
       dataDir: context.input("data").dir,
-      ...(latents.length === 1 ? { latentsDir: latents[0].dir } : {}),
-      ...(text.length === 1 ? { textDir: text[0].dir } : {}),
+      ...(latents.length === 1 ? { latentsDir: latents[0]!.dir } : {}),
+      ...(text.length === 1 ? { textDir: text[0]!.dir } : {}),
       ...trainingSinks(context),
       image: (key, step, file) => context.tracking.image(key, step, file),
       ...computedBy(context.step.config)
@@ -130,8 +130,8 @@ export const generate = (context: StepContext<"generate">) =>
       base: resolvedBase(context),
       adaptation: context.step.config.adaptation,
       generate: context.step.config.generate,
-      ...(model.length === 1 ? { modelDir: model[0].dir } : {}),
-      ...(conditions.length === 1 ? { conditionsDir: conditions[0].dir } : {}),
+      ...(model.length === 1 ? { modelDir: model[0]!.dir } : {}),
+      ...(conditions.length === 1 ? { conditionsDir: conditions[0]!.dir } : {}),
       // Normalisation made the resolution explicit (the training data's, unless declared).
       resolution: context.step.config.generate.resolution ?? 0,
       outDir: context.workDir,

@@ -29,7 +29,7 @@ const greyOf = (raster: Raster): Float32Array => {
   const out = new Float32Array(raster.width * raster.height)
   for (let p = 0; p < out.length; p++) {
     let sum = 0
-    for (let c = 0; c < raster.channels; c++) sum += raster.data[p * raster.channels + c]
+    for (let c = 0; c < raster.channels; c++) sum += raster.data[p * raster.channels + c]!
     out[p] = sum / raster.channels
   }
   return out
@@ -108,7 +108,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       (sample, i) =>
         Effect.gen(function*() {
           const file = `previews/reference-${String(i).padStart(4, "0")}.png`
-          const image = referenceRasters[i]
+          const image = referenceRasters[i]!
           yield* io.writePng8(join(context.workDir, file), { ...image, data: image.data.map((v) => v * 255) })
           return { file, caption: sample.caption }
         })
@@ -146,8 +146,8 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       prompt: sample.declaredPrompt,
       split: sample.split,
       seed: sample.seed,
-      sample: indices[i],
-      measured: generatedMeasured[i],
+      sample: indices[i]!,
+      measured: generatedMeasured[i]!,
       ...(alignment === undefined ? {} : { clip: alignment.scores[i] }),
       ...(alignment?.referenceEmbeddings === undefined ? {} : { embedding: rowsOf(alignment.images, i) })
     }))
@@ -194,7 +194,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
     // A conditioned experiment's samples, each against the true image of its scene.
     const conditions = context.inputs("conditions")
     const paired = conditions.length === 1
-      ? yield* pairedEvaluation(samples, generatedImages, conditions[0].dir, {
+      ? yield* pairedEvaluation(samples, generatedImages, conditions[0]!.dir, {
         domain,
         bins: options.amplitude.bins,
         klPseudoCount: options.amplitude.klPseudoCount

@@ -42,7 +42,7 @@ export const amplitudeOfPrepared = (index: PreparedIndex, pixels: Float32Array, 
   const data = new Float32Array(width * height)
   for (let p = 0; p < data.length; p++) {
     let sum = 0
-    for (let c = 0; c < channels; c++) sum += pixels[p * channels + c]
+    for (let c = 0; c < channels; c++) sum += pixels[p * channels + c]!
     data[p] = (sum / channels + 1) / 2
   }
   return { name, width, height, data }
@@ -56,6 +56,7 @@ export const pairedEvaluation = (
   options: { readonly domain: DistanceDomain; readonly bins: number; readonly klPseudoCount: number }
 ) =>
   Effect.gen(function*() {
+    if (generated.length !== samples.length) return yield* Effect.die(new Error(`${generated.length} images for ${samples.length} samples`))
     const scenes = yield* readPreparedIndex(conditionsDir)
     const conditioning = scenes.conditioning
     const truths = new Map<number, { image: SampleImage; classes?: Int32Array }>()
@@ -81,7 +82,8 @@ export const pairedEvaluation = (
       const condition = sample.condition
       if (condition === undefined) continue
       const truth = yield* truthOf(condition.scene)
-      const image = generated[i]
+      // The lengths are checked above.
+      const image = generated[i]!
       const distances = yield* pairedAmplitudeDistances(image, truth.image, options.domain, options.bins, options.klPseudoCount)
       const layout = layoutAgreement(image, truth.image, layoutScales(image.width, image.height))
       pairs.push({ scene: condition.scene, id: condition.id, seed: sample.seed, ...distances, layout: layout.score })

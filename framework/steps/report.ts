@@ -20,8 +20,8 @@ export const report = (context: StepContext<"report">) =>
     const dirsOf = (kind: "evaluation" | "samples" | "training", name: string) => context.inputs(reportRole(kind, name))[0]?.dir
     const experimentDirs = experiments.map((experiment, i): ExperimentDirs => ({
       experiment,
-      replicates: Array.from({ length: replicates[i] }, (_, r) => {
-        const name = replicateName(experiment.name, r + 1, replicates[i])
+      replicates: Array.from({ length: replicates[i]! }, (_, r) => {
+        const name = replicateName(experiment.name, r + 1, replicates[i]!)
         const samples = dirsOf("samples", name)
         const training = dirsOf("training", name)
         return {
@@ -38,7 +38,7 @@ export const report = (context: StepContext<"report">) =>
       experiments: experimentDirs,
       compare,
       // Inputs are finished steps: <cache>/steps/<key>.
-      cacheDir: dirname(dirname(experimentDirs[0].replicates[0].evaluation)),
+      cacheDir: dirname(dirname(experimentDirs[0]!.replicates[0]!.evaluation)),
       outDir: context.workDir,
       // Without an experiment id (the store has not answered yet), the report has no links to give.
       ...(context.tracking.experimentId === undefined

@@ -134,13 +134,13 @@ export const statisticsOf = (
   compare: ReadonlyArray<readonly [string, string]>,
   progress?: (pair: string, done: number, total: number) => Effect.Effect<void>
 ): Effect.Effect<StudyStatistics> => {
-  const first = loaded.experiments[0].replicates[0].evaluation.uncertainty
+  const first = loaded.experiments[0]!.replicates[0]!.evaluation.uncertainty
   return studyStatistics({
     strategies: loaded.experiments.map((e, i) => ({
       name: e.experiment.name,
-      replicates: e.replicates.map((r, k) => ({ estimates: r.evaluation.estimates, evidence: loaded.evidence[i][k] }))
+      replicates: e.replicates.map((r, k) => ({ estimates: r.evaluation.estimates, evidence: loaded.evidence[i]![k]! }))
     })),
-    definitions: loaded.evidence.map((replicates) => estimateDefinitions(replicates[0])),
+    definitions: loaded.evidence.map((replicates) => estimateDefinitions(replicates[0]!)),
     ...(loaded.experiments.find((e) => e.experiment.baseline) === undefined
       ? {}
       : { baseline: loaded.experiments.find((e) => e.experiment.baseline)!.experiment.name }),

@@ -55,7 +55,7 @@ export const flattenParams = (declaration: Json, prefix = ""): Record<string, st
       const items = value as ReadonlyArray<Json>
       if (items.every(isScalar)) return put(path, JSON.stringify(items))
       const names = namedElements(items)
-      items.forEach((item, i) => walk([...path, names === undefined ? String(i) : names[i]], item))
+      items.forEach((item, i) => walk([...path, names?.[i] ?? String(i)], item))
       return
     }
     const entries = Object.entries(value as { readonly [key: string]: Json })

@@ -21,8 +21,8 @@ const findGitDir = (dir: string): Effect.Effect<Option.Option<string>> =>
     if (yield* isDirectory(dotGit)) return Option.some(dotGit)
     const pointer = yield* readText(dotGit)
     if (Option.isSome(pointer)) {
-      const match = /^gitdir:\s*(.+)\s*$/m.exec(pointer.value)
-      if (match !== null) return Option.some(isAbsolute(match[1]) ? match[1] : resolve(dir, match[1]))
+      const target = /^gitdir:\s*(.+)\s*$/m.exec(pointer.value)?.[1]
+      if (target !== undefined) return Option.some(isAbsolute(target) ? target : resolve(dir, target))
     }
     const parent = dirname(dir)
     return parent === dir ? Option.none() : yield* findGitDir(parent)
@@ -38,7 +38,7 @@ const resolveRef = (gitDir: string, commonDir: string, ref: string): Effect.Effe
     if (Option.isNone(packed)) return Option.none()
     for (const line of packed.value.split("\n")) {
       const [hash, name] = line.trim().split(" ")
-      if (name === ref && HEX_COMMIT.test(hash)) return Option.some(hash)
+      if (name === ref && hash !== undefined && HEX_COMMIT.test(hash)) return Option.some(hash)
     }
     return Option.none()
   })
@@ -52,10 +52,10 @@ export const gitCommitOf = (file: string): Effect.Effect<Option.Option<string>> 
     if (Option.isNone(head)) return Option.none()
     const text = head.value.trim()
     if (HEX_COMMIT.test(text)) return Option.some(text)
-    const symbolic = /^ref:\s*(\S+)$/.exec(text)
-    if (symbolic === null) return Option.none()
+    const ref = /^ref:\s*(\S+)$/.exec(text)?.[1]
+    if (ref === undefined) return Option.none()
     // A worktree's git dir keeps HEAD; branches live in the common dir it names.
     const common = yield* readText(join(gitDir.value, "commondir"))
     const commonDir = Option.isSome(common) ? resolve(gitDir.value, common.value.trim()) : gitDir.value
-    return yield* resolveRef(gitDir.value, commonDir, symbolic[1])
+    return yield* resolveRef(gitDir.value, commonDir, ref)
   })

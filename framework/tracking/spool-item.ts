@@ -53,7 +53,7 @@ export const SpoolItem = Schema.Union(
       name: Schema.String,
       digest: Schema.String,
       source: Schema.String,
-      context: Schema.optional(Schema.String)
+      context: Schema.optionalWith(Schema.String, { exact: true })
     }))
   }),
   Schema.Struct({ op: Schema.Literal("end"), run: Schema.String, status: Schema.Literal("FINISHED", "FAILED", "KILLED"), endTime: Schema.Number })
@@ -67,7 +67,8 @@ const decodeItem = Schema.decodeUnknownEither(Schema.parseJson(SpoolItem))
 export const spoolLine = (item: SpoolItem): string => encodeItem(item)
 
 /** The item on a journal line, or why it is not one. */
-export const parseSpoolLine = (line: string): Either.Either<SpoolItem, string> => Either.mapLeft(decodeItem(line), (error) => error.message.split("\n")[0])
+export const parseSpoolLine = (line: string): Either.Either<SpoolItem, string> =>
+  Either.mapLeft(decodeItem(line), (error) => error.message.split("\n")[0] ?? error.message)
 
 /** The session-relative file an item sends, if any. */
 export const attachedFile = (item: SpoolItem): string | undefined => item.op === "image" ? item.file : item.op === "artifact" ? item.path : undefined

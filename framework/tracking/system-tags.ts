@@ -20,9 +20,9 @@ export interface SystemTagsInput {
   /** The declaration file the run comes from. */
   readonly sourceName: string
   /** Commit of the repository holding the declaration file, when it is in one. */
-  readonly gitCommit?: string
+  readonly gitCommit?: string | undefined
   /** The engine backend ("wasm", "cpu", "tensorflow"), for runs that use one. */
-  readonly backend?: string
+  readonly backend?: string | undefined
   readonly parentRunId?: string
   /** The cache folder, absolute. */
   readonly cacheDir?: string

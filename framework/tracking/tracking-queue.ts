@@ -248,7 +248,7 @@ export const makeTrackingQueue = (options: TrackingQueueOptions): Effect.Effect<
     const deliverWithRetry = (group: Group, session: SpoolSession): Effect.Effect<boolean> =>
       Effect.gen(function*() {
         if (group.item === undefined) {
-          yield* notify(`tracking: ${session.dir}/items.jsonl line ${group.entries[0].n + 1} is not an item (${group.bad}); left out`)
+          yield* notify(`tracking: ${session.dir}/items.jsonl line ${group.entries[0]!.n + 1} is not an item (${group.bad}); left out`)
           return true
         }
         const item = group.item

@@ -23,14 +23,16 @@ export const fittedTicks = (scale: Scale, extentOf: (label: string) => number, s
     const values = scale.ticks(count)
     const labels = tickLabels(values, scale.kind)
     const positions = values.map(scale.map)
-    const fits = values.every((_, i) => i === 0 || Math.abs(positions[i] - positions[i - 1]) >= (extentOf(labels[i]) + extentOf(labels[i - 1])) / 2 + labelGap)
+    const fits = values.every((_, i) =>
+      i === 0 || Math.abs(positions[i]! - positions[i - 1]!) >= (extentOf(labels[i]!) + extentOf(labels[i - 1]!)) / 2 + labelGap
+    )
     if (fits && values.length >= 2) return { values, labels }
   }
   // Even two ticks collide (a very short axis): keep the ends of the domain only when they fit, else one.
   const ends = [scale.domain[0], scale.domain[1]]
   const labels = tickLabels(ends, scale.kind)
-  const apart = Math.abs(scale.range[1] - scale.range[0]) >= (extentOf(labels[0]) + extentOf(labels[1])) / 2 + labelGap
-  return apart ? { values: ends, labels } : { values: [ends[0]], labels: [labels[0]] }
+  const apart = Math.abs(scale.range[1] - scale.range[0]) >= (extentOf(labels[0]!) + extentOf(labels[1]!)) / 2 + labelGap
+  return apart ? { values: ends, labels } : { values: [ends[0]!], labels: [labels[0]!] }
 }
 
 export const horizontalExtent = (label: string) => textWidth(label, fontSize)
@@ -58,12 +60,12 @@ export const bottomAxis = (scale: Scale, ticks: AxisTicks, area: PlotArea, title
   const parts = [`<line class="axis" x1="${px(area.left)}" y1="${px(y)}" x2="${px(area.right)}" y2="${px(y)}" stroke="${axisColour}"/>`]
   ticks.values.forEach((value, i) => {
     const x = scale.map(value)
-    const width = textWidth(ticks.labels[i], fontSize)
+    const width = textWidth(ticks.labels[i]!, fontSize)
     const anchor = x - width / 2 < 1 ? "start" : x + width / 2 > chartWidth - 1 ? "end" : "middle"
     const labelX = anchor === "start" ? Math.max(1, x - width / 2) : anchor === "end" ? Math.min(chartWidth - 1, x + width / 2) : x
     parts.push(`<line class="tick" x1="${px(x)}" y1="${px(y)}" x2="${px(x)}" y2="${px(y + tickLength)}" stroke="${axisColour}"/>`)
     // Low enough to clear the lowest y label, which sits centred on the same corner.
-    parts.push(svgText(labelX, y + tickLength + 5 + fontSize * 0.85, ticks.labels[i], { anchor, className: "tick-label" }))
+    parts.push(svgText(labelX, y + tickLength + 5 + fontSize * 0.85, ticks.labels[i]!, { anchor, className: "tick-label" }))
   })
   const fitted = fitText(title, fontSize, chartWidth - 4)
   const titleX = Math.min(Math.max((area.left + area.right) / 2, 2 + textWidth(fitted, fontSize) / 2), chartWidth - 2 - textWidth(fitted, fontSize) / 2)
@@ -79,7 +81,7 @@ export const leftAxis = (scale: Scale, ticks: AxisTicks, area: PlotArea, title: 
     const y = scale.map(value)
     parts.push(`<line class="grid" x1="${px(x)}" y1="${px(y)}" x2="${px(area.right)}" y2="${px(y)}" stroke="${gridColour}"/>`)
     parts.push(`<line class="tick" x1="${px(x - tickLength)}" y1="${px(y)}" x2="${px(x)}" y2="${px(y)}" stroke="${axisColour}"/>`)
-    parts.push(svgText(x - tickLength - 3, y + fontSize * 0.35, ticks.labels[i], { anchor: "end", className: "tick-label" }))
+    parts.push(svgText(x - tickLength - 3, y + fontSize * 0.35, ticks.labels[i]!, { anchor: "end", className: "tick-label" }))
   })
   // A title longer than the axis is shortened: rotated text has nowhere else to go.
   const fitted = fitText(title, fontSize, area.bottom - area.top)

@@ -14,7 +14,7 @@ export const cdfChart = (spec: DistributionChartSpec): SvgChart =>
     series: spec.series.map((s) => ({
       label: s.label,
       colour: s.colour,
-      points: s.distribution.quantiles.map((q, i) => [q, s.distribution.probabilities[i]] as const),
+      points: s.distribution.quantiles.map((q, i) => [q, s.distribution.probabilities[i]!] as const),
       ...lineStyle(s)
     })),
     bands: spec.series.flatMap((s) =>
@@ -23,8 +23,8 @@ export const cdfChart = (spec: DistributionChartSpec): SvgChart =>
         : [{
           label: s.label,
           colour: s.colour,
-          from: s.band.quantileLow.map((q, i) => [q, s.distribution.probabilities[i]] as const),
-          to: s.band.quantileHigh.map((q, i) => [q, s.distribution.probabilities[i]] as const)
+          from: s.band.quantileLow.map((q, i) => [q, s.distribution.probabilities[i]!] as const),
+          to: s.band.quantileHigh.map((q, i) => [q, s.distribution.probabilities[i]!] as const)
         }]
     ),
     legend: legendOf(spec.series)

@@ -12,10 +12,10 @@ export const decimate = (points: ReadonlyArray<readonly [number, number]>, bucke
     let low = start
     let high = start
     for (let i = start; i < end; i++) {
-      if (points[i][1] < points[low][1]) low = i
-      if (points[i][1] > points[high][1]) high = i
+      if (points[i]![1] < points[low]![1]) low = i
+      if (points[i]![1] > points[high]![1]) high = i
     }
-    for (const i of [...new Set([start, low, high, end - 1])].sort((a, b) => a - b)) out.push(points[i])
+    for (const i of [...new Set([start, low, high, end - 1])].sort((a, b) => a - b)) out.push(points[i]!)
   }
   return out
 }

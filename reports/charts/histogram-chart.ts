@@ -35,11 +35,12 @@ export const histogramChart = (spec: DistributionChartSpec): SvgChart => {
     const { edges, density } = s.distribution
     const points: Array<readonly [number, number]> = []
     density.forEach((d, k) => {
-      points.push([edges[k], d], [edges[k + 1], d])
+      points.push([edges[k]!, d], [edges[k + 1]!, d])
     })
     return { label: s.label, colour: s.colour, points, ...lineStyle(s) }
   })
-  const steps = (edges: ReadonlyArray<number>, values: ReadonlyArray<number>) => values.flatMap((d, k) => [[edges[k], d] as const, [edges[k + 1], d] as const])
+  const steps = (edges: ReadonlyArray<number>, values: ReadonlyArray<number>) =>
+    values.flatMap((d, k) => [[edges[k]!, d] as const, [edges[k + 1]!, d] as const])
   const bands: Array<XyBand> = spec.series.flatMap((s) =>
     s.band === undefined
       ? []

@@ -113,7 +113,7 @@ export const textWidth = (text: string, fontSize: number, weight: "normal" | "bo
   let perMille = 0
   for (const char of text) {
     const code = char.codePointAt(0)!
-    perMille += code >= 32 && code < 127 ? asciiWidths[code - 32] : otherWidth
+    perMille += code >= 32 && code < 127 ? asciiWidths[code - 32]! : otherWidth
   }
   return (perMille / 1000) * fontSize * (weight === "bold" ? boldFactor : 1)
 }

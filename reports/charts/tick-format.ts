@@ -27,8 +27,8 @@ export const tickLabels = (ticks: ReadonlyArray<number>, kind: "linear" | "log")
     const plain = exponents.every((e) => Math.abs(e) < 3)
     return ticks.map((t, i) => {
       if (plain) return String(Number(t.toPrecision(6)))
-      const mantissa = Math.round(t / Math.pow(10, exponents[i]))
-      return mantissa === 1 ? powerOfTen(exponents[i]) : `${mantissa}·${powerOfTen(exponents[i])}`
+      const mantissa = Math.round(t / Math.pow(10, exponents[i]!))
+      return mantissa === 1 ? powerOfTen(exponents[i]!) : `${mantissa}·${powerOfTen(exponents[i]!)}`
     })
   }
   const largest = Math.max(...ticks.map(Math.abs))
@@ -38,7 +38,7 @@ export const tickLabels = (ticks: ReadonlyArray<number>, kind: "linear" | "log")
     const labels = ticks.map((t) => minus(exponential ? (t === 0 ? "0" : t.toExponential(digits).replace("e+", "e")) : t.toFixed(digits)))
     if (
       new Set(labels).size === labels.length &&
-      (exponential || labels.every((l, i) => Math.abs(Number(l.replace("−", "-")) - ticks[i]) <= Math.abs(ticks[i]) * 1e-9 + 1e-12))
+      (exponential || labels.every((l, i) => Math.abs(Number(l.replace("−", "-")) - ticks[i]!) <= Math.abs(ticks[i]!) * 1e-9 + 1e-12))
     ) return labels
   }
   return ticks.map((t) => minus(String(t)))

@@ -57,7 +57,7 @@ export const metricTable = (results: StudyResults): ReportTable => {
   ])
   const domains = [...new Set(results.strategies.map((s) => `${s.evaluation.amplitude.domain}, ${s.evaluation.amplitude.bins} bins`))]
   const level = Math.round(results.statistics.level * 100)
-  const unmarked = columns.filter((c) => results.statistics.best[c.id] !== undefined && !results.statistics.best[c.id].significant).map((c) => c.label)
+  const unmarked = columns.filter((c) => results.statistics.best[c.id]?.significant === false).map((c) => c.label)
   return {
     id: "metrics",
     caption: "Metrics of the generated images against the real reference set",

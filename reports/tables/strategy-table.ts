@@ -15,7 +15,7 @@ export const strategyTable = (results: StudyResults): ReportTable => {
       { text: s.strategy.baseline ? `${s.name} (baseline)` : s.name, colour: s.colour },
       { text: describeTreatment(components.unet) },
       { text: describeTreatment(components.vae) },
-      ...Array.from({ length: encoderColumns }, (_, k) => ({ text: encoders[i][k] === undefined ? "–" : describeTreatment(encoders[i][k][1]) })),
+      ...Array.from({ length: encoderColumns }, (_, k) => ({ text: encoders[i]![k] === undefined ? "–" : describeTreatment(encoders[i]![k][1]) })),
       {
         text: token === undefined
           ? "–"

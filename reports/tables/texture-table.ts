@@ -9,7 +9,7 @@ import type { ReportTable, TableCell } from "./report-table.ts"
 /** GLCM descriptors of each strategy's images (with intervals) next to the real set's; bold: closest to the real value, significantly. */
 export const textureTable = (results: StudyResults): ReportTable => {
   const reals = realSets(results.strategies, realLabel)
-  const { levels, distances, angles } = results.strategies[0].evaluation.texture
+  const { levels, distances, angles } = results.strategies[0]!.evaluation.texture
   return {
     id: "texture",
     caption: "Texture: GLCM descriptors (mean over distances and angles)",

@@ -4,7 +4,7 @@ import { Cause, Effect, Exit, Layer } from "effect"
 import { existsSync, readdirSync } from "node:fs"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { assert, afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { selectBackend } from "../../adapters/tfjs/backend.ts"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
@@ -19,8 +19,10 @@ import { denormalise } from "../../framework/sar/denormalisation.ts"
 import type { GeneratedSample } from "../../framework/services/engine.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
 import { planOf } from "../support/plan-of.ts"
+import { referencePython } from "../support/reference-python.ts"
 import { sardine } from "../support/run-process.ts"
 import { FIXTURES, temporaryFolder } from "../training/training-run.ts"
+import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 
 /**
  * `sardine generate` from each source reproduces the study's generate step: the tiny experiment is run
@@ -73,7 +75,8 @@ const layer = Layer.mergeAll(
   plainProgress(() => {}),
   engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive)),
   EngineEnvironmentsLive,
-  WeightsLive
+  WeightsLive,
+  ModelArchitectureLive
 )
 
 const cli = (command: "generate" | "export", args: ReadonlyArray<string>): Promise<Exit.Exit<void, unknown>> => {
@@ -126,6 +129,7 @@ describe("sardine generate", () => {
     expect(exit._tag, failure(exit)).toBe("Success")
     await sameFiles(stepOutput, out)
     const [first] = await samplesOf(out)
+    assert.isDefined(first)
     expect(first).toMatchObject({ prompt: "<SAR> image of a harbour", negativePrompt: "blurry", seed: 3, replicate: 0 })
     expect(first.settings).toMatchObject({
       source: { kind: "experiment", experiment: "tiny" },
@@ -159,7 +163,40 @@ describe("sardine generate", () => {
     expect(exit._tag, failure(exit)).toBe("Success")
     await sameFiles(stepOutput, out)
     const [first] = await samplesOf(out)
+    assert.isDefined(first)
     expect((first.settings as { adapterFiles: ReadonlyArray<{ kind: string; sha256: string }> }).adapterFiles.map((f) => f.kind)).toEqual(["lora", "embedding"])
+  }, 300_000)
+
+  it("on the torch engine, the same kohya LoRA and embedding files give the tfjs engine's images (diffusers' LoRA loader, fused)", async () => {
+    const lora = join(folder.dir, "kohya.safetensors")
+    const embedding = join(folder.dir, "token.safetensors")
+    if (!existsSync(lora)) expect((await cli("export", [file, "--format", "kohya", "--out", lora, "--cache-dir", cacheDir]))._tag).toBe("Success")
+    if (!existsSync(embedding)) expect((await cli("export", [file, "--format", "embedding", "--out", embedding, "--cache-dir", cacheDir]))._tag).toBe("Success")
+    const out = join(folder.dir, "from-kohya-on-torch")
+    const prompts = ["--prompt", "{token} image of a harbour", "--prompt", "{token} image of a field"]
+    const run = await sardine(["generate", base, "--lora", lora, "--embedding", embedding, ...prompts, ...sameSettings, "--engine", "torch", "--out", out], {
+      env: { SARDINE_PYTHON: referencePython(), SARDINE_TORCH_THREADS: "1" }
+    })
+    expect(run.code, run.stderr).toBe(0)
+    const samples = await samplesOf(out)
+    expect(samples.map((s) => s.prompt)).toEqual((await samplesOf(stepOutput)).map((s) => s.prompt))
+    for (const sample of await samplesOf(stepOutput)) {
+      const [a, b] = [await readRaster(join(stepOutput, sample.tiff)), await readRaster(join(out, sample.tiff))]
+      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i]!)), 0)
+      // The engines agree to ~1e-5 per pixel from the same noise (test/torch/equivalence.test.ts); without the files, by far less.
+      expect(worst, sample.tiff).toBeLessThan(1e-3)
+    }
+    // The files change the images: without them the torch engine draws others.
+    const plain = join(folder.dir, "plain-on-torch")
+    const bare = await sardine(["generate", base, "--prompt", "<SAR> image of a harbour", ...sameSettings, "--engine", "torch", "--out", plain], {
+      env: { SARDINE_PYTHON: referencePython(), SARDINE_TORCH_THREADS: "1" }
+    })
+    expect(bare.code, bare.stderr).toBe(0)
+    const [[withFiles], [without]] = [await samplesOf(out), await samplesOf(plain)]
+    assert.isDefined(withFiles)
+    assert.isDefined(without)
+    const [x, y] = [await readRaster(join(out, withFiles.tiff)), await readRaster(join(plain, without.tiff))]
+    expect(x.data.reduce((m, v, i) => Math.max(m, Math.abs(v - y.data[i]!)), 0)).toBeGreaterThan(1e-2)
   }, 300_000)
 
   it("from the merged diffusers export: the same images to float rounding (LoRA folded into the weights)", async () => {
@@ -170,7 +207,7 @@ describe("sardine generate", () => {
     expect(exit._tag, failure(exit)).toBe("Success")
     for (const sample of await samplesOf(stepOutput)) {
       const [a, b] = [await readRaster(join(stepOutput, sample.tiff)), await readRaster(join(out, sample.tiff))]
-      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i])), 0)
+      const worst = a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i]!)), 0)
       // W + s·BA folded once vs the adapter added per call: ~1e-7 per weight, a few 1e-6 after sampling and decoding.
       expect(worst, sample.tiff).toBeLessThan(1e-3)
     }
@@ -196,6 +233,7 @@ describe("sardine generate", () => {
     ])
     expect(exit._tag, failure(exit)).toBe("Success")
     const [sample] = await samplesOf(out)
+    assert.isDefined(sample)
     const unit = await readRaster(join(out, sample.tiff))
     const window = { _tag: "db-window" as const, min: -25, max: 5 }
     expect(Array.from((await readRaster(join(out, sample.dbTiff as string))).data)).toEqual(Array.from(denormalise(unit.data, window, "db")))
@@ -247,11 +285,7 @@ describe("sardine generate", () => {
         /--experiment other: no experiment of that name .*\(it declares tiny\)/
       ],
       [[join(folder.dir, "missing.json"), "--out", join(folder.dir, "a")], /missing\.json: no such file or folder/],
-      [[folder.dir, "--prompt", "x", "--out", join(folder.dir, "a")], /a folder without model_index\.json is not a diffusers pipeline/],
-      [
-        [base, "--prompt", "x", "--lora", join(folder.dir, "kohya.safetensors"), "--engine", "torch", "--out", join(folder.dir, "a")],
-        /--lora \/ --embedding: the torch engine does not apply LoRA or textual-inversion files; use --engine tfjs/
-      ]
+      [[folder.dir, "--prompt", "x", "--out", join(folder.dir, "a")], /a folder without model_index\.json is not a diffusers pipeline/]
     ]
     for (const [args, message] of cases) {
       const exit = await cli("generate", args)

@@ -64,7 +64,7 @@ describe("usage errors: what is wrong, the nearest valid name, where the help is
 
   it("every command with subcommands: an unknown one gets the nearest, or the list", async () => {
     for (const parent of parents) {
-      const child = parent.subcommands[0].path.at(-1)!
+      const child = parent.subcommands[0]!.path.at(-1)!
       const name = parent.path.join(" ")
       expect(await messageFor([...parent.path.slice(1), `${child}x`]), name).toEqual([
         `${name}: unknown command '${child}x' (did you mean '${child}'?)`,

@@ -3,7 +3,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } 
 import { mkdtemp, readdir } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { assert, afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ClipScorersLive } from "../../adapters/clip-scorer/clip-scorers-live.ts"
 import { ClipScorers } from "../../framework/services/scorer.ts"
 import { localRuns } from "../support/local-mlruns.ts"
@@ -46,6 +46,7 @@ describe("sardine run / export on a clipModel declaration", () => {
     expect(again.stdout).toContain("0 ran, 2 cached")
 
     const [run] = await localRuns(mlruns)
+    assert.isDefined(run)
     expect(run.name).toBe("tiny-sar-clip")
     expect(run.status).toBe("FINISHED")
     const metrics = await readdir(join(mlruns, readdirSync(mlruns).find((e) => existsSync(join(mlruns, e, run.id)))!, run.id, "metrics"), { recursive: true })

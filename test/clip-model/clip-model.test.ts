@@ -100,7 +100,7 @@ describe.each(["cpu", "wasm"])("CLIPModel parity with transformers on the %s bac
     const loss = tf.tidy(() => {
       const image = tf.tensor2d(get(golden, "soft.image").data as Float32Array, [6, 12])
       const text = tf.tensor2d(get(golden, "soft.text").data as Float32Array, [6, 12])
-      const logits = tf.mul(tf.matMul(image, text, false, true), Math.exp(get(golden, "soft.scale").data[0])) as tf.Tensor2D
+      const logits = tf.mul(tf.matMul(image, text, false, true), Math.exp(get(golden, "soft.scale").data[0]!)) as tf.Tensor2D
       return tf.reshape(contrastiveLoss(logits, tf.tensor2d(captionTargets(groups), [6, 6])), [1])
     })
     expectClose(loss, get(golden, "soft.loss"), "soft-target loss")

@@ -38,8 +38,8 @@ const failure = async (folder: string) => {
 
 /** Unit rows of a [count, dim] reference tensor. */
 const unit = (t: ReferenceTensor): Array<Array<number>> =>
-  Array.from({ length: t.shape[0] }, (_, r) => {
-    const row = Array.from(t.data.subarray(r * t.shape[1], (r + 1) * t.shape[1]))
+  Array.from({ length: t.shape[0]! }, (_, r) => {
+    const row = Array.from(t.data.subarray(r * t.shape[1]!, (r + 1) * t.shape[1]!))
     const norm = Math.hypot(...row)
     return row.map((v) => v / norm)
   })
@@ -49,7 +49,7 @@ const expectRows = (actual: Embeddings, expected: Array<Array<number>>, label: s
   expect(actual.count).toBe(expected.length)
   expected.forEach((row, r) =>
     row.forEach((v, k) => {
-      if (!(Math.abs(actual.data[r * actual.dim + k] - v) <= 2e-6)) expect.fail(`${label}[${r}][${k}] = ${actual.data[r * actual.dim + k]}, reference ${v}`)
+      if (!(Math.abs(actual.data[r * actual.dim + k]! - v) <= 2e-6)) expect.fail(`${label}[${r}][${k}] = ${actual.data[r * actual.dim + k]}, reference ${v}`)
     })
   )
 }
@@ -111,17 +111,17 @@ describe("the tfjs CLIP scorer", () => {
     const onnx = await score(ONNX)
     expect(tfjs.img.count).toBe(20)
     expectRows(tfjs.img, unit(get(golden, "image_embeds")).concat(...Array.from({ length: 4 }, () => unit(get(golden, "image_embeds")))), "tfjs image")
-    for (const [a, b] of [[tfjs.img, onnx.img], [tfjs.txt, onnx.txt]]) {
+    for (const [a, b] of [[tfjs.img, onnx.img], [tfjs.txt, onnx.txt]] as const) {
       expect(a.dim).toBe(b.dim)
-      a.data.forEach((v, i) => expect(Math.abs(v - b.data[i])).toBeLessThanOrEqual(2e-6))
+      a.data.forEach((v, i) => expect(Math.abs(v - b.data[i]!)).toBeLessThanOrEqual(2e-6))
     }
-    tfjs.alignment.forEach((s, i) => expect(Math.abs(s - onnx.alignment[i])).toBeLessThanOrEqual(2e-4))
+    tfjs.alignment.forEach((s, i) => expect(Math.abs(s - onnx.alignment[i]!)).toBeLessThanOrEqual(2e-4))
   })
 
   it("refuses images it cannot take, as the ONNX scorer does", async () => {
     const message = await withScorer(
       TRANSFORMERS,
-      (scorer) => Effect.flip(scorer.embedImages([images[0], { width: 2, height: 1, channels: 1, data: Float32Array.of(0.5, 255) }]))
+      (scorer) => Effect.flip(scorer.embedImages([images[0]!, { width: 2, height: 1, channels: 1, data: Float32Array.of(0.5, 255) }]))
     )
     expect(message.message).toBe("image 1: value 255 at pixel 1 is outside [0, 1] (divide 8-bit pixels by 255)")
   })

@@ -155,7 +155,7 @@ describe("contrastive training", () => {
       expect(Object.keys(l).sort()).toEqual(["accuracy/image_to_text", "accuracy/text_to_image", "grad_norm", "logit_scale", "loss", "lr", "step"])
       expect(l.logit_scale).toBeLessThanOrEqual(100)
     }
-    expect(log[0].logit_scale).toBeCloseTo(Math.exp(2.6592), 3)
+    expect(log[0]!.logit_scale).toBeCloseTo(Math.exp(2.6592), 3)
   })
 
   it("writes a transformers CLIPModel folder that sardine's scorer reads back with the trained weights", async () => {
@@ -209,7 +209,7 @@ describe("contrastive training", () => {
       )
     )
     const log = await Effect.runPromise(readTrainingLog(dir))
-    expect(log.at(-1)!.loss).toBeLessThan(log[0].loss / 4)
+    expect(log.at(-1)!.loss).toBeLessThan(log[0]!.loss! / 4)
     expect(log.at(-1)!["accuracy/image_to_text"]).toBe(1)
     expect(log.at(-1)!["accuracy/text_to_image"]).toBe(1)
     expect(new Set(counts.slice(1)).size, `tensor counts ${counts.slice(0, 5)}…`).toBe(1)

@@ -40,7 +40,7 @@ interface Pair {
 
 const cosine = (a: Embeddings, i: number, b: Embeddings, j: number) => {
   let s = 0
-  for (let k = 0; k < a.dim; k++) s += a.data[i * a.dim + k] * b.data[j * b.dim + k]
+  for (let k = 0; k < a.dim; k++) s += a.data[i * a.dim + k]! * b.data[j * b.dim + k]!
   return s
 }
 
@@ -73,13 +73,13 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
     const batches = pairs.length / BATCH
     for (let b = 0; b < batches; b++) {
       const rows = Array.from({ length: BATCH }, (_, i) => b * BATCH + i)
-      const captions = rows.map((r) => pairs[r].caption)
+      const captions = rows.map((r) => pairs[r]!.caption)
       chance += chanceAccuracy(captions) / batches
       for (const i of rows) {
         const bestText = rows.reduce((best, j) => (cosine(images, i, texts, j) > cosine(images, i, texts, best) ? j : best))
         const bestImage = rows.reduce((best, j) => (cosine(images, j, texts, i) > cosine(images, best, texts, i) ? j : best))
-        if (pairs[bestText].caption === pairs[i].caption) imageToText += 1 / pairs.length
-        if (pairs[bestImage].caption === pairs[i].caption) textToImage += 1 / pairs.length
+        if (pairs[bestText]!.caption === pairs[i]!.caption) imageToText += 1 / pairs.length
+        if (pairs[bestImage]!.caption === pairs[i]!.caption) textToImage += 1 / pairs.length
       }
     }
     console.log(
@@ -94,7 +94,7 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
     let mismatched = 0
     let above = 0
     for (let i = 0; i < pairs.length; i++) {
-      const others = pairs.map((p, j) => j).filter((j) => pairs[j].caption !== pairs[i].caption)
+      const others = pairs.map((_, j) => j).filter((j) => pairs[j]!.caption !== pairs[i]!.caption)
       const own = 100 * cosine(images, i, texts, i)
       const rest = others.reduce((s, j) => s + 100 * cosine(images, i, texts, j), 0) / others.length
       matching += own / pairs.length
@@ -112,7 +112,7 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
 
   it("sees ships: ship scenes prefer their caption to it without the ships, ship-free water scenes prefer theirs to it with a ship", async () => {
     const compare = async (rows: ReadonlyArray<number>, altered: (caption: string) => string) => {
-      const others = await embedTexts(rows.map((i) => altered(pairs[i].caption)))
+      const others = await embedTexts(rows.map((i) => altered(pairs[i]!.caption)))
       let own = 0
       let other = 0
       let wins = 0

@@ -27,7 +27,7 @@ const expectRows = (actual: Embeddings, expected: number[][], label: string) => 
   expect(actual.count).toBe(expected.length)
   expected.forEach((row, r) =>
     row.forEach((v, k) => {
-      if (!(Math.abs(actual.data[r * actual.dim + k] - v) <= 1e-6)) expect.fail(`${label}[${r}][${k}] = ${actual.data[r * actual.dim + k]}, reference ${v}`)
+      if (!(Math.abs(actual.data[r * actual.dim + k]! - v) <= 1e-6)) expect.fail(`${label}[${r}][${k}] = ${actual.data[r * actual.dim + k]}, reference ${v}`)
     })
   )
 }
@@ -57,7 +57,7 @@ describe("CLIP preprocessing", () => {
     const theirs = float32s(reference.pixelValues)
     expect(ours.length).toBe(theirs.length)
     let worst = 0
-    for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - theirs[i]))
+    for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i]! - theirs[i]!))
     // Same arithmetic in the same order: equal to the last bit.
     expect(worst).toBe(0)
   })
@@ -78,7 +78,7 @@ describe("ONNX CLIP scorer", () => {
     expectRows(img, reference.imageEmbeds, "image")
     expectRows(txt, reference.textEmbeds, "text")
     const scores = Effect.runSync(clipAlignment(img, txt))
-    reference.alignment.forEach((s: number, k: number) => expect(Math.abs(scores[k] - s)).toBeLessThanOrEqual(1e-4))
+    reference.alignment.forEach((s: number, k: number) => expect(Math.abs(scores[k]! - s)).toBeLessThanOrEqual(1e-4))
   })
 
   it("batches larger than one model call give the same embeddings", async () => {
@@ -90,7 +90,7 @@ describe("ONNX CLIP scorer", () => {
 
   it("refuses images it cannot take, naming them", async () => {
     const outcome = (raster: Raster) =>
-      withScorer((scorer) => Effect.either(scorer.embedImages([images[0], raster]))).then((e) => (Either.isLeft(e) ? e.left.message : "accepted"))
+      withScorer((scorer) => Effect.either(scorer.embedImages([images[0]!, raster]))).then((e) => (Either.isLeft(e) ? e.left.message : "accepted"))
     expect(await outcome({ width: 2, height: 1, channels: 1, data: Float32Array.of(0.5, 255) })).toBe(
       "image 1: value 255 at pixel 1 is outside [0, 1] (divide 8-bit pixels by 255)"
     )

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -31,7 +31,7 @@ const raster = (width: number, height: number, channels: number, f: (x: number, 
 
 /** WorldCover-like label values: not contiguous. */
 const classes = [10, 20, 50]
-const labelAt = (x: number, y: number) => classes[(x + 2 * y) % 3]
+const labelAt = (x: number, y: number) => classes[(x + 2 * y) % 3]!
 
 const pairedFolder = (lines: ReadonlyArray<object>) =>
   Effect.gen(function*() {
@@ -70,7 +70,9 @@ describe("conditioning images of an image folder", () => {
         for (const condition of requests) {
           const { samples, skipped } = yield* datasets.load(declared(folder, seed), { condition })
           expect(skipped).toEqual([])
-          const { window, conditioning } = samples[0]
+          const [sample] = samples
+          assert.isDefined(sample)
+          const { window, conditioning } = sample
           const c = conditioning!
           const channels = { "label-map": 3, optical: 3, sar: 1 }[condition.input]
           expect([c.width, c.height, c.channels]).toEqual([16, 16, channels])
@@ -138,12 +140,12 @@ describe("prepared conditioning images", () => {
       const index = yield* readPreparedIndex(dir)
       expect(index.conditioning).toEqual({ input: "optical", column: "optical_file_name", channels: 3 })
       for (const [i, sample] of index.samples.entries()) {
-        expect(Array.from(yield* readPreparedCondition(dir, sample))).toEqual(Array.from(samples[i].conditioning!.data))
+        expect(Array.from(yield* readPreparedCondition(dir, sample))).toEqual(Array.from(samples[i]!.conditioning!.data))
       }
       const labels = { input: "label-map", column: "conditioning_file_name", classes: { 1: "water", 2: "bare-field" } } as const
       const strict = yield* preparedDatasetWriter(mkdtempSync(join(tmpdir(), "sardine-prepared-")), labels)
       const { samples: plain } = yield* datasets.load(dataset)
-      const refused = yield* Effect.flip(strict.add(plain[0]))
+      const refused = yield* Effect.flip(strict.add(plain[0]!))
       expect(refused.message).toBe("synthetic:4/0: has no conditioning image of its size (conditioning_file_name)")
     }).pipe(Effect.provide(layer)))
 })

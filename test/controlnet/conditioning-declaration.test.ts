@@ -8,6 +8,7 @@ import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { controlNet, frozen, full, imageFolder, lora, synthetic, webDataset } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
+import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
 import { syntheticClasses } from "../../framework/declaration/conditioning.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
@@ -213,7 +214,7 @@ describe("conditioning declarations", () => {
       const exit = await Effect.runPromiseExit(
         Effect.provide(
           checkEngineSupport(await Effect.runPromise(decodeDeclaration(input)), engine, (p) => p),
-          Layer.mergeAll(EngineEnvironmentsLive, WeightsLive)
+          Layer.mergeAll(EngineEnvironmentsLive, WeightsLive, ModelArchitectureLive)
         )
       )
       if (Exit.isSuccess(exit)) return []

@@ -75,7 +75,7 @@ describe("sampling with a ControlNet, as StableDiffusionControlNetPipeline", () 
   })
 
   it.each(cases.map((c, i) => [c.name, i] as const))("%s: the same image from the same noise", async (_, i) => {
-    const c = cases[i]
+    const c = cases[i]!
     const sampler = await Effect.runPromise(makeSampler({ sampler: c.sampler, steps: c.steps, eta: 0 }, pipeline.scheduler.config, "scheduler"))
     const conditioning = promptConditioning(models, PROMPT, usesGuidance(c.guidance), {
       originalSize: [SIDE, SIDE],
@@ -105,8 +105,8 @@ describe("sampling with a ControlNet, as StableDiffusionControlNetPipeline", () 
     let worst = 0
     let moved = 0
     for (let p = 0; p < ours.length; p++) {
-      worst = Math.max(worst, Math.abs(ours[p] - diffusers[i][p]))
-      moved = Math.max(moved, Math.abs(plain[p] - diffusers[i][p]))
+      worst = Math.max(worst, Math.abs(ours[p]! - diffusers[i]![p]!))
+      moved = Math.max(moved, Math.abs(plain[p]! - diffusers[i]![p]!))
     }
     expect(worst, "largest difference from diffusers").toBeLessThan(1e-4)
     expect(moved, "the ControlNet changes the image").toBeGreaterThan(1e-2)

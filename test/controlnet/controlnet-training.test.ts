@@ -141,7 +141,7 @@ describe("training a ControlNet next to the components' treatments", () => {
     const models = await Effect.runPromise(diffusionModelsOf(pipeline))
     try {
       const prepared = await Effect.runPromise(readPreparedIndex(dataDir))
-      const labels = await Effect.runPromise(readPreparedCondition(dataDir, prepared.samples[0]))
+      const labels = await Effect.runPromise(readPreparedCondition(dataDir, prepared.samples[0]!))
       const channels = labels.length / (SIDE * SIDE)
       await writeFile(join(folder.dir, "labels.f32"), Buffer.from(labels.buffer, labels.byteOffset, labels.byteLength))
       const c = { prompt: "a sar image of a harbour", sampler: "euler" as const, steps: 3, guidance: 3, scale: 1, guessMode: false, seed: 4, replicate: 1 }
@@ -185,8 +185,8 @@ describe("training a ControlNet next to the components' treatments", () => {
       let worst = 0
       let moved = 0
       for (let p = 0; p < ours.length; p++) {
-        worst = Math.max(worst, Math.abs(ours[p] - diffusers[p]))
-        moved = Math.max(moved, Math.abs(plain[p] - diffusers[p]))
+        worst = Math.max(worst, Math.abs(ours[p]! - diffusers[p]!))
+        moved = Math.max(moved, Math.abs(plain[p]! - diffusers[p]!))
       }
       expect(worst, "largest difference from diffusers").toBeLessThan(1e-4)
       expect(moved, "the trained ControlNet changes the image").toBeGreaterThan(10 * worst)
@@ -222,7 +222,7 @@ describe("training a ControlNet next to the components' treatments", () => {
       expect(adapters.size).toBeGreaterThan(0)
       const treatment = adaptation.controlnet!.treatment
       const scale = treatment._tag === "lora" ? treatment.scale : 1
-      const labels = await Effect.runPromise(readPreparedCondition(dataDir, prepared.samples[1]))
+      const labels = await Effect.runPromise(readPreparedCondition(dataDir, prepared.samples[1]!))
       const inputs = {
         sample: tf.randomNormal([1, SIDE / 2, SIDE / 2, 4], 0, 1, "float32", 7) as tf.Tensor4D,
         timesteps: [500],
@@ -237,7 +237,7 @@ describe("training a ControlNet next to the components' treatments", () => {
       let size = 0
       a.forEach((x, k) =>
         x.forEach((v, i) => {
-          worst = Math.max(worst, Math.abs(v - b[k][i]))
+          worst = Math.max(worst, Math.abs(v - b[k]![i]!))
           size = Math.max(size, Math.abs(v))
         })
       )

@@ -34,8 +34,8 @@ describe("paired metrics", () => {
   it("per-pair Wasserstein-1 and KS, and their spread over the pairs, as scipy and numpy", async () => {
     const distances = await Effect.runPromise(Effect.forEach(pairs, (p) => pairedAmplitudeDistances(p.g, p.t, { kind: "amplitude" }, 256, 1)))
     distances.forEach((d, i) => {
-      expectGolden(d.wasserstein, pairs[i].wasserstein, `pair ${i} W1`)
-      expectGolden(d.ks, pairs[i].ks, `pair ${i} KS`)
+      expectGolden(d.wasserstein, pairs[i]!.wasserstein, `pair ${i} W1`)
+      expectGolden(d.ks, pairs[i]!.ks, `pair ${i} KS`)
     })
     for (const [name, values] of [["wasserstein", distances.map((d) => d.wasserstein)], ["ks", distances.map((d) => d.ks)]] as const) {
       const spread = spreadOf(values)
@@ -47,14 +47,14 @@ describe("paired metrics", () => {
     expect(layoutScales(size, size)).toEqual(golden.scales)
     expect(layoutScales(32, 20)).toEqual([4])
     const matched = pairs.map((p) => layoutAgreement(p.g, p.t, golden.scales).score)
-    matched.forEach((score, i) => expectGolden(score, pairs[i].layout, `pair ${i} layout`))
-    const shuffled = pairs.map((p, i) => layoutAgreement(p.g, pairs[(i + 1) % pairs.length].t, golden.scales).score)
+    matched.forEach((score, i) => expectGolden(score, pairs[i]!.layout, `pair ${i} layout`))
+    const shuffled = pairs.map((p, i) => layoutAgreement(p.g, pairs[(i + 1) % pairs.length]!.t, golden.scales).score)
     shuffled.forEach((score, i) => expectGolden(score, golden.shuffledLayout[i], `shuffled pair ${i} layout`))
     expect(Math.min(...matched)).toBeGreaterThan(0.9)
     expect(spreadOf(shuffled).mean).toBeLessThan(spreadOf(matched).mean - 0.5)
     // A flat image agrees with no layout; an edge block that does not fit is left out.
     const flat = new Float64Array(16).fill(Math.log(0.3))
-    expect(pearson(flat, blockLogMeans(pairs[0].t, 8))).toBe(0)
+    expect(pearson(flat, blockLogMeans(pairs[0]!.t, 8))).toBe(0)
     expect(blockLogMeans({ name: "odd", width: 10, height: 9, data: new Float32Array(90).fill(0.5) }, 4)).toEqual(new Float64Array(4).fill(Math.log(0.5)))
   })
 
@@ -71,7 +71,7 @@ describe("paired metrics", () => {
       }
     })
     // Water dark, towns bright: what the table shows.
-    expect(stats[0].truth.mean).toBeLessThan(stats[2].truth.mean / 10)
+    expect(stats[0]!.truth.mean).toBeLessThan(stats[2]!.truth.mean / 10)
   })
 
   it("each pixel's class from a one-hot condition, −1 where no channel holds it", () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Stream } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
@@ -36,7 +36,7 @@ const grey = (width: number, height: number, f: (x: number, y: number) => number
 
 /** The real scene's dB values, cropped: distinct, realistic content per file. */
 const sceneCrop = (io: typeof ImageIO.Service, x0: number, y0: number, width: number, height: number) =>
-  io.read(scene).pipe(Effect.map((s) => grey(width, height, (x, y) => s.data[(y0 + y) * s.width + x0 + x])))
+  io.read(scene).pipe(Effect.map((s) => grey(width, height, (x, y) => s.data[(y0 + y) * s.width + x0 + x]!)))
 
 const at = (sample: TrainingSample, row: number, col: number) => sample.pixels[row * sample.width + col]
 
@@ -184,10 +184,10 @@ describe("image-folder datasets", () => {
         ["linked/secret.png", "outside-folder"],
         ["escape.png", "conditioning"]
       ])
-      expect(refused.skipped[0].reason).toBe(
+      expect(refused.skipped[0]!.reason).toBe(
         `a symbolic link to ${join(outside, "secret.png")}, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`
       )
-      expect(refused.skipped[2].reason).toContain(`conditioning image: a symbolic link to ${join(outside, "secret.png")}`)
+      expect(refused.skipped[2]!.reason).toContain(`conditioning image: a symbolic link to ${join(outside, "secret.png")}`)
       const followed = yield* datasets.load(imageFolder(folder, { ...declared, followSymlinks: true }), { condition })
       expect(followed.skipped).toEqual([])
       expect(followed.samples.map((s) => s.id)).toEqual(["real.png", "alias.png", "escape.png", "linked/secret.png", "paired.png"])
@@ -249,10 +249,10 @@ describe("image-folder datasets", () => {
         const raster = originals.get(sample.id)!
         const unit = normaliseMeanStd(toAmplitude(raster.data, "db"))
         const { x, y, size, flipHorizontal, flipVertical } = sample.window
-        for (const [row, col] of [[0, 0], [3, 17], [23, 23], [11, 2]]) {
+        for (const [row, col] of [[0, 0], [3, 17], [23, 23], [11, 2]] as const) {
           const sourceRow = y + (flipVertical ? size - 1 - row : row)
           const sourceCol = x + (flipHorizontal ? size - 1 - col : col)
-          expect(at(sample, row, col)).toBeCloseTo(2 * unit[sourceRow * raster.width + sourceCol] - 1, 6)
+          expect(at(sample, row, col)).toBeCloseTo(2 * unit[sourceRow * raster.width + sourceCol]! - 1, 6)
         }
       }
     }).pipe(Effect.provide(layer)))
@@ -274,7 +274,7 @@ describe("image-folder datasets", () => {
       const expected = normaliseMeanStd(toAmplitude(holes, "db"), { valid })
       expect(amplitudeStatistics(toAmplitude(holes, "db"), valid).count).toBe(32 * 32 - Math.ceil((32 * 32) / 7))
       for (let i = 0; i < holes.length; i++) {
-        expect(holesSample.pixels[i]).toBeCloseTo(valid[i] ? 2 * expected[i] - 1 : -1, 6)
+        expect(holesSample.pixels[i]).toBeCloseTo(valid[i] ? 2 * expected[i]! - 1 : -1, 6)
       }
       // A declared no-data value applies to files without a tag: here 0 in an 8-bit amplitude PNG.
       const declared = yield* datasets.load(imageFolder(folder, { unit: "amplitude", noData: 0, resolution: { size: 32 }, onError: "skip" }))
@@ -300,11 +300,11 @@ describe("image-folder datasets", () => {
       )
       const all = new Float32Array([...toAmplitude(dark.data, "db"), ...toAmplitude(bright.data, "db")])
       const expected = normaliseMeanStd(all, { statistics: amplitudeStatistics(all) })
-      const got = [...samples[0].pixels, ...samples[1].pixels]
-      expect(Math.max(...got.map((v, i) => Math.abs(v - (2 * expected[i] - 1))))).toBeLessThan(1e-6)
+      const got = [...samples[0]!.pixels, ...samples[1]!.pixels]
+      expect(Math.max(...got.map((v, i) => Math.abs(v - (2 * expected[i]! - 1))))).toBeLessThan(1e-6)
       // Per image, the dark file would be stretched: the two normalisations differ.
       const perImage = normaliseMeanStd(toAmplitude(dark.data, "db"))
-      expect(Math.abs(samples[0].pixels[0] - (2 * perImage[0] - 1))).toBeGreaterThan(1e-3)
+      expect(Math.abs(samples[0]!.pixels[0]! - (2 * perImage[0]! - 1))).toBeGreaterThan(1e-3)
     }).pipe(Effect.provide(layer)))
 
   it.effect("conditioning images are cut and flipped with their sample, 8-bit values scaled to [0, 1]", () =>
@@ -316,7 +316,7 @@ describe("image-folder datasets", () => {
       yield* io.writePng8(join(folder, "image.png"), {
         ...image,
         channels: 3,
-        data: Float32Array.from({ length: image.data.length * 3 }, (_, i) => image.data[Math.floor(i / 3)])
+        data: Float32Array.from({ length: image.data.length * 3 }, (_, i) => image.data[Math.floor(i / 3)]!)
       })
       const labels = grey(40, 36, (x, y) => (x * 7 + y * 11) % 256)
       mkdirSync(join(folder, "labels"))
@@ -327,6 +327,7 @@ describe("image-folder datasets", () => {
           { condition: { input: "optical", column: "conditioning_file_name" } }
         )
         const [sample] = samples
+        assert.isDefined(sample)
         const { x, y, size, flipHorizontal, flipVertical } = sample.window
         const c = sample.conditioning!
         expect([c.width, c.height, c.channels]).toEqual([16, 16, 1])
@@ -334,7 +335,7 @@ describe("image-folder datasets", () => {
           for (let col = 0; col < size; col++) {
             const sx = x + (flipHorizontal ? size - 1 - col : col)
             const sy = y + (flipVertical ? size - 1 - row : row)
-            expect(c.data[row * size + col]).toBe(Math.fround(labels.data[sy * 40 + sx] / 255))
+            expect(c.data[row * size + col]).toBe(Math.fround(labels.data[sy * 40 + sx]! / 255))
           }
         }
       }
@@ -381,8 +382,8 @@ describe("synthetic datasets as training samples", () => {
         for (let p = 0; p < 48 * 48; p++) expect(c.data.slice(p * 8, p * 8 + 8).reduce((a, b) => a + b, 0)).toBe(1)
       }
       const optical = yield* datasets.load(synthetic({ n: 1, size: 48, seed: 2, modality: "optical" }))
-      expect(optical.samples[0].channels).toBe(3)
-      expect(optical.samples[0].caption).toBe(samples[0].caption.replace("<SAR> image of", "optical image of"))
+      expect(optical.samples[0]!.channels).toBe(3)
+      expect(optical.samples[0]!.caption).toBe(samples[0]!.caption.replace("<SAR> image of", "optical image of"))
     }).pipe(Effect.provide(layer)))
 
   it.effect("samples stream: taking two of ten million scenes generates two", () =>

@@ -37,8 +37,8 @@ const coefficientOfVariation = (values: ArrayLike<number>) => {
   let sum = 0
   let square = 0
   for (let i = 0; i < values.length; i++) {
-    sum += values[i]
-    square += values[i] ** 2
+    sum += values[i]!
+    square += values[i]! ** 2
   }
   const mean = sum / values.length
   return Math.sqrt(square / values.length - mean * mean) / mean
@@ -83,7 +83,7 @@ describe("synthetic SAR statistics on generated homogeneous areas", () => {
     // Bare-field pixels: no texture, so the mean intensity there is the parcel's constant level.
     const ratios: Array<number> = []
     for (let i = 0; i < amplitude.length; i++) {
-      if (scene.layout.labels[i] === BARE_FIELD && pointTargetMask[i] === 0) ratios.push(amplitude[i] ** 2 / meanIntensity[i])
+      if (scene.layout.labels[i] === BARE_FIELD && pointTargetMask[i] === 0) ratios.push(amplitude[i]! ** 2 / meanIntensity[i]!)
     }
     expect(ratios.length).toBeGreaterThan(30_000)
     const cv = coefficientOfVariation(ratios)
@@ -136,7 +136,7 @@ describe("side-looking geometry", () => {
       // Mean intensity along range over the building's middle rows (or columns).
       const profile = Array.from({ length: SIZE }, (_, r) => {
         let sum = 0
-        for (let a = 58; a < 70; a++) sum += amplitude[pixel(direction, r, a)] ** 2
+        for (let a = 58; a < 70; a++) sum += amplitude[pixel(direction, r, a)]! ** 2
         return sum / 12
       })
       const mean = (from: number, to: number) => profile.slice(from, to).reduce((s, v) => s + v, 0) / (to - from)
@@ -167,7 +167,7 @@ describe("side-looking geometry", () => {
     const target: PointTarget = { x: 60 - 1.4303 * 1.5, y: 64, height: 0, intensity: 1e4 }
     const water = layoutOf(() => [WATER, 0, 2], [target])
     const { amplitude } = renderSar(water, { looks: 1, lookDirection: "right", incidenceAngle: 35 }, new SeededRandom(2))
-    const db = (x: number, y: number) => 10 * Math.log10(amplitude[y * SIZE + x] ** 2 / target.intensity)
+    const db = (x: number, y: number) => 10 * Math.log10(amplitude[y * SIZE + x]! ** 2 / target.intensity)
     expect(db(60, 64)).toBeCloseTo(-13.26, 1)
     // Azimuth: the target is on row 64, so the response there is the range sinc alone; one row
     // off (2/3 of a resolution) the azimuth sinc takes sinc(2/3)² = -7.67 dB more.
@@ -236,7 +236,7 @@ describe("the synthetic dataset on disk", () => {
         const sar = yield* io.read(join(folder, line.file_name))
         const preview = yield* io.read(join(folder, line.preview_file_name))
         const expected = normaliseMeanStd(sar.data)
-        expect(Math.max(...preview.data.map((v, i) => Math.abs(v - Math.round(expected[i] * 255))))).toBe(0)
+        expect(Math.max(...preview.data.map((v, i) => Math.abs(v - Math.round(expected[i]! * 255))))).toBe(0)
       }
     }).pipe(Effect.provide(layer)))
 

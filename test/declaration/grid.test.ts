@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
+import { assert, describe, expect, it } from "vitest"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { GridDeclarationError } from "../../framework/declaration/grid.ts"
 import { frozen, full, grid, lora, study } from "../../framework/index.ts"
@@ -54,16 +54,23 @@ describe("grid: a study's experiments as every combination of some declaration f
       "tiny-unet-frozen-seed-1",
       "tiny-unet-frozen-seed-2"
     ])
-    expect(grid({ ...base, name: "My Base" }, { "generate.guidanceScale": [7.5] })[0].name).toBe("my-base-guidancescale-7.5")
+    expect(grid({ ...base, name: "My Base" }, { "generate.guidanceScale": [7.5] })[0]!.name).toBe("my-base-guidancescale-7.5")
   })
 
   it("options.name names each combination from its choices", () => {
-    const experiments = grid(base, { "train.steps": [10, 20] }, { name: ([steps]) => `short-${String(steps.value)}` })
+    const experiments = grid(base, { "train.steps": [10, 20] }, {
+      name: ([steps]) => {
+        assert.isDefined(steps)
+        return `short-${String(steps.value)}`
+      }
+    })
     expect(experiments.map((e) => e.name)).toEqual(["short-10", "short-20"])
   })
 
   it("creates the objects an axis path goes through when the base has none", () => {
-    const [experiment] = grid({ ...base, train: undefined }, { "train.steps": [5] })
+    const { train: _train, ...untrained } = base
+    const [experiment] = grid(untrained, { "train.steps": [5] })
+    assert.isDefined(experiment)
     expect(experiment.train).toEqual({ steps: 5 })
   })
 

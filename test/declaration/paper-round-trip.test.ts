@@ -23,7 +23,7 @@ const paperFiles = [
 
 describe("paper strategies round-trip through their canonical JSON", () => {
   for (const file of paperFiles) {
-    it(file.split("/").slice(-1)[0], async () => {
+    it(file.split("/").slice(-1)[0]!, async () => {
       const loaded = await Effect.runPromise(loadDeclaration(file))
       const json = canonicalJson(encodeDeclaration(loaded.declaration))
       const again = await Effect.runPromise(decodeDeclaration(JSON.parse(json)))
@@ -40,7 +40,7 @@ describe("paper strategies round-trip through their canonical JSON", () => {
   }
 
   it("the hybrid declares what the seed study's best strategy says", async () => {
-    const { declaration } = await Effect.runPromise(loadDeclaration(paperFiles[6]))
+    const { declaration } = await Effect.runPromise(loadDeclaration(paperFiles[6]!))
     if (declaration.kind !== "experiment") throw new Error("expected an experiment")
     expect(declaration.components.unet._tag).toBe("full")
     expect(declaration.components.vae._tag).toBe("frozen")
@@ -53,7 +53,7 @@ describe("paper strategies round-trip through their canonical JSON", () => {
   })
 
   it("`sardine show` output shows back to the same bytes and validates", async () => {
-    const first = await sardine(["show", paperFiles[7]])
+    const first = await sardine(["show", paperFiles[7]!])
     expect(first.code).toBe(0)
     const dir = await mkdtemp(join(tmpdir(), "sardine-show-"))
     const jsonFile = join(dir, "study.json")

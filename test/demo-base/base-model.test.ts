@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Layer, Schema, Stream } from "effect"
 import { readFile, readdir, stat } from "node:fs/promises"
 import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, assert, beforeAll, describe, expect, it } from "vitest"
 import { syntheticSamples } from "../../adapters/data/synthetic/synthetic-samples.ts"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { autoencoderKlDecode, autoencoderKlEncode } from "../../adapters/tfjs/autoencoder-kl.ts"
@@ -63,13 +63,13 @@ const scores = (pipeline: StableDiffusionPipeline, images: tf.Tensor4D, captions
   tf.tidy(() => {
     const vae = { plan: pipeline.vae.plan, layers: layersOf(pipeline.vae.parameters) }
     const { mean } = autoencoderKlEncode(vae.plan, vae.layers, images)
-    const reconstruction = tf.mean(tf.abs(tf.sub(autoencoderKlDecode(vae.plan, vae.layers, mean), images))).dataSync()[0]
+    const reconstruction = tf.mean(tf.abs(tf.sub(autoencoderKlDecode(vae.plan, vae.layers, mean), images))).dataSync()[0]!
     const latents = tf.mul(mean, vae.plan.config.scaling_factor) as tf.Tensor4D
     const schedule = Effect.runSync(decodeNoiseSchedule(pipeline.scheduler.config, "scheduler_config.json"))
-    const encoder = pipeline.textEncoders[0]
+    const encoder = pipeline.textEncoders[0]!
     const text = { plan: encoder.plan, layers: layersOf(encoder.parameters), tokenizer: encoder.tokenizer }
     const unet = layersOf(pipeline.unet.parameters)
-    const shifted = captions.map((_, i) => captions[(i + Math.floor(captions.length / 2)) % captions.length])
+    const shifted = captions.map((_, i) => captions[(i + Math.floor(captions.length / 2)) % captions.length]!)
     const mse = (prompts: ReadonlyArray<string>) => {
       const context = encodePromptSd(text, prompts)
       let total = 0
@@ -81,7 +81,7 @@ const scores = (pipeline: StableDiffusionPipeline, images: tf.Tensor4D, captions
           timesteps,
           encoderHiddenStates: context
         })
-        total += tf.mean(tf.squaredDifference(prediction, noise)).dataSync()[0] / 3
+        total += tf.mean(tf.squaredDifference(prediction, noise)).dataSync()[0]! / 3
       }
       return total
     }
@@ -124,7 +124,7 @@ describe("the shipped demo base", () => {
     )
     const samples = JSON.parse(await readFile(join(outDir, samplesIndexFile), "utf8")) as Array<GeneratedSample>
     expect(samples).toHaveLength(1)
-    const raster = await Effect.runPromise(Effect.flatMap(ImageIO, (io) => io.read(join(outDir, samples[0].tiff))).pipe(Effect.provide(ImageIOLive)))
+    const raster = await Effect.runPromise(Effect.flatMap(ImageIO, (io) => io.read(join(outDir, samples[0]!.tiff))).pipe(Effect.provide(ImageIOLive)))
     expect([raster.width, raster.height, raster.channels]).toEqual([32, 32, 1])
     const values = Array.from(raster.data)
     const mean = values.reduce((a, b) => a + b, 0) / values.length
@@ -145,6 +145,8 @@ describe("the shipped demo base", () => {
     }
     images.dispose()
     const { base, fresh: random } = measured
+    assert.isDefined(base)
+    assert.isDefined(random)
     expect(base.reconstruction).toBeLessThan(random.reconstruction / 3)
     expect(base.denoising).toBeLessThan(random.denoising / 2)
     expect(base.denoising).toBeLessThan(base.denoisingWrongCaption)

@@ -69,10 +69,10 @@ describe("init-model", () => {
     it(`draws every parameter of ${architecture} as diffusers / transformers initialise it`, async () => {
       const out = join(folder.dir, `${architecture}-seed-3`)
       expect(Exit.isSuccess(await init(join(FIXTURES, architecture), out, 3, family))).toBe(true)
-      const reference = statistics[architecture]
+      const reference = statistics[architecture]!
       let checked = 0
       for (const [component, parameters] of Object.entries(reference)) {
-        const weights = await readWeights(join(out, component, WEIGHT_FILES[component]))
+        const weights = await readWeights(join(out, component, WEIGHT_FILES[component]!))
         expect([...weights.keys()].sort()).toEqual(Object.keys(parameters).sort())
         for (const [name, ref] of Object.entries(parameters)) {
           const { data, shape } = weights.get(name)!

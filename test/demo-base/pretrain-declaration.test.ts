@@ -82,7 +82,7 @@ describe("experiments/demo/pretrain.ts", () => {
       expect(exported.code).toBe(0)
       await Effect.runPromise(selectBackend("cpu"))
       const pipeline = await Effect.runPromise(loadPipeline(out))
-      expect(pipeline.textEncoders[0].tokenizer.maxLength).toBe(32)
+      expect(pipeline.textEncoders[0]!.tokenizer.maxLength).toBe(32)
       expect(pipeline.vae.plan.config.block_out_channels.length).toBe(3)
       disposePipeline(pipeline)
     } finally {

@@ -36,13 +36,14 @@ describe("experiments/examples/tiny-controlnet.ts end to end", () => {
       expect(result.stderr + result.stdout).toContain("tiny-controlnet: 8 ran, 0 cached, 0 failed, 0 blocked")
       expect(result.code).toBe(0)
 
-      const [samples] = await stepFiles<ReadonlyArray<GeneratedSample>>(cache, "samples.json")
+      const [samples = []] = await stepFiles<ReadonlyArray<GeneratedSample>>(cache, "samples.json")
       // Two scenes × two seeds, each sample naming its scene; the scene's caption is its prompt.
       expect(samples.map((s) => [s.condition?.scene, s.seed])).toEqual([[0, 0], [0, 1], [1, 0], [1, 1]])
       expect(samples.every((s) => s.condition!.source.startsWith("synthetic:") && s.prompt.includes("<SAR>"))).toBe(true)
 
-      const [evaluation] = await stepFiles<EvaluationResult>(cache, "evaluation.json")
-      const paired = evaluation.paired!
+      const evaluations = await stepFiles<EvaluationResult>(cache, "evaluation.json")
+      expect(evaluations).toHaveLength(1)
+      const paired = evaluations[0]!.paired!
       expect(paired.pairs.map((p) => [p.scene, p.seed])).toEqual([[0, 0], [0, 1], [1, 0], [1, 1]])
       for (const p of paired.pairs) {
         expect(p.wasserstein).toBeGreaterThan(0)

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs"
 import { mkdtemp, readFile, readdir, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { describe, expect, it } from "vitest"
+import { assert, describe, expect, it } from "vitest"
 import { localRuns } from "../support/local-mlruns.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
 
@@ -43,6 +43,7 @@ describe("experiments/examples/tiny-hybrid.ts end to end", () => {
     expect(evaluation.generated.images).toBe(4)
 
     const [run] = await localRuns(mlruns)
+    assert.isDefined(run)
     expect(run.name).toBe("tiny-hybrid")
     expect(run.status).toBe("FINISHED")
     expect(run.params["components.token.token"]).toBe("<SAR>")
@@ -73,6 +74,6 @@ describe("experiments/examples/tiny-hybrid.ts end to end", () => {
     await exported("embedding", embedding)
     const vectors = await safetensorsHeader(embedding)
     expect(Object.keys(vectors).sort()).toEqual(["clip_g", "clip_l"])
-    expect(vectors.clip_l.shape[0]).toBe(1)
+    expect(vectors.clip_l!.shape[0]).toBe(1)
   })
 })

@@ -18,6 +18,7 @@ import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { FIXTURES, readWeights, temporaryFolder } from "../training/training-run.ts"
 import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
+import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 
 /**
  * `sardine export`: finds the experiment's finished train step in the cache through the plan of its
@@ -62,7 +63,7 @@ const printed = async (args: ReadonlyArray<string>) => {
 /** Trains the declaration's experiment into the cache where `sardine run` would commit its train step. */
 const trainInto = async (file: string, cacheDir: string, dataDir: string) => {
   const loaded = await Effect.runPromise(loadDeclaration(file))
-  const declared = experimentsOf(loaded.declaration)[0]
+  const declared = experimentsOf(loaded.declaration)[0]!
   const step = trainStepOf((await planOf(file, loaded.declaration)).steps, declared.name)!
   const done = cacheLayout(cacheDir).done(step.key)
   await mkdir(done, { recursive: true })
@@ -83,7 +84,15 @@ const trainInto = async (file: string, cacheDir: string, dataDir: string) => {
 const runExport = (args: ReadonlyArray<string>) =>
   Effect.runPromiseExit(
     Command.run(exportCommand, { name: "sardine", version: "test" })(["node", "sardine", ...args]).pipe(
-      Effect.provide(Layer.mergeAll(NodeContext.layer, engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive)), EngineEnvironmentsLive, WeightsLive))
+      Effect.provide(
+        Layer.mergeAll(
+          NodeContext.layer,
+          engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive)),
+          EngineEnvironmentsLive,
+          WeightsLive,
+          ModelArchitectureLive
+        )
+      )
     )
   )
 

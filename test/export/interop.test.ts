@@ -75,8 +75,8 @@ const apart = (a: ReferenceTensor, b: ReferenceTensor) => {
   let scale = 0
   let worst = 0
   for (let i = 0; i < a.data.length; i++) {
-    scale = Math.max(scale, Math.abs(b.data[i]))
-    worst = Math.max(worst, Math.abs(a.data[i] - b.data[i]))
+    scale = Math.max(scale, Math.abs(b.data[i]!))
+    worst = Math.max(worst, Math.abs(a.data[i]! - b.data[i]!))
   }
   return worst / scale
 }
@@ -112,7 +112,7 @@ describe("exports loaded by diffusers and transformers themselves", () => {
       maxBuffer: 1 << 24
     })
     live = await readReference(out)
-    converted = JSON.parse((await header(out)).metadata.converted) as Record<string, string>
+    converted = JSON.parse((await header(out)).metadata.converted!) as Record<string, string>
   }, 600_000)
   afterAll(() => folder.remove())
 
@@ -134,7 +134,7 @@ describe("exports loaded by diffusers and transformers themselves", () => {
     const alphas = await readWeights(join(folder.dir, "kohya.safetensors"))
     expect(alphas.get("lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q.alpha")!.data[0]).toBe(4)
     expect(alphas.get("lora_te2_text_model_encoder_layers_0_self_attn_q_proj.alpha")!.data[0]).toBe(2)
-    expect(JSON.parse((await header(join(folder.dir, "peft.safetensors"))).metadata.lora_adapter_metadata)["unet.lora_alpha"]).toBe(4)
+    expect(JSON.parse((await header(join(folder.dir, "peft.safetensors"))).metadata.lora_adapter_metadata!)["unet.lora_alpha"]).toBe(4)
   })
 
   it("the merged pipeline's text encoder configs are the base's, number literals and all, but for vocab_size", async () => {
@@ -193,7 +193,7 @@ describe("exports loaded by diffusers and transformers themselves", () => {
       const view = adaptedPipeline(pipeline, { ...tensors, lora: new Map() })
       const prompt = view.convertPrompt(TOKEN_PROMPT)
       expect(prompt).toBe(SPELLED_PROMPT)
-      expect(Array.from(view.textEncoders[0].tokenizer.encode(prompt))).toEqual(Array.from(get(live, "embedding.input_ids").data))
+      expect(Array.from(view.textEncoders[0]!.tokenizer.encode(prompt))).toEqual(Array.from(get(live, "embedding.input_ids").data))
       expectPrompt(view.textEncoders, prompt, live, "embedding")
     })
 
@@ -201,7 +201,7 @@ describe("exports loaded by diffusers and transformers themselves", () => {
       const view = adaptedPipeline(pipeline, tensors)
       expectPrompt(view.textEncoders, view.convertPrompt(TOKEN_PROMPT), live, "kohya_embedding")
       expectPrompt(view.textEncoders, view.convertPrompt(TOKEN_PROMPT), live, "merged")
-      expect(Array.from(view.textEncoders[0].tokenizer.encode(view.convertPrompt(TOKEN_PROMPT)))).toEqual(Array.from(get(live, "merged.input_ids").data))
+      expect(Array.from(view.textEncoders[0]!.tokenizer.encode(view.convertPrompt(TOKEN_PROMPT)))).toEqual(Array.from(get(live, "merged.input_ids").data))
       const mergedEncoders = merged.textEncoders.map((e) => ({ plan: e.plan, layers: layersOf(e.parameters), tokenizer: e.tokenizer }))
       expectPrompt(mergedEncoders, SPELLED_PROMPT, live, "merged")
     })

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core"
 import "@tensorflow/tfjs-core/dist/register_all_gradients.js"
-import { afterAll, describe, expect, it } from "vitest"
+import { assert, afterAll, describe, expect, it } from "vitest"
 import { headsAttention, scaledDotProductAttention } from "../../adapters/tfjs/attention.ts"
 import { randomValues, relativeError, valuesOn, type BackendName } from "../wasm-kernels/backends.ts"
 
@@ -37,7 +37,7 @@ describe("attention with recomputed, query-chunked weights (custom gradient)", (
           const ours = await valuesOn(backend, withGradients((q, k, v, mask) => headsAttention(q, k, v, mask, budget as number), masked))
           const plain = await valuesOn("cpu", withGradients(plainAttention, masked))
           expect(ours.length).toBe(4)
-          ours.forEach((values, i) => expect(relativeError(values, plain[i]), `output ${i}`).toBeLessThan(1e-5))
+          ours.forEach((values, i) => expect(relativeError(values, plain[i]!), `output ${i}`).toBeLessThan(1e-5))
         }
       )
     }
@@ -47,12 +47,14 @@ describe("attention with recomputed, query-chunked weights (custom gradient)", (
     const [batch, tokens, heads, dim] = [2, 5, 3, 4]
     const make = (seed: number) => tf.tensor3d(randomValues(batch * tokens * heads * dim, seed), [batch, tokens, heads * dim])
     const [ours] = await valuesOn("wasm", () => scaledDotProductAttention(make(1), make(2), make(3), heads))
+    assert.isDefined(ours)
     const [expected] = await valuesOn("cpu", () => {
       const split = (t: tf.Tensor3D) =>
         tf.reshape(tf.transpose(tf.reshape(t, [batch, tokens, heads, dim]), [0, 2, 1, 3]), [batch * heads, tokens, dim]) as tf.Tensor3D
       const out = plainAttention(split(tf.div(make(1), Math.sqrt(dim))), split(make(2)), split(make(3)))
       return tf.reshape(tf.transpose(tf.reshape(out, [batch, heads, tokens, dim]), [0, 2, 1, 3]), [batch, tokens, heads * dim])
     })
+    assert.isDefined(expected)
     expect(relativeError(ours, expected)).toBeLessThan(1e-5)
   })
 

@@ -34,7 +34,7 @@ const affineLayers = (gamma: tf.Tensor, beta: tf.Tensor): Layers => ({
 
 /** Output and gradients for x, gamma and beta of Σ y ⊙ w, with an offset, spread-out input (as activations are). */
 const withGradients = (shape: Array<number>, f: (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor) => () => {
-  const channels = shape[shape.length - 1]
+  const channels = shape[shape.length - 1]!
   const size = shape.reduce((a, b) => a * b, 1)
   const x = tf.add(tf.mul(tf.tensor(randomValues(size, 11), shape), 3), 1.5)
   const gamma = tf.add(tf.tensor(randomValues(channels, 12)), 1)
@@ -57,14 +57,14 @@ describe("fused group and layer normalisation (one kernel forward, one backward)
       const fused = await valuesOn(backend, withGradients(shape, (x, g, b) => groupNorm(affineLayers(g, b), "norm", x as tf.Tensor4D, groups, 1e-5)))
       const composed = await valuesOn("cpu", withGradients(shape, (x, g, b) => composedGroupNorm(x as tf.Tensor4D, g, b, groups, 1e-5)))
       expect(fused.length).toBe(4)
-      fused.forEach((values, i) => expect(relativeError(values, composed[i]), `output ${i}`).toBeLessThan(1e-5))
+      fused.forEach((values, i) => expect(relativeError(values, composed[i]!), `output ${i}`).toBeLessThan(1e-5))
     })
 
     it(`LayerNorm over the last axis equals the tfjs-composed one and its gradients on ${backend}`, async () => {
       const shape = [2, 7, 24]
       const fused = await valuesOn(backend, withGradients(shape, (x, g, b) => layerNorm(affineLayers(g, b), "norm", x, 1e-5)))
       const composed = await valuesOn("cpu", withGradients(shape, (x, g, b) => composedLayerNorm(x, g, b, 1e-5)))
-      fused.forEach((values, i) => expect(relativeError(values, composed[i]), `output ${i}`).toBeLessThan(1e-5))
+      fused.forEach((values, i) => expect(relativeError(values, composed[i]!), `output ${i}`).toBeLessThan(1e-5))
     })
   }
 

@@ -42,21 +42,21 @@ describe("AdamW and EMA kernels", () => {
       for (let step = 1; step <= 4; step++) {
         // Gradients of very different scales, so rounding differences would show.
         const gradients = variables.map((v, i) => tf.mul(tf.tensor(randomValues(v.size, 10 * step + i)), 10 ** (2 * i - 3)))
-        adamwStep(params.map((p, i) => ({ ...p, gradient: gradients[i], ...settings[i] })), state, H)
+        adamwStep(params.map((p, i) => ({ ...p, gradient: gradients[i]!, ...settings[i]! })), state, H)
         updateEma(ema, params, emaDecay(0.99, step))
         reference.forEach((r, i) => {
-          const next = composedAdamW(r.p, gradients[i], r.m === undefined ? undefined : { m: r.m, v: r.v! }, step, settings[i].lr, settings[i].weightDecay)
+          const next = composedAdamW(r.p, gradients[i]!, r.m === undefined ? undefined : { m: r.m, v: r.v! }, step, settings[i]!.lr, settings[i]!.weightDecay)
           const average = tf.tidy(() => tf.sub(r.ema, tf.mul(tf.sub(r.ema, next.p), 1 - emaDecay(0.99, step))))
           tf.dispose([r.p, r.m, r.v, r.ema].filter((t): t is tf.Tensor => t !== undefined))
           Object.assign(r, { ...next, ema: average })
         })
         tf.dispose(gradients)
         params.forEach((p, i) => {
-          expect(bits(p.variable), `parameter ${i} after step ${step}`).toEqual(bits(reference[i].p))
-          expect(bits(state.get(p.name)!.m), `m of ${i}`).toEqual(bits(reference[i].m!))
-          expect(bits(state.get(p.name)!.v), `v of ${i}`).toEqual(bits(reference[i].v!))
+          expect(bits(p.variable), `parameter ${i} after step ${step}`).toEqual(bits(reference[i]!.p))
+          expect(bits(state.get(p.name)!.m), `m of ${i}`).toEqual(bits(reference[i]!.m!))
+          expect(bits(state.get(p.name)!.v), `v of ${i}`).toEqual(bits(reference[i]!.v!))
           expect(state.get(p.name)!.step).toBe(step)
-          expect(bits(ema.get(p.name)!), `EMA of ${i}`).toEqual(bits(reference[i].ema))
+          expect(bits(ema.get(p.name)!), `EMA of ${i}`).toEqual(bits(reference[i]!.ema))
         })
       }
       disposeAdamW(state)

@@ -30,7 +30,7 @@ const scratch = () => mkdtempSync(join(tmpdir(), "sardine-images-"))
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let worst = 0
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]))
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!))
   return worst
 }
 
@@ -103,7 +103,7 @@ describe("ImageIO (sharp + geotiff)", () => {
     Effect.gen(function*() {
       const io = yield* ImageIO
       for (const name of ["float32-3band.tif", "float32-3band-planar.tif", "rgb8.png"]) {
-        const want = expected[name]
+        const want = expected[name]!
         const band = yield* io.read(join(fixtures, name), { band: 2 })
         expect(band.channels).toBe(1)
         expect(Array.from(band.data)).toEqual(want.data.filter((_, i) => i % 3 === 2).map(Math.fround))
@@ -239,7 +239,7 @@ describe("ImageIO (sharp + geotiff)", () => {
         "corrupt PNG (bad checksum)",
         () => {
           const bytes = new Uint8Array(good("rgb8.png"))
-          bytes[bytes.length - 20] ^= 0xff // inside the IDAT data: its CRC no longer matches
+          bytes[bytes.length - 20]! ^= 0xff // inside the IDAT data: its CRC no longer matches
           return make("flipped.png", bytes)
         },
         "corrupt",

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -30,7 +30,7 @@ const write = (name: string, bytes: Uint8Array) => {
 const jpegClaiming = (width: number, height: number) => {
   const bytes = Buffer.from(readFileSync(join(fixtures, "grey.jpg")))
   let at = 2
-  while (!(bytes[at + 1] >= 0xc0 && bytes[at + 1] <= 0xc3)) at += 2 + bytes.readUInt16BE(at + 2)
+  while (!(bytes[at + 1]! >= 0xc0 && bytes[at + 1]! <= 0xc3)) at += 2 + bytes.readUInt16BE(at + 2)
   bytes.writeUInt16BE(height, at + 5)
   bytes.writeUInt16BE(width, at + 7)
   return bytes
@@ -74,7 +74,7 @@ describe("pixel limit", () => {
   it.effect("the check comes before decoding: an image with corrupt pixel data over the limit is refused as too large", () =>
     Effect.gen(function*() {
       const bytes = pngOfZeros(3000, 3000)
-      bytes[bytes.length - 100] ^= 0xff // inside IDAT: its checksum no longer matches
+      bytes[bytes.length - 100]! ^= 0xff // inside IDAT: its checksum no longer matches
       const damaged = write("damaged.png", bytes)
       expect((yield* readFailure(damaged, { maxPixels: 3000 * 3000 })).kind).toBe("corrupt")
       expect((yield* readFailure(damaged, { maxPixels: 3000 * 3000 - 1 })).kind).toBe("too-large")
@@ -84,7 +84,9 @@ describe("pixel limit", () => {
     Effect.gen(function*() {
       const io = yield* ImageIO
       for (const name of ["grey8.png", "rgb.jpg", "float32.tif", "float32-bigtiff.tif", "float32-tiled.tif"]) {
-        const { width, height } = expected[name]
+        const shape = expected[name]
+        assert.isDefined(shape, name)
+        const { width, height } = shape
         const file = join(fixtures, name)
         expect((yield* io.read(file, { maxPixels: width * height })).width, name).toBe(width)
         const error = yield* readFailure(file, { maxPixels: width * height - 1 })

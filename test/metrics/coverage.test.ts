@@ -6,7 +6,7 @@
  * 500 resamples).
  */
 import { Effect } from "effect"
-import { beforeAll, describe, expect, it } from "vitest"
+import { assert, beforeAll, describe, expect, it } from "vitest"
 import { SeededRandom } from "../../adapters/data/seeded-random.ts"
 import type { EvaluationEvidence } from "../../framework/metrics/evaluation-evidence.ts"
 import { evaluationIntervals } from "../../framework/metrics/evaluation-intervals.ts"
@@ -39,7 +39,7 @@ const trial = (t: number, meanA: number, meanB: number) => {
   const shared = Array.from({ length: draws }, () => truth.noise * random.normal())
   const scored = (mean: number) => ({
     ...template,
-    images: template.images.map((image) => ({ ...image, clip: (image.promptIndex === 0 ? mean : 20) + shared[image.seed] + truth.image * random.normal() }))
+    images: template.images.map((image) => ({ ...image, clip: (image.promptIndex === 0 ? mean : 20) + shared[image.seed]! + truth.image * random.normal() }))
   })
   return { a: scored(meanA), b: scored(meanB) }
 }
@@ -55,7 +55,9 @@ const differenceOf = (a: EvaluationEvidence, b: EvaluationEvidence, seed: number
   const result = Effect.runSync(compareStrategies({ name: "a", replicates: [replicate(a)] }, { name: "b", replicates: [replicate(b)] }, { ...settings, seed }))
   if (result instanceof Incomparable) throw new Error(result.reason)
   expect(result.test).toBe("paired permutation")
-  return result.differences["alignment.seen"]
+  const difference = result.differences["alignment.seen"]
+  assert.isDefined(difference, "the difference of alignment.seen")
+  return difference
 }
 
 describe("coverage of the intervals on synthetic data with a known truth", () => {
@@ -64,7 +66,7 @@ describe("coverage of the intervals on synthetic data with a known truth", () =>
     for (let t = 0; t < trials; t++) {
       await breathe()
       const { a } = trial(t, truth.a, truth.b)
-      const interval = Effect.runSync(evaluationIntervals(a, { ...settings, seed: t }, [])).estimates["alignment.seen"]
+      const interval = Effect.runSync(evaluationIntervals(a, { ...settings, seed: t }, [])).estimates["alignment.seen"]!
       if (interval.low <= truth.a && truth.a <= interval.high) covered++
     }
     // 95 % ± about 3 binomial standard deviations of 120 trials (2 %), the bootstrap's known shortfall with 20 draws below.

@@ -36,19 +36,19 @@ describe("symmetric eigendecomposition", () => {
   const a = Float64Array.from(matrix as number[])
   it("eigenvalues match numpy.linalg.eigvalsh", () => {
     const values = symmetricEigenvalues(a, n)
-    eigenvalues.forEach((e: number, k: number) => expectGolden(values[k], e, `λ${k}`))
+    eigenvalues.forEach((e: number, k: number) => expectGolden(values[k]!, e, `λ${k}`))
   })
   it("eigenvectors satisfy A v = λ v and are orthonormal", () => {
     const { values, vectors } = symmetricEigen(a, n)
     for (let k = 0; k < n; k++) {
       for (let i = 0; i < n; i++) {
         let av = 0
-        for (let j = 0; j < n; j++) av += a[i * n + j] * vectors[j * n + k]
-        expect(Math.abs(av - values[k] * vectors[i * n + k])).toBeLessThan(1e-12)
+        for (let j = 0; j < n; j++) av += a[i * n + j]! * vectors[j * n + k]!
+        expect(Math.abs(av - values[k]! * vectors[i * n + k]!)).toBeLessThan(1e-12)
       }
       for (let l = 0; l < n; l++) {
         let dot = 0
-        for (let i = 0; i < n; i++) dot += vectors[i * n + k] * vectors[i * n + l]
+        for (let i = 0; i < n; i++) dot += vectors[i * n + k]! * vectors[i * n + l]!
         expect(Math.abs(dot - (k === l ? 1 : 0))).toBeLessThan(1e-12)
       }
     }
@@ -56,8 +56,8 @@ describe("symmetric eigendecomposition", () => {
   it("1 × 1 and 2 × 2 matrices", () => {
     expect(Array.from(symmetricEigenvalues(Float64Array.of(4), 1))).toEqual([4])
     const two = symmetricEigenvalues(Float64Array.of(2, 1, 1, 2), 2)
-    expectGolden(two[0], 1, "λ0")
-    expectGolden(two[1], 3, "λ1")
+    expectGolden(two[0]!, 1, "λ0")
+    expectGolden(two[1]!, 3, "λ1")
   })
 })
 

@@ -34,7 +34,7 @@ describe("graycomatrix / graycoprops match scikit-image 0.26", () => {
           for (let j = 0; j < L; j++) {
             for (let d = 0; d < nd; d++) {
               for (let a = 0; a < na; a++) {
-                expectGolden(glcm.data[((d * na + a) * L + i) * L + j], c.P[((i * L + j) * nd + d) * na + a], `P[${i},${j},${d},${a}]`)
+                expectGolden(glcm.data[((d * na + a) * L + i) * L + j]!, c.P[((i * L + j) * nd + d) * na + a], `P[${i},${j},${d},${a}]`)
               }
             }
           }

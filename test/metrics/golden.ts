@@ -40,7 +40,7 @@ export const expectGolden = (actual: number, expected: number | string, label: s
 export const expectGoldenMatrix = (actual: number[][], expected: Array<Array<number | string>>, label: string) => {
   expect(actual.length, label).toBe(expected.length)
   actual.forEach((row, d) => {
-    expect(row.length, label).toBe(expected[d].length)
-    row.forEach((v, a) => expectGolden(v, expected[d][a], `${label}[${d}][${a}]`))
+    expect(row.length, label).toBe(expected[d]!.length)
+    row.forEach((v, a) => expectGolden(v, expected[d]![a]!, `${label}[${d}][${a}]`))
   })
 }

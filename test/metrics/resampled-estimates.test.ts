@@ -66,33 +66,33 @@ describe("the resampling space of an evaluation", () => {
     expect(Object.keys(estimates).sort()).toEqual(Object.keys(values).sort())
     for (const [id, value] of Object.entries(values)) {
       // FID's trace term goes through another factorisation; everything else sums in the same order.
-      expectRelative(estimates[id], value, id, id.startsWith("embedding.") ? 1e-9 : 1e-14)
+      expectRelative(estimates[id]!, value, id, id.startsWith("embedding.") ? 1e-9 : 1e-14)
     }
   })
 
   it("with integer weights gives the metrics of the set in which each image appears that many times", async () => {
     const generated = await Effect.runPromise(generatedImages(shape, 2))
-    const weights = Float64Array.from(generated, (_, i) => [0, 1, 2, 3][(i * 7) % 4])
-    const repeated = generated.flatMap((g, i) => Array.from({ length: weights[i] }, () => g))
+    const weights = Float64Array.from(generated, (_, i) => [0, 1, 2, 3][(i * 7) % 4]!)
+    const repeated = generated.flatMap((g, i) => Array.from({ length: weights[i]! }, () => g))
     const { values } = await Effect.runPromise(exactMetrics(repeated))
     const { measured } = await Effect.runPromise(exactMetrics(generated))
     const space = new EstimateSpace(measured.evidence, measured.evidence.images)
     const estimates = estimatesOf(space, weights)
-    for (const [id, value] of Object.entries(values)) expectRelative(estimates[id], value, id, id.startsWith("embedding.") ? 1e-9 : 1e-12)
+    for (const [id, value] of Object.entries(values)) expectRelative(estimates[id]!, value, id, id.startsWith("embedding.") ? 1e-9 : 1e-12)
   })
 
   it("takes FID_CLIP's trace term in the images' space when there are fewer images than dimensions", async () => {
     const generated = await Effect.runPromise(generatedImages(wide.shape, 4))
-    const weights = Float64Array.from(generated, (_, i) => [2, 0, 1][i % 3])
-    const repeated = generated.flatMap((g, i) => Array.from({ length: weights[i] }, () => g))
+    const weights = Float64Array.from(generated, (_, i) => [2, 0, 1][i % 3]!)
+    const repeated = generated.flatMap((g, i) => Array.from({ length: weights[i]! }, () => g))
     const { measured, values } = await Effect.runPromise(exactMetrics(generated, wide.reference))
     const space = new EstimateSpace(measured.evidence, measured.evidence.images)
     // frechetDistance takes square roots of the ~20 rounding-level eigenvalues of the singular Σx
     // (each √ε ≈ 1e-8); the images' space has none, so the two agree to that, not to 1e-9.
-    expectRelative(estimatesOf(space, space.unitWeights())["embedding.fid_clip"], values["embedding.fid_clip"], "unit weights", 1e-7)
+    expectRelative(estimatesOf(space, space.unitWeights())["embedding.fid_clip"]!, values["embedding.fid_clip"]!, "unit weights", 1e-7)
     const resampled = await Effect.runPromise(exactMetrics(repeated, wide.reference))
     for (const id of ["embedding.fid_clip", "embedding.kid_clip", "embedding.cmmd"]) {
-      expectRelative(estimatesOf(space, weights)[id], resampled.values[id], id, id === "embedding.fid_clip" ? 1e-7 : 1e-9)
+      expectRelative(estimatesOf(space, weights)[id]!, resampled.values[id]!, id, id === "embedding.fid_clip" ? 1e-7 : 1e-9)
     }
   })
 
@@ -100,12 +100,12 @@ describe("the resampling space of an evaluation", () => {
     const large = { ...shape, side: 80, seeds: [0, 1] }
     const generated = await Effect.runPromise(generatedImages(large, 3))
     const { measured, values } = await Effect.runPromise(exactMetrics(generated))
-    expect(measured.evidence.images[0].atoms.length).toBe(4096)
-    expect(measured.evidence.images[0].pixels).toBe(6400)
+    expect(measured.evidence.images[0]!.atoms.length).toBe(4096)
+    expect(measured.evidence.images[0]!.pixels).toBe(6400)
     const space = new EstimateSpace(measured.evidence, measured.evidence.images)
     const estimates = estimatesOf(space, space.unitWeights())
-    expect(Math.abs(estimates["amplitude.wasserstein"] - values["amplitude.wasserstein"])).toBeLessThan(1 / 4096)
-    expect(Math.abs(estimates["amplitude.ks"] - values["amplitude.ks"])).toBeLessThan(2 / 4096)
+    expect(Math.abs(estimates["amplitude.wasserstein"]! - values["amplitude.wasserstein"]!)).toBeLessThan(1 / 4096)
+    expect(Math.abs(estimates["amplitude.ks"]! - values["amplitude.ks"]!)).toBeLessThan(2 / 4096)
     // Histogram distances use exact counts whatever the atoms.
     expect(estimates["amplitude.js"]).toBe(values["amplitude.js"])
   })

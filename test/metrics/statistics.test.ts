@@ -66,7 +66,7 @@ describe("bootstrap intervals (scipy.stats.bootstrap given the same resamples)",
   it("percentile and BCa intervals and the standard error equal scipy's for the mean, the std and a ratio", () => {
     for (const c of golden.bootstrap as Array<Record<string, any>>) {
       const data = numbers(c.data)
-      const statistic = statistics[c.statistic]
+      const statistic = statistics[c.statistic]!
       const distribution = numbers(c.distribution)
       const label = `${c.statistic}, n = ${data.length}`
       for (const level of [0.95, 0.9]) {
@@ -86,7 +86,7 @@ describe("bootstrap intervals (scipy.stats.bootstrap given the same resamples)",
     const { a, b, distribution } = golden.twoSampleBootstrap
     const x = numbers(a)
     const y = numbers(b)
-    const mean = statistics.mean
+    const mean = statistics.mean!
     const observed = mean(x) - mean(y)
     const jackknife = [leaveOneOut(x, (s) => mean(s) - mean(y)), leaveOneOut(y, (s) => mean(x) - mean(s))]
     const bca = bcaInterval(observed, numbers(distribution), jackknife, 0.95)
@@ -101,7 +101,7 @@ describe("bootstrap intervals (scipy.stats.bootstrap given the same resamples)",
 })
 
 describe("permutation tests (scipy.stats.permutation_test)", () => {
-  const meanDifference = (x: Float64Array, y: Float64Array) => statistics.mean(x) - statistics.mean(y)
+  const meanDifference = (x: Float64Array, y: Float64Array) => statistics.mean!(x) - statistics.mean!(y)
 
   it("paired, exact: the 2ⁿ swaps give scipy's null distribution and p-value", () => {
     const c = golden.permutation.find((p: any) => p.kind === "paired" && p.exact)
@@ -111,9 +111,9 @@ describe("permutation tests (scipy.stats.permutation_test)", () => {
     expect(swaps.exact).toBe(true)
     const nullDistribution = Float64Array.from({ length: swaps.count }, (_, k) => {
       const flags = swaps.at(k)
-      return meanDifference(x.map((v, i) => (flags[i] ? y[i] : v)), y.map((v, i) => (flags[i] ? x[i] : v)))
+      return meanDifference(x.map((v, i) => (flags[i] ? y[i]! : v)), y.map((v, i) => (flags[i] ? x[i]! : v)))
     }).sort()
-    numbers(c.null).forEach((v, i) => expectClose(nullDistribution[i], v, `null[${i}]`, 1e-12))
+    numbers(c.null).forEach((v, i) => expectClose(nullDistribution[i]!, v, `null[${i}]`, 1e-12))
     expectClose(permutationPValue(meanDifference(x, y), nullDistribution, true), c.p, "p")
   })
 
@@ -131,7 +131,7 @@ describe("permutation tests (scipy.stats.permutation_test)", () => {
       const flags = splits.at(k)
       return meanDifference(pooled.filter((_, i) => flags[i] === 1), pooled.filter((_, i) => flags[i] === 0))
     }).sort()
-    numbers(c.null).forEach((v, i) => expectClose(nullDistribution[i], v, `null[${i}]`, 1e-12))
+    numbers(c.null).forEach((v, i) => expectClose(nullDistribution[i]!, v, `null[${i}]`, 1e-12))
     expectClose(permutationPValue(goldenNumber(c.observed), nullDistribution, true), c.p, "p")
   })
 })
@@ -160,7 +160,7 @@ describe("t tests and corrections (scipy.stats.ttest_ind / ttest_1samp, statsmod
   it("Holm's adjusted p-values and rejections", () => {
     for (const c of golden.holm as Array<{ p: Array<Num>; adjusted: Array<Num>; reject: Array<boolean> }>) {
       const adjusted = holmAdjusted(c.p.map(goldenNumber))
-      adjusted.forEach((p, i) => expectGolden(p, c.adjusted[i], `adjusted[${i}]`))
+      adjusted.forEach((p, i) => expectGolden(p, c.adjusted[i]!, `adjusted[${i}]`))
       expect(adjusted.map((p) => p <= 0.05)).toEqual(c.reject)
     }
   })

@@ -84,8 +84,8 @@ describe("texture edge cases", () => {
   })
   it("an all-zero image stays at level 0 instead of dividing by zero", () => {
     const t = Effect.runSync(imageTexture(flat(0), { levels: 8, distances: [1], anglesDegrees: [0] }))
-    expect(t.mean[0][0]).toBe(0)
-    expect(t.entropy[0][0]).toBe(0)
+    expect(t.mean[0]![0]).toBe(0)
+    expect(t.entropy[0]![0]).toBe(0)
   })
   it("NaN input fails naming the image", () => {
     const bad = flat(1)

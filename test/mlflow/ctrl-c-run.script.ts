@@ -9,7 +9,7 @@ import { Tracker } from "../../framework/services/tracker.ts"
 import { withTrackedRun } from "../../framework/tracking/tracked-run.ts"
 
 const program = Effect.gen(function*() {
-  const tracker = yield* makeFileStoreTracker(process.argv[2])
+  const tracker = yield* makeFileStoreTracker(process.argv[2]!)
   const experimentId = yield* tracker.getOrCreateExperiment("ctrl-c")
   yield* Effect.provideService(
     withTrackedRun({ experimentId, name: "interrupted" }, (run) =>

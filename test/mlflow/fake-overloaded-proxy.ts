@@ -31,7 +31,7 @@ export const startFakeOverloadedProxy = async (
       return
     }
     const answer = await fetch(`${target}${req.url}`, {
-      method: req.method,
+      ...(req.method === undefined ? {} : { method: req.method }),
       headers: { "content-type": req.headers["content-type"] ?? "application/json" },
       ...(req.method === "GET" ? {} : { body: Buffer.concat(chunks) })
     })

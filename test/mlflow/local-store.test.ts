@@ -91,7 +91,7 @@ describe("local store (MLflow file-store layout)", () => {
           child.stdout.on("data", (chunk: Buffer) => {
             out += chunk.toString()
             const match = /started ([0-9a-f]{32})/.exec(out)
-            if (match !== null) resolve(match[1])
+            if (match !== null) resolve(match[1]!)
           })
           child.on("exit", (code) => reject(new Error(`exited ${code} before starting`)))
         })
@@ -155,7 +155,7 @@ describe("local store (MLflow file-store layout)", () => {
         const study = yield* Effect.provide(logStudy("local-study", join(dir, "files"), "study-local"), storeLayer(root))
         const expected = expectation("local-study", study)
         const wrong = {
-          runs: [{ ...expected.runs[1], params: { ...expected.runs[1].params, "train.seed": "999" } }]
+          runs: [{ ...expected.runs[1], params: { ...expected.runs[1]!.params, "train.seed": "999" } }]
         }
         const expectedFile = join(dir, "wrong.json")
         yield* Effect.promise(() => writeFile(expectedFile, JSON.stringify(wrong)))

@@ -53,7 +53,7 @@ describe("sardine mlflow push against a real MLflow server", () => {
       expect((yield* Effect.promise(() => searchRuns(server, experimentId, ""))).length).toBe(3)
 
       // A local run that goes on after a push: the next push brings the server's copy up to date.
-      const child = study.children[0]
+      const child = study.children[0]!
       yield* Effect.provide(
         Effect.flatMap(Tracker, (t) => t.logMetrics(child.runId, [{ key: "train/loss", step: 300, value: 0.001, timestamp: 1_790_000_003_000 }])),
         storeLayer(root)

@@ -183,7 +183,7 @@ describe("REST tracker against a real MLflow server", () => {
       expect(files.filter((f) => f.path.endsWith("+compressed.webp"))).toHaveLength(3)
       const stored = yield* Effect.promise(() => readRun(server, run.runId))
       expect(stored.tags["mlflow.loggedImages"]).toBe("True")
-      expect((yield* Effect.promise(() => downloadArtifact(server, stored.info.artifact_uri, full[0].path))).equals(image)).toBe(true)
+      expect((yield* Effect.promise(() => downloadArtifact(server, stored.info.artifact_uri, full[0]!.path))).equals(image)).toBe(true)
       // The server answers the same listing the UI's image view asks for.
       const listing = yield* Effect.promise(() => getJson(server, "artifacts/list", { run_id: run.runId, path: "images" }))
       expect(listing.files).toHaveLength(6)

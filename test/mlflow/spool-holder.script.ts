@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { openOwnSession } from "../../framework/tracking/spool.ts"
 
 const program = Effect.scoped(Effect.gen(function*() {
-  const session = yield* openOwnSession(process.argv[2], "http://127.0.0.1:9")
+  const session = yield* openOwnSession(process.argv[2]!, "http://127.0.0.1:9")
   yield* session.append({ op: "end", run: "held", status: "FINISHED", endTime: 1 })
   yield* Effect.sync(() => process.stdout.write("ready\n"))
   yield* Effect.never

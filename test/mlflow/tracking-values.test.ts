@@ -65,7 +65,7 @@ describe("flattening a declaration into MLflow params", () => {
     const longKeys = Object.keys(params).filter((k) => k.startsWith("kyyy"))
     expect(longKeys.length).toBe(2)
     expect(longKeys.every((k) => k.length === 250)).toBe(true)
-    expect(params.text.length).toBe(6000)
+    expect(params.text!.length).toBe(6000)
     expect(params.text).toMatch(/^x+…\[7000 chars, sha256 [0-9a-f]{8}\]$/)
     expect(params.other).not.toBe(params.text)
   })
@@ -140,7 +140,7 @@ describe("log-batch chunks", () => {
     expect(bodies.flatMap((b) => b.tags)).toEqual(tags)
     const sent = bodies.flatMap((b) => b.metrics)
     expect(sent.map((m) => m.step)).toEqual(metrics.map((m) => m.step))
-    expect([sent[3].value, sent[4].value, sent[5].value]).toEqual(["NaN", "-Infinity", 5])
+    expect([sent[3]!.value, sent[4]!.value, sent[5]!.value]).toEqual(["NaN", "-Infinity", 5])
   })
 })
 

@@ -61,8 +61,8 @@ describe("checkpoint names and shapes", () => {
       const shards = [tensors.slice(0, half), tensors.slice(half)]
       const names = ["diffusion_pytorch_model-00001-of-00002.safetensors", "diffusion_pytorch_model-00002-of-00002.safetensors"]
       yield* Effect.promise(async () => {
-        await rewrite(join(folder, UNET_FILE), join(folder, names[0]), () => shards[0])
-        await rewrite(join(folder, UNET_FILE), join(folder, names[1]), () => shards[1])
+        await rewrite(join(folder, UNET_FILE), join(folder, names[0]!), () => shards[0]!)
+        await rewrite(join(folder, UNET_FILE), join(folder, names[1]!), () => shards[1]!)
         await rm(join(folder, UNET_FILE))
         const weightMap = Object.fromEntries(shards.flatMap((s, i) => s.map((t) => [t.name, names[i]])))
         await writeFile(join(folder, `${UNET_FILE}.index.json`), JSON.stringify({ metadata: {}, weight_map: weightMap }))
@@ -186,8 +186,8 @@ describe("latent sampling", () => {
       const z = tf.tidy(() => tf.div(tf.sub(a, dist.mean), tf.exp(tf.mul(dist.logvar, 0.5))))
       const { mean, variance } = tf.moments(z)
       // 240 standard normal draws: the sample mean is within 0.2 and the variance within 0.25 of N(0, 1)'s.
-      expect(Math.abs(mean.dataSync()[0])).toBeLessThan(0.2)
-      expect(Math.abs(variance.dataSync()[0] - 1)).toBeLessThan(0.25)
+      expect(Math.abs(mean.dataSync()[0]!)).toBeLessThan(0.2)
+      expect(Math.abs(variance.dataSync()[0]! - 1)).toBeLessThan(0.25)
       tf.dispose([image, dist.mean, dist.logvar, a, b, c, z, mean, variance])
       disposeParameters(vae.parameters)
     }))

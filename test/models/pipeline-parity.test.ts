@@ -15,7 +15,7 @@ const PROMPTS = ["a sar image of a harbour, 3 ships & a breakwater!", "<SAR> flo
 
 /** Adds <SAR> the way textual inversion does: a tokenizer id after the vocabulary and the reference's embedding row. */
 const withSarToken = (encoder: LoadedTextEncoder, row: ReferenceTensor): TextEncoder => {
-  encoder.parameters.set(ADDED_TOKEN_EMBEDDING, tf.tensor2d(row.data as Float32Array, [1, row.shape[1]]))
+  encoder.parameters.set(ADDED_TOKEN_EMBEDDING, tf.tensor2d(row.data as Float32Array, [1, row.shape[1]!]))
   return { plan: encoder.plan, layers: layersOf(encoder.parameters), tokenizer: encoder.tokenizer.addTokens(["<SAR>"]) }
 }
 
@@ -112,12 +112,12 @@ describe.each(["cpu", "wasm"])("parity with diffusers / transformers on the %s b
   })
 
   it("encodes SD-1 prompts as StableDiffusionPipeline.encode_prompt", () => {
-    const encoder = withSarToken(sd1.textEncoders[0], get(ref1, "text_encoder.added_token_embedding"))
+    const encoder = withSarToken(sd1.textEncoders[0]!, get(ref1, "text_encoder.added_token_embedding"))
     const embeds = countingTensors(1, () => encodePromptSd(encoder, PROMPTS))
     expectClose(embeds, get(ref1, "prompt.prompt_embeds"), "prompt_embeds")
     embeds.dispose()
-    sd1.textEncoders[0].parameters.get(ADDED_TOKEN_EMBEDDING)!.dispose()
-    sd1.textEncoders[0].parameters.delete(ADDED_TOKEN_EMBEDDING)
+    sd1.textEncoders[0]!.parameters.get(ADDED_TOKEN_EMBEDDING)!.dispose()
+    sd1.textEncoders[0]!.parameters.delete(ADDED_TOKEN_EMBEDDING)
   })
 
   it("encodes SDXL prompts as StableDiffusionXLPipeline.encode_prompt, with its time ids", () => {
@@ -125,7 +125,7 @@ describe.each(["cpu", "wasm"])("parity with diffusers / transformers on the %s b
     const out = countingTensors(2, () => encodePromptSdxl(encoders, PROMPTS))
     expectClose(out.promptEmbeds, get(refXl, "prompt.prompt_embeds"), "prompt_embeds")
     expectClose(out.pooledPromptEmbeds, get(refXl, "prompt.pooled_prompt_embeds"), "pooled_prompt_embeds")
-    const timeIds = sdxlTimeIds(sdxl.unet.plan, encoders[1].plan, { originalSize: [24, 40], cropTopLeft: [0, 0], targetSize: [24, 40] })
+    const timeIds = sdxlTimeIds(sdxl.unet.plan, encoders[1]!.plan, { originalSize: [24, 40], cropTopLeft: [0, 0], targetSize: [24, 40] })
     expect(timeIds).toEqual(Array.from(get(refXl, "prompt.add_time_ids").data))
     tf.dispose([out.promptEmbeds, out.pooledPromptEmbeds])
     for (const e of sdxl.textEncoders) {

@@ -33,7 +33,7 @@ export const nhwc = (t: ReferenceTensor): tf.Tensor4D =>
 
 /** Rows of token ids from a [B, T] int32 reference tensor. */
 export const idRows = (t: ReferenceTensor): Array<Int32Array> =>
-  Array.from({ length: t.shape[0] }, (_, b) => Int32Array.from(t.data.subarray(b * t.shape[1], (b + 1) * t.shape[1])))
+  Array.from({ length: t.shape[0]! }, (_, b) => Int32Array.from(t.data.subarray(b * t.shape[1]!, (b + 1) * t.shape[1]!)))
 
 /**
  * The acceptance rule: max |actual − expected| ≤ 1e-4 × max |expected|. `layout` "nhwc" compares an NHWC
@@ -48,8 +48,8 @@ export const expectClose = (actual: tf.Tensor, expected: ReferenceTensor, label:
   let scale = 0
   let worst = 0
   for (let i = 0; i < values.length; i++) {
-    scale = Math.max(scale, Math.abs(expected.data[i]))
-    worst = Math.max(worst, Math.abs(values[i] - expected.data[i]))
+    scale = Math.max(scale, Math.abs(expected.data[i]!))
+    worst = Math.max(worst, Math.abs(values[i]! - expected.data[i]!))
   }
   expect(scale, `${label}: reference is all zeros`).toBeGreaterThan(0)
   expect(worst / scale, `${label}: max error ${worst} relative to scale ${scale}`).toBeLessThanOrEqual(1e-4)

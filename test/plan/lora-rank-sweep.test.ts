@@ -15,7 +15,9 @@ describe("the paper's LoRA-rank sweep of the UNet (experiments/paper/lora-rank-s
     if (declaration.kind !== "study" || loraUnet.kind !== "experiment") throw new Error("expected a study and an experiment")
     expect(declaration.experiments.map((e) => e.name)).toEqual(["lora-unet-r4", "lora-unet-r8", "lora-unet-r16", "lora-unet-r32", "lora-unet-r64"])
     for (const [i, rank] of [4, 8, 16, 32, 64].entries()) {
-      const { components, data, description: _description, name: _name, train, ...rest } = declaration.experiments[i]
+      const experiment = declaration.experiments[i]
+      if (experiment === undefined) throw new Error(`no experiment ${i}`)
+      const { components, data, description: _description, name: _name, train, ...rest } = experiment
       expect(components.unet).toMatchObject({ _tag: "lora", rank, alpha: rank, lr: 1e-4 })
       expect(components.vae).toEqual(loraUnet.components.vae)
       expect(components.textEncoders).toEqual(loraUnet.components.textEncoders)

@@ -52,7 +52,7 @@ export const fileStudyIn = async (name: string, trainSteps = 6): Promise<FileStu
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
   const plan = await planOf(file, declaration)
   const cache = join(dir, "cache")
-  const argv = (args: ReadonlyArray<string>) => [...args, "--cache-dir", cache, ...(tracks.has(args[0]) ? ["--tracking-uri", join(dir, "mlruns")] : [])]
+  const argv = (args: ReadonlyArray<string>) => [...args, "--cache-dir", cache, ...(tracks.has(args[0]!) ? ["--tracking-uri", join(dir, "mlruns")] : [])]
   return {
     dir,
     file,

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { describe, expect, it } from "vitest"
+import { assert, describe, expect, it } from "vitest"
 import { pngOfZeros } from "../support/decompression-bombs.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
 
@@ -74,6 +74,7 @@ describe("hostile data files, through the sardine command", () => {
     expect(result.stderr + result.stdout).toContain("1 samples of 32×32×1, 3 files skipped (listed in index.json)")
     expect(result.code).toBe(0)
     const [key] = readdirSync(join(root, "cache", "steps"))
+    assert.isDefined(key, "the data step's folder")
     const index = JSON.parse(readFileSync(join(root, "cache", "steps", key, "index.json"), "utf8"))
     expect(index.samples.map((s: { id: string }) => s.id)).toEqual(["good.png"])
     expect(index.skipped.map((s: { file: string; kind: string }) => [s.file, s.kind])).toEqual([

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest"
+import { assert, afterEach, describe, expect, it } from "vitest"
 import { existsSync } from "node:fs"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -56,6 +56,7 @@ describe("a run whose MLflow server dies", { timeout: 600_000 }, () => {
     expect(rerun.stdout).toContain(`${name}: 0 ran, 7 cached, 0 failed, 0 blocked`)
     expect(rerun.stderr).toMatch(/sending \d+ tracking item\(s\) that earlier runs left in/)
     const [stored, ...others] = await serverRunsOf(server.uri, name)
+    assert.isDefined(stored)
     expect(others).toHaveLength(0)
     expect(stored.images).toHaveLength(4)
     expect(stored.lossSteps).toEqual(range(1, 20))
@@ -84,6 +85,7 @@ describe("a run whose MLflow server dies", { timeout: 600_000 }, () => {
       expect(pushed.code, pushed.stderr).toBe(0)
       expect(pushed.stdout).toMatch(new RegExp(`pushed the tracking spool of ${cache} to ${server.uri}: [1-9]\\d* item\\(s\\) sent, 0 left`))
       const [stored] = await serverRunsOf(server.uri, name)
+      assert.isDefined(stored)
       expect(stored.lossSteps).toEqual(range(1, 12))
       expect(stored.status).toBe("KILLED")
       expect(await spoolSessions(cache)).toHaveLength(0)
@@ -114,6 +116,7 @@ describe("a run whose MLflow server dies", { timeout: 600_000 }, () => {
     const pushed = await sardine(["mlflow", "push", cache])
     expect(pushed.code, pushed.stderr).toBe(0)
     const [stored] = await serverRunsOf(uri, name)
+    assert.isDefined(stored)
     expect(stored.lossSteps).toEqual(range(1, 20))
     expect(stored.images).toHaveLength(4)
     expect(stored.status).toBe("FINISHED")

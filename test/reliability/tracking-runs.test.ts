@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest"
+import { assert, afterEach, describe, expect, it } from "vitest"
 import { sharedServerUri } from "../mlflow/mlflow-server.ts"
 import { run, type Running } from "../support/run-process.ts"
 import { range, serverRunsOf, setUpScenario, startTracked, stopAll, trackedCli, until } from "./tracking-scenario.ts"
@@ -29,6 +29,7 @@ describe("the MLflow runs of a run", { timeout: 300_000 }, () => {
     expect(resumed.code, resumed.stderr).toBe(0)
     expect(resumed.stderr).toContain("resuming at iteration 10")
     const [stored, ...others] = await serverRunsOf(server, name)
+    assert.isDefined(stored)
     expect(others).toHaveLength(0)
     expect(stored.lossSteps).toEqual(range(1, 20))
     expect(stored.status).toBe("FINISHED")
@@ -38,7 +39,7 @@ describe("the MLflow runs of a run", { timeout: 300_000 }, () => {
     const first = await setUpScenario("caches")
     const caches = [first.cache, `${first.dir}/second-cache`]
     // The same declaration (same content keys), two caches; the first is run again.
-    for (const cache of [...caches, caches[0]]) {
+    for (const cache of [...caches, first.cache]) {
       const ran = await run(trackedCli, ["run", first.file, "--cache-dir", cache, "--tracking-uri", server])
       expect(ran.code, ran.stderr).toBe(0)
     }

@@ -20,7 +20,7 @@ describe("axis ticks", () => {
       const { labels, values } = fittedTicks(scale, horizontalExtent, 40)
       const positions = values.map(scale.map)
       for (let i = 1; i < values.length; i++) {
-        expect(positions[i] - positions[i - 1]).toBeGreaterThanOrEqual((horizontalExtent(labels[i]) + horizontalExtent(labels[i - 1])) / 2)
+        expect(positions[i]! - positions[i - 1]!).toBeGreaterThanOrEqual((horizontalExtent(labels[i]!) + horizontalExtent(labels[i - 1]!)) / 2)
       }
       expect(values.length).toBeGreaterThanOrEqual(1)
     }
@@ -58,7 +58,7 @@ describe("decimation", () => {
     expect(kept.at(-1)).toEqual(points.at(-1))
     expect(Math.max(...kept.map(([, y]) => y))).toBe(Math.max(...points.map(([, y]) => y)))
     expect(Math.min(...kept.map(([, y]) => y))).toBe(Math.min(...points.map(([, y]) => y)))
-    expect(kept.every((p, i) => i === 0 || p[0] > kept[i - 1][0])).toBe(true)
+    expect(kept.every((p, i) => i === 0 || p[0] > kept[i - 1]![0])).toBe(true)
     expect(decimate(points.slice(0, 100), 300)).toHaveLength(100)
   })
 })

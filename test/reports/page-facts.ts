@@ -54,11 +54,11 @@ export const labelProblems = (chart: ChartFacts): ReadonlyArray<string> => {
   const texts = chart.texts.filter((t) => t.text.trim() !== "")
   for (let i = 0; i < texts.length; i++) {
     for (let j = i + 1; j < texts.length; j++) {
-      if (intersection(texts[i].box, texts[j].box) > 1) problems.push(`${chart.id}: "${texts[i].text}" overlaps "${texts[j].text}"`)
+      if (intersection(texts[i]!.box, texts[j]!.box) > 1) problems.push(`${chart.id}: "${texts[i]!.text}" overlaps "${texts[j]!.text}"`)
     }
-    const { box } = texts[i]
+    const { box } = texts[i]!
     if (box.left < chart.box.left - 0.5 || box.right > chart.box.right + 0.5 || box.top < chart.box.top - 0.5 || box.bottom > chart.box.bottom + 0.5) {
-      problems.push(`${chart.id}: "${texts[i].text}" leaves the chart`)
+      problems.push(`${chart.id}: "${texts[i]!.text}" leaves the chart`)
     }
   }
   return problems

@@ -66,8 +66,9 @@ const strategies = (shared: Omit<ExperimentInput, "name" | "components">, count:
       }))
     }
   }
+  const { train: _train, ...untrained } = shared
   const all: Array<ExperimentInput> = [
-    { ...shared, name: "baseline", baseline: true, components: { unet: frozen() }, train: undefined, description: "The base model as it is." },
+    { ...untrained, name: "baseline", baseline: true, components: { unet: frozen() }, description: "The base model as it is." },
     { ...shared, name: "full-unet", components: { unet: full({ lr: 1e-4 }) } },
     { ...shared, name: "lora-unet", components: { unet: lora({ rank: 4, lr: 1e-3 }) } },
     {

@@ -175,20 +175,20 @@ describe("the comparison report of a study", () => {
       return best?.significant ? [[realRows + names.indexOf(best.strategy), k + 1]] : []
     })
     expect(expectedBold.length).toBeGreaterThan(0)
-    expect(facts.boldCells.texture).toEqual(expectedBold.sort((a, b) => a[0] - b[0] || a[1] - b[1]))
+    expect(facts.boldCells.texture).toEqual(expectedBold.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!))
     expect(table.rows.length).toBe(4)
     // The value shown is the best's: lowest distance, highest CLIP score.
-    const wasserstein = statistics.best[evaluationMetrics.wasserstein.id]
-    const values = statistics.strategies.map((s) => s.estimates[evaluationMetrics.wasserstein.id].value)
+    const wasserstein = statistics.best[evaluationMetrics.wasserstein.id]!
+    const values = statistics.strategies.map((s) => s.estimates[evaluationMetrics.wasserstein.id]!.value)
     expect(wasserstein.strategy).toBe(names[values.indexOf(Math.min(...values))])
   })
 
   it("tones each change against the baseline by that comparison's verdict: n.s. where it finds no real difference", () => {
-    const w = statistics.strategies.map((s) => s.estimates[evaluationMetrics.wasserstein.id].value)
+    const w = statistics.strategies.map((s) => s.estimates[evaluationMetrics.wasserstein.id]!.value)
     for (const row of [1, 2, 3]) {
       const change = facts.changeTones.find((c) => c.row === row && c.column === 1)!
       const percent = Number(change.text.replace(/[()% ]|n\.s\.|,/g, "").replace("−", "-").replace("+", ""))
-      expect(percent).toBeCloseTo(((w[row] - w[0]) / w[0]) * 100, 0)
+      expect(percent).toBeCloseTo(((w[row]! - w[0]!) / w[0]!) * 100, 0)
       const verdict = statistics.comparisons.find((c) =>
         c.a === names[row] && c.b === "baseline"
       )!.lines.find((l) => l.id === evaluationMetrics.wasserstein.id)!.verdict
@@ -207,7 +207,7 @@ describe("the comparison report of a study", () => {
       "hybrid against full-unet (declared)"
     ])
     for (const [i, comparison] of statistics.comparisons.entries()) {
-      const table = verdictTables[i]
+      const table = verdictTables[i]!
       expect(table.header).toEqual([
         "metric",
         comparison.a,
@@ -219,7 +219,7 @@ describe("the comparison report of a study", () => {
         "verdict"
       ])
       comparison.lines.forEach((line, r) => {
-        const verdict = table.rows[r].at(-1)
+        const verdict = table.rows[r]!.at(-1)
         const real = line.pAdjusted <= 0.05
         expect(verdict, `${table.caption}: ${line.label}`).toBe(
           !real
@@ -232,8 +232,8 @@ describe("the comparison report of a study", () => {
     }
     // K = 1 against K = 1 pairs up by noise draw; the replicated hybrid is compared over its training seeds.
     expect(statistics.comparisons.map((c) => c.test)).toEqual(["paired permutation", "paired permutation", "welch", "welch"])
-    expect(statistics.comparisons[0].permutations).toMatchObject({ count: 256, exact: true })
-    expect(verdictTables[2].rows.length).toBeGreaterThan(10)
+    expect(statistics.comparisons[0]!.permutations).toMatchObject({ count: 256, exact: true })
+    expect(verdictTables[2]!.rows.length).toBeGreaterThan(10)
   })
 
   it("does not bold a best that is not significant: the same values, re-rendered with the verdict flipped, move the bold", async () => {
@@ -262,14 +262,14 @@ describe("the comparison report of a study", () => {
     expect(table.rows).toEqual(facts.tables.find((t) => t.id === "metrics")!.rows)
     const columnOf = (label: string) => table.header.findIndex((h) => h.startsWith(`${label} `))
     for (const column of columns) {
-      const best = flipped.best[column.id]
+      const best = flipped.best[column.id]!
       const k = columnOf(column.label)
       expect(flippedFacts.bestCells.filter(([, c]) => c === k), column.id).toEqual(best.significant ? [[names.indexOf(best.strategy), k]] : [])
     }
     // The metric table's note names the columns left without bold: the best there is not significantly better.
     const noteOf = async (folder: string) =>
       (await readFile(join(folder, "report.md"), "utf8")).split("\n").find((l) => l.includes("No bold in"))?.replace(/\\(.)/g, "$1")
-    const unmarked = (best: StudyStatistics["best"]) => columns.filter((c) => !best[c.id].significant).map((c) => c.label)
+    const unmarked = (best: StudyStatistics["best"]) => columns.filter((c) => !best[c.id]!.significant).map((c) => c.label)
     expect(unmarked(recomputed.best).length).toBeGreaterThan(0)
     expect(await noteOf(reportDir)).toContain(`No bold in ${unmarked(recomputed.best).join(", ")}:`)
     const flippedUnmarked = unmarked(flipped.best)
@@ -293,7 +293,7 @@ describe("the comparison report of a study", () => {
     }
     expect(byName("hybrid#2").params["train.seed"]).not.toBe(byName("hybrid#1").params["train.seed"])
     // The experiment's summary run: the mean over its seeds, the interval's bounds, the spread between seeds.
-    const mean = statistics.strategies.find((s) => s.name === "hybrid")!.estimates[evaluationMetrics.wasserstein.id]
+    const mean = statistics.strategies.find((s) => s.name === "hybrid")!.estimates[evaluationMetrics.wasserstein.id]!
     expect(hybrid.metrics["amplitude.wasserstein"][0][2]).toBeCloseTo(mean.value, 12)
     expect(hybrid.metrics["amplitude.wasserstein.low"][0][2]).toBeCloseTo(mean.low, 12)
     expect(hybrid.metrics["amplitude.wasserstein.high"][0][2]).toBeCloseTo(mean.high, 12)
@@ -312,18 +312,18 @@ describe("the comparison report of a study", () => {
     expect(table.rows.map((r) => r[0])).toEqual(["hybrid (3 seeds)"])
     const hybrid = statistics.strategies.find((s) => s.name === "hybrid")!
     expect(hybrid.replicates).toBe(3)
-    const w = hybrid.estimates[evaluationMetrics.wasserstein.id]
+    const w = hybrid.estimates[evaluationMetrics.wasserstein.id]!
     expect(w.method).toBe("t")
     expect(w.replicateValues).toHaveLength(3)
     expect(w.value).toBeCloseTo(w.replicateValues!.reduce((a, b) => a + b, 0) / 3, 12)
-    expect(table.rows[0][1]).toMatch(/^sd \S+ \(\S+, \S+, \S+\)$/)
+    expect(table.rows[0]![1]).toMatch(/^sd \S+ \(\S+, \S+, \S+\)$/)
   })
 
   it("states run facts per replicate from the manifests and the MLflow runs: backend tag, cache keys, run ids, the mlflow ui command", async () => {
     const table = facts.tables.find((t) => t.id === "run-facts")!
     const column = (name: string) => table.header.indexOf(name)
     for (const [i, name] of ["baseline", "full-unet", "lora-unet", "hybrid#1", "hybrid#2", "hybrid#3"].entries()) {
-      const row = table.rows[i]
+      const row = table.rows[i]!
       expect(row[column("run")]).toBe(name)
       expect(row[column("backend")]).toBe("none (test stand-ins)")
       expect(row[column("MLflow run")]).toBe(ran.runs.experiments.get(name)!.runId)
@@ -357,8 +357,8 @@ describe("the comparison report of a study", () => {
     ])
     expect(markdown.tables.map((t) => t.caption)).toEqual(htmlTables.map((t) => t.caption))
     markdown.tables.forEach((table, i) => {
-      expect(table.header, htmlTables[i].id).toEqual(htmlTables[i].header)
-      expect(table.rows, htmlTables[i].id).toEqual(htmlTables[i].rows)
+      expect(table.header, htmlTables[i]!.id).toEqual(htmlTables[i]!.header)
+      expect(table.rows, htmlTables[i]!.id).toEqual(htmlTables[i]!.rows)
     })
     // Every chart as an SVG file, and the grid: 4 prompts × (1 real + 4 strategies × 2 samples).
     expect(markdown.images.filter((i) => i.src.startsWith("images/charts/"))).toHaveLength(facts.charts.length)
@@ -371,8 +371,8 @@ describe("the comparison report of a study", () => {
     const dirs = experimentDirsOf(ran)
     // No baseline among the copies: the layout needs no comparisons, so none are computed.
     const loaded = await Effect.runPromise(loadStudy(Array.from({ length: 10 }, (_, i) => ({
-      experiment: { ...dirs[i % 4].experiment, baseline: false, name: `strategy-${i}-lora-unet-rank-16-alpha-32-cosine-schedule-noise-offset`.slice(0, 64) },
-      replicates: dirs[i % 4].replicates
+      experiment: { ...dirs[i % 4]!.experiment, baseline: false, name: `strategy-${i}-lora-unet-rank-16-alpha-32-cosine-schedule-noise-offset`.slice(0, 64) },
+      replicates: dirs[i % 4]!.replicates
     }))))
     const outDir = join(dir, "wide-report")
     const wideStatistics = await Effect.runPromise(statisticsOf(loaded, []))

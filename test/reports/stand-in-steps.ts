@@ -63,7 +63,7 @@ const standInEncodeLatents = (ctx: StepContext<"encode-latents">) =>
       for (let by = 0; by < side; by++) {
         for (let bx = 0; bx < side; bx++) {
           let sum = 0
-          for (let y = 0; y < block; y++) for (let x = 0; x < block; x++) sum += pixels[((by * block + y) * index.width + bx * block + x) * index.channels]
+          for (let y = 0; y < block; y++) for (let x = 0; x < block; x++) sum += pixels[((by * block + y) * index.width + bx * block + x) * index.channels]!
           out[(n * side + by) * side + bx] = sum / (block * block)
         }
       }
@@ -111,7 +111,7 @@ const standInTrain = (ctx: StepContext<"train">) =>
     const gain = 20
     for (let step = 0; step < train.steps; step++) {
       const started = performance.now()
-      const image = images[Math.floor(rng.uniform() * images.length)]
+      const image = images[Math.floor(rng.uniform() * images.length)]!
       const sigma = 0.1 + rng.uniform() * 0.9
       const noise = new Float64Array(width * height)
       for (let i = 0; i < noise.length; i++) noise[i] = rng.normal()
@@ -119,32 +119,33 @@ const standInTrain = (ctx: StepContext<"train">) =>
         const cx = Math.min(width - 1, Math.max(0, x))
         const cy = Math.min(height - 1, Math.max(0, y))
         const p = cy * width + cx
-        return image[p * channels] + sigma * noise[p]
+        return image[p * channels]! + sigma * noise[p]!
       }
       const gradient = new Float64Array(10)
       let loss = 0
       const n = width * height
       for (let y = 0; y < height; y++) {
         for (let x = 0; x < width; x++) {
-          let prediction = parameters[9]
-          for (let k = 0; k < 9; k++) prediction += parameters[k] * noisy(x + (k % 3) - 1, y + Math.floor(k / 3) - 1)
-          const error = prediction - noise[y * width + x]
+          let prediction = parameters[9]!
+          for (let k = 0; k < 9; k++) prediction += parameters[k]! * noisy(x + (k % 3) - 1, y + Math.floor(k / 3) - 1)
+          const error = prediction - noise[y * width + x]!
           loss += (error * error) / n
-          for (let k = 0; k < 9; k++) gradient[k] += (2 * error * noisy(x + (k % 3) - 1, y + Math.floor(k / 3) - 1)) / n
-          gradient[9] += (2 * error) / n
+          for (let k = 0; k < 9; k++) gradient[k]! += (2 * error * noisy(x + (k % 3) - 1, y + Math.floor(k / 3) - 1)) / n
+          gradient[9]! += (2 * error) / n
         }
       }
       const rates = Object.fromEntries(groups.map((g) => [learningRateMetric(g.name), scheduled(train, g.lr, step)]))
       const [first, ...rest] = groups
+      if (first === undefined) throw new Error("a training has at least one parameter group")
       const rateOf = (k: number) =>
-        gain * (k < 9 || rest.length === 0 ? rates[learningRateMetric(first.name)] : rest.reduce((a, g) => a + rates[learningRateMetric(g.name)], 0))
+        gain * (k < 9 || rest.length === 0 ? rates[learningRateMetric(first.name)]! : rest.reduce((a, g) => a + rates[learningRateMetric(g.name)]!, 0))
       const { beta1, beta2, epsilon } = train.optimizer
       for (let k = 0; k < 10; k++) {
-        moment1[k] = beta1 * moment1[k] + (1 - beta1) * gradient[k]
-        moment2[k] = beta2 * moment2[k] + (1 - beta2) * gradient[k] ** 2
-        const m = moment1[k] / (1 - beta1 ** (step + 1))
-        const v = moment2[k] / (1 - beta2 ** (step + 1))
-        parameters[k] -= (rateOf(k) * m) / (Math.sqrt(v) + epsilon)
+        moment1[k] = beta1 * moment1[k]! + (1 - beta1) * gradient[k]!
+        moment2[k] = beta2 * moment2[k]! + (1 - beta2) * gradient[k]! ** 2
+        const m = moment1[k]! / (1 - beta1 ** (step + 1))
+        const v = moment2[k]! / (1 - beta2 ** (step + 1))
+        parameters[k]! -= (rateOf(k) * m) / (Math.sqrt(v) + epsilon)
       }
       const norm = Math.sqrt(gradient.reduce((a, g) => a + g * g, 0))
       const values = {

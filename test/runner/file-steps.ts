@@ -97,7 +97,7 @@ export const fileSteps: StepHandlers<never> = {
   generate: (ctx) =>
     Effect.gen(function*() {
       const model = ctx.inputs("model")
-      const weights = model.length === 0 ? "base" : yield* read(join(model[0].dir, "model.json"))
+      const weights = model.length === 0 ? "base" : yield* read(join(model[0]!.dir, "model.json"))
       yield* writeAtomic(join(ctx.workDir, "samples.txt"), digest(`${weights}/${JSON.stringify(ctx.step.config.generate)}`))
     }),
   evaluate: (ctx) =>

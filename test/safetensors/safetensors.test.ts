@@ -104,7 +104,7 @@ describe("safetensors writer", () => {
       const reread = yield* Effect.scoped(Effect.flatMap(openSafetensors(file), (r) => r.readInt32("i32")))
       expect(Array.from(reread)).toEqual([7, -7])
       // The header is padded to 8 bytes like the reference writer's, so data stays aligned.
-      expect(header.tensors[0].begin % 8).toBe(0)
+      expect(header.tensors[0]!.begin % 8).toBe(0)
     }))
 
   it.scoped("leaves no file behind when a tensor's data does not fit its shape", () =>

@@ -17,7 +17,7 @@ describe("sardine weights", () => {
     const listing = JSON.parse(result.stdout) as WeightsListing
     expect(listing.kind).toBe("pipeline")
     expect(Object.fromEntries(listing.components.map((c) => [c.name, c.parameters]))).toEqual(counts["sdxl-tiny"])
-    expect(listing.parameters).toBe(Object.values(counts["sdxl-tiny"]).reduce((a, b) => a + b, 0))
+    expect(listing.parameters).toBe(Object.values(counts["sdxl-tiny"]!).reduce((a, b) => a + b, 0))
     const encoder = listing.components.find((c) => c.name === "text_encoder_2")!
     expect(encoder.className).toBe("CLIPTextModelWithProjection")
     expect(encoder.tensors.find((t) => t.name === "text_projection.weight")).toEqual({
@@ -34,11 +34,11 @@ describe("sardine weights", () => {
     const lines = result.stdout.trimEnd().split("\n")
     expect(lines[0]).toBe(
       `diffusion_pytorch_model.safetensors: ${
-        counts["sd1-tiny"].vae.toLocaleString("en-US")
+        counts["sd1-tiny"]!.vae!.toLocaleString("en-US")
       } parameters in ${FIXTURES}/sd1-tiny/vae/diffusion_pytorch_model.safetensors`
     )
     expect(lines.find((l) => l.trim().startsWith("decoder.conv_in.weight"))?.replace(/\s+/g, " ").trim()).toBe("decoder.conv_in.weight BF16 [8, 4, 3, 3]")
-    expect(lines.at(-1)).toBe(`total: ${counts["sd1-tiny"].vae.toLocaleString("en-US")} parameters`)
+    expect(lines.at(-1)).toBe(`total: ${counts["sd1-tiny"]!.vae!.toLocaleString("en-US")} parameters`)
   })
 
   it("exits 1 with the file and the reason on a corrupt file", async () => {

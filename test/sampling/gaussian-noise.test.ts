@@ -75,7 +75,7 @@ describe("sardine's seeded Gaussian stream", () => {
     for (let b = 0; b < 2; b++) {
       for (let c = 0; c < 3; c++) {
         for (let h = 0; h < 4; h++) {
-          for (let w = 0; w < 5; w++) expect(nhwc[b][h][w][c]).toBe(values[((b * 3 + c) * 4 + h) * 5 + w])
+          for (let w = 0; w < 5; w++) expect(nhwc[b]![h]![w]![c]).toBe(values[((b * 3 + c) * 4 + h) * 5 + w])
         }
       }
     }

@@ -58,8 +58,9 @@ const modelsWith = async (pipeline: StableDiffusionPipeline, token?: string): Pr
   const models = await Effect.runPromise(diffusionModelsOf(pipeline, (component, parameters) => {
     if (component === "unet" || component === "vae") return layersOf(parameters)
     const row = get(reference, `${component}.added_token_embedding`)
-    rows.push(tf.tensor2d(row.data as Float32Array, [1, row.shape[1]]))
-    return layersOf(new Map([...parameters, [ADDED_TOKEN_EMBEDDING, rows[rows.length - 1]]]))
+    const added = tf.tensor2d(row.data as Float32Array, [1, row.shape[1]!])
+    rows.push(added)
+    return layersOf(new Map([...parameters, [ADDED_TOKEN_EMBEDDING, added]]))
   }))
   return { ...models, textEncoders: models.textEncoders.map((e) => ({ ...e, tokenizer: e.tokenizer.addTokens([token]) })) }
 }
@@ -131,7 +132,7 @@ describe.each(["cpu", "wasm"])("generation reproduces diffusers' pipelines on th
       })
     )
     expect(tf.memory().numTensors, "tensors left behind by generateSamples").toBe(before)
-    const sample = samples[c.replicate]
+    const sample = samples[c.replicate]!
     expect(sample.prompt).toBe(c.token ? c.prompt.replace("{token}", c.token) : c.prompt)
     expect(sample.negativePrompt).toBe(c.negative_prompt)
     const tiff = await readRaster(join(dir, sample.tiff))
@@ -250,8 +251,8 @@ describe("generation outputs and guidance (cpu)", () => {
     }
     // Another replicate or seed is another sample.
     const values = async (file: string) => Array.from((await readRaster(join(first, file))).data)
-    expect(await values(index[0].tiff)).not.toEqual(await values(index[1].tiff))
-    expect(await values(index[0].tiff)).not.toEqual(await values(index[2].tiff))
+    expect(await values(index[0]!.tiff)).not.toEqual(await values(index[1]!.tiff))
+    expect(await values(index[0]!.tiff)).not.toEqual(await values(index[2]!.tiff))
   })
 
   it("refuses {token} without a token and a resolution the VAE cannot decode, before writing anything", async () => {
@@ -263,7 +264,7 @@ describe("generation outputs and guidance (cpu)", () => {
     const negative = await run(
       Effect.flip(
         generateSamples(
-          { ...request(dir, models), token: undefined, generate: generation({ prompts: ["x"], negativePrompt: "not {token}" }) } as GenerateSamplesRequest
+          { ...withoutToken, generate: generation({ prompts: ["x"], negativePrompt: "not {token}" }) }
         )
       )
     )

@@ -65,14 +65,14 @@ describe("set_timesteps as diffusers computes it", () => {
       // float32 log and sardine's differ by an ulp (2.4e-7 at log σ ≈ −3), which the interpolation weight
       // divides by the log σ gap (≈ 0.05 at the low end): 1e-5 of a timestep, plus the float32 rounding of t.
       expect(scheduler.timesteps).toHaveLength(g.timesteps.length)
-      g.timesteps.forEach((t, i) => expect(Math.abs(scheduler.timesteps[i] - t), `timestep ${i}`).toBeLessThanOrEqual(1e-5 + 1.2e-7 * t))
+      g.timesteps.forEach((t, i) => expect(Math.abs(scheduler.timesteps[i]! - t), `timestep ${i}`).toBeLessThanOrEqual(1e-5 + 1.2e-7 * t))
     }
     if (g.sigmas === undefined) return
     // σ and the initial noise scale to float32 precision. Rescaled to zero terminal SNR, the last ᾱ are
     // differences of nearly equal float32 numbers, reproduced to a few ulps only: σ there to 1e-6.
     const tolerance = g.zeroSnr ? 1e-6 : 2e-7
     expect(scheduler.sigmas!.length).toBe(g.sigmas.length)
-    g.sigmas.forEach((sigma, i) => expect(Math.abs(scheduler.sigmas![i] - sigma), `σ ${i}`).toBeLessThanOrEqual(tolerance * Math.max(sigma, 1)))
+    g.sigmas.forEach((sigma, i) => expect(Math.abs(scheduler.sigmas![i]! - sigma), `σ ${i}`).toBeLessThanOrEqual(tolerance * Math.max(sigma, 1)))
     expect(Math.abs(scheduler.initNoiseSigma - g.initNoiseSigma!)).toBeLessThanOrEqual(tolerance * g.initNoiseSigma!)
   })
 
@@ -158,7 +158,7 @@ describe.each(["cpu", "wasm"])("samplers reproduce diffusers' schedulers on the 
     // sample), never more as the steps go on; the result alone after.
     expect(counts).toHaveLength(c.steps * (c.sampler === "heun" ? 2 : 1) - (c.sampler === "heun" ? 1 : 0))
     expect(Math.max(...counts)).toBeLessThanOrEqual(before + 5)
-    expect(counts.slice(-1)[0]).toBeLessThanOrEqual(counts[0] + 4)
+    expect(counts.slice(-1)[0]).toBeLessThanOrEqual(counts[0]! + 4)
     expect(tf.memory().numTensors).toBe(before + 1)
     expectClose(latents, get(reference, `${c.name}.latents`), `${c.name} latents`, "nhwc")
     tf.dispose([initial, latents])

@@ -57,8 +57,10 @@ export interface Cluster {
 const fromSacct = (text: string): Record<string, RecordedJob> => {
   const jobs: Record<string, RecordedJob> = {}
   for (const line of text.trim().split("\n")) {
-    const [id, name, state, start, end, cpus, memory, timeLimit] = line.split("|")
-    jobs[id] = { name, state: state.split(" ")[0], start, end, cpus, memory, timeLimit }
+    const fields = line.split("|")
+    if (fields.length < 8) throw new Error(`sacct line "${line}" has ${fields.length} of the 8 fields asked for`)
+    const [id, name, state, start, end, cpus, memory, timeLimit] = fields as [string, string, string, string, string, string, string, string]
+    jobs[id] = { name, state: state.split(" ")[0]!, start, end, cpus, memory, timeLimit }
   }
   return jobs
 }
@@ -96,7 +98,7 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
   }
   const envFile = join(dir, "cluster.env")
   if (!existsSync(envFile)) throw new Error(`.ci/slurm.sh start ${dir} left no cluster.env`)
-  const conf = /SLURM_CONF=(\S+)/.exec(await readFile(envFile, "utf8"))![1].replace(/^'|'$/g, "")
+  const conf = /SLURM_CONF=(\S+)/.exec(await readFile(envFile, "utf8"))![1]!.replace(/^'|'$/g, "")
   const env = { SLURM_CONF: conf }
   const command = async (program: string, commandArgs: ReadonlyArray<string>) =>
     (await exec(program, [...commandArgs], { env: { ...process.env, ...env } })).stdout

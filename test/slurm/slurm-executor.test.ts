@@ -3,7 +3,7 @@ import { existsSync } from "node:fs"
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, assert, beforeAll, describe, expect, it } from "vitest"
 import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { StepManifest } from "../../framework/runner/cache.ts"
@@ -123,7 +123,7 @@ const mainScenario = async () => {
   expect(new Set(ids).size).toBe(plan.steps.length)
   const accounted = await cluster.jobs(ids)
   for (const step of plan.steps) {
-    const job = accounted[records[step.id].jobId]
+    const job = accounted[records[step.id]!.jobId]!
     expect(job.name).toBe(`sardine:${step.id}`)
     expect(job.state).toBe("COMPLETED")
   }
@@ -134,14 +134,14 @@ const mainScenario = async () => {
     for (const input of step.inputs) {
       const theirs = await manifest(cache, stepOf(plan, input.step).key)
       expect(Date.parse(mine.startedAt)).toBeGreaterThanOrEqual(Date.parse(theirs.finishedAt))
-      expect(accounted[records[step.id].jobId].start >= accounted[records[input.step].jobId].end).toBe(true)
+      expect(accounted[records[step.id]!.jobId]!.start >= accounted[records[input.step]!.jobId]!.end).toBe(true)
     }
   }
 
   // The declared resources reached SLURM: train 300M and 10 minutes, report 2 CPUs, the rest the defaults.
-  const train = accounted[records["full-unet/train"].jobId]
+  const train = accounted[records["full-unet/train"]!.jobId]!
   expect([train.memory, train.timeLimit, train.cpus]).toEqual(["300M", "00:10:00", "1"])
-  expect(accounted[records.report.jobId].cpus).toBe("2")
+  expect(accounted[records.report!.jobId]!.cpus).toBe("2")
 
   // The jobs computed what the local runner computes.
   const local = join(dir, "local-cache")
@@ -165,7 +165,7 @@ const mainScenario = async () => {
   const status = await run(cli, ["status", file, "--cache-dir", cache], { env: env() })
   expect(status.code).toBe(0)
   for (const step of plan.steps) {
-    expect(status.stdout).toMatch(new RegExp(`${step.kind}\\s+${step.id}\\s+cached\\s+job ${records[step.id].jobId} COMPLETED`))
+    expect(status.stdout).toMatch(new RegExp(`${step.kind}\\s+${step.id}\\s+cached\\s+job ${records[step.id]!.jobId} COMPLETED`))
   }
 }
 
@@ -175,7 +175,7 @@ const failedJobScenario = async () => {
   const result = await run(cli, slurm(cache), { env: env({ FILE_STEPS_FAIL_TRAIN: "full-unet/train" }) })
   expect(result.code).toBe(1)
   const records = await jobRecords(cache)
-  const trainJob = records["full-unet/train"].jobId
+  const trainJob = records["full-unet/train"]!.jobId
   expect(result.stderr).toContain(`full-unet/train: failed — job ${trainJob} ended FAILED (exit code 1:0); last lines of`)
   expect(result.stderr).toMatch(/\| .*full-unet\/train: failing on purpose \(FILE_STEPS_FAIL_TRAIN\)/)
   expect(result.stderr).toContain("full-unet/generate: blocked — needs full-unet/train (failed)")
@@ -186,7 +186,7 @@ const failedJobScenario = async () => {
   }
   // SLURM dropped the jobs waiting for the failed one: nothing of this study is left in the queue.
   await waitFor(async () => (await inQueue(Object.values(records).map((r) => r.jobId))).length === 0, "an empty queue")
-  expect((await cluster.jobs([records["full-unet/generate"].jobId]))[records["full-unet/generate"].jobId].state).toBe("CANCELLED")
+  expect((await cluster.jobs([records["full-unet/generate"]!.jobId]))[records["full-unet/generate"]!.jobId]!.state).toBe("CANCELLED")
   expect((await localRuns(tracking)).map((r) => [r.name, r.status])).toEqual([
     ["baseline", "FINISHED"],
     ["file-study", "FAILED"],
@@ -205,7 +205,9 @@ const statusOfForgottenJob = (expected: "COMPLETED" | "ENDED") => async () => {
   const cache = join(dir, "cache")
   const result = await run(cli, slurm(cache, ["--only", "full-unet/data"]), { env: env() })
   expect(result.code).toBe(0)
-  const { jobId } = (await jobRecords(cache))["full-unet/data"]
+  const record = (await jobRecords(cache))["full-unet/data"]
+  assert.isDefined(record, "the data step's job record")
+  const { jobId } = record
   await waitFor(async () => (await heldByController([jobId])).length === 0, `the controller to forget job ${jobId}`)
   const status = await run(cli, ["status", file, "--cache-dir", cache], { env: env() })
   expect(status.code).toBe(0)
@@ -258,7 +260,7 @@ describe("the slurm executor on a real one-node cluster with accounting (slurmdb
     expect(Object.keys(submitted)).toHaveLength(plan.steps.length)
 
     // Held, the report's job stays queued however slow this machine is; it is released once the rerun has looked.
-    const report = submitted.report.jobId
+    const report = submitted.report!.jobId
     await cluster.command("scontrol", ["hold", report])
     const again = start(cli, slurm(cache), { env: slow })
     const seen = `report: job ${report} from an earlier submission is PENDING; not submitting it again`
@@ -302,8 +304,8 @@ describe("the slurm executor on a real one-node cluster with accounting (slurmdb
     const first = await run(cli, slurm(cache), { env: env({ FILE_STEPS_DELAY_MS: "500" }) })
     expect(first.code).toBe(1)
     expect(first.stderr).toContain("reached its time limit (resources.train.time \"1\") and was stopped; what it saved is kept")
-    const stopped = (await jobRecords(cache))["full-unet/train"].jobId
-    expect((await cluster.jobs([stopped]))[stopped].state).toBe("TIMEOUT")
+    const stopped = (await jobRecords(cache))["full-unet/train"]!.jobId
+    expect((await cluster.jobs([stopped]))[stopped]!.state).toBe("TIMEOUT")
     expect(existsSync(join(cache, "partial", train.key, "checkpoints", "latest.json"))).toBe(true)
     expect(existsSync(join(cache, "steps", train.key))).toBe(false)
 
@@ -349,9 +351,9 @@ describe("the slurm executor on a real one-node cluster with accounting (slurmdb
     expect(result.stderr).toContain("the compute nodes see the cache folder")
     expect(result.code).toBe(0)
     expect(result.stdout).toContain(`1 ran, 0 cached, 0 failed, 0 blocked, ${plan.steps.length - 1} not selected`)
-    const record = (await jobRecords(cache))["full-unet/data"]
+    const record = (await jobRecords(cache))["full-unet/data"]!
     expect(record.ssh).toBe(cluster.loginHost)
-    expect((await cluster.jobs([record.jobId]))[record.jobId].state).toBe("COMPLETED")
+    expect((await cluster.jobs([record.jobId]))[record.jobId]!.state).toBe("COMPLETED")
     const status = await run(cli, ["status", file, "--cache-dir", cache], { env: viaSsh })
     expect(status.code).toBe(0)
     expect(status.stdout).toMatch(new RegExp(`full-unet/data\\s+cached\\s+job ${record.jobId} COMPLETED`))

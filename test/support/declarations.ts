@@ -4,9 +4,12 @@ import { repoRoot } from "./run-process.ts"
 /** The tiny SD-1-like pipeline of the model tests (absolute, so declarations written anywhere find it). */
 export const tinySd1 = `${repoRoot}/test/fixtures/pipelines/sd1-tiny`
 
+/** Fields of an experiment to replace; one given `undefined` is left out (a baseline's `train`). */
+export type ExperimentOverrides = { readonly [K in keyof ExperimentInput]?: ExperimentInput[K] | undefined }
+
 /** A small valid SD-1.x-like experiment; tests derive malformed or alternative ones from it. */
-export const validExperiment = (overrides: Partial<ExperimentInput> = {}) =>
-  experiment({
+export const validExperiment = (overrides: ExperimentOverrides = {}) =>
+  experiment(withoutUndefined({
     name: "tiny",
     base: diffusers(tinySd1, { family: "sd15" }),
     components: { unet: full({ lr: 1e-4 }), vae: frozen(), textEncoders: frozen() },
@@ -15,7 +18,9 @@ export const validExperiment = (overrides: Partial<ExperimentInput> = {}) =>
     generate: { prompts: ["SAR image of a field"], seeds: [0], steps: 4 },
     evaluate: { reference: synthetic({ n: 4, size: 32, seed: 99 }) },
     ...overrides
-  })
+  }) as ExperimentInput)
+
+const withoutUndefined = (fields: Record<string, unknown>) => Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined))
 
 /** Three strategies sharing data and reference: two trained, one baseline. */
 export const fileStudy = (trainSteps = 12) =>

@@ -65,7 +65,7 @@ export const tiffOfZeros = (width: number, height: number, options: { bands?: nu
     [262, 3, 1], // min-is-black
     [277, 3, bands],
     ...layout
-  ].sort((a, b) => a[0] - b[0]) as Array<[number, number, number]>
+  ].sort((a, b) => a[0]! - b[0]!) as Array<[number, number, number]>
   const ifdLength = 2 + entries.length * 12 + 4
   const bitsOffset = 8 + ifdLength
   const dataOffset = bitsOffset + (bands > 2 ? 2 * bands : 0)

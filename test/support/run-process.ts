@@ -32,6 +32,7 @@ export const start = (
   options: { cwd?: string; env?: Record<string, string>; wrapper?: ReadonlyArray<string> } = {}
 ): Running => {
   const [file, ...argv] = [...(options.wrapper ?? []), ...nodeCommand(script, args)]
+  if (file === undefined) throw new Error("no command to start")
   const child = spawn(file, argv, {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, CI: "true", ...options.env },

@@ -24,7 +24,7 @@ describe("SDXL's tokenizers, offline", () => {
   for (const folder of ["tokenizer", "tokenizer_2"]) {
     it.effect(`${folder}: 49,408 ids, SDXL's special tokens, and the ids transformers gives`, () =>
       Effect.gen(function*() {
-        const golden = goldens.tokens[folder]
+        const golden = goldens.tokens[folder]!
         const tokenizer = yield* loadClipTokenizer(`experiments/architectures/sdxl/${folder}`)
         expect(golden.size).toBe(49408)
         expect({ size: tokenizer.size, bos: tokenizer.bosId, eos: tokenizer.eosId, pad: tokenizer.padId, maxLength: tokenizer.maxLength })
@@ -34,8 +34,8 @@ describe("SDXL's tokenizers, offline", () => {
   }
 
   it("pads the way the real SDXL tokenizers do: <|endoftext|> for the first, \"!\" (id 0) for the second", () => {
-    expect(goldens.tokens.tokenizer.pad).toBe(49407)
-    expect(goldens.tokens.tokenizer_2.pad).toBe(0)
-    expect(goldens.tokens.tokenizer.prompts[0].ids.slice(0, 8)).toEqual([49406, 320, 1125, 539, 320, 2368, 49407, 49407])
+    expect(goldens.tokens.tokenizer!.pad).toBe(49407)
+    expect(goldens.tokens.tokenizer_2!.pad).toBe(0)
+    expect(goldens.tokens.tokenizer!.prompts[0]!.ids.slice(0, 8)).toEqual([49406, 320, 1125, 539, 320, 2368, 49407, 49407])
   })
 })

@@ -1,5 +1,5 @@
 import { Effect, Exit, Layer, Schema } from "effect"
-import { mkdir, open, writeFile } from "node:fs/promises"
+import { cp, mkdir, open, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
@@ -17,6 +17,7 @@ import { components, temporaryFolder, training } from "../training/training-run.
 import { validExperiment } from "../support/declarations.ts"
 import { referencePython } from "../support/reference-python.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
+import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 
 /**
  * Choosing the engine: it is part of the keys of the steps it computes (only those), `--engine` wins over
@@ -27,7 +28,7 @@ import { repoRoot, sardine } from "../support/run-process.ts"
 
 const decode = (input: unknown) => Effect.runPromise(decodeDeclaration(input))
 const demoBase = join(repoRoot, "experiments/demo/base")
-const services = Layer.mergeAll(EngineEnvironmentsLive, WeightsLive)
+const services = Layer.mergeAll(EngineEnvironmentsLive, WeightsLive, ModelArchitectureLive)
 /** A stand-in for a machine where the torch engine has no Python (this checkout has .venv, so it cannot be made here). */
 const torchNotConfiguredStandIn = Layer.succeed(EngineEnvironments, {
   torchConfigured: Effect.succeed(false),
@@ -140,6 +141,33 @@ describe("choosing the engine", () => {
     expect(problems[0]).toMatch(new RegExp(`^base: the UNet of ${base} has 2\\.50 G parameters \\(SDXL size\\); .* run it with --engine torch$`))
   })
 
+  it("refuses at plan time a base's config value the tfjs engine cannot build, naming file and field; the torch engine (diffusers) takes it", async () => {
+    // The demo base's configs (no weights needed) with a UNet option and a DDIM option sardine's models lack.
+    const base = join(folder.dir, "unbuildable")
+    await cp(demoBase, base, { recursive: true, filter: (source) => !source.endsWith(".safetensors") })
+    const edit = async (file: string, change: Record<string, unknown>) =>
+      writeFile(join(base, file), JSON.stringify({ ...JSON.parse(await readFile(join(base, file), "utf8")), ...change }))
+    const declaration = validExperiment({
+      base: diffusers(base, { family: "tiny" }),
+      generate: { prompts: ["SAR image of a field"], sampler: "ddim", steps: 4 }
+    })
+    expect(await problemsOf(declaration, "tfjs")).toEqual([])
+    await edit("unet/config.json", { encoder_hid_dim_type: "text_proj" })
+    await edit("scheduler/scheduler_config.json", { thresholding: true })
+    const refusals = await problemsOf(declaration, "tfjs")
+    expect(refusals).toEqual([
+      expect.stringMatching(
+        new RegExp(`^base: ${join(base, "unet", "config.json")}: encoder_hid_dim_type: sardine supports only null .*run it with --engine torch`)
+      ),
+      expect.stringMatching(
+        new RegExp(`^base: ${join(base, "scheduler", "scheduler_config.json")}: thresholding: sardine supports only false .*--engine torch`)
+      )
+    ])
+    // The same option under a sampler whose diffusers class does not read it is no refusal (diffusers ignores it too).
+    expect(await problemsOf({ ...declaration, generate: { prompts: ["SAR image of a field"], sampler: "euler", steps: 4 } }, "tfjs")).toHaveLength(1)
+    expect(await problemsOf(declaration, "torch")).toEqual([])
+  }, 120_000)
+
   it("on the command line: validate names the field and the engine; plan says which engine and where train-clip runs", async () => {
     const file = join(folder.dir, "checkpointing.json")
     await writeFile(file, JSON.stringify(validExperiment({ train: { steps: 4, seed: 1, gradientCheckpointing: true } })))
@@ -162,7 +190,9 @@ describe("choosing the engine", () => {
     })))
     expect(Exit.isFailure(exit)).toBe(true)
     const text = String(Exit.isFailure(exit) ? exit.cause : "")
-    expect(text).toContain("experiments.0.engine: a study runs on one engine: set `engine` on the study (or run with --engine)")
+    expect(text).toContain(
+      "experiments.0.engine: a study runs on one engine: this experiment says \"torch\", the study none (tfjs); set `engine` on the study (or run with --engine)"
+    )
     expect(text).toContain("experiments.0.train.validationEvery: samples nothing without train.validationPrompts")
   })
 })

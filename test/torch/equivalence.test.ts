@@ -43,7 +43,7 @@ const onTfjs = <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(
 const onTorch = <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, torchEngineLayer))
 
 const norm = (values: Float32Array) => Math.sqrt(values.reduce((s, v) => s + v * v, 0))
-const distance = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0))
+const distance = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]!) ** 2, 0))
 /** ‖a − b‖ / ‖b‖, 0 when both are zero. */
 const relative = (a: Float32Array, b: Float32Array) => (norm(b) === 0 ? norm(a) : distance(a, b) / norm(b))
 
@@ -105,8 +105,8 @@ describe("the torch engine against the tfjs engine", () => {
   afterAll(() => folder.remove())
 
   it.each(STEP_ZERO.map(([name], i) => [name, i] as const))("%s: the same start, step-0 loss and gradients to 1e-4 relative", async (name, i) => {
-    const tfjs = await tfjsStepZero(stepZeroCase(STEP_ZERO[i][1], STEP_ZERO[i][2]))
-    const torch = torchZero[i]
+    const tfjs = await tfjsStepZero(stepZeroCase(STEP_ZERO[i]![1], STEP_ZERO[i]![2]))
+    const torch = torchZero[i]!
     expect([...torch.initial.keys()].sort()).toEqual([...tfjs.initial.keys()].sort())
     const start = worstOf(tfjs.initial.keys(), (n) => relative(torch.initial.get(n)!, tfjs.initial.get(n)!))
     expect(start.error, `starting values of ${start.name}`).toBeLessThan(1e-6)
@@ -150,7 +150,7 @@ describe("the torch engine against the tfjs engine", () => {
     it("train alike: loss curves within 1e-3 relative, weights within 2 % of their updates", async () => {
       const [a, b] = [await history(tfjsModel), await history(torchModel)]
       expect(b.map((r) => r.step)).toEqual(a.map((r) => r.step))
-      const losses = Math.max(...a.map((r, i) => Math.abs(b[i].loss - r.loss) / r.loss))
+      const losses = Math.max(...a.map((r, i) => Math.abs(b[i]!.loss - r.loss) / r.loss))
       expect(losses).toBeLessThan(1e-3)
       // Float order differs (tfjs' kernels and torch's), so gradients differ by ~1e-6; AdamW divides each
       // update by √v, which turns that into differences of the updates of the same order where |g| is large,
@@ -160,7 +160,7 @@ describe("the torch engine against the tfjs engine", () => {
       expect([...torchWeights.keys()].sort()).toEqual([...tfjsWeights.keys()].sort())
       const start =
         (await tfjsStepZero({ base, family: "tiny", components: HYBRID, train: training(TRAIN), dataDir, latentsDir: `${latentsDir}-demo` })).initial
-      const update = (w: Float32Array, name: string) => w.map((v, i) => v - start.get(name)![i])
+      const update = (w: Float32Array, name: string) => w.map((v, i) => v - start.get(name)![i]!)
       const worst = worstOf(tfjsWeights.keys(), (n) => relative(update(torchWeights.get(n)!.data, n), update(tfjsWeights.get(n)!.data, n)))
       console.log(`hybrid, 10 steps: worst loss difference ${losses.toExponential(1)}, worst update difference ${worst.error.toExponential(1)} (${worst.name})`)
       expect(worst.error, worst.name).toBeLessThan(0.02)
@@ -216,7 +216,7 @@ describe("the torch engine against the tfjs engine", () => {
       await onTorch(Effect.flatMap(Engine, (engine) => engine.generate(generate(join(folder.dir, `torch-${slug}`), modelDir, settings, on))))
       const [a, b] = [await images(join(folder.dir, `tfjs-${slug}`)), await images(join(folder.dir, `torch-${slug}`))]
       expect(b.map((s) => s.sample)).toEqual(a.map((s) => s.sample))
-      const worst = Math.max(...a.map((s, i) => s.data.reduce((m, v, j) => Math.max(m, Math.abs(v - b[i].data[j])), 0)))
+      const worst = Math.max(...a.map((s, i) => s.data.reduce((m, v, j) => Math.max(m, Math.abs(v - b[i]!.data[j]!)), 0)))
       console.log(`${name}: worst pixel difference ${worst.toExponential(1)}`)
       expect(worst).toBeLessThan(1e-3)
     }, 600_000)

@@ -76,7 +76,7 @@ describe("a torch-trained model's exports in diffusers", () => {
       peft: exported("peft"),
       embedding: exported("embedding"),
       token: "<SAR>",
-      prompts: [samples[0].prompt],
+      prompts: [samples[0]!.prompt],
       seeds: GENERATE.seeds,
       steps: GENERATE.steps,
       guidance: GENERATE.guidanceScale,
@@ -90,7 +90,7 @@ describe("a torch-trained model's exports in diffusers", () => {
       const ours = await Effect.runPromise(Effect.flatMap(ImageIO, (io) => io.read(join(samplesDir, sample.tiff))).pipe(Effect.provide(ImageIOLive)))
       for (const consumer of ["diffusers", "kohya", "peft"]) {
         const image = theirs.get(`${consumer}.p0.s${sample.seed}`)!.data
-        const worst = image.reduce((m, v, i) => Math.max(m, Math.abs(v - ours.data[i])), 0)
+        const worst = image.reduce((m, v, i) => Math.max(m, Math.abs(v - ours.data[i]!)), 0)
         expect(worst, `${consumer}, seed ${sample.seed}`).toBeLessThan(1e-3)
       }
     }

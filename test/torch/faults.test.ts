@@ -129,7 +129,7 @@ describe("the torch engine's faults", () => {
     const install = await runPython("-m", ["pip", "--python", join(older, "bin", "python"), "install", "-q", "--no-deps", "safetensors==0.7.0"])
     expect(install.code, install.stderr).toBe(0)
     const sitePackages = (await runPython("-c", ["import site; print(site.getsitepackages()[0])"])).stdout.trim()
-    const olderSite = (await readdir(join(older, "lib"))).map((p) => join(older, "lib", p, "site-packages"))[0]
+    const olderSite = (await readdir(join(older, "lib"))).map((p) => join(older, "lib", p, "site-packages"))[0]!
     await writeFile(join(olderSite, "reference.pth"), `${sitePackages}\n`)
     const wrong = await validate(join(older, "bin", "python"))
     expect(wrong.code).toBe(1)

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { assert, afterAll, beforeAll, describe, expect, it } from "vitest"
 import { selectBackend } from "../../adapters/tfjs/backend.ts"
 import { disposePipeline, loadPipeline } from "../../adapters/tfjs/pipeline-loader.ts"
 import { Engine } from "../../framework/services/engine.ts"
@@ -27,7 +27,7 @@ describe("init-model on the torch engine", () => {
   afterAll(() => folder.remove())
 
   it("builds a seeded pipeline the tfjs engine loads; the same seed gives the same bytes", async () => {
-    const [a, b, c] = ["a", "b", "c"].map((n) => join(folder.dir, n))
+    const [a, b, c] = [join(folder.dir, "a"), join(folder.dir, "b"), join(folder.dir, "c")]
     await init(a, 3)
     await init(b, 3)
     await init(c, 4)
@@ -45,6 +45,9 @@ describe("init-model on the torch engine", () => {
     }
     for (const weights of ["unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"]) {
       const [first, again, other] = await Promise.all([a, b, c].map((dir) => readWeights(join(dir, weights))))
+      assert.isDefined(first)
+      assert.isDefined(again)
+      assert.isDefined(other)
       expect([...again.keys()]).toEqual([...first.keys()])
       for (const [name, t] of first) expect(Buffer.from(again.get(name)!.data.buffer).equals(Buffer.from(t.data.buffer)), name).toBe(true)
       // Drawn tensors are those not filled with one constant (biases and norms start at 0 and 1 whatever the seed).

@@ -32,8 +32,8 @@ describe("cpu ResizeNearestNeighborGrad", () => {
     for (let i = 0; i < count; i++) {
       const basis = new Float32Array(count)
       basis[i] = 1
-      const exact = tf.tidy(() => f(tf.tensor4d(basis, shape))).dataSync()[0]
-      expect(Math.abs(gradient[i] - exact), `element ${i}`).toBeLessThan(1e-5)
+      const exact = tf.tidy(() => f(tf.tensor4d(basis, shape))).dataSync()[0]!
+      expect(Math.abs(gradient[i]! - exact), `element ${i}`).toBeLessThan(1e-5)
     }
     weights.dispose()
   })

@@ -67,11 +67,11 @@ describe("the tfjs Engine service", () => {
     await run(train(join(folder.dir, "live"), {}))
     const cached = await history(join(folder.dir, "cached"))
     const live = await history(join(folder.dir, "live"))
-    cached.forEach((record, i) => expect(Math.abs(record.loss - live[i].loss), `loss at step ${record.step}`).toBeLessThan(1e-5 * live[i].loss))
+    cached.forEach((record, i) => expect(Math.abs(record.loss - live[i]!.loss), `loss at step ${record.step}`).toBeLessThan(1e-5 * live[i]!.loss))
     const a = await readWeights(join(folder.dir, "cached", "model.safetensors"))
     const b = await readWeights(join(folder.dir, "live", "model.safetensors"))
     let worst = 0
-    for (const [name, t] of a) t.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - b.get(name)!.data[i]))))
+    for (const [name, t] of a) t.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - b.get(name)!.data[i]!))))
     expect(worst).toBeLessThan(1e-5)
   })
 

@@ -67,9 +67,9 @@ describe.each(["cpu", "wasm"])("LoRA on the %s backend", (backend) => {
     const view = adaptedPipeline(pipeline, model.tensors, { dropoutSeed: 3 })
     const adapted = values(unet2dCondition(pipeline.unet.plan, view.unet, inputs))
     expect(sameBits(adapted, plain)).toBe(true)
-    const ids = [pipeline.textEncoders[1].tokenizer.encode("a sar image of a harbour")]
-    const base = clipTextModel(pipeline.textEncoders[1].plan, layersOf(pipeline.textEncoders[1].parameters), ids)
-    const withLora = clipTextModel(view.textEncoders[1].plan, view.textEncoders[1].layers, ids)
+    const ids = [pipeline.textEncoders[1]!.tokenizer.encode("a sar image of a harbour")]
+    const base = clipTextModel(pipeline.textEncoders[1]!.plan, layersOf(pipeline.textEncoders[1]!.parameters), ids)
+    const withLora = clipTextModel(view.textEncoders[1]!.plan, view.textEncoders[1]!.layers, ids)
     expect(sameBits(values(withLora.lastHiddenState), values(base.lastHiddenState))).toBe(true)
     tf.dispose([
       inputs.sample,
@@ -105,7 +105,7 @@ describe.each(["cpu", "wasm"])("LoRA on the %s backend", (backend) => {
     }
     const reference = values(unet2dCondition(pipeline.unet.plan, layersOf(merged), inputs))
     const scale = reference.reduce((m, v) => Math.max(m, Math.abs(v)), 0)
-    const error = adapted.reduce((m, v, i) => Math.max(m, Math.abs(v - reference[i])), 0)
+    const error = adapted.reduce((m, v, i) => Math.max(m, Math.abs(v - reference[i]!)), 0)
     expect(error / scale).toBeLessThan(1e-5)
     expect(sameBits(adapted, values(unet2dCondition(pipeline.unet.plan, layersOf(pipeline.unet.parameters), inputs)))).toBe(false)
     tf.dispose([...created, ...[...trained.values()].map((w) => w.up), inputs.sample, inputs.encoderHiddenStates, inputs.textTime.textEmbeds])

@@ -21,8 +21,8 @@ const maxRelativeError = (actual: ArrayLike<number>, expected: ArrayLike<number>
   let scale = 0
   let worst = 0
   for (let i = 0; i < expected.length; i++) {
-    scale = Math.max(scale, Math.abs(expected[i]))
-    worst = Math.max(worst, Math.abs(actual[i] - expected[i]))
+    scale = Math.max(scale, Math.abs(expected[i]!))
+    worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!))
   }
   return worst / scale
 }
@@ -43,7 +43,7 @@ describe("training math against the reference libraries", () => {
     reference = await readReference(REFERENCE)
     settings = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
       const reader = yield* openSafetensors(REFERENCE)
-      return JSON.parse(reader.header.metadata.adamw)
+      return JSON.parse(reader.header.metadata.adamw!)
     })))
   })
 
@@ -97,17 +97,17 @@ describe("training math against the reference libraries", () => {
     for (let step = 0; step < settings.steps; step++) {
       const grads = [tensor(`adamw.gradient.${step}.p1`), tensor(`adamw.gradient.${step}.p2`)]
       const norm = globalNorm(grads)
-      expect(Math.abs(norm - norms[step]) / norms[step], `norm at step ${step}`).toBeLessThan(1e-6)
+      expect(Math.abs(norm - norms[step]!) / norms[step]!, `norm at step ${step}`).toBeLessThan(1e-6)
       const clip = clipFactor(norm, settings.max_norm)
       const factor = learningRateFactor(schedule, step, settings.steps)
-      settings.groups.forEach((g, i) => expect(Math.abs(g.lr * factor - lrs[step * 2 + i])).toBeLessThanOrEqual(1e-7 * g.lr))
+      settings.groups.forEach((g, i) => expect(Math.abs(g.lr * factor - lrs[step * 2 + i]!)).toBeLessThanOrEqual(1e-7 * g.lr))
       const clipped = grads.map((g) => tf.mul(g, clip))
       adamwStep(
         params.map((p, i) => ({
           ...p,
-          gradient: clipped[i],
-          lr: settings.groups[i].lr * factor,
-          weightDecay: settings.groups[i].weight_decay
+          gradient: clipped[i]!,
+          lr: settings.groups[i]!.lr * factor,
+          weightDecay: settings.groups[i]!.weight_decay
         })),
         state,
         { beta1: settings.betas[0], beta2: settings.betas[1], epsilon: settings.eps }

@@ -134,7 +134,7 @@ describe("training runs", () => {
                 textTime: { textEmbeds: text.pooledPromptEmbeds, timeIds: d.timeIds }
               }, undefined)
             })
-            total += loss.dataSync()[0] / 4
+            total += loss.dataSync()[0]! / 4
             loss.dispose()
             disposeMicroBatch(batch)
           }

@@ -33,11 +33,11 @@ const initialRows = async (outcome: TrainingOutcome, encoder: string, word: stri
   const table = outcome.before.get(`${encoder}/${TOKEN_EMBEDDING}`)!
   const hidden = table.length / tokenizer.size
   const row = new Float32Array(hidden)
-  for (const id of ids) for (let j = 0; j < hidden; j++) row[j] += table[id * hidden + j] / ids.length
-  return Float32Array.from({ length: vectors * hidden }, (_, i) => row[i % hidden])
+  for (const id of ids) for (let j = 0; j < hidden; j++) row[j]! += table[id * hidden + j]! / ids.length
+  return Float32Array.from({ length: vectors * hidden }, (_, i) => row[i % hidden]!)
 }
 
-const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0)
+const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0)
 
 const nonZero = (data: Float32Array) => data.some((v) => v !== 0)
 

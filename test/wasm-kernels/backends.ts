@@ -35,8 +35,8 @@ export const relativeError = (actual: ArrayLike<number>, expected: ArrayLike<num
   let difference = 0
   let scale = 0
   for (let i = 0; i < expected.length; i++) {
-    difference = Math.max(difference, Math.abs(actual[i] - expected[i]))
-    scale = Math.max(scale, Math.abs(expected[i]))
+    difference = Math.max(difference, Math.abs(actual[i]! - expected[i]!))
+    scale = Math.max(scale, Math.abs(expected[i]!))
   }
   return scale === 0 ? difference : difference / scale
 }

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core"
 import "@tensorflow/tfjs-core/dist/register_all_gradients.js"
-import { afterAll, describe, expect, it } from "vitest"
+import { assert, afterAll, describe, expect, it } from "vitest"
 import { randomValues, relativeError, valuesOn } from "./backends.ts"
 
 afterAll(() => tf.setBackend("cpu"))
@@ -20,11 +20,11 @@ const CASES: ReadonlyArray<Case> = [
   { name: "4-D batches", a: [2, 3, 5, 4], b: [2, 3, 4, 3] }
 ]
 
-const transposed = (shape: Array<number>, swap: boolean) => swap ? [...shape.slice(0, -2), shape[shape.length - 1], shape[shape.length - 2]] : shape
+const transposed = (shape: Array<number>, swap: boolean) => swap ? [...shape.slice(0, -2), shape[shape.length - 1]!, shape[shape.length - 2]!] : shape
 
 describe("BatchMatMul on wasm (XNNPACK for every product)", () => {
   for (const c of CASES) {
-    for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]]) {
+    for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
       it(`matches cpu: ${c.name}, transposeA=${transposeA} transposeB=${transposeB}`, async () => {
         const aShape = transposed(c.a, transposeA)
         const bShape = transposed(c.b, transposeB)
@@ -32,7 +32,9 @@ describe("BatchMatMul on wasm (XNNPACK for every product)", () => {
         const b = randomValues(tf.util.sizeFromShape(bShape), 42)
         const product = () => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), transposeA, transposeB)
         const [expected] = await valuesOn("cpu", product)
+        assert.isDefined(expected)
         const [actual] = await valuesOn("wasm", product)
+        assert.isDefined(actual)
         expect(actual.length).toBe(expected.length)
         expect(relativeError(actual, expected)).toBeLessThan(1e-5)
       })
@@ -42,7 +44,9 @@ describe("BatchMatMul on wasm (XNNPACK for every product)", () => {
   it("gives zeros for an empty inner dimension, like cpu", async () => {
     const product = () => tf.matMul(tf.zeros([2, 3, 0]), tf.zeros([2, 0, 4]))
     const [expected] = await valuesOn("cpu", product)
+    assert.isDefined(expected)
     const [actual] = await valuesOn("wasm", product)
+    assert.isDefined(actual)
     expect(Array.from(actual)).toEqual(Array.from(expected))
     expect(actual.length).toBe(24)
   })
@@ -57,6 +61,6 @@ describe("BatchMatMul on wasm (XNNPACK for every product)", () => {
     }
     const expected = await valuesOn("cpu", gradients)
     const actual = await valuesOn("wasm", gradients)
-    expected.forEach((e, i) => expect(relativeError(actual[i], e)).toBeLessThan(1e-5))
+    expected.forEach((e, i) => expect(relativeError(actual[i]!, e)).toBeLessThan(1e-5))
   })
 })

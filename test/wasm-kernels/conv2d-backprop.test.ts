@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core"
-import { afterAll, describe, expect, it } from "vitest"
+import { assert, afterAll, describe, expect, it } from "vitest"
 import { randomValues, relativeError, valuesOn } from "./backends.ts"
 
 type Pad = "same" | "valid" | number | Array<[number, number]>
@@ -51,7 +51,9 @@ describe("Conv2DBackpropFilter on wasm (as a convolution over transposed tensors
           filterShape: c.filter
         } as never) as tf.Tensor
       const [expected] = await valuesOn("cpu", gradient)
+      assert.isDefined(expected)
       const [actual] = await valuesOn("wasm", gradient)
+      assert.isDefined(actual)
       expect(actual.length).toBe(tf.util.sizeFromShape(c.filter))
       expect(relativeError(actual, expected)).toBeLessThan(1e-5)
     })
@@ -72,7 +74,9 @@ describe("Conv2DBackpropInput on wasm (as a convolution with the flipped filter)
           inputShape: c.input
         } as never) as tf.Tensor
       const [expected] = await valuesOn("cpu", gradient)
+      assert.isDefined(expected)
       const [actual] = await valuesOn("wasm", gradient)
+      assert.isDefined(actual)
       expect(actual.length).toBe(tf.util.sizeFromShape(c.input))
       expect(relativeError(actual, expected)).toBeLessThan(1e-5)
     })

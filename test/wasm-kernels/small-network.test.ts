@@ -29,7 +29,7 @@ describe("training a conv + attention + GroupNorm + GEGLU + embedding network on
     const meanOfSamples = () => {
       const batch = makeBatch(tinyNetwork, 4)
       const perSample = [0, 1].map((i) => gradients({ ...tinyNetwork, batch: 1 }, sample(batch, i)))
-      return perSample[0].map((_, k) => tf.div(tf.add(perSample[0][k], perSample[1][k]), 2))
+      return perSample[0]!.map((_, k) => tf.div(tf.add(perSample[0]![k]!, perSample[1]![k]!), 2))
     }
     const expected = await valuesOn("cpu", meanOfSamples)
     const actual = await valuesOn("wasm", wholeBatch)
@@ -37,7 +37,7 @@ describe("training a conv + attention + GroupNorm + GEGLU + embedding network on
     expect(names).toContain("token_embedding")
     expect(names).toContain("down_asym.weight")
     expect(actual.length).toBe(expected.length)
-    expect(relativeError(actual[0], expected[0])).toBeLessThan(1e-5)
-    names.forEach((name, i) => expect(relativeError(actual[i + 1], expected[i + 1]), name).toBeLessThan(1e-4))
+    expect(relativeError(actual[0]!, expected[0]!)).toBeLessThan(1e-5)
+    names.forEach((name, i) => expect(relativeError(actual[i + 1]!, expected[i + 1]!), name).toBeLessThan(1e-4))
   })
 })

@@ -127,12 +127,14 @@ export const makeBatch = (c: SmallNetworkConfig, seed: number): Batch => ({
 type Pad = "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]]
 const torchPad = (top: number, bottom: number, left: number, right: number): Pad => [[0, 0], [top, bottom], [left, right], [0, 0]]
 
-const conv = (p: Parameters, name: string, x: tf.Tensor4D, stride: number, pad: Pad) =>
-  tf.fused.conv2d({ x, filter: p[`${name}.weight`] as tf.Tensor4D, strides: stride, pad, bias: p[`${name}.bias`] })
+const conv = (p: Parameters, name: string, x: tf.Tensor4D, stride: number, pad: Pad) => {
+  const bias = p[`${name}.bias`]
+  return tf.fused.conv2d({ x, filter: p[`${name}.weight`] as tf.Tensor4D, strides: stride, pad, ...(bias === undefined ? {} : { bias }) })
+}
 
 const linear = (x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor => {
-  const inner = x.shape[x.rank - 1]
-  const y = tf.fused.matMul({ a: tf.reshape(x, [-1, inner]) as tf.Tensor2D, b: weight as tf.Tensor2D, bias })
+  const inner = x.shape[x.rank - 1]!
+  const y = tf.fused.matMul({ a: tf.reshape(x, [-1, inner]) as tf.Tensor2D, b: weight as tf.Tensor2D, ...(bias === undefined ? {} : { bias }) })
   return tf.reshape(y, [...x.shape.slice(0, -1), weight.shape[1] as number])
 }
 
@@ -144,12 +146,12 @@ const groupNorm = (p: Parameters, name: string, x: tf.Tensor4D, groups: number):
   const grouped = tf.reshape(x, [b, h * w, groups, ch / groups])
   const { mean, variance } = tf.moments(grouped, [1, 3], true)
   const normed = tf.reshape(tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, 1e-6))), x.shape)
-  return tf.add(tf.mul(normed, p[`${name}.weight`]), p[`${name}.bias`])
+  return tf.add(tf.mul(normed, p[`${name}.weight`]!), p[`${name}.bias`]!)
 }
 
 const layerNorm = <T extends tf.Tensor>(p: Parameters, name: string, x: T): T => {
   const { mean, variance } = tf.moments(x, -1, true)
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), p[`${name}.weight`]), p[`${name}.bias`])
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), p[`${name}.weight`]!), p[`${name}.bias`]!)
 }
 
 const attention = (x: tf.Tensor3D, source: tf.Tensor3D, wq: tf.Tensor, wk: tf.Tensor, wv: tf.Tensor, heads: number): tf.Tensor3D => {
@@ -167,8 +169,8 @@ const attention = (x: tf.Tensor3D, source: tf.Tensor3D, wq: tf.Tensor, wk: tf.Te
 /** The network's prediction for a batch. */
 export const forward = (c: SmallNetworkConfig, p: Parameters, batch: Batch): tf.Tensor4D => {
   const [, c1] = c.channels
-  const context = layerNorm(p, "context_norm", tf.gather(p.token_embedding, batch.tokens))
-  const temb = silu(linear(tf.gather(p.time_table, batch.timesteps), p["time_proj.weight"], p["time_proj.bias"]))
+  const context = layerNorm(p, "context_norm", tf.gather(p.token_embedding!, batch.tokens))
+  const temb = silu(linear(tf.gather(p.time_table!, batch.timesteps), p["time_proj.weight"]!, p["time_proj.bias"]))
 
   const h0 = conv(p, "conv_in", batch.x, 1, torchPad(1, 1, 1, 1))
   let h = conv(p, "res.conv1", silu(groupNorm(p, "res.norm1", h0, c.groups)), 1, "same")
@@ -187,19 +189,19 @@ export const forward = (c: SmallNetworkConfig, p: Parameters, batch: Batch): tf.
   let t = tf.reshape(conv(p, "attn.proj_in", normed, 1, "valid"), [c.batch, s * s, c1]) as tf.Tensor3D
   const selfIn = layerNorm(p, "attn.ln1", t)
   t = tf.add(
-    linear(attention(selfIn, selfIn, p["attn.self.q"], p["attn.self.k"], p["attn.self.v"], c.heads), p["attn.self.out.weight"], p["attn.self.out.bias"]),
+    linear(attention(selfIn, selfIn, p["attn.self.q"]!, p["attn.self.k"]!, p["attn.self.v"]!, c.heads), p["attn.self.out.weight"]!, p["attn.self.out.bias"]),
     t
   )
   t = tf.add(
     linear(
-      attention(layerNorm(p, "attn.ln2", t), context as tf.Tensor3D, p["attn.cross.q"], p["attn.cross.k"], p["attn.cross.v"], c.heads),
-      p["attn.cross.out.weight"],
+      attention(layerNorm(p, "attn.ln2", t), context as tf.Tensor3D, p["attn.cross.q"]!, p["attn.cross.k"]!, p["attn.cross.v"]!, c.heads),
+      p["attn.cross.out.weight"]!,
       p["attn.cross.out.bias"]
     ),
     t
   )
-  const [value, gate] = tf.split(linear(layerNorm(p, "attn.ln3", t), p["attn.ff.proj.weight"], p["attn.ff.proj.bias"]), 2, -1)
-  t = tf.add(linear(tf.mul(value, gelu(gate)), p["attn.ff.out.weight"], p["attn.ff.out.bias"]), t)
+  const [value, gate] = tf.split(linear(layerNorm(p, "attn.ln3", t), p["attn.ff.proj.weight"]!, p["attn.ff.proj.bias"]), 2, -1) as [tf.Tensor, tf.Tensor]
+  t = tf.add(linear(tf.mul(value, gelu(gate)), p["attn.ff.out.weight"]!, p["attn.ff.out.bias"]), t)
   const attended: tf.Tensor4D = tf.add(conv(p, "attn.proj_out", tf.reshape(t, [c.batch, s, s, c1]) as tf.Tensor4D, 1, "valid"), down)
 
   const up = conv(p, "up", tf.image.resizeNearestNeighbor(attended, [c.size, c.size]), 1, torchPad(1, 1, 1, 1))

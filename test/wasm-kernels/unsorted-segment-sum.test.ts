@@ -16,8 +16,8 @@ describe("UnsortedSegmentSum on wasm (as a summing ScatterNd)", () => {
     const x = randomValues(7 * 5, 31)
     const ids = [3, 0, 3, 5, 0, 3, 1]
     const { expected, actual } = await bothBackends(() => tf.unsortedSegmentSum(tf.tensor(x, [7, 5]), tf.tensor1d(ids, "int32"), 6))
-    expect(actual[0].length).toBe(6 * 5)
-    expect(relativeError(actual[0], expected[0])).toBeLessThan(1e-5)
+    expect(actual[0]!.length).toBe(6 * 5)
+    expect(relativeError(actual[0]!, expected[0]!)).toBeLessThan(1e-5)
   })
 
   it("handles rank-1 and rank-3 values and int32 values", async () => {
@@ -31,16 +31,16 @@ describe("UnsortedSegmentSum on wasm (as a summing ScatterNd)", () => {
       tf.unsortedSegmentSum(tf.tensor1d(ints, "int32"), tf.tensor1d(ids, "int32"), 3)
     ])
     expect(actual.map((a) => a.length)).toEqual([3, 4 * 6, 3])
-    for (let i = 0; i < 2; i++) expect(relativeError(actual[i], expected[i])).toBeLessThan(1e-5)
-    expect(Array.from(actual[2])).toEqual(Array.from(expected[2]))
+    for (let i = 0; i < 2; i++) expect(relativeError(actual[i]!, expected[i]!)).toBeLessThan(1e-5)
+    expect(Array.from(actual[2]!)).toEqual(Array.from(expected[2]!))
   })
 
   it("drops ids outside [0, numSegments) as cpu does", async () => {
     const x = randomValues(5 * 4, 34)
     const ids = [2, -1, 0, 7, 2]
     const { expected, actual } = await bothBackends(() => tf.unsortedSegmentSum(tf.tensor(x, [5, 4]), tf.tensor1d(ids, "int32"), 3))
-    expect(actual[0].length).toBe(3 * 4)
-    expect(relativeError(actual[0], expected[0])).toBeLessThan(1e-5)
+    expect(actual[0]!.length).toBe(3 * 4)
+    expect(relativeError(actual[0]!, expected[0]!)).toBeLessThan(1e-5)
   })
 
   it("gives a gather's gradient (token embedding table) like cpu", async () => {
@@ -52,6 +52,6 @@ describe("UnsortedSegmentSum on wasm (as a summing ScatterNd)", () => {
       return g(tf.tensor(table, [10, 6]))
     }
     const { expected, actual } = await bothBackends(gradient)
-    expect(relativeError(actual[0], expected[0])).toBeLessThan(1e-5)
+    expect(relativeError(actual[0]!, expected[0]!)).toBeLessThan(1e-5)
   })
 })

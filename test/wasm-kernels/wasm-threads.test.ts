@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core"
 import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm"
 import { cpus } from "node:os"
 import { Worker } from "node:worker_threads"
-import { afterAll, describe, expect, it } from "vitest"
+import { assert, afterAll, describe, expect, it } from "vitest"
 import { registerWasmTrainingKernels } from "../../adapters/tfjs/wasm-kernels/index.ts"
 import { withWasmThreads } from "../../adapters/tfjs/wasm-kernels/wasm-threads.ts"
 import { randomValues, relativeError, valuesOn } from "./backends.ts"
@@ -29,7 +29,9 @@ describe("withWasmThreads", () => {
         filterShape: [3, 3, 16, 8]
       } as never) as tf.Tensor
     const [expected] = await valuesOn("cpu", gradient)
+    assert.isDefined(expected)
     const [actual] = await valuesOn("wasm", gradient)
+    assert.isDefined(actual)
     expect(relativeError(actual, expected)).toBeLessThan(1e-5)
   })
 })

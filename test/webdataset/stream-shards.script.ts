@@ -10,7 +10,7 @@ import { Datasets } from "../../framework/services/datasets.ts"
  * the seconds it took and the process's peak resident memory. Usage: stream-shards.script.ts <pattern>
  */
 
-const pattern = process.argv[2]
+const pattern = process.argv[2]!
 const started = performance.now()
 const program = Effect.gen(function*() {
   const datasets = yield* Datasets

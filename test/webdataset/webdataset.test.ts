@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -43,8 +43,8 @@ const maxRelativeError = (actual: ArrayLike<number>, reference: ArrayLike<number
   let worst = 0
   let scale = 0
   for (let i = 0; i < reference.length; i++) {
-    worst = Math.max(worst, Math.abs(actual[i] - reference[i]))
-    scale = Math.max(scale, Math.abs(reference[i]))
+    worst = Math.max(worst, Math.abs(actual[i]! - reference[i]!))
+    scale = Math.max(scale, Math.abs(reference[i]!))
   }
   return worst / scale
 }
@@ -71,6 +71,7 @@ describe("WebDataset members read as numpy and Pillow wrote them", () => {
   it("member names too long for ustar: pax path records and GNU long names", async () => {
     for (const format of ["pax", "gnu"]) {
       const [item, ...rest] = await collect(shardSamples(`${FIXTURES}/long-names-${format}.tar`, () => true))
+      assert.isDefined(item)
       expect(rest).toEqual([])
       if (item._tag !== "Sample") throw new Error(item.problem.reason)
       expect(item.sample.key).toBe(`deep/${"b".repeat(150)}/00000007`)
@@ -103,7 +104,7 @@ describe("webDataset / sarlo80 datasets", () => {
       expect(samples.map((s) => s.caption)).toEqual(expected.samples.map((s) => s.captions.MID))
       samples.forEach((sample, i) => {
         // numpy's |z|, normalised by sardine's per-image A/(mean + 3·std): the reader adds nothing of its own.
-        const reference = toTrainingRange(normalise(Float32Array.from(expected.samples[i].amplitude), normalisation))
+        const reference = toTrainingRange(normalise(Float32Array.from(expected.samples[i]!.amplitude), normalisation))
         expect(maxRelativeError(sample.pixels.map((v) => v + 1), reference.map((v) => v + 1)), sample.id).toBeLessThanOrEqual(1e-6)
       })
     }).pipe(Effect.provide(layer)))
@@ -120,9 +121,9 @@ describe("webDataset / sarlo80 datasets", () => {
       })
       const { samples } = yield* datasets.load(dataset, { token: "<SAR>" })
       expect(samples).toHaveLength(expected.samples.length * 4)
-      expect(samples[0].caption).toBe(`<SAR> ${expected.samples[0].captions.LONG}`)
+      expect(samples[0]!.caption).toBe(`<SAR> ${expected.samples[0]!.captions.LONG}`)
       expect(samples.slice(0, 4).map((s) => s.id.split("@")[1])).toEqual(["0,0", "8,0", "0,8", "8,8"])
-      expect(samples[0].source).toMatch(/shard-00000\.tar:00000000\.sar\.png$/)
+      expect(samples[0]!.source).toMatch(/shard-00000\.tar:00000000\.sar\.png$/)
     }).pipe(Effect.provide(layer)))
 
   it.effect("dataset-wide mean and std are taken over every sample of every shard", () =>
@@ -133,10 +134,10 @@ describe("webDataset / sarlo80 datasets", () => {
       )
       const moments = expected.samples.reduce((m, s) => combineMoments(m, momentsOf(Float32Array.from(s.amplitude))), emptyMoments)
       const { mean, std } = meanStdOf(moments)
-      const first = expected.samples[0].amplitude
+      const first = expected.samples[0]!.amplitude
       const reference = toTrainingRange(normalise(Float32Array.from(first), { _tag: "mean-std", k: 3, statistics: { mean, std } }))
-      expect(maxRelativeError(samples[0].pixels.map((v) => v + 1), reference.map((v) => v + 1))).toBeLessThanOrEqual(1e-6)
-      expect(samples[0].caption).toBe(expected.samples[0].captions.SHORT)
+      expect(maxRelativeError(samples[0]!.pixels.map((v) => v + 1), reference.map((v) => v + 1))).toBeLessThanOrEqual(1e-6)
+      expect(samples[0]!.caption).toBe(expected.samples[0]!.captions.SHORT)
     }).pipe(Effect.provide(layer)))
 })
 
@@ -199,11 +200,11 @@ describe("bad shards and members are named", () => {
         ["/bad/shard-00000.tar:00000004.sar.npy", "missing-member"],
         ["/bad/shard-00000.tar:00000006.sar.npy", "too-small"]
       ])
-      expect(skipped[0].reason).toMatch(/truncated: 16 × 16 <c8 values need \d+ bytes, the member has 300/)
-      expect(skipped[1].reason).toMatch(/^not valid JSON/)
-      expect(skipped[2].reason).toBe("has no caption.MID (caption has SHORT)")
-      expect(skipped[3].reason).toBe("sample 00000004 has no \"sar.npy\" member (it has meta.json)")
-      expect(skipped[4].reason).toBe("image 4 × 4 is smaller than the training size 8")
+      expect(skipped[0]!.reason).toMatch(/truncated: 16 × 16 <c8 values need \d+ bytes, the member has 300/)
+      expect(skipped[1]!.reason).toMatch(/^not valid JSON/)
+      expect(skipped[2]!.reason).toBe("has no caption.MID (caption has SHORT)")
+      expect(skipped[3]!.reason).toBe("sample 00000004 has no \"sar.npy\" member (it has meta.json)")
+      expect(skipped[4]!.reason).toBe("image 4 × 4 is smaller than the training size 8")
     }).pipe(Effect.provide(layer)))
 
   it.effect("image members that are cut, not images or empty", () =>
@@ -214,7 +215,7 @@ describe("bad shards and members are named", () => {
         ["/png/shard-00000.tar:b.sar.png", "unsupported"],
         ["/png/shard-00000.tar:c.sar.png", "empty"]
       ])
-      expect(skipped[1].reason).toMatch(/unsupported format: GIF/)
+      expect(skipped[1]!.reason).toMatch(/unsupported format: GIF/)
     }).pipe(Effect.provide(layer)))
 
   it.effect("a truncated archive: the samples before the cut, then the shard named with where it ends", () =>
@@ -223,9 +224,9 @@ describe("bad shards and members are named", () => {
       const { samples, skipped } = yield* (yield* Datasets).load(declared(truncated))
       expect(samples.map((s) => s.id.split(":")[1])).toEqual(["00000000"])
       expect(skipped).toHaveLength(1)
-      expect(skipped[0].file).toBe(truncated)
-      expect(skipped[0].kind).toBe("truncated")
-      expect(skipped[0].reason).toMatch(
+      expect(skipped[0]!.file).toBe(truncated)
+      expect(skipped[0]!.kind).toBe("truncated")
+      expect(skipped[0]!.reason).toMatch(
         new RegExp(
           `^truncated: member "00000001\\.sar\\.npy" needs \\d+ bytes from byte \\d+, the archive ends at byte ${at} \\(sample 00000001 and any after it are lost\\)$`
         )
@@ -272,7 +273,7 @@ describe("bad shards and members are named", () => {
         "/bad/shard-00000.tar:00000003.sar.npy",
         "/bad/shard-00000.tar:00000005.sar.npy"
       ])
-      expect(skipped[0].reason).toMatch(/^too large: 16 × 16 pixels in a file of .* is over the pixel limit of 100 \(10 × 10\)/)
+      expect(skipped[0]!.reason).toMatch(/^too large: 16 × 16 pixels in a file of .* is over the pixel limit of 100 \(10 × 10\)/)
       const { skipped: pngs } = yield* datasets.load({
         ...webDataset(`${FIXTURES}/long-names-pax.tar`, { image: "sar.png", unit: "amplitude", resolution: { size: 8 } }),
         onError: "skip",
@@ -308,8 +309,8 @@ describe("bad shards and members are named", () => {
       expect(report.members).toEqual({ "sar.npy": 7, "sar.png": 7, "meta.json": 7, "sicd.xml": 7 })
       expect(report.images["sar.npy"]).toMatchObject({ count: 7, types: { "npy <c8": 6, "npy <c16": 1 }, sizes: { [`${side}×${side}`]: 7 } })
       const amplitudes = expected.samples.flatMap((s) => s.amplitude)
-      expect(report.images["sar.npy"].values!.max).toBeCloseTo(Math.max(...amplitudes), 5)
-      expect(report.images["sar.png"].types).toEqual({ png: 7 })
+      expect(report.images["sar.npy"]!.values!.max).toBeCloseTo(Math.max(...amplitudes), 5)
+      expect(report.images["sar.png"]!.types).toEqual({ png: 7 })
       expect(report.jsonFields).toEqual({ "meta.json#city": 7, "meta.json#caption.SHORT": 7, "meta.json#caption.MID": 7, "meta.json#caption.LONG": 7 })
       expect(report.caption).toEqual({ source: "meta.json#caption.MID", coverage: 1 })
       expect(report.problems).toEqual([])

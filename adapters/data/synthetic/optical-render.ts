@@ -32,13 +32,13 @@ const sunShadow = (layout: SceneLayout): Uint8Array => {
   const shadow = new Uint8Array(size * size)
   const rise = Math.SQRT2 // metres of height per diagonal pixel step at 45° elevation
   let tallest = 0
-  for (let i = 0; i < heights.length; i++) tallest = Math.max(tallest, heights[i])
+  for (let i = 0; i < heights.length; i++) tallest = Math.max(tallest, heights[i]!)
   const reach = Math.ceil(tallest / rise)
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
-      const h = heights[y * size + x]
+      const h = heights[y * size + x]!
       for (let k = 1; k <= reach && k <= x && k <= y; k++) {
-        if (heights[(y - k) * size + (x - k)] - h > k * rise) {
+        if (heights[(y - k) * size + (x - k)]! - h > k * rise) {
           shadow[y * size + x] = 1
           break
         }
@@ -57,26 +57,26 @@ export const renderOptical = (layout: SceneLayout, rng: SeededRandom): Float32Ar
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const i = y * size + x
-      const label = labels[i]
-      const region = regionInfo[regions[i]]
+      const label = labels[i]!
+      const region = regionInfo[regions[i]!]!
       let colour: Rgb
       let shade = 1
-      if (label === URBAN && heights[i] > 0) {
+      if (label === URBAN && heights[i]! > 0) {
         colour = region.tone < 0.5 ? roofs[0] : roofs[1]
         shade = 0.9 + 0.2 * region.tone
       } else {
-        const [dark, light] = palette[label]
+        const [dark, light] = palette[label]!
         colour = mix(dark, light, region.tone)
         if (label === CROPS) {
           const along = x * Math.cos(region.rowAngle) + y * Math.sin(region.rowAngle)
           shade = 1 + 0.12 * Math.cos((2 * Math.PI * along) / region.rowPeriod)
-        } else if (label === FOREST) shade = 0.7 + 0.6 * Math.min(1, Math.max(0, (heights[i] - 10) / 10))
-        else if (label === WATER) shade = 0.92 + 0.16 * ripples[i]
-        else if (label === BARE_FIELD) shade = 0.9 + 0.2 * soil[i]
-        else if (label === SHIPS && heights[i] > 5) shade = 1.08
+        } else if (label === FOREST) shade = 0.7 + 0.6 * Math.min(1, Math.max(0, (heights[i]! - 10) / 10))
+        else if (label === WATER) shade = 0.92 + 0.16 * ripples[i]!
+        else if (label === BARE_FIELD) shade = 0.9 + 0.2 * soil[i]!
+        else if (label === SHIPS && heights[i]! > 5) shade = 1.08
       }
       if (shadow[i] === 1) shade *= 0.55
-      for (let c = 0; c < 3; c++) out[i * 3 + c] = colour[c] * shade + rng.between(-4, 4)
+      for (let c = 0; c < 3; c++) out[i * 3 + c] = colour[c]! * shade + rng.between(-4, 4)
     }
   }
   return out

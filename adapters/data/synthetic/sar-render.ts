@@ -90,26 +90,26 @@ const textureDraw = (rng: SeededRandom, texture: Texture): number => {
 const reflectivity = (layout: SceneLayout, rng: SeededRandom): Float32Array => {
   const { size, labels, heights, regions, regionInfo } = layout
   const regionLevel = regionInfo.map((region) => {
-    const params = backscatter[region.label]
+    const params = backscatter[region.label]!
     return dbToLinear(params.sigma0Db + (region.tone - 0.5) * params.spreadDb)
   })
   const forestCells = Math.ceil(size / 3)
   const forestTexture = new Float32Array(forestCells * forestCells)
-  const forest = backscatter[FOREST].texture
+  const forest = backscatter[FOREST]!.texture
   for (let i = 0; i < forestTexture.length; i++) forestTexture[i] = textureDraw(rng, forest)
   const out = new Float32Array(size * size)
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const i = y * size + x
-      const label = labels[i]
-      const region = regionInfo[regions[i]]
-      let value = regionLevel[regions[i]]
-      if (label === URBAN && heights[i] > 0) {
+      const label = labels[i]!
+      const region = regionInfo[regions[i]!]!
+      let value = regionLevel[regions[i]!]!
+      if (label === URBAN && heights[i]! > 0) {
         value = dbToLinear(roof.sigma0Db + (region.tone - 0.5) * roof.spreadDb) * textureDraw(rng, roof.texture)
       } else if (label === FOREST) {
-        value *= forestTexture[Math.floor(y / 3) * forestCells + Math.floor(x / 3)]
+        value *= forestTexture[Math.floor(y / 3) * forestCells + Math.floor(x / 3)]!
       } else {
-        value *= textureDraw(rng, backscatter[label].texture)
+        value *= textureDraw(rng, backscatter[label]!.texture)
         if (label === CROPS) {
           const along = x * Math.cos(region.rowAngle) + y * Math.sin(region.rowAngle)
           value *= 1 + 0.35 * Math.cos((2 * Math.PI * along) / region.rowPeriod)
@@ -157,8 +157,8 @@ const sinc = (t: number) => (Math.abs(t) < 1e-9 ? 1 : Math.sin(Math.PI * t) / (M
 const splat = (line: Float64Array, p: number, weight: number) => {
   const lo = Math.floor(p)
   const f = p - lo
-  if (lo >= 0 && lo < line.length) line[lo] += weight * (1 - f)
-  if (lo + 1 >= 0 && lo + 1 < line.length) line[lo + 1] += weight * f
+  if (lo >= 0 && lo < line.length) line[lo]! += weight * (1 - f)
+  if (lo + 1 >= 0 && lo + 1 < line.length) line[lo + 1]! += weight * f
 }
 
 /** Spreads `perUnit` per pixel uniformly over [a, b] of a range line. */
@@ -179,7 +179,7 @@ export const renderSar = (layout: SceneLayout, options: SarRenderOptions, rng: S
   // Range lines continue past the far edge (edge pixels repeated) so that tall objects just
   // outside the scene lay over into it, as they would in a larger acquisition.
   let tallest = 0
-  for (let i = 0; i < heights.length; i++) tallest = Math.max(tallest, heights[i])
+  for (let i = 0; i < heights.length; i++) tallest = Math.max(tallest, heights[i]!)
   const span = size + Math.ceil(tallest * cot) + 2
   const line = new Float64Array(size)
   for (let v = 0; v < size; v++) {
@@ -191,21 +191,21 @@ export const renderSar = (layout: SceneLayout, options: SarRenderOptions, rng: S
     let previousIndex = index(0, v)
     for (let u = 0; u < span; u++) {
       const i = index(Math.min(u, size - 1), v)
-      const h = heights[i]
+      const h = heights[i]!
       const shadowLine = horizon - cot
       const visible = h >= shadowLine - 1e-6
       horizon = Math.max(shadowLine, h)
-      if (visible) splat(line, u - h * cot, x[i])
+      if (visible) splat(line, u - h * cot, x[i]!)
       const step = h - previousHeight
       if (u > 0 && step > 0.5) {
-        const params = backscatter[labels[i]]
+        const params = backscatter[labels[i]!]!
         // The part of the wall above the shadow line of nearer objects faces the sensor.
         const bottom = Math.max(previousHeight, shadowLine)
         if (params.wallDb !== undefined && bottom < h) {
           splatSegment(line, u - 0.5 - h * cot, u - 0.5 - bottom * cot, dbToLinear(params.wallDb) / cot)
         }
         if (params.doubleBounce !== undefined && previousVisible) {
-          const base = x[previousIndex]
+          const base = x[previousIndex]!
           splat(line, u - 0.5 - previousHeight * cot, params.doubleBounce * (step / 10) * Math.max(base, dbToLinear(-15)))
         }
       }
@@ -213,7 +213,7 @@ export const renderSar = (layout: SceneLayout, options: SarRenderOptions, rng: S
       previousVisible = visible
       previousIndex = i
     }
-    for (let u = 0; u < size; u++) mean[index(u, v)] = line[u] + NOISE_FLOOR
+    for (let u = 0; u < size; u++) mean[index(u, v)] = line[u]! + NOISE_FLOOR
   }
 
   // Point scatterers in canonical coordinates, displaced by layover like everything else; their
@@ -239,9 +239,9 @@ export const renderSar = (layout: SceneLayout, options: SarRenderOptions, rng: S
     for (let v = v0; v <= v1; v++) {
       for (let u = u0; u <= u1; u++) {
         const i = index(u, v)
-        const w = weightsU[u - u0] * weightsV[v - v0]
-        fieldRe[i] += re * w
-        fieldIm[i] += im * w
+        const w = weightsU[u - u0]! * weightsV[v - v0]!
+        fieldRe[i]! += re * w
+        fieldIm[i]! += im * w
         mask[i] = 1
       }
     }
@@ -250,7 +250,7 @@ export const renderSar = (layout: SceneLayout, options: SarRenderOptions, rng: S
   const looks = options.looks
   const intensity = new Float32Array(size * size)
   for (let i = 0; i < intensity.length; i++) {
-    const m = mean[i]
+    const m = mean[i]!
     if (mask[i] === 0) {
       intensity[i] = looks === 1 ? m * rng.exponential() : (m * rng.gamma(looks)) / looks
       continue
@@ -259,14 +259,14 @@ export const renderSar = (layout: SceneLayout, options: SarRenderOptions, rng: S
     const sigma = Math.sqrt(m / 2)
     let sum = 0
     for (let l = 0; l < looks; l++) {
-      const re = sigma * rng.normal() + fieldRe[i]
-      const im = sigma * rng.normal() + fieldIm[i]
+      const re = sigma * rng.normal() + fieldRe[i]!
+      const im = sigma * rng.normal() + fieldIm[i]!
       sum += re * re + im * im
     }
     intensity[i] = sum / looks
   }
 
   const amplitude = new Float32Array(size * size)
-  for (let i = 0; i < amplitude.length; i++) amplitude[i] = Math.sqrt(intensity[i])
+  for (let i = 0; i < amplitude.length; i++) amplitude[i] = Math.sqrt(intensity[i]!)
   return { amplitude, meanIntensity: mean, pointTargetMask: mask }
 }

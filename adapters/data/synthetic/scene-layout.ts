@@ -79,7 +79,7 @@ const chooseKind = (rng: SeededRandom, allowed: Allowed): SceneKind => {
     ["town", allowed.urban ? 1.5 : 0],
     ["woodland", allowed.landFill.includes(FOREST) ? 1 : 0]
   ]
-  return options[rng.weighted(options.map(([, w]) => w))][0]
+  return options[rng.weighted(options.map(([, w]) => w))]![0]
 }
 
 /** Land-cover mix per kind, as weights for bare field, crops, forest. */
@@ -144,23 +144,23 @@ const paintParcels = (canvas: LayoutCanvas, kind: SceneKind, allowed: Allowed) =
   const seeds = Array.from({ length: count }, () => ({
     x: rng.between(0, size),
     y: rng.between(0, size),
-    region: canvas.region(fill[rng.weighted(weights)])
+    region: canvas.region(fill[rng.weighted(weights)]!)
   }))
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       let best = 0
       let bestDistance = Infinity
       for (let s = 0; s < seeds.length; s++) {
-        const dx = x - seeds[s].x
-        const dy = y - seeds[s].y
+        const dx = x - seeds[s]!.x
+        const dy = y - seeds[s]!.y
         const d = dx * dx + dy * dy
         if (d < bestDistance) {
           bestDistance = d
           best = s
         }
       }
-      const region = seeds[best].region
-      canvas.set(y * size + x, canvas.regionInfo[region].label, region)
+      const region = seeds[best]!.region
+      canvas.set(y * size + x, canvas.regionInfo[region]!.label, region)
     }
   }
 }
@@ -474,7 +474,7 @@ const growForest = (canvas: LayoutCanvas) => {
   const broad = valueNoise(rng, size, 24)
   const fine = valueNoise(rng, size, 5)
   for (let i = 0; i < size * size; i++) {
-    if (canvas.labels[i] === FOREST) canvas.heights[i] = 10 + 8 * broad[i] + 2 * fine[i]
+    if (canvas.labels[i] === FOREST) canvas.heights[i] = 10 + 8 * broad[i]! + 2 * fine[i]!
   }
 }
 

@@ -14,7 +14,7 @@ import { generateScene } from "./scene-generator.ts"
 
 const unitRange = (rgb: Float32Array) => {
   const out = new Float32Array(rgb.length)
-  for (let i = 0; i < rgb.length; i++) out[i] = Math.min(1, Math.max(0, rgb[i] / 255))
+  for (let i = 0; i < rgb.length; i++) out[i] = Math.min(1, Math.max(0, rgb[i]! / 255))
   return out
 }
 

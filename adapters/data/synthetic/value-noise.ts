@@ -18,10 +18,10 @@ export const valueNoise = (rng: SeededRandom, size: number, cell: number): Float
       const gx = x / cell
       const x0 = Math.floor(gx)
       const tx = fade(gx - x0)
-      const a = lattice[y0 * n + x0]
-      const b = lattice[y0 * n + x0 + 1]
-      const c = lattice[(y0 + 1) * n + x0]
-      const d = lattice[(y0 + 1) * n + x0 + 1]
+      const a = lattice[y0 * n + x0]!
+      const b = lattice[y0 * n + x0 + 1]!
+      const c = lattice[(y0 + 1) * n + x0]!
+      const d = lattice[(y0 + 1) * n + x0 + 1]!
       out[y * size + x] = (a + (b - a) * tx) * (1 - ty) + (c + (d - c) * tx) * ty
     }
   }

@@ -33,7 +33,7 @@ export interface ClipPairSource {
 /** A prepared sample (HWC in [−1, 1]) as the image in [0, 1] a CLIP scorer would be given. */
 export const rasterOfPrepared = (prepared: PreparedIndex, pixels: Float32Array): Raster => {
   const data = new Float32Array(pixels.length)
-  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, (pixels[i] + 1) / 2))
+  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, (pixels[i]! + 1) / 2))
   return { width: prepared.width, height: prepared.height, channels: prepared.channels, data }
 }
 
@@ -45,7 +45,7 @@ export const loadClipPairs = (
   Effect.gen(function*() {
     const { prepared } = source
     const indices = sampleIndices({ ...at, micro: 0, microBatches: 1 }, prepared.samples.length, orders)
-    const samples = indices.map((i) => prepared.samples[i])
+    const samples = indices.map((i) => prepared.samples[i]!)
     const images = yield* Effect.forEach(samples, (s) => Effect.map(readPreparedPixels(source.dataDir, s), (pixels) => rasterOfPrepared(prepared, pixels)))
     const captions = samples.map((s) => s.caption)
     const distinct = [...new Set(captions)]

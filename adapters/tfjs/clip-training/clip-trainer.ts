@@ -69,7 +69,7 @@ const lossAndGradients = (plan: ClipModelPlan, trainables: ReadonlyArray<Trainab
     logits = tf.keep(logitsPerImage)
     return contrastiveLoss(logitsPerImage, targets)
   }, trainables.map((t) => t.variable))
-  const loss = value.dataSync()[0]
+  const loss = value.dataSync()[0]!
   const values = logits!.dataSync() as Float32Array
   tf.dispose([value, targets, rows, logits!])
   return { loss, logits: values, gradients: new Map(Object.entries(grads).map(([variable, g]) => [byVariable.get(variable)!, g])) }
@@ -161,7 +161,7 @@ export const trainClipModel = (run: ClipTrainRun): Effect.Effect<void, ClipTrain
           "accuracy/image_to_text": accuracy.imageToText,
           "accuracy/text_to_image": accuracy.textToImage,
           lr,
-          logit_scale: Math.exp(logitScale.dataSync()[0]),
+          logit_scale: Math.exp(logitScale.dataSync()[0]!),
           grad_norm: gradNorm,
           pairs_per_s: record.imagesPerSecond
         })

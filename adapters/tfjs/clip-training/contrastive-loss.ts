@@ -45,8 +45,8 @@ export const retrievalAccuracy = (logitsPerImage: Float32Array, captions: Readon
   let imageToText = 0
   let textToImage = 0
   for (let i = 0; i < n; i++) {
-    if (captions[best((r, c) => logitsPerImage[r * n + c], i)] === captions[i]) imageToText++
-    if (captions[best((r, c) => logitsPerImage[c * n + r], i)] === captions[i]) textToImage++
+    if (captions[best((r, c) => logitsPerImage[r * n + c]!, i)] === captions[i]) imageToText++
+    if (captions[best((r, c) => logitsPerImage[c * n + r]!, i)] === captions[i]) textToImage++
   }
   return { imageToText: imageToText / n, textToImage: textToImage / n }
 }

@@ -8,7 +8,9 @@ export const imageBatch = (
   images: ReadonlyArray<{ readonly pixels: Float32Array; readonly height: number; readonly width: number; readonly channels: number }>,
   channels: number
 ): tf.Tensor4D => {
-  const { height, width } = images[0]
+  const [first] = images
+  if (first === undefined) throw new Error("an empty batch of images")
+  const { height, width } = first
   const out = new Float32Array(images.length * height * width * channels)
   images.forEach((image, b) => {
     if (image.height !== height || image.width !== width) {
@@ -22,7 +24,7 @@ export const imageBatch = (
       out.set(image.pixels, base)
       return
     }
-    for (let p = 0; p < height * width; p++) out.fill(image.pixels[p], base + p * channels, base + (p + 1) * channels)
+    for (let p = 0; p < height * width; p++) out.fill(image.pixels[p]!, base + p * channels, base + (p + 1) * channels)
   })
   return tf.tensor4d(out, [images.length, height, width, channels])
 }

@@ -30,7 +30,7 @@ export const LatentIndex = Schema.Struct({
   scalingFactor: Schema.Number,
   shiftFactor: Schema.NullOr(Schema.Number),
   /** [height, width, channels] of every latent. */
-  shape: Schema.Array(Schema.Int),
+  shape: Schema.Tuple(Schema.Int, Schema.Int, Schema.Int),
   samples: Schema.Array(Schema.Struct({ id: Schema.String, mean: Location, logvar: Location }))
 })
 export type LatentIndex = typeof LatentIndex.Type
@@ -51,7 +51,7 @@ export const encodeLatents = (
       const writer = shardedWriter(outDir, "latents")
       const layers = layersOf(vae.parameters)
       const samples: Array<LatentIndex["samples"][number]> = []
-      let shape: Array<number> = []
+      let shape: readonly [number, number, number] = [0, 0, 0]
       for (let start = 0; start < prepared.samples.length; start += BATCH) {
         const chunk = prepared.samples.slice(start, start + BATCH)
         const images = yield* Effect.forEach(chunk, (s) =>
@@ -75,7 +75,7 @@ export const encodeLatents = (
         const size = h * w * c
         for (let i = 0; i < chunk.length; i++) {
           samples.push({
-            id: chunk[i].id,
+            id: chunk[i]!.id,
             mean: yield* writer.add(shape, meanData.slice(i * size, (i + 1) * size)),
             logvar: yield* writer.add(shape, logvarData.slice(i * size, (i + 1) * size))
           })
@@ -101,6 +101,6 @@ export const openLatentCache = (dir: string): Effect.Effect<LatentCache, DataFol
     const reader = yield* shardedReader(dir)
     return {
       index,
-      read: (i) => Effect.all({ mean: reader.read(index.samples[i].mean), logvar: reader.read(index.samples[i].logvar) })
+      read: (i) => Effect.all({ mean: reader.read(index.samples[i]!.mean), logvar: reader.read(index.samples[i]!.logvar) })
     }
   })

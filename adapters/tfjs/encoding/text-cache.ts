@@ -26,8 +26,8 @@ export const TextIndex = Schema.Struct({
   version: Schema.Literal(1),
   /** "sd": last hidden state of the one encoder; "sdxl": both encoders' penultimate states and the pooled projection. */
   conditioning: Schema.Literal("sd", "sdxl"),
-  promptShape: Schema.Array(Schema.Int),
-  pooledShape: Schema.NullOr(Schema.Array(Schema.Int)),
+  promptShape: Schema.Tuple(Schema.Int, Schema.Int),
+  pooledShape: Schema.NullOr(Schema.Tuple(Schema.Int)),
   captions: Schema.Array(Schema.Struct({ caption: Schema.String, prompt: Location, pooled: Schema.NullOr(Location) }))
 })
 export type TextIndex = typeof TextIndex.Type
@@ -49,20 +49,20 @@ export const encodeText = (
       const captions = [...new Set(["", ...prepared.samples.map((s) => s.caption)])]
       const writer = shardedWriter(outDir, "text")
       const entries: Array<TextIndex["captions"][number]> = []
-      let promptShape: Array<number> = []
-      let pooledShape: Array<number> | null = null
+      let promptShape: readonly [number, number] = [0, 0]
+      let pooledShape: readonly [number] | null = null
       for (let start = 0; start < captions.length; start += BATCH) {
         const chunk = captions.slice(start, start + BATCH)
         const { prompt, pooled } = yield* Effect.try({
           try: () => {
-            if (!sdxl) return { prompt: encodePromptSd(encoders[0], chunk), pooled: undefined }
+            if (!sdxl) return { prompt: encodePromptSd(encoders[0]!, chunk), pooled: undefined }
             const out = encodePromptSdxl(encoders, chunk)
             return { prompt: out.promptEmbeds, pooled: out.pooledPromptEmbeds as tf.Tensor2D | undefined }
           },
           catch: (e) => new DataFolderError({ file: join(dataDir, "index.json"), reason: `a caption cannot be encoded: ${(e as Error).message}` })
         })
-        promptShape = prompt.shape.slice(1)
-        pooledShape = pooled === undefined ? null : pooled.shape.slice(1)
+        promptShape = [prompt.shape[1], prompt.shape[2]]
+        pooledShape = pooled === undefined ? null : [pooled.shape[1]]
         const promptData = yield* Effect.promise(() => prompt.data() as Promise<Float32Array>)
         const pooledData = pooled === undefined ? undefined : yield* Effect.promise(() => pooled.data() as Promise<Float32Array>)
         tf.dispose([prompt, ...(pooled === undefined ? [] : [pooled])])
@@ -70,7 +70,7 @@ export const encodeText = (
         const pooledSize = pooledShape === null ? 0 : pooledShape[0]
         for (let i = 0; i < chunk.length; i++) {
           entries.push({
-            caption: chunk[i],
+            caption: chunk[i]!,
             prompt: yield* writer.add(promptShape, promptData.slice(i * promptSize, (i + 1) * promptSize)),
             pooled: pooledData === undefined || pooledShape === null
               ? null

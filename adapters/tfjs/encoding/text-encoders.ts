@@ -27,7 +27,7 @@ export const loadTextEncoders = (folder: string) =>
         })
       }
       const model = yield* Effect.acquireRelease(
-        loadClipTextModel(join(folder, name), WITH_PROJECTION[cls]),
+        loadClipTextModel(join(folder, name), WITH_PROJECTION[cls] === true),
         (m) => Effect.sync(() => disposeParameters(m.parameters))
       )
       const tokenizer = yield* loadClipTokenizer(join(folder, name.replace("text_encoder", "tokenizer")))

@@ -5,7 +5,7 @@
  */
 
 const skipWhitespace = (text: string, at: number): number => {
-  while (at < text.length && /\s/.test(text[at])) at++
+  while (at < text.length && /\s/.test(text[at]!)) at++
   return at
 }
 
@@ -31,7 +31,7 @@ const valueEnd = (text: string, at: number): number => {
     throw new Error("unterminated JSON container")
   }
   let i = at
-  while (i < text.length && !/[\s,}\]]/.test(text[i])) i++
+  while (i < text.length && !/[\s,}\]]/.test(text[i]!)) i++
   return i
 }
 

@@ -6,7 +6,7 @@ import { basename, dirname, join, resolve } from "node:path"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { saveParameters } from "../checkpoint.ts"
 import { TOKEN_EMBEDDING } from "../clip-text-model.ts"
-import type { ParameterSpec } from "../layers.ts"
+import { tensorSpec, type ParameterSpec } from "../layers.ts"
 import type { LoadedModel, StableDiffusionPipeline } from "../pipeline-loader.ts"
 import { treatmentsOf, type ComponentName } from "../../../framework/declaration/adaptation.ts"
 import type { AdaptationTensors } from "../training/adapted-pipeline.ts"
@@ -50,8 +50,8 @@ const finalParameters = (
     const table = tf.concat([parameters.get(TOKEN_EMBEDDING)!, rows], 0)
     created.push(table)
     parameters.set(TOKEN_EMBEDDING, table)
-    const at = specs.findIndex((s) => s.name === TOKEN_EMBEDDING)
-    specs[at] = { ...specs[at], shape: table.shape }
+    // The map held TOKEN_EMBEDDING (read above), so its spec is there; an embedding table is stored as-is.
+    specs[specs.findIndex((s) => s.name === TOKEN_EMBEDDING)] = tensorSpec(TOKEN_EMBEDDING, table.shape)
   }
   return { specs, parameters, created }
 }

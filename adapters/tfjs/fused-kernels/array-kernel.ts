@@ -7,17 +7,25 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
  * optimiser's per-parameter updates. On wasm it reads and writes the backend's heap in place; on cpu
  * the backend's own arrays; on any other backend (tfjs-node) it copies through readSync / write.
  */
-export interface ArrayKernel {
+export interface ArrayKernel<Inputs extends ReadonlyArray<string>, Outputs extends ReadonlyArray<string>> {
   readonly name: string
   /** Input names, in the order `compute` receives them. */
-  readonly inputs: ReadonlyArray<string>
-  readonly outputShapes: (inputs: ReadonlyArray<TensorInfo>, attrs: NamedAttrMap) => ReadonlyArray<ReadonlyArray<number>>
-  readonly compute: (inputs: ReadonlyArray<Float32Array>, outputs: ReadonlyArray<Float32Array>, attrs: NamedAttrMap) => void
+  readonly inputs: Inputs
+  /** Output names, in the order `outputShapes` gives their shapes and `compute` receives them. */
+  readonly outputs: Outputs
+  readonly outputShapes: (inputs: Each<Inputs, TensorInfo>, attrs: NamedAttrMap) => Each<Outputs, ReadonlyArray<number>>
+  readonly compute: (inputs: Each<Inputs, Float32Array>, outputs: Each<Outputs, Float32Array>, attrs: NamedAttrMap) => void
 }
+
+/** One `T` per name, as a tuple of the names' length (so `compute` destructures without `undefined`). */
+type Each<Names extends ReadonlyArray<string>, T> = { readonly [K in keyof Names]: T }
+
+// Any kernel, for the functions below that only pass its arrays along in their declared order.
+type AnyArrayKernel = ArrayKernel<ReadonlyArray<string>, ReadonlyArray<string>>
 
 const BACKENDS = ["wasm", "cpu", "tensorflow"] as const
 
-const orderedInputs = (kernel: ArrayKernel, named: Record<string, TensorInfo>): Array<TensorInfo> =>
+const orderedInputs = (kernel: AnyArrayKernel, named: Record<string, TensorInfo>): Array<TensorInfo> =>
   kernel.inputs.map((name) => {
     const info = named[name]
     if (info === undefined) throw new Error(`${kernel.name}: input "${name}" is missing`)
@@ -26,9 +34,9 @@ const orderedInputs = (kernel: ArrayKernel, named: Record<string, TensorInfo>): 
   })
 
 /** The engine hands an array back as an array: a kernel of one output returns it alone. */
-const single = (outs: Array<TensorInfo>): TensorInfo | Array<TensorInfo> => (outs.length === 1 ? outs[0] : outs)
+const single = (outs: Array<TensorInfo>): TensorInfo | Array<TensorInfo> => (outs.length === 1 ? outs[0]! : outs)
 
-const onWasm = (kernel: ArrayKernel): KernelFunc => ({ inputs, backend, attrs = {} }) => {
+const onWasm = (kernel: AnyArrayKernel): KernelFunc => ({ inputs, backend, attrs = {} }) => {
   const wasm = backend as BackendWasm
   const ins = orderedInputs(kernel, inputs as Record<string, TensorInfo>)
   // Outputs first: allocating may grow the heap, which would detach views taken before.
@@ -38,19 +46,25 @@ const onWasm = (kernel: ArrayKernel): KernelFunc => ({ inputs, backend, attrs = 
   return single(outs)
 }
 
-const anywhere = (kernel: ArrayKernel): KernelFunc => ({ inputs, backend, attrs = {} }) => {
+const anywhere = (kernel: AnyArrayKernel): KernelFunc => ({ inputs, backend, attrs = {} }) => {
   const b = backend as KernelBackend
   const ins = orderedInputs(kernel, inputs as Record<string, TensorInfo>)
   const shapes = kernel.outputShapes(ins, attrs)
   const outs = shapes.map((shape) => new Float32Array(util.sizeFromShape(shape.slice())))
   kernel.compute(ins.map((info) => b.readSync(info.dataId) as Float32Array), outs, attrs)
-  return single(outs.map((values, i): TensorInfo => ({ dataId: b.write(values, shapes[i].slice(), "float32"), shape: shapes[i].slice(), dtype: "float32" })))
+  return single(outs.map((values, i): TensorInfo => ({ dataId: b.write(values, shapes[i]!.slice(), "float32"), shape: shapes[i]!.slice(), dtype: "float32" })))
 }
 
 /** Registers `kernel` on the wasm, cpu and tensorflow backends (once: a second call changes nothing). */
-export const registerArrayKernel = (kernel: ArrayKernel): void => {
+export const registerArrayKernel = <const Inputs extends ReadonlyArray<string>, const Outputs extends ReadonlyArray<string>>(
+  kernel: ArrayKernel<Inputs, Outputs>
+): void => {
   for (const backendName of BACKENDS) {
     if (getKernel(kernel.name, backendName) !== undefined) continue
-    registerKernel({ kernelName: kernel.name, backendName, kernelFunc: backendName === "wasm" ? onWasm(kernel) : anywhere(kernel) })
+    registerKernel({
+      kernelName: kernel.name,
+      backendName,
+      kernelFunc: backendName === "wasm" ? onWasm(kernel as unknown as AnyArrayKernel) : anywhere(kernel as unknown as AnyArrayKernel)
+    })
   }
 }

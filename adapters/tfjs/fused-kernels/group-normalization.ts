@@ -24,14 +24,14 @@ const dims = (x: Float32Array, gamma: Float32Array, stats: Float32Array, groups:
 const groupSums = (perChannel: Float64Array, groups: number, width: number, out: Float64Array): void => {
   for (let g = 0, ch = 0; g < groups; g++) {
     let acc = 0
-    for (let j = 0; j < width; j++, ch++) acc += perChannel[ch]
+    for (let j = 0; j < width; j++, ch++) acc += perChannel[ch]!
     out[g] = acc
   }
 }
 
 /** Spreads one value per group to its channels. */
 const perChannel = (perGroup: ArrayLike<number>, offset: number, groups: number, width: number, out: Float64Array): void => {
-  for (let g = 0, ch = 0; g < groups; g++) for (let j = 0; j < width; j++, ch++) out[ch] = perGroup[offset + g]
+  for (let g = 0, ch = 0; g < groups; g++) for (let j = 0; j < width; j++, ch++) out[ch] = perGroup[offset + g]!
 }
 
 /** LayerNorm's case (one group, one position per sample): each row on its own, no per-channel sums. */
@@ -48,15 +48,15 @@ const normalizeRows = (
 ): void => {
   for (let r = 0, start = 0; r < rows; r++, start += width) {
     let sum = 0
-    for (let i = start; i < start + width; i++) sum += x[i]
+    for (let i = start; i < start + width; i++) sum += x[i]!
     const m = sum / width
     let squares = 0
-    for (let i = start; i < start + width; i++) squares += (x[i] - m) * (x[i] - m)
+    for (let i = start; i < start + width; i++) squares += (x[i]! - m) * (x[i]! - m)
     mean[r] = m
     rstd[r] = 1 / Math.sqrt(squares / width + eps)
-    const mf = mean[r]
-    const rf = rstd[r]
-    for (let i = start, ch = 0; ch < width; i++, ch++) y[i] = (x[i] - mf) * rf * gamma[ch] + beta[ch]
+    const mf = mean[r]!
+    const rf = rstd[r]!
+    for (let i = start, ch = 0; ch < width; i++, ch++) y[i] = (x[i]! - mf) * rf * gamma[ch]! + beta[ch]!
   }
 }
 
@@ -75,21 +75,21 @@ const rowGradients = (
   const gammaSums = new Float64Array(width)
   const betaSums = new Float64Array(width)
   for (let r = 0, start = 0; r < rows; r++, start += width) {
-    const m = mean[r]
-    const rs = rstd[r]
+    const m = mean[r]!
+    const rs = rstd[r]!
     let a = 0
     let b = 0
     for (let i = start, ch = 0; ch < width; i++, ch++) {
-      const d = dy[i]
-      const xhat = (x[i] - m) * rs
-      gammaSums[ch] += d * xhat
-      betaSums[ch] += d
-      a += d * gamma[ch]
-      b += d * gamma[ch] * xhat
+      const d = dy[i]!
+      const xhat = (x[i]! - m) * rs
+      gammaSums[ch]! += d * xhat
+      betaSums[ch]! += d
+      a += d * gamma[ch]!
+      b += d * gamma[ch]! * xhat
     }
     a /= width
     b /= width
-    for (let i = start, ch = 0; ch < width; i++, ch++) dx[i] = rs * (dy[i] * gamma[ch] - a - (x[i] - m) * rs * b)
+    for (let i = start, ch = 0; ch < width; i++, ch++) dx[i] = rs * (dy[i]! * gamma[ch]! - a - (x[i]! - m) * rs * b)
   }
   dgamma.set(gammaSums)
   dbeta.set(betaSums)
@@ -100,7 +100,8 @@ const rowGradients = (
 registerArrayKernel({
   name: FORWARD,
   inputs: ["x", "gamma", "beta"],
-  outputShapes: ([x], attrs) => [x.shape, [x.shape[0], attrs.groups as number], [x.shape[0], attrs.groups as number]],
+  outputs: ["y", "mean", "rstd"],
+  outputShapes: ([x], attrs) => [x.shape, [x.shape[0]!, attrs.groups as number], [x.shape[0]!, attrs.groups as number]],
   compute: ([x, gamma, beta], [y, mean, rstd], attrs) => {
     const groups = attrs.groups as number
     const eps = attrs.eps as number
@@ -115,25 +116,25 @@ registerArrayKernel({
       const start = b * s * c
       const end = start + s * c
       channelSums.fill(0)
-      for (let i = start; i < end;) for (let ch = 0; ch < c; ch++, i++) channelSums[ch] += x[i]
+      for (let i = start; i < end;) for (let ch = 0; ch < c; ch++, i++) channelSums[ch]! += x[i]!
       groupSums(channelSums, groups, width, totals)
-      for (let g = 0; g < groups; g++) totals[g] /= count
+      for (let g = 0; g < groups; g++) totals[g]! /= count
       perChannel(totals, 0, groups, width, centre)
       channelSums.fill(0)
       for (let i = start; i < end;) {
         for (let ch = 0; ch < c; ch++, i++) {
-          const d = x[i] - centre[ch]
-          channelSums[ch] += d * d
+          const d = x[i]! - centre[ch]!
+          channelSums[ch]! += d * d
         }
       }
-      for (let g = 0; g < groups; g++) mean[b * groups + g] = totals[g]
+      for (let g = 0; g < groups; g++) mean[b * groups + g] = totals[g]!
       groupSums(channelSums, groups, width, totals)
-      for (let g = 0; g < groups; g++) rstd[b * groups + g] = 1 / Math.sqrt(totals[g] / count + eps)
+      for (let g = 0; g < groups; g++) rstd[b * groups + g] = 1 / Math.sqrt(totals[g]! / count + eps)
       // y from the float32 statistics the backward pass will read, so both use the same values.
       perChannel(mean, b * groups, groups, width, centre)
       perChannel(rstd, b * groups, groups, width, scale)
-      for (let ch = 0; ch < c; ch++) scale[ch] *= gamma[ch]
-      for (let i = start; i < end;) for (let ch = 0; ch < c; ch++, i++) y[i] = (x[i] - centre[ch]) * scale[ch] + beta[ch]
+      for (let ch = 0; ch < c; ch++) scale[ch]! *= gamma[ch]!
+      for (let i = start; i < end;) for (let ch = 0; ch < c; ch++, i++) y[i] = (x[i]! - centre[ch]!) * scale[ch]! + beta[ch]!
     }
   }
 })
@@ -141,6 +142,7 @@ registerArrayKernel({
 registerArrayKernel({
   name: BACKWARD,
   inputs: ["dy", "x", "gamma", "mean", "rstd"],
+  outputs: ["dx", "dgamma", "dbeta"],
   outputShapes: ([dy, , gamma]) => [dy.shape, gamma.shape, gamma.shape],
   compute: ([dy, x, gamma, mean, rstd], [dx, dgamma, dbeta], attrs) => {
     const groups = attrs.groups as number
@@ -166,30 +168,30 @@ registerArrayKernel({
       dySum.fill(0)
       for (let i = start; i < end;) {
         for (let ch = 0; ch < c; ch++, i++) {
-          const d = dy[i]
-          dySum[ch] += d
-          dyHat[ch] += d * (x[i] - centre[ch]) * scale[ch]
+          const d = dy[i]!
+          dySum[ch]! += d
+          dyHat[ch]! += d * (x[i]! - centre[ch]!) * scale[ch]!
         }
       }
       for (let ch = 0; ch < c; ch++) {
-        gammaSums[ch] += dyHat[ch]
-        betaSums[ch] += dySum[ch]
-        dySum[ch] *= gamma[ch]
-        dyHat[ch] *= gamma[ch]
+        gammaSums[ch]! += dyHat[ch]!
+        betaSums[ch]! += dySum[ch]!
+        dySum[ch]! *= gamma[ch]!
+        dyHat[ch]! *= gamma[ch]!
       }
       // a = Σ dy·γ and b = Σ dy·γ·x̂ over each group; dx = r·(dy·γ − a/M − x̂·b/M).
       groupSums(dySum, groups, width, a)
       groupSums(dyHat, groups, width, bsum)
       for (let g = 0; g < groups; g++) {
-        a[g] /= count
-        bsum[g] /= count
+        a[g]! /= count
+        bsum[g]! /= count
       }
       perChannel(a, 0, groups, width, shiftC)
       perChannel(bsum, 0, groups, width, slopeC)
       for (let i = start; i < end;) {
         for (let ch = 0; ch < c; ch++, i++) {
-          const r = scale[ch]
-          dx[i] = r * (dy[i] * gamma[ch] - shiftC[ch] - (x[i] - centre[ch]) * r * slopeC[ch])
+          const r = scale[ch]!
+          dx[i] = r * (dy[i]! * gamma[ch]! - shiftC[ch]! - (x[i]! - centre[ch]!) * r * slopeC[ch]!)
         }
       }
     }
@@ -204,14 +206,14 @@ registerArrayKernel({
  */
 export const groupNormalization = (x: tf.Tensor3D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number): tf.Tensor3D => {
   const normalize = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [input, scale, shift] = args as Array<tf.Tensor>
-    const save = args[3] as tf.GradSaveFunc
-    const [y, mean, rstd] = tf.engine().runKernel(FORWARD, { x: input, gamma: scale, beta: shift }, { groups, eps }) as Array<tf.Tensor>
+    // customGrad passes the three tensors given to `normalize` below, then its save function.
+    const [input, scale, shift, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc]
+    const [y, mean, rstd] = tf.engine().runKernel(FORWARD, { x: input, gamma: scale, beta: shift }, { groups, eps }) as [tf.Tensor, tf.Tensor, tf.Tensor]
     save([input, scale, mean, rstd])
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => {
-        const [sx, sgamma, smean, srstd] = saved
+        const [sx, sgamma, smean, srstd] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
         return tf.engine().runKernel(BACKWARD, { dy, x: sx, gamma: sgamma, mean: smean, rstd: srstd }, { groups }) as Array<tf.Tensor>
       }
     }

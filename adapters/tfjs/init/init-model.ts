@@ -111,7 +111,7 @@ const readComponents = (architecture: string, family: ModelFamily) =>
         const cls = yield* expect(name, Object.keys(TEXT_ENCODER_CLASSES))
         const tokenizer = name.replace("text_encoder", "tokenizer")
         yield* expect(tokenizer, ["CLIPTokenizer", "CLIPTokenizerFast"])
-        return { name, tokenizer, withProjection: TEXT_ENCODER_CLASSES[cls] }
+        return { name, tokenizer, withProjection: TEXT_ENCODER_CLASSES[cls] === true }
       }))
     return { textEncoders }
   })
@@ -128,7 +128,7 @@ const architectureFiles = (architecture: string) =>
         ? Effect.void
         : Effect.fail(
           new InitModelError({
-            file: join(weights[0].parentPath, weights[0].name),
+            file: join(weights[0]!.parentPath, weights[0]!.name),
             reason: "an architecture folder holds configs and tokenizer files, not weights; declare a folder with weights as diffusers(path)"
           })
         )

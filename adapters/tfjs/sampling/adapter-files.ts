@@ -70,7 +70,7 @@ const groupByStem = (names: ReadonlyArray<string>, suffixes: Record<string, "dow
       continue
     }
     const stem = name.slice(0, -suffix.length)
-    groups.set(stem, { ...groups.get(stem), [suffixes[suffix]]: name })
+    groups.set(stem, { ...groups.get(stem), [suffixes[suffix]!]: name })
   }
   return { groups, unknown }
 }
@@ -188,10 +188,17 @@ const adapterWeights = (file: string, reader: Reader, stored: StoredAdapter, sca
     const upInfo = reader.header.byName.get(stored.up)!
     const { module } = stored
     const rank = downInfo.shape[0]
+    if (rank === undefined) return yield* new AdapterFileError({ file, reason: `${stored.component}.${module.module}: its down tensor has no dimensions` })
     const linear = module.kind === "linear"
     // A 1×1 convolution's adapter may be stored as a Linear one ([r, in]); it is the same map.
-    const downShape = linear ? [rank, module.inFeatures] : [rank, module.inFeatures, module.kernel[0], module.kernel[1]]
-    const upShape = linear ? [module.outFeatures, rank] : [module.outFeatures, rank, 1, 1]
+    const [downSpec, upSpec]: readonly [ParameterSpec, ParameterSpec] = linear
+      ? [{ name: stored.down, shape: [rank, module.inFeatures], layout: "linear" }, { name: stored.up, shape: [module.outFeatures, rank], layout: "linear" }]
+      : [
+        { name: stored.down, shape: [rank, module.inFeatures, module.kernel[0], module.kernel[1]], layout: "conv" },
+        { name: stored.up, shape: [module.outFeatures, rank, 1, 1], layout: "conv" }
+      ]
+    const downShape = downSpec.shape
+    const upShape = upSpec.shape
     const fits = (actual: ReadonlyArray<number>, wanted: ReadonlyArray<number>) =>
       actual.reduce((a, b) => a * b, 1) === wanted.reduce((a, b) => a * b, 1) && actual[0] === wanted[0] && actual[1] === wanted[1]
     if (!fits(downInfo.shape, downShape) || !fits(upInfo.shape, upShape)) {
@@ -204,8 +211,8 @@ const adapterWeights = (file: string, reader: Reader, stored: StoredAdapter, sca
     const factor = scale * (stored.alpha ?? rank) / rank
     const downValues = yield* reader.readFloat32(stored.down)
     const upValues = yield* reader.readFloat32(stored.up)
-    const down = tfjsTensor({ name: stored.down, shape: downShape, layout: linear ? "linear" : "conv" }, downValues)
-    const up = tf.tidy(() => tf.mul(tfjsTensor({ name: stored.up, shape: upShape, layout: linear ? "linear" : "conv" }, upValues), factor))
+    const down = tfjsTensor(downSpec, downValues)
+    const up = tf.tidy(() => tf.mul(tfjsTensor(upSpec, upValues), factor))
     return { down, up } satisfies LoraWeights
   })
 
@@ -250,7 +257,7 @@ export const readEmbeddingFile = (pipeline: StableDiffusionPipeline, file: strin
       const names = reader.header.tensors.map((t) => t.name)
       const encoders = pipeline.textEncoders
       // SDXL files hold one embedding per encoder; single-encoder files one tensor named after the token.
-      const keys = encoders.length === 2 ? ["clip_l", "clip_g"] : names.length === 1 ? [names[0]] : ["emb_params"]
+      const keys = encoders.length === 2 ? ["clip_l", "clip_g"] : names.length === 1 ? [names[0]!] : ["emb_params"]
       const missing = keys.filter((k) => !names.includes(k))
       if (missing.length > 0) {
         return yield* new AdapterFileError({
@@ -266,17 +273,18 @@ export const readEmbeddingFile = (pipeline: StableDiffusionPipeline, file: strin
       }
       const rows = new Map<ComponentName, tf.Tensor2D>()
       for (const [i, encoder] of encoders.entries()) {
-        const info = reader.header.byName.get(keys[i])!
+        const info = reader.header.byName.get(keys[i]!)!
         const hidden = encoder.plan.config.hidden_size
-        const vectors = info.shape.length === 1 ? 1 : info.shape[0]
-        if (info.shape[info.shape.length - 1] !== hidden || info.shape.length > 2) {
+        const [first] = info.shape
+        if (first === undefined || info.shape[info.shape.length - 1] !== hidden || info.shape.length > 2) {
           tf.dispose([...rows.values()])
           return yield* new AdapterFileError({ file, reason: `${keys[i]} has shape [${info.shape}], ${encoder.name} needs [vectors, ${hidden}]` })
         }
-        const values = yield* reader.readFloat32(keys[i]).pipe(Effect.mapError((e) => new AdapterFileError({ file, reason: e.message })))
+        const vectors = info.shape.length === 1 ? 1 : first
+        const values = yield* reader.readFloat32(keys[i]!).pipe(Effect.mapError((e) => new AdapterFileError({ file, reason: e.message })))
         rows.set(encoder.name as ComponentName, tf.tensor2d(values, [vectors, hidden]))
       }
-      const vectors = [...rows.values()][0].shape[0]
+      const vectors = [...rows.values()][0]!.shape[0]
       return { token: name, spellings: tokenSpellings(name, vectors), rows }
     })
   )
@@ -321,11 +329,11 @@ export const applyAdapterFiles = (pipeline: StableDiffusionPipeline, models: Dif
         for (const rows of read.rows.values()) tensors.push(rows)
         tokenizers = yield* Effect.forEach(models.textEncoders, (encoder, i) =>
           Effect.try({
-            try: () => tokenizerWithToken(tokenizers[i], read.spellings, encoder.plan.config.vocab_size),
+            try: () => tokenizerWithToken(tokenizers[i]!, read.spellings, encoder.plan.config.vocab_size),
             catch: (e) =>
               new AdapterFileError({
                 file: adapter.file,
-                reason: `its token cannot be added to ${pipeline.textEncoders[i].name}'s tokenizer: ${(e as Error).message}`
+                reason: `its token cannot be added to ${pipeline.textEncoders[i]!.name}'s tokenizer: ${(e as Error).message}`
               })
           }))
         const withRows = { ...layers }
@@ -338,7 +346,7 @@ export const applyAdapterFiles = (pipeline: StableDiffusionPipeline, models: Dif
           ...models,
           unet: { ...models.unet, layers: layers.unet! },
           vae: { ...models.vae, layers: layers.vae! },
-          textEncoders: models.textEncoders.map((e, i) => ({ ...e, layers: layers[i === 0 ? "text_encoder" : "text_encoder_2"]!, tokenizer: tokenizers[i] }))
+          textEncoders: models.textEncoders.map((e, i) => ({ ...e, layers: layers[i === 0 ? "text_encoder" : "text_encoder_2"]!, tokenizer: tokenizers[i]! }))
         },
         ...(token === undefined ? {} : { token }),
         dispose: release

@@ -34,8 +34,8 @@ export const promptConditioning = (
   tf.tidy(() => {
     const negative = negativePrompt ?? ""
     if (models.family === "sd") {
-      const cond = encodePromptSd(models.textEncoders[0], [prompt])
-      return { context: guided ? tf.concat([encodePromptSd(models.textEncoders[0], [negative]), cond]) : cond, guided }
+      const cond = encodePromptSd(models.textEncoders[0]!, [prompt])
+      return { context: guided ? tf.concat([encodePromptSd(models.textEncoders[0]!, [negative]), cond]) : cond, guided }
     }
     const cond = encodePromptSdxl(models.textEncoders, [prompt])
     const uncond = guided
@@ -43,7 +43,7 @@ export const promptConditioning = (
         ? { promptEmbeds: tf.zerosLike(cond.promptEmbeds), pooledPromptEmbeds: tf.zerosLike(cond.pooledPromptEmbeds) }
         : encodePromptSdxl(models.textEncoders, [negative])
       : undefined
-    const timeIds = sdxlTimeIds(models.unet.plan, models.textEncoders[models.textEncoders.length - 1].plan, size)
+    const timeIds = sdxlTimeIds(models.unet.plan, models.textEncoders[models.textEncoders.length - 1]!.plan, size)
     return {
       context: uncond ? tf.concat([uncond.promptEmbeds, cond.promptEmbeds]) : cond.promptEmbeds,
       textTime: {

@@ -39,7 +39,8 @@ export const gaussianStream = (seed: number, stream: number): GaussianStream => 
     if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32) throw new Error(`${name} ${value} must be an integer in [0, 2^32)`)
   }
   const words = splitMix64((BigInt(seed) << 32n) | BigInt(stream), 2).flatMap((w) => [Number(w >> 32n), Number(w & 0xffffffffn)])
-  let [s0, s1, s2, s3] = words
+  // Two 64-bit words: four 32-bit halves.
+  let [s0, s1, s2, s3] = words as [number, number, number, number]
   const nextUint32 = (): number => {
     const result = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0
     const t = (s1 << 9) >>> 0

@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
-import { decodeConfig, type ModelConfigError, only } from "../model-config.ts"
+import { decodeConfig, type ModelConfigError } from "../model-config.ts"
 import { type DiffusionScheduler, sqrtF32, statelessRun } from "./diffusion-scheduler.ts"
+import { thresholdingFields } from "./thresholding.ts"
 import { NoiseScheduleConfig, noiseSchedule } from "./noise-schedule.ts"
 import { spacedTimesteps, timestepSpacingFields } from "./timestep-spacing.ts"
 
@@ -19,9 +20,7 @@ export const DdimConfig = Schema.Struct({
   clip_sample_range: Schema.optionalWith(Schema.Number, { default: () => 1 }),
   /** The ᾱ after the last step: 1, or ᾱ₀ (SD's published configs say false). */
   set_alpha_to_one: Schema.optionalWith(Schema.Boolean, { default: () => true }),
-  thresholding: Schema.optionalWith(only(Schema.Literal(false), "false (dynamic thresholding is for pixel-space models)"), {
-    default: () => false as const
-  })
+  ...thresholdingFields
 })
 export type DdimConfig = typeof DdimConfig.Type
 
@@ -29,7 +28,7 @@ export const decodeDdimConfig = (json: unknown, file: string): Effect.Effect<Ddi
 
 export const ddimScheduler = (config: DdimConfig, steps: number, eta: number): DiffusionScheduler => {
   const alphasCumprod = noiseSchedule(config).alphasCumprod
-  const finalAlphaCumprod = config.set_alpha_to_one ? 1 : alphasCumprod[0]
+  const finalAlphaCumprod = config.set_alpha_to_one ? 1 : alphasCumprod[0]!
   const timesteps = spacedTimesteps(config, steps, "integer")
   // diffusers steps back by a fixed stride whatever the spacing (so "trailing" ends between two picks).
   const stride = Math.floor(config.num_train_timesteps / steps)
@@ -39,10 +38,10 @@ export const ddimScheduler = (config: DdimConfig, steps: number, eta: number): D
     scaleModelInput: (sample) => sample,
     start: statelessRun((modelOutput, index, sample, noise) =>
       tf.tidy((): tf.Tensor4D => {
-        const t = timesteps[index]
+        const t = timesteps[index]!
         const previous = t - stride
-        const alphaProd = alphasCumprod[t]
-        const alphaProdPrevious = previous >= 0 ? alphasCumprod[previous] : finalAlphaCumprod
+        const alphaProd = alphasCumprod[t]!
+        const alphaProdPrevious = previous >= 0 ? alphasCumprod[previous]! : finalAlphaCumprod
         const betaProd = f32(1 - alphaProd)
         const betaProdPrevious = f32(1 - alphaProdPrevious)
         const [original0, epsilon] = config.prediction_type === "epsilon"

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
 import { decodeConfig, type ModelConfigError, only } from "../model-config.ts"
 import { type DiffusionScheduler, sqrtF32, statelessRun } from "./diffusion-scheduler.ts"
+import { thresholdingFields } from "./thresholding.ts"
 import { NoiseScheduleConfig, noiseSchedule } from "./noise-schedule.ts"
 import { spacedTimesteps, timestepSpacingFields } from "./timestep-spacing.ts"
 
@@ -18,9 +19,7 @@ export const DdpmConfig = Schema.Struct({
   }),
   clip_sample: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   clip_sample_range: Schema.optionalWith(Schema.Number, { default: () => 1 }),
-  thresholding: Schema.optionalWith(only(Schema.Literal(false), "false (dynamic thresholding is for pixel-space models)"), {
-    default: () => false as const
-  })
+  ...thresholdingFields
 })
 export type DdpmConfig = typeof DdpmConfig.Type
 
@@ -35,10 +34,10 @@ export const ddpmScheduler = (config: DdpmConfig, steps: number): DiffusionSched
     scaleModelInput: (sample) => sample,
     start: statelessRun((modelOutput, index, sample, noise) =>
       tf.tidy((): tf.Tensor4D => {
-        const t = timesteps[index]
-        const previous = index + 1 < timesteps.length ? timesteps[index + 1] : -1
-        const alphaProd = alphasCumprod[t]
-        const alphaProdPrevious = previous >= 0 ? alphasCumprod[previous] : 1
+        const t = timesteps[index]!
+        const previous = index + 1 < timesteps.length ? timesteps[index + 1]! : -1
+        const alphaProd = alphasCumprod[t]!
+        const alphaProdPrevious = previous >= 0 ? alphasCumprod[previous]! : 1
         const betaProd = f32(1 - alphaProd)
         const betaProdPrevious = f32(1 - alphaProdPrevious)
         const currentAlpha = f32(alphaProd / alphaProdPrevious)

@@ -38,4 +38,4 @@ export const sqrtF32 = (x: number): number => Math.fround(Math.sqrt(x))
 
 /** Σ cᵢ·xᵢ, left to right, each product and partial sum rounded to float32 as torch evaluates `a * x + b * y …`. */
 export const linearCombination = (terms: ReadonlyArray<readonly [number, tf.Tensor4D]>): tf.Tensor4D =>
-  tf.tidy(() => terms.slice(1).reduce<tf.Tensor4D>((sum, [c, x]) => tf.add(sum, tf.mul(x, c)), tf.mul(terms[0][1], terms[0][0])))
+  tf.tidy(() => terms.slice(1).reduce<tf.Tensor4D>((sum, [c, x]) => tf.add(sum, tf.mul(x, c)), tf.mul(terms[0]![1], terms[0]![0])))

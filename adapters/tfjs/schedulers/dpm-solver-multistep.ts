@@ -91,7 +91,7 @@ export const dpmSolverMultistepScheduler = (config: DpmSolverMultistepConfig, st
       step: (modelOutput, index, sample, noise) => {
         const lowerOrderFinal = index === n - 1 && (config.euler_at_final || (config.lower_order_final && n < 15) || config.final_sigmas_type === "zero")
         const lowerOrderSecond = index === n - 2 && config.lower_order_final && n < 15
-        state.push(x0Prediction(config.prediction_type, modelOutput, sample, sigmas[index]))
+        state.push(x0Prediction(config.prediction_type, modelOutput, sample, sigmas[index]!))
         const variance = sde ? noise(modelOutput.shape) : undefined
         const order = config.solver_order === 1 || state.lowerOrderNums < 1 || lowerOrderFinal
           ? 1
@@ -107,19 +107,19 @@ export const dpmSolverMultistepScheduler = (config: DpmSolverMultistepConfig, st
     }
   }
 
-  const at = (i: number) => lambdaPoint(sigmas[i])
+  const at = (i: number) => lambdaPoint(sigmas[i]!)
 
   const update = (order: 1 | 2 | 3, outputs: ReadonlyArray<tf.Tensor4D>, index: number, sample: tf.Tensor4D, noise: tf.Tensor4D | undefined): tf.Tensor4D => {
     const t = at(index + 1)
     const s0 = at(index)
     const h = f32(t.lambda - s0.lambda)
-    const m0 = outputs[outputs.length - 1]
+    const m0 = outputs[outputs.length - 1]!
     const expNeg = f32(Math.exp(-h))
     const ratio = f32(t.sigma / s0.sigma)
     if (!sde) {
       const first = f32(t.alpha * f32(expNeg - 1))
       if (order === 1) return linearCombination([[ratio, sample], [-first, m0]])
-      const m1 = outputs[outputs.length - 2]
+      const m1 = outputs[outputs.length - 2]!
       const s1 = at(index - 1)
       const h0 = f32(s0.lambda - s1.lambda)
       const r0 = f32(h0 / h)
@@ -129,7 +129,7 @@ export const dpmSolverMultistepScheduler = (config: DpmSolverMultistepConfig, st
           ? linearCombination([[ratio, sample], [-first, m0], [-f32(0.5 * first), d1]])
           : linearCombination([[ratio, sample], [-first, m0], [f32(t.alpha * f32(f32(f32(expNeg - 1) / h) + 1)), d1]])
       }
-      const m2 = outputs[outputs.length - 3]
+      const m2 = outputs[outputs.length - 3]!
       const s2 = at(index - 2)
       const r1 = f32(f32(s1.lambda - s2.lambda) / h)
       const d10 = d1
@@ -149,7 +149,7 @@ export const dpmSolverMultistepScheduler = (config: DpmSolverMultistepConfig, st
     const first = f32(t.alpha * f32(1 - expNeg2))
     const noiseScale = f32(t.sigma * f32(Math.sqrt(f32(1 - expNeg2))))
     if (order === 1) return linearCombination([[decay, sample], [first, m0], [noiseScale, noise!]])
-    const m1 = outputs[outputs.length - 2]
+    const m1 = outputs[outputs.length - 2]!
     const s1 = at(index - 1)
     const r0 = f32(f32(s0.lambda - s1.lambda) / h)
     const d1: tf.Tensor4D = tf.mul(tf.sub(m0, m1), f32(1 / r0))
@@ -159,7 +159,7 @@ export const dpmSolverMultistepScheduler = (config: DpmSolverMultistepConfig, st
         ? linearCombination([[decay, sample], [first, m0], [f32(0.5 * first), d1], [noiseScale, noise!]])
         : linearCombination([[decay, sample], [first, m0], [heunCoefficient, d1], [noiseScale, noise!]])
     }
-    const m2 = outputs[outputs.length - 3]
+    const m2 = outputs[outputs.length - 3]!
     const s2 = at(index - 2)
     const r1 = f32(f32(s1.lambda - s2.lambda) / h)
     const d11: tf.Tensor4D = tf.mul(tf.sub(m1, m2), f32(1 / r1))

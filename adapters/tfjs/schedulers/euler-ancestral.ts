@@ -34,11 +34,11 @@ export const eulerAncestralScheduler = (config: EulerAncestralConfig, steps: num
     timesteps,
     sigmas,
     initNoiseSigma: eulerInitNoiseSigma(sigmas, config.timestep_spacing),
-    scaleModelInput: (sample, index) => tf.div(sample, inputScale(sigmas[index])),
+    scaleModelInput: (sample, index) => tf.div(sample, inputScale(sigmas[index]!)),
     start: statelessRun((modelOutput, index, sample, noise) =>
       tf.tidy(() => {
-        const sigma = sigmas[index]
-        const next = sigmas[index + 1]
+        const sigma = sigmas[index]!
+        const next = sigmas[index + 1]!
         const from2 = f32(sigma * sigma)
         const to2 = f32(next * next)
         const sigmaUp = sqrtF32(f32(f32(to2 * f32(from2 - to2)) / from2))

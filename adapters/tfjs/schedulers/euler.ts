@@ -50,18 +50,18 @@ export const denoisedAt = (predictionType: PredictionType, modelOutput: tf.Tenso
 
 export const eulerScheduler = (config: EulerConfig, steps: number): SigmaScheduler => {
   const alphasCumprod = eulerAlphasCumprod(config)
-  const finalSigma = config.final_sigmas_type === "zero" ? 0 : trainingSigmas(alphasCumprod)[0]
+  const finalSigma = config.final_sigmas_type === "zero" ? 0 : trainingSigmas(alphasCumprod)[0]!
   const { timesteps, sigmas } = discreteSigmas(alphasCumprod, spacedTimesteps(config, steps, "float32"), sigmaSpacing(config), config, finalSigma)
   return {
     timesteps,
     sigmas,
     initNoiseSigma: eulerInitNoiseSigma(sigmas, config.timestep_spacing),
-    scaleModelInput: (sample, index) => tf.div(sample, inputScale(sigmas[index])),
+    scaleModelInput: (sample, index) => tf.div(sample, inputScale(sigmas[index]!)),
     start: statelessRun((modelOutput, index, sample) =>
       tf.tidy(() => {
-        const sigma = sigmas[index]
+        const sigma = sigmas[index]!
         const derivative = tf.div(tf.sub(sample, denoisedAt(config.prediction_type, modelOutput, sample, sigma)), sigma)
-        return tf.add(sample, tf.mul(derivative, f32(sigmas[index + 1] - sigma)))
+        return tf.add(sample, tf.mul(derivative, f32(sigmas[index + 1]! - sigma)))
       })
     )
   }

@@ -34,14 +34,14 @@ export const decodeHeunConfig = (json: unknown, file: string): Effect.Effect<Heu
 /** Each inner entry twice: [a, b, c, d] → [a, b, b, c, c, d] (torch's `repeat_interleave(2)` of the middle). */
 const doubleInner = <T>(values: ArrayLike<T>): Array<T> => {
   const all = Array.from(values)
-  return [all[0], ...all.slice(1, -1).flatMap((v) => [v, v]), all[all.length - 1]]
+  return [...all.slice(0, 1), ...all.slice(1, -1).flatMap((v) => [v, v]), ...all.slice(-1)]
 }
 
 export const heunScheduler = (config: HeunConfig, steps: number): SigmaScheduler => {
   const alphasCumprod = noiseSchedule({ ...config, rescale_betas_zero_snr: false }).alphasCumprod
   const base = discreteSigmas(alphasCumprod, spacedTimesteps(config, steps, "float32"), sigmaSpacing(config), config, 0)
   const sigmas = Float32Array.from(doubleInner(base.sigmas))
-  const timesteps = [base.timesteps[0], ...base.timesteps.slice(1).flatMap((t) => [t, t])]
+  const timesteps = [...base.timesteps.slice(0, 1), ...base.timesteps.slice(1).flatMap((t) => [t, t])]
   const clip = (x: tf.Tensor4D): tf.Tensor4D => (config.clip_sample ? tf.clipByValue(x, -config.clip_sample_range, config.clip_sample_range) : x)
   const start = (): SchedulerRun => {
     // Between the two visits of a step: the first slope, the step size and the sample it started from.
@@ -53,8 +53,8 @@ export const heunScheduler = (config: HeunConfig, steps: number): SigmaScheduler
     return {
       step: (modelOutput, index, sample) => {
         if (first === undefined) {
-          const sigma = sigmas[index]
-          const dt = f32(sigmas[index + 1] - sigma)
+          const sigma = sigmas[index]!
+          const dt = f32(sigmas[index + 1]! - sigma)
           const derivative = tf.keep(
             tf.tidy((): tf.Tensor4D => tf.div(tf.sub(sample, clip(denoisedAt(config.prediction_type, modelOutput, sample, sigma))), sigma))
           )
@@ -62,7 +62,7 @@ export const heunScheduler = (config: HeunConfig, steps: number): SigmaScheduler
           return tf.tidy((): tf.Tensor4D => tf.add(sample, tf.mul(derivative, dt)))
         }
         const { derivative, dt, sample: from } = first
-        const sigmaNext = sigmas[index]
+        const sigmaNext = sigmas[index]!
         const next = tf.tidy((): tf.Tensor4D => {
           const second = tf.div(tf.sub(sample, clip(denoisedAt(config.prediction_type, modelOutput, sample, sigmaNext))), sigmaNext)
           return tf.add(from, tf.mul(tf.div(tf.add(derivative, second), 2), dt))
@@ -77,7 +77,7 @@ export const heunScheduler = (config: HeunConfig, steps: number): SigmaScheduler
     timesteps,
     sigmas,
     initNoiseSigma: eulerInitNoiseSigma(sigmas, config.timestep_spacing),
-    scaleModelInput: (sample, index) => tf.div(sample, inputScale(sigmas[index])),
+    scaleModelInput: (sample, index) => tf.div(sample, inputScale(sigmas[index]!)),
     start
   }
 }

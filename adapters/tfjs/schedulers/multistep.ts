@@ -3,6 +3,7 @@ import { Schema } from "effect"
 import { only, onlyFalse } from "../model-config.ts"
 import { NoiseScheduleConfig, type PredictionType } from "./noise-schedule.ts"
 import { sigmaSpacingFields } from "./sigma-schedule.ts"
+import { thresholdingFields } from "./thresholding.ts"
 import { timestepSpacingFields } from "./timestep-spacing.ts"
 
 /**
@@ -20,9 +21,12 @@ export const multistepConfigFields = {
   solver_order: Schema.optionalWith(only(Schema.Literal(1, 2, 3), "1, 2 and 3"), { default: () => 2 as const }),
   lower_order_final: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   final_sigmas_type: Schema.optionalWith(only(Schema.Literal("zero", "sigma_min"), "\"zero\" and \"sigma_min\""), { default: () => "zero" as const }),
-  thresholding: onlyFalse("dynamic thresholding is for pixel-space models"),
+  ...thresholdingFields,
   use_flow_sigmas: onlyFalse("flow-matching models"),
-  use_dynamic_shifting: onlyFalse("flow-matching models")
+  use_dynamic_shifting: onlyFalse("flow-matching models"),
+  // Read only with flow sigmas or dynamic shifting, both refused.
+  flow_shift: Schema.optionalWith(Schema.Number, { default: () => 1 }),
+  time_shift_type: Schema.optionalWith(Schema.String, { default: () => "exponential" })
 }
 
 /** `_sigma_to_alpha_sigma_t`: α = 1/√(σ² + 1), σ_t = σ·α, in float32. */

@@ -76,14 +76,14 @@ const squaredCosine = (n: number): Float32Array => {
  */
 const rescaleZeroTerminalSnr = (betas: Float32Array): Float32Array => {
   const root = cumprod(oneMinus(betas)).map((v) => f32(Math.sqrt(v)))
-  const first = root[0]
-  const last = root[root.length - 1]
+  const first = root[0]!
+  const last = root[root.length - 1]!
   const scale = f32(first / f32(first - last))
   const bar = root.map((v) => {
     const shifted = f32(f32(v - last) * scale)
     return f32(shifted * shifted)
   })
-  const alphas = bar.map((v, i) => (i === 0 ? v : f32(v / bar[i - 1])))
+  const alphas = bar.map((v, i) => (i === 0 ? v : f32(v / bar[i - 1]!)))
   return oneMinus(alphas)
 }
 
@@ -123,7 +123,7 @@ const checkTimestep = (schedule: NoiseSchedule, t: number) => {
 /** √ᾱ_t and √(1 − ᾱ_t) in float32, as `add_noise` computes them. */
 export const noiseCoefficients = (schedule: NoiseSchedule, t: number): { readonly signal: number; readonly noise: number } => {
   checkTimestep(schedule, t)
-  const a = schedule.alphasCumprod[t]
+  const a = schedule.alphasCumprod[t]!
   return { signal: f32(Math.sqrt(a)), noise: f32(Math.sqrt(f32(1 - a))) }
 }
 

@@ -17,10 +17,10 @@ export const trainingSigmas = (alphasCumprod: Float32Array): Float32Array => alp
 
 /** np.interp of a (possibly fractional) timestep into per-training-step values, in float64. */
 export const interpolate = (t: number, table: ArrayLike<number>): number => {
-  if (t <= 0) return table[0]
+  if (t <= 0) return table[0]!
   const j = Math.floor(t)
-  if (j >= table.length - 1) return table[table.length - 1]
-  return j === t ? table[j] : (table[j + 1] - table[j]) * (t - j) + table[j]
+  if (j >= table.length - 1) return table[table.length - 1]!
+  return j === t ? table[j]! : (table[j + 1]! - table[j]!) * (t - j) + table[j]!
 }
 
 /** np.linspace(start, stop, n) in float64: start + i·step, the last value exactly `stop`. */
@@ -62,8 +62,8 @@ export const sigmaSpacing = (config: SigmaSpacingConfig): SigmaSpacing => {
  * the first and last of `descending`), float64. Karras: ρ = 7 interpolation of σ^(1/ρ).
  */
 export const convertSigmas = (spacing: "karras" | "exponential", config: SigmaSpacingConfig, descending: ArrayLike<number>, n: number): Array<number> => {
-  const sigmaMin = config.sigma_min ?? descending[descending.length - 1]
-  const sigmaMax = config.sigma_max ?? descending[0]
+  const sigmaMin = config.sigma_min ?? descending[descending.length - 1]!
+  const sigmaMax = config.sigma_max ?? descending[0]!
   if (spacing === "exponential") return linspace(Math.log(sigmaMax), Math.log(sigmaMin), n).map(Math.exp)
   const rho = 7
   const minInvRho = sigmaMin ** (1 / rho)
@@ -86,7 +86,7 @@ export const sigmaToT = (sigma: number, logSigmas: Float32Array): number => {
   const low = Math.min(Math.max(count - 1, 0), logSigmas.length - 2)
   const high = low + 1
   // The difference of two float32 entries is a float32 in numpy.
-  const w = Math.min(Math.max((logSigmas[low] - logSigma) / f32(logSigmas[low] - logSigmas[high]), 0), 1)
+  const w = Math.min(Math.max((logSigmas[low]! - logSigma) / f32(logSigmas[low]! - logSigmas[high]!), 0), 1)
   return (1 - w) * low + w * high
 }
 

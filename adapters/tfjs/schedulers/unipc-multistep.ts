@@ -23,7 +23,9 @@ export const UniPcMultistepConfig = Schema.Struct({
   solver_type: Schema.optionalWith(only(Schema.Literal("bh1", "bh2"), "\"bh1\" and \"bh2\""), { default: () => "bh2" as const }),
   /** Steps (0-based) whose corrector is skipped. */
   disable_corrector: Schema.optionalWith(Schema.Array(Schema.Int), { default: () => [] }),
-  solver_p: Schema.optionalWith(only(Schema.Null, "null (no external predictor scheduler)"), { default: () => null })
+  solver_p: Schema.optionalWith(only(Schema.Null, "null (no external predictor scheduler)"), { default: () => null }),
+  // diffusers accepts it only with flow sigmas (refused).
+  shift_terminal: Schema.optionalWith(only(Schema.Null, "null (flow-matching models)"), { default: () => null })
 })
 export type UniPcMultistepConfig = typeof UniPcMultistepConfig.Type
 
@@ -55,20 +57,20 @@ export const uniPcSchedule = (config: UniPcMultistepConfig, steps: number) => {
 /** Solves A·x = b by Gaussian elimination with partial pivoting (the systems are 2×2 or 3×3). */
 const solve = (a: ReadonlyArray<ReadonlyArray<number>>, b: ReadonlyArray<number>): Array<number> => {
   const n = b.length
-  const m = a.map((row, i) => [...row, b[i]])
+  const m = a.map((row, i) => [...row, b[i]!])
   for (let c = 0; c < n; c++) {
-    const pivot = m.slice(c).reduce((best, row, i) => (Math.abs(row[c]) > Math.abs(m[best][c]) ? c + i : best), c)
-    ;[m[c], m[pivot]] = [m[pivot], m[c]]
+    const pivot = m.slice(c).reduce((best, row, i) => (Math.abs(row[c]!) > Math.abs(m[best]![c]!) ? c + i : best), c)
+    ;[m[c], m[pivot]] = [m[pivot]!, m[c]!]
     for (let r = c + 1; r < n; r++) {
-      const factor = m[r][c] / m[c][c]
-      for (let k = c; k <= n; k++) m[r][k] -= factor * m[c][k]
+      const factor = m[r]![c]! / m[c]![c]!
+      for (let k = c; k <= n; k++) m[r]![k]! -= factor * m[c]![k]!
     }
   }
   const x = new Array<number>(n).fill(0)
   for (let r = n - 1; r >= 0; r--) {
-    let sum = m[r][n]
-    for (let k = r + 1; k < n; k++) sum -= m[r][k] * x[k]
-    x[r] = sum / m[r][r]
+    let sum = m[r]![n]!
+    for (let k = r + 1; k < n; k++) sum -= m[r]![k]! * x[k]!
+    x[r] = sum / m[r]![r]!
   }
   return x.map(f32)
 }
@@ -84,7 +86,7 @@ export const uniPcMultistepScheduler = (config: UniPcMultistepConfig, steps: num
   const { timesteps, sigmas } = uniPcSchedule(config, steps)
   const n = timesteps.length
   const convert = config.predict_x0 ? x0Prediction : epsilonPrediction
-  const at = (i: number) => lambdaPoint(sigmas[i])
+  const at = (i: number) => lambdaPoint(sigmas[i]!)
 
   /**
    * The shared part of `multistep_uni_p_bh_update` and `multistep_uni_c_bh_update`: from σ index `from`
@@ -105,7 +107,7 @@ export const uniPcMultistepScheduler = (config: UniPcMultistepConfig, steps: num
     const s0 = at(from)
     const h = f32(t.lambda - s0.lambda)
     const rks = earlier.map((si) => f32(f32(at(si).lambda - s0.lambda) / h))
-    const d1s = rks.map((rk, k): tf.Tensor4D => tf.div(tf.sub(previous[k], m0), rk))
+    const d1s = rks.map((rk, k): tf.Tensor4D => tf.div(tf.sub(previous[k]!, m0), rk))
     rks.push(1)
     const hh = config.predict_x0 ? -h : h
     const hPhi1 = f32(Math.expm1(hh))
@@ -127,7 +129,7 @@ export const uniPcMultistepScheduler = (config: UniPcMultistepConfig, steps: num
     return { base, scale, d1s, r, b }
   }
   const weighted = (rhos: ReadonlyArray<number>, tensors: ReadonlyArray<tf.Tensor4D>): tf.Tensor4D =>
-    tensors.slice(1).reduce<tf.Tensor4D>((sum, d, k) => tf.add(sum, tf.mul(d, rhos[k + 1])), tf.mul(tensors[0], rhos[0]))
+    tensors.slice(1).reduce<tf.Tensor4D>((sum, d, k) => tf.add(sum, tf.mul(d, rhos[k + 1]!)), tf.mul(tensors[0]!, rhos[0]!))
 
   const start = (): SchedulerRun => {
     const state = multistepState(config.solver_order)
@@ -139,19 +141,19 @@ export const uniPcMultistepScheduler = (config: UniPcMultistepConfig, steps: num
     }
     return {
       step: (modelOutput, index, sample) => {
-        const converted = convert(config.prediction_type, modelOutput, sample, sigmas[index])
+        const converted = convert(config.prediction_type, modelOutput, sample, sigmas[index]!)
         const corrected = index > 0 && lastSample !== undefined && !config.disable_corrector.includes(index - 1)
           ? tf.tidy((): tf.Tensor4D => {
             // UniC: from the last point to this one, with the model output here as the extra slope.
             const previous = state.outputs.slice(0, -1).reverse()
-            const m0 = state.outputs[state.outputs.length - 1]
+            const m0 = state.outputs[state.outputs.length - 1]!
             const earlier = Array.from({ length: lastOrder - 1 }, (_, i) => index - (i + 2))
             const { base, scale, d1s, r, b } = terms(index - 1, index, earlier, lastSample!, m0, previous, lastOrder)
             const rhos = lastOrder === 1 ? [0.5] : solve(r, b)
             const slope: tf.Tensor4D = tf.sub(converted, m0)
             const correction: tf.Tensor4D = d1s.length > 0
-              ? tf.add(weighted(rhos.slice(0, -1), d1s), tf.mul(slope, rhos[rhos.length - 1]))
-              : tf.mul(slope, rhos[rhos.length - 1])
+              ? tf.add(weighted(rhos.slice(0, -1), d1s), tf.mul(slope, rhos[rhos.length - 1]!))
+              : tf.mul(slope, rhos[rhos.length - 1]!)
             return tf.sub(base, tf.mul(correction, scale))
           })
           : sample
@@ -163,7 +165,7 @@ export const uniPcMultistepScheduler = (config: UniPcMultistepConfig, steps: num
         // UniP: from this point to the next.
         const next = tf.tidy((): tf.Tensor4D => {
           const previous = state.outputs.slice(0, -1).reverse()
-          const m0 = state.outputs[state.outputs.length - 1]
+          const m0 = state.outputs[state.outputs.length - 1]!
           const earlier = Array.from({ length: order - 1 }, (_, i) => index - (i + 1))
           const { base, scale, d1s, r, b } = terms(index, index + 1, earlier, lastSample!, m0, previous, order)
           if (d1s.length === 0) return base

@@ -45,6 +45,7 @@ const f32 = Math.fround
 registerArrayKernel({
   name: UPDATE,
   inputs: ["param", "gradient", "m", "v"],
+  outputs: ["param", "m", "v"],
   outputShapes: ([p]) => [p.shape, p.shape, p.shape],
   compute: ([p, g, m, v], [pOut, mOut, vOut], attrs) => {
     const first = attrs.first as boolean
@@ -57,11 +58,11 @@ registerArrayKernel({
     const epsilon = f32(attrs.epsilon as number)
     const stepSize = f32(attrs.stepSize as number)
     for (let i = 0; i < p.length; i++) {
-      const gi = g[i]
+      const gi = g[i]!
       const g2 = f32(gi * gi)
-      const mi = first ? f32(gi * oneMinusBeta1) : f32(m[i] + f32(f32(gi - m[i]) * oneMinusBeta1))
-      const vi = first ? f32(g2 * oneMinusBeta2) : f32(f32(v[i] * beta2) + f32(g2 * oneMinusBeta2))
-      const decayed = decays ? f32(p[i] * decay) : p[i]
+      const mi = first ? f32(gi * oneMinusBeta1) : f32(m[i]! + f32(f32(gi - m[i]!) * oneMinusBeta1))
+      const vi = first ? f32(g2 * oneMinusBeta2) : f32(f32(v[i]! * beta2) + f32(g2 * oneMinusBeta2))
+      const decayed = decays ? f32(p[i]! * decay) : p[i]!
       const denominator = f32(f32(f32(Math.sqrt(vi)) / correction2) + epsilon)
       pOut[i] = decayed - f32(f32(mi / denominator) * stepSize)
       mOut[i] = mi
@@ -85,7 +86,7 @@ export const adamwStep = (updates: ReadonlyArray<ParameterUpdate>, state: AdamWS
       decay: u.weightDecay === 0 ? 1 : 1 - u.lr * u.weightDecay,
       correction2: Math.sqrt(1 - h.beta2 ** step),
       stepSize: u.lr / (1 - h.beta1 ** step)
-    }) as Array<tf.Tensor>
+    }) as [tf.Tensor, tf.Tensor, tf.Tensor]
     u.variable.assign(param)
     param.dispose()
     if (previous !== undefined) tf.dispose([previous.m, previous.v])

@@ -1,4 +1,5 @@
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type TensorInfo } from "@tensorflow/tfjs-core"
+import { shape4 } from "../kernel-shape.ts"
 
 /**
  * tfjs-backend-cpu 4.22's ResizeNearestNeighborGrad reads `dy` at the *image's* batch offset, so for a
@@ -23,8 +24,8 @@ const resizeNearestNeighborGrad: KernelConfig["kernelFunc"] = ({ inputs, backend
   const { images, dy } = inputs as { images: TensorInfo; dy: TensorInfo }
   const { alignCorners, halfPixelCenters } = attrs as { alignCorners: boolean; halfPixelCenters?: boolean }
   const cpu = backend as unknown as CpuBackend
-  const [batch, inHeight, inWidth, channels] = images.shape
-  const [, outHeight, outWidth] = dy.shape
+  const [batch, inHeight, inWidth, channels] = shape4("ResizeNearestNeighborGrad", "images", images.shape)
+  const [, outHeight, outWidth] = shape4("ResizeNearestNeighborGrad", "dy", dy.shape)
   const corners = (outSize: number) => alignCorners && outSize > 1
   const rowRatio = (corners(outHeight) ? inHeight - 1 : inHeight) / (corners(outHeight) ? outHeight - 1 : outHeight)
   const colRatio = (corners(outWidth) ? inWidth - 1 : inWidth) / (corners(outWidth) ? outWidth - 1 : outWidth)
@@ -36,10 +37,10 @@ const resizeNearestNeighborGrad: KernelConfig["kernelFunc"] = ({ inputs, backend
   let at = 0
   for (let b = 0; b < batch; b++) {
     for (let r = 0; r < outHeight; r++) {
-      const row = (b * inHeight + rows[r]) * inWidth
+      const row = (b * inHeight + rows[r]!) * inWidth
       for (let c = 0; c < outWidth; c++) {
-        const base = (row + cols[c]) * channels
-        for (let d = 0; d < channels; d++) out[base + d] += dyValues[at++]
+        const base = (row + cols[c]!) * channels
+        for (let d = 0; d < channels; d++) out[base + d]! += dyValues[at++]!
       }
     }
   }

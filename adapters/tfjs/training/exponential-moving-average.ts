@@ -29,10 +29,11 @@ const f32 = Math.fround
 registerArrayKernel({
   name: UPDATE,
   inputs: ["average", "weight"],
+  outputs: ["average"],
   outputShapes: ([average]) => [average.shape],
   compute: ([average, weight], [out], attrs) => {
     const rate = f32(1 - (attrs.decay as number))
-    for (let i = 0; i < out.length; i++) out[i] = average[i] - f32(f32(average[i] - weight[i]) * rate)
+    for (let i = 0; i < out.length; i++) out[i] = average[i]! - f32(f32(average[i]! - weight[i]!) * rate)
   }
 })
 

@@ -8,7 +8,7 @@ export const globalNorm = (gradients: ReadonlyArray<tf.Tensor>): number => {
   let total = 0
   for (const g of gradients) {
     const values = g.dataSync()
-    for (let i = 0; i < values.length; i++) total += values[i] * values[i]
+    for (let i = 0; i < values.length; i++) total += values[i]! * values[i]!
   }
   return Math.sqrt(total)
 }

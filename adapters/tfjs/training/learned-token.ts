@@ -13,7 +13,7 @@ export const tokenSpellings = (token: string, vectors: number): Array<string> =>
 
 /** diffusers' `maybe_convert_prompt`: every occurrence of the token becomes all its spellings. */
 export const spellOutToken = (prompt: string, spellings: ReadonlyArray<string>): string =>
-  spellings.length <= 1 ? prompt : prompt.split(spellings[0]).join(spellings.join(" "))
+  spellings.length <= 1 ? prompt : prompt.split(spellings[0]!).join(spellings.join(" "))
 
 /**
  * The tokenizer with the spellings added. Their ids must follow the encoder's pretrained table
@@ -60,7 +60,7 @@ export const initialTokenRows = (
 export const meanRowNorm = (parameters: ReadonlyMap<string, tf.Tensor>): number => {
   const table = parameters.get(TOKEN_EMBEDDING)!
   const norm = tf.tidy(() => tf.mean(tf.norm(table, "euclidean", 1)))
-  const value = norm.dataSync()[0]
+  const value = norm.dataSync()[0]!
   norm.dispose()
   return value
 }

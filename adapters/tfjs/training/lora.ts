@@ -46,7 +46,7 @@ export const initialLoraWeights = (m: AdaptableModule, rank: number, seed: numbe
 
 /** x · W over the last axis, any rank. */
 const project = (x: tf.Tensor, w: tf.Tensor): tf.Tensor => {
-  const inner = x.shape[x.rank - 1]
+  const inner = x.shape[x.rank - 1]!
   const flat = x.rank === 2 ? x as tf.Tensor2D : tf.reshape(x, [-1, inner]) as tf.Tensor2D
   const y = tf.matMul(flat, w as tf.Tensor2D)
   return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1] as number])
@@ -108,7 +108,7 @@ export const loraLayers = (
  */
 export const mergedWeight = (weight: tf.Tensor, adapter: LoraWeights, scale: number): tf.Tensor =>
   tf.tidy(() => {
-    const rank = adapter.down.shape[adapter.down.rank - 1]
+    const rank = adapter.down.shape[adapter.down.rank - 1]!
     const down = tf.reshape(adapter.down, [-1, rank]) as tf.Tensor2D
     const up = tf.reshape(adapter.up, [rank, -1]) as tf.Tensor2D
     return tf.add(weight, tf.reshape(tf.mul(tf.matMul(down, up), scale), weight.shape))

@@ -45,7 +45,7 @@ export const sampleIndices = (at: BatchPosition, count: number, orders: EpochOrd
       orders.delete(epoch - 2)
       orders.set(epoch, order)
     }
-    return order[global % count]
+    return order[global % count]!
   })
 
 /** Captions with each replaced by "" with probability `dropout` (for classifier-free guidance). */
@@ -113,7 +113,7 @@ export interface BatchNeeds {
 /** z = mean + exp(logvar / 2)·ε, then (z − shift)·scale: `latent_dist.sample()` as the UNet sees it. */
 const sampleScaled = (mean: Float32Array, logvar: Float32Array, draws: Float32Array, offset: number, scale: number, shift: number): Float32Array => {
   const out = new Float32Array(mean.length)
-  for (let i = 0; i < mean.length; i++) out[i] = (mean[i] + Math.exp(0.5 * logvar[i]) * draws[offset + i] - shift) * scale
+  for (let i = 0; i < mean.length; i++) out[i] = (mean[i]! + Math.exp(0.5 * logvar[i]!) * draws[offset + i]! - shift) * scale
   return out
 }
 
@@ -123,7 +123,7 @@ const noiseWithOffset = (at: BatchPosition, shape: readonly [number, number, num
   const noise = normals(drawsFor(at.seed, DrawPurpose.noise, at.step, at.micro), b * h * w * c)
   if (offset === 0) return noise
   const shift = normals(drawsFor(at.seed, DrawPurpose.noiseOffset, at.step, at.micro), b * c)
-  for (let i = 0; i < noise.length; i++) noise[i] += offset * shift[Math.floor(i / (h * w * c)) * c + (i % c)]
+  for (let i = 0; i < noise.length; i++) noise[i]! += offset * shift[Math.floor(i / (h * w * c)) * c + (i % c)]!
   return noise
 }
 
@@ -142,7 +142,7 @@ export const loadMicroBatch = (
   Effect.gen(function*() {
     const { prepared } = sources
     const indices = sampleIndices(at, prepared.samples.length, orders)
-    const samples = indices.map((i) => prepared.samples[i])
+    const samples = indices.map((i) => prepared.samples[i]!)
     const captions = droppedCaptions(at, samples.map((s) => s.caption), needs.captionDropout)
     const vaeConfig = sources.vae.plan.config
     const readImages = Effect.forEach(samples, (s) =>
@@ -189,13 +189,14 @@ export const loadMicroBatch = (
           const pooledShape = sources.text.index.pooledShape
           cachedText = pooledShape === null
             ? { prompt }
-            : { prompt, pooled: track(tf.tensor2d(concat(rows.map((r) => r.pooled!)), [rows.length, pooledShape[0]])) }
+            : { prompt, pooled: track(tf.tensor2d(concat(rows.map((r) => r.pooled!)), [rows.length, pooledShape[0]!])) }
         }
         let condition: tf.Tensor4D | undefined
         if (needs.conditions === true) {
           const images = yield* Effect.forEach(samples, (s) => readPreparedCondition(sources.dataDir, s))
-          const channels = images[0].length / (prepared.height * prepared.width)
-          condition = track(tf.tensor4d(concat(images), [samples.length, prepared.height, prepared.width, channels]))
+          const pixels = concat(images)
+          const channels = pixels.length / (samples.length * prepared.height * prepared.width)
+          condition = track(tf.tensor4d(pixels, [samples.length, prepared.height, prepared.width, channels]))
         }
         diffusion = {
           latents: track(tf.tensor4d(latents, shape)),

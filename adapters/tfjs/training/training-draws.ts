@@ -134,7 +134,7 @@ export class TrainingDraws {
 
   private word(index: number): number {
     philox2x32(Math.floor(index / 2), this.salt, this.key, this.block)
-    return this.block[index % 2]
+    return this.block[index % 2]!
   }
 
   /** Uniform in (0, 1). */
@@ -158,10 +158,10 @@ export class TrainingDraws {
     for (let i = 0; i < count; i += 2) {
       philox2x32(this.position / 2, this.salt, this.key, this.block)
       this.position += 2
-      const radius = Math.sqrt(-2 * logOfUniform(this.block[0]))
-      cosSinOfUniform(this.block[1], this.trig)
-      out[i] = radius * this.trig[0]
-      if (i + 1 < count) out[i + 1] = radius * this.trig[1]
+      const radius = Math.sqrt(-2 * logOfUniform(this.block[0]!))
+      cosSinOfUniform(this.block[1]!, this.trig)
+      out[i] = radius * this.trig[0]!
+      if (i + 1 < count) out[i + 1] = radius * this.trig[1]!
     }
     return out
   }
@@ -177,8 +177,8 @@ export const permutation = (random: TrainingDraws, n: number): Int32Array => {
   const out = Int32Array.from({ length: n }, (_, i) => i)
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random.uniform() * (i + 1))
-    const t = out[i]
-    out[i] = out[j]
+    const t = out[i]!
+    out[i] = out[j]!
     out[j] = t
   }
   return out

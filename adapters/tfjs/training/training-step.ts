@@ -24,13 +24,13 @@ const conditioning = (view: AdaptedPipeline, batch: MicroBatch, diffusion: NonNu
     return { encoderHiddenStates: prompt, ...(sdxl ? { textTime: { textEmbeds: pooled!, timeIds: diffusion.timeIds } } : {}) }
   }
   const prompts = batch.captions.map(view.convertPrompt)
-  if (!sdxl) return { encoderHiddenStates: encodePromptSd(view.textEncoders[0], prompts) }
+  if (!sdxl) return { encoderHiddenStates: encodePromptSd(view.textEncoders[0]!, prompts) }
   const { promptEmbeds, pooledPromptEmbeds } = encodePromptSdxl(view.textEncoders, prompts)
   // Checks the UNet's added-embedding width against the ids once per batch, as the pipeline does.
-  sdxlTimeIds(view.base.unet.plan, view.textEncoders[view.textEncoders.length - 1].plan, {
-    originalSize: [diffusion.timeIds[0][0], diffusion.timeIds[0][1]],
+  sdxlTimeIds(view.base.unet.plan, view.textEncoders[view.textEncoders.length - 1]!.plan, {
+    originalSize: [diffusion.timeIds[0]![0]!, diffusion.timeIds[0]![1]!],
     cropTopLeft: [0, 0],
-    targetSize: [diffusion.timeIds[0][4], diffusion.timeIds[0][5]]
+    targetSize: [diffusion.timeIds[0]![4]!, diffusion.timeIds[0]![5]!]
   })
   return { encoderHiddenStates: promptEmbeds, textTime: { textEmbeds: pooledPromptEmbeds, timeIds: diffusion.timeIds } }
 }
@@ -70,11 +70,11 @@ export const microBatchGradients = (
     }
     const r = batch.reconstruction
     if (r !== undefined) parts.push(vaeLoss(pipeline.vae.plan, view.vae, r.images, r.draws, train.vae))
-    return parts.length === 1 ? parts[0] : tf.addN(parts) as tf.Scalar
+    return parts.length === 1 ? parts[0]! : tf.addN(parts) as tf.Scalar
   }
   const byVariable = new Map(model.trainables.map((t) => [t.variable.name, t.name]))
   const { value, grads } = tf.variableGrads(lossOf, model.trainables.map((t) => t.variable))
-  const loss = value.dataSync()[0]
+  const loss = value.dataSync()[0]!
   value.dispose()
   return { loss, gradients: new Map(Object.entries(grads).map(([variable, g]) => [byVariable.get(variable)!, g])) }
 }

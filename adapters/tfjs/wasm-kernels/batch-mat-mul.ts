@@ -1,5 +1,6 @@
 import { BatchMatMul, broadcast_util, util, type BatchMatMulAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from "@tensorflow/tfjs-core"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
+import { lastTwo } from "../kernel-shape.ts"
 import { release, transpose } from "./kernel-calls.ts"
 
 /**
@@ -39,7 +40,7 @@ const lastTwoSwapped = (backend: BackendWasm, x: TensorInfo, swap: boolean): Ten
   if (!swap) return x
   const perm = x.shape.map((_, i) => i)
   const r = perm.length
-  ;[perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]]
+  ;[perm[r - 2], perm[r - 1]] = [perm[r - 1]!, perm[r - 2]!]
   return transpose(backend, x, perm)
 }
 
@@ -51,10 +52,10 @@ const batchMatMul: KernelFunc = ({ inputs, backend, attrs }) => {
   const aOuter = a.shape.slice(0, -2)
   const bOuter = b.shape.slice(0, -2)
   const outer = broadcast_util.assertAndGetBroadcastShape(aOuter, bOuter)
-  const ar = a.shape.length
-  const br = b.shape.length
-  const [m, k] = transposeA ? [a.shape[ar - 1], a.shape[ar - 2]] : [a.shape[ar - 2], a.shape[ar - 1]]
-  const [kb, n] = transposeB ? [b.shape[br - 1], b.shape[br - 2]] : [b.shape[br - 2], b.shape[br - 1]]
+  const [aRows, aCols] = lastTwo("BatchMatMul", "a", a.shape)
+  const [bRows, bCols] = lastTwo("BatchMatMul", "b", b.shape)
+  const [m, k] = transposeA ? [aCols, aRows] : [aRows, aCols]
+  const [kb, n] = transposeB ? [bCols, bRows] : [bRows, bCols]
   if (k !== kb) throw new Error(`BatchMatMul: inner dimensions ${k} and ${kb} of shapes ${a.shape} and ${b.shape} differ`)
   const out = wasm.makeOutput([...outer, m, n], "float32")
   const batches = util.sizeFromShape(outer)
@@ -72,9 +73,10 @@ const batchMatMul: KernelFunc = ({ inputs, backend, attrs }) => {
   const module = wasm.wasm as unknown as { cwrap: (name: string, returns: null, args: Array<string>) => XnnBatchMatMul }
   const xnn = module.cwrap("BatchMatMul", null, ["number", "array", "number", "number", "array", "number", "number", "number", "number"])
   const product = (aOffset: number, rows: number, bOffset: number, outOffset: number) => {
-    const views = [view(wasm, left, aOffset, rows, k), view(wasm, right, bOffset, k, n), view(wasm, out, outOffset, rows, n)]
-    const [va, vb, vo] = views.map((v) => wasm.dataIdMap.get(v.dataId)!.id)
-    xnn(va, shapeBytes([1, rows, k]), 3, vb, shapeBytes([1, k, n]), 3, 0, 0, vo)
+    const views = [view(wasm, left, aOffset, rows, k), view(wasm, right, bOffset, k, n), view(wasm, out, outOffset, rows, n)] as const
+    const [va, vb, vo] = views
+    const heapId = (v: TensorInfo) => wasm.dataIdMap.get(v.dataId)!.id
+    xnn(heapId(va), shapeBytes([1, rows, k]), 3, heapId(vb), shapeBytes([1, k, n]), 3, 0, 0, heapId(vo))
     views.forEach((v) => releaseView(wasm, v))
   }
   if (bStep === 0 && aStep !== 0) {

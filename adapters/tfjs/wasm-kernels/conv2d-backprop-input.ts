@@ -1,5 +1,6 @@
 import { backend_util, Conv2DBackpropInput, type Conv2DBackpropInputAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from "@tensorflow/tfjs-core"
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
+import { shape4 } from "../kernel-shape.ts"
 import { release, reshape, runKernel, slice, transpose } from "./kernel-calls.ts"
 
 /**
@@ -7,7 +8,7 @@ import { release, reshape, runKernel, slice, transpose } from "./kernel-calls.ts
  * ones): [B, Ho·sh, Wo·sw, C]. Two pads over reshaped views do it without a scatter kernel.
  */
 const dilate = (backend: BackendWasm, dy: TensorInfo, strideHeight: number, strideWidth: number): TensorInfo => {
-  const [batch, height, width, channels] = dy.shape
+  const [batch, height, width, channels] = shape4("Conv2DBackpropInput", "dy", dy.shape)
   let current = dy
   const step = (shape: ReadonlyArray<number>, after: number) => {
     const view = reshape(backend, current, shape)

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from .adapter_files import apply_adapter_files
 from .environment import device_name
 from .files import read_json, replace_atomically
 from .pipeline import frozen, load_text_encoders, load_unet, load_vae, model_index
@@ -31,6 +32,7 @@ def generate(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     models = {"unet": unet, "vae": vae, **{e.name: frozen(e.model) for e in encoders}}
     if request["trained"] is not None:
         apply_trained_model(models, encoders, request["trained"])
+    apply_adapter_files(models, encoders, request.get("adapterFiles", []))
     for model in models.values():
         model.to(device)
     side: int = request["resolution"]
