@@ -35,7 +35,7 @@ import { readWeights, temporaryFolder } from "../training/training-run.ts"
  * Training a ControlNet with the real trainer on sd1-tiny (16 px synthetic scenes, their label maps one-hot):
  * next to a LoRA UNet and a learned token, resumed exactly after an interruption, written as a diffusers
  * ControlNet folder that diffusers' StableDiffusionControlNetPipeline samples as sardine does; a LoRA
- * ControlNet written merged. Cost: about 20 s on 2 cores (a few 16 px steps on cpu, one diffusers run).
+ * ControlNet written merged. Cost: about 80 s measured on the shared 2 cores at load ≈ 19 (12 steps at 16 px on cpu, one diffusers run).
  */
 
 const PIPELINE = "test/fixtures/pipelines/sd1-tiny"
