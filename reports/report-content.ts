@@ -217,19 +217,26 @@ const trainingCurves = (results: StudyResults): ReadonlyArray<SvgChart> => {
       for (const line of r.trainingLog) for (const [k, v] of Object.entries(line)) if (k !== "step" && typeof v === "number") metrics.add(k)
     }
   }
+  // The held-out validation loss is drawn dashed in the training loss's chart, not in one of its own.
+  const validation = trained
+    .map((s) => ({ label: `${s.name} (validation)`, colour: s.colour, ...curveOf(s, trainingMetrics.validationLoss) }))
+    .filter((s) => s.points.length > 0)
+  if (validation.length > 0) metrics.add(trainingMetrics.loss)
+  metrics.delete(trainingMetrics.validationLoss)
   return [...metrics]
     .sort((a, b) => metricOrder(a) - metricOrder(b) || a.localeCompare(b))
     .map((metric) =>
       trainingCurveChart({
         id: `training-${metric.replace(/[^a-zA-Z0-9_-]/g, "-")}`,
         metric,
-        yTitle: metricTitle(metric),
+        yTitle: metric === trainingMetrics.loss && validation.length > 0 ? "diffusion loss (dashed: held-out validation)" : metricTitle(metric),
         noisy: !isLearningRate(metric),
         width: chartWidth,
         height: 300,
         series: trained
           .map((s) => ({ label: s.name, colour: s.colour, ...curveOf(s, metric) }))
-          .filter((s) => s.points.length > 0)
+          .filter((s) => s.points.length > 0),
+        ...(metric === trainingMetrics.loss ? { dashed: validation } : {})
       })
     )
 }

@@ -1,3 +1,4 @@
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { ImageIO } from "../framework/services/image-io.ts"
 import { ReportRenderer, type ReportRequest } from "../framework/services/report-renderer.ts"
@@ -17,6 +18,6 @@ export const renderReport = (request: ReportRequest) =>
 export const ReportRendererLive = Layer.effect(
   ReportRenderer,
   Effect.map(ImageIO, (io) => ({
-    render: (request: ReportRequest) => renderReport(request).pipe(Effect.provideService(ImageIO, io))
+    render: (request: ReportRequest) => renderReport(request).pipe(Effect.provideService(ImageIO, io), Effect.provide(NodeFileSystem.layer))
   }))
 )

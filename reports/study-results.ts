@@ -74,6 +74,10 @@ export const isSignificantBest = (results: StudyResults, strategy: StrategyResul
   return best !== undefined && best.significant && best.strategy === strategy.name
 }
 
-/** "hybrid" or, with training replicates, "hybrid (3 seeds)". */
+/** "hybrid", with training replicates "hybrid (3 seeds)", an external evaluation "gan (external)". */
 export const strategyLabel = (strategy: StrategyResult): string =>
-  strategy.replicates.length > 1 ? `${strategy.name} (${strategy.replicates.length} seeds)` : strategy.name
+  strategy.strategy.external !== undefined
+    ? `${strategy.name} (external)`
+    : strategy.replicates.length > 1
+    ? `${strategy.name} (${strategy.replicates.length} seeds)`
+    : strategy.name

@@ -1,3 +1,4 @@
+import { NodeFileSystem } from "@effect/platform-node"
 import { Chunk, Effect, Layer, Stream } from "effect"
 import type { Dataset } from "../../framework/declaration/dataset.ts"
 import { Datasets, type DatasetItem, type LoadedDataset, type PrepareOptions } from "../../framework/services/datasets.ts"
@@ -34,7 +35,7 @@ export const DatasetsLive = Layer.effect(
         ),
       inspect: (folder, options) => inspectFolder(io, folder, options),
       inspectShards: (patterns, options) => inspectShards(patterns, options),
-      writeSynthetic: (dataset, folder) => writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io))
+      writeSynthetic: (dataset, folder) => writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io), Effect.provide(NodeFileSystem.layer))
     }
   })
 )

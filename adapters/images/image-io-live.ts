@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import { ImageDecodeError, ImageIO, ImageWriteError, type Raster, type RasterInfo, type ReadOptions } from "../../framework/services/image-io.ts"
-import { writeFileAtomically } from "./atomic-write.ts"
+import { writeFileAtomically } from "../files/atomic-write-node.ts"
 import { DecodeFailure } from "./decode-failure.ts"
 import { decodeImage, imageInfo } from "./decode-image.ts"
 import { withFileSource } from "./image-header.ts"
@@ -17,10 +17,10 @@ const decoding = <A>(file: string, run: () => Promise<A>) =>
   })
 
 const writing = (file: string, encode: () => Promise<Uint8Array> | Uint8Array) =>
-  Effect.tryPromise({
-    try: async () => writeFileAtomically(file, await encode()),
-    catch: (error) => new ImageWriteError({ file, reason: (error as Error).message })
-  })
+  Effect.tryPromise({ try: async () => encode(), catch: (error) => error as Error }).pipe(
+    Effect.flatMap((bytes) => writeFileAtomically(file, bytes)),
+    Effect.mapError((error) => new ImageWriteError({ file, reason: error.message }))
+  )
 
 const info = (file: string): Effect.Effect<RasterInfo, ImageDecodeError> => decoding(file, () => withFileSource(file, imageInfo))
 

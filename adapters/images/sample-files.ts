@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { join } from "node:path"
 import { type GeneratedSample, samplesIndexFile } from "../../framework/services/engine.ts"
 import { ImageIO, ImageWriteError } from "../../framework/services/image-io.ts"
-import { writeFileAtomically } from "./atomic-write.ts"
+import { writeFileAtomically } from "../files/atomic-write-node.ts"
 
 /**
  * A generate step's files, written the same way by both engines (so their outputs are alike by
@@ -28,8 +28,7 @@ export const writeSampleImages = (outDir: string, stem: string, amplitude: Float
 
 export const writeSamplesIndex = (outDir: string, samples: ReadonlyArray<GeneratedSample>): Effect.Effect<void, ImageWriteError> => {
   const index = join(outDir, samplesIndexFile)
-  return Effect.tryPromise({
-    try: () => writeFileAtomically(index, new TextEncoder().encode(`${JSON.stringify(samples, null, 2)}\n`)),
-    catch: (error) => new ImageWriteError({ file: index, reason: (error as Error).message })
-  })
+  return writeFileAtomically(index, `${JSON.stringify(samples, null, 2)}\n`).pipe(
+    Effect.mapError((error) => new ImageWriteError({ file: index, reason: error.message }))
+  )
 }

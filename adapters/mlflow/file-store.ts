@@ -1,7 +1,10 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect } from "effect"
-import { randomUUID } from "node:crypto"
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
+import { mkdir, open, readdir, readFile, stat } from "node:fs/promises"
 import { dirname, join, relative, sep } from "node:path"
+import { writeFileAtomicWith } from "../../framework/files/atomic-write.ts"
+import { writeFileAtomically } from "../files/atomic-write-node.ts"
 import YAML from "yaml"
 import { TrackerError, TrackerFileError } from "../../framework/services/tracker.ts"
 import {
@@ -34,20 +37,7 @@ export const writeAtomically = (
   content: string | Uint8Array,
   tempDir: string
 ): Effect.Effect<void, TrackerError> =>
-  Effect.tryPromise({
-    try: async () => {
-      const temporary = join(tempDir, `.sardine-${randomUUID()}.partial`)
-      await mkdir(dirname(file), { recursive: true })
-      try {
-        await writeFile(temporary, content)
-        await rename(temporary, file)
-      } catch (error) {
-        await rm(temporary, { force: true })
-        throw error
-      }
-    },
-    catch: ioError(root, `write ${relative(root, file)}`)
-  })
+  writeFileAtomically(file, content, { temporaryFolder: tempDir }).pipe(Effect.mapError(ioError(root, `write ${relative(root, file)}`)))
 
 /** Copies a file into place the same way, streaming (copyFile) rather than reading it whole. */
 export const copyAtomically = (
@@ -57,16 +47,14 @@ export const copyAtomically = (
   tempDir: string
 ): Effect.Effect<void, TrackerError | TrackerFileError> =>
   Effect.gen(function*() {
-    const temporary = join(tempDir, `.sardine-${randomUUID()}.partial`)
-    yield* Effect.tryPromise({ try: () => mkdir(dirname(file), { recursive: true }), catch: ioError(root, `write ${relative(root, file)}`) })
-    yield* Effect.tryPromise({
-      try: () => copyFile(source, temporary),
-      catch: (error) => new TrackerFileError({ file: source, reason: reasonOf(error) })
-    }).pipe(Effect.tapError(() => Effect.promise(() => rm(temporary, { force: true }))))
-    yield* Effect.tryPromise({ try: () => rename(temporary, file), catch: ioError(root, `write ${relative(root, file)}`) }).pipe(
-      Effect.tapError(() => Effect.promise(() => rm(temporary, { force: true })))
-    )
-  })
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.makeDirectory(dirname(file), { recursive: true }).pipe(Effect.mapError(ioError(root, `write ${relative(root, file)}`)))
+    yield* writeFileAtomicWith(
+      file,
+      (temporary) => fs.copyFile(source, temporary).pipe(Effect.mapError((error) => new TrackerFileError({ file: source, reason: reasonOf(error) }))),
+      { temporaryFolder: tempDir }
+    ).pipe(Effect.mapError((error) => error._tag === "TrackerFileError" ? error : ioError(root, `write ${relative(root, file)}`)(error)))
+  }).pipe(Effect.provide(NodeFileSystem.layer))
 
 /**
  * Appends lines to a metrics file with one write. A line cut short by an earlier crash is dropped first, so

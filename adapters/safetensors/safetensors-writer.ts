@@ -1,7 +1,8 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect } from "effect"
-import { randomUUID } from "node:crypto"
-import { mkdir, open, rename, rm } from "node:fs/promises"
-import { basename, dirname, join } from "node:path"
+import { dirname } from "node:path"
+import { writeFileAtomicWith } from "../../framework/files/atomic-write.ts"
 import { f32ToBf16, f32ToF16 } from "./half-precision.ts"
 import { SafetensorsError } from "./safetensors-error.ts"
 import { bytesPerElement, elementCount } from "./safetensors-header.ts"
@@ -58,42 +59,31 @@ export const writeSafetensors = (
   tensors: ReadonlyArray<TensorToWrite>,
   metadata?: Readonly<Record<string, string>>
 ): Effect.Effect<void, SafetensorsError> =>
-  Effect.tryPromise({
-    try: async () => {
-      const seen = new Set<string>()
-      for (const t of tensors) {
-        if (seen.has(t.name)) throw new SafetensorsError({ file, tensor: t.name, reason: "appears twice" })
-        if (t.name === "__metadata__") throw new SafetensorsError({ file, tensor: t.name, reason: "is a reserved name" })
-        seen.add(t.name)
-      }
-      await mkdir(dirname(file), { recursive: true })
-      const temporary = join(dirname(file), `.${basename(file)}.${randomUUID()}.partial`)
-      const handle = await open(temporary, "w")
-      try {
-        const header = headerBytes(tensors, metadata)
-        await handle.write(header, 0, header.length, 0)
-        let position = header.length
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const seen = new Set<string>()
+    for (const t of tensors) {
+      if (seen.has(t.name)) return yield* new SafetensorsError({ file, tensor: t.name, reason: "appears twice" })
+      if (t.name === "__metadata__") return yield* new SafetensorsError({ file, tensor: t.name, reason: "is a reserved name" })
+      seen.add(t.name)
+    }
+    const failure = (error: { readonly message: string }) => new SafetensorsError({ file, reason: error.message })
+    const header = yield* Effect.try({ try: () => headerBytes(tensors, metadata), catch: (error) => failure(error as Error) })
+    yield* fs.makeDirectory(dirname(file), { recursive: true }).pipe(Effect.mapError(failure))
+    yield* writeFileAtomicWith(file, (temporary) =>
+      Effect.scoped(Effect.gen(function*() {
+        const handle = yield* fs.open(temporary, { flag: "wx" })
+        yield* handle.writeAll(header)
         for (const t of tensors) {
           const values = typeof t.data === "function" ? t.data() : t.data
           if (values.length !== elementCount(t.shape)) {
-            throw new SafetensorsError({ file, tensor: t.name, reason: `has ${values.length} values for shape ${JSON.stringify(t.shape)}` })
+            return yield* new SafetensorsError({ file, tensor: t.name, reason: `has ${values.length} values for shape ${JSON.stringify(t.shape)}` })
           }
-          let bytes: Uint8Array
-          try {
-            bytes = encode(t, values)
-          } catch (error) {
-            throw new SafetensorsError({ file, tensor: t.name, reason: (error as Error).message })
-          }
-          await handle.write(bytes, 0, bytes.length, position)
-          position += bytes.length
+          const bytes = yield* Effect.try({
+            try: () => encode(t, values),
+            catch: (error) => new SafetensorsError({ file, tensor: t.name, reason: (error as Error).message })
+          })
+          yield* handle.writeAll(bytes)
         }
-        await handle.close()
-        await rename(temporary, file)
-      } catch (error) {
-        await handle.close().catch(() => undefined)
-        await rm(temporary, { force: true })
-        throw error
-      }
-    },
-    catch: (error) => error instanceof SafetensorsError ? error : new SafetensorsError({ file, reason: error instanceof Error ? error.message : String(error) })
-  })
+      }))).pipe(Effect.mapError((error) => error._tag === "SafetensorsError" ? error : failure(error)))
+  }).pipe(Effect.provide(NodeFileSystem.layer))

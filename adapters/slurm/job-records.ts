@@ -1,7 +1,8 @@
 import { Effect, Schema } from "effect"
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
+import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { ExecutorError, JobAllocation } from "../../framework/services/executor.ts"
+import { writeFileAtomically } from "../files/atomic-write-node.ts"
 
 /**
  * `<cache>/jobs/<step key>.json`: the job a step was last submitted as, so `sardine status` and a
@@ -48,12 +49,7 @@ export const readJobRecord = (cacheDir: string, key: string): Effect.Effect<JobR
 /** Written to a temporary name and renamed, so a record is never seen half-written. */
 export const writeJobRecord = (cacheDir: string, record: JobRecord): Effect.Effect<void, ExecutorError> => {
   const file = recordFile(cacheDir, record.key)
-  return Effect.tryPromise({
-    try: async () => {
-      await mkdir(jobsDir(cacheDir), { recursive: true })
-      await writeFile(`${file}.${process.pid}.tmp`, `${JSON.stringify(record, null, 2)}\n`)
-      await rename(`${file}.${process.pid}.tmp`, file)
-    },
-    catch: (e) => fail(`${file}: cannot write the job record: ${(e as Error).message}`)
-  })
+  return writeFileAtomically(file, `${JSON.stringify(record, null, 2)}\n`).pipe(
+    Effect.mapError((e) => fail(`${file}: cannot write the job record: ${e.message}`))
+  )
 }

@@ -1,9 +1,10 @@
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises"
+import { mkdir, readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
 import type { StepResources } from "../../framework/declaration/resources.ts"
 import { ExecutorError } from "../../framework/services/executor.ts"
+import { writeFileAtomically } from "../files/atomic-write-node.ts"
 import { jobsDir } from "./job-records.ts"
 import { batchScript, sbatchArguments } from "./job-script.ts"
 import { logTail } from "./log-tail.ts"
@@ -82,12 +83,8 @@ export const checkSharedCache = (
     }
     yield* Effect.promise(() => Promise.all([rm(marker, { force: true }), rm(log, { force: true })]))
     const file = memoFile(cacheDir)
-    yield* Effect.tryPromise({
-      try: async () => {
-        await writeFile(`${file}.tmp`, `${JSON.stringify({ where: shell.where, probeJob: jobId, checkedAt: new Date().toISOString() })}\n`)
-        await rename(`${file}.tmp`, file)
-      },
-      catch: (e) => fail(`cannot write ${file}: ${(e as Error).message}`)
-    })
+    yield* writeFileAtomically(file, `${JSON.stringify({ where: shell.where, probeJob: jobId, checkedAt: new Date().toISOString() })}\n`).pipe(
+      Effect.mapError((e) => fail(`cannot write ${file}: ${e.message}`))
+    )
     yield* note(`the compute nodes see the cache folder (probe job ${jobId})`)
   })

@@ -1,8 +1,8 @@
 import type * as tf from "@tensorflow/tfjs-core"
 import { Effect, Schema } from "effect"
-import { randomUUID } from "node:crypto"
-import { copyFile, mkdir, rename, rm, stat, writeFile } from "node:fs/promises"
-import { basename, dirname, join } from "node:path"
+import { copyFile, stat, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import { writeFolderAtomically } from "../files/atomic-write-node.ts"
 import { type ClipImageConfig, readClipImageConfig } from "../onnx/clip-image-preprocess.ts"
 import { loadClipTokenizer } from "../tokenizer/tokenizer-files.ts"
 import type { ClipTokenizer } from "../tokenizer/clip-tokenizer.ts"
@@ -132,11 +132,9 @@ export const writeClipModelFolder = (
   description: ClipModelDescription,
   parameters: ReadonlyMap<string, tf.Tensor>
 ): Effect.Effect<void, ClipFolderError> =>
-  Effect.gen(function*() {
-    const temporary = join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
-    const fsFailure = (file: string) => (e: unknown) => new ClipFolderError({ file, reason: (e as Error).message })
-    yield* Effect.gen(function*() {
-      yield* Effect.tryPromise({ try: () => mkdir(temporary, { recursive: true }), catch: fsFailure(temporary) })
+  writeFolderAtomically(out, (temporary) =>
+    Effect.gen(function*() {
+      const fsFailure = (file: string) => (e: unknown) => new ClipFolderError({ file, reason: (e as Error).message })
       yield* Effect.tryPromise({
         try: async () => {
           // The architecture's files are copied as written: JSON.parse + stringify would turn 1.0 into 1,
@@ -157,12 +155,6 @@ export const writeClipModelFolder = (
       yield* saveParameters(join(temporary, CLIP_WEIGHTS), clipModelSpecs(description.plan), parameters).pipe(
         Effect.mapError((e) => new ClipFolderError({ file: join(out, CLIP_WEIGHTS), reason: e.message }))
       )
-      yield* Effect.tryPromise({
-        try: async () => {
-          await rm(out, { recursive: true, force: true })
-          await rename(temporary, out)
-        },
-        catch: fsFailure(out)
-      })
-    }).pipe(Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))))
-  })
+    }), { replace: true }).pipe(
+      Effect.mapError((e) => e._tag === "ClipFolderError" ? e : new ClipFolderError({ file: out, reason: e.message }))
+    )

@@ -27,7 +27,7 @@ import { prepareBackendForTraining, trainModel } from "./training/trainer.ts"
  * EngineError naming the operation and the reason (file, field, kernel…) the part reported.
  */
 
-const failed = (operation: string) => (error: { readonly message: string }) => new EngineError({ operation, reason: error.message })
+const failed = (operation: string) => (error: { readonly message: string }) => new EngineError({ operation, reason: error.message, cause: error })
 
 /** The models generation runs on: the adapted layers of every component and the extended tokenizers. */
 const modelsOf = (view: AdaptedPipeline) =>

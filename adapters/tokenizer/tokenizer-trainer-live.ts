@@ -1,9 +1,10 @@
+import { FileSystem } from "@effect/platform"
 import { Effect, Layer } from "effect"
-import { randomUUID } from "node:crypto"
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises"
-import { basename, dirname, join } from "node:path"
+import { stat } from "node:fs/promises"
+import { join } from "node:path"
 import { TokenizerTrainer, TokenizerTrainingError, type TokenizerTrainingRequest, type TrainedTokenizer } from "../../framework/services/tokenizer-trainer.ts"
 import { END_OF_TEXT, mergesText, START_OF_TEXT, trainBpe, VocabularyTooSmall } from "./bpe-trainer.ts"
+import { writeFolderAtomically } from "../files/atomic-write-node.ts"
 import { loadClipTokenizer } from "./tokenizer-files.ts"
 
 /**
@@ -27,39 +28,32 @@ const train = (request: TokenizerTrainingRequest): Effect.Effect<TrainedTokenize
       try: () => trainBpe(request.captions, { vocabSize: request.vocabSize, requiredWords: request.requiredWords }),
       catch: (e) => failure(e instanceof VocabularyTooSmall ? e.message : `training failed: ${(e as Error).message}`)
     })
-    const temporary = join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
-    return yield* Effect.gen(function*() {
-      yield* Effect.tryPromise({
-        try: async () => {
-          await mkdir(temporary, { recursive: true })
-          await writeFile(join(temporary, "vocab.json"), `${JSON.stringify(Object.fromEntries(trained.vocab))}\n`)
-          await writeFile(join(temporary, "merges.txt"), mergesText(trained.merges))
-          await writeFile(join(temporary, "special_tokens_map.json"), json(specials))
-          await writeFile(
+    return yield* writeFolderAtomically(out, (temporary) =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        yield* Effect.all([
+          fs.writeFileString(join(temporary, "vocab.json"), `${JSON.stringify(Object.fromEntries(trained.vocab))}\n`),
+          fs.writeFileString(join(temporary, "merges.txt"), mergesText(trained.merges)),
+          fs.writeFileString(join(temporary, "special_tokens_map.json"), json(specials)),
+          fs.writeFileString(
             join(temporary, "tokenizer_config.json"),
-            json({
-              ...specials,
-              model_max_length: request.modelMaxLength,
-              do_lower_case: true,
-              tokenizer_class: "CLIPTokenizer"
-            })
+            json({ ...specials, model_max_length: request.modelMaxLength, do_lower_case: true, tokenizer_class: "CLIPTokenizer" })
           )
-        },
-        catch: (e) => failure(`cannot write the tokenizer files: ${(e as Error).message}`)
-      })
-      const tokenizer = yield* loadClipTokenizer(temporary).pipe(Effect.mapError((e) => failure(`the written tokenizer does not load: ${e.message}`)))
-      const lengths = request.captions.map((c) => tokenizer.tokenIds(c).length + 2)
-      yield* Effect.tryPromise({ try: () => rename(temporary, out), catch: (e) => failure(`cannot move the tokenizer into place: ${(e as Error).message}`) })
-      return {
-        folder: out,
-        vocabSize: trained.vocab.size,
-        merges: trained.merges.length,
-        words: trained.words,
-        captions: request.captions.length,
-        longestCaption: Math.max(...lengths),
-        truncated: lengths.filter((n) => n > request.modelMaxLength).length
-      }
-    }).pipe(Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))))
+        ]).pipe(Effect.mapError((e) => failure(`cannot write the tokenizer files: ${e.message}`)))
+        const tokenizer = yield* loadClipTokenizer(temporary).pipe(Effect.mapError((e) => failure(`the written tokenizer does not load: ${e.message}`)))
+        const lengths = request.captions.map((c) => tokenizer.tokenIds(c).length + 2)
+        return {
+          folder: out,
+          vocabSize: trained.vocab.size,
+          merges: trained.merges.length,
+          words: trained.words,
+          captions: request.captions.length,
+          longestCaption: Math.max(...lengths),
+          truncated: lengths.filter((n) => n > request.modelMaxLength).length
+        }
+      })).pipe(
+        Effect.mapError((e) => e._tag === "TokenizerTrainingError" ? e : failure(`cannot move the tokenizer into place: ${e.message}`))
+      )
   })
 
 export const TokenizerTrainerLive = Layer.succeed(TokenizerTrainer, { train })

@@ -105,7 +105,7 @@ const run = (command: string, args: ReadonlyArray<string>, operation: string) =>
   Effect.async<void, EngineError>((resume) => {
     // pip's progress goes to our stderr, so that stdout stays the command's own.
     const child = spawn(command, args, { stdio: ["ignore", 2, 2] })
-    child.on("error", (e) => resume(Effect.fail(new EngineError({ operation, reason: `cannot run ${command}: ${e.message}` }))))
+    child.on("error", (e) => resume(Effect.fail(new EngineError({ operation, reason: `cannot run ${command}: ${e.message}`, cause: e }))))
     child.on("exit", (code, signal) =>
       resume(
         code === 0

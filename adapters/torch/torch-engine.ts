@@ -37,11 +37,11 @@ import type { WorkerMessage } from "./worker-protocol.ts"
  * `sardine export` read them unchanged, and either engine reads the other's outputs.
  */
 
-const failed = (operation: string) => (error: { readonly message: string }) => new EngineError({ operation, reason: error.message })
+const failed = (operation: string) => (error: { readonly message: string }) => new EngineError({ operation, reason: error.message, cause: error })
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, operation: string, value: unknown) =>
   Schema.decodeUnknown(schema)(value).pipe(
-    Effect.mapError((e) => new EngineError({ operation, reason: `the torch worker's result is not as expected: ${e.message}` }))
+    Effect.mapError((e) => new EngineError({ operation, reason: `the torch worker's result is not as expected: ${e.message}`, cause: e }))
   )
 
 const TrainResult = Schema.Struct({
@@ -81,7 +81,7 @@ const readRaw = (file: string, operation: string) =>
       new Uint8Array(values.buffer).set(bytes)
       return values
     },
-    catch: (e) => new EngineError({ operation, reason: `cannot read the worker's image ${file}: ${(e as Error).message}` })
+    catch: (e) => new EngineError({ operation, reason: `cannot read the worker's image ${file}: ${(e as Error).message}`, cause: e })
   })
 
 const removing = (path: string) => Effect.promise(() => rm(path, { recursive: true, force: true }))

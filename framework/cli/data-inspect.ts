@@ -1,6 +1,7 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { Console, Effect, Option, Schema } from "effect"
-import { readdir, stat } from "node:fs/promises"
 import { join } from "node:path"
 import { Datasets, type FolderReport, type ShardReport } from "../services/datasets.ts"
 import { defaultMaxPixels } from "../services/image-io.ts"
@@ -93,14 +94,17 @@ const source = Args.text({ name: "folder | shards" }).pipe(
 const imageFile = /\.(png|jpe?g|tiff?)$/i
 
 /** The shard patterns an argument names, or undefined for an imagefolder. */
-const shardPatterns = (argument: string) =>
-  Effect.promise(async (): Promise<ReadonlyArray<string> | undefined> => {
+const isFolder = (fs: FileSystem.FileSystem, path: string) =>
+  fs.stat(path).pipe(Effect.map((info) => info.type === "Directory"), Effect.orElseSucceed(() => false))
+
+const shardPatterns = (argument: string): Effect.Effect<ReadonlyArray<string> | undefined, PlatformError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
     if (/[*?[{]/.test(argument) || argument.endsWith(".tar")) return [argument]
-    const info = await stat(argument).catch(() => undefined)
-    if (!info?.isDirectory()) return undefined
-    const top = await readdir(argument)
+    const fs = yield* FileSystem.FileSystem
+    if (!(yield* isFolder(fs, argument))) return undefined
+    const top = yield* fs.readDirectory(argument)
     if (top.includes("metadata.jsonl") || top.some((name) => imageFile.test(name))) return undefined
-    const entries = await readdir(argument, { recursive: true })
+    const entries = yield* fs.readDirectory(argument, { recursive: true })
     return entries.some((name) => name.endsWith(".tar")) ? [join(argument, "**/*.tar")] : undefined
   })
 
@@ -142,8 +146,7 @@ const inspectCommand = Command.make(
         return
       }
       if (Option.isSome(caption)) return yield* Effect.fail(ValidationError.invalidValue(HelpDoc.p("--caption applies to WebDataset shards")))
-      const folderInfo = yield* Effect.promise(() => stat(source).catch(() => undefined))
-      if (!folderInfo?.isDirectory()) {
+      if (!(yield* isFolder(yield* FileSystem.FileSystem, source))) {
         return yield* Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${source}: no such folder, .tar file or shard pattern`)))
       }
       const report = yield* datasets.inspect(source, { maxPixels, followSymlinks })

@@ -1,8 +1,9 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, ParseResult, Schema } from "effect"
-import { createHash, randomUUID } from "node:crypto"
+import { createHash } from "node:crypto"
 import { existsSync } from "node:fs"
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
+import { readdir, readFile, stat } from "node:fs/promises"
 import { basename, dirname, join, resolve } from "node:path"
 import type { BaseModel } from "../declaration/base-model.ts"
 import { resolveAdaptation, type ResolvedAdaptation } from "../declaration/adaptation.ts"
@@ -17,6 +18,7 @@ import { Progress } from "../runner/progress.ts"
 import { denormalise, type DenormalisedUnit, invertibleNormalisation } from "../sar/denormalisation.ts"
 import { type AdapterFile, Engine, EngineEnvironments, type EngineName, type GeneratedSample, samplesIndexFile } from "../services/engine.ts"
 import { ImageIO } from "../services/image-io.ts"
+import { writeFolderAtomic } from "../files/atomic-write.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
@@ -391,55 +393,57 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
     const engine = yield* Engine
     const io = yield* ImageIO
     const progress = yield* Progress
-    // Written next to --out under a temporary name, renamed when complete: an interrupted run leaves no output that looks finished.
-    const temporary = join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
+    const fs = yield* FileSystem.FileSystem
+    const cannotWrite = (e: { readonly message: string }) => new GenerateFailed({ reason: `cannot write ${out}: ${e.message}` })
     const meter = yield* progress.begin("generate", `generate ${basename(out)}`)
-    yield* Effect.gen(function*() {
-      yield* Effect.promise(() => mkdir(temporary, { recursive: true }))
-      yield* engine.generate({
-        base: source.base,
-        adaptation: source.adaptation,
-        generate,
-        ...(source.modelDir === undefined ? {} : { modelDir: source.modelDir }),
-        ...(files.length === 0 ? {} : { adapterFiles: files }),
-        resolution: generate.resolution ?? 0,
-        outDir: temporary,
-        progress: meter.update,
-        engine: engineName
-      })
-      const samples = JSON.parse(yield* Effect.promise(() => readFile(join(temporary, samplesIndexFile), "utf8"))) as Array<GeneratedSample>
-      const settings = {
-        source: source.description,
-        engine: engineName,
-        backend: yield* (engine.backendOf === undefined ? engine.backend : engine.backendOf(engineName)),
-        adapterFiles: yield* Effect.forEach(files, (f) => Effect.map(sha256(f.file), (digest) => ({ ...f, sha256: digest }))),
-        generate: Schema.encodeSync(Generation)(generate),
-        ...(normalisation === undefined ? {} : { normalisation }),
-        command: ["sardine", ...process.argv.slice(2)]
-      }
-      const records = yield* Effect.forEach(samples, (sample) =>
-        Effect.gen(function*() {
-          const replicate = Number(/-r(\d+)\.tif$/.exec(sample.tiff)?.[1] ?? 0)
-          const extra: Record<string, string> = {}
-          for (const unit of units) {
-            const raster = yield* io.read(join(temporary, sample.tiff))
-            const file = sample.tiff.replace(/\.tif$/, `-${unit}.tif`)
-            yield* io.writeFloatTiff(join(temporary, file), { ...raster, data: denormalise(raster.data, normalisation!, unit) })
-            extra[unit === "db" ? "dbTiff" : "amplitudeTiff"] = file
-          }
-          return { ...sample, replicate, ...extra, settings }
-        }))
-      yield* Effect.promise(() => writeFile(join(temporary, samplesIndexFile), `${JSON.stringify(records, null, 2)}\n`))
-      yield* Effect.tryPromise({
-        try: async () => {
-          await rm(out, { recursive: true, force: true })
-          await rename(temporary, out)
-        },
-        catch: (e) => new GenerateFailed({ reason: `cannot write ${out}: ${(e as Error).message}` })
-      })
-      yield* progress.end("generate", "done")
-      yield* Console.log(`wrote ${records.length} sample${records.length === 1 ? "" : "s"} to ${out} (samples.json lists every setting)`)
-    }).pipe(Effect.onExit((exit) => (exit._tag === "Success" ? Effect.void : Effect.promise(() => rm(temporary, { recursive: true, force: true })))))
+    yield* fs.makeDirectory(dirname(out), { recursive: true }).pipe(Effect.mapError(cannotWrite))
+    // Written next to --out under a temporary name, renamed when complete: an interrupted run leaves no output that looks finished.
+    yield* writeFolderAtomic(out, (temporary) =>
+      Effect.gen(function*() {
+        yield* engine.generate({
+          base: source.base,
+          adaptation: source.adaptation,
+          generate,
+          ...(source.modelDir === undefined ? {} : { modelDir: source.modelDir }),
+          ...(files.length === 0 ? {} : { adapterFiles: files }),
+          resolution: generate.resolution ?? 0,
+          outDir: temporary,
+          progress: meter.update,
+          engine: engineName
+        })
+        const samples = JSON.parse(yield* fs.readFileString(join(temporary, samplesIndexFile)).pipe(Effect.mapError(cannotWrite))) as Array<GeneratedSample>
+        const settings = {
+          source: source.description,
+          engine: engineName,
+          backend: yield* (engine.backendOf === undefined ? engine.backend : engine.backendOf(engineName)),
+          adapterFiles: yield* Effect.forEach(files, (f) => Effect.map(sha256(f.file), (digest) => ({ ...f, sha256: digest }))),
+          generate: Schema.encodeSync(Generation)(generate),
+          ...(normalisation === undefined ? {} : { normalisation }),
+          command: ["sardine", ...process.argv.slice(2)]
+        }
+        const records = yield* Effect.forEach(samples, (sample) =>
+          Effect.gen(function*() {
+            const replicate = Number(/-r(\d+)\.tif$/.exec(sample.tiff)?.[1] ?? 0)
+            const extra: Record<string, string> = {}
+            for (const unit of units) {
+              const raster = yield* io.read(join(temporary, sample.tiff))
+              const file = sample.tiff.replace(/\.tif$/, `-${unit}.tif`)
+              yield* io.writeFloatTiff(join(temporary, file), { ...raster, data: denormalise(raster.data, normalisation!, unit) })
+              extra[unit === "db" ? "dbTiff" : "amplitudeTiff"] = file
+            }
+            return { ...sample, replicate, ...extra, settings }
+          }))
+        yield* fs.writeFileString(join(temporary, samplesIndexFile), `${JSON.stringify(records, null, 2)}\n`).pipe(Effect.mapError(cannotWrite))
+        return records.length
+      }), { replace: true }).pipe(
+        Effect.catchTags({ SystemError: (e) => Effect.fail(cannotWrite(e)), BadArgument: (e) => Effect.fail(cannotWrite(e)) }),
+        Effect.flatMap((written) =>
+          Effect.zipRight(
+            progress.end("generate", "done"),
+            Console.log(`wrote ${written} sample${written === 1 ? "" : "s"} to ${out} (samples.json lists every setting)`)
+          )
+        )
+      )
   })).pipe(
     Command.withDescription(
       "Generate images from an experiment's trained model (or its base, for a baseline), from a diffusers pipeline folder, or from a folder plus LoRA / " +

@@ -1,6 +1,8 @@
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, Schema } from "effect"
-import { readdir, readFile, stat } from "node:fs/promises"
+import { existsSync } from "node:fs"
+import { readdir, readFile } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
 import { declaredComponents } from "../declaration/adaptation.ts"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
@@ -8,6 +10,7 @@ import { replicateName, replicatesOfExperiment } from "../declaration/replicates
 import { reportRole, type StepConfigs } from "../plan/step.ts"
 import { cacheLayout, isDone, outputState, readManifestIn, type StepManifest } from "../runner/cache.ts"
 import { ReportError, reportRequestFile, type ReportedStrategy, type SavedReportRequest } from "../services/report-renderer.ts"
+import { evaluationFile } from "../steps/evaluation-result.ts"
 import { type ExperimentDirs, renderStudyReport, type ReplicateDirs } from "../steps/reported-study.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
@@ -23,6 +26,10 @@ import { engineOption } from "./engine-option.ts"
 
 const source = Args.path({ name: "study-or-cache", exists: "yes" }).pipe(
   Args.withDescription("A study (or experiment) declaration file, or a sardine cache folder")
+)
+const add = Options.text("add").pipe(
+  Options.repeated,
+  Options.withDescription("An external evaluation to report next to the strategies, NAME=DIR: a folder `sardine evaluate --out DIR` wrote (repeatable)")
 )
 const out = Options.directory("out").pipe(
   Options.optional,
@@ -243,14 +250,61 @@ const fromCache = (cacheDir: string) =>
       : { ...found, notes: [...found.notes, `the cache also holds reports of ${others.join(", ")}; pass a study file to choose`] }
   })
 
+const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
+
+/** Each `--add NAME=DIR`, checked: a name of its own, a folder with an evaluation.json. */
+const externalsOf = (adds: ReadonlyArray<string>) =>
+  Effect.forEach(adds, (text) => {
+    const at = text.indexOf("=")
+    const [name, dir] = at < 0 ? [text, ""] : [text.slice(0, at).trim(), resolve(text.slice(at + 1))]
+    if (at < 0 || name === "" || at === text.length - 1) {
+      return invalid(`--add ${text}: expected NAME=DIR (an evaluation folder \`sardine evaluate --out DIR\` wrote)`)
+    }
+    if (name.includes("#")) return invalid(`--add ${text}: a name cannot hold '#' (replicates are named <experiment>#<r>)`)
+    if (!existsSync(join(dir, evaluationFile))) {
+      return invalid(`--add ${name}: ${dir} holds no ${evaluationFile} (write one with \`sardine evaluate IMAGES --reference REAL --out ${dir}\`)`)
+    }
+    return Effect.succeed({ name, dir })
+  })
+
+/** An external evaluation as the report takes a strategy: one run, no training, marked external. */
+const externalDirs = (found: Found, externals: ReadonlyArray<{ readonly name: string; readonly dir: string }>) =>
+  Effect.gen(function*() {
+    const names = new Set<string>()
+    for (const { name } of externals) {
+      if (found.experiments.some((e) => e.experiment.name === name)) {
+        return yield* invalid(`--add ${name}: ${found.study} already has a strategy named ${name}; give the external evaluation another name`)
+      }
+      if (names.has(name)) return yield* invalid(`--add ${name}: given twice`)
+      names.add(name)
+    }
+    const frozen = { _tag: "frozen" } as const
+    const base = found.experiments[0]?.experiment.base
+    if (base === undefined) return yield* invalid(`--add: ${found.study} has no strategy to report the external evaluations beside`)
+    return externals.map(({ dir, name }): ExperimentDirs => ({
+      experiment: {
+        name,
+        baseline: false,
+        // Not used for an external one (the tables show it as external), but a strategy has a base.
+        base,
+        components: { unet: frozen, vae: frozen, textEncoders: frozen },
+        external: dir
+      },
+      replicates: [{ name, replicate: 1, evaluation: dir }]
+    }))
+  })
+
 export const reportCommand = Command.make(
   "report",
-  { source, out, cacheDir: cacheDirOption, engine: engineOption },
-  ({ cacheDir, engine, out, source }) =>
+  { source, add, out, cacheDir: cacheDirOption, engine: engineOption },
+  ({ add, cacheDir, engine, out, source }) =>
     Effect.gen(function*() {
       const path = resolve(source)
-      const isFolder = yield* Effect.promise(() => stat(path).then((s) => s.isDirectory()))
-      const found: Found = isFolder ? yield* fromCache(path) : yield* fromDeclaration(path, cacheDir, engine)
+      const externals = yield* externalsOf(add)
+      const fs = yield* FileSystem.FileSystem
+      const isFolder = (yield* fs.stat(path)).type === "Directory"
+      const studyFound: Found = isFolder ? yield* fromCache(path) : yield* fromDeclaration(path, cacheDir, engine)
+      const found: Found = { ...studyFound, experiments: [...studyFound.experiments, ...(yield* externalDirs(studyFound, externals))] }
       const outDir = Option.getOrElse(out.pipe(Option.map((o) => resolve(o))), () => resolve(`${found.study.replace(/[^a-zA-Z0-9._-]+/g, "-")}-report`))
       const { rendered } = yield* renderStudyReport({
         study: found.study,
@@ -262,10 +316,13 @@ export const reportCommand = Command.make(
         ...(found.saved?.backend === undefined ? {} : { backend: found.saved.backend })
       })
       for (const note of found.notes) yield* Console.error(`note: ${note}`)
-      yield* Console.log(`${found.study}: ${found.experiments.length} strategies\n  ${rendered.html}\n  ${rendered.markdown}`)
+      const strategies = `${studyFound.experiments.length} strategies${
+        externals.length === 0 ? "" : ` and ${externals.length} external evaluation${externals.length === 1 ? "" : "s"}`
+      }`
+      yield* Console.log(`${found.study}: ${strategies}\n  ${rendered.html}\n  ${rendered.markdown}`)
     })
 ).pipe(
   Command.withDescription(
-    "Render a study's comparison report (report.html + report.md) from its finished evaluations in the cache; runs nothing."
+    "Render a study's comparison report (report.html + report.md) from its finished evaluations in the cache, with external evaluations (--add) beside its strategies; runs nothing."
   )
 )

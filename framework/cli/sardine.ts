@@ -3,6 +3,7 @@ import { cleanCommand } from "./clean.ts"
 import { compareCommand } from "./compare.ts"
 import { dataCommand } from "./data-inspect.ts"
 import { engineCommand } from "./engine.ts"
+import { evaluateCommand } from "./evaluate.ts"
 import { exportCommand } from "./export.ts"
 import { generateCommand } from "./generate.ts"
 import { mlflowCommand } from "./mlflow-push.ts"
@@ -30,6 +31,7 @@ export const sardine = Command.make("sardine").pipe(
     stepCommand,
     statusCommand,
     generateCommand,
+    evaluateCommand,
     verifyCommand,
     cleanCommand,
     reportCommand,

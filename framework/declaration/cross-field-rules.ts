@@ -73,6 +73,18 @@ const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssu
   ] as const
   const trained = treatments.filter(([, t]) => trains(t)).map(([name, t]) => `${name} is ${describeTreatment(t)}`)
   if (token !== undefined) trained.push(`token ${token.token} is learned`)
+  const diffusionTrains = token !== undefined || treatments.some(([name, t]) => name !== "vae" && trains(t))
+  const validation = experiment.train?.validationLoss
+  if (validation !== undefined && !diffusionTrains) {
+    issues.push({ path: ["train", "validationLoss"], message: "measures the diffusion loss, which nothing declared trains (only the VAE, or nothing)" })
+  }
+  // A synthetic set's size is declared: its split is checked now (an image folder's when the train step counts it).
+  if (validation !== undefined && experiment.data._tag === "synthetic" && Math.round(validation.fraction * experiment.data.n) < 1) {
+    issues.push({
+      path: ["train", "validationLoss", "fraction"],
+      message: `holds out none of the ${experiment.data.n} images of data (round(${validation.fraction} · ${experiment.data.n}) = 0)`
+    })
+  }
   const conditioning = experiment.conditioning
   if (conditioning !== undefined && trains(conditioning.treatment)) trained.push(`conditioning is ${describeTreatment(conditioning.treatment)}`)
 

@@ -33,6 +33,21 @@ export const Ema = Schema.Struct({
   decay: numberWhere("a number in (0, 1)", (n) => n > 0 && n < 1)
 })
 
+/**
+ * The diffusion loss of a held-out part of the training data, measured during training: a seeded share of
+ * the prepared samples (never trained on), at `timesteps` evenly spaced timesteps with noise drawn once from
+ * the training seed, so the points are comparable across steps and across strategies of one seed.
+ */
+export const ValidationLoss = Schema.Struct({
+  /** The share of the prepared samples held out (rounded to the nearest count; at least one, and one left to train on). */
+  fraction: numberWhere("a number in (0, 0.5]", (n) => n > 0 && n <= 0.5),
+  /** Measure every this many steps (and at the end); `checkpointEvery` when absent. */
+  every: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
+  /** How many timesteps each held-out image is noised at, evenly spaced over the schedule. */
+  timesteps: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 4 })
+})
+export type ValidationLoss = typeof ValidationLoss.Type
+
 /** Reconstruction objective of a trained VAE. */
 export const VaeObjective = Schema.Struct({
   loss: Schema.optionalWith(OneOf("l1", "mse"), { exact: true, default: () => "l1" as const }),
@@ -58,6 +73,8 @@ export const Training = Schema.Struct({
   validationPrompts: Schema.optionalWith(Schema.Array(NonEmptyString), { exact: true, default: () => [] }),
   /** Sample the validation prompts every this many steps (and at the end); `checkpointEvery` when absent. */
   validationEvery: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
+  /** Held-out diffusion loss during training (logged as `validation_loss`); absent = every sample trains. */
+  validationLoss: Schema.optionalWith(ValidationLoss, { exact: true }),
   vae: Schema.optionalWith(VaeObjective, { exact: true, default: () => ({ loss: "l1" as const, klWeight: 0 }) }),
   /** Probability of replacing a caption by the empty prompt, so classifier-free guidance works. */
   captionDropout: Schema.optionalWith(ClosedFraction, { exact: true, default: () => 0.1 }),

@@ -29,25 +29,54 @@ const sync = (fs: FileSystem.FileSystem, path: string, strict: boolean) =>
 
 const removeQuietly = (fs: FileSystem.FileSystem, path: string) => fs.remove(path, { recursive: true, force: true }).pipe(Effect.ignore)
 
-/** Writes `data` to `path` atomically: temporary file, fsync, rename (replacing any existing file), fsync of the folder. */
-export const writeFileAtomic = (
+export interface AtomicFileOptions {
+  /**
+   * The folder the temporary file goes in (default: the destination's), on the same filesystem; for
+   * destinations whose folder a reader lists (an MLflow run's metrics/, whose every file is a metric).
+   */
+  readonly temporaryFolder?: string
+}
+
+/**
+ * Writes the file at `path` atomically: `fill` writes it at the temporary path it is given (streaming,
+ * copying, …), which is then flushed, renamed onto `path` (replacing any existing file) and the folder
+ * flushed. The temporary is removed if `fill` or the rename fails or is interrupted.
+ */
+export const writeFileAtomicWith = <A, E, R>(
   path: string,
-  data: string | Uint8Array
-): Effect.Effect<void, PlatformError, FileSystem.FileSystem> =>
+  fill: (temporary: string) => Effect.Effect<A, E, R>,
+  options: AtomicFileOptions = {}
+): Effect.Effect<A, E | PlatformError, R | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const temporary = temporaryNameFor(path)
-    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data
-    yield* Effect.gen(function*() {
-      yield* Effect.scoped(Effect.gen(function*() {
-        const file = yield* fs.open(temporary, { flag: "wx" })
-        yield* file.writeAll(bytes)
-        yield* file.sync
-      }))
+    const named = temporaryNameFor(path)
+    const temporary = options.temporaryFolder === undefined ? named : join(options.temporaryFolder, basename(named))
+    const value = yield* Effect.gen(function*() {
+      const value = yield* fill(temporary)
+      yield* sync(fs, temporary, true)
       yield* fs.rename(temporary, path)
+      return value
     }).pipe(Effect.onError(() => removeQuietly(fs, temporary)))
     yield* sync(fs, dirname(path), false)
+    return value
   })
+
+/** Writes `data` to `path` atomically (see `writeFileAtomicWith`). */
+export const writeFileAtomic = (
+  path: string,
+  data: string | Uint8Array,
+  options: AtomicFileOptions = {}
+): Effect.Effect<void, PlatformError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    writeFileAtomicWith(
+      path,
+      (temporary) =>
+        Effect.scoped(Effect.flatMap(
+          fs.open(temporary, { flag: "wx" }),
+          (file) => file.writeAll(typeof data === "string" ? new TextEncoder().encode(data) : data)
+        )),
+      options
+    ))
 
 /** A folder could not be put in place because something already is at its path. */
 export const isAlreadyThere = (error: PlatformError): boolean => {

@@ -74,10 +74,12 @@ export const intervalKeys = (id: string) => ({ low: `${id}.low`, high: `${id}.hi
 
 /**
  * The training metrics the engines log per step (training-log.jsonl, MLflow): the diffusion loss,
- * the global gradient norm before clipping, throughput, and one learning rate per optimiser group.
+ * the global gradient norm before clipping, throughput, and one learning rate per optimiser group;
+ * at the steps `train.validationLoss` measures, the held-out diffusion loss.
  */
 export const trainingMetrics = {
   loss: "loss",
+  validationLoss: "validation_loss",
   gradNorm: "grad_norm",
   imagesPerSecond: "images_per_s",
   learningRatePrefix: "lr/"

@@ -5,7 +5,7 @@ import { cacheLayout, commit, openWorkDir, outputState, removeWorkDir, type Cach
 import { defaultLockLease, holdLock } from "./lock.ts"
 import { Progress } from "./progress.ts"
 import { resumableKinds } from "./resume-point.ts"
-import { StepFailed, type StepContext, type StepHandlers } from "./step-handler.ts"
+import { type StepContext, type StepError, StepFailed, type StepHandlers } from "./step-handler.ts"
 import type { StepTracking } from "./tracking.ts"
 
 export type StepStatus = "cached" | "ran" | "failed" | "blocked" | "not selected"
@@ -146,7 +146,7 @@ export const executeStep = <R>(plan: Plan, step: Step, handlers: StepHandlers<R>
     if (resumed) yield* meter.log("resuming from the work folder of an interrupted run")
     const startedAt = new Date()
     const context = contextFor(plan, step, cache, dir, resumed, options.declarationDir, meter, options.tracking(step))
-    const handler = handlers[step.kind] as (c: StepContext) => Effect.Effect<void, unknown, R>
+    const handler = handlers[step.kind] as (c: StepContext) => Effect.Effect<void, StepError, R>
     yield* Effect.suspend(() => handler(context)).pipe(
       Effect.onExit((exit) =>
         Exit.isSuccess(exit)

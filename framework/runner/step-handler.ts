@@ -35,7 +35,13 @@ export class StepFailed extends Schema.TaggedError<StepFailed>()("StepFailed", {
   }
 }
 
-export type StepHandler<K extends StepKind, R> = (context: StepContext<K>) => Effect.Effect<void, unknown, R>
+/** What a step handler fails with: a tagged error that names what went wrong (EngineError, DatasetError, StepFailed, a PlatformError…). */
+export interface StepError {
+  readonly _tag: string
+  readonly message: string
+}
+
+export type StepHandler<K extends StepKind, R> = (context: StepContext<K>) => Effect.Effect<void, StepError, R>
 
 /** One implementation per step kind: the production ones call the services; tests bring their own. */
 export type StepHandlers<R> = { readonly [K in StepKind]: StepHandler<K, R> }

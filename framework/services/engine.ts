@@ -162,7 +162,9 @@ export class EngineError extends Schema.TaggedError<EngineError>()("EngineError"
   /** The exception an engine's worker raised (torch engine): its qualified type, e.g. `safetensors_rust.SafetensorError`. */
   exception: Schema.optional(Schema.String),
   /** The innermost frames of that exception, `file:line in function: code`. */
-  frames: Schema.optional(Schema.Array(Schema.String))
+  frames: Schema.optional(Schema.Array(Schema.String)),
+  /** The error of the part that failed (a file, a kernel, the worker process), kept for logs and callers that look deeper. */
+  cause: Schema.optional(Schema.Defect)
 }) {
   override get message() {
     const where = this.frames === undefined || this.frames.length === 0 ? "" : `\n${this.frames.map((f) => `    at ${f}`).join("\n")}`

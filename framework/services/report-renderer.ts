@@ -12,7 +12,10 @@ import type { ValidationImage } from "../steps/validation-images.ts"
  * run facts the training budget. A whole `Experiment` fits; `sardine report` on a cache without a
  * report step rebuilds this much from the generate and train manifests.
  */
-export type ReportedStrategy = Pick<Experiment, "name" | "description" | "baseline" | "base" | "components" | "train">
+export type ReportedStrategy = Pick<Experiment, "name" | "description" | "baseline" | "base" | "components" | "train"> & {
+  /** An evaluation `sardine evaluate` wrote (`sardine report --add`): its folder; not a strategy sardine trained. */
+  readonly external?: string
+}
 
 /** One training replicate's results (an experiment without replicates has one). */
 export interface ReportedReplicate {

@@ -37,7 +37,7 @@ export interface PairedEvaluation {
 }
 
 /** Prepared pixels are HWC in [-1, 1]; metrics take one band of amplitude: the channel mean, back in [0, 1]. */
-export const amplitudeOfPrepared = (index: PreparedIndex, pixels: Float32Array, name: string): SampleImage => {
+export const amplitudeOfPrepared = (index: Pick<PreparedIndex, "channels" | "width" | "height">, pixels: Float32Array, name: string): SampleImage => {
   const { channels, width, height } = index
   const data = new Float32Array(width * height)
   for (let p = 0; p < data.length; p++) {

@@ -1,6 +1,6 @@
 import type { FileSystem } from "@effect/platform"
 import { Context, Effect, Layer } from "effect"
-import type { StepContext, StepHandler, StepHandlers } from "../runner/step-handler.ts"
+import type { StepContext, StepError, StepHandler, StepHandlers } from "../runner/step-handler.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
 import { Datasets } from "../services/datasets.ts"
 import { Engine, type EngineName } from "../services/engine.ts"
@@ -21,7 +21,7 @@ export const productionSteps = Layer.effect(
   Effect.gen(function*() {
     const services = yield* Effect.context<Services>()
     const engine = Context.get(services, Engine)
-    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> => (context) =>
+    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, StepError, Services>): StepHandler<K, never> => (context) =>
       Effect.provide(handler(context), services)
     const handlers: StepHandlers<never> = {
       "init-model": bind(initModel),

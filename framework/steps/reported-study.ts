@@ -128,6 +128,38 @@ export const loadStudy = (experiments: ReadonlyArray<ExperimentDirs>): Effect.Ef
     return { experiments: loaded.map((l) => l.experiment), evidence: loaded.map((l) => l.evidence) }
   })
 
+/** Whether two evaluations' reference evidence holds the same real images (same content, read the same way). */
+const sameReference = (a: EvaluationEvidence["reference"], b: EvaluationEvidence["reference"]) => {
+  const bytes = (array: Float32Array | Float64Array) => Buffer.from(array.buffer, array.byteOffset, array.byteLength)
+  return a.images === b.images && a.pixels === b.pixels && bytes(a.atoms).equals(bytes(b.atoms)) && bytes(a.histogram).equals(bytes(b.histogram)) &&
+    bytes(a.glcm).equals(bytes(b.glcm))
+}
+
+/**
+ * An external evaluation (`sardine evaluate`) names its reference set by content, a study's steps by
+ * their cache key: where the real images are the same, the external one takes the study's key, so
+ * that it is compared with the strategies; otherwise comparisons say they use different reference sets.
+ */
+export const withStudyReferences = (loaded: LoadedStudy): LoadedStudy => {
+  const studyOwn = loaded.experiments.flatMap((e, i) => (e.experiment.external === undefined ? loaded.evidence[i] ?? [] : []))
+  const aligned = loaded.experiments.map((experiment, i) => {
+    const evidence = loaded.evidence[i] ?? []
+    if (experiment.experiment.external === undefined) return { experiment, evidence }
+    const keys = evidence.map((own) => studyOwn.find((s) => sameReference(s.reference, own.reference))?.referenceKey ?? own.referenceKey)
+    return {
+      experiment: {
+        ...experiment,
+        replicates: experiment.replicates.map((r, k) => {
+          const reference = keys[k] ?? r.evaluation.lineage.reference
+          return { ...r, evaluation: { ...r.evaluation, lineage: { ...r.evaluation.lineage, reference } } }
+        })
+      },
+      evidence: evidence.map((own, k) => ({ ...own, referenceKey: keys[k] ?? own.referenceKey }))
+    }
+  })
+  return { experiments: aligned.map((a) => a.experiment), evidence: aligned.map((a) => a.evidence) }
+}
+
 /** Each strategy's intervals, the comparisons with the baseline and the declared pairs, the significant bests. */
 export const statisticsOf = (
   loaded: LoadedStudy,
@@ -206,7 +238,7 @@ export const renderStudyReport = (
     if (request.experiments.length === 0) {
       return yield* new ReportError({ path: request.outDir, reason: "the study has no finished evaluation to report" })
     }
-    const loaded = yield* loadStudy(request.experiments)
+    const loaded = withStudyReferences(yield* loadStudy(request.experiments))
     const statistics = yield* statisticsOf(loaded, request.compare, request.progress)
     const renderer = yield* ReportRenderer
     const rendered = yield* renderer.render({

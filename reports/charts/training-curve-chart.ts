@@ -22,9 +22,16 @@ export interface TrainingCurveSpec {
    */
   readonly noisy: boolean
   readonly series: ReadonlyArray<CurveSeries>
+  /**
+   * Curves measured alongside, in their strategies' colours, dashed and drawn as they are (the held-out
+   * validation loss next to the training loss: few exact points, nothing to smooth).
+   */
+  readonly dashed?: ReadonlyArray<CurveSeries>
   readonly width: number
   readonly height: number
 }
+
+const validationDash = "6 3"
 
 /** Points beyond which a curve also gets a smoothed line (per-step loss is noisy). */
 const smoothFrom = 20
@@ -45,19 +52,21 @@ const smoothed = (points: ReadonlyArray<readonly [number, number]>): ReadonlyArr
 
 export const trainingCurveChart = (spec: TrainingCurveSpec): SvgChart => {
   const buckets = Math.round(spec.width)
-  const lines: Array<XySeries> = spec.series.flatMap((s) => {
+  const dashed = spec.dashed ?? []
+  const lines: Array<XySeries> = spec.series.flatMap((s): Array<XySeries> => {
     const raw = decimate(s.points, buckets)
     if (!spec.noisy || s.points.length < smoothFrom) return [{ label: s.label, colour: s.colour, points: raw }]
     return [
       { label: s.label, colour: s.colour, points: raw, width: 1, opacity: 0.3 },
       { label: s.label, colour: s.colour, points: decimate(smoothed(s.points), buckets), width: 1.8 }
     ]
-  })
-  const bands = spec.series.flatMap((s) =>
+  }).concat(dashed.map((s) => ({ label: s.label, colour: s.colour, points: decimate(s.points, buckets), width: 1.8, dash: validationDash })))
+  const all = [...spec.series, ...dashed]
+  const bands = all.flatMap((s) =>
     s.range === undefined ? [] : [{ label: s.label, colour: s.colour, from: decimate(s.range.low, buckets), to: decimate(s.range.high, buckets) }]
   )
-  const [x0, x1] = extent(spec.series.flatMap((s) => s.points.map(([x]) => x))) ?? [0, 1]
-  const ys = extent(spec.series.flatMap((s) => [...s.points, ...(s.range?.low ?? []), ...(s.range?.high ?? [])].map(([, y]) => y))) ?? [0, 1]
+  const [x0, x1] = extent(all.flatMap((s) => s.points.map(([x]) => x))) ?? [0, 1]
+  const ys = extent(all.flatMap((s) => [...s.points, ...(s.range?.low ?? []), ...(s.range?.high ?? [])].map(([, y]) => y))) ?? [0, 1]
   // A noisy positive series spanning more than two decades (a falling loss) reads better on a log axis.
   const log = spec.noisy && ys[0] > 0 && ys[1] / ys[0] > 100
   const yDomain = log ? ys : niceDomain(Math.min(0, ys[0]), ys[1])
@@ -70,6 +79,9 @@ export const trainingCurveChart = (spec: TrainingCurveSpec): SvgChart => {
     y: { title: log ? `${spec.yTitle} (log scale)` : spec.yTitle, domain: yDomain, kind: log ? "log" : "linear" },
     series: lines,
     bands,
-    legend: spec.series.map((s) => ({ label: s.label, colour: s.colour, shape: "line" as const }))
+    legend: [
+      ...spec.series.map((s) => ({ label: s.label, colour: s.colour, shape: "line" as const })),
+      ...dashed.map((s) => ({ label: s.label, colour: s.colour, shape: "line" as const, dash: validationDash }))
+    ]
   })
 }

@@ -43,7 +43,7 @@ export const runFactsTable = (results: StudyResults): ReportTable => ({
   rows: results.strategies.flatMap((s) =>
     s.replicates.map((r): ReadonlyArray<TableCell> => [
       { text: r.name, colour: s.colour },
-      { text: s.backend ?? "not recorded" },
+      { text: s.strategy.external === undefined ? s.backend ?? "not recorded" : "external" },
       { text: trainSteps(s, r) },
       { text: r.evaluation.lineage.train === undefined ? "–" : formatDuration(r.steps.train?.durationMs) },
       { text: formatDuration(r.steps.generate?.durationMs) },

@@ -22,6 +22,7 @@ import { planOf } from "../support/plan-of.ts"
 import { referencePython } from "../support/reference-python.ts"
 import { sardine } from "../support/run-process.ts"
 import { FIXTURES, temporaryFolder } from "../training/training-run.ts"
+import { isTemporaryName } from "../../framework/files/atomic-write.ts"
 import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 
 /**
@@ -137,7 +138,7 @@ describe("sardine generate", () => {
       backend: "wasm",
       generate: { sampler: "dpmsolver_multistep", steps: 3, guidanceScale: 3, seeds: [3], samplesPerPrompt: 2, resolution: 32 }
     })
-    expect(readdirSync(folder.dir).filter((n) => n.endsWith(".partial"))).toEqual([])
+    expect(readdirSync(folder.dir).filter(isTemporaryName)).toEqual([])
   }, 300_000)
 
   it.each(["kohya", "peft"])("from the base with the exported %s LoRA and the embedding file: the same files", async (format) => {
@@ -248,7 +249,7 @@ describe("sardine generate", () => {
     const exit = await cli("generate", [base, "--prompt", "x", "--lora", broken, "--steps", "1", "--out", out])
     expect(failure(exit)).toMatch(/broken\.safetensors/)
     expect(existsSync(out)).toBe(false)
-    expect(readdirSync(folder.dir).filter((n) => n.endsWith(".partial"))).toEqual([])
+    expect(readdirSync(folder.dir).filter(isTemporaryName)).toEqual([])
   }, 300_000)
 
   it("every bad option is a usage error (exit 2) that says what is wrong", async () => {

@@ -35,6 +35,33 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     lines: ["train.steps: must be an integer ≥ 1 (got 0)"]
   },
   {
+    name: "a validation loss holding out more than half the data, measured every 0 steps, at no timestep",
+    input: validExperiment({ train: { steps: 10, validationLoss: { fraction: 0.6, every: 0, timesteps: 0 } } }),
+    lines: [
+      "train.validationLoss.fraction: must be a number in (0, 0.5] (got 0.6)",
+      "train.validationLoss.every: must be an integer ≥ 1 (got 0)",
+      "train.validationLoss.timesteps: must be an integer ≥ 1 (got 0)"
+    ]
+  },
+  {
+    name: "a validation loss holding out nothing",
+    input: validExperiment({ train: { steps: 10, validationLoss: { fraction: 0 } } }),
+    lines: ["train.validationLoss.fraction: must be a number in (0, 0.5] (got 0)"]
+  },
+  {
+    name: "a validation loss holding out no image of a synthetic set of 4",
+    input: validExperiment({ train: { steps: 10, validationLoss: { fraction: 0.1 } } }),
+    lines: ["train.validationLoss.fraction: holds out none of the 4 images of data (round(0.1 · 4) = 0)"]
+  },
+  {
+    name: "a validation loss when only the VAE trains",
+    input: validExperiment({
+      components: { unet: frozen(), vae: full({ lr: 1e-4 }), textEncoders: frozen() },
+      train: { steps: 10, validationLoss: { fraction: 0.2 } }
+    }),
+    lines: ["train.validationLoss: measures the diffusion loss, which nothing declared trains (only the VAE, or nothing)"]
+  },
+  {
     name: "textEncoder2 on an SD 1.5 base",
     input: validExperiment({ components: { unet: full({ lr: 1e-4 }), textEncoders: { textEncoder: frozen(), textEncoder2: lora({ rank: 4, lr: 1e-4 }) } } }),
     lines: ["components.textEncoders.textEncoder2: exists only on SDXL bases (base.family is \"sd15\")"]

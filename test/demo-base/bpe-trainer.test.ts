@@ -12,6 +12,7 @@ import { loadClipTokenizer } from "../../adapters/tokenizer/tokenizer-files.ts"
 import { TokenizerTrainerLive } from "../../adapters/tokenizer/tokenizer-trainer-live.ts"
 import { tokenizerCommand } from "../../framework/cli/tokenizer.ts"
 import { temporaryFolder } from "../training/training-run.ts"
+import { isTemporaryName } from "../../framework/files/atomic-write.ts"
 
 /**
  * `sardine tokenizer train` on the real synthetic generator's captions: the folder it writes loads
@@ -111,6 +112,6 @@ describe("sardine tokenizer train", () => {
     expect(messageOf(existing)).toContain("already exists")
     const nothing = await run(["train", "--vocab-size", "600", "--out", join(folder.dir, "never")])
     expect(Exit.isFailure(nothing)).toBe(true)
-    expect((await readdir(folder.dir)).filter((n) => n.startsWith("never") || n.includes(".partial"))).toEqual([])
+    expect((await readdir(folder.dir)).filter((n) => n.startsWith("never") || isTemporaryName(n))).toEqual([])
   })
 })

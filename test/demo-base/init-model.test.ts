@@ -6,6 +6,7 @@ import { selectBackend } from "../../adapters/tfjs/backend.ts"
 import { initModel, InitModelError } from "../../adapters/tfjs/init/init-model.ts"
 import { disposePipeline, loadPipeline } from "../../adapters/tfjs/pipeline-loader.ts"
 import { readWeights, temporaryFolder } from "../training/training-run.ts"
+import { isTemporaryName } from "../../framework/files/atomic-write.ts"
 
 /**
  * init-model against the reference initialisation: tools/make_init_statistics.py builds the same
@@ -149,6 +150,6 @@ describe("init-model", () => {
     const wrongFamily = await failure(await init(join(FIXTURES, "init-sdxl"), join(folder.dir, "never-3"), 1, "tiny"))
     expect(wrongFamily.message).toContain("text_encoder_2")
     // Nothing half-written is left next to the outputs that failed.
-    expect((await readdir(folder.dir)).filter((n) => n.startsWith("never") || n.includes(".partial"))).toEqual([])
+    expect((await readdir(folder.dir)).filter((n) => n.startsWith("never") || isTemporaryName(n))).toEqual([])
   })
 })

@@ -11,6 +11,7 @@ import { join } from "node:path"
 import { trackerFactoryLayer } from "../../adapters/mlflow/tracker-factory.ts"
 import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
+import type { Dataset } from "../../framework/declaration/dataset.ts"
 import type { Declaration } from "../../framework/declaration/experiment.ts"
 import { replicatesOfExperiment } from "../../framework/declaration/replicates.ts"
 import { diffusers, experiment, frozen, full, learnedToken, lora, study, synthetic, type ExperimentInput } from "../../framework/index.ts"
@@ -40,6 +41,8 @@ export interface ReportStudyOptions {
   readonly compare?: ReadonlyArray<readonly [string, string]>
   /** Bootstrap resamples and most permutations per test (the declaration's default is 2000). */
   readonly resamples?: number
+  /** The real images evaluations compare with (default: `referenceImages` synthetic scenes). */
+  readonly reference?: Dataset
 }
 
 const concepts = [
@@ -69,7 +72,15 @@ const strategies = (shared: Omit<ExperimentInput, "name" | "components">, count:
   const { train: _train, ...untrained } = shared
   const all: Array<ExperimentInput> = [
     { ...untrained, name: "baseline", baseline: true, components: { unet: frozen() }, description: "The base model as it is." },
-    { ...shared, name: "full-unet", components: { unet: full({ lr: 1e-4 }) } },
+    {
+      ...shared,
+      name: "full-unet",
+      components: { unet: full({ lr: 1e-4 }) },
+      // The held-out validation loss, drawn dashed in the training loss's chart.
+      ...(shared.train === undefined
+        ? {}
+        : { train: { ...shared.train, validationLoss: { fraction: 0.2, every: Math.max(1, Math.floor(shared.train.steps / 4)) } } })
+    },
     { ...shared, name: "lora-unet", components: { unet: lora({ rank: 4, lr: 1e-3 }) } },
     {
       ...shared,
@@ -105,7 +116,7 @@ export const reportStudy = (options: ReportStudyOptions) => {
     },
     generate: { prompts, seeds: Array.from({ length: options.seeds }, (_, i) => i), steps: 4 },
     evaluate: {
-      reference: synthetic({ n: options.referenceImages, size: options.size, seed: 99, looks: 4 }),
+      reference: options.reference ?? synthetic({ n: options.referenceImages, size: options.size, seed: 99, looks: 4 }),
       amplitude: { domain: "amplitude", bins: 64 },
       texture: { levels: 16, distances: [1], angles: [0, 90] },
       alignment: { clip: `${repoRoot}/test/fixtures/clip` },

@@ -115,6 +115,12 @@ describe("the comparison report of a study", () => {
       expect(new Set(facts.charts.find((c) => c.id === id)!.bands.map((b) => b.name)), id).toEqual(new Set(names))
     }
     expect(facts.charts.find((c) => c.id === "training-loss")!.bands.map((b) => b.name)).toEqual(["hybrid"])
+    // full-unet declares train.validationLoss: its held-out curve is dashed in the training loss's chart, in its colour, not a chart of its own.
+    const loss = facts.charts.find((c) => c.id === "training-loss")!
+    const validation = loss.series.filter((s) => s.name.endsWith(" (validation)"))
+    expect([...new Set(validation.map((s) => s.name))]).toEqual(["full-unet (validation)"])
+    expect(validation.map((s) => s.colour)).toEqual(validation.map(() => loss.series.find((s) => s.name === "full-unet")!.colour))
+    expect(ids).not.toContain("training-validation_loss")
     expect(facts.charts.find((c) => c.id === "clip-alignment")!.errorBars).toHaveLength(2 * names.length)
     expect(facts.charts.find((c) => c.id === "glcm-contrast")!.errorBars).toEqual(names)
     // Axis titles name their unit or scale.

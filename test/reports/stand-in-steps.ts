@@ -6,7 +6,8 @@
  *   - encode-text: the prepared captions' word counts;
  *   - train: a 3 × 3 convolutional noise predictor trained by Adam with the declared learning
  *     rates and schedule on the prepared images, logging loss / lr/<group> / grad_norm /
- *     images_per_s per step to training-log.jsonl in the production format;
+ *     images_per_s per step to training-log.jsonl in the production format, and with
+ *     train.validationLoss the engines' held-out split and its validation_loss at the declared steps;
  *   - generate: synthetic SAR scenes from the project's generator, written in the generate output
  *     format (images/*.tif float32 in [0, 1], *.png, samples.json last). The number of looks follows
  *     the strategy (baseline 1, LoRA UNet 2, full UNet 3, +1 with a learned token), so the metrics
@@ -30,7 +31,7 @@ import { treatmentsOf, type ResolvedAdaptation } from "../../framework/declarati
 import type { Training } from "../../framework/declaration/training.ts"
 import { learningRateMetric, trainingMetrics } from "../../framework/metrics/metric-catalog.ts"
 import type { StepKind } from "../../framework/plan/step.ts"
-import { StepFailed, type StepContext, type StepHandler, type StepHandlers } from "../../framework/runner/step-handler.ts"
+import { type StepContext, type StepError, StepFailed, type StepHandler, type StepHandlers } from "../../framework/runner/step-handler.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
 import { normaliseMeanStd } from "../../framework/sar/normalisation.ts"
 import { Datasets } from "../../framework/services/datasets.ts"
@@ -44,6 +45,7 @@ import { readPreparedIndex, readPreparedPixels } from "../../framework/steps/pre
 import { report } from "../../framework/steps/report.ts"
 import { appendTrainingLog, finishTrainingLog } from "../../framework/steps/training-log.ts"
 import { ReportRendererLive } from "../../reports/report-renderer-live.ts"
+import { heldOutSplit } from "../../adapters/tfjs/training/validation-loss.ts"
 
 const writeAtomic = (file: string, bytes: string | Uint8Array) =>
   Effect.promise(async () => {
@@ -99,29 +101,32 @@ const standInTrain = (ctx: StepContext<"train">) =>
     const { adaptation, train } = ctx.step.config
     const dataDir = ctx.input("data").dir
     const index = yield* readPreparedIndex(dataDir)
-    const images = yield* Effect.forEach(index.samples, (s) => readPreparedPixels(dataDir, s))
+    const all = yield* Effect.forEach(index.samples, (s) => readPreparedPixels(dataDir, s))
     const groups = trainedGroups(adaptation)
     const rng = new SeededRandom(train.seed, 0x7a11)
     const { width, height, channels } = index
+    // train.validationLoss: the engines' seeded split, and a fixed noise per held-out image drawn once.
+    const validation = train.validationLoss
+    const split = validation === undefined
+      ? undefined
+      : yield* Effect.orDie(heldOutSplit(train.seed, all.length, validation.fraction, join(dataDir, "index.json")))
+    const images = split === undefined ? all : split.training.map((i) => all[i]!)
+    const fixed = new SeededRandom(train.seed, 0x7a12)
+    const heldOut = (split?.heldOut ?? []).map((i) => ({ image: all[i]!, noise: Float64Array.from({ length: width * height }, () => fixed.normal()) }))
     // Parameters: a 3 × 3 filter (first group) and a bias (every further group adds its rate to it), trained by Adam.
     const parameters = new Float64Array(10)
     const moment1 = new Float64Array(10)
     const moment2 = new Float64Array(10)
     // Declared rates are for diffusion models; this model has 10 parameters and needs larger steps.
     const gain = 20
-    for (let step = 0; step < train.steps; step++) {
-      const started = performance.now()
-      const image = images[Math.floor(rng.uniform() * images.length)]!
-      const sigma = 0.1 + rng.uniform() * 0.9
-      const noise = new Float64Array(width * height)
-      for (let i = 0; i < noise.length; i++) noise[i] = rng.normal()
+    /** The mean squared error of the noise predicted from `image` noised by `sigma`·`noise`, its gradient added into `gradient`. */
+    const denoisingError = (image: Float32Array, sigma: number, noise: Float64Array, gradient?: Float64Array) => {
       const noisy = (x: number, y: number) => {
         const cx = Math.min(width - 1, Math.max(0, x))
         const cy = Math.min(height - 1, Math.max(0, y))
         const p = cy * width + cx
         return image[p * channels]! + sigma * noise[p]!
       }
-      const gradient = new Float64Array(10)
       let loss = 0
       const n = width * height
       for (let y = 0; y < height; y++) {
@@ -130,10 +135,21 @@ const standInTrain = (ctx: StepContext<"train">) =>
           for (let k = 0; k < 9; k++) prediction += parameters[k]! * noisy(x + (k % 3) - 1, y + Math.floor(k / 3) - 1)
           const error = prediction - noise[y * width + x]!
           loss += (error * error) / n
+          if (gradient === undefined) continue
           for (let k = 0; k < 9; k++) gradient[k]! += (2 * error * noisy(x + (k % 3) - 1, y + Math.floor(k / 3) - 1)) / n
           gradient[9]! += (2 * error) / n
         }
       }
+      return loss
+    }
+    for (let step = 0; step < train.steps; step++) {
+      const started = performance.now()
+      const image = images[Math.floor(rng.uniform() * images.length)]!
+      const sigma = 0.1 + rng.uniform() * 0.9
+      const noise = new Float64Array(width * height)
+      for (let i = 0; i < noise.length; i++) noise[i] = rng.normal()
+      const gradient = new Float64Array(10)
+      const loss = denoisingError(image, sigma, noise, gradient)
       const rates = Object.fromEntries(groups.map((g) => [learningRateMetric(g.name), scheduled(train, g.lr, step)]))
       const [first, ...rest] = groups
       if (first === undefined) throw new Error("a training has at least one parameter group")
@@ -148,8 +164,10 @@ const standInTrain = (ctx: StepContext<"train">) =>
         parameters[k]! -= (rateOf(k) * m) / (Math.sqrt(v) + epsilon)
       }
       const norm = Math.sqrt(gradient.reduce((a, g) => a + g * g, 0))
+      const measured = validation !== undefined && ((step + 1) % (validation.every ?? train.checkpointEvery) === 0 || step + 1 === train.steps)
       const values = {
         [trainingMetrics.loss]: loss,
+        ...(measured ? { [trainingMetrics.validationLoss]: heldOut.reduce((a, h) => a + denoisingError(h.image, 0.5, h.noise), 0) / heldOut.length } : {}),
         [trainingMetrics.gradNorm]: norm,
         [trainingMetrics.imagesPerSecond]: 1000 / Math.max(1e-3, performance.now() - started),
         ...rates
@@ -231,7 +249,7 @@ export const standInStudySteps = Layer.effect(
   StepImplementations,
   Effect.gen(function*() {
     const services = yield* Effect.context<Services>()
-    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, unknown, Services>): StepHandler<K, never> => (context) =>
+    const bind = <K extends StepKind>(handler: (context: StepContext<K>) => Effect.Effect<void, StepError, Services>): StepHandler<K, never> => (context) =>
       Effect.provide(handler(context), services)
     const handlers: StepHandlers<never> = {
       "init-model": notInThisStudy,

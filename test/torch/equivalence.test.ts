@@ -6,6 +6,7 @@ import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { engineLayer } from "../../adapters/tfjs/engine-live.ts"
 import type { StepRecord } from "../../adapters/tfjs/training/training-checkpoint.ts"
 import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
+import { trainingMetrics } from "../../framework/metrics/metric-catalog.ts"
 import { BaseModel, diffusers } from "../../framework/declaration/base-model.ts"
 import { Generation, type GenerationInput } from "../../framework/declaration/generation.ts"
 import { Engine, type GeneratedSample, type GenerateRequest, type TrainRequest } from "../../framework/services/engine.ts"
@@ -22,8 +23,9 @@ import { torchEngineLayer } from "./torch-worker.ts"
  *   - step 0 of full UNet, LoRA (UNet and text encoder), learned-token and full-VAE training, and of an SDXL
  *     hybrid (tiny SDXL-like pipeline: both text encoders with LoRA and the token): the same starting
  *     trainables (LoRA A and token rows), loss and every gradient agree to 1e-4 relative;
- *   - ten steps of the hybrid (full UNet, LoRA text encoder, learned token): the loss curves and the trained
- *     weights agree within the tolerance argued below;
+ *   - ten steps of the hybrid (full UNet, LoRA text encoder, learned token), a quarter of the data held out:
+ *     the loss curves, the held-out validation losses and the trained weights agree within the tolerance
+ *     argued below;
  *   - generation from the same noise agrees to 1e-3, for the base and for each engine's trained model read
  *     by the other engine.
  * Cost: ≈ 1–2 min on a quiet 2-core machine (three Python starts, ten steps on each engine).
@@ -128,14 +130,21 @@ describe("the torch engine against the tfjs engine", () => {
   }, 600_000)
 
   describe("ten steps of the hybrid, and generation", () => {
-    const train = (workDir: string): TrainRequest => ({
+    // Held out: 2 of the 8 samples, measured at 2 timesteps after steps 5 and 10.
+    const validationLosses = { tfjs: new Map<number, number>(), torch: new Map<number, number>() }
+    const train = (workDir: string, on: keyof typeof validationLosses): TrainRequest => ({
       base: resolvedBase,
       adaptation: resolveAdaptation(HYBRID, resolvedBase.base.family),
-      train: training(TRAIN),
+      train: training({ ...TRAIN, validationLoss: { fraction: 0.25, every: 5, timesteps: 2 } }),
       dataDir,
       latentsDir: `${latentsDir}-demo`,
       workDir,
-      ...quiet
+      ...quiet,
+      metrics: (step, values) =>
+        Effect.sync(() => {
+          const value = values[trainingMetrics.validationLoss]
+          if (value !== undefined) validationLosses[on].set(step, value)
+        })
     })
     const history = async (dir: string) => (JSON.parse(await readFile(join(dir, "training.json"), "utf8")) as { steps: Array<StepRecord> }).steps
     let tfjsModel: string
@@ -143,8 +152,8 @@ describe("the torch engine against the tfjs engine", () => {
     beforeAll(async () => {
       tfjsModel = join(folder.dir, "tfjs-hybrid")
       torchModel = join(folder.dir, "torch-hybrid")
-      await onTfjs(Effect.flatMap(Engine, (engine) => engine.train(train(tfjsModel))))
-      await onTorch(Effect.flatMap(Engine, (engine) => engine.train(train(torchModel))))
+      await onTfjs(Effect.flatMap(Engine, (engine) => engine.train(train(tfjsModel, "tfjs"))))
+      await onTorch(Effect.flatMap(Engine, (engine) => engine.train(train(torchModel, "torch"))))
     }, 600_000)
 
     it("train alike: loss curves within 1e-3 relative, weights within 2 % of their updates", async () => {
@@ -165,6 +174,16 @@ describe("the torch engine against the tfjs engine", () => {
       console.log(`hybrid, 10 steps: worst loss difference ${losses.toExponential(1)}, worst update difference ${worst.error.toExponential(1)} (${worst.name})`)
       expect(worst.error, worst.name).toBeLessThan(0.02)
     }, 600_000)
+
+    it("measure the same held-out validation loss at the same steps, within the loss curves' 1e-3 relative", () => {
+      expect([...validationLosses.torch.keys()]).toEqual([5, 10])
+      expect([...validationLosses.tfjs.keys()]).toEqual([5, 10])
+      const worst = Math.max(
+        ...[5, 10].map((step) => Math.abs(validationLosses.torch.get(step)! - validationLosses.tfjs.get(step)!) / validationLosses.tfjs.get(step)!)
+      )
+      console.log(`hybrid, validation loss at steps 5 and 10: tfjs ${[...validationLosses.tfjs.values()]}, torch ${[...validationLosses.torch.values()]}`)
+      expect(worst).toBeLessThan(1e-3)
+    })
 
     const generate = (outDir: string, modelDir: string | undefined, settings: Partial<GenerationInput>, on: keyof typeof BASES): GenerateRequest => ({
       base: BASES[on],

@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
-import { cp, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
-import { randomUUID } from "node:crypto"
-import { basename, dirname, join, resolve } from "node:path"
+import { cp, readFile, stat, writeFile } from "node:fs/promises"
+import { join, resolve } from "node:path"
+import { writeFolderAtomically } from "../../files/atomic-write-node.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { saveParameters } from "../checkpoint.ts"
 import { TOKEN_EMBEDDING } from "../clip-text-model.ts"
@@ -99,44 +99,42 @@ export const writeMergedPipeline = (
       ...treatmentsOf(tensors.adaptation).filter(([, t]) => t._tag !== "frozen").map(([name]) => name),
       ...tensors.token.keys()
     ])
-    const temporary = join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
-    yield* Effect.tryPromise({
-      try: async () => {
-        await mkdir(dirname(out), { recursive: true })
-        // Unchanged components are copied whole; a changed one keeps its config and other files, not its weights.
-        const base = resolve(pipeline.folder)
-        await cp(base, temporary, {
-          recursive: true,
-          filter: (source) => {
-            const component = resolve(source).slice(base.length + 1).split(/[\\/]/)[0] as ComponentName
-            return !(changed.has(component) && WEIGHT_FILE.test(source))
-          }
+    yield* writeFolderAtomically(out, (temporary) =>
+      Effect.gen(function*() {
+        yield* Effect.tryPromise({
+          try: () => {
+            // Unchanged components are copied whole; a changed one keeps its config and other files, not its weights.
+            const base = resolve(pipeline.folder)
+            return cp(base, temporary, {
+              recursive: true,
+              filter: (source) => {
+                const component = resolve(source).slice(base.length + 1).split(/[\\/]/)[0] as ComponentName
+                return !(changed.has(component) && WEIGHT_FILE.test(source))
+              }
+            })
+          },
+          catch: fsError(`cannot copy ${pipeline.folder}`)
         })
-      },
-      catch: fsError(`cannot copy ${pipeline.folder}`)
-    })
-    yield* Effect.gen(function*() {
-      for (const name of changed) {
-        const model = modelOf(pipeline, name)
-        const { specs, parameters, created } = finalParameters(model, name, tensors)
-        const weights = name.startsWith("text_encoder") ? "model.safetensors" : "diffusion_pytorch_model.safetensors"
-        yield* saveParameters(join(temporary, name, weights), specs, parameters).pipe(Effect.ensuring(Effect.sync(() => tf.dispose(created))))
-      }
-      const token = tensors.adaptation.token
-      if (token !== null) {
-        for (const encoder of pipeline.textEncoders) {
-          const vocab = encoder.plan.config.vocab_size
-          yield* Effect.tryPromise({
-            try: async () => {
-              // Only vocab_size changes: every other number keeps its literal (1.0 stays 1.0).
-              const configFile = join(temporary, encoder.name, "config.json")
-              await writeFile(configFile, withMember(await readFile(configFile, "utf8"), "vocab_size", vocab + token.spellings.length))
-              await addTokensToTokenizer(join(temporary, encoder.name.replace("text_encoder", "tokenizer")), token.spellings, vocab)
-            },
-            catch: fsError(`cannot add ${token.token} to ${encoder.name}`)
-          })
+        for (const name of changed) {
+          const model = modelOf(pipeline, name)
+          const { specs, parameters, created } = finalParameters(model, name, tensors)
+          const weights = name.startsWith("text_encoder") ? "model.safetensors" : "diffusion_pytorch_model.safetensors"
+          yield* saveParameters(join(temporary, name, weights), specs, parameters).pipe(Effect.ensuring(Effect.sync(() => tf.dispose(created))))
         }
-      }
-      yield* Effect.tryPromise({ try: () => rename(temporary, out), catch: fsError(`cannot move the pipeline to ${out}`) })
-    }).pipe(Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))))
+        const token = tensors.adaptation.token
+        if (token !== null) {
+          for (const encoder of pipeline.textEncoders) {
+            const vocab = encoder.plan.config.vocab_size
+            yield* Effect.tryPromise({
+              try: async () => {
+                // Only vocab_size changes: every other number keeps its literal (1.0 stays 1.0).
+                const configFile = join(temporary, encoder.name, "config.json")
+                await writeFile(configFile, withMember(await readFile(configFile, "utf8"), "vocab_size", vocab + token.spellings.length))
+                await addTokensToTokenizer(join(temporary, encoder.name.replace("text_encoder", "tokenizer")), token.spellings, vocab)
+              },
+              catch: fsError(`cannot add ${token.token} to ${encoder.name}`)
+            })
+          }
+        }
+      })).pipe(Effect.mapError((e) => e._tag === "SystemError" || e._tag === "BadArgument" ? fsError(`cannot move the pipeline to ${out}`)(e) : e))
   })

@@ -1,9 +1,9 @@
 import { Effect, Schema } from "effect"
-import { randomUUID } from "node:crypto"
-import { cp, mkdir, readdir, rename, rm, stat } from "node:fs/promises"
-import { basename, dirname, join, relative } from "node:path"
+import { cp, readdir, stat } from "node:fs/promises"
+import { join, relative } from "node:path"
 import type { ModelFamily } from "../../../framework/declaration/base-model.ts"
 import { hashString, SeededRandom } from "../../data/seeded-random.ts"
+import { writeFolderAtomically } from "../../files/atomic-write-node.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { writeSafetensors } from "../../safetensors/safetensors-writer.ts"
 import { loadClipTokenizer, type TokenizerError } from "../../tokenizer/tokenizer-files.ts"
@@ -198,28 +198,24 @@ export const initModel = (run: InitModelRun): Effect.Effect<void, InitModelFailu
     const { textEncoders } = yield* readComponents(run.architecture, run.family)
     yield* architectureFiles(run.architecture)
     const weights = yield* plannedWeights(run.architecture, textEncoders)
-    const temporary = join(dirname(run.out), `.${basename(run.out)}.${randomUUID()}.partial`)
     const fsFailure = (what: string) => (e: unknown) => new InitModelError({ file: run.out, reason: `${what}: ${(e as Error).message}` })
-    yield* Effect.gen(function*() {
-      yield* Effect.tryPromise({
-        try: async () => {
-          await mkdir(dirname(run.out), { recursive: true })
-          await cp(run.architecture, temporary, { recursive: true })
-        },
-        catch: fsFailure(`cannot copy ${relative(process.cwd(), run.architecture) || run.architecture}`)
-      })
-      for (const w of weights) {
-        yield* writeSafetensors(
-          join(temporary, w.component, w.file),
-          w.specs.map((spec) => ({
-            name: spec.name,
-            dtype: "F32" as const,
-            shape: spec.shape,
-            data: () => initialValues(run.seed, w.component, spec, w.rules.get(spec.name)!)
-          })),
-          { format: "pt" }
-        )
-      }
-      yield* Effect.tryPromise({ try: () => rename(temporary, run.out), catch: fsFailure("cannot move the pipeline into place") })
-    }).pipe(Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))))
+    yield* writeFolderAtomically(run.out, (temporary) =>
+      Effect.gen(function*() {
+        yield* Effect.tryPromise({
+          try: () => cp(run.architecture, temporary, { recursive: true }),
+          catch: fsFailure(`cannot copy ${relative(process.cwd(), run.architecture) || run.architecture}`)
+        })
+        for (const w of weights) {
+          yield* writeSafetensors(
+            join(temporary, w.component, w.file),
+            w.specs.map((spec) => ({
+              name: spec.name,
+              dtype: "F32" as const,
+              shape: spec.shape,
+              data: () => initialValues(run.seed, w.component, spec, w.rules.get(spec.name)!)
+            })),
+            { format: "pt" }
+          )
+        }
+      })).pipe(Effect.mapError((e) => e._tag === "SystemError" || e._tag === "BadArgument" ? fsFailure("cannot move the pipeline into place")(e) : e))
   })

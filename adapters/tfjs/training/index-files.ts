@@ -1,6 +1,6 @@
 import { Effect, ParseResult, Schema } from "effect"
 import { readFile } from "node:fs/promises"
-import { writeFileAtomically } from "../../images/atomic-write.ts"
+import { writeFileAtomically } from "../../files/atomic-write-node.ts"
 
 /** The JSON index files of the engine's folders (caches, checkpoints, trained models): read checked, written atomically. */
 
@@ -28,7 +28,6 @@ export const readIndexFile = <A, I>(file: string, schema: Schema.Schema<A, I>): 
 
 /** Writes `value` as JSON under a temporary name, then renames it into place. */
 export const writeIndexFile = (file: string, value: unknown): Effect.Effect<void, DataFolderError> =>
-  Effect.tryPromise({
-    try: () => writeFileAtomically(file, new TextEncoder().encode(`${JSON.stringify(value, null, 1)}\n`)),
-    catch: (e) => new DataFolderError({ file, reason: `cannot write (${(e as Error).message})` })
-  })
+  writeFileAtomically(file, `${JSON.stringify(value, null, 1)}\n`).pipe(
+    Effect.mapError((e) => new DataFolderError({ file, reason: `cannot write (${e.message})` }))
+  )

@@ -48,6 +48,14 @@ export const sampleIndices = (at: BatchPosition, count: number, orders: EpochOrd
     return order[global % count]!
   })
 
+/** The prepared samples a micro-batch trains on: `sampleIndices` over the training members when some are held out. */
+export const trainingSampleIndices = (at: BatchPosition, sources: Pick<BatchSources, "prepared" | "members">, orders: EpochOrders): Array<number> => {
+  const members = sources.members
+  if (members === undefined) return sampleIndices(at, sources.prepared.samples.length, orders)
+  // sampleIndices draws below members.length.
+  return sampleIndices(at, members.length, orders).map((i) => members[i]!)
+}
+
 /** Captions with each replaced by "" with probability `dropout` (for classifier-free guidance). */
 export const droppedCaptions = (at: BatchPosition, captions: ReadonlyArray<string>, dropout: number): Array<string> => {
   const random = drawsFor(at.seed, DrawPurpose.captionDropout, at.step, at.micro)
@@ -99,6 +107,8 @@ export interface BatchSources {
   readonly vae: { readonly plan: AutoencoderKlPlan; readonly layers: Layers }
   readonly schedule: NoiseSchedule
   readonly sdxl: boolean
+  /** The samples that train (indices into `prepared.samples`) when some are held out; all when absent. */
+  readonly members?: ReadonlyArray<number>
 }
 
 export interface BatchNeeds {
@@ -133,64 +143,96 @@ const latentShapeOf = (plan: AutoencoderKlPlan, height: number, width: number): 
   return [Math.ceil(height / factor), Math.ceil(width / factor), plan.config.latent_channels]
 }
 
+type Tracker = <T extends tf.Tensor>(t: T) => T
+
+/** The prepared images of `samples` as an NHWC batch for the VAE. */
+export const preparedImages = (sources: BatchSources, samples: ReadonlyArray<PreparedSample>) =>
+  Effect.map(
+    Effect.forEach(samples, (s) =>
+      readPreparedPixels(sources.dataDir, s).pipe(
+        Effect.map((pixels) => ({ pixels, height: sources.prepared.height, width: sources.prepared.width, channels: sources.prepared.channels }))
+      )),
+    (images) => imageBatch(images, sources.vae.plan.config.in_channels)
+  )
+
+/** The latent distributions of the samples at `indices`: from the cache, or from the VAE as it is now (outside any gradient) on `images`. */
+export const latentDistributions = (sources: BatchSources, indices: ReadonlyArray<number>, images: tf.Tensor4D | undefined) =>
+  sources.latents !== undefined
+    ? Effect.forEach(indices, (i) => sources.latents!.read(i))
+    : Effect.sync(() => {
+      const { mean, logvar } = autoencoderKlEncode(sources.vae.plan, sources.vae.layers, images!)
+      const size = mean.size / indices.length
+      const m = mean.dataSync() as Float32Array
+      const v = logvar.dataSync() as Float32Array
+      tf.dispose([mean, logvar])
+      return indices.map((_, b) => ({ mean: m.subarray(b * size, (b + 1) * size), logvar: v.subarray(b * size, (b + 1) * size) }))
+    })
+
+/** The (h, w, c) latent grid of the prepared samples. */
+export const latentShape = (sources: BatchSources): readonly [number, number, number] =>
+  sources.latents?.index.shape ?? latentShapeOf(sources.vae.plan, sources.prepared.height, sources.prepared.width)
+
+/** The VAE's scaling and shift factors the latents are scaled with. */
+export const latentScaling = (sources: BatchSources) => ({
+  scale: sources.latents?.index.scalingFactor ?? sources.vae.plan.config.scaling_factor,
+  shift: sources.latents?.index.shiftFactor ?? sources.vae.plan.config.shift_factor ?? 0
+})
+
+/** The encode-text cache's conditioning of `captions`, when there is a cache. */
+export const cachedConditioning = (sources: BatchSources, captions: ReadonlyArray<string>, track: Tracker) =>
+  Effect.gen(function*() {
+    if (sources.text === undefined) return undefined
+    const rows = yield* Effect.forEach(captions, (caption) => sources.text!.read(caption))
+    const [tokens, dim] = sources.text.index.promptShape
+    const prompt = track(tf.tensor3d(concat(rows.map((r) => r.prompt)), [rows.length, tokens, dim]))
+    const pooledShape = sources.text.index.pooledShape
+    return pooledShape === null
+      ? { prompt }
+      : { prompt, pooled: track(tf.tensor2d(concat(rows.map((r) => r.pooled!)), [rows.length, pooledShape[0]!])) }
+  })
+
+/** SDXL's size conditioning of a prepared sample. */
+export const sizeIds = (prepared: PreparedIndex) => [prepared.height, prepared.width, 0, 0, prepared.height, prepared.width]
+
+/** Runs `build` with a tracker of the tensors it creates, released when it fails. */
+export const releasedOnError = <A, E, R>(build: (track: Tracker) => Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    const created: Array<tf.Tensor> = []
+    const track: Tracker = (t) => {
+      created.push(t)
+      return t
+    }
+    return build(track).pipe(Effect.onError(() => Effect.sync(() => tf.dispose(created))))
+  })
+
 export const loadMicroBatch = (
   at: BatchPosition,
   sources: BatchSources,
   needs: BatchNeeds,
   orders: EpochOrders
 ): Effect.Effect<MicroBatch, SafetensorsError | DataFolderError | PreparedDataError> =>
-  Effect.gen(function*() {
-    const { prepared } = sources
-    const indices = sampleIndices(at, prepared.samples.length, orders)
-    const samples = indices.map((i) => prepared.samples[i]!)
-    const captions = droppedCaptions(at, samples.map((s) => s.caption), needs.captionDropout)
-    const vaeConfig = sources.vae.plan.config
-    const readImages = Effect.forEach(samples, (s) =>
-      readPreparedPixels(sources.dataDir, s).pipe(
-        Effect.map((pixels) => ({ pixels, height: prepared.height, width: prepared.width, channels: prepared.channels }))
-      ))
-    const created: Array<tf.Tensor> = []
-    const track = <T extends tf.Tensor>(t: T): T => {
-      created.push(t)
-      return t
-    }
-    return yield* Effect.gen(function*() {
+  releasedOnError((track) =>
+    Effect.gen(function*() {
+      const { prepared } = sources
+      const indices = trainingSampleIndices(at, sources, orders)
+      const samples = indices.map((i) => prepared.samples[i]!)
+      const captions = droppedCaptions(at, samples.map((s) => s.caption), needs.captionDropout)
       const images = needs.reconstruction || (needs.diffusion && sources.latents === undefined)
-        ? track(imageBatch(yield* readImages, vaeConfig.in_channels))
+        ? track(yield* preparedImages(sources, samples))
         : undefined
       let diffusion: MicroBatch["diffusion"]
       if (needs.diffusion) {
-        // The latent distribution: from the cache, or from the VAE as it is now (outside any gradient).
-        const distributions = sources.latents !== undefined
-          ? yield* Effect.forEach(indices, (i) => sources.latents!.read(i))
-          : yield* Effect.sync(() => {
-            const { mean, logvar } = autoencoderKlEncode(sources.vae.plan, sources.vae.layers, images!)
-            const size = mean.size / samples.length
-            const m = mean.dataSync() as Float32Array
-            const v = logvar.dataSync() as Float32Array
-            tf.dispose([mean, logvar])
-            return samples.map((_, b) => ({ mean: m.subarray(b * size, (b + 1) * size), logvar: v.subarray(b * size, (b + 1) * size) }))
-          })
-        const [h, w, c] = sources.latents?.index.shape ?? latentShapeOf(sources.vae.plan, prepared.height, prepared.width)
+        const distributions = yield* latentDistributions(sources, indices, images)
+        const [h, w, c] = latentShape(sources)
         const size = h * w * c
         const draws = normals(drawsFor(at.seed, DrawPurpose.latentSample, at.step, at.micro), size * samples.length)
-        const scale = sources.latents?.index.scalingFactor ?? vaeConfig.scaling_factor
-        const shift = sources.latents?.index.shiftFactor ?? vaeConfig.shift_factor ?? 0
+        const { scale, shift } = latentScaling(sources)
         const latents = new Float32Array(size * samples.length)
         distributions.forEach((d, b) => latents.set(sampleScaled(d.mean, d.logvar, draws, b * size, scale, shift), b * size))
         const shape = [samples.length, h, w, c] as [number, number, number, number]
         const timestepDraws = drawsFor(at.seed, DrawPurpose.timesteps, at.step, at.micro)
         const timesteps = samples.map(() => timestepDraws.integer(0, sources.schedule.numTrainTimesteps - 1))
-        let cachedText: { prompt: tf.Tensor3D; pooled?: tf.Tensor2D } | undefined
-        if (sources.text !== undefined) {
-          const rows = yield* Effect.forEach(captions, (caption) => sources.text!.read(caption))
-          const [tokens, dim] = sources.text.index.promptShape
-          const prompt = track(tf.tensor3d(concat(rows.map((r) => r.prompt)), [rows.length, tokens, dim]))
-          const pooledShape = sources.text.index.pooledShape
-          cachedText = pooledShape === null
-            ? { prompt }
-            : { prompt, pooled: track(tf.tensor2d(concat(rows.map((r) => r.pooled!)), [rows.length, pooledShape[0]!])) }
-        }
+        const cachedText = yield* cachedConditioning(sources, captions, track)
         let condition: tf.Tensor4D | undefined
         if (needs.conditions === true) {
           const images = yield* Effect.forEach(samples, (s) => readPreparedCondition(sources.dataDir, s))
@@ -202,7 +244,7 @@ export const loadMicroBatch = (
           latents: track(tf.tensor4d(latents, shape)),
           noise: track(tf.tensor4d(noiseWithOffset(at, shape, needs.noiseOffset), shape)),
           timesteps,
-          timeIds: samples.map(() => [prepared.height, prepared.width, 0, 0, prepared.height, prepared.width]),
+          timeIds: samples.map(() => sizeIds(prepared)),
           ...(cachedText === undefined ? {} : { cachedText }),
           ...(condition === undefined ? {} : { condition })
         }
@@ -222,8 +264,8 @@ export const loadMicroBatch = (
         ...(diffusion === undefined ? {} : { diffusion }),
         ...(reconstruction === undefined ? {} : { reconstruction })
       }
-    }).pipe(Effect.onError(() => Effect.sync(() => tf.dispose(created))))
-  })
+    })
+  )
 
 const concat = (parts: ReadonlyArray<Float32Array>): Float32Array => {
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0))

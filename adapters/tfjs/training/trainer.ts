@@ -22,6 +22,8 @@ import { tfjsTrainingProblems } from "../../../framework/plan/engine-support.ts"
 import { initialControlNet } from "./trained-controlnet.ts"
 import { writeTrainedModel } from "./trained-model-files.ts"
 import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "./training-checkpoint.ts"
+import { trainingMetrics } from "../../../framework/metrics/metric-catalog.ts"
+import { heldOutSplit, scheduledValidationTimesteps, validationLossOf } from "./validation-loss.ts"
 import { accumulate, microBatchGradients, optimizerStep, type OptimizerState } from "./training-step.ts"
 
 /** The engine's train request, with the base as its pipeline folder. */
@@ -108,6 +110,13 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
       const reconstruction = trainsVae(run.adaptation)
 
       if (prepared.samples.length === 0) return yield* new DataFolderError({ file: join(run.dataDir, "index.json"), reason: "holds no training sample" })
+      const validation = train.validationLoss
+      const split = validation === undefined
+        ? undefined
+        : {
+          ...yield* heldOutSplit(train.seed, prepared.samples.length, validation.fraction, join(run.dataDir, "index.json")),
+          timesteps: yield* scheduledValidationTimesteps(validation, schedule, join(run.dataDir, "index.json"))
+        }
       const ids = prepared.samples.map((s) => s.id)
       const latents = run.latentsDir !== undefined && !reconstruction ? yield* openLatentCache(run.latentsDir) : undefined
       if (latents !== undefined) yield* checkSameSamples(join(run.latentsDir!, "latents.json"), latents.index.samples.map((s) => s.id), ids)
@@ -126,8 +135,10 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
         // Latents encoded on the fly come from the VAE as it is (trained or not), outside the gradient.
         vae: { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.tensors).vae },
         schedule,
-        sdxl: pipeline.family === "sdxl"
+        sdxl: pipeline.family === "sdxl",
+        ...(split === undefined ? {} : { members: split.training })
       }
+      const validationEvery = validation?.every ?? train.checkpointEvery
       const needs = { diffusion, reconstruction, captionDropout: train.captionDropout, noiseOffset: train.noiseOffset, conditions: controlnet !== undefined }
 
       const restored = yield* restoreCheckpoint(run.workDir, model.trainables, train.seed)
@@ -172,7 +183,20 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
           imagesPerSecond: (train.batchSize * train.gradientAccumulation) / seconds
         }
         history.push(record)
+        // In the step's own line of the training log, which keeps one line per step (a resumed run's repeat replaces it).
+        const validationLoss = split !== undefined && (record.step % validationEvery === 0 || record.step === train.steps)
+          ? yield* validationLossOf(
+            model,
+            schedule,
+            sources,
+            split.heldOut,
+            split.timesteps,
+            train.seed,
+            (f) => compute(`validation loss at step ${record.step}`, f)
+          )
+          : undefined
         yield* run.metrics(record.step, {
+          ...(validationLoss === undefined ? {} : { [trainingMetrics.validationLoss]: validationLoss }),
           loss: record.loss,
           grad_norm: record.gradNorm,
           images_per_s: record.imagesPerSecond,

@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Option, Schema } from "effect"
-import { randomUUID } from "node:crypto"
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises"
+import { readdir, rm, stat } from "node:fs/promises"
 import { join } from "node:path"
+import { writeFolderAtomically } from "../../files/atomic-write-node.ts"
 import { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { openSafetensors } from "../../safetensors/safetensors-reader.ts"
 import { writeSafetensors, type TensorToWrite } from "../../safetensors/safetensors-writer.ts"
@@ -71,8 +71,7 @@ export const saveCheckpoint = (workDir: string, state: TrainingState): Effect.Ef
   Effect.gen(function*() {
     const root = join(workDir, CHECKPOINTS)
     const name = folderName(state.step)
-    const temporary = join(root, `.${name}.${randomUUID()}.partial`)
-    yield* Effect.tryPromise({ try: () => mkdir(temporary, { recursive: true }), catch: fsFailure(temporary) })
+    const final = join(root, name)
     const tensors: Array<TensorToWrite> = []
     for (const t of state.trainables) {
       tensors.push({ name: `param.${t.name}`, dtype: "F32", shape: t.variable.shape, data: values(t.variable) })
@@ -84,28 +83,23 @@ export const saveCheckpoint = (workDir: string, state: TrainingState): Effect.Ef
       const average = state.ema?.get(t.name)
       if (average !== undefined) tensors.push({ name: `ema.${t.name}`, dtype: "F32", shape: average.shape, data: values(average) })
     }
-    yield* writeSafetensors(join(temporary, TENSORS), tensors, { format: "sardine-checkpoint" })
-    yield* writeIndexFile(
-      join(temporary, STATE),
-      {
-        format: "sardine-training-checkpoint",
-        version: 1,
-        step: state.step,
-        random: { kind: "counter", seed: state.seed, nextStep: state.step },
-        trainables: state.trainables.map((t) => t.name),
-        adamSteps: Object.fromEntries([...state.adam].map(([n, s]) => [n, s.step])),
-        ema: state.ema !== undefined,
-        history: state.history
-      } satisfies typeof CheckpointState.Type
-    )
-    const final = join(root, name)
-    yield* Effect.tryPromise({
-      try: async () => {
-        await rm(final, { recursive: true, force: true })
-        await rename(temporary, final)
-      },
-      catch: fsFailure(final)
-    })
+    yield* writeFolderAtomically(final, (temporary) =>
+      Effect.zipRight(
+        writeSafetensors(join(temporary, TENSORS), tensors, { format: "sardine-checkpoint" }),
+        writeIndexFile(
+          join(temporary, STATE),
+          {
+            format: "sardine-training-checkpoint",
+            version: 1,
+            step: state.step,
+            random: { kind: "counter", seed: state.seed, nextStep: state.step },
+            trainables: state.trainables.map((t) => t.name),
+            adamSteps: Object.fromEntries([...state.adam].map(([n, s]) => [n, s.step])),
+            ema: state.ema !== undefined,
+            history: state.history
+          } satisfies typeof CheckpointState.Type
+        )
+      ), { replace: true }).pipe(Effect.mapError((e) => e._tag === "SystemError" || e._tag === "BadArgument" ? fsFailure(final)(e) : e))
     yield* writeIndexFile(join(root, LATEST), { step: state.step, folder: name })
     // Only now are the older checkpoints (and partial leftovers of interrupted saves) no longer needed.
     yield* Effect.tryPromise({

@@ -31,7 +31,9 @@ export const DrawPurpose = {
   latentSample: 6,
   loraDropout: 7,
   loraInit: 8,
-  vaeSample: 9
+  vaeSample: 9,
+  validationSplit: 10,
+  validationNoise: 11
 } as const
 export type DrawPurpose = (typeof DrawPurpose)[keyof typeof DrawPurpose]
 

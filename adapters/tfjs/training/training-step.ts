@@ -17,7 +17,7 @@ import { DrawPurpose } from "./training-draws.ts"
 import { vaeLoss } from "./vae-loss.ts"
 
 /** The text conditioning of a micro-batch: from the cache, or through the (possibly training) encoders. */
-const conditioning = (view: AdaptedPipeline, batch: MicroBatch, diffusion: NonNullable<MicroBatch["diffusion"]>) => {
+export const conditioning = (view: AdaptedPipeline, batch: MicroBatch, diffusion: NonNullable<MicroBatch["diffusion"]>) => {
   const sdxl = view.base.family === "sdxl"
   if (diffusion.cachedText !== undefined) {
     const { prompt, pooled } = diffusion.cachedText

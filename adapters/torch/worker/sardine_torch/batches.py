@@ -136,12 +136,24 @@ class Sources:
     scaling_factor: float
     shift_factor: float
     num_train_timesteps: int
+    # The samples that train (indices into data.samples) when some are held out (train.validationLoss).
+    members: list[int] | None = None
 
 
 def sample_latents(mean: np.ndarray, logvar: np.ndarray, draw: np.ndarray, scale: float, shift: float) -> np.ndarray:
     """(mean + exp(logvar / 2)·ε − shift)·scale in float64, rounded once (as micro-batch.ts's sampleScaled)."""
     m = mean.astype(np.float64)
     return ((m + np.exp(0.5 * logvar.astype(np.float64)) * draw.astype(np.float64) - shift) * scale).astype(np.float32)
+
+
+def attach_cached_text(batch: MicroBatch, sources: Sources) -> None:
+    """The encode-text cache's conditioning of the batch's captions, when there is a cache."""
+    if sources.text is None:
+        return
+    rows = [sources.text.read(caption) for caption in batch.captions]
+    batch.cached_prompt = torch.from_numpy(np.stack([r[0] for r in rows]))
+    if rows[0][1] is not None:
+        batch.cached_pooled = torch.from_numpy(np.stack([r[1] for r in rows]))
 
 
 def load_micro_batch(
@@ -154,7 +166,8 @@ def load_micro_batch(
     """The micro-batch at `at`, on the CPU. `encode_live(images NCHW)` gives (mean, logvar) NCHW numpy arrays
     from the VAE as it is when no latent cache is used."""
     data = sources.data
-    indices = sample_indices(at, len(data.samples), orders)
+    members = sources.members
+    indices = sample_indices(at, len(data.samples), orders) if members is None else [members[i] for i in sample_indices(at, len(members), orders)]
     captions = dropped_captions(at, [data.samples[i]["caption"] for i in indices], needs["captionDropout"])
     batch = MicroBatch(captions=captions)
     images = None
@@ -178,11 +191,7 @@ def load_micro_batch(
         t = draws.TrainingDraws(at.seed, draws.TIMESTEPS, at.step, at.micro).integers(0, sources.num_train_timesteps - 1, len(indices))
         batch.timesteps = torch.from_numpy(t)
         batch.time_ids = torch.tensor([[data.height, data.width, 0, 0, data.height, data.width]] * len(indices), dtype=torch.float32)
-        if sources.text is not None:
-            rows = [sources.text.read(caption) for caption in captions]
-            batch.cached_prompt = torch.from_numpy(np.stack([r[0] for r in rows]))
-            if rows[0][1] is not None:
-                batch.cached_pooled = torch.from_numpy(np.stack([r[1] for r in rows]))
+        attach_cached_text(batch, sources)
     if needs["reconstruction"]:
         batch.vae_draws = torch.from_numpy(np.ascontiguousarray(nhwc_normals(draws.TrainingDraws(at.seed, draws.VAE_SAMPLE, at.step, at.micro), shape)))
     return batch

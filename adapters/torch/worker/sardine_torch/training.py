@@ -6,7 +6,8 @@
   or bitsandbytes' 8-bit AdamW); the token rows' norm re-projection; the EMA; metrics; a checkpoint every
   `checkpointEvery` steps, at the end, and when asked to stop.
 Beyond the tfjs engine: mixed precision (bf16 autocast, fp16 with loss scaling, fp32 master weights),
-gradient checkpointing, validation images every `validationEvery` steps. LoRA dropout masks come from torch's
+gradient checkpointing, validation images every `validationEvery` steps. The held-out validation loss
+(`validationLoss`) is validation_loss.py's. LoRA dropout masks come from torch's
 generator seeded per (seed, step, micro-batch): reproducible and resumable, but not the tfjs engine's masks.
 """
 
@@ -30,6 +31,7 @@ from .pipeline import TextEncoder, encoder_names, frozen, load_text_encoders, lo
 from .protocol import Channel, Stopped
 from .trained_model import write_model
 from .validation import ValidationSampler
+from .validation_loss import ValidationLoss, held_out_split
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
@@ -91,6 +93,10 @@ class Session:
     data: PreparedData
     load: Callable[[batches.Position], batches.MicroBatch]
     loss_of: Callable[[batches.MicroBatch], torch.Tensor]
+    # train.validationLoss: the held-out samples and how to measure them; None when not declared.
+    validation_loss: ValidationLoss | None
+    # The unweighted diffusion loss of a micro-batch (what the validation loss averages).
+    diffusion_loss_of: Callable[[batches.MicroBatch], torch.Tensor]
     # The next micro-batch may be assembled on a thread while the current one computes: nothing in it
     # depends on the models (cached latents, or no diffusion objective).
     prefetchable: bool
@@ -129,6 +135,9 @@ def open_session(request: dict[str, Any]) -> Session:
     data = PreparedData(request["dataDir"])
     if not data.samples:
         raise ValueError(f"{request['dataDir']}/index.json: holds no training sample")
+    declared_validation = train.get("validationLoss")
+    split = None if declared_validation is None else held_out_split(
+        seed, len(data.samples), declared_validation["fraction"], f"{request['dataDir']}/index.json")
     latent_cache = batches.LatentCache(latents_dir) if latents_dir is not None else None
     if latent_cache is not None and [s["id"] for s in latent_cache.index["samples"]] != [s["id"] for s in data.samples]:
         raise ValueError(f"{latents_dir}/latents.json: does not list the samples of the prepared data in order (stale cache?)")
@@ -186,6 +195,7 @@ def open_session(request: dict[str, Any]) -> Session:
         scaling_factor=latent_cache.index["scalingFactor"] if latent_cache is not None else vae_config.get("scaling_factor", 0.18215),
         shift_factor=(latent_cache.index["shiftFactor"] if latent_cache is not None else vae_config.get("shift_factor")) or 0.0,
         num_train_timesteps=scheduler.config.num_train_timesteps,
+        members=None if split is None else split[1],
     )
     needs = {"diffusion": diffusion, "reconstruction": reconstruction, "captionDropout": train["captionDropout"], "noiseOffset": train["noiseOffset"]}
 
@@ -200,26 +210,31 @@ def open_session(request: dict[str, Any]) -> Session:
     def load(at: batches.Position) -> batches.MicroBatch:
         return batches.load_micro_batch(at, sources, needs, orders, encode_live)
 
+    def diffusion_loss_of(batch: batches.MicroBatch, min_snr_gamma: float | None = None) -> torch.Tensor:
+        if batch.cached_prompt is not None:
+            context = batch.cached_prompt.to(device)
+            pooled = batch.cached_pooled.to(device) if batch.cached_pooled is not None else None
+        else:
+            context, pooled = prompts.encode(encoders, [prompts.spell_out(c, spellings) for c in batch.captions], device)
+        added = {"text_embeds": pooled, "time_ids": batch.time_ids.to(device)} if sdxl else None
+        return losses.diffusion_loss(
+            scheduler, models["unet"], batch.latents.to(device), batch.noise.to(device), batch.timesteps.to(device),
+            context, added, min_snr_gamma)
+
     def loss_of(batch: batches.MicroBatch) -> torch.Tensor:
         parts = []
         if diffusion:
-            if batch.cached_prompt is not None:
-                context = batch.cached_prompt.to(device)
-                pooled = batch.cached_pooled.to(device) if batch.cached_pooled is not None else None
-            else:
-                context, pooled = prompts.encode(encoders, [prompts.spell_out(c, spellings) for c in batch.captions], device)
-            added = {"text_embeds": pooled, "time_ids": batch.time_ids.to(device)} if sdxl else None
-            parts.append(losses.diffusion_loss(
-                scheduler, models["unet"], batch.latents.to(device), batch.noise.to(device), batch.timesteps.to(device),
-                context, added, train.get("minSnrGamma")))
+            parts.append(diffusion_loss_of(batch, train.get("minSnrGamma")))
         if reconstruction:
             vae = models["vae"]
             dtype = next(vae.parameters()).dtype
             parts.append(losses.vae_loss(vae, batch.images.to(device, dtype), batch.vae_draws.to(device), train["vae"]))
         return parts[0] if len(parts) == 1 else parts[0] + parts[1]
 
+    validation_loss = None if split is None else ValidationLoss(
+        declared_validation, seed, split[0], sources, encode_live, f"{request['dataDir']}/index.json")
     return Session(request, accelerator, device, models, encoders, adapted, sdxl, spellings, data, load, loss_of,
-                   prefetchable=latent_cache is not None or not diffusion)
+                   validation_loss, diffusion_loss_of, prefetchable=latent_cache is not None or not diffusion)
 
 
 def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
@@ -266,6 +281,7 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
         if train["validationPrompts"] else None
     )
     parameters = [t.parameter for t in adapted.trainables]
+    validation_loss_every = (train.get("validationLoss") or {}).get("every") or train["checkpointEvery"]
     steps, accumulation, batch_size = train["steps"], train["gradientAccumulation"], train["batchSize"]
     positions = [(step, micro) for step in range(first, steps) for micro in range(accumulation)]
 
@@ -318,8 +334,13 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
             history.append(record)
             if not math.isfinite(loss_sum):
                 channel.log(f"step {step + 1}: the loss is {loss_sum}")
+            # In the step's own line of the training log, which keeps one line per step (a resumed run's repeat replaces it).
+            measured = {}
+            if session.validation_loss is not None and ((step + 1) % validation_loss_every == 0 or step + 1 == steps):
+                with accelerator.autocast():
+                    measured["validation_loss"] = session.validation_loss.measure(session.models, session.diffusion_loss_of)
             channel.metrics(step + 1, {
-                "loss": loss_sum, "grad_norm": grad_norm, "images_per_s": record["imagesPerSecond"],
+                **measured, "loss": loss_sum, "grad_norm": grad_norm, "images_per_s": record["imagesPerSecond"],
                 **{f"lr/{name}": lr for name, lr in record["lr"].items()},
             })
             channel.progress(step + 1, steps, "steps")
