@@ -112,6 +112,7 @@ export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, s
     tableHtml(tables.strategies),
     heading("metrics"),
     tableHtml(tables.metrics),
+    ...tables.paired.map(tableHtml),
     ...(tables.replicates === undefined ? [] : [tableHtml(tables.replicates)]),
     heading("differences"),
     `<p>${escapeXml(differencesIntroduction)}</p>`,

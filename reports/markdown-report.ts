@@ -64,6 +64,7 @@ export const markdownReport = (content: ReportContent): string => {
     "## 2. Metrics",
     "",
     tableMarkdown(tables.metrics),
+    ...tables.paired.map(tableMarkdown),
     ...(tables.replicates === undefined ? [] : [tableMarkdown(tables.replicates)]),
     "## 3. Which differences are real",
     "",

@@ -20,6 +20,7 @@ import { metricTable, presentColumns } from "./tables/metric-table.ts"
 import type { ReportTable } from "./tables/report-table.ts"
 import { runFactsTable } from "./tables/run-facts-table.ts"
 import { strategyTable } from "./tables/strategy-table.ts"
+import { pairedTables } from "./tables/paired-tables.ts"
 import { textureTable } from "./tables/texture-table.ts"
 import { replicatesTable, verdictTable } from "./tables/verdict-table.ts"
 
@@ -31,6 +32,8 @@ export interface ReportContent {
     readonly strategies: ReportTable
     readonly metrics: ReportTable
     readonly texture: ReportTable
+    /** Conditioned strategies only: their paired evaluation (paired-tables.ts). */
+    readonly paired: ReadonlyArray<ReportTable>
     readonly alignment?: ReportTable
     readonly replicates?: ReportTable
     readonly runFacts: ReportTable
@@ -291,6 +294,7 @@ export const reportContent = (results: StudyResults): ReportContent => {
       strategies: strategyTable(results),
       metrics,
       texture: textureTable(results),
+      paired: pairedTables(results),
       ...(alignment === undefined ? {} : { alignment }),
       ...(replicates === undefined ? {} : { replicates }),
       runFacts: runFactsTable(results)

@@ -13,6 +13,7 @@ import { disposePipeline, loadPipeline } from "./pipeline-loader.ts"
 import { type DiffusionModels, diffusionModelsOf } from "./sampling/diffusion-models.ts"
 import { initModel } from "./init/init-model.ts"
 import { applyAdapterFiles } from "./sampling/adapter-files.ts"
+import { conditionScenes } from "./sampling/condition-scenes.ts"
 import { generateSamples } from "./sampling/generate-samples.ts"
 import { spellOutToken } from "./training/learned-token.ts"
 import { adaptedPipeline, type AdaptedPipeline } from "./training/adapted-pipeline.ts"
@@ -60,6 +61,8 @@ const generate = (request: GenerateRequest) =>
       const withFiles = files.length === 0
         ? undefined
         : yield* Effect.acquireRelease(applyAdapterFiles(pipeline, yield* modelsOf(view), files), (a) => Effect.sync(() => a.dispose()))
+      const declaredControlNet = request.adaptation.controlnet
+      const scenes = declaredControlNet === undefined ? undefined : yield* conditionScenes(view, declaredControlNet, request.conditionsDir)
       const spellings = request.adaptation.token?.spellings ?? withFiles?.token?.spellings
       // A multi-vector token is written out as all its tokens, as diffusers' maybe_convert_prompt does.
       const token = spellings?.join(" ")
@@ -70,7 +73,8 @@ const generate = (request: GenerateRequest) =>
         ...(spellings === undefined ? {} : { convertPrompt: (text: string) => spellOutToken(text, spellings) }),
         resolution: request.resolution,
         outDir: request.outDir,
-        progress: request.progress
+        progress: request.progress,
+        ...(scenes === undefined ? {} : { scenes })
       })
     })
   )

@@ -22,16 +22,16 @@ export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFail
   }
 }
 
-const formats: ReadonlyArray<ExportFormat | "clip" | "onnx"> = ["diffusers", "kohya", "peft", "embedding", "clip", "onnx"]
+const formats: ReadonlyArray<ExportFormat | "clip" | "onnx"> = ["diffusers", "kohya", "peft", "embedding", "controlnet", "clip", "onnx"]
 
 const format = Options.choice("format", formats).pipe(
   Options.withDescription(
-    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file); clip: a clipModel's trained CLIP (transformers CLIPModel folder); onnx: UNet, VAE decoder and text encoder as ONNX graphs with tokenizer, scheduler config and sardine-onnx.json, for `sardine generate --engine onnx` (written by the torch engine; SD 1.x / 2.x; the base for an untrained experiment)"
+    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file); controlnet: a conditioned experiment's ControlNet (diffusers ControlNetModel folder); clip: a clipModel's trained CLIP (transformers CLIPModel folder); onnx: UNet, VAE decoder and text encoder as ONNX graphs with tokenizer, scheduler config and sardine-onnx.json, for `sardine generate --engine onnx` (written by the torch engine; SD 1.x / 2.x; the base for an untrained experiment)"
   )
 )
 const out = Options.text("out").pipe(
   Options.map((path) => resolve(path)),
-  Options.withDescription("The .safetensors file to write (kohya, peft, embedding) or the new folder (diffusers, clip, onnx)")
+  Options.withDescription("The .safetensors file to write (kohya, peft, embedding) or the new folder (diffusers, controlnet, clip, onnx)")
 )
 const experimentName = Options.text("experiment").pipe(
   Options.optional,

@@ -1,6 +1,8 @@
 import { Schema } from "effect"
 import { textEncodersOf, type ModelFamily, type TextEncoderName } from "./base-model.ts"
 import { LearnedToken, textEncoderTreatments, type Components } from "./components.ts"
+import { ClassMap, classesOf, type Conditioning, ConditioningInput, ControlNetInit } from "./conditioning.ts"
+import type { Dataset } from "./dataset.ts"
 import { PositiveNumber } from "./rules.ts"
 import { Frozen, Full, Lora, type Treatment } from "./treatment.ts"
 
@@ -22,6 +24,14 @@ import { Frozen, Full, Lora, type Treatment } from "./treatment.ts"
  *       "spellings": ["<SAR>", "<SAR>_1"],  the added tokenizer entries, one embedding row each
  *       "encoders": ["text_encoder", "text_encoder_2"],   every encoder of the base gets them
  *       "trained": ["text_encoder_2"]       the encoders whose rows train (the others keep the init word's)
+ *     },
+ *     "controlnet": {                      conditioned experiments only (absent otherwise)
+ *       "input": "label-map", "column": "conditioning_file_name",
+ *       "classes": { "1": "water", … },    label maps only
+ *       "treatment": { "_tag": "full", … },  resolved as a component's (LoRA targets: the UNet's defaults)
+ *       "init": "unet",                    or a diffusers ControlNet folder
+ *       "embedding": [16, 32, 96],         declared widths; absent: diffusers' cut to the base's VAE
+ *       "scale": 1, "guessMode": false     for sampling
  *     }
  *   }
  *
@@ -36,8 +46,12 @@ export type ComponentName = typeof ComponentName.Type
 export const encoderComponent: Record<TextEncoderName, ComponentName> = { textEncoder: "text_encoder", textEncoder2: "text_encoder_2" }
 
 /** Defaults as the reference trainers use them (diffusers / PEFT examples). */
-export const defaultLoraTargets = (component: ComponentName): ReadonlyArray<string> => {
+export const defaultLoraTargets = (component: ComponentName | "controlnet"): ReadonlyArray<string> => {
   switch (component) {
+    // A ControlNet is the UNet's encoder half (the same attention projections) plus its zero convolutions
+    // and conditioning embedding's ends, which must move: zero convolutions left out keep the residuals at zero.
+    case "controlnet":
+      return [...defaultLoraTargets("unet"), "controlnet_down_blocks.*", "controlnet_mid_block", "controlnet_cond_embedding.*"]
     case "unet":
       return ["to_q", "to_k", "to_v", "to_out.0"]
     case "vae":
@@ -65,6 +79,19 @@ export const ResolvedToken = Schema.extend(
 )
 export type ResolvedToken = typeof ResolvedToken.Type
 
+/** An experiment's ControlNet as the engines receive it (conditioning.ts declares it). */
+export const ResolvedControlNet = Schema.Struct({
+  input: ConditioningInput,
+  column: Schema.String,
+  classes: Schema.optionalWith(ClassMap, { exact: true }),
+  treatment: ResolvedTreatment,
+  init: ControlNetInit,
+  embedding: Schema.optionalWith(Schema.Array(Schema.Int), { exact: true }),
+  scale: Schema.Number,
+  guessMode: Schema.Boolean
+})
+export type ResolvedControlNet = typeof ResolvedControlNet.Type
+
 export const ResolvedAdaptation = Schema.Struct({
   components: Schema.Struct({
     unet: ResolvedTreatment,
@@ -72,12 +99,13 @@ export const ResolvedAdaptation = Schema.Struct({
     text_encoder: ResolvedTreatment,
     text_encoder_2: Schema.optionalWith(ResolvedTreatment, { exact: true })
   }),
-  token: Schema.NullOr(ResolvedToken)
+  token: Schema.NullOr(ResolvedToken),
+  controlnet: Schema.optionalWith(ResolvedControlNet, { exact: true })
 })
 export type ResolvedAdaptation = typeof ResolvedAdaptation.Type
 
 /** A declared treatment with its defaults: LoRA alpha (= rank), targets (per component) and scale. */
-export const resolveTreatment = (treatment: Treatment, component: ComponentName): ResolvedTreatment => {
+export const resolveTreatment = (treatment: Treatment, component: ComponentName | "controlnet"): ResolvedTreatment => {
   if (treatment._tag !== "lora") return treatment
   const alpha = treatment.alpha ?? treatment.rank
   return { ...treatment, alpha, targets: treatment.targets ?? defaultLoraTargets(component), scale: alpha / treatment.rank }
@@ -97,8 +125,23 @@ const resolveToken = (token: LearnedToken, family: ModelFamily): ResolvedToken =
   }
 }
 
-/** The resolved adaptation of a decoded declaration's components on a base of `family`. */
-export const resolveAdaptation = (components: Components, family: ModelFamily): ResolvedAdaptation => {
+/** A declared ControlNet with its defaults, reading its images from `dataset` (the training data). */
+export const resolveControlNet = (conditioning: Conditioning, dataset: Dataset): ResolvedControlNet => {
+  const classes = classesOf(conditioning, dataset)
+  return {
+    input: conditioning.input,
+    column: conditioning.from,
+    ...(classes === undefined ? {} : { classes }),
+    treatment: resolveTreatment(conditioning.treatment, "controlnet"),
+    init: conditioning.init,
+    ...(conditioning.embedding === undefined ? {} : { embedding: conditioning.embedding }),
+    scale: conditioning.scale,
+    guessMode: conditioning.guessMode
+  }
+}
+
+/** The resolved adaptation of a decoded declaration's components on a base of `family`, with its ControlNet when conditioned. */
+export const resolveAdaptation = (components: Components, family: ModelFamily, controlnet?: ResolvedControlNet): ResolvedAdaptation => {
   const encoders = textEncoderTreatments(components, family).map(([name, t]) => {
     const component = encoderComponent[name]
     return [component, resolveTreatment(t, component)] as const
@@ -109,7 +152,8 @@ export const resolveAdaptation = (components: Components, family: ModelFamily): 
       vae: resolveTreatment(components.vae, "vae"),
       ...Object.fromEntries(encoders) as { text_encoder: ResolvedTreatment; text_encoder_2?: ResolvedTreatment }
     },
-    token: components.token === undefined ? null : resolveToken(components.token, family)
+    token: components.token === undefined ? null : resolveToken(components.token, family),
+    ...(controlnet === undefined ? {} : { controlnet })
   }
 }
 
@@ -130,7 +174,12 @@ export const textEncodersTrain = (adaptation: ResolvedAdaptation): boolean =>
   adaptation.token !== null || treatmentsOf(adaptation).some(([name, t]) => isTextEncoder(name) && t._tag !== "frozen")
 
 /** Does anything train on the diffusion objective (the UNet, a text encoder or the token)? */
-export const trainsDiffusion = (adaptation: ResolvedAdaptation): boolean => textEncodersTrain(adaptation) || adaptation.components.unet._tag !== "frozen"
+export const trainsDiffusion = (adaptation: ResolvedAdaptation): boolean =>
+  textEncodersTrain(adaptation) || adaptation.components.unet._tag !== "frozen" || trainsControlNet(adaptation)
+
+/** Does a ControlNet train (on the diffusion objective, with the UNet's other treatments)? */
+export const trainsControlNet = (adaptation: ResolvedAdaptation): boolean =>
+  adaptation.controlnet !== undefined && adaptation.controlnet.treatment._tag !== "frozen"
 
 /** A resolved treatment in the declaration's form (every default explicit, without the derived scale). */
 export const declaredTreatment = (treatment: ResolvedTreatment): Treatment => {

@@ -2,7 +2,7 @@ import type { Conditioning } from "./conditioning.ts"
 import { classValues, syntheticClasses, syntheticColumns } from "./conditioning.ts"
 import type { DeclarationIssue } from "./cross-field-rules.ts"
 import type { Dataset } from "./dataset.ts"
-import type { Declaration, Experiment } from "./experiment.ts"
+import type { Experiment } from "./experiment.ts"
 
 /**
  * The rules between an experiment's conditioning, its datasets and its generation, checked with the
@@ -128,24 +128,4 @@ export const conditioningIssues = (experiment: Experiment): ReadonlyArray<Declar
   }
   for (const { issue, datasets } of byRule.values()) issues.push({ ...issue, message: issue.message.replace(where, datasets.join(", ")) })
   return issues
-}
-
-/**
- * A conditioned experiment that no engine can run yet. The declaration itself is valid (decodeDeclaration
- * accepts it, so its rules stay tested), but the tfjs engine's trainer and generate step do not take a
- * ControlNet yet: loading refuses it here rather than run it without its ControlNet.
- */
-export const unrunnableConditioningIssues = (declaration: Declaration): ReadonlyArray<DeclarationIssue> => {
-  const experiments = declaration.kind === "study"
-    ? declaration.experiments.map((experiment, i) => [["experiments", i] as ReadonlyArray<string | number>, experiment] as const)
-    : declaration.kind === "experiment"
-    ? [[[] as ReadonlyArray<string | number>, declaration] as const]
-    : []
-  return experiments.flatMap(([path, experiment]) =>
-    experiment.conditioning === undefined ? [] : [{
-      path: [...path, "conditioning"],
-      message:
-        "the tfjs engine cannot run a conditioned experiment yet: it has the ControlNet model and samples with one, but its trainer and generate step do not take a ControlNet (issue 19); remove conditioning and generate.conditions"
-    }]
-  )
 }

@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { dirname, extname, resolve, sep } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { unrunnableConditioningIssues } from "./conditioning-rules.ts"
 import { DeclarationError, decodeDeclaration } from "./decode.ts"
 import type { Declaration } from "./experiment.ts"
 
@@ -134,11 +133,6 @@ export const loadDeclaration = (path: string): Effect.Effect<LoadedDeclaration, 
   return readSource(file).pipe(
     Effect.mapError((error) => new DeclarationLoadError({ file: path, reason: error.reason })),
     Effect.flatMap((input) => decodeDeclaration(input, path)),
-    Effect.flatMap((declaration) => {
-      const issues = unrunnableConditioningIssues(declaration)
-      return issues.length === 0
-        ? Effect.succeed({ file, directory: dirname(file), declaration })
-        : Effect.fail(new DeclarationError({ source: path, issues }))
-    })
+    Effect.map((declaration) => ({ file, directory: dirname(file), declaration }))
   )
 }

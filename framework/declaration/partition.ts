@@ -70,7 +70,7 @@ export interface UnmatchedPattern {
 export const unmatchedPatterns = (
   parameters: ReadonlyArray<ParameterInfo>,
   treatment: ResolvedTreatment,
-  component: ComponentName
+  component: ComponentName | "controlnet"
 ): ReadonlyArray<UnmatchedPattern> => {
   if (treatment._tag === "frozen") return []
   const names = parameters.map((p) => p.name)

@@ -3,7 +3,7 @@ import type { Dataset } from "../declaration/dataset.ts"
 import { type Declaration, type Experiment, experimentsOf } from "../declaration/experiment.ts"
 import { replicatesOfExperiment } from "../declaration/replicates.ts"
 import type { EngineName } from "../services/engine.ts"
-import { resolveAdaptation, textEncodersTrain, trainsVae, type ResolvedAdaptation } from "../declaration/adaptation.ts"
+import { resolveAdaptation, resolveControlNet, textEncodersTrain, trainsVae, type ResolvedAdaptation } from "../declaration/adaptation.ts"
 import { declaredFolders, fingerprintKey, type FolderFingerprints } from "./declared-folders.ts"
 import { codeVersion, type ComputedBy, type Plan, reportRole, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
 
@@ -117,14 +117,19 @@ const addExperiment = (
   const by = computedBy(engine)
   const baseInput = baseInputs(builder, experiment, compiled, by)
   // The one place a declaration's adaptation is resolved: every step that trains or samples reads it.
-  const adaptation = resolveAdaptation(components, base.family)
+  const controlnet = experiment.conditioning === undefined ? undefined : resolveControlNet(experiment.conditioning, experiment.data)
+  const adaptation = resolveAdaptation(components, base.family, controlnet)
   // Only a caption template that inserts the token makes the prepared captions depend on it.
   const prepare = (dataset: Dataset) => dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
+  // A ControlNet trains on each image's conditioning image, prepared with it.
+  const conditioned = controlnet === undefined ? {} : {
+    conditioning: { input: controlnet.input, column: controlnet.column, ...(controlnet.classes === undefined ? {} : { classes: controlnet.classes }) }
+  }
   const reference = builder.add(name, "reference", "prepare-data", prepare(experiment.evaluate.reference), [])
 
   const trainInputs: Array<StepInput> = []
   if (!experiment.baseline && experiment.train !== undefined) {
-    const data = builder.add(name, "data", "prepare-data", prepare(experiment.data), [])
+    const data = builder.add(name, "data", "prepare-data", { ...prepare(experiment.data), ...conditioned }, [])
     trainInputs.push({ role: "data", step: data })
     const vaeTrains = trainsVae(adaptation)
     if (!vaeTrains) {
@@ -141,6 +146,11 @@ const addExperiment = (
       })
     }
   }
+  // A conditioned experiment samples the scenes of generate.conditions, prepared with their conditioning images.
+  const scenes = experiment.generate.conditions
+  const conditions: ReadonlyArray<StepInput> = scenes === undefined || controlnet === undefined
+    ? []
+    : [{ role: "conditions", step: builder.add(name, "conditions", "prepare-data", { ...prepare(scenes), ...conditioned }, []) }]
   const { reference: _reference, ...evaluate } = experiment.evaluate
   const replicates = replicatesOfExperiment(experiment, declaration).map(({ experiment: trained, name: unit }): ReplicateSteps => {
     const train = trained.train === undefined || experiment.baseline
@@ -148,10 +158,15 @@ const addExperiment = (
       : builder.add(unit, "train", "train", { base, adaptation, train: trained.train, ...by }, [...trainInputs, ...baseInput])
     const model: ReadonlyArray<StepInput> = train === undefined ? [] : [{ role: "model", step: train }]
     // A baseline samples the base as it is: its generate step has no model input and no training.
-    const generate = builder.add(unit, "generate", "generate", { base, adaptation, generate: experiment.generate, ...by }, [...model, ...baseInput])
+    const generate = builder.add(unit, "generate", "generate", { base, adaptation, generate: experiment.generate, ...by }, [
+      ...model,
+      ...conditions,
+      ...baseInput
+    ])
     const evaluateStep = builder.add(unit, "evaluate", "evaluate", { evaluate, prompts: experiment.generate.prompts }, [
       { role: "samples", step: generate },
-      { role: "reference", step: reference }
+      { role: "reference", step: reference },
+      ...conditions
     ])
     return { name: unit, evaluate: evaluateStep, generate, ...(train === undefined ? {} : { train }) }
   })

@@ -88,10 +88,19 @@ export const checkEngineSupport = (
   resolvePath: (path: string) => string
 ): Effect.Effect<void, EngineUnsupported | EngineError, EngineEnvironments | Weights | ModelArchitecture> =>
   Effect.gen(function*() {
-    // The torch engine's Python must be there and of the tested versions before anything runs.
-    const torch = engine === "torch" ? yield* (yield* EngineEnvironments).torch : undefined
     // One line per problem, naming every experiment that has it (a study's strategies share most fields).
     const problems = new Map<string, Array<string>>()
+    const refuse = (found: ReadonlyMap<string, ReadonlyArray<string>>) => {
+      const named = [...found].map(([problem, names]) => (declaration.kind === "study" ? `${names.join(", ")}: ${problem}` : problem))
+      return new EngineUnsupported({ engine, problems: named })
+    }
+    // Refused before the torch engine's environment is asked for: no Python makes it able to.
+    for (const experiment of experimentsOf(declaration)) {
+      for (const problem of conditioningProblems(experiment, engine)) problems.set(problem, [...(problems.get(problem) ?? []), experiment.name])
+    }
+    if (problems.size > 0) return yield* refuse(problems)
+    // The torch engine's Python must be there and of the tested versions before anything runs.
+    const torch = engine === "torch" ? yield* (yield* EngineEnvironments).torch : undefined
     for (const experiment of experimentsOf(declaration)) {
       const trained = experiment.train !== undefined && !experiment.baseline ? experiment.train : undefined
       const own = trained === undefined ? [] : torch === undefined ? tfjsTrainingProblems(trained) : torchProblems(trained, torch)
@@ -113,11 +122,27 @@ export const checkEngineSupport = (
       }
       for (const problem of own) problems.set(problem, [...(problems.get(problem) ?? []), experiment.name])
     }
-    if (problems.size > 0) {
-      const named = [...problems].map(([problem, names]) => (declaration.kind === "study" ? `${names.join(", ")}: ${problem}` : problem))
-      return yield* new EngineUnsupported({ engine, problems: named })
-    }
+    if (problems.size > 0) return yield* refuse(problems)
   })
+
+/**
+ * What an engine cannot do of an experiment's conditioning: the torch engine has no ControlNet (its worker
+ * would train and sample without one); the tfjs engine samples with the ControlNet its train step made, so
+ * a conditioned baseline (nothing trained) has none to sample with.
+ */
+const conditioningProblems = (experiment: Experiment, engine: EngineName): ReadonlyArray<string> => {
+  if (experiment.conditioning === undefined) return []
+  if (engine === "torch") {
+    return [
+      "conditioning: the torch engine has no ControlNet yet (its worker would train and sample without it); run the experiment with --engine tfjs, or remove conditioning and generate.conditions"
+    ]
+  }
+  return experiment.baseline || experiment.train === undefined
+    ? [
+      "conditioning: the tfjs engine samples a conditioned experiment with the ControlNet its training made, and a baseline trains none; train the experiment (baseline: false, with train), or remove conditioning"
+    ]
+    : []
+}
 
 /** What a plan should say about its engines beyond the steps' keys. */
 export const engineNotes = (declaration: Declaration, engine: EngineName): ReadonlyArray<string> =>

@@ -52,6 +52,8 @@ export interface TrainRequest extends EngineSelection {
   /** What trains (adaptation.ts); the trained model's manifest carries it as it is. */
   readonly adaptation: ResolvedAdaptation
   readonly train: Training
+  /** The diffusers ControlNet folder `adaptation.controlnet.init` names, resolved (absent for init "unet"). */
+  readonly controlNetFolder?: string
   readonly dataDir: string
   /** Cached latents of the training images, when the VAE is frozen. */
   readonly latentsDir?: string
@@ -106,6 +108,8 @@ export interface GenerateRequest extends EngineSelection {
   readonly adapterFiles?: ReadonlyArray<AdapterFile>
   /** Output folder of the train step; absent for a baseline (the base as it is). */
   readonly modelDir?: string
+  /** A conditioned experiment's scenes: the prepare-data folder of generate.conditions, with their conditioning images. */
+  readonly conditionsDir?: string
   /** Image side in pixels (the declaration's, made explicit by normalisation). */
   readonly resolution: number
   readonly outDir: string
@@ -126,11 +130,13 @@ export interface GeneratedSample {
   readonly tiff: string
   /** 8-bit PNG preview, relative to the output folder. */
   readonly png: string
+  /** A conditioned experiment's sample: the scene of generate.conditions whose conditioning image produced it (its prepared index, id and file). */
+  readonly condition?: { readonly scene: number; readonly id: string; readonly source: string }
 }
 
 export const samplesIndexFile = "samples.json"
 
-export type ExportFormat = "diffusers" | "kohya" | "peft" | "embedding"
+export type ExportFormat = "diffusers" | "kohya" | "peft" | "embedding" | "controlnet"
 
 export interface ExportRequest extends EngineSelection {
   readonly base: ResolvedBase

@@ -87,10 +87,12 @@ export const train = (context: StepContext<"train">) =>
     const { adaptation, train } = context.step.config
     const latents = context.inputs("latents")
     const text = context.inputs("text")
+    const init = adaptation.controlnet?.init
     yield* engine.train({
       base: resolvedBase(context),
       adaptation,
       train,
+      ...(init === undefined || init === "unet" ? {} : { controlNetFolder: context.resolvePath(init) }),
       dataDir: context.input("data").dir,
       ...(latents.length === 1 ? { latentsDir: latents[0]!.dir } : {}),
       ...(text.length === 1 ? { textDir: text[0]!.dir } : {}),
@@ -123,11 +125,13 @@ export const generate = (context: StepContext<"generate">) =>
   Effect.gen(function*() {
     const engine = yield* Engine
     const model = context.inputs("model")
+    const conditions = context.inputs("conditions")
     yield* engine.generate({
       base: resolvedBase(context),
       adaptation: context.step.config.adaptation,
       generate: context.step.config.generate,
       ...(model.length === 1 ? { modelDir: model[0]!.dir } : {}),
+      ...(conditions.length === 1 ? { conditionsDir: conditions[0]!.dir } : {}),
       // Normalisation made the resolution explicit (the training data's, unless declared).
       resolution: context.step.config.generate.resolution ?? 0,
       outDir: context.workDir,

@@ -7,21 +7,12 @@ import type { StepContext } from "../runner/step-handler.ts"
 import { type GeneratedSample, samplesIndexFile } from "../services/engine.ts"
 import { ImageIO } from "../services/image-io.ts"
 import { evaluateImages } from "./evaluate-images.ts"
-import { evaluationFile } from "./evaluation-result.ts"
-import { readJson } from "./json-files.ts"
-import { type PreparedIndex, readPreparedIndex, readPreparedPixels } from "./prepared-dataset.ts"
+import { evaluationFile, type EvaluationResult } from "./evaluation-result.ts"
+import { readJson, writeJsonAtomic } from "./json-files.ts"
+import { amplitudeOfPrepared, pairedEvaluation } from "./paired-evaluation.ts"
+import { readPreparedIndex, readPreparedPixels } from "./prepared-dataset.ts"
 
-/** Prepared pixels are HWC in [-1, 1]; metrics take one band of amplitude: the channel mean, back in [0, 1]. */
-export const amplitudeOfPrepared = (index: Pick<PreparedIndex, "channels" | "width" | "height">, pixels: Float32Array, name: string): SampleImage => {
-  const { channels, width, height } = index
-  const data = new Float32Array(width * height)
-  for (let p = 0; p < data.length; p++) {
-    let sum = 0
-    for (let c = 0; c < channels; c++) sum += pixels[p * channels + c]!
-    data[p] = (sum / channels + 1) / 2
-  }
-  return { name, width, height, data }
-}
+export { amplitudeOfPrepared } from "./paired-evaluation.ts"
 
 /**
  * Judges an experiment's samples against the real reference set (evaluate-images.ts), with a
@@ -65,6 +56,29 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       progress: context.progress,
       log: context.log
     })
+
+    // A conditioned experiment's samples, each against the true image of its scene, added to evaluation.json.
+    const conditions = context.inputs("conditions")
+    if (conditions.length === 1) {
+      const amplitude = context.step.config.evaluate.amplitude
+      const images = yield* Effect.forEach(samples, (sample) =>
+        Effect.map(io.read(join(samplesDir, sample.tiff)), (raster): SampleImage => {
+          const data = new Float32Array(raster.width * raster.height)
+          for (let p = 0; p < data.length; p++) {
+            let sum = 0
+            for (let c = 0; c < raster.channels; c++) sum += raster.data[p * raster.channels + c]!
+            data[p] = sum / raster.channels
+          }
+          return { name: join(samplesDir, sample.tiff), width: raster.width, height: raster.height, data }
+        }))
+      const paired = yield* pairedEvaluation(samples, images, conditions[0]!.dir, {
+        domain: amplitude.domain === "amplitude" ? { kind: "amplitude" } : { kind: "db", floorDb: amplitude.floorDb },
+        bins: amplitude.bins,
+        klPseudoCount: amplitude.klPseudoCount
+      })
+      const file = join(context.workDir, evaluationFile)
+      yield* writeJsonAtomic(file, { ...(yield* readJson<EvaluationResult>(file)), paired })
+    }
 
     // Each metric and its interval's bounds (MLflow keys from the metric catalog).
     const metrics: Record<string, number> = {}

@@ -1,3 +1,4 @@
+import type { PairedEvaluation } from "./paired-evaluation.ts"
 import type { AmplitudeDistances } from "../metrics/amplitude-distances.ts"
 import type { EvaluationEvidence, ImageEvidence, ReferenceEvidence } from "../metrics/evaluation-evidence.ts"
 import type { DistributionBand, EstimateInterval } from "../metrics/evaluation-intervals.ts"
@@ -88,6 +89,8 @@ export interface EvaluationResult {
     readonly cmmd?: number
     readonly notes: ReadonlyArray<string>
   }
+  /** A conditioned experiment's paired evaluation: each sample against its scene's true image (paired-evaluation.ts). */
+  readonly paired?: PairedEvaluation
   /** PNG previews copied next to this file: generated (by prompt) and reference. */
   readonly previews: {
     readonly generated: ReadonlyArray<{ readonly file: string; readonly prompt: string; readonly split: "seen" | "unseen"; readonly seed: number }>

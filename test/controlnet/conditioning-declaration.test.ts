@@ -1,4 +1,4 @@
-import { Effect, Either } from "effect"
+import { Effect, Either, Exit, Layer } from "effect"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -7,6 +7,12 @@ import { decodeDeclaration, encodeDeclaration } from "../../framework/declaratio
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { controlNet, frozen, full, imageFolder, lora, synthetic, webDataset } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
+import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
+import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
+import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
+import { syntheticClasses } from "../../framework/declaration/conditioning.ts"
+import { compilePlan } from "../../framework/plan/compile.ts"
+import { checkEngineSupport } from "../../framework/plan/engine-support.ts"
 
 /** A ControlNet on the synthetic label maps, with the scenes it samples: the valid declaration the cases break. */
 const conditioned = (overrides: Parameters<typeof validExperiment>[0] = {}, conditioning: Partial<Parameters<typeof controlNet>[0]> = {}) =>
@@ -179,19 +185,48 @@ describe("conditioning declarations", () => {
     expect(declaration.kind === "experiment" && declaration.conditioning?.init).toBe("models/controlnet-optical")
   })
 
-  it("refused when loaded to run: no engine trains or samples with a ControlNet yet, and it is not run without one", async () => {
+  it("loaded to run, and planned with its conditions prepared: the training data's and the scenes' conditioning images, the ControlNet in the adaptation", async () => {
     const declaration = await Effect.runPromise(decodeDeclaration(conditioned()))
     const dir = await mkdtemp(join(tmpdir(), "sardine-conditioned-"))
     try {
       const file = join(dir, "conditioned.json")
       await writeFile(file, JSON.stringify(encodeDeclaration(declaration)))
-      const result = await Effect.runPromise(Effect.either(loadDeclaration(file)))
-      if (Either.isRight(result) || result.left._tag !== "DeclarationError") throw new Error("expected the declaration to be refused")
-      expect(result.left.lines).toEqual([
-        "conditioning: the tfjs engine cannot run a conditioned experiment yet: it has the ControlNet model and samples with one, but its trainer and generate step do not take a ControlNet (issue 19); remove conditioning and generate.conditions"
-      ])
+      const loaded = await Effect.runPromise(loadDeclaration(file))
+      expect(loaded.declaration).toEqual(declaration)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+    const plan = compilePlan(declaration)
+    const step = (id: string) => plan.steps.find((s) => s.id === id)!
+    const prepared = { input: "label-map", column: "conditioning_file_name", classes: syntheticClasses }
+    expect(step("tiny/data").config).toMatchObject({ conditioning: prepared })
+    expect(step("tiny/conditions").config).toMatchObject({ conditioning: prepared, dataset: { seed: 5 } })
+    expect(step("tiny/reference").config).not.toHaveProperty("conditioning")
+    expect(step("tiny/generate").inputs.map((input) => input.role)).toContain("conditions")
+    expect(step("tiny/train").config).toMatchObject({ adaptation: { controlnet: { ...prepared, init: "unet", scale: 1, guessMode: false } } })
+    // Without conditioning, the same experiment's train step has another key (the ControlNet is part of what trains).
+    const plain = compilePlan(await Effect.runPromise(decodeDeclaration(validExperiment())))
+    expect(plain.steps.find((s) => s.id === "tiny/train")!.key).not.toBe(step("tiny/train").key)
+  })
+
+  it("refused at plan time by the torch engine, which has no ControlNet, and as a baseline by the tfjs engine, naming conditioning and the engine", async () => {
+    const problems = async (input: unknown, engine: "tfjs" | "torch") => {
+      const exit = await Effect.runPromiseExit(
+        Effect.provide(
+          checkEngineSupport(await Effect.runPromise(decodeDeclaration(input)), engine, (p) => p),
+          Layer.mergeAll(EngineEnvironmentsLive, WeightsLive, ModelArchitectureLive)
+        )
+      )
+      if (Exit.isSuccess(exit)) return []
+      return exit.cause._tag === "Fail" && exit.cause.error._tag === "EngineUnsupported" ? exit.cause.error.problems : ["another failure"]
+    }
+    expect(await problems(conditioned(), "torch")).toEqual([
+      "conditioning: the torch engine has no ControlNet yet (its worker would train and sample without it); run the experiment with --engine tfjs, or remove conditioning and generate.conditions"
+    ])
+    expect(await problems(conditioned(), "tfjs")).toEqual([])
+    const baseline = conditioned({ baseline: true, components: { unet: frozen() }, train: undefined }, { treatment: frozen(), init: "models/controlnet" })
+    expect(await problems(baseline, "tfjs")).toEqual([
+      "conditioning: the tfjs engine samples a conditioned experiment with the ControlNet its training made, and a baseline trains none; train the experiment (baseline: false, with train), or remove conditioning"
+    ])
   })
 })

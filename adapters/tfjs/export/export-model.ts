@@ -1,11 +1,14 @@
 import { Effect } from "effect"
-import { stat } from "node:fs/promises"
+import { randomUUID } from "node:crypto"
+import { cp, mkdir, rename, rm, stat } from "node:fs/promises"
+import { basename, dirname, join } from "node:path"
 import type { ExportFormat, ExportSummary } from "../../../framework/services/engine.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { disposePipeline, loadPipeline, readPipelineArchitecture, type LoadError } from "../pipeline-loader.ts"
 import { disposeAdaptation } from "../training/trainable-model.ts"
 import type { DataFolderError } from "../training/index-files.ts"
-import { applyTrainedModel, readModelManifest, trainedTensorReader, weightsUsed } from "../training/trained-model-files.ts"
+import { CONTROLNET_EMA_FOLDER, CONTROLNET_FOLDER } from "../training/trained-controlnet.ts"
+import { applyTrainedModel, type ModelManifest, readModelManifest, trainedTensorReader, weightsUsed } from "../training/trained-model-files.ts"
 import { ExportError } from "./export-error.ts"
 import { loraParts, writeKohyaLora, writePeftLora } from "./lora-files.ts"
 import { writeMergedPipeline } from "./merged-pipeline.ts"
@@ -17,7 +20,7 @@ export interface ExportRun {
   /** A train step's output folder. */
   readonly modelDir: string
   readonly format: ExportFormat
-  /** A .safetensors file (kohya, peft, embedding) or a new folder (diffusers). */
+  /** A .safetensors file (kohya, peft, embedding) or a new folder (diffusers, controlnet). */
   readonly out: string
   /** Export the EMA weights when the model kept them (the declaration's `generate.useEma`), else the final ones. */
   readonly useEma: boolean
@@ -31,6 +34,7 @@ export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, Export
     Effect.gen(function*() {
       const manifest = yield* readModelManifest(run.modelDir)
       const summary = (notes: ReadonlyArray<string>): ExportSummary => ({ weights: weightsUsed(manifest, run.useEma), step: manifest.steps, notes })
+      if (run.format === "controlnet") return summary(yield* writeTrainedControlNet(run, manifest))
       if (run.format === "diffusers") {
         // Checked before loading anything: the base may be gigabytes.
         const exists = yield* Effect.promise(() => stat(run.out).then(() => true, () => false))
@@ -58,3 +62,27 @@ export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, Export
       return summary(notes)
     })
   )
+
+/**
+ * A conditioned experiment's trained ControlNet as a diffusers ControlNetModel folder: the one its train
+ * step wrote (LoRA merged; the EMA's with useEma when kept), copied under a temporary name, then renamed.
+ */
+const writeTrainedControlNet = (run: ExportRun, manifest: ModelManifest) =>
+  Effect.gen(function*() {
+    if (manifest.adaptation.controlnet === undefined) {
+      return yield* new ExportError({ format: "controlnet", reason: "the experiment trains no ControlNet (it declares no conditioning: controlNet({ … }))" })
+    }
+    const exists = yield* Effect.promise(() => stat(run.out).then(() => true, () => false))
+    if (exists) return yield* new ExportError({ format: "controlnet", reason: `${run.out} already exists; choose a new --out folder` })
+    const source = join(run.modelDir, weightsUsed(manifest, run.useEma) === "ema" ? CONTROLNET_EMA_FOLDER : CONTROLNET_FOLDER)
+    const temporary = join(dirname(run.out), `.${basename(run.out)}.${randomUUID()}.partial`)
+    yield* Effect.tryPromise({
+      try: async () => {
+        await mkdir(dirname(run.out), { recursive: true })
+        await cp(source, temporary, { recursive: true })
+        await rename(temporary, run.out)
+      },
+      catch: (e) => new ExportError({ format: "controlnet", reason: `cannot copy ${source} to ${run.out}: ${(e as Error).message}` })
+    }).pipe(Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))))
+    return ["load it with ControlNetModel.from_pretrained(folder) and pass it to StableDiffusion(XL)ControlNetPipeline with the base"]
+  })

@@ -10,6 +10,7 @@ import { type Conditioning, disposeConditioning, promptConditioning, usesGuidanc
 import type { DiffusionModels } from "./diffusion-models.ts"
 import { decodeAmplitude, sampleLatents, vaeScaleFactor } from "./sample-image.ts"
 import { makeSampler } from "./sampler.ts"
+import type { Control } from "./guidance.ts"
 
 /** A generation the models cannot run as declared; `field` is the declaration field at fault. */
 export class GenerationError extends Schema.TaggedError<GenerationError>()("GenerationError", {
@@ -41,6 +42,35 @@ export interface GenerateSamplesRequest {
    * the image size, crop corner (0, 0). Ignored by SD 1.x / 2.x.
    */
   readonly sizeConditioning?: Partial<ImageSizeConditioning>
+  /** A conditioned experiment's scenes (generate.conditions): sampled in place of the prompts, each with its ControlNet image. */
+  readonly scenes?: ConditionScenes
+}
+
+/** The scenes a ControlNet samples: each with its caption (the prompt) and conditioning image. */
+export interface ConditionScenes {
+  readonly controlnet: Omit<Control, "image">
+  readonly scenes: ReadonlyArray<ConditionScene>
+}
+
+export interface ConditionScene {
+  /** The prepared sample's id and source file (what the sample records). */
+  readonly id: string
+  readonly source: string
+  readonly caption: string
+  /** HWC in [0, 1]. */
+  readonly image: Float32Array
+  readonly height: number
+  readonly width: number
+  readonly channels: number
+}
+
+/** What one prompt of a run samples: declared, or a scene's caption with its conditioning image. */
+interface PromptJob {
+  readonly text: string
+  readonly declared: string
+  readonly split: "seen" | "unseen"
+  readonly negative: string | undefined
+  readonly scene?: { readonly index: number; readonly scene: ConditionScene }
 }
 
 const substituteToken = (text: string, field: string, token: string | undefined): Effect.Effect<string, GenerationError> =>
@@ -79,51 +109,88 @@ export const generateSamples = (
       cropTopLeft: request.sizeConditioning?.cropTopLeft ?? [0, 0],
       targetSize: request.sizeConditioning?.targetSize ?? [side, side]
     }
-    const prompts = promptsOf(generate)
     const convert = request.convertPrompt ?? ((text: string) => text)
-    const texts = yield* Effect.forEach(prompts, (p, i) => substituteToken(convert(p.text), `prompts[${i}]`, request.token))
-    const negatives = yield* Effect.forEach(prompts, (p, i) => {
-      const negative = negativePromptOf(generate, p)
-      const field = p.negativePrompt !== undefined ? `prompts[${i}].negativePrompt` : "negativePrompt"
-      return negative === undefined ? Effect.succeed(undefined) : substituteToken(convert(negative), field, request.token)
-    })
+    const scenes = request.scenes?.scenes
+    const negative = scenes === undefined || generate.negativePrompt === undefined
+      ? undefined
+      : yield* substituteToken(convert(generate.negativePrompt), "negativePrompt", request.token)
+    const jobs: ReadonlyArray<PromptJob> = scenes !== undefined
+      // A scene's caption was prepared with the token already in place.
+      ? scenes.map((scene, index) => ({ text: convert(scene.caption), declared: scene.caption, split: "seen", negative, scene: { index, scene } }))
+      : yield* Effect.forEach(promptsOf(generate), (p, i) =>
+        Effect.gen(function*() {
+          const declaredNegative = negativePromptOf(generate, p)
+          const field = p.negativePrompt !== undefined ? `prompts[${i}].negativePrompt` : "negativePrompt"
+          return {
+            text: yield* substituteToken(convert(p.text), `prompts[${i}]`, request.token),
+            declared: p.text,
+            split: p.split,
+            negative: declaredNegative === undefined ? undefined : yield* substituteToken(convert(declaredNegative), field, request.token)
+          }
+        }))
+    const mismatched = jobs.find((j) => j.scene !== undefined && (j.scene.scene.height !== side || j.scene.scene.width !== side))
+    if (mismatched?.scene !== undefined) {
+      const { scene } = mismatched.scene
+      return yield* new GenerationError({
+        field: "conditions",
+        reason:
+          `the scene ${scene.source} was prepared at ${scene.width}×${scene.height} pixels, but samples are ${side}×${side}; prepare the conditions at the generation's resolution`
+      })
+    }
     const replicates = Array.from({ length: generate.samplesPerPrompt }, (_, r) => r)
-    const total = prompts.length * generate.seeds.length * replicates.length
+    const total = jobs.length * generate.seeds.length * replicates.length
     const samples: Array<GeneratedSample> = []
 
-    yield* Effect.forEach(prompts, (prompt, promptIndex) =>
+    yield* Effect.forEach(jobs, (job, promptIndex) =>
       Effect.acquireUseRelease(
-        Effect.sync((): Conditioning => promptConditioning(models, texts[promptIndex]!, guided, size, negatives[promptIndex])),
-        (conditioning) =>
+        Effect.sync(() => ({
+          prompt: promptConditioning(models, job.text, guided, size, job.negative) as Conditioning,
+          image: job.scene === undefined ? undefined : tf.tensor4d(job.scene.scene.image, [1, side, side, job.scene.scene.channels])
+        })),
+        ({ image, prompt: conditioning }) =>
           Effect.forEach(generate.seeds, (seed) =>
             Effect.forEach(replicates, (replicate) =>
               Effect.gen(function*() {
                 const amplitude = yield* Effect.sync(() => {
-                  const image = tf.tidy(() => {
-                    const latents = sampleLatents({ models, sampler, conditioning, guidanceScale: generate.guidanceScale, size: latentSize, seed, replicate })
+                  const control = image === undefined || request.scenes === undefined ? {} : { control: { ...request.scenes.controlnet, image } }
+                  const decoded = tf.tidy(() => {
+                    const latents = sampleLatents({
+                      models,
+                      sampler,
+                      conditioning,
+                      guidanceScale: generate.guidanceScale,
+                      size: latentSize,
+                      seed,
+                      replicate,
+                      ...control
+                    })
                     return decodeAmplitude(models.vae, latents)
                   })
                   // Read outside tidy: tidy would walk the returned typed array element by element.
-                  const data = image.dataSync() as Float32Array
-                  image.dispose()
+                  const data = decoded.dataSync() as Float32Array
+                  decoded.dispose()
                   return data
                 })
                 const stem = sampleStem(promptIndex, seed, replicate)
                 yield* writeSampleImages(request.outDir, stem, amplitude, side)
-                const negativePrompt = negatives[promptIndex]
                 samples.push({
-                  prompt: texts[promptIndex]!,
-                  declaredPrompt: prompt.text,
-                  ...(negativePrompt === undefined ? {} : { negativePrompt }),
+                  prompt: job.text,
+                  declaredPrompt: job.declared,
+                  ...(job.negative === undefined ? {} : { negativePrompt: job.negative }),
                   promptIndex,
-                  split: prompt.split,
+                  split: job.split,
                   seed,
                   tiff: `${stem}.tif`,
-                  png: `${stem}.png`
+                  png: `${stem}.png`,
+                  ...(job.scene === undefined ? {} : { condition: { scene: job.scene.index, id: job.scene.scene.id, source: job.scene.scene.source } })
                 })
                 yield* request.progress(samples.length, total, "images")
               })), { discard: true }),
-        (conditioning) => Effect.sync(() => disposeConditioning(conditioning))
+        ({ image, prompt }) =>
+          Effect.sync(() => {
+            disposeConditioning(prompt)
+            image?.dispose()
+          })
       ), { discard: true })
 
     yield* writeSamplesIndex(request.outDir, samples)

@@ -1,9 +1,10 @@
 import type * as tf from "@tensorflow/tfjs-core"
 import type { ComponentName, ResolvedAdaptation } from "../../../framework/declaration/adaptation.ts"
+import type { ControlNetPlan } from "../controlnet.ts"
 import { hashString, mixSeed } from "../../data/seeded-random.ts"
 import { ADDED_TOKEN_EMBEDDING } from "../clip-text-model.ts"
 import { layersOf, type Layers } from "../layers.ts"
-import type { StableDiffusionPipeline } from "../pipeline-loader.ts"
+import type { LoadedModel, StableDiffusionPipeline } from "../pipeline-loader.ts"
 import type { TextEncoder } from "../prompt-encoding.ts"
 import { loraLayers, type LoraWeights } from "./lora.ts"
 import type { ClipTokenizer } from "../../tokenizer/clip-tokenizer.ts"
@@ -23,15 +24,22 @@ export interface AdaptedPipeline {
   readonly textEncoders: ReadonlyArray<TextEncoder>
   /** Rewrites a prompt before tokenising (a multi-vector token spelled out, as diffusers' `maybe_convert_prompt`). */
   readonly convertPrompt: (prompt: string) => string
+  /** A conditioned experiment's ControlNet. */
+  readonly controlnet?: { readonly plan: ControlNetPlan; readonly layers: Layers }
 }
+
+/** What can carry LoRA adapters: a pipeline component, or a conditioned experiment's ControlNet. */
+export type AdaptedName = ComponentName | "controlnet"
 
 /** A resolved adaptation with the tensors it adds to a pipeline (fully trained weights live in the pipeline's maps). */
 export interface AdaptationTensors {
   readonly adaptation: ResolvedAdaptation
-  /** LoRA A and B by component, then module name. */
-  readonly lora: ReadonlyMap<ComponentName, ReadonlyMap<string, LoraWeights>>
+  /** LoRA A and B by component (or the ControlNet), then module name. */
+  readonly lora: ReadonlyMap<AdaptedName, ReadonlyMap<string, LoraWeights>>
   /** With a learned token, every text encoder's token rows [vectors, hidden] and its tokenizer with the spellings added. */
   readonly token: ReadonlyMap<ComponentName, TokenRows>
+  /** A conditioned experiment's ControlNet (its parameters, fully trained ones included; adapters are in `lora`). */
+  readonly controlnet?: LoadedModel<ControlNetPlan>
 }
 
 export interface TokenRows {
@@ -53,13 +61,13 @@ export interface AdaptOptions {
 }
 
 const componentLayers = (
-  name: ComponentName,
+  name: AdaptedName,
   parameters: ReadonlyMap<string, tf.Tensor>,
   tensors: AdaptationTensors | undefined,
   options: AdaptOptions
 ): Layers => {
   const plain = layersOf(parameters)
-  const treatment = tensors?.adaptation.components[name]
+  const treatment = name === "controlnet" ? tensors?.adaptation.controlnet?.treatment : tensors?.adaptation.components[name]
   const adapters = tensors?.lora.get(name)
   if (treatment?._tag !== "lora" || adapters === undefined) return plain
   // Both text encoders name their modules alike: the component keys their masks apart.
@@ -70,6 +78,7 @@ const componentLayers = (
 /** The pipeline with `tensors` applied, or as it is (cheap: closures over the same tensors). */
 export const adaptedPipeline = (base: StableDiffusionPipeline, tensors?: AdaptationTensors, options: AdaptOptions = {}): AdaptedPipeline => {
   const spellings = tensors?.adaptation.token?.spellings
+  const controlnet = tensors?.controlnet
   return {
     base,
     unet: componentLayers("unet", base.unet.parameters, tensors, options),
@@ -80,6 +89,9 @@ export const adaptedPipeline = (base: StableDiffusionPipeline, tensors?: Adaptat
       if (token === undefined) return { plan: encoder.plan, layers, tokenizer: encoder.tokenizer }
       return { plan: encoder.plan, layers: withExtraParameters(layers, new Map([[ADDED_TOKEN_EMBEDDING, token.rows]])), tokenizer: token.tokenizer }
     }),
-    convertPrompt: (prompt) => (spellings === undefined ? prompt : spellOutToken(prompt, spellings))
+    convertPrompt: (prompt) => (spellings === undefined ? prompt : spellOutToken(prompt, spellings)),
+    ...(controlnet === undefined
+      ? {}
+      : { controlnet: { plan: controlnet.plan, layers: componentLayers("controlnet", controlnet.parameters, tensors, options) } })
   }
 }

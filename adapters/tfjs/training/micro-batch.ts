@@ -7,7 +7,13 @@ import type { LatentCache } from "../encoding/latent-cache.ts"
 import type { TextCache } from "../encoding/text-cache.ts"
 import type { Layers } from "../layers.ts"
 import type { NoiseSchedule } from "../schedulers/noise-schedule.ts"
-import { type PreparedDataError, type PreparedIndex, type PreparedSample, readPreparedPixels } from "../../../framework/steps/prepared-dataset.ts"
+import {
+  type PreparedDataError,
+  type PreparedIndex,
+  type PreparedSample,
+  readPreparedCondition,
+  readPreparedPixels
+} from "../../../framework/steps/prepared-dataset.ts"
 import type { DataFolderError } from "./index-files.ts"
 import { drawsFor, DrawPurpose, normals, permutation } from "./training-draws.ts"
 
@@ -69,6 +75,8 @@ export interface MicroBatch {
     readonly timeIds: ReadonlyArray<ReadonlyArray<number>>
     /** Conditioning read from the encode-text cache, when the encoders do not train. */
     readonly cachedText?: { readonly prompt: tf.Tensor3D; readonly pooled?: tf.Tensor2D }
+    /** Each row's conditioning image, NHWC in [0, 1], when a ControlNet trains. */
+    readonly condition?: tf.Tensor4D
   }
   /** Images and latent draws (VAE objective). */
   readonly reconstruction?: { readonly images: tf.Tensor4D; readonly draws: tf.Tensor4D }
@@ -80,7 +88,12 @@ export const disposeMicroBatch = (batch: MicroBatch): void => {
   tf.dispose([
     ...(d === undefined
       ? []
-      : [d.latents, d.noise, ...(d.cachedText === undefined ? [] : [d.cachedText.prompt, ...(d.cachedText.pooled ? [d.cachedText.pooled] : [])])]),
+      : [
+        d.latents,
+        d.noise,
+        ...(d.condition === undefined ? [] : [d.condition]),
+        ...(d.cachedText === undefined ? [] : [d.cachedText.prompt, ...(d.cachedText.pooled ? [d.cachedText.pooled] : [])])
+      ]),
     ...(r === undefined ? [] : [r.images, r.draws])
   ])
 }
@@ -103,6 +116,8 @@ export interface BatchNeeds {
   readonly reconstruction: boolean
   readonly captionDropout: number
   readonly noiseOffset: number
+  /** The conditioning images (a ControlNet trains). */
+  readonly conditions?: boolean
 }
 
 /** z = mean + exp(logvar / 2)·ε, then (z − shift)·scale: `latent_dist.sample()` as the UNet sees it. */
@@ -218,12 +233,20 @@ export const loadMicroBatch = (
         const timestepDraws = drawsFor(at.seed, DrawPurpose.timesteps, at.step, at.micro)
         const timesteps = samples.map(() => timestepDraws.integer(0, sources.schedule.numTrainTimesteps - 1))
         const cachedText = yield* cachedConditioning(sources, captions, track)
+        let condition: tf.Tensor4D | undefined
+        if (needs.conditions === true) {
+          const images = yield* Effect.forEach(samples, (s) => readPreparedCondition(sources.dataDir, s))
+          const pixels = concat(images)
+          const channels = pixels.length / (samples.length * prepared.height * prepared.width)
+          condition = track(tf.tensor4d(pixels, [samples.length, prepared.height, prepared.width, channels]))
+        }
         diffusion = {
           latents: track(tf.tensor4d(latents, shape)),
           noise: track(tf.tensor4d(noiseWithOffset(at, shape, needs.noiseOffset), shape)),
           timesteps,
           timeIds: samples.map(() => sizeIds(prepared)),
-          ...(cachedText === undefined ? {} : { cachedText })
+          ...(cachedText === undefined ? {} : { cachedText }),
+          ...(condition === undefined ? {} : { condition })
         }
       }
       let reconstruction: MicroBatch["reconstruction"]

@@ -4,7 +4,8 @@ import { treatmentsOf, type ComponentName, type ResolvedAdaptation, type Resolve
 import { partition, unmatchedPatterns } from "../../../framework/declaration/partition.ts"
 import { ADDED_TOKEN_EMBEDDING } from "../clip-text-model.ts"
 import type { LoadedModel, StableDiffusionPipeline } from "../pipeline-loader.ts"
-import type { AdaptationTensors, TokenRows } from "./adapted-pipeline.ts"
+import type { ControlNetPlan } from "../controlnet.ts"
+import type { AdaptationTensors, AdaptedName, TokenRows } from "./adapted-pipeline.ts"
 import { initialTokenRows, meanRowNorm, tokenizerWithToken } from "./learned-token.ts"
 import { downShape, initialLoraWeights, upShape, type LoraWeights } from "./lora.ts"
 
@@ -75,32 +76,51 @@ export const adaptedModels = (
 }
 
 /** The reason a treatment's patterns do not fit a model, or undefined when each selects something. */
-const patternProblems = (name: ComponentName, model: LoadedModel<unknown>, treatment: ResolvedTreatment) => {
+const patternProblems = (name: AdaptedName, model: LoadedModel<unknown>, treatment: ResolvedTreatment) => {
   const unmatched = unmatchedPatterns(model.specs, treatment, name)
-  return unmatched.length === 0 ? undefined : unmatched.map((u) => `${name}: ${u.field}.${u.index}: ${u.message}`).join("; ")
+  const field = name === "controlnet" ? "conditioning.treatment" : name
+  return unmatched.length === 0 ? undefined : unmatched.map((u) => `${field}: ${u.field}.${u.index}: ${u.message}`).join("; ")
 }
 
 /**
  * Sets up training on `pipeline` as `adaptation` says: fully trained parameters become variables in
  * place (sharing the loaded data, no copy), LoRA adapters and token rows are created from `seed`.
  */
-export const buildTrainingModel = (pipeline: StableDiffusionPipeline, adaptation: ResolvedAdaptation, seed: number): TrainingModel => {
+export const buildTrainingModel = (
+  pipeline: StableDiffusionPipeline,
+  adaptation: ResolvedAdaptation,
+  seed: number,
+  controlnet?: LoadedModel<ControlNetPlan>
+): TrainingModel => {
   // Adapters and rows made before a declaration error is found are released (the pipeline's own maps go with the pipeline).
   const created: Array<tf.Tensor> = []
   try {
-    return buildInto(pipeline, adaptation, seed, created)
+    return buildInto(pipeline, adaptation, seed, created, controlnet)
   } catch (error) {
     tf.dispose(created)
     throw error
   }
 }
 
-const buildInto = (pipeline: StableDiffusionPipeline, adaptation: ResolvedAdaptation, seed: number, created: Array<tf.Tensor>): TrainingModel => {
+const buildInto = (
+  pipeline: StableDiffusionPipeline,
+  adaptation: ResolvedAdaptation,
+  seed: number,
+  created: Array<tf.Tensor>,
+  controlnet: LoadedModel<ControlNetPlan> | undefined
+): TrainingModel => {
   const trainables: Array<Trainable> = []
   const groups: Array<OptimizerGroup> = []
-  const lora = new Map<ComponentName, ReadonlyMap<string, LoraWeights>>()
+  const lora = new Map<AdaptedName, ReadonlyMap<string, LoraWeights>>()
+  if ((adaptation.controlnet === undefined) !== (controlnet === undefined)) {
+    throw new TreatmentError({ reason: "conditioning: the adaptation and the ControlNet given to train disagree (one without the other)" })
+  }
+  const trained: Array<readonly [AdaptedName, LoadedModel<unknown>, ResolvedTreatment]> = [
+    ...adaptedModels(pipeline, adaptation),
+    ...(controlnet === undefined || adaptation.controlnet === undefined ? [] : [["controlnet", controlnet, adaptation.controlnet.treatment] as const])
+  ]
 
-  for (const [name, model, treatment] of adaptedModels(pipeline, adaptation)) {
+  for (const [name, model, treatment] of trained) {
     if (treatment._tag === "frozen") continue
     const problems = patternProblems(name, model, treatment)
     if (problems !== undefined) throw new TreatmentError({ reason: problems })
@@ -158,11 +178,12 @@ const buildInto = (pipeline: StableDiffusionPipeline, adaptation: ResolvedAdapta
     groups.push({ name: "token", lr: declared.lr, weightDecay: 0 })
   }
 
-  return { pipeline, tensors: { adaptation, lora, token }, trainables, groups, tokenNorms }
+  return { pipeline, tensors: { adaptation, lora, token, ...(controlnet === undefined ? {} : { controlnet }) }, trainables, groups, tokenNorms }
 }
 
-/** Releases what training added (adapters, token rows); fully trained weights go with the pipeline. */
+/** Releases what training added (adapters, token rows, the ControlNet); fully trained weights of the components go with the pipeline. */
 export const disposeAdaptation = (tensors: AdaptationTensors): void => {
   for (const weights of tensors.lora.values()) for (const w of weights.values()) tf.dispose([w.down, w.up])
   for (const { rows } of tensors.token.values()) rows.dispose()
+  if (tensors.controlnet !== undefined) tf.dispose([...tensors.controlnet.parameters.values()])
 }

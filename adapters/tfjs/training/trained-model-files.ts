@@ -7,7 +7,7 @@ import { writeSafetensors, type TensorToWrite } from "../../safetensors/safetens
 import { ResolvedAdaptation, type ComponentName } from "../../../framework/declaration/adaptation.ts"
 import { partition } from "../../../framework/declaration/partition.ts"
 import { ADDED_TOKEN_EMBEDDING } from "../clip-text-model.ts"
-import type { StableDiffusionPipeline } from "../pipeline-loader.ts"
+import { loadControlNet, type StableDiffusionPipeline } from "../pipeline-loader.ts"
 import type { AdaptationTensors, TokenRows } from "./adapted-pipeline.ts"
 import type { EmaState } from "./exponential-moving-average.ts"
 import { tokenizerWithToken } from "./learned-token.ts"
@@ -15,6 +15,7 @@ import { downShape, upShape, type LoraWeights } from "./lora.ts"
 import { DataFolderError, readIndexFile, writeIndexFile } from "./index-files.ts"
 import type { StepRecord } from "./training-checkpoint.ts"
 import { adaptedModels, type TrainingModel } from "./trainable-model.ts"
+import { CONTROLNET_EMA_FOLDER, CONTROLNET_FOLDER, writeControlNetFolder } from "./trained-controlnet.ts"
 
 /**
  * A finished train step's output, what `generate` and `export` read (next to the last checkpoint):
@@ -25,7 +26,10 @@ import { adaptedModels, type TrainingModel } from "./trainable-model.ts"
  *                         `<component>.<module>.lora_A.weight`    LoRA A ([in, r]; conv [kh, kw, in, r])
  *                         `<component>.<module>.lora_B.weight`    LoRA B ([r, out]; conv [1, 1, r, out])
  *                         `<encoder>.text_model.embeddings.added_token_embedding.weight`  token rows [vectors, hidden]
+ *                         `controlnet.<parameter>`, `controlnet.<module>.lora_A.weight`, …  a ControlNet's, alike
  *   ema.safetensors     the EMA of the trainable tensors under the same names (when declared)
+ *   controlnet/         a conditioned experiment's trained ControlNet as a diffusers folder (LoRA merged): what
+ *                       generation and export read; controlnet-ema/ with the EMA's values (when declared)
  *   training.json       the metrics of every step
  * Components are named as the pipeline folders: unet, vae, text_encoder, text_encoder_2.
  */
@@ -72,6 +76,7 @@ export const writeTrainedModel = (
   Effect.gen(function*() {
     yield* writeSafetensors(join(dir, MODEL_WEIGHTS), toWrite(modelTensors(model)), { format: "sardine-model" })
     if (ema !== undefined) yield* writeSafetensors(join(dir, EMA_WEIGHTS), toWrite([...ema]), { format: "sardine-model" })
+    yield* writeTrainedControlNet(dir, model.tensors, ema)
     yield* writeIndexFile(join(dir, TRAINING_HISTORY), { steps: history })
     const manifest: ModelManifest = {
       format: "sardine-trained-model",
@@ -83,6 +88,28 @@ export const writeTrainedModel = (
       ema: ema !== undefined
     }
     yield* writeIndexFile(join(dir, MODEL_MANIFEST), manifest)
+  })
+
+/** The ControlNet folders of a trained model: the final weights, and the EMA's values of what trained. */
+const writeTrainedControlNet = (dir: string, tensors: AdaptationTensors, ema: EmaState | undefined) =>
+  Effect.gen(function*() {
+    const controlnet = tensors.controlnet
+    const treatment = tensors.adaptation.controlnet?.treatment
+    if (controlnet === undefined || treatment === undefined) return
+    const adapters = tensors.lora.get("controlnet")
+    const scale = treatment._tag === "lora" ? treatment.scale : 1
+    yield* writeControlNetFolder(join(dir, CONTROLNET_FOLDER), controlnet, () => undefined, adapters === undefined ? undefined : { adapters, scale })
+    if (ema === undefined) return
+    const averaged = (name: string) => ema.get(`controlnet.${name}`)
+    const averagedAdapters = adapters === undefined ? undefined : new Map(
+      [...adapters].map(([module, w]) => [module, { down: averaged(`${module}.lora_A.weight`) ?? w.down, up: averaged(`${module}.lora_B.weight`) ?? w.up }])
+    )
+    yield* writeControlNetFolder(
+      join(dir, CONTROLNET_EMA_FOLDER),
+      controlnet,
+      averaged,
+      averagedAdapters === undefined ? undefined : { adapters: averagedAdapters, scale }
+    )
   })
 
 export const readModelManifest = (dir: string): Effect.Effect<ModelManifest, DataFolderError> => readIndexFile(join(dir, MODEL_MANIFEST), ModelManifest)
@@ -166,7 +193,13 @@ export const applyTrainedModel = (
             token.set(encoder.name, { rows, tokenizer })
           }
         }
-        return { manifest, tensors: { adaptation, lora, token } }
+        // The ControlNet comes whole (LoRA merged) from its diffusers folder.
+        const controlnet = adaptation.controlnet === undefined
+          ? undefined
+          : yield* loadControlNet(join(dir, weightsUsed(manifest, options.useEma) === "ema" ? CONTROLNET_EMA_FOLDER : CONTROLNET_FOLDER)).pipe(
+            Effect.mapError((e) => new DataFolderError({ file: join(dir, CONTROLNET_FOLDER), reason: e.message }))
+          )
+        return { manifest, tensors: { adaptation, lora, token, ...(controlnet === undefined ? {} : { controlnet }) } }
       }).pipe(Effect.onError(() => Effect.sync(() => tf.dispose(created))))
     })
   )

@@ -19,6 +19,7 @@ import { DataFolderError } from "./index-files.ts"
 import { buildTrainingModel, disposeAdaptation, TreatmentError, type TrainingModel } from "./trainable-model.ts"
 import { textEncodersTrain, trainsDiffusion, trainsVae } from "../../../framework/declaration/adaptation.ts"
 import { tfjsTrainingProblems } from "../../../framework/plan/engine-support.ts"
+import { initialControlNet } from "./trained-controlnet.ts"
 import { writeTrainedModel } from "./trained-model-files.ts"
 import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "./training-checkpoint.ts"
 import { trainingMetrics } from "../../../framework/metrics/metric-catalog.ts"
@@ -88,9 +89,16 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
       const unsupported = tfjsTrainingProblems(train)
       if (unsupported.length > 0) return yield* new TreatmentError({ reason: unsupported.join("; ") })
       const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, join(pipeline.folder, "scheduler", "scheduler_config.json"))
+      const prepared = yield* readPreparedIndex(run.dataDir)
+      const declaredControlNet = run.adaptation.controlnet
+      // Made before any UNet weight is trained (from_unet copies the base's), released with the run.
+      const controlnet = declaredControlNet === undefined ? undefined : yield* Effect.acquireRelease(
+        initialControlNet(pipeline, declaredControlNet, run.controlNetFolder, { dir: run.dataDir, conditioning: prepared.conditioning }, train.seed),
+        (c) => Effect.sync(() => tf.dispose([...c.parameters.values()]))
+      )
       const model: TrainingModel = yield* Effect.acquireRelease(
         Effect.try({
-          try: () => buildTrainingModel(pipeline, run.adaptation, train.seed),
+          try: () => buildTrainingModel(pipeline, run.adaptation, train.seed, controlnet),
           catch: (e) => (e instanceof TreatmentError ? e : new TreatmentError({ reason: (e as Error).message }))
         }),
         (m) => Effect.sync(() => disposeAdaptation(m.tensors))
@@ -101,7 +109,6 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
       const diffusion = trainsDiffusion(run.adaptation)
       const reconstruction = trainsVae(run.adaptation)
 
-      const prepared = yield* readPreparedIndex(run.dataDir)
       if (prepared.samples.length === 0) return yield* new DataFolderError({ file: join(run.dataDir, "index.json"), reason: "holds no training sample" })
       const validation = train.validationLoss
       const split = validation === undefined
@@ -132,7 +139,7 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
         ...(split === undefined ? {} : { members: split.training })
       }
       const validationEvery = validation?.every ?? train.checkpointEvery
-      const needs = { diffusion, reconstruction, captionDropout: train.captionDropout, noiseOffset: train.noiseOffset }
+      const needs = { diffusion, reconstruction, captionDropout: train.captionDropout, noiseOffset: train.noiseOffset, conditions: controlnet !== undefined }
 
       const restored = yield* restoreCheckpoint(run.workDir, model.trainables, train.seed)
       const optimizer: OptimizerState = yield* Effect.acquireRelease(

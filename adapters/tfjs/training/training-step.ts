@@ -56,8 +56,16 @@ export const microBatchGradients = (
     const d = batch.diffusion
     if (d !== undefined) {
       const c = conditioning(view, batch, d)
+      const control = view.controlnet === undefined || d.condition === undefined ? undefined : { ...view.controlnet, condition: d.condition }
       parts.push(
-        diffusionLoss(schedule, pipeline.unet.plan, view.unet, { latents: d.latents, noise: d.noise, timesteps: d.timesteps, ...c }, train.minSnrGamma)
+        diffusionLoss(
+          schedule,
+          pipeline.unet.plan,
+          view.unet,
+          { latents: d.latents, noise: d.noise, timesteps: d.timesteps, ...c },
+          train.minSnrGamma,
+          control
+        )
       )
     }
     const r = batch.reconstruction
