@@ -1,8 +1,10 @@
 import { Effect, Option } from "effect"
 import { join } from "node:path"
-import type { SamplerDeclaration } from "../../framework/services/model-architecture.ts"
+import type { EngineName } from "../../framework/services/engine.ts"
+import type { ConfigFolders, ConfigRefusal, SamplerDeclaration } from "../../framework/services/model-architecture.ts"
 import { decodeAutoencoderKlConfig } from "./autoencoder-kl.ts"
 import { decodeClipTextConfig } from "./clip-text-model.ts"
+import { decodeControlNetConfig } from "./controlnet.ts"
 import { readJsonFile } from "./model-config.ts"
 import { pipelineIndex } from "./pipeline-loader.ts"
 import { makeScheduler } from "./sampling/sampler.ts"
@@ -23,7 +25,7 @@ const refusalOf = (file: string, decode: (json: unknown, file: string) => Effect
  * What the tfjs engine refuses in a pipeline folder's configs, checked with the same decoders its
  * loaders, trainer and samplers use (so the two cannot disagree).
  */
-export const tfjsConfigRefusals = (folder: string, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<string>> =>
+const tfjsPipelineRefusals = (folder: string, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<string>> =>
   Effect.gen(function*() {
     const indexFile = join(folder, "model_index.json")
     if (Option.isNone(yield* Effect.option(readJsonFile(indexFile)))) return []
@@ -43,3 +45,37 @@ export const tfjsConfigRefusals = (folder: string, sampler: SamplerDeclaration):
     // The noise schedule and the sampler read some of the same keys: one line per distinct refusal.
     return [...new Set(refusals.flatMap(Option.toArray))]
   })
+
+const tfjsRefusals = (folders: ConfigFolders, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
+  Effect.gen(function*() {
+    const hint = "the tfjs engine cannot build this; run it with --engine torch (diffusers reads it), or change the config"
+    const base = (yield* tfjsPipelineRefusals(folders.base, sampler)).map((r): ConfigRefusal => ({ field: "base", reason: `${r}: ${hint}` }))
+    const controlNet = folders.controlNet === undefined ? Option.none() : yield* refusalOf(join(folders.controlNet, "config.json"), decodeControlNetConfig)
+    return [
+      ...base,
+      ...Option.toArray(controlNet).map((r): ConfigRefusal => ({ field: "conditioning.init", reason: `${r}: the tfjs engine cannot build this ControlNet` }))
+    ]
+  })
+
+/** The VAE keys diffusers' SDXL pipelines read that the torch worker's own encode and decode do not apply. */
+const torchUnappliedVaeKeys = ["latents_mean", "latents_std"] as const
+
+const torchRefusals = (folders: ConfigFolders): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
+  readJsonFile(join(folders.base, "vae", "config.json")).pipe(
+    Effect.option,
+    Effect.map(Option.match({
+      onNone: () => [],
+      onSome: (json) => {
+        const config = typeof json === "object" && json !== null ? json as Record<string, unknown> : {}
+        return torchUnappliedVaeKeys.filter((key) => config[key] != null).map((key): ConfigRefusal => ({
+          field: "base",
+          reason: `${join(folders.base, "vae", "config.json")}: ${key}: the torch engine encodes and decodes latents with scaling_factor only ` +
+            `(per-channel latent standardisation is not implemented); use a VAE without it`
+        }))
+      }
+    }))
+  )
+
+/** The config values `engine` would not honour in an experiment's folders (ModelArchitecture.configRefusals). */
+export const configRefusals = (engine: EngineName, folders: ConfigFolders, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
+  engine === "tfjs" ? tfjsRefusals(folders, sampler) : torchRefusals(folders)

@@ -79,8 +79,8 @@ const baseConfigFolder = (base: Experiment["base"], resolvePath: (path: string) 
 
 /**
  * Every field of `declaration` that `engine` cannot honour, by experiment: for torch, after checking its
- * environment (one worker start); for tfjs, with the base folders' sizes and every config value its
- * model and scheduler definitions refuse (diffusers, and so the torch engine, reads them).
+ * environment (one worker start); for tfjs, with the base folders' sizes; for both, every config value of
+ * the base (and a ControlNet folder) the engine would not honour (ModelArchitecture.configRefusals).
  */
 export const checkEngineSupport = (
   declaration: Declaration,
@@ -114,10 +114,12 @@ export const checkEngineSupport = (
           )
         }
       }
-      const folder = baseConfigFolder(experiment.base, resolvePath)
-      if (engine === "tfjs" && folder !== undefined) {
-        for (const refusal of yield* (yield* ModelArchitecture).tfjsRefusals(folder, experiment.generate)) {
-          own.push(`base: ${refusal}: the tfjs engine cannot build this; run it with --engine torch (diffusers reads it), or change the config`)
+      const base = baseConfigFolder(experiment.base, resolvePath)
+      const init = experiment.conditioning?.init
+      if (base !== undefined) {
+        const folders = { base, ...(init === undefined || init === "unet" ? {} : { controlNet: resolvePath(init) }) }
+        for (const { field, reason } of yield* (yield* ModelArchitecture).configRefusals(engine, folders, experiment.generate)) {
+          own.push(`${field}: ${reason}`)
         }
       }
       for (const problem of own) problems.set(problem, [...(problems.get(problem) ?? []), experiment.name])

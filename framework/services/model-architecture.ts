@@ -2,6 +2,7 @@ import { Context, Schema } from "effect"
 import type { Effect } from "effect"
 import type { ComponentName } from "../declaration/adaptation.ts"
 import type { Generation } from "../declaration/generation.ts"
+import type { EngineName } from "./engine.ts"
 import type { ParameterInfo } from "../declaration/partition.ts"
 
 /** A pipeline or architecture folder whose configs cannot be read: the folder and why. */
@@ -17,6 +18,18 @@ export class ArchitectureReadError extends Schema.TaggedError<ArchitectureReadEr
 /** What of a generation declaration picks and configures the sampler. */
 export type SamplerDeclaration = Pick<Generation, "sampler" | "steps" | "eta" | "schedulerConfig">
 
+/** The folders of configs an experiment's engine builds from: its base pipeline, and a ControlNet folder it starts from. */
+export interface ConfigFolders {
+  readonly base: string
+  readonly controlNet?: string
+}
+
+/** A config value an engine cannot honour: the declared field whose folder holds it, and why (file, key, rule, what to do). */
+export interface ConfigRefusal {
+  readonly field: "base" | "conditioning.init"
+  readonly reason: string
+}
+
 /**
  * A model architecture as the tfjs engine's model definitions read it from the configs alone (no
  * weights): the parameters plan-time checks match `full({ only })` patterns and LoRA targets against,
@@ -27,10 +40,11 @@ export class ModelArchitecture extends Context.Tag("sardine/ModelArchitecture")<
   /** Every component of a diffusers pipeline folder (or an architecture folder of configs) with its parameters. */
   readonly parameters: (folder: string) => Effect.Effect<ReadonlyMap<ComponentName, ReadonlyArray<ParameterInfo>>, ArchitectureReadError>
   /**
-   * Each config value of a pipeline (or architecture) folder the tfjs engine cannot build — the
-   * model_index, every model config, the scheduler config as the training's noise schedule and as the
-   * declared sampler — as `<file>: <field>: <rule>`. A file that cannot be read yet (a base not
-   * downloaded, or made by an earlier step) is not a refusal: the step that reads it reports it.
+   * Each config value of an experiment's folders that `engine` would not honour: on tfjs, what its
+   * model and scheduler definitions cannot build (the model_index, every model config, the scheduler
+   * config as the training's noise schedule and as the declared sampler, a ControlNet folder's config);
+   * on torch, what its worker does not implement of what diffusers reads. A file that cannot be read yet
+   * (a base not downloaded, or made by an earlier step) is not a refusal: the step that reads it reports it.
    */
-  readonly tfjsRefusals: (folder: string, sampler: SamplerDeclaration) => Effect.Effect<ReadonlyArray<string>>
+  readonly configRefusals: (engine: EngineName, folders: ConfigFolders, sampler: SamplerDeclaration) => Effect.Effect<ReadonlyArray<ConfigRefusal>>
 }>() {}

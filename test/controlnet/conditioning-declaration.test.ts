@@ -1,5 +1,5 @@
 import { Effect, Either, Exit, Layer } from "effect"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -7,6 +7,7 @@ import { decodeDeclaration, encodeDeclaration } from "../../framework/declaratio
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { controlNet, frozen, full, imageFolder, lora, synthetic, webDataset } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
+import { repoRoot } from "../support/run-process.ts"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
 import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
@@ -224,6 +225,23 @@ describe("conditioning declarations", () => {
       "conditioning: the torch engine has no ControlNet yet (its worker would train and sample without it); run the experiment with --engine tfjs, or remove conditioning and generate.conditions"
     ])
     expect(await problems(conditioned(), "tfjs")).toEqual([])
+    // A ControlNet folder to start from whose config the tfjs engine cannot build is refused now, not in the train step.
+    const dir = await mkdtemp(join(tmpdir(), "sardine-controlnet-init-"))
+    try {
+      const config = JSON.parse(await readFile(join(repoRoot, "test/fixtures/controlnet/sd1-controlnet/config.json"), "utf8"))
+      await writeFile(join(dir, "config.json"), JSON.stringify({ ...config, norm_num_groups: null }))
+      expect(await problems(conditioned({}, { init: dir }), "tfjs")).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^conditioning\\.init: ${
+              join(dir, "config.json")
+            }: norm_num_groups: sardine supports only a number of groups .*: the tfjs engine cannot build this ControlNet$`
+          )
+        )
+      ])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
     const baseline = conditioned({ baseline: true, components: { unet: frozen() }, train: undefined }, { treatment: frozen(), init: "models/controlnet" })
     expect(await problems(baseline, "tfjs")).toEqual([
       "conditioning: the tfjs engine samples a conditioned experiment with the ControlNet its training made, and a baseline trains none; train the experiment (baseline: false, with train), or remove conditioning"

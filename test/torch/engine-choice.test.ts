@@ -166,6 +166,15 @@ describe("choosing the engine", () => {
     // The same option under a sampler whose diffusers class does not read it is no refusal (diffusers ignores it too).
     expect(await problemsOf({ ...declaration, generate: { prompts: ["SAR image of a field"], sampler: "euler", steps: 4 } }, "tfjs")).toHaveLength(1)
     expect(await problemsOf(declaration, "torch")).toEqual([])
+    // Per-channel latent standardisation (diffusers' SDXL pipelines read it): neither engine applies it, both refuse it.
+    await edit("vae/config.json", { latents_mean: [0, 0, 0, 0] })
+    expect(await problemsOf(declaration, "tfjs")).toContainEqual(
+      expect.stringMatching(new RegExp(`^base: ${join(base, "vae", "config.json")}: latents_mean: sardine supports only null .*--engine torch`))
+    )
+    expect(await problemsOf(declaration, "torch")).toEqual([
+      `base: ${join(base, "vae", "config.json")}: latents_mean: the torch engine encodes and decodes latents with scaling_factor only ` +
+      "(per-channel latent standardisation is not implemented); use a VAE without it"
+    ])
   }, 120_000)
 
   it("on the command line: validate names the field and the engine; plan says which engine and where train-clip runs", async () => {
