@@ -27,7 +27,8 @@ export const AutoencoderKlConfig = Schema.Struct({
   sample_size: Schema.optionalWith(Schema.NullOr(Schema.Union(PositiveInt, Schema.Array(PositiveInt))), { default: () => 32 }),
   /** Latents are multiplied by this before the UNet sees them (0.18215 for SD 1.x/2.x, 0.13025 for SDXL). */
   scaling_factor: Schema.optionalWith(Schema.Number, { default: () => 0.18215 }),
-  shift_factor: Schema.optionalWith(Schema.NullOr(Schema.Number), { default: () => null }),
+  // SD / SDXL pipelines decode at latents / scaling_factor, never shifting back; a shifted VAE (SD3's) is not theirs.
+  shift_factor: Schema.optionalWith(only(Schema.Null, "null (latents shifted for training are not shifted back when decoding)"), { default: () => null }),
   // SDXL pipelines standardise latents with these when set (Playground v2.5's VAE); sardine does not.
   latents_mean: Schema.optionalWith(only(Schema.Null, "null (per-channel latent standardisation is not implemented)"), { default: () => null }),
   latents_std: Schema.optionalWith(only(Schema.Null, "null (per-channel latent standardisation is not implemented)"), { default: () => null }),

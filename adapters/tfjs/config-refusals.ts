@@ -57,8 +57,13 @@ const tfjsRefusals = (folders: ConfigFolders, sampler: SamplerDeclaration): Effe
     ]
   })
 
-/** The VAE keys diffusers' SDXL pipelines read that the torch worker's own encode and decode do not apply. */
-const torchUnappliedVaeKeys = ["latents_mean", "latents_std"] as const
+/** VAE keys the torch worker's own encode and decode would not honour, and why. */
+const torchUnappliedVaeKeys: Readonly<Record<string, string>> = {
+  latents_mean: "the torch engine encodes and decodes latents with scaling_factor only (per-channel latent standardisation is not implemented)",
+  latents_std: "the torch engine encodes and decodes latents with scaling_factor only (per-channel latent standardisation is not implemented)",
+  shift_factor:
+    "the torch engine decodes at latents / scaling_factor, as diffusers' SD and SDXL pipelines do, so latents shifted for training would not be shifted back"
+}
 
 const torchRefusals = (folders: ConfigFolders): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
   readJsonFile(join(folders.base, "vae", "config.json")).pipe(
@@ -67,10 +72,9 @@ const torchRefusals = (folders: ConfigFolders): Effect.Effect<ReadonlyArray<Conf
       onNone: () => [],
       onSome: (json) => {
         const config = typeof json === "object" && json !== null ? json as Record<string, unknown> : {}
-        return torchUnappliedVaeKeys.filter((key) => config[key] != null).map((key): ConfigRefusal => ({
+        return Object.entries(torchUnappliedVaeKeys).filter(([key]) => config[key] != null).map(([key, why]): ConfigRefusal => ({
           field: "base",
-          reason: `${join(folders.base, "vae", "config.json")}: ${key}: the torch engine encodes and decodes latents with scaling_factor only ` +
-            `(per-channel latent standardisation is not implemented); use a VAE without it`
+          reason: `${join(folders.base, "vae", "config.json")}: ${key}: ${why}; use a VAE without it`
         }))
       }
     }))

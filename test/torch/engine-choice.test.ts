@@ -175,6 +175,11 @@ describe("choosing the engine", () => {
       `base: ${join(base, "vae", "config.json")}: latents_mean: the torch engine encodes and decodes latents with scaling_factor only ` +
       "(per-channel latent standardisation is not implemented); use a VAE without it"
     ])
+    // A shift that training would apply and decoding (as diffusers' SD / SDXL pipelines do) would not undo.
+    await edit("vae/config.json", { latents_mean: null, shift_factor: 0.1159 })
+    const shifted = new RegExp(`^base: ${join(base, "vae", "config.json")}: shift_factor: `)
+    expect(await problemsOf(declaration, "tfjs")).toContainEqual(expect.stringMatching(shifted))
+    expect(await problemsOf(declaration, "torch")).toEqual([expect.stringMatching(shifted)])
   }, 120_000)
 
   it("on the command line: validate names the field and the engine; plan says which engine and where train-clip runs", async () => {
