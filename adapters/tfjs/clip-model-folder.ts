@@ -1,7 +1,9 @@
 import type * as tf from "@tensorflow/tfjs-core"
+import { FileSystem } from "@effect/platform"
+import { isPlatformError, type PlatformError } from "@effect/platform/Error"
 import { Effect, Schema } from "effect"
-import { copyFile, stat, writeFile } from "node:fs/promises"
 import { join } from "node:path"
+import { writeFileAtomic } from "../../framework/files/atomic-write.ts"
 import { writeFolderAtomically } from "../files/atomic-write-node.ts"
 import { type ClipImageConfig, readClipImageConfig } from "../onnx/clip-image-preprocess.ts"
 import { loadClipTokenizer } from "../tokenizer/tokenizer-files.ts"
@@ -11,6 +13,7 @@ import { isIgnoredClipTensor } from "./clip-text-model.ts"
 import { clipModelSpecs, decodeClipModelConfig, type ClipModelPlan } from "./clip-model.ts"
 import type { ParameterMap } from "./layers.ts"
 import { readJsonFile } from "./model-config.ts"
+import { isNotFound, pathExists, platformReason } from "./node-file-system.ts"
 
 /**
  * A transformers CLIPModel folder, as `CLIPModel.save_pretrained` + `CLIPTokenizer.save_pretrained` +
@@ -36,7 +39,9 @@ const OPENAI_STD = [0.26862954, 0.26130258, 0.27577711] as const
 /** A CLIP folder sardine cannot use; names the file and what is wrong with it. */
 export class ClipFolderError extends Schema.TaggedError<ClipFolderError>()("ClipFolderError", {
   file: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** The failure of the part that read or wrote the file, when one failed. */
+  cause: Schema.optional(Schema.Defect)
 }) {
   override get message() {
     return `${this.file}: ${this.reason}`
@@ -49,9 +54,11 @@ export interface ClipModelDescription {
   readonly image: ClipImageConfig
 }
 
-const exists = (file: string) => Effect.promise(() => stat(file).then(() => true, () => false))
+const fsFailure = (file: string) => (e: PlatformError) => new ClipFolderError({ file, reason: platformReason(e), cause: e })
 
-const asFolderError = (e: { readonly file: string; readonly reason: string }) => Effect.fail(new ClipFolderError({ file: e.file, reason: e.reason }))
+const exists = (file: string) => pathExists(file).pipe(Effect.mapError(fsFailure(file)))
+
+const asFolderError = (e: { readonly file: string; readonly reason: string }) => Effect.fail(new ClipFolderError({ file: e.file, reason: e.reason, cause: e }))
 
 /**
  * The model a folder describes, its tokenizer and its preprocessing, checked against each other:
@@ -134,27 +141,25 @@ export const writeClipModelFolder = (
 ): Effect.Effect<void, ClipFolderError> =>
   writeFolderAtomically(out, (temporary) =>
     Effect.gen(function*() {
-      const fsFailure = (file: string) => (e: unknown) => new ClipFolderError({ file, reason: (e as Error).message })
-      yield* Effect.tryPromise({
-        try: async () => {
-          // The architecture's files are copied as written: JSON.parse + stringify would turn 1.0 into 1,
-          // which transformers' typed configs refuse.
-          const copied = async (name: string) =>
-            copyFile(join(architecture, name), join(temporary, name)).then(() => true, (e: NodeJS.ErrnoException) => {
-              if (e.code === "ENOENT") return false
-              throw e
-            })
-          await copyFile(join(architecture, CLIP_CONFIG), join(temporary, CLIP_CONFIG))
-          for (const name of TOKENIZER_FILES) await copied(name)
-          if (!(await copied(CLIP_PREPROCESSOR))) {
-            await writeFile(join(temporary, CLIP_PREPROCESSOR), `${JSON.stringify(preprocessorJson(description.image), null, 2)}\n`)
-          }
-        },
-        catch: fsFailure(temporary)
-      })
+      const fs = yield* FileSystem.FileSystem
+      // The architecture's files are copied as written: JSON.parse + stringify would turn 1.0 into 1,
+      // which transformers' typed configs refuse.
+      const copied = (name: string) =>
+        fs.copyFile(join(architecture, name), join(temporary, name)).pipe(
+          Effect.as(true),
+          Effect.catchIf(isNotFound, () => Effect.succeed(false)),
+          Effect.mapError(fsFailure(join(architecture, name)))
+        )
+      yield* fs.copyFile(join(architecture, CLIP_CONFIG), join(temporary, CLIP_CONFIG)).pipe(Effect.mapError(fsFailure(join(architecture, CLIP_CONFIG))))
+      for (const name of TOKENIZER_FILES) yield* copied(name)
+      if (!(yield* copied(CLIP_PREPROCESSOR))) {
+        yield* writeFileAtomic(join(temporary, CLIP_PREPROCESSOR), `${JSON.stringify(preprocessorJson(description.image), null, 2)}\n`).pipe(
+          Effect.mapError(fsFailure(join(out, CLIP_PREPROCESSOR)))
+        )
+      }
       yield* saveParameters(join(temporary, CLIP_WEIGHTS), clipModelSpecs(description.plan), parameters).pipe(
-        Effect.mapError((e) => new ClipFolderError({ file: join(out, CLIP_WEIGHTS), reason: e.message }))
+        Effect.mapError((e) => new ClipFolderError({ file: join(out, CLIP_WEIGHTS), reason: e.message, cause: e }))
       )
     }), { replace: true }).pipe(
-      Effect.mapError((e) => e._tag === "ClipFolderError" ? e : new ClipFolderError({ file: out, reason: e.message }))
+      Effect.mapError((e) => isPlatformError(e) ? fsFailure(out)(e) : e)
     )

@@ -1,10 +1,10 @@
 import { Effect } from "effect"
-import { stat } from "node:fs/promises"
 import { join } from "node:path"
 import { autoencoderKlSpecs, decodeAutoencoderKlConfig } from "./autoencoder-kl.ts"
 import { clipTextSpecs, decodeClipTextConfig } from "./clip-text-model.ts"
 import type { ParameterSpec } from "./layers.ts"
-import { type ModelConfigError, readJsonFile } from "./model-config.ts"
+import { ModelConfigError, readJsonFile } from "./model-config.ts"
+import { isNotFound, platformReason, withNodeFileSystem } from "./node-file-system.ts"
 import { decodeUnet2DConditionConfig, unet2dConditionSpecs } from "./unet2d-condition.ts"
 
 /**
@@ -40,7 +40,11 @@ export interface ConfigParameters {
 export const configParameters = (folder: string, className?: string): Effect.Effect<ConfigParameters | undefined, ModelConfigError> =>
   Effect.gen(function*() {
     const file = join(folder, "config.json")
-    const present = yield* Effect.promise(() => stat(file).then((s) => s.isFile(), () => false))
+    const present = yield* withNodeFileSystem((fs) => fs.stat(file)).pipe(
+      Effect.map((info) => info.type === "File"),
+      Effect.catchIf(isNotFound, () => Effect.succeed(false)),
+      Effect.mapError((e) => new ModelConfigError({ file, reason: `cannot read (${platformReason(e)})`, cause: e }))
+    )
     if (!present) return undefined
     const json = yield* readJsonFile(file)
     const cls = className ?? classOf(json)

@@ -1,10 +1,12 @@
 import { Effect, ParseResult, Schema } from "effect"
-import { readFile } from "node:fs/promises"
+import { platformReason, withNodeFileSystem } from "./node-file-system.ts"
 
 /** A model config.json sardine cannot build: names the file, the field and the rule. */
 export class ModelConfigError extends Schema.TaggedError<ModelConfigError>()("ModelConfigError", {
   file: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** The failure of the file operation or the parser, when one failed. */
+  cause: Schema.optional(Schema.Defect)
 }) {
   override get message() {
     return `${this.file}: ${this.reason}`
@@ -41,10 +43,15 @@ export const parsePythonJson = (text: string): unknown => {
 }
 
 export const readJsonFile = (file: string): Effect.Effect<unknown, ModelConfigError> =>
-  Effect.tryPromise({
-    try: async () => parsePythonJson(await readFile(file, "utf8")),
-    catch: (error) => new ModelConfigError({ file, reason: `not readable JSON (${(error as Error).message})` })
-  })
+  withNodeFileSystem((fs) => fs.readFileString(file)).pipe(
+    Effect.mapError((error) => new ModelConfigError({ file, reason: `not readable (${platformReason(error)})`, cause: error })),
+    Effect.flatMap((text) =>
+      Effect.try({
+        try: () => parsePythonJson(text),
+        catch: (error) => new ModelConfigError({ file, reason: `not readable JSON (${(error as Error).message})`, cause: error })
+      })
+    )
+  )
 
 /** A check diffusers makes while building the model, reported on the config file. */
 export const requireThat = (condition: boolean, file: string, reason: string): Effect.Effect<void, ModelConfigError> =>

@@ -1,6 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core"
 import { Effect, Option } from "effect"
-import { stat } from "node:fs/promises"
 import { join } from "node:path"
 import type { TrainClipRequest } from "../../../framework/services/engine.ts"
 import { type PreparedDataError, readPreparedIndex } from "../../../framework/steps/prepared-dataset.ts"
@@ -8,6 +7,7 @@ import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { clipImageFeatures, clipModelSpecs, type ClipModelPlan, clipTextFeatures, LOGIT_SCALE, unitRows } from "../clip-model.ts"
 import { CLIP_WEIGHTS, ClipFolderError, readClipModelDescription, writeClipModelFolder } from "../clip-model-folder.ts"
 import { layersOf, type ParameterSpec } from "../layers.ts"
+import { pathExists, platformReason } from "../node-file-system.ts"
 import { type AdamWState, adamwStep, disposeAdamW } from "../training/adamw.ts"
 import { globalNorm } from "../training/gradient-norm.ts"
 import { DataFolderError } from "../training/index-files.ts"
@@ -81,7 +81,10 @@ export const trainClipModel = (run: ClipTrainRun): Effect.Effect<void, ClipTrain
       const train = run.train
       yield* prepareBackendForTraining
       const weights = join(run.architecture, CLIP_WEIGHTS)
-      if (yield* Effect.promise(() => stat(weights).then(() => true, () => false))) {
+      const weightsPresent = yield* pathExists(weights).pipe(
+        Effect.mapError((e) => new ClipFolderError({ file: weights, reason: platformReason(e), cause: e }))
+      )
+      if (weightsPresent) {
         return yield* new ClipFolderError({
           file: weights,
           reason: "an architecture folder holds the config and tokenizer files, not weights: a clipModel trains from nothing"

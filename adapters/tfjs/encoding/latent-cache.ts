@@ -9,6 +9,7 @@ import { loadAutoencoderKl, type LoadError } from "../pipeline-loader.ts"
 import { type PreparedDataError, readPreparedIndex, readPreparedPixels } from "../../../framework/steps/prepared-dataset.ts"
 import { DataFolderError, readIndexFile, writeIndexFile } from "../training/index-files.ts"
 import { shardedReader, shardedWriter } from "../training/sharded-tensors.ts"
+import { encodedValues } from "./encoded-values.ts"
 import { imageBatch } from "./image-batch.ts"
 
 /**
@@ -69,8 +70,8 @@ export const encodeLatents = (
         })
         const [, h, w, c] = mean.shape
         shape = [h, w, c]
-        const meanData = yield* Effect.promise(() => mean.data() as Promise<Float32Array>)
-        const logvarData = yield* Effect.promise(() => logvar.data() as Promise<Float32Array>)
+        const meanData = yield* encodedValues(mean, dataDir)
+        const logvarData = yield* encodedValues(logvar, dataDir)
         tf.dispose([mean, logvar])
         const size = h * w * c
         for (let i = 0; i < chunk.length; i++) {

@@ -8,6 +8,7 @@ import { encodePromptSd, encodePromptSdxl, type TextEncoder } from "../prompt-en
 import { type PreparedDataError, readPreparedIndex } from "../../../framework/steps/prepared-dataset.ts"
 import { DataFolderError, readIndexFile, writeIndexFile } from "../training/index-files.ts"
 import { shardedReader, shardedWriter } from "../training/sharded-tensors.ts"
+import { encodedValues } from "./encoded-values.ts"
 import { loadTextEncoders } from "./text-encoders.ts"
 
 /**
@@ -63,8 +64,8 @@ export const encodeText = (
         })
         promptShape = [prompt.shape[1], prompt.shape[2]]
         pooledShape = pooled === undefined ? null : [pooled.shape[1]]
-        const promptData = yield* Effect.promise(() => prompt.data() as Promise<Float32Array>)
-        const pooledData = pooled === undefined ? undefined : yield* Effect.promise(() => pooled.data() as Promise<Float32Array>)
+        const promptData = yield* encodedValues(prompt, dataDir)
+        const pooledData = pooled === undefined ? undefined : yield* encodedValues(pooled, dataDir)
         tf.dispose([prompt, ...(pooled === undefined ? [] : [pooled])])
         const promptSize = promptShape[0] * promptShape[1]
         const pooledSize = pooledShape === null ? 0 : pooledShape[0]

@@ -1,9 +1,11 @@
+import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { Effect } from "effect"
-import { randomUUID } from "node:crypto"
-import { cp, mkdir, rename, rm, stat } from "node:fs/promises"
-import { basename, dirname, join } from "node:path"
+import { join } from "node:path"
 import type { ExportFormat, ExportSummary } from "../../../framework/services/engine.ts"
+import { writeFolderAtomically } from "../../files/atomic-write-node.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
+import { isNotFound, pathExists, platformReason, withNodeFileSystem } from "../node-file-system.ts"
 import { disposePipeline, loadPipeline, readPipelineArchitecture, type LoadError } from "../pipeline-loader.ts"
 import { disposeAdaptation } from "../training/trainable-model.ts"
 import type { DataFolderError } from "../training/index-files.ts"
@@ -28,6 +30,11 @@ export interface ExportRun {
 
 export type ExportFailure = ExportError | DataFolderError | SafetensorsError | LoadError
 
+const fsFailure = (format: ExportFormat, what: string) => (e: PlatformError) => new ExportError({ format, reason: `${what}: ${platformReason(e)}`, cause: e })
+
+/** Whether `--out` is taken (export never writes over anything). */
+const outTaken = (run: ExportRun) => pathExists(run.out).pipe(Effect.mapError(fsFailure(run.format, `cannot look at ${run.out}`)))
+
 /** Writes a trained model in one of the formats other tools load; says which weights it wrote and what users must know. */
 export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, ExportFailure> =>
   Effect.scoped(
@@ -37,8 +44,7 @@ export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, Export
       if (run.format === "controlnet") return summary(yield* writeTrainedControlNet(run, manifest))
       if (run.format === "diffusers") {
         // Checked before loading anything: the base may be gigabytes.
-        const exists = yield* Effect.promise(() => stat(run.out).then(() => true, () => false))
-        if (exists) return yield* new ExportError({ format: "diffusers", reason: `${run.out} already exists; choose a new --out folder` })
+        if (yield* outTaken(run)) return yield* new ExportError({ format: "diffusers", reason: `${run.out} already exists; choose a new --out folder` })
         const pipeline = yield* Effect.acquireRelease(loadPipeline(run.base), (p) => Effect.sync(() => disposePipeline(p)))
         const { tensors } = yield* Effect.acquireRelease(
           applyTrainedModel(pipeline, run.modelDir, { useEma: run.useEma }),
@@ -53,7 +59,11 @@ export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, Export
           ]
         )
       }
-      const isFolder = yield* Effect.promise(() => stat(run.out).then((s) => s.isDirectory(), () => false))
+      const isFolder = yield* withNodeFileSystem((fs) => fs.stat(run.out)).pipe(
+        Effect.map((info) => info.type === "Directory"),
+        Effect.catchIf(isNotFound, () => Effect.succeed(false)),
+        Effect.mapError(fsFailure(run.format, `cannot look at ${run.out}`))
+      )
       if (isFolder) return yield* new ExportError({ format: run.format, reason: `${run.out} is a folder; --out names the .safetensors file to write` })
       const read = yield* trainedTensorReader(run.modelDir, manifest, run.useEma)
       if (run.format === "embedding") return summary(yield* writeTextualInversion(manifest, read, run.out))
@@ -72,17 +82,10 @@ const writeTrainedControlNet = (run: ExportRun, manifest: ModelManifest) =>
     if (manifest.adaptation.controlnet === undefined) {
       return yield* new ExportError({ format: "controlnet", reason: "the experiment trains no ControlNet (it declares no conditioning: controlNet({ … }))" })
     }
-    const exists = yield* Effect.promise(() => stat(run.out).then(() => true, () => false))
-    if (exists) return yield* new ExportError({ format: "controlnet", reason: `${run.out} already exists; choose a new --out folder` })
+    if (yield* outTaken(run)) return yield* new ExportError({ format: "controlnet", reason: `${run.out} already exists; choose a new --out folder` })
     const source = join(run.modelDir, weightsUsed(manifest, run.useEma) === "ema" ? CONTROLNET_EMA_FOLDER : CONTROLNET_FOLDER)
-    const temporary = join(dirname(run.out), `.${basename(run.out)}.${randomUUID()}.partial`)
-    yield* Effect.tryPromise({
-      try: async () => {
-        await mkdir(dirname(run.out), { recursive: true })
-        await cp(source, temporary, { recursive: true })
-        await rename(temporary, run.out)
-      },
-      catch: (e) => new ExportError({ format: "controlnet", reason: `cannot copy ${source} to ${run.out}: ${(e as Error).message}` })
-    }).pipe(Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))))
+    yield* writeFolderAtomically(run.out, (temporary) => Effect.flatMap(FileSystem.FileSystem, (fs) => fs.copy(source, temporary))).pipe(
+      Effect.mapError(fsFailure("controlnet", `cannot copy ${source} to ${run.out}`))
+    )
     return ["load it with ControlNetModel.from_pretrained(folder) and pass it to StableDiffusion(XL)ControlNetPipeline with the base"]
   })

@@ -1,7 +1,9 @@
+import { FileSystem } from "@effect/platform"
+import { isPlatformError, type PlatformError } from "@effect/platform/Error"
 import * as tf from "@tensorflow/tfjs-core"
-import { Effect } from "effect"
-import { cp, readFile, stat, writeFile } from "node:fs/promises"
-import { join, resolve } from "node:path"
+import { Effect, Option } from "effect"
+import { dirname, join } from "node:path"
+import { filesUnder } from "../../../framework/files/folder-files.ts"
 import { writeFolderAtomically } from "../../files/atomic-write-node.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { saveParameters } from "../checkpoint.ts"
@@ -10,6 +12,7 @@ import { tensorSpec, type ParameterSpec } from "../layers.ts"
 import type { LoadedModel, StableDiffusionPipeline } from "../pipeline-loader.ts"
 import { treatmentsOf, type ComponentName } from "../../../framework/declaration/adaptation.ts"
 import type { AdaptationTensors } from "../training/adapted-pipeline.ts"
+import { isNotFound, pathExists, platformReason } from "../node-file-system.ts"
 import { mergedWeight } from "../training/lora.ts"
 import { ExportError } from "./export-error.ts"
 import { withEntriesAdded, withMember } from "./json-text.ts"
@@ -23,7 +26,7 @@ import { withEntriesAdded, withMember } from "./json-text.ts"
 
 const WEIGHT_FILE = /\.(safetensors|bin|ckpt|pt)$|\.safetensors\.index\.json$|\.bin\.index\.json$/
 
-const fsError = (what: string) => (e: unknown) => new ExportError({ format: "diffusers", reason: `${what}: ${(e as Error).message}` })
+const fsError = (what: string) => (e: PlatformError) => new ExportError({ format: "diffusers", reason: `${what}: ${platformReason(e)}`, cause: e })
 
 const modelOf = (pipeline: StableDiffusionPipeline, name: ComponentName): LoadedModel<unknown> =>
   name === "unet" ? pipeline.unet : name === "vae" ? pipeline.vae : pipeline.textEncoders.find((e) => e.name === name)!
@@ -56,9 +59,22 @@ const finalParameters = (
   return { specs, parameters, created }
 }
 
-/** A JSON file's text, or `{}` when it does not exist. */
-const jsonText = (file: string): Promise<string> =>
-  readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? "{}\n" : Promise.reject(e)))
+/**
+ * Copies every file under `from` whose '/'-separated path `keep` accepts to the same path under `to`.
+ * Links are followed (a Hugging Face snapshot is a folder of links into its cache), so the copy stands
+ * alone and the tokenizer edits below never write through a link into the cache.
+ */
+const copyFolder = (fs: FileSystem.FileSystem, from: string, to: string, keep: (path: string) => boolean) =>
+  Effect.flatMap(filesUnder(from), (files) =>
+    Effect.forEach(
+      files.filter((file) => keep(file.path)),
+      (file) =>
+        Effect.zipRight(
+          fs.makeDirectory(dirname(join(to, file.path)), { recursive: true }),
+          fs.copyFile(join(from, file.path), join(to, file.path))
+        ),
+      { discard: true }
+    ))
 
 /**
  * Adds the token's spellings to a tokenizer folder in every form transformers reads (classic files and
@@ -66,25 +82,28 @@ const jsonText = (file: string): Promise<string> =>
  * the prompt's exact spelling: transformers 5 then reports `<SAR>` (not the lower-cased `<sar>`) from
  * `tokenize`, which diffusers' `maybe_convert_prompt` needs to expand `<SAR>` to `<SAR> <SAR>_1 …`.
  */
-const addTokensToTokenizer = async (folder: string, spellings: ReadonlyArray<string>, firstId: number): Promise<void> => {
-  const added = spellings.map((content, i) => ({ id: firstId + i, content }))
-  const entry = (content: string) => ({ content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: false })
-  const edit = async (file: string, change: (text: string) => string, onlyIfPresent = false) => {
-    const exists = await stat(file).then(() => true, () => false)
-    if (onlyIfPresent && !exists) return
-    await writeFile(file, change(await jsonText(file)))
-  }
-  await edit(join(folder, "added_tokens.json"), (text) => added.reduce((t, a) => withMember(t, a.content, a.id), text))
-  await edit(
-    join(folder, "tokenizer_config.json"),
-    (text) => withEntriesAdded(text, "added_tokens_decoder", added.map((t) => [String(t.id), entry(t.content)]), "object")
-  )
-  await edit(
-    join(folder, "tokenizer.json"),
-    (text) => withEntriesAdded(text, "added_tokens", added.map((t) => ({ id: t.id, ...entry(t.content) })), "array"),
-    true
-  )
-}
+const addTokensToTokenizer = (fs: FileSystem.FileSystem, folder: string, spellings: ReadonlyArray<string>, firstId: number) =>
+  Effect.gen(function*() {
+    const added = spellings.map((content, i) => ({ id: firstId + i, content }))
+    const entry = (content: string) => ({ content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: false })
+    /** Edits a JSON file; an absent one is created from `{}` unless `onlyIfPresent`. */
+    const edit = (file: string, change: (text: string) => string, onlyIfPresent = false) =>
+      Effect.gen(function*() {
+        const text = yield* fs.readFileString(file).pipe(Effect.map(Option.some), Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<string>())))
+        if (onlyIfPresent && Option.isNone(text)) return
+        yield* fs.writeFileString(file, change(Option.getOrElse(text, () => "{}\n")))
+      })
+    yield* edit(join(folder, "added_tokens.json"), (text) => added.reduce((t, a) => withMember(t, a.content, a.id), text))
+    yield* edit(
+      join(folder, "tokenizer_config.json"),
+      (text) => withEntriesAdded(text, "added_tokens_decoder", added.map((t) => [String(t.id), entry(t.content)]), "object")
+    )
+    yield* edit(
+      join(folder, "tokenizer.json"),
+      (text) => withEntriesAdded(text, "added_tokens", added.map((t) => ({ id: t.id, ...entry(t.content) })), "array"),
+      true
+    )
+  })
 
 /** Writes the merged pipeline of `pipeline` + `tensors` (already applied to the maps) to the folder `out`. */
 export const writeMergedPipeline = (
@@ -93,28 +112,19 @@ export const writeMergedPipeline = (
   out: string
 ): Effect.Effect<void, ExportError | SafetensorsError> =>
   Effect.gen(function*() {
-    const exists = yield* Effect.promise(() => stat(out).then(() => true, () => false))
-    if (exists) return yield* new ExportError({ format: "diffusers", reason: `${out} already exists; choose a new --out folder` })
+    if (yield* pathExists(out).pipe(Effect.mapError(fsError(`cannot look at ${out}`)))) {
+      return yield* new ExportError({ format: "diffusers", reason: `${out} already exists; choose a new --out folder` })
+    }
     const changed = new Set<ComponentName>([
       ...treatmentsOf(tensors.adaptation).filter(([, t]) => t._tag !== "frozen").map(([name]) => name),
       ...tensors.token.keys()
     ])
     yield* writeFolderAtomically(out, (temporary) =>
       Effect.gen(function*() {
-        yield* Effect.tryPromise({
-          try: () => {
-            // Unchanged components are copied whole; a changed one keeps its config and other files, not its weights.
-            const base = resolve(pipeline.folder)
-            return cp(base, temporary, {
-              recursive: true,
-              filter: (source) => {
-                const component = resolve(source).slice(base.length + 1).split(/[\\/]/)[0] as ComponentName
-                return !(changed.has(component) && WEIGHT_FILE.test(source))
-              }
-            })
-          },
-          catch: fsError(`cannot copy ${pipeline.folder}`)
-        })
+        const fs = yield* FileSystem.FileSystem
+        // Unchanged components are copied whole; a changed one keeps its config and other files, not its weights.
+        yield* copyFolder(fs, pipeline.folder, temporary, (path) => !(changed.has(path.split("/")[0] as ComponentName) && WEIGHT_FILE.test(path)))
+          .pipe(Effect.mapError(fsError(`cannot copy ${pipeline.folder}`)))
         for (const name of changed) {
           const model = modelOf(pipeline, name)
           const { specs, parameters, created } = finalParameters(model, name, tensors)
@@ -125,16 +135,14 @@ export const writeMergedPipeline = (
         if (token !== null) {
           for (const encoder of pipeline.textEncoders) {
             const vocab = encoder.plan.config.vocab_size
-            yield* Effect.tryPromise({
-              try: async () => {
-                // Only vocab_size changes: every other number keeps its literal (1.0 stays 1.0).
-                const configFile = join(temporary, encoder.name, "config.json")
-                await writeFile(configFile, withMember(await readFile(configFile, "utf8"), "vocab_size", vocab + token.spellings.length))
-                await addTokensToTokenizer(join(temporary, encoder.name.replace("text_encoder", "tokenizer")), token.spellings, vocab)
-              },
-              catch: fsError(`cannot add ${token.token} to ${encoder.name}`)
-            })
+            // Only vocab_size changes: every other number keeps its literal (1.0 stays 1.0).
+            const configFile = join(temporary, encoder.name, "config.json")
+            yield* fs.readFileString(configFile).pipe(
+              Effect.flatMap((text) => fs.writeFileString(configFile, withMember(text, "vocab_size", vocab + token.spellings.length))),
+              Effect.zipRight(addTokensToTokenizer(fs, join(temporary, encoder.name.replace("text_encoder", "tokenizer")), token.spellings, vocab)),
+              Effect.mapError(fsError(`cannot add ${token.token} to ${encoder.name}`))
+            )
           }
         }
-      })).pipe(Effect.mapError((e) => e._tag === "SystemError" || e._tag === "BadArgument" ? fsError(`cannot move the pipeline to ${out}`)(e) : e))
+      })).pipe(Effect.mapError((e) => isPlatformError(e) ? fsError(`cannot move the pipeline to ${out}`)(e) : e))
   })

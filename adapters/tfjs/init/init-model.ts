@@ -1,6 +1,7 @@
+import { FileSystem } from "@effect/platform"
+import { isPlatformError, type PlatformError } from "@effect/platform/Error"
 import { Effect, Schema } from "effect"
-import { cp, readdir, stat } from "node:fs/promises"
-import { join, relative } from "node:path"
+import { basename, join, relative } from "node:path"
 import type { ModelFamily } from "../../../framework/declaration/base-model.ts"
 import { hashString, SeededRandom } from "../../data/seeded-random.ts"
 import { writeFolderAtomically } from "../../files/atomic-write-node.ts"
@@ -10,6 +11,7 @@ import { loadClipTokenizer, type TokenizerError } from "../../tokenizer/tokenize
 import { autoencoderKlSpecs, decodeAutoencoderKlConfig } from "../autoencoder-kl.ts"
 import { clipTextSpecs, decodeClipTextConfig } from "../clip-text-model.ts"
 import type { ParameterSpec } from "../layers.ts"
+import { pathExists, platformReason, withNodeFileSystem } from "../node-file-system.ts"
 import { type ModelConfigError, readJsonFile } from "../model-config.ts"
 import { decodeNoiseSchedule } from "../schedulers/noise-schedule.ts"
 import { decodeUnet2DConditionConfig, unet2dConditionSpecs } from "../unet2d-condition.ts"
@@ -26,7 +28,9 @@ import { clipTextInitialisation, type Initialisation, torchDefaultInitialisation
 /** An architecture folder sardine cannot build a pipeline from; names the file and the rule. */
 export class InitModelError extends Schema.TaggedError<InitModelError>()("InitModelError", {
   file: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** The failure of the file operation, when one failed. */
+  cause: Schema.optional(Schema.Defect)
 }) {
   override get message() {
     return `${this.file}: ${this.reason}`
@@ -118,17 +122,15 @@ const readComponents = (architecture: string, family: ModelFamily) =>
 
 /** Every file of the architecture folder, refusing weights (a folder with weights is a `diffusers` base). */
 const architectureFiles = (architecture: string) =>
-  Effect.tryPromise({
-    try: () => readdir(architecture, { recursive: true, withFileTypes: true }),
-    catch: (e) => new InitModelError({ file: architecture, reason: `cannot list the architecture folder (${(e as Error).message})` })
-  }).pipe(
-    Effect.flatMap((entries) => {
-      const weights = entries.filter((e) => e.isFile() && WEIGHT_FILE.test(e.name))
+  withNodeFileSystem((fs) => fs.readDirectory(architecture, { recursive: true })).pipe(
+    Effect.mapError((e) => new InitModelError({ file: architecture, reason: `cannot list the architecture folder (${platformReason(e)})`, cause: e })),
+    Effect.flatMap((paths) => {
+      const weights = paths.filter((path) => WEIGHT_FILE.test(basename(path)))
       return weights.length === 0
         ? Effect.void
         : Effect.fail(
           new InitModelError({
-            file: join(weights[0]!.parentPath, weights[0]!.name),
+            file: join(architecture, weights[0]!),
             reason: "an architecture folder holds configs and tokenizer files, not weights; declare a folder with weights as diffusers(path)"
           })
         )
@@ -193,18 +195,19 @@ const plannedWeights = (architecture: string, textEncoders: ReadonlyArray<{ name
 /** Writes a new pipeline folder at `run.out` with seeded initial weights for the architecture's configs. */
 export const initModel = (run: InitModelRun): Effect.Effect<void, InitModelFailure> =>
   Effect.gen(function*() {
-    const exists = yield* Effect.promise(() => stat(run.out).then(() => true, () => false))
-    if (exists) return yield* new InitModelError({ file: run.out, reason: "already exists; init-model writes a new folder" })
+    const fsFailure = (what: string) => (e: PlatformError) => new InitModelError({ file: run.out, reason: `${what}: ${platformReason(e)}`, cause: e })
+    if (yield* pathExists(run.out).pipe(Effect.mapError(fsFailure("cannot look at it")))) {
+      return yield* new InitModelError({ file: run.out, reason: "already exists; init-model writes a new folder" })
+    }
     const { textEncoders } = yield* readComponents(run.architecture, run.family)
     yield* architectureFiles(run.architecture)
     const weights = yield* plannedWeights(run.architecture, textEncoders)
-    const fsFailure = (what: string) => (e: unknown) => new InitModelError({ file: run.out, reason: `${what}: ${(e as Error).message}` })
     yield* writeFolderAtomically(run.out, (temporary) =>
       Effect.gen(function*() {
-        yield* Effect.tryPromise({
-          try: () => cp(run.architecture, temporary, { recursive: true }),
-          catch: fsFailure(`cannot copy ${relative(process.cwd(), run.architecture) || run.architecture}`)
-        })
+        const fs = yield* FileSystem.FileSystem
+        yield* fs.copy(run.architecture, temporary).pipe(
+          Effect.mapError(fsFailure(`cannot copy ${relative(process.cwd(), run.architecture) || run.architecture}`))
+        )
         for (const w of weights) {
           yield* writeSafetensors(
             join(temporary, w.component, w.file),
@@ -217,5 +220,5 @@ export const initModel = (run: InitModelRun): Effect.Effect<void, InitModelFailu
             { format: "pt" }
           )
         }
-      })).pipe(Effect.mapError((e) => e._tag === "SystemError" || e._tag === "BadArgument" ? fsFailure("cannot move the pipeline into place")(e) : e))
+      })).pipe(Effect.mapError((e) => isPlatformError(e) ? fsFailure("cannot move the pipeline into place")(e) : e))
   })

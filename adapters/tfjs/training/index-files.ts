@@ -1,12 +1,14 @@
 import { Effect, ParseResult, Schema } from "effect"
-import { readFile } from "node:fs/promises"
 import { writeFileAtomically } from "../../files/atomic-write-node.ts"
+import { platformReason, withNodeFileSystem } from "../node-file-system.ts"
 
 /** The JSON index files of the engine's folders (caches, checkpoints, trained models): read checked, written atomically. */
 
 export class DataFolderError extends Schema.TaggedError<DataFolderError>()("DataFolderError", {
   file: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** The failure of the file operation, when one failed. */
+  cause: Schema.optional(Schema.Defect)
 }) {
   override get message() {
     return `${this.file}: ${this.reason}`
@@ -15,10 +17,14 @@ export class DataFolderError extends Schema.TaggedError<DataFolderError>()("Data
 
 /** Reads and checks a JSON index file with `schema`; every problem names the file. */
 export const readIndexFile = <A, I>(file: string, schema: Schema.Schema<A, I>): Effect.Effect<A, DataFolderError> =>
-  Effect.tryPromise({
-    try: async () => JSON.parse(await readFile(file, "utf8")) as unknown,
-    catch: (e) => new DataFolderError({ file, reason: `not readable JSON (${(e as Error).message})` })
-  }).pipe(
+  withNodeFileSystem((fs) => fs.readFileString(file)).pipe(
+    Effect.mapError((e) => new DataFolderError({ file, reason: `not readable (${platformReason(e)})`, cause: e })),
+    Effect.flatMap((text) =>
+      Effect.try({
+        try: () => JSON.parse(text) as unknown,
+        catch: (e) => new DataFolderError({ file, reason: `not readable JSON (${(e as Error).message})`, cause: e })
+      })
+    ),
     Effect.flatMap((json) =>
       Schema.decodeUnknown(schema)(json).pipe(
         Effect.mapError((e) => new DataFolderError({ file, reason: ParseResult.TreeFormatter.formatErrorSync(e) }))
@@ -29,5 +35,5 @@ export const readIndexFile = <A, I>(file: string, schema: Schema.Schema<A, I>): 
 /** Writes `value` as JSON under a temporary name, then renames it into place. */
 export const writeIndexFile = (file: string, value: unknown): Effect.Effect<void, DataFolderError> =>
   writeFileAtomically(file, `${JSON.stringify(value, null, 1)}\n`).pipe(
-    Effect.mapError((e) => new DataFolderError({ file, reason: `cannot write (${e.message})` }))
+    Effect.mapError((e) => new DataFolderError({ file, reason: `cannot write (${platformReason(e)})`, cause: e }))
   )

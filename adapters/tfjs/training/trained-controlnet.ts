@@ -1,14 +1,16 @@
 import * as tf from "@tensorflow/tfjs-core"
+import { isPlatformError, type PlatformError } from "@effect/platform/Error"
 import { Effect } from "effect"
-import { randomUUID } from "node:crypto"
-import { mkdir, rename, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { ResolvedControlNet } from "../../../framework/declaration/adaptation.ts"
 import type { PreparedConditioning } from "../../../framework/steps/prepared-dataset.ts"
+import { writeFileAtomic } from "../../../framework/files/atomic-write.ts"
+import { writeFolderAtomically } from "../../files/atomic-write-node.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { saveParameters } from "../checkpoint.ts"
 import { controlNetConfigFromUnet, controlNetConfigJson, controlNetFromUnet, controlNetSpecs, type ControlNetPlan, planControlNet } from "../controlnet.ts"
 import type { ModelConfigError } from "../model-config.ts"
+import { platformReason } from "../node-file-system.ts"
 import { type LoadedModel, loadControlNet, type LoadError, type StableDiffusionPipeline } from "../pipeline-loader.ts"
 import { DataFolderError } from "./index-files.ts"
 import { type LoraWeights, mergedWeight } from "./lora.ts"
@@ -108,7 +110,7 @@ export const initialControlNet = (
 /**
  * Writes `model` (its parameters replaced by `values` where given, LoRA `adapters` merged at `scale`) as a
  * diffusers ControlNet folder `out`: config.json and diffusion_pytorch_model.safetensors, under a temporary
- * name renamed when complete (a folder left from an interrupted write is replaced).
+ * name renamed when complete (a folder already at `out` is replaced).
  */
 export const writeControlNetFolder = (
   out: string,
@@ -117,8 +119,6 @@ export const writeControlNetFolder = (
   lora: { readonly adapters: ReadonlyMap<string, LoraWeights>; readonly scale: number } | undefined
 ): Effect.Effect<void, SafetensorsError | DataFolderError> =>
   Effect.gen(function*() {
-    const temporary = `${out}.${randomUUID()}.partial`
-    const fsError = (what: string) => (e: unknown) => new DataFolderError({ file: out, reason: `${what}: ${(e as Error).message}` })
     const created: Array<tf.Tensor> = []
     const parameters = new Map([...model.parameters].map(([name, tensor]) => [name, values(name) ?? tensor]))
     for (const [module, weights] of lora?.adapters ?? []) {
@@ -126,24 +126,15 @@ export const writeControlNetFolder = (
       created.push(merged)
       parameters.set(`${module}.weight`, merged)
     }
-    yield* Effect.gen(function*() {
-      yield* Effect.tryPromise({
-        try: async () => {
-          await mkdir(temporary, { recursive: true })
-          await writeFile(join(temporary, "config.json"), controlNetConfigJson(model.plan.config))
-        },
-        catch: fsError("cannot write the ControlNet's config")
-      })
-      yield* saveParameters(join(temporary, "diffusion_pytorch_model.safetensors"), model.specs, parameters)
-      yield* Effect.tryPromise({
-        try: async () => {
-          await rm(out, { recursive: true, force: true })
-          await rename(temporary, out)
-        },
-        catch: fsError("cannot move the ControlNet folder in place")
-      })
-    }).pipe(
-      Effect.onError(() => Effect.promise(() => rm(temporary, { recursive: true, force: true }))),
-      Effect.ensuring(Effect.sync(() => tf.dispose(created)))
-    )
+    const fsError = (what: string) => (e: PlatformError) => new DataFolderError({ file: out, reason: `${what}: ${platformReason(e)}`, cause: e })
+    yield* writeFolderAtomically(out, (temporary) =>
+      Effect.zipRight(
+        writeFileAtomic(join(temporary, "config.json"), controlNetConfigJson(model.plan.config)).pipe(
+          Effect.mapError(fsError("cannot write the ControlNet's config"))
+        ),
+        saveParameters(join(temporary, "diffusion_pytorch_model.safetensors"), model.specs, parameters)
+      ), { replace: true }).pipe(
+        Effect.mapError((e) => isPlatformError(e) ? fsError("cannot move the ControlNet folder in place")(e) : e),
+        Effect.ensuring(Effect.sync(() => tf.dispose(created)))
+      )
   })

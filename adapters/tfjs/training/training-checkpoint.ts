@@ -1,12 +1,13 @@
 import * as tf from "@tensorflow/tfjs-core"
+import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Option, Schema } from "effect"
-import { readdir, rm, stat } from "node:fs/promises"
 import { join } from "node:path"
 import { writeFolderAtomically } from "../../files/atomic-write-node.ts"
 import { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { openSafetensors } from "../../safetensors/safetensors-reader.ts"
 import { writeSafetensors, type TensorToWrite } from "../../safetensors/safetensors-writer.ts"
 import type { AdamWState } from "./adamw.ts"
+import { pathExists, platformReason, withNodeFileSystem } from "../node-file-system.ts"
 import type { EmaState } from "./exponential-moving-average.ts"
 import { DataFolderError, readIndexFile, writeIndexFile } from "./index-files.ts"
 import type { Trainable } from "./trainable-model.ts"
@@ -62,7 +63,7 @@ export interface TrainingState {
 
 const folderName = (step: number) => `step-${String(step).padStart(8, "0")}`
 
-const fsFailure = (file: string) => (e: unknown) => new DataFolderError({ file, reason: (e as Error).message })
+const fsFailure = (file: string) => (e: PlatformError) => new DataFolderError({ file, reason: platformReason(e), cause: e })
 
 const values = (tensor: tf.Tensor) => () => tensor.dataSync() as Float32Array
 
@@ -102,14 +103,14 @@ export const saveCheckpoint = (workDir: string, state: TrainingState): Effect.Ef
       ), { replace: true }).pipe(Effect.mapError((e) => e._tag === "SystemError" || e._tag === "BadArgument" ? fsFailure(final)(e) : e))
     yield* writeIndexFile(join(root, LATEST), { step: state.step, folder: name })
     // Only now are the older checkpoints (and partial leftovers of interrupted saves) no longer needed.
-    yield* Effect.tryPromise({
-      try: async () => {
-        for (const entry of await readdir(root)) {
-          if (entry !== name && entry !== LATEST) await rm(join(root, entry), { recursive: true, force: true })
-        }
-      },
-      catch: fsFailure(root)
-    })
+    yield* withNodeFileSystem((fs) =>
+      Effect.flatMap(fs.readDirectory(root), (entries) =>
+        Effect.forEach(
+          entries.filter((entry) => entry !== name && entry !== LATEST),
+          (entry) => fs.remove(join(root, entry), { recursive: true, force: true }),
+          { discard: true }
+        ))
+    ).pipe(Effect.mapError(fsFailure(root)))
   })
 
 export interface RestoredState {
@@ -132,7 +133,7 @@ export const restoreCheckpoint = (
   Effect.gen(function*() {
     const root = join(workDir, CHECKPOINTS)
     const latestFile = join(root, LATEST)
-    const present = yield* Effect.promise(() => stat(latestFile).then(() => true, () => false))
+    const present = yield* pathExists(latestFile).pipe(Effect.mapError(fsFailure(latestFile)))
     if (!present) return Option.none()
     const latest = yield* readIndexFile(latestFile, Latest)
     const folder = join(root, latest.folder)
