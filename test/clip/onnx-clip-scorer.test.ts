@@ -123,5 +123,9 @@ describe("ONNX CLIP scorer", () => {
     expect(await failure(wrongCrop)).toBe(`${join(wrongCrop, "image_encoder.onnx")}: input pixel_values has size 16 in dimension 2, sardine feeds 24`)
     const longer = variant("longer-context", "tokenizer_config.json", JSON.stringify({ model_max_length: 77 }))
     expect(await failure(longer)).toBe(`${join(longer, "text_encoder.onnx")}: input input_ids has size 16 in dimension 1, sardine feeds 77`)
+    // tools/make_onnx_without_outputs.py: onnxruntime loads a graph with no outputs; the scorer refuses it.
+    const noOutput = variant("no-output", "image_encoder.onnx", undefined)
+    copyFileSync(fileURLToPath(new URL("../fixtures/onnx/image-encoder-without-outputs.onnx", import.meta.url)), join(noOutput, "image_encoder.onnx"))
+    expect(await failure(noOutput)).toBe(`${join(noOutput, "image_encoder.onnx")}: has no output`)
   })
 })

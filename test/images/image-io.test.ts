@@ -254,6 +254,21 @@ describe("ImageIO (sharp + geotiff)", () => {
         },
         "corrupt",
         /: corrupt TIFF/
+      ],
+      [
+        "TIFF with an empty BitsPerSample",
+        () => {
+          const bytes = new Uint8Array(good("float32.tif"))
+          const view = new DataView(bytes.buffer)
+          const directory = view.getUint32(4, true) // little-endian: the fixture starts with "II"
+          for (let i = 0; i < view.getUint16(directory, true); i++) {
+            const entry = directory + 2 + 12 * i
+            if (view.getUint16(entry, true) === 258) view.setUint32(entry + 4, 0, true) // BitsPerSample: 0 values
+          }
+          return make("no-bits.tif", bytes)
+        },
+        "corrupt",
+        /: corrupt TIFF: an empty SampleFormat or BitsPerSample$/
       ]
     ]
     for (const [label, file, kind, reason] of cases) {
