@@ -37,6 +37,7 @@ const unit = [
   "test/training/reference-math.test.ts",
   "test/training/cpu-kernel-fixes.test.ts",
   "test/training/lora.test.ts",
+  "test/training/engine-files.test.ts",
   "test/demo-base/bpe-trainer.test.ts",
   "test/export/export-command.test.ts",
   "test/export/json-text.test.ts",
