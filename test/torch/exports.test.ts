@@ -1,4 +1,5 @@
-import { Effect, Schema } from "effect"
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Layer, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -132,7 +133,7 @@ describe("a torch-trained model's exports in diffusers", () => {
           progress: () => Effect.void
         })
         return [yield* read(join(torchDir, reference!.tiff)), yield* read(join(onnxOut, reference!.tiff))] as const
-      }).pipe(Effect.provide(ImageIOLive))
+      }).pipe(Effect.provide(Layer.merge(ImageIOLive, NodeContext.layer)))
     )
     const worst = ours.data.reduce((m, v, i) => Math.max(m, Math.abs(v - theirs.data[i]!)), 0)
     expect(worst).toBeLessThan(1e-3)
