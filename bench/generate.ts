@@ -10,7 +10,8 @@
  * (sardine also writes its TIFF and PNG). Every side prints the mean of the first image: the same
  * sampler computed the same image. The machine is shared: run it when it is quiet and say the load.
  */
-import { Effect, Schema } from "effect"
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Layer, Schema } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
@@ -70,7 +71,7 @@ try {
       const torch = yield* makeTorchEngine({ python: { python: join(root, ".venv/bin/python"), source: "the repository's .venv" } })
       yield* torch.exportOnnx({ base: { base: { _tag: "diffusers", path: BASE, family: "sd15" }, path: BASE }, useEma: false, out: onnxFolder })
       const manifest = Schema.decodeUnknownSync(OnnxManifest)(JSON.parse(readFileSync(join(onnxFolder, onnxManifestFile), "utf8")))
-      const runtime = onnxRuntimeInfo()
+      const runtime = yield* onnxRuntimeInfo
       // Opened once, as the tfjs models are loaded once: the times are sampling, not loading.
       const onnxPipeline = yield* openOnnxPipeline(onnxFolder, manifest, runtime.providers)
       const generation = (c: typeof cases[number], seeds: ReadonlyArray<number>) =>
@@ -111,7 +112,7 @@ try {
         results[c.name] = { tfjs: yield* timed("tfjs"), onnx: yield* timed("onnx") }
       }
       return { results, runtime }
-    }).pipe(Effect.scoped, Effect.provide(ImageIOLive))
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(ImageIOLive, NodeContext.layer)))
   )
 
   console.log(

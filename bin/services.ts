@@ -63,7 +63,7 @@ const heavy = Layer.mergeAll(
   ),
   lazyLayer(
     OnnxEngine,
-    Effect.flatMap(Effect.promise(() => import("../adapters/onnx/onnx-engine.ts")), (m) => m.makeOnnxEngine),
+    Effect.flatMap(Effect.promise(() => import("../adapters/onnx/onnx-engine.ts")), (m) => Effect.provide(m.makeOnnxEngine, NodeContext.layer)),
     ["runtime"]
   ),
   lazyLayer(

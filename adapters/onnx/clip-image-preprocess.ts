@@ -1,5 +1,6 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect } from "effect"
-import { readFile } from "node:fs/promises"
 import type { Raster } from "../../framework/services/image-io.ts"
 import { ScorerError } from "../../framework/services/scorer.ts"
 
@@ -146,12 +147,14 @@ export const clipPixelValues = (images: ReadonlyArray<Raster>, config: ClipImage
 
 const problem = (file: string, reason: string) => new ScorerError({ file, reason })
 
-/** The preprocessing of a CLIP model folder: transformers' CLIPImageProcessor fields of `file` (preprocessor_config.json). */
+/**
+ * The preprocessing of a CLIP model folder: transformers' CLIPImageProcessor fields of `file` (preprocessor_config.json).
+ * Read through Node's FileSystem, provided here: the scorers' operations require nothing.
+ */
 export const readClipImageConfig = (file: string): Effect.Effect<ClipImageConfig, ScorerError> =>
-  Effect.tryPromise({
-    try: () => readFile(file, "utf8"),
-    catch: (e) => problem(file, `cannot read: ${(e as Error).message}`)
-  }).pipe(
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(
+    Effect.mapError((e) => problem(file, `cannot read: ${e.description ?? e.message}`)),
+    Effect.provide(NodeFileSystem.layer),
     Effect.flatMap((text) =>
       // eslint-disable-next-line @typescript-eslint/no-explicit-any -- transformers' file, checked field by field below
       Effect.try({ try: () => JSON.parse(text) as Record<string, any>, catch: (e) => problem(file, `not valid JSON (${(e as Error).message})`) })

@@ -29,7 +29,10 @@ const session = (file: string) =>
       try: () => ort.InferenceSession.create(file),
       catch: (e) => problem(file, `cannot load the ONNX model: ${(e as Error).message}`)
     }),
-    (s) => Effect.promise(() => s.release())
+    (s) =>
+      Effect.tryPromise({ try: () => s.release(), catch: (e) => problem(file, `cannot release the ONNX session: ${(e as Error).message}`) }).pipe(
+        Effect.catchAll((e) => Effect.logWarning(e.message))
+      )
   )
 
 type Metadata = { readonly name: string; readonly isTensor: boolean; readonly type?: string; readonly shape?: ReadonlyArray<number | string> }

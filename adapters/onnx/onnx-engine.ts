@@ -1,16 +1,16 @@
+import { FileSystem } from "@effect/platform"
 import * as tf from "@tensorflow/tfjs-core"
-import { Effect, Layer } from "effect"
-import { existsSync, readdirSync } from "node:fs"
-import { readFile } from "node:fs/promises"
+import { Effect, Layer, Schema } from "effect"
 import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
+import { basename, dirname, join } from "node:path"
 import * as ort from "onnxruntime-node"
 import { negativePromptOf, promptsOf } from "../../framework/declaration/generation.ts"
 import { EngineError, type GeneratedSample } from "../../framework/services/engine.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
-import { OnnxEngine, type OnnxGenerateRequest, type OnnxManifest, type OnnxRuntimeInfo } from "../../framework/services/onnx-pipeline.ts"
+import { OnnxEngine, type OnnxGenerateRequest, type OnnxManifest, type OnnxRuntimeInfo, type SdxlOnnxManifest } from "../../framework/services/onnx-pipeline.ts"
 import { sampleStem, writeSampleImages, writeSamplesIndex } from "../images/sample-files.ts"
 import { selectBackend } from "../tfjs/backend.ts"
+import { type ImageSizeConditioning, sdxlTimeIds } from "../tfjs/prompt-encoding.ts"
 import { drawNoise, gaussianStream } from "../tfjs/sampling/gaussian-noise.ts"
 import { makeScheduler } from "../tfjs/sampling/sampler.ts"
 import type { DiffusionScheduler, NoiseDraw } from "../tfjs/schedulers/diffusion-scheduler.ts"
@@ -21,68 +21,93 @@ import { loadClipTokenizer } from "../tokenizer/tokenizer-files.ts"
  * The ONNX engine: an ONNX export's graphs on onnxruntime-node, the denoising loop in TypeScript. The
  * scheduler arithmetic, the noise draws and the files are the tfjs engine's own code (makeScheduler on the
  * tfjs backend the tfjs engine would use, the (seed, replicate) Gaussian streams, sample-files.ts), so for the same noise its
- * samples are the tfjs engine's up to the graphs' float differences. Only the UNet, VAE decoder and text
- * encoder run on onnxruntime: CUDA's execution provider when its libraries are installed next to
- * onnxruntime-node's binding, else the CPU's.
+ * samples are the tfjs engine's up to the graphs' float differences; an SDXL export's prompts are conditioned
+ * as the tfjs engine conditions them (conditioning.ts: the encoders' penultimate hidden states concatenated,
+ * the pooled text_embeds, its size / crop time ids, zeros for no negative prompt where the pipeline forces
+ * them). Only the UNet, VAE decoder and text encoders run on onnxruntime: CUDA's execution provider when its
+ * libraries are installed next to onnxruntime-node's binding, else the CPU's.
  */
 
 const failed = (reason: string) => new EngineError({ operation: "generate", reason })
 
-/** The folder of onnxruntime-node's native binding, where its optional provider libraries are installed. */
-const bindingFolders = (): Array<string> => {
-  const root = join(dirname(createRequire(import.meta.url).resolve("onnxruntime-node")), "..", "bin")
-  const found: Array<string> = []
-  const walk = (folder: string) => {
-    for (const entry of existsSync(folder) ? readdirSync(folder, { withFileTypes: true }) : []) {
-      if (entry.isDirectory()) walk(join(folder, entry.name))
-      else if (entry.name === "onnxruntime_binding.node") found.push(folder)
-    }
-  }
-  walk(root)
-  return found
-}
+/** A file or folder the engine could not read, named. */
+const unreadable = (path: string, e: { readonly message: string }) => failed(`${path}: ${e.message}`)
 
-/** CUDA when this build knows it and its provider library is installed (onnxruntime-node's install script downloads it on request). */
-export const onnxRuntimeInfo = (): OnnxRuntimeInfo => {
+/**
+ * CUDA when this build knows it and its provider library is installed next to a native binding of
+ * onnxruntime-node (its install script downloads it on request).
+ */
+export const onnxRuntimeInfo: Effect.Effect<OnnxRuntimeInfo, EngineError, FileSystem.FileSystem> = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
   const known = ort.listSupportedBackends().map((b) => b.name)
-  const cudaInstalled = bindingFolders().some((folder) => existsSync(join(folder, "libonnxruntime_providers_cuda.so")))
+  const root = join(dirname(createRequire(import.meta.url).resolve("onnxruntime-node")), "..", "bin")
+  const files = yield* fs.readDirectory(root, { recursive: true }).pipe(
+    Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeed([])),
+    Effect.mapError((e) => unreadable(root, e))
+  )
+  const bindings = new Set(files.filter((f) => basename(f) === "onnxruntime_binding.node").map(dirname))
+  const cudaInstalled = files.some((f) => basename(f) === "libonnxruntime_providers_cuda.so" && bindings.has(dirname(f)))
   const cuda = known.includes("cuda") && cudaInstalled
-  return {
+  const info: OnnxRuntimeInfo = {
     version: ort.env.versions.node ?? ort.env.versions.common,
     providers: cuda ? ["cuda", "cpu"] : ["cpu"],
     unavailable: known.includes("cuda") && !cuda ? ["cuda"] : []
   }
-}
+  return info
+})
+
+/** The text encoders' graph names, in pipeline order. */
+const encoderGraphs = (manifest: OnnxManifest) => manifest.family === "sdxl" ? ["text_encoder", "text_encoder_2"] as const : ["text_encoder"] as const
 
 interface Graphs {
   readonly unet: ort.InferenceSession
   readonly vaeDecoder: ort.InferenceSession
-  readonly textEncoder: ort.InferenceSession
+  /** In pipeline order (encoderGraphs). */
+  readonly textEncoders: ReadonlyArray<ort.InferenceSession>
 }
 
-const openGraphs = (folder: string, manifest: OnnxManifest, providers: ReadonlyArray<string>) => {
-  const open = (name: keyof OnnxManifest["graphs"]) => {
-    const file = join(folder, manifest.graphs[name].file)
-    return Effect.tryPromise({
-      try: () => ort.InferenceSession.create(file, { executionProviders: [...providers] }),
-      catch: (e) => failed(`${file}: cannot load the ONNX graph: ${(e as Error).message}`)
-    })
-  }
-  return Effect.acquireRelease(
-    Effect.all({ unet: open("unet"), vaeDecoder: open("vae_decoder"), textEncoder: open("text_encoder") }),
-    (graphs: Graphs) => Effect.promise(() => Promise.all([graphs.unet.release(), graphs.vaeDecoder.release(), graphs.textEncoder.release()]))
+const release = (session: ort.InferenceSession, file: string) =>
+  Effect.tryPromise({ try: () => session.release(), catch: (e) => unreadable(file, e as Error) }).pipe(
+    Effect.catchAll((e) => Effect.logWarning(`cannot release the ONNX session of ${e.reason}`))
   )
-}
 
-const run = (session: ort.InferenceSession, graph: string, feeds: Record<string, ort.Tensor>, output: string) =>
+const openGraphs = (folder: string, manifest: OnnxManifest, providers: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const graphs: Record<string, { readonly file: string }> = manifest.graphs
+    // Each session is released with the scope, however many opened before one failed.
+    const open = (name: string) => {
+      const file = join(folder, graphs[name]!.file)
+      return Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => ort.InferenceSession.create(file, { executionProviders: [...providers] }),
+          catch: (e) => failed(`${file}: cannot load the ONNX graph: ${(e as Error).message}`)
+        }),
+        (session) => release(session, file)
+      )
+    }
+    const result: Graphs = {
+      unet: yield* open("unet"),
+      vaeDecoder: yield* open("vae_decoder"),
+      textEncoders: yield* Effect.forEach(encoderGraphs(manifest), open)
+    }
+    return result
+  })
+
+const run = (session: ort.InferenceSession, graph: string, feeds: Record<string, ort.Tensor>, outputs: ReadonlyArray<string>) =>
   Effect.tryPromise({
     try: async () => {
-      const result = (await session.run(feeds))[output]
-      if (result === undefined || result.type !== "float32") throw new Error(`no float32 output ${output}`)
-      return result
+      const result = await session.run(feeds, [...outputs])
+      return outputs.map((output) => {
+        const tensor = result[output]
+        if (tensor === undefined || tensor.type !== "float32") throw new Error(`no float32 output ${output}`)
+        return tensor
+      })
     },
     catch: (e) => failed(`the ${graph} graph: ${(e as Error).message}`)
   })
+
+const runOne = (session: ort.InferenceSession, graph: string, feeds: Record<string, ort.Tensor>, output: string) =>
+  Effect.map(run(session, graph, feeds, [output]), ([tensor]) => tensor!)
 
 /** An NHWC tfjs tensor as the NCHW float32 tensor the graphs take. */
 const toNchw = (x: tf.Tensor4D): ort.Tensor => {
@@ -96,29 +121,96 @@ const toNchw = (x: tf.Tensor4D): ort.Tensor => {
 const fromNchw = (x: ort.Tensor): tf.Tensor4D =>
   tf.tidy(() => tf.transpose(tf.tensor4d(x.data as Float32Array, x.dims as [number, number, number, number]), [0, 2, 3, 1]))
 
-/** The text encoder's last hidden state for each text (StableDiffusionPipeline.encode_prompt, no clip skip): [texts, tokens, hidden]. */
-const encodeTexts = (graphs: Graphs, manifest: OnnxManifest, tokenizer: ClipTokenizer, texts: ReadonlyArray<string>) => {
-  const ids = BigInt64Array.from(tokenizer.encodeBatch(texts), BigInt)
-  const { inputs, outputs } = manifest.graphs.text_encoder
-  return run(graphs.textEncoder, "text_encoder", { [inputs[0]]: new ort.Tensor("int64", ids, [texts.length, tokenizer.maxLength]) }, outputs[0])
+const tokenIds = (tokenizer: ClipTokenizer, texts: ReadonlyArray<string>) =>
+  new ort.Tensor("int64", BigInt64Array.from(tokenizer.encodeBatch(texts), BigInt), [texts.length, tokenizer.maxLength])
+
+const fromOrt3d = (x: ort.Tensor) => tf.tensor3d(x.data as Float32Array, x.dims as [number, number, number])
+
+const toOrt = (x: tf.Tensor): ort.Tensor => new ort.Tensor("float32", x.dataSync() as Float32Array, x.shape)
+
+/** The UNet's conditioning for one prompt, the unconditional row first when guided (as conditioning.ts). */
+interface OnnxConditioning {
+  /** encoder_hidden_states: [1 or 2, tokens, cross_attention_dim]. */
+  readonly context: ort.Tensor
+  /** SDXL's added conditions: text_embeds [rows, projection_dim] and time_ids [rows, 6]. */
+  readonly added?: { readonly textEmbeds: ort.Tensor; readonly timeIds: ort.Tensor }
 }
+
+/** SD 1.x / 2.x, as StableDiffusionPipeline.encode_prompt (no clip skip): the last hidden state of each text. */
+const encodeSd = (pipeline: OnnxPipeline, texts: ReadonlyArray<string>) => {
+  const { graphs, manifest, tokenizers } = pipeline
+  const { inputs, outputs } = manifest.graphs.text_encoder
+  return runOne(graphs.textEncoders[0]!, "text_encoder", { [inputs[0]]: tokenIds(tokenizers[0]!, texts) }, outputs[0])
+}
+
+/**
+ * SDXL, as StableDiffusionXLPipeline.encode_prompt (the same text for both encoders, no clip skip): each
+ * encoder's penultimate hidden state, concatenated, and the second encoder's text_embeds.
+ */
+const encodeSdxl = (pipeline: OnnxPipeline, manifest: typeof SdxlOnnxManifest.Type, texts: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const { graphs, tokenizers } = pipeline
+    const first = manifest.graphs.text_encoder
+    const second = manifest.graphs.text_encoder_2
+    const [hidden1] = yield* run(graphs.textEncoders[0]!, "text_encoder", { [first.inputs[0]]: tokenIds(tokenizers[0]!, texts) }, [first.outputs[0]])
+    const [hidden2, pooled] = yield* run(
+      graphs.textEncoders[1]!,
+      "text_encoder_2",
+      { [second.inputs[0]]: tokenIds(tokenizers[1]!, texts) },
+      second.outputs.slice(0, 2)
+    )
+    return {
+      promptEmbeds: tf.tidy(() => tf.concat([fromOrt3d(hidden1!), fromOrt3d(hidden2!)], -1)),
+      pooled: tf.tensor2d(pooled!.data as Float32Array, pooled!.dims as [number, number])
+    }
+  })
+
+/** The prompt's conditioning as conditioning.ts builds it on the tfjs engine; `negativePrompt` undefined is diffusers' None. */
+const promptConditioning = (pipeline: OnnxPipeline, prompt: string, guided: boolean, side: number, negativePrompt: string | undefined) =>
+  Effect.gen(function*() {
+    const { manifest } = pipeline
+    if (manifest.family === "sd") {
+      return { context: yield* encodeSd(pipeline, guided ? [negativePrompt ?? "", prompt] : [prompt]) } satisfies OnnxConditioning
+    }
+    // StableDiffusionXLPipeline's defaults, as the tfjs engine's generate step takes them: the image's own size, crop corner (0, 0).
+    const size: ImageSizeConditioning = { originalSize: [side, side], cropTopLeft: [0, 0], targetSize: [side, side] }
+    const timeIds = yield* Effect.try({
+      try: () => sdxlTimeIds(pipeline.addedConditions!.unet, pipeline.addedConditions!.textEncoder2, size),
+      catch: (e) => failed(`${pipeline.folder}: ${(e as Error).message}`)
+    })
+    const zeros = guided && negativePrompt === undefined && manifest.forceZerosForEmptyPrompt
+    const texts = guided && !zeros ? [negativePrompt ?? "", prompt] : [prompt]
+    const encoded = yield* encodeSdxl(pipeline, manifest, texts)
+    const rows = guided ? 2 : 1
+    const [context, textEmbeds] = [encoded.promptEmbeds, encoded.pooled].map((x) => {
+      const batch = tf.tidy(() => zeros ? tf.concat([tf.zerosLike(x), x]) : x)
+      const tensor = toOrt(batch)
+      tf.dispose([x, batch])
+      return tensor
+    }) as [ort.Tensor, ort.Tensor]
+    const ids = new ort.Tensor("float32", Float32Array.from(Array.from({ length: rows }, () => timeIds).flat()), [rows, timeIds.length])
+    return { context, added: { textEmbeds, timeIds: ids } } satisfies OnnxConditioning
+  })
 
 /**
  * The denoising loop of diffusers' pipelines (as samplerOf, awaiting the UNet): scale the input, predict
  * with classifier-free guidance u + s·(c − u) on the batch [unconditional, conditional], step.
  */
 const sampleLatents = (
-  graphs: Graphs,
-  manifest: OnnxManifest,
+  pipeline: OnnxPipeline,
   scheduler: DiffusionScheduler,
-  context: ort.Tensor,
+  conditioning: OnnxConditioning,
   guidanceScale: number,
   initialNoise: tf.Tensor4D,
   noise: NoiseDraw
 ) =>
   Effect.gen(function*() {
-    const guided = context.dims[0] === 2
-    const [sample, timestep, hidden] = manifest.graphs.unet.inputs
+    const { graphs, manifest } = pipeline
+    const guided = conditioning.context.dims[0] === 2
+    const [sample, timestep, hidden, textEmbeds, timeIds] = manifest.graphs.unet.inputs
+    const added = conditioning.added === undefined || textEmbeds === undefined || timeIds === undefined
+      ? {}
+      : { [textEmbeds]: conditioning.added.textEmbeds, [timeIds]: conditioning.added.timeIds }
     let latents = tf.tidy(() => tf.mul(initialNoise, scheduler.initNoiseSigma)) as tf.Tensor4D
     const state = scheduler.start()
     // Released however the loop ends (a failed graph run included).
@@ -128,10 +220,10 @@ const sampleLatents = (
         const scaled = scheduler.scaleModelInput(latents, i)
         return guided ? tf.concat([scaled, scaled]) : scaled
       })
-      const feeds = { [sample]: toNchw(input), [timestep]: new ort.Tensor("float32", Float32Array.of(t), [1]), [hidden]: context }
+      const feeds = { [sample]: toNchw(input), [timestep]: new ort.Tensor("float32", Float32Array.of(t), [1]), [hidden]: conditioning.context, ...added }
       // DDIM and DDPM scale nothing: unguided, the input is the latents themselves.
       if (input !== latents) input.dispose()
-      const output = yield* run(graphs.unet, "unet", feeds, manifest.graphs.unet.outputs[0]).pipe(
+      const output = yield* runOne(graphs.unet, "unet", feeds, manifest.graphs.unet.outputs[0]).pipe(
         Effect.tapError(() => Effect.sync(() => latents.dispose()))
       )
       const next = tf.tidy(() => {
@@ -147,13 +239,13 @@ const sampleLatents = (
   })
 
 /** The normalised amplitude [H·W] in [0, 1]: decoded at latents / scaling_factor, [−1, 1] → [0, 1] clamped, averaged over channels. */
-const decodeAmplitude = (graphs: Graphs, manifest: OnnxManifest, latents: tf.Tensor4D) =>
+const decodeAmplitude = ({ graphs, manifest }: OnnxPipeline, latents: tf.Tensor4D) =>
   Effect.gen(function*() {
     const scaled = tf.div(latents, manifest.scalingFactor) as tf.Tensor4D
     const { inputs, outputs } = manifest.graphs.vae_decoder
     const feeds = { [inputs[0]]: toNchw(scaled) }
     scaled.dispose()
-    const image = yield* run(graphs.vaeDecoder, "vae_decoder", feeds, outputs[0])
+    const image = yield* runOne(graphs.vaeDecoder, "vae_decoder", feeds, outputs[0])
     return tf.tidy(() => {
       const unit = tf.clipByValue(tf.add(tf.div(fromNchw(image), 2), 0.5), 0, 1)
       return tf.squeeze(tf.mean(unit, -1), [0]).dataSync() as Float32Array
@@ -164,28 +256,67 @@ const decodeAmplitude = (graphs: Graphs, manifest: OnnxManifest, latents: tf.Ten
 const schedulerBackend = Effect.suspend(() =>
   tf.engine().backendName == null
     ? Effect.asVoid(selectBackend()).pipe(Effect.mapError((e) => failed(e.message)))
-    : Effect.promise(() => tf.ready())
+    : Effect.tryPromise({ try: () => tf.ready(), catch: (e) => failed(`the tfjs backend: ${(e as Error).message}`) })
 )
 
-/** An ONNX export opened: its graphs' sessions (released with the scope), tokenizer and scheduler config. */
+/** The config fields SDXL's time ids are checked against (sdxlTimeIds), from the export's config.json files. */
+const UnetAddedConfig = Schema.Struct({
+  addition_time_embed_dim: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => null }),
+  projection_class_embeddings_input_dim: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => null })
+})
+// transformers' CLIPTextConfig default.
+const ProjectionConfig = Schema.Struct({ projection_dim: Schema.optionalWith(Schema.Int, { default: () => 512 }) })
+
+const readJson = (file: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(file).pipe(Effect.mapError((e) => unreadable(file, e)))
+    return yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => unreadable(file, e as Error) })
+  })
+
+const readConfig = <A, I>(file: string, schema: Schema.Schema<A, I>) =>
+  Effect.flatMap(readJson(file), (json) => Effect.mapError(Schema.decodeUnknown(schema)(json), (e) => unreadable(file, e)))
+
+/** An ONNX export opened: its graphs' sessions (released with the scope), tokenizers and scheduler config. */
 export interface OnnxPipeline {
+  readonly folder: string
   readonly manifest: OnnxManifest
   readonly graphs: Graphs
-  readonly tokenizer: ClipTokenizer
+  /** In the text encoders' order. */
+  readonly tokenizers: ReadonlyArray<ClipTokenizer>
   readonly schedulerConfig: unknown
   readonly schedulerFile: string
+  /** SDXL: the UNet's and the second text encoder's configs that size its added conditions. */
+  readonly addedConditions?: {
+    readonly unet: { readonly config: typeof UnetAddedConfig.Type }
+    readonly textEncoder2: { readonly config: typeof ProjectionConfig.Type }
+  }
 }
 
 export const openOnnxPipeline = (folder: string, manifest: OnnxManifest, providers: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const schedulerFile = join(folder, manifest.scheduler)
-    const schedulerConfig = yield* Effect.tryPromise({
-      try: async () => JSON.parse(await readFile(schedulerFile, "utf8")) as unknown,
-      catch: (e) => failed(`${schedulerFile}: ${(e as Error).message}`)
-    })
-    const tokenizer = yield* loadClipTokenizer(join(folder, manifest.tokenizer)).pipe(Effect.mapError((e) => failed(e.message)))
+    const schedulerConfig = yield* readJson(schedulerFile)
+    const tokenizerFolders = manifest.family === "sdxl" ? [manifest.tokenizer, manifest.tokenizer_2] : [manifest.tokenizer]
+    const tokenizers = yield* Effect.forEach(tokenizerFolders, (t) => loadClipTokenizer(join(folder, t)).pipe(Effect.mapError((e) => failed(e.message))))
+    // The exporter copies each model's config.json next to its graph.
+    const configOf = (graph: { readonly file: string }) => join(folder, dirname(graph.file), "config.json")
+    const addedConditions = manifest.family === "sdxl"
+      ? {
+        unet: { config: yield* readConfig(configOf(manifest.graphs.unet), UnetAddedConfig) },
+        textEncoder2: { config: yield* readConfig(configOf(manifest.graphs.text_encoder_2), ProjectionConfig) }
+      }
+      : undefined
     const graphs = yield* openGraphs(folder, manifest, providers)
-    const pipeline: OnnxPipeline = { manifest, graphs, tokenizer, schedulerConfig, schedulerFile }
+    const pipeline: OnnxPipeline = {
+      folder,
+      manifest,
+      graphs,
+      tokenizers,
+      schedulerConfig,
+      schedulerFile,
+      ...(addedConditions === undefined ? {} : { addedConditions })
+    }
     return pipeline
   })
 
@@ -193,7 +324,7 @@ export const openOnnxPipeline = (folder: string, manifest: OnnxManifest, provide
 export const generateOnnxSamples = (pipeline: OnnxPipeline, request: Omit<OnnxGenerateRequest, "model" | "manifest">) =>
   Effect.gen(function*() {
     const { generate: g } = request
-    const { graphs, manifest, tokenizer } = pipeline
+    const { manifest } = pipeline
     yield* schedulerBackend
     const side = g.resolution ?? request.resolution
     if (!Number.isInteger(side) || side % manifest.vaeScaleFactor !== 0) {
@@ -215,17 +346,16 @@ export const generateOnnxSamples = (pipeline: OnnxPipeline, request: Omit<OnnxGe
     const samples: Array<GeneratedSample> = []
     for (const [promptIndex, prompt] of prompts.entries()) {
       const negativePrompt = negativePromptOf(g, prompt)
-      // diffusers' negative_prompt=None is the empty prompt's encoding.
-      const context = yield* encodeTexts(graphs, manifest, tokenizer, guided ? [negativePrompt ?? "", prompt.text] : [prompt.text])
+      const conditioning = yield* promptConditioning(pipeline, prompt.text, guided, side, negativePrompt)
       for (const seed of g.seeds) {
         for (let replicate = 0; replicate < g.samplesPerPrompt; replicate++) {
           const stream = gaussianStream(seed, replicate)
           const initial = drawNoise(stream, [1, latentSide, latentSide, manifest.latentChannels])
           const latents = yield* Effect.scoped(
-            sampleLatents(graphs, manifest, yield* scheduler(), context, g.guidanceScale, initial, (shape) => drawNoise(stream, shape))
+            sampleLatents(pipeline, yield* scheduler(), conditioning, g.guidanceScale, initial, (shape) => drawNoise(stream, shape))
           )
             .pipe(Effect.ensuring(Effect.sync(() => initial.dispose())))
-          const amplitude = yield* decodeAmplitude(graphs, manifest, latents).pipe(Effect.ensuring(Effect.sync(() => latents.dispose())))
+          const amplitude = yield* decodeAmplitude(pipeline, latents).pipe(Effect.ensuring(Effect.sync(() => latents.dispose())))
           const stem = sampleStem(promptIndex, seed, replicate)
           yield* writeSampleImages(request.outDir, stem, amplitude, side).pipe(Effect.mapError((e) => failed(e.message)))
           samples.push({
@@ -247,7 +377,8 @@ export const generateOnnxSamples = (pipeline: OnnxPipeline, request: Omit<OnnxGe
 
 export const makeOnnxEngine = Effect.gen(function*() {
   const io = yield* ImageIO
-  const runtime = yield* Effect.cached(Effect.sync(onnxRuntimeInfo))
+  const fs = yield* FileSystem.FileSystem
+  const runtime = yield* Effect.cached(Effect.provideService(onnxRuntimeInfo, FileSystem.FileSystem, fs))
   return {
     runtime,
     generate: (request) =>
@@ -255,9 +386,9 @@ export const makeOnnxEngine = Effect.gen(function*() {
         Effect.flatMap(runtime, (info) => openOnnxPipeline(request.model, request.manifest, info.providers)).pipe(
           Effect.flatMap((pipeline) => generateOnnxSamples(pipeline, request))
         )
-      ).pipe(Effect.provideService(ImageIO, io))
+      ).pipe(Effect.provideService(ImageIO, io), Effect.provideService(FileSystem.FileSystem, fs))
   } satisfies OnnxEngine["Type"]
 })
 
-/** The ONNX engine as a layer (it needs ImageIO to write the samples). */
+/** The ONNX engine as a layer (it needs ImageIO to write the samples and FileSystem to read the export). */
 export const OnnxEngineLive = Layer.effect(OnnxEngine, makeOnnxEngine)

@@ -56,7 +56,11 @@ export interface ImageSizeConditioning {
  * SDXL's "time ids" for one image: original size, crop corner, target size (each height, width), checked
  * against the UNet as StableDiffusionXLPipeline._get_add_time_ids does.
  */
-export const sdxlTimeIds = (unet: Unet2DConditionPlan, textEncoder2: ClipTextPlan, size: ImageSizeConditioning): Array<number> => {
+export const sdxlTimeIds = (
+  unet: { readonly config: Pick<Unet2DConditionPlan["config"], "addition_time_embed_dim" | "projection_class_embeddings_input_dim"> },
+  textEncoder2: { readonly config: Pick<ClipTextPlan["config"], "projection_dim"> },
+  size: ImageSizeConditioning
+): Array<number> => {
   const ids = [...size.originalSize, ...size.cropTopLeft, ...size.targetSize]
   const passed = (unet.config.addition_time_embed_dim ?? 0) * ids.length + textEncoder2.config.projection_dim
   if (passed !== unet.config.projection_class_embeddings_input_dim) {

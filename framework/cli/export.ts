@@ -26,7 +26,7 @@ const formats: ReadonlyArray<ExportFormat | "clip" | "onnx"> = ["diffusers", "ko
 
 const format = Options.choice("format", formats).pipe(
   Options.withDescription(
-    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file); controlnet: a conditioned experiment's ControlNet (diffusers ControlNetModel folder); clip: a clipModel's trained CLIP (transformers CLIPModel folder); onnx: UNet, VAE decoder and text encoder as ONNX graphs with tokenizer, scheduler config and sardine-onnx.json, for `sardine generate --engine onnx` (written by the torch engine; SD 1.x / 2.x; the base for an untrained experiment)"
+    "diffusers: the merged pipeline folder; kohya: LoRA as lora_unet_/lora_te*_ safetensors; peft: LoRA as diffusers/PEFT safetensors; embedding: the learned token (textual-inversion file); controlnet: a conditioned experiment's ControlNet (diffusers ControlNetModel folder); clip: a clipModel's trained CLIP (transformers CLIPModel folder); onnx: UNet, VAE decoder and text encoder as ONNX graphs with tokenizer, scheduler config and sardine-onnx.json, for `sardine generate --engine onnx` (written by the torch engine; SD 1.x / 2.x and SDXL, whose second text encoder and tokenizer come too; the base for an untrained experiment)"
   )
 )
 const out = Options.text("out").pipe(
@@ -78,7 +78,7 @@ const exportClip = (file: string, declaration: Declaration, plan: Plan, format: 
 
 /**
  * An experiment's pipeline as ONNX graphs (the torch engine's exporter): its trained model merged into the
- * base, or the base as it is for an experiment that trains nothing (a baseline). SD 1.x / 2.x only.
+ * base, or the base as it is for an experiment that trains nothing (a baseline). SD 1.x / 2.x and SDXL; no ControlNet.
  */
 const exportOnnx = (file: string, declaration: Declaration, plan: Plan, directory: string, wanted: string | undefined, out: string, cacheDir: string) =>
   Effect.gen(function*() {
@@ -93,11 +93,6 @@ const exportOnnx = (file: string, declaration: Declaration, plan: Plan, director
       })
     }
     const target = chosen[0]!
-    if (target.base.family === "sdxl") {
-      return yield* new ExportFailed({
-        reason: `--format onnx: ${target.name}'s base is SDXL; the ONNX export carries SD 1.x / 2.x pipelines (one text encoder, no micro-conditioning)`
-      })
-    }
     if (target.conditioning !== undefined) {
       return yield* new ExportFailed({ reason: `--format onnx: ${target.name} is conditioned on a ControlNet, which the ONNX export does not carry` })
     }

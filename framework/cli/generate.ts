@@ -224,11 +224,12 @@ const onnxSource = (folder: string, engineChoice: Parsed["engine"]) =>
         Effect.mapError(Schema.decodeUnknown(OnnxManifest)(json), (e) =>
           new GenerateFailed({ reason: `${file}: not a sardine ONNX export manifest: ${e.message}` }))
     )
+    const family = manifest.family === "sdxl" ? "sdxl" as const : "sd15" as const
     const source: Source = {
       engine: "onnx",
       onnx: manifest,
-      base: { base: { _tag: "diffusers", path: folder, family: "sd15" }, path: folder },
-      adaptation: resolveAdaptation(frozen, "sd15"),
+      base: { base: { _tag: "diffusers", path: folder, family }, path: folder },
+      adaptation: resolveAdaptation(frozen, family),
       generate: Schema.decodeUnknownSync(Generation)({ prompts: ["x"], resolution: manifest.sampleSize * manifest.vaeScaleFactor }),
       description: { kind: "onnx-folder", path: folder, pipeline: manifest.pipeline, opset: manifest.opset }
     }

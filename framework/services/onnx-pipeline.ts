@@ -20,22 +20,14 @@ const Graph = <I extends Schema.Schema.Any>(inputs: I) =>
     outputs: Schema.Tuple([Schema.String], Schema.String)
   })
 
-export const OnnxManifest = Schema.Struct({
+/** What every export records, whatever the family. */
+const common = {
   format: Schema.Literal("sardine-onnx-pipeline"),
   version: Schema.Literal(1),
-  family: Schema.Literal("sd"),
   /** The diffusers pipeline class exported. */
   pipeline: Schema.NullOr(Schema.String),
   opset: Schema.Int,
   precision: Schema.Literal("float32"),
-  graphs: Schema.Struct({
-    /** sample, timestep, encoder_hidden_states. */
-    unet: Graph(Schema.Tuple(Schema.String, Schema.String, Schema.String)),
-    /** latent_sample. */
-    vae_decoder: Graph(Schema.Tuple(Schema.String)),
-    /** input_ids. */
-    text_encoder: Graph(Schema.Tuple(Schema.String))
-  }),
   /** The CLIP tokenizer folder, relative. */
   tokenizer: Schema.String,
   /** diffusers' scheduler_config.json, relative. */
@@ -47,7 +39,51 @@ export const OnnxManifest = Schema.Struct({
   scalingFactor: Schema.Number,
   /** Tokens per prompt (the tokenizer's model_max_length). */
   tokens: Schema.Int
+}
+
+/** latent_sample → sample. */
+const vaeDecoder = Graph(Schema.Tuple(Schema.String))
+
+/** SD 1.x / 2.x: one text encoder, whose last hidden state conditions the UNet. */
+export const SdOnnxManifest = Schema.Struct({
+  ...common,
+  family: Schema.Literal("sd"),
+  graphs: Schema.Struct({
+    /** sample, timestep, encoder_hidden_states. */
+    unet: Graph(Schema.Tuple(Schema.String, Schema.String, Schema.String)),
+    vae_decoder: vaeDecoder,
+    /** input_ids → last_hidden_state first. */
+    text_encoder: Graph(Schema.Tuple(Schema.String))
+  })
 })
+
+/**
+ * SDXL: two text encoders whose penultimate hidden states are concatenated, the second's pooled projection
+ * (text_embeds) and the size / crop ids as the UNet's added conditions.
+ */
+export const SdxlOnnxManifest = Schema.Struct({
+  ...common,
+  family: Schema.Literal("sdxl"),
+  graphs: Schema.Struct({
+    /** sample, timestep, encoder_hidden_states, text_embeds, time_ids. */
+    unet: Graph(Schema.Tuple(Schema.String, Schema.String, Schema.String, Schema.String, Schema.String)),
+    vae_decoder: vaeDecoder,
+    /** input_ids → the penultimate hidden state first. */
+    text_encoder: Graph(Schema.Tuple(Schema.String)),
+    /** input_ids → the penultimate hidden state, then text_embeds, first. */
+    text_encoder_2: Schema.Struct({
+      file: Schema.String,
+      inputs: Schema.Tuple(Schema.String),
+      outputs: Schema.Tuple([Schema.String, Schema.String], Schema.String)
+    })
+  }),
+  /** The second encoder's CLIP tokenizer folder, relative. */
+  tokenizer_2: Schema.String,
+  /** The pipeline's force_zeros_for_empty_prompt: no negative prompt is zero embeddings, not the empty prompt's. */
+  forceZerosForEmptyPrompt: Schema.Boolean
+})
+
+export const OnnxManifest = Schema.Union(SdOnnxManifest, SdxlOnnxManifest)
 export type OnnxManifest = typeof OnnxManifest.Type
 
 export interface OnnxGenerateRequest {

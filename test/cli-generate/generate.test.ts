@@ -79,7 +79,7 @@ const layer = Layer.mergeAll(
   EngineEnvironmentsLive,
   WeightsLive,
   ModelArchitectureLive,
-  OnnxEngineLive.pipe(Layer.provide(ImageIOLive))
+  OnnxEngineLive.pipe(Layer.provide(Layer.merge(ImageIOLive, NodeContext.layer)))
 )
 
 const cli = (command: "generate" | "export", args: ReadonlyArray<string>): Promise<Exit.Exit<void, unknown>> => {

@@ -1,4 +1,5 @@
-import { Effect, Schema } from "effect"
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Layer, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -33,25 +34,78 @@ const MODEL = components({
 })
 const GENERATE = { prompts: ["{token} image of a harbour with a ship"], seeds: [0, 3], steps: 4, guidanceScale: 3, sampler: "euler" as const }
 
+/** Two torch training steps of `model` on `on` over four synthetic 32² scenes, in `dir`; the trained model's folder. */
+const trainTwoSteps = async (dir: string, on: typeof resolvedBase, model: typeof MODEL) => {
+  const dataDir = join(dir, "data")
+  const modelDir = join(dir, "model")
+  await Effect.runPromise(prepareSyntheticData(dataDir, { n: 4, size: 32, seed: 8 }))
+  await runTorch(Effect.flatMap(Engine, (engine) =>
+    engine.train({
+      base: on,
+      adaptation: resolveAdaptation(model, on.base.family),
+      train: training({ steps: 2, batchSize: 2, seed: 2 }),
+      dataDir,
+      workDir: modelDir,
+      progress: () => Effect.void,
+      metrics: () => Effect.void,
+      log: () => Effect.void
+    })))
+  return modelDir
+}
+
+/**
+ * The ONNX export of a torch-trained model (`exportOnnx` merges it) sampled on onnxruntime-node, against the
+ * torch engine's own generate step on the model: the worst |difference| of the first sample.
+ */
+const onnxAgainstTorch = async (
+  on: typeof resolvedBase,
+  model: typeof MODEL,
+  modelDir: string,
+  dir: string,
+  generate: typeof Generation.Type
+) => {
+  const onnxDir = join(dir, "onnx")
+  const summary = await runTorch(Effect.flatMap(Engine, (engine) => engine.exportOnnx!({ base: on, modelDir, out: onnxDir, useEma: true })))
+  expect(summary).toMatchObject({ opset: 17, trained: { step: 2 } })
+  const torchDir = join(dir, "onnx-reference")
+  await runTorch(Effect.flatMap(Engine, (engine) =>
+    engine.generate({
+      base: on,
+      adaptation: resolveAdaptation(model, on.base.family),
+      generate,
+      modelDir,
+      resolution: 32,
+      outDir: torchDir,
+      progress: () => Effect.void
+    })))
+  const [reference] = JSON.parse(await readFile(join(torchDir, "samples.json"), "utf8")) as Array<GeneratedSample>
+  // The prompt with the token spelled out, as the torch engine wrote it: the export's tokenizers hold every spelling.
+  const manifest = Schema.decodeUnknownSync(OnnxManifest)(JSON.parse(await readFile(join(onnxDir, onnxManifestFile), "utf8")))
+  const onnxOut = join(dir, "onnx-samples")
+  const read = (file: string) => Effect.flatMap(ImageIO, (io) => io.read(file))
+  const [theirs, ours] = await Effect.runPromise(
+    Effect.gen(function*() {
+      const onnx = yield* makeOnnxEngine
+      yield* onnx.generate({
+        model: onnxDir,
+        manifest,
+        generate: { ...generate, prompts: [reference!.prompt] },
+        resolution: 32,
+        outDir: onnxOut,
+        progress: () => Effect.void
+      })
+      return [yield* read(join(torchDir, reference!.tiff)), yield* read(join(onnxOut, reference!.tiff))] as const
+    }).pipe(Effect.provide(Layer.merge(ImageIOLive, NodeContext.layer)))
+  )
+  return ours.data.reduce((m, v, i) => Math.max(m, Math.abs(v - theirs.data[i]!)), 0)
+}
+
 describe("a torch-trained model's exports in diffusers", () => {
   let folder: Awaited<ReturnType<typeof temporaryFolder>>
   let modelDir: string
   beforeAll(async () => {
     folder = await temporaryFolder("torch-exports")
-    const dataDir = join(folder.dir, "data")
-    modelDir = join(folder.dir, "model")
-    await Effect.runPromise(prepareSyntheticData(dataDir, { n: 4, size: 32, seed: 8 }))
-    await runTorch(Effect.flatMap(Engine, (engine) =>
-      engine.train({
-        base: resolvedBase,
-        adaptation: resolveAdaptation(MODEL, resolvedBase.base.family),
-        train: training({ steps: 2, batchSize: 2, seed: 2 }),
-        dataDir,
-        workDir: modelDir,
-        progress: () => Effect.void,
-        metrics: () => Effect.void,
-        log: () => Effect.void
-      })))
+    modelDir = await trainTwoSteps(folder.dir, resolvedBase, MODEL)
   }, 600_000)
   afterAll(() => folder.remove())
 
@@ -100,41 +154,36 @@ describe("a torch-trained model's exports in diffusers", () => {
   }, 900_000)
 
   it("--format onnx merges the trained model (LoRA, token) into graphs whose samples on onnxruntime-node are the torch engine's (1e-3)", async () => {
-    const onnxDir = join(folder.dir, "onnx")
-    const summary = await runTorch(Effect.flatMap(Engine, (engine) => engine.exportOnnx!({ base: resolvedBase, modelDir, out: onnxDir, useEma: true })))
-    expect(summary).toMatchObject({ opset: 17, trained: { step: 2 } })
-    const generate = Schema.decodeUnknownSync(Generation)({ ...GENERATE, seeds: [3] })
-    const torchDir = join(folder.dir, "onnx-reference")
-    await runTorch(Effect.flatMap(Engine, (engine) =>
-      engine.generate({
-        base: resolvedBase,
-        adaptation: resolveAdaptation(MODEL, resolvedBase.base.family),
-        generate,
-        modelDir,
-        resolution: 32,
-        outDir: torchDir,
-        progress: () => Effect.void
-      })))
-    const [reference] = JSON.parse(await readFile(join(torchDir, "samples.json"), "utf8")) as Array<GeneratedSample>
-    // The prompt with the token spelled out, as the torch engine wrote it: the export's tokenizer holds every spelling.
-    const manifest = Schema.decodeUnknownSync(OnnxManifest)(JSON.parse(await readFile(join(onnxDir, onnxManifestFile), "utf8")))
-    const onnxOut = join(folder.dir, "onnx-samples")
-    const read = (file: string) => Effect.flatMap(ImageIO, (io) => io.read(file))
-    const [theirs, ours] = await Effect.runPromise(
-      Effect.gen(function*() {
-        const onnx = yield* makeOnnxEngine
-        yield* onnx.generate({
-          model: onnxDir,
-          manifest,
-          generate: { ...generate, prompts: [reference!.prompt] },
-          resolution: 32,
-          outDir: onnxOut,
-          progress: () => Effect.void
-        })
-        return [yield* read(join(torchDir, reference!.tiff)), yield* read(join(onnxOut, reference!.tiff))] as const
-      }).pipe(Effect.provide(ImageIOLive))
-    )
-    const worst = ours.data.reduce((m, v, i) => Math.max(m, Math.abs(v - theirs.data[i]!)), 0)
+    const worst = await onnxAgainstTorch(resolvedBase, MODEL, modelDir, folder.dir, Schema.decodeUnknownSync(Generation)({ ...GENERATE, seeds: [3] }))
     expect(worst).toBeLessThan(1e-3)
   }, 600_000)
+})
+
+const sdxl = resolve(repoRoot, "test/fixtures/pipelines/sdxl-tiny")
+const sdxlBase = { base: Schema.decodeUnknownSync(BaseModel)(diffusers(sdxl, { family: "sdxl" })), path: sdxl }
+const SDXL_MODEL = components({
+  unet: { _tag: "lora", rank: 4, alpha: 8, lr: 5e-3 },
+  textEncoders: { textEncoder: { _tag: "lora", rank: 2, lr: 5e-3 }, textEncoder2: { _tag: "lora", rank: 2, lr: 5e-3 } },
+  token: { token: "<SAR>", init: "radar", lr: 5e-2 }
+})
+
+/** Cost: ≈ 1 min (two SDXL training steps on sdxl-tiny, the merged export's four graphs, two generations). */
+describe("a torch-trained SDXL model's ONNX export", () => {
+  let folder: Awaited<ReturnType<typeof temporaryFolder>>
+  let modelDir: string
+  beforeAll(async () => {
+    folder = await temporaryFolder("torch-exports-sdxl")
+    modelDir = await trainTwoSteps(folder.dir, sdxlBase, SDXL_MODEL)
+  }, 600_000)
+  afterAll(() => folder.remove())
+
+  it(
+    "merges LoRA on the UNet and both text encoders and the token in both tokenizers; its samples on onnxruntime-node are the torch engine's (1e-3)",
+    async () => {
+      const generate = Schema.decodeUnknownSync(Generation)({ ...GENERATE, seeds: [3], negativePrompt: "blurry" })
+      const worst = await onnxAgainstTorch(sdxlBase, SDXL_MODEL, modelDir, folder.dir, generate)
+      expect(worst).toBeLessThan(1e-3)
+    },
+    600_000
+  )
 })
