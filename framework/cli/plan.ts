@@ -50,15 +50,16 @@ export const planCommand = Command.make(
       const { engine: chosen, loaded, notes, plan } = yield* loadPlan(file, { engine, check: true, cacheDir })
       yield* checkAgainstArchitecture(loaded, file)
       const cached = yield* cachedSteps(plan, cacheDir)
-      const memory = resources ? yield* planMemory(loaded, plan) : undefined
+      // Every plan checks the declared GPU memory; --resources also shows the need.
+      const memory = yield* planMemory(loaded, plan)
       if (json) {
         const steps = plan.steps.map((s) => ({ ...s, engine: engineOf(s), cached: cached.has(s.id) }))
-        yield* Console.log(JSON.stringify({ name: plan.name, cacheDir, engine: chosen, notes, steps, ...(memory === undefined ? {} : { memory }) }, null, 2))
+        yield* Console.log(JSON.stringify({ name: plan.name, cacheDir, engine: chosen, notes, steps, ...(resources ? { memory } : {}) }, null, 2))
       } else {
         yield* Console.log(table(plan, cached))
         yield* Console.log(`engine: ${chosen}${notes.map((n) => `\nnote: ${n}`).join("")}`)
-        if (memory !== undefined) yield* Console.log(["", ...memory.map(formatStepMemory)].join("\n\n"))
+        if (resources) yield* Console.log(["", ...memory.map(formatStepMemory)].join("\n\n"))
       }
-      if (memory !== undefined) yield* refuseUnfit(memory)
+      yield* refuseUnfit(memory)
     })
 ).pipe(Command.withDescription("Show the steps of a declaration, their dependencies, content keys and whether each is cached; with --resources, what each train step needs in GPU memory."))

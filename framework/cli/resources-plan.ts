@@ -92,6 +92,10 @@ export const refuseUnfit = (memories: ReadonlyArray<StepMemory>): Effect.Effect<
   return problems.length === 0 ? Effect.void : Effect.fail(new StepsDoNotFit({ problems }))
 }
 
+/** Refuses, at plan time (validate, plan, run), every train step that exceeds its declared `resources.train.gpuMemory`. */
+export const checkGpuMemory = (loaded: LoadedDeclaration, plan: Plan): Effect.Effect<void, StepsDoNotFit, ModelArchitecture> =>
+  Effect.flatMap(planMemory(loaded, plan), refuseUnfit)
+
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`
 const mib = (bytes: number) => (bytes >= 2 ** 30 ? gib(bytes) : `${(bytes / 2 ** 20).toFixed(1)} MiB`)
 const count = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n.toLocaleString("en-US"))
@@ -131,6 +135,7 @@ export const formatStepMemory = (m: StepMemory): string => {
     `  micro-batch ${p.microBatch} per device at ${p.latent.height}×${p.latent.width} latents, ${p.activationBytes} bytes per activation`,
     ...terms.map((l) => `  ${l}`),
     `  activations ${other} gradient checkpointing: ${mib(p.activationsOtherwise)}`,
+    ...p.notCounted.map((n) => `  not counted: ${n}`),
     `  ${verdict}`
   ].join("\n")
 }

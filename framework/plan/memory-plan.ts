@@ -113,6 +113,8 @@ export interface MemoryPlan {
   readonly terms: MemoryTerms
   readonly activationsOtherwise: number
   readonly total: number
+  /** What trains but is not counted (a ControlNet): said beside the plan. */
+  readonly notCounted: ReadonlyArray<string>
 }
 
 export interface MemoryPlanInput {
@@ -162,7 +164,8 @@ export const memoryPlan = (input: MemoryPlanInput): MemoryPlan => {
     gradientCheckpointing: train.gradientCheckpointing,
     terms,
     activationsOtherwise: activations(!train.gradientCheckpointing),
-    total: terms.weights + terms.gradients + terms.optimizer + terms.ema + terms.activations
+    total: terms.weights + terms.gradients + terms.optimizer + terms.ema + terms.activations,
+    notCounted: adaptation.controlnet === undefined ? [] : ["the ControlNet (its weights, gradients, optimizer states and activations)"]
   }
 }
 
