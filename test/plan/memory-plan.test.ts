@@ -152,5 +152,9 @@ describe("sardine plan --resources", () => {
     expect(refused.stderr).toMatch(/tiny\/train: needs .* of 0\.00 GiB; the largest term is the .*: .*LoRA instead of full/)
     const json = JSON.parse(refused.stdout) as { memory: Array<{ step: string; fits: boolean; plan: { total: number } }> }
     expect(json.memory).toMatchObject([{ step: "tiny/train", fits: false }])
+    // validate (and run) refuse it too, before anything runs.
+    const invalid = await sardine(["validate", tight])
+    expect(invalid.code).toBe(1)
+    expect(invalid.stderr).toContain("tiny/train: needs ")
   }, 120_000)
 })
