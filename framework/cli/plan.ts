@@ -62,4 +62,8 @@ export const planCommand = Command.make(
       }
       yield* refuseUnfit(memory)
     })
-).pipe(Command.withDescription("Show the steps of a declaration, their dependencies, content keys and whether each is cached; with --resources, what each train step needs in GPU memory."))
+).pipe(
+  Command.withDescription(
+    "Show the steps of a declaration, their dependencies, content keys and whether each is cached; with --resources, what each train step needs in GPU memory."
+  )
+)

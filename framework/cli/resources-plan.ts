@@ -112,7 +112,9 @@ export const formatStepMemory = (m: StepMemory): string => {
   const p = m.plan
   const parameters = columns([
     ["component", "treatment", "trainable", "(LoRA)", "frozen", "loaded"],
-    ...p.components.map((c) => [c.component, c.treatment, count(c.trainable), c.lora === 0 ? "" : count(c.lora), count(c.frozen), c.loaded ? "yes" : "no (cached)"])
+    ...p.components.map((
+      c
+    ) => [c.component, c.treatment, count(c.trainable), c.lora === 0 ? "" : count(c.lora), count(c.frozen), c.loaded ? "yes" : "no (cached)"])
   ])
   const checkpointing = p.gradientCheckpointing ? "with gradient checkpointing" : "without gradient checkpointing"
   const other = p.gradientCheckpointing ? "without" : "with"

@@ -128,13 +128,21 @@ const blockUnits = (
     }
     const down = downsampler.exec(name)
     if (down !== null) {
-      units.push({ saved: (shapes.get(name)?.[1] ?? 0) * pixelsAt(size, downLevel(Number(down[1]))), input: 0, ...(checkpointing === "block" ? { group: `${prefix}down_blocks.${down[1]}` } : {}) })
+      units.push({
+        saved: (shapes.get(name)?.[1] ?? 0) * pixelsAt(size, downLevel(Number(down[1]))),
+        input: 0,
+        ...(checkpointing === "block" ? { group: `${prefix}down_blocks.${down[1]}` } : {})
+      })
       continue
     }
     const up = upsampler.exec(name)
     if (up !== null) {
       // The convolution reads the up-sampled map, one level up.
-      units.push({ saved: (shapes.get(name)?.[1] ?? 0) * pixelsAt(size, upLevel(Number(up[1])) - 1), input: 0, ...(checkpointing === "block" ? { group: `${prefix}up_blocks.${up[1]}` } : {}) })
+      units.push({
+        saved: (shapes.get(name)?.[1] ?? 0) * pixelsAt(size, upLevel(Number(up[1])) - 1),
+        input: 0,
+        ...(checkpointing === "block" ? { group: `${prefix}up_blocks.${up[1]}` } : {})
+      })
     }
   }
   return units

@@ -1,4 +1,12 @@
-import { type ComponentName, type ResolvedAdaptation, type ResolvedTreatment, textEncodersTrain, trainsDiffusion, trainsVae, treatmentsOf } from "../declaration/adaptation.ts"
+import {
+  type ComponentName,
+  type ResolvedAdaptation,
+  type ResolvedTreatment,
+  textEncodersTrain,
+  trainsDiffusion,
+  trainsVae,
+  treatmentsOf
+} from "../declaration/adaptation.ts"
 import { partition, type ParameterInfo } from "../declaration/partition.ts"
 import type { Precision, Training } from "../declaration/training.ts"
 import { type ActivationCount, promptTokens, textEncoderActivations, unetActivations, vaeActivations, vaeScaleFactor } from "./activation-estimate.ts"
@@ -57,8 +65,7 @@ export const componentCounts = (
   adaptation: ResolvedAdaptation,
   precision: Precision
 ): Array<ComponentCount> => {
-  const loaded = (name: ComponentName) =>
-    name === "vae" ? trainsVae(adaptation) : name === "unet" ? trainsDiffusion(adaptation) : textEncodersTrain(adaptation)
+  const loaded = (name: ComponentName) => name === "vae" ? trainsVae(adaptation) : name === "unet" ? trainsDiffusion(adaptation) : textEncodersTrain(adaptation)
   const counts = treatmentsOf(adaptation).flatMap(([component, treatment]): Array<ComponentCount> => {
     const parameters = architecture.get(component)
     if (parameters === undefined) return []
@@ -127,8 +134,7 @@ export interface MemoryPlanInput {
   readonly gpus?: number | undefined
 }
 
-const optimizerBytes = (train: Training, values: number) =>
-  train.optimizer._tag === "adamw" ? 8 * values : 2 * values + 2 * 4 * Math.ceil(values / 2048)
+const optimizerBytes = (train: Training, values: number) => train.optimizer._tag === "adamw" ? 8 * values : 2 * values + 2 * 4 * Math.ceil(values / 2048)
 
 export const memoryPlan = (input: MemoryPlanInput): MemoryPlan => {
   const { adaptation, architecture, train } = input
@@ -142,7 +148,9 @@ export const memoryPlan = (input: MemoryPlanInput): MemoryPlan => {
   if (trainsVae(adaptation)) counts.push(vaeActivations(architecture.get("vae") ?? [], { height: input.resolution, width: input.resolution }))
   if (trainsDiffusion(adaptation)) counts.push(unetActivations(architecture.get("unet") ?? [], latent, promptTokens(architecture.get("text_encoder") ?? [])))
   if (textEncodersTrain(adaptation)) {
-    for (const [name] of treatmentsOf(adaptation).filter(([n]) => n.startsWith("text_encoder"))) counts.push(textEncoderActivations(architecture.get(name) ?? []))
+    for (const [name] of treatmentsOf(adaptation).filter(([n]) => n.startsWith("text_encoder"))) {
+      counts.push(textEncoderActivations(architecture.get(name) ?? []))
+    }
   }
   const perSample = { plain: counts.reduce((a, c) => a + c.plain, 0), checkpointed: counts.reduce((a, c) => a + c.checkpointed, 0) }
   const microBatch = Math.ceil(train.batchSize / Math.max(1, input.gpus ?? 1))
@@ -188,24 +196,25 @@ const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`
 /** What to change when `plan` needs more than the device has, biggest term first; each change with the need it would give. */
 export const shortfall = (input: MemoryPlanInput, plan: MemoryPlan): MemoryShortfall => {
   const largest = (Object.keys(plan.terms) as Array<keyof MemoryTerms>).reduce((a, b) => (plan.terms[b] > plan.terms[a] ? b : a))
-  const with_ = (change: Partial<Training>) => gib(memoryPlan({ ...input, train: { ...input.train, ...change } }).total)
+  const needWith = (change: Partial<Training>) => gib(memoryPlan({ ...input, train: { ...input.train, ...change } }).total)
   const full = plan.components.filter((c) => c.loaded && c.treatment === "full").map((c) => c.component)
-  const changes: Array<string> = []
-  const checkpointing = !input.train.gradientCheckpointing
-    ? [`declare train.gradientCheckpointing: true (needs ${with_({ gradientCheckpointing: true })})`]
-    : []
+  const checkpointing = input.train.gradientCheckpointing
+    ? []
+    : [`declare train.gradientCheckpointing: true (needs ${needWith({ gradientCheckpointing: true })})`]
   const smaller = input.train.batchSize > 1
-    ? [`a smaller train.batchSize with train.gradientAccumulation (batchSize 1 needs ${with_({ batchSize: 1 })})`]
+    ? [`a smaller train.batchSize with train.gradientAccumulation (batchSize 1 needs ${needWith({ batchSize: 1 })})`]
     : []
-  if (largest === "activations") changes.push(...checkpointing, ...smaller)
-  if (full.length > 0) changes.push(`train ${full.join(", ")} with LoRA instead of full`)
-  if (input.train.optimizer._tag === "adamw" && plan.terms.optimizer > 0) {
-    changes.push(`declare train.optimizer adamw8bit (needs ${with_({ optimizer: { ...input.train.optimizer, _tag: "adamw8bit" } })})`)
-  }
-  if (input.train.precision === "fp32") changes.push(`declare train.precision: "bf16" (needs ${with_({ precision: "bf16" })})`)
-  if (largest !== "activations") changes.push(...checkpointing)
-  changes.push("shard weights, gradients and optimizer states over several GPUs (FSDP)")
-  return { largest, advice: changes.map((c) => c) }
+  const advice = [
+    ...(largest === "activations" ? [...checkpointing, ...smaller] : []),
+    ...(full.length > 0 ? [`train ${full.join(", ")} with LoRA instead of full`] : []),
+    ...(input.train.optimizer._tag === "adamw" && plan.terms.optimizer > 0
+      ? [`declare train.optimizer adamw8bit (needs ${needWith({ optimizer: { ...input.train.optimizer, _tag: "adamw8bit" } })})`]
+      : []),
+    ...(input.train.precision === "fp32" ? [`declare train.precision: "bf16" (needs ${needWith({ precision: "bf16" })})`] : []),
+    ...(largest === "activations" ? [] : checkpointing),
+    "shard weights, gradients and optimizer states over several GPUs (FSDP)"
+  ]
+  return { largest, advice }
 }
 
 export const termName = (term: keyof MemoryTerms) => termNames[term]

@@ -44,7 +44,12 @@ describe("memory sizes", () => {
 describe("parameter counts", () => {
   it("count sd1-tiny's trainables with LoRA on the UNet and a learned token as the torch engine and PEFT build them", async () => {
     const adaptation = resolveAdaptation(
-      components({ unet: lora({ rank: 4, lr: 1e-4 }), vae: frozen(), textEncoders: frozen(), token: learnedToken({ token: "<SAR>", init: "field", vectors: 2, lr: 1e-3 }) }),
+      components({
+        unet: lora({ rank: 4, lr: 1e-4 }),
+        vae: frozen(),
+        textEncoders: frozen(),
+        token: learnedToken({ token: "<SAR>", init: "field", vectors: 2, lr: 1e-3 })
+      }),
       "sd15"
     )
     const plan = memoryPlan({ architecture: await architectureOf(tinySd1), adaptation, train: training({ steps: 1 }), resolution: 32 })
@@ -130,7 +135,9 @@ describe("the activation estimate against measured memory", () => {
       const perSample = ((await measure(64, checkpointing)) - (await measure(16, checkpointing))) / 48
       const estimated = 4 * (checkpointing ? estimate.checkpointed : estimate.plain)
       expect(perSample).toBeGreaterThan(0)
-      console.log(`demo base UNet, checkpointing ${checkpointing}: estimated ${estimated} B, measured ${perSample} B a sample (×${(estimated / perSample).toFixed(2)})`)
+      console.log(
+        `demo base UNet, checkpointing ${checkpointing}: estimated ${estimated} B, measured ${perSample} B a sample (×${(estimated / perSample).toFixed(2)})`
+      )
       expect(estimated / perSample, `checkpointing ${checkpointing}: estimated ${estimated} B, measured ${perSample} B a sample`).toBeGreaterThan(1 / FACTOR)
       expect(estimated / perSample).toBeLessThan(FACTOR)
     }
