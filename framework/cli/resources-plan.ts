@@ -10,6 +10,7 @@ import { type MemoryPlan, memoryPlan, type MemoryTerms, shortfall, termName } fr
 import { stepResources } from "../plan/step-resources.ts"
 import type { Plan } from "../plan/step.ts"
 import { ModelArchitecture } from "../services/model-architecture.ts"
+import { unreadableReason } from "./architecture-check.ts"
 
 /** A train step's memory plan, or why there is none (its base's configs cannot be read yet). */
 export interface StepMemory {
@@ -51,7 +52,7 @@ export const planMemory = (loaded: LoadedDeclaration, plan: Plan): Effect.Effect
       const folder = architectureFolder(experiment, experiments.slice(0, index), loaded.directory)
       const read = yield* Effect.either(architectures.parameters(folder))
       if (read._tag === "Left") {
-        result.push({ step: step.id, experiment: name, architecture: folder, unreadable: read.left.message })
+        result.push({ step: step.id, experiment: name, architecture: folder, unreadable: unreadableReason(folder, read.left.message) })
         continue
       }
       const resources = stepResources(loaded.declaration, step)
