@@ -1,7 +1,7 @@
-"""Measures the peak resident memory one training step of a pipeline's UNet adds on CPU, for checking the
+"""Measures the peak resident memory one training step of a pipeline's UNet (or VAE) adds on CPU, for checking the
 activation estimate of `sardine plan --resources` (framework/plan/activation-estimate.ts).
 
-    python tools/measure_training_memory.py BASE_FOLDER --batch 16 [--checkpointing] [--latent 8]
+    python tools/measure_training_memory.py BASE_FOLDER --batch 16 [--checkpointing] [--latent 8] [--vae]
 
 Loads BASE_FOLDER/unet with diffusers (fp32, every parameter trainable, as the torch engine trains a full
 UNet), runs one warm-up step at batch 1 (so that gradients, AdamW's moments and torch's own buffers exist),
@@ -18,7 +18,7 @@ import json
 import resource
 
 import torch
-from diffusers import UNet2DConditionModel
+from diffusers import AutoencoderKL, UNet2DConditionModel
 
 
 def peak_rss_bytes() -> int:
@@ -33,24 +33,29 @@ def main() -> None:
     parser.add_argument("--latent", type=int, help="latent side (default: the UNet's sample_size)")
     parser.add_argument("--tokens", type=int, default=77, help="prompt tokens the cross-attention reads")
     parser.add_argument("--checkpointing", action="store_true")
+    parser.add_argument("--vae", action="store_true", help="train the VAE on reconstruction (L1) instead, at --latent pixels")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    unet = UNet2DConditionModel.from_pretrained(args.base, subfolder="unet")
-    unet.train()
+    model = AutoencoderKL.from_pretrained(args.base, subfolder="vae") if args.vae else UNet2DConditionModel.from_pretrained(args.base, subfolder="unet")
+    model.train()
     if args.checkpointing:
-        unet.enable_gradient_checkpointing()
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-5)
-    config = unet.config
+        model.enable_gradient_checkpointing()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    config = model.config
     side = args.latent or config.sample_size
 
     def step(batch: int) -> None:
-        latents = torch.randn(batch, config.in_channels, side, side)
-        context = torch.randn(batch, args.tokens, config.cross_attention_dim)
-        timesteps = torch.randint(0, 1000, (batch,))
-        prediction = unet(latents, timesteps, encoder_hidden_states=context).sample
-        loss = torch.nn.functional.mse_loss(prediction, torch.randn_like(prediction))
+        if args.vae:
+            images = torch.rand(batch, config.in_channels, side, side) * 2 - 1
+            loss = torch.nn.functional.l1_loss(model(images, sample_posterior=True).sample, images)
+        else:
+            latents = torch.randn(batch, config.in_channels, side, side)
+            context = torch.randn(batch, args.tokens, config.cross_attention_dim)
+            timesteps = torch.randint(0, 1000, (batch,))
+            prediction = model(latents, timesteps, encoder_hidden_states=context).sample
+            loss = torch.nn.functional.mse_loss(prediction, torch.randn_like(prediction))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=False)
@@ -59,7 +64,7 @@ def main() -> None:
     before = peak_rss_bytes()
     step(args.batch)
     after = peak_rss_bytes()
-    parameters = sum(p.numel() for p in unet.parameters())
+    parameters = sum(p.numel() for p in model.parameters())
     print(json.dumps({"batch": args.batch, "latent": side, "checkpointing": args.checkpointing, "parameters": parameters,
                       "peakRssBefore": before, "peakRssAfter": after}))
 
