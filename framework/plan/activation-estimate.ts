@@ -42,7 +42,11 @@ export interface ActivationCount {
   readonly checkpointed: number
 }
 
-/** One module of the model: the values it saves, its input, and the checkpointed unit it belongs to (none: never recomputed). */
+/**
+ * One module of the model: the values it saves, what of its input a checkpoint around it keeps (none for a
+ * module inside a checkpointed block other than the first), and the checkpointed unit it belongs to (none:
+ * never recomputed).
+ */
 interface Unit {
   readonly saved: number
   readonly input: number
@@ -55,7 +59,7 @@ const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
 
 /**
  * Without checkpointing every unit's saved values; with it, the units outside checkpoints and each group's
- * first input, plus the largest group recomputed. Either way backward holds, at its peak, the gradients of
+ * input, plus the largest group recomputed. Either way backward holds, at its peak, the gradients of
  * one unit's values besides: counted as the largest unit's saved values once more.
  */
 const countOf = (units: ReadonlyArray<Unit>): ActivationCount => {
@@ -63,7 +67,7 @@ const countOf = (units: ReadonlyArray<Unit>): ActivationCount => {
   for (const u of units) {
     if (u.group === undefined) continue
     const g = groups.get(u.group)
-    groups.set(u.group, g === undefined ? { input: u.input, saved: u.saved } : { input: g.input, saved: g.saved + u.saved })
+    groups.set(u.group, g === undefined ? { input: u.input, saved: u.saved } : { input: g.input + u.input, saved: g.saved + u.saved })
   }
   const outside = units.filter((u) => u.group === undefined).map((u) => u.saved)
   const grouped = [...groups.values()]
@@ -112,17 +116,19 @@ const blockUnits = (
       const pixels = pixelsAt(size, level)
       const [out = 0, into = 0] = shapes.get(name) ?? []
       const group = (unit: string) => (checkpointing === "block" ? block : unit)
+      // A whole checkpointed block keeps the input of its first module, resnets.0 (whatever the listing's order).
+      const input = (values: number) => (checkpointing === "module" || (m[4] === "resnets" && m[5] === "0") ? values : 0)
       if (m[6] === "conv1") {
-        units.push({ saved: (3 * into + 3 * out) * pixels, input: into * pixels, group: group(name) })
+        units.push({ saved: (3 * into + 3 * out) * pixels, input: input(into * pixels), group: group(name) })
       } else if (m[6] === "to_q") {
         // An attention without proj_in (the VAE's): GroupNorm in and out, q, k, v, the output and its reshaped copy.
-        units.push({ saved: 7 * out * pixels, input: out * pixels, ...(checkpointing === "block" ? { group: block } : {}) })
+        units.push({ saved: 7 * out * pixels, input: input(out * pixels), ...(checkpointing === "block" ? { group: block } : {}) })
       } else {
         const holder = name.slice(0, -".proj_in.weight".length)
         const blocks = new Set(names.flatMap((n) => new RegExp(`^${holder.replaceAll(".", "\\.")}\\.transformer_blocks\\.(\\d+)\\.`).exec(n)?.[1] ?? []))
-        units.push({ saved: 3 * out * pixels, input: out * pixels, ...(checkpointing === "block" ? { group: block } : {}) })
+        units.push({ saved: 3 * out * pixels, input: input(out * pixels), ...(checkpointing === "block" ? { group: block } : {}) })
         // Cross-attention keys and values over the text tokens, per transformer block.
-        for (const b of blocks) units.push({ saved: 30 * out * pixels + 2 * contextTokens * out, input: out * pixels, group: group(`${holder}.${b}`) })
+        for (const b of blocks) units.push({ saved: 30 * out * pixels + 2 * contextTokens * out, input: input(out * pixels), group: group(`${holder}.${b}`) })
       }
       continue
     }
