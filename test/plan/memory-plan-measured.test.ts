@@ -21,11 +21,12 @@ import { architectureOf, components, training } from "./memory-plan-support.ts"
  */
 
 describe("parameter counts", () => {
-  it("count sd1-tiny's trainables with LoRA on the UNet and a learned token as the torch engine and PEFT build them", async () => {
+  it("count sd1-tiny's trainables with LoRA on the UNet and the VAE and a learned token as the torch engine and PEFT build them", async () => {
     const adaptation = resolveAdaptation(
       components({
         unet: lora({ rank: 4, lr: 1e-4 }),
-        vae: frozen(),
+        // The VAE's default targets include its 3 × 3 convolutions: LoRA's down matrix spans the kernel.
+        vae: lora({ rank: 2, lr: 1e-4 }),
         textEncoders: frozen(),
         token: learnedToken({ token: "<SAR>", init: "field", vectors: 2, lr: 1e-3 })
       }),
@@ -37,8 +38,13 @@ describe("parameter counts", () => {
     const measured = JSON.parse(counted.stdout) as { engine: Record<string, number>; peft: Record<string, number> }
     const unet = plan.components.find((c) => c.component === "unet")!
     const token = plan.components.find((c) => c.component === "token")!
+    const vae = plan.components.find((c) => c.component === "vae")!
     expect(unet.trainable).toBeGreaterThan(0)
-    expect({ unet: unet.trainable, token: token.trainable }).toEqual({ unet: measured.engine["unet"], token: measured.engine["token"] })
+    expect({ unet: unet.trainable, vae: vae.trainable, token: token.trainable }).toEqual({
+      unet: measured.engine["unet"],
+      vae: measured.engine["vae"],
+      token: measured.engine["token"]
+    })
     expect(unet.trainable).toBe(measured.peft["unet"])
     // The frozen UNet is every one of its parameters (parameter-counts.json, from diffusers).
     expect(unet.frozen).toBe(25668)

@@ -9,12 +9,12 @@ from diffusers import UNet2DConditionModel
 from peft import LoraConfig, inject_adapter_in_model
 
 from sardine_torch.adaptation import adapt
-from sardine_torch.pipeline import frozen, load_text_encoders, load_unet
+from sardine_torch.pipeline import frozen, load_text_encoders, load_unet, load_vae
 
 request = json.load(sys.stdin)
 base, adaptation = request["base"], request["adaptation"]
 encoders = load_text_encoders(base)
-models = {"unet": frozen(load_unet(base)), **{e.name: frozen(e.model) for e in encoders}}
+models = {"unet": frozen(load_unet(base)), "vae": frozen(load_vae(base)), **{e.name: frozen(e.model) for e in encoders}}
 adapted = adapt(models, encoders, adaptation, seed=0)
 engine: dict[str, int] = {}
 for t in adapted.trainables:
