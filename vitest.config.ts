@@ -15,7 +15,10 @@ const unit = [
   "test/cli/usage-errors.test.ts",
   "test/declaration/grid.test.ts",
   "test/declaration/adaptation.test.ts",
-  "test/plan/**/*.test.ts",
+  // memory-plan-measured.test.ts runs Python and sardine processes: a service test.
+  "test/plan/compile.test.ts",
+  "test/plan/lora-rank-sweep.test.ts",
+  "test/plan/memory-plan.test.ts",
   "test/slurm/resources.test.ts",
   "test/slurm/queue.test.ts",
   "test/safetensors/safetensors.test.ts",

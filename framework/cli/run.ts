@@ -12,6 +12,7 @@ import { ExecutorFactory, type ExecutorChoice } from "../services/executor.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { checkAgainstArchitecture } from "./architecture-check.ts"
+import { checkGpuMemory } from "./resources-plan.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
 import { engineOption } from "./engine-option.ts"
@@ -182,6 +183,7 @@ export const runCommand = Command.make(
     Effect.gen(function*() {
       const { engine: chosen, loaded, notes, plan } = yield* loadPlan(file, { engine, check: true, cacheDir, remember: !dryRun })
       yield* checkAgainstArchitecture(loaded, file)
+      yield* checkGpuMemory(loaded, plan)
       for (const note of notes) yield* Console.log(`note: ${note}`)
       const onlySteps = stepList(only)
       const forceSteps = stepList(force)

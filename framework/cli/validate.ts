@@ -3,6 +3,7 @@ import { Console, Effect } from "effect"
 import { loadDeclaration } from "../declaration/load.ts"
 import { checkAgainstArchitecture } from "./architecture-check.ts"
 import { declarationFile } from "./declaration-file.ts"
+import { checkGpuMemory } from "./resources-plan.ts"
 import { experimentsOf } from "../declaration/experiment.ts"
 import { engineOption, enginePlan } from "./engine-option.ts"
 
@@ -11,7 +12,8 @@ export const validateCommand = Command.make("validate", { file: declarationFile,
     const loaded = yield* loadDeclaration(file)
     yield* checkAgainstArchitecture(loaded, file)
     const { declaration } = loaded
-    const { engine: chosen } = yield* enginePlan(loaded, engine, { check: true })
+    const { engine: chosen, plan } = yield* enginePlan(loaded, engine, { check: true })
+    yield* checkGpuMemory(loaded, plan)
     const count = experimentsOf(declaration).length
     yield* Console.log(
       `${file}: valid ${declaration.kind} "${declaration.name}"${declaration.kind === "study" ? ` (${count} experiments)` : ""} on the ${chosen} engine`

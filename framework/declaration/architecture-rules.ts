@@ -23,7 +23,7 @@ const declaredPath = (experiment: Experiment, component: ComponentName): Readonl
 }
 
 /** The folder with an experiment's architecture: its pipeline, its scratch base's configs, or those its trained base builds on. */
-const architectureFolder = (experiment: Experiment, earlier: ReadonlyArray<Experiment>, directory: string): string => {
+export const architectureFolder = (experiment: Experiment, earlier: ReadonlyArray<Experiment>, directory: string): string => {
   const base = experiment.base
   switch (base._tag) {
     case "diffusers":

@@ -19,6 +19,12 @@ const pattern = (regex: RegExp, rule: string) =>
 /** SLURM's `--mem`: an integer with an optional K, M, G or T suffix (megabytes without one). */
 export const MemorySize = pattern(/^[1-9]\d*[KMGT]?$/, `a memory size such as "512M", "16G" or "1T"`)
 
+/** A MemorySize in bytes: K, M, G and T are powers of 1024, as SLURM reads them. */
+export const memoryBytes = (size: string): number => {
+  const unit = /[KMGT]$/.exec(size)?.[0] ?? "M"
+  return Number.parseInt(size, 10) * 1024 ** (1 + "KMGT".indexOf(unit))
+}
+
 /** SLURM's `--time` formats: minutes, minutes:seconds, hours:minutes:seconds, days-hours[:minutes[:seconds]]. */
 export const TimeLimit = pattern(
   /^(\d+-\d+(:\d+){0,2}|\d+(:\d+){0,2})$/,
@@ -46,6 +52,11 @@ export const StepResources = Schema.Struct({
   cpus: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
   /** Memory of the job (`--mem`). */
   memory: Schema.optionalWith(MemorySize, { exact: true }),
+  /**
+   * Memory of each GPU, for `sardine plan --resources`: a train step whose estimated need exceeds it is
+   * refused at plan time. Not a SLURM request (pick the GPU model with `constraint`).
+   */
+  gpuMemory: Schema.optionalWith(MemorySize, { exact: true }),
   time: Schema.optionalWith(TimeLimit, { exact: true }),
   partition: Schema.optionalWith(Partition, { exact: true }),
   account: Schema.optionalWith(Account, { exact: true }),
