@@ -1,6 +1,6 @@
 import { join } from "node:path"
 import type { LegendEntry } from "../framework/steps/condition-previews.ts"
-import type { GridImage } from "./image-grid.ts"
+import { folderSafe, type GridImage } from "./image-grid.ts"
 import { strategyLabel, type StudyResults } from "./study-results.ts"
 
 /**
@@ -32,15 +32,11 @@ export interface ConditionedSection {
 /** Scenes shown per strategy: enough to judge whether samples follow their conditions, few enough to scroll past. */
 export const conditionedRowLimit = 12
 
-/** Folder-safe form of a strategy name (names are already [a-z0-9._-], this guards the rest). */
-const safe = (name: string) => name.replace(/[^a-zA-Z0-9._-]/g, "_")
-
 export const conditionedSections = (results: StudyResults): ReadonlyArray<ConditionedSection> =>
   results.strategies.flatMap((s, i): Array<ConditionedSection> => {
     const paired = s.evaluation.paired
-    // Evaluations written before the scenes' previews were recorded have none to show.
-    if (paired === undefined || paired.scenes === undefined) return []
-    const folder = `images/conditioned/${i}-${safe(s.name)}`
+    if (paired === undefined) return []
+    const folder = `images/conditioned/${i}-${folderSafe(s.name)}`
     const image = (file: string, target: string, caption: string): GridImage => ({
       source: join(s.evaluationDir, file),
       target: `${folder}/${target}`,

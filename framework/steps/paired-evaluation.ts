@@ -20,7 +20,8 @@ import { type PreparedIndex, PreparedDataError, readPreparedCondition, readPrepa
  * pairs, and, for label maps, amplitude statistics per class inside the map's regions, generated vs true.
  * The shuffled level: each sample's layout agreement with the truth of another scene (the next scene of
  * the conditions, cyclically) — what a generator that ignores its condition scores; a sample made from
- * scene j's condition and judged against scene i's truth is exactly a sample generated on a shuffled condition.
+ * scene j's condition and judged against scene i's truth is a sample generated on a shuffled condition (its
+ * prompt, scene j's caption, moves with the condition: a caption names classes, not where they lie).
  * Means over the pairs have intervals as every other estimate (paired-intervals.ts); the scenes' previews
  * (condition, true SAR) are written for the report's conditioned rows.
  */

@@ -87,6 +87,11 @@ const readEvaluation = (dir: string): Effect.Effect<EvaluationResult, ReportErro
       return Effect.fail(new ReportError({ path: file, reason: `is not an evaluation result of this sardine version: ${missing} is missing` }))
     }
     const evaluation = json as EvaluationResult
+    // A conditioned evaluation of an earlier version has no intervals or scene previews to show.
+    const pairedMissing = evaluation.paired === undefined ? undefined : (["intervals", "scenes"] as const).find((f) => !(f in evaluation.paired!))
+    if (pairedMissing !== undefined) {
+      return Effect.fail(new ReportError({ path: file, reason: `is not an evaluation result of this sardine version: paired.${pairedMissing} is missing` }))
+    }
     const paired = evaluation.paired === undefined ? {} : { paired: { ...evaluation.paired, intervals: estimatesFromJson(evaluation.paired.intervals) } }
     return Effect.succeed({ ...evaluation, estimates: estimatesFromJson(evaluation.estimates), ...paired })
   })

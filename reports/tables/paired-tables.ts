@@ -42,7 +42,7 @@ export const pairedTables = (results: StudyResults): ReadonlyArray<ReportTable> 
     rows: conditioned.map(({ paired, strategy }) => [
       { text: strategyLabel(strategy), colour: strategy.colour },
       { text: String(paired.pairs.length) },
-      ...metrics.map((m) => meanCell(paired.intervals?.[m.id]))
+      ...metrics.map((m) => meanCell(paired.intervals[m.id]))
     ]),
     notes: [
       `Mean over the pairs, in brackets its ${level} % confidence interval (bootstrap over noise draws, scenes kept as strata, BCa). ` +
