@@ -7,8 +7,8 @@ import { controlNet, diffusers, experiment, frozen, full, study, synthetic } fro
  * samples follow their own scene's layout more than another scene's. The bench sets the knobs through
  * the environment (SARDINE_BENCH_STEPS, _LR, _SCENES).
  */
-const steps = Number(process.env.SARDINE_BENCH_STEPS ?? 300)
-const lr = Number(process.env.SARDINE_BENCH_LR ?? 5e-3)
+const steps = Number(process.env.SARDINE_BENCH_STEPS ?? 1500)
+const lr = Number(process.env.SARDINE_BENCH_LR ?? 1e-2)
 const scenes = Number(process.env.SARDINE_BENCH_SCENES ?? 6)
 
 const caption = "SAR image of {caption}"
