@@ -1,5 +1,6 @@
 import type { SvgChart } from "./charts/svg.ts"
 import { escapeXml } from "./charts/svg.ts"
+import { type ConditionedSection, conditionedNote } from "./conditioned-rows.ts"
 import type { ImageGrid } from "./image-grid.ts"
 import { bandCaption, differencesIntroduction, noComparisons, type ReportContent, trainingNote } from "./report-content.ts"
 import { thumbnailSide } from "./thumbnails.ts"
@@ -15,6 +16,7 @@ const style = `
 body { font-family: 'DejaVu Sans', 'Liberation Sans', Arial, Helvetica, sans-serif; color: #222; margin: 0; background: #fafafa; }
 main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; background: #fff; }
 h1 { font-size: 26px; margin: 0 0 8px; } h2 { font-size: 20px; margin: 36px 0 10px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+h3 { font-size: 16px; margin: 24px 0 6px; }
 p.lead { font-size: 15px; margin: 4px 0; } p.note { font-size: 12px; color: #555; margin: 4px 0; }
 nav a { margin-right: 14px; font-size: 13px; }
 .table-scroll { overflow-x: auto; }
@@ -83,6 +85,25 @@ const gridHtml = (grid: ImageGrid, images: ReadonlyMap<string, string>): string 
   return `<div class="table-scroll"><table class="image-grid">${head}${body.join("")}</table></div>`
 }
 
+/** One conditioned strategy's rows: condition | true SAR | generated, its label map's legend above. */
+const conditionedHtml = (section: ConditionedSection, images: ReadonlyMap<string, string>): string => {
+  const img = (image: { readonly target: string; readonly caption: string }) =>
+    `<img src="${images.get(image.target)}" alt="${escapeXml(image.caption)}" title="${escapeXml(image.caption)}">`
+  const legend = section.legend === undefined ?
+    "" :
+    `<p class="note">${section.legend.map((c) => `<span class="swatch" style="background:${c.colour}"></span>${escapeXml(c.name)}`).join(" &nbsp; ")}</p>`
+  const head = `<tr><th class="prompt">scene</th><th>condition</th><th>true SAR</th><th>generated</th></tr>`
+  const body = section.rows.map((row) =>
+    `<tr><th class="prompt">${row.scene}: ${escapeXml(row.id)}</th><td>${img(row.condition)}</td><td>${img(row.truth)}</td>` +
+    `<td><div class="cell-images">${row.generated.map(img).join("") || "–"}</div>` +
+    `<span class="caption">${escapeXml(row.generated.map((g) => g.caption.replace(/^.*, /, "")).join(", "))}</span></td></tr>`
+  )
+  return `<h3><span class="swatch" style="background:${section.colour}"></span>${escapeXml(section.label)}: conditioned samples</h3>${
+    noteHtml(conditionedNote(section))
+  }${legend}` +
+    `<div class="table-scroll"><table class="image-grid" data-conditioned="${escapeXml(section.strategy)}">${head}${body.join("")}</table></div>`
+}
+
 const sections = [
   ["strategies", "Strategies"],
   ["metrics", "Metrics"],
@@ -145,6 +166,7 @@ export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, s
     } per cell). ` +
     `Images larger than ${thumbnailSide} px are block-averaged to fit, which also averages speckle; the metrics use the full images.</p>`,
     gridHtml(content.grid, images),
+    ...content.conditioned.map((section) => conditionedHtml(section, images)),
     heading("training"),
     ...(content.trainingCurves.length === 0
       ? [`<p>No strategy of this study trains (or no training log is left in the cache).</p>`]

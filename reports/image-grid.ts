@@ -18,7 +18,7 @@ export interface ImageGrid {
 }
 
 /** Folder-safe form of a strategy name (names are already [a-z0-9._-], this guards the rest). */
-const safe = (name: string) => name.replace(/[^a-zA-Z0-9._-]/g, "_")
+export const folderSafe = (name: string) => name.replace(/[^a-zA-Z0-9._-]/g, "_")
 
 /**
  * Rows are prompts (seen, then unseen, each in declared order), columns the real reference and
@@ -48,7 +48,7 @@ export const imageGrid = (results: StudyResults): ImageGrid => {
           .slice(0, samplesPerCell)
           .map((p, k): GridImage => ({
             source: join(s.evaluationDir, p.file),
-            target: `images/${i}-${safe(s.name)}/prompt-${prompt.index}-${k}.png`,
+            target: `images/${i}-${folderSafe(s.name)}/prompt-${prompt.index}-${k}.png`,
             caption: `${s.name}, seed ${p.seed}: ${p.prompt}`
           }))
       })

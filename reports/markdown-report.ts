@@ -1,4 +1,5 @@
 import type { SvgChart } from "./charts/svg.ts"
+import { type ConditionedSection, conditionedNote } from "./conditioned-rows.ts"
 import type { ImageGrid } from "./image-grid.ts"
 import { bandCaption, differencesIntroduction, noComparisons, type ReportContent, trainingNote } from "./report-content.ts"
 import { changeText, type ReportTable, type TableCell } from "./tables/report-table.ts"
@@ -52,6 +53,23 @@ const gridMarkdown = (grid: ImageGrid): string => {
   return [header, rule, ...rows, ""].join("\n")
 }
 
+const conditionedMarkdown = (section: ConditionedSection): string => {
+  const link = (image: { readonly target: string; readonly caption: string }) => `![${escapeCell(image.caption)}](${image.target})`
+  return [
+    `### ${escapeProse(section.label)}: conditioned samples`,
+    "",
+    escapeProse(conditionedNote(section)),
+    "",
+    ...(section.legend === undefined ? [] : [`Label map colours: ${section.legend.map((c) => `${escapeProse(c.name)} ${c.colour}`).join(", ")}.`, ""]),
+    "| scene | condition | true SAR | generated |",
+    "| --- | --- | --- | --- |",
+    ...section.rows.map((row) =>
+      `| ${row.scene}: ${escapeCell(row.id)} | ${link(row.condition)} | ${link(row.truth)} | ${row.generated.map(link).join(" ") || "–"} |`
+    ),
+    ""
+  ].join("\n")
+}
+
 export const markdownReport = (content: ReportContent): string => {
   const { tables } = content
   const parts = [
@@ -90,6 +108,7 @@ export const markdownReport = (content: ReportContent): string => {
     "## 7. Samples",
     "",
     gridMarkdown(content.grid),
+    ...content.conditioned.map(conditionedMarkdown),
     "## 8. Training curves",
     "",
     ...(content.trainingCurves.length === 0

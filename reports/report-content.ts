@@ -9,6 +9,7 @@ import { glcmPanel } from "./charts/glcm-chart.ts"
 import { histogramChart, type DistributionSeries } from "./charts/histogram-chart.ts"
 import type { SvgChart } from "./charts/svg.ts"
 import { trainingCurveChart } from "./charts/training-curve-chart.ts"
+import { type ConditionedSection, conditionedSections } from "./conditioned-rows.ts"
 import { realSets } from "./glcm-summary.ts"
 import { imageGrid, type ImageGrid } from "./image-grid.ts"
 import { numeric } from "./metric-columns.ts"
@@ -47,6 +48,8 @@ export interface ReportContent {
   /** Each strategy's validation images (train.validationPrompts), listed, not compared. */
   readonly validationImages: ReadonlyArray<{ readonly strategy: string } & ValidationImage>
   readonly grid: ImageGrid
+  /** Conditioned strategies: condition | true SAR | generated rows per scene (conditioned-rows.ts). */
+  readonly conditioned: ReadonlyArray<ConditionedSection>
 }
 
 /** Prose both formats print. */
@@ -308,6 +311,7 @@ export const reportContent = (results: StudyResults): ReportContent => {
     ...(chart === undefined ? {} : { alignment: chart }),
     trainingCurves: trainingCurves(results),
     validationImages: results.strategies.flatMap((s) => s.replicates.flatMap((r) => r.validationImages.map((image) => ({ strategy: r.name, ...image })))),
-    grid: imageGrid(results)
+    grid: imageGrid(results),
+    conditioned: conditionedSections(results)
   }
 }

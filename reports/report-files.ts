@@ -4,6 +4,7 @@ import { join } from "node:path"
 import { writeFileAtomic, writeFolderAtomic } from "../framework/files/atomic-write.ts"
 import type { ImageIO } from "../framework/services/image-io.ts"
 import { ReportError, reportRequestFile, type RenderedReport, type SavedReportRequest } from "../framework/services/report-renderer.ts"
+import { conditionedImages } from "./conditioned-rows.ts"
 import { htmlReport } from "./html-report.ts"
 import { chartFile, markdownReport } from "./markdown-report.ts"
 import type { ReportContent } from "./report-content.ts"
@@ -33,7 +34,7 @@ export const writeReport = (
     const imagesDir = join(outDir, "images")
     yield* writeFolderAtomic(imagesDir, (staging) =>
       Effect.gen(function*() {
-        const images = content.grid.rows.flatMap((r) => r.cells.flat())
+        const images = [...content.grid.rows.flatMap((r) => r.cells.flat()), ...conditionedImages(content.conditioned)]
         const unique = [...new Map(images.map((i) => [i.target, i])).values()]
         yield* Effect.forEach(unique, (image) =>
           thumbnail(image.source, joinTarget(staging, image.target.replace(/^images\//, ""))).pipe(

@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { comparedValue, type ResamplingProgress, type UncertaintySettings } from "./evaluation-intervals.ts"
 import { EVALUATION_METRICS, type MetricDirection } from "./metric-catalog.ts"
 import { holmAdjusted } from "./multiple-testing.ts"
+import type { PairedComparison } from "./paired-intervals.ts"
 import type { EstimateDefinition } from "./resampled-estimates.ts"
 import { compareStrategies, type ComparisonTest, Incomparable, type PairComparison, type StrategyEvidence } from "./strategy-comparison.ts"
 import { meanInterval, sampleMean, sampleStandardDeviation } from "./t-tests.ts"
@@ -85,6 +86,8 @@ export interface StudyStatistics {
   readonly comparisons: ReadonlyArray<StrategyComparisonReport>
   /** Per estimate id, the strategy with the best value, when one is best. */
   readonly best: Readonly<Record<string, BestMark>>
+  /** Conditioned strategies against each other on their paired metrics, pair by pair (paired-intervals.ts); absent with fewer than two. */
+  readonly paired?: ReadonlyArray<PairedComparison<string>>
 }
 
 /** One strategy's estimates: its run's bootstrap intervals, or the mean over training seeds. */

@@ -38,10 +38,10 @@ export const codeVersion: Record<StepKind, number> = {
   train: 2,
   "train-clip": 1,
   generate: 1,
-  // 2: intervals, evidence.json, metric-catalog names (issue 20).
-  evaluate: 2,
-  // 2: replicates, comparisons, the study's statistics (issue 20).
-  report: 2
+  // 2: intervals, evidence.json, metric-catalog names (issue 20). 3: paired means' intervals, shuffled layout, scene previews (issue 19).
+  evaluate: 3,
+  // 2: replicates, comparisons, the study's statistics (issue 20). 3: conditioned rows, paired comparisons (issue 19).
+  report: 3
 }
 
 /**

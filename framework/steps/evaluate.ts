@@ -28,7 +28,7 @@ export const evaluate = (context: StepContext<"evaluate">) =>
     const referenceManifest = yield* readManifestIn(referenceDir)
     const generateManifest = yield* readManifestIn(samplesDir)
     const train = Option.fromNullable(generateManifest.inputs.find((i) => i.role === "model")?.key)
-    const { alignment, estimates } = yield* evaluateImages({
+    const { alignment, estimates, previews } = yield* evaluateImages({
       experiments: context.step.experiments,
       generated: samples.map((sample) => ({
         read: io.read(join(samplesDir, sample.tiff)),
@@ -74,7 +74,9 @@ export const evaluate = (context: StepContext<"evaluate">) =>
       const paired = yield* pairedEvaluation(samples, images, conditions[0]!.dir, {
         domain: amplitude.domain === "amplitude" ? { kind: "amplitude" } : { kind: "db", floorDb: amplitude.floorDb },
         bins: amplitude.bins,
-        klPseudoCount: amplitude.klPseudoCount
+        klPseudoCount: amplitude.klPseudoCount,
+        uncertainty: context.step.config.evaluate.uncertainty,
+        previews: { dir: context.workDir, generated: previews.generated.map((p) => p.file) }
       })
       const file = join(context.workDir, evaluationFile)
       yield* writeJsonAtomic(file, { ...(yield* readJson<EvaluationResult>(file)), paired })

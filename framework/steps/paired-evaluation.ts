@@ -2,11 +2,15 @@ import { Effect } from "effect"
 import { join } from "node:path"
 import { classValues } from "../declaration/conditioning.ts"
 import type { DistanceDomain } from "../metrics/amplitude-distances.ts"
+import type { EstimateInterval, UncertaintySettings } from "../metrics/evaluation-intervals.ts"
 import type { SampleImage } from "../metrics/metric-input.ts"
 import { pairedAmplitudeDistances, type Spread, spreadOf } from "../metrics/paired-amplitude.ts"
 import { classAmplitudeStatistics, type ClassComparison, classIndexOfOneHot, type ClassPair } from "../metrics/paired-class-statistics.ts"
+import { pairedMeanIntervals, pairUnits } from "../metrics/paired-intervals.ts"
 import { layoutAgreement, layoutScales } from "../metrics/paired-layout.ts"
 import type { GeneratedSample } from "../services/engine.ts"
+import { ImageIO } from "../services/image-io.ts"
+import { conditionLegend, conditionPreview, type LegendEntry } from "./condition-previews.ts"
 import { type PreparedIndex, PreparedDataError, readPreparedCondition, readPreparedIndex, readPreparedPixels } from "./prepared-dataset.ts"
 
 /**
@@ -14,6 +18,12 @@ import { type PreparedIndex, PreparedDataError, readPreparedCondition, readPrepa
  * against the true SAR image of the scene whose condition produced it (the prepared scenes of
  * generate.conditions) — per-pair amplitude distances and layout agreement with their spread over the
  * pairs, and, for label maps, amplitude statistics per class inside the map's regions, generated vs true.
+ * The shuffled level: each sample's layout agreement with the truth of another scene (the next scene of
+ * the conditions, cyclically) — what a generator that ignores its condition scores; a sample made from
+ * scene j's condition and judged against scene i's truth is a sample generated on a shuffled condition (its
+ * prompt, scene j's caption, moves with the condition: a caption names classes, not where they lie).
+ * Means over the pairs have intervals as every other estimate (paired-intervals.ts); the scenes' previews
+ * (condition, true SAR) are written for the report's conditioned rows.
  */
 
 export interface PairedScore {
@@ -24,14 +34,38 @@ export interface PairedScore {
   readonly wasserstein: number
   readonly ks: number
   readonly layout: number
+  /** Layout agreement with the truth of another scene (absent with a single scene). */
+  readonly shuffledLayout?: number
+  /** The sample's preview, relative to the evaluation folder. */
+  readonly preview: string
 }
+
+/** A scene of the conditions that some sample was made from: its previews, relative to the evaluation folder. */
+export interface PairedScene {
+  readonly scene: number
+  readonly id: string
+  /** The condition as the model saw it (a label map painted with `legend`'s colours). */
+  readonly condition: string
+  /** The scene's true SAR image. */
+  readonly truth: string
+}
+
+/** The paired metrics whose mean over the pairs has an interval. */
+export type PairedMetric = "wasserstein" | "ks" | "layout" | "shuffledLayout"
 
 export interface PairedEvaluation {
   readonly pairs: ReadonlyArray<PairedScore>
+  readonly scenes: ReadonlyArray<PairedScene>
+  /** Label-map conditions: each class's colour in the condition previews. */
+  readonly legend?: ReadonlyArray<LegendEntry>
   readonly wasserstein: Spread
   readonly ks: Spread
   /** Layout agreement (paired-layout.ts): the mean over its block scales of the correlation of log block means. */
   readonly layout: Spread
+  /** Layout agreement with another scene's truth (absent with a single scene). */
+  readonly shuffledLayout?: Spread
+  /** Mean over the pairs of each metric, with its interval (bootstrap over noise draws, BCa). */
+  readonly intervals: Readonly<Partial<Record<PairedMetric, EstimateInterval>>>
   /** Label-map conditions: per class, generated vs true amplitude statistics over every pair. */
   readonly classes?: ReadonlyArray<ClassComparison>
 }
@@ -48,18 +82,30 @@ export const amplitudeOfPrepared = (index: Pick<PreparedIndex, "channels" | "wid
   return { name, width, height, data }
 }
 
+export interface PairedEvaluationOptions {
+  readonly domain: DistanceDomain
+  readonly bins: number
+  readonly klPseudoCount: number
+  readonly uncertainty: UncertaintySettings
+  /** The evaluation folder, where previews/ gets the scenes' previews, and each sample's preview in it (`samples` order). */
+  readonly previews: { readonly dir: string; readonly generated: ReadonlyArray<string> }
+}
+
 /** Pairs `generated[i]` (the image of `samples[i]`) with the true image of its scene in `conditionsDir`. */
 export const pairedEvaluation = (
   samples: ReadonlyArray<GeneratedSample>,
   generated: ReadonlyArray<SampleImage>,
   conditionsDir: string,
-  options: { readonly domain: DistanceDomain; readonly bins: number; readonly klPseudoCount: number }
+  options: PairedEvaluationOptions
 ) =>
   Effect.gen(function*() {
-    if (generated.length !== samples.length) return yield* Effect.die(new Error(`${generated.length} images for ${samples.length} samples`))
+    if (generated.length !== samples.length || options.previews.generated.length !== samples.length) {
+      return yield* Effect.die(new Error(`${generated.length} images and ${options.previews.generated.length} previews for ${samples.length} samples`))
+    }
+    const io = yield* ImageIO
     const scenes = yield* readPreparedIndex(conditionsDir)
     const conditioning = scenes.conditioning
-    const truths = new Map<number, { image: SampleImage; classes?: Int32Array }>()
+    const truths = new Map<number, { image: SampleImage; classes?: Int32Array; scene: PairedScene }>()
     const truthOf = (scene: number) =>
       Effect.gen(function*() {
         const known = truths.get(scene)
@@ -69,36 +115,71 @@ export const pairedEvaluation = (
           return yield* new PreparedDataError({ path: join(conditionsDir, "index.json"), reason: `has no scene ${scene}, which a generated sample names` })
         }
         const image = amplitudeOfPrepared(scenes, yield* readPreparedPixels(conditionsDir, sample), sample.source)
-        const classes = conditioning?.classes === undefined
-          ? undefined
-          : classIndexOfOneHot(yield* readPreparedCondition(conditionsDir, sample), conditioning.channels)
-        const truth = { image, ...(classes === undefined ? {} : { classes }) }
+        const condition = conditioning === undefined ? undefined : yield* readPreparedCondition(conditionsDir, sample)
+        const classes = conditioning?.classes === undefined ? undefined : classIndexOfOneHot(condition!, conditioning.channels)
+        const stem = `previews/scene-${String(scene).padStart(4, "0")}`
+        const written: PairedScene = { scene, id: sample.id, condition: `${stem}-condition.png`, truth: `${stem}-truth.png` }
+        yield* io.writePng8(join(options.previews.dir, written.truth), { ...image, channels: 1, data: image.data.map((v) => v * 255) })
+        if (condition !== undefined) {
+          const size = { width: scenes.width, height: scenes.height, channels: conditioning!.channels }
+          yield* io.writePng8(join(options.previews.dir, written.condition), conditionPreview(condition, size, classes !== undefined))
+        }
+        const truth = { image, scene: written, ...(classes === undefined ? {} : { classes }) }
         truths.set(scene, truth)
         return truth
       })
+    const conditioned = [...samples.entries()].flatMap(([i, sample]) => (sample.condition === undefined ? [] : [{ i, sample, condition: sample.condition }]))
+    // The shuffled partner of each scene: the next scene the samples were made from, cyclically.
+    const sceneOrder = [...new Set(conditioned.map((c) => c.condition.scene))].sort((a, b) => a - b)
+    const partnerOf = (scene: number) => sceneOrder[(sceneOrder.indexOf(scene) + 1) % sceneOrder.length]!
     const pairs: Array<PairedScore> = []
     const classPairs: Array<ClassPair> = []
-    for (const [i, sample] of samples.entries()) {
-      const condition = sample.condition
-      if (condition === undefined) continue
+    for (const { condition, i, sample } of conditioned) {
       const truth = yield* truthOf(condition.scene)
       // The lengths are checked above.
       const image = generated[i]!
+      const scales = layoutScales(image.width, image.height)
       const distances = yield* pairedAmplitudeDistances(image, truth.image, options.domain, options.bins, options.klPseudoCount)
-      const layout = layoutAgreement(image, truth.image, layoutScales(image.width, image.height))
-      pairs.push({ scene: condition.scene, id: condition.id, seed: sample.seed, ...distances, layout: layout.score })
+      const layout = layoutAgreement(image, truth.image, scales)
+      const shuffled = sceneOrder.length < 2 ? undefined : layoutAgreement(image, (yield* truthOf(partnerOf(condition.scene))).image, scales)
+      pairs.push({
+        scene: condition.scene,
+        id: condition.id,
+        seed: sample.seed,
+        ...distances,
+        layout: layout.score,
+        ...(shuffled === undefined ? {} : { shuffledLayout: shuffled.score }),
+        preview: options.previews.generated[i]!
+      })
       if (truth.classes !== undefined) classPairs.push({ generated: image.data, truth: truth.image.data, classes: truth.classes })
     }
     const declared = conditioning?.classes
-    const classes = declared === undefined ? undefined : classAmplitudeStatistics(
-      classPairs,
-      classValues(declared).map((value) => ({ value, name: declared[String(value)]! }))
+    const values = declared === undefined ? [] : classValues(declared)
+    const classes = declared === undefined
+      ? undefined
+      : classAmplitudeStatistics(classPairs, values.map((value) => ({ value, name: declared[String(value)]! })))
+    const legend = conditioning === undefined ? undefined : conditionLegend(conditioning, values)
+    const shuffledLayout = sceneOrder.length < 2 ? undefined : pairs.map((p) => p.shuffledLayout!)
+    const intervals = pairedMeanIntervals(
+      pairUnits(pairs),
+      {
+        wasserstein: pairs.map((p) => p.wasserstein),
+        ks: pairs.map((p) => p.ks),
+        layout: pairs.map((p) => p.layout),
+        ...(shuffledLayout === undefined ? {} : { shuffledLayout })
+      },
+      options.uncertainty,
+      "paired"
     )
     return {
       pairs,
+      scenes: sceneOrder.map((scene) => truths.get(scene)!.scene),
+      ...(legend === undefined ? {} : { legend }),
       wasserstein: spreadOf(pairs.map((p) => p.wasserstein)),
       ks: spreadOf(pairs.map((p) => p.ks)),
       layout: spreadOf(pairs.map((p) => p.layout)),
+      ...(shuffledLayout === undefined ? {} : { shuffledLayout: spreadOf(shuffledLayout) }),
+      intervals,
       ...(classes === undefined ? {} : { classes })
     } satisfies PairedEvaluation
   })

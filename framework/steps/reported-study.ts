@@ -2,7 +2,9 @@ import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { EvaluationEvidence } from "../metrics/evaluation-evidence.ts"
+import type { UncertaintySettings } from "../metrics/evaluation-intervals.ts"
 import { intervalKeys, TRACKED_METRICS } from "../metrics/metric-catalog.ts"
+import { comparePairedMetrics, pairUnits } from "../metrics/paired-intervals.ts"
 import { estimateDefinitions } from "../metrics/resampled-estimates.ts"
 import { type StudyStatistics, studyStatistics } from "../metrics/study-statistics.ts"
 import { readManifestIn } from "../runner/cache.ts"
@@ -85,7 +87,13 @@ const readEvaluation = (dir: string): Effect.Effect<EvaluationResult, ReportErro
       return Effect.fail(new ReportError({ path: file, reason: `is not an evaluation result of this sardine version: ${missing} is missing` }))
     }
     const evaluation = json as EvaluationResult
-    return Effect.succeed({ ...evaluation, estimates: estimatesFromJson(evaluation.estimates) })
+    // A conditioned evaluation of an earlier version has no intervals or scene previews to show.
+    const pairedMissing = evaluation.paired === undefined ? undefined : (["intervals", "scenes"] as const).find((f) => !(f in evaluation.paired!))
+    if (pairedMissing !== undefined) {
+      return Effect.fail(new ReportError({ path: file, reason: `is not an evaluation result of this sardine version: paired.${pairedMissing} is missing` }))
+    }
+    const paired = evaluation.paired === undefined ? {} : { paired: { ...evaluation.paired, intervals: estimatesFromJson(evaluation.paired.intervals) } }
+    return Effect.succeed({ ...evaluation, estimates: estimatesFromJson(evaluation.estimates), ...paired })
   })
 }
 
@@ -167,19 +175,46 @@ export const statisticsOf = (
   progress?: (pair: string, done: number, total: number) => Effect.Effect<void>
 ): Effect.Effect<StudyStatistics> => {
   const first = loaded.experiments[0]!.replicates[0]!.evaluation.uncertainty
-  return studyStatistics({
-    strategies: loaded.experiments.map((e, i) => ({
-      name: e.experiment.name,
-      replicates: e.replicates.map((r, k) => ({ estimates: r.evaluation.estimates, evidence: loaded.evidence[i]![k]! }))
-    })),
-    definitions: loaded.evidence.map((replicates) => estimateDefinitions(replicates[0]!)),
-    ...(loaded.experiments.find((e) => e.experiment.baseline) === undefined
-      ? {}
-      : { baseline: loaded.experiments.find((e) => e.experiment.baseline)!.experiment.name }),
-    compare,
-    settings: { level: first.level, resamples: first.resamples, seed: first.seed },
-    ...(progress === undefined ? {} : { progress })
+  const settings = { level: first.level, resamples: first.resamples, seed: first.seed }
+  return Effect.zipWith(
+    studyStatistics({
+      strategies: loaded.experiments.map((e, i) => ({
+        name: e.experiment.name,
+        replicates: e.replicates.map((r, k) => ({ estimates: r.evaluation.estimates, evidence: loaded.evidence[i]![k]! }))
+      })),
+      definitions: loaded.evidence.map((replicates) => estimateDefinitions(replicates[0]!)),
+      ...(loaded.experiments.find((e) => e.experiment.baseline) === undefined
+        ? {}
+        : { baseline: loaded.experiments.find((e) => e.experiment.baseline)!.experiment.name }),
+      compare,
+      settings,
+      ...(progress === undefined ? {} : { progress })
+    }),
+    pairedComparisons(loaded, settings, progress),
+    (statistics, paired) => (paired.length === 0 ? statistics : { ...statistics, paired })
+  )
+}
+
+/** Every two conditioned strategies (their first replicates), compared on the paired metrics scene by scene and seed by seed. */
+const pairedComparisons = (
+  loaded: LoadedStudy,
+  settings: UncertaintySettings,
+  progress?: (pair: string, done: number, total: number) => Effect.Effect<void>
+) => {
+  const conditioned = loaded.experiments.flatMap((e) => {
+    const paired = e.replicates[0]!.evaluation.paired
+    if (paired === undefined) return []
+    const values: Record<string, ReadonlyArray<number>> = {
+      wasserstein: paired.pairs.map((p) => p.wasserstein),
+      ks: paired.pairs.map((p) => p.ks),
+      layout: paired.pairs.map((p) => p.layout)
+    }
+    return [{ name: e.experiment.name, units: pairUnits(paired.pairs), values }]
   })
+  return Effect.forEach(
+    conditioned.flatMap((a, i) => conditioned.slice(i + 1).map((b) => [a, b] as const)),
+    ([a, b]) => comparePairedMetrics(a, b, settings, (done, total) => progress?.(`${a.name} vs ${b.name} (paired)`, done, total) ?? Effect.yieldNow())
+  )
 }
 
 /**

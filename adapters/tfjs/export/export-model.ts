@@ -13,7 +13,7 @@ import { CONTROLNET_EMA_FOLDER, CONTROLNET_FOLDER } from "../training/trained-co
 import { applyTrainedModel, type ModelManifest, readModelManifest, trainedTensorReader, weightsUsed } from "../training/trained-model-files.ts"
 import { ExportError } from "./export-error.ts"
 import { loraParts, writeKohyaLora, writePeftLora } from "./lora-files.ts"
-import { writeMergedPipeline } from "./merged-pipeline.ts"
+import { MERGED_CONTROLNET_FOLDER, writeMergedPipeline } from "./merged-pipeline.ts"
 import { writeTextualInversion } from "./textual-inversion-file.ts"
 
 export interface ExportRun {
@@ -50,14 +50,19 @@ export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, Export
           applyTrainedModel(pipeline, run.modelDir, { useEma: run.useEma }),
           (applied) => Effect.sync(() => disposeAdaptation(applied.tensors))
         )
-        yield* writeMergedPipeline(pipeline, tensors, run.out)
+        const controlnet = manifest.adaptation.controlnet === undefined ? undefined : controlNetSource(run, manifest)
+        yield* writeMergedPipeline(pipeline, tensors, run.out, controlnet)
         const token = manifest.adaptation.token
-        return summary(
-          token === null || token.vectors === 1 ? [] : [
+        return summary([
+          ...(token === null || token.vectors === 1 ? [] : [
             `${token.token} has ${token.vectors} vectors (${token.spellings.join(", ")}); the exported tokenizers match it exactly as written, ` +
             `so diffusers expands "${token.token}" in prompts to all of them`
-          ]
-        )
+          ]),
+          ...(controlnet === undefined ? [] : [
+            `the trained ControlNet is in ${join(run.out, MERGED_CONTROLNET_FOLDER)}: load it with ControlNetModel.from_pretrained(that folder) and pass it ` +
+            `as controlnet= to StableDiffusion(XL)ControlNetPipeline.from_pretrained(${run.out}); the pipeline alone loads as the plain text-to-image pipeline`
+          ])
+        ])
       }
       const isFolder = yield* withNodeFileSystem((fs) => fs.stat(run.out)).pipe(
         Effect.map((info) => info.type === "Directory"),
@@ -73,6 +78,10 @@ export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, Export
     })
   )
 
+/** The trained ControlNet folder of the weights the export writes (the EMA's with useEma when kept). */
+const controlNetSource = (run: ExportRun, manifest: ModelManifest) =>
+  join(run.modelDir, weightsUsed(manifest, run.useEma) === "ema" ? CONTROLNET_EMA_FOLDER : CONTROLNET_FOLDER)
+
 /**
  * A conditioned experiment's trained ControlNet as a diffusers ControlNetModel folder: the one its train
  * step wrote (LoRA merged; the EMA's with useEma when kept), copied under a temporary name, then renamed.
@@ -83,7 +92,7 @@ const writeTrainedControlNet = (run: ExportRun, manifest: ModelManifest) =>
       return yield* new ExportError({ format: "controlnet", reason: "the experiment trains no ControlNet (it declares no conditioning: controlNet({ … }))" })
     }
     if (yield* outTaken(run)) return yield* new ExportError({ format: "controlnet", reason: `${run.out} already exists; choose a new --out folder` })
-    const source = join(run.modelDir, weightsUsed(manifest, run.useEma) === "ema" ? CONTROLNET_EMA_FOLDER : CONTROLNET_FOLDER)
+    const source = controlNetSource(run, manifest)
     yield* writeFolderAtomically(run.out, (temporary) => Effect.flatMap(FileSystem.FileSystem, (fs) => fs.copy(source, temporary))).pipe(
       Effect.mapError(fsFailure("controlnet", `cannot copy ${source} to ${run.out}`))
     )

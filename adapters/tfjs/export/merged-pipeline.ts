@@ -105,11 +105,19 @@ const addTokensToTokenizer = (fs: FileSystem.FileSystem, folder: string, spellin
     )
   })
 
-/** Writes the merged pipeline of `pipeline` + `tensors` (already applied to the maps) to the folder `out`. */
+/** Where the merged export of a conditioned experiment puts its ControlNet: a diffusers ControlNetModel folder beside the pipeline's components. */
+export const MERGED_CONTROLNET_FOLDER = "controlnet"
+
+/**
+ * Writes the merged pipeline of `pipeline` + `tensors` (already applied to the maps) to the folder `out`;
+ * with `controlnet` (a trained ControlNetModel folder), a copy of it as `out/controlnet`, in the same
+ * atomic rename. model_index.json is left as the base's, so the folder still loads as the plain pipeline.
+ */
 export const writeMergedPipeline = (
   pipeline: StableDiffusionPipeline,
   tensors: AdaptationTensors,
-  out: string
+  out: string,
+  controlnet?: string
 ): Effect.Effect<void, ExportError | SafetensorsError> =>
   Effect.gen(function*() {
     if (yield* pathExists(out).pipe(Effect.mapError(fsError(`cannot look at ${out}`)))) {
@@ -130,6 +138,10 @@ export const writeMergedPipeline = (
           const { specs, parameters, created } = finalParameters(model, name, tensors)
           const weights = name.startsWith("text_encoder") ? "model.safetensors" : "diffusion_pytorch_model.safetensors"
           yield* saveParameters(join(temporary, name, weights), specs, parameters).pipe(Effect.ensuring(Effect.sync(() => tf.dispose(created))))
+        }
+        if (controlnet !== undefined) {
+          yield* copyFolder(fs, controlnet, join(temporary, MERGED_CONTROLNET_FOLDER), () => true)
+            .pipe(Effect.mapError(fsError(`cannot copy the ControlNet ${controlnet}`)))
         }
         const token = tensors.adaptation.token
         if (token !== null) {
