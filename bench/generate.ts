@@ -10,6 +10,7 @@
  * (sardine also writes its TIFF and PNG). Every side prints the mean of the first image: the same
  * sampler computed the same image. The machine is shared: run it when it is quiet and say the load.
  */
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Schema } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -111,7 +112,7 @@ try {
         results[c.name] = { tfjs: yield* timed("tfjs"), onnx: yield* timed("onnx") }
       }
       return { results, runtime }
-    }).pipe(Effect.scoped, Effect.provide(ImageIOLive))
+    }).pipe(Effect.scoped, Effect.provide(ImageIOLive), Effect.provide(NodeContext.layer))
   )
 
   console.log(
