@@ -89,8 +89,7 @@ const filesOf = (fs: FileSystem.FileSystem) => {
         }),
         Effect.mapError(failedOn(operation, `read the worker's image ${file}`))
       ),
-    remove: (path: string, operation: string) =>
-      fs.remove(path, { recursive: true, force: true }).pipe(Effect.mapError(failedOn(operation, `remove ${path}`))),
+    remove: (path: string, operation: string) => fs.remove(path, { recursive: true, force: true }).pipe(Effect.mapError(failedOn(operation, `remove ${path}`))),
     /** The folder an output goes into. */
     makeParent: (file: string, operation: string) =>
       fs.makeDirectory(dirname(file), { recursive: true }).pipe(Effect.mapError(failedOn(operation, `create the folder of ${file}`)))
@@ -183,6 +182,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           train: { ...request.train, validationEvery: request.train.validationEvery ?? request.train.checkpointEvery },
           dataDir: request.dataDir,
           workDir: request.workDir,
+          processes: request.processes ?? 1,
           ...(request.latentsDir === undefined ? {} : { latentsDir: request.latentsDir }),
           ...(request.textDir === undefined ? {} : { textDir: request.textDir })
         }, onMessage)
@@ -257,7 +257,9 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
         yield* worker("generate", {
           base: request.base.path,
           trained: trained === undefined ? null : { dir: trained.dir, useEma: trained.useEma, loraScales: trained.loraScales, spellings: trained.spellings },
-          adapterFiles: adapterFiles.map((f) => f.kind === "lora" ? f : { kind: "embedding", file: f.file, keys: embedding!.keys, spellings: embedding!.spellings }),
+          adapterFiles: adapterFiles.map((f) =>
+            f.kind === "lora" ? f : { kind: "embedding", file: f.file, keys: embedding!.keys, spellings: embedding!.spellings }
+          ),
           prompts: texts,
           // null: diffusers' negative_prompt=None.
           negativePrompts: negatives.map((n) => n ?? null),
