@@ -149,6 +149,12 @@ const conditioningProblems = (experiment: Experiment, engine: EngineName): Reado
     : []
 }
 
+/** What the tfjs engine cannot do of a train step's process count; its trainer refuses the same, for a caller that did not plan. */
+export const tfjsProcessesProblems = (processes: number | undefined): Array<string> =>
+  processes !== undefined && processes > 1
+    ? [`resources.train.processes: the tfjs engine trains in one process (got ${processes}); run it with --engine torch, or remove it`]
+    : []
+
 /** The LoRA treatments of an experiment's components, by field path. */
 const loraDropouts = (experiment: Experiment): ReadonlyArray<readonly [string, number]> => {
   const { textEncoders } = experiment.components
@@ -176,14 +182,7 @@ const processProblems = (declaration: Declaration, experiment: Experiment, engin
   const train = experiment.train !== undefined && !experiment.baseline ? experiment.train : undefined
   if (train === undefined) return elsewhere
   const resources = resourcesFor(layers, "train")
-  if (engine === "tfjs") {
-    return resources.processes !== undefined && resources.processes > 1
-      ? [
-        ...elsewhere,
-        `resources.train.processes: the tfjs engine trains in one process (got ${resources.processes}); run it with --engine torch, or remove it`
-      ]
-      : elsewhere
-  }
+  if (engine === "tfjs") return [...elsewhere, ...tfjsProcessesProblems(resources.processes)]
   const processes = trainProcesses(resources)
   if (processes === 1) return elsewhere
   return [

@@ -1,23 +1,29 @@
 import { NodeContext } from "@effect/platform-node"
-import { Duration, Effect, Exit, Layer } from "effect"
+import { Duration, Effect, Exit, Layer, Schema } from "effect"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
 import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
 import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
+import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
+import { engineLayer } from "../../adapters/tfjs/engine-live.ts"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
+import { BaseModel } from "../../framework/declaration/base-model.ts"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { StepResources } from "../../framework/declaration/resources.ts"
-import { lora, study } from "../../framework/index.ts"
+import { diffusers, lora, study } from "../../framework/index.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
 import { checkEngineSupport, EngineUnsupported } from "../../framework/plan/engine-support.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import type { StepHandlers } from "../../framework/runner/step-handler.ts"
 import { StepImplementations } from "../../framework/runner/step-implementations.ts"
 import type { StepTracking } from "../../framework/runner/tracking.ts"
+import { Engine } from "../../framework/services/engine.ts"
 import { localExecutor } from "../../framework/services/executor.ts"
 import { validExperiment } from "../support/declarations.ts"
 import { referencePython } from "../support/reference-python.ts"
-import { temporaryFolder } from "../training/training-run.ts"
+import { repoRoot } from "../support/run-process.ts"
+import { components, temporaryFolder, training } from "../training/training-run.ts"
 
 /**
  * `resources.train.processes`, the process count of a train step: refused where it cannot be honoured
@@ -57,6 +63,26 @@ describe("resources.train.processes", () => {
     // gpus (a SLURM allocation) is no process count on tfjs.
     expect(await problemsOf(validExperiment({ resources: { train: { gpus: 2 } } }), "tfjs")).toEqual([])
   })
+
+  it("the tfjs engine's trainer refuses more than one process when called without a plan", async () => {
+    const demoBase = join(repoRoot, "experiments/demo/base")
+    const exit = await Effect.runPromiseExit(Effect.provide(
+      Effect.flatMap(Engine, (engine) =>
+        engine.train({
+          base: { base: Schema.decodeUnknownSync(BaseModel)(diffusers(demoBase, { family: "tiny" })), path: demoBase },
+          adaptation: resolveAdaptation(components({ unet: { _tag: "full", lr: 1e-3 } }), "tiny"),
+          train: training({ steps: 1, batchSize: 2 }),
+          dataDir: join(repoRoot, "no-data"),
+          workDir: join(repoRoot, "no-work"),
+          processes: 2,
+          progress: () => Effect.void,
+          metrics: () => Effect.void,
+          log: () => Effect.void
+        })),
+      engineLayer({ backend: "cpu" }).pipe(Layer.provide(ImageIOLive))
+    ))
+    expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("resources.train.processes: the tfjs engine trains in one process (got 2)")
+  }, 120_000)
 
   it("the torch engine refuses a global batch that does not divide (both numbers named) and LoRA dropout; takes the rest", async () => {
     expect(await problemsOf(withProcesses(3, 8), "torch")).toEqual([
