@@ -9,12 +9,14 @@ environment: gloo on CPU, NCCL on CUDA.
 Rank 0's messages come to the launcher on a pipe and go on to the engine; the launcher says hello and sends
 the one final message itself, once torchrun has exited: rank 0's result or `stopped`, or the error of the
 process that failed first (every rank writes its exception to a file), naming its rank. A stop request
-(SIGTERM, SIGINT, stdin closed) is sent on to torchrun as SIGTERM, which sends it to every process (and
-kills them 30 s later); the processes agree on the step to stop at and rank 0 checkpoints.
+(SIGTERM, SIGINT, stdin closed) is sent on as SIGTERM to every process (each writes its pid on start), not
+through torchrun, which would kill them 30 s later, too soon for a large checkpoint; the processes agree on
+the step to stop at and rank 0 checkpoints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -78,7 +80,13 @@ def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, A
         def pass_on_stop() -> None:
             while not done.wait(0.2):
                 if channel.stop_requested is not None:
-                    torchrun.send_signal(signal.SIGTERM)
+                    started = [int(f.read_text(encoding="utf-8")) for f in folder.glob("rank-*.pid")]
+                    for pid in started:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGTERM)
+                    # Processes not yet started (no pid written) stop with torchrun.
+                    if len(started) < processes:
+                        torchrun.send_signal(signal.SIGTERM)
                     return
 
         threading.Thread(target=pass_on_stop, name="stop-to-torchrun", daemon=True).start()
@@ -121,6 +129,15 @@ class RankChannel(Channel):
         self.rank = rank
         self.errors = errors
 
+    def listen(self) -> None:
+        """Stop requests from here on: SIGTERM and SIGINT, which the launcher sends to the pid written here."""
+        from .protocol import watch_for_signals
+
+        watch_for_signals(self)
+        temporary = self.errors / f".rank-{self.rank}.pid.partial"
+        temporary.write_text(str(os.getpid()), encoding="utf-8")
+        os.replace(temporary, self.errors / f"rank-{self.rank}.pid")
+
     def send(self, kind: str, **fields: Any) -> None:
         if self.rank == 0 and kind != "hello":
             super().send(kind, **fields)
@@ -139,9 +156,7 @@ def run_rank() -> int:
     """One training process (torchrun's environment names its rank); exit status 0 after a result or a stop."""
     channel = RankChannel(int(os.environ["RANK"]), Path(os.environ[ERRORS_FOLDER]))
     try:
-        from .protocol import watch_for_signals
-
-        watch_for_signals(channel)
+        channel.listen()
         request = json.loads(Path(os.environ[REQUEST_FILE]).read_text(encoding="utf-8"))
         from .environment import configure
 
