@@ -74,7 +74,10 @@ def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, A
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", "-m", "sardine_torch"]
         environment = {**os.environ, REQUEST_FILE: str(folder / "request.json"), ERRORS_FOLDER: str(folder)}
         channel.log(f"starting {processes} training processes: {' '.join(command[1:])}")
-        torchrun = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=environment, text=True, encoding="utf-8")
+        # In a session of its own: Ctrl-C in a terminal reaches this launcher, which stops the processes itself;
+        # torchrun would forward it and kill them 30 s later.
+        torchrun = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=environment, text=True, encoding="utf-8",
+                                    start_new_session=True)
         done = threading.Event()
 
         def pass_on_stop() -> None:
@@ -111,6 +114,10 @@ def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, A
                 torchrun.kill()
                 torchrun.wait()
         failure = first_failure(folder, processes)
+        reported = any(folder.glob("rank-*.json"))
+    # Stopped before the processes could answer (torchrun stopped them while starting): a stop, not a death.
+    if final is None and not reported and channel.stop_requested is not None:
+        raise Stopped(channel.stop_requested)
     if failure is not None:
         raise RankFailed(failure)
     if final is not None and final["type"] == "stopped":
