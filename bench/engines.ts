@@ -12,6 +12,7 @@
  * worker's start included, and shown on its own). The torch engine and its peer use SARDINE_TORCH_THREADS
  * (default: every core). The machine may be shared: the load average is printed before and after.
  */
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -55,7 +56,7 @@ const seconds = async <A>(run: () => Promise<A>) => {
 const location = configuredPython()
 if (location === undefined) throw new Error("no Python for the torch engine: run `npx sardine engine setup torch` or set SARDINE_PYTHON")
 const tfjsLayer = engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive))
-const torchLayer = Layer.effect(Engine, makeTorchEngine({ python: location })).pipe(Layer.provide(ImageIOLive))
+const torchLayer = Layer.effect(Engine, makeTorchEngine({ python: location })).pipe(Layer.provide(Layer.merge(ImageIOLive, NodeContext.layer)))
 const on = (layer: typeof tfjsLayer) => <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, layer))
 const engines = { tfjs: on(tfjsLayer), torch: on(torchLayer) }
 

@@ -1,3 +1,4 @@
+import type { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { DatasetsLive } from "../adapters/data/datasets-live.ts"
@@ -34,7 +35,7 @@ const light = Layer.mergeAll(
 
 /** Both engines, each imported and started on its first request (the router picks per request). */
 const engines = Effect.gen(function*() {
-  const context = yield* Effect.context<ImageIO>()
+  const context = yield* Effect.context<ImageIO | FileSystem.FileSystem>()
   const tfjs = yield* Effect.cached(
     Effect.flatMap(Effect.promise(() => import("../adapters/tfjs/engine-live.ts")), (m) => Effect.provide(Engine, m.EngineLive)).pipe(
       Effect.provide(context)
@@ -70,7 +71,7 @@ const heavy = Layer.mergeAll(
     ReportRenderer,
     Effect.flatMap(Effect.promise(() => import("../reports/report-renderer-live.ts")), (m) => Effect.provide(ReportRenderer, m.ReportRendererLive))
   )
-).pipe(Layer.provide(ImageIOLive))
+).pipe(Layer.provide(Layer.merge(ImageIOLive, NodeContext.layer)))
 
 /** Every service the commands use, as production provides them. */
 export const productionServices = Layer.mergeAll(light, heavy)

@@ -12,6 +12,7 @@ const longest = [
   "test/torch/equivalence.test.ts",
   "test/reliability/tracking-outage.test.ts",
   "test/torch/faults.test.ts",
+  "test/torch/data-parallel.test.ts",
   "test/reports/report.test.ts",
   "test/torch/exports.test.ts"
 ]

@@ -1,5 +1,5 @@
+import { FileSystem } from "@effect/platform"
 import { Effect, Schema } from "effect"
-import { mkdir, readFile, rm } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import type { ResolvedAdaptation } from "../../framework/declaration/adaptation.ts"
 import { negativePromptOf, promptsOf } from "../../framework/declaration/generation.ts"
@@ -74,19 +74,27 @@ const manifestOf = (adaptation: ResolvedAdaptation, result: TrainResult): ModelM
   ema: result.ema
 })
 
-/** A raw float32 amplitude file the worker wrote. */
-const readRaw = (file: string, operation: string) =>
-  Effect.tryPromise({
-    try: async () => {
-      const bytes = await readFile(file)
-      const values = new Float32Array(bytes.byteLength / 4)
-      new Uint8Array(values.buffer).set(bytes)
-      return values
-    },
-    catch: (e) => new EngineError({ operation, reason: `cannot read the worker's image ${file}: ${(e as Error).message}`, cause: e })
-  })
-
-const removing = (path: string) => Effect.promise(() => rm(path, { recursive: true, force: true }))
+/** The engine's own file operations, each failing with an EngineError that names the path. */
+const filesOf = (fs: FileSystem.FileSystem) => {
+  const failedOn = (operation: string, what: string) => (e: { readonly message: string }) =>
+    new EngineError({ operation, reason: `cannot ${what}: ${e.message}`, cause: e })
+  return {
+    /** A raw float32 amplitude file the worker wrote. */
+    readRaw: (file: string, operation: string) =>
+      fs.readFile(file).pipe(
+        Effect.map((bytes) => {
+          const values = new Float32Array(bytes.byteLength / 4)
+          new Uint8Array(values.buffer).set(bytes.subarray(0, values.byteLength))
+          return values
+        }),
+        Effect.mapError(failedOn(operation, `read the worker's image ${file}`))
+      ),
+    remove: (path: string, operation: string) => fs.remove(path, { recursive: true, force: true }).pipe(Effect.mapError(failedOn(operation, `remove ${path}`))),
+    /** The folder an output goes into. */
+    makeParent: (file: string, operation: string) =>
+      fs.makeDirectory(dirname(file), { recursive: true }).pipe(Effect.mapError(failedOn(operation, `create the folder of ${file}`)))
+  }
+}
 
 /** A slug of a prompt for MLflow's image series. */
 const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 60)
@@ -125,6 +133,7 @@ export interface TorchEngineOptions {
 export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
   Effect.gen(function*() {
     const io = yield* ImageIO
+    const files = filesOf(yield* FileSystem.FileSystem)
     const location = options.python ?? configuredPython()
     const environment = yield* Effect.cached(location === undefined ? Effect.fail(noPython("torch")) : probeEnvironment(location))
     const worker = (
@@ -156,11 +165,11 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
             case "image":
               return Effect.gen(function*() {
                 const png = join(validation, `step-${String(m.step).padStart(8, "0")}`, `p${String(m.promptIndex).padStart(2, "0")}.png`)
-                const amplitude = yield* readRaw(m.file, "train")
+                const amplitude = yield* files.readRaw(m.file, "train")
                 yield* io.writePng8(png, { width: m.width, height: m.height, channels: 1, data: amplitude.map((v) => v * 255) }).pipe(
                   Effect.mapError(failed("train"))
                 )
-                yield* removing(m.file)
+                yield* files.remove(m.file, "train")
                 if (request.image !== undefined) yield* request.image(`validation/${String(m.promptIndex).padStart(2, "0")}-${slug(m.prompt)}`, m.step, png)
               })
             default:
@@ -173,10 +182,11 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           train: { ...request.train, validationEvery: request.train.validationEvery ?? request.train.checkpointEvery },
           dataDir: request.dataDir,
           workDir: request.workDir,
+          processes: request.processes ?? 1,
           ...(request.latentsDir === undefined ? {} : { latentsDir: request.latentsDir }),
           ...(request.textDir === undefined ? {} : { textDir: request.textDir })
         }, onMessage)
-        yield* removing(join(validation, ".raw"))
+        yield* files.remove(join(validation, ".raw"), "train")
         const result = yield* decode(TrainResult, "train", value)
         yield* writeIndexFile(join(request.workDir, TRAINING_HISTORY), { steps: result.history }).pipe(Effect.mapError(failed("train")))
         const manifest = yield* decode(ModelManifest, "train", manifestOf(adaptation, result))
@@ -186,8 +196,8 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
     const generate = (request: GenerateRequest) =>
       Effect.gen(function*() {
         const trained = request.modelDir === undefined ? undefined : yield* trainedModel(request.modelDir, request.generate.useEma, "generate")
-        const files = request.adapterFiles ?? []
-        const [first, second] = files.flatMap((f) => (f.kind === "embedding" ? [f] : []))
+        const adapterFiles = request.adapterFiles ?? []
+        const [first, second] = adapterFiles.flatMap((f) => (f.kind === "embedding" ? [f] : []))
         if (second !== undefined) {
           return yield* new EngineError({ operation: "generate", reason: `${second.file}: a second embedding file; sardine applies one` })
         }
@@ -225,11 +235,11 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
         const onMessage = (m: WorkerMessage) =>
           m.type !== "sample" ? Effect.void : Effect.gen(function*() {
             const stem = sampleStem(m.promptIndex, m.seed, m.replicate)
-            yield* writeSampleImages(request.outDir, stem, yield* readRaw(m.file, "generate"), side).pipe(
+            yield* writeSampleImages(request.outDir, stem, yield* files.readRaw(m.file, "generate"), side).pipe(
               Effect.provideService(ImageIO, io),
               Effect.mapError(failed("generate"))
             )
-            yield* removing(m.file)
+            yield* files.remove(m.file, "generate")
             const prompt = prompts[m.promptIndex]!
             const negativePrompt = negatives[m.promptIndex]
             samples.push({
@@ -247,7 +257,9 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
         yield* worker("generate", {
           base: request.base.path,
           trained: trained === undefined ? null : { dir: trained.dir, useEma: trained.useEma, loraScales: trained.loraScales, spellings: trained.spellings },
-          adapterFiles: files.map((f) => f.kind === "lora" ? f : { kind: "embedding", file: f.file, keys: embedding!.keys, spellings: embedding!.spellings }),
+          adapterFiles: adapterFiles.map((f) =>
+            f.kind === "lora" ? f : { kind: "embedding", file: f.file, keys: embedding!.keys, spellings: embedding!.spellings }
+          ),
           prompts: texts,
           // null: diffusers' negative_prompt=None.
           negativePrompts: negatives.map((n) => n ?? null),
@@ -261,14 +273,14 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           resolution: side,
           rawDir: raw
         }, onMessage)
-        yield* removing(raw)
+        yield* files.remove(raw, "generate")
         yield* writeSamplesIndex(request.outDir, samples).pipe(Effect.mapError(failed("generate")))
       })
 
     const exportOnnx = (request: OnnxExportRequest) =>
       Effect.gen(function*() {
         const trained = request.modelDir === undefined ? undefined : yield* trainedModel(request.modelDir, request.useEma, "export")
-        yield* Effect.promise(() => mkdir(dirname(request.out), { recursive: true }))
+        yield* files.makeParent(request.out, "export")
         yield* worker("export-onnx", {
           base: request.base.path,
           out: request.out,
@@ -283,7 +295,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
       request.format === "diffusers"
         ? Effect.gen(function*() {
           const trained = yield* trainedModel(request.modelDir, request.useEma, "export")
-          yield* Effect.promise(() => mkdir(dirname(request.out), { recursive: true }))
+          yield* files.makeParent(request.out, "export")
           yield* worker("export", {
             base: request.base.path,
             out: request.out,

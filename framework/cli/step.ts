@@ -1,6 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Exit, FiberId, Option, Schema } from "effect"
 import { resolve } from "node:path"
+import { stepResources } from "../plan/step-resources.ts"
 import { enginesOf } from "../plan/step.ts"
 import { cacheLayout } from "../runner/cache.ts"
 import { checkDeclaredFolders } from "../runner/preflight.ts"
@@ -69,6 +70,7 @@ export const stepCommand = Command.make(
         cacheDir,
         declarationDir: loaded.directory,
         tracking: tracking.forStep,
+        resources: (step) => stepResources(loaded.declaration, step),
         force: new Set(force ? [step.id] : []),
         lockLease
       }).pipe(

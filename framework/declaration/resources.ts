@@ -5,8 +5,8 @@ import { IntegerAtLeast } from "./rules.ts"
 /**
  * What a step asks of a cluster when it runs as a batch job (the slurm executor). Declared per step kind,
  * with `default` for every kind, on a study and on an experiment (whose entries win for its own steps);
- * the local runner ignores them. They are not part of any content key: where a step runs does not change
- * what it writes.
+ * the local runner reads only a train step's `processes` (and `gpus`, its default). They are not part of any
+ * content key: where a step runs, and on how many processes, changes what it writes by float rounding at most.
  */
 
 const shown = (value: unknown): string => JSON.stringify(value) ?? String(value)
@@ -48,6 +48,12 @@ export const Constraint = pattern(/^[A-Za-z0-9_.\-[\]()&|,*:]+$/, `a SLURM const
 export const StepResources = Schema.Struct({
   /** GPUs of the job, on its one node (`--gpus-per-node`); 0 asks for none. */
   gpus: Schema.optionalWith(IntegerAtLeast(0), { exact: true }),
+  /**
+   * Data-parallel processes of a train step on the torch engine, per node (each trains on its slice of every
+   * batch; `train.batchSize` is the global batch); default: `gpus` when above 0, else 1. Not part of the step's
+   * content key: the numbers differ from one process's only in the order of float sums.
+   */
+  processes: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
   /** CPUs of the job (`--cpus-per-task`). */
   cpus: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
   /** Memory of the job (`--mem`). */
@@ -75,6 +81,10 @@ export const Resources = Schema.Struct({
   ...perKind
 })
 export type Resources = typeof Resources.Type
+
+/** The processes a train step runs on: the declared count, else one per GPU, else one. */
+export const trainProcesses = (resources: StepResources): number =>
+  resources.processes ?? (resources.gpus !== undefined && resources.gpus > 0 ? resources.gpus : 1)
 
 /** What a step asks for when nothing is declared: one CPU, no GPU, the cluster's defaults for the rest. */
 export const defaultStepResources: StepResources = { cpus: 1, gpus: 0 }

@@ -2,7 +2,9 @@ import { Effect, Schema } from "effect"
 import { stat } from "node:fs/promises"
 import { join } from "node:path"
 import { type Declaration, type EngineChoice, type Experiment, experimentsOf } from "../declaration/experiment.ts"
+import { resourcesFor, type Resources, trainProcesses } from "../declaration/resources.ts"
 import type { Training } from "../declaration/training.ts"
+import type { Treatment } from "../declaration/treatment.ts"
 import { type EngineError, type EngineName, EngineEnvironments, type TorchEnvironment } from "../services/engine.ts"
 import { ModelArchitecture } from "../services/model-architecture.ts"
 import { Weights } from "../services/weights.ts"
@@ -96,7 +98,8 @@ export const checkEngineSupport = (
     }
     // Refused before the torch engine's environment is asked for: no Python makes it able to.
     for (const experiment of experimentsOf(declaration)) {
-      for (const problem of conditioningProblems(experiment, engine)) problems.set(problem, [...(problems.get(problem) ?? []), experiment.name])
+      const own = [...conditioningProblems(experiment, engine), ...processProblems(declaration, experiment, engine)]
+      for (const problem of own) problems.set(problem, [...(problems.get(problem) ?? []), experiment.name])
     }
     if (problems.size > 0) return yield* refuse(problems)
     // The torch engine's Python must be there and of the tested versions before anything runs.
@@ -144,6 +147,55 @@ const conditioningProblems = (experiment: Experiment, engine: EngineName): Reado
       "conditioning: the tfjs engine samples a conditioned experiment with the ControlNet its training made, and a baseline trains none; train the experiment (baseline: false, with train), or remove conditioning"
     ]
     : []
+}
+
+/** What the tfjs engine cannot do of a train step's process count; its trainer refuses the same, for a caller that did not plan. */
+export const tfjsProcessesProblems = (processes: number | undefined): Array<string> =>
+  processes !== undefined && processes > 1
+    ? [`resources.train.processes: the tfjs engine trains in one process (got ${processes}); run it with --engine torch, or remove it`]
+    : []
+
+/** The LoRA treatments of an experiment's components, by field path. */
+const loraDropouts = (experiment: Experiment): ReadonlyArray<readonly [string, number]> => {
+  const { textEncoders } = experiment.components
+  const encoders: ReadonlyArray<readonly [string, Treatment | undefined]> = "_tag" in textEncoders
+    ? [["textEncoders", textEncoders]]
+    : [["textEncoders.textEncoder", textEncoders.textEncoder], ["textEncoders.textEncoder2", textEncoders.textEncoder2]]
+  const all: ReadonlyArray<readonly [string, Treatment | undefined]> = [["unet", experiment.components.unet], ["vae", experiment.components.vae], ...encoders]
+  return all.flatMap(([field, t]) => (t?._tag === "lora" && t.dropout > 0 ? [[`components.${field}.dropout`, t.dropout] as const] : []))
+}
+
+/**
+ * What an engine cannot do of an experiment's process count (`resources.<kind>.processes`): only train
+ * steps run on several processes, only on the torch engine, with a global batch that divides among them and
+ * without LoRA dropout (its masks are drawn per process, so the run would not be the one-process run).
+ */
+const processProblems = (declaration: Declaration, experiment: Experiment, engine: EngineName): ReadonlyArray<string> => {
+  const layers: ReadonlyArray<Resources | undefined> = [declaration.kind === "study" ? declaration.resources : undefined, experiment.resources]
+  const elsewhere = layers.flatMap((layer) =>
+    Object.entries(layer ?? {}).flatMap(([kind, resources]) =>
+      kind !== "train" && kind !== "default" && resources?.processes !== undefined
+        ? [`resources.${kind}.processes: only train steps run on several processes (a ${kind} step runs one); remove it`]
+        : []
+    )
+  )
+  const train = experiment.train !== undefined && !experiment.baseline ? experiment.train : undefined
+  if (train === undefined) return elsewhere
+  const resources = resourcesFor(layers, "train")
+  if (engine === "tfjs") return [...elsewhere, ...tfjsProcessesProblems(resources.processes)]
+  const processes = trainProcesses(resources)
+  if (processes === 1) return elsewhere
+  return [
+    ...elsewhere,
+    ...(train.batchSize % processes !== 0
+      ? [
+        `train.batchSize: ${train.batchSize} is the global batch and does not divide among ${processes} processes (resources.train.processes); declare a multiple of ${processes}`
+      ]
+      : []),
+    ...loraDropouts(experiment).map(([field, dropout]) =>
+      `${field}: LoRA dropout (${dropout}) draws its masks per process, so ${processes} processes (resources.train.processes) would not train as one does; declare 0, or train on one process`
+    )
+  ]
 }
 
 /** What a plan should say about its engines beyond the steps' keys. */

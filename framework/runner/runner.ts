@@ -1,5 +1,6 @@
 import { Cause, Deferred, type Duration, Effect, Exit, Option } from "effect"
 import { isAbsolute, resolve } from "node:path"
+import { defaultStepResources, type StepResources } from "../declaration/resources.ts"
 import type { Plan, Step } from "../plan/step.ts"
 import { cacheLayout, commit, openWorkDir, outputState, removeWorkDir, type CacheLayout, type OutputState } from "./cache.ts"
 import { defaultLockLease, holdLock } from "./lock.ts"
@@ -27,6 +28,8 @@ export interface RunOptions {
   readonly concurrency: number
   /** Where each step logs (its experiments' MLflow runs). */
   readonly tracking: (step: Step) => StepTracking
+  /** What each step may use (the declaration's `resources`); the built-in defaults when absent. */
+  readonly resources?: (step: Step) => StepResources
   /** Steps run again from scratch even when their output is cached (`--force`). */
   readonly force?: ReadonlySet<string>
   /** How long another host waits for a silent lock of this process before taking it over (default: lock.ts). */
@@ -72,7 +75,8 @@ const contextFor = (
   resumed: boolean,
   declarationDir: string,
   meter: { update: StepContext["progress"]; log: StepContext["log"] },
-  tracking: StepTracking
+  tracking: StepTracking,
+  resources: StepResources
 ): StepContext => {
   const byId = new Map(plan.steps.map((s) => [s.id, s]))
   const inputs = (role: string) =>
@@ -94,7 +98,8 @@ const contextFor = (
     },
     progress: meter.update,
     log: meter.log,
-    tracking
+    tracking,
+    resources
   } as StepContext
 }
 
@@ -106,7 +111,7 @@ const failureText = (cause: Cause.Cause<unknown>): string => {
 }
 
 /** Where one step runs and logs: the parts of `RunOptions` a single step needs. */
-export type StepRunOptions = Pick<RunOptions, "cacheDir" | "declarationDir" | "tracking" | "force" | "lockLease">
+export type StepRunOptions = Pick<RunOptions, "cacheDir" | "declarationDir" | "tracking" | "resources" | "force" | "lockLease">
 
 /** An input of the step is not usable: absent from the cache, or damaged since it was committed. */
 export const checkInputs = (plan: Plan, step: Step, cache: CacheLayout) =>
@@ -145,7 +150,17 @@ export const executeStep = <R>(plan: Plan, step: Step, handlers: StepHandlers<R>
     const meter = yield* progress.begin(step.id, labelOf(step))
     if (resumed) yield* meter.log("resuming from the work folder of an interrupted run")
     const startedAt = new Date()
-    const context = contextFor(plan, step, cache, dir, resumed, options.declarationDir, meter, options.tracking(step))
+    const context = contextFor(
+      plan,
+      step,
+      cache,
+      dir,
+      resumed,
+      options.declarationDir,
+      meter,
+      options.tracking(step),
+      options.resources?.(step) ?? defaultStepResources
+    )
     const handler = handlers[step.kind] as (c: StepContext) => Effect.Effect<void, StepError, R>
     yield* Effect.suspend(() => handler(context)).pipe(
       Effect.onExit((exit) =>

@@ -1,4 +1,5 @@
 import { Effect, Schema } from "effect"
+import type { StepResources } from "../declaration/resources.ts"
 import type { Plan, Step, StepKind, StepOf } from "../plan/step.ts"
 import type { StepTracking } from "./tracking.ts"
 
@@ -23,6 +24,8 @@ export interface StepContext<K extends StepKind = StepKind> {
   readonly log: (message: string) => Effect.Effect<void>
   /** Logging to the MLflow runs of the experiments this step serves. */
   readonly tracking: StepTracking
+  /** What the declaration lets this step use (`resources`; a train step reads `processes`). */
+  readonly resources: StepResources
 }
 
 /** A step failed for a reason its implementation could name. */

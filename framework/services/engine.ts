@@ -64,6 +64,11 @@ export interface TrainRequest extends EngineSelection {
    * run, training continues from it as if never stopped.
    */
   readonly workDir: string
+  /**
+   * Data-parallel processes to train on (`resources.train.processes`; absent: one). `train.batchSize` is the
+   * global batch, split among them; the torch engine runs them under torchrun, the tfjs engine refuses more than one.
+   */
+  readonly processes?: number
   readonly progress: ProgressSink
   readonly metrics: MetricSink
   readonly log: (message: string) => Effect.Effect<void>

@@ -1,6 +1,7 @@
 import type { FileSystem } from "@effect/platform"
 import { Context, type Duration, Effect, Schema } from "effect"
 import type { LoadedDeclaration } from "../declaration/load.ts"
+import { stepResources } from "../plan/step-resources.ts"
 import type { Plan, Step } from "../plan/step.ts"
 import type { Progress } from "../runner/progress.ts"
 import { runPlan, type StepOutcome } from "../runner/runner.ts"
@@ -92,6 +93,7 @@ export const localExecutor: Executor = {
         only: request.only,
         concurrency: request.concurrency,
         tracking: request.tracking,
+        resources: (step) => stepResources(request.loaded.declaration, step),
         force: request.force,
         lockLease: request.lockLease
       }).pipe(Effect.orDie)

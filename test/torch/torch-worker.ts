@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
@@ -14,7 +15,7 @@ process.env.SARDINE_TORCH_THREADS ??= "1"
 process.env.SARDINE_TORCH_DEVICE ??= "cpu"
 
 export const torchEngineLayer = Layer.effect(Engine, makeTorchEngine({ python: { python: referencePython(), source: "the tests' reference Python" } })).pipe(
-  Layer.provide(ImageIOLive)
+  Layer.provide(Layer.merge(ImageIOLive, NodeContext.layer))
 )
 
 export interface PythonResult {

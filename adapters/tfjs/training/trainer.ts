@@ -18,7 +18,7 @@ import { type PreparedDataError, readPreparedIndex } from "../../../framework/st
 import { DataFolderError } from "./index-files.ts"
 import { buildTrainingModel, disposeAdaptation, TreatmentError, type TrainingModel } from "./trainable-model.ts"
 import { textEncodersTrain, trainsDiffusion, trainsVae } from "../../../framework/declaration/adaptation.ts"
-import { tfjsTrainingProblems } from "../../../framework/plan/engine-support.ts"
+import { tfjsProcessesProblems, tfjsTrainingProblems } from "../../../framework/plan/engine-support.ts"
 import { initialControlNet } from "./trained-controlnet.ts"
 import { writeTrainedModel } from "./trained-model-files.ts"
 import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "./training-checkpoint.ts"
@@ -86,7 +86,7 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
       const train = run.train
       yield* prepareBackendForTraining
       // Planning refuses these already; a caller that did not plan is refused the same, never ignored.
-      const unsupported = tfjsTrainingProblems(train)
+      const unsupported = [...tfjsTrainingProblems(train), ...tfjsProcessesProblems(run.processes)]
       if (unsupported.length > 0) return yield* new TreatmentError({ reason: unsupported.join("; ") })
       const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, join(pipeline.folder, "scheduler", "scheduler_config.json"))
       const prepared = yield* readPreparedIndex(run.dataDir)

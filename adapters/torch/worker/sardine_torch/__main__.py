@@ -1,11 +1,13 @@
 """`python -m sardine_torch`: one request on stdin, the operation's messages on stdout (protocol.py).
 
 Operations: hello (the environment only), init-model, encode-latents, encode-text, train, generate, export, export-onnx.
-Exit status: 0 after `result` or `stopped`, 1 after `error`.
+Exit status: 0 after `result` or `stopped`, 1 after `error`. A train request with `processes` > 1 runs on
+that many processes (launch.py); with torchrun's environment and a request file, this is one of them.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable
 
@@ -33,6 +35,10 @@ def operations() -> dict[str, Callable[[dict[str, Any], Channel], dict[str, Any]
 
 
 def main() -> int:
+    from .launch import REQUEST_FILE, RankFailed, run_rank
+
+    if REQUEST_FILE in os.environ:
+        return run_rank()
     channel = Channel()
     try:
         request = read_request()
@@ -48,8 +54,16 @@ def main() -> int:
         known = operations()
         if operation not in known:
             raise ValueError(f"unknown operation {operation!r}; this worker does {', '.join(['hello', *known])}")
-        channel.send("result", value=known[operation](request, channel))
+        if operation == "train" and request.get("processes", 1) > 1:
+            from .launch import train_on_processes
+
+            channel.send("result", value=train_on_processes(request, channel))
+        else:
+            channel.send("result", value=known[operation](request, channel))
         return 0
+    except RankFailed as failed:
+        channel.send("error", **failed.fields)
+        return 1
     except Stopped as stopped:
         channel.send("stopped", reason=stopped.reason)
         return 0

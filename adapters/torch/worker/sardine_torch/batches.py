@@ -25,7 +25,15 @@ class Position:
     step: int
     micro: int
     micro_batches: int
+    # The global batch: every draw is taken for all of it, whatever the process count.
     batch_size: int
+    # This process's slice of the global batch (data-parallel training): rows [first, first + rows).
+    first: int = 0
+    rows: int | None = None
+
+    @property
+    def own(self) -> slice:
+        return slice(self.first, self.first + (self.batch_size if self.rows is None else self.rows))
 
 
 class EpochOrders:
@@ -163,19 +171,23 @@ def load_micro_batch(
     orders: EpochOrders,
     encode_live: Any,
 ) -> MicroBatch:
-    """The micro-batch at `at`, on the CPU. `encode_live(images NCHW)` gives (mean, logvar) NCHW numpy arrays
-    from the VAE as it is when no latent cache is used."""
+    """This process's rows of the micro-batch at `at`, on the CPU: every draw is taken for the global batch and
+    sliced, so a data-parallel run trains on exactly the samples and draws of a one-process run.
+    `encode_live(images NCHW)` gives (mean, logvar) NCHW numpy arrays from the VAE as it is when no latent
+    cache is used."""
     data = sources.data
     members = sources.members
-    indices = sample_indices(at, len(data.samples), orders) if members is None else [members[i] for i in sample_indices(at, len(members), orders)]
-    captions = dropped_captions(at, [data.samples[i]["caption"] for i in indices], needs["captionDropout"])
+    own = at.own
+    everyone = sample_indices(at, len(data.samples), orders) if members is None else [members[i] for i in sample_indices(at, len(members), orders)]
+    captions = dropped_captions(at, [data.samples[i]["caption"] for i in everyone], needs["captionDropout"])[own]
+    indices = everyone[own]
     batch = MicroBatch(captions=captions)
     images = None
     if needs["reconstruction"] or (needs["diffusion"] and sources.latents is None):
         images = image_batch([data.pixels(i) for i in indices], sources.vae_channels)
         batch.images = torch.from_numpy(images)
     h, w, c = sources.latent_shape
-    shape = (len(indices), c, h, w)
+    shape = (at.batch_size, c, h, w)
     if needs["diffusion"]:
         if sources.latents is not None:
             pairs = [sources.latents.distribution(i) for i in indices]
@@ -184,14 +196,16 @@ def load_micro_batch(
         else:
             mean_nchw, logvar_nchw = encode_live(images)
             mean, logvar = mean_nchw.transpose(0, 2, 3, 1), logvar_nchw.transpose(0, 2, 3, 1)
-        eps = draws.TrainingDraws(at.seed, draws.LATENT_SAMPLE, at.step, at.micro).normals(int(np.prod(mean.shape))).reshape(mean.shape)
+        everyone_shape = (at.batch_size, *mean.shape[1:])
+        eps = draws.TrainingDraws(at.seed, draws.LATENT_SAMPLE, at.step, at.micro).normals(int(np.prod(everyone_shape))).reshape(everyone_shape)[own]
         latents = sample_latents(mean, logvar, eps, sources.scaling_factor, sources.shift_factor)
         batch.latents = torch.from_numpy(np.ascontiguousarray(latents.transpose(0, 3, 1, 2)))
-        batch.noise = torch.from_numpy(noise_with_offset(at, shape, needs["noiseOffset"]))
-        t = draws.TrainingDraws(at.seed, draws.TIMESTEPS, at.step, at.micro).integers(0, sources.num_train_timesteps - 1, len(indices))
-        batch.timesteps = torch.from_numpy(t)
+        batch.noise = torch.from_numpy(np.ascontiguousarray(noise_with_offset(at, shape, needs["noiseOffset"])[own]))
+        t = draws.TrainingDraws(at.seed, draws.TIMESTEPS, at.step, at.micro).integers(0, sources.num_train_timesteps - 1, at.batch_size)[own]
+        batch.timesteps = torch.from_numpy(np.ascontiguousarray(t))
         batch.time_ids = torch.tensor([[data.height, data.width, 0, 0, data.height, data.width]] * len(indices), dtype=torch.float32)
         attach_cached_text(batch, sources)
     if needs["reconstruction"]:
-        batch.vae_draws = torch.from_numpy(np.ascontiguousarray(nhwc_normals(draws.TrainingDraws(at.seed, draws.VAE_SAMPLE, at.step, at.micro), shape)))
+        vae_draws = nhwc_normals(draws.TrainingDraws(at.seed, draws.VAE_SAMPLE, at.step, at.micro), shape)[own]
+        batch.vae_draws = torch.from_numpy(np.ascontiguousarray(vae_draws))
     return batch

@@ -89,14 +89,19 @@ def read_request() -> dict[str, Any]:
     return request
 
 
-def watch_for_stop(channel: Channel) -> None:
-    """Signals and the end of stdin become stop requests (the operation then stops at its next check)."""
+def watch_for_signals(channel: Channel) -> None:
+    """SIGTERM and SIGINT become stop requests (the operation then stops at its next check)."""
 
     def on_signal(number: int, _frame: Any) -> None:
         channel.request_stop(signal.Signals(number).name)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+
+
+def watch_for_stop(channel: Channel) -> None:
+    """Signals and the end of stdin become stop requests."""
+    watch_for_signals(channel)
 
     def watch_stdin() -> None:
         while sys.stdin.readline():

@@ -25,6 +25,7 @@ import torch
 
 from . import batches, checkpoint, draws, losses, prompts
 from .adaptation import Adapted, adapt
+from .data_parallel import Ranks, agreed_stop, average_gradients, check_divisible, ranks_of
 from .environment import device_name
 from .files import PreparedData, read_json
 from .pipeline import TextEncoder, encoder_names, frozen, load_text_encoders, load_unet, load_vae, noise_scheduler
@@ -84,6 +85,7 @@ class Session:
 
     request: dict[str, Any]
     accelerator: Any
+    ranks: Ranks
     device: torch.device
     models: dict[str, torch.nn.Module]
     encoders: list[TextEncoder]
@@ -116,8 +118,16 @@ def open_session(request: dict[str, Any]) -> Session:
     accelerator = Accelerator(mixed_precision=MIXED_PRECISION[precision], cpu=device_choice == "cpu")
     device = accelerator.device
     weight_dtype = DTYPES[precision]
+    ranks = ranks_of(accelerator)
+    check_divisible(train["batchSize"], ranks.count)
 
     components: dict[str, dict[str, Any]] = adaptation["components"]
+    if ranks.count > 1:
+        for name, treatment in components.items():
+            if treatment["_tag"] == "lora" and treatment["dropout"] > 0:
+                raise ValueError(
+                    f"components.{name}.dropout: LoRA dropout masks are drawn per process, so {ranks.count} processes would not "
+                    "train as one does; declare dropout 0 or train on one process")
     encoders_in_base = encoder_names(base)
     declared_encoders = [n for n in components if n.startswith("text_encoder")]
     if declared_encoders != encoders_in_base:
@@ -233,13 +243,13 @@ def open_session(request: dict[str, Any]) -> Session:
 
     validation_loss = None if split is None else ValidationLoss(
         declared_validation, seed, split[0], sources, encode_live, f"{request['dataDir']}/index.json")
-    return Session(request, accelerator, device, models, encoders, adapted, sdxl, spellings, data, load, loss_of,
+    return Session(request, accelerator, ranks, device, models, encoders, adapted, sdxl, spellings, data, load, loss_of,
                    validation_loss, diffusion_loss_of, prefetchable=latent_cache is not None or not diffusion)
 
 
 def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     session = open_session(request)
-    accelerator, adapted, train = session.accelerator, session.adapted, request["train"]
+    accelerator, adapted, train, ranks = session.accelerator, session.adapted, request["train"], session.ranks
     work_dir = Path(request["workDir"])
     seed: int = train["seed"]
 
@@ -270,31 +280,39 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
         history = state.history
         first = state.step
         channel.log(f"resuming from the checkpoint at step {first} of {train['steps']}")
+    if ranks.count > 1:
+        channel.log(f"data parallel on {ranks.count} processes: global batch {train['batchSize']} = {ranks.count} × "
+                    f"{train['batchSize'] // ranks.count} per process, {train['gradientAccumulation']} micro-batch(es) per step")
     saved = first
 
     def save_checkpoint(step: int) -> None:
+        if not ranks.leader:
+            return
         state = {"optimizer": optimizer.state_dict(), "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None}
         checkpoint.save(work_dir, step, seed, adapted.trainables, ema, state, history)
 
     validation = (
         ValidationSampler.of(request, session.models, session.encoders, session.spellings, session.sdxl, session.data, session.device)
-        if train["validationPrompts"] else None
+        if train["validationPrompts"] and ranks.leader else None
     )
     parameters = [t.parameter for t in adapted.trainables]
     validation_loss_every = (train.get("validationLoss") or {}).get("every") or train["checkpointEvery"]
     steps, accumulation, batch_size = train["steps"], train["gradientAccumulation"], train["batchSize"]
     positions = [(step, micro) for step in range(first, steps) for micro in range(accumulation)]
 
+    first_row, rows = ranks.rows(batch_size)
+
     def position(i: int) -> batches.Position | None:
-        return batches.Position(seed, positions[i][0], positions[i][1], accumulation, batch_size) if i < len(positions) else None
+        return batches.Position(seed, positions[i][0], positions[i][1], accumulation, batch_size, first_row, rows) if i < len(positions) else None
 
     prefetcher = Prefetcher(session.load, enabled=session.prefetchable)
     try:
         for step in range(first, steps):
-            if channel.stop_requested is not None:
+            stop = agreed_stop(accelerator, ranks, channel.stop_requested)
+            if stop is not None:
                 if step > saved:
                     save_checkpoint(step)
-                raise Stopped(channel.stop_requested)
+                raise Stopped(stop)
             started = time.perf_counter()
             loss_sum = 0.0
             optimizer.zero_grad(set_to_none=True)
@@ -306,6 +324,8 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
                     loss = session.loss_of(batch)
                 accelerator.backward(loss / accumulation)
                 loss_sum += float(loss.detach()) / accumulation
+            if ranks.count > 1:
+                loss_sum = average_gradients(accelerator, parameters, loss_sum)
             if accelerator.scaler is not None:
                 accelerator.unscale_gradients()
             max_norm = train.get("maxGradNorm")
@@ -336,7 +356,7 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
                 channel.log(f"step {step + 1}: the loss is {loss_sum}")
             # In the step's own line of the training log, which keeps one line per step (a resumed run's repeat replaces it).
             measured = {}
-            if session.validation_loss is not None and ((step + 1) % validation_loss_every == 0 or step + 1 == steps):
+            if session.validation_loss is not None and ranks.leader and ((step + 1) % validation_loss_every == 0 or step + 1 == steps):
                 with accelerator.autocast():
                     measured["validation_loss"] = session.validation_loss.measure(session.models, session.diffusion_loss_of)
             channel.metrics(step + 1, {
@@ -352,7 +372,8 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     finally:
         prefetcher.close()
 
-    write_model(work_dir, adapted, ema)
+    if ranks.leader:
+        write_model(work_dir, adapted, ema)
     return {
         "steps": steps,
         "ema": ema is not None,

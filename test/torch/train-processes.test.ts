@@ -1,0 +1,167 @@
+import { NodeContext } from "@effect/platform-node"
+import { Duration, Effect, Exit, Layer, Schema } from "effect"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
+import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
+import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.ts"
+import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
+import { engineLayer } from "../../adapters/tfjs/engine-live.ts"
+import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
+import { BaseModel } from "../../framework/declaration/base-model.ts"
+import { decodeDeclaration } from "../../framework/declaration/decode.ts"
+import type { StepResources } from "../../framework/declaration/resources.ts"
+import { diffusers, lora, study } from "../../framework/index.ts"
+import { compilePlan } from "../../framework/plan/compile.ts"
+import { checkEngineSupport, EngineUnsupported } from "../../framework/plan/engine-support.ts"
+import { plainProgress } from "../../framework/runner/progress.ts"
+import type { StepHandlers } from "../../framework/runner/step-handler.ts"
+import { StepImplementations } from "../../framework/runner/step-implementations.ts"
+import type { StepTracking } from "../../framework/runner/tracking.ts"
+import { Engine } from "../../framework/services/engine.ts"
+import { localExecutor } from "../../framework/services/executor.ts"
+import { validExperiment } from "../support/declarations.ts"
+import { referencePython } from "../support/reference-python.ts"
+import { repoRoot } from "../support/run-process.ts"
+import { components, temporaryFolder, training } from "../training/training-run.ts"
+
+/**
+ * `resources.train.processes`, the process count of a train step: refused where it cannot be honoured
+ * (the tfjs engine, other step kinds, a global batch that does not divide, LoRA dropout), not part of any
+ * content key, and handed by the local runner to the train step. Cost: ≈ 15 s (two torch environment checks).
+ */
+
+const decode = (input: unknown) => Effect.runPromise(decodeDeclaration(input))
+const services = Layer.mergeAll(EngineEnvironmentsLive, WeightsLive, ModelArchitectureLive)
+
+const problemsOf = async (declaration: unknown, engine: "tfjs" | "torch") => {
+  const exit = await Effect.runPromiseExit(Effect.provide(checkEngineSupport(await decode(declaration), engine, (p) => p), services))
+  if (Exit.isSuccess(exit)) return []
+  const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+  expect(error).toBeInstanceOf(EngineUnsupported)
+  return (error as EngineUnsupported).problems
+}
+
+const withProcesses = (processes: number, batchSize: number, extra: Record<string, unknown> = {}) =>
+  validExperiment({ train: { steps: 4, seed: 1, batchSize }, resources: { train: { processes } }, ...extra })
+
+describe("resources.train.processes", () => {
+  const previous = process.env.SARDINE_PYTHON
+  beforeAll(() => {
+    process.env.SARDINE_PYTHON = referencePython()
+  })
+  afterAll(() => {
+    if (previous === undefined) delete process.env.SARDINE_PYTHON
+    else process.env.SARDINE_PYTHON = previous
+  })
+
+  it("the tfjs engine refuses more than one process, naming the field and the engine; one is no refusal", async () => {
+    expect(await problemsOf(withProcesses(2, 8), "tfjs")).toEqual([
+      "resources.train.processes: the tfjs engine trains in one process (got 2); run it with --engine torch, or remove it"
+    ])
+    expect(await problemsOf(withProcesses(1, 8), "tfjs")).toEqual([])
+    // gpus (a SLURM allocation) is no process count on tfjs.
+    expect(await problemsOf(validExperiment({ resources: { train: { gpus: 2 } } }), "tfjs")).toEqual([])
+  })
+
+  it("the tfjs engine's trainer refuses more than one process when called without a plan", async () => {
+    const demoBase = join(repoRoot, "experiments/demo/base")
+    const exit = await Effect.runPromiseExit(Effect.provide(
+      Effect.flatMap(Engine, (engine) =>
+        engine.train({
+          base: { base: Schema.decodeUnknownSync(BaseModel)(diffusers(demoBase, { family: "tiny" })), path: demoBase },
+          adaptation: resolveAdaptation(components({ unet: { _tag: "full", lr: 1e-3 } }), "tiny"),
+          train: training({ steps: 1, batchSize: 2 }),
+          dataDir: join(repoRoot, "no-data"),
+          workDir: join(repoRoot, "no-work"),
+          processes: 2,
+          progress: () => Effect.void,
+          metrics: () => Effect.void,
+          log: () => Effect.void
+        })),
+      engineLayer({ backend: "cpu" }).pipe(Layer.provide(ImageIOLive))
+    ))
+    expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("resources.train.processes: the tfjs engine trains in one process (got 2)")
+  }, 120_000)
+
+  it("the torch engine refuses a global batch that does not divide (both numbers named) and LoRA dropout; takes the rest", async () => {
+    expect(await problemsOf(withProcesses(3, 8), "torch")).toEqual([
+      "train.batchSize: 8 is the global batch and does not divide among 3 processes (resources.train.processes); declare a multiple of 3"
+    ])
+    // One process per GPU when processes is not declared.
+    expect(await problemsOf(validExperiment({ train: { steps: 4, seed: 1, batchSize: 3 }, resources: { default: { gpus: 2 } } }), "torch")).toEqual([
+      "train.batchSize: 3 is the global batch and does not divide among 2 processes (resources.train.processes); declare a multiple of 2"
+    ])
+    const dropout = withProcesses(2, 8, { components: { unet: lora({ rank: 2, lr: 1e-3, dropout: 0.1 }) } })
+    expect(await problemsOf(dropout, "torch")).toEqual([
+      "components.unet.dropout: LoRA dropout (0.1) draws its masks per process, so 2 processes (resources.train.processes) would not train as one does; declare 0, or train on one process"
+    ])
+    expect(await problemsOf(withProcesses(2, 8), "torch")).toEqual([])
+  }, 120_000)
+
+  it("only train steps take a process count, on either engine", async () => {
+    const declaration = validExperiment({ resources: { generate: { processes: 2 } } })
+    const refusal = "resources.generate.processes: only train steps run on several processes (a generate step runs one); remove it"
+    expect(await problemsOf(declaration, "tfjs")).toEqual([refusal])
+  })
+
+  it("is part of no content key", async () => {
+    const keys = async (declaration: unknown) => compilePlan(await decode(declaration), new Map(), "torch").steps.map((s) => s.key)
+    expect(await keys(withProcesses(2, 8))).toEqual(await keys(withProcesses(1, 8)))
+  })
+
+  it("the local runner hands each step the declaration's resources, the experiment's over the study's", async () => {
+    const folder = await temporaryFolder("train-processes")
+    try {
+      const declaration = await decode(study({
+        name: "s",
+        resources: { default: { gpus: 1 }, train: { processes: 4 } },
+        experiments: [
+          validExperiment({ name: "two", resources: { train: { processes: 2 } } }),
+          validExperiment({ name: "study-wide", train: { steps: 4, seed: 2 } })
+        ]
+      }))
+      const plan = compilePlan(declaration, new Map(), "torch")
+      const seen = new Map<string, StepResources>()
+      const handlers = new Proxy({}, {
+        get: (_, kind) => (context: { step: { id: string; kind: string }; resources: StepResources }) =>
+          Effect.sync(() => void (kind === "train" && seen.set(context.step.id, context.resources)))
+      }) as StepHandlers<never>
+      const tracking: StepTracking = {
+        metrics: () => Effect.void,
+        metricsOf: () => Effect.void,
+        image: () => Effect.void,
+        artifact: () => Effect.void,
+        datasetInput: () => Effect.void,
+        target: "none",
+        runIds: {}
+      }
+      const outcomes = await Effect.runPromise(
+        localExecutor.execute({
+          loaded: { file: join(folder.dir, "study.json"), directory: folder.dir, declaration },
+          plan,
+          cacheDir: join(folder.dir, "cache"),
+          only: ["train"],
+          concurrency: 1,
+          trackingUri: "none",
+          tracking: () => tracking,
+          force: new Set(),
+          lockLease: Duration.minutes(1)
+        }).pipe(
+          Effect.provide(Layer.mergeAll(
+            Layer.succeed(StepImplementations, { handlers, backend: () => Effect.succeed(undefined) }),
+            plainProgress(() => undefined),
+            NodeContext.layer
+          ))
+        )
+      )
+      expect(outcomes.filter((o) => o.step.kind === "train").map((o) => o.status)).toEqual(["ran", "ran"])
+      expect(Object.fromEntries(seen)).toEqual({
+        "two/train": { cpus: 1, gpus: 1, processes: 2 },
+        "study-wide/train": { cpus: 1, gpus: 1, processes: 4 }
+      })
+    } finally {
+      await folder.remove()
+    }
+  })
+})
