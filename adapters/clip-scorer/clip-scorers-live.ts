@@ -3,7 +3,7 @@ import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { join } from "node:path"
 import { ClipScorers, ScorerError } from "../../framework/services/scorer.ts"
-import { fileProblem, isNotFound } from "../files/file-errors.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 
 /**
  * ClipScorers for every CLIP folder layout sardine reads (docs/sar-clip.md), chosen by what the folder

@@ -2,7 +2,7 @@ import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Effect } from "effect"
 import { isAbsolute, join, relative, sep } from "node:path"
-import { isNotFound } from "../files/file-errors.ts"
+import { isNotFound } from "../../framework/files/file-errors.ts"
 
 /*
  * Which files of a dataset folder may be read. metadata.jsonl names are checked as text (no

@@ -1,7 +1,7 @@
 import { FileSystem } from "@effect/platform"
 import { join, normalize } from "node:path"
 import { Effect } from "effect"
-import { fileProblem, isNotFound } from "../files/file-errors.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import type { FileProblem, FolderReport, InspectedFile, InspectOptions } from "../../framework/services/datasets.ts"
 import { DatasetError } from "../../framework/services/datasets.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"

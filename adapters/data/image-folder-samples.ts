@@ -15,7 +15,7 @@ import {
   type SkippedFile
 } from "../../framework/services/datasets.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
-import { fileProblem, isNotFound } from "../files/file-errors.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import { applyCaptionTemplate, checkTemplate } from "./caption-template.ts"
 import { datasetFolder, type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 import { listImageFiles, METADATA_FILE, type MetadataEntry, readMetadata } from "./metadata-jsonl.ts"

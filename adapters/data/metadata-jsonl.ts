@@ -3,7 +3,7 @@ import { Effect, Schema } from "effect"
 // Dirent types: FileSystem.readDirectory gives names only, and its stat follows symbolic links.
 import { readdir } from "node:fs/promises"
 import { isAbsolute, join, normalize, relative, sep } from "node:path"
-import { fileProblem, isNotFound } from "../files/file-errors.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import { type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 
 /*

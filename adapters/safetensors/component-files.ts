@@ -2,7 +2,7 @@ import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { Effect } from "effect"
 import { join } from "node:path"
-import { fileProblem } from "../files/file-errors.ts"
+import { fileProblem } from "../../framework/files/file-errors.ts"
 import { SafetensorsError } from "./safetensors-error.ts"
 
 /** The weight file names diffusers (`diffusion_pytorch_model`) and transformers (`model`) save. */

@@ -2,7 +2,7 @@ import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Schema } from "effect"
 import { join } from "node:path"
-import { fileProblem, isNotFound } from "../files/file-errors.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import { END_OF_WORD } from "./byte-level-bpe.ts"
 import { makeClipTokenizer, type AddedToken, type ClipTokenizer } from "./clip-tokenizer.ts"
 

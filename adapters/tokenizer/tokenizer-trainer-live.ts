@@ -4,7 +4,7 @@ import { Effect, Layer } from "effect"
 import { join } from "node:path"
 import { TokenizerTrainer, TokenizerTrainingError, type TokenizerTrainingRequest, type TrainedTokenizer } from "../../framework/services/tokenizer-trainer.ts"
 import { END_OF_TEXT, mergesText, START_OF_TEXT, trainBpe, VocabularyTooSmall } from "./bpe-trainer.ts"
-import { fileProblem } from "../files/file-errors.ts"
+import { fileProblem } from "../../framework/files/file-errors.ts"
 import { writeFolderAtomically } from "../files/atomic-write-node.ts"
 import { loadClipTokenizer } from "./tokenizer-files.ts"
 
