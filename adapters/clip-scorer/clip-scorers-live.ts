@@ -40,7 +40,10 @@ const importing = <M>(folder: string, module: string, load: () => Promise<M>) =>
 
 const implementations = {
   onnx: (folder: string) =>
-    Effect.flatMap(importing(folder, "the ONNX scorer", () => import("../onnx/onnx-clip-scorer.ts")), (m) => Effect.provide(ClipScorers, m.OnnxClipScorersLive)),
+    Effect.flatMap(
+      importing(folder, "the ONNX scorer", () => import("../onnx/onnx-clip-scorer.ts")),
+      (m) => Effect.provide(ClipScorers, m.OnnxClipScorersLive)
+    ),
   transformers: (folder: string) =>
     Effect.flatMap(importing(folder, "the tfjs scorer", () => import("./tfjs-clip-scorer.ts")), (m) => Effect.provide(ClipScorers, m.TfjsClipScorersLive))
 } as const

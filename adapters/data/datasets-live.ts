@@ -40,7 +40,8 @@ export const DatasetsLive = Layer.effect(
         ),
       inspect: (folder, options) => inspectFolder(io, folder, options).pipe(Effect.provideService(FileSystem.FileSystem, fs)),
       inspectShards: (patterns, options) => inspectShards(patterns, options).pipe(Effect.provideService(FileSystem.FileSystem, fs)),
-      writeSynthetic: (dataset, folder) => writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io), Effect.provideService(FileSystem.FileSystem, fs))
+      writeSynthetic: (dataset, folder) =>
+        writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io), Effect.provideService(FileSystem.FileSystem, fs))
     }
   })
 ).pipe(Layer.provide(NodeFileSystem.layer))

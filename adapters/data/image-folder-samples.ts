@@ -194,7 +194,13 @@ export const imageFolderSamples = (
       }
       const entries: ReadonlyArray<MetadataEntry> = metadata.present
         ? metadata.entries
-        : (yield* listImageFiles(path).pipe(Effect.mapError((error) => new DatasetError({ path, reason: error.reason })))).map((fileName, k) => ({ line: k + 1, fileName, text: "", pairedFiles: {}, referencedFiles: [fileName] }))
+        : (yield* listImageFiles(path).pipe(Effect.mapError((error) => new DatasetError({ path, reason: error.reason })))).map((fileName, k) => ({
+          line: k + 1,
+          fileName,
+          text: "",
+          pairedFiles: {},
+          referencedFiles: [fileName]
+        }))
       const statistics = dataset.normalisation._tag === "mean-std" && dataset.normalisation.statistics === "dataset"
         ? yield* datasetStatistics(io, dataset, folder, entries.map((e) => e.fileName))
         : undefined

@@ -1,4 +1,5 @@
 import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Schema } from "effect"
 // Dirent types: FileSystem.readDirectory gives names only, and its stat follows symbolic links.
 import { readdir } from "node:fs/promises"
@@ -62,7 +63,7 @@ export const readMetadata = (folder: DatasetFolder): Effect.Effect<Metadata, Fol
     return parseMetadata(yield* fs.readFileString(file.path))
   }).pipe(Effect.catchTags({ BadArgument: unreadable, SystemError: unreadable }))
 
-const unreadable = (error: Parameters<typeof fileProblem>[0]) => Effect.fail(new FolderUnreadable({ reason: fileProblem(error) }))
+const unreadable = (error: PlatformError) => Effect.fail(new FolderUnreadable({ reason: fileProblem(error) }))
 
 const parseMetadata = (text: string): Metadata => {
   const entries: Array<MetadataEntry> = []

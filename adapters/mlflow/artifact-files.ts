@@ -1,4 +1,5 @@
 import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { NodeFileSystem } from "@effect/platform-node"
 import { Effect } from "effect"
 // Entry types without following links: a linked folder is not walked (a link to an ancestor would loop); FileSystem's stat follows links.
@@ -15,7 +16,7 @@ export interface ArtifactFile {
   readonly size: number
 }
 
-const fileError = (file: string) => (error: Parameters<typeof fileProblem>[0]) => new TrackerFileError({ file, reason: fileProblem(error) })
+const fileError = (file: string) => (error: PlatformError) => new TrackerFileError({ file, reason: fileProblem(error) })
 
 const joinArtifact = (folder: string, name: string) => (folder === "" ? name : `${folder}/${name}`)
 

@@ -162,9 +162,9 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
     const findRun = (runId: string): Effect.Effect<StoredRun, TrackerError> =>
       Effect.gen(function*() {
         const known = (yield* Ref.get(runDirs)).get(runId)
-        const candidates = known !== undefined ? [known] : (yield* listExperiments(root).pipe(Effect.mapError(unreadable("find run")))).map((e) =>
-          join(e.dir, runId)
-        )
+        const candidates = known !== undefined ?
+          [known] :
+          (yield* listExperiments(root).pipe(Effect.mapError(unreadable("find run")))).map((e) => join(e.dir, runId))
         for (const dir of candidates) {
           if (!(yield* exists(join(dir, "meta.yaml")).pipe(Effect.mapError(unreadable("find run"))))) continue
           const meta = yield* readRunAt(dir)

@@ -100,7 +100,8 @@ export const readYaml = (file: string): Effect.Effect<unknown, TrackerFileError>
     (text) => Effect.try({ try: () => YAML.parse(text) as unknown, catch: (error) => new TrackerFileError({ file, reason: reasonOf(error) }) })
   ).pipe(Effect.mapError((error) => new TrackerFileError({ file, reason: `not readable YAML: ${error.reason}` })))
 
-export const readText = (file: string): Effect.Effect<string, TrackerFileError> => onNode((fs) => fs.readFileString(file).pipe(Effect.mapError(fileError(file))))
+export const readText = (file: string): Effect.Effect<string, TrackerFileError> =>
+  onNode((fs) => fs.readFileString(file).pipe(Effect.mapError(fileError(file))))
 
 /** The file's text, none when it does not exist; one that cannot be read is an error naming it. */
 export const readOptionalText = (file: string): Effect.Effect<Option.Option<string>, TrackerFileError> =>
@@ -178,7 +179,10 @@ export const listRuns = (experimentDir: string): Effect.Effect<ReadonlyArray<Sto
 export const filesUnder = (dir: string): Effect.Effect<ReadonlyArray<string>, TrackerFileError> =>
   onNode((fs) =>
     Effect.gen(function*() {
-      const paths = yield* fs.readDirectory(dir, { recursive: true }).pipe(Effect.catchIf(isNotFound, () => Effect.succeed([])), Effect.mapError(fileError(dir)))
+      const paths = yield* fs.readDirectory(dir, { recursive: true }).pipe(
+        Effect.catchIf(isNotFound, () => Effect.succeed([])),
+        Effect.mapError(fileError(dir))
+      )
       const files = yield* Effect.filter(paths, (path) =>
         fs.stat(join(dir, path)).pipe(
           Effect.map((info) => info.type === "File"),

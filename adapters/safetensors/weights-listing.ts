@@ -1,4 +1,5 @@
 import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { basename, join } from "node:path"
@@ -101,7 +102,7 @@ const pipelineComponents = (
 
 const list = (fs: FileSystem.FileSystem) => (path: string): Effect.Effect<WeightsListing, WeightsReadError> =>
   Effect.gen(function*() {
-    const unreadable = (file: string) => (error: Parameters<typeof fileProblem>[0]) => new WeightsReadError({ file, reason: fileProblem(error) })
+    const unreadable = (file: string) => (error: PlatformError) => new WeightsReadError({ file, reason: fileProblem(error) })
     const info = yield* fs.stat(path).pipe(Effect.mapError(unreadable(path)))
     const isFolder = info.type === "Directory"
     const indexFile = join(path, "model_index.json")

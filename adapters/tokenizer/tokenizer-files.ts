@@ -131,8 +131,7 @@ const fromClassicFiles = (fs: FileSystem.FileSystem, folder: string, config: Rec
         .split("\n")
         .map((line, i) => ({ line: line.replace(/\r$/, ""), number: i + 1 }))
         .filter(({ line }) => line.length > 0 && !line.startsWith("#version"))
-        .map(({ line, number }) => mergePair(mergesFile, line, number))
-    )
+        .map(({ line, number }) => mergePair(mergesFile, line, number)))
     const addedTokens: Array<AddedToken> = []
     const decoderFile = join(folder, "tokenizer_config.json")
     const decoder = config?.added_tokens_decoder
@@ -166,7 +165,9 @@ export const loadClipTokenizer = (folder: string): Effect.Effect<ClipTokenizer, 
     const mapFile = join(folder, "special_tokens_map.json")
     const map = yield* readOptionalJson(fs, mapFile)
     const tokenizerJson = join(folder, "tokenizer.json")
-    const hasTokenizerJson = yield* fs.exists(tokenizerJson).pipe(Effect.mapError((error) => new TokenizerError({ file: tokenizerJson, reason: fileProblem(error) })))
+    const hasTokenizerJson = yield* fs.exists(tokenizerJson).pipe(
+      Effect.mapError((error) => new TokenizerError({ file: tokenizerJson, reason: fileProblem(error) }))
+    )
     const parts = hasTokenizerJson
       ? yield* Effect.flatMap(readJson(fs, tokenizerJson), (json) => parsing(folder, () => fromTokenizerJson(tokenizerJson, json)))
       : yield* fromClassicFiles(fs, folder, config)
