@@ -1,6 +1,8 @@
+import { FileSystem } from "@effect/platform"
 import { Effect } from "effect"
-import { copyFile, mkdir, readFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
+import type { PlatformError } from "@effect/platform/Error"
+import { fileProblem } from "../framework/files/file-errors.ts"
 import { ReportError } from "../framework/services/report-renderer.ts"
 import { ImageIO, type Raster } from "../framework/services/image-io.ts"
 
@@ -33,21 +35,23 @@ const shrink = (raster: Raster, factor: number): Raster => {
  * Puts a preview PNG at `target` (under the report folder): copied as is when small, else
  * block-averaged to at most `thumbnailSide` pixels. Returns the PNG bytes, for embedding.
  */
-export const thumbnail = (source: string, target: string): Effect.Effect<Uint8Array, ReportError, ImageIO> =>
+export const thumbnail = (source: string, target: string): Effect.Effect<Uint8Array, ReportError, ImageIO | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const io = yield* ImageIO
+    const fs = yield* FileSystem.FileSystem
     const failed = (what: string) => (e: { message: string }) => new ReportError({ path: source, reason: `${what}: ${e.message}` })
+    const fileFailed = (what: string) => (e: PlatformError) => failed(what)({ message: fileProblem(e) })
     const info = yield* io.info(source).pipe(Effect.mapError(failed("cannot read the preview")))
-    yield* Effect.tryPromise({ try: () => mkdir(dirname(target), { recursive: true }), catch: (e) => failed("cannot create the images folder")(e as Error) })
+    yield* fs.makeDirectory(dirname(target), { recursive: true }).pipe(Effect.mapError(fileFailed("cannot create the images folder")))
     const side = Math.max(info.width, info.height)
     if (info.format === "png" && side <= thumbnailSide) {
-      yield* Effect.tryPromise({ try: () => copyFile(source, target), catch: (e) => failed(`cannot copy to ${target}`)(e as Error) })
+      yield* fs.copyFile(source, target).pipe(Effect.mapError(fileFailed(`cannot copy to ${target}`)))
     } else {
       const raster = yield* io.read(source).pipe(Effect.mapError(failed("cannot decode the preview")))
       const small = shrink(raster, Math.max(1, Math.ceil(side / thumbnailSide)))
       yield* io.writePng8(target, small).pipe(Effect.mapError(failed(`cannot write ${target}`)))
     }
-    return yield* Effect.tryPromise({ try: () => readFile(target), catch: (e) => failed(`cannot read ${target}`)(e as Error) })
+    return yield* fs.readFile(target).pipe(Effect.mapError(fileFailed(`cannot read ${target}`)))
   })
 
 export const joinTarget = (dir: string, target: string) => join(dir, ...target.split("/"))

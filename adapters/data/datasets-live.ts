@@ -1,3 +1,4 @@
+import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { Chunk, Effect, Layer, Stream } from "effect"
 import type { Dataset } from "../../framework/declaration/dataset.ts"
@@ -10,14 +11,18 @@ import { webDatasetSamples } from "./webdataset-samples.ts"
 import { syntheticSamples } from "./synthetic/synthetic-samples.ts"
 import { writeSyntheticDataset } from "./synthetic/synthetic-writer.ts"
 
-/** The real Datasets service: imagefolders through ImageIO, synthetic scenes from the generator. */
+/**
+ * The real Datasets service: imagefolders through ImageIO, synthetic scenes from the generator, on
+ * Node's filesystem (its operations require nothing, so the layer provides it).
+ */
 export const DatasetsLive = Layer.effect(
   Datasets,
   Effect.gen(function*() {
     const io = yield* ImageIO
+    const fs = yield* FileSystem.FileSystem
     const samples = (dataset: Dataset, options: PrepareOptions = {}) =>
       dataset._tag === "image-folder"
-        ? imageFolderSamples(io, dataset, options)
+        ? imageFolderSamples(io, dataset, options).pipe(Stream.provideService(FileSystem.FileSystem, fs))
         : dataset._tag === "webdataset"
         ? webDatasetSamples(dataset, options)
         : syntheticSamples(dataset, options)
@@ -33,9 +38,10 @@ export const DatasetsLive = Layer.effect(
             }
           })
         ),
-      inspect: (folder, options) => inspectFolder(io, folder, options),
-      inspectShards: (patterns, options) => inspectShards(patterns, options),
-      writeSynthetic: (dataset, folder) => writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io), Effect.provide(NodeFileSystem.layer))
+      inspect: (folder, options) => inspectFolder(io, folder, options).pipe(Effect.provideService(FileSystem.FileSystem, fs)),
+      inspectShards: (patterns, options) => inspectShards(patterns, options).pipe(Effect.provideService(FileSystem.FileSystem, fs)),
+      writeSynthetic: (dataset, folder) =>
+        writeSyntheticDataset(dataset, folder).pipe(Effect.provideService(ImageIO, io), Effect.provideService(FileSystem.FileSystem, fs))
     }
   })
-)
+).pipe(Layer.provide(NodeFileSystem.layer))

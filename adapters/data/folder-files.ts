@@ -1,5 +1,8 @@
-import { realpath } from "node:fs/promises"
+import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
+import { Effect } from "effect"
 import { isAbsolute, join, relative, sep } from "node:path"
+import { isNotFound } from "../../framework/files/file-errors.ts"
 
 /*
  * Which files of a dataset folder may be read. metadata.jsonl names are checked as text (no
@@ -15,11 +18,8 @@ export interface DatasetFolder {
   readonly followSymlinks: boolean
 }
 
-export const datasetFolder = async (path: string, followSymlinks: boolean): Promise<DatasetFolder> => ({
-  path,
-  real: await realpath(path),
-  followSymlinks
-})
+export const datasetFolder = (path: string, followSymlinks: boolean): Effect.Effect<DatasetFolder, PlatformError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.realPath(path)).pipe(Effect.map((real) => ({ path, real, followSymlinks })))
 
 export type FolderFile = { readonly path: string } | { readonly outside: string }
 
@@ -27,13 +27,15 @@ export type FolderFile = { readonly path: string } | { readonly outside: string 
  * The file `name` of the folder, or the real path it leads to outside the folder. A file that does
  * not exist is returned as is: reading it names that problem.
  */
-export const folderFile = async (folder: DatasetFolder, name: string): Promise<FolderFile> => {
-  const path = join(folder.path, name)
-  if (folder.followSymlinks) return { path }
-  const real = await realpath(path).catch(() => undefined)
-  if (real === undefined) return { path }
-  const within = relative(folder.real, real)
-  return within === ".." || within.startsWith(`..${sep}`) || isAbsolute(within) ? { outside: real } : { path }
-}
+export const folderFile = (folder: DatasetFolder, name: string): Effect.Effect<FolderFile, PlatformError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const path = join(folder.path, name)
+    if (folder.followSymlinks) return { path }
+    const fs = yield* FileSystem.FileSystem
+    const real = yield* fs.realPath(path).pipe(Effect.catchIf(isNotFound, () => Effect.succeed(undefined)))
+    if (real === undefined) return { path }
+    const within = relative(folder.real, real)
+    return within === ".." || within.startsWith(`..${sep}`) || isAbsolute(within) ? { outside: real } : { path }
+  })
 
 export const outsideReason = (real: string) => `a symbolic link to ${real}, outside the dataset folder (declare followSymlinks: true on the dataset to read it)`

@@ -1,6 +1,7 @@
-import { readFile } from "node:fs/promises"
+import { FileSystem } from "@effect/platform"
 import { join, normalize } from "node:path"
 import { Effect } from "effect"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import type { FileProblem, FolderReport, InspectedFile, InspectOptions } from "../../framework/services/datasets.ts"
 import { DatasetError } from "../../framework/services/datasets.ts"
 import { ImageIO } from "../../framework/services/image-io.ts"
@@ -57,7 +58,9 @@ const inspectImage = (io: Io, folder: DatasetFolder, options: InspectOptions, na
       const entry: InspectedFile = { file: name, ...info, captioned, problem: { file: name, kind, reason } }
       return { entry, values: undefined }
     }
-    const located = yield* Effect.promise(() => folderFile(folder, name))
+    const found = yield* Effect.either(folderFile(folder, name))
+    if (found._tag === "Left") return failed("unreadable", fileProblem(found.left))
+    const located = found.right
     if ("outside" in located) return failed("outside-folder", outsideReason(located.outside))
     const header = yield* Effect.either(io.info(located.path))
     if (header._tag === "Left") return failed(header.left.kind ?? "corrupt", header.left.reason)
@@ -113,23 +116,28 @@ const unitHint = (
   return { unit: "unknown", why: "non-negative floats: amplitude or intensity; check the product" }
 }
 
+/** The unit synthetic.json states, if the folder has one (a folder sardine generated); one that cannot be read is named. */
 const declaredUnit = (folder: string) =>
-  Effect.promise(async () => {
-    try {
-      const description = JSON.parse(await readFile(join(folder, "synthetic.json"), "utf8")) as { unit?: unknown }
-      return typeof description.unit === "string" ? description.unit : undefined
-    } catch {
-      return undefined
-    }
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const file = join(folder, "synthetic.json")
+    const text = yield* fs.readFileString(file).pipe(
+      Effect.catchIf(isNotFound, () => Effect.succeed(undefined)),
+      Effect.mapError((error) => new DatasetError({ path: file, reason: fileProblem(error) }))
+    )
+    if (text === undefined) return undefined
+    // Not sardine's synthetic.json, or not one with a unit: the values give the hint instead.
+    const description = yield* Effect.try(() => JSON.parse(text) as { unit?: unknown } | null).pipe(Effect.orElseSucceed(() => undefined))
+    return typeof description?.unit === "string" ? description.unit : undefined
   })
 
 export const inspectFolder = (io: Io, path: string, options: InspectOptions = {}) =>
   Effect.gen(function*() {
     const folder = yield* resolveFolder(path)
-    const fail = (error: unknown) => new DatasetError({ path: folder, reason: (error as Error).message })
-    const files = yield* Effect.tryPromise({ try: () => datasetFolder(folder, options.followSymlinks ?? false), catch: fail })
-    const metadata = yield* Effect.tryPromise({ try: () => readMetadata(files), catch: fail })
-    const onDisk = yield* Effect.tryPromise({ try: () => listImageFiles(folder), catch: fail })
+    const fail = (reason: string) => new DatasetError({ path: folder, reason })
+    const files = yield* datasetFolder(folder, options.followSymlinks ?? false).pipe(Effect.mapError((error) => fail(fileProblem(error))))
+    const metadata = yield* readMetadata(files).pipe(Effect.mapError((error) => fail(error.reason)))
+    const onDisk = yield* listImageFiles(folder).pipe(Effect.mapError((error) => fail(error.reason)))
     const problems: Array<FileProblem> = []
     if (!metadata.present) {
       problems.push({ file: METADATA_FILE, kind: "missing-metadata", reason: "no metadata.jsonl: the images have no captions" })
@@ -179,7 +187,12 @@ export const inspectFolder = (io: Io, path: string, options: InspectOptions = {}
       for (const name of entry.referencedFiles) {
         referenced.add(normalize(name))
         if (name === entry.fileName) continue
-        const located = yield* Effect.promise(() => folderFile(files, name))
+        const found = yield* Effect.either(folderFile(files, name))
+        if (found._tag === "Left") {
+          problems.push({ file: name, kind: "unreadable", reason: `referenced on line ${entry.line}: ${fileProblem(found.left)}` })
+          continue
+        }
+        const located = found.right
         if ("outside" in located) {
           problems.push({ file: name, kind: "outside-folder", reason: `referenced on line ${entry.line}: ${outsideReason(located.outside)}` })
           continue

@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises"
+import { FileSystem } from "@effect/platform"
 import { join, resolve } from "node:path"
 import { Effect, Stream } from "effect"
 import type { ImageFolderDataset } from "../../framework/declaration/dataset.ts"
@@ -15,6 +15,7 @@ import {
   type SkippedFile
 } from "../../framework/services/datasets.ts"
 import { ImageIO, type Raster } from "../../framework/services/image-io.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import { applyCaptionTemplate, checkTemplate } from "./caption-template.ts"
 import { datasetFolder, type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 import { listImageFiles, METADATA_FILE, type MetadataEntry, readMetadata } from "./metadata-jsonl.ts"
@@ -33,19 +34,20 @@ type Io = typeof ImageIO.Service
 export const resolveFolder = (path: string, root?: string) =>
   Effect.gen(function*() {
     const folder = resolve(root ?? process.cwd(), path)
-    const info = yield* Effect.tryPromise({
-      try: () => stat(folder),
-      catch: () => new DatasetError({ path: folder, reason: "no such folder" })
-    })
-    if (!info.isDirectory()) return yield* new DatasetError({ path: folder, reason: "not a folder" })
+    const fs = yield* FileSystem.FileSystem
+    const info = yield* fs.stat(folder).pipe(
+      Effect.mapError((error) => new DatasetError({ path: folder, reason: isNotFound(error) ? "no such folder" : fileProblem(error) }))
+    )
+    if (info.type !== "Directory") return yield* new DatasetError({ path: folder, reason: "not a folder" })
     return folder
   })
 
 const problem = (file: string, kind: string, reason: string): SkippedFile => ({ file, kind, reason })
 
 /** The path of a file of the folder, unless it leads outside it. */
-const readablePath = (folder: DatasetFolder, name: string): Effect.Effect<string, SkippedFile> =>
-  Effect.promise(() => folderFile(folder, name)).pipe(
+const readablePath = (folder: DatasetFolder, name: string): Effect.Effect<string, SkippedFile, FileSystem.FileSystem> =>
+  folderFile(folder, name).pipe(
+    Effect.mapError((error) => problem(join(folder.path, name), "unreadable", fileProblem(error))),
     Effect.flatMap((file) =>
       "path" in file
         ? Effect.succeed(file.path)
@@ -165,20 +167,18 @@ export const imageFolderSamples = (
   io: Io,
   dataset: ImageFolderDataset,
   options: PrepareOptions = {}
-): Stream.Stream<DatasetItem, DatasetError | DatasetFileProblems> =>
+): Stream.Stream<DatasetItem, DatasetError | DatasetFileProblems, FileSystem.FileSystem> =>
   Stream.unwrap(
     Effect.gen(function*() {
       const path = yield* resolveFolder(dataset.path, options.root)
-      const folder = yield* Effect.tryPromise({
-        try: () => datasetFolder(path, dataset.followSymlinks),
-        catch: (error) => new DatasetError({ path, reason: (error as Error).message })
-      })
+      const folder = yield* datasetFolder(path, dataset.followSymlinks).pipe(
+        Effect.mapError((error) => new DatasetError({ path, reason: fileProblem(error) }))
+      )
       const templateProblem = checkTemplate(dataset.captionTemplate, options.token)
       if (templateProblem !== undefined) return yield* new DatasetError({ path, reason: templateProblem })
-      const metadata = yield* Effect.tryPromise({
-        try: () => readMetadata(folder),
-        catch: (error) => new DatasetError({ path: join(path, METADATA_FILE), reason: (error as Error).message })
-      })
+      const metadata = yield* readMetadata(folder).pipe(
+        Effect.mapError((error) => new DatasetError({ path: join(path, METADATA_FILE), reason: error.reason }))
+      )
       const column = options.condition?.column
       if (column !== undefined && !metadata.columns.includes(column)) {
         return yield* new DatasetError(
@@ -194,10 +194,13 @@ export const imageFolderSamples = (
       }
       const entries: ReadonlyArray<MetadataEntry> = metadata.present
         ? metadata.entries
-        : (yield* Effect.tryPromise({
-          try: () => listImageFiles(path),
-          catch: (error) => new DatasetError({ path, reason: (error as Error).message })
-        })).map((fileName, k) => ({ line: k + 1, fileName, text: "", pairedFiles: {}, referencedFiles: [fileName] }))
+        : (yield* listImageFiles(path).pipe(Effect.mapError((error) => new DatasetError({ path, reason: error.reason })))).map((fileName, k) => ({
+          line: k + 1,
+          fileName,
+          text: "",
+          pairedFiles: {},
+          referencedFiles: [fileName]
+        }))
       const statistics = dataset.normalisation._tag === "mean-std" && dataset.normalisation.statistics === "dataset"
         ? yield* datasetStatistics(io, dataset, folder, entries.map((e) => e.fileName))
         : undefined

@@ -1,5 +1,10 @@
-import { readdir, readFile, stat } from "node:fs/promises"
+import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
+import { Effect, Schema } from "effect"
+// Dirent types: FileSystem.readDirectory gives names only, and its stat follows symbolic links.
+import { readdir } from "node:fs/promises"
 import { isAbsolute, join, normalize, relative, sep } from "node:path"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import { type DatasetFolder, folderFile, outsideReason } from "./folder-files.ts"
 
 /*
@@ -40,19 +45,27 @@ const inside = (name: string) => {
 
 export const METADATA_FILE = "metadata.jsonl"
 
+/** Why metadata.jsonl, or the folder's image listing, could not be read; the reason names the file. */
+export class FolderUnreadable extends Schema.TaggedError<FolderUnreadable>()("FolderUnreadable", { reason: Schema.String }) {}
+
+const absent: Metadata = { present: false, lines: 0, entries: [], problems: [], columns: [] }
+
 /** The folder's metadata.jsonl; one behind a link out of the folder is refused like an image (its lines would be echoed in errors). */
-export const readMetadata = async (folder: DatasetFolder): Promise<Metadata> => {
-  const file = await folderFile(folder, METADATA_FILE)
-  if ("outside" in file) throw new Error(`${METADATA_FILE} is ${outsideReason(file.outside)}`)
-  let text: string
-  try {
+export const readMetadata = (folder: DatasetFolder): Effect.Effect<Metadata, FolderUnreadable, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const file = yield* folderFile(folder, METADATA_FILE)
+    if ("outside" in file) return yield* new FolderUnreadable({ reason: `${METADATA_FILE} is ${outsideReason(file.outside)}` })
+    const info = yield* fs.stat(file.path).pipe(Effect.catchIf(isNotFound, () => Effect.succeed(undefined)))
+    if (info === undefined) return absent
     // Reading a FIFO would wait forever.
-    if (!(await stat(file.path)).isFile()) throw new Error(`${METADATA_FILE} is not a regular file`)
-    text = await readFile(file.path, "utf8")
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { present: false, lines: 0, entries: [], problems: [], columns: [] }
-    throw error
-  }
+    if (info.type !== "File") return yield* new FolderUnreadable({ reason: `${METADATA_FILE} is not a regular file` })
+    return parseMetadata(yield* fs.readFileString(file.path))
+  }).pipe(Effect.catchTags({ BadArgument: unreadable, SystemError: unreadable }))
+
+const unreadable = (error: PlatformError) => Effect.fail(new FolderUnreadable({ reason: fileProblem(error) }))
+
+const parseMetadata = (text: string): Metadata => {
   const entries: Array<MetadataEntry> = []
   const problems: Array<MetadataProblem> = []
   const columns = new Set<string>()
@@ -112,7 +125,10 @@ export const readMetadata = async (folder: DatasetFolder): Promise<Metadata> => 
 }
 
 /** Image files under `folder` (recursively, hidden entries skipped), relative, sorted. */
-export const listImageFiles = async (folder: string): Promise<Array<string>> => {
+export const listImageFiles = (folder: string): Effect.Effect<Array<string>, FolderUnreadable> =>
+  Effect.tryPromise({ try: () => imageFilesUnder(folder), catch: (error) => new FolderUnreadable({ reason: (error as Error).message }) })
+
+const imageFilesUnder = async (folder: string): Promise<Array<string>> => {
   const out: Array<string> = []
   const walk = async (dir: string) => {
     const entries = await readdir(dir, { withFileTypes: true })

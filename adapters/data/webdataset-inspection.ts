@@ -1,9 +1,10 @@
-import { statSync } from "node:fs"
+import { FileSystem } from "@effect/platform"
 import { resolve } from "node:path"
 import { Effect, Stream } from "effect"
 import { DatasetError, type FileProblem, type ShardReport } from "../../framework/services/datasets.ts"
 import { defaultMaxPixels } from "../../framework/services/image-io.ts"
 import { decodeMember, jsonField, MemberProblem, memberText } from "./webdataset-members.ts"
+import { fileProblem } from "../../framework/files/file-errors.ts"
 import { sniffFormat } from "../images/file-signature.ts"
 import { readNpyHeader } from "./webdataset-npy.ts"
 import { shardSamples } from "./webdataset-samples.ts"
@@ -44,6 +45,7 @@ export const inspectShards = (
   options: { readonly root?: string; readonly caption?: string; readonly maxPixels?: number } = {}
 ) =>
   Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
     const root = resolve(options.root ?? process.cwd())
     const { files, unmatched } = yield* Effect.tryPromise({
       try: () => listShards(patterns, root),
@@ -59,7 +61,8 @@ export const inspectShards = (
     let samples = 0
     let captioned = 0
     for (const file of files) {
-      const shard = { file, bytes: statSync(file).size, samples: 0 }
+      const info = yield* fs.stat(file).pipe(Effect.mapError((error) => new DatasetError({ path: file, reason: fileProblem(error) })))
+      const shard = { file, bytes: Number(info.size), samples: 0 }
       shards.push(shard)
       yield* Stream.runForEach(Stream.orDie(Stream.fromAsyncIterable(shardSamples(file, () => true), (e) => e)), (item) =>
         Effect.gen(function*() {

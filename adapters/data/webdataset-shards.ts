@@ -1,3 +1,4 @@
+// Dirent types without following links (a `**` walk must not loop): FileSystem.readDirectory gives names only.
 import { readdir, stat } from "node:fs/promises"
 import { isAbsolute, join, resolve } from "node:path"
 
@@ -76,13 +77,17 @@ const segmentPattern = (segment: string): RegExp => {
   return new RegExp(`^${source}$`)
 }
 
-const entries = async (dir: string) => {
-  try {
-    return await readdir(dir, { withFileTypes: true })
-  } catch {
-    return []
-  }
+/** A path that is not there, or runs through a file: a pattern that matches nothing there. Any other error (no permission) is the caller's. */
+const absent = (error: unknown) => {
+  const code = (error as NodeJS.ErrnoException).code
+  return code === "ENOENT" || code === "ENOTDIR"
 }
+
+const entries = (dir: string) =>
+  readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
+    if (absent(error)) return []
+    throw error
+  })
 
 /** The files under `dir` matching the remaining path segments (`**` matches any number of folders). */
 const walk = async (dir: string, segments: ReadonlyArray<string>): Promise<Array<string>> => {
@@ -98,7 +103,10 @@ const walk = async (dir: string, segments: ReadonlyArray<string>): Promise<Array
   if (!hasGlob(segment)) {
     const path = join(dir, segment)
     if (rest.length > 0) return walk(path, rest)
-    const info = await stat(path).catch(() => undefined)
+    const info = await stat(path).catch((error: unknown) => {
+      if (absent(error)) return undefined
+      throw error
+    })
     return info?.isFile() ? [path] : []
   }
   const matcher = segmentPattern(segment)

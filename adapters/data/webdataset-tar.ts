@@ -1,3 +1,4 @@
+// A plain async generator (no Effect here), reading 1 MiB chunks from Node's stream as they come.
 import { createReadStream } from "node:fs"
 
 /*

@@ -1,3 +1,4 @@
+// Called from the async decoders (not Effect code), reading ranges at offsets as the header parsers ask.
 import { open, stat } from "node:fs/promises"
 import { DecodeFailure } from "./decode-failure.ts"
 import type { ContainerFormat } from "./file-signature.ts"

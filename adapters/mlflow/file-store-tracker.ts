@@ -1,6 +1,5 @@
 import { Clock, Effect, Option, Ref } from "effect"
 import { randomUUID } from "node:crypto"
-import { mkdir } from "node:fs/promises"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import {
@@ -13,6 +12,7 @@ import {
   type StartRunOptions,
   type Tracker,
   TrackerError,
+  type TrackerFileError,
   TrackingInputError
 } from "../../framework/services/tracker.ts"
 import {
@@ -46,11 +46,11 @@ import {
   appendLines,
   copyAtomically,
   exists,
-  ioError,
   listExperiments,
   listRuns,
+  makeFolder,
   readMetrics,
-  readText,
+  readOptionalText,
   readYaml,
   type StoredRun,
   writeAtomically
@@ -68,22 +68,24 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
     // One writer of run meta.yaml at a time in this process (status and run name share the file).
     const metaLock = yield* Effect.makeSemaphore(1)
     const creatingExperiments = yield* Effect.makeSemaphore(1)
+    /** A store file that cannot be read, as the error of the operation that needed it. */
+    const unreadable = (operation: string) => (e: TrackerFileError) => new TrackerError({ operation, target: root, reason: e.message })
 
     /** Like FileStore.__init__: a new store starts with the Default experiment and a .trash folder. */
     const ensureRoot = yield* Effect.cached(
       Effect.gen(function*() {
-        if (!(yield* exists(root))) {
-          yield* Effect.tryPromise({ try: () => mkdir(root, { recursive: true }), catch: ioError(root, "create the store") })
+        if (!(yield* exists(root).pipe(Effect.mapError(unreadable("create the store"))))) {
+          yield* makeFolder(root, root, "create the store")
           yield* writeExperiment(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME)
         }
-        yield* Effect.tryPromise({ try: () => mkdir(join(root, TRASH_FOLDER), { recursive: true }), catch: ioError(root, "create .trash") })
+        yield* makeFolder(root, join(root, TRASH_FOLDER), "create .trash")
       })
     )
 
     function writeExperiment(id: string, name: string) {
       return Effect.gen(function*() {
         const dir = join(root, id)
-        yield* Effect.tryPromise({ try: () => mkdir(dir, { recursive: true }), catch: ioError(root, `create experiment ${id}`) })
+        yield* makeFolder(root, dir, `create experiment ${id}`)
         const now = yield* Clock.currentTimeMillis
         yield* writeAtomically(
           root,
@@ -106,7 +108,7 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
         yield* checkExperimentName(name)
         yield* ensureRoot
         return yield* creatingExperiments.withPermits(1)(Effect.gen(function*() {
-          const all = yield* listExperiments(root)
+          const all = yield* listExperiments(root).pipe(Effect.mapError(unreadable("get experiment")))
           const found = all.find((e) => e.meta.name === name)
           if (found !== undefined) {
             if (found.deleted) {
@@ -134,7 +136,7 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
 
     const experimentDir = (experimentId: string) =>
       Effect.gen(function*() {
-        const found = (yield* listExperiments(root)).find((e) => e.meta.experiment_id === experimentId)
+        const found = (yield* listExperiments(root).pipe(Effect.mapError(unreadable("create run")))).find((e) => e.meta.experiment_id === experimentId)
         if (found === undefined || found.deleted) {
           return yield* Effect.fail(
             new TrackerError({
@@ -160,9 +162,11 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
     const findRun = (runId: string): Effect.Effect<StoredRun, TrackerError> =>
       Effect.gen(function*() {
         const known = (yield* Ref.get(runDirs)).get(runId)
-        const candidates = known !== undefined ? [known] : (yield* listExperiments(root)).map((e) => join(e.dir, runId))
+        const candidates = known !== undefined ?
+          [known] :
+          (yield* listExperiments(root).pipe(Effect.mapError(unreadable("find run")))).map((e) => join(e.dir, runId))
         for (const dir of candidates) {
-          if (!(yield* exists(join(dir, "meta.yaml")))) continue
+          if (!(yield* exists(join(dir, "meta.yaml")).pipe(Effect.mapError(unreadable("find run"))))) continue
           const meta = yield* readRunAt(dir)
           if (meta === undefined) continue
           yield* Ref.update(runDirs, (m) => new Map(m).set(runId, dir))
@@ -181,7 +185,7 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
         discard: true
       })
 
-    const tagOf = (run: StoredRun, key: string) => Effect.option(readText(keyPath(join(run.dir, "tags"), key)))
+    const tagOf = (run: StoredRun, key: string) => readOptionalText(keyPath(join(run.dir, "tags"), key)).pipe(Effect.mapError(unreadable("start run")))
 
     const startRun: TrackerService["startRun"] = (opts: StartRunOptions) =>
       Effect.gen(function*() {
@@ -198,7 +202,7 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
         const experiment = yield* experimentDir(opts.experimentId)
         if (opts.reuseKey !== undefined) {
           const candidates: Array<StoredRun> = []
-          for (const run of yield* listRuns(experiment.dir)) {
+          for (const run of yield* listRuns(experiment.dir).pipe(Effect.mapError(unreadable("start run")))) {
             if (run.meta.lifecycle_stage !== "active") continue
             const key = yield* tagOf(run, SARDINE_KEY_TAG)
             if (Option.getOrUndefined(key) !== opts.reuseKey) continue
@@ -233,11 +237,9 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
           artifact_uri: artifactRoot,
           lifecycle_stage: "active"
         }
-        yield* Effect.tryPromise({ try: () => mkdir(dir, { recursive: true }), catch: ioError(root, `create run ${runId}`) })
+        yield* makeFolder(root, dir, `create run ${runId}`)
         yield* writeRunMeta(dir, meta)
-        for (const sub of ["metrics", "params", "artifacts"]) {
-          yield* Effect.tryPromise({ try: () => mkdir(join(dir, sub), { recursive: true }), catch: ioError(root, `create run ${runId}`) })
-        }
+        for (const sub of ["metrics", "params", "artifacts"]) yield* makeFolder(root, join(dir, sub), `create run ${runId}`)
         yield* writeTags({ dir, meta }, tags)
         return { runId, experimentId: opts.experimentId, name: opts.name, reused: false }
       })
@@ -248,7 +250,7 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
         const run = yield* findRun(runId)
         for (const [key, value] of Object.entries(params)) {
           const file = keyPath(join(run.dir, "params"), key)
-          const logged = yield* Effect.option(readText(file))
+          const logged = yield* readOptionalText(file).pipe(Effect.mapError(unreadable("log params")))
           if (Option.isSome(logged)) {
             if (logged.value === value) continue
             return yield* Effect.fail(new ParamConflictError({ runId, key, logged: logged.value, attempted: value }))
@@ -287,7 +289,7 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
         for (const input of inputs) {
           const id = datasetId(input.name, input.digest)
           const datasetMeta = join(experiment.dir, "datasets", id, "meta.yaml")
-          if (!(yield* exists(datasetMeta))) {
+          if (!(yield* exists(datasetMeta).pipe(Effect.mapError(unreadable("log inputs"))))) {
             yield* writeAtomically(
               root,
               datasetMeta,

@@ -1,10 +1,11 @@
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
-import { Effect } from "effect"
-import { mkdir, open, readdir, readFile, stat } from "node:fs/promises"
+import type { PlatformError } from "@effect/platform/Error"
+import { Effect, Option } from "effect"
 import { dirname, join, relative, sep } from "node:path"
 import { writeFileAtomicWith } from "../../framework/files/atomic-write.ts"
 import { writeFileAtomically } from "../files/atomic-write-node.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import YAML from "yaml"
 import { TrackerError, TrackerFileError } from "../../framework/services/tracker.ts"
 import {
@@ -26,9 +27,22 @@ import {
 
 const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
-export const ioError = (root: string, operation: string) => (error: unknown) => new TrackerError({ operation, target: root, reason: reasonOf(error) })
+const ioError = (root: string, operation: string) => (error: PlatformError) => new TrackerError({ operation, target: root, reason: fileProblem(error) })
 
-export const exists = (path: string): Effect.Effect<boolean> => Effect.tryPromise(() => stat(path)).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+/**
+ * Node's filesystem for the store's operations: the Tracker service's operations require nothing, so
+ * each operation here provides it.
+ */
+const onNode = <A, E>(use: (fs: FileSystem.FileSystem) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.flatMap(FileSystem.FileSystem, use).pipe(Effect.provide(NodeFileSystem.layer))
+
+const fileError = (file: string) => (error: PlatformError) => new TrackerFileError({ file, reason: fileProblem(error) })
+
+/** Whether `path` exists; one that cannot be looked at (no permission) is an error naming it. */
+export const exists = (path: string): Effect.Effect<boolean, TrackerFileError> => onNode((fs) => fs.exists(path).pipe(Effect.mapError(fileError(path))))
+
+export const makeFolder = (root: string, dir: string, operation: string): Effect.Effect<void, TrackerError> =>
+  onNode((fs) => fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(ioError(root, operation))))
 
 /** Writes `content` to `file` through a temporary file in `tempDir` (same file system). */
 export const writeAtomically = (
@@ -51,7 +65,7 @@ export const copyAtomically = (
     yield* fs.makeDirectory(dirname(file), { recursive: true }).pipe(Effect.mapError(ioError(root, `write ${relative(root, file)}`)))
     yield* writeFileAtomicWith(
       file,
-      (temporary) => fs.copyFile(source, temporary).pipe(Effect.mapError((error) => new TrackerFileError({ file: source, reason: reasonOf(error) }))),
+      (temporary) => fs.copyFile(source, temporary).pipe(Effect.mapError((error) => new TrackerFileError({ file: source, reason: fileProblem(error) }))),
       { temporaryFolder: tempDir }
     ).pipe(Effect.mapError((error) => error._tag === "TrackerFileError" ? error : ioError(root, `write ${relative(root, file)}`)(error)))
   }).pipe(Effect.provide(NodeFileSystem.layer))
@@ -61,42 +75,58 @@ export const copyAtomically = (
  * the file stays readable by MLflow (which refuses a malformed line).
  */
 export const appendLines = (root: string, file: string, lines: string): Effect.Effect<void, TrackerError> =>
-  Effect.tryPromise({
-    try: async () => {
-      await mkdir(dirname(file), { recursive: true })
-      const handle = await open(file, "a+")
-      try {
-        const { size } = await handle.stat()
-        if (size > 0) {
-          const tailSize = Math.min(size, 4096)
-          const tail = Buffer.alloc(tailSize)
-          await handle.read(tail, 0, tailSize, size - tailSize)
-          if (tail[tailSize - 1] !== 0x0a) {
-            const lastNewline = tail.lastIndexOf(0x0a)
-            await handle.truncate(lastNewline < 0 ? Math.max(0, size - tailSize) : size - tailSize + lastNewline + 1)
-          }
+  onNode((fs) =>
+    Effect.gen(function*() {
+      yield* fs.makeDirectory(dirname(file), { recursive: true })
+      const handle = yield* fs.open(file, { flag: "a+" })
+      const size = Number((yield* handle.stat).size)
+      if (size > 0) {
+        const tailSize = Math.min(size, 4096)
+        yield* handle.seek(size - tailSize, "start")
+        const tail = Option.getOrElse(yield* handle.readAlloc(tailSize), () => new Uint8Array())
+        if (tail[tail.length - 1] !== 0x0a) {
+          const lastNewline = tail.lastIndexOf(0x0a)
+          yield* handle.truncate(lastNewline < 0 ? Math.max(0, size - tailSize) : size - tailSize + lastNewline + 1)
         }
-        await handle.appendFile(lines)
-      } finally {
-        await handle.close()
       }
-    },
-    catch: ioError(root, `append to ${relative(root, file)}`)
-  })
+      // Opened for appending: the write lands at the end, wherever the cursor is.
+      yield* handle.writeAll(new TextEncoder().encode(lines))
+    }).pipe(Effect.scoped, Effect.mapError(ioError(root, `append to ${relative(root, file)}`)))
+  )
 
 export const readYaml = (file: string): Effect.Effect<unknown, TrackerFileError> =>
-  Effect.tryPromise({
-    try: async () => YAML.parse(await readFile(file, "utf8")) as unknown,
-    catch: (error) => new TrackerFileError({ file, reason: `not readable YAML: ${reasonOf(error)}` })
-  })
+  Effect.flatMap(
+    readText(file),
+    (text) => Effect.try({ try: () => YAML.parse(text) as unknown, catch: (error) => new TrackerFileError({ file, reason: reasonOf(error) }) })
+  ).pipe(Effect.mapError((error) => new TrackerFileError({ file, reason: `not readable YAML: ${error.reason}` })))
 
 export const readText = (file: string): Effect.Effect<string, TrackerFileError> =>
-  Effect.tryPromise({ try: () => readFile(file, "utf8"), catch: (error) => new TrackerFileError({ file, reason: reasonOf(error) }) })
+  onNode((fs) => fs.readFileString(file).pipe(Effect.mapError(fileError(file))))
 
-const subfolders = (dir: string): Effect.Effect<ReadonlyArray<string>> =>
-  Effect.tryPromise(() => readdir(dir, { withFileTypes: true })).pipe(
-    Effect.map((entries) => entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()),
-    Effect.orElseSucceed(() => [])
+/** The file's text, none when it does not exist; one that cannot be read is an error naming it. */
+export const readOptionalText = (file: string): Effect.Effect<Option.Option<string>, TrackerFileError> =>
+  onNode((fs) =>
+    fs.readFileString(file).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
+      Effect.mapError(fileError(file))
+    )
+  )
+
+/** The sub-folders of `dir` (links to folders count, as in MLflow's `os.path.isdir`); none when `dir` does not exist. */
+const subfolders = (dir: string): Effect.Effect<ReadonlyArray<string>, TrackerFileError> =>
+  onNode((fs) =>
+    Effect.gen(function*() {
+      const names = yield* fs.readDirectory(dir).pipe(Effect.catchIf(isNotFound, () => Effect.succeed([])), Effect.mapError(fileError(dir)))
+      const folders = yield* Effect.filter(names, (name) =>
+        fs.stat(join(dir, name)).pipe(
+          Effect.map((info) => info.type === "Directory"),
+          // A dangling link is no folder.
+          Effect.catchIf(isNotFound, () => Effect.succeed(false)),
+          Effect.mapError(fileError(join(dir, name)))
+        ))
+      return folders.sort()
+    })
   )
 
 export interface StoredExperiment {
@@ -105,14 +135,21 @@ export interface StoredExperiment {
   readonly deleted: boolean
 }
 
-/** Experiments of the store, active ones and those in .trash; folders without a readable meta.yaml are skipped. */
-export const listExperiments = (root: string): Effect.Effect<ReadonlyArray<StoredExperiment>> =>
+/**
+ * A folder's meta.yaml as YAML, none when it is absent or not YAML (MLflow skips such folders too);
+ * one that exists but cannot be read (no permission) is an error naming it.
+ */
+const folderMeta = (file: string): Effect.Effect<Option.Option<unknown>, TrackerFileError> =>
+  Effect.map(readOptionalText(file), Option.flatMap((text) => Option.liftThrowable(() => YAML.parse(text) as unknown)()))
+
+/** Experiments of the store, active ones and those in .trash; folders without a meta.yaml or with one that is not YAML are skipped. */
+export const listExperiments = (root: string): Effect.Effect<ReadonlyArray<StoredExperiment>, TrackerFileError> =>
   Effect.gen(function*() {
     const out: Array<StoredExperiment> = []
     for (const [base, deleted] of [[root, false], [join(root, TRASH_FOLDER), true]] as const) {
       for (const name of yield* subfolders(base)) {
         if (!deleted && (name === TRASH_FOLDER || name === "models")) continue
-        const raw = yield* Effect.option(readYaml(join(base, name, "meta.yaml")))
+        const raw = yield* folderMeta(join(base, name, "meta.yaml"))
         const meta = raw._tag === "Some" ? parseExperimentMeta(raw.value) : undefined
         if (meta !== undefined) out.push({ dir: join(base, name), meta, deleted: deleted || meta.lifecycle_stage === "deleted" })
       }
@@ -125,29 +162,35 @@ export interface StoredRun {
   readonly meta: RunMeta
 }
 
-/** Runs of one experiment folder (MLflow's `_list_run_infos`): sub-folders with a readable meta.yaml. */
-export const listRuns = (experimentDir: string): Effect.Effect<ReadonlyArray<StoredRun>> =>
+/** Runs of one experiment folder (MLflow's `_list_run_infos`): sub-folders with a meta.yaml that parses. */
+export const listRuns = (experimentDir: string): Effect.Effect<ReadonlyArray<StoredRun>, TrackerFileError> =>
   Effect.gen(function*() {
     const out: Array<StoredRun> = []
     for (const name of yield* subfolders(experimentDir)) {
       if (RESERVED_EXPERIMENT_FOLDERS.has(name)) continue
-      const raw = yield* Effect.option(readYaml(join(experimentDir, name, "meta.yaml")))
+      const raw = yield* folderMeta(join(experimentDir, name, "meta.yaml"))
       const meta = raw._tag === "Some" ? parseRunMeta(raw.value) : undefined
       if (meta !== undefined && meta.run_id === name) out.push({ dir: join(experimentDir, name), meta })
     }
     return out
   })
 
-/** Every file under `dir`, as "/"-separated paths relative to it (keys with "/" are nested folders). */
-export const filesUnder = (dir: string): Effect.Effect<ReadonlyArray<string>> =>
-  Effect.tryPromise(() => readdir(dir, { recursive: true, withFileTypes: true })).pipe(
-    Effect.map((entries) =>
-      entries
-        .filter((e) => e.isFile())
-        .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join("/"))
-        .sort()
-    ),
-    Effect.orElseSucceed(() => [])
+/** Every file under `dir`, as "/"-separated paths relative to it (keys with "/" are nested folders); none when `dir` does not exist. */
+export const filesUnder = (dir: string): Effect.Effect<ReadonlyArray<string>, TrackerFileError> =>
+  onNode((fs) =>
+    Effect.gen(function*() {
+      const paths = yield* fs.readDirectory(dir, { recursive: true }).pipe(
+        Effect.catchIf(isNotFound, () => Effect.succeed([])),
+        Effect.mapError(fileError(dir))
+      )
+      const files = yield* Effect.filter(paths, (path) =>
+        fs.stat(join(dir, path)).pipe(
+          Effect.map((info) => info.type === "File"),
+          Effect.catchIf(isNotFound, () => Effect.succeed(false)),
+          Effect.mapError(fileError(join(dir, path)))
+        ))
+      return files.map((path) => path.split(sep).join("/")).sort()
+    })
   )
 
 /** key → value for params/ or tags/ of a run. */

@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+// The request body streamed from disk straight into the request (pipe), inside the async callback: never read whole.
 import { createReadStream } from "node:fs"
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http"
 import { request as httpsRequest } from "node:https"

@@ -1,8 +1,10 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
-import { readFile } from "node:fs/promises"
 import sharp from "sharp"
 import { TrackerFileError } from "../../framework/services/tracker.ts"
+import { fileProblem } from "../../framework/files/file-errors.ts"
 
 /*
  * mlflow.log_image(image, key=…, step=…) in MLflow 3.x (mlflow/tracking/client.py) writes two artifacts:
@@ -37,9 +39,15 @@ export const imageArtifacts = (
   timestamp: number,
   id: string = randomUUID()
 ): Effect.Effect<ImageArtifacts, TrackerFileError> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFile(file)).pipe(
+    Effect.provide(NodeFileSystem.layer),
+    Effect.mapError((error) => new TrackerFileError({ file, reason: `not a readable image: ${fileProblem(error)}` })),
+    Effect.flatMap((bytes) => encoded(file, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), key, step, timestamp, id))
+  )
+
+const encoded = (file: string, original: Buffer, key: string, step: number, timestamp: number, id: string): Effect.Effect<ImageArtifacts, TrackerFileError> =>
   Effect.tryPromise({
     try: async () => {
-      const original = await readFile(file)
       const png = original.subarray(0, 8).equals(PNG_SIGNATURE) ? original : await sharp(original).png().toBuffer()
       const meta = await sharp(png).metadata()
       if (!(meta.width > 0 && meta.height > 0)) throw new Error(`image size ${meta.width} × ${meta.height}`)

@@ -1,10 +1,14 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
 import { createHash } from "node:crypto"
-import { readFile, stat } from "node:fs/promises"
+// mtimeMs to the sub-millisecond, as earlier pushes hashed it: FileSystem's stat gives whole milliseconds.
+import { stat } from "node:fs/promises"
 import { join, posix } from "node:path"
 import { fileURLToPath } from "node:url"
 import { type DatasetInput, type PushSummary, RunPush, type Tracker, type TrackerError, TrackerFileError } from "../../framework/services/tracker.ts"
 import { MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME } from "../../framework/tracking/system-tags.ts"
+import { fileProblem } from "../../framework/files/file-errors.ts"
 import { artifactFiles } from "./artifact-files.ts"
 import { DATASET_CONTEXT_TAG } from "./dataset-source.ts"
 import { datasetId } from "./file-store-format.ts"
@@ -46,9 +50,9 @@ const parentsFirst = (runs: ReadonlyArray<LocalRun>): ReadonlyArray<LocalRun> =>
  */
 const runDigest = (runDir: string, artifactsDir: string): Effect.Effect<string, TrackerFileError> =>
   Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
     const hash = createHash("sha256")
-    const read = (file: string) =>
-      Effect.tryPromise({ try: () => readFile(file), catch: (e) => new TrackerFileError({ file, reason: e instanceof Error ? e.message : String(e) }) })
+    const read = (file: string) => fs.readFile(file).pipe(Effect.mapError((e) => new TrackerFileError({ file, reason: fileProblem(e) })))
     hash.update(yield* read(join(runDir, "meta.yaml")))
     for (const sub of ["metrics", "params", "tags", "inputs"]) {
       for (const file of yield* filesUnder(join(runDir, sub))) {
@@ -62,7 +66,7 @@ const runDigest = (runDir: string, artifactsDir: string): Effect.Effect<string, 
       hash.update(`\u0000artifacts/${file}\u0000${s.size}\u0000${s.mtimeMs}`)
     }
     return hash.digest("hex").slice(0, 32)
-  })
+  }).pipe(Effect.provide(NodeFileSystem.layer))
 
 /** The dataset inputs of a local run, read back from inputs/ and the experiment's datasets/. */
 const localInputs = (experimentDir: string, runDir: string): Effect.Effect<ReadonlyArray<DatasetInput>, TrackerFileError> =>

@@ -1,4 +1,5 @@
 import { Effect, type Scope } from "effect"
+// Positional reads: FileSystem's File reads at one shared cursor (seek, then read), which tensors read concurrently would race on.
 import { open, type FileHandle } from "node:fs/promises"
 import { endianness } from "node:os"
 import { bf16ToF32, f16ToF32 } from "./half-precision.ts"
@@ -42,12 +43,20 @@ const readHeaderFrom = async (handle: FileHandle, file: string): Promise<Safeten
   return parseHeader(file, json, size)
 }
 
+/**
+ * The file opened for reading, closed when the scope closes. Closing a descriptor that only read
+ * loses nothing, so a failure there is a defect (the descriptor was gone), not the caller's error.
+ */
+const openForReading = (file: string): Effect.Effect<FileHandle, SafetensorsError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({ try: () => open(file, "r"), catch: failure(file) }),
+    (handle) => Effect.orDie(Effect.tryPromise({ try: () => handle.close(), catch: failure(file) }))
+  )
+
 /** The header of a safetensors file, read without touching the tensor data. */
 export const readSafetensorsHeader = (file: string): Effect.Effect<SafetensorsHeader, SafetensorsError> =>
-  Effect.acquireUseRelease(
-    Effect.tryPromise({ try: () => open(file, "r"), catch: failure(file) }),
-    (handle) => Effect.tryPromise({ try: () => readHeaderFrom(handle, file), catch: failure(file) }),
-    (handle) => Effect.promise(() => handle.close())
+  Effect.scoped(
+    Effect.flatMap(openForReading(file), (handle) => Effect.tryPromise({ try: () => readHeaderFrom(handle, file), catch: failure(file) }))
   )
 
 const info = (header: SafetensorsHeader, name: string): TensorInfo => {
@@ -122,10 +131,7 @@ export const openSafetensors = (file: string): Effect.Effect<SafetensorsReader, 
     if (endianness() !== "LE") {
       return yield* new SafetensorsError({ file, reason: "safetensors data is little-endian; this machine is big-endian" })
     }
-    const handle = yield* Effect.acquireRelease(
-      Effect.tryPromise({ try: () => open(file, "r"), catch: failure(file) }),
-      (h) => Effect.promise(() => h.close())
-    )
+    const handle = yield* openForReading(file)
     const header = yield* Effect.tryPromise({ try: () => readHeaderFrom(handle, file), catch: failure(file) })
     const read = <T>(name: string, how: (handle: FileHandle, tensor: TensorInfo) => Promise<T>) =>
       Effect.tryPromise({ try: async () => how(handle, info(header, name)), catch: failure(file, name) })

@@ -1,9 +1,12 @@
+import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { readFile, stat } from "node:fs/promises"
 import { basename, join } from "node:path"
 import { Weights, WeightsReadError, type ComponentListing, type TensorListing, type WeightsListing } from "../../framework/services/weights.ts"
 import { configParameters } from "../tfjs/config-parameters.ts"
 import type { ModelConfigError } from "../tfjs/model-config.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import { componentWeightFiles } from "./component-files.ts"
 import { SafetensorsError } from "./safetensors-error.ts"
 import { elementCount } from "./safetensors-header.ts"
@@ -70,18 +73,24 @@ const listComponent = (name: string, folder: string, className?: string): Effect
  * Components of a pipeline folder: entries of model_index.json that are `[library, class]` and hold weights
  * or, without weights, a config sardine can count (an architecture folder).
  */
-const pipelineComponents = (folder: string): Effect.Effect<Array<ComponentListing>, SafetensorsError | WeightsReadError | ModelConfigError> =>
+const pipelineComponents = (
+  fs: FileSystem.FileSystem,
+  folder: string
+): Effect.Effect<Array<ComponentListing>, SafetensorsError | WeightsReadError | ModelConfigError> =>
   Effect.gen(function*() {
     const indexFile = join(folder, "model_index.json")
-    const index = yield* Effect.tryPromise({
-      try: async () => JSON.parse(await readFile(indexFile, "utf8")) as Record<string, unknown>,
-      catch: (error) => new WeightsReadError({ file: indexFile, reason: `not readable JSON (${(error as Error).message})` })
-    })
+    const notJson = (reason: string) => new WeightsReadError({ file: indexFile, reason: `not readable JSON (${reason})` })
+    const text = yield* fs.readFileString(indexFile).pipe(Effect.mapError((error) => notJson(fileProblem(error))))
+    const index = yield* Effect.try({ try: () => JSON.parse(text) as Record<string, unknown>, catch: (error) => notJson((error as Error).message) })
     const components: Array<ComponentListing> = []
     for (const [name, entry] of Object.entries(index).sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (name.startsWith("_") || !Array.isArray(entry) || typeof entry[1] !== "string") continue
-      const isFolder = yield* Effect.promise(() => stat(join(folder, name)).then((s) => s.isDirectory(), () => false))
-      if (!isFolder) continue
+      const entryFolder = join(folder, name)
+      const info = yield* fs.stat(entryFolder).pipe(
+        Effect.catchIf(isNotFound, () => Effect.succeed(undefined)),
+        Effect.mapError((error) => new WeightsReadError({ file: entryFolder, reason: fileProblem(error) }))
+      )
+      if (info?.type !== "Directory") continue
       const listed = yield* listComponent(name, join(folder, name), entry[1]).pipe(
         Effect.catchIf((e) => e instanceof SafetensorsError && noWeights(e), () => Effect.succeed(undefined))
       )
@@ -91,26 +100,25 @@ const pipelineComponents = (folder: string): Effect.Effect<Array<ComponentListin
     return components
   })
 
-const list = (path: string): Effect.Effect<WeightsListing, WeightsReadError> =>
+const list = (fs: FileSystem.FileSystem) => (path: string): Effect.Effect<WeightsListing, WeightsReadError> =>
   Effect.gen(function*() {
-    const info = yield* Effect.tryPromise({
-      try: () => stat(path),
-      catch: (error) => new WeightsReadError({ file: path, reason: (error as Error).message })
-    })
-    const hasIndex = info.isDirectory() &&
-      (yield* Effect.promise(() => stat(join(path, "model_index.json")).then(() => true, () => false)))
-    const components = !info.isDirectory()
+    const unreadable = (file: string) => (error: PlatformError) => new WeightsReadError({ file, reason: fileProblem(error) })
+    const info = yield* fs.stat(path).pipe(Effect.mapError(unreadable(path)))
+    const isFolder = info.type === "Directory"
+    const indexFile = join(path, "model_index.json")
+    const hasIndex = isFolder && (yield* fs.exists(indexFile).pipe(Effect.mapError(unreadable(indexFile))))
+    const components = !isFolder
       ? [yield* listFiles(basename(path), [path])]
       : hasIndex
-      ? yield* pipelineComponents(path)
+      ? yield* pipelineComponents(fs, path)
       : [yield* listComponent(basename(path), path)]
     return {
       path,
-      kind: !info.isDirectory() ? "file" as const : hasIndex ? "pipeline" as const : "component" as const,
+      kind: !isFolder ? "file" as const : hasIndex ? "pipeline" as const : "component" as const,
       components,
       parameters: components.reduce((sum, c) => sum + c.parameters, 0)
     }
   }).pipe(Effect.mapError(readError))
 
 /** The Weights service reading safetensors headers (tensor data is never read), or model configs where there are no weights. */
-export const WeightsLive = Layer.succeed(Weights, { list })
+export const WeightsLive = Layer.effect(Weights, Effect.map(FileSystem.FileSystem, (fs) => ({ list: list(fs) }))).pipe(Layer.provide(NodeFileSystem.layer))

@@ -1,8 +1,9 @@
+import { FileSystem } from "@effect/platform"
 import { Effect, Schema } from "effect"
-import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { ExecutorError, JobAllocation } from "../../framework/services/executor.ts"
 import { writeFileAtomically } from "../files/atomic-write-node.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 
 /**
  * `<cache>/jobs/<step key>.json`: the job a step was last submitted as, so `sardine status` and a
@@ -29,14 +30,11 @@ const recordFile = (cacheDir: string, key: string) => join(jobsDir(cacheDir), `$
 const fail = (reason: string) => new ExecutorError({ executor: "slurm", reason })
 
 /** The record of a step, if it was ever submitted; a record that does not parse names its file. */
-export const readJobRecord = (cacheDir: string, key: string): Effect.Effect<JobRecord | undefined, ExecutorError> => {
+export const readJobRecord = (cacheDir: string, key: string): Effect.Effect<JobRecord | undefined, ExecutorError, FileSystem.FileSystem> => {
   const file = recordFile(cacheDir, key)
-  return Effect.tryPromise({
-    try: () => readFile(file, "utf8"),
-    catch: (e) => e as NodeJS.ErrnoException
-  }).pipe(
+  return Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(
     Effect.matchEffect({
-      onFailure: (e) => e.code === "ENOENT" ? Effect.succeed(undefined) : Effect.fail(fail(`${file}: cannot read: ${e.message}`)),
+      onFailure: (e) => isNotFound(e) ? Effect.succeed(undefined) : Effect.fail(fail(`${file}: cannot read: ${fileProblem(e)}`)),
       onSuccess: (text) =>
         Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => fail(`${file}: not valid JSON: ${(e as Error).message}`) }).pipe(
           Effect.flatMap((json) => Schema.decodeUnknown(JobRecord)(json)),

@@ -1,10 +1,11 @@
+import { FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
-import { mkdir, readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
 import type { StepResources } from "../../framework/declaration/resources.ts"
 import { ExecutorError } from "../../framework/services/executor.ts"
 import { writeFileAtomically } from "../files/atomic-write-node.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import { jobsDir } from "./job-records.ts"
 import { batchScript, sbatchArguments } from "./job-script.ts"
 import { logTail } from "./log-tail.ts"
@@ -14,9 +15,14 @@ import type { Shell } from "./shell.ts"
 /** Where a successful check is remembered: a cache found shared stays shared. */
 const memoFile = (cacheDir: string) => join(jobsDir(cacheDir), "shared-cache.json")
 
-const readText = (file: string) => Effect.promise(() => readFile(file, "utf8").catch(() => undefined))
-
 const fail = (reason: string) => new ExecutorError({ executor: "slurm", reason })
+
+/** The file's text; undefined when it does not exist, an error naming it when it cannot be read. */
+const readText = (file: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(
+    Effect.catchIf(isNotFound, () => Effect.succeed(undefined)),
+    Effect.mapError((e) => fail(`cannot read ${file}: ${fileProblem(e)}`))
+  )
 
 /**
  * Checks that the compute nodes see the cache folder as this machine does: a tiny job writes a
@@ -30,16 +36,14 @@ export const checkSharedCache = (
   resources: Pick<StepResources, "partition" | "account">,
   pollMs: number,
   note: (message: string) => Effect.Effect<void>
-): Effect.Effect<void, ExecutorError> =>
+): Effect.Effect<void, ExecutorError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
     const memo = yield* readText(memoFile(cacheDir))
     if (memo !== undefined && (JSON.parse(memo) as { where?: string }).where === shell.where) return
 
     const dir = join(jobsDir(cacheDir), "probes")
-    yield* Effect.tryPromise({
-      try: () => mkdir(dir, { recursive: true }),
-      catch: (e) => fail(`cannot create ${dir}: ${(e as Error).message}`)
-    })
+    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((e) => fail(`cannot create ${dir}: ${fileProblem(e)}`)))
     const token = randomUUID()
     const marker = join(dir, token)
     const log = join(dir, `${token}.out`)
@@ -78,13 +82,16 @@ export const checkSharedCache = (
         `the cache folder ${cacheDir} is not shared with the compute nodes: probe job ${jobId} ` +
           `(${ended?.state ?? "no longer known to SLURM"}) was to write ${marker}, and this machine does not see it. ` +
           `Put the cache on a filesystem the nodes mount too (a shared home, project or scratch folder) with --cache-dir.` +
-          (tail === undefined ? "" : `\nlast lines of ${log}:\n${tail}`)
+          ("tail" in tail ? `\nlast lines of ${log}:\n${tail.tail}` : "")
       ))
     }
-    yield* Effect.promise(() => Promise.all([rm(marker, { force: true }), rm(log, { force: true })]))
+    yield* Effect.forEach([marker, log], (file) =>
+      fs.remove(file, { force: true }).pipe(Effect.mapError((e) => fail(`cannot remove the probe's ${file}: ${fileProblem(e)}`))))
     const file = memoFile(cacheDir)
     yield* writeFileAtomically(file, `${JSON.stringify({ where: shell.where, probeJob: jobId, checkedAt: new Date().toISOString() })}\n`).pipe(
-      Effect.mapError((e) => fail(`cannot write ${file}: ${e.message}`))
+      Effect.mapError((e) =>
+        fail(`cannot write ${file}: ${e.message}`)
+      )
     )
     yield* note(`the compute nodes see the cache folder (probe job ${jobId})`)
   })

@@ -1,5 +1,6 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Duration, Effect, Exit, Schedule } from "effect"
-import { mkdir } from "node:fs/promises"
 import { join } from "node:path"
 import type { StepResources } from "../../framework/declaration/resources.ts"
 import { stepResources } from "../../framework/plan/step-resources.ts"
@@ -8,6 +9,7 @@ import { cacheLayout, isDone, readManifestIn } from "../../framework/runner/cach
 import { Progress } from "../../framework/runner/progress.ts"
 import { cachedSteps, selectSteps, type StepOutcome, type StepStatus } from "../../framework/runner/runner.ts"
 import { ExecutorError, type ExecutionRequest, type Executor, type JobAllocation, type SlurmChoice, type StepJob } from "../../framework/services/executor.ts"
+import { fileProblem } from "../../framework/files/file-errors.ts"
 import { logsDir, readJobRecord, writeJobRecord, type JobRecord } from "./job-records.ts"
 import { batchScript, sbatchArguments } from "./job-script.ts"
 import { logTail } from "./log-tail.ts"
@@ -97,7 +99,8 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
         progress.note
       )
       const logs = logsDir(cacheDir)
-      yield* Effect.tryPromise({ try: () => mkdir(logs, { recursive: true }), catch: (e) => fail(`cannot create ${logs}: ${(e as Error).message}`) })
+      const fs = yield* FileSystem.FileSystem
+      yield* fs.makeDirectory(logs, { recursive: true }).pipe(Effect.mapError((e) => fail(`cannot create ${logs}: ${fileProblem(e)}`)))
 
       const tracked = new Map<string, Tracked>()
       const unsettled = () => toRun.filter((s) => !outcomes.has(s.id))
@@ -175,7 +178,7 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
             const because = state?.state === "COMPLETED" ? ` but ${cache.done(step.key)} holds no finished output` : ""
             const tail = yield* logTail(job.log, tailLines)
             const detail = `job ${job.jobId} ${what}${because}; ` +
-              (tail === undefined ? `its log ${job.log} cannot be read` : `last lines of ${job.log}:\n${tail}`)
+              ("tail" in tail ? `last lines of ${job.log}:\n${tail.tail}` : `its log ${job.log} cannot be read (${tail.unreadable})`)
             yield* progress.end(step.id, "failed")
             yield* progress.note(`${step.id}: ${detail}`)
             return settle(step, "failed", job.submittedAt, detail)
@@ -261,7 +264,10 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
         log: r.log,
         ...(r.allocation === undefined ? {} : { allocation: r.allocation })
       }]))
-    })
+    }).pipe(
+      // The service's `jobs` requires nothing (`execute` gets the FileSystem from its caller).
+      Effect.provide(NodeFileSystem.layer)
+    )
 
   return { name: "slurm", execute, jobs }
 }

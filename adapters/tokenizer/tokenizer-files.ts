@@ -1,6 +1,8 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Schema } from "effect"
-import { readFile } from "node:fs/promises"
 import { join } from "node:path"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 import { END_OF_WORD } from "./byte-level-bpe.ts"
 import { makeClipTokenizer, type AddedToken, type ClipTokenizer } from "./clip-tokenizer.ts"
 
@@ -14,7 +16,7 @@ export class TokenizerError extends Schema.TaggedError<TokenizerError>()("Tokeni
   }
 }
 
-/** Thrown while reading and turned into a TokenizerError by `loadClipTokenizer`. */
+/** Thrown while parsing and turned into a TokenizerError by `loadClipTokenizer`. */
 class Problem extends Error {
   constructor(readonly file: string, reason: string) {
     super(reason)
@@ -29,14 +31,18 @@ type SpecialRole = keyof typeof DEFAULTS
 const UNLIMITED = 1_000_000
 const CLIP_CONTEXT = 77
 
-const readJson = async (file: string, required: boolean): Promise<Record<string, unknown> | undefined> => {
-  let text: string
-  try {
-    text = await readFile(file, "utf8")
-  } catch (error) {
-    if (!required && (error as NodeJS.ErrnoException).code === "ENOENT") return undefined
-    throw new Problem(file, (error as Error).message)
-  }
+const asTokenizerError = (folder: string) => (error: unknown): TokenizerError =>
+  error instanceof Problem
+    ? new TokenizerError({ file: error.file, reason: error.message })
+    : new TokenizerError({ file: folder, reason: error instanceof Error ? error.message : String(error) })
+
+/** Parsing that throws a Problem naming the file, as an Effect. */
+const parsing = <A>(folder: string, parse: () => A): Effect.Effect<A, TokenizerError> => Effect.try({ try: parse, catch: asTokenizerError(folder) })
+
+const readText = (fs: FileSystem.FileSystem, file: string): Effect.Effect<string, TokenizerError> =>
+  fs.readFileString(file).pipe(Effect.mapError((error) => new TokenizerError({ file, reason: fileProblem(error) })))
+
+const jsonObject = (file: string, text: string): Record<string, unknown> => {
   try {
     const value: unknown = JSON.parse(text)
     if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not a JSON object")
@@ -46,7 +52,16 @@ const readJson = async (file: string, required: boolean): Promise<Record<string,
   }
 }
 
-const exists = (file: string) => readFile(file).then(() => true, () => false)
+const readJson = (fs: FileSystem.FileSystem, file: string): Effect.Effect<Record<string, unknown>, TokenizerError> =>
+  Effect.flatMap(readText(fs, file), (text) => parsing(file, () => jsonObject(file, text)))
+
+/** An optional file of the folder: undefined when absent; any other failure to read it is named. */
+const readOptionalJson = (fs: FileSystem.FileSystem, file: string): Effect.Effect<Record<string, unknown> | undefined, TokenizerError> =>
+  fs.readFileString(file).pipe(
+    Effect.catchIf(isNotFound, () => Effect.succeed(undefined)),
+    Effect.mapError((error) => new TokenizerError({ file, reason: fileProblem(error) })),
+    Effect.flatMap((text) => text === undefined ? Effect.succeed(undefined) : parsing(file, () => jsonObject(file, text)))
+  )
 
 /** A special token in a config: a string or an AddedToken object `{content, ...}`. */
 const tokenContent = (file: string, key: string, value: unknown): string | undefined => {
@@ -104,36 +119,37 @@ const fromTokenizerJson = (file: string, json: Record<string, unknown>) => {
   }
 }
 
-const fromClassicFiles = async (folder: string, config: Record<string, unknown> | undefined) => {
-  const vocabFile = join(folder, "vocab.json")
-  const mergesFile = join(folder, "merges.txt")
-  const vocab = vocabulary(vocabFile, await readJson(vocabFile, true))
-  let mergesText: string
-  try {
-    mergesText = await readFile(mergesFile, "utf8")
-  } catch (error) {
-    throw new Problem(mergesFile, (error as Error).message)
-  }
-  const merges = mergesText
-    .split("\n")
-    .map((line, i) => ({ line: line.replace(/\r$/, ""), number: i + 1 }))
-    .filter(({ line }) => line.length > 0 && !line.startsWith("#version"))
-    .map(({ line, number }) => mergePair(mergesFile, line, number))
-  const addedTokens: Array<AddedToken> = []
-  const decoderFile = join(folder, "tokenizer_config.json")
-  const decoder = config?.added_tokens_decoder
-  if (decoder !== undefined) {
-    if (typeof decoder !== "object" || decoder === null) throw new Problem(decoderFile, "added_tokens_decoder is not an object")
-    for (const [id, entry] of Object.entries(decoder)) addedTokens.push(addedToken(decoderFile, Number(id), entry as Record<string, unknown>))
-  }
-  const addedFile = join(folder, "added_tokens.json")
-  const legacy = await readJson(addedFile, false)
-  for (const [content, id] of Object.entries(legacy ?? {})) {
-    if (!Number.isSafeInteger(id)) throw new Problem(addedFile, `token ${JSON.stringify(content)} has no integer id`)
-    if (!addedTokens.some((t) => t.content === content)) addedTokens.push({ id: id as number, content, normalized: true, special: false })
-  }
-  return { vocab, merges, addedTokens }
-}
+const fromClassicFiles = (fs: FileSystem.FileSystem, folder: string, config: Record<string, unknown> | undefined) =>
+  Effect.gen(function*() {
+    const vocabFile = join(folder, "vocab.json")
+    const mergesFile = join(folder, "merges.txt")
+    const vocabJson = yield* readJson(fs, vocabFile)
+    const vocab = yield* parsing(folder, () => vocabulary(vocabFile, vocabJson))
+    const mergesText = yield* readText(fs, mergesFile)
+    const merges = yield* parsing(folder, () =>
+      mergesText
+        .split("\n")
+        .map((line, i) => ({ line: line.replace(/\r$/, ""), number: i + 1 }))
+        .filter(({ line }) => line.length > 0 && !line.startsWith("#version"))
+        .map(({ line, number }) => mergePair(mergesFile, line, number)))
+    const addedTokens: Array<AddedToken> = []
+    const decoderFile = join(folder, "tokenizer_config.json")
+    const decoder = config?.added_tokens_decoder
+    yield* parsing(folder, () => {
+      if (decoder === undefined) return
+      if (typeof decoder !== "object" || decoder === null) throw new Problem(decoderFile, "added_tokens_decoder is not an object")
+      for (const [id, entry] of Object.entries(decoder)) addedTokens.push(addedToken(decoderFile, Number(id), entry as Record<string, unknown>))
+    })
+    const addedFile = join(folder, "added_tokens.json")
+    const legacy = yield* readOptionalJson(fs, addedFile)
+    yield* parsing(folder, () => {
+      for (const [content, id] of Object.entries(legacy ?? {})) {
+        if (!Number.isSafeInteger(id)) throw new Problem(addedFile, `token ${JSON.stringify(content)} has no integer id`)
+        if (!addedTokens.some((t) => t.content === content)) addedTokens.push({ id: id as number, content, normalized: true, special: false })
+      }
+    })
+    return { vocab, merges, addedTokens }
+  })
 
 /**
  * Loads the CLIP tokenizer of a diffusers `tokenizer/` folder: `tokenizer.json` when present (what
@@ -142,16 +158,20 @@ const fromClassicFiles = async (folder: string, config: Record<string, unknown> 
  * over `tokenizer_config.json` over CLIPTokenizer's defaults.
  */
 export const loadClipTokenizer = (folder: string): Effect.Effect<ClipTokenizer, TokenizerError> =>
-  Effect.tryPromise({
-    try: async () => {
-      const configFile = join(folder, "tokenizer_config.json")
-      const config = await readJson(configFile, false)
-      const mapFile = join(folder, "special_tokens_map.json")
-      const map = await readJson(mapFile, false)
-      const tokenizerJson = join(folder, "tokenizer.json")
-      const parts = (await exists(tokenizerJson))
-        ? fromTokenizerJson(tokenizerJson, (await readJson(tokenizerJson, true))!)
-        : await fromClassicFiles(folder, config)
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const configFile = join(folder, "tokenizer_config.json")
+    const config = yield* readOptionalJson(fs, configFile)
+    const mapFile = join(folder, "special_tokens_map.json")
+    const map = yield* readOptionalJson(fs, mapFile)
+    const tokenizerJson = join(folder, "tokenizer.json")
+    const hasTokenizerJson = yield* fs.exists(tokenizerJson).pipe(
+      Effect.mapError((error) => new TokenizerError({ file: tokenizerJson, reason: fileProblem(error) }))
+    )
+    const parts = hasTokenizerJson
+      ? yield* Effect.flatMap(readJson(fs, tokenizerJson), (json) => parsing(folder, () => fromTokenizerJson(tokenizerJson, json)))
+      : yield* fromClassicFiles(fs, folder, config)
+    return yield* parsing(folder, () => {
       const special = (role: SpecialRole) => tokenContent(mapFile, role, map?.[role]) ?? tokenContent(configFile, role, config?.[role]) ?? DEFAULTS[role]
       const declared = config?.model_max_length
       if (declared !== undefined && (typeof declared !== "number" || !(declared > 2))) {
@@ -170,9 +190,5 @@ export const loadClipTokenizer = (folder: string): Effect.Effect<ClipTokenizer, 
       } catch (error) {
         throw new Problem(folder, (error as Error).message)
       }
-    },
-    catch: (error) =>
-      error instanceof Problem
-        ? new TokenizerError({ file: error.file, reason: error.message })
-        : new TokenizerError({ file: folder, reason: error instanceof Error ? error.message : String(error) })
-  })
+    })
+  }).pipe(Effect.provide(NodeFileSystem.layer))

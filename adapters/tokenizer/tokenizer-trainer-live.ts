@@ -1,9 +1,10 @@
 import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { stat } from "node:fs/promises"
 import { join } from "node:path"
 import { TokenizerTrainer, TokenizerTrainingError, type TokenizerTrainingRequest, type TrainedTokenizer } from "../../framework/services/tokenizer-trainer.ts"
 import { END_OF_TEXT, mergesText, START_OF_TEXT, trainBpe, VocabularyTooSmall } from "./bpe-trainer.ts"
+import { fileProblem } from "../../framework/files/file-errors.ts"
 import { writeFolderAtomically } from "../files/atomic-write-node.ts"
 import { loadClipTokenizer } from "./tokenizer-files.ts"
 
@@ -17,11 +18,12 @@ const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`
 
 const specials = { bos_token: START_OF_TEXT, eos_token: END_OF_TEXT, unk_token: END_OF_TEXT, pad_token: END_OF_TEXT }
 
-const train = (request: TokenizerTrainingRequest): Effect.Effect<TrainedTokenizer, TokenizerTrainingError> =>
+const train = (fs: FileSystem.FileSystem) => (request: TokenizerTrainingRequest): Effect.Effect<TrainedTokenizer, TokenizerTrainingError> =>
   Effect.gen(function*() {
     const { out } = request
     const failure = (reason: string) => new TokenizerTrainingError({ path: out, reason })
-    if (yield* Effect.promise(() => stat(out).then(() => true, () => false))) return yield* failure("already exists; choose a new --out folder")
+    const taken = yield* fs.exists(out).pipe(Effect.mapError((error) => failure(`cannot tell whether it exists: ${fileProblem(error)}`)))
+    if (taken) return yield* failure("already exists; choose a new --out folder")
     if (request.captions.length === 0) return yield* failure("no captions to learn from")
     if (!(request.modelMaxLength > 2)) return yield* failure(`the sequence length ${request.modelMaxLength} leaves no room between the start and end tokens`)
     const trained = yield* Effect.try({
@@ -56,4 +58,7 @@ const train = (request: TokenizerTrainingRequest): Effect.Effect<TrainedTokenize
       )
   })
 
-export const TokenizerTrainerLive = Layer.succeed(TokenizerTrainer, { train })
+/** On Node's filesystem: the service's operations require nothing, so the layer provides it. */
+export const TokenizerTrainerLive = Layer.effect(TokenizerTrainer, Effect.map(FileSystem.FileSystem, (fs) => ({ train: train(fs) }))).pipe(
+  Layer.provide(NodeFileSystem.layer)
+)

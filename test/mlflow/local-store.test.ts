@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { execFile, spawn } from "node:child_process"
-import { appendFile, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises"
+import { appendFile, mkdtemp, readdir, readFile, symlink, unlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -120,6 +120,31 @@ describe("local store (MLflow file-store layout)", () => {
           yield* Effect.promise(() => appendFile(file, "11 0.2"))
           yield* tracker.logMetrics(r.runId, [{ key: "loss", value: 0.25, step: 1, timestamp: 12 }, { key: "loss", value: NaN, step: 2, timestamp: 13 }])
           expect(yield* Effect.promise(() => readFile(file, "utf8"))).toBe("10 0.5 0\n12 0.25 1\n13 nan 2\n")
+        }),
+        storeLayer(root)
+      )
+    }))
+
+  it.live("a param or experiment file that is there but cannot be read is named, not taken for absent", () =>
+    Effect.gen(function*() {
+      const root = join(yield* Effect.promise(() => mkdtemp(join(tmpdir(), "sardine-store-"))), "mlruns")
+      yield* Effect.provide(
+        Effect.gen(function*() {
+          const tracker = yield* Tracker
+          const experimentId = yield* tracker.getOrCreateExperiment("unreadable")
+          const r = yield* tracker.startRun({ experimentId, name: "u" })
+          // A link to itself: reading it fails (ELOOP) as root too, where a chmod would not.
+          const param = join(root, experimentId, r.runId, "params", "rank")
+          yield* Effect.promise(() => symlink("rank", param))
+          const paramError = yield* Effect.flip(tracker.logParams(r.runId, { rank: "4" }))
+          expect(paramError._tag).toBe("TrackerError")
+          expect(paramError.message).toContain(param)
+          expect(paramError.message).toContain("ELOOP")
+          const meta = join(root, experimentId, "meta.yaml")
+          yield* Effect.promise(() => unlink(meta).then(() => symlink("meta.yaml", meta)))
+          const experimentError = yield* Effect.flip(tracker.getOrCreateExperiment("another"))
+          expect(experimentError.message).toContain(meta)
+          expect(experimentError.message).toContain("ELOOP")
         }),
         storeLayer(root)
       )

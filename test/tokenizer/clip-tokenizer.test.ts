@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { loadClipTokenizer } from "../../adapters/tokenizer/tokenizer-files.ts"
@@ -114,5 +114,14 @@ describe("tokenizer folder errors", () => {
       const folder = yield* brokenCopy("special_tokens_map.json", JSON.stringify({ pad_token: "<pad>" }))
       const result = yield* Effect.flip(loadClipTokenizer(folder))
       expect(result.reason).toContain("padding token \"<pad>\"")
+    }))
+
+  it.scoped("names a tokenizer.json that is there but cannot be read (a link to itself) instead of taking it for absent", () =>
+    Effect.gen(function*() {
+      const folder = yield* brokenCopy("special_tokens_map.json", JSON.stringify({}))
+      yield* Effect.promise(() => symlink("tokenizer.json", join(folder, "tokenizer.json")))
+      const result = yield* Effect.flip(loadClipTokenizer(folder))
+      expect(result.file).toBe(join(folder, "tokenizer.json"))
+      expect(result.reason).toContain("ELOOP")
     }))
 })

@@ -1,13 +1,13 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatasetsLive } from "../../adapters/data/datasets-live.ts"
 import { decodeMember } from "../../adapters/data/webdataset-members.ts"
 import { shardSamples } from "../../adapters/data/webdataset-samples.ts"
 import { tarMembers } from "../../adapters/data/webdataset-tar.ts"
-import { expandBraces } from "../../adapters/data/webdataset-shards.ts"
+import { expandBraces, listShards } from "../../adapters/data/webdataset-shards.ts"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { DatasetDeclarationError, meanStd, sarlo80, webDataset } from "../../framework/declaration/dataset.ts"
 import { combineMoments, emptyMoments, meanStdOf, momentsOf, normalise, toTrainingRange } from "../../framework/sar/normalisation.ts"
@@ -77,6 +77,14 @@ describe("WebDataset members read as numpy and Pillow wrote them", () => {
       expect(item.sample.key).toBe(`deep/${"b".repeat(150)}/00000007`)
       expect(new TextDecoder().decode(item.sample.members.get("txt")!.bytes)).toBe(`a caption in a ${format}-named member`)
     }
+  })
+
+  it("a pattern's folder that is missing matches nothing; one that cannot be read (a link to itself) is an error naming it", async () => {
+    const root = mkdtempSync(join(tmpdir(), "sardine-shard-patterns-"))
+    writeFileSync(join(root, "a.tar"), "")
+    symlinkSync("loop", join(root, "loop"))
+    expect(await listShards(["*.tar", "missing/*.tar"], root)).toEqual({ files: [join(root, "a.tar")], unmatched: ["missing/*.tar"] })
+    await expect(listShards(["loop/*.tar"], root)).rejects.toThrow(/ELOOP.*loop/)
   })
 
   it("brace ranges and alternatives expand as WebDataset's braceexpand does", () => {
