@@ -5,7 +5,7 @@ import { experimentsOf } from "../declaration/experiment.ts"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import { resolutionOf } from "../declaration/normalise.ts"
 import { experimentOfReplicate } from "../declaration/replicates.ts"
-import { memoryBytes } from "../declaration/resources.ts"
+import { memoryBytes, trainProcesses } from "../declaration/resources.ts"
 import { type MemoryPlan, memoryPlan, type MemoryTerms, shortfall, termName } from "../plan/memory-plan.ts"
 import { stepResources } from "../plan/step-resources.ts"
 import type { Plan } from "../plan/step.ts"
@@ -61,7 +61,7 @@ export const planMemory = (loaded: LoadedDeclaration, plan: Plan): Effect.Effect
         adaptation: resolveAdaptation(experiment.components, experiment.base.family),
         train: experiment.train,
         resolution: resolutionOf(experiment.data),
-        gpus: resources.gpus
+        processes: trainProcesses(resources)
       }
       const memory = memoryPlan(input)
       const gpuMemory = resources.gpuMemory === undefined ? undefined : memoryBytes(resources.gpuMemory)

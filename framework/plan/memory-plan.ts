@@ -26,7 +26,7 @@ import { type ActivationCount, promptTokens, textEncoderActivations, unetActivat
  *   two 8-bit moments plus one fp32 scale per 2048-value block and moment (bitsandbytes' blockwise
  *   quantisation). EMA: an fp32 copy of the trainables.
  * - Activations: activation-estimate.ts per sample, times the per-device micro-batch (`batchSize` over
- *   `resources.train.gpus`, rounded up), 2 bytes a value under bf16 / fp16 autocast, 4 under fp32.
+ *   the step's processes, `resources.train.processes` or its GPUs, as the torch engine splits it), 2 bytes a value under bf16 / fp16 autocast, 4 under fp32.
  *
  * Not counted: the CUDA context and allocator fragmentation (often 0.5–1 GiB), the validation samples'
  * pipeline, a ControlNet.
@@ -130,8 +130,8 @@ export interface MemoryPlanInput {
   readonly train: Training
   /** Training image side, in pixels. */
   readonly resolution: number
-  /** GPUs one step's batch is split over (`resources.train.gpus`; 0 or absent: one device). */
-  readonly gpus?: number | undefined
+  /** Processes one step's batch is split over (`trainProcesses` of its resources; absent: one). */
+  readonly processes?: number | undefined
 }
 
 const optimizerBytes = (train: Training, values: number) => train.optimizer._tag === "adamw" ? 8 * values : 2 * values + 2 * 4 * Math.ceil(values / 2048)
@@ -153,7 +153,7 @@ export const memoryPlan = (input: MemoryPlanInput): MemoryPlan => {
     }
   }
   const perSample = { plain: counts.reduce((a, c) => a + c.plain, 0), checkpointed: counts.reduce((a, c) => a + c.checkpointed, 0) }
-  const microBatch = Math.ceil(train.batchSize / Math.max(1, input.gpus ?? 1))
+  const microBatch = Math.ceil(train.batchSize / Math.max(1, input.processes ?? 1))
   const activationBytes = train.precision === "fp32" ? 4 : 2
   const activations = (checkpointed: boolean) => (checkpointed ? perSample.checkpointed : perSample.plain) * microBatch * activationBytes
   const terms: MemoryTerms = {
