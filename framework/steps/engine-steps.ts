@@ -1,3 +1,4 @@
+import { FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import { join } from "node:path"
 import type { BaseModel } from "../declaration/base-model.ts"
@@ -72,12 +73,19 @@ export const encodeText = (context: StepContext<"encode-text">) =>
       ...computedBy(context.step.config)
     }))
 
-/** Where a training writes: its work folder, progress, and metrics to both the training log and MLflow. */
-const trainingSinks = (context: Pick<StepContext, "workDir" | "progress" | "tracking" | "log">) => ({
+/**
+ * Where a training writes: its work folder, progress, and metrics to both the training log and MLflow.
+ * An engine's metric sink cannot fail (MetricSink): a training log that cannot be written stops the
+ * training as a defect that names the file.
+ */
+const trainingSinks = (context: Pick<StepContext, "workDir" | "progress" | "tracking" | "log">, fs: FileSystem.FileSystem) => ({
   workDir: context.workDir,
   progress: context.progress,
   metrics: (step: number, values: Readonly<Record<string, number>>) =>
-    Effect.zipRight(appendTrainingLog(context.workDir, step, values), context.tracking.metrics(step, values)),
+    Effect.zipRight(
+      appendTrainingLog(context.workDir, step, values).pipe(Effect.provideService(FileSystem.FileSystem, fs), Effect.orDie),
+      context.tracking.metrics(step, values)
+    ),
   log: context.log
 })
 
@@ -96,7 +104,7 @@ export const train = (context: StepContext<"train">) =>
       dataDir: context.input("data").dir,
       ...(latents.length === 1 ? { latentsDir: latents[0]!.dir } : {}),
       ...(text.length === 1 ? { textDir: text[0]!.dir } : {}),
-      ...trainingSinks(context),
+      ...trainingSinks(context, yield* FileSystem.FileSystem),
       image: (key, step, file) => context.tracking.image(key, step, file),
       ...computedBy(context.step.config)
     })
@@ -112,7 +120,7 @@ export const trainClip = (context: StepContext<"train-clip">) =>
       seed,
       train,
       dataDir: context.input("data").dir,
-      ...trainingSinks(context)
+      ...trainingSinks(context, yield* FileSystem.FileSystem)
     })
     yield* finishTrainingLog(context.workDir)
   })
