@@ -103,7 +103,7 @@ export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean, 
  * Reads every recorded file back and compares its SHA-256 (and size) with the manifest: what
  * `sardine verify` does. Returns the problems found; none for a sound output.
  */
-export const verifyOutput = (cache: CacheLayout, manifest: StepManifest): Effect.Effect<ReadonlyArray<string>> =>
+export const verifyOutput = (cache: CacheLayout, manifest: StepManifest): Effect.Effect<ReadonlyArray<string>, never, FileSystem.FileSystem> =>
   Effect.forEach(manifest.files ?? [], (file) =>
     sha256File(join(cache.done(manifest.key), file.path)).pipe(
       Effect.map(({ sha256, size }) =>

@@ -193,7 +193,7 @@ describe("conditioning declarations", () => {
     try {
       const file = join(dir, "conditioned.json")
       await writeFile(file, JSON.stringify(encodeDeclaration(declaration)))
-      const loaded = await Effect.runPromise(loadDeclaration(file))
+      const loaded = await Effect.runPromise(loadDeclaration(file).pipe(Effect.provide(NodeContext.layer)))
       expect(loaded.declaration).toEqual(declaration)
     } finally {
       await rm(dir, { recursive: true, force: true })
