@@ -1,6 +1,6 @@
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Duration, Effect, Either, Option, Schema, Scope } from "effect"
+import { Duration, Effect, Either, Option, Schema, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { basename, join } from "node:path"
@@ -108,12 +108,13 @@ export interface OwnSpoolSession extends SpoolSession {
 }
 
 /**
- * A session's reading side; `scope` is what it lives in: the journal's reader, opened on the first read,
- * is closed with it.
+ * A session's reading side, reading the journal through `reader`. The reader is opened by the caller in the
+ * session's scope when the session is made, not at the first read: that may come from the tracking queue's
+ * last flush, in a finalizer of the closing scope, which would close a reader opened then at once.
  */
 const makeSession = (
   fs: FileSystem.FileSystem,
-  scope: Scope.Scope,
+  reader: FileSystem.File,
   dir: string,
   target: string,
   createdAt: string,
@@ -121,7 +122,6 @@ const makeSession = (
   sent: { items: number; bytes: number },
   opened: ReadonlyMap<string, RecordedRun>
 ) => {
-  let reader: FileSystem.File | undefined
   const state = { written, sent: sent.items, sentBytes: sent.bytes }
   const runs = new Map(opened)
   const journal = join(dir, "items.jsonl")
@@ -136,7 +136,6 @@ const makeSession = (
     fileOf: (relative) => join(dir, relative),
     read: (max) =>
       Effect.gen(function*() {
-        reader ??= yield* Scope.extend(fs.open(journal, { flag: "r" }), scope)
         const entries: Array<JournalEntry> = []
         let position = state.sentBytes
         let buffer = Buffer.alloc(1 << 16)
@@ -237,7 +236,6 @@ export const openOwnSession = (
 ): Effect.Effect<OwnSpoolSession, SpoolError, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const scope = yield* Effect.scope
     const id = `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`
     const dir = join(spoolDir, `${me}~${process.pid}~${id}`)
     const info = join(dir, "session.json")
@@ -245,17 +243,21 @@ export const openOwnSession = (
     yield* fs.makeDirectory(join(dir, "files"), { recursive: true }).pipe(Effect.mapError(failed(dir, "cannot create")))
     const createdAt = new Date().toISOString()
     yield* writeFileAtomic(info, JSON.stringify({ target, createdAt })).pipe(Effect.mapError(failed(info, "cannot write")))
-    const session = makeSession(fs, scope, dir, target, createdAt, 0, { items: 0, bytes: 0 }, new Map())
     let discarded = false
+    const made: { session?: SpoolSession } = {}
+    yield* Effect.addFinalizer(() => made.session === undefined || discarded ? Effect.void : made.session.finish)
+    // Opened after the finalizer above is added, so closed before it runs (finalizers run in reverse): a
+    // session folder on NFS could not be removed while its files are open.
+    const handle = yield* fs.open(journal, { flag: "a" }).pipe(Effect.mapError(failed(journal, "cannot open")))
+    const reader = yield* fs.open(journal, { flag: "r" }).pipe(Effect.mapError(failed(journal, "cannot open")))
+    const session = makeSession(fs, reader, dir, target, createdAt, 0, { items: 0, bytes: 0 }, new Map())
+    made.session = session
     const writing = yield* Effect.makeSemaphore(1)
     // A sign of life for processes on other hosts sharing the cache (SLURM jobs): see `staleAfter`.
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(
       Effect.sleep(Duration.minutes(1)),
       Effect.ignore(Effect.suspend(() => fs.utimes(info, new Date(), new Date())))
     )))
-    yield* Effect.addFinalizer(() => discarded ? Effect.void : finishSession(session))
-    // Opened after the finalizer above is added, so closed before it runs (finalizers run in reverse).
-    const handle = yield* fs.open(journal, { flag: "a" }).pipe(Effect.mapError(failed(journal, "cannot open")))
     const append: OwnSpoolSession["append"] = (item, attach) =>
       writing.withPermits(1)(Effect.gen(function*() {
         const n = session.state.written
@@ -309,7 +311,6 @@ export const claimSessions = (
 ): Effect.Effect<ReadonlyArray<SpoolSession>, SpoolError, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const scope = yield* Effect.scope
     const names = Option.getOrElse(yield* readDirectoryIfPresent(spoolDir).pipe(Effect.mapError(failed(spoolDir, "cannot list"))), () => [])
     const claimed: Array<SpoolSession> = []
     for (const name of names) {
@@ -347,12 +348,13 @@ export const claimSessions = (
       const written = sent.items + (yield* countLines(join(mine, "items.jsonl"), sent.bytes))
       const runsText = yield* readOptional(join(mine, "runs.json"))
       const opened = new Map(Object.entries(Option.getOrUndefined(Option.flatMap(runsText, (t) => Option.getRight(decodeRuns(t)))) ?? {}))
-      const session = makeSession(fs, scope, mine, info.target, info.createdAt, written, sent, opened)
       if (written === sent.items) {
-        yield* finishSession(session)
+        // Everything was delivered: nothing to read, the folder goes.
+        yield* fs.remove(mine, { recursive: true, force: true }).pipe(Effect.ignore)
         continue
       }
-      claimed.push(session)
+      const reader = yield* fs.open(join(mine, "items.jsonl"), { flag: "r" }).pipe(Effect.mapError(failed(mine, "cannot open")))
+      claimed.push(makeSession(fs, reader, mine, info.target, info.createdAt, written, sent, opened))
     }
     return claimed.sort((a, b) => a.createdAt.localeCompare(b.createdAt))
   })
