@@ -125,6 +125,8 @@ const makeSession = (
   const state = { written, sent: sent.items, sentBytes: sent.bytes }
   const runs = new Map(opened)
   const journal = join(dir, "items.jsonl")
+  // A read seeks, then reads: one at a time, so two reads never move each other's position.
+  const reading = Effect.unsafeMakeSemaphore(1)
   const writeAtomically = (path: string, text: string) =>
     writeFileAtomic(path, text).pipe(Effect.mapError(failed(path, "cannot write")), Effect.provideService(FileSystem.FileSystem, fs))
   const session: SpoolSession & { state: typeof state } = {
@@ -165,7 +167,7 @@ const makeSession = (
           if (bytesRead === 0) break
         }
         return entries
-      }).pipe(Effect.mapError(failed(journal, "cannot read"))),
+      }).pipe(Effect.mapError(failed(journal, "cannot read")), reading.withPermits(1)),
     ack: (entries) =>
       Effect.gen(function*() {
         const last = entries.at(-1)
