@@ -56,7 +56,8 @@ export default tseslint.config(
       // Restated with the general rule's selector: a file's setting of a rule replaces the earlier one.
       "no-restricted-syntax": ["error", noSpreadIntoPush, {
         selector: "CallExpression[callee.object.name='Effect'][callee.property.name='promise']",
-        message: "Effect.promise turns a rejection into a defect: use FileSystem from @effect/platform for files, Effect.tryPromise with a typed error otherwise."
+        message:
+          "Effect.promise turns a rejection into a defect: use FileSystem from @effect/platform for files, Effect.tryPromise with a typed error otherwise."
       }]
     }
   },

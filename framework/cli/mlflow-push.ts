@@ -93,7 +93,8 @@ export const mlflowPushCommand = Command.make("push", { folder, to, quiet }, ({ 
     Effect.gen(function*() {
       if (yield* isCache(folder)) yield* pushCache(folder, to, quiet)
       else yield* pushFolder(folder, to, quiet)
-    }))).pipe(
+    })
+  )).pipe(
     Command.withDescription(
       "Send local tracking to a server: the runs of a local MLflow folder (replayed without duplicates), " +
         "or the tracking spool of a sardine cache (what runs logged while their server was unreachable)."

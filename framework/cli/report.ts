@@ -274,20 +274,21 @@ const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(He
 
 /** Each `--add NAME=DIR`, checked: a name of its own, a folder with an evaluation.json. */
 const externalsOf = (adds: ReadonlyArray<string>) =>
-  Effect.forEach(adds, (text) => Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const at = text.indexOf("=")
-    const [name, dir] = at < 0 ? [text, ""] : [text.slice(0, at).trim(), resolve(text.slice(at + 1))]
-    if (at < 0 || name === "" || at === text.length - 1) {
-      return yield* invalid(`--add ${text}: expected NAME=DIR (an evaluation folder \`sardine evaluate --out DIR\` wrote)`)
-    }
-    if (name.includes("#")) return yield* invalid(`--add ${text}: a name cannot hold '#' (replicates are named <experiment>#<r>)`)
-    const file = join(dir, evaluationFile)
-    if (!(yield* fs.exists(file).pipe(Effect.mapError(failedOn(file, "cannot read the evaluation"))))) {
-      return yield* invalid(`--add ${name}: ${dir} holds no ${evaluationFile} (write one with \`sardine evaluate IMAGES --reference REAL --out ${dir}\`)`)
-    }
-    return { name, dir }
-  }))
+  Effect.forEach(adds, (text) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const at = text.indexOf("=")
+      const [name, dir] = at < 0 ? [text, ""] : [text.slice(0, at).trim(), resolve(text.slice(at + 1))]
+      if (at < 0 || name === "" || at === text.length - 1) {
+        return yield* invalid(`--add ${text}: expected NAME=DIR (an evaluation folder \`sardine evaluate --out DIR\` wrote)`)
+      }
+      if (name.includes("#")) return yield* invalid(`--add ${text}: a name cannot hold '#' (replicates are named <experiment>#<r>)`)
+      const file = join(dir, evaluationFile)
+      if (!(yield* fs.exists(file).pipe(Effect.mapError(failedOn(file, "cannot read the evaluation"))))) {
+        return yield* invalid(`--add ${name}: ${dir} holds no ${evaluationFile} (write one with \`sardine evaluate IMAGES --reference REAL --out ${dir}\`)`)
+      }
+      return { name, dir }
+    }))
 
 /** An external evaluation as the report takes a strategy: one run, no training, marked external. */
 const externalDirs = (found: Found, externals: ReadonlyArray<{ readonly name: string; readonly dir: string }>) =>

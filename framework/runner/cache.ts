@@ -97,7 +97,8 @@ export const outputState = (cache: CacheLayout, key: string): Effect.Effect<Outp
     return { _tag: "damaged", problems: checked.filter((p) => p !== undefined), files: damaged.map((f) => f.path) } as const
   })
 
-export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean, never, FileSystem.FileSystem> => Effect.map(outputState(cache, key), (s) => s._tag === "done")
+export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean, never, FileSystem.FileSystem> =>
+  Effect.map(outputState(cache, key), (s) => s._tag === "done")
 
 /**
  * Reads every recorded file back and compares its SHA-256 (and size) with the manifest: what
@@ -122,7 +123,10 @@ export const readManifestIn = (dir: string): Effect.Effect<StepManifest, CacheEr
   return Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(path)).pipe(
     Effect.mapError(failed(path, "cannot read the step manifest")),
     Effect.flatMap((text) =>
-      Effect.try({ try: () => JSON.parse(text) as StepManifest, catch: (e) => new CacheError({ path, reason: `the step manifest is not valid JSON: ${(e as Error).message}` }) })
+      Effect.try({
+        try: () => JSON.parse(text) as StepManifest,
+        catch: (e) => new CacheError({ path, reason: `the step manifest is not valid JSON: ${(e as Error).message}` })
+      })
     )
   )
 }

@@ -178,7 +178,9 @@ const makeSession = (
         for (const entry of entries) {
           const file = Either.isRight(entry.item) ? attachedFile(entry.item.right) : undefined
           if (file !== undefined) {
-            yield* fs.remove(join(dir, "files", String(entry.n)), { recursive: true, force: true }).pipe(Effect.mapError(failed(dir, "cannot remove a sent file")))
+            yield* fs.remove(join(dir, "files", String(entry.n)), { recursive: true, force: true }).pipe(
+              Effect.mapError(failed(dir, "cannot remove a sent file"))
+            )
           }
         }
       }),

@@ -414,10 +414,12 @@ describe("the comparison report of a study", () => {
     // The same evaluations under ten long names: the layout, not the numbers, is under test here.
     const dirs = experimentDirsOf(ran)
     // No baseline among the copies: the layout needs no comparisons, so none are computed.
-    const loaded = await Effect.runPromise(loadStudy(Array.from({ length: 10 }, (_, i) => ({
-      experiment: { ...dirs[i % 4]!.experiment, baseline: false, name: `strategy-${i}-lora-unet-rank-16-alpha-32-cosine-schedule-noise-offset`.slice(0, 64) },
-      replicates: dirs[i % 4]!.replicates
-    }))).pipe(Effect.provide(NodeContext.layer)))
+    const loaded = await Effect.runPromise(
+      loadStudy(Array.from({ length: 10 }, (_, i) => ({
+        experiment: { ...dirs[i % 4]!.experiment, baseline: false, name: `strategy-${i}-lora-unet-rank-16-alpha-32-cosine-schedule-noise-offset`.slice(0, 64) },
+        replicates: dirs[i % 4]!.replicates
+      }))).pipe(Effect.provide(NodeContext.layer))
+    )
     const outDir = join(dir, "wide-report")
     const wideStatistics = await Effect.runPromise(statisticsOf(loaded, []))
     await Effect.runPromise(
