@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from "vitest/config"
+import { LongFirstSequencer } from "./test/long-first-sequencer.ts"
 
 /**
  * The fast tests that need no service — no MLflow server, no chromium, no SLURM, no Python, no `sardine`
@@ -46,6 +47,12 @@ const unit = [
   "test/reliability/unreadable-files.test.ts"
 ]
 
+/**
+ * Files run elsewhere: `.ci/test-lanes.sh` runs these in a vitest of their own beside the rest (vitest's
+ * `--exclude` does not reach the projects below), comma-separated.
+ */
+const runElsewhere = (process.env.SARDINE_TEST_EXCLUDE ?? "").split(",").filter((file) => file !== "")
+
 export default defineConfig({
   test: {
     testTimeout: 120_000,
@@ -53,14 +60,15 @@ export default defineConfig({
     // Tests start real processes and servers; two cores do not profit from more parallel files.
     maxWorkers: 2,
     minWorkers: 1,
+    sequence: { sequencer: LongFirstSequencer },
     projects: [
-      { extends: true, test: { name: "unit", include: unit } },
+      { extends: true, test: { name: "unit", include: unit, exclude: [...configDefaults.exclude, ...runElsewhere] } },
       {
         extends: true,
         test: {
           name: "service",
           include: ["test/**/*.test.ts"],
-          exclude: [...configDefaults.exclude, ...unit],
+          exclude: [...configDefaults.exclude, ...unit, ...runElsewhere],
           // Coordinates the real MLflow server of test/mlflow; starts nothing unless an MLflow test asks.
           globalSetup: ["test/mlflow/server.global-setup.ts"]
         }

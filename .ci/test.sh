@@ -15,8 +15,8 @@ source "$missing"
 set +a
 status=0
 if [[ -n "${SARDINE_MISSING_MLFLOW:-}" ]]; then
-  npx vitest run "$@" || status=$?
+  bash .ci/test-lanes.sh "$@" || status=$?
 else
-  bash .ci/mlflow-ci.sh npx vitest run "$@" || status=$?
+  bash .ci/mlflow-ci.sh bash .ci/test-lanes.sh "$@" || status=$?
 fi
 exit "$status"
