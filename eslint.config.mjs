@@ -4,6 +4,12 @@
 import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
+// Spreading a large array into push overflows the stack.
+const noSpreadIntoPush = {
+  selector: "CallExpression[callee.property.name='push'] > SpreadElement.arguments",
+  message: "Do not spread arguments into Array.push (a large array overflows the stack): loop, or concat."
+}
+
 export default tseslint.config(
   {
     ignores: [
@@ -30,15 +36,35 @@ export default tseslint.config(
         destructuredArrayIgnorePattern: "^_",
         ignoreRestSiblings: true
       }],
-      // Spreading a large array into push overflows the stack.
-      "no-restricted-syntax": ["error", {
-        selector: "CallExpression[callee.property.name='push'] > SpreadElement.arguments",
-        message: "Do not spread arguments into Array.push (a large array overflows the stack): loop, or concat."
-      }],
+      "no-restricted-syntax": ["error", noSpreadIntoPush],
       "object-shorthand": "error",
       // Aligned output is matched with its literal spaces.
       "no-regex-spaces": "off"
     }
+  },
+  {
+    // The framework's file IO goes through @effect/platform's FileSystem (provided by bin/): its failures are
+    // PlatformErrors in the error channel, where a rejected Effect.promise would be a defect.
+    files: ["framework/**"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        paths: ["node:fs", "node:fs/promises", "fs", "fs/promises"].map((name) => ({
+          name,
+          message: "Use FileSystem from @effect/platform (errors as PlatformError, absent files via framework/files/if-present.ts)."
+        }))
+      }],
+      // Restated with the general rule's selector: a file's setting of a rule replaces the earlier one.
+      "no-restricted-syntax": ["error", noSpreadIntoPush, {
+        selector: "CallExpression[callee.object.name='Effect'][callee.property.name='promise']",
+        message:
+          "Effect.promise turns a rejection into a defect: use FileSystem from @effect/platform for files, Effect.tryPromise with a typed error otherwise."
+      }]
+    }
+  },
+  {
+    // Its readers are called by adapters/tfjs and many tests with no FileSystem to provide; moved once fs-tfjs is merged.
+    files: ["framework/steps/prepared-dataset.ts"],
+    rules: { "no-restricted-imports": "off" }
   },
   {
     // Untyped JSON goldens and reference outputs are read as `any` in tests, tools and benchmarks.

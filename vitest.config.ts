@@ -49,7 +49,8 @@ const unit = [
   "test/controlnet/controlnet-parity.test.ts",
   "test/controlnet/conditioning-declaration.test.ts",
   "test/controlnet/condition-data.test.ts",
-  "test/controlnet/paired-metrics.test.ts"
+  "test/controlnet/paired-metrics.test.ts",
+  "test/reliability/unreadable-files.test.ts"
 ]
 
 /**

@@ -47,7 +47,7 @@ const SEEDS = 8
 /** Preview pixels per image pixel. */
 const ZOOM = 4
 
-const loaded = await Effect.runPromise(loadDeclaration("experiments/demo/pretrain.ts"))
+const loaded = await Effect.runPromise(loadDeclaration("experiments/demo/pretrain.ts").pipe(Effect.provide(NodeContext.layer)))
 const { declaration } = loaded
 const stages = (declaration as Study).experiments
 // The keys `sardine run` used: with the fingerprints of the declared folders (the architecture).

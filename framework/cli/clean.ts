@@ -70,7 +70,7 @@ export const cleanCommand = Command.make(
             const found = yield* readLock(path).pipe(Effect.either)
             if (found._tag === "Left") unreadable.push(found.left.message)
             else if (found.right._tag === "owned") {
-              const dead = staleness(found.right.owner, found.right.heartbeatAgeMs)
+              const dead = yield* staleness(found.right.owner, found.right.heartbeatAgeMs)
               if (dead !== undefined) removals.push({ path, key: name, why: `lock of ${describeOwner(found.right.owner)}: ${dead}` })
             }
           }

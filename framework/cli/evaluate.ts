@@ -1,11 +1,13 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { Console, Effect, Option, ParseResult, Schema } from "effect"
 import { createHash, randomUUID } from "node:crypto"
-import { existsSync } from "node:fs"
-import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { basename, dirname, join, resolve } from "node:path"
 import { Dataset } from "../declaration/dataset.ts"
+import { moveIntoPlace } from "../files/atomic-write.ts"
+import { statIfPresent } from "../files/if-present.ts"
 import { Evaluation } from "../declaration/evaluation.ts"
 import { EVALUATION_METRICS } from "../metrics/metric-catalog.ts"
 import { Progress } from "../runner/progress.ts"
@@ -29,6 +31,19 @@ import { bandOption, jsonOption } from "./metric-options.ts"
  */
 
 const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
+
+/** A file operation of `sardine evaluate` that failed (PlatformError's message names the path). */
+export class EvaluateFailed extends Schema.TaggedError<EvaluateFailed>()("EvaluateFailed", { reason: Schema.String }) {
+  override get message() {
+    return this.reason
+  }
+}
+
+const failedOn = (e: PlatformError) => new EvaluateFailed({ reason: e.message })
+
+const readText = (file: string) => Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(Effect.mapError(failedOn))
+
+const exists = (path: string) => Effect.flatMap(FileSystem.FileSystem, (fs) => fs.exists(path)).pipe(Effect.mapError(failedOn))
 
 /** Declaration field → the option that sets it, for error messages. */
 const optionOf: Record<string, string> = {
@@ -175,7 +190,7 @@ const declarationOf = (parsed: Parsed, size: number) =>
 /** A prompt file's prompts by image file name: samples.json (tiff and png) or metadata.jsonl (file_name, text). */
 const readPromptFile = (file: string) =>
   Effect.gen(function*() {
-    const text = yield* Effect.promise(() => readFile(file, "utf8"))
+    const text = yield* readText(file)
     const prompts = new Map<string, string>()
     if (basename(file).endsWith(".json")) {
       const samples = yield* Effect.try(() => JSON.parse(text) as ReadonlyArray<GeneratedSample>).pipe(
@@ -244,8 +259,9 @@ const generatedSources = (parsed: Parsed, dataset: ReturnType<typeof folderDatas
     const index = join(dir, samplesIndexFile)
     const promptFile = Option.getOrUndefined(parsed.prompts)
     const promptsOf = promptFile === undefined ? Effect.succeed(undefined) : readPromptFile(promptFile)
-    if (existsSync(index)) {
-      const records = yield* Effect.tryPromise(() => readFile(index, "utf8").then((t) => JSON.parse(t) as ReadonlyArray<GeneratedSample>)).pipe(
+    if (yield* exists(index)) {
+      const text = yield* readText(index)
+      const records = yield* Effect.try(() => JSON.parse(text) as ReadonlyArray<GeneratedSample>).pipe(
         Effect.orElse(() => invalid(`${index}: not a samples.json`))
       )
       const given = yield* promptsOf
@@ -319,11 +335,14 @@ export const evaluationText = (result: EvaluationResult, out: string | undefined
 export const evaluateCommand = Command.make("evaluate", args, (parsed) =>
   Effect.gen(function*() {
     const out = Option.getOrUndefined(parsed.out)
-    if (out !== undefined && existsSync(out) && (yield* Effect.promise(() => readdir(out).catch(() => ["?"]))).length > 0) {
-      return yield* invalid(`--out: ${out} exists and is not empty`)
+    const fs = yield* FileSystem.FileSystem
+    const outInfo = out === undefined ? Option.none() : yield* statIfPresent(out).pipe(Effect.mapError(failedOn))
+    if (out !== undefined && Option.isSome(outInfo)) {
+      if (outInfo.value.type !== "Directory") return yield* invalid(`--out: ${out} exists and is not an empty folder`)
+      if ((yield* fs.readDirectory(out).pipe(Effect.mapError(failedOn))).length > 0) return yield* invalid(`--out: ${out} exists and is not empty`)
     }
     if (resolve(parsed.images) === resolve(parsed.reference)) return yield* invalid("--reference: the same folder as the images")
-    const plainImages = !existsSync(join(resolve(parsed.images), samplesIndexFile))
+    const plainImages = !(yield* exists(join(resolve(parsed.images), samplesIndexFile)))
     const size = Option.getOrUndefined(parsed.size)
     const referenceSize = size ?? (yield* smallestSide(parsed.reference))
     const declaration = yield* declarationOf(parsed, referenceSize)
@@ -345,7 +364,7 @@ export const evaluateCommand = Command.make("evaluate", args, (parsed) =>
     // Written next to --out under a temporary name, renamed when complete; without --out, in a temporary folder removed at the end.
     const workDir = out === undefined ? join(tmpdir(), `sardine-evaluate-${randomUUID()}`) : join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
     const result = yield* Effect.gen(function*() {
-      yield* Effect.promise(() => mkdir(workDir, { recursive: true }))
+      yield* fs.makeDirectory(workDir, { recursive: true }).pipe(Effect.mapError(failedOn))
       const result = yield* evaluateImages({
         experiments: [basename(resolve(parsed.images))],
         generated,
@@ -358,14 +377,9 @@ export const evaluateCommand = Command.make("evaluate", args, (parsed) =>
         progress: meter.update,
         log: meter.log
       })
-      if (out !== undefined) {
-        yield* Effect.promise(async () => {
-          await rm(out, { recursive: true, force: true })
-          await rename(workDir, out)
-        })
-      }
+      if (out !== undefined) yield* moveIntoPlace(workDir, out, { replace: true }).pipe(Effect.mapError(failedOn))
       return result
-    }).pipe(Effect.ensuring(Effect.promise(() => rm(workDir, { recursive: true, force: true }))))
+    }).pipe(Effect.ensuring(fs.remove(workDir, { recursive: true, force: true }).pipe(Effect.ignore)))
     yield* progress.end("evaluate", "done")
     yield* Console.log(parsed.json ? JSON.stringify(result, null, 2) : evaluationText(result, out))
   })).pipe(

@@ -1,9 +1,7 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, ParseResult, Schema } from "effect"
-import { createHash } from "node:crypto"
-import { existsSync } from "node:fs"
-import { readdir, readFile, stat } from "node:fs/promises"
+import type { PlatformError } from "@effect/platform/Error"
 import { basename, dirname, join, resolve } from "node:path"
 import type { BaseModel } from "../declaration/base-model.ts"
 import { resolveAdaptation, type ResolvedAdaptation } from "../declaration/adaptation.ts"
@@ -20,6 +18,8 @@ import { type AdapterFile, Engine, EngineEnvironments, type EngineName, type Gen
 import { ImageIO } from "../services/image-io.ts"
 import { onnxBackendText, OnnxEngine, OnnxManifest, onnxManifestFile } from "../services/onnx-pipeline.ts"
 import { writeFolderAtomic } from "../files/atomic-write.ts"
+import { sha256File } from "../files/folder-files.ts"
+import { statIfPresent } from "../files/if-present.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
@@ -135,8 +135,15 @@ const configValue = (text: string): unknown => {
 }
 
 /** Prompts from a file: .json (array), .jsonl ("text" or "prompt" per line), otherwise one per line (# comments). */
+/** A file operation that failed, as the command reports it (PlatformError's message names the path). */
+const failedOn = (e: PlatformError) => new GenerateFailed({ reason: e.message })
+
+const readText = (file: string) => Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(Effect.mapError(failedOn))
+
+const exists = (path: string) => Effect.flatMap(FileSystem.FileSystem, (fs) => fs.exists(path)).pipe(Effect.mapError(failedOn))
+
 const readPrompts = (file: string) =>
-  Effect.tryPromise({ try: () => readFile(file, "utf8"), catch: (e) => new GenerateFailed({ reason: `${file}: ${(e as Error).message}` }) }).pipe(
+  readText(file).pipe(
     Effect.flatMap((text) =>
       Effect.try({
         try: (): Array<unknown> => {
@@ -160,31 +167,35 @@ const readPrompts = (file: string) =>
   )
 
 /** FILE or FILE:SUFFIX: the suffix only when what comes before it is an existing file. */
-const fileWithSuffix = (value: string): { readonly file: string; readonly suffix?: string } => {
-  const at = value.lastIndexOf(":")
-  if (at > 0 && existsSync(value.slice(0, at)) && !existsSync(value)) return { file: resolve(value.slice(0, at)), suffix: value.slice(at + 1) }
-  return { file: resolve(value) }
-}
+const fileWithSuffix = (value: string) =>
+  Effect.gen(function*() {
+    const at = value.lastIndexOf(":")
+    const suffixed = at > 0 && (yield* exists(value.slice(0, at))) && !(yield* exists(value))
+    const found: { readonly file: string; readonly suffix?: string } = suffixed
+      ? { file: resolve(value.slice(0, at)), suffix: value.slice(at + 1) }
+      : { file: resolve(value) }
+    return found
+  })
 
 const adapterFiles = (parsed: Parsed) =>
   Effect.gen(function*() {
     const files: Array<AdapterFile> = []
     for (const value of parsed.lora) {
-      const { file, suffix } = fileWithSuffix(value)
-      if (!existsSync(file)) return yield* usage(`--lora ${value}: no such file`)
+      const { file, suffix } = yield* fileWithSuffix(value)
+      if (!(yield* exists(file))) return yield* usage(`--lora ${value}: no such file`)
       const scale = suffix === undefined ? 1 : Number(suffix)
       if (!Number.isFinite(scale)) return yield* usage(`--lora ${value}: the scale after ":" must be a number`)
       files.push({ kind: "lora", file, scale })
     }
     for (const value of parsed.embedding) {
-      const { file, suffix } = fileWithSuffix(value)
-      if (!existsSync(file)) return yield* usage(`--embedding ${value}: no such file`)
+      const { file, suffix } = yield* fileWithSuffix(value)
+      if (!(yield* exists(file))) return yield* usage(`--embedding ${value}: no such file`)
       files.push({ kind: "embedding", file, ...(suffix === undefined || suffix === "" ? {} : { token: suffix }) })
     }
     return files
   })
 
-const sha256 = (file: string) => Effect.promise(async () => createHash("sha256").update(await readFile(file)).digest("hex"))
+const sha256 = (file: string) => sha256File(file).pipe(Effect.map((r) => r.sha256), Effect.mapError(failedOn))
 
 /** What to sample with: the engine request's model part, the declared settings, and a description for samples.json. */
 interface Source {
@@ -203,10 +214,11 @@ interface Source {
 const frozen = Schema.decodeUnknownSync(Components)({ unet: { _tag: "frozen" } })
 
 const readConfig = (folder: string, file: string) =>
-  Effect.tryPromise({
-    try: async () => JSON.parse(await readFile(join(folder, file), "utf8")) as Record<string, unknown>,
-    catch: (e) => new GenerateFailed({ reason: `${join(folder, file)}: ${(e as Error).message}` })
-  })
+  Effect.flatMap(readText(join(folder, file)), (text) =>
+    Effect.try({
+      try: () => JSON.parse(text) as Record<string, unknown>,
+      catch: (e) => new GenerateFailed({ reason: `${join(folder, file)}: ${(e as Error).message}` })
+    }))
 
 /** Pixels per latent per side: 2^(VAE blocks − 1), diffusers' `vae_scale_factor`. */
 const vaeScaleFactor = (pipeline: string) =>
@@ -388,10 +400,11 @@ const normalisationOf = (source: Source, parsed: Parsed) =>
 /** A folder to write into: absent, or an empty folder. */
 const checkOut = (out: string) =>
   Effect.gen(function*() {
-    const info = yield* Effect.promise(() => stat(out).catch(() => undefined))
-    if (info === undefined) return
-    if (!info.isDirectory()) return yield* usage(`--out ${out}: exists and is not a folder`)
-    const entries = yield* Effect.promise(() => readdir(out))
+    const fs = yield* FileSystem.FileSystem
+    const info = yield* statIfPresent(out).pipe(Effect.mapError(failedOn))
+    if (Option.isNone(info)) return
+    if (info.value.type !== "Directory") return yield* usage(`--out ${out}: exists and is not a folder`)
+    const entries = yield* fs.readDirectory(out).pipe(Effect.mapError(failedOn))
     if (entries.length > 0) return yield* usage(`--out ${out}: exists and is not empty; choose another folder or remove it`)
   })
 
@@ -400,16 +413,16 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
     const out = parsed.out
     yield* checkOut(out)
     const sourcePath = resolve(parsed.source)
-    const sourceInfo = yield* Effect.promise(() => stat(sourcePath).catch(() => undefined))
-    if (sourceInfo === undefined) return yield* usage(`${parsed.source}: no such file or folder`)
-    const folder = sourceInfo.isDirectory()
-    const onnxFolder = folder && existsSync(join(sourcePath, onnxManifestFile))
+    const sourceInfo = yield* statIfPresent(sourcePath).pipe(Effect.mapError(failedOn))
+    if (Option.isNone(sourceInfo)) return yield* usage(`${parsed.source}: no such file or folder`)
+    const folder = sourceInfo.value.type === "Directory"
+    const onnxFolder = folder && (yield* exists(join(sourcePath, onnxManifestFile)))
     if (folder && !onnxFolder && Option.contains(parsed.engine, "onnx")) {
       return yield* usage(
         `--engine onnx: ${parsed.source} is not an ONNX export (no ${onnxManifestFile}); make one with \`sardine export EXPERIMENT --format onnx --out DIR\``
       )
     }
-    if (folder && !onnxFolder && !existsSync(join(sourcePath, "model_index.json"))) {
+    if (folder && !onnxFolder && !(yield* exists(join(sourcePath, "model_index.json")))) {
       return yield* usage(`${parsed.source}: a folder without model_index.json is not a diffusers pipeline (nor, without ${onnxManifestFile}, an ONNX export)`)
     }
     const files = yield* adapterFiles(parsed)

@@ -1,6 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { Config, type ConfigError, Console, Effect, Option, Schema } from "effect"
-import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { RunPush, type TrackerFactory } from "../services/tracker.ts"
 import { spoolFolderOf } from "../tracking/spool.ts"
@@ -39,7 +40,8 @@ const to = Options.text("to").pipe(
 
 const quiet = Options.boolean("quiet").pipe(Options.withDescription("Print only the summary"))
 
-const isCache = (dir: string) => existsSync(join(dir, "tracking")) || existsSync(join(dir, "steps"))
+const isCache = (dir: string): Effect.Effect<boolean, PlatformError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.zipWith(fs.exists(join(dir, "tracking")), fs.exists(join(dir, "steps")), (a, b) => a || b))
 
 const pushFolder = (source: string, to: Option.Option<string>, quiet: boolean): Effect.Effect<
   void,
@@ -62,7 +64,7 @@ const pushFolder = (source: string, to: Option.Option<string>, quiet: boolean): 
 const pushCache = (cacheDir: string, to: Option.Option<string>, quiet: boolean): Effect.Effect<
   void,
   Effect.Effect.Error<ReturnType<typeof pushSpool>> | NothingPushed,
-  TrackerFactory
+  TrackerFactory | FileSystem.FileSystem
 > =>
   Effect.gen(function*() {
     const results = yield* pushSpool(cacheDir, Option.getOrUndefined(to), quiet ? () => Effect.void : (line) => Console.error(line))
@@ -85,9 +87,14 @@ const pushCache = (cacheDir: string, to: Option.Option<string>, quiet: boolean):
 export const mlflowPushCommand = Command.make("push", { folder, to, quiet }, ({ folder, quiet, to }) =>
   Effect.suspend((): Effect.Effect<
     void,
-    Effect.Effect.Error<ReturnType<typeof pushCache>> | Effect.Effect.Error<ReturnType<typeof pushFolder>>,
-    RunPush | TrackerFactory
-  > => isCache(folder) ? pushCache(folder, to, quiet) : pushFolder(folder, to, quiet))).pipe(
+    Effect.Effect.Error<ReturnType<typeof pushCache>> | Effect.Effect.Error<ReturnType<typeof pushFolder>> | PlatformError,
+    RunPush | TrackerFactory | FileSystem.FileSystem
+  > =>
+    Effect.gen(function*() {
+      if (yield* isCache(folder)) yield* pushCache(folder, to, quiet)
+      else yield* pushFolder(folder, to, quiet)
+    })
+  )).pipe(
     Command.withDescription(
       "Send local tracking to a server: the runs of a local MLflow folder (replayed without duplicates), " +
         "or the tracking spool of a sardine cache (what runs logged while their server was unreachable)."

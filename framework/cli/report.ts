@@ -1,14 +1,14 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { Console, Effect, Option, Schema } from "effect"
-import { existsSync } from "node:fs"
-import { readdir, readFile } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
 import { declaredComponents } from "../declaration/adaptation.ts"
 import { Experiment, experimentsOf } from "../declaration/experiment.ts"
 import { replicateName, replicatesOfExperiment } from "../declaration/replicates.ts"
+import { readDirectoryIfPresent, readFileStringIfPresent } from "../files/if-present.ts"
 import { reportRole, type StepConfigs } from "../plan/step.ts"
-import { cacheLayout, isDone, outputState, readManifestIn, type StepManifest } from "../runner/cache.ts"
+import { cacheLayout, isDone, manifestName, outputState, readManifestIn, type StepManifest } from "../runner/cache.ts"
 import { ReportError, reportRequestFile, type ReportedStrategy, type SavedReportRequest } from "../services/report-renderer.ts"
 import { evaluationFile } from "../steps/evaluation-result.ts"
 import { type ExperimentDirs, renderStudyReport, type ReplicateDirs } from "../steps/reported-study.ts"
@@ -47,8 +47,23 @@ interface Found {
   readonly notes: ReadonlyArray<string>
 }
 
-const readSaved = (reportDir: string) =>
-  Effect.promise(() => readFile(join(reportDir, reportRequestFile), "utf8").then((t) => JSON.parse(t) as SavedReportRequest, () => undefined))
+const failedOn = (path: string, what: string) => (e: PlatformError) => new ReportError({ path, reason: `${what}: ${e.message}` })
+
+/** The request the report step rendered with; undefined when it saved none. */
+export const readSaved = (reportDir: string): Effect.Effect<SavedReportRequest | undefined, ReportError, FileSystem.FileSystem> => {
+  const file = join(reportDir, reportRequestFile)
+  return readFileStringIfPresent(file).pipe(
+    Effect.mapError(failedOn(file, "cannot read the saved report request")),
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.succeed(undefined),
+      onSome: (text) =>
+        Effect.try({
+          try: () => JSON.parse(text) as SavedReportRequest,
+          catch: (e) => new ReportError({ path: file, reason: `the saved report request is not valid JSON: ${(e as Error).message}` })
+        })
+    }))
+  )
+}
 
 /**
  * Whether an evaluate step's output can be reported: finished and sound; a damaged one fails the
@@ -115,13 +130,18 @@ const fromDeclaration = (file: string, cacheDir: string, engine: Option.Option<"
 const manifestsIn = (cacheDir: string) =>
   Effect.gen(function*() {
     const stepsDir = join(cacheDir, "steps")
-    const keys = yield* Effect.tryPromise({
-      try: () => readdir(stepsDir),
-      catch: () => new ReportError({ path: cacheDir, reason: "is not a sardine cache (it has no steps/ folder)" })
-    })
+    const fs = yield* FileSystem.FileSystem
+    const listed = yield* readDirectoryIfPresent(stepsDir).pipe(Effect.mapError(failedOn(stepsDir, "cannot list the finished steps")))
+    if (Option.isNone(listed)) return yield* new ReportError({ path: cacheDir, reason: "is not a sardine cache (it has no steps/ folder)" })
     const cache = cacheLayout(cacheDir)
-    const manifests = yield* Effect.forEach(keys.sort(), (key) => readManifestIn(cache.done(key)).pipe(Effect.option))
-    return manifests.flatMap((m) => (Option.isSome(m) ? [m.value] : []))
+    // An output folder without a manifest is the leftover of a crash during an older commit: not output.
+    const manifests = yield* Effect.forEach([...listed.value].sort(), (key) =>
+      Effect.gen(function*() {
+        const file = join(cache.done(key), manifestName)
+        if (!(yield* fs.exists(file).pipe(Effect.mapError(failedOn(file, "cannot read the step manifest"))))) return []
+        return [yield* readManifestIn(cache.done(key)).pipe(Effect.mapError((e) => new ReportError({ path: e.path, reason: e.reason })))]
+      }))
+    return manifests.flat()
   })
 
 const decodeExperiment = Schema.decodeUnknown(Experiment)
@@ -254,18 +274,21 @@ const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(He
 
 /** Each `--add NAME=DIR`, checked: a name of its own, a folder with an evaluation.json. */
 const externalsOf = (adds: ReadonlyArray<string>) =>
-  Effect.forEach(adds, (text) => {
-    const at = text.indexOf("=")
-    const [name, dir] = at < 0 ? [text, ""] : [text.slice(0, at).trim(), resolve(text.slice(at + 1))]
-    if (at < 0 || name === "" || at === text.length - 1) {
-      return invalid(`--add ${text}: expected NAME=DIR (an evaluation folder \`sardine evaluate --out DIR\` wrote)`)
-    }
-    if (name.includes("#")) return invalid(`--add ${text}: a name cannot hold '#' (replicates are named <experiment>#<r>)`)
-    if (!existsSync(join(dir, evaluationFile))) {
-      return invalid(`--add ${name}: ${dir} holds no ${evaluationFile} (write one with \`sardine evaluate IMAGES --reference REAL --out ${dir}\`)`)
-    }
-    return Effect.succeed({ name, dir })
-  })
+  Effect.forEach(adds, (text) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const at = text.indexOf("=")
+      const [name, dir] = at < 0 ? [text, ""] : [text.slice(0, at).trim(), resolve(text.slice(at + 1))]
+      if (at < 0 || name === "" || at === text.length - 1) {
+        return yield* invalid(`--add ${text}: expected NAME=DIR (an evaluation folder \`sardine evaluate --out DIR\` wrote)`)
+      }
+      if (name.includes("#")) return yield* invalid(`--add ${text}: a name cannot hold '#' (replicates are named <experiment>#<r>)`)
+      const file = join(dir, evaluationFile)
+      if (!(yield* fs.exists(file).pipe(Effect.mapError(failedOn(file, "cannot read the evaluation"))))) {
+        return yield* invalid(`--add ${name}: ${dir} holds no ${evaluationFile} (write one with \`sardine evaluate IMAGES --reference REAL --out ${dir}\`)`)
+      }
+      return { name, dir }
+    }))
 
 /** An external evaluation as the report takes a strategy: one run, no training, marked external. */
 const externalDirs = (found: Found, externals: ReadonlyArray<{ readonly name: string; readonly dir: string }>) =>

@@ -2,7 +2,7 @@ import { Command, Options } from "@effect/cli"
 import type { FileSystem } from "@effect/platform"
 import { Console, Effect, Option } from "effect"
 import type { Step } from "../plan/step.ts"
-import { cacheLayout, type OutputState } from "../runner/cache.ts"
+import { type CacheError, cacheLayout, type OutputState } from "../runner/cache.ts"
 import { describeOwner, readLock, staleness } from "../runner/lock.ts"
 import { resumableKinds, resumePoint } from "../runner/resume-point.ts"
 import { outputStates } from "../runner/runner.ts"
@@ -36,13 +36,13 @@ const stateText = (s: StepState): string => {
   }
 }
 
-const stateOf = (cacheDir: string, step: Step, output: OutputState): Effect.Effect<StepState, never, FileSystem.FileSystem> =>
+const stateOf = (cacheDir: string, step: Step, output: OutputState): Effect.Effect<StepState, CacheError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     if (output._tag === "done") return { state: "cached" } as const
     if (output._tag === "damaged") return { state: "damaged", problems: output.problems } as const
     const cache = cacheLayout(cacheDir)
     const lock = yield* readLock(cache.lock(step.key)).pipe(Effect.option)
-    if (Option.isSome(lock) && lock.value._tag === "owned" && staleness(lock.value.owner, lock.value.heartbeatAgeMs) === undefined) {
+    if (Option.isSome(lock) && lock.value._tag === "owned" && (yield* staleness(lock.value.owner, lock.value.heartbeatAgeMs)) === undefined) {
       return { state: "running", owner: describeOwner(lock.value.owner) } as const
     }
     const from = resumableKinds.has(step.kind) ? yield* resumePoint(cache.partial(step.key)) : undefined

@@ -1,6 +1,5 @@
+import { FileSystem } from "@effect/platform"
 import { Effect, Schema } from "effect"
-import { readFileSync } from "node:fs"
-import { readFile } from "node:fs/promises"
 import { dirname, extname, resolve, sep } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { DeclarationError, decodeDeclaration } from "./decode.ts"
@@ -27,27 +26,29 @@ const moduleExtensions = new Set([".ts", ".mts", ".js", ".mjs"])
 /** The sardine this process runs: what a declaration outside a project is told to install. */
 const sardineRoot = fileURLToPath(new URL("../..", import.meta.url)).replace(/[\\/]$/, "")
 
-/** `file:line:col`, the source line and a caret under the column, for a compile error. */
-const compileErrorAt = (file: string, line: number, column: number, text: string): string => {
-  const source = (() => {
-    try {
-      return readFileSync(file, "utf8").split(/\r?\n/)[line - 1]
-    } catch {
-      return undefined
-    }
-  })()
-  const at = `${file}:${line}:${column + 1}: ${text}`
-  return source === undefined ? at : `${at}\n    ${source}\n    ${" ".repeat(column)}^`
-}
+/**
+ * `file:line:col`, the source line and a caret under the column, for a compile error. The line only
+ * illustrates the error being reported: a file that cannot be read again shows the position alone.
+ */
+const compileErrorAt = (file: string, line: number, column: number, text: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(
+    Effect.map((content): string | undefined => content.split(/\r?\n/)[line - 1]),
+    Effect.orElseSucceed(() => undefined),
+    Effect.map((source) => {
+      const at = `${file}:${line}:${column + 1}: ${text}`
+      return source === undefined ? at : `${at}\n    ${source}\n    ${" ".repeat(column)}^`
+    })
+  )
 
 /** esbuild's "Transform failed with N errors:" lines, `file:line:col: ERROR: text`, without its own stack. */
-const syntaxErrors = (e: Error): string | undefined => {
-  if (e.name !== "TransformError" && !e.message.startsWith("Transform failed")) return undefined
+const syntaxErrors = (e: Error): Effect.Effect<string | undefined, never, FileSystem.FileSystem> => {
+  if (e.name !== "TransformError" && !e.message.startsWith("Transform failed")) return Effect.succeed(undefined)
   const errors = [...e.message.matchAll(/^(.+):(\d+):(\d+): ERROR: (.*)$/gm)]
-  if (errors.length === 0) return undefined
-  return `cannot be compiled:\n  ${
-    errors.map(([, file = "", line = "", column = "", text = ""]) => compileErrorAt(file, Number(line), Number(column), text)).join("\n  ")
-  }`
+  if (errors.length === 0) return Effect.succeed(undefined)
+  return Effect.map(
+    Effect.forEach(errors, ([, file = "", line = "", column = "", text = ""]) => compileErrorAt(file, Number(line), Number(column), text)),
+    (lines) => `cannot be compiled:\n  ${lines.join("\n  ")}`
+  )
 }
 
 /** Node's "Cannot find module/package 'x'": which import, and for sardine itself how to make it found. */
@@ -85,9 +86,13 @@ const builderErrors = new Set(["DatasetDeclarationError", "GridDeclarationError"
  * (`synthetic({ n: 0 })`, a grid axis without values) with its rule and the declaration's line that
  * called it, anything else with its message and the frames in the user's files.
  */
-const loadFailure = (file: string, e: unknown): string => {
-  if (!(e instanceof Error)) return `failed to load the module: ${String(e)}`
-  const known = syntaxErrors(e) ?? missingModule(file, e)
+const loadFailure = (file: string, e: unknown): Effect.Effect<string, never, FileSystem.FileSystem> =>
+  e instanceof Error
+    ? Effect.map(syntaxErrors(e), (syntax) => syntax ?? otherFailure(file, e))
+    : Effect.succeed(`failed to load the module: ${String(e)}`)
+
+const otherFailure = (file: string, e: Error): string => {
+  const known = missingModule(file, e)
   if (known !== undefined) return known
   const caller = e.stack?.split("\n").find((line) => line.includes(resolve(file)))
   if (builderErrors.has(String((e as { _tag?: unknown })._tag)) && caller !== undefined) {
@@ -97,13 +102,11 @@ const loadFailure = (file: string, e: unknown): string => {
   return [`failed to load the module: ${e.name}: ${e.message}`, ...userFrames(e)].join("\n")
 }
 
-const readSource = (file: string): Effect.Effect<unknown, DeclarationLoadError> => {
+const readSource = (file: string): Effect.Effect<unknown, DeclarationLoadError, FileSystem.FileSystem> => {
   const extension = extname(file)
   if (extension === ".json") {
-    return Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (e) => new DeclarationLoadError({ file, reason: `cannot read: ${(e as Error).message}` })
-    }).pipe(
+    return Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(
+      Effect.mapError((e) => new DeclarationLoadError({ file, reason: `cannot read: ${e.message}` })),
       Effect.flatMap((text) =>
         Effect.try({
           try: () => JSON.parse(text) as unknown,
@@ -113,10 +116,8 @@ const readSource = (file: string): Effect.Effect<unknown, DeclarationLoadError> 
     )
   }
   if (moduleExtensions.has(extension)) {
-    return Effect.tryPromise({
-      try: () => import(pathToFileURL(file).href) as Promise<{ default?: unknown }>,
-      catch: (e) => new DeclarationLoadError({ file, reason: loadFailure(file, e) })
-    }).pipe(
+    return Effect.tryPromise({ try: () => import(pathToFileURL(file).href) as Promise<{ default?: unknown }>, catch: (e) => e }).pipe(
+      Effect.catchAll((e) => Effect.flatMap(loadFailure(file, e), (reason) => Effect.fail(new DeclarationLoadError({ file, reason })))),
       Effect.flatMap((module) =>
         module.default === undefined
           ? Effect.fail(new DeclarationLoadError({ file, reason: "has no default export (export default experiment(…) or study(…))" }))
@@ -128,7 +129,7 @@ const readSource = (file: string): Effect.Effect<unknown, DeclarationLoadError> 
 }
 
 /** Loads a declaration from a TS/JS module (default export) or its JSON form; both validate the same way. */
-export const loadDeclaration = (path: string): Effect.Effect<LoadedDeclaration, DeclarationLoadError | DeclarationError> => {
+export const loadDeclaration = (path: string): Effect.Effect<LoadedDeclaration, DeclarationLoadError | DeclarationError, FileSystem.FileSystem> => {
   const file = resolve(path)
   return readSource(file).pipe(
     Effect.mapError((error) => new DeclarationLoadError({ file: path, reason: error.reason })),

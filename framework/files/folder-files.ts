@@ -2,7 +2,6 @@ import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Option } from "effect"
 import { createHash } from "node:crypto"
-import { createReadStream } from "node:fs"
 import { join } from "node:path"
 
 /**
@@ -55,20 +54,20 @@ export const filesUnder = (
   })
 
 /**
- * SHA-256 of a file's bytes, read as a stream in 4 MiB chunks (memory stays flat on a file of many
- * gigabytes), with the number of bytes read. Node's own stream: Effect's file stream cost twice the
- * CPU time on a 2 GB file.
+ * SHA-256 of a file's bytes, read in 4 MiB chunks into one buffer (memory stays flat on a file of many
+ * gigabytes), with the number of bytes read. Reads into a reused buffer rather than Effect's file stream,
+ * which cost twice the CPU time on a 2 GB file.
  */
-export const sha256File = (path: string): Effect.Effect<{ readonly size: number; readonly sha256: string }, Error> =>
-  Effect.tryPromise({
-    try: async (signal) => {
-      const hash = createHash("sha256")
-      let size = 0
-      for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024, signal }) as AsyncIterable<Buffer>) {
-        hash.update(chunk)
-        size += chunk.length
-      }
-      return { size, sha256: hash.digest("hex") }
-    },
-    catch: (e) => e as Error
-  })
+export const sha256File = (path: string): Effect.Effect<{ readonly size: number; readonly sha256: string }, PlatformError, FileSystem.FileSystem> =>
+  Effect.scoped(Effect.gen(function*() {
+    const file = yield* (yield* FileSystem.FileSystem).open(path, { flag: "r" })
+    const hash = createHash("sha256")
+    const buffer = new Uint8Array(4 * 1024 * 1024)
+    let size = 0
+    for (;;) {
+      const read = Number(yield* file.read(buffer))
+      if (read === 0) return { size, sha256: hash.digest("hex") }
+      hash.update(buffer.subarray(0, read))
+      size += read
+    }
+  }))

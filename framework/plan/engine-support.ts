@@ -1,6 +1,7 @@
-import { Effect, Schema } from "effect"
-import { stat } from "node:fs/promises"
+import type { FileSystem } from "@effect/platform"
+import { Effect, Option, Schema } from "effect"
 import { join } from "node:path"
+import { statIfPresent } from "../files/if-present.ts"
 import { type Declaration, type EngineChoice, type Experiment, experimentsOf } from "../declaration/experiment.ts"
 import { resourcesFor, type Resources, trainProcesses } from "../declaration/resources.ts"
 import type { Training } from "../declaration/training.ts"
@@ -69,8 +70,8 @@ const torchProblems = (train: Training, env: TorchEnvironment): Array<string> =>
 /** The UNet parameter count of a diffusers base folder that exists (undefined otherwise: preflight reports it). */
 const unetParameters = (folder: string) =>
   Effect.gen(function*() {
-    const present = yield* Effect.promise(() => stat(join(folder, "unet")).then((s) => s.isDirectory(), () => false))
-    if (!present) return undefined
+    const found = yield* statIfPresent(join(folder, "unet"))
+    if (Option.isNone(found) || found.value.type !== "Directory") return undefined
     const listing = yield* (yield* Weights).list(join(folder, "unet")).pipe(Effect.option)
     return listing._tag === "Some" ? listing.value.parameters : undefined
   })
@@ -88,7 +89,7 @@ export const checkEngineSupport = (
   declaration: Declaration,
   engine: EngineName,
   resolvePath: (path: string) => string
-): Effect.Effect<void, EngineUnsupported | EngineError, EngineEnvironments | Weights | ModelArchitecture> =>
+): Effect.Effect<void, EngineUnsupported | EngineError, EngineEnvironments | Weights | ModelArchitecture | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     // One line per problem, naming every experiment that has it (a study's strategies share most fields).
     const problems = new Map<string, Array<string>>()
@@ -108,7 +109,10 @@ export const checkEngineSupport = (
       const trained = experiment.train !== undefined && !experiment.baseline ? experiment.train : undefined
       const own = trained === undefined ? [] : torch === undefined ? tfjsTrainingProblems(trained) : torchProblems(trained, torch)
       if (engine === "tfjs" && experiment.base._tag === "diffusers") {
-        const count = yield* unetParameters(resolvePath(experiment.base.path))
+        const { path } = experiment.base
+        const count = yield* unetParameters(resolvePath(path)).pipe(
+          Effect.catchAll((e) => Effect.sync(() => own.push(`base: ${path} cannot be inspected: ${e.message}`)).pipe(Effect.as(undefined)))
+        )
         if (count !== undefined && count >= TFJS_UNET_LIMIT) {
           own.push(
             `base: the UNet of ${experiment.base.path} has ${(count / 1e9).toFixed(2)} G parameters (SDXL size); the tfjs engine holds every ` +

@@ -1,9 +1,9 @@
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Effect, Schema } from "effect"
-import { readFile, stat } from "node:fs/promises"
+import { Effect, Option, Schema } from "effect"
 import { join } from "node:path"
 import { moveIntoPlace, writeFileAtomic } from "../files/atomic-write.ts"
+import { readFileStringIfPresent, statIfPresent } from "../files/if-present.ts"
 import { filesUnder, sha256File } from "../files/folder-files.ts"
 import type { Step } from "../plan/step.ts"
 
@@ -48,9 +48,6 @@ export interface StepManifest {
   readonly files?: ReadonlyArray<OutputFile>
 }
 
-const attempt = <A>(path: string, what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({ try: run, catch: (e) => new CacheError({ path, reason: `${what}: ${(e as Error).message}` }) })
-
 const failed = (path: string, what: string) => (e: PlatformError | Error) => new CacheError({ path, reason: `${what}: ${e.message}` })
 
 export const cacheLayout = (root: string) => ({
@@ -70,42 +67,44 @@ export type OutputState =
   | { readonly _tag: "done"; readonly manifest: StepManifest }
   | { readonly _tag: "damaged"; readonly problems: ReadonlyArray<string>; readonly files: ReadonlyArray<string> }
 
-const sizeProblem = async (dir: string, file: OutputFile): Promise<string | undefined> => {
-  const found = await stat(join(dir, file.path)).catch(() => undefined)
-  if (found === undefined) return `${file.path} is missing`
-  return found.size === file.size ? undefined : `${file.path} has ${found.size} bytes, ${file.size} when committed`
-}
+const sizeProblem = (dir: string, file: OutputFile): Effect.Effect<string | undefined, never, FileSystem.FileSystem> =>
+  statIfPresent(join(dir, file.path)).pipe(
+    Effect.map(Option.match({
+      onNone: () => `${file.path} is missing`,
+      onSome: (found) => Number(found.size) === file.size ? undefined : `${file.path} has ${found.size} bytes, ${file.size} when committed`
+    })),
+    Effect.catchAll((e) => Effect.succeed(`${file.path} cannot be inspected: ${e.message}`))
+  )
 
 /** Checks the output's manifest and every recorded file's size (cheap: no file is read). */
-export const outputState = (cache: CacheLayout, key: string): Effect.Effect<OutputState> =>
-  Effect.promise(async (): Promise<OutputState> => {
+export const outputState = (cache: CacheLayout, key: string): Effect.Effect<OutputState, never, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
     const dir = cache.done(key)
-    const text = await readFile(join(dir, manifestName), "utf8").catch((e: NodeJS.ErrnoException) => e)
-    if (text instanceof Error) {
-      if (text.code !== "ENOENT") return { _tag: "damaged", problems: [`${manifestName} cannot be read: ${text.message}`], files: [manifestName] }
-      // An output folder without a manifest is the leftover of a crash during an older commit: not output.
-      return { _tag: "missing" }
-    }
+    const read = yield* readFileStringIfPresent(join(dir, manifestName)).pipe(Effect.either)
+    if (read._tag === "Left") return { _tag: "damaged", problems: [`${manifestName} cannot be read: ${read.left.message}`], files: [manifestName] } as const
+    // An output folder without a manifest is the leftover of a crash during an older commit: not output.
+    if (Option.isNone(read.right)) return { _tag: "missing" } as const
     let manifest: StepManifest
     try {
-      manifest = JSON.parse(text) as StepManifest
+      manifest = JSON.parse(read.right.value) as StepManifest
     } catch (e) {
-      return { _tag: "damaged", problems: [`${manifestName} is not valid JSON: ${(e as Error).message}`], files: [manifestName] }
+      return { _tag: "damaged", problems: [`${manifestName} is not valid JSON: ${(e as Error).message}`], files: [manifestName] } as const
     }
     const files = manifest.files ?? []
-    const checked = await Promise.all(files.map((f) => sizeProblem(dir, f)))
+    const checked = yield* Effect.forEach(files, (f) => sizeProblem(dir, f), { concurrency: 16 })
     const damaged = files.filter((_, i) => checked[i] !== undefined)
-    if (damaged.length === 0) return { _tag: "done", manifest }
-    return { _tag: "damaged", problems: checked.filter((p) => p !== undefined), files: damaged.map((f) => f.path) }
+    if (damaged.length === 0) return { _tag: "done", manifest } as const
+    return { _tag: "damaged", problems: checked.filter((p) => p !== undefined), files: damaged.map((f) => f.path) } as const
   })
 
-export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean> => Effect.map(outputState(cache, key), (s) => s._tag === "done")
+export const isDone = (cache: CacheLayout, key: string): Effect.Effect<boolean, never, FileSystem.FileSystem> =>
+  Effect.map(outputState(cache, key), (s) => s._tag === "done")
 
 /**
  * Reads every recorded file back and compares its SHA-256 (and size) with the manifest: what
  * `sardine verify` does. Returns the problems found; none for a sound output.
  */
-export const verifyOutput = (cache: CacheLayout, manifest: StepManifest): Effect.Effect<ReadonlyArray<string>> =>
+export const verifyOutput = (cache: CacheLayout, manifest: StepManifest): Effect.Effect<ReadonlyArray<string>, never, FileSystem.FileSystem> =>
   Effect.forEach(manifest.files ?? [], (file) =>
     sha256File(join(cache.done(manifest.key), file.path)).pipe(
       Effect.map(({ sha256, size }) =>
@@ -119,10 +118,16 @@ export const verifyOutput = (cache: CacheLayout, manifest: StepManifest): Effect
     )).pipe(Effect.map((problems) => problems.filter((p): p is string => p !== undefined)))
 
 /** The manifest of a finished step, from its output folder. */
-export const readManifestIn = (dir: string): Effect.Effect<StepManifest, CacheError> => {
+export const readManifestIn = (dir: string): Effect.Effect<StepManifest, CacheError, FileSystem.FileSystem> => {
   const path = join(dir, manifestName)
-  return attempt(path, "cannot read the step manifest", () => readFile(path, "utf8")).pipe(
-    Effect.map((text) => JSON.parse(text) as StepManifest)
+  return Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(path)).pipe(
+    Effect.mapError(failed(path, "cannot read the step manifest")),
+    Effect.flatMap((text) =>
+      Effect.try({
+        try: () => JSON.parse(text) as StepManifest,
+        catch: (e) => new CacheError({ path, reason: `the step manifest is not valid JSON: ${(e as Error).message}` })
+      })
+    )
   )
 }
 

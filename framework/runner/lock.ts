@@ -2,7 +2,6 @@ import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Duration, Effect, Option, Schema, Scope } from "effect"
 import { randomBytes } from "node:crypto"
-import { readFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { dirname, join } from "node:path"
 import { isAlreadyThere, temporaryNameFor, writeFileAtomic, writeFolderAtomic } from "../files/atomic-write.ts"
@@ -45,18 +44,21 @@ export class LockUnreadable extends Schema.TaggedError<LockUnreadable>()("LockUn
   }
 }
 
-const readOptional = (file: string): string | undefined => {
-  try {
-    return readFileSync(file, "utf8").trim()
-  } catch {
-    return undefined
-  }
-}
+/**
+ * A line of Linux's /proc, or undefined where there is none (another system, a process that just ended).
+ * Every failure reads as "unknown": the facts are optional, and without them the check falls back to the
+ * pid alone, which errs towards keeping a lock, never towards taking a live one over.
+ */
+const readProc = (file: string): Effect.Effect<string | undefined, never, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(
+    Effect.map((text) => text.trim()),
+    Effect.orElseSucceed(() => undefined)
+  )
 
 /** /proc/<pid>/stat field 22 (start time in clock ticks since boot); the command name may hold spaces and parentheses. */
-const startTicksOf = (pid: number): string | undefined => readOptional(`/proc/${pid}/stat`)?.split(") ").at(-1)?.split(" ")[19]
+const startTicksOf = (pid: number) => Effect.map(readProc(`/proc/${pid}/stat`), (stat) => stat?.split(") ").at(-1)?.split(" ")[19])
 
-const thisBoot = (): string | undefined => readOptional("/proc/sys/kernel/random/boot_id")
+const thisBoot = readProc("/proc/sys/kernel/random/boot_id")
 
 const processExists = (pid: number): boolean => {
   try {
@@ -68,23 +70,22 @@ const processExists = (pid: number): boolean => {
 }
 
 /** Whether the owner can be checked by pid: the same host name, and the same boot when both know it. */
-const onThisHost = (owner: LockOwner): boolean => {
-  const boot = thisBoot()
-  return owner.host === hostname() && (owner.bootId === undefined || boot === undefined || owner.bootId === boot)
-}
+const onThisHost = (owner: LockOwner) =>
+  Effect.map(thisBoot, (boot) => owner.host === hostname() && (owner.bootId === undefined || boot === undefined || owner.bootId === boot))
 
 /** Why a lock's owner is dead, or undefined while it may be alive. `heartbeatAgeMs` is the age of its owner file. */
-export const staleness = (owner: LockOwner, heartbeatAgeMs: number): string | undefined => {
-  if (onThisHost(owner)) {
-    if (!processExists(owner.pid)) return `pid ${owner.pid} is gone`
-    const ticks = owner.startTicks === undefined ? undefined : startTicksOf(owner.pid)
-    if (ticks !== undefined && ticks !== owner.startTicks) return `pid ${owner.pid} is now another process`
-    return undefined
-  }
-  return heartbeatAgeMs > owner.leaseMs
-    ? `no heartbeat for ${Math.round(heartbeatAgeMs / 1000)} s, longer than its lease of ${Math.round(owner.leaseMs / 1000)} s`
-    : undefined
-}
+export const staleness = (owner: LockOwner, heartbeatAgeMs: number): Effect.Effect<string | undefined, never, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    if (yield* onThisHost(owner)) {
+      if (!processExists(owner.pid)) return `pid ${owner.pid} is gone`
+      const ticks = owner.startTicks === undefined ? undefined : yield* startTicksOf(owner.pid)
+      if (ticks !== undefined && ticks !== owner.startTicks) return `pid ${owner.pid} is now another process`
+      return undefined
+    }
+    return heartbeatAgeMs > owner.leaseMs
+      ? `no heartbeat for ${Math.round(heartbeatAgeMs / 1000)} s, longer than its lease of ${Math.round(owner.leaseMs / 1000)} s`
+      : undefined
+  })
 
 export const describeOwner = (owner: LockOwner) => `pid ${owner.pid} on ${owner.host} since ${owner.since}`
 
@@ -126,8 +127,8 @@ const cannot = (path: string, what: string) => (e: PlatformError) => new CacheEr
 const tryTake = (path: string, leaseMs: number) =>
   Effect.uninterruptible(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const ticks = startTicksOf(process.pid)
-    const boot = thisBoot()
+    const ticks = yield* startTicksOf(process.pid)
+    const boot = yield* thisBoot
     const owner: LockOwner = {
       pid: process.pid,
       host: hostname(),
@@ -203,7 +204,7 @@ export const tryHoldLock = (
       }
       const found = yield* readLock(path)
       if (found._tag === "gone") continue
-      const dead = staleness(found.owner, found.heartbeatAgeMs)
+      const dead = yield* staleness(found.owner, found.heartbeatAgeMs)
       if (dead === undefined) return found.owner
       yield* onTakeOver(`taking over the lock ${path} of ${describeOwner(found.owner)}: ${dead}`)
       yield* removeStale(path, found.owner)

@@ -1,5 +1,5 @@
-import { Effect, Schema } from "effect"
-import { stat } from "node:fs/promises"
+import { Effect, Option, Schema } from "effect"
+import { statIfPresent } from "../files/if-present.ts"
 import { declaredFolders } from "../plan/declared-folders.ts"
 import type { Step } from "../plan/step.ts"
 
@@ -26,9 +26,10 @@ export const checkDeclaredFolders = (steps: ReadonlyArray<Step>, resolvePath: (p
     const problems: Array<string> = []
     for (const [path, where] of seen) {
       const absolute = resolvePath(path)
-      const isFolder = yield* Effect.promise(() => stat(absolute).then((s) => s.isDirectory(), () => undefined))
-      if (isFolder === undefined) problems.push(`${where} "${path}": folder ${absolute} does not exist`)
-      else if (!isFolder) problems.push(`${where} "${path}": ${absolute} is not a folder`)
+      const found = yield* statIfPresent(absolute).pipe(Effect.either)
+      if (found._tag === "Left") problems.push(`${where} "${path}": ${absolute} cannot be inspected: ${found.left.message}`)
+      else if (Option.isNone(found.right)) problems.push(`${where} "${path}": folder ${absolute} does not exist`)
+      else if (found.right.value.type !== "Directory") problems.push(`${where} "${path}": ${absolute} is not a folder`)
     }
     if (problems.length > 0) return yield* Effect.fail(new MissingInputs({ problems }))
   })

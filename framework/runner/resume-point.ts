@@ -1,6 +1,8 @@
-import { Effect } from "effect"
-import { readFile } from "node:fs/promises"
+import type { FileSystem } from "@effect/platform"
+import { Effect, Option } from "effect"
 import { join } from "node:path"
+import { readFileStringIfPresent } from "../files/if-present.ts"
+import { CacheError } from "./cache.ts"
 import type { StepKind } from "../plan/step.ts"
 
 /**
@@ -16,14 +18,22 @@ export const resumableKinds: ReadonlySet<StepKind> = new Set(["train", "train-cl
  */
 export const latestCheckpointFile = join("checkpoints", "latest.json")
 
-/** The training step a work folder resumes from; undefined when it holds no checkpoint. */
-export const resumePoint = (workDir: string): Effect.Effect<number | undefined> =>
-  Effect.promise(() =>
-    readFile(join(workDir, latestCheckpointFile), "utf8").then(
-      (text) => {
+/**
+ * The training step a work folder resumes from; undefined when it holds no checkpoint (or a record that
+ * is not one, as a crash mid-write would leave). A record that cannot be read fails, naming it.
+ */
+export const resumePoint = (workDir: string): Effect.Effect<number | undefined, CacheError, FileSystem.FileSystem> => {
+  const file = join(workDir, latestCheckpointFile)
+  return readFileStringIfPresent(file).pipe(
+    Effect.mapError((e) => new CacheError({ path: file, reason: `cannot read the last checkpoint's record: ${e.message}` })),
+    Effect.map(Option.flatMap((text) => {
+      try {
         const step = (JSON.parse(text) as { step?: unknown }).step
-        return typeof step === "number" && Number.isInteger(step) && step > 0 ? step : undefined
-      },
-      () => undefined
-    ).catch(() => undefined)
+        return typeof step === "number" && Number.isInteger(step) && step > 0 ? Option.some(step) : Option.none()
+      } catch {
+        return Option.none()
+      }
+    })),
+    Effect.map(Option.getOrUndefined)
   )
+}

@@ -1,4 +1,5 @@
 import { Cause, Deferred, type Duration, Effect, Exit, Option } from "effect"
+import type { FileSystem } from "@effect/platform"
 import { isAbsolute, resolve } from "node:path"
 import { defaultStepResources, type StepResources } from "../declaration/resources.ts"
 import type { Plan, Step } from "../plan/step.ts"
@@ -51,7 +52,7 @@ export const selectSteps = (plan: Plan, only: ReadonlyArray<string> | undefined)
 }
 
 /** What the cache holds of each step's output, by step id (file sizes checked against the manifests). */
-export const outputStates = (plan: Plan, cacheDir: string): Effect.Effect<ReadonlyMap<string, OutputState>> =>
+export const outputStates = (plan: Plan, cacheDir: string): Effect.Effect<ReadonlyMap<string, OutputState>, never, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const cache = cacheLayout(cacheDir)
     const states = yield* Effect.forEach(plan.steps, (s) => Effect.map(outputState(cache, s.key), (state) => [s.id, state] as const), { concurrency: 16 })
@@ -59,7 +60,7 @@ export const outputStates = (plan: Plan, cacheDir: string): Effect.Effect<Readon
   })
 
 /** Which steps already have a finished, undamaged output in the cache. */
-export const cachedSteps = (plan: Plan, cacheDir: string): Effect.Effect<ReadonlySet<string>> =>
+export const cachedSteps = (plan: Plan, cacheDir: string): Effect.Effect<ReadonlySet<string>, never, FileSystem.FileSystem> =>
   Effect.map(outputStates(plan, cacheDir), (states) => new Set([...states].filter(([, s]) => s._tag === "done").map(([id]) => id)))
 
 /** One line naming what is wrong with a damaged output. */

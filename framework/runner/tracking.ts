@@ -1,3 +1,4 @@
+import type { FileSystem } from "@effect/platform"
 import { Cause, Clock, Effect, Exit, Option, type Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname, userInfo } from "node:os"
@@ -79,11 +80,14 @@ export const openRuns = (
   plan: Plan,
   outcome: () => Exit.Exit<ReadonlyArray<StepOutcome>, unknown>,
   options: { readonly backend: string | undefined; readonly cacheDir: string; readonly cacheId: string; readonly served?: Step }
-): Effect.Effect<RunsOfDeclaration, never, Scope.Scope> =>
+): Effect.Effect<RunsOfDeclaration, never, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const { declaration, file } = loaded
     const { backend, cacheId } = options
-    const commit = yield* gitCommitOf(file)
+    // The commit is a tag, not what the run needs: a repository that cannot be read costs the tag, and says so.
+    const commit = yield* gitCommitOf(file).pipe(
+      Effect.catchAll((e) => Effect.as(Effect.logWarning(`the runs get no git commit tag: ${e.message}`), Option.none<string>()))
+    )
     const tags = (runName: string) =>
       systemTags({
         runName,
@@ -258,7 +262,7 @@ export const defaultStartWithinMs = 10_000
  */
 export const openTracking = (
   options: OpenTrackingOptions
-): Effect.Effect<RunTracking, TrackingUnavailable | TrackingInputError | SpoolError, TrackerFactory | Progress | Scope.Scope> =>
+): Effect.Effect<RunTracking, TrackingUnavailable | TrackingInputError | SpoolError, TrackerFactory | Progress | Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const progress = yield* Progress
     const tracker = yield* (yield* TrackerFactory).open(options.uri, { queued: true })

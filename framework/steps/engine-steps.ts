@@ -1,3 +1,4 @@
+import { FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import { join } from "node:path"
 import type { BaseModel } from "../declaration/base-model.ts"
@@ -73,12 +74,19 @@ export const encodeText = (context: StepContext<"encode-text">) =>
       ...computedBy(context.step.config)
     }))
 
-/** Where a training writes: its work folder, progress, and metrics to both the training log and MLflow. */
-const trainingSinks = (context: Pick<StepContext, "workDir" | "progress" | "tracking" | "log">) => ({
+/**
+ * Where a training writes: its work folder, progress, and metrics to both the training log and MLflow.
+ * An engine's metric sink cannot fail (MetricSink): a training log that cannot be written stops the
+ * training as a defect that names the file.
+ */
+const trainingSinks = (context: Pick<StepContext, "workDir" | "progress" | "tracking" | "log">, fs: FileSystem.FileSystem) => ({
   workDir: context.workDir,
   progress: context.progress,
   metrics: (step: number, values: Readonly<Record<string, number>>) =>
-    Effect.zipRight(appendTrainingLog(context.workDir, step, values), context.tracking.metrics(step, values)),
+    Effect.zipRight(
+      appendTrainingLog(context.workDir, step, values).pipe(Effect.provideService(FileSystem.FileSystem, fs), Effect.orDie),
+      context.tracking.metrics(step, values)
+    ),
   log: context.log
 })
 
@@ -99,7 +107,7 @@ export const train = (context: StepContext<"train">) =>
       ...(text.length === 1 ? { textDir: text[0]!.dir } : {}),
       // On the tfjs engine the plan refused a declared process count; one per GPU is the torch engine's default.
       ...(context.step.config.engine === "torch" ? { processes: trainProcesses(context.resources) } : {}),
-      ...trainingSinks(context),
+      ...trainingSinks(context, yield* FileSystem.FileSystem),
       image: (key, step, file) => context.tracking.image(key, step, file),
       ...computedBy(context.step.config)
     })
@@ -115,7 +123,7 @@ export const trainClip = (context: StepContext<"train-clip">) =>
       seed,
       train,
       dataDir: context.input("data").dir,
-      ...trainingSinks(context)
+      ...trainingSinks(context, yield* FileSystem.FileSystem)
     })
     yield* finishTrainingLog(context.workDir)
   })

@@ -1,6 +1,5 @@
-import type { FileSystem } from "@effect/platform"
+import { FileSystem } from "@effect/platform"
 import { Effect, Schema } from "effect"
-import { readFile } from "node:fs/promises"
 import { writeFileAtomic } from "../files/atomic-write.ts"
 
 export class JsonFileError extends Schema.TaggedError<JsonFileError>()("JsonFileError", {
@@ -12,11 +11,11 @@ export class JsonFileError extends Schema.TaggedError<JsonFileError>()("JsonFile
   }
 }
 
-export const readJson = <A>(file: string): Effect.Effect<A, JsonFileError> =>
-  Effect.tryPromise({
-    try: async () => JSON.parse(await readFile(file, "utf8")) as A,
-    catch: (e) => new JsonFileError({ file, reason: (e as Error).message })
-  })
+export const readJson = <A>(file: string): Effect.Effect<A, JsonFileError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(
+    Effect.flatMap((text) => Effect.try(() => JSON.parse(text) as A)),
+    Effect.mapError((e) => new JsonFileError({ file, reason: e.message }))
+  )
 
 /** Non-finite numbers become null, as JSON has no NaN. Written atomically (atomic-write.ts). */
 export const writeJsonAtomic = (file: string, value: unknown): Effect.Effect<void, JsonFileError, FileSystem.FileSystem> =>

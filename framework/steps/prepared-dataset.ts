@@ -1,4 +1,5 @@
 import { Effect, Schema } from "effect"
+// Still node:fs (through Effect.tryPromise, errors typed): its readers are called by adapters/tfjs and tests with no FileSystem in R yet.
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { ClassMap, ConditioningInput } from "../declaration/conditioning.ts"

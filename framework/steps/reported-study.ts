@@ -1,5 +1,5 @@
+import { FileSystem } from "@effect/platform"
 import { Effect } from "effect"
-import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { EvaluationEvidence } from "../metrics/evaluation-evidence.ts"
 import type { UncertaintySettings } from "../metrics/evaluation-intervals.ts"
@@ -7,7 +7,7 @@ import { intervalKeys, TRACKED_METRICS } from "../metrics/metric-catalog.ts"
 import { comparePairedMetrics, pairUnits } from "../metrics/paired-intervals.ts"
 import { estimateDefinitions } from "../metrics/resampled-estimates.ts"
 import { type StudyStatistics, studyStatistics } from "../metrics/study-statistics.ts"
-import { readManifestIn } from "../runner/cache.ts"
+import { manifestName, readManifestIn } from "../runner/cache.ts"
 import {
   type RenderedReport,
   ReportError,
@@ -74,12 +74,12 @@ const missingField = (value: unknown): string | undefined =>
   })
 
 const readJsonOf = (file: string, what: string) =>
-  Effect.tryPromise({
-    try: async () => JSON.parse(await readFile(file, "utf8")) as unknown,
-    catch: (e) => new ReportError({ path: file, reason: `cannot read the ${what}: ${(e as Error).message}` })
-  })
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(
+    Effect.flatMap((text) => Effect.try(() => JSON.parse(text) as unknown)),
+    Effect.mapError((e) => new ReportError({ path: file, reason: `cannot read the ${what}: ${e.message}` }))
+  )
 
-const readEvaluation = (dir: string): Effect.Effect<EvaluationResult, ReportError> => {
+const readEvaluation = (dir: string): Effect.Effect<EvaluationResult, ReportError, FileSystem.FileSystem> => {
   const file = join(dir, evaluationFile)
   return Effect.flatMap(readJsonOf(file, "evaluation"), (json) => {
     const missing = missingField(json)
@@ -97,7 +97,7 @@ const readEvaluation = (dir: string): Effect.Effect<EvaluationResult, ReportErro
   })
 }
 
-const readEvidence = (dir: string): Effect.Effect<EvaluationEvidence, ReportError> => {
+const readEvidence = (dir: string): Effect.Effect<EvaluationEvidence, ReportError, FileSystem.FileSystem> => {
   const file = join(dir, evidenceFile)
   return Effect.flatMap(
     readJsonOf(file, "evaluation's evidence"),
@@ -105,7 +105,16 @@ const readEvidence = (dir: string): Effect.Effect<EvaluationEvidence, ReportErro
   )
 }
 
-const manifestOf = (dir: string | undefined) => dir === undefined ? Effect.succeed(undefined) : readManifestIn(dir).pipe(Effect.orElseSucceed(() => undefined))
+/** A step's manifest when its folder has one (an output committed before sardine wrote manifests has none). */
+const manifestOf = (dir: string | undefined) =>
+  Effect.gen(function*() {
+    if (dir === undefined) return undefined
+    const file = join(dir, manifestName)
+    const present = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.exists(file)).pipe(
+      Effect.mapError((e) => new ReportError({ path: file, reason: `cannot read the step manifest: ${e.message}` }))
+    )
+    return present ? yield* readManifestIn(dir).pipe(Effect.mapError((e) => new ReportError({ path: e.path, reason: e.reason }))) : undefined
+  })
 
 export interface LoadedStudy {
   readonly experiments: ReadonlyArray<ReportedExperiment>
@@ -113,7 +122,7 @@ export interface LoadedStudy {
   readonly evidence: ReadonlyArray<ReadonlyArray<EvaluationEvidence>>
 }
 
-export const loadStudy = (experiments: ReadonlyArray<ExperimentDirs>): Effect.Effect<LoadedStudy, ReportError> =>
+export const loadStudy = (experiments: ReadonlyArray<ExperimentDirs>): Effect.Effect<LoadedStudy, ReportError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const loaded = yield* Effect.forEach(experiments, ({ experiment, replicates }) =>
       Effect.forEach(replicates, (dirs) =>
@@ -128,8 +137,14 @@ export const loadStudy = (experiments: ReadonlyArray<ExperimentDirs>): Effect.Ef
               ...(yield* manifestOf(dirs.samples).pipe(Effect.map((m) => (m === undefined ? {} : { generate: m })))),
               ...(yield* manifestOf(dirs.training).pipe(Effect.map((m) => (m === undefined ? {} : { train: m }))))
             },
-            trainingLog: dirs.training === undefined ? [] : yield* readTrainingLog(dirs.training),
-            validationImages: dirs.training === undefined ? [] : yield* validationImagesIn(dirs.training, experiment.train?.validationPrompts ?? [])
+            trainingLog: dirs.training === undefined
+              ? []
+              : yield* readTrainingLog(dirs.training).pipe(Effect.mapError((e) => new ReportError({ path: e.file, reason: e.reason }))),
+            validationImages: dirs.training === undefined
+              ? []
+              : yield* validationImagesIn(dirs.training, experiment.train?.validationPrompts ?? []).pipe(
+                Effect.mapError((e) => new ReportError({ path: dirs.training ?? "", reason: `cannot list the validation images: ${e.message}` }))
+              )
           }
           return { replicate, evidence: yield* readEvidence(dirs.evaluation) }
         })).pipe(Effect.map((rs) => ({ experiment: { experiment, replicates: rs.map((r) => r.replicate) }, evidence: rs.map((r) => r.evidence) }))))
@@ -268,7 +283,7 @@ export interface StudyReportRequest {
 /** Reads a study's results, computes its statistics and renders the report. */
 export const renderStudyReport = (
   request: StudyReportRequest
-): Effect.Effect<{ statistics: StudyStatistics; rendered: RenderedReport }, ReportError, ReportRenderer> =>
+): Effect.Effect<{ statistics: StudyStatistics; rendered: RenderedReport }, ReportError, ReportRenderer | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     if (request.experiments.length === 0) {
       return yield* new ReportError({ path: request.outDir, reason: "the study has no finished evaluation to report" })

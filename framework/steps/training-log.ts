@@ -1,7 +1,9 @@
-import { Effect } from "effect"
-import { appendFile, readFile } from "node:fs/promises"
-import { writeFileAtomic } from "../files/atomic-write.ts"
+import { FileSystem } from "@effect/platform"
+import { Effect, Option } from "effect"
 import { join } from "node:path"
+import { writeFileAtomic } from "../files/atomic-write.ts"
+import { readFileStringIfPresent } from "../files/if-present.ts"
+import { JsonFileError } from "./json-files.ts"
 
 /**
  * `training-log.jsonl` in a train step's output: one `{"step": n, "<metric>": value, …}` line per
@@ -16,13 +18,27 @@ export interface TrainingLogLine {
   readonly [metric: string]: number
 }
 
-export const appendTrainingLog = (dir: string, step: number, values: Readonly<Record<string, number>>) =>
-  Effect.promise(() => appendFile(join(dir, trainingLogFile), `${JSON.stringify({ step, ...values })}\n`))
+const failed = (file: string, what: string) => (e: { readonly message: string }) => new JsonFileError({ file, reason: `${what}: ${e.message}` })
 
-export const readTrainingLog = (dir: string): Effect.Effect<ReadonlyArray<TrainingLogLine>> =>
-  Effect.promise(() =>
-    readFile(join(dir, trainingLogFile), "utf8").then(
-      (text) =>
+export const appendTrainingLog = (
+  dir: string,
+  step: number,
+  values: Readonly<Record<string, number>>
+): Effect.Effect<void, JsonFileError, FileSystem.FileSystem> => {
+  const file = join(dir, trainingLogFile)
+  return Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFileString(file, `${JSON.stringify({ step, ...values })}\n`, { flag: "a" })).pipe(
+    Effect.mapError(failed(file, "cannot append to the training log"))
+  )
+}
+
+/** The training log's lines; none when the step wrote no log. */
+export const readTrainingLog = (dir: string): Effect.Effect<ReadonlyArray<TrainingLogLine>, JsonFileError, FileSystem.FileSystem> => {
+  const file = join(dir, trainingLogFile)
+  return readFileStringIfPresent(file).pipe(
+    Effect.mapError(failed(file, "cannot read the training log")),
+    Effect.map(Option.match({
+      onNone: () => [],
+      onSome: (text) =>
         text.split("\n").filter((l) => l.trim().length > 0).flatMap((l) => {
           try {
             return [JSON.parse(l) as TrainingLogLine]
@@ -30,17 +46,17 @@ export const readTrainingLog = (dir: string): Effect.Effect<ReadonlyArray<Traini
             // A line cut short by a crash mid-write.
             return []
           }
-        }),
-      () => []
-    )
+        })
+    }))
   )
+}
 
-export const finishTrainingLog = (dir: string) =>
+export const finishTrainingLog = (dir: string): Effect.Effect<void, JsonFileError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const lines = yield* readTrainingLog(dir)
     const byStep = new Map<number, TrainingLogLine>()
     for (const line of lines) byStep.set(line.step, line)
     const text = [...byStep.values()].sort((a, b) => a.step - b.step).map((l) => JSON.stringify(l)).join("\n")
     const file = join(dir, trainingLogFile)
-    yield* writeFileAtomic(file, text.length > 0 ? `${text}\n` : "").pipe(Effect.orDie)
+    yield* writeFileAtomic(file, text.length > 0 ? `${text}\n` : "").pipe(Effect.mapError(failed(file, "cannot write the training log")))
   })

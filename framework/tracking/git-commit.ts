@@ -1,6 +1,8 @@
+import type { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Option } from "effect"
-import { readFile, stat } from "node:fs/promises"
 import { dirname, isAbsolute, join, resolve } from "node:path"
+import { readFileStringIfPresent, statIfPresent } from "../files/if-present.ts"
 
 /*
  * The commit checked out in the repository holding a file, read from .git itself: sardine must not need
@@ -8,14 +10,15 @@ import { dirname, isAbsolute, join, resolve } from "node:path"
  * refs, and detached HEADs.
  */
 
-const readText = (file: string) => Effect.tryPromise(() => readFile(file, "utf8")).pipe(Effect.option)
+/** Only what is not there reads as absent: an unreadable .git fails, naming it. */
+const readText = readFileStringIfPresent
 
-const isDirectory = (path: string) => Effect.tryPromise(() => stat(path)).pipe(Effect.map((s) => s.isDirectory()), Effect.orElseSucceed(() => false))
+const isDirectory = (path: string) => Effect.map(statIfPresent(path), (s) => Option.isSome(s) && s.value.type === "Directory")
 
 const HEX_COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/
 
 /** The git dir of the repository containing `dir`, walking up to the file system root. */
-const findGitDir = (dir: string): Effect.Effect<Option.Option<string>> =>
+const findGitDir = (dir: string): Effect.Effect<Option.Option<string>, PlatformError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const dotGit = join(dir, ".git")
     if (yield* isDirectory(dotGit)) return Option.some(dotGit)
@@ -28,7 +31,7 @@ const findGitDir = (dir: string): Effect.Effect<Option.Option<string>> =>
     return parent === dir ? Option.none() : yield* findGitDir(parent)
   })
 
-const resolveRef = (gitDir: string, commonDir: string, ref: string): Effect.Effect<Option.Option<string>> =>
+const resolveRef = (gitDir: string, commonDir: string, ref: string): Effect.Effect<Option.Option<string>, PlatformError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     for (const base of [gitDir, commonDir]) {
       const loose = yield* readText(join(base, ref))
@@ -43,7 +46,7 @@ const resolveRef = (gitDir: string, commonDir: string, ref: string): Effect.Effe
     return Option.none()
   })
 
-export const gitCommitOf = (file: string): Effect.Effect<Option.Option<string>> =>
+export const gitCommitOf = (file: string): Effect.Effect<Option.Option<string>, PlatformError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const start = resolve(file)
     const gitDir = yield* findGitDir((yield* isDirectory(start)) ? start : dirname(start))

@@ -1,3 +1,4 @@
+import type { FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import { TrackerFactory, type TrackingInputError } from "../services/tracker.ts"
 import { claimSessions, type SpoolError, type SpoolSession, spoolFolderOf } from "./spool.ts"
@@ -22,7 +23,7 @@ export const pushSpool = (
   cacheDir: string,
   to: string | undefined,
   notify: (line: string) => Effect.Effect<void>
-): Effect.Effect<ReadonlyArray<SpoolPushResult>, SpoolError | TrackingInputError, TrackerFactory> =>
+): Effect.Effect<ReadonlyArray<SpoolPushResult>, SpoolError | TrackingInputError, TrackerFactory | FileSystem.FileSystem> =>
   Effect.scoped(Effect.gen(function*() {
     const spoolDir = spoolFolderOf(cacheDir)
     const sessions = yield* claimSessions(spoolDir)

@@ -1,9 +1,11 @@
+import { FileSystem } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { Duration, Effect, Either, Option, Schema, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
-import { copyFile, link, mkdir, open, readdir, readFile, realpath, rename, rm, stat, utimes, writeFile } from "node:fs/promises"
-import type { FileHandle } from "node:fs/promises"
 import { hostname } from "node:os"
 import { basename, join } from "node:path"
+import { writeFileAtomic } from "../files/atomic-write.ts"
+import { isNotFound, readDirectoryIfPresent, readFileStringIfPresent, statIfPresent } from "../files/if-present.ts"
 import { attachedFile, parseSpoolLine, type SpoolItem, spoolLine } from "./spool-item.ts"
 
 /*
@@ -35,39 +37,20 @@ export class SpoolError extends Schema.TaggedError<SpoolError>()("SpoolError", {
 /** Where a cache keeps its tracking spool. */
 export const spoolFolderOf = (cacheDir: string) => join(cacheDir, "tracking", "spool")
 
-const attempt = <A>(path: string, what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({ try: run, catch: (e) => new SpoolError({ path, reason: `${what}: ${e instanceof Error ? e.message : String(e)}` }) })
-
-const codeOf = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code
-
-/** Temp name, then rename: a reader sees the old file or the new one. */
-const writeAtomically = (path: string, text: string) =>
-  attempt(path, "cannot write", async () => {
-    const temporary = join(path, "..", `.${basename(path)}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`)
-    try {
-      await writeFile(temporary, text)
-      await rename(temporary, path)
-    } catch (error) {
-      await rm(temporary, { force: true })
-      throw error
-    }
-  })
+const failed = (path: string, what: string) => (e: PlatformError) => new SpoolError({ path, reason: `${what}: ${e.message}` })
 
 /** A hard link when the file system allows it (cheap, and the source is only ever replaced, never rewritten), else a copy. */
-const linkOrCopy = async (from: string, to: string): Promise<void> => {
-  const info = await stat(from)
-  if (info.isDirectory()) {
-    await mkdir(to, { recursive: true })
-    for (const entry of await readdir(from)) await linkOrCopy(join(from, entry), join(to, entry))
-    return
-  }
-  try {
+const linkOrCopy = (fs: FileSystem.FileSystem, from: string, to: string): Effect.Effect<void, PlatformError> =>
+  Effect.gen(function*() {
+    const info = yield* fs.stat(from)
+    if (info.type === "Directory") {
+      yield* fs.makeDirectory(to, { recursive: true })
+      for (const entry of yield* fs.readDirectory(from)) yield* linkOrCopy(fs, join(from, entry), join(to, entry))
+      return
+    }
     // The file itself: a link to a symbolic link would point elsewhere once in the spool.
-    await link(await realpath(from), to)
-  } catch {
-    await copyFile(from, to)
-  }
-}
+    yield* Effect.flatMap(fs.realPath(from), (real) => fs.link(real, to)).pipe(Effect.orElse(() => fs.copyFile(from, to)))
+  })
 
 const SessionInfo = Schema.Struct({ target: Schema.String, createdAt: Schema.String, closed: Schema.optional(Schema.Boolean) })
 const SentInfo = Schema.Struct({ items: Schema.Number, bytes: Schema.Number })
@@ -106,6 +89,8 @@ export interface SpoolSession {
   readonly recordRun: (ref: string, run: RecordedRun) => Effect.Effect<void, SpoolError>
   /** The delivered `open` item of a run reference, read back from the journal. */
   readonly deliveredOpen: (ref: string) => Effect.Effect<Option.Option<SpoolItem>, SpoolError>
+  /** Removes the session when all its items were delivered; one with items left is marked closed for the next process. */
+  readonly finish: Effect.Effect<void>
 }
 
 export interface RecordedRun {
@@ -122,7 +107,14 @@ export interface OwnSpoolSession extends SpoolSession {
   readonly discard: Effect.Effect<void>
 }
 
+/**
+ * A session's reading side, reading the journal through `reader`. The reader is opened by the caller in the
+ * session's scope when the session is made, not at the first read: that may come from the tracking queue's
+ * last flush, in a finalizer of the closing scope, which would close a reader opened then at once.
+ */
 const makeSession = (
+  fs: FileSystem.FileSystem,
+  reader: FileSystem.File,
   dir: string,
   target: string,
   createdAt: string,
@@ -130,11 +122,14 @@ const makeSession = (
   sent: { items: number; bytes: number },
   opened: ReadonlyMap<string, RecordedRun>
 ) => {
-  let read: FileHandle | undefined
   const state = { written, sent: sent.items, sentBytes: sent.bytes }
   const runs = new Map(opened)
   const journal = join(dir, "items.jsonl")
-  const session: SpoolSession & { state: typeof state; closeReader: Effect.Effect<void> } = {
+  // A read seeks, then reads: one at a time, so two reads never move each other's position.
+  const reading = Effect.unsafeMakeSemaphore(1)
+  const writeAtomically = (path: string, text: string) =>
+    writeFileAtomic(path, text).pipe(Effect.mapError(failed(path, "cannot write")), Effect.provideService(FileSystem.FileSystem, fs))
+  const session: SpoolSession & { state: typeof state } = {
     dir,
     target,
     createdAt,
@@ -142,8 +137,7 @@ const makeSession = (
     counts: () => ({ written: state.written, sent: state.sent }),
     fileOf: (relative) => join(dir, relative),
     read: (max) =>
-      attempt(journal, "cannot read", async () => {
-        read ??= await open(journal, "r")
+      Effect.gen(function*() {
         const entries: Array<JournalEntry> = []
         let position = state.sentBytes
         let buffer = Buffer.alloc(1 << 16)
@@ -155,7 +149,8 @@ const makeSession = (
             buffer.copy(bigger)
             buffer = bigger
           }
-          const { bytesRead } = await read.read(buffer, filled, buffer.length - filled, position + filled)
+          yield* reader.seek(position + filled, "start")
+          const bytesRead = Number(yield* reader.read(buffer.subarray(filled)))
           filled += bytesRead
           let start = 0
           for (let newline = buffer.indexOf(10, start); newline >= 0 && newline < filled && entries.length < max; newline = buffer.indexOf(10, start)) {
@@ -172,7 +167,7 @@ const makeSession = (
           if (bytesRead === 0) break
         }
         return entries
-      }),
+      }).pipe(Effect.mapError(failed(journal, "cannot read")), reading.withPermits(1)),
     ack: (entries) =>
       Effect.gen(function*() {
         const last = entries.at(-1)
@@ -183,7 +178,9 @@ const makeSession = (
         for (const entry of entries) {
           const file = Either.isRight(entry.item) ? attachedFile(entry.item.right) : undefined
           if (file !== undefined) {
-            yield* attempt(dir, "cannot remove a sent file", () => rm(join(dir, "files", String(entry.n)), { recursive: true, force: true }))
+            yield* fs.remove(join(dir, "files", String(entry.n)), { recursive: true, force: true }).pipe(
+              Effect.mapError(failed(dir, "cannot remove a sent file"))
+            )
           }
         }
       }),
@@ -194,83 +191,90 @@ const makeSession = (
         return writeAtomically(join(dir, "runs.json"), JSON.stringify(Object.fromEntries(runs)))
       }),
     deliveredOpen: (ref) =>
-      attempt(journal, "cannot read", async () => {
-        const text = (await readFile(journal)).subarray(0, state.sentBytes).toString("utf8")
-        for (const line of text.split("\n")) {
-          const item = Either.getOrUndefined(parseSpoolLine(line))
-          if (item?.op === "open" && item.run === ref) return Option.some(item)
-        }
-        return Option.none()
-      }),
-    closeReader: Effect.promise(async () => {
-      await read?.close()
-      read = undefined
-    })
+      fs.readFile(journal).pipe(
+        Effect.mapError(failed(journal, "cannot read")),
+        Effect.map((bytes) => {
+          const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).subarray(0, state.sentBytes).toString("utf8")
+          for (const line of text.split("\n")) {
+            const item = Either.getOrUndefined(parseSpoolLine(line))
+            if (item?.op === "open" && item.run === ref) return Option.some(item)
+          }
+          return Option.none()
+        })
+      ),
+    // Best effort: what is left is taken over (or removed when empty) by the next process.
+    finish: Effect.suspend(() =>
+      state.sent === state.written
+        ? Effect.ignore(fs.remove(dir, { recursive: true, force: true }))
+        : Effect.ignore(writeAtomically(join(dir, "session.json"), JSON.stringify({ target, createdAt, closed: true })))
+    )
   }
   return session
 }
 
-/** Lines in a journal after a byte offset (a finished line ends with a newline). */
+/** Lines in a journal after a byte offset (a finished line ends with a newline); none when there is no journal. */
 const countLines = (file: string, from: number) =>
-  attempt(file, "cannot read", async () => {
-    const handle = await open(file, "r").catch((e: unknown) => (codeOf(e) === "ENOENT" ? undefined : Promise.reject(e)))
-    if (handle === undefined) return 0
-    try {
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    if (Option.isNone(yield* statIfPresent(file))) return 0
+    return yield* Effect.scoped(Effect.gen(function*() {
+      const handle = yield* fs.open(file, { flag: "r" })
+      yield* handle.seek(from, "start")
       const buffer = Buffer.alloc(1 << 20)
       let count = 0
-      for (let position = from;;) {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position)
+      for (;;) {
+        const bytesRead = Number(yield* handle.read(buffer))
         if (bytesRead === 0) return count
         for (let i = 0; i < bytesRead; i++) if (buffer[i] === 10) count++
-        position += bytesRead
       }
-    } finally {
-      await handle.close()
-    }
-  })
+    }))
+  }).pipe(Effect.mapError(failed(file, "cannot read")))
 
 /**
  * This process's session for `target`: items appended to it are on disk before `append` returns. Closing
  * the scope removes the session when everything was sent, else marks it closed for the next process.
  */
-export const openOwnSession = (spoolDir: string, target: string): Effect.Effect<OwnSpoolSession, SpoolError, Scope.Scope> =>
+export const openOwnSession = (
+  spoolDir: string,
+  target: string
+): Effect.Effect<OwnSpoolSession, SpoolError, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
     const id = `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`
     const dir = join(spoolDir, `${me}~${process.pid}~${id}`)
     const info = join(dir, "session.json")
     const journal = join(dir, "items.jsonl")
-    yield* attempt(dir, "cannot create", () => mkdir(join(dir, "files"), { recursive: true }))
+    yield* fs.makeDirectory(join(dir, "files"), { recursive: true }).pipe(Effect.mapError(failed(dir, "cannot create")))
     const createdAt = new Date().toISOString()
-    yield* writeAtomically(info, JSON.stringify({ target, createdAt }))
-    const handle = yield* attempt(journal, "cannot open", () => open(journal, "a"))
-    const session = makeSession(dir, target, createdAt, 0, { items: 0, bytes: 0 }, new Map())
+    yield* writeFileAtomic(info, JSON.stringify({ target, createdAt })).pipe(Effect.mapError(failed(info, "cannot write")))
     let discarded = false
+    const made: { session?: SpoolSession } = {}
+    yield* Effect.addFinalizer(() => made.session === undefined || discarded ? Effect.void : made.session.finish)
+    // Opened after the finalizer above is added, so closed before it runs (finalizers run in reverse): a
+    // session folder on NFS could not be removed while its files are open.
+    const handle = yield* fs.open(journal, { flag: "a" }).pipe(Effect.mapError(failed(journal, "cannot open")))
+    const reader = yield* fs.open(journal, { flag: "r" }).pipe(Effect.mapError(failed(journal, "cannot open")))
+    const session = makeSession(fs, reader, dir, target, createdAt, 0, { items: 0, bytes: 0 }, new Map())
+    made.session = session
     const writing = yield* Effect.makeSemaphore(1)
     // A sign of life for processes on other hosts sharing the cache (SLURM jobs): see `staleAfter`.
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(
       Effect.sleep(Duration.minutes(1)),
-      Effect.ignore(attempt(info, "cannot touch", () => utimes(info, new Date(), new Date())))
+      Effect.ignore(Effect.suspend(() => fs.utimes(info, new Date(), new Date())))
     )))
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        yield* Effect.promise(() => handle.close())
-        yield* session.closeReader
-        if (!discarded) yield* finishSession(session)
-      })
-    )
     const append: OwnSpoolSession["append"] = (item, attach) =>
       writing.withPermits(1)(Effect.gen(function*() {
         const n = session.state.written
         let line = item
         if (attach !== undefined) {
           const relative = `files/${n}/${basename(attach)}`
-          yield* attempt(attach, "cannot keep a copy", async () => {
-            await mkdir(join(dir, "files", String(n)), { recursive: true })
-            await linkOrCopy(attach, join(dir, relative))
-          })
+          yield* fs.makeDirectory(join(dir, "files", String(n)), { recursive: true }).pipe(
+            Effect.zipRight(linkOrCopy(fs, attach, join(dir, relative))),
+            Effect.mapError(failed(attach, "cannot keep a copy"))
+          )
           line = item.op === "image" ? { ...item, file: relative } : item.op === "artifact" ? { ...item, path: relative } : item
         }
-        yield* attempt(journal, "cannot append", () => handle.write(`${spoolLine(line)}\n`))
+        yield* handle.writeAll(new TextEncoder().encode(`${spoolLine(line)}\n`)).pipe(Effect.mapError(failed(journal, "cannot append")))
         session.state.written = n + 1
       }))
     return {
@@ -278,7 +282,7 @@ export const openOwnSession = (spoolDir: string, target: string): Effect.Effect<
       append,
       discard: Effect.suspend(() => {
         discarded = true
-        return Effect.ignore(attempt(dir, "cannot remove", () => rm(dir, { recursive: true, force: true })))
+        return Effect.ignore(fs.remove(dir, { recursive: true, force: true }))
       })
     }
   })
@@ -291,9 +295,14 @@ const pidAlive = (pid: number) => {
     process.kill(pid, 0)
     return true
   } catch (error) {
-    return codeOf(error) === "EPERM"
+    return (error as NodeJS.ErrnoException | undefined)?.code === "EPERM"
   }
 }
+
+/** A session file's text; none when it is not there (not written yet, or the session was taken over meanwhile). */
+const readOptional = (file: string) => readFileStringIfPresent(file).pipe(Effect.mapError(failed(file, "cannot read")))
+
+const statOptional = (path: string) => statIfPresent(path).pipe(Effect.mapError(failed(path, "cannot inspect")))
 
 /**
  * Takes over the sessions of `spoolDir` that no live process owns (for `target` only, when given), oldest
@@ -303,67 +312,68 @@ const pidAlive = (pid: number) => {
 export const claimSessions = (
   spoolDir: string,
   target?: string
-): Effect.Effect<ReadonlyArray<SpoolSession>, SpoolError, Scope.Scope> =>
+): Effect.Effect<ReadonlyArray<SpoolSession>, SpoolError, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const names = yield* attempt(spoolDir, "cannot list", () => readdir(spoolDir).catch((e: unknown) => (codeOf(e) === "ENOENT" ? [] : Promise.reject(e))))
+    const fs = yield* FileSystem.FileSystem
+    const names = Option.getOrElse(yield* readDirectoryIfPresent(spoolDir).pipe(Effect.mapError(failed(spoolDir, "cannot list"))), () => [])
     const claimed: Array<SpoolSession> = []
     for (const name of names) {
       const [host, pid, id] = name.split("~")
       if (id === undefined) continue
       const dir = join(spoolDir, name)
       const infoFile = join(dir, "session.json")
-      const text = yield* Effect.promise(() => readFile(infoFile, "utf8").catch(() => undefined))
-      const info = text === undefined ? undefined : Either.getOrUndefined(decodeInfo(text))
-      // A session being created has no session.json yet: its folder's time stands in.
-      const modified = yield* Effect.promise(() => stat(infoFile).catch(() => stat(dir)).then((s) => s.mtimeMs, () => 0))
+      const text = yield* readOptional(infoFile)
+      const info = Option.getOrUndefined(Option.flatMap(text, (t) => Option.getRight(decodeInfo(t))))
+      // A session being created has no session.json yet: its folder's time stands in (none: it was just claimed by another).
+      const found = Option.orElse(yield* statOptional(infoFile), () => Option.none<FileSystem.File.Info>())
+      const stamp = Option.isSome(found) ? found : yield* statOptional(dir)
+      const modified = Option.match(Option.flatMap(stamp, (s) => s.mtime), { onNone: () => 0, onSome: (d) => d.getTime() })
       const alive = info?.closed !== true &&
         (host === me ? pidAlive(Number(pid)) : Date.now() - modified < Duration.toMillis(staleAfter))
       if (alive) continue
       if (info === undefined) {
         // Its process died before writing session.json, so before writing any item: nothing to send.
         // (With items, session.json was damaged by something else: the folder is left as it is.)
-        const items = yield* Effect.promise(() => stat(join(dir, "items.jsonl")).then((s) => s.size, () => 0))
-        if (items === 0) yield* Effect.ignore(attempt(dir, "cannot remove", () => rm(dir, { recursive: true, force: true })))
+        const items = Option.match(yield* statOptional(join(dir, "items.jsonl")), { onNone: () => 0, onSome: (s) => Number(s.size) })
+        if (items === 0) yield* Effect.ignore(fs.remove(dir, { recursive: true, force: true }))
         continue
       }
       if (target !== undefined && info.target !== target) continue
       const mine = join(spoolDir, `${me}~${process.pid}~${id}`)
-      const won = yield* Effect.promise(() => rename(dir, mine).then(() => true, () => false))
+      // Another process that renamed it first leaves nothing at `dir`.
+      const won = yield* fs.rename(dir, mine).pipe(
+        Effect.as(true),
+        Effect.catchIf(isNotFound, () => Effect.succeed(false)),
+        Effect.mapError(failed(dir, "cannot take over"))
+      )
       if (!won) continue
-      const sentText = yield* Effect.promise(() => readFile(join(mine, "sent.json"), "utf8").catch(() => undefined))
-      const sent = (sentText === undefined ? undefined : Either.getOrUndefined(decodeSent(sentText))) ?? { items: 0, bytes: 0 }
+      const sentText = yield* readOptional(join(mine, "sent.json"))
+      const sent = Option.getOrUndefined(Option.flatMap(sentText, (t) => Option.getRight(decodeSent(t)))) ?? { items: 0, bytes: 0 }
       const written = sent.items + (yield* countLines(join(mine, "items.jsonl"), sent.bytes))
-      const runsText = yield* Effect.promise(() => readFile(join(mine, "runs.json"), "utf8").catch(() => undefined))
-      const opened = new Map(Object.entries((runsText === undefined ? undefined : Either.getOrUndefined(decodeRuns(runsText))) ?? {}))
-      const session = makeSession(mine, info.target, info.createdAt, written, sent, opened)
-      yield* Effect.addFinalizer(() => session.closeReader)
+      const runsText = yield* readOptional(join(mine, "runs.json"))
+      const opened = new Map(Object.entries(Option.getOrUndefined(Option.flatMap(runsText, (t) => Option.getRight(decodeRuns(t)))) ?? {}))
       if (written === sent.items) {
-        yield* finishSession(session)
+        // Everything was delivered: nothing to read, the folder goes.
+        yield* fs.remove(mine, { recursive: true, force: true }).pipe(Effect.ignore)
         continue
       }
-      claimed.push(session)
+      const reader = yield* fs.open(join(mine, "items.jsonl"), { flag: "r" }).pipe(Effect.mapError(failed(mine, "cannot open")))
+      claimed.push(makeSession(fs, reader, mine, info.target, info.createdAt, written, sent, opened))
     }
     return claimed.sort((a, b) => a.createdAt.localeCompare(b.createdAt))
   })
 
 /** Removes a session whose items were all delivered; one with items left is marked closed for the next process. */
-export const finishSession = (session: SpoolSession): Effect.Effect<void> => {
-  const { sent, written } = session.counts()
-  return Effect.ignore(
-    sent === written
-      ? attempt(session.dir, "cannot remove", () => rm(session.dir, { recursive: true, force: true }))
-      : writeAtomically(join(session.dir, "session.json"), JSON.stringify({ target: session.target, createdAt: session.createdAt, closed: true }))
-  )
-}
+export const finishSession = (session: SpoolSession): Effect.Effect<void> => session.finish
 
 /** The targets, other than `target`, that sessions in the spool were written for (for a message). */
-export const otherTargets = (spoolDir: string, target: string): Effect.Effect<ReadonlyArray<string>> =>
+export const otherTargets = (spoolDir: string, target: string): Effect.Effect<ReadonlyArray<string>, SpoolError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const names = yield* Effect.promise(() => readdir(spoolDir).catch(() => [] as Array<string>))
+    const names = Option.getOrElse(yield* readDirectoryIfPresent(spoolDir).pipe(Effect.mapError(failed(spoolDir, "cannot list"))), () => [])
     const targets = new Set<string>()
     for (const name of names) {
-      const text = yield* Effect.promise(() => readFile(join(spoolDir, name, "session.json"), "utf8").catch(() => undefined))
-      const info = text === undefined ? undefined : Either.getOrUndefined(decodeInfo(text))
+      const text = yield* readOptional(join(spoolDir, name, "session.json"))
+      const info = Option.getOrUndefined(Option.flatMap(text, (t) => Option.getRight(decodeInfo(t))))
       if (info !== undefined && info.target !== target) targets.add(info.target)
     }
     return [...targets].sort()

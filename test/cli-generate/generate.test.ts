@@ -120,7 +120,7 @@ describe("sardine generate", () => {
       env: { SARDINE_BACKEND: "wasm" }
     })
     expect(run.code, run.stderr).toBe(0)
-    const loaded = await Effect.runPromise(loadDeclaration(file))
+    const loaded = await Effect.runPromise(loadDeclaration(file).pipe(Effect.provide(NodeContext.layer)))
     const step = (await planOf(file, loaded.declaration)).steps.find((s) => s.kind === "generate")!
     stepOutput = cacheLayout(cacheDir).done(step.key)
   }, 600_000)

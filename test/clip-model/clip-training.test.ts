@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core"
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Schema, Stream } from "effect"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -57,7 +58,7 @@ const run = (workDir: string, dataDir: string, train: ClipTraining, onStep: (ste
     workDir,
     out: join(workDir, "model"),
     progress: () => Effect.void,
-    metrics: (step, values) => Effect.zipRight(appendTrainingLog(workDir, step, values), onStep(step)),
+    metrics: (step, values) => Effect.zipRight(appendTrainingLog(workDir, step, values).pipe(Effect.provide(NodeContext.layer), Effect.orDie), onStep(step)),
     log: () => Effect.void
   }
 }
@@ -143,7 +144,7 @@ describe("contrastive training", () => {
     await Effect.runPromise(trainClipModel(run(resumed, dataDir, train, (step) => Effect.sync(() => void seen.push(step)))))
     expect(seen).toEqual([3, 4])
     const curve = async (dir: string) => {
-      const byStep = new Map((await Effect.runPromise(readTrainingLog(dir))).map((l) => [l.step, l]))
+      const byStep = new Map((await Effect.runPromise(readTrainingLog(dir).pipe(Effect.provide(NodeContext.layer)))).map((l) => [l.step, l]))
       return [...byStep.values()].map(({ pairs_per_s: _speed, ...rest }) => rest)
     }
     expect(await curve(resumed)).toEqual(await curve(whole))
@@ -208,7 +209,7 @@ describe("contrastive training", () => {
         )
       )
     )
-    const log = await Effect.runPromise(readTrainingLog(dir))
+    const log = await Effect.runPromise(readTrainingLog(dir).pipe(Effect.provide(NodeContext.layer)))
     expect(log.at(-1)!.loss).toBeLessThan(log[0]!.loss! / 4)
     expect(log.at(-1)!["accuracy/image_to_text"]).toBe(1)
     expect(log.at(-1)!["accuracy/text_to_image"]).toBe(1)

@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Either, Exit, Layer } from "effect"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -192,7 +193,7 @@ describe("conditioning declarations", () => {
     try {
       const file = join(dir, "conditioned.json")
       await writeFile(file, JSON.stringify(encodeDeclaration(declaration)))
-      const loaded = await Effect.runPromise(loadDeclaration(file))
+      const loaded = await Effect.runPromise(loadDeclaration(file).pipe(Effect.provide(NodeContext.layer)))
       expect(loaded.declaration).toEqual(declaration)
     } finally {
       await rm(dir, { recursive: true, force: true })
@@ -215,7 +216,7 @@ describe("conditioning declarations", () => {
       const exit = await Effect.runPromiseExit(
         Effect.provide(
           checkEngineSupport(await Effect.runPromise(decodeDeclaration(input)), engine, (p) => p),
-          Layer.mergeAll(EngineEnvironmentsLive, WeightsLive, ModelArchitectureLive)
+          Layer.mergeAll(EngineEnvironmentsLive, WeightsLive, ModelArchitectureLive, NodeContext.layer)
         )
       )
       if (Exit.isSuccess(exit)) return []

@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -24,7 +25,7 @@ const lines = async (input: unknown) => {
   await writeFile(file, JSON.stringify(input))
   return Effect.runPromise(
     Effect.gen(function*() {
-      const check = yield* architectureIssues(yield* loadDeclaration(file))
+      const check = yield* architectureIssues(yield* loadDeclaration(file).pipe(Effect.provide(NodeContext.layer)))
       return { issues: check.issues.map(formatIssue), unchecked: check.unchecked }
     }).pipe(Effect.provide(ModelArchitectureLive))
   )

@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -24,7 +25,7 @@ const paperFiles = [
 describe("paper strategies round-trip through their canonical JSON", () => {
   for (const file of paperFiles) {
     it(file.split("/").slice(-1)[0]!, async () => {
-      const loaded = await Effect.runPromise(loadDeclaration(file))
+      const loaded = await Effect.runPromise(loadDeclaration(file).pipe(Effect.provide(NodeContext.layer)))
       const json = canonicalJson(encodeDeclaration(loaded.declaration))
       const again = await Effect.runPromise(decodeDeclaration(JSON.parse(json)))
       expect(canonicalJson(encodeDeclaration(again))).toBe(json)
@@ -34,13 +35,13 @@ describe("paper strategies round-trip through their canonical JSON", () => {
       const dir = await mkdtemp(join(tmpdir(), "sardine-roundtrip-"))
       const jsonFile = join(dir, "declaration.json")
       await writeFile(jsonFile, canonicalJsonPretty(encodeDeclaration(loaded.declaration)))
-      const fromJson = await Effect.runPromise(loadDeclaration(jsonFile))
+      const fromJson = await Effect.runPromise(loadDeclaration(jsonFile).pipe(Effect.provide(NodeContext.layer)))
       expect(canonicalJson(encodeDeclaration(fromJson.declaration))).toBe(json)
     })
   }
 
   it("the hybrid declares what the seed study's best strategy says", async () => {
-    const { declaration } = await Effect.runPromise(loadDeclaration(paperFiles[6]!))
+    const { declaration } = await Effect.runPromise(loadDeclaration(paperFiles[6]!).pipe(Effect.provide(NodeContext.layer)))
     if (declaration.kind !== "experiment") throw new Error("expected an experiment")
     expect(declaration.components.unet._tag).toBe("full")
     expect(declaration.components.vae._tag).toBe("frozen")

@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -24,7 +25,7 @@ describe("experiments/demo/pretrain.ts", () => {
   it("imports only from sardine and plans init-model → VAE train → merge-model → UNet train", async () => {
     const source = await readFile(declarationFile, "utf8")
     expect([...source.matchAll(/from\s+"([^"]+)"/g)].map((m) => m[1])).toEqual(["sardine"])
-    const { declaration } = await Effect.runPromise(loadDeclaration(declarationFile))
+    const { declaration } = await Effect.runPromise(loadDeclaration(declarationFile).pipe(Effect.provide(NodeContext.layer)))
     expect(declaration.kind).toBe("study")
     const plan = compilePlan(declaration)
     const step = (id: string) => {
@@ -53,7 +54,7 @@ describe("experiments/demo/pretrain.ts", () => {
   })
 
   it("runs cut down to a few steps through sardine run, and its stage 2 exports as a loadable pipeline", async () => {
-    const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile))
+    const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile).pipe(Effect.provide(NodeContext.layer)))
     const encoded = encodeDeclaration(declaration) as {
       experiments: Array<Record<string, any>>
       [key: string]: unknown

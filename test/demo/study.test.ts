@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { existsSync } from "node:fs"
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
@@ -30,7 +31,7 @@ describe("experiments/demo/study.ts", () => {
   it("declares the seed study's strategies on the shipped base, ships withheld from SAR and prompted as unseen", async () => {
     const source = await readFile(declarationFile, "utf8")
     expect([...source.matchAll(/from\s+"([^"]+)"/g)].map((m) => m[1])).toEqual(["sardine"])
-    const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile))
+    const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile).pipe(Effect.provide(NodeContext.layer)))
     const experiments = (declaration as Study).experiments
     expect(experiments.map((e) => e.name)).toEqual(strategies)
     for (const e of experiments) {
@@ -55,7 +56,7 @@ describe("experiments/demo/study.ts", () => {
   it.each(["tfjs", "torch"] as const)(
     "cut down, runs through sardine run --engine %s: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances",
     async (engine) => {
-      const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile))
+      const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile).pipe(Effect.provide(NodeContext.layer)))
       const encoded = encodeDeclaration(declaration) as { experiments: Array<Record<string, any>>; [key: string]: unknown }
       const dir = await mkdtemp(join(tmpdir(), "sardine-demo-study-"))
       try {

@@ -62,7 +62,7 @@ const printed = async (args: ReadonlyArray<string>) => {
 
 /** Trains the declaration's experiment into the cache where `sardine run` would commit its train step. */
 const trainInto = async (file: string, cacheDir: string, dataDir: string) => {
-  const loaded = await Effect.runPromise(loadDeclaration(file))
+  const loaded = await Effect.runPromise(loadDeclaration(file).pipe(Effect.provide(NodeContext.layer)))
   const declared = experimentsOf(loaded.declaration)[0]!
   const step = trainStepOf((await planOf(file, loaded.declaration)).steps, declared.name)!
   const done = cacheLayout(cacheDir).done(step.key)

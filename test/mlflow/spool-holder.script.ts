@@ -4,7 +4,7 @@
  * no other process takes the session over while this one lives, and that one does once it is gone.
  * Usage: node --import tsx <this> <spool folder>
  */
-import { NodeRuntime } from "@effect/platform-node"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
 import { openOwnSession } from "../../framework/tracking/spool.ts"
 
@@ -15,4 +15,4 @@ const program = Effect.scoped(Effect.gen(function*() {
   yield* Effect.never
 }))
 
-NodeRuntime.runMain(program)
+NodeRuntime.runMain(program.pipe(Effect.provide(NodeContext.layer)))

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Either, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import { mkdtemp, readdir } from "node:fs/promises"
@@ -64,7 +65,7 @@ describe("the tracking spool", () => {
       expect(taken).toEqual([{ written: 1, sent: 0 }])
       // Renamed to this process's name, so a third process would leave it alone while this one lives.
       expect((yield* Effect.promise(() => readdir(spoolDir)))[0]).toMatch(new RegExp(`~${process.pid}~`))
-    }))
+    }).pipe(Effect.provide(NodeContext.layer)))
 })
 
 describe("the tracking queue", () => {
@@ -93,7 +94,7 @@ describe("the tracking queue", () => {
       const [left] = yield* Effect.scoped(Effect.map(claimSessions(spoolDir), (sessions) => sessions.map((s) => s.counts())))
       expect(left).toEqual({ written: 101, sent: 0 })
       expect(own.dir).not.toBe("")
-    }))
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.live("sends a resumed step's points only after the last step its run holds", () =>
     Effect.gen(function*() {
@@ -117,5 +118,5 @@ describe("the tracking queue", () => {
       expect(second).toBe(first)
       const history = yield* Effect.promise(() => readHistory(server, first, "loss"))
       expect(history.map((p) => p.step)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
-    }))
+    }).pipe(Effect.provide(NodeContext.layer)))
 })

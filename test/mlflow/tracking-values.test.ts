@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Option, Redacted } from "effect"
 import { execFile } from "node:child_process"
 import { mkdtemp, mkdir, writeFile } from "node:fs/promises"
@@ -104,7 +105,7 @@ describe("system tags", () => {
       expect(yield* gitCommitOf(join(repo, "framework/tracking/git-commit.ts"))).toEqual(Option.some(stdout.trim()))
       const outside = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "sardine-nogit-")))
       expect(yield* gitCommitOf(join(outside, "a.ts"))).toEqual(Option.none())
-    }))
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.live("follows packed refs and a worktree's .git file", () =>
     Effect.gen(function*() {
@@ -120,7 +121,7 @@ describe("system tags", () => {
       yield* git("worktree", "add", "-q", "-b", "side", join(dir, "wt"))
       yield* Effect.promise(() => mkdir(join(dir, "wt", "sub"), { recursive: true }))
       expect(yield* gitCommitOf(join(dir, "wt", "sub", "b.ts"))).toEqual(Option.some(head))
-    }))
+    }).pipe(Effect.provide(NodeContext.layer)))
 })
 
 describe("log-batch chunks", () => {

@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
@@ -55,7 +56,7 @@ describe("plan shapes", () => {
   })
 
   it("the paper study shares its data preparation and frozen-encoder caches", async () => {
-    const { declaration } = await Effect.runPromise(loadDeclaration(`${repoRoot}/experiments/paper/study.ts`))
+    const { declaration } = await Effect.runPromise(loadDeclaration(`${repoRoot}/experiments/paper/study.ts`).pipe(Effect.provide(NodeContext.layer)))
     const plan = compilePlan(declaration)
     const byKind = (kind: string) => plan.steps.filter((s) => s.kind === kind)
     // 7 strategies: the hybrid's captions insert <SAR>, so its training data is prepared apart.

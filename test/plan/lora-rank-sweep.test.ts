@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
@@ -5,7 +6,7 @@ import { compilePlan } from "../../framework/plan/compile.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { repoRoot } from "../support/run-process.ts"
 
-const load = (name: string) => Effect.runPromise(loadDeclaration(`${repoRoot}/experiments/paper/${name}.ts`))
+const load = (name: string) => Effect.runPromise(loadDeclaration(`${repoRoot}/experiments/paper/${name}.ts`).pipe(Effect.provide(NodeContext.layer)))
 const stepsOf = (plan: Plan, kind: string) => plan.steps.filter((s) => s.kind === kind)
 
 describe("the paper's LoRA-rank sweep of the UNet (experiments/paper/lora-rank-sweep.ts, a grid)", () => {

@@ -2,6 +2,7 @@
  * The comparison report from a small real study: run through the real runner (production
  * prepare-data, evaluate and report steps; engine stand-ins), opened in a real headless Chromium.
  */
+import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -243,7 +244,7 @@ describe("the comparison report of a study", () => {
   })
 
   it("does not bold a best that is not significant: the same values, re-rendered with the verdict flipped, move the bold", async () => {
-    const loaded = await Effect.runPromise(loadStudy(experimentDirsOf(ran)))
+    const loaded = await Effect.runPromise(loadStudy(experimentDirsOf(ran)).pipe(Effect.provide(NodeContext.layer)))
     const recomputed = await Effect.runPromise(statisticsOf(loaded, study.compare))
     const columns = EVALUATION_METRICS.filter((m) => recomputed.best[m.id] !== undefined)
     expect(recomputed.best).toEqual(JSON.parse(JSON.stringify(statistics.best)))
@@ -413,10 +414,12 @@ describe("the comparison report of a study", () => {
     // The same evaluations under ten long names: the layout, not the numbers, is under test here.
     const dirs = experimentDirsOf(ran)
     // No baseline among the copies: the layout needs no comparisons, so none are computed.
-    const loaded = await Effect.runPromise(loadStudy(Array.from({ length: 10 }, (_, i) => ({
-      experiment: { ...dirs[i % 4]!.experiment, baseline: false, name: `strategy-${i}-lora-unet-rank-16-alpha-32-cosine-schedule-noise-offset`.slice(0, 64) },
-      replicates: dirs[i % 4]!.replicates
-    }))))
+    const loaded = await Effect.runPromise(
+      loadStudy(Array.from({ length: 10 }, (_, i) => ({
+        experiment: { ...dirs[i % 4]!.experiment, baseline: false, name: `strategy-${i}-lora-unet-rank-16-alpha-32-cosine-schedule-noise-offset`.slice(0, 64) },
+        replicates: dirs[i % 4]!.replicates
+      }))).pipe(Effect.provide(NodeContext.layer))
+    )
     const outDir = join(dir, "wide-report")
     const wideStatistics = await Effect.runPromise(statisticsOf(loaded, []))
     await Effect.runPromise(

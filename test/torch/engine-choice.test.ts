@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Exit, Layer, Schema } from "effect"
 import { cp, mkdir, open, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -28,7 +29,7 @@ import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-li
 
 const decode = (input: unknown) => Effect.runPromise(decodeDeclaration(input))
 const demoBase = join(repoRoot, "experiments/demo/base")
-const services = Layer.mergeAll(EngineEnvironmentsLive, WeightsLive, ModelArchitectureLive)
+const services = Layer.mergeAll(EngineEnvironmentsLive, WeightsLive, ModelArchitectureLive, NodeContext.layer)
 /** A stand-in for a machine where the torch engine has no Python (this checkout has .venv, so it cannot be made here). */
 const torchNotConfiguredStandIn = Layer.succeed(EngineEnvironments, {
   torchConfigured: Effect.succeed(false),

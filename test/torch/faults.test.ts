@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Exit, Schema } from "effect"
 import { cp, readdir, readFile, truncate, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
@@ -145,7 +146,9 @@ describe("the torch engine's faults", () => {
   }, 600_000)
 
   it("Ctrl-C during a torch training: sardine run exits 130, the worker checkpoints and exits; the rerun resumes and finishes", async () => {
-    const { declaration, directory } = await Effect.runPromise(loadDeclaration(join(repoRoot, "experiments/demo/study.ts")))
+    const { declaration, directory } = await Effect.runPromise(
+      loadDeclaration(join(repoRoot, "experiments/demo/study.ts")).pipe(Effect.provide(NodeContext.layer))
+    )
     const encoded = encodeDeclaration(declaration) as { experiments: Array<Record<string, any>> }
     const e = encoded.experiments.find((x) => x.name === "full-unet")!
     const one = {

@@ -32,7 +32,7 @@ import { components, temporaryFolder, training } from "../training/training-run.
  */
 
 const decode = (input: unknown) => Effect.runPromise(decodeDeclaration(input))
-const services = Layer.mergeAll(EngineEnvironmentsLive, WeightsLive, ModelArchitectureLive)
+const services = Layer.mergeAll(EngineEnvironmentsLive, WeightsLive, ModelArchitectureLive, NodeContext.layer)
 
 const problemsOf = async (declaration: unknown, engine: "tfjs" | "torch") => {
   const exit = await Effect.runPromiseExit(Effect.provide(checkEngineSupport(await decode(declaration), engine, (p) => p), services))

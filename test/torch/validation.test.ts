@@ -1,3 +1,4 @@
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Schema } from "effect"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -58,7 +59,7 @@ describe("validation images during a torch training", () => {
       const raster = await Effect.runPromise(Effect.flatMap(ImageIO, (io) => io.read(file)).pipe(Effect.provide(ImageIOLive)))
       expect([raster.width, raster.height]).toEqual([32, 32])
     }
-    const listed = await Effect.runPromise(validationImagesIn(workDir, prompts))
+    const listed = await Effect.runPromise(validationImagesIn(workDir, prompts).pipe(Effect.provide(NodeContext.layer)))
     expect(listed.map((v) => [v.step, v.prompt])).toEqual(steps.flatMap((step) => prompts.map((p) => [step, p])))
     expect(listed.map((v) => v.file)).toEqual(logged.map((l) => l.file))
   }, 600_000)
