@@ -16,6 +16,7 @@ import { makeScheduler } from "../tfjs/sampling/sampler.ts"
 import type { DiffusionScheduler, NoiseDraw } from "../tfjs/schedulers/diffusion-scheduler.ts"
 import type { ClipTokenizer } from "../tokenizer/clip-tokenizer.ts"
 import { loadClipTokenizer } from "../tokenizer/tokenizer-files.ts"
+import { isNotFound } from "../../framework/files/file-errors.ts"
 
 /**
  * The ONNX engine: an ONNX export's graphs on onnxruntime-node, the denoising loop in TypeScript. The
@@ -42,7 +43,7 @@ export const onnxRuntimeInfo: Effect.Effect<OnnxRuntimeInfo, EngineError, FileSy
   const known = ort.listSupportedBackends().map((b) => b.name)
   const root = join(dirname(createRequire(import.meta.url).resolve("onnxruntime-node")), "..", "bin")
   const files = yield* fs.readDirectory(root, { recursive: true }).pipe(
-    Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeed([])),
+    Effect.catchIf(isNotFound, () => Effect.succeed([])),
     Effect.mapError((e) => unreadable(root, e))
   )
   const bindings = new Set(files.filter((f) => basename(f) === "onnxruntime_binding.node").map(dirname))

@@ -13,7 +13,8 @@ import { isIgnoredClipTensor } from "./clip-text-model.ts"
 import { clipModelSpecs, decodeClipModelConfig, type ClipModelPlan } from "./clip-model.ts"
 import type { ParameterMap } from "./layers.ts"
 import { readJsonFile } from "./model-config.ts"
-import { isNotFound, pathExists, platformReason } from "./node-file-system.ts"
+import { pathExists } from "./node-file-system.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 
 /**
  * A transformers CLIPModel folder, as `CLIPModel.save_pretrained` + `CLIPTokenizer.save_pretrained` +
@@ -54,7 +55,7 @@ export interface ClipModelDescription {
   readonly image: ClipImageConfig
 }
 
-const fsFailure = (file: string) => (e: PlatformError) => new ClipFolderError({ file, reason: platformReason(e), cause: e })
+const fsFailure = (file: string) => (e: PlatformError) => new ClipFolderError({ file, reason: fileProblem(e), cause: e })
 
 const exists = (file: string) => pathExists(file).pipe(Effect.mapError(fsFailure(file)))
 

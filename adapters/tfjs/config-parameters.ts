@@ -4,8 +4,9 @@ import { autoencoderKlSpecs, decodeAutoencoderKlConfig } from "./autoencoder-kl.
 import { clipTextSpecs, decodeClipTextConfig } from "./clip-text-model.ts"
 import type { ParameterSpec } from "./layers.ts"
 import { ModelConfigError, readJsonFile } from "./model-config.ts"
-import { isNotFound, platformReason, withNodeFileSystem } from "./node-file-system.ts"
+import { withNodeFileSystem } from "./node-file-system.ts"
 import { decodeUnet2DConditionConfig, unet2dConditionSpecs } from "./unet2d-condition.ts"
+import { fileProblem, isNotFound } from "../../framework/files/file-errors.ts"
 
 /**
  * The parameters a model folder's `config.json` describes, named and shaped as the model that diffusers' /
@@ -43,7 +44,7 @@ export const configParameters = (folder: string, className?: string): Effect.Eff
     const present = yield* withNodeFileSystem((fs) => fs.stat(file)).pipe(
       Effect.map((info) => info.type === "File"),
       Effect.catchIf(isNotFound, () => Effect.succeed(false)),
-      Effect.mapError((e) => new ModelConfigError({ file, reason: `cannot read (${platformReason(e)})`, cause: e }))
+      Effect.mapError((e) => new ModelConfigError({ file, reason: `cannot read (${fileProblem(e)})`, cause: e }))
     )
     if (!present) return undefined
     const json = yield* readJsonFile(file)

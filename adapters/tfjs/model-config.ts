@@ -1,5 +1,6 @@
 import { Effect, ParseResult, Schema } from "effect"
-import { platformReason, withNodeFileSystem } from "./node-file-system.ts"
+import { withNodeFileSystem } from "./node-file-system.ts"
+import { fileProblem } from "../../framework/files/file-errors.ts"
 
 /** A model config.json sardine cannot build: names the file, the field and the rule. */
 export class ModelConfigError extends Schema.TaggedError<ModelConfigError>()("ModelConfigError", {
@@ -44,7 +45,7 @@ export const parsePythonJson = (text: string): unknown => {
 
 export const readJsonFile = (file: string): Effect.Effect<unknown, ModelConfigError> =>
   withNodeFileSystem((fs) => fs.readFileString(file)).pipe(
-    Effect.mapError((error) => new ModelConfigError({ file, reason: `not readable (${platformReason(error)})`, cause: error })),
+    Effect.mapError((error) => new ModelConfigError({ file, reason: `not readable (${fileProblem(error)})`, cause: error })),
     Effect.flatMap((text) =>
       Effect.try({
         try: () => parsePythonJson(text),

@@ -13,9 +13,3 @@ export const withNodeFileSystem = <A, E>(
 
 /** Whether something (file or folder) is at `path`; failing only when that cannot be told (no permission, …). */
 export const pathExists = (path: string): Effect.Effect<boolean, PlatformError> => withNodeFileSystem((fs) => fs.exists(path))
-
-/** Whether a failed file operation found nothing at its path (the one failure that means "absent"). */
-export const isNotFound = (error: PlatformError): boolean => error._tag === "SystemError" && error.reason === "NotFound"
-
-/** What went wrong, as the operating system said it (Node's message names the path: "ENOENT: no such file or directory, open '…'"). */
-export const platformReason = (error: PlatformError): string => error.description ?? error.message

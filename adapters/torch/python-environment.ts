@@ -1,5 +1,7 @@
 import { Console, Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
+// Synchronous checks of a venv's files while the environment is chosen, before any Effect needs them: a
+// FileSystem there would become a requirement of every layer built on EngineEnvironments.
 import { existsSync, readFileSync } from "node:fs"
 import { dirname } from "node:path"
 import { fileURLToPath } from "node:url"

@@ -5,7 +5,7 @@ import type { PlatformError } from "@effect/platform/Error"
  * `SystemError`, else the error's message. Keeps the adapters' error texts what they were when
  * they called node:fs themselves.
  */
-export const fileProblem = (error: PlatformError): string => error._tag === "SystemError" && error.description !== undefined ? error.description : error.message
+export const fileProblem = (error: PlatformError): string => error.description ?? error.message
 
 /** Whether the error says the file (or a folder on its path) does not exist; every other error is a problem to report. */
 export const isNotFound = (error: PlatformError): boolean => error._tag === "SystemError" && error.reason === "NotFound"

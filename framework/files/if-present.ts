@@ -1,15 +1,13 @@
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Option } from "effect"
+import { isNotFound } from "./file-errors.ts"
 
 /*
  * Reads where "nothing there" is an answer: only a path that does not exist reads as absent. Any other
  * failure (no permission, a folder where a file should be, an I/O error) stays an error, so a damaged
  * cache or spool is reported instead of being taken for an empty one.
  */
-
-/** The one failure that means "not there". */
-export const isNotFound = (error: PlatformError): boolean => error._tag === "SystemError" && error.reason === "NotFound"
 
 const ifPresent = <A>(read: Effect.Effect<A, PlatformError>): Effect.Effect<Option.Option<A>, PlatformError> =>
   read.pipe(Effect.map(Option.some), Effect.catchIf(isNotFound, () => Effect.succeedNone))

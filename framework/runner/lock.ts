@@ -6,6 +6,7 @@ import { hostname } from "node:os"
 import { dirname, join } from "node:path"
 import { isAlreadyThere, temporaryNameFor, writeFileAtomic, writeFolderAtomic } from "../files/atomic-write.ts"
 import { CacheError } from "./cache.ts"
+import { isNotFound } from "../files/file-errors.ts"
 
 /**
  * A step lock is a folder `<cache>/locks/<key>/` holding `owner.json`. It is built under a temporary
@@ -99,14 +100,13 @@ export const readLock = (path: string): Effect.Effect<Found, LockUnreadable, Fil
     const fs = yield* FileSystem.FileSystem
     const file = join(path, ownerFileName)
     const unreadable = (reason: string) => new LockUnreadable({ path, reason })
-    const missing = (e: PlatformError) => e._tag === "SystemError" && e.reason === "NotFound"
     const info = yield* fs.stat(file).pipe(Effect.option)
     if (Option.isNone(info)) {
-      const folder = yield* fs.stat(path).pipe(Effect.catchIf(missing, () => Effect.succeed(undefined)), Effect.mapError((e) => unreadable(e.message)))
+      const folder = yield* fs.stat(path).pipe(Effect.catchIf(isNotFound, () => Effect.succeed(undefined)), Effect.mapError((e) => unreadable(e.message)))
       return folder === undefined ? { _tag: "gone" } as const : yield* Effect.fail(unreadable(`it has no ${ownerFileName}`))
     }
     const text = yield* fs.readFileString(file).pipe(
-      Effect.catchIf(missing, () => Effect.succeed(undefined)),
+      Effect.catchIf(isNotFound, () => Effect.succeed(undefined)),
       Effect.mapError((e) => unreadable(e.message))
     )
     if (text === undefined) return { _tag: "gone" } as const

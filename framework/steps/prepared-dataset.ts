@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
-// Still node:fs (through Effect.tryPromise, errors typed): its readers are called by adapters/tfjs and tests with no FileSystem in R yet.
+// node:fs through Effect.tryPromise (errors typed): its readers are called inside the tfjs trainer's loops and by
+// tests that provide no FileSystem.
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { ClassMap, ConditioningInput } from "../declaration/conditioning.ts"
@@ -127,7 +128,12 @@ export const preparedDatasetWriter = (dir: string, conditioning?: Omit<PreparedC
 
 export const readPreparedIndex = (dir: string): Effect.Effect<PreparedIndex, PreparedDataError> =>
   attempt(join(dir, indexFile), "cannot read the prepared-data index", () => readFile(join(dir, indexFile), "utf8")).pipe(
-    Effect.map((text) => JSON.parse(text) as PreparedIndex)
+    Effect.flatMap((text) =>
+      Effect.try({
+        try: () => JSON.parse(text) as PreparedIndex,
+        catch: (e) => new PreparedDataError({ path: join(dir, indexFile), reason: `the prepared-data index is not JSON: ${(e as Error).message}` })
+      })
+    )
   )
 
 const readFloats = (dir: string, file: string, what: string): Effect.Effect<Float32Array, PreparedDataError> =>

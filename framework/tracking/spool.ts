@@ -5,7 +5,8 @@ import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { basename, join } from "node:path"
 import { writeFileAtomic } from "../files/atomic-write.ts"
-import { isNotFound, readDirectoryIfPresent, readFileStringIfPresent, statIfPresent } from "../files/if-present.ts"
+import { isNotFound } from "../files/file-errors.ts"
+import { readDirectoryIfPresent, readFileStringIfPresent, statIfPresent } from "../files/if-present.ts"
 import { attachedFile, parseSpoolLine, type SpoolItem, spoolLine } from "./spool-item.ts"
 
 /*

@@ -9,6 +9,7 @@ import { DatasetError, type SyntheticSummary } from "../../../framework/services
 import { ImageIO } from "../../../framework/services/image-io.ts"
 import { labelLegend } from "./scene-classes.ts"
 import { generateScene } from "./scene-generator.ts"
+import { isNotFound } from "../../../framework/files/file-errors.ts"
 
 /*
  * Writes a synthetic dataset as a Hugging Face imagefolder:
@@ -29,7 +30,7 @@ const fail = (path: string) => (error: PlatformError) => new DatasetError({ path
 /** The target may not exist yet, or be an empty folder; anything else is refused. */
 const checkTarget = (fs: FileSystem.FileSystem, folder: string) =>
   fs.readDirectory(folder).pipe(
-    Effect.catchIf((error) => error._tag === "SystemError" && error.reason === "NotFound", () => Effect.succeed([])),
+    Effect.catchIf(isNotFound, () => Effect.succeed([])),
     Effect.mapError((error) =>
       (error.cause as NodeJS.ErrnoException | undefined)?.code === "ENOTDIR"
         ? new DatasetError({ path: folder, reason: "output path exists and is not a folder" })

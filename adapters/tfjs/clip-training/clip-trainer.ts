@@ -7,7 +7,7 @@ import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { clipImageFeatures, clipModelSpecs, type ClipModelPlan, clipTextFeatures, LOGIT_SCALE, unitRows } from "../clip-model.ts"
 import { CLIP_WEIGHTS, ClipFolderError, readClipModelDescription, writeClipModelFolder } from "../clip-model-folder.ts"
 import { layersOf, type ParameterSpec } from "../layers.ts"
-import { pathExists, platformReason } from "../node-file-system.ts"
+import { pathExists } from "../node-file-system.ts"
 import { type AdamWState, adamwStep, disposeAdamW } from "../training/adamw.ts"
 import { globalNorm } from "../training/gradient-norm.ts"
 import { DataFolderError } from "../training/index-files.ts"
@@ -20,6 +20,7 @@ import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "../training/
 import { type ClipPairs, loadClipPairs } from "./clip-batches.ts"
 import { initialClipParameters } from "./clip-initialisation.ts"
 import { captionTargets, contrastiveLoss, retrievalAccuracy } from "./contrastive-loss.ts"
+import { fileProblem } from "../../../framework/files/file-errors.ts"
 
 /**
  * Trains a CLIPModel from nothing on prepared image–caption pairs, as CLIP is trained: symmetric
@@ -82,7 +83,7 @@ export const trainClipModel = (run: ClipTrainRun): Effect.Effect<void, ClipTrain
       yield* prepareBackendForTraining
       const weights = join(run.architecture, CLIP_WEIGHTS)
       const weightsPresent = yield* pathExists(weights).pipe(
-        Effect.mapError((e) => new ClipFolderError({ file: weights, reason: platformReason(e), cause: e }))
+        Effect.mapError((e) => new ClipFolderError({ file: weights, reason: fileProblem(e), cause: e }))
       )
       if (weightsPresent) {
         return yield* new ClipFolderError({

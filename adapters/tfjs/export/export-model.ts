@@ -5,7 +5,7 @@ import { join } from "node:path"
 import type { ExportFormat, ExportSummary } from "../../../framework/services/engine.ts"
 import { writeFolderAtomically } from "../../files/atomic-write-node.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
-import { isNotFound, pathExists, platformReason, withNodeFileSystem } from "../node-file-system.ts"
+import { pathExists, withNodeFileSystem } from "../node-file-system.ts"
 import { disposePipeline, loadPipeline, readPipelineArchitecture, type LoadError } from "../pipeline-loader.ts"
 import { disposeAdaptation } from "../training/trainable-model.ts"
 import type { DataFolderError } from "../training/index-files.ts"
@@ -15,6 +15,7 @@ import { ExportError } from "./export-error.ts"
 import { loraParts, writeKohyaLora, writePeftLora } from "./lora-files.ts"
 import { MERGED_CONTROLNET_FOLDER, writeMergedPipeline } from "./merged-pipeline.ts"
 import { writeTextualInversion } from "./textual-inversion-file.ts"
+import { fileProblem, isNotFound } from "../../../framework/files/file-errors.ts"
 
 export interface ExportRun {
   /** The base pipeline folder the model was trained from. */
@@ -30,7 +31,7 @@ export interface ExportRun {
 
 export type ExportFailure = ExportError | DataFolderError | SafetensorsError | LoadError
 
-const fsFailure = (format: ExportFormat, what: string) => (e: PlatformError) => new ExportError({ format, reason: `${what}: ${platformReason(e)}`, cause: e })
+const fsFailure = (format: ExportFormat, what: string) => (e: PlatformError) => new ExportError({ format, reason: `${what}: ${fileProblem(e)}`, cause: e })
 
 /** Whether `--out` is taken (export never writes over anything). */
 const outTaken = (run: ExportRun) => pathExists(run.out).pipe(Effect.mapError(fsFailure(run.format, `cannot look at ${run.out}`)))

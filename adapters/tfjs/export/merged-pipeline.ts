@@ -12,10 +12,11 @@ import { tensorSpec, type ParameterSpec } from "../layers.ts"
 import type { LoadedModel, StableDiffusionPipeline } from "../pipeline-loader.ts"
 import { treatmentsOf, type ComponentName } from "../../../framework/declaration/adaptation.ts"
 import type { AdaptationTensors } from "../training/adapted-pipeline.ts"
-import { isNotFound, pathExists, platformReason } from "../node-file-system.ts"
+import { pathExists } from "../node-file-system.ts"
 import { mergedWeight } from "../training/lora.ts"
 import { ExportError } from "./export-error.ts"
 import { withEntriesAdded, withMember } from "./json-text.ts"
+import { fileProblem, isNotFound } from "../../../framework/files/file-errors.ts"
 
 /**
  * A trained model as a complete diffusers pipeline folder: LoRA merged into the base weights
@@ -26,7 +27,7 @@ import { withEntriesAdded, withMember } from "./json-text.ts"
 
 const WEIGHT_FILE = /\.(safetensors|bin|ckpt|pt)$|\.safetensors\.index\.json$|\.bin\.index\.json$/
 
-const fsError = (what: string) => (e: PlatformError) => new ExportError({ format: "diffusers", reason: `${what}: ${platformReason(e)}`, cause: e })
+const fsError = (what: string) => (e: PlatformError) => new ExportError({ format: "diffusers", reason: `${what}: ${fileProblem(e)}`, cause: e })
 
 const modelOf = (pipeline: StableDiffusionPipeline, name: ComponentName): LoadedModel<unknown> =>
   name === "unet" ? pipeline.unet : name === "vae" ? pipeline.vae : pipeline.textEncoders.find((e) => e.name === name)!

@@ -11,11 +11,12 @@ import { loadClipTokenizer, type TokenizerError } from "../../tokenizer/tokenize
 import { autoencoderKlSpecs, decodeAutoencoderKlConfig } from "../autoencoder-kl.ts"
 import { clipTextSpecs, decodeClipTextConfig } from "../clip-text-model.ts"
 import type { ParameterSpec } from "../layers.ts"
-import { pathExists, platformReason, withNodeFileSystem } from "../node-file-system.ts"
+import { pathExists, withNodeFileSystem } from "../node-file-system.ts"
 import { type ModelConfigError, readJsonFile } from "../model-config.ts"
 import { decodeNoiseSchedule } from "../schedulers/noise-schedule.ts"
 import { decodeUnet2DConditionConfig, unet2dConditionSpecs } from "../unet2d-condition.ts"
 import { clipTextInitialisation, type Initialisation, torchDefaultInitialisation } from "./parameter-initialisation.ts"
+import { fileProblem } from "../../../framework/files/file-errors.ts"
 
 /**
  * A diffusers pipeline with freshly initialised weights, from an architecture folder (model_index.json,
@@ -123,7 +124,7 @@ const readComponents = (architecture: string, family: ModelFamily) =>
 /** Every file of the architecture folder, refusing weights (a folder with weights is a `diffusers` base). */
 const architectureFiles = (architecture: string) =>
   withNodeFileSystem((fs) => fs.readDirectory(architecture, { recursive: true })).pipe(
-    Effect.mapError((e) => new InitModelError({ file: architecture, reason: `cannot list the architecture folder (${platformReason(e)})`, cause: e })),
+    Effect.mapError((e) => new InitModelError({ file: architecture, reason: `cannot list the architecture folder (${fileProblem(e)})`, cause: e })),
     Effect.flatMap((paths) => {
       const weights = paths.filter((path) => WEIGHT_FILE.test(basename(path)))
       return weights.length === 0
@@ -195,7 +196,7 @@ const plannedWeights = (architecture: string, textEncoders: ReadonlyArray<{ name
 /** Writes a new pipeline folder at `run.out` with seeded initial weights for the architecture's configs. */
 export const initModel = (run: InitModelRun): Effect.Effect<void, InitModelFailure> =>
   Effect.gen(function*() {
-    const fsFailure = (what: string) => (e: PlatformError) => new InitModelError({ file: run.out, reason: `${what}: ${platformReason(e)}`, cause: e })
+    const fsFailure = (what: string) => (e: PlatformError) => new InitModelError({ file: run.out, reason: `${what}: ${fileProblem(e)}`, cause: e })
     if (yield* pathExists(run.out).pipe(Effect.mapError(fsFailure("cannot look at it")))) {
       return yield* new InitModelError({ file: run.out, reason: "already exists; init-model writes a new folder" })
     }

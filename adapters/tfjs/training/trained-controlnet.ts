@@ -10,11 +10,11 @@ import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { saveParameters } from "../checkpoint.ts"
 import { controlNetConfigFromUnet, controlNetConfigJson, controlNetFromUnet, controlNetSpecs, type ControlNetPlan, planControlNet } from "../controlnet.ts"
 import type { ModelConfigError } from "../model-config.ts"
-import { platformReason } from "../node-file-system.ts"
 import { type LoadedModel, loadControlNet, type LoadError, type StableDiffusionPipeline } from "../pipeline-loader.ts"
 import { DataFolderError } from "./index-files.ts"
 import { type LoraWeights, mergedWeight } from "./lora.ts"
 import { TreatmentError } from "./trainable-model.ts"
+import { fileProblem } from "../../../framework/files/file-errors.ts"
 
 /**
  * The ControlNet a conditioned experiment trains: made as diffusers' `ControlNetModel.from_unet` makes
@@ -126,7 +126,7 @@ export const writeControlNetFolder = (
       created.push(merged)
       parameters.set(`${module}.weight`, merged)
     }
-    const fsError = (what: string) => (e: PlatformError) => new DataFolderError({ file: out, reason: `${what}: ${platformReason(e)}`, cause: e })
+    const fsError = (what: string) => (e: PlatformError) => new DataFolderError({ file: out, reason: `${what}: ${fileProblem(e)}`, cause: e })
     yield* writeFolderAtomically(out, (temporary) =>
       Effect.zipRight(
         writeFileAtomic(join(temporary, "config.json"), controlNetConfigJson(model.plan.config)).pipe(

@@ -7,10 +7,11 @@ import { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { openSafetensors } from "../../safetensors/safetensors-reader.ts"
 import { writeSafetensors, type TensorToWrite } from "../../safetensors/safetensors-writer.ts"
 import type { AdamWState } from "./adamw.ts"
-import { pathExists, platformReason, withNodeFileSystem } from "../node-file-system.ts"
+import { pathExists, withNodeFileSystem } from "../node-file-system.ts"
 import type { EmaState } from "./exponential-moving-average.ts"
 import { DataFolderError, readIndexFile, writeIndexFile } from "./index-files.ts"
 import type { Trainable } from "./trainable-model.ts"
+import { fileProblem } from "../../../framework/files/file-errors.ts"
 
 /**
  * Resumable training state in the work folder:
@@ -63,7 +64,7 @@ export interface TrainingState {
 
 const folderName = (step: number) => `step-${String(step).padStart(8, "0")}`
 
-const fsFailure = (file: string) => (e: PlatformError) => new DataFolderError({ file, reason: platformReason(e), cause: e })
+const fsFailure = (file: string) => (e: PlatformError) => new DataFolderError({ file, reason: fileProblem(e), cause: e })
 
 const values = (tensor: tf.Tensor) => () => tensor.dataSync() as Float32Array
 
