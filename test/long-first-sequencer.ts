@@ -10,11 +10,14 @@ import { BaseSequencer, type TestSpecification } from "vitest/node"
 const longest = [
   "test/demo/study.test.ts",
   "test/torch/equivalence.test.ts",
+  "test/torch/data-parallel.test.ts",
   "test/reliability/tracking-outage.test.ts",
   "test/torch/faults.test.ts",
-  "test/torch/data-parallel.test.ts",
   "test/reports/report.test.ts",
-  "test/torch/exports.test.ts"
+  "test/torch/exports.test.ts",
+  "test/onnx/onnx-generate.test.ts",
+  "test/examples/tiny-controlnet.test.ts",
+  "test/plan/memory-plan-measured.test.ts"
 ]
 
 const rank = (root: string, spec: TestSpecification) => {
