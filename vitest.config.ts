@@ -32,6 +32,7 @@ const unit = [
   "test/models/backend.test.ts",
   "test/models/pipeline-loader.test.ts",
   "test/models/config-keys.test.ts",
+  "test/models/config-refusals.test.ts",
   "test/models/config-guards.test.ts",
   "test/clip/onnx-clip-scorer.test.ts",
   "test/clip-model/clip-model.test.ts",

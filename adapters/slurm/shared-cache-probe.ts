@@ -24,6 +24,16 @@ const readText = (file: string) =>
     Effect.mapError((e) => fail(`cannot read ${file}: ${fileProblem(e)}`))
   )
 
+/** The host a remembered probe answered for; a memo that is not what this module writes is only a reason to probe again. */
+const rememberedHost = (memo: string): unknown => {
+  try {
+    const parsed: unknown = JSON.parse(memo)
+    return typeof parsed === "object" && parsed !== null ? (parsed as { where?: unknown }).where : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Checks that the compute nodes see the cache folder as this machine does: a tiny job writes a
  * marker file with a fresh token into the cache, and this side reads it back. Steps write their
@@ -40,7 +50,7 @@ export const checkSharedCache = (
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const memo = yield* readText(memoFile(cacheDir))
-    if (memo !== undefined && (JSON.parse(memo) as { where?: string }).where === shell.where) return
+    if (memo !== undefined && rememberedHost(memo) === shell.where) return
 
     const dir = join(jobsDir(cacheDir), "probes")
     yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((e) => fail(`cannot create ${dir}: ${fileProblem(e)}`)))

@@ -1,36 +1,68 @@
-import { Effect, Option } from "effect"
+import type { PlatformError } from "@effect/platform/Error"
+import { Effect, Either, Option } from "effect"
 import { join } from "node:path"
+import { isNotFound } from "../../framework/files/file-errors.ts"
 import type { EngineName } from "../../framework/services/engine.ts"
 import type { ConfigFolders, ConfigRefusal, SamplerDeclaration } from "../../framework/services/model-architecture.ts"
 import { decodeAutoencoderKlConfig } from "./autoencoder-kl.ts"
 import { decodeClipTextConfig } from "./clip-text-model.ts"
 import { decodeControlNetConfig } from "./controlnet.ts"
-import { readJsonFile } from "./model-config.ts"
+import { type ModelConfigError, readJsonFile } from "./model-config.ts"
 import { pipelineIndex } from "./pipeline-loader.ts"
 import { makeScheduler } from "./sampling/sampler.ts"
 import { decodeNoiseSchedule } from "./schedulers/noise-schedule.ts"
 import { decodeUnet2DConditionConfig } from "./unet2d-condition.ts"
 
-/** `decode`'s refusal of a config file, or nothing when it builds or when the file cannot be read yet. */
-const refusalOf = (file: string, decode: (json: unknown, file: string) => Effect.Effect<unknown, { readonly message: string }>) =>
+/** A config file not there yet (a base still to download) is not checked; one there but unreadable or not JSON is refused. */
+const isAbsent = (error: ModelConfigError): boolean => {
+  const cause = error.cause as PlatformError | undefined
+  return cause !== undefined && typeof cause === "object" && "_tag" in cause && isNotFound(cause)
+}
+
+/** The config's JSON (none when the file is not there), or why it cannot be read. */
+const presentConfig = (file: string): Effect.Effect<Either.Either<Option.Option<unknown>, string>> =>
   readJsonFile(file).pipe(
-    Effect.option,
-    Effect.flatMap(Option.match({
-      onNone: () => Effect.succeed(Option.none<string>()),
-      onSome: (json) => decode(json, file).pipe(Effect.as(Option.none<string>()), Effect.catchAll((error) => Effect.succeed(Option.some(error.message))))
-    }))
+    Effect.map(Option.some),
+    Effect.catchIf(isAbsent, () => Effect.succeedNone),
+    Effect.either,
+    Effect.map(Either.mapLeft((error) => error.message))
+  )
+
+/** What is wrong with a config: a file no library could read, or a value the tfjs engine cannot build. */
+interface Finding {
+  readonly text: string
+  readonly unreadable: boolean
+}
+
+const unreadable = (text: string): Finding => ({ text, unreadable: true })
+const unbuildable = (text: string): Finding => ({ text, unreadable: false })
+
+/** `decode`'s refusal of a config file, or why it cannot be read; nothing when it builds or is not there yet. */
+const refusalOf = (file: string, decode: (json: unknown, file: string) => Effect.Effect<unknown, { readonly message: string }>) =>
+  Effect.flatMap(
+    presentConfig(file),
+    Either.match({
+      onLeft: (why) => Effect.succeed(Option.some(unreadable(why))),
+      onRight: Option.match({
+        onNone: () => Effect.succeed(Option.none<Finding>()),
+        onSome: (json) =>
+          decode(json, file).pipe(Effect.as(Option.none<Finding>()), Effect.catchAll((error) => Effect.succeed(Option.some(unbuildable(error.message)))))
+      })
+    })
   )
 
 /**
  * What the tfjs engine refuses in a pipeline folder's configs, checked with the same decoders its
  * loaders, trainer and samplers use (so the two cannot disagree).
  */
-const tfjsPipelineRefusals = (folder: string, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<string>> =>
+const tfjsPipelineRefusals = (folder: string, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<Finding>> =>
   Effect.gen(function*() {
     const indexFile = join(folder, "model_index.json")
-    if (Option.isNone(yield* Effect.option(readJsonFile(indexFile)))) return []
+    const indexConfig = yield* presentConfig(indexFile)
+    if (Either.isLeft(indexConfig)) return [unreadable(indexConfig.left)]
+    if (Option.isNone(indexConfig.right)) return []
     const index = yield* Effect.either(pipelineIndex(folder))
-    if (index._tag === "Left") return [index.left.message]
+    if (index._tag === "Left") return [unbuildable(index.left.message)]
     const scheduler = join(folder, "scheduler", "scheduler_config.json")
     const checks = [
       refusalOf(join(folder, "unet", "config.json"), decodeUnet2DConditionConfig),
@@ -43,17 +75,24 @@ const tfjsPipelineRefusals = (folder: string, sampler: SamplerDeclaration): Effe
     ]
     const refusals = yield* Effect.all(checks)
     // The noise schedule and the sampler read some of the same keys: one line per distinct refusal.
-    return [...new Set(refusals.flatMap(Option.toArray))]
+    const findings = refusals.flatMap(Option.toArray)
+    return findings.filter((finding, at) => findings.findIndex((f) => f.text === finding.text) === at)
   })
 
 const tfjsRefusals = (folders: ConfigFolders, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
   Effect.gen(function*() {
     const hint = "the tfjs engine cannot build this; run it with --engine torch (diffusers reads it), or change the config"
-    const base = (yield* tfjsPipelineRefusals(folders.base, sampler)).map((r): ConfigRefusal => ({ field: "base", reason: `${r}: ${hint}` }))
+    const base = (yield* tfjsPipelineRefusals(folders.base, sampler)).map((f): ConfigRefusal => ({
+      field: "base",
+      reason: f.unreadable ? f.text : `${f.text}: ${hint}`
+    }))
     const controlNet = folders.controlNet === undefined ? Option.none() : yield* refusalOf(join(folders.controlNet, "config.json"), decodeControlNetConfig)
     return [
       ...base,
-      ...Option.toArray(controlNet).map((r): ConfigRefusal => ({ field: "conditioning.init", reason: `${r}: the tfjs engine cannot build this ControlNet` }))
+      ...Option.toArray(controlNet).map((f): ConfigRefusal => ({
+        field: "conditioning.init",
+        reason: f.unreadable ? f.text : `${f.text}: the tfjs engine cannot build this ControlNet`
+      }))
     ]
   })
 
@@ -66,17 +105,19 @@ const torchUnappliedVaeKeys: Readonly<Record<string, string>> = {
 }
 
 const torchRefusals = (folders: ConfigFolders): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
-  readJsonFile(join(folders.base, "vae", "config.json")).pipe(
-    Effect.option,
-    Effect.map(Option.match({
-      onNone: () => [],
-      onSome: (json) => {
-        const config = typeof json === "object" && json !== null ? json as Record<string, unknown> : {}
-        return Object.entries(torchUnappliedVaeKeys).filter(([key]) => config[key] != null).map(([key, why]): ConfigRefusal => ({
-          field: "base",
-          reason: `${join(folders.base, "vae", "config.json")}: ${key}: ${why}; use a VAE without it`
-        }))
-      }
+  presentConfig(join(folders.base, "vae", "config.json")).pipe(
+    Effect.map(Either.match({
+      onLeft: (unreadable): ReadonlyArray<ConfigRefusal> => [{ field: "base", reason: unreadable }],
+      onRight: Option.match({
+        onNone: () => [],
+        onSome: (json) => {
+          const config = typeof json === "object" && json !== null ? json as Record<string, unknown> : {}
+          return Object.entries(torchUnappliedVaeKeys).filter(([key]) => config[key] != null).map(([key, why]): ConfigRefusal => ({
+            field: "base",
+            reason: `${join(folders.base, "vae", "config.json")}: ${key}: ${why}; use a VAE without it`
+          }))
+        }
+      })
     }))
   )
 
