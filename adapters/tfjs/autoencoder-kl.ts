@@ -30,8 +30,8 @@ export const AutoencoderKlConfig = Schema.Struct({
   // SD / SDXL pipelines decode at latents / scaling_factor, never shifting back; a shifted VAE (SD3's) is not theirs.
   shift_factor: Schema.optionalWith(only(Schema.Null, "null (latents shifted for training are not shifted back when decoding)"), { default: () => null }),
   // SDXL pipelines standardise latents with these when set (Playground v2.5's VAE); sardine does not.
-  latents_mean: Schema.optionalWith(only(Schema.Null, "null (per-channel latent standardisation is not implemented)"), { default: () => null }),
-  latents_std: Schema.optionalWith(only(Schema.Null, "null (per-channel latent standardisation is not implemented)"), { default: () => null }),
+  latents_mean: Schema.optionalWith(only(Schema.Null, "null (the tfjs engine has no per-channel latent standardisation)"), { default: () => null }),
+  latents_std: Schema.optionalWith(only(Schema.Null, "null (the tfjs engine has no per-channel latent standardisation)"), { default: () => null }),
   // Read by pipelines only to decode an fp16 VAE in fp32; sardine's VAE computes in fp32 (or bf16 on torch) anyway.
   force_upcast: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   use_quant_conv: Schema.optionalWith(Schema.Boolean, { default: () => true }),

@@ -23,7 +23,9 @@ export const ClipTextConfig = Schema.Struct({
   }),
   layer_norm_eps: Schema.optionalWith(Schema.Number, { default: () => 1e-5 }),
   // Dropout changes training (transformers applies it in train mode); the published encoders have none.
-  attention_dropout: Schema.optionalWith(only(Schema.Literal(0), "0 (attention dropout is not implemented)"), { default: () => 0 as const }),
+  attention_dropout: Schema.optionalWith(only(Schema.Literal(0), "0 (the tfjs engine's CLIP text model has no attention dropout)"), {
+    default: () => 0 as const
+  }),
   // Used only to initialise a model from scratch, which sardine's init-model does with its own (documented) initialisers.
   initializer_range: Schema.optionalWith(Schema.Number, { default: () => 0.02 }),
   initializer_factor: Schema.optionalWith(Schema.Number, { default: () => 1 }),

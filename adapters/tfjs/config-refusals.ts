@@ -82,9 +82,16 @@ const tfjsPipelineRefusals = (folder: string, sampler: SamplerDeclaration): Effe
 const tfjsRefusals = (folders: ConfigFolders, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
   Effect.gen(function*() {
     const hint = "the tfjs engine cannot build this; run it with --engine torch (diffusers reads it), or change the config"
+    // A value the torch engine refuses too gets no hint towards it: its own refusal says why.
+    const vaeFile = join(folders.base, "vae", "config.json")
+    const refusedOnTorch = Either.getOrElse(yield* torchUnappliedKeys(vaeFile), () => [])
+    const advice = (text: string) => {
+      const key = refusedOnTorch.find((k) => text.startsWith(`${vaeFile}: ${k}:`))
+      return key === undefined ? hint : `neither engine applies it (${torchUnappliedVaeKeys[key]}); use a VAE without it`
+    }
     const base = (yield* tfjsPipelineRefusals(folders.base, sampler)).map((f): ConfigRefusal => ({
       field: "base",
-      reason: f.unreadable ? f.text : `${f.text}: ${hint}`
+      reason: f.unreadable ? f.text : `${f.text}: ${advice(f.text)}`
     }))
     const controlNet = folders.controlNet === undefined ? Option.none() : yield* refusalOf(join(folders.controlNet, "config.json"), decodeControlNetConfig)
     return [
@@ -98,28 +105,34 @@ const tfjsRefusals = (folders: ConfigFolders, sampler: SamplerDeclaration): Effe
 
 /** VAE keys the torch worker's own encode and decode would not honour, and why. */
 const torchUnappliedVaeKeys: Readonly<Record<string, string>> = {
-  latents_mean: "the torch engine encodes and decodes latents with scaling_factor only (per-channel latent standardisation is not implemented)",
-  latents_std: "the torch engine encodes and decodes latents with scaling_factor only (per-channel latent standardisation is not implemented)",
+  latents_mean: "the torch engine encodes and decodes latents with scaling_factor only (its worker has no per-channel latent standardisation)",
+  latents_std: "the torch engine encodes and decodes latents with scaling_factor only (its worker has no per-channel latent standardisation)",
   shift_factor:
     "the torch engine decodes at latents / scaling_factor, as diffusers' SD and SDXL pipelines do, so latents shifted for training would not be shifted back"
 }
 
-const torchRefusals = (folders: ConfigFolders): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
-  presentConfig(join(folders.base, "vae", "config.json")).pipe(
-    Effect.map(Either.match({
-      onLeft: (unreadable): ReadonlyArray<ConfigRefusal> => [{ field: "base", reason: unreadable }],
-      onRight: Option.match({
-        onNone: () => [],
-        onSome: (json) => {
-          const config = typeof json === "object" && json !== null ? json as Record<string, unknown> : {}
-          return Object.entries(torchUnappliedVaeKeys).filter(([key]) => config[key] != null).map(([key, why]): ConfigRefusal => ({
-            field: "base",
-            reason: `${join(folders.base, "vae", "config.json")}: ${key}: ${why}; use a VAE without it`
-          }))
-        }
-      })
-    }))
+/** The keys of `torchUnappliedVaeKeys` the VAE config sets (none when it is not there), or why it cannot be read. */
+const torchUnappliedKeys = (vaeFile: string): Effect.Effect<Either.Either<ReadonlyArray<string>, string>> =>
+  Effect.map(
+    presentConfig(vaeFile),
+    Either.map((present) => {
+      const json = Option.getOrUndefined(present)
+      const config = typeof json === "object" && json !== null ? json as Record<string, unknown> : {}
+      return Object.keys(torchUnappliedVaeKeys).filter((key) => config[key] != null)
+    })
   )
+
+const torchRefusals = (folders: ConfigFolders): Effect.Effect<ReadonlyArray<ConfigRefusal>> => {
+  const vaeFile = join(folders.base, "vae", "config.json")
+  return Effect.map(
+    torchUnappliedKeys(vaeFile),
+    Either.match({
+      onLeft: (unreadable): ReadonlyArray<ConfigRefusal> => [{ field: "base", reason: unreadable }],
+      onRight: (keys) =>
+        keys.map((key): ConfigRefusal => ({ field: "base", reason: `${vaeFile}: ${key}: ${torchUnappliedVaeKeys[key]}; use a VAE without it` }))
+    })
+  )
+}
 
 /** The config values `engine` would not honour in an experiment's folders (ModelArchitecture.configRefusals). */
 export const configRefusals = (engine: EngineName, folders: ConfigFolders, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>

@@ -16,7 +16,7 @@ import { transformer2d, transformer2dSpecs, type Transformer2D } from "./transfo
 
 // Field schemas the ControlNet's config (controlnet.ts) shares.
 export const defaultNull = <S extends Schema.Schema.Any>(schema: S) => Schema.optionalWith(Schema.NullOr(schema), { default: () => null })
-export const unsupported = (what: string) => Schema.optionalWith(only(Schema.Null, `null (${what} is not implemented)`), { default: () => null })
+export const unsupported = (what: string) => Schema.optionalWith(only(Schema.Null, `null (the tfjs engine does not build ${what})`), { default: () => null })
 
 export const IntOrList = Schema.Union(PositiveInt, Schema.Array(PositiveInt))
 export const LayerCounts = Schema.Array(Schema.Union(PositiveInt, Schema.Array(PositiveInt)))
@@ -29,8 +29,10 @@ export const Unet2DConditionConfig = Schema.Struct({
   out_channels: Schema.optionalWith(PositiveInt, { default: () => 4 }),
   sample_size: defaultNull(Schema.Union(PositiveInt, Schema.Array(PositiveInt))),
   center_input_sample: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  dropout: Schema.optionalWith(only(Schema.Literal(0), "0 (dropout in the ResNet blocks is not implemented)"), { default: () => 0 as const }),
-  resnet_out_scale_factor: Schema.optionalWith(only(Schema.Literal(1), "1 (scaled ResNet outputs are not implemented)"), { default: () => 1 as const }),
+  dropout: Schema.optionalWith(only(Schema.Literal(0), "0 (the tfjs engine's ResNet blocks have no dropout)"), { default: () => 0 as const }),
+  resnet_out_scale_factor: Schema.optionalWith(only(Schema.Literal(1), "1 (the tfjs engine's ResNet blocks do not scale their outputs)"), {
+    default: () => 1 as const
+  }),
   flip_sin_to_cos: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   freq_shift: Schema.optionalWith(Schema.Number, { default: () => 0 }),
   down_block_types: Schema.optionalWith(Schema.NonEmptyArray(DownBlockType), {
@@ -48,7 +50,7 @@ export const Unet2DConditionConfig = Schema.Struct({
   downsample_padding: Schema.optionalWith(NonNegativeInt, { default: () => 1 }),
   mid_block_scale_factor: Schema.optionalWith(Schema.Number, { default: () => 1 }),
   act_fn: Schema.optionalWith(only(Schema.Literal("silu", "swish"), "silu"), { default: () => "silu" as const }),
-  norm_num_groups: Schema.optionalWith(only(PositiveInt, "a number of groups (null is not implemented)"), { default: () => 32 }),
+  norm_num_groups: Schema.optionalWith(only(PositiveInt, "a number of groups (the tfjs engine's group norms need one)"), { default: () => 32 }),
   norm_eps: Schema.optionalWith(Schema.Number, { default: () => 1e-5 }),
   cross_attention_dim: Schema.optionalWith(IntOrList, { default: () => 1280 }),
   transformer_layers_per_block: Schema.optionalWith(Schema.Union(PositiveInt, LayerCounts), { default: () => 1 }),

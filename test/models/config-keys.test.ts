@@ -60,7 +60,7 @@ describe("config keys", () => {
       return Exit.isFailure(result) && result.cause._tag === "Fail" ? result.cause.error.message : "accepted"
     }
     expect(await refused(Effect.runPromiseExit(decodeUnet2DConditionConfig({ dropout: 0.1 }, "unet/config.json")))).toMatch(
-      /^unet\/config\.json: dropout: sardine supports only 0 \(dropout in the ResNet blocks is not implemented\)/
+      /^unet\/config\.json: dropout: sardine supports only 0 \(the tfjs engine's ResNet blocks have no dropout\)/
     )
     expect(await refused(Effect.runPromiseExit(decodeUnet2DConditionConfig({ dropout: 0.0, resnet_out_scale_factor: 1.0 }, "unet/config.json"))))
       .toBe("accepted")

@@ -36,7 +36,7 @@ export const DpmSolverMultistepConfig = Schema.Struct({
     })),
     { default: () => null }
   ),
-  use_lu_lambdas: onlyFalse("the uniform-logSNR spacing is not implemented")
+  use_lu_lambdas: onlyFalse("sardine's own samplers, on the tfjs and ONNX engines, have no uniform-logSNR spacing")
 })
 export type DpmSolverMultistepConfig = typeof DpmSolverMultistepConfig.Type
 
