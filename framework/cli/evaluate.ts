@@ -4,9 +4,9 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Console, Effect, Option, ParseResult, Schema } from "effect"
 import { createHash, randomUUID } from "node:crypto"
 import { tmpdir } from "node:os"
-import { basename, dirname, join, resolve } from "node:path"
+import { basename, join, resolve } from "node:path"
 import { Dataset } from "../declaration/dataset.ts"
-import { moveIntoPlace } from "../files/atomic-write.ts"
+import { moveIntoPlace, temporaryNameFor } from "../files/atomic-write.ts"
 import { statIfPresent } from "../files/if-present.ts"
 import { Evaluation } from "../declaration/evaluation.ts"
 import { EVALUATION_METRICS } from "../metrics/metric-catalog.ts"
@@ -362,7 +362,7 @@ export const evaluateCommand = Command.make("evaluate", args, (parsed) =>
     for (const s of reference) hash.update(new Uint8Array(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength))
     const referenceKey = `images-${hash.digest("hex").slice(0, 32)}`
     // Written next to --out under a temporary name, renamed when complete; without --out, in a temporary folder removed at the end.
-    const workDir = out === undefined ? join(tmpdir(), `sardine-evaluate-${randomUUID()}`) : join(dirname(out), `.${basename(out)}.${randomUUID()}.partial`)
+    const workDir = out === undefined ? join(tmpdir(), `sardine-evaluate-${randomUUID()}`) : temporaryNameFor(out)
     const result = yield* Effect.gen(function*() {
       yield* fs.makeDirectory(workDir, { recursive: true }).pipe(Effect.mapError(failedOn))
       const result = yield* evaluateImages({

@@ -23,6 +23,7 @@ import { EngineEnvironmentsLive } from "../../adapters/torch/python-environment.
 import { evaluateCommand } from "../../framework/cli/evaluate.ts"
 import { reportCommand } from "../../framework/cli/report.ts"
 import { imageFolder, synthetic } from "../../framework/declaration/dataset.ts"
+import { isTemporaryName } from "../../framework/files/atomic-write.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import { Datasets } from "../../framework/services/datasets.ts"
 import type { EvaluationResult } from "../../framework/steps/evaluation-result.ts"
@@ -159,7 +160,7 @@ describe("sardine evaluate and sardine report --add", () => {
     expect(evaluation.alignment?.prompts.map((p) => p.prompt)).toEqual(
       (await readFile(join(other, "metadata.jsonl"), "utf8")).trim().split("\n").map((l) => (JSON.parse(l) as { text: string }).text)
     )
-    expect((await readdir(dir)).filter((name) => name.endsWith(".partial"))).toEqual([])
+    expect((await readdir(dir)).filter(isTemporaryName)).toEqual([])
 
     const reportDir = join(dir, "report")
     const report = await cli("report", [
