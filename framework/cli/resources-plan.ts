@@ -37,14 +37,19 @@ export class StepsDoNotFit extends Schema.TaggedError<StepsDoNotFit>()("StepsDoN
   }
 }
 
-/** The memory plan of every train step of `plan` (the torch engine's rules; memory-plan.ts). */
-export const planMemory = (loaded: LoadedDeclaration, plan: Plan): Effect.Effect<Array<StepMemory>, never, ModelArchitecture> =>
+/**
+ * The memory plan of every train step of `plan` (the torch engine's rules; memory-plan.ts); with
+ * `declaredOnly`, of those whose resources declare a `gpuMemory` (the others have nothing to check).
+ */
+export const planMemory = (loaded: LoadedDeclaration, plan: Plan, declaredOnly = false): Effect.Effect<Array<StepMemory>, never, ModelArchitecture> =>
   Effect.gen(function*() {
     const architectures = yield* ModelArchitecture
     const experiments = experimentsOf(loaded.declaration)
     const result: Array<StepMemory> = []
     for (const step of plan.steps) {
       if (step.kind !== "train") continue
+      const resources = stepResources(loaded.declaration, step)
+      if (declaredOnly && resources.gpuMemory === undefined) continue
       const name = experimentOfReplicate(step.experiments[0] ?? "")
       const index = experiments.findIndex((e) => e.name === name)
       const experiment = experiments[index]
@@ -55,7 +60,6 @@ export const planMemory = (loaded: LoadedDeclaration, plan: Plan): Effect.Effect
         result.push({ step: step.id, experiment: name, architecture: folder, unreadable: unreadableReason(folder, read.left.message) })
         continue
       }
-      const resources = stepResources(loaded.declaration, step)
       const input = {
         architecture: read.right,
         adaptation: resolveAdaptation(experiment.components, experiment.base.family),
@@ -95,7 +99,7 @@ export const refuseUnfit = (memories: ReadonlyArray<StepMemory>): Effect.Effect<
 
 /** Refuses, at plan time (validate, plan, run), every train step that exceeds its declared `resources.train.gpuMemory`. */
 export const checkGpuMemory = (loaded: LoadedDeclaration, plan: Plan): Effect.Effect<void, StepsDoNotFit, ModelArchitecture> =>
-  Effect.flatMap(planMemory(loaded, plan), refuseUnfit)
+  Effect.flatMap(planMemory(loaded, plan, true), refuseUnfit)
 
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`
 const mib = (bytes: number) => (bytes >= 2 ** 30 ? gib(bytes) : `${(bytes / 2 ** 20).toFixed(1)} MiB`)
