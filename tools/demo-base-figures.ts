@@ -32,14 +32,8 @@ import { planWithFingerprints } from "../framework/plan/input-fingerprints.ts"
 import { cacheLayout } from "../framework/runner/cache.ts"
 import { readPreparedIndex, readPreparedPixels } from "../framework/steps/prepared-dataset.ts"
 import { trainingCurveChart } from "../reports/charts/training-curve-chart.ts"
+import { option } from "./command-line.ts"
 
-const option = (name: string, fallback: string) => {
-  const at = process.argv.indexOf(`--${name}`)
-  if (at < 0) return fallback
-  const value = process.argv[at + 1]
-  if (value === undefined) throw new Error(`--${name} needs a value`)
-  return value
-}
 const cacheDir = option("cache-dir", ".sardine")
 const baseDir = option("base", "experiments/demo/base")
 const outDir = option("out", "docs")
