@@ -6,7 +6,7 @@
  * reconstructions. A VAE that blurs the speckle away raises the ENL (≈ 2 for the first demo base,
  * against ≈ 0.4 for the scenes); one that passes it keeps the ratio near 1.
  *
- *   npx tsx tools/demo-vae-speckle.ts [--base experiments/demo/base] [--count 64]
+ *   npx tsx tools/demo-vae-speckle.ts [--base experiments/demo/base] [--count 64] [--json]
  */
 import * as tf from "@tensorflow/tfjs-core"
 import { Chunk, Effect, Stream } from "effect"
@@ -50,10 +50,20 @@ const decoded = amplitudes(reconstruction).map((a, i) => enlOf(a, `reconstructio
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const meanOf = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0) / values.length
 const l1 = tf.tidy(() => tf.mean(tf.abs(tf.sub(reconstruction, images))).dataSync()[0]!)
-console.log(`${baseDir}: VAE of ${mean.shape.slice(1).join(" × ")} latents, ${count} single-look SAR scenes (32 × 32, seed 99)`)
-console.log(`  per-image ENL  scenes: median ${median(scenes).toFixed(3)}, mean ${meanOf(scenes).toFixed(3)}`)
-console.log(`  per-image ENL  reconstructions: median ${median(decoded).toFixed(3)}, mean ${meanOf(decoded).toFixed(3)}`)
-console.log(
-  `  scaled latents: std ${latentStd.toFixed(3)} (scaling factor ${vae.plan.config.scaling_factor}); posterior std ${posteriorStd.toFixed(3)} (unscaled)`
-)
-console.log(`  ratio of medians ${(median(decoded) / median(scenes)).toFixed(2)}; reconstruction L1 ${l1.toFixed(4)} (in [−1, 1])`)
+if (process.argv.includes("--json")) {
+  console.log(JSON.stringify({
+    latent: mean.shape.slice(1),
+    enl: { scenes: { median: median(scenes), mean: meanOf(scenes) }, reconstructions: { median: median(decoded), mean: meanOf(decoded) } },
+    latentStd,
+    posteriorStd,
+    l1
+  }))
+} else {
+  console.log(`${baseDir}: VAE of ${mean.shape.slice(1).join(" × ")} latents, ${count} single-look SAR scenes (32 × 32, seed 99)`)
+  console.log(`  per-image ENL  scenes: median ${median(scenes).toFixed(3)}, mean ${meanOf(scenes).toFixed(3)}`)
+  console.log(`  per-image ENL  reconstructions: median ${median(decoded).toFixed(3)}, mean ${meanOf(decoded).toFixed(3)}`)
+  console.log(
+    `  scaled latents: std ${latentStd.toFixed(3)} (scaling factor ${vae.plan.config.scaling_factor}); posterior std ${posteriorStd.toFixed(3)} (unscaled)`
+  )
+  console.log(`  ratio of medians ${(median(decoded) / median(scenes)).toFixed(2)}; reconstruction L1 ${l1.toFixed(4)} (in [−1, 1])`)
+}
