@@ -48,7 +48,8 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder for bench-gpu.json and bench-gpu.md")
     parser.add_argument("--tiny", action="store_true", help="the tiny SDXL fixture, 32 × 32 images, on the CPU")
-    parser.add_argument("--work", help="folder for the pipeline, data and caches (default: a temporary folder, removed)")
+    parser.add_argument("--work", help="folder for the pipeline, data and caches, kept and reused by the next run "
+                        "(default: a temporary folder, removed)")
     parser.add_argument("--budget", type=float, help="seconds for the whole bench (default 450; --tiny: 1200)")
     parser.add_argument("--warm-up", type=int, default=2, help="steps before the measured ones (≥ 2; the last is the FLOP-counted step)")
     parser.add_argument("--steps", type=int, help="measured steps per configuration and side (default 5; --tiny: 2)")
@@ -142,14 +143,16 @@ def summarise(side: dict[str, Any], batch: int, per_image_model_flops: float | N
 
 
 def gib(value: float | None) -> str:
-    return "–" if value is None else f"{value / 2**30:.1f}"
+    return "–" if value is None else f"{value / 2**30:.3g}"
 
 
 def cell(side: dict[str, Any], key: str, form: str) -> str:
     if side.get("status") != "ok":
         return side.get("status", "?").upper() if side.get("status") in ("time", "error") else side.get("status", "?")
     value = side.get(key)
-    return "–" if value is None else format(value, form)
+    if value is None:
+        return "–"
+    return format(100 * value, form[:-1]) + "%" if form.endswith("%") else format(value, form)
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -176,11 +179,11 @@ def markdown(result: dict[str, Any]) -> str:
         ratio = "–" if row["ratio"] is None else f"{row['ratio']:.3f}"
         peak = gib(sardine.get("peakBytes")) if sardine.get("status") in ("ok", "OOM") else "–"
         peer_peak = gib(peer.get("peakBytes")) if peer.get("status") in ("ok", "OOM") else "–"
-        flops = "–" if sardine.get("flops") is None else f"{sardine['flops'] / 1e12:.2f}"
+        flops = "–" if sardine.get("flops") is None else f"{sardine['flops'] / 1e12:.3g}"
         lines.append(
             f"| {row['name']} | {cell(sardine, 'medianSecondsPerStep', '.3f')} | {cell(peer, 'medianSecondsPerStep', '.3f')} | {ratio} "
             f"| {cell(sardine, 'imagesPerSecond', '.2f')} | {peak} | {peer_peak} | {gib(row['plannedBytes'])} | {flops} "
-            f"| {cell(sardine, 'mfu', '.1%')} | {cell(sardine, 'hfu', '.1%')} |"
+            f"| {cell(sardine, 'mfu', '.3g%')} | {cell(sardine, 'hfu', '.3g%')} |"
         )
     lines += [
         "",

@@ -13,6 +13,7 @@ Python with the request the TypeScript engine sends it (adapters/torch/torch-eng
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,20 +80,30 @@ def write_prepared_data(folder: Path, count: int, side: int, seed: int) -> None:
 def prepare(spec: dict[str, Any]) -> dict[str, Any]:
     from sardine_torch.encode import encode_latents
     from sardine_torch.environment import configure
-    from sardine_torch.files import write_json
+    from sardine_torch.files import read_json, write_json
     from sardine_torch.init_model import init_model
 
     configure()
     work = Path(spec["work"])
+    index_file = work / "latents" / "latents.json"
+    if index_file.exists():
+        # A work folder kept from an earlier run (--work): its pipeline and caches are complete (the index is written last).
+        return described(read_json(index_file)["shape"])
+    for unfinished in ("base", "data", "latents"):
+        shutil.rmtree(work / unfinished, ignore_errors=True)
     channel = BenchChannel()
     init_model({"architecture": spec["architecture"], "out": str(work / "base"), "family": "sdxl", "seed": spec["seed"]}, channel)
     write_prepared_data(work / "data", spec["samples"], spec["resolution"], spec["seed"])
     index = encode_latents({"dataDir": str(work / "data"), "base": str(work / "base"), "outDir": str(work / "latents")}, channel)
-    write_json(work / "latents" / "latents.json", index)
+    write_json(index_file, index)
+    return described(index["shape"])
+
+
+def described(latent_shape: list[int]) -> dict[str, Any]:
     device = chosen_device()
     return {
         "status": "ok",
-        "latentShape": index["shape"],
+        "latentShape": latent_shape,
         "deviceKind": device.type,
         "deviceName": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "cuda": torch.version.cuda,
