@@ -67,7 +67,10 @@ def version(package: str) -> str | None:
 def nvidia_smi() -> str | None:
     if shutil.which("nvidia-smi") is None:
         return None
-    done = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=60)
+    try:
+        done = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "nvidia-smi did not answer within 60 s"
     return done.stdout if done.returncode == 0 else f"nvidia-smi exited {done.returncode}: {done.stderr.strip()}"
 
 

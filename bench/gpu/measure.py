@@ -4,7 +4,8 @@
   a step's time holds all of its work (the optimiser's kernels included), after `warm_up` steps;
 - FLOPs per step: torch.utils.flop_counter.FlopCounterMode around the last warm-up step, the real step with
   its forward, backward (and the recomputed forward under gradient checkpointing); that step is not timed;
-- peak memory: torch.cuda.max_memory_allocated over the whole run on CUDA, the peak resident set on CPU.
+- peak memory: torch.cuda.max_memory_allocated (and max_memory_reserved) over the whole run on CUDA, the peak
+  resident set on CPU.
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ class StepClock:
             "secondsPerStep": self.seconds,
             "flops": self.flops,
             "peakBytes": peak_bytes(self.device),
+            # What the caching allocator held at its peak (allocated plus its slack; the CUDA context is apart).
+            "peakReservedBytes": int(torch.cuda.max_memory_reserved(self.device)) if self.device.type == "cuda" else None,
             "memory": "torch.cuda.max_memory_allocated" if self.device.type == "cuda" else "peak resident set (getrusage)",
+            # The worker always asks for deterministic algorithms (and cuDNN without autotuning); a bare loop does not.
+            "deterministicAlgorithms": torch.are_deterministic_algorithms_enabled(),
+            "cudnnBenchmark": torch.backends.cudnn.benchmark,
             "loss": loss,
         }
 
