@@ -53,8 +53,25 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--budget", type=float, help="seconds for the whole bench (default 450; --tiny: 1200)")
     parser.add_argument("--warm-up", type=int, default=2, help="steps before the measured ones (≥ 2; the last is the FLOP-counted step)")
     parser.add_argument("--steps", type=int, help="measured steps per configuration and side (default 5; --tiny: 2)")
+    parser.add_argument("--only", action="append", metavar="BATCH:on|off",
+                        help="run only this configuration (batch size, gradient checkpointing); repeatable. Default: all four")
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, instead of peaks.py's table")
     return parser.parse_args()
+
+
+def chosen(only: list[str] | None) -> list[tuple[int, bool]]:
+    """The configurations --only names (in the bench's order), or all of them."""
+    if not only:
+        return list(ORDER)
+    named = set()
+    for text in only:
+        batch, _, checkpointing = text.partition(":")
+        key = (int(batch), checkpointing == "on") if batch.isdigit() and checkpointing in ("on", "off") else None
+        if key not in ORDER:
+            known = ", ".join(f"{b}:{'on' if c else 'off'}" for b, c in ORDER)
+            raise SystemExit(f"--only {text}: expected one of {known}")
+        named.add(key)
+    return [key for key in ORDER if key in named]
 
 
 def version(package: str) -> str | None:
@@ -241,7 +258,7 @@ def main() -> int:
         latent_side = prepared["latentShape"][0]
         rows = []
         by_key = {(c["batchSize"], c["gradientCheckpointing"]): c for c in model["configurations"]}
-        for key in ORDER:
+        for key in chosen(args.only):
             declared = by_key[key]
             common = {"adaptation": configuration["adaptation"], "train": declared["train"], "warmUp": args.warm_up, "steps": steps}
             label = f"{declared['name']}"
