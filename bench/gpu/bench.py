@@ -197,12 +197,12 @@ def markdown(result: dict[str, Any]) -> str:
     for row in result["configurations"]:
         sardine, peer = row["sardine"], row["peer"]
         ratio = "–" if row["ratio"] is None else f"{row['ratio']:.3f}"
-        peak = gib(sardine.get("peakBytes")) if sardine.get("status") in ("ok", "OOM") else "–"
+        sardine_peak = gib(sardine.get("peakBytes")) if sardine.get("status") in ("ok", "OOM") else "–"
         peer_peak = gib(peer.get("peakBytes")) if peer.get("status") in ("ok", "OOM") else "–"
         flops = "–" if sardine.get("flops") is None else f"{sardine['flops'] / 1e12:.3g}"
         lines.append(
             f"| {row['name']} | {cell(sardine, 'medianSecondsPerStep', '.3f')} | {cell(peer, 'medianSecondsPerStep', '.3f')} | {ratio} "
-            f"| {cell(sardine, 'imagesPerSecond', '.2f')} | {peak} | {peer_peak} | {gib(row['plannedBytes'])} | {flops} "
+            f"| {cell(sardine, 'imagesPerSecond', '.2f')} | {sardine_peak} | {peer_peak} | {gib(row['plannedBytes'])} | {flops} "
             f"| {cell(sardine, 'mfu', '.3g%')} | {cell(sardine, 'hfu', '.3g%')} |"
         )
     lines += [
@@ -246,9 +246,13 @@ def main() -> int:
         environment["SARDINE_TORCH_DEVICE"] = "cpu"
     sides = Side(work, environment, started + budget)
     try:
-        architecture = work / "architecture"
+        architecture, built_from = work / "architecture", work / "architecture-source.txt"
+        if built_from.exists() and built_from.read_text(encoding="utf-8") != model["architecture"]:
+            raise SystemExit(f"--work {work}: holds a pipeline built from {built_from.read_text(encoding='utf-8')}, "
+                             f"not {model['architecture']}; name another folder")
         if not architecture.exists():
             configs_only(REPO / model["architecture"], architecture)
+            built_from.write_text(model["architecture"], encoding="utf-8")
         print(f"building {model['architecture']} with seeded weights and its latent cache in {work}", file=sys.stderr, flush=True)
         prepared = sides.run("prepare", ["sardine_side.py", "prepare"], {
             "work": str(work), "architecture": str(architecture), "seed": 0, "samples": SAMPLES, "resolution": model["resolution"]})
