@@ -116,6 +116,8 @@ def train(spec: dict[str, Any]) -> dict[str, Any]:
 
     configure()
     work = Path(spec["work"])
+    # Each run starts from the seeded base: nothing to resume from a kept --work folder.
+    shutil.rmtree(spec["runDir"], ignore_errors=True)
     clock = StepClock(chosen_device(), spec["warmUp"], spec["steps"])
     channel = BenchChannel(clock)
     request = {
