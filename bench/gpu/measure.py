@@ -21,6 +21,14 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+# The training captions of both sides (the paper's caption template puts the token first).
+CAPTIONS = (
+    "<SAR> image of farmland with crop fields",
+    "<SAR> image of a harbour with ships",
+    "<SAR> image of a dense urban area",
+    "<SAR> image of a forest crossed by a road",
+)
+
 
 class StepClock:
     """Told the end of each step (`ended(done)`, steps counted from 1); says when the last one has ended."""

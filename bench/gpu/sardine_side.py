@@ -21,15 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from measure import StepClock, chosen_device, run_side
-
-CAPTIONS = (
-    "<SAR> image of farmland with crop fields",
-    "<SAR> image of a harbour with ships",
-    "<SAR> image of a dense urban area",
-    "<SAR> image of a forest crossed by a road",
-)
-
+from measure import CAPTIONS, StepClock, chosen_device, run_side
 
 class AllStepsMeasured(Exception):
     """Raised by the channel after the last measured step: ends the worker's train loop there."""
