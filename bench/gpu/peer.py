@@ -4,8 +4,9 @@ textual_inversion_sdxl.py), with diffusers, PEFT and transformers alone — noth
 
   the UNet in fp32 (the master weights autocast reads), the text encoders in the precision with PEFT LoRA
   (PEFT's inject_adapter_in_model, what transformers' add_adapter calls; cast_training_params: the adapters in
-  fp32), the token added to both tokenizers and embedding tables (resize_token_embeddings, the init word's mean; the whole table takes gradients and every other row is
-  restored after each step, as textual_inversion_sdxl.py does), SDXL conditioning (penultimate hidden states of
+  fp32), the token added to both tokenizers and embedding tables (resize_token_embeddings, the init word's
+  mean; the whole table takes gradients and every other row is restored after each step, as
+  textual_inversion_sdxl.py does), SDXL conditioning (penultimate hidden states of
   both encoders, the second's pooled projection, the time ids), noise offset, Min-SNR-γ weighting
   (compute_snr), global-norm clipping, AdamW with the same groups, rates and weight decay, bf16 autocast,
   gradient checkpointing as declared. Latents are drawn per step on the device (what the latent cache holds).
