@@ -111,7 +111,7 @@ const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssu
       message: `holds out none of the ${experiment.data.n} images of data (round(${fraction} · ${experiment.data.n}) = 0)`
     })
   }
-  if (validation?.data !== undefined) issues.push(...heldOutDataIssues(validation.data, experiment.data))
+  if (validation?.data !== undefined) { for (const issue of heldOutDataIssues(validation.data, experiment.data)) issues.push(issue) }
   const conditioning = experiment.conditioning
   if (conditioning !== undefined && trains(conditioning.treatment)) trained.push(`conditioning is ${describeTreatment(conditioning.treatment)}`)
 

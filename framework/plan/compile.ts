@@ -5,7 +5,18 @@ import { replicatesOfExperiment } from "../declaration/replicates.ts"
 import type { EngineName } from "../services/engine.ts"
 import { resolveAdaptation, resolveControlNet, textEncodersTrain, trainsVae, type ResolvedAdaptation } from "../declaration/adaptation.ts"
 import { declaredFolders, fingerprintKey, type FolderFingerprints } from "./declared-folders.ts"
-import { codeVersion, type ComputedBy, type Plan, reportRole, type Step, type StepConfigs, type StepInput, type StepKind, validationDataRole, validationRole } from "./step.ts"
+import {
+  codeVersion,
+  type ComputedBy,
+  type Plan,
+  reportRole,
+  type Step,
+  type StepConfigs,
+  type StepInput,
+  type StepKind,
+  validationDataRole,
+  validationRole
+} from "./step.ts"
 
 /**
  * Content key = hash(kind, canonical JSON of the fields it reads, input keys, code version, and the

@@ -189,7 +189,15 @@ describe("the torch engine against the tfjs engine", () => {
     it("measure the same loss on a held-out dataset of its own (train.validationLoss.data), from step 0", async () => {
       const heldDir = join(folder.dir, "held-out")
       await Effect.runPromise(prepareSyntheticData(heldDir, { n: 2, size: 32, seed: 22 }))
-      await onTfjs(Effect.flatMap(Engine, (engine) => engine.encodeLatents({ base: resolvedBase, dataDir: heldDir, outDir: `${heldDir}-latents`, progress: () => Effect.void })))
+      await onTfjs(
+        Effect.flatMap(Engine, (engine) =>
+          engine.encodeLatents({
+            base: resolvedBase,
+            dataDir: heldDir,
+            outDir: `${heldDir}-latents`,
+            progress: () => Effect.void
+          }))
+      )
       const measured = { tfjs: new Map<number, number>(), torch: new Map<number, number>() }
       const request = (on: keyof typeof measured): TrainRequest => ({
         base: resolvedBase,

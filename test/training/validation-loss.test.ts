@@ -169,7 +169,10 @@ describe("train.validationLoss on the tfjs engine", () => {
         log: () => Effect.void
       })
     /** The held-out loss of the base's weights (what step 0 measures), computed outside a training run. */
-    const baseLoss = (sourcesOf: (pipeline: StableDiffusionPipeline, schedule: NoiseSchedule, model: TrainingModel) => BatchSources, heldOut: ReadonlyArray<number>) =>
+    const baseLoss = (
+      sourcesOf: (pipeline: StableDiffusionPipeline, schedule: NoiseSchedule, model: TrainingModel) => BatchSources,
+      heldOut: ReadonlyArray<number>
+    ) =>
       Effect.scoped(Effect.gen(function*() {
         const pipeline = yield* Effect.acquireRelease(loadPipeline(PIPELINE), (p) => Effect.sync(() => disposePipeline(p)))
         const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, "scheduler_config.json")
@@ -178,33 +181,38 @@ describe("train.validationLoss on the tfjs engine", () => {
         return yield* validationLossOf(model, schedule, sourcesOf(pipeline, schedule, model), heldOut, validationTimesteps(3, 1000), TRAIN.seed!, (f) =>
           Effect.sync(f))
       }))
-    const sourcesIn = (dir: string, index: PreparedIndex, members?: ReadonlyArray<number>) =>
-    (pipeline: StableDiffusionPipeline, schedule: NoiseSchedule, model: TrainingModel): BatchSources => ({
-      dataDir: dir,
-      prepared: index,
-      vae: { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.tensors).vae },
-      schedule,
-      sdxl: false,
-      ...(members === undefined ? {} : { members })
-    })
+    const sourcesIn =
+      (dir: string, index: PreparedIndex, members?: ReadonlyArray<number>) =>
+      (pipeline: StableDiffusionPipeline, schedule: NoiseSchedule, model: TrainingModel): BatchSources => ({
+        dataDir: dir,
+        prepared: index,
+        vae: { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.tensors).vae },
+        schedule,
+        sdxl: false,
+        ...(members === undefined ? {} : { members })
+      })
 
-    it("logs validation_loss before the first update, at every `every` steps and at the end; a resumed run continues the curve without repeating a point", async () => {
-      const whole: Array<Point> = []
-      await Effect.runPromise(trainIn(join(folder.dir, "whole"), whole))
-      expect(whole.map((p) => p.step)).toEqual([0, 2, 3])
-      for (const p of whole) expect(Number.isFinite(p.value) && p.value > 0).toBe(true)
-      // The weights change between the points, the held-out set and noise do not.
-      expect(new Set(whole.map((p) => p.value)).size).toBe(3)
-      // Step 0 is the base's held-out loss, before any update.
-      const split = Effect.runSync(heldOutSplit(TRAIN.seed!, prepared.samples.length, DECLARED.fraction, "index.json"))
-      expect(whole[0]!.value).toBeCloseTo(await Effect.runPromise(baseLoss(sourcesIn(dataDir, prepared, split.training), split.heldOut)), 6)
+    it(
+      "logs validation_loss before the first update, at every `every` steps and at the end; a resumed run continues the curve without repeating a point",
+      async () => {
+        const whole: Array<Point> = []
+        await Effect.runPromise(trainIn(join(folder.dir, "whole"), whole))
+        expect(whole.map((p) => p.step)).toEqual([0, 2, 3])
+        for (const p of whole) expect(Number.isFinite(p.value) && p.value > 0).toBe(true)
+        // The weights change between the points, the held-out set and noise do not.
+        expect(new Set(whole.map((p) => p.value)).size).toBe(3)
+        // Step 0 is the base's held-out loss, before any update.
+        const split = Effect.runSync(heldOutSplit(TRAIN.seed!, prepared.samples.length, DECLARED.fraction, "index.json"))
+        expect(whole[0]!.value).toBeCloseTo(await Effect.runPromise(baseLoss(sourcesIn(dataDir, prepared, split.training), split.heldOut)), 6)
 
-      const resumed: Array<Point> = []
-      const interrupted = await Effect.runPromiseExit(trainIn(join(folder.dir, "resumed"), resumed, { stopAt: 3 }))
-      expect(Exit.isInterrupted(interrupted)).toBe(true)
-      await Effect.runPromise(trainIn(join(folder.dir, "resumed"), resumed))
-      expect(resumed).toEqual(whole)
-    }, 300_000)
+        const resumed: Array<Point> = []
+        const interrupted = await Effect.runPromiseExit(trainIn(join(folder.dir, "resumed"), resumed, { stopAt: 3 }))
+        expect(Exit.isInterrupted(interrupted)).toBe(true)
+        await Effect.runPromise(trainIn(join(folder.dir, "resumed"), resumed))
+        expect(resumed).toEqual(whole)
+      },
+      300_000
+    )
 
     it("measures a held-out dataset of its own (train.validationLoss.data): every one of its samples, from step 0", async () => {
       const heldDir = join(folder.dir, "held-out")
