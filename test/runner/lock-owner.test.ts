@@ -5,10 +5,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { LockUnreadable, ownerFileName, readLock } from "../../framework/runner/lock.ts"
+import { fileStudyIn } from "../reliability/file-study.ts"
 
 /**
  * Reading a step lock's owner file: only a missing one means "no owner"; any other failure is a
- * LockUnreadable naming the file. Cost: < 1 s.
+ * LockUnreadable naming the file, which `sardine status` shows. Cost: ≈ 10 s (one `sardine status` process).
  */
 
 const read = (path: string) => Effect.runPromise(Effect.either(readLock(path)).pipe(Effect.provide(NodeContext.layer)))
@@ -46,6 +47,22 @@ describe("a step lock's owner file", () => {
     const found = await read(empty)
     expect(Either.isLeft(found) ? found.left.message : "").toContain(`(it has no ${ownerFileName})`)
   })
+
+  it("that cannot be read shows in `sardine status` with the command that clears it, not as pending", async () => {
+    const s = await fileStudyIn("status-lock")
+    try {
+      const lock = join(s.cache, "locks", s.keyOf("full-unet/reference"))
+      await mkdir(join(lock, ownerFileName), { recursive: true })
+      const result = await s.sardine(["status", s.file])
+      expect(result.code).toBe(0)
+      const line = result.stdout.split("\n").find((l) => l.includes("full-unet/reference")) ?? ""
+      expect(line).toContain(`step lock ${lock} is unreadable (cannot read ${join(lock, ownerFileName)}: `)
+      expect(line).toContain(`remove it: rm -r '${lock}'`)
+      expect(result.stdout).toContain(", 1 locked,")
+    } finally {
+      await rm(s.dir, { recursive: true, force: true })
+    }
+  }, 120_000)
 
   it("that is written is read", async () => {
     const lock = join(dir, "owned")
