@@ -26,7 +26,8 @@ import { adaptation, FIXTURES, temporaryFolder, training } from "./training-run.
 /**
  * train.validationLoss on the tfjs engine: the seeded split, training on the rest only, the held-out loss
  * against a direct computation (one UNet call per sample and timestep), and its points in the metrics of a
- * run (from step 0, before any update) and of a resumed run; a held-out dataset of its own (`data`). The torch engine's equality: test/torch/equivalence.test.ts.
+ * run (from step 0, before any update) and of a resumed run; a held-out dataset of its own (`data`). The
+ * torch engine's equality: test/torch/equivalence.test.ts.
  * Cost: ≈ 20 s on a quiet 2-core machine (sd1-tiny, 32 px, four short trainings; 70 s at load 9).
  */
 
