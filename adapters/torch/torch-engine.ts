@@ -184,7 +184,8 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           workDir: request.workDir,
           processes: request.processes ?? 1,
           ...(request.latentsDir === undefined ? {} : { latentsDir: request.latentsDir }),
-          ...(request.textDir === undefined ? {} : { textDir: request.textDir })
+          ...(request.textDir === undefined ? {} : { textDir: request.textDir }),
+          ...(request.validation === undefined ? {} : { validation: request.validation })
         }, onMessage)
         yield* files.remove(join(validation, ".raw"), "train")
         const result = yield* decode(TrainResult, "train", value)

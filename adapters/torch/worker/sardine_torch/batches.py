@@ -148,6 +148,18 @@ class Sources:
     members: list[int] | None = None
 
 
+def open_caches(data: PreparedData, latents_dir: str | None, text_dir: str | None, sdxl: bool,
+                base: str) -> tuple[LatentCache | None, TextCache | None]:
+    """The latent and text caches of a prepared dataset (None where the run encodes live), checked against it."""
+    latent_cache = LatentCache(latents_dir) if latents_dir is not None else None
+    if latent_cache is not None and [s["id"] for s in latent_cache.index["samples"]] != [s["id"] for s in data.samples]:
+        raise ValueError(f"{latents_dir}/latents.json: does not list the samples of the prepared data in order (stale cache?)")
+    text_cache = TextCache(text_dir) if text_dir is not None else None
+    if text_cache is not None and text_cache.index["conditioning"] != ("sdxl" if sdxl else "sd"):
+        raise ValueError(f"{text_dir}/text.json: holds {text_cache.index['conditioning']} conditioning for this base ({base})")
+    return latent_cache, text_cache
+
+
 def sample_latents(mean: np.ndarray, logvar: np.ndarray, draw: np.ndarray, scale: float, shift: float) -> np.ndarray:
     """(mean + exp(logvar / 2)·ε − shift)·scale in float64, rounded once (as micro-batch.ts's sampleScaled)."""
     m = mean.astype(np.float64)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +32,7 @@ from .pipeline import TextEncoder, encoder_names, frozen, load_text_encoders, lo
 from .protocol import Channel, Stopped
 from .trained_model import write_model
 from .validation import ValidationSampler
-from .validation_loss import ValidationLoss, held_out_split
+from .validation_loss import ValidationLoss, held_out_data, held_out_split
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
@@ -146,15 +146,10 @@ def open_session(request: dict[str, Any]) -> Session:
     if not data.samples:
         raise ValueError(f"{request['dataDir']}/index.json: holds no training sample")
     declared_validation = train.get("validationLoss")
-    split = None if declared_validation is None else held_out_split(
-        seed, len(data.samples), declared_validation["fraction"], f"{request['dataDir']}/index.json")
-    latent_cache = batches.LatentCache(latents_dir) if latents_dir is not None else None
-    if latent_cache is not None and [s["id"] for s in latent_cache.index["samples"]] != [s["id"] for s in data.samples]:
-        raise ValueError(f"{latents_dir}/latents.json: does not list the samples of the prepared data in order (stale cache?)")
-    text_cache = batches.TextCache(text_dir) if text_dir is not None else None
+    fraction = None if declared_validation is None else declared_validation.get("fraction")
+    split = None if fraction is None else held_out_split(seed, len(data.samples), fraction, f"{request['dataDir']}/index.json")
     sdxl = len(encoders_in_base) == 2
-    if text_cache is not None and text_cache.index["conditioning"] != ("sdxl" if sdxl else "sd"):
-        raise ValueError(f"{text_dir}/text.json: holds {text_cache.index['conditioning']} conditioning for this base ({base})")
+    latent_cache, text_cache = batches.open_caches(data, latents_dir, text_dir, sdxl, base)
 
     # Trainable full components keep fp32 master weights; frozen and LoRA-adapted ones run in the precision.
     # SDXL's VAE overflows in fp16, so the VAE never runs in fp16.
@@ -241,8 +236,19 @@ def open_session(request: dict[str, Any]) -> Session:
             parts.append(losses.vae_loss(vae, batch.images.to(device, dtype), batch.vae_draws.to(device), train["vae"]))
         return parts[0] if len(parts) == 1 else parts[0] + parts[1]
 
-    validation_loss = None if split is None else ValidationLoss(
-        declared_validation, seed, split[0], sources, encode_live, f"{request['dataDir']}/index.json")
+    if declared_validation is None:
+        validation_loss = None
+    elif split is not None:
+        validation_loss = ValidationLoss(declared_validation, seed, split[0], sources, encode_live, f"{request['dataDir']}/index.json")
+    else:
+        held_out = held_out_data(request, data)
+        held_latents, held_text = batches.open_caches(
+            held_out, request["validation"].get("latentsDir") if not reconstruction else None,
+            request["validation"].get("textDir") if not encoders_train else None, sdxl, base)
+        validation_loss = ValidationLoss(
+            declared_validation, seed, list(range(len(held_out.samples))),
+            replace(sources, data=held_out, latents=held_latents, text=held_text, members=None),
+            encode_live, f"{request['validation']['dataDir']}/index.json")
     return Session(request, accelerator, ranks, device, models, encoders, adapted, sdxl, spellings, data, load, loss_of,
                    validation_loss, diffusion_loss_of, prefetchable=latent_cache is not None or not diffusion)
 
@@ -306,6 +312,10 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
         return batches.Position(seed, positions[i][0], positions[i][1], accumulation, batch_size, first_row, rows) if i < len(positions) else None
 
     prefetcher = Prefetcher(session.load, enabled=session.prefetchable)
+    # The curve starts where training starts: the held-out loss before any update (a resumed run has it).
+    if session.validation_loss is not None and ranks.leader and first == 0:
+        with accelerator.autocast():
+            channel.metrics(0, {"validation_loss": session.validation_loss.measure(session.models, session.diffusion_loss_of)})
     try:
         for step in range(first, steps):
             stop = agreed_stop(accelerator, ranks, channel.stop_requested)
