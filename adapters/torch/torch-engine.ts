@@ -343,7 +343,9 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
       request.format === "diffusers"
         ? Effect.gen(function*() {
           const trained = yield* trainedModel(request.modelDir, request.useEma, "export")
-          const controlnet = trained.manifest.adaptation.controlnet === undefined ? undefined : controlNetFolderOf(trained.dir, trained.manifest, request.useEma)
+          const controlnet = trained.manifest.adaptation.controlnet === undefined
+            ? undefined
+            : controlNetFolderOf(trained.dir, trained.manifest, request.useEma)
           yield* files.makeParent(request.out, "export")
           yield* worker("export", {
             base: request.base.path,

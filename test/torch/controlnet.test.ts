@@ -117,39 +117,59 @@ describe("the torch engine's ControlNet against the tfjs engine's", () => {
       await onTfjs(Effect.flatMap(Engine, (e) => e.train(trainRequest(f, start, adaptationOf(f, { _tag: "full", lr: 1e-2 }, "unet"), 2))))
       const adaptation = adaptationOf(f, f.controlnet, join(start, CONTROLNET_FOLDER))
       for (const engine of ["tfjs", "torch"] as const) {
-        await ENGINES[engine](Effect.flatMap(Engine, (e) => e.train(trainRequest(f, dirOf(f, engine), adaptation, TRAIN.steps, join(start, CONTROLNET_FOLDER)))))
+        await ENGINES[engine](
+          Effect.flatMap(Engine, (e) => e.train(trainRequest(f, dirOf(f, engine), adaptation, TRAIN.steps, join(start, CONTROLNET_FOLDER))))
+        )
       }
     }
   }, 900_000)
   afterAll(() => folder.remove())
 
-  it.each(FAMILIES.map((f, i) => [f.name, i] as const))("%s: three steps train alike (loss curves within 1e-3, the ControlNet's updates within 2 %)", async (_, i) => {
-    const f = FAMILIES[i]!
-    const [a, b] = [await history(dirOf(f, "tfjs")), await history(dirOf(f, "torch"))]
-    expect(b.map((r) => r.step)).toEqual([1, 2, 3])
-    const losses = Math.max(...a.map((r, i) => Math.abs(b[i]!.loss - r.loss) / r.loss))
-    expect(losses).toBeLessThan(1e-3)
-    const [start, tfjs, torch] = await Promise.all([controlNetWeights(dirOf(f, "start")), controlNetWeights(dirOf(f, "tfjs")), controlNetWeights(dirOf(f, "torch"))])
-    expect([...torch.keys()].sort()).toEqual([...tfjs.keys()].sort())
-    const update = (w: Float32Array, name: string) => w.map((v, i) => v - start.get(name)!.data[i]!)
-    let worst = { name: "", error: 0, moved: 0 }
-    for (const [name, w] of tfjs) {
-      const tfjsUpdate = update(w.data, name)
-      if (norm(tfjsUpdate) === 0) continue
-      const error = relative(update(torch.get(name)!.data, name), tfjsUpdate)
-      worst = error > worst.error ? { name, error, moved: worst.moved + 1 } : { ...worst, moved: worst.moved + 1 }
-    }
-    console.log(`${f.name} ControlNet, 3 steps: worst loss difference ${losses.toExponential(1)}, worst update difference ${worst.error.toExponential(1)} (${worst.name}) over ${worst.moved} moved tensors`)
-    expect(worst.moved).toBeGreaterThan(10)
-    expect(worst.error, worst.name).toBeLessThan(0.02)
-    // The rest of the trained model (the SD UNet's LoRA) is in the same names on both engines.
-    const [tfjsModel, torchModel] = [await readWeights(join(dirOf(f, "tfjs"), MODEL_WEIGHTS)), await readWeights(join(dirOf(f, "torch"), MODEL_WEIGHTS))]
-    expect([...torchModel.keys()].sort()).toEqual([...tfjsModel.keys()].sort())
-  }, 600_000)
+  it.each(FAMILIES.map((f, i) => [f.name, i] as const))(
+    "%s: three steps train alike (loss curves within 1e-3, the ControlNet's updates within 2 %)",
+    async (_, i) => {
+      const f = FAMILIES[i]!
+      const [a, b] = [await history(dirOf(f, "tfjs")), await history(dirOf(f, "torch"))]
+      expect(b.map((r) => r.step)).toEqual([1, 2, 3])
+      const losses = Math.max(...a.map((r, i) => Math.abs(b[i]!.loss - r.loss) / r.loss))
+      expect(losses).toBeLessThan(1e-3)
+      const [start, tfjs, torch] = await Promise.all([
+        controlNetWeights(dirOf(f, "start")),
+        controlNetWeights(dirOf(f, "tfjs")),
+        controlNetWeights(dirOf(f, "torch"))
+      ])
+      expect([...torch.keys()].sort()).toEqual([...tfjs.keys()].sort())
+      const update = (w: Float32Array, name: string) => w.map((v, i) => v - start.get(name)!.data[i]!)
+      const names = [...tfjs.keys()]
+      const moved = names.filter((name) => norm(update(tfjs.get(name)!.data, name)) > 0)
+      // What the tfjs engine left in place the torch engine left in place too (up to float noise that AdamW scales up).
+      const largest = Math.max(...moved.map((name) => norm(update(tfjs.get(name)!.data, name))))
+      for (const name of names.filter((n) => !moved.includes(n))) expect(norm(update(torch.get(name)!.data, name)), name).toBeLessThan(1e-3 * largest)
+      const errors = moved.map((name) => ({ name, error: relative(update(torch.get(name)!.data, name), update(tfjs.get(name)!.data, name)) }))
+      const worst = errors.reduce((a, b) => (b.error > a.error ? b : a))
+      console.log(
+        `${f.name} ControlNet, 3 steps: worst loss difference ${losses.toExponential(1)}, worst update difference ${
+          worst.error.toExponential(1)
+        } (${worst.name}) over ${moved.length} moved tensors`
+      )
+      expect(moved.length).toBeGreaterThan(10)
+      expect(worst.error, worst.name).toBeLessThan(0.02)
+      // The rest of the trained model (the SD UNet's LoRA) is in the same names on both engines.
+      const [tfjsModel, torchModel] = [await readWeights(join(dirOf(f, "tfjs"), MODEL_WEIGHTS)), await readWeights(join(dirOf(f, "torch"), MODEL_WEIGHTS))]
+      expect([...torchModel.keys()].sort()).toEqual([...tfjsModel.keys()].sort())
+    },
+    600_000
+  )
 
   const generation = (settings: Partial<GenerationInput>) =>
     Schema.decodeUnknownSync(Generation)({ conditions: dataset, seeds: [2], steps: 4, guidanceScale: 3, sampler: "euler", ...settings })
-  const generate = (f: Family, modelDir: string, outDir: string, control: { scale: number; guessMode: boolean }, settings: Partial<GenerationInput>): GenerateRequest => {
+  const generate = (
+    f: Family,
+    modelDir: string,
+    outDir: string,
+    control: { scale: number; guessMode: boolean },
+    settings: Partial<GenerationInput>
+  ): GenerateRequest => {
     const adaptation = adaptationOf(f, f.controlnet, "unet")
     return {
       base: baseOf(f),
@@ -194,49 +214,58 @@ describe("the torch engine's ControlNet against the tfjs engine's", () => {
     600_000
   )
 
-  it("exports of the torch-trained SD model (--format diffusers with controlnet/ beside, --format controlnet) load in diffusers' ControlNet pipeline, which gives the torch engine's image", async () => {
-    const f = FAMILIES[0]!
-    const out = join(folder.dir, "exported-controlnet")
-    const merged = join(folder.dir, "exported-pipeline")
-    await onTorch(Effect.flatMap(Engine, (e) => e.export({ base: baseOf(f), modelDir: dirOf(f, "torch"), format: "controlnet", out, useEma: false })))
-    const summary = await onTorch(
-      Effect.flatMap(Engine, (e) => e.export({ base: baseOf(f), modelDir: dirOf(f, "torch"), format: "diffusers", out: merged, useEma: false }))
-    )
-    expect(summary.notes.join("\n")).toContain(join(merged, CONTROLNET_FOLDER))
-    const weightsFile = "diffusion_pytorch_model.safetensors"
-    expect(Buffer.compare(await readFile(join(merged, CONTROLNET_FOLDER, weightsFile)), await readFile(join(out, weightsFile)))).toBe(0)
-    const samples = join(folder.dir, "export-samples")
-    await onTorch(Effect.flatMap(Engine, (e) => e.generate(generate(f, dirOf(f, "torch"), samples, { scale: 0.8, guessMode: false }, {}))))
-    const [first] = await images(samples)
-    const prepared = JSON.parse(await readFile(join(dataDir, "index.json"), "utf8")) as { samples: Array<{ condition: string }>; conditioning: { channels: number } }
-    const diffusersOut = join(folder.dir, "diffusers")
-    await mkdir(diffusersOut)
-    execFileSync(referencePython(), [join(repoRoot, "tools/run_controlnet_pipeline.py")], {
-      input: JSON.stringify({
-        // The merged pipeline (the UNet's LoRA in it) with the ControlNet of --format controlnet, byte-identical to its controlnet/.
-        pipeline: merged,
-        controlnet: out,
-        sdxl: false,
-        out: diffusersOut,
-        cases: [{
-          prompt: first!.sample.prompt,
-          image: join(dataDir, prepared.samples[0]!.condition),
-          imageShape: [SIDE, SIDE, prepared.conditioning.channels],
-          sampler: "euler",
-          steps: 4,
-          guidance: 3,
-          scale: 0.8,
-          guessMode: false,
-          seed: 2,
-          replicate: 0,
-          resolution: SIDE
-        }]
-      }),
-      stdio: ["pipe", "inherit", "inherit"]
-    })
-    const reference = new Float32Array((await readFile(join(diffusersOut, "0.f32"))).buffer.slice(0))
-    const worst = reference.reduce((m, v, j) => Math.max(m, Math.abs(v - first!.data[j]!)), 0)
-    console.log(`diffusers' StableDiffusionControlNetPipeline on the exported ControlNet vs the torch engine: worst pixel difference ${worst.toExponential(1)}`)
-    expect(worst).toBeLessThan(1e-4)
-  }, 600_000)
+  it(
+    "exports of the torch-trained SD model (--format diffusers with controlnet/ beside, --format controlnet) load in diffusers' ControlNet pipeline, which gives the torch engine's image",
+    async () => {
+      const f = FAMILIES[0]!
+      const out = join(folder.dir, "exported-controlnet")
+      const merged = join(folder.dir, "exported-pipeline")
+      await onTorch(Effect.flatMap(Engine, (e) => e.export({ base: baseOf(f), modelDir: dirOf(f, "torch"), format: "controlnet", out, useEma: false })))
+      const summary = await onTorch(
+        Effect.flatMap(Engine, (e) => e.export({ base: baseOf(f), modelDir: dirOf(f, "torch"), format: "diffusers", out: merged, useEma: false }))
+      )
+      expect(summary.notes.join("\n")).toContain(join(merged, CONTROLNET_FOLDER))
+      const weightsFile = "diffusion_pytorch_model.safetensors"
+      expect(Buffer.compare(await readFile(join(merged, CONTROLNET_FOLDER, weightsFile)), await readFile(join(out, weightsFile)))).toBe(0)
+      const samples = join(folder.dir, "export-samples")
+      await onTorch(Effect.flatMap(Engine, (e) => e.generate(generate(f, dirOf(f, "torch"), samples, { scale: 0.8, guessMode: false }, {}))))
+      const [first] = await images(samples)
+      const prepared = JSON.parse(await readFile(join(dataDir, "index.json"), "utf8")) as {
+        samples: Array<{ condition: string }>
+        conditioning: { channels: number }
+      }
+      const diffusersOut = join(folder.dir, "diffusers")
+      await mkdir(diffusersOut)
+      execFileSync(referencePython(), [join(repoRoot, "tools/run_controlnet_pipeline.py")], {
+        input: JSON.stringify({
+          // The merged pipeline (the UNet's LoRA in it) with the ControlNet of --format controlnet, byte-identical to its controlnet/.
+          pipeline: merged,
+          controlnet: out,
+          sdxl: false,
+          out: diffusersOut,
+          cases: [{
+            prompt: first!.sample.prompt,
+            image: join(dataDir, prepared.samples[0]!.condition),
+            imageShape: [SIDE, SIDE, prepared.conditioning.channels],
+            sampler: "euler",
+            steps: 4,
+            guidance: 3,
+            scale: 0.8,
+            guessMode: false,
+            seed: 2,
+            replicate: 0,
+            resolution: SIDE
+          }]
+        }),
+        stdio: ["pipe", "inherit", "inherit"]
+      })
+      const reference = new Float32Array((await readFile(join(diffusersOut, "0.f32"))).buffer.slice(0))
+      const worst = reference.reduce((m, v, j) => Math.max(m, Math.abs(v - first!.data[j]!)), 0)
+      console.log(
+        `diffusers' StableDiffusionControlNetPipeline on the exported ControlNet vs the torch engine: worst pixel difference ${worst.toExponential(1)}`
+      )
+      expect(worst).toBeLessThan(1e-4)
+    },
+    600_000
+  )
 })

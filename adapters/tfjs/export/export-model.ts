@@ -9,7 +9,14 @@ import { pathExists, withNodeFileSystem } from "../node-file-system.ts"
 import { disposePipeline, loadPipeline, readPipelineArchitecture, type LoadError } from "../pipeline-loader.ts"
 import { disposeAdaptation } from "../training/trainable-model.ts"
 import type { DataFolderError } from "../training/index-files.ts"
-import { applyTrainedModel, controlNetFolderOf, type ModelManifest, readModelManifest, trainedTensorReader, weightsUsed } from "../training/trained-model-files.ts"
+import {
+  applyTrainedModel,
+  controlNetFolderOf,
+  type ModelManifest,
+  readModelManifest,
+  trainedTensorReader,
+  weightsUsed
+} from "../training/trained-model-files.ts"
 import { ExportError } from "./export-error.ts"
 import { loraParts, writeKohyaLora, writePeftLora } from "./lora-files.ts"
 import { MERGED_CONTROLNET_FOLDER, writeMergedPipeline } from "./merged-pipeline.ts"

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import save_file
 from torch import nn
@@ -83,11 +82,6 @@ def load_controlnet(folder: str) -> nn.Module:
     from diffusers.models import ControlNetModel
 
     return ControlNetModel.from_pretrained(folder)
-
-
-def conditions_of(images: list[np.ndarray]) -> torch.Tensor:
-    """Prepared conditioning images (HWC, [0, 1]) as an NCHW batch."""
-    return torch.from_numpy(np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2)))
 
 
 def residuals(controlnet: nn.Module, sample: torch.Tensor, timesteps: Any, context: torch.Tensor, added: dict[str, torch.Tensor] | None,
