@@ -33,7 +33,8 @@ import { torchEngineLayer } from "./torch-worker.ts"
  * and guess mode; the samples record their scene. `export --format controlnet` of the torch-trained model
  * loads in diffusers' ControlNet pipeline, which gives the torch engine's image.
  * SDXL: sdxl-tiny with the UNet of test/fixtures/controlnet/sdxl-unet (a ControlNet copies one
- * layers_per_block; sdxl-tiny's UNet has several). Cost: ≈ 90 s on a quiet 2-core machine.
+ * layers_per_block; sdxl-tiny's UNet has several). Cost: 435 s measured on the shared 2 cores at load 5–15
+ * (six trainings of 2–3 steps, eight generate runs, two exports, one diffusers run; each a Python or wasm start).
  */
 
 const SIDE = 16
