@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from . import batches, checkpoint, draws, losses, prompts
-from .adaptation import Adapted, adapt
+from .adaptation import Adapted, adapt, add_lora, train_fully
+from .controlnet import COMPONENT as CONTROLNET, initial_controlnet, write_trained_controlnet
 from .data_parallel import Ranks, agreed_stop, average_gradients, check_divisible, ranks_of
 from .environment import device_name
 from .files import PreparedData, read_json
@@ -102,6 +103,8 @@ class Session:
     # The next micro-batch may be assembled on a thread while the current one computes: nothing in it
     # depends on the models (cached latents, or no diffusion objective).
     prefetchable: bool
+    # A conditioned experiment's ControlNet (adaptation.controlnet), trained beside the components.
+    controlnet: torch.nn.Module | None = None
 
 
 def open_session(request: dict[str, Any]) -> Session:
@@ -133,8 +136,9 @@ def open_session(request: dict[str, Any]) -> Session:
     if declared_encoders != encoders_in_base:
         raise ValueError(f"the adaptation names the text encoders {declared_encoders}, the base {base} has {encoders_in_base}")
     token = adaptation.get("token")
+    declared_controlnet = adaptation.get("controlnet")
     trains = {name: t["_tag"] != "frozen" for name, t in components.items()}
-    diffusion = token is not None or any(trains[n] for n in components if n != "vae")
+    diffusion = token is not None or declared_controlnet is not None or any(trains[n] for n in components if n != "vae")
     reconstruction = trains["vae"]
     encoders_train = token is not None or any(trains[n] for n in encoders_in_base)
     latents_dir = request.get("latentsDir") if not reconstruction else None
@@ -170,7 +174,20 @@ def open_session(request: dict[str, Any]) -> Session:
         for encoder in encoders:
             encoder.model.to(dtype_of(encoder.name))
             models[encoder.name] = frozen(encoder.model)
+    # Made from the UNet before any adapter is added to it.
+    controlnet = None if declared_controlnet is None else frozen(initial_controlnet(
+        declared_controlnet, request.get("controlNetFolder"), models["unet"], vae_config, data.condition_channels,
+        f"{request['dataDir']}/index.json", seed))
     adapted = adapt(models, encoders, adaptation, seed)
+    if controlnet is not None:
+        treatment = declared_controlnet["treatment"]
+        controlnet.to(torch.float32 if treatment["_tag"] == "full" else weight_dtype)
+        if treatment["_tag"] == "full":
+            train_fully(controlnet, CONTROLNET, treatment, adapted)
+        elif treatment["_tag"] == "lora":
+            add_lora(controlnet, CONTROLNET, treatment, seed, adapted)
+        models[CONTROLNET] = controlnet
+        trains[CONTROLNET] = treatment["_tag"] != "frozen"
     for model in models.values():
         model.to(device)
     for t in adapted.trainables:
@@ -201,6 +218,7 @@ def open_session(request: dict[str, Any]) -> Session:
         shift_factor=(latent_cache.index["shiftFactor"] if latent_cache is not None else vae_config.get("shift_factor")) or 0.0,
         num_train_timesteps=scheduler.config.num_train_timesteps,
         members=None if split is None else split[1],
+        conditions=controlnet is not None,
     )
     needs = {"diffusion": diffusion, "reconstruction": reconstruction, "captionDropout": train["captionDropout"], "noiseOffset": train["noiseOffset"]}
 
@@ -222,9 +240,10 @@ def open_session(request: dict[str, Any]) -> Session:
         else:
             context, pooled = prompts.encode(encoders, [prompts.spell_out(c, spellings) for c in batch.captions], device)
         added = {"text_embeds": pooled, "time_ids": batch.time_ids.to(device)} if sdxl else None
+        control = None if controlnet is None else (controlnet, batch.conditions.to(device))
         return losses.diffusion_loss(
             scheduler, models["unet"], batch.latents.to(device), batch.noise.to(device), batch.timesteps.to(device),
-            context, added, min_snr_gamma)
+            context, added, min_snr_gamma, control)
 
     def loss_of(batch: batches.MicroBatch) -> torch.Tensor:
         parts = []
@@ -250,7 +269,7 @@ def open_session(request: dict[str, Any]) -> Session:
             replace(sources, data=held_out, latents=held_latents, text=held_text, members=None),
             encode_live, f"{request['validation']['dataDir']}/index.json")
     return Session(request, accelerator, ranks, device, models, encoders, adapted, sdxl, spellings, data, load, loss_of,
-                   validation_loss, diffusion_loss_of, prefetchable=latent_cache is not None or not diffusion)
+                   validation_loss, diffusion_loss_of, prefetchable=latent_cache is not None or not diffusion, controlnet=controlnet)
 
 
 def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
@@ -384,6 +403,8 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
 
     if ranks.leader:
         write_model(work_dir, adapted, ema)
+        if session.controlnet is not None:
+            write_trained_controlnet(work_dir, session.controlnet, adapted, ema, request["adaptation"]["controlnet"]["treatment"])
     return {
         "steps": steps,
         "ema": ema is not None,

@@ -87,6 +87,7 @@ class ValidationLoss:
         batch.timesteps = torch.tensor(self.timesteps, dtype=torch.int64)
         batch.time_ids = torch.tensor([[data.height, data.width, 0, 0, data.height, data.width]] * k, dtype=torch.float32)
         batches.attach_cached_text(batch, sources)
+        batches.attach_conditions(batch, sources, [i] * k)
         return batch
 
     def measure(self, models: dict[str, torch.nn.Module], loss_of: Callable[[batches.MicroBatch], torch.Tensor]) -> float:
