@@ -3,12 +3,13 @@ import { experiment, frozen, full, scratch, study, synthetic, trained } from "sa
 /**
  * The demo's tiny base model, pretrained from nothing on synthetic optical-like scenes of every class
  * (ships and bridges included: the demo later withholds some of them from SAR). Stage 1 trains the VAE
- * alone to reconstruct the scenes; stage 2 starts from its merged result and trains the UNet and the
- * text encoder on the captioned scenes, the VAE frozen (its latents are encoded once and cached).
- * The shipped base (experiments/demo/base) is stage 2 exported:
+ * alone to reconstruct the scenes with grain; stage 2 starts from its merged result and trains the UNet
+ * and the text encoder on the captioned scenes without grain, the VAE frozen (its latents are encoded
+ * once and cached). The shipped base (experiments/demo/base) is stage 2 exported, both on the torch
+ * engine (about 20 minutes of training on 2 CPU cores):
  *
- *   sardine run experiments/demo/pretrain.ts --concurrency 1
- *   sardine export experiments/demo/pretrain.ts --experiment unet --format diffusers --out experiments/demo/base
+ *   SARDINE_TORCH_THREADS=1 sardine run experiments/demo/pretrain.ts --engine torch --concurrency 1
+ *   sardine export experiments/demo/pretrain.ts --experiment unet --engine torch --format diffusers --out experiments/demo/base
  *
  * docs/demo-base.md has the architecture, the curves, samples and timings.
  */
