@@ -9,7 +9,8 @@ import { formatValue } from "./number-format.ts"
 /** What a reading names a prompt by: the scene its text names, else its text. */
 const nameOf = (reading: PromptReading) => reading.scene ?? `“${reading.prompt}”`
 
-const percent = (share: number) => `${Math.round(share * 100)} %`
+/** "62 %", kept on one line where the cell wraps. */
+const percent = (share: number) => `${Math.round(share * 100)}\u00a0%`
 
 /**
  * A strategy's cell: "top-1 harbour 62 % ✓ · ENL 1.93" — the prompt its samples put first most often
@@ -39,6 +40,6 @@ export const referenceReading = (reading: PromptReading): string => {
 
 export const readingsNote =
   "Under each row: in the real column, how many reference scenes are captioned as the prompt's scene (the words after “image of” up to “with”, “near”, “crossed by”…) " +
-  "and their mean ENL — the cell shows the first of them; in each strategy's column, the prompt its samples of this row retrieve first most often among the evaluation's " +
+  "and their mean ENL (the cell shows the first few); in each strategy's column, the prompt its samples of this row retrieve first most often among the evaluation's " +
   "prompts by CLIP score (named by its scene; ✓: the row's own prompt), with its share of their first places (ties split), and the samples' mean ENL " +
   "(per-image ENL averaged). Both over all the prompt's samples, not only the seeds shown."

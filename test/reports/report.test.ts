@@ -441,7 +441,9 @@ describe("the comparison report of a study", () => {
 
     // report.md has the same reading lines.
     const markdown = (await readFile(join(reportDir, "report.md"), "utf8")).split("\n").filter((l) => l.startsWith("| ↳ reading |"))
-    expect(markdown.map((l) => l.split(" | ").slice(1).map((c) => c.replace(/ \|$/, "").replace(/\\(.)/g, "$1")))).toEqual(facts.grid.map((r) => r.readings))
+    // (A share's "%" is joined to its number by a no-break space, which the page's text reads as a space.)
+    const cellsOf = (line: string) => line.replace(/\u00a0/g, " ").split(" | ").slice(1).map((c) => c.replace(/ \|$/, "").replace(/\\(.)/g, "$1"))
+    expect(markdown.map(cellsOf)).toEqual(facts.grid.map((r) => r.readings))
   })
 
   it("logs each replicate as a child run of its experiment, tagged with its index, and the intervals' bounds as metrics (read by MLflow's own client)", async () => {
