@@ -29,6 +29,9 @@ table.data tbody th { white-space: normal; overflow-wrap: anywhere; min-width: 1
 td.best { font-weight: bold; background: #eaf5e4; }
 .interval { font-size: 11px; color: #666; }
 .change { font-size: 11px; } .change.better { color: #2d7a2d; } .change.worse { color: #b03a2e; } .change.same, .change.unclear { color: #777; }
+/* The estimate tables stack value, interval and change: narrower columns, so fewer scroll sideways. */
+table[data-table=metrics] .interval, table[data-table=metrics] .change,
+table[data-table=prompt-following] .interval, table[data-table=prompt-following] .change { display: block; }
 td.verdict-better { color: #2d7a2d; font-weight: bold; } td.verdict-worse { color: #b03a2e; font-weight: bold; } td.verdict-unclear { color: #777; }
 .swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
 code { font-family: 'DejaVu Sans Mono', 'Liberation Mono', monospace; font-size: 12px; }
@@ -41,6 +44,7 @@ table.image-grid img { width: 112px; height: auto; image-rendering: pixelated; d
 .cell-images { display: flex; gap: 3px; justify-content: center; }
 table[data-grid] .cell-images { flex-wrap: wrap; max-width: 124px; margin: 0 auto; }
 table[data-grid] .cell-images img { width: 60px; margin: 0; }
+table[data-grid] th.prompt .caption { max-width: none; margin: 2px 0 0; }
 table[data-grid] tr.reading td { font-size: 10px; color: #444; max-width: 124px; padding-top: 0; border-bottom: 1px solid #e4e4e4; }
 .caption { font-size: 10px; color: #666; max-width: 112px; display: block; margin: 0 auto; }
 .split { font-size: 10px; text-transform: uppercase; padding: 1px 5px; border-radius: 3px; background: #e8eef7; }
@@ -75,8 +79,8 @@ const gridHtml = (grid: ImageGrid, images: ReadonlyMap<string, string>): string 
   }</tr>`
   const body = grid.rows.map(({ cells, prompt, seeds }) => {
     const label = `<span class="split ${prompt.split}">${prompt.split}</span> ${escapeXml(prompt.text)}` +
-      prompt.variants.map((v) => `<br><span class="caption">also: ${escapeXml(v)}</span>`).join("") +
-      (seeds.length === 0 ? "" : `<br><span class="caption">seed${seeds.length === 1 ? "" : "s"} ${seeds.join(", ")}</span>`)
+      prompt.variants.map((v) => `<span class="caption">also: ${escapeXml(v)}</span>`).join("") +
+      (seeds.length === 0 ? "" : `<span class="caption">seed${seeds.length === 1 ? "" : "s"} ${seeds.join(", ")}</span>`)
     const tds = cells.map((cell, c) => {
       if (cell.images.length === 0) return `<td data-column="${c}">–</td>`
       const imgs = cell.images.map((image) => `<img src="${images.get(image.target)}" alt="${escapeXml(image.caption)}" title="${escapeXml(image.caption)}">`)

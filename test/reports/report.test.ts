@@ -104,6 +104,7 @@ describe("the comparison report of a study", () => {
     for (const id of ["amplitude-histogram", "amplitude-cdf", "glcm-contrast", "clip-alignment", "training-loss"]) {
       await page.locator(`svg#${id}`).screenshot({ path: join(screenshots, `chart-${id}.png`) })
     }
+    await page.locator("table[data-grid=samples]").screenshot({ path: join(screenshots, "sample-grid.png") })
     await page.close()
     expect(problems).toEqual([])
 
