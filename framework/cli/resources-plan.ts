@@ -65,7 +65,8 @@ export const planMemory = (loaded: LoadedDeclaration, plan: Plan, declaredOnly =
         adaptation: resolveAdaptation(experiment.components, experiment.base.family),
         train: experiment.train,
         resolution: resolutionOf(experiment.data),
-        processes: trainProcesses(resources)
+        processes: trainProcesses(resources),
+        sharding: resources.sharding
       }
       const memory = memoryPlan(input)
       const gpuMemory = resources.gpuMemory === undefined ? undefined : memoryBytes(resources.gpuMemory)
@@ -129,6 +130,7 @@ export const formatStepMemory = (m: StepMemory): string => {
     ["optimizer states", mib(p.terms.optimizer)],
     ...(p.terms.ema === 0 ? [] : [["EMA copy", mib(p.terms.ema)]]),
     [`activations (${checkpointing})`, mib(p.terms.activations)],
+    ...(p.shardedOver === 1 ? [] : [["gathered FSDP units", mib(p.terms.gathered)]]),
     ["total", mib(p.total)]
   ])
   const verdict = m.gpuMemory === undefined
@@ -139,6 +141,7 @@ export const formatStepMemory = (m: StepMemory): string => {
   return [
     head,
     ...parameters.map((l) => `  ${l}`),
+    ...(p.shardedOver === 1 ? [] : [`  the UNet's weights, gradients and optimizer states sharded over ${p.shardedOver} processes (FSDP)`]),
     `  micro-batch ${p.microBatch} per device at ${p.latent.height}×${p.latent.width} latents, ${p.activationBytes} bytes per activation`,
     ...terms.map((l) => `  ${l}`),
     `  activations ${other} gradient checkpointing: ${mib(p.activationsOtherwise)}`,

@@ -54,6 +54,12 @@ export const StepResources = Schema.Struct({
    * content key: the numbers differ from one process's only in the order of float sums.
    */
   processes: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
+  /**
+   * How a train step's processes hold the model: "none" (the default) replicates it in each; "fsdp" shards the
+   * fully trained UNet's weights, gradients and AdamW states over them (torch's FSDP), for a full fine-tune that
+   * does not fit one GPU. Torch engine, train steps, two or more processes.
+   */
+  sharding: Schema.optionalWith(Schema.Literal("none", "fsdp"), { exact: true }),
   /** CPUs of the job (`--cpus-per-task`). */
   cpus: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
   /** Memory of the job (`--mem`). */
