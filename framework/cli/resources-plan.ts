@@ -5,9 +5,10 @@ import { experimentsOf } from "../declaration/experiment.ts"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import { resolutionOf } from "../declaration/normalise.ts"
 import { experimentOfReplicate } from "../declaration/replicates.ts"
-import { memoryBytes, trainProcesses } from "../declaration/resources.ts"
+import { memoryBytes, timeLimitSeconds, trainProcesses } from "../declaration/resources.ts"
 import { type MemoryPlan, memoryPlan, type MemoryTerms, shortfall, termName } from "../plan/memory-plan.ts"
 import { stepResources } from "../plan/step-resources.ts"
+import { duration, type TimePlan, timePlan, timeWarning } from "../plan/time-plan.ts"
 import type { Plan } from "../plan/step.ts"
 import { ModelArchitecture } from "../services/model-architecture.ts"
 import { unreadableReason } from "./architecture-check.ts"
@@ -26,6 +27,10 @@ export interface StepMemory {
   /** Where it does not fit: the largest term and what to change. */
   readonly largest?: keyof MemoryTerms
   readonly advice?: ReadonlyArray<string>
+  /** FLOPs per step and, with a declared GPU or peak, the estimated time (time-plan.ts). */
+  readonly time?: TimePlan
+  /** The estimate exceeds `resources.train.time` (a warning, not a refusal: the utilisation is assumed). */
+  readonly timeWarning?: string
 }
 
 /** Train steps that need more memory than their declared GPU has, each with its largest term and what to change. */
@@ -69,6 +74,14 @@ export const planMemory = (loaded: LoadedDeclaration, plan: Plan, declaredOnly =
         sharding: resources.sharding
       }
       const memory = memoryPlan(input)
+      const time = timePlan({
+        ...input,
+        gpu: resources.gpu,
+        gpuPeakTflops: resources.gpuPeakTflops,
+        utilisation: resources.utilisation,
+        timeLimit: resources.time === undefined ? undefined : timeLimitSeconds(resources.time)
+      })
+      const warning = timeWarning(time, experiment.train.checkpointEvery)
       const gpuMemory = resources.gpuMemory === undefined ? undefined : memoryBytes(resources.gpuMemory)
       const fits = gpuMemory !== undefined && memory.total <= gpuMemory
       const short = gpuMemory !== undefined && !fits ? shortfall(input, memory) : undefined
@@ -78,7 +91,9 @@ export const planMemory = (loaded: LoadedDeclaration, plan: Plan, declaredOnly =
         architecture: folder,
         plan: memory,
         ...(gpuMemory === undefined ? {} : { gpuMemory, fits }),
-        ...(short === undefined ? {} : { largest: short.largest, advice: short.advice })
+        ...(short === undefined ? {} : { largest: short.largest, advice: short.advice }),
+        time,
+        ...(warning === undefined ? {} : { timeWarning: warning })
       })
     }
     return result
@@ -146,6 +161,24 @@ export const formatStepMemory = (m: StepMemory): string => {
     ...terms.map((l) => `  ${l}`),
     `  activations ${other} gradient checkpointing: ${mib(p.activationsOtherwise)}`,
     ...p.notCounted.map((n) => `  not counted: ${n}`),
-    `  ${verdict}`
+    `  ${verdict}`,
+    ...(m.time === undefined ? [] : formatTime(m.time, m.timeWarning))
   ].join("\n")
 }
+
+const flops = (n: number) => (n >= 1e15 ? `${(n / 1e15).toFixed(2)} PFLOP` : n >= 1e12 ? `${(n / 1e12).toFixed(2)} TFLOP` : `${(n / 1e9).toFixed(3)} GFLOP`)
+
+/** The time plan's lines: FLOPs per model and sample, per step, and the estimated time when a peak is declared. */
+const formatTime = (t: TimePlan, warning: string | undefined): Array<string> => [
+  "  compute per training sample (forward FLOPs × passes):",
+  ...columns(t.models.map((m) => [m.model, flops(m.forward), `× ${m.passes.toFixed(2)}`, flops(m.perSample)])).map((l) => `    ${l}`),
+  `  per step: ${flops(t.stepFlops)} (${t.samplesPerStep} samples × ${flops(t.perSample)})`,
+  t.peak === undefined || t.secondsPerStep === undefined
+    ? "  no GPU declared (resources.train.gpu or gpuPeakTflops): no time estimate"
+    : `  estimated ${duration(t.secondsPerStep)} a step, ${duration(t.trainSeconds!)} in all, on ${t.processes} × ${
+      (t.peak.flopsPerSecond / 1e12).toFixed(1)
+    } TFLOP/s (${t.peak.source}) at an assumed ${Math.round(t.utilisation * 100)} % utilisation (resources.train.utilisation)${
+      t.timeLimit === undefined ? "" : `; time limit ${duration(t.timeLimit)}`
+    }`,
+  ...(warning === undefined ? [] : [`  warning: ${warning}`])
+]
