@@ -60,7 +60,7 @@ def check_shardable(request: dict[str, Any], processes: int) -> None:
 
 
 def shard_unet(unet: nn.Module, adapted: Adapted, processes: int) -> None:
-    """Shards `unet` over the processes (one unit per block) and points its trainables at the sharded parameters."""
+    """Shards `unet` over the processes (the units of the module docstring) and points its trainables at the sharded parameters."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
@@ -104,10 +104,13 @@ def full_optimizer_state(state: dict[str, Any], leader: bool) -> dict[str, Any]:
     }}
 
 
-def sharded_optimizer_state(state: dict[str, Any], parameters: list[torch.Tensor]) -> dict[str, Any]:
+def sharded_optimizer_state(state: dict[str, Any], optimizer: Any) -> dict[str, Any]:
     """A one-process optimizer state_dict (every process read it whole) with each sharded parameter's moments
     cut to this process's shard, as its parameter is."""
     from torch.distributed.tensor import distribute_tensor
+
+    # A state_dict numbers the parameters group after group.
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
 
     def shard(index: int, value: Any) -> Any:
         parameter = parameters[index]

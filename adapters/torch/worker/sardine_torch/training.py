@@ -283,7 +283,7 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     first = 0
     if restored is not None:
         state, optimizer_state = restored
-        optimizer.load_state_dict(sharding.sharded_optimizer_state(optimizer_state["optimizer"], parameters) if sharded else optimizer_state["optimizer"])
+        optimizer.load_state_dict(sharding.sharded_optimizer_state(optimizer_state["optimizer"], optimizer) if sharded else optimizer_state["optimizer"])
         if accelerator.scaler is not None and optimizer_state.get("scaler") is not None:
             accelerator.scaler.load_state_dict(optimizer_state["scaler"])
         history = state.history
