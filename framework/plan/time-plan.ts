@@ -142,4 +142,10 @@ export const timeWarning = (plan: TimePlan, checkpointEvery: number): string | u
 }
 
 export const duration = (seconds: number): string =>
-  seconds < 120 ? `${seconds.toFixed(1)} s` : seconds < 7200 ? `${(seconds / 60).toFixed(1)} min` : `${(seconds / 3600).toFixed(1)} h`
+  seconds < 1
+    ? `${(seconds * 1000).toPrecision(3)} ms`
+    : seconds < 120
+    ? `${seconds.toFixed(1)} s`
+    : seconds < 7200
+    ? `${(seconds / 60).toFixed(1)} min`
+    : `${(seconds / 3600).toFixed(1)} h`
