@@ -160,7 +160,7 @@ const fsdpUnits = (unet: ReadonlyArray<ParameterInfo>) => {
   for (const p of unet) sizes.set(fsdpUnit(p.name), (sizes.get(fsdpUnit(p.name)) ?? 0) + p.shape.reduce((a, b) => a * b, 1))
   const root = sizes.get("root") ?? 0
   sizes.delete("root")
-  return { root, largestBlock: Math.max(0, ...sizes.values()) }
+  return { root, largestUnit: Math.max(0, ...sizes.values()) }
 }
 
 const optimizerBytes = (train: Training, values: number) => train.optimizer._tag === "adamw" ? 8 * values : 2 * values + 2 * 4 * Math.ceil(values / 2048)
@@ -175,7 +175,7 @@ export const memoryPlan = (input: MemoryPlanInput): MemoryPlan => {
   const trainable = loaded.reduce((total, c) => total + c.trainable * share(c), 0)
   const weights = loaded.reduce((total, c) => total + (c.frozen * c.frozenBytes + c.trainable * 4) * share(c), 0)
   const units = fsdpUnits(architecture.get("unet") ?? [])
-  const gathered = shardedOver > 1 ? 4 * (units.root + 3 * units.largestBlock) : 0
+  const gathered = shardedOver > 1 ? 4 * (units.root + 3 * units.largestUnit) : 0
   const factor = vaeScaleFactor(architecture.get("vae") ?? [])
   const latent = { height: Math.ceil(input.resolution / factor), width: Math.ceil(input.resolution / factor) }
   const counts: Array<ActivationCount> = []
