@@ -19,14 +19,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .protocol import Channel, Stopped, error_message
 
@@ -63,13 +63,33 @@ def first_failure(folder: Path, processes: int) -> dict[str, Any] | None:
     }
 
 
+# The processes' shared folder (request, pids, errors) inside the train step's work folder, not in /tmp: one that
+# a SIGKILLed launcher leaves is removed by the next run of the step (remove_ranks_folder) or with the work folder.
+RANKS_FOLDER = ".ranks"
+
+
+def remove_ranks_folder(work_dir: str) -> None:
+    """Removes what an earlier launcher of this step left (killed before it could), so it never joins the output."""
+    shutil.rmtree(Path(work_dir) / RANKS_FOLDER, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def ranks_folder(work_dir: str) -> Iterator[Path]:
+    remove_ranks_folder(work_dir)
+    folder = Path(work_dir) / RANKS_FOLDER
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+    finally:
+        remove_ranks_folder(work_dir)
+
+
 def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     from .data_parallel import check_divisible
 
     processes: int = request["processes"]
     check_divisible(request["train"]["batchSize"], processes)
-    with tempfile.TemporaryDirectory(prefix="sardine-ranks-") as temporary:
-        folder = Path(temporary)
+    with ranks_folder(request["workDir"]) as folder:
         (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", "-m", "sardine_torch"]
         environment = {**os.environ, REQUEST_FILE: str(folder / "request.json"), ERRORS_FOLDER: str(folder)}
