@@ -11,6 +11,7 @@ const longest = [
   "test/demo/study.test.ts",
   "test/torch/equivalence.test.ts",
   "test/torch/data-parallel.test.ts",
+  "test/torch/fsdp.test.ts",
   "test/reliability/tracking-outage.test.ts",
   "test/torch/faults.test.ts",
   "test/reports/report.test.ts",

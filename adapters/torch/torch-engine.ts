@@ -226,6 +226,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           dataDir: request.dataDir,
           workDir: request.workDir,
           processes: request.processes ?? 1,
+          sharding: request.sharding ?? "none",
           ...(request.latentsDir === undefined ? {} : { latentsDir: request.latentsDir }),
           ...(request.textDir === undefined ? {} : { textDir: request.textDir }),
           ...(request.validation === undefined ? {} : { validation: request.validation })

@@ -13,7 +13,7 @@ const json = Options.boolean("json").pipe(Options.withDescription("Print the pla
 
 const resources = Options.boolean("resources").pipe(
   Options.withDescription(
-    "Also print each train step's memory plan (parameters per component, weights, gradients, optimizer states, activations) and fail when it exceeds resources.train.gpuMemory"
+    "Also print each train step's memory plan (parameters per component, weights, gradients, optimizer states, activations) and fail when it exceeds resources.train.gpuMemory; and its FLOPs per step, with the estimated time when resources.train.gpu or gpuPeakTflops is declared"
   )
 )
 
@@ -64,6 +64,6 @@ export const planCommand = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Show the steps of a declaration, their dependencies, content keys and whether each is cached; with --resources, what each train step needs in GPU memory."
+    "Show the steps of a declaration, their dependencies, content keys and whether each is cached; with --resources, what each train step needs in GPU memory and compute."
   )
 )

@@ -5,9 +5,10 @@ import { experimentsOf } from "../declaration/experiment.ts"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import { resolutionOf } from "../declaration/normalise.ts"
 import { experimentOfReplicate } from "../declaration/replicates.ts"
-import { memoryBytes, trainProcesses } from "../declaration/resources.ts"
+import { memoryBytes, timeLimitSeconds, trainProcesses } from "../declaration/resources.ts"
 import { type MemoryPlan, memoryPlan, type MemoryTerms, shortfall, termName } from "../plan/memory-plan.ts"
 import { stepResources } from "../plan/step-resources.ts"
+import { duration, type TimePlan, timePlan, timeWarning } from "../plan/time-plan.ts"
 import type { Plan } from "../plan/step.ts"
 import { ModelArchitecture } from "../services/model-architecture.ts"
 import { unreadableReason } from "./architecture-check.ts"
@@ -26,6 +27,10 @@ export interface StepMemory {
   /** Where it does not fit: the largest term and what to change. */
   readonly largest?: keyof MemoryTerms
   readonly advice?: ReadonlyArray<string>
+  /** FLOPs per step and, with a declared GPU or peak, the estimated time (time-plan.ts). */
+  readonly time?: TimePlan
+  /** The estimate exceeds `resources.train.time` (a warning, not a refusal: the utilisation is assumed). */
+  readonly timeWarning?: string
 }
 
 /** Train steps that need more memory than their declared GPU has, each with its largest term and what to change. */
@@ -65,9 +70,18 @@ export const planMemory = (loaded: LoadedDeclaration, plan: Plan, declaredOnly =
         adaptation: resolveAdaptation(experiment.components, experiment.base.family),
         train: experiment.train,
         resolution: resolutionOf(experiment.data),
-        processes: trainProcesses(resources)
+        processes: trainProcesses(resources),
+        sharding: resources.sharding
       }
       const memory = memoryPlan(input)
+      const time = timePlan({
+        ...input,
+        gpu: resources.gpu,
+        gpuPeakTflops: resources.gpuPeakTflops,
+        utilisation: resources.utilisation,
+        timeLimit: resources.time === undefined ? undefined : timeLimitSeconds(resources.time)
+      })
+      const warning = timeWarning(time, experiment.train.checkpointEvery)
       const gpuMemory = resources.gpuMemory === undefined ? undefined : memoryBytes(resources.gpuMemory)
       const fits = gpuMemory !== undefined && memory.total <= gpuMemory
       const short = gpuMemory !== undefined && !fits ? shortfall(input, memory) : undefined
@@ -77,7 +91,9 @@ export const planMemory = (loaded: LoadedDeclaration, plan: Plan, declaredOnly =
         architecture: folder,
         plan: memory,
         ...(gpuMemory === undefined ? {} : { gpuMemory, fits }),
-        ...(short === undefined ? {} : { largest: short.largest, advice: short.advice })
+        ...(short === undefined ? {} : { largest: short.largest, advice: short.advice }),
+        time,
+        ...(warning === undefined ? {} : { timeWarning: warning })
       })
     }
     return result
@@ -129,6 +145,7 @@ export const formatStepMemory = (m: StepMemory): string => {
     ["optimizer states", mib(p.terms.optimizer)],
     ...(p.terms.ema === 0 ? [] : [["EMA copy", mib(p.terms.ema)]]),
     [`activations (${checkpointing})`, mib(p.terms.activations)],
+    ...(p.shardedOver === 1 ? [] : [["gathered FSDP units", mib(p.terms.gathered)]]),
     ["total", mib(p.total)]
   ])
   const verdict = m.gpuMemory === undefined
@@ -139,10 +156,29 @@ export const formatStepMemory = (m: StepMemory): string => {
   return [
     head,
     ...parameters.map((l) => `  ${l}`),
+    ...(p.shardedOver === 1 ? [] : [`  the UNet's weights, gradients and optimizer states sharded over ${p.shardedOver} processes (FSDP)`]),
     `  micro-batch ${p.microBatch} per device at ${p.latent.height}×${p.latent.width} latents, ${p.activationBytes} bytes per activation`,
     ...terms.map((l) => `  ${l}`),
     `  activations ${other} gradient checkpointing: ${mib(p.activationsOtherwise)}`,
     ...p.notCounted.map((n) => `  not counted: ${n}`),
-    `  ${verdict}`
+    `  ${verdict}`,
+    ...(m.time === undefined ? [] : formatTime(m.time, m.timeWarning))
   ].join("\n")
 }
+
+const flops = (n: number) => (n >= 1e15 ? `${(n / 1e15).toFixed(2)} PFLOP` : n >= 1e12 ? `${(n / 1e12).toFixed(2)} TFLOP` : `${(n / 1e9).toFixed(3)} GFLOP`)
+
+/** The time plan's lines: FLOPs per model and sample, per step, and the estimated time when a peak is declared. */
+const formatTime = (t: TimePlan, warning: string | undefined): Array<string> => [
+  "  compute per training sample (forward FLOPs × passes):",
+  ...columns(t.models.map((m) => [m.model, flops(m.forward), `× ${m.passes.toFixed(2)}`, flops(m.perSample)])).map((l) => `    ${l}`),
+  `  per step: ${flops(t.stepFlops)} (${t.samplesPerStep} samples × ${flops(t.perSample)})`,
+  t.peak === undefined || t.secondsPerStep === undefined
+    ? "  no GPU declared (resources.train.gpu or gpuPeakTflops): no time estimate"
+    : `  estimated ${duration(t.secondsPerStep)} a step, ${duration(t.trainSeconds!)} in all, on ${t.processes} × ${
+      (t.peak.flopsPerSecond / 1e12).toFixed(1)
+    } TFLOP/s (${t.peak.source}) at an assumed ${Math.round(t.utilisation * 100)} % utilisation (resources.train.utilisation)${
+      t.timeLimit === undefined ? "" : `; time limit ${duration(t.timeLimit)}`
+    }`,
+  ...(warning === undefined ? [] : [`  warning: ${warning}`])
+]

@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { stepKinds, type StepKind } from "../plan/step.ts"
-import { IntegerAtLeast } from "./rules.ts"
+import { IntegerAtLeast, numberWhere, PositiveNumber } from "./rules.ts"
 
 /**
  * What a step asks of a cluster when it runs as a batch job (the slurm executor). Declared per step kind,
@@ -31,6 +31,23 @@ export const TimeLimit = pattern(
   `a SLURM time limit such as "90" (minutes), "4:00:00" (hours:minutes:seconds) or "2-00:00:00" (days-hours:minutes:seconds)`
 )
 
+/** A SLURM time limit in seconds. */
+export const timeLimitSeconds = (limit: string): number => {
+  const [days, rest] = limit.includes("-") ? [Number(limit.split("-")[0]), limit.split("-")[1]!] : [0, limit]
+  const parts = rest.split(":").map(Number)
+  // Without days: minutes[:seconds] or hours:minutes:seconds; with days: hours[:minutes[:seconds]].
+  const [hours, minutes, seconds] = limit.includes("-")
+    ? [parts[0] ?? 0, parts[1] ?? 0, parts[2] ?? 0]
+    : parts.length === 3
+    ? [parts[0]!, parts[1]!, parts[2]!]
+    : [0, parts[0] ?? 0, parts[1] ?? 0]
+  return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+}
+
+/** GPUs whose dense peak FLOP/s the time plan knows (framework/plan/time-plan.ts, with sources). */
+export const GpuName = Schema.Literal("H100", "H100-PCIe", "H200", "A100", "L40S", "RTX4090", "MI300X")
+export type GpuName = typeof GpuName.Type
+
 const slurmName = /^[A-Za-z0-9_.-]+$/
 
 export const Partition = pattern(
@@ -54,6 +71,12 @@ export const StepResources = Schema.Struct({
    * content key: the numbers differ from one process's only in the order of float sums.
    */
   processes: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
+  /**
+   * How a train step's processes hold the model: "none" (the default) replicates it in each; "fsdp" shards the
+   * fully trained UNet's weights, gradients and AdamW states over them (torch's FSDP), for a full fine-tune that
+   * does not fit one GPU. Torch engine, train steps, two or more processes.
+   */
+  sharding: Schema.optionalWith(Schema.Literal("none", "fsdp"), { exact: true }),
   /** CPUs of the job (`--cpus-per-task`). */
   cpus: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
   /** Memory of the job (`--mem`). */
@@ -63,6 +86,15 @@ export const StepResources = Schema.Struct({
    * refused at plan time. Not a SLURM request (pick the GPU model with `constraint`).
    */
   gpuMemory: Schema.optionalWith(MemorySize, { exact: true }),
+  /**
+   * The GPU model, for the time plan of `sardine plan --resources` (its dense bf16 / fp32 peak from a table).
+   * Not a SLURM request (pick the GPU with `constraint`).
+   */
+  gpu: Schema.optionalWith(GpuName, { exact: true }),
+  /** The device's peak TFLOP/s at the step's precision, for a GPU the table lacks (over `gpu`'s). */
+  gpuPeakTflops: Schema.optionalWith(PositiveNumber, { exact: true }),
+  /** The share of the peak a train step is assumed to reach, for the time plan (default 0.35). */
+  utilisation: Schema.optionalWith(numberWhere("a number in (0, 1]", (n) => n > 0 && n <= 1), { exact: true }),
   time: Schema.optionalWith(TimeLimit, { exact: true }),
   partition: Schema.optionalWith(Partition, { exact: true }),
   account: Schema.optionalWith(Account, { exact: true }),

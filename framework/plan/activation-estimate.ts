@@ -53,7 +53,7 @@ interface Unit {
   readonly group?: string
 }
 
-const pixelsAt = (size: LatentSize, level: number) => Math.ceil(size.height / 2 ** level) * Math.ceil(size.width / 2 ** level)
+export const pixelsAt = (size: LatentSize, level: number) => Math.ceil(size.height / 2 ** level) * Math.ceil(size.width / 2 ** level)
 
 const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
 
@@ -84,6 +84,23 @@ export const promptTokens = (textEncoder: ReadonlyArray<ParameterInfo>): number 
   textEncoder.find((q) => q.name === "text_model.embeddings.position_embedding.weight")?.shape[0] ?? 77
 
 /**
+ * The spatial level (how many halvings) of the down blocks, the middle and the up blocks of a UNet-shaped model
+ * under `prefix`, from the samplers its parameter names list.
+ */
+export const blockLevels = (names: ReadonlyArray<string>, prefix: string) => {
+  const p = prefix.replaceAll(".", "\\.")
+  const downs = names.flatMap((n) => new RegExp(`^${p}down_blocks\\.(\\d+)\\.downsamplers\\.0\\.conv\\.weight$`).exec(n)?.[1] ?? []).map(Number)
+  const ups = names.flatMap((n) => new RegExp(`^${p}up_blocks\\.(\\d+)\\.upsamplers\\.0\\.conv\\.weight$`).exec(n)?.[1] ?? []).map(Number)
+  // A VAE's decoder has no down-samplers: its middle sits as deep as its up-samplers climb.
+  const depth = Math.max(downs.length, ups.length)
+  return {
+    depth,
+    downLevel: (block: number) => downs.filter((b) => b < block).length,
+    upLevel: (block: number) => depth - ups.filter((b) => b < block).length
+  }
+}
+
+/**
  * The units of a UNet-shaped model under `prefix` (`""` for a UNet; `encoder.` / `decoder.` for a VAE's
  * halves): its down, mid and up blocks at their levels. `checkpointing`: what diffusers recomputes — each
  * ResnetBlock2D and BasicTransformerBlock (the UNet), or each whole block (the VAE's Encoder and Decoder).
@@ -101,12 +118,7 @@ const blockUnits = (
   const upsampler = new RegExp(`^${p}up_blocks\\.(\\d+)\\.upsamplers\\.0\\.conv\\.weight$`)
   const names = parameters.map((q) => q.name)
   const shapes = new Map(parameters.map((q) => [q.name, q.shape]))
-  const downs = names.flatMap((n) => downsampler.exec(n)?.[1] ?? []).map(Number)
-  const ups = names.flatMap((n) => upsampler.exec(n)?.[1] ?? []).map(Number)
-  // A VAE's decoder has no down-samplers: its middle sits as deep as its up-samplers climb.
-  const depth = Math.max(downs.length, ups.length)
-  const downLevel = (block: number) => downs.filter((b) => b < block).length
-  const upLevel = (block: number) => depth - ups.filter((b) => b < block).length
+  const { depth, downLevel, upLevel } = blockLevels(names, prefix)
   const units: Array<Unit> = []
   for (const name of names) {
     const m = module.exec(name)

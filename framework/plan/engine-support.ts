@@ -153,11 +153,45 @@ const conditioningProblems = (experiment: Experiment, engine: EngineName): Reado
     : []
 }
 
-/** What the tfjs engine cannot do of a train step's process count; its trainer refuses the same, for a caller that did not plan. */
-export const tfjsProcessesProblems = (processes: number | undefined): Array<string> =>
-  processes !== undefined && processes > 1
+/** What the tfjs engine cannot do of a train step's process count and sharding; its trainer refuses the same, for a caller that did not plan. */
+export const tfjsProcessesProblems = (processes: number | undefined, sharding?: "none" | "fsdp"): Array<string> => [
+  ...(processes !== undefined && processes > 1
     ? [`resources.train.processes: the tfjs engine trains in one process (got ${processes}); run it with --engine torch, or remove it`]
-    : []
+    : []),
+  ...(sharding === "fsdp"
+    ? [`resources.train.sharding: the tfjs engine does not shard (fsdp is the torch engine's); run it with --engine torch, or remove it`]
+    : [])
+]
+
+/**
+ * What the torch engine cannot do of `resources.train.sharding: "fsdp"` (its worker's sharding.py refuses the
+ * same): it shards the fully trained UNet over two or more processes; what would need the whole UNet in one
+ * process (an EMA copy, rank 0's validation) or sharded states it does not handle (8-bit AdamW, fp16 scaling) is refused.
+ */
+const shardingProblems = (experiment: Experiment, train: Training, processes: number): Array<string> => {
+  const unet = experiment.components.unet
+  return [
+    ...(processes < 2
+      ? [`resources.train.sharding: fsdp shards over several processes (got ${processes}); declare resources.train.processes ≥ 2 (or gpus), or remove it`]
+      : []),
+    ...(unet?._tag === "full"
+      ? []
+      : [`resources.train.sharding: fsdp shards the fully trained UNet, and components.unet is ${unet?._tag ?? "frozen"}; remove it`]),
+    ...(train.ema === undefined ? [] : ["train.ema: an EMA of a sharded UNet is not supported (resources.train.sharding: fsdp); remove one of them"]),
+    ...(train.optimizer._tag === "adamw"
+      ? []
+      : ["train.optimizer: adamw8bit with a sharded UNet (resources.train.sharding: fsdp) is not supported; declare adamw"]),
+    ...(train.precision === "fp16"
+      ? ["train.precision: fp16 loss scaling with a sharded UNet (resources.train.sharding: fsdp) is not supported; declare bf16"]
+      : []),
+    ...(train.validationPrompts.length > 0
+      ? ["train.validationPrompts: validation sampling runs on rank 0 alone and cannot run a sharded UNet (resources.train.sharding: fsdp); remove one of them"]
+      : []),
+    ...(train.validationLoss === undefined
+      ? []
+      : ["train.validationLoss: the held-out loss runs on rank 0 alone and cannot run a sharded UNet (resources.train.sharding: fsdp); remove one of them"])
+  ]
+}
 
 /** The LoRA treatments of an experiment's components, by field path. */
 const loraDropouts = (experiment: Experiment): ReadonlyArray<readonly [string, number]> => {
@@ -178,19 +212,26 @@ const processProblems = (declaration: Declaration, experiment: Experiment, engin
   const layers: ReadonlyArray<Resources | undefined> = [declaration.kind === "study" ? declaration.resources : undefined, experiment.resources]
   const elsewhere = layers.flatMap((layer) =>
     Object.entries(layer ?? {}).flatMap(([kind, resources]) =>
-      kind !== "train" && kind !== "default" && resources?.processes !== undefined
-        ? [`resources.${kind}.processes: only train steps run on several processes (a ${kind} step runs one); remove it`]
+      kind !== "train" && kind !== "default"
+        ? [
+          ...(resources?.processes !== undefined
+            ? [`resources.${kind}.processes: only train steps run on several processes (a ${kind} step runs one); remove it`]
+            : []),
+          ...(resources?.sharding !== undefined ? [`resources.${kind}.sharding: only train steps shard (a ${kind} step runs one process); remove it`] : [])
+        ]
         : []
     )
   )
   const train = experiment.train !== undefined && !experiment.baseline ? experiment.train : undefined
   if (train === undefined) return elsewhere
   const resources = resourcesFor(layers, "train")
-  if (engine === "tfjs") return [...elsewhere, ...tfjsProcessesProblems(resources.processes)]
+  if (engine === "tfjs") return [...elsewhere, ...tfjsProcessesProblems(resources.processes, resources.sharding)]
   const processes = trainProcesses(resources)
-  if (processes === 1) return elsewhere
+  const sharding = resources.sharding === "fsdp" ? shardingProblems(experiment, train, processes) : []
+  if (processes === 1) return [...elsewhere, ...sharding]
   return [
     ...elsewhere,
+    ...sharding,
     ...(train.batchSize % processes !== 0
       ? [
         `train.batchSize: ${train.batchSize} is the global batch and does not divide among ${processes} processes (resources.train.processes); declare a multiple of ${processes}`

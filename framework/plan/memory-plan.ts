@@ -28,6 +28,13 @@ import { type ActivationCount, promptTokens, textEncoderActivations, unetActivat
  * - Activations: activation-estimate.ts per sample, times the per-device micro-batch (`batchSize` over
  *   the step's processes, `resources.train.processes` or its GPUs, as the torch engine splits it), 2 bytes a value under bf16 / fp16 autocast, 4 under fp32.
  *
+ * - Sharding (`resources.train.sharding: "fsdp"` over N processes, the worker's sharding.py): the fully
+ *   trained UNet's weights, gradients and AdamW states divide by N; added, the FSDP units gathered whole at
+ *   once, in fp32: the root unit (the UNet's layers outside its blocks, gathered for the whole step), the
+ *   largest other unit (a resnet, a transformer block, a block's samplers) twice — the one computing and the next one
+ *   prefetched — and its unsharded gradient before the reduce-scatter: 4 bytes × (root + 3 × largest unit).
+ *   The rounding of each shard to whole rows is not counted.
+ *
  * Not counted: the CUDA context and allocator fragmentation (often 0.5–1 GiB), the validation samples'
  * pipeline, a ControlNet.
  */
@@ -105,6 +112,8 @@ export interface MemoryTerms {
   readonly optimizer: number
   readonly ema: number
   readonly activations: number
+  /** The FSDP units gathered whole at once (0 without sharding). */
+  readonly gathered: number
 }
 
 export interface MemoryPlan {
@@ -119,6 +128,8 @@ export interface MemoryPlan {
   /** As declared (with checkpointing when declared), and the activations of the other setting. */
   readonly terms: MemoryTerms
   readonly activationsOtherwise: number
+  /** Processes the fully trained UNet is sharded over (1: not sharded). */
+  readonly shardedOver: number
   readonly total: number
   /** What trains but is not counted (a ControlNet): said beside the plan. */
   readonly notCounted: ReadonlyArray<string>
@@ -132,6 +143,24 @@ export interface MemoryPlanInput {
   readonly resolution: number
   /** Processes one step's batch is split over (`trainProcesses` of its resources; absent: one). */
   readonly processes?: number | undefined
+  /** `resources.train.sharding` (absent: "none"). */
+  readonly sharding?: "none" | "fsdp" | undefined
+}
+
+/**
+ * The UNet's FSDP unit of a parameter, as sharding.py wraps it: each resnet, each transformer block of an
+ * attention, the rest of each attention, the rest of each down / up / mid block, the root for the rest of the UNet.
+ */
+const fsdpUnit = (name: string) =>
+  /^(?:(?:down_blocks|up_blocks)\.\d+|mid_block)(?:\.(?:resnets\.\d+|attentions\.\d+(?:\.transformer_blocks\.\d+)?))?\./.exec(name)?.[0] ?? "root"
+
+/** Values of the root unit and of the largest other unit of the UNet. */
+const fsdpUnits = (unet: ReadonlyArray<ParameterInfo>) => {
+  const sizes = new Map<string, number>()
+  for (const p of unet) sizes.set(fsdpUnit(p.name), (sizes.get(fsdpUnit(p.name)) ?? 0) + p.shape.reduce((a, b) => a * b, 1))
+  const root = sizes.get("root") ?? 0
+  sizes.delete("root")
+  return { root, largestUnit: Math.max(0, ...sizes.values()) }
 }
 
 const optimizerBytes = (train: Training, values: number) => train.optimizer._tag === "adamw" ? 8 * values : 2 * values + 2 * 4 * Math.ceil(values / 2048)
@@ -140,8 +169,13 @@ export const memoryPlan = (input: MemoryPlanInput): MemoryPlan => {
   const { adaptation, architecture, train } = input
   const components = componentCounts(architecture, adaptation, train.precision)
   const loaded = components.filter((c) => c.loaded)
-  const trainable = loaded.reduce((total, c) => total + c.trainable, 0)
-  const weights = loaded.reduce((total, c) => total + c.frozen * c.frozenBytes + c.trainable * 4, 0)
+  const shardedOver = input.sharding === "fsdp" && loaded.some((c) => c.component === "unet" && c.treatment === "full") ? Math.max(1, input.processes ?? 1) : 1
+  // A sharded component's values count 1/N in one device's memory.
+  const share = (c: ComponentCount) => (c.component === "unet" ? 1 / shardedOver : 1)
+  const trainable = loaded.reduce((total, c) => total + c.trainable * share(c), 0)
+  const weights = loaded.reduce((total, c) => total + (c.frozen * c.frozenBytes + c.trainable * 4) * share(c), 0)
+  const units = fsdpUnits(architecture.get("unet") ?? [])
+  const gathered = shardedOver > 1 ? 4 * (units.root + 3 * units.largestUnit) : 0
   const factor = vaeScaleFactor(architecture.get("vae") ?? [])
   const latent = { height: Math.ceil(input.resolution / factor), width: Math.ceil(input.resolution / factor) }
   const counts: Array<ActivationCount> = []
@@ -161,7 +195,8 @@ export const memoryPlan = (input: MemoryPlanInput): MemoryPlan => {
     gradients: 4 * trainable,
     optimizer: optimizerBytes(train, trainable),
     ema: train.ema === undefined ? 0 : 4 * trainable,
-    activations: activations(train.gradientCheckpointing)
+    activations: activations(train.gradientCheckpointing),
+    gathered
   }
   return {
     components,
@@ -172,7 +207,8 @@ export const memoryPlan = (input: MemoryPlanInput): MemoryPlan => {
     gradientCheckpointing: train.gradientCheckpointing,
     terms,
     activationsOtherwise: activations(!train.gradientCheckpointing),
-    total: terms.weights + terms.gradients + terms.optimizer + terms.ema + terms.activations,
+    shardedOver,
+    total: terms.weights + terms.gradients + terms.optimizer + terms.ema + terms.activations + terms.gathered,
     notCounted: adaptation.controlnet === undefined ? [] : ["the ControlNet (its weights, gradients, optimizer states and activations)"]
   }
 }
@@ -182,7 +218,8 @@ const termNames: Record<keyof MemoryTerms, string> = {
   gradients: "gradients",
   optimizer: "optimizer states",
   ema: "EMA copy",
-  activations: "activations"
+  activations: "activations",
+  gathered: "gathered FSDP units"
 }
 
 /** A step that does not fit: its largest term and what to change, with what each change would need. */
@@ -212,9 +249,20 @@ export const shortfall = (input: MemoryPlanInput, plan: MemoryPlan): MemoryShort
       : []),
     ...(input.train.precision === "fp32" ? [`declare train.precision: "bf16" (needs ${needWith({ precision: "bf16" })})`] : []),
     ...(largest === "activations" ? [] : checkpointing),
-    "shard weights, gradients and optimizer states over several GPUs (FSDP)"
+    ...shardingAdvice(input, plan)
   ]
   return { largest, advice }
+}
+
+/** Sharding the full UNet (FSDP) over more processes, with what 2×, 4× and 8× the current count would need. */
+const shardingAdvice = (input: MemoryPlanInput, plan: MemoryPlan): Array<string> => {
+  if (!plan.components.some((c) => c.loaded && c.component === "unet" && c.treatment === "full")) return []
+  const now = plan.shardedOver
+  const needs = [2, 4, 8].map((k) => k * now).map((n) =>
+    `${n}: ${gib(memoryPlan({ ...input, sharding: "fsdp", processes: n, train: { ...input.train, batchSize: plan.microBatch * n } }).total)}`
+  )
+  const what = now > 1 ? "shard the UNet (FSDP) over more processes" : "shard the UNet with FSDP (resources.train.sharding: \"fsdp\")"
+  return [`${what}: each GPU needs, with the same per-process batch over resources.train.processes ${needs.join(", ")}`]
 }
 
 export const termName = (term: keyof MemoryTerms) => termNames[term]

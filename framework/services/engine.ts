@@ -78,6 +78,8 @@ export interface TrainRequest extends EngineSelection {
    * global batch, split among them; the torch engine runs them under torchrun, the tfjs engine refuses more than one.
    */
   readonly processes?: number
+  /** `resources.train.sharding` (absent: "none"); the torch engine shards the full UNet over the processes under "fsdp". */
+  readonly sharding?: "none" | "fsdp"
   readonly progress: ProgressSink
   readonly metrics: MetricSink
   readonly log: (message: string) => Effect.Effect<void>

@@ -118,7 +118,9 @@ export const train = (context: StepContext<"train">) =>
         }
         : {}),
       // On the tfjs engine the plan refused a declared process count; one per GPU is the torch engine's default.
-      ...(context.step.config.engine === "torch" ? { processes: trainProcesses(context.resources) } : {}),
+      ...(context.step.config.engine === "torch"
+        ? { processes: trainProcesses(context.resources), sharding: context.resources.sharding ?? "none" }
+        : {}),
       ...trainingSinks(context, yield* FileSystem.FileSystem),
       image: (key, step, file) => context.tracking.image(key, step, file),
       ...computedBy(context.step.config)

@@ -1,4 +1,4 @@
-import { Deferred, Effect, Exit, Schema } from "effect"
+import { Effect, Exit, Schema } from "effect"
 import { existsSync } from "node:fs"
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
@@ -8,7 +8,8 @@ import { BaseModel, diffusers } from "../../framework/declaration/base-model.ts"
 import { Engine, EngineError } from "../../framework/services/engine.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
-import { components, readWeights, temporaryFolder, training } from "../training/training-run.ts"
+import { components, temporaryFolder, training } from "../training/training-run.ts"
+import { largestWeightDifference, trainUntilStep } from "./stopped-runs.ts"
 import { runTorch, torchEngineLayer } from "./torch-worker.ts"
 
 /**
@@ -78,23 +79,8 @@ describe("data-parallel training on the torch engine", () => {
       }))
 
   /** Trains, stopping (SIGTERM through the engine's interruption) once step 2 is reported. */
-  const trainStopped = (workDir: string, processes: number) =>
-    Effect.gen(function*() {
-      const atStep2 = yield* Deferred.make<void>()
-      const training = train(workDir, processes, (done) => (done === 2 ? Deferred.succeed(atStep2, undefined) : Effect.void))
-      return yield* Effect.raceFirst(Effect.as(training, "finished" as const), Effect.as(Deferred.await(atStep2), "stopped" as const))
-    })
-
-  const largestDifference = async (a: string, b: string) => {
-    const [x, y] = [await readWeights(join(a, "model.safetensors")), await readWeights(join(b, "model.safetensors"))]
-    expect([...y.keys()]).toEqual([...x.keys()])
-    let largest = 0
-    for (const [name, t] of x) {
-      const other = y.get(name)!.data
-      for (let i = 0; i < t.data.length; i++) largest = Math.max(largest, Math.abs(t.data[i]! - other[i]!))
-    }
-    return largest
-  }
+  const trainStopped = (workDir: string, processes: number) => trainUntilStep(2, (onStep) => train(workDir, processes, onStep))
+  const largestDifference = largestWeightDifference
 
   it("two processes with global batch 8 give one process's weights within the tolerance; the split is printed", async () => {
     await runTorch(train(join(folder.dir, "one"), 1))

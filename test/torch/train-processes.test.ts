@@ -101,6 +101,39 @@ describe("resources.train.processes", () => {
     expect(await problemsOf(withProcesses(2, 8), "torch")).toEqual([])
   }, 120_000)
 
+  it("resources.train.sharding fsdp is refused where it cannot be honoured, each field named; a full UNet on 2 processes takes it", async () => {
+    const sharded = (processes: number, extra: Record<string, unknown> = {}, train: Record<string, unknown> = {}) =>
+      validExperiment({ train: { steps: 4, seed: 1, batchSize: 8, ...train }, resources: { train: { processes, sharding: "fsdp" } }, ...extra })
+    expect(await problemsOf(sharded(2), "torch")).toEqual([])
+    expect(await problemsOf(sharded(2), "tfjs")).toEqual([
+      "resources.train.processes: the tfjs engine trains in one process (got 2); run it with --engine torch, or remove it",
+      "resources.train.sharding: the tfjs engine does not shard (fsdp is the torch engine's); run it with --engine torch, or remove it"
+    ])
+    expect(await problemsOf(sharded(1), "torch")).toEqual([
+      "resources.train.sharding: fsdp shards over several processes (got 1); declare resources.train.processes ≥ 2 (or gpus), or remove it"
+    ])
+    expect(await problemsOf(sharded(2, { components: { unet: lora({ rank: 2, lr: 1e-3 }) } }), "torch")).toEqual([
+      "resources.train.sharding: fsdp shards the fully trained UNet, and components.unet is lora; remove it"
+    ])
+    expect(
+      await problemsOf(
+        sharded(2, {}, { ema: { decay: 0.999 }, optimizer: { _tag: "adamw8bit" }, validationPrompts: ["SAR"], validationLoss: { fraction: 0.25 } }),
+        "torch"
+      )
+    ).toEqual([
+      "train.ema: an EMA of a sharded UNet is not supported (resources.train.sharding: fsdp); remove one of them",
+      "train.optimizer: adamw8bit with a sharded UNet (resources.train.sharding: fsdp) is not supported; declare adamw",
+      "train.validationPrompts: validation sampling runs on rank 0 alone and cannot run a sharded UNet (resources.train.sharding: fsdp); remove one of them",
+      "train.validationLoss: the held-out loss runs on rank 0 alone and cannot run a sharded UNet (resources.train.sharding: fsdp); remove one of them"
+    ])
+    expect(await problemsOf(sharded(2, {}, { precision: "fp16" }), "torch")).toEqual([
+      "train.precision: fp16 loss scaling with a sharded UNet (resources.train.sharding: fsdp) is not supported; declare bf16"
+    ])
+    expect(await problemsOf(validExperiment({ resources: { generate: { sharding: "fsdp" } } }), "torch")).toEqual([
+      "resources.generate.sharding: only train steps shard (a generate step runs one process); remove it"
+    ])
+  }, 120_000)
+
   it("only train steps take a process count, on either engine", async () => {
     const declaration = validExperiment({ resources: { generate: { processes: 2 } } })
     const refusal = "resources.generate.processes: only train steps run on several processes (a generate step runs one); remove it"

@@ -148,7 +148,7 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
       const train = run.train
       yield* prepareBackendForTraining
       // Planning refuses these already; a caller that did not plan is refused the same, never ignored.
-      const unsupported = [...tfjsTrainingProblems(train), ...tfjsProcessesProblems(run.processes)]
+      const unsupported = [...tfjsTrainingProblems(train), ...tfjsProcessesProblems(run.processes, run.sharding)]
       if (unsupported.length > 0) return yield* new TreatmentError({ reason: unsupported.join("; ") })
       const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, join(pipeline.folder, "scheduler", "scheduler_config.json"))
       const prepared = yield* readPreparedIndex(run.dataDir)

@@ -13,6 +13,7 @@ generator seeded per (seed, step, micro-batch): reproducible and resumable, but 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import batches, checkpoint, draws, losses, prompts
+from . import batches, checkpoint, draws, losses, prompts, sharding
 from .adaptation import Adapted, adapt, add_lora, train_fully
 from .controlnet import COMPONENT as CONTROLNET, initial_controlnet, write_trained_controlnet
 from .data_parallel import Ranks, agreed_stop, average_gradients, check_divisible, ranks_of
@@ -123,6 +124,8 @@ def open_session(request: dict[str, Any]) -> Session:
     weight_dtype = DTYPES[precision]
     ranks = ranks_of(accelerator)
     check_divisible(train["batchSize"], ranks.count)
+    if request.get("sharding", "none") == "fsdp":
+        sharding.check_shardable(request, ranks.count)
 
     components: dict[str, dict[str, Any]] = adaptation["components"]
     if ranks.count > 1:
@@ -277,6 +280,13 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     accelerator, adapted, train, ranks = session.accelerator, session.adapted, request["train"], session.ranks
     work_dir = Path(request["workDir"])
     seed: int = train["seed"]
+    sharded = request.get("sharding", "none") == "fsdp"
+    ema = {t.name: t.parameter.detach().clone() for t in adapted.trainables} if train.get("ema") is not None else None
+    # Restored into the whole parameters, before any sharding cuts them.
+    restored = checkpoint.restore(work_dir, seed, adapted.trainables, ema)
+    if sharded:
+        sharding.shard_unet(session.models["unet"], adapted, ranks.count)
+        channel.log(f"the UNet is sharded over {ranks.count} processes (FSDP)")
 
     groups = []
     for group in adapted.groups:
@@ -292,14 +302,13 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     else:
         optimizer = torch.optim.AdamW(groups, betas=betas, eps=optimizer_declared["epsilon"])
     optimizer = accelerator.prepare(optimizer)
+    parameters = [t.parameter for t in adapted.trainables]
 
-    ema = {t.name: t.parameter.detach().clone() for t in adapted.trainables} if train.get("ema") is not None else None
-    restored = checkpoint.restore(work_dir, seed, adapted.trainables, ema)
     history: list[dict[str, Any]] = []
     first = 0
     if restored is not None:
         state, optimizer_state = restored
-        optimizer.load_state_dict(optimizer_state["optimizer"])
+        optimizer.load_state_dict(sharding.sharded_optimizer_state(optimizer_state["optimizer"], optimizer) if sharded else optimizer_state["optimizer"])
         if accelerator.scaler is not None and optimizer_state.get("scaler") is not None:
             accelerator.scaler.load_state_dict(optimizer_state["scaler"])
         history = state.history
@@ -311,16 +320,21 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     saved = first
 
     def save_checkpoint(step: int) -> None:
+        if sharded:
+            # Every process takes part in gathering the shards; rank 0 writes.
+            trainables = sharding.full_trainables(adapted.trainables, ranks.leader)
+            optimizer_state = sharding.full_optimizer_state(optimizer.state_dict(), ranks.leader)
+        elif ranks.leader:
+            trainables, optimizer_state = adapted.trainables, optimizer.state_dict()
         if not ranks.leader:
             return
-        state = {"optimizer": optimizer.state_dict(), "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None}
-        checkpoint.save(work_dir, step, seed, adapted.trainables, ema, state, history)
+        state = {"optimizer": optimizer_state, "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None}
+        checkpoint.save(work_dir, step, seed, trainables, ema, state, history)
 
     validation = (
         ValidationSampler.of(request, session.models, session.encoders, session.spellings, session.sdxl, session.data, session.device)
         if train["validationPrompts"] and ranks.leader else None
     )
-    parameters = [t.parameter for t in adapted.trainables]
     validation_loss_every = (train.get("validationLoss") or {}).get("every") or train["checkpointEvery"]
     steps, accumulation, batch_size = train["steps"], train["gradientAccumulation"], train["batchSize"]
     positions = [(step, micro) for step in range(first, steps) for micro in range(accumulation)]
@@ -354,11 +368,13 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
                 accelerator.backward(loss / accumulation)
                 loss_sum += float(loss.detach()) / accumulation
             if ranks.count > 1:
-                loss_sum = average_gradients(accelerator, parameters, loss_sum)
+                # FSDP has averaged the sharded gradients already.
+                loss_sum = average_gradients(accelerator, [p for p in parameters if not sharding.is_sharded(p)], loss_sum)
             if accelerator.scaler is not None:
                 accelerator.unscale_gradients()
             max_norm = train.get("maxGradNorm")
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, max_norm if max_norm is not None else math.inf))
+            grad_norm = sharding.clip_gradients(parameters, max_norm) if sharded else float(
+                torch.nn.utils.clip_grad_norm_(parameters, max_norm if max_norm is not None else math.inf))
             factor = learning_rate_factor(train["lrSchedule"], step, steps)
             for group in optimizer.param_groups:
                 group["lr"] = group["initial_lr"] * factor
@@ -401,6 +417,8 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     finally:
         prefetcher.close()
 
+    if sharded:
+        adapted = dataclasses.replace(adapted, trainables=sharding.full_trainables(adapted.trainables, ranks.leader))
     if ranks.leader:
         write_model(work_dir, adapted, ema)
         if session.controlnet is not None:
