@@ -47,6 +47,8 @@ const unit = [
   "test/export/export-command.test.ts",
   "test/export/json-text.test.ts",
   "test/reports/chart-primitives.test.ts",
+  "test/reports/caption-scene.test.ts",
+  "test/reports/prompt-readings.test.ts",
   "test/controlnet/controlnet-parity.test.ts",
   "test/controlnet/conditioning-declaration.test.ts",
   "test/controlnet/condition-data.test.ts",

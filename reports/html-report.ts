@@ -1,9 +1,9 @@
 import type { SvgChart } from "./charts/svg.ts"
 import { escapeXml } from "./charts/svg.ts"
 import { type ConditionedSection, conditionedNote } from "./conditioned-rows.ts"
-import type { ImageGrid } from "./image-grid.ts"
+import { gridNote, type ImageGrid } from "./image-grid.ts"
+import { readingsNote } from "./sample-readings.ts"
 import { bandCaption, differencesIntroduction, noComparisons, type ReportContent, trainingNote } from "./report-content.ts"
-import { thumbnailSide } from "./thumbnails.ts"
 import { changeText, type ReportTable, type TableCell } from "./tables/report-table.ts"
 
 /**
@@ -29,6 +29,9 @@ table.data tbody th { white-space: normal; overflow-wrap: anywhere; min-width: 1
 td.best { font-weight: bold; background: #eaf5e4; }
 .interval { font-size: 11px; color: #666; }
 .change { font-size: 11px; } .change.better { color: #2d7a2d; } .change.worse { color: #b03a2e; } .change.same, .change.unclear { color: #777; }
+/* The estimate tables stack value, interval and change: narrower columns, so fewer scroll sideways. */
+table[data-table=metrics] .interval, table[data-table=metrics] .change,
+table[data-table=prompt-following] .interval, table[data-table=prompt-following] .change { display: block; }
 td.verdict-better { color: #2d7a2d; font-weight: bold; } td.verdict-worse { color: #b03a2e; font-weight: bold; } td.verdict-unclear { color: #777; }
 .swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
 code { font-family: 'DejaVu Sans Mono', 'Liberation Mono', monospace; font-size: 12px; }
@@ -39,6 +42,10 @@ table.image-grid th, table.image-grid td { padding: 4px; vertical-align: top; te
 table.image-grid th.prompt { text-align: left; font-weight: normal; min-width: 150px; max-width: 220px; overflow-wrap: normal; }
 table.image-grid img { width: 112px; height: auto; image-rendering: pixelated; display: block; margin: 0 auto 2px; }
 .cell-images { display: flex; gap: 3px; justify-content: center; }
+table[data-grid] .cell-images { flex-wrap: wrap; max-width: 124px; margin: 0 auto; }
+table[data-grid] .cell-images img { width: 60px; margin: 0; }
+table[data-grid] th.prompt .caption { max-width: none; margin: 2px 0 0; }
+table[data-grid] tr.reading td { font-size: 10px; color: #444; max-width: 124px; padding-top: 0; border-bottom: 1px solid #e4e4e4; }
 .caption { font-size: 10px; color: #666; max-width: 112px; display: block; margin: 0 auto; }
 .split { font-size: 10px; text-transform: uppercase; padding: 1px 5px; border-radius: 3px; background: #e8eef7; }
 .split.unseen { background: #fbeee0; }
@@ -70,19 +77,21 @@ const gridHtml = (grid: ImageGrid, images: ReadonlyMap<string, string>): string 
   const head = `<tr><th class="prompt">prompt</th>${
     grid.columns.map((c) => `<th><span class="swatch" style="background:${c.colour}"></span>${escapeXml(c.label)}</th>`).join("")
   }</tr>`
-  const body = grid.rows.map(({ cells, prompt }) => {
+  const body = grid.rows.map(({ cells, prompt, seeds }) => {
     const label = `<span class="split ${prompt.split}">${prompt.split}</span> ${escapeXml(prompt.text)}` +
-      prompt.variants.map((v) => `<br><span class="caption">also: ${escapeXml(v)}</span>`).join("")
+      prompt.variants.map((v) => `<span class="caption">also: ${escapeXml(v)}</span>`).join("") +
+      (seeds.length === 0 ? "" : `<span class="caption">seed${seeds.length === 1 ? "" : "s"} ${seeds.join(", ")}</span>`)
     const tds = cells.map((cell, c) => {
-      if (cell.length === 0) return `<td>–</td>`
-      const imgs = cell.map((image) => `<img src="${images.get(image.target)}" alt="${escapeXml(image.caption)}" title="${escapeXml(image.caption)}">`).join("")
-      // Real images have no prompt: their own caption says what they show.
-      const caption = c === 0 ? `<span class="caption">${escapeXml(cell[0]!.caption)}</span>` : ""
-      return `<td><div class="cell-images">${imgs}</div>${caption}</td>`
+      if (cell.images.length === 0) return `<td data-column="${c}">–</td>`
+      const imgs = cell.images.map((image) => `<img src="${images.get(image.target)}" alt="${escapeXml(image.caption)}" title="${escapeXml(image.caption)}">`)
+        .join("")
+      return `<td data-column="${c}"><div class="cell-images">${imgs}</div></td>`
     })
-    return `<tr><th class="prompt">${label}</th>${tds.join("")}</tr>`
+    const readings = cells.map((cell, c) => `<td data-column="${c}">${escapeXml(cell.reading)}</td>`)
+    return `<tr data-prompt-row="${prompt.index}"><th class="prompt" rowspan="2">${label}</th>${tds.join("")}</tr>` +
+      `<tr class="reading" data-reading-row="${prompt.index}">${readings.join("")}</tr>`
   })
-  return `<div class="table-scroll"><table class="image-grid">${head}${body.join("")}</table></div>`
+  return `<div class="table-scroll"><table class="image-grid" data-grid="samples">${head}${body.join("")}</table></div>`
 }
 
 /** One conditioned strategy's rows: condition | true SAR | generated, its label map's legend above. */
@@ -133,6 +142,7 @@ export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, s
     tableHtml(tables.strategies),
     heading("metrics"),
     tableHtml(tables.metrics),
+    ...(tables.promptFollowing === undefined ? [] : [tableHtml(tables.promptFollowing)]),
     ...tables.paired.map(tableHtml),
     ...(tables.replicates === undefined ? [] : [tableHtml(tables.replicates)]),
     heading("differences"),
@@ -161,10 +171,8 @@ export const htmlReport = (content: ReportContent, images: ReadonlyMap<string, s
         tableHtml(tables.alignment)
       ]),
     heading("samples"),
-    `<p class="note">Rows: prompts, seen then unseen; columns: the real reference set and each strategy (${content.grid.samplesPerCell} sample${
-      content.grid.samplesPerCell === 1 ? "" : "s"
-    } per cell). ` +
-    `Images larger than ${thumbnailSide} px are block-averaged to fit, which also averages speckle; the metrics use the full images.</p>`,
+    `<p class="note">${escapeXml(gridNote(content.grid))}</p>`,
+    `<p class="note">${escapeXml(readingsNote)}</p>`,
     gridHtml(content.grid, images),
     ...content.conditioned.map((section) => conditionedHtml(section, images)),
     heading("training"),

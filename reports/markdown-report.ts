@@ -1,6 +1,7 @@
 import type { SvgChart } from "./charts/svg.ts"
 import { type ConditionedSection, conditionedNote } from "./conditioned-rows.ts"
-import type { ImageGrid } from "./image-grid.ts"
+import { gridNote, type ImageGrid } from "./image-grid.ts"
+import { readingsNote } from "./sample-readings.ts"
 import { bandCaption, differencesIntroduction, noComparisons, type ReportContent, trainingNote } from "./report-content.ts"
 import { changeText, type ReportTable, type TableCell } from "./tables/report-table.ts"
 
@@ -46,11 +47,15 @@ const chartMarkdown = (chart: SvgChart) => `![${chart.label}](${chartFile(chart)
 const gridMarkdown = (grid: ImageGrid): string => {
   const header = `| prompt | ${grid.columns.map((c) => escapeCell(c.label)).join(" | ")} |`
   const rule = `|${[" --- ", ...grid.columns.map(() => " --- ")].join("|")}|`
-  const rows = grid.rows.map(({ cells, prompt }) => {
-    const images = cells.map((cell) => (cell.length === 0 ? "–" : cell.map((i) => `![${escapeCell(i.caption)}](${i.target})`).join(" ")))
-    return `| ${prompt.split}: ${escapeCell(prompt.text)} | ${images.join(" | ")} |`
+  const rows = grid.rows.flatMap(({ cells, prompt, seeds }) => {
+    const images = cells.map((cell) => (cell.images.length === 0 ? "–" : cell.images.map((i) => `![${escapeCell(i.caption)}](${i.target})`).join(" ")))
+    const seedText = seeds.length === 0 ? "" : ` (seed${seeds.length === 1 ? "" : "s"} ${seeds.join(", ")})`
+    return [
+      `| ${prompt.split}: ${escapeCell(prompt.text)}${seedText} | ${images.join(" | ")} |`,
+      `| ↳ reading | ${cells.map((c) => escapeCell(c.reading) || "–").join(" | ")} |`
+    ]
   })
-  return [header, rule, ...rows, ""].join("\n")
+  return [escapeProse(gridNote(grid)), "", escapeProse(readingsNote), "", header, rule, ...rows, ""].join("\n")
 }
 
 const conditionedMarkdown = (section: ConditionedSection): string => {
@@ -82,6 +87,7 @@ export const markdownReport = (content: ReportContent): string => {
     "## 2. Metrics",
     "",
     tableMarkdown(tables.metrics),
+    ...(tables.promptFollowing === undefined ? [] : [tableMarkdown(tables.promptFollowing)]),
     ...tables.paired.map(tableMarkdown),
     ...(tables.replicates === undefined ? [] : [tableMarkdown(tables.replicates)]),
     "## 3. Which differences are real",

@@ -5,12 +5,15 @@ import { formatValue } from "./number-format.ts"
 import type { StudyResults } from "./study-results.ts"
 
 /**
- * How the metric table shows prompt following (framework/metrics/prompt-following.ts): the
+ * How the prompt-following table shows prompt following (framework/metrics/prompt-following.ts): the
  * retrieval columns carry their k and chance level when every strategy measured them among the
  * same prompts, and the notes say what the scores mean and why a strategy has none.
  */
 
 const retrievalKindOf = (id: string) => promptFollowingEstimates.find((e) => e.metric.id === id)?.value
+
+/** Whether a metric column is one of prompt following's (they have a table of their own). */
+export const isPromptFollowing = (id: string) => retrievalKindOf(id) !== undefined
 
 /** The P and k every scored strategy shares, or undefined when they differ or none measured any. */
 export const sharedRetrieval = (results: StudyResults): RetrievalSetting | undefined => {
@@ -33,7 +36,7 @@ export const retrievalHeader = (column: MetricColumn, mark: string, results: Stu
 
 /** The table's notes on prompt following, when it shows any of its columns or a strategy lacks it. */
 export const promptFollowingNotes = (results: StudyResults, columns: ReadonlyArray<MetricColumn>): ReadonlyArray<string> => {
-  const shown = columns.some((c) => retrievalKindOf(c.id) !== undefined)
+  const shown = columns.some((c) => isPromptFollowing(c.id))
   const absent = results.strategies.flatMap((s) => {
     const record = s.evaluation.alignment?.promptFollowing
     return record !== undefined && "absent" in record ? [`${s.name}: ${record.absent}`] : []

@@ -17,7 +17,7 @@ import { realColour, realLabel } from "./strategy-colours.ts"
 import type { ValidationImage } from "../framework/steps/validation-images.ts"
 import { estimateOf, type StrategyResult, strategyLabel, type StudyResults } from "./study-results.ts"
 import { alignmentTable } from "./tables/alignment-table.ts"
-import { metricTable, presentColumns } from "./tables/metric-table.ts"
+import { metricTable, presentColumns, promptFollowingTable } from "./tables/metric-table.ts"
 import type { ReportTable } from "./tables/report-table.ts"
 import { runFactsTable } from "./tables/run-facts-table.ts"
 import { strategyTable } from "./tables/strategy-table.ts"
@@ -32,6 +32,8 @@ export interface ReportContent {
   readonly tables: {
     readonly strategies: ReportTable
     readonly metrics: ReportTable
+    /** Gap, top-1 and top-k per split, when any strategy has them. */
+    readonly promptFollowing?: ReportTable
     readonly texture: ReportTable
     /** Conditioned strategies only: their paired evaluation (paired-tables.ts). */
     readonly paired: ReadonlyArray<ReportTable>
@@ -245,7 +247,7 @@ const trainingCurves = (results: StudyResults): ReadonlyArray<SvgChart> => {
 }
 
 /** The lead of the report: which strategy is significantly best where, and what the comparisons found. */
-const summaryOf = (results: StudyResults, metrics: ReportTable): ReadonlyArray<string> => {
+const summaryOf = (results: StudyResults): ReadonlyArray<string> => {
   const columns = presentColumns(results)
   const wins = results.strategies.map((s) =>
     columns.filter((c) => {
@@ -264,9 +266,9 @@ const summaryOf = (results: StudyResults, metrics: ReportTable): ReadonlyArray<s
   const tested = results.statistics.comparisons.flatMap((c) => c.lines.filter((l) => l.verdict !== "not tested")).length
   const level = Math.round(results.statistics.level * 100)
   return [
-    `${results.strategies.length} ${results.strategies.length === 1 ? "strategy" : "strategies"} compared on ${
-      metrics.header.length - 1
-    } metrics, each with its ${level} % confidence interval. ` +
+    `${results.strategies.length} ${
+      results.strategies.length === 1 ? "strategy" : "strategies"
+    } compared on ${columns.length} metrics, each with its ${level} % confidence interval. ` +
     (results.strategies.length < 2
       ? ""
       : top === 0
@@ -286,16 +288,18 @@ const summaryOf = (results: StudyResults, metrics: ReportTable): ReadonlyArray<s
 
 export const reportContent = (results: StudyResults): ReportContent => {
   const metrics = metricTable(results)
+  const promptFollowing = promptFollowingTable(results)
   const alignment = alignmentTable(results)
   const chart = alignmentBars(results)
   const replicates = replicatesTable(results, presentColumns(results))
   const comparisons = results.statistics.comparisons
   return {
     study: results.study,
-    summary: summaryOf(results, metrics),
+    summary: summaryOf(results),
     tables: {
       strategies: strategyTable(results),
       metrics,
+      ...(promptFollowing === undefined ? {} : { promptFollowing }),
       texture: textureTable(results),
       paired: pairedTables(results),
       ...(alignment === undefined ? {} : { alignment }),

@@ -34,7 +34,7 @@ export const writeReport = (
     const imagesDir = join(outDir, "images")
     yield* writeFolderAtomic(imagesDir, (staging) =>
       Effect.gen(function*() {
-        const images = [...content.grid.rows.flatMap((r) => r.cells.flat()), ...conditionedImages(content.conditioned)]
+        const images = [...content.grid.rows.flatMap((r) => r.cells.flatMap((c) => c.images)), ...conditionedImages(content.conditioned)]
         const unique = [...new Map(images.map((i) => [i.target, i])).values()]
         yield* Effect.forEach(unique, (image) =>
           thumbnail(image.source, joinTarget(staging, image.target.replace(/^images\//, ""))).pipe(

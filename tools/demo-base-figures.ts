@@ -8,11 +8,13 @@
  * The generate steps of the run write single-channel amplitude previews (what the SAR metrics read);
  * these samples are the same pipeline and sampler decoded as RGB.
  *
- *   npx tsx tools/demo-base-figures.ts [--cache-dir .sardine] [--base experiments/demo/base] [--out docs]
+ *   npx tsx tools/demo-base-figures.ts [--cache-dir .sardine] [--base experiments/demo/base] [--out docs] [--engine torch|tfjs]
+ *
+ * --engine names the engine the pretraining ran on (its steps are keyed by it; default torch, as docs/demo-base.md runs it).
  */
 import { NodeContext } from "@effect/platform-node"
 import * as tf from "@tensorflow/tfjs-core"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import sharp from "sharp"
@@ -32,17 +34,12 @@ import { planWithFingerprints } from "../framework/plan/input-fingerprints.ts"
 import { cacheLayout } from "../framework/runner/cache.ts"
 import { readPreparedIndex, readPreparedPixels } from "../framework/steps/prepared-dataset.ts"
 import { trainingCurveChart } from "../reports/charts/training-curve-chart.ts"
+import { option } from "./command-line.ts"
 
-const option = (name: string, fallback: string) => {
-  const at = process.argv.indexOf(`--${name}`)
-  if (at < 0) return fallback
-  const value = process.argv[at + 1]
-  if (value === undefined) throw new Error(`--${name} needs a value`)
-  return value
-}
 const cacheDir = option("cache-dir", ".sardine")
 const baseDir = option("base", "experiments/demo/base")
 const outDir = option("out", "docs")
+const engine = Schema.decodeUnknownSync(Schema.Literal("tfjs", "torch"))(option("engine", "torch"))
 const SEEDS = 8
 /** Preview pixels per image pixel. */
 const ZOOM = 4
@@ -51,7 +48,7 @@ const loaded = await Effect.runPromise(loadDeclaration("experiments/demo/pretrai
 const { declaration } = loaded
 const stages = (declaration as Study).experiments
 // The keys `sardine run` used: with the fingerprints of the declared folders (the architecture).
-const { plan } = await Effect.runPromise(planWithFingerprints(loaded, { cacheDir }).pipe(Effect.provide(NodeContext.layer)))
+const { plan } = await Effect.runPromise(planWithFingerprints(loaded, { cacheDir, engine }).pipe(Effect.provide(NodeContext.layer)))
 const cache = cacheLayout(cacheDir)
 const outputOf = (id: string) => cache.done(plan.steps.find((s) => s.id === id)!.key)
 

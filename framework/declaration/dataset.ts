@@ -165,6 +165,11 @@ const syntheticFields = {
   /** Incidence angle θ in degrees: layover shifts a height h by h·cot θ, shadows are h·tan θ long. */
   incidenceAngle: Schema.optionalWith(numberBetween(15, 65), { exact: true, default: () => 35 }),
   modality: Schema.optionalWith(SyntheticModality, { exact: true, default: () => "sar" as const }),
+  /**
+   * Optical only: the strongest pixel-scale grain, 0–1; each scene draws its strength in [0, grain]
+   * (1 = single-look-like multiplicative grain). Absent: none.
+   */
+  grain: Schema.optionalWith(numberBetween(0, 1), { exact: true }),
   normalisation: Schema.optionalWith(Normalisation, { exact: true, default: defaultNormalisation }),
   /**
    * `{caption}` is the scene description ("a harbour with three ships near a bridge"). Absent:
@@ -178,6 +183,12 @@ const SyntheticDeclared = Schema.TaggedStruct("synthetic", syntheticFields).pipe
     fillClasses.some((c) => !d.exclude.includes(c)) || {
       path: ["exclude"],
       message: `must leave at least one of ${fillClasses.join(", ")} (the classes that cover a scene)`
+    }
+  ),
+  Schema.filter((d) =>
+    d.grain === undefined || d.modality === "optical" || {
+      path: ["grain"],
+      message: "applies to optical scenes only (modality: \"optical\"); SAR scenes carry speckle from looks"
     }
   )
 )

@@ -121,3 +121,20 @@ export const measurePromptFollowing = (
     })
     return { scores, following: { _tag: "Measured", setting, images: measured } } as const
   })
+
+/**
+ * Which prompts a group of images retrieves first: per prompt, the mean over `images` of its share of
+ * each image's first place (1 for the prompt scoring highest, split evenly among prompts tied there,
+ * the tie rule above). `scores` is the image × prompt matrix of measurePromptFollowing. The share of
+ * the images' own prompt is their mean top-1.
+ */
+export const firstPlaceShares = (scores: Float64Array, prompts: number, images: ReadonlyArray<number>): Float64Array => {
+  const shares = new Float64Array(prompts)
+  for (const i of images) {
+    const row = scores.subarray(i * prompts, (i + 1) * prompts)
+    const best = Math.max(...row)
+    const first = row.filter((s) => s === best).length
+    for (let p = 0; p < prompts; p++) if (row[p] === best) shares[p]! += 1 / first / images.length
+  }
+  return shares
+}

@@ -39,9 +39,11 @@ export const codeVersion: Record<StepKind, number> = {
   "train-clip": 1,
   generate: 1,
   // 2: intervals, evidence.json, metric-catalog names (issue 20). 3: paired means' intervals, shuffled layout, scene previews (issue 19).
-  evaluate: 3,
+  // 4: promptReadings and the previews of the reference scenes each prompt names (issue 22).
+  evaluate: 4,
   // 2: replicates, comparisons, the study's statistics (issue 20). 3: conditioned rows, paired comparisons (issue 19).
-  report: 3
+  // 4: the sample grid's rows by prompt with seeds, scenes of the prompt's class and readings; the prompt-following table (issue 22).
+  report: 4
 }
 
 /**

@@ -14,6 +14,7 @@ import { ImageIO, type Raster } from "../services/image-io.ts"
 import { ClipScorers } from "../services/scorer.ts"
 import { encodeEvidence, evaluationFile, type EvaluationResult, evidenceFile, type PromptFollowingRecord, type PromptScore } from "./evaluation-result.ts"
 import { writeJsonAtomic } from "./json-files.ts"
+import { promptReadings } from "./prompt-readings.ts"
 
 /**
  * The evaluate step's work on any images (DESIGN §6–7, issue 4's metrics, issue 20's intervals):
@@ -23,9 +24,6 @@ import { writeJsonAtomic } from "./json-files.ts"
 
 const followingRecord = (following: PromptFollowing): PromptFollowingRecord =>
   following._tag === "Absent" ? { absent: following.reason } : { ...following.setting, chance: chanceLevels(following.setting) }
-
-/** Reference images shown in the report's grid. */
-const referencePreviews = 8
 
 /** Points of the quantile function the report's CDF chart draws. */
 const quantilePoints = 101
@@ -139,15 +137,6 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
         } else yield* fs.copyFile(png, join(request.workDir, file))
         return { file, prompt: sample.declaredPrompt, split: sample.split, seed: sample.seed }
       }))
-    const referencePreviewFiles = yield* Effect.forEach(
-      reference.slice(0, referencePreviews),
-      ({ raster: image, sample }, i) =>
-        Effect.gen(function*() {
-          const file = `previews/reference-${String(i).padStart(4, "0")}.png`
-          yield* io.writePng8(join(request.workDir, file), { ...image, data: image.data.map((v) => v * 255) })
-          return { file, caption: sample.caption }
-        })
-    )
 
     // CLIP alignment needs every image's prompt; the embedding distances need none.
     const prompts = samples.every((s) => s.prompt !== undefined) ? samples.map((s) => s.prompt!) : undefined
@@ -164,7 +153,8 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
           const texts = yield* scorer.embedTexts(distinct.prompts)
           const { following, scores: matrix } = yield* measurePromptFollowing(images, texts, distinct.own, declared.retrievalK)
           if (following._tag === "Absent") yield* request.log(`prompt following: not scored, ${following.reason}`)
-          return { following, scores: distinct.own.map((p, i) => matrix[i * distinct.prompts.length + p]!) }
+          const retrieval = { scores: matrix, prompts: distinct.prompts.length, own: distinct.own }
+          return { following, retrieval, scores: distinct.own.map((p, i) => matrix[i * distinct.prompts.length + p]!) }
         })
         const scores = scored?.scores
         const following = scored?.following
@@ -182,7 +172,8 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
           yield* attempt("kidClip", evaluationMetrics.kidClip.label, kernelDistance(images, referenceEmbeddings))
           yield* attempt("cmmd", evaluationMetrics.cmmd.label, cmmd(images, referenceEmbeddings))
         }
-        return { clip: declared.clip, images, scores, following, referenceEmbeddings, distances, notes }
+        const retrieval = following?._tag === "Measured" ? scored?.retrieval : undefined
+        return { clip: declared.clip, images, scores, following, retrieval, referenceEmbeddings, distances, notes }
       }))
 
     const sampleIndex = sampleCounter()
@@ -239,6 +230,19 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
         score: valueOf(`alignment.prompt.${promptIndex}`) ?? NaN,
         samples: samples.filter((x) => x.promptIndex === promptIndex).length
       }))
+    // Each prompt's reading for the report's sample grid, and previews of the reference scenes it names.
+    const { previewed, readings } = promptReadings({
+      generated: generated.map(({ measured, sample }) => ({ ...sample, statistics: measured.statistics })),
+      reference: reference.map(({ measured, sample }) => ({ caption: sample.caption, statistics: measured.statistics })),
+      ...(alignment?.retrieval === undefined ? {} : { retrieval: alignment.retrieval })
+    })
+    const referencePreviewFiles = yield* Effect.forEach(previewed, (r) =>
+      Effect.gen(function*() {
+        const { raster: image, sample } = reference[r]!
+        const file = `previews/reference-${String(r).padStart(4, "0")}.png`
+        yield* io.writePng8(join(request.workDir, file), { ...image, data: image.data.map((v) => v * 255) })
+        return { file, caption: sample.caption }
+      }))
     const result: EvaluationResult = {
       experiments: request.experiments,
       estimates,
@@ -273,6 +277,7 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
           notes: alignment.notes
         }
       }),
+      promptReadings: readings,
       previews: { generated: generatedPreviews, reference: referencePreviewFiles },
       lineage: request.lineage
     }

@@ -38,6 +38,37 @@ export type PromptFollowingRecord =
   | { readonly prompts: number; readonly k: number; readonly chance: { readonly top1: number; readonly topk: number } }
   | { readonly absent: string }
 
+/**
+ * What the report's sample grid reads beside one declared prompt's samples: the scene its text
+ * names (caption-scene.ts), its samples' mean ENL, which prompts they retrieve first, and the
+ * reference scenes that name the same scene, with their mean ENL and a few previews.
+ */
+export interface PromptReading {
+  readonly promptIndex: number
+  /** As declared (the report's row label). */
+  readonly prompt: string
+  readonly split: "seen" | "unseen"
+  /** The scene its text names; absent when it names none. */
+  readonly scene?: string
+  readonly samples: number
+  /** Mean per-image ENL of its samples (as statistics.enl averages them); null when none is finite. */
+  readonly enl: number | null
+  /**
+   * With prompt following measured: each prompt its samples put first (CLIP top-1 among the
+   * evaluation's prompts), by its share of their first places (ties split evenly), highest first;
+   * the own prompt's share is their mean top-1.
+   */
+  readonly retrieved?: ReadonlyArray<{ readonly promptIndex: number; readonly share: number }>
+  readonly reference: {
+    /** How many reference images have a caption naming the same scene (0 without a scene). */
+    readonly scenes: number
+    /** Their mean per-image ENL (null when none is finite); absent when there are none. */
+    readonly enl?: number | null
+    /** Indices into previews.reference of the first few of them, in reference order. */
+    readonly previews: ReadonlyArray<number>
+  }
+}
+
 /** How the intervals were made. */
 export interface UncertaintyRecord {
   readonly level: number
@@ -91,7 +122,9 @@ export interface EvaluationResult {
   }
   /** A conditioned experiment's paired evaluation: each sample against its scene's true image (paired-evaluation.ts). */
   readonly paired?: PairedEvaluation
-  /** PNG previews copied next to this file: generated (by prompt) and reference. */
+  /** Per declared prompt, in declaration order: what the report's sample grid reads in its row. */
+  readonly promptReadings: ReadonlyArray<PromptReading>
+  /** PNG previews copied next to this file: generated (by prompt) and the reference scenes the prompts name. */
   readonly previews: {
     readonly generated: ReadonlyArray<{ readonly file: string; readonly prompt: string; readonly split: "seen" | "unseen"; readonly seed: number }>
     readonly reference: ReadonlyArray<{ readonly file: string; readonly caption: string }>

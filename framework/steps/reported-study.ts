@@ -57,6 +57,7 @@ const requiredPaths = [
   "amplitude.referenceDistribution.quantiles",
   "texture.generated",
   "texture.reference",
+  "promptReadings",
   "previews.generated",
   "previews.reference",
   "lineage.generate",

@@ -51,6 +51,9 @@ describe("experiments/demo/pretrain.ts", () => {
     expect(stages.map((e) => [e.name, e.base._tag])).toEqual([["vae", "scratch"], ["unet", "trained"]])
     // Every class of the generator is in the pretraining scenes: nothing is excluded.
     for (const e of stages) expect(e.data._tag === "synthetic" && e.data.modality === "optical" && e.data.exclude.length === 0).toBe(true)
+    // The VAE sees grain of every strength up to single-look-like, so that it learns to pass pixel-scale
+    // texture; the UNet sees the same scenes without it, so that text explains what it must predict.
+    expect(stages.map((e) => e.data._tag === "synthetic" && e.data.grain)).toEqual([1, undefined])
   })
 
   it("runs cut down to a few steps through sardine run, and its stage 2 exports as a loadable pipeline", async () => {
@@ -76,7 +79,7 @@ describe("experiments/demo/pretrain.ts", () => {
       await writeFile(file, JSON.stringify(small))
       const cache = join(dir, "cache")
       const run = await sardine(["run", file, "--cache-dir", cache, "--tracking-uri", join(dir, "mlruns"), "--concurrency", "1"])
-      expect(run.stderr + run.stdout).toContain("demo-base: 12 ran, 0 cached, 0 failed, 0 blocked")
+      expect(run.stderr + run.stdout).toContain("demo-base: 13 ran, 0 cached, 0 failed, 0 blocked")
       expect(run.code).toBe(0)
       const out = join(dir, "base")
       const exported = await sardine(["export", file, "--experiment", "unet", "--format", "diffusers", "--out", out, "--cache-dir", cache])

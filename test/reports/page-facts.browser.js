@@ -60,5 +60,12 @@
     alt: img.alt,
     dataUri: img.src.startsWith("data:image/png;base64,")
   }))
-  return { images, charts, tables, swatches, bestCells, boldCells, changeTones }
+  const gridTable = document.querySelector("table[data-grid=samples]")
+  const grid = gridTable === null ? [] : [...gridTable.querySelectorAll("tr[data-prompt-row]")].map((row) => ({
+    index: Number(row.dataset.promptRow),
+    label: clean(row.querySelector("th").textContent),
+    cells: [...row.querySelectorAll("td")].map((c) => [...c.querySelectorAll("img")].map((i) => i.alt)),
+    readings: [...gridTable.querySelector(`tr[data-reading-row="${row.dataset.promptRow}"]`).cells].map((c) => clean(c.textContent))
+  }))
+  return { images, charts, tables, swatches, bestCells, boldCells, changeTones, grid }
 })()

@@ -36,6 +36,10 @@ export interface PageFacts {
   /** Per table id: the body cells (outside the first column) the browser draws bold. */
   readonly boldCells: Readonly<Record<string, ReadonlyArray<readonly [number, number]>>>
   readonly changeTones: ReadonlyArray<{ readonly row: number; readonly column: number; readonly tone: string; readonly text: string }>
+  /** The sample grid's rows, top to bottom: prompt index, label, each cell's image alts (real column first), the reading line's cells. */
+  readonly grid: ReadonlyArray<
+    { readonly index: number; readonly label: string; readonly cells: ReadonlyArray<ReadonlyArray<string>>; readonly readings: ReadonlyArray<string> }
+  >
 }
 
 /**

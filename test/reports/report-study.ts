@@ -45,9 +45,10 @@ export interface ReportStudyOptions {
   readonly reference?: Dataset
 }
 
+/** The first two name scenes of the synthetic reference (harbour, farmland); the unseen ones name none. */
 const concepts = [
   "a harbour with ships near a bridge",
-  "agricultural fields crossed by a road",
+  "farmland with crop fields crossed by a road",
   "a dense urban area",
   "a forest with a river",
   "a lake surrounded by fields",

@@ -15,9 +15,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { GLCM_PROPERTIES } from "../../framework/metrics/glcm.ts"
 import { EVALUATION_METRICS, evaluationMetrics } from "../../framework/metrics/metric-catalog.ts"
 import type { StudyStatistics } from "../../framework/metrics/study-statistics.ts"
+import { amplitudeStatistics } from "../../framework/metrics/amplitude-statistics.ts"
+import { measurePromptFollowing } from "../../framework/metrics/prompt-following.ts"
+import type { GeneratedSample } from "../../framework/services/engine.ts"
+import { ImageIO } from "../../framework/services/image-io.ts"
 import { ReportRenderer } from "../../framework/services/report-renderer.ts"
+import { ClipScorers } from "../../framework/services/scorer.ts"
+import { decodeEvidence, type EvaluationResult } from "../../framework/steps/evaluation-result.ts"
+import { amplitudeOfPrepared } from "../../framework/steps/paired-evaluation.ts"
+import { readPreparedIndex, readPreparedPixels } from "../../framework/steps/prepared-dataset.ts"
 import { loadStudy, statisticsOf } from "../../framework/steps/reported-study.ts"
 import { textWidth } from "../../reports/charts/text-width.ts"
+import { formatValue } from "../../reports/number-format.ts"
 import { mlflowPython } from "../mlflow/mlflow-server.ts"
 import { repoRoot, run } from "../support/run-process.ts"
 import { launchChromium, openPage, type OpenBrowser } from "./headless-chromium.ts"
@@ -53,6 +62,16 @@ let reportDir = ""
 let facts: PageFacts
 let statistics: StudyStatistics
 
+/** The metric table's columns: every measured metric but prompt following, which has a table of its own. */
+const metricTableColumns = (of: StudyStatistics) =>
+  EVALUATION_METRICS.filter((m) => !m.id.startsWith("prompt_following.") && of.strategies.some((s) => typeof s.estimates[m.id]?.value === "number"))
+
+/** Real scenes the grid shows with `perCell` images a cell: each prompt's matching reference scenes, up to perCell. */
+const realPreviews = async (perCell: number) => {
+  const evaluation = JSON.parse(await readFile(join(experimentDirsOf(ran)[0]!.replicates[0]!.evaluation, "evaluation.json"), "utf8")) as EvaluationResult
+  return evaluation.promptReadings.reduce((n, r) => n + Math.min(perCell, r.reference.scenes), 0)
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "sardine-report-"))
   await mkdir(screenshots, { recursive: true })
@@ -85,11 +104,12 @@ describe("the comparison report of a study", () => {
     for (const id of ["amplitude-histogram", "amplitude-cdf", "glcm-contrast", "clip-alignment", "training-loss"]) {
       await page.locator(`svg#${id}`).screenshot({ path: join(screenshots, `chart-${id}.png`) })
     }
+    await page.locator("table[data-grid=samples]").screenshot({ path: join(screenshots, "sample-grid.png") })
     await page.close()
     expect(problems).toEqual([])
 
-    // Grid: 4 prompts × (1 real + 4 strategies × 2 samples), all embedded and decoded.
-    expect(facts.images).toHaveLength(4 * (1 + 4 * 2))
+    // Grid: 4 prompts × 4 strategies × 4 seeds, and the real scenes of the prompts' classes; all embedded and decoded.
+    expect(facts.images).toHaveLength(4 * 4 * 4 + (await realPreviews(4)))
     expect(facts.images.filter((i) => !(i.complete && i.naturalWidth > 0 && i.dataUri))).toEqual([])
 
     // Charts: histogram, CDF, one GLCM panel per property, CLIP alignment, one per training metric.
@@ -170,7 +190,7 @@ describe("the comparison report of a study", () => {
 
   it("shows every value with its interval, bolds a column's best only when it is significantly better than every other", () => {
     const table = facts.tables.find((t) => t.id === "metrics")!
-    const present = EVALUATION_METRICS.filter((m) => statistics.strategies.some((s) => typeof s.estimates[m.id]?.value === "number"))
+    const present = metricTableColumns(statistics)
     expect(table.header.slice(1).map((h) => h.split(" ")[0])).toEqual(present.map((c) => c.label.split(" ")[0]))
     expect(table.rows.map((r) => r[0])).toEqual(["baseline (baseline)", "full-unet", "lora-unet", "hybrid (3 seeds)"])
     for (const row of table.rows) for (const cell of row.slice(1)) expect(cell).toMatch(/^\S+ \[\S+, \S+\]/)
@@ -255,7 +275,8 @@ describe("the comparison report of a study", () => {
   it("does not bold a best that is not significant: the same values, re-rendered with the verdict flipped, move the bold", async () => {
     const loaded = await Effect.runPromise(loadStudy(experimentDirsOf(ran)).pipe(Effect.provide(NodeContext.layer)))
     const recomputed = await Effect.runPromise(statisticsOf(loaded, study.compare))
-    const columns = EVALUATION_METRICS.filter((m) => recomputed.best[m.id] !== undefined)
+    const columns = metricTableColumns(recomputed).filter((m) => recomputed.best[m.id] !== undefined)
+    const followingColumns = EVALUATION_METRICS.filter((m) => m.id.startsWith("prompt_following.") && recomputed.best[m.id] !== undefined)
     expect(recomputed.best).toEqual(JSON.parse(JSON.stringify(statistics.best)))
     // Every column's verdict flipped: the bold must follow it, not the values.
     const flipped: StudyStatistics = {
@@ -282,25 +303,35 @@ describe("the comparison report of a study", () => {
       const k = columnOf(column.label)
       expect(flippedFacts.bestCells.filter(([, c]) => c === k), column.id).toEqual(best.significant ? [[names.indexOf(best.strategy), k]] : [])
     }
-    // The metric table's note names the columns left without bold: the best there is not significantly better.
-    const noteOf = async (folder: string) =>
-      (await readFile(join(folder, "report.md"), "utf8")).split("\n").find((l) => l.includes("No bold in"))?.replace(/\\(.)/g, "$1")
-    const unmarked = (best: StudyStatistics["best"]) => columns.filter((c) => !best[c.id]!.significant).map((c) => c.label)
-    expect(unmarked(recomputed.best).length).toBeGreaterThan(0)
-    expect(await noteOf(reportDir)).toContain(`No bold in ${unmarked(recomputed.best).join(", ")}:`)
-    const flippedUnmarked = unmarked(flipped.best)
-    if (flippedUnmarked.length === 0) expect(await noteOf(outDir)).toBeUndefined()
-    else expect(await noteOf(outDir)).toContain(`No bold in ${flippedUnmarked.join(", ")}:`)
+    // Each table's note names its columns left without bold: the best there is not significantly better.
+    const notesOf = async (folder: string) =>
+      (await readFile(join(folder, "report.md"), "utf8")).split("\n").filter((l) => l.includes("No bold in")).map((l) => l.replace(/\\(.)/g, "$1"))
+    const unmarked = (best: StudyStatistics["best"], of: typeof columns) => of.filter((c) => !best[c.id]!.significant).map((c) => c.label)
+    const expectedNotes = (best: StudyStatistics["best"]) =>
+      [unmarked(best, columns), unmarked(best, followingColumns)].filter((u) => u.length > 0).map((u) => `No bold in ${u.join(", ")}:`)
+    expect(unmarked(recomputed.best, columns).length).toBeGreaterThan(0)
+    for (const [folder, best] of [[reportDir, recomputed.best], [outDir, flipped.best]] as const) {
+      const notes = await notesOf(folder)
+      const expected = expectedNotes(best)
+      expect(notes).toHaveLength(expected.length)
+      expected.forEach((text, i) => expect(notes[i]).toContain(text))
+    }
   })
 
   it("shows prompt following per split next to the CLIP alignment, with k and the chance levels, and logs it to MLflow", async () => {
-    const table = facts.tables.find((t) => t.id === "metrics")!
     const evaluation = JSON.parse(await readFile(join(experimentDirsOf(ran)[0]!.replicates[0]!.evaluation, "evaluation.json"), "utf8"))
     const { chance, k, prompts } = evaluation.alignment.promptFollowing
     // Two seen and two unseen prompts; k = 3 by default.
     expect({ prompts, k, chance }).toEqual({ prompts: 4, k: 3, chance: { top1: 0.25, topk: 0.75 } })
-    const header = table.header.indexOf(`${evaluationMetrics.clipUnseen.label} ↑`)
-    expect(table.header.slice(header + 1, header + 7)).toEqual([
+    // A table of its own, so that the metric table does not scroll sideways; the metric table keeps the absolute CLIP scores.
+    const metrics = facts.tables.find((t) => t.id === "metrics")!
+    expect(metrics.header).toContain(`${evaluationMetrics.clipUnseen.label} ↑`)
+    expect(metrics.header.filter((h) => /^(gap|top-1|top-k) /.test(h))).toEqual([])
+    const table = facts.tables.find((t) => t.id === "prompt-following")!
+    expect(table.rows.map((r) => r[0])).toEqual(["baseline (baseline)", "full-unet", "lora-unet", "hybrid (3 seeds)"])
+    for (const row of table.rows) for (const cell of row.slice(1)) expect(cell).toMatch(/^\S+ \[\S+, \S+\]/)
+    expect(table.header).toEqual([
+      "strategy",
       "gap seen ↑",
       "gap unseen ↑",
       "top-1 seen ↑ chance 0.25",
@@ -308,6 +339,10 @@ describe("the comparison report of a study", () => {
       "top-k seen ↑ k = 3, chance 0.75",
       "top-k unseen ↑ k = 3, chance 0.75"
     ])
+    // Its values are the study's estimates.
+    const hybridRow = table.rows[3]!
+    const gapSeen = statistics.strategies.find((s) => s.name === "hybrid")!.estimates[evaluationMetrics.gapSeen.id]!.value
+    expect(hybridRow[1]!.split(" ")[0]).toBe(formatValue(gapSeen))
     const markdown = await readFile(join(reportDir, "report.md"), "utf8")
     expect(markdown).toContain("(P = 4, k = 3)")
     // Over all prompts too, with intervals, in evaluation.json; every image's top-1 hit lies in [0, 1].
@@ -328,6 +363,97 @@ describe("the comparison report of a study", () => {
     expect(baseline.metrics["prompt_following.gap"][0][2]).toBeCloseTo(evaluation.estimates["prompt_following.gap"].value, 12)
     // The summary run of the replicated strategy carries the mean over its seeds.
     expect(Object.keys(runs.find((r) => r.name === "hybrid")!.metrics)).toContain("prompt_following.gap.seed_sd")
+  })
+
+  it("lays out the samples by prompt: the same seeds in every column, real scenes of the prompt's class, and a reading line the metrics give", async () => {
+    const dirs = experimentDirsOf(ran).map((d) => d.replicates[0]!)
+    const evaluations = await Promise.all(dirs.map(async (d) => JSON.parse(await readFile(join(d.evaluation, "evaluation.json"), "utf8")) as EvaluationResult))
+    const evidence = await Promise.all(dirs.map(async (d) => decodeEvidence(JSON.parse(await readFile(join(d.evaluation, "evidence.json"), "utf8")))))
+    // The reference set as prepared, read here directly: its captions and each image's ENL.
+    const evaluateStep = ran.plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes("baseline"))!
+    const referenceId = evaluateStep.inputs.find((i) => i.role === "reference")!.step
+    const referenceDir = join(ran.cacheDir, "steps", ran.plan.steps.find((s) => s.id === referenceId)!.key)
+    const index = await Effect.runPromise(readPreparedIndex(referenceDir))
+    const referenceEnl = await Promise.all(index.samples.map(async (sample) => {
+      const pixels = await Effect.runPromise(readPreparedPixels(referenceDir, sample))
+      return (await Effect.runPromise(amplitudeStatistics(amplitudeOfPrepared(index, pixels, sample.source)))).enl
+    }))
+    const meanOf = (values: ReadonlyArray<number>) => {
+      const finite = values.filter(Number.isFinite)
+      return finite.reduce((a, b) => a + b, 0) / finite.length
+    }
+
+    // Rows: seen then unseen in declared order; the first two name scenes the synthetic reference holds, the unseen ones scenes it lacks.
+    const rows = [
+      { text: "SAR image of a harbour with ships near a bridge", scene: "harbour", caption: /^SAR image of a harbour\b/ },
+      { text: "SAR image of farmland with crop fields crossed by a road", scene: "farmland", caption: /^SAR image of farmland\b/ },
+      { text: "SAR image of an airport with parked aircraft", scene: "airport", caption: undefined },
+      { text: "SAR image of a wind farm at sea", scene: "wind farm", caption: undefined }
+    ]
+    expect(facts.grid.map((r) => r.index)).toEqual([0, 1, 2, 3])
+    const seeds = [0, 1, 2, 3]
+
+    // Each strategy's prompt × image CLIP scores, by the metric, with the scorer the evaluate step loads.
+    const scores = await Effect.runPromise(
+      Effect.scoped(Effect.gen(function*() {
+        const io = yield* ImageIO
+        const scorer = yield* (yield* ClipScorers).load(join(repoRoot, "test/fixtures/clip"))
+        return yield* Effect.forEach(dirs, (d) =>
+          Effect.gen(function*() {
+            const samples = JSON.parse(yield* Effect.promise(() => readFile(join(d.samples!, "samples.json"), "utf8"))) as ReadonlyArray<GeneratedSample>
+            const images = yield* scorer.embedImages(yield* Effect.forEach(samples, (sample) => io.read(join(d.samples!, sample.tiff))))
+            // The scorer reads the learned token as "SAR" (the evaluate step's rule).
+            const texts = rows.map((r) => r.text)
+            const own = samples.map((sample) => texts.indexOf(sample.prompt.replace("<SAR>", "SAR")))
+            const measured = yield* measurePromptFollowing(images, yield* scorer.embedTexts(texts), own, 3)
+            return { samples, matrix: measured.scores }
+          }))
+      })).pipe(Effect.provide(reportStudyServices))
+    )
+
+    rows.forEach((expected, r) => {
+      const row = facts.grid[r]!
+      expect(row.label).toContain(expected.text)
+      expect(row.label).toContain(`seeds ${seeds.join(", ")}`)
+      // Real column: the first reference scenes captioned as the prompt's scene, in reference order; none when the reference has none.
+      const matching = expected.caption === undefined ? [] : index.samples.flatMap((s, i) => (expected.caption.test(s.caption) ? [i] : []))
+      if (r < 2) expect(matching.length, expected.scene).toBeGreaterThan(0)
+      expect(row.cells[0], expected.scene).toEqual(matching.slice(0, 4).map((i) => index.samples[i]!.caption))
+      expect(row.readings[0]).toBe(
+        matching.length === 0
+          ? `no ${expected.scene} scene in the reference set`
+          : `${expected.scene}: ${matching.length} scene${matching.length === 1 ? "" : "s"} · ENL ${formatValue(meanOf(matching.map((i) => referenceEnl[i]!)))}`
+      )
+      // Each strategy: its samples of this prompt for seeds 0–3, and the reading from its own images.
+      names.forEach((name, c) => {
+        const { matrix, samples } = scores[c]!
+        const mine = samples.flatMap((sample, i) => (sample.promptIndex === r ? [i] : []))
+        expect(row.cells[c + 1], name).toEqual(seeds.map((seed) => `${name}, seed ${seed}: ${samples[mine[0]!]!.declaredPrompt}`))
+        const enl = meanOf(evidence[c]!.images.filter((image) => image.promptIndex === r).map((image) => image.statistics.enl))
+        expect(evaluations[c]!.promptReadings[r]!.enl).toBeCloseTo(enl, 12)
+        // How often each prompt scores highest among the row's images (ties shared).
+        const firsts = rows.map(() => 0)
+        for (const i of mine) {
+          const line = Array.from(matrix.subarray(i * rows.length, (i + 1) * rows.length))
+          const top = line.flatMap((v, p) => (v === Math.max(...line) ? [p] : []))
+          for (const p of top) firsts[p]! += 1 / top.length / mine.length
+        }
+        const best = Math.max(...firsts)
+        const winners = rows.flatMap((x, p) => (firsts[p] === best ? [x.scene] : []))
+        expect(row.readings[c + 1], `${name}, ${expected.scene}`).toBe(
+          `top-1 ${winners.join(" / ")} ${Math.round(best * 100)} %${firsts[r] === best ? " ✓" : ""} · ENL ${formatValue(enl)}`
+        )
+        // The own prompt's share of first places is the images' mean top-1 retrieval.
+        const top1 = evidence[c]!.images.filter((image) => image.promptIndex === r).map((image) => image.following!.top1)
+        expect(firsts[r]).toBeCloseTo(top1.reduce((a, b) => a + b, 0) / top1.length, 12)
+      })
+    })
+
+    // report.md has the same reading lines.
+    const markdown = (await readFile(join(reportDir, "report.md"), "utf8")).split("\n").filter((l) => l.startsWith("| ↳ reading |"))
+    // (A share's "%" is joined to its number by a no-break space, which the page's text reads as a space.)
+    const cellsOf = (line: string) => line.replace(/\u00a0/g, " ").split(" | ").slice(1).map((c) => c.replace(/ \|$/, "").replace(/\\(.)/g, "$1"))
+    expect(markdown.map(cellsOf)).toEqual(facts.grid.map((r) => r.readings))
   })
 
   it("logs each replicate as a child run of its experiment, tagged with its index, and the intervals' bounds as metrics (read by MLflow's own client)", async () => {
@@ -399,6 +525,7 @@ describe("the comparison report of a study", () => {
     expect(htmlTables.map((t) => t.id)).toEqual([
       "strategies",
       "metrics",
+      "prompt-following",
       "replicates",
       "verdicts-full-unet-vs-baseline",
       "verdicts-lora-unet-vs-baseline",
@@ -413,7 +540,7 @@ describe("the comparison report of a study", () => {
       expect(table.header, htmlTables[i]!.id).toEqual(htmlTables[i]!.header)
       expect(table.rows, htmlTables[i]!.id).toEqual(htmlTables[i]!.rows)
     })
-    // Every chart as an SVG file, and the grid: 4 prompts × (1 real + 4 strategies × 2 samples).
+    // Every chart as an SVG file, and the grid's images.
     expect(markdown.images.filter((i) => i.src.startsWith("images/charts/"))).toHaveLength(facts.charts.length)
     expect(markdown.images.filter((i) => !i.src.startsWith("images/charts/"))).toHaveLength(facts.images.length)
     expect(markdown.images.filter((i) => !i.loaded)).toEqual([])
@@ -446,8 +573,8 @@ describe("the comparison report of a study", () => {
     expect(wide.charts.flatMap(labelProblems)).toEqual([])
     expect(wide.charts.filter((c) => c.visibleMarks === 0).map((c) => c.id)).toEqual([])
     expect(new Set(wide.swatches.map((s) => s.colour)).size).toBe(10)
-    // Wide studies show one sample per cell.
-    expect(wide.images).toHaveLength(4 * (1 + 10))
+    // Wide studies show two seeds per cell, and as many real scenes.
+    expect(wide.images).toHaveLength(4 * 10 * 2 + (await realPreviews(2)))
   })
 })
 

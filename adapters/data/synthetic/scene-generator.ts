@@ -1,12 +1,15 @@
 import type { SceneClass, SyntheticDataset } from "../../../framework/declaration/dataset.ts"
 import { SeededRandom } from "../seeded-random.ts"
+import { addOpticalGrain } from "./optical-grain.ts"
 import { renderOptical } from "./optical-render.ts"
 import { renderSar, type SarRendering } from "./sar-render.ts"
 import { describeScene, presentClasses } from "./scene-caption.ts"
 import { generateLayout, type SceneLayout } from "./scene-layout.ts"
 
 /** What fixes a synthetic scene: the dataset declaration's generator fields. */
-export type SceneSpec = Pick<SyntheticDataset, "size" | "seed" | "looks" | "exclude" | "lookDirection" | "incidenceAngle">
+export type SceneSpec =
+  & Pick<SyntheticDataset, "size" | "seed" | "looks" | "exclude" | "lookDirection" | "incidenceAngle">
+  & Partial<Pick<SyntheticDataset, "grain">>
 
 export interface SyntheticScene {
   readonly index: number
@@ -21,6 +24,12 @@ export interface SyntheticScene {
 }
 
 export const sceneName = (index: number) => `scene-${String(index).padStart(6, "0")}`
+
+/** The optical rendering, with the declared grain from its own stream (so grain leaves the rest as it was). */
+const renderedOptical = (spec: SceneSpec, index: number, layout: SceneLayout) => {
+  const optical = renderOptical(layout, new SeededRandom(spec.seed, index, 3))
+  return spec.grain === undefined || spec.grain === 0 ? optical : addOpticalGrain(optical, new SeededRandom(spec.seed, index, 4), spec.grain)
+}
 
 /**
  * Scene `index` of a synthetic dataset. Layout, SAR and optical rendering draw from separate
@@ -48,6 +57,6 @@ export const generateScene = (
         )
       }
       : {}),
-    ...(render.optical ? { optical: renderOptical(layout, new SeededRandom(spec.seed, index, 3)) } : {})
+    ...(render.optical ? { optical: renderedOptical(spec, index, layout) } : {})
   }
 }
