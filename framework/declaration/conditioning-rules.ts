@@ -16,6 +16,7 @@ const describeClasses = (classes: Readonly<Record<string, string>>) => classValu
 /** The datasets a conditioning reads its images from, with their declaration paths. */
 const conditionedDatasets = (experiment: Experiment): ReadonlyArray<readonly [ReadonlyArray<string>, Dataset]> => [
   [["data"], experiment.data],
+  ...(experiment.train?.validationLoss?.data === undefined ? [] : [[["train", "validationLoss", "data"], experiment.train.validationLoss.data] as const]),
   ...(experiment.generate.conditions === undefined ? [] : [[["generate", "conditions"], experiment.generate.conditions] as const])
 ]
 

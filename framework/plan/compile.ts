@@ -160,9 +160,9 @@ const addExperiment = (
   }
   if (!experiment.baseline && experiment.train !== undefined) {
     addTrainingData({ ...prepare(experiment.data), ...conditioned }, "data", (role) => role)
-    // The held-out loss is the UNet's alone (no ControlNet), so the held-out data needs no conditioning images.
+    // The held-out loss runs the ControlNet too, so the held-out data is prepared with its conditioning images.
     const heldOut = experiment.train.validationLoss?.data
-    if (heldOut !== undefined) addTrainingData(prepare(heldOut), validationDataRole, validationRole)
+    if (heldOut !== undefined) addTrainingData({ ...prepare(heldOut), ...conditioned }, validationDataRole, validationRole)
   }
   // A conditioned experiment samples the scenes of generate.conditions, prepared with their conditioning images.
   const scenes = experiment.generate.conditions

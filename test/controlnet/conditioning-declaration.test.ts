@@ -102,6 +102,23 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     ]
   },
   {
+    name: "a held-out dataset in WebDataset shards (its conditioning images are read for the held-out loss too)",
+    input: conditioned({
+      train: {
+        steps: 10,
+        validationLoss: { data: webDataset("shards/held-{0..1}.tar", { image: "sar.png", caption: "txt", unit: "amplitude", resolution: { size: 32 } }) }
+      }
+    }),
+    lines: [
+      "conditioning.from: names the metadata column \"conditioning_file_name\", but WebDataset shards (train.validationLoss.data) have no metadata columns and sardine does not read a ControlNet's conditioning images from shards; use an image folder or synthetic scenes"
+    ]
+  },
+  {
+    name: "label maps of a held-out image folder without their classes",
+    input: conditioned({ train: { steps: 10, validationLoss: { data: folder("data/held-out") } } }),
+    lines: ["conditioning.classes: is missing: label maps of an image folder (train.validationLoss.data) need { <pixel value>: <class name> }"]
+  },
+  {
     name: "a conditioned experiment without conditioning scenes",
     input: conditioned({ generate: { prompts: ["SAR image of a field"], seeds: [0] } }),
     lines: [

@@ -9,7 +9,7 @@ import { declaredFolders } from "../../framework/plan/declared-folders.ts"
 import { stepResources } from "../../framework/plan/step-resources.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { replicateSeed } from "../../framework/declaration/replicates.ts"
-import { frozen, full, imageFolder, learnedToken, lora, study, synthetic } from "../../framework/index.ts"
+import { controlNet, frozen, full, imageFolder, learnedToken, lora, study, synthetic } from "../../framework/index.ts"
 import { tinySd1, validExperiment } from "../support/declarations.ts"
 import { repoRoot } from "../support/run-process.ts"
 
@@ -50,6 +50,18 @@ describe("plan shapes", () => {
     // A fraction holds out of the training data's own steps: nothing more to prepare.
     const fraction = await planOf(validExperiment({ train: { steps: 12, checkpointEvery: 3, seed: 7, validationLoss: { fraction: 0.25 } } }))
     expect(fraction.steps.map((s) => s.id)).toEqual((await planOf(validExperiment())).steps.map((s) => s.id))
+  })
+
+  it("a conditioned experiment's held-out dataset is prepared with the training data's conditioning images", async () => {
+    const heldOut = synthetic({ n: 2, size: 32, seed: 5 })
+    const plan = await planOf(validExperiment({
+      conditioning: controlNet({ input: "label-map", from: "conditioning_file_name", treatment: full({ lr: 1e-4 }) }),
+      generate: { conditions: synthetic({ n: 2, size: 32, seed: 6 }), seeds: [0], steps: 4 },
+      train: { steps: 12, checkpointEvery: 3, seed: 7, validationLoss: { data: heldOut } }
+    }))
+    const { dataset: _data, ...conditioned } = step(plan, "tiny/data").config as Record<string, unknown>
+    expect(conditioned).toHaveProperty("conditioning")
+    expect(step(plan, "tiny/validation-data").config).toEqual({ dataset: heldOut, ...conditioned })
   })
 
   it("a held-out image folder is fingerprinted as the declaration field that names it", async () => {

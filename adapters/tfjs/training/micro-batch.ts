@@ -205,6 +205,15 @@ export const releasedOnError = <A, E, R>(build: (track: Tracker) => Effect.Effec
     return build(track).pipe(Effect.onError(() => Effect.sync(() => tf.dispose(created))))
   })
 
+/** The rows' prepared conditioning images (NHWC, [0, 1]), one row per sample given (a sample may repeat). */
+export const conditionImages = (sources: BatchSources, samples: ReadonlyArray<PreparedSample>, track: Tracker) =>
+  Effect.gen(function*() {
+    const { prepared } = sources
+    const pixels = concat(yield* Effect.forEach(samples, (s) => readPreparedCondition(sources.dataDir, s)))
+    const channels = pixels.length / (samples.length * prepared.height * prepared.width)
+    return track(tf.tensor4d(pixels, [samples.length, prepared.height, prepared.width, channels]))
+  })
+
 export const loadMicroBatch = (
   at: BatchPosition,
   sources: BatchSources,
@@ -233,13 +242,7 @@ export const loadMicroBatch = (
         const timestepDraws = drawsFor(at.seed, DrawPurpose.timesteps, at.step, at.micro)
         const timesteps = samples.map(() => timestepDraws.integer(0, sources.schedule.numTrainTimesteps - 1))
         const cachedText = yield* cachedConditioning(sources, captions, track)
-        let condition: tf.Tensor4D | undefined
-        if (needs.conditions === true) {
-          const images = yield* Effect.forEach(samples, (s) => readPreparedCondition(sources.dataDir, s))
-          const pixels = concat(images)
-          const channels = pixels.length / (samples.length * prepared.height * prepared.width)
-          condition = track(tf.tensor4d(pixels, [samples.length, prepared.height, prepared.width, channels]))
-        }
+        const condition = needs.conditions === true ? yield* conditionImages(sources, samples, track) : undefined
         diffusion = {
           latents: track(tf.tensor4d(latents, shape)),
           noise: track(tf.tensor4d(noiseWithOffset(at, shape, needs.noiseOffset), shape)),

@@ -10,6 +10,7 @@ import { DataFolderError } from "./index-files.ts"
 import {
   type BatchSources,
   cachedConditioning,
+  conditionImages,
   disposeMicroBatch,
   latentDistributions,
   latentScaling,
@@ -37,7 +38,7 @@ import { drawsFor, DrawPurpose, normals, permutation } from "./training-draws.ts
  *   loss        the unweighted mean squared error against the schedule's target (no min-SNR weighting,
  *               so strategies that weigh differently are measured alike), averaged over rows and samples;
  *               the caption as written (no dropout); the weights being trained (not the EMA), no LoRA
- *               dropout, no gradient
+ *               dropout, no gradient; a conditioned model's ControlNet with each sample's conditioning image
  */
 
 export interface HeldOutSplit {
@@ -111,6 +112,8 @@ export const validationLossOf = <E>(
           const shape = [timesteps.length, h, w, c] as [number, number, number, number]
           const captions = timesteps.map(() => sample.caption)
           const cachedText = yield* cachedConditioning(sources, captions, track)
+          // A conditioned model is measured with its ControlNet, each row with the sample's conditioning image.
+          const condition = view.controlnet === undefined ? undefined : yield* conditionImages(sources, timesteps.map(() => sample), track)
           if (images !== undefined) images.dispose()
           return {
             samples: [sample],
@@ -120,12 +123,14 @@ export const validationLossOf = <E>(
               noise: track(tf.tensor4d(normals(drawsFor(seed, DrawPurpose.validationNoise, j), rows.length), shape)),
               timesteps,
               timeIds: timesteps.map(() => sizeIds(sources.prepared)),
-              ...(cachedText === undefined ? {} : { cachedText })
+              ...(cachedText === undefined ? {} : { cachedText }),
+              ...(condition === undefined ? {} : { condition })
             }
           } satisfies MicroBatch
         })
       )
       const d = batch.diffusion
+      const control = view.controlnet === undefined || d.condition === undefined ? undefined : { ...view.controlnet, condition: d.condition }
       sum += yield* compute(() => {
         const loss = tf.tidy(() =>
           diffusionLoss(
@@ -133,7 +138,8 @@ export const validationLossOf = <E>(
             model.pipeline.unet.plan,
             view.unet,
             { latents: d.latents, noise: d.noise, timesteps, ...conditioning(view, batch, d) },
-            undefined
+            undefined,
+            control
           )
         )
         const value = loss.arraySync()
