@@ -183,6 +183,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           dataDir: request.dataDir,
           workDir: request.workDir,
           processes: request.processes ?? 1,
+          nodes: request.nodes ?? 1,
           ...(request.latentsDir === undefined ? {} : { latentsDir: request.latentsDir }),
           ...(request.textDir === undefined ? {} : { textDir: request.textDir })
         }, onMessage)

@@ -69,6 +69,11 @@ export interface TrainRequest extends EngineSelection {
    * global batch, split among them; the torch engine runs them under torchrun, the tfjs engine refuses more than one.
    */
   readonly processes?: number
+  /**
+   * Nodes to train on, each with `processes` processes (`resources.train.nodes`; absent: one): the torch engine
+   * starts them as the tasks of a SLURM job with srun, which only a job of the slurm executor can.
+   */
+  readonly nodes?: number
   readonly progress: ProgressSink
   readonly metrics: MetricSink
   readonly log: (message: string) => Effect.Effect<void>

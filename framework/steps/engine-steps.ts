@@ -2,7 +2,7 @@ import { FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import { join } from "node:path"
 import type { BaseModel } from "../declaration/base-model.ts"
-import { trainProcesses } from "../declaration/resources.ts"
+import { trainNodes, trainProcesses } from "../declaration/resources.ts"
 import type { StepContext } from "../runner/step-handler.ts"
 import type { ComputedBy } from "../plan/step.ts"
 import { Engine, type EngineSelection, samplesIndexFile, type GeneratedSample } from "../services/engine.ts"
@@ -106,7 +106,7 @@ export const train = (context: StepContext<"train">) =>
       ...(latents.length === 1 ? { latentsDir: latents[0]!.dir } : {}),
       ...(text.length === 1 ? { textDir: text[0]!.dir } : {}),
       // On the tfjs engine the plan refused a declared process count; one per GPU is the torch engine's default.
-      ...(context.step.config.engine === "torch" ? { processes: trainProcesses(context.resources) } : {}),
+      ...(context.step.config.engine === "torch" ? { processes: trainProcesses(context.resources), nodes: trainNodes(context.resources) } : {}),
       ...trainingSinks(context, yield* FileSystem.FileSystem),
       image: (key, step, file) => context.tracking.image(key, step, file),
       ...computedBy(context.step.config)
