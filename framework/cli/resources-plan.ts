@@ -5,7 +5,7 @@ import { experimentsOf } from "../declaration/experiment.ts"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import { resolutionOf } from "../declaration/normalise.ts"
 import { experimentOfReplicate } from "../declaration/replicates.ts"
-import { memoryBytes, trainProcesses } from "../declaration/resources.ts"
+import { memoryBytes, trainNodes, trainProcesses } from "../declaration/resources.ts"
 import { type MemoryPlan, memoryPlan, type MemoryTerms, shortfall, termName } from "../plan/memory-plan.ts"
 import { stepResources } from "../plan/step-resources.ts"
 import type { Plan } from "../plan/step.ts"
@@ -65,7 +65,8 @@ export const planMemory = (loaded: LoadedDeclaration, plan: Plan, declaredOnly =
         adaptation: resolveAdaptation(experiment.components, experiment.base.family),
         train: experiment.train,
         resolution: resolutionOf(experiment.data),
-        processes: trainProcesses(resources)
+        // Every process of every node takes its slice of the global batch.
+        processes: trainProcesses(resources) * trainNodes(resources)
       }
       const memory = memoryPlan(input)
       const gpuMemory = resources.gpuMemory === undefined ? undefined : memoryBytes(resources.gpuMemory)

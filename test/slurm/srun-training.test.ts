@@ -188,7 +188,7 @@ const waitForRanks = async (cache: string, output: () => string): Promise<Readon
     const log = logs.find((name) => name.startsWith(`${trainKey}.`))
     const text = log === undefined ? "" : await readFile(join(cache, "jobs", "logs", log), "utf8")
     if (/tiny\/train\s+[1-9]\d*\/\d+ steps/.test(text)) {
-      const folder = (await readdir(partial)).find((name) => name.startsWith(`.${trainKey}.ranks.`))
+      const folder = (await readdir(partial)).find((name) => name.startsWith(`.${trainKey}-ranks.`))
       if (folder !== undefined) {
         const pids = await Promise.all([0, 1].map((rank) => readFile(join(partial, folder, `rank-${rank}.pid`), "utf8").then(Number)))
         return pids

@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .protocol import Channel, Stopped, error_message
 from .slurm_ranks import rank_environment, rendezvous, srun_command, stop_ranks, under_srun
@@ -67,6 +69,23 @@ def first_failure(folder: Path, processes: int) -> dict[str, Any] | None:
     }
 
 
+@contextlib.contextmanager
+def ranks_folder(work: Path, shared: bool) -> Iterator[Path]:
+    """The folder of the request and the ranks' pid and error files, removed afterwards. Under srun the ranks of
+    other nodes use it too: beside the step's work folder, in the cache the nodes share, under the temporary name
+    sardine's writers use (`.<name>.<pid>-<8 hex>.tmp`), so that `sardine clean` removes one a crash left."""
+    if not shared:
+        with tempfile.TemporaryDirectory(prefix="sardine-ranks-") as temporary:
+            yield Path(temporary)
+        return
+    folder = work.parent / f".{work.name}-ranks.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
     from .data_parallel import check_divisible
 
@@ -78,12 +97,7 @@ def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, A
                          "training processes on them with srun")
     world = processes * nodes
     check_divisible(request["train"]["batchSize"], world)
-    # Under srun the ranks of other nodes read the request and write their errors here too: a folder beside the
-    # step's work folder, in the cache the nodes share (a temporary name, so `sardine clean` removes a leftover).
-    work = Path(request["workDir"])
-    shared = {"dir": work.parent, "prefix": f".{work.name}.ranks.{os.getpid()}-", "suffix": ".tmp"} if srun else {"prefix": "sardine-ranks-"}
-    with tempfile.TemporaryDirectory(**shared) as temporary:
-        folder = Path(temporary)
+    with ranks_folder(Path(request["workDir"]), srun) as folder:
         (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
         environment = {**os.environ, REQUEST_FILE: str(folder / "request.json"), ERRORS_FOLDER: str(folder)}
         if srun:
