@@ -58,7 +58,7 @@ export const sbatchArguments = (options: JobOptions): ReadonlyArray<string> => {
  * A batch script that replaces its shell by the command, so SLURM's signals (scancel, time limit) reach it,
  * after exporting `environment`.
  */
-export const batchScript = (command: ReadonlyArray<string>, comment: string, environment: Readonly<Record<string, string>> = {}): string =>
-  `#!/bin/sh\n# ${comment.replace(/\n/g, " ")}\n${
-    Object.entries(environment).map(([name, value]) => `export ${name}=${shellQuote(value)}\n`).join("")
-  }exec ${command.map(shellQuote).join(" ")}\n`
+export const batchScript = (command: ReadonlyArray<string>, comment: string, environment: Readonly<Record<string, string>> = {}): string => {
+  const exports = Object.entries(environment).map(([name, value]) => `export ${name}=${shellQuote(value)}\n`).join("")
+  return `#!/bin/sh\n# ${comment.replace(/\n/g, " ")}\n${exports}exec ${command.map(shellQuote).join(" ")}\n`
+}

@@ -198,16 +198,14 @@ export const runCommand = Command.make(
       const states = yield* outputStates(plan, cacheDir)
       const toRun = plan.steps.filter((s) => selected.has(s.id) && (states.get(s.id)?._tag !== "done" || forced.has(s.id)))
       yield* checkDeclaredFolders(toRun, (path) => resolve(loaded.directory, path))
-      const multiNode = executor._tag === "local" ? toRun.filter((s) => (stepResources(loaded.declaration, s).nodes ?? 1) > 1) : []
-      if (multiNode.length > 0) {
-        return yield* Effect.fail(
-          new RunFailed({
-            failed: multiNode.map((s) =>
-              `${s.id}: resources.${s.kind}.nodes is ${stepResources(loaded.declaration, s).nodes}; the local executor runs on this machine only: run it with --executor slurm`
-            )
-          })
-        )
-      }
+      // Only SLURM allocates several nodes; the local executor would train on this machine's processes alone.
+      const multiNode = executor._tag === "local"
+        ? toRun.flatMap((s) => {
+          const nodes = stepResources(loaded.declaration, s).nodes ?? 1
+          return nodes > 1 ? [`${s.id}: resources.${s.kind}.nodes is ${nodes}; the local executor runs on this machine only: run it with --executor slurm`] : []
+        })
+        : []
+      if (multiNode.length > 0) return yield* Effect.fail(new RunFailed({ failed: multiNode }))
       if (dryRun) {
         yield* Console.log(toRun.length === 0 ? "nothing to run: every selected step is cached" : "would run:")
         for (const s of toRun) {

@@ -58,8 +58,11 @@ const declarationWith = async (name: string, resources: Resources) => {
 
 const env = () => ({ ...cluster.env, SARDINE_SLURM_ENTRY: sardine, SARDINE_SLURM_POLL_MS: "500", SARDINE_PYTHON: referencePython() })
 
-const runArgs = (file: string, cache: string, executor: "local" | "slurm") =>
-  ["run", file, "--cache-dir", cache, "--tracking-uri", join(dir, "mlruns"), "--executor", executor, "--engine", "torch", "--only", "tiny/train"]
+const runArgs = (
+  file: string,
+  cache: string,
+  executor: "local" | "slurm"
+) => ["run", file, "--cache-dir", cache, "--tracking-uri", join(dir, "mlruns"), "--executor", executor, "--engine", "torch", "--only", "tiny/train"]
 
 /** A copy of the reference cache without the train step: its inputs are there, the training is to do. */
 const inputsOnly = async (name: string) => {
@@ -70,7 +73,10 @@ const inputsOnly = async (name: string) => {
 }
 
 const largestDifference = async (cache: string) => {
-  const [x, y] = [await readWeights(join(reference, "steps", trainKey, "model.safetensors")), await readWeights(join(cache, "steps", trainKey, "model.safetensors"))]
+  const [x, y] = [
+    await readWeights(join(reference, "steps", trainKey, "model.safetensors")),
+    await readWeights(join(cache, "steps", trainKey, "model.safetensors"))
+  ]
   expect([...y.keys()]).toEqual([...x.keys()])
   let largest = 0
   for (const [name, t] of x) {
