@@ -105,7 +105,7 @@ describe("a train step on several processes as SLURM tasks (srun)", () => {
     reference = join(dir, "reference")
     const result = await run(sardine, runArgs(local.file, reference, "local"), { env: env() })
     expect(result.code, result.stderr).toBe(0)
-  }, minutes(10))
+  }, minutes(25))
   afterAll(async () => {
     await cluster?.stop()
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
@@ -128,7 +128,7 @@ describe("a train step on several processes as SLURM tasks (srun)", () => {
     expect(difference).toBeLessThanOrEqual(TOLERANCE)
     const status = await run(sardine, ["status", file, "--cache-dir", cache], { env: env() })
     expect(status.stdout).toMatch(new RegExp(`tiny/train\\s+cached\\s+job ${job.jobId} COMPLETED\\s+1 node × 2 tasks, no GPU, 1 CPU a task, 2G a node`))
-  }, minutes(10))
+  }, minutes(20))
 
   it("one task on each of two nodes meets at the first node's address and the job's port, to one process's weights", async () => {
     const { file } = await declarationWith("two-nodes", { train: { nodes: 2, processes: 1, memory: "2G" } })
@@ -143,7 +143,7 @@ describe("a train step on several processes as SLURM tasks (srun)", () => {
     const difference = await largestDifference(cache)
     console.log(`largest weight difference, 2 nodes vs 1 local process: ${difference}`)
     expect(difference).toBeLessThanOrEqual(TOLERANCE)
-  }, minutes(10))
+  }, minutes(20))
 
   it("the local executor refuses a train step on several nodes, naming the step, the field and the way", async () => {
     const { file } = await declarationWith("local-nodes", { train: { nodes: 2 } })
@@ -154,7 +154,7 @@ describe("a train step on several processes as SLURM tasks (srun)", () => {
       "tiny/train: resources.train.nodes is 2; the local executor runs on this machine only: run it with --executor slurm"
     )
     expect(existsSync(join(cache, "partial", trainKey))).toBe(false)
-  }, minutes(5))
+  }, minutes(10))
 
   it("a 2-task job that SLURM stops at its 1-minute limit checkpoints; the next run resumes it to one process's weights", async () => {
     const { file } = await declarationWith("time-limit", { train: { processes: 2, memory: "2G", time: "1" } })
@@ -182,12 +182,12 @@ describe("a train step on several processes as SLURM tasks (srun)", () => {
     const difference = await largestDifference(cache)
     console.log(`largest weight difference, 2 tasks stopped at step ${latest.step} by the time limit and resumed, vs 1 local process: ${difference}`)
     expect(difference).toBeLessThanOrEqual(TOLERANCE)
-  }, minutes(10))
+  }, minutes(25))
 })
 
 /** The pids of the two ranks (from their pid files beside the step's work folder) once the job's log shows a step done. */
 const waitForRanks = async (cache: string, output: () => string): Promise<ReadonlyArray<number>> => {
-  const deadline = Date.now() + minutes(5)
+  const deadline = Date.now() + minutes(10)
   const partial = join(cache, "partial")
   while (Date.now() < deadline) {
     const logs = existsSync(join(cache, "jobs", "logs")) ? await readdir(join(cache, "jobs", "logs")) : []
@@ -202,5 +202,5 @@ const waitForRanks = async (cache: string, output: () => string): Promise<Readon
     }
     await new Promise((r) => setTimeout(r, 100))
   }
-  throw new Error(`no training step done within 5 minutes; output:\n${output()}`)
+  throw new Error(`no training step done within 10 minutes; output:\n${output()}`)
 }
