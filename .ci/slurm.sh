@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real one-node SLURM cluster on this machine, for the tests of the slurm executor.
+# A real SLURM cluster on this machine (one node, or several with --nodes), for the tests of the slurm executor.
 #
 #   .ci/slurm.sh start <dir> [--no-accounting] [--min-job-age S] [--nodes N]
 #                              installs Debian's slurm-wlm, slurmdbd, munge and mariadb-server with apt-get
@@ -167,7 +167,7 @@ EOF
   wait_for "the nodes" "$node_log" 120 sh -c '[ "$(sinfo -h -o %t)" = idle ]'
   start_login_node "$dir"
   mv "$dir/cluster.env.tmp" "$dir/cluster.env"
-  echo "slurm cluster $cluster up, $([[ $accounting == yes ]] && echo with || echo without) accounting, MinJobAge=$min_job_age: SLURM_CONF=$SLURM_CONF" >&2
+  echo "slurm cluster $cluster up, $nodes node(s), $([[ $accounting == yes ]] && echo with || echo without) accounting, MinJobAge=$min_job_age: SLURM_CONF=$SLURM_CONF" >&2
 }
 
 # mariadb, the accounting database slurmdbd keeps (sacct reads it), and slurmdbd's configuration.

@@ -8,7 +8,7 @@ import { requirePrerequisite } from "../support/prerequisites.ts"
 import { repoRoot } from "../support/run-process.ts"
 
 /*
- * A real one-node SLURM cluster of .ci/slurm.sh, started in a temporary folder for a test file and
+ * A real SLURM cluster of .ci/slurm.sh (one node, or several sharing this host), started in a temporary folder for a test file and
  * stopped afterwards: with accounting (slurmdbd + MariaDB, so sacct answers) or without (sacct
  * answers "Slurm accounting storage is disabled", as on many small clusters). A machine without
  * SLURM's programs fails these tests with the line that says how to install them, never a skip.
