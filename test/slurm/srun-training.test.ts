@@ -52,7 +52,7 @@ const declarationWith = async (name: string, resources: Resources) => {
   }))
   const file = join(dir, `${name}.json`)
   await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
-  const plan = await planOf(file, declaration)
+  const plan = await planOf(file, declaration, "torch")
   return { file, key: plan.steps.find((s) => s.id === "tiny/train")!.key }
 }
 
@@ -105,6 +105,7 @@ describe("a train step on several processes as SLURM tasks (srun)", () => {
     reference = join(dir, "reference")
     const result = await run(sardine, runArgs(local.file, reference, "local"), { env: env() })
     expect(result.code, result.stderr).toBe(0)
+    expect(existsSync(join(reference, "steps", trainKey, "model.safetensors"))).toBe(true)
   }, minutes(25))
   afterAll(async () => {
     await cluster?.stop()
