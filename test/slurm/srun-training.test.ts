@@ -127,7 +127,7 @@ describe("a train step on several processes as SLURM tasks (srun)", () => {
     const difference = await largestDifference(cache)
     console.log(`largest weight difference, 2 SLURM tasks vs 1 local process: ${difference}`)
     expect(difference).toBeLessThanOrEqual(TOLERANCE)
-    const status = await run(sardine, ["status", file, "--cache-dir", cache], { env: env() })
+    const status = await run(sardine, ["status", file, "--cache-dir", cache, "--engine", "torch"], { env: env() })
     expect(status.stdout).toMatch(new RegExp(`tiny/train\\s+cached\\s+job ${job.jobId} COMPLETED\\s+1 node × 2 tasks, no GPU, 1 CPU a task, 2G a node`))
   }, minutes(20))
 
