@@ -21,8 +21,9 @@ import { type Cluster, startCluster } from "./cluster.ts"
  * `--nodes` × `--ntasks-per-node` and starts the ranks with srun (gloo on CPU). Two tasks on one node, and one
  * task on each of two nodes, give the weights of a local one-process run within TOLERANCE; a job stopped by its
  * 1-minute time limit checkpoints on SLURM's SIGTERM and the next `sardine run` resumes it to those weights too.
- * Cost: ≈ 4 min on a quiet 2-core machine (five trainings of the tiny SD-1 pipeline, 12 steps; most of it node
- * and Python starting in each job, and the time limit's minute).
+ * Cost: 16 min measured at load 10–17 under nice 15 (five trainings of the tiny SD-1 pipeline, 12 steps, plus the
+ * reference's data, latents and text steps; most of it node and Python starting in each job, and the time
+ * limit's minute); not yet timed on a quiet machine, where the starts are several times faster.
  */
 
 /** The data-parallel test's bound (test/torch/data-parallel.test.ts says why): sums in another order, through AdamW. */
