@@ -20,11 +20,12 @@ import { ImageIO } from "../../framework/services/image-io.ts"
 import { sampleStem, writeSampleImages, writeSamplesIndex } from "../images/sample-files.ts"
 import { LATENT_INDEX, LatentIndex } from "../tfjs/encoding/latent-cache.ts"
 import { TEXT_INDEX, TextIndex } from "../tfjs/encoding/text-cache.ts"
-import { exportModel } from "../tfjs/export/export-model.ts"
+import { controlNetBesideNote, exportModel } from "../tfjs/export/export-model.ts"
 import { writeIndexFile } from "../tfjs/training/index-files.ts"
 import { spellOutToken } from "../tfjs/training/learned-token.ts"
-import { MODEL_MANIFEST, ModelManifest, readModelManifest, TRAINING_HISTORY, weightsUsed } from "../tfjs/training/trained-model-files.ts"
+import { controlNetFolderOf, MODEL_MANIFEST, ModelManifest, readModelManifest, TRAINING_HISTORY, weightsUsed } from "../tfjs/training/trained-model-files.ts"
 import { StepRecord } from "../tfjs/training/training-checkpoint.ts"
+import { readPreparedIndex } from "../../framework/steps/prepared-dataset.ts"
 import { configuredPython, noPython, type PythonLocation, probeEnvironment } from "./python-environment.ts"
 import { embeddingFileToken } from "./embedding-file.ts"
 import { runWorker } from "./worker-process.ts"
@@ -109,6 +110,47 @@ const trainedModel = (modelDir: string, useEma: boolean, operation: string) =>
     return { dir: modelDir, useEma: useEma && manifest.ema, loraScales, spellings: manifest.adaptation.token?.spellings ?? null, manifest }
   })
 
+/**
+ * A conditioned experiment's scenes for the worker (adapters/tfjs/sampling/condition-scenes.ts on the tfjs
+ * engine): the prepare-data folder of generate.conditions, each scene's caption as a prompt and its
+ * conditioning image's file, with the trained model's ControlNet folder (the EMA's when used) at the declared
+ * scale and guess mode. Without a trained ControlNet (a baseline has none) or the scenes, generation is refused.
+ */
+const conditionScenes = (request: GenerateRequest, manifest: ModelManifest | undefined, side: number) =>
+  Effect.gen(function*() {
+    const declared = request.adaptation.controlnet!
+    const refuse = (reason: string) => Effect.fail(new EngineError({ operation: "generate", reason: `generate.conditions: ${reason}` }))
+    if (request.modelDir === undefined || manifest?.adaptation.controlnet === undefined) {
+      return yield* refuse("the experiment is conditioned, but there is no trained ControlNet to sample with (a baseline has none); train the experiment")
+    }
+    const dir = request.conditionsDir
+    if (dir === undefined) return yield* refuse("the experiment is conditioned, but no prepared scenes were given to sample")
+    const prepared = yield* readPreparedIndex(dir).pipe(Effect.mapError(failed("generate")))
+    if (prepared.conditioning === undefined || prepared.samples.length === 0) {
+      return yield* refuse(`${join(dir, "index.json")} holds no scene with a conditioning image (${declared.column})`)
+    }
+    if (prepared.width !== side || prepared.height !== side) {
+      return yield* refuse(
+        `the scenes of ${dir} were prepared at ${prepared.width}×${prepared.height} pixels, but samples are ${side}×${side}; prepare the conditions at the generation's resolution`
+      )
+    }
+    const files = yield* Effect.forEach(prepared.samples, (sample) =>
+      sample.condition === undefined
+        ? refuse(`${join(dir, sample.file)}: the prepared scene has no conditioning image`)
+        : Effect.succeed(join(dir, sample.condition)))
+    return {
+      jobs: prepared.samples.map((sample) => ({ text: sample.caption, split: "seen" as const })),
+      conditions: prepared.samples.map((sample, scene) => ({ scene, id: sample.id, source: sample.source })),
+      control: {
+        folder: controlNetFolderOf(request.modelDir, manifest, request.generate.useEma),
+        conditions: files,
+        channels: prepared.conditioning.channels,
+        scale: declared.scale,
+        guessMode: declared.guessMode
+      }
+    }
+  })
+
 /** The ONNX opset of `sardine export --format onnx` (onnxruntime ≥ 1.14 runs it; written into the export's manifest). */
 export const ONNX_OPSET = 17
 
@@ -179,13 +221,15 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
         const value = yield* worker("train", {
           base: request.base.path,
           adaptation,
+          ...(request.controlNetFolder === undefined ? {} : { controlNetFolder: request.controlNetFolder }),
           train: { ...request.train, validationEvery: request.train.validationEvery ?? request.train.checkpointEvery },
           dataDir: request.dataDir,
           workDir: request.workDir,
           processes: request.processes ?? 1,
           nodes: request.nodes ?? 1,
           ...(request.latentsDir === undefined ? {} : { latentsDir: request.latentsDir }),
-          ...(request.textDir === undefined ? {} : { textDir: request.textDir })
+          ...(request.textDir === undefined ? {} : { textDir: request.textDir }),
+          ...(request.validation === undefined ? {} : { validation: request.validation })
         }, onMessage)
         yield* files.remove(join(validation, ".raw"), "train")
         const result = yield* decode(TrainResult, "train", value)
@@ -213,7 +257,6 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
         const spellings = trained?.spellings ?? embedding?.spellings
         const token = spellings?.join(" ") ?? request.adaptation.token?.token
         const convert = (text: string) => (spellings == null ? text : spellOutToken(text, spellings))
-        const prompts = promptsOf(request.generate)
         const substitute = (declared: string, field: string) => {
           const text = convert(declared)
           return !text.includes("{token}")
@@ -222,14 +265,18 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
             ? Effect.fail(new EngineError({ operation: "generate", reason: `generate.${field}: uses {token} but no learned token was given` }))
             : Effect.succeed(text.replaceAll("{token}", token))
         }
-        const texts = yield* Effect.forEach(prompts, (p, i) => substitute(p.text, `prompts[${i}]`))
-        const negatives = yield* Effect.forEach(prompts, (p, i) => {
-          const negative = negativePromptOf(request.generate, p)
-          const field = p.negativePrompt !== undefined ? `prompts[${i}].negativePrompt` : "negativePrompt"
-          return negative === undefined ? Effect.succeed(undefined) : substitute(negative, field)
-        })
         const { generate: g } = request
         const side = g.resolution ?? request.resolution
+        const scenes = request.adaptation.controlnet === undefined ? undefined : yield* conditionScenes(request, trained?.manifest, side)
+        // A conditioned experiment samples its scenes in place of the prompts (each caption, the declared negative prompt), as the tfjs engine does.
+        const prompts = scenes?.jobs ?? promptsOf(request.generate)
+        const texts = yield* Effect.forEach(prompts, (p, i) => scenes === undefined ? substitute(p.text, `prompts[${i}]`) : Effect.succeed(convert(p.text)))
+        const negatives = yield* Effect.forEach(prompts, (p, i) => {
+          const own = "negativePrompt" in p ? p.negativePrompt : undefined
+          const negative = scenes === undefined ? negativePromptOf(request.generate, p) : g.negativePrompt
+          const field = own !== undefined ? `prompts[${i}].negativePrompt` : "negativePrompt"
+          return negative === undefined ? Effect.succeed(undefined) : substitute(negative, field)
+        })
         const total = prompts.length * g.seeds.length * g.samplesPerPrompt
         const raw = join(request.outDir, ".torch-raw")
         const samples: Array<GeneratedSample> = []
@@ -251,7 +298,8 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
               split: prompt.split,
               seed: m.seed,
               tiff: `${stem}.tif`,
-              png: `${stem}.png`
+              png: `${stem}.png`,
+              ...(scenes === undefined ? {} : { condition: scenes.conditions[m.promptIndex]! })
             })
             yield* request.progress(samples.length, total, "images")
           })
@@ -272,7 +320,8 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           guidanceScale: g.guidanceScale,
           eta: g.eta,
           resolution: side,
-          rawDir: raw
+          rawDir: raw,
+          ...(scenes === undefined ? {} : { control: scenes.control })
         }, onMessage)
         yield* files.remove(raw, "generate")
         yield* writeSamplesIndex(request.outDir, samples).pipe(Effect.mapError(failed("generate")))
@@ -296,13 +345,18 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
       request.format === "diffusers"
         ? Effect.gen(function*() {
           const trained = yield* trainedModel(request.modelDir, request.useEma, "export")
+          const controlnet = trained.manifest.adaptation.controlnet === undefined
+            ? undefined
+            : controlNetFolderOf(trained.dir, trained.manifest, request.useEma)
           yield* files.makeParent(request.out, "export")
           yield* worker("export", {
             base: request.base.path,
             out: request.out,
-            trained: { dir: trained.dir, useEma: trained.useEma, loraScales: trained.loraScales, spellings: trained.spellings }
+            trained: { dir: trained.dir, useEma: trained.useEma, loraScales: trained.loraScales, spellings: trained.spellings },
+            controlnet: controlnet ?? null
           })
-          return summaryOf(trained.manifest, request.useEma)
+          const summary = summaryOf(trained.manifest, request.useEma)
+          return controlnet === undefined ? summary : { ...summary, notes: [...summary.notes, controlNetBesideNote(request.out)] }
         })
         // The LoRA and embedding formats are the trained model's tensors renamed: no tensor work, one writer.
         : exportModel({ base: request.base.path, modelDir: request.modelDir, format: request.format, out: request.out, useEma: request.useEma }).pipe(

@@ -16,7 +16,18 @@ export default experiment({
     token: learnedToken({ token: "<SAR>", init: "radar", lr: 5e-3 })
   },
   data: synthetic({ n: 8, size: 32, seed: 1, looks: 1, exclude: ["ships"], captionTemplate: "{token} image of {caption}" }),
-  train: { steps: 20, batchSize: 2, seed: 1, checkpointEvery: 10 },
+  train: {
+    steps: 20,
+    batchSize: 2,
+    seed: 1,
+    checkpointEvery: 10,
+    // The diffusion loss of two scenes never trained on, before training and every 10 steps.
+    validationLoss: {
+      data: synthetic({ n: 2, size: 32, seed: 2, looks: 1, exclude: ["ships"], captionTemplate: "{token} image of {caption}" }),
+      every: 10,
+      timesteps: 2
+    }
+  },
   generate: {
     prompts: [
       { text: "{token} image of fields crossed by a road", split: "seen" },

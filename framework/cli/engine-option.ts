@@ -4,6 +4,7 @@ import { resolve } from "node:path"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import { checkEngineSupport, chosenEngine, engineNotes } from "../plan/engine-support.ts"
 import { planWithFingerprints, type PlanOptions } from "../plan/input-fingerprints.ts"
+import { SharedStepConflict, sharedStepConflicts } from "../plan/step-resources.ts"
 
 /** `--engine`, on every command that compiles a declaration's plan (the engine is part of the steps' keys). */
 export const engineOption = Options.choice("engine", ["tfjs", "torch", "auto"]).pipe(
@@ -30,6 +31,8 @@ export const enginePlan = (
     if (options.check) yield* checkEngineSupport(loaded.declaration, engine, (path) => resolve(loaded.directory, path))
     const { check: _, quiet = false, ...planOptions } = options
     const { notes, plan } = yield* planWithFingerprints(loaded, { ...planOptions, engine })
+    const conflicts = options.check ? sharedStepConflicts(loaded.declaration, plan) : []
+    if (conflicts.length > 0) return yield* new SharedStepConflict({ problems: conflicts })
     if (!quiet) { for (const note of notes) yield* Console.error(`note: ${note}`) }
     return { engine, plan, notes: engineNotes(loaded.declaration, engine) }
   })

@@ -1,6 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import type { FileSystem } from "@effect/platform"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Either } from "effect"
 import type { Step } from "../plan/step.ts"
 import { type CacheError, cacheLayout, type OutputState } from "../runner/cache.ts"
 import { describeOwner, readLock, staleness } from "../runner/lock.ts"
@@ -19,6 +19,8 @@ type StepState =
   | { readonly state: "cached" }
   | { readonly state: "damaged"; readonly problems: ReadonlyArray<string> }
   | { readonly state: "running"; readonly owner: string }
+  /** A lock whose owner cannot be read: no run takes it over, so it is shown with how to clear it. */
+  | { readonly state: "locked"; readonly reason: string }
   | { readonly state: "resumable"; readonly resumeFrom: number }
   | { readonly state: "pending" }
 
@@ -31,6 +33,8 @@ const stateText = (s: StepState): string => {
       return "damaged (run or verify --repair runs it again)"
     case "running":
       return `running (${s.owner})`
+    case "locked":
+      return s.reason
     case "resumable":
       return `resumable from step ${s.resumeFrom}`
   }
@@ -41,9 +45,10 @@ const stateOf = (cacheDir: string, step: Step, output: OutputState): Effect.Effe
     if (output._tag === "done") return { state: "cached" } as const
     if (output._tag === "damaged") return { state: "damaged", problems: output.problems } as const
     const cache = cacheLayout(cacheDir)
-    const lock = yield* readLock(cache.lock(step.key)).pipe(Effect.option)
-    if (Option.isSome(lock) && lock.value._tag === "owned" && (yield* staleness(lock.value.owner, lock.value.heartbeatAgeMs)) === undefined) {
-      return { state: "running", owner: describeOwner(lock.value.owner) } as const
+    const lock = yield* readLock(cache.lock(step.key)).pipe(Effect.either)
+    if (Either.isLeft(lock)) return { state: "locked", reason: lock.left.message } as const
+    if (lock.right._tag === "owned" && (yield* staleness(lock.right.owner, lock.right.heartbeatAgeMs)) === undefined) {
+      return { state: "running", owner: describeOwner(lock.right.owner) } as const
     }
     const from = resumableKinds.has(step.kind) ? yield* resumePoint(cache.partial(step.key)) : undefined
     return from === undefined ? { state: "pending" } as const : { state: "resumable", resumeFrom: from } as const
@@ -90,7 +95,7 @@ export const statusCommand = Command.make(
       const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)))
       const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()
       const count = (state: StepState["state"]) => states.filter((s) => s.state === state).length
-      const others = (["damaged", "running", "resumable"] as const).filter((s) => count(s) > 0).map((s) => `, ${count(s)} ${s}`).join("")
+      const others = (["damaged", "running", "locked", "resumable"] as const).filter((s) => count(s) > 0).map((s) => `, ${count(s)} ${s}`).join("")
       const problems = plan.steps.flatMap((s, i) => {
         const state = states[i]!
         return state.state === "damaged" ? [`${s.id}: ${state.problems.join("; ")}`] : []
@@ -105,7 +110,7 @@ export const statusCommand = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Show each step of a declaration: cached, damaged (an output file changed size since it was committed), running, " +
+    "Show each step of a declaration: cached, damaged (an output file changed size since it was committed), running, locked (a lock whose owner cannot be read, with how to clear it), " +
       "resumable from step N (an interrupted training), or pending; and its SLURM job's id, state and allocation (GPUs, CPUs, memory)."
   )
 )

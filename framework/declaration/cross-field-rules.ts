@@ -4,6 +4,7 @@ import { conditioningIssues } from "./conditioning-rules.ts"
 import type { Dataset } from "./dataset.ts"
 import type { Declaration, Experiment } from "./experiment.ts"
 import { promptsOf } from "./generation.ts"
+import { resolutionOf } from "./normalise.ts"
 import { textEncoderTreatments } from "./components.ts"
 import { describeTreatment, trains } from "./treatment.ts"
 
@@ -11,6 +12,29 @@ import { describeTreatment, trains } from "./treatment.ts"
 export interface DeclarationIssue {
   readonly path: ReadonlyArray<string | number>
   readonly message: string
+}
+
+/** What a dataset's images are: SAR, or the synthetic generator's optical rendering. */
+const modalityOf = (dataset: Dataset) => (dataset._tag === "synthetic" ? dataset.modality : "sar")
+
+/**
+ * A held-out validation dataset is measured with the training data's latent shape and by the same
+ * model, so it must be of the same modality and resolution (the train step checks channels once prepared).
+ */
+const heldOutDataIssues = (heldOut: Dataset, data: Dataset): ReadonlyArray<DeclarationIssue> => {
+  const path = ["train", "validationLoss", "data"]
+  if (canonicalJson(heldOut) === canonicalJson(data)) return [{ path, message: "is the training data itself: it holds nothing out" }]
+  const issues: Array<DeclarationIssue> = []
+  if (modalityOf(heldOut) !== modalityOf(data)) {
+    issues.push({ path, message: `holds ${modalityOf(heldOut)} images, the training data ${modalityOf(data)} images` })
+  }
+  if (resolutionOf(heldOut) !== resolutionOf(data)) {
+    issues.push({
+      path: [...path, heldOut._tag === "synthetic" ? "size" : "resolution"],
+      message: `is ${resolutionOf(heldOut)} pixels square, the training data ${resolutionOf(data)}: the held-out loss is measured at the training resolution`
+    })
+  }
+  return issues
 }
 
 const tokenPlaceholder = /\{token\}/
@@ -21,6 +45,7 @@ const tokenBearingTexts = (experiment: Experiment) => {
   const datasets: ReadonlyArray<readonly [ReadonlyArray<string>, Dataset]> = [
     [["data"], experiment.data],
     [["evaluate", "reference"], experiment.evaluate.reference],
+    ...(experiment.train?.validationLoss?.data === undefined ? [] : [[["train", "validationLoss", "data"], experiment.train.validationLoss.data] as const]),
     ...(experiment.generate.conditions === undefined ? [] : [[["generate", "conditions"], experiment.generate.conditions] as const])
   ]
   return [
@@ -79,12 +104,14 @@ const experimentIssues = (experiment: Experiment): ReadonlyArray<DeclarationIssu
     issues.push({ path: ["train", "validationLoss"], message: "measures the diffusion loss, which nothing declared trains (only the VAE, or nothing)" })
   }
   // A synthetic set's size is declared: its split is checked now (an image folder's when the train step counts it).
-  if (validation !== undefined && experiment.data._tag === "synthetic" && Math.round(validation.fraction * experiment.data.n) < 1) {
+  const fraction = validation?.fraction
+  if (fraction !== undefined && experiment.data._tag === "synthetic" && Math.round(fraction * experiment.data.n) < 1) {
     issues.push({
       path: ["train", "validationLoss", "fraction"],
-      message: `holds out none of the ${experiment.data.n} images of data (round(${validation.fraction} · ${experiment.data.n}) = 0)`
+      message: `holds out none of the ${experiment.data.n} images of data (round(${fraction} · ${experiment.data.n}) = 0)`
     })
   }
+  if (validation?.data !== undefined) { for (const issue of heldOutDataIssues(validation.data, experiment.data)) issues.push(issue) }
   const conditioning = experiment.conditioning
   if (conditioning !== undefined && trains(conditioning.treatment)) trained.push(`conditioning is ${describeTreatment(conditioning.treatment)}`)
 

@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { Dataset } from "./dataset.ts"
 import { Bool, ClosedFraction, IntegerAtLeast, NonEmptyString, NonNegativeNumber, OneOf, PositiveNumber, Seed, numberWhere } from "./rules.ts"
 
 const adamFields = {
@@ -34,18 +35,29 @@ export const Ema = Schema.Struct({
 })
 
 /**
- * The diffusion loss of a held-out part of the training data, measured during training: a seeded share of
- * the prepared samples (never trained on), at `timesteps` evenly spaced timesteps with noise drawn once from
- * the training seed, so the points are comparable across steps and across strategies of one seed.
+ * The diffusion loss of held-out data, measured during training: a seeded share of the prepared samples
+ * (`fraction`, never trained on) or a dataset of its own (`data`, prepared and cached like the training
+ * data), at `timesteps` evenly spaced timesteps with noise drawn once from the training seed, so the points
+ * are comparable across steps and across strategies of one seed.
  */
 export const ValidationLoss = Schema.Struct({
   /** The share of the prepared samples held out (rounded to the nearest count; at least one, and one left to train on). */
-  fraction: numberWhere("a number in (0, 0.5]", (n) => n > 0 && n <= 0.5),
+  fraction: Schema.optionalWith(numberWhere("a number in (0, 0.5]", (n) => n > 0 && n <= 0.5), { exact: true }),
+  /** A held-out dataset (any form `data` takes), of the training data's modality and resolution; every sample of the training data trains. */
+  data: Schema.optionalWith(Dataset, { exact: true }),
   /** Measure every this many steps (and at the end); `checkpointEvery` when absent. */
   every: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
   /** How many timesteps each held-out image is noised at, evenly spaced over the schedule. */
   timesteps: Schema.optionalWith(IntegerAtLeast(1), { exact: true, default: () => 4 })
-})
+}).pipe(
+  Schema.filter((v) =>
+    v.fraction !== undefined && v.data !== undefined
+      ? { path: ["data"], message: "declare fraction (a share of the training data) or data (a held-out dataset), not both" }
+      : v.fraction === undefined && v.data === undefined
+      ? { path: ["fraction"], message: "is missing: declare fraction (a share of the training data) or data (a held-out dataset)" }
+      : true
+  )
+)
 export type ValidationLoss = typeof ValidationLoss.Type
 
 /** Reconstruction objective of a trained VAE. */

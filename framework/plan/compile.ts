@@ -5,7 +5,18 @@ import { replicatesOfExperiment } from "../declaration/replicates.ts"
 import type { EngineName } from "../services/engine.ts"
 import { resolveAdaptation, resolveControlNet, textEncodersTrain, trainsVae, type ResolvedAdaptation } from "../declaration/adaptation.ts"
 import { declaredFolders, fingerprintKey, type FolderFingerprints } from "./declared-folders.ts"
-import { codeVersion, type ComputedBy, type Plan, reportRole, type Step, type StepConfigs, type StepInput, type StepKind } from "./step.ts"
+import {
+  codeVersion,
+  type ComputedBy,
+  type Plan,
+  reportRole,
+  type Step,
+  type StepConfigs,
+  type StepInput,
+  type StepKind,
+  validationDataRole,
+  validationRole
+} from "./step.ts"
 
 /**
  * Content key = hash(kind, canonical JSON of the fields it reads, input keys, code version, and the
@@ -128,23 +139,30 @@ const addExperiment = (
   const reference = builder.add(name, "reference", "prepare-data", prepare(experiment.evaluate.reference), [])
 
   const trainInputs: Array<StepInput> = []
-  if (!experiment.baseline && experiment.train !== undefined) {
-    const data = builder.add(name, "data", "prepare-data", { ...prepare(experiment.data), ...conditioned }, [])
-    trainInputs.push({ role: "data", step: data })
+  // A dataset the train step reads, prepared, and encoded with the frozen encoders as the training data is.
+  const addTrainingData = (config: StepConfigs["prepare-data"], role: string, inputRole: (role: "data" | "latents" | "text") => string) => {
+    const data = builder.add(name, role, "prepare-data", config, [])
+    trainInputs.push({ role: inputRole("data"), step: data })
     const vaeTrains = trainsVae(adaptation)
     if (!vaeTrains) {
       trainInputs.push({
-        role: "latents",
-        step: builder.add(name, "latents", "encode-latents", { base, ...by }, [{ role: "data", step: data }, ...baseInput])
+        role: inputRole("latents"),
+        step: builder.add(name, inputRole("latents"), "encode-latents", { base, ...by }, [{ role: "data", step: data }, ...baseInput])
       })
     }
     // VAE training reconstructs images and never reads text.
     if (!vaeTrains && !textEncodersTrain(adaptation)) {
       trainInputs.push({
-        role: "text",
-        step: builder.add(name, "text", "encode-text", { base, ...by }, [{ role: "data", step: data }, ...baseInput])
+        role: inputRole("text"),
+        step: builder.add(name, inputRole("text"), "encode-text", { base, ...by }, [{ role: "data", step: data }, ...baseInput])
       })
     }
+  }
+  if (!experiment.baseline && experiment.train !== undefined) {
+    addTrainingData({ ...prepare(experiment.data), ...conditioned }, "data", (role) => role)
+    // The held-out loss is the UNet's alone (no ControlNet), so the held-out data needs no conditioning images.
+    const heldOut = experiment.train.validationLoss?.data
+    if (heldOut !== undefined) addTrainingData(prepare(heldOut), validationDataRole, validationRole)
   }
   // A conditioned experiment samples the scenes of generate.conditions, prepared with their conditioning images.
   const scenes = experiment.generate.conditions

@@ -1,5 +1,5 @@
 import type { FolderFingerprint } from "../declaration/folder-fingerprint.ts"
-import type { StepConfigs, StepKind } from "./step.ts"
+import { type StepConfigs, type StepKind, validationDataRole } from "./step.ts"
 
 /** A folder a step reads straight from the declaration (not from another step's output). */
 export interface DeclaredFolder {
@@ -22,7 +22,11 @@ export const declaredFolders = (step: StepFields): ReadonlyArray<DeclaredFolder>
     case "prepare-data": {
       const { dataset } = step.config
       // The step's role (the end of its id) says which declared dataset it prepares.
-      const field = step.id?.endsWith("/reference") === true ? "evaluate.reference.path" : "data.path"
+      const field = step.id?.endsWith("/reference") === true
+        ? "evaluate.reference.path"
+        : step.id?.endsWith(`/${validationDataRole}`) === true
+        ? "train.validationLoss.data.path"
+        : "data.path"
       return dataset._tag === "image-folder" ? [{ field, path: dataset.path, fingerprint: dataset.fingerprint ?? "metadata" }] : []
     }
     case "init-model":

@@ -135,20 +135,20 @@ export const checkEngineSupport = (
   })
 
 /**
- * What an engine cannot do of an experiment's conditioning: the torch engine has no ControlNet (its worker
- * would train and sample without one); the tfjs engine samples with the ControlNet its train step made, so
- * a conditioned baseline (nothing trained) has none to sample with.
+ * What an engine cannot do of an experiment's conditioning: both engines sample with the ControlNet the
+ * train step made, so a conditioned baseline (nothing trained) has none to sample with; the torch engine's
+ * validation images during training are sampled without the ControlNet (they would not show it).
  */
 const conditioningProblems = (experiment: Experiment, engine: EngineName): ReadonlyArray<string> => {
   if (experiment.conditioning === undefined) return []
-  if (engine === "torch") {
+  if (experiment.baseline || experiment.train === undefined) {
     return [
-      "conditioning: the torch engine has no ControlNet yet (its worker would train and sample without it); run the experiment with --engine tfjs, or remove conditioning and generate.conditions"
+      `conditioning: the ${engine} engine samples a conditioned experiment with the ControlNet its training made, and a baseline trains none; train the experiment (baseline: false, with train), or remove conditioning`
     ]
   }
-  return experiment.baseline || experiment.train === undefined
+  return engine === "torch" && (experiment.train.validationPrompts.length > 0)
     ? [
-      "conditioning: the tfjs engine samples a conditioned experiment with the ControlNet its training made, and a baseline trains none; train the experiment (baseline: false, with train), or remove conditioning"
+      "train.validationPrompts: the torch engine samples validation images without the experiment's ControlNet (no conditioning image goes with a prompt); remove them (the generate step samples the conditioned scenes)"
     ]
     : []
 }

@@ -83,6 +83,10 @@ export interface StepConfigs {
 /** The report's input roles: `evaluation:<replicate name>`, `samples:…`, `training:…`. */
 export const reportRole = (kind: "evaluation" | "samples" | "training", replicate: string) => `${kind}:${replicate}`
 
+/** The train step's inputs from `train.validationLoss.data`: its prepared data and caches, named like the training data's. */
+export const validationRole = (role: "data" | "latents" | "text") => `validation-${role}`
+export const validationDataRole = validationRole("data")
+
 /** A named input: `base`, `data`, `latents`, `text`, `model`, `samples`, `reference`; the report's per replicate (reportRole). */
 export interface StepInput {
   readonly role: string

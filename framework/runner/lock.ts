@@ -100,14 +100,20 @@ export const readLock = (path: string): Effect.Effect<Found, LockUnreadable, Fil
     const fs = yield* FileSystem.FileSystem
     const file = join(path, ownerFileName)
     const unreadable = (reason: string) => new LockUnreadable({ path, reason })
-    const info = yield* fs.stat(file).pipe(Effect.option)
+    // Only a missing owner file means "no owner here"; any other failure (a loop, an I/O error) is reported with the file.
+    const cannotRead = (e: PlatformError) => unreadable(`cannot read ${file}: ${e.message}`)
+    const info = yield* fs.stat(file).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
+      Effect.mapError(cannotRead)
+    )
     if (Option.isNone(info)) {
       const folder = yield* fs.stat(path).pipe(Effect.catchIf(isNotFound, () => Effect.succeed(undefined)), Effect.mapError((e) => unreadable(e.message)))
       return folder === undefined ? { _tag: "gone" } as const : yield* Effect.fail(unreadable(`it has no ${ownerFileName}`))
     }
     const text = yield* fs.readFileString(file).pipe(
       Effect.catchIf(isNotFound, () => Effect.succeed(undefined)),
-      Effect.mapError((e) => unreadable(e.message))
+      Effect.mapError(cannotRead)
     )
     if (text === undefined) return { _tag: "gone" } as const
     const owner = yield* Effect.try(() => JSON.parse(text) as unknown).pipe(

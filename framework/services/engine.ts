@@ -47,6 +47,13 @@ export interface EncodeRequest extends EngineSelection {
   readonly progress: ProgressSink
 }
 
+/** A prepared held-out dataset and its latent and text caches (present when the training data's are). */
+export interface HeldOutData {
+  readonly dataDir: string
+  readonly latentsDir?: string
+  readonly textDir?: string
+}
+
 export interface TrainRequest extends EngineSelection {
   readonly base: ResolvedBase
   /** What trains (adaptation.ts); the trained model's manifest carries it as it is. */
@@ -59,6 +66,8 @@ export interface TrainRequest extends EngineSelection {
   readonly latentsDir?: string
   /** Cached text embeddings of the captions, when every text encoder is frozen and no token is learned. */
   readonly textDir?: string
+  /** `train.validationLoss.data`, prepared, with its caches as the training data has them. */
+  readonly validation?: HeldOutData
   /**
    * Checkpoints and the final trainable weights go here; when it holds a checkpoint from an interrupted
    * run, training continues from it as if never stopped.

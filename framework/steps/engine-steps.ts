@@ -4,7 +4,7 @@ import { join } from "node:path"
 import type { BaseModel } from "../declaration/base-model.ts"
 import { trainNodes, trainProcesses } from "../declaration/resources.ts"
 import type { StepContext } from "../runner/step-handler.ts"
-import type { ComputedBy } from "../plan/step.ts"
+import { type ComputedBy, validationDataRole, validationRole } from "../plan/step.ts"
 import { Engine, type EngineSelection, samplesIndexFile, type GeneratedSample } from "../services/engine.ts"
 import { readJson } from "./json-files.ts"
 import { appendTrainingLog, finishTrainingLog } from "./training-log.ts"
@@ -97,6 +97,9 @@ export const train = (context: StepContext<"train">) =>
     const latents = context.inputs("latents")
     const text = context.inputs("text")
     const init = adaptation.controlnet?.init
+    const heldOut = context.inputs(validationDataRole)
+    const heldOutLatents = context.inputs(validationRole("latents"))
+    const heldOutText = context.inputs(validationRole("text"))
     yield* engine.train({
       base: resolvedBase(context),
       adaptation,
@@ -105,6 +108,15 @@ export const train = (context: StepContext<"train">) =>
       dataDir: context.input("data").dir,
       ...(latents.length === 1 ? { latentsDir: latents[0]!.dir } : {}),
       ...(text.length === 1 ? { textDir: text[0]!.dir } : {}),
+      ...(heldOut.length === 1
+        ? {
+          validation: {
+            dataDir: heldOut[0]!.dir,
+            ...(heldOutLatents.length === 1 ? { latentsDir: heldOutLatents[0]!.dir } : {}),
+            ...(heldOutText.length === 1 ? { textDir: heldOutText[0]!.dir } : {})
+          }
+        }
+        : {}),
       // On the tfjs engine the plan refused a declared process count; one per GPU is the torch engine's default.
       ...(context.step.config.engine === "torch" ? { processes: trainProcesses(context.resources), nodes: trainNodes(context.resources) } : {}),
       ...trainingSinks(context, yield* FileSystem.FileSystem),

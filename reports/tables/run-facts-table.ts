@@ -11,7 +11,8 @@ type Replicate = StrategyResult["replicates"][number]
 const trainSteps = (s: StrategyResult, r: Replicate): string => {
   const declared = s.strategy.train?.steps
   if (s.strategy.baseline || declared === undefined) return "–"
-  const logged = r.trainingLog.length
+  // Step 0 is the held-out loss before training (train.validationLoss), not a training step.
+  const logged = r.trainingLog.filter((l) => l.step > 0).length
   return logged === declared ? String(declared) : `${declared} (${logged} logged)`
 }
 

@@ -211,7 +211,7 @@ describe("conditioning declarations", () => {
     expect(plain.steps.find((s) => s.id === "tiny/train")!.key).not.toBe(step("tiny/train").key)
   })
 
-  it("refused at plan time by the torch engine, which has no ControlNet, and as a baseline by the tfjs engine, naming conditioning and the engine", async () => {
+  it("accepted by both engines when trained; refused as a baseline by both, and with validation prompts by the torch engine, naming the field and the engine", async () => {
     const problems = async (input: unknown, engine: "tfjs" | "torch") => {
       const exit = await Effect.runPromiseExit(
         Effect.provide(
@@ -222,10 +222,12 @@ describe("conditioning declarations", () => {
       if (Exit.isSuccess(exit)) return []
       return exit.cause._tag === "Fail" && exit.cause.error._tag === "EngineUnsupported" ? exit.cause.error.problems : ["another failure"]
     }
-    expect(await problems(conditioned(), "torch")).toEqual([
-      "conditioning: the torch engine has no ControlNet yet (its worker would train and sample without it); run the experiment with --engine tfjs, or remove conditioning and generate.conditions"
-    ])
+    expect(await problems(conditioned(), "torch")).toEqual([])
     expect(await problems(conditioned(), "tfjs")).toEqual([])
+    const validated = conditioned({ train: { ...validExperiment().train!, validationPrompts: ["sar image"] } })
+    expect(await problems(validated, "torch")).toEqual([
+      "train.validationPrompts: the torch engine samples validation images without the experiment's ControlNet (no conditioning image goes with a prompt); remove them (the generate step samples the conditioned scenes)"
+    ])
     // A ControlNet folder to start from whose config the tfjs engine cannot build is refused now, not in the train step.
     const dir = await mkdtemp(join(tmpdir(), "sardine-controlnet-init-"))
     try {
@@ -244,8 +246,10 @@ describe("conditioning declarations", () => {
       await rm(dir, { recursive: true, force: true })
     }
     const baseline = conditioned({ baseline: true, components: { unet: frozen() }, train: undefined }, { treatment: frozen(), init: "models/controlnet" })
-    expect(await problems(baseline, "tfjs")).toEqual([
-      "conditioning: the tfjs engine samples a conditioned experiment with the ControlNet its training made, and a baseline trains none; train the experiment (baseline: false, with train), or remove conditioning"
-    ])
+    for (const engine of ["tfjs", "torch"] as const) {
+      expect(await problems(baseline, engine)).toEqual([
+        `conditioning: the ${engine} engine samples a conditioned experiment with the ControlNet its training made, and a baseline trains none; train the experiment (baseline: false, with train), or remove conditioning`
+      ])
+    }
   })
 })

@@ -1,10 +1,9 @@
 import * as tf from "@tensorflow/tfjs-core"
-import { Effect, Schema, Stream } from "effect"
+import { Effect, Schema } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { syntheticSamples } from "../../adapters/data/synthetic/synthetic-samples.ts"
 import { selectBackend } from "../../adapters/tfjs/backend.ts"
 import { disposeParameters } from "../../adapters/tfjs/checkpoint.ts"
 import { controlNet } from "../../adapters/tfjs/controlnet.ts"
@@ -21,12 +20,13 @@ import { trainModel } from "../../adapters/tfjs/training/trainer.ts"
 import type { StepRecord } from "../../adapters/tfjs/training/training-checkpoint.ts"
 import { resolveAdaptation, resolveControlNet } from "../../framework/declaration/adaptation.ts"
 import { Components, type ComponentsInput } from "../../framework/declaration/components.ts"
-import { Conditioning, controlNet as declaredControlNet, classValues, syntheticClasses } from "../../framework/declaration/conditioning.ts"
+import { Conditioning, controlNet as declaredControlNet, syntheticClasses } from "../../framework/declaration/conditioning.ts"
 import { synthetic } from "../../framework/declaration/dataset.ts"
 import type { TreatmentInput } from "../../framework/declaration/treatment.ts"
 import { Training, type TrainingInput } from "../../framework/declaration/training.ts"
-import { preparedDatasetWriter, readPreparedCondition, readPreparedIndex } from "../../framework/steps/prepared-dataset.ts"
+import { readPreparedCondition, readPreparedIndex } from "../../framework/steps/prepared-dataset.ts"
 import { referencePython } from "../support/reference-python.ts"
+import { prepareConditioned as prepareConditionedData } from "./conditioned-data.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { readWeights, temporaryFolder } from "../training/training-run.ts"
@@ -48,16 +48,7 @@ const conditioning = (treatment: TreatmentInput) =>
 const adaptationOf = (components: ComponentsInput, controlnet: TreatmentInput) =>
   resolveAdaptation(Schema.decodeUnknownSync(Components)(components), "sd15", resolveControlNet(conditioning(controlnet), dataset))
 
-/** The prepare-data step's folder for a ControlNet on the synthetic label maps. */
-const prepareConditioned = (dir: string) =>
-  Effect.gen(function*() {
-    const writer = yield* preparedDatasetWriter(dir, { input: "label-map", column: "conditioning_file_name", classes: syntheticClasses })
-    const condition = { input: "label-map" as const, column: "conditioning_file_name", classValues: classValues(syntheticClasses) }
-    yield* syntheticSamples(dataset, { token: "<SAR>", condition }).pipe(
-      Stream.runForEach((item) => (item._tag === "Sample" ? writer.add(item.sample) : writer.skip(item.skipped)))
-    )
-    return yield* writer.finish
-  })
+const prepareConditioned = (dir: string) => prepareConditionedData(dir, dataset, "<SAR>")
 
 const HYBRID: ComponentsInput = {
   unet: { _tag: "lora", rank: 2, lr: 1e-2 },

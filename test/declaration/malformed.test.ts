@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { decodeDeclaration } from "../../framework/declaration/decode.ts"
-import { frozen, full, learnedToken, lora, study } from "../../framework/index.ts"
+import { frozen, full, imageFolder, learnedToken, lora, study, synthetic } from "../../framework/index.ts"
 import { validExperiment } from "../support/declarations.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
 
@@ -52,6 +52,34 @@ const cases: ReadonlyArray<{ readonly name: string; readonly input: unknown; rea
     name: "a validation loss holding out no image of a synthetic set of 4",
     input: validExperiment({ train: { steps: 10, validationLoss: { fraction: 0.1 } } }),
     lines: ["train.validationLoss.fraction: holds out none of the 4 images of data (round(0.1 · 4) = 0)"]
+  },
+  {
+    name: "a validation loss declaring both a fraction and a held-out dataset",
+    input: validExperiment({ train: { steps: 10, validationLoss: { fraction: 0.25, data: synthetic({ n: 2, size: 32, seed: 3 }) } } }),
+    lines: ["train.validationLoss.data: declare fraction (a share of the training data) or data (a held-out dataset), not both"]
+  },
+  {
+    name: "a validation loss declaring neither a fraction nor a held-out dataset",
+    input: validExperiment({ train: { steps: 10, validationLoss: { every: 2 } } }),
+    lines: ["train.validationLoss.fraction: is missing: declare fraction (a share of the training data) or data (a held-out dataset)"]
+  },
+  {
+    name: "a held-out dataset of another resolution and modality than the training data",
+    input: validExperiment({ train: { steps: 10, validationLoss: { data: synthetic({ n: 2, size: 16, seed: 3, modality: "optical" }) } } }),
+    lines: [
+      "train.validationLoss.data: holds optical images, the training data sar images",
+      "train.validationLoss.data.size: is 16 pixels square, the training data 32: the held-out loss is measured at the training resolution"
+    ]
+  },
+  {
+    name: "a held-out image folder of another resolution than the training data",
+    input: validExperiment({ train: { steps: 10, validationLoss: { data: imageFolder("held-out", { unit: "amplitude", resolution: { size: 64 } }) } } }),
+    lines: ["train.validationLoss.data.resolution: is 64 pixels square, the training data 32: the held-out loss is measured at the training resolution"]
+  },
+  {
+    name: "a held-out dataset that is the training data",
+    input: validExperiment({ train: { steps: 10, validationLoss: { data: synthetic({ n: 4, size: 32, seed: 1 }) } } }),
+    lines: ["train.validationLoss.data: is the training data itself: it holds nothing out"]
   },
   {
     name: "a validation loss when only the VAE trains",

@@ -2,7 +2,11 @@ import { existsSync } from "node:fs"
 import { mkdtemp, readFile, readdir, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { execFile } from "node:child_process"
+import { promisify } from "node:util"
 import { assert, describe, expect, it } from "vitest"
+import { trainingMetrics } from "../../framework/metrics/metric-catalog.ts"
+import { mlflowPython } from "../mlflow/server-process.ts"
 import { localRuns } from "../support/local-mlruns.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
 
@@ -25,7 +29,8 @@ describe("experiments/examples/tiny-hybrid.ts end to end", () => {
     const result = await sardine(["run", declaration, "--cache-dir", cache, "--tracking-uri", mlruns])
     expect(result.stderr).toContain("done  train")
     expect(result.code).toBe(0)
-    expect(result.stdout).toContain("tiny-hybrid: 6 ran, 0 cached, 0 failed, 0 blocked")
+    // The held-out validation data is prepared and encoded in steps of its own.
+    expect(result.stdout).toContain("tiny-hybrid: 8 ran, 0 cached, 0 failed, 0 blocked")
 
     // The evaluation holds finite numbers for all three metric families.
     const steps = await readdir(join(cache, "steps"))
@@ -48,6 +53,13 @@ describe("experiments/examples/tiny-hybrid.ts end to end", () => {
     expect(run.status).toBe("FINISHED")
     expect(run.params["components.token.token"]).toBe("<SAR>")
     expect(run.tags["sardine.backend"]).toBe("wasm")
+    // The held-out loss from before the first update, then every 10 steps, read back by MLflow's own client.
+    const { stdout } = await promisify(execFile)(mlflowPython, [join(repoRoot, "tools/check_local_store.py"), mlruns], { maxBuffer: 64 * 1024 * 1024 })
+    const tracked = (JSON.parse(stdout) as { experiments: Array<{ runs: Array<{ metrics: Record<string, Array<[number, number, number]>> }> }> })
+      .experiments.flatMap((e) => e.runs)
+    const validation = tracked[0]!.metrics[trainingMetrics.validationLoss]!
+    expect(validation.map(([step]) => step)).toEqual([0, 10, 20])
+    for (const [, , value] of validation) expect(Number.isFinite(value) && value > 0).toBe(true)
 
     const exported = async (format: string, out: string) => {
       const r = await sardine(["export", declaration, "--format", format, "--out", out, "--cache-dir", cache])

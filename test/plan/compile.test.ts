@@ -5,6 +5,7 @@ import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { trainStepOf } from "../../framework/cli/export.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
+import { declaredFolders } from "../../framework/plan/declared-folders.ts"
 import { stepResources } from "../../framework/plan/step-resources.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { replicateSeed } from "../../framework/declaration/replicates.ts"
@@ -29,6 +30,32 @@ describe("plan shapes", () => {
       { role: "latents", step: "tiny/latents" },
       { role: "text", step: "tiny/text" }
     ])
+  })
+
+  it("a held-out validation dataset is prepared and encoded like the training data, in steps of its own the train step reads", async () => {
+    const heldOut = synthetic({ n: 2, size: 32, seed: 5 })
+    const plan = await planOf(validExperiment({ train: { steps: 12, checkpointEvery: 3, seed: 7, validationLoss: { data: heldOut, every: 3 } } }))
+    expect(step(plan, "tiny/train").inputs).toEqual([
+      { role: "data", step: "tiny/data" },
+      { role: "latents", step: "tiny/latents" },
+      { role: "text", step: "tiny/text" },
+      { role: "validation-data", step: "tiny/validation-data" },
+      { role: "validation-latents", step: "tiny/validation-latents" },
+      { role: "validation-text", step: "tiny/validation-text" }
+    ])
+    expect(step(plan, "tiny/validation-data").config).toEqual({ dataset: heldOut })
+    expect(step(plan, "tiny/validation-latents").inputs.find((i) => i.role === "data")).toEqual({ role: "data", step: "tiny/validation-data" })
+    // Its own keys: the held-out set's caches are not the training data's.
+    expect(step(plan, "tiny/validation-latents").key).not.toBe(step(plan, "tiny/latents").key)
+    // A fraction holds out of the training data's own steps: nothing more to prepare.
+    const fraction = await planOf(validExperiment({ train: { steps: 12, checkpointEvery: 3, seed: 7, validationLoss: { fraction: 0.25 } } }))
+    expect(fraction.steps.map((s) => s.id)).toEqual((await planOf(validExperiment())).steps.map((s) => s.id))
+  })
+
+  it("a held-out image folder is fingerprinted as the declaration field that names it", async () => {
+    const held = imageFolder(`${repoRoot}/test/fixtures/data`, { unit: "amplitude", resolution: { size: 32 } })
+    const plan = await planOf(validExperiment({ train: { steps: 12, checkpointEvery: 3, seed: 7, validationLoss: { data: held } } }))
+    expect(declaredFolders(step(plan, "tiny/validation-data")).map((f) => f.field)).toEqual(["train.validationLoss.data.path"])
   })
 
   it("LoRA on the text encoders means no encode-text step", async () => {

@@ -131,6 +131,15 @@ describe("the comparison report of a study", () => {
     ]))
   })
 
+  it("starts the held-out validation curve at step 0, the plot's left edge, before the training loss's first step", async () => {
+    const svg = await readFile(join(reportDir, "images/charts/training-loss.svg"), "utf8")
+    const left = Number(/<clipPath id="training-loss-clip"><rect x="([\d.]+)"/.exec(svg)?.[1])
+    const firstX = (series: string) => Number(new RegExp(`data-series="${series}" d="M([\\d.]+) `).exec(svg)?.[1])
+    expect(left).toBeGreaterThan(0)
+    expect(firstX("full-unet \\(validation\\)")).toBe(left)
+    expect(firstX("full-unet")).toBeGreaterThan(left)
+  })
+
   it("estimates label widths at least as wide as the browser draws them (layout relies on it)", () => {
     const texts = facts.charts.flatMap((c) => c.texts).filter((t) => t.text.length > 0)
     expect(texts.length).toBeGreaterThan(100)

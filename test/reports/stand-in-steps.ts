@@ -107,7 +107,8 @@ const standInTrain = (ctx: StepContext<"train">) =>
     const { width, height, channels } = index
     // train.validationLoss: the engines' seeded split, and a fixed noise per held-out image drawn once.
     const validation = train.validationLoss
-    const split = validation === undefined
+    // The report's studies hold out a fraction; a held-out dataset is the engines' to test.
+    const split = validation?.fraction === undefined
       ? undefined
       : yield* Effect.orDie(heldOutSplit(train.seed, all.length, validation.fraction, join(dataDir, "index.json")))
     const images = split === undefined ? all : split.training.map((i) => all[i]!)
@@ -142,6 +143,13 @@ const standInTrain = (ctx: StepContext<"train">) =>
       }
       return loss
     }
+    const heldOutError = () => heldOut.reduce((a, h) => a + denoisingError(h.image, 0.5, h.noise), 0) / heldOut.length
+    // As the engines do: the held-out loss before the first update.
+    if (heldOut.length > 0) {
+      const values = { [trainingMetrics.validationLoss]: heldOutError() }
+      yield* appendTrainingLog(ctx.workDir, 0, values)
+      yield* ctx.tracking.metrics(0, values)
+    }
     for (let step = 0; step < train.steps; step++) {
       const started = performance.now()
       const image = images[Math.floor(rng.uniform() * images.length)]!
@@ -167,7 +175,7 @@ const standInTrain = (ctx: StepContext<"train">) =>
       const measured = validation !== undefined && ((step + 1) % (validation.every ?? train.checkpointEvery) === 0 || step + 1 === train.steps)
       const values = {
         [trainingMetrics.loss]: loss,
-        ...(measured ? { [trainingMetrics.validationLoss]: heldOut.reduce((a, h) => a + denoisingError(h.image, 0.5, h.noise), 0) / heldOut.length } : {}),
+        ...(measured && heldOut.length > 0 ? { [trainingMetrics.validationLoss]: heldOutError() } : {}),
         [trainingMetrics.gradNorm]: norm,
         [trainingMetrics.imagesPerSecond]: 1000 / Math.max(1e-3, performance.now() - started),
         ...rates

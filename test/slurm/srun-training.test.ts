@@ -187,20 +187,17 @@ describe("a train step on several processes as SLURM tasks (srun)", () => {
   }, minutes(25))
 })
 
-/** The pids of the two ranks (from their pid files beside the step's work folder) once the job's log shows a step done. */
+/** The pids of the two ranks (from their pid files in the step's work folder) once the job's log shows a step done. */
 const waitForRanks = async (cache: string, output: () => string): Promise<ReadonlyArray<number>> => {
   const deadline = Date.now() + minutes(10)
-  const partial = join(cache, "partial")
+  const ranks = join(cache, "partial", trainKey, ".ranks")
   while (Date.now() < deadline) {
     const logs = existsSync(join(cache, "jobs", "logs")) ? await readdir(join(cache, "jobs", "logs")) : []
     const log = logs.find((name) => name.startsWith(`${trainKey}.`))
     const text = log === undefined ? "" : await readFile(join(cache, "jobs", "logs", log), "utf8")
-    if (/tiny\/train\s+[1-9]\d*\/\d+ steps/.test(text)) {
-      const folder = (await readdir(partial)).find((name) => name.startsWith(`.${trainKey}-ranks.`))
-      if (folder !== undefined) {
-        const pids = await Promise.all([0, 1].map((rank) => readFile(join(partial, folder, `rank-${rank}.pid`), "utf8").then(Number)))
-        return pids
-      }
+    const files = [0, 1].map((rank) => join(ranks, `rank-${rank}.pid`))
+    if (/tiny\/train\s+[1-9]\d*\/\d+ steps/.test(text) && files.every((f) => existsSync(f))) {
+      return Promise.all(files.map((f) => readFile(f, "utf8").then(Number)))
     }
     await new Promise((r) => setTimeout(r, 100))
   }

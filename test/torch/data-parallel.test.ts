@@ -1,5 +1,6 @@
 import { Deferred, Effect, Exit, Schema } from "effect"
-import { readdir, readFile } from "node:fs/promises"
+import { existsSync } from "node:fs"
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
@@ -14,7 +15,8 @@ import { runTorch, torchEngineLayer } from "./torch-worker.ts"
  * Data-parallel training on the torch engine, for real: torchrun starts two CPU processes (gloo) that train
  * the demo base with global batch 8 (4 rows each); the weights equal one process's with batch 8 within
  * TOLERANCE, also when a two-process run stopped by SIGTERM resumes on one process and the other way round;
- * a killed process fails the step naming it. Cost: ≈ 3–4 min on a quiet 2-core machine (seven trainings of
+ * a killed process fails the step naming it, and the processes' shared folder lives in the step's work folder,
+ * removed by the next run when a killed launcher left it. Cost: ≈ 4 min on a quiet 2-core machine (eight trainings of
  * 4 steps, most of it Python and torch starting three processes each).
  */
 
@@ -117,21 +119,40 @@ describe("data-parallel training on the torch engine", () => {
     expect(await rankPid(0)).toBeUndefined()
   }, 900_000)
 
-  it("a training process killed mid-run fails the step, naming it; no process is left", async () => {
-    const killRank1 = (done: number) =>
-      done === 1
-        ? Effect.promise(async () => {
-          const pid = await rankPid(1)
-          if (pid !== undefined) process.kill(pid, "SIGKILL")
-        })
-        : Effect.void
-    const exit = await Effect.runPromiseExit(Effect.provide(train(join(folder.dir, "killed"), 2, killRank1), torchEngineLayer))
-    expect(Exit.isFailure(exit)).toBe(true)
-    const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
-    expect(error).toBeInstanceOf(EngineError)
-    expect((error as EngineError).reason).toContain("training process 1 of 2 ended without reporting an error")
-    expect(await rankPid(0)).toBeUndefined()
-  }, 900_000)
+  it(
+    "a training process killed mid-run fails the step, naming it; no process is left, nor their folder; a killed launcher's is removed by the next run",
+    async () => {
+      const workDir = join(folder.dir, "killed")
+      let shared: string | undefined
+      const killRank1 = (done: number) =>
+        done === 1
+          ? Effect.promise(async () => {
+            const pid = await rankPid(1)
+            if (pid === undefined) return
+            // The processes' shared folder (request, pids, errors), from the rank's environment.
+            const environ = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "")
+            shared = environ.split("\0").find((v) => v.startsWith("SARDINE_TORCH_ERRORS="))?.slice("SARDINE_TORCH_ERRORS=".length)
+            process.kill(pid, "SIGKILL")
+          })
+          : Effect.void
+      const exit = await Effect.runPromiseExit(Effect.provide(train(workDir, 2, killRank1), torchEngineLayer))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+      expect(error).toBeInstanceOf(EngineError)
+      expect((error as EngineError).reason).toContain("training process 1 of 2 ended without reporting an error")
+      expect(await rankPid(0)).toBeUndefined()
+      // Inside the step's work folder, not /tmp, and gone with the launcher.
+      expect(shared).toBe(join(workDir, ".ranks"))
+      expect(existsSync(join(workDir, ".ranks"))).toBe(false)
+      // What a SIGKILLed launcher leaves (it cannot clean up) is removed by the next run of the step, on any count.
+      await mkdir(join(workDir, ".ranks"))
+      await writeFile(join(workDir, ".ranks", "rank-0.pid"), "1")
+      await runTorch(train(workDir, 1))
+      expect(existsSync(join(workDir, ".ranks"))).toBe(false)
+      expect(existsSync(join(workDir, "model.safetensors"))).toBe(true)
+    },
+    900_000
+  )
 
   it("a global batch that does not divide among the processes is refused, naming both numbers", async () => {
     const exit = await Effect.runPromiseExit(Effect.provide(train(join(folder.dir, "indivisible"), 3), torchEngineLayer))

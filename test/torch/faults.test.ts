@@ -19,7 +19,7 @@ import { runPython, runTorch, torchEngineLayer } from "./torch-worker.ts"
  * The torch engine's faults, each produced for real: a worker killed with SIGKILL mid-training (the rerun
  * resumes to the uninterrupted run's weights, bit for bit), Ctrl-C during `sardine run` (exit 130, the worker
  * checkpoints and exits, the rerun resumes), a missing, torch-less or wrong-version Python (one clear line),
- * a Python exception (its type, message and frames). Cost: ≈ 3–4 min on a quiet 2-core machine, most of it
+ * a Python exception (its type, message and frames), a held-out dataset of another shape (named). Cost: ≈ 3–4 min on a quiet 2-core machine, most of it
  * Python starts; one `pip install` of an older safetensors wheel (≈ 0.5 MB) from PyPI.
  */
 
@@ -43,6 +43,33 @@ describe("the torch engine's faults", () => {
     folder = await temporaryFolder("torch-faults")
   })
   afterAll(() => folder.remove())
+
+  it("a held-out validation dataset whose prepared samples differ in shape from the training data's is refused, naming its index", async () => {
+    const dataDir = join(folder.dir, "shape-data")
+    const heldOut = join(folder.dir, "shape-held-out")
+    await Effect.runPromise(prepareSyntheticData(dataDir, { n: 4, size: 32, seed: 4 }))
+    await Effect.runPromise(prepareSyntheticData(heldOut, { n: 2, size: 16, seed: 5 }))
+    const exit = await Effect.runPromiseExit(Effect.provide(
+      Effect.flatMap(Engine, (engine) =>
+        engine.train({
+          base: resolvedBase,
+          adaptation: resolveAdaptation(components({ unet: { _tag: "full", lr: 1e-3 } }), "tiny"),
+          train: training({ steps: 2, seed: 9, validationLoss: { data: { _tag: "synthetic", n: 2, size: 16, seed: 5 } } }),
+          dataDir,
+          validation: { dataDir: heldOut },
+          workDir: join(folder.dir, "shape-work"),
+          progress: () => Effect.void,
+          metrics: () => Effect.void,
+          log: () => Effect.void
+        })),
+      torchEngineLayer
+    ))
+    const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    expect(error).toBeInstanceOf(EngineError)
+    expect((error as EngineError).reason).toContain(
+      `${heldOut}/index.json: train.validationLoss.data's samples are 16×16×1, the training data's 32×32×1`
+    )
+  }, 600_000)
 
   it("a worker killed (SIGKILL) mid-training is an error; the rerun resumes to the uninterrupted run's weights, bit for bit", async () => {
     const dataDir = join(folder.dir, "data")

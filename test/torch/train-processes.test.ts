@@ -1,5 +1,5 @@
 import { NodeContext } from "@effect/platform-node"
-import { Duration, Effect, Exit, Layer, Schema } from "effect"
+import { Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
@@ -13,6 +13,8 @@ import { decodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { StepResources } from "../../framework/declaration/resources.ts"
 import { diffusers, lora, study } from "../../framework/index.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
+import { sharedStepConflicts } from "../../framework/plan/step-resources.ts"
+import { enginePlan } from "../../framework/cli/engine-option.ts"
 import { checkEngineSupport, EngineUnsupported } from "../../framework/plan/engine-support.ts"
 import { plainProgress } from "../../framework/runner/progress.ts"
 import type { StepHandlers } from "../../framework/runner/step-handler.ts"
@@ -122,6 +124,41 @@ describe("resources.train.processes", () => {
     const keys = async (declaration: unknown) => compilePlan(await decode(declaration), new Map(), "torch").steps.map((s) => s.key)
     expect(await keys(withProcesses(2, 8))).toEqual(await keys(withProcesses(1, 8)))
   })
+
+  it("two experiments sharing one torch training but declaring different counts are refused, naming both; the same count, or tfjs, is no refusal", async () => {
+    const sharing = (a: number | undefined, b: number, resources: Record<string, unknown> = {}) =>
+      study({
+        name: "s",
+        ...resources,
+        experiments: [
+          validExperiment({ name: "one", ...(a === undefined ? {} : { resources: { train: { processes: a } } }), train: { steps: 4, seed: 1, batchSize: 4 } }),
+          // Differs only in what it samples: the training is the same step.
+          validExperiment({
+            name: "other",
+            resources: { train: { processes: b } },
+            train: { steps: 4, seed: 1, batchSize: 4 },
+            generate: { prompts: ["SAR image of a harbour"], seeds: [0], steps: 4 }
+          })
+        ]
+      })
+    const conflicts = async (declaration: unknown, engine: "tfjs" | "torch") => {
+      const decoded = await decode(declaration)
+      return sharedStepConflicts(decoded, compilePlan(decoded, new Map(), engine))
+    }
+    expect(await conflicts(sharing(2, 4), "torch")).toEqual([
+      "one/train: one training shared by one and other, which declare different resources.train.processes (one 2, other 4); declare the same count for all of them"
+    ])
+    expect(await conflicts(sharing(2, 2), "torch")).toEqual([])
+    // One GPU each by default: one process on a GPU against a declared one is the same count.
+    expect(await conflicts(sharing(undefined, 1, { resources: { default: { gpus: 1 } } }), "torch")).toEqual([])
+    expect(await conflicts(sharing(1, 4), "tfjs")).toEqual([])
+    // What `sardine validate`, plan and run are refused with.
+    const loaded = { file: "s.json", directory: repoRoot, declaration: await decode(sharing(2, 4)) }
+    const exit = await Effect.runPromiseExit(Effect.provide(enginePlan(loaded, Option.some("torch"), { check: true, quiet: true }), services))
+    expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error.message : "").toBe(
+      "experiments that share a step ask to run it differently:\n  one/train: one training shared by one and other, which declare different resources.train.processes (one 2, other 4); declare the same count for all of them"
+    )
+  }, 120_000)
 
   it("the local runner hands each step the declaration's resources, the experiment's over the study's", async () => {
     const folder = await temporaryFolder("train-processes")

@@ -11,7 +11,7 @@ import { encodePromptSd } from "../../adapters/tfjs/prompt-encoding.ts"
 import { addNoise, decodeNoiseSchedule, type NoiseSchedule } from "../../adapters/tfjs/schedulers/noise-schedule.ts"
 import { adaptedPipeline } from "../../adapters/tfjs/training/adapted-pipeline.ts"
 import { type BatchSources, trainingSampleIndices } from "../../adapters/tfjs/training/micro-batch.ts"
-import { buildTrainingModel, disposeAdaptation } from "../../adapters/tfjs/training/trainable-model.ts"
+import { buildTrainingModel, disposeAdaptation, type TrainingModel } from "../../adapters/tfjs/training/trainable-model.ts"
 import { trainModel } from "../../adapters/tfjs/training/trainer.ts"
 import { drawsFor, DrawPurpose, normals } from "../../adapters/tfjs/training/training-draws.ts"
 import { unet2dCondition } from "../../adapters/tfjs/unet2d-condition.ts"
@@ -19,14 +19,16 @@ import { heldOutSplit, validationLossOf, validationTimesteps } from "../../adapt
 import { trainingMetrics } from "../../framework/metrics/metric-catalog.ts"
 import { type PreparedIndex, readPreparedIndex, readPreparedPixels } from "../../framework/steps/prepared-dataset.ts"
 import type { TrainingInput } from "../../framework/declaration/training.ts"
+import type { HeldOutData } from "../../framework/services/engine.ts"
 import { prepareSyntheticData } from "./prepared-data.ts"
 import { adaptation, FIXTURES, temporaryFolder, training } from "./training-run.ts"
 
 /**
  * train.validationLoss on the tfjs engine: the seeded split, training on the rest only, the held-out loss
  * against a direct computation (one UNet call per sample and timestep), and its points in the metrics of a
- * run and of a resumed run. The torch engine's equality: test/torch/equivalence.test.ts.
- * Cost: ≈ 10 s on a quiet 2-core machine (sd1-tiny, 32 px, three short trainings).
+ * run (from step 0, before any update) and of a resumed run; a held-out dataset of its own (`data`). The
+ * torch engine's equality: test/torch/equivalence.test.ts.
+ * Cost: ≈ 20 s on a quiet 2-core machine (sd1-tiny, 32 px, four short trainings; 70 s at load 9).
  */
 
 const PIPELINE = `${FIXTURES}/sd1-tiny`
@@ -148,16 +150,18 @@ describe("train.validationLoss on the tfjs engine", () => {
 
   describe("during training", () => {
     const TRAIN: TrainingInput = { steps: 3, seed: 4, checkpointEvery: 2, validationLoss: DECLARED }
-    const trainIn = (workDir: string, logged: Array<{ step: number; value: number }>, stopAt?: number) =>
+    type Point = { step: number; value: number }
+    const trainIn = (workDir: string, logged: Array<Point>, options: { stopAt?: number; train?: TrainingInput; validation?: HeldOutData } = {}) =>
       trainModel({
         base: PIPELINE,
         adaptation: adaptation(FULL_UNET, "sd15"),
-        train: training(TRAIN),
+        train: training(options.train ?? TRAIN),
         dataDir,
+        ...(options.validation === undefined ? {} : { validation: options.validation }),
         workDir,
         progress: () => Effect.void,
         metrics: (step, values) =>
-          step === stopAt
+          step === options.stopAt
             ? Effect.interrupt
             : Effect.sync(() => {
               const value = values[trainingMetrics.validationLoss]
@@ -165,20 +169,70 @@ describe("train.validationLoss on the tfjs engine", () => {
             }),
         log: () => Effect.void
       })
+    /** The held-out loss of the base's weights (what step 0 measures), computed outside a training run. */
+    const baseLoss = (
+      sourcesOf: (pipeline: StableDiffusionPipeline, schedule: NoiseSchedule, model: TrainingModel) => BatchSources,
+      heldOut: ReadonlyArray<number>
+    ) =>
+      Effect.scoped(Effect.gen(function*() {
+        const pipeline = yield* Effect.acquireRelease(loadPipeline(PIPELINE), (p) => Effect.sync(() => disposePipeline(p)))
+        const schedule = yield* decodeNoiseSchedule(pipeline.scheduler.config, "scheduler_config.json")
+        const model = yield* Effect.acquireRelease(Effect.sync(() => buildTrainingModel(pipeline, adaptation(FULL_UNET, "sd15"), TRAIN.seed!)), (m) =>
+          Effect.sync(() => disposeAdaptation(m.tensors)))
+        return yield* validationLossOf(model, schedule, sourcesOf(pipeline, schedule, model), heldOut, validationTimesteps(3, 1000), TRAIN.seed!, (f) =>
+          Effect.sync(f))
+      }))
+    const sourcesIn =
+      (dir: string, index: PreparedIndex, members?: ReadonlyArray<number>) =>
+      (pipeline: StableDiffusionPipeline, schedule: NoiseSchedule, model: TrainingModel): BatchSources => ({
+        dataDir: dir,
+        prepared: index,
+        vae: { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.tensors).vae },
+        schedule,
+        sdxl: false,
+        ...(members === undefined ? {} : { members })
+      })
 
-    it("logs validation_loss at every `every` steps and at the end; a resumed run continues the curve without repeating a point", async () => {
-      const whole: Array<{ step: number; value: number }> = []
-      await Effect.runPromise(trainIn(join(folder.dir, "whole"), whole))
-      expect(whole.map((p) => p.step)).toEqual([2, 3])
-      for (const p of whole) expect(Number.isFinite(p.value) && p.value > 0).toBe(true)
-      // The weights change between the points, the held-out set and noise do not.
-      expect(new Set(whole.map((p) => p.value)).size).toBe(2)
+    it(
+      "logs validation_loss before the first update, at every `every` steps and at the end; a resumed run continues the curve without repeating a point",
+      async () => {
+        const whole: Array<Point> = []
+        await Effect.runPromise(trainIn(join(folder.dir, "whole"), whole))
+        expect(whole.map((p) => p.step)).toEqual([0, 2, 3])
+        for (const p of whole) expect(Number.isFinite(p.value) && p.value > 0).toBe(true)
+        // The weights change between the points, the held-out set and noise do not.
+        expect(new Set(whole.map((p) => p.value)).size).toBe(3)
+        // Step 0 is the base's held-out loss, before any update.
+        const split = Effect.runSync(heldOutSplit(TRAIN.seed!, prepared.samples.length, DECLARED.fraction, "index.json"))
+        expect(whole[0]!.value).toBeCloseTo(await Effect.runPromise(baseLoss(sourcesIn(dataDir, prepared, split.training), split.heldOut)), 6)
 
-      const resumed: Array<{ step: number; value: number }> = []
-      const interrupted = await Effect.runPromiseExit(trainIn(join(folder.dir, "resumed"), resumed, 3))
-      expect(Exit.isInterrupted(interrupted)).toBe(true)
-      await Effect.runPromise(trainIn(join(folder.dir, "resumed"), resumed))
-      expect(resumed).toEqual(whole)
+        const resumed: Array<Point> = []
+        const interrupted = await Effect.runPromiseExit(trainIn(join(folder.dir, "resumed"), resumed, { stopAt: 3 }))
+        expect(Exit.isInterrupted(interrupted)).toBe(true)
+        await Effect.runPromise(trainIn(join(folder.dir, "resumed"), resumed))
+        expect(resumed).toEqual(whole)
+      },
+      300_000
+    )
+
+    it("measures a held-out dataset of its own (train.validationLoss.data): every one of its samples, from step 0", async () => {
+      const heldDir = join(folder.dir, "held-out")
+      const held = await Effect.runPromise(Effect.zipRight(prepareSyntheticData(heldDir, { n: 2, size: 32, seed: 9 }), readPreparedIndex(heldDir)))
+      const train: TrainingInput = { ...TRAIN, validationLoss: { data: { _tag: "synthetic", n: 2, size: 32, seed: 9 }, every: 2, timesteps: 3 } }
+      const points: Array<Point> = []
+      await Effect.runPromise(trainIn(join(folder.dir, "held-out-run"), points, { train, validation: { dataDir: heldDir } }))
+      expect(points.map((p) => p.step)).toEqual([0, 2, 3])
+      expect(points[0]!.value).toBeCloseTo(await Effect.runPromise(baseLoss(sourcesIn(heldDir, held), [0, 1])), 6)
     }, 300_000)
+
+    it("refuses a held-out dataset whose samples are not the training data's shape, naming its index", async () => {
+      const smallDir = join(folder.dir, "held-out-16")
+      await Effect.runPromise(prepareSyntheticData(smallDir, { n: 2, size: 16, seed: 9 }))
+      const train: TrainingInput = { ...TRAIN, validationLoss: { data: { _tag: "synthetic", n: 2, size: 16, seed: 9 } } }
+      const exit = await Effect.runPromise(Effect.either(trainIn(join(folder.dir, "refused"), [], { train, validation: { dataDir: smallDir } })))
+      expect(Either.isLeft(exit) && exit.left.message).toBe(
+        `${smallDir}/index.json: train.validationLoss.data's samples are 16×16×1, the training data's 32×32×1`
+      )
+    }, 120_000)
   })
 })

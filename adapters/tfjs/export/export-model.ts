@@ -9,8 +9,14 @@ import { pathExists, withNodeFileSystem } from "../node-file-system.ts"
 import { disposePipeline, loadPipeline, readPipelineArchitecture, type LoadError } from "../pipeline-loader.ts"
 import { disposeAdaptation } from "../training/trainable-model.ts"
 import type { DataFolderError } from "../training/index-files.ts"
-import { CONTROLNET_EMA_FOLDER, CONTROLNET_FOLDER } from "../training/trained-controlnet.ts"
-import { applyTrainedModel, type ModelManifest, readModelManifest, trainedTensorReader, weightsUsed } from "../training/trained-model-files.ts"
+import {
+  applyTrainedModel,
+  controlNetFolderOf,
+  type ModelManifest,
+  readModelManifest,
+  trainedTensorReader,
+  weightsUsed
+} from "../training/trained-model-files.ts"
 import { ExportError } from "./export-error.ts"
 import { loraParts, writeKohyaLora, writePeftLora } from "./lora-files.ts"
 import { MERGED_CONTROLNET_FOLDER, writeMergedPipeline } from "./merged-pipeline.ts"
@@ -59,10 +65,7 @@ export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, Export
             `${token.token} has ${token.vectors} vectors (${token.spellings.join(", ")}); the exported tokenizers match it exactly as written, ` +
             `so diffusers expands "${token.token}" in prompts to all of them`
           ]),
-          ...(controlnet === undefined ? [] : [
-            `the trained ControlNet is in ${join(run.out, MERGED_CONTROLNET_FOLDER)}: load it with ControlNetModel.from_pretrained(that folder) and pass it ` +
-            `as controlnet= to StableDiffusion(XL)ControlNetPipeline.from_pretrained(${run.out}); the pipeline alone loads as the plain text-to-image pipeline`
-          ])
+          ...(controlnet === undefined ? [] : [controlNetBesideNote(run.out)])
         ])
       }
       const isFolder = yield* withNodeFileSystem((fs) => fs.stat(run.out)).pipe(
@@ -80,8 +83,12 @@ export const exportModel = (run: ExportRun): Effect.Effect<ExportSummary, Export
   )
 
 /** The trained ControlNet folder of the weights the export writes (the EMA's with useEma when kept). */
-const controlNetSource = (run: ExportRun, manifest: ModelManifest) =>
-  join(run.modelDir, weightsUsed(manifest, run.useEma) === "ema" ? CONTROLNET_EMA_FOLDER : CONTROLNET_FOLDER)
+const controlNetSource = (run: ExportRun, manifest: ModelManifest) => controlNetFolderOf(run.modelDir, manifest, run.useEma)
+
+/** What users of a merged export of a conditioned experiment must know (both engines write `controlnet/` beside the pipeline). */
+export const controlNetBesideNote = (out: string) =>
+  `the trained ControlNet is in ${join(out, MERGED_CONTROLNET_FOLDER)}: load it with ControlNetModel.from_pretrained(that folder) and pass it ` +
+  `as controlnet= to StableDiffusion(XL)ControlNetPipeline.from_pretrained(${out}); the pipeline alone loads as the plain text-to-image pipeline`
 
 /**
  * A conditioned experiment's trained ControlNet as a diffusers ControlNetModel folder: the one its train

@@ -117,6 +117,10 @@ export const readModelManifest = (dir: string): Effect.Effect<ModelManifest, Dat
 /** Which weights a trained model folder gives: the EMA's when asked for and kept, else the final ones. */
 export const weightsUsed = (manifest: ModelManifest, useEma: boolean): "ema" | "final" => (manifest.ema && useEma ? "ema" : "final")
 
+/** A conditioned experiment's trained ControlNet folder of the weights used (the EMA's when asked for and kept). */
+export const controlNetFolderOf = (dir: string, manifest: ModelManifest, useEma: boolean) =>
+  join(dir, weightsUsed(manifest, useEma) === "ema" ? CONTROLNET_EMA_FOLDER : CONTROLNET_FOLDER)
+
 /**
  * Applies a trained model folder to a freshly loaded base pipeline: fully trained weights replace the
  * pipeline's (in its maps), LoRA adapters and token rows are returned as the tensors to run with, for
@@ -196,7 +200,7 @@ export const applyTrainedModel = (
         // The ControlNet comes whole (LoRA merged) from its diffusers folder.
         const controlnet = adaptation.controlnet === undefined
           ? undefined
-          : yield* loadControlNet(join(dir, weightsUsed(manifest, options.useEma) === "ema" ? CONTROLNET_EMA_FOLDER : CONTROLNET_FOLDER)).pipe(
+          : yield* loadControlNet(controlNetFolderOf(dir, manifest, options.useEma)).pipe(
             Effect.mapError((e) => new DataFolderError({ file: join(dir, CONTROLNET_FOLDER), reason: e.message }))
           )
         return { manifest, tensors: { adaptation, lora, token, ...(controlnet === undefined ? {} : { controlnet }) } }

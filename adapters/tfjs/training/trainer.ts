@@ -1,20 +1,20 @@
 import * as tf from "@tensorflow/tfjs-core"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Option, Schema, type Scope } from "effect"
 import { join } from "node:path"
-import type { TrainRequest } from "../../../framework/services/engine.ts"
+import type { HeldOutData, TrainRequest } from "../../../framework/services/engine.ts"
 import type { SafetensorsError } from "../../safetensors/safetensors-error.ts"
 import { openLatentCache } from "../encoding/latent-cache.ts"
 import { openTextCache } from "../encoding/text-cache.ts"
 import type { ModelConfigError } from "../model-config.ts"
 import { disposePipeline, loadPipeline, type LoadError, type StableDiffusionPipeline } from "../pipeline-loader.ts"
-import { decodeNoiseSchedule } from "../schedulers/noise-schedule.ts"
+import { decodeNoiseSchedule, type NoiseSchedule } from "../schedulers/noise-schedule.ts"
 import { adaptedPipeline } from "./adapted-pipeline.ts"
 import { registerWasmTrainingKernels } from "../wasm-kernels/index.ts"
 import { registerCpuKernelFixes } from "./cpu-kernel-fixes.ts"
 import { disposeAdamW, type AdamWState } from "./adamw.ts"
 import { disposeEma, startEma } from "./exponential-moving-average.ts"
 import { disposeMicroBatch, loadMicroBatch, type BatchSources, type EpochOrders } from "./micro-batch.ts"
-import { type PreparedDataError, readPreparedIndex } from "../../../framework/steps/prepared-dataset.ts"
+import { type PreparedDataError, type PreparedIndex, readPreparedIndex } from "../../../framework/steps/prepared-dataset.ts"
 import { DataFolderError } from "./index-files.ts"
 import { buildTrainingModel, disposeAdaptation, TreatmentError, type TrainingModel } from "./trainable-model.ts"
 import { textEncodersTrain, trainsDiffusion, trainsVae } from "../../../framework/declaration/adaptation.ts"
@@ -65,6 +65,68 @@ const checkSameSamples = (file: string, ids: ReadonlyArray<string>, expected: Re
     : Effect.fail(new DataFolderError({ file, reason: "does not list the samples of the prepared data in order (stale cache?)" }))
 
 /**
+ * Where micro-batches come from: a prepared dataset with the caches the run uses for it (latents when the
+ * VAE is frozen, text when the text encoders are); latents encoded on the fly come from the VAE as it is
+ * (trained or not), outside the gradient.
+ */
+const batchSources = (
+  pipeline: StableDiffusionPipeline,
+  run: TrainRun,
+  dirs: HeldOutData,
+  prepared: PreparedIndex,
+  vae: BatchSources["vae"],
+  schedule: NoiseSchedule
+): Effect.Effect<BatchSources, TrainError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const latents = dirs.latentsDir !== undefined && !trainsVae(run.adaptation) ? yield* openLatentCache(dirs.latentsDir) : undefined
+    if (latents !== undefined) {
+      yield* checkSameSamples(join(dirs.latentsDir!, "latents.json"), latents.index.samples.map((s) => s.id), prepared.samples.map((s) => s.id))
+    }
+    const text = dirs.textDir !== undefined && !textEncodersTrain(run.adaptation) ? yield* openTextCache(dirs.textDir) : undefined
+    if (text !== undefined && text.index.conditioning !== pipeline.family) {
+      return yield* new DataFolderError({
+        file: join(dirs.textDir!, "text.json"),
+        reason: `holds ${text.index.conditioning} conditioning for an ${pipeline.family} base`
+      })
+    }
+    return {
+      dataDir: dirs.dataDir,
+      prepared,
+      ...(latents === undefined ? {} : { latents }),
+      ...(text === undefined ? {} : { text }),
+      vae,
+      schedule,
+      sdxl: pipeline.family === "sdxl"
+    }
+  })
+
+/** `train.validationLoss.data`: every prepared sample of its own dataset, whose images must be the training data's shape. */
+const heldOutDataSources = (
+  pipeline: StableDiffusionPipeline,
+  run: TrainRun,
+  training: PreparedIndex,
+  vae: BatchSources["vae"],
+  schedule: NoiseSchedule
+): Effect.Effect<{ readonly sources: BatchSources; readonly samples: ReadonlyArray<number> }, TrainError, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (run.validation === undefined) {
+      return yield* new TreatmentError({ reason: "train.validationLoss.data: the train step was given no prepared held-out data" })
+    }
+    const file = join(run.validation.dataDir, "index.json")
+    const prepared = yield* readPreparedIndex(run.validation.dataDir)
+    if (prepared.samples.length === 0) return yield* new DataFolderError({ file, reason: "train.validationLoss.data holds no sample" })
+    const shape = (p: PreparedIndex) => `${p.width}×${p.height}×${p.channels}`
+    if (shape(prepared) !== shape(training)) {
+      return yield* new DataFolderError({
+        file,
+        reason: `train.validationLoss.data's samples are ${shape(prepared)}, the training data's ${shape(training)}`
+      })
+    }
+    const sources = yield* batchSources(pipeline, run, run.validation, prepared, vae, schedule)
+    return { sources, samples: prepared.samples.map((_, i) => i) }
+  })
+
+/**
  * Trains the base as `run.adaptation` and `run.train` declare, checkpointing into the work folder and
  * resuming from its last checkpoint; ends by writing the trained model there (trained-model-files.ts).
  */
@@ -111,32 +173,18 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
 
       if (prepared.samples.length === 0) return yield* new DataFolderError({ file: join(run.dataDir, "index.json"), reason: "holds no training sample" })
       const validation = train.validationLoss
-      const split = validation === undefined
-        ? undefined
-        : {
-          ...yield* heldOutSplit(train.seed, prepared.samples.length, validation.fraction, join(run.dataDir, "index.json")),
-          timesteps: yield* scheduledValidationTimesteps(validation, schedule, join(run.dataDir, "index.json"))
-        }
-      const ids = prepared.samples.map((s) => s.id)
-      const latents = run.latentsDir !== undefined && !reconstruction ? yield* openLatentCache(run.latentsDir) : undefined
-      if (latents !== undefined) yield* checkSameSamples(join(run.latentsDir!, "latents.json"), latents.index.samples.map((s) => s.id), ids)
-      const text = run.textDir !== undefined && !textEncodersTrain(run.adaptation) ? yield* openTextCache(run.textDir) : undefined
-      if (text !== undefined && text.index.conditioning !== pipeline.family) {
-        return yield* new DataFolderError({
-          file: join(run.textDir!, "text.json"),
-          reason: `holds ${text.index.conditioning} conditioning for an ${pipeline.family} base`
-        })
-      }
+      const indexFile = join(run.dataDir, "index.json")
+      const split = validation?.fraction === undefined ? undefined : yield* heldOutSplit(train.seed, prepared.samples.length, validation.fraction, indexFile)
+      const vae = { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.tensors).vae }
       const sources: BatchSources = {
-        dataDir: run.dataDir,
-        prepared,
-        ...(latents === undefined ? {} : { latents }),
-        ...(text === undefined ? {} : { text }),
-        // Latents encoded on the fly come from the VAE as it is (trained or not), outside the gradient.
-        vae: { plan: pipeline.vae.plan, layers: adaptedPipeline(pipeline, model.tensors).vae },
-        schedule,
-        sdxl: pipeline.family === "sdxl",
+        ...yield* batchSources(pipeline, run, run, prepared, vae, schedule),
         ...(split === undefined ? {} : { members: split.training })
+      }
+      const heldOut = validation === undefined ? undefined : {
+        timesteps: yield* scheduledValidationTimesteps(validation, schedule, indexFile),
+        ...(split === undefined
+          ? yield* heldOutDataSources(pipeline, run, prepared, vae, schedule)
+          : { sources, samples: split.heldOut })
       }
       const validationEvery = validation?.every ?? train.checkpointEvery
       const needs = { diffusion, reconstruction, captionDropout: train.captionDropout, noiseOffset: train.noiseOffset, conditions: controlnet !== undefined }
@@ -157,6 +205,10 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
       const first = Option.isSome(restored) ? restored.value.step : 0
       if (first > 0) yield* run.log(`resuming from the checkpoint at step ${first} of ${train.steps}`)
       const orders: EpochOrders = new Map()
+      const measureValidationLoss = (on: NonNullable<typeof heldOut>, step: number) =>
+        validationLossOf(model, schedule, on.sources, on.samples, on.timesteps, train.seed, (f) => compute(`validation loss at step ${step}`, f))
+      // The curve starts where training starts: the held-out loss of the weights before any update (a resumed run has it).
+      if (heldOut !== undefined && first === 0) yield* run.metrics(0, { [trainingMetrics.validationLoss]: yield* measureValidationLoss(heldOut, 0) })
 
       for (let step = first; step < train.steps; step++) {
         const started = performance.now()
@@ -184,16 +236,8 @@ export const trainPipeline = (pipeline: StableDiffusionPipeline, run: TrainRun):
         }
         history.push(record)
         // In the step's own line of the training log, which keeps one line per step (a resumed run's repeat replaces it).
-        const validationLoss = split !== undefined && (record.step % validationEvery === 0 || record.step === train.steps)
-          ? yield* validationLossOf(
-            model,
-            schedule,
-            sources,
-            split.heldOut,
-            split.timesteps,
-            train.seed,
-            (f) => compute(`validation loss at step ${record.step}`, f)
-          )
+        const validationLoss = heldOut !== undefined && (record.step % validationEvery === 0 || record.step === train.steps)
+          ? yield* measureValidationLoss(heldOut, record.step)
           : undefined
         yield* run.metrics(record.step, {
           ...(validationLoss === undefined ? {} : { [trainingMetrics.validationLoss]: validationLoss }),

@@ -28,7 +28,8 @@ import { drawsFor, DrawPurpose, normals, permutation } from "./training-draws.ts
  * and noise. The torch engine computes the same (adapters/torch/worker/sardine_torch/validation_loss.py):
  *
  *   split       the first round(fraction · n) entries of permutation(draws(seed, validationSplit), n) are
- *               held out (in index order); the rest train, in index order
+ *               held out (in index order); the rest train, in index order. With `data` instead, every sample
+ *               of that prepared dataset is held out (in index order) and every training sample trains
  *   timesteps   t_k = ⌊(2k + 1) · T / (2K)⌋ for k = 0…K−1 (the midpoints of K equal parts of the schedule)
  *   latents     the held-out sample's latent mean (the distribution's mode), (mean − shift) · scale
  *   noise       held-out sample j (in held-out order): normals(draws(seed, validationNoise, j), K·h·w·c),

@@ -54,6 +54,10 @@ def main() -> int:
         known = operations()
         if operation not in known:
             raise ValueError(f"unknown operation {operation!r}; this worker does {', '.join(['hello', *known])}")
+        if operation == "train":
+            from .launch import remove_ranks_folder
+
+            remove_ranks_folder(request["workDir"])
         if operation == "train" and request.get("processes", 1) * request.get("nodes", 1) > 1:
             from .launch import train_on_processes
 

@@ -132,6 +132,8 @@ class MicroBatch:
     cached_pooled: torch.Tensor | None = None
     # VAE objective: the draws of the reparameterised latents.
     vae_draws: torch.Tensor | None = None
+    # Each row's conditioning image (NCHW, [0, 1]) when a ControlNet trains.
+    conditions: torch.Tensor | None = None
 
 
 @dataclass
@@ -146,6 +148,20 @@ class Sources:
     num_train_timesteps: int
     # The samples that train (indices into data.samples) when some are held out (train.validationLoss).
     members: list[int] | None = None
+    # A ControlNet trains: batches bring each row's conditioning image.
+    conditions: bool = False
+
+
+def open_caches(data: PreparedData, latents_dir: str | None, text_dir: str | None, sdxl: bool,
+                base: str) -> tuple[LatentCache | None, TextCache | None]:
+    """The latent and text caches of a prepared dataset (None where the run encodes live), checked against it."""
+    latent_cache = LatentCache(latents_dir) if latents_dir is not None else None
+    if latent_cache is not None and [s["id"] for s in latent_cache.index["samples"]] != [s["id"] for s in data.samples]:
+        raise ValueError(f"{latents_dir}/latents.json: does not list the samples of the prepared data in order (stale cache?)")
+    text_cache = TextCache(text_dir) if text_dir is not None else None
+    if text_cache is not None and text_cache.index["conditioning"] != ("sdxl" if sdxl else "sd"):
+        raise ValueError(f"{text_dir}/text.json: holds {text_cache.index['conditioning']} conditioning for this base ({base})")
+    return latent_cache, text_cache
 
 
 def sample_latents(mean: np.ndarray, logvar: np.ndarray, draw: np.ndarray, scale: float, shift: float) -> np.ndarray:
@@ -162,6 +178,12 @@ def attach_cached_text(batch: MicroBatch, sources: Sources) -> None:
     batch.cached_prompt = torch.from_numpy(np.stack([r[0] for r in rows]))
     if rows[0][1] is not None:
         batch.cached_pooled = torch.from_numpy(np.stack([r[1] for r in rows]))
+
+
+def attach_conditions(batch: MicroBatch, sources: Sources, indices: Sequence[int]) -> None:
+    """The rows' conditioning images (NCHW, [0, 1]), when a ControlNet trains."""
+    if sources.conditions:
+        batch.conditions = torch.from_numpy(np.ascontiguousarray(np.stack([sources.data.condition(i) for i in indices]).transpose(0, 3, 1, 2)))
 
 
 def load_micro_batch(
@@ -205,6 +227,7 @@ def load_micro_batch(
         batch.timesteps = torch.from_numpy(np.ascontiguousarray(t))
         batch.time_ids = torch.tensor([[data.height, data.width, 0, 0, data.height, data.width]] * len(indices), dtype=torch.float32)
         attach_cached_text(batch, sources)
+        attach_conditions(batch, sources, indices)
     if needs["reconstruction"]:
         vae_draws = nhwc_normals(draws.TrainingDraws(at.seed, draws.VAE_SAMPLE, at.step, at.micro), shape)[own]
         batch.vae_draws = torch.from_numpy(np.ascontiguousarray(vae_draws))

@@ -1,7 +1,8 @@
 """The `export` operation (format diffusers): a trained model as a complete diffusers pipeline folder, as the
 tfjs engine writes it (adapters/tfjs/export/merged-pipeline.ts): LoRA merged into the base weights, fully
 trained tensors as trained, a learned token appended to each text encoder's table (vocab_size grows) and added
-to each tokenizer, every untouched component copied as it is. Written under a temporary name, then renamed.
+to each tokenizer, every untouched component copied as it is, a conditioned experiment's trained ControlNet folder
+copied as `controlnet/`. Written under a temporary name, then renamed.
 (The LoRA and embedding formats are written by the engine from the trained model's files directly.)
 """
 
@@ -19,6 +20,7 @@ import torch
 from safetensors.torch import save_file
 
 from .adaptation import ADDED_TOKEN_EMBEDDING
+from .controlnet import COMPONENT as CONTROLNET
 from .files import read_json
 from .pipeline import checkpoint_state, encoder_names, load_text_encoders, load_unet, load_vae
 from .trained_model import TrainedTensors, apply_to_component
@@ -64,7 +66,8 @@ def export_diffusers(request: dict[str, Any], channel: Any) -> dict[str, Any]:
     tensors = TrainedTensors(trained["dir"], trained["useEma"])
     spellings = trained["spellings"]
     encoders = encoder_names(str(base))
-    changed = {n.split(".", 1)[0] for n in tensors.names if not n.endswith(ADDED_TOKEN_EMBEDDING)}
+    # A conditioned experiment's ControlNet comes whole from its folder (request["controlnet"]), not from the tensors.
+    changed = {n.split(".", 1)[0] for n in tensors.names if not n.endswith(ADDED_TOKEN_EMBEDDING)} - {CONTROLNET}
     if spellings is not None:
         changed.update(encoders)
     temporary = out.parent / f".{out.name}.{uuid.uuid4()}.partial"
@@ -101,6 +104,8 @@ def export_diffusers(request: dict[str, Any], channel: Any) -> dict[str, Any]:
             file = "model.safetensors" if name.startswith("text_encoder") else "diffusion_pytorch_model.safetensors"
             save_file(state, str(temporary / name / file), metadata={"format": "pt"})
             channel.progress(number + 1, len(loaded), "components")
+        if request.get("controlnet") is not None:
+            shutil.copytree(request["controlnet"], temporary / CONTROLNET)
         os.replace(temporary, out)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)

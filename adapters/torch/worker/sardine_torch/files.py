@@ -59,6 +59,9 @@ class PreparedData:
         self.width: int = index["width"]
         self.channels: int = index["channels"]
         self.samples: list[dict[str, Any]] = index["samples"]
+        # Data prepared for a ControlNet: each sample's conditioning image has this many channels.
+        conditioning = index.get("conditioning")
+        self.condition_channels: int | None = None if conditioning is None else conditioning["channels"]
 
     def pixels(self, i: int) -> np.ndarray:
         """Sample i, HWC float32 in [-1, 1]."""
@@ -68,6 +71,18 @@ class PreparedData:
         if values.size != expected:
             raise ValueError(f"{path}: holds {values.size} values, the index says {self.width}×{self.height}×{self.channels}")
         return values.reshape(self.height, self.width, self.channels)
+
+    def condition(self, i: int) -> np.ndarray:
+        """Sample i's conditioning image, HWC float32 in [0, 1] (conditions/<n>.f32)."""
+        file = self.samples[i].get("condition")
+        if file is None or self.condition_channels is None:
+            raise ValueError(f"{self.folder / 'index.json'}: sample {self.samples[i]['id']} has no conditioning image")
+        path = self.folder / file
+        values = np.fromfile(path, dtype="<f4")
+        expected = self.height * self.width * self.condition_channels
+        if values.size != expected:
+            raise ValueError(f"{path}: holds {values.size} values, the index says {self.width}×{self.height}×{self.condition_channels}")
+        return values.reshape(self.height, self.width, self.condition_channels)
 
 
 class ShardedWriter:

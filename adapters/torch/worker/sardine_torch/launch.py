@@ -22,12 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -69,21 +67,26 @@ def first_failure(folder: Path, processes: int) -> dict[str, Any] | None:
     }
 
 
+# The processes' shared folder (request, pids, errors) inside the train step's work folder, not in /tmp: one that
+# a SIGKILLed launcher leaves is removed by the next run of the step (remove_ranks_folder) or with the work folder.
+# Being in the cache, which the compute nodes share, it is also where the ranks of other nodes meet under srun.
+RANKS_FOLDER = ".ranks"
+
+
+def remove_ranks_folder(work_dir: str) -> None:
+    """Removes what an earlier launcher of this step left (killed before it could), so it never joins the output."""
+    shutil.rmtree(Path(work_dir) / RANKS_FOLDER, ignore_errors=True)
+
+
 @contextlib.contextmanager
-def ranks_folder(work: Path, shared: bool) -> Iterator[Path]:
-    """The folder of the request and the ranks' pid and error files, removed afterwards. Under srun the ranks of
-    other nodes use it too: beside the step's work folder, in the cache the nodes share, under the temporary name
-    sardine's writers use (`.<name>.<pid>-<8 hex>.tmp`), so that `sardine clean` removes one a crash left."""
-    if not shared:
-        with tempfile.TemporaryDirectory(prefix="sardine-ranks-") as temporary:
-            yield Path(temporary)
-        return
-    folder = work.parent / f".{work.name}-ranks.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-    folder.mkdir()
+def ranks_folder(work_dir: str) -> Iterator[Path]:
+    remove_ranks_folder(work_dir)
+    folder = Path(work_dir) / RANKS_FOLDER
+    folder.mkdir(parents=True)
     try:
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_ranks_folder(work_dir)
 
 
 def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
@@ -97,7 +100,7 @@ def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, A
                          "training processes on them with srun")
     world = processes * nodes
     check_divisible(request["train"]["batchSize"], world)
-    with ranks_folder(Path(request["workDir"]), srun) as folder:
+    with ranks_folder(request["workDir"]) as folder:
         (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
         environment = {**os.environ, REQUEST_FILE: str(folder / "request.json"), ERRORS_FOLDER: str(folder)}
         if srun:

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from .controlnet import residuals
+
 
 def min_snr_weights(scheduler: Any, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
     """Min-SNR-γ (Hang et al. 2023) as diffusers' scripts: min(SNR, γ)/SNR for ε targets, /(SNR + 1) for v."""
@@ -29,8 +31,10 @@ def diffusion_loss(
     encoder_hidden_states: torch.Tensor,
     added: dict[str, torch.Tensor] | None,
     min_snr_gamma: float | None,
+    control: tuple[Any, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Noise the latents at each row's timestep, predict, mean squared error against ε or v per row, weighted."""
+    """Noise the latents at each row's timestep, predict, mean squared error against ε or v per row, weighted.
+    With `control` (a ControlNet and each row's conditioning image), the UNet adds its residuals at scale 1."""
     noisy = scheduler.add_noise(latents, noise, timesteps)
     if scheduler.config.prediction_type == "v_prediction":
         target = scheduler.get_velocity(latents, noise, timesteps)
@@ -39,6 +43,8 @@ def diffusion_loss(
     else:
         raise ValueError(f"prediction_type {scheduler.config.prediction_type!r}: sardine trains epsilon and v_prediction")
     kwargs = {} if added is None else {"added_cond_kwargs": added}
+    if control is not None:
+        kwargs.update(residuals(control[0], noisy, timesteps, encoder_hidden_states, added, control[1]))
     prediction = unet(noisy, timesteps, encoder_hidden_states=encoder_hidden_states, **kwargs).sample
     per_row = ((prediction.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
     if min_snr_gamma is None:

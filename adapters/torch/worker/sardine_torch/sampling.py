@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import prompts
+from .controlnet import Control
 from .draws import GaussianStream
 from .pipeline import TextEncoder
 
@@ -98,9 +99,9 @@ def prompt_conditioning(encoders: Sequence[TextEncoder], prompt: str, guided: bo
 
 @torch.no_grad()
 def sample_latents(unet: Any, scheduler: Any, step_options: dict[str, Any], conditioning: Conditioning, guidance_scale: float,
-                   latent_size: tuple[int, int], seed: int, replicate: int, device: torch.device) -> torch.Tensor:
+                   latent_size: tuple[int, int], seed: int, replicate: int, device: torch.device, control: Control | None = None) -> torch.Tensor:
     """The final latents [1, C, h, w] of one sample; `scheduler` has its timesteps set, `step_options` go to its
-    step() (DDIM's eta)."""
+    step() (DDIM's eta); with `control`, the UNet adds the ControlNet's residuals."""
     stream = GaussianStream(seed, replicate)
     channels = unet.config.in_channels
     initial = torch.from_numpy(stream.values(channels * latent_size[0] * latent_size[1]).reshape(1, channels, *latent_size))
@@ -111,6 +112,9 @@ def sample_latents(unet: Any, scheduler: Any, step_options: dict[str, Any], cond
             model_input = torch.cat([latents, latents]) if conditioning.guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
             kwargs = {} if conditioning.added is None else {"added_cond_kwargs": {k: v.to(dtype) for k, v in conditioning.added.items()}}
+            if control is not None:
+                residuals = control.residuals_for(model_input, t, conditioning.context, conditioning.added, conditioning.guided)
+                kwargs.update({k: [r.to(dtype) for r in v] if isinstance(v, list) else v.to(dtype) for k, v in residuals.items()})
             prediction = unet(model_input.to(dtype), t, encoder_hidden_states=conditioning.context.to(dtype), **kwargs).sample.float()
             if conditioning.guided:
                 unconditional, conditional = prediction.chunk(2)

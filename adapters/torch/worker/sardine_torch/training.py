@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from . import batches, checkpoint, draws, losses, prompts
-from .adaptation import Adapted, adapt
+from .adaptation import Adapted, adapt, add_lora, train_fully
+from .controlnet import COMPONENT as CONTROLNET, initial_controlnet, write_trained_controlnet
 from .data_parallel import Ranks, agreed_stop, average_gradients, check_divisible, ranks_of
 from .environment import device_name
 from .files import PreparedData, read_json
@@ -32,7 +33,7 @@ from .pipeline import TextEncoder, encoder_names, frozen, load_text_encoders, lo
 from .protocol import Channel, Stopped
 from .trained_model import write_model
 from .validation import ValidationSampler
-from .validation_loss import ValidationLoss, held_out_split
+from .validation_loss import ValidationLoss, held_out_data, held_out_split
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
@@ -102,6 +103,8 @@ class Session:
     # The next micro-batch may be assembled on a thread while the current one computes: nothing in it
     # depends on the models (cached latents, or no diffusion objective).
     prefetchable: bool
+    # A conditioned experiment's ControlNet (adaptation.controlnet), trained beside the components.
+    controlnet: torch.nn.Module | None = None
 
 
 def open_session(request: dict[str, Any]) -> Session:
@@ -133,8 +136,9 @@ def open_session(request: dict[str, Any]) -> Session:
     if declared_encoders != encoders_in_base:
         raise ValueError(f"the adaptation names the text encoders {declared_encoders}, the base {base} has {encoders_in_base}")
     token = adaptation.get("token")
+    declared_controlnet = adaptation.get("controlnet")
     trains = {name: t["_tag"] != "frozen" for name, t in components.items()}
-    diffusion = token is not None or any(trains[n] for n in components if n != "vae")
+    diffusion = token is not None or declared_controlnet is not None or any(trains[n] for n in components if n != "vae")
     reconstruction = trains["vae"]
     encoders_train = token is not None or any(trains[n] for n in encoders_in_base)
     latents_dir = request.get("latentsDir") if not reconstruction else None
@@ -146,15 +150,10 @@ def open_session(request: dict[str, Any]) -> Session:
     if not data.samples:
         raise ValueError(f"{request['dataDir']}/index.json: holds no training sample")
     declared_validation = train.get("validationLoss")
-    split = None if declared_validation is None else held_out_split(
-        seed, len(data.samples), declared_validation["fraction"], f"{request['dataDir']}/index.json")
-    latent_cache = batches.LatentCache(latents_dir) if latents_dir is not None else None
-    if latent_cache is not None and [s["id"] for s in latent_cache.index["samples"]] != [s["id"] for s in data.samples]:
-        raise ValueError(f"{latents_dir}/latents.json: does not list the samples of the prepared data in order (stale cache?)")
-    text_cache = batches.TextCache(text_dir) if text_dir is not None else None
+    fraction = None if declared_validation is None else declared_validation.get("fraction")
+    split = None if fraction is None else held_out_split(seed, len(data.samples), fraction, f"{request['dataDir']}/index.json")
     sdxl = len(encoders_in_base) == 2
-    if text_cache is not None and text_cache.index["conditioning"] != ("sdxl" if sdxl else "sd"):
-        raise ValueError(f"{text_dir}/text.json: holds {text_cache.index['conditioning']} conditioning for this base ({base})")
+    latent_cache, text_cache = batches.open_caches(data, latents_dir, text_dir, sdxl, base)
 
     # Trainable full components keep fp32 master weights; frozen and LoRA-adapted ones run in the precision.
     # SDXL's VAE overflows in fp16, so the VAE never runs in fp16.
@@ -175,7 +174,20 @@ def open_session(request: dict[str, Any]) -> Session:
         for encoder in encoders:
             encoder.model.to(dtype_of(encoder.name))
             models[encoder.name] = frozen(encoder.model)
+    # Made from the UNet before any adapter is added to it.
+    controlnet = None if declared_controlnet is None else frozen(initial_controlnet(
+        declared_controlnet, request.get("controlNetFolder"), models["unet"], vae_config, data.condition_channels,
+        f"{request['dataDir']}/index.json", seed))
     adapted = adapt(models, encoders, adaptation, seed)
+    if controlnet is not None:
+        treatment = declared_controlnet["treatment"]
+        controlnet.to(torch.float32 if treatment["_tag"] == "full" else weight_dtype)
+        if treatment["_tag"] == "full":
+            train_fully(controlnet, CONTROLNET, treatment, adapted)
+        elif treatment["_tag"] == "lora":
+            add_lora(controlnet, CONTROLNET, treatment, seed, adapted)
+        models[CONTROLNET] = controlnet
+        trains[CONTROLNET] = treatment["_tag"] != "frozen"
     for model in models.values():
         model.to(device)
     for t in adapted.trainables:
@@ -206,6 +218,7 @@ def open_session(request: dict[str, Any]) -> Session:
         shift_factor=(latent_cache.index["shiftFactor"] if latent_cache is not None else vae_config.get("shift_factor")) or 0.0,
         num_train_timesteps=scheduler.config.num_train_timesteps,
         members=None if split is None else split[1],
+        conditions=controlnet is not None,
     )
     needs = {"diffusion": diffusion, "reconstruction": reconstruction, "captionDropout": train["captionDropout"], "noiseOffset": train["noiseOffset"]}
 
@@ -227,9 +240,10 @@ def open_session(request: dict[str, Any]) -> Session:
         else:
             context, pooled = prompts.encode(encoders, [prompts.spell_out(c, spellings) for c in batch.captions], device)
         added = {"text_embeds": pooled, "time_ids": batch.time_ids.to(device)} if sdxl else None
+        control = None if controlnet is None else (controlnet, batch.conditions.to(device))
         return losses.diffusion_loss(
             scheduler, models["unet"], batch.latents.to(device), batch.noise.to(device), batch.timesteps.to(device),
-            context, added, min_snr_gamma)
+            context, added, min_snr_gamma, control)
 
     def loss_of(batch: batches.MicroBatch) -> torch.Tensor:
         parts = []
@@ -241,10 +255,21 @@ def open_session(request: dict[str, Any]) -> Session:
             parts.append(losses.vae_loss(vae, batch.images.to(device, dtype), batch.vae_draws.to(device), train["vae"]))
         return parts[0] if len(parts) == 1 else parts[0] + parts[1]
 
-    validation_loss = None if split is None else ValidationLoss(
-        declared_validation, seed, split[0], sources, encode_live, f"{request['dataDir']}/index.json")
+    if declared_validation is None:
+        validation_loss = None
+    elif split is not None:
+        validation_loss = ValidationLoss(declared_validation, seed, split[0], sources, encode_live, f"{request['dataDir']}/index.json")
+    else:
+        held_out = held_out_data(request, data)
+        held_latents, held_text = batches.open_caches(
+            held_out, request["validation"].get("latentsDir") if not reconstruction else None,
+            request["validation"].get("textDir") if not encoders_train else None, sdxl, base)
+        validation_loss = ValidationLoss(
+            declared_validation, seed, list(range(len(held_out.samples))),
+            replace(sources, data=held_out, latents=held_latents, text=held_text, members=None),
+            encode_live, f"{request['validation']['dataDir']}/index.json")
     return Session(request, accelerator, ranks, device, models, encoders, adapted, sdxl, spellings, data, load, loss_of,
-                   validation_loss, diffusion_loss_of, prefetchable=latent_cache is not None or not diffusion)
+                   validation_loss, diffusion_loss_of, prefetchable=latent_cache is not None or not diffusion, controlnet=controlnet)
 
 
 def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
@@ -306,6 +331,10 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
         return batches.Position(seed, positions[i][0], positions[i][1], accumulation, batch_size, first_row, rows) if i < len(positions) else None
 
     prefetcher = Prefetcher(session.load, enabled=session.prefetchable)
+    # The curve starts where training starts: the held-out loss before any update (a resumed run has it).
+    if session.validation_loss is not None and ranks.leader and first == 0:
+        with accelerator.autocast():
+            channel.metrics(0, {"validation_loss": session.validation_loss.measure(session.models, session.diffusion_loss_of)})
     try:
         for step in range(first, steps):
             stop = agreed_stop(accelerator, ranks, channel.stop_requested)
@@ -374,6 +403,8 @@ def train(request: dict[str, Any], channel: Channel) -> dict[str, Any]:
 
     if ranks.leader:
         write_model(work_dir, adapted, ema)
+        if session.controlnet is not None:
+            write_trained_controlnet(work_dir, session.controlnet, adapted, ema, request["adaptation"]["controlnet"]["treatment"])
     return {
         "steps": steps,
         "ema": ema is not None,

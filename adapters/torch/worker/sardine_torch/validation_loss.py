@@ -1,4 +1,4 @@
-"""`train.validationLoss` on the torch engine: the held-out split and the held-out diffusion loss at fixed
+"""`train.validationLoss` on the torch engine: the held-out split (or dataset) and the held-out diffusion loss at fixed
 timesteps and noise, exactly as adapters/tfjs/training/validation-loss.ts defines them (that file is the
 specification: split, timesteps, latents, noise and loss)."""
 
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from . import batches, draws
+from .files import PreparedData
 
 
 def held_out_split(seed: int, count: int, fraction: float, index_file: str) -> tuple[list[int], list[int]]:
@@ -30,6 +31,22 @@ def held_out_split(seed: int, count: int, fraction: float, index_file: str) -> t
     held_out = sorted(int(i) for i in order[:held])
     out = set(held_out)
     return held_out, [i for i in range(count) if i not in out]
+
+
+def held_out_data(request: dict[str, Any], training: PreparedData) -> PreparedData:
+    """`train.validationLoss.data`, prepared: every sample held out, of the training data's shape."""
+    if request.get("validation") is None:
+        raise ValueError("train.validationLoss.data: the train step was given no prepared held-out data")
+    index_file = f"{request['validation']['dataDir']}/index.json"
+    held_out = PreparedData(request["validation"]["dataDir"])
+    if not held_out.samples:
+        raise ValueError(f"{index_file}: train.validationLoss.data holds no sample")
+
+    def shape(d: PreparedData) -> str:
+        return f"{d.width}×{d.height}×{d.channels}"
+    if shape(held_out) != shape(training):
+        raise ValueError(f"{index_file}: train.validationLoss.data's samples are {shape(held_out)}, the training data's {shape(training)}")
+    return held_out
 
 
 def validation_timesteps(count: int, total: int) -> list[int]:
@@ -70,6 +87,7 @@ class ValidationLoss:
         batch.timesteps = torch.tensor(self.timesteps, dtype=torch.int64)
         batch.time_ids = torch.tensor([[data.height, data.width, 0, 0, data.height, data.width]] * k, dtype=torch.float32)
         batches.attach_cached_text(batch, sources)
+        batches.attach_conditions(batch, sources, [i] * k)
         return batch
 
     def measure(self, models: dict[str, torch.nn.Module], loss_of: Callable[[batches.MicroBatch], torch.Tensor]) -> float:
