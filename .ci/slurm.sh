@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A real one-node SLURM cluster on this machine, for the tests of the slurm executor.
+# A real SLURM cluster on this machine (one node, or several with --nodes), for the tests of the slurm executor.
 #
-#   .ci/slurm.sh start <dir> [--no-accounting] [--min-job-age S]
+#   .ci/slurm.sh start <dir> [--no-accounting] [--min-job-age S] [--nodes N]
 #                              installs Debian's slurm-wlm, slurmdbd, munge and mariadb-server with apt-get
 #                              when missing, writes a generated config under <dir>, starts munged, mariadbd
 #                              (accounting database, so sacct works as on large clusters), slurmdbd, slurmctld
@@ -12,6 +12,10 @@
 #                              sacct then answers "Slurm accounting storage is disabled".
 #                              --min-job-age S: the controller forgets an ended job after S seconds
 #                              (SLURM's MinJobAge, default 300; it purges about once a minute).
+#                              --nodes N: N compute nodes (N > 1: <host>-n1 … <host>-nN, one slurmd each on this
+#                              host, as Debian's build allows (MULTIPLE_SLURMD), each with its own port, spool,
+#                              log and node-local tmpfs; each has the machine's 2 CPUs and its share of the memory),
+#                              so that a job can span nodes. Their names do not resolve: NodeAddr is 127.0.0.1.
 #   .ci/slurm.sh stop <dir>    cancels the cluster's jobs and stops its daemons.
 #
 # slurmd runs in a private mount namespace with a tmpfs over <dir>/node-local: that folder is
@@ -55,13 +59,14 @@ wait_for() {
 }
 
 start() {
-  local dir="$1" accounting=yes min_job_age=300
+  local dir="$1" accounting=yes min_job_age=300 nodes=1
   shift
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --no-accounting) accounting=no ;;
       --min-job-age) min_job_age="${2:?--min-job-age needs seconds}"; shift ;;
-      *) echo "unknown option: $1 (expected --no-accounting or --min-job-age S)" >&2; return 2 ;;
+      --nodes) nodes="${2:?--nodes needs a count}"; shift ;;
+      *) echo "unknown option: $1 (expected --no-accounting, --min-job-age S or --nodes N)" >&2; return 2 ;;
     esac
     shift
   done
@@ -69,18 +74,33 @@ start() {
   export PATH="$PATH:/usr/sbin"
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
+  if ! [[ $nodes =~ ^[1-9][0-9]*$ ]]; then
+    echo "--nodes must be a count ≥ 1 (got $nodes)" >&2
+    return 2
+  fi
   if [[ -f "$dir/cluster.env" ]]; then
     echo "a cluster was already started in $dir (run stop first)" >&2
     return 1
   fi
   mkdir -p "$dir"/{etc,munge,state,spool,log,run,node-local}
   chmod 700 "$dir/munge"
-  local host mem ctld_port slurmd_port
+  local host mem ctld_port slurmd_port node_lines="" names=()
   host="$(hostname -s)"
   # Leave a quarter of the memory to the rest of the machine.
   mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 3 / 4 ))
   ctld_port="$(free_port)"
   slurmd_port="$(free_port)"
+  if [[ $nodes -eq 1 ]]; then
+    names=("$host")
+    node_lines="NodeName=$host NodeAddr=127.0.0.1 CPUs=2 RealMemory=$mem State=UNKNOWN"
+  else
+    local i
+    for i in $(seq 1 "$nodes"); do
+      names+=("$host-n$i")
+      mkdir -p "$dir/spool/$host-n$i" "$dir/node-local/$host-n$i"
+      node_lines+="NodeName=$host-n$i NodeHostname=$host NodeAddr=127.0.0.1 Port=$(free_port) CPUs=2 RealMemory=$(( mem / nodes )) State=UNKNOWN"$'\n'
+    done
+  fi
 
   # munge: a fresh key and a private socket, so this cluster shares nothing with a system munged.
   head -c 1024 /dev/urandom > "$dir/munge/munge.key"
@@ -103,11 +123,11 @@ AuthType=auth/munge
 AuthInfo=socket=$dir/munge/munge.socket
 CredType=cred/munge
 StateSaveLocation=$dir/state
-SlurmdSpoolDir=$dir/spool
+SlurmdSpoolDir=$dir/spool$([[ $nodes -eq 1 ]] || echo /%n)
 SlurmctldPidFile=$dir/run/slurmctld.pid
-SlurmdPidFile=$dir/run/slurmd.pid
+SlurmdPidFile=$dir/run/slurmd$([[ $nodes -eq 1 ]] || echo -%n).pid
 SlurmctldLogFile=$dir/log/slurmctld.log
-SlurmdLogFile=$dir/log/slurmd.log
+SlurmdLogFile=$dir/log/slurmd$([[ $nodes -eq 1 ]] || echo -%n).log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -122,7 +142,7 @@ $accounting_conf
 JobCompType=jobcomp/none
 # How long the controller keeps an ended job, visible to squeue and scontrol (SLURM's default: 300).
 MinJobAge=$min_job_age
-NodeName=$host NodeAddr=127.0.0.1 CPUs=2 RealMemory=$mem State=UNKNOWN
+$node_lines
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
   export SLURM_CONF="$dir/etc/slurm.conf"
@@ -136,14 +156,18 @@ EOF
 
   setsid slurmctld -D -i </dev/null >>"$dir/log/slurmctld.log" 2>&1 &
   wait_for slurmctld "$dir/log/slurmctld.log" 120 scontrol ping
-  # The node's own mount namespace: <dir>/node-local is a tmpfs only slurmd and its jobs see.
-  setsid unshare --mount --propagation private sh -c \
-    'mount -t tmpfs -o size=16m sardine-node-local "$1" && exec slurmd -D' sh "$dir/node-local" \
-    </dev/null >>"$dir/log/slurmd.log" 2>&1 &
-  wait_for "the node" "$dir/log/slurmd.log" 120 sh -c '[ "$(sinfo -h -o %t)" = idle ]'
+  # Each node's own mount namespace: its folder under <dir>/node-local is a tmpfs only its slurmd and jobs see.
+  local name local_dir="$dir/node-local" node_log="$dir/log/slurmd.log"
+  for name in "${names[@]}"; do
+    if [[ $nodes -gt 1 ]]; then local_dir="$dir/node-local/$name" node_log="$dir/log/slurmd-$name.log"; fi
+    setsid unshare --mount --propagation private sh -c \
+      'mount -t tmpfs -o size=16m sardine-node-local "$1" && exec slurmd -D -N "$2"' sh "$local_dir" "$name" \
+      </dev/null >>"$node_log" 2>&1 &
+  done
+  wait_for "the nodes" "$node_log" 120 sh -c '[ "$(sinfo -h -o %t)" = idle ]'
   start_login_node "$dir"
   mv "$dir/cluster.env.tmp" "$dir/cluster.env"
-  echo "slurm cluster $cluster up, $([[ $accounting == yes ]] && echo with || echo without) accounting, MinJobAge=$min_job_age: SLURM_CONF=$SLURM_CONF" >&2
+  echo "slurm cluster $cluster up, $nodes node(s), $([[ $accounting == yes ]] && echo with || echo without) accounting, MinJobAge=$min_job_age: SLURM_CONF=$SLURM_CONF" >&2
 }
 
 # mariadb, the accounting database slurmdbd keeps (sacct reads it), and slurmdbd's configuration.
@@ -247,7 +271,8 @@ stop() {
     scancel --full --quiet --cluster="$cluster" --user="$(id -un)" 2>/dev/null || true
   fi
   stop_pidfile "$dir/run/sshd.pid"
-  stop_pidfile "$dir/run/slurmd.pid"
+  local pidfile
+  for pidfile in "$dir"/run/slurmd*.pid; do stop_pidfile "$pidfile"; done
   stop_pidfile "$dir/run/slurmctld.pid"
   stop_pidfile "$dir/run/slurmdbd.pid"
   stop_pidfile "$dir/run/mariadbd.pid"
@@ -256,7 +281,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) shift; start "${1:?usage: $0 start <dir> [--no-accounting] [--min-job-age S]}" "${@:2}" ;;
+  start) shift; start "${1:?usage: $0 start <dir> [--no-accounting] [--min-job-age S] [--nodes N]}" "${@:2}" ;;
   stop) stop "${2:?usage: $0 stop <dir>}" ;;
-  *) echo "usage: $0 start <dir> [--no-accounting] [--min-job-age S] | stop <dir>" >&2; exit 2 ;;
+  *) echo "usage: $0 start <dir> [--no-accounting] [--min-job-age S] [--nodes N] | stop <dir>" >&2; exit 2 ;;
 esac

@@ -1,4 +1,5 @@
-import type { StepResources } from "../../framework/declaration/resources.ts"
+import { type StepResources, trainNodes, trainProcesses } from "../../framework/declaration/resources.ts"
+import { engineOf, type Step } from "../../framework/plan/step.ts"
 import { shellQuote } from "./shell.ts"
 
 export interface JobOptions {
@@ -10,7 +11,27 @@ export interface JobOptions {
   readonly resources: StepResources
   /** Jobs that must complete successfully first. */
   readonly after: ReadonlyArray<string>
+  /** A train step's processes as SLURM tasks: `perNode` on each of `nodes` nodes (see trainingTasks). */
+  readonly tasks?: TrainingTasks
 }
+
+export interface TrainingTasks {
+  readonly nodes: number
+  readonly perNode: number
+}
+
+/**
+ * The tasks of a train step on several processes or nodes (torch engine), which the job's srun starts as its
+ * ranks; undefined for a step that runs as one process. `cpus`, `gpus` and `memory` stay per task, per node, per node.
+ */
+export const trainingTasks = (step: Step, resources: StepResources): TrainingTasks | undefined => {
+  if (step.kind !== "train" || engineOf(step) !== "torch") return undefined
+  const tasks = { nodes: trainNodes(resources), perNode: trainProcesses(resources) }
+  return tasks.nodes * tasks.perNode > 1 ? tasks : undefined
+}
+
+/** The job script's environment that makes the torch worker start its ranks with srun (adapters/torch/worker, slurm_ranks.py). */
+export const srunEnvironment: Readonly<Record<string, string>> = { SARDINE_TORCH_LAUNCHER: "srun" }
 
 /** sbatch's options for one job: resources as declared, nothing the cluster would not default. */
 export const sbatchArguments = (options: JobOptions): ReadonlyArray<string> => {
@@ -19,6 +40,7 @@ export const sbatchArguments = (options: JobOptions): ReadonlyArray<string> => {
     `--job-name=${options.name}`,
     `--output=${options.output}`,
     `--chdir=${options.chdir}`,
+    ...(options.tasks === undefined ? [] : [`--nodes=${options.tasks.nodes}`, `--ntasks-per-node=${options.tasks.perNode}`]),
     ...(r.cpus === undefined ? [] : [`--cpus-per-task=${r.cpus}`]),
     ...(r.gpus === undefined || r.gpus === 0 ? [] : [`--gpus-per-node=${r.gpus}`]),
     ...(r.memory === undefined ? [] : [`--mem=${r.memory}`]),
@@ -32,6 +54,11 @@ export const sbatchArguments = (options: JobOptions): ReadonlyArray<string> => {
   ]
 }
 
-/** A batch script that replaces its shell by the command, so SLURM's signals (scancel, time limit) reach it. */
-export const batchScript = (command: ReadonlyArray<string>, comment: string): string =>
-  `#!/bin/sh\n# ${comment.replace(/\n/g, " ")}\nexec ${command.map(shellQuote).join(" ")}\n`
+/**
+ * A batch script that replaces its shell by the command, so SLURM's signals (scancel, time limit) reach it,
+ * after exporting `environment`.
+ */
+export const batchScript = (command: ReadonlyArray<string>, comment: string, environment: Readonly<Record<string, string>> = {}): string => {
+  const exports = Object.entries(environment).map(([name, value]) => `export ${name}=${shellQuote(value)}\n`).join("")
+  return `#!/bin/sh\n# ${comment.replace(/\n/g, " ")}\n${exports}exec ${command.map(shellQuote).join(" ")}\n`
+}

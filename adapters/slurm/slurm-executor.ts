@@ -11,7 +11,7 @@ import { cachedSteps, selectSteps, type StepOutcome, type StepStatus } from "../
 import { ExecutorError, type ExecutionRequest, type Executor, type JobAllocation, type SlurmChoice, type StepJob } from "../../framework/services/executor.ts"
 import { fileProblem } from "../../framework/files/file-errors.ts"
 import { logsDir, readJobRecord, writeJobRecord, type JobRecord } from "./job-records.ts"
-import { batchScript, sbatchArguments } from "./job-script.ts"
+import { batchScript, sbatchArguments, srunEnvironment, trainingTasks, type TrainingTasks } from "./job-script.ts"
 import { logTail } from "./log-tail.ts"
 import { cancel, isFinal, jobStates, submit, type JobState } from "./queue.ts"
 import { checkSharedCache } from "./shared-cache-probe.ts"
@@ -49,10 +49,11 @@ interface Tracked {
   unknown: number
 }
 
-const allocationOf = (r: StepResources): JobAllocation => ({
+const allocationOf = (r: StepResources, tasks: TrainingTasks | undefined): JobAllocation => ({
   gpus: r.gpus ?? 0,
   cpus: r.cpus ?? 1,
-  ...(r.memory === undefined ? {} : { memory: r.memory })
+  ...(r.memory === undefined ? {} : { memory: r.memory }),
+  ...(tasks === undefined ? {} : { nodes: tasks.nodes, tasksPerNode: tasks.perNode })
 })
 
 const labelOf = (step: Step, jobId: string) => `${step.kind.padEnd(14)} ${step.id}  (job ${jobId})`
@@ -119,12 +120,14 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
           }
           const after = step.inputs.map((input) => tracked.get(input.step)?.jobId).filter((id): id is string => id !== undefined)
           const resources = resourcesOf(step)
+          const tasks = trainingTasks(step, resources)
           const args = sbatchArguments({
             name: `sardine:${step.id}`,
             output: join(logs, `${step.key}.%j.out`),
             chdir: options.workingDir,
             resources,
-            after
+            after,
+            ...(tasks === undefined ? {} : { tasks })
           })
           const command = [
             ...entry,
@@ -140,7 +143,7 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
             ...(request.force.has(step.id) ? ["--force"] : []),
             ...(request.engine === undefined ? [] : ["--engine", request.engine])
           ]
-          const script = batchScript(command, `sardine step ${step.id} of ${plan.name} (key ${step.key})`)
+          const script = batchScript(command, `sardine step ${step.id} of ${plan.name} (key ${step.key})`, tasks === undefined ? {} : srunEnvironment)
           const submittedAt = Date.now()
           // Once sbatch accepted a job, it is tracked (and so cancelled on Ctrl-C) whatever happens next.
           const jobId = yield* Effect.uninterruptible(
@@ -157,7 +160,7 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
             submittedAt: new Date(submittedAt).toISOString(),
             log: tracked.get(step.id)!.log,
             ...(shell.host === undefined ? {} : { ssh: shell.host }),
-            allocation: allocationOf(resources)
+            allocation: allocationOf(resources, tasks)
           })
           yield* progress.note(`submitted ${step.id} as job ${jobId}${after.length === 0 ? "" : ` (after ${after.join(", ")})`}`)
         }

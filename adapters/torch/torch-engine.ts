@@ -227,6 +227,7 @@ export const makeTorchEngine = (options: TorchEngineOptions = {}) =>
           workDir: request.workDir,
           processes: request.processes ?? 1,
           sharding: request.sharding ?? "none",
+          nodes: request.nodes ?? 1,
           ...(request.latentsDir === undefined ? {} : { latentsDir: request.latentsDir }),
           ...(request.textDir === undefined ? {} : { textDir: request.textDir }),
           ...(request.validation === undefined ? {} : { validation: request.validation })

@@ -5,7 +5,7 @@ import { experimentsOf } from "../declaration/experiment.ts"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import { resolutionOf } from "../declaration/normalise.ts"
 import { experimentOfReplicate } from "../declaration/replicates.ts"
-import { memoryBytes, timeLimitSeconds, trainProcesses } from "../declaration/resources.ts"
+import { memoryBytes, timeLimitSeconds, trainNodes, trainProcesses } from "../declaration/resources.ts"
 import { type MemoryPlan, memoryPlan, type MemoryTerms, shortfall, termName } from "../plan/memory-plan.ts"
 import { stepResources } from "../plan/step-resources.ts"
 import { duration, type TimePlan, timePlan, timeWarning } from "../plan/time-plan.ts"
@@ -70,7 +70,8 @@ export const planMemory = (loaded: LoadedDeclaration, plan: Plan, declaredOnly =
         adaptation: resolveAdaptation(experiment.components, experiment.base.family),
         train: experiment.train,
         resolution: resolutionOf(experiment.data),
-        processes: trainProcesses(resources),
+        // Every process of every node takes its slice of the global batch.
+        processes: trainProcesses(resources) * trainNodes(resources),
         sharding: resources.sharding
       }
       const memory = memoryPlan(input)

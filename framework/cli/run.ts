@@ -3,6 +3,7 @@ import { Console, type Duration, Effect, Exit, FiberId, Option, Schema } from "e
 import { join, relative, resolve } from "node:path"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import { enginesOf, type Plan } from "../plan/step.ts"
+import { stepResources } from "../plan/step-resources.ts"
 import { cacheLayout, type OutputState } from "../runner/cache.ts"
 import { outputStates, selectSteps, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
@@ -197,6 +198,14 @@ export const runCommand = Command.make(
       const states = yield* outputStates(plan, cacheDir)
       const toRun = plan.steps.filter((s) => selected.has(s.id) && (states.get(s.id)?._tag !== "done" || forced.has(s.id)))
       yield* checkDeclaredFolders(toRun, (path) => resolve(loaded.directory, path))
+      // Only SLURM allocates several nodes; the local executor would train on this machine's processes alone.
+      const multiNode = executor._tag === "local"
+        ? toRun.flatMap((s) => {
+          const nodes = stepResources(loaded.declaration, s).nodes ?? 1
+          return nodes > 1 ? [`${s.id}: resources.${s.kind}.nodes is ${nodes}; the local executor runs on this machine only: run it with --executor slurm`] : []
+        })
+        : []
+      if (multiNode.length > 0) return yield* Effect.fail(new RunFailed({ failed: multiNode }))
       if (dryRun) {
         yield* Console.log(toRun.length === 0 ? "nothing to run: every selected step is cached" : "would run:")
         for (const s of toRun) {

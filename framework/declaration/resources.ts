@@ -63,7 +63,7 @@ export const Qos = pattern(slurmName, "a SLURM QOS name (letters, digits, '_', '
 export const Constraint = pattern(/^[A-Za-z0-9_.\-[\]()&|,*:]+$/, `a SLURM constraint such as "a100" or "h100|h200"`)
 
 export const StepResources = Schema.Struct({
-  /** GPUs of the job, on its one node (`--gpus-per-node`); 0 asks for none. */
+  /** GPUs of the job on each of its nodes (`--gpus-per-node`); 0 asks for none. */
   gpus: Schema.optionalWith(IntegerAtLeast(0), { exact: true }),
   /**
    * Data-parallel processes of a train step on the torch engine, per node (each trains on its slice of every
@@ -77,9 +77,14 @@ export const StepResources = Schema.Struct({
    * does not fit one GPU. Torch engine, train steps, two or more processes.
    */
   sharding: Schema.optionalWith(Schema.Literal("none", "fsdp"), { exact: true }),
-  /** CPUs of the job (`--cpus-per-task`). */
+  /**
+   * Nodes of a train step on the torch engine (`--nodes`; the slurm executor only), each running `processes`
+   * training processes as SLURM tasks (`--ntasks-per-node`); default 1. `train.batchSize` divides among all of them.
+   */
+  nodes: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
+  /** CPUs of each process (`--cpus-per-task`): of the job, or of each training process of a train step on several. */
   cpus: Schema.optionalWith(IntegerAtLeast(1), { exact: true }),
-  /** Memory of the job (`--mem`). */
+  /** Memory of the job on each of its nodes (`--mem`). */
   memory: Schema.optionalWith(MemorySize, { exact: true }),
   /**
    * Memory of each GPU, for `sardine plan --resources`: a train step whose estimated need exceeds it is
@@ -117,6 +122,9 @@ export type Resources = typeof Resources.Type
 /** The processes a train step runs on: the declared count, else one per GPU, else one. */
 export const trainProcesses = (resources: StepResources): number =>
   resources.processes ?? (resources.gpus !== undefined && resources.gpus > 0 ? resources.gpus : 1)
+
+/** The nodes a train step runs on: the declared count, else one. */
+export const trainNodes = (resources: StepResources): number => resources.nodes ?? 1
 
 /** What a step asks for when nothing is declared: one CPU, no GPU, the cluster's defaults for the rest. */
 export const defaultStepResources: StepResources = { cpus: 1, gpus: 0 }

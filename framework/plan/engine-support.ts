@@ -3,7 +3,7 @@ import { Effect, Option, Schema } from "effect"
 import { join } from "node:path"
 import { statIfPresent } from "../files/if-present.ts"
 import { type Declaration, type EngineChoice, type Experiment, experimentsOf } from "../declaration/experiment.ts"
-import { resourcesFor, type Resources, trainProcesses } from "../declaration/resources.ts"
+import { resourcesFor, type Resources, trainNodes, trainProcesses } from "../declaration/resources.ts"
 import type { Training } from "../declaration/training.ts"
 import type { Treatment } from "../declaration/treatment.ts"
 import { type EngineError, type EngineName, EngineEnvironments, type TorchEnvironment } from "../services/engine.ts"
@@ -193,6 +193,11 @@ const shardingProblems = (experiment: Experiment, train: Training, processes: nu
   ]
 }
 
+const tfjsNodesProblems = (nodes: number | undefined): Array<string> =>
+  nodes !== undefined && nodes > 1
+    ? [`resources.train.nodes: the tfjs engine trains in one process on one node (got ${nodes}); run it with --engine torch, or remove it`]
+    : []
+
 /** The LoRA treatments of an experiment's components, by field path. */
 const loraDropouts = (experiment: Experiment): ReadonlyArray<readonly [string, number]> => {
   const { textEncoders } = experiment.components
@@ -214,9 +219,13 @@ const processProblems = (declaration: Declaration, experiment: Experiment, engin
     Object.entries(layer ?? {}).flatMap(([kind, resources]) =>
       kind !== "train" && kind !== "default"
         ? [
-          ...(resources?.processes !== undefined
-            ? [`resources.${kind}.processes: only train steps run on several processes (a ${kind} step runs one); remove it`]
-            : []),
+          ...(["processes", "nodes"] as const).flatMap((field) =>
+            resources?.[field] !== undefined
+              ? [
+                `resources.${kind}.${field}: only train steps run on several ${field} (a ${kind} step runs ${field === "nodes" ? "on one" : "one"}); remove it`
+              ]
+              : []
+          ),
           ...(resources?.sharding !== undefined ? [`resources.${kind}.sharding: only train steps shard (a ${kind} step runs one process); remove it`] : [])
         ]
         : []
@@ -225,20 +234,21 @@ const processProblems = (declaration: Declaration, experiment: Experiment, engin
   const train = experiment.train !== undefined && !experiment.baseline ? experiment.train : undefined
   if (train === undefined) return elsewhere
   const resources = resourcesFor(layers, "train")
-  if (engine === "tfjs") return [...elsewhere, ...tfjsProcessesProblems(resources.processes, resources.sharding)]
-  const processes = trainProcesses(resources)
+  if (engine === "tfjs") return [...elsewhere, ...tfjsProcessesProblems(resources.processes, resources.sharding), ...tfjsNodesProblems(resources.nodes)]
+  const processes = trainProcesses(resources) * trainNodes(resources)
   const sharding = resources.sharding === "fsdp" ? shardingProblems(experiment, train, processes) : []
   if (processes === 1) return [...elsewhere, ...sharding]
+  const declared = resources.nodes === undefined ? "resources.train.processes" : "resources.train.processes × resources.train.nodes"
   return [
     ...elsewhere,
     ...sharding,
     ...(train.batchSize % processes !== 0
       ? [
-        `train.batchSize: ${train.batchSize} is the global batch and does not divide among ${processes} processes (resources.train.processes); declare a multiple of ${processes}`
+        `train.batchSize: ${train.batchSize} is the global batch and does not divide among ${processes} processes (${declared}); declare a multiple of ${processes}`
       ]
       : []),
     ...loraDropouts(experiment).map(([field, dropout]) =>
-      `${field}: LoRA dropout (${dropout}) draws its masks per process, so ${processes} processes (resources.train.processes) would not train as one does; declare 0, or train on one process`
+      `${field}: LoRA dropout (${dropout}) draws its masks per process, so ${processes} processes (${declared}) would not train as one does; declare 0, or train on one process`
     )
   ]
 }

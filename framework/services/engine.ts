@@ -80,6 +80,11 @@ export interface TrainRequest extends EngineSelection {
   readonly processes?: number
   /** `resources.train.sharding` (absent: "none"); the torch engine shards the full UNet over the processes under "fsdp". */
   readonly sharding?: "none" | "fsdp"
+  /**
+   * Nodes to train on, each with `processes` processes (`resources.train.nodes`; absent: one): the torch engine
+   * starts them as the tasks of a SLURM job with srun, which only a job of the slurm executor can.
+   */
+  readonly nodes?: number
   readonly progress: ProgressSink
   readonly metrics: MetricSink
   readonly log: (message: string) => Effect.Effect<void>

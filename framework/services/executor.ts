@@ -52,19 +52,39 @@ export interface StepJob {
   readonly allocation?: JobAllocation
 }
 
-/** What a job asked for: GPUs, CPUs and memory (the cluster's default when absent). */
+/**
+ * What a job asked for: GPUs, CPUs and memory (the cluster's default when absent); for a train step on several
+ * processes, its nodes and tasks (one per process) on each, with GPUs and memory per node and CPUs per task.
+ */
 export const JobAllocation = Schema.Struct({
   gpus: Schema.Number,
   cpus: Schema.Number,
-  memory: Schema.optionalWith(Schema.String, { exact: true })
+  memory: Schema.optionalWith(Schema.String, { exact: true }),
+  nodes: Schema.optionalWith(Schema.Number, { exact: true }),
+  tasksPerNode: Schema.optionalWith(Schema.Number, { exact: true })
 })
 export type JobAllocation = typeof JobAllocation.Type
 
 const counted = (n: number, unit: string) => `${n} ${unit}${n === 1 ? "" : "s"}`
 
-/** "2 GPUs, 8 CPUs, 64G", "no GPU, 1 CPU". */
-export const describeAllocation = (a: JobAllocation): string =>
-  [a.gpus === 0 ? "no GPU" : counted(a.gpus, "GPU"), counted(a.cpus, "CPU"), ...(a.memory === undefined ? [] : [a.memory])].join(", ")
+/** "2 GPUs, 8 CPUs, 64G", "no GPU, 1 CPU"; "2 nodes × 4 tasks × 1 GPU (8 GPUs), 6 CPUs a task, 400G a node". */
+export const describeAllocation = (a: JobAllocation): string => {
+  if (a.nodes === undefined || a.tasksPerNode === undefined) {
+    return [a.gpus === 0 ? "no GPU" : counted(a.gpus, "GPU"), counted(a.cpus, "CPU"), ...(a.memory === undefined ? [] : [a.memory])].join(", ")
+  }
+  const shape = `${counted(a.nodes, "node")} × ${counted(a.tasksPerNode, "task")}`
+  const total = `(${counted(a.gpus * a.nodes, "GPU")})`
+  const gpus = a.gpus === 0
+    ? `${shape}, no GPU`
+    : a.gpus % a.tasksPerNode === 0
+    ? `${shape} × ${counted(a.gpus / a.tasksPerNode, "GPU")} ${total}`
+    : `${shape}, ${counted(a.gpus, "GPU")} a node ${total}`
+  return [
+    gpus,
+    `${counted(a.cpus, "CPU")} a task`,
+    ...(a.memory === undefined ? [] : [`${a.memory} a node`])
+  ].join(", ")
+}
 
 /** Where the steps of a plan run. The outcomes are the local runner's, whichever executor ran them. */
 export interface Executor {

@@ -2,7 +2,7 @@ import { FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import { join } from "node:path"
 import type { BaseModel } from "../declaration/base-model.ts"
-import { trainProcesses } from "../declaration/resources.ts"
+import { trainNodes, trainProcesses } from "../declaration/resources.ts"
 import type { StepContext } from "../runner/step-handler.ts"
 import { type ComputedBy, validationDataRole, validationRole } from "../plan/step.ts"
 import { Engine, type EngineSelection, samplesIndexFile, type GeneratedSample } from "../services/engine.ts"
@@ -119,7 +119,7 @@ export const train = (context: StepContext<"train">) =>
         : {}),
       // On the tfjs engine the plan refused a declared process count; one per GPU is the torch engine's default.
       ...(context.step.config.engine === "torch"
-        ? { processes: trainProcesses(context.resources), sharding: context.resources.sharding ?? "none" }
+        ? { processes: trainProcesses(context.resources), nodes: trainNodes(context.resources), sharding: context.resources.sharding ?? "none" }
         : {}),
       ...trainingSinks(context, yield* FileSystem.FileSystem),
       image: (key, step, file) => context.tracking.image(key, step, file),

@@ -8,7 +8,7 @@ import { requirePrerequisite } from "../support/prerequisites.ts"
 import { repoRoot } from "../support/run-process.ts"
 
 /*
- * A real one-node SLURM cluster of .ci/slurm.sh, started in a temporary folder for a test file and
+ * A real SLURM cluster of .ci/slurm.sh (one node, or several sharing this host), started in a temporary folder for a test file and
  * stopped afterwards: with accounting (slurmdbd + MariaDB, so sacct answers) or without (sacct
  * answers "Slurm accounting storage is disabled", as on many small clusters). A machine without
  * SLURM's programs fails these tests with the line that says how to install them, never a skip.
@@ -24,6 +24,8 @@ export interface ClusterOptions {
   readonly accounting: boolean
   /** Seconds the controller keeps an ended job (SLURM's MinJobAge; default 300). */
   readonly minJobAge?: number
+  /** Compute nodes (default 1; several share this host, one slurmd each). */
+  readonly nodes?: number
 }
 
 /** A job as SLURM's records show it: sacct with accounting, scontrol (the controller's memory) without. */
@@ -87,7 +89,8 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     "start",
     dir,
     ...(options.accounting ? [] : ["--no-accounting"]),
-    ...(options.minJobAge === undefined ? [] : ["--min-job-age", String(options.minJobAge)])
+    ...(options.minJobAge === undefined ? [] : ["--min-job-age", String(options.minJobAge)]),
+    ...(options.nodes === undefined ? [] : ["--nodes", String(options.nodes)])
   ]
   try {
     await exec("bash", args, { timeout: 900_000 })

@@ -6,7 +6,8 @@ import { compilePlan } from "../../framework/plan/compile.ts"
 import { stepResources } from "../../framework/plan/step-resources.ts"
 import type { Study } from "../../framework/declaration/experiment.ts"
 import { stepKinds } from "../../framework/plan/step.ts"
-import { batchScript, sbatchArguments } from "../../adapters/slurm/job-script.ts"
+import { batchScript, sbatchArguments, srunEnvironment, trainingTasks } from "../../adapters/slurm/job-script.ts"
+import { describeAllocation } from "../../framework/services/executor.ts"
 import { fileStudy } from "../support/declarations.ts"
 
 const decode = (resources: unknown) => Effect.runSync(Effect.either(decodeDeclaration({ ...fileStudy(), resources })))
@@ -109,5 +110,54 @@ describe("resources per step kind in a study", () => {
     expect(batchScript(["/usr/bin/node", "/a b/sardine.js", "step", "it's.json"], "sardine step x")).toBe(
       "#!/bin/sh\n# sardine step x\nexec /usr/bin/node '/a b/sardine.js' step 'it'\\''s.json'\n"
     )
+  })
+
+  it("a train step on several processes or nodes (torch) asks for them as tasks, every other field mapped too", () => {
+    const declaration = Effect.runSync(decodeDeclaration({ ...fileStudy(), engine: "torch" })) as Study
+    const steps = compilePlan(declaration, new Map(), "torch").steps
+    const train = steps.find((s) => s.kind === "train")!
+    const generate = steps.find((s) => s.kind === "generate")!
+    const tfjsTrain = compilePlan(declaration, new Map(), "tfjs").steps.find((s) => s.kind === "train")!
+    expect(trainingTasks(train, { processes: 2 })).toEqual({ nodes: 1, perNode: 2 })
+    expect(trainingTasks(train, { gpus: 8, nodes: 2 })).toEqual({ nodes: 2, perNode: 8 })
+    expect(trainingTasks(train, { nodes: 2 })).toEqual({ nodes: 2, perNode: 1 })
+    // One process: the job runs it as before, without srun.
+    expect(trainingTasks(train, { gpus: 1 })).toBeUndefined()
+    expect(trainingTasks(tfjsTrain, { processes: 2 })).toBeUndefined()
+    expect(trainingTasks(generate, { gpus: 4 })).toBeUndefined()
+    expect(sbatchArguments({
+      name: "t",
+      output: "o",
+      chdir: "d",
+      resources: { gpus: 4, nodes: 2, cpus: 8, memory: "400G", time: "2-00:00:00", partition: "gpu", account: "sar", qos: "long", constraint: "h100" },
+      after: [],
+      tasks: { nodes: 2, perNode: 4 }
+    })).toEqual([
+      "--job-name=t",
+      "--output=o",
+      "--chdir=d",
+      "--nodes=2",
+      "--ntasks-per-node=4",
+      "--cpus-per-task=8",
+      "--gpus-per-node=4",
+      "--mem=400G",
+      "--time=2-00:00:00",
+      "--partition=gpu",
+      "--account=sar",
+      "--qos=long",
+      "--constraint=h100"
+    ])
+    expect(batchScript(["node", "sardine.js", "step"], "sardine step t", srunEnvironment)).toBe(
+      "#!/bin/sh\n# sardine step t\nexport SARDINE_TORCH_LAUNCHER=srun\nexec node sardine.js step\n"
+    )
+  })
+
+  it("an allocation of several tasks reads nodes × tasks × GPUs", () => {
+    expect(describeAllocation({ gpus: 4, cpus: 8, memory: "400G", nodes: 2, tasksPerNode: 4 })).toBe(
+      "2 nodes × 4 tasks × 1 GPU (8 GPUs), 8 CPUs a task, 400G a node"
+    )
+    expect(describeAllocation({ gpus: 0, cpus: 1, memory: "2G", nodes: 1, tasksPerNode: 2 })).toBe("1 node × 2 tasks, no GPU, 1 CPU a task, 2G a node")
+    expect(describeAllocation({ gpus: 3, cpus: 1, nodes: 2, tasksPerNode: 2 })).toBe("2 nodes × 2 tasks, 3 GPUs a node (6 GPUs), 1 CPU a task")
+    expect(describeAllocation({ gpus: 1, cpus: 4, memory: "32G" })).toBe("1 GPU, 4 CPUs, 32G")
   })
 })

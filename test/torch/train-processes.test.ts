@@ -140,6 +140,19 @@ describe("resources.train.processes", () => {
     expect(await problemsOf(declaration, "tfjs")).toEqual([refusal])
   })
 
+  it("resources.train.nodes: refused on tfjs and on other step kinds; the batch divides among processes × nodes", async () => {
+    expect(await problemsOf(validExperiment({ resources: { train: { nodes: 2 } } }), "tfjs")).toEqual([
+      "resources.train.nodes: the tfjs engine trains in one process on one node (got 2); run it with --engine torch, or remove it"
+    ])
+    expect(await problemsOf(validExperiment({ resources: { generate: { nodes: 2 } } }), "torch")).toEqual([
+      "resources.generate.nodes: only train steps run on several nodes (a generate step runs on one); remove it"
+    ])
+    expect(await problemsOf(withProcesses(2, 6, { resources: { train: { processes: 2, nodes: 2 } } }), "torch")).toEqual([
+      "train.batchSize: 6 is the global batch and does not divide among 4 processes (resources.train.processes × resources.train.nodes); declare a multiple of 4"
+    ])
+    expect(await problemsOf(withProcesses(2, 8, { resources: { train: { processes: 2, nodes: 2 } } }), "torch")).toEqual([])
+  })
+
   it("is part of no content key", async () => {
     const keys = async (declaration: unknown) => compilePlan(await decode(declaration), new Map(), "torch").steps.map((s) => s.key)
     expect(await keys(withProcesses(2, 8))).toEqual(await keys(withProcesses(1, 8)))

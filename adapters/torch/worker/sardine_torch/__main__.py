@@ -1,8 +1,8 @@
 """`python -m sardine_torch`: one request on stdin, the operation's messages on stdout (protocol.py).
 
 Operations: hello (the environment only), init-model, encode-latents, encode-text, train, generate, export, export-onnx.
-Exit status: 0 after `result` or `stopped`, 1 after `error`. A train request with `processes` > 1 runs on
-that many processes (launch.py); with torchrun's environment and a request file, this is one of them.
+Exit status: 0 after `result` or `stopped`, 1 after `error`. A train request with `processes` (× `nodes`) > 1 runs on
+that many processes (launch.py); with torchrun's (or srun's) environment and a request file, this is one of them.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> int:
             from .launch import remove_ranks_folder
 
             remove_ranks_folder(request["workDir"])
-        if operation == "train" and request.get("processes", 1) > 1:
+        if operation == "train" and request.get("processes", 1) * request.get("nodes", 1) > 1:
             from .launch import train_on_processes
 
             channel.send("result", value=train_on_processes(request, channel))

@@ -12,6 +12,9 @@ process that failed first (every rank writes its exception to a file), naming it
 (SIGTERM, SIGINT, stdin closed) is sent on as SIGTERM to every process (each writes its pid on start), not
 through torchrun, which would kill them 30 s later, too soon for a large checkpoint; the processes agree on
 the step to stop at and rank 0 checkpoints.
+
+Inside a SLURM job that the SLURM executor submitted for several processes or nodes, srun starts the ranks
+instead, one per task, on every node (slurm_ranks.py); a stop request then reaches them through scancel.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .protocol import Channel, Stopped, error_message
+from .slurm_ranks import rank_environment, rendezvous, srun_command, stop_ranks, under_srun
 
 # The environment that makes `python -m sardine_torch` one of the training processes.
 REQUEST_FILE = "SARDINE_TORCH_REQUEST_FILE"
@@ -65,6 +69,7 @@ def first_failure(folder: Path, processes: int) -> dict[str, Any] | None:
 
 # The processes' shared folder (request, pids, errors) inside the train step's work folder, not in /tmp: one that
 # a SIGKILLed launcher leaves is removed by the next run of the step (remove_ranks_folder) or with the work folder.
+# Being in the cache, which the compute nodes share, it is also where the ranks of other nodes meet under srun.
 RANKS_FOLDER = ".ranks"
 
 
@@ -88,27 +93,43 @@ def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, A
     from .data_parallel import check_divisible
 
     processes: int = request["processes"]
-    check_divisible(request["train"]["batchSize"], processes)
+    nodes: int = request.get("nodes", 1)
+    srun = under_srun()
+    if nodes > 1 and not srun:
+        raise ValueError(f"resources.train.nodes: {nodes} nodes need the slurm executor (sardine run --executor slurm), which starts the "
+                         "training processes on them with srun")
+    world = processes * nodes
+    check_divisible(request["train"]["batchSize"], world)
     with ranks_folder(request["workDir"]) as folder:
         (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", "-m", "sardine_torch"]
         environment = {**os.environ, REQUEST_FILE: str(folder / "request.json"), ERRORS_FOLDER: str(folder)}
-        channel.log(f"starting {processes} training processes: {' '.join(command[1:])}")
+        if srun:
+            command = srun_command(sys.executable, processes, nodes)
+            address, port = rendezvous()
+            environment.update(MASTER_ADDR=address, MASTER_PORT=str(port))
+            channel.log(f"starting {world} training processes as SLURM tasks ({nodes} node(s) × {processes}), rendezvous at "
+                        f"{address}:{port}: {' '.join(command)}")
+        else:
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", "-m", "sardine_torch"]
+            channel.log(f"starting {processes} training processes: {' '.join(command[1:])}")
         # In a session of its own: Ctrl-C in a terminal reaches this launcher, which stops the processes itself;
-        # torchrun would forward it and kill them 30 s later.
+        # torchrun would forward it and kill them 30 s later (srun would cancel them at once).
         torchrun = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=environment, text=True, encoding="utf-8",
                                     start_new_session=True)
         done = threading.Event()
 
         def pass_on_stop() -> None:
             while not done.wait(0.2):
+                if channel.stop_requested is not None and srun:
+                    stop_ranks()
+                    return
                 if channel.stop_requested is not None:
                     started = [int(f.read_text(encoding="utf-8")) for f in folder.glob("rank-*.pid")]
                     for pid in started:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGTERM)
                     # Processes not yet started (no pid written) stop with torchrun.
-                    if len(started) < processes:
+                    if len(started) < world:
                         torchrun.send_signal(signal.SIGTERM)
                     return
 
@@ -133,7 +154,7 @@ def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, A
             if torchrun.poll() is None:
                 torchrun.kill()
                 torchrun.wait()
-        failure = first_failure(folder, processes)
+        failure = first_failure(folder, world)
         reported = any(folder.glob("rank-*.json"))
     # Stopped before the processes could answer (torchrun stopped them while starting): a stop, not a death.
     if final is None and not reported and channel.stop_requested is not None:
@@ -143,7 +164,7 @@ def train_on_processes(request: dict[str, Any], channel: Channel) -> dict[str, A
     if final is not None and final["type"] == "stopped":
         raise Stopped(final["reason"])
     if final is None or status != 0:
-        raise RuntimeError(f"torchrun exited with status {status} without a result from the training processes (their output is above)")
+        raise RuntimeError(f"{command[0] if srun else 'torchrun'} exited with status {status} without a result from the training processes (their output is above)")
     return final["value"]
 
 
@@ -181,6 +202,8 @@ class RankChannel(Channel):
 
 def run_rank() -> int:
     """One training process (torchrun's environment names its rank); exit status 0 after a result or a stop."""
+    if under_srun():
+        os.environ.update(rank_environment(os.environ))
     channel = RankChannel(int(os.environ["RANK"]), Path(os.environ[ERRORS_FOLDER]))
     try:
         channel.listen()
