@@ -15,13 +15,12 @@ import { Conditioning, controlNet } from "../../framework/declaration/conditioni
 import { synthetic } from "../../framework/declaration/dataset.ts"
 import { Generation, type GenerationInput } from "../../framework/declaration/generation.ts"
 import type { TreatmentInput } from "../../framework/declaration/treatment.ts"
-import { Engine, type GeneratedSample, type GenerateRequest, type TrainRequest } from "../../framework/services/engine.ts"
-import { ImageIO } from "../../framework/services/image-io.ts"
+import { Engine, type GenerateRequest, type TrainRequest } from "../../framework/services/engine.ts"
 import { prepareConditioned } from "../controlnet/conditioned-data.ts"
 import { referencePython } from "../support/reference-python.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { components, readWeights, temporaryFolder, training } from "../training/training-run.ts"
-import { torchEngineLayer } from "./torch-worker.ts"
+import { generatedImages, torchEngineLayer } from "./torch-worker.ts"
 
 /**
  * The torch engine's ControlNet against the tfjs engine's, on tiny SD and SDXL pipelines (16 px synthetic
@@ -183,14 +182,7 @@ describe("the torch engine's ControlNet against the tfjs engine's", () => {
       progress: () => Effect.void
     }
   }
-  const images = (dir: string) =>
-    Effect.runPromise(
-      Effect.gen(function*() {
-        const io = yield* ImageIO
-        const samples = JSON.parse(yield* Effect.promise(() => readFile(join(dir, "samples.json"), "utf8"))) as Array<GeneratedSample>
-        return yield* Effect.forEach(samples, (s) => Effect.map(io.read(join(dir, s.tiff)), (raster) => ({ sample: s, data: raster.data })))
-      }).pipe(Effect.provide(ImageIOLive))
-    )
+  const images = generatedImages
 
   const CASES = [
     ["the tfjs-trained model, scale 0.8", "tfjs", { scale: 0.8, guessMode: false }, {}],

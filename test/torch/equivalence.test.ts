@@ -10,13 +10,12 @@ import { trainingMetrics } from "../../framework/metrics/metric-catalog.ts"
 import { BaseModel, diffusers } from "../../framework/declaration/base-model.ts"
 import { synthetic } from "../../framework/declaration/dataset.ts"
 import { Generation, type GenerationInput } from "../../framework/declaration/generation.ts"
-import { Engine, type GeneratedSample, type GenerateRequest, type TrainRequest } from "../../framework/services/engine.ts"
-import { ImageIO } from "../../framework/services/image-io.ts"
+import { Engine, type GenerateRequest, type TrainRequest } from "../../framework/services/engine.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { components, readWeights, temporaryFolder, training } from "../training/training-run.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { tfjsStepZero, torchStepZero, type StepZero, type StepZeroCase } from "./step-gradients.ts"
-import { torchEngineLayer } from "./torch-worker.ts"
+import { generatedImages, torchEngineLayer } from "./torch-worker.ts"
 
 /**
  * The torch engine computes what the tfjs engine computes, on experiments/demo/base (both engines draw the
@@ -234,14 +233,7 @@ describe("the torch engine against the tfjs engine", () => {
       outDir,
       progress: () => Effect.void
     })
-    const images = (dir: string) =>
-      Effect.runPromise(
-        Effect.gen(function*() {
-          const io = yield* ImageIO
-          const samples = JSON.parse(yield* Effect.promise(() => readFile(join(dir, "samples.json"), "utf8"))) as Array<GeneratedSample>
-          return yield* Effect.forEach(samples, (s) => Effect.map(io.read(join(dir, s.tiff)), (raster) => ({ sample: s, data: raster.data })))
-        }).pipe(Effect.provide(ImageIOLive))
-      )
+    const images = generatedImages
 
     it.each(
       [

@@ -1,10 +1,13 @@
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
+import { readFile } from "node:fs/promises"
+import { join } from "node:path"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
 import { makeTorchEngine } from "../../adapters/torch/torch-engine.ts"
 import { workerRoot } from "../../adapters/torch/worker-process.ts"
-import { Engine } from "../../framework/services/engine.ts"
+import { Engine, type GeneratedSample } from "../../framework/services/engine.ts"
+import { ImageIO } from "../../framework/services/image-io.ts"
 import { referencePython } from "../support/reference-python.ts"
 
 /**
@@ -41,3 +44,13 @@ export const runPython = (script: string, args: ReadonlyArray<string>, input = "
   })
 
 export const runTorch = <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, torchEngineLayer))
+
+/** The float32 rasters of a generate step's folder, each with its entry of `samples.json`. */
+export const generatedImages = (dir: string) =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const io = yield* ImageIO
+      const samples = JSON.parse(yield* Effect.promise(() => readFile(join(dir, "samples.json"), "utf8"))) as Array<GeneratedSample>
+      return yield* Effect.forEach(samples, (s) => Effect.map(io.read(join(dir, s.tiff)), (raster) => ({ sample: s, data: raster.data })))
+    }).pipe(Effect.provide(ImageIOLive))
+  )
