@@ -36,7 +36,7 @@ const scenes = [
 /**
  * How every strategy samples: DPM-Solver++ with its SDE variant, which adds fresh noise at each step, keeps
  * more speckle in the samples (lower per-image ENL) than deterministic Euler at the same 20 steps, closer
- * to the reference's (measured by tools/demo-speckle-settings.ts, docs/demo-base.md).
+ * to the reference's (issue 22's measurements of the samplers on the demo's trained strategies).
  */
 const sampling = {
   sampler: "dpmsolver_multistep" as const,
