@@ -49,6 +49,8 @@ if (run) {
 // The keys `sardine run` used: with the fingerprints of the declared folders (base, CLIP).
 const { plan } = await Effect.runPromise(planWithFingerprints(loaded, { cacheDir, engine }).pipe(Effect.provide(NodeContext.layer)))
 const cache = cacheLayout(cacheDir)
+/** An experiment's evaluate step (a step shared by several experiments has the first one's id, so found by its users). */
+const evaluateStepOf = (experiment: string) => plan.steps.find((s) => s.kind === "evaluate" && s.experiments.includes(experiment))!
 const outputOf = (id: string) => cache.done(plan.steps.find((s) => s.id === id)!.key)
 
 const median = (values: ReadonlyArray<number>) => {
@@ -72,6 +74,8 @@ interface Row {
   readonly experiment: string
   readonly images: number
   readonly enlMean: number
+  /** The evaluation's bootstrap interval of the mean ENL (its level in evaluation.json's uncertainty). */
+  readonly enlInterval: readonly [number, number]
   readonly enlMedian: number
   /** Mean ENL of each prompt's images, in declaration order. */
   readonly enlByPrompt: ReadonlyArray<number>
@@ -83,7 +87,7 @@ interface Row {
 }
 
 const rowOf = (experiment: Experiment): Row | undefined => {
-  const dir = outputOf(`${experiment.name}/evaluate`)
+  const dir = cache.done(evaluateStepOf(experiment.name).key)
   if (!existsSync(join(dir, evaluationFile))) return undefined
   const evaluation = JSON.parse(readFileSync(join(dir, evaluationFile), "utf8")) as EvaluationResult
   const evidence = decodeEvidence(JSON.parse(readFileSync(join(dir, evidenceFile), "utf8")))
@@ -92,6 +96,7 @@ const rowOf = (experiment: Experiment): Row | undefined => {
     experiment: experiment.name,
     images: evaluation.generated.images,
     enlMean: evaluation.generated.statistics.enl,
+    enlInterval: [evaluation.estimates["statistics.enl"]?.low ?? NaN, evaluation.estimates["statistics.enl"]?.high ?? NaN],
     enlMedian: median(evidence.images.map((i) => i.statistics.enl)),
     enlByPrompt: evaluation.promptReadings.map((r) => r.enl ?? NaN),
     gapSeen: value("prompt_following.gap.seen"),
@@ -103,7 +108,7 @@ const rowOf = (experiment: Experiment): Row | undefined => {
 }
 
 const rows = chosen.flatMap((e) => rowOf(e) ?? [])
-const referenceDir = outputOf(`${chosen[0]!.name}/reference`)
+const referenceDir = outputOf(evaluateStepOf(chosen[0]!.name).inputs.find((i) => i.role === "reference")!.step)
 const reference = await referenceEnl(referenceDir)
 const referenceMean = reference.reduce((a, b) => a + b, 0) / reference.length
 const referenceMedian = median(reference)
@@ -119,12 +124,12 @@ if (process.argv.includes("--json")) {
   console.log(`ENL ×ref: the mean's ratio to the reference's mean (issue 22's target: ≤ 1.5); chance top-1 = 1 / prompts`)
   console.log("")
   console.log(
-    `| experiment | images | ENL mean | ×ref | ENL median | ENL by prompt (${prompts}) | gap seen | gap unseen | top-1 seen | top-1 unseen | W1 |`
+    `| experiment | images | ENL mean [95 %] | ×ref | ENL median | ENL by prompt (${prompts}) | gap seen | gap unseen | top-1 seen | top-1 unseen | W1 |`
   )
   console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
   for (const r of rows) {
     console.log(
-      `| ${r.experiment} | ${r.images} | ${f(r.enlMean)} | ${f(r.enlMean / referenceMean)} | ${f(r.enlMedian)} | ${
+      `| ${r.experiment} | ${r.images} | ${f(r.enlMean)} [${f(r.enlInterval[0])}, ${f(r.enlInterval[1])}] | ${f(r.enlMean / referenceMean)} | ${f(r.enlMedian)} | ${
         r.enlByPrompt.map((e) => f(e)).join(" · ")
       } | ${f(r.gapSeen, 1)} | ${f(r.gapUnseen, 1)} | ${f(r.top1Seen)} | ${f(r.top1Unseen)} | ${f(r.wasserstein, 3)} |`
     )

@@ -28,7 +28,17 @@ const onVae = (of: string, vae: string) => {
   return experiment({ ...e, name: `${of}.on-${vae}`, base: trained(vae, { family: "tiny" }) })
 }
 
+/** `e` sampled with the SDE variant of DPM-Solver++ (the best generation setting of speckle-settings.ts), named `<e>.sde`. */
+const sde = (e: DemoExperiment) =>
+  experiment({
+    ...e,
+    name: `${e.name}.sde`,
+    generate: { ...e.generate, sampler: "dpmsolver_multistep", schedulerConfig: { algorithm_type: "sde-dpmsolver++" } }
+  })
+
 const fullVae = named("full-vae")
+/** The VAE tuned on SAR three times longer. */
+const longerVae = experiment({ ...fullVae, name: "full-vae.steps-600", train: { ...fullVae.train!, steps: 600 } })
 const decoderOnly = experiment({
   ...fullVae,
   name: "full-vae-decoder",
@@ -52,6 +62,13 @@ export default study({
     onVae("full-unet", "full-vae"),
     onVae("full-unet", "full-vae-decoder"),
     onVae("hybrid", "full-vae"),
-    onVae("hybrid", "full-vae-decoder")
+    onVae("hybrid", "full-vae-decoder"),
+    longerVae,
+    onVae("full-unet", "full-vae.steps-600"),
+    onVae("hybrid", "full-vae.steps-600"),
+    sde(onVae("full-unet", "full-vae")),
+    sde(onVae("hybrid", "full-vae")),
+    sde(onVae("full-unet", "full-vae.steps-600")),
+    sde(onVae("hybrid", "full-vae.steps-600"))
   ]
 })
