@@ -129,9 +129,11 @@ if (process.argv.includes("--json")) {
   console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
   for (const r of rows) {
     console.log(
-      `| ${r.experiment} | ${r.images} | ${f(r.enlMean)} [${f(r.enlInterval[0])}, ${f(r.enlInterval[1])}] | ${f(r.enlMean / referenceMean)} | ${f(r.enlMedian)} | ${
-        r.enlByPrompt.map((e) => f(e)).join(" · ")
-      } | ${f(r.gapSeen, 1)} | ${f(r.gapUnseen, 1)} | ${f(r.top1Seen)} | ${f(r.top1Unseen)} | ${f(r.wasserstein, 3)} |`
+      `| ${r.experiment} | ${r.images} | ${f(r.enlMean)} [${f(r.enlInterval[0])}, ${f(r.enlInterval[1])}] | ${f(r.enlMean / referenceMean)} | ${
+        f(r.enlMedian)
+      } | ${r.enlByPrompt.map((e) => f(e)).join(" · ")} | ${f(r.gapSeen, 1)} | ${f(r.gapUnseen, 1)} | ${f(r.top1Seen)} | ${f(r.top1Unseen)} | ${
+        f(r.wasserstein, 3)
+      } |`
     )
   }
   const missing = chosen.length - rows.length
