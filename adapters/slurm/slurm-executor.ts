@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Duration, Effect, Exit, Schedule } from "effect"
 import { join } from "node:path"
 import type { StepResources } from "../../framework/declaration/resources.ts"
