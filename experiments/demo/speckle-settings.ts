@@ -86,11 +86,16 @@ const reworded = wordings.map((w) =>
 
 export default study({
   ...demo,
+  // The variants are named after the demo's strategies: the demo's comparison names none of them.
+  compare: [],
   name: "demo-speckle-settings",
   description: "The demo's strategies sampled with other samplers, step counts and guidance scales: generated speckle (ENL) against prompt following.",
   experiments: [
     ...demo.experiments.flatMap((e) =>
-      speckleSettings.map((s) => experiment({ ...e, name: settingName(e.name, s), generate: { ...e.generate, ...s.generate } }))
+      speckleSettings.map((s) =>
+        // A setting names its sampler whole: the demo's scheduler options (its SDE variant) do not carry over.
+        experiment({ ...e, name: settingName(e.name, s), generate: { ...e.generate, schedulerConfig: {}, ...s.generate } })
+      )
     ),
     ...reworded
   ]

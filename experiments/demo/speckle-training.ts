@@ -48,6 +48,8 @@ const decoderOnly = experiment({
 
 export default study({
   ...demo,
+  // The demo's comparison names hybrid-no-token, which is not trained otherwise here.
+  compare: [],
   name: "demo-speckle-training",
   description: "The demo's UNet strategies trained otherwise: noise offset, min-SNR, more steps, other learning rates, a SAR-tuned VAE.",
   experiments: [
