@@ -73,7 +73,6 @@ type Options = {
   readonly withToken?: boolean
   readonly batchSize?: number
   readonly replicates?: number
-  readonly conditioning?: ReturnType<typeof controlNet>
 }
 
 const strategy = (name: string, description: string, components: Parameters<typeof experiment>[0]["components"], options: Options = {}) => {
@@ -87,8 +86,7 @@ const strategy = (name: string, description: string, components: Parameters<type
     train: train(options.batchSize ?? 16),
     generate: generate(withToken),
     evaluate,
-    ...(options.replicates === undefined ? {} : { replicates: options.replicates }),
-    ...(options.conditioning === undefined ? {} : { conditioning: options.conditioning })
+    ...(options.replicates === undefined ? {} : { replicates: options.replicates })
   })
 }
 

@@ -7,7 +7,6 @@ import { join, resolve } from "node:path"
 import { expect } from "vitest"
 import { encodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
-import type { StudyStatistics } from "../../framework/metrics/study-statistics.ts"
 import type { EvaluationResult } from "../../framework/steps/evaluation-result.ts"
 import { type LocalRun, localRuns } from "../support/local-mlruns.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
@@ -15,7 +14,7 @@ import { repoRoot, sardine } from "../support/run-process.ts"
 /**
  * experiments/demo/study.ts cut down for the tests (study-tfjs.test.ts, study-torch.test.ts): the same
  * strategies, data generator, prompts' splits, reference and SAR CLIP, at sizes a CI worker runs in a few
- * minutes, through `sardine run` on one engine. What each cut costs is said where it is made.
+ * minutes, through `sardine run` on one engine.
  */
 
 export const declarationFile = join(repoRoot, "experiments/demo/study.ts")
@@ -39,7 +38,6 @@ export interface CutDownRun {
   readonly report: string | undefined
   /** Every evaluation by the name of the run that made it (`hybrid#2` for a replicate). */
   readonly evaluations: ReadonlyMap<string, EvaluationResult>
-  readonly statistics: StudyStatistics | undefined
   readonly runs: ReadonlyArray<LocalRun>
 }
 
@@ -61,7 +59,7 @@ export const runCutDownDemo = async (engine: "tfjs" | "torch", cut: CutDown): Pr
       data: { ...e.data, n: 240 },
       ...(e.train === undefined ? {} : { train: { ...e.train, steps: cut.steps, batchSize: 8, checkpointEvery: Math.ceil(cut.steps / 2) } }),
       generate: e.generate.conditions === undefined
-        // One seen and one unseen prompt keep both splits; four seeds, ten Euler steps.
+        // One seen and one unseen prompt keep both splits; four seeds, ten sampling steps.
         ? { ...e.generate, prompts: [e.generate.prompts[0], e.generate.prompts[3]], seeds: [0, 1, 2, 3], steps: 10 }
         // Four of its scenes, each with the demo's four seeds (the noise draws its intervals resample).
         : { ...e.generate, conditions: { ...e.generate.conditions, n: 4 }, steps: 10 },
@@ -89,13 +87,9 @@ export const runCutDownDemo = async (engine: "tfjs" | "torch", cut: CutDown): Pr
       const evaluation = JSON.parse(await readFile(path, "utf8")) as EvaluationResult
       for (const name of evaluation.experiments) evaluations.set(name, evaluation)
     }
-    const statisticsFile = reportFile === undefined ? undefined : join(reportFile, "..", "statistics.json")
-    const statistics = statisticsFile !== undefined && existsSync(statisticsFile)
-      ? JSON.parse(await readFile(statisticsFile, "utf8")) as StudyStatistics
-      : undefined
     const runs = existsSync(mlruns) ? await localRuns(mlruns) : []
     const report = reportFile !== undefined && existsSync(reportFile) ? await readFile(reportFile, "utf8") : undefined
-    return { output: run.stderr + run.stdout, code: run.code, report, evaluations, statistics, runs }
+    return { output: run.stderr + run.stdout, code: run.code, report, evaluations, runs }
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
