@@ -24,7 +24,7 @@
  * The load average is printed with the wall time.
  */
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -35,42 +35,43 @@ const option = (name: string, fallback: string) => {
   const at = process.argv.indexOf(`--${name}`)
   return at >= 0 ? process.argv[at + 1]! : fallback
 }
-const steps = option("steps", "1500")
-const lr = option("lr", "1e-2")
-const scenes = option("scenes", "6")
-const seed = option("seed", "1")
+// The study's knobs given on the command line (the study's defaults are the recipe).
+const knobNames = ["steps", "lr", "unet-lr", "batch", "train-scenes", "seed", "scenes", "draws", "scale"]
+const knobs = Object.fromEntries(knobNames.flatMap((name) => {
+  const at = process.argv.indexOf(`--${name}`)
+  return at >= 0 ? [[name.toUpperCase().replace("-", "_"), process.argv[at + 1]!]] : []
+}))
 const engine = option("engine", "tfjs")
 const cacheDir = option("cache-dir", mkdtempSync(join(tmpdir(), "sardine-controlnet-layout-")))
+const study = join(root, "bench", "controlnet-layout", "study.ts")
+const env = { ...process.env, ...Object.fromEntries(Object.entries(knobs).map(([name, value]) => [`SARDINE_BENCH_${name}`, value])) }
+const sardine = (args: ReadonlyArray<string>, stdio: "inherit" | "pipe") =>
+  execFileSync(process.execPath, [join(root, "bin", "sardine.js"), ...args, "--cache-dir", cacheDir, "--engine", engine, study], {
+    cwd: root,
+    stdio,
+    env,
+    maxBuffer: 1 << 28
+  })
 
 const started = Date.now()
-execFileSync(process.execPath, [
-  join(root, "bin", "sardine.js"),
-  "run",
-  join(root, "bench", "controlnet-layout", "study.ts"),
-  "--cache-dir",
-  cacheDir,
-  "--tracking-uri",
-  join(cacheDir, "mlruns"),
-  "--engine",
-  engine
-], {
-  cwd: root,
-  stdio: "inherit",
-  env: { ...process.env, SARDINE_BENCH_STEPS: steps, SARDINE_BENCH_LR: lr, SARDINE_BENCH_SCENES: scenes, SARDINE_BENCH_SEED: seed }
-})
+sardine(["run", "--tracking-uri", join(cacheDir, "mlruns")], "inherit")
 const seconds = (Date.now() - started) / 1000
 
-const evaluation = readdirSync(join(cacheDir, "steps"))
-  .map((key) => join(cacheDir, "steps", key, "evaluation.json"))
-  .filter((file) => existsSync(file))
-  .map((file) => JSON.parse(readFileSync(file, "utf8")) as EvaluationResult)[0]
-const paired = evaluation?.paired
-if (paired === undefined) throw new Error(`no paired evaluation in ${cacheDir}`)
-const { layout, shuffledLayout } = paired.intervals
-if (layout === undefined || shuffledLayout === undefined) throw new Error("the evaluation has no layout intervals (a single scene?)")
+// This run's evaluate steps, by their content keys (a shared --cache-dir holds other runs' too).
+const plan = JSON.parse(sardine(["plan", "--json"], "pipe").toString()) as { steps: ReadonlyArray<{ id: string; key: string }> }
+const pairedOf = (name: string) => {
+  const step = plan.steps.find((s) => s.id === `${name}/evaluate`)
+  if (step === undefined) throw new Error(`the plan has no step ${name}/evaluate`)
+  const paired = (JSON.parse(readFileSync(join(cacheDir, "steps", step.key, "evaluation.json"), "utf8")) as EvaluationResult).paired
+  if (paired === undefined) throw new Error(`${name}: no paired evaluation in ${cacheDir}`)
+  const { layout, layoutGain, shuffledLayout } = paired.intervals
+  if (layout === undefined || shuffledLayout === undefined || layoutGain === undefined) throw new Error(`${name}: no layout intervals (a single scene?)`)
+  return { pairs: paired.pairs.length, layout, shuffledLayout, layoutGain }
+}
 const show = (e: { value: number; low: number; high: number }) => `${e.value.toFixed(3)} [${e.low.toFixed(3)}, ${e.high.toFixed(3)}]`
-console.log(`engine=${engine} steps=${steps} lr=${lr} scenes=${scenes} seed=${seed} pairs=${paired.pairs.length}`)
-console.log(`layout (own scene)     ${show(layout)}`)
-console.log(`layout (shuffled)      ${show(shuffledLayout)}`)
+console.log(`engine=${engine} ${Object.entries(knobs).map(([name, value]) => `${name.toLowerCase()}=${value}`).join(" ")}`)
+for (const name of ["label-map-controlnet", "untrained-controlnet"]) {
+  const { layout, layoutGain, pairs, shuffledLayout } = pairedOf(name)
+  console.log(`${name} (${pairs} pairs): own ${show(layout)}  shuffled ${show(shuffledLayout)}  gain ${show(layoutGain)}  beats-shuffled=${layoutGain.low > 0}`)
+}
 console.log(`wall ${seconds.toFixed(0)} s; load ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${cpus().length} cores`)
-console.log(`beats-shuffled=${layout.low > shuffledLayout.value}`)
