@@ -38,6 +38,8 @@ const rows = truths.map(({ again, truth }, i) => {
 })
 const mean = (values: ReadonlyArray<number>) => values.reduce((s, v) => s + v, 0) / values.length
 for (const [i, r] of rows.entries()) console.log(`scene ${i}: own ${r.own.toFixed(3)}  shuffled ${r.shuffled.toFixed(3)}  gain ${r.gain.toFixed(3)}`)
-console.log(`scales ${scales.join(", ")}; mean own ${mean(rows.map((r) => r.own)).toFixed(3)}, shuffled ${mean(rows.map((r) => r.shuffled)).toFixed(3)}, gain ${
-  mean(rows.map((r) => r.gain)).toFixed(3)
-} (min ${Math.min(...rows.map((r) => r.gain)).toFixed(3)})`)
+console.log(
+  `scales ${scales.join(", ")}; mean own ${mean(rows.map((r) => r.own)).toFixed(3)}, shuffled ${mean(rows.map((r) => r.shuffled)).toFixed(3)}, gain ${
+    mean(rows.map((r) => r.gain)).toFixed(3)
+  } (min ${Math.min(...rows.map((r) => r.gain)).toFixed(3)})`
+)

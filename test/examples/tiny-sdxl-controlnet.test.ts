@@ -10,7 +10,7 @@ import { referencePython } from "../support/reference-python.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
 
 const declaration = `${repoRoot}/experiments/examples/tiny-sdxl-controlnet.ts`
-const FIXTURE = `${repoRoot}/test/fixtures/pipelines/sdxl-tiny`
+const FIXTURE = `${repoRoot}/test/fixtures/pipelines/sdxl-tiny-controlnet`
 
 /** The one cached step folder that has the file `name`, with the file parsed. */
 const stepFile = async <A>(cache: string, name: string): Promise<{ dir: string; value: A }> => {
