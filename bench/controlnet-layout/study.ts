@@ -1,14 +1,16 @@
 import { controlNet, diffusers, experiment, frozen, full, study, synthetic } from "sardine"
 
 /**
- * bench/controlnet-layout.ts's study: a ControlNet (initialised from the UNet) trained on the synthetic
- * label maps at 32 px on the demo's pretrained tiny base, everything else frozen, then each of
+ * bench/controlnet-layout.ts's study (and test/controlnet/controlnet-layout.test.ts's, cut down): a full ControlNet
+ * (initialised from the UNet) trained on the synthetic label maps at 32 px on the demo's pretrained tiny base beside
+ * its full UNet (the base makes optical-looking images; a frozen one learns layout, but slower), then each of
  * generate.conditions' scenes sampled with its map; the evaluation's paired metrics say whether the
  * samples follow their own scene's layout more than the other scenes'. "untrained-controlnet" samples the
  * same trained ControlNet at scale 0: its residuals are zero, as a zero-initialised ControlNet's are (its zero
  * convolutions), so it samples as the untrained model does — the floor — and shares the train step (scale
  * shapes sampling only). The bench sets the knobs through the environment (SARDINE_BENCH_STEPS, _LR, _BATCH,
- * _TRAIN_SCENES, _SEED for the train step, _SCENES, _DRAWS for the conditions and noise draws, _SCALE).
+ * _TRAIN_SCENES, _SEED, _UNET_LR (0: frozen) for the train step, _SCENES, _DRAWS for the conditions and noise draws,
+ * _SCALE); the defaults are the recipe (bench/controlnet-layout.ts has what each setting gave).
  */
 const knob = (name: string, fallback: number) => Number(process.env[`SARDINE_BENCH_${name}`] ?? fallback)
 const steps = knob("STEPS", 400)
