@@ -17,8 +17,11 @@
  * 0.361]; the scale-0 floor −0.03 to −0.05. What the score can reach (bench/controlnet-layout/score-range.ts: the
  * true image against a second acquisition of its scene): 0.75. 64 training scenes (the earlier default) are
  * memorised; the earlier unpaired comparison (own level against the shuffled one, 4 draws) had intervals of ±0.1.
- * On tfjs the same recipe at 200 steps did not show layout (gain −0.023 [−0.044, 0.002], 1.4 s/step at load ≈ 9),
- * although its losses follow torch's step by step: not explained yet (the engines' from_unet starts differ).
+ * On tfjs (its from_unet start is another draw; its losses follow torch's step by step) the recipe at 200 steps did
+ * not show layout (gain −0.023 [−0.044, 0.002]), at 400 steps it did: 0.252 [0.233, 0.282], the floor −0.049; 1.4 to
+ * 3.9 s/step at load 8–10 (400 steps: 9 min). The CI cut (test/controlnet/controlnet-layout.test.ts: 250 steps on
+ * 256 scenes, 6 scenes × 6 draws, torch) over train seeds 1, 2, 3: 0.227 [0.180, 0.247], 0.202 [0.171, 0.221], 0.167
+ * [0.133, 0.197]; the floor −0.009, −0.011, −0.003, each interval around 0.
  * The load average is printed with the wall time.
  */
 import { execFileSync } from "node:child_process"
