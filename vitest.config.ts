@@ -20,6 +20,7 @@ const unit = [
   "test/plan/lora-rank-sweep.test.ts",
   "test/plan/memory-plan.test.ts",
   "test/plan/shared-training-resources.test.ts",
+  "test/plan/architecture-fingerprint.test.ts",
   "test/slurm/resources.test.ts",
   "test/slurm/queue.test.ts",
   "test/slurm/time-limit.test.ts",
