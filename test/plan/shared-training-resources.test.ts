@@ -8,8 +8,8 @@ import { sharedStepConflicts, stepResources } from "../../framework/plan/step-re
 import { validExperiment } from "../support/declarations.ts"
 
 /**
- * Two experiments sharing one training (same content key) that ask for it differently: refused, naming both,
- * the field and the two values; `time` and `memory`, limits that change no number, take the largest declared.
+ * Two experiments sharing one training (same content key), or another step, that ask for it differently: refused,
+ * naming both, the field and the two values; `time` and `memory`, limits that change no number, take the largest declared.
  * Pure plan compilation, < 1 s.
  */
 
@@ -108,5 +108,28 @@ describe("a training several experiments share", () => {
     })
     // An experiment that declares none leaves it to the other; the study's applies to both.
     expect(planned(sharing({}, { time: "30" }, { memory: "16G" }), "torch").resources).toEqual({ cpus: 1, gpus: 0, time: "30", memory: "16G" })
+  })
+
+  it("the same for any other step they share: their data, its encodings, the report", () => {
+    const declaration = Effect.runSync(decodeDeclaration(study({
+      name: "s",
+      experiments: [
+        validExperiment({ name: "one", resources: { "prepare-data": { partition: "cpu" }, "encode-latents": { time: "30" }, report: { cpus: 2 } } }),
+        validExperiment({
+          name: "other",
+          resources: { "prepare-data": { partition: "big" }, "encode-latents": { time: "1:00:00" } },
+          train: { steps: 4, seed: 2 }
+        })
+      ]
+    })))
+    const plan = compilePlan(declaration, new Map(), "tfjs")
+    expect(sharedStepConflicts(declaration, plan)).toEqual([
+      "one/reference: one prepare-data step shared by one and other, which declare different resources.prepare-data.partition (one cpu, other big); " +
+      "declare the same value for all of them",
+      "one/data: one prepare-data step shared by one and other, which declare different resources.prepare-data.partition (one cpu, other big); " +
+      "declare the same value for all of them",
+      "report: one report step shared by one and other, which declare different resources.report.cpus (one 2, other 1); declare the same value for all of them"
+    ])
+    expect(stepResources(declaration, plan.steps.find((s) => s.id === "one/latents")!)).toEqual({ cpus: 1, gpus: 0, time: "1:00:00" })
   })
 })
