@@ -42,7 +42,7 @@ export const schedulerConfigClass = (sampler: Sampler): ConfigClass => scheduler
 export const unknownConfigKeys = (json: unknown, named: Readonly<Record<string, unknown>>, className: ConfigClass): ReadonlyArray<string> => {
   if (typeof json !== "object" || json === null || Array.isArray(json)) return []
   const ignored: ReadonlyArray<string> = ignoredConfigKeys[className]
-  return Object.keys(json).filter((key) => !key.startsWith("_") && !(key in named) && !ignored.includes(key))
+  return Object.keys(json).filter((key) => !key.startsWith("_") && !Object.hasOwn(named, key) && !ignored.includes(key))
 }
 
 /** Which library's class reads a config of `className`. */
