@@ -103,12 +103,21 @@ if [[ "$install" == 0 ]]; then
   bash "$repo/tools/setup-reference-env.sh" --check >/dev/null 2>&1 ||
     lacks REFERENCE_PYTHON "the reference venv is missing or out of date (SARDINE_TEST_INSTALL=0): run tools/setup-reference-env.sh"
 else
-  log="$(mktemp)"
-  bash "$repo/.ci/mlflow-server.sh" install >"$log" 2>&1 ||
-    lacks MLFLOW "the MLflow venv could not be installed (.ci/mlflow-server.sh install): $(tail -n 1 "$log")"
-  bash "$repo/tools/setup-reference-env.sh" >"$log" 2>&1 ||
-    lacks REFERENCE_PYTHON "the reference venv could not be installed (tools/setup-reference-env.sh): $(tail -n 1 "$log")"
-  rm -f "$log"
+  # The two venvs share nothing, and each install mostly waits on downloads: side by side, the longer one
+  # (the reference venv's torch) is all the wait. Each runs in a process group of its own, so that Ctrl-C
+  # or SIGTERM stops its pip too (an interrupted install has no marker: the next run redoes it).
+  mlflow_log="$(mktemp)" reference_log="$(mktemp)"
+  setsid bash "$repo/.ci/mlflow-server.sh" install >"$mlflow_log" 2>&1 </dev/null &
+  mlflow_install=$!
+  setsid bash "$repo/tools/setup-reference-env.sh" >"$reference_log" 2>&1 </dev/null &
+  reference_install=$!
+  trap 'kill -TERM -- "-$mlflow_install" "-$reference_install" 2>/dev/null; wait; rm -f "$mlflow_log" "$reference_log"; exit 130' INT TERM
+  wait "$mlflow_install" ||
+    lacks MLFLOW "the MLflow venv could not be installed (.ci/mlflow-server.sh install): $(tail -n 1 "$mlflow_log")"
+  wait "$reference_install" ||
+    lacks REFERENCE_PYTHON "the reference venv could not be installed (tools/setup-reference-env.sh): $(tail -n 1 "$reference_log")"
+  trap - INT TERM
+  rm -f "$mlflow_log" "$reference_log"
 fi
 
 if [[ $require_all == yes && $missing -eq 1 ]]; then exit 1; fi

@@ -2,10 +2,12 @@
 # Runs the suite (`npx vitest run`, extra arguments passed on) in two vitest processes side by side when
 # no arguments are given: the SLURM executor's file spends most of its ten minutes waiting on its
 # clusters' scheduler (jobs queued behind their inputs, a controller purging ended jobs once a minute, a
-# job held to its 1-minute time limit), and the srun training file (16 min at load 10–17, less when
-# quiet) much of its time on node and Python starting in each job and on its own time-limited job, so
-# they run one after the other beside the other files instead of holding one of their two workers. Their
-# output is printed when both lanes are done; the status is the worse of the two.
+# job held to its 1-minute time limit), and the srun training file much of its time on node and Python
+# starting in each job and on its own time-limited job, so they run one after the other beside the other
+# files instead of holding one of their two workers. In the last CI run this lane took 1088 s (618 + 470)
+# and the main lane's two workers about 1970 s: the lane ends first, so the srun file stays here rather
+# than taking a worker from the main lane. Their output is printed when both lanes are done; the status is
+# the worse of the two.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,5 +1,5 @@
 import type { FileSystem } from "@effect/platform"
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect, Layer } from "effect"
 import { DatasetsLive } from "../adapters/data/datasets-live.ts"
 import { ImageIOLive } from "../adapters/images/image-io-live.ts"

@@ -1,4 +1,4 @@
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect, Layer } from "effect"
 import { ImageIO } from "../framework/services/image-io.ts"
 import { ReportRenderer, type ReportRequest } from "../framework/services/report-renderer.ts"

@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Chunk, Effect, Layer, Stream } from "effect"
 import type { Dataset } from "../../framework/declaration/dataset.ts"
 import { Datasets, type DatasetItem, type LoadedDataset, type PrepareOptions } from "../../framework/services/datasets.ts"

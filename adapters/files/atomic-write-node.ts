@@ -1,6 +1,6 @@
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect } from "effect"
 import { dirname } from "node:path"
 import { type AtomicFileOptions, writeFileAtomic, writeFolderAtomic } from "../../framework/files/atomic-write.ts"

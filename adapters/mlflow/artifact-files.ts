@@ -1,6 +1,6 @@
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect } from "effect"
 // Entry types without following links: a linked folder is not walked (a link to an ancestor would loop); FileSystem's stat follows links.
 import { readdir } from "node:fs/promises"

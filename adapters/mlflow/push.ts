@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect, Layer, Option } from "effect"
 import { createHash } from "node:crypto"
 // mtimeMs to the sub-millisecond, as earlier pushes hashed it: FileSystem's stat gives whole milliseconds.

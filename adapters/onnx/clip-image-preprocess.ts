@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect } from "effect"
 import type { Raster } from "../../framework/services/image-io.ts"
 import { ScorerError } from "../../framework/services/scorer.ts"

@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect, Layer } from "effect"
 import { join } from "node:path"
 import { TokenizerTrainer, TokenizerTrainingError, type TokenizerTrainingRequest, type TrainedTokenizer } from "../../framework/services/tokenizer-trainer.ts"

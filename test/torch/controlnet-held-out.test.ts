@@ -12,7 +12,7 @@ import { Engine, type TrainRequest } from "../../framework/services/engine.ts"
 import { prepareConditioned } from "../controlnet/conditioned-data.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { components, temporaryFolder, training } from "../training/training-run.ts"
-import { torchEngineLayer } from "./torch-worker.ts"
+import { runTorch } from "./torch-worker.ts"
 
 /**
  * A ControlNet experiment with a held-out dataset of its own (train.validationLoss.data): the held-out data is
@@ -41,7 +41,7 @@ const STEPS = [0, 1, 2]
 const tfjsLayer = engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive))
 const ENGINES = {
   tfjs: <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, tfjsLayer)),
-  torch: <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, torchEngineLayer))
+  torch: runTorch
 }
 
 describe("a ControlNet's held-out validation loss on a dataset of its own", () => {

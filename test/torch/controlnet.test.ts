@@ -20,7 +20,7 @@ import { prepareConditioned } from "../controlnet/conditioned-data.ts"
 import { referencePython } from "../support/reference-python.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { components, readWeights, temporaryFolder, training } from "../training/training-run.ts"
-import { generatedImages, torchEngineLayer } from "./torch-worker.ts"
+import { generatedImages, runTorch } from "./torch-worker.ts"
 
 /**
  * The torch engine's ControlNet against the tfjs engine's, on tiny SD and SDXL pipelines (16 px synthetic
@@ -43,7 +43,7 @@ const quiet = { progress: () => Effect.void, log: () => Effect.void, metrics: ()
 
 const tfjsLayer = engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive))
 const onTfjs = <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, tfjsLayer))
-const onTorch = <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, torchEngineLayer))
+const onTorch = runTorch
 const ENGINES = { tfjs: onTfjs, torch: onTorch }
 
 const norm = (values: Float32Array) => Math.sqrt(values.reduce((s, v) => s + v * v, 0))

@@ -10,7 +10,7 @@ import { repoRoot } from "../support/run-process.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { components, temporaryFolder, training } from "../training/training-run.ts"
 import { largestWeightDifference, trainUntilStep } from "./stopped-runs.ts"
-import { runTorch, torchEngineLayer } from "./torch-worker.ts"
+import { runTorch, runTorchExit } from "./torch-worker.ts"
 
 /**
  * Data-parallel training on the torch engine, for real: torchrun starts two CPU processes (gloo) that train
@@ -121,7 +121,7 @@ describe("data-parallel training on the torch engine", () => {
             process.kill(pid, "SIGKILL")
           })
           : Effect.void
-      const exit = await Effect.runPromiseExit(Effect.provide(train(workDir, 2, killRank1), torchEngineLayer))
+      const exit = await runTorchExit(train(workDir, 2, killRank1))
       expect(Exit.isFailure(exit)).toBe(true)
       const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
       expect(error).toBeInstanceOf(EngineError)
@@ -141,7 +141,7 @@ describe("data-parallel training on the torch engine", () => {
   )
 
   it("a global batch that does not divide among the processes is refused, naming both numbers", async () => {
-    const exit = await Effect.runPromiseExit(Effect.provide(train(join(folder.dir, "indivisible"), 3), torchEngineLayer))
+    const exit = await runTorchExit(train(join(folder.dir, "indivisible"), 3))
     expect(Exit.isFailure(exit)).toBe(true)
     expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("train.batchSize 8 is the global batch and does not divide among 3 processes")
   }, 300_000)

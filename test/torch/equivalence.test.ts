@@ -15,7 +15,7 @@ import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { components, readWeights, temporaryFolder, training } from "../training/training-run.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { tfjsStepZero, torchStepZero, type StepZero, type StepZeroCase } from "./step-gradients.ts"
-import { generatedImages, torchEngineLayer } from "./torch-worker.ts"
+import { generatedImages, runTorch } from "./torch-worker.ts"
 
 /**
  * The torch engine computes what the tfjs engine computes, on experiments/demo/base (both engines draw the
@@ -42,7 +42,7 @@ const quiet = { progress: () => Effect.void, log: () => Effect.void, metrics: ()
 
 const tfjsLayer = engineLayer({ backend: "wasm" }).pipe(Layer.provide(ImageIOLive))
 const onTfjs = <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, tfjsLayer))
-const onTorch = <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, torchEngineLayer))
+const onTorch = runTorch
 
 const norm = (values: Float32Array) => Math.sqrt(values.reduce((s, v) => s + v * v, 0))
 const distance = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]!) ** 2, 0))

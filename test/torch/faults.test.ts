@@ -13,7 +13,7 @@ import { Engine, EngineError } from "../../framework/services/engine.ts"
 import { repoRoot, sardine, start } from "../support/run-process.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { components, readWeights, temporaryFolder, training } from "../training/training-run.ts"
-import { runPython, runTorch, torchEngineLayer } from "./torch-worker.ts"
+import { runPython, runTorch, runTorchExit } from "./torch-worker.ts"
 
 /**
  * The torch engine's faults, each produced for real: a worker killed with SIGKILL mid-training (the rerun
@@ -49,7 +49,7 @@ describe("the torch engine's faults", () => {
     const heldOut = join(folder.dir, "shape-held-out")
     await Effect.runPromise(prepareSyntheticData(dataDir, { n: 4, size: 32, seed: 4 }))
     await Effect.runPromise(prepareSyntheticData(heldOut, { n: 2, size: 16, seed: 5 }))
-    const exit = await Effect.runPromiseExit(Effect.provide(
+    const exit = await runTorchExit(
       Effect.flatMap(Engine, (engine) =>
         engine.train({
           base: resolvedBase,
@@ -61,9 +61,8 @@ describe("the torch engine's faults", () => {
           progress: () => Effect.void,
           metrics: () => Effect.void,
           log: () => Effect.void
-        })),
-      torchEngineLayer
-    ))
+        }))
+    )
     const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
     expect(error).toBeInstanceOf(EngineError)
     expect((error as EngineError).reason).toContain(
@@ -95,7 +94,7 @@ describe("the torch engine's faults", () => {
           for (const pid of await workerPids()) process.kill(pid, "SIGKILL")
         })
         : Effect.void
-    const exit = await Effect.runPromiseExit(Effect.provide(train(killed, killAtStep5), torchEngineLayer))
+    const exit = await runTorchExit(train(killed, killAtStep5))
     expect(Exit.isFailure(exit)).toBe(true)
     expect(String(Exit.isFailure(exit) ? exit.cause : "")).toMatch(/EngineError.*the torch worker .* was killed by SIGKILL before finishing/s)
     await runTorch(train(killed))
@@ -110,7 +109,7 @@ describe("the torch engine's faults", () => {
     const broken = join(folder.dir, "broken-base")
     await cp(base, broken, { recursive: true })
     await truncate(join(broken, "unet", "diffusion_pytorch_model.safetensors"), 1000)
-    const exit = await Effect.runPromiseExit(Effect.provide(
+    const exit = await runTorchExit(
       Effect.flatMap(Engine, (engine) =>
         engine.generate({
           base: { ...resolvedBase, path: broken },
@@ -119,9 +118,8 @@ describe("the torch engine's faults", () => {
           resolution: 32,
           outDir: join(folder.dir, "never"),
           progress: () => Effect.void
-        })),
-      torchEngineLayer
-    ))
+        }))
+    )
     expect(Exit.isFailure(exit)).toBe(true)
     const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
     expect(error).toBeInstanceOf(EngineError)

@@ -9,7 +9,7 @@ import { repoRoot } from "../support/run-process.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { components, temporaryFolder, training } from "../training/training-run.ts"
 import { largestWeightDifference, trainUntilStep } from "./stopped-runs.ts"
-import { runTorch, torchEngineLayer } from "./torch-worker.ts"
+import { runTorch, runTorchExit } from "./torch-worker.ts"
 
 /**
  * `resources.train.sharding: "fsdp"` on the torch engine, for real: torchrun starts two CPU processes (gloo)
@@ -97,7 +97,7 @@ describe("FSDP-sharded training on the torch engine", () => {
   )
 
   it("the worker refuses sharding on one process, for a caller that did not plan", async () => {
-    const exit = await Effect.runPromiseExit(Effect.provide(train(join(folder.dir, "alone"), 1, "fsdp"), torchEngineLayer))
+    const exit = await runTorchExit(train(join(folder.dir, "alone"), 1, "fsdp"))
     expect(Exit.isFailure(exit)).toBe(true)
     expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("resources.train.sharding: fsdp shards over several processes (got 1)")
   }, 300_000)

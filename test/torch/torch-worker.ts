@@ -1,5 +1,5 @@
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, ManagedRuntime } from "effect"
 import { spawn } from "node:child_process"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -43,7 +43,18 @@ export const runPython = (script: string, args: ReadonlyArray<string>, input = "
     child.stdin.end(input)
   })
 
-export const runTorch = <A, E>(effect: Effect.Effect<A, E, Engine>) => Effect.runPromise(Effect.provide(effect, torchEngineLayer))
+/**
+ * One torch engine for the whole test file, as `sardine run` has one for its whole process: the environment
+ * is probed (a Python start that imports torch, ≈ 2.5 s of CPU) once, not before every operation; each
+ * operation is still a worker process of its own.
+ */
+const torchEngine = ManagedRuntime.make(torchEngineLayer)
+
+/** Runs an effect on the file's torch engine; rejects with its error. */
+export const runTorch = <A, E>(effect: Effect.Effect<A, E, Engine>) => torchEngine.runPromise(effect)
+
+/** Runs an effect on the file's torch engine; its Exit, for tests of failures. */
+export const runTorchExit = <A, E>(effect: Effect.Effect<A, E, Engine>) => torchEngine.runPromiseExit(effect)
 
 /** The float32 rasters of a generate step's folder, each with its entry of `samples.json`. */
 export const generatedImages = (dir: string) =>
