@@ -2,7 +2,10 @@
 model, batch and precision as the engine's train step — noisy latents at random timesteps, the UNet on the
 text conditioning, MSE against the noise, backward, global-norm clipping, AdamW — with nothing of sardine's
 (no declaration, no files, no draws of its own, no metrics). Each step is timed whole, its random inputs
-included, as the engine's steps are.
+included, as the engine's steps are. Like for like with the demo strategies that bench/engines.ts declares:
+the LoRA targets are the engine's defaults for the UNet, the text conditioning has the encoder's shape (as the
+engine's text cache), the clipping norm is 1, and AdamW has no weight decay (none is declared; torch's default
+0.01 would add a multiply per parameter to every step).
 
 Usage: python bench/torch_engine_peer.py <pipeline folder> <full|lora> <steps> <batch> <latent side> <precision>
 Prints one JSON object: {"msPerStep": [...]} (the steps after two warm-up steps).
@@ -39,7 +42,7 @@ def main() -> None:
         unet.add_adapter(LoraConfig(r=8, lora_alpha=8, init_lora_weights="gaussian", target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
     unet.train()
     parameters = [p for p in unet.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=1e-4)
+    optimizer = torch.optim.AdamW(parameters, lr=1e-4, weight_decay=0.0)
     channels = unet.config.in_channels
     times = []
     for step in range(WARM_UP + steps):
@@ -55,7 +58,7 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        float(loss)
+        float(loss.detach())
         if step >= WARM_UP:
             times.append((time.perf_counter() - start) * 1000)
     print(json.dumps({"msPerStep": times}))

@@ -11,13 +11,13 @@ import { BaseSequencer, type TestSpecification } from "vitest/node"
 const longest = [
   "test/demo/study-tfjs.test.ts", // the demo study, cut to ≤ 450 s for both engines together
   "test/demo/study-torch.test.ts",
-  "test/demo/study.test.ts", // 932, before its split
   "test/torch/equivalence.test.ts", // 327
   "test/torch/fsdp.test.ts", // 209
   "test/torch/data-parallel.test.ts", // 206
   "test/reliability/tracking-outage.test.ts", // 177
   "test/torch/controlnet.test.ts", // 158
   "test/torch/faults.test.ts", // 125
+  "test/controlnet/controlnet-layout.test.ts", // new: 95 s of CPU, 91–180 s loaded
   "test/bench-gpu/bench-gpu.test.ts", // 92
   "test/torch/exports.test.ts", // 91
   "test/reports/report.test.ts", // 90

@@ -7,6 +7,7 @@ import { stepResources } from "../../framework/plan/step-resources.ts"
 import type { Plan, Step } from "../../framework/plan/step.ts"
 import { cacheLayout, isDone, readManifestIn } from "../../framework/runner/cache.ts"
 import { Progress } from "../../framework/runner/progress.ts"
+import { resumableKinds, resumePoint } from "../../framework/runner/resume-point.ts"
 import { cachedSteps, selectSteps, type StepOutcome, type StepStatus } from "../../framework/runner/runner.ts"
 import { ExecutorError, type ExecutionRequest, type Executor, type JobAllocation, type SlurmChoice, type StepJob } from "../../framework/services/executor.ts"
 import { fileProblem } from "../../framework/files/file-errors.ts"
@@ -15,6 +16,7 @@ import { batchScript, sbatchArguments, srunEnvironment, trainingTasks, type Trai
 import { logTail } from "./log-tail.ts"
 import { cancel, isFinal, jobStates, submit, type JobState } from "./queue.ts"
 import { checkSharedCache } from "./shared-cache-probe.ts"
+import { timeLimitReached } from "./time-limit.ts"
 import type { SlurmCommandError, Shell } from "./shell.ts"
 
 export interface SlurmExecutorOptions {
@@ -166,6 +168,15 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
         }
       })
 
+      /**
+       * The checkpoint a training's work folder holds, if any. A record that cannot be read counts as none here;
+       * the next run, resuming, names it.
+       */
+      const savedCheckpoint = (step: Step) =>
+        resumableKinds.has(step.kind)
+          ? resumePoint(cacheLayout(cacheDir).partial(step.key)).pipe(Effect.orElseSucceed(() => undefined))
+          : Effect.succeed(undefined)
+
       /** A job that ended: done when its output is in the cache, failed (with its log) otherwise. */
       const finish = (step: Step, job: Tracked, state: JobState | undefined, sacctUnavailable?: string) =>
         Effect.gen(function*() {
@@ -173,8 +184,7 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
           const done = state === undefined || state.state === "COMPLETED" ? yield* isDone(cache, step.key) : false
           if (!done) {
             const what = state?.state === "TIMEOUT"
-              ? `reached its time limit (resources.${step.kind}.time ${JSON.stringify(resourcesOf(step).time ?? "the partition's")}) and was stopped; ` +
-                `what it saved is kept: \`sardine run\` again resumes it${step.kind === "train" ? " from its last checkpoint" : ""}`
+              ? timeLimitReached(step.kind, resourcesOf(step).time, yield* savedCheckpoint(step))
               : state !== undefined
               ? `ended ${state.state}${state.exitCode === undefined ? "" : ` (exit code ${state.exitCode})`}`
               : `is no longer known to SLURM${sacctUnavailable === undefined ? "" : ` (the controller forgot it; ${sacctUnavailable})`}`

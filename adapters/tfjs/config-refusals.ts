@@ -4,14 +4,15 @@ import { join } from "node:path"
 import { isNotFound } from "../../framework/files/file-errors.ts"
 import type { EngineName } from "../../framework/services/engine.ts"
 import type { ConfigFolders, ConfigRefusal, SamplerDeclaration } from "../../framework/services/model-architecture.ts"
-import { decodeAutoencoderKlConfig } from "./autoencoder-kl.ts"
-import { decodeClipTextConfig } from "./clip-text-model.ts"
-import { decodeControlNetConfig } from "./controlnet.ts"
+import { AutoencoderKlConfig, decodeAutoencoderKlConfig } from "./autoencoder-kl.ts"
+import { ClipTextConfig, decodeClipTextConfig } from "./clip-text-model.ts"
+import { ControlNetConfig, decodeControlNetConfig } from "./controlnet.ts"
 import { type ModelConfigError, readJsonFile } from "./model-config.ts"
 import { pipelineIndex } from "./pipeline-loader.ts"
-import { makeScheduler } from "./sampling/sampler.ts"
+import { makeScheduler, schedulerConfigSchemas } from "./sampling/sampler.ts"
 import { decodeNoiseSchedule } from "./schedulers/noise-schedule.ts"
-import { decodeUnet2DConditionConfig } from "./unet2d-condition.ts"
+import { decodeUnet2DConditionConfig, Unet2DConditionConfig } from "./unet2d-condition.ts"
+import { type ConfigClass, libraryOf, pinnedVersions, schedulerConfigClass, unknownConfigKeys } from "./unknown-config-keys.ts"
 
 /** A config file not there yet (a base still to download) is not checked; one there but unreadable or not JSON is refused. */
 const isAbsent = (error: ModelConfigError): boolean => {
@@ -28,25 +29,57 @@ const presentConfig = (file: string): Effect.Effect<Either.Either<Option.Option<
     Effect.map(Either.mapLeft((error) => error.message))
   )
 
-/** What is wrong with a config: a file no library could read, or a value the tfjs engine cannot build. */
+/**
+ * What is wrong with a config: a file no library could read, a value the tfjs engine cannot build (which
+ * diffusers may), or a key it does not know (`unknownConfigKeys`), whose text says what to do.
+ */
 interface Finding {
   readonly text: string
-  readonly unreadable: boolean
+  readonly kind: "unreadable" | "unbuildable" | "unknown key"
 }
 
-const unreadable = (text: string): Finding => ({ text, unreadable: true })
-const unbuildable = (text: string): Finding => ({ text, unreadable: false })
+const unreadable = (text: string): Finding => ({ text, kind: "unreadable" })
+const unbuildable = (text: string): Finding => ({ text, kind: "unbuildable" })
 
-/** `decode`'s refusal of a config file, or why it cannot be read; nothing when it builds or is not there yet. */
-const refusalOf = (file: string, decode: (json: unknown, file: string) => Effect.Effect<unknown, { readonly message: string }>) =>
+/** The fields of the tfjs engine's schema for a config, and the library class whose keys it follows. */
+interface KnownKeys {
+  readonly named: Readonly<Record<string, unknown>>
+  readonly className: ConfigClass
+}
+
+const unknownKey = (file: string, key: string, className: ConfigClass): Finding => {
+  const library = `${libraryOf(className)} ${pinnedVersions[libraryOf(className)]}`
+  return {
+    text: `${file}: ${key}: the tfjs engine refuses a key it would ignore: ${className} of the pinned ${library} takes no such key ` +
+      `(a newer version's option?); remove it, or use a config ${library} writes`,
+    kind: "unknown key"
+  }
+}
+
+/**
+ * `decode`'s refusal of a config file and, with `known`, a finding per key it does not know; or why the file
+ * cannot be read. Nothing when it builds or is not there yet.
+ */
+const refusalOf = (
+  file: string,
+  decode: (json: unknown, file: string) => Effect.Effect<unknown, { readonly message: string }>,
+  known?: KnownKeys
+): Effect.Effect<ReadonlyArray<Finding>> =>
   Effect.flatMap(
     presentConfig(file),
     Either.match({
-      onLeft: (why) => Effect.succeed(Option.some(unreadable(why))),
+      onLeft: (why) => Effect.succeed([unreadable(why)]),
       onRight: Option.match({
-        onNone: () => Effect.succeed(Option.none<Finding>()),
+        onNone: () => Effect.succeed([]),
         onSome: (json) =>
-          decode(json, file).pipe(Effect.as(Option.none<Finding>()), Effect.catchAll((error) => Effect.succeed(Option.some(unbuildable(error.message)))))
+          decode(json, file).pipe(
+            Effect.as<ReadonlyArray<Finding>>([]),
+            Effect.catchAll((error) => Effect.succeed([unbuildable(error.message)])),
+            Effect.map((refused) => [
+              ...refused,
+              ...(known === undefined ? [] : unknownConfigKeys(json, known.named, known.className).map((key) => unknownKey(file, key, known.className)))
+            ])
+          )
       })
     })
   )
@@ -65,17 +98,24 @@ const tfjsPipelineRefusals = (folder: string, sampler: SamplerDeclaration): Effe
     if (index._tag === "Left") return [unbuildable(index.left.message)]
     const scheduler = join(folder, "scheduler", "scheduler_config.json")
     const checks = [
-      refusalOf(join(folder, "unet", "config.json"), decodeUnet2DConditionConfig),
-      refusalOf(join(folder, "vae", "config.json"), decodeAutoencoderKlConfig),
+      refusalOf(join(folder, "unet", "config.json"), decodeUnet2DConditionConfig, { named: Unet2DConditionConfig.fields, className: "UNet2DConditionModel" }),
+      refusalOf(join(folder, "vae", "config.json"), decodeAutoencoderKlConfig, { named: AutoencoderKlConfig.fields, className: "AutoencoderKL" }),
       ...index.right.textEncoders.map(({ name, withProjection }) =>
-        refusalOf(join(folder, name, "config.json"), (json, file) => decodeClipTextConfig(json, file, withProjection))
+        refusalOf(join(folder, name, "config.json"), (json, file) => decodeClipTextConfig(json, file, withProjection), {
+          named: ClipTextConfig.fields,
+          className: "CLIPTextConfig"
+        })
       ),
       refusalOf(scheduler, decodeNoiseSchedule),
-      refusalOf(scheduler, (json, file) => makeScheduler(sampler, json, file))
+      // The sampler's class decides which keys of the scheduler config are read (the noise schedule reads a few of them).
+      refusalOf(scheduler, (json, file) => makeScheduler(sampler, json, file), {
+        named: schedulerConfigSchemas[sampler.sampler].fields,
+        className: schedulerConfigClass(sampler.sampler)
+      })
     ]
     const refusals = yield* Effect.all(checks)
     // The noise schedule and the sampler read some of the same keys: one line per distinct refusal.
-    const findings = refusals.flatMap(Option.toArray)
+    const findings = refusals.flat()
     return findings.filter((finding, at) => findings.findIndex((f) => f.text === finding.text) === at)
   })
 
@@ -91,14 +131,16 @@ const tfjsRefusals = (folders: ConfigFolders, sampler: SamplerDeclaration): Effe
     }
     const base = (yield* tfjsPipelineRefusals(folders.base, sampler)).map((f): ConfigRefusal => ({
       field: "base",
-      reason: f.unreadable ? f.text : `${f.text}: ${advice(f.text)}`
+      reason: f.kind === "unbuildable" ? `${f.text}: ${advice(f.text)}` : f.text
     }))
-    const controlNet = folders.controlNet === undefined ? Option.none() : yield* refusalOf(join(folders.controlNet, "config.json"), decodeControlNetConfig)
+    const controlNet = folders.controlNet === undefined
+      ? []
+      : yield* refusalOf(join(folders.controlNet, "config.json"), decodeControlNetConfig, { named: ControlNetConfig.fields, className: "ControlNetModel" })
     return [
       ...base,
-      ...Option.toArray(controlNet).map((f): ConfigRefusal => ({
+      ...controlNet.map((f): ConfigRefusal => ({
         field: "conditioning.init",
-        reason: f.unreadable ? f.text : `${f.text}: the tfjs engine cannot build this ControlNet`
+        reason: f.kind === "unbuildable" ? `${f.text}: the tfjs engine cannot build this ControlNet` : f.text
       }))
     ]
   })

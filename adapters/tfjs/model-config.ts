@@ -20,9 +20,10 @@ const describe = (error: ParseResult.ParseError): string =>
     .join("; ")
 
 /**
- * Decodes a parsed config with `schema`. Keys the schema does not name are ignored, as diffusers ignores
+ * Decodes a parsed config with `schema`. Keys the schema does not name are ignored here, as diffusers ignores
  * (with a warning) keys its class does not take; every key the pinned diffusers / transformers classes do
- * take is named by sardine's schemas (test/models/config-keys.test.ts), implemented or refused.
+ * take is named by sardine's schemas (test/models/config-keys.test.ts), implemented or refused, and a tfjs
+ * plan refuses the keys neither names (unknown-config-keys.ts).
  */
 export const decodeConfig = <A, I>(schema: Schema.Schema<A, I>, json: unknown, file: string): Effect.Effect<A, ModelConfigError> =>
   Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((error) => new ModelConfigError({ file, reason: describe(error) })))

@@ -7,12 +7,12 @@ import { servesExperiment } from "../declaration/replicates.ts"
 import { writeFolderAtomic } from "../files/atomic-write.ts"
 import type { Plan, StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
-import { clipModelFolder, Engine, type ExportFormat, type ExportSummary } from "../services/engine.ts"
+import { clipModelFolder, Engine, type EngineName, engineNames, type ExportFormat, type ExportSummary } from "../services/engine.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
-import { engineOption } from "./engine-option.ts"
+import { engineOption, enginePlan } from "./engine-option.ts"
 
 export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFailed", {
   reason: Schema.String
@@ -53,6 +53,35 @@ export const trainStepOf = (
 ): StepOf<"train"> | undefined =>
   steps.find((s): s is StepOf<"train"> => s.kind === "train" && servesExperiment((s as StepOf<"train">).experiments, experiment))
 
+/** A declaration's plan on one engine. */
+interface EnginePlan {
+  readonly engine: EngineName
+  readonly plan: Plan
+}
+
+/**
+ * The plan in which `experiment`'s training is finished. The engine is part of a train step's key, so without
+ * `--engine` (`plans` holds the default engine's plan first, then the other's) the training is found whichever
+ * engine made it; both having made it is refused, naming both and the flag that picks one. When neither did,
+ * the default engine's plan, whose step then says it has not finished.
+ */
+const trainedPlan = (plans: ReadonlyArray<EnginePlan>, experiment: string, cacheDir: string) =>
+  Effect.gen(function*() {
+    const cache = cacheLayout(cacheDir)
+    const trained: Array<EnginePlan & { readonly folder: string }> = []
+    for (const candidate of plans) {
+      const step = trainStepOf(candidate.plan.steps, experiment)
+      if (step !== undefined && (yield* isDone(cache, step.key))) trained.push({ ...candidate, folder: cache.done(step.key) })
+    }
+    if (trained.length > 1) {
+      return yield* new ExportFailed({
+        reason: `${experiment} was trained by both engines (${trained.map((t) => `${t.engine}: ${t.folder}`).join(", ")}); ` +
+          `pick one with ${trained.map((t) => `--engine ${t.engine}`).join(" or ")}`
+      })
+    }
+    return trained[0] ?? plans[0]!
+  })
+
 /** A clipModel's trained CLIP: the train-clip step's model folder, copied whole (temporary name, then renamed). */
 const exportClip = (file: string, declaration: Declaration, plan: Plan, format: ExportFormat | "clip" | "onnx", out: string, cacheDir: string) =>
   Effect.gen(function*() {
@@ -80,7 +109,15 @@ const exportClip = (file: string, declaration: Declaration, plan: Plan, format: 
  * An experiment's pipeline as ONNX graphs (the torch engine's exporter): its trained model merged into the
  * base, or the base as it is for an experiment that trains nothing (a baseline). SD 1.x / 2.x and SDXL; no ControlNet.
  */
-const exportOnnx = (file: string, declaration: Declaration, plan: Plan, directory: string, wanted: string | undefined, out: string, cacheDir: string) =>
+const exportOnnx = (
+  file: string,
+  declaration: Declaration,
+  plans: ReadonlyArray<EnginePlan>,
+  directory: string,
+  wanted: string | undefined,
+  out: string,
+  cacheDir: string
+) =>
   Effect.gen(function*() {
     const experiments = experimentsOf(declaration)
     const chosen = wanted === undefined ? experiments : experiments.filter((e) => e.name === wanted)
@@ -99,6 +136,7 @@ const exportOnnx = (file: string, declaration: Declaration, plan: Plan, director
     const cache = cacheLayout(cacheDir)
     const notDone = (id: string, key: string) =>
       new ExportFailed({ reason: `${id} has not finished (no ${cache.done(key)}); run \`sardine run ${file}\` first` })
+    const { plan } = target.baseline ? plans[0]! : yield* trainedPlan(plans, target.name, cacheDir)
     const train = target.baseline ? undefined : trainStepOf(plan.steps, target.name)
     const generate = plan.steps.find((s): s is StepOf<"generate"> => s.kind === "generate" && servesExperiment(s.experiments, target.name))
     // A base made by an init-model or merge-model step is in that step's output.
@@ -131,9 +169,15 @@ export const exportCommand = Command.make(
   { file: declarationFile, format, out, cacheDir: cacheDirOption, experiment: experimentName, engine: engineOption },
   ({ cacheDir, engine: engineChoice, experiment, file, format, out }) =>
     Effect.gen(function*() {
-      const { engine: computedBy, loaded, plan } = yield* loadPlan(file, { engine: engineChoice, cacheDir })
-      if (format === "clip" || loaded.declaration.kind === "clip") return yield* exportClip(file, loaded.declaration, plan, format, out, cacheDir)
-      if (format === "onnx") return yield* exportOnnx(file, loaded.declaration, plan, loaded.directory, Option.getOrUndefined(experiment), out, cacheDir)
+      const { engine: defaultEngine, loaded, plan: defaultPlan } = yield* loadPlan(file, { engine: engineChoice, cacheDir })
+      if (format === "clip" || loaded.declaration.kind === "clip") return yield* exportClip(file, loaded.declaration, defaultPlan, format, out, cacheDir)
+      // Without --engine, the other engine's plan too: the training is found whichever engine made it.
+      const others = Option.isSome(engineChoice) ? [] : engineNames.filter((e) => e !== defaultEngine)
+      const plans: ReadonlyArray<EnginePlan> = [
+        { engine: defaultEngine, plan: defaultPlan },
+        ...(yield* Effect.forEach(others, (other) => enginePlan(loaded, Option.some(other), { check: false, cacheDir, quiet: true })))
+      ]
+      if (format === "onnx") return yield* exportOnnx(file, loaded.declaration, plans, loaded.directory, Option.getOrUndefined(experiment), out, cacheDir)
       const trained = experimentsOf(loaded.declaration).filter((e) => !e.baseline && e.train !== undefined)
       const wanted = Option.getOrUndefined(experiment)
       const chosen = wanted === undefined ? trained : trained.filter((e) => e.name === wanted)
@@ -146,6 +190,7 @@ export const exportCommand = Command.make(
             : `--experiment ${wanted}: no trained experiment of that name in ${file} (trained: ${names})`
         })
       }
+      const { engine: computedBy, plan } = yield* trainedPlan(plans, target.name, cacheDir)
       const step = trainStepOf(plan.steps, target.name)
       if (step === undefined) return yield* new ExportFailed({ reason: `${target.name} has no train step` })
       const cache = cacheLayout(cacheDir)
@@ -173,6 +218,6 @@ export const exportCommand = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Export an experiment's trained model (found in the cache through its plan) for other tools: merged diffusers pipeline, kohya or PEFT LoRA (adapters only: a fully trained component needs --format diffusers), the learned token's embedding, or ONNX graphs for onnxruntime (also of an untrained experiment's base). The weights are those generate.useEma names (the EMA when training kept one, else the final weights); the output says which."
+    "Export an experiment's trained model (found in the cache through its plan) for other tools: merged diffusers pipeline, kohya or PEFT LoRA (adapters only: a fully trained component needs --format diffusers), the learned token's embedding, or ONNX graphs for onnxruntime (also of an untrained experiment's base). The weights are those generate.useEma names (the EMA when training kept one, else the final weights); the output says which. The training is found whichever engine made it; --engine picks one when both did."
   )
 )

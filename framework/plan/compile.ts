@@ -130,6 +130,9 @@ const addExperiment = (
   // The one place a declaration's adaptation is resolved: every step that trains or samples reads it.
   const controlnet = experiment.conditioning === undefined ? undefined : resolveControlNet(experiment.conditioning, experiment.data)
   const adaptation = resolveAdaptation(components, base.family, controlnet)
+  // A ControlNet trains at scale 1 without guess mode (as diffusers' train_controlnet.py); those two only shape
+  // sampling, so they stay out of the train step's key: another scale samples the same trained ControlNet.
+  const trainedAdaptation = controlnet === undefined ? adaptation : { ...adaptation, controlnet: { ...controlnet, scale: 1, guessMode: false } }
   // Only a caption template that inserts the token makes the prepared captions depend on it.
   const prepare = (dataset: Dataset) => dataset.captionTemplate.includes("{token}") ? { dataset, token: components.token?.token } : { dataset }
   // A ControlNet trains on each image's conditioning image, prepared with it.
@@ -173,7 +176,7 @@ const addExperiment = (
   const replicates = replicatesOfExperiment(experiment, declaration).map(({ experiment: trained, name: unit }): ReplicateSteps => {
     const train = trained.train === undefined || experiment.baseline
       ? undefined
-      : builder.add(unit, "train", "train", { base, adaptation, train: trained.train, ...by }, [...trainInputs, ...baseInput])
+      : builder.add(unit, "train", "train", { base, adaptation: trainedAdaptation, train: trained.train, ...by }, [...trainInputs, ...baseInput])
     const model: ReadonlyArray<StepInput> = train === undefined ? [] : [{ role: "model", step: train }]
     // A baseline samples the base as it is: its generate step has no model input and no training.
     const generate = builder.add(unit, "generate", "generate", { base, adaptation, generate: experiment.generate, ...by }, [

@@ -29,10 +29,12 @@ export const declaredFolders = (step: StepFields): ReadonlyArray<DeclaredFolder>
         : "data.path"
       return dataset._tag === "image-folder" ? [{ field, path: dataset.path, fingerprint: dataset.fingerprint ?? "metadata" }] : []
     }
+    // Architecture folders hold configs and tokenizer files, no weights (2.8 MB for SDXL's): hashing their
+    // content costs little, and keeps the trainings made from them when a config is saved unchanged.
     case "init-model":
-      return [{ field: "base.architecture", path: step.config.base.architecture, fingerprint: "metadata" }]
+      return [{ field: "base.architecture", path: step.config.base.architecture, fingerprint: "content" }]
     case "train-clip":
-      return [{ field: "architecture", path: step.config.architecture, fingerprint: "metadata" }]
+      return [{ field: "architecture", path: step.config.architecture, fingerprint: "content" }]
     case "merge-model":
     case "encode-latents":
     case "encode-text":

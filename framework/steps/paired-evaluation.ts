@@ -18,10 +18,14 @@ import { type PreparedIndex, PreparedDataError, readPreparedCondition, readPrepa
  * against the true SAR image of the scene whose condition produced it (the prepared scenes of
  * generate.conditions) — per-pair amplitude distances and layout agreement with their spread over the
  * pairs, and, for label maps, amplitude statistics per class inside the map's regions, generated vs true.
- * The shuffled level: each sample's layout agreement with the truth of another scene (the next scene of
- * the conditions, cyclically) — what a generator that ignores its condition scores; a sample made from
- * scene j's condition and judged against scene i's truth is a sample generated on a shuffled condition (its
- * prompt, scene j's caption, moves with the condition: a caption names classes, not where they lie).
+ * The shuffled level: each sample's layout agreement with the truths of the other scenes (their mean) —
+ * what a generator that ignores its condition scores; a sample made from scene j's condition and judged
+ * against scene i's truth is a sample generated on a shuffled condition (its prompt, scene j's caption, moves
+ * with the condition: a caption names classes, not where they lie). The mean over every other scene, not one
+ * partner, because one partner's truth adds its own layout's chance agreement to each pair.
+ * The layout gain: each pair's own-scene agreement minus its shuffled level. It is the paired comparison —
+ * the same sample judged against two truths — so the noise of the sample itself cancels, and its interval is
+ * far narrower than those of the two levels apart; an interval above 0 says the samples follow their condition.
  * Means over the pairs have intervals as every other estimate (paired-intervals.ts); the scenes' previews
  * (condition, true SAR) are written for the report's conditioned rows.
  */
@@ -34,8 +38,10 @@ export interface PairedScore {
   readonly wasserstein: number
   readonly ks: number
   readonly layout: number
-  /** Layout agreement with the truth of another scene (absent with a single scene). */
+  /** Mean layout agreement with the truths of the other scenes (absent with a single scene). */
   readonly shuffledLayout?: number
+  /** `layout` − `shuffledLayout` (absent with a single scene). */
+  readonly layoutGain?: number
   /** The sample's preview, relative to the evaluation folder. */
   readonly preview: string
 }
@@ -51,7 +57,7 @@ export interface PairedScene {
 }
 
 /** The paired metrics whose mean over the pairs has an interval. */
-export type PairedMetric = "wasserstein" | "ks" | "layout" | "shuffledLayout"
+export type PairedMetric = "wasserstein" | "ks" | "layout" | "shuffledLayout" | "layoutGain"
 
 export interface PairedEvaluation {
   readonly pairs: ReadonlyArray<PairedScore>
@@ -62,8 +68,10 @@ export interface PairedEvaluation {
   readonly ks: Spread
   /** Layout agreement (paired-layout.ts): the mean over its block scales of the correlation of log block means. */
   readonly layout: Spread
-  /** Layout agreement with another scene's truth (absent with a single scene). */
+  /** Mean layout agreement with the other scenes' truths (absent with a single scene). */
   readonly shuffledLayout?: Spread
+  /** Own-scene minus shuffled layout agreement, pair by pair (absent with a single scene). */
+  readonly layoutGain?: Spread
   /** Mean over the pairs of each metric, with its interval (bootstrap over noise draws, BCa). */
   readonly intervals: Readonly<Partial<Record<PairedMetric, EstimateInterval>>>
   /** Label-map conditions: per class, generated vs true amplitude statistics over every pair. */
@@ -129,9 +137,7 @@ export const pairedEvaluation = (
         return truth
       })
     const conditioned = [...samples.entries()].flatMap(([i, sample]) => (sample.condition === undefined ? [] : [{ i, sample, condition: sample.condition }]))
-    // The shuffled partner of each scene: the next scene the samples were made from, cyclically.
     const sceneOrder = [...new Set(conditioned.map((c) => c.condition.scene))].sort((a, b) => a - b)
-    const partnerOf = (scene: number) => sceneOrder[(sceneOrder.indexOf(scene) + 1) % sceneOrder.length]!
     const pairs: Array<PairedScore> = []
     const classPairs: Array<ClassPair> = []
     for (const { condition, i, sample } of conditioned) {
@@ -141,14 +147,17 @@ export const pairedEvaluation = (
       const scales = layoutScales(image.width, image.height)
       const distances = yield* pairedAmplitudeDistances(image, truth.image, options.domain, options.bins, options.klPseudoCount)
       const layout = layoutAgreement(image, truth.image, scales)
-      const shuffled = sceneOrder.length < 2 ? undefined : layoutAgreement(image, (yield* truthOf(partnerOf(condition.scene))).image, scales)
+      let shuffled = 0
+      for (const other of sceneOrder) {
+        if (other !== condition.scene) shuffled += layoutAgreement(image, (yield* truthOf(other)).image, scales).score / (sceneOrder.length - 1)
+      }
       pairs.push({
         scene: condition.scene,
         id: condition.id,
         seed: sample.seed,
         ...distances,
         layout: layout.score,
-        ...(shuffled === undefined ? {} : { shuffledLayout: shuffled.score }),
+        ...(sceneOrder.length < 2 ? {} : { shuffledLayout: shuffled, layoutGain: layout.score - shuffled }),
         preview: options.previews.generated[i]!
       })
       if (truth.classes !== undefined) classPairs.push({ generated: image.data, truth: truth.image.data, classes: truth.classes })
@@ -160,13 +169,15 @@ export const pairedEvaluation = (
       : classAmplitudeStatistics(classPairs, values.map((value) => ({ value, name: declared[String(value)]! })))
     const legend = conditioning === undefined ? undefined : conditionLegend(conditioning, values)
     const shuffledLayout = sceneOrder.length < 2 ? undefined : pairs.map((p) => p.shuffledLayout!)
+    const layoutGain = sceneOrder.length < 2 ? undefined : pairs.map((p) => p.layoutGain!)
     const intervals = pairedMeanIntervals(
       pairUnits(pairs),
       {
         wasserstein: pairs.map((p) => p.wasserstein),
         ks: pairs.map((p) => p.ks),
         layout: pairs.map((p) => p.layout),
-        ...(shuffledLayout === undefined ? {} : { shuffledLayout })
+        ...(shuffledLayout === undefined ? {} : { shuffledLayout }),
+        ...(layoutGain === undefined ? {} : { layoutGain })
       },
       options.uncertainty,
       "paired"
@@ -179,6 +190,7 @@ export const pairedEvaluation = (
       ks: spreadOf(pairs.map((p) => p.ks)),
       layout: spreadOf(pairs.map((p) => p.layout)),
       ...(shuffledLayout === undefined ? {} : { shuffledLayout: spreadOf(shuffledLayout) }),
+      ...(layoutGain === undefined ? {} : { layoutGain: spreadOf(layoutGain) }),
       intervals,
       ...(classes === undefined ? {} : { classes })
     } satisfies PairedEvaluation

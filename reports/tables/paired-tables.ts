@@ -18,7 +18,8 @@ const metrics: ReadonlyArray<{ readonly id: PairedMetric; readonly label: string
   { id: "wasserstein", label: "Wasserstein-1", higherIsBetter: false },
   { id: "ks", label: "KS", higherIsBetter: false },
   { id: "layout", label: "layout agreement", higherIsBetter: true },
-  { id: "shuffledLayout", label: "layout agreement, shuffled scenes", higherIsBetter: true }
+  { id: "shuffledLayout", label: "layout agreement, shuffled scenes", higherIsBetter: true },
+  { id: "layoutGain", label: "layout gain over shuffled", higherIsBetter: true }
 ]
 
 const spreadCell = (spread: Spread | undefined): TableCell =>
@@ -29,7 +30,8 @@ const meanCell = (estimate: EstimateInterval | undefined): TableCell =>
 
 const layoutNote =
   "Layout agreement: the correlation of log block means at several block sizes (1: the generated image follows the scene's layout; near 0: it ignores it). " +
-  "Shuffled scenes: each sample against the true image of another scene of the conditions — the level of a generator that ignores its condition."
+  "Shuffled scenes: each sample against the true images of the other scenes of the conditions (their mean) — the level of a generator that ignores its condition. " +
+  "Layout gain: own scene minus shuffled, pair by pair (the same sample against two truths); its interval above 0 says the samples follow their conditions."
 
 export const pairedTables = (results: StudyResults): ReadonlyArray<ReportTable> => {
   const conditioned = results.strategies.flatMap((s) => (s.evaluation.paired === undefined ? [] : [{ strategy: s, paired: s.evaluation.paired }]))
@@ -58,7 +60,8 @@ export const pairedTables = (results: StudyResults): ReadonlyArray<ReportTable> 
       spreadCell(paired.wasserstein),
       spreadCell(paired.ks),
       spreadCell(paired.layout),
-      spreadCell(paired.shuffledLayout)
+      spreadCell(paired.shuffledLayout),
+      spreadCell(paired.layoutGain)
     ]),
     notes: ["Median over the pairs, in brackets the quartiles."]
   }

@@ -226,6 +226,12 @@ describe("conditioning declarations", () => {
     // Without conditioning, the same experiment's train step has another key (the ControlNet is part of what trains).
     const plain = compilePlan(await Effect.runPromise(decodeDeclaration(validExperiment())))
     expect(plain.steps.find((s) => s.id === "tiny/train")!.key).not.toBe(step("tiny/train").key)
+    // The scale and guess mode shape sampling only: another scale samples the same trained ControlNet.
+    const scaled = compilePlan(await Effect.runPromise(decodeDeclaration(conditioned({}, { scale: 0, guessMode: true }))))
+    const scaledStep = (id: string) => scaled.steps.find((s) => s.id === id)!
+    expect(scaledStep("tiny/train").key).toBe(step("tiny/train").key)
+    expect(scaledStep("tiny/generate").key).not.toBe(step("tiny/generate").key)
+    expect(scaledStep("tiny/generate").config).toMatchObject({ adaptation: { controlnet: { scale: 0, guessMode: true } } })
   })
 
   it("accepted by both engines when trained; refused as a baseline by both, and with validation prompts by the torch engine, naming the field and the engine", async () => {

@@ -1,7 +1,7 @@
 import { Command } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { mkdir, stat, writeFile } from "node:fs/promises"
+import { cp, mkdir, stat, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
@@ -173,6 +173,41 @@ describe("sardine export", () => {
     const exit = await runExport([file, "--format", "kohya", "--out", join(folder.dir, "x.safetensors"), "--cache-dir", join(folder.dir, "empty")])
     expect(exit._tag).toBe("Failure")
     expect(String(exit._tag === "Failure" ? exit.cause : "")).toMatch(/tiny-lora-token\/train has not finished.*sardine run/s)
+  })
+
+  it("finds a training whichever engine made it (the engine is in its key); refuses when both did, naming both and --engine", async () => {
+    // The training made above, committed where each engine's train step would commit it: the lookup reads keys.
+    const loaded = await Effect.runPromise(loadDeclaration(file).pipe(Effect.provide(NodeContext.layer)))
+    const trainedBy = async (engine: "tfjs" | "torch") => trainStepOf((await planOf(file, loaded.declaration, engine)).steps, "tiny-lora-token")!
+    const [tfjs, torch] = [await trainedBy("tfjs"), await trainedBy("torch")]
+    expect(torch.key).not.toBe(tfjs.key)
+    const engines = join(folder.dir, "cache-engines")
+    const commit = async (step: typeof torch) => {
+      await cp(cacheLayout(cacheDir).done(tfjs.key), cacheLayout(engines).done(step.key), { recursive: true })
+      await writeFile(join(cacheLayout(engines).done(step.key), manifestName), JSON.stringify({ id: step.id, kind: "train", key: step.key }))
+    }
+    const exported = async (name: string, flags: ReadonlyArray<string> = []) => {
+      const out = join(folder.dir, "out", `${name}.safetensors`)
+      const { exit, lines } = await printed([file, "--format", "kohya", "--out", out, "--cache-dir", engines, ...flags])
+      return { out, failure: exit._tag === "Failure" ? String(exit.cause) : undefined, lines }
+    }
+
+    await commit(torch)
+    const found = await exported("torch-only")
+    expect(found.failure).toBeUndefined()
+    expect(found.lines[0]).toMatch(new RegExp(`^tiny-lora-token: wrote kohya to ${found.out} `))
+    expect([...(await readWeights(found.out)).keys()].every((k) => k.startsWith("lora_unet_"))).toBe(true)
+    // --engine names the one engine to look under.
+    expect((await exported("tfjs-only", ["--engine", "tfjs"])).failure).toMatch(/tiny-lora-token\/train has not finished.*sardine run/s)
+
+    await commit(tfjs)
+    const both = await exported("both")
+    expect(both.failure).toContain(
+      `tiny-lora-token was trained by both engines (tfjs: ${cacheLayout(engines).done(tfjs.key)}, torch: ${cacheLayout(engines).done(torch.key)}); ` +
+        "pick one with --engine tfjs or --engine torch"
+    )
+    await expect(stat(both.out)).rejects.toThrow(/ENOENT/)
+    expect((await exported("picked", ["--engine", "torch"])).failure).toBeUndefined()
   })
 
   it("an unknown --experiment is an error listing the trained ones", async () => {

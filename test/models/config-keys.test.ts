@@ -13,6 +13,7 @@ import { EulerConfig } from "../../adapters/tfjs/schedulers/euler.ts"
 import { HeunConfig } from "../../adapters/tfjs/schedulers/heun.ts"
 import { UniPcMultistepConfig } from "../../adapters/tfjs/schedulers/unipc-multistep.ts"
 import { decodeUnet2DConditionConfig, Unet2DConditionConfig } from "../../adapters/tfjs/unet2d-condition.ts"
+import { ignoredConfigKeys, pinnedVersions } from "../../adapters/tfjs/unknown-config-keys.ts"
 import { repoRoot } from "../support/run-process.ts"
 
 /**
@@ -23,7 +24,9 @@ import { repoRoot } from "../support/run-process.ts"
  */
 
 const goldens = JSON.parse(readFileSync(join(repoRoot, "test/fixtures/config-keys.json"), "utf8")) as {
+  readonly versions: Readonly<Record<string, string>>
   readonly classes: Readonly<Record<string, ReadonlyArray<string>>>
+  readonly ignored: Readonly<Record<string, ReadonlyArray<string>>>
 }
 
 const schemas: Record<string, { readonly fields: Readonly<Record<string, unknown>> }> = {
@@ -52,6 +55,11 @@ describe("config keys", () => {
     assert.isDefined(keys, `${name} in the goldens`)
     const fields = Object.keys(schema.fields)
     expect(keys.filter((key) => !fields.includes(key))).toEqual([])
+  })
+
+  it("the keys the tfjs engine lets pass unnamed are those the pinned libraries ignore by themselves, for the same versions", () => {
+    expect(pinnedVersions).toEqual(goldens.versions)
+    expect(ignoredConfigKeys).toEqual(goldens.ignored)
   })
 
   it("a key that changes the computation is refused unless it has sardine's value, naming file and field", async () => {

@@ -1,10 +1,12 @@
 import { Effect } from "effect"
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { configRefusals } from "../../adapters/tfjs/config-refusals.ts"
+import { type Sampler, schedulerClasses } from "../../framework/declaration/generation.ts"
 import type { SamplerDeclaration } from "../../framework/services/model-architecture.ts"
+import { repoRoot } from "../support/run-process.ts"
 
 /**
  * Plan-time config refusals when a config file is there but cannot be read: refused, naming the file and
@@ -12,7 +14,8 @@ import type { SamplerDeclaration } from "../../framework/services/model-architec
  * there yet (still to download) is not a refusal. Cost: < 1 s.
  */
 
-const tiny = join(import.meta.dirname, "..", "fixtures", "pipelines", "sd1-tiny")
+const fixtures = join(import.meta.dirname, "..", "fixtures")
+const tiny = join(fixtures, "pipelines", "sd1-tiny")
 const sampler: SamplerDeclaration = { sampler: "euler", steps: 4, eta: 0 }
 const made: Array<string> = []
 afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })))
@@ -50,5 +53,87 @@ describe("config refusals on a config file that is there but unreadable", () => 
     const missing = join(tmpdir(), "sardine-config-refusals-not-downloaded", "base")
     expect(await Effect.runPromise(configRefusals("tfjs", { base: missing }, sampler))).toEqual([])
     expect(await Effect.runPromise(configRefusals("torch", { base: missing }, sampler))).toEqual([])
+  })
+})
+
+/**
+ * A key the tfjs engine's schema for a config does not name, and the pinned library does not ignore by itself
+ * (a newer diffusers' option, which the pinned one would ignore with a warning), is refused on a tfjs plan,
+ * naming the file, the key and the engine; every config this repository ships loads. Cost: < 2 s.
+ */
+describe("config keys the tfjs engine does not know", () => {
+  const withKey = (base: string, file: string, extra: Record<string, unknown>) => {
+    const path = join(base, file)
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, "utf8")), ...extra }))
+    return path
+  }
+
+  it("are refused on tfjs, one line per key naming the file, the key and the engine; not on torch", async () => {
+    const base = copyOfTiny()
+    const unet = withKey(base, "unet/config.json", { attention_sink_tokens: 4 })
+    const scheduler = withKey(base, "scheduler/scheduler_config.json", { timestep_jitter: 0.1 })
+    const text = withKey(base, "text_encoder/config.json", { rope_theta: 10000 })
+    const refusals = await Effect.runPromise(configRefusals("tfjs", { base }, sampler))
+    expect(refusals).toEqual([
+      {
+        field: "base",
+        reason: `${unet}: attention_sink_tokens: the tfjs engine refuses a key it would ignore: UNet2DConditionModel of the pinned diffusers 0.42.1 ` +
+          "takes no such key (a newer version's option?); remove it, or use a config diffusers 0.42.1 writes"
+      },
+      {
+        field: "base",
+        reason: `${text}: rope_theta: the tfjs engine refuses a key it would ignore: CLIPTextConfig of the pinned transformers 5.24.0 ` +
+          "takes no such key (a newer version's option?); remove it, or use a config transformers 5.24.0 writes"
+      },
+      {
+        field: "base",
+        reason: `${scheduler}: timestep_jitter: the tfjs engine refuses a key it would ignore: EulerDiscreteScheduler of the pinned diffusers ` +
+          "0.42.1 takes no such key (a newer version's option?); remove it, or use a config diffusers 0.42.1 writes"
+      }
+    ])
+    expect(await Effect.runPromise(configRefusals("torch", { base }, sampler))).toEqual([])
+  })
+
+  it("in a ControlNet folder, are refused under conditioning.init", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sardine-config-refusals-"))
+    made.push(dir)
+    cpSync(join(fixtures, "controlnet", "sd1-controlnet"), dir, { recursive: true })
+    const file = withKey(dir, "config.json", { conditioning_dropout: 0.1 })
+    expect(await Effect.runPromise(configRefusals("tfjs", { base: tiny, controlNet: dir }, sampler))).toEqual([{
+      field: "conditioning.init",
+      reason: `${file}: conditioning_dropout: the tfjs engine refuses a key it would ignore: ControlNetModel of the pinned diffusers 0.42.1 ` +
+        "takes no such key (a newer version's option?); remove it, or use a config diffusers 0.42.1 writes"
+    }])
+  })
+
+  it("private keys, and keys diffusers drops itself (another scheduler's, in the same sampler's config) pass", async () => {
+    const base = copyOfTiny()
+    withKey(base, "unet/config.json", { _name_or_path: "somewhere", _use_default_values: ["dropout"] })
+    // DPM-Solver's keys in a config saved by it: EulerDiscreteScheduler.from_config drops them without a warning.
+    withKey(base, "scheduler/scheduler_config.json", { _class_name: "DPMSolverMultistepScheduler", solver_order: 2, lower_order_final: true })
+    expect(await Effect.runPromise(configRefusals("tfjs", { base }, sampler))).toEqual([])
+  })
+
+  it("every pipeline and ControlNet config this repository ships loads with every sampler", async () => {
+    const pipelines = [
+      "experiments/architectures/sdxl",
+      "experiments/demo/architecture",
+      "experiments/demo/base",
+      "test/fixtures/demo-base/init-sd",
+      "test/fixtures/demo-base/init-sdxl",
+      "test/fixtures/pipelines/sd1-tiny",
+      "test/fixtures/pipelines/sdxl-tiny"
+    ]
+    const samplers = Object.keys(schedulerClasses) as ReadonlyArray<Sampler>
+    const refused = await Effect.runPromise(
+      Effect.forEach(
+        pipelines.flatMap((folder) => samplers.map((s) => [folder, s] as const)),
+        ([folder, s]) => configRefusals("tfjs", { base: join(repoRoot, folder) }, { sampler: s, steps: 4, eta: 0 })
+      )
+    )
+    expect(refused.flat()).toEqual([])
+    for (const controlNet of ["sd1-controlnet", "sdxl-controlnet"]) {
+      expect(await Effect.runPromise(configRefusals("tfjs", { base: tiny, controlNet: join(fixtures, "controlnet", controlNet) }, sampler))).toEqual([])
+    }
   })
 })

@@ -172,7 +172,7 @@ describe("a train step on several processes as SLURM tasks (srun)", () => {
     for (const pid of ranks) process.kill(pid, "SIGSTOP")
     const stopped = await first.done
     expect(stopped.code, stopped.stderr).toBe(1)
-    expect(stopped.stderr).toContain(`reached its time limit (resources.train.time "2") and was stopped; what it saved is kept`)
+    expect(stopped.stderr).toMatch(/reached its time limit \(resources\.train\.time "2"\) and was stopped; its checkpoint at step \d+ is kept/)
     const timedOut = await jobOf(cache)
     expect(timedOut.state).toBe("TIMEOUT")
     const latest = JSON.parse(await readFile(join(cache, "partial", trainKey, "checkpoints", "latest.json"), "utf8")) as { step: number }

@@ -2,14 +2,14 @@ import * as tf from "@tensorflow/tfjs-core"
 import { Effect } from "effect"
 import type { Sampler as SamplerName, SchedulerConfig } from "../../../framework/declaration/generation.ts"
 import { ModelConfigError } from "../model-config.ts"
-import { ddimScheduler, decodeDdimConfig } from "../schedulers/ddim.ts"
-import { ddpmScheduler, decodeDdpmConfig } from "../schedulers/ddpm.ts"
+import { DdimConfig, ddimScheduler, decodeDdimConfig } from "../schedulers/ddim.ts"
+import { DdpmConfig, ddpmScheduler, decodeDdpmConfig } from "../schedulers/ddpm.ts"
 import type { DiffusionScheduler, NoiseDraw } from "../schedulers/diffusion-scheduler.ts"
-import { decodeDpmSolverMultistepConfig, dpmSolverMultistepScheduler } from "../schedulers/dpm-solver-multistep.ts"
-import { decodeEulerAncestralConfig, eulerAncestralScheduler } from "../schedulers/euler-ancestral.ts"
-import { decodeEulerConfig, eulerScheduler } from "../schedulers/euler.ts"
-import { decodeHeunConfig, heunScheduler } from "../schedulers/heun.ts"
-import { decodeUniPcMultistepConfig, uniPcMultistepScheduler } from "../schedulers/unipc-multistep.ts"
+import { decodeDpmSolverMultistepConfig, DpmSolverMultistepConfig, dpmSolverMultistepScheduler } from "../schedulers/dpm-solver-multistep.ts"
+import { decodeEulerAncestralConfig, EulerAncestralConfig, eulerAncestralScheduler } from "../schedulers/euler-ancestral.ts"
+import { decodeEulerConfig, EulerConfig, eulerScheduler } from "../schedulers/euler.ts"
+import { decodeHeunConfig, HeunConfig, heunScheduler } from "../schedulers/heun.ts"
+import { decodeUniPcMultistepConfig, UniPcMultistepConfig, uniPcMultistepScheduler } from "../schedulers/unipc-multistep.ts"
 
 /**
  * The model as a sampler sees it: the (guided) prediction, in the model's prediction type, for the
@@ -54,6 +54,17 @@ export interface SamplerSettings {
   readonly eta: number
   /** Declared scheduler config keys, set on top of the pipeline's. */
   readonly schedulerConfig?: SchedulerConfig | undefined
+}
+
+/** Each sampler's config schema: every key its diffusers class takes, implemented or refused. */
+export const schedulerConfigSchemas: Record<SamplerName, { readonly fields: Readonly<Record<string, unknown>> }> = {
+  ddpm: DdpmConfig,
+  ddim: DdimConfig,
+  euler: EulerConfig,
+  euler_ancestral: EulerAncestralConfig,
+  heun: HeunConfig,
+  dpmsolver_multistep: DpmSolverMultistepConfig,
+  unipc_multistep: UniPcMultistepConfig
 }
 
 /**

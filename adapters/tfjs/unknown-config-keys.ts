@@ -1,0 +1,49 @@
+import { type Sampler, schedulerClasses } from "../../framework/declaration/generation.ts"
+
+/**
+ * The library versions whose config keys the tfjs engine's schemas follow (tools/make_config_key_goldens.py;
+ * test/models/config-keys.test.ts checks both lists against them).
+ */
+export const pinnedVersions = { diffusers: "0.42.1", transformers: "5.24.0" } as const
+
+/**
+ * Per config class, the keys the pinned library itself ignores without a warning, or handles outside the model:
+ * diffusers drops a scheduler config's keys of the compatible schedulers that saved it (PNDM's `skip_prk_steps`
+ * in SD 1.x's); transformers keeps PretrainedConfig's generic keys (loading, outputs, labels), reads
+ * `torch_dtype` as `dtype`, and keeps transformers 4's unread CLIP `dropout`. Keys starting with `_` are
+ * private to both. Any other key the tfjs engine's schema for the config does not name — a newer version's
+ * option, which the pinned one would ignore with a warning — is refused on a tfjs plan (config-refusals.ts).
+ */
+// dprint-ignore: one class a line
+export const ignoredConfigKeys = {
+  UNet2DConditionModel: [],
+  AutoencoderKL: [],
+  ControlNetModel: [],
+  DDPMScheduler: ["algorithm_type", "disable_corrector", "euler_at_final", "final_sigmas_type", "flow_shift", "interpolation_type", "lambda_min_clipped", "lower_order_final", "predict_x0", "rho", "set_alpha_to_one", "shift_terminal", "sigma_data", "sigma_max", "sigma_min", "sigma_schedule", "skip_prk_steps", "solver_order", "solver_p", "solver_type", "time_shift_type", "timestep_type", "use_beta_sigmas", "use_dynamic_shifting", "use_exponential_sigmas", "use_flow_sigmas", "use_karras_sigmas", "use_lu_lambdas"],
+  DDIMScheduler: ["algorithm_type", "disable_corrector", "euler_at_final", "final_sigmas_type", "flow_shift", "interpolation_type", "lambda_min_clipped", "lower_order_final", "predict_x0", "rho", "shift_terminal", "sigma_data", "sigma_max", "sigma_min", "sigma_schedule", "skip_prk_steps", "solver_order", "solver_p", "solver_type", "time_shift_type", "timestep_type", "use_beta_sigmas", "use_dynamic_shifting", "use_exponential_sigmas", "use_flow_sigmas", "use_karras_sigmas", "use_lu_lambdas", "variance_type"],
+  EulerDiscreteScheduler: ["algorithm_type", "clip_sample", "clip_sample_range", "disable_corrector", "dynamic_thresholding_ratio", "euler_at_final", "flow_shift", "lambda_min_clipped", "lower_order_final", "predict_x0", "rho", "sample_max_value", "set_alpha_to_one", "shift_terminal", "sigma_data", "sigma_schedule", "skip_prk_steps", "solver_order", "solver_p", "solver_type", "thresholding", "time_shift_type", "use_dynamic_shifting", "use_flow_sigmas", "use_lu_lambdas", "variance_type"],
+  EulerAncestralDiscreteScheduler: ["algorithm_type", "clip_sample", "clip_sample_range", "disable_corrector", "dynamic_thresholding_ratio", "euler_at_final", "final_sigmas_type", "flow_shift", "interpolation_type", "lambda_min_clipped", "lower_order_final", "predict_x0", "rho", "sample_max_value", "set_alpha_to_one", "shift_terminal", "sigma_data", "sigma_max", "sigma_min", "sigma_schedule", "skip_prk_steps", "solver_order", "solver_p", "solver_type", "thresholding", "time_shift_type", "timestep_type", "use_beta_sigmas", "use_dynamic_shifting", "use_exponential_sigmas", "use_flow_sigmas", "use_karras_sigmas", "use_lu_lambdas", "variance_type"],
+  HeunDiscreteScheduler: ["algorithm_type", "disable_corrector", "dynamic_thresholding_ratio", "euler_at_final", "final_sigmas_type", "flow_shift", "interpolation_type", "lambda_min_clipped", "lower_order_final", "predict_x0", "rescale_betas_zero_snr", "rho", "sample_max_value", "set_alpha_to_one", "shift_terminal", "sigma_data", "sigma_max", "sigma_min", "sigma_schedule", "skip_prk_steps", "solver_order", "solver_p", "solver_type", "thresholding", "time_shift_type", "timestep_type", "use_dynamic_shifting", "use_flow_sigmas", "use_lu_lambdas", "variance_type"],
+  DPMSolverMultistepScheduler: ["clip_sample", "clip_sample_range", "disable_corrector", "interpolation_type", "predict_x0", "rho", "set_alpha_to_one", "shift_terminal", "sigma_data", "sigma_max", "sigma_min", "sigma_schedule", "skip_prk_steps", "solver_p", "timestep_type"],
+  UniPCMultistepScheduler: ["algorithm_type", "clip_sample", "clip_sample_range", "euler_at_final", "interpolation_type", "lambda_min_clipped", "rho", "set_alpha_to_one", "sigma_data", "sigma_schedule", "skip_prk_steps", "timestep_type", "use_lu_lambdas", "variance_type"],
+  CLIPTextConfig: ["architectures", "chunk_size_feed_forward", "dropout", "dtype", "id2label", "is_encoder_decoder", "label2id", "model_type", "output_attentions", "output_hidden_states", "problem_type", "return_dict", "torch_dtype", "transformers_version"]
+} as const satisfies Readonly<Record<string, ReadonlyArray<string>>>
+
+export type ConfigClass = keyof typeof ignoredConfigKeys
+
+/** The diffusers class a sampler's scheduler is (generation.ts), as a config class. */
+export const schedulerConfigClass = (sampler: Sampler): ConfigClass => schedulerClasses[sampler]
+
+/**
+ * The keys of a parsed config that are neither `named` (fields of the tfjs engine's schema for it: implemented,
+ * or refused unless they hold the value it computes with), private (`_class_name`, `_diffusers_version`, …)
+ * nor ignored by the pinned library for `className`.
+ */
+export const unknownConfigKeys = (json: unknown, named: Readonly<Record<string, unknown>>, className: ConfigClass): ReadonlyArray<string> => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return []
+  const ignored: ReadonlyArray<string> = ignoredConfigKeys[className]
+  return Object.keys(json).filter((key) => !key.startsWith("_") && !Object.hasOwn(named, key) && !ignored.includes(key))
+}
+
+/** Which library's class reads a config of `className`. */
+export const libraryOf = (className: ConfigClass): keyof typeof pinnedVersions => (className === "CLIPTextConfig" ? "transformers" : "diffusers")
