@@ -13,7 +13,11 @@ export const BetaSchedule = only(Schema.Literal("linear", "scaled_linear", "squa
 export const PredictionType = only(Schema.Literal("epsilon", "v_prediction"), "\"epsilon\" and \"v_prediction\"")
 export type PredictionType = typeof PredictionType.Type
 
-/** The fields of a scheduler config the forward process reads (the sampler-specific ones are ignored here). */
+/**
+ * The fields of a scheduler config the forward process reads. The sampler-specific ones are decoded (implemented
+ * or refused) by the declared sampler's own schema, and a key neither knows is refused on a tfjs plan
+ * (config-refusals.ts, unknown-config-keys.ts).
+ */
 export const NoiseScheduleConfig = Schema.Struct({
   num_train_timesteps: Schema.optionalWith(PositiveInt, { default: () => 1000 }),
   beta_start: Schema.optionalWith(Schema.Number, { default: () => 0.0001 }),
