@@ -93,8 +93,14 @@ export default study({
   experiments: [
     ...demo.experiments.flatMap((e) =>
       speckleSettings.map((s) =>
-        // A setting names its sampler whole: the demo's scheduler options (its SDE variant) do not carry over.
-        experiment({ ...e, name: settingName(e.name, s), generate: { ...e.generate, schedulerConfig: {}, ...s.generate } })
+        // A setting names its sampler whole: the demo's scheduler options (its SDE variant) do not carry over. A
+        // strategy built on another's training (hybrid-on-sar-vae) builds on that one's variant of the same setting.
+        experiment({
+          ...e,
+          name: settingName(e.name, s),
+          ...(e.base._tag === "trained" ? { base: { ...e.base, experiment: settingName(e.base.experiment, s) } } : {}),
+          generate: { ...e.generate, schedulerConfig: {}, ...s.generate }
+        })
       )
     ),
     ...reworded

@@ -115,14 +115,13 @@ export const evaluationIntervals = (
     const weights = new Float64Array(evidence.images.length)
     for (let r = 0; r < settings.resamples; r++) {
       weightsOfDraws(draws, bootstrapCounts(draws.length, random), weights)
-      const values = space.estimates(weights)
+      const { density, estimates: values, quantiles: valuesAt } = space.estimatesAndDistribution(weights, probabilities)
       definitions.forEach((definition, d) => {
         resampled[d]![r] = values[d]!
         gaps[d]![r] = comparedValue(definition, values[d]!)
       })
-      const distribution = space.distribution(weights, probabilities)
-      densities.push(distribution.density)
-      quantiles.push(distribution.quantiles)
+      densities.push(density)
+      quantiles.push(valuesAt)
       if ((r + 1) % progressEvery === 0) yield* progress(r + 1, settings.resamples)
     }
     const jackknife = definitions.map(() => new Float64Array(draws.length))

@@ -109,6 +109,24 @@ export class EstimateSpace {
   }
 
   estimates(weights: Float64Array): Float64Array {
+    return this.measure(weights).estimates
+  }
+
+  /**
+   * The estimates, and the weighted pooled distribution the report draws: the fraction of generated values per bin,
+   * and the values at cumulative probabilities `probabilities` (the k-th smallest of T pooled values with
+   * k = round(p·(T − 1)), as distributionOf takes them). One pass over the pooled values gives both.
+   */
+  estimatesAndDistribution(
+    weights: Float64Array,
+    probabilities: ReadonlyArray<number>
+  ): { estimates: Float64Array; density: Float64Array; quantiles: Float64Array } {
+    const quantiles = new Float64Array(probabilities.length)
+    const { estimates, histogram, pixels } = this.measure(weights, probabilities, quantiles)
+    return { estimates, density: histogram.map((count) => count / pixels), quantiles }
+  }
+
+  private measure(weights: Float64Array, probabilities: ReadonlyArray<number> = [], quantiles?: Float64Array) {
     const { images, evidence } = this
     const { reference, settings } = evidence
     const out: Array<number> = []
@@ -124,8 +142,9 @@ export class EstimateSpace {
       for (let k = 0; k < histogram.length; k++) histogram[k]! += w * image.histogram[k]!
       for (let k = 0; k < glcm.length; k++) glcm[k]! += w * image.glcm[k]!
     })
-    if (total === 0) return new Float64Array(this.definitions.length).fill(NaN)
-    const { ks, wasserstein } = cdfDistances(this.cdf, weights, pixels)
+    if (total === 0) return { estimates: new Float64Array(this.definitions.length).fill(NaN), histogram, pixels }
+    const ranks = Float64Array.from(probabilities, (p) => Math.min(pixels - 1, Math.round(p * (pixels - 1))))
+    const { ks, wasserstein } = cdfDistances(this.cdf, weights, pixels, quantiles === undefined ? undefined : { ranks, into: quantiles })
     let generatedCounts = 0
     let referenceCounts = 0
     for (let k = 0; k < histogram.length; k++) {
@@ -179,35 +198,7 @@ export class EstimateSpace {
       const { cmmd, fid, kid } = total >= 2 ? embeddingDistances(this.embeddings, weights, reference.embeddings!.count) : { fid: NaN, kid: NaN, cmmd: NaN }
       out.push(fid, kid, cmmd)
     }
-    return Float64Array.from(out)
-  }
-
-  /**
-   * The weighted pooled distribution the report draws: the fraction of generated values per bin,
-   * and the values at cumulative probabilities `probabilities` (the k-th smallest of T pooled
-   * values with k = round(p·(T − 1)), as distributionOf takes them).
-   */
-  distribution(weights: Float64Array, probabilities: ReadonlyArray<number>): { density: Float64Array; quantiles: Float64Array } {
-    const { images } = this
-    const density = new Float64Array(this.evidence.reference.histogram.length)
-    let pixels = 0
-    images.forEach((image, i) => {
-      const w = weights[i]!
-      if (w === 0) return
-      pixels += w * image.pixels
-      for (let k = 0; k < density.length; k++) density[k]! += w * image.histogram[k]!
-    })
-    for (let k = 0; k < density.length; k++) density[k]! /= pixels
-    const quantiles = new Float64Array(probabilities.length)
-    const { masses, owners, start, values } = this.cdf
-    let cumulative = 0
-    let q = 0
-    for (let k = 0; k < values.length && q < probabilities.length; k++) {
-      for (let c = start[k]!; c < start[k + 1]!; c++) cumulative += weights[owners[c]!]! * masses[c]!
-      while (q < probabilities.length && cumulative > Math.min(pixels - 1, Math.round(probabilities[q]! * (pixels - 1)))) quantiles[q++] = values[k]!
-    }
-    for (; q < probabilities.length; q++) quantiles[q] = values[values.length - 1]!
-    return { density, quantiles }
+    return { estimates: Float64Array.from(out), histogram, pixels }
   }
 }
 

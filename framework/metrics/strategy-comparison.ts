@@ -90,12 +90,17 @@ const commonDefinitions = (a: EvaluationEvidence, b: EvaluationEvidence) => {
   return estimateDefinitions(a).filter((d) => theirs.some((e) => e.id === d.id) && (sameRetrieval || !promptFollowingIds.has(d.id)))
 }
 
-/** Each estimate's a − b on the compared scale, for weights of the two sides over one space. */
-const differencesOf = (space: EstimateSpace, definitions: ReadonlyArray<EstimateDefinition>, weightsA: Float64Array, weightsB: Float64Array) => {
-  const index = new Map(space.definitions.map((d, i) => [d.id, i]))
-  const a = space.estimates(weightsA)
-  const b = space.estimates(weightsB)
-  return definitions.map((d) => comparedValue(d, a[index.get(d.id)!]!) - comparedValue(d, b[index.get(d.id)!]!))
+/** Each estimate's a − b on the compared scale, A* estimated in `spaceA` and B* in `spaceB`. */
+const differencesOf = (
+  definitions: ReadonlyArray<EstimateDefinition>,
+  [spaceA, weightsA]: readonly [EstimateSpace, Float64Array],
+  [spaceB, weightsB]: readonly [EstimateSpace, Float64Array]
+) => {
+  const indexA = new Map(spaceA.definitions.map((d, i) => [d.id, i]))
+  const indexB = new Map(spaceB.definitions.map((d, i) => [d.id, i]))
+  const a = spaceA.estimates(weightsA)
+  const b = spaceB.estimates(weightsB)
+  return definitions.map((d) => comparedValue(d, a[indexA.get(d.id)!]!) - comparedValue(d, b[indexB.get(d.id)!]!))
 }
 
 interface Design {
@@ -194,30 +199,40 @@ const compareRuns = (
     const imagesA = a.evidence.images
     const imagesB = b.evidence.images
     const space = new EstimateSpace(a.evidence, [...imagesA, ...imagesB])
+    // Resamples and jackknife keep each side's images on its side: each is estimated in a space of its own images,
+    // whose pooled values are half the shared space's (same estimates, to rounding).
+    const spaceA = new EstimateSpace(a.evidence, imagesA)
+    const spaceB = new EstimateSpace(b.evidence, imagesB)
+    /** A*'s and B*'s weights over the shared space, each read in its own side's space. */
+    const ownSides = ([wA, wB]: readonly [Float64Array, Float64Array]) =>
+      [[spaceA, wA.subarray(0, imagesA.length)], [spaceB, wB.subarray(imagesA.length)]] as const
     const definitions = commonDefinitions(a.evidence, b.evidence)
     const random = new ResamplingRandom(settings.seed, wordOf(stream))
     const partner = pairing(imagesA, imagesB)
     const design = partner === undefined ? unpairedDesign(imagesA, imagesB, settings, random) : pairedDesign(imagesA, partner, settings, random)
     const weights = [new Float64Array(space.images.length), new Float64Array(space.images.length)] as const
-    const observed = differencesOf(space, definitions, space.unitWeights(0, imagesA.length), space.unitWeights(imagesA.length))
+    // The observed difference as each distribution computes it, so that the arrangement or resample that reproduces
+    // the observed samples gives it exactly (the test counts ties, BCa counts resamples below it).
+    const observed = differencesOf(definitions, [spaceA, spaceA.unitWeights()], [spaceB, spaceB.unitWeights()])
+    const arranged = differencesOf(definitions, [space, space.unitWeights(0, imagesA.length)], [space, space.unitWeights(imagesA.length)])
     const { arrangements } = design
     const nulls = definitions.map(() => new Float64Array(arrangements.count))
     const resampled = definitions.map(() => new Float64Array(intervals ? settings.resamples : 0))
     const total = arrangements.count + resampled[0]!.length
     for (let k = 0; k < arrangements.count; k++) {
       design.arrangement(arrangements.at(k), weights)
-      differencesOf(space, definitions, ...weights).forEach((v, d) => (nulls[d]![k] = v))
+      differencesOf(definitions, [space, weights[0]], [space, weights[1]]).forEach((v, d) => (nulls[d]![k] = v))
       if ((k + 1) % progressEvery === 0) yield* progress(k + 1, total)
     }
     for (let r = 0; intervals && r < settings.resamples; r++) {
       design.resample(random, weights)
-      differencesOf(space, definitions, ...weights).forEach((v, d) => (resampled[d]![r] = v))
+      differencesOf(definitions, ...ownSides(weights)).forEach((v, d) => (resampled[d]![r] = v))
       if ((r + 1) % progressEvery === 0) yield* progress(arrangements.count + r + 1, total)
     }
     const jackknife = design.jackknife.map((sample) =>
       sample.map((leave) => {
         leave(weights)
-        return differencesOf(space, definitions, ...weights)
+        return differencesOf(definitions, ...ownSides(weights))
       })
     )
     const differences: Record<string, EstimateDifference> = {}
@@ -225,7 +240,7 @@ const compareRuns = (
       const exactA = a.estimates[definition.id]?.value
       const exactB = b.estimates[definition.id]?.value
       const exact = exactA === undefined || exactB === undefined ? observed[d]! : comparedValue(definition, exactA) - comparedValue(definition, exactB)
-      const p = Number.isFinite(observed[d]) ? permutationPValue(observed[d]!, nulls[d]!, arrangements.exact) : NaN
+      const p = Number.isFinite(arranged[d]) ? permutationPValue(arranged[d]!, nulls[d]!, arrangements.exact) : NaN
       let low = NaN
       let high = NaN
       if (intervals && Number.isFinite(observed[d])) {

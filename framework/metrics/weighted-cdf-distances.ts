@@ -93,29 +93,68 @@ export const cdfLayout = (images: ReadonlyArray<ImageEvidence>, evidence: Evalua
   }
 }
 
-/** Wasserstein-1 (area between the CDFs) and KS (largest gap) of the weighted images' pooled values against the reference. */
-export const cdfDistances = (layout: CdfLayout, weights: Float64Array, generatedTotal: number) => {
+/**
+ * Wasserstein-1 (area between the CDFs) and KS (largest gap) of the weighted images' pooled values against the reference.
+ * Values whose images all weigh 0 in this resample leave F unchanged, so their segment joins the one before: F is
+ * constant over the joined pieces, and one search and one area cover them (a bootstrap resample leaves out about a
+ * third of the noise draws, a permutation's side half of the pooled images).
+ */
+export const cdfDistances = (layout: CdfLayout, weights: Float64Array, generatedTotal: number, quantiles?: PooledQuantiles) => {
   const { gamma, masses, owners, pieceStart, prefixGammaLength, prefixLength, start, values } = layout
+  let q = 0
   let area = 0
   let ks = 0
   let generated = 0
-  for (let s = 0; s <= values.length; s++) {
-    if (s > 0) { for (let c = start[s - 1]!; c < start[s]!; c++) generated += weights[owners[c]!]! * masses[c]! }
-    const first = pieceStart[s]!
-    const end = pieceStart[s + 1]!
-    if (first === end) continue
-    const f = generated / generatedTotal
+  /** Adds the area and the largest gap of F = f over pieces [first, end). */
+  const constantOver = (first: number, end: number, f: number) => {
+    if (first === end) return
+    // The first piece with γ ≥ f; most segments lie wholly above or below F, which needs no search.
     let lo = first
-    let hi = end
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (gamma[mid]! < f) lo = mid + 1
-      else hi = mid
+    if (f > gamma[end - 1]!) lo = end
+    else if (f > gamma[first]!) {
+      lo = first + 1
+      let hi = end - 1
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1
+        if (gamma[mid]! < f) lo = mid + 1
+        else hi = mid
+      }
     }
     area += f * (prefixLength[lo]! - prefixLength[first]!) - (prefixGammaLength[lo]! - prefixGammaLength[first]!) +
       (prefixGammaLength[end]! - prefixGammaLength[lo]!) - f * (prefixLength[end]! - prefixLength[lo]!)
     const gap = Math.max(Math.abs(f - gamma[first]!), Math.abs(f - gamma[end - 1]!))
     if (gap > ks) ks = gap
   }
+  let first = pieceStart[0]!
+  let f = generated / generatedTotal
+  for (let s = 1; s <= values.length; s++) {
+    let moved = false
+    for (let c = start[s - 1]!; c < start[s]!; c++) {
+      const w = weights[owners[c]!]!
+      if (w !== 0) {
+        generated += w * masses[c]!
+        moved = true
+      }
+    }
+    if (!moved) continue
+    constantOver(first, pieceStart[s]!, f)
+    first = pieceStart[s]!
+    f = generated / generatedTotal
+    if (quantiles !== undefined) {
+      const { into, ranks } = quantiles
+      while (q < ranks.length && generated > ranks[q]!) into[q++] = values[s - 1]!
+    }
+  }
+  constantOver(first, pieceStart[values.length + 1]!, f)
+  if (quantiles !== undefined) quantiles.into.fill(values[values.length - 1]!, q)
   return { wasserstein: area, ks }
+}
+
+/**
+ * Where cdfDistances also writes the pooled values at given ranks: into[q] is the first value whose cumulative
+ * pixel count exceeds ranks[q] (ascending), the last value for the ranks it never exceeds.
+ */
+export interface PooledQuantiles {
+  readonly ranks: Float64Array
+  readonly into: Float64Array
 }

@@ -20,7 +20,7 @@ import { repoRoot, sardine } from "../support/run-process.ts"
 export const declarationFile = join(repoRoot, "experiments/demo/study.ts")
 
 /** The strategies whose trained part shapes the pixels (UNet or VAE); text-encoder LoRA alone is reported, not ranked. */
-export const pixelStrategies = ["full-unet", "lora-unet", "full-vae", "hybrid", "hybrid-no-token"]
+export const pixelStrategies = ["full-unet", "lora-unet", "full-vae", "hybrid", "hybrid-no-token", "hybrid-on-sar-vae"]
 
 export interface CutDown {
   /** The experiments to keep (all when absent); a declared comparison is kept when both its sides are. */
@@ -55,7 +55,8 @@ export const runCutDownDemo = async (engine: "tfjs" | "torch", cut: CutDown): Pr
     experiments: kept.map((e) => ({
       ...e,
       ...(e.replicates === undefined || cut.replicates === undefined ? {} : { replicates: cut.replicates }),
-      base: { ...e.base, path: resolve(directory, e.base.path) },
+      // A diffusers folder resolves against the declaration's; a trained base names an experiment.
+      base: e.base.path === undefined ? e.base : { ...e.base, path: resolve(directory, e.base.path) },
       data: { ...e.data, n: 240 },
       ...(e.train === undefined ? {} : { train: { ...e.train, steps: cut.steps, batchSize: 8, checkpointEvery: Math.ceil(cut.steps / 2) } }),
       generate: e.generate.conditions === undefined
@@ -131,6 +132,21 @@ export const expectPixelStrategiesAheadOfBaseline = (run: CutDownRun, strategies
     expect(d.js, `${name}: Jensen–Shannon against the baseline's`).toBeLessThan(baseline.amplitude.distances.js)
     expect(gap(evaluation), `${name}: alignment gap against the baseline's`).toBeGreaterThan(gap(baseline))
   }
+}
+
+/**
+ * Speckle, issue 22's measure: the two-stage hybrid (on full-vae's SAR-tuned VAE) draws images whose mean per-image
+ * ENL is closer to the reference's (by ratio) than the hybrid on the base VAE does. The base VAE's decoder smooths
+ * single-look speckle away whatever the UNet draws; a decoder tuned on SAR renders it.
+ */
+export const expectSpeckleFromSarVae = (run: CutDownRun) => {
+  const ratio = (name: string) => {
+    const { generated, reference } = run.evaluations.get(name)!
+    return generated.statistics.enl / reference.statistics.enl
+  }
+  const [twoStage, hybrid] = [ratio("hybrid-on-sar-vae"), ratio("hybrid")]
+  console.info(`ENL / reference ENL: hybrid-on-sar-vae ${twoStage.toFixed(2)}, hybrid ${hybrid.toFixed(2)}`)
+  expect(Math.abs(Math.log(twoStage)), "hybrid-on-sar-vae's ENL ratio to the reference, against the hybrid's").toBeLessThan(Math.abs(Math.log(hybrid)))
 }
 
 /**

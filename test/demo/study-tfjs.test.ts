@@ -14,6 +14,7 @@ import {
   expectCompleteRun,
   expectConditionedStrategy,
   expectPixelStrategiesAheadOfBaseline,
+  expectSpeckleFromSarVae,
   pixelStrategies,
   runCutDownDemo
 } from "./cut-down-demo.ts"
@@ -21,12 +22,22 @@ import {
 /**
  * experiments/demo/study.ts, the README's main job: the seed study's strategies on the shipped tiny base,
  * fine-tuned on synthetic SAR without ships, the hybrid and the hybrid without its token with three
- * training seeds each, and a hybrid with a ControlNet on label maps. Cut down (cut-down-demo.ts) it runs
+ * training seeds each, the hybrid on full-vae's SAR-tuned VAE, and a hybrid with a ControlNet on label maps. Cut down (cut-down-demo.ts) it runs
  * through `sardine run` on the tfjs engine here (the torch engine: study-torch.test.ts), and the ordering
  * the demo shows must already hold.
  */
 
-const strategies = ["baseline", "full-unet", "lora-unet", "lora-text-encoders", "full-vae", "hybrid", "hybrid-no-token", "hybrid-controlnet"]
+const strategies = [
+  "baseline",
+  "full-unet",
+  "lora-unet",
+  "lora-text-encoders",
+  "full-vae",
+  "hybrid",
+  "hybrid-no-token",
+  "hybrid-on-sar-vae",
+  "hybrid-controlnet"
+]
 
 describe("experiments/demo/study.ts", () => {
   it("declares the seed study's strategies on the shipped base, ships withheld from SAR and prompted as unseen, the token's comparison replicated", async () => {
@@ -37,7 +48,9 @@ describe("experiments/demo/study.ts", () => {
     const experiments = study.experiments
     expect(experiments.map((e) => e.name)).toEqual(strategies)
     for (const e of experiments) {
-      expect(e.base._tag === "diffusers" && resolve(directory, e.base.path)).toBe(join(repoRoot, "experiments/demo/base"))
+      // The two-stage hybrid builds on full-vae's VAE merged into the shipped base; every other strategy on the base itself.
+      if (e.name === "hybrid-on-sar-vae") expect(e.base).toEqual({ _tag: "trained", experiment: "full-vae", family: "tiny" })
+      else expect(e.base._tag === "diffusers" && resolve(directory, e.base.path)).toBe(join(repoRoot, "experiments/demo/base"))
       expect(e.data._tag === "synthetic" && e.data.modality === "sar" && e.data.exclude).toEqual(["ships"])
       expect(e.evaluate.alignment?.clip && resolve(directory, e.evaluate.alignment.clip)).toBe(join(repoRoot, "experiments/demo/sar-clip"))
       if (e.conditioning !== undefined) continue
@@ -48,9 +61,11 @@ describe("experiments/demo/study.ts", () => {
     const named = (name: string) => experiments.find((e) => e.name === name)!
     expect(named("hybrid").components.token?.token).toBe("<SAR>")
     expect(named("hybrid-no-token").components.token).toBeUndefined()
+    expect(named("hybrid-on-sar-vae").components).toEqual(named("hybrid").components)
     // The README's question is the token's: both sides with three training seeds, compared directly.
-    expect(experiments.map((e) => replicatesOf(e, study))).toEqual([1, 1, 1, 1, 1, 3, 3, 1])
-    expect(study.compare).toEqual([["hybrid", "hybrid-no-token"]])
+    expect(experiments.map((e) => replicatesOf(e, study))).toEqual([1, 1, 1, 1, 1, 3, 3, 1, 1])
+    // And what the SAR-tuned VAE adds to the hybrid (three training seeds against one: Welch).
+    expect(study.compare).toEqual([["hybrid", "hybrid-no-token"], ["hybrid-on-sar-vae", "hybrid"]])
     // The conditioned hybrid: a ControlNet on the label maps, sampling held-out scenes (not the training set's).
     const conditioned = named("hybrid-controlnet")
     expect(conditioned.conditioning).toMatchObject({ input: "label-map", from: "conditioning_file_name" })
@@ -62,21 +77,22 @@ describe("experiments/demo/study.ts", () => {
     const plan = compilePlan(declaration)
     const kinds = (kind: string) => new Set(plan.steps.filter((s) => s.kind === kind).map((s) => s.key)).size
     expect(kinds("prepare-data")).toBe(5)
-    expect(kinds("train")).toBe(5 + 3 + 3)
+    expect(kinds("train")).toBe(6 + 3 + 3)
     expect(kinds("report")).toBe(1)
   })
 
   // Cut down: 60 training steps of batch 8 on 240 scenes, 2 prompts × 4 seeds × 10 steps, 48 reference scenes, the
   // conditioned strategy on 4 scenes. Left out: lora-text-encoders (the demo reports it and ranks nothing on it;
-  // its declaration is checked above) and the replicates (four more trainings; the plan above holds all eleven,
+  // its declaration is checked above) and the replicates (four more trainings; the plan above holds all twelve,
   // and test/reports/report.test.ts runs replicates end to end: child runs, Welch comparisons, verdicts).
   const ran = strategies.filter((s) => s !== "lora-text-encoders")
   it(
-    "cut down, runs through sardine run --engine tfjs: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances and alignment gap; the conditioned hybrid is judged scene by scene",
+    "cut down, runs through sardine run --engine tfjs: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances and alignment gap; the hybrid on the SAR-tuned VAE keeps more speckle than the hybrid; the conditioned hybrid is judged scene by scene",
     async () => {
       const run = await runCutDownDemo("tfjs", { steps: 60, keep: ran, replicates: 1 })
       expectCompleteRun(run, ran)
       expectPixelStrategiesAheadOfBaseline(run, pixelStrategies)
+      expectSpeckleFromSarVae(run)
       expectConditionedStrategy(run, "hybrid-controlnet", 4, 4)
     },
     1_200_000
