@@ -35,7 +35,7 @@ const force = Options.text("force").pipe(
   Options.repeated,
   Options.withDescription(
     "Run these steps again from scratch even when cached (ids or kinds, repeatable or comma-separated; `all` for every selected step). " +
-      "The steps that read them keep their cached outputs"
+      "The steps that read them keep their cached outputs. Their experiments get new MLflow runs, tagged sardine.rerunOf with the run before"
   )
 )
 const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Print what would run, run nothing"))
@@ -132,7 +132,8 @@ export const executePlan = (
       uri: Option.getOrUndefined(trackingUri),
       backend: yield* implementations.backend(enginesOf(plan)),
       outcome: () => outcome,
-      optional: trackingOptional
+      optional: trackingOptional,
+      forced: force
     })
     const outcomes = yield* steps.execute({
       loaded,

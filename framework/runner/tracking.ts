@@ -26,9 +26,11 @@ import type { StepOutcome } from "./runner.ts"
  * a child run per replicate under its own, which carries the mean over them. Params are the
  * flattened declaration and the content keys of its steps. A run is found again by its content key
  * and its cache's identity, so rerunning a cached study reuses its runs, and a second cache folder
- * gets runs of its own. Runs are named by references (their reuse keys) because they may open after
- * the steps start logging: everything goes through the tracking queue
- * (framework/tracking/tracking-queue.ts).
+ * gets runs of its own. A forced rerun (`--force`) of an experiment's steps gets a new run of the
+ * experiment, tagged as a rerun of the old one (SARDINE_RERUN_OF_TAG), which later runs reuse: reusing the
+ * old run would have dropped the rerun's metrics, whose steps the old run has logged already (and mixed two
+ * trainings' curves otherwise). Runs are named by references (their reuse keys) because they may open after
+ * the steps start logging: everything goes through the tracking queue (framework/tracking/tracking-queue.ts).
  */
 export interface RunsOfDeclaration {
   /** The study's parent run; for a lone experiment, that experiment's run. */
@@ -79,7 +81,14 @@ export const openRuns = (
   loaded: LoadedDeclaration,
   plan: Plan,
   outcome: () => Exit.Exit<ReadonlyArray<StepOutcome>, unknown>,
-  options: { readonly backend: string | undefined; readonly cacheDir: string; readonly cacheId: string; readonly served?: Step }
+  options: {
+    readonly backend: string | undefined
+    readonly cacheDir: string
+    readonly cacheId: string
+    readonly served?: Step
+    /** The steps this run reruns though cached (`--force`). */
+    readonly forced?: ReadonlySet<string>
+  }
 ): Effect.Effect<RunsOfDeclaration, never, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const { declaration, file } = loaded
@@ -105,7 +114,8 @@ export const openRuns = (
       params: Record<string, string>,
       status: () => RunEndStatus | undefined,
       parent?: string,
-      extraTags: Record<string, string> = {}
+      extraTags: Record<string, string> = {},
+      rerun = steps.some((s) => options.forced?.has(s.id) === true)
     ) =>
       Effect.gen(function*() {
         const ref = `${keyOfSteps(steps)}.${cacheId}`
@@ -115,6 +125,7 @@ export const openRuns = (
           experiment: plan.name,
           name,
           reuseKey: ref,
+          ...(rerun ? { rerun } : {}),
           ...(parent === undefined ? {} : { parent }),
           tags: { ...tags(name), ...extraTags },
           params
@@ -163,10 +174,19 @@ export const openRuns = (
     let top: string
     if (declaration.kind === "study") {
       const report = plan.steps.find((s) => s.kind === "report")
-      top = yield* open(plan.name, plan.steps, {
-        "study.experiments": JSON.stringify(declaration.experiments.map((e) => e.name)),
-        ...(report === undefined ? {} : { "steps.report.key": report.key })
-      }, () => endOf(undefined))
+      // The study's run is kept: it holds its experiments' runs, a rerun's beside the one it reran.
+      top = yield* open(
+        plan.name,
+        plan.steps,
+        {
+          "study.experiments": JSON.stringify(declaration.experiments.map((e) => e.name)),
+          ...(report === undefined ? {} : { "steps.report.key": report.key })
+        },
+        () => endOf(undefined),
+        undefined,
+        {},
+        false
+      )
       for (const experiment of experimentsOf(declaration)) {
         const steps = plan.steps.filter((s) => s.kind !== "report" && s.experiments.includes(experiment.name))
         const params = { ...flattenParams(encodeDeclaration(experiment) as Json), ...stepParams(steps) }
@@ -241,6 +261,8 @@ export interface OpenTrackingOptions {
   readonly optional: boolean
   /** The one step this process runs (`sardine step`): only its runs are ended here (see openRuns). */
   readonly served?: Step
+  /** The steps the run reruns though cached (`--force`): their experiments get new runs (see openRuns). */
+  readonly forced?: ReadonlySet<string>
   readonly startWithinMs?: number
   readonly retry?: QueueRetryPolicy
 }
@@ -287,7 +309,8 @@ export const openTracking = (
       backend: options.backend,
       cacheDir: options.cacheDir,
       cacheId,
-      ...(options.served === undefined ? {} : { served: options.served })
+      ...(options.served === undefined ? {} : { served: options.served }),
+      ...(options.forced === undefined ? {} : { forced: options.forced })
     })
     if (!options.optional) {
       yield* queue.awaitRuns([runs.top, ...runs.experiments.values()], options.startWithinMs ?? defaultStartWithinMs).pipe(
