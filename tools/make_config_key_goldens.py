@@ -96,6 +96,17 @@ def transformers_ignored(name):
     return sorted(key for key in generic | set(LEGACY_TRANSFORMERS_KEYS) if not key.startswith("_") and key not in own)
 
 
+def scheduler_classes():
+    # Every scheduler class of the pinned diffusers, with the keys it takes: ConfigMixin.extract_init_dict drops,
+    # without a warning, the keys of the class a config names (`_class_name`) that the loading class does not take.
+    found = {}
+    for name in sorted(dir(diffusers)):
+        cls = getattr(diffusers, name, None)
+        if name.endswith("Scheduler") and inspect.isclass(cls) and issubclass(cls, diffusers.SchedulerMixin) and hasattr(cls, "config_name"):
+            found[name] = sorted(parameters(cls))
+    return found
+
+
 def main():
     goldens = {
         "versions": {"diffusers": diffusers.__version__, "transformers": transformers.__version__},
@@ -104,6 +115,7 @@ def main():
             **{name: diffusers_ignored(name) for name in CLASSES["diffusers"]},
             **{name: transformers_ignored(name) for name in CLASSES["transformers"]},
         },
+        "schedulers": scheduler_classes(),
     }
     OUT.write_text(json.dumps(goldens, indent=1) + "\n")
     print(f"wrote {OUT}")

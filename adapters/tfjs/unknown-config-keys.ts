@@ -1,4 +1,5 @@
 import { type Sampler, schedulerClasses } from "../../framework/declaration/generation.ts"
+import { schedulerInitKeys } from "./scheduler-init-keys.ts"
 
 /**
  * The library versions whose config keys the tfjs engine's schemas follow (tools/make_config_key_goldens.py;
@@ -44,11 +45,16 @@ export const schedulerConfigClass = (sampler: Sampler): ConfigClass => scheduler
 /**
  * The keys of a parsed config that are neither `named` (fields of the tfjs engine's schema for it: implemented,
  * or refused unless they hold the value it computes with), private (`_class_name`, `_diffusers_version`, …)
- * nor ignored by the pinned library for `className`.
+ * nor ignored by the pinned library for `className`: its own list, and the keys of the scheduler class that
+ * saved the config (`_class_name`), which diffusers drops when another class loads it.
  */
 export const unknownConfigKeys = (json: unknown, named: Readonly<Record<string, unknown>>, className: ConfigClass): ReadonlyArray<string> => {
   if (typeof json !== "object" || json === null || Array.isArray(json)) return []
-  const ignored: ReadonlyArray<string> = ignoredConfigKeys[className]
+  const savedBy = (json as { readonly _class_name?: unknown })._class_name
+  const ignored: ReadonlyArray<string> = [
+    ...ignoredConfigKeys[className],
+    ...(typeof savedBy === "string" && savedBy !== className && Object.hasOwn(schedulerInitKeys, savedBy) ? schedulerInitKeys[savedBy]! : [])
+  ]
   return Object.keys(json).filter((key) => !key.startsWith("_") && !Object.hasOwn(named, key) && !ignored.includes(key))
 }
 

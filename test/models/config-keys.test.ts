@@ -15,6 +15,7 @@ import { EulerConfig } from "../../adapters/tfjs/schedulers/euler.ts"
 import { HeunConfig } from "../../adapters/tfjs/schedulers/heun.ts"
 import { UniPcMultistepConfig } from "../../adapters/tfjs/schedulers/unipc-multistep.ts"
 import { decodeUnet2DConditionConfig, Unet2DConditionConfig } from "../../adapters/tfjs/unet2d-condition.ts"
+import { schedulerInitKeys } from "../../adapters/tfjs/scheduler-init-keys.ts"
 import { ignoredConfigKeys, pinnedVersions } from "../../adapters/tfjs/unknown-config-keys.ts"
 import { repoRoot } from "../support/run-process.ts"
 
@@ -29,6 +30,7 @@ const goldens = JSON.parse(readFileSync(join(repoRoot, "test/fixtures/config-key
   readonly versions: Readonly<Record<string, string>>
   readonly classes: Readonly<Record<string, ReadonlyArray<string>>>
   readonly ignored: Readonly<Record<string, ReadonlyArray<string>>>
+  readonly schedulers: Readonly<Record<string, ReadonlyArray<string>>>
 }
 
 const schemas: Record<string, { readonly fields: Readonly<Record<string, unknown>> }> = {
@@ -64,6 +66,8 @@ describe("config keys", () => {
   it("the keys the tfjs engine lets pass unnamed are those the pinned libraries ignore by themselves, for the same versions", () => {
     expect(pinnedVersions).toEqual(goldens.versions)
     expect(ignoredConfigKeys).toEqual(goldens.ignored)
+    // And, for a scheduler config saved by another class, that class's keys.
+    expect(schedulerInitKeys).toEqual(goldens.schedulers)
   })
 
   it("a CLIPModel config (the scorer's, the CLIP trainer's) refuses, naming file and key, a key of any level no one reads", async () => {
