@@ -13,7 +13,8 @@ import { type RunEndStatus, TrackerFactory, type TrackingInputError } from "../s
 import { cacheIdentity } from "../tracking/cache-identity.ts"
 import { flattenParams, type Json } from "../tracking/flatten-params.ts"
 import { gitCommitOf } from "../tracking/git-commit.ts"
-import { claimSessions, openOwnSession, otherTargets, type SpoolError, spoolFolderOf } from "../tracking/spool.ts"
+import { claimSessions, openOwnSession, type SpoolError, spoolFolderOf } from "../tracking/spool.ts"
+import { backlogText, spoolBacklog } from "../tracking/spool-backlog.ts"
 import { systemTags } from "../tracking/system-tags.ts"
 import { makeTrackingQueue, type QueueRetryPolicy, type TrackingQueue, TrackingUnavailable } from "../tracking/tracking-queue.ts"
 import { Progress } from "./progress.ts"
@@ -291,11 +292,16 @@ export const openTracking = (
     const cacheId = yield* cacheIdentity(options.cacheDir)
     const spoolDir = spoolFolderOf(options.cacheDir)
     const later = `the next run sends them, or \`sardine mlflow push ${options.cacheDir}\``
+    // What earlier runs left unsent, said before any of it is sent: a store that never answers again keeps its items here.
+    for (const backlog of yield* spoolBacklog(spoolDir)) {
+      yield* progress.note(
+        backlog.target === tracker.target
+          ? `${backlogText(backlog, spoolDir)}: sent first`
+          : `${backlogText(backlog, spoolDir)}: \`sardine mlflow push ${options.cacheDir}\` sends them there (--to URI: elsewhere)`
+      )
+    }
     const earlier = yield* claimSessions(spoolDir, tracker.target)
     const own = yield* openOwnSession(spoolDir, tracker.target)
-    for (const other of yield* otherTargets(spoolDir, tracker.target)) {
-      yield* progress.note(`tracking items for ${other} wait in ${spoolDir}: \`sardine mlflow push ${options.cacheDir}\` sends them there`)
-    }
     const queue = yield* makeTrackingQueue({
       tracker,
       own,
