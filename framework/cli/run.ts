@@ -103,6 +103,11 @@ export interface PlanExecution {
   /** Step ids or kinds to run with their inputs; every step when empty. */
   readonly only: ReadonlyArray<string>
   readonly force: ReadonlySet<string>
+  /**
+   * Whether the forced steps' experiments get new MLflow runs (`sardine run --force`: another result than the
+   * run holds); a repair, which computes again what the run holds, logs to the same runs.
+   */
+  readonly forceNewRuns: boolean
   readonly concurrency: Option.Option<number>
   readonly trackingUri: Option.Option<string>
   /** Go on when the tracking server cannot be reached at start, with tracking spooled. */
@@ -118,7 +123,7 @@ export interface PlanExecution {
  * every step that failed or was blocked: `sardine run` after its checks, and `verify --repair`.
  */
 export const executePlan = (
-  { cacheDir, concurrency, engine, executor, force, lockLease, loaded, only, plan, trackingOptional, trackingUri }: PlanExecution
+  { cacheDir, concurrency, engine, executor, force, forceNewRuns, lockLease, loaded, only, plan, trackingOptional, trackingUri }: PlanExecution
 ) =>
   Effect.gen(function*() {
     const selected = selectSteps(plan, only)
@@ -133,7 +138,7 @@ export const executePlan = (
       backend: yield* implementations.backend(enginesOf(plan)),
       outcome: () => outcome,
       optional: trackingOptional,
-      forced: force
+      ...(forceNewRuns ? { forced: force } : {})
     })
     const outcomes = yield* steps.execute({
       loaded,
@@ -221,6 +226,7 @@ export const runCommand = Command.make(
         cacheDir,
         only: onlySteps,
         force: forced,
+        forceNewRuns: true,
         concurrency,
         trackingUri,
         trackingOptional,
