@@ -9,6 +9,7 @@ import {
   ParamConflictError,
   type RunStatus,
   SARDINE_KEY_TAG,
+  SARDINE_RERUN_OF_TAG,
   type StartRunOptions,
   type Tracker,
   TrackerError,
@@ -210,7 +211,10 @@ export const makeFileStoreTracker = (root: string): Effect.Effect<TrackerService
             candidates.push(run)
           }
           const latest = candidates.sort((a, b) => b.meta.start_time - a.meta.start_time)[0]
-          if (latest !== undefined) {
+          if (latest !== undefined && opts.rerun === true) {
+            // A run of its own, which, started last with the key, is the one later runs reuse.
+            tags[SARDINE_RERUN_OF_TAG] = latest.meta.run_id
+          } else if (latest !== undefined) {
             yield* updateRunMeta(latest.meta.run_id, (m) => ({ ...m, status: "RUNNING", run_name: opts.name }))
             yield* writeTags(latest, tags)
             const latestSteps: Record<string, number> = {}

@@ -5,6 +5,7 @@ import {
   type MetricPoint,
   ParamConflictError,
   SARDINE_KEY_TAG,
+  SARDINE_RERUN_OF_TAG,
   type StartRunOptions,
   type TrackedRun,
   type Tracker,
@@ -162,9 +163,12 @@ export const makeRestTracker = (
           ...(opts.parentRunId === undefined ? {} : { [MLFLOW_PARENT_RUN_ID]: opts.parentRunId })
         }
         yield* checkTags(tags)
-        const reuse = opts.reuseKey === undefined
+        const found = opts.reuseKey === undefined
           ? Option.none<RunMessage>()
           : yield* findByKey(opts.experimentId, opts.reuseKey, opts.parentRunId)
+        const rerunOf = opts.rerun === true ? Option.map(found, (run) => run.info.run_id) : Option.none<string>()
+        if (Option.isSome(rerunOf)) tags[SARDINE_RERUN_OF_TAG] = rerunOf.value
+        const reuse = opts.rerun === true ? Option.none<RunMessage>() : found
         if (Option.isSome(reuse)) {
           const run = reuse.value
           yield* client.call("runs/update", "POST", { run_id: run.info.run_id, status: "RUNNING" }, Empty)
@@ -185,9 +189,10 @@ export const makeRestTracker = (
           },
           CreateRunResponse,
           {
-            // runs/create is not idempotent: when an answer is lost, the run may exist already.
+            // runs/create is not idempotent: when an answer is lost, the run may exist already (a rerun's: not the run it reruns).
             ...(opts.reuseKey === undefined ? {} : {
               beforeRetry: findByKey(opts.experimentId, opts.reuseKey, opts.parentRunId).pipe(
+                Effect.map(Option.filter((run) => !Option.contains(rerunOf, run.info.run_id))),
                 Effect.map(Option.map((run) => ({ run })))
               )
             })

@@ -3,7 +3,8 @@ import { Effect, Schema } from "effect"
 import { ClipTextConfig, clipTextModel, clipTextSpecs, type ClipTextPlan } from "./clip-text-model.ts"
 import { ClipVisionConfig, clipVisionModel, clipVisionSpecs } from "./clip-vision-model.ts"
 import { linearSpecs, tensorSpec, type Layers, type ParameterSpec } from "./layers.ts"
-import { decodeConfig, type ModelConfigError, PositiveInt, requireThat } from "./model-config.ts"
+import { decodeConfig, ModelConfigError, only, PositiveInt, requireThat } from "./model-config.ts"
+import { unknownConfigKeys, unknownKeyReason } from "./unknown-config-keys.ts"
 
 /**
  * transformers' CLIPModel: the text tower (CLIPTextModel), the image tower (CLIPVisionModel), each
@@ -17,7 +18,14 @@ export const ClipModelConfig = Schema.Struct({
   vision_config: Schema.optionalWith(ClipVisionConfig, { default: () => Schema.decodeSync(ClipVisionConfig)({}) }),
   projection_dim: Schema.optionalWith(PositiveInt, { default: () => 512 }),
   logit_scale_init_value: Schema.optionalWith(Schema.Number, { default: () => 2.6592 }),
-  initializer_factor: Schema.optionalWith(Schema.Number, { default: () => 1 })
+  initializer_factor: Schema.optionalWith(Schema.Number, { default: () => 1 }),
+  // Older configs' overrides of the towers, which the pinned transformers applies over text_config / vision_config.
+  text_config_dict: Schema.optionalWith(only(Schema.Null, "null (the tfjs engine reads text_config: merge text_config_dict into it)"), {
+    default: () => null
+  }),
+  vision_config_dict: Schema.optionalWith(only(Schema.Null, "null (the tfjs engine reads vision_config: merge vision_config_dict into it)"), {
+    default: () => null
+  })
 })
 export type ClipModelConfig = typeof ClipModelConfig.Type
 
@@ -30,9 +38,23 @@ export interface ClipModelPlan {
 
 export const LOGIT_SCALE = "logit_scale"
 
+/**
+ * Why each key of a CLIPModel config (top level and towers) that neither sardine's schemas name nor the
+ * pinned transformers ignores is refused: it would be ignored here (unknown-config-keys.ts).
+ */
+const unknownClipKeys = (json: Readonly<Record<string, unknown>>): ReadonlyArray<string> => [
+  ...unknownConfigKeys(json, ClipModelConfig.fields, "CLIPConfig").map((key) => unknownKeyReason(key, "CLIPConfig")),
+  ...unknownConfigKeys(json.text_config, ClipTextConfig.fields, "CLIPTextConfig").map((key) => unknownKeyReason(`text_config.${key}`, "CLIPTextConfig")),
+  ...unknownConfigKeys(json.vision_config, ClipVisionConfig.fields, "CLIPVisionConfig").map((key) =>
+    unknownKeyReason(`vision_config.${key}`, "CLIPVisionConfig")
+  )
+]
+
 export const decodeClipModelConfig = (json: unknown, file: string): Effect.Effect<ClipModelPlan, ModelConfigError> =>
   Effect.gen(function*() {
     const config = yield* decodeConfig(ClipModelConfig, json, file)
+    const unknown = unknownClipKeys(json as Readonly<Record<string, unknown>>)
+    if (unknown.length > 0) return yield* new ModelConfigError({ file, reason: unknown.join("; ") })
     const { text_config: text, vision_config: vision } = config
     yield* requireThat(
       text.hidden_size % text.num_attention_heads === 0,

@@ -25,8 +25,14 @@ export const ClipVisionConfig = Schema.Struct({
     default: () => "quick_gelu" as const
   }),
   layer_norm_eps: Schema.optionalWith(Schema.Number, { default: () => 1e-5 }),
+  // Dropout changes training (transformers applies it in train mode); the published towers have none.
+  attention_dropout: Schema.optionalWith(only(Schema.Literal(0), "0 (the tfjs engine's CLIP vision model has no attention dropout)"), {
+    default: () => 0 as const
+  }),
   initializer_range: Schema.optionalWith(Schema.Number, { default: () => 0.02 }),
-  initializer_factor: Schema.optionalWith(Schema.Number, { default: () => 1 })
+  initializer_factor: Schema.optionalWith(Schema.Number, { default: () => 1 }),
+  // CLIPVisionModelWithProjection's; a CLIPModel projects with its own projection_dim.
+  projection_dim: Schema.optionalWith(PositiveInt, { default: () => 512 })
 })
 export type ClipVisionConfig = typeof ClipVisionConfig.Type
 

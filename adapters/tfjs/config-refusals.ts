@@ -12,7 +12,7 @@ import { pipelineIndex } from "./pipeline-loader.ts"
 import { makeScheduler, schedulerConfigSchemas } from "./sampling/sampler.ts"
 import { decodeNoiseSchedule } from "./schedulers/noise-schedule.ts"
 import { decodeUnet2DConditionConfig, Unet2DConditionConfig } from "./unet2d-condition.ts"
-import { type ConfigClass, libraryOf, pinnedVersions, schedulerConfigClass, unknownConfigKeys } from "./unknown-config-keys.ts"
+import { type ConfigClass, schedulerConfigClass, unknownConfigKeys, unknownKeyReason } from "./unknown-config-keys.ts"
 
 /** A config file not there yet (a base still to download) is not checked; one there but unreadable or not JSON is refused. */
 const isAbsent = (error: ModelConfigError): boolean => {
@@ -47,14 +47,10 @@ interface KnownKeys {
   readonly className: ConfigClass
 }
 
-const unknownKey = (file: string, key: string, className: ConfigClass): Finding => {
-  const library = `${libraryOf(className)} ${pinnedVersions[libraryOf(className)]}`
-  return {
-    text: `${file}: ${key}: the tfjs engine refuses a key it would ignore: ${className} of the pinned ${library} takes no such key ` +
-      `(a newer version's option?); remove it, or use a config ${library} writes`,
-    kind: "unknown key"
-  }
-}
+const unknownKey = (file: string, key: string, className: ConfigClass): Finding => ({
+  text: `${file}: ${unknownKeyReason(key, className)}`,
+  kind: "unknown key"
+})
 
 /**
  * `decode`'s refusal of a config file and, with `known`, a finding per key it does not know; or why the file

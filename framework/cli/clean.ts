@@ -7,7 +7,7 @@ import { filesUnder } from "../files/folder-files.ts"
 import type { Step } from "../plan/step.ts"
 import { cacheLayout } from "../runner/cache.ts"
 import { describeOwner, LockUnreadable, readLock, staleness, tryHoldLock } from "../runner/lock.ts"
-import { resumableKinds } from "../runner/resume-point.ts"
+import { ranksFolder, resumableKinds } from "../runner/resume-point.ts"
 import { engineNames } from "../services/engine.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
@@ -32,7 +32,8 @@ const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
 /**
  * `sardine clean`: removes from the cache what the given declarations do not use: finished outputs
  * and work folders of steps not in their plans, work folders of their steps that cannot resume
- * (left by a crash), locks of dead processes, and temporary leftovers of interrupted writes.
+ * (left by a crash), what a killed multi-process training left beside its checkpoints (`.ranks`),
+ * locks of dead processes, and temporary leftovers of interrupted writes.
  * A step locked by a live process (another run) is never touched.
  */
 export const cleanCommand = Command.make(
@@ -65,6 +66,16 @@ export const cleanCommand = Command.make(
           if (folder === "partial" && step === undefined) removals.push({ path, key: name, why: "work folder of a step no given declaration has" })
           if (folder === "partial" && step !== undefined && !resumableKinds.has(step.kind)) {
             removals.push({ path, key: name, why: `work folder of ${step.id}, which starts over when run` })
+          }
+          if (
+            folder === "partial" && step !== undefined && resumableKinds.has(step.kind) &&
+            (yield* fs.exists(join(path, ranksFolder)).pipe(Effect.orElseSucceed(() => false)))
+          ) {
+            removals.push({
+              path: join(path, ranksFolder),
+              key: name,
+              why: `the training processes' shared folder of ${step.id}, left by a killed launcher (its checkpoints stay)`
+            })
           }
           if (folder === "locks") {
             const found = yield* readLock(path).pipe(Effect.either)
@@ -118,7 +129,7 @@ export const cleanCommand = Command.make(
 ).pipe(
   Command.withDescription(
     "Remove from the cache what the given declarations do not use: outputs and work folders of other steps, work folders " +
-      "that cannot resume, locks of dead processes, leftovers of interrupted writes. Keeps the declarations' outputs and " +
+      "that cannot resume, the processes' folder (.ranks) a killed multi-process training left, locks of dead processes, leftovers of interrupted writes. Keeps the declarations' outputs and " +
       "their interrupted trainings; never touches a step another process is running. --dry-run lists what and how much."
   )
 )

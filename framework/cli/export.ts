@@ -7,12 +7,13 @@ import { servesExperiment } from "../declaration/replicates.ts"
 import { writeFolderAtomic } from "../files/atomic-write.ts"
 import type { Plan, StepOf } from "../plan/step.ts"
 import { cacheLayout, isDone } from "../runner/cache.ts"
-import { clipModelFolder, Engine, type EngineName, engineNames, type ExportFormat, type ExportSummary } from "../services/engine.ts"
+import { clipModelFolder, Engine, type ExportFormat, type ExportSummary } from "../services/engine.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { declarationFile } from "./declaration-file.ts"
 import { loadPlan } from "./declaration-plan.ts"
-import { engineOption, enginePlan } from "./engine-option.ts"
+import { engineOption } from "./engine-option.ts"
+import { type EnginePlan, lookupPlans, trainedPlan, trainStepOf } from "./trained-plan.ts"
 
 export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFailed", {
   reason: Schema.String
@@ -45,42 +46,6 @@ const weightsText = (summary: ExportSummary, useEma: boolean): string =>
     : `final weights of step ${summary.step}${
       useEma ? "; generate.useEma asks for the EMA but the training kept none (train.ema)" : ", as generate.useEma: false asks"
     }`
-
-/** The experiment's train step in the declaration's plan: the one whose output is the trained model. */
-export const trainStepOf = (
-  steps: ReadonlyArray<StepOf<"train"> | { readonly kind: string }>,
-  experiment: string
-): StepOf<"train"> | undefined =>
-  steps.find((s): s is StepOf<"train"> => s.kind === "train" && servesExperiment((s as StepOf<"train">).experiments, experiment))
-
-/** A declaration's plan on one engine. */
-interface EnginePlan {
-  readonly engine: EngineName
-  readonly plan: Plan
-}
-
-/**
- * The plan in which `experiment`'s training is finished. The engine is part of a train step's key, so without
- * `--engine` (`plans` holds the default engine's plan first, then the other's) the training is found whichever
- * engine made it; both having made it is refused, naming both and the flag that picks one. When neither did,
- * the default engine's plan, whose step then says it has not finished.
- */
-const trainedPlan = (plans: ReadonlyArray<EnginePlan>, experiment: string, cacheDir: string) =>
-  Effect.gen(function*() {
-    const cache = cacheLayout(cacheDir)
-    const trained: Array<EnginePlan & { readonly folder: string }> = []
-    for (const candidate of plans) {
-      const step = trainStepOf(candidate.plan.steps, experiment)
-      if (step !== undefined && (yield* isDone(cache, step.key))) trained.push({ ...candidate, folder: cache.done(step.key) })
-    }
-    if (trained.length > 1) {
-      return yield* new ExportFailed({
-        reason: `${experiment} was trained by both engines (${trained.map((t) => `${t.engine}: ${t.folder}`).join(", ")}); ` +
-          `pick one with ${trained.map((t) => `--engine ${t.engine}`).join(" or ")}`
-      })
-    }
-    return trained[0] ?? plans[0]!
-  })
 
 /** A clipModel's trained CLIP: the train-clip step's model folder, copied whole (temporary name, then renamed). */
 const exportClip = (file: string, declaration: Declaration, plan: Plan, format: ExportFormat | "clip" | "onnx", out: string, cacheDir: string) =>
@@ -171,12 +136,7 @@ export const exportCommand = Command.make(
     Effect.gen(function*() {
       const { engine: defaultEngine, loaded, plan: defaultPlan } = yield* loadPlan(file, { engine: engineChoice, cacheDir })
       if (format === "clip" || loaded.declaration.kind === "clip") return yield* exportClip(file, loaded.declaration, defaultPlan, format, out, cacheDir)
-      // Without --engine, the other engine's plan too: the training is found whichever engine made it.
-      const others = Option.isSome(engineChoice) ? [] : engineNames.filter((e) => e !== defaultEngine)
-      const plans: ReadonlyArray<EnginePlan> = [
-        { engine: defaultEngine, plan: defaultPlan },
-        ...(yield* Effect.forEach(others, (other) => enginePlan(loaded, Option.some(other), { check: false, cacheDir, quiet: true })))
-      ]
+      const plans = yield* lookupPlans(loaded, engineChoice, { engine: defaultEngine, plan: defaultPlan }, cacheDir)
       if (format === "onnx") return yield* exportOnnx(file, loaded.declaration, plans, loaded.directory, Option.getOrUndefined(experiment), out, cacheDir)
       const trained = experimentsOf(loaded.declaration).filter((e) => !e.baseline && e.train !== undefined)
       const wanted = Option.getOrUndefined(experiment)

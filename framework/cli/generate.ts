@@ -23,7 +23,7 @@ import { statIfPresent } from "../files/if-present.ts"
 import { pipelineFolder } from "../steps/engine-steps.ts"
 import { cacheDirOption } from "./cache-dir.ts"
 import { loadPlan } from "./declaration-plan.ts"
-import { trainStepOf } from "./export.ts"
+import { lookupPlans, trainedPlan, trainStepOf } from "./trained-plan.ts"
 
 /**
  * `sardine generate SOURCE --out DIR [--prompt …] …`: images from an experiment's trained model (found
@@ -277,7 +277,7 @@ const declarationSource = (file: string, wanted: string | undefined, cacheDir: s
       )
     }
     // The plan with the declared folders' fingerprints and the engine in its keys, as `sardine run` wrote them to the cache.
-    const { engine, loaded, plan } = yield* loadPlan(file, { engine: Option.filter(engineChoice, (e) => e !== "onnx"), cacheDir })
+    const { engine: defaultEngine, loaded, plan: defaultPlan } = yield* loadPlan(file, { engine: Option.filter(engineChoice, (e) => e !== "onnx"), cacheDir })
     const experiments = experimentsOf(loaded.declaration)
     const chosen = wanted === undefined ? experiments : experiments.filter((e) => e.name === wanted)
     const names = experiments.map((e) => e.name).join(", ") || "none"
@@ -289,6 +289,9 @@ const declarationSource = (file: string, wanted: string | undefined, cacheDir: s
           : `--experiment ${wanted}: no experiment of that name in ${file} (it declares ${names})`
       )
     }
+    // The trained model is found whichever engine made it, and sampled on that engine, as its generate step would be.
+    const plans = yield* lookupPlans(loaded, engineChoice, { engine: defaultEngine, plan: defaultPlan }, cacheDir)
+    const { engine, plan } = yield* trainedPlan(plans, target.name, cacheDir)
     const step = plan.steps.find((s): s is StepOf<"generate"> => s.kind === "generate" && servesExperiment(s.experiments, target.name))
     if (step === undefined) return yield* new GenerateFailed({ reason: `${target.name} has no generate step` })
     const cache = cacheLayout(cacheDir)
@@ -522,7 +525,7 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
       )
   })).pipe(
     Command.withDescription(
-      "Generate images from an experiment's trained model (or its base, for a baseline), from a diffusers pipeline folder, from a folder plus LoRA / " +
+      "Generate images from an experiment's trained model (found whichever engine made it; --engine picks one when both did; its base, for a baseline), from a diffusers pipeline folder, from a folder plus LoRA / " +
         "textual-inversion files, or from an ONNX export folder (sardine export --format onnx) on onnxruntime-node with --engine onnx: float32 TIFF + PNG per sample and samples.json with every setting; the same command gives the same files."
     )
   )

@@ -35,7 +35,7 @@ const force = Options.text("force").pipe(
   Options.repeated,
   Options.withDescription(
     "Run these steps again from scratch even when cached (ids or kinds, repeatable or comma-separated; `all` for every selected step). " +
-      "The steps that read them keep their cached outputs"
+      "The steps that read them keep their cached outputs. Their experiments get new MLflow runs, tagged sardine.rerunOf with the run before"
   )
 )
 const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Print what would run, run nothing"))
@@ -103,6 +103,11 @@ export interface PlanExecution {
   /** Step ids or kinds to run with their inputs; every step when empty. */
   readonly only: ReadonlyArray<string>
   readonly force: ReadonlySet<string>
+  /**
+   * Whether the forced steps' experiments get new MLflow runs (`sardine run --force`: another result than the
+   * run holds); a repair, which computes again what the run holds, logs to the same runs.
+   */
+  readonly forceNewRuns: boolean
   readonly concurrency: Option.Option<number>
   readonly trackingUri: Option.Option<string>
   /** Go on when the tracking server cannot be reached at start, with tracking spooled. */
@@ -118,7 +123,7 @@ export interface PlanExecution {
  * every step that failed or was blocked: `sardine run` after its checks, and `verify --repair`.
  */
 export const executePlan = (
-  { cacheDir, concurrency, engine, executor, force, lockLease, loaded, only, plan, trackingOptional, trackingUri }: PlanExecution
+  { cacheDir, concurrency, engine, executor, force, forceNewRuns, lockLease, loaded, only, plan, trackingOptional, trackingUri }: PlanExecution
 ) =>
   Effect.gen(function*() {
     const selected = selectSteps(plan, only)
@@ -132,7 +137,8 @@ export const executePlan = (
       uri: Option.getOrUndefined(trackingUri),
       backend: yield* implementations.backend(enginesOf(plan)),
       outcome: () => outcome,
-      optional: trackingOptional
+      optional: trackingOptional,
+      ...(forceNewRuns ? { forced: force } : {})
     })
     const outcomes = yield* steps.execute({
       loaded,
@@ -220,6 +226,7 @@ export const runCommand = Command.make(
         cacheDir,
         only: onlySteps,
         force: forced,
+        forceNewRuns: true,
         concurrency,
         trackingUri,
         trackingOptional,

@@ -87,6 +87,7 @@ export const verifyCommand = Command.make(
         cacheDir,
         only: damaged,
         force: again,
+        forceNewRuns: false,
         concurrency: Option.none(),
         trackingUri,
         trackingOptional,

@@ -19,6 +19,13 @@ export const resumableKinds: ReadonlySet<StepKind> = new Set(["train", "train-cl
 export const latestCheckpointFile = join("checkpoints", "latest.json")
 
 /**
+ * The folder a multi-process training's launcher shares with its processes inside the work folder (the torch
+ * worker's RANKS_FOLDER, launch.py: request, pids, errors), removed when the launcher ends. One there while no
+ * process runs the step was left by a killed launcher: no part of what the training resumes from.
+ */
+export const ranksFolder = ".ranks"
+
+/**
  * The training step a work folder resumes from; undefined when it holds no checkpoint (or a record that
  * is not one, as a crash mid-write would leave). A record that cannot be read fails, naming it.
  */

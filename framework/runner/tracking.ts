@@ -13,7 +13,8 @@ import { type RunEndStatus, TrackerFactory, type TrackingInputError } from "../s
 import { cacheIdentity } from "../tracking/cache-identity.ts"
 import { flattenParams, type Json } from "../tracking/flatten-params.ts"
 import { gitCommitOf } from "../tracking/git-commit.ts"
-import { claimSessions, openOwnSession, otherTargets, type SpoolError, spoolFolderOf } from "../tracking/spool.ts"
+import { claimSessions, openOwnSession, type SpoolError, spoolFolderOf } from "../tracking/spool.ts"
+import { backlogText, spoolBacklog } from "../tracking/spool-backlog.ts"
 import { systemTags } from "../tracking/system-tags.ts"
 import { makeTrackingQueue, type QueueRetryPolicy, type TrackingQueue, TrackingUnavailable } from "../tracking/tracking-queue.ts"
 import { Progress } from "./progress.ts"
@@ -26,9 +27,11 @@ import type { StepOutcome } from "./runner.ts"
  * a child run per replicate under its own, which carries the mean over them. Params are the
  * flattened declaration and the content keys of its steps. A run is found again by its content key
  * and its cache's identity, so rerunning a cached study reuses its runs, and a second cache folder
- * gets runs of its own. Runs are named by references (their reuse keys) because they may open after
- * the steps start logging: everything goes through the tracking queue
- * (framework/tracking/tracking-queue.ts).
+ * gets runs of its own. A forced rerun (`--force`) of an experiment's steps gets a new run of the
+ * experiment, tagged as a rerun of the old one (SARDINE_RERUN_OF_TAG), which later runs reuse: reusing the
+ * old run would have dropped the rerun's metrics, whose steps the old run has logged already (and mixed two
+ * trainings' curves otherwise). Runs are named by references (their reuse keys) because they may open after
+ * the steps start logging: everything goes through the tracking queue (framework/tracking/tracking-queue.ts).
  */
 export interface RunsOfDeclaration {
   /** The study's parent run; for a lone experiment, that experiment's run. */
@@ -79,7 +82,14 @@ export const openRuns = (
   loaded: LoadedDeclaration,
   plan: Plan,
   outcome: () => Exit.Exit<ReadonlyArray<StepOutcome>, unknown>,
-  options: { readonly backend: string | undefined; readonly cacheDir: string; readonly cacheId: string; readonly served?: Step }
+  options: {
+    readonly backend: string | undefined
+    readonly cacheDir: string
+    readonly cacheId: string
+    readonly served?: Step
+    /** The steps this run reruns though cached (`--force`). */
+    readonly forced?: ReadonlySet<string>
+  }
 ): Effect.Effect<RunsOfDeclaration, never, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const { declaration, file } = loaded
@@ -105,7 +115,8 @@ export const openRuns = (
       params: Record<string, string>,
       status: () => RunEndStatus | undefined,
       parent?: string,
-      extraTags: Record<string, string> = {}
+      extraTags: Record<string, string> = {},
+      rerun = steps.some((s) => options.forced?.has(s.id) === true)
     ) =>
       Effect.gen(function*() {
         const ref = `${keyOfSteps(steps)}.${cacheId}`
@@ -115,6 +126,7 @@ export const openRuns = (
           experiment: plan.name,
           name,
           reuseKey: ref,
+          ...(rerun ? { rerun } : {}),
           ...(parent === undefined ? {} : { parent }),
           tags: { ...tags(name), ...extraTags },
           params
@@ -163,10 +175,19 @@ export const openRuns = (
     let top: string
     if (declaration.kind === "study") {
       const report = plan.steps.find((s) => s.kind === "report")
-      top = yield* open(plan.name, plan.steps, {
-        "study.experiments": JSON.stringify(declaration.experiments.map((e) => e.name)),
-        ...(report === undefined ? {} : { "steps.report.key": report.key })
-      }, () => endOf(undefined))
+      // The study's run is kept: it holds its experiments' runs, a rerun's beside the one it reran.
+      top = yield* open(
+        plan.name,
+        plan.steps,
+        {
+          "study.experiments": JSON.stringify(declaration.experiments.map((e) => e.name)),
+          ...(report === undefined ? {} : { "steps.report.key": report.key })
+        },
+        () => endOf(undefined),
+        undefined,
+        {},
+        false
+      )
       for (const experiment of experimentsOf(declaration)) {
         const steps = plan.steps.filter((s) => s.kind !== "report" && s.experiments.includes(experiment.name))
         const params = { ...flattenParams(encodeDeclaration(experiment) as Json), ...stepParams(steps) }
@@ -241,6 +262,8 @@ export interface OpenTrackingOptions {
   readonly optional: boolean
   /** The one step this process runs (`sardine step`): only its runs are ended here (see openRuns). */
   readonly served?: Step
+  /** The steps the run reruns though cached (`--force`): their experiments get new runs (see openRuns). */
+  readonly forced?: ReadonlySet<string>
   readonly startWithinMs?: number
   readonly retry?: QueueRetryPolicy
 }
@@ -269,11 +292,16 @@ export const openTracking = (
     const cacheId = yield* cacheIdentity(options.cacheDir)
     const spoolDir = spoolFolderOf(options.cacheDir)
     const later = `the next run sends them, or \`sardine mlflow push ${options.cacheDir}\``
+    // What earlier runs left unsent, said before any of it is sent: a store that never answers again keeps its items here.
+    for (const backlog of yield* spoolBacklog(spoolDir)) {
+      yield* progress.note(
+        backlog.target === tracker.target
+          ? `${backlogText(backlog, spoolDir)}: sent first`
+          : `${backlogText(backlog, spoolDir)}: \`sardine mlflow push ${options.cacheDir}\` sends them there (--to URI: elsewhere)`
+      )
+    }
     const earlier = yield* claimSessions(spoolDir, tracker.target)
     const own = yield* openOwnSession(spoolDir, tracker.target)
-    for (const other of yield* otherTargets(spoolDir, tracker.target)) {
-      yield* progress.note(`tracking items for ${other} wait in ${spoolDir}: \`sardine mlflow push ${options.cacheDir}\` sends them there`)
-    }
     const queue = yield* makeTrackingQueue({
       tracker,
       own,
@@ -287,7 +315,8 @@ export const openTracking = (
       backend: options.backend,
       cacheDir: options.cacheDir,
       cacheId,
-      ...(options.served === undefined ? {} : { served: options.served })
+      ...(options.served === undefined ? {} : { served: options.served }),
+      ...(options.forced === undefined ? {} : { forced: options.forced })
     })
     if (!options.optional) {
       yield* queue.awaitRuns([runs.top, ...runs.experiments.values()], options.startWithinMs ?? defaultStartWithinMs).pipe(

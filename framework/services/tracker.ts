@@ -3,6 +3,8 @@ import type { Effect, Scope } from "effect"
 
 /** The tag that lets a rerun find the run it created before (value: a study's or experiment's content key). */
 export const SARDINE_KEY_TAG = "sardine.key"
+/** On a forced rerun's run: the id of the run it reran (the latest one with the same SARDINE_KEY_TAG). */
+export const SARDINE_RERUN_OF_TAG = "sardine.rerunOf"
 
 /** How a run ends. MLflow's RUNNING and SCHEDULED are set by the tracker itself. */
 export type RunEndStatus = "FINISHED" | "FAILED" | "KILLED"
@@ -39,6 +41,11 @@ export interface StartRunOptions {
    * `parentRunId`, when given) is reused instead of creating a new one; a new run gets the tag.
    */
   readonly reuseKey?: string
+  /**
+   * A forced rerun: a new run even when one has `reuseKey`, tagged SARDINE_RERUN_OF_TAG with that run's id.
+   * Being the latest with the key, it is the one later runs reuse.
+   */
+  readonly rerun?: boolean
   /** Milliseconds since the epoch; now when absent. */
   readonly startTime?: number
 }

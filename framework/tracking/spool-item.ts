@@ -27,6 +27,8 @@ export const SpoolItem = Schema.Union(
     experiment: Schema.String,
     name: Schema.String,
     reuseKey: Schema.String,
+    /** A forced rerun's run: a new one rather than the run with reuseKey (StartRunOptions.rerun). */
+    rerun: Schema.optional(Schema.Boolean),
     parent: Schema.optional(Schema.String),
     tags: Strings,
     params: Strings

@@ -55,8 +55,9 @@ const linkOrCopy = (fs: FileSystem.FileSystem, from: string, to: string): Effect
 
 const SessionInfo = Schema.Struct({ target: Schema.String, createdAt: Schema.String, closed: Schema.optional(Schema.Boolean) })
 const SentInfo = Schema.Struct({ items: Schema.Number, bytes: Schema.Number })
-const decodeInfo = Schema.decodeUnknownEither(Schema.parseJson(SessionInfo))
-const decodeSent = Schema.decodeUnknownEither(Schema.parseJson(SentInfo))
+/** A session's session.json and sent.json, parsed. */
+export const decodeInfo = Schema.decodeUnknownEither(Schema.parseJson(SessionInfo))
+export const decodeSent = Schema.decodeUnknownEither(Schema.parseJson(SentInfo))
 const decodeRuns = Schema.decodeUnknownEither(Schema.parseJson(Schema.Record({
   key: Schema.String,
   value: Schema.Struct({ target: Schema.String, runId: Schema.String, experimentId: Schema.String })
@@ -301,7 +302,7 @@ const pidAlive = (pid: number) => {
 }
 
 /** A session file's text; none when it is not there (not written yet, or the session was taken over meanwhile). */
-const readOptional = (file: string) => readFileStringIfPresent(file).pipe(Effect.mapError(failed(file, "cannot read")))
+export const readOptional = (file: string) => readFileStringIfPresent(file).pipe(Effect.mapError(failed(file, "cannot read")))
 
 const statOptional = (path: string) => statIfPresent(path).pipe(Effect.mapError(failed(path, "cannot inspect")))
 
@@ -366,16 +367,3 @@ export const claimSessions = (
 
 /** Removes a session whose items were all delivered; one with items left is marked closed for the next process. */
 export const finishSession = (session: SpoolSession): Effect.Effect<void> => session.finish
-
-/** The targets, other than `target`, that sessions in the spool were written for (for a message). */
-export const otherTargets = (spoolDir: string, target: string): Effect.Effect<ReadonlyArray<string>, SpoolError, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const names = Option.getOrElse(yield* readDirectoryIfPresent(spoolDir).pipe(Effect.mapError(failed(spoolDir, "cannot list"))), () => [])
-    const targets = new Set<string>()
-    for (const name of names) {
-      const text = yield* readOptional(join(spoolDir, name, "session.json"))
-      const info = Option.getOrUndefined(Option.flatMap(text, (t) => Option.getRight(decodeInfo(t))))
-      if (info !== undefined && info.target !== target) targets.add(info.target)
-    }
-    return [...targets].sort()
-  })

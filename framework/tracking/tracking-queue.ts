@@ -201,6 +201,7 @@ export const makeTrackingQueue = (options: TrackingQueueOptions): Effect.Effect<
             experimentId,
             name: item.name,
             reuseKey: item.reuseKey,
+            ...(item.rerun === true ? { rerun: true } : {}),
             tags: item.tags,
             ...(parent === undefined ? {} : { parentRunId: parent.runId })
           })

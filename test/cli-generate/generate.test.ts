@@ -143,6 +143,21 @@ describe("sardine generate", () => {
     expect(readdirSync(folder.dir).filter(isTemporaryName)).toEqual([])
   }, 300_000)
 
+  it("from an experiment file declaring the other engine: its training is found whichever engine made it, and sampled on that engine", async () => {
+    // The same experiment declared for torch: `sardine run --engine tfjs` would have made the training above.
+    const declaredTorch = join(folder.dir, "tiny-declared-torch.json")
+    await writeFile(declaredTorch, JSON.stringify({ ...experiment, engine: "torch" }))
+    const out = join(folder.dir, "from-other-engine")
+    const exit = await cli("generate", [declaredTorch, "--cache-dir", cacheDir, "--out", out])
+    expect(exit._tag, failure(exit)).toBe("Success")
+    await sameFiles(stepOutput, out)
+    const [first] = await samplesOf(out)
+    expect(first?.settings).toMatchObject({ source: { kind: "experiment", experiment: "tiny" }, engine: "tfjs" })
+    // --engine names the one engine to look under.
+    const picked = await cli("generate", [declaredTorch, "--cache-dir", cacheDir, "--engine", "torch", "--out", join(folder.dir, "torch-picked")])
+    expect(failure(picked)).toMatch(/tiny\/train has not finished.*sardine run/s)
+  }, 300_000)
+
   it.each(["kohya", "peft"])("from the base with the exported %s LoRA and the embedding file: the same files", async (format) => {
     const lora = join(folder.dir, `${format}.safetensors`)
     const embedding = join(folder.dir, "token.safetensors")

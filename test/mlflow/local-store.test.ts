@@ -64,6 +64,14 @@ describe("local store (MLflow file-store layout)", () => {
             .filter((e) => e.isDirectory()).map((e) => e.name)
           expect(runs).toEqual([first.runId])
           expect(yield* Effect.promise(() => readFile(join(root, experimentId, first.runId, "meta.yaml"), "utf8"))).toMatch(/^status: 1$/m)
+          // A forced rerun: a run of its own, tagged with the one it reran, and the one the next run reuses.
+          yield* tracker.endRun(first.runId, "FINISHED")
+          const rerun = yield* tracker.startRun({ experimentId, name: "study", reuseKey: "k1", rerun: true, startTime: Date.now() + 1000 })
+          expect(rerun.reused).toBe(false)
+          expect(rerun.runId).not.toBe(first.runId)
+          expect(yield* Effect.promise(() => readFile(join(root, experimentId, rerun.runId, "tags", "sardine.rerunOf"), "utf8"))).toBe(first.runId)
+          const afterRerun = yield* tracker.startRun({ experimentId, name: "study", reuseKey: "k1" })
+          expect([afterRerun.runId, afterRerun.reused]).toEqual([rerun.runId, true])
         }),
         storeLayer(root)
       )

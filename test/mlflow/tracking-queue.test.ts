@@ -2,12 +2,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Either, Option } from "effect"
 import { randomUUID } from "node:crypto"
-import { mkdtemp, readdir } from "node:fs/promises"
+import { mkdtemp, readdir, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { trackerFactoryLayer } from "../../adapters/mlflow/tracker-factory.ts"
 import { TrackerFactory } from "../../framework/services/tracker.ts"
 import { claimSessions, openOwnSession } from "../../framework/tracking/spool.ts"
+import { spoolBacklog } from "../../framework/tracking/spool-backlog.ts"
 import { parseSpoolLine, spoolLine } from "../../framework/tracking/spool-item.ts"
 import { makeTrackingQueue } from "../../framework/tracking/tracking-queue.ts"
 import { repoRoot, start } from "../support/run-process.ts"
@@ -42,6 +43,37 @@ const queueFor = (target: string, spoolDir: string, lines: Array<string>, retry 
   })
 
 describe("the tracking spool", () => {
+  it.effect("says what its sessions did not send, by store: items, bytes (attached files included), run names, since when", () =>
+    Effect.gen(function*() {
+      const spoolDir = yield* tempSpool()
+      const image = join(spoolDir, "..", "sample.png")
+      yield* Effect.promise(() => writeFile(image, new Uint8Array(200_000)))
+      const metrics = (run: string, step: number) => ({ op: "metrics" as const, run, points: [{ key: "loss", value: 0.5, step, timestamp: 1 }] })
+      // A process that logged to a store that never answered: a run opened, two metric items and an image.
+      const dead = yield* Effect.scoped(Effect.gen(function*() {
+        const own = yield* openOwnSession(spoolDir, "http://gone:5000")
+        yield* own.append({ op: "open", run: "r1", experiment: "e", name: "tiny", reuseKey: "r1", tags: {}, params: {} })
+        yield* own.append(metrics("r1", 1))
+        yield* own.append(metrics("r1", 2))
+        yield* own.append({ op: "image", run: "r1", key: "sample", step: 0, timestamp: 1, id: "i", file: "" }, image)
+        return own.createdAt
+      }))
+      // A later one for another store, whose first item was delivered.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const own = yield* openOwnSession(spoolDir, "/elsewhere/mlruns")
+        yield* own.append({ op: "open", run: "r2", experiment: "e", name: "other", reuseKey: "r2", tags: {}, params: {} })
+        yield* own.append(metrics("r2", 1))
+        yield* own.ack(yield* own.read(1))
+      }))
+      const backlog = yield* spoolBacklog(spoolDir)
+      expect(backlog.map(({ bytes: _, ...b }) => b)).toEqual([
+        { target: "http://gone:5000", items: 4, runs: ["tiny"], since: dead },
+        { target: "/elsewhere/mlruns", items: 1, runs: ["other"], since: expect.any(String) }
+      ])
+      expect(backlog[0]!.bytes).toBeGreaterThan(200_000)
+      expect(backlog[1]!.bytes).toBeLessThan(1_000)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it("keeps NaN and ±Infinity metric values, and reads a line cut short as no item", () => {
     const item = { op: "metrics" as const, run: "r", points: [NaN, Infinity, -Infinity, 0.5].map((value, step) => ({ key: "m", value, step, timestamp: 7 })) }
     const line = spoolLine(item)

@@ -114,6 +114,18 @@ describe("config keys the tfjs engine does not know", () => {
     expect(await Effect.runPromise(configRefusals("tfjs", { base }, sampler))).toEqual([])
   })
 
+  it("the keys of the scheduler class a config names pass with another sampler (diffusers drops them); a class without them does not", async () => {
+    const base = copyOfTiny()
+    // An LCM base: EulerDiscreteScheduler.from_config drops LCMScheduler's own keys (not among Euler's compatibles) without a warning.
+    const scheduler = withKey(base, "scheduler/scheduler_config.json", { _class_name: "LCMScheduler", original_inference_steps: 50, timestep_scaling: 10 })
+    expect(await Effect.runPromise(configRefusals("tfjs", { base }, sampler))).toEqual([])
+    withKey(base, "scheduler/scheduler_config.json", { _class_name: "PNDMScheduler" })
+    expect((await Effect.runPromise(configRefusals("tfjs", { base }, sampler))).map((r) => r.reason.split(": the tfjs engine")[0])).toEqual([
+      `${scheduler}: original_inference_steps`,
+      `${scheduler}: timestep_scaling`
+    ])
+  })
+
   it("every pipeline and ControlNet config this repository ships loads with every sampler", async () => {
     const pipelines = [
       "experiments/architectures/sdxl",

@@ -8,6 +8,7 @@ import { existsSync } from "node:fs"
 import { mkdir, readFile, readdir, rm, truncate, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { ranksFolder } from "../../framework/runner/resume-point.ts"
 import { fileStudyIn, minutes } from "./file-study.ts"
 
 const read = (file: string) => readFile(file, "utf8")
@@ -94,6 +95,11 @@ describe("damaged outputs", () => {
     for (const dir of [stray, leftover, resumable]) await mkdir(dir, { recursive: true })
     await writeFile(join(stray, "weights.bin"), new Uint8Array(300_000))
     await writeFile(join(leftover, "sample-0.txt"), "half")
+    // What a killed multi-process training's launcher leaves beside its checkpoints.
+    const ranks = join(resumable, ranksFolder)
+    await mkdir(ranks)
+    await writeFile(join(ranks, "rank-0.pid"), "4242")
+    await writeFile(join(resumable, "checkpoint.bin"), "kept")
     const temporary = join(s.cache, "steps", `.${s.keyOf("report")}.4242-0badc0de.tmp`)
     await mkdir(temporary)
 
@@ -102,15 +108,18 @@ describe("damaged outputs", () => {
     expect(dry.stdout).toContain(`would remove ${stray}  (0.3 MB): output of a step no given declaration has`)
     expect(dry.stdout).toContain(`would remove ${leftover}  (0.0 MB): work folder of full-unet/data, which starts over when run`)
     expect(dry.stdout).toContain(`would remove ${temporary}  (0.0 MB): left by an interrupted write`)
-    expect(dry.stdout).toContain("would remove 3 item(s), 0.3 MB")
-    expect([stray, leftover, temporary].every(existsSync)).toBe(true)
+    expect(dry.stdout).toContain(
+      `would remove ${ranks}  (0.0 MB): the training processes' shared folder of full-unet/train, left by a killed launcher (its checkpoints stay)`
+    )
+    expect(dry.stdout).toContain("would remove 4 item(s), 0.3 MB")
+    expect([stray, leftover, temporary, ranks].every(existsSync)).toBe(true)
 
     const clean = await s.sardine(["clean", s.file])
     expect(clean.code).toBe(0)
-    expect(clean.stdout).toContain("removed 3 item(s), 0.3 MB")
-    expect([stray, leftover, temporary].some(existsSync)).toBe(false)
+    expect(clean.stdout).toContain("removed 4 item(s), 0.3 MB")
+    expect([stray, leftover, temporary, ranks].some(existsSync)).toBe(false)
     // The declaration's outputs, and an interrupted training's work folder, stay.
-    expect(existsSync(resumable)).toBe(true)
+    expect(existsSync(join(resumable, "checkpoint.bin"))).toBe(true)
     expect((await readdir(join(s.cache, "steps"))).sort()).toEqual(s.plan.steps.map((step) => step.key).sort())
     expect((await s.sardine(["run", s.file])).stdout).toContain(`0 ran, ${s.plan.steps.length} cached`)
   }, minutes(5))

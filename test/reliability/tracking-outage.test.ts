@@ -55,6 +55,12 @@ describe("a run whose MLflow server dies", { timeout: 600_000 }, () => {
     expect(rerun.code, rerun.stderr).toBe(0)
     expect(rerun.stdout).toContain(`${name}: 0 ran, 7 cached, 0 failed, 0 blocked`)
     expect(rerun.stderr).toMatch(/sending \d+ tracking item\(s\) that earlier runs left in/)
+    // Said at start, before sending: how much waits, of which run, for which store.
+    expect(rerun.stderr).toMatch(
+      new RegExp(
+        `tracking spool ${spool}: [1-9]\\d* item\\(s\\), \\d+\\.\\d MB, of run\\(s\\) ${name} wait for ${server.uri} \\(the oldest since 20\\S+\\): sent first`
+      )
+    )
     const [stored, ...others] = await serverRunsOf(server.uri, name)
     assert.isDefined(stored)
     expect(others).toHaveLength(0)

@@ -35,6 +35,29 @@ describe("the MLflow runs of a run", { timeout: 300_000 }, () => {
     expect(stored.status).toBe("FINISHED")
   })
 
+  it("a forced rerun gets a run of its own, tagged as a rerun of the one before, which later runs reuse", async () => {
+    const { cache, file, name } = await setUpScenario("force")
+    const args = ["run", file, "--cache-dir", cache, "--tracking-uri", server]
+    for (const extra of [[], ["--force", "train"], []]) {
+      const ran = await run(trackedCli, [...args, ...extra])
+      expect(ran.code, ran.stderr).toBe(0)
+    }
+    const runs = await serverRunsOf(server, name)
+    expect(runs).toHaveLength(2)
+    const rerun = runs.find((r) => r.tags["sardine.rerunOf"] !== undefined)
+    const before = runs.find((r) => r.tags["sardine.rerunOf"] === undefined)
+    assert.isDefined(rerun)
+    assert.isDefined(before)
+    expect(rerun.tags["sardine.rerunOf"]).toBe(before.runId)
+    // Each run holds one training's iterations, once: the rerun's were not dropped as already logged, nor added to the first's.
+    expect(before.lossSteps).toEqual(range(1, 20))
+    expect(rerun.lossSteps).toEqual(range(1, 20))
+    // The first run keeps what only it logged (the samples, not generated again); both ended.
+    expect(before.images).toHaveLength(4)
+    expect(rerun.images).toHaveLength(0)
+    expect([before.status, rerun.status]).toEqual(["FINISHED", "FINISHED"])
+  })
+
   it("a second cache folder gets its own run; each cache finds its own again", async () => {
     const first = await setUpScenario("caches")
     const caches = [first.cache, `${first.dir}/second-cache`]

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { resolveAdaptation } from "../../framework/declaration/adaptation.ts"
 import { BaseModel, diffusers } from "../../framework/declaration/base-model.ts"
+import { ranksFolder } from "../../framework/runner/resume-point.ts"
 import { Engine, EngineError } from "../../framework/services/engine.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
@@ -128,13 +129,13 @@ describe("data-parallel training on the torch engine", () => {
       expect((error as EngineError).reason).toContain("training process 1 of 2 ended without reporting an error")
       expect(await rankPid(0)).toBeUndefined()
       // Inside the step's work folder, not /tmp, and gone with the launcher.
-      expect(shared).toBe(join(workDir, ".ranks"))
-      expect(existsSync(join(workDir, ".ranks"))).toBe(false)
+      expect(shared).toBe(join(workDir, ranksFolder))
+      expect(existsSync(join(workDir, ranksFolder))).toBe(false)
       // What a SIGKILLed launcher leaves (it cannot clean up) is removed by the next run of the step, on any count.
-      await mkdir(join(workDir, ".ranks"))
+      await mkdir(join(workDir, ranksFolder))
       await writeFile(join(workDir, ".ranks", "rank-0.pid"), "1")
       await runTorch(train(workDir, 1))
-      expect(existsSync(join(workDir, ".ranks"))).toBe(false)
+      expect(existsSync(join(workDir, ranksFolder))).toBe(false)
       expect(existsSync(join(workDir, "model.safetensors"))).toBe(true)
     },
     900_000
