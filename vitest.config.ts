@@ -40,7 +40,7 @@ const unit = [
   "test/clip/onnx-clip-scorer.test.ts",
   "test/clip-model/clip-model.test.ts",
   "test/clip-model/clip-scorer.test.ts",
-  "test/clip-model/shipped-sar-clip.test.ts",
+  "test/clip-model/shipped-demo-clips.test.ts",
   "test/clip-model/prompt-following-shuffle.test.ts",
   "test/training/reference-math.test.ts",
   "test/training/cpu-kernel-fixes.test.ts",

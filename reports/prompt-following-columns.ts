@@ -34,6 +34,20 @@ export const retrievalHeader = (column: MetricColumn, mark: string, results: Stu
   return `${column.label} ${mark} ${kind === "topk" ? `k = ${setting.k}, ` : ""}chance ${formatValue(chanceLevels(setting)[kind])}`
 }
 
+/** The CLIP that judged a strategy's prompt following: its `alignment.promptFollowing` judge, else its alignment CLIP. */
+const judgeOf = (strategy: StudyResults["strategies"][number]): string | undefined => {
+  const alignment = strategy.evaluation.alignment
+  return alignment?.promptFollowing === undefined ? undefined : alignment.judge ?? alignment.clip
+}
+
+/** "Judged by the CLIP ./scene-clip.", naming each judge's strategies when they differ; "" when none judged. */
+export const judgeSentence = (results: StudyResults): string => {
+  const judges = [...new Set(results.strategies.flatMap((s) => judgeOf(s) ?? []))]
+  if (judges.length <= 1) return judges.length === 0 ? "" : `Judged by the CLIP ${judges[0]}.`
+  const named = judges.map((judge) => `${judge} (${results.strategies.filter((s) => judgeOf(s) === judge).map((s) => s.name).join(", ")})`)
+  return `Judged by the CLIPs ${named.join(", ")}.`
+}
+
 /** The table's notes on prompt following, when it shows any of its columns or a strategy lacks it. */
 export const promptFollowingNotes = (results: StudyResults, columns: ReadonlyArray<MetricColumn>): ReadonlyArray<string> => {
   const shown = columns.some((c) => isPromptFollowing(c.id))
@@ -42,13 +56,15 @@ export const promptFollowingNotes = (results: StudyResults, columns: ReadonlyArr
     return record !== undefined && "absent" in record ? [`${s.name}: ${record.absent}`] : []
   })
   const setting = sharedRetrieval(results)
+  const judged = judgeSentence(results)
   return [
     ...(shown
       ? [
         "Prompt following, per split: gap = an image's CLIP score with its own prompt minus its mean CLIP score with the evaluation's other prompts " +
         "(≈ 0 for images that ignore their prompt, however SAR-like they look); top-1 / top-k = the share of images whose own prompt ranks first / " +
         "among the first k of the evaluation's P distinct prompts (a tie counts by its chance under a random order), beside the chance levels 1/P and k/P" +
-        (setting === undefined ? " (P and k differ between strategies; see each evaluation.json)." : ` (P = ${setting.prompts}, k = ${setting.k}).`)
+        (setting === undefined ? " (P and k differ between strategies; see each evaluation.json)." : ` (P = ${setting.prompts}, k = ${setting.k}).`) +
+        (judged === "" ? "" : ` ${judged}`)
       ]
       : []),
     ...(absent.length === 0 ? [] : [`No prompt-following score — ${absent.join("; ")}.`])

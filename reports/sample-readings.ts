@@ -41,5 +41,5 @@ export const referenceReading = (reading: PromptReading): string => {
 export const readingsNote =
   "Under each row: in the real column, how many reference scenes are captioned as the prompt's scene (the words after “image of” up to “with”, “near”, “crossed by”…) " +
   "and their mean ENL (the cell shows the first few); in each strategy's column, the prompt its samples of this row retrieve first most often among the evaluation's " +
-  "prompts by CLIP score (named by its scene; ✓: the row's own prompt), with its share of their first places (ties split), and the samples' mean ENL " +
+  "prompts by the prompt-following judge's CLIP score (named by its scene; ✓: the row's own prompt), with its share of their first places (ties split), and the samples' mean ENL " +
   "(per-image ENL averaged). Both over all the prompt's samples, not only the seeds shown."

@@ -9,10 +9,12 @@
  * top-1 retrieval of the own class's prompt and the alignment gap, per class and per split.
  * `--samples NAME=DIR` (repeatable) adds a folder `sardine generate` or a generate step wrote: each
  * image scored against the demo's prompts, its own being the one of its prompt's class — so images
- * sampled with other wording ("optical image of …") are judged with the demo's.
+ * sampled with other wording ("optical image of …") are judged with the demo's. `--wording W` scores
+ * against the demo's prompts with "SAR image of" replaced by W ("optical image of", or "" for none):
+ * whether a judge reads a rendering depends on the prompts' modality word too.
  *
  *   npx tsx tools/demo-clip-modalities.ts [--clip experiments/demo/sar-clip] [--n 400] [--seed 99]
- *       [--samples NAME=DIR ...] [--json]
+ *       [--wording "SAR image of"] [--samples NAME=DIR ...] [--json]
  */
 import { NodeContext } from "@effect/platform-node"
 import { Chunk, Effect, Stream } from "effect"
@@ -48,8 +50,10 @@ const sampleFolders = process.argv.flatMap((arg, i) => {
 // The demo baseline's prompts, as the evaluate step scores them: one per scene class.
 const demo = await Effect.runPromise(loadDeclaration("experiments/demo/study.ts").pipe(Effect.provide(NodeContext.layer)))
 const baseline = experimentsOf(demo.declaration).find((e) => e.baseline)!
-const prompts = promptsOf(baseline.generate)
-const sceneOfPrompt = prompts.map((p) => sceneOf(p.text)!)
+const declared = promptsOf(baseline.generate)
+const wording = option("wording", "SAR image of")
+const prompts = declared.map((p) => ({ ...p, text: p.text.replace("SAR image of", wording).trim() }))
+const sceneOfPrompt = declared.map((p) => sceneOf(p.text)!)
 
 const renderings = [
   { name: "SAR, 1 look (the reference)", dataset: synthetic({ n, size: SIZE, looks: 1, seed }) },
@@ -130,10 +134,10 @@ const measure = Effect.scoped(Effect.gen(function*() {
 const results = await Effect.runPromise(measure.pipe(Effect.provide(ClipScorersLive), Effect.provide(ImageIOLive), Effect.provide(NodeContext.layer)))
 
 if (process.argv.includes("--json")) {
-  console.log(JSON.stringify({ clip: clipDir, n, seed, prompts: prompts.map((p) => p.text), results }))
+  console.log(JSON.stringify({ clip: clipDir, n, seed, wording, prompts: prompts.map((p) => p.text), results }))
 } else {
   const f = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "–")
-  console.log(`${clipDir}: top-1 retrieval (and alignment gap) of the demo's ${prompts.length} prompts on synthetic scenes of their classes`)
+  console.log(`${clipDir}: top-1 retrieval (and alignment gap) of the demo's ${prompts.length} prompts ("${wording} …") on synthetic scenes of their classes`)
   console.log(`(${n} layouts, seed ${seed}, ${SIZE} × ${SIZE}; chance top-1 ${f(1 / prompts.length)})`)
   console.log("")
   const classes = results[0]!.byClass

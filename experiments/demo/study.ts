@@ -9,7 +9,8 @@ import { controlNet, diffusers, experiment, frozen, full, learnedToken, lora, st
  * single-look SAR scenes with their captions, ships withheld. Every strategy samples the same prompts —
  * scenes seen in the SAR training set, and scenes with ships (unseen in SAR, seen in optical
  * pretraining) — and is judged against a held-out synthetic SAR reference of every class: amplitude
- * distances, GLCM texture, and prompt alignment by the demo's SAR CLIP (experiments/demo/sar-clip).
+ * distances, GLCM texture, prompt alignment by the demo's SAR CLIP (experiments/demo/sar-clip), and
+ * prompt following by a CLIP trained on SAR and optical scenes alike (experiments/demo/scene-clip).
  * The hybrid and the hybrid without its token train with three seeds each, so the report can say
  * whether the token's difference is larger than another training seed's. A two-stage hybrid trains on
  * full-vae's SAR-tuned VAE, whose decoder renders speckle the base VAE smooths away (docs/demo-base.md,
@@ -56,7 +57,9 @@ const generate = (withToken: boolean) => ({
 const evaluate = {
   reference: synthetic({ n: 160, size: 32, looks: 1, seed: 99 }),
   texture: { levels: 16, distances: [1], angles: [0, 45, 90, 135] },
-  alignment: { clip: "./sar-clip" }
+  // Absolute alignment by the SAR CLIP ("reads as a SAR image of this prompt"); the gap and retrieval by
+  // a CLIP that reads layout in SAR and optical scenes alike, so the optical base is judged fairly.
+  alignment: { clip: "./sar-clip", promptFollowing: { clip: "./scene-clip" } }
 }
 
 /** Every strategy trains the same budget, so their differences are the strategies'. */

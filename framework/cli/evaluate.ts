@@ -58,6 +58,7 @@ const optionOf: Record<string, string> = {
   "texture.distances": "--distances",
   "texture.angles": "--angles",
   "alignment.clip": "--clip",
+  "alignment.promptFollowing": "--judge",
   "uncertainty.level": "--level",
   "uncertainty.resamples": "--resamples",
   "uncertainty.seed": "--seed"
@@ -97,6 +98,12 @@ const args = {
     Options.optional,
     Options.withDescription(
       "A CLIP exported to ONNX (image.onnx, text.onnx, vocab.json, merges.txt): FID/KID/CMMD on its features, and prompt alignment when prompts are known"
+    )
+  ),
+  judge: Options.directory("judge", { exists: "yes" }).pipe(
+    Options.optional,
+    Options.withDescription(
+      "A second CLIP folder that judges prompt following alone (gap, top-1 / top-k retrieval); the absolute alignment stays --clip's, which it needs"
     )
   ),
   prompts: Options.file("prompts", { exists: "yes" }).pipe(
@@ -161,6 +168,8 @@ const declarationOf = (parsed: Parsed, size: number) =>
   Effect.gen(function*() {
     const normalisation = Option.map(parsed.normalisation, parseNormalisation)
     if (Option.isSome(normalisation) && typeof normalisation.value === "string") return yield* invalid(normalisation.value)
+    // A judge without the alignment CLIP would be read and ignored.
+    if (Option.isSome(parsed.judge) && Option.isNone(parsed.clip)) return yield* invalid("--judge: judges prompt following beside --clip; give --clip too")
     const input = {
       reference: folderDataset(parsed.reference, parsed, Option.getOrUndefined(normalisation), size),
       amplitude: { ...some("domain", parsed.domain), ...some("floorDb", parsed.floorDb), ...some("bins", parsed.bins) },
@@ -169,7 +178,15 @@ const declarationOf = (parsed: Parsed, size: number) =>
         ...some("distances", Option.map(parsed.distances, numbers)),
         ...some("angles", Option.map(parsed.angles, numbers))
       },
-      ...Option.match(parsed.clip, { onNone: () => ({}), onSome: (clip) => ({ alignment: { clip: resolve(clip) } }) }),
+      ...Option.match(parsed.clip, {
+        onNone: () => ({}),
+        onSome: (clip) => ({
+          alignment: {
+            clip: resolve(clip),
+            ...Option.match(parsed.judge, { onNone: () => ({}), onSome: (judge) => ({ promptFollowing: { clip: resolve(judge) } }) })
+          }
+        })
+      }),
       uncertainty: { ...some("level", parsed.level), ...some("resamples", parsed.resamples), ...some("seed", parsed.seed) }
     }
     return yield* Schema.decodeUnknown(Evaluation)(input, { errors: "all", onExcessProperty: "error" }).pipe(

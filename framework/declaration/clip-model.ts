@@ -29,11 +29,17 @@ export const ClipModel = Schema.Struct({
   architecture: NonEmptyString,
   /** Seed of the initial weights. */
   seed: Schema.optionalWith(Seed, { exact: true, default: () => 0 }),
-  /** Image–caption pairs (the caption template applies as for diffusion data). */
-  data: Dataset,
+  /**
+   * Image–caption pairs (the caption template applies as for diffusion data); a list trains on all
+   * of them together, e.g. SAR and optical renderings of the same kind of scenes.
+   */
+  data: Schema.Union(Dataset, Schema.NonEmptyArray(Dataset)),
   train: ClipTraining
 })
 export type ClipModel = typeof ClipModel.Type
 export type ClipModelInput = Omit<typeof ClipModel.Encoded, "kind">
+
+/** The declaration's datasets as a list (one declared dataset is a list of one). */
+export const clipDatasets = ({ data }: ClipModel): ReadonlyArray<Dataset> => ("_tag" in data ? [data] : data)
 
 export const clipModel = (input: ClipModelInput): typeof ClipModel.Encoded => ({ kind: "clip", ...input })

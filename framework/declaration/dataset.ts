@@ -170,6 +170,11 @@ const syntheticFields = {
    * (1 = single-look-like multiplicative grain). Absent: none.
    */
   grain: Schema.optionalWith(numberBetween(0, 1), { exact: true }),
+  /**
+   * Optical only: "grey" gives one band, the mean of R, G and B — what a generate step writes of a
+   * three-channel sample, so a CLIP trained on it sees optical scenes as it will judge them. Absent: RGB.
+   */
+  colour: Schema.optionalWith(OneOf("rgb", "grey"), { exact: true }),
   normalisation: Schema.optionalWith(Normalisation, { exact: true, default: defaultNormalisation }),
   /**
    * `{caption}` is the scene description ("a harbour with three ships near a bridge"). Absent:
@@ -189,6 +194,12 @@ const SyntheticDeclared = Schema.TaggedStruct("synthetic", syntheticFields).pipe
     d.grain === undefined || d.modality === "optical" || {
       path: ["grain"],
       message: "applies to optical scenes only (modality: \"optical\"); SAR scenes carry speckle from looks"
+    }
+  ),
+  Schema.filter((d) =>
+    d.colour === undefined || d.modality === "optical" || {
+      path: ["colour"],
+      message: "applies to optical scenes only (modality: \"optical\"); SAR scenes have one band"
     }
   )
 )

@@ -31,10 +31,22 @@ export const TextureMetrics = Schema.Struct({
   )
 })
 
-/** Prompt alignment by a (SAR-specialised) CLIP exported to ONNX; see docs/sar-clip.md. */
+/**
+ * A second CLIP that judges prompt following alone (the alignment gap and retrieval), e.g. one trained
+ * on SAR and optical renderings of the same scenes, so that it reads a scene's layout whatever its
+ * modality and cannot reward SAR-likeness; the absolute alignment stays `alignment.clip`'s.
+ */
+export const PromptFollowingJudge = Schema.Struct({
+  /** A CLIP folder, as `alignment.clip`; relative to the declaration file. */
+  clip: NonEmptyString
+})
+
+/** Prompt alignment by a (SAR-specialised) CLIP; see docs/sar-clip.md. */
 export const AlignmentMetrics = Schema.Struct({
-  /** Folder with image.onnx, text.onnx, vocab.json, merges.txt; relative to the declaration file. */
+  /** Folder with image.onnx, text.onnx, vocab.json, merges.txt, or a transformers CLIPModel folder; relative to the declaration file. */
   clip: NonEmptyString,
+  /** Absent: `clip` judges prompt following too. */
+  promptFollowing: Schema.optionalWith(PromptFollowingJudge, { exact: true }),
   /** Also FID_CLIP / KID_CLIP / CMMD over the CLIP image embeddings (FID and KID's formulas on CLIP features, never Inception's). */
   embeddingDistances: Schema.optionalWith(Schema.Boolean, { exact: true, default: () => true }),
   /** k of the top-k retrieval of each image's own prompt among the evaluation's prompts (prompt following); clipped to their number. */

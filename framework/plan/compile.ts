@@ -1,4 +1,5 @@
 import { canonicalJson, contentHash } from "../declaration/canonical-json.ts"
+import { clipDatasets } from "../declaration/clip-model.ts"
 import type { Dataset } from "../declaration/dataset.ts"
 import { type Declaration, type Experiment, experimentsOf } from "../declaration/experiment.ts"
 import { replicatesOfExperiment } from "../declaration/replicates.ts"
@@ -215,9 +216,11 @@ export const compilePlan = (declaration: Declaration, fingerprints: FolderFinger
   const builder = new PlanBuilder(fingerprints)
   const compiled = new Map<string, Compiled>()
   if (declaration.kind === "clip") {
-    const { architecture, data, name, seed, train } = declaration
-    const prepared = builder.add(name, "data", "prepare-data", { dataset: data }, [])
-    builder.add(name, "train", "train-clip", { architecture, seed, train }, [{ role: "data", step: prepared }])
+    const { architecture, name, seed, train } = declaration
+    const datasets = clipDatasets(declaration)
+    // One dataset keeps the step named "data" (and its key); a list gets data-1, data-2, …, read in order.
+    const prepared = datasets.map((dataset, i) => builder.add(name, datasets.length === 1 ? "data" : `data-${i + 1}`, "prepare-data", { dataset }, []))
+    builder.add(name, "train", "train-clip", { architecture, seed, train }, prepared.map((step) => ({ role: "data", step })))
     return { name, steps: builder.steps() }
   }
   const experiments = experimentsOf(declaration)

@@ -46,7 +46,12 @@ export const declaredFolders = (step: StepFields): ReadonlyArray<DeclaredFolder>
     }
     case "evaluate": {
       const { alignment } = step.config.evaluate
-      return alignment === undefined ? [] : [{ field: "evaluate.alignment.clip", path: alignment.clip, fingerprint: "metadata" }]
+      if (alignment === undefined) return []
+      const judge = alignment.promptFollowing
+      return [
+        { field: "evaluate.alignment.clip", path: alignment.clip, fingerprint: "metadata" },
+        ...(judge === undefined ? [] : [{ field: "evaluate.alignment.promptFollowing.clip", path: judge.clip, fingerprint: "metadata" as const }])
+      ]
     }
     case "report":
       return []

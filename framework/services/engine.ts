@@ -100,8 +100,8 @@ export interface TrainClipRequest {
   readonly architecture: string
   readonly seed: number
   readonly train: ClipTraining
-  /** Prepared image–caption pairs. */
-  readonly dataDir: string
+  /** Prepared image–caption pairs: one folder per declared dataset, trained on together. */
+  readonly dataDirs: ReadonlyArray<string>
   /** Checkpoints, and the trained model as a transformers CLIPModel folder under `model/`. */
   readonly workDir: string
   readonly progress: ProgressSink

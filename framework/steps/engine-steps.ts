@@ -136,7 +136,7 @@ export const trainClip = (context: StepContext<"train-clip">) =>
       architecture: context.resolvePath(architecture),
       seed,
       train,
-      dataDir: context.input("data").dir,
+      dataDirs: context.inputs("data").map((input) => input.dir),
       ...trainingSinks(context, yield* FileSystem.FileSystem)
     })
     yield* finishTrainingLog(context.workDir)

@@ -11,7 +11,7 @@ import type { SampleImage } from "../metrics/metric-input.ts"
 import { chanceLevels, distinctPrompts, measurePromptFollowing, type PromptFollowing } from "../metrics/prompt-following.ts"
 import { distributionOf } from "../metrics/set-comparison.ts"
 import { ImageIO, type Raster } from "../services/image-io.ts"
-import { ClipScorers } from "../services/scorer.ts"
+import { type ClipScorer, ClipScorers } from "../services/scorer.ts"
 import { encodeEvidence, evaluationFile, type EvaluationResult, evidenceFile, type PromptFollowingRecord, type PromptScore } from "./evaluation-result.ts"
 import { writeJsonAtomic } from "./json-files.ts"
 import { promptReadings } from "./prompt-readings.ts"
@@ -144,17 +144,33 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
       ? undefined
       : yield* Effect.scoped(Effect.gen(function*() {
         const declared = options.alignment!
-        const scorer = yield* (yield* ClipScorers).load(request.resolveClip(declared.clip))
+        const scorers = yield* ClipScorers
+        const scorer = yield* scorers.load(request.resolveClip(declared.clip))
         const images = yield* scorer.embedImages(generatedRasters)
         // Each distinct prompt (as the scorer reads it) embedded once; every image scored against each
         // (measurePromptFollowing checks that every own index is one of the prompts).
-        const scored = prompts === undefined ? undefined : yield* Effect.gen(function*() {
-          const distinct = distinctPrompts(prompts.map(scorerPrompt))
-          const texts = yield* scorer.embedTexts(distinct.prompts)
-          const { following, scores: matrix } = yield* measurePromptFollowing(images, texts, distinct.own, declared.retrievalK)
-          if (following._tag === "Absent") yield* request.log(`prompt following: not scored, ${following.reason}`)
-          const retrieval = { scores: matrix, prompts: distinct.prompts.length, own: distinct.own }
-          return { following, retrieval, scores: distinct.own.map((p, i) => matrix[i * distinct.prompts.length + p]!) }
+        const distinct = prompts === undefined ? undefined : distinctPrompts(prompts.map(scorerPrompt))
+        const scoreAll = (by: ClipScorer, embedded: Embeddings, own: NonNullable<typeof distinct>) =>
+          Effect.flatMap(by.embedTexts(own.prompts), (texts) => measurePromptFollowing(embedded, texts, own.own, declared.retrievalK))
+        const scored = distinct === undefined ? undefined : yield* Effect.gen(function*() {
+          const absolute = yield* scoreAll(scorer, images, distinct)
+          // The judge, when declared, scores every image against every prompt again; its matrix gives the gap and retrieval.
+          const judged = declared.promptFollowing === undefined
+            ? absolute
+            : yield* Effect.flatMap(scorers.load(request.resolveClip(declared.promptFollowing.clip)), (judge) =>
+              Effect.flatMap(judge.embedImages(generatedRasters), (embedded) => scoreAll(judge, embedded, distinct)))
+          const { following } = judged
+          if (following._tag === "Absent") {
+            yield* request.log(`prompt following: not scored, ${following.reason}`)
+          }
+          const retrieval = { scores: judged.scores, prompts: distinct.prompts.length, own: distinct.own }
+          return {
+            following,
+            retrieval,
+            scores: distinct.own.map((p, i) =>
+              absolute.scores[i * distinct.prompts.length + p]!
+            )
+          }
         })
         const scores = scored?.scores
         const following = scored?.following
@@ -173,7 +189,8 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
           yield* attempt("cmmd", evaluationMetrics.cmmd.label, cmmd(images, referenceEmbeddings))
         }
         const retrieval = following?._tag === "Measured" ? scored?.retrieval : undefined
-        return { clip: declared.clip, images, scores, following, retrieval, referenceEmbeddings, distances, notes }
+        const judge = declared.promptFollowing?.clip
+        return { clip: declared.clip, ...(judge === undefined ? {} : { judge }), images, scores, following, retrieval, referenceEmbeddings, distances, notes }
       }))
 
     const sampleIndex = sampleCounter()
@@ -269,6 +286,7 @@ export const evaluateImages = <EG, ER, R>(request: EvaluateImagesRequest<EG, ER,
       ...(alignment === undefined ? {} : {
         alignment: {
           clip: alignment.clip,
+          ...(alignment.judge === undefined ? {} : { judge: alignment.judge }),
           ...(valueOf(evaluationMetrics.clipSeen.id) === undefined ? {} : { seen: valueOf(evaluationMetrics.clipSeen.id)! }),
           ...(valueOf(evaluationMetrics.clipUnseen.id) === undefined ? {} : { unseen: valueOf(evaluationMetrics.clipUnseen.id)! }),
           prompts: promptScores,

@@ -105,7 +105,10 @@ export interface EvaluationResult {
     readonly reference: GlcmProperties
   }
   readonly alignment?: {
+    /** The CLIP of the absolute alignment (and of FID_CLIP, KID_CLIP, CMMD). */
     readonly clip: string
+    /** The CLIP that judged prompt following, when it is not `clip` (`alignment.promptFollowing`). */
+    readonly judge?: string
     readonly seen?: number
     readonly unseen?: number
     readonly prompts: ReadonlyArray<PromptScore>

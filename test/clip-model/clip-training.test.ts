@@ -12,12 +12,13 @@ import { disposeParameters } from "../../adapters/tfjs/checkpoint.ts"
 import { clipModelSpecs, decodeClipModelConfig } from "../../adapters/tfjs/clip-model.ts"
 import { loadClipModelWeights, readClipModelDescription } from "../../adapters/tfjs/clip-model-folder.ts"
 import { clipModelInitialisation, initialClipParameters } from "../../adapters/tfjs/clip-training/clip-initialisation.ts"
+import { loadClipPairs } from "../../adapters/tfjs/clip-training/clip-batches.ts"
 import { type ClipTrainRun, decays, trainClipModel } from "../../adapters/tfjs/clip-training/clip-trainer.ts"
 import { toTorchLayout } from "../../adapters/tfjs/layout.ts"
 import { ClipTraining } from "../../framework/declaration/clip-model.ts"
 import { synthetic } from "../../framework/declaration/dataset.ts"
 import { ClipScorers } from "../../framework/services/scorer.ts"
-import { preparedDatasetWriter } from "../../framework/steps/prepared-dataset.ts"
+import { preparedDatasetWriter, readPreparedIndex } from "../../framework/steps/prepared-dataset.ts"
 import { appendTrainingLog, readTrainingLog } from "../../framework/steps/training-log.ts"
 
 /** CLIP training from nothing: transformers' initialisation, the real trainer on synthetic SAR pairs, exact resume, the written CLIPModel folder. */
@@ -35,8 +36,8 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 const architecture = join(scratch, "architecture")
 cpSync(`${FIXTURES}/tiny-clip`, architecture, { recursive: true, filter: (source) => !source.endsWith("model.safetensors") })
 
-/** A prepare-data folder from the real synthetic SAR generator ("SAR image of …" captions). */
-const prepare = (dir: string, options: { readonly n: number; readonly size: number; readonly seed: number }) =>
+/** A prepare-data folder from the real synthetic scene generator ("SAR image of …" captions, or "optical image of …"). */
+const prepare = (dir: string, options: Parameters<typeof synthetic>[0]) =>
   Effect.runPromise(Effect.gen(function*() {
     const writer = yield* preparedDatasetWriter(dir)
     yield* syntheticSamples(synthetic(options)).pipe(
@@ -54,7 +55,7 @@ const run = (workDir: string, dataDir: string, train: ClipTraining, onStep: (ste
     architecture,
     seed: 3,
     train,
-    dataDir,
+    dataDirs: [dataDir],
     workDir,
     out: join(workDir, "model"),
     progress: () => Effect.void,
@@ -128,6 +129,24 @@ describe("contrastive training", () => {
   beforeAll(async () => {
     dataDir = join(scratch, "data")
     await prepare(dataDir, { n: 12, size: 32, seed: 5 })
+  })
+
+  it("trains on every folder of a list as one set of pairs: an epoch-long batch holds each pair of each folder once", async () => {
+    const opticalDir = join(scratch, "optical")
+    await Effect.runPromise(selectBackend("cpu"))
+    const optical = await prepare(opticalDir, { n: 6, size: 32, seed: 6, modality: "optical", colour: "grey" })
+    const sar = await Effect.runPromise(readPreparedIndex(dataDir))
+    const description = await Effect.runPromise(readClipModelDescription(architecture, { preprocessorRequired: false }))
+    const folders = [{ dataDir, prepared: sar }, { dataDir: opticalDir, prepared: optical }]
+    const batchSize = sar.samples.length + optical.samples.length
+    const pairs = await Effect.runPromise(
+      loadClipPairs({ seed: 4, step: 0, batchSize }, { folders, image: description.image, tokenizer: description.tokenizer }, new Map())
+    )
+    const sorted = (captions: ReadonlyArray<string>) => [...captions].sort()
+    expect(sorted(pairs.captions)).toEqual(sorted([...sar.samples, ...optical.samples].map((s) => s.caption)))
+    expect(pairs.captions.some((c) => c.startsWith("optical image of"))).toBe(true)
+    expect(pairs.pixels.shape).toEqual([batchSize, 16, 16, 3])
+    pairs.pixels.dispose()
   })
 
   it("resumes on cpu exactly: interrupted after a checkpoint and rerun, the curve and the weights equal an uninterrupted run's", async () => {

@@ -384,6 +384,13 @@ describe("synthetic datasets as training samples", () => {
       const optical = yield* datasets.load(synthetic({ n: 1, size: 48, seed: 2, modality: "optical" }))
       expect(optical.samples[0]!.channels).toBe(3)
       expect(optical.samples[0]!.caption).toBe(samples[0]!.caption.replace("<SAR> image of", "optical image of"))
+      // Grey: one band, the mean of R, G and B, as the generate step reduces a three-channel sample.
+      const grey = yield* datasets.load(synthetic({ n: 1, size: 48, seed: 2, modality: "optical", colour: "grey" }))
+      const [rgb, mean] = [optical.samples[0]!, grey.samples[0]!]
+      expect([mean.channels, mean.pixels.length, mean.caption]).toEqual([1, 48 * 48, rgb.caption])
+      for (let p = 0; p < 48 * 48; p++) {
+        expect(mean.pixels[p]!).toBeCloseTo((rgb.pixels[3 * p]! + rgb.pixels[3 * p + 1]! + rgb.pixels[3 * p + 2]!) / 3, 5)
+      }
     }).pipe(Effect.provide(layer)))
 
   it.effect("samples stream: taking two of ten million scenes generates two", () =>

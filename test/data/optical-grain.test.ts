@@ -62,4 +62,10 @@ describe("grain on optical synthetic scenes", () => {
     expect(() => synthetic({ n: 1, size: 16, modality: "optical", grain: 2 })).toThrow(/grain[\s\S]*from 0 to 1/)
     expect(synthetic({ n: 1, size: 16, modality: "optical", grain: 0.5 }).grain).toBe(0.5)
   })
+
+  it("a grey rendering is optical only, naming the field", () => {
+    expect(() => synthetic({ n: 1, size: 16, colour: "grey" })).toThrow(/colour[\s\S]*optical scenes only/)
+    expect(() => synthetic({ n: 1, size: 16, modality: "optical", colour: "blue" as "grey" })).toThrow(/colour/)
+    expect(synthetic({ n: 1, size: 16, modality: "optical", colour: "grey" }).colour).toBe("grey")
+  })
 })

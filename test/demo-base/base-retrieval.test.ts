@@ -8,17 +8,20 @@ import { describe, expect, it } from "vitest"
 import { encodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import type { EvaluationResult } from "../../framework/steps/evaluation-result.ts"
+import { resolvedAlignment } from "../demo/cut-down-demo.ts"
 import { repoRoot, sardine } from "../support/run-process.ts"
 
 /**
  * The shipped base follows prompts before any fine-tuning: the demo study's frozen baseline exactly as
  * the demo declares it (its five prompts, eight seeds, sampler and guidance), generated on tfjs through
- * `sardine run` and scored by the demo's SAR CLIP against a cut-down reference. An image of a seen-split
- * prompt must retrieve its own prompt among the five far more often than chance (1/5): with 24 such
- * images, 11 or more hits happen by chance with probability 0.004 (binomial, p = 1/5), so top-1 ≥ 0.45
- * is the bar; and the alignment gap (own prompt minus the others) must stay above 0 across its whole
- * bootstrap interval. The unseen split (scenes with a ship) is not held to it: the SAR CLIP reads the
- * base's optical renderings of water and ships at chance (docs/demo-base.md, "Before and after").
+ * `sardine run` and judged as the demo judges prompt following — by its two-modality CLIP
+ * (experiments/demo/scene-clip) — against a cut-down reference. An image of a seen-split prompt must
+ * retrieve its own prompt among the five far more often than chance (1/5): with 24 such images, 11 or
+ * more hits happen by chance with probability 0.004 (binomial, p = 1/5), so top-1 ≥ 0.45 is the bar;
+ * and the alignment gap (own prompt minus the others) must stay above 0 across its whole bootstrap
+ * interval. The unseen split (scenes with a ship) is not held to it: with the demo's wording ("SAR image
+ * of …") the judge reads optical harbours at chance although it reads them with optical wording
+ * (docs/demo-base.md, "The prompt-following judge").
  */
 
 const declarationFile = join(repoRoot, "experiments/demo/study.ts")
@@ -40,7 +43,7 @@ describe("the shipped demo base, frozen", () => {
           evaluate: {
             ...baseline.evaluate,
             reference: { ...baseline.evaluate.reference, n: 48 },
-            alignment: { ...baseline.evaluate.alignment, clip: resolve(directory, baseline.evaluate.alignment.clip) }
+            alignment: resolvedAlignment(directory, baseline.evaluate.alignment)
           }
         }]
       }
@@ -59,6 +62,7 @@ describe("the shipped demo base, frozen", () => {
       const { alignment, estimates } = evaluations[0]!
       expect(alignment?.promptFollowing).toEqual({ prompts: 5, k: 3, chance: { top1: 0.2, topk: 0.6 } })
       expect(alignment?.prompts.filter((p) => p.split === "seen").reduce((n, p) => n + p.samples, 0)).toBe(24)
+      expect(alignment?.judge).toBe(join(repoRoot, "experiments/demo/scene-clip"))
       expect(estimates["prompt_following.top1.seen"]!.value).toBeGreaterThanOrEqual(0.45)
       expect(estimates["prompt_following.gap.seen"]!.low).toBeGreaterThan(0)
     } finally {

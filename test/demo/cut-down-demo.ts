@@ -13,7 +13,7 @@ import { repoRoot, sardine } from "../support/run-process.ts"
 
 /**
  * experiments/demo/study.ts cut down for the tests (study-tfjs.test.ts, study-torch.test.ts): the same
- * strategies, data generator, prompts' splits, reference and SAR CLIP, at sizes a CI worker runs in a few
+ * strategies, data generator, prompts' splits, reference, SAR CLIP and prompt-following judge, at sizes a CI worker runs in a few
  * minutes, through `sardine run` on one engine.
  */
 
@@ -43,6 +43,15 @@ export interface CutDownRun {
 
 type Encoded = { experiments: Array<Record<string, any>>; compare?: Array<[string, string]>; [key: string]: unknown }
 
+type EncodedAlignment = { clip: string; promptFollowing?: { clip: string }; [key: string]: unknown }
+
+/** An evaluation's alignment with its CLIP folders (the SAR CLIP, the prompt-following judge) resolved against `directory`. */
+export const resolvedAlignment = (directory: string, alignment: EncodedAlignment): EncodedAlignment => ({
+  ...alignment,
+  clip: resolve(directory, alignment.clip),
+  ...(alignment.promptFollowing === undefined ? {} : { promptFollowing: { clip: resolve(directory, alignment.promptFollowing.clip) } })
+})
+
 /** Runs the cut-down demo in a temporary folder, removed afterwards; the result holds what the tests read. */
 export const runCutDownDemo = async (engine: "tfjs" | "torch", cut: CutDown): Promise<CutDownRun> => {
   const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile).pipe(Effect.provide(NodeContext.layer)))
@@ -67,7 +76,7 @@ export const runCutDownDemo = async (engine: "tfjs" | "torch", cut: CutDown): Pr
       evaluate: {
         ...e.evaluate,
         reference: { ...e.evaluate.reference, n: 48 },
-        alignment: { ...e.evaluate.alignment, clip: resolve(directory, e.evaluate.alignment.clip) }
+        alignment: resolvedAlignment(directory, e.evaluate.alignment)
       }
     }))
   }
@@ -113,8 +122,8 @@ export const expectCompleteRun = (run: CutDownRun, strategies: ReadonlyArray<str
 /**
  * The demo's story on a cut-down run: every strategy that fine-tunes the UNet or the VAE (each of its
  * replicates) generates amplitudes closer to the synthetic SAR reference than the frozen baseline, and
- * follows its prompts better by the SAR CLIP's alignment gap (own prompt minus the others: SAR-likeness
- * alone does not raise it).
+ * follows its prompts better by the alignment gap (own prompt minus the others: SAR-likeness alone does
+ * not raise it), as the demo's prompt-following judge measures it.
  */
 export const expectPixelStrategiesAheadOfBaseline = (run: CutDownRun, strategies: ReadonlyArray<string>) => {
   const baseline = run.evaluations.get("baseline")!

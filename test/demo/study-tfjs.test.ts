@@ -53,6 +53,8 @@ describe("experiments/demo/study.ts", () => {
       else expect(e.base._tag === "diffusers" && resolve(directory, e.base.path)).toBe(join(repoRoot, "experiments/demo/base"))
       expect(e.data._tag === "synthetic" && e.data.modality === "sar" && e.data.exclude).toEqual(["ships"])
       expect(e.evaluate.alignment?.clip && resolve(directory, e.evaluate.alignment.clip)).toBe(join(repoRoot, "experiments/demo/sar-clip"))
+      const judge = e.evaluate.alignment?.promptFollowing?.clip
+      expect(judge && resolve(directory, judge)).toBe(join(repoRoot, "experiments/demo/scene-clip"))
       if (e.conditioning !== undefined) continue
       const unseen = promptsOf(e.generate).filter((p) => p.split === "unseen")
       expect(unseen.length).toBeGreaterThan(0)

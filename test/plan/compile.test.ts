@@ -175,6 +175,38 @@ describe("plan shapes", () => {
     expect(step(plan, "sar-clip/train").config).toMatchObject({ architecture: "clip-architecture", seed: 0, train: { steps: 10, batchSize: 32 } })
   })
 
+  it("a CLIP model on a list of datasets prepares each and trains on all of them, in order; a list of one plans as the dataset itself", async () => {
+    const sar = synthetic({ n: 16, size: 32, seed: 5 })
+    const optical = synthetic({ modality: "optical", colour: "grey", n: 16, size: 32, seed: 6 })
+    const clip = (data: unknown) => planOf({ kind: "clip", name: "scene-clip", architecture: "clip-architecture", data, train: { steps: 10 } })
+    const both = await clip([sar, optical])
+    expect(both.steps.map((s) => [s.id, s.kind])).toEqual([
+      ["scene-clip/data-1", "prepare-data"],
+      ["scene-clip/data-2", "prepare-data"],
+      ["scene-clip/train", "train-clip"]
+    ])
+    expect(step(both, "scene-clip/train").inputs).toEqual([{ role: "data", step: "scene-clip/data-1" }, { role: "data", step: "scene-clip/data-2" }])
+    expect(step(both, "scene-clip/data-2").config).toMatchObject({ dataset: { modality: "optical", colour: "grey" } })
+    const one = await clip(sar)
+    expect((await clip([sar])).steps).toEqual(one.steps)
+    expect(step(both, "scene-clip/train").key).not.toBe(step(one, "scene-clip/train").key)
+  })
+
+  it("a prompt-following judge is a declared folder of the evaluate step, whose key alone it changes", async () => {
+    const alignment = { clip: "./sar-clip" }
+    const plain = await planOf(validExperiment({ evaluate: { reference: synthetic({ n: 4, size: 32, seed: 99 }), alignment } }))
+    const judged = await planOf(validExperiment({
+      evaluate: { reference: synthetic({ n: 4, size: 32, seed: 99 }), alignment: { ...alignment, promptFollowing: { clip: "./scene-clip" } } }
+    }))
+    expect(declaredFolders(step(plain, "tiny/evaluate")).map((f) => [f.field, f.path])).toEqual([["evaluate.alignment.clip", "./sar-clip"]])
+    expect(declaredFolders(step(judged, "tiny/evaluate")).map((f) => [f.field, f.path])).toEqual([
+      ["evaluate.alignment.clip", "./sar-clip"],
+      ["evaluate.alignment.promptFollowing.clip", "./scene-clip"]
+    ])
+    expect(step(judged, "tiny/evaluate").key).not.toBe(step(plain, "tiny/evaluate").key)
+    expect(step(judged, "tiny/generate").key).toBe(step(plain, "tiny/generate").key)
+  })
+
   it("identical experiments in a study share every step but the report", async () => {
     const plan = await planOf(study({ name: "twins", experiments: [validExperiment({ name: "a" }), validExperiment({ name: "b" })] }))
     expect(plan.steps.filter((s) => s.kind === "train")).toHaveLength(1)

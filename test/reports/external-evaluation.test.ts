@@ -230,7 +230,8 @@ describe("sardine evaluate and sardine report --add", () => {
       [["--floor-db", "3"], /--floor-db: must be a number of dB < 0/],
       [["--out", notEmpty], /--out: .*not-empty exists and is not empty/],
       [["--prompts", badPrompts], /--prompts: .*bad\.jsonl line 1 needs "file_name" and "text" strings/],
-      [["--prompts", fewPrompts], /--prompts: .*few\.jsonl has no prompt for/]
+      [["--prompts", fewPrompts], /--prompts: .*few\.jsonl has no prompt for/],
+      [["--judge", clip], /--judge: judges prompt following beside --clip; give --clip too/]
     ]
     const wrong: Array<string> = []
     for (const [args, message] of evaluateCases) {

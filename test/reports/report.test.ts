@@ -345,6 +345,8 @@ describe("the comparison report of a study", () => {
     expect(hybridRow[1]!.split(" ")[0]).toBe(formatValue(gapSeen))
     const markdown = await readFile(join(reportDir, "report.md"), "utf8")
     expect(markdown).toContain("(P = 4, k = 3)")
+    // Without alignment.promptFollowing, the alignment CLIP judged it, and the note says so.
+    expect(markdown).toContain(`Judged by the CLIP ${evaluation.alignment.clip}.`)
     // Over all prompts too, with intervals, in evaluation.json; every image's top-1 hit lies in [0, 1].
     for (const id of ["prompt_following.gap", "prompt_following.top1", "prompt_following.topk"]) {
       expect(Number.isFinite(evaluation.estimates[id].low), id).toBe(true)

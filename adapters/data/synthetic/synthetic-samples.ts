@@ -18,6 +18,13 @@ const unitRange = (rgb: Float32Array) => {
   return out
 }
 
+/** One band in [0, 1]: the mean of R, G and B (0–255), as decodeAmplitude reduces a three-channel sample. */
+const greyUnitRange = (rgb: Float32Array) => {
+  const out = new Float32Array(rgb.length / 3)
+  for (let p = 0; p < out.length; p++) out[p] = Math.min(1, Math.max(0, (rgb[3 * p]! + rgb[3 * p + 1]! + rgb[3 * p + 2]!) / (3 * 255)))
+  return out
+}
+
 export const syntheticSamples = (
   dataset: SyntheticDataset,
   options: PrepareOptions = {}
@@ -57,8 +64,11 @@ export const syntheticSamples = (
           const scene = generateScene(dataset, index, { sar, optical: !sar || condition?.input === "optical" })
           const conditioning = conditionOf(scene.layout.labels, scene.optical)
           const { size } = dataset
+          const grey = !sar && dataset.colour === "grey"
           const pixels = sar
             ? normalise(scene.sar!.amplitude, dataset.normalisation, statistics ? { datasetStatistics: statistics } : {})
+            : grey
+            ? greyUnitRange(scene.optical!)
             : unitRange(scene.optical!)
           const sample: TrainingSample = {
             id: scene.name,
@@ -66,7 +76,7 @@ export const syntheticSamples = (
             caption: applyCaptionTemplate(template, scene.description, options.token),
             width: size,
             height: size,
-            channels: sar ? 1 : 3,
+            channels: sar || grey ? 1 : 3,
             pixels: toTrainingRange(pixels),
             window: { x: 0, y: 0, size, flipHorizontal: false, flipVertical: false },
             ...(conditioning === undefined ? {} : { conditioning })

@@ -23,12 +23,21 @@ export interface ClipPairs {
   readonly pixels: tf.Tensor4D
 }
 
-export interface ClipPairSource {
+/** One prepared folder of pairs. */
+export interface PreparedPairs {
   readonly dataDir: string
   readonly prepared: PreparedIndex
+}
+
+export interface ClipPairSource {
+  /** Every declared dataset's pairs, drawn from as one list (the folders in order). */
+  readonly folders: ReadonlyArray<PreparedPairs>
   readonly image: ClipImageConfig
   readonly tokenizer: ClipTokenizer
 }
+
+/** The pairs of all folders as one list: each sample with the folder it lies in. */
+export const pairsOf = (folders: ReadonlyArray<PreparedPairs>) => folders.flatMap((folder) => folder.prepared.samples.map((sample) => ({ folder, sample })))
 
 /** A prepared sample (HWC in [−1, 1]) as the image in [0, 1] a CLIP scorer would be given. */
 export const rasterOfPrepared = (prepared: PreparedIndex, pixels: Float32Array): Raster => {
@@ -43,11 +52,14 @@ export const loadClipPairs = (
   orders: EpochOrders
 ): Effect.Effect<ClipPairs, PreparedDataError> =>
   Effect.gen(function*() {
-    const { prepared } = source
-    const indices = sampleIndices({ ...at, micro: 0, microBatches: 1 }, prepared.samples.length, orders)
-    const samples = indices.map((i) => prepared.samples[i]!)
-    const images = yield* Effect.forEach(samples, (s) => Effect.map(readPreparedPixels(source.dataDir, s), (pixels) => rasterOfPrepared(prepared, pixels)))
-    const captions = samples.map((s) => s.caption)
+    const all = pairsOf(source.folders)
+    const indices = sampleIndices({ ...at, micro: 0, microBatches: 1 }, all.length, orders)
+    const picked = indices.map((i) => all[i]!)
+    const images = yield* Effect.forEach(picked, ({ folder, sample }) =>
+      Effect.map(readPreparedPixels(folder.dataDir, sample), (pixels) => rasterOfPrepared(folder.prepared, pixels)))
+    const captions = picked.map(({ sample }) =>
+      sample.caption
+    )
     const distinct = [...new Set(captions)]
     return {
       captions,

@@ -17,7 +17,7 @@ import "../training/register-gradients.ts"
 import type { Trainable } from "../training/trainable-model.ts"
 import { prepareBackendForTraining, TrainingComputationError } from "../training/trainer.ts"
 import { restoreCheckpoint, saveCheckpoint, type StepRecord } from "../training/training-checkpoint.ts"
-import { type ClipPairs, loadClipPairs } from "./clip-batches.ts"
+import { type ClipPairs, loadClipPairs, pairsOf } from "./clip-batches.ts"
 import { initialClipParameters } from "./clip-initialisation.ts"
 import { captionTargets, contrastiveLoss, retrievalAccuracy } from "./contrastive-loss.ts"
 import { fileProblem } from "../../../framework/files/file-errors.ts"
@@ -93,14 +93,15 @@ export const trainClipModel = (run: ClipTrainRun): Effect.Effect<void, ClipTrain
       }
       const description = yield* readClipModelDescription(run.architecture, { preprocessorRequired: false })
       const { plan, tokenizer } = description
-      const prepared = yield* readPreparedIndex(run.dataDir)
-      if (prepared.samples.length < 2) {
+      const folders = yield* Effect.forEach(run.dataDirs, (dataDir) => Effect.map(readPreparedIndex(dataDir), (prepared) => ({ dataDir, prepared })))
+      const all = pairsOf(folders)
+      if (all.length < 2) {
         return yield* new DataFolderError({
-          file: join(run.dataDir, "index.json"),
-          reason: "holds fewer than 2 pairs; contrastive training needs other pairs as negatives"
+          file: run.dataDirs.map((dir) => join(dir, "index.json")).join(", "),
+          reason: `${run.dataDirs.length === 1 ? "holds" : "hold together"} fewer than 2 pairs; contrastive training needs other pairs as negatives`
         })
       }
-      const truncated = new Set(prepared.samples.map((s) => s.caption).filter((c) => tokenizer.tokenIds(c).length + 2 > tokenizer.maxLength))
+      const truncated = new Set(all.map(({ sample }) => sample.caption).filter((c) => tokenizer.tokenIds(c).length + 2 > tokenizer.maxLength))
       if (truncated.size > 0) {
         yield* run.log(`${truncated.size} distinct captions exceed the ${tokenizer.maxLength}-token context and are cut, e.g. "${[...truncated][0]}"`)
       }
@@ -129,7 +130,7 @@ export const trainClipModel = (run: ClipTrainRun): Effect.Effect<void, ClipTrain
       if (first > 0) yield* run.log(`resuming from the checkpoint at step ${first} of ${train.steps}`)
       const decaying = new Set(specs.filter(decays).map((s) => s.name))
       const logitScale = trainables.find((t) => t.name === LOGIT_SCALE)!.variable
-      const source = { dataDir: run.dataDir, prepared, image: description.image, tokenizer }
+      const source = { folders, image: description.image, tokenizer }
       const orders: EpochOrders = new Map()
 
       for (let step = first; step < train.steps; step++) {

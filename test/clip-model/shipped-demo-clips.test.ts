@@ -10,28 +10,40 @@ import type { Raster } from "../../framework/services/image-io.ts"
 import { type ClipScorer, ClipScorers, type ScorerError } from "../../framework/services/scorer.ts"
 
 /**
- * The SAR CLIP shipped with the demo (experiments/demo/sar-clip, trained by experiments/demo/sar-clip.ts)
- * really tells SAR scenes apart, judged through ClipScorers as the evaluate step uses it, on synthetic
- * SAR pairs it never saw (another seed than its training set): in-batch retrieval far above chance,
- * a scene scores higher with its own caption than with other scenes' captions, and it sees ships —
- * the concept the demo withholds from its SAR training set, so that prompts about it can be judged.
+ * The CLIPs shipped with the demo really tell scenes apart, judged through ClipScorers as the evaluate
+ * step uses them, on synthetic pairs they never saw (other seeds than their training sets): in-batch
+ * retrieval far above chance, a scene scores higher with its own caption than with other scenes'
+ * captions, and they see ships — the concept the demo withholds from its SAR training set, so that
+ * prompts about it can be judged. The SAR CLIP (experiments/demo/sar-clip.ts) on SAR scenes; the
+ * prompt-following judge (experiments/demo/scene-clip.ts) on SAR scenes and on optical scenes rendered
+ * grey, as a generate step writes the frozen base's samples, each with its generator's caption.
  */
 
-const SHIPPED = "experiments/demo/sar-clip"
-/** Held out: the training set is synthetic seed 1. */
-const HELD_OUT = synthetic({ n: 512, size: 32, seed: 20_251_129 })
 const BATCH = 64
 
+const cases = [
+  // Held out: the SAR CLIP trained on synthetic seed 1; the judge on SAR seed 1 and optical seed 2.
+  { clip: "experiments/demo/sar-clip", held: synthetic({ n: 512, size: 32, seed: 20_251_129 }) },
+  { clip: "experiments/demo/scene-clip", held: synthetic({ n: 512, size: 32, seed: 20_251_129 }) },
+  { clip: "experiments/demo/scene-clip", held: synthetic({ modality: "optical", colour: "grey", n: 512, size: 32, seed: 20_251_129 }) }
+] as const
+
+/** "SAR image of" or "optical image of": the wording of the held-out set's captions. */
+const wordingOf = (held: (typeof cases)[number]["held"]) => `${held.modality === "sar" ? "SAR" : "optical"} image of`
+
 /** The caption without its ships ("a lake with a ship surrounded by forest" → "a lake surrounded by forest"). */
-const withoutShips = (caption: string) => caption.replace(/ with (a ship|\w+ ships)/, caption.startsWith("SAR image of a harbour") ? " with urban blocks" : "")
+const withoutShips = (caption: string, wording: string) =>
+  caption.replace(/ with (a ship|\w+ ships)/, caption.startsWith(`${wording} a harbour`) ? " with urban blocks" : "")
 
 /** A ship-free harbour, lake or coastline caption with a ship put in; undefined for other scenes. */
-const withAShip = (caption: string) =>
-  caption.startsWith("SAR image of a harbour with urban blocks")
+const withAShip = (caption: string, wording: string) => {
+  const water = new RegExp(`^${wording} (a lake|a coastline)`)
+  return caption.startsWith(`${wording} a harbour with urban blocks`)
     ? caption.replace(" with urban blocks", " with a ship")
-    : /^SAR image of (a lake|a coastline)/.test(caption)
-    ? caption.replace(/^SAR image of (a lake|a coastline)/, "SAR image of $1 with a ship")
+    : water.test(caption)
+    ? caption.replace(water, `${wording} $1 with a ship`)
     : undefined
+}
 
 interface Pair {
   readonly image: Raster
@@ -44,7 +56,9 @@ const cosine = (a: Embeddings, i: number, b: Embeddings, j: number) => {
   return s
 }
 
-describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
+describe.each(cases)("the shipped $clip on held-out synthetic $held.modality pairs", ({ clip, held }) => {
+  const wording = wordingOf(held)
+  const label = `${clip} on ${held.modality} scenes`
   let pairs: ReadonlyArray<Pair>
   let images: Embeddings
   let texts: Embeddings
@@ -52,7 +66,7 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
 
   beforeAll(async () => {
     await Effect.runPromise(selectBackend("wasm"))
-    const items = Chunk.toReadonlyArray(await Effect.runPromise(Stream.runCollect(syntheticSamples(HELD_OUT))))
+    const items = Chunk.toReadonlyArray(await Effect.runPromise(Stream.runCollect(syntheticSamples(held))))
     pairs = items.flatMap((item) => {
       if (item._tag !== "Sample") return []
       const { caption, height, pixels, width } = item.sample
@@ -60,7 +74,7 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
       return [{ caption, image: { width, height, channels: 1, data: pixels.map((v) => Math.min(1, Math.max(0, (v + 1) / 2))) } }]
     })
     const withScorer = <A>(use: (scorer: ClipScorer) => Effect.Effect<A, ScorerError>) =>
-      Effect.runPromise(Effect.scoped(Effect.flatMap(Effect.flatMap(ClipScorers, (s) => s.load(SHIPPED)), use)).pipe(Effect.provide(ClipScorersLive)))
+      Effect.runPromise(Effect.scoped(Effect.flatMap(Effect.flatMap(ClipScorers, (s) => s.load(clip)), use)).pipe(Effect.provide(ClipScorersLive)))
     images = await withScorer((scorer) => scorer.embedImages(pairs.map((p) => p.image)))
     embedTexts = (list) => withScorer((scorer) => scorer.embedTexts(list))
     texts = await embedTexts(pairs.map((p) => p.caption))
@@ -83,7 +97,9 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
       }
     }
     console.log(
-      `held-out retrieval in batches of ${BATCH}: image→text ${imageToText.toFixed(3)}, text→image ${textToImage.toFixed(3)}, chance ${chance.toFixed(3)}`
+      `${label}: held-out retrieval in batches of ${BATCH}: image→text ${imageToText.toFixed(3)}, text→image ${textToImage.toFixed(3)}, chance ${
+        chance.toFixed(3)
+      }`
     )
     expect(imageToText).toBeGreaterThan(4 * chance)
     expect(textToImage).toBeGreaterThan(4 * chance)
@@ -102,7 +118,7 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
       if (own > rest) above++
     }
     console.log(
-      `held-out alignment (100·cos): matching ${matching.toFixed(2)}, mismatched ${
+      `${label}: held-out alignment (100·cos): matching ${matching.toFixed(2)}, mismatched ${
         mismatched.toFixed(2)
       }; own caption above the others' mean for ${above} of ${pairs.length} scenes`
     )
@@ -125,11 +141,18 @@ describe("the shipped SAR CLIP on held-out synthetic SAR pairs", () => {
       })
       return { own, other, wins, n: rows.length }
     }
-    const ships = await compare(pairs.flatMap((p, i) => (/\bships?\b/.test(p.caption) ? [i] : [])), withoutShips)
-    const water = await compare(pairs.flatMap((p, i) => (!/ship/.test(p.caption) && withAShip(p.caption) !== undefined ? [i] : [])), (c) => withAShip(c)!)
-    console.log(`ship scenes: own caption ${ships.own.toFixed(2)} vs without the ships ${ships.other.toFixed(2)}, own higher for ${ships.wins} of ${ships.n}`)
+    const ships = await compare(pairs.flatMap((p, i) => (/\bships?\b/.test(p.caption) ? [i] : [])), (c) => withoutShips(c, wording))
+    const water = await compare(
+      pairs.flatMap((p, i) => (!/ship/.test(p.caption) && withAShip(p.caption, wording) !== undefined ? [i] : [])),
+      (c) => withAShip(c, wording)!
+    )
     console.log(
-      `ship-free water scenes: own caption ${water.own.toFixed(2)} vs with a ship ${water.other.toFixed(2)}, own higher for ${water.wins} of ${water.n}`
+      `${label}: ship scenes: own caption ${ships.own.toFixed(2)} vs without the ships ${ships.other.toFixed(2)}, own higher for ${ships.wins} of ${ships.n}`
+    )
+    console.log(
+      `${label}: ship-free water scenes: own caption ${water.own.toFixed(2)} vs with a ship ${
+        water.other.toFixed(2)
+      }, own higher for ${water.wins} of ${water.n}`
     )
     expect(ships.n).toBeGreaterThan(15)
     expect(water.n).toBeGreaterThan(100)
