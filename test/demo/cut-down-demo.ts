@@ -55,7 +55,7 @@ export const runCutDownDemo = async (engine: "tfjs" | "torch", cut: CutDown): Pr
     experiments: kept.map((e) => ({
       ...e,
       ...(e.replicates === undefined || cut.replicates === undefined ? {} : { replicates: cut.replicates }),
-      base: { ...e.base, path: resolve(directory, e.base.path) },
+      base: e.base._tag === "diffusers" ? { ...e.base, path: resolve(directory, e.base.path) } : e.base,
       data: { ...e.data, n: 240 },
       ...(e.train === undefined ? {} : { train: { ...e.train, steps: cut.steps, batchSize: 8, checkpointEvery: Math.ceil(cut.steps / 2) } }),
       generate: e.generate.conditions === undefined

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path"
 import { describe, expect, it } from "vitest"
 import type { Study } from "../../framework/declaration/experiment.ts"
 import { promptsOf } from "../../framework/declaration/generation.ts"
+import { frozen } from "../../framework/index.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { replicatesOf } from "../../framework/declaration/replicates.ts"
 import { compilePlan } from "../../framework/plan/compile.ts"
@@ -21,12 +22,23 @@ import {
 /**
  * experiments/demo/study.ts, the README's main job: the seed study's strategies on the shipped tiny base,
  * fine-tuned on synthetic SAR without ships, the hybrid and the hybrid without its token with three
- * training seeds each, and a hybrid with a ControlNet on label maps. Cut down (cut-down-demo.ts) it runs
+ * training seeds each, and ControlNets on label maps and on optical images over the trained hybrid. Cut down (cut-down-demo.ts) it runs
  * through `sardine run` on the tfjs engine here (the torch engine: study-torch.test.ts), and the ordering
  * the demo shows must already hold.
  */
 
-const strategies = ["baseline", "full-unet", "lora-unet", "lora-text-encoders", "full-vae", "hybrid", "hybrid-no-token", "hybrid-controlnet"]
+const strategies = [
+  "baseline",
+  "full-unet",
+  "lora-unet",
+  "lora-text-encoders",
+  "full-vae",
+  "hybrid",
+  "hybrid-no-token",
+  "label-map-controlnet",
+  "optical-controlnet"
+]
+const conditionedStrategies = ["label-map-controlnet", "optical-controlnet"]
 
 describe("experiments/demo/study.ts", () => {
   it("declares the seed study's strategies on the shipped base, ships withheld from SAR and prompted as unseen, the token's comparison replicated", async () => {
@@ -37,7 +49,8 @@ describe("experiments/demo/study.ts", () => {
     const experiments = study.experiments
     expect(experiments.map((e) => e.name)).toEqual(strategies)
     for (const e of experiments) {
-      expect(e.base._tag === "diffusers" && resolve(directory, e.base.path)).toBe(join(repoRoot, "experiments/demo/base"))
+      if (e.base._tag === "trained") expect(e.base.experiment).toBe("hybrid-no-token")
+      else expect(e.base._tag === "diffusers" && resolve(directory, e.base.path)).toBe(join(repoRoot, "experiments/demo/base"))
       expect(e.data._tag === "synthetic" && e.data.modality === "sar" && e.data.exclude).toEqual(["ships"])
       expect(e.evaluate.alignment?.clip && resolve(directory, e.evaluate.alignment.clip)).toBe(join(repoRoot, "experiments/demo/sar-clip"))
       if (e.conditioning !== undefined) continue
@@ -49,20 +62,25 @@ describe("experiments/demo/study.ts", () => {
     expect(named("hybrid").components.token?.token).toBe("<SAR>")
     expect(named("hybrid-no-token").components.token).toBeUndefined()
     // The README's question is the token's: both sides with three training seeds, compared directly.
-    expect(experiments.map((e) => replicatesOf(e, study))).toEqual([1, 1, 1, 1, 1, 3, 3, 1])
+    expect(experiments.map((e) => replicatesOf(e, study))).toEqual([1, 1, 1, 1, 1, 3, 3, 1, 1])
     expect(study.compare).toEqual([["hybrid", "hybrid-no-token"]])
-    // The conditioned hybrid: a ControlNet on the label maps, sampling held-out scenes (not the training set's).
-    const conditioned = named("hybrid-controlnet")
-    expect(conditioned.conditioning).toMatchObject({ input: "label-map", from: "conditioning_file_name" })
-    expect(conditioned.components).toEqual(named("hybrid").components)
-    const scenes = conditioned.generate.conditions
-    expect(scenes?._tag === "synthetic" && conditioned.data._tag === "synthetic" && scenes.seed !== conditioned.data.seed).toBe(true)
+    // The conditioned strategies: a ControlNet alone on the label maps, one on the optical images, over the trained
+    // hybrid-no-token, sampling the same held-out scenes (not the training set's), so they compare scene by scene.
+    const [labelMap, optical] = conditionedStrategies.map(named)
+    expect(labelMap!.conditioning).toMatchObject({ input: "label-map", from: "conditioning_file_name" })
+    expect(optical!.conditioning).toMatchObject({ input: "optical", from: "optical_file_name" })
+    for (const conditioned of [labelMap!, optical!]) {
+      expect(conditioned.components).toEqual({ unet: frozen(), vae: frozen(), textEncoders: frozen() })
+      const scenes = conditioned.generate.conditions
+      expect(scenes?._tag === "synthetic" && conditioned.data._tag === "synthetic" && scenes.seed !== conditioned.data.seed).toBe(true)
+    }
+    expect(optical!.generate.conditions).toEqual(labelMap!.generate.conditions)
     // The strategies share one prepared training set (the token's caption template and the conditioned
-    // one's label maps aside), one reference and one report; the conditions are prepared once.
+    // ones' conditioning images aside), one reference and one report; each conditioned one prepares its scenes.
     const plan = compilePlan(declaration)
     const kinds = (kind: string) => new Set(plan.steps.filter((s) => s.kind === kind).map((s) => s.key)).size
-    expect(kinds("prepare-data")).toBe(5)
-    expect(kinds("train")).toBe(5 + 3 + 3)
+    expect(kinds("prepare-data")).toBe(7)
+    expect(kinds("train")).toBe(4 + 3 + 3 + 2)
     expect(kinds("report")).toBe(1)
   })
 
@@ -77,7 +95,7 @@ describe("experiments/demo/study.ts", () => {
       const run = await runCutDownDemo("tfjs", { steps: 60, keep: ran, replicates: 1 })
       expectCompleteRun(run, ran)
       expectPixelStrategiesAheadOfBaseline(run, pixelStrategies)
-      expectConditionedStrategy(run, "hybrid-controlnet", 4, 4)
+      for (const name of conditionedStrategies) expectConditionedStrategy(run, name, 4, 4)
     },
     1_200_000
   )
