@@ -95,7 +95,8 @@ describe("experiments/demo/study.ts", () => {
       const run = await runCutDownDemo("tfjs", { steps: 60, keep: ran, replicates: 1 })
       expectCompleteRun(run, ran)
       expectPixelStrategiesAheadOfBaseline(run, pixelStrategies)
-      for (const name of conditionedStrategies) expectConditionedStrategy(run, name, 4, 4)
+      expectConditionedStrategy(run, "label-map-controlnet", 4, 4, true)
+      expectConditionedStrategy(run, "optical-controlnet", 4, 4, false)
     },
     1_800_000
   )
