@@ -9,6 +9,7 @@
  *
  *   node --import tsx bench/controlnet-layout.ts [--engine tfjs|torch] [--steps 400] [--lr 1e-2] [--unet-lr 5e-4 (0: frozen)]
  *     [--batch 16] [--train-scenes 1200] [--seed 1] [--scenes 8] [--draws 8] [--scale 1] [--cache-dir DIR]
+ *     [--on base|hybrid] [--input label-map|optical]
  *
  * Measured on torch (SARDINE_TORCH_THREADS=1, nice 10, a shared 2-core machine at load 7–10; 8 scenes × 8 draws,
  * 1,200 training scenes, seed 1): UNet frozen, ControlNet lr 1e-3, 300 steps × 8: gain 0.005 [−0.021, 0.039]
@@ -22,6 +23,11 @@
  * 3.9 s/step at load 8–10 (400 steps: 9 min). The CI cut (test/controlnet/controlnet-layout.test.ts: 250 steps on
  * 256 scenes, 6 scenes × 6 draws, torch) over train seeds 1, 2, 3: 0.227 [0.180, 0.247], 0.202 [0.171, 0.221], 0.167
  * [0.133, 0.197]; the floor −0.009, −0.011, −0.003, each interval around 0.
+ * --on hybrid (the demo's conditioned strategies: a ControlNet alone over the demo's trained hybrid-no-token,
+ * frozen), tfjs, label maps on the bench's 1,200 scenes (seed 1): 200 steps × 16 gain −0.017 [−0.030, −0.005], 400 × 8
+ * (the demo's) 0.080 [0.068, 0.101], the floor −0.038 [−0.056, −0.025]; training 11 min 37 s and 9 min 45 s at load
+ * 10–16. Optical images on the demo's data (--input optical, 400 × 8): gain −0.011 [−0.027, 0.003], no layout yet
+ * (17 min 32 s of training at load 11–18).
  * The load average is printed with the wall time.
  */
 import { execFileSync } from "node:child_process"
@@ -37,7 +43,7 @@ const option = (name: string, fallback: string) => {
   return at >= 0 ? process.argv[at + 1]! : fallback
 }
 // The study's knobs given on the command line (the study's defaults are the recipe).
-const knobNames = ["steps", "lr", "unet-lr", "batch", "train-scenes", "seed", "scenes", "draws", "scale"]
+const knobNames = ["steps", "lr", "unet-lr", "batch", "train-scenes", "seed", "scenes", "draws", "scale", "on", "input"]
 const knobs = Object.fromEntries(knobNames.flatMap((name) => {
   const at = process.argv.indexOf(`--${name}`)
   return at >= 0 ? [[name.toUpperCase().replace("-", "_"), process.argv[at + 1]!]] : []
@@ -71,7 +77,7 @@ const pairedOf = (name: string) => {
 }
 const show = (e: { value: number; low: number; high: number }) => `${e.value.toFixed(3)} [${e.low.toFixed(3)}, ${e.high.toFixed(3)}]`
 console.log(`engine=${engine} ${Object.entries(knobs).map(([name, value]) => `${name.toLowerCase()}=${value}`).join(" ")}`)
-for (const name of ["label-map-controlnet", "untrained-controlnet"]) {
+for (const name of [`${option("input", "label-map")}-controlnet`, "untrained-controlnet"]) {
   const { layout, layoutGain, pairs, shuffledLayout } = pairedOf(name)
   console.log(`${name} (${pairs} pairs): own ${show(layout)}  shuffled ${show(shuffledLayout)}  gain ${show(layoutGain)}  beats-shuffled=${layoutGain.low > 0}`)
 }

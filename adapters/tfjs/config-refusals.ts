@@ -6,8 +6,8 @@ import type { EngineName } from "../../framework/services/engine.ts"
 import type { ConfigFolders, ConfigRefusal, SamplerDeclaration } from "../../framework/services/model-architecture.ts"
 import { AutoencoderKlConfig, decodeAutoencoderKlConfig } from "./autoencoder-kl.ts"
 import { ClipTextConfig, decodeClipTextConfig } from "./clip-text-model.ts"
-import { ControlNetConfig, decodeControlNetConfig } from "./controlnet.ts"
-import { type ModelConfigError, readJsonFile } from "./model-config.ts"
+import { ControlNetConfig, controlNetConfigFromUnet, decodeControlNetConfig, fromUnetObstacles } from "./controlnet.ts"
+import { decodeConfig, type ModelConfigError, readJsonFile } from "./model-config.ts"
 import { pipelineIndex } from "./pipeline-loader.ts"
 import { makeScheduler, schedulerConfigSchemas } from "./sampling/sampler.ts"
 import { decodeNoiseSchedule } from "./schedulers/noise-schedule.ts"
@@ -134,11 +134,40 @@ const tfjsRefusals = (folders: ConfigFolders, sampler: SamplerDeclaration): Effe
       : yield* refusalOf(join(folders.controlNet, "config.json"), decodeControlNetConfig, { named: ControlNetConfig.fields, className: "ControlNetModel" })
     return [
       ...base,
+      ...(folders.controlNetFromUnet === true ? yield* fromUnetRefusals("tfjs", folders.base) : []),
       ...controlNet.map((f): ConfigRefusal => ({
         field: "conditioning.init",
         reason: f.kind === "unbuildable" ? `${f.text}: the tfjs engine cannot build this ControlNet` : f.text
       }))
     ]
+  })
+
+/**
+ * When an experiment's ControlNet is made from the base's UNet (conditioning.init "unet"): what of that UNet's
+ * config diffusers' ControlNetModel.from_unet cannot copy, which both engines follow (the torch engine calls
+ * it); on tfjs, then, what its ControlNet definition cannot build of the config from_unet writes. An
+ * unreadable or undecodable UNet config is the base's refusal, not repeated here.
+ */
+const fromUnetRefusals = (engine: EngineName, base: string): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
+  Effect.gen(function*() {
+    const file = join(base, "unet", "config.json")
+    const present = yield* presentConfig(file)
+    if (Either.isLeft(present) || Option.isNone(present.right)) return []
+    const json = present.right.value
+    if (typeof json !== "object" || json === null || Array.isArray(json)) return []
+    const refusal = (text: string): ConfigRefusal => ({
+      field: "conditioning.init",
+      reason: `${text}: the ${engine} engine makes conditioning.init "unet" as diffusers' ControlNetModel.from_unet does, which cannot ` +
+        "make a ControlNet of this UNet; start from a ControlNet folder (conditioning.init), or use another base"
+    })
+    const obstacles = fromUnetObstacles(json as Record<string, unknown>)
+    if (obstacles.length > 0 || engine === "torch") return obstacles.map((o) => refusal(`${file}: ${o.key}: ${o.reason}`))
+    const unbuilt = yield* decodeConfig(Unet2DConditionConfig, json, file).pipe(
+      // Any channel count and embedding width decode alike: the prepared images decide them at train time.
+      Effect.flatMap((unet) => Effect.flip(controlNetConfigFromUnet(unet, file, { conditioningChannels: 3, conditioningEmbeddingOutChannels: [16] }))),
+      Effect.option
+    )
+    return Option.match(unbuilt, { onNone: () => [], onSome: (error) => [refusal(error.message)] })
   })
 
 /** VAE keys the torch worker's own encode and decode would not honour, and why. */
@@ -162,7 +191,7 @@ const torchUnappliedKeys = (vaeFile: string): Effect.Effect<Either.Either<Readon
 
 const torchRefusals = (folders: ConfigFolders): Effect.Effect<ReadonlyArray<ConfigRefusal>> => {
   const vaeFile = join(folders.base, "vae", "config.json")
-  return Effect.map(
+  const vae = Effect.map(
     torchUnappliedKeys(vaeFile),
     Either.match({
       onLeft: (unreadable): ReadonlyArray<ConfigRefusal> => [{ field: "base", reason: unreadable }],
@@ -170,6 +199,8 @@ const torchRefusals = (folders: ConfigFolders): Effect.Effect<ReadonlyArray<Conf
         keys.map((key): ConfigRefusal => ({ field: "base", reason: `${vaeFile}: ${key}: ${torchUnappliedVaeKeys[key]}; use a VAE without it` }))
     })
   )
+  const fromUnet = folders.controlNetFromUnet === true ? fromUnetRefusals("torch", folders.base) : Effect.succeed([])
+  return Effect.map(Effect.all([vae, fromUnet]), (found) => found.flat())
 }
 
 /** The config values `engine` would not honour in an experiment's folders (ModelArchitecture.configRefusals). */

@@ -5,7 +5,7 @@ import { initialValues } from "./init/init-model.ts"
 import { torchDefaultInitialisation } from "./init/parameter-initialisation.ts"
 import { convSpecs, type Layers, type ParameterMap, type ParameterSpec } from "./layers.ts"
 import { tfjsTensor } from "./layout.ts"
-import { decodeConfig, type ModelConfigError, NonNegativeInt, only, PositiveInt, requireThat } from "./model-config.ts"
+import { decodeConfig, ModelConfigError, NonNegativeInt, only, PositiveInt } from "./model-config.ts"
 import {
   type ControlResiduals,
   defaultNull,
@@ -32,12 +32,10 @@ import {
  * diffusers' state-dict names, so a diffusers ControlNet folder loads and sardine's loads in diffusers.
  */
 
-const OneCount = PositiveInt.annotations({
-  message: () => ({ message: "diffusers' ControlNetModel takes one count for every block, not a list", override: true })
-})
-const OneWidth = PositiveInt.annotations({
-  message: () => ({ message: "diffusers' ControlNetModel takes one cross_attention_dim, not a list", override: true })
-})
+const ONE_COUNT = "diffusers' ControlNetModel takes one count for every block, not a list"
+const ONE_WIDTH = "diffusers' ControlNetModel takes one cross_attention_dim, not a list"
+const OneCount = PositiveInt.annotations({ message: () => ({ message: ONE_COUNT, override: true }) })
+const OneWidth = PositiveInt.annotations({ message: () => ({ message: ONE_WIDTH, override: true }) })
 
 export const ControlNetConfig = Schema.Struct({
   _class_name: Schema.optional(only(Schema.Literal("ControlNetModel"), "ControlNetModel here (a ControlNet folder)")),
@@ -145,6 +143,37 @@ export interface FromUnetOptions {
   readonly conditioningEmbeddingOutChannels: ReadonlyArray<number>
 }
 
+/** A value of a UNet config that diffusers' `ControlNetModel.from_unet` cannot make a ControlNet of, and why. */
+export interface FromUnetObstacle {
+  readonly key: string
+  readonly reason: string
+}
+
+/**
+ * What of a UNet config (as read from its JSON: a missing key at diffusers' default) diffusers'
+ * `ControlNetModel.from_unet` cannot copy: it builds the ControlNet with one layer count and one
+ * cross-attention width for every block (a list fails in its constructor), and loads the UNet's conv_in and
+ * time embedding into its own 3×3 conv_in and 4 × block_out_channels[0] embedding. Both engines follow it,
+ * so a plan refuses these on either, as the train step would.
+ */
+export const fromUnetObstacles = (unet: Readonly<Record<string, unknown>>): ReadonlyArray<FromUnetObstacle> => {
+  const because = "ControlNetModel.from_unet copies conv_in and time_embedding"
+  const widths = Array.isArray(unet.block_out_channels) ? unet.block_out_channels as ReadonlyArray<number> : [320]
+  const timeEmbedding = unet.time_embedding_dim ?? null
+  return [
+    ...(Array.isArray(unet.layers_per_block)
+      ? [{ key: "layers_per_block", reason: ONE_COUNT }]
+      : []),
+    ...(Array.isArray(unet.cross_attention_dim)
+      ? [{ key: "cross_attention_dim", reason: ONE_WIDTH }]
+      : []),
+    ...((unet.conv_in_kernel ?? 3) !== 3 ? [{ key: "conv_in_kernel", reason: `must be 3 for a ControlNet (${because}; its conv_in is 3×3)` }] : []),
+    ...(timeEmbedding !== null && timeEmbedding !== widths[0]! * 4
+      ? [{ key: "time_embedding_dim", reason: `must be 4 × block_out_channels[0] for a ControlNet (${because})` }]
+      : [])
+  ]
+}
+
 /**
  * The config ControlNetModel.from_unet(unet, conditioning_embedding_out_channels, conditioning_channels) writes:
  * the UNet's fields it copies, the rest at ControlNetModel's defaults. A UNet diffusers cannot make a ControlNet of
@@ -156,13 +185,8 @@ export const controlNetConfigFromUnet = (
   options: FromUnetOptions
 ): Effect.Effect<ControlNetConfig, ModelConfigError> =>
   Effect.gen(function*() {
-    const because = "ControlNetModel.from_unet copies conv_in and time_embedding"
-    yield* requireThat(unet.conv_in_kernel === 3, unetFile, `conv_in_kernel must be 3 for a ControlNet (${because}; its conv_in is 3×3)`)
-    yield* requireThat(
-      unet.time_embedding_dim === null || unet.time_embedding_dim === unet.block_out_channels[0] * 4,
-      unetFile,
-      `time_embedding_dim must be 4 × block_out_channels[0] for a ControlNet (${because})`
-    )
+    const [obstacle] = fromUnetObstacles(unet)
+    if (obstacle !== undefined) return yield* new ModelConfigError({ file: `${unetFile} (as a ControlNet)`, reason: `${obstacle.key}: ${obstacle.reason}` })
     const fromUnet = {
       _class_name: "ControlNetModel",
       encoder_hid_dim: unet.encoder_hid_dim,

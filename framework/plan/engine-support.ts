@@ -124,7 +124,7 @@ export const checkEngineSupport = (
       const base = baseConfigFolder(experiment.base, resolvePath)
       const init = experiment.conditioning?.init
       if (base !== undefined) {
-        const folders = { base, ...(init === undefined || init === "unet" ? {} : { controlNet: resolvePath(init) }) }
+        const folders = { base, ...(init === undefined ? {} : init === "unet" ? { controlNetFromUnet: true } : { controlNet: resolvePath(init) }) }
         for (const { field, reason } of yield* (yield* ModelArchitecture).configRefusals(engine, folders, experiment.generate)) {
           own.push(`${field}: ${reason}`)
         }

@@ -18,10 +18,14 @@ export class ArchitectureReadError extends Schema.TaggedError<ArchitectureReadEr
 /** What of a generation declaration picks and configures the sampler. */
 export type SamplerDeclaration = Pick<Generation, "sampler" | "steps" | "eta" | "schedulerConfig">
 
-/** The folders of configs an experiment's engine builds from: its base pipeline, and a ControlNet folder it starts from. */
+/**
+ * The folders of configs an experiment's engine builds from: its base pipeline, and a ControlNet folder it
+ * starts from, or `controlNetFromUnet` when its ControlNet is made from the base's UNet (conditioning.init "unet").
+ */
 export interface ConfigFolders {
   readonly base: string
   readonly controlNet?: string
+  readonly controlNetFromUnet?: boolean
 }
 
 /** A config value an engine cannot honour: the declared field whose folder holds it, and why (file, key, rule, what to do). */
@@ -43,7 +47,8 @@ export class ModelArchitecture extends Context.Tag("sardine/ModelArchitecture")<
    * Each config value of an experiment's folders that `engine` would not honour: on tfjs, what its
    * model and scheduler definitions cannot build (the model_index, every model config, the scheduler
    * config as the training's noise schedule and as the declared sampler, a ControlNet folder's config);
-   * on torch, what its worker does not implement of what diffusers reads. A file that cannot be read yet
+   * on torch, what its worker does not implement of what diffusers reads; on both, a UNet diffusers'
+   * `ControlNetModel.from_unet` cannot make a ControlNet of, when the ControlNet is made from it. A file that cannot be read yet
    * (a base not downloaded, or made by an earlier step) is not a refusal: the step that reads it reports it.
    */
   readonly configRefusals: (engine: EngineName, folders: ConfigFolders, sampler: SamplerDeclaration) => Effect.Effect<ReadonlyArray<ConfigRefusal>>

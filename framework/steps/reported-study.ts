@@ -211,7 +211,12 @@ export const statisticsOf = (
   )
 }
 
-/** Every two conditioned strategies (their first replicates), compared on the paired metrics scene by scene and seed by seed. */
+/**
+ * Every two conditioned strategies (their first replicates), compared on the paired metrics scene by scene and
+ * seed by seed; the layout gain too when both have one (two scenes or more), each pair's gain being its own
+ * sample against its own scene's truth and the other scenes', so two strategies' gains differ by how much more
+ * one follows its conditions.
+ */
 const pairedComparisons = (
   loaded: LoadedStudy,
   settings: UncertaintySettings,
@@ -220,16 +225,26 @@ const pairedComparisons = (
   const conditioned = loaded.experiments.flatMap((e) => {
     const paired = e.replicates[0]!.evaluation.paired
     if (paired === undefined) return []
+    const gains = paired.pairs.map((p) => p.layoutGain)
     const values: Record<string, ReadonlyArray<number>> = {
       wasserstein: paired.pairs.map((p) => p.wasserstein),
       ks: paired.pairs.map((p) => p.ks),
-      layout: paired.pairs.map((p) => p.layout)
+      layout: paired.pairs.map((p) => p.layout),
+      ...(gains.every((g) => g !== undefined) ? { layoutGain: gains } : {})
     }
     return [{ name: e.experiment.name, units: pairUnits(paired.pairs), values }]
   })
+  const sharedMetrics = (a: Record<string, ReadonlyArray<number>>, b: Record<string, ReadonlyArray<number>>) =>
+    Object.fromEntries(Object.entries(a).filter(([metric]) => metric in b))
   return Effect.forEach(
     conditioned.flatMap((a, i) => conditioned.slice(i + 1).map((b) => [a, b] as const)),
-    ([a, b]) => comparePairedMetrics(a, b, settings, (done, total) => progress?.(`${a.name} vs ${b.name} (paired)`, done, total) ?? Effect.yieldNow())
+    ([a, b]) =>
+      comparePairedMetrics(
+        { ...a, values: sharedMetrics(a.values, b.values) },
+        { ...b, values: sharedMetrics(b.values, a.values) },
+        settings,
+        (done, total) => progress?.(`${a.name} vs ${b.name} (paired)`, done, total) ?? Effect.yieldNow()
+      )
   )
 }
 

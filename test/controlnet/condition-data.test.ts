@@ -126,6 +126,17 @@ describe("conditioning images of an image folder", () => {
     }).pipe(Effect.provide(layer)))
 })
 
+describe("synthetic optical conditions", () => {
+  it.effect("are the 8-bit images the scenes' PNGs hold: a rendering past 255 (scene 215 of seed 1 at 32 px) is clipped, every value k/255", () =>
+    Effect.gen(function*() {
+      const datasets = yield* Datasets
+      const { samples } = yield* datasets.load(synthetic({ n: 216, size: 32, seed: 1 }), { condition: { input: "optical", column: "optical_file_name" } })
+      const values = samples.flatMap((s) => Array.from(s.conditioning!.data))
+      expect(values.every((v) => v >= 0 && v <= 1 && Math.abs(v * 255 - Math.round(v * 255)) < 1e-4)).toBe(true)
+      expect(Math.max(...samples[215]!.conditioning!.data)).toBe(1)
+    }).pipe(Effect.provide(layer)))
+})
+
 describe("prepared conditioning images", () => {
   it.effect("are written next to the samples with the classes recorded; a sample without one is refused", () =>
     Effect.gen(function*() {

@@ -1,13 +1,13 @@
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Either, Exit, Layer } from "effect"
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
-import { controlNet, frozen, full, imageFolder, lora, synthetic, webDataset } from "../../framework/index.ts"
-import { validExperiment } from "../support/declarations.ts"
+import { controlNet, diffusers, frozen, full, imageFolder, lora, synthetic, webDataset } from "../../framework/index.ts"
+import { tinySd1, validExperiment } from "../support/declarations.ts"
 import { repoRoot } from "../support/run-process.ts"
 import { WeightsLive } from "../../adapters/safetensors/weights-listing.ts"
 import { ModelArchitectureLive } from "../../adapters/tfjs/model-architecture-live.ts"
@@ -234,7 +234,7 @@ describe("conditioning declarations", () => {
     expect(scaledStep("tiny/generate").config).toMatchObject({ adaptation: { controlnet: { scale: 0, guessMode: true } } })
   })
 
-  it("accepted by both engines when trained; refused as a baseline by both, and with validation prompts by the torch engine, naming the field and the engine", async () => {
+  it("accepted by both engines when trained; refused as a baseline by both, with validation prompts by the torch engine, and made from a UNet from_unet cannot copy by both, naming the field and the engine", async () => {
     const problems = async (input: unknown, engine: "tfjs" | "torch") => {
       const exit = await Effect.runPromiseExit(
         Effect.provide(
@@ -267,6 +267,29 @@ describe("conditioning declarations", () => {
       ])
     } finally {
       await rm(dir, { recursive: true, force: true })
+    }
+    // A ControlNet made from a UNet diffusers' from_unet cannot copy (a layer count per block) is refused now on both engines.
+    const base = await mkdtemp(join(tmpdir(), "sardine-controlnet-from-unet-"))
+    try {
+      await cp(tinySd1, base, { recursive: true })
+      const unetFile = join(base, "unet", "config.json")
+      const unet = JSON.parse(await readFile(unetFile, "utf8"))
+      await writeFile(unetFile, JSON.stringify({ ...unet, layers_per_block: [1, 1, 2] }))
+      const listed = conditioned({ base: diffusers(base, { family: "sd15" }) })
+      for (const engine of ["tfjs", "torch"] as const) {
+        expect(await problems(listed, engine)).toEqual([
+          `conditioning.init: ${unetFile}: layers_per_block: diffusers' ControlNetModel takes one count for every block, not a list: the ${engine} engine ` +
+          "makes conditioning.init \"unet\" as diffusers' ControlNetModel.from_unet does, which cannot make a ControlNet of this UNet; start from a " +
+          "ControlNet folder (conditioning.init), or use another base"
+        ])
+      }
+      // The same base with its ControlNet from a folder builds nothing from the UNet: accepted.
+      expect(
+        await problems(conditioned({ base: diffusers(base, { family: "sd15" }) }, { init: join(repoRoot, "test/fixtures/controlnet/sd1-controlnet") }), "torch")
+      )
+        .toEqual([])
+    } finally {
+      await rm(base, { recursive: true, force: true })
     }
     const baseline = conditioned({ baseline: true, components: { unet: frozen() }, train: undefined }, { treatment: frozen(), init: "models/controlnet" })
     for (const engine of ["tfjs", "torch"] as const) {

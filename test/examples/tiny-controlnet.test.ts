@@ -99,12 +99,24 @@ describe("experiments/examples/tiny-controlnet.ts end to end", () => {
         const [reportDir] = (await stepDirs(cache, "report.md")).map((r) => r.dir)
         const statistics = JSON.parse(await readFile(join(reportDir!, "statistics.json"), "utf8")) as StudyStatistics
         expect(statistics.paired!.map((c) => [c.a, c.b, c.matched, c.draws])).toEqual([["label-map-controlnet", "optical-controlnet", 4, 2]])
-        expect(Object.keys(statistics.paired![0]!.differences)).toEqual(["wasserstein", "ks", "layout"])
+        // Two scenes each: the layout gain is compared too, its difference the difference of the two strategies' mean gains (the same pairs).
+        const compared = statistics.paired![0]!
+        expect(Object.keys(compared.differences)).toEqual(["wasserstein", "ks", "layout", "layoutGain"])
+        const meanGain = (name: string) => {
+          const pairs = evaluations.map((e) => JSON.parse(e.text) as EvaluationResult).find((e) => e.experiments.includes(name))!.paired!.pairs
+          return pairs.reduce((sum, p) => sum + p.layoutGain!, 0) / pairs.length
+        }
+        const gainDifference = compared.differences.layoutGain!
+        expect(gainDifference.difference).toBeCloseTo(meanGain("label-map-controlnet") - meanGain("optical-controlnet"), 12)
+        expect(gainDifference.low).toBeLessThanOrEqual(gainDifference.difference)
+        expect(gainDifference.high).toBeGreaterThanOrEqual(gainDifference.difference)
 
         // The report's conditioned tables and rows: condition | true SAR | each seed's sample, as image links beside report.md.
         const report = await readFile(join(reportDir!, "report.md"), "utf8")
         expect(report).toContain("Conditioned strategies: each sample against the true image of its scene")
         expect(report).toContain("label-map-controlnet against optical-controlnet, pair by pair (same scene, same seed)")
+        // The comparison's row (the means table has the metric as a column only).
+        expect(report).toMatch(/^\| layout gain over shuffled \|/m)
         expect(report).toContain("label-map-controlnet: amplitude per class of the label maps, generated / true")
         for (const c of present) expect(report).toContain(`| ${c.name} | ${c.truth.pixels} |`)
         expect(report).toContain("### label-map-controlnet: conditioned samples")

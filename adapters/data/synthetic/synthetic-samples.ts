@@ -25,6 +25,12 @@ const greyUnitRange = (rgb: Float32Array) => {
   return out
 }
 
+/**
+ * The optical rendering as the writer's 8-bit PNG holds it (synthetic-writer.ts): rounded, and clipped to 0–255
+ * (the renderer's colour variation can pass 255), so a scene conditions alike read from memory or from its file.
+ */
+const asPng8 = (optical: Float32Array): Float32Array => optical.map((v) => (v > 0 ? (v < 255 ? Math.round(v) : 255) : 0))
+
 export const syntheticSamples = (
   dataset: SyntheticDataset,
   options: PrepareOptions = {}
@@ -43,7 +49,7 @@ export const syntheticSamples = (
         if (condition === undefined) return undefined
         const encoded = condition.input === "label-map"
           ? oneHot(Float32Array.from(labels), dataset.size, condition.classValues ?? [])
-          : opticalCondition({ width: dataset.size, height: dataset.size, channels: 3, data: optical! }, "uint8")
+          : opticalCondition({ width: dataset.size, height: dataset.size, channels: 3, data: asPng8(optical!) }, "uint8")
         if (typeof encoded === "string") throw new Error(`synthetic conditioning (${condition.column}): ${encoded}`)
         return encoded
       }
