@@ -33,8 +33,9 @@ export const TextureMetrics = Schema.Struct({
 
 /**
  * A second CLIP that judges prompt following alone (the alignment gap and retrieval), e.g. one trained
- * on SAR and optical renderings of the same scenes, so that it reads a scene's layout whatever its
- * modality and cannot reward SAR-likeness; the absolute alignment stays `alignment.clip`'s.
+ * on SAR and optical renderings of the same scenes, so that it reads a scene's layout in either modality
+ * (when the prompt's wording names the image's modality: docs/demo-base.md, "The prompt-following
+ * judge"); the absolute alignment stays `alignment.clip`'s.
  */
 export const PromptFollowingJudge = Schema.Struct({
   /** A CLIP folder, as `alignment.clip`; relative to the declaration file. */
