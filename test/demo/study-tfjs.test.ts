@@ -23,7 +23,7 @@ import {
 /**
  * experiments/demo/study.ts, the README's main job: the seed study's strategies on the shipped tiny base,
  * fine-tuned on synthetic SAR without ships, the hybrid and the hybrid without its token with three
-   * training seeds each, the hybrid on full-vae's SAR-tuned VAE, and ControlNets on label maps and on optical images over the trained hybrid. Cut down (cut-down-demo.ts) it runs
+ * training seeds each, the hybrid on full-vae's SAR-tuned VAE, and ControlNets on label maps and on optical images over the trained hybrid. Cut down (cut-down-demo.ts) it runs
  * through `sardine run` on the tfjs engine here (the torch engine: study-torch.test.ts), and the ordering
  * the demo shows must already hold.
  */
