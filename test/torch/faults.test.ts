@@ -10,6 +10,7 @@ import type { Study } from "../../framework/declaration/experiment.ts"
 import { Generation } from "../../framework/declaration/generation.ts"
 import { loadDeclaration } from "../../framework/declaration/load.ts"
 import { Engine, EngineError } from "../../framework/services/engine.ts"
+import { resolvedAlignment } from "../demo/cut-down-demo.ts"
 import { repoRoot, sardine, start } from "../support/run-process.ts"
 import { prepareSyntheticData } from "../training/prepared-data.ts"
 import { components, readWeights, temporaryFolder, training } from "../training/training-run.ts"
@@ -186,7 +187,7 @@ describe("the torch engine's faults", () => {
       evaluate: {
         ...e.evaluate,
         reference: { ...e.evaluate.reference, n: 8 },
-        alignment: { ...e.evaluate.alignment, clip: resolve(directory, e.evaluate.alignment.clip) }
+        alignment: resolvedAlignment(directory, e.evaluate.alignment)
       }
     }
     expect((declaration as Study).kind).toBe("study")
