@@ -69,10 +69,10 @@ describe("dataset declaration", () => {
   })
 
   it("reports every problem at once, and unknown fields", () => {
-    const issues = issuesOf({ _tag: "synthetic", n: 0, size: 64, lookDirection: "north", colour: "red" })
+    const issues = issuesOf({ _tag: "synthetic", n: 0, size: 64, lookDirection: "north", palette: "red" })
     expect(issues).toContain("n: must be an integer ≥ 1 (got 0)")
     expect(issues).toContain("lookDirection: must be one of \"right\", \"left\", \"down\", \"up\" (got \"north\")")
-    expect(issues.some((i) => i.startsWith("colour: is unexpected"))).toBe(true)
+    expect(issues.some((i) => i.startsWith("palette: is unexpected"))).toBe(true)
   })
 
   it("a synthetic dataset must keep a class that covers a scene", () => {
