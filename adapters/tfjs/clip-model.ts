@@ -43,10 +43,12 @@ export const LOGIT_SCALE = "logit_scale"
  * pinned transformers ignores is refused: it would be ignored here (unknown-config-keys.ts).
  */
 const unknownClipKeys = (json: Readonly<Record<string, unknown>>): ReadonlyArray<string> => [
-  ...unknownConfigKeys(json, ClipModelConfig.fields, "CLIPConfig").map((key) => unknownKeyReason(key, "CLIPConfig")),
-  ...unknownConfigKeys(json.text_config, ClipTextConfig.fields, "CLIPTextConfig").map((key) => unknownKeyReason(`text_config.${key}`, "CLIPTextConfig")),
+  ...unknownConfigKeys(json, ClipModelConfig.fields, "CLIPConfig").map((key) => unknownKeyReason(key, "CLIPConfig", "tfjs")),
+  ...unknownConfigKeys(json.text_config, ClipTextConfig.fields, "CLIPTextConfig").map((key) =>
+    unknownKeyReason(`text_config.${key}`, "CLIPTextConfig", "tfjs")
+  ),
   ...unknownConfigKeys(json.vision_config, ClipVisionConfig.fields, "CLIPVisionConfig").map((key) =>
-    unknownKeyReason(`vision_config.${key}`, "CLIPVisionConfig")
+    unknownKeyReason(`vision_config.${key}`, "CLIPVisionConfig", "tfjs")
   )
 ]
 

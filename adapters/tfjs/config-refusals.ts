@@ -41,24 +41,28 @@ interface Finding {
 const unreadable = (text: string): Finding => ({ text, kind: "unreadable" })
 const unbuildable = (text: string): Finding => ({ text, kind: "unbuildable" })
 
-/** The fields of the tfjs engine's schema for a config, and the library class whose keys it follows. */
+/**
+ * The fields of the tfjs engine's schema for a config (every key the pinned library class takes: config-keys.test.ts),
+ * the class whose keys it follows, and the engine whose plan refuses the others.
+ */
 interface KnownKeys {
   readonly named: Readonly<Record<string, unknown>>
   readonly className: ConfigClass
+  readonly engine: EngineName
 }
 
-const unknownKey = (file: string, key: string, className: ConfigClass): Finding => ({
-  text: `${file}: ${unknownKeyReason(key, className)}`,
+const unknownKey = (file: string, key: string, known: KnownKeys): Finding => ({
+  text: `${file}: ${unknownKeyReason(key, known.className, known.engine)}`,
   kind: "unknown key"
 })
 
 /**
- * `decode`'s refusal of a config file and, with `known`, a finding per key it does not know; or why the file
- * cannot be read. Nothing when it builds or is not there yet.
+ * `decode`'s refusal of a config file (when given) and, with `known`, a finding per key it does not know; or why
+ * the file cannot be read. Nothing when it builds or is not there yet.
  */
 const refusalOf = (
   file: string,
-  decode: (json: unknown, file: string) => Effect.Effect<unknown, { readonly message: string }>,
+  decode: ((json: unknown, file: string) => Effect.Effect<unknown, { readonly message: string }>) | undefined,
   known?: KnownKeys
 ): Effect.Effect<ReadonlyArray<Finding>> =>
   Effect.flatMap(
@@ -68,12 +72,13 @@ const refusalOf = (
       onRight: Option.match({
         onNone: () => Effect.succeed([]),
         onSome: (json) =>
-          decode(json, file).pipe(
+          (decode === undefined ? Effect.succeed<ReadonlyArray<Finding>>([]) : decode(json, file).pipe(
             Effect.as<ReadonlyArray<Finding>>([]),
-            Effect.catchAll((error) => Effect.succeed([unbuildable(error.message)])),
+            Effect.catchAll((error) => Effect.succeed([unbuildable(error.message)]))
+          )).pipe(
             Effect.map((refused) => [
               ...refused,
-              ...(known === undefined ? [] : unknownConfigKeys(json, known.named, known.className).map((key) => unknownKey(file, key, known.className)))
+              ...(known === undefined ? [] : unknownConfigKeys(json, known.named, known.className).map((key) => unknownKey(file, key, known)))
             ])
           )
       })
@@ -81,32 +86,46 @@ const refusalOf = (
   )
 
 /**
- * What the tfjs engine refuses in a pipeline folder's configs, checked with the same decoders its
- * loaders, trainer and samplers use (so the two cannot disagree).
+ * What `engine` refuses in a pipeline folder's configs. Either engine refuses the keys the pinned libraries would
+ * ignore (the torch engine hands the configs to them); the tfjs engine also what its decoders — the ones its
+ * loaders, trainer and samplers use, so the two cannot disagree — cannot build. A folder whose index the tfjs
+ * engine cannot read is the tfjs engine's refusal; the torch engine's loader says its own.
  */
-const tfjsPipelineRefusals = (folder: string, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<Finding>> =>
+const pipelineRefusals = (folder: string, sampler: SamplerDeclaration, engine: EngineName): Effect.Effect<ReadonlyArray<Finding>> =>
   Effect.gen(function*() {
+    const tfjs = engine === "tfjs"
     const indexFile = join(folder, "model_index.json")
     const indexConfig = yield* presentConfig(indexFile)
-    if (Either.isLeft(indexConfig)) return [unreadable(indexConfig.left)]
+    if (Either.isLeft(indexConfig)) return tfjs ? [unreadable(indexConfig.left)] : []
     if (Option.isNone(indexConfig.right)) return []
     const index = yield* Effect.either(pipelineIndex(folder))
-    if (index._tag === "Left") return [unbuildable(index.left.message)]
+    if (index._tag === "Left") return tfjs ? [unbuildable(index.left.message)] : []
+    const decoded = <A>(decode: A) => (tfjs ? decode : undefined)
     const scheduler = join(folder, "scheduler", "scheduler_config.json")
     const checks = [
-      refusalOf(join(folder, "unet", "config.json"), decodeUnet2DConditionConfig, { named: Unet2DConditionConfig.fields, className: "UNet2DConditionModel" }),
-      refusalOf(join(folder, "vae", "config.json"), decodeAutoencoderKlConfig, { named: AutoencoderKlConfig.fields, className: "AutoencoderKL" }),
+      refusalOf(join(folder, "unet", "config.json"), decoded(decodeUnet2DConditionConfig), {
+        named: Unet2DConditionConfig.fields,
+        className: "UNet2DConditionModel",
+        engine
+      }),
+      refusalOf(join(folder, "vae", "config.json"), decoded(decodeAutoencoderKlConfig), {
+        named: AutoencoderKlConfig.fields,
+        className: "AutoencoderKL",
+        engine
+      }),
       ...index.right.textEncoders.map(({ name, withProjection }) =>
-        refusalOf(join(folder, name, "config.json"), (json, file) => decodeClipTextConfig(json, file, withProjection), {
+        refusalOf(join(folder, name, "config.json"), decoded((json: unknown, file: string) => decodeClipTextConfig(json, file, withProjection)), {
           named: ClipTextConfig.fields,
-          className: "CLIPTextConfig"
+          className: "CLIPTextConfig",
+          engine
         })
       ),
-      refusalOf(scheduler, decodeNoiseSchedule),
+      ...(tfjs ? [refusalOf(scheduler, decodeNoiseSchedule)] : []),
       // The sampler's class decides which keys of the scheduler config are read (the noise schedule reads a few of them).
-      refusalOf(scheduler, (json, file) => makeScheduler(sampler, json, file), {
+      refusalOf(scheduler, decoded((json: unknown, file: string) => makeScheduler(sampler, json, file)), {
         named: schedulerConfigSchemas[sampler.sampler].fields,
-        className: schedulerConfigClass(sampler.sampler)
+        className: schedulerConfigClass(sampler.sampler),
+        engine
       })
     ]
     const refusals = yield* Effect.all(checks)
@@ -114,6 +133,24 @@ const tfjsPipelineRefusals = (folder: string, sampler: SamplerDeclaration): Effe
     const findings = refusals.flat()
     return findings.filter((finding, at) => findings.findIndex((f) => f.text === finding.text) === at)
   })
+
+/**
+ * A ControlNet folder's refusals under conditioning.init: its unknown keys on either engine, on tfjs also what it
+ * cannot build or read.
+ */
+const controlNetRefusals = (folder: string | undefined, engine: EngineName): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
+  folder === undefined ? Effect.succeed([]) : Effect.map(
+    refusalOf(join(folder, "config.json"), engine === "tfjs" ? decodeControlNetConfig : undefined, {
+      named: ControlNetConfig.fields,
+      className: "ControlNetModel",
+      engine
+    }),
+    (findings) =>
+      findings.filter((f) => engine === "tfjs" || f.kind === "unknown key").map((f): ConfigRefusal => ({
+        field: "conditioning.init",
+        reason: f.kind === "unbuildable" ? `${f.text}: the tfjs engine cannot build this ControlNet` : f.text
+      }))
+  )
 
 const tfjsRefusals = (folders: ConfigFolders, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
   Effect.gen(function*() {
@@ -125,20 +162,14 @@ const tfjsRefusals = (folders: ConfigFolders, sampler: SamplerDeclaration): Effe
       const key = refusedOnTorch.find((k) => text.startsWith(`${vaeFile}: ${k}:`))
       return key === undefined ? hint : `neither engine applies it (${torchUnappliedVaeKeys[key]}); use a VAE without it`
     }
-    const base = (yield* tfjsPipelineRefusals(folders.base, sampler)).map((f): ConfigRefusal => ({
+    const base = (yield* pipelineRefusals(folders.base, sampler, "tfjs")).map((f): ConfigRefusal => ({
       field: "base",
       reason: f.kind === "unbuildable" ? `${f.text}: ${advice(f.text)}` : f.text
     }))
-    const controlNet = folders.controlNet === undefined
-      ? []
-      : yield* refusalOf(join(folders.controlNet, "config.json"), decodeControlNetConfig, { named: ControlNetConfig.fields, className: "ControlNetModel" })
     return [
       ...base,
       ...(folders.controlNetFromUnet === true ? yield* fromUnetRefusals("tfjs", folders.base) : []),
-      ...controlNet.map((f): ConfigRefusal => ({
-        field: "conditioning.init",
-        reason: f.kind === "unbuildable" ? `${f.text}: the tfjs engine cannot build this ControlNet` : f.text
-      }))
+      ...(yield* controlNetRefusals(folders.controlNet, "tfjs"))
     ]
   })
 
@@ -189,7 +220,7 @@ const torchUnappliedKeys = (vaeFile: string): Effect.Effect<Either.Either<Readon
     })
   )
 
-const torchRefusals = (folders: ConfigFolders): Effect.Effect<ReadonlyArray<ConfigRefusal>> => {
+const torchRefusals = (folders: ConfigFolders, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<ConfigRefusal>> => {
   const vaeFile = join(folders.base, "vae", "config.json")
   const vae = Effect.map(
     torchUnappliedKeys(vaeFile),
@@ -199,10 +230,15 @@ const torchRefusals = (folders: ConfigFolders): Effect.Effect<ReadonlyArray<Conf
         keys.map((key): ConfigRefusal => ({ field: "base", reason: `${vaeFile}: ${key}: ${torchUnappliedVaeKeys[key]}; use a VAE without it` }))
     })
   )
+  // An unreadable config is the VAE check's refusal here, or the loader's: the torch engine refuses only unknown keys.
+  const unknownKeys = Effect.map(
+    pipelineRefusals(folders.base, sampler, "torch"),
+    (findings) => findings.filter((f) => f.kind === "unknown key").map((f): ConfigRefusal => ({ field: "base", reason: f.text }))
+  )
   const fromUnet = folders.controlNetFromUnet === true ? fromUnetRefusals("torch", folders.base) : Effect.succeed([])
-  return Effect.map(Effect.all([vae, fromUnet]), (found) => found.flat())
+  return Effect.map(Effect.all([unknownKeys, vae, fromUnet, controlNetRefusals(folders.controlNet, "torch")]), (found) => found.flat())
 }
 
 /** The config values `engine` would not honour in an experiment's folders (ModelArchitecture.configRefusals). */
 export const configRefusals = (engine: EngineName, folders: ConfigFolders, sampler: SamplerDeclaration): Effect.Effect<ReadonlyArray<ConfigRefusal>> =>
-  engine === "tfjs" ? tfjsRefusals(folders, sampler) : torchRefusals(folders)
+  engine === "tfjs" ? tfjsRefusals(folders, sampler) : torchRefusals(folders, sampler)

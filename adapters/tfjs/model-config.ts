@@ -20,10 +20,10 @@ const describe = (error: ParseResult.ParseError): string =>
     .join("; ")
 
 /**
- * Decodes a parsed config with `schema`. Keys the schema does not name are ignored here, as diffusers ignores
- * (with a warning) keys its class does not take; every key the pinned diffusers / transformers classes do
- * take is named by sardine's schemas (test/models/config-keys.test.ts), implemented or refused, and a tfjs
- * plan refuses the keys neither names (unknown-config-keys.ts).
+ * Decodes a parsed config with `schema`, which names every key the pinned diffusers / transformers class takes
+ * (test/models/config-keys.test.ts), each implemented or refused. Other keys are not decoded here because the
+ * plan of either engine has refused them already, naming file, key and engine (config-refusals.ts,
+ * unknown-config-keys.ts), and a CLIP folder's reader refuses them itself (clip-model.ts).
  */
 export const decodeConfig = <A, I>(schema: Schema.Schema<A, I>, json: unknown, file: string): Effect.Effect<A, ModelConfigError> =>
   Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((error) => new ModelConfigError({ file, reason: describe(error) })))

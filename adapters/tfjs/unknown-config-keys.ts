@@ -1,4 +1,5 @@
 import { type Sampler, schedulerClasses } from "../../framework/declaration/generation.ts"
+import type { EngineName } from "../../framework/services/engine.ts"
 import { schedulerInitKeys } from "./scheduler-init-keys.ts"
 
 /**
@@ -14,7 +15,9 @@ export const pinnedVersions = { diffusers: "0.42.1", transformers: "5.24.0" } as
  * `torch_dtype` as `dtype`, and keeps, unread, transformers 4's CLIP `dropout`, its PretrainedConfig's other
  * generic keys and the generation parameters configs saved whole carry (the same list for every CLIP config).
  * Keys starting with `_` are private to both. Any other key the tfjs engine's schema for the config does not name — a newer version's
- * option, which the pinned one would ignore with a warning — is refused on a tfjs plan (config-refusals.ts).
+ * option, which the pinned one would ignore with a warning — is refused on a plan of either engine (config-refusals.ts): the
+ * tfjs engine's schemas name every key the pinned classes take (test/models/config-keys.test.ts), and the torch engine
+ * hands the config to those classes.
  */
 /** What the pinned transformers keeps unread in any of the CLIP configs (CLIPConfig, CLIPTextConfig, CLIPVisionConfig). */
 // dprint-ignore: one line
@@ -61,9 +64,9 @@ export const unknownConfigKeys = (json: unknown, named: Readonly<Record<string, 
 /** Which library's class reads a config of `className`. */
 export const libraryOf = (className: ConfigClass): keyof typeof pinnedVersions => (className.startsWith("CLIP") ? "transformers" : "diffusers")
 
-/** Why a tfjs plan (or a CLIP folder's reader) refuses `key` of a config of `className`, and what to do. */
-export const unknownKeyReason = (key: string, className: ConfigClass): string => {
+/** Why `engine`'s plan (or the tfjs engine's CLIP folder reader) refuses `key` of a config of `className`, and what to do. */
+export const unknownKeyReason = (key: string, className: ConfigClass, engine: EngineName): string => {
   const library = `${libraryOf(className)} ${pinnedVersions[libraryOf(className)]}`
-  return `${key}: the tfjs engine refuses a key it would ignore: ${className} of the pinned ${library} takes no such key ` +
+  return `${key}: the ${engine} engine refuses a key it would ignore: ${className} of the pinned ${library} takes no such key ` +
     `(a newer version's option?); remove it, or use a config ${library} writes`
 }

@@ -15,6 +15,7 @@ import { cacheLayout, isDone } from "../runner/cache.ts"
 import { Progress } from "../runner/progress.ts"
 import { denormalise, type DenormalisedUnit, invertibleNormalisation } from "../sar/denormalisation.ts"
 import { type AdapterFile, Engine, EngineEnvironments, type EngineName, type GeneratedSample, samplesIndexFile } from "../services/engine.ts"
+import { ModelArchitecture } from "../services/model-architecture.ts"
 import { ImageIO } from "../services/image-io.ts"
 import { onnxBackendText, OnnxEngine, OnnxManifest, onnxManifestFile } from "../services/onnx-pipeline.ts"
 import { writeFolderAtomic } from "../files/atomic-write.ts"
@@ -446,6 +447,11 @@ export const generateCommand = Command.make("generate", options, (parsed) =>
       )
     }
     const generate = yield* settingsOf(source, parsed)
+    if (source.description.kind === "diffusers-folder" && engineName !== "onnx") {
+      // A folder given here meets no plan: what a plan would refuse in its configs is refused here, before sampling.
+      const refusals = yield* (yield* ModelArchitecture).configRefusals(engineName, { base: source.base.path }, generate)
+      if (refusals.length > 0) return yield* new GenerateFailed({ reason: refusals.map((r) => r.reason).join("\n") })
+    }
     const factor = source.onnx?.vaeScaleFactor ?? (yield* vaeScaleFactor(source.base.path))
     if (generate.resolution !== undefined && generate.resolution % factor !== 0) {
       return yield* usage(`--size ${generate.resolution}: must be a multiple of the VAE's scale factor ${factor}`)

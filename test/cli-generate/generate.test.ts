@@ -2,7 +2,7 @@ import { Command, HelpDoc, ValidationError } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { existsSync, readdirSync } from "node:fs"
-import { mkdir, readFile, writeFile } from "node:fs/promises"
+import { cp, mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { assert, afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ImageIOLive } from "../../adapters/images/image-io-live.ts"
@@ -267,6 +267,17 @@ describe("sardine generate", () => {
     expect(failure(exit)).toMatch(/broken\.safetensors/)
     expect(existsSync(out)).toBe(false)
     expect(readdirSync(folder.dir).filter(isTemporaryName)).toEqual([])
+  }, 300_000)
+
+  it("a pipeline folder whose config carries a key the pinned diffusers does not take is refused, naming file, key and engine, before sampling", async () => {
+    const folderWithKey = join(folder.dir, "with-unknown-key")
+    await cp(base, folderWithKey, { recursive: true })
+    const unetConfig = join(folderWithKey, "unet", "config.json")
+    await writeFile(unetConfig, JSON.stringify({ ...JSON.parse(await readFile(unetConfig, "utf8")), attention_sink_tokens: 4 }))
+    const out = join(folder.dir, "never-sampled")
+    const exit = await cli("generate", [folderWithKey, "--prompt", "x", "--steps", "1", "--out", out])
+    expect(failure(exit)).toContain(`${unetConfig}: attention_sink_tokens: the tfjs engine refuses a key it would ignore: UNet2DConditionModel`)
+    expect(existsSync(out)).toBe(false)
   }, 300_000)
 
   it("every bad option is a usage error (exit 2) that says what is wrong", async () => {

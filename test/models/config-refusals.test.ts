@@ -59,16 +59,17 @@ describe("config refusals on a config file that is there but unreadable", () => 
 /**
  * A key the tfjs engine's schema for a config does not name, and the pinned library does not ignore by itself
  * (a newer diffusers' option, which the pinned one would ignore with a warning), is refused on a tfjs plan,
- * naming the file, the key and the engine; every config this repository ships loads. Cost: < 2 s.
+ * and on a torch plan (which hands the configs to the pinned libraries), naming the file, the key and the engine;
+ * every config this repository ships loads. Cost: < 2 s.
  */
-describe("config keys the tfjs engine does not know", () => {
+describe("config keys the pinned libraries do not take", () => {
   const withKey = (base: string, file: string, extra: Record<string, unknown>) => {
     const path = join(base, file)
     writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, "utf8")), ...extra }))
     return path
   }
 
-  it("are refused on tfjs, one line per key naming the file, the key and the engine; not on torch", async () => {
+  it("are refused on either engine, one line per key naming the file, the key and the engine", async () => {
     const base = copyOfTiny()
     const unet = withKey(base, "unet/config.json", { attention_sink_tokens: 4 })
     const scheduler = withKey(base, "scheduler/scheduler_config.json", { timestep_jitter: 0.1 })
@@ -91,7 +92,10 @@ describe("config keys the tfjs engine does not know", () => {
           "0.42.1 takes no such key (a newer version's option?); remove it, or use a config diffusers 0.42.1 writes"
       }
     ])
-    expect(await Effect.runPromise(configRefusals("torch", { base }, sampler))).toEqual([])
+    // The torch engine hands the configs to the pinned diffusers / transformers, which would ignore them too.
+    expect(await Effect.runPromise(configRefusals("torch", { base }, sampler))).toEqual(
+      refusals.map((r) => ({ ...r, reason: r.reason.replace("the tfjs engine refuses", "the torch engine refuses") }))
+    )
   })
 
   it("in a ControlNet folder, are refused under conditioning.init", async () => {
@@ -104,6 +108,10 @@ describe("config keys the tfjs engine does not know", () => {
       reason: `${file}: conditioning_dropout: the tfjs engine refuses a key it would ignore: ControlNetModel of the pinned diffusers 0.42.1 ` +
         "takes no such key (a newer version's option?); remove it, or use a config diffusers 0.42.1 writes"
     }])
+    expect((await Effect.runPromise(configRefusals("torch", { base: tiny, controlNet: dir }, sampler))).map((r) => r.reason)).toEqual([
+      `${file}: conditioning_dropout: the torch engine refuses a key it would ignore: ControlNetModel of the pinned diffusers 0.42.1 ` +
+      "takes no such key (a newer version's option?); remove it, or use a config diffusers 0.42.1 writes"
+    ])
   })
 
   it("private keys, and keys diffusers drops itself (another scheduler's, in the same sampler's config) pass", async () => {
@@ -126,7 +134,7 @@ describe("config keys the tfjs engine does not know", () => {
     ])
   })
 
-  it("every pipeline and ControlNet config this repository ships loads with every sampler", async () => {
+  it("every pipeline and ControlNet config this repository ships loads with every sampler, on either engine", async () => {
     const pipelines = [
       "experiments/architectures/sdxl",
       "experiments/demo/architecture",
@@ -134,18 +142,22 @@ describe("config keys the tfjs engine does not know", () => {
       "test/fixtures/demo-base/init-sd",
       "test/fixtures/demo-base/init-sdxl",
       "test/fixtures/pipelines/sd1-tiny",
-      "test/fixtures/pipelines/sdxl-tiny"
+      "test/fixtures/pipelines/sdxl-tiny",
+      "test/fixtures/pipelines/sdxl-tiny-controlnet"
     ]
     const samplers = Object.keys(schedulerClasses) as ReadonlyArray<Sampler>
-    const refused = await Effect.runPromise(
-      Effect.forEach(
-        pipelines.flatMap((folder) => samplers.map((s) => [folder, s] as const)),
-        ([folder, s]) => configRefusals("tfjs", { base: join(repoRoot, folder) }, { sampler: s, steps: 4, eta: 0 })
+    for (const engine of ["tfjs", "torch"] as const) {
+      const refused = await Effect.runPromise(
+        Effect.forEach(
+          pipelines.flatMap((folder) => samplers.map((s) => [folder, s] as const)),
+          ([folder, s]) => configRefusals(engine, { base: join(repoRoot, folder) }, { sampler: s, steps: 4, eta: 0 })
+        )
       )
-    )
-    expect(refused.flat()).toEqual([])
-    for (const controlNet of ["sd1-controlnet", "sdxl-controlnet"]) {
-      expect(await Effect.runPromise(configRefusals("tfjs", { base: tiny, controlNet: join(fixtures, "controlnet", controlNet) }, sampler))).toEqual([])
+      expect(refused.flat(), engine).toEqual([])
+      for (const controlNet of ["sd1-controlnet", "sdxl-controlnet"]) {
+        expect(await Effect.runPromise(configRefusals(engine, { base: tiny, controlNet: join(fixtures, "controlnet", controlNet) }, sampler)), engine)
+          .toEqual([])
+      }
     }
   })
 })
