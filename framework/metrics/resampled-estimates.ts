@@ -84,6 +84,8 @@ export const estimateDefinitions = (
 /** The estimates of images weighted by `weights` (one per image of the space), in `definitions` order. */
 export class EstimateSpace {
   readonly definitions: ReadonlyArray<EstimateDefinition>
+  /** Each definition's position in `definitions` (and in every estimates array), by id. */
+  readonly positionOf: ReadonlyMap<string, number>
   private readonly cdf: CdfLayout
   private readonly embeddings: EmbeddingTerms | undefined
   private readonly promptIndices: ReadonlyArray<number>
@@ -99,6 +101,7 @@ export class EstimateSpace {
     this.following = followingEstimatesOf(images)
     this.embeddings = isEmbedded(evidence, images) ? embeddingTerms(images, reference.embeddings!) : undefined
     this.definitions = estimateDefinitions(evidence, images)
+    this.positionOf = new Map(this.definitions.map((d, i) => [d.id, i]))
   }
 
   /** Unit weights on the images in [start, end), 0 elsewhere. */

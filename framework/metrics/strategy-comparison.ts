@@ -96,11 +96,9 @@ const differencesOf = (
   [spaceA, weightsA]: readonly [EstimateSpace, Float64Array],
   [spaceB, weightsB]: readonly [EstimateSpace, Float64Array]
 ) => {
-  const indexA = new Map(spaceA.definitions.map((d, i) => [d.id, i]))
-  const indexB = new Map(spaceB.definitions.map((d, i) => [d.id, i]))
   const a = spaceA.estimates(weightsA)
   const b = spaceB.estimates(weightsB)
-  return definitions.map((d) => comparedValue(d, a[indexA.get(d.id)!]!) - comparedValue(d, b[indexB.get(d.id)!]!))
+  return definitions.map((d) => comparedValue(d, a[spaceA.positionOf.get(d.id)!]!) - comparedValue(d, b[spaceB.positionOf.get(d.id)!]!))
 }
 
 interface Design {
