@@ -12,7 +12,7 @@ import { disposeParameters } from "../../adapters/tfjs/checkpoint.ts"
 import { clipModelSpecs, decodeClipModelConfig } from "../../adapters/tfjs/clip-model.ts"
 import { loadClipModelWeights, readClipModelDescription } from "../../adapters/tfjs/clip-model-folder.ts"
 import { clipModelInitialisation, initialClipParameters } from "../../adapters/tfjs/clip-training/clip-initialisation.ts"
-import { loadClipPairs } from "../../adapters/tfjs/clip-training/clip-batches.ts"
+import { loadClipPairs, pairsOf } from "../../adapters/tfjs/clip-training/clip-batches.ts"
 import { type ClipTrainRun, decays, trainClipModel } from "../../adapters/tfjs/clip-training/clip-trainer.ts"
 import { toTorchLayout } from "../../adapters/tfjs/layout.ts"
 import { ClipTraining } from "../../framework/declaration/clip-model.ts"
@@ -140,7 +140,7 @@ describe("contrastive training", () => {
     const folders = [{ dataDir, prepared: sar }, { dataDir: opticalDir, prepared: optical }]
     const batchSize = sar.samples.length + optical.samples.length
     const pairs = await Effect.runPromise(
-      loadClipPairs({ seed: 4, step: 0, batchSize }, { folders, image: description.image, tokenizer: description.tokenizer }, new Map())
+      loadClipPairs({ seed: 4, step: 0, batchSize }, { pairs: pairsOf(folders), image: description.image, tokenizer: description.tokenizer }, new Map())
     )
     const sorted = (captions: ReadonlyArray<string>) => [...captions].sort()
     expect(sorted(pairs.captions)).toEqual(sorted([...sar.samples, ...optical.samples].map((s) => s.caption)))

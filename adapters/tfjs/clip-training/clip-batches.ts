@@ -29,15 +29,22 @@ export interface PreparedPairs {
   readonly prepared: PreparedIndex
 }
 
+/** A pair: a prepared sample and the folder it lies in. */
+export interface PairInFolder {
+  readonly folder: PreparedPairs
+  readonly sample: PreparedIndex["samples"][number]
+}
+
 export interface ClipPairSource {
-  /** Every declared dataset's pairs, drawn from as one list (the folders in order). */
-  readonly folders: ReadonlyArray<PreparedPairs>
+  /** Every declared dataset's pairs, drawn from as one list (the folders in order: `pairsOf`). */
+  readonly pairs: ReadonlyArray<PairInFolder>
   readonly image: ClipImageConfig
   readonly tokenizer: ClipTokenizer
 }
 
 /** The pairs of all folders as one list: each sample with the folder it lies in. */
-export const pairsOf = (folders: ReadonlyArray<PreparedPairs>) => folders.flatMap((folder) => folder.prepared.samples.map((sample) => ({ folder, sample })))
+export const pairsOf = (folders: ReadonlyArray<PreparedPairs>): ReadonlyArray<PairInFolder> =>
+  folders.flatMap((folder) => folder.prepared.samples.map((sample) => ({ folder, sample })))
 
 /** A prepared sample (HWC in [−1, 1]) as the image in [0, 1] a CLIP scorer would be given. */
 export const rasterOfPrepared = (prepared: PreparedIndex, pixels: Float32Array): Raster => {
@@ -52,9 +59,9 @@ export const loadClipPairs = (
   orders: EpochOrders
 ): Effect.Effect<ClipPairs, PreparedDataError> =>
   Effect.gen(function*() {
-    const all = pairsOf(source.folders)
-    const indices = sampleIndices({ ...at, micro: 0, microBatches: 1 }, all.length, orders)
-    const picked = indices.map((i) => all[i]!)
+    const { pairs } = source
+    const indices = sampleIndices({ ...at, micro: 0, microBatches: 1 }, pairs.length, orders)
+    const picked = indices.map((i) => pairs[i]!)
     const images = yield* Effect.forEach(picked, ({ folder, sample }) =>
       Effect.map(readPreparedPixels(folder.dataDir, sample), (pixels) => rasterOfPrepared(folder.prepared, pixels)))
     const captions = picked.map(({ sample }) =>

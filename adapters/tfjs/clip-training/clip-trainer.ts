@@ -130,7 +130,7 @@ export const trainClipModel = (run: ClipTrainRun): Effect.Effect<void, ClipTrain
       if (first > 0) yield* run.log(`resuming from the checkpoint at step ${first} of ${train.steps}`)
       const decaying = new Set(specs.filter(decays).map((s) => s.name))
       const logitScale = trainables.find((t) => t.name === LOGIT_SCALE)!.variable
-      const source = { folders, image: description.image, tokenizer }
+      const source = { pairs: all, image: description.image, tokenizer }
       const orders: EpochOrders = new Map()
 
       for (let step = first; step < train.steps; step++) {
