@@ -47,7 +47,8 @@ export class ModelArchitecture extends Context.Tag("sardine/ModelArchitecture")<
    * Each config value of an experiment's folders that `engine` would not honour: on tfjs, what its
    * model and scheduler definitions cannot build (the model_index, every model config, the scheduler
    * config as the training's noise schedule and as the declared sampler, a ControlNet folder's config);
-   * on torch, what its worker does not implement of what diffusers reads; on both, a UNet diffusers'
+   * on torch, what its worker does not implement of what diffusers reads; on both, a config key the pinned
+   * diffusers / transformers class does not take (it would ignore it), and a UNet diffusers'
    * `ControlNetModel.from_unet` cannot make a ControlNet of, when the ControlNet is made from it. A file that cannot be read yet
    * (a base not downloaded, or made by an earlier step) is not a refusal: the step that reads it reports it.
    */
