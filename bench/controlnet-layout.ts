@@ -20,14 +20,16 @@
  * memorised; the earlier unpaired comparison (own level against the shuffled one, 4 draws) had intervals of ±0.1.
  * On tfjs (its from_unet start is another draw; its losses follow torch's step by step) the recipe at 200 steps did
  * not show layout (gain −0.023 [−0.044, 0.002]), at 400 steps it did: 0.252 [0.233, 0.282], the floor −0.049; 1.4 to
- * 3.9 s/step at load 8–10 (400 steps: 9 min). The CI cut (test/controlnet/controlnet-layout.test.ts: 250 steps on
- * 256 scenes, 6 scenes × 6 draws, torch) over train seeds 1, 2, 3: 0.227 [0.180, 0.247], 0.202 [0.171, 0.221], 0.167
- * [0.133, 0.197]; the floor −0.009, −0.011, −0.003, each interval around 0.
+ * 3.9 s/step at load 8–10 (400 steps: 9 min). 250 steps on 256 scenes, 6 scenes × 6 draws, torch, over train seeds
+ * 1, 2, 3: 0.227 [0.180, 0.247], 0.202 [0.171, 0.221], 0.167 [0.133, 0.197]; the floor −0.009, −0.011, −0.003, each
+ * interval around 0.
  * --on hybrid (the demo's conditioned strategies: a ControlNet alone over the demo's trained hybrid-no-token,
  * frozen), tfjs, label maps on the bench's 1,200 scenes (seed 1): 200 steps × 16 gain −0.017 [−0.030, −0.005], 400 × 8
  * (the demo's) 0.080 [0.068, 0.101], the floor −0.038 [−0.056, −0.025]; training 11 min 37 s and 9 min 45 s at load
  * 10–16. Optical images on the demo's data (--input optical, 400 × 8): gain −0.011 [−0.027, 0.003], no layout yet
- * (17 min 32 s of training at load 11–18).
+ * (17 min 32 s of training at load 11–18). The demo's label-map strategy on its own data, 6 scenes × 6 draws (CI's
+ * test/controlnet/controlnet-layout.test.ts runs it on torch): tfjs 0.126 [0.108, 0.150], torch 0.049 [0.029, 0.061],
+ * the floor −0.015 on both.
  * The load average is printed with the wall time.
  */
 import { execFileSync } from "node:child_process"

@@ -17,7 +17,7 @@ const longest = [
   "test/reliability/tracking-outage.test.ts", // 177
   "test/torch/controlnet.test.ts", // 158
   "test/torch/faults.test.ts", // 125
-  "test/controlnet/controlnet-layout.test.ts", // new: 95 s of CPU, 91–180 s loaded
+  "test/controlnet/controlnet-layout.test.ts", // 253 at load 2–3
   "test/bench-gpu/bench-gpu.test.ts", // 92
   "test/torch/exports.test.ts", // 91
   "test/reports/report.test.ts", // 90

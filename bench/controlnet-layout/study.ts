@@ -2,7 +2,7 @@ import { controlNet, diffusers, experiment, frozen, full, study, synthetic, trai
 import demo from "../../experiments/demo/study.ts"
 
 /**
- * bench/controlnet-layout.ts's study (and test/controlnet/controlnet-layout.test.ts's, cut down): a full ControlNet
+ * bench/controlnet-layout.ts's study (and test/controlnet/controlnet-layout.test.ts's, sampled less): a full ControlNet
  * (initialised from the UNet) trained on the synthetic label maps at 32 px on the demo's pretrained tiny base beside
  * its full UNet (the base makes optical-looking images; a frozen one learns layout, but slower), then each of
  * generate.conditions' scenes sampled with its map; the evaluation's paired metrics say whether the
