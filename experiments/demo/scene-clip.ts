@@ -3,10 +3,12 @@ import { clipModel, synthetic } from "sardine"
 /**
  * The demo's prompt-following judge: the SAR CLIP's architecture (experiments/demo/sar-clip-architecture/,
  * the demo base's tokenizer) trained from nothing on SAR *and* optical renderings of synthetic scenes
- * of every class, each with the caption its generator writes ("SAR image of a harbour with two ships",
- * "optical image of a harbour with two ships"). It reads layout in both modalities, so it can tell
- * whether the frozen optical base draws a harbour when asked, where the SAR CLIP reads optical scenes
- * at chance (docs/demo-base.md). The demo's evaluate steps take the alignment gap and retrieval from
+ * of every class, both captioned in the wording the demo's evaluation gives every prompt ("SAR image of
+ * a harbour with two ships"; a learned token reads as "SAR"). The wording is the same for both
+ * renderings, so it says nothing of the modality and the judge ranks prompts by layout alone: it can
+ * tell whether the frozen optical base draws a harbour when asked, where the SAR CLIP reads optical
+ * scenes at chance, and a judge captioned "optical image of …" for its optical half tied "SAR image of"
+ * to SAR radiometry (docs/demo-base.md, "The prompt-following judge"). The demo's evaluate steps take the alignment gap and retrieval from
  * it (`alignment.promptFollowing`), the absolute alignment from the SAR CLIP. The shipped model
  * (experiments/demo/scene-clip) is this declaration trained and exported:
  *
@@ -24,8 +26,8 @@ export default clipModel({
     // The SAR CLIP's scenes (single look, the default normalisation, "SAR image of {caption}").
     synthetic({ n: 8000, size: 32, looks: 1, seed: 1 }),
     // Other layouts rendered optical, grey as a generate step writes a sample, with grain of up to
-    // single-look strength as the demo base was pretrained on; "optical image of {caption}".
-    synthetic({ modality: "optical", colour: "grey", grain: 1, n: 8000, size: 32, seed: 2 })
+    // single-look strength as the demo base was pretrained on; worded as the evaluation words prompts.
+    synthetic({ modality: "optical", colour: "grey", grain: 1, n: 8000, size: 32, seed: 2, captionTemplate: "SAR image of {caption}" })
   ],
   train: { steps: 2000, batchSize: 64, lr: 2e-3, weightDecay: 0.1, warmupSteps: 100, seed: 0, checkpointEvery: 100 }
 })

@@ -19,15 +19,16 @@ import { repoRoot, sardine } from "../support/run-process.ts"
  * retrieve its own prompt among the five far more often than chance (1/5): with 24 such images, 11 or
  * more hits happen by chance with probability 0.004 (binomial, p = 1/5), so top-1 ≥ 0.45 is the bar;
  * and the alignment gap (own prompt minus the others) must stay above 0 across its whole bootstrap
- * interval. The unseen split (scenes with a ship) is not held to it: with the demo's wording ("SAR image
- * of …") the judge reads optical harbours at chance although it reads them with optical wording
- * (docs/demo-base.md, "The prompt-following judge").
+ * interval. The unseen split (the two scenes with ships, which the demo withholds from SAR training) too:
+ * with 16 such images, 8 or more hits happen by chance with probability 0.007, so top-1 ≥ 0.5 is its bar
+ * (measured 0.69: 11 of 16). The judge reads the optical scenes the frozen base draws because it was
+ * trained with the demo's wording on both renderings (docs/demo-base.md, "The prompt-following judge").
  */
 
 const declarationFile = join(repoRoot, "experiments/demo/study.ts")
 
 describe("the shipped demo base, frozen", () => {
-  it("draws what the demo's prompts ask: seen-split top-1 retrieval ≥ 0.45 (chance 0.2), gap interval above 0", async () => {
+  it("draws what the demo's prompts ask: top-1 retrieval ≥ 0.45 seen and ≥ 0.5 unseen (chance 0.2), gap intervals above 0", async () => {
     const { declaration, directory } = await Effect.runPromise(loadDeclaration(declarationFile).pipe(Effect.provide(NodeContext.layer)))
     const encoded = encodeDeclaration(declaration) as { experiments: Array<Record<string, any>>; [key: string]: unknown }
     const baseline = encoded.experiments.find((e) => e.name === "baseline")!
@@ -63,8 +64,16 @@ describe("the shipped demo base, frozen", () => {
       expect(alignment?.promptFollowing).toEqual({ prompts: 5, k: 3, chance: { top1: 0.2, topk: 0.6 } })
       expect(alignment?.prompts.filter((p) => p.split === "seen").reduce((n, p) => n + p.samples, 0)).toBe(24)
       expect(alignment?.judge).toBe(join(repoRoot, "experiments/demo/scene-clip"))
+      expect(alignment?.prompts.filter((p) => p.split === "unseen").reduce((n, p) => n + p.samples, 0)).toBe(16)
+      console.log(
+        ["seen", "unseen"].map((split) =>
+          `${split}: top-1 ${estimates[`prompt_following.top1.${split}`]!.value}, gap ${estimates[`prompt_following.gap.${split}`]!.value}`
+        ).join("; ")
+      )
       expect(estimates["prompt_following.top1.seen"]!.value).toBeGreaterThanOrEqual(0.45)
       expect(estimates["prompt_following.gap.seen"]!.low).toBeGreaterThan(0)
+      expect(estimates["prompt_following.top1.unseen"]!.value).toBeGreaterThanOrEqual(0.5)
+      expect(estimates["prompt_following.gap.unseen"]!.low).toBeGreaterThan(0)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
