@@ -122,16 +122,20 @@ export const expectCompleteRun = (run: CutDownRun, strategies: ReadonlyArray<str
 /**
  * The demo's story on a cut-down run: every strategy that fine-tunes the UNet or the VAE (each of its
  * replicates) generates amplitudes closer to the synthetic SAR reference than the frozen baseline, and
- * follows its prompts better by the alignment gap (own prompt minus the others: SAR-likeness alone does
- * not raise it), as the demo's prompt-following judge measures it.
+ * still follows its prompts: its alignment gap (own prompt minus the other, as the demo's judge reads
+ * layout; SAR-likeness alone does not raise it) has its interval above 0. Not above the baseline's: the judge reads the
+ * frozen base's optical layouts best of all (docs/demo-base.md, "The prompt-following judge"), and the
+ * fine-tuned strategies trade some prompt following for SAR amplitudes (README, "The demo").
  */
 export const expectPixelStrategiesAheadOfBaseline = (run: CutDownRun, strategies: ReadonlyArray<string>) => {
   const baseline = run.evaluations.get("baseline")!
-  const gap = (e: EvaluationResult) => e.estimates["prompt_following.gap"]!.value
+  const gap = (e: EvaluationResult) => e.estimates["prompt_following.gap"]!
   // The margins, for the CI log: a ranking that holds by little shows here before it fails.
   console.info(
     [...run.evaluations].map(([name, e]) =>
-      `${name}: W1 ${e.amplitude.distances.wasserstein.toFixed(3)} JS ${e.amplitude.distances.js.toFixed(3)} gap ${gap(e).toFixed(1)}`
+      `${name}: W1 ${e.amplitude.distances.wasserstein.toFixed(3)} JS ${e.amplitude.distances.js.toFixed(3)} gap ${gap(e).value.toFixed(1)} [${
+        gap(e).low.toFixed(1)
+      }, ${gap(e).high.toFixed(1)}]`
     ).join("\n")
   )
   for (const [name, evaluation] of run.evaluations) {
@@ -139,7 +143,7 @@ export const expectPixelStrategiesAheadOfBaseline = (run: CutDownRun, strategies
     const d = evaluation.amplitude.distances
     expect(d.wasserstein, `${name}: Wasserstein-1 against the baseline's`).toBeLessThan(baseline.amplitude.distances.wasserstein)
     expect(d.js, `${name}: Jensen–Shannon against the baseline's`).toBeLessThan(baseline.amplitude.distances.js)
-    expect(gap(evaluation), `${name}: alignment gap against the baseline's`).toBeGreaterThan(gap(baseline))
+    expect(gap(evaluation).low, `${name}: the alignment gap's interval`).toBeGreaterThan(0)
   }
 }
 

@@ -99,7 +99,7 @@ describe("experiments/demo/study.ts", () => {
   // and test/reports/report.test.ts runs replicates end to end: child runs, Welch comparisons, verdicts).
   const ran = strategies.filter((s) => s !== "lora-text-encoders")
   it(
-    "cut down, runs through sardine run --engine tfjs: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances and alignment gap; the hybrid on the SAR-tuned VAE keeps more speckle than the hybrid; the conditioned strategies are judged scene by scene",
+    "cut down, runs through sardine run --engine tfjs: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances and follow their prompts (alignment gap above 0); the hybrid on the SAR-tuned VAE keeps more speckle than the hybrid; the conditioned strategies are judged scene by scene",
     async () => {
       const run = await runCutDownDemo("tfjs", { steps: 60, keep: ran, replicates: 1 })
       expectCompleteRun(run, ran)

@@ -12,7 +12,7 @@ const strategies = ["baseline", "full-vae", "hybrid"]
 
 describe("experiments/demo/study.ts on the torch engine", () => {
   it(
-    "cut down, runs through sardine run --engine torch: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances and alignment gap",
+    "cut down, runs through sardine run --engine torch: the strategies that fine-tune UNet or VAE beat the baseline on amplitude distances and follow their prompts (alignment gap above 0)",
     async () => {
       const run = await runCutDownDemo("torch", { steps: 60, keep: strategies, replicates: 1 })
       expectCompleteRun(run, strategies)
