@@ -8,8 +8,9 @@ import { clipModel, synthetic } from "sardine"
  * renderings, so it says nothing of the modality and the judge ranks prompts by layout alone: it can
  * tell whether the frozen optical base draws a harbour when asked, where the SAR CLIP reads optical
  * scenes at chance, and a judge captioned "optical image of …" for its optical half tied "SAR image of"
- * to SAR radiometry (docs/demo-base.md, "The prompt-following judge"). The demo's evaluate steps take the alignment gap and retrieval from
- * it (`alignment.promptFollowing`), the absolute alignment from the SAR CLIP. The shipped model
+ * to SAR radiometry (docs/demo-base.md, "The prompt-following judge"). The demo's evaluate steps take
+ * the alignment gap and retrieval from it (`alignment.promptFollowing`), the absolute alignment from
+ * the SAR CLIP. The shipped model
  * (experiments/demo/scene-clip) is this declaration trained and exported:
  *
  *   sardine run experiments/demo/scene-clip.ts

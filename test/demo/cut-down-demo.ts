@@ -122,10 +122,10 @@ export const expectCompleteRun = (run: CutDownRun, strategies: ReadonlyArray<str
 /**
  * The demo's story on a cut-down run: every strategy that fine-tunes the UNet or the VAE (each of its
  * replicates) generates amplitudes closer to the synthetic SAR reference than the frozen baseline, and
- * still follows its prompts: its alignment gap (own prompt minus the other, as the demo's judge reads
- * layout; SAR-likeness alone does not raise it) has its interval above 0. Not above the baseline's: the judge reads the
- * frozen base's optical layouts best of all (docs/demo-base.md, "The prompt-following judge"), and the
- * fine-tuned strategies trade some prompt following for SAR amplitudes (README, "The demo").
+ * still follows its prompts: its alignment gap (own prompt minus the others, as the demo's judge reads
+ * layout; SAR-likeness alone does not raise it) has its interval above 0. Not above the baseline's: the
+ * judge reads the frozen base's optical layouts best of all (docs/demo-base.md, "The prompt-following
+ * judge"), and the fine-tuned strategies trade some prompt following for SAR amplitudes (README, "The demo").
  */
 export const expectPixelStrategiesAheadOfBaseline = (run: CutDownRun, strategies: ReadonlyArray<string>) => {
   const baseline = run.evaluations.get("baseline")!

@@ -30,7 +30,7 @@ import { type Cluster, startCluster } from "./cluster.ts"
  * The bound on |difference| of any weight. The sums differ only in order, as in test/torch/data-parallel.test.ts,
  * but over 12 steps instead of 4: AdamW divides each gradient by its own magnitude, so a weight whose gradient
  * sits near epsilon can move by up to lr (1e-3) a step either way when its rounding differs, and the more steps,
- * the more such weights. Measured (deterministic, the same on every rerun): 1.1e-4 for two tasks on one node and
+ * the more such weights. Measured (the same to the last digit in two CI runs): 1.1e-4 for two tasks on one node and
  * after the time limit's resume, 2.0e-4 for one task on each of two nodes (the data-parallel test's 1e-4 failed
  * them). The bound is one step's largest move; every rank training on the first half of the batch (the
  * data-parallel test's slicing bug, tried on purpose there) already differs by 7.8e-3 after 4 steps.
