@@ -1,6 +1,6 @@
 import { FileSystem } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { Duration, Effect, Exit, Schedule } from "effect"
+import { Effect, Exit, Schedule } from "effect"
 import { join } from "node:path"
 import type { StepResources } from "../../framework/declaration/resources.ts"
 import { stepResources } from "../../framework/plan/step-resources.ts"
@@ -9,7 +9,15 @@ import { cacheLayout, isDone, readManifestIn } from "../../framework/runner/cach
 import { Progress } from "../../framework/runner/progress.ts"
 import { resumableKinds, resumePoint } from "../../framework/runner/resume-point.ts"
 import { cachedSteps, selectSteps, type StepOutcome, type StepStatus } from "../../framework/runner/runner.ts"
-import { ExecutorError, type ExecutionRequest, type Executor, type JobAllocation, type SlurmChoice, type StepJob } from "../../framework/services/executor.ts"
+import {
+  ExecutorError,
+  type ExecutionRequest,
+  type Executor,
+  type JobAllocation,
+  type SlurmChoice,
+  stepCommandArguments,
+  type StepJob
+} from "../../framework/services/executor.ts"
 import { fileProblem } from "../../framework/files/file-errors.ts"
 import { logsDir, readJobRecord, writeJobRecord, type JobRecord } from "./job-records.ts"
 import { batchScript, sbatchArguments, srunEnvironment, trainingTasks, type TrainingTasks } from "./job-script.ts"
@@ -131,20 +139,7 @@ export const slurmExecutor = (options: SlurmExecutorOptions): Executor => {
             after,
             ...(tasks === undefined ? {} : { tasks })
           })
-          const command = [
-            ...entry,
-            "step",
-            loaded.file,
-            step.id,
-            "--cache-dir",
-            cacheDir,
-            "--tracking-uri",
-            request.trackingUri,
-            "--lock-lease",
-            String(Duration.toSeconds(request.lockLease)),
-            ...(request.force.has(step.id) ? ["--force"] : []),
-            ...(request.engine === undefined ? [] : ["--engine", request.engine])
-          ]
+          const command = [...entry, ...stepCommandArguments(request, step)]
           const script = batchScript(command, `sardine step ${step.id} of ${plan.name} (key ${step.key})`, tasks === undefined ? {} : srunEnvironment)
           const submittedAt = Date.now()
           // Once sbatch accepted a job, it is tracked (and so cancelled on Ctrl-C) whatever happens next.

@@ -18,7 +18,7 @@ import { controlNet, diffusers, experiment, frozen, full, learnedToken, lora, st
  * trained hybrid, draw each held-out scene from its label map or from its optical image (optical → SAR
  * translation) and are judged against that scene's true SAR.
  *
- *   npx sardine run experiments/demo/study.ts
+ *   npx sardine run experiments/demo/study.ts --executor processes
  */
 
 const family = "tiny" as const

@@ -1,5 +1,6 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, type Duration, Effect, Exit, FiberId, Option, Schema } from "effect"
+import { availableParallelism } from "node:os"
 import { join, relative, resolve } from "node:path"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import { enginesOf, type Plan } from "../plan/step.ts"
@@ -51,12 +52,17 @@ export const trackingOptionalOption = Options.boolean("tracking-optional").pipe(
 )
 const concurrency = Options.integer("concurrency").pipe(
   Options.optional,
-  Options.withDescription("Steps run at once (default: the study's `concurrency`, else 1)")
+  Options.withDescription(
+    "Steps run at once (default: the study's `concurrency`, else 1; with --executor processes, else the machine's cores)"
+  )
 )
 
-const executor = Options.choice("executor", ["local", "slurm"]).pipe(
+const executor = Options.choice("executor", ["local", "processes", "slurm"]).pipe(
   Options.withDefault("local" as const),
-  Options.withDescription("Where steps run: in this process (local), or as SLURM batch jobs (slurm) with the study's `resources`")
+  Options.withDescription(
+    "Where steps run: in this process (local), each in a child process of its own, several at once on this machine's cores " +
+      "(processes), or as SLURM batch jobs (slurm) with the study's `resources`"
+  )
 )
 const partition = Options.text("partition").pipe(
   Options.optional,
@@ -75,9 +81,9 @@ const ssh = Options.text("ssh").pipe(
 const executorChoice = Options.all({ executor, partition, account, ssh }).pipe(
   Options.mapEffect(({ executor, ...slurm }): Effect.Effect<ExecutorChoice, ValidationError.ValidationError> => {
     const given = Object.entries(slurm).filter(([, v]) => Option.isSome(v)).map(([k]) => `--${k}`)
-    if (executor === "local") {
+    if (executor !== "slurm") {
       return given.length === 0
-        ? Effect.succeed({ _tag: "local" })
+        ? Effect.succeed({ _tag: executor })
         : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${given.join(", ")} ${given.length === 1 ? "applies" : "apply"} only with --executor slurm`)))
     }
     return Effect.succeed({
@@ -93,6 +99,15 @@ const summary = (outcomes: ReadonlyArray<StepOutcome>): string => {
   const count = (status: StepOutcome["status"]) => outcomes.filter((o) => o.status === status).length
   return `${count("ran")} ran, ${count("cached")} cached, ${count("failed")} failed, ${count("blocked")} blocked` +
     (count("not selected") > 0 ? `, ${count("not selected")} not selected` : "")
+}
+
+/**
+ * Steps at once when `--concurrency` is not given: the study's `concurrency`; for child processes, which use one
+ * core each on the tfjs engine, the machine's cores when the study leaves it at 1.
+ */
+const defaultConcurrency = (loaded: LoadedDeclaration, executor: ExecutorChoice): number => {
+  const declared = loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1
+  return executor._tag === "processes" && declared === 1 ? availableParallelism() : declared
 }
 
 /** What `executePlan` runs, and where. */
@@ -145,7 +160,7 @@ export const executePlan = (
       plan,
       cacheDir,
       only,
-      concurrency: Option.getOrElse(concurrency, () => loaded.declaration.kind === "study" ? loaded.declaration.concurrency : 1),
+      concurrency: Option.getOrElse(concurrency, () => defaultConcurrency(loaded, executor)),
       trackingUri: tracking.target,
       tracking: tracking.forStep,
       force,
@@ -205,10 +220,12 @@ export const runCommand = Command.make(
       const toRun = plan.steps.filter((s) => selected.has(s.id) && (states.get(s.id)?._tag !== "done" || forced.has(s.id)))
       yield* checkDeclaredFolders(toRun, (path) => resolve(loaded.directory, path))
       // Only SLURM allocates several nodes; the local executor would train on this machine's processes alone.
-      const multiNode = executor._tag === "local"
+      const multiNode = executor._tag !== "slurm"
         ? toRun.flatMap((s) => {
           const nodes = stepResources(loaded.declaration, s).nodes ?? 1
-          return nodes > 1 ? [`${s.id}: resources.${s.kind}.nodes is ${nodes}; the local executor runs on this machine only: run it with --executor slurm`] : []
+          return nodes > 1
+            ? [`${s.id}: resources.${s.kind}.nodes is ${nodes}; the ${executor._tag} executor runs on this machine only: run it with --executor slurm`]
+            : []
         })
         : []
       if (multiNode.length > 0) return yield* Effect.fail(new RunFailed({ failed: multiNode }))

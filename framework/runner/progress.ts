@@ -1,4 +1,4 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Either, Layer, Schema } from "effect"
 
 /**
  * How a run tells the user what is happening: a live line per running step on a terminal
@@ -148,6 +148,61 @@ export const liveProgress = (stream: NodeJS.WriteStream) =>
     }
   })
 
-/** Live lines on an interactive terminal, plain lines elsewhere (CI=true forces plain). */
+/**
+ * What a step running in a child process tells the executor that started it, one line each (see
+ * eventProgress): its progress, its log lines, and lines not about the step (locks, tracking).
+ */
+export const ProgressEvent = Schema.Union(
+  Schema.Struct({ event: Schema.Literal("update"), done: Schema.Number, total: Schema.Number, unit: Schema.String }),
+  Schema.Struct({ event: Schema.Literal("log"), message: Schema.String }),
+  Schema.Struct({ event: Schema.Literal("note"), message: Schema.String })
+)
+export type ProgressEvent = typeof ProgressEvent.Type
+
+/** Marks a progress event among a child's other output lines (errors, warnings of libraries). */
+const eventMark = "sardine-progress "
+const decodeEvent = Schema.decodeUnknownEither(Schema.parseJson(ProgressEvent))
+
+/** The event a line of a child's output carries, or undefined for any other line. */
+export const progressEventOf = (line: string): ProgressEvent | undefined => {
+  if (!line.startsWith(eventMark)) return undefined
+  return Either.getOrUndefined(decodeEvent(line.slice(eventMark.length)))
+}
+
+/**
+ * Progress as event lines for a parent process (`SARDINE_PROGRESS=events`): updates at most every
+ * `everyMs` a step (and its last one), every log line and note. The parent begins and ends the step itself.
+ */
+export const eventProgress = (write: (line: string) => void, everyMs = 500) =>
+  Layer.sync(Progress, () => {
+    const emit = (event: ProgressEvent) => write(`${eventMark}${JSON.stringify(event)}\n`)
+    return {
+      begin: () =>
+        Effect.sync(() => {
+          let last = 0
+          return {
+            update: (done, total, unit) =>
+              Effect.sync(() => {
+                const now = Date.now()
+                if (now - last < everyMs && done !== total) return
+                last = now
+                emit({ event: "update", done, total, unit })
+              }),
+            log: (message) => Effect.sync(() => emit({ event: "log", message }))
+          }
+        }),
+      end: () => Effect.void,
+      note: (message) => Effect.sync(() => emit({ event: "note", message }))
+    }
+  })
+
+/**
+ * Live lines on an interactive terminal, plain lines elsewhere (CI=true forces plain); event lines
+ * for the executor that started this process when SARDINE_PROGRESS=events.
+ */
 export const progressFor = (stream: NodeJS.WriteStream) =>
-  stream.isTTY === true && process.env.CI !== "true" ? liveProgress(stream) : plainProgress((l) => stream.write(l))
+  process.env.SARDINE_PROGRESS === "events"
+    ? eventProgress((l) => stream.write(l))
+    : stream.isTTY === true && process.env.CI !== "true"
+    ? liveProgress(stream)
+    : plainProgress((l) => stream.write(l))

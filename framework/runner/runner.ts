@@ -66,7 +66,8 @@ export const cachedSteps = (plan: Plan, cacheDir: string): Effect.Effect<Readonl
 /** One line naming what is wrong with a damaged output. */
 export const damageText = (state: Extract<OutputState, { _tag: "damaged" }>) => state.problems.join("; ")
 
-const labelOf = (step: Step) => `${step.kind.padEnd(14)} ${step.id}${step.experiments.length > 1 ? `  (shared by ${step.experiments.length})` : ""}`
+/** How a step is named in progress lines: its kind, id, and how many experiments share it. */
+export const stepLabel = (step: Step) => `${step.kind.padEnd(14)} ${step.id}${step.experiments.length > 1 ? `  (shared by ${step.experiments.length})` : ""}`
 
 const contextFor = (
   plan: Plan,
@@ -148,7 +149,7 @@ export const executeStep = <R>(plan: Plan, step: Step, handlers: StepHandlers<R>
     yield* checkInputs(plan, step, cache)
     const resumable = resumableKinds.has(step.kind) && !forced
     const { dir, resumed } = yield* openWorkDir(cache, step.key, resumable)
-    const meter = yield* progress.begin(step.id, labelOf(step))
+    const meter = yield* progress.begin(step.id, stepLabel(step))
     if (resumed) yield* meter.log("resuming from the work folder of an interrupted run")
     const startedAt = new Date()
     const context = contextFor(
@@ -189,13 +190,16 @@ export const executeStep = <R>(plan: Plan, step: Step, handlers: StepHandlers<R>
     return "ran" as const
   }))
 
+/** How one step runs once its inputs are done: in this process (executeStep) or elsewhere (a child process). */
+export type StepExecution<E, R> = (step: Step) => Effect.Effect<"ran" | "cached", E, R>
+
 /**
  * Runs a plan: every selected step whose output is not cached, each once its inputs are done,
- * at most `concurrency` at a time. A failed step blocks only the steps that need it; the others
- * go on and their outputs are kept. Interruption (Ctrl-C) releases the locks and leaves the work
- * folders for the next run to resume.
+ * at most `concurrency` at a time, each by `execution`. A failed step blocks only the steps that
+ * need it; the others go on and their outputs are kept. Interruption (Ctrl-C) stops the running
+ * ones (locks released, work folders left for the next run to resume).
  */
-export const runPlan = <R>(plan: Plan, handlers: StepHandlers<R>, options: RunOptions) =>
+export const scheduleSteps = <E, R>(plan: Plan, execution: StepExecution<E, R>, options: Pick<RunOptions, "cacheDir" | "only" | "concurrency" | "force">) =>
   Effect.gen(function*() {
     const cache = cacheLayout(options.cacheDir)
     const selected = selectSteps(plan, options.only)
@@ -215,12 +219,16 @@ export const runPlan = <R>(plan: Plan, handlers: StepHandlers<R>, options: RunOp
         const state = yield* outputState(cache, step.key)
         if (state._tag === "done" && options.force?.has(step.id) !== true) return yield* settle("cached")
         if (state._tag === "damaged") yield* (yield* Progress).note(`${step.id}: its output is damaged (${damageText(state)}); running it again`)
-        const exit = yield* Effect.exit(semaphore.withPermits(1)(executeStep(plan, step, handlers, options)))
+        const exit = yield* Effect.exit(semaphore.withPermits(1)(execution(step)))
         if (Exit.isSuccess(exit)) return yield* settle(exit.value)
-        if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.failCause(exit.cause)
+        if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt
         return yield* settle("failed", failureText(exit.cause))
       })
 
     yield* Effect.forEach(plan.steps, runOne, { concurrency: "unbounded", discard: true })
     return yield* Effect.forEach(plan.steps, (s) => Deferred.await(finished.get(s.id)!))
   })
+
+/** Runs a plan with every step in this process (see scheduleSteps). */
+export const runPlan = <R>(plan: Plan, handlers: StepHandlers<R>, options: RunOptions) =>
+  scheduleSteps(plan, (step) => executeStep(plan, step, handlers, options), options)

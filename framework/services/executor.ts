@@ -1,10 +1,10 @@
 import type { FileSystem } from "@effect/platform"
-import { Context, type Duration, Effect, Schema } from "effect"
+import { Context, Duration, Effect, Schema } from "effect"
 import type { LoadedDeclaration } from "../declaration/load.ts"
 import { stepResources } from "../plan/step-resources.ts"
 import type { Plan, Step } from "../plan/step.ts"
 import type { Progress } from "../runner/progress.ts"
-import { runPlan, type StepOutcome } from "../runner/runner.ts"
+import { type RunOptions, runPlan, type StepOutcome } from "../runner/runner.ts"
 import { StepImplementations } from "../runner/step-implementations.ts"
 import type { StepTracking } from "../runner/tracking.ts"
 import type { EngineName } from "./engine.ts"
@@ -86,9 +86,27 @@ export const describeAllocation = (a: JobAllocation): string => {
   ].join(", ")
 }
 
+/**
+ * The arguments of the `sardine step` command that runs `step` of the request's plan elsewhere (a child process, a
+ * batch job), with the request's cache, tracking, lock lease, engine and forcing; after sardine's entry command.
+ */
+export const stepCommandArguments = (request: ExecutionRequest, step: Step): ReadonlyArray<string> => [
+  "step",
+  request.loaded.file,
+  step.id,
+  "--cache-dir",
+  request.cacheDir,
+  "--tracking-uri",
+  request.trackingUri,
+  "--lock-lease",
+  String(Duration.toSeconds(request.lockLease)),
+  ...(request.force.has(step.id) ? ["--force"] : []),
+  ...(request.engine === undefined ? [] : ["--engine", request.engine])
+]
+
 /** Where the steps of a plan run. The outcomes are the local runner's, whichever executor ran them. */
 export interface Executor {
-  readonly name: "local" | "slurm"
+  readonly name: "local" | "processes" | "slurm"
   /**
    * Runs every selected step that is not cached, each after its inputs; a failed step blocks only
    * the steps that need it. Interruption stops (or cancels) whatever is still running.
@@ -100,6 +118,18 @@ export interface Executor {
   readonly jobs: (plan: Plan, cacheDir: string) => Effect.Effect<ReadonlyMap<string, StepJob>, ExecutorError>
 }
 
+/** How the request's steps run in this process (see runner.ts). */
+export const inProcessOptions = (request: ExecutionRequest): RunOptions => ({
+  cacheDir: request.cacheDir,
+  declarationDir: request.loaded.directory,
+  only: request.only,
+  concurrency: request.concurrency,
+  tracking: request.tracking,
+  resources: (step) => stepResources(request.loaded.declaration, step),
+  force: request.force,
+  lockLease: request.lockLease
+})
+
 /** The default executor: the local runner, every step in this process. */
 export const localExecutor: Executor = {
   name: "local",
@@ -107,16 +137,7 @@ export const localExecutor: Executor = {
     Effect.gen(function*() {
       const { handlers } = yield* StepImplementations
       // The runner turns every step failure into an outcome; only interruption leaves it early.
-      return yield* runPlan(request.plan, handlers, {
-        cacheDir: request.cacheDir,
-        declarationDir: request.loaded.directory,
-        only: request.only,
-        concurrency: request.concurrency,
-        tracking: request.tracking,
-        resources: (step) => stepResources(request.loaded.declaration, step),
-        force: request.force,
-        lockLease: request.lockLease
-      }).pipe(Effect.orDie)
+      return yield* runPlan(request.plan, handlers, inProcessOptions(request)).pipe(Effect.orDie)
     }),
   jobs: () => Effect.succeed(new Map())
 }
@@ -130,7 +151,7 @@ export interface SlurmChoice {
   readonly ssh?: string
 }
 
-export type ExecutorChoice = { readonly _tag: "local" } | SlurmChoice
+export type ExecutorChoice = { readonly _tag: "local" } | { readonly _tag: "processes" } | SlurmChoice
 
 /** Opens the executor the user chose; the composition root provides it (the slurm one lives in adapters/). */
 export class ExecutorFactory extends Context.Tag("sardine/ExecutorFactory")<ExecutorFactory, {

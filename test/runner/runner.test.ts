@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { existsSync } from "node:fs"
-import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -9,6 +9,7 @@ import { decodeDeclaration, encodeDeclaration } from "../../framework/declaratio
 import { planOf } from "../support/plan-of.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { fileStudy } from "../support/declarations.ts"
+import { cacheOutputs as outputs } from "../support/cache-outputs.ts"
 import { localRuns } from "../support/local-mlruns.ts"
 import { repoRoot, run as runProcess, start as startProcess, type Running } from "../support/run-process.ts"
 
@@ -30,19 +31,6 @@ const setUp = async (trainSteps = 40) => {
 }
 
 const keyOf = (plan: Plan, id: string) => plan.steps.find((s) => s.id === id)!.key
-
-/** Every committed output file of every step, manifests left out (they hold timestamps). */
-const outputs = async (cacheDir: string, plan: Plan): Promise<Record<string, string>> => {
-  const files: Record<string, string> = {}
-  for (const step of plan.steps) {
-    const dir = join(cacheDir, "steps", step.key)
-    for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-      const name = join(entry.parentPath, entry.name).slice(dir.length + 1)
-      if (entry.isFile() && name !== "sardine-step.json") files[`${step.id}/${name}`] = await readFile(join(dir, name), "utf8")
-    }
-  }
-  return files
-}
 
 const waitFor = async (condition: () => boolean, process: Running, what: string) => {
   const deadline = Date.now() + 60_000

@@ -1,0 +1,132 @@
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.ts"
+import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
+import { cacheOutputs as outputs } from "../support/cache-outputs.ts"
+import { fileStudy } from "../support/declarations.ts"
+import { planOf } from "../support/plan-of.ts"
+import { nodeCommand, repoRoot, run } from "../support/run-process.ts"
+
+/** The real command line with the file-working test steps; its step processes run the same program. */
+const cli = `${repoRoot}/test/runner/sardine-with-file-steps.ts`
+
+const made: Array<string> = []
+afterAll(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))))
+
+const setUp = async (trainSteps: number) => {
+  const dir = await mkdtemp(join(tmpdir(), "sardine-processes-"))
+  made.push(dir)
+  const declaration = await Effect.runPromise(decodeDeclaration(fileStudy(trainSteps)))
+  const file = join(dir, "study.json")
+  await writeFile(file, canonicalJsonPretty(encodeDeclaration(declaration)))
+  const plan = await planOf(file, declaration)
+  const args = (
+    cache: string,
+    ...more: Array<string>
+  ) => ["run", file, "--cache-dir", join(dir, cache), "--tracking-uri", join(dir, `${cache}-mlruns`), ...more]
+  return { dir, plan, args, keyOf: (id: string) => plan.steps.find((s) => s.id === id)!.key }
+}
+
+const manifest = async (cacheDir: string, key: string) =>
+  JSON.parse(await readFile(join(cacheDir, "steps", key, "sardine-step.json"), "utf8")) as { startedAt: string; finishedAt: string }
+
+/** The pids of the step processes a run started, from their log files (`<key>.pid<pid>.out`). */
+const stepProcesses = async (cacheDir: string) =>
+  (await readdir(join(cacheDir, "jobs", "logs"))).map((name) => {
+    const [, key, pid] = /^(\w+)\.pid(\d+)\.out$/.exec(name) ?? []
+    return { key: key!, pid: Number(pid) }
+  })
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe("sardine run --executor processes", () => {
+  it("runs each training and generation in a child process, two at once, with the same outputs as the local executor", async () => {
+    const { args, dir, keyOf, plan } = await setUp(40)
+    const env = { FILE_STEPS_DELAY_MS: "150" }
+    const local = await run(cli, args("local"), { env })
+    expect(local.code).toBe(0)
+    const processes = await run(cli, args("processes", "--executor", "processes", "--concurrency", "2"), { env })
+    expect(processes.code, processes.stderr).toBe(0)
+    expect(processes.stdout).toContain("file-study: 13 ran, 0 cached, 0 failed, 0 blocked")
+    expect(await outputs(join(dir, "processes"), plan)).toEqual(await outputs(join(dir, "local"), plan))
+
+    // One process per training and generation, none for the other steps; all gone.
+    const started = await stepProcesses(join(dir, "processes"))
+    const childSteps = plan.steps.filter((s) => s.kind === "train" || s.kind === "generate")
+    expect(started.map((p) => p.key).sort()).toEqual(childSteps.map((s) => s.key).sort())
+    expect(new Set(started.map((p) => p.pid)).size).toBe(childSteps.length)
+    expect(started.some((p) => alive(p.pid))).toBe(false)
+    // The two trainings ran at the same time (each takes 40 × 150 ms).
+    const [a, b] = await Promise.all(["full-unet/train", "lora-unet/train"].map((id) => manifest(join(dir, "processes"), keyOf(id))))
+    expect(Date.parse(a!.startedAt)).toBeLessThan(Date.parse(b!.finishedAt))
+    expect(Date.parse(b!.startedAt)).toBeLessThan(Date.parse(a!.finishedAt))
+    // A child's progress shows in the run's own lines.
+    expect(processes.stderr).toMatch(/train +full-unet\/train .*40\/40 steps \(100%\)/)
+    expect(processes.stderr).toMatch(/done +train +lora-unet\/train/)
+
+    const again = await run(cli, args("processes", "--executor", "processes"), { env })
+    expect(again.code).toBe(0)
+    expect(again.stdout).toContain("file-study: 0 ran, 13 cached")
+  })
+
+  it("a training that fails in its process is named with the end of its output; what needs it is blocked, the rest finishes", async () => {
+    const { args, dir, keyOf } = await setUp(6)
+    const failed = await run(cli, args("cache", "--executor", "processes"), { env: { FILE_STEPS_FAIL_TRAIN: "full-unet/train" } })
+    expect(failed.code).toBe(1)
+    const log = (await stepProcesses(join(dir, "cache"))).find((p) => p.key === keyOf("full-unet/train"))!
+    expect(failed.stderr).toContain(
+      `full-unet/train: failed — its process exited with code 1; last lines of ${join(dir, "cache", "jobs", "logs", `${log.key}.pid${log.pid}.out`)}:`
+    )
+    expect(failed.stderr).toContain("failing on purpose (FILE_STEPS_FAIL_TRAIN)")
+    expect(failed.stderr).toContain("full-unet/generate: blocked — needs full-unet/train (failed)")
+    expect(failed.stdout).toContain("9 ran, 0 cached, 1 failed, 3 blocked")
+    expect(existsSync(join(dir, "cache", "steps", keyOf("lora-unet/evaluate"), "sardine-step.json"))).toBe(true)
+  })
+
+  it("Ctrl-C at the terminal stops the run and its step processes cleanly (exit 130); the next run resumes the training", async () => {
+    const { args, dir, keyOf } = await setUp(60)
+    const cache = join(dir, "cache")
+    const checkpoint = join(cache, "partial", keyOf("full-unet/train"), "checkpoints", "latest.json")
+    // Its own process group, as a shell gives a command: the terminal's Ctrl-C signals the whole group.
+    const [node, ...argv] = nodeCommand(cli, args("cache", "--executor", "processes", "--concurrency", "1"))
+    const parent = spawn(node!, argv, {
+      cwd: repoRoot,
+      env: { ...process.env, CI: "true", FILE_STEPS_DELAY_MS: "40" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true
+    })
+    let output = ""
+    parent.stdout.on("data", (d) => (output += String(d)))
+    parent.stderr.on("data", (d) => (output += String(d)))
+    const exited = new Promise<number | null>((resolve) => parent.on("close", (code) => resolve(code)))
+    const deadline = Date.now() + 90_000
+    while (!existsSync(checkpoint)) {
+      if (Date.now() > deadline) throw new Error(`no checkpoint; output:\n${output}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    process.kill(-parent.pid!, "SIGINT")
+    expect(await exited, output).toBe(130)
+    expect(output).toMatch(/killed +train +full-unet\/train/)
+    expect(output).not.toContain("quitting without cleaning up")
+    expect((await stepProcesses(cache)).some((p) => alive(p.pid))).toBe(false)
+    expect(existsSync(join(cache, "steps", keyOf("full-unet/train")))).toBe(false)
+    expect(existsSync(join(cache, "locks", keyOf("full-unet/train")))).toBe(false)
+    expect(existsSync(checkpoint)).toBe(true)
+
+    const resumed = await run(cli, args("cache", "--executor", "processes"))
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(resumed.stderr).toMatch(/train +full-unet\/train: resuming at iteration \d+/)
+  })
+})
