@@ -119,8 +119,9 @@ const childKinds: ReadonlySet<StepKind> = new Set(["train", "train-clip", "gener
 
 /**
  * Runs each training and generation as `sardine step` in a child process and every other step in this process;
- * at most the request's `concurrency` steps at once, each after its inputs. Several steps use several cores (the tfjs engine computes a step on one), and a step that crashes its
- * process takes no other step with it. The cache, locks and MLflow runs are `sardine run`'s own.
+ * at most the request's `concurrency` steps at once, each after its inputs. Several steps use several cores (the
+ * tfjs engine computes a step on one), and a step that crashes its process takes no other step with it. The
+ * cache, locks and MLflow runs are `sardine run`'s own.
  */
 export const stepProcessExecutor = (options: StepProcessOptions): Executor => ({
   name: "processes",

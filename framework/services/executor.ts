@@ -16,7 +16,7 @@ export interface ExecutionRequest {
   readonly cacheDir: string
   /** Step ids or kinds to run (with the inputs they need); everything when empty. */
   readonly only: ReadonlyArray<string>
-  /** Steps run at once in this process (the local executor; a cluster's scheduler decides for itself). */
+  /** Steps run at once on this machine (the local and child-process executors; a cluster's scheduler decides for itself). */
   readonly concurrency: number
   /** Where the steps log, as a tracking URI another process (a batch job) can open. */
   readonly trackingUri: string
