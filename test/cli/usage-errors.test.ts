@@ -77,7 +77,7 @@ describe("usage errors: what is wrong, the nearest valid name, where the help is
 
   it("values: a choice out of range names the option and the nearest choice; a malformed number names its option", async () => {
     expect(await messageFor(["run", "study.ts", "--executor", "slurmm"])).toEqual([
-      "sardine run: --executor: 'slurmm' is not one of local, slurm (did you mean 'slurm'?)",
+      "sardine run: --executor: 'slurmm' is not one of local, processes, slurm (did you mean 'slurm'?)",
       "Run 'sardine run --help' for its options."
     ])
     expect((await messageFor(["synth", "--out", "d", "--count", "x"]))[0]).toBe("sardine synth: --count: 'x' is not an integer")
