@@ -8,6 +8,7 @@ import { canonicalJsonPretty } from "../../framework/declaration/canonical-json.
 import { decodeDeclaration, encodeDeclaration } from "../../framework/declaration/decode.ts"
 import type { StepManifest } from "../../framework/runner/cache.ts"
 import { planOf } from "../support/plan-of.ts"
+import { cacheOutputs as outputs } from "../support/cache-outputs.ts"
 import type { Plan } from "../../framework/plan/step.ts"
 import { fileStudy } from "../support/declarations.ts"
 import { localRuns } from "../support/local-mlruns.ts"
@@ -63,19 +64,6 @@ const jobRecords = async (cache: string): Promise<Record<string, { jobId: string
     records[record.stepId] = record
   }
   return records
-}
-
-/** Every committed output file of every step, manifests left out (they hold timestamps). */
-const outputs = async (cache: string, plan: Plan): Promise<Record<string, string>> => {
-  const files: Record<string, string> = {}
-  for (const step of plan.steps) {
-    const dir = join(cache, "steps", step.key)
-    for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-      const name = join(entry.parentPath, entry.name).slice(dir.length + 1)
-      if (entry.isFile() && name !== "sardine-step.json") files[`${step.id}/${name}`] = await readFile(join(dir, name), "utf8")
-    }
-  }
-  return files
 }
 
 /** Jobs among `ids` that SLURM still has queued, running or completing. */
