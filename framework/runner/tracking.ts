@@ -142,9 +142,18 @@ export const openRuns = (
     const stepParams = (steps: ReadonlyArray<Step>) => Object.fromEntries(steps.map((s) => [`steps.${s.id.split("/").at(-1)}.key`, s.key]))
 
     const experimentRuns = new Map<string, string>()
+    /**
+     * Whether this process logs to the run of an experiment (or replicate): a process that runs one step other
+     * than the report (a SLURM job's or a child's `sardine step`) opens only the runs of that step's experiments
+     * and the runs they sit under, not the study's every run (a store's worth of requests per step).
+     */
+    const logsTo = (names: ReadonlyArray<string>) => {
+      const served = options.served
+      return served === undefined || served.kind === "report" || names.some((n) => served.experiments.includes(n))
+    }
     /** Child runs of an experiment trained with several seeds, one per replicate, under its (summary) run. */
     const replicateRuns = (experiment: Experiment, parent: string) =>
-      Effect.forEach(replicatesOfExperiment(experiment, declaration), (replicate) =>
+      Effect.forEach(replicatesOfExperiment(experiment, declaration).filter((r) => logsTo([r.name])), (replicate) =>
         Effect.gen(function*() {
           const steps = plan.steps.filter((s) => s.kind !== "report" && s.experiments.includes(replicate.name))
           const params = { ...flattenParams(encodeDeclaration(replicate.experiment) as Json), ...stepParams(steps) }
@@ -188,7 +197,7 @@ export const openRuns = (
         {},
         false
       )
-      for (const experiment of experimentsOf(declaration)) {
+      for (const experiment of experimentsOf(declaration).filter((e) => logsTo(namesOf(e)))) {
         const steps = plan.steps.filter((s) => s.kind !== "report" && s.experiments.includes(experiment.name))
         const params = { ...flattenParams(encodeDeclaration(experiment) as Json), ...stepParams(steps) }
         const run = yield* open(experiment.name, steps, params, () => endOf(namesOf(experiment)), top)

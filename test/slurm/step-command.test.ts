@@ -53,8 +53,9 @@ describe("sardine step", () => {
     const again = await step("full-unet/data")
     expect(again.code).toBe(0)
     expect(again.stdout).toContain("full-unet/data: cached")
-    // Both found the study's runs by their content keys: one per experiment and the study, not one per call.
-    expect((await localRuns(tracking)).map((r) => r.name)).toEqual(["baseline", "file-study", "full-unet", "lora-unet"])
+    // Both found the runs by their content keys, one per experiment and the study, not one per call; a step opens
+    // only the study's run and those of the experiments it serves (the data of both trained ones, not the baseline's).
+    expect((await localRuns(tracking)).map((r) => r.name)).toEqual(["file-study", "full-unet", "lora-unet"])
   })
 
   it("refuses a step whose inputs are not cached, and a step the plan does not have", async () => {
