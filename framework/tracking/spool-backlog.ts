@@ -3,7 +3,7 @@ import { Effect, Either, Option } from "effect"
 import { join } from "node:path"
 import { filesUnder } from "../files/folder-files.ts"
 import { readDirectoryIfPresent } from "../files/if-present.ts"
-import { decodeInfo, decodeSent, readOptional, SpoolError } from "./spool.ts"
+import { decodeSent, inUse, readOptional, sessionInfo, SpoolError } from "./spool.ts"
 import { parseSpoolLine } from "./spool-item.ts"
 
 /** What a cache's tracking spool holds, not sent yet, for one tracking store. */
@@ -21,7 +21,7 @@ export interface SpoolBacklog {
 const cannotRead = (path: string) => (e: { readonly message: string }) => new SpoolError({ path, reason: `cannot read: ${e.message}` })
 
 /**
- * The items the sessions in `spoolDir` hold but did not deliver, by store, oldest store first. Read before a run
+ * The items the sessions in `spoolDir` that no live process owns hold but did not deliver, by store, oldest store first. Read before a run
  * sends any of them, so that it can say at start what waits: a store that never comes back keeps its items here
  * (nothing expires them, as nothing else holds them), and the user decides where they go (`sardine mlflow push`).
  */
@@ -34,8 +34,9 @@ export const spoolBacklog = (spoolDir: string): Effect.Effect<ReadonlyArray<Spoo
     const runNames = new Map<string, string>()
     for (const name of names) {
       const dir = join(spoolDir, name)
-      const info = Option.getOrUndefined(Option.flatMap(yield* readOptional(join(dir, "session.json")), (t) => Option.getRight(decodeInfo(t))))
-      if (info === undefined) continue
+      const info = yield* sessionInfo(dir)
+      // A live process's session is its own to send (another worker of the same run, say): not waiting.
+      if (info === undefined || (yield* inUse(name, dir, info))) continue
       const sent = Option.getOrUndefined(Option.flatMap(yield* readOptional(join(dir, "sent.json")), (t) => Option.getRight(decodeSent(t)))) ??
         { items: 0, bytes: 0 }
       // Taken over by another process meanwhile: that one tells its own story.

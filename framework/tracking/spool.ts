@@ -306,6 +306,26 @@ export const readOptional = (file: string) => readFileStringIfPresent(file).pipe
 
 const statOptional = (path: string) => statIfPresent(path).pipe(Effect.mapError(failed(path, "cannot inspect")))
 
+/** What a session folder's session.json says; none while it is being created, or when damaged. */
+export const sessionInfo = (dir: string) =>
+  Effect.map(readOptional(join(dir, "session.json")), (text) => Option.getOrUndefined(Option.flatMap(text, (t) => Option.getRight(decodeInfo(t)))))
+
+/**
+ * Whether a live process still owns the session folder `name` (in `dir`): not closed, and its pid alive on this
+ * host, or a sign of life within `staleAfter` from another host.
+ */
+export const inUse = (name: string, dir: string, info: typeof SessionInfo.Type | undefined) =>
+  Effect.gen(function*() {
+    const [host, pid] = name.split("~")
+    if (info?.closed === true) return false
+    if (host === me) return pidAlive(Number(pid))
+    // A session being created has no session.json yet: its folder's time stands in (none: it was just claimed by another).
+    const found = yield* statOptional(join(dir, "session.json"))
+    const stamp = Option.isSome(found) ? found : yield* statOptional(dir)
+    const modified = Option.match(Option.flatMap(stamp, (s) => s.mtime), { onNone: () => 0, onSome: (d) => d.getTime() })
+    return Date.now() - modified < Duration.toMillis(staleAfter)
+  })
+
 /**
  * Takes over the sessions of `spoolDir` that no live process owns (for `target` only, when given), oldest
  * first. Empty sessions are removed. Closing the scope releases their files; a session sent in full is
@@ -320,19 +340,11 @@ export const claimSessions = (
     const names = Option.getOrElse(yield* readDirectoryIfPresent(spoolDir).pipe(Effect.mapError(failed(spoolDir, "cannot list"))), () => [])
     const claimed: Array<SpoolSession> = []
     for (const name of names) {
-      const [host, pid, id] = name.split("~")
+      const id = name.split("~")[2]
       if (id === undefined) continue
       const dir = join(spoolDir, name)
-      const infoFile = join(dir, "session.json")
-      const text = yield* readOptional(infoFile)
-      const info = Option.getOrUndefined(Option.flatMap(text, (t) => Option.getRight(decodeInfo(t))))
-      // A session being created has no session.json yet: its folder's time stands in (none: it was just claimed by another).
-      const found = Option.orElse(yield* statOptional(infoFile), () => Option.none<FileSystem.File.Info>())
-      const stamp = Option.isSome(found) ? found : yield* statOptional(dir)
-      const modified = Option.match(Option.flatMap(stamp, (s) => s.mtime), { onNone: () => 0, onSome: (d) => d.getTime() })
-      const alive = info?.closed !== true &&
-        (host === me ? pidAlive(Number(pid)) : Date.now() - modified < Duration.toMillis(staleAfter))
-      if (alive) continue
+      const info = yield* sessionInfo(dir)
+      if (yield* inUse(name, dir, info)) continue
       if (info === undefined) {
         // Its process died before writing session.json, so before writing any item: nothing to send.
         // (With items, session.json was damaged by something else: the folder is left as it is.)

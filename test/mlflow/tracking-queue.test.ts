@@ -83,7 +83,7 @@ describe("the tracking spool", () => {
     expect(Either.isLeft(parseSpoolLine(line.slice(0, -5)))).toBe(true)
   })
 
-  it.live("is taken over by another process only once the process that wrote it is gone", () =>
+  it.live("is taken over, and said to wait, only once the process that wrote it is gone", () =>
     Effect.gen(function*() {
       const spoolDir = yield* tempSpool()
       const holder = start(`${repoRoot}/test/mlflow/spool-holder.script.ts`, [spoolDir])
@@ -91,8 +91,11 @@ describe("the tracking spool", () => {
         while (!holder.output().includes("ready")) await new Promise((r) => setTimeout(r, 20))
       })
       expect(yield* Effect.scoped(claimSessions(spoolDir))).toHaveLength(0)
+      // Nor is it said to wait: its process sends it (another worker of the same run, say).
+      expect(yield* spoolBacklog(spoolDir)).toEqual([])
       holder.child.kill("SIGKILL")
       yield* Effect.promise(() => holder.done)
+      expect((yield* spoolBacklog(spoolDir)).map((b) => b.items)).toEqual([1])
       const taken = yield* Effect.scoped(Effect.map(claimSessions(spoolDir), (sessions) => sessions.map((s) => s.counts())))
       expect(taken).toEqual([{ written: 1, sent: 0 }])
       // Renamed to this process's name, so a third process would leave it alone while this one lives.
