@@ -14,6 +14,7 @@ import { showCommand } from "./show.ts"
 import { statsCommand } from "./stats.ts"
 import { statusCommand } from "./status.ts"
 import { stepCommand } from "./step.ts"
+import { stepWorkerCommand } from "./step-worker.ts"
 import { synthCommand } from "./synth.ts"
 import { tokenizerCommand } from "./tokenizer.ts"
 import { validateCommand } from "./validate.ts"
@@ -29,6 +30,7 @@ export const sardine = Command.make("sardine").pipe(
     planCommand,
     runCommand,
     stepCommand,
+    stepWorkerCommand,
     statusCommand,
     generateCommand,
     evaluateCommand,

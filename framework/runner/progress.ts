@@ -150,17 +150,22 @@ export const liveProgress = (stream: NodeJS.WriteStream) =>
 
 /**
  * What a step running in a child process tells the executor that started it, one line each (see
- * eventProgress): its progress, its log lines, and lines not about the step (locks, tracking).
+ * eventProgress): its progress, its log lines, and lines not about the step (locks, tracking); a step
+ * worker (`sardine step-worker`) also how each step it was asked for ended.
  */
 export const ProgressEvent = Schema.Union(
   Schema.Struct({ event: Schema.Literal("update"), done: Schema.Number, total: Schema.Number, unit: Schema.String }),
   Schema.Struct({ event: Schema.Literal("log"), message: Schema.String }),
-  Schema.Struct({ event: Schema.Literal("note"), message: Schema.String })
+  Schema.Struct({ event: Schema.Literal("note"), message: Schema.String }),
+  Schema.Struct({ event: Schema.Literal("finished"), step: Schema.String, status: Schema.Literal("ran", "cached", "failed"), message: Schema.String })
 )
 export type ProgressEvent = typeof ProgressEvent.Type
 
 /** Marks a progress event among a child's other output lines (errors, warnings of libraries). */
 const eventMark = "sardine-progress "
+
+/** A progress event as the line a child writes. */
+export const eventLine = (event: ProgressEvent) => `${eventMark}${JSON.stringify(event)}\n`
 const decodeEvent = Schema.decodeUnknownEither(Schema.parseJson(ProgressEvent))
 
 /** The event a line of a child's output carries, or undefined for any other line. */
@@ -175,7 +180,7 @@ export const progressEventOf = (line: string): ProgressEvent | undefined => {
  */
 export const eventProgress = (write: (line: string) => void, everyMs = 500) =>
   Layer.sync(Progress, () => {
-    const emit = (event: ProgressEvent) => write(`${eventMark}${JSON.stringify(event)}\n`)
+    const emit = (event: ProgressEvent) => write(eventLine(event))
     return {
       begin: () =>
         Effect.sync(() => {

@@ -104,6 +104,27 @@ export const stepCommandArguments = (request: ExecutionRequest, step: Step): Rea
   ...(request.engine === undefined ? [] : ["--engine", request.engine])
 ]
 
+/**
+ * The arguments of the `sardine step-worker` command that runs steps of the request's plan as they are asked for on its
+ * stdin (one `StepWorkerRequest` a line), with the request's cache, tracking, lock lease and engine; after sardine's
+ * entry command.
+ */
+export const stepWorkerArguments = (request: ExecutionRequest): ReadonlyArray<string> => [
+  "step-worker",
+  request.loaded.file,
+  "--cache-dir",
+  request.cacheDir,
+  "--tracking-uri",
+  request.trackingUri,
+  "--lock-lease",
+  String(Duration.toSeconds(request.lockLease)),
+  ...(request.engine === undefined ? [] : ["--engine", request.engine])
+]
+
+/** A line on a step worker's stdin: run this step of the plan (again from scratch with `force`). */
+export const StepWorkerRequest = Schema.Struct({ step: Schema.String, force: Schema.Boolean })
+export type StepWorkerRequest = typeof StepWorkerRequest.Type
+
 /** Where the steps of a plan run. The outcomes are the local runner's, whichever executor ran them. */
 export interface Executor {
   readonly name: "local" | "processes" | "slurm"
