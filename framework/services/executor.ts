@@ -94,13 +94,18 @@ export const stepCommandArguments = (request: ExecutionRequest, step: Step): Rea
   "step",
   request.loaded.file,
   step.id,
+  ...runOptionArguments(request),
+  ...(request.force.has(step.id) ? ["--force"] : [])
+]
+
+/** The options `sardine step` and `sardine step-worker` share: the request's cache, tracking, lock lease and engine. */
+const runOptionArguments = (request: ExecutionRequest): ReadonlyArray<string> => [
   "--cache-dir",
   request.cacheDir,
   "--tracking-uri",
   request.trackingUri,
   "--lock-lease",
   String(Duration.toSeconds(request.lockLease)),
-  ...(request.force.has(step.id) ? ["--force"] : []),
   ...(request.engine === undefined ? [] : ["--engine", request.engine])
 ]
 
@@ -112,13 +117,7 @@ export const stepCommandArguments = (request: ExecutionRequest, step: Step): Rea
 export const stepWorkerArguments = (request: ExecutionRequest): ReadonlyArray<string> => [
   "step-worker",
   request.loaded.file,
-  "--cache-dir",
-  request.cacheDir,
-  "--tracking-uri",
-  request.trackingUri,
-  "--lock-lease",
-  String(Duration.toSeconds(request.lockLease)),
-  ...(request.engine === undefined ? [] : ["--engine", request.engine])
+  ...runOptionArguments(request)
 ]
 
 /** A line on a step worker's stdin: run this step of the plan (again from scratch with `force`). */

@@ -21,7 +21,7 @@ export interface SpoolBacklog {
 const cannotRead = (path: string) => (e: { readonly message: string }) => new SpoolError({ path, reason: `cannot read: ${e.message}` })
 
 /**
- * The items the sessions in `spoolDir` that no live process owns hold but did not deliver, by store, oldest store first. Read before a run
+ * What the sessions in `spoolDir` that no live process owns did not deliver, by store, oldest store first. Read before a run
  * sends any of them, so that it can say at start what waits: a store that never comes back keeps its items here
  * (nothing expires them, as nothing else holds them), and the user decides where they go (`sardine mlflow push`).
  */

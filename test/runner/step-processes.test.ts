@@ -48,6 +48,32 @@ const alive = (pid: number) => {
   }
 }
 
+/**
+ * Starts the run with one step at a time (in its own process group when `detached`, as a shell starts a command) and
+ * waits for full-unet's training to write its first checkpoint.
+ */
+const runUntilCheckpoint = async ({ args, dir, keyOf }: Awaited<ReturnType<typeof setUp>>, detached = false) => {
+  const [node, ...argv] = nodeCommand(cli, args("cache", "--executor", "processes", "--concurrency", "1"))
+  const cache = join(dir, "cache")
+  const checkpoint = join(cache, "partial", keyOf("full-unet/train"), "checkpoints", "latest.json")
+  const parent = spawn(node!, argv, {
+    cwd: repoRoot,
+    env: { ...process.env, CI: "true", FILE_STEPS_DELAY_MS: "40" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached
+  })
+  let output = ""
+  parent.stdout.on("data", (d) => (output += String(d)))
+  parent.stderr.on("data", (d) => (output += String(d)))
+  const exited = new Promise<number | null>((resolve) => parent.on("close", (code) => resolve(code)))
+  const deadline = Date.now() + 90_000
+  while (!existsSync(checkpoint)) {
+    if (Date.now() > deadline) throw new Error(`no checkpoint; output:\n${output}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return { cache, checkpoint, exited, output: () => output, parent }
+}
+
 describe("sardine run --executor processes", () => {
   it("runs the trainings and generations in two step workers, two at once, with the same outputs as the local executor", async () => {
     const { args, dir, plan } = await setUp(40)
@@ -111,30 +137,19 @@ describe("sardine run --executor processes", () => {
   })
 
   it("a worker killed mid-training fails that training alone; a new worker serves the other steps, the next run resumes it", async () => {
-    const { args, dir, keyOf } = await setUp(60)
-    const cache = join(dir, "cache")
-    const checkpoint = join(cache, "partial", keyOf("full-unet/train"), "checkpoints", "latest.json")
-    const [node, ...argv] = nodeCommand(cli, args("cache", "--executor", "processes", "--concurrency", "1"))
-    const parent = spawn(node!, argv, { cwd: repoRoot, env: { ...process.env, CI: "true", FILE_STEPS_DELAY_MS: "40" }, stdio: ["ignore", "pipe", "pipe"] })
-    let output = ""
-    parent.stdout.on("data", (d) => (output += String(d)))
-    parent.stderr.on("data", (d) => (output += String(d)))
-    const exited = new Promise<number | null>((resolve) => parent.on("close", (code) => resolve(code)))
-    const deadline = Date.now() + 90_000
-    while (!existsSync(checkpoint)) {
-      if (Date.now() > deadline) throw new Error(`no checkpoint; output:\n${output}`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    const study = await setUp(60)
+    const { args, keyOf } = study
+    const { cache, checkpoint, exited, output, parent } = await runUntilCheckpoint(study)
     // The worker training it holds the step's lock: its pid is the lock owner's.
     const { pid } = JSON.parse(await readFile(join(cache, "locks", keyOf("full-unet/train"), "owner.json"), "utf8")) as { pid: number }
     expect(pid).not.toBe(parent.pid)
     process.kill(pid, "SIGKILL")
-    expect(await exited, output).toBe(1)
-    expect(output).toContain(
+    expect(await exited, output()).toBe(1)
+    expect(output()).toContain(
       `full-unet/train: failed — its process was killed by SIGKILL; last lines of ${join(cache, "jobs", "logs", `${keyOf("full-unet/train")}.pid${pid}.out`)}`
     )
-    expect(output).toContain("full-unet/generate: blocked — needs full-unet/train (failed)")
-    expect(output).toContain("9 ran, 0 cached, 1 failed, 3 blocked")
+    expect(output()).toContain("full-unet/generate: blocked — needs full-unet/train (failed)")
+    expect(output()).toContain("9 ran, 0 cached, 1 failed, 3 blocked")
     const workers = await stepProcesses(cache)
     const others = workers.filter((p) => p.pid !== pid)
     expect(others.map((p) => p.key)).toContain(keyOf("lora-unet/generate"))
@@ -148,30 +163,14 @@ describe("sardine run --executor processes", () => {
   })
 
   it("Ctrl-C at the terminal stops the run and its step processes cleanly (exit 130); the next run resumes the training", async () => {
-    const { args, dir, keyOf } = await setUp(60)
-    const cache = join(dir, "cache")
-    const checkpoint = join(cache, "partial", keyOf("full-unet/train"), "checkpoints", "latest.json")
+    const study = await setUp(60)
+    const { args, keyOf } = study
     // Its own process group, as a shell gives a command: the terminal's Ctrl-C signals the whole group.
-    const [node, ...argv] = nodeCommand(cli, args("cache", "--executor", "processes", "--concurrency", "1"))
-    const parent = spawn(node!, argv, {
-      cwd: repoRoot,
-      env: { ...process.env, CI: "true", FILE_STEPS_DELAY_MS: "40" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true
-    })
-    let output = ""
-    parent.stdout.on("data", (d) => (output += String(d)))
-    parent.stderr.on("data", (d) => (output += String(d)))
-    const exited = new Promise<number | null>((resolve) => parent.on("close", (code) => resolve(code)))
-    const deadline = Date.now() + 90_000
-    while (!existsSync(checkpoint)) {
-      if (Date.now() > deadline) throw new Error(`no checkpoint; output:\n${output}`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    const { cache, checkpoint, exited, output, parent } = await runUntilCheckpoint(study, true)
     process.kill(-parent.pid!, "SIGINT")
-    expect(await exited, output).toBe(130)
-    expect(output).toMatch(/killed +train +full-unet\/train/)
-    expect(output).not.toContain("quitting without cleaning up")
+    expect(await exited, output()).toBe(130)
+    expect(output()).toMatch(/killed +train +full-unet\/train/)
+    expect(output()).not.toContain("quitting without cleaning up")
     expect((await stepProcesses(cache)).some((p) => alive(p.pid))).toBe(false)
     expect(existsSync(join(cache, "steps", keyOf("full-unet/train")))).toBe(false)
     expect(existsSync(join(cache, "locks", keyOf("full-unet/train")))).toBe(false)
